@@ -1,0 +1,53 @@
+# churnwatch — the README's two commands and their helpers. CMake does the
+# building; this file only sequences it.
+#   make demo   install what is missing, build, simulate a world, ingest it, show it
+#   make test   install what is missing, then every test: unit + CLI + end-to-end
+#               (release and ASan/UBSan builds), valgrind, style check, short fuzz run
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+DB         ?= churnwatch.db
+DEMO_DIR   ?= demo-world
+FUZZ_SECONDS ?= 20
+
+.PHONY: all deps build demo test test-release test-asan test-valgrind style fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	rm -rf $(DEMO_DIR) $(DB) $(DB)-wal $(DB)-shm
+	$(BUILD)/churnwatch simulate --accounts 500 --months 12 --seed 42 --out $(DEMO_DIR)
+	$(BUILD)/churnwatch ingest --db $(DB) $(DEMO_DIR)/*.csv
+	$(BUILD)/churnwatch status --db $(DB)
+
+test: deps
+	@scripts/run-tests.sh
+
+test-release: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+style:
+	@scripts/check-style.sh
+
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh $(FUZZ_BUILD)
+
+bench: build
+	bench/ingest.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEMO_DIR) $(DB) $(DB)-wal $(DB)-shm

@@ -1,0 +1,302 @@
+/*
+ * churnwatch.h — the public API of libchurnwatch.
+ *
+ * churnwatch is a customer-health and churn early-warning engine for SaaS
+ * companies. This header is the library's whole public surface: the status
+ * enum, the data model (kinds of input and their fields), the store (the
+ * system of record, SQLite by default), validated ingest, and the
+ * simulator that writes a deterministic SaaS world in the documented
+ * formats.
+ *
+ * Conventions: functions return a cw_status and write outputs through their
+ * last arguments (on failure an output handle stays NULL). Handles are
+ * opaque and every close/free accepts NULL. Ownership of returned memory is
+ * stated at each declaration. The library never exits or aborts on bad
+ * input; detailed messages (with file, line and field) are kept on the
+ * handle or passed to the caller's error callback.
+ */
+#ifndef CHURNWATCH_H
+#define CHURNWATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CW_API __attribute__((visibility("default")))
+#else
+#define CW_API
+#endif
+
+#define CW_VERSION "0.1.0"
+
+/* One error enum for the whole library; cw_strerror() names each value.
+ * The numbers are persisted in logs and never change. */
+typedef enum cw_status {
+    CW_OK = 0,
+    CW_ERR_NOMEM = 1,   /* out of memory */
+    CW_ERR_IO = 2,      /* cannot read or write a file */
+    CW_ERR_INPUT = 3,   /* input data failed validation */
+    CW_ERR_USAGE = 4,   /* invalid argument or option */
+    CW_ERR_DB = 5,      /* database error */
+    CW_ERR_SCHEMA = 6,  /* database schema is newer than this build */
+    CW_ERR_CONFIG = 7,  /* invalid configuration file or setting */
+    CW_ERR_TOOBIG = 8,  /* a bounded buffer would overflow */
+    CW_ERR_NOTFOUND = 9 /* no such entity */
+} cw_status;
+
+/* Returns a static, human-readable name of status s. */
+CW_API const char *cw_strerror(cw_status s);
+
+/* ---------------------------------------------------------------------
+ * Data model
+ * ------------------------------------------------------------------- */
+
+/* Kinds of input, in the order ingest applies them (so references resolve
+ * when several files arrive in one run). The numbers never change. */
+typedef enum cw_kind {
+    CW_KIND_NONE = 0,
+    CW_KIND_ACCOUNTS = 1,
+    CW_KIND_SUBSCRIPTIONS = 2,
+    CW_KIND_USERS = 3,
+    CW_KIND_FEATURES = 4,
+    CW_KIND_EVENTS = 5,
+    CW_KIND_TRAININGS = 6,
+    CW_KIND_TICKETS = 7,
+    CW_KIND_SURVEYS = 8,
+    CW_KIND_GOALS = 9,
+    CW_KIND_GOAL_MEASUREMENTS = 10,
+    CW_KIND_JOURNEY = 11,
+    CW_KIND__COUNT = 12
+} cw_kind;
+
+/* Field types. Timestamps and dates are stored as UTC Unix seconds; money
+ * as integer minor units beside an ISO-4217 currency field. */
+typedef enum cw_ftype {
+    CW_F_ID,          /* the row's own external id: 1..128 bytes, UTF-8, no control chars */
+    CW_F_REF_ACCOUNT, /* external id of an account (resolved to its internal id) */
+    CW_F_REF_USER,    /* external id of a user */
+    CW_F_TEXT,        /* UTF-8 text up to max bytes */
+    CW_F_INT,         /* integer in [min, max] */
+    CW_F_MONEY,       /* integer minor units in [min, max] */
+    CW_F_CURRENCY,    /* three upper-case letters */
+    CW_F_DATE,        /* date or timestamp; stored as Unix seconds */
+    CW_F_TS,          /* ISO-8601 timestamp with offset or Unix seconds */
+    CW_F_REAL,        /* finite decimal number */
+    CW_F_ENUM,        /* one of enum_values (case-insensitive) */
+    CW_F_BOOL,        /* true/false, yes/no, 1/0 */
+    CW_F_EMAIL        /* local@domain */
+} cw_ftype;
+
+#define CW_FD_REQUIRED 0x1u /* must be present and non-empty */
+#define CW_FD_KEY      0x2u /* part of the row's natural key (upsert) */
+
+/* One column of one kind: the single source of truth for CSV headers, JSON
+ * keys, validation, the store's columns and docs/data-model.md. */
+typedef struct cw_field_def {
+    const char *name;    /* canonical column / JSON key */
+    const char *aliases; /* '|'-separated accepted alternative names, or NULL */
+    const char *column;  /* store column name, NULL = name */
+    cw_ftype type;
+    unsigned flags;          /* CW_FD_* */
+    int64_t min, max;        /* bounds for INT/MONEY; max bytes for TEXT */
+    const char *enum_values; /* '|'-separated, for CW_F_ENUM */
+    const char *doc;         /* one-line description */
+} cw_field_def;
+
+#define CW_MAX_FIELDS 16
+
+typedef struct cw_kind_def {
+    cw_kind kind;
+    const char *name;  /* "accounts", "events", … (as given to --kind) */
+    const char *table; /* store table */
+    const cw_field_def *fields;
+    int nfields;
+    const char *doc;
+} cw_kind_def;
+
+/* Returns the static definition of kind k, or NULL for an invalid kind. */
+CW_API const cw_kind_def *cw_kind_get(cw_kind k);
+/* Returns the kind named name (case-insensitive), or CW_KIND_NONE. */
+CW_API cw_kind cw_kind_from_name(const char *name);
+
+/* ---------------------------------------------------------------------
+ * Time
+ * ------------------------------------------------------------------- */
+
+/* Parses an ISO-8601 date ("2024-03-01"), timestamp ("2024-03-01T12:00:00Z",
+ * "+02:00", "+0200", fractional seconds, ' ' for 'T') or Unix seconds into UTC
+ * Unix seconds. A timestamp without an offset is UTC when naive_utc is
+ * non-zero and an error otherwise. On error returns CW_ERR_INPUT and, when
+ * why is non-NULL, a static reason ("impossible date", …). */
+CW_API cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out_unix,
+                               const char **why);
+/* Formats t as "YYYY-MM-DD" (date_only) or "YYYY-MM-DDTHH:MM:SSZ" into buf.
+ * Returns buf. */
+CW_API char *cw_time_format(int64_t t, int date_only, char *buf, size_t bufsize);
+/* Days since 1970-01-01 for a civil date (proleptic Gregorian). */
+CW_API int64_t cw_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+/* ---------------------------------------------------------------------
+ * Store
+ * ------------------------------------------------------------------- */
+
+typedef struct cw_store cw_store;
+
+typedef struct cw_store_opts {
+    int readonly;        /* open without creating or migrating */
+    int64_t cache_kib;   /* page cache size, 0 = default */
+    int busy_timeout_ms; /* wait for a concurrent writer, 0 = default 5000 */
+} cw_store_opts;
+
+/* Opens (creating when missing) the store at path ("sqlite:" prefix optional)
+ * and applies forward migrations. o may be NULL. On success *out is a handle
+ * the caller closes with cw_store_close(). On failure *out stays NULL and, when
+ * errmsg is non-NULL, *errmsg is a message the caller frees. */
+CW_API cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out,
+                               char **errmsg);
+/* Closes the store; accepts NULL. */
+CW_API void cw_store_close(cw_store *st);
+/* Last error message on the handle; borrowed until the next call on it. */
+CW_API const char *cw_store_errmsg(const cw_store *st);
+/* The schema version the store is at (after migrations). */
+CW_API int cw_store_schema_version(cw_store *st);
+/* The schema version this build migrates to. */
+CW_API int cw_store_latest_version(void);
+
+/* What the store holds, for `churnwatch status` and tests. */
+typedef struct cw_store_summary {
+    int64_t rows[CW_KIND__COUNT];          /* stored rows per kind (events: rollup rows) */
+    int64_t events;                        /* product events represented (sum of rollup counts) */
+    int64_t event_days;                    /* distinct (user, event, day) rollup rows */
+    int64_t event_names;                   /* distinct event names */
+    int64_t first_event_ts, last_event_ts; /* day-resolution bounds, 0 when none */
+    int64_t accounts_active, accounts_churned;
+    int64_t users_active;     /* users not deactivated */
+    int64_t seats_active;     /* seats licensed on active accounts */
+    int64_t mrr_active_minor; /* MRR of active accounts, summed per currency below */
+    char mrr_currency[4];     /* "" when none, "*" when several currencies */
+    int64_t ingested_files;
+} cw_store_summary;
+
+/* Fills *out with what the store holds. */
+CW_API cw_status cw_store_summarize(cw_store *st, cw_store_summary *out);
+
+/* ---------------------------------------------------------------------
+ * Ingest
+ * ------------------------------------------------------------------- */
+
+typedef struct cw_ingest_progress {
+    const char *path;    /* file being read */
+    int64_t bytes_done;  /* bytes consumed of this file (compressed for .gz) */
+    int64_t bytes_total; /* size of this file, -1 when unknown (stdin) */
+    int64_t rows_done;   /* rows read in this run so far */
+    double elapsed_s;    /* since the run started */
+    int file_index, file_count;
+} cw_ingest_progress;
+
+typedef struct cw_ingest_opts {
+    cw_kind kind;             /* force a kind for every file; CW_KIND_NONE = detect */
+    int skip_bad;             /* land good rows, write bad ones to rejects */
+    const char *rejects_path; /* JSON Lines of rejected rows (with skip_bad) */
+    int naive_utc;            /* timestamps without offset are UTC (else an error) */
+    int max_errors;           /* errors reported in full (default 20) */
+    size_t max_line_bytes;    /* longest accepted record (default 1 MiB) */
+    int64_t batch_rows;       /* events buffered before dedup (default 1<<20) */
+    /* Called for each error message ("file:line: field 'x': why"), warning
+     * (is_warning = 1) and, when set, progress about every 0.25 s. */
+    void (*on_message)(int is_warning, const char *msg, void *ud);
+    void (*on_progress)(const cw_ingest_progress *p, void *ud);
+    void *ud;
+} cw_ingest_opts;
+
+typedef struct cw_ingest_stats {
+    int64_t rows_read[CW_KIND__COUNT];    /* data rows seen per kind */
+    int64_t rows_written[CW_KIND__COUNT]; /* new or changed rows per kind */
+    int64_t rows_unchanged;               /* identical to what the store held */
+    int64_t duplicates;                   /* events already ingested (same id/content) */
+    int64_t rejected;                     /* rows with errors */
+    int64_t warnings;
+    int64_t bytes; /* input bytes (uncompressed) */
+    int64_t files;
+    double elapsed_s;
+    int committed; /* 1 when the run's transaction committed */
+} cw_ingest_stats;
+
+/* Sets *o to the defaults. */
+CW_API void cw_ingest_opts_init(cw_ingest_opts *o);
+
+/* Ingests files ("-" is stdin; ".gz" is decompressed) in one transaction,
+ * applying them in kind order. Without skip_bad, any bad row makes the whole
+ * run change nothing and return CW_ERR_INPUT (errors go to on_message, the
+ * first max_errors in full, then a count). With skip_bad, bad rows are
+ * written to rejects_path and the rest commits. Re-ingesting identical data
+ * changes nothing. *stats is filled in either case. */
+CW_API cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
+                                 const cw_ingest_opts *o, cw_ingest_stats *stats);
+
+/* ---------------------------------------------------------------------
+ * Configuration
+ * ------------------------------------------------------------------- */
+
+/* Settings come from one table (config.c) that feeds the INI file, CLI
+ * overrides, `churnwatch config show` and docs/configuration.md. Keys are
+ * "section.name", e.g. "store.db". */
+typedef struct cw_config cw_config;
+
+/* Loads path (INI), or only the defaults when path is NULL. Unknown sections
+ * or keys and invalid values are errors ("file:line: key: why" in *errmsg,
+ * which the caller frees). On success the caller frees *out with
+ * cw_config_free(). */
+CW_API cw_status cw_config_load(const char *path, cw_config **out, char **errmsg);
+/* Sets key to value after validating it (a CLI override). */
+CW_API cw_status cw_config_set(cw_config *c, const char *key, const char *value, char **errmsg);
+/* The value of key; borrowed until the next cw_config_set or free. NULL for an unknown key. */
+CW_API const char *cw_config_get(const cw_config *c, const char *key);
+/* The value of an integer key (0 for an unknown or empty key). */
+CW_API int64_t cw_config_get_int(const cw_config *c, const char *key);
+/* Writes every setting as an INI file with its help text and where its
+ * value came from (default, file, override). */
+CW_API void cw_config_write(const cw_config *c, FILE *out);
+/* Frees c; accepts NULL. */
+CW_API void cw_config_free(cw_config *c);
+
+/* ---------------------------------------------------------------------
+ * Simulator
+ * ------------------------------------------------------------------- */
+
+typedef struct cw_sim_opts {
+    int64_t accounts;    /* number of customer accounts */
+    int64_t start_day;   /* first simulated day, days since epoch */
+    int months;          /* length of the simulated period */
+    uint64_t seed;       /* everything is a pure function of the seed */
+    const char *out_dir; /* created when missing */
+    int gzip;            /* write events.csv.gz instead of events.csv */
+    /* Called about every 0.25 s with accounts done; may be NULL. */
+    void (*on_progress)(int64_t accounts_done, int64_t accounts_total, int64_t events, void *ud);
+    void *ud;
+} cw_sim_opts;
+
+typedef struct cw_sim_stats {
+    int64_t rows[CW_KIND__COUNT]; /* rows written per kind */
+    int64_t churned;              /* accounts churned at least once */
+    int64_t bytes;                /* bytes written */
+} cw_sim_stats;
+
+/* Sets *o to the defaults (500 accounts, 12 months from 2025-01-01, seed 42). */
+CW_API void cw_sim_opts_init(cw_sim_opts *o);
+/* Writes a deterministic simulated SaaS world into o->out_dir: one CSV per
+ * kind (see docs/data-model.md), ground_truth.csv (each account's hidden
+ * churn driver) and manifest.json (the simulator's own counts). Streams:
+ * memory does not grow with the number of events. On error, when errmsg is
+ * non-NULL, *errmsg is a message the caller frees. */
+CW_API cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CHURNWATCH_H */

@@ -1,0 +1,927 @@
+/*
+ * ingest.c — validated, idempotent, atomic ingest of CSV and JSON Lines
+ * exports into the store.
+ *
+ * One run is one transaction. Files are opened first, their kind detected
+ * from the header (or the first JSON object's keys), then applied in kind
+ * order — accounts before users before events — so that references made in
+ * the same run resolve whatever order the files were named in. Every field
+ * goes through cw_validate_field(); every reference must resolve to a known
+ * account, user or goal (the one policy for unknown references: the row is
+ * rejected). By default a single bad row rolls the whole run back; with
+ * skip_bad the bad rows are written to a rejects file and the rest lands.
+ *
+ * Events take a separate, allocation-free path: rows are validated into a
+ * flat batch, hashed (their event_id, or their content), radix-sorted by
+ * hash and checked against the store's event_seen set in that order; new
+ * ones are added to an in-memory rollup keyed by (account, user, event,
+ * day), which is flushed sorted by key. Re-ingesting the same events finds
+ * every hash already seen and changes nothing.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define WHY_MAX 512
+
+/* ---- event batch and rollup ------------------------------------------ */
+
+typedef struct ev_rec {
+    uint64_t h;
+    int64_t account, user, event, day;
+    double value;
+} ev_rec;
+
+typedef struct roll_cell {
+    int64_t account, user, event, day; /* account 0 = empty slot */
+    int64_t n;
+    double vsum;
+} roll_cell;
+
+typedef struct rollup {
+    roll_cell *cells;
+    size_t cap, count;
+} rollup;
+
+static uint64_t cell_hash(int64_t a, int64_t u, int64_t e, int64_t d)
+{
+    return cw_mix64((uint64_t)a * 0x9e3779b97f4a7c15ULL ^ (uint64_t)u * 0xc2b2ae3d27d4eb4fULL ^
+                    (uint64_t)e * 0x165667b19e3779f9ULL ^ (uint64_t)d);
+}
+
+static cw_status rollup_grow(rollup *r)
+{
+    size_t ncap = r->cap ? r->cap * 2 : 1u << 16;
+    roll_cell *nc = calloc(ncap, sizeof *nc);
+    if (!nc)
+        return CW_ERR_NOMEM;
+    for (size_t i = 0; i < r->cap; i++) {
+        roll_cell *c = &r->cells[i];
+        if (!c->account)
+            continue;
+        size_t j = cell_hash(c->account, c->user, c->event, c->day) & (ncap - 1);
+        while (nc[j].account)
+            j = (j + 1) & (ncap - 1);
+        nc[j] = *c;
+    }
+    free(r->cells);
+    r->cells = nc;
+    r->cap = ncap;
+    return CW_OK;
+}
+
+static cw_status rollup_add(rollup *r, const ev_rec *e)
+{
+    if ((r->count + 1) * 4 > r->cap * 3 && rollup_grow(r) != CW_OK)
+        return CW_ERR_NOMEM;
+    size_t mask = r->cap - 1;
+    for (size_t j = cell_hash(e->account, e->user, e->event, e->day) & mask;; j = (j + 1) & mask) {
+        roll_cell *c = &r->cells[j];
+        if (!c->account) {
+            *c = (roll_cell){e->account, e->user, e->event, e->day, 1, e->value};
+            r->count++;
+            return CW_OK;
+        }
+        if (c->account == e->account && c->user == e->user && c->event == e->event &&
+            c->day == e->day) {
+            c->n++;
+            c->vsum += e->value;
+            return CW_OK;
+        }
+    }
+}
+
+static int cell_cmp(const void *a, const void *b)
+{
+    const roll_cell *x = a, *y = b;
+    if (x->account != y->account)
+        return x->account < y->account ? -1 : 1;
+    if (x->user != y->user)
+        return x->user < y->user ? -1 : 1;
+    if (x->event != y->event)
+        return x->event < y->event ? -1 : 1;
+    return (x->day > y->day) - (x->day < y->day);
+}
+
+/* LSD radix sort of the batch by hash (8 passes of 8 bits), through an
+ * index so the 48-byte records are moved once. */
+static cw_status sort_by_hash(ev_rec *recs, size_t n, ev_rec **sorted_out)
+{
+    typedef struct {
+        uint64_t h;
+        uint32_t i;
+    } hk;
+    hk *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    ev_rec *out = malloc(n * sizeof *out);
+    if (!a || !b || !out) {
+        free(a), free(b), free(out);
+        return CW_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        a[i] = (hk){recs[i].h, (uint32_t)i};
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t cnt[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            cnt[((a[i].h >> shift) & 0xff) + 1]++;
+        if (cnt[((a[0].h >> shift) & 0xff) + 1] == n)
+            continue; /* every key has the same digit: nothing to do */
+        for (int d = 0; d < 256; d++)
+            cnt[d + 1] += cnt[d];
+        for (size_t i = 0; i < n; i++)
+            b[cnt[(a[i].h >> shift) & 0xff]++] = a[i];
+        hk *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = recs[a[i].i];
+    free(a);
+    free(b);
+    *sorted_out = out;
+    return CW_OK;
+}
+
+/* ---- run context ---------------------------------------------------- */
+
+typedef struct in_file {
+    const char *path;
+    cw_reader *r;
+    cw_kind kind;
+    int jsonl;
+    int order; /* position on the command line, for a stable sort */
+    int64_t size;
+} in_file;
+
+typedef struct run {
+    cw_store *st;
+    const cw_store_ops *ops;
+    const cw_ingest_opts *o;
+    cw_ingest_stats *stats;
+    cw_intern *accounts, *users, *events;
+    FILE *rejects;
+    int64_t errors; /* bad rows and file problems */
+    int fatal;      /* stop: nothing may land */
+    cw_status fatal_status;
+    /* current file */
+    in_file *f;
+    const cw_kind_def *kd;
+    int col_field[1024]; /* column → field index or -1 */
+    int ncols;
+    cw_intern *keys_seen; /* natural keys seen in this file */
+    /* events */
+    ev_rec *batch;
+    size_t nbatch, batch_cap;
+    rollup roll;
+    int64_t file_written, file_rejected, file_rows;
+    /* progress */
+    double t0, last_progress;
+    int file_index, file_count;
+    int64_t rows_total;
+    char keybuf[4096];
+} run;
+
+static void message(run *R, int warning, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void message(run *R, int warning, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (R->o->on_message)
+        R->o->on_message(warning, buf, R->o->ud);
+}
+
+/* Writes s as a JSON string, replacing invalid UTF-8 with U+FFFD so a
+ * rejects file is valid JSON whatever the input held. */
+static void json_str(FILE *out, const char *s, size_t len)
+{
+    fputc('"', out);
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc(c, out);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(out, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            fputc(c, out);
+            i++;
+        } else {
+            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+            if (i + n <= len && !cw_utf8_check(s + i, n, 0)) {
+                fwrite(s + i, 1, n, out);
+                i += n;
+            } else {
+                fputs("\\ufffd", out);
+                i++;
+            }
+        }
+    }
+    fputc('"', out);
+}
+
+/* Records a bad row: counts it, reports it, and writes it to rejects. */
+static void bad_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw)
+{
+    R->errors++;
+    R->stats->rejected++;
+    R->file_rejected++;
+    if (R->errors <= R->o->max_errors) {
+        if (field)
+            message(R, 0, "%s:%lld: field '%s': %s", R->f->path, (long long)line, field, why);
+        else
+            message(R, 0, "%s:%lld: %s", R->f->path, (long long)line, why);
+    }
+    if (R->rejects) {
+        fputs("{\"file\":", R->rejects);
+        json_str(R->rejects, R->f->path, strlen(R->f->path));
+        fprintf(R->rejects, ",\"line\":%lld,\"field\":", (long long)line);
+        if (field)
+            json_str(R->rejects, field, strlen(field));
+        else
+            fputs("null", R->rejects);
+        fputs(",\"error\":", R->rejects);
+        json_str(R->rejects, why, strlen(why));
+        fputs(",\"record\":", R->rejects);
+        json_str(R->rejects, raw.s, raw.len);
+        fputs("}\n", R->rejects);
+    }
+}
+
+/* A problem with a whole file (unreadable, no usable header): nothing of
+ * the run may land, with or without skip_bad. */
+static void file_fatal(run *R, cw_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void file_fatal(run *R, cw_status s, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    R->errors++;
+    if (!R->fatal)
+        R->fatal_status = s;
+    R->fatal = 1;
+    if (R->errors <= R->o->max_errors && R->o->on_message)
+        R->o->on_message(0, buf, R->o->ud);
+}
+
+static int writing(const run *R)
+{
+    return !R->fatal && (R->o->skip_bad || R->errors == 0);
+}
+
+static void progress(run *R, int force)
+{
+    if (!R->o->on_progress)
+        return;
+    double now = cw_now();
+    if (!force && now - R->last_progress < 0.25)
+        return;
+    R->last_progress = now;
+    cw_ingest_progress p = {R->f->path,   cw_reader_offset(R->f->r),
+                            R->f->size,   R->rows_total,
+                            now - R->t0,  R->file_index,
+                            R->file_count};
+    R->o->on_progress(&p, R->o->ud);
+}
+
+/* ---- events --------------------------------------------------------- */
+
+static cw_status flush_batch(run *R)
+{
+    if (R->nbatch == 0)
+        return CW_OK;
+    ev_rec *sorted;
+    cw_status s = sort_by_hash(R->batch, R->nbatch, &sorted);
+    if (s != CW_OK)
+        return s;
+    for (size_t i = 0; i < R->nbatch && s == CW_OK; i++) {
+        int is_new = 0;
+        s = R->ops->mark_event(R->st, (int64_t)sorted[i].h, &is_new);
+        if (s != CW_OK)
+            break;
+        if (is_new) {
+            s = rollup_add(&R->roll, &sorted[i]);
+            R->stats->rows_written[CW_KIND_EVENTS]++;
+            R->file_written++;
+        } else {
+            R->stats->duplicates++;
+        }
+    }
+    free(sorted);
+    R->nbatch = 0;
+    return s;
+}
+
+static cw_status flush_rollup(run *R)
+{
+    rollup *r = &R->roll;
+    if (!r->count)
+        return CW_OK;
+    size_t n = 0;
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->cells[i].account)
+            r->cells[n++] = r->cells[i];
+    qsort(r->cells, n, sizeof *r->cells, cell_cmp);
+    cw_status s = CW_OK;
+    for (size_t i = 0; i < n && s == CW_OK; i++) {
+        roll_cell *c = &r->cells[i];
+        s = R->ops->add_event_rollup(R->st, c->account, c->user, c->event, c->day, c->n, c->vsum);
+    }
+    memset(r->cells, 0, r->cap * sizeof *r->cells);
+    r->count = 0;
+    return s;
+}
+
+/* Resolves account and user references of row v into refs. Returns 1 when
+ * they resolve; else reports the row and returns 0. */
+static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, cw_strref raw)
+{
+    const cw_kind_def *kd = R->kd;
+    int64_t account = -1;
+    char why[WHY_MAX];
+    for (int i = 0; i < kd->nfields; i++) {
+        const cw_field_def *f = &kd->fields[i];
+        refs[i] = 0;
+        if (f->type == CW_F_REF_ACCOUNT && v[i].present) {
+            refs[i] = account = cw_intern_get(R->accounts, v[i].s, v[i].len);
+            if (refs[i] < 0) {
+                snprintf(why, sizeof why, "unknown account '%.*s' (ingest accounts first)",
+                         (int)(v[i].len > 64 ? 64 : v[i].len), v[i].s);
+                bad_row(R, line, f->name, why, raw);
+                return 0;
+            }
+        }
+    }
+    for (int i = 0; i < kd->nfields; i++) {
+        const cw_field_def *f = &kd->fields[i];
+        if (f->type == CW_F_REF_USER && v[i].present) {
+            int64_t ua = -1;
+            refs[i] = cw_intern_get_aux(R->users, v[i].s, v[i].len, &ua);
+            if (refs[i] < 0) {
+                snprintf(why, sizeof why, "unknown user '%.*s' (ingest users first)",
+                         (int)(v[i].len > 64 ? 64 : v[i].len), v[i].s);
+                bad_row(R, line, f->name, why, raw);
+                return 0;
+            }
+            if (account >= 0 && ua != account) {
+                snprintf(why, sizeof why, "user '%.*s' belongs to another account",
+                         (int)(v[i].len > 64 ? 64 : v[i].len), v[i].s);
+                bad_row(R, line, f->name, why, raw);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static cw_status event_row(run *R, const cw_value *v, const int64_t *refs, int64_t line,
+                           cw_strref raw)
+{
+    (void)line;
+    (void)raw;
+    /* Field order in events_fields: ts, account_id, user_id, event, value, event_id. */
+    int64_t ev = cw_intern_get(R->events, v[3].s, v[3].len);
+    if (ev < 0) {
+        cw_status s = R->ops->put_event_name(R->st, v[3].s, v[3].len, &ev);
+        if (s == CW_OK)
+            s = cw_intern_put(R->events, v[3].s, v[3].len, ev);
+        if (s != CW_OK)
+            return s;
+    }
+    if (R->nbatch == R->batch_cap) {
+        cw_status s = flush_batch(R);
+        if (s != CW_OK)
+            return s;
+    }
+    ev_rec *e = &R->batch[R->nbatch++];
+    e->account = refs[1];
+    e->user = v[2].present ? refs[2] : 0;
+    e->event = ev;
+    e->day = v[0].i >= 0 ? v[0].i / 86400 : 0;
+    e->value = v[4].present ? v[4].d : 0.0;
+    if (v[5].present) {
+        e->h = cw_hash64(v[5].s, v[5].len, 0xe1);
+    } else {
+        int64_t parts[5] = {e->account, e->user, e->event, v[0].i, 0};
+        memcpy(&parts[4], &e->value, sizeof(double));
+        e->h = cw_hash64(parts, sizeof parts, 0xc0);
+    }
+    e->h &= (uint64_t)INT64_MAX;
+    return CW_OK;
+}
+
+/* ---- rows ----------------------------------------------------------- */
+
+/* Checks that the row's natural key did not occur earlier in this file. An
+ * identical repeated row is a duplicate (skipped); a different row with the
+ * same key is an error. Returns 1 to go on with the row, 0 to drop it. */
+static int check_key(run *R, const cw_value *v, const int64_t *refs, int64_t line, cw_strref raw)
+{
+    const cw_kind_def *kd = R->kd;
+    size_t n = 0;
+    const char *first_key = NULL;
+    for (int i = 0; i < kd->nfields; i++) {
+        if (!(kd->fields[i].flags & CW_FD_KEY))
+            continue;
+        if (!first_key)
+            first_key = kd->fields[i].name;
+        int w;
+        if (kd->fields[i].type == CW_F_REF_ACCOUNT || kd->fields[i].type == CW_F_REF_USER)
+            w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%lld\x1f", (long long)refs[i]);
+        else if (kd->fields[i].type == CW_F_ID || kd->fields[i].type == CW_F_TEXT)
+            w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%.*s\x1f", (int)v[i].len, v[i].s);
+        else
+            w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%lld\x1f", (long long)v[i].i);
+        if (w < 0 || (size_t)w >= sizeof R->keybuf - n)
+            return 1; /* key too long to track; the store's upsert still applies */
+        n += (size_t)w;
+    }
+    int64_t raw_hash = (int64_t)(cw_hash64(raw.s, raw.len, 7) >> 1);
+    int64_t prev_hash;
+    int64_t prev_line = cw_intern_get_aux(R->keys_seen, R->keybuf, n, &prev_hash);
+    if (prev_line >= 0) {
+        if (prev_hash == raw_hash) {
+            R->stats->duplicates++;
+            return 0;
+        }
+        char why[WHY_MAX];
+        snprintf(why, sizeof why, "duplicate key, first seen at line %lld with other values",
+                 (long long)prev_line);
+        bad_row(R, line, first_key, why, raw);
+        return 0;
+    }
+    if (cw_intern_put_aux(R->keys_seen, R->keybuf, n, line, raw_hash) != CW_OK)
+        R->fatal = 1, R->fatal_status = CW_ERR_NOMEM;
+    return 1;
+}
+
+/* Validates one record (texts[i] is field i's text, NULL when the column is
+ * absent) and writes it. Returns a store error, or CW_OK (bad rows are
+ * counted, not returned). */
+static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_strref raw)
+{
+    const cw_kind_def *kd = R->kd;
+    cw_value v[CW_MAX_FIELDS];
+    int64_t refs[CW_MAX_FIELDS];
+    char why[WHY_MAX];
+    R->stats->rows_read[kd->kind]++;
+    R->file_rows++;
+    R->rows_total++;
+    for (int i = 0; i < kd->nfields; i++) {
+        const char *s = texts[i].s ? texts[i].s : "";
+        if (!cw_validate_field(&kd->fields[i], s, texts[i].s ? texts[i].len : 0, R->o->naive_utc,
+                               &v[i], why, sizeof why)) {
+            bad_row(R, line, kd->fields[i].name, why, raw);
+            return CW_OK;
+        }
+    }
+    int bad_field = -1;
+    if (!cw_validate_row(kd, v, &bad_field, why, sizeof why)) {
+        bad_row(R, line, bad_field >= 0 ? kd->fields[bad_field].name : NULL, why, raw);
+        return CW_OK;
+    }
+    if (!resolve_refs(R, v, refs, line, raw))
+        return CW_OK;
+    if (kd->kind == CW_KIND_EVENTS)
+        return writing(R) ? event_row(R, v, refs, line, raw) : CW_OK;
+    if (kd->kind == CW_KIND_GOAL_MEASUREMENTS) {
+        int exists = 0;
+        cw_status s = R->ops->goal_exists(R->st, v[0].s, v[0].len, &exists);
+        if (s != CW_OK)
+            return s;
+        if (!exists) {
+            snprintf(why, sizeof why, "unknown goal '%.*s' (ingest goals first)",
+                     (int)(v[0].len > 64 ? 64 : v[0].len), v[0].s);
+            bad_row(R, line, "goal_id", why, raw);
+            return CW_OK;
+        }
+    }
+    if (!check_key(R, v, refs, line, raw) || !writing(R))
+        return CW_OK;
+    int changed = 0;
+    int64_t new_id = -1;
+    cw_status s = R->ops->put_row(R->st, kd->kind, v, refs, &changed, &new_id);
+    if (s != CW_OK)
+        return s;
+    if (changed) {
+        R->stats->rows_written[kd->kind]++;
+        R->file_written++;
+    } else {
+        R->stats->rows_unchanged++;
+    }
+    /* Keep the id maps in step so later files of this run resolve. */
+    if (kd->kind == CW_KIND_ACCOUNTS && cw_intern_get(R->accounts, v[0].s, v[0].len) < 0)
+        s = cw_intern_put(R->accounts, v[0].s, v[0].len, new_id);
+    else if (kd->kind == CW_KIND_USERS) {
+        int64_t id = cw_intern_get(R->users, v[0].s, v[0].len);
+        s = cw_intern_put_aux(R->users, v[0].s, v[0].len, id >= 0 ? id : new_id, refs[1]);
+    }
+    return s;
+}
+
+/* ---- headers -------------------------------------------------------- */
+
+/* Maps header cells to fields; reports unknown and missing columns. */
+static int map_header(run *R, const cw_strref *cells, int n)
+{
+    const cw_kind_def *kd = R->kd;
+    int seen[CW_MAX_FIELDS];
+    memset(seen, 0, sizeof seen);
+    R->ncols = n;
+    int ok = 1;
+    for (int c = 0; c < n; c++) {
+        int fi = cw_schema_field_index(kd, cells[c].s, cells[c].len);
+        R->col_field[c] = fi;
+        if (fi < 0) {
+            R->stats->warnings++;
+            message(R, 1, "%s:1: column '%.*s' is not a field of %s; ignored", R->f->path,
+                    (int)(cells[c].len > 64 ? 64 : cells[c].len), cells[c].s, kd->name);
+        } else if (seen[fi]) {
+            file_fatal(R, CW_ERR_INPUT, "%s:1: column '%.*s': field '%s' appears twice", R->f->path,
+                       (int)(cells[c].len > 64 ? 64 : cells[c].len), cells[c].s,
+                       kd->fields[fi].name);
+            ok = 0;
+        } else {
+            seen[fi] = 1;
+        }
+    }
+    for (int i = 0; i < kd->nfields; i++)
+        if ((kd->fields[i].flags & CW_FD_REQUIRED) && !seen[i]) {
+            file_fatal(R, CW_ERR_INPUT, "%s:1: missing required column '%s' for kind %s",
+                       R->f->path, kd->fields[i].name, kd->name);
+            ok = 0;
+        }
+    return ok;
+}
+
+static cw_status ingest_csv(run *R)
+{
+    cw_strref *cells, raw;
+    int n;
+    int64_t line;
+    const char *why;
+    int rc = cw_csv_next(R->f->r, &cells, &n, &line, &raw, &why);
+    if (rc != CW_READ_OK) {
+        if (rc == CW_READ_EOF)
+            file_fatal(R, CW_ERR_INPUT, "%s: empty file (no header row)", R->f->path);
+        else
+            file_fatal(R, CW_ERR_INPUT, "%s:%lld: header: %s", R->f->path, (long long)line, why);
+        return CW_OK;
+    }
+    if (!map_header(R, cells, n))
+        return CW_OK;
+    cw_strref texts[CW_MAX_FIELDS];
+    for (;;) {
+        rc = cw_csv_next(R->f->r, &cells, &n, &line, &raw, &why);
+        if (rc == CW_READ_EOF)
+            break;
+        if (rc == CW_READ_FATAL) {
+            file_fatal(R, CW_ERR_INPUT, "%s:%lld: %s", R->f->path, (long long)line, why);
+            break;
+        }
+        if (rc == CW_READ_BAD) {
+            cw_strref none = {"", 0};
+            bad_row(R, line, NULL, why, none);
+            continue;
+        }
+        if (n != R->ncols) {
+            char w[96];
+            snprintf(w, sizeof w, "expected %d fields (as in the header), got %d", R->ncols, n);
+            R->stats->rows_read[R->kd->kind]++;
+            bad_row(R, line, NULL, w, raw);
+            continue;
+        }
+        memset(texts, 0, sizeof texts);
+        for (int c = 0; c < n; c++)
+            if (R->col_field[c] >= 0)
+                texts[R->col_field[c]] = cells[c];
+        cw_status s = process_row(R, texts, line, raw);
+        if (s != CW_OK)
+            return s;
+        if ((R->rows_total & 0xffff) == 0)
+            progress(R, 0);
+    }
+    return CW_OK;
+}
+
+/* Converts a JSON scalar to the text validation expects, into buf. */
+static int json_text(json_t *j, char *buf, size_t n, cw_strref *out)
+{
+    switch (json_typeof(j)) {
+    case JSON_STRING:
+        out->s = json_string_value(j);
+        out->len = json_string_length(j);
+        return 1;
+    case JSON_INTEGER: snprintf(buf, n, "%lld", (long long)json_integer_value(j)); break;
+    case JSON_REAL: snprintf(buf, n, "%.17g", json_real_value(j)); break;
+    case JSON_TRUE: snprintf(buf, n, "true"); break;
+    case JSON_FALSE: snprintf(buf, n, "false"); break;
+    case JSON_NULL:
+        out->s = NULL;
+        out->len = 0;
+        return 1;
+    default: return 0;
+    }
+    out->s = buf;
+    out->len = strlen(buf);
+    return 1;
+}
+
+static cw_status ingest_jsonl(run *R)
+{
+    cw_strref line_text;
+    int64_t line;
+    const char *why;
+    char numbuf[CW_MAX_FIELDS][40];
+    cw_intern *warned = cw_intern_new();
+    if (!warned)
+        return CW_ERR_NOMEM;
+    cw_status s = CW_OK;
+    int rc;
+    while ((rc = cw_line_next(R->f->r, &line_text, &line, &why)) != CW_READ_EOF) {
+        if (rc == CW_READ_FATAL) {
+            file_fatal(R, CW_ERR_INPUT, "%s:%lld: %s", R->f->path, (long long)line, why);
+            break;
+        }
+        if (rc == CW_READ_BAD) {
+            cw_strref none = {"", 0};
+            bad_row(R, line, NULL, why, none);
+            continue;
+        }
+        json_error_t jerr;
+        json_t *obj = json_loadb(line_text.s, line_text.len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!obj || !json_is_object(obj)) {
+            char w[WHY_MAX];
+            if (!obj)
+                snprintf(w, sizeof w, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+            else
+                snprintf(w, sizeof w, "expected a JSON object");
+            R->stats->rows_read[R->kd->kind]++;
+            bad_row(R, line, NULL, w, line_text);
+            json_decref(obj);
+            continue;
+        }
+        cw_strref texts[CW_MAX_FIELDS];
+        memset(texts, 0, sizeof texts);
+        const char *key;
+        json_t *val;
+        int ok = 1;
+        json_object_foreach (obj, key, val) {
+            size_t klen = strlen(key);
+            int fi = cw_schema_field_index(R->kd, key, klen);
+            if (fi < 0) {
+                if (cw_intern_get(warned, key, klen) < 0) {
+                    R->stats->warnings++;
+                    message(R, 1, "%s:%lld: key '%.*s' is not a field of %s; ignored", R->f->path,
+                            (long long)line, (int)(klen > 64 ? 64 : klen), key, R->kd->name);
+                    if (cw_intern_put(warned, key, klen, 1) != CW_OK) {
+                        s = CW_ERR_NOMEM;
+                        break;
+                    }
+                }
+                continue;
+            }
+            if (!json_text(val, numbuf[fi], sizeof numbuf[fi], &texts[fi])) {
+                R->stats->rows_read[R->kd->kind]++;
+                bad_row(R, line, R->kd->fields[fi].name,
+                        "must be a string, number, boolean or null", line_text);
+                ok = 0;
+                break;
+            }
+        }
+        if (ok && s == CW_OK)
+            s = process_row(R, texts, line, line_text);
+        json_decref(obj);
+        if (s != CW_OK)
+            break;
+        if ((R->rows_total & 0xfff) == 0)
+            progress(R, 0);
+    }
+    cw_intern_free(warned);
+    return s;
+}
+
+/* ---- files ---------------------------------------------------------- */
+
+static cw_status load_id(const char *ext, size_t len, int64_t id, int64_t aux, void *ud)
+{
+    return cw_intern_put_aux(ud, ext, len, id, aux);
+}
+
+/* Opens a file and determines its format and kind. */
+static void open_file(run *R, in_file *f)
+{
+    char *err = NULL;
+    R->f = f;
+    if (cw_reader_open(f->path, R->o->max_line_bytes, &f->r, &err) != CW_OK) {
+        file_fatal(R, CW_ERR_IO, "%s", err ? err : f->path);
+        free(err);
+        return;
+    }
+    struct stat sb;
+    f->size = strcmp(f->path, "-") != 0 && stat(f->path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+    int c = cw_reader_peek(f->r);
+    f->jsonl = c == '{';
+    if (R->o->kind != CW_KIND_NONE) {
+        f->kind = R->o->kind;
+        return;
+    }
+    /* Detect from the header or the first JSON object: read it through a
+     * second reader so the main reader starts at the top. */
+    if (strcmp(f->path, "-") == 0) {
+        file_fatal(R, CW_ERR_USAGE, "-: give --kind when reading standard input");
+        return;
+    }
+    cw_reader *peek;
+    if (cw_reader_open(f->path, R->o->max_line_bytes, &peek, &err) != CW_OK) {
+        file_fatal(R, CW_ERR_IO, "%s", err ? err : f->path);
+        free(err);
+        return;
+    }
+    int amb = 0;
+    if (!f->jsonl) {
+        cw_strref *cells, raw;
+        int n;
+        int64_t line;
+        const char *why;
+        int rc = cw_csv_next(peek, &cells, &n, &line, &raw, &why);
+        if (rc == CW_READ_EOF)
+            file_fatal(R, CW_ERR_INPUT, "%s: empty file (no header row)", f->path);
+        else if (rc != CW_READ_OK)
+            file_fatal(R, CW_ERR_INPUT, "%s:%lld: header: %s", f->path, (long long)line, why);
+        else
+            f->kind = cw_schema_detect(cells, n, &amb);
+    } else {
+        cw_strref text;
+        int64_t line;
+        const char *why;
+        json_error_t jerr;
+        json_t *obj = NULL;
+        if (cw_line_next(peek, &text, &line, &why) == CW_READ_OK)
+            obj = json_loadb(text.s, text.len, 0, &jerr);
+        if (json_is_object(obj)) {
+            cw_strref names[64];
+            int n = 0;
+            const char *key;
+            json_t *val;
+            json_object_foreach (obj, key, val) {
+                if (n < 64)
+                    names[n++] = (cw_strref){key, strlen(key)};
+            }
+            f->kind = cw_schema_detect(names, n, &amb);
+        }
+        json_decref(obj);
+    }
+    cw_reader_close(peek);
+    if (!R->fatal && f->kind == CW_KIND_NONE)
+        file_fatal(R, CW_ERR_INPUT,
+                   "%s:1: cannot tell the kind of data from the %s%s; give --kind (one of "
+                   "accounts, subscriptions, users, features, events, trainings, tickets, "
+                   "surveys, goals, goal_measurements, journey)",
+                   f->path, f->jsonl ? "first object's keys" : "header",
+                   amb ? " (it fits several kinds)" : "");
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+    const in_file *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return x->order - y->order;
+}
+
+void cw_ingest_opts_init(cw_ingest_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->naive_utc = 1;
+    o->max_errors = 20;
+    o->max_line_bytes = 1u << 20;
+    o->batch_rows = 1 << 20;
+}
+
+cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
+                          const cw_ingest_opts *opts, cw_ingest_stats *stats)
+{
+    cw_ingest_opts defaults;
+    if (!opts) {
+        cw_ingest_opts_init(&defaults);
+        opts = &defaults;
+    }
+    memset(stats, 0, sizeof *stats);
+    run R;
+    memset(&R, 0, sizeof R);
+    R.st = st;
+    R.ops = cw_store_get_ops(st);
+    R.o = opts;
+    R.stats = stats;
+    R.t0 = cw_now();
+    R.file_count = (int)npaths;
+    cw_status s = CW_OK;
+    in_file *files = calloc(npaths ? npaths : 1, sizeof *files);
+    R.accounts = cw_intern_new();
+    R.users = cw_intern_new();
+    R.events = cw_intern_new();
+    R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
+    R.batch = malloc(R.batch_cap * sizeof *R.batch);
+    if (!files || !R.accounts || !R.users || !R.events || !R.batch) {
+        s = CW_ERR_NOMEM;
+        goto done;
+    }
+    if (opts->skip_bad && opts->rejects_path) {
+        R.rejects = fopen(opts->rejects_path, "w");
+        if (!R.rejects) {
+            message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
+            s = CW_ERR_IO;
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < npaths; i++) {
+        files[i].path = paths[i];
+        files[i].order = (int)i;
+        open_file(&R, &files[i]);
+    }
+    if (R.fatal) {
+        s = R.fatal_status;
+        goto done;
+    }
+    qsort(files, npaths, sizeof *files, file_cmp);
+    if ((s = R.ops->begin(st)) != CW_OK)
+        goto done;
+    /* Load the id maps inside the write transaction so they cannot go stale. */
+    if ((s = R.ops->load_ids(st, CW_KIND_ACCOUNTS, load_id, R.accounts)) != CW_OK ||
+        (s = R.ops->load_ids(st, CW_KIND_USERS, load_id, R.users)) != CW_OK ||
+        (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK)
+        goto done;
+    for (size_t i = 0; i < npaths && s == CW_OK && !R.fatal; i++) {
+        in_file *f = &files[i];
+        R.f = f;
+        R.kd = cw_kind_get(f->kind);
+        R.file_index = (int)i;
+        R.file_written = R.file_rejected = R.file_rows = 0;
+        cw_intern_free(R.keys_seen);
+        if (!(R.keys_seen = cw_intern_new())) {
+            s = CW_ERR_NOMEM;
+            break;
+        }
+        s = f->jsonl ? ingest_jsonl(&R) : ingest_csv(&R);
+        if (s == CW_OK && f->kind == CW_KIND_EVENTS && writing(&R))
+            s = flush_batch(&R);
+        if (s == CW_OK && f->kind == CW_KIND_EVENTS && writing(&R))
+            s = flush_rollup(&R);
+        stats->bytes += cw_reader_bytes(f->r);
+        stats->files++;
+        progress(&R, 1);
+        /* Only files that changed something are logged, so that re-ingesting
+         * the same data leaves the database exactly as it was. */
+        if (s == CW_OK && writing(&R) && (R.file_written || R.file_rejected))
+            s = R.ops->log_file(st, f->path, f->kind, R.file_rows, R.file_written, R.file_rejected,
+                                cw_reader_bytes(f->r));
+    }
+    if (s == CW_OK && R.fatal)
+        s = R.fatal_status;
+    if (s == CW_OK && R.errors && !opts->skip_bad)
+        s = CW_ERR_INPUT;
+    if (s == CW_OK && R.rejects && fflush(R.rejects) != 0) {
+        message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
+        s = CW_ERR_IO;
+    }
+    if (s == CW_OK) {
+        s = R.ops->commit(st);
+        stats->committed = s == CW_OK;
+    }
+done:
+    if (s != CW_OK)
+        R.ops->rollback(st);
+    if (R.errors > opts->max_errors)
+        message(&R, 0, "... and %lld more errors (%lld in all)",
+                (long long)(R.errors - opts->max_errors), (long long)R.errors);
+    if (s == CW_ERR_DB)
+        message(&R, 0, "database: %s", cw_store_errmsg(st));
+    if (s != CW_OK && R.errors == 0 && s != CW_ERR_DB)
+        message(&R, 0, "ingest failed: %s", cw_strerror(s));
+    stats->elapsed_s = cw_now() - R.t0;
+    for (size_t i = 0; files && i < npaths; i++)
+        cw_reader_close(files[i].r);
+    free(files);
+    if (R.rejects)
+        fclose(R.rejects);
+    cw_intern_free(R.accounts);
+    cw_intern_free(R.users);
+    cw_intern_free(R.events);
+    cw_intern_free(R.keys_seen);
+    free(R.batch);
+    free(R.roll.cells);
+    return s;
+}

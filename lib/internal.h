@@ -1,0 +1,162 @@
+/*
+ * internal.h — declarations shared by the library's modules and its tests,
+ * not part of the public API: string references, bounded buffers, hashing,
+ * string interning, the streaming CSV/line reader, field validation and the
+ * store's backend interface.
+ */
+#ifndef CW_INTERNAL_H
+#define CW_INTERNAL_H
+
+#include "churnwatch.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+/* A borrowed (pointer, length) view of bytes that need not be NUL-terminated. */
+typedef struct cw_strref {
+    const char *s;
+    size_t len;
+} cw_strref;
+
+/* ---- util.c --------------------------------------------------------- */
+
+/* Formats into a malloc'd string (caller frees); NULL on allocation failure. */
+char *cw_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copies at most n bytes of s into a malloc'd NUL-terminated string (caller frees). */
+char *cw_strndup(const char *s, size_t n);
+/* Monotonic seconds. */
+double cw_now(void);
+
+/* 64-bit hash of bytes (FNV-1a core with a strong final mix), seeded. */
+uint64_t cw_hash64(const void *p, size_t n, uint64_t seed);
+/* Mixes a 64-bit value (splitmix64 finaliser). */
+static inline uint64_t cw_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* Checks that s[0..len) is well-formed UTF-8 without control characters
+ * other than tab (and newline when allow_newline). Returns NULL when fine,
+ * else a static reason. */
+const char *cw_utf8_check(const char *s, size_t len, int allow_newline);
+
+/* A string → dense id map. Keys are copied into an arena owned by the map. */
+typedef struct cw_intern cw_intern;
+cw_intern *cw_intern_new(void);
+void cw_intern_free(cw_intern *m); /* accepts NULL */
+/* Returns the id stored for key, or -1. */
+int64_t cw_intern_get(const cw_intern *m, const char *key, size_t len);
+/* Stores key → id (replacing). Returns CW_OK or CW_ERR_NOMEM. */
+cw_status cw_intern_put(cw_intern *m, const char *key, size_t len, int64_t id);
+/* Extra per-key payload (e.g. a user's account): returns it or -1. */
+int64_t cw_intern_get_aux(const cw_intern *m, const char *key, size_t len, int64_t *aux);
+cw_status cw_intern_put_aux(cw_intern *m, const char *key, size_t len, int64_t id, int64_t aux);
+size_t cw_intern_count(const cw_intern *m);
+
+/* ---- reader.c: streaming records from plain or gzip files ----------- */
+
+typedef struct cw_reader cw_reader;
+
+/* Opens path ("-" = stdin; gzip detected from content). max_record bounds
+ * one record's bytes. On failure returns CW_ERR_IO with *err malloc'd. */
+cw_status cw_reader_open(const char *path, size_t max_record, cw_reader **out, char **err);
+/* Opens an in-memory buffer (borrowed for the reader's lifetime); for tests and fuzzing. */
+cw_status cw_reader_open_mem(const char *data, size_t len, size_t max_record, cw_reader **out);
+void cw_reader_close(cw_reader *r); /* accepts NULL */
+
+/* Outcome of reading one record. */
+enum { CW_READ_EOF = 0, CW_READ_OK = 1, CW_READ_BAD = 2, CW_READ_FATAL = 3 };
+
+/* Reads the next CSV record. On CW_READ_OK, fields and nfields are borrowed
+ * until the next call; *line is the physical line the record starts on and
+ * *raw the record's text. On CW_READ_BAD the record was skipped (reason in
+ * *why: over-long line, unterminated quote…) and reading may continue. On
+ * CW_READ_FATAL (I/O error, corrupt gzip) *why explains and reading stops.
+ * Blank lines are skipped. The delimiter (',', ';' or tab) is detected from
+ * the first record; a UTF-8 BOM is dropped; CRLF and LF both end records. */
+int cw_csv_next(cw_reader *r, cw_strref **fields, int *nfields, int64_t *line, cw_strref *raw,
+                const char **why);
+/* Reads the next non-blank line (for JSON Lines), same contract. */
+int cw_line_next(cw_reader *r, cw_strref *text, int64_t *line, const char **why);
+/* Input bytes consumed (uncompressed) and the file offset (compressed). */
+int64_t cw_reader_bytes(const cw_reader *r);
+int64_t cw_reader_offset(const cw_reader *r);
+/* Peeks at the first non-blank byte of the input (after a BOM), or -1. */
+int cw_reader_peek(cw_reader *r);
+
+/* ---- schema.c ------------------------------------------------------- */
+
+/* Index of the field of kd that header cell s names (canonical or alias,
+ * case-insensitive, blanks trimmed), or -1. */
+int cw_schema_field_index(const cw_kind_def *kd, const char *s, size_t len);
+/* The kind a header (or JSON object's key set) describes; CW_KIND_NONE when
+ * none or, with *ambiguous set, when two kinds match equally. */
+cw_kind cw_schema_detect(const cw_strref *names, int n, int *ambiguous);
+
+/* ---- validate.c ----------------------------------------------------- */
+
+/* A validated field. Text values point into the record (borrowed). */
+typedef struct cw_value {
+    const char *s;
+    size_t len;
+    int64_t i; /* ints, money, timestamps, dates, bools, enum index */
+    double d;  /* reals */
+    int present;
+} cw_value;
+
+/* Validates the text of one field. Empty text is "absent" (an error when
+ * required). Returns 1 when valid; else 0 with a reason in why. */
+int cw_validate_field(const cw_field_def *f, const char *s, size_t len, int naive_utc,
+                      cw_value *out, char *why, size_t whysz);
+/* Cross-field rules of a kind (e.g. churn_date required when churned).
+ * Returns 1 when valid; else 0 with *field the offending field index. */
+int cw_validate_row(const cw_kind_def *kd, const cw_value *v, int *field, char *why, size_t whysz);
+
+/* ---- store backend interface ---------------------------------------- */
+
+/* The operations ingest needs from a store. The SQLite backend implements
+ * them in store_sqlite.c; a PostgreSQL backend implements the same table so
+ * that no caller changes. Every function returns CW_OK or an error with the
+ * message kept on the store (cw_store_errmsg). */
+typedef struct cw_store_ops {
+    cw_status (*begin)(cw_store *st);
+    cw_status (*commit)(cw_store *st);
+    cw_status (*rollback)(cw_store *st);
+    /* Calls fn(ext_id, len, id, aux) for every row of an id-bearing kind
+     * (accounts: aux -1; users: aux = account id; events: event names). */
+    cw_status (*load_ids)(cw_store *st, cw_kind kind,
+                          cw_status (*fn)(const char *ext, size_t len, int64_t id, int64_t aux,
+                                          void *ud),
+                          void *ud);
+    /* Upserts one validated row of kind (not events). refs[i] holds the
+     * resolved internal id of reference field i. *changed = 1 when the row
+     * was new or differed, 0 when identical; *new_id the internal id of a
+     * newly inserted accounts/users row. */
+    cw_status (*put_row)(cw_store *st, cw_kind kind, const cw_value *v, const int64_t *refs,
+                         int *changed, int64_t *new_id);
+    /* Interns an event name, returning its id. */
+    cw_status (*put_event_name)(cw_store *st, const char *name, size_t len, int64_t *id);
+    /* Records hash h as ingested; *is_new = 0 when it already was. Call in
+     * ascending h order within a batch for locality. */
+    cw_status (*mark_event)(cw_store *st, int64_t h, int *is_new);
+    /* Adds n events (value total vsum) to the rollup cell. */
+    cw_status (*add_event_rollup)(cw_store *st, int64_t account, int64_t user, int64_t event,
+                                  int64_t day, int64_t n, double vsum);
+    /* Appends an audit row for an ingested file. */
+    cw_status (*log_file)(cw_store *st, const char *path, cw_kind kind, int64_t rows,
+                          int64_t written, int64_t rejected, int64_t bytes);
+    /* Looks up whether a goal with external id exists. */
+    cw_status (*goal_exists)(cw_store *st, const char *goal_id, size_t len, int *exists);
+} cw_store_ops;
+
+const cw_store_ops *cw_store_get_ops(cw_store *st);
+/* Sets the store's error message (printf-style). Returns status. */
+cw_status cw_store_set_error(cw_store *st, cw_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* CW_INTERNAL_H */

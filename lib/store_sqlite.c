@@ -1,0 +1,594 @@
+/*
+ * store_sqlite.c — the SQLite backend of the store, churnwatch's embedded
+ * system of record.
+ *
+ * The database runs in WAL mode so that readers (reports, the API) never
+ * block the single writer (ingest, the daily run) for long. The schema is
+ * versioned: PRAGMA user_version holds the version and `migrations` below
+ * lists forward migrations, each applied once, in order, in its own
+ * transaction when the store opens. A database written by a newer build is
+ * refused rather than guessed at.
+ *
+ * Product events are not stored one row per event: ingest rolls them up to
+ * one row per (account, user, event, day) with a count and a value total
+ * (event_daily), 10-100x smaller than the raw stream and all the metrics
+ * engine reads. Re-ingest stays idempotent through event_seen, a rowid
+ * table of 63-bit hashes of each event's id (or of its content when it has
+ * none), inserted in sorted order so the B-tree is walked sequentially.
+ *
+ * Callers use the backend only through cw_store_ops (internal.h), so a
+ * PostgreSQL backend can implement the same table without touching them.
+ */
+#include "internal.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct cw_store {
+    const cw_store_ops *ops;
+    sqlite3 *db;
+    char *errmsg;
+    int in_txn;
+    sqlite3_stmt *put[CW_KIND__COUNT];
+    sqlite3_stmt *mark, *rollup, *evname_ins, *goal_q, *log_ins;
+};
+
+/* Forward migrations; index i upgrades from version i to i + 1. Never edit
+ * a released migration: add a new one. */
+static const struct {
+    const char *description;
+    const char *sql;
+} migrations[] = {
+    {"initial data model",
+     "CREATE TABLE accounts(id INTEGER PRIMARY KEY, account_id TEXT NOT NULL UNIQUE,"
+     " name TEXT NOT NULL, segment TEXT NOT NULL, owner TEXT, contract_start INTEGER NOT NULL,"
+     " seats INTEGER NOT NULL, mrr_minor INTEGER NOT NULL, currency TEXT NOT NULL,"
+     " renewal_date INTEGER, status TEXT NOT NULL, churn_date INTEGER, churn_reason TEXT);"
+     "CREATE TABLE subscriptions(account INTEGER NOT NULL, effective_at INTEGER NOT NULL,"
+     " mrr_minor INTEGER NOT NULL, currency TEXT NOT NULL, seats INTEGER NOT NULL, plan TEXT,"
+     " billing_period TEXT, PRIMARY KEY(account, effective_at)) WITHOUT ROWID;"
+     "CREATE TABLE users(id INTEGER PRIMARY KEY, user_id TEXT NOT NULL UNIQUE,"
+     " account INTEGER NOT NULL, email TEXT, role TEXT, department TEXT,"
+     " provisioned_at INTEGER NOT NULL, deactivated_at INTEGER);"
+     "CREATE INDEX users_account ON users(account);"
+     "CREATE TABLE features(event TEXT PRIMARY KEY, feature TEXT NOT NULL, tier TEXT NOT NULL,"
+     " milestone TEXT, milestone_due_day INTEGER, first_value INTEGER) WITHOUT ROWID;"
+     "CREATE TABLE event_names(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+     "CREATE TABLE event_daily(account INTEGER NOT NULL, user INTEGER NOT NULL,"
+     " event INTEGER NOT NULL, day INTEGER NOT NULL, n INTEGER NOT NULL, value_sum REAL NOT NULL,"
+     " PRIMARY KEY(account, user, event, day)) WITHOUT ROWID;"
+     "CREATE TABLE event_seen(h INTEGER PRIMARY KEY);"
+     "CREATE TABLE trainings(user INTEGER NOT NULL, account INTEGER NOT NULL,"
+     " course TEXT NOT NULL, completed_at INTEGER NOT NULL,"
+     " PRIMARY KEY(user, course, completed_at)) WITHOUT ROWID;"
+     "CREATE INDEX trainings_account ON trainings(account);"
+     "CREATE TABLE tickets(ticket_id TEXT PRIMARY KEY, account INTEGER NOT NULL, user INTEGER,"
+     " opened_at INTEGER NOT NULL, closed_at INTEGER, category TEXT NOT NULL, priority TEXT,"
+     " satisfaction INTEGER) WITHOUT ROWID;"
+     "CREATE INDEX tickets_account ON tickets(account, opened_at);"
+     "CREATE TABLE surveys(survey_id TEXT PRIMARY KEY, account INTEGER NOT NULL, user INTEGER,"
+     " type TEXT NOT NULL, sent_at INTEGER, responded_at INTEGER, score INTEGER, reason TEXT,"
+     " comment TEXT) WITHOUT ROWID;"
+     "CREATE INDEX surveys_account ON surveys(account);"
+     "CREATE TABLE goals(goal_id TEXT PRIMARY KEY, account INTEGER NOT NULL, metric TEXT NOT NULL,"
+     " unit TEXT, baseline REAL NOT NULL, target REAL NOT NULL, start_date INTEGER NOT NULL,"
+     " target_date INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE INDEX goals_account ON goals(account);"
+     "CREATE TABLE goal_measurements(goal_id TEXT NOT NULL, measured_at INTEGER NOT NULL,"
+     " kind TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY(goal_id, measured_at, kind))"
+     " WITHOUT ROWID;"
+     "CREATE TABLE journey(visitor_id TEXT NOT NULL, stage TEXT NOT NULL, at INTEGER NOT NULL,"
+     " source TEXT, campaign TEXT, cost_minor INTEGER, currency TEXT, account_id TEXT,"
+     " PRIMARY KEY(visitor_id, stage, at)) WITHOUT ROWID;"
+     "CREATE TABLE ingest_log(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, path TEXT NOT NULL,"
+     " kind TEXT NOT NULL, rows INTEGER NOT NULL, written INTEGER NOT NULL,"
+     " rejected INTEGER NOT NULL, bytes INTEGER NOT NULL);"},
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int cw_store_latest_version(void)
+{
+    return N_MIGRATIONS;
+}
+
+cw_status cw_store_set_error(cw_store *st, cw_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(st->errmsg);
+    st->errmsg = cw_strndup(buf, strlen(buf));
+    return status;
+}
+
+const char *cw_store_errmsg(const cw_store *st)
+{
+    return st && st->errmsg ? st->errmsg : "";
+}
+
+static cw_status db_error(cw_store *st, const char *what)
+{
+    return cw_store_set_error(st, CW_ERR_DB, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static cw_status exec(cw_store *st, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        cw_status s = cw_store_set_error(st, CW_ERR_DB, "%s", err ? err : sqlite3_errmsg(st->db));
+        sqlite3_free(err);
+        return s;
+    }
+    return CW_OK;
+}
+
+static int user_version(cw_store *st)
+{
+    sqlite3_stmt *q;
+    int v = -1;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+int cw_store_schema_version(cw_store *st)
+{
+    return user_version(st);
+}
+
+static cw_status migrate(cw_store *st)
+{
+    int v = user_version(st);
+    if (v < 0)
+        return db_error(st, "reading schema version");
+    if (v > N_MIGRATIONS)
+        return cw_store_set_error(st, CW_ERR_SCHEMA,
+                                  "database schema version %d is newer than this build's %d: "
+                                  "upgrade churnwatch",
+                                  v, N_MIGRATIONS);
+    for (; v < N_MIGRATIONS; v++) {
+        char pragma[64];
+        cw_status s = exec(st, "BEGIN IMMEDIATE");
+        if (s != CW_OK)
+            return s;
+        /* Re-read inside the lock: a concurrent process may have migrated. */
+        if (user_version(st) > v) {
+            exec(st, "COMMIT");
+            continue;
+        }
+        s = exec(st, migrations[v].sql);
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
+        if (s == CW_OK)
+            s = exec(st, pragma);
+        if (s == CW_OK)
+            s = exec(st, "COMMIT");
+        if (s != CW_OK) {
+            char *keep =
+                cw_strdupf("migration %d (%s): %s", v + 1, migrations[v].description, st->errmsg);
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            if (keep) {
+                free(st->errmsg);
+                st->errmsg = keep;
+            }
+            return CW_ERR_DB;
+        }
+    }
+    return CW_OK;
+}
+
+/* ---- ops ------------------------------------------------------------ */
+
+static cw_status sq_begin(cw_store *st)
+{
+    cw_status s = exec(st, "BEGIN IMMEDIATE");
+    if (s == CW_OK)
+        st->in_txn = 1;
+    return s;
+}
+
+static cw_status sq_commit(cw_store *st)
+{
+    cw_status s = exec(st, "COMMIT");
+    if (s == CW_OK)
+        st->in_txn = 0;
+    return s;
+}
+
+static cw_status sq_rollback(cw_store *st)
+{
+    if (!st->in_txn)
+        return CW_OK;
+    st->in_txn = 0;
+    return exec(st, "ROLLBACK");
+}
+
+static cw_status sq_load_ids(cw_store *st, cw_kind kind,
+                             cw_status (*fn)(const char *, size_t, int64_t, int64_t, void *),
+                             void *ud)
+{
+    const char *sql = kind == CW_KIND_ACCOUNTS ? "SELECT account_id, id, -1 FROM accounts"
+                      : kind == CW_KIND_USERS  ? "SELECT user_id, id, account FROM users"
+                      : kind == CW_KIND_EVENTS ? "SELECT name, id, -1 FROM event_names"
+                                               : NULL;
+    if (!sql)
+        return cw_store_set_error(st, CW_ERR_USAGE, "load_ids: kind has no ids");
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, "load ids");
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        s = fn((const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
+               sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2), ud);
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "load ids");
+    sqlite3_finalize(q);
+    return s;
+}
+
+static const char *col_of(const cw_field_def *f)
+{
+    return f->column ? f->column : f->name;
+}
+
+/* Builds the upsert statement of a kind from the schema table: insert every
+ * field; on a natural-key conflict update the other columns only when one
+ * differs, so sqlite3_changes() tells a changed row from an identical one. */
+static cw_status prepare_put(cw_store *st, cw_kind kind)
+{
+    const cw_kind_def *kd = cw_kind_get(kind);
+    char sql[4096];
+    size_t n = 0;
+#define APP(...) n += (size_t)snprintf(sql + n, n < sizeof sql ? sizeof sql - n : 0, __VA_ARGS__)
+    APP("INSERT INTO %s(", kd->table);
+    for (int i = 0; i < kd->nfields; i++)
+        APP("%s%s", i ? "," : "", col_of(&kd->fields[i]));
+    APP(") VALUES(");
+    for (int i = 0; i < kd->nfields; i++)
+        APP("%s?%d", i ? "," : "", i + 1);
+    APP(") ON CONFLICT(");
+    int first = 1, nonkey = 0;
+    for (int i = 0; i < kd->nfields; i++)
+        if (kd->fields[i].flags & CW_FD_KEY) {
+            APP("%s%s", first ? "" : ",", col_of(&kd->fields[i]));
+            first = 0;
+        } else {
+            nonkey++;
+        }
+    if (!nonkey) {
+        APP(") DO NOTHING");
+    } else {
+        APP(") DO UPDATE SET ");
+        first = 1;
+        for (int i = 0; i < kd->nfields; i++)
+            if (!(kd->fields[i].flags & CW_FD_KEY)) {
+                APP("%s%s=excluded.%s", first ? "" : ",", col_of(&kd->fields[i]),
+                    col_of(&kd->fields[i]));
+                first = 0;
+            }
+        APP(" WHERE ");
+        first = 1;
+        for (int i = 0; i < kd->nfields; i++)
+            if (!(kd->fields[i].flags & CW_FD_KEY)) {
+                APP("%s%s IS NOT excluded.%s", first ? "" : " OR ", col_of(&kd->fields[i]),
+                    col_of(&kd->fields[i]));
+                first = 0;
+            }
+    }
+#undef APP
+    if (n >= sizeof sql)
+        return cw_store_set_error(st, CW_ERR_TOOBIG, "upsert statement too long");
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->put[kind], NULL) !=
+        SQLITE_OK)
+        return db_error(st, kd->name);
+    return CW_OK;
+}
+
+/* The canonical spelling of enum value k of field f, into buf. */
+static const char *enum_name(const cw_field_def *f, int64_t k, char *buf, size_t n)
+{
+    const char *a = f->enum_values;
+    for (int64_t i = 0; a && i < k; i++) {
+        a = strchr(a, '|');
+        a = a ? a + 1 : NULL;
+    }
+    if (!a)
+        return NULL;
+    const char *bar = strchr(a, '|');
+    size_t len = bar ? (size_t)(bar - a) : strlen(a);
+    if (len >= n)
+        len = n - 1;
+    memcpy(buf, a, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+static cw_status sq_put_row(cw_store *st, cw_kind kind, const cw_value *v, const int64_t *refs,
+                            int *changed, int64_t *new_id)
+{
+    const cw_kind_def *kd = cw_kind_get(kind);
+    if (!kd || kind == CW_KIND_EVENTS)
+        return cw_store_set_error(st, CW_ERR_USAGE, "put_row: bad kind");
+    if (!st->put[kind]) {
+        cw_status s = prepare_put(st, kind);
+        if (s != CW_OK)
+            return s;
+    }
+    sqlite3_stmt *q = st->put[kind];
+    for (int i = 0; i < kd->nfields; i++) {
+        const cw_field_def *f = &kd->fields[i];
+        int p = i + 1;
+        if (!v[i].present) {
+            sqlite3_bind_null(q, p);
+            continue;
+        }
+        switch (f->type) {
+        case CW_F_REF_ACCOUNT:
+        case CW_F_REF_USER: sqlite3_bind_int64(q, p, refs[i]); break;
+        case CW_F_INT:
+        case CW_F_MONEY:
+        case CW_F_DATE:
+        case CW_F_TS:
+        case CW_F_BOOL: sqlite3_bind_int64(q, p, v[i].i); break;
+        case CW_F_REAL: sqlite3_bind_double(q, p, v[i].d); break;
+        case CW_F_ENUM: {
+            char buf[64];
+            sqlite3_bind_text(q, p, enum_name(f, v[i].i, buf, sizeof buf), -1, SQLITE_TRANSIENT);
+            break;
+        }
+        default: sqlite3_bind_text(q, p, v[i].s, (int)v[i].len, SQLITE_STATIC);
+        }
+    }
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return db_error(st, kd->name);
+    *changed = sqlite3_changes(st->db) > 0;
+    if (new_id)
+        *new_id = sqlite3_last_insert_rowid(st->db);
+    return CW_OK;
+}
+
+static cw_status sq_put_event_name(cw_store *st, const char *name, size_t len, int64_t *id)
+{
+    sqlite3_stmt *q = st->evname_ins;
+    sqlite3_bind_text(q, 1, name, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return db_error(st, "event name");
+    *id = sqlite3_last_insert_rowid(st->db);
+    return CW_OK;
+}
+
+static cw_status sq_mark_event(cw_store *st, int64_t h, int *is_new)
+{
+    sqlite3_stmt *q = st->mark;
+    sqlite3_bind_int64(q, 1, h);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return db_error(st, "event dedup");
+    *is_new = sqlite3_changes(st->db) > 0;
+    return CW_OK;
+}
+
+static cw_status sq_add_event_rollup(cw_store *st, int64_t account, int64_t user, int64_t event,
+                                     int64_t day, int64_t n, double vsum)
+{
+    sqlite3_stmt *q = st->rollup;
+    sqlite3_bind_int64(q, 1, account);
+    sqlite3_bind_int64(q, 2, user);
+    sqlite3_bind_int64(q, 3, event);
+    sqlite3_bind_int64(q, 4, day);
+    sqlite3_bind_int64(q, 5, n);
+    sqlite3_bind_double(q, 6, vsum);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return db_error(st, "event rollup");
+    return CW_OK;
+}
+
+static cw_status sq_log_file(cw_store *st, const char *path, cw_kind kind, int64_t rows,
+                             int64_t written, int64_t rejected, int64_t bytes)
+{
+    sqlite3_stmt *q = st->log_ins;
+    const cw_kind_def *kd = cw_kind_get(kind);
+    sqlite3_bind_int64(q, 1, (int64_t)time(NULL));
+    sqlite3_bind_text(q, 2, path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, kd ? kd->name : "unknown", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, rows);
+    sqlite3_bind_int64(q, 5, written);
+    sqlite3_bind_int64(q, 6, rejected);
+    sqlite3_bind_int64(q, 7, bytes);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? CW_OK : db_error(st, "ingest log");
+}
+
+static cw_status sq_goal_exists(cw_store *st, const char *id, size_t len, int *exists)
+{
+    sqlite3_stmt *q = st->goal_q;
+    sqlite3_bind_text(q, 1, id, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    *exists = rc == SQLITE_ROW;
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(st, "goal lookup");
+    return CW_OK;
+}
+
+static const cw_store_ops sqlite_ops = {
+    sq_begin,          sq_commit,     sq_rollback,         sq_load_ids, sq_put_row,
+    sq_put_event_name, sq_mark_event, sq_add_event_rollup, sq_log_file, sq_goal_exists,
+};
+
+const cw_store_ops *cw_store_get_ops(cw_store *st)
+{
+    return st->ops;
+}
+
+/* ---- open / close --------------------------------------------------- */
+
+static cw_status prepare(cw_store *st, const char *sql, sqlite3_stmt **q)
+{
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL) != SQLITE_OK)
+        return db_error(st, "prepare");
+    return CW_OK;
+}
+
+cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out, char **errmsg)
+{
+    *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    if (strncmp(path, "sqlite:", 7) == 0)
+        path += 7;
+    if (strncmp(path, "postgres://", 11) == 0 || strncmp(path, "postgresql://", 13) == 0) {
+        if (errmsg)
+            *errmsg = cw_strdupf("%s: this build has only the SQLite store", path);
+        return CW_ERR_USAGE;
+    }
+    cw_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return CW_ERR_NOMEM;
+    st->ops = &sqlite_ops;
+    int ro = o && o->readonly;
+    int flags = ro ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    cw_status s = CW_OK;
+    if (sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        s = cw_store_set_error(st, CW_ERR_DB, "%s: cannot open database: %s", path,
+                               st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, o && o->busy_timeout_ms ? o->busy_timeout_ms : 5000);
+    char pragma[128];
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%lld",
+             (long long)(o && o->cache_kib ? o->cache_kib : 262144));
+    if ((s = exec(st, pragma)) != CW_OK)
+        goto fail;
+    if (!ro) {
+        /* WAL + synchronous=NORMAL: a killed process never corrupts the
+         * database or loses a committed transaction; only an OS crash or
+         * power loss can drop the last commits. */
+        if ((s = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")) != CW_OK ||
+            (s = migrate(st)) != CW_OK)
+            goto fail;
+        if ((s = prepare(st, "INSERT OR IGNORE INTO event_seen(h) VALUES(?)", &st->mark)) ||
+            (s = prepare(st,
+                         "INSERT INTO event_daily(account,user,event,day,n,value_sum)"
+                         " VALUES(?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n=n+excluded.n,"
+                         " value_sum=value_sum+excluded.value_sum",
+                         &st->rollup)) ||
+            (s = prepare(st, "INSERT INTO event_names(name) VALUES(?)", &st->evname_ins)) ||
+            (s = prepare(st, "SELECT 1 FROM goals WHERE goal_id=?", &st->goal_q)) ||
+            (s = prepare(st,
+                         "INSERT INTO ingest_log(at,path,kind,rows,written,rejected,bytes)"
+                         " VALUES(?,?,?,?,?,?,?)",
+                         &st->log_ins)))
+            goto fail;
+    } else {
+        int v = user_version(st);
+        if (v != N_MIGRATIONS) {
+            s = cw_store_set_error(st, v > N_MIGRATIONS ? CW_ERR_SCHEMA : CW_ERR_DB,
+                                   "%s: schema version %d, this build needs %d", path, v,
+                                   N_MIGRATIONS);
+            goto fail;
+        }
+    }
+    *out = st;
+    return CW_OK;
+fail:
+    if (errmsg)
+        *errmsg = cw_strndup(cw_store_errmsg(st), strlen(cw_store_errmsg(st)));
+    cw_store_close(st);
+    return s;
+}
+
+void cw_store_close(cw_store *st)
+{
+    if (!st)
+        return;
+    if (st->in_txn)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int k = 0; k < CW_KIND__COUNT; k++)
+        sqlite3_finalize(st->put[k]);
+    sqlite3_finalize(st->mark);
+    sqlite3_finalize(st->rollup);
+    sqlite3_finalize(st->evname_ins);
+    sqlite3_finalize(st->goal_q);
+    sqlite3_finalize(st->log_ins);
+    sqlite3_close(st->db);
+    free(st->errmsg);
+    free(st);
+}
+
+/* ---- summary -------------------------------------------------------- */
+
+static int64_t scalar(cw_store *st, const char *sql, cw_status *s)
+{
+    sqlite3_stmt *q;
+    int64_t v = 0;
+    if (*s != CW_OK)
+        return 0;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        *s = db_error(st, sql);
+        return 0;
+    }
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int64(q, 0);
+    else if (rc != SQLITE_DONE)
+        *s = db_error(st, sql);
+    sqlite3_finalize(q);
+    return v;
+}
+
+cw_status cw_store_summarize(cw_store *st, cw_store_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    cw_status s = CW_OK;
+    char sql[256];
+    for (int k = 1; k < CW_KIND__COUNT; k++) {
+        const cw_kind_def *kd = cw_kind_get((cw_kind)k);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s",
+                 k == CW_KIND_EVENTS ? "event_daily" : kd->table);
+        out->rows[k] = scalar(st, sql, &s);
+    }
+    out->events = scalar(st, "SELECT coalesce(sum(n),0) FROM event_daily", &s);
+    out->event_days = out->rows[CW_KIND_EVENTS];
+    out->event_names = scalar(st, "SELECT count(*) FROM event_names", &s);
+    out->first_event_ts = scalar(st, "SELECT coalesce(min(day),0)*86400 FROM event_daily", &s);
+    out->last_event_ts = scalar(st, "SELECT coalesce(max(day),0)*86400 FROM event_daily", &s);
+    out->accounts_active = scalar(st, "SELECT count(*) FROM accounts WHERE status='active'", &s);
+    out->accounts_churned = scalar(st, "SELECT count(*) FROM accounts WHERE status='churned'", &s);
+    out->users_active = scalar(st, "SELECT count(*) FROM users WHERE deactivated_at IS NULL", &s);
+    out->seats_active =
+        scalar(st, "SELECT coalesce(sum(seats),0) FROM accounts WHERE status='active'", &s);
+    out->mrr_active_minor =
+        scalar(st, "SELECT coalesce(sum(mrr_minor),0) FROM accounts WHERE status='active'", &s);
+    int64_t ncur =
+        scalar(st, "SELECT count(DISTINCT currency) FROM accounts WHERE status='active'", &s);
+    if (s == CW_OK && ncur == 1) {
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(st->db,
+                               "SELECT currency FROM accounts WHERE status='active' LIMIT 1", -1,
+                               &q, NULL) == SQLITE_OK &&
+            sqlite3_step(q) == SQLITE_ROW) {
+            const unsigned char *c = sqlite3_column_text(q, 0);
+            snprintf(out->mrr_currency, sizeof out->mrr_currency, "%s", c ? (const char *)c : "");
+        }
+        sqlite3_finalize(q);
+    } else if (ncur > 1) {
+        snprintf(out->mrr_currency, sizeof out->mrr_currency, "*");
+    }
+    out->ingested_files = scalar(st, "SELECT count(*) FROM ingest_log", &s);
+    return s;
+}

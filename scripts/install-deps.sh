@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages churnwatch needs to build and test, when any
+# is missing. Idempotent and quiet when everything is present. Uses sudo
+# when not root.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
+      libsqlite3-dev sqlite3 libjansson-dev libinih-dev libcmocka-dev zlib1g-dev
+      python3 hyperfine)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

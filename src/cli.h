@@ -1,0 +1,54 @@
+/*
+ * cli.h — what the churnwatch program's subcommands share: the command
+ * table, option helpers, configuration loading and the mapping from library
+ * statuses to documented exit codes (`churnwatch help exit-codes`).
+ */
+#ifndef CW_CLI_H
+#define CW_CLI_H
+
+#include "churnwatch.h"
+
+#include <stdio.h>
+
+/* Exit codes: documented in `churnwatch help exit-codes` and docs/cli.md;
+ * the numbers never change. */
+enum {
+    EXIT_OK_ = 0,
+    EXIT_DATA = 1,    /* input data failed validation; nothing was written */
+    EXIT_USAGE = 2,   /* bad command line */
+    EXIT_CONFIG = 3,  /* bad configuration file or setting */
+    EXIT_IO = 4,      /* a file could not be read or written */
+    EXIT_DB = 5,      /* database error, or schema newer than this build */
+    EXIT_INTERNAL = 6 /* out of memory or an internal error */
+};
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const char *usage; /* full help text */
+} cli_command;
+
+/* Maps a library status to an exit code. */
+int cli_exit_code(cw_status s);
+/* Prints "churnwatch: <msg>" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Loads the configuration: path given with --config, else $CHURNWATCH_CONFIG,
+ * else ./churnwatch.conf when it exists, else defaults. Returns an exit code
+ * (0 on success). */
+int cli_load_config(const char *path, cw_config **out);
+/* Applies "section.name=value" overrides; returns an exit code. */
+int cli_override(cw_config *c, const char *key, const char *value);
+/* Whether live progress should be drawn on stderr (ingest.progress setting). */
+int cli_progress_enabled(const cw_config *c);
+
+int cmd_simulate(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+extern const cli_command cli_commands[];
+/* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */
+int cli_help(const char *topic, FILE *out);
+
+#endif

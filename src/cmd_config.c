@@ -1,0 +1,22 @@
+/*
+ * cmd_config.c — `churnwatch config show`: the effective settings as an INI
+ * file (defaults, then the configuration file, then --set overrides).
+ */
+#include "cli.h"
+
+#include <string.h>
+
+int cmd_config(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "show") != 0 || argc > 2) {
+        cli_error("usage: churnwatch config show [--config F] [--set K=V]...");
+        return EXIT_USAGE;
+    }
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_config_write(cfg, stdout);
+    cw_config_free(cfg);
+    return 0;
+}

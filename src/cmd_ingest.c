@@ -1,0 +1,152 @@
+/*
+ * cmd_ingest.c — `churnwatch ingest`: options, the live progress line on a
+ * terminal (rows/s, MB/s, ETA; nothing when stderr is not a terminal) and
+ * the closing summary. All validation and writing is in lib/ingest.c.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ui {
+    int progress_shown;
+    int quiet;
+} ui;
+
+static void on_message(int is_warning, const char *msg, void *ud)
+{
+    ui *u = ud;
+    if (u->progress_shown) {
+        fputs("\r\033[K", stderr);
+        u->progress_shown = 0;
+    }
+    fprintf(stderr, "%s%s\n", is_warning ? "warning: " : "error: ", msg);
+}
+
+static void on_progress(const cw_ingest_progress *p, void *ud)
+{
+    ui *u = ud;
+    double rate = p->elapsed_s > 0 ? (double)p->rows_done / p->elapsed_s : 0;
+    char pct[64] = "";
+    if (p->bytes_total > 0) {
+        double frac = (double)p->bytes_done / (double)p->bytes_total;
+        if (frac > 1)
+            frac = 1;
+        /* ETA from this file's own progress rate. */
+        snprintf(pct, sizeof pct, "  %3.0f%%", frac * 100);
+    }
+    fprintf(stderr, "\r\033[K[%d/%d] %s  %lld rows  %.0f rows/s  %.1f MB/s%s", p->file_index + 1,
+            p->file_count, p->path, (long long)p->rows_done, rate,
+            p->elapsed_s > 0 ? (double)p->bytes_done / 1e6 / p->elapsed_s : 0.0, pct);
+    if (p->bytes_total > 0 && p->bytes_done > 0 && p->bytes_done < p->bytes_total) {
+        double eta =
+            p->elapsed_s * (double)(p->bytes_total - p->bytes_done) / (double)p->bytes_done;
+        fprintf(stderr, "  ETA %.0fs", eta);
+    }
+    u->progress_shown = 1;
+}
+
+int cmd_ingest(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"kind", required_argument, NULL, 'k'},
+        {"skip-bad", no_argument, NULL, 's'},
+        {"rejects", required_argument, NULL, 'r'},
+        {"max-errors", required_argument, NULL, 'm'},
+        {"progress", required_argument, NULL, 'p'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_ingest_opts o;
+    cw_ingest_opts_init(&o);
+    ui u = {0, 0};
+    int c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "qs", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'k':
+            o.kind = cw_kind_from_name(optarg);
+            if (o.kind == CW_KIND_NONE) {
+                cli_error("--kind %s: not a kind (see `churnwatch help data-model`)", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 's': o.skip_bad = 1; break;
+        case 'r': o.rejects_path = optarg; break;
+        case 'm': rc = cli_override(cfg, "ingest.max_errors", optarg); break;
+        case 'p': rc = cli_override(cfg, "ingest.progress", optarg); break;
+        case 'q': u.quiet = 1; break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind >= argc) {
+        cli_error("ingest: no input files (see `churnwatch help ingest`)");
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && o.rejects_path && !o.skip_bad) {
+        cli_error("ingest: --rejects needs --skip-bad");
+        rc = EXIT_USAGE;
+    }
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    o.naive_utc = strcmp(cw_config_get(cfg, "ingest.naive_timestamps"), "utc") == 0;
+    o.max_errors = (int)cw_config_get_int(cfg, "ingest.max_errors");
+    o.max_line_bytes = (size_t)cw_config_get_int(cfg, "ingest.max_line_bytes");
+    o.batch_rows = cw_config_get_int(cfg, "ingest.batch_rows");
+    o.on_message = on_message;
+    o.on_progress = cli_progress_enabled(cfg) ? on_progress : NULL;
+    o.ud = &u;
+
+    cw_store *st;
+    char *err = NULL;
+    cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        cw_config_free(cfg);
+        return cli_exit_code(s);
+    }
+    cw_ingest_stats stats;
+    s = cw_ingest_files(st, (const char *const *)argv + optind, (size_t)(argc - optind), &o,
+                        &stats);
+    if (u.progress_shown)
+        fputs("\r\033[K", stderr);
+    if (!u.quiet) {
+        FILE *out = s == CW_OK ? stdout : stderr;
+        int64_t read = 0, written = 0;
+        fprintf(out, "%s %lld file(s), %.1f MB in %.2f s\n",
+                stats.committed ? "ingested" : "NOT ingested (nothing changed):",
+                (long long)stats.files, (double)stats.bytes / 1e6, stats.elapsed_s);
+        for (int k = 1; k < CW_KIND__COUNT; k++) {
+            if (!stats.rows_read[k])
+                continue;
+            read += stats.rows_read[k];
+            written += stats.rows_written[k];
+            fprintf(out, "  %-18s %10lld rows read %10lld new or changed\n",
+                    cw_kind_get((cw_kind)k)->name, (long long)stats.rows_read[k],
+                    (long long)stats.rows_written[k]);
+        }
+        fprintf(out,
+                "  total %lld rows, %lld new or changed, %lld unchanged, %lld duplicates "
+                "skipped, %lld rejected, %lld warnings; %.0f rows/s\n",
+                (long long)read, (long long)written, (long long)stats.rows_unchanged,
+                (long long)stats.duplicates, (long long)stats.rejected, (long long)stats.warnings,
+                stats.elapsed_s > 0 ? (double)read / stats.elapsed_s : 0.0);
+        if (o.rejects_path && stats.rejected)
+            fprintf(out, "  rejected rows written to %s\n", o.rejects_path);
+    }
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return cli_exit_code(s);
+}
