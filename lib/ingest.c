@@ -12,11 +12,12 @@
  * skip_bad the bad rows are written to a rejects file and the rest lands.
  *
  * Events take a separate, allocation-free path: rows are validated into a
- * flat batch, hashed (their event_id, or their content), radix-sorted by
- * hash and checked against the store's event_seen set in that order; new
- * ones are added to an in-memory rollup keyed by (account, user, event,
- * day), which is flushed sorted by key. Re-ingesting the same events finds
- * every hash already seen and changes nothing.
+ * flat batch and hashed (their event_id, or their content); the batch is
+ * radix-sorted by (account, day, hash); each account-day group is merged
+ * with the hashes the store already holds for that account-day (one lookup,
+ * one write), and only the new events are rolled up into per (user, event)
+ * daily counts. Re-ingesting the same events finds every hash already seen
+ * and changes nothing.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
@@ -28,112 +29,70 @@
 
 #define WHY_MAX 512
 
-/* ---- event batch and rollup ------------------------------------------ */
+/* ---- event batch ------------------------------------------------------ */
 
 typedef struct ev_rec {
-    uint64_t h;
+    uint64_t h; /* identity: hash of event_id, or of the content */
     int64_t account, user, event, day;
     double value;
 } ev_rec;
 
-typedef struct roll_cell {
-    int64_t account, user, event, day; /* account 0 = empty slot */
-    int64_t n;
-    double vsum;
-} roll_cell;
+/* Sort key: account (22 bits), day (16 bits), then the hash's top 26 bits,
+ * so one radix sort groups the batch by account-day in hash order. */
+#define KEY_ACCOUNT_MAX ((int64_t)1 << 22)
+#define KEY_DAY_MAX     ((int64_t)1 << 16)
 
-typedef struct rollup {
-    roll_cell *cells;
-    size_t cap, count;
-} rollup;
-
-static uint64_t cell_hash(int64_t a, int64_t u, int64_t e, int64_t d)
+static int rec_cmp(const void *a, const void *b)
 {
-    return cw_mix64((uint64_t)a * 0x9e3779b97f4a7c15ULL ^ (uint64_t)u * 0xc2b2ae3d27d4eb4fULL ^
-                    (uint64_t)e * 0x165667b19e3779f9ULL ^ (uint64_t)d);
-}
-
-static cw_status rollup_grow(rollup *r)
-{
-    size_t ncap = r->cap ? r->cap * 2 : 1u << 16;
-    roll_cell *nc = calloc(ncap, sizeof *nc);
-    if (!nc)
-        return CW_ERR_NOMEM;
-    for (size_t i = 0; i < r->cap; i++) {
-        roll_cell *c = &r->cells[i];
-        if (!c->account)
-            continue;
-        size_t j = cell_hash(c->account, c->user, c->event, c->day) & (ncap - 1);
-        while (nc[j].account)
-            j = (j + 1) & (ncap - 1);
-        nc[j] = *c;
-    }
-    free(r->cells);
-    r->cells = nc;
-    r->cap = ncap;
-    return CW_OK;
-}
-
-static cw_status rollup_add(rollup *r, const ev_rec *e)
-{
-    if ((r->count + 1) * 4 > r->cap * 3 && rollup_grow(r) != CW_OK)
-        return CW_ERR_NOMEM;
-    size_t mask = r->cap - 1;
-    for (size_t j = cell_hash(e->account, e->user, e->event, e->day) & mask;; j = (j + 1) & mask) {
-        roll_cell *c = &r->cells[j];
-        if (!c->account) {
-            *c = (roll_cell){e->account, e->user, e->event, e->day, 1, e->value};
-            r->count++;
-            return CW_OK;
-        }
-        if (c->account == e->account && c->user == e->user && c->event == e->event &&
-            c->day == e->day) {
-            c->n++;
-            c->vsum += e->value;
-            return CW_OK;
-        }
-    }
-}
-
-static int cell_cmp(const void *a, const void *b)
-{
-    const roll_cell *x = a, *y = b;
+    const ev_rec *x = a, *y = b;
     if (x->account != y->account)
         return x->account < y->account ? -1 : 1;
-    if (x->user != y->user)
-        return x->user < y->user ? -1 : 1;
-    if (x->event != y->event)
-        return x->event < y->event ? -1 : 1;
-    return (x->day > y->day) - (x->day < y->day);
+    if (x->day != y->day)
+        return x->day < y->day ? -1 : 1;
+    return (x->h > y->h) - (x->h < y->h);
 }
 
-/* LSD radix sort of the batch by hash (8 passes of 8 bits), through an
- * index so the 48-byte records are moved once. */
-static cw_status sort_by_hash(ev_rec *recs, size_t n, ev_rec **sorted_out)
+/* Sorts the batch by (account, day, hash) into *out (caller frees): an LSD
+ * radix sort of (key, index) pairs, skipping passes whose digit is constant,
+ * then a gather. Falls back to qsort for ids beyond the packed key's range. */
+static cw_status sort_batch(const ev_rec *recs, size_t n, ev_rec **sorted_out)
 {
     typedef struct {
-        uint64_t h;
+        uint64_t k;
         uint32_t i;
-    } hk;
-    hk *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    } kv;
     ev_rec *out = malloc(n * sizeof *out);
-    if (!a || !b || !out) {
+    if (!out)
+        return CW_ERR_NOMEM;
+    int packable = n < UINT32_MAX;
+    for (size_t i = 0; i < n && packable; i++)
+        packable =
+            recs[i].account < KEY_ACCOUNT_MAX && recs[i].day >= 0 && recs[i].day < KEY_DAY_MAX;
+    if (!packable) {
+        memcpy(out, recs, n * sizeof *out);
+        qsort(out, n, sizeof *out, rec_cmp);
+        *sorted_out = out;
+        return CW_OK;
+    }
+    kv *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    if (!a || !b) {
         free(a), free(b), free(out);
         return CW_ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++)
-        a[i] = (hk){recs[i].h, (uint32_t)i};
+        a[i] = (kv){(uint64_t)recs[i].account << 42 | (uint64_t)recs[i].day << 26 | recs[i].h >> 37,
+                    (uint32_t)i};
     for (int shift = 0; shift < 64; shift += 8) {
         size_t cnt[257] = {0};
         for (size_t i = 0; i < n; i++)
-            cnt[((a[i].h >> shift) & 0xff) + 1]++;
-        if (cnt[((a[0].h >> shift) & 0xff) + 1] == n)
-            continue; /* every key has the same digit: nothing to do */
+            cnt[((a[i].k >> shift) & 0xff) + 1]++;
+        if (cnt[((a[0].k >> shift) & 0xff) + 1] == n)
+            continue;
         for (int d = 0; d < 256; d++)
             cnt[d + 1] += cnt[d];
         for (size_t i = 0; i < n; i++)
-            b[cnt[(a[i].h >> shift) & 0xff]++] = a[i];
-        hk *t = a;
+            b[cnt[(a[i].k >> shift) & 0xff]++] = a[i];
+        kv *t = a;
         a = b;
         b = t;
     }
@@ -143,6 +102,29 @@ static cw_status sort_by_hash(ev_rec *recs, size_t n, ev_rec **sorted_out)
     free(b);
     *sorted_out = out;
     return CW_OK;
+}
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void store_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+/* Orders new events of one account-day by (user, event) for the rollup. */
+static int cell_cmp(const void *a, const void *b)
+{
+    const ev_rec *x = a, *y = b;
+    if (x->user != y->user)
+        return x->user < y->user ? -1 : 1;
+    return (x->event > y->event) - (x->event < y->event);
 }
 
 /* ---- run context ---------------------------------------------------- */
@@ -175,7 +157,8 @@ typedef struct run {
     /* events */
     ev_rec *batch;
     size_t nbatch, batch_cap;
-    rollup roll;
+    unsigned char *hbuf; /* merged hash set of one account-day */
+    size_t hbuf_cap;
     int64_t file_written, file_rejected, file_rows;
     /* progress */
     double t0, last_progress;
@@ -298,49 +281,86 @@ static void progress(run *R, int force)
 
 /* ---- events --------------------------------------------------------- */
 
+/* Finishes one account-day group g[0..n) (sorted by hash prefix): drops
+ * the events already ingested (in the store or earlier in the group), saves
+ * the merged hash set, and adds the new events to the daily rollup. */
+static cw_status flush_group(run *R, ev_rec *g, size_t n)
+{
+    /* The radix key holds only 26 hash bits: finish the order by the full
+     * hash (already nearly sorted, so insertion sort is linear). */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && g[j - 1].h > g[j].h; j--) {
+            ev_rec t = g[j];
+            g[j] = g[j - 1];
+            g[j - 1] = t;
+        }
+    const unsigned char *old;
+    size_t m;
+    cw_status s = R->ops->load_event_hashes(R->st, g[0].account, g[0].day, &old, &m);
+    if (s != CW_OK)
+        return s;
+    if ((m + n) * 8 > R->hbuf_cap) {
+        size_t cap = (m + n) * 16;
+        unsigned char *nb = realloc(R->hbuf, cap);
+        if (!nb)
+            return CW_ERR_NOMEM;
+        R->hbuf = nb;
+        R->hbuf_cap = cap;
+    }
+    size_t a = 0, out = 0, nnew = 0;
+    uint64_t prev = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = g[i].h;
+        while (a < m && load_le64(old + a * 8) < h)
+            store_le64(R->hbuf + 8 * out++, load_le64(old + 8 * a++));
+        if (h == prev || (a < m && load_le64(old + a * 8) == h)) {
+            R->stats->duplicates++;
+            prev = h;
+            continue;
+        }
+        prev = h;
+        store_le64(R->hbuf + 8 * out++, h);
+        g[nnew++] = g[i]; /* compact the new events to the front */
+    }
+    if (!nnew)
+        return CW_OK;
+    while (a < m)
+        store_le64(R->hbuf + 8 * out++, load_le64(old + 8 * a++));
+    if ((s = R->ops->save_event_hashes(R->st, g[0].account, g[0].day, R->hbuf, out)) != CW_OK)
+        return s;
+    R->stats->rows_written[CW_KIND_EVENTS] += (int64_t)nnew;
+    R->file_written += (int64_t)nnew;
+    qsort(g, nnew, sizeof *g, cell_cmp);
+    for (size_t i = 0; i < nnew && s == CW_OK;) {
+        size_t j = i;
+        double vsum = 0;
+        while (j < nnew && g[j].user == g[i].user && g[j].event == g[i].event)
+            vsum += g[j++].value;
+        s = R->ops->add_event_rollup(R->st, g[i].account, g[i].user, g[i].event, g[i].day,
+                                     (int64_t)(j - i), vsum);
+        i = j;
+    }
+    return s;
+}
+
 static cw_status flush_batch(run *R)
 {
     if (R->nbatch == 0)
         return CW_OK;
     ev_rec *sorted;
-    cw_status s = sort_by_hash(R->batch, R->nbatch, &sorted);
+    cw_status s = sort_batch(R->batch, R->nbatch, &sorted);
     if (s != CW_OK)
         return s;
-    for (size_t i = 0; i < R->nbatch && s == CW_OK; i++) {
-        int is_new = 0;
-        s = R->ops->mark_event(R->st, (int64_t)sorted[i].h, &is_new);
-        if (s != CW_OK)
-            break;
-        if (is_new) {
-            s = rollup_add(&R->roll, &sorted[i]);
-            R->stats->rows_written[CW_KIND_EVENTS]++;
-            R->file_written++;
-        } else {
-            R->stats->duplicates++;
-        }
+    for (size_t i = 0; i < R->nbatch && s == CW_OK;) {
+        size_t j = i + 1;
+        while (j < R->nbatch && sorted[j].account == sorted[i].account &&
+               sorted[j].day == sorted[i].day)
+            j++;
+        s = flush_group(R, sorted + i, j - i);
+        i = j;
     }
     free(sorted);
     R->nbatch = 0;
-    return s;
-}
-
-static cw_status flush_rollup(run *R)
-{
-    rollup *r = &R->roll;
-    if (!r->count)
-        return CW_OK;
-    size_t n = 0;
-    for (size_t i = 0; i < r->cap; i++)
-        if (r->cells[i].account)
-            r->cells[n++] = r->cells[i];
-    qsort(r->cells, n, sizeof *r->cells, cell_cmp);
-    cw_status s = CW_OK;
-    for (size_t i = 0; i < n && s == CW_OK; i++) {
-        roll_cell *c = &r->cells[i];
-        s = R->ops->add_event_rollup(R->st, c->account, c->user, c->event, c->day, c->n, c->vsum);
-    }
-    memset(r->cells, 0, r->cap * sizeof *r->cells);
-    r->count = 0;
     return s;
 }
 
@@ -751,6 +771,8 @@ static void open_file(run *R, in_file *f)
         return;
     }
     int amb = 0;
+    cw_kind closest = CW_KIND_NONE;
+    char missing[256] = "";
     if (!f->jsonl) {
         cw_strref *cells, raw;
         int n;
@@ -761,8 +783,8 @@ static void open_file(run *R, in_file *f)
             file_fatal(R, CW_ERR_INPUT, "%s: empty file (no header row)", f->path);
         else if (rc != CW_READ_OK)
             file_fatal(R, CW_ERR_INPUT, "%s:%lld: header: %s", f->path, (long long)line, why);
-        else
-            f->kind = cw_schema_detect(cells, n, &amb);
+        else if ((f->kind = cw_schema_detect(cells, n, &amb)) == CW_KIND_NONE && !amb)
+            closest = cw_schema_closest(cells, n, missing, sizeof missing);
     } else {
         cw_strref text;
         int64_t line;
@@ -780,12 +802,19 @@ static void open_file(run *R, in_file *f)
                 if (n < 64)
                     names[n++] = (cw_strref){key, strlen(key)};
             }
-            f->kind = cw_schema_detect(names, n, &amb);
+            if ((f->kind = cw_schema_detect(names, n, &amb)) == CW_KIND_NONE && !amb)
+                closest = cw_schema_closest(names, n, missing, sizeof missing);
         }
         json_decref(obj);
     }
     cw_reader_close(peek);
-    if (!R->fatal && f->kind == CW_KIND_NONE)
+    if (!R->fatal && f->kind == CW_KIND_NONE && closest != CW_KIND_NONE)
+        file_fatal(R, CW_ERR_INPUT,
+                   "%s:1: cannot tell the kind of data from the %s: closest is %s, which needs "
+                   "column(s) %s; or give --kind",
+                   f->path, f->jsonl ? "first object's keys" : "header", cw_kind_get(closest)->name,
+                   missing);
+    else if (!R->fatal && f->kind == CW_KIND_NONE)
         file_fatal(R, CW_ERR_INPUT,
                    "%s:1: cannot tell the kind of data from the %s%s; give --kind (one of "
                    "accounts, subscriptions, users, features, events, trainings, tickets, "
@@ -878,8 +907,6 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         s = f->jsonl ? ingest_jsonl(&R) : ingest_csv(&R);
         if (s == CW_OK && f->kind == CW_KIND_EVENTS && writing(&R))
             s = flush_batch(&R);
-        if (s == CW_OK && f->kind == CW_KIND_EVENTS && writing(&R))
-            s = flush_rollup(&R);
         stats->bytes += cw_reader_bytes(f->r);
         stats->files++;
         progress(&R, 1);
@@ -922,6 +949,6 @@ done:
     cw_intern_free(R.events);
     cw_intern_free(R.keys_seen);
     free(R.batch);
-    free(R.roll.cells);
+    free(R.hbuf);
     return s;
 }

@@ -97,6 +97,9 @@ int cw_schema_field_index(const cw_kind_def *kd, const char *s, size_t len);
 /* The kind a header (or JSON object's key set) describes; CW_KIND_NONE when
  * none or, with *ambiguous set, when two kinds match equally. */
 cw_kind cw_schema_detect(const cw_strref *names, int n, int *ambiguous);
+/* The kind matching most of names even if incomplete (CW_KIND_NONE when
+ * nothing matches), with its missing required columns listed in missing. */
+cw_kind cw_schema_closest(const cw_strref *names, int n, char *missing, size_t missing_size);
 
 /* ---- validate.c ----------------------------------------------------- */
 
@@ -141,9 +144,14 @@ typedef struct cw_store_ops {
                          int *changed, int64_t *new_id);
     /* Interns an event name, returning its id. */
     cw_status (*put_event_name)(cw_store *st, const char *name, size_t len, int64_t *id);
-    /* Records hash h as ingested; *is_new = 0 when it already was. Call in
-     * ascending h order within a batch for locality. */
-    cw_status (*mark_event)(cw_store *st, int64_t h, int *is_new);
+    /* The sorted 63-bit hashes of the events already ingested for one
+     * account and day (little-endian uint64s), borrowed until the next call;
+     * *n = 0 when none. */
+    cw_status (*load_event_hashes)(cw_store *st, int64_t account, int64_t day,
+                                   const unsigned char **blob, size_t *n);
+    /* Replaces that set with n sorted hashes. */
+    cw_status (*save_event_hashes)(cw_store *st, int64_t account, int64_t day,
+                                   const unsigned char *blob, size_t n);
     /* Adds n events (value total vsum) to the rollup cell. */
     cw_status (*add_event_rollup)(cw_store *st, int64_t account, int64_t user, int64_t event,
                                   int64_t day, int64_t n, double vsum);

@@ -276,3 +276,35 @@ cw_kind cw_schema_detect(const cw_strref *names, int n, int *ambiguous)
         *ambiguous = tie;
     return tie ? CW_KIND_NONE : (cw_kind)best;
 }
+
+cw_kind cw_schema_closest(const cw_strref *names, int n, char *missing, size_t missing_size)
+{
+    /* The kind matching the most columns, and the required columns it lacks. */
+    int best = CW_KIND_NONE, best_hits = 0;
+    for (int k = 1; k < CW_KIND__COUNT; k++) {
+        int hits = 0;
+        for (int c = 0; c < n; c++)
+            hits += cw_schema_field_index(&kinds[k], names[c].s, names[c].len) >= 0;
+        if (hits > best_hits)
+            best = k, best_hits = hits;
+    }
+    if (missing_size)
+        missing[0] = '\0';
+    if (best == CW_KIND_NONE)
+        return CW_KIND_NONE;
+    size_t used = 0;
+    const cw_kind_def *kd = &kinds[best];
+    for (int i = 0; i < kd->nfields; i++) {
+        if (!(kd->fields[i].flags & CW_FD_REQUIRED))
+            continue;
+        int found = 0;
+        for (int c = 0; c < n && !found; c++)
+            found = cw_schema_field_index(kd, names[c].s, names[c].len) == i;
+        if (!found && used < missing_size) {
+            int w = snprintf(missing + used, missing_size - used, "%s'%s'", used ? ", " : "",
+                             kd->fields[i].name);
+            used += w > 0 ? (size_t)w : 0;
+        }
+    }
+    return (cw_kind)best;
+}

@@ -12,9 +12,10 @@
  * Product events are not stored one row per event: ingest rolls them up to
  * one row per (account, user, event, day) with a count and a value total
  * (event_daily), 10-100x smaller than the raw stream and all the metrics
- * engine reads. Re-ingest stays idempotent through event_seen, a rowid
- * table of 63-bit hashes of each event's id (or of its content when it has
- * none), inserted in sorted order so the B-tree is walked sequentially.
+ * engine reads. Re-ingest stays idempotent through event_seen: per account
+ * and day, one blob of the sorted 63-bit hashes of the events ingested (their
+ * event_id, or their content when they have none). Checking a batch costs
+ * one lookup per account-day, not one B-tree insert per event.
  *
  * Callers use the backend only through cw_store_ops (internal.h), so a
  * PostgreSQL backend can implement the same table without touching them.
@@ -32,7 +33,7 @@ struct cw_store {
     char *errmsg;
     int in_txn;
     sqlite3_stmt *put[CW_KIND__COUNT];
-    sqlite3_stmt *mark, *rollup, *evname_ins, *goal_q, *log_ins;
+    sqlite3_stmt *seen_get, *seen_put, *rollup, *evname_ins, *goal_q, *log_ins;
 };
 
 /* Forward migrations; index i upgrades from version i to i + 1. Never edit
@@ -59,7 +60,8 @@ static const struct {
      "CREATE TABLE event_daily(account INTEGER NOT NULL, user INTEGER NOT NULL,"
      " event INTEGER NOT NULL, day INTEGER NOT NULL, n INTEGER NOT NULL, value_sum REAL NOT NULL,"
      " PRIMARY KEY(account, user, event, day)) WITHOUT ROWID;"
-     "CREATE TABLE event_seen(h INTEGER PRIMARY KEY);"
+     "CREATE TABLE event_seen(account INTEGER NOT NULL, day INTEGER NOT NULL,"
+     " hashes BLOB NOT NULL, PRIMARY KEY(account, day)) WITHOUT ROWID;"
      "CREATE TABLE trainings(user INTEGER NOT NULL, account INTEGER NOT NULL,"
      " course TEXT NOT NULL, completed_at INTEGER NOT NULL,"
      " PRIMARY KEY(user, course, completed_at)) WITHOUT ROWID;"
@@ -367,16 +369,36 @@ static cw_status sq_put_event_name(cw_store *st, const char *name, size_t len, i
     return CW_OK;
 }
 
-static cw_status sq_mark_event(cw_store *st, int64_t h, int *is_new)
+static cw_status sq_load_event_hashes(cw_store *st, int64_t account, int64_t day,
+                                      const unsigned char **blob, size_t *n)
 {
-    sqlite3_stmt *q = st->mark;
-    sqlite3_bind_int64(q, 1, h);
+    sqlite3_stmt *q = st->seen_get;
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, account);
+    sqlite3_bind_int64(q, 2, day);
+    int rc = sqlite3_step(q);
+    *blob = NULL;
+    *n = 0;
+    if (rc == SQLITE_ROW) {
+        *blob = sqlite3_column_blob(q, 0);
+        *n = (size_t)sqlite3_column_bytes(q, 0) / 8;
+        return CW_OK;
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? CW_OK : db_error(st, "event dedup");
+}
+
+static cw_status sq_save_event_hashes(cw_store *st, int64_t account, int64_t day,
+                                      const unsigned char *blob, size_t n)
+{
+    sqlite3_reset(st->seen_get); /* release the borrowed blob's statement */
+    sqlite3_stmt *q = st->seen_put;
+    sqlite3_bind_int64(q, 1, account);
+    sqlite3_bind_int64(q, 2, day);
+    sqlite3_bind_blob64(q, 3, blob, (sqlite3_uint64)n * 8, SQLITE_STATIC);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
-    if (rc != SQLITE_DONE)
-        return db_error(st, "event dedup");
-    *is_new = sqlite3_changes(st->db) > 0;
-    return CW_OK;
+    return rc == SQLITE_DONE ? CW_OK : db_error(st, "event dedup");
 }
 
 static cw_status sq_add_event_rollup(cw_store *st, int64_t account, int64_t user, int64_t event,
@@ -426,8 +448,17 @@ static cw_status sq_goal_exists(cw_store *st, const char *id, size_t len, int *e
 }
 
 static const cw_store_ops sqlite_ops = {
-    sq_begin,          sq_commit,     sq_rollback,         sq_load_ids, sq_put_row,
-    sq_put_event_name, sq_mark_event, sq_add_event_rollup, sq_log_file, sq_goal_exists,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .load_ids = sq_load_ids,
+    .put_row = sq_put_row,
+    .put_event_name = sq_put_event_name,
+    .load_event_hashes = sq_load_event_hashes,
+    .save_event_hashes = sq_save_event_hashes,
+    .add_event_rollup = sq_add_event_rollup,
+    .log_file = sq_log_file,
+    .goal_exists = sq_goal_exists,
 };
 
 const cw_store_ops *cw_store_get_ops(cw_store *st)
@@ -481,7 +512,10 @@ cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out
         if ((s = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")) != CW_OK ||
             (s = migrate(st)) != CW_OK)
             goto fail;
-        if ((s = prepare(st, "INSERT OR IGNORE INTO event_seen(h) VALUES(?)", &st->mark)) ||
+        if ((s = prepare(st, "SELECT hashes FROM event_seen WHERE account=? AND day=?",
+                         &st->seen_get)) ||
+            (s = prepare(st, "INSERT OR REPLACE INTO event_seen(account,day,hashes) VALUES(?,?,?)",
+                         &st->seen_put)) ||
             (s = prepare(st,
                          "INSERT INTO event_daily(account,user,event,day,n,value_sum)"
                          " VALUES(?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n=n+excluded.n,"
@@ -520,7 +554,8 @@ void cw_store_close(cw_store *st)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     for (int k = 0; k < CW_KIND__COUNT; k++)
         sqlite3_finalize(st->put[k]);
-    sqlite3_finalize(st->mark);
+    sqlite3_finalize(st->seen_get);
+    sqlite3_finalize(st->seen_put);
     sqlite3_finalize(st->rollup);
     sqlite3_finalize(st->evname_ins);
     sqlite3_finalize(st->goal_q);

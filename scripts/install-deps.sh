@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
       libsqlite3-dev sqlite3 libjansson-dev libinih-dev libcmocka-dev zlib1g-dev
-      python3 hyperfine)
+      python3 time)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

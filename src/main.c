@@ -173,8 +173,11 @@ int cli_load_config(const char *path, cw_config **out)
 {
     if (!path)
         path = g_config_path;
-    if (!path)
+    if (!path) {
         path = getenv("CHURNWATCH_CONFIG");
+        if (path && !*path)
+            path = NULL;
+    }
     if (!path && access("churnwatch.conf", R_OK) == 0)
         path = "churnwatch.conf";
     char *err = NULL;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Ingest throughput benchmark — a measurement, not a test.
+#
+#   bench/ingest.sh [ACCOUNTS] [MONTHS] [RUNS]     (defaults: 2000 12 3)
+#
+# Simulates a world (2000 accounts x 12 months is about 10M events), loads
+# the small tables once, then times, RUNS times each on a fresh copy of that
+# database:
+#   churnwatch  `churnwatch ingest events.csv`: parse, validate every field,
+#               resolve references, de-duplicate, roll up, commit (WAL).
+#   re-ingest   the same file again into the loaded database (all duplicates).
+#   reference   `sqlite3 .import` of the same CSV into an empty table: no
+#               validation, no rollup, one TEXT row per line — measured in the
+#               same run on the same machine.
+# Prints medians (wall seconds, events/s, MB/s) and peak RSS as a Markdown
+# table, ready for docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ACCOUNTS=${1:-2000} MONTHS=${2:-12} RUNS=${3:-3}
+BIN=$PWD/build/churnwatch
+OUT=$PWD/bench/out
+mkdir -p "$OUT"
+W=$OUT/world-$ACCOUNTS-$MONTHS
+if [ ! -f "$W/manifest.json" ]; then
+  "$BIN" simulate --accounts "$ACCOUNTS" --months "$MONTHS" --seed 1 --out "$W" >/dev/null
+fi
+EVENTS=$(python3 -c "import json;print(json.load(open('$W/manifest.json'))['events'])")
+BYTES=$(stat -c %s "$W/events.csv")
+rm -f "$OUT"/base.db*
+ls "$W"/*.csv | grep -v events.csv | xargs "$BIN" ingest --db "$OUT/base.db" --progress never >/dev/null
+
+measure() { # label, command...; appends "label seconds rss_kib" to $OUT/times
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$OUT/t.$$" "$@" >/dev/null 2>"$OUT/err.$$" || { cat "$OUT/err.$$"; exit 1; }
+  echo "$label $(cat "$OUT/t.$$")" >>"$OUT/times"
+}
+: >"$OUT/times"
+for i in $(seq "$RUNS"); do
+  rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
+  measure churnwatch "$BIN" ingest --db "$OUT/run.db" --progress never "$W/events.csv"
+  measure re-ingest "$BIN" ingest --db "$OUT/run.db" --progress never "$W/events.csv"
+  rm -f "$OUT"/ref.db*
+  measure reference sqlite3 "$OUT/ref.db" -cmd ".mode csv" ".import $W/events.csv events"
+done
+rm -f "$OUT/t.$$" "$OUT/err.$$"
+python3 - "$OUT/times" "$EVENTS" "$BYTES" "$RUNS" <<'PY'
+import statistics, sys, platform, os, subprocess
+times, events, size, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rows = {}
+for line in open(times):
+    label, secs, rss = line.split()
+    rows.setdefault(label, []).append((float(secs), int(rss)))
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"machine: {cpu}, {os.cpu_count()} cores; {events:,} events, {size/1e6:.0f} MB CSV; median of {runs} runs")
+print()
+print("| what | median s | events/s | MB/s | peak RSS MiB | vs reference |")
+print("|---|---|---|---|---|---|")
+ref = statistics.median(s for s, _ in rows["reference"])
+for label in ("churnwatch", "re-ingest", "reference"):
+    s = statistics.median(x for x, _ in rows[label])
+    rss = max(r for _, r in rows[label]) / 1024
+    print(f"| {label} | {s:.2f} | {events/s:,.0f} | {size/1e6/s:.0f} | {rss:.0f} | {ref/s:.2f}x |")
+PY

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it:
+#   1. release build: unit tests (cmocka), CLI cases and end-to-end tests (ctest)
+#   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. the unit tests under valgrind (memcheck, leaks are errors)
+#   4. style: clang-format + banned functions
+#   5. a short libFuzzer run of every parser target
+# Ends with one "N passed, M failed" line; exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+passed=0 failed=0 failures=()
+step() {
+  local name=$1; shift
+  echo "==> $name"
+  if "$@"; then passed=$((passed + 1)); echo "<== $name: ok"
+  else failed=$((failed + 1)); failures+=("$name"); echo "<== $name: FAILED"; fi
+}
+build() { # dir, cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j "$JOBS" >/dev/null
+}
+ctest_in() { (cd "$1" && ctest --output-on-failure -j "$JOBS"); }
+valgrind_units() {
+  local rc=0
+  for t in build/tests/test_*; do
+    [ -x "$t" ] || continue
+    echo "valgrind $t"
+    (cd build && valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+       "../$t" >/tmp/cw-vg.$$ 2>&1) || { tail -30 /tmp/cw-vg.$$; rc=1; }
+  done
+  rm -f /tmp/cw-vg.$$
+  return $rc
+}
+
+step "release build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+step "release tests" ctest_in build
+step "asan+ubsan build" build build-asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  step "asan+ubsan tests" ctest_in build-asan
+step "valgrind (unit tests)" valgrind_units
+step "style" scripts/check-style.sh
+step "fuzz (${FUZZ_SECONDS:-20}s per target)" scripts/run-fuzz.sh build-fuzz
+
+echo
+if [ $failed -gt 0 ]; then echo "failed steps: ${failures[*]}"; fi
+echo "test steps: $passed passed, $failed failed"
+[ $failed -eq 0 ]

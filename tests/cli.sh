@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the CLI cases in tests/cli/cases.txt: each line gives the expected
+# exit code, a text the output must contain, and the arguments.
+# usage: cli.sh path/to/churnwatch path/to/cases.txt [source-dir]
+set -uo pipefail
+BIN=$(realpath "$1"); CASES=$(realpath "$2")
+T=$(mktemp -d /tmp/cw-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+mkdir good
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\r\nA1,Acme,smb,2025-01-01,10,25000,USD,active\r\nA2,Beta,mid,2025-01-01,5,1000,USD,active\r\n' >good/accounts.csv
+printf 'user_id,account_id,provisioned_at\nU1,A1,2025-01-02\n' >good/users.csv
+printf 'ts,account_id,user_id,event\n2025-01-05T10:00:00Z,A1,U1,login\n' >good/events.csv
+printf 'ts,account_id,user_id,event\n2025-01-06T10:00:00Z,A1,U1,login\n2025-02-30T10:00:00Z,A1,U1,login\n' >bad_events.csv
+printf '[ingest]\n; comment\nmax_errors = lots\n' >bad.conf
+printf '[store]\ncolour = blue\n' >unknown.conf
+sqlite3 new.db 'PRAGMA user_version=99; CREATE TABLE t(x);'
+pass=0 fail=0
+while IFS='|' read -r code expect args; do
+  case "$code" in ''|\#*) continue ;; esac
+  # shellcheck disable=SC2086
+  out=$(CHURNWATCH_CONFIG= "$BIN" $args 2>&1 </dev/null); rc=$?
+  if [ "$rc" = "$code" ] && [[ "$out" == *"$expect"* ]]; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "FAIL: churnwatch $args"
+    echo "  expected exit $code and '$expect'; got exit $rc:"
+    echo "$out" | head -8 | sed 's/^/    /'
+  fi
+done <"$CASES"
+# The shipped example configuration is exactly `config show` with defaults.
+if [ -n "${3:-}" ]; then
+  if diff <(tail -n +7 "$3/churnwatch.conf.example") <(CHURNWATCH_CONFIG= "$BIN" config show) >/dev/null &&
+     CHURNWATCH_CONFIG= "$BIN" --config "$3/churnwatch.conf.example" config show >/dev/null; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1)); echo "FAIL: churnwatch.conf.example differs from 'config show'"
+  fi
+fi
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,602 @@
+/*
+ * test_ingest.c — ingest through the library on small hand-written exports:
+ * exact stored values, idempotency, atomicity (a bad row anywhere leaves the
+ * database content identical), --skip-bad with rejects, reference checks,
+ * kind detection and order independence, JSON Lines = CSV, gzip.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "churnwatch.h"
+#include "internal.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char tmpdir[256];
+static char dbpath[300];
+
+static const char *path_of(const char *name)
+{
+    static char buf[4][400];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static void write_file(const char *name, const char *text)
+{
+    FILE *f = fopen(path_of(name), "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static const char ACCOUNTS[] =
+    "account_id,name,segment,owner,contract_start,seats,mrr_minor,currency,renewal_date,status,"
+    "churn_date,churn_reason\n"
+    "A1,\"Acme, Inc.\",smb,jo@cs.example,2025-01-01,10,25000,USD,2026-01-01,active,,\n"
+    "A2,Beta,mid,,2025-02-01,20,80000,USD,,churned,2025-06-01,price\n";
+static const char USERS[] =
+    "user_id,account_id,email,role,department,provisioned_at,deactivated_at\n"
+    "U1,A1,u1@a.example,admin,ops,2025-01-02T10:00:00Z,\n"
+    "U2,A1,u2@a.example,analyst,ops,2025-01-03,\n"
+    "U3,A2,u3@b.example,viewer,,2025-02-02,2025-05-01\n";
+/* Day numbers: 2025-01-05 = 20093, 2025-01-06 = 20094. The +02:00 event at
+ * 01:00 local is 2025-01-04T23:00Z, day 20092. */
+static const char EVENTS[] = "ts,account_id,user_id,event,value,event_id\n"
+                             "2025-01-05T10:00:00Z,A1,U1,login,,e1\n"
+                             "2025-01-05T10:05:00Z,A1,U1,report_created,3,e2\n"
+                             "2025-01-05T10:06:00Z,A1,U1,report_created,4.5,e3\n"
+                             "2025-01-05T01:00:00+02:00,A1,U2,login,,\n"
+                             "2025-01-06T10:00:00Z,A1,U1,login,,e4\n"
+                             "2025-01-06T10:00:00Z,A1,,sync_run,,\n"
+                             "1736200000,A2,U3,login,,\n";
+
+static cw_store *open_db(void)
+{
+    cw_store *st = NULL;
+    char *err = NULL;
+    cw_status s = cw_store_open(dbpath, NULL, &st, &err);
+    if (s != CW_OK)
+        fail_msg("open: %s", err);
+    return st;
+}
+
+typedef struct msgs {
+    int errors, warnings;
+    char first[512];
+} msgs;
+
+static void on_msg(int warning, const char *m, void *ud)
+{
+    msgs *c = ud;
+    if (warning) {
+        c->warnings++;
+    } else {
+        if (!c->errors)
+            snprintf(c->first, sizeof c->first, "%s", m);
+        c->errors++;
+    }
+}
+
+static cw_status ingest(const char **names, size_t n, int skip_bad, const char *rejects,
+                        cw_ingest_stats *stats, msgs *m)
+{
+    const char *paths[16];
+    for (size_t i = 0; i < n; i++)
+        paths[i] = strdup(path_of(names[i]));
+    cw_ingest_opts o;
+    cw_ingest_opts_init(&o);
+    o.skip_bad = skip_bad;
+    o.rejects_path = rejects ? path_of(rejects) : NULL;
+    o.on_message = on_msg;
+    o.ud = m;
+    cw_store *st = open_db();
+    cw_status s = cw_ingest_files(st, paths, n, &o, stats);
+    cw_store_close(st);
+    for (size_t i = 0; i < n; i++)
+        free((void *)paths[i]);
+    return s;
+}
+
+/* A fingerprint of every table's content (not the file's bytes, which WAL
+ * checkpoints may shuffle): the hash of all rows in primary-key order. */
+static uint64_t fingerprint(void)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sqlite3_stmt *t;
+    uint64_t h = 1;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT name FROM sqlite_master WHERE type='table' "
+                                        "ORDER BY name",
+                                        -1, &t, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(t) == SQLITE_ROW) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" ORDER BY 1,2,3",
+                 (const char *)sqlite3_column_text(t, 0));
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+            snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" ORDER BY 1",
+                     (const char *)sqlite3_column_text(t, 0));
+            assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+        }
+        h = cw_hash64(sql, strlen(sql), h);
+        while (sqlite3_step(q) == SQLITE_ROW)
+            for (int c = 0; c < sqlite3_column_count(q); c++) {
+                const unsigned char *v = sqlite3_column_text(q, c);
+                h = cw_hash64(v ? (const char *)v : "\x01NULL", v ? strlen((const char *)v) : 5,
+                              h + (uint64_t)c);
+            }
+        sqlite3_finalize(q);
+    }
+    sqlite3_finalize(t);
+    sqlite3_close(db);
+    return h;
+}
+
+static int64_t q_int(const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    int64_t v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -999;
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+static double q_real(const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    double v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_double(q, 0) : -999;
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cw-test-ingest-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(dbpath, sizeof dbpath, "%s/t.db", tmpdir);
+    write_file("accounts.csv", ACCOUNTS);
+    write_file("users.csv", USERS);
+    write_file("events.csv", EVENTS);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int fresh(void **state)
+{
+    (void)state;
+    char p[400];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", dbpath, sfx[i]);
+        unlink(p);
+    }
+    return 0;
+}
+
+static void test_values_exact(void **state)
+{
+    (void)state;
+    /* Named in the "wrong" order: ingest applies accounts, users, events. */
+    const char *names[] = {"events.csv", "users.csv", "accounts.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 3, 0, NULL, &st, &m), CW_OK);
+    assert_int_equal(m.errors, 0);
+    assert_true(st.committed);
+    assert_int_equal(st.rows_read[CW_KIND_ACCOUNTS], 2);
+    assert_int_equal(st.rows_read[CW_KIND_USERS], 3);
+    assert_int_equal(st.rows_read[CW_KIND_EVENTS], 7);
+    assert_int_equal(st.rows_written[CW_KIND_EVENTS], 7);
+    assert_int_equal(q_int("SELECT sum(n) FROM event_daily"), 7);
+    /* U1 report_created on day 20093: two events, values 3 + 4.5. */
+    assert_int_equal(
+        q_int("SELECT n FROM event_daily d JOIN users u ON u.id=d.user JOIN event_names e"
+              " ON e.id=d.event WHERE u.user_id='U1' AND e.name='report_created'"
+              " AND day=20093"),
+        2);
+    assert_true(q_real("SELECT value_sum FROM event_daily d JOIN event_names e ON e.id=d.event "
+                       "WHERE e.name='report_created'") == 7.5);
+    /* The +02:00 event lands on the previous UTC day. */
+    assert_int_equal(q_int("SELECT day FROM event_daily d JOIN users u ON u.id=d.user WHERE "
+                           "u.user_id='U2'"),
+                     20092);
+    /* Account-level event: user 0. */
+    assert_int_equal(q_int("SELECT count(*) FROM event_daily d JOIN event_names e ON e.id=d.event "
+                           "WHERE e.name='sync_run' AND d.user=0"),
+                     1);
+    /* 1736200000 = 2025-01-06T21:46:40Z, day 20094. */
+    assert_int_equal(q_int("SELECT day FROM event_daily d JOIN users u ON u.id=d.user WHERE "
+                           "u.user_id='U3'"),
+                     20094);
+    assert_int_equal(q_int("SELECT contract_start FROM accounts WHERE account_id='A1'"),
+                     1735689600);
+    assert_int_equal(q_int("SELECT mrr_minor FROM accounts WHERE account_id='A2'"), 80000);
+    assert_int_equal(q_int("SELECT count(*) FROM accounts WHERE name='Acme, Inc.'"), 1);
+    assert_int_equal(q_int("SELECT deactivated_at FROM users WHERE user_id='U3'"), 1746057600);
+    cw_store *s = open_db();
+    cw_store_summary sm;
+    assert_int_equal(cw_store_summarize(s, &sm), CW_OK);
+    assert_int_equal(sm.events, 7);
+    assert_int_equal(sm.accounts_active, 1);
+    assert_int_equal(sm.accounts_churned, 1);
+    assert_int_equal(sm.mrr_active_minor, 25000);
+    assert_string_equal(sm.mrr_currency, "USD");
+    assert_int_equal(sm.users_active, 2);
+    cw_store_close(s);
+}
+
+static void test_idempotent(void **state)
+{
+    (void)state;
+    const char *names[] = {"accounts.csv", "users.csv", "events.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 3, 0, NULL, &st, &m), CW_OK);
+    uint64_t once = fingerprint();
+    assert_int_equal(ingest(names, 3, 0, NULL, &st, &m), CW_OK);
+    assert_int_equal(fingerprint(), once);
+    for (int k = 1; k < CW_KIND__COUNT; k++)
+        assert_int_equal(st.rows_written[k], 0);
+    assert_int_equal(st.duplicates, 7);
+    assert_int_equal(st.rows_unchanged, 5);
+    /* An overlapping export: two old events (one with id, one content-hashed)
+     * and one new: only the new one counts. */
+    write_file("overlap.csv", "ts,account_id,user_id,event,value,event_id\n"
+                              "2025-01-05T10:00:00Z,A1,U1,login,,e1\n"
+                              "2025-01-05T01:00:00+02:00,A1,U2,login,,\n"
+                              "2025-01-07T09:00:00Z,A1,U2,login,,\n");
+    const char *ov[] = {"overlap.csv"};
+    assert_int_equal(ingest(ov, 1, 0, NULL, &st, &m), CW_OK);
+    assert_int_equal(st.rows_written[CW_KIND_EVENTS], 1);
+    assert_int_equal(st.duplicates, 2);
+    assert_int_equal(q_int("SELECT sum(n) FROM event_daily"), 8);
+}
+
+static void test_changed_row_updates(void **state)
+{
+    (void)state;
+    const char *names[] = {"accounts.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 1, 0, NULL, &st, &m), CW_OK);
+    write_file("accounts2.csv",
+               "account_id,name,segment,contract_start,seats,mrr_minor,currency,status\n"
+               "A1,\"Acme, Inc.\",smb,2025-01-01,12,30000,USD,active\n");
+    const char *n2[] = {"accounts2.csv"};
+    assert_int_equal(ingest(n2, 1, 0, NULL, &st, &m), CW_OK);
+    assert_int_equal(st.rows_written[CW_KIND_ACCOUNTS], 1);
+    assert_int_equal(q_int("SELECT seats FROM accounts WHERE account_id='A1'"), 12);
+    assert_int_equal(q_int("SELECT count(*) FROM accounts"), 2);
+}
+
+/* Each bad file must fail, name the line and field, and leave the content
+ * exactly as it was. */
+static void test_atomic_bad_rows(void **state)
+{
+    (void)state;
+    const char *names[] = {"accounts.csv", "users.csv", "events.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 3, 0, NULL, &st, &m), CW_OK);
+    uint64_t before = fingerprint();
+    static const struct {
+        const char *name, *text, *expect;
+    } cases[] = {
+        {"ev_bad_date.csv",
+         "ts,account_id,user_id,event\n2025-01-08T10:00:00Z,A1,U1,login\n2025-02-30T10:00:00Z,A1,"
+         "U1,login\n2025-01-08T11:00:00Z,A1,U1,login\n",
+         "ev_bad_date.csv:3: field 'ts'"},
+        {"ev_cols.csv",
+         "ts,account_id,user_id,event\n2025-01-08T10:00:00Z,A1,U1,login\n2025-01-08,A1\n",
+         "ev_cols.csv:3: expected 4 fields"},
+        {"ev_unknown_acct.csv", "ts,account_id,user_id,event\n2025-01-08T10:00:00Z,A7,U1,login\n",
+         "field 'account_id': unknown account 'A7'"},
+        {"ev_wrong_user.csv", "ts,account_id,user_id,event\n2025-01-08T10:00:00Z,A1,U3,login\n",
+         "belongs to another account"},
+        {"acct_neg.csv",
+         "account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nA9,X,smb,2025-01-"
+         "01,-3,100,USD,active\n",
+         "acct_neg.csv:2: field 'seats': must not be negative"},
+        {"acct_utf8.csv",
+         "account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nA9,Bad\xC3\x28,"
+         "smb,2025-01-01,3,100,USD,active\n",
+         "field 'name': is not valid UTF-8"},
+        {"acct_dup.csv",
+         "account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nA9,X,smb,2025-01-"
+         "01,3,100,USD,active\nA9,Y,smb,2025-01-01,3,100,USD,active\n",
+         "acct_dup.csv:3: field 'account_id': duplicate key, first seen at line 2"},
+        {"acct_churn.csv",
+         "account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nA9,X,smb,2025-01-"
+         "01,3,100,USD,churned\n",
+         "field 'churn_date': is required when status is churned"},
+        {"empty.csv", "", "empty.csv: empty file"},
+        {"unknown.csv", "colour,shape\nred,square\n", "cannot tell the kind"},
+        {"missing_col.csv", "ts,account_id,user_id,value\n2025-01-08T10:00:00Z,A1,U1,3\n",
+         "closest is events, which needs column(s) 'event'"},
+        {"quote.csv", "ts,account_id,user_id,event\n2025-01-08T10:00:00Z,A1,U1,\"login\n",
+         "unterminated quoted field"},
+        {"users_bad_email.csv",
+         "user_id,account_id,email,provisioned_at\nU9,A1,not-an-email,2025-01-01\n",
+         "field 'email': is not an e-mail address"},
+        {"bad.jsonl",
+         "{\"ts\":\"2025-01-08T10:00:00Z\",\"account_id\":\"A1\",\"event\":\"x\"}\n{\"ts\": "
+         "oops}\n",
+         "bad.jsonl:2: invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(cases[i].name, cases[i].text);
+        const char *n1[] = {cases[i].name};
+        msgs mm = {0};
+        cw_status s = ingest(n1, 1, 0, NULL, &st, &mm);
+        if (s == CW_OK)
+            fail_msg("%s: expected failure", cases[i].name);
+        assert_false(st.committed);
+        if (!strstr(mm.first, cases[i].expect))
+            fail_msg("%s: message '%s' lacks '%s'", cases[i].name, mm.first, cases[i].expect);
+        assert_true(fingerprint() == before);
+    }
+}
+
+static void test_long_line(void **state)
+{
+    (void)state;
+    const char *names[] = {"accounts.csv", "users.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 2, 0, NULL, &st, &m), CW_OK);
+    uint64_t before = fingerprint();
+    size_t n = 2u << 20;
+    char *big = malloc(n + 200);
+    assert_non_null(big);
+    int h = snprintf(big, 200, "ts,account_id,user_id,event\n2025-01-08T10:00:00Z,A1,U1,");
+    memset(big + h, 'x', n);
+    memcpy(big + h + n, "\n2025-01-08T10:00:00Z,A1,U1,login\n", 35);
+    write_file("long.csv", big);
+    free(big);
+    const char *n1[] = {"long.csv"};
+    msgs mm = {0};
+    assert_int_equal(ingest(n1, 1, 0, NULL, &st, &mm), CW_ERR_INPUT);
+    assert_non_null(strstr(mm.first, "long.csv:2: record too long"));
+    assert_true(fingerprint() == before);
+}
+
+static void test_skip_bad(void **state)
+{
+    (void)state;
+    const char *names[] = {"accounts.csv", "users.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 2, 0, NULL, &st, &m), CW_OK);
+    write_file("mixed.csv", "ts,account_id,user_id,event,value\n"
+                            "2025-01-08T10:00:00Z,A1,U1,login,\n"
+                            "2025-01-08T10:00:00Z,A1,U1,login,abc\n"
+                            "2025-01-09T10:00:00Z,A1,U2,login,\n"
+                            "2025-13-01T10:00:00Z,A1,U2,login,\n");
+    const char *n1[] = {"mixed.csv"};
+    msgs mm = {0};
+    assert_int_equal(ingest(n1, 1, 1, "rejects.jsonl", &st, &mm), CW_OK);
+    assert_true(st.committed);
+    assert_int_equal(st.rejected, 2);
+    assert_int_equal(st.rows_written[CW_KIND_EVENTS], 2);
+    assert_int_equal(q_int("SELECT sum(n) FROM event_daily"), 2);
+    FILE *f = fopen(path_of("rejects.jsonl"), "r");
+    assert_non_null(f);
+    char line[1024];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        assert_non_null(strstr(line, "\"file\":"));
+        assert_non_null(strstr(line, lines == 1 ? "\"line\":3" : "\"line\":5"));
+        assert_non_null(strstr(line, lines == 1 ? "\"field\":\"value\"" : "\"field\":\"ts\""));
+    }
+    fclose(f);
+    assert_int_equal(lines, 2);
+}
+
+static void test_jsonl_equals_csv(void **state)
+{
+    (void)state;
+    const char *names[] = {"accounts.csv", "users.csv", "events.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 3, 0, NULL, &st, &m), CW_OK);
+    uint64_t csv = fingerprint();
+    fresh(NULL);
+    write_file(
+        "accounts.jsonl",
+        "{\"account_id\":\"A1\",\"name\":\"Acme, "
+        "Inc.\",\"segment\":\"smb\",\"owner\":\"jo@cs.example\","
+        "\"contract_start\":\"2025-01-01\",\"seats\":10,\"mrr_minor\":25000,\"currency\":\"USD\","
+        "\"renewal_date\":\"2026-01-01\",\"status\":\"active\",\"churn_date\":null}\n"
+        "\r\n"
+        "{\"account_id\":\"A2\",\"name\":\"Beta\",\"segment\":\"mid\",\"contract_start\":\"2025-02-"
+        "01\","
+        "\"seats\":20,\"mrr_minor\":80000,\"currency\":\"USD\",\"status\":\"churned\","
+        "\"churn_date\":\"2025-06-01\",\"churn_reason\":\"price\"}\n");
+    write_file("events.jsonl",
+               "{\"ts\":\"2025-01-05T10:00:00Z\",\"account_id\":\"A1\",\"user_id\":\"U1\","
+               "\"event\":\"login\",\"event_id\":\"e1\"}\n"
+               "{\"ts\":\"2025-01-05T10:05:00Z\",\"account_id\":\"A1\",\"user_id\":\"U1\","
+               "\"event\":\"report_created\",\"value\":3,\"event_id\":\"e2\"}\n"
+               "{\"ts\":\"2025-01-05T10:06:00Z\",\"account_id\":\"A1\",\"user_id\":\"U1\","
+               "\"event\":\"report_created\",\"value\":4.5,\"event_id\":\"e3\"}\n"
+               "{\"ts\":\"2025-01-05T01:00:00+02:00\",\"account_id\":\"A1\",\"user_id\":\"U2\","
+               "\"event\":\"login\"}\n"
+               "{\"ts\":\"2025-01-06T10:00:00Z\",\"account_id\":\"A1\",\"user_id\":\"U1\","
+               "\"event\":\"login\",\"event_id\":\"e4\"}\n"
+               "{\"ts\":\"2025-01-06T10:00:00Z\",\"account_id\":\"A1\",\"user_id\":null,\"event\":"
+               "\"sync_run\"}\n"
+               "{\"ts\":1736200000,\"account_id\":\"A2\",\"user_id\":\"U3\",\"event\":\"login\","
+               "\"extra\":1}\n");
+    const char *n2[] = {"events.jsonl", "accounts.jsonl", "users.csv"};
+    msgs mm = {0};
+    assert_int_equal(ingest(n2, 3, 0, NULL, &st, &mm), CW_OK);
+    assert_int_equal(mm.errors, 0);
+    assert_int_equal(mm.warnings, 1); /* the unknown "extra" key */
+    /* The ingest log differs (paths); compare the data itself. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM ingest_log", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    uint64_t j = fingerprint();
+    fresh(NULL);
+    assert_int_equal(ingest(names, 3, 0, NULL, &st, &m), CW_OK);
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM ingest_log", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_true(fingerprint() == j);
+    (void)csv;
+}
+
+static void test_gzip_and_truncated(void **state)
+{
+    (void)state;
+    const char *names[] = {"accounts.csv", "users.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 2, 0, NULL, &st, &m), CW_OK);
+    uint64_t before = fingerprint();
+    /* A gzip big enough that cutting it leaves a partial stream. */
+    gzFile gz = gzopen(path_of("ev.csv.gz"), "wb");
+    assert_non_null(gz);
+    gzputs(gz, "ts,account_id,user_id,event,event_id\n");
+    for (int i = 0; i < 20000; i++)
+        gzprintf(gz, "2025-01-%02dT10:%02d:00Z,A1,U%d,login,g%d\n", 5 + i % 20, i % 60, 1 + i % 2,
+                 i);
+    gzclose(gz);
+    FILE *f = fopen(path_of("ev.csv.gz"), "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)size);
+    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    f = fopen(path_of("trunc.csv.gz"), "wb");
+    fwrite(buf, 1, (size_t)size / 2, f);
+    fclose(f);
+    free(buf);
+    const char *t1[] = {"trunc.csv.gz"};
+    msgs mm = {0};
+    assert_int_not_equal(ingest(t1, 1, 1, NULL, &st, &mm), CW_OK);
+    assert_non_null(strstr(mm.first, "gzip"));
+    assert_true(fingerprint() == before);
+    const char *g1[] = {"ev.csv.gz"};
+    assert_int_equal(ingest(g1, 1, 0, NULL, &st, &m), CW_OK);
+    assert_int_equal(q_int("SELECT sum(n) FROM event_daily"), 20000);
+}
+
+static void test_all_kinds(void **state)
+{
+    (void)state;
+    write_file("subs.csv", "account_id,effective_at,mrr_minor,currency,seats,plan,billing_period\n"
+                           "A1,2025-01-01,25000,USD,10,team,monthly\n"
+                           "A2,2025-02-01,80000,USD,20,business,annual\n"
+                           "A2,2025-06-01,0,USD,0,,\n");
+    write_file("features.csv", "event,feature,tier,milestone,milestone_due_day,first_value\n"
+                               "login,Login,basic,,,false\n"
+                               "report_created,Reports,basic,first report,30,true\n");
+    write_file("trainings.csv",
+               "user_id,account_id,course,completed_at\nU1,A1,Basics,2025-01-10\n");
+    write_file("tickets.csv", "ticket_id,account_id,user_id,opened_at,closed_at,category,priority,"
+                              "satisfaction\nT1,A1,U1,2025-01-10T09:00:00Z,2025-01-10T12:00:00Z,"
+                              "introductory,normal,4\nT2,A1,,2025-01-11T09:00:00Z,,bug,high,\n");
+    write_file("surveys.csv",
+               "survey_id,account_id,user_id,type,sent_at,responded_at,score,reason,"
+               "comment\nS1,A1,U1,nps,2025-03-01,2025-03-02,9,,\"great, \"\"really\"\"\"\n"
+               "S2,A1,U2,nps,2025-03-01,,,,\nS3,A2,,exit,,2025-06-01,,price,too expensive\n");
+    write_file("goals.csv",
+               "goal_id,account_id,metric,unit,baseline,target,start_date,target_date\n"
+               "G1,A1,logistics cost savings,%,0,30,2025-01-01,2026-01-01\n");
+    write_file("gm.csv", "goal_id,measured_at,kind,value\nG1,2025-04-01,actual,2.5\n"
+                         "G1,2025-04-01,expected,5\n");
+    write_file("journey.csv", "visitor_id,stage,at,source,campaign,cost_minor,currency,account_id\n"
+                              "V1,visit,2024-12-01,paid_search,winter,150,USD,\n"
+                              "V1,lead,2024-12-03,paid_search,winter,,,\n"
+                              "V1,paid,2025-01-01,paid_search,winter,,,A1\n");
+    const char *names[] = {"journey.csv", "gm.csv",        "goals.csv",    "surveys.csv",
+                           "tickets.csv", "trainings.csv", "features.csv", "subs.csv",
+                           "users.csv",   "accounts.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 10, 0, NULL, &st, &m), CW_OK);
+    int64_t expect[CW_KIND__COUNT] = {0, 2, 3, 3, 2, 0, 1, 2, 3, 1, 2, 3};
+    for (int k = 1; k < CW_KIND__COUNT; k++)
+        if (k != CW_KIND_EVENTS)
+            assert_int_equal(st.rows_written[k], expect[k]);
+    assert_int_equal(q_int("SELECT count(*) FROM surveys WHERE comment='great, \"really\"'"), 1);
+    assert_int_equal(q_int("SELECT count(*) FROM surveys WHERE responded_at IS NULL"), 1);
+    assert_true(q_real("SELECT value FROM goal_measurements WHERE kind='expected'") == 5.0);
+    assert_int_equal(q_int("SELECT first_value FROM features WHERE event='report_created'"), 1);
+    assert_int_equal(q_int("SELECT cost_minor FROM journey WHERE stage='visit'"), 150);
+    /* A measurement of an unknown goal is rejected. */
+    write_file("gm2.csv", "goal_id,measured_at,kind,value\nG9,2025-04-01,actual,1\n");
+    const char *n2[] = {"gm2.csv"};
+    msgs mm = {0};
+    assert_int_equal(ingest(n2, 1, 0, NULL, &st, &mm), CW_ERR_INPUT);
+    assert_non_null(strstr(mm.first, "unknown goal 'G9'"));
+}
+
+static void test_stdin_needs_kind(void **state)
+{
+    (void)state;
+    const char *names[] = {"-"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    cw_store *s = open_db();
+    cw_ingest_opts o;
+    cw_ingest_opts_init(&o);
+    o.on_message = on_msg;
+    o.ud = &m;
+    assert_int_equal(cw_ingest_files(s, names, 1, &o, &st), CW_ERR_USAGE);
+    assert_non_null(strstr(m.first, "--kind"));
+    cw_store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_values_exact, fresh),
+        cmocka_unit_test_setup(test_idempotent, fresh),
+        cmocka_unit_test_setup(test_changed_row_updates, fresh),
+        cmocka_unit_test_setup(test_atomic_bad_rows, fresh),
+        cmocka_unit_test_setup(test_long_line, fresh),
+        cmocka_unit_test_setup(test_skip_bad, fresh),
+        cmocka_unit_test_setup(test_jsonl_equals_csv, fresh),
+        cmocka_unit_test_setup(test_gzip_and_truncated, fresh),
+        cmocka_unit_test_setup(test_all_kinds, fresh),
+        cmocka_unit_test_setup(test_stdin_needs_kind, fresh),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

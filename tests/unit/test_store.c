@@ -1,0 +1,202 @@
+/*
+ * test_store.c — the SQLite store: creation and migration on open,
+ * re-opening without re-migrating, refusing a newer schema, read-only
+ * opens, unsupported URLs, the backend interface's transactions, and the
+ * summary of an empty store.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "churnwatch.h"
+#include "internal.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[128], db[200];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/cw-test-store-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/s.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int user_version(void)
+{
+    sqlite3 *h;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    return v;
+}
+
+static void test_create_and_reopen(void **state)
+{
+    (void)state;
+    cw_store *st = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
+    assert_null(err);
+    assert_int_equal(cw_store_schema_version(st), cw_store_latest_version());
+    assert_true(cw_store_latest_version() >= 1);
+    cw_store_summary sm;
+    assert_int_equal(cw_store_summarize(st, &sm), CW_OK);
+    for (int k = 1; k < CW_KIND__COUNT; k++)
+        assert_int_equal(sm.rows[k], 0);
+    assert_int_equal(sm.events, 0);
+    assert_string_equal(sm.mrr_currency, "");
+    cw_store_close(st);
+    assert_int_equal(user_version(), cw_store_latest_version());
+    /* Re-open: no migration runs again (it would fail on CREATE TABLE). */
+    assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
+    cw_store_close(st);
+    /* "sqlite:" prefix is accepted. */
+    char url[256];
+    snprintf(url, sizeof url, "sqlite:%s", db);
+    assert_int_equal(cw_store_open(url, NULL, &st, &err), CW_OK);
+    cw_store_close(st);
+    cw_store_close(NULL);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    (void)state;
+    cw_store *st = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
+    cw_store_close(st);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", cw_store_latest_version() + 1);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    st = (cw_store *)0x1;
+    assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_ERR_SCHEMA);
+    assert_null(st);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "newer"));
+    free(err);
+    unlink(db);
+}
+
+static void test_partial_migration_is_resumed(void **state)
+{
+    (void)state;
+    /* A database at version 0 with an unrelated table: migration 1 applies. */
+    unlink(db);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "CREATE TABLE unrelated(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    cw_store *st = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
+    cw_store_close(st);
+    assert_int_equal(user_version(), cw_store_latest_version());
+    /* A database whose version-1 objects already exist but user_version is 0
+     * (e.g. edited by hand): the migration fails cleanly, nothing changes. */
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version=0", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    st = NULL;
+    assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_ERR_DB);
+    assert_null(st);
+    assert_non_null(strstr(err, "migration 1"));
+    free(err);
+    assert_int_equal(user_version(), 0);
+    unlink(db);
+}
+
+static void test_readonly_and_urls(void **state)
+{
+    (void)state;
+    cw_store *st = NULL;
+    char *err = NULL;
+    cw_store_opts ro = {1, 0, 0};
+    char missing[256];
+    snprintf(missing, sizeof missing, "%s/missing.db", dir);
+    assert_int_equal(cw_store_open(missing, &ro, &st, &err), CW_ERR_DB);
+    assert_null(st);
+    assert_non_null(err);
+    free(err);
+    assert_int_not_equal(access(missing, F_OK), 0);
+    assert_int_equal(cw_store_open("postgres://localhost/x", NULL, &st, &err), CW_ERR_USAGE);
+    assert_non_null(strstr(err, "SQLite"));
+    free(err);
+    snprintf(missing, sizeof missing, "%s/no/such/dir/x.db", dir);
+    assert_int_equal(cw_store_open(missing, NULL, &st, &err), CW_ERR_DB);
+    free(err);
+}
+
+static void test_ops_transactions(void **state)
+{
+    (void)state;
+    cw_store *st = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    assert_int_equal(ops->begin(st), CW_OK);
+    const unsigned char *blob;
+    size_t n = 99;
+    unsigned char hashes[16] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(ops->load_event_hashes(st, 1, 20000, &blob, &n), CW_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ops->save_event_hashes(st, 1, 20000, hashes, 2), CW_OK);
+    assert_int_equal(ops->load_event_hashes(st, 1, 20000, &blob, &n), CW_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(blob, hashes, 16);
+    assert_int_equal(ops->add_event_rollup(st, 1, 2, 3, 20000, 5, 1.5), CW_OK);
+    assert_int_equal(ops->add_event_rollup(st, 1, 2, 3, 20000, 2, 1.0), CW_OK);
+    assert_int_equal(ops->rollback(st), CW_OK);
+    cw_store_summary sm;
+    assert_int_equal(cw_store_summarize(st, &sm), CW_OK);
+    assert_int_equal(sm.events, 0);
+    assert_int_equal(ops->begin(st), CW_OK);
+    assert_int_equal(ops->load_event_hashes(st, 1, 20000, &blob, &n), CW_OK);
+    assert_int_equal(n, 0); /* the rolled-back hashes are gone */
+    assert_int_equal(ops->add_event_rollup(st, 1, 2, 3, 20000, 5, 1.5), CW_OK);
+    assert_int_equal(ops->add_event_rollup(st, 1, 2, 3, 20000, 2, 1.0), CW_OK);
+    assert_int_equal(ops->commit(st), CW_OK);
+    assert_int_equal(cw_store_summarize(st, &sm), CW_OK);
+    assert_int_equal(sm.events, 7);
+    assert_int_equal(sm.event_days, 1);
+    assert_int_equal(sm.first_event_ts, 20000LL * 86400);
+    cw_store_close(st);
+    unlink(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_and_reopen),
+        cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_partial_migration_is_resumed),
+        cmocka_unit_test(test_readonly_and_urls),
+        cmocka_unit_test(test_ops_transactions),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
