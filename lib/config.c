@@ -112,8 +112,22 @@ static cw_status set(cw_config *c, int i, const char *value, int from)
 
 typedef struct load_ctx {
     cw_config *c;
-    char *err; /* the first problem, without its line: ini_parse returns that */
+    FILE *f;
+    int line;     /* lines handed to inih so far: its line number */
+    char *err;    /* the first problem found by on_ini, without its line */
+    int err_line; /* the line of err */
 } load_ctx;
+
+/* inih's line source; counts lines so on_ini knows where it is (inih
+ * reports only the first error's line, which may be a syntax error). */
+static char *read_line(char *str, int num, void *stream)
+{
+    load_ctx *lc = stream;
+    char *s = fgets(str, num, lc->f);
+    if (s)
+        lc->line++;
+    return s;
+}
 
 static int on_ini(void *ud, const char *section, const char *name, const char *value)
 {
@@ -130,6 +144,7 @@ static int on_ini(void *ud, const char *section, const char *name, const char *v
         why = "out of memory";
     if (why && !lc->err) {
         lc->err = cw_strdupf("%s: %s", key, why);
+        lc->err_line = lc->line;
         return 0;
     }
     return why ? 0 : 1;
@@ -150,12 +165,15 @@ cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
         }
     if (path) {
         c->path = path;
-        load_ctx lc = {c, NULL};
-        int rc = ini_parse(path, on_ini, &lc);
+        load_ctx lc = {c, fopen(path, "r"), 0, NULL, 0};
+        int rc = lc.f ? ini_parse_stream(read_line, &lc, on_ini, &lc) : -1;
+        if (lc.f)
+            fclose(lc.f);
         if (rc != 0) {
-            char *msg = rc < 0   ? cw_strdupf("%s: cannot read configuration file", path)
-                        : lc.err ? cw_strdupf("%s:%d: %s", path, rc, lc.err)
-                                 : cw_strdupf("%s:%d: syntax error", path, rc);
+            /* rc is the first failing line: a setting's or a syntax error's. */
+            char *msg = rc < 0 ? cw_strdupf("%s: cannot read configuration file", path)
+                        : lc.err && lc.err_line == rc ? cw_strdupf("%s:%d: %s", path, rc, lc.err)
+                                                      : cw_strdupf("%s:%d: syntax error", path, rc);
             free(lc.err);
             if (errmsg)
                 *errmsg = msg;

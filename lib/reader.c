@@ -237,6 +237,18 @@ static int too_long(cw_reader *r, int64_t *line, const char **why)
     return r->fatal ? CW_READ_FATAL : CW_READ_BAD;
 }
 
+/* Skips the rest of a bad record whose text from its start b up to p has
+ * been parsed (with newlines inside quoted fields): resumes after the line
+ * that p is on, so an embedded newline is not taken for the record's end. */
+static int skip_bad(cw_reader *r, const char *b, const char *p, int newlines)
+{
+    r->bytes += p - b;
+    r->start += (size_t)(p - b);
+    r->line += newlines;
+    skip_line(r);
+    return r->fatal ? CW_READ_FATAL : CW_READ_BAD;
+}
+
 static int add_field(cw_reader *r, int nf, const char *s, size_t len)
 {
     if (nf >= r->fcap) {
@@ -315,9 +327,7 @@ again:
             if (p < e && *p != delim && *p != '\n' && *p != '\r') {
                 *line = r->line;
                 *why = "unexpected character after a closing quote";
-                r->line += newlines;
-                skip_line(r);
-                return r->fatal ? CW_READ_FATAL : CW_READ_BAD;
+                return skip_bad(r, b, p, newlines);
             }
         } else {
             const char *q = p;
@@ -353,7 +363,12 @@ again:
         r->line += newlines + (p > b && (p[-1] == '\n' || p[-1] == '\r'));
         r->start += reclen;
         r->bytes += (int64_t)reclen;
-        if (reclen > r->max_record) {
+        /* The limit is on the record's text: its line ending does not count,
+         * so LF and CRLF files accept the same records (as cw_line_next). */
+        size_t rl = reclen;
+        while (rl && (b[rl - 1] == '\n' || b[rl - 1] == '\r'))
+            rl--;
+        if (rl > r->max_record) {
             *line = recline;
             *why = "record too long (exceeds max_line_bytes)";
             return CW_READ_BAD;
@@ -361,9 +376,6 @@ again:
         /* A blank line is one empty unquoted field: skip it. */
         if (nf == 1 && r->fields[0].len == 0 && (b == p || *b != '"'))
             goto again;
-        size_t rl = reclen;
-        while (rl && (b[rl - 1] == '\n' || b[rl - 1] == '\r'))
-            rl--;
         raw->s = b;
         raw->len = rl;
         *fields = r->fields;
@@ -372,7 +384,8 @@ again:
         return CW_READ_OK;
     }
 need_more:
-    if ((size_t)(e - b) >= r->max_record)
+    /* Incomplete, so at most a trailing '\r' of it is line ending. */
+    if ((size_t)(e - b) > r->max_record + 1)
         return too_long(r, line, why);
     if (fill(r) == 0 && !r->eof && !r->fatal)
         return too_long(r, line, why);
@@ -380,9 +393,7 @@ need_more:
 too_many:
     *line = r->line;
     *why = "too many columns (more than 1024)";
-    r->line += newlines;
-    skip_line(r);
-    return r->fatal ? CW_READ_FATAL : CW_READ_BAD;
+    return skip_bad(r, b, p, newlines);
 }
 
 int cw_line_next(cw_reader *r, cw_strref *text, int64_t *line, const char **why)

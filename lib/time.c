@@ -54,7 +54,9 @@ static int digits(const char **p, const char *end, int n)
     return v;
 }
 
-/* Latest accepted instant: 2100-01-01T00:00:00Z. */
+/* First instant not accepted: 2100-01-01T00:00:00Z. The range is the years
+ * 1970-2099 whichever way the instant is written, so everything accepted
+ * formats (cw_time_format) to text that parses back to it. */
 #define CW_TIME_MAX 4102444800LL
 
 cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, const char **why)
@@ -83,8 +85,8 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
         int64_t v = 0;
         for (q = p; q < end; q++)
             v = v * 10 + (*q - '0');
-        if (v > CW_TIME_MAX) {
-            *why = "is after 2100-01-01";
+        if (v >= CW_TIME_MAX) {
+            *why = "is after 2099-12-31";
             return CW_ERR_INPUT;
         }
         *out = v;
@@ -186,8 +188,8 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
         *why = "has trailing characters after the UTC offset";
         return CW_ERR_INPUT;
     }
-    if (t < 0 || t > CW_TIME_MAX) {
-        *why = "is outside 1970-2100";
+    if (t < 0 || t >= CW_TIME_MAX) {
+        *why = "is outside 1970-2099";
         return CW_ERR_INPUT;
     }
     *out = t;

@@ -173,7 +173,8 @@ static intern_slot *find_slot(const cw_intern *m, const char *key, size_t len, u
         intern_slot *s = &m->slots[i];
         if (s->hash == 0)
             return s;
-        if (s->hash == h && s->len == len && memcmp(m->arena + s->off, key, len) == 0)
+        /* len 0: the arena may still be NULL, and memcmp must not see NULL. */
+        if (s->hash == h && s->len == len && (len == 0 || memcmp(m->arena + s->off, key, len) == 0))
             return s;
     }
 }

@@ -147,8 +147,7 @@ static const csv_case csv_cases[] = {
     {"blank CRLF lines skipped", "a\r\n\r\nb\r\n\r\n", 0, 0, "1:[a]\n3:[b]\nEOF"},
     {"quoted empty line is a record", "a\n\"\"\nb\n", 0, 0, "1:[a]\n2:[]\n3:[b]\nEOF"},
     {"semicolon", "a;b;c\n1;2,5;3\n", 0, 0, "1:[a][b][c]\n2:[1][2,5][3]\nEOF"},
-    {"semicolon, quoted header", "\"x,y\";b;c\n1;2;3\n", 0, 0,
-     "1:[x,y][b][c]\n2:[1][2][3]\nEOF"},
+    {"semicolon, quoted header", "\"x,y\";b;c\n1;2;3\n", 0, 0, "1:[x,y][b][c]\n2:[1][2][3]\nEOF"},
     {"tab", "a\tb\tc\n1\t2\t3\n", 0, 0, "1:[a][b][c]\n2:[1][2][3]\nEOF"},
     {"tab with commas in data", "a\tb\n1,5\t2,5\n", 0, 0, "1:[a][b]\n2:[1,5][2,5]\nEOF"},
     {"comma wins a tie", "a,b;c\n1,2;3\n", 0, 0, "1:[a][b;c]\n2:[1][2;3]\nEOF"},
@@ -163,8 +162,10 @@ static const csv_case csv_cases[] = {
      "1:[a][b]\n2:" AFTER_QUOTE "\n3:[3][4]\nEOF"},
     {"character after a multi-line quoted field", "a\n\"x\ny\"z\nq\n", 0, 0,
      "1:[a]\n2:" AFTER_QUOTE "\n4:[q]\nEOF"},
-    {"character after closing quote, last line", "a\n\"x\"y", 0, 0, "1:[a]\n2:" AFTER_QUOTE "\nEOF"},
-    {"over-long record", "a,b\nxxxxxxxxxxxxxxxxxxxx,yy\nc,d\n", 0, 16, "1:[a][b]\n2:" TOO_LONG "\n3:[c][d]\nEOF"},
+    {"character after closing quote, last line", "a\n\"x\"y", 0, 0,
+     "1:[a]\n2:" AFTER_QUOTE "\nEOF"},
+    {"over-long record", "a,b\nxxxxxxxxxxxxxxxxxxxx,yy\nc,d\n", 0, 16,
+     "1:[a][b]\n2:" TOO_LONG "\n3:[c][d]\nEOF"},
     {"over-long quoted record", "a,b\n\"xxxxxxxxxxxxxxxxxxxx\",y\nc,d\n", 0, 16,
      "1:[a][b]\n2:" TOO_LONG "\n3:[c][d]\nEOF"},
     {"over-long last record", "a,b\nxxxxxxxxxxxxxxxxxxxx", 0, 16, "1:[a][b]\n2:" TOO_LONG "\nEOF"},
@@ -305,7 +306,8 @@ static void test_csv_huge_record_skipped(void **state)
         assert_string_equal(got, "1:[a][b]\n2:" TOO_LONG "\n3:[c][d]\nEOF");
         free(got);
         got = read_mem(in, n, limits[k], MODE_LINES, NULL);
-        assert_string_equal(got, "1:a,b\n2:BAD record too long (exceeds max_line_bytes)\n3:c,d\nEOF");
+        assert_string_equal(got,
+                            "1:a,b\n2:BAD record too long (exceeds max_line_bytes)\n3:c,d\nEOF");
         free(got);
     }
     free(in);
@@ -362,8 +364,7 @@ static void test_csv_many_records_across_refills(void **state)
 /* ---- JSON Lines ----------------------------------------------------- */
 
 static const csv_case line_cases[] = {
-    {"lines", "{\"a\":1}\n\n  \n{\"b\":2}\r\nlast", 0, 0,
-     "1:{\"a\":1}\n4:{\"b\":2}\n5:last\nEOF"},
+    {"lines", "{\"a\":1}\n\n  \n{\"b\":2}\r\nlast", 0, 0, "1:{\"a\":1}\n4:{\"b\":2}\n5:last\nEOF"},
     {"BOM dropped", "\xEF\xBB\xBF{}\n", 0, 0, "1:{}\nEOF"},
     {"blank lines only", "\n \t\n\r\n", 0, 0, "EOF"},
     {"empty", "", 0, 0, "EOF"},

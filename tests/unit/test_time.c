@@ -5,8 +5,10 @@
  * calling the code under test: 1970-01-01T00:00:00Z = 0 and
  * 2025-01-01T00:00:00Z = 1735689600 (= 20089 days; 55 years, 14 of them
  * leap: 1972..2024). The derivation of each value is in the comment beside
- * it. The last accepted instant is 2100-01-01T00:00:00Z = 4102444800
- * (130 years, 32 leap: 1972..2096, 2000 included as it divides by 400).
+ * it. The accepted range is the years 1970-2099, whichever way an instant
+ * is written; the first instant outside is 2100-01-01T00:00:00Z =
+ * 4102444800 (130 years, 32 leap: 1972..2096, 2000 included as it divides
+ * by 400).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +25,7 @@
 
 #define A2025 1735689600LL /* 2025-01-01T00:00:00Z */
 #define DAY   86400LL
-#define TMAX  4102444800LL /* 2100-01-01T00:00:00Z */
+#define TMAX  4102444800LL /* 2100-01-01T00:00:00Z, the first instant rejected */
 
 typedef struct parse_case {
     const char *in;
@@ -38,16 +40,16 @@ static const parse_case parse_cases[] = {
     {"1970-01-01", 0, 0, 0, NULL},
     {"2025-01-01", 0, 0, A2025, NULL},
     {"2025-01-01", 0, 1, A2025, NULL},
-    {"2025-03-01", 0, 0, A2025 + 59 * DAY, NULL},    /* Jan 31 + Feb 28 */
-    {"2025-12-31", 0, 0, A2025 + 364 * DAY, NULL},   /* 1767139200 */
-    {"1972-02-29", 0, 0, 68169600, NULL},            /* (730 + 59) days */
-    {"2024-02-29", 0, 0, A2025 - 307 * DAY, NULL},   /* 1709164800: 2025-01-01 - (366-59) */
-    {"2024-03-01", 0, 0, A2025 - 306 * DAY, NULL},   /* 1709251200 */
-    {"2000-02-29", 0, 0, 951782400, NULL},           /* 11016 days: divisible by 400 → leap */
-    {"2000-03-01", 0, 0, 951868800, NULL},           /* 11017 days */
-    {"2096-02-29", 0, 0, 3981312000LL, NULL},        /* (46021 + 59) days */
-    {"2099-12-31", 0, 0, TMAX - DAY, NULL},          /* 4102358400 */
-    {"  2025-01-01\t", 0, 0, A2025, NULL},           /* surrounding blanks */
+    {"2025-03-01", 0, 0, A2025 + 59 * DAY, NULL},  /* Jan 31 + Feb 28 */
+    {"2025-12-31", 0, 0, A2025 + 364 * DAY, NULL}, /* 1767139200 */
+    {"1972-02-29", 0, 0, 68169600, NULL},          /* (730 + 59) days */
+    {"2024-02-29", 0, 0, A2025 - 307 * DAY, NULL}, /* 1709164800: 2025-01-01 - (366-59) */
+    {"2024-03-01", 0, 0, A2025 - 306 * DAY, NULL}, /* 1709251200 */
+    {"2000-02-29", 0, 0, 951782400, NULL},         /* 11016 days: divisible by 400 → leap */
+    {"2000-03-01", 0, 0, 951868800, NULL},         /* 11017 days */
+    {"2096-02-29", 0, 0, 3981312000LL, NULL},      /* (46021 + 59) days */
+    {"2099-12-31", 0, 0, TMAX - DAY, NULL},        /* 4102358400 */
+    {"  2025-01-01\t", 0, 0, A2025, NULL},         /* surrounding blanks */
     /* Timestamps with 'T', 't' or ' ', and Z/z. */
     {"2025-01-01T00:00:00Z", 0, 0, A2025, NULL},
     {"2025-01-01t00:00:00z", 0, 0, A2025, NULL},
@@ -84,9 +86,9 @@ static const parse_case parse_cases[] = {
     {"0", 0, 0, 0, NULL},
     {"1735689600", 0, 0, A2025, NULL},
     {"\t1735689600 ", 0, 0, A2025, NULL},
-    {"4102444800", 0, 0, TMAX, NULL},
-    {"4102444801", 0, 0, 0, "after 2100"},
-    {"9999999999", 0, 0, 0, "after 2100"},
+    {"4102444799", 0, 0, TMAX - 1, NULL},
+    {"4102444800", 0, 0, 0, "after 2099-12-31"},
+    {"9999999999", 0, 0, 0, "after 2099-12-31"},
     {"1735689600000", 0, 0, 0, "milliseconds"}, /* 13 digits */
     {"17356896000", 0, 0, 0, "milliseconds"},   /* 11 digits */
     {"-1", 0, 0, 0, "not a date"},
@@ -122,8 +124,10 @@ static const parse_case parse_cases[] = {
     {"2100-02-29", 0, 0, 0, "year outside 1970-2099"},
     {"1900-02-29", 0, 0, 0, "year outside 1970-2099"},
     {"0000-01-01", 0, 0, 0, "year outside 1970-2099"},
-    {"1970-01-01T00:00:00+01:00", 0, 0, 0, "outside 1970-2100"},  /* -3600 */
-    {"2099-12-31T23:59:59-00:01", 0, 0, 0, "outside 1970-2100"}, /* TMAX + 59 */
+    {"1970-01-01T00:00:00+01:00", 0, 0, 0, "outside 1970-2099"}, /* -3600 */
+    {"2099-12-31T23:59:59-00:01", 0, 0, 0, "outside 1970-2099"}, /* TMAX + 59 */
+    {"2099-12-31T23:00:00-01:00", 0, 0, 0, "outside 1970-2099"}, /* exactly TMAX */
+    {"2099-12-31T23:00:00-00:59", 0, 0, TMAX - 60, NULL},
     /* Garbage, empty, trailing characters. */
     {"", 0, 0, 0, "is empty"},
     {"   ", 0, 0, 0, "is empty"},
@@ -182,10 +186,8 @@ static void test_parse_naive_modes_agree(void **state)
                                         "1750000000", "2025-06-15"};
     for (size_t k = 0; k < sizeof with_offset / sizeof with_offset[0]; k++) {
         int64_t a = -1, b = -2;
-        assert_int_equal(cw_time_parse(with_offset[k], strlen(with_offset[k]), 0, &a, NULL),
-                         CW_OK);
-        assert_int_equal(cw_time_parse(with_offset[k], strlen(with_offset[k]), 1, &b, NULL),
-                         CW_OK);
+        assert_int_equal(cw_time_parse(with_offset[k], strlen(with_offset[k]), 0, &a, NULL), CW_OK);
+        assert_int_equal(cw_time_parse(with_offset[k], strlen(with_offset[k]), 1, &b, NULL), CW_OK);
         assert_int_equal(a, b);
     }
     int64_t naive = -1, zulu = -2;
@@ -270,10 +272,15 @@ static void test_format_parse_round_trip(void **state)
         n++;
     }
     assert_true(n > 15000);
+    /* The ends of the range. */
     int64_t back = -1;
+    cw_time_format(TMAX - 1, 0, buf, sizeof buf);
+    assert_int_equal(cw_time_parse(buf, strlen(buf), 0, &back, NULL), CW_OK);
+    assert_int_equal(back, TMAX - 1);
     cw_time_format(TMAX, 0, buf, sizeof buf);
     assert_string_equal(buf, "2100-01-01T00:00:00Z");
-    assert_int_equal(cw_time_parse(buf, strlen(buf), 0, &back, NULL), CW_ERR_INPUT); /* year */
+    assert_int_equal(cw_time_parse(buf, strlen(buf), 0, &back, NULL), CW_ERR_INPUT);
+    assert_int_equal(cw_time_parse("4102444800", 10, 0, &back, NULL), CW_ERR_INPUT);
 }
 
 /* Every day 1970-01-01 .. 2099-12-31: the formatted date parses back to the
@@ -303,22 +310,17 @@ typedef struct civil_case {
 } civil_case;
 
 static const civil_case civil_cases[] = {
-    {1970, 1, 1, 0},
-    {1970, 1, 2, 1},
-    {1969, 12, 31, -1},
-    {1972, 2, 29, 789},   /* 730 + 31 + 28 */
-    {1972, 3, 1, 790},
-    {2000, 1, 1, 10957},  /* 30*365 + 7 leap days */
-    {2000, 2, 29, 11016}, /* + 31 + 28 */
-    {2000, 3, 1, 11017},
-    {2024, 2, 29, 19782},
-    {2025, 1, 1, 20089},
-    {2100, 1, 1, 47482},  /* 130*365 + 32 */
-    {2100, 2, 28, 47540}, /* + 31 + 27 */
-    {2100, 3, 1, 47541},  /* 2100 is not a leap year */
-    {1900, 1, 1, -25567}, /* -(70*365 + 17) */
-    {1900, 3, 1, -25508}, /* 1900 is not a leap year either */
-    {0, 3, 1, -719468},   /* the algorithm's own epoch */
+    {1970, 1, 1, 0},      {1970, 1, 2, 1},
+    {1969, 12, 31, -1},   {1972, 2, 29, 789},  /* 730 + 31 + 28 */
+    {1972, 3, 1, 790},    {2000, 1, 1, 10957}, /* 30*365 + 7 leap days */
+    {2000, 2, 29, 11016},                      /* + 31 + 28 */
+    {2000, 3, 1, 11017},  {2024, 2, 29, 19782},
+    {2025, 1, 1, 20089},  {2100, 1, 1, 47482}, /* 130*365 + 32 */
+    {2100, 2, 28, 47540},                      /* + 31 + 27 */
+    {2100, 3, 1, 47541},                       /* 2100 is not a leap year */
+    {1900, 1, 1, -25567},                      /* -(70*365 + 17) */
+    {1900, 3, 1, -25508},                      /* 1900 is not a leap year either */
+    {0, 3, 1, -719468},                        /* the algorithm's own epoch */
 };
 
 static void test_days_from_civil(void **state)
@@ -346,7 +348,8 @@ static void test_leap_rule(void **state)
         int64_t feb = cw_days_from_civil(years[k].y, 3, 1) - cw_days_from_civil(years[k].y, 2, 1);
         if (feb != 28 + years[k].leap)
             fail_msg("February %lld has %lld days", (long long)years[k].y, (long long)feb);
-        int64_t year = cw_days_from_civil(years[k].y + 1, 1, 1) - cw_days_from_civil(years[k].y, 1, 1);
+        int64_t year =
+            cw_days_from_civil(years[k].y + 1, 1, 1) - cw_days_from_civil(years[k].y, 1, 1);
         assert_int_equal(year, 365 + years[k].leap);
     }
 }
