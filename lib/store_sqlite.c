@@ -62,8 +62,10 @@ static const struct {
      " PRIMARY KEY(account, user, event, day)) WITHOUT ROWID;"
      "CREATE TABLE event_seen(account INTEGER NOT NULL, day INTEGER NOT NULL,"
      " hashes BLOB NOT NULL, PRIMARY KEY(account, day)) WITHOUT ROWID;"
-     "CREATE TABLE trainings(user INTEGER NOT NULL, account INTEGER NOT NULL,"
-     " course TEXT NOT NULL, completed_at INTEGER NOT NULL,"
+     /* Key columns first: SQLite 3.40's integrity_check misreports NOT NULL
+      * columns that sit between the key columns of a WITHOUT ROWID table. */
+     "CREATE TABLE trainings(user INTEGER NOT NULL, course TEXT NOT NULL,"
+     " completed_at INTEGER NOT NULL, account INTEGER NOT NULL,"
      " PRIMARY KEY(user, course, completed_at)) WITHOUT ROWID;"
      "CREATE INDEX trainings_account ON trainings(account);"
      "CREATE TABLE tickets(ticket_id TEXT PRIMARY KEY, account INTEGER NOT NULL, user INTEGER,"

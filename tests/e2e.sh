@@ -36,6 +36,8 @@ if bad:
 print(f"e2e: store matches simulator: {m['events']} events, {m['rows']['accounts']} accounts")
 PY
 
+[ "$(sqlite3 a.db "PRAGMA integrity_check")" = ok ] || { echo "integrity check failed"; exit 1; }
+
 # Idempotency: the second ingest writes nothing and the content is identical.
 sqlite3 a.db .dump >dump1.sql
 "$BIN" ingest --db a.db --progress never w/*.csv >ingest2.out
