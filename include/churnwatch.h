@@ -94,6 +94,7 @@ typedef enum cw_ftype {
 
 #define CW_FD_REQUIRED 0x1u /* must be present and non-empty */
 #define CW_FD_KEY      0x2u /* part of the row's natural key (upsert) */
+#define CW_FD_DEFAULT  0x4u /* when absent, an enum takes its first value */
 
 /* One column of one kind: the single source of truth for CSV headers, JSON
  * keys, validation, the store's columns and docs/data-model.md. */

@@ -143,7 +143,8 @@ typedef struct run {
     const cw_store_ops *ops;
     const cw_ingest_opts *o;
     cw_ingest_stats *stats;
-    cw_intern *accounts, *users, *events;
+    cw_intern *accounts, *users, *events, *goals;
+    int64_t placeholder_id; /* ids of rows that would have been created */
     FILE *rejects;
     int64_t errors; /* bad rows and file problems */
     int fatal;      /* stop: nothing may land */
@@ -517,8 +518,8 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     if (kd->kind == CW_KIND_EVENTS)
         return writing(R) ? event_row(R, v, refs, line, raw) : CW_OK;
     if (kd->kind == CW_KIND_GOAL_MEASUREMENTS) {
-        int exists = 0;
-        cw_status s = R->ops->goal_exists(R->st, v[0].s, v[0].len, &exists);
+        int exists = cw_intern_get(R->goals, v[0].s, v[0].len) >= 0;
+        cw_status s = exists ? CW_OK : R->ops->goal_exists(R->st, v[0].s, v[0].len, &exists);
         if (s != CW_OK)
             return s;
         if (!exists) {
@@ -528,8 +529,20 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
             return CW_OK;
         }
     }
-    if (!check_key(R, v, refs, line, raw) || !writing(R))
+    if (!check_key(R, v, refs, line, raw))
         return CW_OK;
+    if (!writing(R)) {
+        /* After the first error nothing is written, but later rows are still
+         * checked; remember the ids this row would have created so rows that
+         * refer to it are not reported as unknown references. */
+        if (kd->kind == CW_KIND_ACCOUNTS && cw_intern_get(R->accounts, v[0].s, v[0].len) < 0)
+            return cw_intern_put(R->accounts, v[0].s, v[0].len, R->placeholder_id--);
+        if (kd->kind == CW_KIND_USERS && cw_intern_get(R->users, v[0].s, v[0].len) < 0)
+            return cw_intern_put_aux(R->users, v[0].s, v[0].len, R->placeholder_id--, refs[1]);
+        if (kd->kind == CW_KIND_GOALS)
+            return cw_intern_put(R->goals, v[0].s, v[0].len, 1);
+        return CW_OK;
+    }
     int changed = 0;
     int64_t new_id = -1;
     cw_status s = R->ops->put_row(R->st, kd->kind, v, refs, &changed, &new_id);
@@ -547,6 +560,8 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     else if (kd->kind == CW_KIND_USERS) {
         int64_t id = cw_intern_get(R->users, v[0].s, v[0].len);
         s = cw_intern_put_aux(R->users, v[0].s, v[0].len, id >= 0 ? id : new_id, refs[1]);
+    } else if (kd->kind == CW_KIND_GOALS) {
+        s = cw_intern_put(R->goals, v[0].s, v[0].len, 1);
     }
     return s;
 }
@@ -862,9 +877,11 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
     R.accounts = cw_intern_new();
     R.users = cw_intern_new();
     R.events = cw_intern_new();
+    R.goals = cw_intern_new();
+    R.placeholder_id = INT64_MAX;
     R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
     R.batch = malloc(R.batch_cap * sizeof *R.batch);
-    if (!files || !R.accounts || !R.users || !R.events || !R.batch) {
+    if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.batch) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -947,6 +964,7 @@ done:
     cw_intern_free(R.accounts);
     cw_intern_free(R.users);
     cw_intern_free(R.events);
+    cw_intern_free(R.goals);
     cw_intern_free(R.keys_seen);
     free(R.batch);
     free(R.hbuf);

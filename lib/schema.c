@@ -144,8 +144,8 @@ static const cw_field_def goals_fields[] = {
 static const cw_field_def goal_measurements_fields[] = {
     {"goal_id", "goal|outcome_id", NULL, CW_F_TEXT, KEY, 1, 128, NULL, "goal measured"},
     {"measured_at", "date|at", NULL, CW_F_TS, KEY, 0, 0, NULL, "when measured"},
-    {"kind", "measurement_kind", NULL, CW_F_ENUM, KEY, 0, 0, "actual|expected",
-     "actual value, or an agreed checkpoint of the trajectory"},
+    {"kind", "measurement_kind", NULL, CW_F_ENUM, CW_FD_KEY | CW_FD_DEFAULT, 0, 0,
+     "actual|expected", "actual value, or an agreed checkpoint of the trajectory"},
     {"value", "measured_value", NULL, CW_F_REAL, REQ, 0, 0, NULL, "value"},
 };
 

@@ -88,6 +88,10 @@ int cw_validate_field(const cw_field_def *f, const char *s, size_t len, int naiv
     while (tl && (ts[tl - 1] == ' ' || ts[tl - 1] == '\t'))
         tl--;
     if (tl == 0) {
+        if ((f->flags & CW_FD_DEFAULT) && f->type == CW_F_ENUM) {
+            out->present = 1; /* out->i = 0: the first enum value */
+            return 1;
+        }
         if (f->flags & CW_FD_REQUIRED) {
             snprintf(why, whysz, "is required");
             return 0;

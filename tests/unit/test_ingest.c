@@ -568,6 +568,34 @@ static void test_all_kinds(void **state)
     assert_non_null(strstr(mm.first, "unknown goal 'G9'"));
 }
 
+/* After the first bad row nothing is written, yet later files that refer to
+ * rows of the failed run must not be reported as unknown references: the
+ * user sees the one real error, not a cascade. */
+static void test_no_error_cascade(void **state)
+{
+    (void)state;
+    write_file("acc_bad.csv",
+               "account_id,name,segment,contract_start,seats,mrr_minor,currency,status\n"
+               "A1,X,smb,2025-01-01,3,100,USD,active\n"
+               "A2,Y,smb,2025-01-01,-1,100,USD,active\n"
+               "A3,Z,smb,2025-01-01,3,100,USD,active\n");
+    write_file("users3.csv",
+               "user_id,account_id,provisioned_at\nU1,A1,2025-01-01\nU3,A3,2025-01-01\n");
+    write_file("goals3.csv", "goal_id,account_id,metric,baseline,target,start_date,target_date\n"
+                             "G1,A3,cost,0,10,2025-01-01,2025-12-31\n");
+    write_file("gm3.csv", "goal_id,measured_at,value\nG1,2025-03-01,2\n");
+    write_file("ev3.csv", "ts,account_id,user_id,event\n2025-01-05T10:00:00Z,A3,U3,login\n");
+    const char *names[] = {"gm3.csv", "ev3.csv", "goals3.csv", "users3.csv", "acc_bad.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 5, 0, NULL, &st, &m), CW_ERR_INPUT);
+    assert_int_equal(m.errors, 1);
+    if (!strstr(m.first, "acc_bad.csv:3: field 'seats'"))
+        fail_msg("got: %s", m.first);
+    assert_int_equal(st.rejected, 1);
+    assert_int_equal(q_int("SELECT count(*) FROM accounts"), 0);
+}
+
 static void test_stdin_needs_kind(void **state)
 {
     (void)state;
@@ -596,6 +624,7 @@ int main(void)
         cmocka_unit_test_setup(test_jsonl_equals_csv, fresh),
         cmocka_unit_test_setup(test_gzip_and_truncated, fresh),
         cmocka_unit_test_setup(test_all_kinds, fresh),
+        cmocka_unit_test_setup(test_no_error_cascade, fresh),
         cmocka_unit_test_setup(test_stdin_needs_kind, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

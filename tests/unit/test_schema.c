@@ -107,8 +107,10 @@ static void test_field_defs_well_formed(void **state)
                 fail_msg("%s.%s: min > max", kd->name, f->name);
             if (f->type == CW_F_TEXT && f->max <= 0)
                 fail_msg("%s.%s: text without a maximum length", kd->name, f->name);
-            if ((f->flags & CW_FD_KEY) && !(f->flags & CW_FD_REQUIRED))
-                fail_msg("%s.%s: a key field must be required", kd->name, f->name);
+            /* A key column is never NULL: required, or an enum with a default. */
+            if ((f->flags & CW_FD_KEY) && !(f->flags & CW_FD_REQUIRED) &&
+                !((f->flags & CW_FD_DEFAULT) && f->type == CW_F_ENUM))
+                fail_msg("%s.%s: a key field must be required or defaulted", kd->name, f->name);
             keys += (f->flags & CW_FD_KEY) != 0;
         }
         /* Events are de-duplicated by id or content, not by a natural key. */

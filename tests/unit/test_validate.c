@@ -390,6 +390,8 @@ static void test_required_flags(void **state)
                          ok ? "accepted although required" : "rejected although optional");
             if (required)
                 assert_string_equal(why, "is required");
+            else if (kd->fields[i].flags & CW_FD_DEFAULT) /* the enum's first value */
+                assert_true(v.present && v.i == 0);
             else
                 assert_false(v.present);
         }
