@@ -14,10 +14,10 @@
  * Events take a separate, allocation-free path: rows are validated into a
  * flat batch and hashed (their event_id, or their content); the batch is
  * radix-sorted by (account, day, hash); each account-day group is merged
- * with the hashes the store already holds for that account-day (one lookup,
- * one write), and only the new events are rolled up into per (user, event)
- * daily counts. Re-ingesting the same events finds every hash already seen
- * and changes nothing.
+ * with the hashes the store already holds for that account-day, and only
+ * the new events are added to that day's per (user, event) rollup cells —
+ * one lookup and one write per account-day. Re-ingesting the same events
+ * finds every hash already seen and changes nothing.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
@@ -104,20 +104,6 @@ static cw_status sort_batch(const ev_rec *recs, size_t n, ev_rec **sorted_out)
     return CW_OK;
 }
 
-static uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void store_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
 /* Orders new events of one account-day by (user, event) for the rollup. */
 static int cell_cmp(const void *a, const void *b)
 {
@@ -158,8 +144,8 @@ typedef struct run {
     /* events */
     ev_rec *batch;
     size_t nbatch, batch_cap;
-    unsigned char *hbuf; /* merged hash set of one account-day */
-    size_t hbuf_cap;
+    unsigned char *hbuf, *cbuf; /* merged hashes and cells of one account-day */
+    size_t hbuf_cap, cbuf_cap;
     int64_t file_written, file_rejected, file_rows;
     /* progress */
     double t0, last_progress;
@@ -282,9 +268,23 @@ static void progress(run *R, int force)
 
 /* ---- events --------------------------------------------------------- */
 
+/* Makes room for n bytes in a growable scratch buffer. */
+static cw_status reserve(unsigned char **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return CW_OK;
+    unsigned char *nb = realloc(*buf, n * 2);
+    if (!nb)
+        return CW_ERR_NOMEM;
+    *buf = nb;
+    *cap = n * 2;
+    return CW_OK;
+}
+
 /* Finishes one account-day group g[0..n) (sorted by hash prefix): drops
- * the events already ingested (in the store or earlier in the group), saves
- * the merged hash set, and adds the new events to the daily rollup. */
+ * the events already ingested (in the store or earlier in the group),
+ * merges the new ones into the day's rollup cells and saves the day with
+ * its merged hash set: one read and one write per account-day. */
 static cw_status flush_group(run *R, ev_rec *g, size_t n)
 {
     /* The radix key holds only 26 hash bits: finish the order by the full
@@ -295,51 +295,67 @@ static cw_status flush_group(run *R, ev_rec *g, size_t n)
             g[j] = g[j - 1];
             g[j - 1] = t;
         }
-    const unsigned char *old;
-    size_t m;
-    cw_status s = R->ops->load_event_hashes(R->st, g[0].account, g[0].day, &old, &m);
-    if (s != CW_OK)
+    const unsigned char *old, *oldc;
+    size_t m, mc;
+    int64_t events;
+    cw_status s =
+        R->ops->load_event_day(R->st, g[0].account, g[0].day, &events, &oldc, &mc, &old, &m);
+    if (s != CW_OK || (s = reserve(&R->hbuf, &R->hbuf_cap, (m + n) * 8)) != CW_OK ||
+        (s = reserve(&R->cbuf, &R->cbuf_cap, (mc + n) * CW_CELL_BYTES)) != CW_OK)
         return s;
-    if ((m + n) * 8 > R->hbuf_cap) {
-        size_t cap = (m + n) * 16;
-        unsigned char *nb = realloc(R->hbuf, cap);
-        if (!nb)
-            return CW_ERR_NOMEM;
-        R->hbuf = nb;
-        R->hbuf_cap = cap;
-    }
     size_t a = 0, out = 0, nnew = 0;
     uint64_t prev = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         uint64_t h = g[i].h;
-        while (a < m && load_le64(old + a * 8) < h)
-            store_le64(R->hbuf + 8 * out++, load_le64(old + 8 * a++));
-        if (h == prev || (a < m && load_le64(old + a * 8) == h)) {
+        while (a < m && cw_load_le64(old + a * 8) < h)
+            cw_store_le64(R->hbuf + 8 * out++, cw_load_le64(old + 8 * a++));
+        if (h == prev || (a < m && cw_load_le64(old + a * 8) == h)) {
             R->stats->duplicates++;
             prev = h;
             continue;
         }
         prev = h;
-        store_le64(R->hbuf + 8 * out++, h);
+        cw_store_le64(R->hbuf + 8 * out++, h);
         g[nnew++] = g[i]; /* compact the new events to the front */
     }
     if (!nnew)
         return CW_OK;
     while (a < m)
-        store_le64(R->hbuf + 8 * out++, load_le64(old + 8 * a++));
-    if ((s = R->ops->save_event_hashes(R->st, g[0].account, g[0].day, R->hbuf, out)) != CW_OK)
-        return s;
-    R->stats->rows_written[CW_KIND_EVENTS] += (int64_t)nnew;
-    R->file_written += (int64_t)nnew;
+        cw_store_le64(R->hbuf + 8 * out++, cw_load_le64(old + 8 * a++));
+    /* Merge the stored cells (sorted by user, event) with the new events
+     * aggregated the same way. */
     qsort(g, nnew, sizeof *g, cell_cmp);
-    for (size_t i = 0; i < nnew && s == CW_OK;) {
+    size_t ci = 0, nc = 0;
+    cw_event_cell oc;
+    for (size_t i = 0; i < nnew;) {
+        cw_event_cell c = {g[i].user, g[i].event, 0, 0.0};
         size_t j = i;
-        double vsum = 0;
-        while (j < nnew && g[j].user == g[i].user && g[j].event == g[i].event)
-            vsum += g[j++].value;
-        s = R->ops->add_event_rollup(R->st, g[i].account, g[i].user, g[i].event, g[i].day,
-                                     (int64_t)(j - i), vsum);
+        while (j < nnew && g[j].user == c.user && g[j].event == c.event)
+            c.vsum += g[j++].value;
+        c.n = (int64_t)(j - i);
         i = j;
+        for (; ci < mc; ci++) {
+            cw_cell_decode(oldc + ci * CW_CELL_BYTES, &oc);
+            if (oc.user > c.user || (oc.user == c.user && oc.event >= c.event))
+                break;
+            memcpy(R->cbuf + CW_CELL_BYTES * nc++, oldc + ci * CW_CELL_BYTES, CW_CELL_BYTES);
+        }
+        if (ci < mc && oc.user == c.user && oc.event == c.event) {
+            c.n += oc.n;
+            c.vsum += oc.vsum;
+            ci++;
+        }
+        cw_cell_encode(R->cbuf + CW_CELL_BYTES * nc++, &c);
+    }
+    if (ci < mc) {
+        memcpy(R->cbuf + CW_CELL_BYTES * nc, oldc + ci * CW_CELL_BYTES, (mc - ci) * CW_CELL_BYTES);
+        nc += mc - ci;
+    }
+    s = R->ops->save_event_day(R->st, g[0].account, g[0].day, events + (int64_t)nnew, R->cbuf, nc,
+                               R->hbuf, out);
+    if (s == CW_OK) {
+        R->stats->rows_written[CW_KIND_EVENTS] += (int64_t)nnew;
+        R->file_written += (int64_t)nnew;
     }
     return s;
 }
@@ -968,5 +984,6 @@ done:
     cw_intern_free(R.keys_seen);
     free(R.batch);
     free(R.hbuf);
+    free(R.cbuf);
     return s;
 }

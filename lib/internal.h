@@ -122,6 +122,19 @@ int cw_validate_row(const cw_kind_def *kd, const cw_value *v, int *field, char *
 
 /* ---- store backend interface ---------------------------------------- */
 
+/* One daily rollup cell: user (0 = account-level) did event n times on the
+ * day, with values summing to vsum. Stored packed as CW_CELL_BYTES bytes,
+ * little-endian: user u32, event u32, n u32, vsum f64. */
+typedef struct cw_event_cell {
+    int64_t user, event, n;
+    double vsum;
+} cw_event_cell;
+#define CW_CELL_BYTES 20
+void cw_cell_encode(unsigned char *p, const cw_event_cell *c);
+void cw_cell_decode(const unsigned char *p, cw_event_cell *c);
+uint64_t cw_load_le64(const unsigned char *p);
+void cw_store_le64(unsigned char *p, uint64_t v);
+
 /* The operations ingest needs from a store. The SQLite backend implements
  * them in store_sqlite.c; a PostgreSQL backend implements the same table so
  * that no caller changes. Every function returns CW_OK or an error with the
@@ -144,17 +157,24 @@ typedef struct cw_store_ops {
                          int *changed, int64_t *new_id);
     /* Interns an event name, returning its id. */
     cw_status (*put_event_name)(cw_store *st, const char *name, size_t len, int64_t *id);
-    /* The sorted 63-bit hashes of the events already ingested for one
-     * account and day (little-endian uint64s), borrowed until the next call;
-     * *n = 0 when none. */
-    cw_status (*load_event_hashes)(cw_store *st, int64_t account, int64_t day,
-                                   const unsigned char **blob, size_t *n);
-    /* Replaces that set with n sorted hashes. */
-    cw_status (*save_event_hashes)(cw_store *st, int64_t account, int64_t day,
-                                   const unsigned char *blob, size_t n);
-    /* Adds n events (value total vsum) to the rollup cell. */
-    cw_status (*add_event_rollup)(cw_store *st, int64_t account, int64_t user, int64_t event,
-                                  int64_t day, int64_t n, double vsum);
+    /* One account-day of events as stored: the total, the rollup cells
+     * (CW_CELL_BYTES each, sorted by user then event) and the sorted 63-bit
+     * identity hashes of the events in them (8 bytes each, little-endian);
+     * borrowed until the next call. Zero counts when the day has none. */
+    cw_status (*load_event_day)(cw_store *st, int64_t account, int64_t day, int64_t *events,
+                                const unsigned char **cells, size_t *ncells,
+                                const unsigned char **hashes, size_t *nhashes);
+    /* Replaces one account-day. */
+    cw_status (*save_event_day)(cw_store *st, int64_t account, int64_t day, int64_t events,
+                                const unsigned char *cells, size_t ncells,
+                                const unsigned char *hashes, size_t nhashes);
+    /* Calls fn for every stored account-day with account in [lo, hi], in
+     * (account, day) order, with the cells decoded. */
+    cw_status (*scan_event_days)(cw_store *st, int64_t lo, int64_t hi,
+                                 cw_status (*fn)(int64_t account, int64_t day,
+                                                 const struct cw_event_cell *cells, size_t n,
+                                                 void *ud),
+                                 void *ud);
     /* Appends an audit row for an ingested file. */
     cw_status (*log_file)(cw_store *st, const char *path, cw_kind kind, int64_t rows,
                           int64_t written, int64_t rejected, int64_t bytes);

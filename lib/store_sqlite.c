@@ -10,12 +10,12 @@
  * refused rather than guessed at.
  *
  * Product events are not stored one row per event: ingest rolls them up to
- * one row per (account, user, event, day) with a count and a value total
- * (event_daily), 10-100x smaller than the raw stream and all the metrics
- * engine reads. Re-ingest stays idempotent through event_seen: per account
- * and day, one blob of the sorted 63-bit hashes of the events ingested (their
- * event_id, or their content when they have none). Checking a batch costs
- * one lookup per account-day, not one B-tree insert per event.
+ * per (user, event, day) counts and value totals — all the metrics engine
+ * reads — and stores one row per account-day (event_days) holding that
+ * day's cells and the sorted 63-bit identity hashes of its events (their
+ * event_id, or their content when they have none). Ingesting or
+ * de-duplicating a batch then costs one lookup and one write per
+ * account-day instead of one B-tree operation per event or per cell.
  *
  * Callers use the backend only through cw_store_ops (internal.h), so a
  * PostgreSQL backend can implement the same table without touching them.
@@ -33,7 +33,9 @@ struct cw_store {
     char *errmsg;
     int in_txn;
     sqlite3_stmt *put[CW_KIND__COUNT];
-    sqlite3_stmt *seen_get, *seen_put, *rollup, *evname_ins, *goal_q, *log_ins;
+    sqlite3_stmt *day_get, *day_put, *day_scan, *evname_ins, *goal_q, *log_ins;
+    cw_event_cell *scan_cells;
+    size_t scan_cap;
 };
 
 /* Forward migrations; index i upgrades from version i to i + 1. Never edit
@@ -57,11 +59,11 @@ static const struct {
      "CREATE TABLE features(event TEXT PRIMARY KEY, feature TEXT NOT NULL, tier TEXT NOT NULL,"
      " milestone TEXT, milestone_due_day INTEGER, first_value INTEGER) WITHOUT ROWID;"
      "CREATE TABLE event_names(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
-     "CREATE TABLE event_daily(account INTEGER NOT NULL, user INTEGER NOT NULL,"
-     " event INTEGER NOT NULL, day INTEGER NOT NULL, n INTEGER NOT NULL, value_sum REAL NOT NULL,"
-     " PRIMARY KEY(account, user, event, day)) WITHOUT ROWID;"
-     "CREATE TABLE event_seen(account INTEGER NOT NULL, day INTEGER NOT NULL,"
-     " hashes BLOB NOT NULL, PRIMARY KEY(account, day)) WITHOUT ROWID;"
+     /* One row per account-day: the daily rollup cells of all its users
+      * and events, and the identity hashes of the events in them. */
+     "CREATE TABLE event_days(account INTEGER NOT NULL, day INTEGER NOT NULL,"
+     " events INTEGER NOT NULL, cells BLOB NOT NULL, hashes BLOB NOT NULL,"
+     " PRIMARY KEY(account, day)) WITHOUT ROWID;"
      /* Key columns first: SQLite 3.40's integrity_check misreports NOT NULL
       * columns that sit between the key columns of a WITHOUT ROWID table. */
      "CREATE TABLE trainings(user INTEGER NOT NULL, course TEXT NOT NULL,"
@@ -371,53 +373,84 @@ static cw_status sq_put_event_name(cw_store *st, const char *name, size_t len, i
     return CW_OK;
 }
 
-static cw_status sq_load_event_hashes(cw_store *st, int64_t account, int64_t day,
-                                      const unsigned char **blob, size_t *n)
+static cw_status sq_load_event_day(cw_store *st, int64_t account, int64_t day, int64_t *events,
+                                   const unsigned char **cells, size_t *ncells,
+                                   const unsigned char **hashes, size_t *nhashes)
 {
-    sqlite3_stmt *q = st->seen_get;
+    sqlite3_stmt *q = st->day_get;
     sqlite3_reset(q);
     sqlite3_bind_int64(q, 1, account);
     sqlite3_bind_int64(q, 2, day);
     int rc = sqlite3_step(q);
-    *blob = NULL;
-    *n = 0;
+    *events = 0;
+    *cells = *hashes = NULL;
+    *ncells = *nhashes = 0;
     if (rc == SQLITE_ROW) {
-        *blob = sqlite3_column_blob(q, 0);
-        *n = (size_t)sqlite3_column_bytes(q, 0) / 8;
+        *events = sqlite3_column_int64(q, 0);
+        *cells = sqlite3_column_blob(q, 1);
+        *ncells = (size_t)sqlite3_column_bytes(q, 1) / CW_CELL_BYTES;
+        *hashes = sqlite3_column_blob(q, 2);
+        *nhashes = (size_t)sqlite3_column_bytes(q, 2) / 8;
         return CW_OK;
     }
     sqlite3_reset(q);
-    return rc == SQLITE_DONE ? CW_OK : db_error(st, "event dedup");
+    return rc == SQLITE_DONE ? CW_OK : db_error(st, "event day");
 }
 
-static cw_status sq_save_event_hashes(cw_store *st, int64_t account, int64_t day,
-                                      const unsigned char *blob, size_t n)
+static cw_status sq_save_event_day(cw_store *st, int64_t account, int64_t day, int64_t events,
+                                   const unsigned char *cells, size_t ncells,
+                                   const unsigned char *hashes, size_t nhashes)
 {
-    sqlite3_reset(st->seen_get); /* release the borrowed blob's statement */
-    sqlite3_stmt *q = st->seen_put;
+    sqlite3_reset(st->day_get); /* the borrowed blobs end here */
+    sqlite3_stmt *q = st->day_put;
     sqlite3_bind_int64(q, 1, account);
     sqlite3_bind_int64(q, 2, day);
-    sqlite3_bind_blob64(q, 3, blob, (sqlite3_uint64)n * 8, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, events);
+    sqlite3_bind_blob64(q, 4, cells, (sqlite3_uint64)ncells * CW_CELL_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob64(q, 5, hashes, (sqlite3_uint64)nhashes * 8, SQLITE_STATIC);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
-    return rc == SQLITE_DONE ? CW_OK : db_error(st, "event dedup");
+    return rc == SQLITE_DONE ? CW_OK : db_error(st, "event day");
 }
 
-static cw_status sq_add_event_rollup(cw_store *st, int64_t account, int64_t user, int64_t event,
-                                     int64_t day, int64_t n, double vsum)
+static cw_status sq_scan_event_days(cw_store *st, int64_t lo, int64_t hi,
+                                    cw_status (*fn)(int64_t, int64_t, const cw_event_cell *, size_t,
+                                                    void *),
+                                    void *ud)
 {
-    sqlite3_stmt *q = st->rollup;
-    sqlite3_bind_int64(q, 1, account);
-    sqlite3_bind_int64(q, 2, user);
-    sqlite3_bind_int64(q, 3, event);
-    sqlite3_bind_int64(q, 4, day);
-    sqlite3_bind_int64(q, 5, n);
-    sqlite3_bind_double(q, 6, vsum);
-    int rc = sqlite3_step(q);
+    sqlite3_stmt *q = st->day_scan;
+    if (!q && sqlite3_prepare_v2(st->db,
+                                 "SELECT account, day, cells FROM event_days"
+                                 " WHERE account BETWEEN ? AND ? ORDER BY account, day",
+                                 -1, &st->day_scan, NULL) != SQLITE_OK)
+        return db_error(st, "event scan");
+    q = st->day_scan;
     sqlite3_reset(q);
-    if (rc != SQLITE_DONE)
-        return db_error(st, "event rollup");
-    return CW_OK;
+    sqlite3_bind_int64(q, 1, lo);
+    sqlite3_bind_int64(q, 2, hi);
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const unsigned char *blob = sqlite3_column_blob(q, 2);
+        size_t n = (size_t)sqlite3_column_bytes(q, 2) / CW_CELL_BYTES;
+        if (n > st->scan_cap) {
+            size_t cap = n * 2;
+            cw_event_cell *c = realloc(st->scan_cells, cap * sizeof *c);
+            if (!c) {
+                s = CW_ERR_NOMEM;
+                break;
+            }
+            st->scan_cells = c;
+            st->scan_cap = cap;
+        }
+        for (size_t i = 0; i < n; i++)
+            cw_cell_decode(blob + i * CW_CELL_BYTES, &st->scan_cells[i]);
+        s = fn(sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), st->scan_cells, n, ud);
+    }
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "event scan");
+    sqlite3_reset(q);
+    return s;
 }
 
 static cw_status sq_log_file(cw_store *st, const char *path, cw_kind kind, int64_t rows,
@@ -456,9 +489,9 @@ static const cw_store_ops sqlite_ops = {
     .load_ids = sq_load_ids,
     .put_row = sq_put_row,
     .put_event_name = sq_put_event_name,
-    .load_event_hashes = sq_load_event_hashes,
-    .save_event_hashes = sq_save_event_hashes,
-    .add_event_rollup = sq_add_event_rollup,
+    .load_event_day = sq_load_event_day,
+    .save_event_day = sq_save_event_day,
+    .scan_event_days = sq_scan_event_days,
     .log_file = sq_log_file,
     .goal_exists = sq_goal_exists,
 };
@@ -514,15 +547,13 @@ cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out
         if ((s = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")) != CW_OK ||
             (s = migrate(st)) != CW_OK)
             goto fail;
-        if ((s = prepare(st, "SELECT hashes FROM event_seen WHERE account=? AND day=?",
-                         &st->seen_get)) ||
-            (s = prepare(st, "INSERT OR REPLACE INTO event_seen(account,day,hashes) VALUES(?,?,?)",
-                         &st->seen_put)) ||
+        if ((s = prepare(st,
+                         "SELECT events, cells, hashes FROM event_days WHERE account=? AND day=?",
+                         &st->day_get)) ||
             (s = prepare(st,
-                         "INSERT INTO event_daily(account,user,event,day,n,value_sum)"
-                         " VALUES(?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n=n+excluded.n,"
-                         " value_sum=value_sum+excluded.value_sum",
-                         &st->rollup)) ||
+                         "INSERT OR REPLACE INTO event_days(account,day,events,cells,hashes)"
+                         " VALUES(?,?,?,?,?)",
+                         &st->day_put)) ||
             (s = prepare(st, "INSERT INTO event_names(name) VALUES(?)", &st->evname_ins)) ||
             (s = prepare(st, "SELECT 1 FROM goals WHERE goal_id=?", &st->goal_q)) ||
             (s = prepare(st,
@@ -556,9 +587,10 @@ void cw_store_close(cw_store *st)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     for (int k = 0; k < CW_KIND__COUNT; k++)
         sqlite3_finalize(st->put[k]);
-    sqlite3_finalize(st->seen_get);
-    sqlite3_finalize(st->seen_put);
-    sqlite3_finalize(st->rollup);
+    sqlite3_finalize(st->day_get);
+    sqlite3_finalize(st->day_put);
+    sqlite3_finalize(st->day_scan);
+    free(st->scan_cells);
     sqlite3_finalize(st->evname_ins);
     sqlite3_finalize(st->goal_q);
     sqlite3_finalize(st->log_ins);
@@ -596,14 +628,14 @@ cw_status cw_store_summarize(cw_store *st, cw_store_summary *out)
     for (int k = 1; k < CW_KIND__COUNT; k++) {
         const cw_kind_def *kd = cw_kind_get((cw_kind)k);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s",
-                 k == CW_KIND_EVENTS ? "event_daily" : kd->table);
+                 k == CW_KIND_EVENTS ? "event_days" : kd->table);
         out->rows[k] = scalar(st, sql, &s);
     }
-    out->events = scalar(st, "SELECT coalesce(sum(n),0) FROM event_daily", &s);
+    out->events = scalar(st, "SELECT coalesce(sum(events),0) FROM event_days", &s);
     out->event_days = out->rows[CW_KIND_EVENTS];
     out->event_names = scalar(st, "SELECT count(*) FROM event_names", &s);
-    out->first_event_ts = scalar(st, "SELECT coalesce(min(day),0)*86400 FROM event_daily", &s);
-    out->last_event_ts = scalar(st, "SELECT coalesce(max(day),0)*86400 FROM event_daily", &s);
+    out->first_event_ts = scalar(st, "SELECT coalesce(min(day),0)*86400 FROM event_days", &s);
+    out->last_event_ts = scalar(st, "SELECT coalesce(max(day),0)*86400 FROM event_days", &s);
     out->accounts_active = scalar(st, "SELECT count(*) FROM accounts WHERE status='active'", &s);
     out->accounts_churned = scalar(st, "SELECT count(*) FROM accounts WHERE status='churned'", &s);
     out->users_active = scalar(st, "SELECT count(*) FROM users WHERE deactivated_at IS NULL", &s);

@@ -256,3 +256,49 @@ cw_status cw_intern_put(cw_intern *m, const char *key, size_t len, int64_t id)
 {
     return cw_intern_put_aux(m, key, len, id, -1);
 }
+
+/* ---- little-endian packing of stored blobs ---------------------------- */
+
+uint64_t cw_load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void cw_store_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint32_t load_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void store_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+void cw_cell_encode(unsigned char *p, const cw_event_cell *c)
+{
+    uint64_t bits;
+    memcpy(&bits, &c->vsum, 8);
+    store_le32(p, (uint32_t)c->user);
+    store_le32(p + 4, (uint32_t)c->event);
+    store_le32(p + 8, (uint32_t)c->n);
+    cw_store_le64(p + 12, bits);
+}
+
+void cw_cell_decode(const unsigned char *p, cw_event_cell *c)
+{
+    uint64_t bits = cw_load_le64(p + 12);
+    c->user = load_le32(p);
+    c->event = load_le32(p + 4);
+    c->n = load_le32(p + 8);
+    memcpy(&c->vsum, &bits, 8);
+}

@@ -77,8 +77,8 @@ int cmd_status(int argc, char **argv)
                (long long)sm.seats_active, (long long)sm.users_active);
         printf("  MRR          %.2f %s on active accounts\n", (double)sm.mrr_active_minor / 100.0,
                sm.mrr_currency[0] == '*' ? "(mixed currencies)" : sm.mrr_currency);
-        printf("  events       %lld in %lld user-event-day rollups, %lld event names",
-               (long long)sm.events, (long long)sm.event_days, (long long)sm.event_names);
+        printf("  events       %lld on %lld account-days, %lld event names", (long long)sm.events,
+               (long long)sm.event_days, (long long)sm.event_names);
         if (sm.events)
             printf(", %s .. %s", cw_time_format(sm.first_event_ts, 1, d1, sizeof d1),
                    cw_time_format(sm.last_event_ts, 1, d2, sizeof d2));

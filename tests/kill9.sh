@@ -18,17 +18,17 @@ for delay in 0.05 0.2 0.5 1.0 1.5; do
   if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; killed_mid=$((killed_mid + 1)); fi
   wait "$pid" 2>/dev/null || true
   [ "$(sqlite3 k.db 'PRAGMA integrity_check')" = ok ] || { echo "integrity check failed after kill at ${delay}s"; exit 1; }
-  n=$(sqlite3 k.db 'SELECT coalesce(sum(n),0) FROM event_daily')
-  seen=$(sqlite3 k.db 'SELECT count(*) FROM event_seen')
+  n=$(sqlite3 k.db 'SELECT coalesce(sum(events),0) FROM event_days')
+  days=$(sqlite3 k.db 'SELECT count(*) FROM event_days')
   if [ "$n" != 0 ] && [ "$n" != "$expected" ]; then
     echo "after kill at ${delay}s: $n events stored, expected 0 or $expected"; exit 1
   fi
-  if [ "$n" = 0 ] && [ "$seen" != 0 ]; then echo "dedup set kept without events"; exit 1; fi
+  if [ "$n" = 0 ] && [ "$days" != 0 ]; then echo "event days kept without events"; exit 1; fi
   [ "$n" = "$expected" ] && break
   echo "kill9: killed at ${delay}s: none of the batch landed (ok)"
 done
 [ $killed_mid -ge 1 ] || { echo "kill9: the ingest always finished before the kill; test proves nothing"; exit 1; }
 "$BIN" ingest --db k.db --progress never w/events.csv >/dev/null
-n=$(sqlite3 k.db 'SELECT sum(n) FROM event_daily')
+n=$(sqlite3 k.db 'SELECT sum(events) FROM event_days')
 [ "$n" = "$expected" ] || { echo "after re-run: $n events, expected $expected"; exit 1; }
 echo "kill9: ok ($killed_mid mid-ingest kills, $expected events after re-run)"

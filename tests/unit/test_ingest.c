@@ -172,6 +172,44 @@ static double q_real(const char *sql)
     return v;
 }
 
+/* Finds the rollup cell(s) of a user (NULL = account-level) and event on a
+ * day (-1 = any day, then the first found) through the store's scan. */
+typedef struct cell_query {
+    int64_t user, event, day;
+    int64_t n, found_day, cells;
+    double vsum;
+} cell_query;
+
+static cw_status on_day(int64_t account, int64_t day, const cw_event_cell *c, size_t n, void *ud)
+{
+    (void)account;
+    cell_query *q = ud;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].user == q->user && c[i].event == q->event && (q->day < 0 || q->day == day)) {
+            if (!q->cells++)
+                q->found_day = day;
+            q->n += c[i].n;
+            q->vsum += c[i].vsum;
+        }
+    return CW_OK;
+}
+
+static cell_query cell(const char *user, const char *event, int64_t day)
+{
+    char sql[256];
+    cell_query q = {0, 0, day, 0, -1, 0, 0.0};
+    if (user) {
+        snprintf(sql, sizeof sql, "SELECT id FROM users WHERE user_id='%s'", user);
+        q.user = q_int(sql);
+    }
+    snprintf(sql, sizeof sql, "SELECT id FROM event_names WHERE name='%s'", event);
+    q.event = q_int(sql);
+    cw_store *st = open_db();
+    assert_int_equal(cw_store_get_ops(st)->scan_event_days(st, 0, INT64_MAX, on_day, &q), CW_OK);
+    cw_store_close(st);
+    return q;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -218,27 +256,26 @@ static void test_values_exact(void **state)
     assert_int_equal(st.rows_read[CW_KIND_USERS], 3);
     assert_int_equal(st.rows_read[CW_KIND_EVENTS], 7);
     assert_int_equal(st.rows_written[CW_KIND_EVENTS], 7);
-    assert_int_equal(q_int("SELECT sum(n) FROM event_daily"), 7);
+    assert_int_equal(q_int("SELECT sum(events) FROM event_days"), 7);
+    /* Account-days: A1 on 20092, 20093, 20094; A2 on 20094. */
+    assert_int_equal(q_int("SELECT count(*) FROM event_days"), 4);
     /* U1 report_created on day 20093: two events, values 3 + 4.5. */
-    assert_int_equal(
-        q_int("SELECT n FROM event_daily d JOIN users u ON u.id=d.user JOIN event_names e"
-              " ON e.id=d.event WHERE u.user_id='U1' AND e.name='report_created'"
-              " AND day=20093"),
-        2);
-    assert_true(q_real("SELECT value_sum FROM event_daily d JOIN event_names e ON e.id=d.event "
-                       "WHERE e.name='report_created'") == 7.5);
+    cell_query c = cell("U1", "report_created", 20093);
+    assert_int_equal(c.n, 2);
+    assert_true(c.vsum == 7.5);
+    assert_int_equal(c.cells, 1);
+    /* U1 logins: one on 20093, one on 20094. */
+    c = cell("U1", "login", -1);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.cells, 2);
     /* The +02:00 event lands on the previous UTC day. */
-    assert_int_equal(q_int("SELECT day FROM event_daily d JOIN users u ON u.id=d.user WHERE "
-                           "u.user_id='U2'"),
-                     20092);
+    assert_int_equal(cell("U2", "login", -1).found_day, 20092);
     /* Account-level event: user 0. */
-    assert_int_equal(q_int("SELECT count(*) FROM event_daily d JOIN event_names e ON e.id=d.event "
-                           "WHERE e.name='sync_run' AND d.user=0"),
-                     1);
+    c = cell(NULL, "sync_run", -1);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.found_day, 20094);
     /* 1736200000 = 2025-01-06T21:46:40Z, day 20094. */
-    assert_int_equal(q_int("SELECT day FROM event_daily d JOIN users u ON u.id=d.user WHERE "
-                           "u.user_id='U3'"),
-                     20094);
+    assert_int_equal(cell("U3", "login", -1).found_day, 20094);
     assert_int_equal(q_int("SELECT contract_start FROM accounts WHERE account_id='A1'"),
                      1735689600);
     assert_int_equal(q_int("SELECT mrr_minor FROM accounts WHERE account_id='A2'"), 80000);
@@ -280,7 +317,11 @@ static void test_idempotent(void **state)
     assert_int_equal(ingest(ov, 1, 0, NULL, &st, &m), CW_OK);
     assert_int_equal(st.rows_written[CW_KIND_EVENTS], 1);
     assert_int_equal(st.duplicates, 2);
-    assert_int_equal(q_int("SELECT sum(n) FROM event_daily"), 8);
+    /* The new login merged into U2's cells: one on 20092, one on 20096. */
+    cell_query c = cell("U2", "login", -1);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.cells, 2);
+    assert_int_equal(q_int("SELECT sum(events) FROM event_days"), 8);
 }
 
 static void test_changed_row_updates(void **state)
@@ -409,7 +450,7 @@ static void test_skip_bad(void **state)
     assert_true(st.committed);
     assert_int_equal(st.rejected, 2);
     assert_int_equal(st.rows_written[CW_KIND_EVENTS], 2);
-    assert_int_equal(q_int("SELECT sum(n) FROM event_daily"), 2);
+    assert_int_equal(q_int("SELECT sum(events) FROM event_days"), 2);
     FILE *f = fopen(path_of("rejects.jsonl"), "r");
     assert_non_null(f);
     char line[1024];
@@ -514,7 +555,7 @@ static void test_gzip_and_truncated(void **state)
     assert_true(fingerprint() == before);
     const char *g1[] = {"ev.csv.gz"};
     assert_int_equal(ingest(g1, 1, 0, NULL, &st, &m), CW_OK);
-    assert_int_equal(q_int("SELECT sum(n) FROM event_daily"), 20000);
+    assert_int_equal(q_int("SELECT sum(events) FROM event_days"), 20000);
 }
 
 static void test_all_kinds(void **state)
