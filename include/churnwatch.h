@@ -173,7 +173,7 @@ CW_API int cw_store_latest_version(void);
 typedef struct cw_store_summary {
     int64_t rows[CW_KIND__COUNT];          /* stored rows per kind (events: rollup rows) */
     int64_t events;                        /* product events represented (sum of rollup counts) */
-    int64_t event_days;                    /* distinct (user, event, day) rollup rows */
+    int64_t event_days;                    /* account-days with events */
     int64_t event_names;                   /* distinct event names */
     int64_t first_event_ts, last_event_ts; /* day-resolution bounds, 0 when none */
     int64_t accounts_active, accounts_churned;
