@@ -267,6 +267,68 @@ CW_API void cw_config_write(const cw_config *c, FILE *out);
 CW_API void cw_config_free(cw_config *c);
 
 /* ---------------------------------------------------------------------
+ * Metrics: point-in-time leading indicators per account and user
+ * ------------------------------------------------------------------- */
+
+typedef enum cw_metric_scope { CW_SCOPE_ACCOUNT = 1, CW_SCOPE_USER = 2 } cw_metric_scope;
+
+/* One metric of the built-in catalogue (docs/metrics.md defines each). */
+typedef struct cw_metric_info {
+    const char *name;
+    cw_metric_scope scope;
+    const char *unit;
+    const char *family; /* onboarding, engagement, breadth, support, voice, outcomes, … */
+    const char *doc;
+} cw_metric_info;
+
+/* Sets *out to the static catalogue and returns its length. Account metrics
+ * come first, in snapshot-vector order, then user metrics. */
+CW_API int cw_metrics_catalog(const cw_metric_info **out);
+/* Index of the metric named name in the catalogue, or -1. */
+CW_API int cw_metric_index(const char *name);
+
+typedef struct cw_metrics_opts {
+    int64_t from_day, to_day; /* snapshot dates, days since epoch, inclusive */
+    int every_days;           /* step between snapshots (0: only from_day) */
+    int window_days;          /* activity window, default 28 */
+    int recompute;            /* replace stored snapshots (default: compute only missing ones) */
+    int user_history;         /* store user metrics for every snapshot (default: the last) */
+    /* Called about every 0.25 s; may be NULL. */
+    void (*on_progress)(const char *phase, int64_t done, int64_t total, double elapsed_s, void *ud);
+    void *ud;
+} cw_metrics_opts;
+
+typedef struct cw_metrics_stats {
+    int64_t snapshots_computed, snapshots_skipped;
+    int64_t account_rows, user_rows; /* (snapshot, entity) rows stored */
+    int64_t account_days_read;       /* event rows read */
+    int64_t events_read;
+    double load_s, compute_s, peers_s, elapsed_s;
+} cw_metrics_stats;
+
+/* Sets *o to the defaults (window 28 days, one snapshot). */
+CW_API void cw_metrics_opts_init(cw_metrics_opts *o);
+/* Computes the snapshots o describes for every account active on each date
+ * (and its users) from data stamped before the date, and stores them,
+ * replacing recomputed ones, in one transaction. */
+CW_API cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stats *stats);
+
+typedef enum cw_format { CW_FORMAT_TABLE = 0, CW_FORMAT_CSV = 1, CW_FORMAT_JSON = 2 } cw_format;
+
+typedef struct cw_metrics_export_opts {
+    int64_t from_day, to_day; /* stored snapshots in [from, to]; to < 0: the latest only */
+    cw_format format;
+    const char *account; /* external account id, or NULL for all */
+    const char *metric;  /* metric name, or NULL for all */
+    int users;           /* export user metrics instead of account metrics */
+} cw_metrics_export_opts;
+
+/* Writes stored snapshots to out: long form (day, entity, metric, value,
+ * trend, peer percentile) for csv/json, a readable table otherwise.
+ * Returns CW_ERR_NOTFOUND when nothing matches. */
+CW_API cw_status cw_metrics_export(cw_store *st, const cw_metrics_export_opts *o, FILE *out);
+
+/* ---------------------------------------------------------------------
  * Simulator
  * ------------------------------------------------------------------- */
 

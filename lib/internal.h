@@ -175,6 +175,41 @@ typedef struct cw_store_ops {
                                                  const struct cw_event_cell *cells, size_t n,
                                                  void *ud),
                                  void *ud);
+    /* Calls fn for every stored row of kind (not events), in natural-key
+     * order, with one value per field of the kind (references as internal
+     * ids, enums as their index, texts borrowed for the call) and, for
+     * accounts and users, their internal id (else 0). */
+    cw_status (*scan_rows)(cw_store *st, cw_kind kind,
+                           cw_status (*fn)(int64_t id, const cw_value *v, void *ud), void *ud);
+    /* ---- metric snapshots (vectors are float64, NaN = missing) ---- */
+    cw_status (*snapshot_exists)(cw_store *st, int64_t day, int *exists);
+    /* Deletes a snapshot and its account and user rows. */
+    cw_status (*snapshot_delete)(cw_store *st, int64_t day);
+    cw_status (*snapshot_put)(cw_store *st, int64_t day, int window_days, const char *catalog,
+                              int64_t accounts, int64_t users);
+    cw_status (*account_metrics_put)(cw_store *st, int64_t day, int64_t account, const double *vals,
+                                     const double *trend, int n);
+    /* Reads one stored vector; *found = 0 when absent. */
+    cw_status (*account_metrics_get)(cw_store *st, int64_t day, int64_t account, double *vals,
+                                     int n, int *found);
+    cw_status (*account_peers_put)(cw_store *st, int64_t day, int64_t account, const double *pcts,
+                                   int n);
+    /* Calls fn for stored account rows with day in [lo, hi] (and the given
+     * account, unless 0), in (day, account) order. trend/peers may be NULL. */
+    cw_status (*account_metrics_scan)(cw_store *st, int64_t lo, int64_t hi, int64_t account,
+                                      cw_status (*fn)(int64_t day, int64_t account,
+                                                      const double *vals, const double *trend,
+                                                      const double *peers, int n, void *ud),
+                                      void *ud);
+    cw_status (*user_metrics_put)(cw_store *st, int64_t day, int64_t user, int64_t account,
+                                  const double *vals, int n);
+    cw_status (*user_metrics_scan)(cw_store *st, int64_t lo, int64_t hi, int64_t account,
+                                   cw_status (*fn)(int64_t day, int64_t user, int64_t account,
+                                                   const double *vals, int n, void *ud),
+                                   void *ud);
+    /* Calls fn(day) for every stored snapshot in [lo, hi], ascending. */
+    cw_status (*snapshot_list)(cw_store *st, int64_t lo, int64_t hi,
+                               cw_status (*fn)(int64_t day, void *ud), void *ud);
     /* Appends an audit row for an ingested file. */
     cw_status (*log_file)(cw_store *st, const char *path, cw_kind kind, int64_t rows,
                           int64_t written, int64_t rejected, int64_t bytes);

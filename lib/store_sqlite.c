@@ -22,6 +22,7 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,11 @@ struct cw_store {
     sqlite3_stmt *day_get, *day_put, *day_scan, *evname_ins, *goal_q, *log_ins;
     cw_event_cell *scan_cells;
     size_t scan_cap;
+    /* metric snapshots: lazily prepared statements and pack buffers */
+    sqlite3_stmt *q_snap_exists, *q_snap_del[3], *q_snap_put, *q_am_put, *q_am_get, *q_peers_put,
+        *q_um_put;
+    unsigned char *pack[2];
+    size_t pack_cap[2];
 };
 
 /* Forward migrations; index i upgrades from version i to i + 1. Never edit
@@ -91,6 +97,15 @@ static const struct {
      "CREATE TABLE ingest_log(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, path TEXT NOT NULL,"
      " kind TEXT NOT NULL, rows INTEGER NOT NULL, written INTEGER NOT NULL,"
      " rejected INTEGER NOT NULL, bytes INTEGER NOT NULL);"},
+    {"metric snapshots",
+     "CREATE TABLE metric_snapshots(day INTEGER PRIMARY KEY, window_days INTEGER NOT NULL,"
+     " computed_at INTEGER NOT NULL, catalog TEXT NOT NULL, accounts INTEGER NOT NULL,"
+     " users INTEGER NOT NULL);"
+     "CREATE TABLE account_metrics(day INTEGER NOT NULL, account INTEGER NOT NULL,"
+     " vals BLOB NOT NULL, trend BLOB, peers BLOB, PRIMARY KEY(day, account)) WITHOUT ROWID;"
+     "CREATE INDEX account_metrics_account ON account_metrics(account, day);"
+     "CREATE TABLE user_metrics(day INTEGER NOT NULL, user INTEGER NOT NULL,"
+     " account INTEGER NOT NULL, vals BLOB NOT NULL, PRIMARY KEY(day, user)) WITHOUT ROWID;"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -453,6 +468,353 @@ static cw_status sq_scan_event_days(cw_store *st, int64_t lo, int64_t hi,
     return s;
 }
 
+/* Index of text t among the '|'-separated values, or 0. */
+static int64_t enum_index_of(const char *values, const unsigned char *t)
+{
+    size_t len = t ? strlen((const char *)t) : 0;
+    int64_t i = 0;
+    for (const char *a = values; a && *a; i++) {
+        const char *bar = strchr(a, '|');
+        size_t alen = bar ? (size_t)(bar - a) : strlen(a);
+        if (alen == len && memcmp(a, t, len) == 0)
+            return i;
+        a = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
+                              cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
+{
+    const cw_kind_def *kd = cw_kind_get(kind);
+    if (!kd || kind == CW_KIND_EVENTS)
+        return cw_store_set_error(st, CW_ERR_USAGE, "scan_rows: bad kind");
+    char sql[2048];
+    size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT %s",
+                                kind == CW_KIND_ACCOUNTS || kind == CW_KIND_USERS ? "id" : "0");
+    for (int i = 0; i < kd->nfields; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, ",%s", col_of(&kd->fields[i]));
+    n += (size_t)snprintf(sql + n, sizeof sql - n, " FROM %s ORDER BY ", kd->table);
+    int first = 1;
+    for (int i = 0; i < kd->nfields; i++)
+        if (kd->fields[i].flags & CW_FD_KEY) {
+            n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", first ? "" : ",",
+                                  col_of(&kd->fields[i]));
+            first = 0;
+        }
+    if (n >= sizeof sql)
+        return cw_store_set_error(st, CW_ERR_TOOBIG, "scan statement too long");
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, kd->name);
+    cw_value v[CW_MAX_FIELDS];
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (int i = 0; i < kd->nfields; i++) {
+            const cw_field_def *f = &kd->fields[i];
+            int c = i + 1;
+            memset(&v[i], 0, sizeof v[i]);
+            if (sqlite3_column_type(q, c) == SQLITE_NULL)
+                continue;
+            v[i].present = 1;
+            switch (f->type) {
+            case CW_F_REAL: v[i].d = sqlite3_column_double(q, c); break;
+            case CW_F_ENUM:
+                v[i].i = enum_index_of(f->enum_values, sqlite3_column_text(q, c));
+                break;
+            case CW_F_ID:
+            case CW_F_TEXT:
+            case CW_F_CURRENCY:
+            case CW_F_EMAIL:
+                v[i].s = (const char *)sqlite3_column_text(q, c);
+                v[i].len = (size_t)sqlite3_column_bytes(q, c);
+                break;
+            default: v[i].i = sqlite3_column_int64(q, c);
+            }
+        }
+        s = fn(sqlite3_column_int64(q, 0), v, ud);
+    }
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, kd->name);
+    sqlite3_finalize(q);
+    return s;
+}
+
+/* ---- metric snapshots ------------------------------------------------ */
+
+/* Prepares sql into *q once (persistent). */
+static cw_status lazy(cw_store *st, sqlite3_stmt **q, const char *sql)
+{
+    if (*q)
+        return CW_OK;
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL) != SQLITE_OK)
+        return db_error(st, "prepare");
+    return CW_OK;
+}
+
+static cw_status step_done(cw_store *st, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_DONE ? CW_OK : db_error(st, what);
+}
+
+/* Encodes n doubles as little-endian float64 into the store's scratch. */
+static const unsigned char *pack(cw_store *st, int slot, const double *v, int n)
+{
+    size_t need = (size_t)n * 8;
+    if (need > st->pack_cap[slot]) {
+        unsigned char *p = realloc(st->pack[slot], need);
+        if (!p)
+            return NULL;
+        st->pack[slot] = p;
+        st->pack_cap[slot] = need;
+    }
+    for (int i = 0; i < n; i++) {
+        uint64_t bits;
+        memcpy(&bits, &v[i], 8);
+        cw_store_le64(st->pack[slot] + 8 * i, bits);
+    }
+    return st->pack[slot];
+}
+
+/* Decodes a float64 blob into out[n] (NaN past the blob's end). */
+static void unpack(const unsigned char *b, int bytes, double *out, int n)
+{
+    int have = b ? bytes / 8 : 0;
+    for (int i = 0; i < n; i++) {
+        if (i < have) {
+            uint64_t bits = cw_load_le64(b + 8 * i);
+            memcpy(&out[i], &bits, 8);
+        } else {
+            out[i] = (double)NAN;
+        }
+    }
+}
+
+static cw_status sq_snapshot_exists(cw_store *st, int64_t day, int *exists)
+{
+    cw_status s = lazy(st, &st->q_snap_exists, "SELECT 1 FROM metric_snapshots WHERE day=?");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_int64(st->q_snap_exists, 1, day);
+    int rc = sqlite3_step(st->q_snap_exists);
+    *exists = rc == SQLITE_ROW;
+    sqlite3_reset(st->q_snap_exists);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CW_OK : db_error(st, "snapshot");
+}
+
+static cw_status sq_snapshot_delete(cw_store *st, int64_t day)
+{
+    static const char *sql[] = {"DELETE FROM metric_snapshots WHERE day=?",
+                                "DELETE FROM account_metrics WHERE day=?",
+                                "DELETE FROM user_metrics WHERE day=?"};
+    for (int i = 0; i < 3; i++) {
+        cw_status s = lazy(st, &st->q_snap_del[i], sql[i]);
+        if (s != CW_OK)
+            return s;
+        sqlite3_bind_int64(st->q_snap_del[i], 1, day);
+        if ((s = step_done(st, st->q_snap_del[i], "snapshot delete")) != CW_OK)
+            return s;
+    }
+    return CW_OK;
+}
+
+static cw_status sq_snapshot_put(cw_store *st, int64_t day, int window_days, const char *catalog,
+                                 int64_t accounts, int64_t users)
+{
+    cw_status s = lazy(st, &st->q_snap_put,
+                       "INSERT OR REPLACE INTO metric_snapshots(day,window_days,computed_at,"
+                       "catalog,accounts,users) VALUES(?,?,?,?,?,?)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_stmt *q = st->q_snap_put;
+    sqlite3_bind_int64(q, 1, day);
+    sqlite3_bind_int(q, 2, window_days);
+    sqlite3_bind_int64(q, 3, (int64_t)time(NULL));
+    sqlite3_bind_text(q, 4, catalog, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, accounts);
+    sqlite3_bind_int64(q, 6, users);
+    return step_done(st, q, "snapshot");
+}
+
+static cw_status sq_account_metrics_put(cw_store *st, int64_t day, int64_t account,
+                                        const double *vals, const double *trend, int n)
+{
+    cw_status s = lazy(st, &st->q_am_put,
+                       "INSERT OR REPLACE INTO account_metrics(day,account,vals,trend) "
+                       "VALUES(?,?,?,?)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_stmt *q = st->q_am_put;
+    const unsigned char *a = pack(st, 0, vals, n), *b = trend ? pack(st, 1, trend, n) : NULL;
+    if (!a || (trend && !b))
+        return CW_ERR_NOMEM;
+    sqlite3_bind_int64(q, 1, day);
+    sqlite3_bind_int64(q, 2, account);
+    sqlite3_bind_blob(q, 3, a, n * 8, SQLITE_STATIC);
+    if (b)
+        sqlite3_bind_blob(q, 4, b, n * 8, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 4);
+    return step_done(st, q, "account metrics");
+}
+
+static cw_status sq_account_metrics_get(cw_store *st, int64_t day, int64_t account, double *vals,
+                                        int n, int *found)
+{
+    cw_status s =
+        lazy(st, &st->q_am_get, "SELECT vals FROM account_metrics WHERE day=? AND account=?");
+    if (s != CW_OK)
+        return s;
+    sqlite3_stmt *q = st->q_am_get;
+    sqlite3_bind_int64(q, 1, day);
+    sqlite3_bind_int64(q, 2, account);
+    int rc = sqlite3_step(q);
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW)
+        unpack(sqlite3_column_blob(q, 0), sqlite3_column_bytes(q, 0), vals, n);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CW_OK : db_error(st, "account metrics");
+}
+
+static cw_status sq_account_peers_put(cw_store *st, int64_t day, int64_t account,
+                                      const double *pcts, int n)
+{
+    cw_status s =
+        lazy(st, &st->q_peers_put, "UPDATE account_metrics SET peers=? WHERE day=? AND account=?");
+    if (s != CW_OK)
+        return s;
+    const unsigned char *a = pack(st, 0, pcts, n);
+    if (!a)
+        return CW_ERR_NOMEM;
+    sqlite3_bind_blob(st->q_peers_put, 1, a, n * 8, SQLITE_STATIC);
+    sqlite3_bind_int64(st->q_peers_put, 2, day);
+    sqlite3_bind_int64(st->q_peers_put, 3, account);
+    return step_done(st, st->q_peers_put, "peers");
+}
+
+static cw_status sq_account_metrics_scan(cw_store *st, int64_t lo, int64_t hi, int64_t account,
+                                         cw_status (*fn)(int64_t, int64_t, const double *,
+                                                         const double *, const double *, int,
+                                                         void *),
+                                         void *ud)
+{
+    sqlite3_stmt *q;
+    const char *sql = account ? "SELECT day, account, vals, trend, peers FROM account_metrics"
+                                " WHERE account=?3 AND day BETWEEN ?1 AND ?2 ORDER BY day"
+                              : "SELECT day, account, vals, trend, peers FROM account_metrics"
+                                " WHERE day BETWEEN ?1 AND ?2 ORDER BY day, account";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, "account metrics");
+    sqlite3_bind_int64(q, 1, lo);
+    sqlite3_bind_int64(q, 2, hi);
+    if (account)
+        sqlite3_bind_int64(q, 3, account);
+    int n = 0;
+    double *buf = NULL;
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int len = sqlite3_column_bytes(q, 2) / 8;
+        if (len > n) {
+            double *nb = realloc(buf, sizeof *nb * 3 * (size_t)len);
+            if (!nb) {
+                s = CW_ERR_NOMEM;
+                break;
+            }
+            buf = nb;
+            n = len;
+        }
+        unpack(sqlite3_column_blob(q, 2), sqlite3_column_bytes(q, 2), buf, len);
+        int ht = sqlite3_column_type(q, 3) != SQLITE_NULL,
+            hp = sqlite3_column_type(q, 4) != SQLITE_NULL;
+        unpack(sqlite3_column_blob(q, 3), sqlite3_column_bytes(q, 3), buf + len, len);
+        unpack(sqlite3_column_blob(q, 4), sqlite3_column_bytes(q, 4), buf + 2 * len, len);
+        s = fn(sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), buf, ht ? buf + len : NULL,
+               hp ? buf + 2 * len : NULL, len, ud);
+    }
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "account metrics");
+    sqlite3_finalize(q);
+    free(buf);
+    return s;
+}
+
+static cw_status sq_user_metrics_put(cw_store *st, int64_t day, int64_t user, int64_t account,
+                                     const double *vals, int n)
+{
+    cw_status s =
+        lazy(st, &st->q_um_put,
+             "INSERT OR REPLACE INTO user_metrics(day,user,account,vals) VALUES(?,?,?,?)");
+    if (s != CW_OK)
+        return s;
+    const unsigned char *a = pack(st, 0, vals, n);
+    if (!a)
+        return CW_ERR_NOMEM;
+    sqlite3_stmt *q = st->q_um_put;
+    sqlite3_bind_int64(q, 1, day);
+    sqlite3_bind_int64(q, 2, user);
+    sqlite3_bind_int64(q, 3, account);
+    sqlite3_bind_blob(q, 4, a, n * 8, SQLITE_STATIC);
+    return step_done(st, q, "user metrics");
+}
+
+static cw_status sq_user_metrics_scan(cw_store *st, int64_t lo, int64_t hi, int64_t account,
+                                      cw_status (*fn)(int64_t, int64_t, int64_t, const double *,
+                                                      int, void *),
+                                      void *ud)
+{
+    sqlite3_stmt *q;
+    const char *sql = account ? "SELECT day, user, account, vals FROM user_metrics"
+                                " WHERE account=?3 AND day BETWEEN ?1 AND ?2 ORDER BY day, user"
+                              : "SELECT day, user, account, vals FROM user_metrics"
+                                " WHERE day BETWEEN ?1 AND ?2 ORDER BY day, user";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, "user metrics");
+    sqlite3_bind_int64(q, 1, lo);
+    sqlite3_bind_int64(q, 2, hi);
+    if (account)
+        sqlite3_bind_int64(q, 3, account);
+    double buf[256];
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int len = sqlite3_column_bytes(q, 3) / 8;
+        if (len > 256)
+            len = 256;
+        unpack(sqlite3_column_blob(q, 3), sqlite3_column_bytes(q, 3), buf, len);
+        s = fn(sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2),
+               buf, len, ud);
+    }
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "user metrics");
+    sqlite3_finalize(q);
+    return s;
+}
+
+static cw_status sq_snapshot_list(cw_store *st, int64_t lo, int64_t hi,
+                                  cw_status (*fn)(int64_t, void *), void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(
+            st->db, "SELECT day FROM metric_snapshots WHERE day BETWEEN ? AND ? ORDER BY day", -1,
+            &q, NULL) != SQLITE_OK)
+        return db_error(st, "snapshots");
+    sqlite3_bind_int64(q, 1, lo);
+    sqlite3_bind_int64(q, 2, hi);
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        s = fn(sqlite3_column_int64(q, 0), ud);
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "snapshots");
+    sqlite3_finalize(q);
+    return s;
+}
+
 static cw_status sq_log_file(cw_store *st, const char *path, cw_kind kind, int64_t rows,
                              int64_t written, int64_t rejected, int64_t bytes)
 {
@@ -492,6 +854,17 @@ static const cw_store_ops sqlite_ops = {
     .load_event_day = sq_load_event_day,
     .save_event_day = sq_save_event_day,
     .scan_event_days = sq_scan_event_days,
+    .scan_rows = sq_scan_rows,
+    .snapshot_exists = sq_snapshot_exists,
+    .snapshot_delete = sq_snapshot_delete,
+    .snapshot_put = sq_snapshot_put,
+    .account_metrics_put = sq_account_metrics_put,
+    .account_metrics_get = sq_account_metrics_get,
+    .account_peers_put = sq_account_peers_put,
+    .account_metrics_scan = sq_account_metrics_scan,
+    .user_metrics_put = sq_user_metrics_put,
+    .user_metrics_scan = sq_user_metrics_scan,
+    .snapshot_list = sq_snapshot_list,
     .log_file = sq_log_file,
     .goal_exists = sq_goal_exists,
 };
@@ -591,6 +964,16 @@ void cw_store_close(cw_store *st)
     sqlite3_finalize(st->day_put);
     sqlite3_finalize(st->day_scan);
     free(st->scan_cells);
+    sqlite3_finalize(st->q_snap_exists);
+    for (int i = 0; i < 3; i++)
+        sqlite3_finalize(st->q_snap_del[i]);
+    sqlite3_finalize(st->q_snap_put);
+    sqlite3_finalize(st->q_am_put);
+    sqlite3_finalize(st->q_am_get);
+    sqlite3_finalize(st->q_peers_put);
+    sqlite3_finalize(st->q_um_put);
+    free(st->pack[0]);
+    free(st->pack[1]);
     sqlite3_finalize(st->evname_ins);
     sqlite3_finalize(st->goal_q);
     sqlite3_finalize(st->log_ins);

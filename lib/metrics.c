@@ -1,0 +1,1323 @@
+/*
+ * metrics.c — the point-in-time metrics engine: every leading indicator of
+ * the catalogue (metrics_catalog.c), per account and per user, for a series
+ * of snapshot dates in one pass over the events.
+ *
+ * As-of rule: a snapshot at day D sees only what is stamped before D's
+ * midnight (UTC): event days < D, tickets/surveys/trainings/measurements
+ * with timestamps < D·86400, the subscription change in force before D, a
+ * user provisioned before D and not yet deactivated at D. Windows are
+ * [D − w, D).
+ *
+ * Pass 1 is account-major: the small tables are loaded once and grouped by
+ * account; event rows (one per account-day, already sorted) are streamed;
+ * for each account its users' active days are laid out as flat, day-sorted
+ * arrays with prefix sums, so every window count for every snapshot is two
+ * binary searches. The account's snapshot vectors are kept until the
+ * account is done, which gives the 28-day trend; rows are written as they
+ * are finished. Pass 2 is snapshot-major: one snapshot's account vectors
+ * at a time are read back and ranked within peer groups (same segment and
+ * tenure band). Memory is bounded by one account plus one snapshot, not by
+ * the number of snapshots.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "metrics_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY_S          86400
+#define NA             ((double)NAN)
+#define MAX_FEATURES   64
+#define MAX_MILESTONES 32
+#define TS_NEVER       INT64_MAX
+
+/* ---- loaded tables ---------------------------------------------------- */
+
+typedef struct m_sub {
+    int64_t account, ts, mrr, seats;
+    int annual; /* -1 unknown */
+} m_sub;
+
+typedef struct m_user {
+    int64_t id, account, prov_ts, deact_ts;
+    int dept; /* interned department, else role, else -1 */
+} m_user;
+
+typedef struct m_ticket {
+    int64_t account, opened, closed;
+    int category, sat;
+} m_ticket;
+
+typedef struct m_survey {
+    int64_t account, user, sent, responded;
+    int type, score;
+} m_survey;
+
+typedef struct m_training {
+    int64_t account, user, ts;
+} m_training;
+
+typedef struct m_goal {
+    int64_t account;
+    double baseline, target;
+    int64_t start_day, target_day;
+    int64_t m_lo, m_hi; /* measurements, sorted by time */
+} m_goal;
+
+typedef struct m_measure {
+    int64_t goal, ts;
+    int expected;
+    double value;
+} m_measure;
+
+typedef struct m_account {
+    int64_t start_day, churn_day; /* churn_day TS_NEVER when none */
+    int64_t seats, mrr;
+    int segment, churned;
+    const char *ext;
+    int64_t sub_lo, sub_hi, user_lo, user_hi, tk_lo, tk_hi, sv_lo, sv_hi, tr_lo, tr_hi, g_lo, g_hi;
+} m_account;
+
+typedef struct ev_info {
+    int feature; /* -1 when not in the catalogue */
+    int advanced, milestone, first_value;
+} ev_info;
+
+typedef struct engine {
+    cw_store *st;
+    const cw_store_ops *ops;
+    const cw_metrics_opts *o;
+    cw_metrics_stats *stats;
+    int window;
+    m_account *acc;
+    int64_t nacc; /* ids 1..nacc */
+    m_sub *subs;
+    m_user *users;
+    m_ticket *tickets;
+    m_survey *surveys;
+    m_training *trainings;
+    m_goal *goals;
+    m_measure *measures;
+    int64_t nsubs, nusers, ntickets, nsurveys, ntrainings, ngoals, nmeasures;
+    int64_t cap[8];
+    ev_info *ev;
+    int64_t nev;
+    int nfeatures, nmilestones;
+    int milestone_due[MAX_MILESTONES];
+    uint64_t advanced_mask;
+    cw_intern *segments, *depts, *goal_ids, *feature_names, *milestone_names;
+    /* snapshot dates being computed */
+    int64_t *days;
+    int ndays;
+    int64_t user_day; /* the snapshot whose user metrics are stored (or all) */
+    /* the account being assembled from event rows */
+    int64_t cur;
+    struct uday {
+        int32_t user; /* index into the account's users, -1 = account-level */
+        int32_t day;
+        int32_t n, nadv, nfeat;
+        uint64_t fmask;
+    } * ud;
+    int64_t nud, ud_cap;
+    int64_t ms_first[MAX_MILESTONES];
+    int64_t fv_first;
+    double t0, last_progress;
+    int64_t accounts_done;
+} engine;
+
+/* Appends one element to a growable array. */
+static void *push(void **arr, int64_t *n, int64_t *cap, size_t size)
+{
+    if (*n == *cap) {
+        int64_t nc = *cap ? *cap * 2 : 1024;
+        void *p = realloc(*arr, (size_t)nc * size);
+        if (!p)
+            return NULL;
+        *arr = p;
+        *cap = nc;
+    }
+    return (char *)*arr + (size_t)(*n)++ * size;
+}
+#define PUSH(E, field, n, capi)                                                                    \
+    push((void **)&(E)->field, &(E)->n, &(E)->cap[capi], sizeof *(E)->field)
+
+static int64_t intern_id(cw_intern *m, const char *s, size_t len)
+{
+    int64_t id = cw_intern_get(m, s, len);
+    if (id < 0) {
+        id = (int64_t)cw_intern_count(m);
+        if (cw_intern_put(m, s, len, id) != CW_OK)
+            return -1;
+    }
+    return id;
+}
+
+static int64_t floor_day(int64_t ts)
+{
+    return ts >= 0 ? ts / DAY_S : -((-ts + DAY_S - 1) / DAY_S);
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static cw_status load_account(int64_t id, const cw_value *v, void *ud)
+{
+    engine *E = ud;
+    if (id > E->nacc) {
+        m_account *a = realloc(E->acc, sizeof *a * (size_t)(id + 1));
+        if (!a)
+            return CW_ERR_NOMEM;
+        memset(a + E->nacc + 1, 0, sizeof *a * (size_t)(id - E->nacc));
+        E->acc = a;
+        E->nacc = id;
+    }
+    m_account *a = &E->acc[id];
+    /* accounts_fields: account_id, name, segment, owner, contract_start, seats,
+     * mrr_minor, currency, renewal_date, status, churn_date, churn_reason */
+    a->ext = cw_strndup(v[0].s, v[0].len);
+    a->segment = (int)intern_id(E->segments, v[2].s, v[2].len);
+    a->start_day = floor_day(v[4].i);
+    a->seats = v[5].i;
+    a->mrr = v[6].i;
+    a->churned = v[9].i == 1;
+    a->churn_day = v[10].present ? floor_day(v[10].i) : TS_NEVER;
+    return a->ext && a->segment >= 0 ? CW_OK : CW_ERR_NOMEM;
+}
+
+static cw_status load_sub(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    engine *E = ud;
+    m_sub *s = PUSH(E, subs, nsubs, 0);
+    if (!s)
+        return CW_ERR_NOMEM;
+    *s = (m_sub){v[0].i, v[1].i, v[2].i, v[4].i, v[6].present ? (int)v[6].i : -1};
+    return CW_OK;
+}
+
+static cw_status load_user(int64_t id, const cw_value *v, void *ud)
+{
+    engine *E = ud;
+    m_user *u = PUSH(E, users, nusers, 1);
+    if (!u)
+        return CW_ERR_NOMEM;
+    /* users_fields: user_id, account_id, email, role, department, provisioned_at, deactivated_at */
+    int dept = v[4].present   ? (int)intern_id(E->depts, v[4].s, v[4].len)
+               : v[3].present ? (int)intern_id(E->depts, v[3].s, v[3].len)
+                              : -1;
+    *u = (m_user){id, v[1].i, v[5].i, v[6].present ? v[6].i : TS_NEVER, dept};
+    return CW_OK;
+}
+
+static cw_status load_ticket(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    engine *E = ud;
+    m_ticket *t = PUSH(E, tickets, ntickets, 2);
+    if (!t)
+        return CW_ERR_NOMEM;
+    /* ticket_id, account_id, user_id, opened_at, closed_at, category, priority, satisfaction */
+    *t = (m_ticket){v[1].i, v[3].i, v[4].present ? v[4].i : TS_NEVER, (int)v[5].i,
+                    v[7].present ? (int)v[7].i : -1};
+    return CW_OK;
+}
+
+static cw_status load_survey(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    engine *E = ud;
+    m_survey *s = PUSH(E, surveys, nsurveys, 3);
+    if (!s)
+        return CW_ERR_NOMEM;
+    /* survey_id, account_id, user_id, type, sent_at, responded_at, score, reason, comment */
+    *s = (m_survey){v[1].i,
+                    v[2].present ? v[2].i : 0,
+                    v[4].present ? v[4].i : -1,
+                    v[5].present ? v[5].i : -1,
+                    (int)v[3].i,
+                    v[6].present ? (int)v[6].i : -1};
+    return CW_OK;
+}
+
+static cw_status load_training(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    engine *E = ud;
+    m_training *t = PUSH(E, trainings, ntrainings, 4);
+    if (!t)
+        return CW_ERR_NOMEM;
+    /* user_id, account_id, course, completed_at */
+    *t = (m_training){v[1].i, v[0].i, v[3].i};
+    return CW_OK;
+}
+
+static cw_status load_goal(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    engine *E = ud;
+    int64_t idx = E->ngoals;
+    m_goal *g = PUSH(E, goals, ngoals, 5);
+    if (!g || cw_intern_put(E->goal_ids, v[0].s, v[0].len, idx) != CW_OK)
+        return CW_ERR_NOMEM;
+    /* goal_id, account_id, metric, unit, baseline, target, start_date, target_date */
+    *g = (m_goal){v[1].i, v[4].d, v[5].d, floor_day(v[6].i), floor_day(v[7].i), 0, 0};
+    return CW_OK;
+}
+
+static cw_status load_measure(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    engine *E = ud;
+    int64_t g = cw_intern_get(E->goal_ids, v[0].s, v[0].len);
+    if (g < 0)
+        return CW_OK;
+    m_measure *m = PUSH(E, measures, nmeasures, 6);
+    if (!m)
+        return CW_ERR_NOMEM;
+    /* goal_id, measured_at, kind, value */
+    *m = (m_measure){g, v[1].i, v[2].i == 1, v[3].d};
+    return CW_OK;
+}
+
+typedef struct feature_ctx {
+    engine *E;
+    cw_intern *names; /* event name → event id */
+} feature_ctx;
+
+static cw_status load_feature(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    feature_ctx *fc = ud;
+    engine *E = fc->E;
+    /* event, feature, tier, milestone, milestone_due_day, first_value */
+    int64_t ev = cw_intern_get(fc->names, v[0].s, v[0].len);
+    if (ev < 0 || ev >= E->nev)
+        return CW_OK; /* catalogued but never seen */
+    int64_t f = intern_id(E->feature_names, v[1].s, v[1].len);
+    if (f < 0)
+        return CW_ERR_NOMEM;
+    ev_info *e = &E->ev[ev];
+    e->feature = f < MAX_FEATURES ? (int)f : -1;
+    e->advanced = v[2].i == 1;
+    if (e->advanced && e->feature >= 0)
+        E->advanced_mask |= 1ull << e->feature;
+    e->first_value = v[5].present && v[5].i;
+    if (v[3].present) {
+        int64_t m = intern_id(E->milestone_names, v[3].s, v[3].len);
+        if (m >= 0 && m < MAX_MILESTONES) {
+            e->milestone = (int)m;
+            E->milestone_due[m] = v[4].present ? (int)v[4].i : 90;
+        }
+    }
+    E->nfeatures = (int)cw_intern_count(E->feature_names);
+    E->nmilestones = (int)cw_intern_count(E->milestone_names);
+    if (E->nmilestones > MAX_MILESTONES)
+        E->nmilestones = MAX_MILESTONES;
+    return CW_OK;
+}
+
+static cw_status count_event(const char *ext, size_t len, int64_t id, int64_t aux, void *ud)
+{
+    (void)aux;
+    feature_ctx *fc = ud;
+    if (id + 1 > fc->E->nev)
+        fc->E->nev = id + 1;
+    return cw_intern_put(fc->names, ext, len, id);
+}
+
+/* Sorting helpers: every small table grouped by account, then by time. */
+#define CMP(a, b) (((a) > (b)) - ((a) < (b)))
+static int sub_cmp(const void *a, const void *b)
+{
+    const m_sub *x = a, *y = b;
+    return x->account != y->account ? CMP(x->account, y->account) : CMP(x->ts, y->ts);
+}
+static int user_cmp(const void *a, const void *b)
+{
+    const m_user *x = a, *y = b;
+    return x->account != y->account ? CMP(x->account, y->account) : CMP(x->id, y->id);
+}
+static int ticket_cmp(const void *a, const void *b)
+{
+    const m_ticket *x = a, *y = b;
+    return x->account != y->account ? CMP(x->account, y->account) : CMP(x->opened, y->opened);
+}
+static int survey_cmp(const void *a, const void *b)
+{
+    const m_survey *x = a, *y = b;
+    if (x->account != y->account)
+        return CMP(x->account, y->account);
+    int64_t tx = x->responded >= 0 ? x->responded : x->sent;
+    int64_t ty = y->responded >= 0 ? y->responded : y->sent;
+    return CMP(tx, ty);
+}
+static int training_cmp(const void *a, const void *b)
+{
+    const m_training *x = a, *y = b;
+    return x->account != y->account ? CMP(x->account, y->account) : CMP(x->ts, y->ts);
+}
+static int measure_cmp(const void *a, const void *b)
+{
+    const m_measure *x = a, *y = b;
+    return x->goal != y->goal ? CMP(x->goal, y->goal) : CMP(x->ts, y->ts);
+}
+
+/* Sets [lo, hi) ranges per account over an account-sorted array. */
+#define RANGES(E, arr, n, lo, hi)                                                                  \
+    for (int64_t i_ = 0; i_ < (E)->n;) {                                                           \
+        int64_t a_ = (E)->arr[i_].account, j_ = i_;                                                \
+        while (j_ < (E)->n && (E)->arr[j_].account == a_)                                          \
+            j_++;                                                                                  \
+        if (a_ >= 1 && a_ <= (E)->nacc)                                                            \
+            (E)->acc[a_].lo = i_, (E)->acc[a_].hi = j_;                                            \
+        i_ = j_;                                                                                   \
+    }
+
+static cw_status load_all(engine *E)
+{
+    cw_status s;
+    const cw_store_ops *ops = E->ops;
+    feature_ctx fc = {E, cw_intern_new()};
+    if (!fc.names)
+        return CW_ERR_NOMEM;
+    if ((s = ops->scan_rows(E->st, CW_KIND_ACCOUNTS, load_account, E)) != CW_OK ||
+        (s = ops->scan_rows(E->st, CW_KIND_SUBSCRIPTIONS, load_sub, E)) != CW_OK ||
+        (s = ops->scan_rows(E->st, CW_KIND_USERS, load_user, E)) != CW_OK ||
+        (s = ops->scan_rows(E->st, CW_KIND_TICKETS, load_ticket, E)) != CW_OK ||
+        (s = ops->scan_rows(E->st, CW_KIND_SURVEYS, load_survey, E)) != CW_OK ||
+        (s = ops->scan_rows(E->st, CW_KIND_TRAININGS, load_training, E)) != CW_OK ||
+        (s = ops->scan_rows(E->st, CW_KIND_GOALS, load_goal, E)) != CW_OK ||
+        (s = ops->scan_rows(E->st, CW_KIND_GOAL_MEASUREMENTS, load_measure, E)) != CW_OK ||
+        (s = ops->load_ids(E->st, CW_KIND_EVENTS, count_event, &fc)) != CW_OK)
+        goto done;
+    E->ev = calloc((size_t)(E->nev ? E->nev : 1), sizeof *E->ev);
+    if (!E->ev) {
+        s = CW_ERR_NOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < E->nev; i++)
+        E->ev[i] = (ev_info){-1, 0, -1, 0};
+    if ((s = ops->scan_rows(E->st, CW_KIND_FEATURES, load_feature, &fc)) != CW_OK)
+        goto done;
+    qsort(E->subs, (size_t)E->nsubs, sizeof *E->subs, sub_cmp);
+    qsort(E->users, (size_t)E->nusers, sizeof *E->users, user_cmp);
+    qsort(E->tickets, (size_t)E->ntickets, sizeof *E->tickets, ticket_cmp);
+    qsort(E->surveys, (size_t)E->nsurveys, sizeof *E->surveys, survey_cmp);
+    qsort(E->trainings, (size_t)E->ntrainings, sizeof *E->trainings, training_cmp);
+    qsort(E->measures, (size_t)E->nmeasures, sizeof *E->measures, measure_cmp);
+    RANGES(E, subs, nsubs, sub_lo, sub_hi);
+    RANGES(E, users, nusers, user_lo, user_hi);
+    RANGES(E, tickets, ntickets, tk_lo, tk_hi);
+    RANGES(E, surveys, nsurveys, sv_lo, sv_hi);
+    RANGES(E, trainings, ntrainings, tr_lo, tr_hi);
+    /* measurement ranges per goal (goal indexes are load order) */
+    for (int64_t i = 0; i < E->nmeasures;) {
+        int64_t g = E->measures[i].goal, j = i;
+        while (j < E->nmeasures && E->measures[j].goal == g)
+            j++;
+        E->goals[g].m_lo = i, E->goals[g].m_hi = j;
+        i = j;
+    }
+done:
+    cw_intern_free(fc.names);
+    return s;
+}
+
+/* ---- per-account computation ------------------------------------------- */
+
+/* First index in sorted a[lo, hi) with a[i] >= x. */
+static int64_t lower_day(const struct uday *a, int64_t lo, int64_t hi, int64_t x)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (a[mid].day < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The subscription change in force before day d (index), or -1. */
+static int64_t sub_at(const engine *E, const m_account *a, int64_t d)
+{
+    int64_t k = -1;
+    for (int64_t i = a->sub_lo; i < a->sub_hi && E->subs[i].ts < d * DAY_S; i++)
+        k = i;
+    return k;
+}
+
+/* Whether the account is a customer on day d (as known before d). */
+static int active_at(const engine *E, const m_account *a, int64_t d)
+{
+    if (a->start_day >= d)
+        return 0;
+    if (a->sub_hi > a->sub_lo) {
+        int64_t k = sub_at(E, a, d);
+        return k >= 0 && E->subs[k].mrr > 0;
+    }
+    return a->churn_day >= d;
+}
+
+static int dcmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Percent change of cur vs prev; NaN when prev is 0. */
+static double pct_change(double cur, double prev)
+{
+    return prev > 0 ? (cur - prev) / prev * 100.0 : NA;
+}
+
+/* Expected value of goal g on day d: linear from (start, baseline) to
+ * (target_day, target), or through the goal's agreed checkpoints. */
+static double goal_expected(const engine *E, const m_goal *g, int64_t d)
+{
+    double t0 = (double)g->start_day, v0 = g->baseline;
+    for (int64_t i = g->m_lo; i < g->m_hi; i++) {
+        const m_measure *m = &E->measures[i];
+        if (!m->expected)
+            continue;
+        double t = (double)floor_day(m->ts);
+        if (t >= (double)d) {
+            return t > t0 ? v0 + (m->value - v0) * ((double)d - t0) / (t - t0) : m->value;
+        }
+        t0 = t, v0 = m->value;
+    }
+    double t1 = (double)g->target_day;
+    if ((double)d >= t1)
+        return g->target;
+    return t1 > t0 ? v0 + (g->target - v0) * ((double)d - t0) / (t1 - t0) : g->target;
+}
+
+typedef struct user_state {
+    int64_t lo, hi;              /* the user's day records in E->ud */
+    int64_t first[MAX_FEATURES]; /* first day each feature was used, TS_NEVER if not */
+    int64_t trained_ts;          /* first training completion, TS_NEVER */
+} user_state;
+
+/* Computes and stores every snapshot of account id. */
+static cw_status compute_account(engine *E, int64_t id, double *vals, double *trend, int64_t *cum,
+                                 user_state *us, double *scratch)
+{
+    m_account *a = &E->acc[id];
+    int64_t nu = a->user_hi - a->user_lo;
+    const int w = E->window;
+    cw_status s = CW_OK;
+    /* Order the account's user-days by (user, day): counting sort (stable,
+     * the records arrive in day order). */
+    int64_t nud = E->nud;
+    struct uday *sorted = malloc(sizeof *sorted * (size_t)(nud ? nud : 1));
+    int64_t *start = calloc((size_t)nu + 2, sizeof *start);
+    if (!sorted || !start) {
+        free(sorted);
+        free(start);
+        return CW_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < nud; i++)
+        start[E->ud[i].user + 2]++; /* user -1 (account-level) lands in bucket 1 */
+    for (int64_t u = 1; u <= nu + 1; u++)
+        start[u] += start[u - 1];
+    for (int64_t i = 0; i < nud; i++)
+        sorted[start[E->ud[i].user + 1]++] = E->ud[i];
+    /* start[u + 1] now ends bucket u; rebuild ranges */
+    int64_t acc_lo = 0, acc_hi = start[0]; /* account-level bucket */
+    int64_t prev_end = acc_hi;
+    for (int64_t u = 0; u < nu; u++) {
+        us[u].lo = prev_end;
+        us[u].hi = start[u + 1];
+        prev_end = us[u].hi;
+        for (int f = 0; f < MAX_FEATURES; f++)
+            us[u].first[f] = TS_NEVER;
+        for (int64_t i = us[u].lo; i < us[u].hi; i++) {
+            uint64_t m = sorted[i].fmask;
+            while (m) {
+                int f = __builtin_ctzll(m);
+                m &= m - 1;
+                if (us[u].first[f] == TS_NEVER)
+                    us[u].first[f] = sorted[i].day;
+            }
+        }
+        us[u].trained_ts = TS_NEVER;
+    }
+    for (int64_t i = a->tr_lo; i < a->tr_hi; i++) {
+        const m_training *t = &E->trainings[i];
+        for (int64_t u = 0; u < nu; u++)
+            if (E->users[a->user_lo + u].id == t->user && t->ts < us[u].trained_ts)
+                us[u].trained_ts = t->ts;
+    }
+    cum[0] = 0;
+    for (int64_t i = 0; i < nud; i++)
+        cum[i + 1] = cum[i] + sorted[i].n;
+    /* Account-level day totals (all users) for events_window and recency:
+     * E->ud is in day order, so fold equal days in place into ad[]. */
+    struct uday *ad = E->ud;
+    int64_t nad = 0;
+    for (int64_t i = 0; i < nud; i++) {
+        if (nad && ad[nad - 1].day == E->ud[i].day) {
+            ad[nad - 1].n += E->ud[i].n;
+            ad[nad - 1].nadv += E->ud[i].nadv;
+            ad[nad - 1].nfeat += E->ud[i].nfeat;
+            ad[nad - 1].fmask |= E->ud[i].fmask;
+        } else {
+            ad[nad++] = E->ud[i];
+        }
+    }
+    int64_t *acum = cum + nud + 1;
+    acum[0] = 0;
+    for (int64_t i = 0; i < nad; i++)
+        acum[i + 1] = acum[i] + ad[i].n;
+
+    for (int k = 0; k < E->ndays; k++) {
+        int64_t D = E->days[k];
+        double *v = vals + (size_t)k * M__COUNT;
+        for (int m = 0; m < M__COUNT; m++)
+            v[m] = NA;
+        if (!active_at(E, a, D))
+            continue;
+        int64_t sk = sub_at(E, a, D);
+        int64_t seats = sk >= 0 ? E->subs[sk].seats : a->seats;
+        int64_t mrr = sk >= 0 ? E->subs[sk].mrr : a->mrr;
+        int64_t tenure = D - a->start_day;
+        v[M_TENURE_DAYS] = (double)tenure;
+        v[M_SEATS] = (double)seats;
+        v[M_MRR_MINOR] = (double)mrr;
+        int64_t sk90 = sub_at(E, a, D - 90);
+        if (D - 90 > a->start_day) {
+            v[M_SEAT_CHANGE_90D] = (double)(seats - (sk90 >= 0 ? E->subs[sk90].seats : seats));
+            v[M_MRR_CHANGE_90D] = (double)(mrr - (sk90 >= 0 ? E->subs[sk90].mrr : mrr));
+        }
+        /* next anniversary of contract_start at or after D */
+        int annual = sk >= 0 ? E->subs[sk].annual : -1;
+        int64_t term = annual == 0 ? 30 : 365;
+        if (annual == 0) {
+            /* monthly: months are 28-31 days; step by civil months */
+            char buf[16];
+            cw_time_format(a->start_day * DAY_S, 1, buf, sizeof buf);
+            int64_t y =
+                (buf[0] - '0') * 1000 + (buf[1] - '0') * 100 + (buf[2] - '0') * 10 + (buf[3] - '0');
+            int mo = (buf[5] - '0') * 10 + (buf[6] - '0'),
+                dd = (buf[8] - '0') * 10 + (buf[9] - '0');
+            int64_t next = a->start_day;
+            for (int64_t i = 1; next < D && i < 12 * 200; i++) {
+                int64_t yy = y + (mo - 1 + i) / 12;
+                int mm = (int)((mo - 1 + i) % 12) + 1;
+                int d2 = dd;
+                static const int dm[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+                if (d2 > dm[mm - 1])
+                    d2 = dm[mm - 1];
+                if (mm == 2 && d2 == 29 && !((yy % 4 == 0 && yy % 100 != 0) || yy % 400 == 0))
+                    d2 = 28;
+                next = cw_days_from_civil(yy, (unsigned)mm, (unsigned)d2);
+            }
+            v[M_DAYS_TO_RENEWAL] = (double)(next - D);
+        } else {
+            int64_t yrs = (tenure + term - 1) / term;
+            v[M_DAYS_TO_RENEWAL] = (double)(a->start_day + yrs * term - D);
+        }
+
+        /* ---- users ---- */
+        int64_t prov = 0, active = 0, ever = 0, dropped = 0, sum_ad = 0, sum_weeks = 0;
+        int64_t user_events = 0, feat_sum = 0;
+        uint64_t acc_mask = 0;
+        double *ev_counts = scratch; /* per provisioned user, for shares and Gini */
+        uint64_t dept_seen[4] = {0, 0, 0, 0};
+        int64_t trained = 0;
+        for (int64_t u = 0; u < nu; u++) {
+            const m_user *mu = &E->users[a->user_lo + u];
+            double *uv =
+                E->user_day == D || E->o->user_history ? scratch + nu + (size_t)u * U__COUNT : NULL;
+            if (!(mu->prov_ts < D * DAY_S && mu->deact_ts >= D * DAY_S)) {
+                if (uv)
+                    uv[0] = -1; /* not provisioned: no row */
+                continue;
+            }
+            const user_state *s2 = &us[u];
+            int64_t hi = lower_day(sorted, s2->lo, s2->hi, D);
+            int64_t lo = lower_day(sorted, s2->lo, hi, D - w);
+            int64_t plo = lower_day(sorted, s2->lo, lo, D - 2 * w);
+            int64_t ev_w = cum[hi] - cum[lo], ev_p = cum[lo] - cum[plo];
+            int64_t ad = hi - lo;
+            int weeks = 0;
+            for (int wk = 0; wk < 8; wk++) {
+                int64_t a0 = lower_day(sorted, s2->lo, hi, D - 7 * (wk + 1));
+                int64_t a1 = lower_day(sorted, a0, hi, D - 7 * wk);
+                weeks += a1 > a0;
+            }
+            uint64_t mask = 0;
+            int64_t nadv = 0, nfeat = 0;
+            for (int64_t i = lo; i < hi; i++) {
+                mask |= sorted[i].fmask;
+                nadv += sorted[i].nadv;
+                nfeat += sorted[i].nfeat;
+            }
+            (void)nadv;
+            (void)nfeat;
+            int discovered = 0;
+            for (int f = 0; f < E->nfeatures && f < MAX_FEATURES; f++)
+                discovered += s2->first[f] >= D - w && s2->first[f] < D;
+            int was_active = hi > s2->lo;
+            int64_t last = was_active ? sorted[hi - 1].day : -1;
+            int drop = was_active && D - last >= 14;
+            ev_counts[prov] = (double)ev_w;
+            prov++;
+            active += ad > 0;
+            ever += was_active;
+            dropped += drop;
+            sum_ad += ad;
+            sum_weeks += weeks;
+            user_events += ev_w;
+            acc_mask |= mask;
+            if (ad > 0) {
+                feat_sum += __builtin_popcountll(mask);
+                if (mu->dept >= 0 && mu->dept < 256)
+                    dept_seen[mu->dept / 64] |= 1ull << (mu->dept % 64);
+            }
+            trained += s2->trained_ts < D * DAY_S;
+            if (uv) {
+                uv[U_ACTIVE_DAYS] = (double)ad;
+                uv[U_WEEKS_ACTIVE_8] = weeks;
+                uv[U_FEATURES_USED] = __builtin_popcountll(mask);
+                uv[U_ADVANCED_FEATURES_USED] = __builtin_popcountll(mask & E->advanced_mask);
+                uv[U_FEATURES_DISCOVERED] = discovered;
+                uv[U_EVENTS_WINDOW] = (double)ev_w;
+                uv[U_EVENTS_CHANGE_PCT] = pct_change((double)ev_w, (double)ev_p);
+                uv[U_DAYS_SINCE_ACTIVE] = was_active ? (double)(D - last) : NA;
+                uv[U_DROPPED_OFF] = drop;
+                uv[U_STOP_FEATURE] = NA;
+                if (drop) {
+                    int best = -1;
+                    for (int f = 0; f < E->nfeatures && f < MAX_FEATURES; f++)
+                        if (s2->first[f] <= last && (best < 0 || s2->first[f] > s2->first[best]))
+                            best = f;
+                    uv[U_STOP_FEATURE] = best >= 0 ? best : NA;
+                }
+                uv[U_TRAINED] = s2->trained_ts < D * DAY_S;
+            }
+        }
+        /* account-level events (all users + user 0) in windows, and recency:
+         * per-day totals with prefix sums, two binary searches */
+        int64_t dhi = lower_day(ad, 0, nad, D), dlo = lower_day(ad, 0, dhi, D - w);
+        int64_t dplo = lower_day(ad, 0, dlo, D - 2 * w);
+        int64_t ev_w = acum[dhi] - acum[dlo], ev_p = acum[dlo] - acum[dplo];
+        int64_t adv_w = 0, feat_w = 0, last_day = dhi > 0 ? ad[dhi - 1].day : -1;
+        for (int64_t i = dlo; i < dhi; i++) {
+            adv_w += ad[i].nadv;
+            feat_w += ad[i].nfeat;
+            acc_mask |= ad[i].fmask;
+        }
+        (void)acc_lo;
+        v[M_ACTIVE_USERS] = (double)active;
+        v[M_EVENTS_WINDOW] = (double)ev_w;
+        v[M_EVENTS_CHANGE_PCT] = pct_change((double)ev_w, (double)ev_p);
+        v[M_DAYS_SINCE_LAST_ACTIVITY] = last_day >= 0 ? (double)(D - last_day) : NA;
+        v[M_ACTIVE_DAYS_PER_USER] = prov ? (double)sum_ad / (double)prov : NA;
+        v[M_WEEKLY_CONSISTENCY] = prov ? (double)sum_weeks / (double)prov : NA;
+        v[M_DROPPED_OFF_USERS] = (double)dropped;
+        v[M_DROPPED_OFF_SHARE] = ever ? (double)dropped / (double)ever : NA;
+        v[M_LICENCE_ACTIVATION] = seats ? (double)ever / (double)seats : NA;
+        v[M_ACTIVE_LICENCE_RATIO] = seats ? (double)active / (double)seats : NA;
+        v[M_LICENCE_GAP] = (double)(seats - active);
+        v[M_TRAINING_COMPLETION] = seats ? (double)trained / (double)seats : NA;
+        v[M_ACTIVE_USER_SHARE] = prov ? (double)active / (double)prov : NA;
+        if (user_events > 0) {
+            qsort(ev_counts, (size_t)prov, sizeof *ev_counts, dcmp);
+            int64_t top = (prov + 9) / 10;
+            double topsum = 0, g = 0;
+            for (int64_t i = 0; i < top; i++)
+                topsum += ev_counts[prov - 1 - i];
+            for (int64_t i = 0; i < prov; i++)
+                g += (double)(i + 1) * ev_counts[i];
+            v[M_TOP_USER_SHARE] = ev_counts[prov - 1] / (double)user_events;
+            v[M_TOP10PCT_SHARE] = topsum / (double)user_events;
+            v[M_ACTIVITY_GINI] = 2.0 * g / ((double)prov * (double)user_events) -
+                                 ((double)prov + 1.0) / (double)prov;
+        }
+        v[M_DEPARTMENTS_ACTIVE] =
+            __builtin_popcountll(dept_seen[0]) + __builtin_popcountll(dept_seen[1]) +
+            __builtin_popcountll(dept_seen[2]) + __builtin_popcountll(dept_seen[3]);
+        v[M_FEATURES_USED] = __builtin_popcountll(acc_mask);
+        v[M_ADVANCED_FEATURE_SHARE] = feat_w ? (double)adv_w / (double)feat_w : NA;
+        v[M_FEATURES_PER_ACTIVE_USER] = active ? (double)feat_sum / (double)active : NA;
+
+        /* ---- onboarding milestones and first value ---- */
+        int due = 0, done = 0;
+        for (int m = 0; m < E->nmilestones; m++) {
+            if (E->milestone_due[m] > tenure)
+                continue;
+            due++;
+            done += E->ms_first[m] < D;
+        }
+        v[M_MILESTONES_DUE] = due;
+        v[M_MILESTONES_DONE] = done;
+        v[M_MILESTONES_OVERDUE] = due - done;
+        v[M_TIME_TO_FIRST_VALUE_DAYS] = E->fv_first < D ? (double)(E->fv_first - a->start_day) : NA;
+        /* On track: nothing overdue and activation at the tenure's bar
+         * (30% by day 30, 50% by day 60, 70% by day 90 and after). */
+        double bar = tenure < 30 ? 0.0 : tenure < 60 ? 0.3 : tenure < 90 ? 0.5 : 0.7;
+        v[M_ONBOARDING_ON_TRACK] =
+            (due == done) && (isnan(v[M_LICENCE_ACTIVATION]) || v[M_LICENCE_ACTIVATION] >= bar);
+
+        /* ---- support ---- */
+        int64_t tk_w = 0, intro90 = 0, adv90 = 0, intro_late = 0, open = 0, sat_n = 0;
+        double sat_sum = 0;
+        int64_t nres = 0;
+        double *res = scratch + nu + (size_t)nu * U__COUNT;
+        for (int64_t i = a->tk_lo; i < a->tk_hi; i++) {
+            const m_ticket *t = &E->tickets[i];
+            if (t->opened >= D * DAY_S)
+                break;
+            int64_t od = floor_day(t->opened);
+            if (od >= D - w) {
+                tk_w++;
+                if (t->category == 0 && od - a->start_day > 90)
+                    intro_late++;
+            }
+            if (od >= D - 90) {
+                intro90 += t->category == 0;
+                adv90 += t->category == 1;
+            }
+            if (t->closed >= D * DAY_S)
+                open++;
+            else if (t->closed >= (D - 90) * DAY_S) {
+                res[nres++] = (double)(t->closed - t->opened) / 3600.0;
+                if (t->sat >= 1)
+                    sat_sum += t->sat, sat_n++;
+            }
+        }
+        v[M_TICKETS_WINDOW] = (double)tk_w;
+        v[M_TICKETS_PER_ACTIVE_USER] = active ? (double)tk_w / (double)active : NA;
+        v[M_INTRO_TICKET_SHARE] =
+            intro90 + adv90 ? (double)intro90 / (double)(intro90 + adv90) : NA;
+        v[M_INTRO_TICKETS_AFTER_DAY90] = (double)intro_late;
+        v[M_OPEN_TICKETS] = (double)open;
+        if (nres) {
+            qsort(res, (size_t)nres, sizeof *res, dcmp);
+            v[M_MEDIAN_RESOLVE_HOURS] =
+                nres % 2 ? res[nres / 2] : (res[nres / 2 - 1] + res[nres / 2]) / 2.0;
+        }
+        v[M_TICKET_CSAT] = sat_n ? sat_sum / (double)sat_n : NA;
+
+        /* ---- surveys ---- */
+        int64_t latest_ts = -1, sent = 0, answered = 0;
+        int latest = -1;
+        for (int pass = 0; pass < 2; pass++) {
+            /* pass 0: now; pass 1: 90 days earlier (for the change) */
+            int64_t Dp = pass ? D - 90 : D;
+            int64_t prom = 0, det = 0, resp = 0;
+            for (int64_t i = a->sv_lo; i < a->sv_hi; i++) {
+                const m_survey *sv = &E->surveys[i];
+                if (sv->type != 0)
+                    continue;
+                if (sv->responded < 0 || sv->responded >= Dp * DAY_S ||
+                    sv->responded < (Dp - 180) * DAY_S)
+                    continue;
+                /* each respondent's latest answer: later rows of the same user win */
+                int later = 0;
+                for (int64_t j = i + 1; j < a->sv_hi && !later; j++) {
+                    const m_survey *o2 = &E->surveys[j];
+                    later = o2->type == 0 && o2->user == sv->user && o2->user != 0 &&
+                            o2->responded >= 0 && o2->responded < Dp * DAY_S;
+                }
+                if (later)
+                    continue;
+                resp++;
+                prom += sv->score >= 9;
+                det += sv->score <= 6;
+            }
+            double nps = resp ? 100.0 * (double)(prom - det) / (double)resp : NA;
+            if (!pass)
+                v[M_NPS_ACCOUNT] = nps;
+            else if (!isnan(v[M_NPS_ACCOUNT]) && !isnan(nps))
+                v[M_NPS_CHANGE_90D] = v[M_NPS_ACCOUNT] - nps;
+        }
+        for (int64_t i = a->sv_lo; i < a->sv_hi; i++) {
+            const m_survey *sv = &E->surveys[i];
+            if (sv->type == 0 && sv->responded >= 0 && sv->responded < D * DAY_S &&
+                sv->responded > latest_ts && sv->score >= 0)
+                latest_ts = sv->responded, latest = sv->score;
+            if (sv->type != 2 && sv->sent >= (D - 180) * DAY_S && sv->sent < D * DAY_S) {
+                sent++;
+                answered += sv->responded >= 0 && sv->responded < D * DAY_S;
+            }
+        }
+        if (latest >= 0) {
+            v[M_NPS_LATEST] = latest;
+            v[M_NPS_CATEGORY] = latest >= 9 ? 1 : latest >= 7 ? 0 : -1;
+        }
+        v[M_SURVEY_RESPONSE_RATE] = sent ? (double)answered / (double)sent : NA;
+
+        /* ---- outcomes ---- */
+        int goals = 0;
+        double worst = NA, att_sum = 0;
+        int att_n = 0;
+        for (int64_t gi = a->g_lo; gi < a->g_hi; gi++) {
+            const m_goal *g = &E->goals[gi];
+            if (g->start_day >= D)
+                continue;
+            goals++;
+            double achieved = g->baseline;
+            for (int64_t i = g->m_lo; i < g->m_hi && E->measures[i].ts < D * DAY_S; i++)
+                if (!E->measures[i].expected)
+                    achieved = E->measures[i].value;
+            double expected = goal_expected(E, g, D);
+            if (expected == g->baseline)
+                continue;
+            double att = (achieved - g->baseline) / (expected - g->baseline);
+            att_sum += att;
+            att_n++;
+            if (isnan(worst) || att < worst)
+                worst = att;
+        }
+        v[M_GOALS_ACTIVE] = goals;
+        v[M_GOAL_ATTAINMENT_WORST] = worst;
+        v[M_GOAL_ATTAINMENT_MEAN] = att_n ? att_sum / att_n : NA;
+
+        /* ---- trend vs the snapshot 28 days earlier ---- */
+        double *t = trend + (size_t)k * M__COUNT;
+        const double *prev = NULL;
+        double fetched[M__COUNT];
+        for (int j = k - 1; j >= 0 && E->days[j] >= D - 28; j--)
+            if (E->days[j] == D - 28)
+                prev = vals + (size_t)j * M__COUNT;
+        if (!prev) {
+            int found = 0;
+            if ((s = E->ops->account_metrics_get(E->st, D - 28, id, fetched, M__COUNT, &found)) !=
+                CW_OK)
+                break;
+            if (found)
+                prev = fetched;
+        }
+        for (int m = 0; m < M__COUNT; m++)
+            t[m] = prev ? v[m] - prev[m] : NA;
+        if (prev && isnan(prev[M_TENURE_DAYS]))
+            for (int m = 0; m < M__COUNT; m++)
+                t[m] = NA;
+
+        if ((s = E->ops->account_metrics_put(E->st, D, id, v, t, M__COUNT)) != CW_OK)
+            break;
+        E->stats->account_rows++;
+        if (E->user_day == D || E->o->user_history) {
+            for (int64_t u = 0; u < nu && s == CW_OK; u++) {
+                double *uv = scratch + nu + (size_t)u * U__COUNT;
+                if (uv[0] < 0)
+                    continue;
+                s = E->ops->user_metrics_put(E->st, D, E->users[a->user_lo + u].id, id, uv,
+                                             U__COUNT);
+                E->stats->user_rows++;
+            }
+        }
+    }
+    free(sorted);
+    free(start);
+    return s;
+}
+
+/* Per-account buffers, grown to the largest account. */
+typedef struct bufs {
+    double *vals, *trend, *scratch;
+    int64_t *cum;
+    user_state *us;
+    int64_t users_cap, ud_cap;
+} bufs;
+
+static cw_status finish_account(engine *E, bufs *b, int64_t id)
+{
+    if (id < 1 || id > E->nacc || !E->acc[id].ext) {
+        E->nud = 0;
+        return CW_OK;
+    }
+    m_account *a = &E->acc[id];
+    int64_t nu = a->user_hi - a->user_lo;
+    if (nu + 1 > b->users_cap) {
+        int64_t c = (nu + 1) * 2;
+        user_state *us = realloc(b->us, sizeof *us * (size_t)c);
+        double *sc =
+            realloc(b->scratch, sizeof *sc * (size_t)c * (U__COUNT + 1) + sizeof *sc * 4096);
+        if (!us || !sc) {
+            free(us ? us : b->us), free(sc ? sc : b->scratch);
+            b->us = NULL, b->scratch = NULL;
+            return CW_ERR_NOMEM;
+        }
+        b->us = us, b->scratch = sc, b->users_cap = c;
+    }
+    /* tickets closed in the last 90 days need room in scratch too */
+    int64_t ntk = a->tk_hi - a->tk_lo;
+    if (ntk > 4096) {
+        double *sc =
+            realloc(b->scratch, sizeof *sc * ((size_t)b->users_cap * (U__COUNT + 1) + (size_t)ntk));
+        if (!sc)
+            return CW_ERR_NOMEM;
+        b->scratch = sc;
+    }
+    if (2 * (E->nud + 1) > b->ud_cap) {
+        int64_t c = (E->nud + 1) * 4;
+        int64_t *cum = realloc(b->cum, sizeof *cum * (size_t)c);
+        if (!cum)
+            return CW_ERR_NOMEM;
+        b->cum = cum, b->ud_cap = c;
+    }
+    cw_status s = compute_account(E, id, b->vals, b->trend, b->cum, b->us, b->scratch);
+    E->nud = 0;
+    for (int m = 0; m < MAX_MILESTONES; m++)
+        E->ms_first[m] = TS_NEVER;
+    E->fv_first = TS_NEVER;
+    E->accounts_done++;
+    return s;
+}
+
+typedef struct scan_ctx {
+    engine *E;
+    bufs *b;
+    int64_t next; /* next account id not yet finished */
+} scan_ctx;
+
+/* Index of user id among the account's users (sorted by id), or -1. */
+static int64_t local_user(const engine *E, const m_account *a, int64_t user)
+{
+    int64_t lo = a->user_lo, hi = a->user_hi;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (E->users[mid].id < user)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < a->user_hi && E->users[lo].id == user ? lo - a->user_lo : -1;
+}
+
+static void progress(engine *E, const char *phase, int64_t done, int64_t total, int force)
+{
+    if (!E->o->on_progress)
+        return;
+    double now = cw_now();
+    if (!force && now - E->last_progress < 0.25)
+        return;
+    E->last_progress = now;
+    E->o->on_progress(phase, done, total, now - E->t0, E->o->ud);
+}
+
+static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell *cells, size_t n,
+                              void *ud)
+{
+    scan_ctx *sc = ud;
+    engine *E = sc->E;
+    cw_status s;
+    while (sc->next < account) {
+        if ((s = finish_account(E, sc->b, sc->next)) != CW_OK)
+            return s;
+        sc->next++;
+        progress(E, "accounts", sc->next - 1, E->nacc, 0);
+    }
+    if (account > E->nacc || !E->acc[account].ext)
+        return CW_OK;
+    E->stats->account_days_read++;
+    const m_account *a = &E->acc[account];
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        struct uday *r = push((void **)&E->ud, &E->nud, &E->ud_cap, sizeof *E->ud);
+        if (!r)
+            return CW_ERR_NOMEM;
+        *r = (struct uday){cells[i].user ? (int32_t)local_user(E, a, cells[i].user) : -1,
+                           (int32_t)day,
+                           0,
+                           0,
+                           0,
+                           0};
+        for (; j < n && cells[j].user == cells[i].user; j++) {
+            const cw_event_cell *c = &cells[j];
+            r->n += (int32_t)c->n;
+            E->stats->events_read += c->n;
+            if (c->event < 0 || c->event >= E->nev)
+                continue;
+            const ev_info *e = &E->ev[c->event];
+            if (e->feature >= 0) {
+                r->fmask |= 1ull << e->feature;
+                r->nfeat += (int32_t)c->n;
+                r->nadv += e->advanced ? (int32_t)c->n : 0;
+            }
+            if (e->milestone >= 0 && E->ms_first[e->milestone] == TS_NEVER)
+                E->ms_first[e->milestone] = day;
+            if (e->first_value && E->fv_first == TS_NEVER)
+                E->fv_first = day;
+        }
+        i = j;
+    }
+    return CW_OK;
+}
+
+/* ---- pass 2: peer percentiles ------------------------------------------ */
+
+typedef struct peer_row {
+    int64_t account;
+    int group;
+    double v[M__COUNT];
+} peer_row;
+
+typedef struct peer_ctx {
+    engine *E;
+    peer_row *rows;
+    int64_t n, cap;
+} peer_ctx;
+
+static int tenure_band(double tenure)
+{
+    static const double edges[] = {30, 90, 180, 365, 730};
+    int b = 0;
+    while (b < 5 && tenure >= edges[b])
+        b++;
+    return b;
+}
+
+static cw_status collect_peer(int64_t day, int64_t account, const double *vals, const double *trend,
+                              const double *peers, int n, void *ud)
+{
+    (void)day, (void)trend, (void)peers;
+    peer_ctx *pc = ud;
+    peer_row *r = push((void **)&pc->rows, &pc->n, &pc->cap, sizeof *pc->rows);
+    if (!r)
+        return CW_ERR_NOMEM;
+    r->account = account;
+    for (int m = 0; m < M__COUNT; m++)
+        r->v[m] = m < n ? vals[m] : NA;
+    int seg = account <= pc->E->nacc ? pc->E->acc[account].segment : 0;
+    r->group = seg * 8 + tenure_band(r->v[M_TENURE_DAYS]);
+    return CW_OK;
+}
+
+static int peer_group_cmp(const void *a, const void *b)
+{
+    const peer_row *x = a, *y = b;
+    return x->group != y->group ? CMP(x->group, y->group) : CMP(x->account, y->account);
+}
+
+static cw_status peers_for_day(engine *E, int64_t day)
+{
+    peer_ctx pc = {E, NULL, 0, 0};
+    cw_status s = E->ops->account_metrics_scan(E->st, day, day, 0, collect_peer, &pc);
+    if (s != CW_OK) {
+        free(pc.rows);
+        return s;
+    }
+    qsort(pc.rows, (size_t)pc.n, sizeof *pc.rows, peer_group_cmp);
+    /* Percentile rank within the group: (below + half of equal) / n, from
+     * each metric's sorted column (two binary searches per value). */
+    double *col = malloc(sizeof *col * (size_t)(pc.n ? pc.n : 1));
+    double *pct = malloc(sizeof *pct * (size_t)(pc.n ? pc.n : 1) * M__COUNT);
+    for (int64_t i = 0; col && pct && i < pc.n && s == CW_OK;) {
+        int64_t j = i;
+        while (j < pc.n && pc.rows[j].group == pc.rows[i].group)
+            j++;
+        for (int m = 0; m < M__COUNT; m++) {
+            int64_t cnt = 0;
+            for (int64_t r = i; r < j; r++)
+                if (!isnan(pc.rows[r].v[m]))
+                    col[cnt++] = pc.rows[r].v[m];
+            qsort(col, (size_t)cnt, sizeof *col, dcmp);
+            for (int64_t r = i; r < j; r++) {
+                double x = pc.rows[r].v[m];
+                if (isnan(x)) {
+                    pct[(r - i) * M__COUNT + m] = NA;
+                    continue;
+                }
+                int64_t lo = 0, hi = cnt;
+                while (lo < hi) {
+                    int64_t mid = (lo + hi) / 2;
+                    if (col[mid] < x)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                int64_t below = lo;
+                hi = cnt;
+                while (lo < hi) {
+                    int64_t mid = (lo + hi) / 2;
+                    if (col[mid] <= x)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                pct[(r - i) * M__COUNT + m] =
+                    100.0 * ((double)below + 0.5 * (double)(lo - below)) / (double)cnt;
+            }
+        }
+        for (int64_t r = i; r < j && s == CW_OK; r++)
+            s = E->ops->account_peers_put(E->st, day, pc.rows[r].account, pct + (r - i) * M__COUNT,
+                                          M__COUNT);
+        i = j;
+    }
+    if ((!col || !pct) && s == CW_OK)
+        s = CW_ERR_NOMEM;
+    free(pct);
+    free(col);
+    free(pc.rows);
+    return s;
+}
+
+/* ---- run ------------------------------------------------------------------ */
+
+void cw_metrics_opts_init(cw_metrics_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->window_days = 28;
+}
+
+static void engine_free(engine *E)
+{
+    for (int64_t i = 1; i <= E->nacc; i++)
+        free((void *)E->acc[i].ext);
+    free(E->acc);
+    free(E->subs);
+    free(E->users);
+    free(E->tickets);
+    free(E->surveys);
+    free(E->trainings);
+    free(E->goals);
+    free(E->measures);
+    free(E->ev);
+    free(E->days);
+    free(E->ud);
+    cw_intern_free(E->segments);
+    cw_intern_free(E->depts);
+    cw_intern_free(E->goal_ids);
+    cw_intern_free(E->feature_names);
+    cw_intern_free(E->milestone_names);
+}
+
+static int goal_acc_cmp(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return CMP(x[0], y[0]) ? CMP(x[0], y[0]) : CMP(x[1], y[1]);
+}
+
+cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    engine E;
+    memset(&E, 0, sizeof E);
+    E.st = st;
+    E.ops = cw_store_get_ops(st);
+    E.o = o;
+    E.stats = stats;
+    E.window = o->window_days > 0 ? o->window_days : 28;
+    E.t0 = cw_now();
+    E.fv_first = TS_NEVER;
+    for (int m = 0; m < MAX_MILESTONES; m++)
+        E.ms_first[m] = TS_NEVER;
+    bufs b = {0};
+    int64_t *goal_order = NULL;
+    cw_status s = CW_OK;
+    E.segments = cw_intern_new();
+    E.depts = cw_intern_new();
+    E.goal_ids = cw_intern_new();
+    E.feature_names = cw_intern_new();
+    E.milestone_names = cw_intern_new();
+    int every = o->every_days > 0 ? o->every_days : 1;
+    int64_t to = o->every_days > 0 ? o->to_day : o->from_day;
+    if (to < o->from_day) {
+        cw_store_set_error(st, CW_ERR_USAGE, "snapshot range ends before it starts");
+        return CW_ERR_USAGE;
+    }
+    int64_t ndays = (to - o->from_day) / every + 1;
+    if (ndays > 100000)
+        return cw_store_set_error(st, CW_ERR_USAGE, "too many snapshots (%lld)", (long long)ndays);
+    E.days = malloc(sizeof *E.days * (size_t)ndays);
+    if (!E.segments || !E.depts || !E.goal_ids || !E.feature_names || !E.milestone_names ||
+        !E.days) {
+        s = CW_ERR_NOMEM;
+        goto done;
+    }
+    if ((s = E.ops->begin(st)) != CW_OK)
+        goto done;
+    for (int64_t d = o->from_day; d <= to; d += every) {
+        int exists = 0;
+        if ((s = E.ops->snapshot_exists(st, d, &exists)) != CW_OK)
+            goto done;
+        if (exists && !o->recompute) {
+            stats->snapshots_skipped++;
+            continue;
+        }
+        if (exists && (s = E.ops->snapshot_delete(st, d)) != CW_OK)
+            goto done;
+        E.days[E.ndays++] = d;
+    }
+    if (E.ndays == 0) {
+        s = E.ops->commit(st);
+        goto done;
+    }
+    E.user_day = o->user_history ? -1 : E.days[E.ndays - 1];
+    if ((s = load_all(&E)) != CW_OK)
+        goto done;
+    /* Group goals by account (goals were loaded in goal_id order). */
+    goal_order = malloc(sizeof *goal_order * 2 * (size_t)(E.ngoals ? E.ngoals : 1));
+    if (!goal_order) {
+        s = CW_ERR_NOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < E.ngoals; i++)
+        goal_order[2 * i] = E.goals[i].account, goal_order[2 * i + 1] = i;
+    qsort(goal_order, (size_t)E.ngoals, 2 * sizeof *goal_order, goal_acc_cmp);
+    {
+        /* Reorder goals by account so each account has a contiguous range. */
+        m_goal *sorted = malloc(sizeof *sorted * (size_t)(E.ngoals ? E.ngoals : 1));
+        if (!sorted) {
+            s = CW_ERR_NOMEM;
+            goto done;
+        }
+        for (int64_t i = 0; i < E.ngoals; i++)
+            sorted[i] = E.goals[goal_order[2 * i + 1]];
+        free(E.goals);
+        E.goals = sorted;
+    }
+    stats->load_s = cw_now() - E.t0;
+    b.vals = malloc(sizeof *b.vals * (size_t)E.ndays * M__COUNT);
+    b.trend = malloc(sizeof *b.trend * (size_t)E.ndays * M__COUNT);
+    if (!b.vals || !b.trend) {
+        s = CW_ERR_NOMEM;
+        goto done;
+    }
+    RANGES(&E, goals, ngoals, g_lo, g_hi);
+    {
+        scan_ctx sc = {&E, &b, 1};
+        s = E.ops->scan_event_days(st, 1, E.nacc, on_event_day, &sc);
+        while (s == CW_OK && sc.next <= E.nacc) {
+            s = finish_account(&E, &b, sc.next);
+            sc.next++;
+        }
+    }
+    stats->compute_s = cw_now() - E.t0 - stats->load_s;
+    double tp = cw_now();
+    int64_t users_at_last = stats->user_rows;
+    for (int k = 0; k < E.ndays && s == CW_OK; k++) {
+        s = peers_for_day(&E, E.days[k]);
+        progress(&E, "peers", k + 1, E.ndays, 0);
+    }
+    stats->peers_s = cw_now() - tp;
+    char catalog[4096];
+    size_t cl = 0;
+    for (int m = 0; m < M__COUNT; m++)
+        cl += (size_t)snprintf(catalog + cl, sizeof catalog - cl, "%s%s", m ? "," : "",
+                               cw_metric_catalog[m].name);
+    for (int k = 0; k < E.ndays && s == CW_OK; k++)
+        s = E.ops->snapshot_put(st, E.days[k], E.window, catalog, stats->account_rows / E.ndays,
+                                users_at_last);
+    if (s == CW_OK)
+        s = E.ops->commit(st);
+    if (s == CW_OK)
+        stats->snapshots_computed = E.ndays;
+done:
+    if (s != CW_OK)
+        E.ops->rollback(st);
+    stats->elapsed_s = cw_now() - E.t0;
+    free(b.vals);
+    free(b.trend);
+    free(b.scratch);
+    free(b.cum);
+    free(b.us);
+    free(goal_order);
+    engine_free(&E);
+    return s;
+}

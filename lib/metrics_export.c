@@ -1,0 +1,284 @@
+/*
+ * metrics_export.c — stored metric snapshots out to people and programs:
+ * long-form CSV (one row per day, entity and metric), JSON Lines (one
+ * object per day and entity), or a readable table. Entities are shown by
+ * their external ids; missing values are empty (CSV) or null (JSON).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "metrics_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct names {
+    char **ext; /* by internal id */
+    int64_t n;
+} names;
+
+static cw_status name_put(const char *ext, size_t len, int64_t id, int64_t aux, void *ud)
+{
+    (void)aux;
+    names *nm = ud;
+    if (id >= nm->n) {
+        int64_t nn = (id + 1) * 2;
+        char **p = realloc(nm->ext, sizeof *p * (size_t)nn);
+        if (!p)
+            return CW_ERR_NOMEM;
+        memset(p + nm->n, 0, sizeof *p * (size_t)(nn - nm->n));
+        nm->ext = p;
+        nm->n = nn;
+    }
+    nm->ext[id] = cw_strndup(ext, len);
+    return nm->ext[id] ? CW_OK : CW_ERR_NOMEM;
+}
+
+static void names_free(names *nm)
+{
+    for (int64_t i = 0; i < nm->n; i++)
+        free(nm->ext[i]);
+    free(nm->ext);
+}
+
+static const char *name_of(const names *nm, int64_t id)
+{
+    return id >= 0 && id < nm->n && nm->ext[id] ? nm->ext[id] : "?";
+}
+
+typedef struct ex_ctx {
+    const cw_metrics_export_opts *o;
+    FILE *out;
+    names accounts, users;
+    int metric; /* catalogue index or -1 */
+    int64_t rows;
+    int header_done;
+} ex_ctx;
+
+static void num(FILE *out, double v, int json)
+{
+    if (isnan(v))
+        fputs(json ? "null" : "", out);
+    else if (v == floor(v) && fabs(v) < 1e15)
+        fprintf(out, "%.0f", v);
+    else
+        fprintf(out, "%.6g", v);
+}
+
+/* Writes a CSV field, quoted when needed. */
+static void csv_str(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static cw_status on_account_row(int64_t day, int64_t account, const double *vals,
+                                const double *trend, const double *peers, int n, void *ud)
+{
+    ex_ctx *x = ud;
+    char d[16];
+    cw_time_format(day * 86400, 1, d, sizeof d);
+    const char *ext = name_of(&x->accounts, account);
+    int lo = x->metric >= 0 ? x->metric : 0, hi = x->metric >= 0 ? x->metric + 1 : M__COUNT;
+    if (hi > n)
+        hi = n;
+    x->rows++;
+    if (x->o->format == CW_FORMAT_CSV) {
+        if (!x->header_done++)
+            fputs("day,account_id,metric,value,trend_28d,peer_pct\n", x->out);
+        for (int m = lo; m < hi; m++) {
+            fprintf(x->out, "%s,", d);
+            csv_str(x->out, ext);
+            fprintf(x->out, ",%s,", cw_metric_catalog[m].name);
+            num(x->out, vals[m], 0);
+            fputc(',', x->out);
+            num(x->out, trend ? trend[m] : NAN, 0);
+            fputc(',', x->out);
+            num(x->out, peers ? peers[m] : NAN, 0);
+            fputc('\n', x->out);
+        }
+    } else if (x->o->format == CW_FORMAT_JSON) {
+        fprintf(x->out, "{\"day\":\"%s\",\"account_id\":", d);
+        json_str(x->out, ext);
+        const char *part[] = {"values", "trend_28d", "peer_pct"};
+        const double *src[] = {vals, trend, peers};
+        for (int p = 0; p < 3; p++) {
+            fprintf(x->out, ",\"%s\":{", part[p]);
+            for (int m = lo; m < hi; m++) {
+                fprintf(x->out, "%s\"%s\":", m > lo ? "," : "", cw_metric_catalog[m].name);
+                num(x->out, src[p] ? src[p][m] : NAN, 1);
+            }
+            fputc('}', x->out);
+        }
+        fputs("}\n", x->out);
+    } else if (x->o->account || x->metric < 0) {
+        /* One account (or every metric): a vertical table. */
+        fprintf(x->out, "%s  %s\n", d, ext);
+        fprintf(x->out, "  %-28s %14s %12s %9s  %s\n", "metric", "value", "28d change", "peer pct",
+                "unit");
+        for (int m = lo; m < hi; m++) {
+            char v[32] = "", t[32] = "", p[32] = "";
+            if (!isnan(vals[m]))
+                snprintf(v, sizeof v, "%.4g", vals[m]);
+            if (trend && !isnan(trend[m]))
+                snprintf(t, sizeof t, "%+.4g", trend[m]);
+            if (peers && !isnan(peers[m]))
+                snprintf(p, sizeof p, "%.0f", peers[m]);
+            fprintf(x->out, "  %-28s %14s %12s %9s  %s\n", cw_metric_catalog[m].name, v, t, p,
+                    cw_metric_catalog[m].unit);
+        }
+    } else {
+        if (!x->header_done++)
+            fprintf(x->out, "%-10s  %-16s %14s %12s %9s\n", "day", "account",
+                    cw_metric_catalog[lo].name, "28d change", "peer pct");
+        char v[32] = "", t[32] = "", p[32] = "";
+        if (!isnan(vals[lo]))
+            snprintf(v, sizeof v, "%.4g", vals[lo]);
+        if (trend && !isnan(trend[lo]))
+            snprintf(t, sizeof t, "%+.4g", trend[lo]);
+        if (peers && !isnan(peers[lo]))
+            snprintf(p, sizeof p, "%.0f", peers[lo]);
+        fprintf(x->out, "%-10s  %-16s %14s %12s %9s\n", d, ext, v, t, p);
+    }
+    return ferror(x->out) ? CW_ERR_IO : CW_OK;
+}
+
+static cw_status on_user_row(int64_t day, int64_t user, int64_t account, const double *vals, int n,
+                             void *ud)
+{
+    ex_ctx *x = ud;
+    char d[16];
+    cw_time_format(day * 86400, 1, d, sizeof d);
+    int lo = 0, hi = U__COUNT;
+    if (x->metric >= 0)
+        lo = x->metric - M__COUNT, hi = lo + 1;
+    if (hi > n)
+        hi = n;
+    x->rows++;
+    const char *uext = name_of(&x->users, user), *aext = name_of(&x->accounts, account);
+    if (x->o->format == CW_FORMAT_JSON) {
+        fprintf(x->out, "{\"day\":\"%s\",\"user_id\":", d);
+        json_str(x->out, uext);
+        fputs(",\"account_id\":", x->out);
+        json_str(x->out, aext);
+        fputs(",\"values\":{", x->out);
+        for (int m = lo; m < hi; m++) {
+            fprintf(x->out, "%s\"%s\":", m > lo ? "," : "", cw_metric_catalog[M__COUNT + m].name);
+            num(x->out, vals[m], 1);
+        }
+        fputs("}}\n", x->out);
+        return CW_OK;
+    }
+    if (!x->header_done++) {
+        if (x->o->format == CW_FORMAT_CSV) {
+            fputs("day,user_id,account_id", x->out);
+            for (int m = lo; m < hi; m++)
+                fprintf(x->out, ",%s", cw_metric_catalog[M__COUNT + m].name);
+            fputc('\n', x->out);
+        } else {
+            fprintf(x->out, "%-10s  %-12s %-10s", "day", "user", "account");
+            for (int m = lo; m < hi; m++)
+                fprintf(x->out, " %s", cw_metric_catalog[M__COUNT + m].name + 5);
+            fputc('\n', x->out);
+        }
+    }
+    if (x->o->format == CW_FORMAT_CSV) {
+        fprintf(x->out, "%s,", d);
+        csv_str(x->out, uext);
+        fputc(',', x->out);
+        csv_str(x->out, aext);
+        for (int m = lo; m < hi; m++) {
+            fputc(',', x->out);
+            num(x->out, vals[m], 0);
+        }
+    } else {
+        fprintf(x->out, "%-10s  %-12s %-10s", d, uext, aext);
+        for (int m = lo; m < hi; m++) {
+            int wdt = (int)strlen(cw_metric_catalog[M__COUNT + m].name + 5);
+            if (isnan(vals[m]))
+                fprintf(x->out, " %*s", wdt, "");
+            else
+                fprintf(x->out, " %*.4g", wdt, vals[m]);
+        }
+    }
+    fputc('\n', x->out);
+    return ferror(x->out) ? CW_ERR_IO : CW_OK;
+}
+
+static cw_status latest_day(int64_t day, void *ud)
+{
+    *(int64_t *)ud = day;
+    return CW_OK;
+}
+
+cw_status cw_metrics_export(cw_store *st, const cw_metrics_export_opts *o, FILE *out)
+{
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    ex_ctx x;
+    memset(&x, 0, sizeof x);
+    x.o = o;
+    x.out = out;
+    x.metric = -1;
+    if (o->metric) {
+        x.metric = cw_metric_index(o->metric);
+        if (x.metric < 0)
+            return cw_store_set_error(
+                st, CW_ERR_USAGE, "unknown metric '%s' (see `churnwatch metrics list`)", o->metric);
+        if ((x.metric >= M__COUNT) != (o->users != 0))
+            return cw_store_set_error(st, CW_ERR_USAGE, "metric '%s' is %s-level%s", o->metric,
+                                      x.metric >= M__COUNT ? "user" : "account",
+                                      o->users ? "" : " (add --users)");
+    }
+    cw_status s = ops->load_ids(st, CW_KIND_ACCOUNTS, name_put, &x.accounts);
+    if (s == CW_OK && o->users)
+        s = ops->load_ids(st, CW_KIND_USERS, name_put, &x.users);
+    int64_t account = 0;
+    if (s == CW_OK && o->account) {
+        for (int64_t i = 0; i < x.accounts.n && !account; i++)
+            if (x.accounts.ext[i] && strcmp(x.accounts.ext[i], o->account) == 0)
+                account = i;
+        if (!account)
+            s = cw_store_set_error(st, CW_ERR_NOTFOUND, "unknown account '%s'", o->account);
+    }
+    int64_t lo = o->from_day, hi = o->to_day;
+    if (s == CW_OK && hi < 0) {
+        int64_t last = -1;
+        s = ops->snapshot_list(st, lo, INT64_MAX / 2, latest_day, &last);
+        lo = hi = last;
+    }
+    if (s == CW_OK && lo < 0)
+        s = cw_store_set_error(
+            st, CW_ERR_NOTFOUND,
+            "no metric snapshots stored (run `churnwatch metrics --as-of DATE`)");
+    if (s == CW_OK)
+        s = o->users ? ops->user_metrics_scan(st, lo, hi, account, on_user_row, &x)
+                     : ops->account_metrics_scan(st, lo, hi, account, on_account_row, &x);
+    if (s == CW_OK && x.rows == 0)
+        s = cw_store_set_error(st, CW_ERR_NOTFOUND, "no stored metrics match");
+    names_free(&x.accounts);
+    names_free(&x.users);
+    return s;
+}
