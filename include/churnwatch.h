@@ -353,7 +353,7 @@ typedef struct cw_sim_stats {
 /* Sets *o to the defaults (500 accounts, 12 months from 2025-01-01, seed 42). */
 CW_API void cw_sim_opts_init(cw_sim_opts *o);
 /* Writes a deterministic simulated SaaS world into o->out_dir: one CSV per
- * kind (see docs/data-model.md), ground_truth.csv (each account's hidden
+ * kind (see docs/data-model.md), truth/ground_truth.csv (each account's hidden
  * churn driver) and manifest.json (the simulator's own counts). Streams:
  * memory does not grow with the number of events. On error, when errmsg is
  * non-NULL, *errmsg is a message the caller frees. */

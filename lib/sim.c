@@ -2385,6 +2385,14 @@ cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg)
         return s;
     }
     s = make_dir(o->out_dir, errmsg);
+    /* The ground truth goes into its own folder so that ingesting DIR/ *.csv
+     * loads exactly the exports, and never the answers. */
+    char *truth_dir = s == CW_OK ? join_path(o->out_dir, "truth") : NULL;
+    if (s == CW_OK && !truth_dir)
+        s = CW_ERR_NOMEM;
+    if (s == CW_OK)
+        s = make_dir(truth_dir, errmsg);
+    free(truth_dir);
     if (s != CW_OK)
         return s;
     /* One world per directory: an earlier run's events in the other form
@@ -2411,7 +2419,7 @@ cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg)
         c->ev_len[e] = strlen(evdefs[e].name);
 
     for (int k = 1; k < OUT__COUNT && s == CW_OK; k++) {
-        const char *name = k == OUT_TRUTH                   ? "ground_truth.csv"
+        const char *name = k == OUT_TRUTH                   ? "truth/ground_truth.csv"
                            : k == CW_KIND_EVENTS && o->gzip ? "events.csv.gz"
                                                             : kind_files[k];
         s = out_open(c, k, name, errmsg);

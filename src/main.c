@@ -18,7 +18,7 @@ const cli_command cli_commands[] = {
      "                           [--gzip] --out DIR\n"
      "\n"
      "Writes one CSV per kind of input (see `churnwatch help data-model`), plus\n"
-     "ground_truth.csv (each account's hidden churn driver) and manifest.json (the\n"
+     "truth/ground_truth.csv (each account's hidden churn driver) and manifest.json (the\n"
      "simulator's own counts). The same options and seed always give the same bytes.\n"
      "\n"
      "  --accounts N   customer accounts (default: simulate.accounts, 500)\n"
