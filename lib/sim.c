@@ -663,6 +663,7 @@ typedef struct sim_acct {
     int annual, existing;
     int64_t price_cents; /* per seat per month */
     int seats, seats_before_churn;
+    int64_t last_sub_ts; /* effective time of the last subscription row written */
     int64_t cs;        /* contract start day */
     int64_t first_day; /* max(cs, start_day) */
     int64_t onset;     /* driver onset day, NO_DAY none */
@@ -746,13 +747,19 @@ static const char *const out_headers[OUT__COUNT] = {
  * Row writers for the small kinds
  * ------------------------------------------------------------------- */
 
-static void write_subscription(sim_ctx *c, const sim_acct *a, int64_t day, int seats)
+static void write_subscription(sim_ctx *c, sim_acct *a, int64_t day, int seats)
 {
     sim_out *o = &c->out[CW_KIND_SUBSCRIPTIONS];
+    /* Two changes on one day (a renewal change, then a cancellation) take
+     * effect an hour apart: (account, effective_at) is the natural key. */
+    int64_t ts = day * DAY_S;
+    if (ts <= a->last_sub_ts)
+        ts = a->last_sub_ts + 3600;
+    a->last_sub_ts = ts;
     char *p = out_reserve(o, ROW_MAX);
     p = put_mem(p, a->id, a->idlen);
     *p++ = ',';
-    p = put_ts(p, day * DAY_S);
+    p = put_ts(p, ts);
     *p++ = ',';
     p = put_i64(p, (int64_t)seats * a->price_cents);
     p = put_s(p, ",USD,");
