@@ -108,10 +108,13 @@ typedef struct engine {
     int milestone_due[MAX_MILESTONES];
     uint64_t advanced_mask;
     cw_intern *segments, *depts, *goal_ids, *feature_names, *milestone_names;
+    char **fnames; /* catalogue feature names by load order (feature_names' ids) */
+    int64_t nfnames, fnames_cap;
     /* snapshot dates being computed */
     int64_t *days;
     int ndays;
-    int64_t user_day; /* the snapshot whose user metrics are stored (or all) */
+    int64_t *day_accounts, *day_users; /* rows stored per snapshot */
+    int64_t user_day;                  /* the snapshot whose user metrics are stored (or all) */
     /* the account being assembled from event rows */
     int64_t cur;
     struct uday {
@@ -157,6 +160,14 @@ static int64_t intern_id(cw_intern *m, const char *s, size_t len)
 static int64_t floor_day(int64_t ts)
 {
     return ts >= 0 ? ts / DAY_S : -((-ts + DAY_S - 1) / DAY_S);
+}
+
+/* qsort for arrays that may be empty, and then NULL (qsort's pointer must
+ * not be NULL even for zero elements). */
+static void sort(void *base, int64_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, (size_t)n, size, cmp);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -290,30 +301,78 @@ static cw_status load_feature(int64_t id, const cw_value *v, void *ud)
     (void)id;
     feature_ctx *fc = ud;
     engine *E = fc->E;
-    /* event, feature, tier, milestone, milestone_due_day, first_value */
+    /* event, feature, tier, milestone, milestone_due_day, first_value.
+     * Features and milestones count whether or not their event has been
+     * seen: a milestone nobody reached yet is still due, and whether an
+     * event happened on or after the snapshot must not change what the
+     * snapshot sees. Features are numbered by name afterwards. */
+    int64_t f = cw_intern_get(E->feature_names, v[1].s, v[1].len);
+    if (f < 0) {
+        f = E->nfnames;
+        char **slot = push((void **)&E->fnames, &E->nfnames, &E->fnames_cap, sizeof *E->fnames);
+        if (!slot || !(*slot = cw_strndup(v[1].s, v[1].len)) ||
+            cw_intern_put(E->feature_names, v[1].s, v[1].len, f) != CW_OK)
+            return CW_ERR_NOMEM;
+    }
+    int64_t m = -1;
+    if (v[3].present) {
+        m = intern_id(E->milestone_names, v[3].s, v[3].len);
+        if (m < 0)
+            return CW_ERR_NOMEM;
+        if (m < MAX_MILESTONES)
+            E->milestone_due[m] = v[4].present ? (int)v[4].i : 90;
+        E->nmilestones = m + 1 < MAX_MILESTONES ? (int)m + 1 : MAX_MILESTONES;
+    }
     int64_t ev = cw_intern_get(fc->names, v[0].s, v[0].len);
     if (ev < 0 || ev >= E->nev)
         return CW_OK; /* catalogued but never seen */
-    int64_t f = intern_id(E->feature_names, v[1].s, v[1].len);
-    if (f < 0)
-        return CW_ERR_NOMEM;
     ev_info *e = &E->ev[ev];
-    e->feature = f < MAX_FEATURES ? (int)f : -1;
+    e->feature = (int)f; /* load order until number_features() */
     e->advanced = v[2].i == 1;
-    if (e->advanced && e->feature >= 0)
-        E->advanced_mask |= 1ull << e->feature;
     e->first_value = v[5].present && v[5].i;
-    if (v[3].present) {
-        int64_t m = intern_id(E->milestone_names, v[3].s, v[3].len);
-        if (m >= 0 && m < MAX_MILESTONES) {
-            e->milestone = (int)m;
-            E->milestone_due[m] = v[4].present ? (int)v[4].i : 90;
-        }
+    if (m >= 0 && m < MAX_MILESTONES)
+        e->milestone = (int)m;
+    return CW_OK;
+}
+
+typedef struct fname {
+    const char *name;
+    int64_t id;
+} fname;
+
+static int fname_cmp(const void *a, const void *b)
+{
+    return strcmp(((const fname *)a)->name, ((const fname *)b)->name);
+}
+
+/* Numbers the catalogue's features by name (byte order), the numbering
+ * user_stop_feature reports; features after the first MAX_FEATURES names
+ * are not tracked. Sets the advanced-feature mask. */
+static cw_status number_features(engine *E)
+{
+    fname *byname = malloc(sizeof *byname * (size_t)(E->nfnames ? E->nfnames : 1));
+    int *rank = malloc(sizeof *rank * (size_t)(E->nfnames ? E->nfnames : 1));
+    if (!byname || !rank) {
+        free(byname);
+        free(rank);
+        return CW_ERR_NOMEM;
     }
-    E->nfeatures = (int)cw_intern_count(E->feature_names);
-    E->nmilestones = (int)cw_intern_count(E->milestone_names);
-    if (E->nmilestones > MAX_MILESTONES)
-        E->nmilestones = MAX_MILESTONES;
+    for (int64_t i = 0; i < E->nfnames; i++)
+        byname[i] = (fname){E->fnames[i], i};
+    sort(byname, E->nfnames, sizeof *byname, fname_cmp);
+    for (int64_t r = 0; r < E->nfnames; r++)
+        rank[byname[r].id] = r < MAX_FEATURES ? (int)r : -1;
+    for (int64_t i = 0; i < E->nev; i++) {
+        ev_info *e = &E->ev[i];
+        if (e->feature < 0)
+            continue;
+        e->feature = rank[e->feature];
+        if (e->advanced && e->feature >= 0)
+            E->advanced_mask |= 1ull << e->feature;
+    }
+    E->nfeatures = E->nfnames < MAX_FEATURES ? (int)E->nfnames : MAX_FEATURES;
+    free(byname);
+    free(rank);
     return CW_OK;
 }
 
@@ -398,14 +457,15 @@ static cw_status load_all(engine *E)
     }
     for (int64_t i = 0; i < E->nev; i++)
         E->ev[i] = (ev_info){-1, 0, -1, 0};
-    if ((s = ops->scan_rows(E->st, CW_KIND_FEATURES, load_feature, &fc)) != CW_OK)
+    if ((s = ops->scan_rows(E->st, CW_KIND_FEATURES, load_feature, &fc)) != CW_OK ||
+        (s = number_features(E)) != CW_OK)
         goto done;
-    qsort(E->subs, (size_t)E->nsubs, sizeof *E->subs, sub_cmp);
-    qsort(E->users, (size_t)E->nusers, sizeof *E->users, user_cmp);
-    qsort(E->tickets, (size_t)E->ntickets, sizeof *E->tickets, ticket_cmp);
-    qsort(E->surveys, (size_t)E->nsurveys, sizeof *E->surveys, survey_cmp);
-    qsort(E->trainings, (size_t)E->ntrainings, sizeof *E->trainings, training_cmp);
-    qsort(E->measures, (size_t)E->nmeasures, sizeof *E->measures, measure_cmp);
+    sort(E->subs, E->nsubs, sizeof *E->subs, sub_cmp);
+    sort(E->users, E->nusers, sizeof *E->users, user_cmp);
+    sort(E->tickets, E->ntickets, sizeof *E->tickets, ticket_cmp);
+    sort(E->surveys, E->nsurveys, sizeof *E->surveys, survey_cmp);
+    sort(E->trainings, E->ntrainings, sizeof *E->trainings, training_cmp);
+    sort(E->measures, E->nmeasures, sizeof *E->measures, measure_cmp);
     RANGES(E, subs, nsubs, sub_lo, sub_hi);
     RANGES(E, users, nusers, user_lo, user_hi);
     RANGES(E, tickets, ntickets, tk_lo, tk_hi);
@@ -491,6 +551,64 @@ static double goal_expected(const engine *E, const m_goal *g, int64_t d)
     if ((double)d >= t1)
         return g->target;
     return t1 > t0 ? v0 + (g->target - v0) * ((double)d - t0) / (t1 - t0) : g->target;
+}
+
+/* Day z (days since 1970-01-01) as a civil date (H. Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* The day `months` civil months after day `from`, the day of month clamped
+ * to the target month's length (Jan 31 + 1 month = Feb 28 or 29; Feb 29 +
+ * 12 months = Feb 28). */
+static int64_t add_months(int64_t from, int64_t months)
+{
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(from, &y, &m, &d);
+    int64_t k = (int64_t)m - 1 + months;
+    y += k / 12;
+    m = (unsigned)(k % 12) + 1;
+    unsigned last = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    return cw_days_from_civil(y, m, d < last ? d : last);
+}
+
+/* The first anniversary of anchor every term_months months that falls on
+ * or after day d (anchor <= d). */
+static int64_t next_anniversary(int64_t anchor, int term_months, int64_t d)
+{
+    /* a term is at most 31·term_months days: start no later than the answer */
+    int64_t k = (d - anchor) / (31 * term_months);
+    int64_t next = add_months(anchor, k * term_months);
+    while (next < d)
+        next = add_months(anchor, ++k * term_months);
+    return next;
+}
+
+/* The first day of the contract in force before day d: contract_start, or
+ * the day of the first paid change after the account's last cancellation
+ * (a change to MRR 0) — a reactivated account renews from its return. */
+static int64_t contract_anchor(const engine *E, const m_account *a, int64_t d)
+{
+    int64_t anchor = a->start_day;
+    int cancelled = 0;
+    for (int64_t i = a->sub_lo; i < a->sub_hi && E->subs[i].ts < d * DAY_S; i++) {
+        if (E->subs[i].mrr == 0)
+            cancelled = 1;
+        else if (cancelled)
+            anchor = floor_day(E->subs[i].ts), cancelled = 0;
+    }
+    return anchor;
 }
 
 typedef struct user_state {
@@ -590,34 +708,10 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
             v[M_SEAT_CHANGE_90D] = (double)(seats - (sk90 >= 0 ? E->subs[sk90].seats : seats));
             v[M_MRR_CHANGE_90D] = (double)(mrr - (sk90 >= 0 ? E->subs[sk90].mrr : mrr));
         }
-        /* next anniversary of contract_start at or after D */
+        /* next term anniversary (civil months) of the current contract */
         int annual = sk >= 0 ? E->subs[sk].annual : -1;
-        int64_t term = annual == 0 ? 30 : 365;
-        if (annual == 0) {
-            /* monthly: months are 28-31 days; step by civil months */
-            char buf[16];
-            cw_time_format(a->start_day * DAY_S, 1, buf, sizeof buf);
-            int64_t y =
-                (buf[0] - '0') * 1000 + (buf[1] - '0') * 100 + (buf[2] - '0') * 10 + (buf[3] - '0');
-            int mo = (buf[5] - '0') * 10 + (buf[6] - '0'),
-                dd = (buf[8] - '0') * 10 + (buf[9] - '0');
-            int64_t next = a->start_day;
-            for (int64_t i = 1; next < D && i < 12 * 200; i++) {
-                int64_t yy = y + (mo - 1 + i) / 12;
-                int mm = (int)((mo - 1 + i) % 12) + 1;
-                int d2 = dd;
-                static const int dm[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-                if (d2 > dm[mm - 1])
-                    d2 = dm[mm - 1];
-                if (mm == 2 && d2 == 29 && !((yy % 4 == 0 && yy % 100 != 0) || yy % 400 == 0))
-                    d2 = 28;
-                next = cw_days_from_civil(yy, (unsigned)mm, (unsigned)d2);
-            }
-            v[M_DAYS_TO_RENEWAL] = (double)(next - D);
-        } else {
-            int64_t yrs = (tenure + term - 1) / term;
-            v[M_DAYS_TO_RENEWAL] = (double)(a->start_day + yrs * term - D);
-        }
+        v[M_DAYS_TO_RENEWAL] =
+            (double)(next_anniversary(contract_anchor(E, a, D), annual == 0 ? 1 : 12, D) - D);
 
         /* ---- users ---- */
         int64_t prov = 0, active = 0, ever = 0, dropped = 0, sum_ad = 0, sum_weeks = 0;
@@ -724,7 +818,7 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
         v[M_TRAINING_COMPLETION] = seats ? (double)trained / (double)seats : NA;
         v[M_ACTIVE_USER_SHARE] = prov ? (double)active / (double)prov : NA;
         if (user_events > 0) {
-            qsort(ev_counts, (size_t)prov, sizeof *ev_counts, dcmp);
+            sort(ev_counts, prov, sizeof *ev_counts, dcmp);
             int64_t top = (prov + 9) / 10;
             double topsum = 0, g = 0;
             for (int64_t i = 0; i < top; i++)
@@ -795,7 +889,7 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
         v[M_INTRO_TICKETS_AFTER_DAY90] = (double)intro_late;
         v[M_OPEN_TICKETS] = (double)open;
         if (nres) {
-            qsort(res, (size_t)nres, sizeof *res, dcmp);
+            sort(res, nres, sizeof *res, dcmp);
             v[M_MEDIAN_RESOLVE_HOURS] =
                 nres % 2 ? res[nres / 2] : (res[nres / 2 - 1] + res[nres / 2]) / 2.0;
         }
@@ -900,6 +994,7 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
         if ((s = E->ops->account_metrics_put(E->st, D, id, v, t, M__COUNT)) != CW_OK)
             break;
         E->stats->account_rows++;
+        E->day_accounts[k]++;
         if (E->user_day == D || E->o->user_history) {
             for (int64_t u = 0; u < nu && s == CW_OK; u++) {
                 double *uv = scratch + nu + (size_t)u * U__COUNT;
@@ -908,6 +1003,7 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
                 s = E->ops->user_metrics_put(E->st, D, E->users[a->user_lo + u].id, id, uv,
                                              U__COUNT);
                 E->stats->user_rows++;
+                E->day_users[k]++;
             }
         }
     }
@@ -1102,7 +1198,7 @@ static cw_status peers_for_day(engine *E, int64_t day)
         free(pc.rows);
         return s;
     }
-    qsort(pc.rows, (size_t)pc.n, sizeof *pc.rows, peer_group_cmp);
+    sort(pc.rows, pc.n, sizeof *pc.rows, peer_group_cmp);
     /* Percentile rank within the group: (below + half of equal) / n, from
      * each metric's sorted column (two binary searches per value). */
     double *col = malloc(sizeof *col * (size_t)(pc.n ? pc.n : 1));
@@ -1116,7 +1212,7 @@ static cw_status peers_for_day(engine *E, int64_t day)
             for (int64_t r = i; r < j; r++)
                 if (!isnan(pc.rows[r].v[m]))
                     col[cnt++] = pc.rows[r].v[m];
-            qsort(col, (size_t)cnt, sizeof *col, dcmp);
+            sort(col, cnt, sizeof *col, dcmp);
             for (int64_t r = i; r < j; r++) {
                 double x = pc.rows[r].v[m];
                 if (isnan(x)) {
@@ -1184,6 +1280,11 @@ static void engine_free(engine *E)
     cw_intern_free(E->depts);
     cw_intern_free(E->goal_ids);
     cw_intern_free(E->feature_names);
+    for (int64_t i = 0; i < E->nfnames; i++)
+        free(E->fnames[i]);
+    free(E->fnames);
+    free(E->day_accounts);
+    free(E->day_users);
     cw_intern_free(E->milestone_names);
 }
 
@@ -1196,6 +1297,13 @@ static int goal_acc_cmp(const void *a, const void *b)
 cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
+    int every = o->every_days > 0 ? o->every_days : 1;
+    int64_t to = o->every_days > 0 ? o->to_day : o->from_day;
+    if (to < o->from_day)
+        return cw_store_set_error(st, CW_ERR_USAGE, "snapshot range ends before it starts");
+    int64_t ndays = (to - o->from_day) / every + 1;
+    if (ndays > 100000)
+        return cw_store_set_error(st, CW_ERR_USAGE, "too many snapshots (%lld)", (long long)ndays);
     engine E;
     memset(&E, 0, sizeof E);
     E.st = st;
@@ -1215,18 +1323,11 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     E.goal_ids = cw_intern_new();
     E.feature_names = cw_intern_new();
     E.milestone_names = cw_intern_new();
-    int every = o->every_days > 0 ? o->every_days : 1;
-    int64_t to = o->every_days > 0 ? o->to_day : o->from_day;
-    if (to < o->from_day) {
-        cw_store_set_error(st, CW_ERR_USAGE, "snapshot range ends before it starts");
-        return CW_ERR_USAGE;
-    }
-    int64_t ndays = (to - o->from_day) / every + 1;
-    if (ndays > 100000)
-        return cw_store_set_error(st, CW_ERR_USAGE, "too many snapshots (%lld)", (long long)ndays);
     E.days = malloc(sizeof *E.days * (size_t)ndays);
+    E.day_accounts = calloc((size_t)ndays, sizeof *E.day_accounts);
+    E.day_users = calloc((size_t)ndays, sizeof *E.day_users);
     if (!E.segments || !E.depts || !E.goal_ids || !E.feature_names || !E.milestone_names ||
-        !E.days) {
+        !E.days || !E.day_accounts || !E.day_users) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -1259,7 +1360,7 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     }
     for (int64_t i = 0; i < E.ngoals; i++)
         goal_order[2 * i] = E.goals[i].account, goal_order[2 * i + 1] = i;
-    qsort(goal_order, (size_t)E.ngoals, 2 * sizeof *goal_order, goal_acc_cmp);
+    sort(goal_order, E.ngoals, 2 * sizeof *goal_order, goal_acc_cmp);
     {
         /* Reorder goals by account so each account has a contiguous range. */
         m_goal *sorted = malloc(sizeof *sorted * (size_t)(E.ngoals ? E.ngoals : 1));
@@ -1290,7 +1391,6 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     }
     stats->compute_s = cw_now() - E.t0 - stats->load_s;
     double tp = cw_now();
-    int64_t users_at_last = stats->user_rows;
     for (int k = 0; k < E.ndays && s == CW_OK; k++) {
         s = peers_for_day(&E, E.days[k]);
         progress(&E, "peers", k + 1, E.ndays, 0);
@@ -1302,8 +1402,8 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
         cl += (size_t)snprintf(catalog + cl, sizeof catalog - cl, "%s%s", m ? "," : "",
                                cw_metric_catalog[m].name);
     for (int k = 0; k < E.ndays && s == CW_OK; k++)
-        s = E.ops->snapshot_put(st, E.days[k], E.window, catalog, stats->account_rows / E.ndays,
-                                users_at_last);
+        s = E.ops->snapshot_put(st, E.days[k], E.window, catalog, E.day_accounts[k],
+                                E.day_users[k]);
     if (s == CW_OK)
         s = E.ops->commit(st);
     if (s == CW_OK)

@@ -54,14 +54,24 @@ typedef struct ex_ctx {
     int header_done;
 } ex_ctx;
 
+/* Writes v for machines: integers without a fraction, other numbers with
+ * the fewest digits (15 to 17) that read back as exactly v, so an export
+ * loses nothing; missing values are empty (CSV) or null (JSON). */
 static void num(FILE *out, double v, int json)
 {
-    if (isnan(v))
+    if (isnan(v)) {
         fputs(json ? "null" : "", out);
-    else if (v == floor(v) && fabs(v) < 1e15)
-        fprintf(out, "%.0f", v);
-    else
-        fprintf(out, "%.6g", v);
+    } else if (v == floor(v) && fabs(v) < 1e15) {
+        fprintf(out, "%.0f", v == 0 ? 0.0 : v); /* no "-0" */
+    } else {
+        char buf[40];
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(buf, sizeof buf, "%.*g", digits, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+        fputs(buf, out);
+    }
 }
 
 /* Writes a CSV field, quoted when needed. */
@@ -190,7 +200,7 @@ static cw_status on_user_row(int64_t day, int64_t user, int64_t account, const d
             num(x->out, vals[m], 1);
         }
         fputs("}}\n", x->out);
-        return CW_OK;
+        return ferror(x->out) ? CW_ERR_IO : CW_OK;
     }
     if (!x->header_done++) {
         if (x->o->format == CW_FORMAT_CSV) {
