@@ -321,7 +321,8 @@ static cw_status load_feature(int64_t id, const cw_value *v, void *ud)
             return CW_ERR_NOMEM;
         if (m < MAX_MILESTONES)
             E->milestone_due[m] = v[4].present ? (int)v[4].i : 90;
-        E->nmilestones = m + 1 < MAX_MILESTONES ? (int)m + 1 : MAX_MILESTONES;
+        int64_t nm = (int64_t)cw_intern_count(E->milestone_names);
+        E->nmilestones = nm < MAX_MILESTONES ? (int)nm : MAX_MILESTONES;
     }
     int64_t ev = cw_intern_get(fc->names, v[0].s, v[0].len);
     if (ev < 0 || ev >= E->nev)

@@ -385,7 +385,8 @@ static char *export_text(const cw_metrics_export_opts *o, cw_status *status)
  *   day 14; first value), dashboard_view → dashboards (basic), forecast_run
  *   → forecasting (advanced), api_call → api (advanced; milestone
  *   integration due day 30), sso_setup → admin (basic; milestone sso due
- *   day 60; never done by anyone). login is not in the catalogue.
+ *   day 60; never done by anyone), webhook_added → api (advanced; also
+ *   completes integration; never seen). login is not in the catalogue.
  *   users: U1 ops, U2 ops, U3 sales, U4 role admin (no department), U5
  *   support (never active), U6 finance (deactivated 2025-03-25T12:00Z, mid
  *   window), U7 legal (provisioned exactly at D's midnight: not yet).
@@ -416,7 +417,8 @@ static const char MAIN_FEATURES[] = "event,feature,tier,milestone,milestone_due_
                                     "dashboard_view,dashboards,basic,,,\n"
                                     "forecast_run,forecasting,advanced,,,\n"
                                     "api_call,api,advanced,integration,30,\n"
-                                    "sso_setup,admin,basic,sso,60,\n";
+                                    "sso_setup,admin,basic,sso,60,\n"
+                                    "webhook_added,api,advanced,integration,30,\n";
 static const char MAIN_TRAININGS[] = "user_id,account_id,course,completed_at\n"
                                      "U1,A1,basics,2025-02-01T10:00:00Z\n"
                                      "U4,A1,basics,2025-04-10T23:59:59Z\n"
