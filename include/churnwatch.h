@@ -263,6 +263,37 @@ CW_API int64_t cw_config_get_int(const cw_config *c, const char *key);
 /* Writes every setting as an INI file with its help text and where its
  * value came from (default, file, override). */
 CW_API void cw_config_write(const cw_config *c, FILE *out);
+/* A custom metric from a [metric.NAME] section of the configuration,
+ * built from the engine's primitives (docs/metrics.md, "Custom metrics"). */
+typedef enum cw_custom_type {
+    CW_CUSTOM_COUNT = 0,          /* events of the set in the window */
+    CW_CUSTOM_SUM = 1,            /* sum of their values */
+    CW_CUSTOM_DISTINCT_USERS = 2, /* users with one of them in the window */
+    CW_CUSTOM_PCT_CHANGE = 3,     /* count in the window vs the previous window, % */
+    CW_CUSTOM_DAYS_SINCE = 4,     /* days since the last one (empty if never) */
+    CW_CUSTOM_RATIO = 5           /* numerator / denominator (any two metric names) */
+} cw_custom_type;
+
+typedef enum cw_custom_per {
+    CW_PER_NONE = 0,
+    CW_PER_ACTIVE_USER = 1,
+    CW_PER_SEAT = 2
+} cw_custom_per;
+
+typedef struct cw_custom_metric {
+    const char *name;
+    cw_custom_type type;
+    const char *events;                  /* comma-separated event names ("*" = all) */
+    int window_days;                     /* 0 = metrics.window_days */
+    cw_custom_per per;                   /* normalisation of the result */
+    const char *numerator, *denominator; /* for CW_CUSTOM_RATIO */
+    const char *unit, *doc;
+} cw_custom_metric;
+
+/* Sets *out to the custom metrics of c (borrowed until cw_config_free) and
+ * returns how many. */
+CW_API int cw_config_custom_metrics(const cw_config *c, const cw_custom_metric **out);
+
 /* Frees c; accepts NULL. */
 CW_API void cw_config_free(cw_config *c);
 

@@ -48,10 +48,14 @@ static const setting settings[] = {
 
 enum { FROM_DEFAULT, FROM_FILE, FROM_OVERRIDE };
 
+#define MAX_CUSTOM 256
+
 struct cw_config {
     char *values[N_SETTINGS];
     int from[N_SETTINGS];
     const char *path;
+    cw_custom_metric custom[MAX_CUSTOM];
+    int ncustom;
 };
 
 static int find(const char *key)
@@ -130,11 +134,140 @@ static char *read_line(char *str, int num, void *stream)
     return s;
 }
 
+static const char *custom_types = "count|sum|distinct_users|pct_change|days_since|ratio";
+static const char *custom_pers = "none|active_user|seat";
+
+/* Index of v among '|'-separated values, or -1. */
+static int one_of(const char *values, const char *v)
+{
+    size_t len = strlen(v);
+    int i = 0;
+    for (const char *a = values; a && *a; i++) {
+        const char *bar = strchr(a, '|');
+        size_t alen = bar ? (size_t)(bar - a) : strlen(a);
+        if (alen == len && strncmp(a, v, len) == 0)
+            return i;
+        a = bar ? bar + 1 : NULL;
+    }
+    return -1;
+}
+
+/* One key of a [metric.NAME] section. Returns NULL or a static reason. */
+static const char *custom_key(cw_config *c, const char *name, const char *key, const char *value)
+{
+    if (!*name)
+        return "a custom metric needs a name: [metric.NAME]";
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return "metric names use a-z, 0-9 and _";
+    if (cw_metric_index(name) >= 0)
+        return "is a built-in metric's name";
+    cw_custom_metric *m = NULL;
+    for (int i = 0; i < c->ncustom; i++)
+        if (strcmp(c->custom[i].name, name) == 0)
+            m = &c->custom[i];
+    if (!m) {
+        if (c->ncustom == MAX_CUSTOM)
+            return "too many custom metrics (256)";
+        m = &c->custom[c->ncustom++];
+        memset(m, 0, sizeof *m);
+        m->type = (cw_custom_type)-1;
+        if (!(m->name = cw_strndup(name, strlen(name))))
+            return "out of memory";
+    }
+    const char **text = NULL;
+    if (strcmp(key, "type") == 0) {
+        int t = one_of(custom_types, value);
+        if (t < 0)
+            return "is not one of count, sum, distinct_users, pct_change, days_since, ratio";
+        m->type = (cw_custom_type)t;
+    } else if (strcmp(key, "per") == 0) {
+        int t = one_of(custom_pers, value);
+        if (t < 0)
+            return "is not one of none, active_user, seat";
+        m->per = (cw_custom_per)t;
+    } else if (strcmp(key, "window") == 0) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (end == value || (*end && strcmp(end, "d") != 0) || v < 1 || v > 365)
+            return "is not a number of days 1..365";
+        m->window_days = (int)v;
+    } else if (strcmp(key, "events") == 0) {
+        text = &m->events;
+    } else if (strcmp(key, "numerator") == 0) {
+        text = &m->numerator;
+    } else if (strcmp(key, "denominator") == 0) {
+        text = &m->denominator;
+    } else if (strcmp(key, "unit") == 0) {
+        text = &m->unit;
+    } else if (strcmp(key, "doc") == 0) {
+        text = &m->doc;
+    } else {
+        return "is not a key of a custom metric (type, events, window, per, numerator, "
+               "denominator, unit, doc)";
+    }
+    if (text) {
+        free((void *)*text);
+        if (!(*text = cw_strndup(value, strlen(value))))
+            return "out of memory";
+    }
+    return NULL;
+}
+
+/* Checks that every custom metric is complete. Returns a message (caller
+ * frees) or NULL. */
+static char *custom_check(const cw_config *c)
+{
+    for (int i = 0; i < c->ncustom; i++) {
+        const cw_custom_metric *m = &c->custom[i];
+        if ((int)m->type < 0)
+            return cw_strdupf("[metric.%s]: 'type' is required", m->name);
+        if (m->type == CW_CUSTOM_RATIO) {
+            if (!m->numerator || !m->denominator)
+                return cw_strdupf("[metric.%s]: a ratio needs numerator and denominator", m->name);
+            const char *parts[2] = {m->numerator, m->denominator};
+            for (int k = 0; k < 2; k++) {
+                int known = cw_metric_index(parts[k]) >= 0;
+                for (int j = 0; j < i && !known; j++)
+                    known = strcmp(c->custom[j].name, parts[k]) == 0;
+                if (!known)
+                    return cw_strdupf("[metric.%s]: '%s' is neither a built-in metric nor a "
+                                      "custom metric defined above it",
+                                      m->name, parts[k]);
+                const cw_metric_info *cat;
+                cw_metrics_catalog(&cat);
+                int bi = cw_metric_index(parts[k]);
+                if (bi >= 0 && cat[bi].scope != CW_SCOPE_ACCOUNT)
+                    return cw_strdupf("[metric.%s]: '%s' is a user metric; ratios combine "
+                                      "account metrics",
+                                      m->name, parts[k]);
+            }
+        } else if (!m->events || !*m->events) {
+            return cw_strdupf("[metric.%s]: 'events' is required (event names, or *)", m->name);
+        }
+    }
+    return NULL;
+}
+
+int cw_config_custom_metrics(const cw_config *c, const cw_custom_metric **out)
+{
+    *out = c->custom;
+    return c->ncustom;
+}
+
 static int on_ini(void *ud, const char *section, const char *name, const char *value)
 {
     load_ctx *lc = ud;
     char key[256];
     snprintf(key, sizeof key, "%s.%s", section, name);
+    if (strncmp(section, "metric.", 7) == 0) {
+        const char *why = custom_key(lc->c, section + 7, name, value);
+        if (why && !lc->err) {
+            lc->err = cw_strdupf("%s: %s", key, why);
+            lc->err_line = lc->line;
+        }
+        return why ? 0 : 1;
+    }
     int i = find(key);
     const char *why = NULL;
     if (i < 0)
@@ -182,6 +315,14 @@ cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
                 free(msg);
             cw_config_free(c);
             return rc == -1 ? CW_ERR_IO : CW_ERR_CONFIG;
+        }
+        char *bad = custom_check(c);
+        if (bad) {
+            if (errmsg)
+                *errmsg = cw_strdupf("%s: %s", path, bad);
+            free(bad);
+            cw_config_free(c);
+            return CW_ERR_CONFIG;
         }
     }
     *out = c;
@@ -236,12 +377,40 @@ void cw_config_write(const cw_config *c, FILE *out)
             fprintf(out, "; from %s, default %s\n", from_name[c->from[i]], s->def);
         fprintf(out, "%s = %s\n", dot + 1, c ? c->values[i] : s->def);
     }
+    for (int i = 0; c && i < c->ncustom; i++) {
+        const cw_custom_metric *m = &c->custom[i];
+        static const char *types[] = {"count",      "sum",        "distinct_users",
+                                      "pct_change", "days_since", "ratio"};
+        static const char *pers[] = {"none", "active_user", "seat"};
+        fprintf(out, "\n[metric.%s]\ntype = %s\n", m->name, types[m->type]);
+        if (m->events)
+            fprintf(out, "events = %s\n", m->events);
+        if (m->numerator)
+            fprintf(out, "numerator = %s\ndenominator = %s\n", m->numerator, m->denominator);
+        if (m->window_days)
+            fprintf(out, "window = %d\n", m->window_days);
+        if (m->per)
+            fprintf(out, "per = %s\n", pers[m->per]);
+        if (m->unit)
+            fprintf(out, "unit = %s\n", m->unit);
+        if (m->doc)
+            fprintf(out, "doc = %s\n", m->doc);
+    }
 }
 
 void cw_config_free(cw_config *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < c->ncustom; i++) {
+        cw_custom_metric *m = &c->custom[i];
+        free((void *)m->name);
+        free((void *)m->events);
+        free((void *)m->numerator);
+        free((void *)m->denominator);
+        free((void *)m->unit);
+        free((void *)m->doc);
+    }
     for (int i = 0; i < N_SETTINGS; i++)
         free(c->values[i]);
     free(c);

@@ -14,6 +14,11 @@ printf 'ts,account_id,user_id,event\n2025-01-05T10:00:00Z,A1,U1,login\n' >good/e
 printf 'ts,account_id,user_id,event\n2025-01-06T10:00:00Z,A1,U1,login\n2025-02-30T10:00:00Z,A1,U1,login\n' >bad_events.csv
 printf '[ingest]\n; comment\nmax_errors = lots\n' >bad.conf
 printf '[store]\ncolour = blue\n' >unknown.conf
+printf '[metric.reports_per_user]\ntype = count\nevents = report_created\nper = active_user\n\n[metric.r]\ntype = ratio\nnumerator = reports_per_user\ndenominator = seats\n' >custom.conf
+printf '[metric.x]\nevents = a\n' >custom_notype.conf
+printf '[metric.y]\ntype = ratio\nnumerator = active_users\ndenominator = nope\n' >custom_badref.conf
+printf '[metric.tenure_days]\ntype = count\nevents = *\n' >custom_builtin.conf
+printf '[metric.z]\ntype = count\nevents = *\nwindow = 0\n' >custom_window.conf
 sqlite3 new.db 'PRAGMA user_version=99; CREATE TABLE t(x);'
 pass=0 fail=0
 while IFS='|' read -r code expect args; do
