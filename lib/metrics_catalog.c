@@ -12,7 +12,7 @@
 const cw_metric_info cw_metric_catalog[] = {
     /* onboarding */
     {"tenure_days", CW_SCOPE_ACCOUNT, "days", "onboarding", "days since contract_start"},
-    {"milestones_due", CW_SCOPE_ACCOUNT, "count", "onboarding", "onboarding milestones due by now (due day <= tenure)"},
+    {"milestones_due", CW_SCOPE_ACCOUNT, "count", "onboarding", "milestones of the feature catalogue due by now (due day <= tenure), reached or not"},
     {"milestones_done", CW_SCOPE_ACCOUNT, "count", "onboarding", "of the milestones due, those reached"},
     {"milestones_overdue", CW_SCOPE_ACCOUNT, "count", "onboarding", "milestones due but not reached"},
     {"time_to_first_value_days", CW_SCOPE_ACCOUNT, "days", "onboarding", "days from contract_start to the first first-value event; empty until then"},
@@ -55,12 +55,12 @@ const cw_metric_info cw_metric_catalog[] = {
     {"survey_response_rate", CW_SCOPE_ACCOUNT, "ratio", "voice", "NPS/CSAT surveys answered / sent, sent in the last 180 days"},
     /* outcomes */
     {"goals_active", CW_SCOPE_ACCOUNT, "count", "outcomes", "goals started before the snapshot"},
-    {"goal_attainment_worst", CW_SCOPE_ACCOUNT, "ratio", "outcomes", "lowest attainment (achieved / expected progress) over active goals"},
+    {"goal_attainment_worst", CW_SCOPE_ACCOUNT, "ratio", "outcomes", "lowest attainment over active goals: (achieved - baseline) / (expected - baseline)"},
     {"goal_attainment_mean", CW_SCOPE_ACCOUNT, "ratio", "outcomes", "mean attainment over active goals"},
     /* commercial */
     {"mrr_minor", CW_SCOPE_ACCOUNT, "minor units", "commercial", "MRR in force (subscription change effective before the snapshot)"},
     {"seats", CW_SCOPE_ACCOUNT, "seats", "commercial", "seats in force"},
-    {"days_to_renewal", CW_SCOPE_ACCOUNT, "days", "commercial", "days to the next term anniversary of contract_start"},
+    {"days_to_renewal", CW_SCOPE_ACCOUNT, "days", "commercial", "days to the next monthly or yearly (civil) anniversary of the current contract: contract_start, or the return after a cancellation"},
     {"seat_change_90d", CW_SCOPE_ACCOUNT, "seats", "commercial", "seats now minus seats 90 days earlier"},
     {"mrr_change_90d", CW_SCOPE_ACCOUNT, "minor units", "commercial", "MRR now minus MRR 90 days earlier"},
     /* per user */
@@ -73,7 +73,7 @@ const cw_metric_info cw_metric_catalog[] = {
     {"user_events_change_pct", CW_SCOPE_USER, "%", "user", "events in the window vs the previous window, percent change"},
     {"user_days_since_active", CW_SCOPE_USER, "days", "user", "days since the user's last event; empty if never active"},
     {"user_dropped_off", CW_SCOPE_USER, "flag", "user", "1 when once active and silent >= 14 days"},
-    {"user_stop_feature", CW_SCOPE_USER, "feature #", "user", "for dropped-off users: the last feature they discovered (index into features, by name order)"},
+    {"user_stop_feature", CW_SCOPE_USER, "feature #", "user", "for dropped-off users: the last feature they discovered (0-based index of its name among the feature names, byte order)"},
     {"user_trained", CW_SCOPE_USER, "flag", "user", "1 when the user completed a training before the snapshot"},
 };
 /* clang-format on */

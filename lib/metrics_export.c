@@ -74,6 +74,16 @@ static void num(FILE *out, double v, int json)
     }
 }
 
+/* Formats v for people: whole numbers in full (MRR 50000, not 5e+04),
+ * others to four significant digits; sign forces a leading + or -. */
+static void human(char *buf, size_t size, double v, int sign)
+{
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, size, sign ? "%+.0f" : "%.0f", v == 0 ? 0.0 : v);
+    else
+        snprintf(buf, size, sign ? "%+.4g" : "%.4g", v);
+}
+
 /* Writes a CSV field, quoted when needed. */
 static void csv_str(FILE *out, const char *s)
 {
@@ -152,9 +162,9 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
         for (int m = lo; m < hi; m++) {
             char v[32] = "", t[32] = "", p[32] = "";
             if (!isnan(vals[m]))
-                snprintf(v, sizeof v, "%.4g", vals[m]);
+                human(v, sizeof v, vals[m], 0);
             if (trend && !isnan(trend[m]))
-                snprintf(t, sizeof t, "%+.4g", trend[m]);
+                human(t, sizeof t, trend[m], 1);
             if (peers && !isnan(peers[m]))
                 snprintf(p, sizeof p, "%.0f", peers[m]);
             fprintf(x->out, "  %-28s %14s %12s %9s  %s\n", cw_metric_catalog[m].name, v, t, p,
@@ -166,9 +176,9 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
                     cw_metric_catalog[lo].name, "28d change", "peer pct");
         char v[32] = "", t[32] = "", p[32] = "";
         if (!isnan(vals[lo]))
-            snprintf(v, sizeof v, "%.4g", vals[lo]);
+            human(v, sizeof v, vals[lo], 0);
         if (trend && !isnan(trend[lo]))
-            snprintf(t, sizeof t, "%+.4g", trend[lo]);
+            human(t, sizeof t, trend[lo], 1);
         if (peers && !isnan(peers[lo]))
             snprintf(p, sizeof p, "%.0f", peers[lo]);
         fprintf(x->out, "%-10s  %-16s %14s %12s %9s\n", d, ext, v, t, p);
@@ -228,10 +238,10 @@ static cw_status on_user_row(int64_t day, int64_t user, int64_t account, const d
         fprintf(x->out, "%-10s  %-12s %-10s", d, uext, aext);
         for (int m = lo; m < hi; m++) {
             int wdt = (int)strlen(cw_metric_catalog[M__COUNT + m].name + 5);
-            if (isnan(vals[m]))
-                fprintf(x->out, " %*s", wdt, "");
-            else
-                fprintf(x->out, " %*.4g", wdt, vals[m]);
+            char v[32] = "";
+            if (!isnan(vals[m]))
+                human(v, sizeof v, vals[m], 0);
+            fprintf(x->out, " %*s", wdt, v);
         }
     }
     fputc('\n', x->out);

@@ -375,6 +375,29 @@ static char *export_text(const cw_metrics_export_opts *o, cw_status *status)
     return text;
 }
 
+/* Returns the line of text that starts with prefix (copied, caller frees),
+ * or NULL. */
+static char *line_with(const char *text, const char *prefix)
+{
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (strncmp(p, prefix, strlen(prefix)) == 0)
+            return strndup(p, len);
+        p = nl ? nl + 1 : NULL;
+    }
+    return NULL;
+}
+
+static void expect_line(const char *text, const char *prefix, const char *want)
+{
+    char *got = line_with(text, prefix);
+    if (!got)
+        fail_msg("no line starting '%s' in:\n%s", prefix, text);
+    assert_string_equal(got, want);
+    free(got);
+}
+
 /* ---- the main world ------------------------------------------------------
  *
  * Account A1 (segment mid, contract 2025-01-01, tenure 100 at D):
@@ -1048,6 +1071,16 @@ static void test_trends(void **state)
     run_ok(d2, d2, 0);
     snap c = acc("B1", d2);
     CHECK_T(c, "events_window", 2);
+    cw_status st;
+    cw_metrics_export_opts o = {d2, d2, CW_FORMAT_TABLE, NULL, "events_window", 0};
+    char *table = export_text(&o, &st);
+    assert_int_equal(st, CW_OK);
+    /* one metric over accounts: day, account, value, 28-day change, peer
+     * percentile (B1 at 87 days is alone in smb × [30, 90); B2 at 19 days
+     * is in the first band) */
+    expect_line(table, "2025-03-29  B1",
+                "2025-03-29  B1                            5           +2        50");
+    free(table);
     CHECK_T(c, "tenure_days", 28);
     /* Without the earlier snapshot: missing. */
     use_db("alone.db");
@@ -1468,29 +1501,6 @@ static void test_goal_attainment_seeds(void **state)
 
 /* ---- export ------------------------------------------------------------- */
 
-/* Returns the line of text that starts with prefix (copied, caller frees),
- * or NULL. */
-static char *line_with(const char *text, const char *prefix)
-{
-    for (const char *p = text; p && *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (strncmp(p, prefix, strlen(prefix)) == 0)
-            return strndup(p, len);
-        p = nl ? nl + 1 : NULL;
-    }
-    return NULL;
-}
-
-static void expect_line(const char *text, const char *prefix, const char *want)
-{
-    char *got = line_with(text, prefix);
-    if (!got)
-        fail_msg("no line starting '%s' in:\n%s", prefix, text);
-    assert_string_equal(got, want);
-    free(got);
-}
-
 static void test_export(void **state)
 {
     (void)state;
@@ -1547,6 +1557,16 @@ static void test_export(void **state)
     t = export_text(&ol, &s);
     assert_int_equal(s, CW_OK);
     expect_line(t, "2025-04-11,A2,", "2025-04-11,A2,seats,0,,50");
+    free(t);
+    /* the table for people: whole numbers in full, four digits otherwise */
+    cw_metrics_export_opts ot = {D_MAIN, D_MAIN, CW_FORMAT_TABLE, "A1", NULL, 0};
+    t = export_text(&ot, &s);
+    assert_int_equal(s, CW_OK);
+    expect_line(
+        t, "  mrr_minor ",
+        "  mrr_minor                             50000                     50  minor units");
+    expect_line(t, "  top_user_share ",
+                "  top_user_share                       0.6452                     50  ratio");
     free(t);
     /* errors */
     cw_metrics_export_opts bad = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "nobody", NULL, 0};
