@@ -3,7 +3,10 @@
  * worked out by hand. Every fixture is written as CSV, ingested through
  * cw_ingest_files, computed with cw_metrics_run and read back through the
  * store's scans or cw_metrics_export. Each expected value is derived in the
- * comment beside it, so a failure says which definition moved.
+ * comment beside it, so a failure says which definition moved. Edge cases
+ * are the ones issue 3 lists (zero seats, no events, deactivation mid-window,
+ * window boundaries, offsets, leap days, churn and reactivation, the exact
+ * as-of cut), plus regressions for the bugs these tests found.
  *
  * Day arithmetic used throughout: 2025-01-01 is day 20089, 2025-04-11 is
  * day 20189 (D of the main world), 2024-02-29 is day 19782. In the main
@@ -282,16 +285,7 @@ static usnap usr(const char *ext, int64_t day)
     return s;
 }
 
-static int64_t q_int(const char *sql);
-
-/* Stored user rows of a snapshot. */
-static int64_t count_user_rows(int64_t day)
-{
-    char sql[96];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM user_metrics WHERE day=%lld", (long long)day);
-    return q_int(sql);
-}
-
+/* The first column of the first row of sql on the test database. */
 static int64_t q_int(const char *sql)
 {
     sqlite3 *h;
@@ -303,6 +297,14 @@ static int64_t q_int(const char *sql)
     sqlite3_finalize(q);
     sqlite3_close(h);
     return v;
+}
+
+/* Stored user rows of a snapshot. */
+static int64_t count_user_rows(int64_t day)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM user_metrics WHERE day=%lld", (long long)day);
+    return q_int(sql);
 }
 
 /* Compares got with want (NaN = missing must stay missing); counts and
@@ -317,7 +319,9 @@ static int same(double got, double want)
 static void check(const char *what, const char *name, double got, double want, int line)
 {
     if (!same(got, want)) {
-        print_error("line %d: %s %s = %.17g, want %.17g\n", line, what, name, got, want);
+        if (line > 0)
+            print_error("line %d: ", line);
+        print_error("%s %s = %.17g, want %.17g\n", what, name, got, want);
         g_fail++;
     }
 }
@@ -362,8 +366,8 @@ static void check_table(const char *what, const double *v, const expect *e, int 
     }
 }
 
-/* Runs cw_metrics_export into memory; returns the text (caller frees) or
- * NULL with *status set. */
+/* Runs cw_metrics_export into memory with its status in *status; returns
+ * what it wrote (caller frees). */
 static char *export_text(const cw_metrics_export_opts *o, cw_status *status)
 {
     char *text = NULL;
@@ -1599,6 +1603,33 @@ static void test_bad_options(void **state)
     assert_int_equal(q_int("SELECT count(*) FROM metric_snapshots"), 0);
 }
 
+/* docs/metrics.md defines every metric of the catalogue (as `name`). */
+static void test_docs_cover_catalogue(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/docs/metrics.md", CW_SOURCE_DIR);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *doc = calloc(1, 1 << 20);
+    assert_non_null(doc);
+    size_t n = fread(doc, 1, (1 << 20) - 1, f);
+    fclose(f);
+    assert_true(n > 0);
+    const cw_metric_info *m;
+    int nm = cw_metrics_catalog(&m);
+    for (int i = 0; i < nm; i++) {
+        char needle[96];
+        snprintf(needle, sizeof needle, "| `%s` |", m[i].name);
+        if (!strstr(doc, needle)) {
+            print_error("docs/metrics.md does not define %s\n", m[i].name);
+            g_fail++;
+        }
+    }
+    free(doc);
+    DONE();
+}
+
 /* ---- fixture plumbing --------------------------------------------------- */
 
 static int setup(void **state)
@@ -1660,6 +1691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_goal_attainment_seeds, fresh, close_db),
         cmocka_unit_test_setup_teardown(test_export, fresh, close_db),
         cmocka_unit_test_setup_teardown(test_bad_options, fresh, close_db),
+        cmocka_unit_test_setup_teardown(test_docs_cover_catalogue, fresh, close_db),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
