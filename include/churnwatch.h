@@ -324,6 +324,9 @@ typedef struct cw_metrics_opts {
     int window_days;          /* activity window, default 28 */
     int recompute;            /* replace stored snapshots (default: compute only missing ones) */
     int user_history;         /* store user metrics for every snapshot (default: the last) */
+    /* Custom metrics (cw_config_custom_metrics), stored after the built-ins. */
+    const struct cw_custom_metric *custom;
+    int ncustom;
     /* Called about every 0.25 s; may be NULL. */
     void (*on_progress)(const char *phase, int64_t done, int64_t total, double elapsed_s, void *ud);
     void *ud;
@@ -349,9 +352,11 @@ typedef enum cw_format { CW_FORMAT_TABLE = 0, CW_FORMAT_CSV = 1, CW_FORMAT_JSON 
 typedef struct cw_metrics_export_opts {
     int64_t from_day, to_day; /* stored snapshots in [from, to]; to < 0: the latest only */
     cw_format format;
-    const char *account; /* external account id, or NULL for all */
-    const char *metric;  /* metric name, or NULL for all */
-    int users;           /* export user metrics instead of account metrics */
+    const char *account;                   /* external account id, or NULL for all */
+    const char *metric;                    /* metric name, or NULL for all */
+    int users;                             /* export user metrics instead of account metrics */
+    const struct cw_custom_metric *custom; /* names of the custom metrics, as computed */
+    int ncustom;
 } cw_metrics_export_opts;
 
 /* Writes stored snapshots to out: long form (day, entity, metric, value,

@@ -86,6 +86,8 @@ typedef struct ev_info {
 } ev_info;
 
 typedef struct engine {
+    int nm; /* account vector length: built-ins + custom metrics */
+    cm_state *cm;
     cw_store *st;
     const cw_store_ops *ops;
     const cw_metrics_opts *o;
@@ -481,6 +483,8 @@ static cw_status load_all(engine *E)
         i = j;
     }
 done:
+    if (s == CW_OK && E->o->ncustom)
+        s = cm_init(&E->cm, E->o->custom, E->o->ncustom, fc.names, E->nev, E->window);
     cw_intern_free(fc.names);
     return s;
 }
@@ -692,8 +696,8 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
 
     for (int k = 0; k < E->ndays; k++) {
         int64_t D = E->days[k];
-        double *v = vals + (size_t)k * M__COUNT;
-        for (int m = 0; m < M__COUNT; m++)
+        double *v = vals + (size_t)k * E->nm;
+        for (int m = 0; m < E->nm; m++)
             v[m] = NA;
         if (!active_at(E, a, D))
             continue;
@@ -972,27 +976,29 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
         v[M_GOAL_ATTAINMENT_MEAN] = att_n ? att_sum / att_n : NA;
 
         /* ---- trend vs the snapshot 28 days earlier ---- */
-        double *t = trend + (size_t)k * M__COUNT;
+        if (E->cm && (s = cm_compute(E->cm, D, nu, v)) != CW_OK)
+            break;
+        double *t = trend + (size_t)k * E->nm;
         const double *prev = NULL;
-        double fetched[M__COUNT];
+        double fetched[M__COUNT + CW_MAX_CUSTOM];
         for (int j = k - 1; j >= 0 && E->days[j] >= D - 28; j--)
             if (E->days[j] == D - 28)
-                prev = vals + (size_t)j * M__COUNT;
+                prev = vals + (size_t)j * E->nm;
         if (!prev) {
             int found = 0;
-            if ((s = E->ops->account_metrics_get(E->st, D - 28, id, fetched, M__COUNT, &found)) !=
+            if ((s = E->ops->account_metrics_get(E->st, D - 28, id, fetched, E->nm, &found)) !=
                 CW_OK)
                 break;
             if (found)
                 prev = fetched;
         }
-        for (int m = 0; m < M__COUNT; m++)
+        for (int m = 0; m < E->nm; m++)
             t[m] = prev ? v[m] - prev[m] : NA;
         if (prev && isnan(prev[M_TENURE_DAYS]))
-            for (int m = 0; m < M__COUNT; m++)
+            for (int m = 0; m < E->nm; m++)
                 t[m] = NA;
 
-        if ((s = E->ops->account_metrics_put(E->st, D, id, v, t, M__COUNT)) != CW_OK)
+        if ((s = E->ops->account_metrics_put(E->st, D, id, v, t, E->nm)) != CW_OK)
             break;
         E->stats->account_rows++;
         E->day_accounts[k]++;
@@ -1062,6 +1068,8 @@ static cw_status finish_account(engine *E, bufs *b, int64_t id)
     for (int m = 0; m < MAX_MILESTONES; m++)
         E->ms_first[m] = TS_NEVER;
     E->fv_first = TS_NEVER;
+    if (E->cm)
+        cm_account_reset(E->cm);
     E->accounts_done++;
     return s;
 }
@@ -1128,6 +1136,11 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
             const cw_event_cell *c = &cells[j];
             r->n += (int32_t)c->n;
             E->stats->events_read += c->n;
+            if (E->cm) {
+                cw_status s = cm_add_cell(E->cm, day, r->user, c->event, c->n, c->vsum);
+                if (s != CW_OK)
+                    return s;
+            }
             if (c->event < 0 || c->event >= E->nev)
                 continue;
             const ev_info *e = &E->ev[c->event];
@@ -1151,7 +1164,7 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
 typedef struct peer_row {
     int64_t account;
     int group;
-    double v[M__COUNT];
+    double v[M__COUNT + CW_MAX_CUSTOM];
 } peer_row;
 
 typedef struct peer_ctx {
@@ -1178,7 +1191,7 @@ static cw_status collect_peer(int64_t day, int64_t account, const double *vals, 
     if (!r)
         return CW_ERR_NOMEM;
     r->account = account;
-    for (int m = 0; m < M__COUNT; m++)
+    for (int m = 0; m < pc->E->nm; m++)
         r->v[m] = m < n ? vals[m] : NA;
     int seg = account <= pc->E->nacc ? pc->E->acc[account].segment : 0;
     r->group = seg * 8 + tenure_band(r->v[M_TENURE_DAYS]);
@@ -1203,12 +1216,13 @@ static cw_status peers_for_day(engine *E, int64_t day)
     /* Percentile rank within the group: (below + half of equal) / n, from
      * each metric's sorted column (two binary searches per value). */
     double *col = malloc(sizeof *col * (size_t)(pc.n ? pc.n : 1));
-    double *pct = malloc(sizeof *pct * (size_t)(pc.n ? pc.n : 1) * M__COUNT);
+    const int nm = E->nm;
+    double *pct = malloc(sizeof *pct * (size_t)(pc.n ? pc.n : 1) * (size_t)nm);
     for (int64_t i = 0; col && pct && i < pc.n && s == CW_OK;) {
         int64_t j = i;
         while (j < pc.n && pc.rows[j].group == pc.rows[i].group)
             j++;
-        for (int m = 0; m < M__COUNT; m++) {
+        for (int m = 0; m < nm; m++) {
             int64_t cnt = 0;
             for (int64_t r = i; r < j; r++)
                 if (!isnan(pc.rows[r].v[m]))
@@ -1217,7 +1231,7 @@ static cw_status peers_for_day(engine *E, int64_t day)
             for (int64_t r = i; r < j; r++) {
                 double x = pc.rows[r].v[m];
                 if (isnan(x)) {
-                    pct[(r - i) * M__COUNT + m] = NA;
+                    pct[(r - i) * nm + m] = NA;
                     continue;
                 }
                 int64_t lo = 0, hi = cnt;
@@ -1237,13 +1251,12 @@ static cw_status peers_for_day(engine *E, int64_t day)
                     else
                         hi = mid;
                 }
-                pct[(r - i) * M__COUNT + m] =
+                pct[(r - i) * nm + m] =
                     100.0 * ((double)below + 0.5 * (double)(lo - below)) / (double)cnt;
             }
         }
         for (int64_t r = i; r < j && s == CW_OK; r++)
-            s = E->ops->account_peers_put(E->st, day, pc.rows[r].account, pct + (r - i) * M__COUNT,
-                                          M__COUNT);
+            s = E->ops->account_peers_put(E->st, day, pc.rows[r].account, pct + (r - i) * nm, nm);
         i = j;
     }
     if ((!col || !pct) && s == CW_OK)
@@ -1264,6 +1277,7 @@ void cw_metrics_opts_init(cw_metrics_opts *o)
 
 static void engine_free(engine *E)
 {
+    cm_free(E->cm);
     for (int64_t i = 1; i <= E->nacc; i++)
         free((void *)E->acc[i].ext);
     free(E->acc);
@@ -1312,6 +1326,9 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     E.o = o;
     E.stats = stats;
     E.window = o->window_days > 0 ? o->window_days : 28;
+    E.nm = M__COUNT + (o->ncustom > 0 && o->custom ? o->ncustom : 0);
+    if (o->ncustom > CW_MAX_CUSTOM)
+        return cw_store_set_error(st, CW_ERR_USAGE, "too many custom metrics");
     E.t0 = cw_now();
     E.fv_first = TS_NEVER;
     for (int m = 0; m < MAX_MILESTONES; m++)
@@ -1375,8 +1392,8 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
         E.goals = sorted;
     }
     stats->load_s = cw_now() - E.t0;
-    b.vals = malloc(sizeof *b.vals * (size_t)E.ndays * M__COUNT);
-    b.trend = malloc(sizeof *b.trend * (size_t)E.ndays * M__COUNT);
+    b.vals = malloc(sizeof *b.vals * (size_t)E.ndays * (size_t)E.nm);
+    b.trend = malloc(sizeof *b.trend * (size_t)E.ndays * (size_t)E.nm);
     if (!b.vals || !b.trend) {
         s = CW_ERR_NOMEM;
         goto done;
@@ -1397,11 +1414,12 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
         progress(&E, "peers", k + 1, E.ndays, 0);
     }
     stats->peers_s = cw_now() - tp;
-    char catalog[4096];
+    char catalog[16384];
     size_t cl = 0;
-    for (int m = 0; m < M__COUNT; m++)
+    for (int m = 0; m < E.nm && cl < sizeof catalog; m++)
         cl += (size_t)snprintf(catalog + cl, sizeof catalog - cl, "%s%s", m ? "," : "",
-                               cw_metric_catalog[m].name);
+                               m < M__COUNT ? cw_metric_catalog[m].name
+                                            : o->custom[m - M__COUNT].name);
     for (int k = 0; k < E.ndays && s == CW_OK; k++)
         s = E.ops->snapshot_put(st, E.days[k], E.window, catalog, E.day_accounts[k],
                                 E.day_users[k]);

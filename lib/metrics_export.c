@@ -115,6 +115,21 @@ static void json_str(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* Name and unit of account vector entry m: a built-in, then the custom
+ * metrics the snapshot was computed with. */
+static const char *acc_name(const ex_ctx *x, int m)
+{
+    return m < M__COUNT ? cw_metric_catalog[m].name : x->o->custom[m - M__COUNT].name;
+}
+
+static const char *acc_unit(const ex_ctx *x, int m)
+{
+    if (m < M__COUNT)
+        return cw_metric_catalog[m].unit;
+    const char *u = x->o->custom[m - M__COUNT].unit;
+    return u ? u : "";
+}
+
 static cw_status on_account_row(int64_t day, int64_t account, const double *vals,
                                 const double *trend, const double *peers, int n, void *ud)
 {
@@ -122,7 +137,8 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
     char d[16];
     cw_time_format(day * 86400, 1, d, sizeof d);
     const char *ext = name_of(&x->accounts, account);
-    int lo = x->metric >= 0 ? x->metric : 0, hi = x->metric >= 0 ? x->metric + 1 : M__COUNT;
+    int lo = x->metric >= 0 ? x->metric : 0,
+        hi = x->metric >= 0 ? x->metric + 1 : M__COUNT + x->o->ncustom;
     if (hi > n)
         hi = n;
     x->rows++;
@@ -132,7 +148,7 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
         for (int m = lo; m < hi; m++) {
             fprintf(x->out, "%s,", d);
             csv_str(x->out, ext);
-            fprintf(x->out, ",%s,", cw_metric_catalog[m].name);
+            fprintf(x->out, ",%s,", acc_name(x, m));
             num(x->out, vals[m], 0);
             fputc(',', x->out);
             num(x->out, trend ? trend[m] : NAN, 0);
@@ -148,7 +164,7 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
         for (int p = 0; p < 3; p++) {
             fprintf(x->out, ",\"%s\":{", part[p]);
             for (int m = lo; m < hi; m++) {
-                fprintf(x->out, "%s\"%s\":", m > lo ? "," : "", cw_metric_catalog[m].name);
+                fprintf(x->out, "%s\"%s\":", m > lo ? "," : "", acc_name(x, m));
                 num(x->out, src[p] ? src[p][m] : NAN, 1);
             }
             fputc('}', x->out);
@@ -167,13 +183,12 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
                 human(t, sizeof t, trend[m], 1);
             if (peers && !isnan(peers[m]))
                 snprintf(p, sizeof p, "%.0f", peers[m]);
-            fprintf(x->out, "  %-28s %14s %12s %9s  %s\n", cw_metric_catalog[m].name, v, t, p,
-                    cw_metric_catalog[m].unit);
+            fprintf(x->out, "  %-28s %14s %12s %9s  %s\n", acc_name(x, m), v, t, p, acc_unit(x, m));
         }
     } else {
         if (!x->header_done++)
-            fprintf(x->out, "%-10s  %-16s %14s %12s %9s\n", "day", "account",
-                    cw_metric_catalog[lo].name, "28d change", "peer pct");
+            fprintf(x->out, "%-10s  %-16s %14s %12s %9s\n", "day", "account", acc_name(x, lo),
+                    "28d change", "peer pct");
         char v[32] = "", t[32] = "", p[32] = "";
         if (!isnan(vals[lo]))
             human(v, sizeof v, vals[lo], 0);
@@ -264,12 +279,18 @@ cw_status cw_metrics_export(cw_store *st, const cw_metrics_export_opts *o, FILE 
     x.metric = -1;
     if (o->metric) {
         x.metric = cw_metric_index(o->metric);
+        for (int i = 0; x.metric < 0 && i < o->ncustom; i++)
+            if (strcmp(o->custom[i].name, o->metric) == 0)
+                x.metric = M__COUNT + i;
         if (x.metric < 0)
             return cw_store_set_error(
                 st, CW_ERR_USAGE, "unknown metric '%s' (see `churnwatch metrics list`)", o->metric);
-        if ((x.metric >= M__COUNT) != (o->users != 0))
+        int user_level = x.metric >= M__COUNT && x.metric < cw_metric_catalog_count &&
+                         cw_metric_catalog[x.metric].scope == CW_SCOPE_USER &&
+                         cw_metric_index(o->metric) >= 0;
+        if (user_level != (o->users != 0))
             return cw_store_set_error(st, CW_ERR_USAGE, "metric '%s' is %s-level%s", o->metric,
-                                      x.metric >= M__COUNT ? "user" : "account",
+                                      user_level ? "user" : "account",
                                       o->users ? "" : " (add --users)");
     }
     cw_status s = ops->load_ids(st, CW_KIND_ACCOUNTS, name_put, &x.accounts);

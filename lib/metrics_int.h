@@ -80,4 +80,21 @@ enum {
     U__COUNT = 11
 };
 
+/* Custom metrics (metrics_custom.c): values follow the built-in account
+ * metrics in a snapshot vector, at M__COUNT + i. */
+#define CW_MAX_CUSTOM 256 /* custom metrics per configuration (config.c agrees) */
+typedef struct cm_state cm_state;
+cw_status cm_init(cm_state **out, const cw_custom_metric *defs, int n, cw_intern *event_ids,
+                  int64_t nev, int default_window);
+void cm_free(cm_state *cs);
+/* Forgets the previous account's events. */
+void cm_account_reset(cm_state *cs);
+/* Adds one rollup cell of the current account (cells arrive in day order);
+ * user is the account-local user index, -1 for account-level events. */
+cw_status cm_add_cell(cm_state *cs, int64_t day, int64_t user, int64_t event, int64_t n,
+                      double vsum);
+/* Fills vals[M__COUNT ..] for snapshot day D; the built-ins in vals[0 ..
+ * M__COUNT) must be computed already. */
+cw_status cm_compute(cm_state *cs, int64_t D, int64_t nusers, double *vals);
+
 #endif

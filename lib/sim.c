@@ -664,10 +664,10 @@ typedef struct sim_acct {
     int64_t price_cents; /* per seat per month */
     int seats, seats_before_churn;
     int64_t last_sub_ts; /* effective time of the last subscription row written */
-    int64_t cs;        /* contract start day */
-    int64_t first_day; /* max(cs, start_day) */
-    int64_t onset;     /* driver onset day, NO_DAY none */
-    int64_t nat_churn; /* natural-cause churn day, NO_DAY none */
+    int64_t cs;          /* contract start day */
+    int64_t first_day;   /* max(cs, start_day) */
+    int64_t onset;       /* driver onset day, NO_DAY none */
+    int64_t nat_churn;   /* natural-cause churn day, NO_DAY none */
     int64_t renew_anchor, renew_k, next_renewal;
     int renew_months;
     int churned_now, reactivated;

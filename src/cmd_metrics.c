@@ -89,7 +89,7 @@ int cmd_metrics(int argc, char **argv)
         return rc;
     cw_metrics_opts o;
     cw_metrics_opts_init(&o);
-    cw_metrics_export_opts x = {0, -1, CW_FORMAT_TABLE, NULL, NULL, 0};
+    cw_metrics_export_opts x = {0, -1, CW_FORMAT_TABLE, NULL, NULL, 0, NULL, 0};
     int64_t as_of = -1, from = -1, to = -1;
     int every = 0, format_given = 0, no_compute = 0, quiet = 0, c;
     optind = 1;
@@ -155,6 +155,9 @@ int cmd_metrics(int argc, char **argv)
         x.to_day = to;
     }
     o.window_days = (int)cw_config_get_int(cfg, "metrics.window_days");
+    o.ncustom = cw_config_custom_metrics(cfg, &o.custom);
+    x.custom = o.custom;
+    x.ncustom = o.ncustom;
     if (cli_progress_enabled(cfg))
         o.on_progress = on_progress;
     cw_store *st;

@@ -1076,7 +1076,7 @@ static void test_trends(void **state)
     snap c = acc("B1", d2);
     CHECK_T(c, "events_window", 2);
     cw_status st;
-    cw_metrics_export_opts o = {d2, d2, CW_FORMAT_TABLE, NULL, "events_window", 0};
+    cw_metrics_export_opts o = {d2, d2, CW_FORMAT_TABLE, NULL, "events_window", 0, NULL, 0};
     char *table = export_text(&o, &st);
     assert_int_equal(st, CW_OK);
     /* one metric over accounts: day, account, value, 28-day change, peer
@@ -1511,7 +1511,7 @@ static void test_export(void **state)
     load_main("main");
     run_ok(D_MAIN, D_MAIN, 0);
     cw_status s;
-    cw_metrics_export_opts o = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A1", NULL, 0};
+    cw_metrics_export_opts o = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A1", NULL, 0, NULL, 0};
     char *t = export_text(&o, &s);
     assert_int_equal(s, CW_OK);
     /* long form: a header, then one line per metric, in catalogue order */
@@ -1530,13 +1530,13 @@ static void test_export(void **state)
     assert_int_equal(lines, 1 + n_account_metrics());
     free(t);
     /* A3's missing values are empty */
-    cw_metrics_export_opts o3 = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A3", "activity_gini", 0};
+    cw_metrics_export_opts o3 = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A3", "activity_gini", 0, NULL, 0};
     t = export_text(&o3, &s);
     assert_int_equal(s, CW_OK);
     expect_line(t, "2025-04-11,A3,", "2025-04-11,A3,activity_gini,,,");
     free(t);
     /* JSON Lines: one object per account and day; missing is null */
-    cw_metrics_export_opts oj = {D_MAIN, D_MAIN, CW_FORMAT_JSON, "A1", "tenure_days", 0};
+    cw_metrics_export_opts oj = {D_MAIN, D_MAIN, CW_FORMAT_JSON, "A1", "tenure_days", 0, NULL, 0};
     t = export_text(&oj, &s);
     assert_int_equal(s, CW_OK);
     assert_string_equal(t, "{\"day\":\"2025-04-11\",\"account_id\":\"A1\",\"values\":{"
@@ -1544,7 +1544,7 @@ static void test_export(void **state)
                            "\"peer_pct\":{\"tenure_days\":50}}\n");
     free(t);
     /* user metrics, wide CSV */
-    cw_metrics_export_opts ou = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A1", NULL, 1};
+    cw_metrics_export_opts ou = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A1", NULL, 1, NULL, 0};
     t = export_text(&ou, &s);
     assert_int_equal(s, CW_OK);
     expect_line(t, "day,",
@@ -1557,13 +1557,13 @@ static void test_export(void **state)
     assert_null(line_with(t, "2025-04-11,U6,"));
     free(t);
     /* latest snapshot when no date is given */
-    cw_metrics_export_opts ol = {0, -1, CW_FORMAT_CSV, "A2", "seats", 0};
+    cw_metrics_export_opts ol = {0, -1, CW_FORMAT_CSV, "A2", "seats", 0, NULL, 0};
     t = export_text(&ol, &s);
     assert_int_equal(s, CW_OK);
     expect_line(t, "2025-04-11,A2,", "2025-04-11,A2,seats,0,,50");
     free(t);
     /* the table for people: whole numbers in full, four digits otherwise */
-    cw_metrics_export_opts ot = {D_MAIN, D_MAIN, CW_FORMAT_TABLE, "A1", NULL, 0};
+    cw_metrics_export_opts ot = {D_MAIN, D_MAIN, CW_FORMAT_TABLE, "A1", NULL, 0, NULL, 0};
     t = export_text(&ot, &s);
     assert_int_equal(s, CW_OK);
     expect_line(
@@ -1573,13 +1573,14 @@ static void test_export(void **state)
                 "  top_user_share                       0.6452                     50  ratio");
     free(t);
     /* errors */
-    cw_metrics_export_opts bad = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "nobody", NULL, 0};
+    cw_metrics_export_opts bad = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "nobody", NULL, 0, NULL, 0};
     free(export_text(&bad, &s));
     assert_int_equal(s, CW_ERR_NOTFOUND);
-    cw_metrics_export_opts wrong = {D_MAIN, D_MAIN, CW_FORMAT_CSV, NULL, "user_trained", 0};
+    cw_metrics_export_opts wrong = {D_MAIN,         D_MAIN, CW_FORMAT_CSV, NULL,
+                                    "user_trained", 0,      NULL,          0};
     free(export_text(&wrong, &s));
     assert_int_equal(s, CW_ERR_USAGE);
-    cw_metrics_export_opts none = {D_MAIN + 1, D_MAIN + 1, CW_FORMAT_CSV, NULL, NULL, 0};
+    cw_metrics_export_opts none = {D_MAIN + 1, D_MAIN + 1, CW_FORMAT_CSV, NULL, NULL, 0, NULL, 0};
     free(export_text(&none, &s));
     assert_int_equal(s, CW_ERR_NOTFOUND);
 }
@@ -1671,6 +1672,99 @@ static int close_db(void **state)
     return 0;
 }
 
+/* ---- custom metrics from the primitives -----------------------------------
+ * Account C1 (4 seats); snapshot D = 2025-04-01, window [03-04, 04-01),
+ * previous window [02-04, 03-04).
+ *   CU1 report_created values 2, 2 (03-20) and 5 (03-25); 0, 0 in February
+ *   CU2 report_created value 1 (03-10), login (03-10); CU3 login (03-30)
+ *   CU1 report_created at 2025-04-01T00:00:00Z: not before D, ignored.
+ * count 4, sum 10, distinct users 2, change (4 − 2)/2 = +100 %, days since
+ * the last report 04-01 − 03-25 = 7, per seat 4/4 = 1, ratio with the
+ * built-in events_window (6) = 4/6, all events per active user 6/3 = 2. */
+typedef struct custom_row {
+    int found, n;
+    double v[MAXM];
+} custom_row;
+
+static cw_status on_custom_row(int64_t day, int64_t account, const double *vals,
+                               const double *trend, const double *peers, int n, void *ud)
+{
+    (void)day, (void)account, (void)trend, (void)peers;
+    custom_row *r = ud;
+    r->found++;
+    r->n = n;
+    for (int i = 0; i < n && i < MAXM; i++)
+        r->v[i] = vals[i];
+    return CW_OK;
+}
+
+static void test_custom_metrics(void **state)
+{
+    (void)state;
+    world w = {{NULL}};
+    w.text[CW_KIND_ACCOUNTS] = "account_id,name,segment,contract_start,seats,mrr_minor,"
+                               "currency,status\nC1,C1,smb,2025-01-01,4,100,USD,active\n";
+    w.text[CW_KIND_USERS] = "user_id,account_id,provisioned_at\nCU1,C1,2025-01-01\n"
+                            "CU2,C1,2025-01-01\nCU3,C1,2025-01-01\n";
+    w.text[CW_KIND_EVENTS] = "ts,account_id,user_id,event,value\n"
+                             "2025-02-10T10:00:00Z,C1,CU1,report_created,0\n"
+                             "2025-02-11T10:00:00Z,C1,CU1,report_created,0\n"
+                             "2025-03-10T07:00:00Z,C1,CU2,login,\n"
+                             "2025-03-10T08:00:00Z,C1,CU2,report_created,1\n"
+                             "2025-03-20T10:00:00Z,C1,CU1,report_created,2\n"
+                             "2025-03-20T10:00:01Z,C1,CU1,report_created,2\n"
+                             "2025-03-25T09:00:00Z,C1,CU1,report_created,5\n"
+                             "2025-03-30T07:00:00Z,C1,CU3,login,\n"
+                             "2025-04-01T00:00:00Z,C1,CU1,report_created,9\n";
+    load(&w, "custom");
+    static const cw_custom_metric defs[] = {
+        {"reports", CW_CUSTOM_COUNT, "report_created", 0, CW_PER_NONE, NULL, NULL, NULL, NULL},
+        {"report_value", CW_CUSTOM_SUM, "report_created", 0, CW_PER_NONE, NULL, NULL, NULL, NULL},
+        {"reporters", CW_CUSTOM_DISTINCT_USERS, "report_created", 0, CW_PER_NONE, NULL, NULL, NULL,
+         NULL},
+        {"report_change", CW_CUSTOM_PCT_CHANGE, "report_created", 0, CW_PER_NONE, NULL, NULL, NULL,
+         NULL},
+        {"days_since_report", CW_CUSTOM_DAYS_SINCE, "report_created", 0, CW_PER_NONE, NULL, NULL,
+         NULL, NULL},
+        {"reports_per_seat", CW_CUSTOM_COUNT, "report_created, nosuchevent", 0, CW_PER_SEAT, NULL,
+         NULL, NULL, NULL},
+        {"reports_share", CW_CUSTOM_RATIO, NULL, 0, CW_PER_NONE, "reports", "events_window", NULL,
+         NULL},
+        {"events_per_user", CW_CUSTOM_COUNT, "*", 0, CW_PER_ACTIVE_USER, NULL, NULL, NULL, NULL},
+    };
+    const int nc = (int)(sizeof defs / sizeof defs[0]);
+    int64_t D = day_of("2025-04-01");
+    cw_metrics_opts o;
+    cw_metrics_opts_init(&o);
+    o.from_day = o.to_day = D;
+    o.custom = defs;
+    o.ncustom = nc;
+    cw_metrics_stats st;
+    assert_int_equal(cw_metrics_run(db(), &o, &st), CW_OK);
+    custom_row r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(cw_store_get_ops(db())->account_metrics_scan(
+                         db(), D, D, id_of(CW_KIND_ACCOUNTS, "C1"), on_custom_row, &r),
+                     CW_OK);
+    assert_int_equal(r.found, 1);
+    int base = n_account_metrics();
+    assert_int_equal(r.n, base + nc);
+    static const double want[] = {4, 10, 2, 100, 7, 1, 4.0 / 6.0, 2};
+    for (int i = 0; i < nc; i++)
+        if (!same(r.v[base + i], want[i]))
+            fail_msg("%s: got %.17g, want %.17g", defs[i].name, r.v[base + i], want[i]);
+    assert_true(same(r.v[mi("events_window")], 6));
+    /* The export names them. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cw_metrics_export_opts x = {D, D, CW_FORMAT_CSV, "C1", "reports_share", 0, defs, nc};
+    assert_int_equal(cw_metrics_export(db(), &x, f), CW_OK);
+    fclose(f);
+    assert_non_null(strstr(buf, ",C1,reports_share,0.66666666666666"));
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1692,6 +1786,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export, fresh, close_db),
         cmocka_unit_test_setup_teardown(test_bad_options, fresh, close_db),
         cmocka_unit_test_setup_teardown(test_docs_cover_catalogue, fresh, close_db),
+        cmocka_unit_test_setup_teardown(test_custom_metrics, fresh, close_db),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
