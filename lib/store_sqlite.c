@@ -38,7 +38,7 @@ struct cw_store {
     cw_event_cell *scan_cells;
     size_t scan_cap;
     /* metric snapshots: lazily prepared statements and pack buffers */
-    sqlite3_stmt *q_snap_exists, *q_snap_del[3], *q_snap_put, *q_am_put, *q_am_get, *q_peers_put,
+    sqlite3_stmt *q_snap_exists, *q_snap_del[4], *q_snap_put, *q_am_put, *q_am_get, *q_peers_put,
         *q_um_put;
     unsigned char *pack[2];
     size_t pack_cap[2];
@@ -102,8 +102,12 @@ static const struct {
      " computed_at INTEGER NOT NULL, catalog TEXT NOT NULL, accounts INTEGER NOT NULL,"
      " users INTEGER NOT NULL);"
      "CREATE TABLE account_metrics(day INTEGER NOT NULL, account INTEGER NOT NULL,"
-     " vals BLOB NOT NULL, trend BLOB, peers BLOB, PRIMARY KEY(day, account)) WITHOUT ROWID;"
+     " vals BLOB NOT NULL, trend BLOB, PRIMARY KEY(day, account)) WITHOUT ROWID;"
      "CREATE INDEX account_metrics_account ON account_metrics(account, day);"
+     /* Peer percentiles come from a second, snapshot-major pass: appending
+      * them to their own table is far cheaper than rewriting each row. */
+     "CREATE TABLE account_peers(day INTEGER NOT NULL, account INTEGER NOT NULL,"
+     " peers BLOB NOT NULL, PRIMARY KEY(day, account)) WITHOUT ROWID;"
      "CREATE TABLE user_metrics(day INTEGER NOT NULL, user INTEGER NOT NULL,"
      " account INTEGER NOT NULL, vals BLOB NOT NULL, PRIMARY KEY(day, user)) WITHOUT ROWID;"},
 };
@@ -608,10 +612,10 @@ static cw_status sq_snapshot_exists(cw_store *st, int64_t day, int *exists)
 
 static cw_status sq_snapshot_delete(cw_store *st, int64_t day)
 {
-    static const char *sql[] = {"DELETE FROM metric_snapshots WHERE day=?",
-                                "DELETE FROM account_metrics WHERE day=?",
-                                "DELETE FROM user_metrics WHERE day=?"};
-    for (int i = 0; i < 3; i++) {
+    static const char *sql[] = {
+        "DELETE FROM metric_snapshots WHERE day=?", "DELETE FROM account_metrics WHERE day=?",
+        "DELETE FROM user_metrics WHERE day=?", "DELETE FROM account_peers WHERE day=?"};
+    for (int i = 0; i < 4; i++) {
         cw_status s = lazy(st, &st->q_snap_del[i], sql[i]);
         if (s != CW_OK)
             return s;
@@ -683,8 +687,8 @@ static cw_status sq_account_metrics_get(cw_store *st, int64_t day, int64_t accou
 static cw_status sq_account_peers_put(cw_store *st, int64_t day, int64_t account,
                                       const double *pcts, int n)
 {
-    cw_status s =
-        lazy(st, &st->q_peers_put, "UPDATE account_metrics SET peers=? WHERE day=? AND account=?");
+    cw_status s = lazy(st, &st->q_peers_put,
+                       "INSERT OR REPLACE INTO account_peers(peers, day, account) VALUES(?,?,?)");
     if (s != CW_OK)
         return s;
     const unsigned char *a = pack(st, 0, pcts, n);
@@ -703,10 +707,13 @@ static cw_status sq_account_metrics_scan(cw_store *st, int64_t lo, int64_t hi, i
                                          void *ud)
 {
     sqlite3_stmt *q;
-    const char *sql = account ? "SELECT day, account, vals, trend, peers FROM account_metrics"
-                                " WHERE account=?3 AND day BETWEEN ?1 AND ?2 ORDER BY day"
-                              : "SELECT day, account, vals, trend, peers FROM account_metrics"
-                                " WHERE day BETWEEN ?1 AND ?2 ORDER BY day, account";
+    const char *sql =
+        account ? "SELECT m.day, m.account, m.vals, m.trend, p.peers FROM account_metrics m"
+                  " LEFT JOIN account_peers p ON p.day = m.day AND p.account = m.account"
+                  " WHERE m.account=?3 AND m.day BETWEEN ?1 AND ?2 ORDER BY m.day"
+                : "SELECT m.day, m.account, m.vals, m.trend, p.peers FROM account_metrics m"
+                  " LEFT JOIN account_peers p ON p.day = m.day AND p.account = m.account"
+                  " WHERE m.day BETWEEN ?1 AND ?2 ORDER BY m.day, m.account";
     if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
         return db_error(st, "account metrics");
     sqlite3_bind_int64(q, 1, lo);
@@ -965,7 +972,7 @@ void cw_store_close(cw_store *st)
     sqlite3_finalize(st->day_scan);
     free(st->scan_cells);
     sqlite3_finalize(st->q_snap_exists);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         sqlite3_finalize(st->q_snap_del[i]);
     sqlite3_finalize(st->q_snap_put);
     sqlite3_finalize(st->q_am_put);
