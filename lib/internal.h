@@ -207,6 +207,9 @@ typedef struct cw_store_ops {
                                    cw_status (*fn)(int64_t day, int64_t user, int64_t account,
                                                    const double *vals, int n, void *ud),
                                    void *ud);
+    /* The comma-separated names of a stored snapshot's account vector, into
+     * buf; *found = 0 when the day has no snapshot. */
+    cw_status (*snapshot_catalog)(cw_store *st, int64_t day, char *buf, size_t n, int *found);
     /* Calls fn(day) for every stored snapshot in [lo, hi], ascending. */
     cw_status (*snapshot_list)(cw_store *st, int64_t lo, int64_t hi,
                                cw_status (*fn)(int64_t day, void *ud), void *ud);

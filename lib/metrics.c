@@ -108,6 +108,8 @@ typedef struct engine {
     int64_t nev;
     int nfeatures, nmilestones;
     int milestone_due[MAX_MILESTONES];
+    char *ms_names[MAX_MILESTONES];
+    int ms_base; /* vector index of the first days_to_milestone entry */
     uint64_t advanced_mask;
     cw_intern *segments, *depts, *goal_ids, *feature_names, *milestone_names;
     char **fnames; /* catalogue feature names by load order (feature_names' ids) */
@@ -321,8 +323,17 @@ static cw_status load_feature(int64_t id, const cw_value *v, void *ud)
         m = intern_id(E->milestone_names, v[3].s, v[3].len);
         if (m < 0)
             return CW_ERR_NOMEM;
-        if (m < MAX_MILESTONES)
+        if (m < MAX_MILESTONES) {
             E->milestone_due[m] = v[4].present ? (int)v[4].i : 90;
+            if (!E->ms_names[m]) {
+                if (!(E->ms_names[m] = cw_strndup(v[3].s, v[3].len)))
+                    return CW_ERR_NOMEM;
+                /* the snapshot's catalog is comma-separated */
+                for (char *c = E->ms_names[m]; *c; c++)
+                    if (*c == ',')
+                        *c = ';';
+            }
+        }
         int64_t nm = (int64_t)cw_intern_count(E->milestone_names);
         E->nmilestones = nm < MAX_MILESTONES ? (int)nm : MAX_MILESTONES;
     }
@@ -850,6 +861,9 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
             due++;
             done += E->ms_first[m] < D;
         }
+        /* days from contract_start to each milestone reached before D */
+        for (int m = 0; m < E->nmilestones; m++)
+            v[E->ms_base + m] = E->ms_first[m] < D ? (double)(E->ms_first[m] - a->start_day) : NA;
         v[M_MILESTONES_DUE] = due;
         v[M_MILESTONES_DONE] = done;
         v[M_MILESTONES_OVERDUE] = due - done;
@@ -980,7 +994,7 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
             break;
         double *t = trend + (size_t)k * E->nm;
         const double *prev = NULL;
-        double fetched[M__COUNT + CW_MAX_CUSTOM];
+        double fetched[M__COUNT + CW_MAX_CUSTOM + MAX_MILESTONES];
         for (int j = k - 1; j >= 0 && E->days[j] >= D - 28; j--)
             if (E->days[j] == D - 28)
                 prev = vals + (size_t)j * E->nm;
@@ -1164,7 +1178,7 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
 typedef struct peer_row {
     int64_t account;
     int group;
-    double v[M__COUNT + CW_MAX_CUSTOM];
+    double v[M__COUNT + CW_MAX_CUSTOM + MAX_MILESTONES];
 } peer_row;
 
 typedef struct peer_ctx {
@@ -1301,6 +1315,8 @@ static void engine_free(engine *E)
     free(E->day_accounts);
     free(E->day_users);
     cw_intern_free(E->milestone_names);
+    for (int m = 0; m < MAX_MILESTONES; m++)
+        free(E->ms_names[m]);
 }
 
 static int goal_acc_cmp(const void *a, const void *b)
@@ -1370,6 +1386,10 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     E.user_day = o->user_history ? -1 : E.days[E.ndays - 1];
     if ((s = load_all(&E)) != CW_OK)
         goto done;
+    /* The vector: built-ins, custom metrics, then days to each milestone of
+     * the feature catalogue (data-dependent, so named in the catalog). */
+    E.ms_base = E.nm;
+    E.nm += E.nmilestones;
     /* Group goals by account (goals were loaded in goal_id order). */
     goal_order = malloc(sizeof *goal_order * 2 * (size_t)(E.ngoals ? E.ngoals : 1));
     if (!goal_order) {
@@ -1417,9 +1437,12 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     char catalog[16384];
     size_t cl = 0;
     for (int m = 0; m < E.nm && cl < sizeof catalog; m++)
-        cl += (size_t)snprintf(catalog + cl, sizeof catalog - cl, "%s%s", m ? "," : "",
-                               m < M__COUNT ? cw_metric_catalog[m].name
-                                            : o->custom[m - M__COUNT].name);
+        cl += m < E.ms_base
+                  ? (size_t)snprintf(catalog + cl, sizeof catalog - cl, "%s%s", m ? "," : "",
+                                     m < M__COUNT ? cw_metric_catalog[m].name
+                                                  : o->custom[m - M__COUNT].name)
+                  : (size_t)snprintf(catalog + cl, sizeof catalog - cl, ",days_to_milestone:%s",
+                                     E.ms_names[m - E.ms_base] ? E.ms_names[m - E.ms_base] : "?");
     for (int k = 0; k < E.ndays && s == CW_OK; k++)
         s = E.ops->snapshot_put(st, E.days[k], E.window, catalog, E.day_accounts[k],
                                 E.day_users[k]);

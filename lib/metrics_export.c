@@ -45,7 +45,14 @@ static const char *name_of(const names *nm, int64_t id)
     return id >= 0 && id < nm->n && nm->ext[id] ? nm->ext[id] : "?";
 }
 
+#define MAX_VEC 1024
+
 typedef struct ex_ctx {
+    cw_store *st;
+    int64_t cat_day; /* the day whose catalog is loaded, -1 none */
+    char cat[32768];
+    const char *names[MAX_VEC];
+    int ncat;
     const cw_metrics_export_opts *o;
     FILE *out;
     names accounts, users;
@@ -119,15 +126,59 @@ static void json_str(FILE *out, const char *s)
  * metrics the snapshot was computed with. */
 static const char *acc_name(const ex_ctx *x, int m)
 {
-    return m < M__COUNT ? cw_metric_catalog[m].name : x->o->custom[m - M__COUNT].name;
+    if (m < x->ncat)
+        return x->names[m];
+    if (m < M__COUNT)
+        return cw_metric_catalog[m].name;
+    if (m - M__COUNT < x->o->ncustom)
+        return x->o->custom[m - M__COUNT].name;
+    return "?";
+}
+
+/* Loads the names of day's account vector (stored with the snapshot). */
+static cw_status load_catalog(ex_ctx *x, int64_t day)
+{
+    if (x->cat_day == day)
+        return CW_OK;
+    int found = 0;
+    x->ncat = 0;
+    x->cat_day = day;
+    cw_status s =
+        cw_store_get_ops(x->st)->snapshot_catalog(x->st, day, x->cat, sizeof x->cat, &found);
+    if (s != CW_OK || !found)
+        return s;
+    for (char *p = x->cat; *p && x->ncat < MAX_VEC;) {
+        x->names[x->ncat++] = p;
+        char *c = strchr(p, ',');
+        if (!c)
+            break;
+        *c = '\0';
+        p = c + 1;
+    }
+    return CW_OK;
+}
+
+/* Vector index of metric name on the loaded day, or -1. */
+static int name_index(const ex_ctx *x, const char *name)
+{
+    for (int i = 0; i < x->ncat; i++)
+        if (strcmp(x->names[i], name) == 0)
+            return i;
+    int b = cw_metric_index(name);
+    return b >= 0 && b < M__COUNT ? b : -1;
 }
 
 static const char *acc_unit(const ex_ctx *x, int m)
 {
     if (m < M__COUNT)
         return cw_metric_catalog[m].unit;
-    const char *u = x->o->custom[m - M__COUNT].unit;
-    return u ? u : "";
+    const char *name = acc_name(x, m);
+    if (strncmp(name, "days_to_milestone:", 18) == 0)
+        return "days";
+    for (int i = 0; i < x->o->ncustom; i++)
+        if (strcmp(x->o->custom[i].name, name) == 0 && x->o->custom[i].unit)
+            return x->o->custom[i].unit;
+    return "";
 }
 
 static cw_status on_account_row(int64_t day, int64_t account, const double *vals,
@@ -137,8 +188,13 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
     char d[16];
     cw_time_format(day * 86400, 1, d, sizeof d);
     const char *ext = name_of(&x->accounts, account);
-    int lo = x->metric >= 0 ? x->metric : 0,
-        hi = x->metric >= 0 ? x->metric + 1 : M__COUNT + x->o->ncustom;
+    cw_status ls = load_catalog(x, day);
+    if (ls != CW_OK)
+        return ls;
+    int want = x->metric >= 0 && x->o->metric ? name_index(x, x->o->metric) : -1;
+    if (x->o->metric && x->metric >= 0 && want < 0)
+        return CW_OK; /* not in this day's vector */
+    int lo = want >= 0 ? want : 0, hi = want >= 0 ? want + 1 : n;
     if (hi > n)
         hi = n;
     x->rows++;
@@ -173,7 +229,7 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
     } else if (x->o->account || x->metric < 0) {
         /* One account (or every metric): a vertical table. */
         fprintf(x->out, "%s  %s\n", d, ext);
-        fprintf(x->out, "  %-28s %14s %12s %9s  %s\n", "metric", "value", "28d change", "peer pct",
+        fprintf(x->out, "  %-36s %14s %12s %9s  %s\n", "metric", "value", "28d change", "peer pct",
                 "unit");
         for (int m = lo; m < hi; m++) {
             char v[32] = "", t[32] = "", p[32] = "";
@@ -183,7 +239,7 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
                 human(t, sizeof t, trend[m], 1);
             if (peers && !isnan(peers[m]))
                 snprintf(p, sizeof p, "%.0f", peers[m]);
-            fprintf(x->out, "  %-28s %14s %12s %9s  %s\n", acc_name(x, m), v, t, p, acc_unit(x, m));
+            fprintf(x->out, "  %-36s %14s %12s %9s  %s\n", acc_name(x, m), v, t, p, acc_unit(x, m));
         }
     } else {
         if (!x->header_done++)
@@ -276,12 +332,16 @@ cw_status cw_metrics_export(cw_store *st, const cw_metrics_export_opts *o, FILE 
     memset(&x, 0, sizeof x);
     x.o = o;
     x.out = out;
+    x.st = st;
+    x.cat_day = -1;
     x.metric = -1;
     if (o->metric) {
         x.metric = cw_metric_index(o->metric);
         for (int i = 0; x.metric < 0 && i < o->ncustom; i++)
             if (strcmp(o->custom[i].name, o->metric) == 0)
                 x.metric = M__COUNT + i;
+        if (x.metric < 0 && strncmp(o->metric, "days_to_milestone:", 18) == 0)
+            x.metric = M__COUNT; /* resolved per day from the snapshot's catalog */
         if (x.metric < 0)
             return cw_store_set_error(
                 st, CW_ERR_USAGE, "unknown metric '%s' (see `churnwatch metrics list`)", o->metric);

@@ -802,6 +802,21 @@ static cw_status sq_user_metrics_scan(cw_store *st, int64_t lo, int64_t hi, int6
     return s;
 }
 
+static cw_status sq_snapshot_catalog(cw_store *st, int64_t day, char *buf, size_t n, int *found)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "SELECT catalog FROM metric_snapshots WHERE day=?", -1, &q,
+                           NULL) != SQLITE_OK)
+        return db_error(st, "snapshots");
+    sqlite3_bind_int64(q, 1, day);
+    int rc = sqlite3_step(q);
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW)
+        snprintf(buf, n, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CW_OK : db_error(st, "snapshots");
+}
+
 static cw_status sq_snapshot_list(cw_store *st, int64_t lo, int64_t hi,
                                   cw_status (*fn)(int64_t, void *), void *ud)
 {
@@ -871,6 +886,7 @@ static const cw_store_ops sqlite_ops = {
     .account_metrics_scan = sq_account_metrics_scan,
     .user_metrics_put = sq_user_metrics_put,
     .user_metrics_scan = sq_user_metrics_scan,
+    .snapshot_catalog = sq_snapshot_catalog,
     .snapshot_list = sq_snapshot_list,
     .log_file = sq_log_file,
     .goal_exists = sq_goal_exists,
