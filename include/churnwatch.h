@@ -327,6 +327,7 @@ typedef struct cw_metrics_opts {
     /* Custom metrics (cw_config_custom_metrics), stored after the built-ins. */
     const struct cw_custom_metric *custom;
     int ncustom;
+    int threads; /* 0: one per core (at most 2); 1: no worker thread */
     /* Called about every 0.25 s; may be NULL. */
     void (*on_progress)(const char *phase, int64_t done, int64_t total, double elapsed_s, void *ud);
     void *ud;

@@ -24,8 +24,10 @@
 #include "metrics_int.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DAY_S          86400
 #define NA             ((double)NAN)
@@ -85,9 +87,16 @@ typedef struct ev_info {
     int advanced, milestone, first_value;
 } ev_info;
 
+/* One user's events of one day, as the engine lays out an account. */
+struct uday {
+    int32_t user; /* index into the account's users, -1 = account-level */
+    int32_t day;
+    int32_t n, nadv, nfeat;
+    uint64_t fmask;
+};
+
 typedef struct engine {
-    int nm; /* account vector length: built-ins + custom metrics */
-    cm_state *cm;
+    int nm; /* account vector length: built-ins, custom metrics, milestones */
     cw_store *st;
     const cw_store_ops *ops;
     const cw_metrics_opts *o;
@@ -119,20 +128,37 @@ typedef struct engine {
     int ndays;
     int64_t *day_accounts, *day_users; /* rows stored per snapshot */
     int64_t user_day;                  /* the snapshot whose user metrics are stored (or all) */
-    /* the account being assembled from event rows */
-    int64_t cur;
-    struct uday {
-        int32_t user; /* index into the account's users, -1 = account-level */
-        int32_t day;
-        int32_t n, nadv, nfeat;
-        uint64_t fmask;
-    } * ud;
-    int64_t nud, ud_cap;
-    int64_t ms_first[MAX_MILESTONES];
-    int64_t fv_first;
+    /* the account being assembled from event rows, and the one computing */
+    struct slot *slots, *cur;
+    struct worker *w;
     double t0, last_progress;
     int64_t accounts_done;
 } engine;
+
+typedef struct user_state {
+    int64_t lo, hi;              /* the user's day records in the sorted copy */
+    int64_t first[MAX_FEATURES]; /* first day each feature was used, TS_NEVER if not */
+    int64_t trained_ts;          /* first training completion, TS_NEVER */
+} user_state;
+
+/* One account being assembled or computed. Two slots alternate: while
+ * the worker thread computes one account's snapshots, the main thread
+ * reads the next account's events into the other slot and writes the
+ * finished one; all SQLite work stays on the main thread. */
+typedef struct slot {
+    int64_t id; /* 0: empty */
+    struct uday *ud;
+    int64_t nud, ud_cap;
+    int64_t ms_first[MAX_MILESTONES];
+    int64_t fv_first;
+    cm_state *cm;
+    /* results and scratch, grown to the largest account */
+    double *vals, *trend, *scratch, *uvals;
+    int64_t *cum;
+    user_state *us;
+    int64_t users_cap, cum_cap, uvals_cap;
+    cw_status status;
+} slot;
 
 /* Appends one element to a growable array. */
 static void *push(void **arr, int64_t *n, int64_t *cap, size_t size)
@@ -494,8 +520,9 @@ static cw_status load_all(engine *E)
         i = j;
     }
 done:
-    if (s == CW_OK && E->o->ncustom)
-        s = cm_init(&E->cm, E->o->custom, E->o->ncustom, fc.names, E->nev, E->window);
+    /* one custom-metric state per slot (each accumulates its own account) */
+    for (int i = 0; i < 2 && s == CW_OK && E->o->ncustom; i++)
+        s = cm_init(&E->slots[i].cm, E->o->custom, E->o->ncustom, fc.names, E->nev, E->window);
     cw_intern_free(fc.names);
     return s;
 }
@@ -627,23 +654,50 @@ static int64_t contract_anchor(const engine *E, const m_account *a, int64_t d)
     return anchor;
 }
 
-typedef struct user_state {
-    int64_t lo, hi;              /* the user's day records in E->ud */
-    int64_t first[MAX_FEATURES]; /* first day each feature was used, TS_NEVER if not */
-    int64_t trained_ts;          /* first training completion, TS_NEVER */
-} user_state;
-
-/* Computes and stores every snapshot of account id. */
-static cw_status compute_account(engine *E, int64_t id, double *vals, double *trend, int64_t *cum,
-                                 user_state *us, double *scratch)
+static void slot_reset(slot *sl)
 {
-    m_account *a = &E->acc[id];
+    sl->id = 0;
+    sl->nud = 0;
+    for (int m = 0; m < MAX_MILESTONES; m++)
+        sl->ms_first[m] = TS_NEVER;
+    sl->fv_first = TS_NEVER;
+    if (sl->cm)
+        cm_account_reset(sl->cm);
+}
+
+static void slot_free(slot *sl)
+{
+    free(sl->ud);
+    free(sl->vals);
+    free(sl->trend);
+    free(sl->scratch);
+    free(sl->uvals);
+    free(sl->cum);
+    free(sl->us);
+    cm_free(sl->cm);
+}
+
+/* User vectors of snapshot k are kept when they are to be stored. */
+static int keeps_users(const engine *E, int k)
+{
+    return E->o->user_history || E->days[k] == E->user_day;
+}
+
+/* Computes every snapshot vector of the slot's account (no I/O: runs on
+ * the worker thread and reads only what load_all() built). */
+static cw_status compute_account(const engine *E, slot *sl)
+{
+    const int64_t id = sl->id;
+    double *vals = sl->vals, *scratch = sl->scratch;
+    int64_t *cum = sl->cum;
+    user_state *us = sl->us;
+    const m_account *a = &E->acc[id];
     int64_t nu = a->user_hi - a->user_lo;
     const int w = E->window;
     cw_status s = CW_OK;
     /* Order the account's user-days by (user, day): counting sort (stable,
      * the records arrive in day order). */
-    int64_t nud = E->nud;
+    int64_t nud = sl->nud;
     struct uday *sorted = malloc(sizeof *sorted * (size_t)(nud ? nud : 1));
     int64_t *start = calloc((size_t)nu + 2, sizeof *start);
     if (!sorted || !start) {
@@ -652,11 +706,11 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
         return CW_ERR_NOMEM;
     }
     for (int64_t i = 0; i < nud; i++)
-        start[E->ud[i].user + 2]++; /* user -1 (account-level) lands in bucket 1 */
+        start[sl->ud[i].user + 2]++; /* user -1 (account-level) lands in bucket 1 */
     for (int64_t u = 1; u <= nu + 1; u++)
         start[u] += start[u - 1];
     for (int64_t i = 0; i < nud; i++)
-        sorted[start[E->ud[i].user + 1]++] = E->ud[i];
+        sorted[start[sl->ud[i].user + 1]++] = sl->ud[i];
     /* start[u + 1] now ends bucket u; rebuild ranges */
     int64_t acc_lo = 0, acc_hi = start[0]; /* account-level bucket */
     int64_t prev_end = acc_hi;
@@ -687,17 +741,17 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
     for (int64_t i = 0; i < nud; i++)
         cum[i + 1] = cum[i] + sorted[i].n;
     /* Account-level day totals (all users) for events_window and recency:
-     * E->ud is in day order, so fold equal days in place into ad[]. */
-    struct uday *ad = E->ud;
+     * sl->ud is in day order, so fold equal days in place into ad[]. */
+    struct uday *ad = sl->ud;
     int64_t nad = 0;
     for (int64_t i = 0; i < nud; i++) {
-        if (nad && ad[nad - 1].day == E->ud[i].day) {
-            ad[nad - 1].n += E->ud[i].n;
-            ad[nad - 1].nadv += E->ud[i].nadv;
-            ad[nad - 1].nfeat += E->ud[i].nfeat;
-            ad[nad - 1].fmask |= E->ud[i].fmask;
+        if (nad && ad[nad - 1].day == sl->ud[i].day) {
+            ad[nad - 1].n += sl->ud[i].n;
+            ad[nad - 1].nadv += sl->ud[i].nadv;
+            ad[nad - 1].nfeat += sl->ud[i].nfeat;
+            ad[nad - 1].fmask |= sl->ud[i].fmask;
         } else {
-            ad[nad++] = E->ud[i];
+            ad[nad++] = sl->ud[i];
         }
     }
     int64_t *acum = cum + nud + 1;
@@ -739,7 +793,10 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
         for (int64_t u = 0; u < nu; u++) {
             const m_user *mu = &E->users[a->user_lo + u];
             double *uv =
-                E->user_day == D || E->o->user_history ? scratch + nu + (size_t)u * U__COUNT : NULL;
+                keeps_users(E, k)
+                    ? sl->uvals +
+                          ((size_t)(E->o->user_history ? k : 0) * (size_t)nu + (size_t)u) * U__COUNT
+                    : NULL;
             if (!(mu->prov_ts < D * DAY_S && mu->deact_ts >= D * DAY_S)) {
                 if (uv)
                     uv[0] = -1; /* not provisioned: no row */
@@ -859,15 +916,16 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
             if (E->milestone_due[m] > tenure)
                 continue;
             due++;
-            done += E->ms_first[m] < D;
+            done += sl->ms_first[m] < D;
         }
         /* days from contract_start to each milestone reached before D */
         for (int m = 0; m < E->nmilestones; m++)
-            v[E->ms_base + m] = E->ms_first[m] < D ? (double)(E->ms_first[m] - a->start_day) : NA;
+            v[E->ms_base + m] = sl->ms_first[m] < D ? (double)(sl->ms_first[m] - a->start_day) : NA;
         v[M_MILESTONES_DUE] = due;
         v[M_MILESTONES_DONE] = done;
         v[M_MILESTONES_OVERDUE] = due - done;
-        v[M_TIME_TO_FIRST_VALUE_DAYS] = E->fv_first < D ? (double)(E->fv_first - a->start_day) : NA;
+        v[M_TIME_TO_FIRST_VALUE_DAYS] =
+            sl->fv_first < D ? (double)(sl->fv_first - a->start_day) : NA;
         /* On track: nothing overdue and activation at the tenure's bar
          * (30% by day 30, 50% by day 60, 70% by day 90 and after). */
         double bar = tenure < 30 ? 0.0 : tenure < 60 ? 0.3 : tenure < 90 ? 0.5 : 0.7;
@@ -989,18 +1047,36 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
         v[M_GOAL_ATTAINMENT_WORST] = worst;
         v[M_GOAL_ATTAINMENT_MEAN] = att_n ? att_sum / att_n : NA;
 
-        /* ---- trend vs the snapshot 28 days earlier ---- */
-        if (E->cm && (s = cm_compute(E->cm, D, nu, v)) != CW_OK)
+        if (sl->cm && (s = cm_compute(sl->cm, D, nu, v)) != CW_OK)
             break;
-        double *t = trend + (size_t)k * E->nm;
+    }
+    free(sorted);
+    free(start);
+    return s;
+}
+
+/* Stores a computed slot (main thread): the trend against the snapshot 28
+ * days earlier (from this run, else from the store), account rows and the
+ * kept user rows. */
+static cw_status write_account(engine *E, slot *sl)
+{
+    const m_account *a = &E->acc[sl->id];
+    int64_t nu = a->user_hi - a->user_lo;
+    cw_status s = CW_OK;
+    double fetched[M__COUNT + CW_MAX_CUSTOM + MAX_MILESTONES];
+    for (int k = 0; k < E->ndays && s == CW_OK; k++) {
+        int64_t D = E->days[k];
+        double *v = sl->vals + (size_t)k * E->nm;
+        if (isnan(v[M_TENURE_DAYS]))
+            continue; /* not a customer on D */
+        double *t = sl->trend + (size_t)k * E->nm;
         const double *prev = NULL;
-        double fetched[M__COUNT + CW_MAX_CUSTOM + MAX_MILESTONES];
         for (int j = k - 1; j >= 0 && E->days[j] >= D - 28; j--)
             if (E->days[j] == D - 28)
-                prev = vals + (size_t)j * E->nm;
+                prev = sl->vals + (size_t)j * E->nm;
         if (!prev) {
             int found = 0;
-            if ((s = E->ops->account_metrics_get(E->st, D - 28, id, fetched, E->nm, &found)) !=
+            if ((s = E->ops->account_metrics_get(E->st, D - 28, sl->id, fetched, E->nm, &found)) !=
                 CW_OK)
                 break;
             if (found)
@@ -1011,86 +1087,190 @@ static cw_status compute_account(engine *E, int64_t id, double *vals, double *tr
         if (prev && isnan(prev[M_TENURE_DAYS]))
             for (int m = 0; m < E->nm; m++)
                 t[m] = NA;
-
-        if ((s = E->ops->account_metrics_put(E->st, D, id, v, t, E->nm)) != CW_OK)
+        if ((s = E->ops->account_metrics_put(E->st, D, sl->id, v, t, E->nm)) != CW_OK)
             break;
         E->stats->account_rows++;
         E->day_accounts[k]++;
-        if (E->user_day == D || E->o->user_history) {
-            for (int64_t u = 0; u < nu && s == CW_OK; u++) {
-                double *uv = scratch + nu + (size_t)u * U__COUNT;
-                if (uv[0] < 0)
-                    continue;
-                s = E->ops->user_metrics_put(E->st, D, E->users[a->user_lo + u].id, id, uv,
-                                             U__COUNT);
-                E->stats->user_rows++;
-                E->day_users[k]++;
-            }
+        if (!keeps_users(E, k))
+            continue;
+        for (int64_t u = 0; u < nu && s == CW_OK; u++) {
+            const double *uv =
+                sl->uvals +
+                ((size_t)(E->o->user_history ? k : 0) * (size_t)nu + (size_t)u) * U__COUNT;
+            if (uv[0] < 0)
+                continue;
+            s = E->ops->user_metrics_put(E->st, D, E->users[a->user_lo + u].id, sl->id, uv,
+                                         U__COUNT);
+            E->stats->user_rows++;
+            E->day_users[k]++;
         }
     }
-    free(sorted);
-    free(start);
     return s;
 }
 
-/* Per-account buffers, grown to the largest account. */
-typedef struct bufs {
-    double *vals, *trend, *scratch;
-    int64_t *cum;
-    user_state *us;
-    int64_t users_cap, ud_cap;
-} bufs;
-
-static cw_status finish_account(engine *E, bufs *b, int64_t id)
+/* Grows the slot's buffers for its account. */
+static cw_status slot_prepare(const engine *E, slot *sl)
 {
-    if (id < 1 || id > E->nacc || !E->acc[id].ext) {
-        E->nud = 0;
-        return CW_OK;
-    }
-    m_account *a = &E->acc[id];
+    const m_account *a = &E->acc[sl->id];
     int64_t nu = a->user_hi - a->user_lo;
-    if (nu + 1 > b->users_cap) {
-        int64_t c = (nu + 1) * 2;
-        user_state *us = realloc(b->us, sizeof *us * (size_t)c);
-        double *sc =
-            realloc(b->scratch, sizeof *sc * (size_t)c * (U__COUNT + 1) + sizeof *sc * 4096);
-        if (!us || !sc) {
-            free(us ? us : b->us), free(sc ? sc : b->scratch);
-            b->us = NULL, b->scratch = NULL;
-            return CW_ERR_NOMEM;
-        }
-        b->us = us, b->scratch = sc, b->users_cap = c;
-    }
-    /* tickets closed in the last 90 days need room in scratch too */
     int64_t ntk = a->tk_hi - a->tk_lo;
-    if (ntk > 4096) {
-        double *sc =
-            realloc(b->scratch, sizeof *sc * ((size_t)b->users_cap * (U__COUNT + 1) + (size_t)ntk));
-        if (!sc)
+    if (nu + 1 > sl->users_cap || ntk > 4096) {
+        int64_t c = nu + 1 > sl->users_cap ? (nu + 1) * 2 : sl->users_cap;
+        user_state *us = realloc(sl->us, sizeof *us * (size_t)c);
+        if (us)
+            sl->us = us;
+        /* scratch: per-user event counts, then closed-ticket durations */
+        double *sc = realloc(sl->scratch, sizeof *sc * ((size_t)c * (U__COUNT + 1) +
+                                                        (size_t)(ntk > 4096 ? ntk : 4096)));
+        if (sc)
+            sl->scratch = sc;
+        if (!us || !sc)
             return CW_ERR_NOMEM;
-        b->scratch = sc;
+        sl->users_cap = c;
     }
-    if (2 * (E->nud + 1) > b->ud_cap) {
-        int64_t c = (E->nud + 1) * 4;
-        int64_t *cum = realloc(b->cum, sizeof *cum * (size_t)c);
+    if (2 * (sl->nud + 1) > sl->cum_cap) {
+        int64_t c = (sl->nud + 1) * 4;
+        int64_t *cum = realloc(sl->cum, sizeof *cum * (size_t)c);
         if (!cum)
             return CW_ERR_NOMEM;
-        b->cum = cum, b->ud_cap = c;
+        sl->cum = cum, sl->cum_cap = c;
     }
-    cw_status s = compute_account(E, id, b->vals, b->trend, b->cum, b->us, b->scratch);
-    E->nud = 0;
-    for (int m = 0; m < MAX_MILESTONES; m++)
-        E->ms_first[m] = TS_NEVER;
-    E->fv_first = TS_NEVER;
-    if (E->cm)
-        cm_account_reset(E->cm);
+    int64_t need = (E->o->user_history ? E->ndays : 1) * (nu ? nu : 1) * U__COUNT;
+    if (need > sl->uvals_cap) {
+        double *uv = realloc(sl->uvals, sizeof *uv * (size_t)need * 2);
+        if (!uv)
+            return CW_ERR_NOMEM;
+        sl->uvals = uv, sl->uvals_cap = need * 2;
+    }
+    return CW_OK;
+}
+
+/* The compute worker: computes the slot it is handed, one at a time. */
+typedef struct worker {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const engine *E;
+    slot *job; /* handed over, being computed */
+    int busy, quit, started;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->busy && !w->quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->quit && !w->busy)
+            break;
+        slot *job = w->job;
+        pthread_mutex_unlock(&w->mu);
+        job->status = compute_account(w->E, job);
+        pthread_mutex_lock(&w->mu);
+        w->busy = 0;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Starts the compute thread when more than one is wanted (threads 0:
+ * as many as there are cores, capped at 2: one computes, one does I/O). */
+static void worker_start(engine *E, int threads)
+{
+    worker *w = E->w;
+    w->E = E;
+    if (threads <= 0)
+        threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+    if (threads < 2)
+        return;
+    if (pthread_mutex_init(&w->mu, NULL) != 0)
+        return;
+    if (pthread_cond_init(&w->cv, NULL) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        return;
+    }
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        return;
+    }
+    w->started = 1;
+}
+
+/* Stops the compute thread after its job (if any); accepts a stopped one. */
+static void worker_stop(worker *w)
+{
+    if (!w || !w->started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->quit = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    w->started = 0;
+}
+
+/* Waits for the worker's job, then writes it. */
+static cw_status drain(engine *E, worker *w)
+{
+    if (!w->started) {
+        if (!w->job || !w->job->id)
+            return CW_OK;
+        slot *job = w->job;
+        w->job = NULL;
+        cw_status s = job->status;
+        return s == CW_OK ? write_account(E, job) : s;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (w->busy)
+        pthread_cond_wait(&w->cv, &w->mu);
+    slot *job = w->job;
+    w->job = NULL;
+    pthread_mutex_unlock(&w->mu);
+    if (!job || !job->id)
+        return CW_OK;
+    return job->status == CW_OK ? write_account(E, job) : job->status;
+}
+
+/* The current account is complete: hand it to the worker (after writing
+ * the one before it) and start filling the other slot. */
+static cw_status finish_account(engine *E, int64_t id)
+{
+    slot *sl = E->cur;
+    if (id < 1 || id > E->nacc || !E->acc[id].ext) {
+        slot_reset(sl);
+        return CW_OK;
+    }
+    sl->id = id;
+    cw_status s = slot_prepare(E, sl);
+    if (s == CW_OK)
+        s = drain(E, E->w);
+    if (s != CW_OK)
+        return s;
+    worker *w = E->w;
+    slot *other = sl == &E->slots[0] ? &E->slots[1] : &E->slots[0];
+    if (w->started) {
+        pthread_mutex_lock(&w->mu);
+        w->job = sl;
+        w->busy = 1;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    } else {
+        sl->status = compute_account(E, sl);
+        w->job = sl;
+    }
+    slot_reset(other);
+    E->cur = other;
     E->accounts_done++;
-    return s;
+    return CW_OK;
 }
 
 typedef struct scan_ctx {
     engine *E;
-    bufs *b;
     int64_t next; /* next account id not yet finished */
 } scan_ctx;
 
@@ -1126,7 +1306,7 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
     engine *E = sc->E;
     cw_status s;
     while (sc->next < account) {
-        if ((s = finish_account(E, sc->b, sc->next)) != CW_OK)
+        if ((s = finish_account(E, sc->next)) != CW_OK)
             return s;
         sc->next++;
         progress(E, "accounts", sc->next - 1, E->nacc, 0);
@@ -1137,7 +1317,8 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
     const m_account *a = &E->acc[account];
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        struct uday *r = push((void **)&E->ud, &E->nud, &E->ud_cap, sizeof *E->ud);
+        slot *sl = E->cur;
+        struct uday *r = push((void **)&sl->ud, &sl->nud, &sl->ud_cap, sizeof *sl->ud);
         if (!r)
             return CW_ERR_NOMEM;
         *r = (struct uday){cells[i].user ? (int32_t)local_user(E, a, cells[i].user) : -1,
@@ -1150,8 +1331,8 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
             const cw_event_cell *c = &cells[j];
             r->n += (int32_t)c->n;
             E->stats->events_read += c->n;
-            if (E->cm) {
-                cw_status s = cm_add_cell(E->cm, day, r->user, c->event, c->n, c->vsum);
+            if (sl->cm) {
+                cw_status s = cm_add_cell(sl->cm, day, r->user, c->event, c->n, c->vsum);
                 if (s != CW_OK)
                     return s;
             }
@@ -1163,10 +1344,10 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
                 r->nfeat += (int32_t)c->n;
                 r->nadv += e->advanced ? (int32_t)c->n : 0;
             }
-            if (e->milestone >= 0 && E->ms_first[e->milestone] == TS_NEVER)
-                E->ms_first[e->milestone] = day;
-            if (e->first_value && E->fv_first == TS_NEVER)
-                E->fv_first = day;
+            if (e->milestone >= 0 && sl->ms_first[e->milestone] == TS_NEVER)
+                sl->ms_first[e->milestone] = day;
+            if (e->first_value && sl->fv_first == TS_NEVER)
+                sl->fv_first = day;
         }
         i = j;
     }
@@ -1291,7 +1472,10 @@ void cw_metrics_opts_init(cw_metrics_opts *o)
 
 static void engine_free(engine *E)
 {
-    cm_free(E->cm);
+    for (int i = 0; E->slots && i < 2; i++)
+        slot_free(&E->slots[i]);
+    free(E->slots);
+    free(E->w);
     for (int64_t i = 1; i <= E->nacc; i++)
         free((void *)E->acc[i].ext);
     free(E->acc);
@@ -1304,7 +1488,6 @@ static void engine_free(engine *E)
     free(E->measures);
     free(E->ev);
     free(E->days);
-    free(E->ud);
     cw_intern_free(E->segments);
     cw_intern_free(E->depts);
     cw_intern_free(E->goal_ids);
@@ -1346,10 +1529,6 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     if (o->ncustom > CW_MAX_CUSTOM)
         return cw_store_set_error(st, CW_ERR_USAGE, "too many custom metrics");
     E.t0 = cw_now();
-    E.fv_first = TS_NEVER;
-    for (int m = 0; m < MAX_MILESTONES; m++)
-        E.ms_first[m] = TS_NEVER;
-    bufs b = {0};
     int64_t *goal_order = NULL;
     cw_status s = CW_OK;
     E.segments = cw_intern_new();
@@ -1360,8 +1539,10 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     E.days = malloc(sizeof *E.days * (size_t)ndays);
     E.day_accounts = calloc((size_t)ndays, sizeof *E.day_accounts);
     E.day_users = calloc((size_t)ndays, sizeof *E.day_users);
+    E.slots = calloc(2, sizeof *E.slots);
+    E.w = calloc(1, sizeof *E.w);
     if (!E.segments || !E.depts || !E.goal_ids || !E.feature_names || !E.milestone_names ||
-        !E.days || !E.day_accounts || !E.day_users) {
+        !E.days || !E.day_accounts || !E.day_users || !E.slots || !E.w) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -1412,21 +1593,30 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
         E.goals = sorted;
     }
     stats->load_s = cw_now() - E.t0;
-    b.vals = malloc(sizeof *b.vals * (size_t)E.ndays * (size_t)E.nm);
-    b.trend = malloc(sizeof *b.trend * (size_t)E.ndays * (size_t)E.nm);
-    if (!b.vals || !b.trend) {
-        s = CW_ERR_NOMEM;
-        goto done;
-    }
-    RANGES(&E, goals, ngoals, g_lo, g_hi);
-    {
-        scan_ctx sc = {&E, &b, 1};
-        s = E.ops->scan_event_days(st, 1, E.nacc, on_event_day, &sc);
-        while (s == CW_OK && sc.next <= E.nacc) {
-            s = finish_account(&E, &b, sc.next);
-            sc.next++;
+    for (int i = 0; i < 2; i++) {
+        slot *sl = &E.slots[i];
+        slot_reset(sl);
+        sl->vals = malloc(sizeof *sl->vals * (size_t)E.ndays * (size_t)E.nm);
+        sl->trend = malloc(sizeof *sl->trend * (size_t)E.ndays * (size_t)E.nm);
+        if (!sl->vals || !sl->trend) {
+            s = CW_ERR_NOMEM;
+            goto done;
         }
     }
+    E.cur = &E.slots[0];
+    RANGES(&E, goals, ngoals, g_lo, g_hi);
+    worker_start(&E, o->threads);
+    {
+        scan_ctx sc = {&E, 1};
+        s = E.ops->scan_event_days(st, 1, E.nacc, on_event_day, &sc);
+        while (s == CW_OK && sc.next <= E.nacc) {
+            s = finish_account(&E, sc.next);
+            sc.next++;
+        }
+        if (s == CW_OK)
+            s = drain(&E, E.w);
+    }
+    worker_stop(E.w);
     stats->compute_s = cw_now() - E.t0 - stats->load_s;
     double tp = cw_now();
     for (int k = 0; k < E.ndays && s == CW_OK; k++) {
@@ -1454,11 +1644,7 @@ done:
     if (s != CW_OK)
         E.ops->rollback(st);
     stats->elapsed_s = cw_now() - E.t0;
-    free(b.vals);
-    free(b.trend);
-    free(b.scratch);
-    free(b.cum);
-    free(b.us);
+    worker_stop(E.w);
     free(goal_order);
     engine_free(&E);
     return s;

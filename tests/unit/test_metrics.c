@@ -1775,6 +1775,33 @@ static void test_custom_metrics(void **state)
     free(buf);
 }
 
+/* The compute worker thread changes nothing: a weekly history of the main
+ * world computed on one thread and on two gives identical stored vectors,
+ * trends, peers and user rows. */
+static void test_threads_same_result(void **state)
+{
+    (void)state;
+    char *dumps[2];
+    for (int t = 1; t <= 2; t++) {
+        use_db(t == 1 ? "one_thread.db" : "two_threads.db");
+        load_main(t == 1 ? "t1" : "t2");
+        cw_metrics_opts o;
+        cw_metrics_opts_init(&o);
+        o.from_day = D_MAIN - 28;
+        o.to_day = D_MAIN;
+        o.every_days = 7;
+        o.user_history = 1;
+        o.threads = t;
+        cw_metrics_stats st;
+        assert_int_equal(cw_metrics_run(db(), &o, &st), CW_OK);
+        assert_int_equal(st.snapshots_computed, 5);
+        dumps[t - 1] = dump_all(D_MAIN);
+    }
+    expect_same_dump(dumps[0], dumps[1]);
+    free(dumps[0]);
+    free(dumps[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1797,6 +1824,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_options, fresh, close_db),
         cmocka_unit_test_setup_teardown(test_docs_cover_catalogue, fresh, close_db),
         cmocka_unit_test_setup_teardown(test_custom_metrics, fresh, close_db),
+        cmocka_unit_test_setup_teardown(test_threads_same_result, fresh, close_db),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
