@@ -67,21 +67,14 @@ int cmd_metrics(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "list") == 0)
         return argc == 2 ? list_catalog() : EXIT_USAGE;
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"as-of", required_argument, NULL, 'a'},
-        {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},
-        {"every", required_argument, NULL, 'e'},
-        {"window", required_argument, NULL, 'w'},
-        {"recompute", no_argument, NULL, 'r'},
-        {"user-history", no_argument, NULL, 'H'},
-        {"format", required_argument, NULL, 'F'},
-        {"account", required_argument, NULL, 'A'},
-        {"metric", required_argument, NULL, 'm'},
-        {"users", no_argument, NULL, 'u'},
-        {"no-compute", no_argument, NULL, 'n'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},     {"as-of", required_argument, NULL, 'a'},
+        {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
+        {"every", required_argument, NULL, 'e'},  {"window", required_argument, NULL, 'w'},
+        {"recompute", no_argument, NULL, 'r'},    {"user-history", no_argument, NULL, 'H'},
+        {"format", required_argument, NULL, 'F'}, {"account", required_argument, NULL, 'A'},
+        {"metric", required_argument, NULL, 'm'}, {"users", no_argument, NULL, 'u'},
+        {"no-compute", no_argument, NULL, 'n'},   {"threads", required_argument, NULL, 'T'},
+        {"quiet", no_argument, NULL, 'q'},        {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -120,6 +113,16 @@ int cmd_metrics(int argc, char **argv)
         case 'm': x.metric = optarg; break;
         case 'u': x.users = 1; break;
         case 'n': no_compute = 1; break;
+        case 'T': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 2) {
+                cli_error("--threads %s: expected 1 or 2", optarg);
+                rc = EXIT_USAGE;
+            }
+            o.threads = (int)v;
+            break;
+        }
         case 'q': quiet = 1; break;
         default: rc = EXIT_USAGE;
         }

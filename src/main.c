@@ -70,6 +70,8 @@ const cli_command cli_commands[] = {
      "  --account ID      only this account\n"
      "  --metric NAME     only this metric\n"
      "  --users           user metrics instead of account metrics\n"
+     "  --threads N       1: compute on the main thread; 2 (default on 2+ cores):\n"
+     "                    compute on a worker while the main thread does I/O\n"
      "  --quiet           no summary on stderr\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
