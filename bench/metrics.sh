@@ -41,7 +41,8 @@ print(fr, to, to)
 PY
 )"
 T=$OUT/metrics-times.txt
-/usr/bin/time -f "%e %M" -o "$T.hist" "$BIN" metrics --db "$DB" --from "$FROM" --to "$TO" --every 7d --recompute >/dev/null 2>"$OUT/metrics-hist.log"
+/usr/bin/time -f "%e %M" -o "$T.hist1" "$BIN" metrics --db "$DB" --from "$FROM" --to "$TO" --every 7d --recompute --threads 1 >/dev/null 2>"$OUT/metrics-hist1.log"
+/usr/bin/time -f "%e %M" -o "$T.hist" "$BIN" metrics --db "$DB" --from "$FROM" --to "$TO" --every 7d --recompute --threads 2 >/dev/null 2>"$OUT/metrics-hist.log"
 /usr/bin/time -f "%e %M" -o "$T.one" "$BIN" metrics --db "$DB" --as-of "$LAST" --recompute --format csv >/dev/null 2>"$OUT/metrics-one.log"
 REF=$OUT/ref-$ACCOUNTS-$MONTHS.db
 if [ ! -f "$REF" ]; then
@@ -57,16 +58,20 @@ import sys, re, os
 t, events, users, snaps, accounts, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 def rd(p):
     s, k = open(p).read().split(); return float(s), int(k) / 1024
-hs, hr = rd(t + ".hist"); os_, orss = rd(t + ".one"); rs, rr = rd(t + ".ref")
+hs, hr = rd(t + ".hist"); h1, h1r = rd(t + ".hist1"); os_, orss = rd(t + ".one"); rs, rr = rd(t + ".ref")
 split = open(log).read().strip().splitlines()[-1]
+split1 = open(log.replace("hist.log", "hist1.log")).read().strip().splitlines()[-1]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"machine: {cpu}, {os.cpu_count()} cores; {accounts} accounts, {users:,} users, {events:,} events")
 print()
 print("| what | wall s | per snapshot s | events/s (read) | peak RSS MiB | per-snapshot speed vs reference |")
 print("|---|---|---|---|---|---|")
-print(f"| history: {snaps} weekly snapshots | {hs:.1f} | {hs/snaps:.2f} | {events/hs:,.0f} | {hr:.0f} | {rs/(hs/snaps):.0f}x |")
+print(f"| history: {snaps} weekly snapshots, 1 thread | {h1:.1f} | {h1/snaps:.2f} | {events/h1:,.0f} | {h1r:.0f} | {rs/(h1/snaps):.0f}x |")
+print(f"| history: {snaps} weekly snapshots, 2 threads | {hs:.1f} | {hs/snaps:.2f} | {events/hs:,.0f} | {hr:.0f} | {rs/(hs/snaps):.0f}x |")
 print(f"| one snapshot | {os_:.1f} | {os_:.2f} | {events/os_:,.0f} | {orss:.0f} | {rs/os_:.1f}x |")
 print(f"| reference: SQL, one snapshot (subset) | {rs:.1f} | {rs:.2f} | | {rr:.0f} | 1x |")
 print()
-print("engine's own split (history):", split)
+print("engine's own split, 1 thread:", split1)
+print()
+print("engine's own split, 2 threads:", split)
 PY
