@@ -28,6 +28,8 @@ demo: build
 	$(BUILD)/churnwatch simulate --accounts 500 --months 12 --seed 42 --out $(DEMO_DIR)
 	$(BUILD)/churnwatch ingest --db $(DB) $(DEMO_DIR)/*.csv
 	$(BUILD)/churnwatch status --db $(DB)
+	$(BUILD)/churnwatch metrics --db $(DB) --from 2025-01-06 --to 2025-12-29 --every 7d
+	$(BUILD)/churnwatch metrics --db $(DB) --no-compute --account A000002
 
 test: deps
 	@scripts/run-tests.sh
