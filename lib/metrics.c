@@ -1315,30 +1315,38 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
         return CW_OK;
     E->stats->account_days_read++;
     const m_account *a = &E->acc[account];
+    slot *sl = E->cur;
+    const ev_info *evs = E->ev;
+    const int64_t nev = E->nev;
+    int64_t events = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        slot *sl = E->cur;
         struct uday *r = push((void **)&sl->ud, &sl->nud, &sl->ud_cap, sizeof *sl->ud);
         if (!r)
             return CW_ERR_NOMEM;
-        *r = (struct uday){cells[i].user ? (int32_t)local_user(E, a, cells[i].user) : -1,
-                           (int32_t)day,
-                           0,
-                           0,
-                           0,
-                           0};
-        for (; j < n && cells[j].user == cells[i].user; j++) {
+        /* users of an account usually have consecutive ids: try the direct
+         * offset before the binary search */
+        int64_t u = cells[i].user, lu = -1;
+        if (u) {
+            int64_t guess = u - (a->user_hi > a->user_lo ? E->users[a->user_lo].id : 0);
+            lu = guess >= 0 && guess < a->user_hi - a->user_lo &&
+                         E->users[a->user_lo + guess].id == u
+                     ? guess
+                     : local_user(E, a, u);
+        }
+        *r = (struct uday){(int32_t)lu, (int32_t)day, 0, 0, 0, 0};
+        for (; j < n && cells[j].user == u; j++) {
             const cw_event_cell *c = &cells[j];
             r->n += (int32_t)c->n;
-            E->stats->events_read += c->n;
+            events += c->n;
             if (sl->cm) {
-                cw_status s = cm_add_cell(sl->cm, day, r->user, c->event, c->n, c->vsum);
-                if (s != CW_OK)
-                    return s;
+                cw_status s2 = cm_add_cell(sl->cm, day, r->user, c->event, c->n, c->vsum);
+                if (s2 != CW_OK)
+                    return s2;
             }
-            if (c->event < 0 || c->event >= E->nev)
+            if (c->event < 0 || c->event >= nev)
                 continue;
-            const ev_info *e = &E->ev[c->event];
+            const ev_info *e = &evs[c->event];
             if (e->feature >= 0) {
                 r->fmask |= 1ull << e->feature;
                 r->nfeat += (int32_t)c->n;
@@ -1351,6 +1359,7 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
         }
         i = j;
     }
+    E->stats->events_read += events;
     return CW_OK;
 }
 

@@ -259,9 +259,21 @@ cw_status cw_intern_put(cw_intern *m, const char *key, size_t len, int64_t id)
 
 /* ---- little-endian packing of stored blobs ---------------------------- */
 
+/* Stored blobs are little-endian; on little-endian hosts (the usual case)
+ * a memcpy is the whole conversion. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define CW_LE_HOST 1
+#else
+#define CW_LE_HOST 0
+#endif
+
 uint64_t cw_load_le64(const unsigned char *p)
 {
     uint64_t v = 0;
+    if (CW_LE_HOST) {
+        memcpy(&v, p, 8);
+        return v;
+    }
     for (int i = 7; i >= 0; i--)
         v = v << 8 | p[i];
     return v;
@@ -269,17 +281,30 @@ uint64_t cw_load_le64(const unsigned char *p)
 
 void cw_store_le64(unsigned char *p, uint64_t v)
 {
+    if (CW_LE_HOST) {
+        memcpy(p, &v, 8);
+        return;
+    }
     for (int i = 0; i < 8; i++, v >>= 8)
         p[i] = (unsigned char)v;
 }
 
 static uint32_t load_le32(const unsigned char *p)
 {
+    if (CW_LE_HOST) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static void store_le32(unsigned char *p, uint32_t v)
 {
+    if (CW_LE_HOST) {
+        memcpy(p, &v, 4);
+        return;
+    }
     for (int i = 0; i < 4; i++, v >>= 8)
         p[i] = (unsigned char)v;
 }
