@@ -41,9 +41,15 @@ print(fr, to, to)
 PY
 )"
 T=$OUT/metrics-times.txt
-/usr/bin/time -f "%e %M" -o "$T.hist1" "$BIN" metrics --db "$DB" --from "$FROM" --to "$TO" --every 7d --recompute --threads 1 >/dev/null 2>"$OUT/metrics-hist1.log"
-/usr/bin/time -f "%e %M" -o "$T.hist" "$BIN" metrics --db "$DB" --from "$FROM" --to "$TO" --every 7d --recompute --threads 2 >/dev/null 2>"$OUT/metrics-hist.log"
-/usr/bin/time -f "%e %M" -o "$T.one" "$BIN" metrics --db "$DB" --as-of "$LAST" --recompute --format csv >/dev/null 2>"$OUT/metrics-one.log"
+# Each timed run starts with no stored snapshots (clearing them is not timed).
+clear() { sqlite3 "$DB" "DELETE FROM metric_snapshots; DELETE FROM account_metrics;
+  DELETE FROM account_peers; DELETE FROM user_metrics;"; }
+clear
+/usr/bin/time -f "%e %M" -o "$T.hist1" "$BIN" metrics --db "$DB" --from "$FROM" --to "$TO" --every 7d --threads 1 >/dev/null 2>"$OUT/metrics-hist1.log"
+clear
+/usr/bin/time -f "%e %M" -o "$T.hist" "$BIN" metrics --db "$DB" --from "$FROM" --to "$TO" --every 7d --threads 2 >/dev/null 2>"$OUT/metrics-hist.log"
+clear
+/usr/bin/time -f "%e %M" -o "$T.one" "$BIN" metrics --db "$DB" --as-of "$LAST" --format csv >/dev/null 2>"$OUT/metrics-one.log"
 REF=$OUT/ref-$ACCOUNTS-$MONTHS.db
 if [ ! -f "$REF" ]; then
   sqlite3 "$REF" -cmd ".mode csv" ".import $W/events.csv events" ".import $W/users.csv users" \
