@@ -1741,6 +1741,11 @@ static void test_custom_metrics(void **state)
         {"reports_share", CW_CUSTOM_RATIO, NULL, 0, CW_PER_NONE, "reports", "events_window", NULL,
          NULL},
         {"events_per_user", CW_CUSTOM_COUNT, "*", 0, CW_PER_ACTIVE_USER, NULL, NULL, NULL, NULL},
+        /* built-ins restated through the primitives must agree with them */
+        {"all_events", CW_CUSTOM_COUNT, "*", 0, CW_PER_NONE, NULL, NULL, NULL, NULL},
+        {"all_change", CW_CUSTOM_PCT_CHANGE, "*", 0, CW_PER_NONE, NULL, NULL, NULL, NULL},
+        {"all_recency", CW_CUSTOM_DAYS_SINCE, "*", 0, CW_PER_NONE, NULL, NULL, NULL, NULL},
+        {"all_users", CW_CUSTOM_DISTINCT_USERS, "*", 0, CW_PER_NONE, NULL, NULL, NULL, NULL},
     };
     const int nc = (int)(sizeof defs / sizeof defs[0]);
     int64_t D = day_of("2025-04-01");
@@ -1759,7 +1764,13 @@ static void test_custom_metrics(void **state)
     assert_int_equal(r.found, 1);
     int base = n_account_metrics();
     assert_int_equal(r.n, base + nc);
-    static const double want[] = {4, 10, 2, 100, 7, 1, 4.0 / 6.0, 2};
+    /* all events: 6 in the window, 2 in the previous one (+200 %), the last
+     * on 03-30 (2 days), by 3 users */
+    static const double want[] = {4, 10, 2, 100, 7, 1, 4.0 / 6.0, 2, 6, 200, 2, 3};
+    assert_true(same(r.v[mi("events_window")], r.v[base + 8]));
+    assert_true(same(r.v[mi("events_change_pct")], r.v[base + 9]));
+    assert_true(same(r.v[mi("days_since_last_activity")], r.v[base + 10]));
+    assert_true(same(r.v[mi("active_users")], r.v[base + 11]));
     for (int i = 0; i < nc; i++)
         if (!same(r.v[base + i], want[i]))
             fail_msg("%s: got %.17g, want %.17g", defs[i].name, r.v[base + i], want[i]);
