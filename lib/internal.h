@@ -213,6 +213,10 @@ typedef struct cw_store_ops {
     /* Calls fn(day) for every stored snapshot in [lo, hi], ascending. */
     cw_status (*snapshot_list)(cw_store *st, int64_t lo, int64_t hi,
                                cw_status (*fn)(int64_t day, void *ud), void *ud);
+    /* Opens a second, read-only connection to the same database (for a
+     * reader thread); the caller closes it with cw_store_close(). Fails for
+     * stores that cannot have one (e.g. in-memory). */
+    cw_status (*open_reader)(cw_store *st, cw_store **out);
     /* Appends an audit row for an ingested file. */
     cw_status (*log_file)(cw_store *st, const char *path, cw_kind kind, int64_t rows,
                           int64_t written, int64_t rejected, int64_t bytes);

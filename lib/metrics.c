@@ -128,9 +128,11 @@ typedef struct engine {
     int ndays;
     int64_t *day_accounts, *day_users; /* rows stored per snapshot */
     int64_t user_day;                  /* the snapshot whose user metrics are stored (or all) */
-    /* the account being assembled from event rows, and the one computing */
-    struct slot *slots, *cur;
-    struct worker *w;
+    /* readers of event ranges, and their hand-over to the writer */
+    struct scanner *scanners;
+    int nscanners, threaded;
+    struct handoff *ho;
+    cw_intern *event_ids; /* event name → id, for custom metrics */
     double t0, last_progress;
     int64_t accounts_done;
 } engine;
@@ -141,10 +143,8 @@ typedef struct user_state {
     int64_t trained_ts;          /* first training completion, TS_NEVER */
 } user_state;
 
-/* One account being assembled or computed. Two slots alternate: while
- * the worker thread computes one account's snapshots, the main thread
- * reads the next account's events into the other slot and writes the
- * finished one; all SQLite work stays on the main thread. */
+/* One account being assembled and computed by a scanner. Each scanner has
+ * two slots: while the main thread writes one, the scanner fills the other. */
 typedef struct slot {
     int64_t id; /* 0: empty */
     struct uday *ud;
@@ -158,6 +158,8 @@ typedef struct slot {
     user_state *us;
     int64_t users_cap, cum_cap, uvals_cap;
     cw_status status;
+    int in_use; /* handed to the writer and not yet written */
+    struct scanner *owner;
 } slot;
 
 /* Appends one element to a growable array. */
@@ -520,10 +522,7 @@ static cw_status load_all(engine *E)
         i = j;
     }
 done:
-    /* one custom-metric state per slot (each accumulates its own account) */
-    for (int i = 0; i < 2 && s == CW_OK && E->o->ncustom; i++)
-        s = cm_init(&E->slots[i].cm, E->o->custom, E->o->ncustom, fc.names, E->nev, E->window);
-    cw_intern_free(fc.names);
+    E->event_ids = fc.names; /* custom metrics resolve event names later */
     return s;
 }
 
@@ -684,7 +683,7 @@ static int keeps_users(const engine *E, int k)
 }
 
 /* Computes every snapshot vector of the slot's account (no I/O: runs on
- * the worker thread and reads only what load_all() built). */
+ * a scanner thread and reads only what load_all() built). */
 static cw_status compute_account(const engine *E, slot *sl)
 {
     const int64_t id = sl->id;
@@ -1145,134 +1144,68 @@ static cw_status slot_prepare(const engine *E, slot *sl)
     return CW_OK;
 }
 
-/* The compute worker: computes the slot it is handed, one at a time. */
-typedef struct worker {
+/* A scanner reads one range of accounts' event days through its own
+ * database connection, lays each account out in a slot and computes it, then
+ * hands the slot to the writer (the main thread, the only one that writes)
+ * and fills its other slot meanwhile. With one thread there is a single
+ * scanner on the main connection and slots are written as they finish. */
+typedef struct scanner {
+    engine *E;
+    cw_store *rst; /* own read connection; NULL: the main one */
+    int64_t lo, hi, next;
+    slot slots[2];
+    slot *cur;
+    int64_t days_read, events_read;
     pthread_t thread;
+    int started;
+    cw_status status;
+} scanner;
+
+typedef struct handoff {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    const engine *E;
-    slot *job; /* handed over, being computed */
-    int busy, quit, started;
-} worker;
+    slot *ready[8];
+    int nready;
+    int running; /* scanners still scanning */
+    int abort;   /* the writer failed: scanners stop */
+} handoff;
 
-static void *worker_main(void *arg)
+/* The current account of sc is complete: compute it and deliver it. */
+static cw_status finish_account(scanner *sc, int64_t id)
 {
-    worker *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (!w->busy && !w->quit)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->quit && !w->busy)
-            break;
-        slot *job = w->job;
-        pthread_mutex_unlock(&w->mu);
-        job->status = compute_account(w->E, job);
-        pthread_mutex_lock(&w->mu);
-        w->busy = 0;
-        pthread_cond_broadcast(&w->cv);
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-/* Starts the compute thread when more than one is wanted (threads 0:
- * as many as there are cores, capped at 2: one computes, one does I/O). */
-static void worker_start(engine *E, int threads)
-{
-    worker *w = E->w;
-    w->E = E;
-    if (threads <= 0)
-        threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
-    if (threads < 2)
-        return;
-    if (pthread_mutex_init(&w->mu, NULL) != 0)
-        return;
-    if (pthread_cond_init(&w->cv, NULL) != 0) {
-        pthread_mutex_destroy(&w->mu);
-        return;
-    }
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-        pthread_cond_destroy(&w->cv);
-        pthread_mutex_destroy(&w->mu);
-        return;
-    }
-    w->started = 1;
-}
-
-/* Stops the compute thread after its job (if any); accepts a stopped one. */
-static void worker_stop(worker *w)
-{
-    if (!w || !w->started)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->quit = 1;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
-    w->started = 0;
-}
-
-/* Waits for the worker's job, then writes it. */
-static cw_status drain(engine *E, worker *w)
-{
-    if (!w->started) {
-        if (!w->job || !w->job->id)
-            return CW_OK;
-        slot *job = w->job;
-        w->job = NULL;
-        cw_status s = job->status;
-        return s == CW_OK ? write_account(E, job) : s;
-    }
-    pthread_mutex_lock(&w->mu);
-    while (w->busy)
-        pthread_cond_wait(&w->cv, &w->mu);
-    slot *job = w->job;
-    w->job = NULL;
-    pthread_mutex_unlock(&w->mu);
-    if (!job || !job->id)
-        return CW_OK;
-    return job->status == CW_OK ? write_account(E, job) : job->status;
-}
-
-/* The current account is complete: hand it to the worker (after writing
- * the one before it) and start filling the other slot. */
-static cw_status finish_account(engine *E, int64_t id)
-{
-    slot *sl = E->cur;
+    engine *E = sc->E;
+    slot *sl = sc->cur;
     if (id < 1 || id > E->nacc || !E->acc[id].ext) {
         slot_reset(sl);
         return CW_OK;
     }
     sl->id = id;
     cw_status s = slot_prepare(E, sl);
-    if (s == CW_OK)
-        s = drain(E, E->w);
     if (s != CW_OK)
         return s;
-    worker *w = E->w;
-    slot *other = sl == &E->slots[0] ? &E->slots[1] : &E->slots[0];
-    if (w->started) {
-        pthread_mutex_lock(&w->mu);
-        w->job = sl;
-        w->busy = 1;
-        pthread_cond_broadcast(&w->cv);
-        pthread_mutex_unlock(&w->mu);
-    } else {
-        sl->status = compute_account(E, sl);
-        w->job = sl;
+    sl->status = compute_account(E, sl);
+    if (!E->threaded) {
+        s = sl->status == CW_OK ? write_account(E, sl) : sl->status;
+        slot_reset(sl);
+        E->accounts_done++;
+        return s;
     }
+    handoff *ho = E->ho;
+    slot *other = sl == &sc->slots[0] ? &sc->slots[1] : &sc->slots[0];
+    pthread_mutex_lock(&ho->mu);
+    sl->in_use = 1;
+    ho->ready[ho->nready++] = sl;
+    pthread_cond_broadcast(&ho->cv);
+    while (other->in_use && !ho->abort)
+        pthread_cond_wait(&ho->cv, &ho->mu);
+    int abort = ho->abort;
+    pthread_mutex_unlock(&ho->mu);
+    if (abort)
+        return CW_ERR_DB;
     slot_reset(other);
-    E->cur = other;
-    E->accounts_done++;
+    sc->cur = other;
     return CW_OK;
 }
-
-typedef struct scan_ctx {
-    engine *E;
-    int64_t next; /* next account id not yet finished */
-} scan_ctx;
 
 /* Index of user id among the account's users (sorted by id), or -1. */
 static int64_t local_user(const engine *E, const m_account *a, int64_t user)
@@ -1302,20 +1235,21 @@ static void progress(engine *E, const char *phase, int64_t done, int64_t total, 
 static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell *cells, size_t n,
                               void *ud)
 {
-    scan_ctx *sc = ud;
+    scanner *sc = ud;
     engine *E = sc->E;
     cw_status s;
     while (sc->next < account) {
-        if ((s = finish_account(E, sc->next)) != CW_OK)
+        if ((s = finish_account(sc, sc->next)) != CW_OK)
             return s;
         sc->next++;
-        progress(E, "accounts", sc->next - 1, E->nacc, 0);
+        if (!E->threaded)
+            progress(E, "accounts", sc->next - 1, E->nacc, 0);
     }
     if (account > E->nacc || !E->acc[account].ext)
         return CW_OK;
-    E->stats->account_days_read++;
+    sc->days_read++;
     const m_account *a = &E->acc[account];
-    slot *sl = E->cur;
+    slot *sl = sc->cur;
     const ev_info *evs = E->ev;
     const int64_t nev = E->nev;
     int64_t events = 0;
@@ -1359,7 +1293,7 @@ static cw_status on_event_day(int64_t account, int64_t day, const cw_event_cell 
         }
         i = j;
     }
-    E->stats->events_read += events;
+    sc->events_read += events;
     return CW_OK;
 }
 
@@ -1473,6 +1407,169 @@ static cw_status peers_for_day(engine *E, int64_t day)
 
 /* ---- run ------------------------------------------------------------------ */
 
+/* Sets up scanner k over accounts [lo, hi]: its slots and custom-metric
+ * states. */
+static cw_status scanner_init(engine *E, scanner *sc, int64_t lo, int64_t hi)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->E = E;
+    sc->lo = lo;
+    sc->hi = hi;
+    sc->next = lo;
+    for (int i = 0; i < 2; i++) {
+        slot *sl = &sc->slots[i];
+        sl->owner = sc;
+        if (E->o->ncustom) {
+            cw_status s =
+                cm_init(&sl->cm, E->o->custom, E->o->ncustom, E->event_ids, E->nev, E->window);
+            if (s != CW_OK)
+                return s;
+        }
+        slot_reset(sl);
+        sl->vals = malloc(sizeof *sl->vals * (size_t)E->ndays * (size_t)E->nm);
+        sl->trend = malloc(sizeof *sl->trend * (size_t)E->ndays * (size_t)E->nm);
+        if (!sl->vals || !sl->trend)
+            return CW_ERR_NOMEM;
+    }
+    sc->cur = &sc->slots[0];
+    return CW_OK;
+}
+
+/* Reads the scanner's range and finishes every account in it (also those
+ * without events). */
+static cw_status scanner_run(scanner *sc)
+{
+    engine *E = sc->E;
+    cw_store *db = sc->rst ? sc->rst : E->st;
+    cw_status s = cw_store_get_ops(db)->scan_event_days(db, sc->lo, sc->hi, on_event_day, sc);
+    while (s == CW_OK && sc->next <= sc->hi) {
+        s = finish_account(sc, sc->next);
+        sc->next++;
+    }
+    return s;
+}
+
+static void *scanner_main(void *arg)
+{
+    scanner *sc = arg;
+    sc->status = scanner_run(sc);
+    handoff *ho = sc->E->ho;
+    pthread_mutex_lock(&ho->mu);
+    ho->running--;
+    if (sc->status != CW_OK)
+        ho->abort = 1;
+    pthread_cond_broadcast(&ho->cv);
+    pthread_mutex_unlock(&ho->mu);
+    return NULL;
+}
+
+/* Pass 1. With two threads, two scanners read halves of the accounts
+ * (balanced by users) on their own connections and compute, while this
+ * thread writes what they finish; with one, a single scanner does all
+ * three in turn. */
+static cw_status scan_all(engine *E)
+{
+    int threads = E->o->threads;
+    if (threads <= 0)
+        threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+    int64_t split = E->nacc;
+    if (threads > 1 && E->nacc > 1) {
+        /* the account where half the users have been seen */
+        int64_t half = E->nusers / 2, seen = 0;
+        for (int64_t id = 1; id <= E->nacc; id++) {
+            seen += E->acc[id].user_hi - E->acc[id].user_lo;
+            if (seen >= half) {
+                split = id;
+                break;
+            }
+        }
+        if (split >= E->nacc)
+            split = E->nacc - 1;
+    }
+    E->nscanners = threads > 1 && E->nacc > 1 ? 2 : 1;
+    E->scanners = calloc((size_t)E->nscanners, sizeof *E->scanners);
+    if (!E->scanners)
+        return CW_ERR_NOMEM;
+    cw_status s = CW_OK;
+    for (int k = 0; k < E->nscanners && s == CW_OK; k++)
+        s = scanner_init(E, &E->scanners[k], k == 0 ? 1 : split + 1,
+                         E->nscanners == 1 || k == 1 ? E->nacc : split);
+    /* each reader thread needs its own connection; without one, run alone */
+    for (int k = 0; k < E->nscanners && s == CW_OK; k++)
+        if (E->ops->open_reader(E->st, &E->scanners[k].rst) != CW_OK) {
+            for (int j = 0; j < E->nscanners; j++) {
+                cw_store_close(E->scanners[j].rst);
+                E->scanners[j].rst = NULL;
+                for (int i = 0; j > 0 && i < 2; i++)
+                    slot_free(&E->scanners[j].slots[i]);
+            }
+            E->scanners[0].hi = E->nacc;
+            E->nscanners = 1;
+            break;
+        }
+    E->threaded = E->nscanners > 1;
+    if (s == CW_OK && !E->threaded)
+        s = scanner_run(&E->scanners[0]);
+    if (s == CW_OK && E->threaded) {
+        handoff *ho = E->ho;
+        if (pthread_mutex_init(&ho->mu, NULL) != 0)
+            return CW_ERR_NOMEM;
+        pthread_cond_init(&ho->cv, NULL);
+        for (int k = 0; k < E->nscanners; k++) {
+            scanner *sc = &E->scanners[k];
+            pthread_mutex_lock(&ho->mu);
+            ho->running++;
+            pthread_mutex_unlock(&ho->mu);
+            if (pthread_create(&sc->thread, NULL, scanner_main, sc) != 0) {
+                pthread_mutex_lock(&ho->mu);
+                ho->running--;
+                ho->abort = 1;
+                pthread_mutex_unlock(&ho->mu);
+                s = CW_ERR_NOMEM;
+                break;
+            }
+            sc->started = 1;
+        }
+        /* the writer: everything SQLite writes happens here */
+        pthread_mutex_lock(&ho->mu);
+        while (ho->running > 0 || ho->nready > 0) {
+            if (ho->nready == 0) {
+                pthread_cond_wait(&ho->cv, &ho->mu);
+                continue;
+            }
+            slot *sl = ho->ready[0];
+            memmove(ho->ready, ho->ready + 1, sizeof *ho->ready * (size_t)--ho->nready);
+            pthread_mutex_unlock(&ho->mu);
+            cw_status ws = CW_OK;
+            if (s == CW_OK && !ho->abort)
+                ws = sl->status == CW_OK ? write_account(E, sl) : sl->status;
+            E->accounts_done++;
+            progress(E, "accounts", E->accounts_done, E->nacc, 0);
+            pthread_mutex_lock(&ho->mu);
+            sl->in_use = 0;
+            if (ws != CW_OK && s == CW_OK) {
+                s = ws;
+                ho->abort = 1;
+            }
+            pthread_cond_broadcast(&ho->cv);
+        }
+        pthread_mutex_unlock(&ho->mu);
+        for (int k = 0; k < E->nscanners; k++)
+            if (E->scanners[k].started) {
+                pthread_join(E->scanners[k].thread, NULL);
+                if (s == CW_OK && E->scanners[k].status != CW_OK)
+                    s = E->scanners[k].status;
+            }
+        pthread_cond_destroy(&ho->cv);
+        pthread_mutex_destroy(&ho->mu);
+    }
+    for (int k = 0; k < E->nscanners; k++) {
+        E->stats->account_days_read += E->scanners[k].days_read;
+        E->stats->events_read += E->scanners[k].events_read;
+    }
+    return s;
+}
+
 void cw_metrics_opts_init(cw_metrics_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -1481,10 +1578,14 @@ void cw_metrics_opts_init(cw_metrics_opts *o)
 
 static void engine_free(engine *E)
 {
-    for (int i = 0; E->slots && i < 2; i++)
-        slot_free(&E->slots[i]);
-    free(E->slots);
-    free(E->w);
+    for (int k = 0; E->scanners && k < E->nscanners; k++) {
+        cw_store_close(E->scanners[k].rst);
+        for (int i = 0; i < 2; i++)
+            slot_free(&E->scanners[k].slots[i]);
+    }
+    free(E->scanners);
+    free(E->ho);
+    cw_intern_free(E->event_ids);
     for (int64_t i = 1; i <= E->nacc; i++)
         free((void *)E->acc[i].ext);
     free(E->acc);
@@ -1548,10 +1649,9 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     E.days = malloc(sizeof *E.days * (size_t)ndays);
     E.day_accounts = calloc((size_t)ndays, sizeof *E.day_accounts);
     E.day_users = calloc((size_t)ndays, sizeof *E.day_users);
-    E.slots = calloc(2, sizeof *E.slots);
-    E.w = calloc(1, sizeof *E.w);
+    E.ho = calloc(1, sizeof *E.ho);
     if (!E.segments || !E.depts || !E.goal_ids || !E.feature_names || !E.milestone_names ||
-        !E.days || !E.day_accounts || !E.day_users || !E.slots || !E.w) {
+        !E.days || !E.day_accounts || !E.day_users || !E.ho) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -1602,30 +1702,9 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
         E.goals = sorted;
     }
     stats->load_s = cw_now() - E.t0;
-    for (int i = 0; i < 2; i++) {
-        slot *sl = &E.slots[i];
-        slot_reset(sl);
-        sl->vals = malloc(sizeof *sl->vals * (size_t)E.ndays * (size_t)E.nm);
-        sl->trend = malloc(sizeof *sl->trend * (size_t)E.ndays * (size_t)E.nm);
-        if (!sl->vals || !sl->trend) {
-            s = CW_ERR_NOMEM;
-            goto done;
-        }
-    }
-    E.cur = &E.slots[0];
     RANGES(&E, goals, ngoals, g_lo, g_hi);
-    worker_start(&E, o->threads);
-    {
-        scan_ctx sc = {&E, 1};
-        s = E.ops->scan_event_days(st, 1, E.nacc, on_event_day, &sc);
-        while (s == CW_OK && sc.next <= E.nacc) {
-            s = finish_account(&E, sc.next);
-            sc.next++;
-        }
-        if (s == CW_OK)
-            s = drain(&E, E.w);
-    }
-    worker_stop(E.w);
+    if ((s = scan_all(&E)) != CW_OK)
+        goto done;
     stats->compute_s = cw_now() - E.t0 - stats->load_s;
     double tp = cw_now();
     for (int k = 0; k < E.ndays && s == CW_OK; k++) {
@@ -1653,7 +1732,6 @@ done:
     if (s != CW_OK)
         E.ops->rollback(st);
     stats->elapsed_s = cw_now() - E.t0;
-    worker_stop(E.w);
     free(goal_order);
     engine_free(&E);
     return s;

@@ -837,6 +837,16 @@ static cw_status sq_snapshot_list(cw_store *st, int64_t lo, int64_t hi,
     return s;
 }
 
+static cw_status sq_open_reader(cw_store *st, cw_store **out)
+{
+    *out = NULL;
+    const char *path = sqlite3_db_filename(st->db, "main");
+    if (!path || !*path)
+        return cw_store_set_error(st, CW_ERR_USAGE, "no file to open a reader on");
+    cw_store_opts o = {1, 65536, 0};
+    return cw_store_open(path, &o, out, NULL);
+}
+
 static cw_status sq_log_file(cw_store *st, const char *path, cw_kind kind, int64_t rows,
                              int64_t written, int64_t rejected, int64_t bytes)
 {
@@ -888,6 +898,7 @@ static const cw_store_ops sqlite_ops = {
     .user_metrics_scan = sq_user_metrics_scan,
     .snapshot_catalog = sq_snapshot_catalog,
     .snapshot_list = sq_snapshot_list,
+    .open_reader = sq_open_reader,
     .log_file = sq_log_file,
     .goal_exists = sq_goal_exists,
 };
