@@ -366,6 +366,55 @@ typedef struct cw_metrics_export_opts {
 CW_API cw_status cw_metrics_export(cw_store *st, const cw_metrics_export_opts *o, FILE *out);
 
 /* ---------------------------------------------------------------------
+ * Revenue analytics: MRR movements, logo and revenue retention by period
+ * (docs/revenue.md defines every figure)
+ * ------------------------------------------------------------------- */
+
+/* One period (a calendar month or quarter, UTC) of the MRR bridge:
+ * mrr_start + new + expansion - contraction - churn + reactivation = mrr_end
+ * holds exactly, and so does customers_start + new + reactivated - churned =
+ * customers_end. Rates are percentages (quick_ratio a plain ratio) and NaN
+ * when their denominator is zero. */
+typedef struct cw_revenue_period {
+    int year, month; /* first month of the period, 1..12 */
+    int months;      /* 1 (a month) or 3 (a quarter) */
+    int64_t mrr_start_minor, new_minor, expansion_minor, contraction_minor, churn_minor,
+        reactivation_minor, mrr_end_minor;
+    int64_t customers_start, customers_new, customers_churned, customers_reactivated, customers_end;
+    int64_t customers_in_and_out;    /* paid within the period, but neither at its start nor end */
+    int64_t seats_start, seats_lost; /* seats of paying accounts at the start; lost by them */
+    double logo_churn_pct, gross_revenue_churn_pct, grr_pct, nrr_pct, quick_ratio, seat_churn_pct;
+} cw_revenue_period;
+
+typedef struct cw_revenue_opts {
+    int from_month, to_month; /* year*12 + month-1; -1 = first / last month with a change */
+    int by_quarter;           /* calendar quarters instead of months */
+    const char *segment;      /* only accounts of this segment, or NULL for all */
+} cw_revenue_opts;
+
+typedef struct cw_revenue_report {
+    char currency[4]; /* the one currency of the subscriptions read */
+    int nperiods;
+    cw_revenue_period *periods; /* in time order */
+} cw_revenue_report;
+
+/* Sets *o to the defaults (every month with data, all segments). */
+CW_API void cw_revenue_opts_init(cw_revenue_opts *o);
+/* Computes the MRR bridge, logo counts and rates per period from the
+ * store's subscriptions. Returns CW_ERR_INPUT when the subscriptions read use
+ * more than one currency, CW_ERR_NOTFOUND when there are none, CW_ERR_USAGE
+ * for a bad range; the message is kept on the store (cw_store_errmsg). On
+ * success *out is a report the caller frees with cw_revenue_free(); on
+ * failure it stays NULL. */
+CW_API cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o,
+                                    cw_revenue_report **out);
+/* Frees a report; accepts NULL. */
+CW_API void cw_revenue_free(cw_revenue_report *r);
+/* Digits after the decimal point of currency's major unit (ISO 4217): 0 for
+ * JPY, 3 for KWD, 2 otherwise. */
+CW_API int cw_currency_exponent(const char *currency);
+
+/* ---------------------------------------------------------------------
  * Simulator
  * ------------------------------------------------------------------- */
 

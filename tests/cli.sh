@@ -20,6 +20,10 @@ printf '[metric.y]\ntype = ratio\nnumerator = active_users\ndenominator = nope\n
 printf '[metric.tenure_days]\ntype = count\nevents = *\n' >custom_builtin.conf
 printf '[metric.z]\ntype = count\nevents = *\nwindow = 0\n' >custom_window.conf
 sqlite3 new.db 'PRAGMA user_version=99; CREATE TABLE t(x);'
+mkdir rev
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nR1,Up,smb,2025-01-01,2,15000,USD,active\nR2,Gone,smb,2025-01-01,0,0,USD,active\nR3,Euro,eu,2025-01-01,1,100,EUR,active\n' >rev/accounts.csv
+printf 'account_id,effective_at,mrr_minor,currency,seats\nR1,2025-01-01,10000,USD,1\nR1,2025-02-10,15000,USD,2\nR2,2025-01-15,5000,USD,1\nR2,2025-02-20,0,USD,0\n' >rev/subscriptions.csv
+printf 'account_id,effective_at,mrr_minor,currency,seats\nR3,2025-03-01,100,EUR,1\n' >rev/subscriptions_eur.csv
 pass=0 fail=0
 while IFS='|' read -r code expect args; do
   case "$code" in ''|\#*) continue ;; esac

@@ -1,0 +1,332 @@
+/*
+ * cmd_report.c — `churnwatch report <subject>`: analytics reports over the
+ * store, printed as aligned terminal tables (money in major units of the
+ * currency, rates in %), CSV (money in minor units, one row per period) or
+ * one JSON document. Subjects so far: revenue (the MRR bridge, logo counts
+ * and retention rates by month or quarter; docs/revenue.md).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NCOLS_MAX 13
+#define CELL      32
+
+/* "YYYY-MM" → year*12 + month-1. */
+static int parse_month(const char *opt, const char *s, int *out)
+{
+    char *end;
+    long y = strtol(s, &end, 10);
+    if (end == s + 4 && *end == '-' && end[1] >= '0' && end[1] <= '9') {
+        char *e2;
+        long m = strtol(end + 1, &e2, 10);
+        if (!*e2 && e2 == end + 3 && y >= 1970 && y <= 2099 && m >= 1 && m <= 12) {
+            *out = (int)(y * 12 + m - 1);
+            return 0;
+        }
+    }
+    cli_error("%s %s: expected a month as YYYY-MM", opt, s);
+    return EXIT_USAGE;
+}
+
+static void period_label(const cw_revenue_period *p, char *buf, size_t n)
+{
+    if (p->months == 3)
+        snprintf(buf, n, "%04d-Q%d", p->year, (p->month - 1) / 3 + 1);
+    else
+        snprintf(buf, n, "%04d-%02d", p->year, p->month);
+}
+
+/* Minor units → major units with thousands separators ("12,345.67"). */
+static void money(int64_t minor, int exp, char *buf, size_t n)
+{
+    int64_t div = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
+    uint64_t v = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    uint64_t major = v / (uint64_t)div, frac = v % (uint64_t)div;
+    char digits[32], grouped[48];
+    int nd = snprintf(digits, sizeof digits, "%" PRIu64, major);
+    size_t g = 0;
+    for (int i = 0; i < nd; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            grouped[g++] = ',';
+        grouped[g++] = digits[i];
+    }
+    grouped[g] = '\0';
+    int w = exp == 0
+                ? snprintf(buf, n, "%s%s", minor < 0 ? "-" : "", grouped)
+                : snprintf(buf, n, "%s%s.%0*" PRIu64, minor < 0 ? "-" : "", grouped, exp, frac);
+    if (w < 0 || (size_t)w >= n) /* wider than a cell: say so rather than cut digits */
+        snprintf(buf, n, "#");
+}
+
+static void rate(double v, const char *fmt, char *buf, size_t n)
+{
+    if (isnan(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, fmt, v);
+}
+
+/* Prints rows of cells right-aligned under headers (the first column left). */
+static void print_table(const char *const *head, int ncols, char (*cells)[NCOLS_MAX][CELL],
+                        int nrows)
+{
+    int w[NCOLS_MAX];
+    for (int c = 0; c < ncols; c++) {
+        w[c] = (int)strlen(head[c]);
+        for (int r = 0; r < nrows; r++)
+            if ((int)strlen(cells[r][c]) > w[c])
+                w[c] = (int)strlen(cells[r][c]);
+    }
+    for (int c = 0; c < ncols; c++)
+        printf(c ? "  %*s" : "%-*s", w[c], head[c]);
+    putchar('\n');
+    for (int r = 0; r < nrows; r++) {
+        for (int c = 0; c < ncols; c++)
+            printf(c ? "  %*s" : "%-*s", w[c], cells[r][c]);
+        putchar('\n');
+    }
+}
+
+static int write_table(const cw_revenue_report *r, const char *segment)
+{
+    int exp = cw_currency_exponent(r->currency);
+    char(*cells)[NCOLS_MAX][CELL] = calloc((size_t)r->nperiods, sizeof *cells);
+    if (!cells)
+        return EXIT_INTERNAL;
+    char first[16], last[16];
+    period_label(&r->periods[0], first, sizeof first);
+    period_label(&r->periods[r->nperiods - 1], last, sizeof last);
+    printf("MRR movements, %s .. %s, %s%s (money in %s; contraction and churn are losses)\n\n",
+           first, last, segment ? "segment " : "all segments", segment ? segment : "", r->currency);
+    static const char *const h1[] = {"period",      "MRR start", "new",          "expansion",
+                                     "contraction", "churn",     "reactivation", "MRR end"};
+    for (int i = 0; i < r->nperiods; i++) {
+        const cw_revenue_period *p = &r->periods[i];
+        period_label(p, cells[i][0], CELL);
+        const int64_t v[] = {p->mrr_start_minor,   p->new_minor,   p->expansion_minor,
+                             p->contraction_minor, p->churn_minor, p->reactivation_minor,
+                             p->mrr_end_minor};
+        for (int c = 0; c < 7; c++)
+            money(v[c], exp, cells[i][c + 1], CELL);
+    }
+    print_table(h1, 8, cells, r->nperiods);
+    printf("\nCustomers and rates (in-out: paid within the period but at neither end; rates in "
+           "%%, '-' = no base to divide by)\n\n");
+    static const char *const h2[] = {
+        "period",       "customers",   "new",   "churned", "reactiv.",    "end",         "in-out",
+        "logo churn %", "rev churn %", "GRR %", "NRR %",   "quick ratio", "seat churn %"};
+    for (int i = 0; i < r->nperiods; i++) {
+        const cw_revenue_period *p = &r->periods[i];
+        period_label(p, cells[i][0], CELL);
+        const int64_t v[] = {p->customers_start,       p->customers_new, p->customers_churned,
+                             p->customers_reactivated, p->customers_end, p->customers_in_and_out};
+        for (int c = 0; c < 6; c++)
+            snprintf(cells[i][c + 1], CELL, "%" PRId64, v[c]);
+        rate(p->logo_churn_pct, "%.1f", cells[i][7], CELL);
+        rate(p->gross_revenue_churn_pct, "%.1f", cells[i][8], CELL);
+        rate(p->grr_pct, "%.1f", cells[i][9], CELL);
+        rate(p->nrr_pct, "%.1f", cells[i][10], CELL);
+        rate(p->quick_ratio, "%.2f", cells[i][11], CELL);
+        rate(p->seat_churn_pct, "%.1f", cells[i][12], CELL);
+    }
+    print_table(h2, 13, cells, r->nperiods);
+    free(cells);
+    return 0;
+}
+
+static const char *const csv_cols =
+    "period,currency,mrr_start_minor,new_minor,expansion_minor,contraction_minor,churn_minor,"
+    "reactivation_minor,mrr_end_minor,customers_start,customers_new,customers_churned,"
+    "customers_reactivated,customers_end,customers_in_and_out,seats_start,seats_lost,"
+    "logo_churn_pct,gross_revenue_churn_pct,grr_pct,nrr_pct,quick_ratio,seat_churn_pct";
+
+/* The values of one period after its label, comma-separated; rates as
+ * "null" (json) or empty (csv) when undefined. */
+static void write_values(const cw_revenue_period *p, int json)
+{
+    const int64_t v[] = {p->mrr_start_minor,
+                         p->new_minor,
+                         p->expansion_minor,
+                         p->contraction_minor,
+                         p->churn_minor,
+                         p->reactivation_minor,
+                         p->mrr_end_minor,
+                         p->customers_start,
+                         p->customers_new,
+                         p->customers_churned,
+                         p->customers_reactivated,
+                         p->customers_end,
+                         p->customers_in_and_out,
+                         p->seats_start,
+                         p->seats_lost};
+    const double d[] = {p->logo_churn_pct, p->gross_revenue_churn_pct, p->grr_pct, p->nrr_pct,
+                        p->quick_ratio,    p->seat_churn_pct};
+    /* Column names 2.. of csv_cols, for JSON keys. */
+    const char *names = strchr(strchr(csv_cols, ',') + 1, ',') + 1;
+    for (int i = 0; i < 21; i++) {
+        const char *comma = strchr(names, ',');
+        int len = comma ? (int)(comma - names) : (int)strlen(names);
+        if (json)
+            printf(",\"%.*s\":", len, names);
+        else
+            putchar(',');
+        if (i < 15)
+            printf("%" PRId64, v[i]);
+        else if (!isnan(d[i - 15]))
+            printf("%.4f", d[i - 15]);
+        else if (json)
+            fputs("null", stdout);
+        names = comma ? comma + 1 : names;
+    }
+}
+
+static int write_csv(const cw_revenue_report *r)
+{
+    printf("%s\n", csv_cols);
+    for (int i = 0; i < r->nperiods; i++) {
+        char label[16];
+        period_label(&r->periods[i], label, sizeof label);
+        printf("%s,%s", label, r->currency);
+        write_values(&r->periods[i], 0);
+        putchar('\n');
+    }
+    return 0;
+}
+
+static int write_json(const cw_revenue_report *r, int quarter, const char *segment)
+{
+    printf("{\"report\":\"revenue\",\"currency\":\"%s\",\"by\":\"%s\",\"segment\":", r->currency,
+           quarter ? "quarter" : "month");
+    if (segment) {
+        /* The segment is text from the command line: escape it. */
+        putchar('"');
+        for (const unsigned char *s = (const unsigned char *)segment; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                printf("\\%c", *s);
+            else if (*s < 0x20)
+                printf("\\u%04x", *s);
+            else
+                putchar(*s);
+        }
+        putchar('"');
+    } else {
+        fputs("null", stdout);
+    }
+    fputs(",\"periods\":[", stdout);
+    for (int i = 0; i < r->nperiods; i++) {
+        char label[16];
+        period_label(&r->periods[i], label, sizeof label);
+        printf("%s\n{\"period\":\"%s\"", i ? "," : "", label);
+        write_values(&r->periods[i], 1);
+        putchar('}');
+    }
+    fputs("]}\n", stdout);
+    return 0;
+}
+
+static int report_revenue(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"format", required_argument, NULL, 'F'},
+        {"by", required_argument, NULL, 'b'},
+        {"segment", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_revenue_opts o;
+    cw_revenue_opts_init(&o);
+    cw_format format = CW_FORMAT_TABLE;
+    int c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'f': rc = parse_month("--from", optarg, &o.from_month); break;
+        case 't': rc = parse_month("--to", optarg, &o.to_month); break;
+        case 'F':
+            if (strcmp(optarg, "table") == 0)
+                format = CW_FORMAT_TABLE;
+            else if (strcmp(optarg, "csv") == 0)
+                format = CW_FORMAT_CSV;
+            else if (strcmp(optarg, "json") == 0)
+                format = CW_FORMAT_JSON;
+            else {
+                cli_error("--format %s: expected table, csv or json", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'b':
+            if (strcmp(optarg, "month") == 0 || strcmp(optarg, "quarter") == 0)
+                o.by_quarter = optarg[0] == 'q';
+            else {
+                cli_error("--by %s: expected month or quarter", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 's': o.segment = optarg; break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("report revenue: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && o.from_month >= 0 && o.to_month >= 0 && o.to_month < o.from_month) {
+        cli_error("report revenue: --to is before --from");
+        rc = EXIT_USAGE;
+    }
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    cw_store *st;
+    char *err = NULL;
+    cw_store_opts so = {1, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        cw_config_free(cfg);
+        return cli_exit_code(s);
+    }
+    cw_revenue_report *r = NULL;
+    s = cw_revenue_compute(st, &o, &r);
+    if (s != CW_OK) {
+        cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        rc = cli_exit_code(s);
+    } else if (format == CW_FORMAT_CSV) {
+        rc = write_csv(r);
+    } else if (format == CW_FORMAT_JSON) {
+        rc = write_json(r, o.by_quarter, o.segment);
+    } else {
+        rc = write_table(r, o.segment);
+    }
+    cw_revenue_free(r);
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_error("report: name a report (available: revenue; see `churnwatch help report`)");
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "revenue") == 0)
+        return report_revenue(argc - 1, argv + 1);
+    cli_error("report: '%s' is not an available report (available: revenue)", argv[1]);
+    return EXIT_USAGE;
+}
