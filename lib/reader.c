@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -71,6 +72,13 @@ cw_status cw_reader_open(const char *path, size_t max_record, cw_reader **out, c
     if (fd < 0) {
         if (err)
             *err = cw_strdupf("%s: cannot open: %s", path, strerror(errno));
+        return CW_ERR_IO;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        close(fd);
+        if (err)
+            *err = cw_strdupf("%s: is a directory, not a file", path);
         return CW_ERR_IO;
     }
     cw_reader *r;

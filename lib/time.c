@@ -77,6 +77,19 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
     const char *q = p;
     while (q < end && *q >= '0' && *q <= '9')
         q++;
+    if (q == end && end - p == 8) {
+        /* Eight digits are an ISO-8601 basic date (20250101), never Unix
+         * seconds: those have 9 or 10 digits for any date after 1973. */
+        const char *d = p;
+        int y = digits(&d, end, 4), mo = digits(&d, end, 2), dd = digits(&d, end, 2);
+        if (y < 1970 || y > 2099 || mo < 1 || mo > 12 || dd < 1 ||
+            dd > days_in_month(y, (unsigned)mo)) {
+            *why = "is not a date (8 digits are read as YYYYMMDD)";
+            return CW_ERR_INPUT;
+        }
+        *out = cw_days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400;
+        return CW_OK;
+    }
     if (q == end) {
         if (end - p > 10) {
             *why = "is out of range (Unix milliseconds? expected seconds)";

@@ -85,6 +85,11 @@ static const parse_case parse_cases[] = {
     /* Unix seconds. */
     {"0", 0, 0, 0, NULL},
     {"1735689600", 0, 0, A2025, NULL},
+    /* Eight digits: an ISO-8601 basic date, not Unix seconds (1970-08-23). */
+    {"20250101", 0, 0, A2025, NULL},
+    {"20240229", 0, 0, A2025 - 307 * DAY, NULL},
+    {"20250229", 0, 0, 0, "YYYYMMDD"},
+    {"99999999", 0, 0, 0, "YYYYMMDD"},
     {"\t1735689600 ", 0, 0, A2025, NULL},
     {"4102444799", 0, 0, TMAX - 1, NULL},
     {"4102444800", 0, 0, 0, "after 2099-12-31"},
