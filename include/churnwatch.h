@@ -415,6 +415,319 @@ CW_API void cw_revenue_free(cw_revenue_report *r);
 CW_API int cw_currency_exponent(const char *currency);
 
 /* ---------------------------------------------------------------------
+ * Cohort retention and customer lifetime value (lib/cohorts.c).
+ *
+ * Both reports are derived from the subscriptions table with the
+ * definitions of the MRR movements report (docs/revenue.md): an account's
+ * MRR at the end of a month is the MRR of its last change effective before
+ * the next month's first instant (UTC), it is a customer while that is > 0,
+ * and every subscription row read must share one currency. Every figure is
+ * defined in docs/revenue-cohorts.md.
+ * ------------------------------------------------------------------- */
+
+/* Longest matrix accepted (offsets 0..CW_COHORTS_MAX_MONTHS). */
+#define CW_COHORTS_MAX_MONTHS 600
+/* A segment with fewer churns than this gets an unreliable LTV flag. */
+#define CW_LTV_MIN_CHURNS     10
+
+typedef struct cw_cohorts_opts {
+    const char *segment; /* only accounts of this segment, or NULL for all */
+    int months;          /* matrix width: offsets 0..months (default 12) */
+} cw_cohorts_opts;
+
+/* One cohort: the accounts whose first paying month end is (year, month).
+ * Arrays have months+1 entries (offset k = k months after the cohort
+ * month); entries at offsets after the data end are -1 (counts) or NaN
+ * (percentages). */
+typedef struct cw_cohort {
+    int year, month;
+    int observed;                  /* offsets 0..observed-1 are within the data */
+    int64_t accounts;              /* logos at offset 0 */
+    int64_t mrr0_minor;            /* the cohort's MRR at offset 0 */
+    int64_t *logos;                /* cohort accounts paying at offset k */
+    int64_t *mrr_minor;            /* the cohort's MRR at offset k (expansion included) */
+    double *logo_retention_pct;    /* logos[k] / accounts */
+    double *revenue_retention_pct; /* mrr_minor[k] / mrr0_minor (net: can exceed 100) */
+    double nrr_12m_pct;            /* revenue retention at offset 12, NaN if not observed */
+} cw_cohort;
+
+typedef struct cw_cohorts_report {
+    char currency[4];
+    int months;              /* offsets 0..months */
+    int end_year, end_month; /* the data end: the last month with a subscription change */
+    int ncohorts;
+    cw_cohort *cohorts; /* in time order; months without a new cohort are left out */
+} cw_cohorts_report;
+
+/* Sets *o to the defaults (all segments, 12 months). */
+CW_API void cw_cohorts_opts_init(cw_cohorts_opts *o);
+/* Builds the logo and revenue retention matrices by start month from the
+ * store's subscriptions. Returns CW_ERR_INPUT for mixed currencies,
+ * CW_ERR_NOTFOUND when no subscription (or no paying account) matches,
+ * CW_ERR_USAGE for months outside 0..CW_COHORTS_MAX_MONTHS; the message is
+ * kept on the store (cw_store_errmsg). On success *out is a report the
+ * caller frees with cw_cohorts_free(); on failure it stays NULL. */
+CW_API cw_status cw_cohorts_compute(cw_store *st, const cw_cohorts_opts *o,
+                                    cw_cohorts_report **out);
+/* Frees a report; accepts NULL. */
+CW_API void cw_cohorts_free(cw_cohorts_report *r);
+
+typedef struct cw_ltv_opts {
+    const char *segment; /* only this segment, or NULL for one row per segment plus a total */
+    double gross_margin; /* fraction in (0, 1], default 0.8 */
+} cw_ltv_opts;
+
+/* Lifetime value of one segment (or of all accounts) over the data window
+ * (first to last month with a subscription change). Money in minor units
+ * (fractional: averages); rates NaN when their denominator is zero. */
+typedef struct cw_ltv_segment {
+    char segment[72];              /* the segment, or "" for the all-accounts row */
+    int all;                       /* 1 for the all-accounts row */
+    int64_t accounts;              /* accounts paying at one month end or more */
+    int64_t account_months;        /* (account, month end) pairs with MRR > 0 */
+    int64_t mrr_sum_minor;         /* MRR summed over the window's month ends */
+    double arpa_minor;             /* mrr_sum / account_months */
+    int64_t customers_start_sum;   /* customers at each month's start, summed */
+    int64_t churns;                /* logo churns in the window (docs/revenue.md) */
+    double churn_pct;              /* monthly logo churn: churns / customers_start_sum */
+    double ltv_minor;              /* arpa × margin ÷ churn rate */
+    int64_t km_events;             /* first churns, for the survival curve */
+    int64_t km_censored;           /* accounts still paying at the data end */
+    int km_horizon_months;         /* longest observed follow-up */
+    double km_survival_at_horizon; /* S(horizon): > 0 means lifetime is a lower bound */
+    double lifetime_months;        /* Σ S(t), t = 0..horizon-1 (restricted mean) */
+    double ltv_survival_minor;     /* lifetime × arpa × margin */
+    int unreliable;                /* churns < CW_LTV_MIN_CHURNS */
+} cw_ltv_segment;
+
+typedef struct cw_ltv_report {
+    char currency[4];
+    double gross_margin;
+    int start_year, start_month, end_year, end_month; /* the window */
+    int nsegments;
+    cw_ltv_segment *segments; /* by segment name; the all-accounts row last */
+} cw_ltv_report;
+
+/* Sets *o to the defaults (all segments, gross margin 0.8). */
+CW_API void cw_ltv_opts_init(cw_ltv_opts *o);
+/* Computes lifetime value per segment: ARPA × margin ÷ monthly logo churn,
+ * and a Kaplan–Meier survival estimate. Errors as cw_cohorts_compute, and
+ * CW_ERR_USAGE for a margin outside (0, 1]. On success *out is a report the
+ * caller frees with cw_ltv_free(); on failure it stays NULL. */
+CW_API cw_status cw_ltv_compute(cw_store *st, const cw_ltv_opts *o, cw_ltv_report **out);
+/* Frees a report; accepts NULL. */
+CW_API void cw_ltv_free(cw_ltv_report *r);
+
+/* ---------------------------------------------------------------------
+ * Churn reasons, the journey funnel and the user → seat →
+ * revenue churn chain (docs/revenue-reasons.md defines every figure). Public
+ * declarations of lib/reasons.c, kept apart until they are folded into
+ * churnwatch.h's "Revenue analytics" section.
+ * ------------------------------------------------------------------- */
+
+/* ---------------------------------------------------------------------
+ * Churn reasons
+ * ------------------------------------------------------------------- */
+
+/* The seeds' four causes of churn, plus reasons no keyword matched (or no
+ * reason at all). The first three are avoidable; natural is not. */
+typedef enum cw_churn_cause {
+    CW_CAUSE_BAD_SERVICE = 0,
+    CW_CAUSE_BAD_ONBOARDING = 1,
+    CW_CAUSE_LACK_OF_SUCCESS = 2,
+    CW_CAUSE_NATURAL = 3,
+    CW_CAUSE_UNCLASSIFIED = 4,
+    CW_CAUSE__COUNT = 5
+} cw_churn_cause;
+
+/* "bad_service", "bad_onboarding", "lack_of_success", "natural",
+ * "unclassified"; NULL for an out-of-range value. Static strings. */
+CW_API const char *cw_churn_cause_name(cw_churn_cause c);
+/* The cause named name (as above, case-insensitive); -1 when none. */
+CW_API int cw_churn_cause_from_name(const char *name);
+
+/* One keyword of the reason map: a reason containing keyword (ASCII
+ * case-insensitive, starting at a word boundary) is of cause. */
+typedef struct cw_reason_rule {
+    const char *keyword;
+    cw_churn_cause cause;
+} cw_reason_rule;
+
+/* Sets *out to the built-in map (static) and returns its length. */
+CW_API int cw_reasons_default_map(const cw_reason_rule **out);
+/* Classifies a reason with rules[0..n): the longest matching keyword wins;
+ * on a tie, the earlier rule. NULL, empty or unmatched reasons are
+ * CW_CAUSE_UNCLASSIFIED. *rule (may be NULL) is set to the winning rule's
+ * index, or -1. */
+CW_API cw_churn_cause cw_reasons_classify(const char *reason, const cw_reason_rule *rules, int n,
+                                          int *rule);
+/* Parses a map written as "keyword=cause;keyword=cause;..." (blanks around
+ * items trimmed) into *out (caller frees with cw_reasons_map_free) and *n.
+ * Returns CW_ERR_USAGE with a message in err (size errsz) on a bad item. */
+CW_API cw_status cw_reasons_map_parse(const char *spec, cw_reason_rule **out, int *n, char *err,
+                                      size_t errsz);
+/* Frees a parsed map; accepts NULL. */
+CW_API void cw_reasons_map_free(cw_reason_rule *rules, int n);
+
+/* The metrics shown in a post-mortem, by catalogue name. */
+#define CW_POSTMORTEM_NMETRICS 5
+/* Name of post-mortem metric i (0 ≤ i < CW_POSTMORTEM_NMETRICS), else NULL. */
+CW_API const char *cw_postmortem_metric_name(int i);
+
+typedef struct cw_reasons_opts {
+    int from_month, to_month;    /* churn month range, year*12 + month-1; -1 = open */
+    const char *segment;         /* only this segment, or NULL */
+    const cw_reason_rule *rules; /* NULL = the default map */
+    int nrules;
+    int postmortem; /* also read each account's last snapshot */
+} cw_reasons_opts;
+
+/* One churned account (status churned, churn_date in range). */
+typedef struct cw_churned_account {
+    char *account_id, *segment;
+    int64_t churn_ts_unix;  /* churn_date, 00:00 UTC */
+    char *reason;           /* the reason used, or NULL when none was recorded */
+    int reason_from_survey; /* 1 = latest exit survey, 0 = accounts.churn_reason */
+    cw_churn_cause cause;
+    int64_t lost_mrr_minor; /* MRR at the start of the churn month */
+    /* Post-mortem (when asked for): the last snapshot on or before the churn
+     * day; snapshot_day = -1 when there is none. Values NaN when missing. */
+    int64_t snapshot_day;
+    double metrics[CW_POSTMORTEM_NMETRICS];
+} cw_churned_account;
+
+typedef struct cw_reasons_cell {
+    int64_t accounts, lost_mrr_minor;
+} cw_reasons_cell;
+
+typedef struct cw_reasons_segment {
+    char *segment;
+    cw_reasons_cell by_cause[CW_CAUSE__COUNT];
+} cw_reasons_segment;
+
+typedef struct cw_reasons_report {
+    char currency[4]; /* of the churned accounts' subscriptions; "" when none */
+    cw_reasons_cell by_cause[CW_CAUSE__COUNT];
+    cw_reasons_cell total, avoidable, unavoidable; /* unclassified is in neither split */
+    int nsegments;
+    cw_reasons_segment *segments; /* sorted by name */
+    int64_t naccounts;
+    cw_churned_account *accounts; /* by churn date, then account id */
+} cw_reasons_report;
+
+/* Sets *o to the defaults (all months and segments, default map). */
+CW_API void cw_reasons_opts_init(cw_reasons_opts *o);
+/* Classifies every churned account's reason and sums counts and lost MRR
+ * per cause and segment. Returns CW_ERR_INPUT when the churned accounts'
+ * subscriptions use more than one currency, CW_ERR_NOTFOUND when no account
+ * churned in range; the message is kept on the store. On success *out is a
+ * report the caller frees with cw_reasons_free(); on failure it stays NULL. */
+CW_API cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o,
+                                    cw_reasons_report **out);
+/* Frees a report; accepts NULL. */
+CW_API void cw_reasons_free(cw_reasons_report *r);
+
+/* ---------------------------------------------------------------------
+ * Journey funnel (See-Think-Do-Care)
+ * ------------------------------------------------------------------- */
+
+enum {
+    CW_STAGE_VISIT,
+    CW_STAGE_LEAD,
+    CW_STAGE_REGISTRATION,
+    CW_STAGE_PAID,
+    CW_STAGE_UPGRADE,
+    CW_STAGE__COUNT
+};
+
+/* One group of visitors (a source, a month, or all). Rates are percent and
+ * cost figures minor units as doubles; NaN when the denominator is 0 or no
+ * cost was given. */
+typedef struct cw_funnel_row {
+    char *key;                         /* source ("(none)" when empty), "YYYY-MM", or "all" */
+    int64_t visitors[CW_STAGE__COUNT]; /* distinct visitors with a row of the stage */
+    int64_t cost_minor;                /* sum of cost_minor over the group's rows */
+    int64_t cost_rows;                 /* rows that gave a cost */
+    double visit_to_registration_pct, registration_to_paid_pct, paid_to_upgrade_pct;
+    double cost_per_lead_minor, acquisition_cost_minor;
+} cw_funnel_row;
+
+typedef struct cw_funnel_opts {
+    int from_month, to_month; /* month of the visitor's first visit; -1 = open */
+} cw_funnel_opts;
+
+typedef struct cw_funnel_report {
+    char currency[4]; /* of the costs; "" when no row gave a cost */
+    cw_funnel_row total;
+    int nsources, nmonths;
+    cw_funnel_row *sources; /* sorted by name */
+    cw_funnel_row *months;  /* in time order */
+} cw_funnel_report;
+
+CW_API void cw_funnel_opts_init(cw_funnel_opts *o);
+/* Builds the funnel from the journey rows. Returns CW_ERR_INPUT when costs
+ * use more than one currency, CW_ERR_NOTFOUND when no journey rows are in
+ * range; message on the store. *out as for cw_reasons_compute; free it
+ * with cw_funnel_free(). */
+CW_API cw_status cw_funnel_compute(cw_store *st, const cw_funnel_opts *o, cw_funnel_report **out);
+CW_API void cw_funnel_free(cw_funnel_report *r); /* accepts NULL */
+
+/* ---------------------------------------------------------------------
+ * User → seat → revenue churn chain
+ * ------------------------------------------------------------------- */
+
+/* What the account's next subscription change after its first user loss
+ * in range did. */
+typedef enum cw_chain_outcome {
+    CW_CHAIN_NO_CHANGE = 0,  /* no later subscription change (yet) */
+    CW_CHAIN_SEATS_KEPT = 1, /* next change kept or added seats */
+    CW_CHAIN_SEATS_LOST = 2, /* next change had fewer seats (still paying) */
+    CW_CHAIN_CANCELLED = 3,  /* next change was a cancellation (MRR 0) */
+    CW_CHAIN_NOT_PAYING = 4  /* the account paid nothing at the first loss */
+} cw_chain_outcome;
+
+/* "no_change", "seats_kept", "seats_lost", "cancelled", "not_paying"; NULL
+ * if out of range. */
+CW_API const char *cw_chain_outcome_name(cw_chain_outcome o);
+
+typedef struct cw_chain_account {
+    char *account_id, *segment;
+    int64_t users_start,
+        users_lost; /* active at the range's start; of them, deactivated in range */
+    int64_t first_loss_ts_unix;
+    cw_chain_outcome outcome;
+    int64_t change_ts_unix;            /* the next change, or 0 */
+    int64_t seats_before, seats_after; /* around that change */
+    int64_t mrr_before_minor, mrr_after_minor;
+    int64_t seats_lost, mrr_lost_minor; /* max(0, before - after) */
+} cw_chain_account;
+
+typedef struct cw_chain_opts {
+    int from_month, to_month; /* range of the user losses; to -1 = the last month with a
+                                 deactivation, from -1 = the same month as to */
+    const char *segment;
+} cw_chain_opts;
+
+typedef struct cw_chain_report {
+    char currency[4];
+    int from_month, to_month;        /* the range used */
+    int64_t users_start, users_lost; /* over all accounts in scope */
+    double user_churn_pct;           /* users_lost / users_start; NaN when 0 */
+    int64_t accounts_with_user_loss, accounts_seat_loss, accounts_cancelled, accounts_not_paying;
+    int64_t seats_lost, mrr_lost_minor; /* from seat losses and cancellations */
+    int64_t naccounts;
+    cw_chain_account *accounts; /* accounts that lost users, by account id */
+} cw_chain_report;
+
+CW_API void cw_chain_opts_init(cw_chain_opts *o);
+/* For every account that lost users in range, follows its next
+ * subscription change. Returns CW_ERR_NOTFOUND when no user rows are in
+ * scope, CW_ERR_INPUT for mixed currencies, CW_ERR_USAGE for a bad range.
+ * *out as above; free with cw_chain_free(). */
+CW_API cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report **out);
+CW_API void cw_chain_free(cw_chain_report *r); /* accepts NULL */
+
+/* ---------------------------------------------------------------------
  * Simulator
  * ------------------------------------------------------------------- */
 

@@ -7,6 +7,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_cohorts.h"
+#include "report_reasons.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -93,6 +95,10 @@ static void print_table(const char *const *head, int ncols, char (*cells)[NCOLS_
     }
 }
 
+/* `report retention` shows the same periods, rates first and without the MRR
+ * bridge (its CSV and JSON are the revenue report's). */
+static int g_retention;
+
 static int write_table(const cw_revenue_report *r, const char *segment)
 {
     int exp = cw_currency_exponent(r->currency);
@@ -102,6 +108,8 @@ static int write_table(const cw_revenue_report *r, const char *segment)
     char first[16], last[16];
     period_label(&r->periods[0], first, sizeof first);
     period_label(&r->periods[r->nperiods - 1], last, sizeof last);
+    if (g_retention)
+        goto rates;
     printf("MRR movements, %s .. %s, %s%s (money in %s; contraction and churn are losses)\n\n",
            first, last, segment ? "segment " : "all segments", segment ? segment : "", r->currency);
     static const char *const h1[] = {"period",      "MRR start", "new",          "expansion",
@@ -116,7 +124,12 @@ static int write_table(const cw_revenue_report *r, const char *segment)
             money(v[c], exp, cells[i][c + 1], CELL);
     }
     print_table(h1, 8, cells, r->nperiods);
-    printf("\nCustomers and rates (in-out: paid within the period but at neither end; rates in "
+    putchar('\n');
+rates:
+    if (g_retention)
+        printf("Retention and churn, %s .. %s, %s%s\n", first, last,
+               segment ? "segment " : "all segments", segment ? segment : "");
+    printf("Customers and rates (in-out: paid within the period but at neither end; rates in "
            "%%, '-' = no base to divide by)\n\n");
     static const char *const h2[] = {
         "period",       "customers",   "new",   "churned", "reactiv.",    "end",         "in-out",
@@ -201,8 +214,8 @@ static int write_csv(const cw_revenue_report *r)
 
 static int write_json(const cw_revenue_report *r, int quarter, const char *segment)
 {
-    printf("{\"report\":\"revenue\",\"currency\":\"%s\",\"by\":\"%s\",\"segment\":", r->currency,
-           quarter ? "quarter" : "month");
+    printf("{\"report\":\"%s\",\"currency\":\"%s\",\"by\":\"%s\",\"segment\":",
+           g_retention ? "retention" : "revenue", r->currency, quarter ? "quarter" : "month");
     if (segment) {
         /* The segment is text from the command line: escape it. */
         putchar('"');
@@ -319,14 +332,28 @@ static int report_revenue(int argc, char **argv)
     return rc;
 }
 
+#define REPORTS "revenue, retention, cohorts, ltv, reasons, funnel, chain"
+
 int cmd_report(int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("report: name a report (available: revenue; see `churnwatch help report`)");
+        cli_error("report: name a report (available: %s; see `churnwatch help report`)", REPORTS);
         return EXIT_USAGE;
     }
-    if (strcmp(argv[1], "revenue") == 0)
+    if (strcmp(argv[1], "revenue") == 0 || strcmp(argv[1], "retention") == 0) {
+        g_retention = strcmp(argv[1], "retention") == 0;
         return report_revenue(argc - 1, argv + 1);
-    cli_error("report: '%s' is not an available report (available: revenue)", argv[1]);
+    }
+    if (strcmp(argv[1], "cohorts") == 0)
+        return report_cohorts(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ltv") == 0)
+        return report_ltv(argc - 1, argv + 1);
+    if (strcmp(argv[1], "reasons") == 0)
+        return report_reasons(argc - 1, argv + 1);
+    if (strcmp(argv[1], "funnel") == 0)
+        return report_funnel(argc - 1, argv + 1);
+    if (strcmp(argv[1], "chain") == 0)
+        return report_chain(argc - 1, argv + 1);
+    cli_error("report: '%s' is not an available report (available: %s)", argv[1], REPORTS);
     return EXIT_USAGE;
 }

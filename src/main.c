@@ -73,8 +73,17 @@ const cli_command cli_commands[] = {
      "  --threads N       2 (default on 2+ cores): two threads read and compute\n"
      "                    half the accounts each while this one writes; 1: one\n"
      "  --quiet           no summary on stderr\n"},
-    {"report", cmd_report, "revenue analytics: MRR movements, churn and retention rates",
-     "usage: churnwatch report revenue [--db F] [--from YYYY-MM] [--to YYYY-MM]\n"
+    {"report", cmd_report,
+     "revenue analytics: MRR movements, retention, cohorts, LTV, reasons, funnel",
+     "usage: churnwatch report cohorts [--db F] [--segment S] [--months N]\n"
+     "                                 [--format table|csv|json]\n"
+     "       churnwatch report ltv [--db F] [--segment S] [--gross-margin X]\n"
+     "                             [--format table|csv|json]\n"
+     "       churnwatch report reasons [--db F] [--from M] [--to M] [--segment S]\n"
+     "                                 [--postmortem] [--map \"kw=cause;...\"] [--format F]\n"
+     "       churnwatch report funnel [--db F] [--from M] [--to M] [--format F]\n"
+     "       churnwatch report chain [--db F] [--from M] [--to M] [--segment S] [--format F]\n"
+     "       churnwatch report revenue|retention [--db F] [--from YYYY-MM] [--to YYYY-MM]\n"
      "                                 [--by month|quarter] [--segment S]\n"
      "                                 [--format table|csv|json]\n"
      "\n"
@@ -83,7 +92,8 @@ const cli_command cli_commands[] = {
      "the end (start + new + expansion - contraction - churn + reactivation = end,\n"
      "exactly), customers at the start, new, churned, reactivated and at the end,\n"
      "and the rates: logo churn, gross revenue churn, GRR, NRR, quick ratio and\n"
-     "seat churn. An account's MRR in a month is the MRR in force at the month's\n"
+     "seat churn (`retention` prints the rates alone). An account's MRR in a month is the MRR in "
+     "force at the month's\n"
      "end; movements compare it with the previous month's end (docs/revenue.md).\n"
      "All subscriptions must share one currency; several are an error (exit 1).\n"
      "\n"
@@ -94,7 +104,22 @@ const cli_command cli_commands[] = {
      "                 MRR at the quarter's start and end\n"
      "  --segment S    only accounts of segment S\n"
      "  --format F     table (default: money in major units, rates in %), csv or json\n"
-     "                 (money in minor units, rates in %, empty/null when undefined)\n"},
+     "                 (money in minor units, rates in %, empty/null when undefined)\n"
+     "\n"
+     "cohorts: accounts grouped by their first paying month; logo retention and net\n"
+     "revenue retention for months 0..N (--months, default 12) and NRR at 12 months\n"
+     "(docs/revenue-cohorts.md).\n"
+     "ltv: per segment, ARPA x gross margin (--gross-margin, default 0.8) / monthly\n"
+     "logo churn, and a Kaplan-Meier survival estimate; segments with fewer than 10\n"
+     "churns are flagged unreliable.\n"
+     "reasons: churned accounts' exit reasons mapped to the four causes (bad service,\n"
+     "bad onboarding, lack of ongoing success, natural), counts and lost MRR per\n"
+     "cause and segment, avoidable vs unavoidable; --postmortem lists each account's\n"
+     "last metrics before it churned (docs/revenue-reasons.md).\n"
+     "funnel: See-Think-Do-Care journey: visitors per stage, conversions, cost per\n"
+     "lead and acquisition cost, by source and month.\n"
+     "chain: users lost per account, and whether that became seats or MRR lost at the\n"
+     "next subscription change.\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"

@@ -1,0 +1,536 @@
+/*
+ * report_cohorts.c — `churnwatch report cohorts` (logo and revenue retention
+ * matrices by start month, NRR at 12 months per cohort) and `churnwatch
+ * report ltv` (lifetime value per segment, by churn rate and by survival),
+ * as aligned terminal tables (money in major units, rates in %), CSV (money
+ * in minor units) or one JSON document. Definitions:
+ * docs/revenue-cohorts.md.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "report_cohorts.h"
+
+#include "cli.h"
+#include "churnwatch.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CELL 72 /* a segment name (64 bytes) fits */
+
+/* Shared option state of both reports. */
+typedef struct rep_opts {
+    const char *segment;
+    int months;
+    double margin;
+    cw_format format;
+} rep_opts;
+
+static int parse_format(const char *s, cw_format *f)
+{
+    if (strcmp(s, "table") == 0)
+        *f = CW_FORMAT_TABLE;
+    else if (strcmp(s, "csv") == 0)
+        *f = CW_FORMAT_CSV;
+    else if (strcmp(s, "json") == 0)
+        *f = CW_FORMAT_JSON;
+    else {
+        cli_error("--format %s: expected table, csv or json", s);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Parses the options of report name (ltv: --gross-margin; cohorts:
+ * --months) into o and cfg. Returns an exit code. */
+static int parse_opts(int argc, char **argv, int ltv, cw_config *cfg, rep_opts *o)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},           {"segment", required_argument, NULL, 's'},
+        {"months", required_argument, NULL, 'm'},       {"format", required_argument, NULL, 'F'},
+        {"gross-margin", required_argument, NULL, 'g'}, {NULL, 0, NULL, 0},
+    };
+    int rc = 0, c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 's': o->segment = optarg; break;
+        case 'F': rc = parse_format(optarg, &o->format); break;
+        case 'm': {
+            long v = strtol(optarg, &end, 10);
+            if (ltv || end == optarg || *end || v < 0 || v > CW_COHORTS_MAX_MONTHS) {
+                if (ltv)
+                    cli_error("report %s: --months applies to cohorts only", argv[0]);
+                else
+                    cli_error("--months %s: expected a whole number 0..%d", optarg,
+                              CW_COHORTS_MAX_MONTHS);
+                rc = EXIT_USAGE;
+            } else {
+                o->months = (int)v;
+            }
+            break;
+        }
+        case 'g': {
+            double v = strtod(optarg, &end);
+            if (!ltv || end == optarg || *end || !(v > 0.0 && v <= 1.0)) {
+                if (!ltv)
+                    cli_error("report %s: --gross-margin applies to ltv only", argv[0]);
+                else
+                    cli_error("--gross-margin %s: expected a fraction in (0, 1], e.g. 0.8", optarg);
+                rc = EXIT_USAGE;
+            } else {
+                o->margin = v;
+            }
+            break;
+        }
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("report %s: unexpected argument '%s'", argv[0], argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    return rc;
+}
+
+static int open_store(cw_config *cfg, cw_store **st)
+{
+    char *err = NULL;
+    cw_store_opts so = {1, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        return cli_exit_code(s);
+    }
+    return 0;
+}
+
+/* Minor units (possibly fractional, rounded) → major units with thousands
+ * separators ("12,345.67"); "-" when undefined. */
+static void money(double minor, int exp, char *buf, size_t n)
+{
+    if (isnan(minor) || fabs(minor) > 9e18) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    int64_t m = (int64_t)llround(minor);
+    int64_t div = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
+    uint64_t v = m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m;
+    uint64_t major = v / (uint64_t)div, frac = v % (uint64_t)div;
+    char digits[32], grouped[48];
+    int nd = snprintf(digits, sizeof digits, "%" PRIu64, major);
+    size_t g = 0;
+    for (int i = 0; i < nd; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            grouped[g++] = ',';
+        grouped[g++] = digits[i];
+    }
+    grouped[g] = '\0';
+    int w = exp == 0 ? snprintf(buf, n, "%s%s", m < 0 ? "-" : "", grouped)
+                     : snprintf(buf, n, "%s%s.%0*" PRIu64, m < 0 ? "-" : "", grouped, exp, frac);
+    if (w < 0 || (size_t)w >= n)
+        snprintf(buf, n, "#");
+}
+
+static void rate(double v, const char *fmt, char *buf, size_t n)
+{
+    if (isnan(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, fmt, v);
+}
+
+/* A number for CSV (empty when undefined) or JSON (null). */
+static void num(double v, int json)
+{
+    if (!isnan(v))
+        printf("%.4f", v);
+    else if (json)
+        fputs("null", stdout);
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+/* A CSV field, quoted when it holds a delimiter, quote or line break. */
+static void csv_string(const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+/* Prints rows of cells (row-major, ncols each) right-aligned under head,
+ * the first column left-aligned. */
+static void print_table(const char *const *head, int ncols, char (*cells)[CELL], int stride,
+                        int nrows, int left_last)
+{
+    int *w = calloc((size_t)ncols, sizeof *w);
+    if (!w)
+        return;
+    for (int c = 0; c < ncols; c++) {
+        w[c] = (int)strlen(head[c]);
+        for (int r = 0; r < nrows; r++)
+            if ((int)strlen(cells[(size_t)r * stride + c]) > w[c])
+                w[c] = (int)strlen(cells[(size_t)r * stride + c]);
+    }
+    for (int r = -1; r < nrows; r++) {
+        for (int c = 0; c < ncols; c++) {
+            const char *v = r < 0 ? head[c] : cells[(size_t)r * stride + c];
+            if (c == 0)
+                printf("%-*s", w[c], v);
+            else if (c == ncols - 1 && left_last) /* free text: no padding at the end */
+                printf("  %s", v);
+            else
+                printf("  %*s", w[c], v);
+        }
+        putchar('\n');
+    }
+    free(w);
+}
+
+/* ---- cohorts ---------------------------------------------------------- */
+
+static int cohorts_table(const cw_cohorts_report *r, const char *segment)
+{
+    int exp = cw_currency_exponent(r->currency);
+    int ncols = 3 + r->months + 1 + 1;
+    char(*cells)[CELL] = calloc((size_t)r->ncohorts * (size_t)ncols, CELL);
+    char(*head)[CELL] = calloc((size_t)ncols, CELL);
+    const char **hp = calloc((size_t)ncols, sizeof *hp);
+    if (!cells || !head || !hp) {
+        free(cells);
+        free(head);
+        free(hp);
+        return EXIT_INTERNAL;
+    }
+    snprintf(head[0], CELL, "cohort");
+    snprintf(head[1], CELL, "accounts");
+    snprintf(head[2], CELL, "MRR m0");
+    for (int k = 0; k <= r->months; k++)
+        snprintf(head[3 + k], CELL, "m%d", k);
+    snprintf(head[ncols - 1], CELL, "NRR 12m %%");
+    for (int c = 0; c < ncols; c++)
+        hp[c] = head[c];
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0)
+            printf("Logo retention by start month, %s%s, data to %04d-%02d (%% of the cohort's "
+                   "accounts paying at month offset k; '-' = after the data end)\n\n",
+                   segment ? "segment " : "all segments", segment ? segment : "", r->end_year,
+                   r->end_month);
+        else
+            printf("\nRevenue retention (net: cohort MRR at offset k / at offset 0, in %%, "
+                   "expansion included; money in %s)\n\n",
+                   r->currency);
+        for (int i = 0; i < r->ncohorts; i++) {
+            const cw_cohort *h = &r->cohorts[i];
+            char(*row)[CELL] = &cells[(size_t)i * ncols];
+            snprintf(row[0], CELL, "%04d-%02d", h->year, h->month);
+            snprintf(row[1], CELL, "%" PRId64, h->accounts);
+            money((double)h->mrr0_minor, exp, row[2], CELL);
+            for (int k = 0; k <= r->months; k++)
+                rate(pass ? h->revenue_retention_pct[k] : h->logo_retention_pct[k], "%.1f",
+                     row[3 + k], CELL);
+            rate(h->nrr_12m_pct, "%.1f", row[ncols - 1], CELL);
+        }
+        /* The NRR column belongs to the revenue table only. */
+        print_table(hp, pass ? ncols : ncols - 1, cells, ncols, r->ncohorts, 0);
+    }
+    free(cells);
+    free(head);
+    free(hp);
+    return 0;
+}
+
+static int cohorts_csv(const cw_cohorts_report *r)
+{
+    puts("cohort,currency,offset,month,cohort_accounts,cohort_mrr_minor,accounts,mrr_minor,"
+         "logo_retention_pct,revenue_retention_pct,nrr_12m_pct");
+    for (int i = 0; i < r->ncohorts; i++) {
+        const cw_cohort *h = &r->cohorts[i];
+        for (int k = 0; k <= r->months; k++) {
+            int m = h->year * 12 + h->month - 1 + k;
+            printf("%04d-%02d,%s,%d,%04d-%02d,%" PRId64 ",%" PRId64 ",", h->year, h->month,
+                   r->currency, k, m / 12, m % 12 + 1, h->accounts, h->mrr0_minor);
+            if (k < h->observed)
+                printf("%" PRId64 ",%" PRId64 ",", h->logos[k], h->mrr_minor[k]);
+            else
+                fputs(",,", stdout);
+            num(h->logo_retention_pct[k], 0);
+            putchar(',');
+            num(h->revenue_retention_pct[k], 0);
+            putchar(',');
+            num(h->nrr_12m_pct, 0);
+            putchar('\n');
+        }
+    }
+    return 0;
+}
+
+static int cohorts_json(const cw_cohorts_report *r, const char *segment)
+{
+    printf("{\"report\":\"cohorts\",\"currency\":\"%s\",\"segment\":", r->currency);
+    if (segment)
+        json_string(segment);
+    else
+        fputs("null", stdout);
+    printf(",\"months\":%d,\"data_end\":\"%04d-%02d\",\"cohorts\":[", r->months, r->end_year,
+           r->end_month);
+    for (int i = 0; i < r->ncohorts; i++) {
+        const cw_cohort *h = &r->cohorts[i];
+        printf("%s\n{\"cohort\":\"%04d-%02d\",\"accounts\":%" PRId64 ",\"mrr_minor\":%" PRId64
+               ",\"nrr_12m_pct\":",
+               i ? "," : "", h->year, h->month, h->accounts, h->mrr0_minor);
+        num(h->nrr_12m_pct, 1);
+        const char *keys[] = {"logos", "mrr_minor_by_offset", "logo_retention_pct",
+                              "revenue_retention_pct"};
+        for (int a = 0; a < 4; a++) {
+            printf(",\"%s\":[", keys[a]);
+            for (int k = 0; k <= r->months; k++) {
+                if (k)
+                    putchar(',');
+                if (a < 2 && k < h->observed)
+                    printf("%" PRId64, a == 0 ? h->logos[k] : h->mrr_minor[k]);
+                else if (a < 2)
+                    fputs("null", stdout);
+                else
+                    num(a == 2 ? h->logo_retention_pct[k] : h->revenue_retention_pct[k], 1);
+            }
+            putchar(']');
+        }
+        putchar('}');
+    }
+    fputs("]}\n", stdout);
+    return 0;
+}
+
+int report_cohorts(int argc, char **argv)
+{
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    rep_opts o = {NULL, 12, 0.8, CW_FORMAT_TABLE};
+    rc = parse_opts(argc, argv, 0, cfg, &o);
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = open_store(cfg, &st);
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    cw_cohorts_opts co;
+    cw_cohorts_opts_init(&co);
+    co.segment = o.segment;
+    co.months = o.months;
+    cw_cohorts_report *r = NULL;
+    cw_status s = cw_cohorts_compute(st, &co, &r);
+    if (s != CW_OK) {
+        cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        rc = cli_exit_code(s);
+    } else if (o.format == CW_FORMAT_CSV) {
+        rc = cohorts_csv(r);
+    } else if (o.format == CW_FORMAT_JSON) {
+        rc = cohorts_json(r, o.segment);
+    } else {
+        rc = cohorts_table(r, o.segment);
+    }
+    cw_cohorts_free(r);
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
+}
+
+/* ---- lifetime value ----------------------------------------------------- */
+
+static const char *seg_label(const cw_ltv_segment *g)
+{
+    return g->all ? "(all)" : g->segment;
+}
+
+static int ltv_table(const cw_ltv_report *r)
+{
+    int exp = cw_currency_exponent(r->currency);
+    enum { NC = 11 };
+    static const char *const head[NC] = {
+        "segment",      "accounts",   "churns",         "churn %/mo",   "ARPA", "LTV",
+        "KM life (mo)", "S(horizon)", "LTV (survival)", "horizon (mo)", "note"};
+    char(*cells)[CELL] = calloc((size_t)r->nsegments * NC, CELL);
+    if (!cells)
+        return EXIT_INTERNAL;
+    printf("Customer lifetime value, %04d-%02d .. %04d-%02d, gross margin %.2f (money in %s; "
+           "LTV = ARPA x margin / monthly logo churn; survival LTV = Kaplan-Meier lifetime x "
+           "ARPA x margin)\n\n",
+           r->start_year, r->start_month, r->end_year, r->end_month, r->gross_margin, r->currency);
+    int flagged = 0, bounded = 0;
+    for (int i = 0; i < r->nsegments; i++) {
+        const cw_ltv_segment *g = &r->segments[i];
+        char(*row)[CELL] = &cells[(size_t)i * NC];
+        snprintf(row[0], CELL, "%.*s", CELL - 1, seg_label(g));
+        snprintf(row[1], CELL, "%" PRId64, g->accounts);
+        snprintf(row[2], CELL, "%" PRId64, g->churns);
+        rate(g->churn_pct, "%.2f", row[3], CELL);
+        money(g->arpa_minor, exp, row[4], CELL);
+        money(g->ltv_minor, exp, row[5], CELL);
+        rate(g->lifetime_months, "%.2f", row[6], CELL);
+        rate(g->km_survival_at_horizon, "%.3f", row[7], CELL);
+        money(g->ltv_survival_minor, exp, row[8], CELL);
+        snprintf(row[9], CELL, "%d", g->km_horizon_months);
+        if (g->unreliable) {
+            snprintf(row[10], CELL, "unreliable: %" PRId64 " churns < %d", g->churns,
+                     CW_LTV_MIN_CHURNS);
+            flagged++;
+        }
+        bounded += g->km_survival_at_horizon > 0;
+        if (!g->unreliable && g->km_survival_at_horizon > 0) {
+            snprintf(row[10], CELL, "KM life is a lower bound");
+        }
+    }
+    print_table(head, NC, cells, NC, r->nsegments, 1);
+    if (flagged)
+        printf("\n%d of %d rows have fewer than %d churns: their estimates are too uncertain to "
+               "act on.\n",
+               flagged, r->nsegments, CW_LTV_MIN_CHURNS);
+    if (bounded)
+        printf(
+            "S(horizon) > 0: some accounts outlived the data, so the KM lifetime (the sum of the "
+            "survival curve up to the horizon) and its LTV are lower bounds.\n");
+    free(cells);
+    return 0;
+}
+
+static const char *const ltv_cols =
+    "segment,currency,gross_margin,accounts,account_months,mrr_sum_minor,arpa_minor,"
+    "customers_start_sum,churns,monthly_logo_churn_pct,ltv_minor,km_events,km_censored,"
+    "km_horizon_months,km_survival_at_horizon,lifetime_months,ltv_survival_minor,unreliable";
+
+static void ltv_values(const cw_ltv_report *r, const cw_ltv_segment *g, int json)
+{
+    const char *names = ltv_cols;
+    for (int i = 0; i < 18; i++) {
+        const char *comma = strchr(names, ',');
+        int len = comma ? (int)(comma - names) : (int)strlen(names);
+        if (json)
+            printf("%s\"%.*s\":", i ? "," : "", len, names);
+        else if (i)
+            putchar(',');
+        names = comma ? comma + 1 : names;
+        switch (i) {
+        case 0:
+            if (json && g->all)
+                fputs("null", stdout);
+            else if (json)
+                json_string(g->segment);
+            else
+                csv_string(seg_label(g));
+            break;
+        case 1: printf(json ? "\"%s\"" : "%s", r->currency); break;
+        case 2: num(r->gross_margin, json); break;
+        case 3: printf("%" PRId64, g->accounts); break;
+        case 4: printf("%" PRId64, g->account_months); break;
+        case 5: printf("%" PRId64, g->mrr_sum_minor); break;
+        case 6: num(g->arpa_minor, json); break;
+        case 7: printf("%" PRId64, g->customers_start_sum); break;
+        case 8: printf("%" PRId64, g->churns); break;
+        case 9: num(g->churn_pct, json); break;
+        case 10: num(g->ltv_minor, json); break;
+        case 11: printf("%" PRId64, g->km_events); break;
+        case 12: printf("%" PRId64, g->km_censored); break;
+        case 13: printf("%d", g->km_horizon_months); break;
+        case 14: num(g->km_survival_at_horizon, json); break;
+        case 15: num(g->lifetime_months, json); break;
+        case 16: num(g->ltv_survival_minor, json); break;
+        case 17: fputs(g->unreliable ? (json ? "true" : "1") : (json ? "false" : "0"), stdout);
+        }
+    }
+}
+
+static int ltv_csv(const cw_ltv_report *r)
+{
+    printf("%s\n", ltv_cols);
+    for (int i = 0; i < r->nsegments; i++) {
+        ltv_values(r, &r->segments[i], 0);
+        putchar('\n');
+    }
+    return 0;
+}
+
+static int ltv_json(const cw_ltv_report *r, const char *segment)
+{
+    printf("{\"report\":\"ltv\",\"currency\":\"%s\",\"gross_margin\":%.4f,\"segment\":",
+           r->currency, r->gross_margin);
+    if (segment)
+        json_string(segment);
+    else
+        fputs("null", stdout);
+    printf(",\"from\":\"%04d-%02d\",\"to\":\"%04d-%02d\",\"min_churns\":%d,\"segments\":[",
+           r->start_year, r->start_month, r->end_year, r->end_month, CW_LTV_MIN_CHURNS);
+    for (int i = 0; i < r->nsegments; i++) {
+        printf("%s\n{", i ? "," : "");
+        ltv_values(r, &r->segments[i], 1);
+        putchar('}');
+    }
+    fputs("]}\n", stdout);
+    return 0;
+}
+
+int report_ltv(int argc, char **argv)
+{
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    rep_opts o = {NULL, 12, 0.8, CW_FORMAT_TABLE};
+    rc = parse_opts(argc, argv, 1, cfg, &o);
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = open_store(cfg, &st);
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    cw_ltv_opts lo;
+    cw_ltv_opts_init(&lo);
+    lo.segment = o.segment;
+    lo.gross_margin = o.margin;
+    cw_ltv_report *r = NULL;
+    cw_status s = cw_ltv_compute(st, &lo, &r);
+    if (s != CW_OK) {
+        cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        rc = cli_exit_code(s);
+    } else if (o.format == CW_FORMAT_CSV) {
+        rc = ltv_csv(r);
+    } else if (o.format == CW_FORMAT_JSON) {
+        rc = ltv_json(r, o.segment);
+    } else {
+        rc = ltv_table(r);
+    }
+    cw_ltv_free(r);
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,766 @@
+/*
+ * report_reasons.c — `churnwatch report reasons|funnel|chain`: churn reasons
+ * by cause and segment (with a post-mortem per churned account), the
+ * See-Think-Do-Care journey funnel with acquisition costs, and the user →
+ * seat → revenue churn chain. Aligned terminal tables (money in major units,
+ * rates in %), CSV (money in minor units) or one JSON document, in the style
+ * of `report revenue` (cmd_report.c); docs/revenue-reasons.md defines the
+ * figures.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "report_reasons.h"
+
+#include "cli.h"
+#include "churnwatch.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NCOLS_MAX 13
+#define CELL      48
+
+/* The options the three reports share (not all apply to each). */
+typedef struct rr_opts {
+    const char *name;
+    int from_month, to_month;
+    const char *segment;
+    cw_format format;
+    int postmortem;
+    const char *map; /* reasons: keyword=cause;... replacing the default map */
+    cw_config *cfg;
+} rr_opts;
+
+/* "YYYY-MM" → year*12 + month-1. */
+static int parse_month(const char *opt, const char *s, int *out)
+{
+    char *end;
+    long y = strtol(s, &end, 10);
+    if (end == s + 4 && *end == '-' && end[1] >= '0' && end[1] <= '9') {
+        char *e2;
+        long m = strtol(end + 1, &e2, 10);
+        if (!*e2 && e2 == end + 3 && y >= 1970 && y <= 2099 && m >= 1 && m <= 12) {
+            *out = (int)(y * 12 + m - 1);
+            return 0;
+        }
+    }
+    cli_error("%s %s: expected a month as YYYY-MM", opt, s);
+    return EXIT_USAGE;
+}
+
+/* Parses argv into o; which options are accepted depends on the report.
+ * Returns an exit code; on success o->cfg is loaded (caller frees). */
+static int parse_opts(int argc, char **argv, int with_segment, int with_reasons, rr_opts *o)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},      {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},      {"format", required_argument, NULL, 'F'},
+        {"segment", required_argument, NULL, 's'}, {"postmortem", no_argument, NULL, 'p'},
+        {"map", required_argument, NULL, 'm'},     {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->name = argv[0];
+    o->from_month = o->to_month = -1;
+    int rc = cli_load_config(NULL, &o->cfg);
+    if (rc)
+        return rc;
+    int c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(o->cfg, "store.db", optarg); break;
+        case 'f': rc = parse_month("--from", optarg, &o->from_month); break;
+        case 't': rc = parse_month("--to", optarg, &o->to_month); break;
+        case 'F':
+            if (strcmp(optarg, "table") == 0)
+                o->format = CW_FORMAT_TABLE;
+            else if (strcmp(optarg, "csv") == 0)
+                o->format = CW_FORMAT_CSV;
+            else if (strcmp(optarg, "json") == 0)
+                o->format = CW_FORMAT_JSON;
+            else {
+                cli_error("--format %s: expected table, csv or json", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 's':
+            if (!with_segment) {
+                cli_error("report %s: --segment does not apply (journey rows have no segment)",
+                          o->name);
+                rc = EXIT_USAGE;
+            }
+            o->segment = optarg;
+            break;
+        case 'p':
+        case 'm':
+            if (!with_reasons) {
+                cli_error("report %s: --%s applies to report reasons only", o->name,
+                          c == 'p' ? "postmortem" : "map");
+                rc = EXIT_USAGE;
+            }
+            if (c == 'p')
+                o->postmortem = 1;
+            else
+                o->map = optarg;
+            break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("report %s: unexpected argument '%s'", o->name, argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && o->from_month >= 0 && o->to_month >= 0 && o->to_month < o->from_month) {
+        cli_error("report %s: --to is before --from", o->name);
+        rc = EXIT_USAGE;
+    }
+    if (rc) {
+        cw_config_free(o->cfg);
+        o->cfg = NULL;
+    }
+    return rc;
+}
+
+static int open_store(rr_opts *o, cw_store **st)
+{
+    char *err = NULL;
+    cw_store_opts so = {1, cw_config_get_int(o->cfg, "store.cache_mib") * 1024, 0};
+    cw_status s = cw_store_open(cw_config_get(o->cfg, "store.db"), &so, st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        return cli_exit_code(s);
+    }
+    return 0;
+}
+
+static int report_error(cw_store *st, cw_status s)
+{
+    cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+    return cli_exit_code(s);
+}
+
+/* Minor units → major units with thousands separators ("12,345.67"). */
+static void money(int64_t minor, int exp, char *buf, size_t n)
+{
+    int64_t div = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
+    uint64_t v = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    uint64_t major = v / (uint64_t)div, frac = v % (uint64_t)div;
+    char digits[32], grouped[48];
+    int nd = snprintf(digits, sizeof digits, "%" PRIu64, major);
+    size_t g = 0;
+    for (int i = 0; i < nd; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            grouped[g++] = ',';
+        grouped[g++] = digits[i];
+    }
+    grouped[g] = '\0';
+    int w = exp == 0
+                ? snprintf(buf, n, "%s%s", minor < 0 ? "-" : "", grouped)
+                : snprintf(buf, n, "%s%s.%0*" PRIu64, minor < 0 ? "-" : "", grouped, exp, frac);
+    if (w < 0 || (size_t)w >= n) /* wider than a cell: say so rather than cut digits */
+        snprintf(buf, n, "#");
+}
+
+/* A money amount given as a (possibly fractional, NaN) number of minor units. */
+static void money_d(double minor, int exp, char *buf, size_t n)
+{
+    if (isnan(minor))
+        snprintf(buf, n, "-");
+    else
+        money((int64_t)llround(minor), exp, buf, n);
+}
+
+static void rate(double v, const char *fmt, char *buf, size_t n)
+{
+    if (isnan(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, fmt, v);
+}
+
+/* Prints rows of cells right-aligned under headers (the first column left). */
+static void print_table(const char *const *head, int ncols, char (*cells)[NCOLS_MAX][CELL],
+                        int nrows)
+{
+    int w[NCOLS_MAX];
+    for (int c = 0; c < ncols; c++) {
+        w[c] = (int)strlen(head[c]);
+        for (int r = 0; r < nrows; r++)
+            if ((int)strlen(cells[r][c]) > w[c])
+                w[c] = (int)strlen(cells[r][c]);
+    }
+    for (int c = 0; c < ncols; c++)
+        printf(c ? "  %*s" : "%-*s", w[c], head[c]);
+    putchar('\n');
+    for (int r = 0; r < nrows; r++) {
+        for (int c = 0; c < ncols; c++)
+            printf(c ? "  %*s" : "%-*s", w[c], cells[r][c]);
+        putchar('\n');
+    }
+}
+
+/* Writes s as a JSON string (or null). */
+static void json_str(const char *s)
+{
+    if (!s) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+/* Writes s as a CSV field, quoted when it holds a comma, quote or newline. */
+static void csv_str(const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            putchar('"');
+        putchar(*p);
+    }
+    putchar('"');
+}
+
+static void num_or_null(double v, int json)
+{
+    if (!isnan(v))
+        printf("%.4f", v);
+    else if (json)
+        fputs("null", stdout);
+}
+
+static void range_label(const rr_opts *o, char *buf, size_t n)
+{
+    if (o->from_month < 0 && o->to_month < 0)
+        snprintf(buf, n, "all months");
+    else if (o->to_month < 0)
+        snprintf(buf, n, "from %04d-%02d", o->from_month / 12, o->from_month % 12 + 1);
+    else if (o->from_month < 0)
+        snprintf(buf, n, "to %04d-%02d", o->to_month / 12, o->to_month % 12 + 1);
+    else
+        snprintf(buf, n, "%04d-%02d .. %04d-%02d", o->from_month / 12, o->from_month % 12 + 1,
+                 o->to_month / 12, o->to_month % 12 + 1);
+}
+
+/* ---- reasons ----------------------------------------------------------- */
+
+static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
+{
+    int exp = cw_currency_exponent(r->currency);
+    char range[64];
+    range_label(o, range, sizeof range);
+    printf("Churn reasons, churned %s, %s%s (%" PRId64 " accounts; lost MRR = MRR at the start "
+           "of the churn month, in %s)\n\n",
+           range, o->segment ? "segment " : "all segments", o->segment ? o->segment : "",
+           r->total.accounts, r->currency[0] ? r->currency : "-");
+    static const char *const h[] = {"cause", "accounts", "% accounts", "lost MRR", "% lost MRR"};
+    char cells[CW_CAUSE__COUNT + 3][NCOLS_MAX][CELL];
+    const cw_reasons_cell *rows[CW_CAUSE__COUNT + 3];
+    const char *names[CW_CAUSE__COUNT + 3];
+    for (int c = 0; c < CW_CAUSE__COUNT; c++)
+        rows[c] = &r->by_cause[c], names[c] = cw_churn_cause_name((cw_churn_cause)c);
+    rows[5] = &r->avoidable, names[5] = "avoidable (first three)";
+    rows[6] = &r->unavoidable, names[6] = "unavoidable (natural)";
+    rows[7] = &r->total, names[7] = "total";
+    for (int i = 0; i < CW_CAUSE__COUNT + 3; i++) {
+        snprintf(cells[i][0], CELL, "%s", names[i]);
+        snprintf(cells[i][1], CELL, "%" PRId64, rows[i]->accounts);
+        rate(r->total.accounts ? 100.0 * (double)rows[i]->accounts / (double)r->total.accounts
+                               : (double)NAN,
+             "%.1f", cells[i][2], CELL);
+        money(rows[i]->lost_mrr_minor, exp, cells[i][3], CELL);
+        rate(r->total.lost_mrr_minor
+                 ? 100.0 * (double)rows[i]->lost_mrr_minor / (double)r->total.lost_mrr_minor
+                 : (double)NAN,
+             "%.1f", cells[i][4], CELL);
+    }
+    print_table(h, 5, cells, CW_CAUSE__COUNT + 3);
+
+    printf("\nBy segment (accounts / lost MRR)\n\n");
+    static const char *const h2[] = {"segment",         "bad_service", "bad_onboarding",
+                                     "lack_of_success", "natural",     "unclassified"};
+    char(*sc)[NCOLS_MAX][CELL] = calloc((size_t)r->nsegments + 1, sizeof *sc);
+    if (!sc)
+        return;
+    for (int g = 0; g < r->nsegments; g++) {
+        snprintf(sc[g][0], CELL, "%.*s", CELL - 1, r->segments[g].segment);
+        for (int c = 0; c < CW_CAUSE__COUNT; c++) {
+            char m[CELL];
+            money(r->segments[g].by_cause[c].lost_mrr_minor, exp, m, sizeof m);
+            snprintf(sc[g][c + 1], CELL, "%" PRId64 " / %.24s", r->segments[g].by_cause[c].accounts,
+                     m);
+        }
+    }
+    print_table(h2, 6, sc, r->nsegments);
+    free(sc);
+
+    if (!o->postmortem)
+        return;
+    printf("\nPost-mortem per churned account\n");
+    for (int64_t i = 0; i < r->naccounts; i++) {
+        const cw_churned_account *a = &r->accounts[i];
+        char day[32], m[CELL];
+        money(a->lost_mrr_minor, exp, m, sizeof m);
+        printf("\n%s (%s) churned %s, lost MRR %s %s\n", a->account_id, a->segment,
+               cw_time_format(a->churn_ts_unix, 1, day, sizeof day), m, r->currency);
+        printf("  reason: %s%s%s (%s) -> %s\n", a->reason ? "\"" : "",
+               a->reason ? a->reason : "none recorded", a->reason ? "\"" : "",
+               a->reason_from_survey ? "exit survey" : "accounts.churn_reason",
+               cw_churn_cause_name(a->cause));
+        if (a->snapshot_day < 0) {
+            printf("  metrics: no snapshot before churn\n");
+        } else {
+            printf("  metrics at %s:", cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day));
+            for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
+                if (isnan(a->metrics[k]))
+                    printf(" %s -", cw_postmortem_metric_name(k));
+                else
+                    printf(" %s %.2f", cw_postmortem_metric_name(k), a->metrics[k]);
+                printf(k + 1 < CW_POSTMORTEM_NMETRICS ? "," : "\n");
+            }
+        }
+        printf("  alerts/scores: not available yet\n");
+    }
+}
+
+static void reasons_csv(const cw_reasons_report *r, const rr_opts *o)
+{
+    if (o->postmortem) {
+        printf("account_id,segment,churn_date,cause,reason_source,reason,currency,"
+               "lost_mrr_minor,snapshot_date");
+        for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++)
+            printf(",%s", cw_postmortem_metric_name(k));
+        printf(",alerts_scores\n");
+        for (int64_t i = 0; i < r->naccounts; i++) {
+            const cw_churned_account *a = &r->accounts[i];
+            char day[32];
+            csv_str(a->account_id);
+            putchar(',');
+            csv_str(a->segment);
+            printf(",%s,%s,%s,", cw_time_format(a->churn_ts_unix, 1, day, sizeof day),
+                   cw_churn_cause_name(a->cause),
+                   !a->reason              ? ""
+                   : a->reason_from_survey ? "exit_survey"
+                                           : "churn_reason");
+            csv_str(a->reason);
+            printf(",%s,%" PRId64 ",", r->currency, a->lost_mrr_minor);
+            if (a->snapshot_day >= 0)
+                fputs(cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day), stdout);
+            for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
+                putchar(',');
+                num_or_null(a->metrics[k], 0);
+            }
+            printf(",not available yet\n");
+        }
+        return;
+    }
+    printf("segment,cause,currency,accounts,lost_mrr_minor\n");
+    for (int c = 0; c < CW_CAUSE__COUNT; c++)
+        printf("all,%s,%s,%" PRId64 ",%" PRId64 "\n", cw_churn_cause_name((cw_churn_cause)c),
+               r->currency, r->by_cause[c].accounts, r->by_cause[c].lost_mrr_minor);
+    printf("all,avoidable,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->avoidable.accounts,
+           r->avoidable.lost_mrr_minor);
+    printf("all,unavoidable,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->unavoidable.accounts,
+           r->unavoidable.lost_mrr_minor);
+    printf("all,total,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->total.accounts,
+           r->total.lost_mrr_minor);
+    for (int g = 0; g < r->nsegments; g++)
+        for (int c = 0; c < CW_CAUSE__COUNT; c++) {
+            csv_str(r->segments[g].segment);
+            printf(",%s,%s,%" PRId64 ",%" PRId64 "\n", cw_churn_cause_name((cw_churn_cause)c),
+                   r->currency, r->segments[g].by_cause[c].accounts,
+                   r->segments[g].by_cause[c].lost_mrr_minor);
+        }
+}
+
+static void json_cell(const char *key, const cw_reasons_cell *c)
+{
+    printf("\"%s\":{\"accounts\":%" PRId64 ",\"lost_mrr_minor\":%" PRId64 "}", key, c->accounts,
+           c->lost_mrr_minor);
+}
+
+static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
+{
+    printf("{\"report\":\"reasons\",\"currency\":\"%s\",\"segment\":", r->currency);
+    json_str(o->segment);
+    fputs(",\"by_cause\":{", stdout);
+    for (int c = 0; c < CW_CAUSE__COUNT; c++) {
+        if (c)
+            putchar(',');
+        json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->by_cause[c]);
+    }
+    fputs("},", stdout);
+    json_cell("avoidable", &r->avoidable);
+    putchar(',');
+    json_cell("unavoidable", &r->unavoidable);
+    putchar(',');
+    json_cell("total", &r->total);
+    fputs(",\"segments\":[", stdout);
+    for (int g = 0; g < r->nsegments; g++) {
+        printf("%s\n{\"segment\":", g ? "," : "");
+        json_str(r->segments[g].segment);
+        for (int c = 0; c < CW_CAUSE__COUNT; c++) {
+            putchar(',');
+            json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->segments[g].by_cause[c]);
+        }
+        putchar('}');
+    }
+    fputs("],\"accounts\":[", stdout);
+    for (int64_t i = 0; i < r->naccounts; i++) {
+        const cw_churned_account *a = &r->accounts[i];
+        char day[32];
+        printf("%s\n{\"account_id\":", i ? "," : "");
+        json_str(a->account_id);
+        fputs(",\"segment\":", stdout);
+        json_str(a->segment);
+        printf(",\"churn_date\":\"%s\",\"cause\":\"%s\",\"reason_source\":",
+               cw_time_format(a->churn_ts_unix, 1, day, sizeof day), cw_churn_cause_name(a->cause));
+        json_str(!a->reason ? NULL : a->reason_from_survey ? "exit_survey" : "churn_reason");
+        fputs(",\"reason\":", stdout);
+        json_str(a->reason);
+        printf(",\"lost_mrr_minor\":%" PRId64, a->lost_mrr_minor);
+        if (o->postmortem) {
+            fputs(",\"snapshot_date\":", stdout);
+            json_str(a->snapshot_day >= 0
+                         ? cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day)
+                         : NULL);
+            fputs(",\"metrics\":{", stdout);
+            for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
+                printf("%s\"%s\":", k ? "," : "", cw_postmortem_metric_name(k));
+                num_or_null(a->metrics[k], 1);
+            }
+            fputs("},\"alerts_scores\":\"not available yet\"", stdout);
+        }
+        putchar('}');
+    }
+    fputs("]}\n", stdout);
+}
+
+int report_reasons(int argc, char **argv)
+{
+    rr_opts o;
+    int rc = parse_opts(argc, argv, 1, 1, &o);
+    if (rc)
+        return rc;
+    cw_reasons_opts ro;
+    cw_reasons_opts_init(&ro);
+    ro.from_month = o.from_month;
+    ro.to_month = o.to_month;
+    ro.segment = o.segment;
+    ro.postmortem = o.postmortem;
+    cw_reason_rule *map = NULL;
+    int nmap = 0;
+    if (o.map) {
+        char err[160];
+        cw_status s = cw_reasons_map_parse(o.map, &map, &nmap, err, sizeof err);
+        if (s != CW_OK) {
+            cli_error("--map: %s", s == CW_ERR_USAGE ? err : cw_strerror(s));
+            cw_config_free(o.cfg);
+            return cli_exit_code(s);
+        }
+        ro.rules = map;
+        ro.nrules = nmap;
+    }
+    cw_store *st = NULL;
+    rc = open_store(&o, &st);
+    if (rc == 0) {
+        cw_reasons_report *r = NULL;
+        cw_status s = cw_reasons_compute(st, &ro, &r);
+        if (s != CW_OK)
+            rc = report_error(st, s);
+        else if (o.format == CW_FORMAT_CSV)
+            reasons_csv(r, &o);
+        else if (o.format == CW_FORMAT_JSON)
+            reasons_json(r, &o);
+        else
+            reasons_table(r, &o);
+        cw_reasons_free(r);
+        cw_store_close(st);
+    }
+    cw_reasons_map_free(map, nmap);
+    cw_config_free(o.cfg);
+    return rc;
+}
+
+/* ---- funnel ------------------------------------------------------------ */
+
+static const char *const stage_cols[CW_STAGE__COUNT] = {"visit", "lead", "registration", "paid",
+                                                        "upgrade"};
+
+static void funnel_rows(const char *title, const cw_funnel_row *rows, int n, int exp)
+{
+    static const char *const h[] = {
+        "",         "visit",        "lead",        "registration", "paid",
+        "upgrade",  "visit->reg %", "reg->paid %", "paid->upg %",  "cost",
+        "per lead", "per customer"};
+    const char *head[12];
+    memcpy(head, h, sizeof head);
+    head[0] = title;
+    char(*cells)[NCOLS_MAX][CELL] = calloc((size_t)n + 1, sizeof *cells);
+    if (!cells)
+        return;
+    for (int i = 0; i < n; i++) {
+        const cw_funnel_row *r = &rows[i];
+        snprintf(cells[i][0], CELL, "%.*s", CELL - 1, r->key);
+        for (int s = 0; s < CW_STAGE__COUNT; s++)
+            snprintf(cells[i][s + 1], CELL, "%" PRId64, r->visitors[s]);
+        rate(r->visit_to_registration_pct, "%.1f", cells[i][6], CELL);
+        rate(r->registration_to_paid_pct, "%.1f", cells[i][7], CELL);
+        rate(r->paid_to_upgrade_pct, "%.1f", cells[i][8], CELL);
+        if (r->cost_rows)
+            money(r->cost_minor, exp, cells[i][9], CELL);
+        else
+            snprintf(cells[i][9], CELL, "-");
+        money_d(r->cost_per_lead_minor, exp, cells[i][10], CELL);
+        money_d(r->acquisition_cost_minor, exp, cells[i][11], CELL);
+    }
+    print_table(head, 12, cells, n);
+    free(cells);
+}
+
+static void funnel_csv_row(const char *by, const cw_funnel_row *r, const char *cur, int json)
+{
+    if (json) {
+        printf("{\"by\":\"%s\",\"key\":", by);
+        json_str(r->key);
+    } else {
+        printf("%s,", by);
+        csv_str(r->key);
+    }
+    for (int s = 0; s < CW_STAGE__COUNT; s++)
+        printf(json ? ",\"%s\":%" PRId64 : "%.0s,%" PRId64, stage_cols[s], r->visitors[s]);
+    const double d[] = {r->visit_to_registration_pct, r->registration_to_paid_pct,
+                        r->paid_to_upgrade_pct};
+    static const char *const dn[] = {"visit_to_registration_pct", "registration_to_paid_pct",
+                                     "paid_to_upgrade_pct", "cost_per_lead_minor",
+                                     "acquisition_cost_minor"};
+    for (int k = 0; k < 3; k++) {
+        printf(json ? ",\"%s\":" : "%.0s,", dn[k]);
+        num_or_null(d[k], json);
+    }
+    if (json)
+        printf(",\"currency\":\"%s\",\"cost_minor\":", cur);
+    else
+        printf(",%s,", cur);
+    if (r->cost_rows)
+        printf("%" PRId64, r->cost_minor);
+    else if (json)
+        fputs("null", stdout);
+    const double c[] = {r->cost_per_lead_minor, r->acquisition_cost_minor};
+    for (int k = 0; k < 2; k++) {
+        printf(json ? ",\"%s\":" : "%.0s,", dn[k + 3]);
+        num_or_null(c[k], json);
+    }
+    fputs(json ? "}" : "\n", stdout);
+}
+
+int report_funnel(int argc, char **argv)
+{
+    rr_opts o;
+    int rc = parse_opts(argc, argv, 0, 0, &o);
+    if (rc)
+        return rc;
+    cw_funnel_opts fo;
+    cw_funnel_opts_init(&fo);
+    fo.from_month = o.from_month;
+    fo.to_month = o.to_month;
+    cw_store *st = NULL;
+    rc = open_store(&o, &st);
+    if (rc) {
+        cw_config_free(o.cfg);
+        return rc;
+    }
+    cw_funnel_report *r = NULL;
+    cw_status s = cw_funnel_compute(st, &fo, &r);
+    if (s != CW_OK) {
+        rc = report_error(st, s);
+    } else if (o.format == CW_FORMAT_TABLE) {
+        int exp = cw_currency_exponent(r->currency);
+        char range[64];
+        range_label(&o, range, sizeof range);
+        printf("Journey funnel (See-Think-Do-Care), visitors first seen %s (distinct visitors "
+               "per stage; rates in %%; costs in %s, '-' = none given)\n\n",
+               range, r->currency[0] ? r->currency : "-");
+        funnel_rows("source", r->sources, r->nsources, exp);
+        putchar('\n');
+        funnel_rows("month", r->months, r->nmonths, exp);
+        putchar('\n');
+        funnel_rows("total", &r->total, 1, exp);
+    } else {
+        int json = o.format == CW_FORMAT_JSON;
+        if (json)
+            printf("{\"report\":\"funnel\",\"currency\":\"%s\",\"rows\":[\n", r->currency);
+        else
+            printf("by,key,visit,lead,registration,paid,upgrade,visit_to_registration_pct,"
+                   "registration_to_paid_pct,paid_to_upgrade_pct,currency,cost_minor,"
+                   "cost_per_lead_minor,acquisition_cost_minor\n");
+        for (int i = 0; i < r->nsources; i++) {
+            funnel_csv_row("source", &r->sources[i], r->currency, json);
+            fputs(json ? ",\n" : "", stdout);
+        }
+        for (int i = 0; i < r->nmonths; i++) {
+            funnel_csv_row("month", &r->months[i], r->currency, json);
+            fputs(json ? ",\n" : "", stdout);
+        }
+        funnel_csv_row("total", &r->total, r->currency, json);
+        fputs(json ? "]}\n" : "", stdout);
+    }
+    cw_funnel_free(r);
+    cw_store_close(st);
+    cw_config_free(o.cfg);
+    return rc;
+}
+
+/* ---- chain ------------------------------------------------------------- */
+
+/* Whether a subscription change followed the account's first user loss. */
+static int has_change(const cw_chain_account *a)
+{
+    return a->outcome != CW_CHAIN_NO_CHANGE && a->outcome != CW_CHAIN_NOT_PAYING;
+}
+
+int report_chain(int argc, char **argv)
+{
+    rr_opts o;
+    int rc = parse_opts(argc, argv, 1, 0, &o);
+    if (rc)
+        return rc;
+    cw_chain_opts co;
+    cw_chain_opts_init(&co);
+    co.from_month = o.from_month;
+    co.to_month = o.to_month;
+    co.segment = o.segment;
+    cw_store *st = NULL;
+    rc = open_store(&o, &st);
+    if (rc) {
+        cw_config_free(o.cfg);
+        return rc;
+    }
+    cw_chain_report *r = NULL;
+    cw_status s = cw_chain_compute(st, &co, &r);
+    if (s != CW_OK) {
+        rc = report_error(st, s);
+        goto out;
+    }
+    char d1[32], d2[32];
+    int exp = cw_currency_exponent(r->currency);
+    if (o.format == CW_FORMAT_TABLE) {
+        char m[CELL];
+        money(r->mrr_lost_minor, exp, m, sizeof m);
+        char up[CELL];
+        rate(r->user_churn_pct, "%.1f %%", up, sizeof up);
+        printf("User -> seat -> revenue churn, users lost %04d-%02d .. %04d-%02d, %s%s\n\n",
+               r->from_month / 12, r->from_month % 12 + 1, r->to_month / 12, r->to_month % 12 + 1,
+               o.segment ? "segment " : "all segments", o.segment ? o.segment : "");
+        printf("users at start %" PRId64 ", lost %" PRId64 " (user churn %s); accounts that lost "
+               "users %" PRId64 " (%" PRId64 " not paying then), then lost seats %" PRId64
+               ", cancelled %" PRId64 "; seats lost %" PRId64 ", MRR lost %s %s\n\n",
+               r->users_start, r->users_lost, up, r->accounts_with_user_loss,
+               r->accounts_not_paying, r->accounts_seat_loss, r->accounts_cancelled, r->seats_lost,
+               m, r->currency[0] ? r->currency : "");
+        static const char *const h[] = {"account",     "segment",     "users start", "users lost",
+                                        "first loss",  "next change", "outcome",     "seats before",
+                                        "seats after", "seats lost",  "MRR lost"};
+        char(*cells)[NCOLS_MAX][CELL] = calloc((size_t)r->naccounts + 1, sizeof *cells);
+        if (!cells) {
+            rc = EXIT_INTERNAL;
+            goto out;
+        }
+        for (int64_t i = 0; i < r->naccounts; i++) {
+            const cw_chain_account *a = &r->accounts[i];
+            snprintf(cells[i][0], CELL, "%.*s", CELL - 1, a->account_id);
+            snprintf(cells[i][1], CELL, "%.*s", CELL - 1, a->segment);
+            snprintf(cells[i][2], CELL, "%" PRId64, a->users_start);
+            snprintf(cells[i][3], CELL, "%" PRId64, a->users_lost);
+            snprintf(cells[i][4], CELL, "%s",
+                     cw_time_format(a->first_loss_ts_unix, 1, d1, sizeof d1));
+            snprintf(cells[i][5], CELL, "%s",
+                     !has_change(a) ? "-" : cw_time_format(a->change_ts_unix, 1, d2, sizeof d2));
+            snprintf(cells[i][6], CELL, "%s", cw_chain_outcome_name(a->outcome));
+            snprintf(cells[i][7], CELL, "%" PRId64, a->seats_before);
+            snprintf(cells[i][8], CELL, "%" PRId64, a->seats_after);
+            snprintf(cells[i][9], CELL, "%" PRId64, a->seats_lost);
+            money(a->mrr_lost_minor, exp, cells[i][10], CELL);
+        }
+        print_table(h, 11, cells, (int)r->naccounts);
+        free(cells);
+        goto out;
+    }
+    int json = o.format == CW_FORMAT_JSON;
+    if (json) {
+        printf("{\"report\":\"chain\",\"currency\":\"%s\",\"from\":\"%04d-%02d\",\"to\":\"%04d-"
+               "%02d\",\"segment\":",
+               r->currency, r->from_month / 12, r->from_month % 12 + 1, r->to_month / 12,
+               r->to_month % 12 + 1);
+        json_str(o.segment);
+        printf(",\"users_start\":%" PRId64 ",\"users_lost\":%" PRId64 ",\"user_churn_pct\":",
+               r->users_start, r->users_lost);
+        num_or_null(r->user_churn_pct, 1);
+        printf(",\"accounts_with_user_loss\":%" PRId64 ",\"accounts_seat_loss\":%" PRId64
+               ",\"accounts_cancelled\":%" PRId64 ",\"accounts_not_paying\":%" PRId64
+               ",\"seats_lost\":%" PRId64 ",\"mrr_lost_minor\":%" PRId64 ",\"accounts\":[",
+               r->accounts_with_user_loss, r->accounts_seat_loss, r->accounts_cancelled,
+               r->accounts_not_paying, r->seats_lost, r->mrr_lost_minor);
+    } else {
+        printf("account_id,segment,users_start,users_lost,first_loss,next_change,outcome,"
+               "seats_before,seats_after,seats_lost,currency,mrr_before_minor,mrr_after_minor,"
+               "mrr_lost_minor\n");
+    }
+    for (int64_t i = 0; i < r->naccounts; i++) {
+        const cw_chain_account *a = &r->accounts[i];
+        cw_time_format(a->first_loss_ts_unix, 0, d1, sizeof d1);
+        if (has_change(a))
+            cw_time_format(a->change_ts_unix, 0, d2, sizeof d2);
+        else
+            d2[0] = '\0';
+        if (json) {
+            printf("%s\n{\"account_id\":", i ? "," : "");
+            json_str(a->account_id);
+            fputs(",\"segment\":", stdout);
+            json_str(a->segment);
+            printf(",\"users_start\":%" PRId64 ",\"users_lost\":%" PRId64
+                   ",\"first_loss\":\"%s\",\"next_change\":",
+                   a->users_start, a->users_lost, d1);
+            json_str(d2[0] ? d2 : NULL);
+            printf(",\"outcome\":\"%s\",\"seats_before\":%" PRId64 ",\"seats_after\":%" PRId64
+                   ",\"seats_lost\":%" PRId64 ",\"mrr_before_minor\":%" PRId64
+                   ",\"mrr_after_minor\":%" PRId64 ",\"mrr_lost_minor\":%" PRId64 "}",
+                   cw_chain_outcome_name(a->outcome), a->seats_before, a->seats_after,
+                   a->seats_lost, a->mrr_before_minor, a->mrr_after_minor, a->mrr_lost_minor);
+        } else {
+            csv_str(a->account_id);
+            putchar(',');
+            csv_str(a->segment);
+            printf(",%" PRId64 ",%" PRId64 ",%s,%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64
+                   ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 "\n",
+                   a->users_start, a->users_lost, d1, d2, cw_chain_outcome_name(a->outcome),
+                   a->seats_before, a->seats_after, a->seats_lost, r->currency, a->mrr_before_minor,
+                   a->mrr_after_minor, a->mrr_lost_minor);
+        }
+    }
+    if (json)
+        fputs("]}\n", stdout);
+out:
+    cw_chain_free(r);
+    cw_store_close(st);
+    cw_config_free(o.cfg);
+    return rc;
+}
