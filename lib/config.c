@@ -39,6 +39,9 @@ static const setting settings[] = {
     {"ingest.progress", SET_ENUM, "auto", 0, 0, "auto|always|never",
      "live progress line: only on a terminal (auto), always, never"},
     {"metrics.window_days", SET_INT, "28", 1, 365, NULL, "activity window of window metrics, days"},
+    {"reports.reason_map", SET_STR, "", 0, 0, NULL,
+     "churn-reason keywords to causes, \"keyword=cause;...\" (causes: bad_service, "
+     "bad_onboarding, lack_of_success, natural); empty = the built-in map"},
     {"simulate.accounts", SET_INT, "500", 1, 10000000, NULL, "accounts in a simulated world"},
     {"simulate.months", SET_INT, "12", 1, 120, NULL, "months simulated"},
     {"simulate.start", SET_DATE, "2025-01-01", 0, 0, NULL, "first simulated day"},

@@ -468,11 +468,16 @@ int report_reasons(int argc, char **argv)
     ro.postmortem = o.postmortem;
     cw_reason_rule *map = NULL;
     int nmap = 0;
+    /* --map wins over the configuration's reports.reason_map */
+    const char *cfg_map = cw_config_get(o.cfg, "reports.reason_map");
+    if (!o.map && cfg_map && *cfg_map)
+        o.map = cfg_map;
     if (o.map) {
         char err[160];
         cw_status s = cw_reasons_map_parse(o.map, &map, &nmap, err, sizeof err);
         if (s != CW_OK) {
-            cli_error("--map: %s", s == CW_ERR_USAGE ? err : cw_strerror(s));
+            cli_error("%s: %s", o.map == cfg_map ? "reports.reason_map" : "--map",
+                      s == CW_ERR_USAGE ? err : cw_strerror(s));
             cw_config_free(o.cfg);
             return cli_exit_code(s);
         }
