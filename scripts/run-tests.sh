@@ -34,8 +34,12 @@ valgrind_units() {
   for cmd in "simulate --accounts 20 --months 3 --seed 5 --out $w/w" \
              "ingest --db $w/v.db --progress never $w/w/accounts.csv $w/w/subscriptions.csv $w/w/users.csv $w/w/features.csv $w/w/events.csv $w/w/tickets.csv $w/w/surveys.csv $w/w/goals.csv $w/w/goal_measurements.csv $w/w/trainings.csv $w/w/journey.csv" \
              "metrics --db $w/v.db --from 2025-02-01 --to 2025-03-29 --every 14d --quiet --format csv" \
-             "status --db $w/v.db"; do
-    echo "valgrind churnwatch ${cmd%% *}"
+             "status --db $w/v.db" \
+             "report revenue --db $w/v.db --format csv" \
+             "report cohorts --db $w/v.db" "report ltv --db $w/v.db" \
+             "report reasons --db $w/v.db --postmortem" "report funnel --db $w/v.db" \
+             "report chain --db $w/v.db"; do
+    echo "valgrind churnwatch ${cmd%% --db*}"
     # shellcheck disable=SC2086
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
       build/churnwatch $cmd >/dev/null 2>/tmp/cw-vg.$$ || { tail -30 /tmp/cw-vg.$$; rc=1; }
