@@ -43,35 +43,6 @@ typedef struct coh_ctx {
     int first, last; /* months (year*12 + month-1) holding a change */
 } coh_ctx;
 
-static int64_t month_start_unix(int m)
-{
-    return cw_days_from_civil(m / 12, (unsigned)(m % 12 + 1), 1) * 86400;
-}
-
-static int month_of(int64_t ts_unix)
-{
-    /* civil_from_days (H. Hinnant), reduced to year and month. */
-    int64_t z = (ts_unix >= 0 ? ts_unix : ts_unix - 86399) / 86400 + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    return (int)(y * 12 + m - 1);
-}
-
-static int add_ck(int64_t *a, int64_t b)
-{
-    return __builtin_add_overflow(*a, b, a);
-}
-
-static double pct(int64_t num, int64_t den)
-{
-    return den ? 100.0 * (double)num / (double)den : (double)NAN;
-}
-
 static cw_status on_account(int64_t id, const cw_value *v, void *ud)
 {
     coh_ctx *c = ud;
@@ -160,7 +131,7 @@ static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
         c->caprows = n;
     }
     c->rows[c->nrows++] = (coh_row){acc, v[1].i, v[2].i};
-    int m = month_of(v[1].i);
+    int m = cw_month_of(v[1].i);
     c->first = m < c->first ? m : c->first;
     c->last = m > c->last ? m : c->last;
     return CW_OK;
@@ -211,7 +182,7 @@ static void month_ends(const coh_ctx *c, int64_t lo, int64_t hi, int64_t *mrr)
 {
     int64_t cur = 0, i = lo;
     for (int m = c->first; m <= c->last; m++) {
-        int64_t t = month_start_unix(m + 1);
+        int64_t t = cw_month_start_unix(m + 1);
         while (i < hi && c->rows[i].ts_unix < t)
             cur = c->rows[i++].mrr_minor;
         mrr[m - c->first] = cur;
@@ -263,11 +234,11 @@ static cw_status cohort_account(coh_ctx *c, int64_t account, const int64_t *mrr,
     for (int k = 0; k < a->width && k0 + k < nm; k++) {
         if (mrr[k0 + k] > 0) {
             a->logos[(size_t)k0 * a->width + k]++;
-            a->ovf |= add_ck(&a->mrr[(size_t)k0 * a->width + k], mrr[k0 + k]);
+            a->ovf |= cw_add_ck(&a->mrr[(size_t)k0 * a->width + k], mrr[k0 + k]);
         }
     }
     if (k0 + 12 < nm && mrr[k0 + 12] > 0)
-        a->ovf |= add_ck(&a->mrr12[k0], mrr[k0 + 12]);
+        a->ovf |= cw_add_ck(&a->mrr12[k0], mrr[k0 + 12]);
     return CW_OK;
 }
 
@@ -361,10 +332,10 @@ cw_status cw_cohorts_compute(cw_store *st, const cw_cohorts_opts *o, cw_cohorts_
             int seen = k < h->observed;
             h->logos[k] = seen ? lg[k] : -1;
             h->mrr_minor[k] = seen ? mr[k] : -1;
-            h->logo_retention_pct[k] = seen ? pct(lg[k], lg[0]) : (double)NAN;
-            h->revenue_retention_pct[k] = seen ? pct(mr[k], mr[0]) : (double)NAN;
+            h->logo_retention_pct[k] = seen ? cw_pct(lg[k], lg[0]) : (double)NAN;
+            h->revenue_retention_pct[k] = seen ? cw_pct(mr[k], mr[0]) : (double)NAN;
         }
-        h->nrr_12m_pct = m + 12 < nm ? pct(a.mrr12[m], mr[0]) : (double)NAN;
+        h->nrr_12m_pct = m + 12 < nm ? cw_pct(a.mrr12[m], mr[0]) : (double)NAN;
     }
 done:
     if (s != CW_OK) {
@@ -416,7 +387,7 @@ static cw_status ltv_account(coh_ctx *c, int64_t account, const int64_t *mrr, vo
             int64_t before = k ? mrr[k - 1] : 0; /* nothing is in force before the first month */
             if (mrr[k] > 0) {
                 a->account_months[s]++;
-                a->ovf |= add_ck(&a->mrr_sum[s], mrr[k]);
+                a->ovf |= cw_add_ck(&a->mrr_sum[s], mrr[k]);
             }
             if (before > 0) {
                 a->start_sum[s]++;
@@ -451,7 +422,7 @@ static void ltv_row(const ltv_acc *a, int s, double margin, cw_ltv_segment *o)
         o->account_months ? (double)o->mrr_sum_minor / (double)o->account_months : (double)NAN;
     o->customers_start_sum = a->start_sum[s];
     o->churns = a->churns[s];
-    o->churn_pct = pct(o->churns, o->customers_start_sum);
+    o->churn_pct = cw_pct(o->churns, o->customers_start_sum);
     o->ltv_minor = o->churns ? o->arpa_minor * margin / (o->churn_pct / 100.0) : (double)NAN;
     /* Kaplan–Meier over whole months: at risk at t = durations >= t (a
      * censoring at t counts as at risk at t); S(t) = Π (1 - d_u / n_u). */

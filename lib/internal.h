@@ -27,6 +27,21 @@ char *cw_strndup(const char *s, size_t n);
 /* Monotonic seconds. */
 double cw_now(void);
 
+/* Calendar months counted as year*12 + month-1 (UTC), as the revenue
+ * reports use them (time.c). */
+int cw_month_of(int64_t ts_unix);
+int64_t cw_month_start_unix(int month);
+/* *a += b; returns non-zero on overflow. */
+static inline int cw_add_ck(int64_t *a, int64_t b)
+{
+    return __builtin_add_overflow(*a, b, a);
+}
+/* num / den in percent; NaN when den is 0. */
+static inline double cw_pct(int64_t num, int64_t den)
+{
+    return den ? 100.0 * (double)num / (double)den : (double)__builtin_nan("");
+}
+
 /* 64-bit hash of bytes (FNV-1a core with a strong final mix), seeded. */
 uint64_t cw_hash64(const void *p, size_t n, uint64_t seed);
 /* Mixes a 64-bit value (splitmix64 finaliser). */

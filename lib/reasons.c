@@ -47,30 +47,6 @@ typedef struct world {
     int64_t *lo, *hi; /* each account's subscription rows [lo, hi) */
 } world;
 
-static int64_t month_start_unix(int m)
-{
-    return cw_days_from_civil(m / 12, (unsigned)(m % 12 + 1), 1) * 86400;
-}
-
-static int month_of(int64_t ts_unix)
-{
-    /* civil_from_days (H. Hinnant), reduced to year and month. */
-    int64_t z = (ts_unix >= 0 ? ts_unix : ts_unix - 86399) / 86400 + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    return (int)(y * 12 + m - 1);
-}
-
-static double pct(int64_t num, int64_t den)
-{
-    return den ? 100.0 * (double)num / (double)den : (double)NAN;
-}
-
 static cw_status grow_ids(world *w, int64_t id)
 {
     if (id < 1 || id > INT32_MAX)
@@ -555,7 +531,7 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
         const acc_info *a = &w.acc[id];
         if (!a->present || !a->included || !a->churned)
             continue;
-        int m = month_of(a->churn_ts);
+        int m = cw_month_of(a->churn_ts);
         if ((o->from_month >= 0 && m < o->from_month) || (o->to_month >= 0 && m > o->to_month))
             continue;
         mark[id] = 1;
@@ -590,7 +566,7 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
         else
             c->reason = a->churn_reason, a->churn_reason = NULL;
         c->cause = cw_reasons_classify(c->reason, rules, nrules, NULL);
-        int64_t k = in_force(&w, id, month_start_unix(month_of(a->churn_ts)));
+        int64_t k = in_force(&w, id, cw_month_start_unix(cw_month_of(a->churn_ts)));
         c->lost_mrr_minor = k >= 0 ? w.subs[k].mrr : 0;
         c->snapshot_day = -1;
         for (int i = 0; i < CW_POSTMORTEM_NMETRICS; i++)
@@ -715,7 +691,7 @@ static cw_status on_journey(int64_t id, const cw_value *v, void *ud)
     if ((is_visit && (!x->has_visit || v[2].i < x->first_ts)) ||
         (!x->has_visit && !is_visit && v[2].i < x->first_ts)) {
         x->first_ts = v[2].i;
-        x->month = month_of(v[2].i);
+        x->month = cw_month_of(v[2].i);
         free(x->source);
         x->source = cw_strndup(v[3].present && v[3].len ? v[3].s : "(none)",
                                v[3].present && v[3].len ? v[3].len : 6);
@@ -762,10 +738,10 @@ static int add_visitor(cw_funnel_row *r, const visitor *x)
 static void finish_row(cw_funnel_row *r)
 {
     r->visit_to_registration_pct =
-        pct(r->visitors[CW_STAGE_REGISTRATION], r->visitors[CW_STAGE_VISIT]);
+        cw_pct(r->visitors[CW_STAGE_REGISTRATION], r->visitors[CW_STAGE_VISIT]);
     r->registration_to_paid_pct =
-        pct(r->visitors[CW_STAGE_PAID], r->visitors[CW_STAGE_REGISTRATION]);
-    r->paid_to_upgrade_pct = pct(r->visitors[CW_STAGE_UPGRADE], r->visitors[CW_STAGE_PAID]);
+        cw_pct(r->visitors[CW_STAGE_PAID], r->visitors[CW_STAGE_REGISTRATION]);
+    r->paid_to_upgrade_pct = cw_pct(r->visitors[CW_STAGE_UPGRADE], r->visitors[CW_STAGE_PAID]);
     int costed = r->cost_rows > 0;
     r->cost_per_lead_minor = costed && r->visitors[CW_STAGE_LEAD]
                                  ? (double)r->cost_minor / (double)r->visitors[CW_STAGE_LEAD]
@@ -989,7 +965,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
     int last = INT32_MIN;
     for (int64_t i = 0; i < c.n; i++) {
         int64_t t = c.u[i].deactivated != INT64_MAX ? c.u[i].deactivated : c.u[i].provisioned;
-        int m = month_of(t);
+        int m = cw_month_of(t);
         last = m > last ? m : last;
     }
     int m1 = o->to_month >= 0 ? o->to_month : last;
@@ -1000,7 +976,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
         s = cw_store_set_error(st, CW_ERR_USAGE, "chain: the range ends before it starts");
         goto done;
     }
-    int64_t t0 = month_start_unix(m0), t1 = month_start_unix(m1 + 1);
+    int64_t t0 = cw_month_start_unix(m0), t1 = cw_month_start_unix(m1 + 1);
     qsort(c.u, (size_t)c.n, sizeof *c.u, cmp_user);
     r = calloc(1, sizeof *r);
     mark = calloc((size_t)w.nids, 1);
@@ -1098,7 +1074,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
     s = one_currency(&w, mark, "chain", r->currency);
     if (s != CW_OK)
         goto done;
-    r->user_churn_pct = pct(r->users_lost, r->users_start);
+    r->user_churn_pct = cw_pct(r->users_lost, r->users_start);
     if (r->naccounts)
         qsort(r->accounts, (size_t)r->naccounts, sizeof *r->accounts, cmp_chain);
 done:

@@ -46,26 +46,7 @@ typedef struct rev_ctx {
     int64_t currency_ts;
 } rev_ctx;
 
-/* Months are counted as year*12 + month-1 (UTC). */
-static int64_t month_start_unix(int m)
-{
-    return cw_days_from_civil(m / 12, (unsigned)(m % 12 + 1), 1) * 86400;
-}
-
-static int month_of(int64_t ts_unix)
-{
-    /* civil_from_days (H. Hinnant), reduced to year and month. */
-    int64_t z = (ts_unix >= 0 ? ts_unix : ts_unix - 86399) / 86400 + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    return (int)(y * 12 + m - 1);
-}
-
+/* Months are counted as year*12 + month-1 (UTC): cw_month_of() in time.c. */
 static cw_status on_account(int64_t id, const cw_value *v, void *ud)
 {
     rev_ctx *c = ud;
@@ -142,16 +123,6 @@ static int64_t in_force(const rev_row *rows, int64_t lo, int64_t hi, int64_t t)
 }
 
 /* a += b, failing on overflow. */
-static int add_ck(int64_t *a, int64_t b)
-{
-    return __builtin_add_overflow(*a, b, a);
-}
-
-static double pct(int64_t num, int64_t den)
-{
-    return den ? 100.0 * (double)num / (double)den : (double)NAN;
-}
-
 /* Fills p for the months [m0, m1] from every account's changes. */
 static cw_status compute_period(rev_ctx *c, const rev_account *acc, int64_t nacc, int m0, int m1,
                                 cw_revenue_period *p)
@@ -160,7 +131,7 @@ static cw_status compute_period(rev_ctx *c, const rev_account *acc, int64_t nacc
     p->year = m0 / 12;
     p->month = m0 % 12 + 1;
     p->months = m1 - m0 + 1;
-    int64_t t0 = month_start_unix(m0), t1 = month_start_unix(m1 + 1);
+    int64_t t0 = cw_month_start_unix(m0), t1 = cw_month_start_unix(m1 + 1);
     int ovf = 0;
     for (int64_t a = 0; a < nacc; a++) {
         const rev_account *A = &acc[a];
@@ -172,30 +143,30 @@ static cw_status compute_period(rev_ctx *c, const rev_account *acc, int64_t nacc
             int64_t seats0 = c->rows[k0].seats;
             int64_t seats1 = after > 0 ? c->rows[k1].seats : 0;
             p->customers_start++;
-            ovf |= add_ck(&p->mrr_start_minor, before);
-            ovf |= add_ck(&p->seats_start, seats0);
+            ovf |= cw_add_ck(&p->mrr_start_minor, before);
+            ovf |= cw_add_ck(&p->seats_start, seats0);
             if (seats1 < seats0)
                 p->seats_lost += seats0 - seats1;
         }
         if (after > 0) {
             p->customers_end++;
-            ovf |= add_ck(&p->mrr_end_minor, after);
+            ovf |= cw_add_ck(&p->mrr_end_minor, after);
         }
         if (before > 0 && after == 0) {
             p->customers_churned++;
-            ovf |= add_ck(&p->churn_minor, before);
+            ovf |= cw_add_ck(&p->churn_minor, before);
         } else if (before == 0 && after > 0) {
             if (A->first_paid_month < m0) {
                 p->customers_reactivated++;
-                ovf |= add_ck(&p->reactivation_minor, after);
+                ovf |= cw_add_ck(&p->reactivation_minor, after);
             } else {
                 p->customers_new++;
-                ovf |= add_ck(&p->new_minor, after);
+                ovf |= cw_add_ck(&p->new_minor, after);
             }
         } else if (before > 0 && after > before) {
-            ovf |= add_ck(&p->expansion_minor, after - before);
+            ovf |= cw_add_ck(&p->expansion_minor, after - before);
         } else if (before > 0 && after < before) {
-            ovf |= add_ck(&p->contraction_minor, before - after);
+            ovf |= cw_add_ck(&p->contraction_minor, before - after);
         } else if (before == 0 && after == 0) {
             for (int64_t i = k0 + 1 > A->lo ? k0 + 1 : A->lo; i < A->hi && c->rows[i].ts_unix < t1;
                  i++)
@@ -208,15 +179,15 @@ static cw_status compute_period(rev_ctx *c, const rev_account *acc, int64_t nacc
     if (ovf)
         return cw_store_set_error(c->st, CW_ERR_TOOBIG, "revenue: MRR totals overflow 64 bits");
     int64_t lost = p->contraction_minor + p->churn_minor; /* each ≤ mrr_start: no overflow */
-    p->logo_churn_pct = pct(p->customers_churned, p->customers_start);
-    p->gross_revenue_churn_pct = pct(lost, p->mrr_start_minor);
-    p->grr_pct = pct(p->mrr_start_minor - lost, p->mrr_start_minor);
-    p->nrr_pct = pct(p->mrr_start_minor - lost + p->expansion_minor, p->mrr_start_minor);
+    p->logo_churn_pct = cw_pct(p->customers_churned, p->customers_start);
+    p->gross_revenue_churn_pct = cw_pct(lost, p->mrr_start_minor);
+    p->grr_pct = cw_pct(p->mrr_start_minor - lost, p->mrr_start_minor);
+    p->nrr_pct = cw_pct(p->mrr_start_minor - lost + p->expansion_minor, p->mrr_start_minor);
     p->quick_ratio =
         lost ? ((double)p->new_minor + (double)p->expansion_minor + (double)p->reactivation_minor) /
                    (double)lost
              : (double)NAN;
-    p->seat_churn_pct = pct(p->seats_lost, p->seats_start);
+    p->seat_churn_pct = cw_pct(p->seats_lost, p->seats_start);
     return CW_OK;
 }
 
@@ -269,11 +240,11 @@ cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o, cw_revenue_
         A->lo = i, A->hi = j;
         A->first_paid_month = INT32_MAX;
         for (int64_t k = i; k < j; k++) {
-            int m = month_of(c.rows[k].ts_unix);
+            int m = cw_month_of(c.rows[k].ts_unix);
             first = m < first ? m : first;
             last = m > last ? m : last;
             /* In force at the end of its month unless superseded within it. */
-            int superseded = k + 1 < j && month_of(c.rows[k + 1].ts_unix) == m;
+            int superseded = k + 1 < j && cw_month_of(c.rows[k + 1].ts_unix) == m;
             if (c.rows[k].mrr_minor > 0 && !superseded && m < A->first_paid_month)
                 A->first_paid_month = m;
         }

@@ -223,3 +223,16 @@ char *cw_time_format(int64_t t, int date_only, char *buf, size_t n)
                  (int)(sec / 60 % 60), (int)(sec % 60));
     return buf;
 }
+
+int cw_month_of(int64_t ts_unix)
+{
+    int64_t days = ts_unix >= 0 ? ts_unix / 86400 : -((-ts_unix + 86399) / 86400), y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    return (int)(y * 12 + m - 1);
+}
+
+int64_t cw_month_start_unix(int month)
+{
+    return cw_days_from_civil(month / 12, (unsigned)(month % 12 + 1), 1) * 86400;
+}
