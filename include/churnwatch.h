@@ -383,6 +383,8 @@ typedef struct cw_revenue_period {
     int64_t customers_start, customers_new, customers_churned, customers_reactivated, customers_end;
     int64_t customers_in_and_out;    /* paid within the period, but neither at its start nor end */
     int64_t seats_start, seats_lost; /* seats of paying accounts at the start; lost by them */
+    int64_t users_start, users_lost; /* users active at the start; deactivated in the period */
+    double user_churn_pct;           /* users_lost / users_start */
     double logo_churn_pct, gross_revenue_churn_pct, grr_pct, nrr_pct, quick_ratio, seat_churn_pct;
 } cw_revenue_period;
 

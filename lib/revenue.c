@@ -44,7 +44,46 @@ typedef struct rev_ctx {
     char currency[4];
     int64_t currency_account; /* the first row's account, for the error message */
     int64_t currency_ts;
+    /* users of included accounts: provisioned and deactivated (INT64_MAX: never) */
+    int64_t (*users)[2];
+    int64_t nusers, capusers;
 } rev_ctx;
+
+static cw_status on_user(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    rev_ctx *c = ud;
+    /* users: 1 account_id, 5 provisioned_at, 6 deactivated_at */
+    int64_t acc = v[1].i;
+    if (acc < 1 || acc >= c->nids || !c->included[acc])
+        return CW_OK;
+    if (c->nusers == c->capusers) {
+        int64_t cap = c->capusers ? c->capusers * 2 : 1024;
+        int64_t(*u)[2] = realloc(c->users, sizeof *u * (size_t)cap);
+        if (!u)
+            return CW_ERR_NOMEM;
+        c->users = u;
+        c->capusers = cap;
+    }
+    c->users[c->nusers][0] = v[5].i;
+    c->users[c->nusers][1] = v[6].present ? v[6].i : INT64_MAX;
+    c->nusers++;
+    return CW_OK;
+}
+
+/* User churn of a period [t0, t1): users of the included accounts
+ * provisioned before t0 and not deactivated by then, and how many of them
+ * were deactivated within the period. */
+static void user_churn(const rev_ctx *c, int64_t t0, int64_t t1, cw_revenue_period *p)
+{
+    for (int64_t i = 0; i < c->nusers; i++) {
+        if (c->users[i][0] >= t0 || c->users[i][1] < t0)
+            continue;
+        p->users_start++;
+        p->users_lost += c->users[i][1] < t1;
+    }
+    p->user_churn_pct = cw_pct(p->users_lost, p->users_start);
+}
 
 /* Months are counted as year*12 + month-1 (UTC): cw_month_of() in time.c. */
 static cw_status on_account(int64_t id, const cw_value *v, void *ud)
@@ -215,6 +254,8 @@ cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o, cw_revenue_
     cw_status s = ops->scan_rows(st, CW_KIND_ACCOUNTS, on_account, &c);
     if (s == CW_OK)
         s = ops->scan_rows(st, CW_KIND_SUBSCRIPTIONS, on_subscription, &c);
+    if (s == CW_OK)
+        s = ops->scan_rows(st, CW_KIND_USERS, on_user, &c);
     if (s != CW_OK)
         goto done;
     if (c.nrows == 0) {
@@ -277,8 +318,11 @@ cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o, cw_revenue_
         goto done;
     }
     memcpy(r->currency, c.currency, sizeof r->currency);
-    for (int k = 0; k < np && s == CW_OK; k++)
-        s = compute_period(&c, acc, nacc, m0 + k * step, m0 + k * step + step - 1, &r->periods[k]);
+    for (int k = 0; k < np && s == CW_OK; k++) {
+        int a0 = m0 + k * step, a1 = a0 + step - 1;
+        s = compute_period(&c, acc, nacc, a0, a1, &r->periods[k]);
+        user_churn(&c, cw_month_start_unix(a0), cw_month_start_unix(a1 + 1), &r->periods[k]);
+    }
     r->nperiods = np;
 done:
     if (s != CW_OK) {
@@ -291,6 +335,7 @@ done:
     free(c.ext);
     free(c.included);
     free(c.rows);
+    free(c.users);
     free(acc);
     return s;
 }

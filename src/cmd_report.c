@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NCOLS_MAX 13
+#define NCOLS_MAX 14
 #define CELL      32
 
 /* "YYYY-MM" → year*12 + month-1. */
@@ -131,9 +131,10 @@ rates:
                segment ? "segment " : "all segments", segment ? segment : "");
     printf("Customers and rates (in-out: paid within the period but at neither end; rates in "
            "%%, '-' = no base to divide by)\n\n");
-    static const char *const h2[] = {
-        "period",       "customers",   "new",   "churned", "reactiv.",    "end",         "in-out",
-        "logo churn %", "rev churn %", "GRR %", "NRR %",   "quick ratio", "seat churn %"};
+    static const char *const h2[] = {"period",       "customers",   "new",    "churned",
+                                     "reactiv.",     "end",         "in-out", "logo churn %",
+                                     "rev churn %",  "GRR %",       "NRR %",  "quick ratio",
+                                     "seat churn %", "user churn %"};
     for (int i = 0; i < r->nperiods; i++) {
         const cw_revenue_period *p = &r->periods[i];
         period_label(p, cells[i][0], CELL);
@@ -147,8 +148,9 @@ rates:
         rate(p->nrr_pct, "%.1f", cells[i][10], CELL);
         rate(p->quick_ratio, "%.2f", cells[i][11], CELL);
         rate(p->seat_churn_pct, "%.1f", cells[i][12], CELL);
+        rate(p->user_churn_pct, "%.1f", cells[i][13], CELL);
     }
-    print_table(h2, 13, cells, r->nperiods);
+    print_table(h2, 14, cells, r->nperiods);
     free(cells);
     return 0;
 }
@@ -157,7 +159,8 @@ static const char *const csv_cols =
     "period,currency,mrr_start_minor,new_minor,expansion_minor,contraction_minor,churn_minor,"
     "reactivation_minor,mrr_end_minor,customers_start,customers_new,customers_churned,"
     "customers_reactivated,customers_end,customers_in_and_out,seats_start,seats_lost,"
-    "logo_churn_pct,gross_revenue_churn_pct,grr_pct,nrr_pct,quick_ratio,seat_churn_pct";
+    "logo_churn_pct,gross_revenue_churn_pct,grr_pct,nrr_pct,quick_ratio,seat_churn_pct,"
+    "users_start,users_lost,user_churn_pct";
 
 /* The values of one period after its label, comma-separated; rates as
  * "null" (json) or empty (csv) when undefined. */
@@ -180,19 +183,23 @@ static void write_values(const cw_revenue_period *p, int json)
                          p->seats_lost};
     const double d[] = {p->logo_churn_pct, p->gross_revenue_churn_pct, p->grr_pct, p->nrr_pct,
                         p->quick_ratio,    p->seat_churn_pct};
+    const int64_t u[] = {p->users_start, p->users_lost};
     /* Column names 2.. of csv_cols, for JSON keys. */
     const char *names = strchr(strchr(csv_cols, ',') + 1, ',') + 1;
-    for (int i = 0; i < 21; i++) {
+    for (int i = 0; i < 24; i++) {
         const char *comma = strchr(names, ',');
         int len = comma ? (int)(comma - names) : (int)strlen(names);
         if (json)
             printf(",\"%.*s\":", len, names);
         else
             putchar(',');
+        double dv = i < 21 ? (i >= 15 ? d[i - 15] : 0) : p->user_churn_pct;
         if (i < 15)
             printf("%" PRId64, v[i]);
-        else if (!isnan(d[i - 15]))
-            printf("%.4f", d[i - 15]);
+        else if (i == 21 || i == 22)
+            printf("%" PRId64, u[i - 21]);
+        else if (!isnan(dv))
+            printf("%.4f", dv);
         else if (json)
             fputs("null", stdout);
         names = comma ? comma + 1 : names;

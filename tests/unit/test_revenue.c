@@ -354,6 +354,55 @@ static void test_two_currencies_rejected(void **state)
     cw_revenue_free(r);
 }
 
+/* User churn per period: users of the (included) accounts provisioned
+ * before the period's first instant and not yet deactivated, and how many of
+ * them were deactivated within it. U1 from 2025-01-01 00:00 (not before
+ * January's start), U2 2025-01-15 .. 2025-02-10, U3 from 2025-02-05, and U4
+ * 2025-01-10 .. 2025-03-01T00:00.
+ *   January: nobody before 01-01 00:00 → 0 of 0, rate undefined.
+ *   February: U1, U2, U4 at the start; U2 lost → 1/3 = 33.33 %.
+ *   March: U1, U3 and U4 at the start — deactivated exactly at 03-01 00:00,
+ *   U4 is still a user at that instant, as in the metrics engine's as-of
+ *   rule — and U4 lost within March → 1/3. */
+static void test_user_churn(void **state)
+{
+    (void)state;
+    load("users.db",
+         "account_id,name,segment,contract_start,seats,mrr_minor,currency,status\n"
+         "C1,Users Co,smb,2025-01-01,4,1000,USD,active\n",
+         "account_id,effective_at,mrr_minor,currency,seats\n"
+         "C1,2025-01-01,1000,USD,4\n");
+    write_file("users.users.csv", "user_id,account_id,provisioned_at,deactivated_at\n"
+                                  "U1,C1,2025-01-01T00:00:00Z,\n"
+                                  "U2,C1,2025-01-15,2025-02-10\n"
+                                  "U3,C1,2025-02-05,\n"
+                                  "U4,C1,2025-01-10,2025-03-01T00:00:00Z\n");
+    char *paths[1] = {strdup(path_of("users.users.csv"))};
+    cw_ingest_opts io;
+    cw_ingest_opts_init(&io);
+    io.on_message = on_msg;
+    cw_ingest_stats ist;
+    assert_int_equal(cw_ingest_files(g_store, (const char *const *)paths, 1, &io, &ist), CW_OK);
+    free(paths[0]);
+    cw_revenue_opts o;
+    cw_revenue_opts_init(&o);
+    o.from_month = 2025 * 12 + 0;
+    o.to_month = 2025 * 12 + 2;
+    cw_revenue_report *r = NULL;
+    assert_int_equal(cw_revenue_compute(g_store, &o, &r), CW_OK);
+    assert_int_equal(r->nperiods, 3);
+    assert_int_equal(r->periods[0].users_start, 0);
+    assert_int_equal(r->periods[0].users_lost, 0);
+    assert_true(isnan(r->periods[0].user_churn_pct));
+    assert_int_equal(r->periods[1].users_start, 3);
+    assert_int_equal(r->periods[1].users_lost, 1);
+    assert_true(fabs(r->periods[1].user_churn_pct - 100.0 / 3.0) < 1e-9);
+    assert_int_equal(r->periods[2].users_start, 3);
+    assert_int_equal(r->periods[2].users_lost, 1);
+    assert_true(fabs(r->periods[2].user_churn_pct - 100.0 / 3.0) < 1e-9);
+    cw_revenue_free(r);
+}
+
 static void test_currency_exponent(void **state)
 {
     (void)state;
@@ -396,6 +445,7 @@ int main(void)
         cmocka_unit_test_teardown(test_quarterly, close_db),
         cmocka_unit_test_teardown(test_range_and_segment, close_db),
         cmocka_unit_test_teardown(test_two_currencies_rejected, close_db),
+        cmocka_unit_test_teardown(test_user_churn, close_db),
         cmocka_unit_test(test_currency_exponent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
