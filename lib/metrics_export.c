@@ -229,8 +229,13 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
     } else if (x->o->account || x->metric < 0) {
         /* One account (or every metric): a vertical table. */
         fprintf(x->out, "%s  %s\n", d, ext);
-        fprintf(x->out, "  %-36s %14s %12s %9s  %s\n", "metric", "value", "28d change", "peer pct",
-                "unit");
+        /* the metric column fits the longest name shown (milestone names vary) */
+        int wn = 28;
+        for (int m = lo; m < hi; m++)
+            if ((int)strlen(acc_name(x, m)) > wn)
+                wn = (int)strlen(acc_name(x, m));
+        fprintf(x->out, "  %-*s %14s %12s %9s  %s\n", wn, "metric", "value", "28d change",
+                "peer pct", "unit");
         for (int m = lo; m < hi; m++) {
             char v[32] = "", t[32] = "", p[32] = "";
             if (!isnan(vals[m]))
@@ -239,7 +244,8 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
                 human(t, sizeof t, trend[m], 1);
             if (peers && !isnan(peers[m]))
                 snprintf(p, sizeof p, "%.0f", peers[m]);
-            fprintf(x->out, "  %-36s %14s %12s %9s  %s\n", acc_name(x, m), v, t, p, acc_unit(x, m));
+            fprintf(x->out, "  %-*s %14s %12s %9s  %s\n", wn, acc_name(x, m), v, t, p,
+                    acc_unit(x, m));
         }
     } else {
         if (!x->header_done++)
