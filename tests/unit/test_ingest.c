@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "churnwatch.h"
 #include "internal.h"
 
@@ -22,25 +24,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char tmpdir[256];
 static char dbpath[300];
-
-static const char *path_of(const char *name)
-{
-    static char buf[4][400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_file(const char *name, const char *text)
-{
-    FILE *f = fopen(path_of(name), "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static const char ACCOUNTS[] =
     "account_id,name,segment,owner,contract_start,seats,mrr_minor,currency,renewal_date,status,"
@@ -213,8 +197,7 @@ static cell_query cell(const char *user, const char *event, int64_t day)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cw-test-ingest-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
+    tu_make_tmpdir("ingest");
     snprintf(dbpath, sizeof dbpath, "%s/t.db", tmpdir);
     write_file("accounts.csv", ACCOUNTS);
     write_file("users.csv", USERS);
@@ -225,9 +208,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_remove_tmpdir();
 }
 
 static int fresh(void **state)

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "churnwatch.h"
 #include "internal.h"
 
@@ -35,29 +37,11 @@
 #define NA   ((double)NAN)
 #define MAXM 128
 
-static char tmpdir[256];
 static char dbpath[300];
 static cw_store *g_store;
 static int g_fail;
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static const char *path_of(const char *name)
-{
-    static char buf[4][400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_file(const char *name, const char *text)
-{
-    FILE *f = fopen(path_of(name), "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* Switches to the database file name in tmpdir (closing the open one). */
 static void use_db(const char *name)
@@ -1645,17 +1629,14 @@ static void test_docs_cover_catalogue(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cw-test-metrics-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
+    tu_make_tmpdir("metrics");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_remove_tmpdir();
 }
 
 /* Each test starts on an empty database. */

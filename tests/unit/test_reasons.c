@@ -76,6 +76,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "churnwatch.h"
 #include "internal.h"
 
@@ -84,25 +86,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char tmpdir[256];
 static cw_store *g_store;
-
-static const char *path_of(const char *name)
-{
-    static char buf[8][400];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_file(const char *name, const char *text)
-{
-    FILE *f = fopen(path_of(name), "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static void on_msg(int warning, const char *m, void *ud)
 {
@@ -672,17 +656,14 @@ static void test_chain(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cw-test-reasons-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
+    tu_make_tmpdir("reasons");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_remove_tmpdir();
 }
 
 static int close_db(void **state)
