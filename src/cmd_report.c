@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 #include "report_cohorts.h"
 #include "report_reasons.h"
 
@@ -44,57 +45,6 @@ static void period_label(const cw_revenue_period *p, char *buf, size_t n)
         snprintf(buf, n, "%04d-%02d", p->year, p->month);
 }
 
-/* Minor units → major units with thousands separators ("12,345.67"). */
-static void money(int64_t minor, int exp, char *buf, size_t n)
-{
-    int64_t div = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
-    uint64_t v = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
-    uint64_t major = v / (uint64_t)div, frac = v % (uint64_t)div;
-    char digits[32], grouped[48];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, major);
-    size_t g = 0;
-    for (int i = 0; i < nd; i++) {
-        if (i > 0 && (nd - i) % 3 == 0)
-            grouped[g++] = ',';
-        grouped[g++] = digits[i];
-    }
-    grouped[g] = '\0';
-    int w = exp == 0
-                ? snprintf(buf, n, "%s%s", minor < 0 ? "-" : "", grouped)
-                : snprintf(buf, n, "%s%s.%0*" PRIu64, minor < 0 ? "-" : "", grouped, exp, frac);
-    if (w < 0 || (size_t)w >= n) /* wider than a cell: say so rather than cut digits */
-        snprintf(buf, n, "#");
-}
-
-static void rate(double v, const char *fmt, char *buf, size_t n)
-{
-    if (isnan(v))
-        snprintf(buf, n, "-");
-    else
-        snprintf(buf, n, fmt, v);
-}
-
-/* Prints rows of cells right-aligned under headers (the first column left). */
-static void print_table(const char *const *head, int ncols, char (*cells)[NCOLS_MAX][CELL],
-                        int nrows)
-{
-    int w[NCOLS_MAX];
-    for (int c = 0; c < ncols; c++) {
-        w[c] = (int)strlen(head[c]);
-        for (int r = 0; r < nrows; r++)
-            if ((int)strlen(cells[r][c]) > w[c])
-                w[c] = (int)strlen(cells[r][c]);
-    }
-    for (int c = 0; c < ncols; c++)
-        printf(c ? "  %*s" : "%-*s", w[c], head[c]);
-    putchar('\n');
-    for (int r = 0; r < nrows; r++) {
-        for (int c = 0; c < ncols; c++)
-            printf(c ? "  %*s" : "%-*s", w[c], cells[r][c]);
-        putchar('\n');
-    }
-}
-
 /* `report retention` shows the same periods, rates first and without the MRR
  * bridge (its CSV and JSON are the revenue report's). */
 static int g_retention;
@@ -121,9 +71,9 @@ static int write_table(const cw_revenue_report *r, const char *segment)
                              p->contraction_minor, p->churn_minor, p->reactivation_minor,
                              p->mrr_end_minor};
         for (int c = 0; c < 7; c++)
-            money(v[c], exp, cells[i][c + 1], CELL);
+            rf_money(v[c], exp, cells[i][c + 1], CELL);
     }
-    print_table(h1, 8, cells, r->nperiods);
+    rf_print_table(h1, 8, &cells[0][0][0], CELL, NCOLS_MAX, r->nperiods, 0);
     putchar('\n');
 rates:
     if (g_retention)
@@ -142,15 +92,15 @@ rates:
                              p->customers_reactivated, p->customers_end, p->customers_in_and_out};
         for (int c = 0; c < 6; c++)
             snprintf(cells[i][c + 1], CELL, "%" PRId64, v[c]);
-        rate(p->logo_churn_pct, "%.1f", cells[i][7], CELL);
-        rate(p->gross_revenue_churn_pct, "%.1f", cells[i][8], CELL);
-        rate(p->grr_pct, "%.1f", cells[i][9], CELL);
-        rate(p->nrr_pct, "%.1f", cells[i][10], CELL);
-        rate(p->quick_ratio, "%.2f", cells[i][11], CELL);
-        rate(p->seat_churn_pct, "%.1f", cells[i][12], CELL);
-        rate(p->user_churn_pct, "%.1f", cells[i][13], CELL);
+        rf_rate(p->logo_churn_pct, "%.1f", cells[i][7], CELL);
+        rf_rate(p->gross_revenue_churn_pct, "%.1f", cells[i][8], CELL);
+        rf_rate(p->grr_pct, "%.1f", cells[i][9], CELL);
+        rf_rate(p->nrr_pct, "%.1f", cells[i][10], CELL);
+        rf_rate(p->quick_ratio, "%.2f", cells[i][11], CELL);
+        rf_rate(p->seat_churn_pct, "%.1f", cells[i][12], CELL);
+        rf_rate(p->user_churn_pct, "%.1f", cells[i][13], CELL);
     }
-    print_table(h2, 14, cells, r->nperiods);
+    rf_print_table(h2, 14, &cells[0][0][0], CELL, NCOLS_MAX, r->nperiods, 0);
     free(cells);
     return 0;
 }
@@ -223,21 +173,7 @@ static int write_json(const cw_revenue_report *r, int quarter, const char *segme
 {
     printf("{\"report\":\"%s\",\"currency\":\"%s\",\"by\":\"%s\",\"segment\":",
            g_retention ? "retention" : "revenue", r->currency, quarter ? "quarter" : "month");
-    if (segment) {
-        /* The segment is text from the command line: escape it. */
-        putchar('"');
-        for (const unsigned char *s = (const unsigned char *)segment; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                printf("\\%c", *s);
-            else if (*s < 0x20)
-                printf("\\u%04x", *s);
-            else
-                putchar(*s);
-        }
-        putchar('"');
-    } else {
-        fputs("null", stdout);
-    }
+    rf_json_string(segment);
     fputs(",\"periods\":[", stdout);
     for (int i = 0; i < r->nperiods; i++) {
         char label[16];

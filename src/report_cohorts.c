@@ -10,6 +10,7 @@
 #include "report_cohorts.h"
 
 #include "cli.h"
+#include "report_fmt.h"
 #include "churnwatch.h"
 
 #include <getopt.h>
@@ -110,41 +111,6 @@ static int open_store(cw_config *cfg, cw_store **st)
     return 0;
 }
 
-/* Minor units (possibly fractional, rounded) → major units with thousands
- * separators ("12,345.67"); "-" when undefined. */
-static void money(double minor, int exp, char *buf, size_t n)
-{
-    if (isnan(minor) || fabs(minor) > 9e18) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    int64_t m = (int64_t)llround(minor);
-    int64_t div = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
-    uint64_t v = m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m;
-    uint64_t major = v / (uint64_t)div, frac = v % (uint64_t)div;
-    char digits[32], grouped[48];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, major);
-    size_t g = 0;
-    for (int i = 0; i < nd; i++) {
-        if (i > 0 && (nd - i) % 3 == 0)
-            grouped[g++] = ',';
-        grouped[g++] = digits[i];
-    }
-    grouped[g] = '\0';
-    int w = exp == 0 ? snprintf(buf, n, "%s%s", m < 0 ? "-" : "", grouped)
-                     : snprintf(buf, n, "%s%s.%0*" PRIu64, m < 0 ? "-" : "", grouped, exp, frac);
-    if (w < 0 || (size_t)w >= n)
-        snprintf(buf, n, "#");
-}
-
-static void rate(double v, const char *fmt, char *buf, size_t n)
-{
-    if (isnan(v))
-        snprintf(buf, n, "-");
-    else
-        snprintf(buf, n, fmt, v);
-}
-
 /* A number for CSV (empty when undefined) or JSON (null). */
 static void num(double v, int json)
 {
@@ -152,65 +118,6 @@ static void num(double v, int json)
         printf("%.4f", v);
     else if (json)
         fputs("null", stdout);
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
-
-/* A CSV field, quoted when it holds a delimiter, quote or line break. */
-static void csv_string(const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
-}
-
-/* Prints rows of cells (row-major, ncols each) right-aligned under head,
- * the first column left-aligned. */
-static void print_table(const char *const *head, int ncols, char (*cells)[CELL], int stride,
-                        int nrows, int left_last)
-{
-    int *w = calloc((size_t)ncols, sizeof *w);
-    if (!w)
-        return;
-    for (int c = 0; c < ncols; c++) {
-        w[c] = (int)strlen(head[c]);
-        for (int r = 0; r < nrows; r++)
-            if ((int)strlen(cells[(size_t)r * stride + c]) > w[c])
-                w[c] = (int)strlen(cells[(size_t)r * stride + c]);
-    }
-    for (int r = -1; r < nrows; r++) {
-        for (int c = 0; c < ncols; c++) {
-            const char *v = r < 0 ? head[c] : cells[(size_t)r * stride + c];
-            if (c == 0)
-                printf("%-*s", w[c], v);
-            else if (c == ncols - 1 && left_last) /* free text: no padding at the end */
-                printf("  %s", v);
-            else
-                printf("  %*s", w[c], v);
-        }
-        putchar('\n');
-    }
-    free(w);
 }
 
 /* ---- cohorts ---------------------------------------------------------- */
@@ -251,14 +158,14 @@ static int cohorts_table(const cw_cohorts_report *r, const char *segment)
             char(*row)[CELL] = &cells[(size_t)i * ncols];
             snprintf(row[0], CELL, "%04d-%02d", h->year, h->month);
             snprintf(row[1], CELL, "%" PRId64, h->accounts);
-            money((double)h->mrr0_minor, exp, row[2], CELL);
+            rf_money_d((double)h->mrr0_minor, exp, row[2], CELL);
             for (int k = 0; k <= r->months; k++)
-                rate(pass ? h->revenue_retention_pct[k] : h->logo_retention_pct[k], "%.1f",
-                     row[3 + k], CELL);
-            rate(h->nrr_12m_pct, "%.1f", row[ncols - 1], CELL);
+                rf_rate(pass ? h->revenue_retention_pct[k] : h->logo_retention_pct[k], "%.1f",
+                        row[3 + k], CELL);
+            rf_rate(h->nrr_12m_pct, "%.1f", row[ncols - 1], CELL);
         }
         /* The NRR column belongs to the revenue table only. */
-        print_table(hp, pass ? ncols : ncols - 1, cells, ncols, r->ncohorts, 0);
+        rf_print_table(hp, pass ? ncols : ncols - 1, &cells[0][0], CELL, ncols, r->ncohorts, 0);
     }
     free(cells);
     free(head);
@@ -295,7 +202,7 @@ static int cohorts_json(const cw_cohorts_report *r, const char *segment)
 {
     printf("{\"report\":\"cohorts\",\"currency\":\"%s\",\"segment\":", r->currency);
     if (segment)
-        json_string(segment);
+        rf_json_string(segment);
     else
         fputs("null", stdout);
     printf(",\"months\":%d,\"data_end\":\"%04d-%02d\",\"cohorts\":[", r->months, r->end_year,
@@ -393,12 +300,12 @@ static int ltv_table(const cw_ltv_report *r)
         snprintf(row[0], CELL, "%.*s", CELL - 1, seg_label(g));
         snprintf(row[1], CELL, "%" PRId64, g->accounts);
         snprintf(row[2], CELL, "%" PRId64, g->churns);
-        rate(g->churn_pct, "%.2f", row[3], CELL);
-        money(g->arpa_minor, exp, row[4], CELL);
-        money(g->ltv_minor, exp, row[5], CELL);
-        rate(g->lifetime_months, "%.2f", row[6], CELL);
-        rate(g->km_survival_at_horizon, "%.3f", row[7], CELL);
-        money(g->ltv_survival_minor, exp, row[8], CELL);
+        rf_rate(g->churn_pct, "%.2f", row[3], CELL);
+        rf_money_d(g->arpa_minor, exp, row[4], CELL);
+        rf_money_d(g->ltv_minor, exp, row[5], CELL);
+        rf_rate(g->lifetime_months, "%.2f", row[6], CELL);
+        rf_rate(g->km_survival_at_horizon, "%.3f", row[7], CELL);
+        rf_money_d(g->ltv_survival_minor, exp, row[8], CELL);
         snprintf(row[9], CELL, "%d", g->km_horizon_months);
         if (g->unreliable) {
             snprintf(row[10], CELL, "unreliable: %" PRId64 " churns < %d", g->churns,
@@ -410,7 +317,7 @@ static int ltv_table(const cw_ltv_report *r)
             snprintf(row[10], CELL, "KM life is a lower bound");
         }
     }
-    print_table(head, NC, cells, NC, r->nsegments, 1);
+    rf_print_table(head, NC, &cells[0][0], CELL, NC, r->nsegments, 1);
     if (flagged)
         printf("\n%d of %d rows have fewer than %d churns: their estimates are too uncertain to "
                "act on.\n",
@@ -444,9 +351,9 @@ static void ltv_values(const cw_ltv_report *r, const cw_ltv_segment *g, int json
             if (json && g->all)
                 fputs("null", stdout);
             else if (json)
-                json_string(g->segment);
+                rf_json_string(g->segment);
             else
-                csv_string(seg_label(g));
+                rf_csv_string(seg_label(g));
             break;
         case 1: printf(json ? "\"%s\"" : "%s", r->currency); break;
         case 2: num(r->gross_margin, json); break;
@@ -484,7 +391,7 @@ static int ltv_json(const cw_ltv_report *r, const char *segment)
     printf("{\"report\":\"ltv\",\"currency\":\"%s\",\"gross_margin\":%.4f,\"segment\":",
            r->currency, r->gross_margin);
     if (segment)
-        json_string(segment);
+        rf_json_string(segment);
     else
         fputs("null", stdout);
     printf(",\"from\":\"%04d-%02d\",\"to\":\"%04d-%02d\",\"min_churns\":%d,\"segments\":[",

@@ -11,6 +11,7 @@
 #include "report_reasons.h"
 
 #include "cli.h"
+#include "report_fmt.h"
 #include "churnwatch.h"
 
 #include <getopt.h>
@@ -142,103 +143,6 @@ static int report_error(cw_store *st, cw_status s)
     return cli_exit_code(s);
 }
 
-/* Minor units → major units with thousands separators ("12,345.67"). */
-static void money(int64_t minor, int exp, char *buf, size_t n)
-{
-    int64_t div = exp == 0 ? 1 : exp == 3 ? 1000 : 100;
-    uint64_t v = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
-    uint64_t major = v / (uint64_t)div, frac = v % (uint64_t)div;
-    char digits[32], grouped[48];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, major);
-    size_t g = 0;
-    for (int i = 0; i < nd; i++) {
-        if (i > 0 && (nd - i) % 3 == 0)
-            grouped[g++] = ',';
-        grouped[g++] = digits[i];
-    }
-    grouped[g] = '\0';
-    int w = exp == 0
-                ? snprintf(buf, n, "%s%s", minor < 0 ? "-" : "", grouped)
-                : snprintf(buf, n, "%s%s.%0*" PRIu64, minor < 0 ? "-" : "", grouped, exp, frac);
-    if (w < 0 || (size_t)w >= n) /* wider than a cell: say so rather than cut digits */
-        snprintf(buf, n, "#");
-}
-
-/* A money amount given as a (possibly fractional, NaN) number of minor units. */
-static void money_d(double minor, int exp, char *buf, size_t n)
-{
-    if (isnan(minor))
-        snprintf(buf, n, "-");
-    else
-        money((int64_t)llround(minor), exp, buf, n);
-}
-
-static void rate(double v, const char *fmt, char *buf, size_t n)
-{
-    if (isnan(v))
-        snprintf(buf, n, "-");
-    else
-        snprintf(buf, n, fmt, v);
-}
-
-/* Prints rows of cells right-aligned under headers (the first column left). */
-static void print_table(const char *const *head, int ncols, char (*cells)[NCOLS_MAX][CELL],
-                        int nrows)
-{
-    int w[NCOLS_MAX];
-    for (int c = 0; c < ncols; c++) {
-        w[c] = (int)strlen(head[c]);
-        for (int r = 0; r < nrows; r++)
-            if ((int)strlen(cells[r][c]) > w[c])
-                w[c] = (int)strlen(cells[r][c]);
-    }
-    for (int c = 0; c < ncols; c++)
-        printf(c ? "  %*s" : "%-*s", w[c], head[c]);
-    putchar('\n');
-    for (int r = 0; r < nrows; r++) {
-        for (int c = 0; c < ncols; c++)
-            printf(c ? "  %*s" : "%-*s", w[c], cells[r][c]);
-        putchar('\n');
-    }
-}
-
-/* Writes s as a JSON string (or null). */
-static void json_str(const char *s)
-{
-    if (!s) {
-        fputs("null", stdout);
-        return;
-    }
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
-
-/* Writes s as a CSV field, quoted when it holds a comma, quote or newline. */
-static void csv_str(const char *s)
-{
-    if (!s)
-        return;
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            putchar('"');
-        putchar(*p);
-    }
-    putchar('"');
-}
-
 static void num_or_null(double v, int json)
 {
     if (!isnan(v))
@@ -283,16 +187,16 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
     for (int i = 0; i < CW_CAUSE__COUNT + 3; i++) {
         snprintf(cells[i][0], CELL, "%s", names[i]);
         snprintf(cells[i][1], CELL, "%" PRId64, rows[i]->accounts);
-        rate(r->total.accounts ? 100.0 * (double)rows[i]->accounts / (double)r->total.accounts
-                               : (double)NAN,
-             "%.1f", cells[i][2], CELL);
-        money(rows[i]->lost_mrr_minor, exp, cells[i][3], CELL);
-        rate(r->total.lost_mrr_minor
-                 ? 100.0 * (double)rows[i]->lost_mrr_minor / (double)r->total.lost_mrr_minor
-                 : (double)NAN,
-             "%.1f", cells[i][4], CELL);
+        rf_rate(r->total.accounts ? 100.0 * (double)rows[i]->accounts / (double)r->total.accounts
+                                  : (double)NAN,
+                "%.1f", cells[i][2], CELL);
+        rf_money(rows[i]->lost_mrr_minor, exp, cells[i][3], CELL);
+        rf_rate(r->total.lost_mrr_minor
+                    ? 100.0 * (double)rows[i]->lost_mrr_minor / (double)r->total.lost_mrr_minor
+                    : (double)NAN,
+                "%.1f", cells[i][4], CELL);
     }
-    print_table(h, 5, cells, CW_CAUSE__COUNT + 3);
+    rf_print_table(h, 5, &cells[0][0][0], CELL, NCOLS_MAX, CW_CAUSE__COUNT + 3, 0);
 
     printf("\nBy segment (accounts / lost MRR)\n\n");
     static const char *const h2[] = {"segment",         "bad_service", "bad_onboarding",
@@ -304,12 +208,12 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
         snprintf(sc[g][0], CELL, "%.*s", CELL - 1, r->segments[g].segment);
         for (int c = 0; c < CW_CAUSE__COUNT; c++) {
             char m[CELL];
-            money(r->segments[g].by_cause[c].lost_mrr_minor, exp, m, sizeof m);
+            rf_money(r->segments[g].by_cause[c].lost_mrr_minor, exp, m, sizeof m);
             snprintf(sc[g][c + 1], CELL, "%" PRId64 " / %.24s", r->segments[g].by_cause[c].accounts,
                      m);
         }
     }
-    print_table(h2, 6, sc, r->nsegments);
+    rf_print_table(h2, 6, &sc[0][0][0], CELL, NCOLS_MAX, r->nsegments, 0);
     free(sc);
 
     if (!o->postmortem)
@@ -318,7 +222,7 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
     for (int64_t i = 0; i < r->naccounts; i++) {
         const cw_churned_account *a = &r->accounts[i];
         char day[32], m[CELL];
-        money(a->lost_mrr_minor, exp, m, sizeof m);
+        rf_money(a->lost_mrr_minor, exp, m, sizeof m);
         printf("\n%s (%s) churned %s, lost MRR %s %s\n", a->account_id, a->segment,
                cw_time_format(a->churn_ts_unix, 1, day, sizeof day), m, r->currency);
         printf("  reason: %s%s%s (%s) -> %s\n", a->reason ? "\"" : "",
@@ -352,15 +256,15 @@ static void reasons_csv(const cw_reasons_report *r, const rr_opts *o)
         for (int64_t i = 0; i < r->naccounts; i++) {
             const cw_churned_account *a = &r->accounts[i];
             char day[32];
-            csv_str(a->account_id);
+            rf_csv_string(a->account_id);
             putchar(',');
-            csv_str(a->segment);
+            rf_csv_string(a->segment);
             printf(",%s,%s,%s,", cw_time_format(a->churn_ts_unix, 1, day, sizeof day),
                    cw_churn_cause_name(a->cause),
                    !a->reason              ? ""
                    : a->reason_from_survey ? "exit_survey"
                                            : "churn_reason");
-            csv_str(a->reason);
+            rf_csv_string(a->reason);
             printf(",%s,%" PRId64 ",", r->currency, a->lost_mrr_minor);
             if (a->snapshot_day >= 0)
                 fputs(cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day), stdout);
@@ -384,7 +288,7 @@ static void reasons_csv(const cw_reasons_report *r, const rr_opts *o)
            r->total.lost_mrr_minor);
     for (int g = 0; g < r->nsegments; g++)
         for (int c = 0; c < CW_CAUSE__COUNT; c++) {
-            csv_str(r->segments[g].segment);
+            rf_csv_string(r->segments[g].segment);
             printf(",%s,%s,%" PRId64 ",%" PRId64 "\n", cw_churn_cause_name((cw_churn_cause)c),
                    r->currency, r->segments[g].by_cause[c].accounts,
                    r->segments[g].by_cause[c].lost_mrr_minor);
@@ -400,7 +304,7 @@ static void json_cell(const char *key, const cw_reasons_cell *c)
 static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
 {
     printf("{\"report\":\"reasons\",\"currency\":\"%s\",\"segment\":", r->currency);
-    json_str(o->segment);
+    rf_json_string(o->segment);
     fputs(",\"by_cause\":{", stdout);
     for (int c = 0; c < CW_CAUSE__COUNT; c++) {
         if (c)
@@ -416,7 +320,7 @@ static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
     fputs(",\"segments\":[", stdout);
     for (int g = 0; g < r->nsegments; g++) {
         printf("%s\n{\"segment\":", g ? "," : "");
-        json_str(r->segments[g].segment);
+        rf_json_string(r->segments[g].segment);
         for (int c = 0; c < CW_CAUSE__COUNT; c++) {
             putchar(',');
             json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->segments[g].by_cause[c]);
@@ -428,20 +332,20 @@ static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
         const cw_churned_account *a = &r->accounts[i];
         char day[32];
         printf("%s\n{\"account_id\":", i ? "," : "");
-        json_str(a->account_id);
+        rf_json_string(a->account_id);
         fputs(",\"segment\":", stdout);
-        json_str(a->segment);
+        rf_json_string(a->segment);
         printf(",\"churn_date\":\"%s\",\"cause\":\"%s\",\"reason_source\":",
                cw_time_format(a->churn_ts_unix, 1, day, sizeof day), cw_churn_cause_name(a->cause));
-        json_str(!a->reason ? NULL : a->reason_from_survey ? "exit_survey" : "churn_reason");
+        rf_json_string(!a->reason ? NULL : a->reason_from_survey ? "exit_survey" : "churn_reason");
         fputs(",\"reason\":", stdout);
-        json_str(a->reason);
+        rf_json_string(a->reason);
         printf(",\"lost_mrr_minor\":%" PRId64, a->lost_mrr_minor);
         if (o->postmortem) {
             fputs(",\"snapshot_date\":", stdout);
-            json_str(a->snapshot_day >= 0
-                         ? cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day)
-                         : NULL);
+            rf_json_string(a->snapshot_day >= 0
+                               ? cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day)
+                               : NULL);
             fputs(",\"metrics\":{", stdout);
             for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
                 printf("%s\"%s\":", k ? "," : "", cw_postmortem_metric_name(k));
@@ -527,17 +431,17 @@ static void funnel_rows(const char *title, const cw_funnel_row *rows, int n, int
         snprintf(cells[i][0], CELL, "%.*s", CELL - 1, r->key);
         for (int s = 0; s < CW_STAGE__COUNT; s++)
             snprintf(cells[i][s + 1], CELL, "%" PRId64, r->visitors[s]);
-        rate(r->visit_to_registration_pct, "%.1f", cells[i][6], CELL);
-        rate(r->registration_to_paid_pct, "%.1f", cells[i][7], CELL);
-        rate(r->paid_to_upgrade_pct, "%.1f", cells[i][8], CELL);
+        rf_rate(r->visit_to_registration_pct, "%.1f", cells[i][6], CELL);
+        rf_rate(r->registration_to_paid_pct, "%.1f", cells[i][7], CELL);
+        rf_rate(r->paid_to_upgrade_pct, "%.1f", cells[i][8], CELL);
         if (r->cost_rows)
-            money(r->cost_minor, exp, cells[i][9], CELL);
+            rf_money(r->cost_minor, exp, cells[i][9], CELL);
         else
             snprintf(cells[i][9], CELL, "-");
-        money_d(r->cost_per_lead_minor, exp, cells[i][10], CELL);
-        money_d(r->acquisition_cost_minor, exp, cells[i][11], CELL);
+        rf_money_d(r->cost_per_lead_minor, exp, cells[i][10], CELL);
+        rf_money_d(r->acquisition_cost_minor, exp, cells[i][11], CELL);
     }
-    print_table(head, 12, cells, n);
+    rf_print_table(head, 12, &cells[0][0][0], CELL, NCOLS_MAX, n, 0);
     free(cells);
 }
 
@@ -545,10 +449,10 @@ static void funnel_csv_row(const char *by, const cw_funnel_row *r, const char *c
 {
     if (json) {
         printf("{\"by\":\"%s\",\"key\":", by);
-        json_str(r->key);
+        rf_json_string(r->key);
     } else {
         printf("%s,", by);
-        csv_str(r->key);
+        rf_csv_string(r->key);
     }
     for (int s = 0; s < CW_STAGE__COUNT; s++)
         printf(json ? ",\"%s\":%" PRId64 : "%.0s,%" PRId64, stage_cols[s], r->visitors[s]);
@@ -669,9 +573,9 @@ int report_chain(int argc, char **argv)
     int exp = cw_currency_exponent(r->currency);
     if (o.format == CW_FORMAT_TABLE) {
         char m[CELL];
-        money(r->mrr_lost_minor, exp, m, sizeof m);
+        rf_money(r->mrr_lost_minor, exp, m, sizeof m);
         char up[CELL];
-        rate(r->user_churn_pct, "%.1f %%", up, sizeof up);
+        rf_rate(r->user_churn_pct, "%.1f %%", up, sizeof up);
         printf("User -> seat -> revenue churn, users lost %04d-%02d .. %04d-%02d, %s%s\n\n",
                r->from_month / 12, r->from_month % 12 + 1, r->to_month / 12, r->to_month % 12 + 1,
                o.segment ? "segment " : "all segments", o.segment ? o.segment : "");
@@ -703,9 +607,9 @@ int report_chain(int argc, char **argv)
             snprintf(cells[i][7], CELL, "%" PRId64, a->seats_before);
             snprintf(cells[i][8], CELL, "%" PRId64, a->seats_after);
             snprintf(cells[i][9], CELL, "%" PRId64, a->seats_lost);
-            money(a->mrr_lost_minor, exp, cells[i][10], CELL);
+            rf_money(a->mrr_lost_minor, exp, cells[i][10], CELL);
         }
-        print_table(h, 11, cells, (int)r->naccounts);
+        rf_print_table(h, 11, &cells[0][0][0], CELL, NCOLS_MAX, (int)r->naccounts, 0);
         free(cells);
         goto out;
     }
@@ -715,7 +619,7 @@ int report_chain(int argc, char **argv)
                "%02d\",\"segment\":",
                r->currency, r->from_month / 12, r->from_month % 12 + 1, r->to_month / 12,
                r->to_month % 12 + 1);
-        json_str(o.segment);
+        rf_json_string(o.segment);
         printf(",\"users_start\":%" PRId64 ",\"users_lost\":%" PRId64 ",\"user_churn_pct\":",
                r->users_start, r->users_lost);
         num_or_null(r->user_churn_pct, 1);
@@ -738,22 +642,22 @@ int report_chain(int argc, char **argv)
             d2[0] = '\0';
         if (json) {
             printf("%s\n{\"account_id\":", i ? "," : "");
-            json_str(a->account_id);
+            rf_json_string(a->account_id);
             fputs(",\"segment\":", stdout);
-            json_str(a->segment);
+            rf_json_string(a->segment);
             printf(",\"users_start\":%" PRId64 ",\"users_lost\":%" PRId64
                    ",\"first_loss\":\"%s\",\"next_change\":",
                    a->users_start, a->users_lost, d1);
-            json_str(d2[0] ? d2 : NULL);
+            rf_json_string(d2[0] ? d2 : NULL);
             printf(",\"outcome\":\"%s\",\"seats_before\":%" PRId64 ",\"seats_after\":%" PRId64
                    ",\"seats_lost\":%" PRId64 ",\"mrr_before_minor\":%" PRId64
                    ",\"mrr_after_minor\":%" PRId64 ",\"mrr_lost_minor\":%" PRId64 "}",
                    cw_chain_outcome_name(a->outcome), a->seats_before, a->seats_after,
                    a->seats_lost, a->mrr_before_minor, a->mrr_after_minor, a->mrr_lost_minor);
         } else {
-            csv_str(a->account_id);
+            rf_csv_string(a->account_id);
             putchar(',');
-            csv_str(a->segment);
+            rf_csv_string(a->segment);
             printf(",%" PRId64 ",%" PRId64 ",%s,%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64
                    ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 "\n",
                    a->users_start, a->users_lost, d1, d2, cw_chain_outcome_name(a->outcome),
