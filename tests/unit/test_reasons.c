@@ -88,36 +88,10 @@
 
 static cw_store *g_store;
 
-static void on_msg(int warning, const char *m, void *ud)
-{
-    (void)ud;
-    if (!warning)
-        print_error("ingest: %s\n", m);
-}
-
 /* Opens a fresh database and ingests the given (name, text) files; any error fails. */
 static void load(const char *db, int n, const char *const *names, const char *const *texts)
 {
-    char *err = NULL;
-    remove(path_of(db));
-    if (cw_store_open(path_of(db), NULL, &g_store, &err) != CW_OK)
-        fail_msg("open: %s", err ? err : "?");
-    char *paths[8];
-    for (int i = 0; i < n; i++) {
-        char fn[128];
-        snprintf(fn, sizeof fn, "%s.%s", db, names[i]);
-        write_file(fn, texts[i]);
-        paths[i] = strdup(path_of(fn));
-    }
-    cw_ingest_opts o;
-    cw_ingest_opts_init(&o);
-    o.on_message = on_msg;
-    cw_ingest_stats st;
-    cw_status s = cw_ingest_files(g_store, (const char *const *)paths, n, &o, &st);
-    for (int i = 0; i < n; i++)
-        free(paths[i]);
-    assert_int_equal(s, CW_OK);
-    assert_int_equal(st.rejected, 0);
+    tu_load(db, n, names, texts, &g_store);
 }
 
 static const char *world_accounts =

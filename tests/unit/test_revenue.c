@@ -51,35 +51,12 @@
 
 static cw_store *g_store;
 
-static void on_msg(int warning, const char *m, void *ud)
-{
-    (void)ud;
-    if (!warning)
-        print_error("ingest: %s\n", m);
-}
-
 /* Opens a fresh database db_name and ingests the two files; any error fails. */
 static void load(const char *db_name, const char *accounts, const char *subscriptions)
 {
-    char *err = NULL;
-    remove(path_of(db_name));
-    if (cw_store_open(path_of(db_name), NULL, &g_store, &err) != CW_OK)
-        fail_msg("open: %s", err ? err : "?");
-    char an[64], sn[64];
-    snprintf(an, sizeof an, "%s.accounts.csv", db_name);
-    snprintf(sn, sizeof sn, "%s.subscriptions.csv", db_name);
-    write_file(an, accounts);
-    write_file(sn, subscriptions);
-    char *paths[2] = {strdup(path_of(an)), strdup(path_of(sn))};
-    cw_ingest_opts o;
-    cw_ingest_opts_init(&o);
-    o.on_message = on_msg;
-    cw_ingest_stats st;
-    cw_status s = cw_ingest_files(g_store, (const char *const *)paths, 2, &o, &st);
-    free(paths[0]);
-    free(paths[1]);
-    assert_int_equal(s, CW_OK);
-    assert_int_equal(st.rejected, 0);
+    const char *const names[] = {"accounts.csv", "subscriptions.csv"};
+    const char *const texts[] = {accounts, subscriptions};
+    tu_load(db_name, 2, names, texts, &g_store);
 }
 
 static const char *world_accounts =
@@ -364,7 +341,7 @@ static void test_user_churn(void **state)
     char *paths[1] = {strdup(path_of("users.users.csv"))};
     cw_ingest_opts io;
     cw_ingest_opts_init(&io);
-    io.on_message = on_msg;
+    io.on_message = tu_on_msg;
     cw_ingest_stats ist;
     assert_int_equal(cw_ingest_files(g_store, (const char *const *)paths, 1, &io, &ist), CW_OK);
     free(paths[0]);

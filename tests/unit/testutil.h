@@ -8,6 +8,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "churnwatch.h"
 
 /* The test program's scratch directory (tu_make_tmpdir fills it). */
 static char tmpdir[256];
@@ -45,6 +48,43 @@ static inline void write_file(const char *name, const char *text)
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
+}
+
+/* Ingest messages: errors are printed (warnings are expected noise). */
+static inline void tu_on_msg(int warning, const char *m, void *ud)
+{
+    (void)ud;
+    if (!warning)
+        print_error("ingest: %s\n", m);
+}
+
+/* Opens a fresh database db in the scratch directory into *st (closing none:
+ * the caller closes the previous one) and ingests the n fixture texts as
+ * files "<db>.<names[i]>" in one run; any error or rejected row fails. */
+static inline void tu_load(const char *db, int n, const char *const *names,
+                           const char *const *texts, cw_store **st)
+{
+    char *err = NULL;
+    remove(path_of(db));
+    if (cw_store_open(path_of(db), NULL, st, &err) != CW_OK)
+        fail_msg("open: %s", err ? err : "?");
+    char *paths[16];
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++) {
+        char fn[128];
+        snprintf(fn, sizeof fn, "%s.%s", db, names[i]);
+        write_file(fn, texts[i]);
+        paths[i] = strdup(path_of(fn));
+    }
+    cw_ingest_opts o;
+    cw_ingest_opts_init(&o);
+    o.on_message = tu_on_msg;
+    cw_ingest_stats ist;
+    cw_status s = cw_ingest_files(*st, (const char *const *)paths, (size_t)n, &o, &ist);
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    assert_int_equal(s, CW_OK);
+    assert_int_equal(ist.rejected, 0);
 }
 
 #endif
