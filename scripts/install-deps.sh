@@ -5,11 +5,14 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
       libsqlite3-dev sqlite3 libjansson-dev libinih-dev libcmocka-dev zlib1g-dev
-      python3 time)
+      python3 time liblinear-dev libxgboost-dev python3-sklearn python3-xgboost
+      libcurl4-openssl-dev libmicrohttpd-dev libssl-dev wrk nodejs chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian ships npm separately from nodejs; a nodesource nodejs bundles it.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing: ${missing[*]}" >&2
 SUDO=""
