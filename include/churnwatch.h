@@ -294,6 +294,26 @@ typedef struct cw_custom_metric {
  * returns how many. */
 CW_API int cw_config_custom_metrics(const cw_config *c, const cw_custom_metric **out);
 
+/* One key of a structured section: [scorecard], [measure.NAME],
+ * [group.NAME], [rule.NAME], [playbook.NAME], [action.NAME],
+ * [template.NAME]. config.c keeps these raw, in file order, with their line
+ * numbers; the subsystem owning the section type parses and validates them
+ * and reports errors as "file:line: [section] key: why". */
+typedef struct cw_config_entry {
+    const char *section; /* e.g. "rule.unused_licences" */
+    const char *key, *value;
+    int line; /* line in the configuration file */
+} cw_config_entry;
+
+/* Sets *out to every structured entry, in file order, and returns how
+ * many (borrowed until cw_config_free). */
+CW_API int cw_config_entries(const cw_config *c, const cw_config_entry **out);
+/* Whether section is of type ("rule" matches "rule" and "rule.X"); *name
+ * (may be NULL) gets the part after the dot, "" for a bare [type]. */
+CW_API int cw_config_section_is(const char *section, const char *type, const char **name);
+/* The path the configuration was loaded from, or NULL for defaults only. */
+CW_API const char *cw_config_path(const cw_config *c);
+
 /* Frees c; accepts NULL. */
 CW_API void cw_config_free(cw_config *c);
 

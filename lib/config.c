@@ -59,7 +59,54 @@ struct cw_config {
     const char *path;
     cw_custom_metric custom[MAX_CUSTOM];
     int ncustom;
+    /* Entries of structured sections ([scorecard], [rule.NAME], …), kept
+     * raw with their lines; the subsystem that owns a section type parses
+     * and validates them (cw_config_entries). */
+    cw_config_entry *entries;
+    int nentries, capentries;
 };
+
+/* Section types whose keys belong to a subsystem rather than to the
+ * settings table: the section is TYPE or TYPE.NAME. */
+static const char *const structured[] = {"scorecard", "measure", "group",   "rule",
+                                         "playbook",  "action",  "template"};
+#define N_STRUCTURED ((int)(sizeof structured / sizeof structured[0]))
+
+static int structured_type(const char *section)
+{
+    for (int i = 0; i < N_STRUCTURED; i++) {
+        size_t l = strlen(structured[i]);
+        if (strncmp(section, structured[i], l) == 0 && (section[l] == 0 || section[l] == '.'))
+            return i;
+    }
+    return -1;
+}
+
+static cw_status add_entry(cw_config *c, const char *section, const char *key, const char *value,
+                           int line)
+{
+    if (c->nentries == c->capentries) {
+        int cap = c->capentries ? 2 * c->capentries : 32;
+        cw_config_entry *e = realloc(c->entries, (size_t)cap * sizeof *e);
+        if (!e)
+            return CW_ERR_NOMEM;
+        c->entries = e;
+        c->capentries = cap;
+    }
+    cw_config_entry *e = &c->entries[c->nentries];
+    e->section = cw_strndup(section, strlen(section));
+    e->key = cw_strndup(key, strlen(key));
+    e->value = cw_strndup(value, strlen(value));
+    e->line = line;
+    if (!e->section || !e->key || !e->value) {
+        free((void *)e->section);
+        free((void *)e->key);
+        free((void *)e->value);
+        return CW_ERR_NOMEM;
+    }
+    c->nentries++;
+    return CW_OK;
+}
 
 static int find(const char *key)
 {
@@ -271,6 +318,16 @@ static int on_ini(void *ud, const char *section, const char *name, const char *v
         }
         return why ? 0 : 1;
     }
+    if (structured_type(section) >= 0) {
+        if (add_entry(lc->c, section, name, value, lc->line) != CW_OK) {
+            if (!lc->err) {
+                lc->err = cw_strdupf("%s: out of memory", key);
+                lc->err_line = lc->line;
+            }
+            return 0;
+        }
+        return 1;
+    }
     int i = find(key);
     const char *why = NULL;
     if (i < 0)
@@ -399,12 +456,47 @@ void cw_config_write(const cw_config *c, FILE *out)
         if (m->doc)
             fprintf(out, "doc = %s\n", m->doc);
     }
+    const char *last = NULL;
+    for (int i = 0; c && i < c->nentries; i++) {
+        const cw_config_entry *e = &c->entries[i];
+        if (!last || strcmp(last, e->section) != 0)
+            fprintf(out, "\n[%s]\n", e->section);
+        last = e->section;
+        fprintf(out, "%s = %s\n", e->key, e->value);
+    }
+}
+
+int cw_config_entries(const cw_config *c, const cw_config_entry **out)
+{
+    *out = c->entries;
+    return c->nentries;
+}
+
+int cw_config_section_is(const char *section, const char *type, const char **name)
+{
+    size_t l = strlen(type);
+    if (strncmp(section, type, l) != 0 || (section[l] != 0 && section[l] != '.'))
+        return 0;
+    if (name)
+        *name = section[l] ? section + l + 1 : "";
+    return 1;
+}
+
+const char *cw_config_path(const cw_config *c)
+{
+    return c->path;
 }
 
 void cw_config_free(cw_config *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < c->nentries; i++) {
+        free((void *)c->entries[i].section);
+        free((void *)c->entries[i].key);
+        free((void *)c->entries[i].value);
+    }
+    free(c->entries);
     for (int i = 0; i < c->ncustom; i++) {
         cw_custom_metric *m = &c->custom[i];
         free((void *)m->name);

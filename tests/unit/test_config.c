@@ -265,6 +265,46 @@ static char *slurp(FILE *f)
     return s;
 }
 
+/* Structured sections are kept raw, in order, with their lines; section
+ * types are matched whole ("rules" is not "rule"). */
+static void test_structured_entries(void **state)
+{
+    (void)state;
+    char path[512];
+    write_file(path, sizeof path, "structured.ini",
+               "[scorecard]\n"
+               "cutoffs = 40, 70\n"
+               "[store]\n"
+               "db = x.db\n"
+               "[rule.unused_licences]\n"
+               "when = licence_activation < 0.5\n"
+               "severity = warning\n");
+    cw_config *c = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_config_load(path, &c, &err), CW_OK);
+    const cw_config_entry *e;
+    assert_int_equal(cw_config_entries(c, &e), 3);
+    assert_string_equal(e[0].section, "scorecard");
+    assert_string_equal(e[0].value, "40, 70");
+    assert_int_equal(e[0].line, 2);
+    assert_string_equal(e[2].section, "rule.unused_licences");
+    assert_string_equal(e[2].key, "severity");
+    assert_int_equal(e[2].line, 7);
+    const char *name = NULL;
+    assert_true(cw_config_section_is(e[1].section, "rule", &name));
+    assert_string_equal(name, "unused_licences");
+    assert_true(cw_config_section_is("scorecard", "scorecard", &name));
+    assert_string_equal(name, "");
+    assert_false(cw_config_section_is("rules.x", "rule", NULL));
+    assert_string_equal(cw_config_path(c), path);
+    assert_string_equal(cw_config_get(c, "store.db"), "x.db");
+    cw_config_free(c);
+    write_file(path, sizeof path, "unknown.ini", "[rules.x]\nwhen = 1\n");
+    assert_int_equal(cw_config_load(path, &c, &err), CW_ERR_CONFIG);
+    assert_non_null(strstr(err, ":2: rules.x.when"));
+    free(err);
+}
+
 static void test_write(void **state)
 {
     (void)state;
@@ -330,9 +370,10 @@ static void test_write(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_load_errors),   cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_set_overrides), cmocka_unit_test(test_write),
+        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_errors),        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_set_overrides),      cmocka_unit_test(test_write),
+        cmocka_unit_test(test_structured_entries),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
