@@ -154,6 +154,12 @@ void cw_store_le64(unsigned char *p, uint64_t v);
  * them in store_sqlite.c; a PostgreSQL backend implements the same table so
  * that no caller changes. Every function returns CW_OK or an error with the
  * message kept on the store (cw_store_errmsg). */
+/* The SQLite handle behind st. Only for the store_sqlite_*.c files of
+ * subsystems whose tables (scores, models, alerts, outbox, API tokens) have
+ * no ops in cw_store_ops yet; everything else goes through the ops. */
+struct sqlite3;
+struct sqlite3 *cw_store_sqlite(cw_store *st);
+
 typedef struct cw_store_ops {
     cw_status (*begin)(cw_store *st);
     cw_status (*commit)(cw_store *st);

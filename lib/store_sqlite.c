@@ -908,6 +908,11 @@ const cw_store_ops *cw_store_get_ops(cw_store *st)
     return st->ops;
 }
 
+struct sqlite3 *cw_store_sqlite(cw_store *st)
+{
+    return st->db;
+}
+
 /* ---- open / close --------------------------------------------------- */
 
 static cw_status prepare(cw_store *st, const char *sql, sqlite3_stmt **q)
