@@ -110,6 +110,25 @@ static const struct {
      " peers BLOB NOT NULL, PRIMARY KEY(day, account)) WITHOUT ROWID;"
      "CREATE TABLE user_metrics(day INTEGER NOT NULL, user INTEGER NOT NULL,"
      " account INTEGER NOT NULL, vals BLOB NOT NULL, PRIMARY KEY(day, user)) WITHOUT ROWID;"},
+    /* Health scores and churn models (docs/scoring.md). colour: 0 green,
+     * 1 yellow, 2 red; these numbers never change. contrib and drivers are
+     * JSON so the API serves them as they are. */
+    {"scores and models",
+     "CREATE TABLE scorecards(hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
+     " definition TEXT NOT NULL) WITHOUT ROWID;"
+     "CREATE TABLE scores(day INTEGER NOT NULL, account INTEGER NOT NULL,"
+     " scorecard TEXT NOT NULL, score REAL NOT NULL, colour INTEGER NOT NULL, change REAL,"
+     " contrib TEXT NOT NULL, PRIMARY KEY(day, account)) WITHOUT ROWID;"
+     "CREATE INDEX scores_account ON scores(account, day);"
+     "CREATE TABLE models(id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,"
+     " created_at INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 0, meta TEXT NOT NULL,"
+     " body BLOB NOT NULL);"
+     "CREATE TABLE predictions(day INTEGER NOT NULL, account INTEGER NOT NULL,"
+     " model INTEGER NOT NULL, probability REAL NOT NULL, drivers TEXT NOT NULL,"
+     " PRIMARY KEY(day, account, model)) WITHOUT ROWID;"
+     "CREATE INDEX predictions_account ON predictions(account, day);"
+     "CREATE TABLE backtests(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, subject TEXT NOT NULL,"
+     " result TEXT NOT NULL);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
