@@ -780,6 +780,26 @@ CW_API void cw_sim_opts_init(cw_sim_opts *o);
  * non-NULL, *errmsg is a message the caller frees. */
 CW_API cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg);
 
+/* ---------------------------------------------------------------------
+ * Outbox: every action (task, e-mail, webhook, …) is a row here first, in
+ * the same transaction as the alert that caused it; `churnwatch deliver`
+ * drains it at least once (docs/actions.md).
+ * ------------------------------------------------------------------- */
+
+typedef enum cw_outbox_status {
+    CW_OUTBOX_PENDING = 0,
+    CW_OUTBOX_DELIVERED = 1,
+    CW_OUTBOX_DEAD = 2 /* gave up after the configured attempts */
+} cw_outbox_status;
+
+/* Queues payload_json (an object) for the action named action ([action.NAME]
+ * in the configuration), due at now (unix seconds). idem_key identifies the
+ * message ("alert:<id>:<action>"): a key already queued is left as it is and
+ * *inserted (may be NULL) is 0, else 1. Runs in the caller's transaction
+ * when one is open. */
+CW_API cw_status cw_outbox_enqueue(cw_store *st, const char *action, const char *idem_key,
+                                   const char *payload_json, int64_t now, int *inserted);
+
 #ifdef __cplusplus
 }
 #endif

@@ -129,6 +129,13 @@ static const struct {
      "CREATE INDEX predictions_account ON predictions(account, day);"
      "CREATE TABLE backtests(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, subject TEXT NOT NULL,"
      " result TEXT NOT NULL);"},
+    /* The durable outbox every action goes through (docs/actions.md).
+     * status: 0 pending, 1 delivered, 2 dead (gave up); never renumbered. */
+    {"outbox", "CREATE TABLE outbox(id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE,"
+               " action TEXT NOT NULL, payload TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
+               " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
+               " created_at INTEGER NOT NULL, delivered_at INTEGER, last_error TEXT);"
+               "CREATE INDEX outbox_due ON outbox(status, next_at);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

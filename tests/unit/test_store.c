@@ -200,6 +200,37 @@ static void test_ops_transactions(void **state)
     unlink(db);
 }
 
+/* The outbox queues a key once: a second enqueue of the same key keeps the
+ * first payload. */
+static void test_outbox_enqueue(void **state)
+{
+    (void)state;
+    cw_store *st = NULL;
+    assert_int_equal(cw_store_open(db, NULL, &st, NULL), CW_OK);
+    int ins = -1;
+    assert_int_equal(cw_outbox_enqueue(st, "csm_task", "alert:1:csm_task", "{\"a\":1}", 100, &ins),
+                     CW_OK);
+    assert_int_equal(ins, 1);
+    assert_int_equal(cw_outbox_enqueue(st, "csm_task", "alert:1:csm_task", "{\"a\":2}", 200, &ins),
+                     CW_OK);
+    assert_int_equal(ins, 0);
+    assert_int_equal(cw_outbox_enqueue(st, "mail", "alert:1:mail", "{}", 300, NULL), CW_OK);
+    sqlite3 *h = cw_store_sqlite(st);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(h,
+                                        "SELECT count(*), min(payload), min(status), min(next_at)"
+                                        " FROM outbox",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 2);
+    assert_string_equal((const char *)sqlite3_column_text(q, 1), "{\"a\":1}");
+    assert_int_equal(sqlite3_column_int(q, 2), CW_OUTBOX_PENDING);
+    assert_int_equal(sqlite3_column_int(q, 3), 100);
+    sqlite3_finalize(q);
+    cw_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_partial_migration_is_resumed),
         cmocka_unit_test(test_readonly_and_urls),
         cmocka_unit_test(test_ops_transactions),
+        cmocka_unit_test(test_outbox_enqueue),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
