@@ -781,6 +781,87 @@ CW_API void cw_sim_opts_init(cw_sim_opts *o);
 CW_API cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg);
 
 /* ---------------------------------------------------------------------
+ * Health scorecard (docs/scoring.md): configurable measures in weighted
+ * groups turn stored metric snapshots into a 0–100 score and a colour per
+ * account, with each measure's contribution in points.
+ * ------------------------------------------------------------------- */
+
+typedef struct cw_scorecard cw_scorecard;
+
+/* Colours as stored in scores.colour; the numbers never change. */
+enum { CW_GREEN = 0, CW_YELLOW = 1, CW_RED = 2 };
+
+typedef struct cw_measure_info {
+    const char *name, *metric, *group;
+    const char *label; /* the CSM-facing wording, or NULL */
+    int source;        /* 0 value, 1 28-day trend, 2 peer percentile */
+} cw_measure_info;
+
+/* The compiled-in default scorecard as INI text (to copy and edit). */
+CW_API const char *cw_scorecard_default_text(void);
+/* The scorecard of c's [scorecard]/[group.X]/[measure.X] sections, or the
+ * default when c (may be NULL) has none. Errors read "file:line: [section]
+ * key: why" (caller frees *errmsg) with CW_ERR_CONFIG. */
+CW_API cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, char **errmsg);
+CW_API void cw_scorecard_free(cw_scorecard *sc); /* accepts NULL */
+/* Version id: 16 hex digits hashing the canonical definition; stored with
+ * every score. */
+CW_API const char *cw_scorecard_hash(const cw_scorecard *sc);
+CW_API const char *cw_scorecard_name(const cw_scorecard *sc);
+/* The canonical definition as JSON (what the hash covers). */
+CW_API const char *cw_scorecard_definition(const cw_scorecard *sc);
+CW_API int cw_scorecard_measures(const cw_scorecard *sc);
+CW_API void cw_scorecard_measure_info(const cw_scorecard *sc, int i, cw_measure_info *out);
+CW_API void cw_scorecard_cutoffs(const cw_scorecard *sc, double *green_from, double *red_below);
+/* Lifecycle stage for a tenure (0 onboarding, 1 established). */
+CW_API int cw_scorecard_stage(const cw_scorecard *sc, double tenure_days);
+CW_API int cw_scorecard_colour(const cw_scorecard *sc, double score);
+/* Scores one account: input[i] is measure i's input (NaN = missing).
+ * contrib[i] (may be NULL) gets its points in the score (NaN when it does
+ * not apply or was dropped) and maxpts[i] the most it could have given.
+ * Returns the score, NaN when no measure applies. */
+CW_API double cw_scorecard_eval(const cw_scorecard *sc, const double *input, int stage,
+                                const char *segment, double *contrib, double *maxpts);
+
+typedef struct cw_score_opts {
+    int64_t from_day, to_day; /* stored metric snapshots in [from, to] (days since epoch) */
+    int recompute;            /* rescore days already scored by this scorecard */
+    void (*on_progress)(const char *phase, int64_t done, int64_t total, double elapsed_s, void *ud);
+    void *ud;
+} cw_score_opts;
+
+typedef struct cw_score_stats {
+    int64_t days_scored, days_skipped, rows;
+    int64_t last_day;        /* latest day scored or skipped, -1 none */
+    int64_t colour_count[3]; /* accounts by colour on last_day (when scored now) */
+    double elapsed_s;
+} cw_score_stats;
+
+CW_API void cw_score_opts_init(cw_score_opts *o); /* every stored snapshot */
+/* Scores every account of every stored metric snapshot in the range, in one
+ * transaction. A day already scored by this scorecard is skipped unless
+ * recompute; a day scored by another version is rescored. CW_ERR_NOTFOUND
+ * when the range holds no snapshot. */
+CW_API cw_status cw_score_run(cw_store *st, const cw_scorecard *sc, const cw_score_opts *o,
+                              cw_score_stats *stats);
+
+typedef struct cw_score_export_opts {
+    int64_t day; /* scored day; -1 the latest */
+    cw_format format;
+    const char *account; /* external id: one account's breakdown by measure */
+    int colour;          /* only this colour; -1 all */
+    int limit;           /* rows (0 = all), riskiest first */
+    int drivers;         /* measures named per account (points lost, largest first) */
+} cw_score_export_opts;
+
+CW_API void cw_score_export_opts_init(cw_score_export_opts *o);
+/* Prints the stored scores of a day, riskiest first, with each account's
+ * weakest measures. CW_ERR_NOTFOUND when nothing is scored;
+ * CW_ERR_USAGE when the day was scored by another scorecard version. */
+CW_API cw_status cw_score_export(cw_store *st, const cw_scorecard *sc,
+                                 const cw_score_export_opts *o, FILE *out);
+
+/* ---------------------------------------------------------------------
  * Outbox: every action (task, e-mail, webhook, …) is a row here first, in
  * the same transaction as the alert that caused it; `churnwatch deliver`
  * drains it at least once (docs/actions.md).

@@ -73,6 +73,31 @@ const cli_command cli_commands[] = {
      "  --threads N       2 (default on 2+ cores): two threads read and compute\n"
      "                    half the accounts each while this one writes; 1: one\n"
      "  --quiet           no summary on stderr\n"},
+    {"score", cmd_score,
+     "health scores: run the scorecard over stored snapshots, show who is at risk",
+     "usage: churnwatch score [--as-of DATE | --from D1 --to D2] [options]\n"
+     "       churnwatch score --account ID [--as-of DATE]\n"
+     "       churnwatch score --show-scorecard | --default-scorecard\n"
+     "\n"
+     "Runs the health scorecard ([scorecard], [group.X] and [measure.X] sections of the\n"
+     "configuration, or the built-in default; docs/scoring.md) over every stored metric\n"
+     "snapshot not yet scored by this version of it, stores each account's score\n"
+     "(0-100), colour, change over change_days and each measure's points, and prints\n"
+     "the riskiest accounts of the latest (or --as-of) day with their weakest measures.\n"
+     "\n"
+     "  --db F               database (default: store.db)\n"
+     "  --as-of DATE         score and show this snapshot only\n"
+     "  --from D1 --to D2    score the snapshots in this range\n"
+     "  --recompute          rescore days already scored by this scorecard\n"
+     "  --no-compute         only print what is stored\n"
+     "  --account ID         one account's breakdown: value, points and points lost per measure\n"
+     "  --colour C           only green, yellow or red accounts\n"
+     "  --limit N            rows shown (default 20 in a table, all otherwise)\n"
+     "  --drivers N          weakest measures named per account (default 3)\n"
+     "  --format F           table (default), csv or json (JSON Lines)\n"
+     "  --show-scorecard     print the scorecard in force and exit\n"
+     "  --default-scorecard  print the built-in scorecard as INI (to copy and edit) and exit\n"
+     "  --quiet              no summary on stderr\n"},
     {"report", cmd_report,
      "revenue analytics: MRR movements, retention, cohorts, LTV, reasons, funnel",
      "usage: churnwatch report cohorts [--db F] [--segment S] [--months N]\n"

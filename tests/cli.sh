@@ -19,6 +19,8 @@ printf '[metric.x]\nevents = a\n' >custom_notype.conf
 printf '[metric.y]\ntype = ratio\nnumerator = active_users\ndenominator = nope\n' >custom_badref.conf
 printf '[metric.tenure_days]\ntype = count\nevents = *\n' >custom_builtin.conf
 printf '[metric.z]\ntype = count\nevents = *\nwindow = 0\n' >custom_window.conf
+printf '[group.voice]\nweight = 1\n[measure.licence_activation]\ngroup = usage\nlinear = 0:0, 1:100\n' >sc_bad.conf
+printf '[group.usage]\nweight = 1\n[measure.a]\ngroup = usage\nmetric = logins\nlinear = 0:0, 1:100\n' >sc_metric.conf
 sqlite3 new.db 'PRAGMA user_version=99; CREATE TABLE t(x);'
 mkdir rev
 printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nR1,Up,smb,2025-01-01,2,15000,USD,active\nR2,Gone,smb,2025-01-01,0,0,USD,active\nR3,Euro,eu,2025-01-01,1,100,EUR,active\n' >rev/accounts.csv

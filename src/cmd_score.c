@@ -1,0 +1,210 @@
+/*
+ * cmd_score.c — `churnwatch score`: run the configured health scorecard
+ * over the stored metric snapshots and show the accounts most at risk, one
+ * account's breakdown by measure, or the scorecard itself.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_day(const char *opt, const char *s, int64_t *day)
+{
+    int64_t t;
+    const char *why = NULL;
+    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK) {
+        cli_error("%s %s: %s", opt, s, why ? why : "is not a date");
+        return EXIT_USAGE;
+    }
+    *day = t / 86400;
+    return 0;
+}
+
+static void on_progress(const char *phase, int64_t done, int64_t total, double elapsed, void *ud)
+{
+    (void)ud;
+    double rate = elapsed > 0 ? (double)done / elapsed : 0;
+    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+    fprintf(stderr, "\r\033[K%s: %lld/%lld snapshots  %.1f/s  ETA %.0fs", phase, (long long)done,
+            (long long)total, rate, eta);
+}
+
+static void show_scorecard(const cw_scorecard *sc)
+{
+    double green, red;
+    cw_scorecard_cutoffs(sc, &green, &red);
+    printf("scorecard %s (%s): green from %g, red below %g\n\n", cw_scorecard_name(sc),
+           cw_scorecard_hash(sc), green, red);
+    printf("%-12s %-28s %-28s %s\n", "group", "measure", "metric", "source");
+    static const char *src[] = {"value", "trend", "peer"};
+    for (int i = 0; i < cw_scorecard_measures(sc); i++) {
+        cw_measure_info m;
+        cw_scorecard_measure_info(sc, i, &m);
+        printf("%-12s %-28s %-28s %s\n", m.group, m.name, m.metric, src[m.source]);
+    }
+}
+
+int cmd_score(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},       {"as-of", required_argument, NULL, 'a'},
+        {"from", required_argument, NULL, 'f'},     {"to", required_argument, NULL, 't'},
+        {"recompute", no_argument, NULL, 'r'},      {"no-compute", no_argument, NULL, 'n'},
+        {"format", required_argument, NULL, 'F'},   {"account", required_argument, NULL, 'A'},
+        {"colour", required_argument, NULL, 'c'},   {"color", required_argument, NULL, 'c'},
+        {"limit", required_argument, NULL, 'l'},    {"drivers", required_argument, NULL, 'D'},
+        {"show-scorecard", no_argument, NULL, 's'}, {"default-scorecard", no_argument, NULL, 'S'},
+        {"quiet", no_argument, NULL, 'q'},          {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_score_opts o;
+    cw_score_opts_init(&o);
+    cw_score_export_opts x;
+    cw_score_export_opts_init(&x);
+    x.limit = 20;
+    int64_t as_of = -1, from = -1, to = -1;
+    int no_compute = 0, quiet = 0, show = 0, c, limit_given = 0;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'a': rc = parse_day("--as-of", optarg, &as_of); break;
+        case 'f': rc = parse_day("--from", optarg, &from); break;
+        case 't': rc = parse_day("--to", optarg, &to); break;
+        case 'r': o.recompute = 1; break;
+        case 'n': no_compute = 1; break;
+        case 'F':
+            if (strcmp(optarg, "table") == 0)
+                x.format = CW_FORMAT_TABLE;
+            else if (strcmp(optarg, "csv") == 0)
+                x.format = CW_FORMAT_CSV;
+            else if (strcmp(optarg, "json") == 0)
+                x.format = CW_FORMAT_JSON;
+            else {
+                cli_error("--format %s: expected table, csv or json", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'A': x.account = optarg; break;
+        case 'c':
+            x.colour = strcmp(optarg, "green") == 0    ? CW_GREEN
+                       : strcmp(optarg, "yellow") == 0 ? CW_YELLOW
+                       : strcmp(optarg, "red") == 0    ? CW_RED
+                                                       : -2;
+            if (x.colour == -2) {
+                cli_error("--colour %s: expected green, yellow or red", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'l':
+        case 'D': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 0 || v > 1000000000) {
+                cli_error("--%s %s: expected a number >= 0", c == 'l' ? "limit" : "drivers",
+                          optarg);
+                rc = EXIT_USAGE;
+            } else if (c == 'l') {
+                x.limit = (int)v;
+                limit_given = 1;
+            } else {
+                x.drivers = (int)v;
+            }
+            break;
+        }
+        case 's': show = 1; break;
+        case 'S': show = 2; break;
+        case 'q': quiet = 1; break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("score: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && as_of >= 0 && (from >= 0 || to >= 0)) {
+        cli_error("score: give either --as-of or --from/--to, not both");
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && from >= 0 && to >= 0 && to < from) {
+        cli_error("score: --to is before --from");
+        rc = EXIT_USAGE;
+    }
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    if (show == 2) {
+        fputs(cw_scorecard_default_text(), stdout);
+        cw_config_free(cfg);
+        return 0;
+    }
+    cw_scorecard *sc = NULL;
+    char *err = NULL;
+    cw_status s = cw_scorecard_load(cfg, &sc, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        cw_config_free(cfg);
+        return cli_exit_code(s);
+    }
+    if (show) {
+        show_scorecard(sc);
+        cw_scorecard_free(sc);
+        cw_config_free(cfg);
+        return 0;
+    }
+    if (!limit_given && (x.format != CW_FORMAT_TABLE || x.colour >= 0))
+        x.limit = 0;
+    if (as_of >= 0) {
+        o.from_day = o.to_day = as_of;
+        x.day = as_of;
+    } else {
+        if (from >= 0)
+            o.from_day = from;
+        if (to >= 0)
+            o.to_day = to;
+    }
+    if (cli_progress_enabled(cfg))
+        o.on_progress = on_progress;
+    cw_store *st;
+    cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        cw_scorecard_free(sc);
+        cw_config_free(cfg);
+        return cli_exit_code(s);
+    }
+    if (!no_compute) {
+        cw_score_stats stats;
+        s = cw_score_run(st, sc, &o, &stats);
+        if (o.on_progress)
+            fputs("\r\033[K", stderr);
+        if (s != CW_OK)
+            cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        else if (!quiet)
+            fprintf(stderr,
+                    "score: %lld snapshot(s) scored, %lld already scored by scorecard %s; %lld "
+                    "account scores in %.2f s\n",
+                    (long long)stats.days_scored, (long long)stats.days_skipped,
+                    cw_scorecard_hash(sc), (long long)stats.rows, stats.elapsed_s);
+    }
+    if (s == CW_OK && as_of < 0 && to >= 0)
+        x.day = -1; /* the latest scored day; --to bounds only the run */
+    if (s == CW_OK) {
+        s = cw_score_export(st, sc, &x, stdout);
+        if (s != CW_OK)
+            cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+    }
+    cw_store_close(st);
+    cw_scorecard_free(sc);
+    cw_config_free(cfg);
+    return cli_exit_code(s);
+}
