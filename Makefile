@@ -31,6 +31,7 @@ demo: build
 	$(BUILD)/churnwatch metrics --db $(DB) --from 2025-01-06 --to 2025-12-29 --every 7d
 	$(BUILD)/churnwatch metrics --db $(DB) --no-compute --account A000002
 	$(BUILD)/churnwatch report revenue --db $(DB) --by quarter --from 2025-01
+	$(BUILD)/churnwatch score --db $(DB) --limit 10
 
 test: deps
 	@scripts/run-tests.sh

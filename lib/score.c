@@ -481,10 +481,15 @@ static void print_breakdown(ex_ctx *x, const ex_row *r, int64_t day, FILE *out)
         fprintf(out, "%-12s %-28s %12s %8.1f %8.1f %8.1f\n", sc->groups[sc->measures[i].group].name,
                 sc->measures[i].name, v, r->contrib[i], r->max[i], r->max[i] - r->contrib[i]);
     }
-    for (int i = 0; i < sc->nmeasures; i++)
-        if (isnan(r->contrib[i]))
-            fprintf(out, "%-12s %-28s %12s %8s\n", sc->groups[sc->measures[i].group].name,
-                    sc->measures[i].name, isnan(r->in[i]) ? "no data" : "-", "n/a");
+    for (int i = 0; i < sc->nmeasures; i++) {
+        if (!isnan(r->contrib[i]))
+            continue;
+        char v[32];
+        fmt_num(v, sizeof v, r->in[i], "%.4g");
+        fprintf(out, "%-12s %-28s %12s  %s\n", sc->groups[sc->measures[i].group].name,
+                sc->measures[i].name, isnan(r->in[i]) ? "no data" : v,
+                isnan(r->in[i]) ? "dropped, weight re-spread" : "not for this stage or segment");
+    }
 }
 
 void cw_score_export_opts_init(cw_score_export_opts *o)
