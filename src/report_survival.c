@@ -51,9 +51,12 @@ static int write_table(const cw_survival_report *r, const char *segment)
     const char *unit = r->unit_months ? "months" : "days";
     char end[32];
     cw_time_format(r->data_end_unix, 0, end, sizeof end);
-    printf("Customer survival (Kaplan-Meier), by %s, %s%s; lifetime = first paid subscription "
-           "to churn, censored at the data end %s",
-           by_name(r->by), segment ? "segment " : "all segments", segment ? segment : "", end);
+    char by[32] = "";
+    if (r->by != CW_SURVIVAL_BY_NONE)
+        snprintf(by, sizeof by, "by %s, ", by_name(r->by));
+    printf("Customer survival (Kaplan-Meier), %s%s%s; lifetime = first paid subscription to "
+           "churn, censored at the data end %s",
+           by, segment ? "segment " : "all segments", segment ? segment : "", end);
     if (r->horizon > 0)
         printf(" or at %g %s", r->horizon, unit);
     printf("; %g%% log-log bands\n\n", 100.0 * r->confidence);
@@ -115,7 +118,7 @@ static int write_table(const cw_survival_report *r, const char *segment)
     } else if (n < 2) {
         printf("\nLog-rank test: not computed (one group)\n");
     } else {
-        printf("\nLog-rank test: not computed (no churn in any group)\n");
+        printf("\nLog-rank test: not computed (no churn while two groups were at risk)\n");
     }
     return 0;
 }
