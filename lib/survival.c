@@ -350,9 +350,11 @@ cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o, cw_surviv
     for (int64_t i = 0; i < L.nsubs; i++)
         end = L.subs[i].ts_unix > end ? L.subs[i].ts_unix : end;
     /* Group keys: segment index, or the cohort's first month counted from
-     * that of the first included month (cohorts align with the year). */
+     * that of the first included month's cohort (cohorts align with the
+     * year, so that one may begin up to cohort_months - 1 months earlier:
+     * hence the extra keys). */
     int nkeys = o->by == CW_SURVIVAL_BY_SEGMENT  ? L.nsegs
-                : o->by == CW_SURVIVAL_BY_COHORT ? L.last_month - L.first_month + 1
+                : o->by == CW_SURVIVAL_BY_COHORT ? L.last_month - L.first_month + o->cohort_months
                                                  : 1;
     if (nkeys > 12 * 200) {
         s = cw_store_set_error(st, CW_ERR_INPUT,

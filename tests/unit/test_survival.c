@@ -295,6 +295,23 @@ static void test_aml_by_segment(void **state)
     near(r->logrank_p, 0.0653393220405, 1e-10, "p");
     cw_survival_free(r);
 
+    /* Quarterly start cohorts, the first (June) not at a quarter's start:
+     * the churned accounts but M10 started 2025-06-15 (Q2, "2025-04": 6 +
+     * 11), M11 2025-07-24 (Q3), and M03, M06, M09, M10, N06 in Q4. */
+    o.by = CW_SURVIVAL_BY_COHORT;
+    assert_int_equal(cw_survival_compute(g_store, &o, &r), CW_OK);
+    assert_int_equal(r->ngroups, 3);
+    assert_string_equal(r->groups[0].name, "2025-04");
+    assert_int_equal(r->groups[0].accounts, 17);
+    assert_int_equal(r->groups[0].events, 17);
+    assert_string_equal(r->groups[1].name, "2025-07");
+    assert_int_equal(r->groups[1].accounts, 1);
+    assert_string_equal(r->groups[2].name, "2025-10");
+    assert_int_equal(r->groups[2].accounts, 5);
+    assert_int_equal(r->groups[2].events, 1);
+    assert_int_equal(r->logrank_df, 2);
+    cw_survival_free(r);
+
     /* One segment: one group, the same curve, no log-rank. */
     o.by = CW_SURVIVAL_BY_NONE;
     o.segment = "maint";
@@ -385,6 +402,18 @@ static void test_reactivation_no_events_horizon(void **state)
     assert_int_equal(r->logrank_df, 3);
     cw_survival_free(r);
     r = NULL;
+    /* Four-month cohorts of segment b, whose data starts in April (inside
+     * the Jan-Apr cohort): C5 (Apr) is in "2025-01", C6 (May) in "2025-05". */
+    o.cohort_months = 4;
+    o.segment = "b";
+    assert_int_equal(cw_survival_compute(g_store, &o, &r), CW_OK);
+    assert_int_equal(r->ngroups, 2);
+    assert_string_equal(r->groups[0].name, "2025-01");
+    assert_string_equal(r->groups[1].name, "2025-05");
+    assert_false(r->logrank_computed); /* no churn at all */
+    cw_survival_free(r);
+    r = NULL;
+    o.segment = NULL;
     o.cohort_months = 5;
     assert_int_equal(cw_survival_compute(g_store, &o, &r), CW_ERR_USAGE);
     assert_null(r);
