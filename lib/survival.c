@@ -282,27 +282,36 @@ static cw_status logrank(cw_survival_report *r, const obs *o, int64_t n, int k)
         }
         i = j;
     }
-    int m = k - 1;
-    for (int g = 0; g < m; g++) {
-        OE[g] = r->groups[g].logrank_observed - r->groups[g].logrank_expected;
-        for (int h = 0; h < m; h++)
-            V[g * m + h] = V[g * k + h]; /* compact to m × m in place (rows ascend) */
-    }
-    double *x = calloc((size_t)m, sizeof *x);
-    if (!x) {
-        free(V), free(OE), free(nr), free(dg), free(cg);
+    /* Groups never at risk beside another at a churn time have a zero row
+     * in V (and O = E): they carry no information and are left out, as a
+     * generalised inverse would; the last remaining group is implied. */
+    int m = 0;
+    for (int g = 0; g < k; g++)
+        if (V[g * k + g] > 0.0)
+            dg[m++] = g; /* dg reused as the index of the groups kept */
+    m--;
+    double *x = calloc((size_t)(m > 0 ? m : 1), sizeof *x);
+    double *W = calloc((size_t)(m > 0 ? m * m : 1), sizeof *W);
+    if (!x || !W) {
+        free(x), free(W), free(V), free(OE), free(nr), free(dg), free(cg);
         return CW_ERR_NOMEM;
     }
-    memcpy(x, OE, (size_t)m * sizeof *x);
-    if (solve(V, x, m) == 0) {
+    for (int i = 0; i < m; i++) {
+        const cw_survival_group *gi = &r->groups[dg[i]];
+        OE[i] = x[i] = gi->logrank_observed - gi->logrank_expected;
+        for (int j = 0; j < m; j++)
+            W[i * m + j] = V[dg[i] * k + dg[j]];
+    }
+    if (m >= 1 && solve(W, x, m) == 0) {
         double chi2 = 0.0;
-        for (int g = 0; g < m; g++)
-            chi2 += OE[g] * x[g];
+        for (int i = 0; i < m; i++)
+            chi2 += OE[i] * x[i];
         r->logrank_computed = 1;
         r->logrank_chi2 = chi2 < 0.0 ? 0.0 : chi2;
         r->logrank_df = m;
         r->logrank_p = cw_chi2_sf(r->logrank_chi2, m);
     }
+    free(W);
     free(x), free(V), free(OE), free(nr), free(dg), free(cg);
     return CW_OK;
 }

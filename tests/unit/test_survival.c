@@ -54,6 +54,7 @@
  *   C4 b  only a free row 2025-04-10: never a customer, not counted
  *   C5 b  pays 2025-04-02: censored at 90 days
  *   C6 b  pays 2025-05-01, expands 2025-07-01: censored at 61 days
+ *   C7 c  pays from the data end: censored at 0 days
  *   a: S(50) = 2/3, S(60) = 1/3, Greenwood 1/6 + 1/2 = 2/3, se(50) =
  *      (2/3) sqrt(1/6) = 0.272166, se(60) = (1/3) sqrt(2/3) = 0.272166;
  *      median 60.
@@ -61,6 +62,8 @@
  *   log-rank: at 50, n = 3 + 2, E_a = 3/5, V = 1*4/4 * 3/5 * 2/5 = 0.24;
  *   at 60, n = 2 + 2, E_a = 1/2, V = 0.25. O_a - E_a = 2 - 1.1 = 0.9,
  *   chi2 = 0.81 / 0.49 = 1.653061224, p = erfc(sqrt(chi2 / 2)) = 0.198542794.
+ *   c is never at risk at a churn time: its row of V is zero, so it is left
+ *   out (as R's generalised inverse does) and the test keeps 1 df.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -165,7 +168,8 @@ static const char *small_accounts =
     "C3,Trial Co,a,2025-02-05,0,0,USD,churned,2025-04-16\n"
     "C4,Free Co,b,2025-04-10,0,0,USD,trial,\n"
     "C5,Late Co,b,2025-04-02,1,1000,USD,active,\n"
-    "C6,Grow Co,b,2025-05-01,1,2000,USD,active,\n";
+    "C6,Grow Co,b,2025-05-01,1,2000,USD,active,\n"
+    "C7,Fresh Co,c,2025-07-01,1,1000,USD,active,\n";
 
 static const char *small_subscriptions = "account_id,effective_at,mrr_minor,currency,seats\n"
                                          "C1,2025-01-10,1000,USD,1\n"
@@ -178,7 +182,8 @@ static const char *small_subscriptions = "account_id,effective_at,mrr_minor,curr
                                          "C4,2025-04-10,0,USD,1\n"
                                          "C5,2025-04-02,1000,USD,1\n"
                                          "C6,2025-05-01,1000,USD,1\n"
-                                         "C6,2025-07-01,2000,USD,2\n";
+                                         "C6,2025-07-01,2000,USD,2\n"
+                                         "C7,2025-07-01,1000,USD,1\n";
 
 static void near(double got, double want, double tol, const char *what)
 {
@@ -346,8 +351,8 @@ static void test_reactivation_no_events_horizon(void **state)
     assert_int_equal(cw_survival_compute(g_store, &o, &r), CW_OK);
     char end[32];
     assert_string_equal(cw_time_format(r->data_end_unix, 1, end, sizeof end), "2025-07-01");
-    assert_int_equal(r->ngroups, 2);
-    const cw_survival_group *a = &r->groups[0], *b = &r->groups[1];
+    assert_int_equal(r->ngroups, 3);
+    const cw_survival_group *a = &r->groups[0], *b = &r->groups[1], *c = &r->groups[2];
     static const want_pt wa[] = {
         {50, 3, 1, 0, 2.0 / 3.0, 0.272165526976, 0, 0},
         {60, 2, 1, 0, 1.0 / 3.0, 0.272165526976, 0, 0},
@@ -374,32 +379,49 @@ static void test_reactivation_no_events_horizon(void **state)
     near(b->points[1].se, 0, 0, "b se");
     near(b->points[1].lower, 1, 0, "b lower");
     near(b->median, NAN, 0, "b median");
+    assert_string_equal(c->name, "c");
+    assert_int_equal(c->accounts, 1);
+    near(c->points[0].t, 0, 0, "c t");
+    near(c->logrank_expected, 0, 0, "E c");
     assert_true(r->logrank_computed);
+    assert_int_equal(r->logrank_df, 1);
     near(a->logrank_expected, 1.1, 1e-12, "E a");
     near(r->logrank_chi2, 0.81 / 0.49, 1e-12, "chi2");
     near(r->logrank_p, 0.19854279368666197, 1e-12, "p");
     cw_survival_free(r);
 
     /* Quarterly cohorts partition the accounts as the segments do here
-     * (a = Jan/Feb starts, b = Apr/May): the same test. */
+     * (a = Jan/Feb starts, b = Apr/May, c = Jul): the same test. */
     o.by = CW_SURVIVAL_BY_COHORT;
     assert_int_equal(cw_survival_compute(g_store, &o, &r), CW_OK);
-    assert_int_equal(r->ngroups, 2);
+    assert_int_equal(r->ngroups, 3);
     assert_string_equal(r->groups[0].name, "2025-01");
     assert_string_equal(r->groups[1].name, "2025-04");
+    assert_string_equal(r->groups[2].name, "2025-07");
     near(r->logrank_chi2, 0.81 / 0.49, 1e-12, "cohort chi2");
+    assert_int_equal(r->logrank_df, 1);
     cw_survival_free(r);
-    /* Monthly cohorts: Jan {C1, C2}, Feb {C3}, Apr {C5}, May {C6}. */
+    /* Monthly cohorts: Jan {C1, C2}, Feb {C3}, Apr {C5}, May {C6}, Jul
+     * {C7}. At 50 days 2, 1, 1, 1 are at risk (n = 5), at 60 days 1, 1, 1,
+     * 1: E = 0.4 + 0.25 = 0.65 for Jan, 0.2 + 0.25 = 0.45 for the others,
+     * O = 1, 1, 0, 0; Jul is left out; chi2 over Jan, Feb, Apr with the
+     * 3 x 3 covariance, solved independently (plain Python, Gauss-Jordan):
+     * 1.768031189 on 3 df, p = erfc(sqrt(x/2)) + sqrt(2x/pi) exp(-x/2) =
+     * 0.621916292. */
     o.cohort_months = 1;
     assert_int_equal(cw_survival_compute(g_store, &o, &r), CW_OK);
-    assert_int_equal(r->ngroups, 4);
-    static const char *const names[] = {"2025-01", "2025-02", "2025-04", "2025-05"};
-    static const int64_t accounts[] = {2, 1, 1, 1};
-    for (int i = 0; i < 4; i++) {
+    assert_int_equal(r->ngroups, 5);
+    static const char *const names[] = {"2025-01", "2025-02", "2025-04", "2025-05", "2025-07"};
+    static const int64_t accounts[] = {2, 1, 1, 1, 1};
+    static const double expected[] = {0.65, 0.45, 0.45, 0.45, 0};
+    for (int i = 0; i < 5; i++) {
         assert_string_equal(r->groups[i].name, names[i]);
         assert_int_equal(r->groups[i].accounts, accounts[i]);
+        near(r->groups[i].logrank_expected, expected[i], 1e-12, names[i]);
     }
     assert_int_equal(r->logrank_df, 3);
+    near(r->logrank_chi2, 1.7680311890838207, 1e-12, "monthly chi2");
+    near(r->logrank_p, 0.6219162919545396, 1e-12, "monthly p");
     cw_survival_free(r);
     r = NULL;
     /* Four-month cohorts of segment b, whose data starts in April (inside
