@@ -881,6 +881,91 @@ typedef enum cw_outbox_status {
 CW_API cw_status cw_outbox_enqueue(cw_store *st, const char *action, const char *idem_key,
                                    const char *payload_json, int64_t now, int *inserted);
 
+/* ---------------------------------------------------------------------
+ * Survival: Kaplan–Meier retention curves of customer lifetimes by segment
+ * or start cohort, Greenwood confidence bands, median lifetime and the
+ * log-rank test between the groups (lib/survival.c, docs/revenue-survival.md).
+ * ------------------------------------------------------------------- */
+
+typedef enum cw_survival_by {
+    CW_SURVIVAL_BY_NONE = 0,    /* one group: every account */
+    CW_SURVIVAL_BY_SEGMENT = 1, /* accounts.segment */
+    CW_SURVIVAL_BY_COHORT = 2   /* calendar period of the lifetime's start */
+} cw_survival_by;
+
+/* Milestones of the compact table, in months of CW_SURVIVAL_MONTH_DAYS days. */
+#define CW_SURVIVAL_NMILESTONES 6
+#define CW_SURVIVAL_MONTH_DAYS  30.4375                                        /* 365.25 / 12 */
+extern CW_API const int cw_survival_milestone_months[CW_SURVIVAL_NMILESTONES]; /* 1 3 6 12 18 24 */
+
+typedef struct cw_survival_opts {
+    cw_survival_by by;
+    const char *segment; /* only this segment; NULL = all */
+    int cohort_months;   /* cohort width: 1, 2, 3, 4, 6 or 12 (default 3) */
+    int unit_months;     /* times in months (of CW_SURVIVAL_MONTH_DAYS) instead of days */
+    double horizon;      /* follow-up cut at this many units (lifetimes censored there); 0 = none */
+    double confidence;   /* of the bands and the median's interval, in (0, 1); default 0.95 */
+} cw_survival_opts;
+
+/* One distinct time at which lifetimes of the group ended or were censored. */
+typedef struct cw_survival_point {
+    double t;            /* in the report's unit */
+    int64_t at_risk;     /* lifetimes still running just before t */
+    int64_t events;      /* churns at t */
+    int64_t censored;    /* censored at t */
+    double survival;     /* Kaplan–Meier S(t), just after t */
+    double se;           /* Greenwood standard error of S(t); NaN once S is 0 */
+    double lower, upper; /* log-log confidence band */
+} cw_survival_point;
+
+/* S at a milestone: the curve's value at the last point at or before it. */
+typedef struct cw_survival_milestone {
+    int months;
+    int observed; /* 0 when the milestone lies beyond the group's last time */
+    int64_t at_risk;
+    double survival, lower, upper;
+} cw_survival_milestone;
+
+typedef struct cw_survival_group {
+    char name[72]; /* segment, cohort "YYYY-MM" (its first month) or "all" */
+    int64_t accounts, events, censored;
+    cw_survival_point *points;
+    int64_t npoints;
+    /* Median lifetime: the first time S <= 0.5; its interval from the band
+     * (first times lower <= 0.5 and upper <= 0.5). NaN = not reached. */
+    double median, median_lower, median_upper;
+    cw_survival_milestone milestones[CW_SURVIVAL_NMILESTONES];
+    double logrank_observed, logrank_expected; /* churns seen and expected under H0 */
+} cw_survival_group;
+
+typedef struct cw_survival_report {
+    cw_survival_by by;
+    int cohort_months, unit_months;
+    double horizon, confidence;
+    int64_t data_end_unix;     /* the latest subscription change: the censoring instant */
+    cw_survival_group *groups; /* by name */
+    int ngroups;
+    /* Log-rank test of equal survival across the groups with at least one
+     * lifetime; computed only with two or more such groups. */
+    int logrank_computed;
+    double logrank_chi2, logrank_p;
+    int logrank_df;
+} cw_survival_report;
+
+/* Defaults: by none, cohort_months 3, days, no horizon, confidence 0.95. */
+CW_API void cw_survival_opts_init(cw_survival_opts *o);
+/* Builds the survival report from the store (o NULL = defaults). On success
+ * *out is a report the caller frees with cw_survival_free(); on failure it
+ * stays NULL and the message is on the store handle. */
+CW_API cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o,
+                                     cw_survival_report **out);
+/* Accepts NULL. */
+CW_API void cw_survival_free(cw_survival_report *r);
+/* Upper tail of the chi-square distribution with df degrees of freedom at x
+ * (the p-value of a chi-square statistic): Q(df/2, x/2), the regularised
+ * upper incomplete gamma function. NaN when df < 1 or x is NaN. */
+CW_API double cw_chi2_sf(double x, int df);
+
 #ifdef __cplusplus
 }
 #endif

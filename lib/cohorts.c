@@ -14,159 +14,29 @@
  */
 #include "churnwatch.h"
 #include "internal.h"
+#include "ledger.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct coh_row {
-    int64_t account;
-    int64_t ts_unix;
-    int64_t mrr_minor;
-} coh_row;
-
 typedef struct coh_ctx {
-    cw_store *st;
-    const char *what; /* "cohorts" or "ltv", for messages */
-    const char *segment;
-    unsigned char *included;
-    int *seg;   /* segment index per account id */
-    char **ext; /* external id per account id */
-    int64_t nids;
-    cw_intern *segs; /* segment name → index */
-    char **seg_names;
-    int nsegs, capsegs;
-    coh_row *rows;
-    int64_t nrows, caprows;
+    cw_ledger L;
     char currency[4];
-    int64_t currency_account, currency_ts;
     int first, last; /* months (year*12 + month-1) holding a change */
 } coh_ctx;
 
-static cw_status on_account(int64_t id, const cw_value *v, void *ud)
-{
-    coh_ctx *c = ud;
-    if (id < 1 || id > INT32_MAX)
-        return cw_store_set_error(c->st, CW_ERR_DB, "%s: account id %lld out of range", c->what,
-                                  (long long)id);
-    if (id >= c->nids) {
-        int64_t n = c->nids ? c->nids : 64;
-        while (n <= id)
-            n *= 2;
-        unsigned char *inc = realloc(c->included, (size_t)n);
-        if (!inc)
-            return CW_ERR_NOMEM;
-        c->included = inc;
-        int *seg = realloc(c->seg, (size_t)n * sizeof *seg);
-        if (!seg)
-            return CW_ERR_NOMEM;
-        c->seg = seg;
-        char **ext = realloc(c->ext, (size_t)n * sizeof *ext);
-        if (!ext)
-            return CW_ERR_NOMEM;
-        c->ext = ext;
-        memset(c->included + c->nids, 0, (size_t)(n - c->nids));
-        memset(c->seg + c->nids, 0, (size_t)(n - c->nids) * sizeof *seg);
-        memset(c->ext + c->nids, 0, (size_t)(n - c->nids) * sizeof *ext);
-        c->nids = n;
-    }
-    /* accounts: 0 account_id, 2 segment */
-    free(c->ext[id]);
-    c->ext[id] = cw_strndup(v[0].s ? v[0].s : "", v[0].len);
-    if (!c->ext[id])
-        return CW_ERR_NOMEM;
-    const char *sg = v[2].present && v[2].s ? v[2].s : "";
-    size_t sl = v[2].present ? v[2].len : 0;
-    c->included[id] = !c->segment || (strlen(c->segment) == sl && memcmp(c->segment, sg, sl) == 0);
-    int64_t k = cw_intern_get(c->segs, sg, sl);
-    if (k < 0) {
-        if (c->nsegs == c->capsegs) {
-            int n = c->capsegs ? c->capsegs * 2 : 8;
-            char **names = realloc(c->seg_names, (size_t)n * sizeof *names);
-            if (!names)
-                return CW_ERR_NOMEM;
-            c->seg_names = names;
-            c->capsegs = n;
-        }
-        if (!(c->seg_names[c->nsegs] = cw_strndup(sg, sl)))
-            return CW_ERR_NOMEM;
-        k = c->nsegs++;
-        cw_status s = cw_intern_put(c->segs, sg, sl, k);
-        if (s != CW_OK)
-            return s;
-    }
-    c->seg[id] = (int)k;
-    return CW_OK;
-}
-
-static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
-{
-    (void)id;
-    coh_ctx *c = ud;
-    /* subscriptions: 0 account, 1 effective_at, 2 mrr_minor, 3 currency */
-    int64_t acc = v[0].i;
-    if (acc < 1 || acc >= c->nids || !c->included[acc])
-        return CW_OK;
-    if (!c->currency[0]) {
-        memcpy(c->currency, v[3].s, v[3].len < 3 ? v[3].len : 3);
-        c->currency_account = acc;
-        c->currency_ts = v[1].i;
-    } else if (v[3].len != 3 || memcmp(c->currency, v[3].s, 3) != 0) {
-        char t1[32], t2[32];
-        return cw_store_set_error(
-            c->st, CW_ERR_INPUT,
-            "%s: subscriptions use more than one currency (%s for account '%s' at %s, "
-            "%.*s for account '%s' at %s); revenue analytics needs a single currency, and "
-            "conversion is not supported yet (docs/revenue.md)",
-            c->what, c->currency, c->ext[c->currency_account] ? c->ext[c->currency_account] : "?",
-            cw_time_format(c->currency_ts, 0, t1, sizeof t1), (int)v[3].len, v[3].s,
-            c->ext[acc] ? c->ext[acc] : "?", cw_time_format(v[1].i, 0, t2, sizeof t2));
-    }
-    if (c->nrows == c->caprows) {
-        int64_t n = c->caprows ? c->caprows * 2 : 256;
-        coh_row *r = realloc(c->rows, (size_t)n * sizeof *r);
-        if (!r)
-            return CW_ERR_NOMEM;
-        c->rows = r;
-        c->caprows = n;
-    }
-    c->rows[c->nrows++] = (coh_row){acc, v[1].i, v[2].i};
-    int m = cw_month_of(v[1].i);
-    c->first = m < c->first ? m : c->first;
-    c->last = m > c->last ? m : c->last;
-    return CW_OK;
-}
-
-static void ctx_free(coh_ctx *c)
-{
-    for (int64_t i = 0; i < c->nids; i++)
-        free(c->ext[i]);
-    free(c->ext);
-    free(c->seg);
-    free(c->included);
-    for (int i = 0; i < c->nsegs; i++)
-        free(c->seg_names[i]);
-    free(c->seg_names);
-    cw_intern_free(c->segs);
-    free(c->rows);
-}
-
-/* Reads accounts and the matching subscriptions into c. */
+/* Reads accounts and subscriptions into c; the included accounts' rows must
+ * share one currency. */
 static cw_status ctx_load(cw_store *st, const char *what, const char *segment, coh_ctx *c)
 {
     memset(c, 0, sizeof *c);
-    c->st = st;
-    c->what = what;
-    c->segment = segment;
-    c->first = INT32_MAX;
-    c->last = INT32_MIN;
-    if (!(c->segs = cw_intern_new()))
-        return CW_ERR_NOMEM;
-    const cw_store_ops *ops = cw_store_get_ops(st);
-    cw_status s = ops->scan_rows(st, CW_KIND_ACCOUNTS, on_account, c);
+    cw_status s = cw_ledger_load(st, what, segment, &c->L);
     if (s == CW_OK)
-        s = ops->scan_rows(st, CW_KIND_SUBSCRIPTIONS, on_subscription, c);
-    if (s == CW_OK && c->nrows == 0)
+        s = cw_ledger_one_currency(&c->L, NULL, what, c->currency);
+    c->first = c->L.first_month;
+    c->last = c->L.last_month;
+    if (s == CW_OK && c->L.nsubs_included == 0)
         s = cw_store_set_error(st, CW_ERR_NOTFOUND, "%s: no subscriptions%s%s%s", what,
                                segment ? " in segment '" : "", segment ? segment : "",
                                segment ? "'" : "");
@@ -177,20 +47,20 @@ static cw_status ctx_load(cw_store *st, const char *what, const char *segment, c
 }
 
 /* Fills mrr[0..last-first] with the account's MRR at each month end of the
- * data range, from its rows [lo, hi) (in effective_at order). */
-static void month_ends(const coh_ctx *c, int64_t lo, int64_t hi, int64_t *mrr)
+ * data range, from its rows (in effective_at order). */
+static void month_ends(const coh_ctx *c, const cw_ledger_account *a, int64_t *mrr)
 {
-    int64_t cur = 0, i = lo;
+    int64_t cur = 0, i = a->lo;
     for (int m = c->first; m <= c->last; m++) {
         int64_t t = cw_month_start_unix(m + 1);
-        while (i < hi && c->rows[i].ts_unix < t)
-            cur = c->rows[i++].mrr_minor;
+        while (i < a->hi && c->L.subs[i].ts_unix < t)
+            cur = c->L.subs[i++].mrr_minor;
         mrr[m - c->first] = cur;
     }
 }
 
-/* Calls fn for every account with its month-end series (rows arrive in
- * (account, effective_at) order from scan_rows). */
+/* Calls fn for every included account holding a subscription row, in id
+ * order, with its month-end series. */
 static cw_status for_each_account(coh_ctx *c,
                                   cw_status (*fn)(coh_ctx *c, int64_t account, const int64_t *mrr,
                                                   void *ud),
@@ -201,13 +71,12 @@ static cw_status for_each_account(coh_ctx *c,
     if (!mrr)
         return CW_ERR_NOMEM;
     cw_status s = CW_OK;
-    for (int64_t i = 0; i < c->nrows && s == CW_OK;) {
-        int64_t j = i;
-        while (j < c->nrows && c->rows[j].account == c->rows[i].account)
-            j++;
-        month_ends(c, i, j, mrr);
-        s = fn(c, c->rows[i].account, mrr, ud);
-        i = j;
+    for (int64_t id = 1; id < c->L.nids && s == CW_OK; id++) {
+        const cw_ledger_account *a = &c->L.acc[id];
+        if (!a->included || a->lo == a->hi)
+            continue;
+        month_ends(c, a, mrr);
+        s = fn(c, id, mrr, ud);
     }
     free(mrr);
     return s;
@@ -346,7 +215,7 @@ done:
     free(a.logos);
     free(a.mrr);
     free(a.mrr12);
-    ctx_free(&c);
+    cw_ledger_free(&c.L);
     return s;
 }
 
@@ -357,6 +226,8 @@ typedef struct ltv_acc {
     int nm;
     int64_t *accounts, *account_months, *mrr_sum, *start_sum, *churns;
     int64_t *events, *censored; /* [segment][duration 0..nm] */
+    int64_t *km_at_risk;        /* scratch for cw_km_curve, nm + 1 */
+    double *km_surv;
     int ovf;
 } ltv_acc;
 
@@ -364,7 +235,7 @@ static cw_status ltv_account(coh_ctx *c, int64_t account, const int64_t *mrr, vo
 {
     ltv_acc *a = ud;
     int nm = a->nm;
-    int g[2] = {c->seg[account], c->nsegs};
+    int g[2] = {c->L.acc[account].segment, c->L.nsegs};
     int k0 = 0;
     while (k0 < nm && mrr[k0] <= 0)
         k0++;
@@ -439,11 +310,10 @@ static void ltv_row(const ltv_acc *a, int s, double margin, cw_ltv_segment *o)
     }
     double surv = 1.0, life = 0.0;
     at_risk -= ev[0] + ce[0]; /* duration 0: censored in its first month, never at risk */
+    cw_km_curve(horizon, ev + 1, ce + 1, at_risk, a->km_at_risk, a->km_surv, NULL);
     for (int t = 1; t <= horizon; t++) {
         life += surv; /* adds S(t-1) */
-        if (at_risk > 0)
-            surv *= 1.0 - (double)ev[t] / (double)at_risk;
-        at_risk -= ev[t] + ce[t];
+        surv = a->km_surv[t - 1];
     }
     o->km_horizon_months = horizon;
     o->km_survival_at_horizon = surv;
@@ -477,7 +347,7 @@ cw_status cw_ltv_compute(cw_store *st, const cw_ltv_opts *o, cw_ltv_report **out
     if (s != CW_OK)
         goto done;
     a.nm = c.last - c.first + 1;
-    size_t ng = (size_t)c.nsegs + 1, nd = ng * (size_t)(a.nm + 1);
+    size_t ng = (size_t)c.L.nsegs + 1, nd = ng * (size_t)(a.nm + 1);
     a.accounts = calloc(ng, sizeof(int64_t));
     a.account_months = calloc(ng, sizeof(int64_t));
     a.mrr_sum = calloc(ng, sizeof(int64_t));
@@ -485,9 +355,12 @@ cw_status cw_ltv_compute(cw_store *st, const cw_ltv_opts *o, cw_ltv_report **out
     a.churns = calloc(ng, sizeof(int64_t));
     a.events = calloc(nd, sizeof(int64_t));
     a.censored = calloc(nd, sizeof(int64_t));
+    a.km_at_risk = calloc((size_t)a.nm + 1, sizeof(int64_t));
+    a.km_surv = calloc((size_t)a.nm + 1, sizeof(double));
     r = calloc(1, sizeof *r);
     if (!a.accounts || !a.account_months || !a.mrr_sum || !a.start_sum || !a.churns || !a.events ||
-        !a.censored || !r || !(r->segments = calloc(ng, sizeof *r->segments))) {
+        !a.censored || !a.km_at_risk || !a.km_surv || !r ||
+        !(r->segments = calloc(ng, sizeof *r->segments))) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -496,7 +369,7 @@ cw_status cw_ltv_compute(cw_store *st, const cw_ltv_opts *o, cw_ltv_report **out
         s = cw_store_set_error(st, CW_ERR_TOOBIG, "ltv: MRR totals overflow 64 bits");
     if (s != CW_OK)
         goto done;
-    if (a.accounts[c.nsegs] == 0) {
+    if (a.accounts[c.L.nsegs] == 0) {
         s = cw_store_set_error(st, CW_ERR_NOTFOUND, "ltv: no account paid at a month end%s%s%s",
                                o->segment ? " in segment '" : "", o->segment ? o->segment : "",
                                o->segment ? "'" : "");
@@ -508,18 +381,18 @@ cw_status cw_ltv_compute(cw_store *st, const cw_ltv_opts *o, cw_ltv_report **out
     r->start_month = c.first % 12 + 1;
     r->end_year = c.last / 12;
     r->end_month = c.last % 12 + 1;
-    for (int g = 0; g < c.nsegs; g++) {
+    for (int g = 0; g < c.L.nsegs; g++) {
         if (a.accounts[g] == 0)
             continue;
         cw_ltv_segment *row = &r->segments[r->nsegments++];
-        snprintf(row->segment, sizeof row->segment, "%s", c.seg_names[g]);
+        snprintf(row->segment, sizeof row->segment, "%s", cw_ledger_str(&c.L, c.L.seg_name[g]));
         ltv_row(&a, g, o->gross_margin, row);
     }
     qsort(r->segments, (size_t)r->nsegments, sizeof *r->segments, by_name);
     if (!o->segment) { /* with one segment the total would repeat it */
         cw_ltv_segment *row = &r->segments[r->nsegments++];
         row->all = 1;
-        ltv_row(&a, c.nsegs, o->gross_margin, row);
+        ltv_row(&a, c.L.nsegs, o->gross_margin, row);
     }
 done:
     if (s != CW_OK) {
@@ -534,6 +407,8 @@ done:
     free(a.churns);
     free(a.events);
     free(a.censored);
-    ctx_free(&c);
+    free(a.km_at_risk);
+    free(a.km_surv);
+    cw_ledger_free(&c.L);
     return s;
 }

@@ -14,6 +14,7 @@
  */
 #include "churnwatch.h"
 #include "internal.h"
+#include "ledger.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -23,90 +24,15 @@
 
 /* ---- shared world: accounts, subscriptions ------------------------- */
 
-enum { ACC_STATUS_CHURNED = 1 }; /* index in accounts.status's enum */
-enum { SURVEY_TYPE_EXIT = 2 };   /* index in surveys.type's enum */
+enum { SURVEY_TYPE_EXIT = 2 }; /* index in surveys.type's enum */
 
-typedef struct acc_info {
-    char *ext, *segment, *churn_reason, *survey_reason;
-    int present, included, churned;
-    int64_t churn_ts, survey_ts;
-} acc_info;
-
-typedef struct sub_row {
-    int64_t account, ts, mrr, seats;
-    char cur[4];
-} sub_row;
-
+/* The ledger (ledger.h) and, per account id, the latest exit-survey reason. */
 typedef struct world {
     cw_store *st;
-    const char *segment;
-    acc_info *acc; /* by internal id */
-    int64_t nids;
-    sub_row *subs;
-    int64_t nsubs, capsubs;
-    int64_t *lo, *hi; /* each account's subscription rows [lo, hi) */
+    cw_ledger L;
+    char **survey_reason;
+    int64_t *survey_ts;
 } world;
-
-static cw_status grow_ids(world *w, int64_t id)
-{
-    if (id < 1 || id > INT32_MAX)
-        return cw_store_set_error(w->st, CW_ERR_DB, "reasons: account id %lld out of range",
-                                  (long long)id);
-    if (id < w->nids)
-        return CW_OK;
-    int64_t n = w->nids ? w->nids : 64;
-    while (n <= id)
-        n *= 2;
-    acc_info *a = realloc(w->acc, (size_t)n * sizeof *a);
-    if (!a)
-        return CW_ERR_NOMEM;
-    memset(a + w->nids, 0, (size_t)(n - w->nids) * sizeof *a);
-    w->acc = a;
-    w->nids = n;
-    return CW_OK;
-}
-
-static cw_status on_account(int64_t id, const cw_value *v, void *ud)
-{
-    world *w = ud;
-    cw_status s = grow_ids(w, id);
-    if (s != CW_OK)
-        return s;
-    acc_info *a = &w->acc[id];
-    /* accounts: 0 account_id, 2 segment, 9 status, 10 churn_date, 11 churn_reason */
-    a->ext = cw_strndup(v[0].s ? v[0].s : "", v[0].len);
-    a->segment = cw_strndup(v[2].s ? v[2].s : "", v[2].len);
-    if (!a->ext || !a->segment)
-        return CW_ERR_NOMEM;
-    if (v[11].present && v[11].len && !(a->churn_reason = cw_strndup(v[11].s, v[11].len)))
-        return CW_ERR_NOMEM;
-    a->present = 1;
-    a->churned = v[9].present && v[9].i == ACC_STATUS_CHURNED && v[10].present;
-    a->churn_ts = v[10].i;
-    a->included = !w->segment || strcmp(w->segment, a->segment) == 0;
-    return CW_OK;
-}
-
-static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
-{
-    (void)id;
-    world *w = ud;
-    /* subscriptions: 0 account, 1 effective_at, 2 mrr_minor, 3 currency, 4 seats */
-    if (v[0].i < 1 || v[0].i >= w->nids || !w->acc[v[0].i].present)
-        return CW_OK;
-    if (w->nsubs == w->capsubs) {
-        int64_t n = w->capsubs ? w->capsubs * 2 : 256;
-        sub_row *r = realloc(w->subs, (size_t)n * sizeof *r);
-        if (!r)
-            return CW_ERR_NOMEM;
-        w->subs = r;
-        w->capsubs = n;
-    }
-    sub_row *r = &w->subs[w->nsubs++];
-    *r = (sub_row){v[0].i, v[1].i, v[2].i, v[4].i, {0}};
-    memcpy(r->cur, v[3].s, v[3].len < 3 ? v[3].len : 3);
-    return CW_OK;
-}
 
 static cw_status on_survey(int64_t id, const cw_value *v, void *ud)
 {
@@ -114,101 +40,53 @@ static cw_status on_survey(int64_t id, const cw_value *v, void *ud)
     world *w = ud;
     /* surveys: 1 account, 3 type, 4 sent_at, 5 responded_at, 7 reason */
     int64_t acc = v[1].i;
-    if (acc < 1 || acc >= w->nids || !w->acc[acc].present || v[3].i != SURVEY_TYPE_EXIT ||
+    if (acc < 1 || acc >= w->L.nids || !w->L.acc[acc].present || v[3].i != SURVEY_TYPE_EXIT ||
         !v[7].present || !v[7].len)
         return CW_OK;
     int64_t ts = v[5].present ? v[5].i : v[4].present ? v[4].i : INT64_MIN;
-    acc_info *a = &w->acc[acc];
     /* The latest answer wins: a customer may revise a reason. */
-    if (a->survey_reason && ts < a->survey_ts)
+    if (w->survey_reason[acc] && ts < w->survey_ts[acc])
         return CW_OK;
     char *r = cw_strndup(v[7].s, v[7].len);
     if (!r)
         return CW_ERR_NOMEM;
-    free(a->survey_reason);
-    a->survey_reason = r;
-    a->survey_ts = ts;
+    free(w->survey_reason[acc]);
+    w->survey_reason[acc] = r;
+    w->survey_ts[acc] = ts;
     return CW_OK;
 }
 
-/* Loads accounts and subscriptions (and exit surveys when surveys). */
-static cw_status world_load(world *w, cw_store *st, const char *segment, int surveys)
+/* Loads the ledger (and exit surveys when surveys). */
+static cw_status world_load(world *w, cw_store *st, const char *what, const char *segment,
+                            int surveys)
 {
     memset(w, 0, sizeof *w);
     w->st = st;
-    w->segment = segment;
-    const cw_store_ops *ops = cw_store_get_ops(st);
-    cw_status s = ops->scan_rows(st, CW_KIND_ACCOUNTS, on_account, w);
-    if (s == CW_OK)
-        s = ops->scan_rows(st, CW_KIND_SUBSCRIPTIONS, on_subscription, w);
-    if (s == CW_OK && surveys)
-        s = ops->scan_rows(st, CW_KIND_SURVEYS, on_survey, w);
-    if (s != CW_OK)
+    cw_status s = cw_ledger_load(st, what, segment, &w->L);
+    if (s != CW_OK || !surveys)
         return s;
-    w->lo = calloc((size_t)(w->nids ? w->nids : 1), sizeof *w->lo);
-    w->hi = calloc((size_t)(w->nids ? w->nids : 1), sizeof *w->hi);
-    if (!w->lo || !w->hi)
+    size_t n = (size_t)(w->L.nids ? w->L.nids : 1);
+    w->survey_reason = calloc(n, sizeof *w->survey_reason);
+    w->survey_ts = calloc(n, sizeof *w->survey_ts);
+    if (!w->survey_reason || !w->survey_ts)
         return CW_ERR_NOMEM;
-    /* Rows arrive in (account, effective_at) order. */
-    for (int64_t i = 0; i < w->nsubs;) {
-        int64_t j = i;
-        while (j < w->nsubs && w->subs[j].account == w->subs[i].account)
-            j++;
-        w->lo[w->subs[i].account] = i;
-        w->hi[w->subs[i].account] = j;
-        i = j;
-    }
-    return CW_OK;
+    return cw_store_get_ops(st)->scan_rows(st, CW_KIND_SURVEYS, on_survey, w);
 }
 
 static void world_free(world *w)
 {
-    for (int64_t i = 0; i < w->nids; i++) {
-        free(w->acc[i].ext);
-        free(w->acc[i].segment);
-        free(w->acc[i].churn_reason);
-        free(w->acc[i].survey_reason);
-    }
-    free(w->acc);
-    free(w->subs);
-    free(w->lo);
-    free(w->hi);
+    for (int64_t i = 0; w->survey_reason && i < w->L.nids; i++)
+        free(w->survey_reason[i]);
+    free(w->survey_reason);
+    free(w->survey_ts);
+    cw_ledger_free(&w->L);
 }
 
-/* The subscription row of account in force just before instant t, or -1. */
-static int64_t in_force(const world *w, int64_t account, int64_t t)
+/* A malloc'd copy of a ledger string (caller frees); NULL on no memory. */
+static char *ledger_dup(const world *w, size_t off)
 {
-    int64_t k = -1;
-    for (int64_t i = w->lo[account]; i < w->hi[account] && w->subs[i].ts < t; i++)
-        k = i;
-    return k;
-}
-
-/* Checks that every subscription row of the accounts with mark[id] set shares
- * one currency, into cur (4 bytes; "" when none). */
-static cw_status one_currency(world *w, const unsigned char *mark, const char *what, char *cur)
-{
-    int64_t first = -1;
-    cur[0] = '\0';
-    for (int64_t i = 0; i < w->nsubs; i++) {
-        const sub_row *r = &w->subs[i];
-        if (!mark[r->account])
-            continue;
-        if (first < 0) {
-            first = i;
-            memcpy(cur, r->cur, 4);
-        } else if (strcmp(cur, r->cur) != 0) {
-            char t1[32], t2[32];
-            const sub_row *f = &w->subs[first];
-            return cw_store_set_error(
-                w->st, CW_ERR_INPUT,
-                "%s: subscriptions use more than one currency (%s for account '%s' at %s, %s "
-                "for account '%s' at %s); conversion is not supported yet (docs/revenue.md)",
-                what, f->cur, w->acc[f->account].ext, cw_time_format(f->ts, 0, t1, sizeof t1),
-                r->cur, w->acc[r->account].ext, cw_time_format(r->ts, 0, t2, sizeof t2));
-        }
-    }
-    return CW_OK;
+    const char *t = cw_ledger_str(&w->L, off);
+    return cw_strndup(t, strlen(t));
 }
 
 /* ---- reason map ------------------------------------------------------ */
@@ -517,21 +395,21 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
     world w;
     cw_reasons_report *r = NULL;
     unsigned char *mark = NULL;
-    cw_status s = world_load(&w, st, o->segment, 1);
+    cw_status s = world_load(&w, st, "reasons", o->segment, 1);
     if (s != CW_OK)
         goto done;
-    mark = calloc((size_t)(w.nids ? w.nids : 1), 1);
+    mark = calloc((size_t)(w.L.nids ? w.L.nids : 1), 1);
     r = calloc(1, sizeof *r);
     if (!mark || !r) {
         s = CW_ERR_NOMEM;
         goto done;
     }
     int64_t n = 0;
-    for (int64_t id = 1; id < w.nids; id++) {
-        const acc_info *a = &w.acc[id];
+    for (int64_t id = 1; id < w.L.nids; id++) {
+        const cw_ledger_account *a = &w.L.acc[id];
         if (!a->present || !a->included || !a->churned)
             continue;
-        int m = cw_month_of(a->churn_ts);
+        int m = cw_month_of(a->churn_unix);
         if ((o->from_month >= 0 && m < o->from_month) || (o->to_month >= 0 && m > o->to_month))
             continue;
         mark[id] = 1;
@@ -543,7 +421,7 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
                                o->segment ? "'" : "");
         goto done;
     }
-    s = one_currency(&w, mark, "reasons", r->currency);
+    s = cw_ledger_one_currency(&w.L, mark, "reasons", r->currency);
     if (s != CW_OK)
         goto done;
     r->accounts = calloc((size_t)n, sizeof *r->accounts);
@@ -552,28 +430,32 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
         goto done;
     }
     int ovf = 0;
-    for (int64_t id = 1; id < w.nids && s == CW_OK; id++) {
+    for (int64_t id = 1; id < w.L.nids && s == CW_OK; id++) {
         if (!mark[id])
             continue;
-        acc_info *a = &w.acc[id];
+        const cw_ledger_account *a = &w.L.acc[id];
         cw_churned_account *c = &r->accounts[r->naccounts++];
-        c->account_id = a->ext, a->ext = NULL; /* moved into the report */
-        c->segment = a->segment, a->segment = NULL;
-        c->churn_ts_unix = a->churn_ts;
-        c->reason_from_survey = a->survey_reason != NULL;
-        if (a->survey_reason)
-            c->reason = a->survey_reason, a->survey_reason = NULL;
-        else
-            c->reason = a->churn_reason, a->churn_reason = NULL;
+        c->account_id = ledger_dup(&w, a->ext);
+        c->segment = ledger_dup(&w, w.L.seg_name[a->segment]);
+        c->churn_ts_unix = a->churn_unix;
+        c->reason_from_survey = w.survey_reason[id] != NULL;
+        if (w.survey_reason[id])
+            c->reason = w.survey_reason[id], w.survey_reason[id] = NULL; /* moved into the report */
+        else if (a->churn_reason && !(c->reason = ledger_dup(&w, a->churn_reason)))
+            s = CW_ERR_NOMEM;
+        if (!c->account_id || !c->segment) {
+            s = CW_ERR_NOMEM;
+            break;
+        }
         c->cause = cw_reasons_classify(c->reason, rules, nrules, NULL);
-        int64_t k = in_force(&w, id, cw_month_start_unix(cw_month_of(a->churn_ts)));
-        c->lost_mrr_minor = k >= 0 ? w.subs[k].mrr : 0;
+        int64_t k = cw_ledger_in_force(&w.L, id, cw_month_start_unix(cw_month_of(a->churn_unix)));
+        c->lost_mrr_minor = k >= 0 ? w.L.subs[k].mrr_minor : 0;
         c->snapshot_day = -1;
         for (int i = 0; i < CW_POSTMORTEM_NMETRICS; i++)
             c->metrics[i] = (double)NAN;
         if (o->postmortem) {
             pm_ctx p = {-1, {0}, st, CW_OK};
-            int64_t churn_day = a->churn_ts >= 0 ? a->churn_ts / 86400 : -1;
+            int64_t churn_day = a->churn_unix >= 0 ? a->churn_unix / 86400 : -1;
             s = cw_store_get_ops(st)->account_metrics_scan(st, 0, churn_day, id, on_snapshot, &p);
             c->snapshot_day = p.day;
             if (p.day >= 0)
@@ -911,7 +793,7 @@ static cw_status on_user(int64_t id, const cw_value *v, void *ud)
     chain_ctx *c = ud;
     /* users: 1 account, 5 provisioned_at, 6 deactivated_at */
     int64_t acc = v[1].i;
-    if (acc < 1 || acc >= c->w->nids || !c->w->acc[acc].present || !c->w->acc[acc].included)
+    if (acc < 1 || acc >= c->w->L.nids || !c->w->L.acc[acc].present || !c->w->L.acc[acc].included)
         return CW_OK;
     if (c->n == c->cap) {
         int64_t n = c->cap ? c->cap * 2 : 256;
@@ -949,7 +831,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
     chain_ctx c = {&w, NULL, 0, 0};
     cw_chain_report *r = NULL;
     unsigned char *mark = NULL;
-    cw_status s = world_load(&w, st, o->segment, 0);
+    cw_status s = world_load(&w, st, "chain", o->segment, 0);
     if (s == CW_OK)
         s = cw_store_get_ops(st)->scan_rows(st, CW_KIND_USERS, on_user, &c);
     if (s != CW_OK)
@@ -979,7 +861,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
     int64_t t0 = cw_month_start_unix(m0), t1 = cw_month_start_unix(m1 + 1);
     qsort(c.u, (size_t)c.n, sizeof *c.u, cmp_user);
     r = calloc(1, sizeof *r);
-    mark = calloc((size_t)w.nids, 1);
+    mark = calloc((size_t)w.L.nids, 1);
     if (!r || !mark) {
         s = CW_ERR_NOMEM;
         goto done;
@@ -1014,23 +896,27 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
         if (!lost)
             continue;
         cw_chain_account *a = &r->accounts[r->naccounts++];
-        acc_info *ai = &w.acc[acc];
-        a->account_id = ai->ext, ai->ext = NULL;
-        a->segment = ai->segment, ai->segment = NULL;
+        const cw_ledger_account *ai = &w.L.acc[acc];
+        a->account_id = ledger_dup(&w, ai->ext);
+        a->segment = ledger_dup(&w, w.L.seg_name[ai->segment]);
+        if (!a->account_id || !a->segment) {
+            s = CW_ERR_NOMEM;
+            goto done;
+        }
         a->users_start = start;
         a->users_lost = lost;
         a->first_loss_ts_unix = first_loss;
         r->accounts_with_user_loss++;
         /* The next subscription change at or after the first loss. */
         int64_t k = -1;
-        for (int64_t q = w.lo[acc]; q < w.hi[acc]; q++)
-            if (w.subs[q].ts >= first_loss) {
+        for (int64_t q = ai->lo; q < ai->hi; q++)
+            if (w.L.subs[q].ts_unix >= first_loss) {
                 k = q;
                 break;
             }
-        int64_t b = in_force(&w, acc, first_loss);
-        a->seats_before = b >= 0 && w.subs[b].mrr > 0 ? w.subs[b].seats : 0;
-        a->mrr_before_minor = b >= 0 ? w.subs[b].mrr : 0;
+        int64_t b = cw_ledger_in_force(&w.L, acc, first_loss);
+        a->seats_before = b >= 0 && w.L.subs[b].mrr_minor > 0 ? w.L.subs[b].seats : 0;
+        a->mrr_before_minor = b >= 0 ? w.L.subs[b].mrr_minor : 0;
         if (a->mrr_before_minor == 0) {
             /* Users removed while the account did not pay (e.g. after it
              * left): no renewal of theirs can follow. */
@@ -1045,9 +931,9 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
             continue;
         }
         mark[acc] = 1;
-        a->change_ts_unix = w.subs[k].ts;
-        a->mrr_after_minor = w.subs[k].mrr;
-        a->seats_after = w.subs[k].mrr > 0 ? w.subs[k].seats : 0;
+        a->change_ts_unix = w.L.subs[k].ts_unix;
+        a->mrr_after_minor = w.L.subs[k].mrr_minor;
+        a->seats_after = w.L.subs[k].mrr_minor > 0 ? w.L.subs[k].seats : 0;
         if (a->mrr_before_minor > 0 && a->mrr_after_minor == 0)
             a->outcome = CW_CHAIN_CANCELLED;
         else if (a->seats_after < a->seats_before)
@@ -1071,7 +957,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
         goto done;
     }
     /* Only the accounts whose change is reported must agree on a currency. */
-    s = one_currency(&w, mark, "chain", r->currency);
+    s = cw_ledger_one_currency(&w.L, mark, "chain", r->currency);
     if (s != CW_OK)
         goto done;
     r->user_churn_pct = cw_pct(r->users_lost, r->users_start);

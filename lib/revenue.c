@@ -13,20 +13,13 @@
  */
 #include "churnwatch.h"
 #include "internal.h"
+#include "ledger.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One subscription change, as the store holds it. */
-typedef struct rev_row {
-    int64_t account; /* internal id */
-    int64_t ts_unix; /* effective_at */
-    int64_t mrr_minor;
-    int64_t seats;
-} rev_row;
-
-/* One account with its changes rows[lo, hi) (sorted by time). */
+/* One account with its changes L->subs[lo, hi) (sorted by time). */
 typedef struct rev_account {
     int64_t lo, hi;
     int first_paid_month; /* first month at whose end it paid; INT32_MAX = never */
@@ -34,16 +27,7 @@ typedef struct rev_account {
 
 typedef struct rev_ctx {
     cw_store *st;
-    const char *segment;
-    /* accounts by internal id: 1 = included (segment), and the external id */
-    unsigned char *included;
-    char **ext;
-    int64_t nids;
-    rev_row *rows;
-    int64_t nrows, caprows;
-    char currency[4];
-    int64_t currency_account; /* the first row's account, for the error message */
-    int64_t currency_ts;
+    cw_ledger L;
     /* users of included accounts: provisioned and deactivated (INT64_MAX: never) */
     int64_t (*users)[2];
     int64_t nusers, capusers;
@@ -55,7 +39,7 @@ static cw_status on_user(int64_t id, const cw_value *v, void *ud)
     rev_ctx *c = ud;
     /* users: 1 account_id, 5 provisioned_at, 6 deactivated_at */
     int64_t acc = v[1].i;
-    if (acc < 1 || acc >= c->nids || !c->included[acc])
+    if (acc < 1 || acc >= c->L.nids || !c->L.acc[acc].included)
         return CW_OK;
     if (c->nusers == c->capusers) {
         int64_t cap = c->capusers ? c->capusers * 2 : 1024;
@@ -85,75 +69,8 @@ static void user_churn(const rev_ctx *c, int64_t t0, int64_t t1, cw_revenue_peri
     p->user_churn_pct = cw_pct(p->users_lost, p->users_start);
 }
 
-/* Months are counted as year*12 + month-1 (UTC): cw_month_of() in time.c. */
-static cw_status on_account(int64_t id, const cw_value *v, void *ud)
-{
-    rev_ctx *c = ud;
-    if (id < 1 || id > INT32_MAX)
-        return cw_store_set_error(c->st, CW_ERR_DB, "revenue: account id %lld out of range",
-                                  (long long)id);
-    if (id >= c->nids) {
-        int64_t n = c->nids ? c->nids : 64;
-        while (n <= id)
-            n *= 2;
-        unsigned char *inc = realloc(c->included, (size_t)n);
-        if (!inc)
-            return CW_ERR_NOMEM;
-        c->included = inc;
-        char **ext = realloc(c->ext, (size_t)n * sizeof *ext);
-        if (!ext)
-            return CW_ERR_NOMEM;
-        c->ext = ext;
-        memset(c->included + c->nids, 0, (size_t)(n - c->nids));
-        memset(c->ext + c->nids, 0, (size_t)(n - c->nids) * sizeof *ext);
-        c->nids = n;
-    }
-    /* accounts: 0 account_id, 2 segment */
-    c->ext[id] = cw_strndup(v[0].s ? v[0].s : "", v[0].len);
-    if (!c->ext[id])
-        return CW_ERR_NOMEM;
-    c->included[id] = !c->segment || (v[2].present && strlen(c->segment) == v[2].len &&
-                                      memcmp(c->segment, v[2].s, v[2].len) == 0);
-    return CW_OK;
-}
-
-static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
-{
-    (void)id;
-    rev_ctx *c = ud;
-    /* subscriptions: 0 account, 1 effective_at, 2 mrr_minor, 3 currency, 4 seats */
-    int64_t acc = v[0].i;
-    if (acc < 1 || acc >= c->nids || !c->included[acc])
-        return CW_OK;
-    if (!c->currency[0]) {
-        memcpy(c->currency, v[3].s, v[3].len < 3 ? v[3].len : 3);
-        c->currency_account = acc;
-        c->currency_ts = v[1].i;
-    } else if (v[3].len != 3 || memcmp(c->currency, v[3].s, 3) != 0) {
-        char t1[32], t2[32];
-        return cw_store_set_error(
-            c->st, CW_ERR_INPUT,
-            "revenue: subscriptions use more than one currency (%s for account '%s' at %s, "
-            "%.*s for account '%s' at %s); revenue analytics needs a single currency, and "
-            "conversion is not supported yet (docs/revenue.md)",
-            c->currency, c->ext[c->currency_account] ? c->ext[c->currency_account] : "?",
-            cw_time_format(c->currency_ts, 0, t1, sizeof t1), (int)v[3].len, v[3].s,
-            c->ext[acc] ? c->ext[acc] : "?", cw_time_format(v[1].i, 0, t2, sizeof t2));
-    }
-    if (c->nrows == c->caprows) {
-        int64_t n = c->caprows ? c->caprows * 2 : 256;
-        rev_row *r = realloc(c->rows, (size_t)n * sizeof *r);
-        if (!r)
-            return CW_ERR_NOMEM;
-        c->rows = r;
-        c->caprows = n;
-    }
-    c->rows[c->nrows++] = (rev_row){acc, v[1].i, v[2].i, v[4].i};
-    return CW_OK;
-}
-
-/* The row of rows[lo, hi) in force just before instant t, or -1. */
-static int64_t in_force(const rev_row *rows, int64_t lo, int64_t hi, int64_t t)
+/* The row of subs[lo, hi) in force just before instant t, or -1. */
+static int64_t in_force(const cw_ledger_sub *rows, int64_t lo, int64_t hi, int64_t t)
 {
     int64_t k = -1;
     for (int64_t i = lo; i < hi && rows[i].ts_unix < t; i++)
@@ -161,7 +78,6 @@ static int64_t in_force(const rev_row *rows, int64_t lo, int64_t hi, int64_t t)
     return k;
 }
 
-/* a += b, failing on overflow. */
 /* Fills p for the months [m0, m1] from every account's changes. */
 static cw_status compute_period(rev_ctx *c, const rev_account *acc, int64_t nacc, int m0, int m1,
                                 cw_revenue_period *p)
@@ -174,13 +90,13 @@ static cw_status compute_period(rev_ctx *c, const rev_account *acc, int64_t nacc
     int ovf = 0;
     for (int64_t a = 0; a < nacc; a++) {
         const rev_account *A = &acc[a];
-        int64_t k0 = in_force(c->rows, A->lo, A->hi, t0);
-        int64_t k1 = in_force(c->rows, A->lo, A->hi, t1);
-        int64_t before = k0 >= 0 ? c->rows[k0].mrr_minor : 0;
-        int64_t after = k1 >= 0 ? c->rows[k1].mrr_minor : 0;
+        int64_t k0 = in_force(c->L.subs, A->lo, A->hi, t0);
+        int64_t k1 = in_force(c->L.subs, A->lo, A->hi, t1);
+        int64_t before = k0 >= 0 ? c->L.subs[k0].mrr_minor : 0;
+        int64_t after = k1 >= 0 ? c->L.subs[k1].mrr_minor : 0;
         if (before > 0) {
-            int64_t seats0 = c->rows[k0].seats;
-            int64_t seats1 = after > 0 ? c->rows[k1].seats : 0;
+            int64_t seats0 = c->L.subs[k0].seats;
+            int64_t seats1 = after > 0 ? c->L.subs[k1].seats : 0;
             p->customers_start++;
             ovf |= cw_add_ck(&p->mrr_start_minor, before);
             ovf |= cw_add_ck(&p->seats_start, seats0);
@@ -207,9 +123,9 @@ static cw_status compute_period(rev_ctx *c, const rev_account *acc, int64_t nacc
         } else if (before > 0 && after < before) {
             ovf |= cw_add_ck(&p->contraction_minor, before - after);
         } else if (before == 0 && after == 0) {
-            for (int64_t i = k0 + 1 > A->lo ? k0 + 1 : A->lo; i < A->hi && c->rows[i].ts_unix < t1;
-                 i++)
-                if (c->rows[i].mrr_minor > 0) {
+            for (int64_t i = k0 + 1 > A->lo ? k0 + 1 : A->lo;
+                 i < A->hi && c->L.subs[i].ts_unix < t1; i++)
+                if (c->L.subs[i].mrr_minor > 0) {
                     p->customers_in_and_out++;
                     break;
                 }
@@ -244,53 +160,48 @@ cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o, cw_revenue_
         cw_revenue_opts_init(&def);
         o = &def;
     }
-    const cw_store_ops *ops = cw_store_get_ops(st);
     rev_ctx c;
     memset(&c, 0, sizeof c);
     c.st = st;
-    c.segment = o->segment;
     rev_account *acc = NULL;
     cw_revenue_report *r = NULL;
-    cw_status s = ops->scan_rows(st, CW_KIND_ACCOUNTS, on_account, &c);
+    char currency[4];
+    cw_status s = cw_ledger_load(st, "revenue", o->segment, &c.L);
     if (s == CW_OK)
-        s = ops->scan_rows(st, CW_KIND_SUBSCRIPTIONS, on_subscription, &c);
+        s = cw_ledger_one_currency(&c.L, NULL, "revenue", currency);
     if (s == CW_OK)
-        s = ops->scan_rows(st, CW_KIND_USERS, on_user, &c);
+        s = cw_store_get_ops(st)->scan_rows(st, CW_KIND_USERS, on_user, &c);
     if (s != CW_OK)
         goto done;
-    if (c.nrows == 0) {
+    if (c.L.nsubs_included == 0) {
         s = cw_store_set_error(st, CW_ERR_NOTFOUND, "revenue: no subscriptions%s%s%s",
                                o->segment ? " in segment '" : "", o->segment ? o->segment : "",
                                o->segment ? "'" : "");
         goto done;
     }
-    /* Rows arrive in (account, effective_at) order: cut them per account and
-     * find the first month each account paid at the month's end. */
+    /* Find the first month each included account paid at the month's end. */
     int64_t nacc = 0;
-    acc = calloc((size_t)c.nrows, sizeof *acc);
+    acc = calloc((size_t)c.L.nsubs_included, sizeof *acc);
     if (!acc) {
         s = CW_ERR_NOMEM;
         goto done;
     }
-    int first = INT32_MAX, last = 0;
-    for (int64_t i = 0; i < c.nrows;) {
-        int64_t j = i;
-        while (j < c.nrows && c.rows[j].account == c.rows[i].account)
-            j++;
+    for (int64_t id = 1; id < c.L.nids; id++) {
+        const cw_ledger_account *la = &c.L.acc[id];
+        if (!la->included || la->lo == la->hi)
+            continue;
         rev_account *A = &acc[nacc++];
-        A->lo = i, A->hi = j;
+        A->lo = la->lo, A->hi = la->hi;
         A->first_paid_month = INT32_MAX;
-        for (int64_t k = i; k < j; k++) {
-            int m = cw_month_of(c.rows[k].ts_unix);
-            first = m < first ? m : first;
-            last = m > last ? m : last;
+        for (int64_t k = A->lo; k < A->hi; k++) {
+            int m = cw_month_of(c.L.subs[k].ts_unix);
             /* In force at the end of its month unless superseded within it. */
-            int superseded = k + 1 < j && cw_month_of(c.rows[k + 1].ts_unix) == m;
-            if (c.rows[k].mrr_minor > 0 && !superseded && m < A->first_paid_month)
+            int superseded = k + 1 < A->hi && cw_month_of(c.L.subs[k + 1].ts_unix) == m;
+            if (c.L.subs[k].mrr_minor > 0 && !superseded && m < A->first_paid_month)
                 A->first_paid_month = m;
         }
-        i = j;
     }
+    int first = c.L.first_month, last = c.L.last_month;
     /* A range given at one end only extends the other as needed. */
     int m0 = o->from_month >= 0 ? o->from_month : first;
     int m1 = o->to_month >= 0 ? o->to_month : last;
@@ -317,7 +228,7 @@ cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o, cw_revenue_
         s = CW_ERR_NOMEM;
         goto done;
     }
-    memcpy(r->currency, c.currency, sizeof r->currency);
+    memcpy(r->currency, currency, sizeof r->currency);
     for (int k = 0; k < np && s == CW_OK; k++) {
         int a0 = m0 + k * step, a1 = a0 + step - 1;
         s = compute_period(&c, acc, nacc, a0, a1, &r->periods[k]);
@@ -330,11 +241,7 @@ done:
         r = NULL;
     }
     *out = r;
-    for (int64_t i = 0; i < c.nids; i++)
-        free(c.ext[i]);
-    free(c.ext);
-    free(c.included);
-    free(c.rows);
+    cw_ledger_free(&c.L);
     free(c.users);
     free(acc);
     return s;

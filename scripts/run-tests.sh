@@ -40,7 +40,8 @@ valgrind_units() {
              "report reasons --db $w/v.db --postmortem" "report funnel --db $w/v.db" \
              "report chain --db $w/v.db" \
              "score --db $w/v.db --quiet" "score --db $w/v.db --no-compute --account A000001" \
-             "score --db $w/v.db --no-compute --format json"; do
+             "score --db $w/v.db --no-compute --format json" \
+             "report survival --db $w/v.db --by cohort --format json"; do
     echo "valgrind churnwatch ${cmd%% --db*}"
     # shellcheck disable=SC2086
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \

@@ -108,6 +108,9 @@ const cli_command cli_commands[] = {
      "                                 [--postmortem] [--map \"kw=cause;...\"] [--format F]\n"
      "       churnwatch report funnel [--db F] [--from M] [--to M] [--format F]\n"
      "       churnwatch report chain [--db F] [--from M] [--to M] [--segment S] [--format F]\n"
+     "       churnwatch report survival [--db F] [--by segment|cohort|none] [--segment S]\n"
+     "                                  [--cohort-months N] [--unit days|months] [--horizon N]\n"
+     "                                  [--confidence X] [--format table|csv|json]\n"
      "       churnwatch report revenue|retention [--db F] [--from YYYY-MM] [--to YYYY-MM]\n"
      "                                 [--by month|quarter] [--segment S]\n"
      "                                 [--format table|csv|json]\n"
@@ -144,7 +147,13 @@ const cli_command cli_commands[] = {
      "funnel: See-Think-Do-Care journey: visitors per stage, conversions, cost per\n"
      "lead and acquisition cost, by source and month.\n"
      "chain: users lost per account, and whether that became seats or MRR lost at the\n"
-     "next subscription change.\n"},
+     "next subscription change.\n"
+     "survival: Kaplan-Meier retention curves of customer lifetimes (first paid\n"
+     "subscription to churn; still paying = censored at the data end) by segment or\n"
+     "start cohort (--cohort-months, default 3), Greenwood log-log bands\n"
+     "(--confidence, default 0.95), median lifetime with its interval, S at 1, 3, 6,\n"
+     "12, 18, 24 months and the log-rank test between groups; csv prints every\n"
+     "curve point; --horizon N cuts follow-up at N units (docs/revenue-survival.md).\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"

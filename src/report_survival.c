@@ -1,0 +1,352 @@
+/*
+ * report_survival.c — `churnwatch report survival`: Kaplan–Meier retention
+ * curves of customer lifetimes by segment or start cohort. The terminal gets
+ * a summary (median lifetime and its interval) and survival at 1, 3, 6, 12,
+ * 18 and 24 months with the band; CSV gets every point of every curve; JSON
+ * gets both plus the log-rank test, in the shape docs/revenue-survival.md
+ * documents for the dashboard.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "report_survival.h"
+
+#include "cli.h"
+#include "report_fmt.h"
+#include "churnwatch.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CELL 80 /* a group name (72 bytes) fits */
+
+static const char *by_name(cw_survival_by by)
+{
+    return by == CW_SURVIVAL_BY_SEGMENT  ? "segment"
+           : by == CW_SURVIVAL_BY_COHORT ? "cohort"
+                                         : "none";
+}
+
+/* A number for CSV (empty when undefined) or JSON (null), round-trip exact
+ * enough for plotting and stable across runs. */
+static void num(double v, int json)
+{
+    if (!isnan(v))
+        printf("%.10g", v);
+    else if (json)
+        fputs("null", stdout);
+}
+
+static void fmt_t(double v, int unit_months, char *buf, size_t n)
+{
+    if (isnan(v))
+        snprintf(buf, n, "not reached");
+    else
+        snprintf(buf, n, unit_months ? "%.1f" : "%.0f", v);
+}
+
+static int write_table(const cw_survival_report *r, const char *segment)
+{
+    const char *unit = r->unit_months ? "months" : "days";
+    char end[32];
+    cw_time_format(r->data_end_unix, 0, end, sizeof end);
+    char by[32] = "";
+    if (r->by != CW_SURVIVAL_BY_NONE)
+        snprintf(by, sizeof by, "by %s, ", by_name(r->by));
+    printf("Customer survival (Kaplan-Meier), %s%s%s; lifetime = first paid subscription to "
+           "churn, censored at the data end %s",
+           by, segment ? "segment " : "all segments", segment ? segment : "", end);
+    if (r->horizon > 0)
+        printf(" or at %g %s", r->horizon, unit);
+    printf("; %g%% log-log bands\n\n", 100.0 * r->confidence);
+    enum { NS = 6 };
+    char h_med[40], h_lo[40], h_hi[40];
+    snprintf(h_med, sizeof h_med, "median (%s)", unit);
+    snprintf(h_lo, sizeof h_lo, "%g%% CI low", 100.0 * r->confidence);
+    snprintf(h_hi, sizeof h_hi, "%g%% CI high", 100.0 * r->confidence);
+    const char *const head[NS] = {"group", "accounts", "churns", "censored", h_med, h_lo};
+    const char *const head7[NS + 1] = {head[0], head[1], head[2], head[3], head[4], head[5], h_hi};
+    int n = r->ngroups;
+    char(*cells)[CELL] = calloc((size_t)n * (CW_SURVIVAL_NMILESTONES + 1), CELL);
+    if (!cells)
+        return EXIT_INTERNAL;
+    for (int i = 0; i < n; i++) {
+        const cw_survival_group *g = &r->groups[i];
+        char(*row)[CELL] = &cells[(size_t)i * (NS + 1)];
+        snprintf(row[0], CELL, "%s", g->name);
+        snprintf(row[1], CELL, "%" PRId64, g->accounts);
+        snprintf(row[2], CELL, "%" PRId64, g->events);
+        snprintf(row[3], CELL, "%" PRId64, g->censored);
+        fmt_t(g->median, r->unit_months, row[4], CELL);
+        fmt_t(g->median_lower, r->unit_months, row[5], CELL);
+        fmt_t(g->median_upper, r->unit_months, row[6], CELL);
+    }
+    rf_print_table(head7, NS + 1, &cells[0][0], CELL, NS + 1, n, 0);
+    printf("\nSurvival S(t) with its band at t months (a month = %.4f days; '-' = beyond the "
+           "group's follow-up)\n\n",
+           CW_SURVIVAL_MONTH_DAYS);
+    const char *mh[CW_SURVIVAL_NMILESTONES + 1] = {"group"};
+    char mhb[CW_SURVIVAL_NMILESTONES][16];
+    for (int m = 0; m < CW_SURVIVAL_NMILESTONES; m++) {
+        snprintf(mhb[m], sizeof mhb[m], "%d mo", cw_survival_milestone_months[m]);
+        mh[m + 1] = mhb[m];
+    }
+    for (int i = 0; i < n; i++) {
+        const cw_survival_group *g = &r->groups[i];
+        char(*row)[CELL] = &cells[(size_t)i * (CW_SURVIVAL_NMILESTONES + 1)];
+        snprintf(row[0], CELL, "%s", g->name);
+        for (int m = 0; m < CW_SURVIVAL_NMILESTONES; m++) {
+            const cw_survival_milestone *ms = &g->milestones[m];
+            if (!ms->observed)
+                snprintf(row[m + 1], CELL, "-");
+            else
+                snprintf(row[m + 1], CELL, "%.3f (%.3f-%.3f)", ms->survival, ms->lower, ms->upper);
+        }
+    }
+    rf_print_table(mh, CW_SURVIVAL_NMILESTONES + 1, &cells[0][0], CELL, CW_SURVIVAL_NMILESTONES + 1,
+                   n, 0);
+    free(cells);
+    if (r->logrank_computed) {
+        printf("\nLog-rank test across the %d groups: chi-square %.3f on %d df, p = %.4g "
+               "(churns observed / expected if survival were equal:",
+               r->ngroups, r->logrank_chi2, r->logrank_df, r->logrank_p);
+        for (int i = 0; i < n; i++)
+            printf("%s %s %.0f / %.2f", i ? "," : "", r->groups[i].name,
+                   r->groups[i].logrank_observed, r->groups[i].logrank_expected);
+        printf(")\n");
+    } else if (n < 2) {
+        printf("\nLog-rank test: not computed (one group)\n");
+    } else {
+        printf("\nLog-rank test: not computed (no churn while two groups were at risk)\n");
+    }
+    return 0;
+}
+
+static int write_csv(const cw_survival_report *r)
+{
+    printf("group,t_%s,at_risk,events,censored,survival,se,lower,upper\n",
+           r->unit_months ? "months" : "days");
+    for (int i = 0; i < r->ngroups; i++) {
+        const cw_survival_group *g = &r->groups[i];
+        for (int64_t k = 0; k < g->npoints; k++) {
+            const cw_survival_point *p = &g->points[k];
+            rf_csv_string(g->name);
+            putchar(',');
+            num(p->t, 0);
+            printf(",%" PRId64 ",%" PRId64 ",%" PRId64 ",", p->at_risk, p->events, p->censored);
+            num(p->survival, 0);
+            putchar(',');
+            num(p->se, 0);
+            putchar(',');
+            num(p->lower, 0);
+            putchar(',');
+            num(p->upper, 0);
+            putchar('\n');
+        }
+    }
+    return 0;
+}
+
+static int write_json(const cw_survival_report *r, const char *segment)
+{
+    char end[32];
+    printf("{\"report\":\"survival\",\"by\":\"%s\",\"segment\":", by_name(r->by));
+    rf_json_string(segment);
+    printf(",\"cohort_months\":");
+    if (r->by == CW_SURVIVAL_BY_COHORT)
+        printf("%d", r->cohort_months);
+    else
+        fputs("null", stdout);
+    printf(",\"unit\":\"%s\",\"confidence\":", r->unit_months ? "months" : "days");
+    num(r->confidence, 1);
+    printf(",\"band\":\"log-log\",\"horizon\":");
+    num(r->horizon > 0 ? r->horizon : (double)NAN, 1);
+    printf(",\"data_end\":\"%s\",\"groups\":[",
+           cw_time_format(r->data_end_unix, 0, end, sizeof end));
+    for (int i = 0; i < r->ngroups; i++) {
+        const cw_survival_group *g = &r->groups[i];
+        printf("%s\n{\"group\":", i ? "," : "");
+        rf_json_string(g->name);
+        printf(",\"accounts\":%" PRId64 ",\"events\":%" PRId64 ",\"censored\":%" PRId64
+               ",\"median\":",
+               g->accounts, g->events, g->censored);
+        num(g->median, 1);
+        fputs(",\"median_lower\":", stdout);
+        num(g->median_lower, 1);
+        fputs(",\"median_upper\":", stdout);
+        num(g->median_upper, 1);
+        fputs(",\"milestones\":[", stdout);
+        for (int m = 0; m < CW_SURVIVAL_NMILESTONES; m++) {
+            const cw_survival_milestone *ms = &g->milestones[m];
+            printf("%s{\"months\":%d,\"observed\":%s,\"at_risk\":%" PRId64 ",\"survival\":",
+                   m ? "," : "", ms->months, ms->observed ? "true" : "false", ms->at_risk);
+            num(ms->survival, 1);
+            fputs(",\"lower\":", stdout);
+            num(ms->lower, 1);
+            fputs(",\"upper\":", stdout);
+            num(ms->upper, 1);
+            putchar('}');
+        }
+        fputs("],\"curve\":[", stdout);
+        for (int64_t k = 0; k < g->npoints; k++) {
+            const cw_survival_point *p = &g->points[k];
+            printf("%s{\"t\":", k ? "," : "");
+            num(p->t, 1);
+            printf(",\"at_risk\":%" PRId64 ",\"events\":%" PRId64 ",\"censored\":%" PRId64
+                   ",\"survival\":",
+                   p->at_risk, p->events, p->censored);
+            num(p->survival, 1);
+            fputs(",\"se\":", stdout);
+            num(p->se, 1);
+            fputs(",\"lower\":", stdout);
+            num(p->lower, 1);
+            fputs(",\"upper\":", stdout);
+            num(p->upper, 1);
+            putchar('}');
+        }
+        fputs("]}", stdout);
+    }
+    fputs("],\n\"logrank\":", stdout);
+    if (!r->logrank_computed) {
+        fputs("null}\n", stdout);
+        return 0;
+    }
+    printf("{\"chi2\":");
+    num(r->logrank_chi2, 1);
+    printf(",\"df\":%d,\"p\":", r->logrank_df);
+    num(r->logrank_p, 1);
+    fputs(",\"groups\":[", stdout);
+    for (int i = 0; i < r->ngroups; i++) {
+        printf("%s{\"group\":", i ? "," : "");
+        rf_json_string(r->groups[i].name);
+        fputs(",\"observed\":", stdout);
+        num(r->groups[i].logrank_observed, 1);
+        fputs(",\"expected\":", stdout);
+        num(r->groups[i].logrank_expected, 1);
+        putchar('}');
+    }
+    fputs("]}}\n", stdout);
+    return 0;
+}
+
+/* Parses a positive number for opt; returns an exit code. */
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) {
+        cli_error("%s %s: expected a number in [%g, %g]", opt, s, lo, hi);
+        return EXIT_USAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+int report_survival(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"by", required_argument, NULL, 'b'},
+        {"segment", required_argument, NULL, 's'},
+        {"cohort-months", required_argument, NULL, 'c'},
+        {"unit", required_argument, NULL, 'u'},
+        {"horizon", required_argument, NULL, 'h'},
+        {"confidence", required_argument, NULL, 'C'},
+        {"format", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_survival_opts o;
+    cw_survival_opts_init(&o);
+    cw_format format = CW_FORMAT_TABLE;
+    int c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        double v = 0.0;
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 's': o.segment = optarg; break;
+        case 'b':
+            if (strcmp(optarg, "segment") == 0)
+                o.by = CW_SURVIVAL_BY_SEGMENT;
+            else if (strcmp(optarg, "cohort") == 0)
+                o.by = CW_SURVIVAL_BY_COHORT;
+            else if (strcmp(optarg, "none") == 0)
+                o.by = CW_SURVIVAL_BY_NONE;
+            else {
+                cli_error("--by %s: expected segment, cohort or none", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'c':
+            rc = parse_double("--cohort-months", optarg, 1, 12, &v);
+            if (rc == 0 && (v != floor(v) || 12 % (int)v != 0)) {
+                cli_error("--cohort-months %s: expected 1, 2, 3, 4, 6 or 12", optarg);
+                rc = EXIT_USAGE;
+            }
+            o.cohort_months = (int)v;
+            break;
+        case 'u':
+            if (strcmp(optarg, "days") == 0 || strcmp(optarg, "months") == 0)
+                o.unit_months = optarg[0] == 'm';
+            else {
+                cli_error("--unit %s: expected days or months", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'h': rc = parse_double("--horizon", optarg, 0, 1e6, &o.horizon); break;
+        case 'C': rc = parse_double("--confidence", optarg, 0.5, 0.999, &o.confidence); break;
+        case 'F':
+            if (strcmp(optarg, "table") == 0)
+                format = CW_FORMAT_TABLE;
+            else if (strcmp(optarg, "csv") == 0)
+                format = CW_FORMAT_CSV;
+            else if (strcmp(optarg, "json") == 0)
+                format = CW_FORMAT_JSON;
+            else {
+                cli_error("--format %s: expected table, csv or json", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("report survival: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    cw_store *st;
+    char *err = NULL;
+    cw_store_opts so = {1, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        cw_config_free(cfg);
+        return cli_exit_code(s);
+    }
+    cw_survival_report *r = NULL;
+    s = cw_survival_compute(st, &o, &r);
+    if (s != CW_OK) {
+        cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        rc = cli_exit_code(s);
+    } else if (format == CW_FORMAT_CSV) {
+        rc = write_csv(r);
+    } else if (format == CW_FORMAT_JSON) {
+        rc = write_json(r, o.segment);
+    } else {
+        rc = write_table(r, o.segment);
+    }
+    cw_survival_free(r);
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
+}
