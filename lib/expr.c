@@ -149,6 +149,7 @@ static int punct(parser *p, const char *t)
 }
 
 static void parse_or(parser *p);
+static int enter(parser *p);
 
 static void add_slot(parser *p, int slot)
 {
@@ -175,7 +176,9 @@ static void parse_name(parser *p)
     int call = p->pos < p->len && p->s[p->pos] == '(';
     if (call && nlen == 7 && strncmp(name, "missing", 7) == 0) {
         p->pos++;
-        parse_or(p);
+        if (enter(p))
+            parse_or(p);
+        p->nest--;
         if (!punct(p, ")"))
             fail(p, p->pos, "expected ')' to close missing(");
         emit(p, OP_MISSING, 0);
@@ -281,9 +284,11 @@ static void parse_primary(parser *p)
     int c = (unsigned char)p->s[p->pos];
     if (c == '(') {
         size_t open = p->pos++;
-        parse_or(p);
+        if (enter(p))
+            parse_or(p);
+        p->nest--;
         if (!p->failed && !punct(p, ")"))
-            fail(p, p->failed ? p->pos : open, "unbalanced '(': no matching ')'");
+            fail(p, open, "unbalanced '(': no matching ')'");
         return;
     }
     if (isdigit(c) || (c == '.' && p->pos + 1 < p->len && isdigit((unsigned char)p->s[p->pos + 1])))
@@ -299,20 +304,30 @@ static void parse_primary(parser *p)
         fail(p, p->pos, "unexpected '%c'", c);
 }
 
-static void parse_unary(parser *p)
+/* Nesting (parentheses, unary operators) is bounded so that hostile
+ * input cannot exhaust the C stack. */
+static int enter(parser *p)
 {
     if (++p->nest > CW_EXPR_MAX_NEST) {
         fail(p, p->pos, "expression nested too deeply");
-        return;
+        return 0;
     }
+    return 1;
+}
+
+static void parse_unary(parser *p)
+{
     if (punct(p, "-")) {
-        parse_unary(p);
+        if (enter(p))
+            parse_unary(p);
         emit(p, OP_NEG, 0);
-    } else if (punct(p, "+"))
-        parse_unary(p);
-    else
+        p->nest--;
+    } else if (punct(p, "+")) {
+        if (enter(p))
+            parse_unary(p);
+        p->nest--;
+    } else
         parse_primary(p);
-    p->nest--;
 }
 
 static void parse_mul(parser *p)
@@ -392,16 +407,13 @@ static void parse_cmp(parser *p)
 
 static void parse_not(parser *p)
 {
-    if (++p->nest > CW_EXPR_MAX_NEST) {
-        fail(p, p->pos, "expression nested too deeply");
-        return;
-    }
     if (keyword(p, "not")) {
-        parse_not(p);
+        if (enter(p))
+            parse_not(p);
         emit(p, OP_NOT, 0);
+        p->nest--;
     } else
         parse_cmp(p);
-    p->nest--;
 }
 
 static void parse_and(parser *p)
@@ -415,16 +427,11 @@ static void parse_and(parser *p)
 
 static void parse_or(parser *p)
 {
-    if (++p->nest > CW_EXPR_MAX_NEST) {
-        fail(p, p->pos, "expression nested too deeply");
-        return;
-    }
     parse_and(p);
     while (!p->failed && keyword(p, "or")) {
         parse_and(p);
         emit(p, OP_OR, 0);
     }
-    p->nest--;
 }
 
 cw_status cw_expr_compile(const char *src, size_t len, const cw_expr_resolver *r, cw_expr **out,
