@@ -792,16 +792,16 @@ typedef enum cw_severity { CW_SEVERITY_WARNING = 1, CW_SEVERITY_CRITICAL = 2 } c
 /* One rule as configured (strings borrowed from its cw_rules). */
 typedef struct cw_rule {
     const char *name, *description;
-    cw_metric_scope scope; /* account or user */
-    const char *when;      /* raise when true */
+    cw_metric_scope scope;  /* account or user */
+    const char *when;       /* raise when true */
     const char *clear_when; /* clear when true; NULL = "not (when)" */
     cw_severity severity;
     const char *segments; /* comma-separated segments it applies to, NULL = all */
     int cooldown_days;    /* after an episode ends, days before it can open again */
     const char *playbook; /* NULL = alert only */
     int enabled;
-    int stock;            /* 1 when defined (at least partly) by the stock pack */
-    int overridden;       /* 1 when a stock rule had keys set by the configuration */
+    int stock;      /* 1 when defined (at least partly) by the stock pack */
+    int overridden; /* 1 when a stock rule had keys set by the configuration */
 } cw_rule;
 
 typedef struct cw_playbook {
@@ -851,7 +851,7 @@ typedef enum cw_alert_event {
     CW_AEV_RESOLVED = 5,  /* by hand */
     CW_AEV_AUTO_RESOLVED = 6,
     CW_AEV_GONE = 7,
-    CW_AEV_QUEUED = 8, /* playbook actions queued (note: the actions) */
+    CW_AEV_QUEUED = 8,  /* playbook actions queued (note: the actions) */
     CW_AEV_HELD_OUT = 9 /* control group: playbook not run */
 } cw_alert_event;
 
@@ -879,6 +879,9 @@ typedef struct cw_evaluate_stats {
 CW_API cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day,
                                     int64_t now_unix, cw_evaluate_stats *stats);
 
+/* The last evaluated day (the alerts' clock), or -1 when none. */
+CW_API cw_status cw_alerts_last_day(cw_store *st, int64_t *day);
+
 /* One alert as stored (strings owned by the list). */
 typedef struct cw_alert {
     int64_t id;
@@ -896,9 +899,9 @@ typedef struct cw_alert_list {
 } cw_alert_list;
 
 typedef struct cw_alerts_query {
-    int all;          /* include closed episodes */
-    int64_t today;    /* snoozed alerts with snoozed_until > today are hidden; -1 = show */
-    const char *rule; /* or NULL */
+    int all;             /* include closed episodes */
+    int64_t today;       /* snoozed alerts with snoozed_until > today are hidden; -1 = show */
+    const char *rule;    /* or NULL */
     const char *account; /* external id, or NULL */
     int64_t id;          /* one alert, or 0 */
 } cw_alerts_query;
@@ -915,19 +918,18 @@ typedef enum cw_alert_action {
     CW_ALERT_DO_SNOOZE = 2,
     CW_ALERT_DO_RESOLVE = 3
 } cw_alert_action;
-CW_API cw_status cw_alert_update(cw_store *st, int64_t id, cw_alert_action what,
-                                 int64_t until_day, const char *actor, const char *note,
-                                 int64_t now_unix);
+CW_API cw_status cw_alert_update(cw_store *st, int64_t id, cw_alert_action what, int64_t until_day,
+                                 const char *actor, const char *note, int64_t now_unix);
 /* Writes an alert's event history (one line each) to out. */
 CW_API cw_status cw_alert_history(cw_store *st, int64_t id, FILE *out);
 
 /* Play effectiveness per playbook (docs/rules.md, "Play effectiveness"). */
 typedef struct cw_play_row {
     char playbook[72];
-    int64_t treated, control;                 /* alerts acted on / held out */
-    int64_t treated_churned, control_churned; /* account churned within horizon */
+    int64_t treated, control;                     /* alerts acted on / held out */
+    int64_t treated_churned, control_churned;     /* account churned within horizon */
     int64_t treated_recovered, control_recovered; /* alert auto-resolved */
-    double churn_diff, churn_lo, churn_hi;  /* treated - control churn rate, 95% Newcombe CI */
+    double churn_diff, churn_lo, churn_hi; /* treated - control churn rate, 95% Newcombe CI */
     double recover_diff, recover_lo, recover_hi;
 } cw_play_row;
 
@@ -938,8 +940,8 @@ CW_API cw_status cw_plays_report(cw_store *st, int64_t from_day, int64_t to_day,
                                  cw_play_row **rows, int *nrows);
 /* Newcombe's hybrid score interval (method 10) for p1 - p2 from x1/n1 and
  * x2/n2 with Wilson intervals at z; NaN when a group is empty. */
-CW_API void cw_newcombe_diff(int64_t x1, int64_t n1, int64_t x2, int64_t n2, double z,
-                             double *diff, double *lo, double *hi);
+CW_API void cw_newcombe_diff(int64_t x1, int64_t n1, int64_t x2, int64_t n2, double z, double *diff,
+                             double *lo, double *hi);
 
 /* ---------------------------------------------------------------------
  * Outbox: every action (task, e-mail, webhook, …) is a row here first, in

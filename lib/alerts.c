@@ -22,16 +22,14 @@
 
 const char *cw_alert_status_name(int status)
 {
-    static const char *const n[] = {NULL,       "open",   "acked", "snoozed",
-                                    "resolved", "closed", "gone"};
+    static const char *const n[] = {NULL, "open", "acked", "snoozed", "resolved", "closed", "gone"};
     return status >= 1 && status <= 6 ? n[status] : NULL;
 }
 
 const char *cw_alert_event_name(int kind)
 {
-    static const char *const n[] = {NULL,      "opened",        "acked",  "snoozed",
-                                    "unsnoozed", "resolved",    "auto-resolved", "gone",
-                                    "queued",  "held-out"};
+    static const char *const n[] = {NULL,       "opened",        "acked", "snoozed", "unsnoozed",
+                                    "resolved", "auto-resolved", "gone",  "queued",  "held-out"};
     return kind >= 1 && kind <= 9 ? n[kind] : NULL;
 }
 
@@ -413,8 +411,8 @@ static cw_status map_catalog(ev_ctx *c)
         char d[16];
         cw_time_format(c->day * 86400, 1, d, sizeof d);
         s = cw_store_set_error(c->st, CW_ERR_NOTFOUND,
-                               "no metric snapshot for %s (run `churnwatch metrics --as-of %s`)",
-                               d, d);
+                               "no metric snapshot for %s (run `churnwatch metrics --as-of %s`)", d,
+                               d);
     }
     for (int i = 0; s == CW_OK && i < c->r->na; i++) {
         c->pos[i] = -1;
@@ -480,8 +478,8 @@ static cw_status evaluate(ev_ctx *c)
     c->slots = malloc((size_t)r->nslots * sizeof *c->slots);
     c->base = RS_USER(r, 0);
     c->keys = cw_intern_new();
-    if (!c->score || !c->colour || !c->change || !c->prob || !c->pchange || !c->pos ||
-        !c->slots || !c->keys)
+    if (!c->score || !c->colour || !c->change || !c->prob || !c->pchange || !c->pos || !c->slots ||
+        !c->keys)
         return CW_ERR_NOMEM;
     if (c->any_user_rules) {
         c->acc_slots = malloc((size_t)n * (size_t)c->base * sizeof *c->acc_slots);
@@ -493,8 +491,8 @@ static cw_status evaluate(ev_ctx *c)
         c->score[i] = c->colour[i] = c->change[i] = c->prob[i] = c->pchange[i] = (double)NAN;
     if ((s = map_catalog(c)) != CW_OK)
         return s;
-    if ((s = al_load_scores(st, c->day, n, c->score, c->colour, c->change, c->prob,
-                            c->pchange)) != CW_OK)
+    if ((s = al_load_scores(st, c->day, n, c->score, c->colour, c->change, c->prob, c->pchange)) !=
+        CW_OK)
         return s;
     if ((s = al_scan_episodes(st, on_episode, c)) != CW_OK)
         return s;
@@ -523,8 +521,7 @@ static cw_status evaluate(ev_ctx *c)
         e->open_id = 0;
         c->stats->gone++;
     }
-    return al_mark_day(st, c->day, c->now, c->stats->opened,
-                       c->stats->resolved + c->stats->gone);
+    return al_mark_day(st, c->day, c->now, c->stats->opened, c->stats->resolved + c->stats->gone);
 }
 
 cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day, int64_t now_unix,
@@ -565,6 +562,11 @@ cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day, i
         ops->rollback(st);
     }
     return s;
+}
+
+cw_status cw_alerts_last_day(cw_store *st, int64_t *day)
+{
+    return al_last_day(st, day);
 }
 
 /* ---- manual actions ------------------------------------------------- */

@@ -39,8 +39,8 @@ cw_status al_last_day(cw_store *st, int64_t *day);
  * user), for the latest closed one (open = 0). */
 cw_status al_scan_episodes(cw_store *st,
                            cw_status (*fn)(const char *rule, int64_t account, int64_t user,
-                                           int open, int64_t id, int status,
-                                           int64_t snoozed_until, int64_t closed_day, void *ud),
+                                           int open, int64_t id, int status, int64_t snoozed_until,
+                                           int64_t closed_day, void *ud),
                            void *ud);
 
 typedef struct al_writer al_writer;

@@ -370,8 +370,8 @@ static int cmp_op(parser *p)
     static const struct {
         const char *t;
         int op;
-    } ops[] = {{"<=", OP_LE}, {">=", OP_GE}, {"==", OP_EQ}, {"!=", OP_NE},
-               {"<", OP_LT},  {">", OP_GT}};
+    } ops[] = {{"<=", OP_LE}, {">=", OP_GE}, {"==", OP_EQ},
+               {"!=", OP_NE}, {"<", OP_LT},  {">", OP_GT}};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (punct(p, ops[i].t))
             return ops[i].op;

@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const score_names[RS_NSCORES] = {
-    "health_score", "health_colour", "health_change", "churn_probability",
-    "churn_probability_change"};
+static const char *const score_names[RS_NSCORES] = {"health_score", "health_colour",
+                                                    "health_change", "churn_probability",
+                                                    "churn_probability_change"};
 
 enum { K_DESC, K_SCOPE, K_WHEN, K_CLEAR, K_SEV, K_SEG, K_COOL, K_PLAYBOOK, K_ENABLED, NRKEYS };
-static const char *const rule_keys[NRKEYS] = {"description", "scope",    "when",
-                                              "clear_when",  "severity", "segment",
+static const char *const rule_keys[NRKEYS] = {"description",   "scope",    "when",
+                                              "clear_when",    "severity", "segment",
                                               "cooldown_days", "playbook", "enabled"};
 enum { P_DESC, P_ACTIONS, P_CONTROL, NPKEYS };
 static const char *const pb_keys[NPKEYS] = {"description", "actions", "control_share"};
@@ -330,8 +330,7 @@ static int resolve(void *ud, int how, const char *name, size_t len, char *why, s
         if (strcmp(score_names[k], nm) == 0) {
             if (how != CW_EXPR_PLAIN) {
                 snprintf(why, whysz, "%s() takes an account metric; '%s' is a score (use %s)",
-                         fname, nm,
-                         k < 3 ? "health_change" : "churn_probability_change");
+                         fname, nm, k < 3 ? "health_change" : "churn_probability_change");
                 return -1;
             }
             return RS_SCORE(r, k);
@@ -481,8 +480,7 @@ static void build_playbook(loader *L, const spec *s, cw_playbook *pb)
         errno = 0;
         double v = strtod(s->val[P_CONTROL], &end);
         if (errno || end == s->val[P_CONTROL] || *end || !(v >= 0 && v <= 0.5))
-            set_err(L, s, P_CONTROL, 0, "'%s' is not a share between 0 and 0.5",
-                    s->val[P_CONTROL]);
+            set_err(L, s, P_CONTROL, 0, "'%s' is not a share between 0 and 0.5", s->val[P_CONTROL]);
         else
             pb->control_share = v;
     }
@@ -512,8 +510,7 @@ static void build_rule(loader *L, const spec *s, cw_rule *ru, cw_expr **when, cw
         else if (!strcmp(s->val[K_SEV], "critical"))
             ru->severity = CW_SEVERITY_CRITICAL;
         else
-            set_err(L, s, K_SEV, 0, "'%s' is not a severity (warning or critical)",
-                    s->val[K_SEV]);
+            set_err(L, s, K_SEV, 0, "'%s' is not a severity (warning or critical)", s->val[K_SEV]);
     }
     ru->cooldown_days = 30;
     if (s->val[K_COOL]) {
@@ -531,8 +528,8 @@ static void build_rule(loader *L, const spec *s, cw_rule *ru, cw_expr **when, cw
     ru->segments = s->val[K_SEG] && *s->val[K_SEG] ? s->val[K_SEG] : NULL;
     ru->playbook = s->val[K_PLAYBOOK] && *s->val[K_PLAYBOOK] ? s->val[K_PLAYBOOK] : NULL;
     if (ru->playbook && !find_spec(L, 0, ru->playbook))
-        set_err(L, s, K_PLAYBOOK, 0, "no playbook named '%s' (define [playbook.%s])",
-                ru->playbook, ru->playbook);
+        set_err(L, s, K_PLAYBOOK, 0, "no playbook named '%s' (define [playbook.%s])", ru->playbook,
+                ru->playbook);
     ru->when = s->val[K_WHEN];
     ru->clear_when = s->val[K_CLEAR] && *s->val[K_CLEAR] ? s->val[K_CLEAR] : NULL;
     if (!ru->when || !*ru->when) {

@@ -11,9 +11,14 @@
 #include "churnwatch.h"
 
 static const char *const stock_actions[] = {
-    "csm_task",         "email_login_reminder", "email_training_invitation",
-    "email_feature_tip", "email_value_summary", "slack_alert",
-    "inapp_message",    "jsonl_log",
+    "csm_task",
+    "email_login_reminder",
+    "email_training_invitation",
+    "email_feature_tip",
+    "email_value_summary",
+    "slack_alert",
+    "inapp_message",
+    "jsonl_log",
 };
 
 int cw_rules_stock_actions(const char *const **out)
@@ -91,7 +96,8 @@ static const char stock_text[] =
     "[rule.usage_concentration]\n"
     "description = Only a select group uses the product (after day 90)\n"
     "scope = account\n"
-    "when = tenure_days >= 90 and seats >= 5 and (top10pct_share >= 0.6 or active_user_share < 0.3)\n"
+    "when = tenure_days >= 90 and seats >= 5 and (top10pct_share >= 0.6 or active_user_share < "
+    "0.3)\n"
     "clear_when = top10pct_share < 0.5 and active_user_share >= 0.4\n"
     "severity = warning\n"
     "cooldown_days = 60\n"

@@ -180,8 +180,8 @@ cw_status al_load_scores(cw_store *st, int64_t day, int64_t n, double *score, do
 cw_status al_last_day(cw_store *st, int64_t *day)
 {
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(cw_store_sqlite(st), "SELECT max(day) FROM alert_days", -1, &q,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(cw_store_sqlite(st), "SELECT max(day) FROM alert_days", -1, &q, NULL) !=
+        SQLITE_OK)
         return dberr(st, "alert_days");
     *day = -1;
     if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
@@ -192,8 +192,8 @@ cw_status al_last_day(cw_store *st, int64_t *day)
 
 cw_status al_scan_episodes(cw_store *st,
                            cw_status (*fn)(const char *rule, int64_t account, int64_t user,
-                                           int open, int64_t id, int status,
-                                           int64_t snoozed_until, int64_t closed_day, void *ud),
+                                           int open, int64_t id, int status, int64_t snoozed_until,
+                                           int64_t closed_day, void *ud),
                            void *ud)
 {
     sqlite3_stmt *q;

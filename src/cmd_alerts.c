@@ -161,11 +161,11 @@ static void print_json(const cw_alert_list *l)
         json_object_set_new(o, "rule", json_string(a->rule));
         json_object_set_new(o, "status", json_integer(a->status));
         json_object_set_new(o, "status_name", json_string(sn ? sn : "?"));
-        json_object_set_new(o, "severity", json_string(a->severity == CW_SEVERITY_CRITICAL
-                                                           ? "critical"
-                                                           : "warning"));
-        json_object_set_new(o, "account_id", a->account_id ? json_string(a->account_id)
-                                                           : json_null());
+        json_object_set_new(
+            o, "severity",
+            json_string(a->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning"));
+        json_object_set_new(o, "account_id",
+                            a->account_id ? json_string(a->account_id) : json_null());
         json_object_set_new(o, "user_id", a->user_id ? json_string(a->user_id) : json_null());
         json_object_set_new(o, "opened_day", day_json(a->opened_day));
         json_object_set_new(o, "last_firing_day", day_json(a->last_firing_day));
@@ -197,10 +197,14 @@ static int parse_id(const char *s, int64_t *id)
 int cmd_alerts(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"all", no_argument, NULL, 'A'},
-        {"rule", required_argument, NULL, 'r'},    {"account", required_argument, NULL, 'c'},
-        {"format", required_argument, NULL, 'f'},  {"until", required_argument, NULL, 'u'},
-        {"by", required_argument, NULL, 'b'},      {"note", required_argument, NULL, 'n'},
+        {"db", required_argument, NULL, 'd'},
+        {"all", no_argument, NULL, 'A'},
+        {"rule", required_argument, NULL, 'r'},
+        {"account", required_argument, NULL, 'c'},
+        {"format", required_argument, NULL, 'f'},
+        {"until", required_argument, NULL, 'u'},
+        {"by", required_argument, NULL, 'b'},
+        {"note", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
     if (argc < 2) {
@@ -318,7 +322,9 @@ int cmd_alerts(int argc, char **argv)
             rc = store_fail(st, "alerts", s);
         else
             printf("alert %lld %s\n", (long long)id,
-                   is_ack ? "acknowledged" : is_snooze ? "snoozed" : "resolved");
+                   is_ack      ? "acknowledged"
+                   : is_snooze ? "snoozed"
+                               : "resolved");
     }
     cw_store_close(st);
     cw_config_free(cfg);
@@ -336,9 +342,9 @@ static void fmt_pct(char *buf, size_t n, double v)
 int report_plays(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},      {"horizon", required_argument, NULL, 'h'},
-        {"format", required_argument, NULL, 'F'},  {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},     {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},     {"horizon", required_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'F'}, {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -394,8 +400,8 @@ int report_plays(int argc, char **argv)
                 const cw_play_row *r = &rows[i];
                 printf("%s,%lld,%lld,%lld,%lld,%.6f,%.6f,%.6f,%lld,%lld,%.6f,%.6f,%.6f\n",
                        r->playbook, (long long)r->treated, (long long)r->control,
-                       (long long)r->treated_churned, (long long)r->control_churned,
-                       r->churn_diff, r->churn_lo, r->churn_hi, (long long)r->treated_recovered,
+                       (long long)r->treated_churned, (long long)r->control_churned, r->churn_diff,
+                       r->churn_lo, r->churn_hi, (long long)r->treated_recovered,
                        (long long)r->control_recovered, r->recover_diff, r->recover_lo,
                        r->recover_hi);
             }

@@ -44,9 +44,9 @@ static void show_rule(const cw_rules *rs, const cw_rule *r)
         printf("segment       = %s\n", r->segments);
     printf("cooldown_days = %d\n", r->cooldown_days);
     printf("enabled       = %s\n", r->enabled ? "true" : "false");
-    printf("# origin: %s\n", r->stock ? (r->overridden ? "stock rule, overridden by the configuration"
-                                                         : "stock rule")
-                                      : "configuration");
+    printf("# origin: %s\n",
+           r->stock ? (r->overridden ? "stock rule, overridden by the configuration" : "stock rule")
+                    : "configuration");
     const cw_playbook *pb = r->playbook ? cw_playbooks_find(rs, r->playbook) : NULL;
     if (pb) {
         printf("playbook      = %s\n\n[playbook.%s]\n", pb->name, pb->name);
@@ -86,8 +86,7 @@ int cmd_rules(int argc, char **argv)
         printf("%-24s %-7s %-52s %s\n", "playbook", "control", "actions", "description");
         for (int i = 0; i < cw_playbooks_count(rs); i++) {
             const cw_playbook *p = cw_playbooks_get(rs, i);
-            printf("%-24s %-7g %-52s %s\n", p->name, p->control_share, p->actions,
-                   p->description);
+            printf("%-24s %-7g %-52s %s\n", p->name, p->control_share, p->actions, p->description);
         }
     } else if (rc == 0) {
         const cw_rule *r = cw_rules_find(rs, argv[2]);

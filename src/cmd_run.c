@@ -24,8 +24,8 @@ static int cmp_str(const void *a, const void *b)
 
 static int has_ext(const char *name)
 {
-    static const char *const ext[] = {".csv", ".tsv", ".jsonl", ".json", ".csv.gz", ".tsv.gz",
-                                      ".jsonl.gz", ".json.gz"};
+    static const char *const ext[] = {".csv",    ".tsv",    ".jsonl",    ".json",
+                                      ".csv.gz", ".tsv.gz", ".jsonl.gz", ".json.gz"};
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         size_t l = strlen(ext[i]);

@@ -62,10 +62,10 @@ static void test_values(void **state)
         /* arithmetic: * and / bind tighter than + and -, all left-associative */
         {"1 + 2 * 3", 7},
         {"(1 + 2) * 3", 9},
-        {"10 - 4 - 3", 3},        /* (10 - 4) - 3, not 10 - (4 - 3) = 9 */
-        {"24 / 4 / 2", 3},        /* (24 / 4) / 2 */
-        {"a * b + c", 10},        /* 2*3 + 4 */
-        {"a + b * c", 14},        /* 2 + 12 */
+        {"10 - 4 - 3", 3}, /* (10 - 4) - 3, not 10 - (4 - 3) = 9 */
+        {"24 / 4 / 2", 3}, /* (24 / 4) / 2 */
+        {"a * b + c", 10}, /* 2*3 + 4 */
+        {"a + b * c", 14}, /* 2 + 12 */
         {"-a * b", -6},
         {"- -a", 2},
         {"2 - -3", 5},
@@ -80,7 +80,7 @@ static void test_values(void **state)
         {"c <= 4", 1},
         {"x < 1", U},
         /* not > and > or */
-        {"not a < b", 0},          /* not (a < b) */
+        {"not a < b", 0},            /* not (a < b) */
         {"a < b or b < a and z", 1}, /* a<b or (b<a and z) */
         {"(a < b or b < a) and z", 0},
         {"not z", 1},
@@ -148,8 +148,8 @@ static void test_errors(void **state)
         if (s != CW_ERR_CONFIG || e)
             fail_msg("'%s' compiled", cases[i].src);
         if (err.col != cases[i].col || !strstr(err.msg, cases[i].msg))
-            fail_msg("'%s': got %d: %s; want %d: %s", cases[i].src, err.col, err.msg,
-                     cases[i].col, cases[i].msg);
+            fail_msg("'%s': got %d: %s; want %d: %s", cases[i].src, err.col, err.msg, cases[i].col,
+                     cases[i].msg);
     }
 }
 
