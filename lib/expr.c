@@ -484,9 +484,12 @@ cw_status cw_expr_not(const cw_expr *e, cw_expr **out)
         cw_expr_free(n);
         return CW_ERR_NOMEM;
     }
-    memcpy(n->code, e->code, (size_t)e->ncode * sizeof *n->code);
-    memcpy(n->consts, e->consts, (size_t)e->nconsts * sizeof *n->consts);
-    memcpy(n->slots, e->slots, (size_t)e->nslots * sizeof *n->slots);
+    if (e->ncode)
+        memcpy(n->code, e->code, (size_t)e->ncode * sizeof *n->code);
+    if (e->nconsts)
+        memcpy(n->consts, e->consts, (size_t)e->nconsts * sizeof *n->consts);
+    if (e->nslots)
+        memcpy(n->slots, e->slots, (size_t)e->nslots * sizeof *n->slots);
     n->ncode = n->capcode = e->ncode;
     n->code[n->ncode++] = OP_NOT;
     n->capcode++;
