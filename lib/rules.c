@@ -221,11 +221,8 @@ static void apply(loader *L, const char *section, const char *key, const char *v
         for (int j = 0; j < nk; j++)
             snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", j ? ", " : "",
                      keys[j]);
-        tmp.line[0] = line;
-        tmp.from_cfg[0] = from_cfg;
         tmp.name = s->name;
-        L->err = NULL;
-        set_err(L, &tmp, -1, 0, "unknown key '%s' (keys: %s)", key, known);
+        set_err(L, &tmp, -1, 0, "'%s' is not a key of this section (keys: %s)", key, known);
         return;
     }
     s->val[k] = dup_owned(L->r, value, strlen(value));

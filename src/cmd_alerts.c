@@ -410,7 +410,7 @@ int report_plays(int argc, char **argv)
                    "alert and recovery (alert auto-resolved);\ndifferences in percentage points "
                    "with 95%% Newcombe intervals (docs/rules.md)\n\n",
                    horizon);
-            printf("%-22s %7s %7s  %-30s %-30s\n", "playbook", "acted", "held", "churn diff [CI]",
+            printf("%-22s %7s %7s  %-30s %s\n", "playbook", "acted", "held", "churn diff [CI]",
                    "recovery diff [CI]");
             for (int i = 0; i < n; i++) {
                 const cw_play_row *r = &rows[i];
@@ -423,7 +423,7 @@ int report_plays(int argc, char **argv)
                 fmt_pct(f, sizeof f, r->recover_hi);
                 snprintf(c1, sizeof c1, "%s [%s, %s]", a, b, cc);
                 snprintf(c2, sizeof c2, "%s [%s, %s]", d, e, f);
-                printf("%-22s %7lld %7lld  %-30s %-30s\n", r->playbook, (long long)r->treated,
+                printf("%-22s %7lld %7lld  %-30s %s\n", r->playbook, (long long)r->treated,
                        (long long)r->control, c1, c2);
             }
             if (n == 0)

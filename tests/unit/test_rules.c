@@ -132,7 +132,7 @@ static void test_load_errors(void **state)
         {"[rule.x]\nwhen = seats > 1\nplaybook = nope\n",
          "bad.conf:3: [rule.x] playbook: no playbook named 'nope'"},
         {"[rule.x]\nwhen = seats > 1\ncolour = red\n",
-         "bad.conf:3: [rule.x]: unknown key 'colour'"},
+         "bad.conf:3: [rule.x]: 'colour' is not a key of this section (keys: description, scope,"},
         {"[playbook.p]\nactions = csm_task, emali_login_reminder\n",
          "bad.conf:2: [playbook.p] actions: unknown action 'emali_login_reminder'"},
         {"[playbook.p]\nactions = csm_task\ncontrol_share = 0.6\n",
