@@ -906,7 +906,8 @@ typedef struct cw_alerts_query {
     int64_t id;          /* one alert, or 0 */
 } cw_alerts_query;
 
-/* Lists alerts (newest first). *out is freed with cw_alert_list_free. */
+/* Lists alerts, critical first, then newest first. *out is freed with
+ * cw_alert_list_free. */
 CW_API cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *q, cw_alert_list *out);
 CW_API void cw_alert_list_free(cw_alert_list *l); /* accepts NULL */
 

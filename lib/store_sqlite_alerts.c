@@ -399,7 +399,7 @@ cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *qo, cw_alert_list 
             " AND (?2 < 0 OR a.status != 3 OR a.snoozed_until <= ?2)"
             " AND (?3 IS NULL OR a.rule = ?3) AND (?4 IS NULL OR c.account_id = ?4)"
             " AND (?5 = 0 OR a.id = ?5)"
-            " ORDER BY a.opened_day DESC, a.id DESC",
+            " ORDER BY a.severity DESC, a.opened_day DESC, a.id DESC",
             -1, &q, NULL) != SQLITE_OK)
         return dberr(st, "list");
     sqlite3_bind_int(q, 1, qo->all || qo->id);

@@ -123,6 +123,7 @@ static void day_str(int64_t day, char *buf, size_t n)
 
 static void print_list(const cw_alert_list *l)
 {
+    int64_t held = 0;
     printf("%-6s %-10s %-8s %-8s %-24s %-12s %-12s %-22s %s\n", "id", "opened", "severity",
            "status", "rule", "account", "user", "playbook", "values");
     for (int64_t i = 0; i < l->n; i++) {
@@ -130,14 +131,16 @@ static void print_list(const cw_alert_list *l)
         char d[16], pb[64];
         day_str(a->opened_day, d, sizeof d);
         snprintf(pb, sizeof pb, "%s%s", a->playbook ? a->playbook : "-",
-                 a->control == 1 ? " (held out)" : "");
+                 a->control == 1 ? "*" : "");
+        held += a->control == 1;
         printf("%-6lld %-10s %-8s %-8s %-24s %-12s %-12s %-22s %s\n", (long long)a->id, d,
                a->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning",
                cw_alert_status_name(a->status) ? cw_alert_status_name(a->status) : "?", a->rule,
                a->account_id ? a->account_id : "?", a->user_id ? a->user_id : "-", pb,
                a->values_json ? a->values_json : "");
     }
-    printf("%lld alert(s)\n", (long long)l->n);
+    printf("%lld alert(s)%s\n", (long long)l->n,
+           held ? "; * = held out (control group: no action taken)" : "");
 }
 
 static json_t *day_json(int64_t day)
