@@ -558,6 +558,83 @@ static void test_control(void **state)
     st = NULL;
 }
 
+static void exec_sql(const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(cw_store_sqlite(st), sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err ? err : "?");
+}
+
+/* Segment filter, scores and predictions: a rule limited to segments mid
+ * and ent fires only for A01 and A02 (made mid); a rule on health_colour
+ * and churn_probability_change reads that day's scores and the active
+ * model's predictions (an inactive model's are ignored), and the payload
+ * carries health_score and churn_probability. */
+static void test_segment_and_scores(void **state)
+{
+    (void)state;
+    setup_world("seg.db");
+    cw_config *c = load_cfg("seg.conf", "[rule.mid_low]\n"
+                                        "when = active_licence_ratio < 0.3\n"
+                                        "segment = mid, ent\n"
+                                        "\n"
+                                        "[rule.red_jump]\n"
+                                        "when = health_colour == 2 and churn_probability_change "
+                                        ">= 0.15\n"
+                                        "playbook = p\n"
+                                        "\n"
+                                        "[playbook.p]\n"
+                                        "actions = jsonl_log\n");
+    cw_rules *r = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
+    exec_sql("UPDATE accounts SET segment = 'mid' WHERE account_id IN ('A01', 'A02')");
+    double ratio[NACC + 1];
+    for (int i = 1; i <= NACC; i++)
+        ratio[i] = 0.1;
+    put_day(30, ratio, -1);
+    char sql[1024];
+    /* Day 30: A03 red (score 20.5), A04 red but without a jump, A05 green
+     * with a jump. Probabilities: A03 0.5 now, 0.2 on day 1 (the latest at
+     * least 28 days earlier; day 5 is too recent) -> change 0.3; A04 0.5 vs
+     * 0.45 -> 0.05; A05 0.9 vs 0.1. Model 2 is inactive and would make A04
+     * jump. */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO models VALUES(1,'m','logreg',0,1,'{}',x'00'),"
+             "(2,'old','logreg',0,0,'{}',x'00');"
+             "INSERT INTO scores VALUES(%d,%lld,'c',20.5,2,NULL,'{}'),"
+             "(%d,%lld,'c',25,2,NULL,'{}'),(%d,%lld,'c',90,0,NULL,'{}');"
+             "INSERT INTO predictions VALUES(%d,%lld,1,0.5,'[]'),(%d,%lld,1,0.2,'[]'),"
+             "(%d,%lld,1,0.45,'[]'),(%d,%lld,1,0.5,'[]'),(%d,%lld,1,0.45,'[]'),"
+             "(%d,%lld,2,0.9,'[]'),(%d,%lld,2,0.1,'[]'),"
+             "(%d,%lld,1,0.9,'[]'),(%d,%lld,1,0.1,'[]');",
+             D0 + 30, (long long)acc_id[3], D0 + 30, (long long)acc_id[4], D0 + 30,
+             (long long)acc_id[5], D0 + 30, (long long)acc_id[3], D0 + 1, (long long)acc_id[3],
+             D0 + 5, (long long)acc_id[3], D0 + 30, (long long)acc_id[4], D0 + 2,
+             (long long)acc_id[4], D0 + 30, (long long)acc_id[4], D0 + 1, (long long)acc_id[4],
+             D0 + 30, (long long)acc_id[5], D0 + 1, (long long)acc_id[5]);
+    exec_sql(sql);
+    cw_evaluate_stats e;
+    evaluate_twice(r, 30, &e);
+    assert_int_equal(count("SELECT count(*) FROM alerts WHERE rule = 'mid_low'"), 2);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM alerts WHERE rule = 'mid_low' AND account IN (%lld, %lld)",
+             (long long)acc_id[1], (long long)acc_id[2]);
+    assert_int_equal(count(sql), 2);
+    assert_int_equal(count("SELECT count(*) FROM alerts WHERE rule = 'red_jump'"), 1);
+    snprintf(sql, sizeof sql, "SELECT account FROM alerts WHERE rule = 'red_jump'");
+    assert_int_equal(count(sql), acc_id[3]);
+    assert_int_equal(
+        count("SELECT count(*) FROM outbox WHERE payload LIKE '%\"values\":{\"health_colour\":2,"
+              "\"churn_probability_change\":0.3},\"health_score\":20.5,\"churn_probability\":0.5,"
+              "\"playbook\":\"p\"}'"),
+        1);
+    cw_rules_free(r);
+    cw_config_free(c);
+    cw_store_close(st);
+    st = NULL;
+}
+
 /* Newcombe's hybrid score interval, checked against Newcombe (1998),
  * Table II, example (a): 56/70 vs 48/80 gives 0.2000 with 95% limits
  * 0.0524 and 0.3339. */
@@ -593,8 +670,11 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load),      cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_lifecycle), cmocka_unit_test(test_control),
+        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_lifecycle),
+        cmocka_unit_test(test_control),
+        cmocka_unit_test(test_segment_and_scores),
         cmocka_unit_test(test_newcombe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
