@@ -8,8 +8,9 @@
 
 #include "internal.h"
 
-#define RS_NSCORES 5 /* health_score, health_colour, health_change, churn_probability, ..._change  \
-                      */
+#define RS_NSCORES                                                                                 \
+    5 /* health_score, health_colour, health_change, churn_probability, ..._change                 \
+       */
 
 /* Slot layout: [0, na) account metric values, [na, 2na) their trends,
  * [2na, 3na) their peer percentiles, then the scores, then the user metrics
