@@ -635,6 +635,59 @@ static void test_segment_and_scores(void **state)
     st = NULL;
 }
 
+/* Custom metrics are names too, found in the day's vector by the
+ * snapshot's catalog: a snapshot whose catalog lists days_to_milestone:a
+ * and then the custom metric puts it at position na + 1. A custom metric
+ * missing from the snapshot is missing (the rule on it stays quiet). */
+static void test_custom_metric(void **state)
+{
+    (void)state;
+    setup_world("cm.db");
+    cw_config *c = load_cfg("cm.conf", "[metric.x_rate]\n"
+                                       "type = count\n"
+                                       "events = *\n"
+                                       "\n"
+                                       "[metric.y_rate]\n"
+                                       "type = count\n"
+                                       "events = *\n"
+                                       "\n"
+                                       "[rule.x_high]\n"
+                                       "when = x_rate > 5 and trend(x_rate) > 0\n"
+                                       "\n"
+                                       "[rule.y_high]\n"
+                                       "when = y_rate > 5\n");
+    cw_rules *r = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    char cat2[9000];
+    snprintf(cat2, sizeof cat2, "%s,days_to_milestone:a,x_rate", catalog);
+    int64_t day = D0 + 40;
+    assert_int_equal(ops->begin(st), CW_OK);
+    assert_int_equal(ops->snapshot_put(st, day, 28, cat2, NACC, 0), CW_OK);
+    double v[130], t[130];
+    for (int i = 1; i <= NACC; i++) {
+        for (int k = 0; k < na_cat + 2; k++)
+            v[k] = t[k] = NAN;
+        v[na_cat] = 6;                  /* days_to_milestone:a */
+        v[na_cat + 1] = i <= 3 ? 6 : 5; /* x_rate: A01..A03 above 5 */
+        t[na_cat + 1] = i == 3 ? -1 : 2;
+        assert_int_equal(ops->account_metrics_put(st, day, acc_id[i], v, t, na_cat + 2), CW_OK);
+    }
+    assert_int_equal(ops->commit(st), CW_OK);
+    cw_evaluate_stats e;
+    evaluate_twice(r, 40, &e);
+    /* A01 and A02 (A03's trend is negative); y_rate is not in the snapshot. */
+    assert_int_equal(count("SELECT count(*) FROM alerts"), 2);
+    assert_int_equal(count("SELECT count(*) FROM alerts WHERE rule = 'x_high' AND vals = "
+                           "'{\"x_rate\":6,\"trend(x_rate)\":2}'"),
+                     2);
+    cw_rules_free(r);
+    cw_config_free(c);
+    cw_store_close(st);
+    st = NULL;
+}
+
 /* Newcombe's hybrid score interval, checked against Newcombe (1998),
  * Table II, example (a): 56/70 vs 48/80 gives 0.2000 with 95% limits
  * 0.0524 and 0.3339. */
@@ -675,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_control),
         cmocka_unit_test(test_segment_and_scores),
+        cmocka_unit_test(test_custom_metric),
         cmocka_unit_test(test_newcombe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
