@@ -58,6 +58,24 @@ grep -q "bad.conf:2:8: \[rule.bad\] when: unknown metric 'licence_activaton' (di
 sqlite3 r.db .dump >dump3.sql
 cmp -s dump1.sql dump3.sql || fail "a failed run changed the database"
 
+# A CSM's actions through the CLI, and the history they leave.
+id=$(sqlite3 r.db "SELECT min(id) FROM alerts WHERE status = 1")
+id2=$(sqlite3 r.db "SELECT max(id) FROM alerts WHERE status = 1")
+"$BIN" alerts ack "$id" --db r.db --by dana --note "called them" | grep -q "alert $id acknowledged" || fail "ack"
+"$BIN" alerts snooze "$id" --db r.db --until 2025-05-20 --by dana | grep -q "snoozed" || fail "snooze"
+"$BIN" alerts list --db r.db --format json | grep -q "\"id\":$id," && fail "snoozed alert listed"
+"$BIN" alerts resolve "$id2" --db r.db --by dana --note done | grep -q "resolved" || fail "resolve"
+"$BIN" alerts show "$id" --db r.db >show.out
+grep -q "status    snoozed (3) until 2025-05-20" show.out || fail "show: $(cat show.out)"
+grep -q "acked .*by dana  called them" show.out || fail "history: $(cat show.out)"
+grep -q "snoozed .*by dana  until 2025-05-20" show.out || fail "history: $(cat show.out)"
+[ "$(sqlite3 r.db "SELECT status FROM alerts WHERE id = $id2")" = 5 ] || fail "resolve status"
+set +e
+"$BIN" alerts ack "$id2" --db r.db >/dev/null 2>closed.err
+rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q "already closed" closed.err || fail "ack of a closed alert: exit $rc"
+
 # A week later: a new snapshot, and episodes move on.
 "$BIN" run --db r.db --as-of 2025-05-08 2>run3.err || { cat run3.err; fail "later run failed"; }
 grep -q "1 snapshot computed" run3.err || fail "later day: $(cat run3.err)"
