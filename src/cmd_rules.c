@@ -38,18 +38,19 @@ static void show_rule(const cw_rules *rs, const cw_rule *r)
     if (r->clear_when)
         printf("clear_when    = %s\n", r->clear_when);
     else
-        printf("clear_when    = not (%s)   # default\n", r->when);
+        printf("clear_when    = not (%s)   ; default\n", r->when);
     printf("severity      = %s\n", r->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning");
     if (r->segments)
         printf("segment       = %s\n", r->segments);
     printf("cooldown_days = %d\n", r->cooldown_days);
+    printf("playbook      = %s\n", r->playbook ? r->playbook : "");
     printf("enabled       = %s\n", r->enabled ? "true" : "false");
     printf("# origin: %s\n",
            r->stock ? (r->overridden ? "stock rule, overridden by the configuration" : "stock rule")
                     : "configuration");
     const cw_playbook *pb = r->playbook ? cw_playbooks_find(rs, r->playbook) : NULL;
     if (pb) {
-        printf("playbook      = %s\n\n[playbook.%s]\n", pb->name, pb->name);
+        printf("\n[playbook.%s]\n", pb->name);
         printf("description   = %s\n", pb->description);
         printf("actions       = %s\n", pb->actions);
         printf("control_share = %g\n", pb->control_share);
