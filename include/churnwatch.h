@@ -862,6 +862,170 @@ CW_API cw_status cw_score_export(cw_store *st, const cw_scorecard *sc,
                                  const cw_score_export_opts *o, FILE *out);
 
 /* ---------------------------------------------------------------------
+ * Rules, alerts and playbooks: exception management (docs/rules.md,
+ * docs/alerts.md). Rules come from the stock pack compiled into the library
+ * and [rule.NAME] / [playbook.NAME] sections of the configuration; a
+ * section named like a stock rule overrides the keys it sets.
+ * ------------------------------------------------------------------- */
+
+typedef enum cw_severity { CW_SEVERITY_WARNING = 1, CW_SEVERITY_CRITICAL = 2 } cw_severity;
+
+/* One rule as configured (strings borrowed from its cw_rules). */
+typedef struct cw_rule {
+    const char *name, *description;
+    cw_metric_scope scope;  /* account or user */
+    const char *when;       /* raise when true */
+    const char *clear_when; /* clear when true; NULL = "not (when)" */
+    cw_severity severity;
+    const char *segments; /* comma-separated segments it applies to, NULL = all */
+    int cooldown_days;    /* after an episode ends, days before it can open again */
+    const char *playbook; /* NULL = alert only */
+    int enabled;
+    int stock;      /* 1 when defined (at least partly) by the stock pack */
+    int overridden; /* 1 when a stock rule had keys set by the configuration */
+} cw_rule;
+
+typedef struct cw_playbook {
+    const char *name, *description;
+    const char *actions;  /* comma-separated action names ([action.NAME]) */
+    double control_share; /* 0..0.5 of alerts held out (no action) */
+    int stock;
+} cw_playbook;
+
+typedef struct cw_rules cw_rules;
+
+/* The action names the delivery side defines as stock actions. */
+CW_API int cw_rules_stock_actions(const char *const **out);
+/* The stock pack as INI text (static). */
+CW_API const char *cw_rules_stock_text(void);
+/* Loads the stock pack, applies cfg's [rule.X] and [playbook.X] sections
+ * (cfg may be NULL: stock only), validates every key, compiles every
+ * expression and checks playbook and action names. On error returns
+ * CW_ERR_CONFIG with *err ("file:line:col: [rule.x] when: why", caller
+ * frees). On success the caller frees *out with cw_rules_free(). */
+CW_API cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, char **err);
+CW_API void cw_rules_free(cw_rules *r); /* accepts NULL */
+/* Rules in name order; borrowed until cw_rules_free. */
+CW_API int cw_rules_count(const cw_rules *r);
+CW_API const cw_rule *cw_rules_get(const cw_rules *r, int i);
+CW_API const cw_rule *cw_rules_find(const cw_rules *r, const char *name);
+CW_API int cw_playbooks_count(const cw_rules *r);
+CW_API const cw_playbook *cw_playbooks_get(const cw_rules *r, int i);
+CW_API const cw_playbook *cw_playbooks_find(const cw_rules *r, const char *name);
+
+/* Alert statuses, persisted in alerts.status; the numbers never change. */
+typedef enum cw_alert_status {
+    CW_ALERT_OPEN = 1,          /* firing, nobody has looked yet */
+    CW_ALERT_ACKED = 2,         /* acknowledged by a CSM, still open */
+    CW_ALERT_SNOOZED = 3,       /* hidden until snoozed_until, still open */
+    CW_ALERT_RESOLVED = 4,      /* closed: the clear condition held (auto) */
+    CW_ALERT_CLOSED_MANUAL = 5, /* closed by hand (alerts resolve) */
+    CW_ALERT_CLOSED_GONE = 6    /* closed: the account or user is no longer active */
+} cw_alert_status;
+
+/* Alert event kinds, persisted in alert_events.kind; never renumbered. */
+typedef enum cw_alert_event {
+    CW_AEV_OPENED = 1,
+    CW_AEV_ACKED = 2,
+    CW_AEV_SNOOZED = 3,
+    CW_AEV_UNSNOOZED = 4, /* the snooze ran out while still firing */
+    CW_AEV_RESOLVED = 5,  /* by hand */
+    CW_AEV_AUTO_RESOLVED = 6,
+    CW_AEV_GONE = 7,
+    CW_AEV_QUEUED = 8,  /* playbook actions queued (note: the actions) */
+    CW_AEV_HELD_OUT = 9 /* control group: playbook not run */
+} cw_alert_event;
+
+/* Names of statuses and events ("open", "acked", …); NULL when unknown. */
+CW_API const char *cw_alert_status_name(int status);
+CW_API const char *cw_alert_event_name(int kind);
+/* Whether status is an open episode (open, acked or snoozed). */
+CW_API int cw_alert_status_is_open(int status);
+
+typedef struct cw_evaluate_stats {
+    int64_t rules, accounts, users; /* enabled rules; entities evaluated */
+    int64_t firing;                 /* (rule, entity) pairs whose condition held */
+    int64_t opened, cooling;        /* new alerts; firing but within the cooldown */
+    int64_t resolved, gone, unsnoozed;
+    int64_t held_out, queued; /* control-group alerts; outbox rows inserted */
+    int already_evaluated;    /* the day had been evaluated before */
+} cw_evaluate_stats;
+
+/* Evaluates every enabled rule on the snapshot of day (days since epoch)
+ * and moves alerts through their lifecycle, queueing playbook actions in
+ * the outbox, all in one transaction. Idempotent: a second evaluation of
+ * the same day changes nothing. A day before the last evaluated day is
+ * refused (CW_ERR_USAGE); a day without a snapshot is CW_ERR_NOTFOUND.
+ * now_unix stamps events and outbox rows. Messages on the store. */
+CW_API cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day,
+                                    int64_t now_unix, cw_evaluate_stats *stats);
+
+/* The last evaluated day (the alerts' clock), or -1 when none. */
+CW_API cw_status cw_alerts_last_day(cw_store *st, int64_t *day);
+
+/* One alert as stored (strings owned by the list). */
+typedef struct cw_alert {
+    int64_t id;
+    char *rule, *account_id, *account_name, *user_id, *playbook, *values_json, *acked_by;
+    int status;
+    cw_severity severity;
+    int64_t opened_day, last_firing_day, closed_day; /* closed_day -1 while open */
+    int64_t snoozed_until;                           /* day, -1 when none */
+    int control;                                     /* -1 no playbook, 0 acted on, 1 held out */
+} cw_alert;
+
+typedef struct cw_alert_list {
+    int64_t n;
+    cw_alert *alerts;
+} cw_alert_list;
+
+typedef struct cw_alerts_query {
+    int all;             /* include closed episodes */
+    int64_t today;       /* snoozed alerts with snoozed_until > today are hidden; -1 = show */
+    const char *rule;    /* or NULL */
+    const char *account; /* external id, or NULL */
+    int64_t id;          /* one alert, or 0 */
+} cw_alerts_query;
+
+/* Lists alerts, critical first, then newest first. *out is freed with
+ * cw_alert_list_free. */
+CW_API cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *q, cw_alert_list *out);
+CW_API void cw_alert_list_free(cw_alert_list *l); /* accepts NULL */
+
+/* A CSM's action on an open alert: ack, snooze until a day, or resolve by
+ * hand. actor and note may be NULL. Returns CW_ERR_NOTFOUND for no such
+ * alert and CW_ERR_USAGE when the alert is already closed. */
+typedef enum cw_alert_action {
+    CW_ALERT_DO_ACK = 1,
+    CW_ALERT_DO_SNOOZE = 2,
+    CW_ALERT_DO_RESOLVE = 3
+} cw_alert_action;
+CW_API cw_status cw_alert_update(cw_store *st, int64_t id, cw_alert_action what, int64_t until_day,
+                                 const char *actor, const char *note, int64_t now_unix);
+/* Writes an alert's event history (one line each) to out. */
+CW_API cw_status cw_alert_history(cw_store *st, int64_t id, FILE *out);
+
+/* Play effectiveness per playbook (docs/rules.md, "Play effectiveness"). */
+typedef struct cw_play_row {
+    char playbook[72];
+    int64_t treated, control;                     /* alerts acted on / held out */
+    int64_t treated_churned, control_churned;     /* account churned within horizon */
+    int64_t treated_recovered, control_recovered; /* alert auto-resolved */
+    double churn_diff, churn_lo, churn_hi; /* treated - control churn rate, 95% Newcombe CI */
+    double recover_diff, recover_lo, recover_hi;
+} cw_play_row;
+
+/* Computes one row per playbook over alerts opened in [from_day, to_day]
+ * (-1 = open). Churn counts accounts churned within horizon_days of the
+ * alert's opening. *rows is malloc'd (caller frees). */
+CW_API cw_status cw_plays_report(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
+                                 cw_play_row **rows, int *nrows);
+/* Newcombe's hybrid score interval (method 10) for p1 - p2 from x1/n1 and
+ * x2/n2 with Wilson intervals at z; NaN when a group is empty. */
+CW_API void cw_newcombe_diff(int64_t x1, int64_t n1, int64_t x2, int64_t n2, double z, double *diff,
+                             double *lo, double *hi);
+
+/* ---------------------------------------------------------------------
  * Outbox: every action (task, e-mail, webhook, …) is a row here first, in
  * the same transaction as the alert that caused it; `churnwatch deliver`
  * drains it at least once (docs/actions.md).

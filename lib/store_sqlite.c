@@ -136,6 +136,25 @@ static const struct {
                " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
                " created_at INTEGER NOT NULL, delivered_at INTEGER, last_error TEXT);"
                "CREATE INDEX outbox_due ON outbox(status, next_at);"},
+    /* Alerts, their history, play assignments and evaluated days
+     * (docs/alerts.md). alerts.status and alert_events.kind are the
+     * cw_alert_status / cw_alert_event numbers; never renumbered. user is 0
+     * for account-scope alerts. */
+    {"alerts",
+     "CREATE TABLE alerts(id INTEGER PRIMARY KEY, rule TEXT NOT NULL, scope INTEGER NOT NULL,"
+     " account INTEGER NOT NULL, user INTEGER NOT NULL, status INTEGER NOT NULL,"
+     " severity INTEGER NOT NULL, opened_day INTEGER NOT NULL, last_firing_day INTEGER NOT NULL,"
+     " closed_day INTEGER, snoozed_until INTEGER, acked_by TEXT, vals TEXT NOT NULL,"
+     " playbook TEXT, created_at INTEGER NOT NULL);"
+     "CREATE INDEX alerts_episode ON alerts(rule, account, user, status);"
+     "CREATE INDEX alerts_account ON alerts(account, opened_day);"
+     "CREATE TABLE alert_events(id INTEGER PRIMARY KEY, alert INTEGER NOT NULL,"
+     " kind INTEGER NOT NULL, day INTEGER NOT NULL, at INTEGER NOT NULL, actor TEXT, note TEXT);"
+     "CREATE INDEX alert_events_alert ON alert_events(alert);"
+     "CREATE TABLE play_assignments(alert INTEGER PRIMARY KEY, playbook TEXT NOT NULL,"
+     " control INTEGER NOT NULL, share REAL NOT NULL, day INTEGER NOT NULL);"
+     "CREATE TABLE alert_days(day INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+     " opened INTEGER NOT NULL, closed INTEGER NOT NULL);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

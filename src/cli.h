@@ -50,6 +50,22 @@ int cmd_metrics(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 
+/* Rules, alerts and the daily run (cmd_rules.c, cmd_alerts.c, cmd_run.c). */
+int cmd_rules(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int report_plays(int argc, char **argv);
+/* Loads the rule set of cfg; prints the error and returns an exit code. */
+int cli_load_rules(cw_config *cfg, cw_rules **out);
+/* Opens the store named by store.db; returns an exit code. */
+int cli_open_store(cw_config *cfg, int readonly, cw_store **st);
+/* Parses a date option into days since the epoch; returns an exit code. */
+int cli_parse_day(const char *opt, const char *s, int64_t *day);
+/* Prints an evaluation's summary line on stderr. */
+void cli_print_evaluate(const char *day, const cw_evaluate_stats *e);
+
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */
 int cli_help(const char *topic, FILE *out);

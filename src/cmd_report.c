@@ -276,7 +276,7 @@ static int report_revenue(int argc, char **argv)
     return rc;
 }
 
-#define REPORTS "revenue, retention, cohorts, ltv, reasons, funnel, chain, survival"
+#define REPORTS "revenue, retention, cohorts, ltv, reasons, funnel, chain, survival, plays"
 
 int cmd_report(int argc, char **argv)
 {
@@ -300,6 +300,8 @@ int cmd_report(int argc, char **argv)
         return report_chain(argc - 1, argv + 1);
     if (strcmp(argv[1], "survival") == 0)
         return report_survival(argc - 1, argv + 1);
+    if (strcmp(argv[1], "plays") == 0)
+        return report_plays(argc - 1, argv + 1);
     cli_error("report: '%s' is not an available report (available: %s)", argv[1], REPORTS);
     return EXIT_USAGE;
 }

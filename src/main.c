@@ -153,7 +153,57 @@ const cli_command cli_commands[] = {
      "start cohort (--cohort-months, default 3), Greenwood log-log bands\n"
      "(--confidence, default 0.95), median lifetime with its interval, S at 1, 3, 6,\n"
      "12, 18, 24 months and the log-rank test between groups; csv prints every\n"
-     "curve point; --horizon N cuts follow-up at N units (docs/revenue-survival.md).\n"},
+     "curve point; --horizon N cuts follow-up at N units (docs/revenue-survival.md).\n"
+     "plays: per playbook, churn within --horizon days (default 90) and recovery of\n"
+     "acted-on vs held-out alerts, with 95% Newcombe intervals (docs/rules.md);\n"
+     "options --from/--to DATE (alert opening days), --format table|csv.\n"},
+    {"rules", cmd_rules, "list and show the alert rules and playbooks",
+     "usage: churnwatch rules list\n"
+     "       churnwatch rules show NAME\n"
+     "       churnwatch rules playbooks\n"
+     "\n"
+     "The effective rule set: the stock rules compiled into churnwatch (docs/rules.md)\n"
+     "with the configuration's [rule.NAME] and [playbook.NAME] sections applied (a\n"
+     "section named like a stock rule overrides the keys it sets; enabled = false\n"
+     "disables it). Origin: stock, stock* (overridden) or config.\n"},
+    {"check-config", cmd_check_config, "validate the configuration file and every rule",
+     "usage: churnwatch check-config [--config F]\n"
+     "\n"
+     "Loads the configuration and validates every setting, custom metric, rule and\n"
+     "playbook: keys, values, expressions (errors as file:line:col: [rule.x] when: why)\n"
+     "and the names of metrics, playbooks and actions. Exit 0 when all is well, 3 with\n"
+     "the first error otherwise.\n"},
+    {"evaluate", cmd_evaluate, "run the rules on one snapshot day: open and close alerts",
+     "usage: churnwatch evaluate --as-of DATE [--db F] [--quiet]\n"
+     "\n"
+     "Evaluates every enabled rule on the metric snapshot of DATE (and the scores of\n"
+     "that day when present): opens one alert per firing (rule, account or user)\n"
+     "episode, resolves alerts whose clear condition holds, re-arms after the rule's\n"
+     "cooldown, and queues each new alert's playbook actions in the outbox (or holds\n"
+     "it out as control). One transaction; evaluating a day twice changes nothing;\n"
+     "days before the last evaluated day are refused (docs/alerts.md).\n"},
+    {"alerts", cmd_alerts, "list, show, acknowledge, snooze and resolve alerts",
+     "usage: churnwatch alerts list [--all] [--rule R] [--account ID] [--format table|json]\n"
+     "       churnwatch alerts show ID [--format table|json]\n"
+     "       churnwatch alerts ack ID [--by WHO] [--note TEXT]\n"
+     "       churnwatch alerts snooze ID --until DATE [--by WHO] [--note TEXT]\n"
+     "       churnwatch alerts resolve ID [--by WHO] [--note TEXT]\n"
+     "\n"
+     "list shows open alerts (--all: closed ones too), hiding snoozed alerts until\n"
+     "their date. show prints one alert with the values that raised it and its full\n"
+     "history. ack marks it seen; snooze hides it until DATE (it reappears if still\n"
+     "firing); resolve closes the episode by hand (the rule re-arms after its\n"
+     "cooldown). --by defaults to $USER. Statuses: 1 open, 2 acked, 3 snoozed,\n"
+     "4 resolved, 5 closed by hand, 6 gone (docs/alerts.md).\n"
+     "  --db F   database (default: store.db)\n"},
+    {"run", cmd_run, "the daily job: ingest new files, snapshot, score, evaluate, deliver",
+     "usage: churnwatch run [--db F] [--drop DIR] [--as-of DATE] [--quiet]\n"
+     "\n"
+     "For cron. Ingests the export files in DIR (*.csv, *.tsv, *.jsonl, *.json, .gz)\n"
+     "in one run and moves them to DIR/done, computes the metric snapshot of DATE\n"
+     "(default: today, UTC) when it is missing, scores it, evaluates the rules and\n"
+     "delivers the queued messages. Running it twice on the same day changes nothing\n"
+     "the second time.\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"

@@ -22,6 +22,9 @@ printf '[metric.z]\ntype = count\nevents = *\nwindow = 0\n' >custom_window.conf
 printf '[group.voice]\nweight = 1\n[measure.licence_activation]\ngroup = usage\nlinear = 0:0, 1:100\n' >sc_bad.conf
 printf '[group.usage]\nweight = 1\n[measure.a]\ngroup = usage\nmetric = logins\nlinear = 0:0, 1:100\n' >sc_metric.conf
 sqlite3 new.db 'PRAGMA user_version=99; CREATE TABLE t(x);'
+printf '[rule.x]\nwhen = licence_activaton < 0.5\n' >rules_bad.conf
+printf '[rule.nps_detractor]\nenabled = false\n\n[playbook.p]\nactions = csm_task, nope\n' >rules_badaction.conf
+printf '[rule.nps_detractor]\nenabled = false\n' >rules_off.conf
 mkdir rev
 printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nR1,Up,smb,2025-01-01,2,15000,USD,active\nR2,Gone,smb,2025-01-01,0,0,USD,active\nR3,Euro,eu,2025-01-01,1,100,EUR,active\n' >rev/accounts.csv
 printf 'account_id,effective_at,mrr_minor,currency,seats\nR1,2025-01-01,10000,USD,1\nR1,2025-02-10,15000,USD,2\nR2,2025-01-15,5000,USD,1\nR2,2025-02-20,0,USD,0\n' >rev/subscriptions.csv

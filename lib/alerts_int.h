@@ -1,0 +1,74 @@
+/*
+ * alerts_int.h — the SQL side of alerts (store_sqlite_alerts.c) as the
+ * lifecycle code (alerts.c) uses it: entity look-ups, scores, episodes,
+ * and the writes of one evaluation. Every function returns CW_OK or an
+ * error with the message on the store.
+ */
+#ifndef CW_ALERTS_INT_H
+#define CW_ALERTS_INT_H
+
+#include "internal.h"
+
+/* Accounts and users by internal id (index = id; absent ids have NULL ext). */
+typedef struct al_accounts {
+    int64_t n; /* max id + 1 */
+    char **ext, **name, **segment, **owner;
+} al_accounts;
+
+typedef struct al_users {
+    int64_t n;
+    char **ext, **email;
+    int64_t *account, *prov_day;
+} al_users;
+
+cw_status al_load_accounts(cw_store *st, al_accounts *a);
+void al_accounts_free(al_accounts *a);
+cw_status al_load_users(cw_store *st, al_users *u);
+void al_users_free(al_users *u);
+
+/* Fills, for accounts with id < n, score/colour/change of day (left NaN
+ * when absent) and the active model's probability and its change over 28
+ * days. */
+cw_status al_load_scores(cw_store *st, int64_t day, int64_t n, double *score, double *colour,
+                         double *change, double *prob, double *prob_change);
+
+/* The last evaluated day, or -1. */
+cw_status al_last_day(cw_store *st, int64_t *day);
+
+/* Calls fn for every open episode (status 1-3) and, per (rule, account,
+ * user), for the latest closed one (open = 0). */
+cw_status al_scan_episodes(cw_store *st,
+                           cw_status (*fn)(const char *rule, int64_t account, int64_t user,
+                                           int open, int64_t id, int status, int64_t snoozed_until,
+                                           int64_t closed_day, void *ud),
+                           void *ud);
+
+typedef struct al_writer al_writer;
+cw_status al_writer_open(cw_store *st, al_writer **out);
+void al_writer_close(al_writer *w);
+cw_status al_insert(al_writer *w, const char *rule, int scope, int64_t account, int64_t user,
+                    int severity, int64_t day, const char *vals_json, const char *playbook,
+                    int64_t now, int64_t *id);
+/* Sets status (and closed_day when >= 0, snoozed_until NULL unless
+ * status is snoozed). */
+cw_status al_set_status(al_writer *w, int64_t id, int status, int64_t closed_day,
+                        int64_t snoozed_until, const char *acked_by);
+cw_status al_touch(al_writer *w, int64_t id, int64_t day);
+cw_status al_event(al_writer *w, int64_t id, int kind, int64_t day, int64_t at, const char *actor,
+                   const char *note);
+cw_status al_assign(al_writer *w, int64_t id, const char *playbook, int control, double share,
+                    int64_t day);
+cw_status al_mark_day(cw_store *st, int64_t day, int64_t at, int64_t opened, int64_t closed);
+
+/* One alert's status, for manual actions; *found = 0 when none. */
+cw_status al_get_status(cw_store *st, int64_t id, int *status, int *found);
+
+/* Alerts with a play assignment opened in [from, to] (-1 = open) and at
+ * least horizon days before the last evaluated day: fn(playbook, control,
+ * recovered = auto-resolved, churned within horizon days of opening). */
+cw_status al_scan_plays(cw_store *st, int64_t from, int64_t to, int horizon,
+                        cw_status (*fn)(const char *playbook, int control, int recovered,
+                                        int churned, void *ud),
+                        void *ud);
+
+#endif

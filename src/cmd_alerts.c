@@ -1,0 +1,440 @@
+/*
+ * cmd_alerts.c — `churnwatch evaluate` (run the rules on one snapshot
+ * day), `churnwatch alerts list|show|ack|snooze|resolve` (the CSM's view of
+ * alerts and their history) and `churnwatch report plays` (acted-on vs
+ * held-out outcomes per playbook).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cli_parse_day(const char *opt, const char *s, int64_t *day)
+{
+    int64_t t;
+    const char *why = NULL;
+    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK) {
+        cli_error("%s %s: %s", opt, s, why ? why : "is not a date");
+        return EXIT_USAGE;
+    }
+    *day = t / 86400;
+    return 0;
+}
+
+int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
+{
+    char *err = NULL;
+    cw_store_opts so = {readonly, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        return cli_exit_code(s);
+    }
+    return 0;
+}
+
+static int store_fail(cw_store *st, const char *what, cw_status s)
+{
+    const char *m = cw_store_errmsg(st);
+    cli_error("%s: %s", what, m && *m ? m : cw_strerror(s));
+    return cli_exit_code(s);
+}
+
+void cli_print_evaluate(const char *day, const cw_evaluate_stats *e)
+{
+    fprintf(stderr,
+            "evaluate %s: %lld rules on %lld accounts and %lld users; %lld firing, %lld opened, "
+            "%lld in cooldown, %lld resolved, %lld gone, %lld unsnoozed; %lld held out, %lld "
+            "messages queued%s\n",
+            day, (long long)e->rules, (long long)e->accounts, (long long)e->users,
+            (long long)e->firing, (long long)e->opened, (long long)e->cooling,
+            (long long)e->resolved, (long long)e->gone, (long long)e->unsnoozed,
+            (long long)e->held_out, (long long)e->queued,
+            e->already_evaluated ? " (day evaluated before)" : "");
+}
+
+int cmd_evaluate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"as-of", required_argument, NULL, 'a'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    int64_t day = -1;
+    int quiet = 0, c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'a': rc = cli_parse_day("--as-of", optarg, &day); break;
+        case 'q': quiet = 1; break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("evaluate: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && day < 0) {
+        cli_error("evaluate: give --as-of DATE (a day with a metric snapshot)");
+        rc = EXIT_USAGE;
+    }
+    cw_rules *rs = NULL;
+    if (rc == 0)
+        rc = cli_load_rules(cfg, &rs);
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = cli_open_store(cfg, 0, &st);
+    if (rc == 0) {
+        cw_evaluate_stats e;
+        cw_status s = cw_alerts_evaluate(st, rs, day, (int64_t)time(NULL), &e);
+        if (s != CW_OK)
+            rc = store_fail(st, "evaluate", s);
+        else if (!quiet) {
+            char d[16];
+            cw_time_format(day * 86400, 1, d, sizeof d);
+            cli_print_evaluate(d, &e);
+        }
+    }
+    cw_store_close(st);
+    cw_rules_free(rs);
+    cw_config_free(cfg);
+    return rc;
+}
+
+static void day_str(int64_t day, char *buf, size_t n)
+{
+    if (day < 0)
+        snprintf(buf, n, "-");
+    else
+        cw_time_format(day * 86400, 1, buf, n);
+}
+
+static void print_list(const cw_alert_list *l)
+{
+    int64_t held = 0;
+    printf("%-6s %-10s %-8s %-8s %-24s %-12s %-12s %-22s %s\n", "id", "opened", "severity",
+           "status", "rule", "account", "user", "playbook", "values");
+    for (int64_t i = 0; i < l->n; i++) {
+        const cw_alert *a = &l->alerts[i];
+        char d[16], pb[64];
+        day_str(a->opened_day, d, sizeof d);
+        snprintf(pb, sizeof pb, "%s%s", a->playbook ? a->playbook : "-",
+                 a->control == 1 ? "*" : "");
+        held += a->control == 1;
+        printf("%-6lld %-10s %-8s %-8s %-24s %-12s %-12s %-22s %s\n", (long long)a->id, d,
+               a->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning",
+               cw_alert_status_name(a->status) ? cw_alert_status_name(a->status) : "?", a->rule,
+               a->account_id ? a->account_id : "?", a->user_id ? a->user_id : "-", pb,
+               a->values_json ? a->values_json : "");
+    }
+    printf("%lld alert(s)%s\n", (long long)l->n,
+           held ? "; * = held out (control group: no action taken)" : "");
+}
+
+static json_t *day_json(int64_t day)
+{
+    char d[16];
+    if (day < 0)
+        return json_null();
+    cw_time_format(day * 86400, 1, d, sizeof d);
+    return json_string(d);
+}
+
+/* JSON Lines, one object per alert (strings escaped by jansson). */
+static void print_json(const cw_alert_list *l)
+{
+    for (int64_t i = 0; i < l->n; i++) {
+        const cw_alert *a = &l->alerts[i];
+        json_t *o = json_object();
+        json_t *vals = a->values_json ? json_loads(a->values_json, 0, NULL) : NULL;
+        const char *sn = cw_alert_status_name(a->status);
+        json_object_set_new(o, "id", json_integer(a->id));
+        json_object_set_new(o, "rule", json_string(a->rule));
+        json_object_set_new(o, "status", json_integer(a->status));
+        json_object_set_new(o, "status_name", json_string(sn ? sn : "?"));
+        json_object_set_new(
+            o, "severity",
+            json_string(a->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning"));
+        json_object_set_new(o, "account_id",
+                            a->account_id ? json_string(a->account_id) : json_null());
+        json_object_set_new(o, "user_id", a->user_id ? json_string(a->user_id) : json_null());
+        json_object_set_new(o, "opened_day", day_json(a->opened_day));
+        json_object_set_new(o, "last_firing_day", day_json(a->last_firing_day));
+        json_object_set_new(o, "closed_day", day_json(a->closed_day));
+        json_object_set_new(o, "snoozed_until", day_json(a->snoozed_until));
+        json_object_set_new(o, "playbook", a->playbook ? json_string(a->playbook) : json_null());
+        json_object_set_new(o, "held_out", json_boolean(a->control == 1));
+        json_object_set_new(o, "values", vals ? vals : json_object());
+        char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        if (txt)
+            puts(txt);
+        free(txt);
+        json_decref(o);
+    }
+}
+
+static int parse_id(const char *s, int64_t *id)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*end || end == s || v < 1) {
+        cli_error("alerts: '%s' is not an alert id", s);
+        return EXIT_USAGE;
+    }
+    *id = v;
+    return 0;
+}
+
+int cmd_alerts(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"all", no_argument, NULL, 'A'},
+        {"rule", required_argument, NULL, 'r'},
+        {"account", required_argument, NULL, 'c'},
+        {"format", required_argument, NULL, 'f'},
+        {"until", required_argument, NULL, 'u'},
+        {"by", required_argument, NULL, 'b'},
+        {"note", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2) {
+        cli_error("usage: churnwatch alerts list|show|ack|snooze|resolve (see `churnwatch help "
+                  "alerts`)");
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    int is_list = !strcmp(sub, "list"), is_show = !strcmp(sub, "show"),
+        is_ack = !strcmp(sub, "ack"), is_snooze = !strcmp(sub, "snooze"),
+        is_resolve = !strcmp(sub, "resolve");
+    if (!is_list && !is_show && !is_ack && !is_snooze && !is_resolve) {
+        cli_error("alerts: '%s' is not a subcommand (list, show, ack, snooze, resolve)", sub);
+        return EXIT_USAGE;
+    }
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_alerts_query q = {0, -2, NULL, NULL, 0};
+    int json = 0, c;
+    int64_t until = -1;
+    const char *by = getenv("USER"), *note = NULL;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'A': q.all = 1; break;
+        case 'r': q.rule = optarg; break;
+        case 'c': q.account = optarg; break;
+        case 'f':
+            if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
+                json = !strcmp(optarg, "json");
+            else {
+                cli_error("--format %s: expected table or json", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'u': rc = cli_parse_day("--until", optarg, &until); break;
+        case 'b': by = optarg; break;
+        case 'n': note = optarg; break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    int64_t id = 0;
+    int nargs = argc - 1 - optind;
+    if (rc == 0 && is_list && nargs > 0) {
+        cli_error("alerts list: unexpected argument '%s'", argv[1 + optind]);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && !is_list) {
+        if (nargs != 1) {
+            cli_error("alerts %s: give one alert id", sub);
+            rc = EXIT_USAGE;
+        } else
+            rc = parse_id(argv[1 + optind], &id);
+    }
+    if (rc == 0 && is_snooze && until < 0) {
+        cli_error("alerts snooze: give --until DATE");
+        rc = EXIT_USAGE;
+    }
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = cli_open_store(cfg, is_list || is_show, &st);
+    if (rc == 0 && (is_list || is_show)) {
+        int64_t today = -1;
+        cw_status s = cw_alerts_last_day(st, &today);
+        if (q.today == -2)
+            q.today = today;
+        q.id = id;
+        cw_alert_list l = {0, NULL};
+        if (s == CW_OK)
+            s = cw_alerts_list(st, &q, &l);
+        if (s != CW_OK)
+            rc = store_fail(st, "alerts", s);
+        else if (is_show && l.n == 0) {
+            cli_error("alerts show: no alert %lld", (long long)id);
+            rc = EXIT_USAGE;
+        } else if (json)
+            print_json(&l);
+        else if (is_list)
+            print_list(&l);
+        else {
+            const cw_alert *a = &l.alerts[0];
+            char d[16], lf[16], cd[16], sn[16];
+            day_str(a->opened_day, d, sizeof d);
+            day_str(a->last_firing_day, lf, sizeof lf);
+            day_str(a->closed_day, cd, sizeof cd);
+            day_str(a->snoozed_until, sn, sizeof sn);
+            printf("alert %lld: %s (%s)\n", (long long)a->id, a->rule,
+                   a->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning");
+            printf("  account   %s  %s\n", a->account_id ? a->account_id : "?",
+                   a->account_name ? a->account_name : "");
+            if (a->user_id)
+                printf("  user      %s\n", a->user_id);
+            printf("  status    %s (%d)%s%s\n", cw_alert_status_name(a->status), a->status,
+                   a->status == CW_ALERT_SNOOZED ? " until " : "",
+                   a->status == CW_ALERT_SNOOZED ? sn : "");
+            printf("  opened    %s   last firing %s   closed %s\n", d, lf, cd);
+            printf("  values    %s\n", a->values_json ? a->values_json : "{}");
+            printf("  playbook  %s%s\n", a->playbook ? a->playbook : "-",
+                   a->control == 1 ? " (held out: control group)" : "");
+            printf("history:\n");
+            s = cw_alert_history(st, a->id, stdout);
+            if (s != CW_OK)
+                rc = store_fail(st, "alerts", s);
+        }
+        cw_alert_list_free(&l);
+    } else if (rc == 0) {
+        cw_alert_action what = is_ack      ? CW_ALERT_DO_ACK
+                               : is_snooze ? CW_ALERT_DO_SNOOZE
+                                           : CW_ALERT_DO_RESOLVE;
+        cw_status s = cw_alert_update(st, id, what, until, by, note, (int64_t)time(NULL));
+        if (s != CW_OK)
+            rc = store_fail(st, "alerts", s);
+        else
+            printf("alert %lld %s\n", (long long)id,
+                   is_ack      ? "acknowledged"
+                   : is_snooze ? "snoozed"
+                               : "resolved");
+    }
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
+}
+
+static void fmt_pct(char *buf, size_t n, double v)
+{
+    if (isnan(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, "%+.1f", 100 * v);
+}
+
+int report_plays(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},     {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},     {"horizon", required_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'F'}, {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    int64_t from = -1, to = -1;
+    long horizon = 90;
+    int csv = 0, c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'f': rc = cli_parse_day("--from", optarg, &from); break;
+        case 't': rc = cli_parse_day("--to", optarg, &to); break;
+        case 'h': {
+            char *end;
+            horizon = strtol(optarg, &end, 10);
+            if (*end || horizon < 1 || horizon > 3650) {
+                cli_error("--horizon %s: expected a number of days 1..3650", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        }
+        case 'F':
+            if (!strcmp(optarg, "csv") || !strcmp(optarg, "table"))
+                csv = !strcmp(optarg, "csv");
+            else {
+                cli_error("--format %s: expected table or csv", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("report plays: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = cli_open_store(cfg, 1, &st);
+    if (rc == 0) {
+        cw_play_row *rows = NULL;
+        int n = 0;
+        cw_status s = cw_plays_report(st, from, to, (int)horizon, &rows, &n);
+        if (s != CW_OK)
+            rc = store_fail(st, "report plays", s);
+        else if (csv) {
+            printf("playbook,treated,control,treated_churned,control_churned,churn_diff,churn_lo,"
+                   "churn_hi,treated_recovered,control_recovered,recover_diff,recover_lo,"
+                   "recover_hi\n");
+            for (int i = 0; i < n; i++) {
+                const cw_play_row *r = &rows[i];
+                printf("%s,%lld,%lld,%lld,%lld,%.6f,%.6f,%.6f,%lld,%lld,%.6f,%.6f,%.6f\n",
+                       r->playbook, (long long)r->treated, (long long)r->control,
+                       (long long)r->treated_churned, (long long)r->control_churned, r->churn_diff,
+                       r->churn_lo, r->churn_hi, (long long)r->treated_recovered,
+                       (long long)r->control_recovered, r->recover_diff, r->recover_lo,
+                       r->recover_hi);
+            }
+        } else {
+            printf("Play effectiveness: acted-on vs held-out alerts, churn within %ld days of the "
+                   "alert and recovery (alert auto-resolved);\ndifferences in percentage points "
+                   "with 95%% Newcombe intervals (docs/rules.md)\n\n",
+                   horizon);
+            printf("%-22s %7s %7s  %-30s %s\n", "playbook", "acted", "held", "churn diff [CI]",
+                   "recovery diff [CI]");
+            for (int i = 0; i < n; i++) {
+                const cw_play_row *r = &rows[i];
+                char a[16], b[16], cc[16], d[16], e[16], f[16], c1[64], c2[64];
+                fmt_pct(a, sizeof a, r->churn_diff);
+                fmt_pct(b, sizeof b, r->churn_lo);
+                fmt_pct(cc, sizeof cc, r->churn_hi);
+                fmt_pct(d, sizeof d, r->recover_diff);
+                fmt_pct(e, sizeof e, r->recover_lo);
+                fmt_pct(f, sizeof f, r->recover_hi);
+                snprintf(c1, sizeof c1, "%s [%s, %s]", a, b, cc);
+                snprintf(c2, sizeof c2, "%s [%s, %s]", d, e, f);
+                printf("%-22s %7lld %7lld  %-30s %s\n", r->playbook, (long long)r->treated,
+                       (long long)r->control, c1, c2);
+            }
+            if (n == 0)
+                printf("(no alert with a playbook is %ld days old yet)\n", horizon);
+        }
+        free(rows);
+    }
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
+}

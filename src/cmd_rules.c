@@ -1,0 +1,132 @@
+/*
+ * cmd_rules.c — `churnwatch rules list|show` (the effective rule set: the
+ * stock pack with the configuration's overrides) and `churnwatch
+ * check-config` (loads the configuration and validates every subsystem's
+ * sections: rules and playbooks here; the scorecard and actions join it as
+ * they land).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Loads the configuration and the rule set; returns an exit code. */
+int cli_load_rules(cw_config *cfg, cw_rules **out)
+{
+    char *err = NULL;
+    cw_status s = cw_rules_load(cfg, out, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        return cli_exit_code(s);
+    }
+    return 0;
+}
+
+static const char *origin(const cw_rule *r)
+{
+    return !r->stock ? "config" : r->overridden ? "stock*" : "stock";
+}
+
+static void show_rule(const cw_rules *rs, const cw_rule *r)
+{
+    printf("[rule.%s]\n", r->name);
+    printf("description   = %s\n", r->description);
+    printf("scope         = %s\n", r->scope == CW_SCOPE_USER ? "user" : "account");
+    printf("when          = %s\n", r->when);
+    if (r->clear_when)
+        printf("clear_when    = %s\n", r->clear_when);
+    else
+        printf("clear_when    = not (%s)   ; default\n", r->when);
+    printf("severity      = %s\n", r->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning");
+    if (r->segments)
+        printf("segment       = %s\n", r->segments);
+    printf("cooldown_days = %d\n", r->cooldown_days);
+    printf("playbook      = %s\n", r->playbook ? r->playbook : "");
+    printf("enabled       = %s\n", r->enabled ? "true" : "false");
+    printf("# origin: %s\n",
+           r->stock ? (r->overridden ? "stock rule, overridden by the configuration" : "stock rule")
+                    : "configuration");
+    const cw_playbook *pb = r->playbook ? cw_playbooks_find(rs, r->playbook) : NULL;
+    if (pb) {
+        printf("\n[playbook.%s]\n", pb->name);
+        printf("description   = %s\n", pb->description);
+        printf("actions       = %s\n", pb->actions);
+        printf("control_share = %g\n", pb->control_share);
+    }
+}
+
+int cmd_rules(int argc, char **argv)
+{
+    int list = argc == 2 && strcmp(argv[1], "list") == 0;
+    int show = argc == 3 && strcmp(argv[1], "show") == 0;
+    int playbooks = argc == 2 && strcmp(argv[1], "playbooks") == 0;
+    if (!list && !show && !playbooks) {
+        cli_error("usage: churnwatch rules list | rules show NAME | rules playbooks");
+        return EXIT_USAGE;
+    }
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_rules *rs = NULL;
+    rc = cli_load_rules(cfg, &rs);
+    if (rc == 0 && list) {
+        printf("%-24s %-7s %-8s %-7s %-7s %-22s %s\n", "rule", "scope", "severity", "enabled",
+               "origin", "playbook", "description");
+        for (int i = 0; i < cw_rules_count(rs); i++) {
+            const cw_rule *r = cw_rules_get(rs, i);
+            printf("%-24s %-7s %-8s %-7s %-7s %-22s %s\n", r->name,
+                   r->scope == CW_SCOPE_USER ? "user" : "account",
+                   r->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning",
+                   r->enabled ? "yes" : "no", origin(r), r->playbook ? r->playbook : "-",
+                   r->description);
+        }
+    } else if (rc == 0 && playbooks) {
+        printf("%-24s %-7s %-52s %s\n", "playbook", "control", "actions", "description");
+        for (int i = 0; i < cw_playbooks_count(rs); i++) {
+            const cw_playbook *p = cw_playbooks_get(rs, i);
+            printf("%-24s %-7g %-52s %s\n", p->name, p->control_share, p->actions, p->description);
+        }
+    } else if (rc == 0) {
+        const cw_rule *r = cw_rules_find(rs, argv[2]);
+        if (!r) {
+            cli_error("rules show: no rule named '%s' (see `churnwatch rules list`)", argv[2]);
+            rc = EXIT_USAGE;
+        } else
+            show_rule(rs, r);
+    }
+    cw_rules_free(rs);
+    cw_config_free(cfg);
+    return rc;
+}
+
+int cmd_check_config(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        cli_error("usage: churnwatch check-config [--config F]");
+        return EXIT_USAGE;
+    }
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_rules *rs = NULL;
+    rc = cli_load_rules(cfg, &rs);
+    /* INTEGRATION: the scorecard ([scorecard], [measure.X], [group.X]) and
+     * the delivery side ([action.X], [template.X]) validate their sections
+     * here, each through its own cw_<subsystem>_load(cfg, &x, &err). */
+    if (rc == 0) {
+        int enabled = 0;
+        for (int i = 0; i < cw_rules_count(rs); i++)
+            enabled += cw_rules_get(rs, i)->enabled;
+        const char *path = cw_config_path(cfg);
+        printf("%s: ok: %d rules (%d enabled), %d playbooks\n", path ? path : "(defaults)",
+               cw_rules_count(rs), enabled, cw_playbooks_count(rs));
+    }
+    cw_rules_free(rs);
+    cw_config_free(cfg);
+    return rc;
+}

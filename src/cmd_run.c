@@ -1,0 +1,220 @@
+/*
+ * cmd_run.c — `churnwatch run`: the daily job for cron. Ingests new export
+ * files from a drop directory (moving each to DIR/done once its run
+ * committed), computes the day's metric snapshot (only when missing), scores
+ * it, evaluates the rules and delivers the outbox. Every stage is
+ * idempotent, so running it twice on the same day changes nothing the
+ * second time.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int has_ext(const char *name)
+{
+    static const char *const ext[] = {".csv",    ".tsv",    ".jsonl",    ".json",
+                                      ".csv.gz", ".tsv.gz", ".jsonl.gz", ".json.gz"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t l = strlen(ext[i]);
+        if (n > l && strcmp(name + n - l, ext[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void on_msg(int warning, const char *m, void *ud)
+{
+    (void)ud;
+    if (!warning)
+        fprintf(stderr, "%s\n", m);
+}
+
+/* Ingests every export file directly in dir (sorted by name) in one run
+ * and moves them to dir/done. Returns an exit code. */
+static int ingest_drop(cw_store *st, const char *dir, int quiet)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        cli_error("run: --drop %s: %s", dir, strerror(errno));
+        return EXIT_IO;
+    }
+    char **paths = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || !has_ext(de->d_name))
+            continue;
+        char *p = malloc(strlen(dir) + strlen(de->d_name) + 2);
+        if (!p) {
+            rc = EXIT_INTERNAL;
+            break;
+        }
+        snprintf(p, strlen(dir) + strlen(de->d_name) + 2, "%s/%s", dir, de->d_name);
+        struct stat sb;
+        if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            free(p);
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **np = realloc(paths, cap * sizeof *np);
+            if (!np) {
+                free(p);
+                rc = EXIT_INTERNAL;
+                break;
+            }
+            paths = np;
+        }
+        paths[n++] = p;
+    }
+    closedir(d);
+    if (rc == 0 && n > 0) {
+        qsort(paths, n, sizeof *paths, cmp_str);
+        cw_ingest_opts o;
+        cw_ingest_opts_init(&o);
+        o.naive_utc = 1;
+        o.on_message = on_msg;
+        cw_ingest_stats stats;
+        cw_status s = cw_ingest_files(st, (const char *const *)paths, n, &o, &stats);
+        if (s != CW_OK) {
+            cli_error("run: ingest of %s failed; nothing was ingested and no file moved", dir);
+            rc = cli_exit_code(s);
+        } else {
+            size_t dl = strlen(dir) + 6;
+            char *done = malloc(dl);
+            if (!done)
+                rc = EXIT_INTERNAL;
+            else
+                snprintf(done, dl, "%s/done", dir);
+            if (rc == 0 && mkdir(done, 0777) != 0 && errno != EEXIST) {
+                cli_error("run: cannot create %s: %s", done, strerror(errno));
+                rc = EXIT_IO;
+            }
+            for (size_t i = 0; rc == 0 && i < n; i++) {
+                const char *base = strrchr(paths[i], '/') + 1;
+                size_t tl = dl + strlen(base) + 1;
+                char *to = malloc(tl);
+                if (!to) {
+                    rc = EXIT_INTERNAL;
+                    break;
+                }
+                snprintf(to, tl, "%s/%s", done, base);
+                if (rename(paths[i], to) != 0) {
+                    /* Its rows are in: a re-ingest of the same file changes nothing. */
+                    cli_error("run: ingested but cannot move %s to %s: %s", paths[i], done,
+                              strerror(errno));
+                    rc = EXIT_IO;
+                }
+                free(to);
+            }
+            free(done);
+            if (!quiet)
+                fprintf(stderr, "run: ingested %zu file(s) from %s (%lld rows written)\n", n, dir,
+                        (long long)(stats.rows_written[CW_KIND_ACCOUNTS] +
+                                    stats.rows_written[CW_KIND_USERS] +
+                                    stats.rows_written[CW_KIND_EVENTS]));
+        }
+    } else if (rc == 0 && !quiet)
+        fprintf(stderr, "run: no new files in %s\n", dir);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"drop", required_argument, NULL, 'D'},
+        {"as-of", required_argument, NULL, 'a'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    const char *drop = NULL;
+    int64_t day = (int64_t)time(NULL) / 86400;
+    int quiet = 0, c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'D': drop = optarg; break;
+        case 'a': rc = cli_parse_day("--as-of", optarg, &day); break;
+        case 'q': quiet = 1; break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("run: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    cw_rules *rs = NULL;
+    if (rc == 0)
+        rc = cli_load_rules(cfg, &rs); /* a bad rule fails before anything is written */
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = cli_open_store(cfg, 0, &st);
+    /* 1. ingest */
+    if (rc == 0 && drop)
+        rc = ingest_drop(st, drop, quiet);
+    /* 2. the day's snapshot (computed only when missing) */
+    if (rc == 0) {
+        cw_metrics_opts o;
+        cw_metrics_opts_init(&o);
+        o.from_day = o.to_day = day;
+        o.window_days = (int)cw_config_get_int(cfg, "metrics.window_days");
+        o.ncustom = cw_config_custom_metrics(cfg, &o.custom);
+        cw_metrics_stats ms;
+        memset(&ms, 0, sizeof ms);
+        cw_status s = cw_metrics_run(st, &o, &ms);
+        if (s != CW_OK) {
+            cli_error("run: metrics: %s", cw_store_errmsg(st));
+            rc = cli_exit_code(s);
+        } else if (!quiet)
+            fprintf(stderr, "run: metrics: %lld snapshot computed, %lld already stored\n",
+                    (long long)ms.snapshots_computed, (long long)ms.snapshots_skipped);
+    }
+    /* 3. score.
+     * INTEGRATION (scorecard): call the scorecard and the active model on
+     * `day` here (writing `scores` and `predictions` for the day, only when
+     * missing), before the rules read them. Not called until it exists. */
+    /* 4. rules and alerts */
+    if (rc == 0) {
+        cw_evaluate_stats e;
+        cw_status s = cw_alerts_evaluate(st, rs, day, (int64_t)time(NULL), &e);
+        if (s != CW_OK) {
+            cli_error("run: evaluate: %s", cw_store_errmsg(st));
+            rc = cli_exit_code(s);
+        } else if (!quiet) {
+            char d[16];
+            cw_time_format(day * 86400, 1, d, sizeof d);
+            cli_print_evaluate(d, &e);
+        }
+    }
+    /* 5. deliver.
+     * INTEGRATION (delivery): drain the outbox here, e.g. the library call
+     * behind `churnwatch deliver`. Until then, queued messages wait in the
+     * outbox for `churnwatch deliver`. */
+    cw_store_close(st);
+    cw_rules_free(rs);
+    cw_config_free(cfg);
+    return rc;
+}
