@@ -59,6 +59,8 @@ int cmd_run(int argc, char **argv);
 int report_plays(int argc, char **argv);
 /* Loads the rule set of cfg; prints the error and returns an exit code. */
 int cli_load_rules(cw_config *cfg, cw_rules **out);
+/* Loads the health scorecard (configured or default); returns an exit code. */
+int cli_load_scorecard(cw_config *cfg, cw_scorecard **out);
 /* Opens the store named by store.db; returns an exit code. */
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st);
 /* Parses a date option into days since the epoch; returns an exit code. */

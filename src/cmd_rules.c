@@ -115,17 +115,21 @@ int cmd_check_config(int argc, char **argv)
         return rc;
     cw_rules *rs = NULL;
     rc = cli_load_rules(cfg, &rs);
-    /* INTEGRATION: the scorecard ([scorecard], [measure.X], [group.X]) and
-     * the delivery side ([action.X], [template.X]) validate their sections
-     * here, each through its own cw_<subsystem>_load(cfg, &x, &err). */
+    /* Each subsystem validates its own sections through its loader.
+     * INTEGRATION (delivery): [action.X] and [template.X] go here too. */
+    cw_scorecard *sc = NULL;
+    if (rc == 0)
+        rc = cli_load_scorecard(cfg, &sc);
     if (rc == 0) {
         int enabled = 0;
         for (int i = 0; i < cw_rules_count(rs); i++)
             enabled += cw_rules_get(rs, i)->enabled;
         const char *path = cw_config_path(cfg);
-        printf("%s: ok: %d rules (%d enabled), %d playbooks\n", path ? path : "(defaults)",
-               cw_rules_count(rs), enabled, cw_playbooks_count(rs));
+        printf("%s: ok: %d rules (%d enabled), %d playbooks; scorecard %s (%s, %d measures)\n",
+               path ? path : "(defaults)", cw_rules_count(rs), enabled, cw_playbooks_count(rs),
+               cw_scorecard_name(sc), cw_scorecard_hash(sc), cw_scorecard_measures(sc));
     }
+    cw_scorecard_free(sc);
     cw_rules_free(rs);
     cw_config_free(cfg);
     return rc;

@@ -167,8 +167,11 @@ int cmd_run(int argc, char **argv)
         rc = EXIT_USAGE;
     }
     cw_rules *rs = NULL;
+    cw_scorecard *sc = NULL;
     if (rc == 0)
         rc = cli_load_rules(cfg, &rs); /* a bad rule fails before anything is written */
+    if (rc == 0)
+        rc = cli_load_scorecard(cfg, &sc); /* …and so does a bad scorecard */
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);
@@ -192,10 +195,22 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "run: metrics: %lld snapshot computed, %lld already stored\n",
                     (long long)ms.snapshots_computed, (long long)ms.snapshots_skipped);
     }
-    /* 3. score.
-     * INTEGRATION (scorecard): call the scorecard and the active model on
-     * `day` here (writing `scores` and `predictions` for the day, only when
-     * missing), before the rules read them. Not called until it exists. */
+    /* 3. score the day with the scorecard (only when this version has not
+     * scored it yet), before the rules read health_score and health_colour.
+     * INTEGRATION (model): predictions of the active model go here too. */
+    if (rc == 0) {
+        cw_score_opts so;
+        cw_score_opts_init(&so);
+        so.from_day = so.to_day = day;
+        cw_score_stats ss;
+        cw_status s = cw_score_run(st, sc, &so, &ss);
+        if (s != CW_OK) {
+            cli_error("run: score: %s", cw_store_errmsg(st));
+            rc = cli_exit_code(s);
+        } else if (!quiet)
+            fprintf(stderr, "run: score: %lld snapshot scored, %lld already scored\n",
+                    (long long)ss.days_scored, (long long)ss.days_skipped);
+    }
     /* 4. rules and alerts */
     if (rc == 0) {
         cw_evaluate_stats e;
@@ -215,6 +230,7 @@ int cmd_run(int argc, char **argv)
      * outbox for `churnwatch deliver`. */
     cw_store_close(st);
     cw_rules_free(rs);
+    cw_scorecard_free(sc);
     cw_config_free(cfg);
     return rc;
 }

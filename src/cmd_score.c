@@ -46,6 +46,18 @@ static void show_scorecard(const cw_scorecard *sc)
     }
 }
 
+int cli_load_scorecard(cw_config *cfg, cw_scorecard **out)
+{
+    char *err = NULL;
+    cw_status s = cw_scorecard_load(cfg, out, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        return cli_exit_code(s);
+    }
+    return 0;
+}
+
 int cmd_score(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -146,12 +158,10 @@ int cmd_score(int argc, char **argv)
     }
     cw_scorecard *sc = NULL;
     char *err = NULL;
-    cw_status s = cw_scorecard_load(cfg, &sc, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+    rc = cli_load_scorecard(cfg, &sc);
+    if (rc) {
         cw_config_free(cfg);
-        return cli_exit_code(s);
+        return rc;
     }
     if (show) {
         show_scorecard(sc);
@@ -174,7 +184,7 @@ int cmd_score(int argc, char **argv)
         o.on_progress = on_progress;
     cw_store *st;
     cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-    s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
     if (s != CW_OK) {
         cli_error("%s", err ? err : cw_strerror(s));
         free(err);
