@@ -48,6 +48,9 @@ int cmd_status(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_deliver(int argc, char **argv);
+int cmd_outbox(int argc, char **argv);
+int cmd_tasks(int argc, char **argv);
 
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */
