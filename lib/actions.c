@@ -631,9 +631,11 @@ static cw_status load_templates(const cw_config *cfg, cw_actions *a, char **errm
     }
     for (int i = 0; i < a->ntemplates; i++) {
         cw_template *t = &a->templates[i];
-        if (!t->body)
-            return cfg_error(errmsg, cfg, a->tmpl_line[i], "template", t->name,
-                             "a template needs a body");
+        if (!t->body) {
+            char section[160];
+            snprintf(section, sizeof section, "template.%s", t->name);
+            return cfg_error(errmsg, cfg, a->tmpl_line[i], section, "body", "a template needs one");
+        }
     }
     return CW_OK;
 }
