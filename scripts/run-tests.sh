@@ -38,7 +38,8 @@ valgrind_units() {
              "report revenue --db $w/v.db --format csv" \
              "report cohorts --db $w/v.db" "report ltv --db $w/v.db" \
              "report reasons --db $w/v.db --postmortem" "report funnel --db $w/v.db" \
-             "report chain --db $w/v.db"; do
+             "report chain --db $w/v.db" \
+             "deliver --db $w/v.db --dry-run" "outbox list --db $w/v.db" "tasks list --db $w/v.db"; do
     echo "valgrind churnwatch ${cmd%% --db*}"
     # shellcheck disable=SC2086
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \

@@ -40,6 +40,7 @@ def log(name, rec):
 
 class Http(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # or each small write waits for a delayed ACK
 
     def log_message(self, *args):
         pass
