@@ -30,8 +30,7 @@ static int parse_when(const char *opt, const char *v, int64_t *out)
 {
     const char *why = NULL;
     if (cw_time_parse(v, strlen(v), 1, out, &why) != CW_OK) {
-        cli_error("%s %s: %s (expected YYYY-MM-DD, an ISO timestamp or unix seconds)", opt, v,
-                  why ? why : "not a time");
+        cli_error("%s %s: %s", opt, v, why ? why : "not a time");
         return EXIT_USAGE;
     }
     return 0;
