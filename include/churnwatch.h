@@ -893,7 +893,7 @@ CW_API void cw_deliver_sign(const char *secret, const char *timestamp, const cha
                             size_t body_len, char *out, size_t outsz);
 
 typedef struct cw_deliver_opts {
-    int64_t now;   /* unix seconds: the clock of the run (tests advance it) */
+    int64_t now;   /* unix seconds: a fixed clock for the run (tests); 0 = real time */
     int64_t limit; /* messages attempted at most; 0 = all due */
     int dry_run;   /* print what would be sent; change nothing */
     FILE *out;     /* dry-run listing and jsonl "-" go here (stdout) */

@@ -666,7 +666,15 @@ typedef struct run {
     sinks sinks;
     int64_t base_s, max_s, lease_s;
     int jitter, max_attempts, timeout_ms;
+    int64_t start; /* messages due by the run's start are this run's work */
 } run;
+
+/* The run's clock: --now when given (tests), else the real time, read
+ * afresh so a long run records true attempt times, backoffs and windows. */
+static int64_t clock_now(const run *R)
+{
+    return R->o->now ? R->o->now : (int64_t)time(NULL);
+}
 
 static int max_attempts_of(const run *R, const cw_action *x)
 {
@@ -682,7 +690,7 @@ static int timeout_of(const run *R, const cw_action *x)
 static cw_status settle_failure(run *R, const cw_due_row *r, const msg *m, const outcome *oc,
                                 int attempts)
 {
-    int64_t now = R->o->now;
+    int64_t now = clock_now(R);
     char why[700];
     if (oc->result == OUT_DEAD || attempts >= max_attempts_of(R, m->act)) {
         if (oc->result == OUT_DEAD)
@@ -709,7 +717,7 @@ static cw_status settle_failure(run *R, const cw_due_row *r, const msg *m, const
 static cw_status perform(run *R, const cw_due_row *r, msg *m)
 {
     const cw_store_ops *ops = cw_store_get_ops(R->st);
-    int64_t now = R->o->now;
+    int64_t now = clock_now(R);
     int attempts = r->attempts + 1;
     outcome oc = {0};
     R->stats->attempted++;
@@ -754,7 +762,7 @@ static cw_status perform(run *R, const cw_due_row *r, msg *m)
 static cw_status claim_batch(run *R, cw_due_row *rows, msg *msgs, int *ready, int n)
 {
     const cw_store_ops *ops = cw_store_get_ops(R->st);
-    int64_t now = R->o->now;
+    int64_t now = clock_now(R), lease_s = 0;
     cw_status s = ops->begin(R->st);
     for (int i = 0; s == CW_OK && i < n; i++) {
         cw_due_row *r = &rows[i];
@@ -784,10 +792,13 @@ static cw_status claim_batch(run *R, cw_due_row *rows, msg *msgs, int *ready, in
                 continue;
             }
         }
+        /* The lease covers the sends queued before this one in the batch
+         * (each may take its whole time limit), so a concurrent run does not
+         * take the message while this one still means to send it. */
         int claimed = 0;
+        lease_s += (timeout_of(R, m->act) + 999) / 1000;
         if (s == CW_OK)
-            s = cw_outbox_claim(R->st, r->id, r->attempts, now,
-                                now + (timeout_of(R, m->act) + 999) / 1000 + R->lease_s, m->dest,
+            s = cw_outbox_claim(R->st, r->id, r->attempts, now, now + lease_s + R->lease_s, m->dest,
                                 &claimed);
         if (s != CW_OK || !claimed)
             continue;
@@ -820,6 +831,7 @@ cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a
     R.max_attempts = (int)cw_config_get_int(cfg, "deliver.max_attempts");
     R.timeout_ms = (int)cw_config_get_int(cfg, "deliver.timeout_ms");
     int batch = (int)cw_config_get_int(cfg, "deliver.batch");
+    R.start = clock_now(&R);
     FILE *out = o->out ? o->out : stdout;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return cw_store_set_error(st, CW_ERR_IO, "deliver: libcurl cannot start");
@@ -838,7 +850,7 @@ cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a
         int n;
         if (o->dry_run) {
             /* nothing is claimed, so page past what was already printed */
-            s = cw_outbox_due(st, o->now, (int)(done + want), &rows, &n);
+            s = cw_outbox_due(st, R.start, (int)(done + want), &rows, &n);
             int skip = (int)done < n ? (int)done : n;
             if (s != CW_OK)
                 break;
@@ -848,7 +860,7 @@ cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a
             }
             for (int i = skip; i < n; i++) {
                 msg m;
-                prepare(&m, a, cfg, &rows[i], o->now);
+                prepare(&m, a, cfg, &rows[i], R.start);
                 dry_print(out, &rows[i], &m);
                 msg_free(&m);
                 done++;
@@ -857,7 +869,7 @@ cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a
             cw_outbox_due_free(rows, n);
             continue;
         }
-        s = cw_outbox_due(st, o->now, want, &rows, &n);
+        s = cw_outbox_due(st, R.start, want, &rows, &n);
         if (s != CW_OK || n == 0) {
             if (s == CW_OK)
                 cw_outbox_due_free(rows, n);
@@ -873,7 +885,7 @@ cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a
             break;
         }
         for (int i = 0; i < n; i++)
-            prepare(&msgs[i], a, cfg, &rows[i], o->now);
+            prepare(&msgs[i], a, cfg, &rows[i], clock_now(&R));
         s = claim_batch(&R, rows, msgs, ready, n);
         for (int i = 0; s == CW_OK && i < n; i++)
             if (ready[i])

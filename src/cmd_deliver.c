@@ -59,7 +59,7 @@ int cmd_deliver(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    cw_deliver_opts o = {.now = (int64_t)time(NULL), .out = stdout, .log = stderr};
+    cw_deliver_opts o = {.now = 0, .out = stdout, .log = stderr};
     int quiet = 0, c;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

@@ -304,15 +304,20 @@ wait "$pid" 2>/dev/null || true
 [ "$(q 'PRAGMA integrity_check')" = ok ] || fail "integrity after kill"
 mid=$(q "SELECT count(*) FROM outbox WHERE action='hook_kill' AND status=1")
 [ "$mid" -gt 0 ] && [ "$mid" -lt $N ] || fail "kill landed at $mid of $N delivered"
-# rows claimed but not recorded are due again after their lease (1 s time limit + lease_s 30)
-"$BIN" deliver --now $((T0 + 60)) --quiet
+# rows claimed but not recorded are due again after their lease: at most
+# batch (20) x time limit (10 s) + lease_s (30); not before that
+leased=$(q "SELECT count(*) FROM outbox WHERE action='hook_kill' AND status=0 AND next_at > $T0")
+[ "$leased" -ge 1 ] && [ "$leased" -le 20 ] || fail "$leased messages leased by the killed run (1..20 expected)"
+"$BIN" deliver --now $((T0 + 29)) --quiet
+check "the unclaimed ones go, the leased wait" "$(q "SELECT count(*) FROM outbox WHERE action='hook_kill' AND status=1")" $((N - leased))
+"$BIN" deliver --now $((T0 + 230)) --quiet
 check "all delivered after recovery" "$(q "SELECT count(*) FROM outbox WHERE action='hook_kill' AND status=1")" $N
 distinct=$(python3 -c '
 import json
 print(len({r["key"] for r in map(json.loads, open("http.jsonl")) if r["path"] == "/okslow" and r["sig_ok"]}))')
 check "distinct keys at the receiver" "$distinct" $N
 total=$(grep -c '"/okslow"' http.jsonl)
-echo "deliver.sh: kill after $mid of $N; receiver saw $total requests for $distinct keys (re-sends: $((total - distinct)))"
+echo "deliver.sh: kill after $mid of $N ($leased leased); receiver saw $total requests for $distinct keys (re-sends: $((total - distinct)))"
 
 # --- configuration errors are reported with file:line ------------------------------------------------
 printf '[action.x]\ntype = webhook\nurl = ftp://nope\n' >bad1.conf
