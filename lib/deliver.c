@@ -500,6 +500,12 @@ static void send_http(CURL *c, const msg *m, const char *idem_key, int64_t now, 
          * any other answer (4xx, or a redirect, which is not followed) will
          * not change by itself: dead at once. */
         o->result = code == 408 || code == 429 || code >= 500 ? OUT_RETRY : OUT_DEAD;
+        /* the receiver's bytes go into the outbox and JSON listings: keep
+         * them valid UTF-8 (a cut sequence or a binary answer becomes '?') */
+        if (cw_utf8_check(r.snippet, r.n, 0))
+            for (size_t i = 0; i < r.n; i++)
+                if ((unsigned char)r.snippet[i] >= 0x80)
+                    r.snippet[i] = '?';
         snprintf(o->why, sizeof o->why, "HTTP %ld%s%s", code, r.n ? ": " : "", r.snippet);
     }
 }
