@@ -755,6 +755,8 @@ static cw_status load_actions(const cw_config *cfg, cw_actions *a, char **errmsg
             memset(x, 0, sizeof *x);
             x->name = own(a, cw_strndup(name, strlen(name)));
             x->type = (cw_action_type)t;
+            if (t == CW_ACTION_TASK)
+                x->due_days = 3;
         }
         x->stock = 0;
         x->line = e[i].line;

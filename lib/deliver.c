@@ -299,6 +299,11 @@ static int prepare(msg *m, const cw_actions *a, const cw_config *cfg, const cw_d
         m->dest = dup0("?");
         return prep_fail(m, OUT_RETRY, "no action named '%s' in the configuration", r->action);
     }
+    /* the key travels in HTTP and mail headers */
+    if (strlen(r->idem_key) > 200 || cw_utf8_check(r->idem_key, strlen(r->idem_key), 0)) {
+        m->dest = dup0("?");
+        return prep_fail(m, OUT_DEAD, "idempotency key is not one line of at most 200 bytes");
+    }
     json_error_t jerr;
     json_t *p = json_loads(r->payload, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(p)) {
