@@ -4,8 +4,9 @@
 # 200, 500 then 200 with the backoff clock advanced by --now, a timeout, a
 # refused connection, 400 dead at once, N failures dead, 429 + Retry-After,
 # SMTP headers and body, SMTP 550/451, tasks, JSON Lines, rate limits,
-# dry-run, outbox retry/purge, and a kill -9 in the middle of a run followed
-# by a second run: every message delivered, none lost.
+# dry-run, outbox retry/purge, a kill -9 in the middle of a run followed by
+# a second run (every message delivered, none lost), and two deliverers at
+# once (each message sent by one of them only).
 # usage: deliver.sh path/to/churnwatch path/to/tests
 set -euo pipefail
 BIN=$(realpath "$1")
@@ -318,6 +319,29 @@ print(len({r["key"] for r in map(json.loads, open("http.jsonl")) if r["path"] ==
 check "distinct keys at the receiver" "$distinct" $N
 total=$(grep -c '"/okslow"' http.jsonl)
 echo "deliver.sh: kill after $mid of $N ($leased leased); receiver saw $total requests for $distinct keys (re-sends: $((total - distinct)))"
+
+# --- two deliverers at once: each message claimed by one of them only ----------------------------------
+python3 - <<'PY'
+import sqlite3
+db = sqlite3.connect("d.db")
+for i in range(120):
+    db.execute("INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES(?,?,?,?,?)",
+               ("alert:%d:hook_kill" % (5000 + i), "hook_kill", '{"alert_id":%d}' % (5000 + i), 1741132800, 1741132800))
+db.commit()
+PY
+before=$(grep -c '"/okslow"' http.jsonl)
+"$BIN" deliver --now $((T0 + 1000)) 2>run1.log &
+p1=$!
+"$BIN" deliver --now $((T0 + 1000)) 2>run2.log &
+p2=$!
+wait $p1
+wait $p2
+check "both runs together deliver all" "$(q "SELECT count(*) FROM outbox WHERE idem_key LIKE 'alert:5___:hook_kill' AND status=1 AND attempts=1")" 120
+check "no message sent twice" "$(($(grep -c '"/okslow"' http.jsonl) - before))" 120
+d1=$(grep -c ': delivered$' run1.log || true)
+d2=$(grep -c ': delivered$' run2.log || true)
+check "the two runs shared the work" "$((d1 + d2))" 120
+[ "$d1" -gt 0 ] && [ "$d2" -gt 0 ] || fail "one run did everything ($d1 / $d2): the test proves nothing"
 
 # --- configuration errors are reported with file:line ------------------------------------------------
 printf '[action.x]\ntype = webhook\nurl = ftp://nope\n' >bad1.conf
