@@ -517,17 +517,23 @@ static int valid_name(const char *n)
     return 1;
 }
 
-/* An e-mail address as the data model accepts one: local@domain, no blanks
- * or controls, no angle brackets (it goes into SMTP commands). */
-static int valid_address(const char *s)
+/* An address that can go into SMTP commands: local@domain, no blanks or
+ * controls, no angle brackets; recipients need a dot in the domain, the
+ * sender may be local (churnwatch@localhost). */
+static int address_ok(const char *s, int need_dot)
 {
     const char *at = strchr(s, '@');
-    if (!at || at == s || !at[1] || strchr(at + 1, '@') || !strchr(at + 1, '.'))
+    if (!at || at == s || !at[1] || strchr(at + 1, '@') || (need_dot && !strchr(at + 1, '.')))
         return 0;
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == 0x7f)
             return 0;
     return 1;
+}
+
+static int valid_address(const char *s)
+{
+    return address_ok(s, 1);
 }
 
 int cw_email_address_ok(const char *s)
@@ -829,7 +835,22 @@ cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, char **errmsg)
         a->templates[a->ntemplates++] = stock_templates[i];
     for (int i = 0; i < N_STOCK_ACTIONS; i++)
         a->actions[a->nactions++] = stock_actions[i];
-    cw_status s = load_templates(cfg, a, errmsg);
+    cw_status s = CW_OK;
+    /* the two settings every e-mail needs, checked with the actions so that
+     * check-config reports them before a message goes dead */
+    const char *from = cw_config_get(cfg, "deliver.from");
+    const char *smtp = cw_config_get(cfg, "deliver.smtp_url");
+    if (from && !address_ok(from, 0)) {
+        if (errmsg)
+            *errmsg = cw_strdupf("deliver.from: '%s' is not an e-mail address", from);
+        s = CW_ERR_CONFIG;
+    } else if (smtp && strncmp(smtp, "smtp://", 7) != 0 && strncmp(smtp, "smtps://", 8) != 0) {
+        if (errmsg)
+            *errmsg = cw_strdupf("deliver.smtp_url: '%s' is not an smtp:// or smtps:// URL", smtp);
+        s = CW_ERR_CONFIG;
+    }
+    if (s == CW_OK)
+        s = load_templates(cfg, a, errmsg);
     if (s == CW_OK)
         s = load_actions(cfg, a, errmsg);
     for (int i = 0; s == CW_OK && i < a->nactions; i++)

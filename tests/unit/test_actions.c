@@ -279,6 +279,28 @@ static void test_config_errors(void **state)
                "(docs/rules.md); metric values are {{values.NAME}}");
 }
 
+/* The e-mail settings are checked with the actions. */
+static void test_mail_settings(void **state)
+{
+    (void)state;
+    cw_config *cfg;
+    cw_actions *a = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_config_load(NULL, &cfg, &err), CW_OK);
+    assert_int_equal(cw_config_set(cfg, "deliver.from", "nobody", &err), CW_OK);
+    assert_int_equal(cw_actions_load(cfg, &a, &err), CW_ERR_CONFIG);
+    assert_string_equal(err, "deliver.from: 'nobody' is not an e-mail address");
+    free(err);
+    assert_int_equal(cw_config_set(cfg, "deliver.from", "cw@example.org", &err), CW_OK);
+    assert_int_equal(cw_config_set(cfg, "deliver.smtp_url", "http://mail:25", &err), CW_OK);
+    assert_int_equal(cw_actions_load(cfg, &a, &err), CW_ERR_CONFIG);
+    assert_string_equal(err,
+                        "deliver.smtp_url: 'http://mail:25' is not an smtp:// or smtps:// URL");
+    free(err);
+    assert_null(a);
+    cw_config_free(cfg);
+}
+
 static void test_config_overrides(void **state)
 {
     (void)state;
@@ -502,11 +524,17 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_render_placeholders), cmocka_unit_test(test_render_escaping),
-        cmocka_unit_test(test_render_errors),       cmocka_unit_test(test_template_check),
-        cmocka_unit_test(test_stock_templates),     cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_config_overrides),    cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_signature),           cmocka_unit_test(test_deliver_task_jsonl),
+        cmocka_unit_test(test_render_placeholders),
+        cmocka_unit_test(test_render_escaping),
+        cmocka_unit_test(test_render_errors),
+        cmocka_unit_test(test_template_check),
+        cmocka_unit_test(test_stock_templates),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_overrides),
+        cmocka_unit_test(test_mail_settings),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_signature),
+        cmocka_unit_test(test_deliver_task_jsonl),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
