@@ -849,6 +849,14 @@ cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, char **errmsg)
             *errmsg = cw_strdupf("deliver.smtp_url: '%s' is not an smtp:// or smtps:// URL", smtp);
         s = CW_ERR_CONFIG;
     }
+    const char *user = cw_config_get(cfg, "deliver.smtp_user");
+    const char *pwenv = cw_config_get(cfg, "deliver.smtp_password_env");
+    if (s == CW_OK && user && *user && pwenv && *pwenv && !getenv(pwenv)) {
+        if (errmsg)
+            *errmsg =
+                cw_strdupf("deliver.smtp_password_env: environment variable %s is not set", pwenv);
+        s = CW_ERR_CONFIG;
+    }
     if (s == CW_OK)
         s = load_templates(cfg, a, errmsg);
     if (s == CW_OK)

@@ -549,6 +549,18 @@ static void send_smtp(CURL *c, const cw_config *cfg, const msg *m, int timeout_m
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+    const char *tls = cw_config_get(cfg, "deliver.smtp_starttls");
+    curl_easy_setopt(c, CURLOPT_USE_SSL,
+                     strcmp(tls, "require") == 0 ? (long)CURLUSESSL_ALL
+                     : strcmp(tls, "never") == 0 ? (long)CURLUSESSL_NONE
+                                                 : (long)CURLUSESSL_TRY);
+    const char *user = cw_config_get(cfg, "deliver.smtp_user");
+    const char *pwenv = cw_config_get(cfg, "deliver.smtp_password_env");
+    if (user && *user) {
+        const char *pw = pwenv && *pwenv ? getenv(pwenv) : NULL;
+        curl_easy_setopt(c, CURLOPT_USERNAME, user);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, pw ? pw : "");
+    }
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -560,6 +572,10 @@ static void send_smtp(CURL *c, const cw_config *cfg, const msg *m, int timeout_m
     /* 5xx replies are permanent in SMTP (RFC 5321 4.2.1); 4xx and network
      * failures are worth another try. */
     o->result = code >= 500 && code < 600 ? OUT_DEAD : OUT_RETRY;
+    /* except a refused login (535): the account's fault, not the message's;
+     * fixing the credentials must let every waiting e-mail go */
+    if (rc == CURLE_LOGIN_DENIED)
+        o->result = OUT_RETRY;
     snprintf(o->why, sizeof o->why, "SMTP: %s%s%ld", *err ? err : curl_easy_strerror(rc),
              code ? ", reply " : "", code);
     if (!code)

@@ -221,6 +221,18 @@ sed "s/127.0.0.1:$SP/127.0.0.1:$CLOSED/" cw.conf >down.conf
 enqueue email_login_reminder 14
 CHURNWATCH_CONFIG=$T/down.conf "$BIN" deliver --now $T0 2>/dev/null
 check "smtp refused -> retry" "$(q "SELECT status, attempts FROM outbox WHERE idem_key='alert:14:email_login_reminder'")" "0|1"
+# SMTP login: accepted credentials are used; refused ones are retried (a
+# configuration fix must let the waiting e-mails go), never dead
+export CW_SMTP_PW=smtp-pw
+sed 's/^\[deliver\]$/[deliver]\nsmtp_user = cw\nsmtp_password_env = CW_SMTP_PW/' cw.conf >auth.conf
+enqueue email_login_reminder 17 "auth@example.com"
+CHURNWATCH_CONFIG=$T/auth.conf "$BIN" deliver --now $T0 2>/dev/null
+check "smtp auth delivered" "$(q "SELECT status FROM outbox WHERE idem_key='alert:17:email_login_reminder'")" 1
+check "smtp auth user" "$(python3 -c 'import json;print([json.loads(l) for l in open("smtp.jsonl") if "auth@example.com" in l][0]["auth"])')" cw
+enqueue email_login_reminder 18 "auth2@example.com"
+CW_SMTP_PW=wrong CHURNWATCH_CONFIG=$T/auth.conf "$BIN" deliver --now $T0 2>/dev/null
+check "smtp login refused -> retry" "$(q "SELECT status, attempts FROM outbox WHERE idem_key='alert:18:email_login_reminder'")" "0|1"
+q "SELECT last_error FROM outbox WHERE idem_key='alert:18:email_login_reminder'" | grep -q "535" || fail "login refused reason"
 # a user-scoped e-mail with no user e-mail in the alert: dead, with the reason
 python3 - <<'PY'
 import sqlite3

@@ -16,7 +16,10 @@ HTTP paths choose the answer:
   /slow      sleeps 3 s, 200  /limited    429 with Retry-After: 300
   /okslow    sleeps 20 ms, 200 (for the kill test: a run that takes a while)
 SMTP recipients choose the reply to RCPT: reject@... 550, busy@... 451, else 250.
+SMTP AUTH PLAIN is offered; user "cw" with password "smtp-pw" is accepted (535
+otherwise), and the message records who logged in.
 """
+import base64
 import hashlib
 import hmac
 import json
@@ -98,7 +101,7 @@ class Smtp(socketserver.StreamRequestHandler):
 
     def handle(self):
         self.reply("220 sink ESMTP")
-        mail_from, rcpts = None, []
+        mail_from, rcpts, authed = None, [], None
         while True:
             line = self.rfile.readline(4096)
             if not line:
@@ -106,8 +109,22 @@ class Smtp(socketserver.StreamRequestHandler):
             cmd = line.decode("utf-8", "replace").rstrip("\r\n")
             verb = cmd[:4].upper()
             if verb in ("EHLO", "HELO"):
-                self.wfile.write(b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                self.wfile.write(b"250-sink\r\n250-8BITMIME\r\n250-AUTH PLAIN\r\n250 SMTPUTF8\r\n")
                 self.wfile.flush()
+            elif verb == "AUTH":
+                parts = cmd.split()
+                if len(parts) == 2 and parts[1].upper() == "PLAIN":
+                    self.reply("334 ")
+                    parts.append(self.rfile.readline(4096).decode().strip())
+                try:
+                    _, user, pw = base64.b64decode(parts[2]).decode().split("\0")
+                except Exception:
+                    user, pw = None, None
+                if (user, pw) == ("cw", "smtp-pw"):
+                    authed = user
+                    self.reply("235 ok")
+                else:
+                    self.reply("535 bad credentials")
             elif verb == "MAIL":
                 mail_from, rcpts = cmd[10:].strip(), []
                 self.reply("250 ok")
@@ -128,7 +145,7 @@ class Smtp(socketserver.StreamRequestHandler):
                     if not l or l == b".\r\n":
                         break
                     data.append(l[1:] if l.startswith(b"..") else l)
-                log("smtp.jsonl", {"from": mail_from, "rcpt": rcpts,
+                log("smtp.jsonl", {"from": mail_from, "rcpt": rcpts, "auth": authed,
                                    "data": b"".join(data).decode("utf-8", "replace")})
                 self.reply("250 queued")
             elif verb == "QUIT":
