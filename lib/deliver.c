@@ -877,26 +877,23 @@ cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a
         int n;
         if (o->dry_run) {
             /* nothing is claimed, so page past what was already printed */
-            s = cw_outbox_due(st, R.start, (int)(done + want), &rows, &n);
-            int skip = (int)done < n ? (int)done : n;
+            s = cw_outbox_due(st, R.start, done, want, &rows, &n);
             if (s != CW_OK)
                 break;
-            if (n == skip) {
-                cw_outbox_due_free(rows, n);
-                break;
-            }
-            for (int i = skip; i < n; i++) {
+            for (int i = 0; i < n; i++) {
                 msg m;
                 prepare(&m, a, cfg, &rows[i], R.start);
                 dry_print(out, &rows[i], &m);
                 msg_free(&m);
-                done++;
                 stats->attempted++;
             }
             cw_outbox_due_free(rows, n);
+            done += n;
+            if (n < want)
+                break;
             continue;
         }
-        s = cw_outbox_due(st, R.start, want, &rows, &n);
+        s = cw_outbox_due(st, R.start, 0, want, &rows, &n);
         if (s != CW_OK || n == 0) {
             if (s == CW_OK)
                 cw_outbox_due_free(rows, n);

@@ -263,9 +263,10 @@ typedef struct cw_due_row {
     char *idem_key, *action, *payload;
     int attempts;
 } cw_due_row;
-/* Up to max pending rows due at now, by due time then id. *n rows in *out
- * (caller frees with cw_outbox_due_free). */
-cw_status cw_outbox_due(cw_store *st, int64_t now, int max, cw_due_row **out, int *n);
+/* Up to max pending rows due at now, by due time then id, after skipping
+ * the first skip of them. *n rows in *out (caller frees with
+ * cw_outbox_due_free). */
+cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due_row **out, int *n);
 void cw_outbox_due_free(cw_due_row *rows, int n);
 /* In the caller's transaction: counts one send to dest in the minute
  * window; *allowed = 0 (and nothing counted) when rate sends were already

@@ -70,19 +70,20 @@ void cw_outbox_due_free(cw_due_row *rows, int n)
     free(rows);
 }
 
-cw_status cw_outbox_due(cw_store *st, int64_t now, int max, cw_due_row **out, int *n)
+cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due_row **out, int *n)
 {
     *out = NULL;
     *n = 0;
     sqlite3_stmt *q;
     cw_status s = prep(st,
                        "SELECT id, idem_key, action, payload, attempts FROM outbox"
-                       " WHERE status = 0 AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+                       " WHERE status = 0 AND next_at <= ? ORDER BY next_at, id LIMIT ? OFFSET ?",
                        &q);
     if (s != CW_OK)
         return s;
     sqlite3_bind_int64(q, 1, now);
     sqlite3_bind_int(q, 2, max);
+    sqlite3_bind_int64(q, 3, skip);
     cw_due_row *rows = calloc((size_t)(max > 0 ? max : 1), sizeof *rows);
     if (!rows) {
         sqlite3_finalize(q);

@@ -275,12 +275,17 @@ check "5 more in the next" "$(q "SELECT count(*) FROM outbox WHERE action='hook_
 check "the last 2" "$(q "SELECT count(*) FROM outbox WHERE action='hook_rated' AND status=1")" 12
 
 # --- dry run changes nothing ----------------------------------------------------------------
-enqueue hook_ok 20
+for i in 20 21 22 23 24; do enqueue hook_ok $i; done
 before=$(q "SELECT group_concat(status || attempts || next_at) FROM outbox")
 n_http=$(wc -l <http.jsonl)
 "$BIN" deliver --dry-run --now $T0 >dry.out 2>/dev/null
 grep -q '^#[0-9]* hook_ok \[webhook\] -> 127.0.0.1:'"$HP"' (key alert:20:hook_ok, attempt 1)' dry.out || fail "dry-run listing"
 grep -q 'POST http://127.0.0.1:'"$HP"'/ok (signed)' dry.out || fail "dry-run POST line"
+check "dry-run lists every due message once" "$(grep '^#' dry.out | cut -d' ' -f1 | sort -u | wc -l)" \
+  "$(q "SELECT count(*) FROM outbox WHERE status=0 AND next_at<=$T0")"
+check "dry-run count" "$(grep -c '^#' dry.out)" 5
+"$BIN" --set deliver.batch=1 deliver --dry-run --now $T0 >dry1.out 2>/dev/null
+cmp -s dry.out dry1.out || fail "dry-run pages differently with batch 1"
 check "dry-run sends nothing" "$(wc -l <http.jsonl)" "$n_http"
 check "dry-run writes nothing" "$(q "SELECT group_concat(status || attempts || next_at) FROM outbox")" "$before"
 
