@@ -33,13 +33,14 @@ demo: build
 	$(BUILD)/churnwatch report revenue --db $(DB) --by quarter --from 2025-01
 	$(BUILD)/churnwatch score --db $(DB) --limit 10
 # Exception management: the rules, then the daily job on the last four
-# weekly snapshots (evaluate; score and deliver once wired), then the alerts.
+# weekly snapshots (snapshot, score, evaluate), then the alerts.
 	$(BUILD)/churnwatch rules list
 	for d in 2025-12-08 2025-12-15 2025-12-22 2025-12-29; do \
-	  $(BUILD)/churnwatch run --db $(DB) --as-of $$d || exit 1; done
+	  $(BUILD)/churnwatch run --db $(DB) --as-of $$d --deliver no || exit 1; done
 	$(BUILD)/churnwatch alerts list --db $(DB) | head -n 25
-# INTEGRATION (delivery): show the messages it would send, e.g.
-#	$(BUILD)/churnwatch deliver --db $(DB) --dry-run | head -n 20
+# …and the first of the messages it would send (nothing is sent: no mail
+# server or webhook is configured in the demo).
+	$(BUILD)/churnwatch deliver --db $(DB) --dry-run --limit 8
 
 test: deps
 	@scripts/run-tests.sh

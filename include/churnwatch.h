@@ -1130,6 +1130,160 @@ CW_API void cw_survival_free(cw_survival_report *r);
  * upper incomplete gamma function. NaN when df < 1 or x is NaN. */
 CW_API double cw_chi2_sf(double x, int df);
 
+/* ---------------------------------------------------------------------
+ * Actions and delivery: what an alert does (a CSM task, an e-mail, a
+ * webhook, a Slack or in-app message, a JSON line) and the outbox drain
+ * that performs it at least once (docs/actions.md).
+ * ------------------------------------------------------------------- */
+
+/* Kinds of action; the numbers never change. */
+typedef enum cw_action_type {
+    CW_ACTION_TASK = 0,    /* a CSM task stored in the tasks table */
+    CW_ACTION_EMAIL = 1,   /* an e-mail from a template through SMTP */
+    CW_ACTION_WEBHOOK = 2, /* a signed JSON POST of the alert */
+    CW_ACTION_SLACK = 3,   /* a Slack-compatible {"text","blocks"} POST */
+    CW_ACTION_INAPP = 4,   /* an in-app message {user_id, account_id, message, cta_url} POST */
+    CW_ACTION_JSONL = 5    /* one JSON line appended to a file or stdout */
+} cw_action_type;
+
+/* One [action.NAME] section (or a stock action). Strings are borrowed
+ * until cw_actions_free. */
+typedef struct cw_action {
+    const char *name;
+    cw_action_type type;
+    const char *to;      /* email: "user", "owner" or an address */
+    const char *tmpl;    /* template name (task, email, slack, inapp) */
+    const char *url;     /* webhook, slack, inapp */
+    const char *secret;  /* HMAC key (from secret or $secret_env); NULL: unsigned */
+    const char *file;    /* jsonl: path, "-" = standard output */
+    const char *cta_url; /* inapp: call-to-action link (a template) */
+    int due_days;        /* task: due this many days after the alert opened */
+    int timeout_ms;      /* 0 = deliver.timeout_ms */
+    int max_attempts;    /* 0 = deliver.max_attempts */
+    int rate_per_minute; /* per destination; 0 = unlimited */
+    int stock;           /* compiled in and not overridden */
+    int line;            /* line of its section in the configuration (0: stock) */
+} cw_action;
+
+/* One [template.NAME] section (or a stock template). */
+typedef struct cw_template {
+    const char *name, *subject, *body;
+    int stock;
+} cw_template;
+
+typedef struct cw_actions cw_actions;
+
+/* Builds the actions and templates: the stock ones overridden or extended
+ * by the [action.NAME] / [template.NAME] sections of cfg. Every key is
+ * validated (type, to, url, template reference, placeholders, secret_env
+ * set in the environment, …); on error returns CW_ERR_CONFIG with
+ * "file:line: [action.x] key: why" in *errmsg (caller frees). On success
+ * the caller frees *out with cw_actions_free(). cfg must outlive *out. */
+CW_API cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, char **errmsg);
+/* The action or template named name, or NULL (borrowed). */
+CW_API const cw_action *cw_actions_find(const cw_actions *a, const char *name);
+CW_API const cw_template *cw_actions_template(const cw_actions *a, const char *name);
+/* Sets *out to every action, sorted by name, and returns how many (borrowed). */
+CW_API int cw_actions_list(const cw_actions *a, const cw_action *const **out);
+/* Frees a; accepts NULL. */
+CW_API void cw_actions_free(cw_actions *a);
+
+/* How a rendered value is escaped for where it lands. */
+typedef enum cw_escape {
+    CW_ESCAPE_NONE = 0,   /* plain text (e-mail bodies, tasks) */
+    CW_ESCAPE_HEADER = 1, /* one line: CR, LF and other controls become spaces */
+    CW_ESCAPE_SLACK = 2   /* Slack mrkdwn: &, <, > as &amp; &lt; &gt; (no @channel pings) */
+} cw_escape;
+
+/* Renders text, replacing {{path}} with the payload's value at path
+ * ("account_name", "values.licence_activation") and {{path|fallback}} with
+ * the fallback when the value is missing or null. Numbers print with at
+ * most two decimals, true/false as yes/no. "{{{{" is a literal "{{". A
+ * missing value without a fallback, or a malformed placeholder, is an
+ * error: CW_ERR_INPUT with the reason in why. On success *out is a
+ * malloc'd string (caller frees). payload is a JSON object text. Output is
+ * bounded by CW_TEMPLATE_MAX bytes (CW_ERR_TOOBIG past it). */
+#define CW_TEMPLATE_MAX (256 * 1024)
+CW_API cw_status cw_template_render(const char *text, const char *payload_json, cw_escape esc,
+                                    char **out, char *why, size_t whysz);
+/* Checks the placeholders of text at load time: syntax, and that names
+ * outside values.* are fields of the documented alert payload. Returns
+ * CW_OK or CW_ERR_CONFIG with the reason in why. */
+CW_API cw_status cw_template_check(const char *text, char *why, size_t whysz);
+
+/* The delay before retry number attempts (1 = after the first failure):
+ * base_s * 2^(attempts-1) capped at max_s, shortened by a share in
+ * [0, jitter_pct%) that is a pure function of idem_key and attempts (so a
+ * run is reproducible and retries of different messages spread out). */
+CW_API int64_t cw_deliver_backoff(int attempts, int64_t base_s, int64_t max_s, int jitter_pct,
+                                  const char *idem_key);
+/* The signature header value "v1=<hex HMAC-SHA256(secret, timestamp "." body)>"
+ * into out (at least 68 bytes). */
+CW_API void cw_deliver_sign(const char *secret, const char *timestamp, const char *body,
+                            size_t body_len, char *out, size_t outsz);
+
+typedef struct cw_deliver_opts {
+    int64_t now;   /* unix seconds: a fixed clock for the run (tests); 0 = real time */
+    int64_t limit; /* messages attempted at most; 0 = all due */
+    int dry_run;   /* print what would be sent; change nothing */
+    FILE *out;     /* dry-run listing and jsonl "-" go here (stdout) */
+    FILE *log;     /* one line per attempt (may be NULL) */
+} cw_deliver_opts;
+
+typedef struct cw_deliver_stats {
+    int64_t attempted, delivered, retrying, dead, rate_limited;
+} cw_deliver_stats;
+
+/* Drains the outbox: claims due pending messages in batches of
+ * deliver.batch, performs each action and records each outcome in its own
+ * transaction (docs/actions.md, "Delivery"). Returns CW_OK even when
+ * messages failed (their outcome is in the outbox and the stats); an error
+ * only for the store or the configuration, with the message on st. */
+CW_API cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a,
+                                const cw_deliver_opts *o, cw_deliver_stats *stats);
+
+/* One outbox row; strings borrowed for the callback. */
+typedef struct cw_outbox_row {
+    int64_t id;
+    const char *idem_key, *action, *payload, *dest, *last_error;
+    int status, attempts;
+    int64_t next_at, created_at, delivered_at, last_at; /* 0 when not yet */
+} cw_outbox_row;
+
+/* Calls fn for rows with the given status (-1: any) or, when id > 0, for
+ * that row only, in id order. */
+CW_API cw_status cw_outbox_scan(cw_store *st, int status, int64_t id,
+                                cw_status (*fn)(const cw_outbox_row *r, void *ud), void *ud);
+/* Makes row id pending again, due at now with no attempts counted (a dead
+ * letter after the cause was fixed). CW_ERR_NOTFOUND when no such row,
+ * CW_ERR_USAGE when it was delivered. */
+CW_API cw_status cw_outbox_retry(cw_store *st, int64_t id, int64_t now);
+/* Deletes delivered rows delivered before `before`; *deleted (may be NULL). */
+CW_API cw_status cw_outbox_purge(cw_store *st, int64_t before, int64_t *deleted);
+
+/* CSM tasks; status numbers never change. */
+typedef enum cw_task_status {
+    CW_TASK_OPEN = 0,
+    CW_TASK_DONE = 1,
+    CW_TASK_DISMISSED = 2
+} cw_task_status;
+
+typedef struct cw_task {
+    int64_t id;
+    const char *idem_key, *account, *assignee, *title, *body; /* assignee may be NULL */
+    int64_t due_day;                                          /* unix seconds, 0 = none */
+    int status;
+    int64_t created_at, closed_at;
+} cw_task;
+
+/* Calls fn for tasks with status (-1: any) and, unless NULL, assignee, by
+ * due day then id; strings borrowed for the callback. */
+CW_API cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
+                               cw_status (*fn)(const cw_task *t, void *ud), void *ud);
+/* Closes task id as done or dismissed at now. CW_ERR_NOTFOUND when no such
+ * task. */
+CW_API cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t now);
+
 #ifdef __cplusplus
 }
 #endif

@@ -46,6 +46,28 @@ static const setting settings[] = {
     {"simulate.months", SET_INT, "12", 1, 120, NULL, "months simulated"},
     {"simulate.start", SET_DATE, "2025-01-01", 0, 0, NULL, "first simulated day"},
     {"simulate.seed", SET_INT, "42", 0, INT64_MAX, NULL, "random seed (same seed, same world)"},
+    {"deliver.smtp_url", SET_STR, "smtp://127.0.0.1:25", 0, 0, NULL,
+     "SMTP server for e-mail actions (smtp:// or smtps://, libcurl syntax)"},
+    {"deliver.from", SET_STR, "churnwatch@localhost", 0, 0, NULL, "sender address of e-mails"},
+    {"deliver.smtp_user", SET_STR, "", 0, 0, NULL,
+     "SMTP login (AUTH) for e-mail actions; empty = no login"},
+    {"deliver.smtp_password_env", SET_STR, "", 0, 0, NULL,
+     "name of the environment variable holding the SMTP password (never the password itself)"},
+    {"deliver.smtp_starttls", SET_ENUM, "try", 0, 0, "try|require|never",
+     "STARTTLS on smtp:// URLs: when offered, always (fail without it), or not at all"},
+    {"deliver.max_attempts", SET_INT, "8", 1, 1000, NULL,
+     "attempts before a message goes to the dead letters (per action: max_attempts)"},
+    {"deliver.backoff_base_s", SET_INT, "60", 1, 86400, NULL,
+     "first retry delay, seconds; doubles per attempt"},
+    {"deliver.backoff_max_s", SET_INT, "21600", 1, 2592000, NULL, "longest retry delay, seconds"},
+    {"deliver.jitter_pct", SET_INT, "20", 0, 100, NULL,
+     "retry delays are shortened by up to this share, per message (spreads retries)"},
+    {"deliver.batch", SET_INT, "20", 1, 10000, NULL, "messages claimed per transaction"},
+    {"deliver.timeout_ms", SET_INT, "10000", 100, 600000, NULL,
+     "time limit of one HTTP or SMTP attempt (per action: timeout_ms)"},
+    {"deliver.lease_s", SET_INT, "60", 1, 86400, NULL,
+     "a claimed message is due again this long after its attempt's time limit when the "
+     "deliverer died before recording the outcome"},
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 

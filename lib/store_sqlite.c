@@ -155,6 +155,20 @@ static const struct {
      " control INTEGER NOT NULL, share REAL NOT NULL, day INTEGER NOT NULL);"
      "CREATE TABLE alert_days(day INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
      " opened INTEGER NOT NULL, closed INTEGER NOT NULL);"},
+    /* Delivery (docs/actions.md): the destination and time of a row's last
+     * attempt, the per-destination rate window, and the CSM tasks that the
+     * task action "delivers" into. tasks.status: 0 open, 1 done, 2
+     * dismissed; never renumbered. */
+    {"delivery and tasks",
+     "ALTER TABLE outbox ADD COLUMN dest TEXT;"
+     "ALTER TABLE outbox ADD COLUMN last_at INTEGER;"
+     "CREATE TABLE outbox_rate(dest TEXT PRIMARY KEY, window INTEGER NOT NULL,"
+     " sent INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE TABLE tasks(id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE,"
+     " account TEXT NOT NULL, assignee TEXT, title TEXT NOT NULL, body TEXT NOT NULL,"
+     " due_day INTEGER, status INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,"
+     " closed_at INTEGER);"
+     "CREATE INDEX tasks_open ON tasks(status, assignee);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -67,6 +67,9 @@ int cli_open_store(cw_config *cfg, int readonly, cw_store **st);
 int cli_parse_day(const char *opt, const char *s, int64_t *day);
 /* Prints an evaluation's summary line on stderr. */
 void cli_print_evaluate(const char *day, const cw_evaluate_stats *e);
+int cmd_deliver(int argc, char **argv);
+int cmd_outbox(int argc, char **argv);
+int cmd_tasks(int argc, char **argv);
 
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */

@@ -115,11 +115,20 @@ int cmd_check_config(int argc, char **argv)
         return rc;
     cw_rules *rs = NULL;
     rc = cli_load_rules(cfg, &rs);
-    /* Each subsystem validates its own sections through its loader.
-     * INTEGRATION (delivery): [action.X] and [template.X] go here too. */
+    /* Each subsystem validates its own sections through its loader. */
     cw_scorecard *sc = NULL;
     if (rc == 0)
         rc = cli_load_scorecard(cfg, &sc);
+    cw_actions *acts = NULL;
+    if (rc == 0) {
+        char *err = NULL;
+        cw_status s = cw_actions_load(cfg, &acts, &err);
+        if (s != CW_OK) {
+            cli_error("%s", err ? err : cw_strerror(s));
+            rc = cli_exit_code(s);
+        }
+        free(err);
+    }
     if (rc == 0) {
         int enabled = 0;
         for (int i = 0; i < cw_rules_count(rs); i++)
@@ -130,6 +139,7 @@ int cmd_check_config(int argc, char **argv)
                cw_scorecard_name(sc), cw_scorecard_hash(sc), cw_scorecard_measures(sc));
     }
     cw_scorecard_free(sc);
+    cw_actions_free(acts);
     cw_rules_free(rs);
     cw_config_free(cfg);
     return rc;

@@ -139,11 +139,9 @@ static int ingest_drop(cw_store *st, const char *dir, int quiet)
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"drop", required_argument, NULL, 'D'},
-        {"as-of", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},      {"drop", required_argument, NULL, 'D'},
+        {"as-of", required_argument, NULL, 'a'},   {"quiet", no_argument, NULL, 'q'},
+        {"deliver", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -151,7 +149,7 @@ int cmd_run(int argc, char **argv)
         return rc;
     const char *drop = NULL;
     int64_t day = (int64_t)time(NULL) / 86400;
-    int quiet = 0, c;
+    int quiet = 0, deliver = 1, c;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -159,6 +157,16 @@ int cmd_run(int argc, char **argv)
         case 'D': drop = optarg; break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &day); break;
         case 'q': quiet = 1; break;
+        case 'L':
+            deliver = strcmp(optarg, "yes") == 0       ? 1
+                      : strcmp(optarg, "no") == 0      ? 0
+                      : strcmp(optarg, "dry-run") == 0 ? 2
+                                                       : -1;
+            if (deliver < 0) {
+                cli_error("--deliver %s: expected yes, no or dry-run", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -172,6 +180,16 @@ int cmd_run(int argc, char **argv)
         rc = cli_load_rules(cfg, &rs); /* a bad rule fails before anything is written */
     if (rc == 0)
         rc = cli_load_scorecard(cfg, &sc); /* …and so does a bad scorecard */
+    cw_actions *acts = NULL;
+    if (rc == 0) { /* …or a bad action */
+        char *err = NULL;
+        cw_status s = cw_actions_load(cfg, &acts, &err);
+        if (s != CW_OK) {
+            cli_error("%s", err ? err : cw_strerror(s));
+            rc = cli_exit_code(s);
+        }
+        free(err);
+    }
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);
@@ -224,13 +242,29 @@ int cmd_run(int argc, char **argv)
             cli_print_evaluate(d, &e);
         }
     }
-    /* 5. deliver.
-     * INTEGRATION (delivery): drain the outbox here, e.g. the library call
-     * behind `churnwatch deliver`. Until then, queued messages wait in the
-     * outbox for `churnwatch deliver`. */
+    /* 5. deliver what is due (the new alerts' messages and earlier retries);
+     * a failed message stays in the outbox with its outcome, it does not
+     * fail the run. */
+    if (rc == 0 && deliver) {
+        cw_deliver_opts d = {.now = 0, .out = stdout, .log = quiet ? NULL : stderr};
+        d.dry_run = deliver == 2;
+        cw_deliver_stats ds;
+        cw_status s = cw_deliver_run(st, cfg, acts, &d, &ds);
+        if (s != CW_OK) {
+            cli_error("run: deliver: %s", cw_store_errmsg(st));
+            rc = cli_exit_code(s);
+        } else if (!quiet)
+            fprintf(stderr,
+                    d.dry_run ? "run: deliver: dry run, %lld due message(s) shown, nothing sent\n"
+                              : "run: deliver: %lld attempted, %lld delivered, %lld to retry, "
+                                "%lld dead\n",
+                    (long long)ds.attempted, (long long)ds.delivered, (long long)ds.retrying,
+                    (long long)ds.dead);
+    }
     cw_store_close(st);
     cw_rules_free(rs);
     cw_scorecard_free(sc);
+    cw_actions_free(acts);
     cw_config_free(cfg);
     return rc;
 }

@@ -215,6 +215,42 @@ const cli_command cli_commands[] = {
      "Prints every setting as an INI file with its help text: the defaults, the\n"
      "configuration file's values and command-line overrides (the CLI wins).\n"
      "churnwatch.conf.example in the source tree is this output with defaults.\n"},
+    {"deliver", cmd_deliver, "send the queued actions (tasks, e-mails, webhooks) at least once",
+     "usage: churnwatch deliver [--db F] [--limit N] [--dry-run] [--now T] [--quiet]\n"
+     "\n"
+     "Drains the outbox: every pending message that is due is claimed, performed\n"
+     "(a CSM task, an e-mail through deliver.smtp_url, a signed webhook / Slack /\n"
+     "in-app POST, a JSON line) and its outcome recorded. Failures are retried with\n"
+     "exponential backoff (deliver.backoff_base_s doubling up to backoff_max_s,\n"
+     "Retry-After honoured); 4xx answers other than 408/429 and SMTP 5xx replies are\n"
+     "dead at once; a message is dead after max_attempts. A crash loses nothing: a\n"
+     "message whose outcome was not recorded is sent again (at least once; receivers\n"
+     "dedupe by Idempotency-Key / Message-ID). One line per attempt on stderr.\n"
+     "\n"
+     "  --db F      database (default: store.db)\n"
+     "  --limit N   attempt at most N messages\n"
+     "  --dry-run   print what would be sent; send and change nothing\n"
+     "  --now T     the run's clock (YYYY-MM-DD, ISO timestamp or unix seconds)\n"
+     "  --quiet     no per-attempt lines or summary\n"},
+    {"outbox", cmd_outbox, "list, show, retry and purge queued messages",
+     "usage: churnwatch outbox list [--db F] [--status pending|delivered|dead|all]\n"
+     "                              [--format table|json]\n"
+     "       churnwatch outbox show ID [--format table|json]\n"
+     "       churnwatch outbox retry ID [--now T]\n"
+     "       churnwatch outbox purge --delivered-before DATE\n"
+     "\n"
+     "The outbox holds every action an alert queued (docs/actions.md). retry makes a\n"
+     "dead (or pending) message due now with its attempts reset; purge deletes\n"
+     "delivered messages delivered before DATE (pending and dead ones are kept).\n"},
+    {"tasks", cmd_tasks, "the CSM task list: list, done, dismiss",
+     "usage: churnwatch tasks [list] [--db F] [--status open|done|dismissed|all]\n"
+     "                        [--assignee EMAIL] [--format table|json]\n"
+     "       churnwatch tasks done ID\n"
+     "       churnwatch tasks dismiss ID\n"
+     "\n"
+     "Tasks are written by task actions (e.g. the stock csm_task) when `churnwatch\n"
+     "deliver` runs, assigned to the account owner, due due_days after the alert\n"
+     "opened. list shows open tasks by due day unless --status says otherwise.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,446 @@
+/*
+ * cmd_deliver.c — `churnwatch deliver` (drain the outbox), `churnwatch
+ * outbox` (list, show, retry and purge its messages) and `churnwatch tasks`
+ * (the CSM task list the task action fills). Thin layers over deliver.c
+ * and store_sqlite_outbox.c; docs/actions.md explains the mechanics.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Opens the store named by store.db (after --db). */
+static int open_store(cw_config *cfg, cw_store **st)
+{
+    char *err = NULL;
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), NULL, st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        return cli_exit_code(s);
+    }
+    return 0;
+}
+
+/* A time argument: unix seconds, a date or an ISO timestamp. */
+static int parse_when(const char *opt, const char *v, int64_t *out)
+{
+    const char *why = NULL;
+    if (cw_time_parse(v, strlen(v), 1, out, &why) != CW_OK) {
+        cli_error("%s %s: %s", opt, v, why ? why : "not a time");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int parse_count(const char *opt, const char *v, int64_t *out)
+{
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < 1) {
+        cli_error("%s %s: expected a positive integer", opt, v);
+        return EXIT_USAGE;
+    }
+    *out = x;
+    return 0;
+}
+
+int cmd_deliver(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"limit", required_argument, NULL, 'l'},
+        {"dry-run", no_argument, NULL, 'n'},  {"now", required_argument, NULL, 't'},
+        {"quiet", no_argument, NULL, 'q'},    {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_deliver_opts o = {.now = 0, .out = stdout, .log = stderr};
+    int quiet = 0, c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'd')
+            rc = cli_override(cfg, "store.db", optarg);
+        else if (c == 'l')
+            rc = parse_count("--limit", optarg, &o.limit);
+        else if (c == 'n')
+            o.dry_run = 1;
+        else if (c == 't')
+            rc = parse_when("--now", optarg, &o.now);
+        else if (c == 'q')
+            quiet = 1;
+        else
+            rc = EXIT_USAGE;
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("deliver: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    if (quiet)
+        o.log = NULL;
+    cw_actions *acts = NULL;
+    char *err = NULL;
+    if (rc == 0) {
+        cw_status s = cw_actions_load(cfg, &acts, &err);
+        if (s != CW_OK) {
+            cli_error("%s", err ? err : cw_strerror(s));
+            rc = cli_exit_code(s);
+        }
+        free(err);
+    }
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = open_store(cfg, &st);
+    if (rc == 0) {
+        cw_deliver_stats ds;
+        cw_status s = cw_deliver_run(st, cfg, acts, &o, &ds);
+        if (s != CW_OK) {
+            cli_error("deliver: %s", cw_store_errmsg(st) ? cw_store_errmsg(st) : cw_strerror(s));
+            rc = cli_exit_code(s);
+        } else if (!quiet) {
+            if (o.dry_run)
+                fprintf(stderr, "deliver: dry run, %lld due message(s) shown, nothing sent\n",
+                        (long long)ds.attempted);
+            else
+                fprintf(stderr,
+                        "deliver: %lld attempted, %lld delivered, %lld to retry, %lld dead, "
+                        "%lld deferred by rate limits\n",
+                        (long long)ds.attempted, (long long)ds.delivered, (long long)ds.retrying,
+                        (long long)ds.dead, (long long)ds.rate_limited);
+        }
+    }
+    cw_store_close(st);
+    cw_actions_free(acts);
+    cw_config_free(cfg);
+    return rc;
+}
+
+/* ---- outbox ----------------------------------------------------------- */
+
+static const char *const outbox_status_names[] = {"pending", "delivered", "dead"};
+
+static void json_str(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void when(int64_t t, char *buf, size_t n)
+{
+    if (t)
+        cw_time_format(t, 0, buf, n);
+    else
+        snprintf(buf, n, "-");
+}
+
+typedef struct list_ctx {
+    int json, show, count;
+} list_ctx;
+
+static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
+{
+    list_ctx *x = ud;
+    char na[32], ca[32], da[32], la[32];
+    when(r->next_at, na, sizeof na);
+    when(r->created_at, ca, sizeof ca);
+    when(r->delivered_at, da, sizeof da);
+    when(r->last_at, la, sizeof la);
+    const char *st = (unsigned)r->status < 3 ? outbox_status_names[r->status] : "?";
+    x->count++;
+    if (x->json) {
+        printf("{\"id\":%lld,\"idem_key\":", (long long)r->id);
+        json_str(stdout, r->idem_key);
+        printf(",\"action\":");
+        json_str(stdout, r->action);
+        printf(",\"status\":\"%s\",\"attempts\":%d,\"dest\":", st, r->attempts);
+        json_str(stdout, r->dest);
+        printf(",\"next_at\":%lld,\"created_at\":%lld,\"last_at\":%lld,\"delivered_at\":%lld,"
+               "\"last_error\":",
+               (long long)r->next_at, (long long)r->created_at, (long long)r->last_at,
+               (long long)r->delivered_at);
+        json_str(stdout, r->last_error);
+        if (x->show)
+            printf(",\"payload\":%s", r->payload);
+        printf("}\n");
+    } else if (x->show) {
+        printf("id           %lld\nidem_key     %s\naction       %s\nstatus       %s\n"
+               "attempts     %d\ndestination  %s\ncreated      %s\nlast attempt %s\n"
+               "next due     %s\ndelivered    %s\nlast error   %s\npayload      %s\n",
+               (long long)r->id, r->idem_key, r->action, st, r->attempts, r->dest ? r->dest : "-",
+               ca, la, r->status == 0 ? na : "-", da, r->last_error ? r->last_error : "-",
+               r->payload);
+    } else {
+        if (x->count == 1)
+            printf("%-6s %-9s %-3s %-20s %-28s %-24s %s\n", "id", "status", "try", "next/done",
+                   "action", "destination", "last error");
+        printf("%-6lld %-9s %-3d %-20s %-28s %-24s %s\n", (long long)r->id, st, r->attempts,
+               r->status == 1   ? da
+               : r->status == 0 ? na
+                                : la,
+               r->action, r->dest ? r->dest : "-", r->last_error ? r->last_error : "");
+    }
+    return CW_OK;
+}
+
+static int parse_id(const char *v, int64_t *id)
+{
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < 1) {
+        cli_error("'%s' is not a message or task id", v);
+        return EXIT_USAGE;
+    }
+    *id = x;
+    return 0;
+}
+
+int cmd_outbox(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"status", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'f'},
+        {"delivered-before", required_argument, NULL, 'b'},
+        {"now", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    int status = -1, json = 0, c, have_before = 0;
+    int64_t before = 0, now = (int64_t)time(NULL);
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'd')
+            rc = cli_override(cfg, "store.db", optarg);
+        else if (c == 's') {
+            status = -2;
+            for (int i = 0; i < 3; i++)
+                if (strcmp(optarg, outbox_status_names[i]) == 0)
+                    status = i;
+            if (strcmp(optarg, "all") == 0)
+                status = -1;
+            if (status == -2) {
+                cli_error("--status %s: expected pending, delivered, dead or all", optarg);
+                rc = EXIT_USAGE;
+            }
+        } else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0))
+            json = strcmp(optarg, "json") == 0;
+        else if (c == 'b') {
+            rc = parse_when("--delivered-before", optarg, &before);
+            have_before = 1;
+        } else if (c == 't')
+            rc = parse_when("--now", optarg, &now);
+        else {
+            if (c == 'f')
+                cli_error("--format %s: expected table or json", optarg);
+            rc = EXIT_USAGE;
+        }
+    }
+    const char *sub = optind < argc ? argv[optind] : NULL;
+    int64_t id = 0;
+    if (rc == 0) {
+        if (!sub) {
+            cli_error("outbox: expected list, show ID, retry ID or purge --delivered-before DATE");
+            rc = EXIT_USAGE;
+        } else if (strcmp(sub, "show") == 0 || strcmp(sub, "retry") == 0) {
+            if (optind + 2 != argc) {
+                cli_error("outbox %s: expected one message id", sub);
+                rc = EXIT_USAGE;
+            } else {
+                rc = parse_id(argv[optind + 1], &id);
+            }
+        } else if (strcmp(sub, "purge") == 0) {
+            if (!have_before) {
+                cli_error("outbox purge: --delivered-before DATE is required");
+                rc = EXIT_USAGE;
+            }
+        } else if (strcmp(sub, "list") != 0) {
+            cli_error("outbox: '%s' is not a subcommand (list, show, retry, purge)", sub);
+            rc = EXIT_USAGE;
+        }
+        if (rc == 0 && strcmp(sub, "show") != 0 && strcmp(sub, "retry") != 0 &&
+            optind + 1 != argc) {
+            cli_error("outbox %s: unexpected argument '%s'", sub, argv[optind + 1]);
+            rc = EXIT_USAGE;
+        }
+    }
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = open_store(cfg, &st);
+    if (rc == 0) {
+        cw_status s = CW_OK;
+        if (strcmp(sub, "list") == 0) {
+            list_ctx x = {json, 0, 0};
+            s = cw_outbox_scan(st, status, 0, print_outbox_row, &x);
+            if (s == CW_OK && !json && x.count == 0)
+                printf("outbox: no messages\n");
+        } else if (strcmp(sub, "show") == 0) {
+            list_ctx x = {json, 1, 0};
+            s = cw_outbox_scan(st, -1, id, print_outbox_row, &x);
+            if (s == CW_OK && x.count == 0) {
+                cli_error("outbox: no message %lld", (long long)id);
+                rc = EXIT_USAGE;
+            }
+        } else if (strcmp(sub, "retry") == 0) {
+            s = cw_outbox_retry(st, id, now);
+            if (s == CW_OK)
+                printf("outbox: message %lld is pending again\n", (long long)id);
+        } else {
+            int64_t n = 0;
+            s = cw_outbox_purge(st, before, &n);
+            if (s == CW_OK)
+                printf("outbox: %lld delivered message(s) purged\n", (long long)n);
+        }
+        if (s != CW_OK) {
+            cli_error("%s", cw_store_errmsg(st));
+            rc = cli_exit_code(s);
+        }
+    }
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
+}
+
+/* ---- tasks ------------------------------------------------------------ */
+
+static const char *const task_status_names[] = {"open", "done", "dismissed"};
+
+static cw_status print_task(const cw_task *t, void *ud)
+{
+    list_ctx *x = ud;
+    char due[32];
+    if (t->due_day)
+        cw_time_format(t->due_day, 1, due, sizeof due);
+    else
+        snprintf(due, sizeof due, "-");
+    const char *st = (unsigned)t->status < 3 ? task_status_names[t->status] : "?";
+    x->count++;
+    if (x->json) {
+        printf("{\"id\":%lld,\"idem_key\":", (long long)t->id);
+        json_str(stdout, t->idem_key);
+        printf(",\"account\":");
+        json_str(stdout, t->account);
+        printf(",\"assignee\":");
+        json_str(stdout, t->assignee);
+        printf(",\"status\":\"%s\",\"due_day\":", st);
+        if (t->due_day)
+            printf("\"%s\"", due);
+        else
+            printf("null");
+        printf(",\"title\":");
+        json_str(stdout, t->title);
+        printf(",\"body\":");
+        json_str(stdout, t->body);
+        printf("}\n");
+    } else {
+        if (x->count == 1)
+            printf("%-6s %-9s %-10s %-12s %-26s %s\n", "id", "status", "due", "account", "assignee",
+                   "title");
+        printf("%-6lld %-9s %-10s %-12s %-26s %s\n", (long long)t->id, st, due, t->account,
+               t->assignee ? t->assignee : "(unassigned)", t->title);
+    }
+    return CW_OK;
+}
+
+int cmd_tasks(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"status", required_argument, NULL, 's'},
+        {"assignee", required_argument, NULL, 'a'},
+        {"format", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    int status = CW_TASK_OPEN, json = 0, c;
+    const char *assignee = NULL;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'd')
+            rc = cli_override(cfg, "store.db", optarg);
+        else if (c == 's') {
+            status = -2;
+            for (int i = 0; i < 3; i++)
+                if (strcmp(optarg, task_status_names[i]) == 0)
+                    status = i;
+            if (strcmp(optarg, "all") == 0)
+                status = -1;
+            if (status == -2) {
+                cli_error("--status %s: expected open, done, dismissed or all", optarg);
+                rc = EXIT_USAGE;
+            }
+        } else if (c == 'a')
+            assignee = optarg;
+        else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0))
+            json = strcmp(optarg, "json") == 0;
+        else {
+            if (c == 'f')
+                cli_error("--format %s: expected table or json", optarg);
+            rc = EXIT_USAGE;
+        }
+    }
+    const char *sub = optind < argc ? argv[optind] : "list";
+    int64_t id = 0;
+    if (rc == 0) {
+        if (strcmp(sub, "done") == 0 || strcmp(sub, "dismiss") == 0) {
+            if (optind + 2 != argc) {
+                cli_error("tasks %s: expected one task id", sub);
+                rc = EXIT_USAGE;
+            } else {
+                rc = parse_id(argv[optind + 1], &id);
+            }
+        } else if (strcmp(sub, "list") != 0) {
+            cli_error("tasks: '%s' is not a subcommand (list, done, dismiss)", sub);
+            rc = EXIT_USAGE;
+        } else if (optind + 1 < argc) {
+            cli_error("tasks list: unexpected argument '%s'", argv[optind + 1]);
+            rc = EXIT_USAGE;
+        }
+    }
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = open_store(cfg, &st);
+    if (rc == 0) {
+        cw_status s;
+        if (strcmp(sub, "list") == 0) {
+            list_ctx x = {json, 0, 0};
+            s = cw_tasks_scan(st, status, assignee, print_task, &x);
+            if (s == CW_OK && !json && x.count == 0)
+                printf("tasks: none\n");
+        } else {
+            cw_task_status to = strcmp(sub, "done") == 0 ? CW_TASK_DONE : CW_TASK_DISMISSED;
+            s = cw_task_close(st, id, to, (int64_t)time(NULL));
+            if (s == CW_OK)
+                printf("tasks: task %lld %s\n", (long long)id,
+                       to == CW_TASK_DONE ? "done" : "dismissed");
+        }
+        if (s != CW_OK) {
+            cli_error("%s", cw_store_errmsg(st));
+            rc = cli_exit_code(s);
+        }
+    }
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
+}
