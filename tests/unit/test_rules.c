@@ -55,9 +55,9 @@ static void test_load(void **state)
     cw_rules *r = NULL;
     char *err = NULL;
     assert_int_equal(cw_rules_load(NULL, &r, &err), CW_OK);
-    /* The stock pack: 15 rules, 10 playbooks, every playbook action stock. */
-    assert_int_equal(cw_rules_count(r), 15);
-    assert_int_equal(cw_playbooks_count(r), 10);
+    /* The stock pack: 16 rules, 11 playbooks, every playbook action stock. */
+    assert_int_equal(cw_rules_count(r), 16);
+    assert_int_equal(cw_playbooks_count(r), 11);
     const cw_rule *u = cw_rules_find(r, "unused_licences_30");
     assert_non_null(u);
     assert_int_equal(u->stock, 1);
@@ -87,7 +87,7 @@ static void test_load(void **state)
                                        "[action.my_hook]\n"
                                        "type = webhook\n");
     assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
-    assert_int_equal(cw_rules_count(r), 16);
+    assert_int_equal(cw_rules_count(r), 17);
     u = cw_rules_find(r, "unused_licences_30");
     assert_int_equal(u->severity, CW_SEVERITY_CRITICAL);
     assert_int_equal(u->overridden, 1);
@@ -180,7 +180,10 @@ static const char *lifecycle_conf = "[rule.low_use]\n"
                                     "\n"
                                     "[playbook.pb]\n"
                                     "actions = csm_task, jsonl_log\n"
-                                    "control_share = 0\n";
+                                    "control_share = 0\n"
+                                    "\n"
+                                    "[rule.user_never_active]\n"
+                                    "enabled = false\n";
 
 static void setup_world(const char *db)
 {
