@@ -33,13 +33,16 @@ demo: build
 	$(BUILD)/churnwatch report revenue --db $(DB) --by quarter --from 2025-01
 	$(BUILD)/churnwatch score --db $(DB) --limit 10
 # Exception management: the rules, then the daily job on the last four
-# weekly snapshots (snapshot, score, evaluate), then the alerts.
+# weekly snapshots (snapshot, score, evaluate). The first three are a
+# backfill (docs/alerts.md#backfill): the customer base's existing problems
+# open as alerts without messaging anyone; the last day acts on what is new.
 	$(BUILD)/churnwatch rules list
-	for d in 2025-12-08 2025-12-15 2025-12-22 2025-12-29; do \
-	  $(BUILD)/churnwatch run --db $(DB) --as-of $$d --deliver no || exit 1; done
+	for d in 2025-12-08 2025-12-15 2025-12-22; do \
+	  $(BUILD)/churnwatch run --db $(DB) --as-of $$d --deliver no --backfill || exit 1; done
+	$(BUILD)/churnwatch run --db $(DB) --as-of 2025-12-29 --deliver no
 	$(BUILD)/churnwatch alerts list --db $(DB) | head -n 25
-# …and the first of the messages it would send (nothing is sent: no mail
-# server or webhook is configured in the demo).
+# …and the first of the messages of the last day it would send (nothing is
+# sent: no mail server or webhook is configured in the demo).
 	$(BUILD)/churnwatch deliver --db $(DB) --dry-run --limit 8
 
 test: deps

@@ -28,9 +28,10 @@ const char *cw_alert_status_name(int status)
 
 const char *cw_alert_event_name(int kind)
 {
-    static const char *const n[] = {NULL,       "opened",        "acked", "snoozed", "unsnoozed",
-                                    "resolved", "auto-resolved", "gone",  "queued",  "held-out"};
-    return kind >= 1 && kind <= 9 ? n[kind] : NULL;
+    static const char *const n[] = {NULL,        "opened",   "acked",         "snoozed",
+                                    "unsnoozed", "resolved", "auto-resolved", "gone",
+                                    "queued",    "held-out", "backfilled"};
+    return kind >= 1 && kind <= 10 ? n[kind] : NULL;
 }
 
 int cw_alert_status_is_open(int status)
@@ -53,6 +54,7 @@ typedef struct ev_ctx {
     cw_store *st;
     const cw_rules *r;
     int64_t day, now;
+    unsigned flags; /* CW_EVALUATE_* */
     cw_evaluate_stats *stats;
     al_accounts acc;
     al_users users;
@@ -214,6 +216,10 @@ static cw_status run_playbook(ev_ctx *c, int ri, int64_t id, int64_t account, in
     const cw_playbook *pb = ru->playbook ? cw_playbooks_find(c->r, ru->playbook) : NULL;
     if (!pb)
         return CW_OK;
+    if (c->flags & CW_EVALUATE_BACKFILL) { /* opened, not acted on, not in any play */
+        c->stats->backfilled++;
+        return al_event(c->w, id, CW_AEV_BACKFILLED, c->day, c->now, NULL, pb->name);
+    }
     int control = held_out(id, pb->name, pb->control_share);
     cw_status s = al_assign(c->w, id, pb->name, control, pb->control_share, c->day);
     if (s != CW_OK)
@@ -527,6 +533,12 @@ static cw_status evaluate(ev_ctx *c)
 cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day, int64_t now_unix,
                              cw_evaluate_stats *stats)
 {
+    return cw_alerts_evaluate_ex(st, rules, day, now_unix, 0, stats);
+}
+
+cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day, int64_t now_unix,
+                                unsigned flags, cw_evaluate_stats *stats)
+{
     memset(stats, 0, sizeof *stats);
     const cw_store_ops *ops = cw_store_get_ops(st);
     int64_t last;
@@ -551,6 +563,7 @@ cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day, i
     c.r = rules;
     c.day = day;
     c.now = now_unix;
+    c.flags = flags;
     c.stats = stats;
     s = evaluate(&c);
     ctx_free(&c);
