@@ -66,6 +66,9 @@ typedef struct ev_ctx {
     int base; /* slots of the account part */
     int any_user_rules, user_rows;
     cw_intern *keys;
+    char **fnames; /* feature names by user_stop_feature number (loaded when needed) */
+    int64_t nfnames;
+    int fnames_loaded;
     ep *eps;
     int64_t neps, capeps;
     al_writer *w;
@@ -189,7 +192,14 @@ static char *payload_json(ev_ctx *c, int ri, int64_t id, int64_t account, int64_
     json_object_set_new(o, "user_email",
                         has_user ? str_or_null(c->users.email[user]) : json_null());
     json_object_set_new(o, "opened_day", json_string(day));
+    /* user_stop_feature is a number (docs/metrics.md); the message names it */
+    json_t *sf = json_object_get(v, "user_stop_feature");
     json_object_set_new(o, "values", v);
+    if (json_is_integer(sf)) { /* names loaded by run_playbook */
+        json_int_t k = json_integer_value(sf);
+        if (k >= 0 && k < c->nfnames)
+            json_object_set_new(o, "feature", json_string(c->fnames[k]));
+    }
     json_object_set_new(o, "health_score", num_or_null(c->slots[RS_SCORE(c->r, 0)]));
     json_object_set_new(o, "churn_probability", num_or_null(c->slots[RS_SCORE(c->r, 3)]));
     json_object_set_new(o, "playbook", str_or_null(ru->playbook));
@@ -227,6 +237,11 @@ static cw_status run_playbook(ev_ctx *c, int ri, int64_t id, int64_t account, in
     if (control) {
         c->stats->held_out++;
         return al_event(c->w, id, CW_AEV_HELD_OUT, c->day, c->now, NULL, pb->name);
+    }
+    if (!c->fnames_loaded && strstr(vals, "\"user_stop_feature\"")) {
+        if ((s = al_load_feature_names(c->st, &c->fnames, &c->nfnames)) != CW_OK)
+            return s;
+        c->fnames_loaded = 1;
     }
     char *payload = payload_json(c, ri, id, account, user, vals);
     if (!payload)
@@ -455,6 +470,7 @@ static void ctx_free(ev_ctx *c)
     free(c->acc_slots);
     free(c->acc_present);
     cw_intern_free(c->keys);
+    al_names_free(c->fnames, c->nfnames);
     free(c->eps);
     al_writer_close(c->w);
 }

@@ -772,6 +772,62 @@ static void test_custom_metric(void **state)
 /* Newcombe's hybrid score interval, checked against Newcombe (1998),
  * Table II, example (a): 56/70 vs 48/80 gives 0.2000 with 95% limits
  * 0.0524 and 0.3339. */
+/* The stopped-after-feature payload names the feature: user_stop_feature
+ * 1 among the features "forecasting", "reports", "Alerts" (byte order:
+ * Alerts 0, forecasting 1, reports 2) is "forecasting"; the payload's
+ * "feature" follows "values", and an account rule's payload has none. */
+static void test_stop_feature_name(void **state)
+{
+    (void)state;
+    setup_world("feat.db");
+    exec_sql("INSERT INTO features(event, feature, tier) VALUES"
+             " ('report_run', 'reports', 'core'), ('report_export', 'reports', 'core'),"
+             " ('forecast_run', 'forecasting', 'advanced'), ('alert_set', 'Alerts', 'core')");
+    cw_config *c = load_cfg("feat.conf", "[rule.stopped]\n"
+                                         "scope = user\n"
+                                         "when = not missing(user_stop_feature)\n"
+                                         "playbook = tip\n"
+                                         "\n"
+                                         "[rule.low_use]\n"
+                                         "when = active_licence_ratio < 0.3\n"
+                                         "playbook = tip\n"
+                                         "\n"
+                                         "[playbook.tip]\n"
+                                         "actions = email_feature_tip\n"
+                                         "control_share = 0\n"
+                                         "\n"
+                                         "[rule.user_never_active]\n"
+                                         "enabled = false\n");
+    cw_rules *r = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
+    double ratio[NACC + 1];
+    for (int i = 1; i <= NACC; i++)
+        ratio[i] = 0.9;
+    ratio[2] = 0.1;
+    put_day(1, ratio, -1);
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    double v[128];
+    for (int k = 0; k < nu_cat; k++)
+        v[k] = NAN;
+    v[cw_metric_index("user_stop_feature") - na_cat] = 1;
+    assert_int_equal(ops->begin(st), CW_OK);
+    assert_int_equal(ops->user_metrics_put(st, D0 + 1, user_id1, acc_id[1], v, nu_cat), CW_OK);
+    assert_int_equal(ops->commit(st), CW_OK);
+    cw_evaluate_stats e;
+    evaluate(r, 1, &e);
+    assert_int_equal(e.opened, 2);
+    assert_int_equal(count("SELECT count(*) FROM outbox WHERE payload LIKE"
+                           " '%\"values\":{\"user_stop_feature\":1},\"feature\":\"forecasting\",%'"
+                           " AND payload LIKE '%\"rule\":\"stopped\"%'"),
+                     1);
+    assert_int_equal(count("SELECT count(*) FROM outbox WHERE payload LIKE '%\"feature\"%'"), 1);
+    cw_rules_free(r);
+    cw_config_free(c);
+    cw_store_close(st);
+    st = NULL;
+}
+
 static void test_newcombe(void **state)
 {
     (void)state;
@@ -807,7 +863,8 @@ int main(void)
         cmocka_unit_test(test_load),          cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_lifecycle),     cmocka_unit_test(test_control),
         cmocka_unit_test(test_backfill),      cmocka_unit_test(test_segment_and_scores),
-        cmocka_unit_test(test_custom_metric), cmocka_unit_test(test_newcombe),
+        cmocka_unit_test(test_custom_metric), cmocka_unit_test(test_stop_feature_name),
+        cmocka_unit_test(test_newcombe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
