@@ -28,12 +28,12 @@ demo: build
 	$(BUILD)/churnwatch simulate --accounts 500 --months 12 --seed 42 --out $(DEMO_DIR)
 	$(BUILD)/churnwatch ingest --db $(DB) $(DEMO_DIR)/*.csv
 	$(BUILD)/churnwatch status --db $(DB)
-	$(BUILD)/churnwatch metrics --db $(DB) --from 2025-01-06 --to 2025-12-29 --every 7d
+	$(BUILD)/churnwatch metrics --db $(DB) --from 2025-01-06 --to 2025-12-01 --every 7d
 	$(BUILD)/churnwatch metrics --db $(DB) --no-compute --account A000002
 	$(BUILD)/churnwatch report revenue --db $(DB) --by quarter --from 2025-01
 	$(BUILD)/churnwatch score --db $(DB) --limit 10
 # Exception management: the rules, then the daily job on the last four
-# weekly snapshots (snapshot, score, evaluate). The first three are a
+# weekly days (snapshot with its user rows, score, evaluate). The first three are a
 # backfill (docs/alerts.md#backfill): the customer base's existing problems
 # open as alerts without messaging anyone; the last day acts on what is new.
 	$(BUILD)/churnwatch rules list
