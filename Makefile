@@ -28,18 +28,21 @@ demo: build
 	$(BUILD)/churnwatch simulate --accounts 500 --months 12 --seed 42 --out $(DEMO_DIR)
 	$(BUILD)/churnwatch ingest --db $(DB) $(DEMO_DIR)/*.csv
 	$(BUILD)/churnwatch status --db $(DB)
-	$(BUILD)/churnwatch metrics --db $(DB) --from 2025-01-06 --to 2025-12-29 --every 7d
+	$(BUILD)/churnwatch metrics --db $(DB) --from 2025-01-06 --to 2025-12-01 --every 7d
 	$(BUILD)/churnwatch metrics --db $(DB) --no-compute --account A000002
 	$(BUILD)/churnwatch report revenue --db $(DB) --by quarter --from 2025-01
 	$(BUILD)/churnwatch score --db $(DB) --limit 10
 # Exception management: the rules, then the daily job on the last four
-# weekly snapshots (snapshot, score, evaluate), then the alerts.
+# weekly days (snapshot with its user rows, score, evaluate). The first three are a
+# backfill (docs/alerts.md#backfill): the customer base's existing problems
+# open as alerts without messaging anyone; the last day acts on what is new.
 	$(BUILD)/churnwatch rules list
-	for d in 2025-12-08 2025-12-15 2025-12-22 2025-12-29; do \
-	  $(BUILD)/churnwatch run --db $(DB) --as-of $$d --deliver no || exit 1; done
+	for d in 2025-12-08 2025-12-15 2025-12-22; do \
+	  $(BUILD)/churnwatch run --db $(DB) --as-of $$d --deliver no --backfill || exit 1; done
+	$(BUILD)/churnwatch run --db $(DB) --as-of 2025-12-29 --deliver no
 	$(BUILD)/churnwatch alerts list --db $(DB) | head -n 25
-# …and the first of the messages it would send (nothing is sent: no mail
-# server or webhook is configured in the demo).
+# …and the first of the messages of the last day it would send (nothing is
+# sent: no mail server or webhook is configured in the demo).
 	$(BUILD)/churnwatch deliver --db $(DB) --dry-run --limit 8
 
 test: deps

@@ -932,8 +932,9 @@ typedef enum cw_alert_event {
     CW_AEV_RESOLVED = 5,  /* by hand */
     CW_AEV_AUTO_RESOLVED = 6,
     CW_AEV_GONE = 7,
-    CW_AEV_QUEUED = 8,  /* playbook actions queued (note: the actions) */
-    CW_AEV_HELD_OUT = 9 /* control group: playbook not run */
+    CW_AEV_QUEUED = 8,     /* playbook actions queued (note: the actions) */
+    CW_AEV_HELD_OUT = 9,   /* control group: playbook not run */
+    CW_AEV_BACKFILLED = 10 /* opened by a backfill evaluation: playbook not run */
 } cw_alert_event;
 
 /* Names of statuses and events ("open", "acked", …); NULL when unknown. */
@@ -949,6 +950,7 @@ typedef struct cw_evaluate_stats {
     int64_t resolved, gone, unsnoozed;
     int64_t held_out, queued; /* control-group alerts; outbox rows inserted */
     int already_evaluated;    /* the day had been evaluated before */
+    int64_t backfilled;       /* alerts opened without their playbook (backfill) */
 } cw_evaluate_stats;
 
 /* Evaluates every enabled rule on the snapshot of day (days since epoch)
@@ -959,6 +961,16 @@ typedef struct cw_evaluate_stats {
  * now_unix stamps events and outbox rows. Messages on the store. */
 CW_API cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day,
                                     int64_t now_unix, cw_evaluate_stats *stats);
+
+/* Flags of cw_alerts_evaluate_ex. BACKFILL: alerts open as usual (so the
+ * episodes are known and later days only act on what is new) but no
+ * playbook runs: no outbox message, no play assignment (no control draw),
+ * an event "backfilled" instead. For the first evaluations on an existing
+ * customer base, which would otherwise message every account already off
+ * track. */
+enum { CW_EVALUATE_BACKFILL = 1 };
+CW_API cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day,
+                                       int64_t now_unix, unsigned flags, cw_evaluate_stats *stats);
 
 /* The last evaluated day (the alerts' clock), or -1 when none. */
 CW_API cw_status cw_alerts_last_day(cw_store *st, int64_t *day);

@@ -58,8 +58,9 @@ static const cw_template stock_templates[] = {
      1},
     {"feature_tip", "Did you know?",
      "Hello,\n\n"
-     "Did you know about the features your colleagues at {{account_name}} rely on most? A few "
-     "minutes with them usually saves hours every week.\n\n"
+     "You have been using {{feature|the product}}. Did you know about the features your "
+     "colleagues at {{account_name}} rely on next? A few minutes with them usually saves hours "
+     "every week.\n\n"
      "Open the app and look for the tips on the home page: each one points at a feature that "
      "teams like yours found most valuable.",
      1},
@@ -109,7 +110,7 @@ static const char *const payload_fields[] = {
     "alert_id",   "rule",         "description", "severity",     "scope",
     "account_id", "account_name", "segment",     "owner",        "user_id",
     "user_email", "opened_day",   "values",      "health_score", "churn_probability",
-    "playbook",   "action",       "idem_key"};
+    "playbook",   "action",       "idem_key",    "feature"};
 #define N_PAYLOAD_FIELDS ((int)(sizeof payload_fields / sizeof payload_fields[0]))
 
 #define MAX_ACTIONS   256

@@ -28,9 +28,10 @@ const char *cw_alert_status_name(int status)
 
 const char *cw_alert_event_name(int kind)
 {
-    static const char *const n[] = {NULL,       "opened",        "acked", "snoozed", "unsnoozed",
-                                    "resolved", "auto-resolved", "gone",  "queued",  "held-out"};
-    return kind >= 1 && kind <= 9 ? n[kind] : NULL;
+    static const char *const n[] = {NULL,        "opened",   "acked",         "snoozed",
+                                    "unsnoozed", "resolved", "auto-resolved", "gone",
+                                    "queued",    "held-out", "backfilled"};
+    return kind >= 1 && kind <= 10 ? n[kind] : NULL;
 }
 
 int cw_alert_status_is_open(int status)
@@ -53,6 +54,7 @@ typedef struct ev_ctx {
     cw_store *st;
     const cw_rules *r;
     int64_t day, now;
+    unsigned flags; /* CW_EVALUATE_* */
     cw_evaluate_stats *stats;
     al_accounts acc;
     al_users users;
@@ -64,6 +66,9 @@ typedef struct ev_ctx {
     int base; /* slots of the account part */
     int any_user_rules, user_rows;
     cw_intern *keys;
+    char **fnames; /* feature names by user_stop_feature number (loaded when needed) */
+    int64_t nfnames;
+    int fnames_loaded;
     ep *eps;
     int64_t neps, capeps;
     al_writer *w;
@@ -187,7 +192,14 @@ static char *payload_json(ev_ctx *c, int ri, int64_t id, int64_t account, int64_
     json_object_set_new(o, "user_email",
                         has_user ? str_or_null(c->users.email[user]) : json_null());
     json_object_set_new(o, "opened_day", json_string(day));
+    /* user_stop_feature is a number (docs/metrics.md); the message names it */
+    json_t *sf = json_object_get(v, "user_stop_feature");
     json_object_set_new(o, "values", v);
+    if (json_is_integer(sf)) { /* names loaded by run_playbook */
+        json_int_t k = json_integer_value(sf);
+        if (k >= 0 && k < c->nfnames)
+            json_object_set_new(o, "feature", json_string(c->fnames[k]));
+    }
     json_object_set_new(o, "health_score", num_or_null(c->slots[RS_SCORE(c->r, 0)]));
     json_object_set_new(o, "churn_probability", num_or_null(c->slots[RS_SCORE(c->r, 3)]));
     json_object_set_new(o, "playbook", str_or_null(ru->playbook));
@@ -214,6 +226,10 @@ static cw_status run_playbook(ev_ctx *c, int ri, int64_t id, int64_t account, in
     const cw_playbook *pb = ru->playbook ? cw_playbooks_find(c->r, ru->playbook) : NULL;
     if (!pb)
         return CW_OK;
+    if (c->flags & CW_EVALUATE_BACKFILL) { /* opened, not acted on, not in any play */
+        c->stats->backfilled++;
+        return al_event(c->w, id, CW_AEV_BACKFILLED, c->day, c->now, NULL, pb->name);
+    }
     int control = held_out(id, pb->name, pb->control_share);
     cw_status s = al_assign(c->w, id, pb->name, control, pb->control_share, c->day);
     if (s != CW_OK)
@@ -221,6 +237,11 @@ static cw_status run_playbook(ev_ctx *c, int ri, int64_t id, int64_t account, in
     if (control) {
         c->stats->held_out++;
         return al_event(c->w, id, CW_AEV_HELD_OUT, c->day, c->now, NULL, pb->name);
+    }
+    if (!c->fnames_loaded && strstr(vals, "\"user_stop_feature\"")) {
+        if ((s = al_load_feature_names(c->st, &c->fnames, &c->nfnames)) != CW_OK)
+            return s;
+        c->fnames_loaded = 1;
     }
     char *payload = payload_json(c, ri, id, account, user, vals);
     if (!payload)
@@ -449,6 +470,7 @@ static void ctx_free(ev_ctx *c)
     free(c->acc_slots);
     free(c->acc_present);
     cw_intern_free(c->keys);
+    al_names_free(c->fnames, c->nfnames);
     free(c->eps);
     al_writer_close(c->w);
 }
@@ -527,6 +549,12 @@ static cw_status evaluate(ev_ctx *c)
 cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day, int64_t now_unix,
                              cw_evaluate_stats *stats)
 {
+    return cw_alerts_evaluate_ex(st, rules, day, now_unix, 0, stats);
+}
+
+cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day, int64_t now_unix,
+                                unsigned flags, cw_evaluate_stats *stats)
+{
     memset(stats, 0, sizeof *stats);
     const cw_store_ops *ops = cw_store_get_ops(st);
     int64_t last;
@@ -551,6 +579,7 @@ cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day, i
     c.r = rules;
     c.day = day;
     c.now = now_unix;
+    c.flags = flags;
     c.stats = stats;
     s = evaluate(&c);
     ctx_free(&c);

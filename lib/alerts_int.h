@@ -26,6 +26,12 @@ void al_accounts_free(al_accounts *a);
 cw_status al_load_users(cw_store *st, al_users *u);
 void al_users_free(al_users *u);
 
+/* The catalogue's feature names in byte order, the numbering of the
+ * user_stop_feature metric (docs/metrics.md). *names is freed with
+ * al_names_free. */
+cw_status al_load_feature_names(cw_store *st, char ***names, int64_t *n);
+void al_names_free(char **names, int64_t n);
+
 /* Fills, for accounts with id < n, score/colour/change of day (left NaN
  * when absent) and the active model's probability and its change over 28
  * days. */

@@ -159,6 +159,12 @@ void cw_store_le64(unsigned char *p, uint64_t v);
  * no ops in cw_store_ops yet; everything else goes through the ops. */
 struct sqlite3;
 struct sqlite3 *cw_store_sqlite(cw_store *st);
+/* Statements of those files that run once per row (e.g. one outbox insert
+ * per queued message) are prepared once per connection into a slot and
+ * finalized by cw_store_close. */
+typedef enum cw_stmt_slot { CW_STMT_OUTBOX_INSERT, CW_STMT__COUNT } cw_stmt_slot;
+struct sqlite3_stmt;
+struct sqlite3_stmt **cw_store_stmt_slot(cw_store *st, cw_stmt_slot slot);
 
 typedef struct cw_store_ops {
     cw_status (*begin)(cw_store *st);

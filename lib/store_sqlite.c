@@ -40,6 +40,7 @@ struct cw_store {
     /* metric snapshots: lazily prepared statements and pack buffers */
     sqlite3_stmt *q_snap_exists, *q_snap_del[4], *q_snap_put, *q_am_put, *q_am_get, *q_peers_put,
         *q_um_put;
+    sqlite3_stmt *slot[CW_STMT__COUNT]; /* cw_store_stmt_slot */
     unsigned char *pack[2];
     size_t pack_cap[2];
 };
@@ -972,6 +973,11 @@ struct sqlite3 *cw_store_sqlite(cw_store *st)
     return st->db;
 }
 
+struct sqlite3_stmt **cw_store_stmt_slot(cw_store *st, cw_stmt_slot slot)
+{
+    return &st->slot[slot];
+}
+
 /* ---- open / close --------------------------------------------------- */
 
 static cw_status prepare(cw_store *st, const char *sql, sqlite3_stmt **q)
@@ -1070,6 +1076,8 @@ void cw_store_close(cw_store *st)
     sqlite3_finalize(st->q_am_get);
     sqlite3_finalize(st->q_peers_put);
     sqlite3_finalize(st->q_um_put);
+    for (int i = 0; i < CW_STMT__COUNT; i++)
+        sqlite3_finalize(st->slot[i]);
     free(st->pack[0]);
     free(st->pack[1]);
     sqlite3_finalize(st->evname_ins);

@@ -116,6 +116,45 @@ cw_status al_load_users(cw_store *st, al_users *u)
     return rc == SQLITE_DONE ? CW_OK : dberr(st, "users");
 }
 
+cw_status al_load_feature_names(cw_store *st, char ***names, int64_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    sqlite3_stmt *q;
+    /* BINARY collation: memcmp order, the metrics engine's strcmp order */
+    if (sqlite3_prepare_v2(cw_store_sqlite(st),
+                           "SELECT DISTINCT feature FROM features ORDER BY feature", -1, &q,
+                           NULL) != SQLITE_OK)
+        return dberr(st, "features");
+    int64_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = realloc(*names, (size_t)cap * sizeof *nn);
+            if (!nn) {
+                sqlite3_finalize(q);
+                return CW_ERR_NOMEM;
+            }
+            *names = nn;
+        }
+        if (!((*names)[*n] = col_dup(q, 0))) {
+            sqlite3_finalize(q);
+            return CW_ERR_NOMEM;
+        }
+        (*n)++;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "features");
+}
+
+void al_names_free(char **names, int64_t n)
+{
+    for (int64_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 void al_users_free(al_users *u)
 {
     for (int64_t i = 0; i < u->n; i++) {

@@ -15,23 +15,29 @@ cw_status cw_outbox_enqueue(cw_store *st, const char *action, const char *idem_k
                             const char *payload_json, int64_t now, int *inserted)
 {
     sqlite3 *db = cw_store_sqlite(st);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db,
+    /* Prepared once per connection: an evaluation queues one row per
+     * (alert, action), tens of thousands on a first day. */
+    sqlite3_stmt **slot = cw_store_stmt_slot(st, CW_STMT_OUTBOX_INSERT);
+    if (!*slot &&
+        sqlite3_prepare_v3(db,
                            "INSERT INTO outbox(idem_key, action, payload, next_at, created_at)"
                            " VALUES(?,?,?,?,?) ON CONFLICT(idem_key) DO NOTHING",
-                           -1, &q, NULL) != SQLITE_OK)
+                           -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK)
         return cw_store_set_error(st, CW_ERR_DB, "outbox: %s", sqlite3_errmsg(db));
+    sqlite3_stmt *q = *slot;
     sqlite3_bind_text(q, 1, idem_key, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, payload_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 4, now);
     sqlite3_bind_int64(q, 5, now);
     int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
+    int changed = rc == SQLITE_DONE && sqlite3_changes(db) > 0;
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q); /* the bound strings are the caller's */
     if (rc != SQLITE_DONE)
         return cw_store_set_error(st, CW_ERR_DB, "outbox: %s", sqlite3_errmsg(db));
     if (inserted)
-        *inserted = sqlite3_changes(db) > 0;
+        *inserted = changed;
     return CW_OK;
 }
 

@@ -51,11 +51,12 @@ void cli_print_evaluate(const char *day, const cw_evaluate_stats *e)
     fprintf(stderr,
             "evaluate %s: %lld rules on %lld accounts and %lld users; %lld firing, %lld opened, "
             "%lld in cooldown, %lld resolved, %lld gone, %lld unsnoozed; %lld held out, %lld "
-            "messages queued%s\n",
+            "messages queued%s%s\n",
             day, (long long)e->rules, (long long)e->accounts, (long long)e->users,
             (long long)e->firing, (long long)e->opened, (long long)e->cooling,
             (long long)e->resolved, (long long)e->gone, (long long)e->unsnoozed,
             (long long)e->held_out, (long long)e->queued,
+            e->backfilled ? "; backfill: playbooks not run" : "",
             e->already_evaluated ? " (day evaluated before)" : "");
 }
 
@@ -65,6 +66,7 @@ int cmd_evaluate(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},
         {"as-of", required_argument, NULL, 'a'},
         {"quiet", no_argument, NULL, 'q'},
+        {"backfill", no_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
@@ -73,12 +75,14 @@ int cmd_evaluate(int argc, char **argv)
         return rc;
     int64_t day = -1;
     int quiet = 0, c;
+    unsigned flags = 0;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &day); break;
         case 'q': quiet = 1; break;
+        case 'B': flags |= CW_EVALUATE_BACKFILL; break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -98,7 +102,7 @@ int cmd_evaluate(int argc, char **argv)
         rc = cli_open_store(cfg, 0, &st);
     if (rc == 0) {
         cw_evaluate_stats e;
-        cw_status s = cw_alerts_evaluate(st, rs, day, (int64_t)time(NULL), &e);
+        cw_status s = cw_alerts_evaluate_ex(st, rs, day, (int64_t)time(NULL), flags, &e);
         if (s != CW_OK)
             rc = store_fail(st, "evaluate", s);
         else if (!quiet) {

@@ -139,9 +139,13 @@ static int ingest_drop(cw_store *st, const char *dir, int quiet)
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"drop", required_argument, NULL, 'D'},
-        {"as-of", required_argument, NULL, 'a'},   {"quiet", no_argument, NULL, 'q'},
-        {"deliver", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},
+        {"drop", required_argument, NULL, 'D'},
+        {"as-of", required_argument, NULL, 'a'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"deliver", required_argument, NULL, 'L'},
+        {"backfill", no_argument, NULL, 'B'},
+        {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -150,6 +154,7 @@ int cmd_run(int argc, char **argv)
     const char *drop = NULL;
     int64_t day = (int64_t)time(NULL) / 86400;
     int quiet = 0, deliver = 1, c;
+    unsigned flags = 0;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -157,6 +162,7 @@ int cmd_run(int argc, char **argv)
         case 'D': drop = optarg; break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &day); break;
         case 'q': quiet = 1; break;
+        case 'B': flags |= CW_EVALUATE_BACKFILL; break;
         case 'L':
             deliver = strcmp(optarg, "yes") == 0       ? 1
                       : strcmp(optarg, "no") == 0      ? 0
@@ -232,7 +238,7 @@ int cmd_run(int argc, char **argv)
     /* 4. rules and alerts */
     if (rc == 0) {
         cw_evaluate_stats e;
-        cw_status s = cw_alerts_evaluate(st, rs, day, (int64_t)time(NULL), &e);
+        cw_status s = cw_alerts_evaluate_ex(st, rs, day, (int64_t)time(NULL), flags, &e);
         if (s != CW_OK) {
             cli_error("run: evaluate: %s", cw_store_errmsg(st));
             rc = cli_exit_code(s);

@@ -174,14 +174,16 @@ const cli_command cli_commands[] = {
      "and the names of metrics, playbooks and actions. Exit 0 when all is well, 3 with\n"
      "the first error otherwise.\n"},
     {"evaluate", cmd_evaluate, "run the rules on one snapshot day: open and close alerts",
-     "usage: churnwatch evaluate --as-of DATE [--db F] [--quiet]\n"
+     "usage: churnwatch evaluate --as-of DATE [--db F] [--quiet] [--backfill]\n"
      "\n"
      "Evaluates every enabled rule on the metric snapshot of DATE (and the scores of\n"
      "that day when present): opens one alert per firing (rule, account or user)\n"
      "episode, resolves alerts whose clear condition holds, re-arms after the rule's\n"
      "cooldown, and queues each new alert's playbook actions in the outbox (or holds\n"
      "it out as control). One transaction; evaluating a day twice changes nothing;\n"
-     "days before the last evaluated day are refused (docs/alerts.md).\n"},
+     "days before the last evaluated day are refused (docs/alerts.md).\n"
+     "  --backfill  open the alerts but run no playbook: no message queued, no\n"
+     "              control draw (first evaluations on an existing customer base)\n"},
     {"alerts", cmd_alerts, "list, show, acknowledge, snooze and resolve alerts",
      "usage: churnwatch alerts list [--all] [--rule R] [--account ID] [--format table|json]\n"
      "       churnwatch alerts show ID [--format table|json]\n"
@@ -198,12 +200,13 @@ const cli_command cli_commands[] = {
      "  --db F   database (default: store.db)\n"},
     {"run", cmd_run, "the daily job: ingest new files, snapshot, score, evaluate, deliver",
      "usage: churnwatch run [--db F] [--drop DIR] [--as-of DATE] [--quiet]\n"
+     "                      [--deliver yes|no|dry-run] [--backfill]\n"
      "\n"
      "For cron. Ingests the export files in DIR (*.csv, *.tsv, *.jsonl, *.json, .gz)\n"
      "in one run and moves them to DIR/done, computes the metric snapshot of DATE\n"
      "(default: today, UTC) when it is missing, scores it, evaluates the rules and\n"
      "delivers the queued messages. Running it twice on the same day changes nothing\n"
-     "the second time.\n"},
+     "the second time. --backfill evaluates as `evaluate --backfill` does.\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"

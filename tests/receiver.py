@@ -15,6 +15,7 @@ HTTP paths choose the answer:
   /fail500   500 always       /flaky      500 the first time a key is seen, then 200
   /slow      sleeps 3 s, 200  /limited    429 with Retry-After: 300
   /okslow    sleeps 20 ms, 200 (for the kill test: a run that takes a while)
+  /outage    500 while the file DIR/down exists, 200 otherwise (a receiver down for a while)
 SMTP recipients choose the reply to RCPT: reject@... 550, busy@... 451, else 250.
 SMTP AUTH PLAIN is offered; user "cw" with password "smtp-pw" is accepted (535
 otherwise), and the message records who logged in.
@@ -76,6 +77,8 @@ class Http(BaseHTTPRequestHandler):
             time.sleep(3)
         elif path == "/okslow":
             time.sleep(0.02)
+        elif path == "/outage":
+            status = 500 if os.path.exists(os.path.join(DIR, "down")) else 200
         elif path == "/limited":
             status, extra = 429, {"Retry-After": "300"}
         log("http.jsonl", {"path": path, "status": status, "key": key, "ts": ts, "sig": sig,

@@ -143,7 +143,7 @@ static void test_template_check(void **state)
     (void)state;
     char why[256];
     assert_int_equal(cw_template_check("{{account_name}} {{values.x}} {{user_email|-}} "
-                                       "{{idem_key}} {{{{literal}}",
+                                       "{{idem_key}} {{feature|-}} {{{{literal}}",
                                        why, sizeof why),
                      CW_OK);
     assert_int_equal(cw_template_check("{{acount_name}}", why, sizeof why), CW_ERR_CONFIG);
@@ -204,6 +204,19 @@ static void test_stock_templates(void **state)
     assert_int_equal(
         cw_template_render(t->subject, payload, CW_ESCAPE_HEADER, &out, why, sizeof why), CW_OK);
     assert_string_equal(out, "Acme <Corp> & Co: Only 32% of licences active");
+    free(out);
+    /* The feature tip names the feature where the user stopped ("feature",
+     * set beside user_stop_feature) and falls back without it. */
+    t = cw_actions_template(a, "feature_tip");
+    const char *stopped = "{\"account_name\":\"N\",\"values\":{\"user_stop_feature\":2},"
+                          "\"feature\":\"reports\"}";
+    assert_int_equal(cw_template_render(t->body, stopped, CW_ESCAPE_NONE, &out, why, sizeof why),
+                     CW_OK);
+    assert_non_null(strstr(out, "You have been using reports. Did you know"));
+    free(out);
+    assert_int_equal(cw_template_render(t->body, payload, CW_ESCAPE_NONE, &out, why, sizeof why),
+                     CW_OK);
+    assert_non_null(strstr(out, "You have been using the product. Did you know"));
     free(out);
     cw_actions_free(a);
     cw_config_free(cfg);

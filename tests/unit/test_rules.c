@@ -561,6 +561,84 @@ static void test_control(void **state)
     st = NULL;
 }
 
+static void evaluate_flags(const cw_rules *r, int d, unsigned flags, cw_evaluate_stats *e)
+{
+    cw_status s = cw_alerts_evaluate_ex(st, r, D0 + d, 1700000000 + d, flags, e);
+    if (s != CW_OK)
+        fail_msg("evaluate day %d: %s", d, cw_store_errmsg(st));
+}
+
+/* Backfill: day 1 opens all 40 alerts without running the playbook (no
+ * outbox row, no play assignment, one "backfilled" event each; twice
+ * changes nothing); day 2 without backfill keeps them silent while A01
+ * clears; day 3 (cooldown 1) A01 fires again: a new alert, and only it
+ * gets the control draw and its 3 messages. */
+static void test_backfill(void **state)
+{
+    (void)state;
+    setup_world("bf.db");
+    cw_config *c = load_cfg("bf.conf", "[rule.low_use]\n"
+                                       "when = active_licence_ratio < 0.3\n"
+                                       "cooldown_days = 1\n"
+                                       "playbook = half\n"
+                                       "\n"
+                                       "[playbook.half]\n"
+                                       "actions = csm_task, jsonl_log, slack_alert\n"
+                                       "control_share = 0.5\n");
+    cw_rules *r = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
+    double ratio[NACC + 1];
+    for (int i = 1; i <= NACC; i++)
+        ratio[i] = 0.1;
+    put_day(1, ratio, -1);
+    cw_evaluate_stats e;
+    evaluate_flags(r, 1, CW_EVALUATE_BACKFILL, &e);
+    assert_int_equal(e.opened, NACC);
+    assert_int_equal(e.backfilled, NACC);
+    assert_int_equal(e.queued + e.held_out, 0);
+    char *before = dump();
+    evaluate_flags(r, 1, CW_EVALUATE_BACKFILL, &e);
+    char *after = dump();
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    assert_int_equal(count("SELECT count(*) FROM outbox"), 0);
+    assert_int_equal(count("SELECT count(*) FROM play_assignments"), 0);
+    assert_int_equal(count("SELECT count(*) FROM alert_events WHERE kind = 10 AND note = 'half'"),
+                     NACC);
+    assert_int_equal(count("SELECT count(*) FROM alert_events WHERE kind IN (8, 9)"), 0);
+    assert_string_equal(cw_alert_event_name(CW_AEV_BACKFILLED), "backfilled");
+
+    ratio[1] = 0.9;
+    put_day(2, ratio, -1);
+    evaluate_twice(r, 2, &e);
+    assert_int_equal(e.opened + e.queued + e.backfilled, 0);
+    assert_int_equal(e.resolved, 1);
+    assert_int_equal(status_of(1), CW_ALERT_RESOLVED);
+
+    ratio[1] = 0.1;
+    put_day(3, ratio, -1);
+    evaluate_twice(r, 3, &e);
+    assert_int_equal(e.opened, 1);
+    int64_t id = NACC + 1;
+    char key[64];
+    int n = snprintf(key, sizeof key, "%lld:half", (long long)id);
+    uint64_t h = cw_hash64(key, (size_t)n, 0x9e3779b97f4a7c15ULL);
+    int control = (double)(h >> 11) * 0x1.0p-53 < 0.5;
+    assert_int_equal(e.held_out, control);
+    assert_int_equal(e.queued, control ? 0 : 3);
+    assert_int_equal(count("SELECT count(*) FROM play_assignments"), 1);
+    assert_int_equal(count("SELECT alert FROM play_assignments"), id);
+    assert_int_equal(count("SELECT count(*) FROM outbox"), control ? 0 : 3);
+    assert_int_equal(count("SELECT count(*) FROM outbox WHERE idem_key LIKE 'alert:41:%'"),
+                     control ? 0 : 3);
+    cw_rules_free(r);
+    cw_config_free(c);
+    cw_store_close(st);
+    st = NULL;
+}
+
 static void exec_sql(const char *sql)
 {
     char *err = NULL;
@@ -694,6 +772,62 @@ static void test_custom_metric(void **state)
 /* Newcombe's hybrid score interval, checked against Newcombe (1998),
  * Table II, example (a): 56/70 vs 48/80 gives 0.2000 with 95% limits
  * 0.0524 and 0.3339. */
+/* The stopped-after-feature payload names the feature: user_stop_feature
+ * 1 among the features "forecasting", "reports", "Alerts" (byte order:
+ * Alerts 0, forecasting 1, reports 2) is "forecasting"; the payload's
+ * "feature" follows "values", and an account rule's payload has none. */
+static void test_stop_feature_name(void **state)
+{
+    (void)state;
+    setup_world("feat.db");
+    exec_sql("INSERT INTO features(event, feature, tier) VALUES"
+             " ('report_run', 'reports', 'core'), ('report_export', 'reports', 'core'),"
+             " ('forecast_run', 'forecasting', 'advanced'), ('alert_set', 'Alerts', 'core')");
+    cw_config *c = load_cfg("feat.conf", "[rule.stopped]\n"
+                                         "scope = user\n"
+                                         "when = not missing(user_stop_feature)\n"
+                                         "playbook = tip\n"
+                                         "\n"
+                                         "[rule.low_use]\n"
+                                         "when = active_licence_ratio < 0.3\n"
+                                         "playbook = tip\n"
+                                         "\n"
+                                         "[playbook.tip]\n"
+                                         "actions = email_feature_tip\n"
+                                         "control_share = 0\n"
+                                         "\n"
+                                         "[rule.user_never_active]\n"
+                                         "enabled = false\n");
+    cw_rules *r = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
+    double ratio[NACC + 1];
+    for (int i = 1; i <= NACC; i++)
+        ratio[i] = 0.9;
+    ratio[2] = 0.1;
+    put_day(1, ratio, -1);
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    double v[128];
+    for (int k = 0; k < nu_cat; k++)
+        v[k] = NAN;
+    v[cw_metric_index("user_stop_feature") - na_cat] = 1;
+    assert_int_equal(ops->begin(st), CW_OK);
+    assert_int_equal(ops->user_metrics_put(st, D0 + 1, user_id1, acc_id[1], v, nu_cat), CW_OK);
+    assert_int_equal(ops->commit(st), CW_OK);
+    cw_evaluate_stats e;
+    evaluate(r, 1, &e);
+    assert_int_equal(e.opened, 2);
+    assert_int_equal(count("SELECT count(*) FROM outbox WHERE payload LIKE"
+                           " '%\"values\":{\"user_stop_feature\":1},\"feature\":\"forecasting\",%'"
+                           " AND payload LIKE '%\"rule\":\"stopped\"%'"),
+                     1);
+    assert_int_equal(count("SELECT count(*) FROM outbox WHERE payload LIKE '%\"feature\"%'"), 1);
+    cw_rules_free(r);
+    cw_config_free(c);
+    cw_store_close(st);
+    st = NULL;
+}
+
 static void test_newcombe(void **state)
 {
     (void)state;
@@ -726,12 +860,10 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_load),
-        cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_lifecycle),
-        cmocka_unit_test(test_control),
-        cmocka_unit_test(test_segment_and_scores),
-        cmocka_unit_test(test_custom_metric),
+        cmocka_unit_test(test_load),          cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_lifecycle),     cmocka_unit_test(test_control),
+        cmocka_unit_test(test_backfill),      cmocka_unit_test(test_segment_and_scores),
+        cmocka_unit_test(test_custom_metric), cmocka_unit_test(test_stop_feature_name),
         cmocka_unit_test(test_newcombe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
