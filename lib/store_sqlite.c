@@ -136,6 +136,16 @@ static const struct {
                " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
                " created_at INTEGER NOT NULL, delivered_at INTEGER, last_error TEXT);"
                "CREATE INDEX outbox_due ON outbox(status, next_at);"},
+    /* API tokens of `churnwatch serve` (docs/api.md): only the SHA-256 of
+     * a token is kept; prefix is its public first characters, the lookup
+     * key. role: 0 read, 1 write; never renumbered. scores_day_score lets
+     * the at-risk list sort one day's scores without a full sort. */
+    {"api tokens",
+     "CREATE TABLE api_tokens(id INTEGER PRIMARY KEY, name TEXT NOT NULL, role INTEGER NOT NULL,"
+     " prefix TEXT NOT NULL, hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
+     " revoked_at INTEGER);"
+     "CREATE INDEX api_tokens_prefix ON api_tokens(prefix);"
+     "CREATE INDEX scores_day_score ON scores(day, score);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -83,6 +83,7 @@ const cli_command cli_commands[] = {
      "                                 [--postmortem] [--map \"kw=cause;...\"] [--format F]\n"
      "       churnwatch report funnel [--db F] [--from M] [--to M] [--format F]\n"
      "       churnwatch report chain [--db F] [--from M] [--to M] [--segment S] [--format F]\n"
+     "       churnwatch report html --out FILE [--db F] [--accounts N]\n"
      "       churnwatch report revenue|retention [--db F] [--from YYYY-MM] [--to YYYY-MM]\n"
      "                                 [--by month|quarter] [--segment S]\n"
      "                                 [--format table|csv|json]\n"
@@ -119,7 +120,9 @@ const cli_command cli_commands[] = {
      "funnel: See-Think-Do-Care journey: visitors per stage, conversions, cost per\n"
      "lead and acquisition cost, by source and month.\n"
      "chain: users lost per account, and whether that became seats or MRR lost at the\n"
-     "next subscription change.\n"},
+     "next subscription change.\n"
+     "html: the dashboard's views (at risk, the N riskiest accounts in full, default\n"
+     "20, retention, score quality, alerts) as one self-contained HTML file.\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"
@@ -131,6 +134,31 @@ const cli_command cli_commands[] = {
      "Prints every setting as an INI file with its help text: the defaults, the\n"
      "configuration file's values and command-line overrides (the CLI wins).\n"
      "churnwatch.conf.example in the source tree is this output with defaults.\n"},
+    {"serve", cmd_serve, "serve the JSON API and the dashboard over HTTP",
+     "usage: churnwatch serve [--db F] [--listen HOST:PORT] [--threads N]\n"
+     "                        [--max-body SIZE] [--max-ingest-body SIZE] [--access-log]\n"
+     "\n"
+     "Serves the JSON API under /api/v1 (docs/api.md, docs/openapi.yaml), the\n"
+     "dashboard at / (docs/dashboard.md), /metrics (Prometheus text) and /healthz.\n"
+     "Every endpoint but /healthz and the dashboard's static files needs an API\n"
+     "token (`churnwatch token create`) as 'Authorization: Bearer TOKEN'. Runs beside\n"
+     "`churnwatch ingest` / `run` on the same database. Stops on SIGINT or SIGTERM.\n"
+     "\n"
+     "  --db F                 database (default: store.db)\n"
+     "  --listen HOST:PORT     address (default 127.0.0.1:8080; port 0 = any free port;\n"
+     "                         beyond loopback, put TLS in front)\n"
+     "  --threads N            worker threads, each with its own read connection (4)\n"
+     "  --max-body SIZE        largest request body (default 1M)\n"
+     "  --max-ingest-body SIZE largest POST /api/v1/ingest body (default 64M)\n"
+     "  --access-log           one line per request on stderr\n"},
+    {"token", cmd_token, "create, list and revoke API tokens for `serve`",
+     "usage: churnwatch token create --role read|write [--name N] [--db F]\n"
+     "       churnwatch token list [--db F]\n"
+     "       churnwatch token revoke ID [--db F]\n"
+     "\n"
+     "create prints a new token once (only its SHA-256 is stored); read tokens can\n"
+     "use every GET endpoint, write tokens also acknowledge alerts and ingest.\n"
+     "list shows id, role, the token's public prefix, dates and name.\n"},
     {NULL, NULL, NULL, NULL},
 };
 
