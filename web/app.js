@@ -192,7 +192,7 @@ function chart(el, title, series, data, opts = {}) {
     box.append(h('p', { class: 'muted' }, opts.empty || 'No data yet.'));
     return null;
   }
-  const width = Math.max(280, Math.min(box.clientWidth || 600, 900));
+  const width = Math.max(260, Math.min((box.clientWidth || 640) - 40, 900));
   const u = new uPlot({
     width,
     height: opts.height || 220,
@@ -287,11 +287,11 @@ async function accountPage(id) {
   main.append(h('p', {}, h('a', { href: '#/at-risk' }, '← At risk')),
     h('h1', {}, a.name, ' ', colourBadge(a.score && a.score.colour, a.score && a.score.score)),
     h('dl', { class: 'facts' },
-      ['Account', a.id], ['Segment', a.segment], ['Owner', a.owner || '—'], ['Status', a.status],
+      [['Account', a.id], ['Segment', a.segment], ['Owner', a.owner || '—'], ['Status', a.status],
       ['MRR', money(a.mrr_minor, a.currency)], ['Seats', a.seats],
       ['Renewal', a.renewal_date ? `${a.renewal_date} (${a.days_to_renewal} d)` : '—'],
       ['Churn probability', pct(a.probability)], ['As of', a.as_of]
-    ].map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v)))));
+    ].map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v))))));
   const grid = h('div', { class: 'grid' });
   main.append(grid);
 
