@@ -112,12 +112,21 @@ int cmd_report_html(int argc, char **argv)
     json_object_set_new(data, "account", details);
     if (s == CW_OK && (s = cw_api_facets(st, &v)) == CW_OK)
         json_object_set_new(data, "facets", v);
-    if (s == CW_OK)
-        s = put_report(data, "revenue", st, cw_api_report_revenue(st, 0, NULL, &v), v);
-    if (s == CW_OK)
-        s = put_report(data, "cohorts", st, cw_api_report_cohorts(st, NULL, 12, &v), v);
-    if (s == CW_OK)
-        s = put_report(data, "reasons", st, cw_api_report_reasons(st, NULL, &v), v);
+    /* Each report is computed before put_report reads v (argument
+     * evaluation order is unspecified). */
+    cw_status r;
+    if (s == CW_OK) {
+        r = cw_api_report_revenue(st, 0, NULL, &v);
+        s = put_report(data, "revenue", st, r, v);
+    }
+    if (s == CW_OK) {
+        r = cw_api_report_cohorts(st, NULL, 12, &v);
+        s = put_report(data, "cohorts", st, r, v);
+    }
+    if (s == CW_OK) {
+        r = cw_api_report_reasons(st, NULL, &v);
+        s = put_report(data, "reasons", st, r, v);
+    }
     if (s == CW_OK && (s = cw_api_backtests(st, &v)) == CW_OK)
         json_object_set_new(data, "backtests", v);
     if (s == CW_OK &&

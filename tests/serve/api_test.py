@@ -341,6 +341,10 @@ def main():
         start = html.index(marker) + len(marker)
         data = json.loads(html[start:html.index("</script>", start)])
         check(data["accounts"]["total"] == naccounts and len(data["account"]) == 5, "report data")
+        check("periods" in data["revenue"] and "cohorts" in data["cohorts"]
+              and ("causes" in data["reasons"] or data["reasons"].get("empty")), "report sections")
+        check(data["backtests"]["items"][0]["result"]["auc"] == 0.81 and data["alerts"]["total"] == 1,
+              "report backtests and open alerts")
         check(" src=" not in html and "href=\"http" not in html and "uPlot" in html,
               "report is self-contained")
     finally:
