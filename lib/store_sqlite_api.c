@@ -190,18 +190,27 @@ static const struct {
     {"name", "a.name, a.id", "a.name DESC, a.id", 0},
 };
 
-#define ACCOUNTS_FROM                                                                              \
-    " FROM accounts a"                                                                             \
-    " LEFT JOIN scores s ON s.day = :sday AND s.account = a.id"                                    \
-    " LEFT JOIN predictions p ON p.day = :pday AND p.account = a.id AND p.model = :model"          \
-    " WHERE (:colour IS NULL OR s.colour = :colour)"                                               \
+/* Filters on the accounts row alone. */
+#define ACCOUNT_FILTERS                                                                            \
     " AND (:segment IS NULL OR a.segment = :segment)"                                              \
     " AND (:owner IS NULL OR a.owner = :owner)"                                                    \
     " AND (:status IS NULL OR a.status = :status)"                                                 \
     " AND (:search IS NULL OR instr(lower(a.name), lower(:search)) > 0"                            \
     "      OR instr(lower(a.account_id), lower(:search)) > 0)"                                     \
-    " AND (:rdays IS NULL OR (a.renewal_date >= :asof AND a.renewal_date < :asof + :rdays * "      \
-    "86400))"
+    " AND (:rdays IS NULL OR (a.renewal_date >= :asof AND a.renewal_date < :asof + :rdays * 86400))"
+
+#define ACCOUNTS_FROM                                                                              \
+    " FROM accounts a"                                                                             \
+    " LEFT JOIN scores s ON s.day = :sday AND s.account = a.id"                                    \
+    " LEFT JOIN predictions p ON p.day = :pday AND p.account = a.id AND p.model = :model"          \
+    " WHERE (:colour IS NULL OR s.colour = :colour)" ACCOUNT_FILTERS
+
+/* The total needs no join unless a colour is asked for: then it is driven
+ * by that day's scores. */
+#define COUNT_ALL "SELECT count(*) FROM accounts a WHERE 1" ACCOUNT_FILTERS
+#define COUNT_COLOUR                                                                               \
+    "SELECT count(*) FROM scores s JOIN accounts a ON a.id = s.account"                            \
+    " WHERE s.day = :sday AND s.colour = :colour" ACCOUNT_FILTERS
 
 static void bind_name_i64(sqlite3_stmt *q, const char *name, int64_t v, int null)
 {
@@ -270,7 +279,11 @@ cw_status cw_api_accounts(cw_store *st, const cw_api_accounts_q *f, json_t **out
     if (s != CW_OK)
         return s;
     int desc = f->desc < 0 ? sorts[k].natural_desc : f->desc;
-    char sql[2048];
+    /* Two phases in one statement: the inner query sorts only keys to pick
+     * the page; the outer one formats the page's rows (json_extract, dates)
+     * for those rows alone, not for every account. */
+    const char *order = desc ? sorts[k].desc : sorts[k].asc;
+    char sql[4096];
     snprintf(sql, sizeof sql,
              "SELECT a.id AS _id, a.account_id AS id, a.name, a.segment, a.owner, a.status,"
              " a.seats, a.mrr_minor, a.currency,"
@@ -281,12 +294,16 @@ cw_status cw_api_accounts(cw_store *st, const cw_api_accounts_q *f, json_t **out
              " s.score, s.colour, s.change, p.probability,"
              " CASE WHEN p.probability IS NULL THEN NULL ELSE"
              " CAST(round(a.mrr_minor * p.probability) AS INTEGER) END AS mrr_at_risk_minor,"
-             " json_extract(p.drivers, '$[0].text') AS top_driver" ACCOUNTS_FROM
-             " ORDER BY %s LIMIT :limit OFFSET :offset",
-             desc ? sorts[k].desc : sorts[k].asc);
+             " json_extract(p.drivers, '$[0].text') AS top_driver"
+             " FROM (SELECT a.id AS pid" ACCOUNTS_FROM " ORDER BY %s LIMIT :limit OFFSET :offset)"
+             " JOIN accounts a ON a.id = pid"
+             " LEFT JOIN scores s ON s.day = :sday AND s.account = a.id"
+             " LEFT JOIN predictions p ON p.day = :pday AND p.account = a.id AND p.model = :model"
+             " ORDER BY %s",
+             order, order);
     sqlite3_stmt *q = NULL, *qc = NULL, *qs = NULL;
     if ((s = prep(st, sql, &q)) != CW_OK ||
-        (s = prep(st, "SELECT count(*)" ACCOUNTS_FROM, &qc)) != CW_OK ||
+        (s = prep(st, f->colour < 0 ? COUNT_ALL : COUNT_COLOUR, &qc)) != CW_OK ||
         (s = prep(st, "SELECT score FROM scores WHERE account=? ORDER BY day DESC LIMIT ?", &qs)) !=
             CW_OK) {
         sqlite3_finalize(q);
