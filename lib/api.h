@@ -36,8 +36,17 @@ typedef struct cw_api_accounts_q {
 } cw_api_accounts_q;
 
 void cw_api_accounts_q_init(cw_api_accounts_q *q);
-/* {"as_of","total","limit","offset","items":[…]} */
-cw_status cw_api_accounts(cw_store *st, const cw_api_accounts_q *q, json_t **out);
+
+/* An in-memory copy of the list's filter and sort fields for one reader
+ * connection (not thread-safe: one per connection). */
+typedef struct cw_api_cache cw_api_cache;
+cw_api_cache *cw_api_cache_new(void); /* NULL when out of memory */
+void cw_api_cache_free(cw_api_cache *c); /* accepts NULL */
+
+/* {"as_of","scored","predicted","total","limit","offset","items":[…]}.
+ * With a cache (may be NULL: all in SQL) the same answer, from memory. */
+cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accounts_q *q,
+                          json_t **out);
 /* Segments, owners, colour counts of the latest scores: for filter menus. */
 cw_status cw_api_facets(cw_store *st, json_t **out);
 /* One account by external id: fields, scores, predictions, metric history,

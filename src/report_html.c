@@ -95,7 +95,7 @@ int cmd_report_html(int argc, char **argv)
     cw_api_accounts_q q;
     cw_api_accounts_q_init(&q);
     q.limit = 200;
-    if ((s = cw_api_accounts(st, &q, &v)) == CW_OK) {
+    if ((s = cw_api_accounts(st, NULL, &q, &v)) == CW_OK) {
         json_object_set_new(data, "accounts", v);
         size_t i;
         json_t *it;

@@ -92,7 +92,7 @@ static int h_accounts(srv_req *r, json_t **out)
     if ((e = arg_int(r, "trend_points", 0, 104, &v, out)))
         return e;
     q.sparkline = (int)v;
-    cw_status s = cw_api_accounts(r->rd, &q, out);
+    cw_status s = cw_api_accounts(r->rd, r->cache, &q, out);
     return s == CW_OK ? 200 : from_status(r, r->rd, s, out);
 }
 

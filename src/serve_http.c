@@ -9,6 +9,7 @@
  * headers, and counts what it does for /metrics (Prometheus text format).
  */
 #define _GNU_SOURCE
+#include "../lib/api.h"
 #include "../lib/internal.h"
 #include "cli.h"
 #include "serve.h"
@@ -163,12 +164,14 @@ typedef struct server {
     pthread_mutex_t wr_lock;
     pthread_mutex_t rd_lock; /* guards the list of readers */
     cw_store **readers;
+    cw_api_cache **caches; /* one per reader, same index */
     size_t nreaders, cap_readers;
     char tmpdir[256];
 } server;
 
 static server g_srv;
 static _Thread_local cw_store *tl_reader;
+static _Thread_local cw_api_cache *tl_cache;
 
 /* This thread's read connection, opened on first use. */
 static cw_store *reader(void)
@@ -181,21 +184,30 @@ static cw_store *reader(void)
     pthread_mutex_unlock(&g_srv.wr_lock);
     if (s != CW_OK)
         return NULL;
+    cw_api_cache *c = cw_api_cache_new();
     pthread_mutex_lock(&g_srv.rd_lock);
-    if (g_srv.nreaders == g_srv.cap_readers) {
+    if (c && g_srv.nreaders == g_srv.cap_readers) {
         size_t cap = g_srv.cap_readers ? g_srv.cap_readers * 2 : 8;
         cw_store **p = realloc(g_srv.readers, cap * sizeof *p);
-        if (!p) {
-            pthread_mutex_unlock(&g_srv.rd_lock);
-            cw_store_close(r);
-            return NULL;
+        if (p)
+            g_srv.readers = p;
+        cw_api_cache **pc = p ? realloc(g_srv.caches, cap * sizeof *pc) : NULL;
+        if (pc) {
+            g_srv.caches = pc;
+            g_srv.cap_readers = cap;
         }
-        g_srv.readers = p;
-        g_srv.cap_readers = cap;
     }
+    if (!c || g_srv.nreaders == g_srv.cap_readers) {
+        pthread_mutex_unlock(&g_srv.rd_lock);
+        cw_api_cache_free(c);
+        cw_store_close(r);
+        return NULL;
+    }
+    g_srv.caches[g_srv.nreaders] = c;
     g_srv.readers[g_srv.nreaders++] = r;
     pthread_mutex_unlock(&g_srv.rd_lock);
     tl_reader = r;
+    tl_cache = c;
     return r;
 }
 
@@ -389,7 +401,8 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
                  (int64_t)time(NULL),
                  g_srv.tmpdir,
                  0,
-                 cs->write};
+                 cs->write,
+                 tl_cache};
     sqlite3 *db = cw_store_sqlite(rd);
     json_t *out = NULL;
     int status;
@@ -601,7 +614,10 @@ int srv_run(const srv_opts *o)
     pthread_mutex_init(&g_srv.wr_lock, NULL);
     pthread_mutex_init(&g_srv.rd_lock, NULL);
     char *err = NULL;
-    cw_status s = cw_store_open(o->db, NULL, &g_srv.wr, &err);
+    /* The writer waits up to 30 s for another process's write transaction
+     * (a CLI ingest) before an API write answers 503. */
+    cw_store_opts wo = {0, 0, 30000};
+    cw_status s = cw_store_open(o->db, &wo, &g_srv.wr, &err);
     if (s != CW_OK) {
         cli_error("%s", err ? err : cw_strerror(s));
         free(err);
@@ -646,9 +662,12 @@ int srv_run(const srv_opts *o)
         fprintf(stderr, "churnwatch: stopping (signal %d)\n", sig);
         MHD_stop_daemon(d);
     }
-    for (size_t i = 0; i < g_srv.nreaders; i++)
+    for (size_t i = 0; i < g_srv.nreaders; i++) {
         cw_store_close(g_srv.readers[i]);
+        cw_api_cache_free(g_srv.caches[i]);
+    }
     free(g_srv.readers);
+    free(g_srv.caches);
     cw_store_close(g_srv.wr);
     rmdir(g_srv.tmpdir);
     return rc;

@@ -219,6 +219,19 @@ def main():
         s, _, p2 = req(base, "/api/v1/accounts?sort=name&limit=10&offset=10", token=R)
         names = [r[0] for r in con.execute("SELECT name FROM accounts ORDER BY name, id LIMIT 20")]
         check([a["name"] for a in p1["items"] + p2["items"]] == names, "name sort and pagination")
+        nq = con.execute("SELECT count(*) FROM accounts WHERE instr(lower(name), 'group') > 0 "
+                         "OR instr(lower(account_id), 'group') > 0").fetchone()[0]
+        s, _, b = req(base, "/api/v1/accounts?q=GROUP&limit=500", token=R)
+        check(b["total"] == nq and all("group" in a["name"].lower() for a in b["items"]),
+              f"search: {b['total']} vs {nq}")
+        s, _, b = req(base, "/api/v1/accounts?sort=mrr&order=asc&limit=5", token=R)
+        mrrs = [r[0] for r in con.execute("SELECT mrr_minor FROM accounts ORDER BY mrr_minor, id LIMIT 5")]
+        check([a["mrr_minor"] for a in b["items"]] == mrrs, "mrr ascending")
+        # The server's in-memory list follows commits made by other processes.
+        con.execute("UPDATE accounts SET owner='new.owner@x' WHERE account_id=?", (a0["id"],))
+        con.commit()
+        s, _, b = req(base, "/api/v1/accounts?owner=new.owner@x", token=R)
+        check(b["total"] == 1 and b["items"][0]["id"] == a0["id"], "list cache sees an outside commit")
         s, _, b = req(base, "/api/v1/facets", token=R)
         check(sum(b["colours"].values()) == naccounts and b["colours"]["red"] == reds, "facets")
 
@@ -341,6 +354,9 @@ def main():
         start = html.index(marker) + len(marker)
         data = json.loads(html[start:html.index("</script>", start)])
         check(data["accounts"]["total"] == naccounts and len(data["account"]) == 5, "report data")
+        s, _, b = req(base, "/api/v1/accounts?limit=200", token=R)
+        check([a["id"] for a in data["accounts"]["items"]] == [a["id"] for a in b["items"]],
+              "the SQL path (report) and the in-memory path (server) rank alike")
         check("periods" in data["revenue"] and "cohorts" in data["cohorts"]
               and ("causes" in data["reasons"] or data["reasons"].get("empty")), "report sections")
         check(data["backtests"]["items"][0]["result"]["auc"] == 0.81 and data["alerts"]["total"] == 1,
