@@ -40,7 +40,7 @@ void cw_api_accounts_q_init(cw_api_accounts_q *q);
 /* An in-memory copy of the list's filter and sort fields for one reader
  * connection (not thread-safe: one per connection). */
 typedef struct cw_api_cache cw_api_cache;
-cw_api_cache *cw_api_cache_new(void); /* NULL when out of memory */
+cw_api_cache *cw_api_cache_new(void);    /* NULL when out of memory */
 void cw_api_cache_free(cw_api_cache *c); /* accepts NULL */
 
 /* {"as_of","scored","predicted","total","limit","offset","items":[…]}.

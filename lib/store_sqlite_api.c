@@ -198,7 +198,8 @@ static const struct {
     " AND (:status IS NULL OR a.status = :status)"                                                 \
     " AND (:search IS NULL OR instr(lower(a.name), lower(:search)) > 0"                            \
     "      OR instr(lower(a.account_id), lower(:search)) > 0)"                                     \
-    " AND (:rdays IS NULL OR (a.renewal_date >= :asof AND a.renewal_date < :asof + :rdays * 86400))"
+    " AND (:rdays IS NULL OR (a.renewal_date >= :asof AND a.renewal_date < :asof + :rdays * "      \
+    "86400))"
 
 #define ACCOUNTS_FROM                                                                              \
     " FROM accounts a"                                                                             \
@@ -272,9 +273,9 @@ static cw_status sparkline(cw_store *st, sqlite3_stmt *q, int64_t account, json_
  * predictions day or model changed. */
 
 typedef struct lrow {
-    int64_t id, mrr_minor, renewal_unix; /* renewal INT64_MIN = none */
-    double score, prob, change, at_risk; /* NaN = NULL */
-    int colour;                          /* -1 = not scored */
+    int64_t id, mrr_minor, renewal_unix;        /* renewal INT64_MIN = none */
+    double score, prob, change, at_risk;        /* NaN = NULL */
+    int colour;                                 /* -1 = not scored */
     uint32_t name, ext, segment, owner, status; /* offsets into the string arena */
 } lrow;
 
@@ -341,12 +342,13 @@ static cw_status cache_load(cw_store *st, cw_api_cache *c, int64_t dv, int64_t s
         c->order[i] = NULL;
     }
     sqlite3_stmt *q;
-    cw_status s = prep(st,
-                       "SELECT a.id, a.mrr_minor, a.renewal_date, s.score, p.probability,"
-                       " s.change, s.colour, a.name, a.account_id, a.segment, a.owner, a.status"
-                       " FROM accounts a LEFT JOIN scores s ON s.day = ?1 AND s.account = a.id"
-                       " LEFT JOIN predictions p ON p.day = ?2 AND p.account = a.id AND p.model = ?3",
-                       &q);
+    cw_status s =
+        prep(st,
+             "SELECT a.id, a.mrr_minor, a.renewal_date, s.score, p.probability,"
+             " s.change, s.colour, a.name, a.account_id, a.segment, a.owner, a.status"
+             " FROM accounts a LEFT JOIN scores s ON s.day = ?1 AND s.account = a.id"
+             " LEFT JOIN predictions p ON p.day = ?2 AND p.account = a.id AND p.model = ?3",
+             &q);
     if (s != CW_OK)
         return s;
     sqlite3_bind_int64(q, 1, sday);
@@ -453,9 +455,8 @@ static int row_matches(const cw_api_cache *c, const lrow *r, const cw_api_accoun
         return 0;
     if (f->status && strcmp(c->arena + r->status, f->status) != 0)
         return 0;
-    if (f->renewal_days >= 0 &&
-        (r->renewal_unix == INT64_MIN || r->renewal_unix < asof_unix ||
-         r->renewal_unix >= asof_unix + (int64_t)f->renewal_days * 86400))
+    if (f->renewal_days >= 0 && (r->renewal_unix == INT64_MIN || r->renewal_unix < asof_unix ||
+                                 r->renewal_unix >= asof_unix + (int64_t)f->renewal_days * 86400))
         return 0;
     if (f->search && *f->search && !strcasestr(c->arena + r->name, f->search) &&
         !strcasestr(c->arena + r->ext, f->search))

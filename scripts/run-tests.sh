@@ -38,7 +38,9 @@ valgrind_units() {
              "report revenue --db $w/v.db --format csv" \
              "report cohorts --db $w/v.db" "report ltv --db $w/v.db" \
              "report reasons --db $w/v.db --postmortem" "report funnel --db $w/v.db" \
-             "report chain --db $w/v.db"; do
+             "report chain --db $w/v.db" \
+             "token create --db $w/v.db --role read" "token list --db $w/v.db" \
+             "report html --db $w/v.db --out $w/report.html"; do
     echo "valgrind churnwatch ${cmd%% --db*}"
     # shellcheck disable=SC2086
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \

@@ -26,10 +26,10 @@ typedef struct srv_req {
     cw_store *rd; /* this thread's read connection, in a read transaction */
     cw_store *wr; /* the writer connection; hold *wr_lock while using it */
     pthread_mutex_t *wr_lock;
-    int64_t now;        /* Unix seconds */
-    const char *tmpdir; /* where ingest bodies are spooled */
-    int db_error;       /* set by a handler that met a database error */
-    int write;          /* the token may write */
+    int64_t now;                /* Unix seconds */
+    const char *tmpdir;         /* where ingest bodies are spooled */
+    int db_error;               /* set by a handler that met a database error */
+    int write;                  /* the token may write */
     struct cw_api_cache *cache; /* this thread's at-risk list cache (lib/api.h) */
 } srv_req;
 
