@@ -346,6 +346,26 @@ def main():
         check("churnwatch_http_requests_in_flight 1" in b, "in-flight gauge counts this request")
         check('status="401"' in b and 'status="413"' in b, "error statuses counted")
 
+        # ---- an empty database: no alerts table, nothing scored ----------------------
+        edb = os.path.join(d, "empty.db")
+        et = world.run(BIN, "token", "create", "--db", edb, "--role", "write").stdout.strip()
+        es, ebase = world.start(BIN, edb)
+        try:
+            s, _, b = req(ebase, "/api/v1/alerts", token=et)
+            check(s == 200 and b == {"total": 0, "items": []}, f"no alerts table: empty list {b}")
+            s, _, b = req(ebase, "/api/v1/alerts/1/ack", token=et, method="POST")
+            check(s == 404, f"no alerts table: ack is 404 ({s})")
+            s, _, b = req(ebase, "/api/v1/accounts", token=et)
+            check(s == 200 and b["total"] == 0 and not b["scored"] and not b["predicted"],
+                  "empty list, not scored")
+            s, _, b = req(ebase, "/api/v1/reports/revenue", token=et)
+            check(s == 200 and b["empty"] and b["reason"], f"empty revenue report: {b}")
+            s, _, b = req(ebase, "/api/v1/backtests", token=et)
+            check(s == 200 and b["items"] == [], "no backtests")
+        finally:
+            es.send_signal(signal.SIGTERM)
+            check(es.wait(timeout=20) == 0, "second server stops")
+
         # ---- the static HTML report ----------------------------------------------------
         out = os.path.join(d, "report.html")
         world.run(BIN, "report", "html", "--db", db, "--out", out, "--accounts", "5")
