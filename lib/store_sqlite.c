@@ -138,14 +138,12 @@ static const struct {
                "CREATE INDEX outbox_due ON outbox(status, next_at);"},
     /* API tokens of `churnwatch serve` (docs/api.md): only the SHA-256 of
      * a token is kept; prefix is its public first characters, the lookup
-     * key. role: 0 read, 1 write; never renumbered. scores_day_score lets
-     * the at-risk list sort one day's scores without a full sort. */
+     * key. role: 0 read, 1 write; never renumbered. */
     {"api tokens",
      "CREATE TABLE api_tokens(id INTEGER PRIMARY KEY, name TEXT NOT NULL, role INTEGER NOT NULL,"
      " prefix TEXT NOT NULL, hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
      " revoked_at INTEGER);"
-     "CREATE INDEX api_tokens_prefix ON api_tokens(prefix);"
-     "CREATE INDEX scores_day_score ON scores(day, score);"},
+     "CREATE INDEX api_tokens_prefix ON api_tokens(prefix);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

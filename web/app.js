@@ -114,6 +114,7 @@ function staticApi(path) {
     if (q.get('colour')) items = items.filter((a) => a.colour === q.get('colour'));
     if (q.get('segment')) items = items.filter((a) => a.segment === q.get('segment'));
     if (q.get('owner')) items = items.filter((a) => a.owner === q.get('owner'));
+    if (q.get('status')) items = items.filter((a) => a.status === q.get('status'));
     if (q.get('q')) {
       const s = q.get('q').toLowerCase();
       items = items.filter((a) => a.name.toLowerCase().includes(s) || a.id.toLowerCase().includes(s));
@@ -208,7 +209,7 @@ const COLOURS = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2
 
 // ---- at risk --------------------------------------------------------------------
 
-const listState = { colour: '', segment: '', owner: '', renewal_within_days: '', q: '', sort: 'risk', order: '', offset: 0, limit: 50 };
+const listState = { colour: '', segment: '', owner: '', status: '', renewal_within_days: '', q: '', sort: 'risk', order: '', offset: 0, limit: 50 };
 
 async function atRiskPage() {
   const main = shell('at-risk');
@@ -229,6 +230,7 @@ async function atRiskPage() {
     sel('colour', 'Health', [['', 'all'], ['red', `red (${counts.red || 0})`], ['yellow', `yellow (${counts.yellow || 0})`], ['green', `green (${counts.green || 0})`]]),
     sel('segment', 'Segment', [['', 'all']].concat((facets.segments || []).map((s) => [s, s]))),
     sel('owner', 'Owner', [['', 'all']].concat((facets.owners || []).map((s) => [s, s]))),
+    sel('status', 'Status', [['', 'all'], ['active', 'active'], ['trial', 'trial'], ['paused', 'paused'], ['churned', 'churned']]),
     sel('renewal_within_days', 'Renewal within', [['', 'any time'], ['30', '30 days'], ['60', '60 days'], ['90', '90 days'], ['180', '180 days']]),
     h('label', {}, 'Search', search),
     sel('sort', 'Sort by', [['risk', 'risk'], ['probability', 'churn probability'], ['score', 'health score'], ['change', 'score change'], ['mrr_at_risk', 'MRR at risk'], ['mrr', 'MRR'], ['renewal', 'renewal date'], ['name', 'name']])));
