@@ -59,7 +59,7 @@ TOKEN=$("$BIN" token create --db "$DB" --role read --name bench 2>/dev/null)
 "$BIN" serve --db "$DB" --listen 127.0.0.1:0 --threads 2 >"$OUT/serve.out" 2>"$OUT/serve.err" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null' EXIT
-for _ in $(seq 50); do grep -q http:// "$OUT/serve.out" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -qs http:// "$OUT/serve.out" && break; sleep 0.1; done
 URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$OUT/serve.out")
 run() { # label path
   wrk -t2 -c"$CONNS" -d"${SECONDS_}s" --latency -H "Authorization: Bearer $TOKEN" "$URL$2" >"$OUT/wrk.txt"

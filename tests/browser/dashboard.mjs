@@ -3,13 +3,14 @@
 // charts, the retention and score-quality pages, and an alert acknowledged
 // that stays acknowledged after a reload. Any console error, page error or
 // failed request fails the test. Screenshots go to ARTIFACTS.
-// usage: node dashboard.mjs URL READ_TOKEN WRITE_TOKEN CHROMIUM ARTIFACTS
+// Then opens the `report html` file from disk with the network blocked.
+// usage: node dashboard.mjs URL READ_TOKEN WRITE_TOKEN CHROMIUM ARTIFACTS REPORT_HTML
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
 const require = createRequire(path.join(process.env.NODE_PATH, 'x.js'));
 const { chromium } = require('playwright-core');
-const [url, readToken, writeToken, executablePath, artifacts] = process.argv.slice(2);
+const [url, readToken, writeToken, executablePath, artifacts, reportFile] = process.argv.slice(2);
 
 let browser;
 try {
@@ -118,6 +119,21 @@ try {
   await p2.waitForSelector('form.login');
   check(await p2.evaluate(() => sessionStorage.length) === 0, 'sign-out clears sessionStorage');
   await p2.close();
+
+  // ---- the static report: works from a file with no network at all ------------------
+  const p3 = await newPage();
+  await p3.route('**/*', (r) => (r.request().url().startsWith('file:') ? r.continue() : r.abort()));
+  await p3.goto('file://' + reportFile);
+  await p3.waitForSelector('#at-risk tbody tr');
+  const srows = await p3.$$eval('#at-risk tbody tr', (t) => t.length);
+  check(srows === 50, `report: at-risk list from embedded data (${srows} rows)`);
+  await p3.click('#at-risk tbody tr:first-child td:first-child a');
+  await p3.waitForSelector('figure.chart canvas');
+  check((await p3.$$('button.ack')).length === 0, 'report: no buttons');
+  await p3.click('nav a[href="#/retention"]');
+  await p3.waitForSelector('table.heatmap td.heat');
+  await p3.screenshot({ path: path.join(artifacts, 'report-retention.png'), fullPage: true });
+  await p3.close();
 } catch (e) {
   problems.push(`exception: ${e.message.split('\n')[0]}`);
 } finally {

@@ -26,11 +26,12 @@ trap cleanup EXIT
 python3 "$HERE/../serve/world.py" "$BIN" "$T" || { echo "FAIL: building the world"; exit 1; }
 "$BIN" serve --db "$T/w.db" --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
 SERVER=$!
-for _ in $(seq 50); do grep -q "http://" "$T/serve.out" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -qs "http://" "$T/serve.out" && break; sleep 0.1; done
 URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/serve.out") || { echo "FAIL: server did not start"; cat "$T/serve.err"; exit 1; }
 mkdir -p "$BUILD/browser-artifacts"
+"$BIN" report html --db "$T/w.db" --out "$T/report.html" --accounts 5 || { echo "FAIL: report html"; exit 1; }
 node "$HERE/dashboard.mjs" "$URL" "$(cat "$T/read.token")" "$(cat "$T/write.token")" \
-  "$CHROMIUM" "$BUILD/browser-artifacts"
+  "$CHROMIUM" "$BUILD/browser-artifacts" "$T/report.html"
 rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 77 ] && { echo "server stderr:"; tail -20 "$T/serve.err"; }
 exit $rc
