@@ -37,6 +37,8 @@ typedef struct cw_api_accounts_q {
 
 void cw_api_accounts_q_init(cw_api_accounts_q *q);
 
+#define CW_API_SEARCH_MAX 200 /* longest search text, bytes */
+
 /* An in-memory copy of the list's filter and sort fields for one reader
  * connection (not thread-safe: one per connection). */
 typedef struct cw_api_cache cw_api_cache;

@@ -9,7 +9,7 @@
  * snapshots, Unix seconds elsewhere), money as integer minor units beside
  * its currency.
  */
-#define _GNU_SOURCE /* strcasestr, qsort_r */
+#define _GNU_SOURCE /* qsort_r */
 #include "api.h"
 #include "internal.h"
 
@@ -277,6 +277,7 @@ typedef struct lrow {
     double score, prob, change, at_risk;        /* NaN = NULL */
     int colour;                                 /* -1 = not scored */
     uint32_t name, ext, segment, owner, status; /* offsets into the string arena */
+    uint32_t name_lc, ext_lc;                   /* ASCII-lowercased copies, for search */
 } lrow;
 
 struct cw_api_cache {
@@ -305,7 +306,7 @@ void cw_api_cache_free(cw_api_cache *c)
     free(c);
 }
 
-static int arena_put(cw_api_cache *c, const unsigned char *t, uint32_t *off)
+static int arena_put(cw_api_cache *c, const unsigned char *t, uint32_t *off, int lower)
 {
     const char *s = t ? (const char *)t : "";
     size_t n = strlen(s) + 1;
@@ -322,6 +323,10 @@ static int arena_put(cw_api_cache *c, const unsigned char *t, uint32_t *off)
         c->acap = cap;
     }
     memcpy(c->arena + c->alen, s, n);
+    if (lower)
+        for (size_t i = 0; i < n; i++)
+            if (c->arena[c->alen + i] >= 'A' && c->arena[c->alen + i] <= 'Z')
+                c->arena[c->alen + i] += 'a' - 'A';
     *off = (uint32_t)c->alen;
     c->alen += n;
     return 0;
@@ -376,11 +381,13 @@ static cw_status cache_load(cw_store *st, cw_api_cache *c, int64_t dv, int64_t s
         r->change = col_or_nan(q, 5);
         r->at_risk = (double)r->mrr_minor * r->prob;
         r->colour = sqlite3_column_type(q, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 6);
-        if (arena_put(c, sqlite3_column_text(q, 7), &r->name) ||
-            arena_put(c, sqlite3_column_text(q, 8), &r->ext) ||
-            arena_put(c, sqlite3_column_text(q, 9), &r->segment) ||
-            arena_put(c, sqlite3_column_text(q, 10), &r->owner) ||
-            arena_put(c, sqlite3_column_text(q, 11), &r->status)) {
+        if (arena_put(c, sqlite3_column_text(q, 7), &r->name, 0) ||
+            arena_put(c, sqlite3_column_text(q, 7), &r->name_lc, 1) ||
+            arena_put(c, sqlite3_column_text(q, 8), &r->ext, 0) ||
+            arena_put(c, sqlite3_column_text(q, 8), &r->ext_lc, 1) ||
+            arena_put(c, sqlite3_column_text(q, 9), &r->segment, 0) ||
+            arena_put(c, sqlite3_column_text(q, 10), &r->owner, 0) ||
+            arena_put(c, sqlite3_column_text(q, 11), &r->status, 0)) {
             sqlite3_finalize(q);
             return CW_ERR_NOMEM;
         }
@@ -444,8 +451,9 @@ static int cmp_rows(const void *pa, const void *pb, void *ud)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* needle_lc: the search text lowercased (ASCII, as SQLite's lower()), or NULL. */
 static int row_matches(const cw_api_cache *c, const lrow *r, const cw_api_accounts_q *f,
-                       int64_t asof_unix)
+                       int64_t asof_unix, const char *needle_lc)
 {
     if (f->colour >= 0 && r->colour != f->colour)
         return 0;
@@ -458,8 +466,8 @@ static int row_matches(const cw_api_cache *c, const lrow *r, const cw_api_accoun
     if (f->renewal_days >= 0 && (r->renewal_unix == INT64_MIN || r->renewal_unix < asof_unix ||
                                  r->renewal_unix >= asof_unix + (int64_t)f->renewal_days * 86400))
         return 0;
-    if (f->search && *f->search && !strcasestr(c->arena + r->name, f->search) &&
-        !strcasestr(c->arena + r->ext, f->search))
+    if (needle_lc && !strstr(c->arena + r->name_lc, needle_lc) &&
+        !strstr(c->arena + r->ext_lc, needle_lc))
         return 0;
     return 1;
 }
@@ -501,6 +509,18 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
         c->order[slot] = ord;
     }
     int64_t asof_unix = day * 86400, total = 0;
+    char needle[CW_API_SEARCH_MAX + 1];
+    const char *needle_lc = NULL;
+    if (f->search && *f->search) {
+        size_t n = strlen(f->search);
+        if (n > CW_API_SEARCH_MAX)
+            return cw_store_set_error(st, CW_ERR_USAGE, "q: at most %d bytes", CW_API_SEARCH_MAX);
+        for (size_t i = 0; i <= n; i++)
+            needle[i] = f->search[i] >= 'A' && f->search[i] <= 'Z'
+                            ? (char)(f->search[i] + ('a' - 'A'))
+                            : f->search[i];
+        needle_lc = needle;
+    }
     sqlite3_stmt *q = NULL, *qs = NULL;
     if ((s = prep(st,
                   PAGE_ROW_SQL " FROM accounts a"
@@ -522,7 +542,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
     const uint32_t *ord = c->order[slot];
     for (size_t i = 0; i < c->n && s == CW_OK; i++) {
         const lrow *r = &c->rows[ord[i]];
-        if (!row_matches(c, r, f, asof_unix))
+        if (!row_matches(c, r, f, asof_unix, needle_lc))
             continue;
         if (total >= f->offset && total < f->offset + f->limit) {
             sqlite3_reset(q);

@@ -224,6 +224,8 @@ def main():
         s, _, b = req(base, "/api/v1/accounts?q=GROUP&limit=500", token=R)
         check(b["total"] == nq and all("group" in a["name"].lower() for a in b["items"]),
               f"search: {b['total']} vs {nq}")
+        s, _, b = req(base, "/api/v1/accounts?q=" + "x" * 300, token=R)
+        check(s == 400 and "q:" in b["error"], "search text bounded")
         s, _, b = req(base, "/api/v1/accounts?sort=mrr&order=asc&limit=5", token=R)
         mrrs = [r[0] for r in con.execute("SELECT mrr_minor FROM accounts ORDER BY mrr_minor, id LIMIT 5")]
         check([a["mrr_minor"] for a in b["items"]] == mrrs, "mrr ascending")
