@@ -186,6 +186,11 @@ function loginPage(message) {
 
 // ---- charts ---------------------------------------------------------------------
 
+const compact = new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 1 });
+
+// A uPlot chart in a captioned figure. Its width follows the figure (a
+// ResizeObserver): grid cells only get their final width once every card of
+// the page is in place.
 function chart(el, title, series, data, opts = {}) {
   const box = h('figure', { class: 'chart' }, h('figcaption', {}, title));
   el.append(box);
@@ -193,15 +198,22 @@ function chart(el, title, series, data, opts = {}) {
     box.append(h('p', { class: 'muted' }, opts.empty || 'No data yet.'));
     return null;
   }
-  const width = Math.max(260, Math.min((box.clientWidth || 640) - 40, 900));
+  const widthOf = () => Math.max(240, Math.min((box.clientWidth || 640) - 34, 1100));
+  const height = opts.height || 220;
   const u = new uPlot({
-    width,
-    height: opts.height || 220,
+    width: widthOf(),
+    height,
     series: [{}].concat(series),
     scales: opts.scales || { x: { time: opts.time !== false } },
-    axes: opts.axes,
+    axes: opts.axes || [{}, { size: 60, values: (self, ticks) => ticks.map((v) => compact.format(v)) }],
     legend: { live: false },
   }, data, box);
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => {
+      const w = widthOf();
+      if (Math.abs(w - u.width) > 2) u.setSize({ width: w, height });
+    }).observe(box);
+  }
   return u;
 }
 
