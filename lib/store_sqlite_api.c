@@ -21,6 +21,13 @@
 
 static const char *const colour_names[] = {"green", "yellow", "red"};
 
+/* The top driver in words: the model's first driver, else the scorecard
+ * measure that cost the most points ("usage (-12 points)"). */
+#define TOP_DRIVER_SQL                                                                             \
+    "coalesce(json_extract(p.drivers, '$[0].text'), (SELECT key || ' (' ||"                        \
+    " CAST(round(value) AS INTEGER) || ' points)' FROM json_each(s.contrib) WHERE value < 0"       \
+    " ORDER BY value LIMIT 1))"
+
 int cw_api_colour_from_name(const char *s)
 {
     for (int i = 0; i < 3; i++)
@@ -482,7 +489,7 @@ static int row_matches(const cw_api_cache *c, const lrow *r, const cw_api_accoun
     " s.score, s.colour, s.change, p.probability,"                                                 \
     " CASE WHEN p.probability IS NULL THEN NULL ELSE"                                              \
     " CAST(round(a.mrr_minor * p.probability) AS INTEGER) END AS mrr_at_risk_minor,"               \
-    " json_extract(p.drivers, '$[0].text') AS top_driver"
+    " " TOP_DRIVER_SQL " AS top_driver"
 
 static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_accounts_q *f, int k,
                                  int desc, int64_t day, int64_t sday, int64_t pday, int64_t model,
@@ -611,7 +618,7 @@ cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accoun
              " s.score, s.colour, s.change, p.probability,"
              " CASE WHEN p.probability IS NULL THEN NULL ELSE"
              " CAST(round(a.mrr_minor * p.probability) AS INTEGER) END AS mrr_at_risk_minor,"
-             " json_extract(p.drivers, '$[0].text') AS top_driver"
+             " " TOP_DRIVER_SQL " AS top_driver"
              " FROM (SELECT a.id AS pid" ACCOUNTS_FROM " ORDER BY %s LIMIT :limit OFFSET :offset)"
              " JOIN accounts a ON a.id = pid"
              " LEFT JOIN scores s ON s.day = :sday AND s.account = a.id"

@@ -53,7 +53,8 @@ static int setup(void **state)
          " (4, 'A4', 'Delta Group', 'smb', NULL, 0, 2, 5000, 'EUR', 20005*86400, 'trial');"
          "INSERT INTO scores(day, account, scorecard, score, colour, change, contrib) VALUES"
          " (19993, 1, 'h', 50, 1, NULL, '{}'), (20000, 1, 'h', 30, 2, -20, '{\"usage\": -12}'),"
-         " (20000, 2, 'h', 55, 1, 0, '{}'), (20000, 3, 'h', 80, 0, 5, '{}'),"
+         " (20000, 2, 'h', 55, 1, 0, '{}'),"
+         " (20000, 3, 'h', 80, 0, 5, '{\"usage\": 3, \"support\": -7.4}'),"
          " (20000, 4, 'h', 35, 2, NULL, '{}');"
          "INSERT INTO models(id, name, kind, created_at, active, meta, body)"
          " VALUES (7, 'm', 'logreg', 0, 1, '{}', x'00');"
@@ -163,6 +164,12 @@ static void test_accounts_list(void **state)
     assert_true(json_real_value(json_array_get(tr, 0)) == 50.0);
     assert_true(json_real_value(json_array_get(tr, 1)) == 30.0);
     assert_string_equal(json_string_value(json_object_get(out, "as_of")), "2024-10-04");
+    /* No prediction: the measure that cost the most points. */
+    json_t *a3 = json_array_get(json_object_get(out, "items"), 3);
+    assert_string_equal(json_string_value(json_object_get(a3, "top_driver")),
+                        "support (-7 points)");
+    assert_true(json_is_null(
+        json_object_get(json_array_get(json_object_get(out, "items"), 2), "top_driver")));
     json_decref(out);
 
     /* The cache follows a commit made through another connection. */
