@@ -229,7 +229,7 @@ async function atRiskPage() {
   let facets;
   try { facets = await api('/facets'); } catch (e) { showError(main, e); return; }
   const sel = (name, label, options) => h('label', {}, label,
-    h('select', { name, onchange: (ev) => { listState[name] = ev.target.value; listState.offset = 0; loadList(); } },
+    h('select', { name, onchange: (ev) => { listState[name] = ev.target.value; listState.offset = 0; if (name === 'sort') listState.order = ''; loadList(); } },
       options.map(([v, t]) => h('option', { value: v, selected: listState[name] === v }, t))));
   const search = h('input', { type: 'search', name: 'q', value: listState.q, placeholder: 'name or id' });
   let timer = null;
@@ -260,8 +260,25 @@ async function atRiskPage() {
       (res.scored ? '' : ' — not scored yet: run the scorecard to see health scores') +
       (res.predicted ? '' : '; no churn model predictions yet');
     clear(table);
-    table.append(h('thead', {}, h('tr', {},
-      ['Account', 'Health', 'Trend', 'Churn prob.', 'Top driver', 'Renewal', 'MRR at risk', 'MRR', 'Owner'].map((t) => h('th', { scope: 'col' }, t)))));
+    // Sortable headers: a button per sortable column; a second click flips
+    // the direction. aria-sort tells assistive technology the current order.
+    const cols = [['Account', 'name'], ['Health', 'score'], ['Trend', null], ['Churn prob.', 'probability'], ['Top driver', null],
+      ['Renewal', 'renewal'], ['MRR at risk', 'mrr_at_risk'], ['MRR', 'mrr'], ['Owner', null]];
+    const natural = { name: 'asc', score: 'asc', probability: 'desc', renewal: 'asc', mrr_at_risk: 'desc', mrr: 'desc' };
+    const current = listState.order || natural[listState.sort] || 'desc';
+    table.append(h('thead', {}, h('tr', {}, cols.map(([t, key]) => {
+      if (!key) return h('th', { scope: 'col' }, t);
+      const active = listState.sort === key;
+      return h('th', { scope: 'col', 'aria-sort': active ? (current === 'asc' ? 'ascending' : 'descending') : null },
+        h('button', { type: 'button', class: 'sort', 'data-sort': key, onclick: () => {
+          listState.order = active ? (current === 'asc' ? 'desc' : 'asc') : '';
+          listState.sort = key;
+          listState.offset = 0;
+          const s = document.querySelector('select[name=sort]');
+          if (s) s.value = key;
+          loadList();
+        } }, t, active ? (current === 'asc' ? ' ▲' : ' ▼') : ''));
+    }))));
     const body = h('tbody');
     for (const a of res.items) {
       body.append(h('tr', { 'data-colour': a.colour || 'none' },

@@ -70,6 +70,16 @@ try {
   });
   const probs = await page.$$eval('#at-risk tbody tr td:nth-child(4)', (tds) => tds.map((t) => t.textContent));
   check(probs.every((p) => p.endsWith('%')), 'churn probability shown for every red account');
+  // Header click: MRR, largest first; a second click flips to smallest first.
+  const mrrs = async () => page.$$eval('#at-risk tbody tr td:nth-child(8)', (tds) => tds.map((t) => Number(t.textContent.replace(/[^0-9]/g, ''))));
+  await page.click('#at-risk th button[data-sort=mrr]');
+  await page.waitForSelector('#at-risk th[aria-sort=descending] button[data-sort=mrr]');
+  let m = await mrrs();
+  check(m.every((v, i) => i === 0 || m[i - 1] >= v), `header sort: MRR descending ${m.slice(0, 5)}`);
+  await page.click('#at-risk th button[data-sort=mrr]');
+  await page.waitForSelector('#at-risk th[aria-sort=ascending] button[data-sort=mrr]');
+  m = await mrrs();
+  check(m.every((v, i) => i === 0 || m[i - 1] <= v), `header sort: MRR ascending ${m.slice(0, 5)}`);
 
   // ---- account page with its charts -----------------------------------------------
   await page.click('#at-risk tbody tr:first-child td:first-child a');
