@@ -44,9 +44,11 @@ function money(minor, currency) {
 function pct(p) {
   return p === null || p === undefined ? '—' : `${nf1.format(p * 100)}%`;
 }
+const nfs = {};
 function num(v, digits = 1) {
   if (v === null || v === undefined) return '—';
-  return digits ? nf1.format(v) : nf0.format(v);
+  nfs[digits] = nfs[digits] || new Intl.NumberFormat('en', { maximumFractionDigits: digits });
+  return nfs[digits].format(v);
 }
 function toUnix(day) {
   return Date.parse(day.length === 10 ? `${day}T00:00:00Z` : day) / 1000;

@@ -100,6 +100,8 @@ try {
   await page.click('nav a[href="#/quality"]');
   await page.waitForSelector('figure.chart canvas');
   check(await page.$$eval('figure.chart canvas', (c) => c.length) === 3, 'ROC, calibration and lead time charts');
+  const figures = await page.textContent('dl.facts');
+  check(figures.includes('0.81') && figures.includes('0.12'), `backtest figures shown exactly: ${figures}`);
   await page.screenshot({ path: path.join(artifacts, 'quality.png'), fullPage: true });
   // A read token sees no acknowledge buttons.
   await page.click('nav a[href="#/alerts"]');
