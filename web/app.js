@@ -405,6 +405,7 @@ async function accountPage(id) {
 
 function alertItem(x, reload) {
   const canWrite = session && session.role === 'write' && !STATIC;
+  const what = `alert ${x.rule} on ${x.account_name || x.account}`;
   const act = async (op, body) => {
     try { await api(`/alerts/${x.id}/${op}`, { method: 'POST', body: body || {} }); reload(); } catch (e) { window.alert(`Could not ${op}: ${e.message}`); }
   };
@@ -414,9 +415,9 @@ function alertItem(x, reload) {
     h('strong', {}, x.rule), x.message ? ` ${x.message}` : '',
     h('span', { class: 'muted small' }, ` opened ${(x.opened_at || '').slice(0, 10)} · ${x.status}`,
       x.status === 'snoozed' && x.snoozed_until ? ` until ${x.snoozed_until.slice(0, 10)}` : ''),
-    canWrite && x.status === 'open' ? h('button', { type: 'button', class: 'ack', onclick: () => act('ack') }, 'Acknowledge') : null,
-    canWrite && x.status !== 'resolved' ? h('button', { type: 'button', onclick: () => act('snooze', { days: 7 }) }, 'Snooze 7 d') : null,
-    canWrite && x.status !== 'resolved' ? h('button', { type: 'button', onclick: () => act('resolve') }, 'Resolve') : null);
+    canWrite && x.status === 'open' ? h('button', { type: 'button', class: 'ack', 'aria-label': `Acknowledge ${what}`, onclick: () => act('ack') }, 'Acknowledge') : null,
+    canWrite && x.status !== 'resolved' ? h('button', { type: 'button', 'aria-label': `Snooze ${what} for 7 days`, onclick: () => act('snooze', { days: 7 }) }, 'Snooze 7 d') : null,
+    canWrite && x.status !== 'resolved' ? h('button', { type: 'button', 'aria-label': `Resolve ${what}`, onclick: () => act('resolve') }, 'Resolve') : null);
 }
 
 async function alertsPage(status = 'open') {
