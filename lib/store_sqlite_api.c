@@ -284,7 +284,6 @@ typedef struct lrow {
     double score, prob, change, at_risk;        /* NaN = NULL */
     int colour;                                 /* -1 = not scored */
     uint32_t name, ext, segment, owner, status; /* offsets into the string arena */
-    uint32_t name_lc, ext_lc;                   /* ASCII-lowercased copies, for search */
 } lrow;
 
 struct cw_api_cache {
@@ -294,6 +293,12 @@ struct cw_api_cache {
     size_t n, cap;
     char *arena;
     size_t alen, acap;
+    /* Search haystack: per row "name\x01id\n", ASCII-lowercased, rows in
+     * order; hay_start[i] is row i's offset (n + 1 entries). One memmem
+     * pass over it finds every matching row. */
+    char *hay;
+    size_t hay_len, hay_cap;
+    uint32_t *hay_start;
     uint32_t *order[16]; /* per sort key (8) x direction (2) */
 };
 
@@ -308,6 +313,8 @@ void cw_api_cache_free(cw_api_cache *c)
         return;
     free(c->rows);
     free(c->arena);
+    free(c->hay);
+    free(c->hay_start);
     for (int i = 0; i < 16; i++)
         free(c->order[i]);
     free(c);
@@ -339,6 +346,30 @@ static int arena_put(cw_api_cache *c, const unsigned char *t, uint32_t *off, int
     return 0;
 }
 
+/* Appends text lowercased (ASCII) and then sep to the haystack. */
+static int hay_put(cw_api_cache *c, const unsigned char *t, char sep)
+{
+    const char *s = t ? (const char *)t : "";
+    size_t n = strlen(s);
+    if (c->hay_len + n + 1 > UINT32_MAX)
+        return -1;
+    if (c->hay_len + n + 1 > c->hay_cap) {
+        size_t cap = c->hay_cap ? c->hay_cap : 1 << 16;
+        while (cap < c->hay_len + n + 1)
+            cap *= 2;
+        char *p = realloc(c->hay, cap);
+        if (!p)
+            return -1;
+        c->hay = p;
+        c->hay_cap = cap;
+    }
+    for (size_t i = 0; i < n; i++)
+        c->hay[c->hay_len + i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + ('a' - 'A')) : s[i];
+    c->hay[c->hay_len + n] = sep;
+    c->hay_len += n + 1;
+    return 0;
+}
+
 static double col_or_nan(sqlite3_stmt *q, int i)
 {
     return sqlite3_column_type(q, i) == SQLITE_NULL ? (double)NAN : sqlite3_column_double(q, i);
@@ -348,7 +379,7 @@ static cw_status cache_load(cw_store *st, cw_api_cache *c, int64_t dv, int64_t s
                             int64_t model)
 {
     c->valid = 0;
-    c->n = c->alen = 0;
+    c->n = c->alen = c->hay_len = 0;
     for (int i = 0; i < 16; i++) {
         free(c->order[i]);
         c->order[i] = NULL;
@@ -371,11 +402,14 @@ static cw_status cache_load(cw_store *st, cw_api_cache *c, int64_t dv, int64_t s
         if (c->n == c->cap) {
             size_t cap = c->cap ? c->cap * 2 : 4096;
             lrow *p = realloc(c->rows, cap * sizeof *p);
-            if (!p) {
+            if (p)
+                c->rows = p;
+            uint32_t *hs = p ? realloc(c->hay_start, (cap + 1) * sizeof *hs) : NULL;
+            if (!hs) {
                 sqlite3_finalize(q);
                 return CW_ERR_NOMEM;
             }
-            c->rows = p;
+            c->hay_start = hs;
             c->cap = cap;
         }
         lrow *r = &c->rows[c->n];
@@ -388,10 +422,11 @@ static cw_status cache_load(cw_store *st, cw_api_cache *c, int64_t dv, int64_t s
         r->change = col_or_nan(q, 5);
         r->at_risk = (double)r->mrr_minor * r->prob;
         r->colour = sqlite3_column_type(q, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 6);
-        if (arena_put(c, sqlite3_column_text(q, 7), &r->name, 0) ||
-            arena_put(c, sqlite3_column_text(q, 7), &r->name_lc, 1) ||
+        c->hay_start[c->n] = (uint32_t)c->hay_len;
+        if (hay_put(c, sqlite3_column_text(q, 7), '\x01') ||
+            hay_put(c, sqlite3_column_text(q, 8), '\n') ||
+            arena_put(c, sqlite3_column_text(q, 7), &r->name, 0) ||
             arena_put(c, sqlite3_column_text(q, 8), &r->ext, 0) ||
-            arena_put(c, sqlite3_column_text(q, 8), &r->ext_lc, 1) ||
             arena_put(c, sqlite3_column_text(q, 9), &r->segment, 0) ||
             arena_put(c, sqlite3_column_text(q, 10), &r->owner, 0) ||
             arena_put(c, sqlite3_column_text(q, 11), &r->status, 0)) {
@@ -405,6 +440,8 @@ static cw_status cache_load(cw_store *st, cw_api_cache *c, int64_t dv, int64_t s
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE)
         return fail(st, "accounts");
+    if (c->hay_start)
+        c->hay_start[c->n] = (uint32_t)c->hay_len;
     c->data_version = dv;
     c->sday = sday;
     c->pday = pday;
@@ -458,9 +495,32 @@ static int cmp_rows(const void *pa, const void *pb, void *ud)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* needle_lc: the search text lowercased (ASCII, as SQLite's lower()), or NULL. */
+/* Marks (mark[i] = 1) the rows whose lowercased name or id contains
+ * needle_lc (the search text lowercased, ASCII, as SQLite's lower()). */
+static void search_rows(const cw_api_cache *c, const char *needle_lc, unsigned char *mark)
+{
+    size_t nl = strlen(needle_lc);
+    if (!c->n || strpbrk(needle_lc, "\x01\n"))
+        return; /* names and ids hold no control characters */
+    const char *p = c->hay, *end = c->hay + c->hay_len;
+    while (p < end && (p = memmem(p, (size_t)(end - p), needle_lc, nl)) != NULL) {
+        uint32_t off = (uint32_t)(p - c->hay);
+        size_t lo = 0, hi = c->n; /* the last row starting at or before off */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (c->hay_start[mid] <= off)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        mark[lo] = 1;
+        p = c->hay + c->hay_start[lo + 1];
+    }
+}
+
+/* mark: the rows matching the search, or NULL when there is none. */
 static int row_matches(const cw_api_cache *c, const lrow *r, const cw_api_accounts_q *f,
-                       int64_t asof_unix, const char *needle_lc)
+                       int64_t asof_unix, const unsigned char *mark)
 {
     if (f->colour >= 0 && r->colour != f->colour)
         return 0;
@@ -473,8 +533,7 @@ static int row_matches(const cw_api_cache *c, const lrow *r, const cw_api_accoun
     if (f->renewal_days >= 0 && (r->renewal_unix == INT64_MIN || r->renewal_unix < asof_unix ||
                                  r->renewal_unix >= asof_unix + (int64_t)f->renewal_days * 86400))
         return 0;
-    if (needle_lc && !strstr(c->arena + r->name_lc, needle_lc) &&
-        !strstr(c->arena + r->ext_lc, needle_lc))
+    if (mark && !mark[r - c->rows])
         return 0;
     return 1;
 }
@@ -528,6 +587,12 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
                             : f->search[i];
         needle_lc = needle;
     }
+    unsigned char *mark = NULL;
+    if (needle_lc) {
+        if (!(mark = calloc(c->n ? c->n : 1, 1)))
+            return CW_ERR_NOMEM;
+        search_rows(c, needle_lc, mark);
+    }
     sqlite3_stmt *q = NULL, *qs = NULL;
     if ((s = prep(st,
                   PAGE_ROW_SQL " FROM accounts a"
@@ -538,6 +603,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
         (s = prep(st, "SELECT score FROM scores WHERE account=? ORDER BY day DESC LIMIT ?", &qs)) !=
             CW_OK) {
         sqlite3_finalize(q);
+        free(mark);
         return s;
     }
     bind_name_i64(q, ":sday", sday, 0);
@@ -549,7 +615,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
     const uint32_t *ord = c->order[slot];
     for (size_t i = 0; i < c->n && s == CW_OK; i++) {
         const lrow *r = &c->rows[ord[i]];
-        if (!row_matches(c, r, f, asof_unix, needle_lc))
+        if (!row_matches(c, r, f, asof_unix, mark))
             continue;
         if (total >= f->offset && total < f->offset + f->limit) {
             sqlite3_reset(q);
@@ -570,6 +636,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
         }
         total++;
     }
+    free(mark);
     sqlite3_finalize(q);
     sqlite3_finalize(qs);
     if (s != CW_OK) {
