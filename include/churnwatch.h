@@ -1296,6 +1296,43 @@ CW_API cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
  * task. */
 CW_API cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t now);
 
+/* ---------------------------------------------------------------------
+ * API tokens of `churnwatch serve` (docs/api.md). A token is
+ * "cw_" + 43 base64url characters (32 bytes from getrandom); it is shown
+ * once, and only its SHA-256 is stored, beside its first CW_TOKEN_PREFIX
+ * characters (the lookup key, shown by `token list`).
+ * ------------------------------------------------------------------- */
+
+typedef enum cw_token_role { CW_ROLE_READ = 0, CW_ROLE_WRITE = 1 } cw_token_role;
+
+#define CW_TOKEN_LEN    46 /* characters of a token, without the NUL */
+#define CW_TOKEN_PREFIX 10 /* characters kept in clear as the lookup key */
+
+typedef struct cw_token_info {
+    int64_t id;
+    const char *name;   /* borrowed for the callback */
+    const char *prefix; /* borrowed for the callback */
+    cw_token_role role;
+    int64_t created_at_unix, revoked_at_unix; /* revoked 0 = active */
+} cw_token_info;
+
+/* Creates a token of role named name (may be NULL: "") at now. On success
+ * token (CW_TOKEN_LEN + 1 bytes) holds the token, which is not kept
+ * anywhere, and *id (may be NULL) its id. CW_ERR_IO when the system has no
+ * randomness. */
+CW_API cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, int64_t now,
+                                 char token[CW_TOKEN_LEN + 1], int64_t *id);
+/* Checks a presented token (len bytes, untrusted) in constant time with
+ * respect to the stored hashes. CW_OK with *role and *id (may be NULL) set
+ * when it is a known, unrevoked token; CW_ERR_NOTFOUND otherwise. */
+CW_API cw_status cw_token_verify(cw_store *st, const char *token, size_t len, cw_token_role *role,
+                                 int64_t *id);
+/* Revokes token id at now; CW_ERR_NOTFOUND when there is no such active token. */
+CW_API cw_status cw_token_revoke(cw_store *st, int64_t id, int64_t now);
+/* Calls fn for every token, by id. */
+CW_API cw_status cw_token_list(cw_store *st, cw_status (*fn)(const cw_token_info *t, void *ud),
+                               void *ud);
+
 #ifdef __cplusplus
 }
 #endif

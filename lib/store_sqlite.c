@@ -170,6 +170,14 @@ static const struct {
      " due_day INTEGER, status INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,"
      " closed_at INTEGER);"
      "CREATE INDEX tasks_open ON tasks(status, assignee);"},
+    /* API tokens of `churnwatch serve` (docs/api.md): only the SHA-256 of
+     * a token is kept; prefix is its public first characters, the lookup
+     * key. role: 0 read, 1 write; never renumbered. */
+    {"api tokens",
+     "CREATE TABLE api_tokens(id INTEGER PRIMARY KEY, name TEXT NOT NULL, role INTEGER NOT NULL,"
+     " prefix TEXT NOT NULL, hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
+     " revoked_at INTEGER);"
+     "CREATE INDEX api_tokens_prefix ON api_tokens(prefix);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

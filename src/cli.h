@@ -70,6 +70,9 @@ void cli_print_evaluate(const char *day, const cw_evaluate_stats *e);
 int cmd_deliver(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_report_html(int argc, char **argv);
 
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */

@@ -276,7 +276,7 @@ static int report_revenue(int argc, char **argv)
     return rc;
 }
 
-#define REPORTS "revenue, retention, cohorts, ltv, reasons, funnel, chain, survival, plays"
+#define REPORTS "revenue, retention, cohorts, ltv, reasons, funnel, chain, survival, plays, html"
 
 int cmd_report(int argc, char **argv)
 {
@@ -288,6 +288,8 @@ int cmd_report(int argc, char **argv)
         g_retention = strcmp(argv[1], "retention") == 0;
         return report_revenue(argc - 1, argv + 1);
     }
+    if (strcmp(argv[1], "html") == 0)
+        return cmd_report_html(argc - 1, argv + 1);
     if (strcmp(argv[1], "cohorts") == 0)
         return report_cohorts(argc - 1, argv + 1);
     if (strcmp(argv[1], "ltv") == 0)

@@ -111,6 +111,7 @@ const cli_command cli_commands[] = {
      "       churnwatch report survival [--db F] [--by segment|cohort|none] [--segment S]\n"
      "                                  [--cohort-months N] [--unit days|months] [--horizon N]\n"
      "                                  [--confidence X] [--format table|csv|json]\n"
+     "       churnwatch report html --out FILE [--db F] [--accounts N]\n"
      "       churnwatch report revenue|retention [--db F] [--from YYYY-MM] [--to YYYY-MM]\n"
      "                                 [--by month|quarter] [--segment S]\n"
      "                                 [--format table|csv|json]\n"
@@ -156,7 +157,9 @@ const cli_command cli_commands[] = {
      "curve point; --horizon N cuts follow-up at N units (docs/revenue-survival.md).\n"
      "plays: per playbook, churn within --horizon days (default 90) and recovery of\n"
      "acted-on vs held-out alerts, with 95% Newcombe intervals (docs/rules.md);\n"
-     "options --from/--to DATE (alert opening days), --format table|csv.\n"},
+     "options --from/--to DATE (alert opening days), --format table|csv.\n"
+     "html: the dashboard's views (at risk, the N riskiest accounts in full, default\n"
+     "20, retention, score quality, alerts) as one self-contained HTML file.\n"},
     {"rules", cmd_rules, "list and show the alert rules and playbooks",
      "usage: churnwatch rules list\n"
      "       churnwatch rules show NAME\n"
@@ -254,6 +257,31 @@ const cli_command cli_commands[] = {
      "Tasks are written by task actions (e.g. the stock csm_task) when `churnwatch\n"
      "deliver` runs, assigned to the account owner, due due_days after the alert\n"
      "opened. list shows open tasks by due day unless --status says otherwise.\n"},
+    {"serve", cmd_serve, "serve the JSON API and the dashboard over HTTP",
+     "usage: churnwatch serve [--db F] [--listen HOST:PORT] [--threads N]\n"
+     "                        [--max-body SIZE] [--max-ingest-body SIZE] [--access-log]\n"
+     "\n"
+     "Serves the JSON API under /api/v1 (docs/api.md, docs/openapi.yaml), the\n"
+     "dashboard at / (docs/dashboard.md), /metrics (Prometheus text) and /healthz.\n"
+     "Every endpoint but /healthz and the dashboard's static files needs an API\n"
+     "token (`churnwatch token create`) as 'Authorization: Bearer TOKEN'. Runs beside\n"
+     "`churnwatch ingest` / `run` on the same database. Stops on SIGINT or SIGTERM.\n"
+     "\n"
+     "  --db F                 database (default: store.db)\n"
+     "  --listen HOST:PORT     address (default 127.0.0.1:8080; port 0 = any free port;\n"
+     "                         beyond loopback, put TLS in front)\n"
+     "  --threads N            worker threads, each with its own read connection (4)\n"
+     "  --max-body SIZE        largest request body (default 1M)\n"
+     "  --max-ingest-body SIZE largest POST /api/v1/ingest body (default 64M)\n"
+     "  --access-log           one line per request on stderr\n"},
+    {"token", cmd_token, "create, list and revoke API tokens for `serve`",
+     "usage: churnwatch token create --role read|write [--name N] [--db F]\n"
+     "       churnwatch token list [--db F]\n"
+     "       churnwatch token revoke ID [--db F]\n"
+     "\n"
+     "create prints a new token once (only its SHA-256 is stored); read tokens can\n"
+     "use every GET endpoint, write tokens also acknowledge alerts and ingest.\n"
+     "list shows id, role, the token's public prefix, dates and name.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,182 @@
+/*
+ * cmd_serve.c — `churnwatch serve` (the JSON API and the dashboard, see
+ * serve_http.c) and `churnwatch token` (create, list and revoke the API
+ * tokens the server accepts).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "serve.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int parse_size(const char *opt, const char *s, size_t lo, size_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        mul = 1024 * 1024, end++;
+    if (end == s || *end || v == 0 || v > (1ull << 40) / mul || v * mul < lo) {
+        cli_error("%s %s: expected a size such as 1M or 65536 (at least %zu bytes)", opt, s, lo);
+        return EXIT_USAGE;
+    }
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"threads", required_argument, NULL, 't'},
+        {"max-body", required_argument, NULL, 'b'},
+        {"max-ingest-body", required_argument, NULL, 'i'},
+        {"access-log", no_argument, NULL, 'a'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0};
+    int c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'l': o.listen = optarg; break;
+        case 't': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 64) {
+                cli_error("--threads %s: expected 1..64", optarg);
+                rc = EXIT_USAGE;
+            }
+            o.threads = (int)n;
+            break;
+        }
+        case 'b': rc = parse_size("--max-body", optarg, 1024, &o.max_body); break;
+        case 'i': rc = parse_size("--max-ingest-body", optarg, 1024, &o.max_ingest_body); break;
+        case 'a': o.access_log = 1; break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("serve: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0) {
+        o.db = cw_config_get(cfg, "store.db");
+        rc = srv_run(&o);
+    }
+    cw_config_free(cfg);
+    return rc;
+}
+
+static cw_status print_token(const cw_token_info *t, void *ud)
+{
+    (void)ud;
+    char c[32], r[32];
+    printf("%-5lld %-5s %-14s %-20s %-20s %s\n", (long long)t->id,
+           t->role == CW_ROLE_WRITE ? "write" : "read", t->prefix,
+           cw_time_format(t->created_at_unix, 0, c, sizeof c),
+           t->revoked_at_unix ? cw_time_format(t->revoked_at_unix, 0, r, sizeof r) : "-", t->name);
+    return CW_OK;
+}
+
+int cmd_token(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"role", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 ||
+        (strcmp(argv[1], "create") && strcmp(argv[1], "list") && strcmp(argv[1], "revoke"))) {
+        cli_error("token: expected create, list or revoke (see `churnwatch help token`)");
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    const char *role = NULL, *name = "";
+    int c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        if (c == 'd')
+            rc = cli_override(cfg, "store.db", optarg);
+        else if (c == 'r')
+            role = optarg;
+        else if (c == 'n')
+            name = optarg;
+        else
+            rc = EXIT_USAGE;
+    }
+    int64_t id = 0;
+    if (rc == 0 && strcmp(sub, "create") == 0) {
+        if (!role || (strcmp(role, "read") && strcmp(role, "write"))) {
+            cli_error("token create: --role read|write is required");
+            rc = EXIT_USAGE;
+        } else if (strlen(name) > 128) {
+            cli_error("token create: --name is longer than 128 bytes");
+            rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && strcmp(sub, "revoke") == 0) {
+        char *end = NULL;
+        if (optind + 1 < argc)
+            id = strtoll(argv[optind + 1], &end, 10);
+        if (!end || *end || id <= 0 || optind + 2 != argc) {
+            cli_error("token revoke: give one token id (see `churnwatch token list`)");
+            rc = EXIT_USAGE;
+        }
+    } else if (rc == 0 && optind + 1 < argc) {
+        cli_error("token %s: unexpected argument '%s'", sub, argv[optind + 1]);
+        rc = EXIT_USAGE;
+    }
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    cw_store *st;
+    char *err = NULL;
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), NULL, &st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        cw_config_free(cfg);
+        return cli_exit_code(s);
+    }
+    if (strcmp(sub, "create") == 0) {
+        char tok[CW_TOKEN_LEN + 1];
+        s = cw_token_create(st, strcmp(role, "write") == 0 ? CW_ROLE_WRITE : CW_ROLE_READ, name,
+                            (int64_t)time(NULL), tok, &id);
+        if (s == CW_OK) {
+            printf("%s\n", tok);
+            fprintf(stderr, "token %lld (%s) created; it is shown only this once\n", (long long)id,
+                    role);
+        }
+    } else if (strcmp(sub, "list") == 0) {
+        printf("%-5s %-5s %-14s %-20s %-20s %s\n", "id", "role", "prefix", "created", "revoked",
+               "name");
+        s = cw_token_list(st, print_token, NULL);
+    } else {
+        s = cw_token_revoke(st, id, (int64_t)time(NULL));
+        if (s == CW_OK)
+            fprintf(stderr, "token %lld revoked\n", (long long)id);
+    }
+    if (s != CW_OK)
+        cli_error("%s", cw_store_errmsg(st));
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return cli_exit_code(s);
+}

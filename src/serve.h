@@ -1,0 +1,77 @@
+/*
+ * serve.h — what `churnwatch serve`'s HTTP transport (serve_http.c) and its
+ * request handlers (serve_api.c) share: the request context, the route
+ * table and the embedded dashboard assets (generated at build time by
+ * cmake/embed.cmake from web/).
+ */
+#ifndef CW_SERVE_H
+#define CW_SERVE_H
+
+#include "churnwatch.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct MHD_Connection;
+
+/* One request as the handlers see it. */
+typedef struct srv_req {
+    struct MHD_Connection *conn;
+    const char *method, *path;
+    const char *arg; /* the {id} segment of the route, NULL when none */
+    const char *body;
+    size_t body_len;
+    cw_store *rd; /* this thread's read connection, in a read transaction */
+    cw_store *wr; /* the writer connection; hold *wr_lock while using it */
+    pthread_mutex_t *wr_lock;
+    int64_t now;                /* Unix seconds */
+    const char *tmpdir;         /* where ingest bodies are spooled */
+    int db_error;               /* set by a handler that met a database error */
+    int write;                  /* the token may write */
+    struct cw_api_cache *cache; /* this thread's at-risk list cache (lib/api.h) */
+} srv_req;
+
+/* A handler returns the HTTP status and sets *out to the JSON body (an
+ * error object {"error": reason, "status": code} for 4xx/5xx); the
+ * transport frees it. */
+typedef int (*srv_handler)(srv_req *r, json_t **out);
+
+typedef struct srv_route {
+    const char *method;
+    const char *pattern; /* "/api/v1/accounts/{id}": {id} is one path segment */
+    const char *name;    /* label in /metrics */
+    int write;           /* needs a write token */
+    int big_body;        /* accepts bodies up to the ingest limit */
+    srv_handler fn;
+} srv_route;
+
+extern const srv_route srv_routes[];
+extern const int srv_nroutes;
+
+/* The error body {"error": reason, "status": status}; returns status. */
+int srv_error(json_t **out, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Query argument name of r, or NULL. */
+const char *srv_query(const srv_req *r, const char *name);
+
+/* Embedded assets (generated): name (e.g. "app.js"), bytes, length. */
+typedef struct cw_asset {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+} cw_asset;
+extern const cw_asset cw_assets[];
+extern const size_t cw_nassets;
+const cw_asset *cw_asset_find(const char *name);
+
+/* Runs the server until SIGINT/SIGTERM; returns an exit code. */
+typedef struct srv_opts {
+    const char *db, *listen;
+    int threads;
+    size_t max_body, max_ingest_body;
+    int access_log;
+} srv_opts;
+int srv_run(const srv_opts *o);
+
+#endif

@@ -1,0 +1,156 @@
+// Drives the dashboard in headless Chromium: sign-in, the at-risk list
+// (loads, filters by colour, sorts server-side), an account page with its
+// charts, the retention and score-quality pages, and an alert acknowledged
+// that stays acknowledged after a reload. Any console error, page error or
+// failed request fails the test. Screenshots go to ARTIFACTS.
+// Then opens the `report html` file from disk with the network blocked.
+// usage: node dashboard.mjs URL READ_TOKEN WRITE_TOKEN CHROMIUM ARTIFACTS REPORT_HTML
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const require = createRequire(path.join(process.env.NODE_PATH, 'x.js'));
+const { chromium } = require('playwright-core');
+const [url, readToken, writeToken, executablePath, artifacts, reportFile] = process.argv.slice(2);
+
+let browser;
+try {
+  browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+} catch (e) {
+  console.log(`SKIP: chromium cannot start: ${e.message.split('\n')[0]}`);
+  process.exit(77);
+}
+
+const problems = [];
+let checks = 0;
+function check(cond, what) {
+  checks++;
+  if (!cond) { problems.push(what); console.log(`FAIL: ${what}`); }
+}
+
+async function newPage() {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
+  return page;
+}
+
+async function signIn(page, token) {
+  await page.goto(url + '/');
+  await page.waitForSelector('form.login');
+  await page.fill('#token', token);
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('#at-risk tbody tr');
+}
+
+try {
+  // ---- at risk: loads, filters, sorts -------------------------------------------
+  const page = await newPage();
+  await signIn(page, readToken);
+  const rows = await page.$$eval('#at-risk tbody tr', (trs) => trs.length);
+  check(rows === 50, `at-risk list shows a page of 50 rows (got ${rows})`);
+  const status = await page.textContent('#list-status');
+  check(/^120 accounts as of/.test(status), `list status: ${status}`);
+  await page.screenshot({ path: path.join(artifacts, 'at-risk.png'), fullPage: true });
+  await page.selectOption('select[name=colour]', 'red');
+  await page.waitForFunction(() => {
+    const trs = [...document.querySelectorAll('#at-risk tbody tr')];
+    return trs.length > 0 && trs.every((tr) => tr.dataset.colour === 'red');
+  });
+  const redStatus = await page.textContent('#list-status');
+  const redCount = Number(redStatus.split(' ')[0]);
+  const redOption = await page.textContent('select[name=colour] option[value=red]');
+  check(redOption.includes(`(${redCount})`), `red filter count ${redCount} matches the facet "${redOption}"`);
+  await page.screenshot({ path: path.join(artifacts, 'at-risk-red.png'), fullPage: true });
+  await page.selectOption('select[name=sort]', 'name');
+  await page.waitForFunction(() => {
+    const names = [...document.querySelectorAll('#at-risk tbody tr td:first-child a')].map((a) => a.textContent);
+    return names.length > 1 && names.every((n, i) => i === 0 || names[i - 1].localeCompare(n, 'en', { sensitivity: 'base' }) <= 0 || names[i - 1] <= n);
+  });
+  const probs = await page.$$eval('#at-risk tbody tr td:nth-child(4)', (tds) => tds.map((t) => t.textContent));
+  check(probs.every((p) => p.endsWith('%')), 'churn probability shown for every red account');
+  // Header click: MRR, largest first; a second click flips to smallest first.
+  const mrrs = async () => page.$$eval('#at-risk tbody tr td:nth-child(8)', (tds) => tds.map((t) => Number(t.textContent.replace(/[^0-9]/g, ''))));
+  await page.click('#at-risk th button[data-sort=mrr]');
+  await page.waitForSelector('#at-risk th[aria-sort=descending] button[data-sort=mrr]');
+  let m = await mrrs();
+  check(m.every((v, i) => i === 0 || m[i - 1] >= v), `header sort: MRR descending ${m.slice(0, 5)}`);
+  await page.click('#at-risk th button[data-sort=mrr]');
+  await page.waitForSelector('#at-risk th[aria-sort=ascending] button[data-sort=mrr]');
+  m = await mrrs();
+  check(m.every((v, i) => i === 0 || m[i - 1] <= v), `header sort: MRR ascending ${m.slice(0, 5)}`);
+
+  // ---- account page with its charts -----------------------------------------------
+  await page.click('#at-risk tbody tr:first-child td:first-child a');
+  await page.waitForSelector('figure.chart canvas');
+  const charts = await page.$$eval('figure.chart canvas', (c) => c.length);
+  check(charts >= 2, `account page draws its charts (got ${charts})`);
+  const drivers = await page.textContent('section.card:has(h2:text("Drivers"))');
+  check(drivers.includes('Active users fell'), 'drivers in words');
+  const users = await page.$$eval('section.card:has(h2:text-matches("^Users")) tbody tr', (t) => t.length);
+  check(users > 0, `users listed (${users})`);
+  await page.screenshot({ path: path.join(artifacts, 'account.png'), fullPage: true });
+
+  // ---- retention and score quality ---------------------------------------------------
+  await page.click('nav a[href="#/retention"]');
+  await page.waitForSelector('table.heatmap td.heat');
+  check(await page.$$eval('figure.chart canvas', (c) => c.length) >= 2, 'retention charts');
+  await page.screenshot({ path: path.join(artifacts, 'retention.png'), fullPage: true });
+  await page.click('nav a[href="#/quality"]');
+  await page.waitForSelector('figure.chart canvas');
+  check(await page.$$eval('figure.chart canvas', (c) => c.length) === 3, 'ROC, calibration and lead time charts');
+  const figures = await page.textContent('dl.facts');
+  check(figures.includes('0.81') && figures.includes('0.12'), `backtest figures shown exactly: ${figures}`);
+  await page.screenshot({ path: path.join(artifacts, 'quality.png'), fullPage: true });
+  // A read token sees no acknowledge buttons.
+  await page.click('nav a[href="#/alerts"]');
+  await page.waitForSelector('#alerts li');
+  check((await page.$$('#alerts button.ack')).length === 0, 'no acknowledge buttons for a read token');
+  await page.close();
+
+  // ---- alerts: acknowledge, reload, still acknowledged ---------------------------------
+  // Runs whenever the server has alerts (the fixture's alerts table until the
+  // rules subsystem writes real ones).
+  const p2 = await newPage();
+  await signIn(p2, writeToken);
+  await p2.goto(url + '/#/alerts');
+  await p2.waitForSelector('#alerts li');
+  const id = await p2.getAttribute('#alerts li.open', 'data-alert-id');
+  check(id !== null, 'an open alert is listed');
+  await p2.click(`#alerts li[data-alert-id="${id}"] button.ack`);
+  await p2.waitForSelector(`#alerts li.acknowledged[data-alert-id="${id}"]`);
+  await p2.reload();
+  await p2.waitForSelector('#alerts li');
+  const cls = await p2.getAttribute(`#alerts li[data-alert-id="${id}"]`, 'class');
+  check(cls && cls.includes('acknowledged'), `alert ${id} stays acknowledged after reload (class "${cls}")`);
+  check((await p2.$$(`#alerts li[data-alert-id="${id}"] button.ack`)).length === 0, 'no acknowledge button once acknowledged');
+  await p2.screenshot({ path: path.join(artifacts, 'alerts.png'), fullPage: true });
+  // Sign-out forgets the token.
+  await p2.click('nav button.link');
+  await p2.waitForSelector('form.login');
+  check(await p2.evaluate(() => sessionStorage.length) === 0, 'sign-out clears sessionStorage');
+  await p2.close();
+
+  // ---- the static report: works from a file with no network at all ------------------
+  const p3 = await newPage();
+  await p3.route('**/*', (r) => (r.request().url().startsWith('file:') ? r.continue() : r.abort()));
+  await p3.goto('file://' + reportFile);
+  await p3.waitForSelector('#at-risk tbody tr');
+  const srows = await p3.$$eval('#at-risk tbody tr', (t) => t.length);
+  check(srows === 50, `report: at-risk list from embedded data (${srows} rows)`);
+  await p3.click('#at-risk tbody tr:first-child td:first-child a');
+  await p3.waitForSelector('figure.chart canvas');
+  check((await p3.$$('button.ack')).length === 0, 'report: no buttons');
+  await p3.click('nav a[href="#/retention"]');
+  await p3.waitForSelector('table.heatmap td.heat');
+  await p3.screenshot({ path: path.join(artifacts, 'report-retention.png'), fullPage: true });
+  await p3.close();
+} catch (e) {
+  problems.push(`exception: ${e.message.split('\n')[0]}`);
+} finally {
+  await browser.close();
+}
+for (const p of problems) if (!p.startsWith('FAIL')) console.log(p);
+console.log(`browser tests: ${checks - problems.length < 0 ? 0 : checks} checks, ${problems.length} problems`);
+process.exit(problems.length ? 1 : 0);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# End-to-end browser test of the dashboard: builds the simulated world of
+# the API tests (tests/serve/world.py, with its test-only fixture), starts
+# `churnwatch serve`, and drives Debian's Chromium headless through
+# Playwright (playwright-core from the build tree's npm ci, pinned in
+# web/package-lock.json) with dashboard.mjs. Screenshots are kept in
+# BUILD/browser-artifacts/. Exit 77 (ctest: skipped) only when Chromium
+# cannot start at all; every other problem fails.
+# usage: run.sh path/to/churnwatch BUILD_DIR
+set -uo pipefail
+BIN=$(realpath "$1")
+BUILD=$(realpath "$2")
+HERE=$(cd "$(dirname "$0")" && pwd)
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+export NODE_PATH="$BUILD/web/node_modules"
+if [ ! -d "$NODE_PATH/playwright-core" ]; then
+  echo "FAIL: $NODE_PATH/playwright-core missing (the build's npm ci did not run)"; exit 1
+fi
+if [ ! -x "$CHROMIUM" ]; then
+  echo "SKIP: $CHROMIUM not found (scripts/install-deps.sh installs chromium)"; exit 77
+fi
+T=$(mktemp -d /tmp/cw-browser-XXXXXX)
+SERVER=
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+python3 "$HERE/../serve/world.py" "$BIN" "$T" || { echo "FAIL: building the world"; exit 1; }
+"$BIN" serve --db "$T/w.db" --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
+SERVER=$!
+for _ in $(seq 50); do grep -qs "http://" "$T/serve.out" && break; sleep 0.1; done
+URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/serve.out") || { echo "FAIL: server did not start"; cat "$T/serve.err"; exit 1; }
+mkdir -p "$BUILD/browser-artifacts"
+"$BIN" report html --db "$T/w.db" --out "$T/report.html" --accounts 5 || { echo "FAIL: report html"; exit 1; }
+node "$HERE/dashboard.mjs" "$URL" "$(cat "$T/read.token")" "$(cat "$T/write.token")" \
+  "$CHROMIUM" "$BUILD/browser-artifacts" "$T/report.html"
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 77 ] && { echo "server stderr:"; tail -20 "$T/serve.err"; }
+exit $rc
