@@ -45,7 +45,6 @@ valgrind_units() {
              "run --db $w/v.db --as-of 2025-03-29" "alerts list --db $w/v.db --all" \
              "report plays --db $w/v.db" \
              "deliver --db $w/v.db --dry-run" "outbox list --db $w/v.db" "tasks list --db $w/v.db" \
-
              "token create --db $w/v.db --role read" "token list --db $w/v.db" \
              "report html --db $w/v.db --out $w/report.html"; do
     echo "valgrind churnwatch ${cmd%% --db*}"
