@@ -279,15 +279,16 @@ static void npy_header(FILE *f, const char *descr, int64_t rows, int cols)
 }
 
 /* PREFIX.x.npy (float32 rows × features), PREFIX.y.npy (uint8 labels),
- * PREFIX.set.npy (uint8: 0 fit, 1 calibration, 2 test), PREFIX.features.txt. */
+ * PREFIX.set.npy (uint8: 0 fit, 1 calibration, 2 test), PREFIX.features.txt,
+ * PREFIX.rows.npy (int32 pairs: snapshot day, internal account id). */
 static cw_status dump_matrix(cw_store *st, const cw_split *sp, const char *prefix)
 {
     const cw_mx *m = &sp->mx;
     int64_t n = sp->nfit + sp->ncal + sp->ntest;
     const int64_t *parts[3] = {sp->fit, sp->cal, sp->test};
     int64_t np[3] = {sp->nfit, sp->ncal, sp->ntest};
-    const char *ext[4] = {"x.npy", "y.npy", "set.npy", "features.txt"};
-    for (int k = 0; k < 4; k++) {
+    const char *ext[5] = {"x.npy", "y.npy", "set.npy", "features.txt", "rows.npy"};
+    for (int k = 0; k < 5; k++) {
         char *path = cw_strdupf("%s.%s", prefix, ext[k]);
         FILE *f = path ? fopen(path, "wb") : NULL;
         if (!f) {
@@ -296,7 +297,14 @@ static cw_status dump_matrix(cw_store *st, const cw_split *sp, const char *prefi
             free(path);
             return rc;
         }
-        if (k == 3) {
+        if (k == 4) {
+            npy_header(f, "<i4", n, 2);
+            for (int p = 0; p < 3; p++)
+                for (int64_t i = 0; i < np[p]; i++) {
+                    int32_t r2[2] = {m->day[parts[p][i]], m->acc[parts[p][i]]};
+                    fwrite(r2, sizeof r2[0], 2, f);
+                }
+        } else if (k == 3) {
             char buf[96];
             for (int j = 0; j < m->nf; j++)
                 fprintf(f, "%s\n", cw_mx_feature_name(m, j, buf, sizeof buf));
