@@ -61,6 +61,11 @@ void cw_model_free(cw_model *md)
     free(md->w);
     free(md->wmiss);
     free(md->meta);
+    if (md->thr)
+        for (int j = 0; j < md->nf; j++)
+            free(md->thr[j]);
+    free(md->thr);
+    free(md->nthr);
     if (md->booster)
         XGBoosterFree(md->booster);
     free(md);
@@ -648,65 +653,78 @@ static int dbl_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void collect_splits(json_t *node, int j, double **v, int *n, int *cap)
+typedef struct thr_acc {
+    double **v;
+    int *n, *cap, nf;
+} thr_acc;
+
+static void collect_splits(json_t *node, thr_acc *t)
 {
     json_t *split = json_object_get(node, "split");
     if (json_is_string(split)) {
         const char *s = json_string_value(split);
         char *end;
         long f = (s[0] == 'f') ? strtol(s + 1, &end, 10) : -1;
-        if (f == j) {
-            if (*n == *cap) {
-                int nc = *cap ? *cap * 2 : 64;
-                double *nv = realloc(*v, (size_t)nc * sizeof *nv);
+        if (f >= 0 && f < t->nf) {
+            if (t->n[f] == t->cap[f]) {
+                int nc = t->cap[f] ? t->cap[f] * 2 : 16;
+                double *nv = realloc(t->v[f], (size_t)nc * sizeof *nv);
                 if (!nv)
                     return;
-                *v = nv;
-                *cap = nc;
+                t->v[f] = nv;
+                t->cap[f] = nc;
             }
-            (*v)[(*n)++] = json_number_value(json_object_get(node, "split_condition"));
+            t->v[f][t->n[f]++] = json_number_value(json_object_get(node, "split_condition"));
         }
     }
     json_t *kids = json_object_get(node, "children");
     size_t i;
     json_t *k;
     json_array_foreach (kids, i, k)
-        collect_splits(k, j, v, n, cap);
+        collect_splits(k, t);
 }
 
-/* The distinct split thresholds of feature j over all trees (caller frees). */
-static cw_status xgb_thresholds(const cw_model *md, int j, double **out, int *nout)
+/* Reads every feature's distinct split thresholds from the model dump once. */
+static cw_status xgb_thresholds(cw_model *md)
 {
+    if (md->thr)
+        return CW_OK;
     bst_ulong ntrees = 0;
     const char **dump = NULL;
-    *out = NULL;
-    *nout = 0;
     if (XGBoosterDumpModelEx(md->booster, "", 0, "json", &ntrees, &dump) != 0)
         return CW_ERR_INPUT;
-    double *v = NULL;
-    int n = 0, cap = 0;
-    for (bst_ulong t = 0; t < ntrees; t++) {
+    thr_acc t = {calloc((size_t)md->nf, sizeof(double *)), calloc((size_t)md->nf, sizeof(int)),
+                 calloc((size_t)md->nf, sizeof(int)), md->nf};
+    if (!t.v || !t.n || !t.cap) {
+        free(t.v);
+        free(t.n);
+        free(t.cap);
+        return CW_ERR_NOMEM;
+    }
+    for (bst_ulong i = 0; i < ntrees; i++) {
         json_error_t je;
-        json_t *tree = json_loads(dump[t], 0, &je);
+        json_t *tree = json_loads(dump[i], 0, &je);
         if (tree)
-            collect_splits(tree, j, &v, &n, &cap);
+            collect_splits(tree, &t);
         json_decref(tree);
     }
-    if (n > 1) {
-        qsort(v, (size_t)n, sizeof *v, dbl_cmp);
-        int k = 1;
-        for (int i = 1; i < n; i++)
-            if (v[i] != v[k - 1])
-                v[k++] = v[i];
-        n = k;
-    }
-    *out = v;
-    *nout = n;
+    for (int j = 0; j < md->nf; j++)
+        if (t.n[j] > 1) {
+            qsort(t.v[j], (size_t)t.n[j], sizeof(double), dbl_cmp);
+            int k = 1;
+            for (int i = 1; i < t.n[j]; i++)
+                if (t.v[j][i] != t.v[j][k - 1])
+                    t.v[j][k++] = t.v[j][i];
+            t.n[j] = k;
+        }
+    free(t.cap);
+    md->thr = t.v;
+    md->nthr = t.n;
     return CW_OK;
 }
 
-cw_status cw_model_to_green(const cw_model *md, const cw_mx *m, int64_t r, int j, double g,
-                            int *found, double *value)
+cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
+                            double *value)
 {
     *found = 0;
     double target = (log(g / (1 - g)) - md->platt_b) / md->platt_a; /* decision value at g */
@@ -727,19 +745,16 @@ cw_status cw_model_to_green(const cw_model *md, const cw_mx *m, int64_t r, int j
         *value = v;
         return CW_OK;
     }
-    double *thr;
-    int nthr;
-    cw_status rc = xgb_thresholds(md, j, &thr, &nthr);
-    if (rc != CW_OK || nthr == 0) {
-        free(thr);
+    cw_status rc = xgb_thresholds(md);
+    if (rc != CW_OK || md->nthr[j] == 0)
         return rc;
-    }
+    const double *thr = md->thr[j];
+    int nthr = md->nthr[j];
     /* Candidates: each threshold (goes right: x >= t) and just below it (goes left). */
     int64_t nc = 2 * (int64_t)nthr;
     float *buf = calloc((size_t)nc * (size_t)m->nf, sizeof *buf);
     double *cand = malloc((size_t)nc * sizeof *cand);
     if (!buf || !cand) {
-        free(thr);
         free(buf);
         free(cand);
         return CW_ERR_NOMEM;
@@ -748,7 +763,6 @@ cw_status cw_model_to_green(const cw_model *md, const cw_mx *m, int64_t r, int j
         cand[2 * i] = (float)thr[i];
         cand[2 * i + 1] = nextafterf((float)thr[i], -INFINITY);
     }
-    free(thr);
     for (int64_t c = 0; c < nc; c++) {
         memcpy(buf + c * m->nf, x, (size_t)m->nf * sizeof *buf);
         buf[c * m->nf + j] = (float)cand[c];

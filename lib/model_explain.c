@@ -113,13 +113,25 @@ static void driver_text(const cw_mx *m, int64_t r, int k, char *buf, size_t n)
         len += (size_t)snprintf(buf + len, n - len, "; %+.3g in 28 days", (double)tr);
     if (len < n && !isnan(pct)) {
         if (pct <= 10)
-            snprintf(buf + len, n - len, " — bottom 10%% of accounts of its size and age");
+            snprintf(buf + len, n - len, " — lower than 90%% of accounts of its size and age");
         else if (pct >= 90)
-            snprintf(buf + len, n - len, " — top 10%% of accounts of its size and age");
+            snprintf(buf + len, n - len, " — higher than 90%% of accounts of its size and age");
         else
             snprintf(buf + len, n - len, " — p%.0f among accounts of its size and age",
                      (double)pct);
     }
+}
+
+/* Whether metric k is something a CSM can act on. Size, money, tenure and
+ * the renewal date (commercial family, tenure_days, milestones_due) shape
+ * the risk — the model uses them — but they are context, not drivers: they
+ * are listed apart and never proposed as what would turn an account green. */
+static int actionable(int k)
+{
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    return strcmp(cat[k].family, "commercial") != 0 && strcmp(cat[k].name, "tenure_days") != 0 &&
+           strcmp(cat[k].name, "milestones_due") != 0;
 }
 
 typedef struct drv {
@@ -139,8 +151,8 @@ static json_t *jnum(double v)
 }
 
 /* The drivers JSON of row r (caller frees). */
-static char *explain_row(const cw_model *md, const cw_mx *m, int64_t r, const double *c,
-                         double prob, double green, int ndrv, drv *scratch)
+static char *explain_row(cw_model *md, const cw_mx *m, int64_t r, const double *c, double prob,
+                         double green, int ndrv, drv *scratch)
 {
     int nm = m->nmetrics;
     for (int k = 0; k < nm; k++)
@@ -150,28 +162,47 @@ static char *explain_row(const cw_model *md, const cw_mx *m, int64_t r, const do
     const cw_metric_info *cat;
     cw_metrics_catalog(&cat);
     char text[512];
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < ndrv; i++) {
-            const drv *d = pass == 0 ? &scratch[i] : &scratch[nm - 1 - i];
-            if ((pass == 0 && d->c <= 0) || (pass == 1 && d->c >= 0))
+    /* pass 0: actionable drivers raising the risk, most first; pass 1:
+     * lowering it; pass 2: the context metric weighing most either way */
+    int ctx = -1;
+    for (int i = 0; i < nm; i++)
+        if (!actionable(scratch[i].k) && (ctx < 0 || fabs(scratch[i].c) > fabs(scratch[ctx].c)))
+            ctx = i;
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0, kept = 0; kept < (pass == 2 ? 1 : ndrv) && i < nm; i++) {
+            const drv *d = pass == 0 ? &scratch[i] : pass == 1 ? &scratch[nm - 1 - i] : NULL;
+            if (pass == 2) {
+                if (ctx < 0 || scratch[ctx].c == 0)
+                    break;
+                d = &scratch[ctx];
+            } else if ((pass == 0 && d->c <= 0) || (pass == 1 && d->c >= 0)) {
                 break;
+            } else if (!actionable(d->k)) {
+                continue;
+            }
+            kept++;
             json_t *o = json_object();
             json_object_set_new(o, "metric", json_string(cat[d->k].name));
             json_object_set_new(o, "family", json_string(cat[d->k].family));
             json_object_set_new(o, "value", jnum(m->x[r * m->nf + d->k]));
             json_object_set_new(o, "contribution", json_real(d->c));
-            json_object_set_new(o, "direction", json_string(pass == 0 ? "raises" : "lowers"));
+            json_object_set_new(o, "direction",
+                                json_string(pass == 0   ? "raises"
+                                            : pass == 1 ? "lowers"
+                                                        : "context"));
             if (m->peers)
                 json_object_set_new(o, "peer_pct", jnum(m->peers[r * nm + d->k]));
             driver_text(m, r, d->k, text, sizeof text);
             json_object_set_new(o, "text", json_string(text));
             json_array_append_new(a, o);
         }
-    /* What would turn it green: the single feature raising the risk most. */
-    if (prob >= green && json_array_size(a) > 0) {
+    /* What would turn it green: the actionable metric value raising the risk most. */
+    json_t *first = json_array_get(a, 0);
+    const char *dir0 = json_string_value(json_object_get(first, "direction"));
+    if (prob >= green && dir0 && !strcmp(dir0, "raises")) {
         int best = -1;
-        for (int j = 0; j < m->nf; j++)
-            if (c[j] > 0 && (best < 0 || c[j] > c[best]))
+        for (int j = 0; j < m->nmetrics; j++)
+            if (actionable(j) && c[j] > 0 && (best < 0 || c[j] > c[best]))
                 best = j;
         int found = 0;
         double v = 0;
@@ -195,7 +226,7 @@ static char *explain_row(const cw_model *md, const cw_mx *m, int64_t r, const do
                          fn, 100 * green);
             }
             json_object_set_new(g, "text", json_string(text));
-            json_object_set_new(json_array_get(a, 0), "to_green", g);
+            json_object_set_new(first, "to_green", g);
         }
     }
     char *s = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));

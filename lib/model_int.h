@@ -83,6 +83,10 @@ typedef struct cw_model {
     /* Platt calibration of the raw decision value f: p = 1/(1+exp(-(a f + b))) */
     double platt_a, platt_b;
     char *meta; /* JSON as stored */
+    /* XGBoost: each feature's distinct split thresholds, ascending, read
+     * from the model dump on first use (cw_model_to_green) */
+    double **thr;
+    int *nthr;
 } cw_model;
 
 typedef struct cw_fit_opts {
@@ -116,8 +120,8 @@ const char *cw_model_kind_name(cw_model_kind kind);
  * probability below g: *found = 1 with *value the new value. Exact for the
  * regression (within the training clip range); a search over the trees'
  * split values of the feature for XGBoost. */
-cw_status cw_model_to_green(const cw_model *md, const cw_mx *m, int64_t r, int j, double g,
-                            int *found, double *value);
+cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
+                            double *value);
 
 /* ---- store_sqlite_model.c ---------------------------------------------- */
 

@@ -131,7 +131,10 @@ int cmd_predict(int argc, char **argv)
                 json_array_foreach (drv, k, x) {
                     const char *dir = json_string_value(json_object_get(x, "direction"));
                     printf("%s%s %s (%+.2f)\n", first ? "  " : "                   ",
-                           dir && !strcmp(dir, "raises") ? "▲" : "▼",
+                           !dir                     ? "?"
+                           : !strcmp(dir, "raises") ? "▲"
+                           : !strcmp(dir, "lowers") ? "▼"
+                                                    : "·",
                            json_string_value(json_object_get(x, "text")),
                            json_number_value(json_object_get(x, "contribution")));
                     first = 0;

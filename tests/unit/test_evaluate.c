@@ -147,9 +147,8 @@ static void against_sklearn(void **state)
         if (line[0] == '#') {
             char *p = strstr(line, "roc_auc=");
             if (p)
-                assert_int_equal(sscanf(p, "roc_auc=%lf average_precision=%lf brier=%lf", &auc,
-                                        &ap, &brier),
-                                 3);
+                assert_int_equal(
+                    sscanf(p, "roc_auc=%lf average_precision=%lf brier=%lf", &auc, &ap, &brier), 3);
             continue;
         }
         int lab;
@@ -205,8 +204,8 @@ static void churn_events(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(hand_worked),    cmocka_unit_test(degenerate),
-        cmocka_unit_test(roc_thinning),   cmocka_unit_test(against_sklearn),
+        cmocka_unit_test(hand_worked),  cmocka_unit_test(degenerate),
+        cmocka_unit_test(roc_thinning), cmocka_unit_test(against_sklearn),
         cmocka_unit_test(churn_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
