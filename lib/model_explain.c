@@ -294,7 +294,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
         if (rc == CW_OK && !ex) {
             char b[32];
             rc = cw_store_set_error(st, CW_ERR_NOTFOUND, "no metric snapshot on %s",
-                                    cw_time_format(day * DAY_SECONDS, 0, b, sizeof b));
+                                    cw_time_format(day * DAY_SECONDS, 1, b, sizeof b));
         }
     }
     cw_subs subs;
