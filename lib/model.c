@@ -26,6 +26,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xgboost/c_api.h>
 
 #define LR_C          0.05
@@ -639,7 +640,9 @@ cw_status cw_model_deserialise(const char *kind, const char *meta, const void *b
             cw_model_free(md);
             return xgb_error(err, "load");
         }
-        XGBoosterSetParam(b, "nthread", "2");
+        char threads[16];
+        snprintf(threads, sizeof threads, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+        XGBoosterSetParam(b, "nthread", threads);
     }
     *out = md;
     return CW_OK;

@@ -90,7 +90,8 @@ cw_status cw_subs_load(cw_store *st, cw_subs *s)
         cw_subs_free(s);
         return rc;
     }
-    qsort(c.rows, (size_t)c.n, sizeof *c.rows, sub_cmp);
+    if (c.n > 1)
+        qsort(c.rows, (size_t)c.n, sizeof *c.rows, sub_cmp);
     int64_t nacc = s->nacc > c.maxacc + 1 ? s->nacc : c.maxacc + 1;
     if (nacc > s->nacc) {
         char **e = realloc(s->ext, (size_t)nacc * sizeof *e);
