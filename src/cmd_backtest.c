@@ -36,11 +36,11 @@ int cmd_backtest(int argc, char **argv)
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'H':
-            rc = cli_parse_num("--horizon", optarg, 7, 730, &v);
+            rc = cli_model_num("--horizon", optarg, 7, 730, &v);
             o.horizon_days = (int)v;
             break;
-        case 'f': rc = cli_parse_day("--from", optarg, &o.from_day); break;
-        case 't': rc = cli_parse_day("--to", optarg, &o.to_day); break;
+        case 'f': rc = cli_model_day("--from", optarg, &o.from_day); break;
+        case 't': rc = cli_model_day("--to", optarg, &o.to_day); break;
         case 'k':
             if (!strcmp(optarg, "logreg"))
                 o.kinds = CW_MODEL_LOGREG;
@@ -54,10 +54,10 @@ int cmd_backtest(int argc, char **argv)
             }
             break;
         case 'T':
-            rc = cli_parse_num("--threads", optarg, 1, 256, &v);
+            rc = cli_model_num("--threads", optarg, 1, 256, &v);
             o.threads = (int)v;
             break;
-        case 'g': rc = cli_parse_num("--green-below", optarg, 0.001, 0.999, &o.green_below); break;
+        case 'g': rc = cli_model_num("--green-below", optarg, 0.001, 0.999, &o.green_below); break;
         case 'F':
             if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
                 json = !strcmp(optarg, "json");
@@ -77,7 +77,7 @@ int cmd_backtest(int argc, char **argv)
         o.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
     cw_store *st = NULL;
     if (rc == 0)
-        rc = cli_open_store(cfg, &st);
+        rc = cli_model_open_store(cfg, &st);
     if (rc) {
         cw_config_free(cfg);
         return rc;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* Shared by train / predict / backtest: a date option as days since epoch. */
-int cli_parse_day(const char *opt, const char *s, int64_t *day)
+int cli_model_day(const char *opt, const char *s, int64_t *day)
 {
     int64_t t;
     const char *why = NULL;
@@ -25,7 +25,7 @@ int cli_parse_day(const char *opt, const char *s, int64_t *day)
 }
 
 /* A number in [lo, hi] with an optional trailing '%'. */
-int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out)
+int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out)
 {
     char *end;
     double v = strtod(s, &end);
@@ -37,7 +37,7 @@ int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *
     return 0;
 }
 
-int cli_open_store(cw_config *cfg, cw_store **st)
+int cli_model_open_store(cw_config *cfg, cw_store **st)
 {
     char *err = NULL;
     cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
@@ -97,17 +97,17 @@ int cmd_train(int argc, char **argv)
             }
             break;
         case 'H':
-            rc = cli_parse_num("--horizon", optarg, 7, 730, &v);
+            rc = cli_model_num("--horizon", optarg, 7, 730, &v);
             o.horizon_days = (int)v;
             break;
-        case 'f': rc = cli_parse_day("--from", optarg, &o.from_day); break;
-        case 't': rc = cli_parse_day("--to", optarg, &o.to_day); break;
-        case 's': rc = cli_parse_num("--seat-loss", optarg, 1, 100, &o.seat_loss_pct); break;
-        case 'm': rc = cli_parse_num("--mrr-loss", optarg, 1, 100, &o.mrr_loss_pct); break;
+        case 'f': rc = cli_model_day("--from", optarg, &o.from_day); break;
+        case 't': rc = cli_model_day("--to", optarg, &o.to_day); break;
+        case 's': rc = cli_model_num("--seat-loss", optarg, 1, 100, &o.seat_loss_pct); break;
+        case 'm': rc = cli_model_num("--mrr-loss", optarg, 1, 100, &o.mrr_loss_pct); break;
         case 'a': o.activate = 1; break;
         case 'D': o.dump_matrix = optarg; break;
         case 'T':
-            rc = cli_parse_num("--threads", optarg, 1, 256, &v);
+            rc = cli_model_num("--threads", optarg, 1, 256, &v);
             o.threads = (int)v;
             break;
         case 'n': o.name = optarg; break;
@@ -128,7 +128,7 @@ int cmd_train(int argc, char **argv)
     }
     cw_store *st = NULL;
     if (rc == 0)
-        rc = cli_open_store(cfg, &st);
+        rc = cli_model_open_store(cfg, &st);
     if (rc) {
         cw_config_free(cfg);
         return rc;
