@@ -253,7 +253,9 @@ static cw_status on_row(int64_t day, int64_t account, const double *vals, const 
                                   "catalogue's %d; recompute it with `churnwatch metrics`",
                                   (long long)day, n, m->nmetrics);
     int64_t mrr, seats;
-    cw_subs_at(c->s, account, day * DAY_SECONDS, &mrr, &seats);
+    /* active at the instant: a change effective exactly then counts, as the
+     * label window (D, D + horizon] starts after it */
+    cw_subs_at(c->s, account, day * DAY_SECONDS + 1, &mrr, &seats);
     if (mrr <= 0)
         return CW_OK;
     if (m->rows == m->cap) {
