@@ -46,7 +46,7 @@ void cw_model_library_version(cw_model_kind kind, char *buf, size_t n)
         XGBoostVersion(&a, &b, &c);
         snprintf(buf, n, "xgboost %d.%d.%d", a, b, c);
     } else {
-        snprintf(buf, n, "liblinear %d", LIBLINEAR_VERSION);
+        snprintf(buf, n, "liblinear %d.%d", LIBLINEAR_VERSION / 100, LIBLINEAR_VERSION % 100);
     }
 }
 
