@@ -353,7 +353,8 @@ static cw_status fit_xgboost(const cw_mx *m, const int64_t *idx, int64_t n, cons
             cw_model_free(md);
             return xgb_error(err, "parameter");
         }
-    for (int it = 0; it < XGB_ROUNDS; it++)
+    int rounds = o->rounds > 0 ? o->rounds : XGB_ROUNDS;
+    for (int it = 0; it < rounds; it++)
         if (XGBoosterUpdateOneIter(b, it, dm) != 0) {
             XGDMatrixFree(dm);
             cw_model_free(md);

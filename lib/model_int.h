@@ -92,6 +92,7 @@ typedef struct cw_model {
 typedef struct cw_fit_opts {
     int threads;
     uint64_t seed;
+    int rounds; /* XGBoost boosting rounds (0: 300) */
 } cw_fit_opts;
 
 /* Fits kind on the rows of m listed in idx (labels known). */

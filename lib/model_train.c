@@ -121,7 +121,7 @@ cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, i
     *out = NULL;
     *test_p = NULL;
     double t0 = cw_now();
-    cw_fit_opts fo = {threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), 42};
+    cw_fit_opts fo = {threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), 42, 0};
     char *err = NULL;
     cw_model *md;
     cw_status rc = cw_model_fit(kind, &sp->mx, sp->fit, sp->nfit, &fo, &md, &err);
