@@ -341,9 +341,9 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
         pr->drivers_json = explain_row(md, &m, i, c + i * (m.nf + 1), p[i], green, ndrv, scratch);
         if (!pr->drivers_json)
             rc = CW_ERR_NOMEM;
-        else
-            rc = cw_store_prediction_put(st, day, m.acc[i], id, p[i], pr->drivers_json);
     }
+    if (rc == CW_OK)
+        rc = cw_store_predictions_put(st, day, id, res->n, res->rows);
     if (rc == CW_OK)
         rc = ops->commit(st);
     else if (txn)

@@ -133,8 +133,9 @@ cw_status cw_store_model_save(cw_store *st, const char *name, cw_model_kind kind
 cw_status cw_store_model_load(cw_store *st, int64_t id, int64_t *out_id, char **name, char **kind,
                               char **meta, void **body, size_t *body_len);
 cw_status cw_store_predictions_clear(cw_store *st, int64_t day, int64_t model);
-cw_status cw_store_prediction_put(cw_store *st, int64_t day, int64_t account, int64_t model,
-                                  double probability, const char *drivers);
+/* Inserts rows[0..n) (account, probability, drivers_json) with one statement. */
+cw_status cw_store_predictions_put(cw_store *st, int64_t day, int64_t model, int64_t n,
+                                   const cw_prediction *rows);
 cw_status cw_store_backtest_put(cw_store *st, int64_t at, const char *subject, const char *json);
 /* Calls fn for every scores row with day in [lo, hi]. */
 cw_status cw_store_scores_scan(cw_store *st, int64_t lo, int64_t hi,

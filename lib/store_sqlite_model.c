@@ -103,8 +103,8 @@ cw_status cw_store_predictions_clear(cw_store *st, int64_t day, int64_t model)
     return rc == SQLITE_DONE ? CW_OK : db_err(st, "predictions");
 }
 
-cw_status cw_store_prediction_put(cw_store *st, int64_t day, int64_t account, int64_t model,
-                                  double probability, const char *drivers)
+cw_status cw_store_predictions_put(cw_store *st, int64_t day, int64_t model, int64_t n,
+                                   const cw_prediction *rows)
 {
     sqlite3 *db = cw_store_sqlite(st);
     sqlite3_stmt *q = NULL;
@@ -113,12 +113,16 @@ cw_status cw_store_prediction_put(cw_store *st, int64_t day, int64_t account, in
                            " VALUES(?,?,?,?,?)",
                            -1, &q, NULL) != SQLITE_OK)
         return db_err(st, "predictions");
-    sqlite3_bind_int64(q, 1, day);
-    sqlite3_bind_int64(q, 2, account);
-    sqlite3_bind_int64(q, 3, model);
-    sqlite3_bind_double(q, 4, probability);
-    sqlite3_bind_text(q, 5, drivers, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(q);
+    int rc = SQLITE_DONE;
+    for (int64_t i = 0; i < n && rc == SQLITE_DONE; i++) {
+        sqlite3_bind_int64(q, 1, day);
+        sqlite3_bind_int64(q, 2, rows[i].account);
+        sqlite3_bind_int64(q, 3, model);
+        sqlite3_bind_double(q, 4, rows[i].probability);
+        sqlite3_bind_text(q, 5, rows[i].drivers_json, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        sqlite3_reset(q);
+    }
     sqlite3_finalize(q);
     return rc == SQLITE_DONE ? CW_OK : db_err(st, "predictions");
 }
