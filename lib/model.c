@@ -727,72 +727,111 @@ static cw_status xgb_thresholds(cw_model *md)
     return CW_OK;
 }
 
-cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
-                            double *value)
+/* The regression's exact answer for row r, feature j. */
+static void lr_to_green(const cw_model *md, const float *x, int j, double target, int *found,
+                        double *value)
 {
+    int miss;
+    double z = lr_z(md, j, x[j], &miss);
+    double f = lr_decision(md, x);
+    double f_wo = f - md->w[j] * z - (miss ? md->wmiss[j] : 0);
     *found = 0;
+    if (md->w[j] == 0 || md->sd[j] == 0 || md->platt_a <= 0)
+        return;
+    double znew = (target - 1e-9 - f_wo) / md->w[j];
+    double v = md->mean[j] + znew * md->sd[j];
+    if (v < md->clip_lo[j] || v > md->clip_hi[j]) /* beyond what the model saw */
+        return;
+    *found = 1;
+    *value = v;
+}
+
+#define GREEN_BATCH_ROWS 262144
+
+cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *rows, const int *feat,
+                                 int64_t k, double g, int *found, double *value)
+{
     double target = (log(g / (1 - g)) - md->platt_b) / md->platt_a; /* decision value at g */
-    const float *x = m->x + r * m->nf;
+    for (int64_t i = 0; i < k; i++)
+        found[i] = 0;
     if (md->kind == CW_MODEL_LOGREG) {
-        int miss;
-        double z = lr_z(md, j, x[j], &miss);
-        double f = lr_decision(md, x);
-        double f_wo = f - md->w[j] * z - (miss ? md->wmiss[j] : 0);
-        if (md->w[j] == 0 || md->sd[j] == 0 || md->platt_a <= 0)
-            return CW_OK;
-        double znew = (target - 1e-9 - f_wo) / md->w[j];
-        double v = md->mean[j] + znew * md->sd[j];
-        /* decision must fall as w·z falls: direction fixed by the sign of w */
-        if (v < md->clip_lo[j] || v > md->clip_hi[j])
-            return CW_OK;
-        *found = 1;
-        *value = v;
+        for (int64_t i = 0; i < k; i++)
+            if (feat[i] >= 0)
+                lr_to_green(md, m->x + rows[i] * m->nf, feat[i], target, &found[i], &value[i]);
         return CW_OK;
     }
     cw_status rc = xgb_thresholds(md);
-    if (rc != CW_OK || md->nthr[j] == 0)
+    if (rc != CW_OK)
         return rc;
-    const double *thr = md->thr[j];
-    int nthr = md->nthr[j];
-    /* Candidates: each threshold (goes right: x >= t) and just below it (goes left). */
-    int64_t nc = 2 * (int64_t)nthr;
-    float *buf = calloc((size_t)nc * (size_t)m->nf, sizeof *buf);
-    double *cand = malloc((size_t)nc * sizeof *cand);
+    /* Candidates per row: each split threshold of its feature (goes right:
+     * x >= t) and the float just below it (goes left); rows are batched so
+     * one DMatrix and one prediction serve thousands of accounts. */
+    int maxthr = 1;
+    for (int j = 0; j < m->nf; j++)
+        if (md->nthr[j] > maxthr)
+            maxthr = md->nthr[j];
+    int64_t cap = GREEN_BATCH_ROWS > 2 * (int64_t)maxthr ? GREEN_BATCH_ROWS : 2 * (int64_t)maxthr;
+    float *buf = calloc((size_t)cap * (size_t)m->nf, sizeof *buf);
+    float *cand = malloc((size_t)cap * sizeof *cand);
     if (!buf || !cand) {
         free(buf);
         free(cand);
         return CW_ERR_NOMEM;
     }
-    for (int i = 0; i < nthr; i++) {
-        cand[2 * i] = (float)thr[i];
-        cand[2 * i + 1] = nextafterf((float)thr[i], -INFINITY);
-    }
-    for (int64_t c = 0; c < nc; c++) {
-        memcpy(buf + c * m->nf, x, (size_t)m->nf * sizeof *buf);
-        buf[c * m->nf + j] = (float)cand[c];
-    }
-    DMatrixHandle dm;
-    bst_ulong len = 0;
-    const float *res = NULL;
-    int xr = XGDMatrixCreateFromMat(buf, (bst_ulong)nc, (bst_ulong)m->nf, NAN, &dm);
-    if (xr == 0) {
-        xr = XGBoosterPredict(md->booster, dm, 1, 0, 0, &len, &res);
-        if (xr == 0 && len == (bst_ulong)nc) {
-            double best = INFINITY;
-            for (int64_t c = 0; c < nc; c++) {
-                if (res[c] >= target)
-                    continue;
-                double d = isnan(x[j]) ? fabs(cand[c]) : fabs(cand[c] - x[j]);
-                if (d < best) {
-                    best = d;
-                    *value = cand[c];
-                    *found = 1;
+    int xr = 0;
+    for (int64_t i0 = 0; xr == 0 && i0 < k;) {
+        int64_t i1 = i0, nc = 0;
+        for (; i1 < k; i1++) {
+            int64_t add = feat[i1] >= 0 ? 2 * (int64_t)md->nthr[feat[i1]] : 0;
+            if (nc + add > cap)
+                break;
+            for (int t = 0; add && t < md->nthr[feat[i1]]; t++) {
+                const float *x = m->x + rows[i1] * m->nf;
+                float th = (float)md->thr[feat[i1]][t];
+                for (int h = 0; h < 2; h++, nc++) {
+                    memcpy(buf + nc * m->nf, x, (size_t)m->nf * sizeof *buf);
+                    cand[nc] = h ? nextafterf(th, -INFINITY) : th;
+                    buf[nc * m->nf + feat[i1]] = cand[nc];
                 }
             }
         }
-        XGDMatrixFree(dm);
+        if (nc > 0) {
+            DMatrixHandle dm;
+            bst_ulong len = 0;
+            const float *res = NULL;
+            xr = XGDMatrixCreateFromMat(buf, (bst_ulong)nc, (bst_ulong)m->nf, NAN, &dm);
+            if (xr == 0) {
+                xr = XGBoosterPredict(md->booster, dm, 1, 0, 0, &len, &res);
+                if (xr == 0 && len != (bst_ulong)nc)
+                    xr = -1;
+                for (int64_t i = i0, c = 0; xr == 0 && i < i1; i++) {
+                    if (feat[i] < 0)
+                        continue;
+                    float x = m->x[rows[i] * m->nf + feat[i]];
+                    double best = INFINITY;
+                    for (int64_t e = c + 2 * (int64_t)md->nthr[feat[i]]; c < e; c++) {
+                        if (res[c] >= target)
+                            continue;
+                        double d = isnan(x) ? fabs(cand[c]) : fabs((double)cand[c] - x);
+                        if (d < best) {
+                            best = d;
+                            value[i] = cand[c];
+                            found[i] = 1;
+                        }
+                    }
+                }
+                XGDMatrixFree(dm);
+            }
+        }
+        i0 = i1;
     }
     free(buf);
     free(cand);
     return xr == 0 ? CW_OK : CW_ERR_INPUT;
+}
+
+cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
+                            double *value)
+{
+    return cw_model_to_green_many(md, m, &r, &j, 1, g, found, value);
 }

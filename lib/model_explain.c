@@ -151,8 +151,8 @@ static json_t *jnum(double v)
 }
 
 /* The drivers JSON of row r (caller frees). */
-static char *explain_row(cw_model *md, const cw_mx *m, int64_t r, const double *c, double prob,
-                         double green, int ndrv, drv *scratch)
+static char *explain_row(const cw_mx *m, int64_t r, const double *c, double prob, double green,
+                         int ndrv, drv *scratch, int best, int found, double v)
 {
     int nm = m->nmetrics;
     for (int k = 0; k < nm; k++)
@@ -196,38 +196,30 @@ static char *explain_row(cw_model *md, const cw_mx *m, int64_t r, const double *
             json_object_set_new(o, "text", json_string(text));
             json_array_append_new(a, o);
         }
-    /* What would turn it green: the actionable metric value raising the risk most. */
+    /* What would turn it green (best and its answer found by the caller). */
     json_t *first = json_array_get(a, 0);
     const char *dir0 = json_string_value(json_object_get(first, "direction"));
-    if (prob >= green && dir0 && !strcmp(dir0, "raises")) {
-        int best = -1;
-        for (int j = 0; j < m->nmetrics; j++)
-            if (actionable(j) && c[j] > 0 && (best < 0 || c[j] > c[best]))
-                best = j;
-        int found = 0;
-        double v = 0;
-        if (best >= 0 && cw_model_to_green(md, m, r, best, green, &found, &v) == CW_OK) {
-            json_t *g = json_object();
-            char fname[96];
-            const char *fn = cw_mx_feature_name(m, best, fname, sizeof fname);
-            double from = m->x[r * m->nf + best];
-            json_object_set_new(g, "feature", json_string(fn));
-            json_object_set_new(g, "from", jnum(from));
-            if (found) {
-                json_object_set_new(g, "to", json_real(v));
-                snprintf(text, sizeof text,
-                         "turns green (under %.0f%%) if %s moves from %.3g to %.3g, all else equal",
-                         100 * green, fn, from, v);
-            } else {
-                json_object_set_new(g, "to", json_null());
-                snprintf(text, sizeof text,
-                         "no value of %s alone (within the range seen in training) brings it "
-                         "under %.0f%%",
-                         fn, 100 * green);
-            }
-            json_object_set_new(g, "text", json_string(text));
-            json_object_set_new(first, "to_green", g);
+    if (prob >= green && best >= 0 && dir0 && !strcmp(dir0, "raises")) {
+        json_t *g = json_object();
+        char fname[96];
+        const char *fn = cw_mx_feature_name(m, best, fname, sizeof fname);
+        double from = m->x[r * m->nf + best];
+        json_object_set_new(g, "feature", json_string(fn));
+        json_object_set_new(g, "from", jnum(from));
+        if (found) {
+            json_object_set_new(g, "to", json_real(v));
+            snprintf(text, sizeof text,
+                     "turns green (under %.0f%%) if %s moves from %.3g to %.3g, all else equal",
+                     100 * green, fn, from, v);
+        } else {
+            json_object_set_new(g, "to", json_null());
+            snprintf(text, sizeof text,
+                     "no value of %s alone (within the range seen in training) brings it under "
+                     "%.0f%%",
+                     fn, 100 * green);
         }
+        json_object_set_new(g, "text", json_string(text));
+        json_object_set_new(first, "to_green", g);
     }
     char *s = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(a);
@@ -332,13 +324,43 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
         txn = 1;
     if (rc == CW_OK)
         rc = cw_store_predictions_clear(st, day, id);
+    /* What would turn each flagged account green: the actionable metric
+     * value contributing most to its risk, all rows in one batch. */
+    int64_t *grow_ = malloc((size_t)(n ? n : 1) * sizeof *grow_);
+    int *gfeat = malloc((size_t)(n ? n : 1) * sizeof *gfeat);
+    int *gfound = calloc((size_t)(n ? n : 1), sizeof *gfound);
+    double *gval = calloc((size_t)(n ? n : 1), sizeof *gval);
+    int *best = malloc((size_t)(n ? n : 1) * sizeof *best);
+    int64_t *gpos = malloc((size_t)(n ? n : 1) * sizeof *gpos);
+    int64_t ng = 0;
+    if (rc == CW_OK && (!grow_ || !gfeat || !gfound || !gval || !best || !gpos))
+        rc = CW_ERR_NOMEM;
+    for (int64_t i = 0; rc == CW_OK && i < n; i++) {
+        const double *ci = c + i * (m.nf + 1);
+        best[i] = -1;
+        gpos[i] = -1;
+        if (p[i] < green)
+            continue;
+        for (int j = 0; j < m.nmetrics; j++)
+            if (actionable(j) && ci[j] > 0 && (best[i] < 0 || ci[j] > ci[best[i]]))
+                best[i] = j;
+        if (best[i] >= 0) {
+            gpos[i] = ng;
+            grow_[ng] = i;
+            gfeat[ng++] = best[i];
+        }
+    }
+    if (rc == CW_OK && ng)
+        rc = cw_model_to_green_many(md, &m, grow_, gfeat, ng, green, gfound, gval);
     for (int64_t i = 0; rc == CW_OK && i < n; i++) {
         cw_prediction *pr = &res->rows[res->n++];
         pr->account = m.acc[i];
         pr->probability = p[i];
         const char *ext = m.acc[i] < subs.nacc && subs.ext[m.acc[i]] ? subs.ext[m.acc[i]] : "?";
         snprintf(pr->account_id, sizeof pr->account_id, "%s", ext);
-        pr->drivers_json = explain_row(md, &m, i, c + i * (m.nf + 1), p[i], green, ndrv, scratch);
+        int64_t gi = gpos[i];
+        pr->drivers_json = explain_row(&m, i, c + i * (m.nf + 1), p[i], green, ndrv, scratch,
+                                       best[i], gi >= 0 ? gfound[gi] : 0, gi >= 0 ? gval[gi] : 0);
         if (!pr->drivers_json)
             rc = CW_ERR_NOMEM;
     }
@@ -348,6 +370,12 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
         rc = ops->commit(st);
     else if (txn)
         ops->rollback(st);
+    free(grow_);
+    free(gfeat);
+    free(gfound);
+    free(gval);
+    free(best);
+    free(gpos);
     free(idx);
     free(p);
     free(c);

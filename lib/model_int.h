@@ -121,6 +121,10 @@ const char *cw_model_kind_name(cw_model_kind kind);
  * probability below g: *found = 1 with *value the new value. Exact for the
  * regression (within the training clip range); a search over the trees'
  * split values of the feature for XGBoost. */
+/* The same for k rows at once: row rows[i], feature feat[i] (-1: none);
+ * found[i], value[i]. Batched for the trees. */
+cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *rows, const int *feat,
+                                 int64_t k, double g, int *found, double *value);
 cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
                             double *value);
 
