@@ -282,7 +282,6 @@ static cw_status xgb_error(char **err, const char *what)
     return CW_ERR_INPUT;
 }
 
-/* A DMatrix of rows idx[0..n) of m (copied). */
 /* Threads for DMatrix construction: XGBoost's hist method also builds its
  * gradient index with the DMatrix's own thread count, which the plain
  * XGDMatrixCreateFromMat sets to 1: on the benchmark matrix the fit took
@@ -293,6 +292,7 @@ static int xgb_threads(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* A DMatrix of rows idx[0..n) of m (copied). */
 static int xgb_dmatrix(const cw_mx *m, const int64_t *idx, int64_t n, int with_labels,
                        DMatrixHandle *out)
 {
