@@ -854,6 +854,28 @@ typedef struct cw_score_export_opts {
     int drivers;         /* measures named per account (points lost, largest first) */
 } cw_score_export_opts;
 
+/* `backtest --suggest-weights` (lib/score_suggest.c): the scorecard's
+ * weights fitted to the history on the churn model's time split. */
+typedef struct cw_suggest_opts {
+    int64_t from_day, to_day; /* snapshots used (0 = open) */
+    int horizon_days;         /* churn within this many days of a snapshot (90) */
+} cw_suggest_opts;
+
+typedef struct cw_suggest_result {
+    int nmeasures;
+    double coef[64];         /* per measure: logistic coefficient of points / 100 */
+    double weight[64];       /* suggested effective weight, % (0 when coef >= 0) */
+    double group_weight[16]; /* suggested group weights (sum of their measures') */
+    int64_t train_rows, train_positives, test_rows, test_positives;
+    int64_t train_from, train_to, test_from, test_to; /* days */
+    double auc_current, auc_suggested, lift10_current, lift10_suggested;
+    double auc_train_start, auc_train; /* on the fitting rows: start, after tuning */
+} cw_suggest_result;
+
+CW_API cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_suggest_opts *o,
+                                  cw_suggest_result *res);
+CW_API void cw_score_suggest_print(const cw_scorecard *sc, const cw_suggest_result *r, FILE *out);
+
 CW_API void cw_score_export_opts_init(cw_score_export_opts *o);
 /* Prints the stored scores of a day, riskiest first, with each account's
  * weakest measures. CW_ERR_NOTFOUND when nothing is scored;
@@ -1332,6 +1354,144 @@ CW_API cw_status cw_token_revoke(cw_store *st, int64_t id, int64_t now);
 /* Calls fn for every token, by id. */
 CW_API cw_status cw_token_list(cw_store *st, cw_status (*fn)(const cw_token_info *t, void *ud),
                                void *ud);
+
+/* ---------------------------------------------------------------------
+ * Churn model, explanations and backtests (docs/model.md): a regularised
+ * logistic regression (liblinear) and gradient-boosted trees (XGBoost)
+ * trained on the stored metric snapshots, with calibrated probabilities,
+ * per-account drivers in words and a time-split backtest.
+ * ------------------------------------------------------------------- */
+
+#define CW_EVAL_ROC_POINTS 101
+
+/* One decile of a calibration table (ascending score). */
+typedef struct cw_eval_decile {
+    int64_t n, positives;
+    double mean_score; /* mean predicted probability (or risk / 100) */
+    double observed;   /* positives / n */
+} cw_eval_decile;
+
+/* How well a risk score ranks and predicts one binary outcome. NaN where
+ * undefined (no positives, or brier when the scores are no probabilities). */
+typedef struct cw_eval {
+    int64_t n, positives;
+    double roc_auc, pr_auc, brier;
+    double precision_10, recall_10, lift_10; /* riskiest 10% of rows */
+    double precision_20, recall_20, lift_20; /* riskiest 20% */
+    cw_eval_decile deciles[10];
+    int nroc; /* ROC curve points, (0,0) first and (1,1) last */
+    double roc_fpr[CW_EVAL_ROC_POINTS], roc_tpr[CW_EVAL_ROC_POINTS];
+} cw_eval;
+
+/* Evaluates score[i] (higher = riskier) against y[i] (0/1) over n rows;
+ * probabilities says whether the scores are probabilities (Brier score).
+ * Returns CW_OK or CW_ERR_NOMEM. Definitions in docs/model.md. */
+CW_API cw_status cw_eval_binary(const double *score, const unsigned char *y, int64_t n,
+                                int probabilities, cw_eval *out);
+
+/* Early warning: over the churns in the evaluated period, the days
+ * between the first red flag (in the look-back before the churn) and the
+ * churn. */
+typedef struct cw_lead_time {
+    int64_t churns, flagged;
+    double median_days, mean_days; /* over flagged churns; NaN when none */
+    double never_flagged_share;    /* (churns - flagged) / churns */
+} cw_lead_time;
+
+typedef enum cw_model_kind { CW_MODEL_LOGREG = 1, CW_MODEL_XGBOOST = 2 } cw_model_kind;
+
+typedef struct cw_train_opts {
+    int kinds;                          /* bit mask of cw_model_kind */
+    int horizon_days;                   /* label window after a snapshot (90) */
+    int64_t from_day, to_day;           /* snapshots used, days since epoch (0: all) */
+    double seat_loss_pct, mrr_loss_pct; /* also count such a loss as churn (0: off) */
+    int activate;                       /* make the new model (the last kind) active */
+    int threads;                        /* XGBoost threads (0: online cores) */
+    double test_share;                  /* share of labelled snapshot days held out (0.25) */
+    const char *dump_matrix;            /* write the training/test matrix as CSV (or NULL) */
+    const char *name;                   /* model name prefix (NULL: "churn") */
+} cw_train_opts;
+
+typedef struct cw_trained_model {
+    int64_t id; /* models.id, 0 when not saved */
+    cw_model_kind kind;
+    char name[96];
+    int64_t fit_rows, calib_rows, test_rows;
+    double fit_s;
+    cw_eval test;
+} cw_trained_model;
+
+typedef struct cw_train_result {
+    int nmodels;
+    cw_trained_model models[2];
+    int64_t fit_from, fit_to, calib_from, calib_to, test_from, test_to; /* snapshot days */
+    int features;
+} cw_train_result;
+
+CW_API void cw_train_opts_init(cw_train_opts *o);
+/* Trains the kinds asked for on the store's snapshots (time split: fit,
+ * calibration, purge gap of one horizon, test), saves each in `models`
+ * (not when res is for a backtest, see cw_backtest_run) and fills res.
+ * One transaction. Errors (too few snapshots or churns) are on the store. */
+CW_API cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *res);
+
+typedef struct cw_predict_opts {
+    int64_t day;        /* snapshot to score (0: the latest) */
+    int64_t model_id;   /* 0: the active model */
+    double green_below; /* probability under which an account is green */
+    int drivers;        /* drivers kept per direction (3) */
+} cw_predict_opts;
+
+/* One scored account. */
+typedef struct cw_prediction {
+    int64_t account;
+    char account_id[64];
+    double probability;
+    char *drivers_json; /* the stored drivers array; owned by the prediction set */
+} cw_prediction;
+
+typedef struct cw_predictions {
+    int64_t day, model_id, n;
+    char model_name[96];
+    cw_prediction *rows; /* riskiest first */
+} cw_predictions;
+
+/* Scores every account active at the snapshot with the model, stores the
+ * rows in `predictions` (one transaction, replacing that day's rows of the
+ * model) and sets *out (caller frees with cw_predictions_free). */
+CW_API cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_predictions **out);
+CW_API void cw_predictions_free(cw_predictions *p); /* accepts NULL */
+
+typedef struct cw_backtest_opts {
+    int horizon_days;         /* 90 */
+    int64_t from_day, to_day; /* snapshots (0: all) */
+    int kinds;                /* models to train and test (bit mask; 0: both) */
+    double green_below;       /* model probability flagged red at or above */
+    int threads;
+    double test_share; /* 0.25 */
+} cw_backtest_opts;
+
+typedef struct cw_backtest_subject {
+    char subject[96]; /* "model:logreg", "model:xgboost", "scorecard:<hash>" */
+    int probabilities;
+    cw_eval eval;
+    cw_lead_time lead;
+} cw_backtest_subject;
+
+typedef struct cw_backtest {
+    int horizon_days;
+    int64_t test_from, test_to;
+    int n;
+    cw_backtest_subject *subjects;
+} cw_backtest;
+
+/* Trains the models on the earlier snapshots, evaluates them and every
+ * stored scorecard on the later ones (same rows, same labels), stores one
+ * `backtests` row per subject and sets *out (caller frees). */
+CW_API cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest **out);
+/* The JSON stored for a subject (caller frees). */
+CW_API char *cw_backtest_subject_json(const cw_backtest *b, const cw_backtest_subject *s);
+CW_API void cw_backtest_free(cw_backtest *b); /* accepts NULL */
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,9 @@ static const setting settings[] = {
     {"reports.reason_map", SET_STR, "", 0, 0, NULL,
      "churn-reason keywords to causes, \"keyword=cause;...\" (causes: bad_service, "
      "bad_onboarding, lack_of_success, natural); empty = the built-in map"},
+    {"model.green_below_pct", SET_INT, "25", 1, 99, NULL,
+     "churn probability (percent) under which a model calls an account green; at or above "
+     "it the account is flagged (predict's what-would-turn-it-green, backtest's lead time)"},
     {"simulate.accounts", SET_INT, "500", 1, 10000000, NULL, "accounts in a simulated world"},
     {"simulate.months", SET_INT, "12", 1, 120, NULL, "months simulated"},
     {"simulate.start", SET_DATE, "2025-01-01", 0, 0, NULL, "first simulated day"},

@@ -853,7 +853,8 @@ double cw_scorecard_eval(const cw_scorecard *sc, const double *input, int stage,
         const sc_measure *m = &sc->measures[i];
         on[i] = 0;
         pts[i] = NAN;
-        if (!(m->stages & (1u << stage)) || !sc_segment_applies(m, segment))
+        /* weight 0 only comes from fitted weights (configured ones are > 0) */
+        if (m->weight <= 0 || !(m->stages & (1u << stage)) || !sc_segment_applies(m, segment))
             continue;
         double x = input[i];
         if (isnan(x)) {

@@ -220,8 +220,8 @@ int cmd_run(int argc, char **argv)
                     (long long)ms.snapshots_computed, (long long)ms.snapshots_skipped);
     }
     /* 3. score the day with the scorecard (only when this version has not
-     * scored it yet), before the rules read health_score and health_colour.
-     * INTEGRATION (model): predictions of the active model go here too. */
+     * scored it yet) and with the active churn model, if one was trained,
+     * before the rules read health_score / churn_probability. */
     if (rc == 0) {
         cw_score_opts so;
         cw_score_opts_init(&so);
@@ -234,6 +234,23 @@ int cmd_run(int argc, char **argv)
         } else if (!quiet)
             fprintf(stderr, "run: score: %lld snapshot scored, %lld already scored\n",
                     (long long)ss.days_scored, (long long)ss.days_skipped);
+    }
+    if (rc == 0) {
+        cw_predict_opts po = {day, 0, 0, 3};
+        po.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
+        cw_predictions *p = NULL;
+        cw_status s = cw_model_predict(st, &po, &p);
+        if (s == CW_ERR_NOTFOUND) {
+            /* No active model is a normal state: the scorecard still runs. */
+            if (!quiet)
+                fprintf(stderr, "run: predict: skipped (%s)\n", cw_store_errmsg(st));
+        } else if (s != CW_OK) {
+            cli_error("run: predict: %s", cw_store_errmsg(st));
+            rc = cli_exit_code(s);
+        } else if (!quiet)
+            fprintf(stderr, "run: predict: %lld accounts scored with model %s\n", (long long)p->n,
+                    p->model_name);
+        cw_predictions_free(p);
     }
     /* 4. rules and alerts */
     if (rc == 0) {

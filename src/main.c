@@ -282,6 +282,37 @@ const cli_command cli_commands[] = {
      "create prints a new token once (only its SHA-256 is stored); read tokens can\n"
      "use every GET endpoint, write tokens also acknowledge alerts and ingest.\n"
      "list shows id, role, the token's public prefix, dates and name.\n"},
+    {"train", cmd_train, "train the churn models on the stored snapshot history",
+     "usage: churnwatch train [--db F] [--kind logreg|xgboost|both] [--horizon DAYS]\n"
+     "                        [--from DATE] [--to DATE] [--seat-loss X%] [--mrr-loss X%]\n"
+     "                        [--activate] [--name N] [--threads N] [--dump-matrix PREFIX]\n"
+     "                        [--format table|json]\n"
+     "\n"
+     "Label: the account churns (MRR goes to 0) within --horizon days (default 90) after\n"
+     "a snapshot, or loses at least --seat-loss / --mrr-loss percent. Rows: accounts\n"
+     "active at each stored snapshot (churnwatch metrics --from --to --every 7d).\n"
+     "Split by time: fit, calibration (Platt), a purge gap of one horizon, test.\n"
+     "Saves each model in table models with its test metrics; --activate makes the\n"
+     "last one trained the one predict uses. --dump-matrix writes PREFIX.x.npy,\n"
+     "PREFIX.y.npy, PREFIX.set.npy and PREFIX.features.txt (bench/model_ref.py).\n"},
+    {"predict", cmd_predict, "score a snapshot with the active model and explain each score",
+     "usage: churnwatch predict [--db F] [--as-of DATE] [--model ID] [--top N]\n"
+     "                          [--green-below P] [--format table|csv|json]\n"
+     "\n"
+     "Scores every account active at the snapshot (default: the latest) into table\n"
+     "predictions, with the drivers raising and lowering each account's risk in words\n"
+     "and numbers, and what single change would bring it under the green cut-off\n"
+     "(--green-below, default model.green_below_pct). Prints the --top riskiest (20).\n"},
+    {"backtest", cmd_backtest, "judge the scorecard and the models on later snapshots",
+     "usage: churnwatch backtest [--db F] [--horizon DAYS] [--from DATE] [--to DATE]\n"
+     "                           [--kind logreg|xgboost|both] [--green-below P]\n"
+     "                           [--threads N] [--format table|json]\n"
+     "\n"
+     "Trains the models on the earlier snapshots and evaluates them, and every\n"
+     "scorecard version in table scores (risk = 100 - score, red = colour 2), on the\n"
+     "later ones: ROC AUC, PR AUC, precision/recall/lift in the riskiest 10% and 20%,\n"
+     "Brier score, calibration by decile and early-warning lead time. Stored in table\n"
+     "backtests as JSON (with the ROC curve).\n"},
     {NULL, NULL, NULL, NULL},
 };
 

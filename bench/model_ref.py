@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""Reference for bench/model.sh: the exact matrix `churnwatch train
+--dump-matrix PREFIX` trained on, fitted with scikit-learn and python3-xgboost.
+
+Fit rows = set 0, test rows = set 2 (calibration rows, set 1, are not used:
+ROC AUC depends only on the ranking, which a monotone calibration keeps).
+Preprocessing for the logistic regression mirrors lib/model.c: median
+imputation plus missing indicators, clipping to the fit rows' 1st..99th
+percentiles, standardisation; L2 with C = 0.05 (liblinear's C on the same
+loss). XGBoost parameters are lib/model.c's. Prints JSON: fit seconds and
+test ROC AUC per kind."""
+import json, sys, time
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+import xgboost as xgb
+
+prefix = sys.argv[1]
+X = np.load(prefix + ".x.npy", mmap_mode="r")
+y = np.load(prefix + ".y.npy")
+s = np.load(prefix + ".set.npy")
+fit, test = s == 0, s == 2
+Xf, Xt = np.asarray(X[fit]), np.asarray(X[test])
+out = {"fit_rows": int(fit.sum()), "test_rows": int(test.sum())}
+
+t0 = time.time()
+med = np.nanmedian(Xf, axis=0)
+med = np.where(np.isnan(med), 0, med)
+lo = np.nanpercentile(Xf, 1, axis=0)
+hi = np.nanpercentile(Xf, 99, axis=0)
+lo, hi = np.where(np.isnan(lo), 0, lo), np.where(np.isnan(hi), 0, hi)
+hasmiss = np.isnan(Xf).any(axis=0)
+def prep(A, mean=None, sd=None):
+    miss = np.isnan(A)
+    B = np.where(miss, med, A)
+    B = np.clip(B, lo, hi)
+    return B, miss[:, hasmiss].astype(np.float32)
+Bf, Mf = prep(Xf)
+mean, sd = Bf.mean(axis=0), Bf.std(axis=0)
+sd = np.where(sd > 1e-6, sd, 1)
+Zf = np.hstack([(Bf - mean) / sd, Mf])
+lr = LogisticRegression(C=0.05, max_iter=1000).fit(Zf, y[fit])
+out_lr_fit = time.time() - t0
+Bt, Mt = prep(Xt)
+pl = lr.decision_function(np.hstack([(Bt - mean) / sd, Mt]))
+out["logreg"] = {"fit_s": out_lr_fit, "roc_auc": roc_auc_score(y[test], pl)}
+
+t0 = time.time()
+d = xgb.DMatrix(Xf, label=y[fit], missing=np.nan, nthread=2)
+params = {"objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist",
+          "max_depth": 4, "eta": 0.05, "min_child_weight": 5, "subsample": 0.8,
+          "colsample_bytree": 0.8, "lambda": 1, "nthread": 2, "seed": 42, "verbosity": 0}
+bst = xgb.train(params, d, num_boost_round=300)
+out_x_fit = time.time() - t0
+px = bst.predict(xgb.DMatrix(Xt, missing=np.nan, nthread=2))
+out["xgboost"] = {"fit_s": out_x_fit, "roc_auc": roc_auc_score(y[test], px), "version": xgb.__version__}
+print(json.dumps(out))

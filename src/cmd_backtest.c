@@ -1,0 +1,146 @@
+/*
+ * cmd_backtest.c — `churnwatch backtest`: the scorecard and each model
+ * judged on the same held-out later snapshots (docs/model.md, "Backtest").
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_backtest(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},        {"horizon", required_argument, NULL, 'H'},
+        {"from", required_argument, NULL, 'f'},      {"to", required_argument, NULL, 't'},
+        {"kind", required_argument, NULL, 'k'},      {"format", required_argument, NULL, 'F'},
+        {"threads", required_argument, NULL, 'T'},   {"green-below", required_argument, NULL, 'g'},
+        {"suggest-weights", no_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_backtest_opts o;
+    memset(&o, 0, sizeof o);
+    o.horizon_days = 90;
+    int json = 0, suggest = 0, c;
+    double v;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'H':
+            rc = cli_model_num("--horizon", optarg, 7, 730, &v);
+            o.horizon_days = (int)v;
+            break;
+        case 'f': rc = cli_model_day("--from", optarg, &o.from_day); break;
+        case 't': rc = cli_model_day("--to", optarg, &o.to_day); break;
+        case 'k':
+            if (!strcmp(optarg, "logreg"))
+                o.kinds = CW_MODEL_LOGREG;
+            else if (!strcmp(optarg, "xgboost"))
+                o.kinds = CW_MODEL_XGBOOST;
+            else if (!strcmp(optarg, "both"))
+                o.kinds = CW_MODEL_LOGREG | CW_MODEL_XGBOOST;
+            else {
+                cli_error("--kind %s: expected logreg, xgboost or both", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'T':
+            rc = cli_model_num("--threads", optarg, 1, 256, &v);
+            o.threads = (int)v;
+            break;
+        case 'g': rc = cli_model_num("--green-below", optarg, 0.001, 0.999, &o.green_below); break;
+        case 'F':
+            if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
+                json = !strcmp(optarg, "json");
+            else {
+                cli_error("--format %s: expected table or json", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'S': suggest = 1; break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("backtest: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && o.green_below == 0)
+        o.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = cli_model_open_store(cfg, &st);
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    if (suggest) {
+        /* Only the scorecard's weights against the history; no models. */
+        cw_scorecard *sc = NULL;
+        rc = cli_load_scorecard(cfg, &sc);
+        if (rc == 0) {
+            cw_suggest_opts so = {o.from_day, o.to_day, o.horizon_days};
+            cw_suggest_result r;
+            cw_status s = cw_score_suggest(st, sc, &so, &r);
+            if (s != CW_OK) {
+                cli_error("backtest: %s",
+                          cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+                rc = cli_exit_code(s);
+            } else
+                cw_score_suggest_print(sc, &r, stdout);
+        }
+        cw_scorecard_free(sc);
+        cw_store_close(st);
+        cw_config_free(cfg);
+        return rc;
+    }
+    cw_backtest *b = NULL;
+    cw_status s = cw_backtest_run(st, &o, &b);
+    if (s != CW_OK) {
+        cli_error("backtest: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+    } else if (json) {
+        printf("[");
+        for (int i = 0; i < b->n; i++) {
+            char *j = cw_backtest_subject_json(b, &b->subjects[i]);
+            printf("%s%s", i ? "," : "", j ? j : "null");
+            free(j);
+        }
+        printf("]\n");
+    } else {
+        char a[16], z[16];
+        cw_time_format(b->test_from * 86400, 1, a, sizeof a);
+        cw_time_format(b->test_to * 86400, 1, z, sizeof z);
+        printf("backtest on snapshots %s .. %s, churn within %d days\n", a, z, b->horizon_days);
+        printf("%-28s %8s %6s %7s %7s %7s %8s %8s %8s %7s %7s\n", "subject", "rows", "churn",
+               "ROC AUC", "PR AUC", "Brier", "prec@10", "rec@10", "lift@10", "lead d", "missed");
+        for (int i = 0; i < b->n; i++) {
+            const cw_backtest_subject *x = &b->subjects[i];
+            printf("%-28.28s %8lld %6lld %7.3f %7.3f %7.4f %8.3f %8.3f %8.2f %7.0f %6.0f%%\n",
+                   x->subject, (long long)x->eval.n, (long long)x->eval.positives, x->eval.roc_auc,
+                   x->eval.pr_auc, x->eval.brier, x->eval.precision_10, x->eval.recall_10,
+                   x->eval.lift_10, x->lead.median_days, 100 * x->lead.never_flagged_share);
+        }
+        for (int i = 0; i < b->n; i++) {
+            const cw_backtest_subject *x = &b->subjects[i];
+            printf("\ncalibration of %s by decile of risk:\n  decile  rows  %s  observed\n",
+                   x->subject, x->probabilities ? "predicted" : "         ");
+            for (int d = 0; d < 10; d++) {
+                if (x->probabilities)
+                    printf("  %6d %5lld  %9.3f  %8.3f\n", d + 1, (long long)x->eval.deciles[d].n,
+                           x->eval.deciles[d].mean_score, x->eval.deciles[d].observed);
+                else
+                    printf("  %6d %5lld  %9s  %8.3f\n", d + 1, (long long)x->eval.deciles[d].n, "",
+                           x->eval.deciles[d].observed);
+            }
+        }
+    }
+    cw_backtest_free(b);
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return cli_exit_code(s);
+}

@@ -1,0 +1,180 @@
+/*
+ * cmd_train.c — `churnwatch train`: fit the churn models on the stored
+ * snapshot history, test them on later snapshots and save them
+ * (docs/model.md).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Shared by train / predict / backtest: a date option as days since epoch. */
+int cli_model_day(const char *opt, const char *s, int64_t *day)
+{
+    int64_t t;
+    const char *why = NULL;
+    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK) {
+        cli_error("%s %s: %s", opt, s, why ? why : "is not a date");
+        return EXIT_USAGE;
+    }
+    *day = t / 86400;
+    return 0;
+}
+
+/* A number in [lo, hi] with an optional trailing '%'. */
+int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || (*end && strcmp(end, "%") != 0) || !isfinite(v) || v < lo || v > hi) {
+        cli_error("%s %s: expected a number from %g to %g", opt, s, lo, hi);
+        return EXIT_USAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_model_open_store(cw_config *cfg, cw_store **st)
+{
+    char *err = NULL;
+    cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
+    if (s != CW_OK) {
+        cli_error("%s", err ? err : cw_strerror(s));
+        free(err);
+        return cli_exit_code(s);
+    }
+    return 0;
+}
+
+static void day_str(int64_t day, char *b, size_t n)
+{
+    cw_time_format(day * 86400, 1, b, n);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"kind", required_argument, NULL, 'k'},
+        {"horizon", required_argument, NULL, 'H'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"seat-loss", required_argument, NULL, 's'},
+        {"mrr-loss", required_argument, NULL, 'm'},
+        {"activate", no_argument, NULL, 'a'},
+        {"dump-matrix", required_argument, NULL, 'D'},
+        {"threads", required_argument, NULL, 'T'},
+        {"name", required_argument, NULL, 'n'},
+        {"format", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0},
+    };
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    cw_train_opts o;
+    cw_train_opts_init(&o);
+    int json = 0, c;
+    double v;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = cli_override(cfg, "store.db", optarg); break;
+        case 'k':
+            if (!strcmp(optarg, "logreg"))
+                o.kinds = CW_MODEL_LOGREG;
+            else if (!strcmp(optarg, "xgboost"))
+                o.kinds = CW_MODEL_XGBOOST;
+            else if (!strcmp(optarg, "both"))
+                o.kinds = CW_MODEL_LOGREG | CW_MODEL_XGBOOST;
+            else {
+                cli_error("--kind %s: expected logreg, xgboost or both", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        case 'H':
+            rc = cli_model_num("--horizon", optarg, 7, 730, &v);
+            o.horizon_days = (int)v;
+            break;
+        case 'f': rc = cli_model_day("--from", optarg, &o.from_day); break;
+        case 't': rc = cli_model_day("--to", optarg, &o.to_day); break;
+        case 's': rc = cli_model_num("--seat-loss", optarg, 1, 100, &o.seat_loss_pct); break;
+        case 'm': rc = cli_model_num("--mrr-loss", optarg, 1, 100, &o.mrr_loss_pct); break;
+        case 'a': o.activate = 1; break;
+        case 'D': o.dump_matrix = optarg; break;
+        case 'T':
+            rc = cli_model_num("--threads", optarg, 1, 256, &v);
+            o.threads = (int)v;
+            break;
+        case 'n': o.name = optarg; break;
+        case 'F':
+            if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
+                json = !strcmp(optarg, "json");
+            else {
+                cli_error("--format %s: expected table or json", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("train: unexpected argument '%s'", argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = cli_model_open_store(cfg, &st);
+    if (rc) {
+        cw_config_free(cfg);
+        return rc;
+    }
+    cw_train_result r;
+    cw_status s = cw_model_train(st, &o, &r);
+    if (s != CW_OK) {
+        cli_error("train: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+    } else {
+        char a[16], b[16], e[16], f[16];
+        day_str(r.fit_from, a, sizeof a);
+        day_str(r.calib_to, b, sizeof b);
+        day_str(r.test_from, e, sizeof e);
+        day_str(r.test_to, f, sizeof f);
+        if (json)
+            printf("{\"train_from\":\"%s\",\"train_to\":\"%s\",\"test_from\":\"%s\","
+                   "\"test_to\":\"%s\",\"features\":%d,\"models\":[",
+                   a, b, e, f, r.features);
+        else
+            printf("trained on snapshots %s .. %s, tested on %s .. %s (%d-day horizon, %d "
+                   "features)\n%-4s %-40s %9s %9s %8s %8s %8s %8s %7s\n",
+                   a, b, e, f, o.horizon_days, r.features, "id", "model", "fit rows", "test rows",
+                   "ROC AUC", "PR AUC", "Brier", "lift@10", "fit s");
+        for (int i = 0; i < r.nmodels; i++) {
+            const cw_trained_model *m = &r.models[i];
+            if (json)
+                printf("%s{\"id\":%lld,\"name\":\"%s\",\"kind\":\"%s\",\"fit_rows\":%lld,"
+                       "\"calibration_rows\":%lld,\"test_rows\":%lld,\"test_positives\":%lld,"
+                       "\"roc_auc\":%.6f,\"pr_auc\":%.6f,\"brier\":%.6f,\"lift_top10\":%.4f,"
+                       "\"fit_s\":%.3f}",
+                       i ? "," : "", (long long)m->id, m->name,
+                       m->kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg", (long long)m->fit_rows,
+                       (long long)m->calib_rows, (long long)m->test_rows,
+                       (long long)m->test.positives, m->test.roc_auc, m->test.pr_auc, m->test.brier,
+                       m->test.lift_10, m->fit_s);
+            else
+                printf("%-4lld %-40s %9lld %9lld %8.3f %8.3f %8.4f %8.2f %7.1f\n", (long long)m->id,
+                       m->name, (long long)m->fit_rows, (long long)m->test_rows, m->test.roc_auc,
+                       m->test.pr_auc, m->test.brier, m->test.lift_10, m->fit_s);
+        }
+        if (json)
+            printf("]}\n");
+        else if (o.activate && r.nmodels)
+            printf("active model: %s\n", r.models[r.nmodels - 1].name);
+    }
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return cli_exit_code(s);
+}
