@@ -76,12 +76,9 @@ int cmd_report_html(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_backtest(int argc, char **argv);
-/* Shared by the model commands (cmd_train.c): a date option as days since
- * the epoch, a bounded number (optional trailing %), opening the store.
- * Each returns 0 or an exit code after printing the error. */
-int cli_model_day(const char *opt, const char *s, int64_t *day);
+/* A bounded number with an optional trailing '%' (model commands); returns
+ * 0 or an exit code after printing the error. */
 int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out);
-int cli_model_open_store(cw_config *cfg, cw_store **st);
 
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */

@@ -14,31 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-int cli_parse_day(const char *opt, const char *s, int64_t *day)
-{
-    int64_t t;
-    const char *why = NULL;
-    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK) {
-        cli_error("%s %s: %s", opt, s, why ? why : "is not a date");
-        return EXIT_USAGE;
-    }
-    *day = t / 86400;
-    return 0;
-}
-
-int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
-{
-    char *err = NULL;
-    cw_store_opts so = {readonly, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
-        return cli_exit_code(s);
-    }
-    return 0;
-}
-
 static int store_fail(cw_store *st, const char *what, cw_status s)
 {
     const char *m = cw_store_errmsg(st);

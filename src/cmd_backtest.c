@@ -35,8 +35,8 @@ int cmd_backtest(int argc, char **argv)
             rc = cli_model_num("--horizon", optarg, 7, 730, &v);
             o.horizon_days = (int)v;
             break;
-        case 'f': rc = cli_model_day("--from", optarg, &o.from_day); break;
-        case 't': rc = cli_model_day("--to", optarg, &o.to_day); break;
+        case 'f': rc = cli_parse_day("--from", optarg, &o.from_day); break;
+        case 't': rc = cli_parse_day("--to", optarg, &o.to_day); break;
         case 'k':
             if (!strcmp(optarg, "logreg"))
                 o.kinds = CW_MODEL_LOGREG;
@@ -74,7 +74,7 @@ int cmd_backtest(int argc, char **argv)
         o.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
     cw_store *st = NULL;
     if (rc == 0)
-        rc = cli_model_open_store(cfg, &st);
+        rc = cli_open_store(cfg, 0, &st);
     if (rc) {
         cw_config_free(cfg);
         return rc;

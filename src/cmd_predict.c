@@ -49,7 +49,7 @@ int cmd_predict(int argc, char **argv)
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
-        case 'a': rc = cli_model_day("--as-of", optarg, &o.day); break;
+        case 'a': rc = cli_parse_day("--as-of", optarg, &o.day); break;
         case 'm':
             rc = cli_model_num("--model", optarg, 1, 9e15, &v);
             o.model_id = (int64_t)v;
@@ -79,7 +79,7 @@ int cmd_predict(int argc, char **argv)
         o.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
     cw_store *st = NULL;
     if (rc == 0)
-        rc = cli_model_open_store(cfg, &st);
+        rc = cli_open_store(cfg, 0, &st);
     if (rc) {
         cw_config_free(cfg);
         return rc;

@@ -10,18 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_day(const char *opt, const char *s, int64_t *day)
-{
-    int64_t t;
-    const char *why = NULL;
-    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK) {
-        cli_error("%s %s: %s", opt, s, why ? why : "is not a date");
-        return EXIT_USAGE;
-    }
-    *day = t / 86400;
-    return 0;
-}
-
 static void on_progress(const char *phase, int64_t done, int64_t total, double elapsed, void *ud)
 {
     (void)ud;
@@ -85,9 +73,9 @@ int cmd_score(int argc, char **argv)
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
-        case 'a': rc = parse_day("--as-of", optarg, &as_of); break;
-        case 'f': rc = parse_day("--from", optarg, &from); break;
-        case 't': rc = parse_day("--to", optarg, &to); break;
+        case 'a': rc = cli_parse_day("--as-of", optarg, &as_of); break;
+        case 'f': rc = cli_parse_day("--from", optarg, &from); break;
+        case 't': rc = cli_parse_day("--to", optarg, &to); break;
         case 'r': o.recompute = 1; break;
         case 'n': no_compute = 1; break;
         case 'F':

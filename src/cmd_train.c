@@ -12,18 +12,6 @@
 #include <string.h>
 
 /* Shared by train / predict / backtest: a date option as days since epoch. */
-int cli_model_day(const char *opt, const char *s, int64_t *day)
-{
-    int64_t t;
-    const char *why = NULL;
-    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK) {
-        cli_error("%s %s: %s", opt, s, why ? why : "is not a date");
-        return EXIT_USAGE;
-    }
-    *day = t / 86400;
-    return 0;
-}
-
 /* A number in [lo, hi] with an optional trailing '%'. */
 int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out)
 {
@@ -34,19 +22,6 @@ int cli_model_num(const char *opt, const char *s, double lo, double hi, double *
         return EXIT_USAGE;
     }
     *out = v;
-    return 0;
-}
-
-int cli_model_open_store(cw_config *cfg, cw_store **st)
-{
-    char *err = NULL;
-    cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
-        return cli_exit_code(s);
-    }
     return 0;
 }
 
@@ -100,8 +75,8 @@ int cmd_train(int argc, char **argv)
             rc = cli_model_num("--horizon", optarg, 7, 730, &v);
             o.horizon_days = (int)v;
             break;
-        case 'f': rc = cli_model_day("--from", optarg, &o.from_day); break;
-        case 't': rc = cli_model_day("--to", optarg, &o.to_day); break;
+        case 'f': rc = cli_parse_day("--from", optarg, &o.from_day); break;
+        case 't': rc = cli_parse_day("--to", optarg, &o.to_day); break;
         case 's': rc = cli_model_num("--seat-loss", optarg, 1, 100, &o.seat_loss_pct); break;
         case 'm': rc = cli_model_num("--mrr-loss", optarg, 1, 100, &o.mrr_loss_pct); break;
         case 'a': o.activate = 1; break;
@@ -128,7 +103,7 @@ int cmd_train(int argc, char **argv)
     }
     cw_store *st = NULL;
     if (rc == 0)
-        rc = cli_model_open_store(cfg, &st);
+        rc = cli_open_store(cfg, 0, &st);
     if (rc) {
         cw_config_free(cfg);
         return rc;
