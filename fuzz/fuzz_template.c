@@ -28,7 +28,8 @@ static const char *fixed =
     "{\"alert_id\":1,\"rule\":\"r\\r\\n<x>\",\"description\":\"d\\n<!channel>\","
     "\"severity\":\"warning\",\"scope\":\"user\",\"account_id\":\"A\\r\",\"account_name\":"
     "\"<N>\\n\",\"segment\":\"s\",\"owner\":\"o\",\"user_id\":\"u\",\"user_email\":\"e\","
-    "\"opened_day\":\"2025-01-01\",\"values\":{\"x\":\"<v>\\r\\n\"},\"health_score\":1.5,"
+    "\"opened_day\":\"2025-01-01\",\"values\":{\"x\":\"<v>\\r\\n\"},\"feature\":\"f<\\n\","
+    "\"health_score\":1.5,"
     "\"churn_probability\":0.25,\"playbook\":\"p\",\"action\":\"a\",\"idem_key\":\"k\"}";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
