@@ -32,6 +32,7 @@ demo: build
 	$(BUILD)/churnwatch metrics --db $(DB) --no-compute --account A000002
 	$(BUILD)/churnwatch report revenue --db $(DB) --by quarter --from 2025-01
 	$(BUILD)/churnwatch score --db $(DB) --limit 10
+	$(BUILD)/churnwatch train --db $(DB) --activate --kind logreg
 # Exception management: the rules, then the daily job on the last four
 # weekly days (snapshot with its user rows, score, evaluate). The first three are a
 # backfill (docs/alerts.md#backfill): the customer base's existing problems
@@ -40,6 +41,7 @@ demo: build
 	for d in 2025-12-08 2025-12-15 2025-12-22; do \
 	  $(BUILD)/churnwatch run --db $(DB) --as-of $$d --deliver no --backfill || exit 1; done
 	$(BUILD)/churnwatch run --db $(DB) --as-of 2025-12-29 --deliver no
+	$(BUILD)/churnwatch predict --db $(DB) --top 5
 	$(BUILD)/churnwatch alerts list --db $(DB) | head -n 25
 # …and the first of the messages of the last day it would send (nothing is
 # sent: no mail server or webhook is configured in the demo).
