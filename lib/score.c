@@ -285,7 +285,8 @@ cw_status cw_score_run(cw_store *st, const cw_scorecard *sc, const cw_score_opts
         stats->days_scored++;
         memcpy(stats->colour_count, c.colours, sizeof c.colours);
         if (o->on_progress)
-            o->on_progress("score", (int64_t)d + 1, (int64_t)days.n, now_s() - t0, o->ud);
+            o->on_progress("score: snapshots", (int64_t)d + 1, (int64_t)days.n, now_s() - t0,
+                           o->ud);
     }
     score_db_close(c.db);
     c.db = NULL;

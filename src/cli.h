@@ -39,6 +39,8 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_load_config(const char *path, cw_config **out);
 /* Applies "section.name=value" overrides; returns an exit code. */
 int cli_override(cw_config *c, const char *key, const char *value);
+/* Draws "phase: done/total  rate/s  ETA" on stderr (a cw_*_opts on_progress). */
+void cli_progress_line(const char *phase, int64_t done, int64_t total, double elapsed, void *ud);
 /* Whether live progress should be drawn on stderr (ingest.progress setting). */
 int cli_progress_enabled(const cw_config *c);
 

@@ -29,15 +29,6 @@ static int parse_step(const char *s, int *days)
     return 0;
 }
 
-static void on_progress(const char *phase, int64_t done, int64_t total, double elapsed, void *ud)
-{
-    (void)ud;
-    double rate = elapsed > 0 ? (double)done / elapsed : 0;
-    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    fprintf(stderr, "\r\033[K%s: %lld/%lld  %.0f/s  ETA %.0fs", phase, (long long)done,
-            (long long)total, rate, eta);
-}
-
 static int list_catalog(void)
 {
     const cw_metric_info *m;
@@ -150,7 +141,7 @@ int cmd_metrics(int argc, char **argv)
     x.custom = o.custom;
     x.ncustom = o.ncustom;
     if (cli_progress_enabled(cfg))
-        o.on_progress = on_progress;
+        o.on_progress = cli_progress_line;
     cw_store *st;
     char *err = NULL;
     cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};

@@ -10,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void on_progress(const char *phase, int64_t done, int64_t total, double elapsed, void *ud)
-{
-    (void)ud;
-    double rate = elapsed > 0 ? (double)done / elapsed : 0;
-    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    fprintf(stderr, "\r\033[K%s: %lld/%lld snapshots  %.1f/s  ETA %.0fs", phase, (long long)done,
-            (long long)total, rate, eta);
-}
-
 static void show_scorecard(const cw_scorecard *sc)
 {
     double green, red;
@@ -169,7 +160,7 @@ int cmd_score(int argc, char **argv)
             o.to_day = to;
     }
     if (cli_progress_enabled(cfg))
-        o.on_progress = on_progress;
+        o.on_progress = cli_progress_line;
     cw_store *st;
     cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
     cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);

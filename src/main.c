@@ -369,8 +369,8 @@ int cli_help(const char *topic, FILE *out)
     if (!topic) {
         fputs(global_help, out);
         for (const cli_command *c = cli_commands; c->name; c++)
-            fprintf(out, "  %-10s %s\n", c->name, c->summary);
-        fprintf(out, "  %-10s %s\n", "help", "show help for a command or topic");
+            fprintf(out, "  %-12s %s\n", c->name, c->summary);
+        fprintf(out, "  %-12s %s\n", "help", "show help for a command or topic");
         fprintf(out, "\nTopics: churnwatch help data-model | exit-codes\n");
         return 0;
     }
@@ -424,6 +424,15 @@ int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
         return cli_exit_code(s);
     }
     return 0;
+}
+
+void cli_progress_line(const char *phase, int64_t done, int64_t total, double elapsed, void *ud)
+{
+    (void)ud;
+    double rate = elapsed > 0 ? (double)done / elapsed : 0;
+    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+    fprintf(stderr, "\r\033[K%s: %lld/%lld  %.1f/s  ETA %.0fs", phase, (long long)done,
+            (long long)total, rate, eta);
 }
 
 int cli_exit_code(cw_status s)
