@@ -1217,6 +1217,13 @@ static void reactivate(sim_ctx *c, sim_acct *a, int64_t d)
 static int renewal(sim_ctx *c, sim_acct *a, int64_t d)
 {
     rng *r = &a->rp;
+    /* A customer who outgrew the product or lost its champion has decided by
+     * nat_churn; it does not renew at the end of the term it has paid for. */
+    if (a->drv_on && (a->drv == DRV_OUTGREW || a->drv == DRV_STAFF_CHANGE) &&
+        a->nat_churn != NO_DAY && d >= a->nat_churn) {
+        churn(c, a, d);
+        return 1;
+    }
     double h = BASE_HAZARD;
     if (a->drv_on && driver_hazard[a->drv] > 0 && a->onset != NO_DAY &&
         d >= a->onset + DRIVER_LAG_DAYS)
@@ -2091,7 +2098,8 @@ static void sim_account(sim_ctx *c, int64_t i)
             if (renewal(c, a, d))
                 continue;
         }
-        if (a->drv_on && d == a->nat_churn) {
+        /* Going out of business ends the contract at once, mid-term. */
+        if (a->drv_on && a->drv == DRV_OUT_OF_BUSINESS && d == a->nat_churn) {
             churn(c, a, d);
             continue;
         }
