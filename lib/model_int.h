@@ -87,12 +87,18 @@ typedef struct cw_model {
      * from the model dump on first use (cw_model_to_green) */
     double **thr;
     int *nthr;
+    /* XGBoost: boosting rounds, and how early stopping chose them (es_fit_rows
+     * 0 when the default was used) */
+    int rounds;
+    int64_t es_val_from, es_fit_rows, es_val_rows;
+    double es_logloss;
 } cw_model;
 
 typedef struct cw_fit_opts {
     int threads;
     uint64_t seed;
-    int rounds; /* XGBoost boosting rounds (0: 300) */
+    int rounds;       /* XGBoost boosting rounds (0: early stopping, else 250) */
+    int horizon_days; /* the label horizon: early stopping's purge gap */
 } cw_fit_opts;
 
 /* Fits kind on the rows of m listed in idx (labels known). */
@@ -155,6 +161,7 @@ typedef struct cw_split {
     int64_t *fit, *cal, *test; /* row indices */
     int64_t nfit, ncal, ntest;
     int64_t fit_from, fit_to, cal_from, cal_to, test_from, test_to;
+    int horizon_days;
 } cw_split;
 
 /* Loads the snapshots and splits the labelled ones by time: test = the last

@@ -84,6 +84,7 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
     sp->cal_to = m->snap[ntrain - 1];
     sp->test_from = test_from;
     sp->test_to = test_to;
+    sp->horizon_days = horizon_days;
     sp->fit = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *sp->fit);
     sp->cal = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *sp->cal);
     sp->test = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *sp->test);
@@ -121,7 +122,8 @@ cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, i
     *out = NULL;
     *test_p = NULL;
     double t0 = cw_now();
-    cw_fit_opts fo = {threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), 42, 0};
+    cw_fit_opts fo = {threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), 42, 0,
+                      sp->horizon_days};
     char *err = NULL;
     cw_model *md;
     cw_status rc = cw_model_fit(kind, &sp->mx, sp->fit, sp->nfit, &fo, &md, &err);
@@ -232,6 +234,25 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
                         ? "median imputation + missing indicator, clip to training p1..p99, "
                           "standardise (values in the body)"
                         : "none: raw values, NaN = missing"));
+    if (md->kind == CW_MODEL_XGBOOST) {
+        json_t *b = json_object();
+        json_object_set_new(b, "rounds", json_integer(md->rounds));
+        json_object_set_new(b, "params",
+                            json_string("hist, max_depth 4, eta 0.03, min_child_weight 10, "
+                                        "subsample 0.8, colsample_bytree 0.5, lambda 1"));
+        if (md->es_fit_rows > 0) {
+            json_object_set_new(b, "rounds_chosen_by",
+                                json_string("early stopping on validation log-loss (patience 50)"));
+            json_object_set_new(b, "validation_from", jday(md->es_val_from));
+            json_object_set_new(b, "early_stopping_fit_rows", json_integer(md->es_fit_rows));
+            json_object_set_new(b, "validation_rows", json_integer(md->es_val_rows));
+            json_object_set_new(b, "validation_logloss", jnum(md->es_logloss));
+        } else {
+            json_object_set_new(b, "rounds_chosen_by",
+                                json_string("default: too little history to stop early"));
+        }
+        json_object_set_new(m, "boosting", b);
+    }
     json_object_set_new(m, "horizon_days", json_integer(o->horizon_days));
     json_object_set_new(m, "seat_loss_pct", json_real(o->seat_loss_pct));
     json_object_set_new(m, "mrr_loss_pct", json_real(o->mrr_loss_pct));

@@ -6,6 +6,7 @@
 # itself from subscriptions.csv and the simulator's hidden drivers
 # (truth/ground_truth.csv). Then backtest, with a scorecard made from the
 # predictions, and check the backtest against the same independent numbers.
+# Last, a second world (seed 6) is trained and held to the same AUC bar.
 # usage: model.sh path/to/churnwatch [full|quick]
 # quick (the sanitizer build): 400 accounts x 15 months, the same pipeline and
 # cross-checks, no quality thresholds.
@@ -130,14 +131,16 @@ beh_auc = auc([(p, y) for _, _, p, y, drv, *_ in rows if drv not in natural])
 print(f"model: train's held-out ROC AUC: logreg {auc_train['logreg']:.3f}, xgboost {auc_train['xgboost']:.3f}")
 print(f"model: predictions on 4 test snapshots: {len(rows)} rows, {sum(r[3] for r in rows)} churn in 90 d;"
       f" AUC {all_auc:.3f}, without natural-cause accounts {beh_auc:.3f}")
-# Measured on this world: xgboost 0.764, logreg 0.734 (all churns); the
-# simulator makes ~25% of churns natural causes no metric can see, and an
-# oracle knowing each account's behavioural driver and onset reaches 0.83.
+# Measured on this world: xgboost 0.807 (train's split), 0.812 (these
+# predictions), logreg 0.754. The bar (issue: >= 0.80 held-out) is close to
+# what these worlds allow: ~25% of churns are natural causes no metric
+# shows, and an oracle told each behavioural driver and its onset reaches
+# 0.82 (docs/model.md, "Quality on simulated worlds").
 if not quick:
-    if auc_train['xgboost'] < 0.74: bad.append(f"xgboost held-out AUC {auc_train['xgboost']:.3f} < 0.74")
-    if auc_train['logreg'] < 0.70: bad.append(f"logreg held-out AUC {auc_train['logreg']:.3f} < 0.70")
-    if all_auc < 0.74: bad.append(f"prediction AUC {all_auc:.3f} < 0.74")
-    if beh_auc < 0.80: bad.append(f"AUC without natural causes {beh_auc:.3f} < 0.80")
+    if auc_train['xgboost'] < 0.80: bad.append(f"xgboost held-out AUC {auc_train['xgboost']:.3f} < 0.80")
+    if auc_train['logreg'] < 0.73: bad.append(f"logreg held-out AUC {auc_train['logreg']:.3f} < 0.73")
+    if all_auc < 0.80: bad.append(f"prediction AUC {all_auc:.3f} < 0.80")
+    if beh_auc < 0.85: bad.append(f"AUC without natural causes {beh_auc:.3f} < 0.85")
 # Explanations: accounts flagged (p >= 25%) whose behavioural driver has set in.
 ex = [r for r in rows if r[4] in family and r[5] and r[2] >= 0.25]
 hit = sum(1 for r in ex if r[6] in family[r[4]])
@@ -178,3 +181,19 @@ if bad:
     print("\n".join(bad)); raise SystemExit(1)
 print("model: quality bar met")
 PY
+
+# A second world (seed 6), train only: the bar must not hang on one seed.
+if [ "$MODE" = full ]; then
+  "$BIN" simulate --accounts $ACCOUNTS --months $MONTHS --seed 6 --start 2024-01-01 --out w6 >/dev/null
+  "$BIN" ingest --db m6.db --progress never w6/*.csv >/dev/null
+  rm -rf w6
+  "$BIN" metrics --db m6.db --from 2024-02-05 --to $TO --every 7d --quiet >/dev/null
+  "$BIN" train --db m6.db --format json >train6.json
+  python3 - <<'PY'
+import json
+a = {m['kind']: m['roc_auc'] for m in json.load(open('train6.json'))['models']}
+print(f"model: second world (seed 6): held-out ROC AUC logreg {a['logreg']:.3f}, xgboost {a['xgboost']:.3f}")
+if a['xgboost'] < 0.80 or a['logreg'] < 0.73:
+    raise SystemExit("second world below the bar (xgboost >= 0.80, logreg >= 0.73)")
+PY
+fi

@@ -9,6 +9,9 @@
  *   - a model serialised and loaded again gives the same probabilities;
  *   - the signal is found: held-out AUC well above chance, and the feature
  *     carrying it gets the largest mean |contribution|.
+ *   - XGBoost's early stopping validates on the last quarter of the fit
+ *     rows' days and fits only on rows a horizon before them (row counts
+ *     worked out by hand below).
  * Row i: feature 0 ~ U(0,1) drives churn (p = sigmoid(6·x0 − 4)), feature 1
  * ~ U(0,1) is noise with 20% missing, the rest constant 0.
  */
@@ -92,7 +95,7 @@ static char *meta_for(const cw_model *md)
 
 static void check_kind(cw_model_kind kind, double tol)
 {
-    cw_fit_opts fo = {2, 42, 40}; /* 40 rounds: enough here, and quick under valgrind */
+    cw_fit_opts fo = {2, 42, 40, 90}; /* 40 rounds: enough here, and quick under valgrind */
     cw_model *md = NULL;
     char *err = NULL;
     assert_int_equal(cw_model_fit(kind, &mx, fit, nfit, &fo, &md, &err), CW_OK);
@@ -188,13 +191,50 @@ static void xgboost(void **state)
     check_kind(CW_MODEL_XGBOOST, 1e-4);
 }
 
+/* Fit rows 0..1499 on 20 weekly days (75 rows a day from day 20000): the
+ * validation slice is the last 5 days (from 20000 + 15·7 = 20105, 375 rows);
+ * with a 28-day horizon the early-stopping fit takes days d + 28 < 20105,
+ * i.e. 20000..20070, 11 days = 825 rows. */
+static void xgboost_early_stopping(void **state)
+{
+    (void)state;
+    mx.day = calloc(N, sizeof *mx.day);
+    assert_non_null(mx.day);
+    for (int64_t i = 0; i < nfit; i++)
+        mx.day[fit[i]] = (int32_t)(20000 + 7 * (i / 75));
+    cw_fit_opts fo = {2, 42, 0, 28};
+    cw_model *md = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_model_fit(CW_MODEL_XGBOOST, &mx, fit, nfit, &fo, &md, &err), CW_OK);
+    assert_null(err);
+    assert_int_equal(md->es_val_from, 20105);
+    assert_int_equal(md->es_val_rows, 375);
+    assert_int_equal(md->es_fit_rows, 825);
+    assert_true(md->rounds >= 1 && md->rounds < 1000);
+    assert_true(md->es_logloss > 0 && md->es_logloss < log(2));
+    assert_int_equal(cw_model_calibrate(md, &mx, cal, ncal), CW_OK);
+    double *p = malloc((size_t)ntest * sizeof *p);
+    unsigned char *y = malloc((size_t)ntest);
+    assert_int_equal(cw_model_prob(md, &mx, test, ntest, p), CW_OK);
+    for (int64_t i = 0; i < ntest; i++)
+        y[i] = mx.y[test[i]];
+    cw_eval ev;
+    assert_int_equal(cw_eval_binary(p, y, ntest, 1, &ev), CW_OK);
+    assert_true(ev.roc_auc > 0.8);
+    free(p);
+    free(y);
+    cw_model_free(md);
+    free(mx.day);
+    mx.day = NULL;
+}
+
 static void single_class_refused(void **state)
 {
     (void)state;
     unsigned char *keep = malloc(N);
     memcpy(keep, mx.y, N);
     memset(mx.y, 0, N);
-    cw_fit_opts fo = {1, 1, 0};
+    cw_fit_opts fo = {1, 1, 0, 90};
     cw_model *md = NULL;
     char *err = NULL;
     assert_int_equal(cw_model_fit(CW_MODEL_LOGREG, &mx, fit, nfit, &fo, &md, &err), CW_ERR_INPUT);
@@ -210,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(logreg),
         cmocka_unit_test(xgboost),
+        cmocka_unit_test(xgboost_early_stopping),
         cmocka_unit_test(single_class_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
