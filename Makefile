@@ -42,7 +42,7 @@ demo: build
 	  $(BUILD)/churnwatch run --db $(DB) --as-of $$d --deliver no --backfill || exit 1; done
 	$(BUILD)/churnwatch run --db $(DB) --as-of 2025-12-29 --deliver no
 	$(BUILD)/churnwatch predict --db $(DB) --top 5
-	$(BUILD)/churnwatch alerts list --db $(DB) | head -n 25
+	$(BUILD)/churnwatch alerts list --db $(DB) --opened-since 2025-12-29 | head -n 25
 # …and the first of the messages of the last day it would send (nothing is
 # sent: no mail server or webhook is configured in the demo).
 	$(BUILD)/churnwatch deliver --db $(DB) --dry-run --limit 8

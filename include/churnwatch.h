@@ -1019,6 +1019,7 @@ typedef struct cw_alerts_query {
     const char *rule;    /* or NULL */
     const char *account; /* external id, or NULL */
     int64_t id;          /* one alert, or 0 */
+    int64_t opened_from; /* only alerts opened on or after this day; <= 0 = any */
 } cw_alerts_query;
 
 /* Lists alerts, critical first, then newest first. *out is freed with

@@ -437,7 +437,7 @@ cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *qo, cw_alert_list 
             " WHERE (?1 OR a.status IN (1,2,3))"
             " AND (?2 < 0 OR a.status != 3 OR a.snoozed_until <= ?2)"
             " AND (?3 IS NULL OR a.rule = ?3) AND (?4 IS NULL OR c.account_id = ?4)"
-            " AND (?5 = 0 OR a.id = ?5)"
+            " AND (?5 = 0 OR a.id = ?5) AND (?6 <= 0 OR a.opened_day >= ?6)"
             " ORDER BY a.severity DESC, a.opened_day DESC, a.id DESC",
             -1, &q, NULL) != SQLITE_OK)
         return dberr(st, "list");
@@ -448,6 +448,7 @@ cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *qo, cw_alert_list 
     if (qo->account)
         sqlite3_bind_text(q, 4, qo->account, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 5, qo->id);
+    sqlite3_bind_int64(q, 6, qo->id ? 0 : qo->opened_from);
     int rc;
     int64_t cap = 0;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {

@@ -179,15 +179,11 @@ static int parse_id(const char *s, int64_t *id)
 int cmd_alerts(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"all", no_argument, NULL, 'A'},
-        {"rule", required_argument, NULL, 'r'},
-        {"account", required_argument, NULL, 'c'},
-        {"format", required_argument, NULL, 'f'},
-        {"until", required_argument, NULL, 'u'},
-        {"by", required_argument, NULL, 'b'},
-        {"note", required_argument, NULL, 'n'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},           {"all", no_argument, NULL, 'A'},
+        {"rule", required_argument, NULL, 'r'},         {"account", required_argument, NULL, 'c'},
+        {"format", required_argument, NULL, 'f'},       {"until", required_argument, NULL, 'u'},
+        {"by", required_argument, NULL, 'b'},           {"note", required_argument, NULL, 'n'},
+        {"opened-since", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
     };
     if (argc < 2) {
         cli_error("usage: churnwatch alerts list|show|ack|snooze|resolve (see `churnwatch help "
@@ -206,7 +202,7 @@ int cmd_alerts(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    cw_alerts_query q = {0, -2, NULL, NULL, 0};
+    cw_alerts_query q = {0, -2, NULL, NULL, 0, 0};
     int json = 0, c;
     int64_t until = -1;
     const char *by = getenv("USER"), *note = NULL;
@@ -228,6 +224,7 @@ int cmd_alerts(int argc, char **argv)
         case 'u': rc = cli_parse_day("--until", optarg, &until); break;
         case 'b': by = optarg; break;
         case 'n': note = optarg; break;
+        case 'o': rc = cli_parse_day("--opened-since", optarg, &q.opened_from); break;
         default: rc = EXIT_USAGE;
         }
     }

@@ -188,7 +188,8 @@ const cli_command cli_commands[] = {
      "  --backfill  open the alerts but run no playbook: no message queued, no\n"
      "              control draw (first evaluations on an existing customer base)\n"},
     {"alerts", cmd_alerts, "list, show, acknowledge, snooze and resolve alerts",
-     "usage: churnwatch alerts list [--all] [--rule R] [--account ID] [--format table|json]\n"
+     "usage: churnwatch alerts list [--all] [--rule R] [--account ID] [--opened-since DATE]\n"
+     "                            [--format table|json]\n"
      "       churnwatch alerts show ID [--format table|json]\n"
      "       churnwatch alerts ack ID [--by WHO] [--note TEXT]\n"
      "       churnwatch alerts snooze ID --until DATE [--by WHO] [--note TEXT]\n"
@@ -200,6 +201,8 @@ const cli_command cli_commands[] = {
      "firing); resolve closes the episode by hand (the rule re-arms after its\n"
      "cooldown). --by defaults to $USER. Statuses: 1 open, 2 acked, 3 snoozed,\n"
      "4 resolved, 5 closed by hand, 6 gone (docs/alerts.md).\n"
+     "  --opened-since DATE  only alerts opened on or after DATE (e.g. the last\n"
+     "                       run's day, to see what is new)\n"
      "  --db F   database (default: store.db)\n"},
     {"run", cmd_run, "the daily job: ingest new files, snapshot, score, evaluate, deliver",
      "usage: churnwatch run [--db F] [--drop DIR] [--as-of DATE] [--quiet]\n"

@@ -426,12 +426,23 @@ static void test_lifecycle(void **state)
     assert_int_equal(cw_alert_update(st, 2, CW_ALERT_DO_SNOOZE, D0 + 10, "dana", "holiday", 2),
                      CW_OK);
     assert_int_equal(status_of(2), CW_ALERT_SNOOZED);
-    cw_alerts_query q = {0, D0 + 8, NULL, NULL, 0};
+    cw_alerts_query q = {0, D0 + 8, NULL, NULL, 0, 0};
     cw_alert_list l;
     assert_int_equal(cw_alerts_list(st, &q, &l), CW_OK);
     assert_int_equal(l.n, 1); /* alert 3 only */
     assert_int_equal(l.alerts[0].id, 3);
+    int64_t opened3 = l.alerts[0].opened_day;
     cw_alert_list_free(&l);
+    /* --opened-since: the opening day itself is in, the day after is not */
+    q.opened_from = opened3;
+    assert_int_equal(cw_alerts_list(st, &q, &l), CW_OK);
+    assert_int_equal(l.n, 1);
+    cw_alert_list_free(&l);
+    q.opened_from = opened3 + 1;
+    assert_int_equal(cw_alerts_list(st, &q, &l), CW_OK);
+    assert_int_equal(l.n, 0);
+    cw_alert_list_free(&l);
+    q.opened_from = 0;
 
     /* Day 9: still snoozed, still firing; day 10: the snooze ran out while
      * firing: open again, listed again. */
