@@ -14,116 +14,59 @@
  * before the latest stored snapshot (data_end_day); later rows get
  * CW_LABEL_UNKNOWN and can only be scored.
  */
+#include "ledger.h"
 #include "model_int.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sub_row {
-    int64_t acc, ts, mrr, seats;
-} sub_row;
-
-typedef struct subs_ctx {
-    sub_row *rows;
-    int64_t n, cap, maxacc;
-    cw_subs *s;
-} subs_ctx;
-
-static cw_status on_account(int64_t id, const cw_value *v, void *ud)
-{
-    subs_ctx *c = ud;
-    cw_subs *s = c->s;
-    if (id < 0)
-        return CW_OK;
-    if (id >= s->nacc) {
-        int64_t n = id + 1 > s->nacc * 2 ? id + 1 : s->nacc * 2 + 16;
-        char **e = realloc(s->ext, (size_t)n * sizeof *e);
-        if (!e)
-            return CW_ERR_NOMEM;
-        memset(e + s->nacc, 0, (size_t)(n - s->nacc) * sizeof *e);
-        s->ext = e;
-        s->nacc = n;
-    }
-    free(s->ext[id]);
-    s->ext[id] = cw_strndup(v[0].s ? v[0].s : "", v[0].len);
-    return s->ext[id] ? CW_OK : CW_ERR_NOMEM;
-}
-
-static cw_status on_sub(int64_t id, const cw_value *v, void *ud)
-{
-    (void)id;
-    subs_ctx *c = ud;
-    /* subscriptions: 0 account, 1 effective_at, 2 mrr_minor, 3 currency, 4 seats */
-    if (c->n == c->cap) {
-        int64_t n = c->cap ? c->cap * 2 : 1024;
-        sub_row *r = realloc(c->rows, (size_t)n * sizeof *r);
-        if (!r)
-            return CW_ERR_NOMEM;
-        c->rows = r;
-        c->cap = n;
-    }
-    c->rows[c->n++] = (sub_row){v[0].i, v[1].i, v[2].i, v[4].i};
-    if (v[0].i > c->maxacc)
-        c->maxacc = v[0].i;
-    return CW_OK;
-}
-
-static int sub_cmp(const void *a, const void *b)
-{
-    const sub_row *x = a, *y = b;
-    if (x->acc != y->acc)
-        return x->acc < y->acc ? -1 : 1;
-    return (x->ts > y->ts) - (x->ts < y->ts);
-}
-
+/* The model reads the same accounts and subscriptions as the revenue
+ * reports (lib/ledger.c) and keeps them as flat per-account arrays for its
+ * binary searches. */
 cw_status cw_subs_load(cw_store *st, cw_subs *s)
 {
     memset(s, 0, sizeof *s);
-    subs_ctx c = {NULL, 0, 0, 0, s};
-    const cw_store_ops *ops = cw_store_get_ops(st);
-    cw_status rc = ops->scan_rows(st, CW_KIND_ACCOUNTS, on_account, &c);
-    if (rc == CW_OK)
-        rc = ops->scan_rows(st, CW_KIND_SUBSCRIPTIONS, on_sub, &c);
+    cw_ledger L;
+    cw_status rc = cw_ledger_load(st, "model", NULL, &L);
     if (rc != CW_OK) {
-        free(c.rows);
-        cw_subs_free(s);
+        cw_ledger_free(&L);
         return rc;
     }
-    if (c.n > 1)
-        qsort(c.rows, (size_t)c.n, sizeof *c.rows, sub_cmp);
-    int64_t nacc = s->nacc > c.maxacc + 1 ? s->nacc : c.maxacc + 1;
-    if (nacc > s->nacc) {
-        char **e = realloc(s->ext, (size_t)nacc * sizeof *e);
-        if (!e) {
-            free(c.rows);
-            cw_subs_free(s);
-            return CW_ERR_NOMEM;
-        }
-        memset(e + s->nacc, 0, (size_t)(nacc - s->nacc) * sizeof *e);
-        s->ext = e;
-        s->nacc = nacc;
-    }
+    int64_t nacc = L.nids, n = L.nsubs;
     s->lo = calloc((size_t)nacc + 1, sizeof *s->lo);
-    s->ts = malloc(((size_t)c.n + 1) * sizeof *s->ts);
-    s->mrr = malloc(((size_t)c.n + 1) * sizeof *s->mrr);
-    s->seats = malloc(((size_t)c.n + 1) * sizeof *s->seats);
-    if (!s->lo || !s->ts || !s->mrr || !s->seats) {
-        free(c.rows);
+    s->ts = malloc(((size_t)n + 1) * sizeof *s->ts);
+    s->mrr = malloc(((size_t)n + 1) * sizeof *s->mrr);
+    s->seats = malloc(((size_t)n + 1) * sizeof *s->seats);
+    s->ext = calloc((size_t)nacc + 1, sizeof *s->ext);
+    if (!s->lo || !s->ts || !s->mrr || !s->seats || !s->ext) {
+        cw_ledger_free(&L);
         cw_subs_free(s);
         return CW_ERR_NOMEM;
     }
-    for (int64_t i = 0; i < c.n; i++) {
-        s->ts[i] = c.rows[i].ts;
-        s->mrr[i] = c.rows[i].mrr;
-        s->seats[i] = c.rows[i].seats;
-        if (c.rows[i].acc >= 0)
-            s->lo[c.rows[i].acc + 1]++;
+    /* the ledger groups each account's rows; copy them in id order */
+    int64_t k = 0;
+    for (int64_t a = 0; a < nacc; a++) {
+        const cw_ledger_account *la = &L.acc[a];
+        s->lo[a] = k;
+        if (!la->present)
+            continue;
+        for (int64_t i = la->lo; i < la->hi; i++, k++) {
+            s->ts[k] = L.subs[i].ts_unix;
+            s->mrr[k] = L.subs[i].mrr_minor;
+            s->seats[k] = L.subs[i].seats;
+        }
     }
+    s->lo[nacc] = k;
+    s->nacc = nacc;
+    s->nrows = k;
+    /* external ids point into the ledger's string arena, kept */
+    s->text = L.text;
+    L.text = NULL;
     for (int64_t a = 0; a < nacc; a++)
-        s->lo[a + 1] += s->lo[a];
-    s->nrows = c.n;
-    free(c.rows);
+        if (L.acc[a].present)
+            s->ext[a] = s->text + L.acc[a].ext;
+    cw_ledger_free(&L);
     return CW_OK;
 }
 
@@ -131,10 +74,8 @@ void cw_subs_free(cw_subs *s)
 {
     if (!s)
         return;
-    if (s->ext)
-        for (int64_t a = 0; a < s->nacc; a++)
-            free(s->ext[a]);
     free(s->ext);
+    free(s->text);
     free(s->lo);
     free(s->ts);
     free(s->mrr);

@@ -20,7 +20,8 @@ typedef struct cw_subs {
     int64_t *lo;  /* nacc + 1 */
     int64_t *ts, *mrr, *seats;
     int64_t nrows;
-    char **ext; /* external account ids (NULL when the id is unused) */
+    const char **ext; /* external account ids (NULL when the id is unused) */
+    char *text;       /* where they live */
 } cw_subs;
 
 cw_status cw_subs_load(cw_store *st, cw_subs *s);

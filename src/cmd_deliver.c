@@ -12,19 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Opens the store named by store.db (after --db). */
-static int open_store(cw_config *cfg, cw_store **st)
-{
-    char *err = NULL;
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), NULL, st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
-        return cli_exit_code(s);
-    }
-    return 0;
-}
-
 /* A time argument: unix seconds, a date or an ISO timestamp. */
 static int parse_when(const char *opt, const char *v, int64_t *out)
 {
@@ -94,7 +81,7 @@ int cmd_deliver(int argc, char **argv)
     }
     cw_store *st = NULL;
     if (rc == 0)
-        rc = open_store(cfg, &st);
+        rc = cli_open_store(cfg, 0, &st);
     if (rc == 0) {
         cw_deliver_stats ds;
         cw_status s = cw_deliver_run(st, cfg, acts, &o, &ds);
@@ -284,7 +271,7 @@ int cmd_outbox(int argc, char **argv)
     }
     cw_store *st = NULL;
     if (rc == 0)
-        rc = open_store(cfg, &st);
+        rc = cli_open_store(cfg, 0, &st);
     if (rc == 0) {
         cw_status s = CW_OK;
         if (strcmp(sub, "list") == 0) {
@@ -420,7 +407,7 @@ int cmd_tasks(int argc, char **argv)
     }
     cw_store *st = NULL;
     if (rc == 0)
-        rc = open_store(cfg, &st);
+        rc = cli_open_store(cfg, 0, &st);
     if (rc == 0) {
         cw_status s;
         if (strcmp(sub, "list") == 0) {

@@ -108,18 +108,14 @@ int cmd_ingest(int argc, char **argv)
     o.ud = &u;
 
     cw_store *st;
-    char *err = NULL;
-    cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+    int orc = cli_open_store(cfg, 0, &st);
+    if (orc) {
         cw_config_free(cfg);
-        return cli_exit_code(s);
+        return orc;
     }
     cw_ingest_stats stats;
-    s = cw_ingest_files(st, (const char *const *)argv + optind, (size_t)(argc - optind), &o,
-                        &stats);
+    cw_status s = cw_ingest_files(st, (const char *const *)argv + optind, (size_t)(argc - optind),
+                                  &o, &stats);
     if (u.progress_shown)
         fputs("\r\033[K", stderr);
     if (!u.quiet) {

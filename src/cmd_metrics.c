@@ -143,15 +143,12 @@ int cmd_metrics(int argc, char **argv)
     if (cli_progress_enabled(cfg))
         o.on_progress = cli_progress_line;
     cw_store *st;
-    char *err = NULL;
-    cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+    int orc = cli_open_store(cfg, 0, &st);
+    if (orc) {
         cw_config_free(cfg);
-        return cli_exit_code(s);
+        return orc;
     }
+    cw_status s = CW_OK;
     cw_metrics_stats stats;
     memset(&stats, 0, sizeof stats);
     if (!no_compute) {

@@ -249,17 +249,13 @@ static int report_revenue(int argc, char **argv)
         return rc;
     }
     cw_store *st;
-    char *err = NULL;
-    cw_store_opts so = {1, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+    int orc = cli_open_store(cfg, 1, &st);
+    if (orc) {
         cw_config_free(cfg);
-        return cli_exit_code(s);
+        return orc;
     }
     cw_revenue_report *r = NULL;
-    s = cw_revenue_compute(st, &o, &r);
+    cw_status s = cw_revenue_compute(st, &o, &r);
     if (s != CW_OK) {
         cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
         rc = cli_exit_code(s);

@@ -136,7 +136,6 @@ int cmd_score(int argc, char **argv)
         return 0;
     }
     cw_scorecard *sc = NULL;
-    char *err = NULL;
     rc = cli_load_scorecard(cfg, &sc);
     if (rc) {
         cw_config_free(cfg);
@@ -162,15 +161,13 @@ int cmd_score(int argc, char **argv)
     if (cli_progress_enabled(cfg))
         o.on_progress = cli_progress_line;
     cw_store *st;
-    cw_store_opts so = {0, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+    int orc = cli_open_store(cfg, 0, &st);
+    if (orc) {
         cw_scorecard_free(sc);
         cw_config_free(cfg);
-        return cli_exit_code(s);
+        return orc;
     }
+    cw_status s = CW_OK;
     if (!no_compute) {
         cw_score_stats stats;
         s = cw_score_run(st, sc, &o, &stats);

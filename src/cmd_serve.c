@@ -148,14 +148,12 @@ int cmd_token(int argc, char **argv)
         return rc;
     }
     cw_store *st;
-    char *err = NULL;
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), NULL, &st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+    int orc = cli_open_store(cfg, 0, &st);
+    if (orc) {
         cw_config_free(cfg);
-        return cli_exit_code(s);
+        return orc;
     }
+    cw_status s;
     if (strcmp(sub, "create") == 0) {
         char tok[CW_TOKEN_LEN + 1];
         s = cw_token_create(st, strcmp(role, "write") == 0 ? CW_ROLE_WRITE : CW_ROLE_READ, name,

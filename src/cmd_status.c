@@ -42,15 +42,12 @@ int cmd_status(int argc, char **argv)
         return rc;
     }
     cw_store *st;
-    char *err = NULL;
-    cw_store_opts so = {1, 0, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+    int orc = cli_open_store(cfg, 1, &st);
+    if (orc) {
         cw_config_free(cfg);
-        return cli_exit_code(s);
+        return orc;
     }
+    cw_status s;
     cw_store_summary sm;
     s = cw_store_summarize(st, &sm);
     if (s != CW_OK) {

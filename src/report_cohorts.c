@@ -98,19 +98,6 @@ static int parse_opts(int argc, char **argv, int ltv, cw_config *cfg, rep_opts *
     return rc;
 }
 
-static int open_store(cw_config *cfg, cw_store **st)
-{
-    char *err = NULL;
-    cw_store_opts so = {1, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
-        return cli_exit_code(s);
-    }
-    return 0;
-}
-
 /* A number for CSV (empty when undefined) or JSON (null). */
 static void num(double v, int json)
 {
@@ -245,7 +232,7 @@ int report_cohorts(int argc, char **argv)
     rc = parse_opts(argc, argv, 0, cfg, &o);
     cw_store *st = NULL;
     if (rc == 0)
-        rc = open_store(cfg, &st);
+        rc = cli_open_store(cfg, 1, &st);
     if (rc) {
         cw_config_free(cfg);
         return rc;
@@ -415,7 +402,7 @@ int report_ltv(int argc, char **argv)
     rc = parse_opts(argc, argv, 1, cfg, &o);
     cw_store *st = NULL;
     if (rc == 0)
-        rc = open_store(cfg, &st);
+        rc = cli_open_store(cfg, 1, &st);
     if (rc) {
         cw_config_free(cfg);
         return rc;

@@ -78,15 +78,12 @@ int cmd_report_html(int argc, char **argv)
         return rc;
     }
     cw_store *st;
-    char *err = NULL;
-    cw_store_opts so = {1, 0, 0};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, &st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+    int orc = cli_open_store(cfg, 1, &st);
+    if (orc) {
         cw_config_free(cfg);
-        return cli_exit_code(s);
+        return orc;
     }
+    cw_status s;
     json_t *data = json_object(), *v = NULL, *details = json_object();
     char now[32];
     json_object_set_new(data, "generated",

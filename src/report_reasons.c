@@ -124,19 +124,6 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
     return rc;
 }
 
-static int open_store(rr_opts *o, cw_store **st)
-{
-    char *err = NULL;
-    cw_store_opts so = {1, cw_config_get_int(o->cfg, "store.cache_mib") * 1024, 0};
-    cw_status s = cw_store_open(cw_config_get(o->cfg, "store.db"), &so, st, &err);
-    if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
-        return cli_exit_code(s);
-    }
-    return 0;
-}
-
 static int report_error(cw_store *st, cw_status s)
 {
     cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
@@ -389,7 +376,7 @@ int report_reasons(int argc, char **argv)
         ro.nrules = nmap;
     }
     cw_store *st = NULL;
-    rc = open_store(&o, &st);
+    rc = cli_open_store(o.cfg, 1, &st);
     if (rc == 0) {
         cw_reasons_report *r = NULL;
         cw_status s = cw_reasons_compute(st, &ro, &r);
@@ -492,7 +479,7 @@ int report_funnel(int argc, char **argv)
     fo.from_month = o.from_month;
     fo.to_month = o.to_month;
     cw_store *st = NULL;
-    rc = open_store(&o, &st);
+    rc = cli_open_store(o.cfg, 1, &st);
     if (rc) {
         cw_config_free(o.cfg);
         return rc;
@@ -558,7 +545,7 @@ int report_chain(int argc, char **argv)
     co.to_month = o.to_month;
     co.segment = o.segment;
     cw_store *st = NULL;
-    rc = open_store(&o, &st);
+    rc = cli_open_store(o.cfg, 1, &st);
     if (rc) {
         cw_config_free(o.cfg);
         return rc;
