@@ -1413,6 +1413,15 @@ typedef struct cw_train_opts {
     const char *name;                   /* model name prefix (NULL: "churn") */
 } cw_train_opts;
 
+/* What a model looks at: a metric's share of the model's mean |contribution|
+ * over the test rows (value and trend together). */
+typedef struct cw_driver_share {
+    const char *metric, *family; /* catalogue strings */
+    double share;
+    int direction; /* +1: higher values raise the risk, -1: lower values do, 0: unclear */
+} cw_driver_share;
+#define CW_TOP_DRIVERS 8
+
 typedef struct cw_trained_model {
     int64_t id; /* models.id, 0 when not saved */
     cw_model_kind kind;
@@ -1420,6 +1429,8 @@ typedef struct cw_trained_model {
     int64_t fit_rows, calib_rows, test_rows;
     double fit_s;
     cw_eval test;
+    cw_driver_share top[CW_TOP_DRIVERS]; /* largest shares first */
+    int ntop;
 } cw_trained_model;
 
 typedef struct cw_train_result {

@@ -667,6 +667,57 @@ cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *i
     return CW_OK;
 }
 
+cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                              int64_t max_rows, cw_metric_importance *imp)
+{
+    int nf = md->nf, nm = m->nmetrics;
+    int64_t step = max_rows > 0 && n > max_rows ? (n + max_rows - 1) / max_rows : 1;
+    int64_t ns = n > 0 ? (n + step - 1) / step : 0;
+    int64_t *rows = malloc((size_t)(ns ? ns : 1) * sizeof *rows);
+    double *c = malloc((size_t)(ns ? ns : 1) * (size_t)(nf + 1) * sizeof *c);
+    cw_status rc = rows && c ? CW_OK : CW_ERR_NOMEM;
+    for (int64_t i = 0; rc == CW_OK && i < ns; i++)
+        rows[i] = idx[i * step];
+    if (rc == CW_OK && ns > 0)
+        rc = cw_model_contribs(md, m, rows, ns, c);
+    double total = 0;
+    for (int k = 0; rc == CW_OK && k < nm; k++) {
+        /* value and trend contributions summed, as in the explanations; the
+         * direction from the correlation of the value with that sum */
+        double sa = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+        int64_t nv = 0;
+        for (int64_t i = 0; i < ns; i++) {
+            const double *ci = c + i * (nf + 1);
+            double y = ci[k] + (k + nm < nf ? ci[k + nm] : 0);
+            sa += fabs(y);
+            double x = m->x[rows[i] * nf + k];
+            if (isnan(x))
+                continue;
+            nv++;
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            syy += y * y;
+            sxy += x * y;
+        }
+        imp[k].metric = k;
+        imp[k].mean_abs = ns ? sa / (double)ns : 0;
+        imp[k].direction = 0;
+        if (nv > 1) {
+            double cov = sxy - sx * sy / (double)nv, vx = sxx - sx * sx / (double)nv,
+                   vy = syy - sy * sy / (double)nv;
+            double r = vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : 0;
+            imp[k].direction = r > 0.1 ? 1 : r < -0.1 ? -1 : 0;
+        }
+        total += imp[k].mean_abs;
+    }
+    for (int k = 0; rc == CW_OK && k < nm; k++)
+        imp[k].share = total > 0 ? imp[k].mean_abs / total : 0;
+    free(rows);
+    free(c);
+    return rc;
+}
+
 /* ---- serialisation ------------------------------------------------------ */
 
 static json_t *darr(const double *v, int n)

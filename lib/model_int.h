@@ -115,6 +115,19 @@ cw_status cw_model_prob(const cw_model *md, const cw_mx *m, const int64_t *idx, 
  * to the logit of the probability. */
 cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
                             double *contrib);
+/* Global importance of each metric over rows idx (its value and trend
+ * features together): the mean |contribution| in calibrated log-odds, its
+ * share of the sum over metrics, and the sign of the correlation between
+ * the metric's value and its contribution (+1: higher values raise the
+ * risk, -1: lower values do, 0: no clear direction or no values). imp has
+ * m->nmetrics entries. Uses at most max_rows rows, evenly spaced. */
+typedef struct cw_metric_importance {
+    int metric; /* catalogue index */
+    double mean_abs, share;
+    int direction;
+} cw_metric_importance;
+cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                              int64_t max_rows, cw_metric_importance *imp);
 /* Serialises: meta JSON (caller frees) and body (caller frees). */
 cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len);
 cw_status cw_model_deserialise(const char *kind, const char *meta, const void *body,

@@ -216,7 +216,7 @@ json_t *cw_eval_json(const cw_eval *e)
 }
 
 static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_model *md,
-                        const cw_eval *ev, const char *name)
+                        const cw_eval *ev, const char *name, const cw_metric_importance *imp)
 {
     json_t *m = json_object();
     char buf[96];
@@ -273,6 +273,21 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     json_object_set_new(cal, "b", json_real(md->platt_b));
     json_object_set_new(m, "calibration", cal);
     json_object_set_new(m, "test", cw_eval_json(ev));
+    if (imp) { /* sorted, largest share first */
+        const cw_metric_info *cat;
+        cw_metrics_catalog(&cat);
+        json_t *a = json_array();
+        for (int k = 0; k < sp->mx.nmetrics; k++) {
+            json_t *x = json_object();
+            json_object_set_new(x, "metric", json_string(cat[imp[k].metric].name));
+            json_object_set_new(x, "family", json_string(cat[imp[k].metric].family));
+            json_object_set_new(x, "share", json_real(imp[k].share));
+            json_object_set_new(x, "mean_abs_logodds", json_real(imp[k].mean_abs));
+            json_object_set_new(x, "direction", json_integer(imp[k].direction));
+            json_array_append_new(a, x);
+        }
+        json_object_set_new(m, "importance", a);
+    }
     char *s = json_dumps(m, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(m);
     return s;
@@ -352,6 +367,20 @@ static cw_status dump_matrix(cw_store *st, const cw_split *sp, const char *prefi
     return CW_OK;
 }
 
+/* Rows of the test slice used for the global importance: TreeSHAP on all
+ * of a large test slice would cost more than the fit. On the 2,000-account
+ * test world 5,000 evenly spaced rows of 26,955 gave every share within
+ * 0.4 percentage points of all rows. */
+#define IMPORTANCE_ROWS 5000
+
+static int importance_cmp(const void *a, const void *b)
+{
+    const cw_metric_importance *x = a, *y = b;
+    if (x->share != y->share)
+        return x->share > y->share ? -1 : 1;
+    return x->metric - y->metric;
+}
+
 cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -393,7 +422,22 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         tm->fit_rows = sp.nfit;
         tm->calib_rows = sp.ncal;
         tm->test_rows = sp.ntest;
-        char *meta = model_meta(&sp, o, md, &tm->test, tm->name);
+        cw_metric_importance *imp = malloc((size_t)sp.mx.nmetrics * sizeof *imp);
+        rc = imp ? cw_model_importance(md, &sp.mx, sp.test, sp.ntest, IMPORTANCE_ROWS, imp)
+                 : CW_ERR_NOMEM;
+        if (rc != CW_OK) {
+            free(imp);
+            cw_model_free(md);
+            break;
+        }
+        qsort(imp, (size_t)sp.mx.nmetrics, sizeof *imp, importance_cmp);
+        const cw_metric_info *cat;
+        cw_metrics_catalog(&cat);
+        for (int j = 0; j < sp.mx.nmetrics && tm->ntop < CW_TOP_DRIVERS; j++)
+            tm->top[tm->ntop++] = (cw_driver_share){
+                cat[imp[j].metric].name, cat[imp[j].metric].family, imp[j].share, imp[j].direction};
+        char *meta = model_meta(&sp, o, md, &tm->test, tm->name, imp);
+        free(imp);
         char *body = NULL;
         size_t blen = 0;
         rc = meta ? cw_model_serialise(md, &body, &blen) : CW_ERR_NOMEM;

@@ -111,13 +111,13 @@ int cmd_predict(int argc, char **argv)
             if (fmt == 1) {
                 printf("%s,", d);
                 csv_field(r->account_id);
-                printf(",%.6f,", r->probability);
+                printf(",%.17g,", r->probability); /* exact: ties stay ties */
                 csv_field(r->drivers_json);
                 putchar('\n');
             } else if (fmt == 2) {
                 json_t *a = json_string(r->account_id);
                 char *ai = json_dumps(a, JSON_ENCODE_ANY);
-                printf("%s{\"account_id\":%s,\"probability\":%.6f,\"drivers\":%s}", i ? "," : "",
+                printf("%s{\"account_id\":%s,\"probability\":%.17g,\"drivers\":%s}", i ? "," : "",
                        ai ? ai : "null", r->probability, r->drivers_json);
                 free(ai);
                 json_decref(a);

@@ -133,20 +133,38 @@ int cmd_train(int argc, char **argv)
                 printf("%s{\"id\":%lld,\"name\":\"%s\",\"kind\":\"%s\",\"fit_rows\":%lld,"
                        "\"calibration_rows\":%lld,\"test_rows\":%lld,\"test_positives\":%lld,"
                        "\"roc_auc\":%.6f,\"pr_auc\":%.6f,\"brier\":%.6f,\"lift_top10\":%.4f,"
-                       "\"fit_s\":%.3f}",
+                       "\"fit_s\":%.3f,\"top_drivers\":[",
                        i ? "," : "", (long long)m->id, m->name,
                        m->kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg", (long long)m->fit_rows,
                        (long long)m->calib_rows, (long long)m->test_rows,
                        (long long)m->test.positives, m->test.roc_auc, m->test.pr_auc, m->test.brier,
                        m->test.lift_10, m->fit_s);
-            else
+            if (json) {
+                for (int j = 0; j < m->ntop; j++)
+                    printf("%s{\"metric\":\"%s\",\"family\":\"%s\",\"share\":%.4f,"
+                           "\"direction\":%d}",
+                           j ? "," : "", m->top[j].metric, m->top[j].family, m->top[j].share,
+                           m->top[j].direction);
+                printf("]}");
+            } else
                 printf("%-4lld %-40s %9lld %9lld %8.3f %8.3f %8.4f %8.2f %7.1f\n", (long long)m->id,
                        m->name, (long long)m->fit_rows, (long long)m->test_rows, m->test.roc_auc,
                        m->test.pr_auc, m->test.brier, m->test.lift_10, m->fit_s);
         }
         if (json)
             printf("]}\n");
-        else if (o.activate && r.nmodels)
+        for (int i = 0; !json && i < r.nmodels; i++) {
+            const cw_trained_model *m = &r.models[i];
+            printf("%s looks most at (share of its mean |contribution| on the test rows):\n",
+                   m->name);
+            for (int j = 0; j < m->ntop; j++)
+                printf("  %-26s %-11s %5.1f%%  %s\n", m->top[j].metric, m->top[j].family,
+                       100 * m->top[j].share,
+                       m->top[j].direction > 0   ? "higher = riskier"
+                       : m->top[j].direction < 0 ? "lower = riskier"
+                                                 : "");
+        }
+        if (!json && o.activate && r.nmodels)
             printf("active model: %s\n", r.models[r.nmodels - 1].name);
     }
     cw_store_close(st);

@@ -126,6 +126,12 @@ bad = []
 quick = os.environ['MODE'] == 'quick'
 T = json.load(open('train.json'))
 auc_train = {m['kind']: m['roc_auc'] for m in T['models']}
+for m in T['models']:  # what each model looks at: 8 metrics, largest share first
+    sh = [d['share'] for d in m['top_drivers']]
+    if len(sh) != 8 or sh != sorted(sh, reverse=True) or not 0 < sum(sh) <= 1 + 1e-9:
+        bad.append(f"{m['kind']} top drivers {m['top_drivers']}")
+    print(f"model: {m['kind']} looks most at " + ", ".join(
+        f"{d['metric']} {100 * d['share']:.1f}%" for d in m['top_drivers'][:4]))
 all_auc = auc([(p, y) for _, _, p, y, *_ in rows])
 beh_auc = auc([(p, y) for _, _, p, y, drv, *_ in rows if drv not in natural])
 print(f"model: train's held-out ROC AUC: logreg {auc_train['logreg']:.3f}, xgboost {auc_train['xgboost']:.3f}")

@@ -8,7 +8,8 @@
  *     exactly on the cut-off; the trees' value puts it under;
  *   - a model serialised and loaded again gives the same probabilities;
  *   - the signal is found: held-out AUC well above chance, and the feature
- *     carrying it gets the largest mean |contribution|.
+ *     carrying it gets the largest mean |contribution| and most of the
+ *     global importance, with the right direction.
  *   - XGBoost's early stopping validates on the last quarter of the fit
  *     rows' days and fits only on rows a horizon before them (row counts
  *     worked out by hand below).
@@ -124,6 +125,27 @@ static void check_kind(cw_model_kind kind, double tol)
     /* the signal feature dominates; constant features contribute nothing */
     assert_true(mean_abs[0] > 5 * mean_abs[1]);
     assert_true(max_other < 1e-9);
+
+    /* global importance: metric 0 (value and its constant trend) carries the
+     * same mean |contribution| as above and most of the total; higher values
+     * raise the risk (p = sigmoid(6 x0 - 4)); the constant metrics have no
+     * share and no direction; evenly spaced 500 rows tell the same story */
+    cw_metric_importance *imp = malloc((size_t)mx.nmetrics * sizeof *imp);
+    assert_int_equal(cw_model_importance(md, &mx, test, ntest, 0, imp), CW_OK);
+    double total = 0;
+    for (int k = 0; k < mx.nmetrics; k++)
+        total += imp[k].share;
+    assert_true(fabs(total - 1) < 1e-9);
+    assert_true(fabs(imp[0].mean_abs - mean_abs[0]) < 1e-9);
+    assert_true(imp[0].share > 0.8);
+    assert_int_equal(imp[0].direction, 1);
+    for (int k = 2; k < mx.nmetrics; k++) {
+        assert_true(imp[k].share < 1e-9);
+        assert_int_equal(imp[k].direction, 0);
+    }
+    assert_int_equal(cw_model_importance(md, &mx, test, ntest, 500, imp), CW_OK);
+    assert_true(imp[0].share > 0.8 && imp[0].direction == 1);
+    free(imp);
     cw_eval ev;
     assert_int_equal(cw_eval_binary(p, y, ntest, 1, &ev), CW_OK);
     assert_true(ev.roc_auc > 0.8);
