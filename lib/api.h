@@ -56,6 +56,8 @@ cw_status cw_api_facets(cw_store *st, json_t **out);
 cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out);
 /* Backtest results, newest first, result JSON as stored. */
 cw_status cw_api_backtests(cw_store *st, json_t **out);
+/* {"items": [...]}: stored models, the active one first, then newest first. */
+cw_status cw_api_models(cw_store *st, json_t **out);
 /* Revenue bridge, cohorts and churn reasons through the library's report
  * functions; CW_ERR_NOTFOUND when there is nothing to report. */
 cw_status cw_api_report_revenue(cw_store *st, int by_quarter, const char *segment, json_t **out);

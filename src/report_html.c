@@ -126,6 +126,8 @@ int cmd_report_html(int argc, char **argv)
     }
     if (s == CW_OK && (s = cw_api_backtests(st, &v)) == CW_OK)
         json_object_set_new(data, "backtests", v);
+    if (s == CW_OK && (s = cw_api_models(st, &v)) == CW_OK)
+        json_object_set_new(data, "models", v);
     if (s == CW_OK &&
         (s = cw_api_alerts_list(st, "open", NULL, 500, 0, (int64_t)time(NULL), &v)) == CW_OK)
         json_object_set_new(data, "alerts", v);

@@ -232,6 +232,12 @@ static int h_backtests(srv_req *r, json_t **out)
     return s == CW_OK ? 200 : from_status(r, r->rd, s, out);
 }
 
+static int h_models(srv_req *r, json_t **out)
+{
+    cw_status s = cw_api_models(r->rd, out);
+    return s == CW_OK ? 200 : from_status(r, r->rd, s, out);
+}
+
 /* ---- ingest ------------------------------------------------------------ */
 
 typedef struct ingest_msgs {
@@ -346,6 +352,7 @@ const srv_route srv_routes[] = {
     {"GET", "/api/v1/reports/cohorts", "report_cohorts", 0, 0, h_cohorts},
     {"GET", "/api/v1/reports/reasons", "report_reasons", 0, 0, h_reasons},
     {"GET", "/api/v1/backtests", "backtests", 0, 0, h_backtests},
+    {"GET", "/api/v1/models", "models", 0, 0, h_models},
     {"POST", "/api/v1/ingest", "ingest", 1, 1, h_ingest},
 };
 const int srv_nroutes = (int)(sizeof srv_routes / sizeof srv_routes[0]);

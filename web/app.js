@@ -131,7 +131,7 @@ function staticApi(path) {
     const a = STATIC.account && STATIC.account[decodeURIComponent(m[1])];
     return a ? Promise.resolve(a) : Promise.reject(new ApiError(404, 'this account is not detailed in the report (only the riskiest are)'));
   }
-  const map = { '/facets': 'facets', '/reports/revenue': 'revenue', '/reports/cohorts': 'cohorts', '/reports/reasons': 'reasons', '/backtests': 'backtests', '/alerts': 'alerts', '/session': 'session' };
+  const map = { '/facets': 'facets', '/reports/revenue': 'revenue', '/reports/cohorts': 'cohorts', '/reports/reasons': 'reasons', '/backtests': 'backtests', '/models': 'models', '/alerts': 'alerts', '/session': 'session' };
   if (map[p] && STATIC[map[p]]) return Promise.resolve(STATIC[map[p]]);
   return Promise.reject(new ApiError(404, 'not in this report'));
 }
@@ -507,6 +507,25 @@ function pairs(v, kx, ky) {
 async function qualityPage() {
   const main = shell('quality');
   main.append(h('h1', {}, 'Score quality (backtests)'));
+  let models = null;
+  try { models = await api('/models'); } catch (e) { if (e.status !== 404) { showError(main, e); return; } }
+  const model = models && models.items.length ? models.items[0] : null;
+  if (model) {
+    const t = model.test || {};
+    const sec = h('section', { class: 'card wide', id: 'model' },
+      h('h2', {}, `${model.active ? 'Active model' : 'Latest model'}: ${model.name}`),
+      h('p', { class: 'muted' }, `${model.kind}, ${model.library || ''}; ${model.horizon_days || '?'}-day horizon; held-out ROC AUC ${t.roc_auc != null ? num(t.roc_auc, 3) : '—'}` +
+        (t.lift_top10 != null ? `, lift in the riskiest 10% ${num(t.lift_top10, 2)}` : '')));
+    const imp = (model.importance || []).slice(0, 10);
+    if (imp.length) {
+      sec.append(h('h3', {}, 'What it looks at most (share of its mean contribution on the test rows)'));
+      sec.append(h('table', { class: 'list', id: 'model-importance' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'metric'), h('th', {}, 'family'), h('th', { class: 'num' }, 'share'), h('th', {}, 'riskier when'))),
+        h('tbody', {}, imp.map((d) => h('tr', {}, h('td', {}, d.metric), h('td', {}, d.family), h('td', { class: 'num' }, `${num(100 * d.share, 1)}%`),
+          h('td', {}, d.direction > 0 ? 'higher' : d.direction < 0 ? 'lower' : '—'))))));
+    }
+    main.append(sec);
+  }
   let res;
   try { res = await api('/backtests'); } catch (e) { showError(main, e); return; }
   if (!res.items.length) {

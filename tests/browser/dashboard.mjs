@@ -102,6 +102,9 @@ try {
   check(await page.$$eval('figure.chart canvas', (c) => c.length) === 3, 'ROC, calibration and lead time charts');
   const figures = await page.textContent('dl.facts');
   check(figures.includes('0.81') && figures.includes('0.12'), `backtest figures shown exactly: ${figures}`);
+  const imp = await page.$$eval('#model-importance tbody tr', (rows) => rows.map((r) => r.textContent));
+  check(imp.length === 1 && imp[0].includes('active_licence_ratio') && imp[0].includes('30%') && imp[0].includes('lower'),
+    `what the active model looks at: ${imp}`);
   await page.screenshot({ path: path.join(artifacts, 'quality.png'), fullPage: true });
   // A read token sees no acknowledge buttons.
   await page.click('nav a[href="#/alerts"]');

@@ -294,6 +294,14 @@ def main():
               f"reasons: {b.get('total')} vs {churned}")
         s, _, b = req(base, "/api/v1/backtests", token=R)
         check(s == 200 and b["items"][0]["result"]["auc"] == 0.81, "backtests served as stored")
+        s, _, b = req(base, "/api/v1/models", token=R)
+        m = b["items"][0] if s == 200 and b["items"] else {}
+        check(m.get("name") == "fixture" and m.get("active") == 1 and m.get("horizon_days") == 90,
+              f"models: the active model first: {m}")
+        check(m.get("test") == {"roc_auc": 0.81} and "features" not in m,
+              "models: test metrics without the ROC points, no feature list")
+        check(m.get("importance", [{}])[0].get("metric") == "active_licence_ratio"
+              and m.get("boosting") is None, "models: importance as stored")
 
         # ---- ingest: CLI validation, all or nothing ------------------------------
         nt = con.execute("SELECT count(*) FROM tickets").fetchone()[0]
@@ -364,6 +372,8 @@ def main():
             check(s == 200 and b["empty"] and b["reason"], f"empty revenue report: {b}")
             s, _, b = req(ebase, "/api/v1/backtests", token=et)
             check(s == 200 and b["items"] == [], "no backtests")
+            s, _, b = req(ebase, "/api/v1/models", token=et)
+            check(s == 200 and b["items"] == [], "no models")
         finally:
             es.send_signal(signal.SIGTERM)
             check(es.wait(timeout=20) == 0, "second server stops")
@@ -383,6 +393,7 @@ def main():
               and ("causes" in data["reasons"] or data["reasons"].get("empty")), "report sections")
         check(data["backtests"]["items"][0]["result"]["auc"] == 0.81 and data["alerts"]["total"] == 1,
               "report backtests and open alerts")
+        check(data["models"]["items"][0]["importance"][0]["share"] == 0.3, "report: the models")
         check(" src=" not in html and "href=\"http" not in html and "uPlot" in html,
               "report is self-contained")
     finally:

@@ -8,7 +8,11 @@
 -- yellow below 70, green otherwise; change against 4 snapshots (28 days)
 -- earlier.
 INSERT INTO models(id, name, kind, created_at, active, meta, body)
-VALUES (1, 'fixture', 'logreg', 0, 1, '{}', x'00');
+VALUES (1, 'fixture', 'logreg', 0, 1,
+  '{"library":"liblinear 2.30","horizon_days":90,"features":["a","b"],'
+  || '"test":{"roc_auc":0.81,"roc":[[0,0],[1,1]]},'
+  || '"importance":[{"metric":"active_licence_ratio","family":"onboarding","share":0.3,"direction":-1}]}',
+  x'00');
 WITH x AS (
   SELECT s.day AS day, a.id AS account, (37 * a.id + 5 * (s.day / 7)) % 100 AS sc
   FROM metric_snapshots s CROSS JOIN accounts a
