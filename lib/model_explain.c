@@ -134,30 +134,75 @@ static int actionable(int k)
            strcmp(cat[k].name, "milestones_due") != 0;
 }
 
-typedef struct drv {
-    int k;
-    double c;
-} drv;
-
-static int drv_desc(const void *a, const void *b)
-{
-    double x = ((const drv *)a)->c, y = ((const drv *)b)->c;
-    return (x < y) - (x > y);
-}
-
 static json_t *jnum(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* The catalogue's families, by index of their first metric. */
+static int family_of(int k)
+{
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    for (int j = 0; j < k; j++)
+        if (strcmp(cat[j].family, cat[k].family) == 0)
+            return j;
+    return k;
+}
+
+/* Whether driver a goes before b: larger family total first, a family's
+ * metrics together, then larger contribution. */
+static int drv_before(const cw_driver_rank *a, const cw_driver_rank *b, const double *fam_sum)
+{
+    double fa = fam_sum[a->k], fb = fam_sum[b->k];
+    if (fa != fb)
+        return fa > fb;
+    if (fa > 0 && family_of(a->k) != family_of(b->k))
+        return family_of(a->k) < family_of(b->k);
+    return a->c > b->c;
+}
+
+/*
+ * Orders the drivers of one row in scratch (nm entries): the actionable
+ * metrics raising the risk grouped by family, the family whose raising
+ * metrics add up to most first, each family's metrics by contribution;
+ * then everything else by contribution, descending. Grouping is what makes
+ * the first driver the cause: correlated metrics of one family (the two
+ * goal attainments, the three NPS figures, licence activation and active
+ * licences) split the credit for one cause between them, and the sum of
+ * their contributions is that family's exact share (contributions add
+ * up). fam_sum (2 nm entries) receives in [k] the family total of each
+ * raising metric (0 for the others); the upper half is scratch.
+ */
+void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum)
+{
+    double *total = fam_sum + nm; /* by the family's first metric */
+    for (int k = 0; k < nm; k++) {
+        scratch[k] = (cw_driver_rank){k, c[k] + c[nm + k]};
+        total[k] = 0;
+    }
+    for (int k = 0; k < nm; k++)
+        if (actionable(k) && scratch[k].c > 0)
+            total[family_of(k)] += scratch[k].c;
+    for (int k = 0; k < nm; k++)
+        fam_sum[k] = actionable(k) && scratch[k].c > 0 ? total[family_of(k)] : 0;
+    /* insertion sort: nm is a few dozen */
+    for (int i = 1; i < nm; i++) {
+        cw_driver_rank d = scratch[i];
+        int j = i - 1;
+        for (; j >= 0 && drv_before(&d, &scratch[j], fam_sum); j--)
+            scratch[j + 1] = scratch[j];
+        scratch[j + 1] = d;
+    }
+}
+
 /* The drivers JSON of row r (caller frees). */
 static char *explain_row(const cw_mx *m, int64_t r, const double *c, double prob, double green,
-                         int ndrv, drv *scratch, int best, int found, double v)
+                         int ndrv, cw_driver_rank *scratch, double *fam_sum, int best, int found,
+                         double v)
 {
     int nm = m->nmetrics;
-    for (int k = 0; k < nm; k++)
-        scratch[k] = (drv){k, c[k] + c[nm + k]};
-    qsort(scratch, (size_t)nm, sizeof *scratch, drv_desc);
+    cw_order_drivers(c, nm, scratch, fam_sum);
     json_t *a = json_array();
     const cw_metric_info *cat;
     cw_metrics_catalog(&cat);
@@ -170,7 +215,9 @@ static char *explain_row(const cw_mx *m, int64_t r, const double *c, double prob
             ctx = i;
     for (int pass = 0; pass < 3; pass++)
         for (int i = 0, kept = 0; kept < (pass == 2 ? 1 : ndrv) && i < nm; i++) {
-            const drv *d = pass == 0 ? &scratch[i] : pass == 1 ? &scratch[nm - 1 - i] : NULL;
+            const cw_driver_rank *d = pass == 0   ? &scratch[i]
+                                      : pass == 1 ? &scratch[nm - 1 - i]
+                                                  : NULL;
             if (pass == 2) {
                 if (ctx < 0 || scratch[ctx].c == 0)
                     break;
@@ -303,8 +350,9 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     int64_t *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
     double *p = malloc((size_t)(n ? n : 1) * sizeof *p);
     double *c = malloc((size_t)(n ? n : 1) * (size_t)(m.nf + 1) * sizeof *c);
-    drv *scratch = malloc((size_t)(m.nmetrics ? m.nmetrics : 1) * sizeof *scratch);
-    if (rc == CW_OK && (!res || !idx || !p || !c || !scratch))
+    cw_driver_rank *scratch = malloc((size_t)(m.nmetrics ? m.nmetrics : 1) * sizeof *scratch);
+    double *fam_sum = malloc((size_t)(m.nmetrics ? 2 * m.nmetrics : 1) * sizeof *fam_sum);
+    if (rc == CW_OK && (!res || !idx || !p || !c || !scratch || !fam_sum))
         rc = CW_ERR_NOMEM;
     if (rc == CW_OK) {
         res->rows = calloc((size_t)(n ? n : 1), sizeof *res->rows);
@@ -324,8 +372,8 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
         txn = 1;
     if (rc == CW_OK)
         rc = cw_store_predictions_clear(st, day, id);
-    /* What would turn each flagged account green: the actionable metric
-     * value contributing most to its risk, all rows in one batch. */
+    /* What would turn each flagged account green: the value of the first
+     * driver raising its risk (cw_order_drivers), all rows in one batch. */
     int64_t *grow_ = malloc((size_t)(n ? n : 1) * sizeof *grow_);
     int *gfeat = malloc((size_t)(n ? n : 1) * sizeof *gfeat);
     int *gfound = calloc((size_t)(n ? n : 1), sizeof *gfound);
@@ -341,9 +389,9 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
         gpos[i] = -1;
         if (p[i] < green)
             continue;
-        for (int j = 0; j < m.nmetrics; j++)
-            if (actionable(j) && ci[j] > 0 && (best[i] < 0 || ci[j] > ci[best[i]]))
-                best[i] = j;
+        cw_order_drivers(ci, m.nmetrics, scratch, fam_sum);
+        if (fam_sum[scratch[0].k] > 0)
+            best[i] = scratch[0].k;
         if (best[i] >= 0) {
             gpos[i] = ng;
             grow_[ng] = i;
@@ -359,8 +407,9 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
         const char *ext = m.acc[i] < subs.nacc && subs.ext[m.acc[i]] ? subs.ext[m.acc[i]] : "?";
         snprintf(pr->account_id, sizeof pr->account_id, "%s", ext);
         int64_t gi = gpos[i];
-        pr->drivers_json = explain_row(&m, i, c + i * (m.nf + 1), p[i], green, ndrv, scratch,
-                                       best[i], gi >= 0 ? gfound[gi] : 0, gi >= 0 ? gval[gi] : 0);
+        pr->drivers_json =
+            explain_row(&m, i, c + i * (m.nf + 1), p[i], green, ndrv, scratch, fam_sum, best[i],
+                        gi >= 0 ? gfound[gi] : 0, gi >= 0 ? gval[gi] : 0);
         if (!pr->drivers_json)
             rc = CW_ERR_NOMEM;
     }
@@ -380,6 +429,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     free(p);
     free(c);
     free(scratch);
+    free(fam_sum);
     cw_mx_free(&m);
     cw_subs_free(&subs);
     cw_model_free(md);

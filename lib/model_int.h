@@ -128,6 +128,18 @@ typedef struct cw_metric_importance {
 } cw_metric_importance;
 cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
                               int64_t max_rows, cw_metric_importance *imp);
+/* model_explain.c: the order of one row's drivers. c holds the row's
+ * contributions (value features, then trends: 2 nm); scratch gets the nm
+ * metrics with their value+trend contribution, the actionable metrics
+ * raising the risk first, grouped by family (largest family total first,
+ * then by contribution), then the rest by contribution descending.
+ * fam_sum (2 nm) gets in [k] the family total of each raising metric. */
+typedef struct cw_driver_rank {
+    int k;    /* metric (catalogue index) */
+    double c; /* its value + trend contribution */
+} cw_driver_rank;
+void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum);
+
 /* Serialises: meta JSON (caller frees) and body (caller frees). */
 cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len);
 cw_status cw_model_deserialise(const char *kind, const char *meta, const void *body,

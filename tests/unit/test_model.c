@@ -10,6 +10,7 @@
  *   - the signal is found: held-out AUC well above chance, and the feature
  *     carrying it gets the largest mean |contribution| and most of the
  *     global importance, with the right direction.
+ *   - drivers are grouped by family, in a hand-worked order;
  *   - XGBoost's early stopping validates on the last quarter of the fit
  *     rows' days and fits only on rows a horizon before them (row counts
  *     worked out by hand below).
@@ -250,6 +251,59 @@ static void xgboost_early_stopping(void **state)
     mx.day = NULL;
 }
 
+static int metric_index(const char *name)
+{
+    const cw_metric_info *cat;
+    int n = cw_metrics_catalog(&cat);
+    for (int k = 0; k < n; k++)
+        if (strcmp(cat[k].name, name) == 0)
+            return k;
+    fail_msg("no metric %s", name);
+    return -1;
+}
+
+/* Drivers grouped by family. Contributions (value + trend):
+ *   goal_attainment_worst 0.10 + 0.15 (trend) = 0.25, goal_attainment_mean
+ *   0.30 → outcomes 0.55 (its first catalogue metric, goals_active, is 0);
+ *   active_licence_ratio 0.40, licence_gap -0.05 → onboarding 0.40;
+ *   days_to_renewal 2.0 (commercial: context, never grouped);
+ *   nps_latest -0.20 (lowers).
+ * Order: goal_attainment_mean, goal_attainment_worst, active_licence_ratio
+ * (the single largest raising metric, but its family adds up to less), then
+ * by contribution: days_to_renewal first, nps_latest last. */
+static void drivers_by_family(void **state)
+{
+    (void)state;
+    int nm = mx.nmetrics;
+    double *c = calloc((size_t)(2 * nm + 1), sizeof *c);
+    double *fs = malloc((size_t)(2 * nm) * sizeof *fs);
+    cw_driver_rank *d = malloc((size_t)nm * sizeof *d);
+    int gw = metric_index("goal_attainment_worst"), gm = metric_index("goal_attainment_mean"),
+        alr = metric_index("active_licence_ratio"), gap = metric_index("licence_gap"),
+        ren = metric_index("days_to_renewal"), nps = metric_index("nps_latest");
+    c[gw] = 0.10;
+    c[nm + gw] = 0.15;
+    c[gm] = 0.30;
+    c[alr] = 0.40;
+    c[gap] = -0.05;
+    c[ren] = 2.0;
+    c[nps] = -0.20;
+    cw_order_drivers(c, nm, d, fs);
+    assert_int_equal(d[0].k, gm);
+    assert_int_equal(d[1].k, gw);
+    assert_true(fabs(d[1].c - 0.25) < 1e-12);
+    assert_int_equal(d[2].k, alr);
+    assert_int_equal(d[3].k, ren);
+    assert_int_equal(d[nm - 1].k, nps);
+    assert_int_equal(d[nm - 2].k, gap);
+    assert_true(fabs(fs[gm] - 0.55) < 1e-12 && fabs(fs[gw] - 0.55) < 1e-12);
+    assert_true(fabs(fs[alr] - 0.40) < 1e-12);
+    assert_true(fs[ren] == 0 && fs[gap] == 0 && fs[nps] == 0);
+    free(c);
+    free(fs);
+    free(d);
+}
+
 static void single_class_refused(void **state)
 {
     (void)state;
@@ -273,6 +327,7 @@ int main(void)
         cmocka_unit_test(logreg),
         cmocka_unit_test(xgboost),
         cmocka_unit_test(xgboost_early_stopping),
+        cmocka_unit_test(drivers_by_family),
         cmocka_unit_test(single_class_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
