@@ -1465,6 +1465,10 @@ typedef struct cw_prediction {
 typedef struct cw_predictions {
     int64_t day, model_id, n;
     char model_name[96];
+    /* the model's last test snapshot and label horizon (from its meta; -1
+     * and 0 when unknown): cw_model_is_stale() */
+    int64_t tested_to;
+    int horizon_days;
     cw_prediction *rows; /* riskiest first */
 } cw_predictions;
 
@@ -1473,6 +1477,12 @@ typedef struct cw_predictions {
  * model) and sets *out (caller frees with cw_predictions_free). */
 CW_API cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_predictions **out);
 CW_API void cw_predictions_free(cw_predictions *p); /* accepts NULL */
+/* Whether the model that made p has not seen the last half year of
+ * history: its newest test snapshot lies more than its horizon + 180 days
+ * before the scored day (a model trained on the latest history is about one
+ * horizon behind). Churn drivers and the product change; such a model
+ * should be retrained. */
+CW_API int cw_model_is_stale(const cw_predictions *p);
 
 typedef struct cw_backtest_opts {
     int horizon_days;         /* 90 */

@@ -273,6 +273,11 @@ static char *explain_row(const cw_mx *m, int64_t r, const double *c, double prob
     return s;
 }
 
+int cw_model_is_stale(const cw_predictions *p)
+{
+    return p && p->tested_to >= 0 && p->day - p->tested_to > p->horizon_days + 180;
+}
+
 void cw_predictions_free(cw_predictions *p)
 {
     if (!p)
@@ -310,6 +315,15 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     cw_model *md = NULL;
     char *err = NULL;
     rc = cw_model_deserialise(kind, meta, body, blen, &md, &err);
+    int64_t tested_to = -1;
+    int horizon = 0;
+    json_t *mj = meta ? json_loads(meta, 0, NULL) : NULL;
+    const char *tt = json_string_value(json_object_get(json_object_get(mj, "windows"), "test_to"));
+    int64_t t;
+    if (tt && cw_time_parse(tt, strlen(tt), 1, &t, NULL) == CW_OK)
+        tested_to = t / DAY_SECONDS;
+    horizon = (int)json_integer_value(json_object_get(mj, "horizon_days"));
+    json_decref(mj);
     free(kind);
     free(meta);
     free(body);
@@ -441,6 +455,8 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     qsort(res->rows, (size_t)res->n, sizeof *res->rows, pred_desc);
     res->day = day;
     res->model_id = id;
+    res->tested_to = tested_to;
+    res->horizon_days = horizon;
     snprintf(res->model_name, sizeof res->model_name, "%s", name);
     free(name);
     *out = res;

@@ -40,6 +40,9 @@ int cli_load_config(const char *path, cw_config **out);
 /* Applies "section.name=value" overrides; returns an exit code. */
 int cli_override(cw_config *c, const char *key, const char *value);
 /* Draws "phase: done/total  rate/s  ETA" on stderr (a cw_*_opts on_progress). */
+/* Warns on stderr when the model behind p has not seen the last half year
+ * (cw_model_is_stale). */
+void cli_model_age_note(const char *cmd, const cw_predictions *p);
 void cli_progress_line(const char *phase, int64_t done, int64_t total, double elapsed, void *ud);
 /* Whether live progress should be drawn on stderr (ingest.progress setting). */
 int cli_progress_enabled(const cw_config *c);

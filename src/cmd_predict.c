@@ -89,6 +89,7 @@ int cmd_predict(int argc, char **argv)
     if (s != CW_OK) {
         cli_error("predict: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
     } else {
+        cli_model_age_note("predict", p);
         char d[16];
         cw_time_format(p->day * 86400, 1, d, sizeof d);
         int64_t n = (int64_t)top < p->n ? (int64_t)top : p->n, red = 0;

@@ -247,9 +247,12 @@ int cmd_run(int argc, char **argv)
         } else if (s != CW_OK) {
             cli_error("run: predict: %s", cw_store_errmsg(st));
             rc = cli_exit_code(s);
-        } else if (!quiet)
-            fprintf(stderr, "run: predict: %lld accounts scored with model %s\n", (long long)p->n,
-                    p->model_name);
+        } else {
+            if (!quiet)
+                fprintf(stderr, "run: predict: %lld accounts scored with model %s\n",
+                        (long long)p->n, p->model_name);
+            cli_model_age_note("run: predict", p);
+        }
         cw_predictions_free(p);
     }
     /* 4. rules and alerts */

@@ -307,7 +307,8 @@ const cli_command cli_commands[] = {
      "Scores every account active at the snapshot (default: the latest) into table\n"
      "predictions, with the drivers raising and lowering each account's risk in words\n"
      "and numbers, and what single change would bring it under the green cut-off\n"
-     "(--green-below, default model.green_below_pct). Prints the --top riskiest (20).\n"},
+     "(--green-below, default model.green_below_pct). Prints the --top riskiest (20).\n"
+     "Warns when the model has not seen the last half year of history (retrain it).\n"},
     {"backtest", cmd_backtest, "judge the scorecard and the models on later snapshots",
      "usage: churnwatch backtest [--db F] [--horizon DAYS] [--from DATE] [--to DATE]\n"
      "                           [--kind logreg|xgboost|both] [--green-below P]\n"
@@ -429,6 +430,19 @@ int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
         return cli_exit_code(s);
     }
     return 0;
+}
+
+void cli_model_age_note(const char *cmd, const cw_predictions *p)
+{
+    if (!cw_model_is_stale(p))
+        return;
+    char t[16], d[16];
+    cw_time_format(p->tested_to * 86400, 1, t, sizeof t);
+    cw_time_format(p->day * 86400, 1, d, sizeof d);
+    fprintf(stderr,
+            "%s: warning: model %s was tested on snapshots up to %s, %lld days before %s; it has "
+            "not learnt from the last half year: retrain it (churnwatch train --activate)\n",
+            cmd, p->model_name, t, (long long)(p->day - p->tested_to), d);
 }
 
 void cli_progress_line(const char *phase, int64_t done, int64_t total, double elapsed, void *ud)

@@ -36,6 +36,17 @@ for k in 0 4 8 12; do
 done
 "$BIN" predict --db m.db --as-of "$TEST_FROM" --top 3 >pred.txt
 grep -q "accounts scored with model" pred.txt || { cat pred.txt; echo "predict table"; exit 1; }
+# A model that has not seen the last half year is flagged (not an error):
+# the fresh one scoring the newest snapshot is not; the same model told its
+# test period ended 2024-03-01 is.
+"$BIN" predict --db m.db --top 0 >/dev/null 2>fresh.err
+if grep -q "retrain" fresh.err; then cat fresh.err; echo "fresh model called stale"; exit 1; fi
+sqlite3 m.db "UPDATE models SET meta = json_set(meta, '$.windows.test_to', '2024-03-01') WHERE active"
+"$BIN" predict --db m.db --top 0 >/dev/null 2>stale.err
+grep -q "tested on snapshots up to 2024-03-01, .* days before .*retrain it" stale.err ||
+  { cat stale.err; echo "stale model not flagged"; exit 1; }
+sqlite3 m.db "UPDATE models SET meta = json_set(meta, '$.windows.test_to', '$(python3 -c "import json;print(json.load(open('train.json'))['test_to'])")') WHERE active;
+  DELETE FROM predictions WHERE day = (SELECT max(day) FROM metric_snapshots)"
 
 # A scorecard made from the predictions (score = 100 - 100 p, red at p >= 25%),
 # so the backtest's scorecard path can be checked against Python's AUC.
