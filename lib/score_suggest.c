@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A held-out ROC AUC change under this is not a verdict either way. */
+#define SUGGEST_MIN_GAIN 0.005
+
 /* Segments by account id (for measures with a segments filter). */
 typedef struct seg_ctx {
     char **seg;
@@ -420,6 +423,22 @@ void cw_score_suggest_print(const cw_scorecard *sc, const cw_suggest_result *r, 
             r->lift10_suggested);
     fprintf(out, "(on the fitting rows: ROC AUC %.3f at the start of the tuning, %.3f after)\n",
             r->auc_train_start, r->auc_train);
+    /* The verdict reads the held-out rows only: a gain on the fitting rows
+     * that does not carry over is over-fitting, not an improvement. */
+    double gain = r->auc_suggested - r->auc_current;
+    if (gain >= SUGGEST_MIN_GAIN)
+        fprintf(out, "Verdict: the suggested weights rank the later snapshots better; worth "
+                     "trying.\n");
+    else if (gain > -SUGGEST_MIN_GAIN)
+        fprintf(out,
+                "Verdict: no clear gain on the later snapshots (under %.3f either way); keep "
+                "the current weights unless the measures' bands change.\n",
+                SUGGEST_MIN_GAIN);
+    else
+        fprintf(out,
+                "Verdict: NOT recommended: the suggested weights rank the later snapshots worse "
+                "than the current ones (they fit the earlier history only); keep the current "
+                "weights, or try again with more history.\n");
     fprintf(out, "\n; The suggested weights as configuration: edit them into a copy of the\n"
                  "; scorecard (`churnwatch score --default-scorecard` prints the built-in one).\n"
                  "; Stage variants of the group weights (weight.onboarding) are kept.\n");

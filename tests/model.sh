@@ -78,6 +78,10 @@ assert len(rows) >= 15 and abs(now - 100) < 0.5 and abs(sug - 100) < 0.5, (len(r
 m = re.search(r'ROC AUC ([0-9.]+) at the start of the tuning, ([0-9.]+) after', txt)
 assert m and float(m.group(2)) >= float(m.group(1)), m and m.groups()
 t = re.search(r'([0-9.]+) now, ([0-9.]+) with the suggested weights', txt)
+v = re.search(r'^Verdict: (.*)$', txt, re.M)
+gain = float(t.group(2)) - float(t.group(1))
+want = 'better' if gain >= 0.005 else 'NOT recommended' if gain <= -0.005 else 'no clear gain'
+assert v and want in v.group(1), (gain, v and v.group(1))
 print(f"model: default scorecard backtest AUC {auc:.3f}; suggested weights: held-out AUC "
       f"{t.group(1)} -> {t.group(2)}, fitting rows {m.group(1)} -> {m.group(2)}")
 PY
