@@ -72,8 +72,19 @@ static void phrase(const cw_mx *m, const float *x, int k, char *buf, size_t n)
         snprintf(buf, n, "ticket satisfaction %.1f / 5", v);
     else if (!strcmp(name, "nps_latest"))
         snprintf(buf, n, "latest NPS answer %.0f / 10", v);
+    else if (!strcmp(name, "nps_category"))
+        snprintf(buf, n, "latest NPS answer from a %s",
+                 v < 0 ? "detractor (0-6)" : v > 0 ? "promoter (9-10)" : "passive (7-8)");
     else if (!strcmp(name, "nps_account"))
         snprintf(buf, n, "account NPS %.0f", v);
+    else if (!strcmp(name, "active_days_per_user"))
+        snprintf(buf, n, "%.1f active days per user in the last 28 days", v);
+    else if (!strcmp(name, "survey_response_rate"))
+        snprintf(buf, n, "%.0f%% of surveys answered in 180 days", 100 * v);
+    else if (!strcmp(name, "goals_active"))
+        snprintf(buf, n, "%.0f goal(s) under way", v);
+    else if (!strcmp(name, "milestones_done"))
+        snprintf(buf, n, "%.0f onboarding milestone(s) reached", v);
     else if (!strcmp(name, "nps_change_90d"))
         snprintf(buf, n, "NPS %s %.0f points in 90 days", v < 0 ? "down" : "up", fabs(v));
     else if (!strcmp(name, "goal_attainment_worst"))
