@@ -74,7 +74,9 @@ static void phrase(const cw_mx *m, const float *x, int k, char *buf, size_t n)
         snprintf(buf, n, "latest NPS answer %.0f / 10", v);
     else if (!strcmp(name, "nps_category"))
         snprintf(buf, n, "latest NPS answer from a %s",
-                 v < 0 ? "detractor (0-6)" : v > 0 ? "promoter (9-10)" : "passive (7-8)");
+                 v < 0   ? "detractor (0-6)"
+                 : v > 0 ? "promoter (9-10)"
+                         : "passive (7-8)");
     else if (!strcmp(name, "nps_account"))
         snprintf(buf, n, "account NPS %.0f", v);
     else if (!strcmp(name, "active_days_per_user"))
