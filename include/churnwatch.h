@@ -1436,6 +1436,7 @@ typedef struct cw_trained_model {
 typedef struct cw_train_result {
     int nmodels;
     cw_trained_model models[2];
+    int active; /* index of the model --activate made active, -1 none */
     int64_t fit_from, fit_to, calib_from, calib_to, test_from, test_to; /* snapshot days */
     int features;
 } cw_train_result;

@@ -165,6 +165,8 @@ cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, doub
 cw_status cw_store_model_save(cw_store *st, const char *name, cw_model_kind kind, const char *meta,
                               const void *body, size_t body_len, int activate, int64_t now,
                               int64_t *id);
+/* Makes model id the one active model. */
+cw_status cw_store_model_activate(cw_store *st, int64_t id);
 /* Loads model id (0: the active one); *meta and *body caller frees. */
 cw_status cw_store_model_load(cw_store *st, int64_t id, int64_t *out_id, char **name, char **kind,
                               char **meta, void **body, size_t *body_len);

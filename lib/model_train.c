@@ -384,6 +384,7 @@ static int importance_cmp(const void *a, const void *b)
 cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *res)
 {
     memset(res, 0, sizeof *res);
+    res->active = -1;
     cw_split sp;
     cw_status rc = cw_split_make(st, o->from_day, o->to_day, o->horizon_days, o->seat_loss_pct,
                                  o->mrr_loss_pct, o->test_share > 0 ? o->test_share : 0.25, 0, &sp);
@@ -441,13 +442,23 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         char *body = NULL;
         size_t blen = 0;
         rc = meta ? cw_model_serialise(md, &body, &blen) : CW_ERR_NOMEM;
-        int last = !(o->kinds & ~((kinds[k] << 1) - 1)); /* no later kind asked for */
         if (rc == CW_OK)
-            rc = cw_store_model_save(st, tm->name, kinds[k], meta, body, blen, o->activate && last,
+            rc = cw_store_model_save(st, tm->name, kinds[k], meta, body, blen, 0,
                                      (int64_t)time(NULL), &tm->id);
         free(meta);
         free(body);
         cw_model_free(md);
+    }
+    /* --activate: the kind that ranked the test snapshots best (the later
+     * one on a tie), not merely the last trained */
+    if (rc == CW_OK && o->activate && res->nmodels > 0) {
+        int b = 0;
+        for (int i = 1; i < res->nmodels; i++)
+            if (!(res->models[i].test.roc_auc < res->models[b].test.roc_auc))
+                b = i;
+        rc = cw_store_model_activate(st, res->models[b].id);
+        if (rc == CW_OK)
+            res->active = b;
     }
     if (rc == CW_OK)
         rc = ops->commit(st);

@@ -42,6 +42,18 @@ cw_status cw_store_model_save(cw_store *st, const char *name, cw_model_kind kind
     return CW_OK;
 }
 
+cw_status cw_store_model_activate(cw_store *st, int64_t id)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st), "UPDATE models SET active = (id = ?1)", -1, &q,
+                           NULL) != SQLITE_OK)
+        return db_err(st, "models");
+    sqlite3_bind_int64(q, 1, id);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : db_err(st, "models");
+}
+
 cw_status cw_store_model_load(cw_store *st, int64_t id, int64_t *out_id, char **name, char **kind,
                               char **meta, void **body, size_t *body_len)
 {

@@ -133,12 +133,12 @@ int cmd_train(int argc, char **argv)
                 printf("%s{\"id\":%lld,\"name\":\"%s\",\"kind\":\"%s\",\"fit_rows\":%lld,"
                        "\"calibration_rows\":%lld,\"test_rows\":%lld,\"test_positives\":%lld,"
                        "\"roc_auc\":%.6f,\"pr_auc\":%.6f,\"brier\":%.6f,\"lift_top10\":%.4f,"
-                       "\"fit_s\":%.3f,\"top_drivers\":[",
+                       "\"fit_s\":%.3f,\"active\":%s,\"top_drivers\":[",
                        i ? "," : "", (long long)m->id, m->name,
                        m->kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg", (long long)m->fit_rows,
                        (long long)m->calib_rows, (long long)m->test_rows,
                        (long long)m->test.positives, m->test.roc_auc, m->test.pr_auc, m->test.brier,
-                       m->test.lift_10, m->fit_s);
+                       m->test.lift_10, m->fit_s, i == r.active ? "true" : "false");
             if (json) {
                 for (int j = 0; j < m->ntop; j++)
                     printf("%s{\"metric\":\"%s\",\"family\":\"%s\",\"share\":%.4f,"
@@ -164,8 +164,9 @@ int cmd_train(int argc, char **argv)
                        : m->top[j].direction < 0 ? "lower = riskier"
                                                  : "");
         }
-        if (!json && o.activate && r.nmodels)
-            printf("active model: %s\n", r.models[r.nmodels - 1].name);
+        if (!json && r.active >= 0)
+            printf("active model: %s%s\n", r.models[r.active].name,
+                   r.nmodels > 1 ? " (the higher held-out ROC AUC)" : "");
     }
     cw_store_close(st);
     cw_config_free(cfg);

@@ -296,9 +296,9 @@ const cli_command cli_commands[] = {
      "active at each stored snapshot (churnwatch metrics --from --to --every 7d).\n"
      "Split by time: fit, calibration (Platt), a purge gap of one horizon, test.\n"
      "Saves each model in table models with its test metrics and prints the metrics\n"
-     "each model looks at most; --activate makes the last one trained the one predict\n"
-     "uses. XGBoost's rounds come from early stopping on a purged slice of the fit\n"
-     "rows (docs/model.md). --dump-matrix writes PREFIX.x.npy,\n"
+     "each model looks at most; --activate makes the one with the higher held-out ROC\n"
+     "AUC the one predict uses. XGBoost's rounds come from early stopping on a purged\n"
+     "slice of the fit rows (docs/model.md). --dump-matrix writes PREFIX.x.npy,\n"
      "PREFIX.y.npy, PREFIX.set.npy and PREFIX.features.txt (bench/model_ref.py).\n"},
     {"predict", cmd_predict, "score a snapshot with the active model and explain each score",
      "usage: churnwatch predict [--db F] [--as-of DATE] [--model ID] [--top N]\n"

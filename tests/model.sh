@@ -141,6 +141,9 @@ bad = []
 quick = os.environ['MODE'] == 'quick'
 T = json.load(open('train.json'))
 auc_train = {m['kind']: m['roc_auc'] for m in T['models']}
+best = max(T['models'], key=lambda m: (m['roc_auc'], m['kind'] == 'xgboost'))
+if [m['active'] for m in T['models']] != [m is best for m in T['models']]:
+    bad.append(f"--activate did not pick the higher held-out AUC: {[(m['kind'], m['roc_auc'], m['active']) for m in T['models']]}")
 for m in T['models']:  # what each model looks at: 8 metrics, largest share first
     sh = [d['share'] for d in m['top_drivers']]
     if len(sh) != 8 or sh != sorted(sh, reverse=True) or not 0 < sum(sh) <= 1 + 1e-9:
