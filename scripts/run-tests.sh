@@ -2,7 +2,7 @@
 # The whole test suite, as `make test` and CI run it:
 #   1. release build: unit tests (cmocka), CLI cases and end-to-end tests (ctest)
 #   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. the unit tests under valgrind (memcheck, leaks are errors)
+#   3. the unit tests and the program's commands under valgrind (memcheck, leaks are errors)
 #   4. style: clang-format + banned functions
 #   5. a short libFuzzer run of every parser target
 # Ends with one "N passed, M failed" line; exits non-zero if anything failed.
@@ -51,6 +51,20 @@ valgrind_units() {
     # shellcheck disable=SC2086
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
       build/churnwatch $cmd >/dev/null 2>/tmp/cw-vg.$$ || { tail -30 /tmp/cw-vg.$$; rc=1; }
+  done
+  # The model commands need history: a 200-account, 15-month world, built
+  # with the release binary, then train / predict / backtest under valgrind.
+  local bin=build/churnwatch m=$w/m
+  "$bin" simulate --accounts 200 --months 15 --seed 5 --start 2024-01-01 --out "$m" >/dev/null &&
+    "$bin" ingest --db "$w/m.db" --progress never "$m"/*.csv >/dev/null &&
+    "$bin" metrics --db "$w/m.db" --from 2024-02-05 --to 2025-03-24 --every 7d --quiet >/dev/null &&
+    "$bin" score --db "$w/m.db" --quiet --limit 1 >/dev/null || { echo "model world"; rc=1; }
+  for cmd in "train --db $w/m.db --activate --threads 1" "predict --db $w/m.db --top 3" \
+             "backtest --db $w/m.db --threads 1" "backtest --db $w/m.db --suggest-weights"; do
+    echo "valgrind churnwatch ${cmd%% --db*}"
+    # shellcheck disable=SC2086
+    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+      "$bin" $cmd >/dev/null 2>/tmp/cw-vg.$$ || { tail -30 /tmp/cw-vg.$$; rc=1; }
   done
   rm -rf "$w" /tmp/cw-vg.$$
   return $rc
