@@ -326,6 +326,9 @@ static int xgb_dmatrix(const cw_mx *m, const int64_t *idx, int64_t n, int with_l
  * step, column sampling and a minimum leaf weight: on the simulated worlds
  * (four of them, docs/model.md) this regularisation with early stopping
  * ranked held-out accounts better than deeper trees boosted longer. */
+const char cw_xgb_params_text[] = "hist, max_depth 4, eta 0.03, min_child_weight 10, "
+                                  "subsample 0.8, colsample_bytree 0.5, lambda 1";
+
 static int xgb_booster(DMatrixHandle dm, const cw_fit_opts *o, BoosterHandle *out)
 {
     if (XGBoosterCreate(&dm, 1, out) != 0)
@@ -342,7 +345,7 @@ static int xgb_booster(DMatrixHandle dm, const cw_fit_opts *o, BoosterHandle *ou
         {"min_child_weight", "10"},
         {"subsample", "0.8"},
         {"colsample_bytree", "0.5"},
-        {"lambda", "1"},
+        {"lambda", "1"}, /* keep cw_xgb_params_text in step */
         {"nthread", threads},
         {"seed", seed},
         {"verbosity", "0"},

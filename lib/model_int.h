@@ -102,6 +102,8 @@ typedef struct cw_fit_opts {
     int horizon_days; /* the label horizon: early stopping's purge gap */
 } cw_fit_opts;
 
+/* XGBoost's parameters in words, as recorded in each model's meta. */
+extern const char cw_xgb_params_text[];
 /* Fits kind on the rows of m listed in idx (labels known). */
 cw_status cw_model_fit(cw_model_kind kind, const cw_mx *m, const int64_t *idx, int64_t n,
                        const cw_fit_opts *o, cw_model **out, char **err);

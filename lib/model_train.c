@@ -237,9 +237,7 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     if (md->kind == CW_MODEL_XGBOOST) {
         json_t *b = json_object();
         json_object_set_new(b, "rounds", json_integer(md->rounds));
-        json_object_set_new(b, "params",
-                            json_string("hist, max_depth 4, eta 0.03, min_child_weight 10, "
-                                        "subsample 0.8, colsample_bytree 0.5, lambda 1"));
+        json_object_set_new(b, "params", json_string(cw_xgb_params_text));
         if (md->es_fit_rows > 0) {
             json_object_set_new(b, "rounds_chosen_by",
                                 json_string("early stopping on validation log-loss (patience 50)"));

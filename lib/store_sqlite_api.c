@@ -1119,14 +1119,12 @@ cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out)
 
 /* ---- backtests and reports ------------------------------------------ */
 
-cw_status cw_api_backtests(cw_store *st, json_t **out)
+/* {"items": [rows of sql]}. */
+static cw_status items_query(cw_store *st, const char *sql, json_t **out)
 {
     *out = NULL;
     sqlite3_stmt *q;
-    cw_status s = prep(st,
-                       "SELECT id, strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch') AS at, subject,"
-                       " result AS result_json FROM backtests ORDER BY at DESC, id DESC LIMIT 50",
-                       &q);
+    cw_status s = prep(st, sql, &q);
     if (s != CW_OK)
         return s;
     json_t *items = json_array();
@@ -1138,33 +1136,30 @@ cw_status cw_api_backtests(cw_store *st, json_t **out)
     return CW_OK;
 }
 
+cw_status cw_api_backtests(cw_store *st, json_t **out)
+{
+    return items_query(st,
+                       "SELECT id, strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch') AS at, subject,"
+                       " result AS result_json FROM backtests ORDER BY at DESC, id DESC LIMIT 50",
+                       out);
+}
+
 /* The stored models, newest first: what a model is (kind, window, horizon,
  * rounds), how it tested and what it looks at; the feature list, the ROC
  * points and the body stay out (`churnwatch train`, docs/model.md). */
 cw_status cw_api_models(cw_store *st, json_t **out)
 {
-    *out = NULL;
-    sqlite3_stmt *q;
-    cw_status s =
-        prep(st,
-             "SELECT id, name, kind, strftime('%Y-%m-%dT%H:%M:%SZ', created_at, 'unixepoch') AS"
-             " created_at, active != 0 AS active, json_extract(meta, '$.library') AS library,"
-             " json_extract(meta, '$.horizon_days') AS horizon_days,"
-             " json_extract(meta, '$.windows') AS windows_json,"
-             " json_extract(meta, '$.boosting') AS boosting_json,"
-             " json_remove(json_extract(meta, '$.test'), '$.roc') AS test_json,"
-             " json_extract(meta, '$.importance') AS importance_json"
-             " FROM models WHERE json_valid(meta) ORDER BY active DESC, id DESC LIMIT 20",
-             &q);
-    if (s != CW_OK)
-        return s;
-    json_t *items = json_array();
-    if ((s = rows_into(st, q, items)) != CW_OK) {
-        json_decref(items);
-        return s;
-    }
-    *out = json_pack("{s:o}", "items", items);
-    return CW_OK;
+    return items_query(
+        st,
+        "SELECT id, name, kind, strftime('%Y-%m-%dT%H:%M:%SZ', created_at, 'unixepoch') AS"
+        " created_at, active != 0 AS active, json_extract(meta, '$.library') AS library,"
+        " json_extract(meta, '$.horizon_days') AS horizon_days,"
+        " json_extract(meta, '$.windows') AS windows_json,"
+        " json_extract(meta, '$.boosting') AS boosting_json,"
+        " json_remove(json_extract(meta, '$.test'), '$.roc') AS test_json,"
+        " json_extract(meta, '$.importance') AS importance_json"
+        " FROM models WHERE json_valid(meta) ORDER BY active DESC, id DESC LIMIT 20",
+        out);
 }
 
 static json_t *num(double d)
