@@ -81,6 +81,8 @@ int cmd_report_html(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_backtest(int argc, char **argv);
+/* --kind logreg|xgboost|both into a CW_MODEL_* mask; EXIT_USAGE with a message otherwise. */
+int cli_model_kinds(const char *s, int *kinds);
 /* A bounded number with an optional trailing '%' (model commands); returns
  * 0 or an exit code after printing the error. */
 int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out);

@@ -37,18 +37,7 @@ int cmd_backtest(int argc, char **argv)
             break;
         case 'f': rc = cli_parse_day("--from", optarg, &o.from_day); break;
         case 't': rc = cli_parse_day("--to", optarg, &o.to_day); break;
-        case 'k':
-            if (!strcmp(optarg, "logreg"))
-                o.kinds = CW_MODEL_LOGREG;
-            else if (!strcmp(optarg, "xgboost"))
-                o.kinds = CW_MODEL_XGBOOST;
-            else if (!strcmp(optarg, "both"))
-                o.kinds = CW_MODEL_LOGREG | CW_MODEL_XGBOOST;
-            else {
-                cli_error("--kind %s: expected logreg, xgboost or both", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'k': rc = cli_model_kinds(optarg, &o.kinds); break;
         case 'T':
             rc = cli_model_num("--threads", optarg, 1, 256, &v);
             o.threads = (int)v;

@@ -13,6 +13,21 @@
 
 /* Shared by train / predict / backtest: a date option as days since epoch. */
 /* A number in [lo, hi] with an optional trailing '%'. */
+int cli_model_kinds(const char *s, int *kinds)
+{
+    if (!strcmp(s, "logreg"))
+        *kinds = CW_MODEL_LOGREG;
+    else if (!strcmp(s, "xgboost"))
+        *kinds = CW_MODEL_XGBOOST;
+    else if (!strcmp(s, "both"))
+        *kinds = CW_MODEL_LOGREG | CW_MODEL_XGBOOST;
+    else {
+        cli_error("--kind %s: expected logreg, xgboost or both", s);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out)
 {
     char *end;
@@ -59,18 +74,7 @@ int cmd_train(int argc, char **argv)
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
-        case 'k':
-            if (!strcmp(optarg, "logreg"))
-                o.kinds = CW_MODEL_LOGREG;
-            else if (!strcmp(optarg, "xgboost"))
-                o.kinds = CW_MODEL_XGBOOST;
-            else if (!strcmp(optarg, "both"))
-                o.kinds = CW_MODEL_LOGREG | CW_MODEL_XGBOOST;
-            else {
-                cli_error("--kind %s: expected logreg, xgboost or both", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'k': rc = cli_model_kinds(optarg, &o.kinds); break;
         case 'H':
             rc = cli_model_num("--horizon", optarg, 7, 730, &v);
             o.horizon_days = (int)v;
