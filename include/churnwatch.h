@@ -191,6 +191,8 @@ CW_API cw_status cw_store_summarize(cw_store *st, cw_store_summary *out);
  * Ingest
  * ------------------------------------------------------------------- */
 
+typedef struct cw_config cw_config; /* the configuration (below) */
+
 typedef struct cw_ingest_progress {
     const char *path;    /* file being read */
     int64_t bytes_done;  /* bytes consumed of this file (compressed for .gz) */
@@ -208,6 +210,19 @@ typedef struct cw_ingest_opts {
     int max_errors;           /* errors reported in full (default 20) */
     size_t max_line_bytes;    /* longest accepted record (default 1 MiB) */
     int64_t batch_rows;       /* events buffered before dedup (default 1<<20) */
+    /* Mappings (docs/importers.md). config holds the [source.NAME] sections
+     * and may be NULL. With source (a [source.NAME] of config) or preset (a
+     * built-in mapping) set, every file is read through that mapping; with
+     * neither, a file whose name matches a source's `files` pattern is read
+     * through that source, any other file natively. */
+    const cw_config *config;
+    const char *source;
+    const char *preset;
+    int64_t data_end;    /* subscription_periods: the export's data end (Unix s); 0 = the
+                            source's data_end setting, else an error */
+    int provision_users; /* unknown users in events: -1 = the source's setting (off for
+                            native files), 0 = reject, 1 = create on first sight */
+    int quarantine;      /* with skip_bad: bad rows also go to the store's quarantine table */
     /* Called for each error message ("file:line: field 'x': why"), warning
      * (is_warning = 1) and, when set, progress about every 0.25 s. */
     void (*on_message)(int is_warning, const char *msg, void *ud);
@@ -221,6 +236,9 @@ typedef struct cw_ingest_stats {
     int64_t rows_unchanged;               /* identical to what the store held */
     int64_t duplicates;                   /* events already ingested (same id/content) */
     int64_t rejected;                     /* rows with errors */
+    int64_t filtered;                     /* records a mapping's `where` left out */
+    int64_t provisioned_users;            /* users created on first sight in events */
+    int64_t quarantined;                  /* bad rows kept in the quarantine table */
     int64_t warnings;
     int64_t bytes; /* input bytes (uncompressed) */
     int64_t files;

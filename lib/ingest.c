@@ -869,6 +869,7 @@ void cw_ingest_opts_init(cw_ingest_opts *o)
     o->max_errors = 20;
     o->max_line_bytes = 1u << 20;
     o->batch_rows = 1 << 20;
+    o->provision_users = -1;
 }
 
 cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,

@@ -291,3 +291,95 @@ int cw_validate_row(const cw_kind_def *kd, const cw_value *v, int *field, char *
     default: return 1;
     }
 }
+
+int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_t *out, char *why,
+                         size_t whysz)
+{
+    int exp = cw_currency_exponent(currency);
+    size_t i = 0, n = len;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    while (n > i && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    int neg = 0;
+    if (i < n && (s[i] == '-' || s[i] == '(')) {
+        neg = 1;
+        i++;
+        if (s[i - 1] == '(') {
+            if (n == i || s[n - 1] != ')')
+                goto bad;
+            n--;
+        }
+    }
+    /* An optional currency sign or code before the number: "$", "€", "£",
+     * "¥", "USD ", "US$". */
+    while (i < n && !(s[i] >= '0' && s[i] <= '9') && s[i] != '.') {
+        if (s[i] == '-' && !neg) {
+            neg = 1;
+            i++;
+            continue;
+        }
+        if ((unsigned char)s[i] < 0x80 && !(s[i] == '$' || s[i] == ' ' ||
+                                             (s[i] >= 'A' && s[i] <= 'Z')))
+            goto bad;
+        i++;
+    }
+    /* …and after it: "120 USD", "120 €". */
+    while (n > i && !(s[n - 1] >= '0' && s[n - 1] <= '9') && s[n - 1] != '.') {
+        if ((unsigned char)s[n - 1] < 0x80 && !(s[n - 1] == ' ' || (s[n - 1] >= 'A' && s[n - 1] <= 'Z')))
+            goto bad;
+        n--;
+    }
+    if (i >= n)
+        goto bad;
+    int64_t units = 0;
+    int digits = 0, frac = -1, group = -1;
+    for (size_t k = i; k < n; k++) {
+        char c = s[k];
+        if (c >= '0' && c <= '9') {
+            if (frac >= 0) {
+                if (frac >= exp) {
+                    if (c != '0') {
+                        snprintf(why, whysz, "'%.*s' has more decimals than %s's %d",
+                                 (int)(len > 40 ? 40 : len), s, currency ? currency : "the currency",
+                                 exp);
+                        return 0;
+                    }
+                    continue;
+                }
+                frac++;
+            }
+            if (group >= 0)
+                group++;
+            if (__builtin_mul_overflow(units, 10, &units) ||
+                __builtin_add_overflow(units, c - '0', &units))
+                goto range;
+            digits++;
+        } else if (c == ',' && frac < 0) {
+            /* A thousands separator: groups of exactly three digits. */
+            if (digits == 0 || (group >= 0 && group != 3))
+                goto bad;
+            group = 0;
+        } else if (c == '.' && frac < 0) {
+            if (group >= 0 && group != 3)
+                goto bad;
+            group = -1;
+            frac = 0;
+        } else {
+            goto bad;
+        }
+    }
+    if (digits == 0 || (group >= 0 && group != 3))
+        goto bad;
+    for (int k = frac < 0 ? 0 : frac; k < exp; k++)
+        if (__builtin_mul_overflow(units, 10, &units))
+            goto range;
+    *out = neg ? -units : units;
+    return 1;
+bad:
+    snprintf(why, whysz, "'%.*s' is not an amount of money", (int)(len > 40 ? 40 : len), s);
+    return 0;
+range:
+    snprintf(why, whysz, "'%.*s' is too large", (int)(len > 40 ? 40 : len), s);
+    return 0;
+}
