@@ -158,7 +158,7 @@ typedef struct run {
     int64_t rows_total;
     char keybuf[4096];
     /* mappings */
-    cw_source *sources; /* compiled sources (owned) */
+    cw_source **sources; /* compiled sources (owned; files point at them) */
     int nsources;
     int native_col[CW_MAX_FIELDS]; /* CSV column of each unmapped field, or -1 */
     const char *origin[CW_MAX_FIELDS]; /* where the current row's field values came from */
@@ -1389,22 +1389,26 @@ void cw_ingest_opts_init(cw_ingest_opts *o)
 static cw_source *add_source(run *R, const char *name, int preset, cw_status *s)
 {
     for (int i = 0; i < R->nsources; i++)
-        if (R->sources[i].is_preset == preset && strcmp(R->sources[i].name, name) == 0)
-            return &R->sources[i];
-    cw_source *ns = realloc(R->sources, (size_t)(R->nsources + 1) * sizeof *ns);
-    if (!ns) {
+        if (R->sources[i]->is_preset == preset && strcmp(R->sources[i]->name, name) == 0)
+            return R->sources[i];
+    cw_source **ns = realloc(R->sources, (size_t)(R->nsources + 1) * sizeof *ns);
+    cw_source *src = ns ? calloc(1, sizeof *src) : NULL;
+    if (ns)
+        R->sources = ns;
+    if (!src) {
         *s = CW_ERR_NOMEM;
         return NULL;
     }
-    R->sources = ns;
     char *err = NULL;
-    *s = cw_source_compile(R->o->config, name, preset, &R->sources[R->nsources], &err);
+    *s = cw_source_compile(R->o->config, name, preset, src, &err);
     if (*s != CW_OK) {
         message(R, 0, "%s", err ? err : cw_strerror(*s));
         free(err);
+        free(src);
         return NULL;
     }
-    return &R->sources[R->nsources++];
+    R->sources[R->nsources++] = src;
+    return src;
 }
 
 /* The source a file is read through: --source / --preset, else a
@@ -1596,8 +1600,10 @@ done:
     for (size_t i = 0; i < R.lk_n; i++)
         free(R.lk_strs[i]);
     free(R.lk_strs);
-    for (int i = 0; i < R.nsources; i++)
-        cw_source_clear(&R.sources[i]);
+    for (int i = 0; i < R.nsources; i++) {
+        cw_source_clear(R.sources[i]);
+        free(R.sources[i]);
+    }
     free(R.sources);
     free(R.batch);
     free(R.hbuf);

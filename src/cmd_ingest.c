@@ -58,6 +58,8 @@ int cmd_ingest(int argc, char **argv)
         {"max-errors", required_argument, NULL, 'm'},
         {"progress", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
+        {"source", required_argument, NULL, 'S'},
+        {"preset", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
@@ -84,11 +86,22 @@ int cmd_ingest(int argc, char **argv)
         case 'm': rc = cli_override(cfg, "ingest.max_errors", optarg); break;
         case 'p': rc = cli_override(cfg, "ingest.progress", optarg); break;
         case 'q': u.quiet = 1; break;
+        case 'S': o.source = optarg; break;
+        case 'P': o.preset = optarg; break;
         default: rc = EXIT_USAGE;
         }
     }
     if (rc == 0 && optind >= argc) {
         cli_error("ingest: no input files (see `churnwatch help ingest`)");
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && o.source && o.preset) {
+        cli_error("ingest: give --source or --preset, not both");
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && o.kind != CW_KIND_NONE && (o.source || o.preset)) {
+        cli_error("ingest: --kind does not go with --source or --preset (the mapping names the "
+                  "kind)");
         rc = EXIT_USAGE;
     }
     if (rc == 0 && o.rejects_path && !o.skip_bad) {
@@ -103,6 +116,7 @@ int cmd_ingest(int argc, char **argv)
     o.max_errors = (int)cw_config_get_int(cfg, "ingest.max_errors");
     o.max_line_bytes = (size_t)cw_config_get_int(cfg, "ingest.max_line_bytes");
     o.batch_rows = cw_config_get_int(cfg, "ingest.batch_rows");
+    o.config = cfg;
     o.on_message = on_message;
     o.on_progress = cli_progress_enabled(cfg) ? on_progress : NULL;
     o.ud = &u;
@@ -139,6 +153,9 @@ int cmd_ingest(int argc, char **argv)
                 (long long)read, (long long)written, (long long)stats.rows_unchanged,
                 (long long)stats.duplicates, (long long)stats.rejected, (long long)stats.warnings,
                 stats.elapsed_s > 0 ? (double)read / stats.elapsed_s : 0.0);
+        if (stats.filtered)
+            fprintf(out, "  %lld records left out by a source's where\n",
+                    (long long)stats.filtered);
         if (o.rejects_path && stats.rejected)
             fprintf(out, "  rejected rows written to %s\n", o.rejects_path);
     }
