@@ -922,11 +922,15 @@ static const char *dir_of(const char *path, char *buf, size_t n)
  * kind kd: settings apply to all, field keys to kinds that have the field. */
 static int key_applies(const char *key, const cw_kind_def *kd)
 {
+    static const char *settings[] = {"kind",  "preset", "description", "format",
+                                     "records", "each", "where",       "files",
+                                     "provision_users", "merge", "data_end"};
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        if (strcmp(key, settings[i]) == 0)
+            return 1;
     const char *dot = strchr(key, '.');
     size_t l = dot ? (size_t)(dot - key) : strlen(key);
-    if (!kd)
-        return 1;
-    return field_of(kd, key, l) >= 0 || !dot;
+    return !kd || field_of(kd, key, l) >= 0;
 }
 
 cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw_source *out,
