@@ -121,7 +121,8 @@ static int sources_check(cw_config *cfg, int argc, char **argv)
     o.on_message = on_message;
     /* Without a database, check against an empty in-memory one and leave
      * references unchecked; never create a database file for a check. */
-    const char *db = cw_config_get(cfg, "store.db");
+    char db[1024];
+    snprintf(db, sizeof db, "%s", cw_config_get(cfg, "store.db"));
     int have_db = access(strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db, F_OK) == 0;
     cw_store *st;
     if (!have_db)
