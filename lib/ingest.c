@@ -1430,8 +1430,12 @@ static cw_source *source_for(run *R, const char *path, cw_status *s)
         const char *sn;
         if (!cw_config_section_is(e[i].section, "source", &sn) || strcmp(e[i].key, "files") != 0)
             continue;
-        if (fnmatch(e[i].value, base, 0) == 0)
-            return add_source(R, sn, 0, s);
+        if (fnmatch(e[i].value, base, 0) == 0) {
+            /* A section [source.NAME.PART] belongs to source NAME. */
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(sn, "."), sn);
+            return add_source(R, name, 0, s);
+        }
     }
     return NULL;
 }

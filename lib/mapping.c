@@ -951,11 +951,44 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
         int n = cw_config_entries(c, &e);
         for (int i = 0; i < n && s == CW_OK; i++) {
             const char *sn;
-            if (cw_config_section_is(e[i].section, "source", &sn) && strcmp(sn, name) == 0)
+            size_t nl = strlen(name);
+            /* [source.NAME], or sections [source.NAME.PART] of one source. */
+            if (cw_config_section_is(e[i].section, "source", &sn) && strncmp(sn, name, nl) == 0 &&
+                (sn[nl] == '\0' || (sn[nl] == '.' && sn[nl + 1])))
                 s = add_kv(&cs, sn, e[i].key, e[i].value, cfile ? cfile : "config", e[i].line);
         }
         if (s != CW_OK)
             goto done;
+        if (cs.n > 1 || (cs.n == 1 && strcmp(cs.s[0].name, name) != 0)) {
+            /* Several sections: each is compiled as it stands. */
+            char dbuf2[1024];
+            const char *dir2 = dir_of(cfile, dbuf2, sizeof dbuf2);
+            for (int i = 0; i < cs.n && s == CW_OK; i++) {
+                const kv *k0 = &cs.s[i].kvs[0];
+                if (strcmp(cs.s[i].name, name) == 0) {
+                    *err = cw_strdupf("%s:%d: [source.%s]: a source is one [source.%s] section or "
+                                      "several [source.%s.PART] sections, not both",
+                                      k0->file, k0->line, name, name, name);
+                    s = CW_ERR_CONFIG;
+                    break;
+                }
+                for (int j = 0; j < cs.s[i].n && s == CW_OK; j++)
+                    if (strcmp(cs.s[i].kvs[j].key, "preset") == 0) {
+                        *err = cw_strdupf("%s:%d: [source.%s] preset: a source of several "
+                                          "sections cannot start from a preset",
+                                          cs.s[i].kvs[j].file, cs.s[i].kvs[j].line,
+                                          cs.s[i].name);
+                        s = CW_ERR_CONFIG;
+                    }
+                cw_mapping *m;
+                if (s == CW_OK)
+                    s = compile_section(cs.s[i].name, cfile ? cfile : "config", cs.s[i].kvs,
+                                        cs.s[i].n, dir2, &m, err);
+                if (s == CW_OK)
+                    s = push_map(out, m);
+            }
+            goto described;
+        }
         if (!cs.n) {
             *err = cw_strdupf("no source named '%s' (a [source.%s] section of the configuration; "
                               "see `churnwatch sources list`)",
@@ -1051,6 +1084,7 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
             }
         }
     }
+described:
     if (s == CW_OK) {
         for (int i = 0; i < out->nmaps; i++) {
             if (!out->description && out->maps[i]->description)
@@ -1606,17 +1640,18 @@ cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out,
             const char *sn;
             if (!cw_config_section_is(e[i].section, "source", &sn))
                 continue;
-            if (!*sn || strchr(sn, '.')) {
+            if (!*sn || sn[0] == '.') {
                 if (errmsg)
-                    *errmsg = cw_strdupf("%s:%d: [%s]: a source is named [source.NAME] (a-z, 0-9, "
-                                         "_ and -)",
+                    *errmsg = cw_strdupf("%s:%d: [%s]: a source is named [source.NAME]",
                                          cw_config_path(c) ? cw_config_path(c) : "config",
                                          e[i].line, e[i].section);
                 return CW_ERR_CONFIG;
             }
+            /* [source.NAME.PART] sections belong to source NAME. */
+            size_t bl = strcspn(sn, ".");
             int seen = 0;
             for (int j = 0; j < nn; j++)
-                seen |= strcmp(names[j], sn) == 0;
+                seen |= strlen(names[j]) == bl && strncmp(names[j], sn, bl) == 0;
             if (!seen && nn < 512)
                 names[nn++] = sn;
         }
@@ -1631,7 +1666,7 @@ cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out,
     for (int i = 0; i < nn + np && s == CW_OK; i++) {
         char nm[128];
         if (i < nn)
-            snprintf(nm, sizeof nm, "%s", names[i]);
+            snprintf(nm, sizeof nm, "%.*s", (int)strcspn(names[i], "."), names[i]);
         else
             snprintf(nm, sizeof nm, "%.*s", (int)(strlen(pn[i - nn]) - 4), pn[i - nn]);
         cw_source src;

@@ -80,6 +80,33 @@ check "bad row message" "1" \
   "$(grep -c "crm-bad.csv:2: field 'mrr_minor' (column 'Annual Revenue'): '12,00' is not an amount of money" out.txt)"
 check "bad row changed nothing" "0" "$(sqlite3 x.db "select count(*) from accounts where account_id='105'")"
 
+# One Segment-like file through the four sections of [source.seg2.*]
+# (chosen by `files`): 6 records x 4 sections, 9 kept, 15 left out by where.
+# Account 101 exists (CRM): the group call merges only its name; the
+# constants (segment, seats, MRR, ...) are defaults for new accounts only.
+# 201 is new from the first group call, renamed by the second (merge: the
+# plan and employees it lacks stay). Users s1, s2 come from group calls
+# (provisioned at the call; s2's second call moves it to 2024-05-04T10:00Z =
+# 1714816800), identify adds s1's e-mail and role. Events find their account
+# through user_account over those users: day 2024-05-03 = 19846.
+"$BIN" ingest --db x.db segment.jsonl >out.txt 2>err.txt
+check "segment exits 0" "0" "$?"
+check "segment: no unmapped key" "" "$(cat err.txt)"
+check "segment: filtered" "1" "$(grep -c '15 records left out' out.txt)"
+check "segment: accounts" "101|Acme Corp|mid|30|1000000;201|Zeta Inc|enterprise|12|0;" \
+  "$(q "select account_id,name,segment,seats,mrr_minor from accounts where account_id in ('101','201') order by 1")"
+check "segment: users" "s1|101|sue@acme.com|owner|1714554060;s2|201|||1714816800;" \
+  "$(q "select u.user_id,a.account_id,u.email,u.role,u.provisioned_at from users u join accounts a on a.id=u.account where u.user_id like 's%' order by 1")"
+check "segment: events" "101|19846|1;201|19846|1;" \
+  "$(q "select a.account_id,d.day,d.events from event_days d join accounts a on a.id=d.account where d.day=19846 order by 1")"
+# Re-ingest: the merges replay in order and end where they were.
+before=$(sqlite3 x.db "select * from accounts; select * from users; select * from event_days")
+"$BIN" ingest --db x.db segment.jsonl >out.txt 2>&1
+check "segment re-ingest exits 0" "0" "$?"
+check "segment re-ingest ends with the same rows" "$before" \
+  "$(sqlite3 x.db "select * from accounts; select * from users; select * from event_days")"
+check "segment re-ingest: events all duplicates" "1" "$(grep -c '2 duplicates skipped' out.txt)"
+
 # sources check: the mapped rows, and no change to the database.
 "$BIN" sources check --db x.db --source seg --limit 1 events.jsonl >out.txt 2>err.txt
 check "check exits 0" "0" "$?"
