@@ -12,6 +12,11 @@
 #   reference   `sqlite3 .import` of the same CSV into an empty table: no
 #               validation, no rollup, one TEXT row per line — measured in the
 #               same run on the same machine.
+#   mapped      the same events through a [source] mapping (docs/importers.md),
+#               against the native path on the same rows: a CSV with renamed
+#               headers, and JSON Lines shaped like Segment's (renamed keys,
+#               nested context.groupId and properties.value) against native
+#               JSON Lines. MAPPED=0 skips this part.
 # Prints medians (wall seconds, events/s, MB/s) and peak RSS as a Markdown
 # table, ready for docs/benchmarks.md.
 set -euo pipefail
@@ -42,6 +47,61 @@ for i in $(seq "$RUNS"); do
   rm -f "$OUT"/ref.db*
   measure reference sqlite3 "$OUT/ref.db" -cmd ".mode csv" ".import $W/events.csv events"
 done
+if [ "${MAPPED:-1}" = 1 ]; then
+  # The same rows in the other shapes, written once per world.
+  if [ ! -f "$W/events-mapped.jsonl" ]; then
+    python3 - "$W" <<'PY'
+import csv, json, sys
+w = sys.argv[1]
+with open(f"{w}/events.csv", newline="") as f, open(f"{w}/events-renamed.csv", "w", newline="") as rc, \
+     open(f"{w}/events-native.jsonl", "w") as nj, open(f"{w}/events-mapped.jsonl", "w") as mj:
+    r = csv.DictReader(f)
+    out = csv.writer(rc, lineterminator="\n")
+    out.writerow(["Time", "Account", "User", "Event Name", "Amount", "Message ID"])
+    for row in r:
+        g = lambda k: row.get(k) or ""
+        out.writerow([g("ts"), g("account_id"), g("user_id"), g("event"), g("value"), g("event_id")])
+        n = {k: v for k, v in row.items() if v}
+        nj.write(json.dumps(n, separators=(",", ":")) + "\n")
+        m = {"type": "track", "timestamp": g("ts"), "context": {"groupId": g("account_id")},
+             "event": g("event")}
+        if g("user_id"): m["userId"] = g("user_id")
+        if g("value"): m["properties"] = {"value": float(g("value"))}
+        if g("event_id"): m["messageId"] = g("event_id")
+        mj.write(json.dumps(m, separators=(",", ":")) + "\n")
+PY
+  fi
+  cat >"$OUT/bench.conf" <<'INI'
+[source.renamed]
+kind = events
+ts = Time
+account_id = Account
+user_id = User
+event = Event Name
+value = Amount
+event_id = Message ID
+
+[source.segment_like]
+kind = events
+where = type in track, page
+ts = timestamp
+account_id = context.groupId
+user_id = userId
+event = event
+value = properties.value
+event_id = messageId
+INI
+  for i in $(seq "$RUNS"); do
+    for shape in "native-csv:$W/events.csv:" "mapped-csv:$W/events-renamed.csv:--source renamed" \
+                 "native-jsonl:$W/events-native.jsonl:" \
+                 "mapped-jsonl:$W/events-mapped.jsonl:--source segment_like"; do
+      IFS=: read -r label file src <<<"$shape"
+      rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
+      # shellcheck disable=SC2086
+      measure "$label" "$BIN" --config "$OUT/bench.conf" ingest --db "$OUT/run.db" --progress never $src "$file"
+    done
+  done
+fi
 rm -f "$OUT/t.$$" "$OUT/err.$$"
 python3 - "$OUT/times" "$EVENTS" "$BYTES" "$RUNS" <<'PY'
 import statistics, sys, platform, os, subprocess
@@ -60,4 +120,12 @@ for label in ("churnwatch", "re-ingest", "reference"):
     s = statistics.median(x for x, _ in rows[label])
     rss = max(r for _, r in rows[label]) / 1024
     print(f"| {label} | {s:.2f} | {events/s:,.0f} | {size/1e6/s:.0f} | {rss:.0f} | {ref/s:.2f}x |")
+if "mapped-csv" in rows:
+    print()
+    print("| mapped vs native (same rows) | native s | mapped s | mapped events/s | cost of the mapping |")
+    print("|---|---|---|---|---|")
+    for shape in ("csv", "jsonl"):
+        n = statistics.median(x for x, _ in rows[f"native-{shape}"])
+        m = statistics.median(x for x, _ in rows[f"mapped-{shape}"])
+        print(f"| {shape} | {n:.2f} | {m:.2f} | {events/m:,.0f} | {100*(m-n)/n:+.1f}% |")
 PY

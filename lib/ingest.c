@@ -165,6 +165,7 @@ typedef struct run {
     unsigned set_mask; /* fields the current row's record set (merge) */
     cw_map_scratch scratch;
     cw_intern *warned; /* "path\x1fcolumn" already reported as unmapped */
+    cw_intern *keys_judged; /* JSON keys of the current file checked for use */
     /* lookups: account id → external id, names and e-mail domains → account */
     int lookups;
     cw_intern *lk_rev, *lk_name, *lk_domain;
@@ -994,12 +995,18 @@ static cw_status map_record(run *R, cw_map_record *rec, int64_t line, cw_strref 
     return s;
 }
 
-/* The top-level keys of a mapped JSON record that its source does not read. */
+/* The top-level keys of a mapped JSON record that its source does not read.
+ * Each distinct key is judged once per file (R->keys_judged). */
 static cw_status json_unmapped(run *R, json_t *obj, int64_t line)
 {
     const char *key;
     json_t *val;
     json_object_foreach (obj, key, val) {
+        size_t kl = strlen(key);
+        if (cw_intern_get(R->keys_judged, key, kl) >= 0)
+            continue;
+        if (cw_intern_put(R->keys_judged, key, kl, 1) != CW_OK)
+            return CW_ERR_NOMEM;
         int used = 0;
         for (int k = 0; k < R->f->src->nmaps && !used; k++)
             used = cw_mapping_uses_key(R->f->src->maps[k], key);
@@ -1542,7 +1549,9 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
                             (opts->provision_users < 0 && f->map && f->map->provision_users == 1);
         R.data_end = opts->data_end ? opts->data_end : f->map ? f->map->data_end : 0;
         cw_intern_free(R.keys_seen);
-        if (!(R.keys_seen = cw_intern_new())) {
+        cw_intern_free(R.keys_judged);
+        R.keys_judged = f->map ? cw_intern_new() : NULL;
+        if (!(R.keys_seen = cw_intern_new()) || (f->map && !R.keys_judged)) {
             s = CW_ERR_NOMEM;
             break;
         }
@@ -1598,6 +1607,7 @@ done:
     cw_intern_free(R.goals);
     cw_intern_free(R.keys_seen);
     cw_intern_free(R.warned);
+    cw_intern_free(R.keys_judged);
     cw_intern_free(R.lk_rev);
     cw_intern_free(R.lk_name);
     cw_intern_free(R.lk_domain);

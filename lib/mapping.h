@@ -47,6 +47,7 @@ enum { CW_UNIT_NONE = 0, CW_UNIT_MAJOR, CW_UNIT_MINOR, CW_UNIT_S, CW_UNIT_MS, CW
 
 typedef struct cw_map_field {
     int mapped; /* the source sets this field */
+    int plain;  /* one column or path, no conversion: copied as it is */
     cw_map_expr e;
     /* .map: from → to (compared trimmed, case-insensitively); '' = empty */
     char **map_from, **map_to;
@@ -83,6 +84,7 @@ typedef struct cw_mapping {
     int merge;
     int64_t data_end; /* Unix seconds, 0 = unset */
     int uses_lookups;
+    int order[CW_MAX_FIELDS]; /* fields in apply order: currencies first */
     cw_map_field fields[CW_MAX_FIELDS];
 } cw_mapping;
 
