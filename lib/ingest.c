@@ -238,7 +238,10 @@ static void bad_row(run *R, int64_t line, const char *field, const char *why, cw
         for (int i = 0; field && R->f->map && i < R->kd->nfields; i++)
             if (strcmp(R->kd->fields[i].name, field) == 0)
                 from = R->origin[i];
-        if (from)
+        if (from && from[0] == '\'')
+            message(R, 0, "%s:%s%lld: field '%s' (constant %s): %s", R->f->path, at,
+                    (long long)line, field, from, why);
+        else if (from)
             message(R, 0, "%s:%s%lld: field '%s' (%s '%s'): %s", R->f->path, at, (long long)line,
                     field, R->f->jsonl || R->f->json_doc ? "path" : "column", from, why);
         else if (field)

@@ -187,7 +187,9 @@ static const char *parse_operand(const char *s, size_t len, cw_map_alt *a)
             return "a constant must be quoted as 'text'";
         a->type = CW_ALT_CONST;
         a->text = cw_strndup(s + 1, len - 2);
-        return a->text ? NULL : "out of memory";
+        /* For messages: the constant as written, quotes included. */
+        a->norm = cw_strndup(s, len);
+        return a->text && a->norm ? NULL : "out of memory";
     }
     a->type = CW_ALT_COLUMN;
     if (!(a->text = cw_strndup(s, len)))
@@ -1456,9 +1458,11 @@ static int map_money(const cw_map_field *f, const char *currency, const char *s,
     return 1;
 }
 
+/* Where a value came from, for messages: a column / path as written, or a
+ * constant with its quotes (ingest prints "(constant 'USD')"). */
 static const char *origin_of(const cw_map_alt *a)
 {
-    return a->text;
+    return a->type == CW_ALT_CONST ? a->norm : a->text;
 }
 
 int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *native_col,
