@@ -125,7 +125,7 @@ typedef struct in_file {
     int json_doc; /* one JSON document (mapped files only) */
     int order;    /* position on the command line (then section), for a stable sort */
     int64_t size;
-    cw_mapping *map;   /* the mapping this file is read through, or NULL */
+    cw_mapping *map;      /* the mapping this file is read through, or NULL */
     const cw_source *src; /* its source: all sections read the same path */
 } in_file;
 
@@ -160,11 +160,11 @@ typedef struct run {
     /* mappings */
     cw_source **sources; /* compiled sources (owned; files point at them) */
     int nsources;
-    int native_col[CW_MAX_FIELDS]; /* CSV column of each unmapped field, or -1 */
+    int native_col[CW_MAX_FIELDS];     /* CSV column of each unmapped field, or -1 */
     const char *origin[CW_MAX_FIELDS]; /* where the current row's field values came from */
-    unsigned set_mask; /* fields the current row's record set (merge) */
+    unsigned set_mask;                 /* fields the current row's record set (merge) */
     cw_map_scratch scratch;
-    cw_intern *warned; /* "path\x1fcolumn" already reported as unmapped */
+    cw_intern *warned;      /* "path\x1fcolumn" already reported as unmapped */
     cw_intern *keys_judged; /* JSON keys of the current file checked for use */
     /* lookups: account id → external id, names and e-mail domains → account */
     int lookups;
@@ -245,8 +245,7 @@ static void bad_row(run *R, int64_t line, const char *field, const char *why, cw
             message(R, 0, "%s:%s%lld: field '%s' (%s '%s'): %s", R->f->path, at, (long long)line,
                     field, R->f->jsonl || R->f->json_doc ? "path" : "column", from, why);
         else if (field)
-            message(R, 0, "%s:%s%lld: field '%s': %s", R->f->path, at, (long long)line, field,
-                    why);
+            message(R, 0, "%s:%s%lld: field '%s': %s", R->f->path, at, (long long)line, field, why);
         else
             message(R, 0, "%s:%s%lld: %s", R->f->path, at, (long long)line, why);
     }
@@ -814,8 +813,8 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
         if (kd->kind == CW_KIND_USERS && cw_intern_get(R->users, v[0].s, v[0].len) < 0) {
             cw_status s = lk_row(R, v, refs, 0);
             return s != CW_OK ? s
-                              : cw_intern_put_aux(R->users, v[0].s, v[0].len,
-                                                  R->placeholder_id--, refs[1]);
+                              : cw_intern_put_aux(R->users, v[0].s, v[0].len, R->placeholder_id--,
+                                                  refs[1]);
         }
         if (kd->kind == CW_KIND_GOALS)
             return cw_intern_put(R->goals, v[0].s, v[0].len, 1);
@@ -902,7 +901,8 @@ static int map_header(run *R, const cw_strref *cells, int n)
 static cw_status unmapped(run *R, const char *what, const char *name, size_t len, int64_t line)
 {
     char key[512];
-    int kl = snprintf(key, sizeof key, "%s\x1f%.*s", R->f->path, (int)(len > 200 ? 200 : len), name);
+    int kl =
+        snprintf(key, sizeof key, "%s\x1f%.*s", R->f->path, (int)(len > 200 ? 200 : len), name);
     if (kl < 0 || cw_intern_get(R->warned, key, (size_t)kl) >= 0)
         return CW_OK;
     R->stats->warnings++;
@@ -1300,7 +1300,7 @@ static void open_file(run *R, in_file *f)
         f->kind = f->map->kind;
         int fmt = f->map->format;
         if (fmt == CW_FMT_AUTO)
-            fmt = c == '[' ? CW_FMT_JSON
+            fmt = c == '['   ? CW_FMT_JSON
                   : c == '{' ? (f->map->nrecords ? json_doc_or_lines(R, f) : CW_FMT_JSONL)
                              : CW_FMT_CSV;
         f->jsonl = fmt == CW_FMT_JSONL;
@@ -1595,8 +1595,7 @@ done:
                 (long long)(R.errors - opts->max_errors), (long long)R.errors);
     if (s == CW_ERR_DB)
         message(&R, 0, "database: %s", cw_store_errmsg(st));
-    if (s != CW_OK && R.errors == 0 && s != CW_ERR_DB && s != CW_ERR_CONFIG &&
-        s != CW_ERR_NOTFOUND)
+    if (s != CW_OK && R.errors == 0 && s != CW_ERR_DB && s != CW_ERR_CONFIG && s != CW_ERR_NOTFOUND)
         message(&R, 0, "ingest failed: %s", cw_strerror(s));
     stats->elapsed_s = cw_now() - R.t0;
     for (size_t i = 0; files && i < nfiles; i++)

@@ -29,8 +29,8 @@ size_t cw_name_normalise(const char *s, size_t len, char *out, size_t outsz)
     int pending = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        int word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c >= 0x80;
+        int word =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
         if (!word) {
             pending = n > 0;
             continue;
@@ -399,7 +399,8 @@ static const char *load_table(cw_map_field *mf, const char *path, char *why, siz
     const char *rwhy;
     int rc, first = 1;
     const char *bad = NULL;
-    while (!bad && mf->table && (rc = cw_csv_next(r, &cells, &n, &line, &raw, &rwhy)) != CW_READ_EOF) {
+    while (!bad && mf->table &&
+           (rc = cw_csv_next(r, &cells, &n, &line, &raw, &rwhy)) != CW_READ_EOF) {
         if (rc != CW_READ_OK) {
             snprintf(why, whysz, "%s:%lld: %s", path, (long long)line, rwhy);
             bad = why;
@@ -600,9 +601,9 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
             free(m->files);
             m->files = dup(v);
         } else if (strcmp(k, "provision_users") == 0 || strcmp(k, "merge") == 0) {
-            int b = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ? 1
+            int b = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0   ? 1
                     : strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ? 0
-                                                                               : -1;
+                                                                              : -1;
             if (b < 0)
                 bad = "is not yes or no";
             else if (k[0] == 'p')
@@ -643,8 +644,8 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
                     mf->unit = CW_UNIT_MINOR;
                 else if (is_money(f))
                     bad = "is not major or minor (a money field)";
-                else if (is_time(f) && (strcmp(v, "s") == 0 || strcmp(v, "ms") == 0 ||
-                                        strcmp(v, "us") == 0))
+                else if (is_time(f) &&
+                         (strcmp(v, "s") == 0 || strcmp(v, "ms") == 0 || strcmp(v, "us") == 0))
                     mf->unit = v[0] == 's' ? CW_UNIT_S : v[0] == 'm' ? CW_UNIT_MS : CW_UNIT_US;
                 else if (is_time(f))
                     bad = "is not s, ms or us (a timestamp given as a number)";
@@ -717,8 +718,8 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
         }
         for (int j = 0; j < mf->e.nalts; j++)
             m->uses_lookups |= mf->e.alts[j].type == CW_ALT_LOOKUP;
-        if (!bad && mf->e.nalts == 0 && (mf->nmap || mf->unit || mf->format || mf->zone ||
-                                         mf->table || mf->scale_mul)) {
+        if (!bad && mf->e.nalts == 0 &&
+            (mf->nmap || mf->unit || mf->format || mf->zone || mf->table || mf->scale_mul)) {
             /* Modifiers on a native column are fine: the column is the
              * field's own name. */
             char nm[128];
@@ -938,9 +939,9 @@ static const char *dir_of(const char *path, char *buf, size_t n)
  * kind kd: settings apply to all, field keys to kinds that have the field. */
 static int key_applies(const char *key, const cw_kind_def *kd)
 {
-    static const char *settings[] = {"kind",  "preset", "description", "format",
-                                     "records", "each", "where",       "files",
-                                     "provision_users", "merge", "data_end"};
+    static const char *settings[] = {
+        "kind",  "preset", "description",     "format", "records", "each",
+        "where", "files",  "provision_users", "merge",  "data_end"};
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         if (strcmp(key, settings[i]) == 0)
             return 1;
@@ -992,8 +993,7 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
                     if (strcmp(cs.s[i].kvs[j].key, "preset") == 0) {
                         *err = cw_strdupf("%s:%d: [source.%s] preset: a source of several "
                                           "sections cannot start from a preset",
-                                          cs.s[i].kvs[j].file, cs.s[i].kvs[j].line,
-                                          cs.s[i].name);
+                                          cs.s[i].kvs[j].file, cs.s[i].kvs[j].line, cs.s[i].name);
                         s = CW_ERR_CONFIG;
                     }
                 cw_mapping *m;
@@ -1032,8 +1032,8 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
         s = preset_sects(pbase, &ps, err);
         if (s != CW_OK) {
             if (pkv) {
-                char *m = cw_strdupf("%s:%d: [source.%s] preset: %s", pkv->file, pkv->line, name,
-                                     *err);
+                char *m =
+                    cw_strdupf("%s:%d: [source.%s] preset: %s", pkv->file, pkv->line, name, *err);
                 free(*err);
                 *err = m;
                 s = CW_ERR_CONFIG;
@@ -1347,12 +1347,14 @@ int cw_map_timestamp(const cw_map_field *f, const char *s, size_t len, char *out
         int64_t whole, frac9;
         if (!decimal_parts(s, len, &neg, &whole, &frac9) || neg) {
             snprintf(why, whysz, "'%.*s' is not a number of %s", shown, s,
-                     f->unit == CW_UNIT_S ? "seconds" : f->unit == CW_UNIT_MS ? "milliseconds"
-                                                                              : "microseconds");
+                     f->unit == CW_UNIT_S    ? "seconds"
+                     : f->unit == CW_UNIT_MS ? "milliseconds"
+                                             : "microseconds");
             return 0;
         }
-        int64_t t = f->unit == CW_UNIT_S ? whole : f->unit == CW_UNIT_MS ? whole / 1000
-                                                                         : whole / 1000000;
+        int64_t t = f->unit == CW_UNIT_S    ? whole
+                    : f->unit == CW_UNIT_MS ? whole / 1000
+                                            : whole / 1000000;
         if (t >= 4102444800LL) {
             snprintf(why, whysz, "'%.*s' is after 2099 (wrong .unit?)", shown, s);
             return 0;
@@ -1372,7 +1374,12 @@ int cw_map_timestamp(const cw_map_field *f, const char *s, size_t len, char *out
                 continue;
             }
             q++;
-            int slot = *q == 'Y' ? 0 : *q == 'm' ? 1 : *q == 'd' ? 2 : *q == 'H' ? 3 : *q == 'M' ? 4 : 5;
+            int slot = *q == 'Y'   ? 0
+                       : *q == 'm' ? 1
+                       : *q == 'd' ? 2
+                       : *q == 'H' ? 3
+                       : *q == 'M' ? 4
+                                   : 5;
             int maxd = slot == 0 ? 4 : 2, nd = 0, val = 0;
             while (p < e && nd < maxd && *p >= '0' && *p <= '9')
                 val = val * 10 + (*p++ - '0'), nd++;
