@@ -1439,6 +1439,9 @@ static void open_file(run *R, in_file *f)
                              : CW_FMT_CSV;
         f->jsonl = fmt == CW_FMT_JSONL;
         f->json_doc = fmt == CW_FMT_JSON;
+        if (fmt == CW_FMT_CSV && f->map->neach)
+            file_fatal(R, CW_ERR_INPUT, "%s: source %s: each needs JSON records, not CSV", f->path,
+                       f->src->name);
         return;
     }
     if (R->o->kind != CW_KIND_NONE) {

@@ -34,6 +34,8 @@ printf '[source.crm]\nkind = accounts\nfiles = crm-*.csv\naccount_id = Record ID
 printf '[source.crm]\nkind = accounts\nmrr_minor.unit = cents\n' >src_bad.conf
 printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date,Website\n101,Acme,25,"$120,000.00",2024-03-10 09:30,acme.com\n' >crm.csv
 cp crm.csv crm-2024.csv
+printf '[source.e]\nkind = events\neach = items\nts = each.t\naccount_id = '"'"'A1'"'"'\nevent = '"'"'x'"'"'\n' >src_each.conf
+printf '[source.p]\npreset = nope\n' >src_preset.conf
 printf 'Record ID,Company name,Lifecycle Stage,Number of Employees,Annual Revenue,Create Date,Company owner\n201,Gamma,customer,3,"$1,200",2024-01-02 03:04,x\n' >example.csv
 printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date\n102,Beta,5,"12,00",2024-03-10\n' >crm_bad.csv
 pass=0 fail=0

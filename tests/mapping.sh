@@ -108,6 +108,22 @@ check "segment re-ingest changes nothing" "$before" \
   "$(sqlite3 x.db "select * from accounts; select * from users; select * from event_days; select count(*) from ingest_log")"
 check "segment re-ingest: 0 new or changed" "1" "$(grep -c 'total 9 rows, 0 new or changed, 5 unchanged, 2 duplicates' out.txt)"
 
+# A JSON document that does not parse, or lacks the records array: the
+# whole run fails and nothing lands.
+printf '{"data": [ {"customer": "cus_A",\n' >subs-broken.json
+"$BIN" ingest --db x.db subs-broken.json >out.txt 2>&1
+check "broken document exits 1" "1" "$?"
+check "broken document message" "1" "$(grep -c "subs-broken.json:2: invalid JSON" out.txt)"
+printf '{"object": "list", "items": []}\n' >subs-empty.json
+"$BIN" ingest --db x.db --source billing subs-empty.json >out.txt 2>&1
+check "no records array exits 1" "1" "$?"
+check "no records array message" "1" "$(grep -c "subs-empty.json: source billing: records: no array at that path" out.txt)"
+# Bad values in a document are numbered by record.
+printf '{"data": [{"customer": "cus_A", "start_date": 1711929600, "currency": "usd", "quantity": 1, "items": {"data": [{"price": {"unit_amount": 5}}]}}, {"customer": "cus_Z", "start_date": 1711929600, "currency": "usd", "quantity": 1}]}\n' >subs-bad.json
+"$BIN" ingest --db x.db --source billing subs-bad.json >out.txt 2>&1
+check "bad record exits 1" "1" "$?"
+check "bad record message" "1" "$(grep -c "subs-bad.json:record 2: field 'account_id' (path 'customer'): 'cus_Z' is not in" out.txt)"
+
 # sources check: the mapped rows, and no change to the database.
 "$BIN" sources check --db x.db --source seg --limit 1 events.jsonl >out.txt 2>err.txt
 check "check exits 0" "0" "$?"
