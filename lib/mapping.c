@@ -1701,7 +1701,7 @@ cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out,
             size_t bl = strcspn(sn, ".");
             int seen = 0;
             for (int j = 0; j < nn; j++)
-                seen |= strlen(names[j]) == bl && strncmp(names[j], sn, bl) == 0;
+                seen |= strcspn(names[j], ".") == bl && strncmp(names[j], sn, bl) == 0;
             if (!seen && nn < 512)
                 names[nn++] = sn;
         }

@@ -37,7 +37,10 @@ static int sources_show(cw_config *cfg, const char *name)
     const char *last = NULL;
     for (int i = 0; i < n; i++) {
         const char *sn;
-        if (!cw_config_section_is(e[i].section, "source", &sn) || strcmp(sn, name) != 0)
+        size_t nl = strlen(name);
+        /* [source.NAME] or its parts [source.NAME.PART] */
+        if (!cw_config_section_is(e[i].section, "source", &sn) || strncmp(sn, name, nl) != 0 ||
+            (sn[nl] != '\0' && sn[nl] != '.'))
             continue;
         if (!last)
             printf("; %s, as configured in %s\n", name,

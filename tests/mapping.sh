@@ -131,5 +131,10 @@ check "check prints the mapped row" "1" "$(grep -c '^  ts *2024-04-01T08:00:00Z$
 check "check prints only --limit rows" "1" "$(grep -c '^events line' out.txt)"
 check "check lists unmapped keys" "1" "$(grep -c "key 'traits' is not mapped" err.txt)"
 
+"$BIN" sources show seg2 >out.txt 2>&1
+check "show prints every part" "4" "$(grep -c '^\[source.seg2\.' out.txt)"
+"$BIN" sources list >out.txt 2>&1
+check "list shows a source of several parts once" "1" "$(grep -c '^seg2 .*config  accounts, users, events' out.txt)"
+
 echo "mapping: $pass passed, $fail failed"
 [ $fail -eq 0 ]
