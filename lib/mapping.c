@@ -297,6 +297,14 @@ static int is_time(const cw_field_def *f)
 
 static const char *parse_map(cw_map_field *mf, const char *v)
 {
+    /* A later key (a configuration overriding a preset) replaces the map. */
+    for (int i = 0; i < mf->nmap; i++) {
+        free(mf->map_from[i]);
+        free(mf->map_to[i]);
+    }
+    mf->nmap = 0;
+    free((void *)mf->fallback);
+    mf->fallback = NULL;
     const char *p = v;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -391,6 +399,12 @@ static const char *load_table(cw_map_field *mf, const char *path, char *why, siz
         free(err);
         return why;
     }
+    /* A later key replaces an earlier table. */
+    cw_intern_free(mf->table);
+    for (size_t i = 0; i < mf->ntable; i++)
+        free(mf->table_to[i]);
+    mf->ntable = 0;
+    free(mf->table_path);
     mf->table = cw_intern_new();
     mf->table_path = dup(path);
     cw_strref *cells, raw;
@@ -682,16 +696,14 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
                     bad = "is not user_account, account_by_name or account_by_domain";
                     continue;
                 }
-                /* Stored on the alternatives once all keys are read. */
-                mf->unit |= lk << 8;
+                /* Applied to the alternatives once all keys are read. */
+                mf->lookup_all = lk;
             } else if (strcmp(mod, "table") == 0) {
                 char path[1024];
                 if (v[0] == '/' || !dir)
                     snprintf(path, sizeof path, "%s", v);
                 else
                     snprintf(path, sizeof path, "%s/%s", dir, v);
-                cw_intern_free(mf->table);
-                mf->table = NULL;
                 bad = load_table(mf, path, why, sizeof why);
             } else {
                 bad = "is not a modifier (map, unit, scale, format, zone, lookup, table)";
@@ -701,8 +713,7 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
     /* Whole-field .lookup wraps every column alternative. */
     for (int i = 0; !bad && i < kd->nfields; i++) {
         cw_map_field *mf = &m->fields[i];
-        int lk = mf->unit >> 8;
-        mf->unit &= 0xff;
+        int lk = mf->lookup_all;
         if (lk) {
             for (int j = 0; j < mf->e.nalts; j++)
                 if (mf->e.alts[j].type == CW_ALT_COLUMN) {

@@ -54,6 +54,7 @@ typedef struct cw_map_field {
     int nmap;
     const char *fallback; /* '*' entry, or NULL */
     int unit;
+    int lookup_all; /* .lookup: CW_LK_* applied to every column alternative */
     int64_t scale_mul, scale_div;
     char *format;
     int zone; /* 0 none, 1 fixed offset, 2 IANA */

@@ -455,10 +455,16 @@ static void test_presets(void **state)
     assert_non_null(src.description);
     cw_source_clear(&src);
     /* A configured source starting from a preset, overriding one key. */
-    cw_mapping *m = must("preset = example\nstatus = 'trial'\n", &src);
+    cw_mapping *m =
+        must("preset = example\nstatus = 'trial'\nsegment.map = customer=smb, *=mid\n", &src);
     assert_true(apply_json(m, "{}", NULL));
     assert_string_equal(GOT(CW_KIND_ACCOUNTS, "status"), "trial");
     assert_string_equal(GOT(CW_KIND_ACCOUNTS, "currency"), "USD");
+    /* The override replaces the preset's map (customer=mid there). */
+    assert_true(apply_json(m, "{\"Lifecycle Stage\":\"customer\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_ACCOUNTS, "segment"), "smb");
+    assert_true(apply_json(m, "{\"Lifecycle Stage\":\"evangelist\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_ACCOUNTS, "segment"), "mid");
     cw_source_clear(&src);
     assert_int_equal(cw_source_compile(NULL, "nope", 1, &src, &err), CW_ERR_NOTFOUND);
     assert_string_equal(err, "no preset named 'nope' (see `churnwatch sources list`)");
