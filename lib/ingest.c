@@ -1255,18 +1255,17 @@ static cw_status ingest_csv(run *R)
             bad_row(R, line, NULL, w, raw);
             continue;
         }
+        cw_status s;
         if (R->f->map) {
             cw_map_record rec = {cells, n, NULL, NULL};
-            cw_status s = map_record(R, &rec, line, raw);
-            if (s != CW_OK)
-                return s;
-            continue;
+            s = map_record(R, &rec, line, raw);
+        } else {
+            memset(texts, 0, sizeof texts);
+            for (int c = 0; c < n; c++)
+                if (R->col_field[c] >= 0)
+                    texts[R->col_field[c]] = cells[c];
+            s = process_row(R, texts, line, raw);
         }
-        memset(texts, 0, sizeof texts);
-        for (int c = 0; c < n; c++)
-            if (R->col_field[c] >= 0)
-                texts[R->col_field[c]] = cells[c];
-        cw_status s = process_row(R, texts, line, raw);
         if (s != CW_OK)
             return s;
         if ((R->rows_total & 0xffff) == 0)
@@ -1337,6 +1336,8 @@ static cw_status ingest_jsonl(run *R)
             json_decref(obj);
             if (s != CW_OK)
                 break;
+            if ((R->rows_total & 0xfff) == 0)
+                progress(R, 0);
             continue;
         }
         cw_strref texts[CW_MAX_FIELDS];
