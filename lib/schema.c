@@ -218,6 +218,10 @@ int cw_schema_field_index(const cw_kind_def *kd, const char *s, size_t len)
 {
     /* Headers are compared normalised (mapping.h): "Account Name",
      * "account-name" and "ACCOUNT_NAME" all name account_name. */
+    /* Fast path: native names as they are (JSON Lines keys, once per row). */
+    for (int i = 0; i < kd->nfields; i++)
+        if (name_eq(s, len, kd->fields[i].name, strlen(kd->fields[i].name)))
+            return i;
     char norm[128];
     len = cw_name_normalise(s, len, norm, sizeof norm);
     if (!len)
