@@ -288,6 +288,15 @@ int cw_validate_row(const cw_kind_def *kd, const cw_value *v, int *field, char *
         if (V("cost_minor")->present && !V("currency")->present)
             FAIL("currency", "is required when cost_minor is given");
         return 1;
+    case CW_KIND_SUBSCRIPTION_PERIODS: {
+        const cw_value *a = &v[CW_SP_START], *e = &v[CW_SP_END];
+        if (e->present && e->i <= a->i)
+            FAIL("period_end", "must be after period_start");
+        int64_t mrr;
+        /* The MRR is computed again when deriving; computing it here reports
+         * an impossible price (discount above the amount, …) at its line. */
+        return cw_period_mrr(v, &mrr, field, why, whysz);
+    }
     default: return 1;
     }
 }
@@ -319,14 +328,15 @@ int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_
             i++;
             continue;
         }
-        if ((unsigned char)s[i] < 0x80 && !(s[i] == '$' || s[i] == ' ' ||
-                                             (s[i] >= 'A' && s[i] <= 'Z')))
+        if ((unsigned char)s[i] < 0x80 &&
+            !(s[i] == '$' || s[i] == ' ' || (s[i] >= 'A' && s[i] <= 'Z')))
             goto bad;
         i++;
     }
     /* …and after it: "120 USD", "120 €". */
     while (n > i && !(s[n - 1] >= '0' && s[n - 1] <= '9') && s[n - 1] != '.') {
-        if ((unsigned char)s[n - 1] < 0x80 && !(s[n - 1] == ' ' || (s[n - 1] >= 'A' && s[n - 1] <= 'Z')))
+        if ((unsigned char)s[n - 1] < 0x80 &&
+            !(s[n - 1] == ' ' || (s[n - 1] >= 'A' && s[n - 1] <= 'Z')))
             goto bad;
         n--;
     }
@@ -341,8 +351,8 @@ int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_
                 if (frac >= exp) {
                     if (c != '0') {
                         snprintf(why, whysz, "'%.*s' has more decimals than %s's %d",
-                                 (int)(len > 40 ? 40 : len), s, currency ? currency : "the currency",
-                                 exp);
+                                 (int)(len > 40 ? 40 : len), s,
+                                 currency ? currency : "the currency", exp);
                         return 0;
                     }
                     continue;
