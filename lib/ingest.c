@@ -122,6 +122,7 @@ typedef struct in_file {
     int jsonl;
     int order; /* position on the command line, for a stable sort */
     int64_t size;
+    int64_t data_end; /* subscription_periods: the export's data end (Unix s) */
 } in_file;
 
 typedef struct run {
@@ -151,7 +152,7 @@ typedef struct run {
      * the file and line of its first row (for messages); and the known
      * change-log origin of accounts (ORIGIN_* bits, by internal id) */
     cw_intern *period_acc, *origins;
-    int64_t *pa_id, *pa_line;
+    int64_t *pa_id, *pa_line, *pa_end;
     const char **pa_path;
     size_t npa, capa;
     /* progress */
@@ -487,8 +488,13 @@ static int check_origin(run *R, const cw_value *v, const int64_t *refs, int64_t 
 /* Remembers that the run read periods of account (once per account). */
 static cw_status note_period_account(run *R, int64_t account, int64_t line)
 {
-    if (cw_intern_get(R->period_acc, (const char *)&account, sizeof account) >= 0)
+    int64_t k = cw_intern_get(R->period_acc, (const char *)&account, sizeof account);
+    if (k >= 0) {
+        /* Files with different data ends: the latest applies. */
+        if (R->f->data_end > R->pa_end[k])
+            R->pa_end[k] = R->f->data_end;
         return CW_OK;
+    }
     if (R->npa == R->capa) {
         size_t cap = R->capa ? R->capa * 2 : 64;
         int64_t *ids = realloc(R->pa_id, cap * sizeof *ids);
@@ -500,13 +506,17 @@ static cw_status note_period_account(run *R, int64_t account, int64_t line)
         const char **paths = realloc(R->pa_path, cap * sizeof *paths);
         if (paths)
             R->pa_path = paths;
-        if (!ids || !lines || !paths)
+        int64_t *ends = realloc(R->pa_end, cap * sizeof *ends);
+        if (ends)
+            R->pa_end = ends;
+        if (!ids || !lines || !paths || !ends)
             return CW_ERR_NOMEM;
         R->capa = cap;
     }
     R->pa_id[R->npa] = account;
     R->pa_line[R->npa] = line;
     R->pa_path[R->npa] = R->f->path;
+    R->pa_end[R->npa] = R->f->data_end;
     R->npa++;
     return cw_intern_put(R->period_acc, (const char *)&account, sizeof account,
                          (int64_t)R->npa - 1);
@@ -571,7 +581,7 @@ static cw_status derive_accounts(run *R)
         cw_sub_row *rows = NULL;
         size_t nrows = 0;
         char why[WHY_MAX];
-        s = cw_periods_derive(c.p, c.n, R->o->data_end, &rows, &nrows, why, sizeof why);
+        s = cw_periods_derive(c.p, c.n, R->pa_end[i], &rows, &nrows, why, sizeof why);
         if (s == CW_ERR_INPUT) {
             /* Reported at the account's first row in this run. */
             R->errors++;
@@ -1113,14 +1123,17 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
     }
     /* Billing periods cannot be read without a data end: it is what tells
      * a cancelled line (last period ended within the data) from one still
-     * running. The source's data_end setting arrives through opts too. */
-    for (size_t i = 0; i < npaths; i++)
-        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && opts->data_end <= 0)
+     * running. --data-end (opts->data_end) wins; else the file's source's
+     * data_end setting (docs/importers.md) is to be taken here. */
+    for (size_t i = 0; i < npaths; i++) {
+        files[i].data_end = opts->data_end;
+        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && files[i].data_end <= 0)
             file_fatal(&R, CW_ERR_USAGE,
                        "%s: billing periods (subscription_periods) need the data end, the last day "
                        "the export covers, to tell a cancelled line from one still running: give "
                        "--data-end YYYY-MM-DD (or data_end in the file's [source.NAME])",
                        files[i].path);
+    }
     if (R.fatal) {
         s = R.fatal_status;
         goto done;
@@ -1156,7 +1169,7 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
             s = R.ops->log_file(st, f->path, f->kind, R.file_rows, R.file_written, R.file_rejected,
                                 cw_reader_bytes(f->r));
     }
-    if (s == CW_OK && !R.fatal && R.npa)
+    if (s == CW_OK && writing(&R) && R.npa)
         s = derive_accounts(&R);
     if (s == CW_OK && R.fatal)
         s = R.fatal_status;
@@ -1196,6 +1209,7 @@ done:
     free(R.pa_id);
     free(R.pa_line);
     free(R.pa_path);
+    free(R.pa_end);
     free(R.batch);
     free(R.hbuf);
     free(R.cbuf);
