@@ -587,8 +587,8 @@ static cw_status derive_accounts(run *R)
             R->errors++;
             R->stats->rejected++;
             if (R->errors <= R->o->max_errors)
-                message(R, 0, "%s:%lld: field 'currency': %s", R->pa_path[i],
-                        (long long)R->pa_line[i], why);
+                message(R, 0, "%s:%lld: field '%s': %s", R->pa_path[i], (long long)R->pa_line[i],
+                        strstr(why, "currency") ? "currency" : "account_id", why);
             s = CW_OK;
             continue;
         }

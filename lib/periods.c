@@ -249,8 +249,12 @@ cw_status cw_periods_derive(cw_period *p, size_t n, int64_t data_end, cw_sub_row
             if (segs[k].start > at || segs[k].end <= at)
                 continue;
             covered = 1;
-            mrr += segs[k].mrr;
-            seats += segs[k].qty;
+            if (__builtin_add_overflow(mrr, segs[k].mrr, &mrr) ||
+                __builtin_add_overflow(seats, segs[k].qty, &seats)) {
+                snprintf(why, whysz, "the account's MRR or seats overflow 64 bits");
+                s = CW_ERR_INPUT;
+                goto done;
+            }
             /* Plan = the product of the line with the highest MRR; on a tie
              * the line whose key sorts first. */
             if (segs[k].mrr > best)
