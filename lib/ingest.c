@@ -151,7 +151,7 @@ typedef struct run {
     /* billing periods: the accounts whose periods this run read, each with
      * the file and line of its first row (for messages); and the known
      * change-log origin of accounts (ORIGIN_* bits, by internal id) */
-    cw_intern *period_acc, *origins;
+    cw_intern *period_acc, *origins, *currencies;
     int64_t *pa_id, *pa_line, *pa_end;
     const char **pa_path;
     size_t npa, capa;
@@ -485,6 +485,49 @@ static int check_origin(run *R, const cw_value *v, const int64_t *refs, int64_t 
     return 1;
 }
 
+static cw_status first_currency(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    char *cur = ud;
+    if (!cur[0] && v[CW_SP_CURRENCY].s && v[CW_SP_CURRENCY].len == 3)
+        memcpy(cur, v[CW_SP_CURRENCY].s, 3);
+    return CW_OK;
+}
+
+/* One account's periods share one currency (their MRR is summed): checks
+ * row v against the account's stored periods and earlier rows of the run.
+ * Returns 1 when it may go on; else reports it and returns 0. */
+static int check_currency(run *R, const cw_value *v, const int64_t *refs, int64_t line,
+                          cw_strref raw, cw_status *s)
+{
+    char cur[4] = {0};
+    int64_t packed = cw_intern_get(R->currencies, (const char *)&refs[0], sizeof refs[0]);
+    if (packed >= 0) {
+        memcpy(cur, &packed, 3);
+    } else if (refs[0] <= R->placeholder_id) {
+        if ((*s = R->ops->scan_periods(R->st, refs[0], first_currency, cur)) != CW_OK)
+            return 0;
+    }
+    const cw_value *c = &v[CW_SP_CURRENCY];
+    if (cur[0] && memcmp(cur, c->s, 3) != 0) {
+        char why[WHY_MAX];
+        snprintf(why, sizeof why,
+                 "is %.3s, but account '%.*s' is billed in %s: one account's periods share one "
+                 "currency",
+                 c->s, (int)(v[0].len > 64 ? 64 : v[0].len), v[0].s, cur);
+        bad_row(R, line, "currency", why, raw);
+        return 0;
+    }
+    if (!cur[0])
+        memcpy(cur, c->s, 3);
+    packed = 0;
+    memcpy(&packed, cur, 3);
+    if ((*s = cw_intern_put(R->currencies, (const char *)&refs[0], sizeof refs[0], packed)) !=
+        CW_OK)
+        return 0;
+    return 1;
+}
+
 /* Remembers that the run read periods of account (once per account). */
 static cw_status note_period_account(run *R, int64_t account, int64_t line)
 {
@@ -737,6 +780,8 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     if (kd->kind == CW_KIND_SUBSCRIPTIONS || kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
         cw_status s = CW_OK;
         if (!check_origin(R, v, refs, line, raw, &s))
+            return s;
+        if (kd->kind == CW_KIND_SUBSCRIPTION_PERIODS && !check_currency(R, v, refs, line, raw, &s))
             return s;
     }
     if (!check_key(R, v, refs, line, raw))
@@ -1096,11 +1141,12 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
     R.goals = cw_intern_new();
     R.period_acc = cw_intern_new();
     R.origins = cw_intern_new();
+    R.currencies = cw_intern_new();
     R.placeholder_id = INT64_MAX;
     R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
     R.batch = malloc(R.batch_cap * sizeof *R.batch);
     if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.batch || !R.period_acc ||
-        !R.origins) {
+        !R.origins || !R.currencies) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -1206,6 +1252,7 @@ done:
     cw_intern_free(R.keys_seen);
     cw_intern_free(R.period_acc);
     cw_intern_free(R.origins);
+    cw_intern_free(R.currencies);
     free(R.pa_id);
     free(R.pa_line);
     free(R.pa_path);
