@@ -248,6 +248,11 @@ typedef struct cw_ingest_stats {
 
 /* Sets *o to the defaults. */
 CW_API void cw_ingest_opts_init(cw_ingest_opts *o);
+/* Sets *o to the defaults, then to the [ingest] settings of c (naive
+ * timestamps, max errors, max line bytes, batch rows, provision_users) with
+ * config = c. Every ingest path (`ingest`, `run --drop`, POST
+ * /api/v1/ingest) builds its options here so they obey the same settings. */
+CW_API void cw_ingest_opts_from_config(cw_ingest_opts *o, const cw_config *c);
 
 /* Ingests files ("-" is stdin; ".gz" is decompressed) in one transaction,
  * applying them in kind order. Without skip_bad, any bad row makes the whole
@@ -257,6 +262,34 @@ CW_API void cw_ingest_opts_init(cw_ingest_opts *o);
  * changes nothing. *stats is filled in either case. */
 CW_API cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
                                  const cw_ingest_opts *o, cw_ingest_stats *stats);
+
+/* The quarantine: the bad rows of runs made with quarantine and skip_bad
+ * (the daily job's `run --skip-bad` / run.on_bad_row = quarantine), kept
+ * in the store with their reasons while the good rows land. */
+typedef struct cw_quarantine_counts {
+    int64_t total;       /* rows held */
+    int64_t runs;        /* quarantining runs so far */
+    int64_t last_run;    /* rows the last such run quarantined (0 when none) */
+    int64_t last_run_at; /* when it ran (Unix s), 0 when none */
+} cw_quarantine_counts;
+
+typedef struct cw_quarantine_row {
+    int64_t id;
+    int64_t run_at; /* Unix s of the run that kept it */
+    const char *file;
+    int64_t line;
+    const char *field; /* NULL when the row as a whole is bad */
+    const char *error;
+    const char *record; /* the raw record (UTF-8; invalid bytes replaced) */
+} cw_quarantine_row;
+
+/* Fills *out with the quarantine's counts. */
+CW_API cw_status cw_quarantine_counts_get(cw_store *st, cw_quarantine_counts *out);
+/* Calls fn for the newest limit rows (0 = all), newest first; strings are
+ * borrowed for the call. */
+CW_API cw_status cw_quarantine_list(cw_store *st, int64_t limit,
+                                    cw_status (*fn)(const cw_quarantine_row *row, void *ud),
+                                    void *ud);
 
 /* ---------------------------------------------------------------------
  * Configuration

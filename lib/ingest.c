@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define WHY_MAX 512
 
@@ -147,6 +148,19 @@ typedef struct run {
     unsigned char *hbuf, *cbuf; /* merged hashes and cells of one account-day */
     size_t hbuf_cap, cbuf_cap;
     int64_t file_written, file_rejected, file_rows;
+    /* per file: unknown users in rows create them (users.c-like first
+     * sight; set from opts->provision_users, or a source's setting) */
+    int provision_users;
+    /* fields of the current file (CSV) or row (JSON Lines) given in major
+     * units (a *_major column) */
+    unsigned char field_major[CW_MAX_FIELDS];
+    /* quarantine run id (opts->quarantine with skip_bad), else 0 */
+    int64_t qrun;
+    /* users created on first sight (here or in earlier runs) that no users
+     * export has given yet: name → index into provs */
+    cw_intern *prov;
+    struct prov_user *provs;
+    size_t nprovs, cap_provs;
     /* progress */
     double t0, last_progress;
     int file_index, file_count;
@@ -199,9 +213,15 @@ static void json_str(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-/* Records a bad row: counts it, reports it, and writes it to rejects. */
+static void quarantine_row(run *R, int64_t line, const char *field, const char *why,
+                           cw_strref raw);
+
+/* Records a bad row: counts it, reports it, and writes it to rejects (and
+ * the quarantine when the run keeps one). */
 static void bad_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw)
 {
+    if (R->qrun)
+        quarantine_row(R, line, field, why, raw);
     R->errors++;
     R->stats->rejected++;
     R->file_rejected++;
@@ -224,6 +244,50 @@ static void bad_row(run *R, int64_t line, const char *field, const char *why, cw
         fputs(",\"record\":", R->rejects);
         json_str(R->rejects, raw.s, raw.len);
         fputs("}\n", R->rejects);
+    }
+}
+
+/* Copies s with invalid UTF-8 replaced by U+FFFD (caller frees); NULL when
+ * out of memory. */
+static char *utf8_clean(const char *s, size_t len, size_t *outlen)
+{
+    char *o = malloc(len * 3 + 1);
+    size_t n = 0, i = 0;
+    if (!o)
+        return NULL;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (c == 0 || (c >= 0x80 && (i + k > len || cw_utf8_check(s + i, k, 1)))) {
+            memcpy(o + n, "\xef\xbf\xbd", 3);
+            n += 3;
+            i++;
+        } else {
+            memcpy(o + n, s + i, k);
+            n += k;
+            i += k;
+        }
+    }
+    o[n] = '\0';
+    *outlen = n;
+    return o;
+}
+
+/* Keeps a bad row in the store's quarantine, in the run's transaction; a
+ * store failure stops the run (nothing lands). */
+static void quarantine_row(run *R, int64_t line, const char *field, const char *why,
+                           cw_strref raw)
+{
+    size_t n = 0;
+    char *rec = utf8_clean(raw.s ? raw.s : "", raw.s ? raw.len : 0, &n);
+    cw_status s = rec ? R->ops->quarantine_put(R->st, R->qrun, R->f->path, line, field, why, rec, n)
+                      : CW_ERR_NOMEM;
+    free(rec);
+    if (s == CW_OK) {
+        R->stats->quarantined++;
+    } else if (!R->fatal) {
+        R->fatal = 1;
+        R->fatal_status = s;
     }
 }
 
@@ -381,6 +445,107 @@ static cw_status flush_batch(run *R)
     return s;
 }
 
+/* ---- users created on first sight (provision_users) ----------------- */
+
+typedef struct prov_user {
+    char *name;
+    size_t len;
+    int64_t at;  /* earliest event time seen */
+    int lowered; /* at is below what the store holds */
+} prov_user;
+
+/* The earliest time the row carries (events: ts; tickets: opened_at, …). */
+static int64_t row_time(const cw_kind_def *kd, const cw_value *v)
+{
+    int64_t t = INT64_MAX;
+    for (int i = 0; i < kd->nfields; i++)
+        if ((kd->fields[i].type == CW_F_TS || kd->fields[i].type == CW_F_DATE) && v[i].present &&
+            v[i].i < t)
+            t = v[i].i;
+    return t;
+}
+
+/* Remembers a provisional user (created now or in an earlier run). */
+static cw_status prov_add(run *R, const char *name, size_t len, int64_t at, int lowered)
+{
+    if (R->nprovs == R->cap_provs) {
+        size_t cap = R->cap_provs ? 2 * R->cap_provs : 64;
+        prov_user *p = realloc(R->provs, cap * sizeof *p);
+        if (!p)
+            return CW_ERR_NOMEM;
+        R->provs = p;
+        R->cap_provs = cap;
+    }
+    prov_user *p = &R->provs[R->nprovs];
+    if (!(p->name = cw_strndup(name, len)))
+        return CW_ERR_NOMEM;
+    p->len = len;
+    p->at = at;
+    p->lowered = lowered;
+    cw_status s = cw_intern_put(R->prov, name, len, (int64_t)R->nprovs);
+    if (s == CW_OK)
+        R->nprovs++;
+    else
+        free(p->name);
+    return s;
+}
+
+static cw_status load_prov(const char *ext, size_t len, int64_t id, int64_t at, void *ud)
+{
+    (void)id;
+    return prov_add(ud, ext, len, at, 0);
+}
+
+/* A row names an unknown user u of account: create the user on first
+ * sight, provisioned at the row's time. */
+static cw_status provision_user(run *R, const cw_kind_def *kd, const cw_value *v,
+                                const cw_value *u, int64_t account, int64_t *id)
+{
+    int64_t at = row_time(kd, v);
+    if (at == INT64_MAX)
+        at = 0;
+    cw_status s;
+    if (!writing(R)) {
+        /* Nothing lands: a placeholder keeps later rows from failing too. */
+        *id = R->placeholder_id--;
+    } else {
+        if ((s = R->ops->user_provision(R->st, u->s, u->len, account, at, id)) != CW_OK)
+            return s;
+        R->stats->provisioned_users++;
+        R->stats->rows_written[CW_KIND_USERS]++;
+        if ((s = prov_add(R, u->s, u->len, at, 0)) != CW_OK)
+            return s;
+    }
+    return cw_intern_put_aux(R->users, u->s, u->len, *id, account);
+}
+
+/* A row names a known user: when it is provisional and the row is earlier
+ * than its provisioned_at, lower it (rows come in any order). */
+static cw_status provisional_seen(run *R, const cw_kind_def *kd, const cw_value *v,
+                                  const cw_value *u)
+{
+    int64_t k = cw_intern_get(R->prov, u->s, u->len);
+    if (k < 0 || !writing(R))
+        return CW_OK;
+    int64_t at = row_time(kd, v);
+    if (at < R->provs[k].at) {
+        R->provs[k].at = at;
+        R->provs[k].lowered = 1;
+    }
+    return CW_OK;
+}
+
+/* Writes the lowered provisioned_at of provisional users (end of run). */
+static cw_status prov_flush(run *R)
+{
+    cw_status s = CW_OK;
+    for (size_t i = 0; i < R->nprovs && s == CW_OK; i++)
+        if (R->provs[i].lowered)
+            s = R->ops->user_provision_lower(R->st, R->provs[i].name, R->provs[i].len,
+                                             R->provs[i].at);
+    return s;
+}
+
 /* Resolves account and user references of row v into refs. Returns 1 when
  * they resolve; else reports the row and returns 0. */
 static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, cw_strref raw)
@@ -406,6 +571,20 @@ static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, 
         if (f->type == CW_F_REF_USER && v[i].present) {
             int64_t ua = -1;
             refs[i] = cw_intern_get_aux(R->users, v[i].s, v[i].len, &ua);
+            if (refs[i] < 0 && R->provision_users && account >= 0) {
+                cw_status s = provision_user(R, kd, v, &v[i], account, &refs[i]);
+                if (s != CW_OK) {
+                    R->fatal = 1, R->fatal_status = s;
+                    return 0;
+                }
+                ua = account;
+            } else if (refs[i] >= 0 && R->nprovs) {
+                cw_status s = provisional_seen(R, kd, v, &v[i]);
+                if (s != CW_OK) {
+                    R->fatal = 1, R->fatal_status = s;
+                    return 0;
+                }
+            }
             if (refs[i] < 0) {
                 snprintf(why, sizeof why, "unknown user '%.*s' (ingest users first)",
                          (int)(v[i].len > 64 ? 64 : v[i].len), v[i].s);
@@ -862,6 +1041,37 @@ static int file_cmp(const void *a, const void *b)
     return x->order - y->order;
 }
 
+/* Per-file options: whether unknown users are created on first sight. */
+static void file_options(run *R)
+{
+    R->provision_users = R->o->provision_users == 1;
+    memset(R->field_major, 0, sizeof R->field_major);
+}
+
+/* In the run's transaction, before any file: the provisional users (so
+ * their provisioned_at can be lowered) and, when bad rows are kept, the
+ * quarantine run. */
+static cw_status run_extras_begin(run *R)
+{
+    cw_status s = R->ops->load_provisional(R->st, load_prov, R);
+    if (s == CW_OK && R->o->quarantine && R->o->skip_bad)
+        s = R->ops->quarantine_run_begin(R->st, (int64_t)time(NULL), &R->qrun);
+    return s;
+}
+
+/* …and after the last file, before the commit. */
+static cw_status run_extras_end(run *R)
+{
+    cw_status s = prov_flush(R);
+    if (s == CW_OK && R->qrun) {
+        int64_t rows = 0;
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            rows += R->stats->rows_read[k];
+        s = R->ops->quarantine_run_end(R->st, R->qrun, rows, R->stats->quarantined);
+    }
+    return s;
+}
+
 void cw_ingest_opts_init(cw_ingest_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -895,10 +1105,11 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
     R.users = cw_intern_new();
     R.events = cw_intern_new();
     R.goals = cw_intern_new();
+    R.prov = cw_intern_new();
     R.placeholder_id = INT64_MAX;
     R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
     R.batch = malloc(R.batch_cap * sizeof *R.batch);
-    if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.batch) {
+    if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.prov || !R.batch) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -925,7 +1136,8 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
     /* Load the id maps inside the write transaction so they cannot go stale. */
     if ((s = R.ops->load_ids(st, CW_KIND_ACCOUNTS, load_id, R.accounts)) != CW_OK ||
         (s = R.ops->load_ids(st, CW_KIND_USERS, load_id, R.users)) != CW_OK ||
-        (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK)
+        (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK ||
+        (s = run_extras_begin(&R)) != CW_OK)
         goto done;
     for (size_t i = 0; i < npaths && s == CW_OK && !R.fatal; i++) {
         in_file *f = &files[i];
@@ -933,6 +1145,7 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         R.kd = cw_kind_get(f->kind);
         R.file_index = (int)i;
         R.file_written = R.file_rejected = R.file_rows = 0;
+        file_options(&R);
         cw_intern_free(R.keys_seen);
         if (!(R.keys_seen = cw_intern_new())) {
             s = CW_ERR_NOMEM;
@@ -954,6 +1167,8 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         s = R.fatal_status;
     if (s == CW_OK && R.errors && !opts->skip_bad)
         s = CW_ERR_INPUT;
+    if (s == CW_OK && writing(&R))
+        s = run_extras_end(&R);
     if (s == CW_OK && R.rejects && fflush(R.rejects) != 0) {
         message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
         s = CW_ERR_IO;
@@ -983,6 +1198,10 @@ done:
     cw_intern_free(R.events);
     cw_intern_free(R.goals);
     cw_intern_free(R.keys_seen);
+    cw_intern_free(R.prov);
+    for (size_t i = 0; i < R.nprovs; i++)
+        free(R.provs[i].name);
+    free(R.provs);
     free(R.batch);
     free(R.hbuf);
     free(R.cbuf);

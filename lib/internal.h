@@ -256,6 +256,34 @@ typedef struct cw_store_ops {
                           int64_t written, int64_t rejected, int64_t bytes);
     /* Looks up whether a goal with external id exists. */
     cw_status (*goal_exists)(cw_store *st, const char *goal_id, size_t len, int *exists);
+    /* ---- the quarantine: bad rows kept by a run (cw_ingest_opts.quarantine) ---- */
+    /* Starts a quarantining run at time at (Unix s): *run identifies it. */
+    cw_status (*quarantine_run_begin)(cw_store *st, int64_t at, int64_t *run);
+    /* Keeps one bad row: its file, line, field (NULL = the row as a whole),
+     * reason and raw record (UTF-8). */
+    cw_status (*quarantine_put)(cw_store *st, int64_t run, const char *file, int64_t line,
+                                const char *field, const char *error, const char *record,
+                                size_t record_len);
+    /* Records the run's rows read and rows quarantined. */
+    cw_status (*quarantine_run_end)(cw_store *st, int64_t run, int64_t rows, int64_t quarantined);
+    cw_status (*quarantine_counts)(cw_store *st, cw_quarantine_counts *out);
+    /* Calls fn for the newest limit rows (0 = all), newest first. */
+    cw_status (*quarantine_scan)(cw_store *st, int64_t limit,
+                                 cw_status (*fn)(const cw_quarantine_row *row, void *ud),
+                                 void *ud);
+    /* ---- users created on first sight in events (provision_users) ---- */
+    /* Inserts a provisional user (only user_id, account and provisioned_at
+     * known); *id its internal id. */
+    cw_status (*user_provision)(cw_store *st, const char *user, size_t len, int64_t account,
+                                int64_t at, int64_t *id);
+    /* Lowers a provisional user's provisioned_at to at when at is earlier;
+     * a user a users export has given is left alone. */
+    cw_status (*user_provision_lower)(cw_store *st, const char *user, size_t len, int64_t at);
+    /* Calls fn(user_id, len, id, provisioned_at) for every provisional user. */
+    cw_status (*load_provisional)(cw_store *st,
+                                  cw_status (*fn)(const char *ext, size_t len, int64_t id,
+                                                  int64_t aux, void *ud),
+                                  void *ud);
 } cw_store_ops;
 
 /* ---- actions.c / deliver.c / store_sqlite_outbox.c ------------------- */

@@ -28,7 +28,8 @@ const cli_command cli_commands[] = {
      "  --gzip         write events.csv.gz instead of events.csv\n"
      "  --out DIR      output directory (created when missing)\n"},
     {"ingest", cmd_ingest, "validate and load CSV / JSON Lines exports into the database",
-     "usage: churnwatch ingest [--db F] [--kind K] [--skip-bad --rejects F] FILE...\n"
+     "usage: churnwatch ingest [--db F] [--kind K] [--skip-bad --rejects F]\n"
+     "                         [--provision-users] FILE...\n"
      "\n"
      "Loads exports (CSV with a header row, or JSON Lines; .gz is decompressed; '-'\n"
      "reads standard input) into the database in one transaction. The kind of each\n"
@@ -39,7 +40,10 @@ const cli_command cli_commands[] = {
      "By default a single bad row changes nothing: the first errors are listed as\n"
      "file:line: field 'x': why, with a count, and the exit status is 1.\n"
      "Re-ingesting the same data changes nothing. Rows referring to an account,\n"
-     "user or goal the database does not know are rejected.\n"
+     "user or goal the database does not know are rejected (users: unless\n"
+     "--provision-users or ingest.provision_users = yes). Money columns say their\n"
+     "unit (mrr_minor, mrr_cents or mrr_major); Unix timestamps are seconds (9-10\n"
+     "digits). The [ingest] settings apply here, to `run --drop` and to the API.\n"
      "\n"
      "  --db F          database (default: store.db, churnwatch.db)\n"
      "  --kind K        treat every file as kind K (needed for '-')\n"
@@ -47,6 +51,9 @@ const cli_command cli_commands[] = {
      "  --rejects F     JSON Lines file of rejected rows with their reasons\n"
      "  --max-errors N  errors listed in full (default 20)\n"
      "  --progress W    auto|always|never (default auto: only on a terminal)\n"
+     "  --provision-users  a user named in events (tickets, surveys, trainings) but\n"
+     "                  unknown is created on first sight, provisioned_at = its\n"
+     "                  earliest event; a later users export fills in the rest\n"
      "  --quiet         no summary\n"},
     {"metrics", cmd_metrics, "compute and show point-in-time metric snapshots",
      "usage: churnwatch metrics --as-of DATE [options]\n"
