@@ -212,19 +212,36 @@ const cli_command cli_commands[] = {
      "                       run's day, to see what is new)\n"
      "  --db F   database (default: store.db)\n"},
     {"run", cmd_run, "the daily job: ingest new files, snapshot, score, evaluate, deliver",
-     "usage: churnwatch run [--db F] [--drop DIR] [--as-of DATE] [--quiet]\n"
+     "usage: churnwatch run [--db F] [--drop DIR [--skip-bad]] [--as-of DATE] [--quiet]\n"
      "                      [--deliver yes|no|dry-run] [--backfill]\n"
      "\n"
      "For cron. Ingests the export files in DIR (*.csv, *.tsv, *.jsonl, *.json, .gz)\n"
      "in one run and moves them to DIR/done, computes the metric snapshot of DATE\n"
      "(default: today, UTC) when it is missing, scores it, evaluates the rules and\n"
      "delivers the queued messages. Running it twice on the same day changes nothing\n"
-     "the second time. --backfill evaluates as `evaluate --backfill` does.\n"},
+     "the second time. --backfill evaluates as `evaluate --backfill` does.\n"
+     "\n"
+     "The drop folder is read with the [ingest] settings, as `ingest` reads files. A\n"
+     "bad row fails the run and nothing is ingested or moved, unless --skip-bad (or\n"
+     "run.on_bad_row = quarantine): then bad rows go, with their reasons, to the\n"
+     "quarantine (`churnwatch quarantine list`) and DIR/quarantine/TIME.jsonl, the\n"
+     "good rows land, the files move to done/ and the day goes on. A file that cannot\n"
+     "be read at all (no usable header, unknown kind) still fails the run.\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"
      "Prints rows per kind, product events represented, active accounts, seats and\n"
-     "MRR, and the schema version.\n"},
+     "MRR, the rows in the quarantine (all, and from the last run), and the schema\n"
+     "version.\n"},
+    {"quarantine", cmd_quarantine, "list the bad rows the daily run kept aside",
+     "usage: churnwatch quarantine list [--db F] [--limit N] [--format table|csv|json]\n"
+     "\n"
+     "Lists the rows `run --skip-bad` (or run.on_bad_row = quarantine) kept out of\n"
+     "the store, newest first: the run's time, file, line, field, the reason and the\n"
+     "raw record. The same rows are in DIR/quarantine/TIME.jsonl of the drop folder.\n"
+     "\n"
+     "  --limit N   at most N rows (default 50)\n"
+     "  --format F  table (default), csv or json\n"},
     {"config", cmd_config, "show the effective configuration",
      "usage: churnwatch config show [--config F] [--set section.name=value]...\n"
      "\n"
