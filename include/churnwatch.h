@@ -129,10 +129,13 @@ CW_API cw_kind cw_kind_from_name(const char *name);
  * Time
  * ------------------------------------------------------------------- */
 
-/* Parses an ISO-8601 date ("2024-03-01"), timestamp ("2024-03-01T12:00:00Z",
- * "+02:00", "+0200", fractional seconds, ' ' for 'T') or Unix seconds into UTC
- * Unix seconds. A timestamp without an offset is UTC when naive_utc is
- * non-zero and an error otherwise. On error returns CW_ERR_INPUT and, when
+/* Parses an ISO-8601 date ("2024-03-01", or 8 digits "20240301"), timestamp
+ * ("2024-03-01T12:00:00Z", "+02:00", "+0200", fractional seconds, ' ' for
+ * 'T') or Unix seconds into UTC Unix seconds. Unix seconds have 9 or 10
+ * digits (1973-03-03 .. 2099-12-31): a number of 1-7 digits ("2025") is not
+ * a date or timestamp, and 11-13 digits look like milliseconds (an error
+ * asking for the unit). A timestamp without an offset is UTC when naive_utc
+ * is non-zero and an error otherwise. On error returns CW_ERR_INPUT and, when
  * why is non-NULL, a static reason ("impossible date", …). */
 CW_API cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out_unix,
                                const char **why);

@@ -39,12 +39,11 @@ static const setting settings[] = {
     {"ingest.progress", SET_ENUM, "auto", 0, 0, "auto|always|never",
      "live progress line: only on a terminal (auto), always, never"},
     {"ingest.provision_users", SET_ENUM, "no", 0, 0, "no|yes",
-     "events (and tickets, surveys, trainings) naming an unknown user create it on first sight "
-     "(yes) or are rejected (no; a [source.NAME] may still say yes for its files)"},
+     "rows naming an unknown user create it on first sight (yes) or are rejected (no; a "
+     "source may say yes for its files)"},
     {"run.on_bad_row", SET_ENUM, "fail", 0, 0, "fail|quarantine",
-     "the daily run's drop folder: a bad row fails the run (nothing lands), or goes to the "
-     "quarantine (table and DIR/quarantine/*.jsonl) while the good rows land; run --skip-bad "
-     "is quarantine"},
+     "run --drop: a bad row fails the run, or goes to the quarantine while the good rows "
+     "land (run --skip-bad = quarantine)"},
     {"metrics.window_days", SET_INT, "28", 1, 365, NULL, "activity window of window metrics, days"},
     {"reports.reason_map", SET_STR, "", 0, 0, NULL,
      "churn-reason keywords to causes, \"keyword=cause;...\" (causes: bad_service, "

@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -640,6 +641,29 @@ static cw_status event_row(run *R, const cw_value *v, const int64_t *refs, int64
 
 /* ---- rows ----------------------------------------------------------- */
 
+/* The row's currency code (NUL-terminated into buf) when it is one, else
+ * NULL: major units then read with two decimals, and the currency field
+ * reports its own error. */
+static const char *row_currency(const cw_kind_def *kd, const cw_strref *texts, char buf[4])
+{
+    for (int i = 0; i < kd->nfields; i++) {
+        if (kd->fields[i].type != CW_F_CURRENCY || !texts[i].s)
+            continue;
+        const char *t = texts[i].s;
+        size_t n = texts[i].len;
+        while (n && (*t == ' ' || *t == '\t'))
+            t++, n--;
+        while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+            n--;
+        if (n != 3)
+            return NULL;
+        memcpy(buf, t, 3);
+        buf[3] = '\0';
+        return buf;
+    }
+    return NULL;
+}
+
 /* Checks that the row's natural key did not occur earlier in this file. An
  * identical repeated row is a duplicate (skipped); a different row with the
  * same key is an error. Returns 1 to go on with the row, 0 to drop it. */
@@ -695,10 +719,15 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     R->stats->rows_read[kd->kind]++;
     R->file_rows++;
     R->rows_total++;
+    char cur[4];
     for (int i = 0; i < kd->nfields; i++) {
         const char *s = texts[i].s ? texts[i].s : "";
-        if (!cw_validate_field(&kd->fields[i], s, texts[i].s ? texts[i].len : 0, R->o->naive_utc,
-                               &v[i], why, sizeof why)) {
+        size_t len = texts[i].s ? texts[i].len : 0;
+        if (R->field_major[i] ? !cw_validate_money_major(&kd->fields[i], s, len,
+                                                         row_currency(kd, texts, cur), &v[i], why,
+                                                         sizeof why)
+                              : !cw_validate_field(&kd->fields[i], s, len, R->o->naive_utc, &v[i],
+                                                   why, sizeof why)) {
             bad_row(R, line, kd->fields[i].name, why, raw);
             return CW_OK;
         }
@@ -763,6 +792,48 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
 
 /* ---- headers -------------------------------------------------------- */
 
+/* Money columns must say their unit: today's exports mix cents and dollars,
+ * and a guess turns $10 into $0.10. A bare money name (mrr, cost, price,
+ * amount) in a kind with a money field is a file error saying how to
+ * declare it; a *_major column (field fi) is read in major units of the
+ * row's currency. Returns 0 after the file error. */
+static int column_unit(run *R, int fi, const char *s, size_t len, int64_t line)
+{
+    static const char *const bare[] = {"mrr", "cost", "price", "amount"};
+    const cw_kind_def *kd = R->kd;
+    while (len && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    int money = -1;
+    for (int i = 0; i < kd->nfields && money < 0; i++)
+        if (kd->fields[i].type == CW_F_MONEY)
+            money = i;
+    if (money < 0)
+        return 1;
+    if (fi >= 0 && kd->fields[fi].type == CW_F_MONEY)
+        money = fi;
+    else if (fi >= 0)
+        return 1; /* e.g. events' amount is a plain value */
+    for (size_t b = 0; b < sizeof bare / sizeof bare[0]; b++)
+        if (len == strlen(bare[b]) && strncasecmp(s, bare[b], len) == 0) {
+            const char *m = kd->fields[money].name;
+            int base = (int)strlen(m) - 6; /* without "_minor" */
+            file_fatal(R, CW_ERR_INPUT,
+                       "%s:%lld: %s '%.*s' is money without a unit: name it %.*s_minor "
+                       "(minor units, e.g. cents) or %.*s_major (major units, e.g. dollars), or "
+                       "declare the unit in a [source.NAME] mapping (%s.unit = major; see "
+                       "docs/importers.md)",
+                       R->f->path, (long long)line, R->f->jsonl ? "key" : "column", (int)len, s,
+                       base, m, base, m, m);
+            return 0;
+        }
+    if (fi >= 0 && len > 6 && strncasecmp(s + len - 6, "_major", 6) == 0)
+        R->field_major[fi] = 1;
+    return 1;
+}
+
+
 /* Maps header cells to fields; reports unknown and missing columns. */
 static int map_header(run *R, const cw_strref *cells, int n)
 {
@@ -774,7 +845,11 @@ static int map_header(run *R, const cw_strref *cells, int n)
     for (int c = 0; c < n; c++) {
         int fi = cw_schema_field_index(kd, cells[c].s, cells[c].len);
         R->col_field[c] = fi;
-        if (fi < 0) {
+        if (!column_unit(R, fi, cells[c].s, cells[c].len, 1)) {
+            ok = 0;
+            if (fi >= 0)
+                seen[fi] = 1; /* one error for the column, not a second "missing" */
+        } else if (fi < 0) {
             R->stats->warnings++;
             message(R, 1, "%s:1: column '%.*s' is not a field of %s; ignored", R->f->path,
                     (int)(cells[c].len > 64 ? 64 : cells[c].len), cells[c].s, kd->name);
@@ -905,12 +980,17 @@ static cw_status ingest_jsonl(run *R)
         }
         cw_strref texts[CW_MAX_FIELDS];
         memset(texts, 0, sizeof texts);
+        memset(R->field_major, 0, sizeof R->field_major);
         const char *key;
         json_t *val;
         int ok = 1;
         json_object_foreach (obj, key, val) {
             size_t klen = strlen(key);
             int fi = cw_schema_field_index(R->kd, key, klen);
+            if (!column_unit(R, fi, key, klen, line)) {
+                ok = 0;
+                break;
+            }
             if (fi < 0) {
                 if (cw_intern_get(warned, key, klen) < 0) {
                     R->stats->warnings++;
@@ -934,7 +1014,7 @@ static cw_status ingest_jsonl(run *R)
         if (ok && s == CW_OK)
             s = process_row(R, texts, line, line_text);
         json_decref(obj);
-        if (s != CW_OK)
+        if (s != CW_OK || R->fatal)
             break;
         if ((R->rows_total & 0xfff) == 0)
             progress(R, 0);

@@ -141,6 +141,10 @@ int cw_validate_row(const cw_kind_def *kd, const cw_value *v, int *field, char *
  * Returns 1 on success, else 0 with a reason in why. */
 int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_t *out, char *why,
                          size_t whysz);
+/* cw_validate_field for a money field given in major units of currency
+ * (NULL = 2 decimals): out->i is the amount in minor units. */
+int cw_validate_money_major(const cw_field_def *f, const char *s, size_t len, const char *currency,
+                            cw_value *out, char *why, size_t whysz);
 
 /* ---- store backend interface ---------------------------------------- */
 

@@ -2,6 +2,11 @@
  * schema.c — the data model: every kind of input churnwatch accepts and
  * every field of each, with its type, bounds and documentation.
  *
+ * Money fields are integer minor units (mrr_minor, alias mrr_cents); a
+ * `*_major` alias (mrr_major) is read in major units of the row's currency.
+ * The bare names (mrr, cost) stay aliases only so that kind detection
+ * recognises such a file: ingest refuses them as money without a unit.
+ *
  * This table is the single source of truth. The CSV/JSONL readers map
  * headers and keys to it (canonical names and aliases), validation enforces
  * it, the SQLite store's generated INSERT statements use its column names,
@@ -30,7 +35,7 @@ static const cw_field_def accounts_fields[] = {
      "first day of the first contract"},
     {"seats", "seats_licensed|licenses|licences", NULL, CW_F_INT, REQ, 0, 10000000, NULL,
      "seats licensed now"},
-    {"mrr_minor", "mrr_cents|mrr", NULL, CW_F_MONEY, REQ, 0, I64MAX / 4, NULL,
+    {"mrr_minor", "mrr_cents|mrr_major|mrr", NULL, CW_F_MONEY, REQ, 0, I64MAX / 4, NULL,
      "monthly recurring revenue now, minor units"},
     {"currency", "mrr_currency", NULL, CW_F_CURRENCY, REQ, 0, 0, NULL,
      "ISO-4217 currency of mrr_minor"},
@@ -47,7 +52,7 @@ static const cw_field_def subscriptions_fields[] = {
      "account the change applies to"},
     {"effective_at", "effective_date|date|changed_at", NULL, CW_F_TS, KEY, 0, 0, NULL,
      "when the change takes effect"},
-    {"mrr_minor", "mrr_cents|mrr", NULL, CW_F_MONEY, REQ, 0, I64MAX / 4, NULL,
+    {"mrr_minor", "mrr_cents|mrr_major|mrr", NULL, CW_F_MONEY, REQ, 0, I64MAX / 4, NULL,
      "MRR from then on, minor units (0 = cancelled)"},
     {"currency", "mrr_currency", NULL, CW_F_CURRENCY, REQ, 0, 0, NULL, "ISO-4217 currency"},
     {"seats", "seats_licensed|quantity", NULL, CW_F_INT, REQ, 0, 10000000, NULL,
@@ -158,7 +163,7 @@ static const cw_field_def journey_fields[] = {
     {"at", "ts|timestamp|date", NULL, CW_F_TS, KEY, 0, 0, NULL, "when the stage was reached"},
     {"source", "channel|utm_source", NULL, CW_F_TEXT, 0, 0, 128, NULL, "acquisition source"},
     {"campaign", "utm_campaign", NULL, CW_F_TEXT, 0, 0, 128, NULL, "campaign"},
-    {"cost_minor", "cost_cents|cost", NULL, CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
+    {"cost_minor", "cost_cents|cost_major|cost", NULL, CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
      "marketing cost attributed to this step, minor units"},
     {"currency", "cost_currency", NULL, CW_F_CURRENCY, 0, 0, 0, NULL,
      "currency of cost_minor (required with cost)"},

@@ -149,8 +149,12 @@ int cw_validate_field(const cw_field_def *f, const char *s, size_t len, int naiv
         if (!parse_int(ts, tl, &out->i)) {
             double d;
             if (f->type == CW_F_MONEY && parse_real(ts, tl, &d))
-                snprintf(why, whysz, "must be an integer amount in minor units (cents), got '%.*s'",
-                         (int)(tl > 40 ? 40 : tl), ts);
+                snprintf(why, whysz,
+                         "must be an integer amount in minor units (cents), got '%.*s' (for major "
+                         "units name the column %.*s_major)",
+                         (int)(tl > 40 ? 40 : tl), ts,
+                         (int)(strlen(f->name) > 6 ? strlen(f->name) - 6 : strlen(f->name)),
+                         f->name);
             else
                 snprintf(why, whysz, "is not an integer: '%.*s'", (int)(tl > 40 ? 40 : tl), ts);
             return 0;
@@ -382,4 +386,37 @@ bad:
 range:
     snprintf(why, whysz, "'%.*s' is too large", (int)(len > 40 ? 40 : len), s);
     return 0;
+}
+
+int cw_validate_money_major(const cw_field_def *f, const char *s, size_t len, const char *currency,
+                            cw_value *out, char *why, size_t whysz)
+{
+    memset(out, 0, sizeof *out);
+    size_t tl = len;
+    const char *ts = s;
+    while (tl && (*ts == ' ' || *ts == '\t'))
+        ts++, tl--;
+    while (tl && (ts[tl - 1] == ' ' || ts[tl - 1] == '\t'))
+        tl--;
+    if (tl == 0) {
+        if (f->flags & CW_FD_REQUIRED) {
+            snprintf(why, whysz, "is required");
+            return 0;
+        }
+        return 1;
+    }
+    out->present = 1;
+    out->s = ts;
+    out->len = tl;
+    if (!cw_money_parse_major(ts, tl, currency, &out->i, why, whysz))
+        return 0;
+    if (out->i < f->min || out->i > f->max) {
+        if (out->i < 0 && f->min >= 0)
+            snprintf(why, whysz, "must not be negative ('%.*s')", (int)(tl > 40 ? 40 : tl), ts);
+        else
+            snprintf(why, whysz, "'%.*s' is outside the accepted range", (int)(tl > 40 ? 40 : tl),
+                     ts);
+        return 0;
+    }
+    return 1;
 }
