@@ -1061,8 +1061,7 @@ static void open_file(run *R, in_file *f)
         return;
     }
     int amb = 0;
-    cw_kind closest = CW_KIND_NONE;
-    char missing[256] = "";
+    char cand[512] = "";
     if (!f->jsonl) {
         cw_strref *cells, raw;
         int n;
@@ -1073,8 +1072,8 @@ static void open_file(run *R, in_file *f)
             file_fatal(R, CW_ERR_INPUT, "%s: empty file (no header row)", f->path);
         else if (rc != CW_READ_OK)
             file_fatal(R, CW_ERR_INPUT, "%s:%lld: header: %s", f->path, (long long)line, why);
-        else if ((f->kind = cw_schema_detect(cells, n, &amb)) == CW_KIND_NONE && !amb)
-            closest = cw_schema_closest(cells, n, missing, sizeof missing);
+        else if ((f->kind = cw_schema_detect(cells, n, &amb)) == CW_KIND_NONE)
+            cw_schema_candidates(cells, n, cand, sizeof cand);
     } else {
         cw_strref text;
         int64_t line;
@@ -1092,23 +1091,23 @@ static void open_file(run *R, in_file *f)
                 if (n < 64)
                     names[n++] = (cw_strref){key, strlen(key)};
             }
-            if ((f->kind = cw_schema_detect(names, n, &amb)) == CW_KIND_NONE && !amb)
-                closest = cw_schema_closest(names, n, missing, sizeof missing);
+            if ((f->kind = cw_schema_detect(names, n, &amb)) == CW_KIND_NONE)
+                cw_schema_candidates(names, n, cand, sizeof cand);
         }
         json_decref(obj);
     }
     cw_reader_close(peek);
-    if (!R->fatal && f->kind == CW_KIND_NONE && closest != CW_KIND_NONE)
+    if (!R->fatal && f->kind == CW_KIND_NONE && cand[0])
         file_fatal(R, CW_ERR_INPUT,
-                   "%s:1: cannot tell the kind of data from the %s: closest is %s, which needs "
-                   "column(s) %s; or give --kind",
-                   f->path, f->jsonl ? "first object's keys" : "header", cw_kind_get(closest)->name,
-                   missing);
+                   "%s:1: cannot tell the kind of data from the %s%s: candidates: %s; give "
+                   "--kind or use a --preset/--source",
+                   f->path, f->jsonl ? "first object's keys" : "header",
+                   amb ? " (it fits several kinds)" : "", cand);
     else if (!R->fatal && f->kind == CW_KIND_NONE)
         file_fatal(R, CW_ERR_INPUT,
                    "%s:1: cannot tell the kind of data from the %s%s; give --kind (one of "
                    "accounts, subscriptions, users, features, events, trainings, tickets, "
-                   "surveys, goals, goal_measurements, journey)",
+                   "surveys, goals, goal_measurements, journey) or use a --preset/--source",
                    f->path, f->jsonl ? "first object's keys" : "header",
                    amb ? " (it fits several kinds)" : "");
 }

@@ -115,6 +115,12 @@ cw_kind cw_schema_detect(const cw_strref *names, int n, int *ambiguous);
 /* The kind matching most of names even if incomplete (CW_KIND_NONE when
  * nothing matches), with its missing required columns listed in missing. */
 cw_kind cw_schema_closest(const cw_strref *names, int n, char *missing, size_t missing_size);
+/* For a header no kind fits: the likely kinds (at most three, best first;
+ * a kind counts when a column names a field of it only, or half its
+ * required fields are there) with what each lacks, as "accounts (needs
+ * segment, seats), tickets (needs opened_at)" into out (cut to outsz).
+ * Returns how many; 0 when nothing points to a kind. */
+int cw_schema_candidates(const cw_strref *names, int n, char *out, size_t outsz);
 
 /* ---- validate.c ----------------------------------------------------- */
 
