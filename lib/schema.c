@@ -323,12 +323,13 @@ static int field_of(const cw_kind_def *kd, const char *s, size_t len)
 /* How strongly names suggest each kind, for a header no kind fits
  * completely. A kind's score is the share of its required fields present,
  * plus one per column that names a field of this kind only (distinctive:
- * `email` is only users', `account_id` is everyone's), plus a half when its
- * own id column is there by its canonical name, plus a hundredth per column
- * it reads (a tie goes to the kind that reads more of the file). Columns
- * are read as written or normalised ("Account Name" → account_name). Fills
- * score[k], dist[k] (distinctive columns), share[k] and have[k] (bit i =
- * field i present). */
+ * `email` is only users', `account_id` is everyone's), plus a hundredth per
+ * column it reads (a tie goes to the kind that reads more of the file).
+ * Columns are read as written or normalised ("Account Name" →
+ * account_name). Fills score[k], dist[k] (distinctive columns), share[k],
+ * own_id[k] (its own id column is there by its canonical name; in an events
+ * file user_id is a reference, so this only makes a kind eligible) and
+ * have[k] (bit i = field i present). */
 static void kind_scores(const cw_strref *names, int n, double *score, int *dist, double *share,
                         int *own_id, unsigned *have)
 {
@@ -348,10 +349,8 @@ static void kind_scores(const cw_strref *names, int n, double *score, int *dist,
             score[k] += 0.01;
             const cw_field_def *f = &kinds[k].fields[fi];
             if (f->type == CW_F_ID && (f->flags & CW_FD_KEY) &&
-                name_eq(nb, nl, f->name, strlen(f->name))) {
-                score[k] += 0.5;
+                name_eq(nb, nl, f->name, strlen(f->name)))
                 own_id[k] = 1;
-            }
         }
         if (nk == 1)
             dist[only]++;

@@ -365,7 +365,8 @@ static void test_atomic_bad_rows(void **state)
         {"empty.csv", "", "empty.csv: empty file"},
         {"unknown.csv", "colour,shape\nred,square\n", "cannot tell the kind"},
         {"missing_col.csv", "ts,account_id,user_id,value\n2025-01-08T10:00:00Z,A1,U1,3\n",
-         "closest is events, which needs column(s) 'event'"},
+         "candidates: events (needs event), users (needs provisioned_at), "
+         "trainings (needs course, completed_at); give --kind or use a --preset/--source"},
         {"quote.csv", "ts,account_id,user_id,event\n2025-01-08T10:00:00Z,A1,U1,\"login\n",
          "unterminated quoted field"},
         {"users_bad_email.csv",
