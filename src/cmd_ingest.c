@@ -146,7 +146,7 @@ int cmd_ingest(int argc, char **argv)
                 (long long)read, (long long)written, (long long)stats.rows_unchanged,
                 (long long)stats.duplicates, (long long)stats.rejected, (long long)stats.warnings,
                 stats.elapsed_s > 0 ? (double)read / stats.elapsed_s : 0.0);
-        if (stats.provisioned_users)
+        if (stats.provisioned_users && stats.committed)
             fprintf(out, "  %lld user(s) created on first sight in events\n",
                     (long long)stats.provisioned_users);
         if (o.rejects_path && stats.rejected)
