@@ -523,7 +523,8 @@ void cw_ingest_opts_from_config(cw_ingest_opts *o, const cw_config *c)
     o->batch_rows = cw_config_get_int(c, "ingest.batch_rows");
     /* "no" leaves the decision to a [source.NAME]'s own setting (off for
      * native files); "yes" turns it on for every file. */
-    o->provision_users = strcasecmp(cw_config_get(c, "ingest.provision_users"), "yes") == 0 ? 1 : -1;
+    o->provision_users =
+        strcasecmp(cw_config_get(c, "ingest.provision_users"), "yes") == 0 ? 1 : -1;
 }
 
 const char *cw_config_path(const cw_config *c)

@@ -214,8 +214,7 @@ static void json_str(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-static void quarantine_row(run *R, int64_t line, const char *field, const char *why,
-                           cw_strref raw);
+static void quarantine_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw);
 
 /* Records a bad row: counts it, reports it, and writes it to rejects (and
  * the quarantine when the run keeps one). */
@@ -276,8 +275,7 @@ static char *utf8_clean(const char *s, size_t len, size_t *outlen)
 
 /* Keeps a bad row in the store's quarantine, in the run's transaction; a
  * store failure stops the run (nothing lands). */
-static void quarantine_row(run *R, int64_t line, const char *field, const char *why,
-                           cw_strref raw)
+static void quarantine_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw)
 {
     size_t n = 0;
     char *rec = utf8_clean(raw.s ? raw.s : "", raw.s ? raw.len : 0, &n);
@@ -499,8 +497,8 @@ static cw_status load_prov(const char *ext, size_t len, int64_t id, int64_t at, 
 
 /* A row names an unknown user u of account: create the user on first
  * sight, provisioned at the row's time. */
-static cw_status provision_user(run *R, const cw_kind_def *kd, const cw_value *v,
-                                const cw_value *u, int64_t account, int64_t *id)
+static cw_status provision_user(run *R, const cw_kind_def *kd, const cw_value *v, const cw_value *u,
+                                int64_t account, int64_t *id)
 {
     int64_t at = row_time(kd, v);
     if (at == INT64_MAX)
@@ -723,11 +721,11 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     for (int i = 0; i < kd->nfields; i++) {
         const char *s = texts[i].s ? texts[i].s : "";
         size_t len = texts[i].s ? texts[i].len : 0;
-        if (R->field_major[i] ? !cw_validate_money_major(&kd->fields[i], s, len,
-                                                         row_currency(kd, texts, cur), &v[i], why,
-                                                         sizeof why)
-                              : !cw_validate_field(&kd->fields[i], s, len, R->o->naive_utc, &v[i],
-                                                   why, sizeof why)) {
+        if (R->field_major[i]
+                ? !cw_validate_money_major(&kd->fields[i], s, len, row_currency(kd, texts, cur),
+                                           &v[i], why, sizeof why)
+                : !cw_validate_field(&kd->fields[i], s, len, R->o->naive_utc, &v[i], why,
+                                     sizeof why)) {
             bad_row(R, line, kd->fields[i].name, why, raw);
             return CW_OK;
         }
@@ -832,7 +830,6 @@ static int column_unit(run *R, int fi, const char *s, size_t len, int64_t line)
         R->field_major[fi] = 1;
     return 1;
 }
-
 
 /* Maps header cells to fields; reports unknown and missing columns. */
 static int map_header(run *R, const cw_strref *cells, int n)

@@ -279,8 +279,7 @@ typedef struct cw_store_ops {
     cw_status (*quarantine_counts)(cw_store *st, cw_quarantine_counts *out);
     /* Calls fn for the newest limit rows (0 = all), newest first. */
     cw_status (*quarantine_scan)(cw_store *st, int64_t limit,
-                                 cw_status (*fn)(const cw_quarantine_row *row, void *ud),
-                                 void *ud);
+                                 cw_status (*fn)(const cw_quarantine_row *row, void *ud), void *ud);
     /* ---- users created on first sight in events (provision_users) ---- */
     /* Inserts a provisional user (only user_id, account and provisioned_at
      * known); *id its internal id. */

@@ -380,8 +380,8 @@ static int rank_kinds(const cw_strref *names, int n, cw_kind *out, int max, unsi
     for (int k = 1; k < CW_KIND__COUNT; k++)
         strong |= have[k] && (dist[k] > 0 || share[k] >= 1);
     for (int k = 1; k < CW_KIND__COUNT; k++) {
-        int ok = have[k] && (share[k] >= 1 || dist[k] > 0 ||
-                             (!strong && (own_id[k] || share[k] >= 0.5)));
+        int ok = have[k] &&
+                 (share[k] >= 1 || dist[k] > 0 || (!strong && (own_id[k] || share[k] >= 0.5)));
         if (!ok)
             continue;
         int j = m++; /* insertion by score; ties keep kind order */

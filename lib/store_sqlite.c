@@ -1001,11 +1001,10 @@ static cw_status sq_quarantine_put(cw_store *st, int64_t run, const char *file, 
     return step_done(st, q, "quarantine");
 }
 
-static cw_status sq_quarantine_run_end(cw_store *st, int64_t run, int64_t rows,
-                                       int64_t quarantined)
+static cw_status sq_quarantine_run_end(cw_store *st, int64_t run, int64_t rows, int64_t quarantined)
 {
-    cw_status s = lazy(st, &st->q_qrun_end,
-                       "UPDATE quarantine_runs SET rows=?2, quarantined=?3 WHERE id=?1");
+    cw_status s =
+        lazy(st, &st->q_qrun_end, "UPDATE quarantine_runs SET rows=?2, quarantined=?3 WHERE id=?1");
     if (s != CW_OK)
         return s;
     sqlite3_bind_int64(st->q_qrun_end, 1, run);
@@ -1106,15 +1105,14 @@ static cw_status sq_user_provision_lower(cw_store *st, const char *user, size_t 
     return step_done(st, st->q_prov_lower, "users");
 }
 
-static cw_status sq_load_provisional(cw_store *st,
-                                     cw_status (*fn)(const char *, size_t, int64_t, int64_t,
-                                                     void *),
-                                     void *ud)
+static cw_status
+sq_load_provisional(cw_store *st, cw_status (*fn)(const char *, size_t, int64_t, int64_t, void *),
+                    void *ud)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT user_id, id, provisioned_at FROM users WHERE provisional=1",
-                           -1, &q, NULL) != SQLITE_OK)
+                           "SELECT user_id, id, provisioned_at FROM users WHERE provisional=1", -1,
+                           &q, NULL) != SQLITE_OK)
         return db_error(st, "users");
     cw_status s = CW_OK;
     int rc;

@@ -2,10 +2,9 @@
  * time.c — strict, locale-free parsing and formatting of the timestamps
  * found in exports: ISO-8601 dates and date-times with a UTC offset, and
  * Unix seconds (9 or 10 digits; shorter numbers and milliseconds are
- * errors, never silently some instant of 1970). Everything becomes UTC Unix seconds. No libc time zone code
- * is involved (timegm/strptime depend on the environment and accept
- * impossible dates); calendar arithmetic uses Howard Hinnant's
- * days-from-civil algorithm.
+ * errors, never silently some instant of 1970). Everything becomes UTC Unix seconds. No libc time
+ * zone code is involved (timegm/strptime depend on the environment and accept impossible dates);
+ * calendar arithmetic uses Howard Hinnant's days-from-civil algorithm.
  */
 #include "internal.h"
 

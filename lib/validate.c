@@ -323,14 +323,15 @@ int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_
             i++;
             continue;
         }
-        if ((unsigned char)s[i] < 0x80 && !(s[i] == '$' || s[i] == ' ' ||
-                                             (s[i] >= 'A' && s[i] <= 'Z')))
+        if ((unsigned char)s[i] < 0x80 &&
+            !(s[i] == '$' || s[i] == ' ' || (s[i] >= 'A' && s[i] <= 'Z')))
             goto bad;
         i++;
     }
     /* …and after it: "120 USD", "120 €". */
     while (n > i && !(s[n - 1] >= '0' && s[n - 1] <= '9') && s[n - 1] != '.') {
-        if ((unsigned char)s[n - 1] < 0x80 && !(s[n - 1] == ' ' || (s[n - 1] >= 'A' && s[n - 1] <= 'Z')))
+        if ((unsigned char)s[n - 1] < 0x80 &&
+            !(s[n - 1] == ' ' || (s[n - 1] >= 'A' && s[n - 1] <= 'Z')))
             goto bad;
         n--;
     }
@@ -345,8 +346,8 @@ int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_
                 if (frac >= exp) {
                     if (c != '0') {
                         snprintf(why, whysz, "'%.*s' has more decimals than %s's %d",
-                                 (int)(len > 40 ? 40 : len), s, currency ? currency : "the currency",
-                                 exp);
+                                 (int)(len > 40 ? 40 : len), s,
+                                 currency ? currency : "the currency", exp);
                         return 0;
                     }
                     continue;

@@ -2,10 +2,9 @@
  * cmd_run.c — `churnwatch run`: the daily job for cron. Ingests new export
  * files from a drop directory (moving each to DIR/done once its run
  * committed; with --skip-bad or run.on_bad_row = quarantine, bad rows go to
- * the quarantine and the rest lands), computes the day's metric snapshot (only when missing), scores
- * it, evaluates the rules and delivers the outbox. Every stage is
- * idempotent, so running it twice on the same day changes nothing the
- * second time.
+ * the quarantine and the rest lands), computes the day's metric snapshot (only when missing),
+ * scores it, evaluates the rules and delivers the outbox. Every stage is idempotent, so running it
+ * twice on the same day changes nothing the second time.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -198,14 +197,10 @@ static int ingest_drop(cw_store *st, const cw_config *cfg, const char *dir, int 
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"drop", required_argument, NULL, 'D'},
-        {"as-of", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"deliver", required_argument, NULL, 'L'},
-        {"backfill", no_argument, NULL, 'B'},
-        {"skip-bad", no_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},      {"drop", required_argument, NULL, 'D'},
+        {"as-of", required_argument, NULL, 'a'},   {"quiet", no_argument, NULL, 'q'},
+        {"deliver", required_argument, NULL, 'L'}, {"backfill", no_argument, NULL, 'B'},
+        {"skip-bad", no_argument, NULL, 'S'},      {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);

@@ -114,8 +114,7 @@ static cw_status print_q(const cw_quarantine_row *r, void *ud)
     char at[32];
     cw_time_format(r->run_at, 0, at, sizeof at);
     if (x->format == 1) {
-        printf("%s{\"id\":%lld,\"run_at\":\"%s\",\"file\":", x->n ? "," : "", (long long)r->id,
-               at);
+        printf("%s{\"id\":%lld,\"run_at\":\"%s\",\"file\":", x->n ? "," : "", (long long)r->id, at);
         rf_json_string(r->file);
         printf(",\"line\":%lld,\"field\":", (long long)r->line);
         rf_json_string(r->field);

@@ -643,13 +643,15 @@ static void test_money_units(void **state)
     msgs ms = {0};
     assert_int_equal(ingest(sb, 1, 0, NULL, &st, &ms), CW_ERR_INPUT);
     assert_non_null(strstr(ms.first, "subs_bare.jsonl:1: key 'mrr' is money without a unit"));
-    write_file("journey_bare.csv", "visitor_id,stage,at,cost,currency\nv1,visit,2025-01-01,5,USD\n");
+    write_file("journey_bare.csv",
+               "visitor_id,stage,at,cost,currency\nv1,visit,2025-01-01,5,USD\n");
     const char *jb[] = {"journey_bare.csv"};
     msgs mj = {0};
     assert_int_equal(ingest(jb, 1, 0, NULL, &st, &mj), CW_ERR_INPUT);
     assert_non_null(strstr(mj.first, "column 'cost' is money without a unit: name it cost_minor"));
-    write_file("acc_badmajor.csv", "account_id,name,segment,contract_start,seats,mrr_major,currency,"
-                                   "status\nM6,Six,smb,2025-01-01,1,\"12,00\",USD,active\n");
+    write_file("acc_badmajor.csv",
+               "account_id,name,segment,contract_start,seats,mrr_major,currency,"
+               "status\nM6,Six,smb,2025-01-01,1,\"12,00\",USD,active\n");
     const char *bm[] = {"acc_badmajor.csv"};
     msgs mm = {0};
     assert_int_equal(ingest(bm, 1, 0, NULL, &st, &mm), CW_ERR_INPUT);
@@ -659,8 +661,8 @@ static void test_money_units(void **state)
     const char *y[] = {"acc_year.csv"};
     msgs my = {0};
     assert_int_equal(ingest(y, 1, 0, NULL, &st, &my), CW_ERR_INPUT);
-    assert_non_null(
-        strstr(my.first, "acc_year.csv:2: field 'contract_start': '2025' is not a date or timestamp"));
+    assert_non_null(strstr(
+        my.first, "acc_year.csv:2: field 'contract_start': '2025' is not a date or timestamp"));
     assert_int_equal(fingerprint(), before);
 }
 

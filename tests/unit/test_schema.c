@@ -321,7 +321,8 @@ static const closest_case closest_cases[] = {
      * also tickets' and surveys'); a HubSpot companies export too. */
     {"Account Name,Account Owner,Type,Industry,Billing State/Province,Annual Revenue,Created "
      "Date,Account ID",
-     256, CW_KIND_ACCOUNTS, "'segment', 'contract_start', 'seats', 'mrr_minor', 'currency', 'status'"},
+     256, CW_KIND_ACCOUNTS,
+     "'segment', 'contract_start', 'seats', 'mrr_minor', 'currency', 'status'"},
     {"Record ID,Company name,Company owner,Create Date,Phone Number,Last Activity Date,City,"
      "Country/Region,Industry,Number of Employees,Annual Revenue,Lifecycle Stage",
      256, CW_KIND_ACCOUNTS,
@@ -409,7 +410,8 @@ static void test_detect_simulator_headers(void **state)
         const char *header;
         cw_kind kind;
     } sim[] = {
-        {"account_id,name,segment,owner,contract_start,seats,mrr_minor,currency,renewal_date,status,"
+        {"account_id,name,segment,owner,contract_start,seats,mrr_minor,currency,renewal_date,"
+         "status,"
          "churn_date,churn_reason",
          CW_KIND_ACCOUNTS},
         {"account_id,effective_at,mrr_minor,currency,seats,plan,billing_period",

@@ -91,7 +91,7 @@ static const parse_case parse_cases[] = {
     {"0", 0, 0, 0, "is not a date or timestamp"},
     {"2025", 0, 0, 0, "is not a date or timestamp"},
     {"86400", 0, 0, 0, "is not a date or timestamp"},
-    {"1234567", 0, 0, 0, "is not a date or timestamp"}, /* 7 digits */
+    {"1234567", 0, 0, 0, "is not a date or timestamp"},        /* 7 digits */
     {"12345678901234", 0, 0, 0, "is not a date or timestamp"}, /* 14 digits */
     /* 9 digits and leading zeros: still a count of seconds. */
     {"000000001", 0, 0, 1, NULL},
@@ -104,9 +104,10 @@ static const parse_case parse_cases[] = {
     {"4102444799", 0, 0, TMAX - 1, NULL},
     {"4102444800", 0, 0, 0, "after 2099-12-31"},
     {"9999999999", 0, 0, 0, "after 2099-12-31"},
-    {"1735689600000", 0, 0, 0, "looks like milliseconds: declare the unit (unit = ms in a [source])"}, /* 13 digits */
-    {"17356896000", 0, 0, 0, "looks like milliseconds"},   /* 11 digits */
-    {"173568960000", 0, 0, 0, "looks like milliseconds"},  /* 12 digits */
+    {"1735689600000", 0, 0, 0,
+     "looks like milliseconds: declare the unit (unit = ms in a [source])"}, /* 13 digits */
+    {"17356896000", 0, 0, 0, "looks like milliseconds"},                     /* 11 digits */
+    {"173568960000", 0, 0, 0, "looks like milliseconds"},                    /* 12 digits */
     {"-1", 0, 0, 0, "not a date"},
     {"+1735689600", 0, 0, 0, "not a date"},
     {"1735689600.5", 0, 0, 0, "not a date"},
