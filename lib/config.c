@@ -516,6 +516,8 @@ int cw_config_section_is(const char *section, const char *type, const char **nam
 void cw_ingest_opts_from_config(cw_ingest_opts *o, const cw_config *c)
 {
     cw_ingest_opts_init(o);
+    if (!c)
+        return;
     o->config = c;
     o->naive_utc = strcasecmp(cw_config_get(c, "ingest.naive_timestamps"), "utc") == 0;
     o->max_errors = (int)cw_config_get_int(c, "ingest.max_errors");
