@@ -149,8 +149,8 @@ typedef struct run {
     unsigned char *hbuf, *cbuf; /* merged hashes and cells of one account-day */
     size_t hbuf_cap, cbuf_cap;
     int64_t file_written, file_rejected, file_rows;
-    /* per file: unknown users in rows create them (users.c-like first
-     * sight; set from opts->provision_users, or a source's setting) */
+    /* per file: a row naming an unknown user creates it on first sight
+     * (from opts->provision_users; a [source.NAME]'s setting may set it) */
     int provision_users;
     /* fields of the current file (CSV) or row (JSON Lines) given in major
      * units (a *_major column) */
@@ -520,18 +520,16 @@ static cw_status provision_user(run *R, const cw_kind_def *kd, const cw_value *v
 
 /* A row names a known user: when it is provisional and the row is earlier
  * than its provisioned_at, lower it (rows come in any order). */
-static cw_status provisional_seen(run *R, const cw_kind_def *kd, const cw_value *v,
-                                  const cw_value *u)
+static void provisional_seen(run *R, const cw_kind_def *kd, const cw_value *v, const cw_value *u)
 {
     int64_t k = cw_intern_get(R->prov, u->s, u->len);
     if (k < 0 || !writing(R))
-        return CW_OK;
+        return;
     int64_t at = row_time(kd, v);
     if (at < R->provs[k].at) {
         R->provs[k].at = at;
         R->provs[k].lowered = 1;
     }
-    return CW_OK;
 }
 
 /* Writes the lowered provisioned_at of provisional users (end of run). */
@@ -578,11 +576,7 @@ static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, 
                 }
                 ua = account;
             } else if (refs[i] >= 0 && R->nprovs) {
-                cw_status s = provisional_seen(R, kd, v, &v[i]);
-                if (s != CW_OK) {
-                    R->fatal = 1, R->fatal_status = s;
-                    return 0;
-                }
+                provisional_seen(R, kd, v, &v[i]);
             }
             if (refs[i] < 0) {
                 snprintf(why, sizeof why, "unknown user '%.*s' (ingest users first)",
