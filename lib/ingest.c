@@ -25,7 +25,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define WHY_MAX 512
 
@@ -155,6 +157,19 @@ typedef struct run {
     int64_t *pa_id, *pa_line, *pa_end;
     const char **pa_path;
     size_t npa, capa;
+    /* per file: a row naming an unknown user creates it on first sight
+     * (from opts->provision_users; a [source.NAME]'s setting may set it) */
+    int provision_users;
+    /* fields of the current file (CSV) or row (JSON Lines) given in major
+     * units (a *_major column) */
+    unsigned char field_major[CW_MAX_FIELDS];
+    /* quarantine run id (opts->quarantine with skip_bad), else 0 */
+    int64_t qrun;
+    /* users created on first sight (here or in earlier runs) that no users
+     * export has given yet: name → index into provs */
+    cw_intern *prov;
+    struct prov_user *provs;
+    size_t nprovs, cap_provs;
     /* progress */
     double t0, last_progress;
     int file_index, file_count;
@@ -207,9 +222,14 @@ static void json_str(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-/* Records a bad row: counts it, reports it, and writes it to rejects. */
+static void quarantine_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw);
+
+/* Records a bad row: counts it, reports it, and writes it to rejects (and
+ * the quarantine when the run keeps one). */
 static void bad_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw)
 {
+    if (R->qrun)
+        quarantine_row(R, line, field, why, raw);
     R->errors++;
     R->stats->rejected++;
     R->file_rejected++;
@@ -232,6 +252,49 @@ static void bad_row(run *R, int64_t line, const char *field, const char *why, cw
         fputs(",\"record\":", R->rejects);
         json_str(R->rejects, raw.s, raw.len);
         fputs("}\n", R->rejects);
+    }
+}
+
+/* Copies s with invalid UTF-8 replaced by U+FFFD (caller frees); NULL when
+ * out of memory. */
+static char *utf8_clean(const char *s, size_t len, size_t *outlen)
+{
+    char *o = malloc(len * 3 + 1);
+    size_t n = 0, i = 0;
+    if (!o)
+        return NULL;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (c == 0 || (c >= 0x80 && (i + k > len || cw_utf8_check(s + i, k, 1)))) {
+            memcpy(o + n, "\xef\xbf\xbd", 3);
+            n += 3;
+            i++;
+        } else {
+            memcpy(o + n, s + i, k);
+            n += k;
+            i += k;
+        }
+    }
+    o[n] = '\0';
+    *outlen = n;
+    return o;
+}
+
+/* Keeps a bad row in the store's quarantine, in the run's transaction; a
+ * store failure stops the run (nothing lands). */
+static void quarantine_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw)
+{
+    size_t n = 0;
+    char *rec = utf8_clean(raw.s ? raw.s : "", raw.s ? raw.len : 0, &n);
+    cw_status s = rec ? R->ops->quarantine_put(R->st, R->qrun, R->f->path, line, field, why, rec, n)
+                      : CW_ERR_NOMEM;
+    free(rec);
+    if (s == CW_OK) {
+        R->stats->quarantined++;
+    } else if (!R->fatal) {
+        R->fatal = 1;
+        R->fatal_status = s;
     }
 }
 
@@ -389,6 +452,105 @@ static cw_status flush_batch(run *R)
     return s;
 }
 
+/* ---- users created on first sight (provision_users) ----------------- */
+
+typedef struct prov_user {
+    char *name;
+    size_t len;
+    int64_t at;  /* earliest event time seen */
+    int lowered; /* at is below what the store holds */
+} prov_user;
+
+/* The earliest time the row carries (events: ts; tickets: opened_at, …). */
+static int64_t row_time(const cw_kind_def *kd, const cw_value *v)
+{
+    int64_t t = INT64_MAX;
+    for (int i = 0; i < kd->nfields; i++)
+        if ((kd->fields[i].type == CW_F_TS || kd->fields[i].type == CW_F_DATE) && v[i].present &&
+            v[i].i < t)
+            t = v[i].i;
+    return t;
+}
+
+/* Remembers a provisional user (created now or in an earlier run). */
+static cw_status prov_add(run *R, const char *name, size_t len, int64_t at, int lowered)
+{
+    if (R->nprovs == R->cap_provs) {
+        size_t cap = R->cap_provs ? 2 * R->cap_provs : 64;
+        prov_user *p = realloc(R->provs, cap * sizeof *p);
+        if (!p)
+            return CW_ERR_NOMEM;
+        R->provs = p;
+        R->cap_provs = cap;
+    }
+    prov_user *p = &R->provs[R->nprovs];
+    if (!(p->name = cw_strndup(name, len)))
+        return CW_ERR_NOMEM;
+    p->len = len;
+    p->at = at;
+    p->lowered = lowered;
+    cw_status s = cw_intern_put(R->prov, name, len, (int64_t)R->nprovs);
+    if (s == CW_OK)
+        R->nprovs++;
+    else
+        free(p->name);
+    return s;
+}
+
+static cw_status load_prov(const char *ext, size_t len, int64_t id, int64_t at, void *ud)
+{
+    (void)id;
+    return prov_add(ud, ext, len, at, 0);
+}
+
+/* A row names an unknown user u of account: create the user on first
+ * sight, provisioned at the row's time. */
+static cw_status provision_user(run *R, const cw_kind_def *kd, const cw_value *v, const cw_value *u,
+                                int64_t account, int64_t *id)
+{
+    int64_t at = row_time(kd, v);
+    if (at == INT64_MAX)
+        at = 0;
+    cw_status s;
+    if (!writing(R)) {
+        /* Nothing lands: a placeholder keeps later rows from failing too. */
+        *id = R->placeholder_id--;
+    } else {
+        if ((s = R->ops->user_provision(R->st, u->s, u->len, account, at, id)) != CW_OK)
+            return s;
+        R->stats->provisioned_users++;
+        R->stats->rows_written[CW_KIND_USERS]++;
+        if ((s = prov_add(R, u->s, u->len, at, 0)) != CW_OK)
+            return s;
+    }
+    return cw_intern_put_aux(R->users, u->s, u->len, *id, account);
+}
+
+/* A row names a known user: when it is provisional and the row is earlier
+ * than its provisioned_at, lower it (rows come in any order). */
+static void provisional_seen(run *R, const cw_kind_def *kd, const cw_value *v, const cw_value *u)
+{
+    int64_t k = cw_intern_get(R->prov, u->s, u->len);
+    if (k < 0 || !writing(R))
+        return;
+    int64_t at = row_time(kd, v);
+    if (at < R->provs[k].at) {
+        R->provs[k].at = at;
+        R->provs[k].lowered = 1;
+    }
+}
+
+/* Writes the lowered provisioned_at of provisional users (end of run). */
+static cw_status prov_flush(run *R)
+{
+    cw_status s = CW_OK;
+    for (size_t i = 0; i < R->nprovs && s == CW_OK; i++)
+        if (R->provs[i].lowered)
+            s = R->ops->user_provision_lower(R->st, R->provs[i].name, R->provs[i].len,
+                                             R->provs[i].at);
+    return s;
+}
+
 /* Resolves account and user references of row v into refs. Returns 1 when
  * they resolve; else reports the row and returns 0. */
 static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, cw_strref raw)
@@ -414,6 +576,16 @@ static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, 
         if (f->type == CW_F_REF_USER && v[i].present) {
             int64_t ua = -1;
             refs[i] = cw_intern_get_aux(R->users, v[i].s, v[i].len, &ua);
+            if (refs[i] < 0 && R->provision_users && account >= 0) {
+                cw_status s = provision_user(R, kd, v, &v[i], account, &refs[i]);
+                if (s != CW_OK) {
+                    R->fatal = 1, R->fatal_status = s;
+                    return 0;
+                }
+                ua = account;
+            } else if (refs[i] >= 0 && R->nprovs) {
+                provisional_seen(R, kd, v, &v[i]);
+            }
             if (refs[i] < 0) {
                 snprintf(why, sizeof why, "unknown user '%.*s' (ingest users first)",
                          (int)(v[i].len > 64 ? 64 : v[i].len), v[i].s);
@@ -684,6 +856,29 @@ static cw_status event_row(run *R, const cw_value *v, const int64_t *refs, int64
 
 /* ---- rows ----------------------------------------------------------- */
 
+/* The row's currency code (NUL-terminated into buf) when it is one, else
+ * NULL: major units then read with two decimals, and the currency field
+ * reports its own error. */
+static const char *row_currency(const cw_kind_def *kd, const cw_strref *texts, char buf[4])
+{
+    for (int i = 0; i < kd->nfields; i++) {
+        if (kd->fields[i].type != CW_F_CURRENCY || !texts[i].s)
+            continue;
+        const char *t = texts[i].s;
+        size_t n = texts[i].len;
+        while (n && (*t == ' ' || *t == '\t'))
+            t++, n--;
+        while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+            n--;
+        if (n != 3)
+            return NULL;
+        memcpy(buf, t, 3);
+        buf[3] = '\0';
+        return buf;
+    }
+    return NULL;
+}
+
 /* Checks that the row's natural key did not occur earlier in this file. An
  * identical repeated row is a duplicate (skipped); a different row with the
  * same key is an error. Returns 1 to go on with the row, 0 to drop it. */
@@ -748,10 +943,15 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     R->stats->rows_read[kd->kind]++;
     R->file_rows++;
     R->rows_total++;
+    char cur[4];
     for (int i = 0; i < kd->nfields; i++) {
         const char *s = texts[i].s ? texts[i].s : "";
-        if (!cw_validate_field(&kd->fields[i], s, texts[i].s ? texts[i].len : 0, R->o->naive_utc,
-                               &v[i], why, sizeof why)) {
+        size_t len = texts[i].s ? texts[i].len : 0;
+        if (R->field_major[i]
+                ? !cw_validate_money_major(&kd->fields[i], s, len, row_currency(kd, texts, cur),
+                                           &v[i], why, sizeof why)
+                : !cw_validate_field(&kd->fields[i], s, len, R->o->naive_utc, &v[i], why,
+                                     sizeof why)) {
             bad_row(R, line, kd->fields[i].name, why, raw);
             return CW_OK;
         }
@@ -828,6 +1028,47 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
 
 /* ---- headers -------------------------------------------------------- */
 
+/* Money columns must say their unit: today's exports mix cents and dollars,
+ * and a guess turns $10 into $0.10. A bare money name (mrr, cost, price,
+ * amount) in a kind with a money field is a file error saying how to
+ * declare it; a *_major column (field fi) is read in major units of the
+ * row's currency. Returns 0 after the file error. */
+static int column_unit(run *R, int fi, const char *s, size_t len, int64_t line)
+{
+    static const char *const bare[] = {"mrr", "cost", "price", "amount"};
+    const cw_kind_def *kd = R->kd;
+    while (len && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    int money = -1;
+    for (int i = 0; i < kd->nfields && money < 0; i++)
+        if (kd->fields[i].type == CW_F_MONEY)
+            money = i;
+    if (money < 0)
+        return 1;
+    if (fi >= 0 && kd->fields[fi].type == CW_F_MONEY)
+        money = fi;
+    else if (fi >= 0)
+        return 1; /* e.g. events' amount is a plain value */
+    for (size_t b = 0; b < sizeof bare / sizeof bare[0]; b++)
+        if (len == strlen(bare[b]) && strncasecmp(s, bare[b], len) == 0) {
+            const char *m = kd->fields[money].name;
+            int base = (int)strlen(m) - 6; /* without "_minor" */
+            file_fatal(R, CW_ERR_INPUT,
+                       "%s:%lld: %s '%.*s' is money without a unit: name it %.*s_minor "
+                       "(minor units, e.g. cents) or %.*s_major (major units, e.g. dollars), or "
+                       "declare the unit in a [source.NAME] mapping (%s.unit = major; see "
+                       "docs/importers.md)",
+                       R->f->path, (long long)line, R->f->jsonl ? "key" : "column", (int)len, s,
+                       base, m, base, m, m);
+            return 0;
+        }
+    if (fi >= 0 && len > 6 && strncasecmp(s + len - 6, "_major", 6) == 0)
+        R->field_major[fi] = 1;
+    return 1;
+}
+
 /* Maps header cells to fields; reports unknown and missing columns. */
 static int map_header(run *R, const cw_strref *cells, int n)
 {
@@ -839,7 +1080,11 @@ static int map_header(run *R, const cw_strref *cells, int n)
     for (int c = 0; c < n; c++) {
         int fi = cw_schema_field_index(kd, cells[c].s, cells[c].len);
         R->col_field[c] = fi;
-        if (fi < 0) {
+        if (!column_unit(R, fi, cells[c].s, cells[c].len, 1)) {
+            ok = 0;
+            if (fi >= 0)
+                seen[fi] = 1; /* one error for the column, not a second "missing" */
+        } else if (fi < 0) {
             R->stats->warnings++;
             message(R, 1, "%s:1: column '%.*s' is not a field of %s; ignored", R->f->path,
                     (int)(cells[c].len > 64 ? 64 : cells[c].len), cells[c].s, kd->name);
@@ -970,12 +1215,17 @@ static cw_status ingest_jsonl(run *R)
         }
         cw_strref texts[CW_MAX_FIELDS];
         memset(texts, 0, sizeof texts);
+        memset(R->field_major, 0, sizeof R->field_major);
         const char *key;
         json_t *val;
         int ok = 1;
         json_object_foreach (obj, key, val) {
             size_t klen = strlen(key);
             int fi = cw_schema_field_index(R->kd, key, klen);
+            if (!column_unit(R, fi, key, klen, line)) {
+                ok = 0;
+                break;
+            }
             if (fi < 0) {
                 if (cw_intern_get(warned, key, klen) < 0) {
                     R->stats->warnings++;
@@ -999,7 +1249,7 @@ static cw_status ingest_jsonl(run *R)
         if (ok && s == CW_OK)
             s = process_row(R, texts, line, line_text);
         json_decref(obj);
-        if (s != CW_OK)
+        if (s != CW_OK || R->fatal)
             break;
         if ((R->rows_total & 0xfff) == 0)
             progress(R, 0);
@@ -1046,8 +1296,7 @@ static void open_file(run *R, in_file *f)
         return;
     }
     int amb = 0;
-    cw_kind closest = CW_KIND_NONE;
-    char missing[256] = "";
+    char cand[512] = "";
     if (!f->jsonl) {
         cw_strref *cells, raw;
         int n;
@@ -1058,8 +1307,8 @@ static void open_file(run *R, in_file *f)
             file_fatal(R, CW_ERR_INPUT, "%s: empty file (no header row)", f->path);
         else if (rc != CW_READ_OK)
             file_fatal(R, CW_ERR_INPUT, "%s:%lld: header: %s", f->path, (long long)line, why);
-        else if ((f->kind = cw_schema_detect(cells, n, &amb)) == CW_KIND_NONE && !amb)
-            closest = cw_schema_closest(cells, n, missing, sizeof missing);
+        else if ((f->kind = cw_schema_detect(cells, n, &amb)) == CW_KIND_NONE)
+            cw_schema_candidates(cells, n, cand, sizeof cand);
     } else {
         cw_strref text;
         int64_t line;
@@ -1077,23 +1326,24 @@ static void open_file(run *R, in_file *f)
                 if (n < 64)
                     names[n++] = (cw_strref){key, strlen(key)};
             }
-            if ((f->kind = cw_schema_detect(names, n, &amb)) == CW_KIND_NONE && !amb)
-                closest = cw_schema_closest(names, n, missing, sizeof missing);
+            if ((f->kind = cw_schema_detect(names, n, &amb)) == CW_KIND_NONE)
+                cw_schema_candidates(names, n, cand, sizeof cand);
         }
         json_decref(obj);
     }
     cw_reader_close(peek);
-    if (!R->fatal && f->kind == CW_KIND_NONE && closest != CW_KIND_NONE)
+    if (!R->fatal && f->kind == CW_KIND_NONE && cand[0])
         file_fatal(R, CW_ERR_INPUT,
-                   "%s:1: cannot tell the kind of data from the %s: closest is %s, which needs "
-                   "column(s) %s; or give --kind",
-                   f->path, f->jsonl ? "first object's keys" : "header", cw_kind_get(closest)->name,
-                   missing);
+                   "%s:1: cannot tell the kind of data from the %s%s: candidates: %s; give "
+                   "--kind or use a --preset/--source",
+                   f->path, f->jsonl ? "first object's keys" : "header",
+                   amb ? " (it fits several kinds)" : "", cand);
     else if (!R->fatal && f->kind == CW_KIND_NONE)
         file_fatal(R, CW_ERR_INPUT,
                    "%s:1: cannot tell the kind of data from the %s%s; give --kind (one of "
                    "accounts, subscriptions, users, features, events, trainings, tickets, "
-                   "surveys, goals, goal_measurements, journey, subscription_periods)",
+                   "surveys, goals, goal_measurements, journey, subscription_periods) or use a "
+                   "--preset/--source",
                    f->path, f->jsonl ? "first object's keys" : "header",
                    amb ? " (it fits several kinds)" : "");
 }
@@ -1104,6 +1354,37 @@ static int file_cmp(const void *a, const void *b)
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
     return x->order - y->order;
+}
+
+/* Per-file options: whether unknown users are created on first sight. */
+static void file_options(run *R)
+{
+    R->provision_users = R->o->provision_users == 1;
+    memset(R->field_major, 0, sizeof R->field_major);
+}
+
+/* In the run's transaction, before any file: the provisional users (so
+ * their provisioned_at can be lowered) and, when bad rows are kept, the
+ * quarantine run. */
+static cw_status run_extras_begin(run *R)
+{
+    cw_status s = R->ops->load_provisional(R->st, load_prov, R);
+    if (s == CW_OK && R->o->quarantine && R->o->skip_bad)
+        s = R->ops->quarantine_run_begin(R->st, (int64_t)time(NULL), &R->qrun);
+    return s;
+}
+
+/* …and after the last file, before the commit. */
+static cw_status run_extras_end(run *R)
+{
+    cw_status s = prov_flush(R);
+    if (s == CW_OK && R->qrun) {
+        int64_t rows = 0;
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            rows += R->stats->rows_read[k];
+        s = R->ops->quarantine_run_end(R->st, R->qrun, rows, R->stats->quarantined);
+    }
+    return s;
 }
 
 void cw_ingest_opts_init(cw_ingest_opts *o)
@@ -1142,11 +1423,12 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
     R.period_acc = cw_intern_new();
     R.origins = cw_intern_new();
     R.currencies = cw_intern_new();
+    R.prov = cw_intern_new();
     R.placeholder_id = INT64_MAX;
     R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
     R.batch = malloc(R.batch_cap * sizeof *R.batch);
     if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.batch || !R.period_acc ||
-        !R.origins || !R.currencies) {
+        !R.origins || !R.currencies || !R.prov) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -1190,7 +1472,8 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
     /* Load the id maps inside the write transaction so they cannot go stale. */
     if ((s = R.ops->load_ids(st, CW_KIND_ACCOUNTS, load_id, R.accounts)) != CW_OK ||
         (s = R.ops->load_ids(st, CW_KIND_USERS, load_id, R.users)) != CW_OK ||
-        (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK)
+        (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK ||
+        (s = run_extras_begin(&R)) != CW_OK)
         goto done;
     for (size_t i = 0; i < npaths && s == CW_OK && !R.fatal; i++) {
         in_file *f = &files[i];
@@ -1198,6 +1481,7 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         R.kd = cw_kind_get(f->kind);
         R.file_index = (int)i;
         R.file_written = R.file_rejected = R.file_rows = 0;
+        file_options(&R);
         cw_intern_free(R.keys_seen);
         if (!(R.keys_seen = cw_intern_new())) {
             s = CW_ERR_NOMEM;
@@ -1221,6 +1505,8 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         s = R.fatal_status;
     if (s == CW_OK && R.errors && !opts->skip_bad)
         s = CW_ERR_INPUT;
+    if (s == CW_OK && writing(&R))
+        s = run_extras_end(&R);
     if (s == CW_OK && R.rejects && fflush(R.rejects) != 0) {
         message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
         s = CW_ERR_IO;
@@ -1257,6 +1543,10 @@ done:
     free(R.pa_line);
     free(R.pa_path);
     free(R.pa_end);
+    cw_intern_free(R.prov);
+    for (size_t i = 0; i < R.nprovs; i++)
+        free(R.provs[i].name);
+    free(R.provs);
     free(R.batch);
     free(R.hbuf);
     free(R.cbuf);

@@ -115,6 +115,12 @@ cw_kind cw_schema_detect(const cw_strref *names, int n, int *ambiguous);
 /* The kind matching most of names even if incomplete (CW_KIND_NONE when
  * nothing matches), with its missing required columns listed in missing. */
 cw_kind cw_schema_closest(const cw_strref *names, int n, char *missing, size_t missing_size);
+/* For a header no kind fits: the likely kinds (at most three, best first;
+ * a kind counts when a column names a field of it only, or half its
+ * required fields are there) with what each lacks, as "accounts (needs
+ * segment, seats), tickets (needs opened_at)" into out (cut to outsz).
+ * Returns how many; 0 when nothing points to a kind. */
+int cw_schema_candidates(const cw_strref *names, int n, char *out, size_t outsz);
 
 /* ---- validate.c ----------------------------------------------------- */
 
@@ -141,6 +147,10 @@ int cw_validate_row(const cw_kind_def *kd, const cw_value *v, int *field, char *
  * Returns 1 on success, else 0 with a reason in why. */
 int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_t *out, char *why,
                          size_t whysz);
+/* cw_validate_field for a money field given in major units of currency
+ * (NULL = 2 decimals): out->i is the amount in minor units. */
+int cw_validate_money_major(const cw_field_def *f, const char *s, size_t len, const char *currency,
+                            cw_value *out, char *why, size_t whysz);
 
 /* ---- periods.c: billing periods → the subscription change log -------- */
 
@@ -328,6 +338,33 @@ typedef struct cw_store_ops {
      * touches rows from subscriptions files. */
     cw_status (*replace_derived)(cw_store *st, int64_t account, const cw_sub_row *rows, size_t n,
                                  int *changed);
+    /* ---- the quarantine: bad rows kept by a run (cw_ingest_opts.quarantine) ---- */
+    /* Starts a quarantining run at time at (Unix s): *run identifies it. */
+    cw_status (*quarantine_run_begin)(cw_store *st, int64_t at, int64_t *run);
+    /* Keeps one bad row: its file, line, field (NULL = the row as a whole),
+     * reason and raw record (UTF-8). */
+    cw_status (*quarantine_put)(cw_store *st, int64_t run, const char *file, int64_t line,
+                                const char *field, const char *error, const char *record,
+                                size_t record_len);
+    /* Records the run's rows read and rows quarantined. */
+    cw_status (*quarantine_run_end)(cw_store *st, int64_t run, int64_t rows, int64_t quarantined);
+    cw_status (*quarantine_counts)(cw_store *st, cw_quarantine_counts *out);
+    /* Calls fn for the newest limit rows (0 = all), newest first. */
+    cw_status (*quarantine_scan)(cw_store *st, int64_t limit,
+                                 cw_status (*fn)(const cw_quarantine_row *row, void *ud), void *ud);
+    /* ---- users created on first sight in events (provision_users) ---- */
+    /* Inserts a provisional user (only user_id, account and provisioned_at
+     * known); *id its internal id. */
+    cw_status (*user_provision)(cw_store *st, const char *user, size_t len, int64_t account,
+                                int64_t at, int64_t *id);
+    /* Lowers a provisional user's provisioned_at to at when at is earlier;
+     * a user a users export has given is left alone. */
+    cw_status (*user_provision_lower)(cw_store *st, const char *user, size_t len, int64_t at);
+    /* Calls fn(user_id, len, id, provisioned_at) for every provisional user. */
+    cw_status (*load_provisional)(cw_store *st,
+                                  cw_status (*fn)(const char *ext, size_t len, int64_t id,
+                                                  int64_t aux, void *ud),
+                                  void *ud);
 } cw_store_ops;
 
 /* ---- actions.c / deliver.c / store_sqlite_outbox.c ------------------- */

@@ -43,6 +43,8 @@ struct cw_store {
     sqlite3_stmt *slot[CW_STMT__COUNT]; /* cw_store_stmt_slot */
     /* billing periods: lazily prepared */
     sqlite3_stmt *q_origins, *q_der_get, *q_der_del, *q_der_ins;
+    /* quarantine and users created on first sight: lazily prepared */
+    sqlite3_stmt *q_qrun_ins, *q_qrun_end, *q_q_ins, *q_prov_ins, *q_prov_lower;
     unsigned char *pack[2];
     size_t pack_cap[2];
 };
@@ -192,6 +194,20 @@ static const struct {
      " interval_count INTEGER, discount_percent REAL, discount_minor INTEGER,"
      " currency TEXT NOT NULL, PRIMARY KEY(account, line, period_start)) WITHOUT ROWID;"
      "ALTER TABLE subscriptions ADD COLUMN origin TEXT NOT NULL DEFAULT 'file';"},
+    /* The quarantine (docs/cli.md, `run --skip-bad`): one row per bad input
+     * row of a run that kept them, with its reason, in the run's own
+     * transaction; quarantine_runs has one row per such run, so "the last
+     * run" is known even when it quarantined nothing. users.provisional is 1
+     * for a user created on first sight in events (its provisioned_at is the
+     * earliest event seen, lowered as earlier ones arrive) until a users
+     * export row gives its real fields. */
+    {"quarantine and users from events",
+     "CREATE TABLE quarantine_runs(id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+     " rows INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE quarantine(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, file TEXT NOT NULL,"
+     " line INTEGER NOT NULL, field TEXT, error TEXT NOT NULL, record TEXT NOT NULL);"
+     "CREATE INDEX quarantine_run ON quarantine(run);"
+     "ALTER TABLE users ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0;"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -389,8 +405,16 @@ static cw_status prepare_put(cw_store *st, cw_kind kind)
                     col_of(&kd->fields[i]));
                 first = 0;
             }
+        /* A users export row is the user's real record: a user created on
+         * first sight in events stops being provisional. */
+        if (kind == CW_KIND_USERS)
+            APP(",provisional=0");
         APP(" WHERE ");
         first = 1;
+        if (kind == CW_KIND_USERS) {
+            APP("provisional<>0");
+            first = 0;
+        }
         for (int i = 0; i < kd->nfields; i++)
             if (!(kd->fields[i].flags & CW_FD_KEY)) {
                 APP("%s%s IS NOT excluded.%s", first ? "" : " OR ", col_of(&kd->fields[i]),
@@ -1094,6 +1118,163 @@ static cw_status sq_goal_exists(cw_store *st, const char *id, size_t len, int *e
     return CW_OK;
 }
 
+/* ---- quarantine ------------------------------------------------------ */
+
+static cw_status sq_quarantine_run_begin(cw_store *st, int64_t at, int64_t *run)
+{
+    cw_status s = lazy(st, &st->q_qrun_ins, "INSERT INTO quarantine_runs(at) VALUES(?)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_int64(st->q_qrun_ins, 1, at);
+    if ((s = step_done(st, st->q_qrun_ins, "quarantine run")) == CW_OK)
+        *run = sqlite3_last_insert_rowid(st->db);
+    return s;
+}
+
+static cw_status sq_quarantine_put(cw_store *st, int64_t run, const char *file, int64_t line,
+                                   const char *field, const char *error, const char *record,
+                                   size_t record_len)
+{
+    cw_status s = lazy(st, &st->q_q_ins,
+                       "INSERT INTO quarantine(run,file,line,field,error,record)"
+                       " VALUES(?,?,?,?,?,?)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_stmt *q = st->q_q_ins;
+    sqlite3_bind_int64(q, 1, run);
+    sqlite3_bind_text(q, 2, file, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, line);
+    if (field)
+        sqlite3_bind_text(q, 4, field, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, error, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 6, record ? record : "", (int)record_len, SQLITE_STATIC);
+    return step_done(st, q, "quarantine");
+}
+
+static cw_status sq_quarantine_run_end(cw_store *st, int64_t run, int64_t rows, int64_t quarantined)
+{
+    cw_status s =
+        lazy(st, &st->q_qrun_end, "UPDATE quarantine_runs SET rows=?2, quarantined=?3 WHERE id=?1");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_int64(st->q_qrun_end, 1, run);
+    sqlite3_bind_int64(st->q_qrun_end, 2, rows);
+    sqlite3_bind_int64(st->q_qrun_end, 3, quarantined);
+    return step_done(st, st->q_qrun_end, "quarantine run");
+}
+
+static cw_status sq_quarantine_counts(cw_store *st, cw_quarantine_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT (SELECT count(*) FROM quarantine),"
+                           " (SELECT count(*) FROM quarantine_runs), r.quarantined, r.at"
+                           " FROM (SELECT 1) LEFT JOIN (SELECT quarantined, at FROM"
+                           " quarantine_runs ORDER BY id DESC LIMIT 1) r",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, "quarantine");
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        out->total = sqlite3_column_int64(q, 0);
+        out->runs = sqlite3_column_int64(q, 1);
+        out->last_run = sqlite3_column_int64(q, 2);
+        out->last_run_at = sqlite3_column_int64(q, 3);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? CW_OK : db_error(st, "quarantine");
+}
+
+static cw_status sq_quarantine_scan(cw_store *st, int64_t limit,
+                                    cw_status (*fn)(const cw_quarantine_row *, void *), void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT q.id, r.at, q.file, q.line, q.field, q.error, q.record"
+                           " FROM quarantine q JOIN quarantine_runs r ON r.id = q.run"
+                           " ORDER BY q.id DESC LIMIT ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, "quarantine");
+    sqlite3_bind_int64(q, 1, limit > 0 ? limit : -1);
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cw_quarantine_row r = {sqlite3_column_int64(q, 0),
+                               sqlite3_column_int64(q, 1),
+                               (const char *)sqlite3_column_text(q, 2),
+                               sqlite3_column_int64(q, 3),
+                               (const char *)sqlite3_column_text(q, 4),
+                               (const char *)sqlite3_column_text(q, 5),
+                               (const char *)sqlite3_column_text(q, 6)};
+        s = fn(&r, ud);
+    }
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "quarantine");
+    sqlite3_finalize(q);
+    return s;
+}
+
+cw_status cw_quarantine_counts_get(cw_store *st, cw_quarantine_counts *out)
+{
+    return st->ops->quarantine_counts(st, out);
+}
+
+cw_status cw_quarantine_list(cw_store *st, int64_t limit,
+                             cw_status (*fn)(const cw_quarantine_row *row, void *ud), void *ud)
+{
+    return st->ops->quarantine_scan(st, limit, fn, ud);
+}
+
+/* ---- users created on first sight ----------------------------------- */
+
+static cw_status sq_user_provision(cw_store *st, const char *user, size_t len, int64_t account,
+                                   int64_t at, int64_t *id)
+{
+    cw_status s = lazy(st, &st->q_prov_ins,
+                       "INSERT INTO users(user_id,account,provisioned_at,provisional)"
+                       " VALUES(?,?,?,1)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_text(st->q_prov_ins, 1, user, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st->q_prov_ins, 2, account);
+    sqlite3_bind_int64(st->q_prov_ins, 3, at);
+    if ((s = step_done(st, st->q_prov_ins, "users")) == CW_OK)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return s;
+}
+
+static cw_status sq_user_provision_lower(cw_store *st, const char *user, size_t len, int64_t at)
+{
+    cw_status s = lazy(st, &st->q_prov_lower,
+                       "UPDATE users SET provisioned_at=?2"
+                       " WHERE user_id=?1 AND provisional=1 AND provisioned_at>?2");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_text(st->q_prov_lower, 1, user, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st->q_prov_lower, 2, at);
+    return step_done(st, st->q_prov_lower, "users");
+}
+
+static cw_status
+sq_load_provisional(cw_store *st, cw_status (*fn)(const char *, size_t, int64_t, int64_t, void *),
+                    void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT user_id, id, provisioned_at FROM users WHERE provisional=1", -1,
+                           &q, NULL) != SQLITE_OK)
+        return db_error(st, "users");
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        s = fn((const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
+               sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2), ud);
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "users");
+    sqlite3_finalize(q);
+    return s;
+}
+
 static const cw_store_ops sqlite_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
@@ -1122,6 +1303,14 @@ static const cw_store_ops sqlite_ops = {
     .scan_periods = sq_scan_periods,
     .sub_origins = sq_sub_origins,
     .replace_derived = sq_replace_derived,
+    .quarantine_run_begin = sq_quarantine_run_begin,
+    .quarantine_put = sq_quarantine_put,
+    .quarantine_run_end = sq_quarantine_run_end,
+    .quarantine_counts = sq_quarantine_counts,
+    .quarantine_scan = sq_quarantine_scan,
+    .user_provision = sq_user_provision,
+    .user_provision_lower = sq_user_provision_lower,
+    .load_provisional = sq_load_provisional,
 };
 
 const cw_store_ops *cw_store_get_ops(cw_store *st)
@@ -1243,6 +1432,11 @@ void cw_store_close(cw_store *st)
     sqlite3_finalize(st->q_der_ins);
     for (int i = 0; i < CW_STMT__COUNT; i++)
         sqlite3_finalize(st->slot[i]);
+    sqlite3_finalize(st->q_qrun_ins);
+    sqlite3_finalize(st->q_qrun_end);
+    sqlite3_finalize(st->q_q_ins);
+    sqlite3_finalize(st->q_prov_ins);
+    sqlite3_finalize(st->q_prov_lower);
     free(st->pack[0]);
     free(st->pack[1]);
     sqlite3_finalize(st->evname_ins);

@@ -60,6 +60,7 @@ int cmd_ingest(int argc, char **argv)
         {"progress", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
         {"data-end", required_argument, NULL, 'E'},
+        {"provision-users", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
@@ -98,6 +99,7 @@ int cmd_ingest(int argc, char **argv)
             }
             break;
         }
+        case 'P': o.provision_users = 1; break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -113,10 +115,16 @@ int cmd_ingest(int argc, char **argv)
         cw_config_free(cfg);
         return rc;
     }
-    o.naive_utc = strcmp(cw_config_get(cfg, "ingest.naive_timestamps"), "utc") == 0;
-    o.max_errors = (int)cw_config_get_int(cfg, "ingest.max_errors");
-    o.max_line_bytes = (size_t)cw_config_get_int(cfg, "ingest.max_line_bytes");
-    o.batch_rows = cw_config_get_int(cfg, "ingest.batch_rows");
+    /* The settings first (the same function `run --drop` and the API use),
+     * then what the command line said. */
+    cw_ingest_opts cli = o;
+    cw_ingest_opts_from_config(&o, cfg);
+    o.kind = cli.kind;
+    o.skip_bad = cli.skip_bad;
+    o.rejects_path = cli.rejects_path;
+    o.data_end = cli.data_end;
+    if (cli.provision_users == 1)
+        o.provision_users = 1;
     o.on_message = on_message;
     o.on_progress = cli_progress_enabled(cfg) ? on_progress : NULL;
     o.ud = &u;
@@ -158,6 +166,9 @@ int cmd_ingest(int argc, char **argv)
                     "  billing periods: change log derived for %lld account(s), %lld of them "
                     "changed\n",
                     (long long)stats.periods_accounts, (long long)stats.periods_accounts_changed);
+        if (stats.provisioned_users && stats.committed)
+            fprintf(out, "  %lld user(s) created on first sight in events\n",
+                    (long long)stats.provisioned_users);
         if (o.rejects_path && stats.rejected)
             fprintf(out, "  rejected rows written to %s\n", o.rejects_path);
     }

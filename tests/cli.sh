@@ -29,6 +29,23 @@ mkdir rev
 printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nR1,Up,smb,2025-01-01,2,15000,USD,active\nR2,Gone,smb,2025-01-01,0,0,USD,active\nR3,Euro,eu,2025-01-01,1,100,EUR,active\n' >rev/accounts.csv
 printf 'account_id,effective_at,mrr_minor,currency,seats\nR1,2025-01-01,10000,USD,1\nR1,2025-02-10,15000,USD,2\nR2,2025-01-15,5000,USD,1\nR2,2025-02-20,0,USD,0\n' >rev/subscriptions.csv
 printf 'account_id,effective_at,mrr_minor,currency,seats\nR3,2025-03-01,100,EUR,1\n' >rev/subscriptions_eur.csv
+# Real data in (docs/data-model.md): money units, timestamps, kind detection,
+# users from events, the quarantine of the daily run.
+mkdir units
+printf 'account_id,name,segment,contract_start,seats,mrr,currency,status\nM1,Acme,smb,2025-01-01,10,10,USD,active\n' >units/bare_mrr.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_major,currency,status\nM2,Acme,smb,2025-01-01,10,10.50,USD,active\n' >units/major.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nM3,Acme,smb,2025-01-01,10,10.50,USD,active\n' >units/minor_decimal.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nM4,Acme,smb,2025,10,1000,USD,active\n' >units/year.csv
+printf 'ts,account_id,event\n1735689600000,A1,login\n' >units/ms.csv
+printf 'visitor_id,stage,at,price,currency\nv1,visit,2025-01-01,5,USD\n' >units/price.csv
+printf 'Account Name,Account Owner,Type,Industry,Billing State/Province,Annual Revenue,Created Date,Account ID\nAcme,Jo,Customer,Software,CA,100000,2025-01-01,001\n' >units/salesforce.csv
+printf 'Record ID,Company name,Company owner,Create Date,Phone Number,Last Activity Date,City,Country/Region,Industry,Number of Employees,Annual Revenue,Lifecycle Stage\n1,Acme,Jo,2025-01-01,1,2025-01-01,X,Y,Z,10,100,customer\n' >units/hubspot.csv
+printf 'timestamp,account,user,action\n2025-01-05T10:00:00Z,A1,U1,login\n' >units/event_table.csv
+printf 'event,feature,tier,ts,account_id\nlogin,Login,basic,2025-01-05,A1\n' >units/two_kinds.csv
+printf 'ts,account_id,user_id,event\n2025-01-07T10:00:00Z,A1,U7,login\n2025-01-06T09:00:00Z,A1,U7,login\n' >units/new_user.csv
+mkdir qdrop
+cp good/accounts.csv good/users.csv qdrop/
+printf 'ts,account_id,user_id,event\n2025-01-05T10:00:00Z,A1,U1,login\n2025-02-30T10:00:00Z,A1,U1,login\n' >qdrop/events.csv
 pass=0 fail=0
 while IFS='|' read -r code expect args; do
   case "$code" in ''|\#*) continue ;; esac
