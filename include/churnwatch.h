@@ -71,7 +71,8 @@ typedef enum cw_kind {
     CW_KIND_GOALS = 9,
     CW_KIND_GOAL_MEASUREMENTS = 10,
     CW_KIND_JOURNEY = 11,
-    CW_KIND__COUNT = 12
+    CW_KIND_SUBSCRIPTION_PERIODS = 12, /* billing periods; subscriptions are derived from them */
+    CW_KIND__COUNT = 13
 } cw_kind;
 
 /* Field types. Timestamps and dates are stored as UTC Unix seconds; money
@@ -129,10 +130,13 @@ CW_API cw_kind cw_kind_from_name(const char *name);
  * Time
  * ------------------------------------------------------------------- */
 
-/* Parses an ISO-8601 date ("2024-03-01"), timestamp ("2024-03-01T12:00:00Z",
- * "+02:00", "+0200", fractional seconds, ' ' for 'T') or Unix seconds into UTC
- * Unix seconds. A timestamp without an offset is UTC when naive_utc is
- * non-zero and an error otherwise. On error returns CW_ERR_INPUT and, when
+/* Parses an ISO-8601 date ("2024-03-01", or 8 digits "20240301"), timestamp
+ * ("2024-03-01T12:00:00Z", "+02:00", "+0200", fractional seconds, ' ' for
+ * 'T') or Unix seconds into UTC Unix seconds. Unix seconds have 9 or 10
+ * digits (1973-03-03 .. 2099-12-31): a number of 1-7 digits ("2025") is not
+ * a date or timestamp, and 11-13 digits look like milliseconds (an error
+ * asking for the unit). A timestamp without an offset is UTC when naive_utc
+ * is non-zero and an error otherwise. On error returns CW_ERR_INPUT and, when
  * why is non-NULL, a static reason ("impossible date", …). */
 CW_API cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out_unix,
                                const char **why);
@@ -244,10 +248,18 @@ typedef struct cw_ingest_stats {
     int64_t files;
     double elapsed_s;
     int committed; /* 1 when the run's transaction committed */
+    /* subscription_periods: accounts whose change log was re-derived, and
+     * of them those whose derived change-log rows changed */
+    int64_t periods_accounts, periods_accounts_changed;
 } cw_ingest_stats;
 
 /* Sets *o to the defaults. */
 CW_API void cw_ingest_opts_init(cw_ingest_opts *o);
+/* Sets *o to the defaults, then to the [ingest] settings of c (naive
+ * timestamps, max errors, max line bytes, batch rows, provision_users) with
+ * config = c. Every ingest path (`ingest`, `run --drop`, POST
+ * /api/v1/ingest) builds its options here so they obey the same settings. */
+CW_API void cw_ingest_opts_from_config(cw_ingest_opts *o, const cw_config *c);
 
 /* Mappings (docs/importers.md). The text of built-in preset name (its INI,
  * to copy and edit), or NULL when there is none. */
@@ -293,6 +305,34 @@ CW_API cw_status cw_ingest_preview(cw_store *st, const char *const *paths, size_
  * changes nothing. *stats is filled in either case. */
 CW_API cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
                                  const cw_ingest_opts *o, cw_ingest_stats *stats);
+
+/* The quarantine: the bad rows of runs made with quarantine and skip_bad
+ * (the daily job's `run --skip-bad` / run.on_bad_row = quarantine), kept
+ * in the store with their reasons while the good rows land. */
+typedef struct cw_quarantine_counts {
+    int64_t total;       /* rows held */
+    int64_t runs;        /* quarantining runs so far */
+    int64_t last_run;    /* rows the last such run quarantined (0 when none) */
+    int64_t last_run_at; /* when it ran (Unix s), 0 when none */
+} cw_quarantine_counts;
+
+typedef struct cw_quarantine_row {
+    int64_t id;
+    int64_t run_at; /* Unix s of the run that kept it */
+    const char *file;
+    int64_t line;
+    const char *field; /* NULL when the row as a whole is bad */
+    const char *error;
+    const char *record; /* the raw record (UTF-8; invalid bytes replaced) */
+} cw_quarantine_row;
+
+/* Fills *out with the quarantine's counts. */
+CW_API cw_status cw_quarantine_counts_get(cw_store *st, cw_quarantine_counts *out);
+/* Calls fn for the newest limit rows (0 = all), newest first; strings are
+ * borrowed for the call. */
+CW_API cw_status cw_quarantine_list(cw_store *st, int64_t limit,
+                                    cw_status (*fn)(const cw_quarantine_row *row, void *ud),
+                                    void *ud);
 
 /* ---------------------------------------------------------------------
  * Configuration

@@ -38,6 +38,12 @@ static const setting settings[] = {
      "events buffered and sorted before de-duplication"},
     {"ingest.progress", SET_ENUM, "auto", 0, 0, "auto|always|never",
      "live progress line: only on a terminal (auto), always, never"},
+    {"ingest.provision_users", SET_ENUM, "no", 0, 0, "no|yes",
+     "rows naming an unknown user create it on first sight (yes) or are rejected (no; a "
+     "source may say yes for its files)"},
+    {"run.on_bad_row", SET_ENUM, "fail", 0, 0, "fail|quarantine",
+     "run --drop: a bad row fails the run, or goes to the quarantine while the good rows "
+     "land (run --skip-bad = quarantine)"},
     {"metrics.window_days", SET_INT, "28", 1, 365, NULL, "activity window of window metrics, days"},
     {"reports.reason_map", SET_STR, "", 0, 0, NULL,
      "churn-reason keywords to causes, \"keyword=cause;...\" (causes: bad_service, "
@@ -505,6 +511,22 @@ int cw_config_section_is(const char *section, const char *type, const char **nam
     if (name)
         *name = section[l] ? section + l + 1 : "";
     return 1;
+}
+
+void cw_ingest_opts_from_config(cw_ingest_opts *o, const cw_config *c)
+{
+    cw_ingest_opts_init(o);
+    if (!c)
+        return;
+    o->config = c;
+    o->naive_utc = strcasecmp(cw_config_get(c, "ingest.naive_timestamps"), "utc") == 0;
+    o->max_errors = (int)cw_config_get_int(c, "ingest.max_errors");
+    o->max_line_bytes = (size_t)cw_config_get_int(c, "ingest.max_line_bytes");
+    o->batch_rows = cw_config_get_int(c, "ingest.batch_rows");
+    /* "no" leaves the decision to a [source.NAME]'s own setting (off for
+     * native files); "yes" turns it on for every file. */
+    o->provision_users =
+        strcasecmp(cw_config_get(c, "ingest.provision_users"), "yes") == 0 ? 1 : -1;
 }
 
 const char *cw_config_path(const cw_config *c)

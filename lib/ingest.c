@@ -27,7 +27,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define WHY_MAX 512
 
@@ -127,6 +129,7 @@ typedef struct in_file {
     int64_t size;
     cw_mapping *map;      /* the mapping this file is read through, or NULL */
     const cw_source *src; /* its source: all sections read the same path */
+    int64_t data_end;     /* subscription_periods: the export's data end (Unix s) */
 } in_file;
 
 typedef struct run {
@@ -152,6 +155,26 @@ typedef struct run {
     unsigned char *hbuf, *cbuf; /* merged hashes and cells of one account-day */
     size_t hbuf_cap, cbuf_cap;
     int64_t file_written, file_rejected, file_rows;
+    /* billing periods: the accounts whose periods this run read, each with
+     * the file and line of its first row (for messages); and the known
+     * change-log origin of accounts (ORIGIN_* bits, by internal id) */
+    cw_intern *period_acc, *origins, *currencies;
+    int64_t *pa_id, *pa_line, *pa_end;
+    const char **pa_path;
+    size_t npa, capa;
+    /* per file: a row naming an unknown user creates it on first sight
+     * (from opts->provision_users; a [source.NAME]'s setting may set it) */
+    int provision_users;
+    /* fields of the current file (CSV) or row (JSON Lines) given in major
+     * units (a *_major column) */
+    unsigned char field_major[CW_MAX_FIELDS];
+    /* quarantine run id (opts->quarantine with skip_bad), else 0 */
+    int64_t qrun;
+    /* users created on first sight (here or in earlier runs) that no users
+     * export has given yet: name → index into provs */
+    cw_intern *prov;
+    struct prov_user *provs;
+    size_t nprovs, cap_provs;
     /* progress */
     double t0, last_progress;
     int file_index, file_count;
@@ -175,8 +198,6 @@ typedef struct run {
     char **lk_strs;
     size_t lk_n, lk_cap;
     char lkbuf[256];
-    int provision_users; /* current file: create unknown users on first sight */
-    int64_t data_end;    /* current file: the export's data end (opts, else the source) */
     /* preview (cw_ingest_preview) */
     int preview, no_refs, preview_limit;
     int64_t previewed;
@@ -228,9 +249,14 @@ static void json_str(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-/* Records a bad row: counts it, reports it, and writes it to rejects. */
+static void quarantine_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw);
+
+/* Records a bad row: counts it, reports it, and writes it to rejects (and
+ * the quarantine when the run keeps one). */
 static void bad_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw)
 {
+    if (R->qrun)
+        quarantine_row(R, line, field, why, raw);
     R->errors++;
     R->stats->rejected++;
     R->file_rejected++;
@@ -265,6 +291,49 @@ static void bad_row(run *R, int64_t line, const char *field, const char *why, cw
         fputs(",\"record\":", R->rejects);
         json_str(R->rejects, raw.s, raw.len);
         fputs("}\n", R->rejects);
+    }
+}
+
+/* Copies s with invalid UTF-8 replaced by U+FFFD (caller frees); NULL when
+ * out of memory. */
+static char *utf8_clean(const char *s, size_t len, size_t *outlen)
+{
+    char *o = malloc(len * 3 + 1);
+    size_t n = 0, i = 0;
+    if (!o)
+        return NULL;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (c == 0 || (c >= 0x80 && (i + k > len || cw_utf8_check(s + i, k, 1)))) {
+            memcpy(o + n, "\xef\xbf\xbd", 3);
+            n += 3;
+            i++;
+        } else {
+            memcpy(o + n, s + i, k);
+            n += k;
+            i += k;
+        }
+    }
+    o[n] = '\0';
+    *outlen = n;
+    return o;
+}
+
+/* Keeps a bad row in the store's quarantine, in the run's transaction; a
+ * store failure stops the run (nothing lands). */
+static void quarantine_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw)
+{
+    size_t n = 0;
+    char *rec = utf8_clean(raw.s ? raw.s : "", raw.s ? raw.len : 0, &n);
+    cw_status s = rec ? R->ops->quarantine_put(R->st, R->qrun, R->f->path, line, field, why, rec, n)
+                      : CW_ERR_NOMEM;
+    free(rec);
+    if (s == CW_OK) {
+        R->stats->quarantined++;
+    } else if (!R->fatal) {
+        R->fatal = 1;
+        R->fatal_status = s;
     }
 }
 
@@ -422,6 +491,105 @@ static cw_status flush_batch(run *R)
     return s;
 }
 
+/* ---- users created on first sight (provision_users) ----------------- */
+
+typedef struct prov_user {
+    char *name;
+    size_t len;
+    int64_t at;  /* earliest event time seen */
+    int lowered; /* at is below what the store holds */
+} prov_user;
+
+/* The earliest time the row carries (events: ts; tickets: opened_at, …). */
+static int64_t row_time(const cw_kind_def *kd, const cw_value *v)
+{
+    int64_t t = INT64_MAX;
+    for (int i = 0; i < kd->nfields; i++)
+        if ((kd->fields[i].type == CW_F_TS || kd->fields[i].type == CW_F_DATE) && v[i].present &&
+            v[i].i < t)
+            t = v[i].i;
+    return t;
+}
+
+/* Remembers a provisional user (created now or in an earlier run). */
+static cw_status prov_add(run *R, const char *name, size_t len, int64_t at, int lowered)
+{
+    if (R->nprovs == R->cap_provs) {
+        size_t cap = R->cap_provs ? 2 * R->cap_provs : 64;
+        prov_user *p = realloc(R->provs, cap * sizeof *p);
+        if (!p)
+            return CW_ERR_NOMEM;
+        R->provs = p;
+        R->cap_provs = cap;
+    }
+    prov_user *p = &R->provs[R->nprovs];
+    if (!(p->name = cw_strndup(name, len)))
+        return CW_ERR_NOMEM;
+    p->len = len;
+    p->at = at;
+    p->lowered = lowered;
+    cw_status s = cw_intern_put(R->prov, name, len, (int64_t)R->nprovs);
+    if (s == CW_OK)
+        R->nprovs++;
+    else
+        free(p->name);
+    return s;
+}
+
+static cw_status load_prov(const char *ext, size_t len, int64_t id, int64_t at, void *ud)
+{
+    (void)id;
+    return prov_add(ud, ext, len, at, 0);
+}
+
+/* A row names an unknown user u of account: create the user on first
+ * sight, provisioned at the row's time. */
+static cw_status provision_user(run *R, const cw_kind_def *kd, const cw_value *v, const cw_value *u,
+                                int64_t account, int64_t *id)
+{
+    int64_t at = row_time(kd, v);
+    if (at == INT64_MAX)
+        at = 0;
+    cw_status s;
+    if (!writing(R)) {
+        /* Nothing lands: a placeholder keeps later rows from failing too. */
+        *id = R->placeholder_id--;
+    } else {
+        if ((s = R->ops->user_provision(R->st, u->s, u->len, account, at, id)) != CW_OK)
+            return s;
+        R->stats->provisioned_users++;
+        R->stats->rows_written[CW_KIND_USERS]++;
+        if ((s = prov_add(R, u->s, u->len, at, 0)) != CW_OK)
+            return s;
+    }
+    return cw_intern_put_aux(R->users, u->s, u->len, *id, account);
+}
+
+/* A row names a known user: when it is provisional and the row is earlier
+ * than its provisioned_at, lower it (rows come in any order). */
+static void provisional_seen(run *R, const cw_kind_def *kd, const cw_value *v, const cw_value *u)
+{
+    int64_t k = cw_intern_get(R->prov, u->s, u->len);
+    if (k < 0 || !writing(R))
+        return;
+    int64_t at = row_time(kd, v);
+    if (at < R->provs[k].at) {
+        R->provs[k].at = at;
+        R->provs[k].lowered = 1;
+    }
+}
+
+/* Writes the lowered provisioned_at of provisional users (end of run). */
+static cw_status prov_flush(run *R)
+{
+    cw_status s = CW_OK;
+    for (size_t i = 0; i < R->nprovs && s == CW_OK; i++)
+        if (R->provs[i].lowered)
+            s = R->ops->user_provision_lower(R->st, R->provs[i].name, R->provs[i].len,
+                                             R->provs[i].at);
+    return s;
+}
+
 /* Resolves account and user references of row v into refs. Returns 1 when
  * they resolve; else reports the row and returns 0. */
 static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, cw_strref raw)
@@ -451,13 +619,20 @@ static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, 
         if (f->type == CW_F_REF_USER && v[i].present) {
             int64_t ua = -1;
             refs[i] = cw_intern_get_aux(R->users, v[i].s, v[i].len, &ua);
-            if (refs[i] < 0 && R->no_refs) {
+            if (refs[i] < 0 && R->no_refs && !R->provision_users) {
                 refs[i] = 0;
                 continue;
             }
-            /* R->provision_users (1: create unknown users on first sight)
-             * is read here by user provisioning (docs/importers.md);
-             * until then unknown users are rejected either way. */
+            if (refs[i] < 0 && R->provision_users && account >= 0) {
+                cw_status s = provision_user(R, kd, v, &v[i], account, &refs[i]);
+                if (s != CW_OK) {
+                    R->fatal = 1, R->fatal_status = s;
+                    return 0;
+                }
+                ua = account;
+            } else if (refs[i] >= 0 && R->nprovs) {
+                provisional_seen(R, kd, v, &v[i]);
+            }
             if (refs[i] < 0) {
                 snprintf(why, sizeof why, "unknown user '%.*s' (ingest users first)",
                          (int)(v[i].len > 64 ? 64 : v[i].len), v[i].s);
@@ -473,6 +648,221 @@ static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, 
         }
     }
     return 1;
+}
+
+/* ---- billing periods -------------------------------------------------- */
+
+enum { ORIGIN_NATIVE = 1, ORIGIN_PERIODS = 2 };
+
+/* The change-log origins of an account (ORIGIN_* bits), cached per run. */
+static cw_status account_origins(run *R, int64_t account, int *bits)
+{
+    int64_t b = cw_intern_get(R->origins, (const char *)&account, sizeof account);
+    if (b >= 0) {
+        *bits = (int)b;
+        return CW_OK;
+    }
+    int64_t native = 0, derived = 0, periods = 0;
+    cw_status s = R->ops->sub_origins(R->st, account, &native, &derived, &periods);
+    if (s != CW_OK)
+        return s;
+    *bits = (native ? ORIGIN_NATIVE : 0) | (derived || periods ? ORIGIN_PERIODS : 0);
+    return cw_intern_put(R->origins, (const char *)&account, sizeof account, *bits);
+}
+
+/* One account's change log comes either from subscriptions files or from
+ * billing periods, never both: re-deriving must be free to replace all of
+ * its derived rows, and a hand-kept row between them would be silently
+ * contradicted. Returns 1 when row v (of kind subscriptions or
+ * subscription_periods) may go on; else reports it and returns 0. */
+static int check_origin(run *R, const cw_value *v, const int64_t *refs, int64_t line, cw_strref raw,
+                        cw_status *s)
+{
+    int bits = 0;
+    if (refs[0] > R->placeholder_id)
+        return 1; /* an account created in this run that was not written */
+    if ((*s = account_origins(R, refs[0], &bits)) != CW_OK)
+        return 0;
+    char why[WHY_MAX];
+    int n = (int)(v[0].len > 64 ? 64 : v[0].len);
+    if (R->kd->kind == CW_KIND_SUBSCRIPTIONS && (bits & ORIGIN_PERIODS)) {
+        snprintf(why, sizeof why,
+                 "account '%.*s' has billing periods (subscription_periods) and its change log is "
+                 "derived from them; give its subscription changes one way only",
+                 n, v[0].s);
+        bad_row(R, line, "account_id", why, raw);
+        return 0;
+    }
+    if (R->kd->kind == CW_KIND_SUBSCRIPTION_PERIODS && (bits & ORIGIN_NATIVE)) {
+        snprintf(why, sizeof why,
+                 "account '%.*s' has subscription changes from a subscriptions file; billing "
+                 "periods cannot be added to it (give its subscription changes one way only)",
+                 n, v[0].s);
+        bad_row(R, line, "account_id", why, raw);
+        return 0;
+    }
+    return 1;
+}
+
+static cw_status first_currency(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    char *cur = ud;
+    if (!cur[0] && v[CW_SP_CURRENCY].s && v[CW_SP_CURRENCY].len == 3)
+        memcpy(cur, v[CW_SP_CURRENCY].s, 3);
+    return CW_OK;
+}
+
+/* One account's periods share one currency (their MRR is summed): checks
+ * row v against the account's stored periods and earlier rows of the run.
+ * Returns 1 when it may go on; else reports it and returns 0. */
+static int check_currency(run *R, const cw_value *v, const int64_t *refs, int64_t line,
+                          cw_strref raw, cw_status *s)
+{
+    char cur[4] = {0};
+    int64_t packed = cw_intern_get(R->currencies, (const char *)&refs[0], sizeof refs[0]);
+    if (packed >= 0) {
+        memcpy(cur, &packed, 3);
+    } else if (refs[0] <= R->placeholder_id) {
+        if ((*s = R->ops->scan_periods(R->st, refs[0], first_currency, cur)) != CW_OK)
+            return 0;
+    }
+    const cw_value *c = &v[CW_SP_CURRENCY];
+    if (cur[0] && memcmp(cur, c->s, 3) != 0) {
+        char why[WHY_MAX];
+        snprintf(why, sizeof why,
+                 "is %.3s, but account '%.*s' is billed in %s: one account's periods share one "
+                 "currency",
+                 c->s, (int)(v[0].len > 64 ? 64 : v[0].len), v[0].s, cur);
+        bad_row(R, line, "currency", why, raw);
+        return 0;
+    }
+    if (!cur[0])
+        memcpy(cur, c->s, 3);
+    packed = 0;
+    memcpy(&packed, cur, 3);
+    if ((*s = cw_intern_put(R->currencies, (const char *)&refs[0], sizeof refs[0], packed)) !=
+        CW_OK)
+        return 0;
+    return 1;
+}
+
+/* Remembers that the run read periods of account (once per account). */
+static cw_status note_period_account(run *R, int64_t account, int64_t line)
+{
+    int64_t k = cw_intern_get(R->period_acc, (const char *)&account, sizeof account);
+    if (k >= 0) {
+        /* Files with different data ends: the latest applies. */
+        if (R->f->data_end > R->pa_end[k])
+            R->pa_end[k] = R->f->data_end;
+        return CW_OK;
+    }
+    if (R->npa == R->capa) {
+        size_t cap = R->capa ? R->capa * 2 : 64;
+        int64_t *ids = realloc(R->pa_id, cap * sizeof *ids);
+        if (ids)
+            R->pa_id = ids;
+        int64_t *lines = realloc(R->pa_line, cap * sizeof *lines);
+        if (lines)
+            R->pa_line = lines;
+        const char **paths = realloc(R->pa_path, cap * sizeof *paths);
+        if (paths)
+            R->pa_path = paths;
+        int64_t *ends = realloc(R->pa_end, cap * sizeof *ends);
+        if (ends)
+            R->pa_end = ends;
+        if (!ids || !lines || !paths || !ends)
+            return CW_ERR_NOMEM;
+        R->capa = cap;
+    }
+    R->pa_id[R->npa] = account;
+    R->pa_line[R->npa] = line;
+    R->pa_path[R->npa] = R->f->path;
+    R->pa_end[R->npa] = R->f->data_end;
+    R->npa++;
+    return cw_intern_put(R->period_acc, (const char *)&account, sizeof account,
+                         (int64_t)R->npa - 1);
+}
+
+typedef struct periods_ctx {
+    cw_period *p;
+    size_t n, cap;
+} periods_ctx;
+
+static cw_status on_period(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    periods_ctx *c = ud;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        cw_period *p = realloc(c->p, cap * sizeof *p);
+        if (!p)
+            return CW_ERR_NOMEM;
+        c->p = p;
+        c->cap = cap;
+    }
+    cw_period *p = &c->p[c->n];
+    memset(p, 0, sizeof *p);
+    const cw_value *line = v[CW_SP_LINE_ID].present && v[CW_SP_LINE_ID].s   ? &v[CW_SP_LINE_ID]
+                           : v[CW_SP_PRODUCT].present && v[CW_SP_PRODUCT].s ? &v[CW_SP_PRODUCT]
+                                                                            : NULL;
+    const cw_value *prod =
+        v[CW_SP_PRODUCT].present && v[CW_SP_PRODUCT].s ? &v[CW_SP_PRODUCT] : NULL;
+    p->line = cw_strndup(line ? line->s : "", line ? line->len : 0);
+    p->product = cw_strndup(prod ? prod->s : "", prod ? prod->len : 0);
+    c->n++; /* counted before the checks so cw_periods_free frees what was made */
+    if (!p->line || !p->product)
+        return CW_ERR_NOMEM;
+    p->start = v[CW_SP_START].i;
+    p->end = v[CW_SP_END].present ? v[CW_SP_END].i : 0;
+    int field;
+    char why[WHY_MAX];
+    if (!cw_period_mrr(v, &p->mrr_minor, &field, why, sizeof why))
+        p->mrr_minor = 0; /* validated on the way in; cannot happen for stored rows */
+    p->quantity = v[CW_SP_QUANTITY].present ? v[CW_SP_QUANTITY].i : 1;
+    p->interval = v[CW_SP_INTERVAL].present ? (int)v[CW_SP_INTERVAL].i : 0;
+    p->interval_count = v[CW_SP_INTERVAL_COUNT].present ? v[CW_SP_INTERVAL_COUNT].i : 1;
+    if (v[CW_SP_CURRENCY].s)
+        memcpy(p->currency, v[CW_SP_CURRENCY].s,
+               v[CW_SP_CURRENCY].len < 3 ? v[CW_SP_CURRENCY].len : 3);
+    return CW_OK;
+}
+
+/* Re-derives the change log of every account whose periods the run read,
+ * from all of its stored periods (so a renewal in a later export turns a
+ * derived cancellation into a continuation). */
+static cw_status derive_accounts(run *R)
+{
+    cw_status s = CW_OK;
+    periods_ctx c = {NULL, 0, 0};
+    for (size_t i = 0; i < R->npa && s == CW_OK; i++) {
+        cw_periods_free(c.p, c.n);
+        c = (periods_ctx){NULL, 0, 0};
+        if ((s = R->ops->scan_periods(R->st, R->pa_id[i], on_period, &c)) != CW_OK)
+            break;
+        cw_sub_row *rows = NULL;
+        size_t nrows = 0;
+        char why[WHY_MAX];
+        s = cw_periods_derive(c.p, c.n, R->pa_end[i], &rows, &nrows, why, sizeof why);
+        if (s == CW_ERR_INPUT) {
+            /* Reported at the account's first row in this run. */
+            R->errors++;
+            R->stats->rejected++;
+            if (R->errors <= R->o->max_errors)
+                message(R, 0, "%s:%lld: field '%s': %s", R->pa_path[i], (long long)R->pa_line[i],
+                        strstr(why, "currency") ? "currency" : "account_id", why);
+            s = CW_OK;
+            continue;
+        }
+        int changed = 0;
+        if (s == CW_OK && writing(R))
+            s = R->ops->replace_derived(R->st, R->pa_id[i], rows, nrows, &changed);
+        free(rows);
+        R->stats->periods_accounts++;
+        R->stats->periods_accounts_changed += changed;
+    }
+    cw_periods_free(c.p, c.n);
+    return s;
 }
 
 static cw_status event_row(run *R, const cw_value *v, const int64_t *refs, int64_t line,
@@ -689,6 +1079,29 @@ static cw_status lk_row(run *R, const cw_value *v, const int64_t *refs, int64_t 
 
 /* ---- rows ----------------------------------------------------------- */
 
+/* The row's currency code (NUL-terminated into buf) when it is one, else
+ * NULL: major units then read with two decimals, and the currency field
+ * reports its own error. */
+static const char *row_currency(const cw_kind_def *kd, const cw_strref *texts, char buf[4])
+{
+    for (int i = 0; i < kd->nfields; i++) {
+        if (kd->fields[i].type != CW_F_CURRENCY || !texts[i].s)
+            continue;
+        const char *t = texts[i].s;
+        size_t n = texts[i].len;
+        while (n && (*t == ' ' || *t == '\t'))
+            t++, n--;
+        while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+            n--;
+        if (n != 3)
+            return NULL;
+        memcpy(buf, t, 3);
+        buf[3] = '\0';
+        return buf;
+    }
+    return NULL;
+}
+
 /* Checks that the row's natural key did not occur earlier in this file. An
  * identical repeated row is a duplicate (skipped); a different row with the
  * same key is an error. Returns 1 to go on with the row, 0 to drop it. */
@@ -711,6 +1124,15 @@ static int check_key(run *R, const cw_value *v, const int64_t *refs, int64_t lin
             w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%lld\x1f", (long long)v[i].i);
         if (w < 0 || (size_t)w >= sizeof R->keybuf - n)
             return 1; /* key too long to track; the store's upsert still applies */
+        n += (size_t)w;
+    }
+    if (kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        /* The line is part of the key (lib/schema.c): line_id, else product. */
+        const cw_value *l = v[CW_SP_LINE_ID].present ? &v[CW_SP_LINE_ID] : &v[CW_SP_PRODUCT];
+        int w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%.*s\x1f",
+                         l->present ? (int)l->len : 0, l->present ? l->s : "");
+        if (w < 0 || (size_t)w >= sizeof R->keybuf - n)
+            return 1;
         n += (size_t)w;
     }
     int64_t raw_hash = (int64_t)(cw_hash64(raw.s, raw.len, 7) >> 1);
@@ -936,13 +1358,17 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
         exists = cw_intern_get(kd->kind == CW_KIND_ACCOUNTS ? R->accounts : R->users, k, kl) >= 0 ||
                  pend_has(R, k, kl);
     }
+    char cur[4];
     for (int i = 0; i < kd->nfields; i++) {
         const char *s = texts[i].s ? texts[i].s : "";
+        size_t len = texts[i].s ? texts[i].len : 0;
         cw_field_def fd = kd->fields[i];
         if (exists && !(fd.flags & CW_FD_KEY) && !(R->set_mask >> i & 1))
             fd.flags &= ~(unsigned)CW_FD_REQUIRED;
-        if (!cw_validate_field(&fd, s, texts[i].s ? texts[i].len : 0, R->o->naive_utc, &v[i], why,
-                               sizeof why)) {
+        if (R->field_major[i]
+                ? !cw_validate_money_major(&fd, s, len, row_currency(kd, texts, cur), &v[i], why,
+                                           sizeof why)
+                : !cw_validate_field(&fd, s, len, R->o->naive_utc, &v[i], why, sizeof why)) {
             bad_row(R, line, kd->fields[i].name, why, raw);
             return CW_OK;
         }
@@ -968,9 +1394,21 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
             return CW_OK;
         }
     }
+    if (kd->kind == CW_KIND_SUBSCRIPTIONS || kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        cw_status s = CW_OK;
+        if (!check_origin(R, v, refs, line, raw, &s))
+            return s;
+        if (kd->kind == CW_KIND_SUBSCRIPTION_PERIODS && !check_currency(R, v, refs, line, raw, &s))
+            return s;
+    }
     /* Merged records may repeat a key (each Segment call merges in turn). */
     if (!merge && !check_key(R, v, refs, line, raw))
         return CW_OK;
+    if (kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        cw_status s = note_period_account(R, refs[0], line);
+        if (s != CW_OK)
+            return s;
+    }
     if (!writing(R)) {
         /* After the first error nothing is written, but later rows are still
          * checked; remember the ids this row would have created so rows that
@@ -997,6 +1435,50 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
 
 /* ---- headers -------------------------------------------------------- */
 
+/* Money columns must say their unit: today's exports mix cents and dollars,
+ * and a guess turns $10 into $0.10. A bare money name (mrr, cost, price,
+ * amount) in a kind with a money field is a file error saying how to
+ * declare it; a *_major column (field fi) is read in major units of the
+ * row's currency. Returns 0 after the file error. */
+static int column_unit(run *R, int fi, const char *s, size_t len, int64_t line)
+{
+    static const char *const bare[] = {"mrr", "cost", "price", "amount"};
+    const cw_kind_def *kd = R->kd;
+    int money = -1;
+    for (int i = 0; i < kd->nfields && money < 0; i++)
+        if (kd->fields[i].type == CW_F_MONEY)
+            money = i;
+    if (money < 0)
+        return 1;
+    if (fi >= 0 && kd->fields[fi].type == CW_F_MONEY)
+        money = fi;
+    else if (fi >= 0)
+        return 1; /* e.g. events' amount is a plain value */
+    /* Compared normalised, as the header is matched: "MRR (major)" is
+     * mrr_major. */
+    char norm[128];
+    const char *raw = s;
+    size_t rawlen = len;
+    len = cw_name_normalise(s, len, norm, sizeof norm);
+    s = norm;
+    for (size_t b = 0; b < sizeof bare / sizeof bare[0]; b++)
+        if (len == strlen(bare[b]) && strncasecmp(s, bare[b], len) == 0) {
+            const char *m = kd->fields[money].name;
+            int base = (int)strlen(m) - 6; /* without "_minor" */
+            file_fatal(R, CW_ERR_INPUT,
+                       "%s:%lld: %s '%.*s' is money without a unit: name it %.*s_minor "
+                       "(minor units, e.g. cents) or %.*s_major (major units, e.g. dollars), or "
+                       "declare the unit in a [source.NAME] mapping (%s.unit = major; see "
+                       "docs/importers.md)",
+                       R->f->path, (long long)line, R->f->jsonl ? "key" : "column", (int)rawlen,
+                       raw, base, m, base, m, m);
+            return 0;
+        }
+    if (fi >= 0 && len > 6 && strncasecmp(s + len - 6, "_major", 6) == 0)
+        R->field_major[fi] = 1;
+    return 1;
+}
+
 /* Maps header cells to fields; reports unknown and missing columns. */
 static int map_header(run *R, const cw_strref *cells, int n)
 {
@@ -1008,7 +1490,11 @@ static int map_header(run *R, const cw_strref *cells, int n)
     for (int c = 0; c < n; c++) {
         int fi = cw_schema_field_index(kd, cells[c].s, cells[c].len);
         R->col_field[c] = fi;
-        if (fi < 0) {
+        if (!column_unit(R, fi, cells[c].s, cells[c].len, 1)) {
+            ok = 0;
+            if (fi >= 0)
+                seen[fi] = 1; /* one error for the column, not a second "missing" */
+        } else if (fi < 0) {
             R->stats->warnings++;
             message(R, 1, "%s:1: column '%.*s' is not a field of %s; ignored", R->f->path,
                     (int)(cells[c].len > 64 ? 64 : cells[c].len), cells[c].s, kd->name);
@@ -1063,8 +1549,12 @@ static int map_header_mapped(run *R, const cw_strref *cells, int n)
     char norm[256];
     for (int c = 0; c < n; c++) {
         int fi = cw_schema_field_index(kd, cells[c].s, cells[c].len);
-        if (fi >= 0 && !m->fields[fi].mapped && R->native_col[fi] < 0)
+        if (fi >= 0 && !m->fields[fi].mapped && R->native_col[fi] < 0) {
+            /* A native money column must say its unit here too. */
+            if (!column_unit(R, fi, cells[c].s, cells[c].len, 1))
+                return 0;
             R->native_col[fi] = c;
+        }
         size_t l = cw_name_normalise(cells[c].s, cells[c].len, norm, sizeof norm);
         int used = 0;
         for (int k = 0; k < R->f->src->nmaps && !used; k++)
@@ -1342,12 +1832,17 @@ static cw_status ingest_jsonl(run *R)
         }
         cw_strref texts[CW_MAX_FIELDS];
         memset(texts, 0, sizeof texts);
+        memset(R->field_major, 0, sizeof R->field_major);
         const char *key;
         json_t *val;
         int ok = 1;
         json_object_foreach (obj, key, val) {
             size_t klen = strlen(key);
             int fi = cw_schema_field_index(R->kd, key, klen);
+            if (!column_unit(R, fi, key, klen, line)) {
+                ok = 0;
+                break;
+            }
             if (fi < 0) {
                 if (cw_intern_get(warned, key, klen) < 0) {
                     R->stats->warnings++;
@@ -1371,7 +1866,7 @@ static cw_status ingest_jsonl(run *R)
         if (ok && s == CW_OK)
             s = process_row(R, texts, line, line_text);
         json_decref(obj);
-        if (s != CW_OK)
+        if (s != CW_OK || R->fatal)
             break;
         if ((R->rows_total & 0xfff) == 0)
             progress(R, 0);
@@ -1462,8 +1957,7 @@ static void open_file(run *R, in_file *f)
         return;
     }
     int amb = 0;
-    cw_kind closest = CW_KIND_NONE;
-    char missing[256] = "";
+    char cand[512] = "";
     if (!f->jsonl) {
         cw_strref *cells, raw;
         int n;
@@ -1474,8 +1968,8 @@ static void open_file(run *R, in_file *f)
             file_fatal(R, CW_ERR_INPUT, "%s: empty file (no header row)", f->path);
         else if (rc != CW_READ_OK)
             file_fatal(R, CW_ERR_INPUT, "%s:%lld: header: %s", f->path, (long long)line, why);
-        else if ((f->kind = cw_schema_detect(cells, n, &amb)) == CW_KIND_NONE && !amb)
-            closest = cw_schema_closest(cells, n, missing, sizeof missing);
+        else if ((f->kind = cw_schema_detect(cells, n, &amb)) == CW_KIND_NONE)
+            cw_schema_candidates(cells, n, cand, sizeof cand);
     } else {
         cw_strref text;
         int64_t line;
@@ -1493,23 +1987,24 @@ static void open_file(run *R, in_file *f)
                 if (n < 64)
                     names[n++] = (cw_strref){key, strlen(key)};
             }
-            if ((f->kind = cw_schema_detect(names, n, &amb)) == CW_KIND_NONE && !amb)
-                closest = cw_schema_closest(names, n, missing, sizeof missing);
+            if ((f->kind = cw_schema_detect(names, n, &amb)) == CW_KIND_NONE)
+                cw_schema_candidates(names, n, cand, sizeof cand);
         }
         json_decref(obj);
     }
     cw_reader_close(peek);
-    if (!R->fatal && f->kind == CW_KIND_NONE && closest != CW_KIND_NONE)
+    if (!R->fatal && f->kind == CW_KIND_NONE && cand[0])
         file_fatal(R, CW_ERR_INPUT,
-                   "%s:1: cannot tell the kind of data from the %s: closest is %s, which needs "
-                   "column(s) %s; or give --kind",
-                   f->path, f->jsonl ? "first object's keys" : "header", cw_kind_get(closest)->name,
-                   missing);
+                   "%s:1: cannot tell the kind of data from the %s%s: candidates: %s; give "
+                   "--kind or use a --preset/--source",
+                   f->path, f->jsonl ? "first object's keys" : "header",
+                   amb ? " (it fits several kinds)" : "", cand);
     else if (!R->fatal && f->kind == CW_KIND_NONE)
         file_fatal(R, CW_ERR_INPUT,
                    "%s:1: cannot tell the kind of data from the %s%s; give --kind (one of "
                    "accounts, subscriptions, users, features, events, trainings, tickets, "
-                   "surveys, goals, goal_measurements, journey)",
+                   "surveys, goals, goal_measurements, journey, subscription_periods) or use a "
+                   "--preset/--source",
                    f->path, f->jsonl ? "first object's keys" : "header",
                    amb ? " (it fits several kinds)" : "");
 }
@@ -1520,6 +2015,39 @@ static int file_cmp(const void *a, const void *b)
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
     return x->order - y->order;
+}
+
+/* Per-file options: whether unknown users are created on first sight. */
+static void file_options(run *R)
+{
+    /* The option wins; left at -1, the file's source decides. */
+    R->provision_users = R->o->provision_users == 1 || (R->o->provision_users < 0 && R->f->map &&
+                                                        R->f->map->provision_users == 1);
+    memset(R->field_major, 0, sizeof R->field_major);
+}
+
+/* In the run's transaction, before any file: the provisional users (so
+ * their provisioned_at can be lowered) and, when bad rows are kept, the
+ * quarantine run. */
+static cw_status run_extras_begin(run *R)
+{
+    cw_status s = R->ops->load_provisional(R->st, load_prov, R);
+    if (s == CW_OK && R->o->quarantine && R->o->skip_bad)
+        s = R->ops->quarantine_run_begin(R->st, (int64_t)time(NULL), &R->qrun);
+    return s;
+}
+
+/* …and after the last file, before the commit. */
+static cw_status run_extras_end(run *R)
+{
+    cw_status s = prov_flush(R);
+    if (s == CW_OK && R->qrun) {
+        int64_t rows = 0;
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            rows += R->stats->rows_read[k];
+        s = R->ops->quarantine_run_end(R->st, R->qrun, rows, R->stats->quarantined);
+    }
+    return s;
 }
 
 void cw_ingest_opts_init(cw_ingest_opts *o)
@@ -1611,10 +2139,15 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
     R.events = cw_intern_new();
     R.goals = cw_intern_new();
     R.warned = cw_intern_new();
+    R.period_acc = cw_intern_new();
+    R.origins = cw_intern_new();
+    R.currencies = cw_intern_new();
+    R.prov = cw_intern_new();
     R.placeholder_id = INT64_MAX;
     R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
     R.batch = malloc(R.batch_cap * sizeof *R.batch);
-    if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.warned || !R.batch) {
+    if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.warned || !R.batch ||
+        !R.period_acc || !R.origins || !R.currencies || !R.prov) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -1659,13 +2192,33 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
         s = R.fatal_status;
         goto done;
     }
+    /* Billing periods cannot be read without a data end: it is what tells
+     * a cancelled line (last period ended within the data) from one still
+     * running. --data-end (opts->data_end) wins; else the file's source's
+     * data_end setting (docs/importers.md). */
+    for (size_t i = 0; i < nfiles; i++) {
+        files[i].data_end = opts->data_end ? opts->data_end
+                            : files[i].map ? files[i].map->data_end
+                                           : 0;
+        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && files[i].data_end <= 0)
+            file_fatal(&R, CW_ERR_USAGE,
+                       "%s: billing periods (subscription_periods) need the data end, the last day "
+                       "the export covers, to tell a cancelled line from one still running: give "
+                       "--data-end YYYY-MM-DD (or data_end in the file's [source.NAME])",
+                       files[i].path);
+    }
+    if (R.fatal) {
+        s = R.fatal_status;
+        goto done;
+    }
     qsort(files, nfiles, sizeof *files, file_cmp);
     if ((s = R.ops->begin(st)) != CW_OK)
         goto done;
     /* Load the id maps inside the write transaction so they cannot go stale. */
     if ((s = R.ops->load_ids(st, CW_KIND_ACCOUNTS, load_id, R.accounts)) != CW_OK ||
         (s = R.ops->load_ids(st, CW_KIND_USERS, load_id, R.users)) != CW_OK ||
-        (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK)
+        (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK ||
+        (s = run_extras_begin(&R)) != CW_OK)
         goto done;
     if (R.lookups) {
         R.lk_rev = cw_intern_new();
@@ -1686,9 +2239,7 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
         R.file_written = R.file_rejected = R.file_rows = 0;
         memset(R.origin, 0, sizeof R.origin);
         R.set_mask = ~0u;
-        R.provision_users = opts->provision_users == 1 ||
-                            (opts->provision_users < 0 && f->map && f->map->provision_users == 1);
-        R.data_end = opts->data_end ? opts->data_end : f->map ? f->map->data_end : 0;
+        file_options(&R);
         cw_intern_free(R.keys_seen);
         cw_intern_free(R.keys_judged);
         R.keys_judged = f->map ? cw_intern_new() : NULL;
@@ -1711,10 +2262,14 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
             s = R.ops->log_file(st, f->path, f->kind, R.file_rows, R.file_written, R.file_rejected,
                                 cw_reader_bytes(f->r));
     }
+    if (s == CW_OK && writing(&R) && R.npa)
+        s = derive_accounts(&R);
     if (s == CW_OK && R.fatal)
         s = R.fatal_status;
     if (s == CW_OK && R.errors && !opts->skip_bad)
         s = CW_ERR_INPUT;
+    if (s == CW_OK && writing(&R))
+        s = run_extras_end(&R);
     if (s == CW_OK && R.rejects && fflush(R.rejects) != 0) {
         message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
         s = CW_ERR_IO;
@@ -1764,6 +2319,17 @@ done:
         free(R.sources[i]);
     }
     free(R.sources);
+    cw_intern_free(R.period_acc);
+    cw_intern_free(R.origins);
+    cw_intern_free(R.currencies);
+    free(R.pa_id);
+    free(R.pa_line);
+    free(R.pa_path);
+    free(R.pa_end);
+    cw_intern_free(R.prov);
+    for (size_t i = 0; i < R.nprovs; i++)
+        free(R.provs[i].name);
+    free(R.provs);
     free(R.batch);
     free(R.hbuf);
     free(R.cbuf);

@@ -1646,7 +1646,11 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             while (!val && names && *names) {
                 size_t al = strcspn(names, "|");
                 snprintf(alias, sizeof alias, "%.*s", (int)al, names);
-                val = json_object_get(rec->obj, alias);
+                /* Money is read natively only from names in minor units
+                 * (mrr_cents); others need a declared .unit. */
+                if (kd->fields[i].type != CW_F_MONEY ||
+                    (al > 6 && !strcmp(alias + al - 6, "_cents")))
+                    val = json_object_get(rec->obj, alias);
                 names += al + (names[al] == '|');
             }
             if (!val)

@@ -2,6 +2,11 @@
  * schema.c — the data model: every kind of input churnwatch accepts and
  * every field of each, with its type, bounds and documentation.
  *
+ * Money fields are integer minor units (mrr_minor, alias mrr_cents); a
+ * `*_major` alias (mrr_major) is read in major units of the row's currency.
+ * The bare names (mrr, cost) stay aliases only so that kind detection
+ * recognises such a file: ingest refuses them as money without a unit.
+ *
  * This table is the single source of truth. The CSV/JSONL readers map
  * headers and keys to it (canonical names and aliases), validation enforces
  * it, the SQLite store's generated INSERT statements use its column names,
@@ -22,7 +27,8 @@
 static const cw_field_def accounts_fields[] = {
     {"account_id", "account|id|customer_id", NULL, CW_F_ID, KEY, 0, 0, NULL,
      "external account id (CRM)"},
-    {"name", "account_name|company", NULL, CW_F_TEXT, REQ, 0, 256, NULL, "company name"},
+    {"name", "account_name|company|company_name", NULL, CW_F_TEXT, REQ, 0, 256, NULL,
+     "company name"},
     {"segment", "tier_segment", NULL, CW_F_TEXT, REQ, 0, 64, NULL,
      "segment, e.g. smb, mid, enterprise"},
     {"owner", "csm|csm_owner|owner_email", NULL, CW_F_TEXT, 0, 0, 256, NULL,
@@ -31,7 +37,7 @@ static const cw_field_def accounts_fields[] = {
      "first day of the first contract"},
     {"seats", "seats_licensed|licenses|licences", NULL, CW_F_INT, REQ, 0, 10000000, NULL,
      "seats licensed now"},
-    {"mrr_minor", "mrr_cents|mrr", NULL, CW_F_MONEY, REQ, 0, I64MAX / 4, NULL,
+    {"mrr_minor", "mrr_cents|mrr_major|mrr", NULL, CW_F_MONEY, REQ, 0, I64MAX / 4, NULL,
      "monthly recurring revenue now, minor units"},
     {"currency", "mrr_currency", NULL, CW_F_CURRENCY, REQ, 0, 0, NULL,
      "ISO-4217 currency of mrr_minor"},
@@ -48,14 +54,14 @@ static const cw_field_def subscriptions_fields[] = {
      "account the change applies to"},
     {"effective_at", "effective_date|date|changed_at", NULL, CW_F_TS, KEY, 0, 0, NULL,
      "when the change takes effect"},
-    {"mrr_minor", "mrr_cents|mrr", NULL, CW_F_MONEY, REQ, 0, I64MAX / 4, NULL,
+    {"mrr_minor", "mrr_cents|mrr_major|mrr", NULL, CW_F_MONEY, REQ, 0, I64MAX / 4, NULL,
      "MRR from then on, minor units (0 = cancelled)"},
     {"currency", "mrr_currency", NULL, CW_F_CURRENCY, REQ, 0, 0, NULL, "ISO-4217 currency"},
     {"seats", "seats_licensed|quantity", NULL, CW_F_INT, REQ, 0, 10000000, NULL,
      "seats from then on"},
     {"plan", "plan_name|product", NULL, CW_F_TEXT, 0, 0, 128, NULL, "plan name"},
-    {"billing_period", "interval|billing_interval", NULL, CW_F_ENUM, 0, 0, 0, "monthly|annual",
-     "contract term (MRR is always monthly)"},
+    {"billing_period", "interval|billing_interval", NULL, CW_F_ENUM, 0, 0, 0,
+     "monthly|annual|quarterly|semiannual|other", "contract term (MRR is always monthly)"},
 };
 
 static const cw_field_def users_fields[] = {
@@ -159,12 +165,44 @@ static const cw_field_def journey_fields[] = {
     {"at", "ts|timestamp|date", NULL, CW_F_TS, KEY, 0, 0, NULL, "when the stage was reached"},
     {"source", "channel|utm_source", NULL, CW_F_TEXT, 0, 0, 128, NULL, "acquisition source"},
     {"campaign", "utm_campaign", NULL, CW_F_TEXT, 0, 0, 128, NULL, "campaign"},
-    {"cost_minor", "cost_cents|cost", NULL, CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
+    {"cost_minor", "cost_cents|cost_major|cost", NULL, CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
      "marketing cost attributed to this step, minor units"},
     {"currency", "cost_currency", NULL, CW_F_CURRENCY, 0, 0, 0, NULL,
      "currency of cost_minor (required with cost)"},
     {"account_id", "account", NULL, CW_F_TEXT, 0, 1, 128, NULL,
      "account once the visitor became a customer"},
+};
+
+/* Billing periods (docs/importers.md). The natural key is (account, line,
+ * period_start) where line = line_id, else product: the store keys on that
+ * derived line column, and ingest checks repeated keys the same way. Money
+ * fields carry their unit in the name (bare "mrr"/"amount" columns are not
+ * accepted here). Field indices are used by lib/periods.c and lib/ingest.c. */
+static const cw_field_def subscription_periods_fields[] = {
+    {"account_id", "account", "account", CW_F_REF_ACCOUNT, KEY, 0, 0, NULL, "account billed"},
+    {"product", "plan|plan_name|product_name|sku", NULL, CW_F_TEXT, 0, 0, 128, NULL,
+     "product line (add-ons are lines of their own); empty = one line"},
+    {"line_id", "subscription_id|subscription_item_id", NULL, CW_F_TEXT, 0, 0, 128, NULL,
+     "id of the line when an account has two lines of one product"},
+    {"period_start", "current_period_start|service_period_start|period_start_date", NULL, CW_F_TS,
+     KEY, 0, 0, NULL, "first instant of the period"},
+    {"period_end", "current_period_end|service_period_end|period_end_date", NULL, CW_F_TS, 0, 0, 0,
+     NULL, "end of the period (exclusive or inclusive, detected); empty = running"},
+    {"mrr_minor", "mrr_cents", NULL, CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
+     "MRR of the line in the period after discounts, minor units (or give amount_minor)"},
+    {"amount_minor", "amount_cents|unit_amount_minor|unit_amount_cents|price_minor", NULL,
+     CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
+     "price per unit per interval before discounts, minor units"},
+    {"quantity", "seats", NULL, CW_F_INT, 0, 0, 10000000, NULL, "units (seats); default 1"},
+    {"interval", "billing_interval|interval_unit", "interval_unit", CW_F_ENUM, CW_FD_DEFAULT, 0, 0,
+     "month|year|week|day", "unit of the billing interval; default month"},
+    {"interval_count", "billing_interval_count", NULL, CW_F_INT, 0, 1, 1200, NULL,
+     "intervals per period (6 = a 6-month term); default 1"},
+    {"discount_percent", "percent_off|discount_pct", NULL, CW_F_REAL, 0, 0, 0, NULL,
+     "percent off (0-100)"},
+    {"discount_minor", "amount_off_minor|discount_cents", NULL, CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
+     "amount off per period, minor units"},
+    {"currency", "billing_currency", NULL, CW_F_CURRENCY, REQ, 0, 0, NULL, "ISO-4217 currency"},
 };
 
 #define KD(k, n, f, d)                                                                             \
@@ -189,6 +227,8 @@ static const cw_kind_def kinds[CW_KIND__COUNT] = {
     KD(CW_KIND_GOAL_MEASUREMENTS, "goal_measurements", goal_measurements_fields,
        "measurements of goals (and agreed checkpoints)"),
     KD(CW_KIND_JOURNEY, "journey", journey_fields, "marketing-journey records (See-Think-Do-Care)"),
+    KD(CW_KIND_SUBSCRIPTION_PERIODS, "subscription_periods", subscription_periods_fields,
+       "billing periods, one row per period per product line; subscriptions are derived"),
 };
 
 const cw_kind_def *cw_kind_get(cw_kind k)
@@ -283,17 +323,159 @@ cw_kind cw_schema_detect(const cw_strref *names, int n, int *ambiguous)
     return tie ? CW_KIND_NONE : (cw_kind)best;
 }
 
+/* Lower-cases a header cell into out, every run of other characters than
+ * a-z, 0-9 becoming one '_', leading and trailing '_' dropped ("Account ID"
+ * → account_id), as docs/importers.md normalises names. Returns its length. */
+static size_t norm_name(const char *s, size_t len, char *out, size_t outsz)
+{
+    size_t n = 0;
+    int gap = 0;
+    for (size_t i = 0; i < len && n + 2 < outsz; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            if (gap && n)
+                out[n++] = '_';
+            out[n++] = c;
+            gap = 0;
+        } else {
+            gap = 1;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* The field of kd a header cell names, as written or normalised. */
+static int field_of(const cw_kind_def *kd, const char *s, size_t len)
+{
+    int fi = cw_schema_field_index(kd, s, len);
+    if (fi < 0) {
+        char buf[128];
+        size_t n = norm_name(s, len, buf, sizeof buf);
+        if (n)
+            fi = cw_schema_field_index(kd, buf, n);
+    }
+    return fi;
+}
+
+/* How strongly names suggest each kind, for a header no kind fits
+ * completely. A kind's score is the share of its required fields present,
+ * plus one per column that names a field of this kind only (distinctive:
+ * `email` is only users', `account_id` is everyone's), plus a hundredth per
+ * column it reads (a tie goes to the kind that reads more of the file).
+ * Columns are read as written or normalised ("Account Name" →
+ * account_name). Fills score[k], dist[k] (distinctive columns), share[k],
+ * own_id[k] (its own id column is there by its canonical name; in an events
+ * file user_id is a reference, so this only makes a kind eligible) and
+ * have[k] (bit i = field i present). */
+static void kind_scores(const cw_strref *names, int n, double *score, int *dist, double *share,
+                        int *own_id, unsigned *have)
+{
+    for (int k = 0; k < CW_KIND__COUNT; k++)
+        score[k] = 0, dist[k] = 0, share[k] = 0, own_id[k] = 0, have[k] = 0;
+    for (int c = 0; c < n; c++) {
+        char nb[128];
+        size_t nl = norm_name(names[c].s, names[c].len, nb, sizeof nb);
+        int only = -1, nk = 0;
+        for (int k = 1; k < CW_KIND__COUNT; k++) {
+            int fi = field_of(&kinds[k], names[c].s, names[c].len);
+            if (fi < 0)
+                continue;
+            have[k] |= 1u << fi;
+            only = k;
+            nk++;
+            score[k] += 0.01;
+            const cw_field_def *f = &kinds[k].fields[fi];
+            if (f->type == CW_F_ID && (f->flags & CW_FD_KEY) &&
+                name_eq(nb, nl, f->name, strlen(f->name)))
+                own_id[k] = 1;
+        }
+        if (nk == 1)
+            dist[only]++;
+    }
+    for (int k = 1; k < CW_KIND__COUNT; k++) {
+        int req = 0, got = 0;
+        for (int i = 0; i < kinds[k].nfields; i++)
+            if (kinds[k].fields[i].flags & CW_FD_REQUIRED) {
+                req++;
+                got += (have[k] >> i) & 1;
+            }
+        share[k] = req ? (double)got / req : 0;
+        score[k] = have[k] ? score[k] + dist[k] + share[k] : 0;
+    }
+}
+
+/* The candidate kinds of names, best first, into out[] (at most max);
+ * returns how many. A kind is a candidate when it has every required
+ * column, or a distinctive column, or (when no kind has either) its own id
+ * column or half its required columns; and, unless complete, scores at
+ * least half the best. */
+static int rank_kinds(const cw_strref *names, int n, cw_kind *out, int max, unsigned *have)
+{
+    double score[CW_KIND__COUNT], share[CW_KIND__COUNT];
+    int dist[CW_KIND__COUNT], own_id[CW_KIND__COUNT], strong = 0, m = 0;
+    kind_scores(names, n, score, dist, share, own_id, have);
+    for (int k = 1; k < CW_KIND__COUNT; k++)
+        strong |= have[k] && (dist[k] > 0 || share[k] >= 1);
+    for (int k = 1; k < CW_KIND__COUNT; k++) {
+        int ok = have[k] &&
+                 (share[k] >= 1 || dist[k] > 0 || (!strong && (own_id[k] || share[k] >= 0.5)));
+        if (!ok)
+            continue;
+        int j = m++; /* insertion by score; ties keep kind order */
+        while (j > 0 && score[out[j - 1]] < score[k]) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = (cw_kind)k;
+    }
+    int keep = 0;
+    for (int j = 0; j < m && keep < max; j++)
+        if (share[out[j]] >= 1 || score[out[j]] * 2 >= score[out[0]])
+            out[keep++] = out[j];
+    return keep;
+}
+
+int cw_schema_candidates(const cw_strref *names, int n, char *out, size_t outsz)
+{
+    cw_kind c[CW_KIND__COUNT];
+    unsigned have[CW_KIND__COUNT];
+    int m = rank_kinds(names, n, c, 3, have);
+    size_t used = 0;
+    if (outsz)
+        out[0] = '\0';
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        if (used < outsz) {                                                                        \
+            int w_ = snprintf(out + used, outsz - used, __VA_ARGS__);                              \
+            used += w_ > 0 ? (size_t)w_ : 0;                                                       \
+            if (used >= outsz)                                                                     \
+                used = outsz - 1;                                                                  \
+        }                                                                                          \
+    } while (0)
+    for (int j = 0; j < m; j++) {
+        const cw_kind_def *kd = &kinds[c[j]];
+        PUT("%s%s (", j ? ", " : "", kd->name);
+        int first = 1;
+        for (int i = 0; i < kd->nfields; i++)
+            if ((kd->fields[i].flags & CW_FD_REQUIRED) && !((have[c[j]] >> i) & 1)) {
+                PUT("%s%s", first ? "needs " : ", ", kd->fields[i].name);
+                first = 0;
+            }
+        PUT("%s)", first ? "has every required column" : "");
+    }
+#undef PUT
+    return m;
+}
+
 cw_kind cw_schema_closest(const cw_strref *names, int n, char *missing, size_t missing_size)
 {
-    /* The kind matching the most columns, and the required columns it lacks. */
-    int best = CW_KIND_NONE, best_hits = 0;
-    for (int k = 1; k < CW_KIND__COUNT; k++) {
-        int hits = 0;
-        for (int c = 0; c < n; c++)
-            hits += cw_schema_field_index(&kinds[k], names[c].s, names[c].len) >= 0;
-        if (hits > best_hits)
-            best = k, best_hits = hits;
-    }
+    /* The best candidate (rank_kinds), and the required columns it lacks. */
+    cw_kind c[CW_KIND__COUNT];
+    unsigned have[CW_KIND__COUNT];
+    int best = rank_kinds(names, n, c, 1, have) ? (int)c[0] : CW_KIND_NONE;
     if (missing_size)
         missing[0] = '\0';
     if (best == CW_KIND_NONE)
@@ -303,9 +485,7 @@ cw_kind cw_schema_closest(const cw_strref *names, int n, char *missing, size_t m
     for (int i = 0; i < kd->nfields; i++) {
         if (!(kd->fields[i].flags & CW_FD_REQUIRED))
             continue;
-        int found = 0;
-        for (int c = 0; c < n && !found; c++)
-            found = cw_schema_field_index(kd, names[c].s, names[c].len) == i;
+        int found = (have[best] >> i) & 1;
         if (!found && used < missing_size) {
             int w = snprintf(missing + used, missing_size - used, "%s'%s'", used ? ", " : "",
                              kd->fields[i].name);

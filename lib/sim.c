@@ -740,6 +740,7 @@ static const char *const out_headers[OUT__COUNT] = {
     "goal_id,account_id,metric,unit,baseline,target,start_date,target_date",
     "goal_id,measured_at,kind,value",
     "visitor_id,stage,at,source,campaign,cost_minor,currency,account_id",
+    NULL, /* subscription_periods: not simulated (the change log is written directly) */
     "account_id,driver,churned,churn_date,driver_onset_date,natural",
 };
 
@@ -2313,8 +2314,9 @@ static cw_status write_manifest(sim_ctx *c, char **errmsg)
             (unsigned long long)c->o->seed, (long long)c->o->accounts, sd, ed, c->o->months,
             c->o->gzip ? "true" : "false");
     for (int k = 1; k < CW_KIND__COUNT; k++)
-        fprintf(f, "%s\n    \"%s\": %lld", k > 1 ? "," : "", kind_names[k],
-                (long long)c->out[k].rows);
+        if (kind_names[k])
+            fprintf(f, "%s\n    \"%s\": %lld", k > 1 ? "," : "", kind_names[k],
+                    (long long)c->out[k].rows);
     fprintf(f,
             "\n  },\n  \"events\": %lld,\n  \"churned_accounts\": %lld,\n"
             "  \"churned_at_least_once\": %lld,\n  \"reactivated_accounts\": %lld,\n"
@@ -2434,6 +2436,10 @@ cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg)
         c->ev_len[e] = strlen(evdefs[e].name);
 
     for (int k = 1; k < OUT__COUNT && s == CW_OK; k++) {
+        /* Kinds the simulator does not write (billing periods: it writes the
+         * change log itself) have no file. */
+        if (k < CW_KIND__COUNT && !kind_files[k])
+            continue;
         const char *name = k == OUT_TRUTH                   ? "truth/ground_truth.csv"
                            : k == CW_KIND_EVENTS && o->gzip ? "events.csv.gz"
                                                             : kind_files[k];

@@ -48,6 +48,10 @@ struct cw_store {
     sqlite3_stmt *q_snap_exists, *q_snap_del[4], *q_snap_put, *q_am_put, *q_am_get, *q_peers_put,
         *q_um_put;
     sqlite3_stmt *slot[CW_STMT__COUNT]; /* cw_store_stmt_slot */
+    /* billing periods: lazily prepared */
+    sqlite3_stmt *q_origins, *q_der_get, *q_der_del, *q_der_ins;
+    /* quarantine and users created on first sight: lazily prepared */
+    sqlite3_stmt *q_qrun_ins, *q_qrun_end, *q_q_ins, *q_prov_ins, *q_prov_lower;
     unsigned char *pack[2];
     size_t pack_cap[2];
 };
@@ -185,6 +189,32 @@ static const struct {
      " prefix TEXT NOT NULL, hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
      " revoked_at INTEGER);"
      "CREATE INDEX api_tokens_prefix ON api_tokens(prefix);"},
+    /* Billing periods (docs/importers.md): kept as given, keyed by (account,
+     * line, period_start) where line = line_id, else product, else ''. The
+     * change log derived from them lives in subscriptions with origin
+     * 'periods'; rows from subscriptions files have origin 'file'. Key
+     * columns first (see the note on trainings above). */
+    {"billing periods",
+     "CREATE TABLE subscription_periods(account INTEGER NOT NULL, line TEXT NOT NULL,"
+     " period_start INTEGER NOT NULL, product TEXT, line_id TEXT, period_end INTEGER,"
+     " mrr_minor INTEGER, amount_minor INTEGER, quantity INTEGER, interval_unit TEXT,"
+     " interval_count INTEGER, discount_percent REAL, discount_minor INTEGER,"
+     " currency TEXT NOT NULL, PRIMARY KEY(account, line, period_start)) WITHOUT ROWID;"
+     "ALTER TABLE subscriptions ADD COLUMN origin TEXT NOT NULL DEFAULT 'file';"},
+    /* The quarantine (docs/cli.md, `run --skip-bad`): one row per bad input
+     * row of a run that kept them, with its reason, in the run's own
+     * transaction; quarantine_runs has one row per such run, so "the last
+     * run" is known even when it quarantined nothing. users.provisional is 1
+     * for a user created on first sight in events (its provisioned_at is the
+     * earliest event seen, lowered as earlier ones arrive) until a users
+     * export row gives its real fields. */
+    {"quarantine and users from events",
+     "CREATE TABLE quarantine_runs(id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+     " rows INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0);"
+     "CREATE TABLE quarantine(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, file TEXT NOT NULL,"
+     " line INTEGER NOT NULL, field TEXT, error TEXT NOT NULL, record TEXT NOT NULL);"
+     "CREATE INDEX quarantine_run ON quarantine(run);"
+     "ALTER TABLE users ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0;"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -346,17 +376,27 @@ static cw_status prepare_put(cw_store *st, cw_kind kind)
     char sql[4096];
     size_t n = 0;
 #define APP(...) n += (size_t)snprintf(sql + n, n < sizeof sql ? sizeof sql - n : 0, __VA_ARGS__)
+    /* Billing periods key on a line column that is no field of their own:
+     * line_id, else product (bound by sq_put_row as the last parameter). */
+    int periods = kind == CW_KIND_SUBSCRIPTION_PERIODS;
     APP("INSERT INTO %s(", kd->table);
     for (int i = 0; i < kd->nfields; i++)
         APP("%s%s", i ? "," : "", col_of(&kd->fields[i]));
+    if (periods)
+        APP(",line");
     APP(") VALUES(");
     for (int i = 0; i < kd->nfields; i++)
         APP("%s?%d", i ? "," : "", i + 1);
+    if (periods)
+        APP(",?%d", kd->nfields + 1);
     APP(") ON CONFLICT(");
     int first = 1, nonkey = 0;
+    if (periods)
+        APP("account,line,period_start"), first = 0;
     for (int i = 0; i < kd->nfields; i++)
         if (kd->fields[i].flags & CW_FD_KEY) {
-            APP("%s%s", first ? "" : ",", col_of(&kd->fields[i]));
+            if (!periods)
+                APP("%s%s", first ? "" : ",", col_of(&kd->fields[i]));
             first = 0;
         } else {
             nonkey++;
@@ -372,8 +412,16 @@ static cw_status prepare_put(cw_store *st, cw_kind kind)
                     col_of(&kd->fields[i]));
                 first = 0;
             }
+        /* A users export row is the user's real record: a user created on
+         * first sight in events stops being provisional. */
+        if (kind == CW_KIND_USERS)
+            APP(",provisional=0");
         APP(" WHERE ");
         first = 1;
+        if (kind == CW_KIND_USERS) {
+            APP("provisional<>0");
+            first = 0;
+        }
         for (int i = 0; i < kd->nfields; i++)
             if (!(kd->fields[i].flags & CW_FD_KEY)) {
                 APP("%s%s IS NOT excluded.%s", first ? "" : " OR ", col_of(&kd->fields[i]),
@@ -444,6 +492,13 @@ static cw_status sq_put_row(cw_store *st, cw_kind kind, const cw_value *v, const
         }
         default: sqlite3_bind_text(q, p, v[i].s, (int)v[i].len, SQLITE_STATIC);
         }
+    }
+    if (kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        const cw_value *line = v[CW_SP_LINE_ID].present   ? &v[CW_SP_LINE_ID]
+                               : v[CW_SP_PRODUCT].present ? &v[CW_SP_PRODUCT]
+                                                          : NULL;
+        sqlite3_bind_text(q, kd->nfields + 1, line ? line->s : "", line ? (int)line->len : 0,
+                          SQLITE_STATIC);
     }
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
@@ -730,8 +785,9 @@ static int64_t enum_index_of(const char *values, const unsigned char *t)
     return 0;
 }
 
-static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
-                              cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
+/* The rows of kind (of one account when account > 0) in natural-key order. */
+static cw_status scan_kind(cw_store *st, cw_kind kind, int64_t account,
+                           cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
 {
     const cw_kind_def *kd = cw_kind_get(kind);
     if (!kd || kind == CW_KIND_EVENTS)
@@ -741,19 +797,25 @@ static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
                                 kind == CW_KIND_ACCOUNTS || kind == CW_KIND_USERS ? "id" : "0");
     for (int i = 0; i < kd->nfields; i++)
         n += (size_t)snprintf(sql + n, sizeof sql - n, ",%s", col_of(&kd->fields[i]));
-    n += (size_t)snprintf(sql + n, sizeof sql - n, " FROM %s ORDER BY ", kd->table);
+    n += (size_t)snprintf(sql + n, sizeof sql - n, " FROM %s%s ORDER BY ", kd->table,
+                          account > 0 ? " WHERE account=?1" : "");
     int first = 1;
-    for (int i = 0; i < kd->nfields; i++)
-        if (kd->fields[i].flags & CW_FD_KEY) {
-            n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", first ? "" : ",",
-                                  col_of(&kd->fields[i]));
-            first = 0;
-        }
+    if (kind == CW_KIND_SUBSCRIPTION_PERIODS) /* its key: see prepare_put */
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "account,line,period_start");
+    else
+        for (int i = 0; i < kd->nfields; i++)
+            if (kd->fields[i].flags & CW_FD_KEY) {
+                n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", first ? "" : ",",
+                                      col_of(&kd->fields[i]));
+                first = 0;
+            }
     if (n >= sizeof sql)
         return cw_store_set_error(st, CW_ERR_TOOBIG, "scan statement too long");
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
         return db_error(st, kd->name);
+    if (account > 0)
+        sqlite3_bind_int64(q, 1, account);
     cw_value v[CW_MAX_FIELDS];
     cw_status s = CW_OK;
     int rc;
@@ -786,6 +848,118 @@ static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
         s = db_error(st, kd->name);
     sqlite3_finalize(q);
     return s;
+}
+
+static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
+                              cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
+{
+    return scan_kind(st, kind, 0, fn, ud);
+}
+
+/* ---- billing periods -------------------------------------------------- */
+
+static cw_status sq_scan_periods(cw_store *st, int64_t account,
+                                 cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
+{
+    if (account <= 0)
+        return cw_store_set_error(st, CW_ERR_USAGE, "scan_periods: bad account");
+    return scan_kind(st, CW_KIND_SUBSCRIPTION_PERIODS, account, fn, ud);
+}
+
+static cw_status lazy(cw_store *st, sqlite3_stmt **q, const char *sql);
+static cw_status step_done(cw_store *st, sqlite3_stmt *q, const char *what);
+
+static cw_status sq_sub_origins(cw_store *st, int64_t account, int64_t *native, int64_t *derived,
+                                int64_t *periods)
+{
+    cw_status s = lazy(st, &st->q_origins,
+                       "SELECT (SELECT count(*) FROM subscriptions WHERE account=?1 AND"
+                       " origin<>'periods'), (SELECT count(*) FROM subscriptions WHERE"
+                       " account=?1 AND origin='periods'), EXISTS(SELECT 1 FROM"
+                       " subscription_periods WHERE account=?1)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_stmt *q = st->q_origins;
+    sqlite3_bind_int64(q, 1, account);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *native = sqlite3_column_int64(q, 0);
+        *derived = sqlite3_column_int64(q, 1);
+        *periods = sqlite3_column_int64(q, 2);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? CW_OK : db_error(st, "subscription origins");
+}
+
+static cw_status sq_replace_derived(cw_store *st, int64_t account, const cw_sub_row *rows, size_t n,
+                                    int *changed)
+{
+    const cw_field_def *bpf = &cw_kind_get(CW_KIND_SUBSCRIPTIONS)->fields[6];
+    cw_status s;
+    if ((s = lazy(st, &st->q_der_get,
+                  "SELECT effective_at, mrr_minor, currency, seats, plan, billing_period FROM"
+                  " subscriptions WHERE account=? AND origin='periods' ORDER BY effective_at")) ||
+        (s = lazy(st, &st->q_der_del,
+                  "DELETE FROM subscriptions WHERE account=? AND origin='periods'")) ||
+        (s = lazy(st, &st->q_der_ins,
+                  "INSERT INTO subscriptions(account,effective_at,mrr_minor,currency,seats,plan,"
+                  "billing_period,origin) VALUES(?,?,?,?,?,?,?,'periods')")))
+        return s;
+    /* Compare first, so that re-deriving the same log writes nothing. */
+    sqlite3_stmt *q = st->q_der_get;
+    sqlite3_bind_int64(q, 1, account);
+    size_t i = 0;
+    int same = 1, rc;
+    char buf[64];
+    while (same && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (i == n) {
+            same = 0;
+            break;
+        }
+        const cw_sub_row *r = &rows[i++];
+        const char *cur = (const char *)sqlite3_column_text(q, 2);
+        const char *plan = (const char *)sqlite3_column_text(q, 4);
+        const char *bp = (const char *)sqlite3_column_text(q, 5);
+        const char *want_bp =
+            r->billing_period >= 0 ? enum_name(bpf, r->billing_period, buf, sizeof buf) : NULL;
+        same = sqlite3_column_int64(q, 0) == r->effective_at &&
+               sqlite3_column_int64(q, 1) == r->mrr_minor &&
+               sqlite3_column_int64(q, 3) == r->seats && cur && strcmp(cur, r->currency) == 0 &&
+               (plan ? r->plan && strcmp(plan, r->plan) == 0 : !r->plan) &&
+               (bp ? want_bp && strcmp(bp, want_bp) == 0 : !want_bp);
+    }
+    if (same && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_reset(q);
+        return db_error(st, "derived subscriptions");
+    }
+    sqlite3_reset(q);
+    *changed = !(same && i == n);
+    if (!*changed)
+        return CW_OK;
+    sqlite3_bind_int64(st->q_der_del, 1, account);
+    if ((s = step_done(st, st->q_der_del, "derived subscriptions")) != CW_OK)
+        return s;
+    q = st->q_der_ins;
+    for (i = 0; i < n; i++) {
+        const cw_sub_row *r = &rows[i];
+        sqlite3_bind_int64(q, 1, account);
+        sqlite3_bind_int64(q, 2, r->effective_at);
+        sqlite3_bind_int64(q, 3, r->mrr_minor);
+        sqlite3_bind_text(q, 4, r->currency, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 5, r->seats);
+        if (r->plan)
+            sqlite3_bind_text(q, 6, r->plan, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 6);
+        if (r->billing_period >= 0)
+            sqlite3_bind_text(q, 7, enum_name(bpf, r->billing_period, buf, sizeof buf), -1,
+                              SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(q, 7);
+        if ((s = step_done(st, q, "derived subscriptions")) != CW_OK)
+            return s;
+    }
+    return CW_OK;
 }
 
 /* ---- metric snapshots ------------------------------------------------ */
@@ -1119,6 +1293,163 @@ static cw_status sq_goal_exists(cw_store *st, const char *id, size_t len, int *e
     return CW_OK;
 }
 
+/* ---- quarantine ------------------------------------------------------ */
+
+static cw_status sq_quarantine_run_begin(cw_store *st, int64_t at, int64_t *run)
+{
+    cw_status s = lazy(st, &st->q_qrun_ins, "INSERT INTO quarantine_runs(at) VALUES(?)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_int64(st->q_qrun_ins, 1, at);
+    if ((s = step_done(st, st->q_qrun_ins, "quarantine run")) == CW_OK)
+        *run = sqlite3_last_insert_rowid(st->db);
+    return s;
+}
+
+static cw_status sq_quarantine_put(cw_store *st, int64_t run, const char *file, int64_t line,
+                                   const char *field, const char *error, const char *record,
+                                   size_t record_len)
+{
+    cw_status s = lazy(st, &st->q_q_ins,
+                       "INSERT INTO quarantine(run,file,line,field,error,record)"
+                       " VALUES(?,?,?,?,?,?)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_stmt *q = st->q_q_ins;
+    sqlite3_bind_int64(q, 1, run);
+    sqlite3_bind_text(q, 2, file, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, line);
+    if (field)
+        sqlite3_bind_text(q, 4, field, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, error, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 6, record ? record : "", (int)record_len, SQLITE_STATIC);
+    return step_done(st, q, "quarantine");
+}
+
+static cw_status sq_quarantine_run_end(cw_store *st, int64_t run, int64_t rows, int64_t quarantined)
+{
+    cw_status s =
+        lazy(st, &st->q_qrun_end, "UPDATE quarantine_runs SET rows=?2, quarantined=?3 WHERE id=?1");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_int64(st->q_qrun_end, 1, run);
+    sqlite3_bind_int64(st->q_qrun_end, 2, rows);
+    sqlite3_bind_int64(st->q_qrun_end, 3, quarantined);
+    return step_done(st, st->q_qrun_end, "quarantine run");
+}
+
+static cw_status sq_quarantine_counts(cw_store *st, cw_quarantine_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT (SELECT count(*) FROM quarantine),"
+                           " (SELECT count(*) FROM quarantine_runs), r.quarantined, r.at"
+                           " FROM (SELECT 1) LEFT JOIN (SELECT quarantined, at FROM"
+                           " quarantine_runs ORDER BY id DESC LIMIT 1) r",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, "quarantine");
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        out->total = sqlite3_column_int64(q, 0);
+        out->runs = sqlite3_column_int64(q, 1);
+        out->last_run = sqlite3_column_int64(q, 2);
+        out->last_run_at = sqlite3_column_int64(q, 3);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? CW_OK : db_error(st, "quarantine");
+}
+
+static cw_status sq_quarantine_scan(cw_store *st, int64_t limit,
+                                    cw_status (*fn)(const cw_quarantine_row *, void *), void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT q.id, r.at, q.file, q.line, q.field, q.error, q.record"
+                           " FROM quarantine q JOIN quarantine_runs r ON r.id = q.run"
+                           " ORDER BY q.id DESC LIMIT ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, "quarantine");
+    sqlite3_bind_int64(q, 1, limit > 0 ? limit : -1);
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cw_quarantine_row r = {sqlite3_column_int64(q, 0),
+                               sqlite3_column_int64(q, 1),
+                               (const char *)sqlite3_column_text(q, 2),
+                               sqlite3_column_int64(q, 3),
+                               (const char *)sqlite3_column_text(q, 4),
+                               (const char *)sqlite3_column_text(q, 5),
+                               (const char *)sqlite3_column_text(q, 6)};
+        s = fn(&r, ud);
+    }
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "quarantine");
+    sqlite3_finalize(q);
+    return s;
+}
+
+cw_status cw_quarantine_counts_get(cw_store *st, cw_quarantine_counts *out)
+{
+    return st->ops->quarantine_counts(st, out);
+}
+
+cw_status cw_quarantine_list(cw_store *st, int64_t limit,
+                             cw_status (*fn)(const cw_quarantine_row *row, void *ud), void *ud)
+{
+    return st->ops->quarantine_scan(st, limit, fn, ud);
+}
+
+/* ---- users created on first sight ----------------------------------- */
+
+static cw_status sq_user_provision(cw_store *st, const char *user, size_t len, int64_t account,
+                                   int64_t at, int64_t *id)
+{
+    cw_status s = lazy(st, &st->q_prov_ins,
+                       "INSERT INTO users(user_id,account,provisioned_at,provisional)"
+                       " VALUES(?,?,?,1)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_text(st->q_prov_ins, 1, user, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st->q_prov_ins, 2, account);
+    sqlite3_bind_int64(st->q_prov_ins, 3, at);
+    if ((s = step_done(st, st->q_prov_ins, "users")) == CW_OK)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return s;
+}
+
+static cw_status sq_user_provision_lower(cw_store *st, const char *user, size_t len, int64_t at)
+{
+    cw_status s = lazy(st, &st->q_prov_lower,
+                       "UPDATE users SET provisioned_at=?2"
+                       " WHERE user_id=?1 AND provisional=1 AND provisioned_at>?2");
+    if (s != CW_OK)
+        return s;
+    sqlite3_bind_text(st->q_prov_lower, 1, user, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st->q_prov_lower, 2, at);
+    return step_done(st, st->q_prov_lower, "users");
+}
+
+static cw_status
+sq_load_provisional(cw_store *st, cw_status (*fn)(const char *, size_t, int64_t, int64_t, void *),
+                    void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT user_id, id, provisioned_at FROM users WHERE provisional=1", -1,
+                           &q, NULL) != SQLITE_OK)
+        return db_error(st, "users");
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        s = fn((const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
+               sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2), ud);
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, "users");
+    sqlite3_finalize(q);
+    return s;
+}
+
 static const cw_store_ops sqlite_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
@@ -1146,6 +1477,17 @@ static const cw_store_ops sqlite_ops = {
     .open_reader = sq_open_reader,
     .log_file = sq_log_file,
     .goal_exists = sq_goal_exists,
+    .scan_periods = sq_scan_periods,
+    .sub_origins = sq_sub_origins,
+    .replace_derived = sq_replace_derived,
+    .quarantine_run_begin = sq_quarantine_run_begin,
+    .quarantine_put = sq_quarantine_put,
+    .quarantine_run_end = sq_quarantine_run_end,
+    .quarantine_counts = sq_quarantine_counts,
+    .quarantine_scan = sq_quarantine_scan,
+    .user_provision = sq_user_provision,
+    .user_provision_lower = sq_user_provision_lower,
+    .load_provisional = sq_load_provisional,
 };
 
 const cw_store_ops *cw_store_get_ops(cw_store *st)
@@ -1265,8 +1607,17 @@ void cw_store_close(cw_store *st)
     sqlite3_finalize(st->q_am_get);
     sqlite3_finalize(st->q_peers_put);
     sqlite3_finalize(st->q_um_put);
+    sqlite3_finalize(st->q_origins);
+    sqlite3_finalize(st->q_der_get);
+    sqlite3_finalize(st->q_der_del);
+    sqlite3_finalize(st->q_der_ins);
     for (int i = 0; i < CW_STMT__COUNT; i++)
         sqlite3_finalize(st->slot[i]);
+    sqlite3_finalize(st->q_qrun_ins);
+    sqlite3_finalize(st->q_qrun_end);
+    sqlite3_finalize(st->q_q_ins);
+    sqlite3_finalize(st->q_prov_ins);
+    sqlite3_finalize(st->q_prov_lower);
     free(st->pack[0]);
     free(st->pack[1]);
     sqlite3_finalize(st->evname_ins);

@@ -1,10 +1,10 @@
 /*
  * time.c — strict, locale-free parsing and formatting of the timestamps
  * found in exports: ISO-8601 dates and date-times with a UTC offset, and
- * Unix seconds. Everything becomes UTC Unix seconds. No libc time zone code
- * is involved (timegm/strptime depend on the environment and accept
- * impossible dates); calendar arithmetic uses Howard Hinnant's
- * days-from-civil algorithm.
+ * Unix seconds (9 or 10 digits; shorter numbers and milliseconds are
+ * errors, never silently some instant of 1970). Everything becomes UTC Unix seconds. No libc time
+ * zone code is involved (timegm/strptime depend on the environment and accept impossible dates);
+ * calendar arithmetic uses Howard Hinnant's days-from-civil algorithm.
  */
 #include "internal.h"
 
@@ -91,8 +91,16 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
         return CW_OK;
     }
     if (q == end) {
-        if (end - p > 10) {
-            *why = "is out of range (Unix milliseconds? expected seconds)";
+        /* Unix seconds have 9 or 10 digits (1973-03-03 .. 2099); shorter
+         * numbers are a year, a count or an id, never a timestamp (2025
+         * would silently be 1970-01-01T00:33:45Z), and 11-13 digits are
+         * milliseconds, whose unit must be declared. */
+        if (end - p >= 11 && end - p <= 13) {
+            *why = "looks like milliseconds: declare the unit (unit = ms in a [source])";
+            return CW_ERR_INPUT;
+        }
+        if (end - p < 9 || end - p > 13) {
+            *why = "is not a date or timestamp (Unix seconds have 9 or 10 digits)";
             return CW_ERR_INPUT;
         }
         int64_t v = 0;

@@ -149,8 +149,12 @@ int cw_validate_field(const cw_field_def *f, const char *s, size_t len, int naiv
         if (!parse_int(ts, tl, &out->i)) {
             double d;
             if (f->type == CW_F_MONEY && parse_real(ts, tl, &d))
-                snprintf(why, whysz, "must be an integer amount in minor units (cents), got '%.*s'",
-                         (int)(tl > 40 ? 40 : tl), ts);
+                snprintf(why, whysz,
+                         "must be an integer amount in minor units (cents), got '%.*s' (for major "
+                         "units name the column %.*s_major)",
+                         (int)(tl > 40 ? 40 : tl), ts,
+                         (int)(strlen(f->name) > 6 ? strlen(f->name) - 6 : strlen(f->name)),
+                         f->name);
             else
                 snprintf(why, whysz, "is not an integer: '%.*s'", (int)(tl > 40 ? 40 : tl), ts);
             return 0;
@@ -288,6 +292,15 @@ int cw_validate_row(const cw_kind_def *kd, const cw_value *v, int *field, char *
         if (V("cost_minor")->present && !V("currency")->present)
             FAIL("currency", "is required when cost_minor is given");
         return 1;
+    case CW_KIND_SUBSCRIPTION_PERIODS: {
+        const cw_value *a = &v[CW_SP_START], *e = &v[CW_SP_END];
+        if (e->present && e->i <= a->i)
+            FAIL("period_end", "must be after period_start");
+        int64_t mrr;
+        /* The MRR is computed again when deriving; computing it here reports
+         * an impossible price (discount above the amount, …) at its line. */
+        return cw_period_mrr(v, &mrr, field, why, whysz);
+    }
     default: return 1;
     }
 }
@@ -319,14 +332,15 @@ int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_
             i++;
             continue;
         }
-        if ((unsigned char)s[i] < 0x80 && !(s[i] == '$' || s[i] == ' ' ||
-                                             (s[i] >= 'A' && s[i] <= 'Z')))
+        if ((unsigned char)s[i] < 0x80 &&
+            !(s[i] == '$' || s[i] == ' ' || (s[i] >= 'A' && s[i] <= 'Z')))
             goto bad;
         i++;
     }
     /* …and after it: "120 USD", "120 €". */
     while (n > i && !(s[n - 1] >= '0' && s[n - 1] <= '9') && s[n - 1] != '.') {
-        if ((unsigned char)s[n - 1] < 0x80 && !(s[n - 1] == ' ' || (s[n - 1] >= 'A' && s[n - 1] <= 'Z')))
+        if ((unsigned char)s[n - 1] < 0x80 &&
+            !(s[n - 1] == ' ' || (s[n - 1] >= 'A' && s[n - 1] <= 'Z')))
             goto bad;
         n--;
     }
@@ -341,8 +355,8 @@ int cw_money_parse_major(const char *s, size_t len, const char *currency, int64_
                 if (frac >= exp) {
                     if (c != '0') {
                         snprintf(why, whysz, "'%.*s' has more decimals than %s's %d",
-                                 (int)(len > 40 ? 40 : len), s, currency ? currency : "the currency",
-                                 exp);
+                                 (int)(len > 40 ? 40 : len), s,
+                                 currency ? currency : "the currency", exp);
                         return 0;
                     }
                     continue;
@@ -382,4 +396,37 @@ bad:
 range:
     snprintf(why, whysz, "'%.*s' is too large", (int)(len > 40 ? 40 : len), s);
     return 0;
+}
+
+int cw_validate_money_major(const cw_field_def *f, const char *s, size_t len, const char *currency,
+                            cw_value *out, char *why, size_t whysz)
+{
+    memset(out, 0, sizeof *out);
+    size_t tl = len;
+    const char *ts = s;
+    while (tl && (*ts == ' ' || *ts == '\t'))
+        ts++, tl--;
+    while (tl && (ts[tl - 1] == ' ' || ts[tl - 1] == '\t'))
+        tl--;
+    if (tl == 0) {
+        if (f->flags & CW_FD_REQUIRED) {
+            snprintf(why, whysz, "is required");
+            return 0;
+        }
+        return 1;
+    }
+    out->present = 1;
+    out->s = ts;
+    out->len = tl;
+    if (!cw_money_parse_major(ts, tl, currency, &out->i, why, whysz))
+        return 0;
+    if (out->i < f->min || out->i > f->max) {
+        if (out->i < 0 && f->min >= 0)
+            snprintf(why, whysz, "must not be negative ('%.*s')", (int)(tl > 40 ? 40 : tl), ts);
+        else
+            snprintf(why, whysz, "'%.*s' is outside the accepted range", (int)(tl > 40 ? 40 : tl),
+                     ts);
+        return 0;
+    }
+    return 1;
 }

@@ -51,6 +51,7 @@ int cmd_simulate(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_sources(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_quarantine(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_report(int argc, char **argv);

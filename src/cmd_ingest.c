@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct ui {
     int progress_shown;
@@ -58,8 +59,10 @@ int cmd_ingest(int argc, char **argv)
         {"max-errors", required_argument, NULL, 'm'},
         {"progress", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
+        {"data-end", required_argument, NULL, 'E'},
+        {"provision-users", no_argument, NULL, 'P'},
         {"source", required_argument, NULL, 'S'},
-        {"preset", required_argument, NULL, 'P'},
+        {"preset", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
@@ -87,7 +90,20 @@ int cmd_ingest(int argc, char **argv)
         case 'p': rc = cli_override(cfg, "ingest.progress", optarg); break;
         case 'q': u.quiet = 1; break;
         case 'S': o.source = optarg; break;
-        case 'P': o.preset = optarg; break;
+        case 'T': o.preset = optarg; break;
+        case 'E': {
+            int64_t day = (int64_t)time(NULL) / 86400; /* "today", as in a source's data_end */
+            if (strcmp(optarg, "today") == 0 ||
+                (rc = cli_parse_day("--data-end", optarg, &day)) == 0) {
+                if (day <= 0) {
+                    cli_error("--data-end %s: must be after 1970-01-01", optarg);
+                    rc = EXIT_USAGE;
+                }
+                o.data_end = day * 86400;
+            }
+            break;
+        }
+        case 'P': o.provision_users = 1; break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -112,11 +128,18 @@ int cmd_ingest(int argc, char **argv)
         cw_config_free(cfg);
         return rc;
     }
-    o.naive_utc = strcmp(cw_config_get(cfg, "ingest.naive_timestamps"), "utc") == 0;
-    o.max_errors = (int)cw_config_get_int(cfg, "ingest.max_errors");
-    o.max_line_bytes = (size_t)cw_config_get_int(cfg, "ingest.max_line_bytes");
-    o.batch_rows = cw_config_get_int(cfg, "ingest.batch_rows");
-    o.config = cfg;
+    /* The settings first (the same function `run --drop` and the API use),
+     * then what the command line said. */
+    cw_ingest_opts cli = o;
+    cw_ingest_opts_from_config(&o, cfg);
+    o.kind = cli.kind;
+    o.skip_bad = cli.skip_bad;
+    o.rejects_path = cli.rejects_path;
+    o.data_end = cli.data_end;
+    o.source = cli.source;
+    o.preset = cli.preset;
+    if (cli.provision_users == 1)
+        o.provision_users = 1;
     o.on_message = on_message;
     o.on_progress = cli_progress_enabled(cfg) ? on_progress : NULL;
     o.ud = &u;
@@ -156,6 +179,14 @@ int cmd_ingest(int argc, char **argv)
         if (stats.filtered)
             fprintf(out, "  %lld records left out by a source's where\n",
                     (long long)stats.filtered);
+        if (stats.periods_accounts)
+            fprintf(out,
+                    "  billing periods: change log derived for %lld account(s), %lld of them "
+                    "changed\n",
+                    (long long)stats.periods_accounts, (long long)stats.periods_accounts_changed);
+        if (stats.provisioned_users && stats.committed)
+            fprintf(out, "  %lld user(s) created on first sight in events\n",
+                    (long long)stats.provisioned_users);
         if (o.rejects_path && stats.rejected)
             fprintf(out, "  rejected rows written to %s\n", o.rejects_path);
     }

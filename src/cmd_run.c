@@ -1,10 +1,10 @@
 /*
  * cmd_run.c — `churnwatch run`: the daily job for cron. Ingests new export
  * files from a drop directory (moving each to DIR/done once its run
- * committed), computes the day's metric snapshot (only when missing), scores
- * it, evaluates the rules and delivers the outbox. Every stage is
- * idempotent, so running it twice on the same day changes nothing the
- * second time.
+ * committed; with --skip-bad or run.on_bad_row = quarantine, bad rows go to
+ * the quarantine and the rest lands), computes the day's metric snapshot (only when missing),
+ * scores it, evaluates the rules and delivers the outbox. Every stage is idempotent, so running it
+ * twice on the same day changes nothing the second time.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -42,9 +43,47 @@ static void on_msg(int warning, const char *m, void *ud)
         fprintf(stderr, "%s\n", m);
 }
 
+/* A fresh DIR/quarantine/<UTC time>.jsonl for the run's bad rows (caller
+ * frees), creating the directory; NULL after printing why. */
+static char *quarantine_path(const char *dir)
+{
+    size_t dl = strlen(dir) + 12;
+    char *qdir = malloc(dl);
+    if (!qdir)
+        return NULL;
+    snprintf(qdir, dl, "%s/quarantine", dir);
+    if (mkdir(qdir, 0777) != 0 && errno != EEXIST) {
+        cli_error("run: cannot create %s: %s", qdir, strerror(errno));
+        free(qdir);
+        return NULL;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    char stamp[32];
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    size_t pl = dl + strlen(stamp) + 16;
+    char *p = malloc(pl);
+    struct stat sb;
+    /* Two runs in one second must not overwrite each other's file. */
+    for (int k = 0; p && k < 1000; k++) {
+        if (k == 0)
+            snprintf(p, pl, "%s/%s.jsonl", qdir, stamp);
+        else
+            snprintf(p, pl, "%s/%s-%d.jsonl", qdir, stamp, k);
+        if (stat(p, &sb) != 0)
+            break;
+    }
+    free(qdir);
+    return p;
+}
+
 /* Ingests every export file directly in dir (sorted by name) in one run
- * and moves them to dir/done. Returns an exit code. */
-static int ingest_drop(cw_store *st, const char *dir, int quiet)
+ * and moves them to dir/done. With quarantine, bad rows go to the store's
+ * quarantine and DIR/quarantine/<time>.jsonl and the good rows land.
+ * Returns an exit code. */
+static int ingest_drop(cw_store *st, const cw_config *cfg, const char *dir, int quiet,
+                       int quarantine)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -84,12 +123,31 @@ static int ingest_drop(cw_store *st, const char *dir, int quiet)
     closedir(d);
     if (rc == 0 && n > 0) {
         qsort(paths, n, sizeof *paths, cmp_str);
+        /* The same settings as `churnwatch ingest` and the API. */
         cw_ingest_opts o;
-        cw_ingest_opts_init(&o);
-        o.naive_utc = 1;
+        cw_ingest_opts_from_config(&o, cfg);
         o.on_message = on_msg;
+        char *qpath = NULL;
+        if (quarantine) {
+            if (!(qpath = quarantine_path(dir))) {
+                for (size_t i = 0; i < n; i++)
+                    free(paths[i]);
+                free(paths);
+                return EXIT_IO;
+            }
+            o.skip_bad = o.quarantine = 1;
+            o.rejects_path = qpath;
+        }
         cw_ingest_stats stats;
         cw_status s = cw_ingest_files(st, (const char *const *)paths, n, &o, &stats);
+        if (qpath && (s != CW_OK || stats.rejected == 0))
+            unlink(qpath); /* only a run that kept bad rows leaves a file */
+        if (s == CW_OK && stats.rejected && !quiet)
+            fprintf(stderr,
+                    "run: %lld bad row(s) quarantined with their reasons: %s "
+                    "(`churnwatch quarantine list`)\n",
+                    (long long)stats.rejected, qpath);
+        free(qpath);
         if (s != CW_OK) {
             cli_error("run: ingest of %s failed; nothing was ingested and no file moved", dir);
             rc = cli_exit_code(s);
@@ -139,13 +197,10 @@ static int ingest_drop(cw_store *st, const char *dir, int quiet)
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"drop", required_argument, NULL, 'D'},
-        {"as-of", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"deliver", required_argument, NULL, 'L'},
-        {"backfill", no_argument, NULL, 'B'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},      {"drop", required_argument, NULL, 'D'},
+        {"as-of", required_argument, NULL, 'a'},   {"quiet", no_argument, NULL, 'q'},
+        {"deliver", required_argument, NULL, 'L'}, {"backfill", no_argument, NULL, 'B'},
+        {"skip-bad", no_argument, NULL, 'S'},      {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -153,7 +208,7 @@ int cmd_run(int argc, char **argv)
         return rc;
     const char *drop = NULL;
     int64_t day = (int64_t)time(NULL) / 86400;
-    int quiet = 0, deliver = 1, c;
+    int quiet = 0, deliver = 1, skip_bad = 0, c;
     unsigned flags = 0;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -163,6 +218,7 @@ int cmd_run(int argc, char **argv)
         case 'a': rc = cli_parse_day("--as-of", optarg, &day); break;
         case 'q': quiet = 1; break;
         case 'B': flags |= CW_EVALUATE_BACKFILL; break;
+        case 'S': skip_bad = 1; break;
         case 'L':
             deliver = strcmp(optarg, "yes") == 0       ? 1
                       : strcmp(optarg, "no") == 0      ? 0
@@ -201,7 +257,9 @@ int cmd_run(int argc, char **argv)
         rc = cli_open_store(cfg, 0, &st);
     /* 1. ingest */
     if (rc == 0 && drop)
-        rc = ingest_drop(st, drop, quiet);
+        rc = ingest_drop(st, cfg, drop, quiet,
+                         skip_bad ||
+                             strcmp(cw_config_get(cfg, "run.on_bad_row"), "quarantine") == 0);
     /* 2. the day's snapshot (computed only when missing) */
     if (rc == 0) {
         cw_metrics_opts o;

@@ -44,7 +44,7 @@ int cmd_serve(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0};
+    srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0, NULL};
     int c;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -73,6 +73,7 @@ int cmd_serve(int argc, char **argv)
     }
     if (rc == 0) {
         o.db = cw_config_get(cfg, "store.db");
+        o.cfg = cfg;
         rc = srv_run(&o);
     }
     cw_config_free(cfg);

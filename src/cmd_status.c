@@ -1,9 +1,11 @@
 /*
  * cmd_status.c — `churnwatch status`: what the database holds, as a table
- * for people or JSON for scripts and tests.
+ * for people or JSON for scripts and tests; and `churnwatch quarantine
+ * list`: the bad rows the daily run kept aside.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -49,7 +51,10 @@ int cmd_status(int argc, char **argv)
     }
     cw_status s;
     cw_store_summary sm;
+    cw_quarantine_counts qc;
     s = cw_store_summarize(st, &sm);
+    if (s == CW_OK)
+        s = cw_quarantine_counts_get(st, &qc);
     if (s != CW_OK) {
         cli_error("%s", cw_store_errmsg(st));
     } else if (json) {
@@ -59,11 +64,13 @@ int cmd_status(int argc, char **argv)
                    (long long)sm.rows[k]);
         printf("},\"events\":%lld,\"event_names\":%lld,\"accounts_active\":%lld,"
                "\"accounts_churned\":%lld,\"users_active\":%lld,\"seats_active\":%lld,"
-               "\"mrr_active_minor\":%lld,\"currency\":\"%s\",\"ingested_files\":%lld}\n",
+               "\"mrr_active_minor\":%lld,\"currency\":\"%s\",\"ingested_files\":%lld,",
                (long long)sm.events, (long long)sm.event_names, (long long)sm.accounts_active,
                (long long)sm.accounts_churned, (long long)sm.users_active,
                (long long)sm.seats_active, (long long)sm.mrr_active_minor, sm.mrr_currency,
                (long long)sm.ingested_files);
+        printf("\"quarantined\":%lld,\"quarantined_last_run\":%lld}\n", (long long)qc.total,
+               (long long)qc.last_run);
     } else {
         char d1[16], d2[16];
         printf("database %s (schema %d)\n", cw_config_get(cfg, "store.db"),
@@ -84,8 +91,127 @@ int cmd_status(int argc, char **argv)
             printf("    %-18s %10lld%s\n", cw_kind_get((cw_kind)k)->name, (long long)sm.rows[k],
                    k == CW_KIND_EVENTS ? " account-days" : "");
         printf("  files ingested: %lld\n", (long long)sm.ingested_files);
+        char at[32];
+        printf("  quarantined: %lld bad row(s)", (long long)qc.total);
+        if (qc.runs)
+            printf(", %lld from the last run (%s)", (long long)qc.last_run,
+                   cw_time_format(qc.last_run_at, 0, at, sizeof at));
+        printf("\n");
     }
     cw_store_close(st);
     cw_config_free(cfg);
     return cli_exit_code(s);
+}
+
+typedef struct q_ctx {
+    int format; /* 0 table, 1 json, 2 csv */
+    int64_t n;
+} q_ctx;
+
+static cw_status print_q(const cw_quarantine_row *r, void *ud)
+{
+    q_ctx *x = ud;
+    char at[32];
+    cw_time_format(r->run_at, 0, at, sizeof at);
+    if (x->format == 1) {
+        printf("%s{\"id\":%lld,\"run_at\":\"%s\",\"file\":", x->n ? "," : "", (long long)r->id, at);
+        rf_json_string(r->file);
+        printf(",\"line\":%lld,\"field\":", (long long)r->line);
+        rf_json_string(r->field);
+        printf(",\"error\":");
+        rf_json_string(r->error);
+        printf(",\"record\":");
+        rf_json_string(r->record);
+        printf("}");
+    } else if (x->format == 2) {
+        printf("%lld,%s,", (long long)r->id, at);
+        rf_csv_string(r->file);
+        printf(",%lld,", (long long)r->line);
+        rf_csv_string(r->field);
+        printf(",");
+        rf_csv_string(r->error);
+        printf(",");
+        rf_csv_string(r->record);
+        printf("\n");
+    } else {
+        printf("%-6lld %-20s %s:%lld", (long long)r->id, at, r->file, (long long)r->line);
+        if (r->field)
+            printf(": field '%s'", r->field);
+        printf(": %s\n", r->error);
+        if (r->record && *r->record)
+            printf("       %.200s\n", r->record);
+    }
+    x->n++;
+    return CW_OK;
+}
+
+int cmd_quarantine(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"format", required_argument, NULL, 'f'},
+        {"limit", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "list") != 0) {
+        cli_error("quarantine: expected list (see `churnwatch help quarantine`)");
+        return EXIT_USAGE;
+    }
+    cw_config *cfg;
+    int rc = cli_load_config(NULL, &cfg);
+    if (rc)
+        return rc;
+    q_ctx x = {0, 0};
+    int64_t limit = 50;
+    int c;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        if (c == 'd') {
+            rc = cli_override(cfg, "store.db", optarg);
+        } else if (c == 'f') {
+            x.format = strcmp(optarg, "table") == 0  ? 0
+                       : strcmp(optarg, "json") == 0 ? 1
+                       : strcmp(optarg, "csv") == 0  ? 2
+                                                     : -1;
+            if (x.format < 0) {
+                cli_error("--format %s: expected table, csv or json", optarg);
+                rc = EXIT_USAGE;
+            }
+        } else if (c == 'l') {
+            char *end;
+            long long v = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || v < 1) {
+                cli_error("--limit %s: expected a positive integer", optarg);
+                rc = EXIT_USAGE;
+            }
+            limit = v;
+        } else {
+            rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind + 1 < argc) {
+        cli_error("quarantine list: unexpected argument '%s'", argv[optind + 1]);
+        rc = EXIT_USAGE;
+    }
+    cw_store *st = NULL;
+    if (rc == 0)
+        rc = cli_open_store(cfg, 1, &st);
+    if (rc == 0) {
+        if (x.format == 1)
+            printf("[");
+        else if (x.format == 2)
+            printf("id,run_at,file,line,field,error,record\n");
+        cw_status s = cw_quarantine_list(st, limit, print_q, &x);
+        if (x.format == 1)
+            printf("]\n");
+        if (s != CW_OK) {
+            cli_error("%s", cw_store_errmsg(st));
+            rc = cli_exit_code(s);
+        } else if (x.format == 0 && x.n == 0) {
+            printf("quarantine: no rows\n");
+        }
+    }
+    cw_store_close(st);
+    cw_config_free(cfg);
+    return rc;
 }

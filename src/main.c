@@ -29,7 +29,8 @@ const cli_command cli_commands[] = {
      "  --out DIR      output directory (created when missing)\n"},
     {"ingest", cmd_ingest, "validate and load CSV / JSON Lines exports into the database",
      "usage: churnwatch ingest [--db F] [--kind K | --source NAME | --preset NAME]\n"
-     "                         [--skip-bad --rejects F] FILE...\n"
+     "                         [--skip-bad --rejects F] [--data-end DATE]\n"
+     "                         [--provision-users] FILE...\n"
      "\n"
      "Loads exports (CSV with a header row, or JSON Lines; .gz is decompressed; '-'\n"
      "reads standard input) into the database in one transaction. The kind of each\n"
@@ -40,7 +41,10 @@ const cli_command cli_commands[] = {
      "By default a single bad row changes nothing: the first errors are listed as\n"
      "file:line: field 'x': why, with a count, and the exit status is 1.\n"
      "Re-ingesting the same data changes nothing. Rows referring to an account,\n"
-     "user or goal the database does not know are rejected.\n"
+     "user or goal the database does not know are rejected (users: unless\n"
+     "--provision-users or ingest.provision_users = yes). Money columns say their\n"
+     "unit (mrr_minor, mrr_cents or mrr_major); Unix timestamps are seconds (9-10\n"
+     "digits). The [ingest] settings apply here, to `run --drop` and to the API.\n"
      "\n"
      "  --db F          database (default: store.db, churnwatch.db)\n"
      "  --kind K        treat every file as kind K (needed for '-')\n"
@@ -49,10 +53,18 @@ const cli_command cli_commands[] = {
      "                  matches a source's `files` glob is read through that source\n"
      "  --preset NAME   read every file through a built-in mapping preset\n"
      "                  (`churnwatch sources list`)\n"
+     "  --data-end DATE billing periods (subscription_periods): the last day the\n"
+     "                  export covers (YYYY-MM-DD or today); a line's last\n"
+     "                  period ending by then is a cancellation, one ending later\n"
+     "                  is still running (required for such files unless the\n"
+     "                  source sets data_end)\n"
      "  --skip-bad      land the good rows; bad rows go to --rejects\n"
      "  --rejects F     JSON Lines file of rejected rows with their reasons\n"
      "  --max-errors N  errors listed in full (default 20)\n"
      "  --progress W    auto|always|never (default auto: only on a terminal)\n"
+     "  --provision-users  a user named in events (tickets, surveys, trainings) but\n"
+     "                  unknown is created on first sight, provisioned_at = its\n"
+     "                  earliest event; a later users export fills in the rest\n"
      "  --quiet         no summary\n"},
     {"sources", cmd_sources, "list, show and try the mappings that read vendor exports",
      "usage: churnwatch sources list\n"
@@ -230,19 +242,36 @@ const cli_command cli_commands[] = {
      "                       run's day, to see what is new)\n"
      "  --db F   database (default: store.db)\n"},
     {"run", cmd_run, "the daily job: ingest new files, snapshot, score, evaluate, deliver",
-     "usage: churnwatch run [--db F] [--drop DIR] [--as-of DATE] [--quiet]\n"
+     "usage: churnwatch run [--db F] [--drop DIR [--skip-bad]] [--as-of DATE] [--quiet]\n"
      "                      [--deliver yes|no|dry-run] [--backfill]\n"
      "\n"
      "For cron. Ingests the export files in DIR (*.csv, *.tsv, *.jsonl, *.json, .gz)\n"
      "in one run and moves them to DIR/done, computes the metric snapshot of DATE\n"
      "(default: today, UTC) when it is missing, scores it, evaluates the rules and\n"
      "delivers the queued messages. Running it twice on the same day changes nothing\n"
-     "the second time. --backfill evaluates as `evaluate --backfill` does.\n"},
+     "the second time. --backfill evaluates as `evaluate --backfill` does.\n"
+     "\n"
+     "The drop folder is read with the [ingest] settings, as `ingest` reads files. A\n"
+     "bad row fails the run and nothing is ingested or moved, unless --skip-bad (or\n"
+     "run.on_bad_row = quarantine): then bad rows go, with their reasons, to the\n"
+     "quarantine (`churnwatch quarantine list`) and DIR/quarantine/TIME.jsonl, the\n"
+     "good rows land, the files move to done/ and the day goes on. A file that cannot\n"
+     "be read at all (no usable header, unknown kind) still fails the run.\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"
      "Prints rows per kind, product events represented, active accounts, seats and\n"
-     "MRR, and the schema version.\n"},
+     "MRR, the rows in the quarantine (all, and from the last run), and the schema\n"
+     "version.\n"},
+    {"quarantine", cmd_quarantine, "list the bad rows the daily run kept aside",
+     "usage: churnwatch quarantine list [--db F] [--limit N] [--format table|csv|json]\n"
+     "\n"
+     "Lists the rows `run --skip-bad` (or run.on_bad_row = quarantine) kept out of\n"
+     "the store, newest first: the run's time, file, line, field, the reason and the\n"
+     "raw record. The same rows are in DIR/quarantine/TIME.jsonl of the drop folder.\n"
+     "\n"
+     "  --limit N   at most N rows (default 50)\n"
+     "  --format F  table (default), csv or json\n"},
     {"config", cmd_config, "show the effective configuration",
      "usage: churnwatch config show [--config F] [--set section.name=value]...\n"
      "\n"

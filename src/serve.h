@@ -31,6 +31,7 @@ typedef struct srv_req {
     int db_error;               /* set by a handler that met a database error */
     int write;                  /* the token may write */
     struct cw_api_cache *cache; /* this thread's at-risk list cache (lib/api.h) */
+    const cw_config *cfg;       /* the configuration ([ingest] settings of h_ingest) */
 } srv_req;
 
 /* A handler returns the HTTP status and sets *out to the JSON body (an
@@ -71,6 +72,7 @@ typedef struct srv_opts {
     int threads;
     size_t max_body, max_ingest_body;
     int access_log;
+    const cw_config *cfg; /* the configuration the server was started with */
 } srv_opts;
 int srv_run(const srv_opts *o);
 

@@ -272,8 +272,12 @@ static void on_ingest_message(int is_warning, const char *msg, void *ud)
  * detection reads the start twice. */
 static int h_ingest(srv_req *r, json_t **out)
 {
+    /* The [ingest] settings, as `churnwatch ingest` and `run --drop` read them. */
     cw_ingest_opts o;
-    cw_ingest_opts_init(&o);
+    if (r->cfg)
+        cw_ingest_opts_from_config(&o, r->cfg);
+    else
+        cw_ingest_opts_init(&o);
     const char *kind = srv_query(r, "kind");
     if (kind && *kind && (o.kind = cw_kind_from_name(kind)) == CW_KIND_NONE)
         return srv_error(out, 400, "kind: unknown kind '%.64s'", kind);

@@ -103,7 +103,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     }
 }
 
-static char *metrics_text(size_t *len)
+static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
 {
     sbuf b = {0};
     sb_printf(&b, "# HELP churnwatch_http_requests_total HTTP requests by route and status.\n"
@@ -152,6 +152,16 @@ static char *metrics_text(size_t *len)
               "# TYPE churnwatch_db_errors_total counter\n"
               "churnwatch_db_errors_total %llu\n",
               atomic_load(&g_inflight), (unsigned long long)atomic_load(&g_db_errors));
+    if (q)
+        sb_printf(&b,
+                  "# HELP churnwatch_quarantined_rows Bad input rows held in the quarantine.\n"
+                  "# TYPE churnwatch_quarantined_rows gauge\n"
+                  "churnwatch_quarantined_rows %lld\n"
+                  "# HELP churnwatch_quarantined_rows_last_run Rows the last quarantining run "
+                  "kept aside.\n"
+                  "# TYPE churnwatch_quarantined_rows_last_run gauge\n"
+                  "churnwatch_quarantined_rows_last_run %lld\n",
+                  (long long)q->total, (long long)q->last_run);
     *len = b.n;
     return b.p;
 }
@@ -402,7 +412,8 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
                  g_srv.tmpdir,
                  0,
                  cs->write,
-                 tl_cache};
+                 tl_cache,
+                 g_srv.o->cfg};
     sqlite3 *db = cw_store_sqlite(rd);
     json_t *out = NULL;
     int status;
@@ -527,7 +538,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_error(c, cs, 413, "request body larger than %zu bytes", cs->limit);
     if (cs->route == R_METRICS) {
         size_t n;
-        char *text = metrics_text(&n);
+        /* The quarantine's counts come from the store; without a reader
+         * (database unavailable) they are left out. */
+        cw_quarantine_counts q;
+        cw_store *rd = reader();
+        int have_q = rd && cw_quarantine_counts_get(rd, &q) == CW_OK;
+        if (rd && !have_q)
+            atomic_fetch_add(&g_db_errors, 1);
+        char *text = metrics_text(&n, have_q ? &q : NULL);
         if (!text)
             return send_error(c, cs, 500, "out of memory");
         return send_bytes(c, cs, 200, "text/plain; version=0.0.4", text, n, 1, 0);

@@ -38,6 +38,23 @@ printf '[source.e]\nkind = events\neach = items\nts = each.t\naccount_id = '"'"'
 printf '[source.p]\npreset = nope\n' >src_preset.conf
 printf 'Record ID,Company name,Lifecycle Stage,Number of Employees,Annual Revenue,Create Date,Company owner\n201,Gamma,customer,3,"$1,200",2024-01-02 03:04,x\n' >example.csv
 printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date\n102,Beta,5,"12,00",2024-03-10\n' >crm_bad.csv
+# Real data in (docs/data-model.md): money units, timestamps, kind detection,
+# users from events, the quarantine of the daily run.
+mkdir units
+printf 'account_id,name,segment,contract_start,seats,mrr,currency,status\nM1,Acme,smb,2025-01-01,10,10,USD,active\n' >units/bare_mrr.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_major,currency,status\nM2,Acme,smb,2025-01-01,10,10.50,USD,active\n' >units/major.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nM3,Acme,smb,2025-01-01,10,10.50,USD,active\n' >units/minor_decimal.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nM4,Acme,smb,2025,10,1000,USD,active\n' >units/year.csv
+printf 'ts,account_id,event\n1735689600000,A1,login\n' >units/ms.csv
+printf 'visitor_id,stage,at,price,currency\nv1,visit,2025-01-01,5,USD\n' >units/price.csv
+printf 'Account Name,Account Owner,Type,Industry,Billing State/Province,Annual Revenue,Created Date,Account ID\nAcme,Jo,Customer,Software,CA,100000,2025-01-01,001\n' >units/salesforce.csv
+printf 'Record ID,Company name,Company owner,Create Date,Phone Number,Last Activity Date,City,Country/Region,Industry,Number of Employees,Annual Revenue,Lifecycle Stage\n1,Acme,Jo,2025-01-01,1,2025-01-01,X,Y,Z,10,100,customer\n' >units/hubspot.csv
+printf 'timestamp,account,user,action\n2025-01-05T10:00:00Z,A1,U1,login\n' >units/event_table.csv
+printf 'event,feature,tier,ts,account_id\nlogin,Login,basic,2025-01-05,A1\n' >units/two_kinds.csv
+printf 'ts,account_id,user_id,event\n2025-01-07T10:00:00Z,A1,U7,login\n2025-01-06T09:00:00Z,A1,U7,login\n' >units/new_user.csv
+mkdir qdrop
+cp good/accounts.csv good/users.csv qdrop/
+printf 'ts,account_id,user_id,event\n2025-01-05T10:00:00Z,A1,U1,login\n2025-02-30T10:00:00Z,A1,U1,login\n' >qdrop/events.csv
 pass=0 fail=0
 while IFS='|' read -r code expect args; do
   case "$code" in ''|\#*) continue ;; esac

@@ -108,6 +108,20 @@ check "segment re-ingest changes nothing" "$before" \
   "$(sqlite3 x.db "select * from accounts; select * from users; select * from event_days; select count(*) from ingest_log")"
 check "segment re-ingest: 0 new or changed" "1" "$(grep -c 'total 9 rows, 0 new or changed, 5 unchanged, 2 duplicates' out.txt)"
 
+# Billing periods through a source with its own data_end (2024-06-30) and
+# `each` over invoice lines: cus_C → 103 (customers.csv), ¥2,000 a seat
+# (JPY has no minor unit) × 5 = 10000 a month from 2024-04-01
+# (1711929600); the last period ends 2024-06-01 (1717200000), before the
+# data end: a cancellation then. Clicks of a user no export has given are
+# kept through the source's provision_users: newbie is created in 101,
+# provisioned at its earliest event, 2024-05-04T09:00Z = 1714813200.
+"$BIN" ingest --db x.db invoices.jsonl clicks.csv >out.txt 2>&1
+check "periods and clicks exit 0" "0" "$?"
+check "derived change log" "1711929600|10000|JPY|5|pro;1717200000|0|JPY|0|pro;" \
+  "$(q "select s.effective_at,s.mrr_minor,s.currency,s.seats,s.plan from subscriptions s join accounts a on a.id=s.account where a.account_id='103' order by 1")"
+check "user created on first sight" "newbie|101|1714813200;" \
+  "$(q "select u.user_id,a.account_id,u.provisioned_at from users u join accounts a on a.id=u.account where u.user_id='newbie'")"
+
 # A JSON document that does not parse, or lacks the records array: the
 # whole run fails and nothing lands.
 printf '{"data": [ {"customer": "cus_A",\n' >subs-broken.json

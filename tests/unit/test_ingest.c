@@ -94,6 +94,23 @@ static cw_status ingest(const char **names, size_t n, int skip_bad, const char *
     return s;
 }
 
+/* ingest() with options set by the caller (o->on_message and ud are set here). */
+static cw_status ingest_o(const char **names, size_t n, cw_ingest_opts *o, cw_ingest_stats *stats,
+                          msgs *m)
+{
+    const char *paths[16];
+    for (size_t i = 0; i < n; i++)
+        paths[i] = strdup(path_of(names[i]));
+    o->on_message = on_msg;
+    o->ud = m;
+    cw_store *st = open_db();
+    cw_status s = cw_ingest_files(st, paths, n, o, stats);
+    cw_store_close(st);
+    for (size_t i = 0; i < n; i++)
+        free((void *)paths[i]);
+    return s;
+}
+
 /* A fingerprint of every table's content (not the file's bytes, which WAL
  * checkpoints may shuffle): the hash of all rows in primary-key order. */
 static uint64_t fingerprint(void)
@@ -365,7 +382,8 @@ static void test_atomic_bad_rows(void **state)
         {"empty.csv", "", "empty.csv: empty file"},
         {"unknown.csv", "colour,shape\nred,square\n", "cannot tell the kind"},
         {"missing_col.csv", "ts,account_id,user_id,value\n2025-01-08T10:00:00Z,A1,U1,3\n",
-         "closest is events, which needs column(s) 'event'"},
+         "candidates: events (needs event), users (needs provisioned_at), "
+         "trainings (needs course, completed_at); give --kind or use a --preset/--source"},
         {"quote.csv", "ts,account_id,user_id,event\n2025-01-08T10:00:00Z,A1,U1,\"login\n",
          "unterminated quoted field"},
         {"users_bad_email.csv",
@@ -444,6 +462,208 @@ static void test_skip_bad(void **state)
     }
     fclose(f);
     assert_int_equal(lines, 2);
+}
+
+/* Users from events: with provision_users, a row naming an unknown user
+ * creates it (account from the row, provisioned_at = its earliest event,
+ * lowered when an earlier one comes later in the run or in a later run);
+ * a users export then fills in its fields without duplicating it; unknown
+ * accounts stay errors. Times: 2025-01-01 = 1735689600. */
+static void test_provision_users(void **state)
+{
+    (void)state;
+    const char *acc[] = {"accounts.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(acc, 1, 0, NULL, &st, &m), CW_OK);
+    write_file("ev_prov.csv", "ts,account_id,user_id,event\n"
+                              "2025-01-10T10:00:00Z,A1,P1,login\n"
+                              "2025-01-05T08:00:00Z,A1,P1,login\n"
+                              "2025-01-07T00:00:00Z,A1,P2,login\n"
+                              "2025-01-07T00:00:00Z,A1,,sync\n");
+    const char *ev[] = {"ev_prov.csv"};
+    cw_ingest_opts o;
+    /* Off (the default): unknown users are errors and nothing lands. */
+    cw_ingest_opts_init(&o);
+    msgs m0 = {0};
+    assert_int_equal(ingest_o(ev, 1, &o, &st, &m0), CW_ERR_INPUT);
+    assert_int_equal(st.rejected, 3);
+    assert_non_null(strstr(m0.first, "ev_prov.csv:2: field 'user_id': unknown user 'P1'"));
+    assert_int_equal(q_int("SELECT count(*) FROM users"), 0);
+    /* On: P1 and P2 created once each; P1 at its earlier event (line 3). */
+    cw_ingest_opts_init(&o);
+    o.provision_users = 1;
+    msgs m1 = {0};
+    assert_int_equal(ingest_o(ev, 1, &o, &st, &m1), CW_OK);
+    assert_int_equal(st.provisioned_users, 2);
+    assert_int_equal(st.rows_written[CW_KIND_EVENTS], 4);
+    assert_int_equal(q_int("SELECT count(*) FROM users"), 2);
+    assert_int_equal(q_int("SELECT provisioned_at FROM users WHERE user_id='P1'"), 1736064000);
+    assert_int_equal(q_int("SELECT provisioned_at FROM users WHERE user_id='P2'"), 1736208000);
+    assert_int_equal(q_int("SELECT count(*) FROM users u JOIN accounts a ON a.id = u.account"
+                           " WHERE a.account_id = 'A1' AND u.provisional = 1"),
+                     2);
+    /* A later run with an earlier event of P1 lowers it; P2 stays. */
+    write_file("ev_prov2.csv", "ts,account_id,user_id,event\n"
+                               "2025-01-03T00:00:00Z,A1,P1,report\n"
+                               "2025-01-09T00:00:00Z,A1,P2,report\n");
+    const char *ev2[] = {"ev_prov2.csv"};
+    msgs m2 = {0};
+    assert_int_equal(ingest_o(ev2, 1, &o, &st, &m2), CW_OK);
+    assert_int_equal(st.provisioned_users, 0);
+    assert_int_equal(q_int("SELECT provisioned_at FROM users WHERE user_id='P1'"), 1735862400);
+    assert_int_equal(q_int("SELECT provisioned_at FROM users WHERE user_id='P2'"), 1736208000);
+    /* The users export: same users, its fields; never a duplicate. */
+    write_file("users_prov.csv", "user_id,account_id,email,role,department,provisioned_at\n"
+                                 "P1,A1,p1@a.example,admin,ops,2025-01-01\n");
+    const char *us[] = {"users_prov.csv"};
+    msgs m3 = {0};
+    assert_int_equal(ingest(us, 1, 0, NULL, &st, &m3), CW_OK);
+    assert_int_equal(q_int("SELECT count(*) FROM users"), 2);
+    assert_int_equal(q_int("SELECT provisioned_at FROM users WHERE user_id='P1'"), 1735689600);
+    assert_int_equal(q_int("SELECT provisional FROM users WHERE user_id='P1'"), 0);
+    assert_int_equal(q_int("SELECT count(*) FROM users WHERE user_id='P1' AND"
+                           " email='p1@a.example' AND role='admin'"),
+                     1);
+    /* The export's provisioned_at is the truth: an earlier event no longer
+     * lowers it; P2, still provisional, is lowered (2025-01-02). */
+    write_file("ev_prov3.csv", "ts,account_id,user_id,event\n"
+                               "2024-12-31T00:00:00Z,A1,P1,login\n"
+                               "2025-01-02T00:00:00Z,A1,P2,login\n");
+    const char *ev3[] = {"ev_prov3.csv"};
+    msgs m4 = {0};
+    assert_int_equal(ingest_o(ev3, 1, &o, &st, &m4), CW_OK);
+    assert_int_equal(q_int("SELECT provisioned_at FROM users WHERE user_id='P1'"), 1735689600);
+    assert_int_equal(q_int("SELECT provisioned_at FROM users WHERE user_id='P2'"), 1735776000);
+    /* Unknown accounts stay errors. */
+    write_file("ev_prov4.csv", "ts,account_id,user_id,event\n2025-01-05T00:00:00Z,A9,P3,login\n");
+    const char *ev4[] = {"ev_prov4.csv"};
+    msgs m5 = {0};
+    assert_int_equal(ingest_o(ev4, 1, &o, &st, &m5), CW_ERR_INPUT);
+    assert_non_null(strstr(m5.first, "unknown account 'A9'"));
+    assert_int_equal(q_int("SELECT count(*) FROM users"), 2);
+}
+
+/* Quarantine: with skip_bad and quarantine the bad rows are kept in the
+ * store with their reasons (and the rejects file) while the good land; a
+ * clean run afterwards is "the last run" with 0. */
+static void test_quarantine(void **state)
+{
+    (void)state;
+    const char *names[] = {"accounts.csv", "users.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(names, 2, 0, NULL, &st, &m), CW_OK);
+    write_file("q.csv", "ts,account_id,user_id,event,value\n"
+                        "2025-01-08T10:00:00Z,A1,U1,login,\n"
+                        "2025-01-08T10:00:00Z,A1,U1,login,abc\n"
+                        "2025-01-09T10:00:00Z,A1,U2,login,\n"
+                        "2025-13-01T10:00:00Z,A1,U2,login,\n");
+    const char *q[] = {"q.csv"};
+    cw_ingest_opts o;
+    cw_ingest_opts_init(&o);
+    o.skip_bad = o.quarantine = 1;
+    o.rejects_path = path_of("q_rejects.jsonl");
+    msgs m1 = {0};
+    assert_int_equal(ingest_o(q, 1, &o, &st, &m1), CW_OK);
+    assert_int_equal(st.quarantined, 2);
+    assert_int_equal(st.rows_written[CW_KIND_EVENTS], 2);
+    assert_int_equal(q_int("SELECT count(*) FROM quarantine"), 2);
+    assert_int_equal(q_int("SELECT count(*) FROM quarantine WHERE line=3 AND field='value' AND"
+                           " error='is not a number: ''abc''' AND"
+                           " record='2025-01-08T10:00:00Z,A1,U1,login,abc'"),
+                     1);
+    assert_int_equal(q_int("SELECT count(*) FROM quarantine WHERE line=5 AND field='ts' AND"
+                           " error='''2025-13-01T10:00:00Z'' is an impossible date'"),
+                     1);
+    assert_int_equal(q_int("SELECT rows*10 + quarantined FROM quarantine_runs"), 42);
+    cw_store *s = open_db();
+    cw_quarantine_counts qc;
+    assert_int_equal(cw_quarantine_counts_get(s, &qc), CW_OK);
+    assert_int_equal(qc.total, 2);
+    assert_int_equal(qc.last_run, 2);
+    assert_int_equal(qc.runs, 1);
+    cw_store_close(s);
+    /* Without quarantine (plain skip_bad), nothing is kept in the store. */
+    cw_ingest_opts_init(&o);
+    o.skip_bad = 1;
+    msgs m2 = {0};
+    assert_int_equal(ingest_o(q, 1, &o, &st, &m2), CW_OK);
+    assert_int_equal(st.quarantined, 0);
+    assert_int_equal(q_int("SELECT count(*) FROM quarantine"), 2);
+    /* A clean quarantining run: the last run kept 0. */
+    o.quarantine = 1;
+    const char *ev[] = {"events.csv"};
+    msgs m3 = {0};
+    assert_int_equal(ingest_o(ev, 1, &o, &st, &m3), CW_OK);
+    s = open_db();
+    assert_int_equal(cw_quarantine_counts_get(s, &qc), CW_OK);
+    assert_int_equal(qc.total, 2);
+    assert_int_equal(qc.last_run, 0);
+    assert_int_equal(qc.runs, 2);
+    cw_store_close(s);
+}
+
+/* Money says its unit: *_major is read in the currency's major units, a
+ * bare mrr is a file error saying how to declare it; mrr_cents is minor. */
+static void test_money_units(void **state)
+{
+    (void)state;
+    write_file("acc_major.csv", "account_id,name,segment,contract_start,seats,mrr_major,currency,"
+                                "status\n"
+                                "M1,One,smb,2025-01-01,1,\"$1,200.50\",USD,active\n"
+                                "M2,Two,smb,2025-01-01,1,1000,JPY,active\n"
+                                "M3,Three,smb,2025-01-01,1,10.5,USD,active\n");
+    const char *a[] = {"acc_major.csv"};
+    cw_ingest_stats st;
+    msgs m = {0};
+    assert_int_equal(ingest(a, 1, 0, NULL, &st, &m), CW_OK);
+    assert_int_equal(q_int("SELECT mrr_minor FROM accounts WHERE account_id='M1'"), 120050);
+    assert_int_equal(q_int("SELECT mrr_minor FROM accounts WHERE account_id='M2'"), 1000);
+    assert_int_equal(q_int("SELECT mrr_minor FROM accounts WHERE account_id='M3'"), 1050);
+    write_file("acc_cents.csv", "account_id,name,segment,contract_start,seats,mrr_cents,currency,"
+                                "status\nM4,Four,smb,2025-01-01,1,1000,USD,active\n");
+    const char *c[] = {"acc_cents.csv"};
+    assert_int_equal(ingest(c, 1, 0, NULL, &st, &m), CW_OK);
+    assert_int_equal(q_int("SELECT mrr_minor FROM accounts WHERE account_id='M4'"), 1000);
+    uint64_t before = fingerprint();
+    write_file("acc_bare.csv", "account_id,name,segment,contract_start,seats,mrr,currency,status\n"
+                               "M5,Five,smb,2025-01-01,1,10,USD,active\n");
+    const char *b[] = {"acc_bare.csv"};
+    msgs mb = {0};
+    assert_int_equal(ingest(b, 1, 0, NULL, &st, &mb), CW_ERR_INPUT);
+    assert_int_equal(mb.errors, 1); /* not also "missing required column" */
+    assert_non_null(strstr(mb.first, "acc_bare.csv:1: column 'mrr' is money without a unit: name "
+                                     "it mrr_minor (minor units, e.g. cents) or mrr_major (major "
+                                     "units, e.g. dollars), or declare the unit in a "
+                                     "[source.NAME] mapping (mrr_minor.unit = major"));
+    write_file("subs_bare.jsonl", "{\"account_id\":\"M1\",\"effective_at\":\"2025-01-01\","
+                                  "\"mrr\":10,\"currency\":\"USD\",\"seats\":1}\n");
+    const char *sb[] = {"subs_bare.jsonl"};
+    msgs ms = {0};
+    assert_int_equal(ingest(sb, 1, 0, NULL, &st, &ms), CW_ERR_INPUT);
+    assert_non_null(strstr(ms.first, "subs_bare.jsonl:1: key 'mrr' is money without a unit"));
+    write_file("journey_bare.csv",
+               "visitor_id,stage,at,cost,currency\nv1,visit,2025-01-01,5,USD\n");
+    const char *jb[] = {"journey_bare.csv"};
+    msgs mj = {0};
+    assert_int_equal(ingest(jb, 1, 0, NULL, &st, &mj), CW_ERR_INPUT);
+    assert_non_null(strstr(mj.first, "column 'cost' is money without a unit: name it cost_minor"));
+    write_file("acc_badmajor.csv",
+               "account_id,name,segment,contract_start,seats,mrr_major,currency,"
+               "status\nM6,Six,smb,2025-01-01,1,\"12,00\",USD,active\n");
+    const char *bm[] = {"acc_badmajor.csv"};
+    msgs mm = {0};
+    assert_int_equal(ingest(bm, 1, 0, NULL, &st, &mm), CW_ERR_INPUT);
+    assert_non_null(strstr(mm.first, "field 'mrr_minor': '12,00' is not an amount of money"));
+    write_file("acc_year.csv", "account_id,name,segment,contract_start,seats,mrr_minor,currency,"
+                               "status\nM7,Seven,smb,2025,1,100,USD,active\n");
+    const char *y[] = {"acc_year.csv"};
+    msgs my = {0};
+    assert_int_equal(ingest(y, 1, 0, NULL, &st, &my), CW_ERR_INPUT);
+    assert_non_null(strstr(
+        my.first, "acc_year.csv:2: field 'contract_start': '2025' is not a date or timestamp"));
+    assert_int_equal(fingerprint(), before);
 }
 
 static void test_jsonl_equals_csv(void **state)
@@ -648,6 +868,9 @@ int main(void)
         cmocka_unit_test_setup(test_all_kinds, fresh),
         cmocka_unit_test_setup(test_no_error_cascade, fresh),
         cmocka_unit_test_setup(test_stdin_needs_kind, fresh),
+        cmocka_unit_test_setup(test_provision_users, fresh),
+        cmocka_unit_test_setup(test_quarantine, fresh),
+        cmocka_unit_test_setup(test_money_units, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

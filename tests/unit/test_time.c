@@ -82,9 +82,19 @@ static const parse_case parse_cases[] = {
     {"2025-01-01T00:00:00.5", 0, 1, A2025, NULL},
     {"2025-01-01T00:00:00", 0, 0, 0, "no UTC offset"},
     {"2025-01-01 08:00", 0, 0, 0, "no UTC offset"},
-    /* Unix seconds. */
-    {"0", 0, 0, 0, NULL},
+    /* Unix seconds: 9 or 10 digits. */
     {"1735689600", 0, 0, A2025, NULL},
+    {"100000000", 0, 0, 100000000, NULL}, /* 1973-03-03T09:46:40Z, the first 9 digits */
+    {"999999999", 0, 0, 999999999, NULL},
+    /* Shorter numbers are never a timestamp: a year, a count or an id would
+     * otherwise be some instant of 1970. */
+    {"0", 0, 0, 0, "is not a date or timestamp"},
+    {"2025", 0, 0, 0, "is not a date or timestamp"},
+    {"86400", 0, 0, 0, "is not a date or timestamp"},
+    {"1234567", 0, 0, 0, "is not a date or timestamp"},        /* 7 digits */
+    {"12345678901234", 0, 0, 0, "is not a date or timestamp"}, /* 14 digits */
+    /* 9 digits and leading zeros: still a count of seconds. */
+    {"000000001", 0, 0, 1, NULL},
     /* Eight digits: an ISO-8601 basic date, not Unix seconds (1970-08-23). */
     {"20250101", 0, 0, A2025, NULL},
     {"20240229", 0, 0, A2025 - 307 * DAY, NULL},
@@ -94,8 +104,10 @@ static const parse_case parse_cases[] = {
     {"4102444799", 0, 0, TMAX - 1, NULL},
     {"4102444800", 0, 0, 0, "after 2099-12-31"},
     {"9999999999", 0, 0, 0, "after 2099-12-31"},
-    {"1735689600000", 0, 0, 0, "milliseconds"}, /* 13 digits */
-    {"17356896000", 0, 0, 0, "milliseconds"},   /* 11 digits */
+    {"1735689600000", 0, 0, 0,
+     "looks like milliseconds: declare the unit (unit = ms in a [source])"}, /* 13 digits */
+    {"17356896000", 0, 0, 0, "looks like milliseconds"},                     /* 11 digits */
+    {"173568960000", 0, 0, 0, "looks like milliseconds"},                    /* 12 digits */
     {"-1", 0, 0, 0, "not a date"},
     {"+1735689600", 0, 0, 0, "not a date"},
     {"1735689600.5", 0, 0, 0, "not a date"},
