@@ -890,6 +890,8 @@ static void preset_lines(sects *ss, const char *text)
     }
 }
 
+static cw_status text_sects(const char *name, const char *text, sects *ss, char **err);
+
 /* Parses preset NAME's text into sections; file is "preset NAME". */
 static cw_status preset_sects(const char *name, sects *ss, char **err)
 {
@@ -899,6 +901,13 @@ static cw_status preset_sects(const char *name, sects *ss, char **err)
         *err = cw_strdupf("no preset named '%s' (see `churnwatch sources list`)", name);
         return CW_ERR_NOTFOUND;
     }
+    return text_sects(name, text, ss, err);
+}
+
+/* Parses INI text of [source.X] sections; messages name it `name`. */
+static cw_status text_sects(const char *name, const char *text, sects *ss, char **err)
+{
+    memset(ss, 0, sizeof *ss);
     ss->file = name;
     int rc = ini_parse_string(text, on_preset, ss);
     if (rc != 0) {
@@ -1666,6 +1675,32 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
         }
     }
     return 1;
+}
+
+cw_status cw_source_compile_text(const char *name, const char *text, cw_source *out, char **err)
+{
+    memset(out, 0, sizeof *out);
+    *err = NULL;
+    sects ss;
+    cw_status s = text_sects(name, text, &ss, err);
+    if (s != CW_OK)
+        return s;
+    if (!(out->name = dup(name)))
+        s = CW_ERR_NOMEM;
+    for (int i = 0; i < ss.n && s == CW_OK; i++) {
+        cw_mapping *m;
+        s = compile_section(ss.s[i].name, name, ss.s[i].kvs, ss.s[i].n, NULL, &m, err);
+        if (s == CW_OK)
+            s = push_map(out, m);
+    }
+    if (s == CW_OK && !out->nmaps) {
+        *err = cw_strdupf("%s: no [source.NAME] section", name);
+        s = CW_ERR_CONFIG;
+    }
+    free_sects(&ss);
+    if (s != CW_OK)
+        cw_source_clear(out);
+    return s;
 }
 
 /* ---- listing ---------------------------------------------------------- */

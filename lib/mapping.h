@@ -119,6 +119,9 @@ const char *cw_preset_lookup(const char *name);
  * it: "segment.identify"). Errors: "file:line: [source.X] key: why". */
 cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw_source *out,
                             char **err);
+/* Compiles INI text holding [source.X] sections (as a preset), named name
+ * in messages; .table paths are relative to the working directory. */
+cw_status cw_source_compile_text(const char *name, const char *text, cw_source *out, char **err);
 void cw_source_clear(cw_source *s);
 void cw_mapping_free(cw_mapping *m);
 
