@@ -2165,6 +2165,14 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
         if (s != CW_OK)
             break;
         int nsec = src ? src->nmaps : 1;
+        if (nsec > 1 && strcmp(paths[i], "-") == 0) {
+            /* Each section reads the file again: standard input cannot be. */
+            file_fatal(&R, CW_ERR_USAGE,
+                       "-: source %s has %d sections, each reading the input again: give a file, "
+                       "not standard input",
+                       src->name, nsec);
+            continue;
+        }
         if (nfiles + (size_t)nsec > cap) {
             cap = 2 * (nfiles + (size_t)nsec);
             in_file *nf = realloc(files, cap * sizeof *nf);

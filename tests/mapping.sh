@@ -145,6 +145,11 @@ check "check prints the mapped row" "1" "$(grep -c '^  ts *2024-04-01T08:00:00Z$
 check "check prints only --limit rows" "1" "$(grep -c '^events line' out.txt)"
 check "check lists unmapped keys" "1" "$(grep -c "key 'traits' is not mapped" err.txt)"
 
+# A source of several sections reads its file once per section: not stdin.
+"$BIN" ingest --db x.db --source seg2 - <segment.jsonl >out.txt 2>&1
+check "several sections from stdin exit 2" "2" "$?"
+check "its message" "1" "$(grep -c 'source seg2 has 4 sections, each reading the input again' out.txt)"
+
 "$BIN" sources show seg2 >out.txt 2>&1
 check "show prints every part" "4" "$(grep -c '^\[source.seg2\.' out.txt)"
 "$BIN" sources list >out.txt 2>&1
