@@ -1529,10 +1529,25 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
                 int c = native_col ? native_col[i] : -1;
                 if (c >= 0 && c < rec->ncells)
                     v = rec->cells[c];
+            } else if (rec->obj && fd->type == CW_F_CURRENCY) {
+                /* Read now (not with the other native keys below): money
+                 * in major units needs it. */
+                json_t *j = json_object_get(rec->obj, fd->name);
+                if (j && !json_scalar(j, sc->buf[i], sizeof sc->buf[i], &v))
+                    v.s = NULL, v.len = 0;
             }
             texts[i] = v;
             if (v.len)
                 setm |= 1u << i;
+            if (fd->type == CW_F_CURRENCY && v.s) {
+                const char *cs = v.s;
+                size_t cl = v.len;
+                trim(&cs, &cl);
+                if (cl == 3 && !currency[0]) {
+                    memcpy(currency, cs, 3);
+                    currency[3] = '\0';
+                }
+            }
             continue;
         }
         int from_record = 0, lookup_failed = 0, have = 0;

@@ -253,6 +253,12 @@ static void test_money(void **state)
     assert_false(apply_json(m, "{\"revenue\":\"1.001\",\"cur\":\"JPY\"}", NULL));
     assert_string_equal(why, "'1.001' has more decimals than JPY's 0");
     cw_source_clear(&src);
+    /* The currency from the record's own (unmapped) currency key. */
+    m = must("kind = accounts\nmrr_minor = revenue\nmrr_minor.unit = major\n", &src);
+    assert_true(apply_json(m, "{\"revenue\":\"1,200\",\"currency\":\"JPY\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_ACCOUNTS, "mrr_minor"), "1200");
+    assert_string_equal(GOT(CW_KIND_ACCOUNTS, "currency"), "JPY");
+    cw_source_clear(&src);
     m = must("kind = accounts\nmrr_minor = m\nmrr_minor.scale = 12\n", &src);
     assert_true(apply_json(m, "{\"m\":\"250\"}", NULL));
     assert_string_equal(GOT(CW_KIND_ACCOUNTS, "mrr_minor"), "3000");
