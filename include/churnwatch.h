@@ -71,7 +71,8 @@ typedef enum cw_kind {
     CW_KIND_GOALS = 9,
     CW_KIND_GOAL_MEASUREMENTS = 10,
     CW_KIND_JOURNEY = 11,
-    CW_KIND__COUNT = 12
+    CW_KIND_SUBSCRIPTION_PERIODS = 12, /* billing periods; subscriptions are derived from them */
+    CW_KIND__COUNT = 13
 } cw_kind;
 
 /* Field types. Timestamps and dates are stored as UTC Unix seconds; money
@@ -244,6 +245,9 @@ typedef struct cw_ingest_stats {
     int64_t files;
     double elapsed_s;
     int committed; /* 1 when the run's transaction committed */
+    /* subscription_periods: accounts whose change log was re-derived, and
+     * of them those whose derived change-log rows changed */
+    int64_t periods_accounts, periods_accounts_changed;
 } cw_ingest_stats;
 
 /* Sets *o to the defaults. */

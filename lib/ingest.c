@@ -147,6 +147,13 @@ typedef struct run {
     unsigned char *hbuf, *cbuf; /* merged hashes and cells of one account-day */
     size_t hbuf_cap, cbuf_cap;
     int64_t file_written, file_rejected, file_rows;
+    /* billing periods: the accounts whose periods this run read, each with
+     * the file and line of its first row (for messages); and the known
+     * change-log origin of accounts (ORIGIN_* bits, by internal id) */
+    cw_intern *period_acc, *origins;
+    int64_t *pa_id, *pa_line;
+    const char **pa_path;
+    size_t npa, capa;
     /* progress */
     double t0, last_progress;
     int file_index, file_count;
@@ -423,6 +430,169 @@ static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, 
     return 1;
 }
 
+/* ---- billing periods -------------------------------------------------- */
+
+enum { ORIGIN_NATIVE = 1, ORIGIN_PERIODS = 2 };
+
+/* The change-log origins of an account (ORIGIN_* bits), cached per run. */
+static cw_status account_origins(run *R, int64_t account, int *bits)
+{
+    int64_t b = cw_intern_get(R->origins, (const char *)&account, sizeof account);
+    if (b >= 0) {
+        *bits = (int)b;
+        return CW_OK;
+    }
+    int64_t native = 0, derived = 0, periods = 0;
+    cw_status s = R->ops->sub_origins(R->st, account, &native, &derived, &periods);
+    if (s != CW_OK)
+        return s;
+    *bits = (native ? ORIGIN_NATIVE : 0) | (derived || periods ? ORIGIN_PERIODS : 0);
+    return cw_intern_put(R->origins, (const char *)&account, sizeof account, *bits);
+}
+
+/* One account's change log comes either from subscriptions files or from
+ * billing periods, never both: re-deriving must be free to replace all of
+ * its derived rows, and a hand-kept row between them would be silently
+ * contradicted. Returns 1 when row v (of kind subscriptions or
+ * subscription_periods) may go on; else reports it and returns 0. */
+static int check_origin(run *R, const cw_value *v, const int64_t *refs, int64_t line, cw_strref raw,
+                        cw_status *s)
+{
+    int bits = 0;
+    if (refs[0] > R->placeholder_id)
+        return 1; /* an account created in this run that was not written */
+    if ((*s = account_origins(R, refs[0], &bits)) != CW_OK)
+        return 0;
+    char why[WHY_MAX];
+    int n = (int)(v[0].len > 64 ? 64 : v[0].len);
+    if (R->kd->kind == CW_KIND_SUBSCRIPTIONS && (bits & ORIGIN_PERIODS)) {
+        snprintf(why, sizeof why,
+                 "account '%.*s' has billing periods (subscription_periods) and its change log is "
+                 "derived from them; give its subscription changes one way only",
+                 n, v[0].s);
+        bad_row(R, line, "account_id", why, raw);
+        return 0;
+    }
+    if (R->kd->kind == CW_KIND_SUBSCRIPTION_PERIODS && (bits & ORIGIN_NATIVE)) {
+        snprintf(why, sizeof why,
+                 "account '%.*s' has subscription changes from a subscriptions file; billing "
+                 "periods cannot be added to it (give its subscription changes one way only)",
+                 n, v[0].s);
+        bad_row(R, line, "account_id", why, raw);
+        return 0;
+    }
+    return 1;
+}
+
+/* Remembers that the run read periods of account (once per account). */
+static cw_status note_period_account(run *R, int64_t account, int64_t line)
+{
+    if (cw_intern_get(R->period_acc, (const char *)&account, sizeof account) >= 0)
+        return CW_OK;
+    if (R->npa == R->capa) {
+        size_t cap = R->capa ? R->capa * 2 : 64;
+        int64_t *ids = realloc(R->pa_id, cap * sizeof *ids);
+        if (ids)
+            R->pa_id = ids;
+        int64_t *lines = realloc(R->pa_line, cap * sizeof *lines);
+        if (lines)
+            R->pa_line = lines;
+        const char **paths = realloc(R->pa_path, cap * sizeof *paths);
+        if (paths)
+            R->pa_path = paths;
+        if (!ids || !lines || !paths)
+            return CW_ERR_NOMEM;
+        R->capa = cap;
+    }
+    R->pa_id[R->npa] = account;
+    R->pa_line[R->npa] = line;
+    R->pa_path[R->npa] = R->f->path;
+    R->npa++;
+    return cw_intern_put(R->period_acc, (const char *)&account, sizeof account,
+                         (int64_t)R->npa - 1);
+}
+
+typedef struct periods_ctx {
+    cw_period *p;
+    size_t n, cap;
+} periods_ctx;
+
+static cw_status on_period(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    periods_ctx *c = ud;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        cw_period *p = realloc(c->p, cap * sizeof *p);
+        if (!p)
+            return CW_ERR_NOMEM;
+        c->p = p;
+        c->cap = cap;
+    }
+    cw_period *p = &c->p[c->n];
+    memset(p, 0, sizeof *p);
+    const cw_value *line = v[CW_SP_LINE_ID].present && v[CW_SP_LINE_ID].s   ? &v[CW_SP_LINE_ID]
+                           : v[CW_SP_PRODUCT].present && v[CW_SP_PRODUCT].s ? &v[CW_SP_PRODUCT]
+                                                                            : NULL;
+    const cw_value *prod =
+        v[CW_SP_PRODUCT].present && v[CW_SP_PRODUCT].s ? &v[CW_SP_PRODUCT] : NULL;
+    p->line = cw_strndup(line ? line->s : "", line ? line->len : 0);
+    p->product = cw_strndup(prod ? prod->s : "", prod ? prod->len : 0);
+    c->n++; /* counted before the checks so cw_periods_free frees what was made */
+    if (!p->line || !p->product)
+        return CW_ERR_NOMEM;
+    p->start = v[CW_SP_START].i;
+    p->end = v[CW_SP_END].present ? v[CW_SP_END].i : 0;
+    int field;
+    char why[WHY_MAX];
+    if (!cw_period_mrr(v, &p->mrr_minor, &field, why, sizeof why))
+        p->mrr_minor = 0; /* validated on the way in; cannot happen for stored rows */
+    p->quantity = v[CW_SP_QUANTITY].present ? v[CW_SP_QUANTITY].i : 1;
+    p->interval = v[CW_SP_INTERVAL].present ? (int)v[CW_SP_INTERVAL].i : 0;
+    p->interval_count = v[CW_SP_INTERVAL_COUNT].present ? v[CW_SP_INTERVAL_COUNT].i : 1;
+    if (v[CW_SP_CURRENCY].s)
+        memcpy(p->currency, v[CW_SP_CURRENCY].s,
+               v[CW_SP_CURRENCY].len < 3 ? v[CW_SP_CURRENCY].len : 3);
+    return CW_OK;
+}
+
+/* Re-derives the change log of every account whose periods the run read,
+ * from all of its stored periods (so a renewal in a later export turns a
+ * derived cancellation into a continuation). */
+static cw_status derive_accounts(run *R)
+{
+    cw_status s = CW_OK;
+    periods_ctx c = {NULL, 0, 0};
+    for (size_t i = 0; i < R->npa && s == CW_OK; i++) {
+        cw_periods_free(c.p, c.n);
+        c = (periods_ctx){NULL, 0, 0};
+        if ((s = R->ops->scan_periods(R->st, R->pa_id[i], on_period, &c)) != CW_OK)
+            break;
+        cw_sub_row *rows = NULL;
+        size_t nrows = 0;
+        char why[WHY_MAX];
+        s = cw_periods_derive(c.p, c.n, R->o->data_end, &rows, &nrows, why, sizeof why);
+        if (s == CW_ERR_INPUT) {
+            /* Reported at the account's first row in this run. */
+            R->errors++;
+            R->stats->rejected++;
+            if (R->errors <= R->o->max_errors)
+                message(R, 0, "%s:%lld: field 'currency': %s", R->pa_path[i],
+                        (long long)R->pa_line[i], why);
+            s = CW_OK;
+            continue;
+        }
+        int changed = 0;
+        if (s == CW_OK && writing(R))
+            s = R->ops->replace_derived(R->st, R->pa_id[i], rows, nrows, &changed);
+        free(rows);
+        R->stats->periods_accounts++;
+        R->stats->periods_accounts_changed += changed;
+    }
+    cw_periods_free(c.p, c.n);
+    return s;
+}
+
 static cw_status event_row(run *R, const cw_value *v, const int64_t *refs, int64_t line,
                            cw_strref raw)
 {
@@ -485,6 +655,15 @@ static int check_key(run *R, const cw_value *v, const int64_t *refs, int64_t lin
             return 1; /* key too long to track; the store's upsert still applies */
         n += (size_t)w;
     }
+    if (kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        /* The line is part of the key (lib/schema.c): line_id, else product. */
+        const cw_value *l = v[CW_SP_LINE_ID].present ? &v[CW_SP_LINE_ID] : &v[CW_SP_PRODUCT];
+        int w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%.*s\x1f",
+                         l->present ? (int)l->len : 0, l->present ? l->s : "");
+        if (w < 0 || (size_t)w >= sizeof R->keybuf - n)
+            return 1;
+        n += (size_t)w;
+    }
     int64_t raw_hash = (int64_t)(cw_hash64(raw.s, raw.len, 7) >> 1);
     int64_t prev_hash;
     int64_t prev_line = cw_intern_get_aux(R->keys_seen, R->keybuf, n, &prev_hash);
@@ -545,8 +724,18 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
             return CW_OK;
         }
     }
+    if (kd->kind == CW_KIND_SUBSCRIPTIONS || kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        cw_status s = CW_OK;
+        if (!check_origin(R, v, refs, line, raw, &s))
+            return s;
+    }
     if (!check_key(R, v, refs, line, raw))
         return CW_OK;
+    if (kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        cw_status s = note_period_account(R, refs[0], line);
+        if (s != CW_OK)
+            return s;
+    }
     if (!writing(R)) {
         /* After the first error nothing is written, but later rows are still
          * checked; remember the ids this row would have created so rows that
@@ -849,7 +1038,7 @@ static void open_file(run *R, in_file *f)
         file_fatal(R, CW_ERR_INPUT,
                    "%s:1: cannot tell the kind of data from the %s%s; give --kind (one of "
                    "accounts, subscriptions, users, features, events, trainings, tickets, "
-                   "surveys, goals, goal_measurements, journey)",
+                   "surveys, goals, goal_measurements, journey, subscription_periods)",
                    f->path, f->jsonl ? "first object's keys" : "header",
                    amb ? " (it fits several kinds)" : "");
 }
@@ -895,10 +1084,13 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
     R.users = cw_intern_new();
     R.events = cw_intern_new();
     R.goals = cw_intern_new();
+    R.period_acc = cw_intern_new();
+    R.origins = cw_intern_new();
     R.placeholder_id = INT64_MAX;
     R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
     R.batch = malloc(R.batch_cap * sizeof *R.batch);
-    if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.batch) {
+    if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.batch || !R.period_acc ||
+        !R.origins) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -915,6 +1107,20 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         files[i].order = (int)i;
         open_file(&R, &files[i]);
     }
+    if (R.fatal) {
+        s = R.fatal_status;
+        goto done;
+    }
+    /* Billing periods cannot be read without a data end: it is what tells
+     * a cancelled line (last period ended within the data) from one still
+     * running. The source's data_end setting arrives through opts too. */
+    for (size_t i = 0; i < npaths; i++)
+        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && opts->data_end <= 0)
+            file_fatal(&R, CW_ERR_USAGE,
+                       "%s: billing periods (subscription_periods) need the data end, the last day "
+                       "the export covers, to tell a cancelled line from one still running: give "
+                       "--data-end YYYY-MM-DD (or data_end in the file's [source.NAME])",
+                       files[i].path);
     if (R.fatal) {
         s = R.fatal_status;
         goto done;
@@ -950,6 +1156,8 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
             s = R.ops->log_file(st, f->path, f->kind, R.file_rows, R.file_written, R.file_rejected,
                                 cw_reader_bytes(f->r));
     }
+    if (s == CW_OK && !R.fatal && R.npa)
+        s = derive_accounts(&R);
     if (s == CW_OK && R.fatal)
         s = R.fatal_status;
     if (s == CW_OK && R.errors && !opts->skip_bad)
@@ -983,6 +1191,11 @@ done:
     cw_intern_free(R.events);
     cw_intern_free(R.goals);
     cw_intern_free(R.keys_seen);
+    cw_intern_free(R.period_acc);
+    cw_intern_free(R.origins);
+    free(R.pa_id);
+    free(R.pa_line);
+    free(R.pa_path);
     free(R.batch);
     free(R.hbuf);
     free(R.cbuf);

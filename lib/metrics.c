@@ -39,7 +39,7 @@
 
 typedef struct m_sub {
     int64_t account, ts, mrr, seats;
-    int annual; /* -1 unknown */
+    int annual; /* billing_period enum index (0 monthly, 1 annual, ...); -1 unknown */
 } m_sub;
 
 typedef struct m_user {
@@ -778,9 +778,12 @@ static cw_status compute_account(const engine *E, slot *sl)
             v[M_MRR_CHANGE_90D] = (double)(mrr - (sk90 >= 0 ? E->subs[sk90].mrr : mrr));
         }
         /* next term anniversary (civil months) of the current contract */
+        /* billing_period: monthly, annual, quarterly, semiannual, other;
+         * unknown and other count as annual, as before the last three existed. */
+        static const int term_months[] = {1, 12, 3, 6, 12};
         int annual = sk >= 0 ? E->subs[sk].annual : -1;
-        v[M_DAYS_TO_RENEWAL] =
-            (double)(next_anniversary(contract_anchor(E, a, D), annual == 0 ? 1 : 12, D) - D);
+        int months = annual >= 0 && annual < 5 ? term_months[annual] : 12;
+        v[M_DAYS_TO_RENEWAL] = (double)(next_anniversary(contract_anchor(E, a, D), months, D) - D);
 
         /* ---- users ---- */
         int64_t prov = 0, active = 0, ever = 0, dropped = 0, sum_ad = 0, sum_weeks = 0;

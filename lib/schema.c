@@ -53,8 +53,8 @@ static const cw_field_def subscriptions_fields[] = {
     {"seats", "seats_licensed|quantity", NULL, CW_F_INT, REQ, 0, 10000000, NULL,
      "seats from then on"},
     {"plan", "plan_name|product", NULL, CW_F_TEXT, 0, 0, 128, NULL, "plan name"},
-    {"billing_period", "interval|billing_interval", NULL, CW_F_ENUM, 0, 0, 0, "monthly|annual",
-     "contract term (MRR is always monthly)"},
+    {"billing_period", "interval|billing_interval", NULL, CW_F_ENUM, 0, 0, 0,
+     "monthly|annual|quarterly|semiannual|other", "contract term (MRR is always monthly)"},
 };
 
 static const cw_field_def users_fields[] = {
@@ -166,6 +166,38 @@ static const cw_field_def journey_fields[] = {
      "account once the visitor became a customer"},
 };
 
+/* Billing periods (docs/importers.md). The natural key is (account, line,
+ * period_start) where line = line_id, else product: the store keys on that
+ * derived line column, and ingest checks repeated keys the same way. Money
+ * fields carry their unit in the name (bare "mrr"/"amount" columns are not
+ * accepted here). Field indices are used by lib/periods.c and lib/ingest.c. */
+static const cw_field_def subscription_periods_fields[] = {
+    {"account_id", "account", "account", CW_F_REF_ACCOUNT, KEY, 0, 0, NULL, "account billed"},
+    {"product", "plan|plan_name|product_name|sku", NULL, CW_F_TEXT, 0, 0, 128, NULL,
+     "product line (add-ons are lines of their own); empty = one line"},
+    {"line_id", "subscription_id|subscription_item_id", NULL, CW_F_TEXT, 0, 0, 128, NULL,
+     "id of the line when an account has two lines of one product"},
+    {"period_start", "current_period_start|service_period_start|period_start_date", NULL, CW_F_TS,
+     KEY, 0, 0, NULL, "first instant of the period"},
+    {"period_end", "current_period_end|service_period_end|period_end_date", NULL, CW_F_TS, 0, 0, 0,
+     NULL, "end of the period (exclusive or inclusive, detected); empty = running"},
+    {"mrr_minor", "mrr_cents", NULL, CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
+     "MRR of the line in the period after discounts, minor units (or give amount_minor)"},
+    {"amount_minor", "amount_cents|unit_amount_minor|unit_amount_cents|price_minor", NULL,
+     CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
+     "price per unit per interval before discounts, minor units"},
+    {"quantity", "seats", NULL, CW_F_INT, 0, 0, 10000000, NULL, "units (seats); default 1"},
+    {"interval", "billing_interval|interval_unit", "interval_unit", CW_F_ENUM, CW_FD_DEFAULT, 0, 0,
+     "month|year|week|day", "unit of the billing interval; default month"},
+    {"interval_count", "billing_interval_count", NULL, CW_F_INT, 0, 1, 1200, NULL,
+     "intervals per period (6 = a 6-month term); default 1"},
+    {"discount_percent", "percent_off|discount_pct", NULL, CW_F_REAL, 0, 0, 0, NULL,
+     "percent off (0-100)"},
+    {"discount_minor", "amount_off_minor|discount_cents", NULL, CW_F_MONEY, 0, 0, I64MAX / 4, NULL,
+     "amount off per period, minor units"},
+    {"currency", "billing_currency", NULL, CW_F_CURRENCY, REQ, 0, 0, NULL, "ISO-4217 currency"},
+};
+
 #define KD(k, n, f, d)                                                                             \
     {                                                                                              \
         k, n, n, f, (int)(sizeof f / sizeof f[0]), d                                               \
@@ -188,6 +220,8 @@ static const cw_kind_def kinds[CW_KIND__COUNT] = {
     KD(CW_KIND_GOAL_MEASUREMENTS, "goal_measurements", goal_measurements_fields,
        "measurements of goals (and agreed checkpoints)"),
     KD(CW_KIND_JOURNEY, "journey", journey_fields, "marketing-journey records (See-Think-Do-Care)"),
+    KD(CW_KIND_SUBSCRIPTION_PERIODS, "subscription_periods", subscription_periods_fields,
+       "billing periods, one row per period per product line; subscriptions are derived"),
 };
 
 const cw_kind_def *cw_kind_get(cw_kind k)

@@ -2313,8 +2313,9 @@ static cw_status write_manifest(sim_ctx *c, char **errmsg)
             (unsigned long long)c->o->seed, (long long)c->o->accounts, sd, ed, c->o->months,
             c->o->gzip ? "true" : "false");
     for (int k = 1; k < CW_KIND__COUNT; k++)
-        fprintf(f, "%s\n    \"%s\": %lld", k > 1 ? "," : "", kind_names[k],
-                (long long)c->out[k].rows);
+        if (kind_names[k])
+            fprintf(f, "%s\n    \"%s\": %lld", k > 1 ? "," : "", kind_names[k],
+                    (long long)c->out[k].rows);
     fprintf(f,
             "\n  },\n  \"events\": %lld,\n  \"churned_accounts\": %lld,\n"
             "  \"churned_at_least_once\": %lld,\n  \"reactivated_accounts\": %lld,\n"
@@ -2434,6 +2435,10 @@ cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg)
         c->ev_len[e] = strlen(evdefs[e].name);
 
     for (int k = 1; k < OUT__COUNT && s == CW_OK; k++) {
+        /* Kinds the simulator does not write (billing periods: it writes the
+         * change log itself) have no file. */
+        if (k < CW_KIND__COUNT && !kind_files[k])
+            continue;
         const char *name = k == OUT_TRUTH                   ? "truth/ground_truth.csv"
                            : k == CW_KIND_EVENTS && o->gzip ? "events.csv.gz"
                                                             : kind_files[k];

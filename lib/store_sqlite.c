@@ -41,6 +41,8 @@ struct cw_store {
     sqlite3_stmt *q_snap_exists, *q_snap_del[4], *q_snap_put, *q_am_put, *q_am_get, *q_peers_put,
         *q_um_put;
     sqlite3_stmt *slot[CW_STMT__COUNT]; /* cw_store_stmt_slot */
+    /* billing periods: lazily prepared */
+    sqlite3_stmt *q_origins, *q_der_get, *q_der_del, *q_der_ins;
     unsigned char *pack[2];
     size_t pack_cap[2];
 };
@@ -178,6 +180,18 @@ static const struct {
      " prefix TEXT NOT NULL, hash BLOB NOT NULL, created_at INTEGER NOT NULL,"
      " revoked_at INTEGER);"
      "CREATE INDEX api_tokens_prefix ON api_tokens(prefix);"},
+    /* Billing periods (docs/importers.md): kept as given, keyed by (account,
+     * line, period_start) where line = line_id, else product, else ''. The
+     * change log derived from them lives in subscriptions with origin
+     * 'periods'; rows from subscriptions files have origin 'file'. Key
+     * columns first (see the note on trainings above). */
+    {"billing periods",
+     "CREATE TABLE subscription_periods(account INTEGER NOT NULL, line TEXT NOT NULL,"
+     " period_start INTEGER NOT NULL, product TEXT, line_id TEXT, period_end INTEGER,"
+     " mrr_minor INTEGER, amount_minor INTEGER, quantity INTEGER, interval_unit TEXT,"
+     " interval_count INTEGER, discount_percent REAL, discount_minor INTEGER,"
+     " currency TEXT NOT NULL, PRIMARY KEY(account, line, period_start)) WITHOUT ROWID;"
+     "ALTER TABLE subscriptions ADD COLUMN origin TEXT NOT NULL DEFAULT 'file';"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -339,17 +353,27 @@ static cw_status prepare_put(cw_store *st, cw_kind kind)
     char sql[4096];
     size_t n = 0;
 #define APP(...) n += (size_t)snprintf(sql + n, n < sizeof sql ? sizeof sql - n : 0, __VA_ARGS__)
+    /* Billing periods key on a line column that is no field of their own:
+     * line_id, else product (bound by sq_put_row as the last parameter). */
+    int periods = kind == CW_KIND_SUBSCRIPTION_PERIODS;
     APP("INSERT INTO %s(", kd->table);
     for (int i = 0; i < kd->nfields; i++)
         APP("%s%s", i ? "," : "", col_of(&kd->fields[i]));
+    if (periods)
+        APP(",line");
     APP(") VALUES(");
     for (int i = 0; i < kd->nfields; i++)
         APP("%s?%d", i ? "," : "", i + 1);
+    if (periods)
+        APP(",?%d", kd->nfields + 1);
     APP(") ON CONFLICT(");
     int first = 1, nonkey = 0;
+    if (periods)
+        APP("account,line,period_start"), first = 0;
     for (int i = 0; i < kd->nfields; i++)
         if (kd->fields[i].flags & CW_FD_KEY) {
-            APP("%s%s", first ? "" : ",", col_of(&kd->fields[i]));
+            if (!periods)
+                APP("%s%s", first ? "" : ",", col_of(&kd->fields[i]));
             first = 0;
         } else {
             nonkey++;
@@ -437,6 +461,13 @@ static cw_status sq_put_row(cw_store *st, cw_kind kind, const cw_value *v, const
         }
         default: sqlite3_bind_text(q, p, v[i].s, (int)v[i].len, SQLITE_STATIC);
         }
+    }
+    if (kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        const cw_value *line = v[CW_SP_LINE_ID].present   ? &v[CW_SP_LINE_ID]
+                               : v[CW_SP_PRODUCT].present ? &v[CW_SP_PRODUCT]
+                                                          : NULL;
+        sqlite3_bind_text(q, kd->nfields + 1, line ? line->s : "", line ? (int)line->len : 0,
+                          SQLITE_STATIC);
     }
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
@@ -555,8 +586,9 @@ static int64_t enum_index_of(const char *values, const unsigned char *t)
     return 0;
 }
 
-static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
-                              cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
+/* The rows of kind (of one account when account > 0) in natural-key order. */
+static cw_status scan_kind(cw_store *st, cw_kind kind, int64_t account,
+                           cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
 {
     const cw_kind_def *kd = cw_kind_get(kind);
     if (!kd || kind == CW_KIND_EVENTS)
@@ -566,19 +598,25 @@ static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
                                 kind == CW_KIND_ACCOUNTS || kind == CW_KIND_USERS ? "id" : "0");
     for (int i = 0; i < kd->nfields; i++)
         n += (size_t)snprintf(sql + n, sizeof sql - n, ",%s", col_of(&kd->fields[i]));
-    n += (size_t)snprintf(sql + n, sizeof sql - n, " FROM %s ORDER BY ", kd->table);
+    n += (size_t)snprintf(sql + n, sizeof sql - n, " FROM %s%s ORDER BY ", kd->table,
+                          account > 0 ? " WHERE account=?1" : "");
     int first = 1;
-    for (int i = 0; i < kd->nfields; i++)
-        if (kd->fields[i].flags & CW_FD_KEY) {
-            n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", first ? "" : ",",
-                                  col_of(&kd->fields[i]));
-            first = 0;
-        }
+    if (kind == CW_KIND_SUBSCRIPTION_PERIODS) /* its key: see prepare_put */
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "account,line,period_start");
+    else
+        for (int i = 0; i < kd->nfields; i++)
+            if (kd->fields[i].flags & CW_FD_KEY) {
+                n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", first ? "" : ",",
+                                      col_of(&kd->fields[i]));
+                first = 0;
+            }
     if (n >= sizeof sql)
         return cw_store_set_error(st, CW_ERR_TOOBIG, "scan statement too long");
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
         return db_error(st, kd->name);
+    if (account > 0)
+        sqlite3_bind_int64(q, 1, account);
     cw_value v[CW_MAX_FIELDS];
     cw_status s = CW_OK;
     int rc;
@@ -611,6 +649,118 @@ static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
         s = db_error(st, kd->name);
     sqlite3_finalize(q);
     return s;
+}
+
+static cw_status sq_scan_rows(cw_store *st, cw_kind kind,
+                              cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
+{
+    return scan_kind(st, kind, 0, fn, ud);
+}
+
+/* ---- billing periods -------------------------------------------------- */
+
+static cw_status sq_scan_periods(cw_store *st, int64_t account,
+                                 cw_status (*fn)(int64_t, const cw_value *, void *), void *ud)
+{
+    if (account <= 0)
+        return cw_store_set_error(st, CW_ERR_USAGE, "scan_periods: bad account");
+    return scan_kind(st, CW_KIND_SUBSCRIPTION_PERIODS, account, fn, ud);
+}
+
+static cw_status lazy(cw_store *st, sqlite3_stmt **q, const char *sql);
+static cw_status step_done(cw_store *st, sqlite3_stmt *q, const char *what);
+
+static cw_status sq_sub_origins(cw_store *st, int64_t account, int64_t *native, int64_t *derived,
+                                int64_t *periods)
+{
+    cw_status s = lazy(st, &st->q_origins,
+                       "SELECT (SELECT count(*) FROM subscriptions WHERE account=?1 AND"
+                       " origin<>'periods'), (SELECT count(*) FROM subscriptions WHERE"
+                       " account=?1 AND origin='periods'), EXISTS(SELECT 1 FROM"
+                       " subscription_periods WHERE account=?1)");
+    if (s != CW_OK)
+        return s;
+    sqlite3_stmt *q = st->q_origins;
+    sqlite3_bind_int64(q, 1, account);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *native = sqlite3_column_int64(q, 0);
+        *derived = sqlite3_column_int64(q, 1);
+        *periods = sqlite3_column_int64(q, 2);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? CW_OK : db_error(st, "subscription origins");
+}
+
+static cw_status sq_replace_derived(cw_store *st, int64_t account, const cw_sub_row *rows, size_t n,
+                                    int *changed)
+{
+    const cw_field_def *bpf = &cw_kind_get(CW_KIND_SUBSCRIPTIONS)->fields[6];
+    cw_status s;
+    if ((s = lazy(st, &st->q_der_get,
+                  "SELECT effective_at, mrr_minor, currency, seats, plan, billing_period FROM"
+                  " subscriptions WHERE account=? AND origin='periods' ORDER BY effective_at")) ||
+        (s = lazy(st, &st->q_der_del,
+                  "DELETE FROM subscriptions WHERE account=? AND origin='periods'")) ||
+        (s = lazy(st, &st->q_der_ins,
+                  "INSERT INTO subscriptions(account,effective_at,mrr_minor,currency,seats,plan,"
+                  "billing_period,origin) VALUES(?,?,?,?,?,?,?,'periods')")))
+        return s;
+    /* Compare first, so that re-deriving the same log writes nothing. */
+    sqlite3_stmt *q = st->q_der_get;
+    sqlite3_bind_int64(q, 1, account);
+    size_t i = 0;
+    int same = 1, rc;
+    char buf[64];
+    while (same && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (i == n) {
+            same = 0;
+            break;
+        }
+        const cw_sub_row *r = &rows[i++];
+        const char *cur = (const char *)sqlite3_column_text(q, 2);
+        const char *plan = (const char *)sqlite3_column_text(q, 4);
+        const char *bp = (const char *)sqlite3_column_text(q, 5);
+        const char *want_bp =
+            r->billing_period >= 0 ? enum_name(bpf, r->billing_period, buf, sizeof buf) : NULL;
+        same = sqlite3_column_int64(q, 0) == r->effective_at &&
+               sqlite3_column_int64(q, 1) == r->mrr_minor &&
+               sqlite3_column_int64(q, 3) == r->seats && cur && strcmp(cur, r->currency) == 0 &&
+               (plan ? r->plan && strcmp(plan, r->plan) == 0 : !r->plan) &&
+               (bp ? want_bp && strcmp(bp, want_bp) == 0 : !want_bp);
+    }
+    if (same && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_reset(q);
+        return db_error(st, "derived subscriptions");
+    }
+    sqlite3_reset(q);
+    *changed = !(same && i == n);
+    if (!*changed)
+        return CW_OK;
+    sqlite3_bind_int64(st->q_der_del, 1, account);
+    if ((s = step_done(st, st->q_der_del, "derived subscriptions")) != CW_OK)
+        return s;
+    q = st->q_der_ins;
+    for (i = 0; i < n; i++) {
+        const cw_sub_row *r = &rows[i];
+        sqlite3_bind_int64(q, 1, account);
+        sqlite3_bind_int64(q, 2, r->effective_at);
+        sqlite3_bind_int64(q, 3, r->mrr_minor);
+        sqlite3_bind_text(q, 4, r->currency, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 5, r->seats);
+        if (r->plan)
+            sqlite3_bind_text(q, 6, r->plan, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 6);
+        if (r->billing_period >= 0)
+            sqlite3_bind_text(q, 7, enum_name(bpf, r->billing_period, buf, sizeof buf), -1,
+                              SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(q, 7);
+        if ((s = step_done(st, q, "derived subscriptions")) != CW_OK)
+            return s;
+    }
+    return CW_OK;
 }
 
 /* ---- metric snapshots ------------------------------------------------ */
@@ -969,6 +1119,9 @@ static const cw_store_ops sqlite_ops = {
     .open_reader = sq_open_reader,
     .log_file = sq_log_file,
     .goal_exists = sq_goal_exists,
+    .scan_periods = sq_scan_periods,
+    .sub_origins = sq_sub_origins,
+    .replace_derived = sq_replace_derived,
 };
 
 const cw_store_ops *cw_store_get_ops(cw_store *st)
@@ -1084,6 +1237,10 @@ void cw_store_close(cw_store *st)
     sqlite3_finalize(st->q_am_get);
     sqlite3_finalize(st->q_peers_put);
     sqlite3_finalize(st->q_um_put);
+    sqlite3_finalize(st->q_origins);
+    sqlite3_finalize(st->q_der_get);
+    sqlite3_finalize(st->q_der_del);
+    sqlite3_finalize(st->q_der_ins);
     for (int i = 0; i < CW_STMT__COUNT; i++)
         sqlite3_finalize(st->slot[i]);
     free(st->pack[0]);

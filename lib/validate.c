@@ -288,6 +288,15 @@ int cw_validate_row(const cw_kind_def *kd, const cw_value *v, int *field, char *
         if (V("cost_minor")->present && !V("currency")->present)
             FAIL("currency", "is required when cost_minor is given");
         return 1;
+    case CW_KIND_SUBSCRIPTION_PERIODS: {
+        const cw_value *a = &v[CW_SP_START], *e = &v[CW_SP_END];
+        if (e->present && e->i <= a->i)
+            FAIL("period_end", "must be after period_start");
+        int64_t mrr;
+        /* The MRR is computed again when deriving; computing it here reports
+         * an impossible price (discount above the amount, …) at its line. */
+        return cw_period_mrr(v, &mrr, field, why, whysz);
+    }
     default: return 1;
     }
 }

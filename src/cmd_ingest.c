@@ -58,6 +58,7 @@ int cmd_ingest(int argc, char **argv)
         {"max-errors", required_argument, NULL, 'm'},
         {"progress", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
+        {"data-end", required_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
@@ -84,6 +85,17 @@ int cmd_ingest(int argc, char **argv)
         case 'm': rc = cli_override(cfg, "ingest.max_errors", optarg); break;
         case 'p': rc = cli_override(cfg, "ingest.progress", optarg); break;
         case 'q': u.quiet = 1; break;
+        case 'E': {
+            int64_t day;
+            if ((rc = cli_parse_day("--data-end", optarg, &day)) == 0) {
+                if (day <= 0) {
+                    cli_error("--data-end %s: must be after 1970-01-01", optarg);
+                    rc = EXIT_USAGE;
+                }
+                o.data_end = day * 86400;
+            }
+            break;
+        }
         default: rc = EXIT_USAGE;
         }
     }
@@ -139,6 +151,11 @@ int cmd_ingest(int argc, char **argv)
                 (long long)read, (long long)written, (long long)stats.rows_unchanged,
                 (long long)stats.duplicates, (long long)stats.rejected, (long long)stats.warnings,
                 stats.elapsed_s > 0 ? (double)read / stats.elapsed_s : 0.0);
+        if (stats.periods_accounts)
+            fprintf(out,
+                    "  billing periods: change log derived for %lld account(s), %lld of them "
+                    "changed\n",
+                    (long long)stats.periods_accounts, (long long)stats.periods_accounts_changed);
         if (o.rejects_path && stats.rejected)
             fprintf(out, "  rejected rows written to %s\n", o.rejects_path);
     }

@@ -28,7 +28,8 @@ const cli_command cli_commands[] = {
      "  --gzip         write events.csv.gz instead of events.csv\n"
      "  --out DIR      output directory (created when missing)\n"},
     {"ingest", cmd_ingest, "validate and load CSV / JSON Lines exports into the database",
-     "usage: churnwatch ingest [--db F] [--kind K] [--skip-bad --rejects F] FILE...\n"
+     "usage: churnwatch ingest [--db F] [--kind K] [--skip-bad --rejects F]\n"
+     "                         [--data-end DATE] FILE...\n"
      "\n"
      "Loads exports (CSV with a header row, or JSON Lines; .gz is decompressed; '-'\n"
      "reads standard input) into the database in one transaction. The kind of each\n"
@@ -43,6 +44,10 @@ const cli_command cli_commands[] = {
      "\n"
      "  --db F          database (default: store.db, churnwatch.db)\n"
      "  --kind K        treat every file as kind K (needed for '-')\n"
+     "  --data-end DATE billing periods (subscription_periods): the last day the\n"
+     "                  export covers; a line's last period ending by then is a\n"
+     "                  cancellation, one ending later is still running (required\n"
+     "                  for such files unless the source sets data_end)\n"
      "  --skip-bad      land the good rows; bad rows go to --rejects\n"
      "  --rejects F     JSON Lines file of rejected rows with their reasons\n"
      "  --max-errors N  errors listed in full (default 20)\n"

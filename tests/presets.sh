@@ -231,6 +231,7 @@ bad.jsonl:6: field 'account_id'" --preset segment "$V/segment/bad.jsonl"
 
 # ----------------------------------------------------------------- Stripe
 # One period per subscription item, data end 2025-06-30:
+#  (line = the subscription item; MRR as docs/importers.md computes it)
 #  sub_1 9001 core   2024-01-15..2025-07-15 running  25 x 5000 - 20%   = 100000
 #  sub_2 9001 audit  2024-06-01..2025-07-01 running  (1 x 2000 - 500)  =   1500
 #        (its current period is on the item: API 2025-03-31.basil)
@@ -242,20 +243,25 @@ bad.jsonl:6: field 'account_id'" --preset segment "$V/segment/bad.jsonl"
 base stripe
 must stripe --preset stripe --data-end 2025-06-30 "$V/stripe/subscriptions.json"
 PERIODS="SELECT a.account_id, p.product, coalesce(p.line_id,''), date(p.period_start,'unixepoch'),
-  coalesce(date(p.period_end,'unixepoch'),''), p.mrr_minor, p.currency
+  coalesce(date(p.period_end,'unixepoch'),''), p.amount_minor, p.quantity, p.interval_unit,
+  p.interval_count, coalesce(p.discount_percent,''), coalesce(p.discount_minor,''), p.currency
   FROM subscription_periods p JOIN accounts a ON a.id = p.account ORDER BY 1, 3"
-same "stripe: periods" "9001|prod_QcoreSeatPlan|sub_1AcmeCore|2024-01-15|2025-07-15|100000|USD
-9001|prod_QauditLogAddon|sub_2AcmeAudit|2024-06-01|2025-07-01|1500|USD
-9002|prod_QcoreSeatPlan|sub_3GlobexCore|2024-03-01|2026-03-01|100000|USD
-9003|prod_QcoreSeatPlan|sub_4InitechCore|2024-05-20|2025-11-20|15000|USD
-9004|prod_QstarterPlan|sub_5UmbrellaSt|2023-11-02|2024-09-30|9900|USD" "$(q "$PERIODS" 2>&1)"
-# The change log derived from them: MRR per account from each change on.
-same "stripe: subscriptions" "9001|2024-01-15|100000
-9001|2024-06-01|101500
-9002|2024-03-01|100000
-9003|2024-05-20|15000
-9004|2023-11-02|9900
-9004|2024-09-30|0" "$(q "SELECT a.account_id, date(s.effective_at,'unixepoch'), s.mrr_minor FROM subscriptions s JOIN accounts a ON a.id=s.account ORDER BY 1, 2")"
+SUBS="SELECT a.account_id, date(s.effective_at,'unixepoch'), s.mrr_minor, s.seats, coalesce(s.plan,''),
+  coalesce(s.billing_period,''), s.origin FROM subscriptions s JOIN accounts a ON a.id = s.account ORDER BY 1, 2"
+same "stripe: periods" "9001|prod_QcoreSeatPlan|si_AcmeCore|2024-01-15|2025-07-15|5000|25|month|1|20.0||USD
+9001|prod_QauditLogAddon|si_AcmeAudit|2024-06-01|2025-07-01|2000|1|month|1||500|USD
+9002|prod_QcoreSeatPlan|si_GlobexCore|2024-03-01|2026-03-01|120000|10|year|1|||USD
+9003|prod_QcoreSeatPlan|si_InitechCore|2024-05-20|2025-11-20|30000|3|month|6|||USD
+9004|prod_QstarterPlan|si_UmbrellaSt|2023-11-02|2024-09-30|9900|1|month|1|||USD" "$(q "$PERIODS" 2>&1)"
+# The change log derived from them (docs/importers.md, "What is derived"):
+# MRR and seats summed over the running lines, the plan of the line with
+# the highest MRR; 9004's line ended within the data: MRR 0 from 09-30.
+same "stripe: derived subscriptions" "9001|2024-01-15|100000|25|prod_QcoreSeatPlan|monthly|periods
+9001|2024-06-01|101500|26|prod_QcoreSeatPlan|monthly|periods
+9002|2024-03-01|100000|10|prod_QcoreSeatPlan|annual|periods
+9003|2024-05-20|15000|3|prod_QcoreSeatPlan|semiannual|periods
+9004|2023-11-02|9900|1|prod_QstarterPlan|monthly|periods
+9004|2024-09-30|0|0|prod_QstarterPlan|monthly|periods" "$(q "$SUBS")"
 
 # The same objects without metadata, as JSON Lines: customers -> accounts
 # through a two-column table (.table), overriding the preset's account_id.
@@ -270,8 +276,11 @@ account_id.table = $V/stripe/customers.csv
 EOF
 must "stripe table" --config "$T/table.conf" --source billing --data-end 2025-06-30 \
   "$V/stripe/subscriptions-no-metadata.jsonl"
-same "stripe: periods through the table" "9001|prod_QcoreSeatPlan|sub_7AcmeSeats2|2025-02-01|2025-07-01|25000|USD
-9002|prod_QauditLogAddon|sub_8GlobexAud|2024-09-01|2025-01-15|4000|USD" "$(q "$PERIODS" 2>&1)"
+same "stripe: periods through the table" "9001|prod_QcoreSeatPlan|si_AcmeSeats2|2025-02-01|2025-07-01|5000|5|month|1|||USD
+9002|prod_QauditLogAddon|si_GlobexAud|2024-09-01|2025-01-15|2000|2|month|1|||USD" "$(q "$PERIODS" 2>&1)"
+same "stripe: derived through the table" "9001|2025-02-01|25000|5|prod_QcoreSeatPlan|monthly|periods
+9002|2024-09-01|4000|2|prod_QauditLogAddon|monthly|periods
+9002|2025-01-15|0|0|prod_QauditLogAddon|monthly|periods" "$(q "$SUBS")"
 DB=$T/stripe.db
 bad_file "stripe bad" "bad.jsonl:1: field 'account_id'
 bad.jsonl:2: field 'interval' (path 'each.price.recurring.interval')

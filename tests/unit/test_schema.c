@@ -38,7 +38,7 @@ static const struct {
     {CW_KIND_EVENTS, "events"},     {CW_KIND_TRAININGS, "trainings"},
     {CW_KIND_TICKETS, "tickets"},   {CW_KIND_SURVEYS, "surveys"},
     {CW_KIND_GOALS, "goals"},       {CW_KIND_GOAL_MEASUREMENTS, "goal_measurements"},
-    {CW_KIND_JOURNEY, "journey"},
+    {CW_KIND_JOURNEY, "journey"},   {CW_KIND_SUBSCRIPTION_PERIODS, "subscription_periods"},
 };
 
 static void test_every_kind_defined(void **state)

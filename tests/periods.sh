@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Billing periods (docs/importers.md, "Billing periods"): a warehouse-shaped
+# export (tests/data/periods/) becomes the subscription change log and the
+# MRR bridge worked out below by hand. Also: re-ingest changes nothing; a
+# later export that renews the "cancelled" line turns the cancellation into
+# a continuation; inclusive and exclusive ends give the same log; a missing
+# data end, bad rows and mixing a subscriptions file with periods for one
+# account are errors that change nothing.
+# usage: periods.sh path/to/churnwatch path/to/tests/data/periods
+#
+# The export, data end 2025-06-30 (every date 00:00 UTC; ends exclusive):
+#
+# P1  Pro        monthly 100.00 × 5 seats from 2025-01-01 (three renewals),
+#                3 seats from 2025-04-01 (downgrade), last period
+#                2025-05-01..2025-06-01 ends before the data end: cancelled
+#                at 2025-06-01.
+#     Analytics  add-on 20.00 × 1, 25 % off: 2000 × 0.75 = 1500 a month,
+#                2025-02-15..2025-04-15, then gone (last end ≤ data end).
+#     Log: 01-01 50000/5 seats; 02-15 50000+1500 = 51500/6; 04-01 30000+1500
+#          = 31500/4; 04-15 30000/3; 06-01 0/0. Plan = Pro throughout (the
+#          line with the highest MRR). Renewals at the same price give no row.
+# P2  Team       6-month term (month × 6) at 600.00: 60000 / 6 = 10000 a
+#                month from 2024-12-01; renewed 2025-06-01 at 660.00 → 11000,
+#                that term ends 2025-12-01 > data end: still running.
+#     Log: 2024-12-01 10000/1 semiannual; 2025-06-01 11000/1.
+# P3  Enterprise yearly 1200.00 × 2, 240.00 off, then 10 % off:
+#                (240000 − 24000) × 0.9 / 12 = 16200 from 2025-03-10, running.
+# P4  (no product) mrr_minor 5000 given: Jan, Feb, then a gap (March, April),
+#                then May, June (ends 2025-07-01 > data end: running).
+#     Log: 01-01 5000/1; 03-01 0/0 (the gap = stop); 05-01 5000/1 (restart).
+#
+# The bridge (an account's MRR at a month's end is its last change effective
+# strictly before the next month's first instant, docs/revenue.md):
+#   2024-12  new 10000 (P2)                                      end 10000
+#   2025-01  new 50000 (P1) + 5000 (P4) = 55000                  end 65000
+#   2025-02  expansion 1500 (P1 add-on)                          end 66500
+#   2025-03  new 16200 (P3); churn 5000 (P4: 0 from 03-01)       end 77700
+#            (P1's 04-01 downgrade is effective at April's first
+#            instant: it counts for April, not March)
+#   2025-04  contraction 51500 − 30000 = 21500 (P1)              end 56200
+#   2025-05  reactivation 5000 (P4)                              end 61200
+#   2025-06  expansion 1000 (P2); churn 30000 (P1)               end 32200
+#   check: 11000 (P2) + 16200 (P3) + 5000 (P4) = 32200.
+set -euo pipefail
+BIN=$(realpath "$1")
+D=$(realpath "$2")
+T=$(mktemp -d /tmp/cw-periods-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+fail() {
+    echo "periods.sh: $*"
+    exit 1
+}
+LOG="SELECT a.account_id, date(s.effective_at, 'unixepoch'), s.mrr_minor, s.seats,
+  coalesce(s.plan, ''), coalesce(s.billing_period, ''), s.origin
+  FROM subscriptions s JOIN accounts a ON a.id = s.account ORDER BY 1, 2"
+
+# ---- no data end: an error that says how to give one; nothing written
+if "$BIN" ingest --db a.db "$D/accounts.csv" "$D/periods.csv" >out 2>&1; then
+    fail "ingest without a data end succeeded"
+fi
+grep -q "give --data-end YYYY-MM-DD" out || fail "no hint about --data-end: $(cat out)"
+[ "$(sqlite3 a.db 'SELECT count(*) FROM accounts')" -eq 0 ] || fail "rows written without data end"
+
+# ---- the export
+"$BIN" ingest --db a.db --data-end 2025-06-30 "$D/accounts.csv" "$D/periods.csv" >out 2>&1 ||
+    fail "ingest failed: $(cat out)"
+grep -q "change log derived for 4 account(s), 4 of them changed" out || fail "summary: $(cat out)"
+cat >want.log <<'EOF'
+P1|2025-01-01|50000|5|Pro|monthly|periods
+P1|2025-02-15|51500|6|Pro|monthly|periods
+P1|2025-04-01|31500|4|Pro|monthly|periods
+P1|2025-04-15|30000|3|Pro|monthly|periods
+P1|2025-06-01|0|0|Pro|monthly|periods
+P2|2024-12-01|10000|1|Team|semiannual|periods
+P2|2025-06-01|11000|1|Team|semiannual|periods
+P3|2025-03-10|16200|2|Enterprise|annual|periods
+P4|2025-01-01|5000|1||monthly|periods
+P4|2025-03-01|0|0||monthly|periods
+P4|2025-05-01|5000|1||monthly|periods
+EOF
+sqlite3 a.db "$LOG" >got.log
+diff want.log got.log || fail "derived change log differs (want, got above)"
+
+"$BIN" report revenue --db a.db --format csv >rev.csv || fail "report revenue failed"
+cut -d, -f1,3-9 rev.csv >got.bridge
+cat >want.bridge <<'EOF'
+period,mrr_start_minor,new_minor,expansion_minor,contraction_minor,churn_minor,reactivation_minor,mrr_end_minor
+2024-12,0,10000,0,0,0,0,10000
+2025-01,10000,55000,0,0,0,0,65000
+2025-02,65000,0,1500,0,0,0,66500
+2025-03,66500,16200,0,0,5000,0,77700
+2025-04,77700,0,0,21500,0,0,56200
+2025-05,56200,0,0,0,0,5000,61200
+2025-06,61200,0,1000,0,30000,0,32200
+EOF
+diff want.bridge got.bridge || fail "MRR bridge differs (want, got above)"
+
+# ---- re-ingest: nothing changes, not even the ingest log
+sqlite3 a.db .dump >dump1.sql
+"$BIN" ingest --db a.db --data-end 2025-06-30 "$D/accounts.csv" "$D/periods.csv" >out 2>&1 ||
+    fail "re-ingest failed: $(cat out)"
+grep -q "0 of them changed" out || fail "re-ingest changed derived rows: $(cat out)"
+sqlite3 a.db .dump >dump2.sql
+cmp -s dump1.sql dump2.sql || {
+    diff dump1.sql dump2.sql | head -20
+    fail "re-ingest changed the database"
+}
+
+# ---- inclusive ends (2025-01-01..2025-01-31) give the same log
+"$BIN" ingest -q --db b.db --data-end 2025-06-30 "$D/accounts.csv" "$D/periods_inclusive.csv" ||
+    fail "inclusive ingest failed"
+sqlite3 b.db "$LOG" >got_incl.log
+diff want.log got_incl.log || fail "inclusive ends give another log"
+
+# ---- a later export (data end 2025-07-15) renews P1's Pro line: the
+# cancellation at 2025-06-01 becomes a continuation at 30000. Only P1 is
+# re-derived (the others keep their log).
+"$BIN" ingest --db a.db --data-end 2025-07-15 "$D/periods_later.csv" >out 2>&1 ||
+    fail "later export failed: $(cat out)"
+grep -q "derived for 1 account(s), 1 of them changed" out || fail "later summary: $(cat out)"
+grep -v '^P1|2025-06-01|' want.log >want_later.log
+sqlite3 a.db "$LOG" >got_later.log
+diff want_later.log got_later.log || fail "renewal did not replace the cancellation"
+"$BIN" report revenue --db a.db --format csv | cut -d, -f1,3-9 | grep '^2025-06' >got.jun
+[ "$(cat got.jun)" = "2025-06,61200,0,1000,0,0,0,62200" ] || fail "June after renewal: $(cat got.jun)"
+
+# ---- bad rows: file:line: field 'x': why, and nothing written
+sqlite3 a.db .dump >dump3.sql
+if "$BIN" ingest --db a.db --data-end 2025-06-30 "$D/bad.csv" >out 2>&1; then
+    fail "bad rows accepted"
+fi
+for want in "bad.csv:2: field 'period_end': must be after period_start" \
+    "bad.csv:3: field 'account_id': unknown account 'NOPE'" \
+    "bad.csv:4: field 'amount_minor': must not be negative (-100)"; do
+    grep -qF "$want" out || fail "missing error '$want' in: $(cat out)"
+done
+
+# ---- one account's change log comes from one place only
+"$BIN" ingest -q --db a.db "$D/p5_subscriptions.csv" || fail "P5 subscriptions failed"
+sqlite3 a.db .dump >dump3.sql
+if "$BIN" ingest --db a.db --data-end 2025-06-30 "$D/p5_periods.csv" >out 2>&1; then
+    fail "periods accepted for an account with a subscriptions file"
+fi
+grep -qF "p5_periods.csv:2: field 'account_id': account 'P5' has subscription changes from a subscriptions file" out ||
+    fail "conflict message: $(cat out)"
+printf 'account_id,effective_at,mrr_minor,currency,seats\nP1,2025-09-01,100,USD,1\n' >s1.csv
+if "$BIN" ingest --db a.db s1.csv >out 2>&1; then
+    fail "subscriptions accepted for an account with billing periods"
+fi
+grep -qF "s1.csv:2: field 'account_id': account 'P1' has billing periods" out ||
+    fail "conflict message: $(cat out)"
+sqlite3 a.db .dump >dump4.sql
+cmp -s dump3.sql dump4.sql || fail "a refused ingest changed the database"
+
+# ---- bad --data-end
+if "$BIN" ingest --db a.db --data-end 2025-13-01 "$D/periods.csv" >out 2>&1; then
+    fail "bad --data-end accepted"
+fi
+grep -q -- "--data-end 2025-13-01" out || fail "bad --data-end message: $(cat out)"
+echo "periods.sh: ok"
