@@ -253,6 +253,42 @@ typedef struct cw_ingest_stats {
 /* Sets *o to the defaults. */
 CW_API void cw_ingest_opts_init(cw_ingest_opts *o);
 
+/* Mappings (docs/importers.md). The text of built-in preset name (its INI,
+ * to copy and edit), or NULL when there is none. */
+CW_API const char *cw_preset_text(const char *name);
+/* Names of the built-in presets ("NAME.ini"), up to max; returns how many. */
+CW_API int cw_preset_names(const char **names, int max);
+
+/* One source as `churnwatch sources list` shows it. */
+typedef struct cw_source_info {
+    char name[128];
+    char kinds[128]; /* the kinds its sections give, e.g. "accounts, users, events" */
+    char files[128]; /* its `files` glob, "" when none */
+    char description[256];
+    int is_preset;
+} cw_source_info;
+
+/* Compiles (and so validates) every [source.NAME] of c (c may be NULL) and,
+ * with presets, every built-in preset; *out (caller frees) lists them,
+ * configured sources first. Errors as "file:line: [source.X] key: why" in
+ * *errmsg (caller frees). */
+CW_API cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
+                                 char **errmsg);
+
+/* Called by cw_ingest_preview for each mapped row: the text of every field
+ * of kd (NULL when absent) after the mapping's conversions. */
+typedef void (*cw_preview_fn)(const cw_kind_def *kd, const char *const *texts, int64_t line,
+                              void *ud);
+/* `churnwatch sources check`: reads paths exactly as cw_ingest_files would
+ * (o->source or o->preset names the mapping), reporting errors and warnings
+ * through o->on_message and the first limit rows through on_row, and then
+ * rolls back: the store is never changed. With check_refs = 0, references
+ * to unknown accounts and users are not errors (no database to check them
+ * against). Returns CW_ERR_INPUT when any row is bad. */
+CW_API cw_status cw_ingest_preview(cw_store *st, const char *const *paths, size_t npaths,
+                                   const cw_ingest_opts *o, int limit, int check_refs,
+                                   cw_preview_fn on_row, cw_ingest_stats *stats);
+
 /* Ingests files ("-" is stdin; ".gz" is decompressed) in one transaction,
  * applying them in kind order. Without skip_bad, any bad row makes the whole
  * run change nothing and return CW_ERR_INPUT (errors go to on_message, the

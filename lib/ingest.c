@@ -21,7 +21,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
+#include "mapping.h"
 
+#include <fnmatch.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,8 +122,11 @@ typedef struct in_file {
     cw_reader *r;
     cw_kind kind;
     int jsonl;
-    int order; /* position on the command line, for a stable sort */
+    int json_doc; /* one JSON document (mapped files only) */
+    int order;    /* position on the command line (then section), for a stable sort */
     int64_t size;
+    cw_mapping *map;   /* the mapping this file is read through, or NULL */
+    const cw_source *src; /* its source: all sections read the same path */
 } in_file;
 
 typedef struct run {
@@ -159,6 +164,27 @@ typedef struct run {
     int file_index, file_count;
     int64_t rows_total;
     char keybuf[4096];
+    /* mappings */
+    cw_source **sources; /* compiled sources (owned; files point at them) */
+    int nsources;
+    int native_col[CW_MAX_FIELDS]; /* CSV column of each unmapped field, or -1 */
+    const char *origin[CW_MAX_FIELDS]; /* where the current row's field values came from */
+    unsigned set_mask; /* fields the current row's record set (merge) */
+    cw_map_scratch scratch;
+    cw_intern *warned; /* "path\x1fcolumn" already reported as unmapped */
+    /* lookups: account id → external id, names and e-mail domains → account */
+    int lookups;
+    cw_intern *lk_rev, *lk_name, *lk_domain;
+    char **lk_strs;
+    size_t lk_n, lk_cap;
+    char lkbuf[256];
+    int provision_users; /* current file: create unknown users on first sight */
+    int64_t data_end;    /* current file: the export's data end (opts, else the source) */
+    int64_t periods_data_end; /* the data end of the last billing-periods file read */
+    /* preview (cw_ingest_preview) */
+    int preview, no_refs, preview_limit;
+    int64_t previewed;
+    cw_preview_fn on_row;
 } run;
 
 static void message(run *R, int warning, const char *fmt, ...)
@@ -213,10 +239,20 @@ static void bad_row(run *R, int64_t line, const char *field, const char *why, cw
     R->stats->rejected++;
     R->file_rejected++;
     if (R->errors <= R->o->max_errors) {
-        if (field)
-            message(R, 0, "%s:%lld: field '%s': %s", R->f->path, (long long)line, field, why);
+        /* A JSON document's records are numbered, not its lines. */
+        const char *at = R->f->json_doc ? "record " : "";
+        const char *from = NULL;
+        for (int i = 0; field && R->f->map && i < R->kd->nfields; i++)
+            if (strcmp(R->kd->fields[i].name, field) == 0)
+                from = R->origin[i];
+        if (from)
+            message(R, 0, "%s:%s%lld: field '%s' (%s '%s'): %s", R->f->path, at, (long long)line,
+                    field, R->f->jsonl || R->f->json_doc ? "path" : "column", from, why);
+        else if (field)
+            message(R, 0, "%s:%s%lld: field '%s': %s", R->f->path, at, (long long)line, field,
+                    why);
         else
-            message(R, 0, "%s:%lld: %s", R->f->path, (long long)line, why);
+            message(R, 0, "%s:%s%lld: %s", R->f->path, at, (long long)line, why);
     }
     if (R->rejects) {
         fputs("{\"file\":", R->rejects);
@@ -400,6 +436,10 @@ static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, 
         refs[i] = 0;
         if (f->type == CW_F_REF_ACCOUNT && v[i].present) {
             refs[i] = account = cw_intern_get(R->accounts, v[i].s, v[i].len);
+            if (refs[i] < 0 && R->no_refs) {
+                refs[i] = account = 0;
+                continue;
+            }
             if (refs[i] < 0) {
                 snprintf(why, sizeof why, "unknown account '%.*s' (ingest accounts first)",
                          (int)(v[i].len > 64 ? 64 : v[i].len), v[i].s);
@@ -413,6 +453,13 @@ static int resolve_refs(run *R, const cw_value *v, int64_t *refs, int64_t line, 
         if (f->type == CW_F_REF_USER && v[i].present) {
             int64_t ua = -1;
             refs[i] = cw_intern_get_aux(R->users, v[i].s, v[i].len, &ua);
+            if (refs[i] < 0 && R->no_refs) {
+                refs[i] = 0;
+                continue;
+            }
+            /* R->provision_users (1: create unknown users on first sight)
+             * is read here by user provisioning (docs/importers.md);
+             * until then unknown users are rejected either way. */
             if (refs[i] < 0) {
                 snprintf(why, sizeof why, "unknown user '%.*s' (ingest users first)",
                          (int)(v[i].len > 64 ? 64 : v[i].len), v[i].s);
@@ -571,7 +618,7 @@ static cw_status derive_accounts(run *R)
         cw_sub_row *rows = NULL;
         size_t nrows = 0;
         char why[WHY_MAX];
-        s = cw_periods_derive(c.p, c.n, R->o->data_end, &rows, &nrows, why, sizeof why);
+        s = cw_periods_derive(c.p, c.n, R->o->data_end ? R->o->data_end : R->periods_data_end, &rows, &nrows, why, sizeof why);
         if (s == CW_ERR_INPUT) {
             /* Reported at the account's first row in this run. */
             R->errors++;
@@ -626,6 +673,182 @@ static cw_status event_row(run *R, const cw_value *v, const int64_t *refs, int64
         e->h = cw_hash64(parts, sizeof parts, 0xc0);
     }
     e->h &= (uint64_t)INT64_MAX;
+    return CW_OK;
+}
+
+/* ---- lookups (mappings) ---------------------------------------------- */
+
+/* Keeps a copy of s; returns its index in lk_strs, or -1. */
+static int64_t lk_keep(run *R, const char *s, size_t len)
+{
+    if (R->lk_n == R->lk_cap) {
+        size_t cap = R->lk_cap ? 2 * R->lk_cap : 256;
+        char **n = realloc(R->lk_strs, cap * sizeof *n);
+        if (!n)
+            return -1;
+        R->lk_strs = n;
+        R->lk_cap = cap;
+    }
+    if (!(R->lk_strs[R->lk_n] = cw_strndup(s, len)))
+        return -1;
+    return (int64_t)R->lk_n++;
+}
+
+/* Lower-cased, trimmed copy of s into buf; returns its length. */
+static size_t lower(const char *s, size_t len, char *buf, size_t n)
+{
+    while (len && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    if (len >= n)
+        len = n - 1;
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+    buf[len] = '\0';
+    return len;
+}
+
+/* The domain of an e-mail address or web address, lower-cased, into buf. */
+static size_t domain_of(const char *s, size_t len, char *buf, size_t n)
+{
+    const char *at = memchr(s, '@', len);
+    if (at) {
+        len -= (size_t)(at + 1 - s);
+        s = at + 1;
+    } else {
+        for (size_t i = 0; i + 2 < len; i++)
+            if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/') {
+                len -= i + 3;
+                s += i + 3;
+                break;
+            }
+        for (size_t i = 0; i < len; i++)
+            if (s[i] == '/' || s[i] == ':' || s[i] == '?') {
+                len = i;
+                break;
+            }
+    }
+    size_t l = lower(s, len, buf, n);
+    if (l > 4 && strncmp(buf, "www.", 4) == 0) {
+        memmove(buf, buf + 4, l - 3);
+        l -= 4;
+    }
+    return l;
+}
+
+/* Records key → string index; a key seen with another account becomes
+ * ambiguous (-2). */
+static cw_status lk_put(run *R, cw_intern *m, const char *key, size_t klen, int64_t idx)
+{
+    int64_t old = cw_intern_get(m, key, klen);
+    if (old >= 0 && old != idx && strcmp(R->lk_strs[old], R->lk_strs[idx]) != 0)
+        idx = -2;
+    else if (old == -2)
+        return CW_OK;
+    return cw_intern_put(m, key, klen, idx);
+}
+
+/* An account known to lookups: id → external id, name → it. */
+static cw_status lk_account(run *R, int64_t id, const char *ext, size_t elen, const char *name,
+                            size_t nlen)
+{
+    int64_t k = lk_keep(R, ext, elen);
+    if (k < 0)
+        return CW_ERR_NOMEM;
+    cw_status s = cw_intern_put(R->lk_rev, (const char *)&id, sizeof id, k);
+    char buf[256];
+    size_t l = lower(name, nlen, buf, sizeof buf);
+    if (s == CW_OK && l)
+        s = lk_put(R, R->lk_name, buf, l, k);
+    /* A name that is a domain ("acme.com") also answers account_by_domain. */
+    if (s == CW_OK && l && memchr(buf, '.', l) && !memchr(buf, ' ', l))
+        s = lk_put(R, R->lk_domain, buf, l, k);
+    return s;
+}
+
+static cw_status lk_user_email(run *R, int64_t account, const char *email, size_t len)
+{
+    int64_t k = cw_intern_get(R->lk_rev, (const char *)&account, sizeof account);
+    char buf[256];
+    size_t l = domain_of(email, len, buf, sizeof buf);
+    if (k < 0 || !l)
+        return CW_OK;
+    return lk_put(R, R->lk_domain, buf, l, k);
+}
+
+static cw_status on_name(int what, int64_t account, const char *ext, size_t elen, const char *text,
+                         size_t tlen, void *ud)
+{
+    run *R = ud;
+    (void)ext;
+    (void)elen;
+    return what == 0 ? lk_account(R, account, ext, elen, text ? text : "", text ? tlen : 0)
+                     : lk_user_email(R, account, text ? text : "", text ? tlen : 0);
+}
+
+/* cw_map_ctx.lookup: resolves a value to an account's external id. */
+static int do_lookup(void *ud, int kind, const char *s, size_t len, cw_strref *out, char *why,
+                     size_t whysz)
+{
+    run *R = ud;
+    int shown = (int)(len > 64 ? 64 : len);
+    int64_t k = -1;
+    if (kind == CW_LK_USER_ACCOUNT) {
+        int64_t account = -1;
+        if (cw_intern_get_aux(R->users, s, len, &account) < 0) {
+            snprintf(why, whysz, "user_account: unknown user '%.*s'", shown, s);
+            return 0;
+        }
+        k = cw_intern_get(R->lk_rev, (const char *)&account, sizeof account);
+    } else if (kind == CW_LK_ACCOUNT_BY_NAME) {
+        size_t l = lower(s, len, R->lkbuf, sizeof R->lkbuf);
+        k = cw_intern_get(R->lk_name, R->lkbuf, l);
+        if (k == -2) {
+            snprintf(why, whysz, "account_by_name: several accounts are named '%.*s'", shown, s);
+            return 0;
+        }
+        if (k < 0) {
+            snprintf(why, whysz, "account_by_name: no account named '%.*s'", shown, s);
+            return 0;
+        }
+    } else {
+        size_t l = domain_of(s, len, R->lkbuf, sizeof R->lkbuf);
+        k = l ? cw_intern_get(R->lk_domain, R->lkbuf, l) : -1;
+        if (k == -1 && l) {
+            /* "acme.com" also finds the account named "Acme". */
+            const char *dot = memchr(R->lkbuf, '.', l);
+            if (dot)
+                k = cw_intern_get(R->lk_name, R->lkbuf, (size_t)(dot - R->lkbuf));
+        }
+        if (k == -2) {
+            snprintf(why, whysz, "account_by_domain: '%.*s' matches several accounts", shown, s);
+            return 0;
+        }
+        if (k < 0) {
+            snprintf(why, whysz, "account_by_domain: no account with the domain of '%.*s'", shown,
+                     s);
+            return 0;
+        }
+    }
+    if (k < 0) {
+        snprintf(why, whysz, "no account for '%.*s'", shown, s);
+        return 0;
+    }
+    out->s = R->lk_strs[k];
+    out->len = strlen(out->s);
+    return 1;
+}
+
+/* Keeps lookups in step with a row this run wrote (or would have). */
+static cw_status lk_row(run *R, const cw_value *v, const int64_t *refs, int64_t id)
+{
+    if (!R->lookups)
+        return CW_OK;
+    if (R->kd->kind == CW_KIND_ACCOUNTS)
+        return lk_account(R, id, v[0].s, v[0].len, v[1].s ? v[1].s : "", v[1].len);
+    if (R->kd->kind == CW_KIND_USERS && v[2].present)
+        return lk_user_email(R, refs[1], v[2].s, v[2].len);
     return CW_OK;
 }
 
@@ -695,10 +918,38 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     R->stats->rows_read[kd->kind]++;
     R->file_rows++;
     R->rows_total++;
+    if (R->on_row && R->previewed < R->preview_limit) {
+        /* NUL-terminated copies for the caller. */
+        char buf[CW_MAX_FIELDS][512];
+        const char *t[CW_MAX_FIELDS];
+        for (int i = 0; i < kd->nfields; i++) {
+            t[i] = NULL;
+            if (texts[i].s && texts[i].len) {
+                snprintf(buf[i], sizeof buf[i], "%.*s", (int)texts[i].len, texts[i].s);
+                t[i] = buf[i];
+            }
+        }
+        R->previewed++;
+        R->on_row(kd, t, line, R->o->ud);
+    }
+    /* merge: a row that exists needs only the fields the record sets. */
+    int merge = R->f->map && R->f->map->merge, exists = 0;
+    if (merge && texts[0].s && (kd->kind == CW_KIND_ACCOUNTS || kd->kind == CW_KIND_USERS)) {
+        const char *k = texts[0].s;
+        size_t kl = texts[0].len;
+        while (kl && (*k == ' ' || *k == '\t'))
+            k++, kl--;
+        while (kl && (k[kl - 1] == ' ' || k[kl - 1] == '\t'))
+            kl--;
+        exists = cw_intern_get(kd->kind == CW_KIND_ACCOUNTS ? R->accounts : R->users, k, kl) >= 0;
+    }
     for (int i = 0; i < kd->nfields; i++) {
         const char *s = texts[i].s ? texts[i].s : "";
-        if (!cw_validate_field(&kd->fields[i], s, texts[i].s ? texts[i].len : 0, R->o->naive_utc,
-                               &v[i], why, sizeof why)) {
+        cw_field_def fd = kd->fields[i];
+        if (exists && !(fd.flags & CW_FD_KEY) && !(R->set_mask >> i & 1))
+            fd.flags &= ~(unsigned)CW_FD_REQUIRED;
+        if (!cw_validate_field(&fd, s, texts[i].s ? texts[i].len : 0, R->o->naive_utc, &v[i], why,
+                               sizeof why)) {
             bad_row(R, line, kd->fields[i].name, why, raw);
             return CW_OK;
         }
@@ -729,7 +980,8 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
         if (!check_origin(R, v, refs, line, raw, &s))
             return s;
     }
-    if (!check_key(R, v, refs, line, raw))
+    /* Merged records may repeat a key (each Segment call merges in turn). */
+    if (!merge && !check_key(R, v, refs, line, raw))
         return CW_OK;
     if (kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
         cw_status s = note_period_account(R, refs[0], line);
@@ -740,17 +992,33 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
         /* After the first error nothing is written, but later rows are still
          * checked; remember the ids this row would have created so rows that
          * refer to it are not reported as unknown references. */
-        if (kd->kind == CW_KIND_ACCOUNTS && cw_intern_get(R->accounts, v[0].s, v[0].len) < 0)
-            return cw_intern_put(R->accounts, v[0].s, v[0].len, R->placeholder_id--);
-        if (kd->kind == CW_KIND_USERS && cw_intern_get(R->users, v[0].s, v[0].len) < 0)
-            return cw_intern_put_aux(R->users, v[0].s, v[0].len, R->placeholder_id--, refs[1]);
+        if (kd->kind == CW_KIND_ACCOUNTS && cw_intern_get(R->accounts, v[0].s, v[0].len) < 0) {
+            cw_status s = lk_row(R, v, refs, R->placeholder_id);
+            return s != CW_OK ? s
+                              : cw_intern_put(R->accounts, v[0].s, v[0].len, R->placeholder_id--);
+        }
+        if (kd->kind == CW_KIND_USERS && cw_intern_get(R->users, v[0].s, v[0].len) < 0) {
+            cw_status s = lk_row(R, v, refs, 0);
+            return s != CW_OK ? s
+                              : cw_intern_put_aux(R->users, v[0].s, v[0].len,
+                                                  R->placeholder_id--, refs[1]);
+        }
         if (kd->kind == CW_KIND_GOALS)
             return cw_intern_put(R->goals, v[0].s, v[0].len, 1);
         return CW_OK;
     }
     int changed = 0;
     int64_t new_id = -1;
-    cw_status s = R->ops->put_row(R->st, kd->kind, v, refs, &changed, &new_id);
+    cw_status s;
+    if (merge) {
+        unsigned set = R->set_mask;
+        for (int i = 0; i < kd->nfields; i++)
+            if (kd->fields[i].flags & CW_FD_KEY)
+                set |= 1u << i;
+        s = R->ops->put_row_merge(R->st, kd->kind, v, refs, set, &changed, &new_id);
+    } else {
+        s = R->ops->put_row(R->st, kd->kind, v, refs, &changed, &new_id);
+    }
     if (s != CW_OK)
         return s;
     if (changed) {
@@ -760,11 +1028,20 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
         R->stats->rows_unchanged++;
     }
     /* Keep the id maps in step so later files of this run resolve. */
-    if (kd->kind == CW_KIND_ACCOUNTS && cw_intern_get(R->accounts, v[0].s, v[0].len) < 0)
+    if (kd->kind == CW_KIND_ACCOUNTS && cw_intern_get(R->accounts, v[0].s, v[0].len) < 0) {
         s = cw_intern_put(R->accounts, v[0].s, v[0].len, new_id);
-    else if (kd->kind == CW_KIND_USERS) {
-        int64_t id = cw_intern_get(R->users, v[0].s, v[0].len);
-        s = cw_intern_put_aux(R->users, v[0].s, v[0].len, id >= 0 ? id : new_id, refs[1]);
+        if (s == CW_OK)
+            s = lk_row(R, v, refs, new_id);
+    } else if (kd->kind == CW_KIND_ACCOUNTS && changed && v[1].present) {
+        s = lk_row(R, v, refs, cw_intern_get(R->accounts, v[0].s, v[0].len));
+    } else if (kd->kind == CW_KIND_USERS) {
+        int64_t id = cw_intern_get_aux(R->users, v[0].s, v[0].len, NULL);
+        int64_t acct = refs[1];
+        if (merge && !v[1].present) /* the merged row keeps its account */
+            cw_intern_get_aux(R->users, v[0].s, v[0].len, &acct);
+        s = cw_intern_put_aux(R->users, v[0].s, v[0].len, id >= 0 ? id : new_id, acct);
+        if (s == CW_OK)
+            s = lk_row(R, v, refs, 0);
     } else if (kd->kind == CW_KIND_GOALS) {
         s = cw_intern_put(R->goals, v[0].s, v[0].len, 1);
     }
@@ -806,6 +1083,187 @@ static int map_header(run *R, const cw_strref *cells, int n)
     return ok;
 }
 
+/* Reports a source column (or JSON key) that the file's source does not
+ * read, once per file. */
+static cw_status unmapped(run *R, const char *what, const char *name, size_t len, int64_t line)
+{
+    char key[512];
+    int kl = snprintf(key, sizeof key, "%s\x1f%.*s", R->f->path, (int)(len > 200 ? 200 : len), name);
+    if (kl < 0 || cw_intern_get(R->warned, key, (size_t)kl) >= 0)
+        return CW_OK;
+    R->stats->warnings++;
+    message(R, 1, "%s:%lld: %s '%.*s' is not mapped by source %s; ignored", R->f->path,
+            (long long)line, what, (int)(len > 64 ? 64 : len), name, R->f->src->name);
+    return cw_intern_put(R->warned, key, (size_t)kl, 1);
+}
+
+/* A mapped CSV header: binds the mapping's columns, finds native columns
+ * of unmapped fields, reports unmapped columns. */
+static int map_header_mapped(run *R, const cw_strref *cells, int n)
+{
+    cw_mapping *m = R->f->map;
+    const cw_kind_def *kd = R->kd;
+    R->ncols = n;
+    const char *missing = NULL;
+    if (cw_mapping_bind_header(m, cells, n, &missing)) {
+        file_fatal(R, CW_ERR_INPUT, "%s:1: source %s: no column '%s' in the header", R->f->path,
+                   R->f->src->name, missing);
+        return 0;
+    }
+    for (int i = 0; i < CW_MAX_FIELDS; i++)
+        R->native_col[i] = -1;
+    char norm[256];
+    for (int c = 0; c < n; c++) {
+        int fi = cw_schema_field_index(kd, cells[c].s, cells[c].len);
+        if (fi >= 0 && !m->fields[fi].mapped && R->native_col[fi] < 0)
+            R->native_col[fi] = c;
+        size_t l = cw_name_normalise(cells[c].s, cells[c].len, norm, sizeof norm);
+        int used = 0;
+        for (int k = 0; k < R->f->src->nmaps && !used; k++)
+            used = cw_mapping_uses_column(R->f->src->maps[k], norm);
+        if (!used && l && unmapped(R, "column", cells[c].s, cells[c].len, 1) != CW_OK) {
+            R->fatal = 1, R->fatal_status = CW_ERR_NOMEM;
+            return 0;
+        }
+    }
+    for (int i = 0; i < kd->nfields; i++)
+        if ((kd->fields[i].flags & CW_FD_REQUIRED) && !m->fields[i].mapped &&
+            R->native_col[i] < 0) {
+            file_fatal(R, CW_ERR_INPUT,
+                       "%s:1: source %s maps no '%s' (required for kind %s) and the header has "
+                       "no such column",
+                       R->f->path, R->f->src->name, kd->fields[i].name, kd->name);
+            return 0;
+        }
+    return 1;
+}
+
+/* Maps one record (after `each` and `where`) and processes it. */
+static cw_status map_one(run *R, const cw_map_record *rec, int64_t line, cw_strref raw)
+{
+    cw_mapping *m = R->f->map;
+    if (!cw_mapping_where(m, rec)) {
+        R->stats->filtered++;
+        return CW_OK;
+    }
+    cw_strref texts[CW_MAX_FIELDS];
+    memset(texts, 0, sizeof texts);
+    char why[WHY_MAX];
+    int bad = -1;
+    cw_map_ctx ctx = {do_lookup, R};
+    if (!cw_mapping_apply(m, rec, R->native_col, &ctx, &R->scratch, texts, R->origin, &R->set_mask,
+                          &bad, why, sizeof why)) {
+        R->stats->rows_read[R->kd->kind]++;
+        R->file_rows++;
+        bad_row(R, line, bad >= 0 ? R->kd->fields[bad].name : NULL, why, raw);
+        return CW_OK;
+    }
+    return process_row(R, texts, line, raw);
+}
+
+/* A record of a mapped file: once, or once per element of `each`. */
+static cw_status map_record(run *R, cw_map_record *rec, int64_t line, cw_strref raw)
+{
+    cw_mapping *m = R->f->map;
+    if (!m->neach)
+        return map_one(R, rec, line, raw);
+    json_t *arr = rec->obj ? cw_map_path(rec->obj, m->each, m->neach) : NULL;
+    if (!json_is_array(arr) || json_array_size(arr) == 0) {
+        R->stats->filtered++;
+        return CW_OK;
+    }
+    size_t i;
+    json_t *el;
+    cw_status s = CW_OK;
+    json_array_foreach (arr, i, el) {
+        rec->elem = el;
+        if ((s = map_one(R, rec, line, raw)) != CW_OK)
+            break;
+    }
+    rec->elem = NULL;
+    return s;
+}
+
+/* The top-level keys of a mapped JSON record that its source does not read. */
+static cw_status json_unmapped(run *R, json_t *obj, int64_t line)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach (obj, key, val) {
+        int used = 0;
+        for (int k = 0; k < R->f->src->nmaps && !used; k++)
+            used = cw_mapping_uses_key(R->f->src->maps[k], key);
+        if (!used) {
+            cw_status s = unmapped(R, "key", key, strlen(key), line);
+            if (s != CW_OK)
+                return s;
+        }
+    }
+    return CW_OK;
+}
+
+/* One JSON object of a mapped file. */
+static cw_status map_json(run *R, json_t *obj, int64_t line, cw_strref raw)
+{
+    cw_status s = json_unmapped(R, obj, line);
+    if (s != CW_OK)
+        return s;
+    cw_map_record rec = {NULL, 0, obj, NULL};
+    return map_record(R, &rec, line, raw);
+}
+
+/* A mapped file holding one JSON document: an array of records, or an
+ * object whose `records` path holds it. Records are numbered from 1. */
+static cw_status ingest_json_doc(run *R)
+{
+    char *text;
+    size_t len;
+    const char *why;
+    cw_status s = cw_reader_slurp(R->f->r, (size_t)1 << 30, &text, &len, &why);
+    if (s == CW_ERR_NOMEM)
+        return s;
+    if (s != CW_OK) {
+        file_fatal(R, CW_ERR_INPUT, "%s: %s", R->f->path, why);
+        return CW_OK;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, 0, &jerr);
+    free(text);
+    if (!doc) {
+        file_fatal(R, CW_ERR_INPUT, "%s:%d: invalid JSON: %s", R->f->path, jerr.line, jerr.text);
+        return CW_OK;
+    }
+    cw_mapping *m = R->f->map;
+    json_t *arr = m->nrecords ? cw_map_path(doc, m->records, m->nrecords) : doc;
+    if (!json_is_array(arr)) {
+        file_fatal(R, CW_ERR_INPUT,
+                   m->nrecords ? "%s: source %s: records: no array at that path"
+                               : "%s: source %s: the document is not an array; give records = "
+                                 "PATH (the array of records, e.g. data)",
+                   R->f->path, R->f->src->name);
+        json_decref(doc);
+        return CW_OK;
+    }
+    size_t i;
+    json_t *el;
+    cw_strref none = {"", 0};
+    json_array_foreach (arr, i, el) {
+        if (!json_is_object(el)) {
+            R->stats->rows_read[R->kd->kind]++;
+            bad_row(R, (int64_t)i + 1, NULL, "expected a JSON object", none);
+            continue;
+        }
+        char *dump = R->rejects ? json_dumps(el, JSON_COMPACT) : NULL;
+        cw_strref raw = dump ? (cw_strref){dump, strlen(dump)} : none;
+        s = map_json(R, el, (int64_t)i + 1, raw);
+        free(dump);
+        if (s != CW_OK)
+            break;
+    }
+    json_decref(doc);
+    return s;
+}
+
 static cw_status ingest_csv(run *R)
 {
     cw_strref *cells, raw;
@@ -820,7 +1278,7 @@ static cw_status ingest_csv(run *R)
             file_fatal(R, CW_ERR_INPUT, "%s:%lld: header: %s", R->f->path, (long long)line, why);
         return CW_OK;
     }
-    if (!map_header(R, cells, n))
+    if (R->f->map ? !map_header_mapped(R, cells, n) : !map_header(R, cells, n))
         return CW_OK;
     cw_strref texts[CW_MAX_FIELDS];
     for (;;) {
@@ -841,6 +1299,13 @@ static cw_status ingest_csv(run *R)
             snprintf(w, sizeof w, "expected %d fields (as in the header), got %d", R->ncols, n);
             R->stats->rows_read[R->kd->kind]++;
             bad_row(R, line, NULL, w, raw);
+            continue;
+        }
+        if (R->f->map) {
+            cw_map_record rec = {cells, n, NULL, NULL};
+            cw_status s = map_record(R, &rec, line, raw);
+            if (s != CW_OK)
+                return s;
             continue;
         }
         memset(texts, 0, sizeof texts);
@@ -913,6 +1378,13 @@ static cw_status ingest_jsonl(run *R)
             json_decref(obj);
             continue;
         }
+        if (R->f->map) {
+            s = map_json(R, obj, line, line_text);
+            json_decref(obj);
+            if (s != CW_OK)
+                break;
+            continue;
+        }
         cw_strref texts[CW_MAX_FIELDS];
         memset(texts, 0, sizeof texts);
         const char *key;
@@ -960,6 +1432,35 @@ static cw_status load_id(const char *ext, size_t len, int64_t id, int64_t aux, v
     return cw_intern_put_aux(ud, ext, len, id, aux);
 }
 
+/* A mapped file starting with '{' whose source names `records`: one JSON
+ * document (an object holding the array), or JSON Lines whose first line
+ * is a complete object without that array. */
+static int json_doc_or_lines(run *R, in_file *f)
+{
+    if (strcmp(f->path, "-") == 0)
+        return CW_FMT_JSON;
+    cw_reader *peek;
+    char *err = NULL;
+    if (cw_reader_open(f->path, R->o->max_line_bytes, &peek, &err) != CW_OK) {
+        free(err);
+        return CW_FMT_JSON;
+    }
+    cw_strref text;
+    int64_t line;
+    const char *why;
+    int fmt = CW_FMT_JSON;
+    if (cw_line_next(peek, &text, &line, &why) == CW_READ_OK) {
+        json_error_t jerr;
+        json_t *obj = json_loadb(text.s, text.len, 0, &jerr);
+        if (json_is_object(obj) &&
+            !json_is_array(cw_map_path(obj, f->map->records, f->map->nrecords)))
+            fmt = CW_FMT_JSONL;
+        json_decref(obj);
+    }
+    cw_reader_close(peek);
+    return fmt;
+}
+
 /* Opens a file and determines its format and kind. */
 static void open_file(run *R, in_file *f)
 {
@@ -974,6 +1475,18 @@ static void open_file(run *R, in_file *f)
     f->size = strcmp(f->path, "-") != 0 && stat(f->path, &sb) == 0 ? (int64_t)sb.st_size : -1;
     int c = cw_reader_peek(f->r);
     f->jsonl = c == '{';
+    if (f->map) {
+        /* The mapping decides kind and format. */
+        f->kind = f->map->kind;
+        int fmt = f->map->format;
+        if (fmt == CW_FMT_AUTO)
+            fmt = c == '[' ? CW_FMT_JSON
+                  : c == '{' ? (f->map->nrecords ? json_doc_or_lines(R, f) : CW_FMT_JSONL)
+                             : CW_FMT_CSV;
+        f->jsonl = fmt == CW_FMT_JSONL;
+        f->json_doc = fmt == CW_FMT_JSON;
+        return;
+    }
     if (R->o->kind != CW_KIND_NONE) {
         f->kind = R->o->kind;
         return;
@@ -1061,8 +1574,64 @@ void cw_ingest_opts_init(cw_ingest_opts *o)
     o->provision_users = -1;
 }
 
-cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
-                          const cw_ingest_opts *opts, cw_ingest_stats *stats)
+/* Compiles source name (preset: a built-in preset) into R->sources;
+ * returns it, or NULL after reporting the error (*s set). */
+static cw_source *add_source(run *R, const char *name, int preset, cw_status *s)
+{
+    for (int i = 0; i < R->nsources; i++)
+        if (R->sources[i]->is_preset == preset && strcmp(R->sources[i]->name, name) == 0)
+            return R->sources[i];
+    cw_source **ns = realloc(R->sources, (size_t)(R->nsources + 1) * sizeof *ns);
+    cw_source *src = ns ? calloc(1, sizeof *src) : NULL;
+    if (ns)
+        R->sources = ns;
+    if (!src) {
+        *s = CW_ERR_NOMEM;
+        return NULL;
+    }
+    char *err = NULL;
+    *s = cw_source_compile(R->o->config, name, preset, src, &err);
+    if (*s != CW_OK) {
+        message(R, 0, "%s", err ? err : cw_strerror(*s));
+        free(err);
+        free(src);
+        return NULL;
+    }
+    R->sources[R->nsources++] = src;
+    return src;
+}
+
+/* The source a file is read through: --source / --preset, else a
+ * configured source whose `files` glob matches the file's base name. */
+static cw_source *source_for(run *R, const char *path, cw_status *s)
+{
+    *s = CW_OK;
+    if (R->o->source)
+        return add_source(R, R->o->source, 0, s);
+    if (R->o->preset)
+        return add_source(R, R->o->preset, 1, s);
+    if (!R->o->config)
+        return NULL;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const cw_config_entry *e;
+    int n = cw_config_entries(R->o->config, &e);
+    for (int i = 0; i < n; i++) {
+        const char *sn;
+        if (!cw_config_section_is(e[i].section, "source", &sn) || strcmp(e[i].key, "files") != 0)
+            continue;
+        if (fnmatch(e[i].value, base, 0) == 0) {
+            /* A section [source.NAME.PART] belongs to source NAME. */
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(sn, "."), sn);
+            return add_source(R, name, 0, s);
+        }
+    }
+    return NULL;
+}
+
+static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npaths,
+                            const cw_ingest_opts *opts, cw_ingest_stats *stats, const run *R0)
 {
     cw_ingest_opts defaults;
     if (!opts) {
@@ -1070,31 +1639,31 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         opts = &defaults;
     }
     memset(stats, 0, sizeof *stats);
-    run R;
-    memset(&R, 0, sizeof R);
+    run R = *R0;
     R.st = st;
     R.ops = cw_store_get_ops(st);
     R.o = opts;
     R.stats = stats;
     R.t0 = cw_now();
-    R.file_count = (int)npaths;
     cw_status s = CW_OK;
-    in_file *files = calloc(npaths ? npaths : 1, sizeof *files);
+    size_t nfiles = 0, cap = npaths ? npaths : 1;
+    in_file *files = calloc(cap, sizeof *files);
     R.accounts = cw_intern_new();
     R.users = cw_intern_new();
     R.events = cw_intern_new();
     R.goals = cw_intern_new();
     R.period_acc = cw_intern_new();
     R.origins = cw_intern_new();
+    R.warned = cw_intern_new();
     R.placeholder_id = INT64_MAX;
     R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
     R.batch = malloc(R.batch_cap * sizeof *R.batch);
     if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.batch || !R.period_acc ||
-        !R.origins) {
+        !R.origins || !R.warned) {
         s = CW_ERR_NOMEM;
         goto done;
     }
-    if (opts->skip_bad && opts->rejects_path) {
+    if (opts->skip_bad && opts->rejects_path && !R.preview) {
         R.rejects = fopen(opts->rejects_path, "w");
         if (!R.rejects) {
             message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
@@ -1102,20 +1671,45 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
             goto done;
         }
     }
-    for (size_t i = 0; i < npaths; i++) {
-        files[i].path = paths[i];
-        files[i].order = (int)i;
-        open_file(&R, &files[i]);
+    /* One in_file per (path, section of its source). */
+    for (size_t i = 0; i < npaths && s == CW_OK; i++) {
+        cw_source *src = source_for(&R, paths[i], &s);
+        if (s != CW_OK)
+            break;
+        int nsec = src ? src->nmaps : 1;
+        if (nfiles + (size_t)nsec > cap) {
+            cap = 2 * (nfiles + (size_t)nsec);
+            in_file *nf = realloc(files, cap * sizeof *nf);
+            if (!nf) {
+                s = CW_ERR_NOMEM;
+                break;
+            }
+            files = nf;
+        }
+        for (int k = 0; k < nsec; k++) {
+            in_file *f = &files[nfiles++];
+            memset(f, 0, sizeof *f);
+            f->path = paths[i];
+            f->order = (int)i * 64 + (k < 63 ? k : 63);
+            f->src = src;
+            f->map = src ? src->maps[k] : NULL;
+            R.lookups |= f->map && f->map->uses_lookups;
+            open_file(&R, f);
+        }
     }
+    if (s != CW_OK)
+        goto done;
+    R.file_count = (int)nfiles;
     if (R.fatal) {
         s = R.fatal_status;
         goto done;
     }
     /* Billing periods cannot be read without a data end: it is what tells
      * a cancelled line (last period ended within the data) from one still
-     * running. The source's data_end setting arrives through opts too. */
-    for (size_t i = 0; i < npaths; i++)
-        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && opts->data_end <= 0)
+     * running. It comes from --data-end, else the file's source. */
+    for (size_t i = 0; i < nfiles; i++)
+        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && opts->data_end <= 0 &&
+            !(files[i].map && files[i].map->data_end > 0))
             file_fatal(&R, CW_ERR_USAGE,
                        "%s: billing periods (subscription_periods) need the data end, the last day "
                        "the export covers, to tell a cancelled line from one still running: give "
@@ -1125,7 +1719,7 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         s = R.fatal_status;
         goto done;
     }
-    qsort(files, npaths, sizeof *files, file_cmp);
+    qsort(files, nfiles, sizeof *files, file_cmp);
     if ((s = R.ops->begin(st)) != CW_OK)
         goto done;
     /* Load the id maps inside the write transaction so they cannot go stale. */
@@ -1133,18 +1727,36 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         (s = R.ops->load_ids(st, CW_KIND_USERS, load_id, R.users)) != CW_OK ||
         (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK)
         goto done;
-    for (size_t i = 0; i < npaths && s == CW_OK && !R.fatal; i++) {
+    if (R.lookups) {
+        R.lk_rev = cw_intern_new();
+        R.lk_name = cw_intern_new();
+        R.lk_domain = cw_intern_new();
+        if (!R.lk_rev || !R.lk_name || !R.lk_domain) {
+            s = CW_ERR_NOMEM;
+            goto done;
+        }
+        if ((s = R.ops->load_names(st, on_name, &R)) != CW_OK)
+            goto done;
+    }
+    for (size_t i = 0; i < nfiles && s == CW_OK && !R.fatal; i++) {
         in_file *f = &files[i];
         R.f = f;
         R.kd = cw_kind_get(f->kind);
         R.file_index = (int)i;
         R.file_written = R.file_rejected = R.file_rows = 0;
+        memset(R.origin, 0, sizeof R.origin);
+        R.set_mask = ~0u;
+        R.provision_users = opts->provision_users == 1 ||
+                            (opts->provision_users < 0 && f->map && f->map->provision_users == 1);
+        R.data_end = opts->data_end ? opts->data_end : f->map ? f->map->data_end : 0;
+        if (f->kind == CW_KIND_SUBSCRIPTION_PERIODS)
+            R.periods_data_end = R.data_end;
         cw_intern_free(R.keys_seen);
         if (!(R.keys_seen = cw_intern_new())) {
             s = CW_ERR_NOMEM;
             break;
         }
-        s = f->jsonl ? ingest_jsonl(&R) : ingest_csv(&R);
+        s = f->json_doc ? ingest_json_doc(&R) : f->jsonl ? ingest_jsonl(&R) : ingest_csv(&R);
         if (s == CW_OK && f->kind == CW_KIND_EVENTS && writing(&R))
             s = flush_batch(&R);
         stats->bytes += cw_reader_bytes(f->r);
@@ -1166,7 +1778,12 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
         message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
         s = CW_ERR_IO;
     }
-    if (s == CW_OK) {
+    if (s == CW_OK && R.preview) {
+        /* A preview never changes the store. */
+        R.ops->rollback(st);
+        if (R.errors)
+            s = CW_ERR_INPUT;
+    } else if (s == CW_OK) {
         s = R.ops->commit(st);
         stats->committed = s == CW_OK;
     }
@@ -1178,10 +1795,11 @@ done:
                 (long long)(R.errors - opts->max_errors), (long long)R.errors);
     if (s == CW_ERR_DB)
         message(&R, 0, "database: %s", cw_store_errmsg(st));
-    if (s != CW_OK && R.errors == 0 && s != CW_ERR_DB)
+    if (s != CW_OK && R.errors == 0 && s != CW_ERR_DB && s != CW_ERR_CONFIG &&
+        s != CW_ERR_NOTFOUND)
         message(&R, 0, "ingest failed: %s", cw_strerror(s));
     stats->elapsed_s = cw_now() - R.t0;
-    for (size_t i = 0; files && i < npaths; i++)
+    for (size_t i = 0; files && i < nfiles; i++)
         cw_reader_close(files[i].r);
     free(files);
     if (R.rejects)
@@ -1196,8 +1814,40 @@ done:
     free(R.pa_id);
     free(R.pa_line);
     free(R.pa_path);
+    cw_intern_free(R.warned);
+    cw_intern_free(R.lk_rev);
+    cw_intern_free(R.lk_name);
+    cw_intern_free(R.lk_domain);
+    for (size_t i = 0; i < R.lk_n; i++)
+        free(R.lk_strs[i]);
+    free(R.lk_strs);
+    for (int i = 0; i < R.nsources; i++) {
+        cw_source_clear(R.sources[i]);
+        free(R.sources[i]);
+    }
+    free(R.sources);
     free(R.batch);
     free(R.hbuf);
     free(R.cbuf);
     return s;
+}
+
+cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
+                          const cw_ingest_opts *opts, cw_ingest_stats *stats)
+{
+    static const run zero;
+    return ingest_run(st, paths, npaths, opts, stats, &zero);
+}
+
+cw_status cw_ingest_preview(cw_store *st, const char *const *paths, size_t npaths,
+                            const cw_ingest_opts *o, int limit, int check_refs,
+                            cw_preview_fn on_row, cw_ingest_stats *stats)
+{
+    run R;
+    memset(&R, 0, sizeof R);
+    R.preview = 1;
+    R.no_refs = !check_refs;
+    R.preview_limit = limit;
+    R.on_row = on_row;
+    return ingest_run(st, paths, npaths, o, stats, &R);
 }

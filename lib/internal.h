@@ -104,6 +104,23 @@ int64_t cw_reader_offset(const cw_reader *r);
 /* Peeks at the first non-blank byte of the input (after a BOM), or -1. */
 int cw_reader_peek(cw_reader *r);
 
+/* Reads the rest of the input (a whole JSON document) into a malloc'd,
+ * NUL-terminated buffer of at most max bytes (caller frees). Returns CW_OK,
+ * or CW_ERR_INPUT with a static reason in *why. */
+cw_status cw_reader_slurp(cw_reader *r, size_t max, char **out, size_t *len, const char **why);
+
+/* ---- tz.c: IANA time zones from the system's tz database ------------ */
+
+typedef struct cw_tz cw_tz;
+/* Loads zone name (e.g. "Europe/Berlin") from $TZDIR or /usr/share/zoneinfo.
+ * Returns CW_ERR_CONFIG with a reason in why when unknown or unreadable. */
+cw_status cw_tz_load(const char *name, cw_tz **out, char *why, size_t whysz);
+void cw_tz_free(cw_tz *z); /* accepts NULL */
+/* The UTC offset (seconds east) in force at Unix time t. */
+int32_t cw_tz_offset(const cw_tz *z, int64_t t);
+/* The Unix time of a local wall-clock time (given as if it were UTC). */
+int64_t cw_tz_local_to_utc(const cw_tz *z, int64_t local);
+
 /* ---- schema.c ------------------------------------------------------- */
 
 /* Index of the field of kd that header cell s names (canonical or alias,
@@ -246,6 +263,21 @@ typedef struct cw_store_ops {
      * newly inserted accounts/users row. */
     cw_status (*put_row)(cw_store *st, cw_kind kind, const cw_value *v, const int64_t *refs,
                          int *changed, int64_t *new_id);
+    /* Merges one validated row (a mapping with merge = yes): on a row that
+     * exists, only the non-key fields whose bit is set in `set` are
+     * updated; a row that does not exist is inserted with every present
+     * field. The caller guarantees that a row with an absent required field
+     * exists (it is then only updated). *changed and *new_id as put_row. */
+    cw_status (*put_row_merge)(cw_store *st, cw_kind kind, const cw_value *v, const int64_t *refs,
+                               unsigned set, int *changed, int64_t *new_id);
+    /* For mapping lookups: calls fn for every stored account (what 0: its
+     * internal id, external id and name) and every stored user with an
+     * e-mail (what 1: the user's account's internal and external ids, and
+     * the e-mail). */
+    cw_status (*load_names)(cw_store *st,
+                            cw_status (*fn)(int what, int64_t account, const char *ext,
+                                            size_t elen, const char *text, size_t tlen, void *ud),
+                            void *ud);
     /* Interns an event name, returning its id. */
     cw_status (*put_event_name)(cw_store *st, const char *name, size_t len, int64_t *id);
     /* One account-day of events as stored: the total, the rollup cells

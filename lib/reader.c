@@ -451,3 +451,47 @@ int cw_line_next(cw_reader *r, cw_strref *text, int64_t *line, const char **why)
         return CW_READ_OK;
     }
 }
+
+cw_status cw_reader_slurp(cw_reader *r, size_t max, char **out, size_t *len, const char **why)
+{
+    if (!r->started)
+        start(r);
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    if (!b)
+        return CW_ERR_NOMEM;
+    for (;;) {
+        size_t avail = r->end - r->start;
+        if (n + avail + 1 > cap) {
+            while (n + avail + 1 > cap)
+                cap *= 2;
+            char *nb = realloc(b, cap);
+            if (!nb) {
+                free(b);
+                return CW_ERR_NOMEM;
+            }
+            b = nb;
+        }
+        memcpy(b + n, r->buf + r->start, avail);
+        n += avail;
+        r->start += avail;
+        r->bytes += (int64_t)avail;
+        if (n > max) {
+            free(b);
+            *why = "document too large to read whole";
+            return CW_ERR_INPUT;
+        }
+        if (r->fatal) {
+            free(b);
+            *why = r->fatal_why;
+            return CW_ERR_INPUT;
+        }
+        if (r->eof)
+            break;
+        fill(r);
+    }
+    b[n] = '\0';
+    *out = b;
+    *len = n;
+    return CW_OK;
+}

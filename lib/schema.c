@@ -10,6 +10,7 @@
  */
 #include "churnwatch.h"
 #include "internal.h"
+#include "mapping.h"
 
 #include <string.h>
 #include <strings.h>
@@ -249,14 +250,15 @@ static int name_eq(const char *s, size_t len, const char *name, size_t nlen)
 
 int cw_schema_field_index(const cw_kind_def *kd, const char *s, size_t len)
 {
-    /* Trim surrounding blanks: exports often pad header cells. */
-    while (len && (*s == ' ' || *s == '\t'))
-        s++, len--;
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-        len--;
+    /* Headers are compared normalised (mapping.h): "Account Name",
+     * "account-name" and "ACCOUNT_NAME" all name account_name. */
+    char norm[128];
+    len = cw_name_normalise(s, len, norm, sizeof norm);
+    if (!len)
+        return -1;
     for (int i = 0; i < kd->nfields; i++) {
         const cw_field_def *f = &kd->fields[i];
-        if (name_eq(s, len, f->name, strlen(f->name)))
+        if (name_eq(norm, len, f->name, strlen(f->name)))
             return i;
     }
     for (int i = 0; i < kd->nfields; i++) {
@@ -264,7 +266,7 @@ int cw_schema_field_index(const cw_kind_def *kd, const char *s, size_t len)
         while (a && *a) {
             const char *bar = strchr(a, '|');
             size_t alen = bar ? (size_t)(bar - a) : strlen(a);
-            if (name_eq(s, len, a, alen))
+            if (name_eq(norm, len, a, alen))
                 return i;
             a = bar ? bar + 1 : NULL;
         }

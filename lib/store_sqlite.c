@@ -34,6 +34,13 @@ struct cw_store {
     char *errmsg;
     int in_txn;
     sqlite3_stmt *put[CW_KIND__COUNT];
+    /* merge (put_row_merge): insert-if-absent per kind, and updates of the
+     * last few (kind, set) combinations */
+    sqlite3_stmt *ins_new[CW_KIND__COUNT];
+    sqlite3_stmt *merge_upd[8];
+    unsigned merge_set[8];
+    cw_kind merge_kind[8];
+    int merge_next;
     sqlite3_stmt *day_get, *day_put, *day_scan, *evname_ins, *goal_q, *log_ins;
     cw_event_cell *scan_cells;
     size_t scan_cap;
@@ -477,6 +484,177 @@ static cw_status sq_put_row(cw_store *st, cw_kind kind, const cw_value *v, const
     if (new_id)
         *new_id = sqlite3_last_insert_rowid(st->db);
     return CW_OK;
+}
+
+/* Binds every field of a row as put_row does (parameter i + 1). */
+static void bind_row(sqlite3_stmt *q, const cw_kind_def *kd, const cw_value *v,
+                     const int64_t *refs)
+{
+    int np = sqlite3_bind_parameter_count(q);
+    for (int i = 0; i < kd->nfields && i < np; i++) {
+        const cw_field_def *f = &kd->fields[i];
+        int p = i + 1;
+        if (!v[i].present) {
+            sqlite3_bind_null(q, p);
+            continue;
+        }
+        switch (f->type) {
+        case CW_F_REF_ACCOUNT:
+        case CW_F_REF_USER: sqlite3_bind_int64(q, p, refs[i]); break;
+        case CW_F_INT:
+        case CW_F_MONEY:
+        case CW_F_DATE:
+        case CW_F_TS:
+        case CW_F_BOOL: sqlite3_bind_int64(q, p, v[i].i); break;
+        case CW_F_REAL: sqlite3_bind_double(q, p, v[i].d); break;
+        case CW_F_ENUM: {
+            char buf[64];
+            sqlite3_bind_text(q, p, enum_name(f, v[i].i, buf, sizeof buf), -1, SQLITE_TRANSIENT);
+            break;
+        }
+        default: sqlite3_bind_text(q, p, v[i].s, (int)v[i].len, SQLITE_STATIC);
+        }
+    }
+}
+
+/* The UPDATE of a merge: set the chosen non-key columns on the row with the
+ * row's key, only when one of them differs. NULL when nothing is set. */
+static cw_status merge_update(cw_store *st, const cw_kind_def *kd, unsigned set,
+                              sqlite3_stmt **out)
+{
+    *out = NULL;
+    for (int i = 0; i < 8; i++)
+        if (st->merge_upd[i] && st->merge_kind[i] == kd->kind && st->merge_set[i] == set) {
+            *out = st->merge_upd[i];
+            return CW_OK;
+        }
+    char sql[4096];
+    size_t n = 0;
+#define APP(...) n += (size_t)snprintf(sql + n, n < sizeof sql ? sizeof sql - n : 0, __VA_ARGS__)
+    APP("UPDATE %s SET ", kd->table);
+    int first = 1;
+    for (int i = 0; i < kd->nfields; i++)
+        if (!(kd->fields[i].flags & CW_FD_KEY) && (set >> i & 1)) {
+            APP("%s%s=?%d", first ? "" : ",", col_of(&kd->fields[i]), i + 1);
+            first = 0;
+        }
+    if (first)
+        return CW_OK;
+    APP(" WHERE ");
+    first = 1;
+    for (int i = 0; i < kd->nfields; i++)
+        if (kd->fields[i].flags & CW_FD_KEY) {
+            APP("%s%s=?%d", first ? "" : " AND ", col_of(&kd->fields[i]), i + 1);
+            first = 0;
+        }
+    APP(" AND (");
+    first = 1;
+    for (int i = 0; i < kd->nfields; i++)
+        if (!(kd->fields[i].flags & CW_FD_KEY) && (set >> i & 1)) {
+            APP("%s%s IS NOT ?%d", first ? "" : " OR ", col_of(&kd->fields[i]), i + 1);
+            first = 0;
+        }
+    APP(")");
+#undef APP
+    if (n >= sizeof sql)
+        return cw_store_set_error(st, CW_ERR_TOOBIG, "merge statement too long");
+    int slot = st->merge_next++ % 8;
+    sqlite3_finalize(st->merge_upd[slot]);
+    st->merge_upd[slot] = NULL;
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->merge_upd[slot],
+                           NULL) != SQLITE_OK)
+        return db_error(st, kd->name);
+    st->merge_kind[slot] = kd->kind;
+    st->merge_set[slot] = set;
+    *out = st->merge_upd[slot];
+    return CW_OK;
+}
+
+static cw_status sq_put_row_merge(cw_store *st, cw_kind kind, const cw_value *v,
+                                  const int64_t *refs, unsigned set, int *changed,
+                                  int64_t *new_id)
+{
+    const cw_kind_def *kd = cw_kind_get(kind);
+    if (!kd || kind == CW_KIND_EVENTS)
+        return cw_store_set_error(st, CW_ERR_USAGE, "put_row_merge: bad kind");
+    *changed = 0;
+    if (new_id)
+        *new_id = -1;
+    sqlite3_stmt *q;
+    cw_status s = merge_update(st, kd, set, &q);
+    if (s != CW_OK)
+        return s;
+    if (q) {
+        bind_row(q, kd, v, refs);
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_DONE)
+            return db_error(st, kd->name);
+        if (sqlite3_changes(st->db) > 0) {
+            *changed = 1;
+            return CW_OK;
+        }
+    }
+    /* Not updated: identical, or new. A row lacking a required field
+     * exists (the caller's guarantee), so only a complete one is inserted. */
+    for (int i = 0; i < kd->nfields; i++)
+        if ((kd->fields[i].flags & CW_FD_REQUIRED) && !v[i].present)
+            return CW_OK;
+    if (!st->ins_new[kind]) {
+        char sql[4096];
+        size_t n = 0;
+#define APP(...) n += (size_t)snprintf(sql + n, n < sizeof sql ? sizeof sql - n : 0, __VA_ARGS__)
+        APP("INSERT INTO %s(", kd->table);
+        for (int i = 0; i < kd->nfields; i++)
+            APP("%s%s", i ? "," : "", col_of(&kd->fields[i]));
+        APP(") VALUES(");
+        for (int i = 0; i < kd->nfields; i++)
+            APP("%s?%d", i ? "," : "", i + 1);
+        APP(") ON CONFLICT DO NOTHING");
+#undef APP
+        if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->ins_new[kind],
+                               NULL) != SQLITE_OK)
+            return db_error(st, kd->name);
+    }
+    q = st->ins_new[kind];
+    bind_row(q, kd, v, refs);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return db_error(st, kd->name);
+    if (sqlite3_changes(st->db) > 0) {
+        *changed = 1;
+        if (new_id)
+            *new_id = sqlite3_last_insert_rowid(st->db);
+    }
+    return CW_OK;
+}
+
+static cw_status sq_load_names(cw_store *st,
+                               cw_status (*fn)(int what, int64_t account, const char *ext,
+                                               size_t elen, const char *text, size_t tlen,
+                                               void *ud),
+                               void *ud)
+{
+    static const char *sql[2] = {
+        "SELECT id, account_id, name FROM accounts",
+        "SELECT a.id, a.account_id, u.email FROM users u JOIN accounts a ON a.id = u.account"
+        " WHERE u.email IS NOT NULL"};
+    cw_status s = CW_OK;
+    for (int w = 0; w < 2 && s == CW_OK; w++) {
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(st->db, sql[w], -1, &q, NULL) != SQLITE_OK)
+            return db_error(st, "load names");
+        int rc;
+        while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+            s = fn(w, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
+                   (size_t)sqlite3_column_bytes(q, 1), (const char *)sqlite3_column_text(q, 2),
+                   (size_t)sqlite3_column_bytes(q, 2), ud);
+        if (s == CW_OK && rc != SQLITE_DONE)
+            s = db_error(st, "load names");
+        sqlite3_finalize(q);
+    }
+    return s;
 }
 
 static cw_status sq_put_event_name(cw_store *st, const char *name, size_t len, int64_t *id)
@@ -1100,6 +1278,8 @@ static const cw_store_ops sqlite_ops = {
     .rollback = sq_rollback,
     .load_ids = sq_load_ids,
     .put_row = sq_put_row,
+    .put_row_merge = sq_put_row_merge,
+    .load_names = sq_load_names,
     .put_event_name = sq_put_event_name,
     .load_event_day = sq_load_event_day,
     .save_event_day = sq_save_event_day,
@@ -1223,8 +1403,12 @@ void cw_store_close(cw_store *st)
         return;
     if (st->in_txn)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    for (int k = 0; k < CW_KIND__COUNT; k++)
+    for (int k = 0; k < CW_KIND__COUNT; k++) {
         sqlite3_finalize(st->put[k]);
+        sqlite3_finalize(st->ins_new[k]);
+    }
+    for (int i = 0; i < 8; i++)
+        sqlite3_finalize(st->merge_upd[i]);
     sqlite3_finalize(st->day_get);
     sqlite3_finalize(st->day_put);
     sqlite3_finalize(st->day_scan);

@@ -49,6 +49,7 @@ int cli_progress_enabled(const cw_config *c);
 
 int cmd_simulate(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
+int cmd_sources(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);

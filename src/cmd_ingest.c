@@ -59,6 +59,8 @@ int cmd_ingest(int argc, char **argv)
         {"progress", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
         {"data-end", required_argument, NULL, 'E'},
+        {"source", required_argument, NULL, 'S'},
+        {"preset", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
@@ -96,11 +98,22 @@ int cmd_ingest(int argc, char **argv)
             }
             break;
         }
+        case 'S': o.source = optarg; break;
+        case 'P': o.preset = optarg; break;
         default: rc = EXIT_USAGE;
         }
     }
     if (rc == 0 && optind >= argc) {
         cli_error("ingest: no input files (see `churnwatch help ingest`)");
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && o.source && o.preset) {
+        cli_error("ingest: give --source or --preset, not both");
+        rc = EXIT_USAGE;
+    }
+    if (rc == 0 && o.kind != CW_KIND_NONE && (o.source || o.preset)) {
+        cli_error("ingest: --kind does not go with --source or --preset (the mapping names the "
+                  "kind)");
         rc = EXIT_USAGE;
     }
     if (rc == 0 && o.rejects_path && !o.skip_bad) {
@@ -115,6 +128,7 @@ int cmd_ingest(int argc, char **argv)
     o.max_errors = (int)cw_config_get_int(cfg, "ingest.max_errors");
     o.max_line_bytes = (size_t)cw_config_get_int(cfg, "ingest.max_line_bytes");
     o.batch_rows = cw_config_get_int(cfg, "ingest.batch_rows");
+    o.config = cfg;
     o.on_message = on_message;
     o.on_progress = cli_progress_enabled(cfg) ? on_progress : NULL;
     o.ud = &u;
@@ -156,6 +170,9 @@ int cmd_ingest(int argc, char **argv)
                     "  billing periods: change log derived for %lld account(s), %lld of them "
                     "changed\n",
                     (long long)stats.periods_accounts, (long long)stats.periods_accounts_changed);
+        if (stats.filtered)
+            fprintf(out, "  %lld records left out by a source's where\n",
+                    (long long)stats.filtered);
         if (o.rejects_path && stats.rejected)
             fprintf(out, "  rejected rows written to %s\n", o.rejects_path);
     }

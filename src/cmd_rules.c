@@ -129,14 +129,30 @@ int cmd_check_config(int argc, char **argv)
         }
         free(err);
     }
+    int nsources = 0;
+    if (rc == 0) {
+        /* Every [source.NAME] mapping (docs/importers.md). */
+        cw_source_info *si = NULL;
+        char *err = NULL;
+        cw_status s = cw_sources_list(cfg, 0, &si, &nsources, &err);
+        if (s != CW_OK) {
+            cli_error("%s", err ? err : cw_strerror(s));
+            rc = cli_exit_code(s == CW_ERR_NOTFOUND ? CW_ERR_CONFIG : s);
+        }
+        free(err);
+        free(si);
+    }
     if (rc == 0) {
         int enabled = 0;
         for (int i = 0; i < cw_rules_count(rs); i++)
             enabled += cw_rules_get(rs, i)->enabled;
         const char *path = cw_config_path(cfg);
-        printf("%s: ok: %d rules (%d enabled), %d playbooks; scorecard %s (%s, %d measures)\n",
+        printf("%s: ok: %d rules (%d enabled), %d playbooks; scorecard %s (%s, %d measures)",
                path ? path : "(defaults)", cw_rules_count(rs), enabled, cw_playbooks_count(rs),
                cw_scorecard_name(sc), cw_scorecard_hash(sc), cw_scorecard_measures(sc));
+        if (nsources)
+            printf("; %d source(s)", nsources);
+        printf("\n");
     }
     cw_scorecard_free(sc);
     cw_actions_free(acts);

@@ -29,6 +29,13 @@ mkdir rev
 printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nR1,Up,smb,2025-01-01,2,15000,USD,active\nR2,Gone,smb,2025-01-01,0,0,USD,active\nR3,Euro,eu,2025-01-01,1,100,EUR,active\n' >rev/accounts.csv
 printf 'account_id,effective_at,mrr_minor,currency,seats\nR1,2025-01-01,10000,USD,1\nR1,2025-02-10,15000,USD,2\nR2,2025-01-15,5000,USD,1\nR2,2025-02-20,0,USD,0\n' >rev/subscriptions.csv
 printf 'account_id,effective_at,mrr_minor,currency,seats\nR3,2025-03-01,100,EUR,1\n' >rev/subscriptions_eur.csv
+# Mappings (docs/importers.md): a CRM companies CSV through [source.crm].
+printf '[source.crm]\nkind = accounts\nfiles = crm-*.csv\naccount_id = Record ID\nname = Company name\nsegment = '"'"'smb'"'"'\nseats = Number of Employees\nmrr_minor = Annual Revenue\nmrr_minor.unit = major\nmrr_minor.scale = 1/12\ncurrency = '"'"'USD'"'"'\ncontract_start = Create Date\nstatus = '"'"'active'"'"'\n' >src.conf
+printf '[source.crm]\nkind = accounts\nmrr_minor.unit = cents\n' >src_bad.conf
+printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date,Website\n101,Acme,25,"$120,000.00",2024-03-10 09:30,acme.com\n' >crm.csv
+cp crm.csv crm-2024.csv
+printf 'Record ID,Company name,Lifecycle Stage,Number of Employees,Annual Revenue,Create Date,Company owner\n201,Gamma,customer,3,"$1,200",2024-01-02 03:04,x\n' >example.csv
+printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date\n102,Beta,5,"12,00",2024-03-10\n' >crm_bad.csv
 pass=0 fail=0
 while IFS='|' read -r code expect args; do
   case "$code" in ''|\#*) continue ;; esac

@@ -168,7 +168,13 @@ static const index_case index_cases[] = {
     {CW_KIND_ACCOUNTS, "account_idXYZ", 10, "account_id"}, /* only len bytes count */
     {CW_KIND_ACCOUNTS, "mrr_cent", 0, NULL},
     {CW_KIND_ACCOUNTS, "account_id_x", 0, NULL},
-    {CW_KIND_ACCOUNTS, "account id", 0, NULL},
+    /* Headers are normalised (docs/importers.md): case, spaces and
+     * punctuation do not matter. */
+    {CW_KIND_ACCOUNTS, "account id", 0, "account_id"},
+    {CW_KIND_ACCOUNTS, "Account Name", 0, "name"},
+    {CW_KIND_ACCOUNTS, "-- MRR (cents) --", 0, "mrr_minor"},
+    {CW_KIND_ACCOUNTS, "account-id", 0, "account_id"},
+    {CW_KIND_ACCOUNTS, "accountid", 0, NULL},
     {CW_KIND_ACCOUNTS, "", 0, NULL},
     {CW_KIND_ACCOUNTS, "   ", 0, NULL},
     {CW_KIND_ACCOUNTS, "|", 0, NULL},
