@@ -740,6 +740,7 @@ static const char *const out_headers[OUT__COUNT] = {
     "goal_id,account_id,metric,unit,baseline,target,start_date,target_date",
     "goal_id,measured_at,kind,value",
     "visitor_id,stage,at,source,campaign,cost_minor,currency,account_id",
+    NULL, /* subscription_periods: not simulated (the change log is written directly) */
     "account_id,driver,churned,churn_date,driver_onset_date,natural",
 };
 

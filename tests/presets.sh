@@ -248,8 +248,8 @@ PERIODS="SELECT a.account_id, p.product, coalesce(p.line_id,''), date(p.period_s
   FROM subscription_periods p JOIN accounts a ON a.id = p.account ORDER BY 1, 3"
 SUBS="SELECT a.account_id, date(s.effective_at,'unixepoch'), s.mrr_minor, s.seats, coalesce(s.plan,''),
   coalesce(s.billing_period,''), s.origin FROM subscriptions s JOIN accounts a ON a.id = s.account ORDER BY 1, 2"
-same "stripe: periods" "9001|prod_QcoreSeatPlan|si_AcmeCore|2024-01-15|2025-07-15|5000|25|month|1|20.0||USD
-9001|prod_QauditLogAddon|si_AcmeAudit|2024-06-01|2025-07-01|2000|1|month|1||500|USD
+same "stripe: periods" "9001|prod_QauditLogAddon|si_AcmeAudit|2024-06-01|2025-07-01|2000|1|month|1||500|USD
+9001|prod_QcoreSeatPlan|si_AcmeCore|2024-01-15|2025-07-15|5000|25|month|1|20.0||USD
 9002|prod_QcoreSeatPlan|si_GlobexCore|2024-03-01|2026-03-01|120000|10|year|1|||USD
 9003|prod_QcoreSeatPlan|si_InitechCore|2024-05-20|2025-11-20|30000|3|month|6|||USD
 9004|prod_QstarterPlan|si_UmbrellaSt|2023-11-02|2024-09-30|9900|1|month|1|||USD" "$(q "$PERIODS" 2>&1)"
