@@ -161,10 +161,10 @@ same "hubspot: accounts" "9001|Acme Corp|enterprise|Dana Reyes|2024-01-15|25|250
 9003|Initech|smb|Sam Okafor|2024-05-20|3|0|USD||trial||
 9004|Umbrella Ltd|mid|Sam Okafor|2023-11-02|0|0|USD||churned|2024-09-30|Budget cut
 9005|Hooli|unassigned|Dana Reyes|2024-02-10|0|0|USD||active||" "$(q "$ACCOUNTS")"
-bad_file "hubspot bad" "bad.csv:3: field 'mrr_minor' (column 'MRR')
-bad.csv:4: field 'contract_start' (column 'Create Date')
-bad.csv:5: field 'status' (column 'Lifecycle Stage')
-bad.csv:6: field 'churn_date'" --preset hubspot "$V/hubspot/bad.csv"
+bad_file "hubspot bad" "bad.csv:3: field 'mrr_minor' (column 'MRR'): '12,00' is not an amount of money
+bad.csv:4: field 'contract_start' (column 'Create Date'): '2024-02-30 10:00' is an impossible date or time
+bad.csv:5: field 'status' (column 'Lifecycle Stage'): 'Partner' is not in the value map (add it, or *=value)
+bad.csv:6: field 'churn_date' (column 'Churn Date'): is required when status is churned" --preset hubspot "$V/hubspot/bad.csv"
 
 # ------------------------------------------------------------- Salesforce
 # Created Date 14/02/2024 is dd/mm/yyyy (en_GB); Type Customer - Direct /
@@ -176,9 +176,9 @@ same "salesforce: accounts" "0015g00000CnTsoAAB|Contoso Ltd|enterprise|Priya Sha
 0015g00000FbRkmAAB|Fabrikam|unassigned|Leo Martin|2024-05-21|0|0|USD||trial||
 0015g00000NwTrdAAB|Northwind Traders|mid|Priya Shah|2024-02-14|12|144000|GBP||active||
 0015g00000TlSpnAAB|Tailspin Toys|smb|Leo Martin|2022-11-30|0|0|CAD||churned|2025-01-15|Moved to a competitor" "$(q "$ACCOUNTS")"
-bad_file "salesforce bad" "bad.csv:3: field 'status' (column 'Type')
-bad.csv:4: field 'contract_start' (column 'Created Date')
-bad.csv:5: field 'seats' (column 'Seats')" --preset salesforce "$V/salesforce/bad.csv"
+bad_file "salesforce bad" "bad.csv:3: field 'status' (column 'Type'): 'Reseller' is not in the value map (add it, or *=value)
+bad.csv:4: field 'contract_start' (column 'Created Date'): '31/04/2024' is an impossible date or time
+bad.csv:5: field 'seats' (column 'Seats'): must not be negative (-3)" --preset salesforce "$V/salesforce/bad.csv"
 
 # Accounts (HubSpot) and two known users for the presets below.
 base() {
@@ -208,11 +208,11 @@ same "zendesk: tickets" "101|9001|U-ann|2024-06-03 09:12:00|2024-06-03 15:40:00|
 106|9001|U-dee|2024-06-12 13:00:00||other||" "$(q "$TICKETS")"
 same "zendesk: provisioned requester" "U-dee|9001|2024-06-12 13:00:00" \
   "$(q "SELECT u.user_id, a.account_id, datetime(u.provisioned_at,'unixepoch') FROM users u JOIN accounts a ON a.id=u.account WHERE u.user_id='U-dee'")"
-bad_file "zendesk bad" "bad.csv:3: field 'account_id'
-bad.csv:4: field 'opened_at' (column 'Created at')
-bad.csv:5: field 'satisfaction' (column 'Satisfaction Score')
-bad.csv:6: field 'priority' (column 'Priority')
-bad.csv:7: field 'closed_at'" --preset zendesk "$V/zendesk/bad.csv"
+bad_file "zendesk bad" "bad.csv:3: field 'account_id' (column 'Organization'): account_by_name: no account named 'Vandelay Industries'
+bad.csv:4: field 'opened_at' (column 'Created at'): '2024-13-01 10:00:00' is an impossible date or time
+bad.csv:5: field 'satisfaction' (column 'Satisfaction Score'): 'Great' is not in the value map (add it, or *=value)
+bad.csv:6: field 'priority' (column 'Priority'): 'critical' is not one of low|normal|high|urgent
+bad.csv:7: field 'closed_at' (column 'Solved at'): is before opened_at" --preset zendesk "$V/zendesk/bad.csv"
 
 # A configured source on top of the preset: the account's time zone is
 # Europe/Berlin (CEST, +02:00 in June), so 09:12 there is 07:12 UTC.
@@ -252,11 +252,11 @@ same "segment: events" "9001|2024-06-03|U-ann|Page Viewed|1|0
 9002|2024-06-04|U-cy|Report Exported|1|0
 9002|2024-06-05|U-bob|Dashboard Viewed|1|0
 9003|2024-06-04||Integration Synced|1|2046" "$(events)"
-bad_file "segment bad" "bad.jsonl:2: field 'account_id'
-bad.jsonl:3: field 'ts' (path 'timestamp')
-bad.jsonl:4: field 'event'
-bad.jsonl:5: field 'email' (path 'traits.email')
-bad.jsonl:6: field 'account_id'" --preset segment "$V/segment/bad.jsonl"
+bad_file "segment bad" "bad.jsonl:2: field 'account_id' (path 'context.groupId'): unknown account '9999' (ingest accounts first)
+bad.jsonl:3: field 'ts' (path 'timestamp'): '2024-06-31T10:15:00.000Z' is an impossible date
+bad.jsonl:4: field 'event' (path 'event'): is required
+bad.jsonl:5: field 'email' (path 'traits.email'): is not an e-mail address
+bad.jsonl:6: field 'account_id' (path 'context.groupId'): is required" --preset segment "$V/segment/bad.jsonl"
 
 # ----------------------------------------------------------------- Stripe
 # One period per subscription item, data end 2025-06-30:
@@ -311,10 +311,10 @@ same "stripe: derived through the table" "9001|2025-02-01|25000|5|prod_QcoreSeat
 9002|2024-09-01|4000|2|prod_QauditLogAddon|monthly|periods
 9002|2025-01-15|0|0|prod_QauditLogAddon|monthly|periods" "$(q "$SUBS")"
 DB=$T/stripe.db
-bad_file "stripe bad" "bad.jsonl:1: field 'account_id'
-bad.jsonl:2: field 'interval' (path 'each.price.recurring.interval')
-bad.jsonl:3: field 'amount_minor' (path 'each.price.unit_amount')
-bad.jsonl:4: field 'currency' (path 'currency')" --preset stripe --data-end 2025-06-30 "$V/stripe/bad.jsonl"
+bad_file "stripe bad" "bad.jsonl:1: field 'account_id' (path 'customer'): unknown account 'cus_PNobody1' (ingest accounts first)
+bad.jsonl:2: field 'interval' (path 'each.price.recurring.interval'): 'fortnight' is not one of month|year|week|day
+bad.jsonl:3: field 'amount_minor' (path 'each.price.unit_amount'): must be an integer amount in minor units (cents), got '50.00'
+bad.jsonl:4: field 'currency' (path 'currency'): is not an ISO-4217 currency code (three capitals, e.g. USD)" --preset stripe --data-end 2025-06-30 "$V/stripe/bad.jsonl"
 
 # --------------------------------------------- Mixpanel, Amplitude, PostHog
 # The same five product events in each vendor's shape: U-ann's export on
@@ -330,16 +330,16 @@ base mixpanel
 preprovision mixpanel U-cy
 must mixpanel --preset mixpanel "$V/mixpanel/export.jsonl"
 same "mixpanel: events" "$EV" "$(events)"
-bad_file "mixpanel bad" "bad.jsonl:2: field 'ts' (path 'properties.time')
-bad.jsonl:3: field 'account_id'
-bad.jsonl:4: field 'event' (path 'event')" --preset mixpanel "$V/mixpanel/bad.jsonl"
+bad_file "mixpanel bad" "bad.jsonl:2: field 'ts' (path 'properties.time'): '1717409700123' is after 2099 (wrong .unit?)
+bad.jsonl:3: field 'account_id' (path 'properties.company_id'): unknown account '9999' (ingest accounts first)
+bad.jsonl:4: field 'event' (path 'event'): is required" --preset mixpanel "$V/mixpanel/bad.jsonl"
 
 base amplitude
 preprovision amplitude U-cy
 must amplitude --preset amplitude "$V/amplitude/export.jsonl"
 same "amplitude: events" "$EV" "$(events)"
-bad_file "amplitude bad" "bad.jsonl:2: field 'ts' (path 'event_time')
-bad.jsonl:3: field 'account_id'" --preset amplitude "$V/amplitude/bad.jsonl"
+bad_file "amplitude bad" "bad.jsonl:2: field 'ts' (path 'event_time'): '2024-02-30 10:15:00.000000' is an impossible date
+bad.jsonl:3: field 'account_id' (path 'groups.company[0]'): unknown account '9999' (ingest accounts first)" --preset amplitude "$V/amplitude/bad.jsonl"
 
 base posthog
 preprovision posthog U-cy worker-7
@@ -348,8 +348,8 @@ same "posthog: events" "9001|2024-06-03|U-ann|report exported|1|120
 9002|2024-06-03|U-bob|\$pageview|1|0
 9002|2024-06-04|U-cy|report exported|1|0
 9003|2024-06-04|worker-7|integration synced|1|2046" "$(events)"
-bad_file "posthog bad" "bad.jsonl:2: field 'ts' (path 'timestamp')
-bad.jsonl:3: field 'account_id'" --preset posthog "$V/posthog/bad.jsonl"
+bad_file "posthog bad" "bad.jsonl:2: field 'ts' (path 'timestamp'): '2024-06-03T25:15:00.000Z' is an impossible time of day
+bad.jsonl:3: field 'account_id' (path 'properties.\$group_0'): unknown account '9999' (ingest accounts first)" --preset posthog "$V/posthog/bad.jsonl"
 
 # -------------------------------------------------------------- Delighted
 # account_id person property absent -> Company by name; Created At in Unix
@@ -360,10 +360,10 @@ same "delighted: surveys" "5012001|9001|U-ann|nps||2024-06-03 12:00:00|9||Report
 5012002|9002|U-bob|nps||2024-06-04 12:00:00|3||Sync keeps failing.
 5012003|9003||nps||2024-06-07 12:00:00|10||
 5012004|9001|U-ann|csat||2024-06-07 12:00:00|4||Support was quick" "$(q "$SURVEYS")"
-bad_file "delighted bad" "bad.csv:3: field 'account_id'
-bad.csv:4: field 'score' (column 'Score')
-bad.csv:5: field 'type' (column 'Survey Type')
-bad.csv:6: field 'responded_at' (column 'Created At')" --preset delighted "$V/delighted/bad.csv"
+bad_file "delighted bad" "bad.csv:3: field 'account_id' (column 'Email'): account_by_domain: no account with the domain of 'vic@vandelay.example'
+bad.csv:4: field 'score' (column 'Score'): is 11, outside 0..10
+bad.csv:5: field 'type' (column 'Survey Type'): 'ces' is not in the value map (add it, or *=value)
+bad.csv:6: field 'responded_at' (column 'Created At'): '17174160' is not a date (8 digits are read as YYYYMMDD)" --preset delighted "$V/delighted/bad.csv"
 
 # --------------------------------------------------------------- Typeform
 # "#" is the response token; Submit Date (UTC) in a declared format; the
@@ -386,9 +386,9 @@ must typeform --preset typeform "$T/responses.csv"
 same "typeform: surveys" "k3x9d0rvm1q2w8e7k3x9d0rvm1q2w8e7|9001|U-ann|nps||2024-06-03 10:00:00|9||Fast, reliable exports
 p0o9i8u7y6t5r4e3p0o9i8u7y6t5r4e3|9002|U-bob|nps||2024-06-04 16:03:45|2||Too many sync errors
 z1x2c3v4b5n6m7l8z1x2c3v4b5n6m7l8|9003||nps||2024-06-05 08:01:10|7||" "$(q "$SURVEYS")"
-bad_file "typeform bad" "bad.csv:3: field 'score'
-bad.csv:4: field 'account_id'
-bad.csv:5: field 'responded_at' (column 'Submit Date UTC')" --preset typeform "$T/bad.csv"
+bad_file "typeform bad" "bad.csv:3: field 'score' (column 'How likely are you to recommend us to a friend or colleague?'): is not an integer: 'eight'
+bad.csv:4: field 'account_id' (column 'account_id'): unknown account '9999' (ingest accounts first)
+bad.csv:5: field 'responded_at' (column 'Submit Date UTC'): '03/06/2024 10:00' does not match the format '%Y-%m-%d %H:%M:%S'" --preset typeform "$T/bad.csv"
 
 # ------------------------------------------------------------- round trip
 # A simulated world, ingested natively (a.db) and through the presets (b.db)
