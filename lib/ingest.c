@@ -127,6 +127,7 @@ typedef struct in_file {
     int64_t size;
     cw_mapping *map;   /* the mapping this file is read through, or NULL */
     const cw_source *src; /* its source: all sections read the same path */
+    int64_t data_end; /* subscription_periods: the export's data end (Unix s) */
 } in_file;
 
 typedef struct run {
@@ -155,8 +156,8 @@ typedef struct run {
     /* billing periods: the accounts whose periods this run read, each with
      * the file and line of its first row (for messages); and the known
      * change-log origin of accounts (ORIGIN_* bits, by internal id) */
-    cw_intern *period_acc, *origins;
-    int64_t *pa_id, *pa_line;
+    cw_intern *period_acc, *origins, *currencies;
+    int64_t *pa_id, *pa_line, *pa_end;
     const char **pa_path;
     size_t npa, capa;
     /* progress */
@@ -180,7 +181,6 @@ typedef struct run {
     char lkbuf[256];
     int provision_users; /* current file: create unknown users on first sight */
     int64_t data_end;    /* current file: the export's data end (opts, else the source) */
-    int64_t periods_data_end; /* the data end of the last billing-periods file read */
     /* preview (cw_ingest_preview) */
     int preview, no_refs, preview_limit;
     int64_t previewed;
@@ -531,11 +531,59 @@ static int check_origin(run *R, const cw_value *v, const int64_t *refs, int64_t 
     return 1;
 }
 
+static cw_status first_currency(int64_t id, const cw_value *v, void *ud)
+{
+    (void)id;
+    char *cur = ud;
+    if (!cur[0] && v[CW_SP_CURRENCY].s && v[CW_SP_CURRENCY].len == 3)
+        memcpy(cur, v[CW_SP_CURRENCY].s, 3);
+    return CW_OK;
+}
+
+/* One account's periods share one currency (their MRR is summed): checks
+ * row v against the account's stored periods and earlier rows of the run.
+ * Returns 1 when it may go on; else reports it and returns 0. */
+static int check_currency(run *R, const cw_value *v, const int64_t *refs, int64_t line,
+                          cw_strref raw, cw_status *s)
+{
+    char cur[4] = {0};
+    int64_t packed = cw_intern_get(R->currencies, (const char *)&refs[0], sizeof refs[0]);
+    if (packed >= 0) {
+        memcpy(cur, &packed, 3);
+    } else if (refs[0] <= R->placeholder_id) {
+        if ((*s = R->ops->scan_periods(R->st, refs[0], first_currency, cur)) != CW_OK)
+            return 0;
+    }
+    const cw_value *c = &v[CW_SP_CURRENCY];
+    if (cur[0] && memcmp(cur, c->s, 3) != 0) {
+        char why[WHY_MAX];
+        snprintf(why, sizeof why,
+                 "is %.3s, but account '%.*s' is billed in %s: one account's periods share one "
+                 "currency",
+                 c->s, (int)(v[0].len > 64 ? 64 : v[0].len), v[0].s, cur);
+        bad_row(R, line, "currency", why, raw);
+        return 0;
+    }
+    if (!cur[0])
+        memcpy(cur, c->s, 3);
+    packed = 0;
+    memcpy(&packed, cur, 3);
+    if ((*s = cw_intern_put(R->currencies, (const char *)&refs[0], sizeof refs[0], packed)) !=
+        CW_OK)
+        return 0;
+    return 1;
+}
+
 /* Remembers that the run read periods of account (once per account). */
 static cw_status note_period_account(run *R, int64_t account, int64_t line)
 {
-    if (cw_intern_get(R->period_acc, (const char *)&account, sizeof account) >= 0)
+    int64_t k = cw_intern_get(R->period_acc, (const char *)&account, sizeof account);
+    if (k >= 0) {
+        /* Files with different data ends: the latest applies. */
+        if (R->f->data_end > R->pa_end[k])
+            R->pa_end[k] = R->f->data_end;
         return CW_OK;
+    }
     if (R->npa == R->capa) {
         size_t cap = R->capa ? R->capa * 2 : 64;
         int64_t *ids = realloc(R->pa_id, cap * sizeof *ids);
@@ -547,13 +595,17 @@ static cw_status note_period_account(run *R, int64_t account, int64_t line)
         const char **paths = realloc(R->pa_path, cap * sizeof *paths);
         if (paths)
             R->pa_path = paths;
-        if (!ids || !lines || !paths)
+        int64_t *ends = realloc(R->pa_end, cap * sizeof *ends);
+        if (ends)
+            R->pa_end = ends;
+        if (!ids || !lines || !paths || !ends)
             return CW_ERR_NOMEM;
         R->capa = cap;
     }
     R->pa_id[R->npa] = account;
     R->pa_line[R->npa] = line;
     R->pa_path[R->npa] = R->f->path;
+    R->pa_end[R->npa] = R->f->data_end;
     R->npa++;
     return cw_intern_put(R->period_acc, (const char *)&account, sizeof account,
                          (int64_t)R->npa - 1);
@@ -618,14 +670,14 @@ static cw_status derive_accounts(run *R)
         cw_sub_row *rows = NULL;
         size_t nrows = 0;
         char why[WHY_MAX];
-        s = cw_periods_derive(c.p, c.n, R->o->data_end ? R->o->data_end : R->periods_data_end, &rows, &nrows, why, sizeof why);
+        s = cw_periods_derive(c.p, c.n, R->pa_end[i], &rows, &nrows, why, sizeof why);
         if (s == CW_ERR_INPUT) {
             /* Reported at the account's first row in this run. */
             R->errors++;
             R->stats->rejected++;
             if (R->errors <= R->o->max_errors)
-                message(R, 0, "%s:%lld: field 'currency': %s", R->pa_path[i],
-                        (long long)R->pa_line[i], why);
+                message(R, 0, "%s:%lld: field '%s': %s", R->pa_path[i], (long long)R->pa_line[i],
+                        strstr(why, "currency") ? "currency" : "account_id", why);
             s = CW_OK;
             continue;
         }
@@ -978,6 +1030,8 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     if (kd->kind == CW_KIND_SUBSCRIPTIONS || kd->kind == CW_KIND_SUBSCRIPTION_PERIODS) {
         cw_status s = CW_OK;
         if (!check_origin(R, v, refs, line, raw, &s))
+            return s;
+        if (kd->kind == CW_KIND_SUBSCRIPTION_PERIODS && !check_currency(R, v, refs, line, raw, &s))
             return s;
     }
     /* Merged records may repeat a key (each Segment call merges in turn). */
@@ -1655,11 +1709,12 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
     R.period_acc = cw_intern_new();
     R.origins = cw_intern_new();
     R.warned = cw_intern_new();
+    R.currencies = cw_intern_new();
     R.placeholder_id = INT64_MAX;
     R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
     R.batch = malloc(R.batch_cap * sizeof *R.batch);
     if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.batch || !R.period_acc ||
-        !R.origins || !R.warned) {
+        !R.origins || !R.warned || !R.currencies) {
         s = CW_ERR_NOMEM;
         goto done;
     }
@@ -1706,15 +1761,19 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
     }
     /* Billing periods cannot be read without a data end: it is what tells
      * a cancelled line (last period ended within the data) from one still
-     * running. It comes from --data-end, else the file's source. */
-    for (size_t i = 0; i < nfiles; i++)
-        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && opts->data_end <= 0 &&
-            !(files[i].map && files[i].map->data_end > 0))
+     * running. --data-end (opts->data_end) wins; else the file's source's
+     * data_end setting (docs/importers.md). */
+    for (size_t i = 0; i < nfiles; i++) {
+        files[i].data_end = opts->data_end > 0 ? opts->data_end
+                            : files[i].map     ? files[i].map->data_end
+                                               : 0;
+        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && files[i].data_end <= 0)
             file_fatal(&R, CW_ERR_USAGE,
                        "%s: billing periods (subscription_periods) need the data end, the last day "
                        "the export covers, to tell a cancelled line from one still running: give "
                        "--data-end YYYY-MM-DD (or data_end in the file's [source.NAME])",
                        files[i].path);
+    }
     if (R.fatal) {
         s = R.fatal_status;
         goto done;
@@ -1749,8 +1808,6 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
         R.provision_users = opts->provision_users == 1 ||
                             (opts->provision_users < 0 && f->map && f->map->provision_users == 1);
         R.data_end = opts->data_end ? opts->data_end : f->map ? f->map->data_end : 0;
-        if (f->kind == CW_KIND_SUBSCRIPTION_PERIODS)
-            R.periods_data_end = R.data_end;
         cw_intern_free(R.keys_seen);
         if (!(R.keys_seen = cw_intern_new())) {
             s = CW_ERR_NOMEM;
@@ -1768,7 +1825,7 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
             s = R.ops->log_file(st, f->path, f->kind, R.file_rows, R.file_written, R.file_rejected,
                                 cw_reader_bytes(f->r));
     }
-    if (s == CW_OK && !R.fatal && R.npa)
+    if (s == CW_OK && writing(&R) && R.npa)
         s = derive_accounts(&R);
     if (s == CW_OK && R.fatal)
         s = R.fatal_status;
@@ -1811,6 +1868,7 @@ done:
     cw_intern_free(R.keys_seen);
     cw_intern_free(R.period_acc);
     cw_intern_free(R.origins);
+    cw_intern_free(R.currencies);
     free(R.pa_id);
     free(R.pa_line);
     free(R.pa_path);
@@ -1826,6 +1884,7 @@ done:
         free(R.sources[i]);
     }
     free(R.sources);
+    free(R.pa_end);
     free(R.batch);
     free(R.hbuf);
     free(R.cbuf);

@@ -159,23 +159,26 @@ cw_status cw_periods_derive(cw_period *p, size_t n, int64_t data_end, cw_sub_row
         }
     qsort(p, n, sizeof *p, period_cmp);
 
-    /* End convention per line. Evidence, strongest first: consecutive
-     * periods that meet exactly (exclusive) or one day after the end
-     * (inclusive, 2025-01-01..2025-01-31 then 2025-02-01); else the end
-     * matching the period's own term (start + interval × count, or that
-     * minus a day); else the convention the account's other lines show;
-     * else exclusive. */
+    /* End convention per line, as the amount to add to an end to make it
+     * exclusive: 0, a day (inclusive dates, 2025-01-01..2025-01-31 then
+     * 2025-02-01) or a second (…T23:59:59 then the next day's 00:00:00).
+     * Evidence, strongest first: consecutive periods that meet exactly, a
+     * day or a second after the end; else the end matching the period's
+     * own term (start + interval × count, or that minus a day or a second);
+     * else the convention all the account's decided lines share; else
+     * exclusive. Reading an inclusive end as exclusive would put a
+     * one-day stop (a churn and a reactivation) at every renewal. */
     size_t *line_lo = malloc(n * sizeof *line_lo);
     seg *segs = malloc(n * sizeof *segs);
     int64_t *ts = malloc(2 * n * sizeof *ts);
-    signed char *dec = malloc(n); /* per line: 1 inclusive, 0 exclusive, -1 undecided */
+    int64_t *dec = malloc(n * sizeof *dec); /* per line: 0, DAY_S, 1, or -1 undecided */
     cw_sub_row *rows = malloc((2 * n + 1) * sizeof *rows);
     cw_status s = CW_OK;
     if (!line_lo || !segs || !ts || !dec || !rows) {
         s = CW_ERR_NOMEM;
         goto done;
     }
-    int acc_incl = 0, acc_excl = 0;
+    int64_t acc = -2; /* the decided lines' shared convention; -1 when they differ */
     size_t nlines = 0;
     /* First pass: decide each line; -1 = undecided. */
     for (size_t i = 0; i < n;) {
@@ -183,36 +186,33 @@ cw_status cw_periods_derive(cw_period *p, size_t n, int64_t data_end, cw_sub_row
         while (j < n && strcmp(p[j].line, p[i].line) == 0)
             j++;
         line_lo[nlines] = i;
-        int pin = 0, pex = 0, tin = 0, tex = 0;
+        /* [0] exact, [1] a day, [2] a second; pairs, then terms */
+        int pe[3] = {0, 0, 0}, te[3] = {0, 0, 0};
+        static const int64_t delta[3] = {0, DAY_S, 1};
         for (size_t k = i; k < j; k++) {
             if (!p[k].end)
                 continue;
-            if (k + 1 < j) {
-                pex += p[k + 1].start == p[k].end;
-                pin += p[k + 1].start == p[k].end + DAY_S;
+            int64_t t = term_end(p[k].start, p[k].interval, p[k].interval_count);
+            for (int e = 0; e < 3; e++) {
+                pe[e] += k + 1 < j && p[k + 1].start == p[k].end + delta[e];
+                te[e] += t && p[k].end == t - delta[e];
             }
-            int64_t te = term_end(p[k].start, p[k].interval, p[k].interval_count);
-            tex += te && p[k].end == te;
-            tin += te && p[k].end == te - DAY_S;
         }
-        signed char d = -1;
-        if (pin || pex)
-            d = pin && !pex;
-        else if (tin || tex)
-            d = tin && !tex;
+        const int *ev = pe[0] || pe[1] || pe[2] ? pe : te;
+        int64_t d = ev[0] ? 0 : ev[1] ? DAY_S : ev[2] ? 1 : -1;
         dec[nlines] = d;
-        acc_incl += d == 1;
-        acc_excl += d == 0;
+        if (d >= 0)
+            acc = acc == -2 || acc == d ? d : -1;
         nlines++;
         i = j;
     }
-    int fallback = acc_incl && !acc_excl;
+    int64_t fallback = acc >= 0 ? acc : 0;
     size_t nseg = 0;
     for (size_t l = 0; l < nlines; l++) {
         size_t i = line_lo[l], j = l + 1 < nlines ? line_lo[l + 1] : n;
-        int inclusive = dec[l] >= 0 ? dec[l] : fallback;
+        int64_t add = dec[l] >= 0 ? dec[l] : fallback;
         for (size_t k = i; k < j; k++) {
-            int64_t end = p[k].end ? p[k].end + (inclusive ? DAY_S : 0) : INT64_MAX;
+            int64_t end = p[k].end ? p[k].end + add : INT64_MAX;
             /* A period starting inside the previous one (a mid-period
              * change) supersedes it from its start. */
             if (k + 1 < j && p[k + 1].start < end)
@@ -249,8 +249,12 @@ cw_status cw_periods_derive(cw_period *p, size_t n, int64_t data_end, cw_sub_row
             if (segs[k].start > at || segs[k].end <= at)
                 continue;
             covered = 1;
-            mrr += segs[k].mrr;
-            seats += segs[k].qty;
+            if (__builtin_add_overflow(mrr, segs[k].mrr, &mrr) ||
+                __builtin_add_overflow(seats, segs[k].qty, &seats)) {
+                snprintf(why, whysz, "the account's MRR or seats overflow 64 bits");
+                s = CW_ERR_INPUT;
+                goto done;
+            }
             /* Plan = the product of the line with the highest MRR; on a tie
              * the line whose key sorts first. */
             if (segs[k].mrr > best)

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct ui {
     int progress_shown;
@@ -88,8 +89,9 @@ int cmd_ingest(int argc, char **argv)
         case 'p': rc = cli_override(cfg, "ingest.progress", optarg); break;
         case 'q': u.quiet = 1; break;
         case 'E': {
-            int64_t day;
-            if ((rc = cli_parse_day("--data-end", optarg, &day)) == 0) {
+            int64_t day = (int64_t)time(NULL) / 86400; /* "today", as in a source's data_end */
+            if (strcmp(optarg, "today") == 0 ||
+                (rc = cli_parse_day("--data-end", optarg, &day)) == 0) {
                 if (day <= 0) {
                     cli_error("--data-end %s: must be after 1970-01-01", optarg);
                     rc = EXIT_USAGE;

@@ -153,6 +153,23 @@ grep -qF "s1.csv:2: field 'account_id': account 'P1' has billing periods" out ||
 sqlite3 a.db .dump >dump4.sql
 cmp -s dump3.sql dump4.sql || fail "a refused ingest changed the database"
 
+# ---- one account's periods share one currency: against the stored ones
+# and against earlier rows of the run
+printf 'account_id,product,period_start,mrr_minor,currency\nP2,Extra,2025-07-01,100,EUR\n' >eur.csv
+if "$BIN" ingest --db a.db --data-end 2025-07-15 eur.csv >out 2>&1; then
+    fail "a second currency was accepted"
+fi
+grep -qF "eur.csv:2: field 'currency': is EUR, but account 'P2' is billed in USD" out ||
+    fail "currency message: $(cat out)"
+printf 'account_id,product,period_start,mrr_minor,currency\nP5,A,2025-07-01,100,EUR\nP5,B,2025-07-01,100,USD\n' >mixed.csv
+if "$BIN" ingest --db c.db --data-end 2025-07-15 "$D/accounts.csv" mixed.csv >out 2>&1; then
+    fail "two currencies in one run were accepted"
+fi
+grep -qF "mixed.csv:3: field 'currency': is USD, but account 'P5' is billed in EUR" out ||
+    fail "currency message: $(cat out)"
+sqlite3 a.db .dump >dump5.sql
+cmp -s dump3.sql dump5.sql || fail "a refused ingest changed the database"
+
 # ---- bad --data-end
 if "$BIN" ingest --db a.db --data-end 2025-13-01 "$D/periods.csv" >out 2>&1; then
     fail "bad --data-end accepted"

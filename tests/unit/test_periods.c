@@ -256,6 +256,24 @@ static void test_inclusive_ends(void **state)
     /* Data end 2025-02-28: with inclusive ends A's last period ends with
      * that day (exclusive 2025-03-01, after the data end): still running. */
     check(incl, 3, day(2025, 2, 28), w, 2);
+    /* Ends at the last second (…T23:59:59): the same log. */
+    pdef secs[] = {
+        {"A", "A", day(2025, 1, 1), day(2025, 2, 1) - 1, 1000, 1, MONTH, 1},
+        {"A", "A", day(2025, 2, 1), day(2025, 3, 1) - 1, 1000, 1, MONTH, 1},
+        {"B", "B", day(2025, 1, 15), day(2026, 1, 15) - 1, 500, 1, YEAR, 1},
+    };
+    check(secs, 3, day(2026, 6, 30), w, 4);
+    /* A line without evidence (an odd 40-day period) takes the account's
+     * other lines' convention: C ends 2025-02-09 inclusive = 02-10. */
+    pdef odd[] = {
+        {"A", "A", day(2025, 1, 1), day(2025, 1, 31), 1000, 1, MONTH, 1},
+        {"A", "A", day(2025, 2, 1), day(2025, 2, 28), 1000, 1, MONTH, 1},
+        {"C", "C", day(2025, 1, 1), day(2025, 2, 9), 200, 1, MONTH, 1},
+    };
+    want wo[] = {{day(2025, 1, 1), 1200, 2, "A"},
+                 {day(2025, 2, 10), 1000, 1, "A"},
+                 {day(2025, 3, 1), 0, 0, "A"}};
+    check(odd, 3, day(2025, 6, 30), wo, 3);
 }
 
 static void test_currency_mismatch(void **state)
