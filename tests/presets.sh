@@ -292,6 +292,22 @@ same "stripe: derived subscriptions" "9001|2024-01-15|100000|25|prod_QcoreSeatPl
 9004|2023-11-02|9900|1|prod_QstarterPlan|monthly|periods
 9004|2024-09-30|0|0|prod_QstarterPlan|monthly|periods" "$(q "$SUBS")"
 
+# Without --data-end the preset's data_end = today applies: today (after
+# 2026-03-01) every line's last period has ended, so each is cancelled at
+# its end — what an old export read as if it were today's would claim.
+base stripe_today
+must "stripe today" --preset stripe "$V/stripe/subscriptions.json"
+same "stripe: data end today" "9001|2024-01-15|100000|25
+9001|2024-06-01|101500|26
+9001|2025-07-01|100000|25
+9001|2025-07-15|0|0
+9002|2024-03-01|100000|10
+9002|2026-03-01|0|0
+9003|2024-05-20|15000|3
+9003|2025-11-20|0|0
+9004|2023-11-02|9900|1
+9004|2024-09-30|0|0" "$(q "SELECT a.account_id, date(s.effective_at,'unixepoch'), s.mrr_minor, s.seats FROM subscriptions s JOIN accounts a ON a.id=s.account ORDER BY 1, 2")"
+
 # The same objects without metadata, as JSON Lines: customers -> accounts
 # through a two-column table (.table), overriding the preset's account_id.
 #  sub_7 9001 core  2025-02-01..2025-07-01 running 5 x 5000 = 25000
@@ -333,6 +349,18 @@ same "mixpanel: events" "$EV" "$(events)"
 bad_file "mixpanel bad" "bad.jsonl:2: field 'ts' (path 'properties.time'): '1717409700123' is after 2099 (wrong .unit?)
 bad.jsonl:3: field 'account_id' (path 'properties.company_id'): unknown account '9999' (ingest accounts first)
 bad.jsonl:4: field 'event' (path 'event'): is required" --preset mixpanel "$V/mixpanel/bad.jsonl"
+
+# Events kept in the shape of Mixpanel's Import API (the "Import Events"
+# reference: "time" in milliseconds): the preset with ts.unit = ms.
+base mixpanel_ms
+cat >"$T/ms.conf" <<EOF
+[source.mixpanel_import]
+preset = mixpanel
+ts.unit = ms
+EOF
+must "mixpanel ms" --config "$T/ms.conf" --source mixpanel_import "$V/mixpanel/import-ms.jsonl"
+same "mixpanel: milliseconds" "9001|2024-06-03|U-ann|Report Exported|1|120
+9002|2024-06-03|U-bob|Dashboard Viewed|1|0" "$(events)"
 
 base amplitude
 preprovision amplitude U-cy
