@@ -456,6 +456,7 @@ rt() { # NAME QUERY
   b=$(DB=$B_DB q "$2")
   if [ -z "$a" ]; then bad "round trip $1: nothing to compare"; return; fi
   same "round trip: $1 ($(printf '%s\n' "$a" | wc -l) rows)" "$a" "$b"
+  echo "round trip: $1: $(printf "%s\n" "$a" | wc -l) rows compared"
 }
 rt accounts "$ACCOUNTS"
 rt users "SELECT u.user_id, a.account_id, coalesce(u.email,''), coalesce(u.role,''),
@@ -471,6 +472,7 @@ rt subscriptions "SELECT a.account_id, s.effective_at, s.mrr_minor, s.seats FROM
 ea=$(DB=$A_DB events)
 eb=$(DB=$B_DB events)
 same "round trip: events ($(printf '%s\n' "$ea" | wc -l) rollup cells)" "$ea" "$eb"
+echo "round trip: events: $(printf "%s\n" "$ea" | wc -l) rollup cells compared"
 
 echo "presets: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
