@@ -125,9 +125,9 @@ typedef struct in_file {
     int json_doc; /* one JSON document (mapped files only) */
     int order;    /* position on the command line (then section), for a stable sort */
     int64_t size;
-    cw_mapping *map;   /* the mapping this file is read through, or NULL */
+    cw_mapping *map;      /* the mapping this file is read through, or NULL */
     const cw_source *src; /* its source: all sections read the same path */
-    int64_t data_end; /* subscription_periods: the export's data end (Unix s) */
+    int64_t data_end;     /* subscription_periods: the export's data end (Unix s) */
 } in_file;
 
 typedef struct run {
