@@ -236,7 +236,8 @@ same "zendesk: zone" "101|2024-06-03 07:12:00|2024-06-03 13:40:00" \
 # a page call -> "Page Viewed"; an anonymous track with a groupId -> an
 # account-level event; U-cy, never identified, is provisioned; screen and
 # alias are filtered; the repeated messageId ajs-m-0005 is a duplicate;
-# 08:00+02:00 on 06-05 is 06:00 UTC, the same day.
+# 08:00+02:00 on 06-05 is 06:00 UTC, the same day; U-eve is identified
+# with the reserved trait company and no group call: she joins 9003.
 fresh segment
 must "segment: base" --preset hubspot "$V/hubspot/companies.csv"
 preprovision segment U-cy
@@ -245,7 +246,8 @@ same "segment: accounts" "9001|ACME Corp|250000|25
 9002|Globex, Inc.|99000|10" "$(q "SELECT account_id, name, mrr_minor, seats FROM accounts WHERE account_id IN ('9001','9002') ORDER BY 1")"
 same "segment: users" "U-ann|9001|ann@acme.com|admin|Finance|2024-05-30 10:00:00|
 U-bob|9002|bob@globex.io|analyst||2024-06-02 09:00:00|
-U-cy|9002||||2024-06-04 14:00:00|" "$(q "$USERS")"
+U-cy|9002||||2024-06-04 14:00:00|
+U-eve|9003|eve@initech.example|viewer||2024-06-06 09:00:00|" "$(q "$USERS")"
 same "segment: events" "9001|2024-06-03|U-ann|Page Viewed|1|0
 9001|2024-06-03|U-ann|Report Exported|1|120
 9002|2024-06-03|U-bob|Dashboard Viewed|1|0
