@@ -12,6 +12,12 @@
 #   reference   `sqlite3 .import` of the same CSV into an empty table: no
 #               validation, no rollup, one TEXT row per line — measured in the
 #               same run on the same machine.
+#   mapped      the same events through a [source] mapping (docs/importers.md),
+#               against the native path on the same rows: a CSV with renamed
+#               headers against the native CSV; JSON Lines with the same
+#               renamed keys, and JSON Lines shaped like Segment's (renamed
+#               keys, nested context.groupId and properties.value, 27% more
+#               bytes), against native JSON Lines. MAPPED=0 skips this part.
 # Prints medians (wall seconds, events/s, MB/s) and peak RSS as a Markdown
 # table, ready for docs/benchmarks.md.
 set -euo pipefail
@@ -31,8 +37,9 @@ ls "$W"/*.csv | grep -v events.csv | xargs "$BIN" ingest --db "$OUT/base.db" --p
 
 measure() { # label, command...; appends "label seconds rss_kib" to $OUT/times
   local label=$1; shift
-  /usr/bin/time -f "%e %M" -o "$OUT/t.$$" "$@" >/dev/null 2>"$OUT/err.$$" || { cat "$OUT/err.$$"; exit 1; }
-  echo "$label $(cat "$OUT/t.$$")" >>"$OUT/times"
+  /usr/bin/time -f "%e %M %U %S" -o "$OUT/t.$$" "$@" >/dev/null 2>"$OUT/err.$$" || { cat "$OUT/err.$$"; exit 1; }
+  awk '{print $3 + $4}' "$OUT/t.$$" >"$OUT/cpu.$$"
+  echo "$label $(awk '{print $1, $2}' "$OUT/t.$$")" >>"$OUT/times"
 }
 : >"$OUT/times"
 for i in $(seq "$RUNS"); do
@@ -42,7 +49,69 @@ for i in $(seq "$RUNS"); do
   rm -f "$OUT"/ref.db*
   measure reference sqlite3 "$OUT/ref.db" -cmd ".mode csv" ".import $W/events.csv events"
 done
-rm -f "$OUT/t.$$" "$OUT/err.$$"
+if [ "${MAPPED:-1}" = 1 ]; then
+  # The same rows in the other shapes, written once per world.
+  if [ ! -f "$W/events-renamed.jsonl" ]; then
+    python3 - "$W" <<'PY'
+import csv, json, sys
+w = sys.argv[1]
+with open(f"{w}/events.csv", newline="") as f, open(f"{w}/events-renamed.csv", "w", newline="") as rc, \
+     open(f"{w}/events-native.jsonl", "w") as nj, open(f"{w}/events-mapped.jsonl", "w") as mj, \
+     open(f"{w}/events-renamed.jsonl", "w") as rj:
+    r = csv.DictReader(f)
+    out = csv.writer(rc, lineterminator="\n")
+    out.writerow(["Time", "Account", "User", "Event Name", "Amount", "Message ID"])
+    for row in r:
+        g = lambda k: row.get(k) or ""
+        out.writerow([g("ts"), g("account_id"), g("user_id"), g("event"), g("value"), g("event_id")])
+        ren = {"Time": g("ts"), "Account": g("account_id"), "User": g("user_id"),
+               "Event Name": g("event"), "Amount": g("value"), "Message ID": g("event_id")}
+        rj.write(json.dumps({k: v for k, v in ren.items() if v}, separators=(",", ":")) + "\n")
+        n = {k: v for k, v in row.items() if v}
+        nj.write(json.dumps(n, separators=(",", ":")) + "\n")
+        m = {"type": "track", "timestamp": g("ts"), "context": {"groupId": g("account_id")},
+             "event": g("event")}
+        if g("user_id"): m["userId"] = g("user_id")
+        if g("value"): m["properties"] = {"value": float(g("value"))}
+        if g("event_id"): m["messageId"] = g("event_id")
+        mj.write(json.dumps(m, separators=(",", ":")) + "\n")
+PY
+  fi
+  cat >"$OUT/bench.conf" <<'INI'
+[source.renamed]
+kind = events
+ts = Time
+account_id = Account
+user_id = User
+event = Event Name
+value = Amount
+event_id = Message ID
+
+[source.segment_like]
+kind = events
+where = type in track, page
+ts = timestamp
+account_id = context.groupId
+user_id = userId
+event = event
+value = properties.value
+event_id = messageId
+INI
+  for i in $(seq "$RUNS"); do
+    for shape in "native-csv:$W/events.csv:" "mapped-csv:$W/events-renamed.csv:--source renamed" \
+                 "native-jsonl:$W/events-native.jsonl:" \
+                 "mapped-jsonl:$W/events-renamed.jsonl:--source renamed" \
+                 "nested-jsonl:$W/events-mapped.jsonl:--source segment_like"; do
+      IFS=: read -r label file src <<<"$shape"
+      rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
+      # shellcheck disable=SC2086
+      measure "$label" "$BIN" --config "$OUT/bench.conf" ingest --db "$OUT/run.db" --progress never $src "$file"
+      # CPU seconds too: on a shared machine they vary less than wall time.
+      echo "cpu-$label $(awk '{print $1}' "$OUT/cpu.$$") 0" >>"$OUT/times"
+    done
+  done
+fi
+rm -f "$OUT/t.$$" "$OUT/err.$$" "$OUT/cpu.$$"
 python3 - "$OUT/times" "$EVENTS" "$BYTES" "$RUNS" <<'PY'
 import statistics, sys, platform, os, subprocess
 times, events, size, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -60,4 +129,15 @@ for label in ("churnwatch", "re-ingest", "reference"):
     s = statistics.median(x for x, _ in rows[label])
     rss = max(r for _, r in rows[label]) / 1024
     print(f"| {label} | {s:.2f} | {events/s:,.0f} | {size/1e6/s:.0f} | {rss:.0f} | {ref/s:.2f}x |")
+if "mapped-csv" in rows:
+    print()
+    print("| same rows | native s (CPU s) | mapped s (CPU s) | mapped events/s | cost, wall | cost, CPU |")
+    print("|---|---|---|---|---|---|")
+    med = lambda k: statistics.median(x for x, _ in rows[k])
+    for shape, native in (("csv", "csv"), ("jsonl", "jsonl"), ("nested-jsonl", "jsonl")):
+        mk = shape if shape.startswith("nested") else f"mapped-{shape}"
+        n, m = med(f"native-{native}"), med(mk)
+        nc, mc = med(f"cpu-native-{native}"), med(f"cpu-{mk}")
+        print(f"| {shape} | {n:.2f} ({nc:.2f}) | {m:.2f} ({mc:.2f}) | {events/m:,.0f} | "
+              f"{100*(m-n)/n:+.1f}% | {100*(mc-nc)/nc:+.1f}% |")
 PY

@@ -93,9 +93,8 @@ struct cw_config {
 
 /* Section types whose keys belong to a subsystem rather than to the
  * settings table: the section is TYPE or TYPE.NAME. */
-static const char *const structured[] = {"scorecard", "measure",  "group",
-                                         "rule",      "playbook", "action",
-                                         "template",  "source"};
+static const char *const structured[] = {"scorecard", "measure", "group",    "rule",
+                                         "playbook",  "action",  "template", "source"};
 #define N_STRUCTURED ((int)(sizeof structured / sizeof structured[0]))
 
 static int structured_type(const char *section)

@@ -168,11 +168,15 @@ typedef struct run {
     /* mappings */
     cw_source **sources; /* compiled sources (owned; files point at them) */
     int nsources;
-    int native_col[CW_MAX_FIELDS]; /* CSV column of each unmapped field, or -1 */
+    int native_col[CW_MAX_FIELDS];     /* CSV column of each unmapped field, or -1 */
     const char *origin[CW_MAX_FIELDS]; /* where the current row's field values came from */
-    unsigned set_mask; /* fields the current row's record set (merge) */
+    unsigned set_mask;                 /* fields the current row's record set (merge) */
     cw_map_scratch scratch;
-    cw_intern *warned; /* "path\x1fcolumn" already reported as unmapped */
+    cw_intern *warned;      /* "path\x1fcolumn" already reported as unmapped */
+    cw_intern *keys_judged; /* JSON keys of the current file checked for use */
+    struct pend_row *pend;  /* merged rows of the current file (merge = yes) */
+    size_t npend, cappend;
+    cw_intern *pend_keys;
     /* lookups: account id → external id, names and e-mail domains → account */
     int lookups;
     cw_intern *lk_rev, *lk_name, *lk_domain;
@@ -245,12 +249,14 @@ static void bad_row(run *R, int64_t line, const char *field, const char *why, cw
         for (int i = 0; field && R->f->map && i < R->kd->nfields; i++)
             if (strcmp(R->kd->fields[i].name, field) == 0)
                 from = R->origin[i];
-        if (from)
+        if (from && from[0] == '\'')
+            message(R, 0, "%s:%s%lld: field '%s' (constant %s): %s", R->f->path, at,
+                    (long long)line, field, from, why);
+        else if (from)
             message(R, 0, "%s:%s%lld: field '%s' (%s '%s'): %s", R->f->path, at, (long long)line,
                     field, R->f->jsonl || R->f->json_doc ? "path" : "column", from, why);
         else if (field)
-            message(R, 0, "%s:%s%lld: field '%s': %s", R->f->path, at, (long long)line, field,
-                    why);
+            message(R, 0, "%s:%s%lld: field '%s': %s", R->f->path, at, (long long)line, field, why);
         else
             message(R, 0, "%s:%s%lld: %s", R->f->path, at, (long long)line, why);
     }
@@ -958,6 +964,172 @@ static int check_key(run *R, const cw_value *v, const int64_t *refs, int64_t lin
     return 1;
 }
 
+/* Writes one validated row (merge: only the fields in set on a row that
+ * exists) and keeps the id maps and lookups in step. */
+static cw_status write_row(run *R, const cw_value *v, const int64_t *refs, int merge, unsigned set)
+{
+    const cw_kind_def *kd = R->kd;
+    int changed = 0;
+    int64_t new_id = -1;
+    cw_status s;
+    if (merge) {
+        s = R->ops->put_row_merge(R->st, kd->kind, v, refs, set, &changed, &new_id);
+    } else {
+        s = R->ops->put_row(R->st, kd->kind, v, refs, &changed, &new_id);
+    }
+    if (s != CW_OK)
+        return s;
+    if (changed) {
+        R->stats->rows_written[kd->kind]++;
+        R->file_written++;
+    } else {
+        R->stats->rows_unchanged++;
+    }
+    /* Keep the id maps in step so later files of this run resolve. */
+    if (kd->kind == CW_KIND_ACCOUNTS && cw_intern_get(R->accounts, v[0].s, v[0].len) < 0) {
+        s = cw_intern_put(R->accounts, v[0].s, v[0].len, new_id);
+        if (s == CW_OK)
+            s = lk_row(R, v, refs, new_id);
+    } else if (kd->kind == CW_KIND_ACCOUNTS && changed && v[1].present) {
+        s = lk_row(R, v, refs, cw_intern_get(R->accounts, v[0].s, v[0].len));
+    } else if (kd->kind == CW_KIND_USERS) {
+        int64_t id = cw_intern_get_aux(R->users, v[0].s, v[0].len, NULL);
+        int64_t acct = refs[1];
+        if (merge && !v[1].present) /* the merged row keeps its account */
+            cw_intern_get_aux(R->users, v[0].s, v[0].len, &acct);
+        s = cw_intern_put_aux(R->users, v[0].s, v[0].len, id >= 0 ? id : new_id, acct);
+        if (s == CW_OK)
+            s = lk_row(R, v, refs, 0);
+    } else if (kd->kind == CW_KIND_GOALS) {
+        s = cw_intern_put(R->goals, v[0].s, v[0].len, 1);
+    }
+    return s;
+}
+
+/* ---- merged rows ------------------------------------------------------ */
+
+/* With merge = yes the records of one file are merged per key in memory
+ * (the fields each record sets win, constants only fill gaps) and written
+ * once at the end of the file, so a file that repeats a key (a Segment
+ * export's group and identify calls) writes each row once, and re-ingesting
+ * it changes nothing. */
+typedef struct pend_row {
+    cw_value v[CW_MAX_FIELDS];
+    int64_t refs[CW_MAX_FIELDS];
+    char *own[CW_MAX_FIELDS]; /* copies of the text values */
+    unsigned set;
+} pend_row;
+
+static void pend_clear(run *R)
+{
+    for (size_t i = 0; i < R->npend; i++)
+        for (int k = 0; k < CW_MAX_FIELDS; k++)
+            free(R->pend[i].own[k]);
+    R->npend = 0;
+    cw_intern_free(R->pend_keys);
+    R->pend_keys = NULL;
+}
+
+/* Copies field i of a record into p. */
+static cw_status pend_take(pend_row *p, int i, const cw_value *v, const int64_t *refs)
+{
+    free(p->own[i]);
+    p->own[i] = NULL;
+    p->v[i] = v[i];
+    p->refs[i] = refs[i];
+    if (v[i].present && v[i].s) {
+        if (!(p->own[i] = cw_strndup(v[i].s, v[i].len)))
+            return CW_ERR_NOMEM;
+        p->v[i].s = p->own[i];
+    }
+    return CW_OK;
+}
+
+/* The key of a row of the current kind, into R->keybuf; its length, or 0
+ * when too long to track. */
+static size_t row_key(run *R, const cw_value *v, const int64_t *refs)
+{
+    const cw_kind_def *kd = R->kd;
+    size_t n = 0;
+    for (int i = 0; i < kd->nfields; i++) {
+        if (!(kd->fields[i].flags & CW_FD_KEY))
+            continue;
+        int w;
+        if (kd->fields[i].type == CW_F_REF_ACCOUNT || kd->fields[i].type == CW_F_REF_USER)
+            w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%lld\x1f", (long long)refs[i]);
+        else if (kd->fields[i].type == CW_F_ID || kd->fields[i].type == CW_F_TEXT)
+            w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%.*s\x1f", (int)v[i].len, v[i].s);
+        else
+            w = snprintf(R->keybuf + n, sizeof R->keybuf - n, "%lld\x1f", (long long)v[i].i);
+        if (w < 0 || (size_t)w >= sizeof R->keybuf - n)
+            return 0;
+        n += (size_t)w;
+    }
+    return n;
+}
+
+static cw_status pend_add(run *R, const cw_value *v, const int64_t *refs, int64_t line)
+{
+    (void)line;
+    const cw_kind_def *kd = R->kd;
+    unsigned set = R->set_mask;
+    for (int i = 0; i < kd->nfields; i++)
+        if (kd->fields[i].flags & CW_FD_KEY)
+            set |= 1u << i;
+    size_t kl = row_key(R, v, refs);
+    if (!kl) /* too long to track: written at once */
+        return write_row(R, v, refs, 1, set);
+    if (!R->pend_keys && !(R->pend_keys = cw_intern_new()))
+        return CW_ERR_NOMEM;
+    int64_t at = cw_intern_get(R->pend_keys, R->keybuf, kl);
+    cw_status s = CW_OK;
+    if (at < 0) {
+        if (R->npend == R->cappend) {
+            size_t cap = R->cappend ? 2 * R->cappend : 256;
+            pend_row *np = realloc(R->pend, cap * sizeof *np);
+            if (!np)
+                return CW_ERR_NOMEM;
+            R->pend = np;
+            R->cappend = cap;
+        }
+        pend_row *p = &R->pend[R->npend];
+        memset(p, 0, sizeof *p);
+        for (int i = 0; i < kd->nfields && s == CW_OK; i++)
+            s = pend_take(p, i, v, refs);
+        p->set = set;
+        if (s == CW_OK)
+            s = cw_intern_put(R->pend_keys, R->keybuf, kl, (int64_t)R->npend++);
+        return s;
+    }
+    pend_row *p = &R->pend[at];
+    for (int i = 0; i < kd->nfields && s == CW_OK; i++)
+        if ((set >> i & 1) || (!p->v[i].present && v[i].present))
+            s = pend_take(p, i, v, refs);
+    p->set |= set;
+    return s;
+}
+
+/* Writes the merged rows of the file, in first-seen order. */
+static cw_status pend_flush(run *R)
+{
+    cw_status s = CW_OK;
+    for (size_t i = 0; i < R->npend && s == CW_OK; i++)
+        s = write_row(R, R->pend[i].v, R->pend[i].refs, 1, R->pend[i].set);
+    pend_clear(R);
+    return s;
+}
+
+/* Whether the current file already holds a merged row with this id
+ * (accounts and users: the key is the id alone). */
+static int pend_has(run *R, const char *id, size_t len)
+{
+    if (!R->pend_keys || len + 2 > sizeof R->keybuf)
+        return 0;
+    memcpy(R->keybuf, id, len);
+    R->keybuf[len] = '\x1f';
+    return cw_intern_get(R->pend_keys, R->keybuf, len + 1) >= 0;
+}
+
 /* Validates one record (texts[i] is field i's text, NULL when the column is
  * absent) and writes it. Returns a store error, or CW_OK (bad rows are
  * counted, not returned). */
@@ -993,7 +1165,8 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
             k++, kl--;
         while (kl && (k[kl - 1] == ' ' || k[kl - 1] == '\t'))
             kl--;
-        exists = cw_intern_get(kd->kind == CW_KIND_ACCOUNTS ? R->accounts : R->users, k, kl) >= 0;
+        exists = cw_intern_get(kd->kind == CW_KIND_ACCOUNTS ? R->accounts : R->users, k, kl) >= 0 ||
+                 pend_has(R, k, kl);
     }
     for (int i = 0; i < kd->nfields; i++) {
         const char *s = texts[i].s ? texts[i].s : "";
@@ -1054,52 +1227,16 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
         if (kd->kind == CW_KIND_USERS && cw_intern_get(R->users, v[0].s, v[0].len) < 0) {
             cw_status s = lk_row(R, v, refs, 0);
             return s != CW_OK ? s
-                              : cw_intern_put_aux(R->users, v[0].s, v[0].len,
-                                                  R->placeholder_id--, refs[1]);
+                              : cw_intern_put_aux(R->users, v[0].s, v[0].len, R->placeholder_id--,
+                                                  refs[1]);
         }
         if (kd->kind == CW_KIND_GOALS)
             return cw_intern_put(R->goals, v[0].s, v[0].len, 1);
         return CW_OK;
     }
-    int changed = 0;
-    int64_t new_id = -1;
-    cw_status s;
-    if (merge) {
-        unsigned set = R->set_mask;
-        for (int i = 0; i < kd->nfields; i++)
-            if (kd->fields[i].flags & CW_FD_KEY)
-                set |= 1u << i;
-        s = R->ops->put_row_merge(R->st, kd->kind, v, refs, set, &changed, &new_id);
-    } else {
-        s = R->ops->put_row(R->st, kd->kind, v, refs, &changed, &new_id);
-    }
-    if (s != CW_OK)
-        return s;
-    if (changed) {
-        R->stats->rows_written[kd->kind]++;
-        R->file_written++;
-    } else {
-        R->stats->rows_unchanged++;
-    }
-    /* Keep the id maps in step so later files of this run resolve. */
-    if (kd->kind == CW_KIND_ACCOUNTS && cw_intern_get(R->accounts, v[0].s, v[0].len) < 0) {
-        s = cw_intern_put(R->accounts, v[0].s, v[0].len, new_id);
-        if (s == CW_OK)
-            s = lk_row(R, v, refs, new_id);
-    } else if (kd->kind == CW_KIND_ACCOUNTS && changed && v[1].present) {
-        s = lk_row(R, v, refs, cw_intern_get(R->accounts, v[0].s, v[0].len));
-    } else if (kd->kind == CW_KIND_USERS) {
-        int64_t id = cw_intern_get_aux(R->users, v[0].s, v[0].len, NULL);
-        int64_t acct = refs[1];
-        if (merge && !v[1].present) /* the merged row keeps its account */
-            cw_intern_get_aux(R->users, v[0].s, v[0].len, &acct);
-        s = cw_intern_put_aux(R->users, v[0].s, v[0].len, id >= 0 ? id : new_id, acct);
-        if (s == CW_OK)
-            s = lk_row(R, v, refs, 0);
-    } else if (kd->kind == CW_KIND_GOALS) {
-        s = cw_intern_put(R->goals, v[0].s, v[0].len, 1);
-    }
-    return s;
+    if (merge)
+        return pend_add(R, v, refs, line);
+    return write_row(R, v, refs, 0, 0);
 }
 
 /* ---- headers -------------------------------------------------------- */
@@ -1142,7 +1279,8 @@ static int map_header(run *R, const cw_strref *cells, int n)
 static cw_status unmapped(run *R, const char *what, const char *name, size_t len, int64_t line)
 {
     char key[512];
-    int kl = snprintf(key, sizeof key, "%s\x1f%.*s", R->f->path, (int)(len > 200 ? 200 : len), name);
+    int kl =
+        snprintf(key, sizeof key, "%s\x1f%.*s", R->f->path, (int)(len > 200 ? 200 : len), name);
     if (kl < 0 || cw_intern_get(R->warned, key, (size_t)kl) >= 0)
         return CW_OK;
     R->stats->warnings++;
@@ -1238,12 +1376,18 @@ static cw_status map_record(run *R, cw_map_record *rec, int64_t line, cw_strref 
     return s;
 }
 
-/* The top-level keys of a mapped JSON record that its source does not read. */
+/* The top-level keys of a mapped JSON record that its source does not read.
+ * Each distinct key is judged once per file (R->keys_judged). */
 static cw_status json_unmapped(run *R, json_t *obj, int64_t line)
 {
     const char *key;
     json_t *val;
     json_object_foreach (obj, key, val) {
+        size_t kl = strlen(key);
+        if (cw_intern_get(R->keys_judged, key, kl) >= 0)
+            continue;
+        if (cw_intern_put(R->keys_judged, key, kl, 1) != CW_OK)
+            return CW_ERR_NOMEM;
         int used = 0;
         for (int k = 0; k < R->f->src->nmaps && !used; k++)
             used = cw_mapping_uses_key(R->f->src->maps[k], key);
@@ -1534,7 +1678,7 @@ static void open_file(run *R, in_file *f)
         f->kind = f->map->kind;
         int fmt = f->map->format;
         if (fmt == CW_FMT_AUTO)
-            fmt = c == '[' ? CW_FMT_JSON
+            fmt = c == '['   ? CW_FMT_JSON
                   : c == '{' ? (f->map->nrecords ? json_doc_or_lines(R, f) : CW_FMT_JSONL)
                              : CW_FMT_CSV;
         f->jsonl = fmt == CW_FMT_JSONL;
@@ -1809,11 +1953,16 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
                             (opts->provision_users < 0 && f->map && f->map->provision_users == 1);
         R.data_end = opts->data_end ? opts->data_end : f->map ? f->map->data_end : 0;
         cw_intern_free(R.keys_seen);
-        if (!(R.keys_seen = cw_intern_new())) {
+        cw_intern_free(R.keys_judged);
+        R.keys_judged = f->map ? cw_intern_new() : NULL;
+        if (!(R.keys_seen = cw_intern_new()) || (f->map && !R.keys_judged)) {
             s = CW_ERR_NOMEM;
             break;
         }
         s = f->json_doc ? ingest_json_doc(&R) : f->jsonl ? ingest_jsonl(&R) : ingest_csv(&R);
+        if (s == CW_OK && writing(&R))
+            s = pend_flush(&R);
+        pend_clear(&R);
         if (s == CW_OK && f->kind == CW_KIND_EVENTS && writing(&R))
             s = flush_batch(&R);
         stats->bytes += cw_reader_bytes(f->r);
@@ -1852,8 +2001,7 @@ done:
                 (long long)(R.errors - opts->max_errors), (long long)R.errors);
     if (s == CW_ERR_DB)
         message(&R, 0, "database: %s", cw_store_errmsg(st));
-    if (s != CW_OK && R.errors == 0 && s != CW_ERR_DB && s != CW_ERR_CONFIG &&
-        s != CW_ERR_NOTFOUND)
+    if (s != CW_OK && R.errors == 0 && s != CW_ERR_DB && s != CW_ERR_CONFIG && s != CW_ERR_NOTFOUND)
         message(&R, 0, "ingest failed: %s", cw_strerror(s));
     stats->elapsed_s = cw_now() - R.t0;
     for (size_t i = 0; files && i < nfiles; i++)
@@ -1873,6 +2021,9 @@ done:
     free(R.pa_line);
     free(R.pa_path);
     cw_intern_free(R.warned);
+    cw_intern_free(R.keys_judged);
+    pend_clear(&R);
+    free(R.pend);
     cw_intern_free(R.lk_rev);
     cw_intern_free(R.lk_name);
     cw_intern_free(R.lk_domain);

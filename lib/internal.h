@@ -275,8 +275,8 @@ typedef struct cw_store_ops {
      * e-mail (what 1: the user's account's internal and external ids, and
      * the e-mail). */
     cw_status (*load_names)(cw_store *st,
-                            cw_status (*fn)(int what, int64_t account, const char *ext,
-                                            size_t elen, const char *text, size_t tlen, void *ud),
+                            cw_status (*fn)(int what, int64_t account, const char *ext, size_t elen,
+                                            const char *text, size_t tlen, void *ud),
                             void *ud);
     /* Interns an event name, returning its id. */
     cw_status (*put_event_name)(cw_store *st, const char *name, size_t len, int64_t *id);

@@ -29,8 +29,8 @@ size_t cw_name_normalise(const char *s, size_t len, char *out, size_t outsz)
     int pending = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        int word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c >= 0x80;
+        int word =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
         if (!word) {
             pending = n > 0;
             continue;
@@ -187,7 +187,9 @@ static const char *parse_operand(const char *s, size_t len, cw_map_alt *a)
             return "a constant must be quoted as 'text'";
         a->type = CW_ALT_CONST;
         a->text = cw_strndup(s + 1, len - 2);
-        return a->text ? NULL : "out of memory";
+        /* For messages: the constant as written, quotes included. */
+        a->norm = cw_strndup(s, len);
+        return a->text && a->norm ? NULL : "out of memory";
     }
     a->type = CW_ALT_COLUMN;
     if (!(a->text = cw_strndup(s, len)))
@@ -397,7 +399,8 @@ static const char *load_table(cw_map_field *mf, const char *path, char *why, siz
     const char *rwhy;
     int rc, first = 1;
     const char *bad = NULL;
-    while (!bad && mf->table && (rc = cw_csv_next(r, &cells, &n, &line, &raw, &rwhy)) != CW_READ_EOF) {
+    while (!bad && mf->table &&
+           (rc = cw_csv_next(r, &cells, &n, &line, &raw, &rwhy)) != CW_READ_EOF) {
         if (rc != CW_READ_OK) {
             snprintf(why, whysz, "%s:%lld: %s", path, (long long)line, rwhy);
             bad = why;
@@ -598,9 +601,9 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
             free(m->files);
             m->files = dup(v);
         } else if (strcmp(k, "provision_users") == 0 || strcmp(k, "merge") == 0) {
-            int b = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ? 1
+            int b = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0   ? 1
                     : strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ? 0
-                                                                               : -1;
+                                                                              : -1;
             if (b < 0)
                 bad = "is not yes or no";
             else if (k[0] == 'p')
@@ -641,8 +644,8 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
                     mf->unit = CW_UNIT_MINOR;
                 else if (is_money(f))
                     bad = "is not major or minor (a money field)";
-                else if (is_time(f) && (strcmp(v, "s") == 0 || strcmp(v, "ms") == 0 ||
-                                        strcmp(v, "us") == 0))
+                else if (is_time(f) &&
+                         (strcmp(v, "s") == 0 || strcmp(v, "ms") == 0 || strcmp(v, "us") == 0))
                     mf->unit = v[0] == 's' ? CW_UNIT_S : v[0] == 'm' ? CW_UNIT_MS : CW_UNIT_US;
                 else if (is_time(f))
                     bad = "is not s, ms or us (a timestamp given as a number)";
@@ -715,8 +718,8 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
         }
         for (int j = 0; j < mf->e.nalts; j++)
             m->uses_lookups |= mf->e.alts[j].type == CW_ALT_LOOKUP;
-        if (!bad && mf->e.nalts == 0 && (mf->nmap || mf->unit || mf->format || mf->zone ||
-                                         mf->table || mf->scale_mul)) {
+        if (!bad && mf->e.nalts == 0 &&
+            (mf->nmap || mf->unit || mf->format || mf->zone || mf->table || mf->scale_mul)) {
             /* Modifiers on a native column are fine: the column is the
              * field's own name. */
             char nm[128];
@@ -729,6 +732,20 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
     }
     for (int j = 0; !bad && j < m->where.nalts; j++)
         m->uses_lookups |= m->where.alts[j].type == CW_ALT_LOOKUP;
+    /* Apply order: currency fields first (money in major units needs the
+     * row's currency); and the fields needing no conversion. */
+    int no = 0;
+    for (int pass = 0; pass < 2 && !bad; pass++)
+        for (int i = 0; i < kd->nfields; i++)
+            if ((kd->fields[i].type == CW_F_CURRENCY) == (pass == 0))
+                m->order[no++] = i;
+    for (int i = 0; !bad && i < kd->nfields; i++) {
+        const cw_map_field *mf = &m->fields[i];
+        m->fields[i].plain = mf->mapped && mf->e.nalts == 1 &&
+                             mf->e.alts[0].type == CW_ALT_COLUMN && !mf->nmap && !mf->fallback &&
+                             !mf->unit && !mf->format && !mf->zone && !mf->table &&
+                             kd->fields[i].type != CW_F_CURRENCY;
+    }
     if (bad) {
         if (at)
             *err = cw_strdupf("%s:%d: [source.%s] %s: %s", at->file, at->line, name, at->key, bad);
@@ -922,9 +939,9 @@ static const char *dir_of(const char *path, char *buf, size_t n)
  * kind kd: settings apply to all, field keys to kinds that have the field. */
 static int key_applies(const char *key, const cw_kind_def *kd)
 {
-    static const char *settings[] = {"kind",  "preset", "description", "format",
-                                     "records", "each", "where",       "files",
-                                     "provision_users", "merge", "data_end"};
+    static const char *settings[] = {
+        "kind",  "preset", "description",     "format", "records", "each",
+        "where", "files",  "provision_users", "merge",  "data_end"};
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         if (strcmp(key, settings[i]) == 0)
             return 1;
@@ -976,8 +993,7 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
                     if (strcmp(cs.s[i].kvs[j].key, "preset") == 0) {
                         *err = cw_strdupf("%s:%d: [source.%s] preset: a source of several "
                                           "sections cannot start from a preset",
-                                          cs.s[i].kvs[j].file, cs.s[i].kvs[j].line,
-                                          cs.s[i].name);
+                                          cs.s[i].kvs[j].file, cs.s[i].kvs[j].line, cs.s[i].name);
                         s = CW_ERR_CONFIG;
                     }
                 cw_mapping *m;
@@ -1016,8 +1032,8 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
         s = preset_sects(pbase, &ps, err);
         if (s != CW_OK) {
             if (pkv) {
-                char *m = cw_strdupf("%s:%d: [source.%s] preset: %s", pkv->file, pkv->line, name,
-                                     *err);
+                char *m =
+                    cw_strdupf("%s:%d: [source.%s] preset: %s", pkv->file, pkv->line, name, *err);
                 free(*err);
                 *err = m;
                 s = CW_ERR_CONFIG;
@@ -1331,12 +1347,14 @@ int cw_map_timestamp(const cw_map_field *f, const char *s, size_t len, char *out
         int64_t whole, frac9;
         if (!decimal_parts(s, len, &neg, &whole, &frac9) || neg) {
             snprintf(why, whysz, "'%.*s' is not a number of %s", shown, s,
-                     f->unit == CW_UNIT_S ? "seconds" : f->unit == CW_UNIT_MS ? "milliseconds"
-                                                                              : "microseconds");
+                     f->unit == CW_UNIT_S    ? "seconds"
+                     : f->unit == CW_UNIT_MS ? "milliseconds"
+                                             : "microseconds");
             return 0;
         }
-        int64_t t = f->unit == CW_UNIT_S ? whole : f->unit == CW_UNIT_MS ? whole / 1000
-                                                                         : whole / 1000000;
+        int64_t t = f->unit == CW_UNIT_S    ? whole
+                    : f->unit == CW_UNIT_MS ? whole / 1000
+                                            : whole / 1000000;
         if (t >= 4102444800LL) {
             snprintf(why, whysz, "'%.*s' is after 2099 (wrong .unit?)", shown, s);
             return 0;
@@ -1356,7 +1374,12 @@ int cw_map_timestamp(const cw_map_field *f, const char *s, size_t len, char *out
                 continue;
             }
             q++;
-            int slot = *q == 'Y' ? 0 : *q == 'm' ? 1 : *q == 'd' ? 2 : *q == 'H' ? 3 : *q == 'M' ? 4 : 5;
+            int slot = *q == 'Y'   ? 0
+                       : *q == 'm' ? 1
+                       : *q == 'd' ? 2
+                       : *q == 'H' ? 3
+                       : *q == 'M' ? 4
+                                   : 5;
             int maxd = slot == 0 ? 4 : 2, nd = 0, val = 0;
             while (p < e && nd < maxd && *p >= '0' && *p <= '9')
                 val = val * 10 + (*p++ - '0'), nd++;
@@ -1442,9 +1465,11 @@ static int map_money(const cw_map_field *f, const char *currency, const char *s,
     return 1;
 }
 
+/* Where a value came from, for messages: a column / path as written, or a
+ * constant with its quotes (ingest prints "(constant 'USD')"). */
 static const char *origin_of(const cw_map_alt *a)
 {
-    return a->text;
+    return a->type == CW_ALT_CONST ? a->norm : a->text;
 }
 
 int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *native_col,
@@ -1452,152 +1477,177 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
                      const char **origin, unsigned *set, int *bad_field, char *why, size_t whysz)
 {
     const cw_kind_def *kd = cw_kind_get(m->kind);
-    *set = 0;
+    unsigned setm = 0;
     char currency[8] = "";
-    /* Currency fields first: money in major units needs the row's currency. */
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < kd->nfields; i++) {
-            const cw_field_def *fd = &kd->fields[i];
-            if ((fd->type == CW_F_CURRENCY) != (pass == 0))
-                continue;
-            const cw_map_field *f = &m->fields[i];
-            cw_strref v = {NULL, 0};
-            origin[i] = NULL;
-            *bad_field = i;
-            if (!f->mapped) {
-                /* Native meaning: a column named like the field. */
-                if (rec->cells) {
-                    int c = native_col ? native_col[i] : -1;
-                    if (c >= 0 && c < rec->ncells)
-                        v = rec->cells[c];
-                }
-                texts[i] = v;
-                if (present(v))
-                    *set |= 1u << i;
-                continue;
-            }
-            int from_record = 0, lookup_failed = 0;
-            char lwhy[256] = "";
-            for (int j = 0; j < f->e.nalts && !present(v); j++) {
-                const cw_map_alt *a = &f->e.alts[j];
-                if (!origin[i])
-                    origin[i] = origin_of(a);
-                if (!operand_value(a, rec, sc->buf[i], sizeof sc->buf[i], &v)) {
-                    snprintf(why, whysz, "is an object or array, not a value");
-                    origin[i] = origin_of(a);
-                    return 0;
-                }
-                if (!present(v))
-                    continue;
-                origin[i] = origin_of(a);
-                if (a->type == CW_ALT_LOOKUP) {
-                    cw_strref r;
-                    const char *s = v.s;
-                    size_t l = v.len;
-                    trim(&s, &l);
-                    if (!ctx || !ctx->lookup(ctx->ud, a->lookup, s, l, &r, lwhy, sizeof lwhy)) {
-                        if (!ctx)
-                            snprintf(lwhy, sizeof lwhy, "lookups need a database");
-                        lookup_failed = 1;
-                        v.s = NULL;
-                        continue;
-                    }
-                    v = r;
-                }
-                from_record = a->type != CW_ALT_CONST;
-            }
-            if (!present(v) && lookup_failed) {
-                snprintf(why, whysz, "%s", lwhy);
+    for (int o = 0; o < kd->nfields; o++) {
+        int i = m->order[o];
+        const cw_field_def *fd = &kd->fields[i];
+        const cw_map_field *f = &m->fields[i];
+        cw_strref v = {NULL, 0};
+        if (f->plain) {
+            /* The hot path: one column or path, taken as it is. */
+            const cw_map_alt *a = &f->e.alts[0];
+            origin[i] = a->text;
+            if (rec->cells) {
+                if (a->col >= 0 && a->col < rec->ncells)
+                    v = rec->cells[a->col];
+            } else if (!operand_value(a, rec, sc->buf[i], sizeof sc->buf[i], &v)) {
+                *bad_field = i;
+                snprintf(why, whysz, "is an object or array, not a value");
                 return 0;
             }
-            if (f->table && present(v)) {
-                const char *s = v.s;
-                size_t l = v.len;
-                trim(&s, &l);
-                int64_t k = cw_intern_get(f->table, s, l);
-                if (k < 0) {
-                    snprintf(why, whysz, "'%.*s' is not in %s", (int)(l > 64 ? 64 : l), s,
-                             f->table_path);
-                    return 0;
-                }
-                v.s = f->table_to[k];
-                v.len = strlen(v.s);
-            }
-            if (f->nmap || f->fallback) {
-                const char *s = v.s ? v.s : "";
-                size_t l = v.s ? v.len : 0;
-                trim(&s, &l);
-                int hit = -1;
-                for (int k = 0; k < f->nmap && hit < 0; k++)
-                    if (strlen(f->map_from[k]) == l && strncasecmp(f->map_from[k], s, l) == 0)
-                        hit = k;
-                if (hit >= 0) {
-                    v.s = f->map_to[hit];
-                    v.len = strlen(v.s);
-                } else if (l && f->fallback) {
-                    v.s = f->fallback;
-                    v.len = strlen(v.s);
-                } else if (l) {
-                    snprintf(why, whysz, "'%.*s' is not in the value map (add it, or *=value)",
-                             (int)(l > 64 ? 64 : l), s);
-                    return 0;
-                }
-            }
-            if (present(v) && fd->type == CW_F_CURRENCY) {
-                const char *s = v.s;
-                size_t l = v.len;
-                trim(&s, &l);
-                if (l < sizeof sc->buf[i]) {
-                    for (size_t k = 0; k < l; k++)
-                        sc->buf[i][k] = (char)(s[k] >= 'a' && s[k] <= 'z' ? s[k] - 32 : s[k]);
-                    sc->buf[i][l] = '\0';
-                    v.s = sc->buf[i];
-                    v.len = l;
-                }
-            }
-            if (present(v) && fd->type == CW_F_MONEY && f->unit) {
-                char tmp[64];
-                if (!map_money(f, currency[0] ? currency : NULL, v.s, v.len, tmp, sizeof tmp, why,
-                               whysz))
-                    return 0;
-                memcpy(sc->buf[i], tmp, sizeof tmp);
-                v.s = sc->buf[i];
-                v.len = strlen(v.s);
-            } else if (present(v) && is_time(fd) && (f->unit || f->format || f->zone)) {
-                char tmp[64];
-                if (!cw_map_timestamp(f, v.s, v.len, tmp, sizeof tmp, why, whysz))
-                    return 0;
-                memcpy(sc->buf[i], tmp, sizeof tmp);
-                v.s = sc->buf[i];
-                v.len = strlen(v.s);
+            texts[i] = v;
+            if (v.len)
+                setm |= 1u << i;
+            continue;
+        }
+        origin[i] = NULL;
+        *bad_field = i;
+        if (!f->mapped) {
+            /* Native meaning: a column named like the field. */
+            if (rec->cells) {
+                int c = native_col ? native_col[i] : -1;
+                if (c >= 0 && c < rec->ncells)
+                    v = rec->cells[c];
             }
             texts[i] = v;
-            if (present(v) && from_record)
-                *set |= 1u << i;
-            if (fd->type == CW_F_CURRENCY && present(v) && !currency[0] && v.len < sizeof currency) {
+            if (v.len)
+                setm |= 1u << i;
+            continue;
+        }
+        int from_record = 0, lookup_failed = 0, have = 0;
+        char lwhy[256] = "";
+        for (int j = 0; j < f->e.nalts && !have; j++) {
+            const cw_map_alt *a = &f->e.alts[j];
+            if (!origin[i])
+                origin[i] = origin_of(a);
+            if (!operand_value(a, rec, sc->buf[i], sizeof sc->buf[i], &v)) {
+                snprintf(why, whysz, "is an object or array, not a value");
+                origin[i] = origin_of(a);
+                return 0;
+            }
+            if (!present(v))
+                continue;
+            origin[i] = origin_of(a);
+            if (a->type == CW_ALT_LOOKUP) {
+                cw_strref r;
+                const char *s = v.s;
+                size_t l = v.len;
+                trim(&s, &l);
+                if (!ctx || !ctx->lookup(ctx->ud, a->lookup, s, l, &r, lwhy, sizeof lwhy)) {
+                    if (!ctx)
+                        snprintf(lwhy, sizeof lwhy, "lookups need a database");
+                    lookup_failed = 1;
+                    v.s = NULL;
+                    v.len = 0;
+                    continue;
+                }
+                v = r;
+            }
+            have = 1;
+            from_record = a->type != CW_ALT_CONST;
+        }
+        if (!have && lookup_failed) {
+            snprintf(why, whysz, "%s", lwhy);
+            return 0;
+        }
+        if (f->table && have) {
+            const char *s = v.s;
+            size_t l = v.len;
+            trim(&s, &l);
+            int64_t k = cw_intern_get(f->table, s, l);
+            if (k < 0) {
+                snprintf(why, whysz, "'%.*s' is not in %s", (int)(l > 64 ? 64 : l), s,
+                         f->table_path);
+                return 0;
+            }
+            v.s = f->table_to[k];
+            v.len = strlen(v.s);
+        }
+        if (f->nmap || f->fallback) {
+            const char *s = v.s ? v.s : "";
+            size_t l = v.s ? v.len : 0;
+            trim(&s, &l);
+            int hit = -1;
+            for (int k = 0; k < f->nmap && hit < 0; k++)
+                if (strlen(f->map_from[k]) == l && strncasecmp(f->map_from[k], s, l) == 0)
+                    hit = k;
+            if (hit >= 0) {
+                v.s = f->map_to[hit];
+                v.len = strlen(v.s);
+            } else if (l && f->fallback) {
+                v.s = f->fallback;
+                v.len = strlen(v.s);
+            } else if (l) {
+                snprintf(why, whysz, "'%.*s' is not in the value map (add it, or *=value)",
+                         (int)(l > 64 ? 64 : l), s);
+                return 0;
+            }
+            have = present(v);
+        }
+        if (have && fd->type == CW_F_CURRENCY) {
+            const char *s = v.s;
+            size_t l = v.len;
+            trim(&s, &l);
+            if (l < sizeof sc->buf[i]) {
+                for (size_t k = 0; k < l; k++)
+                    sc->buf[i][k] = (char)(s[k] >= 'a' && s[k] <= 'z' ? s[k] - 32 : s[k]);
+                sc->buf[i][l] = '\0';
+                v.s = sc->buf[i];
+                v.len = l;
+            }
+            if (!currency[0] && v.len < sizeof currency) {
                 memcpy(currency, v.s, v.len);
                 currency[v.len] = '\0';
             }
         }
+        if (have && fd->type == CW_F_MONEY && f->unit) {
+            char tmp[64];
+            if (!map_money(f, currency[0] ? currency : NULL, v.s, v.len, tmp, sizeof tmp, why,
+                           whysz))
+                return 0;
+            memcpy(sc->buf[i], tmp, sizeof tmp);
+            v.s = sc->buf[i];
+            v.len = strlen(v.s);
+        } else if (have && is_time(fd) && (f->unit || f->format || f->zone)) {
+            char tmp[64];
+            if (!cw_map_timestamp(f, v.s, v.len, tmp, sizeof tmp, why, whysz))
+                return 0;
+            memcpy(sc->buf[i], tmp, sizeof tmp);
+            v.s = sc->buf[i];
+            v.len = strlen(v.s);
+        }
+        texts[i] = v;
+        if (have && from_record)
+            setm |= 1u << i;
     }
+    *set = setm;
     /* JSON: unmapped fields keep their native meaning (a top-level key
-     * named like the field or one of its aliases). */
+     * named like the field or one of its aliases). Looked up by name: no
+     * walk over the record's keys. */
     if (rec->obj) {
-        const char *key;
-        json_t *val;
-        json_object_foreach (rec->obj, key, val) {
-            int fi = cw_schema_field_index(kd, key, strlen(key));
-            if (fi < 0 || m->fields[fi].mapped || texts[fi].s)
+        for (int i = 0; i < kd->nfields; i++) {
+            if (m->fields[i].mapped)
                 continue;
-            if (!json_scalar(val, sc->buf[fi], sizeof sc->buf[fi], &texts[fi])) {
-                *bad_field = fi;
-                origin[fi] = key;
+            const char *names = kd->fields[i].aliases;
+            json_t *val = json_object_get(rec->obj, kd->fields[i].name);
+            char alias[64];
+            while (!val && names && *names) {
+                size_t al = strcspn(names, "|");
+                snprintf(alias, sizeof alias, "%.*s", (int)al, names);
+                val = json_object_get(rec->obj, alias);
+                names += al + (names[al] == '|');
+            }
+            if (!val)
+                continue;
+            origin[i] = kd->fields[i].name;
+            if (!json_scalar(val, sc->buf[i], sizeof sc->buf[i], &texts[i])) {
+                *bad_field = i;
                 snprintf(why, whysz, "is an object or array, not a value");
                 return 0;
             }
-            origin[fi] = key;
-            if (present(texts[fi]))
-                *set |= 1u << fi;
+            if (present(texts[i]))
+                *set |= 1u << i;
         }
     }
     return 1;

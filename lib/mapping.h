@@ -15,7 +15,7 @@ enum { CW_ALT_COLUMN = 0, CW_ALT_CONST = 1, CW_ALT_LOOKUP = 2 };
 enum { CW_LK_USER_ACCOUNT = 1, CW_LK_ACCOUNT_BY_NAME = 2, CW_LK_ACCOUNT_BY_DOMAIN = 3 };
 enum { CW_FMT_AUTO = 0, CW_FMT_CSV = 1, CW_FMT_JSONL = 2, CW_FMT_JSON = 3 };
 
-#define CW_MAP_MAX_ALTS 8
+#define CW_MAP_MAX_ALTS  8
 #define CW_MAP_MAX_STEPS 8
 
 /* One step of a JSON path: a key, then up to four array indexes. */
@@ -27,11 +27,11 @@ typedef struct cw_map_step {
 
 /* One alternative of a source expression. */
 typedef struct cw_map_alt {
-    int type;     /* CW_ALT_* */
-    int lookup;   /* CW_LK_* for CW_ALT_LOOKUP; the argument is the path/column below */
+    int type;      /* CW_ALT_* */
+    int lookup;    /* CW_LK_* for CW_ALT_LOOKUP; the argument is the path/column below */
     int arg_const; /* lookup of a constant */
-    char *text;   /* as written: column name / path / constant value */
-    char *norm;   /* normalised column name */
+    char *text;    /* as written: column name / path / constant value */
+    char *norm;    /* normalised column name */
     cw_map_step steps[CW_MAP_MAX_STEPS];
     int nsteps;
     int each; /* the path reads the `each` element (written each.x) */
@@ -47,6 +47,7 @@ enum { CW_UNIT_NONE = 0, CW_UNIT_MAJOR, CW_UNIT_MINOR, CW_UNIT_S, CW_UNIT_MS, CW
 
 typedef struct cw_map_field {
     int mapped; /* the source sets this field */
+    int plain;  /* one column or path, no conversion: copied as it is */
     cw_map_expr e;
     /* .map: from → to (compared trimmed, case-insensitively); '' = empty */
     char **map_from, **map_to;
@@ -78,11 +79,12 @@ typedef struct cw_mapping {
     cw_map_expr where;
     char **where_vals;
     int nwhere_vals;
-    char *files; /* glob on base names */
+    char *files;         /* glob on base names */
     int provision_users; /* -1 unset, 0, 1 */
     int merge;
     int64_t data_end; /* Unix seconds, 0 = unset */
     int uses_lookups;
+    int order[CW_MAX_FIELDS]; /* fields in apply order: currencies first */
     cw_map_field fields[CW_MAX_FIELDS];
 } cw_mapping;
 

@@ -487,8 +487,7 @@ static cw_status sq_put_row(cw_store *st, cw_kind kind, const cw_value *v, const
 }
 
 /* Binds every field of a row as put_row does (parameter i + 1). */
-static void bind_row(sqlite3_stmt *q, const cw_kind_def *kd, const cw_value *v,
-                     const int64_t *refs)
+static void bind_row(sqlite3_stmt *q, const cw_kind_def *kd, const cw_value *v, const int64_t *refs)
 {
     int np = sqlite3_bind_parameter_count(q);
     for (int i = 0; i < kd->nfields && i < np; i++) {
@@ -519,8 +518,7 @@ static void bind_row(sqlite3_stmt *q, const cw_kind_def *kd, const cw_value *v,
 
 /* The UPDATE of a merge: set the chosen non-key columns on the row with the
  * row's key, only when one of them differs. NULL when nothing is set. */
-static cw_status merge_update(cw_store *st, const cw_kind_def *kd, unsigned set,
-                              sqlite3_stmt **out)
+static cw_status merge_update(cw_store *st, const cw_kind_def *kd, unsigned set, sqlite3_stmt **out)
 {
     *out = NULL;
     for (int i = 0; i < 8; i++)
@@ -571,8 +569,7 @@ static cw_status merge_update(cw_store *st, const cw_kind_def *kd, unsigned set,
 }
 
 static cw_status sq_put_row_merge(cw_store *st, cw_kind kind, const cw_value *v,
-                                  const int64_t *refs, unsigned set, int *changed,
-                                  int64_t *new_id)
+                                  const int64_t *refs, unsigned set, int *changed, int64_t *new_id)
 {
     const cw_kind_def *kd = cw_kind_get(kind);
     if (!kd || kind == CW_KIND_EVENTS)

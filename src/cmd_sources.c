@@ -77,8 +77,8 @@ static void on_message(int is_warning, const char *msg, void *ud)
 static int sources_check(cw_config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},       {"source", required_argument, NULL, 'S'},
-        {"preset", required_argument, NULL, 'P'},   {"limit", required_argument, NULL, 'l'},
+        {"db", required_argument, NULL, 'd'},         {"source", required_argument, NULL, 'S'},
+        {"preset", required_argument, NULL, 'P'},     {"limit", required_argument, NULL, 'l'},
         {"max-errors", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0},
     };
     cw_ingest_opts o;
@@ -133,8 +133,8 @@ static int sources_check(cw_config *cfg, int argc, char **argv)
         fprintf(stderr, "note: no database %s: references to accounts and users are not checked\n",
                 db);
     cw_ingest_stats stats;
-    cw_status s = cw_ingest_preview(st, (const char *const *)argv + optind,
-                                    (size_t)(argc - optind), &o, limit, have_db, print_row, &stats);
+    cw_status s = cw_ingest_preview(st, (const char *const *)argv + optind, (size_t)(argc - optind),
+                                    &o, limit, have_db, print_row, &stats);
     int64_t read = 0;
     for (int k = 1; k < CW_KIND__COUNT; k++)
         read += stats.rows_read[k];

@@ -141,7 +141,8 @@ static void test_normalise(void **state)
     /* Native headers go through the same rule. */
     const cw_kind_def *kd = cw_kind_get(CW_KIND_ACCOUNTS);
     assert_int_equal(cw_schema_field_index(kd, "Account Name", 12), fidx(CW_KIND_ACCOUNTS, "name"));
-    assert_int_equal(cw_schema_field_index(kd, "MRR-Cents", 9), fidx(CW_KIND_ACCOUNTS, "mrr_minor"));
+    assert_int_equal(cw_schema_field_index(kd, "MRR-Cents", 9),
+                     fidx(CW_KIND_ACCOUNTS, "mrr_minor"));
 }
 
 static void test_paths_alternatives_constants(void **state)
@@ -163,7 +164,7 @@ static void test_paths_alternatives_constants(void **state)
                            NULL));
     assert_string_equal(GOT(CW_KIND_SUBSCRIPTIONS, "account_id"), "cus_1");
     assert_string_equal(GOT(CW_KIND_SUBSCRIPTIONS, "mrr_minor"), "2000");
-    assert_string_equal(GOT(CW_KIND_SUBSCRIPTIONS, "seats"), "1");    /* the constant */
+    assert_string_equal(GOT(CW_KIND_SUBSCRIPTIONS, "seats"), "1");      /* the constant */
     assert_string_equal(GOT(CW_KIND_SUBSCRIPTIONS, "currency"), "USD"); /* upper-cased */
     assert_string_equal(GOT(CW_KIND_SUBSCRIPTIONS, "plan"), "b");
     /* Constants are defaults for merge: not "set" by the record. */
@@ -197,7 +198,7 @@ static void test_maps(void **state)
     assert_string_equal(GOT(CW_KIND_ACCOUNTS, "segment"), "mid");
     assert_string_equal(GOT(CW_KIND_ACCOUNTS, "status"), "active");
     assert_true(apply_json(m, "{\"stage\":\"lead\",\"state\":\"\"}", NULL));
-    assert_string_equal(GOT(CW_KIND_ACCOUNTS, "segment"), "smb"); /* the * fallback */
+    assert_string_equal(GOT(CW_KIND_ACCOUNTS, "segment"), "smb");  /* the * fallback */
     assert_string_equal(GOT(CW_KIND_ACCOUNTS, "status"), "trial"); /* '' maps the empty value */
     assert_false(apply_json(m, "{\"stage\":\"x\",\"state\":\"paused\"}", NULL));
     assert_string_equal(why, "'paused' is not in the value map (add it, or *=value)");
@@ -208,7 +209,8 @@ static void test_time_units(void **state)
 {
     (void)state;
     cw_source src;
-    cw_mapping *m = must("kind = events\nts = t\nts.unit = ms\naccount_id = 'A'\nevent = 'e'\n", &src);
+    cw_mapping *m =
+        must("kind = events\nts = t\nts.unit = ms\naccount_id = 'A'\nevent = 'e'\n", &src);
     /* 1712052000 s = 2024-04-02T10:00:00Z; the milliseconds are dropped. */
     assert_true(apply_json(m, "{\"t\":1712052000999}", NULL));
     assert_string_equal(GOT(CW_KIND_EVENTS, "ts"), "2024-04-02T10:00:00Z");
@@ -324,10 +326,10 @@ static void test_formats_and_zones(void **state)
     cw_tz *z;
     char w[256];
     assert_int_equal(cw_tz_load("Europe/Berlin", &z, w, sizeof w), CW_OK);
-    assert_int_equal(cw_tz_offset(z, 1704067200), 3600);  /* 2024-01-01 */
-    assert_int_equal(cw_tz_offset(z, 1719792000), 7200);  /* 2024-07-01 */
-    assert_int_equal(cw_tz_offset(z, 1711846799), 3600);  /* 2024-03-31 00:59:59Z */
-    assert_int_equal(cw_tz_offset(z, 1711846800), 7200);  /* 2024-03-31 01:00:00Z */
+    assert_int_equal(cw_tz_offset(z, 1704067200), 3600); /* 2024-01-01 */
+    assert_int_equal(cw_tz_offset(z, 1719792000), 7200); /* 2024-07-01 */
+    assert_int_equal(cw_tz_offset(z, 1711846799), 3600); /* 2024-03-31 00:59:59Z */
+    assert_int_equal(cw_tz_offset(z, 1711846800), 7200); /* 2024-03-31 01:00:00Z */
     cw_tz_free(z);
     assert_int_equal(cw_tz_load("Asia/Kolkata", &z, w, sizeof w), CW_OK);
     assert_int_equal(cw_tz_offset(z, 1719792000), 19800);
@@ -346,12 +348,12 @@ static void test_lookups(void **state)
     assert_true(apply_json(m, "{\"id\":\"T1\",\"email\":\"x@acme.com\"}", NULL));
     assert_string_equal(GOT(CW_KIND_TICKETS, "account_id"), "A1");
     /* The first lookup finds nothing: the next alternative. */
-    assert_true(apply_json(m, "{\"id\":\"T1\",\"email\":\"x@other.org\",\"company\":\"ACME Corp\"}",
-                           NULL));
+    assert_true(
+        apply_json(m, "{\"id\":\"T1\",\"email\":\"x@other.org\",\"company\":\"ACME Corp\"}", NULL));
     assert_string_equal(GOT(CW_KIND_TICKETS, "account_id"), "A1");
     /* None finds one: the (last) lookup's reason. */
-    assert_false(apply_json(m, "{\"id\":\"T1\",\"email\":\"x@other.org\",\"company\":\"Nope\"}",
-                            NULL));
+    assert_false(
+        apply_json(m, "{\"id\":\"T1\",\"email\":\"x@other.org\",\"company\":\"Nope\"}", NULL));
     assert_string_equal(why, "no match for 'Nope'");
     cw_source_clear(&src);
     /* The whole-field shorthand. */
@@ -426,8 +428,8 @@ static void test_where_each_csv(void **state)
     unsigned set;
     int bad;
     char w[256];
-    assert_true(cw_mapping_apply(m, &crec, native, NULL, &sc, texts, origin, &set, &bad, w,
-                                 sizeof w));
+    assert_true(
+        cw_mapping_apply(m, &crec, native, NULL, &sc, texts, origin, &set, &bad, w, sizeof w));
     assert_int_equal(texts[0].len, 3);
     assert_memory_equal(texts[1].s, "Acme", 4);
     assert_memory_equal(texts[fidx(CW_KIND_ACCOUNTS, "segment")].s, "smb", 3);
@@ -503,7 +505,8 @@ static void test_errors(void **state)
          "/usr/share/zoneinfo)"},
         {"kind = events\nts.zone = ../../etc/passwd\n",
          "t.conf:3: [source.t] ts.zone: '../../etc/passwd' is not a time zone name"},
-        {"kind = events\nts.zone = +25:00\n", "t.conf:3: [source.t] ts.zone: is not an offset ±HH:MM"},
+        {"kind = events\nts.zone = +25:00\n",
+         "t.conf:3: [source.t] ts.zone: is not an offset ±HH:MM"},
         {"kind = events\naccount_id.lookup = by_guess\n",
          "t.conf:3: [source.t] account_id.lookup: is not user_account, account_by_name or "
          "account_by_domain"},
@@ -524,7 +527,8 @@ static void test_errors(void **state)
         {"kind = accounts\nrecords = data[x]\n",
          "t.conf:3: [source.t] records: path index must be [N] with N >= 0"},
         {"kind = events\nevent = each.\n", "t.conf:3: [source.t] event: path is empty"},
-        {"kind = events\nevent = each.a..b\n", "t.conf:3: [source.t] event: path has an empty step"},
+        {"kind = events\nevent = each.a..b\n",
+         "t.conf:3: [source.t] event: path has an empty step"},
         {"kind = accounts\nwhere = type\n",
          "t.conf:3: [source.t] where: expects 'expression = value', '!= value', 'in v1, v2' or "
          "'not in v1, v2'"},
@@ -557,11 +561,11 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise),  cmocka_unit_test(test_paths_alternatives_constants),
-        cmocka_unit_test(test_maps),       cmocka_unit_test(test_time_units),
-        cmocka_unit_test(test_money),      cmocka_unit_test(test_formats_and_zones),
-        cmocka_unit_test(test_lookups),    cmocka_unit_test(test_where_each_csv),
-        cmocka_unit_test(test_presets),    cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_normalise), cmocka_unit_test(test_paths_alternatives_constants),
+        cmocka_unit_test(test_maps),      cmocka_unit_test(test_time_units),
+        cmocka_unit_test(test_money),     cmocka_unit_test(test_formats_and_zones),
+        cmocka_unit_test(test_lookups),   cmocka_unit_test(test_where_each_csv),
+        cmocka_unit_test(test_presets),   cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
