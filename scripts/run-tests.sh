@@ -52,6 +52,25 @@ valgrind_units() {
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
       build/churnwatch $cmd >/dev/null 2>/tmp/cw-vg.$$ || { tail -30 /tmp/cw-vg.$$; rc=1; }
   done
+  # The importers: presets (CSV, JSON Lines, a JSON document), a mapping
+  # check without a database, billing periods, and a daily run that
+  # quarantines a bad row.
+  local V=tests/data/vendors P=tests/data/periods
+  mkdir -p "$w/drop" && printf 'ts,account_id,user_id,event\n2025-03-28T10:00:00Z,NOPE,,login\n' >"$w/drop/bad.csv"
+  for cmd in "ingest --db $w/p.db --progress never --preset hubspot $V/hubspot/companies.csv" \
+             "ingest --db $w/p.db --progress never --preset segment $V/segment/events.jsonl" \
+             "ingest --db $w/p.db --progress never --preset zendesk $V/zendesk/tickets.csv" \
+             "ingest --db $w/p.db --progress never --preset stripe --data-end 2025-06-30 $V/stripe/subscriptions.json" \
+             "sources check --preset hubspot $V/hubspot/companies.csv" \
+             "ingest --db $w/q.db --progress never --data-end 2025-06-30 $P/accounts.csv $P/periods.csv" \
+             "report revenue --db $w/q.db --format csv" \
+             "run --db $w/v.db --as-of 2025-03-29 --drop $w/drop --skip-bad" \
+             "quarantine list --db $w/v.db --format json" "status --db $w/v.db --format json"; do
+    echo "valgrind churnwatch ${cmd%% --*}"
+    # shellcheck disable=SC2086
+    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+      build/churnwatch $cmd >/dev/null 2>/tmp/cw-vg.$$ || { tail -30 /tmp/cw-vg.$$; rc=1; }
+  done
   # The model commands need history: a 200-account, 15-month world, built
   # with the release binary, then train / predict / backtest under valgrind.
   local bin=build/churnwatch m=$w/m
