@@ -1443,7 +1443,8 @@ static int present(cw_strref v)
 
 int cw_mapping_accepts(const cw_mapping *m, int c)
 {
-    if (!m->formats)
+    /* An empty file (c < 0) is left to the section to report. */
+    if (!m->formats || c < 0)
         return 1;
     int json = c == '[' || c == '{';
     return json ? (m->formats & (1 << CW_FMT_JSON | 1 << CW_FMT_JSONL)) != 0
