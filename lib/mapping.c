@@ -896,9 +896,8 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
         const cw_map_field *mf = &m->fields[i];
         m->fields[i].plain = mf->mapped && mf->e.nalts == 1 &&
                              mf->e.alts[0].type == CW_ALT_COLUMN && !mf->e.alts[0].tokens &&
-                             !mf->nmap && !mf->fallback &&
-                             !mf->unit && !mf->format && !mf->zone && !mf->table &&
-                             kd->fields[i].type != CW_F_CURRENCY;
+                             !mf->nmap && !mf->fallback && !mf->unit && !mf->format && !mf->zone &&
+                             !mf->table && kd->fields[i].type != CW_F_CURRENCY;
     }
     if (bad) {
         if (at)

@@ -598,8 +598,8 @@ static void test_quoted_names(void **state)
     assert_int_equal(m->fields[fidx(CW_KIND_SURVEYS, "comment")].e.alts[0].type, CW_ALT_COLUMN);
     assert_string_equal(m->fields[fidx(CW_KIND_SURVEYS, "comment")].e.alts[0].norm,
                         "start_date_utc");
-    cw_strref hdr[] = {{" # ", 3}, {"Submit Date (UTC)", 17}, {"Start Date (UTC)", 16},
-                       {"submit date utc", 15}};
+    cw_strref hdr[] = {
+        {" # ", 3}, {"Submit Date (UTC)", 17}, {"Start Date (UTC)", 16}, {"submit date utc", 15}};
     const char *missing = NULL;
     assert_int_equal(cw_mapping_bind_header(m, hdr, 4, &missing), 0);
     assert_int_equal(m->fields[fidx(CW_KIND_SURVEYS, "survey_id")].e.alts[0].col, 0);
@@ -611,8 +611,8 @@ static void test_quoted_names(void **state)
     assert_int_equal(cw_mapping_bind_header(m, hdr2, 2, &missing), 0);
     assert_int_equal(m->fields[fidx(CW_KIND_SURVEYS, "responded_at")].e.alts[0].col, -1);
     /* JSON: "#" is the key "#"; properties."a.b"[1] the key "a.b". */
-    assert_true(apply_json(m, "{\"#\":\"tok\",\"properties\":{\"a.b\":[1,7],\"a\":{\"b\":[2,8]}}}",
-                           NULL));
+    assert_true(
+        apply_json(m, "{\"#\":\"tok\",\"properties\":{\"a.b\":[1,7],\"a\":{\"b\":[2,8]}}}", NULL));
     assert_string_equal(GOT(CW_KIND_SURVEYS, "survey_id"), "tok");
     assert_string_equal(GOT(CW_KIND_SURVEYS, "score"), "7");
     cw_source_clear(&src);
@@ -653,10 +653,11 @@ static void test_tokens(void **state)
 {
     (void)state;
     cw_source src;
-    cw_mapping *m = must("kind = tickets\ncategory = tokens(Tags) | type | 'other'\n"
-                         "category.map = how_to=introductory, billing=billing, question=introductory,"
-                         " incident=bug, *=other\n",
-                         &src);
+    cw_mapping *m =
+        must("kind = tickets\ncategory = tokens(Tags) | type | 'other'\n"
+             "category.map = how_to=introductory, billing=billing, question=introductory,"
+             " incident=bug, *=other\n",
+             &src);
     assert_true(apply_json(m, "{\"Tags\":\"vip  Billing,invoice\",\"type\":\"incident\"}", NULL));
     assert_string_equal(GOT(CW_KIND_TICKETS, "category"), "billing");
     assert_true(apply_json(m, "{\"Tags\":\"how_to billing\",\"type\":\"incident\"}", NULL));
@@ -669,8 +670,7 @@ static void test_tokens(void **state)
     assert_string_equal(GOT(CW_KIND_TICKETS, "category"), "other");
     assert_true(apply_json(m, "{\"Tags\":\"\",\"type\":\"task\"}", NULL));
     assert_string_equal(GOT(CW_KIND_TICKETS, "category"), "other");
-    assert_string_equal(
-        m->fields[fidx(CW_KIND_TICKETS, "category")].e.alts[0].text, "Tags");
+    assert_string_equal(m->fields[fidx(CW_KIND_TICKETS, "category")].e.alts[0].text, "Tags");
     cw_source_clear(&src);
 }
 
@@ -762,14 +762,14 @@ static void test_format_filter(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise), cmocka_unit_test(test_paths_alternatives_constants),
-        cmocka_unit_test(test_maps),      cmocka_unit_test(test_time_units),
-        cmocka_unit_test(test_money),     cmocka_unit_test(test_formats_and_zones),
-        cmocka_unit_test(test_lookups),   cmocka_unit_test(test_where_each_csv),
-        cmocka_unit_test(test_presets),   cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_normalise),    cmocka_unit_test(test_paths_alternatives_constants),
+        cmocka_unit_test(test_maps),         cmocka_unit_test(test_time_units),
+        cmocka_unit_test(test_money),        cmocka_unit_test(test_formats_and_zones),
+        cmocka_unit_test(test_lookups),      cmocka_unit_test(test_where_each_csv),
+        cmocka_unit_test(test_presets),      cmocka_unit_test(test_errors),
         cmocka_unit_test(test_quoted_names), cmocka_unit_test(test_where_and_present),
-        cmocka_unit_test(test_tokens), cmocka_unit_test(test_numeric_zone),
-        cmocka_unit_test(test_long_lines), cmocka_unit_test(test_format_filter),
+        cmocka_unit_test(test_tokens),       cmocka_unit_test(test_numeric_zone),
+        cmocka_unit_test(test_long_lines),   cmocka_unit_test(test_format_filter),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
