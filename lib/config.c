@@ -369,11 +369,14 @@ static int on_ini(void *ud, const char *section, const char *name, const char *v
         return why ? 0 : 1;
     }
     if (structured_type(section) >= 0) {
-        /* An indented line continues the value of the key above it (inih
-         * calls again with that key): joined with one space, so a long
-         * value map or `where` can be written over several lines. */
+        /* In a [source.*] section an indented line continues the value of
+         * the key above it (inih calls again with that key): joined with
+         * one space, so a long value map or `where` can be written over
+         * several lines. Other sections keep the repeated entry (a
+         * [template.*] body continues on a new line: lib/actions.c). */
         cw_config_entry *last = lc->c->nentries ? &lc->c->entries[lc->c->nentries - 1] : NULL;
-        if (lc->cont && last && strcmp(last->section, section) == 0 &&
+        if (lc->cont && last && cw_config_section_is(section, "source", NULL) &&
+            strcmp(last->section, section) == 0 &&
             strcmp(last->key, name) == 0) {
             char *joined = cw_strdupf("%s %s", last->value, value);
             if (!joined) {
