@@ -561,9 +561,10 @@ static const char *parse_cond(cw_map_cond *w, const char *v, size_t vlen)
     size_t cl = strlen(c);
     const char *why = NULL;
     /* "expr present" / "expr absent": whether the expression (its first
-     * alternative present and not empty) has a value. */
+     * alternative present and not empty) has a value. Not after an '=':
+     * "status = absent" compares with the word. */
     static const char *tests[] = {" present", " absent"};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2 && !strchr(c, '='); k++) {
         size_t tl = strlen(tests[k]);
         if (cl > tl && strcmp(c + cl - tl, tests[k]) == 0) {
             c[cl - tl] = '\0';
@@ -847,7 +848,7 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
         int lk = mf->lookup_all;
         if (lk) {
             for (int j = 0; j < mf->e.nalts; j++)
-                if (mf->e.alts[j].type == CW_ALT_COLUMN) {
+                if (mf->e.alts[j].type == CW_ALT_COLUMN && !mf->e.alts[j].tokens) {
                     mf->e.alts[j].type = CW_ALT_LOOKUP;
                     mf->e.alts[j].lookup = lk;
                 }

@@ -645,6 +645,20 @@ static void test_where_and_present(void **state)
         json_decref(o);
     }
     cw_source_clear(&src);
+    /* After '=' the words present / absent are values; quotes keep " and ". */
+    m = must("kind = events\nwhere = state = absent and name = 'R and D'\nts = t\n"
+             "account_id = 'A'\nevent = 'e'\n",
+             &src);
+    assert_int_equal(m->nwhere, 2);
+    json_t *o = json_loads("{\"state\":\"Absent\",\"name\":\"r and d\"}", 0, NULL);
+    cw_map_record rec = {NULL, 0, o, NULL};
+    assert_true(cw_mapping_where(m, &rec));
+    json_decref(o);
+    o = json_loads("{\"name\":\"R and D\"}", 0, NULL);
+    rec.obj = o;
+    assert_false(cw_mapping_where(m, &rec));
+    json_decref(o);
+    cw_source_clear(&src);
 }
 
 /* tokens(x): the first word the map knows decides; none: the next
