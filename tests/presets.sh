@@ -339,11 +339,12 @@ bad.jsonl:4: field 'currency' (path 'currency'): is not an ISO-4217 currency cod
 # The interval count is not in the export (stored empty: 1).
 base stripe_csv
 must "stripe csv" --preset stripe --data-end 2025-06-30 "$V/stripe/subscriptions.csv"
-same "stripe csv: periods" "9001|prod_QcoreSeatPlan|sub_1DashAcmeCore|2024-01-15|2025-07-15|5000|25|month||||USD
+csv_periods="9001|prod_QcoreSeatPlan|sub_1DashAcmeCore|2024-01-15|2025-07-15|5000|25|month||||USD
 9002|prod_QauditLogAddon|sub_1DashGlobexWk|2024-09-01|2025-07-06|500|2|week||||USD
 9002|prod_QcoreSeatPlan|sub_1DashGlobexYr|2024-03-01|2026-03-01|120000|10|year||||USD
 9003|prod_QcoreSeatPlan|sub_1DashInitech|2024-05-20|2025-07-20|5000|3|month||||USD
-9004|prod_QstarterPlan|sub_1DashUmbrella|2023-11-02|2024-09-30|9900|1|month||||USD" "$(q "$PERIODS" 2>&1)"
+9004|prod_QstarterPlan|sub_1DashUmbrella|2023-11-02|2024-09-30|9900|1|month||||USD"
+same "stripe csv: periods" "$csv_periods" "$(q "$PERIODS" 2>&1)"
 # 9002: the yearly line alone, then the weekly add-on on top (12 seats);
 # the plan stays the yearly line's (the higher MRR): annual.
 same "stripe csv: derived subscriptions" "9001|2024-01-15|125000|25|prod_QcoreSeatPlan|monthly|periods
@@ -359,6 +360,18 @@ bad.csv:3: field 'interval' (column 'Interval'): 'fortnight' is not one of month
 bad.csv:4: field 'amount_minor' (column 'Amount'): '9,90' is not an amount of money
 bad.csv:5: field 'period_start' (column 'Start Date (UTC)'): '15/01/2024 10:22' is not a date
 bad.csv:6: field 'quantity' (column 'Quantity'): must not be negative (-2)" --preset stripe --data-end 2025-06-30 "$V/stripe/bad.csv"
+# The same CSV with the account from the customer id through the table
+# (the override names both sections' columns: customer | Customer ID):
+# the same periods.
+base stripe_csv_table
+cat >"$T/table2.conf" <<EOF
+[source.billing]
+preset = stripe
+account_id = customer | Customer ID
+account_id.table = $V/stripe/customers.csv
+EOF
+must "stripe csv table" --config "$T/table2.conf" --source billing --data-end 2025-06-30 "$V/stripe/subscriptions.csv"
+same "stripe csv: periods through the table" "$csv_periods" "$(q "$PERIODS" 2>&1)"
 # A file that no section of a source reads (each declares another format).
 before=$(sqlite3 "$DB" .dump | sha256sum)
 if ing --preset zendesk "$V/segment/events.jsonl" >"$T/nf.txt" 2>&1; then
