@@ -376,8 +376,7 @@ static int on_ini(void *ud, const char *section, const char *name, const char *v
          * [template.*] body continues on a new line: lib/actions.c). */
         cw_config_entry *last = lc->c->nentries ? &lc->c->entries[lc->c->nentries - 1] : NULL;
         if (lc->cont && last && cw_config_section_is(section, "source", NULL) &&
-            strcmp(last->section, section) == 0 &&
-            strcmp(last->key, name) == 0) {
+            strcmp(last->section, section) == 0 && strcmp(last->key, name) == 0) {
             char *joined = cw_strdupf("%s %s", last->value, value);
             if (!joined) {
                 if (!lc->err) {
