@@ -200,18 +200,37 @@ typedef struct load_ctx {
     cw_config *c;
     FILE *f;
     int line;     /* lines handed to inih so far: its line number */
+    int cont;     /* the current line is indented: a continuation */
+    int too_long; /* the first line longer than inih's buffer, or 0 */
+    int max;      /* that buffer's size */
     char *err;    /* the first problem found by on_ini, without its line */
     int err_line; /* the line of err */
 } load_ctx;
 
 /* inih's line source; counts lines so on_ini knows where it is (inih
- * reports only the first error's line, which may be a syntax error). */
+ * reports only the first error's line, which may be a syntax error).
+ * inih cuts lines at its compiled buffer size and reads the rest as a
+ * line of its own (a bogus key): a longer line stops the parse here and
+ * is reported with its line number. */
 static char *read_line(char *str, int num, void *stream)
 {
     load_ctx *lc = stream;
+    if (lc->too_long)
+        return NULL;
     char *s = fgets(str, num, lc->f);
-    if (s)
-        lc->line++;
+    if (!s)
+        return NULL;
+    lc->line++;
+    size_t l = strlen(s);
+    if (num > 1 && l == (size_t)num - 1 && s[l - 1] != '\n') {
+        int c = fgetc(lc->f);
+        if (c != '\n' && c != EOF) {
+            lc->too_long = lc->line;
+            lc->max = num;
+            return NULL;
+        }
+    }
+    lc->cont = s[0] == ' ' || s[0] == '\t';
     return s;
 }
 
@@ -350,6 +369,26 @@ static int on_ini(void *ud, const char *section, const char *name, const char *v
         return why ? 0 : 1;
     }
     if (structured_type(section) >= 0) {
+        /* In a [source.*] section an indented line continues the value of
+         * the key above it (inih calls again with that key): joined with
+         * one space, so a long value map or `where` can be written over
+         * several lines. Other sections keep the repeated entry (a
+         * [template.*] body continues on a new line: lib/actions.c). */
+        cw_config_entry *last = lc->c->nentries ? &lc->c->entries[lc->c->nentries - 1] : NULL;
+        if (lc->cont && last && cw_config_section_is(section, "source", NULL) &&
+            strcmp(last->section, section) == 0 && strcmp(last->key, name) == 0) {
+            char *joined = cw_strdupf("%s %s", last->value, value);
+            if (!joined) {
+                if (!lc->err) {
+                    lc->err = cw_strdupf("%s: out of memory", key);
+                    lc->err_line = lc->line;
+                }
+                return 0;
+            }
+            free((void *)last->value);
+            last->value = joined;
+            return 1;
+        }
         if (add_entry(lc->c, section, name, value, lc->line) != CW_OK) {
             if (!lc->err) {
                 lc->err = cw_strdupf("%s: out of memory", key);
@@ -390,10 +429,19 @@ cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
         }
     if (path) {
         c->path = path;
-        load_ctx lc = {c, fopen(path, "r"), 0, NULL, 0};
+        load_ctx lc = {c, fopen(path, "r"), 0, 0, 0, 0, NULL, 0};
         int rc = lc.f ? ini_parse_stream(read_line, &lc, on_ini, &lc) : -1;
         if (lc.f)
             fclose(lc.f);
+        if (rc == 0 && lc.too_long) {
+            if (errmsg)
+                *errmsg = cw_strdupf("%s:%d: line longer than %d bytes: continue a long value "
+                                     "on indented lines",
+                                     path, lc.too_long, lc.max - 1);
+            free(lc.err);
+            cw_config_free(c);
+            return CW_ERR_CONFIG;
+        }
         if (rc != 0) {
             /* rc is the first failing line: a setting's or a syntax error's. */
             char *msg = rc < 0 ? cw_strdupf("%s: cannot read configuration file", path)

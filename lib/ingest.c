@@ -130,6 +130,7 @@ typedef struct in_file {
     cw_mapping *map;      /* the mapping this file is read through, or NULL */
     const cw_source *src; /* its source: all sections read the same path */
     int64_t data_end;     /* subscription_periods: the export's data end (Unix s) */
+    int skip;             /* the section's format is not the file's: not read by it */
 } in_file;
 
 typedef struct run {
@@ -1925,6 +1926,12 @@ static void open_file(run *R, in_file *f)
     f->size = strcmp(f->path, "-") != 0 && stat(f->path, &sb) == 0 ? (int64_t)sb.st_size : -1;
     int c = cw_reader_peek(f->r);
     f->jsonl = c == '{';
+    if (f->map && !cw_mapping_accepts(f->map, c)) {
+        /* A section declaring another format (a preset reading both a JSON
+         * export and a CSV one) leaves the file to its other sections. */
+        f->skip = 1;
+        return;
+    }
     if (f->map) {
         /* The mapping decides kind and format. */
         f->kind = f->map->kind;
@@ -2182,6 +2189,7 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
             }
             files = nf;
         }
+        int taken = 0, c0 = 0;
         for (int k = 0; k < nsec; k++) {
             in_file *f = &files[nfiles++];
             memset(f, 0, sizeof *f);
@@ -2189,9 +2197,21 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
             f->order = (int)i * 64 + (k < 63 ? k : 63);
             f->src = src;
             f->map = src ? src->maps[k] : NULL;
-            R.lookups |= f->map && f->map->uses_lookups;
             open_file(&R, f);
+            if (f->skip) {
+                c0 = cw_reader_peek(f->r);
+                cw_reader_close(f->r);
+                nfiles--;
+                continue;
+            }
+            taken++;
+            R.lookups |= f->map && f->map->uses_lookups;
         }
+        if (!taken && src)
+            file_fatal(&R, CW_ERR_INPUT,
+                       "%s: no section of source %s reads %s files (each declares another "
+                       "format)",
+                       paths[i], src->name, c0 == '{' || c0 == '[' ? "JSON" : "CSV");
     }
     if (s != CW_OK)
         goto done;

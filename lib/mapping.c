@@ -119,12 +119,25 @@ static const char *parse_path(const char *s, cw_map_step *steps, int *nsteps)
         cw_map_step *st = &steps[(*nsteps)++];
         memset(st, 0, sizeof *st);
         const char *b = p;
-        while (*p && *p != '.' && *p != '[')
-            p++;
-        if (p == b)
-            return "path has an empty step";
-        if (!(st->key = cw_strndup(b, (size_t)(p - b))))
-            return "out of memory";
+        if (*p == '"') {
+            /* A quoted key: taken as it is, dots and brackets included
+             * (properties."a.b"). */
+            const char *close = strchr(p + 1, '"');
+            if (!close)
+                return "path has an unclosed '\"'";
+            if (close == p + 1)
+                return "path has an empty step";
+            if (!(st->key = cw_strndup(p + 1, (size_t)(close - p - 1))))
+                return "out of memory";
+            p = close + 1;
+        } else {
+            while (*p && *p != '.' && *p != '[')
+                p++;
+            if (p == b)
+                return "path has an empty step";
+            if (!(st->key = cw_strndup(b, (size_t)(p - b))))
+                return "out of memory";
+        }
         while (*p == '[') {
             char *end;
             long v = strtol(p + 1, &end, 10);
@@ -165,14 +178,25 @@ json_t *cw_map_path(json_t *root, const cw_map_step *steps, int n)
     return j;
 }
 
-static const char *lookup_names[] = {NULL, "user_account", "account_by_name", "account_by_domain"};
+static const char *lookup_names[] = {NULL, "user_account", "account_by_name", "account_by_domain",
+                                     "tokens"};
+#define FN_TOKENS 4
 
+/* The function named s (a lookup, or FN_TOKENS), or 0. */
 static int lookup_kind(const char *s, size_t len)
 {
     for (int k = 1; k <= 3; k++)
         if (strlen(lookup_names[k]) == len && strncmp(s, lookup_names[k], len) == 0)
             return k;
     return 0;
+}
+
+static int function_kind(const char *s, size_t len)
+{
+    int k = lookup_kind(s, len);
+    if (!k && len == 6 && strncmp(s, "tokens", 6) == 0)
+        k = FN_TOKENS;
+    return k;
 }
 
 /* Parses a column / path / 'constant' into a (not lookup). */
@@ -192,6 +216,21 @@ static const char *parse_operand(const char *s, size_t len, cw_map_alt *a)
         return a->text && a->norm ? NULL : "out of memory";
     }
     a->type = CW_ALT_COLUMN;
+    if (s[0] == '"' && len >= 2 && memchr(s + 1, '"', len - 1) == s + len - 1) {
+        /* "Header": the exact header text (Typeform's "#", which normalises
+         * to nothing), and as a JSON path the one key of that name. */
+        if (len == 2)
+            return "a quoted column name is empty";
+        a->exact = 1;
+        a->text = cw_strndup(s + 1, len - 2);
+        char nb[256];
+        size_t nl = cw_name_normalise(s + 1, len - 2, nb, sizeof nb);
+        a->norm = dup(nl ? nb : "");
+        if (!a->text || !a->norm || !(a->steps[0].key = cw_strndup(s + 1, len - 2)))
+            return "out of memory";
+        a->nsteps = 1;
+        return NULL;
+    }
     if (!(a->text = cw_strndup(s, len)))
         return "out of memory";
     char norm[256];
@@ -239,10 +278,14 @@ static const char *parse_expr(const char *s, cw_map_expr *e)
     for (;;) {
         /* Find the next " | " outside quotes and parentheses. */
         const char *q = p, *end = NULL;
-        int quote = 0, depth = 0;
+        int quote = 0, dquote = 0, depth = 0;
         for (; *q; q++) {
-            if (*q == '\'')
+            if (*q == '\'' && !dquote)
                 quote = !quote;
+            else if (*q == '"' && !quote)
+                dquote = !dquote;
+            else if (quote || dquote)
+                continue;
             else if (!quote && *q == '(')
                 depth++;
             else if (!quote && *q == ')')
@@ -261,12 +304,19 @@ static const char *parse_expr(const char *s, cw_map_expr *e)
         const char *b = p;
         size_t len = (size_t)(end - p);
         trim(&b, &len);
-        const char *paren = memchr(b, '(', len);
+        const char *paren = len ? memchr(b, '(', len) : NULL;
         const char *why;
-        if (paren && len && b[len - 1] == ')' && b[0] != '\'') {
-            int k = lookup_kind(b, (size_t)(paren - b));
-            if (!k)
-                return "unknown lookup (user_account, account_by_name, account_by_domain)";
+        /* name(...) is a call only when name is a function: a header such
+         * as "Submit Date (UTC)" stays a column. */
+        int k = paren && b[len - 1] == ')' ? function_kind(b, (size_t)(paren - b)) : 0;
+        if (k == FN_TOKENS) {
+            why = parse_operand(paren + 1, (size_t)(b + len - 1 - paren - 1), a);
+            if (why)
+                return why;
+            if (a->type != CW_ALT_COLUMN)
+                return "tokens() reads a column or path, not a constant";
+            a->tokens = 1;
+        } else if (k) {
             why = parse_operand(paren + 1, (size_t)(b + len - 1 - paren - 1), a);
             if (why)
                 return why;
@@ -465,6 +515,19 @@ static void free_field(cw_map_field *mf)
     memset(mf, 0, sizeof *mf);
 }
 
+static void free_where(cw_mapping *m)
+{
+    for (int c = 0; c < m->nwhere; c++) {
+        cw_map_cond *w = &m->where[c];
+        free_expr(&w->e);
+        for (int i = 0; i < w->nvals; i++)
+            free(w->vals[i]);
+        free(w->vals);
+        memset(w, 0, sizeof *w);
+    }
+    m->nwhere = 0;
+}
+
 void cw_mapping_free(cw_mapping *m)
 {
     if (!m)
@@ -474,10 +537,7 @@ void cw_mapping_free(cw_mapping *m)
     free(m->description);
     free_steps(m->records, m->nrecords);
     free_steps(m->each, m->neach);
-    free_expr(&m->where);
-    for (int i = 0; i < m->nwhere_vals; i++)
-        free(m->where_vals[i]);
-    free(m->where_vals);
+    free_where(m);
     free(m->files);
     for (int i = 0; i < CW_MAX_FIELDS; i++)
         free_field(&m->fields[i]);
@@ -492,21 +552,47 @@ typedef struct kv {
     int line;
 } kv;
 
-static const char *parse_where(cw_mapping *m, const char *v)
+/* Parses one condition of `where` into w. Returns NULL or a reason. */
+static const char *parse_cond(cw_map_cond *w, const char *v, size_t vlen)
 {
+    char *c = trimmed_dup(v, vlen);
+    if (!c)
+        return "out of memory";
+    size_t cl = strlen(c);
+    const char *why = NULL;
+    /* "expr present" / "expr absent": whether the expression (its first
+     * alternative present and not empty) has a value. Not after an '=':
+     * "status = absent" compares with the word. */
+    static const char *tests[] = {" present", " absent"};
+    for (int k = 0; k < 2 && !strchr(c, '='); k++) {
+        size_t tl = strlen(tests[k]);
+        if (cl > tl && strcmp(c + cl - tl, tests[k]) == 0) {
+            c[cl - tl] = '\0';
+            w->op = CW_COND_PRESENT;
+            w->neg = k == 1;
+            why = parse_expr(c, &w->e);
+            free(c);
+            return why;
+        }
+    }
     const char *ops[] = {"!=", "=", " not in ", " in "};
     for (int k = 0; k < 4; k++) {
-        const char *at = strstr(v, ops[k]);
+        const char *at = strstr(c, ops[k]);
         if (!at)
             continue;
-        char *lhs = cw_strndup(v, (size_t)(at - v));
-        if (!lhs)
+        char *lhs = cw_strndup(c, (size_t)(at - c));
+        if (!lhs) {
+            free(c);
             return "out of memory";
-        const char *why = parse_expr(lhs, &m->where);
+        }
+        why = parse_expr(lhs, &w->e);
         free(lhs);
-        if (why)
+        if (why) {
+            free(c);
             return why;
-        m->where_neg = k == 0 || k == 2;
+        }
+        w->op = CW_COND_IN;
+        w->neg = k == 0 || k == 2;
         const char *p = at + strlen(ops[k]);
         while (*p) {
             const char *comma = k >= 2 ? strchr(p, ',') : NULL;
@@ -516,22 +602,54 @@ static const char *parse_where(cw_mapping *m, const char *v)
             trim(&b, &bl);
             if (bl >= 2 && b[0] == '\'' && b[bl - 1] == '\'')
                 b++, bl -= 2;
-            char **nv = realloc(m->where_vals, (size_t)(m->nwhere_vals + 1) * sizeof *nv);
-            if (!nv || !(nv[m->nwhere_vals] = cw_strndup(b, bl))) {
+            char **nv = realloc(w->vals, (size_t)(w->nvals + 1) * sizeof *nv);
+            if (!nv || !(nv[w->nvals] = cw_strndup(b, bl))) {
                 if (nv)
-                    m->where_vals = nv;
+                    w->vals = nv;
+                free(c);
                 return "out of memory";
             }
-            m->where_vals = nv;
-            m->nwhere_vals++;
+            w->vals = nv;
+            w->nvals++;
             p = comma ? comma + 1 : p + len;
         }
-        if (!m->nwhere_vals)
-            return "has no value to compare with";
-        m->has_where = 1;
-        return NULL;
+        free(c);
+        return w->nvals ? NULL : "has no value to compare with";
     }
-    return "expects 'expression = value', '!= value', 'in v1, v2' or 'not in v1, v2'";
+    free(c);
+    return "expects 'expression = value', '!= value', 'in v1, v2', 'not in v1, v2', "
+           "'present' or 'absent' (conditions joined by 'and')";
+}
+
+/* Parses `where`: conditions joined by " and " (outside quotes). */
+static const char *parse_where(cw_mapping *m, const char *v)
+{
+    free_where(m);
+    const char *p = v;
+    for (;;) {
+        const char *q = p, *end = NULL;
+        int quote = 0, dquote = 0;
+        for (; *q; q++) {
+            if (*q == '\'' && !dquote)
+                quote = !quote;
+            else if (*q == '"' && !quote)
+                dquote = !dquote;
+            else if (!quote && !dquote && strncmp(q, " and ", 5) == 0) {
+                end = q;
+                break;
+            }
+        }
+        if (!end)
+            end = q;
+        if (m->nwhere == CW_MAP_MAX_CONDS)
+            return "has more than 8 conditions";
+        const char *why = parse_cond(&m->where[m->nwhere++], p, (size_t)(end - p));
+        if (why)
+            return why;
+        if (!*end)
+            return NULL;
+        p = end + 5;
+    }
 }
 
 static int field_of(const cw_kind_def *kd, const char *name, size_t len)
@@ -592,13 +710,31 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
             free(m->description);
             m->description = dup(v);
         } else if (strcmp(k, "format") == 0) {
+            /* One format, or several (json, jsonl) read as detected; a file
+             * of another format is skipped by this section. */
             static const char *f[] = {"auto", "csv", "jsonl", "json"};
             m->format = -1;
-            for (int j = 0; j < 4; j++)
-                if (strcmp(v, f[j]) == 0)
-                    m->format = j;
-            if (m->format < 0)
-                bad = "is not one of auto, csv, jsonl, json";
+            m->formats = 0;
+            int nf = 0;
+            for (const char *p = v; *p && !bad;) {
+                size_t l = strcspn(p, ",");
+                const char *b = p;
+                size_t bl = l;
+                trim(&b, &bl);
+                int fj = -1;
+                for (int j = 0; j < 4; j++)
+                    if (strlen(f[j]) == bl && strncmp(b, f[j], bl) == 0)
+                        fj = j;
+                if (fj < 0)
+                    bad = "is not one of auto, csv, jsonl, json (or a list: json, jsonl)";
+                else if (fj == CW_FMT_AUTO)
+                    m->formats = 0;
+                else
+                    m->formats |= 1 << fj, m->format = fj, nf++;
+                p += l + (p[l] == ',');
+            }
+            if (!bad && (nf != 1 || !m->formats))
+                m->format = CW_FMT_AUTO;
         } else if (strcmp(k, "records") == 0) {
             free_steps(m->records, m->nrecords);
             bad = parse_path(v, m->records, &m->nrecords);
@@ -606,10 +742,6 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
             free_steps(m->each, m->neach);
             bad = parse_path(v, m->each, &m->neach);
         } else if (strcmp(k, "where") == 0) {
-            free_expr(&m->where);
-            for (int j = 0; j < m->nwhere_vals; j++)
-                free(m->where_vals[j]);
-            m->nwhere_vals = 0;
             bad = parse_where(m, v);
         } else if (strcmp(k, "files") == 0) {
             free(m->files);
@@ -716,7 +848,7 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
         int lk = mf->lookup_all;
         if (lk) {
             for (int j = 0; j < mf->e.nalts; j++)
-                if (mf->e.alts[j].type == CW_ALT_COLUMN) {
+                if (mf->e.alts[j].type == CW_ALT_COLUMN && !mf->e.alts[j].tokens) {
                     mf->e.alts[j].type = CW_ALT_LOOKUP;
                     mf->e.alts[j].lookup = lk;
                 }
@@ -741,8 +873,19 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
         if (!bad && mf->scale_mul && mf->unit == CW_UNIT_NONE)
             mf->unit = CW_UNIT_MINOR;
     }
-    for (int j = 0; !bad && j < m->where.nalts; j++)
-        m->uses_lookups |= m->where.alts[j].type == CW_ALT_LOOKUP;
+    for (int c = 0; !bad && c < m->nwhere; c++)
+        for (int j = 0; j < m->where[c].e.nalts; j++)
+            m->uses_lookups |= m->where[c].e.alts[j].type == CW_ALT_LOOKUP;
+    /* tokens(x) picks a word by the field's value map: it needs one. */
+    for (int i = 0; !bad && i < kd->nfields; i++)
+        for (int j = 0; j < m->fields[i].e.nalts && !bad; j++)
+            if (m->fields[i].e.alts[j].tokens && !m->fields[i].nmap) {
+                at = NULL;
+                snprintf(why, sizeof why,
+                         "%s: tokens() picks the first word the value map knows: give %s.map",
+                         kd->fields[i].name, kd->fields[i].name);
+                bad = why;
+            }
     /* Apply order: currency fields first (money in major units needs the
      * row's currency); and the fields needing no conversion. */
     int no = 0;
@@ -753,9 +896,9 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
     for (int i = 0; !bad && i < kd->nfields; i++) {
         const cw_map_field *mf = &m->fields[i];
         m->fields[i].plain = mf->mapped && mf->e.nalts == 1 &&
-                             mf->e.alts[0].type == CW_ALT_COLUMN && !mf->nmap && !mf->fallback &&
-                             !mf->unit && !mf->format && !mf->zone && !mf->table &&
-                             kd->fields[i].type != CW_F_CURRENCY;
+                             mf->e.alts[0].type == CW_ALT_COLUMN && !mf->e.alts[0].tokens &&
+                             !mf->nmap && !mf->fallback && !mf->unit && !mf->format && !mf->zone &&
+                             !mf->table && kd->fields[i].type != CW_F_CURRENCY;
     }
     if (bad) {
         if (at)
@@ -781,7 +924,11 @@ typedef struct sects {
     sect *s;
     int n;
     const char *file;
-    int line; /* inih line counting for preset text */
+    const char *pos; /* the text still to be read */
+    int line;        /* lines handed to inih so far */
+    int cont;        /* the current line is indented: a continuation */
+    int too_long;    /* the first line longer than inih's buffer, or 0 */
+    int max;
     char *err;
 } sects;
 
@@ -839,7 +986,8 @@ static void free_sects(sects *ss)
     memset(ss, 0, sizeof *ss);
 }
 
-/* inih handler for preset text: only [source.X] sections. */
+/* inih handler for preset text: only [source.X] sections. An indented line
+ * continues the key above it (as in the configuration, lib/config.c). */
 static int on_preset(void *ud, const char *section, const char *name, const char *value)
 {
     sects *ss = ud;
@@ -848,46 +996,42 @@ static int on_preset(void *ud, const char *section, const char *name, const char
             ss->err = cw_strdupf("[%s]: a preset holds only [source.NAME] sections", section);
         return 0;
     }
-    return add_kv(ss, section + 7, name, value, ss->file, 0) == CW_OK;
+    for (int i = 0; ss->cont && i < ss->n; i++) {
+        sect *sc = &ss->s[i];
+        if (strcmp(sc->name, section + 7) != 0 || !sc->n || strcmp(sc->kvs[sc->n - 1].key, name))
+            continue;
+        kv *last = &sc->kvs[sc->n - 1];
+        char *joined = cw_strdupf("%s %s", last->value, value);
+        if (!joined)
+            return 0;
+        free((void *)last->value);
+        last->value = joined;
+        return 1;
+    }
+    return add_kv(ss, section + 7, name, value, ss->file, ss->line) == CW_OK;
 }
 
-/* Line numbers of preset keys: inih's string parser does not give them, so
- * they are found again in the text (first occurrence of "key" in the
- * section). */
-static void preset_lines(sects *ss, const char *text)
+/* inih's line source over preset text: counts lines, marks continuations
+ * and stops at a line longer than inih's buffer (which it would cut in
+ * two: the rest read as a bogus key). */
+static char *preset_line(char *str, int num, void *stream)
 {
-    int line = 1;
-    const char *section = "";
-    size_t slen = 0;
-    for (const char *p = text; *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        const char *b = p;
-        size_t bl = len;
-        trim(&b, &bl);
-        if (bl > 9 && b[0] == '[' && strncmp(b + 1, "source.", 7) == 0) {
-            section = b + 8;
-            const char *close = memchr(section, ']', bl - 8);
-            slen = close ? (size_t)(close - section) : 0;
-        } else if (bl && b[0] != ';' && b[0] != '#') {
-            const char *eq = memchr(b, '=', bl);
-            size_t kl = eq ? (size_t)(eq - b) : 0;
-            while (kl && (b[kl - 1] == ' ' || b[kl - 1] == '\t'))
-                kl--;
-            for (int i = 0; eq && i < ss->n; i++) {
-                if (strlen(ss->s[i].name) != slen || strncmp(ss->s[i].name, section, slen) != 0)
-                    continue;
-                for (int j = 0; j < ss->s[i].n; j++)
-                    if (!ss->s[i].kvs[j].line && strlen(ss->s[i].kvs[j].key) == kl &&
-                        strncmp(ss->s[i].kvs[j].key, b, kl) == 0) {
-                        ss->s[i].kvs[j].line = line;
-                        break;
-                    }
-            }
-        }
-        line++;
-        p = nl ? nl + 1 : p + len;
+    sects *ss = stream;
+    if (!*ss->pos || ss->too_long || num < 2)
+        return NULL;
+    size_t len = strcspn(ss->pos, "\n");
+    size_t take = len + (ss->pos[len] == '\n');
+    ss->line++;
+    if (len > (size_t)num - 2 && !(len == (size_t)num - 1 && ss->pos[len] != '\n')) {
+        ss->too_long = ss->line;
+        ss->max = num;
+        return NULL;
     }
+    memcpy(str, ss->pos, take);
+    str[take] = '\0';
+    ss->pos += take;
+    ss->cont = str[0] == ' ' || str[0] == '\t';
+    return str;
 }
 
 static cw_status text_sects(const char *name, const char *text, sects *ss, char **err);
@@ -909,14 +1053,21 @@ static cw_status text_sects(const char *name, const char *text, sects *ss, char 
 {
     memset(ss, 0, sizeof *ss);
     ss->file = name;
-    int rc = ini_parse_string(text, on_preset, ss);
+    ss->pos = text;
+    int rc = ini_parse_stream(preset_line, ss, on_preset, ss);
+    if (rc == 0 && ss->too_long) {
+        *err = cw_strdupf("preset %s:%d: line longer than %d bytes: continue a long value on "
+                          "indented lines",
+                          name, ss->too_long, ss->max - 1);
+        free_sects(ss);
+        return CW_ERR_CONFIG;
+    }
     if (rc != 0) {
         *err = ss->err ? cw_strdupf("preset %s: %s", name, ss->err)
                        : cw_strdupf("preset %s:%d: syntax error", name, rc);
         free_sects(ss);
         return CW_ERR_CONFIG;
     }
-    preset_lines(ss, text);
     return CW_OK;
 }
 
@@ -1147,8 +1298,8 @@ int cw_mapping_bind_header(cw_mapping *m, const cw_strref *cells, int n, const c
     char norm[256];
     int bad = 0;
     const cw_kind_def *kd = cw_kind_get(m->kind);
-    for (int i = 0; i <= CW_MAX_FIELDS; i++) {
-        cw_map_expr *e = i < CW_MAX_FIELDS ? &m->fields[i].e : &m->where;
+    for (int i = 0; i < CW_MAX_FIELDS + m->nwhere; i++) {
+        cw_map_expr *e = i < CW_MAX_FIELDS ? &m->fields[i].e : &m->where[i - CW_MAX_FIELDS].e;
         int any = e->nalts == 0;
         for (int j = 0; j < e->nalts; j++) {
             cw_map_alt *a = &e->alts[j];
@@ -1158,6 +1309,14 @@ int cw_mapping_bind_header(cw_mapping *m, const cw_strref *cells, int n, const c
                 continue;
             }
             for (int c = 0; c < n && a->col < 0; c++) {
+                if (a->exact) {
+                    const char *h = cells[c].s;
+                    size_t hl = cells[c].len;
+                    trim(&h, &hl);
+                    if (hl == strlen(a->text) && memcmp(h, a->text, hl) == 0)
+                        a->col = c;
+                    continue;
+                }
                 size_t l = cw_name_normalise(cells[c].s, cells[c].len, norm, sizeof norm);
                 if (l && strcmp(norm, a->norm) == 0)
                     a->col = c;
@@ -1179,7 +1338,7 @@ static int expr_uses(const cw_map_expr *e, const char *norm, const char *key)
         const cw_map_alt *a = &e->alts[j];
         if (a->type == CW_ALT_CONST || (a->type == CW_ALT_LOOKUP && a->arg_const))
             continue;
-        if (norm && strcmp(a->norm, norm) == 0)
+        if (norm && *a->norm && strcmp(a->norm, norm) == 0)
             return 1;
         if (key && !a->each && a->nsteps && strcmp(a->steps[0].key, key) == 0)
             return 1;
@@ -1190,8 +1349,9 @@ static int expr_uses(const cw_map_expr *e, const char *norm, const char *key)
 int cw_mapping_uses_column(const cw_mapping *m, const char *norm)
 {
     const cw_kind_def *kd = cw_kind_get(m->kind);
-    if (expr_uses(&m->where, norm, NULL))
-        return 1;
+    for (int c = 0; c < m->nwhere; c++)
+        if (expr_uses(&m->where[c].e, norm, NULL))
+            return 1;
     for (int i = 0; i < kd->nfields; i++)
         if (expr_uses(&m->fields[i].e, norm, NULL))
             return 1;
@@ -1202,8 +1362,9 @@ int cw_mapping_uses_column(const cw_mapping *m, const char *norm)
 int cw_mapping_uses_key(const cw_mapping *m, const char *key)
 {
     const cw_kind_def *kd = cw_kind_get(m->kind);
-    if (expr_uses(&m->where, NULL, key))
-        return 1;
+    for (int c = 0; c < m->nwhere; c++)
+        if (expr_uses(&m->where[c].e, NULL, key))
+            return 1;
     if (m->neach && strcmp(m->each[0].key, key) == 0)
         return 1;
     for (int i = 0; i < kd->nfields; i++)
@@ -1280,22 +1441,39 @@ static int present(cw_strref v)
     return l > 0;
 }
 
+int cw_mapping_accepts(const cw_mapping *m, int c)
+{
+    /* An empty file (c < 0) is left to the section to report. */
+    if (!m->formats || c < 0)
+        return 1;
+    int json = c == '[' || c == '{';
+    return json ? (m->formats & (1 << CW_FMT_JSON | 1 << CW_FMT_JSONL)) != 0
+                : (m->formats & 1 << CW_FMT_CSV) != 0;
+}
+
 int cw_mapping_where(const cw_mapping *m, const cw_map_record *rec)
 {
-    if (!m->has_where)
-        return 1;
-    char buf[64];
-    cw_strref v = {NULL, 0};
-    for (int j = 0; j < m->where.nalts && !present(v); j++)
-        if (!operand_value(&m->where.alts[j], rec, buf, sizeof buf, &v))
-            v.s = NULL;
-    const char *s = v.s ? v.s : "";
-    size_t l = v.s ? v.len : 0;
-    trim(&s, &l);
-    int hit = 0;
-    for (int i = 0; i < m->nwhere_vals && !hit; i++)
-        hit = strlen(m->where_vals[i]) == l && strncasecmp(m->where_vals[i], s, l) == 0;
-    return hit != m->where_neg;
+    for (int c = 0; c < m->nwhere; c++) {
+        const cw_map_cond *w = &m->where[c];
+        char buf[64];
+        cw_strref v = {NULL, 0};
+        for (int j = 0; j < w->e.nalts && !present(v); j++)
+            if (!operand_value(&w->e.alts[j], rec, buf, sizeof buf, &v))
+                v.s = NULL;
+        int hit = 0;
+        if (w->op == CW_COND_PRESENT) {
+            hit = present(v);
+        } else {
+            const char *s = v.s ? v.s : "";
+            size_t l = v.s ? v.len : 0;
+            trim(&s, &l);
+            for (int i = 0; i < w->nvals && !hit; i++)
+                hit = strlen(w->vals[i]) == l && strncasecmp(w->vals[i], s, l) == 0;
+        }
+        if (hit == w->neg)
+            return 0;
+    }
+    return 1;
 }
 
 /* Reads the digits of an unsigned decimal (with an optional fraction) as
@@ -1379,6 +1557,10 @@ int cw_map_timestamp(const cw_map_field *f, const char *s, size_t len, char *out
             snprintf(why, whysz, "'%.*s' is after 2099 (wrong .unit?)", shown, s);
             return 0;
         }
+        /* With .zone the number counts local wall-clock seconds there (old
+         * Mixpanel projects export time so), not seconds since 1970 UTC. */
+        if (f->zone)
+            t = zone_utc(f, t);
         civil(t, out, outsz, 1);
         return 1;
     }
@@ -1485,6 +1667,25 @@ static int map_money(const cw_map_field *f, const char *currency, const char *s,
     return 1;
 }
 
+/* tokens(x): the index of the first word of v (words split at spaces,
+ * commas and semicolons) that f's value map lists, or -1. */
+static int token_hit(const cw_map_field *f, cw_strref v)
+{
+    const char *p = v.s, *e = v.s + v.len;
+    while (p < e) {
+        while (p < e && (*p == ' ' || *p == '\t' || *p == ',' || *p == ';'))
+            p++;
+        const char *b = p;
+        while (p < e && !(*p == ' ' || *p == '\t' || *p == ',' || *p == ';'))
+            p++;
+        size_t l = (size_t)(p - b);
+        for (int k = 0; l && k < f->nmap; k++)
+            if (strlen(f->map_from[k]) == l && strncasecmp(f->map_from[k], b, l) == 0)
+                return k;
+    }
+    return -1;
+}
+
 /* Where a value came from, for messages: a column / path as written, or a
  * constant with its quotes (ingest prints "(constant 'USD')"). */
 static const char *origin_of(const cw_map_alt *a)
@@ -1550,7 +1751,7 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             }
             continue;
         }
-        int from_record = 0, lookup_failed = 0, have = 0;
+        int from_record = 0, lookup_failed = 0, have = 0, mapped_token = 0;
         char lwhy[256] = "";
         for (int j = 0; j < f->e.nalts && !have; j++) {
             const cw_map_alt *a = &f->e.alts[j];
@@ -1564,7 +1765,19 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             if (!present(v))
                 continue;
             origin[i] = origin_of(a);
-            if (a->type == CW_ALT_LOOKUP) {
+            if (a->tokens) {
+                /* The first word the value map knows; none: the next
+                 * alternative. The map's * fallback is not a match. */
+                int hit = token_hit(f, v);
+                if (hit < 0) {
+                    v.s = NULL;
+                    v.len = 0;
+                    continue;
+                }
+                v.s = f->map_to[hit];
+                v.len = strlen(v.s);
+                mapped_token = 1;
+            } else if (a->type == CW_ALT_LOOKUP) {
                 cw_strref r;
                 const char *s = v.s;
                 size_t l = v.len;
@@ -1586,7 +1799,7 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             snprintf(why, whysz, "%s", lwhy);
             return 0;
         }
-        if (f->table && have) {
+        if (f->table && have && !mapped_token) {
             const char *s = v.s;
             size_t l = v.len;
             trim(&s, &l);
@@ -1599,7 +1812,7 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             v.s = f->table_to[k];
             v.len = strlen(v.s);
         }
-        if (f->nmap || f->fallback) {
+        if ((f->nmap || f->fallback) && !mapped_token) {
             const char *s = v.s ? v.s : "";
             size_t l = v.s ? v.len : 0;
             trim(&s, &l);

@@ -34,14 +34,27 @@ typedef struct cw_map_alt {
     char *norm;    /* normalised column name */
     cw_map_step steps[CW_MAP_MAX_STEPS];
     int nsteps;
-    int each; /* the path reads the `each` element (written each.x) */
-    int col;  /* CSV: column index in the current file, or -1 */
+    int each;   /* the path reads the `each` element (written each.x) */
+    int exact;  /* written "Header": the header's exact text (trimmed), not normalised */
+    int tokens; /* written tokens(x): the first word of x the field's .map knows */
+    int col;    /* CSV: column index in the current file, or -1 */
 } cw_map_alt;
 
 typedef struct cw_map_expr {
     cw_map_alt alts[CW_MAP_MAX_ALTS];
     int nalts;
 } cw_map_expr;
+
+/* One condition of `where` (conditions are joined by `and`). */
+enum { CW_COND_IN = 0, CW_COND_PRESENT = 1 };
+#define CW_MAP_MAX_CONDS 8
+typedef struct cw_map_cond {
+    cw_map_expr e;
+    int op;  /* CW_COND_*: value in vals, or present (not empty) */
+    int neg; /* !=, not in, absent */
+    char **vals;
+    int nvals;
+} cw_map_cond;
 
 enum { CW_UNIT_NONE = 0, CW_UNIT_MAJOR, CW_UNIT_MINOR, CW_UNIT_S, CW_UNIT_MS, CW_UNIT_US };
 
@@ -71,15 +84,14 @@ typedef struct cw_mapping {
     char *origin;      /* where it was defined: a file path or "preset NAME" */
     char *description; /* may be NULL */
     cw_kind kind;
-    int format; /* CW_FMT_* */
+    int format;  /* CW_FMT_*: the one declared, or AUTO (detected) */
+    int formats; /* accepted formats, bits 1 << CW_FMT_*: a file of another is skipped */
     cw_map_step records[CW_MAP_MAX_STEPS];
     int nrecords;
     cw_map_step each[CW_MAP_MAX_STEPS];
     int neach;
-    int has_where, where_neg; /* where: value (not) in where_vals */
-    cw_map_expr where;
-    char **where_vals;
-    int nwhere_vals;
+    cw_map_cond where[CW_MAP_MAX_CONDS]; /* all must hold */
+    int nwhere;
     char *files;         /* glob on base names */
     int provision_users; /* -1 unset, 0, 1 */
     int merge;
@@ -157,6 +169,10 @@ int cw_mapping_bind_header(cw_mapping *m, const cw_strref *cells, int n, const c
 int cw_mapping_uses_column(const cw_mapping *m, const char *norm);
 /* Whether the JSON key (top level) is read by m. */
 int cw_mapping_uses_key(const cw_mapping *m, const char *key);
+
+/* Whether m reads a file whose first byte is c ('[' or '{': JSON, else
+ * CSV): a section declaring another format skips the file. */
+int cw_mapping_accepts(const cw_mapping *m, int c);
 
 /* Whether rec passes m's `where` (1) or is filtered out (0). */
 int cw_mapping_where(const cw_mapping *m, const cw_map_record *rec);

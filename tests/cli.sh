@@ -36,6 +36,8 @@ printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date,We
 cp crm.csv crm-2024.csv
 printf '[source.e]\nkind = events\neach = items\nts = each.t\naccount_id = '"'"'A1'"'"'\nevent = '"'"'x'"'"'\n' >src_each.conf
 printf '[source.p]\npreset = nope\n' >src_preset.conf
+# A line longer than the INI reader's 199 bytes: an error naming its line.
+{ printf '[source.crm]\nkind = accounts\nsegment.map = '; printf 'a=smb, %.0s' $(seq 40); printf '\n'; } >src_long.conf
 printf 'Record ID,Company name,Lifecycle Stage,Number of Employees,Annual Revenue,Create Date,Company owner\n201,Gamma,customer,3,"$1,200",2024-01-02 03:04,x\n' >example.csv
 printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date\n102,Beta,5,"12,00",2024-03-10\n' >crm_bad.csv
 # Real data in (docs/data-model.md): money units, timestamps, kind detection,

@@ -524,9 +524,21 @@ static void test_errors(void **state)
          "account_by_domain"},
         {"kind = events\naccount_id.lookup = user_account\n",
          "t.conf: [source.t] account_id.lookup: the field has no source expression"},
-        {"kind = events\naccount_id = guess(x)\n",
-         "t.conf:3: [source.t] account_id: unknown lookup (user_account, account_by_name, "
-         "account_by_domain)"},
+        {"kind = events\naccount_id = tokens('x')\n",
+         "t.conf:3: [source.t] account_id: tokens() reads a column or path, not a constant"},
+        {"kind = tickets\ncategory = tokens(Tags)\n",
+         "t.conf: [source.t] category: tokens() picks the first word the value map knows: give "
+         "category.map"},
+        {"kind = accounts\nname = \"\"\n",
+         "t.conf:3: [source.t] name: a quoted column name is empty"},
+        {"kind = events\nevent = each.a.\"b\n",
+         "t.conf:3: [source.t] event: path has an unclosed '\"'"},
+        {"kind = accounts\nwhere = a = 1 and b\n",
+         "t.conf:3: [source.t] where: expects 'expression = value', '!= value', 'in v1, v2', "
+         "'not in v1, v2', 'present' or 'absent' (conditions joined by 'and')"},
+        {"kind = accounts\nformat = csv, xml\n",
+         "t.conf:3: [source.t] format: is not one of auto, csv, jsonl, json (or a list: json, "
+         "jsonl)"},
         {"kind = accounts\ncurrency = 'USD\n",
          "t.conf:3: [source.t] currency: a constant must be quoted as 'text'"},
         {"kind = accounts\nname = a |\n", "t.conf:3: [source.t] name: an alternative is empty"},
@@ -535,15 +547,16 @@ static void test_errors(void **state)
         {"kind = accounts\nsegment.map = a, b\n",
          "t.conf:3: [source.t] segment.map: expects from=to pairs separated by commas"},
         {"kind = accounts\nformat = xml\n",
-         "t.conf:3: [source.t] format: is not one of auto, csv, jsonl, json"},
+         "t.conf:3: [source.t] format: is not one of auto, csv, jsonl, json (or a list: json, "
+         "jsonl)"},
         {"kind = accounts\nrecords = data[x]\n",
          "t.conf:3: [source.t] records: path index must be [N] with N >= 0"},
         {"kind = events\nevent = each.\n", "t.conf:3: [source.t] event: path is empty"},
         {"kind = events\nevent = each.a..b\n",
          "t.conf:3: [source.t] event: path has an empty step"},
         {"kind = accounts\nwhere = type\n",
-         "t.conf:3: [source.t] where: expects 'expression = value', '!= value', 'in v1, v2' or "
-         "'not in v1, v2'"},
+         "t.conf:3: [source.t] where: expects 'expression = value', '!= value', 'in v1, v2', "
+         "'not in v1, v2', 'present' or 'absent' (conditions joined by 'and')"},
         {"kind = accounts\nmerge = maybe\n", "t.conf:3: [source.t] merge: is not yes or no"},
         {"kind = accounts\nprovision_users = 2\n",
          "t.conf:3: [source.t] provision_users: is not yes or no"},
@@ -570,14 +583,207 @@ static void test_errors(void **state)
     }
 }
 
+/* Quoted column names: exact header text (trimmed), not normalised, so
+ * "#" (nothing but punctuation) can be named; name(...) is a call only for
+ * a known function; a quoted step of a JSON path keeps its dots. */
+static void test_quoted_names(void **state)
+{
+    (void)state;
+    cw_source src;
+    cw_mapping *m = must("kind = surveys\nsurvey_id = \"#\" | Token\n"
+                         "responded_at = \"Submit Date (UTC)\"\n"
+                         "comment = Start Date (UTC)\nscore = properties.\"a.b\"[1]\n",
+                         &src);
+    /* "Submit Date (UTC)" is a column (submit_date is no function). */
+    assert_int_equal(m->fields[fidx(CW_KIND_SURVEYS, "comment")].e.alts[0].type, CW_ALT_COLUMN);
+    assert_string_equal(m->fields[fidx(CW_KIND_SURVEYS, "comment")].e.alts[0].norm,
+                        "start_date_utc");
+    cw_strref hdr[] = {
+        {" # ", 3}, {"Submit Date (UTC)", 17}, {"Start Date (UTC)", 16}, {"submit date utc", 15}};
+    const char *missing = NULL;
+    assert_int_equal(cw_mapping_bind_header(m, hdr, 4, &missing), 0);
+    assert_int_equal(m->fields[fidx(CW_KIND_SURVEYS, "survey_id")].e.alts[0].col, 0);
+    /* Exact: the column spelled so, not the one that normalises alike. */
+    assert_int_equal(m->fields[fidx(CW_KIND_SURVEYS, "responded_at")].e.alts[0].col, 1);
+    assert_int_equal(m->fields[fidx(CW_KIND_SURVEYS, "comment")].e.alts[0].col, 2);
+    /* Case matters in an exact name. */
+    cw_strref hdr2[] = {{"submit date (utc)", 17}, {"#", 1}};
+    assert_int_equal(cw_mapping_bind_header(m, hdr2, 2, &missing), 0);
+    assert_int_equal(m->fields[fidx(CW_KIND_SURVEYS, "responded_at")].e.alts[0].col, -1);
+    /* JSON: "#" is the key "#"; properties."a.b"[1] the key "a.b". */
+    assert_true(
+        apply_json(m, "{\"#\":\"tok\",\"properties\":{\"a.b\":[1,7],\"a\":{\"b\":[2,8]}}}", NULL));
+    assert_string_equal(GOT(CW_KIND_SURVEYS, "survey_id"), "tok");
+    assert_string_equal(GOT(CW_KIND_SURVEYS, "score"), "7");
+    cw_source_clear(&src);
+}
+
+/* where: conditions joined by and; present / absent. */
+static void test_where_and_present(void **state)
+{
+    (void)state;
+    cw_source src;
+    cw_mapping *m = must("kind = events\nwhere = type in track, page and context.groupId | userId "
+                         "present and anonymousId absent\nts = t\naccount_id = 'A'\nevent = 'e'\n",
+                         &src);
+    assert_int_equal(m->nwhere, 3);
+    const char *cases[][2] = {
+        {"{\"type\":\"track\",\"userId\":\"u\"}", "1"},
+        {"{\"type\":\"page\",\"context\":{\"groupId\":\"g\"}}", "1"},
+        /* neither a group nor a user: filtered */
+        {"{\"type\":\"track\",\"userId\":\"  \",\"context\":{}}", "0"},
+        {"{\"type\":\"identify\",\"userId\":\"u\"}", "0"},
+        {"{\"type\":\"track\",\"userId\":\"u\",\"anonymousId\":\"x\"}", "0"},
+        /* null is absent */
+        {"{\"type\":\"track\",\"userId\":\"u\",\"anonymousId\":null}", "1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *o = json_loads(cases[i][0], 0, NULL);
+        cw_map_record rec = {NULL, 0, o, NULL};
+        if (cw_mapping_where(m, &rec) != (cases[i][1][0] == '1'))
+            fail_msg("where on %s: want %s", cases[i][0], cases[i][1]);
+        json_decref(o);
+    }
+    cw_source_clear(&src);
+    /* After '=' the words present / absent are values; quotes keep " and ". */
+    m = must("kind = events\nwhere = state = absent and name = 'R and D'\nts = t\n"
+             "account_id = 'A'\nevent = 'e'\n",
+             &src);
+    assert_int_equal(m->nwhere, 2);
+    json_t *o = json_loads("{\"state\":\"Absent\",\"name\":\"r and d\"}", 0, NULL);
+    cw_map_record rec = {NULL, 0, o, NULL};
+    assert_true(cw_mapping_where(m, &rec));
+    json_decref(o);
+    o = json_loads("{\"name\":\"R and D\"}", 0, NULL);
+    rec.obj = o;
+    assert_false(cw_mapping_where(m, &rec));
+    json_decref(o);
+    cw_source_clear(&src);
+}
+
+/* tokens(x): the first word the map knows decides; none: the next
+ * alternative; the * fallback applies to the others only. */
+static void test_tokens(void **state)
+{
+    (void)state;
+    cw_source src;
+    cw_mapping *m =
+        must("kind = tickets\ncategory = tokens(Tags) | type | 'other'\n"
+             "category.map = how_to=introductory, billing=billing, question=introductory,"
+             " incident=bug, *=other\n",
+             &src);
+    assert_true(apply_json(m, "{\"Tags\":\"vip  Billing,invoice\",\"type\":\"incident\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_TICKETS, "category"), "billing");
+    assert_true(apply_json(m, "{\"Tags\":\"how_to billing\",\"type\":\"incident\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_TICKETS, "category"), "introductory"); /* the first */
+    /* No tag known: the type, through the map. */
+    assert_true(apply_json(m, "{\"Tags\":\"vip trial\",\"type\":\"incident\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_TICKETS, "category"), "bug");
+    /* Neither: the constant; an unknown type: the * fallback. */
+    assert_true(apply_json(m, "{\"Tags\":\"vip\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_TICKETS, "category"), "other");
+    assert_true(apply_json(m, "{\"Tags\":\"\",\"type\":\"task\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_TICKETS, "category"), "other");
+    assert_string_equal(m->fields[fidx(CW_KIND_TICKETS, "category")].e.alts[0].text, "Tags");
+    cw_source_clear(&src);
+}
+
+/* .zone on numbers: local wall-clock seconds in that zone. */
+static void test_numeric_zone(void **state)
+{
+    (void)state;
+    cw_source src;
+    cw_mapping *m = must("kind = events\nts = t\nts.unit = s\nts.zone = America/Los_Angeles\n"
+                         "account_id = 'A'\nevent = 'e'\n",
+                         &src);
+    /* 1717409700 = 2024-06-03 10:15:00 read as Los Angeles wall clock
+     * (PDT, UTC-7) is 17:15 UTC. */
+    assert_true(apply_json(m, "{\"t\":1717409700}", NULL));
+    assert_string_equal(GOT(CW_KIND_EVENTS, "ts"), "2024-06-03T17:15:00Z");
+    /* 1704103200 = 2024-01-01 10:00 wall clock, PST (UTC-8): 18:00 UTC. */
+    assert_true(apply_json(m, "{\"t\":\"1704103200\"}", NULL));
+    assert_string_equal(GOT(CW_KIND_EVENTS, "ts"), "2024-01-01T18:00:00Z");
+    cw_source_clear(&src);
+    m = must("kind = events\nts = t\nts.unit = ms\nts.zone = +02:00\naccount_id = 'A'\n"
+             "event = 'e'\n",
+             &src);
+    assert_true(apply_json(m, "{\"t\":1717409700999}", NULL));
+    assert_string_equal(GOT(CW_KIND_EVENTS, "ts"), "2024-06-03T08:15:00Z");
+    cw_source_clear(&src);
+}
+
+/* Long configuration lines: an error naming file:line, and indented
+ * continuation lines joined with one space. */
+static void test_long_lines(void **state)
+{
+    (void)state;
+    char text[4096], longv[400];
+    memset(longv, 'a', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    snprintf(text, sizeof text, "[source.t]\nkind = accounts\nsegment.map = x=%s\nname = n\n",
+             longv);
+    write_file("long.conf", text);
+    cw_config *c = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_config_load(path_of("long.conf"), &c, &err), CW_ERR_CONFIG);
+    assert_non_null(strstr(err, "long.conf:3: line longer than 199 bytes: continue a long value "
+                                "on indented lines"));
+    free(err);
+    cw_source src;
+    cw_mapping *m = must("kind = accounts\nsegment = s\nsegment.map = a=smb,\n"
+                         "    b=mid,\n\tc=enterprise\nname = n\n",
+                         &src);
+    const cw_map_field *f = &m->fields[fidx(CW_KIND_ACCOUNTS, "segment")];
+    assert_int_equal(f->nmap, 3);
+    assert_string_equal(f->map_from[2], "c");
+    assert_string_equal(f->map_to[1], "mid");
+    cw_source_clear(&src);
+    /* Preset text too. */
+    snprintf(text, sizeof text, "[source.p]\nkind = accounts\nname = %s\n", longv);
+    assert_int_equal(cw_source_compile_text("p", text, &src, &err), CW_ERR_CONFIG);
+    assert_string_equal(err, "preset p:3: line longer than 199 bytes: continue a long value on "
+                             "indented lines");
+    free(err);
+    assert_int_equal(cw_source_compile_text("p",
+                                            "[source.p]\nkind = accounts\nwhere = a = 1\n"
+                                            "  and b present\n",
+                                            &src, &err),
+                     CW_OK);
+    assert_int_equal(src.maps[0]->nwhere, 2);
+    cw_source_clear(&src);
+}
+
+/* A section declaring a format reads only files of it. */
+static void test_format_filter(void **state)
+{
+    (void)state;
+    cw_source src;
+    cw_mapping *m = must("kind = accounts\nformat = csv\n", &src);
+    assert_true(cw_mapping_accepts(m, 'R'));
+    assert_false(cw_mapping_accepts(m, '{'));
+    cw_source_clear(&src);
+    m = must("kind = accounts\nformat = json, jsonl\n", &src);
+    assert_int_equal(m->format, CW_FMT_AUTO);
+    assert_true(cw_mapping_accepts(m, '['));
+    assert_true(cw_mapping_accepts(m, '{'));
+    assert_false(cw_mapping_accepts(m, 'i'));
+    cw_source_clear(&src);
+    m = must("kind = accounts\n", &src);
+    assert_true(cw_mapping_accepts(m, 'i') && cw_mapping_accepts(m, '{'));
+    cw_source_clear(&src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise), cmocka_unit_test(test_paths_alternatives_constants),
-        cmocka_unit_test(test_maps),      cmocka_unit_test(test_time_units),
-        cmocka_unit_test(test_money),     cmocka_unit_test(test_formats_and_zones),
-        cmocka_unit_test(test_lookups),   cmocka_unit_test(test_where_each_csv),
-        cmocka_unit_test(test_presets),   cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_normalise),    cmocka_unit_test(test_paths_alternatives_constants),
+        cmocka_unit_test(test_maps),         cmocka_unit_test(test_time_units),
+        cmocka_unit_test(test_money),        cmocka_unit_test(test_formats_and_zones),
+        cmocka_unit_test(test_lookups),      cmocka_unit_test(test_where_each_csv),
+        cmocka_unit_test(test_presets),      cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_quoted_names), cmocka_unit_test(test_where_and_present),
+        cmocka_unit_test(test_tokens),       cmocka_unit_test(test_numeric_zone),
+        cmocka_unit_test(test_long_lines),   cmocka_unit_test(test_format_filter),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
