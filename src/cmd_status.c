@@ -88,7 +88,7 @@ int cmd_status(int argc, char **argv)
                    cw_time_format(sm.last_event_ts, 1, d2, sizeof d2));
         printf("\n  rows by kind:\n");
         for (int k = 1; k < CW_KIND__COUNT; k++)
-            printf("    %-18s %10lld%s\n", cw_kind_get((cw_kind)k)->name, (long long)sm.rows[k],
+            printf("    %-20s %8lld%s\n", cw_kind_get((cw_kind)k)->name, (long long)sm.rows[k],
                    k == CW_KIND_EVENTS ? " account-days" : "");
         printf("  files ingested: %lld\n", (long long)sm.ingested_files);
         char at[32];
