@@ -281,6 +281,23 @@ static int h_ingest(srv_req *r, json_t **out)
     const char *kind = srv_query(r, "kind");
     if (kind && *kind && (o.kind = cw_kind_from_name(kind)) == CW_KIND_NONE)
         return srv_error(out, 400, "kind: unknown kind '%.64s'", kind);
+    /* A mapping, as `churnwatch ingest --source/--preset` applies it: a
+     * [source.NAME] of the server's configuration or a built-in preset. */
+    const char *source = srv_query(r, "source"), *preset = srv_query(r, "preset");
+    if (source && *source && preset && *preset)
+        return srv_error(out, 400, "source, preset: give one of them");
+    if (source && *source)
+        o.source = source;
+    if (preset && *preset)
+        o.preset = preset;
+    const char *data_end = srv_query(r, "data_end");
+    if (data_end && *data_end) {
+        int64_t t;
+        const char *why = NULL;
+        if (strlen(data_end) != 10 || cw_time_parse(data_end, 10, 1, &t, &why) != CW_OK)
+            return srv_error(out, 400, "data_end: '%.64s' is not a date (YYYY-MM-DD)", data_end);
+        o.data_end = t;
+    }
     if (r->body_len == 0)
         return srv_error(out, 400, "empty body: send JSON Lines (one object per line)");
     char path[512], prefix[300];
@@ -322,9 +339,11 @@ static int h_ingest(srv_req *r, json_t **out)
                 json_object_set_new(rw, cw_kind_get((cw_kind)k)->name,
                                     json_integer(st.rows_written[k]));
             }
-        *out = json_pack("{s:b, s:o, s:o, s:I, s:I, s:o}", "committed", st.committed, "rows_read",
-                         rr, "rows_written", rw, "unchanged", (json_int_t)st.rows_unchanged,
-                         "duplicates", (json_int_t)st.duplicates, "warnings", m.warnings);
+        *out = json_pack("{s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "committed", st.committed,
+                         "rows_read", rr, "rows_written", rw, "unchanged",
+                         (json_int_t)st.rows_unchanged, "duplicates", (json_int_t)st.duplicates,
+                         "filtered", (json_int_t)st.filtered, "provisioned_users",
+                         (json_int_t)st.provisioned_users, "warnings", m.warnings);
         json_decref(m.errors);
         return 200;
     }
