@@ -457,60 +457,8 @@ static const char *enum_name(const cw_field_def *f, int64_t k, char *buf, size_t
     return buf;
 }
 
-static cw_status sq_put_row(cw_store *st, cw_kind kind, const cw_value *v, const int64_t *refs,
-                            int *changed, int64_t *new_id)
-{
-    const cw_kind_def *kd = cw_kind_get(kind);
-    if (!kd || kind == CW_KIND_EVENTS)
-        return cw_store_set_error(st, CW_ERR_USAGE, "put_row: bad kind");
-    if (!st->put[kind]) {
-        cw_status s = prepare_put(st, kind);
-        if (s != CW_OK)
-            return s;
-    }
-    sqlite3_stmt *q = st->put[kind];
-    for (int i = 0; i < kd->nfields; i++) {
-        const cw_field_def *f = &kd->fields[i];
-        int p = i + 1;
-        if (!v[i].present) {
-            sqlite3_bind_null(q, p);
-            continue;
-        }
-        switch (f->type) {
-        case CW_F_REF_ACCOUNT:
-        case CW_F_REF_USER: sqlite3_bind_int64(q, p, refs[i]); break;
-        case CW_F_INT:
-        case CW_F_MONEY:
-        case CW_F_DATE:
-        case CW_F_TS:
-        case CW_F_BOOL: sqlite3_bind_int64(q, p, v[i].i); break;
-        case CW_F_REAL: sqlite3_bind_double(q, p, v[i].d); break;
-        case CW_F_ENUM: {
-            char buf[64];
-            sqlite3_bind_text(q, p, enum_name(f, v[i].i, buf, sizeof buf), -1, SQLITE_TRANSIENT);
-            break;
-        }
-        default: sqlite3_bind_text(q, p, v[i].s, (int)v[i].len, SQLITE_STATIC);
-        }
-    }
-    if (kind == CW_KIND_SUBSCRIPTION_PERIODS) {
-        const cw_value *line = v[CW_SP_LINE_ID].present   ? &v[CW_SP_LINE_ID]
-                               : v[CW_SP_PRODUCT].present ? &v[CW_SP_PRODUCT]
-                                                          : NULL;
-        sqlite3_bind_text(q, kd->nfields + 1, line ? line->s : "", line ? (int)line->len : 0,
-                          SQLITE_STATIC);
-    }
-    int rc = sqlite3_step(q);
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE)
-        return db_error(st, kd->name);
-    *changed = sqlite3_changes(st->db) > 0;
-    if (new_id)
-        *new_id = sqlite3_last_insert_rowid(st->db);
-    return CW_OK;
-}
-
-/* Binds every field of a row as put_row does (parameter i + 1). */
+/* Binds every field of a row (parameter i + 1): NULL when absent, refs for references, enum names
+ * as text. */
 static void bind_row(sqlite3_stmt *q, const cw_kind_def *kd, const cw_value *v, const int64_t *refs)
 {
     int np = sqlite3_bind_parameter_count(q);
@@ -538,6 +486,36 @@ static void bind_row(sqlite3_stmt *q, const cw_kind_def *kd, const cw_value *v, 
         default: sqlite3_bind_text(q, p, v[i].s, (int)v[i].len, SQLITE_STATIC);
         }
     }
+}
+
+static cw_status sq_put_row(cw_store *st, cw_kind kind, const cw_value *v, const int64_t *refs,
+                            int *changed, int64_t *new_id)
+{
+    const cw_kind_def *kd = cw_kind_get(kind);
+    if (!kd || kind == CW_KIND_EVENTS)
+        return cw_store_set_error(st, CW_ERR_USAGE, "put_row: bad kind");
+    if (!st->put[kind]) {
+        cw_status s = prepare_put(st, kind);
+        if (s != CW_OK)
+            return s;
+    }
+    sqlite3_stmt *q = st->put[kind];
+    bind_row(q, kd, v, refs);
+    if (kind == CW_KIND_SUBSCRIPTION_PERIODS) {
+        const cw_value *line = v[CW_SP_LINE_ID].present   ? &v[CW_SP_LINE_ID]
+                               : v[CW_SP_PRODUCT].present ? &v[CW_SP_PRODUCT]
+                                                          : NULL;
+        sqlite3_bind_text(q, kd->nfields + 1, line ? line->s : "", line ? (int)line->len : 0,
+                          SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return db_error(st, kd->name);
+    *changed = sqlite3_changes(st->db) > 0;
+    if (new_id)
+        *new_id = sqlite3_last_insert_rowid(st->db);
+    return CW_OK;
 }
 
 /* The UPDATE of a merge: set the chosen non-key columns on the row with the

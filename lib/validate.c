@@ -77,16 +77,22 @@ static int enum_index(const char *values, const char *s, size_t len)
     return -1;
 }
 
+/* Drops the blanks around s[0..*len): returns the new start, *len the new length. */
+static const char *trim(const char *s, size_t *len)
+{
+    while (*len && (*s == ' ' || *s == '\t'))
+        s++, (*len)--;
+    while (*len && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
+        (*len)--;
+    return s;
+}
+
 int cw_validate_field(const cw_field_def *f, const char *s, size_t len, int naive_utc,
                       cw_value *out, char *why, size_t whysz)
 {
     memset(out, 0, sizeof *out);
     size_t tl = len;
-    const char *ts = s;
-    while (tl && (*ts == ' ' || *ts == '\t'))
-        ts++, tl--;
-    while (tl && (ts[tl - 1] == ' ' || ts[tl - 1] == '\t'))
-        tl--;
+    const char *ts = trim(s, &tl);
     if (tl == 0) {
         if ((f->flags & CW_FD_DEFAULT) && f->type == CW_F_ENUM) {
             out->present = 1; /* out->i = 0: the first enum value */
@@ -403,11 +409,7 @@ int cw_validate_money_major(const cw_field_def *f, const char *s, size_t len, co
 {
     memset(out, 0, sizeof *out);
     size_t tl = len;
-    const char *ts = s;
-    while (tl && (*ts == ' ' || *ts == '\t'))
-        ts++, tl--;
-    while (tl && (ts[tl - 1] == ' ' || ts[tl - 1] == '\t'))
-        tl--;
+    const char *ts = trim(s, &tl);
     if (tl == 0) {
         if (f->flags & CW_FD_REQUIRED) {
             snprintf(why, whysz, "is required");
