@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ACCOUNTS=${1:-2000} MONTHS=${2:-12} RUNS=${3:-3}
-BIN=$PWD/build/churnwatch
+BIN=${BIN:-$PWD/build/churnwatch}
 OUT=$PWD/bench/out
 mkdir -p "$OUT"
 W=$OUT/world-$ACCOUNTS-$MONTHS
