@@ -601,19 +601,11 @@ static const char *skip(const char *p, const char *end, cw_jval *v)
     v->esc = 0;
     switch (*p) {
     case '"':
+        /* Validated: every backslash starts an escape of known length. */
+        for (p++; *p != '"'; p++)
+            if (*p == '\\')
+                v->esc = 1, p++;
         p++;
-        for (;;) {
-            const char *q = memchr(p, '"', (size_t)(end - p));
-            /* A quote preceded by an odd run of backslashes is escaped. */
-            size_t bs = 0;
-            while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
-                bs++;
-            if (bs)
-                v->esc = 1;
-            p = q + 1;
-            if (!(bs & 1))
-                break;
-        }
         *v = (cw_jval){s + 1, (size_t)(p - s - 2), CW_JSON_STRING, v->esc};
         return p;
     case '{':
@@ -706,6 +698,23 @@ int cw_json_next(cw_jval arr, const char **pos, cw_jval *el)
     if (p >= end)
         return 0;
     *pos = skip(p, end, el);
+    return 1;
+}
+
+int cw_json_member_next(cw_jval obj, const char **pos, cw_jval *key, cw_jval *val)
+{
+    if (obj.type != CW_JSON_OBJECT)
+        return 0;
+    const char *end = obj.s + obj.len - 1;
+    const char *p = *pos ? *pos : obj.s + 1;
+    p = ws(p, end);
+    if (p < end && *p == ',')
+        p = ws(p + 1, end);
+    if (p >= end)
+        return 0;
+    p = skip(p, end, key);
+    p = ws(ws(p, end) + 1, end);
+    *pos = skip(p, end, val);
     return 1;
 }
 

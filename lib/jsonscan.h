@@ -67,6 +67,9 @@ cw_jval cw_json_at(cw_jval arr, size_t i);
 /* Iterates the elements of a validated array: start with *pos = NULL;
  * returns 1 with *el, 0 at the end. */
 int cw_json_next(cw_jval arr, const char **pos, cw_jval *el);
+/* Iterates the members of a validated object the same way: *key is the
+ * raw key (a string value: cw_json_string gives its text). */
+int cw_json_member_next(cw_jval obj, const char **pos, cw_jval *key, cw_jval *val);
 /* Walks a mapping path (keys, then array indexes) from root. */
 cw_jval cw_json_path(const cw_jscan *js, cw_jval root, const struct cw_map_step *steps, int n);
 
