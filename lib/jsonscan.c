@@ -83,6 +83,14 @@ static const char *ws(const char *p, const char *end)
     return p;
 }
 
+/* jansson's lexer drops one NUL byte right after a number or a literal
+ * (it pushes the byte back into a buffer where 0 means empty): "[1\0]"
+ * is accepted as [1]. Kept so that no line changes its fate. */
+static const char *nul_after(const char *p, const char *end)
+{
+    return p < end && *p == '\0' ? p + 1 : p;
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')
@@ -313,6 +321,7 @@ static int number(cw_jscan *js, const char **pp, cw_jval *out)
     out->len = (size_t)(p - s);
     out->esc = 0;
     out->type = real ? CW_JSON_REAL : CW_JSON_INTEGER;
+    p = nul_after(p, end);
     char small[64];
     if (!real && idigits >= 19) {
         /* 19 digits may not fit a long long; 20 never do. */
@@ -507,7 +516,7 @@ static int literal(cw_jscan *js, const char **pp, const char *word, int type, cw
     if (e < js->end && ((*e >= 'a' && *e <= 'z') || (*e >= 'A' && *e <= 'Z')))
         return fail(js, *pp, "invalid token");
     *out = (cw_jval){*pp, n, type, 0};
-    *pp = e;
+    *pp = nul_after(e, js->end);
     return 1;
 }
 
@@ -627,9 +636,9 @@ static const char *skip(const char *p, const char *end, cw_jval *v)
         *v = (cw_jval){s, (size_t)(p - s), *s == '{' ? CW_JSON_OBJECT : CW_JSON_ARRAY, 0};
         return p;
     }
-    case 't': *v = (cw_jval){s, 4, CW_JSON_TRUE, 0}; return p + 4;
-    case 'f': *v = (cw_jval){s, 5, CW_JSON_FALSE, 0}; return p + 5;
-    case 'n': *v = (cw_jval){s, 4, CW_JSON_NULL, 0}; return p + 4;
+    case 't': *v = (cw_jval){s, 4, CW_JSON_TRUE, 0}; return nul_after(p + 4, end);
+    case 'f': *v = (cw_jval){s, 5, CW_JSON_FALSE, 0}; return nul_after(p + 5, end);
+    case 'n': *v = (cw_jval){s, 4, CW_JSON_NULL, 0}; return nul_after(p + 4, end);
     default: {
         int real = 0;
         while (*p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E' ||
@@ -638,7 +647,7 @@ static const char *skip(const char *p, const char *end, cw_jval *v)
             p++;
         }
         *v = (cw_jval){s, (size_t)(p - s), real ? CW_JSON_REAL : CW_JSON_INTEGER, 0};
-        return p;
+        return nul_after(p, end);
     }
     }
 }
