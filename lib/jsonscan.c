@@ -34,6 +34,10 @@ typedef struct jchunk {
 
 struct cw_jscan {
     const char *base, *end, *errp, *why;
+    const char *tok; /* the string being scanned, for messages */
+    char msg[160], detail[48];
+    const char *te; /* the end of the token in error, when not the usual */
+    int str_nul;     /* the last string held \\u0000 */
     cw_jval root;
     cw_jmember *mem;
     size_t nmem, capmem;
@@ -206,10 +210,15 @@ static size_t decode(const char *s, size_t len, char *out)
     return n;
 }
 
-/* Scans a string at *pp (its opening quote). */
+/* Scans a string at *pp (its opening quote). As jansson, errors of its
+ * lexing (control characters, escapes, UTF-8) come first, then those of
+ * decoding it (surrogates), then the caller's check of js->str_nul. */
 static int string(cw_jscan *js, const char **pp, cw_jval *out)
 {
     const char *p = *pp + 1, *end = js->end;
+    const char *uerr = NULL;
+    js->tok = *pp;
+    js->str_nul = 0;
     out->s = p;
     out->esc = 0;
     out->type = CW_JSON_STRING;
@@ -222,44 +231,60 @@ static int string(cw_jscan *js, const char **pp, cw_jval *out)
         c = (unsigned char)*p;
         if (c == '"')
             break;
-        if (c < 0x20)
-            return fail(js, p, c == '\n' ? "unexpected newline" : "control character");
+        if (c < 0x20) {
+            if (c == '\n')
+                return fail(js, p, "unexpected newline");
+            snprintf(js->detail, sizeof js->detail, "control character 0x%x", c);
+            return fail(js, p, js->detail);
+        }
         if (c >= 0x80) {
             int n = utf8_len((const unsigned char *)p, (const unsigned char *)end);
             if (!n)
-                return fail(js, p, "invalid UTF-8");
+                return fail(js, p, "\x01"); /* "unable to decode byte 0x.." */
             p += n;
             continue;
         }
         out->esc = 1;
         if (end - p < 2)
-            return fail(js, p + 1, "premature end of input");
+            return fail(js, p + 1, "invalid escape");
         c = (unsigned char)p[1];
         if (c != 'u') {
-            if (!strchr("\"\\/bfnrt", (int)c) || !c)
-                return fail(js, p, "invalid escape");
+            if (!c || !strchr("\"\\/bfnrt", (int)c))
+                return fail(js, p + 1, "invalid escape");
             p += 2;
             continue;
         }
-        int32_t v = end - p >= 6 ? hex4(p + 2) : -1;
-        if (v < 0)
-            return fail(js, p, "invalid escape");
-        if (v == 0)
-            return fail(js, p, "\\u0000 is not allowed");
-        if (v >= 0xDC00 && v <= 0xDFFF)
-            return fail(js, p, "invalid Unicode (lone low surrogate)");
-        if (v >= 0xD800 && v <= 0xDBFF) {
-            int32_t w = end - p >= 12 && p[6] == '\\' && p[7] == 'u' ? hex4(p + 8) : -2;
-            if (w == -1)
-                return fail(js, p + 6, "invalid escape");
-            if (w < 0xDC00 || w > 0xDFFF)
-                return fail(js, p, "invalid Unicode (lone high surrogate)");
-            p += 12;
-        } else {
-            p += 6;
+        for (int i = 2; i < 6; i++)
+            if (p + i >= end || hexval((unsigned char)p[i]) < 0)
+                return fail(js, p + i, "invalid escape");
+        int32_t v = hex4(p + 2);
+        p += 6;
+        if (uerr)
+            continue;
+        if (v == 0) {
+            js->str_nul = 1;
+        } else if (v >= 0xDC00 && v <= 0xDFFF) {
+            snprintf(js->detail, sizeof js->detail, "invalid Unicode '\\u%04X'", (unsigned)v);
+            uerr = js->detail;
+        } else if (v >= 0xD800 && v <= 0xDBFF) {
+            int32_t w = end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2) : -2;
+            if (w >= 0xDC00 && w <= 0xDFFF) {
+                p += 6;
+            } else if (w >= 0) {
+                snprintf(js->detail, sizeof js->detail, "invalid Unicode '\\u%04X\\u%04X'",
+                         (unsigned)v, (unsigned)w);
+                uerr = js->detail;
+            } else if (w == -2) {
+                snprintf(js->detail, sizeof js->detail, "invalid Unicode '\\u%04X'", (unsigned)v);
+                uerr = js->detail;
+            }
+            /* w == -1: bad hex digits, reported as an escape next round. */
         }
     }
     out->len = (size_t)(p - out->s);
+    js->tok = NULL;
+    if (uerr)
+        return fail(js, *pp, uerr); /* the whole string is the token */
     *pp = p + 1;
     return 1;
 }
@@ -291,10 +316,15 @@ static int number(cw_jscan *js, const char **pp, cw_jval *out)
     const char *d = p;
     if (p < end && *p == '0') {
         p++;
+        if (p < end && *p >= '0' && *p <= '9') {
+            js->te = p; /* jansson: "invalid token near '0'" */
+            return fail(js, s, "invalid token");
+        }
     } else if (p < end && *p >= '1' && *p <= '9') {
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     } else {
+        js->te = *s == '-' ? p : NULL; /* "-" alone; else the whole word */
         return fail(js, s, "invalid token");
     }
     size_t idigits = (size_t)(p - d);
@@ -302,8 +332,10 @@ static int number(cw_jscan *js, const char **pp, cw_jval *out)
     if (p < end && *p == '.') {
         real = 1;
         p++;
-        if (p >= end || *p < '0' || *p > '9')
+        if (p >= end || *p < '0' || *p > '9') {
+            js->te = p; /* jansson's token stops where the grammar does */
             return fail(js, s, "invalid token");
+        }
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
@@ -312,8 +344,10 @@ static int number(cw_jscan *js, const char **pp, cw_jval *out)
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             p++;
-        if (p >= end || *p < '0' || *p > '9')
+        if (p >= end || *p < '0' || *p > '9') {
+            js->te = p; /* jansson's token stops where the grammar does */
             return fail(js, s, "invalid token");
+        }
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
@@ -426,6 +460,8 @@ static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
             cw_jval k;
             if (!string(js, &p, &k))
                 return 0;
+            if (js->str_nul)
+                return fail(js, at, "NUL byte in object key not supported");
             const char *ks = k.s;
             size_t kl = k.len;
             if (k.esc) {
@@ -465,7 +501,7 @@ static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
                 p++;
                 break;
             }
-            return fail(js, p, "',' or '}' expected");
+            return fail(js, p, "'}' expected");
         }
     }
     out->s = *pp;
@@ -495,7 +531,7 @@ static int array(cw_jscan *js, const char **pp, int depth, cw_jval *out)
                 p++;
                 break;
             }
-            return fail(js, p, "',' or ']' expected");
+            return fail(js, p, "']' expected");
         }
     }
     out->s = *pp;
@@ -525,16 +561,94 @@ static int value(cw_jscan *js, const char **pp, int depth, cw_jval *out)
     if (depth > CW_JSON_MAX_DEPTH)
         return fail(js, *pp, "maximum parsing depth reached");
     if (*pp >= js->end)
-        return fail(js, *pp, "premature end of input");
+        return fail(js, *pp, "unexpected token");
     switch (**pp) {
+    case ']':
+    case '}':
+    case ',':
+    case ':': return fail(js, *pp, "unexpected token");
     case '{': return object(js, pp, depth, out);
     case '[': return array(js, pp, depth, out);
-    case '"': return string(js, pp, out);
+    case '"': {
+        const char *at = *pp;
+        if (!string(js, pp, out))
+            return 0;
+        return js->str_nul ? fail(js, at, "\\u0000 is not allowed without JSON_ALLOW_NUL") : 1;
+    }
     case 't': return literal(js, pp, "true", CW_JSON_TRUE, out);
     case 'f': return literal(js, pp, "false", CW_JSON_FALSE, out);
     case 'n': return literal(js, pp, "null", CW_JSON_NULL, out);
     default: return number(js, pp, out);
     }
+}
+
+/* The bytes of the token starting at p, as jansson's messages show it. */
+static const char *tok_end(const char *p, const char *end)
+{
+    const char *q = p;
+    if (q >= end)
+        return q;
+    if (*q == '"') {
+        for (q++; q < end && *q != '"'; q++)
+            if (*q == '\\' && q + 1 < end)
+                q++;
+        return q < end ? q + 1 : q;
+    }
+    if ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') {
+        while (q < end && (*q | 0x20) >= 'a' && (*q | 0x20) <= 'z')
+            q++;
+        return q;
+    }
+    if (*q == '-' || (*q >= '0' && *q <= '9')) {
+        while (q < end && (*q == '-' || *q == '+' || *q == '.' || (*q | 0x20) == 'e' ||
+                           (*q >= '0' && *q <= '9')))
+            q++;
+        return q;
+    }
+    int n = (unsigned char)*q >= 0x80 ? utf8_len((const unsigned char *)q, (const unsigned char *)end)
+                                      : 1;
+    return q + (n ? n : 1);
+}
+
+/* "why near 'token'" (jansson's form) and the column of the token's last
+ * character. */
+static int message(cw_jscan *js, const char **why)
+{
+    const char *ts, *te, *end = js->end;
+    if (js->tok) {
+        /* Inside a string: the string so far (a bad character excluded). */
+        ts = js->tok;
+        te = js->errp;
+        if (te < end && (unsigned char)*te >= 0x20 && (unsigned char)*te < 0x80)
+            te++;
+    } else {
+        ts = js->errp;
+        te = js->te ? js->te : tok_end(ts, end);
+    }
+    int col = 0;
+    for (const char *q = js->base; q < te; q++)
+        col += ((unsigned char)*q & 0xC0) != 0x80;
+    char what[48];
+    if (js->why[0] == '\x01')
+        snprintf(what, sizeof what, "unable to decode byte 0x%x", (unsigned char)*js->errp);
+    else
+        snprintf(what, sizeof what, "%s", js->why);
+    size_t n = strnlen(ts, (size_t)(te - ts)); /* jansson's text ends at a NUL */
+    if (strncmp(what, "too big", 7) == 0) {
+        snprintf(js->msg, sizeof js->msg, "%s", what);
+    } else if (!n) {
+        snprintf(js->msg, sizeof js->msg, "%s near end of file", what);
+    } else {
+        if (n > 40) {
+            n = 40;
+            while (n && ((unsigned char)ts[n] & 0xC0) == 0x80)
+                n--;
+        }
+        snprintf(js->msg, sizeof js->msg, "%s near '%.*s%s'", what, (int)n, ts,
+                 n < strnlen(ts, (size_t)(te - ts)) ? "..." : "");
+    }
+    *why = js->msg;
+    return col;
 }
 
 cw_status cw_jscan_parse(cw_jscan *js, const char *s, size_t len, cw_jval *root, int *col,
@@ -545,6 +659,7 @@ cw_status cw_jscan_parse(cw_jscan *js, const char *s, size_t len, cw_jval *root,
     js->nmem = js->nkeys = js->kused = 0;
     js->nobj = 0;
     js->nomem = 0;
+    js->tok = js->te = NULL;
     js->cur = 0;
     for (int i = 0; i < js->nch; i++)
         js->ch[i].used = 0;
@@ -578,11 +693,7 @@ cw_status cw_jscan_parse(cw_jscan *js, const char *s, size_t len, cw_jval *root,
     if (js->nomem)
         return CW_ERR_NOMEM;
     if (!ok) {
-        int c = 1;
-        for (const char *q = s; q < js->errp && q < js->end; q++)
-            c += ((unsigned char)*q & 0xC0) != 0x80;
-        *col = c;
-        *why = js->why;
+        *col = message(js, why);
         js->nmem = 0;
         return CW_ERR_INPUT;
     }

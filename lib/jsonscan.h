@@ -48,8 +48,10 @@ cw_jscan *cw_jscan_new(void);
 void cw_jscan_free(cw_jscan *js);
 
 /* Validates s[0..len) as one JSON text whose top level is an object or an
- * array (*root). Returns CW_OK; CW_ERR_INPUT with *col (1-based, in
- * characters) and a static reason in *why; or CW_ERR_NOMEM. Values read
+ * array (*root). Returns CW_OK; CW_ERR_INPUT with *col and *why as
+ * jansson words them ("duplicate object key near '\"a\"'", the column, in
+ * characters, of the token's last one; *why valid until the next parse);
+ * or CW_ERR_NOMEM. Values read
  * from this text stay valid until the next parse. */
 cw_status cw_jscan_parse(cw_jscan *js, const char *s, size_t len, cw_jval *root, int *col,
                          const char **why);

@@ -109,8 +109,10 @@ static const char *jd_same(cw_jscan *js, json_t *j, cw_jval v, int depth)
     return "unknown jansson type";
 }
 
-/* Reads s[0..len) both ways; NULL when they agree. */
-static const char *jd_check(cw_jscan *js, const char *s, size_t len)
+/* Reads s[0..len) both ways; NULL when they agree. When both reject,
+ * *same_msg (if given) says whether the column and the message are
+ * jansson's too (messages are not part of the contract). */
+static const char *jd_check_msg(cw_jscan *js, const char *s, size_t len, int *same_msg)
 {
     json_error_t jerr;
     json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -127,10 +129,17 @@ static const char *jd_check(cw_jscan *js, const char *s, size_t len)
         d = "scanner rejects what jansson accepts";
     else if (j)
         d = jd_same(js, j, root, 0);
-    else if (col < 1 || !why || !why[0])
+    else if (col < 0 || !why || !why[0])
         d = "rejected without a column and a reason";
+    if (same_msg)
+        *same_msg = !j && st == CW_ERR_INPUT && col == jerr.column && strcmp(why, jerr.text) == 0;
     json_decref(j);
     return d;
+}
+
+static inline const char *jd_check(cw_jscan *js, const char *s, size_t len)
+{
+    return jd_check_msg(js, s, len, NULL);
 }
 
 #endif

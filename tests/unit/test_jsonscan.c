@@ -179,17 +179,30 @@ static void test_differential_corpus(void **state)
 {
     (void)state;
     cw_jscan *js = cw_jscan_new();
+    int same, nmsg = 0;
     assert_non_null(js);
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         json_error_t jerr;
         json_t *j = json_loadb(lines[i].s, lines[i].len, JSON_REJECT_DUPLICATES, &jerr);
         if ((j != NULL) != lines[i].ok)
             fail_msg("line %zu: jansson %s it (fix the corpus)", i, j ? "accepts" : "rejects");
-        json_decref(j);
-        const char *d = jd_check(js, lines[i].s, lines[i].len);
+        const char *d = jd_check_msg(js, lines[i].s, lines[i].len, &same);
         if (d)
             fail_msg("line %zu '%.*s': %s", i, (int)lines[i].len, lines[i].s, d);
+        if (!j && !same) {
+            /* Messages are jansson's wording where it is cheap to match. */
+            cw_jval root;
+            int col;
+            const char *why;
+            (void)cw_jscan_parse(js, lines[i].s, lines[i].len, &root, &col, &why);
+            print_message("message differs: line %zu: jansson %d: %s / scanner %d: %s\n", i,
+                          jerr.column, jerr.text, col, why);
+            nmsg++;
+        }
+        json_decref(j);
     }
+    print_message("%d of %zu lines with another message than jansson's\n", nmsg,
+                  sizeof lines / sizeof lines[0]);
     cw_jscan_free(js);
 }
 
@@ -303,11 +316,11 @@ static void test_reading(void **state)
     const char *bad = "{\"\xc3\xa9\":1,\"a\":x}";
     assert_int_equal(cw_jscan_parse(js, bad, strlen(bad), &root, &col, &why), CW_ERR_INPUT);
     assert_int_equal(col, 12);
-    assert_string_equal(why, "invalid token");
+    assert_string_equal(why, "invalid token near 'x'");
     bad = "{\"a\":1,\"a\":2}";
     assert_int_equal(cw_jscan_parse(js, bad, strlen(bad), &root, &col, &why), CW_ERR_INPUT);
-    assert_int_equal(col, 8);
-    assert_string_equal(why, "duplicate object key");
+    assert_int_equal(col, 10);
+    assert_string_equal(why, "duplicate object key near '\"a\"'");
     cw_jscan_free(js);
 }
 
