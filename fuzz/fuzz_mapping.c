@@ -140,7 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cw_source src;
         char *err = NULL;
         if (cw_source_compile_text("fuzz", text, &src, &err) == CW_OK) {
-            static const char rec[] = "{\"id\":\"A1\",\"a\":{\"b\":[1,2.5,\"x\"]},\"t\":1712052000}";
+            static const char rec[] =
+                "{\"id\":\"A1\",\"a\":{\"b\":[1,2.5,\"x\"]},\"t\":1712052000}";
             cw_jval obj, none = {NULL, 0, CW_JSON_ABSENT, 0};
             int col;
             const char *jwhy;

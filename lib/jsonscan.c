@@ -37,7 +37,7 @@ struct cw_jscan {
     const char *tok; /* the string being scanned, for messages */
     char msg[160], detail[48];
     const char *te; /* the end of the token in error, when not the usual */
-    int str_nul;     /* the last string held \\u0000 */
+    int str_nul;    /* the last string held \\u0000 */
     cw_jval root;
     cw_jmember *mem;
     size_t nmem, capmem;
@@ -605,8 +605,9 @@ static const char *tok_end(const char *p, const char *end)
             q++;
         return q;
     }
-    int n = (unsigned char)*q >= 0x80 ? utf8_len((const unsigned char *)q, (const unsigned char *)end)
-                                      : 1;
+    int n = (unsigned char)*q >= 0x80
+                ? utf8_len((const unsigned char *)q, (const unsigned char *)end)
+                : 1;
     return q + (n ? n : 1);
 }
 

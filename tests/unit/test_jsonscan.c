@@ -23,7 +23,10 @@
 /* Lines with their expected verdict (1 accept, 0 reject); the verdict is
  * what jansson says too, checked separately. NUL bytes are written \0 and
  * the length is given by sizeof. */
-#define L(s, ok) {s, sizeof s - 1, ok}
+#define L(s, ok)                                                                                   \
+    {                                                                                              \
+        s, sizeof s - 1, ok                                                                        \
+    }
 static const struct {
     const char *s;
     size_t len;
@@ -215,7 +218,12 @@ static void test_depth(void **state)
     char *b = malloc(3 * n + 16);
     assert_non_null(js);
     assert_non_null(b);
-    int depths[] = {1, 2, 100, CW_JSON_MAX_DEPTH - 1, CW_JSON_MAX_DEPTH, CW_JSON_MAX_DEPTH + 1,
+    int depths[] = {1,
+                    2,
+                    100,
+                    CW_JSON_MAX_DEPTH - 1,
+                    CW_JSON_MAX_DEPTH,
+                    CW_JSON_MAX_DEPTH + 1,
                     CW_JSON_MAX_DEPTH + 10};
     for (size_t k = 0; k < sizeof depths / sizeof depths[0]; k++) {
         for (int inner = 0; inner < 3; inner++) {
