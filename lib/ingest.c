@@ -132,6 +132,13 @@ typedef struct in_file {
     int64_t data_end;     /* subscription_periods: the export's data end (Unix s) */
 } in_file;
 
+/* The top-level keys of a recent mapped JSON line (json_unmapped). */
+#define KEYSETS 4
+typedef struct keyset {
+    size_t n, len;
+    char buf[256]; /* the keys, each after its length byte */
+} keyset;
+
 typedef struct run {
     cw_store *st;
     const cw_store_ops *ops;
@@ -189,6 +196,8 @@ typedef struct run {
     cw_map_scratch scratch;
     cw_intern *warned;      /* "path\x1fcolumn" already reported as unmapped */
     cw_intern *keys_judged; /* JSON keys of the current file checked for use */
+    keyset keysets[KEYSETS]; /* key lists of recent lines, all judged */
+    unsigned keysets_next;
     struct pend_row *pend;  /* merged rows of the current file (merge = yes) */
     size_t npend, cappend;
     cw_intern *pend_keys;
@@ -1624,11 +1633,47 @@ static cw_status map_record(run *R, cw_map_record *rec, int64_t line, cw_strref 
 }
 
 /* The top-level keys of a mapped JSON record that its source does not read.
- * Each distinct key is judged once per file (R->keys_judged). */
+ * Each distinct key is judged once per file (R->keys_judged); a line whose
+ * keys are those of one of the last few lines (most are) is not looked at
+ * key by key. */
+static int keyset_is(const keyset *k, const cw_jmember *mem, size_t n)
+{
+    if (k->n != n)
+        return 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = mem[i].key.len;
+        if (at + 1 + kl > k->len || (unsigned char)k->buf[at] != kl ||
+            memcmp(k->buf + at + 1, mem[i].key.s, kl) != 0)
+            return 0;
+        at += 1 + kl;
+    }
+    return 1;
+}
+
+static void keyset_set(keyset *k, const cw_jmember *mem, size_t n)
+{
+    size_t at = 0;
+    k->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = mem[i].key.len;
+        if (kl > 255 || at + 1 + kl > sizeof k->buf)
+            return; /* too long to remember: judged key by key */
+        k->buf[at] = (char)kl;
+        memcpy(k->buf + at + 1, mem[i].key.s, kl);
+        at += 1 + kl;
+    }
+    k->n = n;
+    k->len = at;
+}
+
 static cw_status json_unmapped(run *R, const cw_jscan *js, int64_t line)
 {
     const cw_jmember *mem;
     size_t n = cw_jscan_members(js, &mem);
+    for (int k = 0; k < KEYSETS; k++)
+        if (n && keyset_is(&R->keysets[k], mem, n))
+            return CW_OK;
     for (size_t i = 0; i < n; i++) {
         const char *k = mem[i].key.s;
         size_t kl = mem[i].key.len;
@@ -1650,6 +1695,7 @@ static cw_status json_unmapped(run *R, const cw_jscan *js, int64_t line)
                 return s;
         }
     }
+    keyset_set(&R->keysets[R->keysets_next++ % KEYSETS], mem, n);
     return CW_OK;
 }
 
@@ -2290,6 +2336,7 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
         cw_intern_free(R.keys_seen);
         cw_intern_free(R.keys_judged);
         R.keys_judged = f->map ? cw_intern_new() : NULL;
+        memset(R.keysets, 0, sizeof R.keysets);
         if (!(R.keys_seen = cw_intern_new()) || (f->map && !R.keys_judged)) {
             s = CW_ERR_NOMEM;
             break;

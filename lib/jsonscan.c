@@ -52,6 +52,12 @@ struct cw_jscan {
     int nch, cur, nomem;
     char *num; /* a long number's text, NUL-ended for strtod */
     size_t numcap;
+    /* Top-level lookups by a mapping's key (same pointer line after line)
+     * mostly find the member at the same index: try it first. */
+    struct {
+        const char *key;
+        size_t idx;
+    } hint[32];
 };
 
 cw_jscan *cw_jscan_new(void)
@@ -71,6 +77,22 @@ void cw_jscan_free(cw_jscan *js)
         free(js->ch[i].p);
     free(js->num);
     free(js);
+}
+
+/* Equality of short byte strings (keys) without a call to memcmp. */
+static inline int same(const char *a, const char *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+    }
+    while (n--)
+        if (*a++ != *b++)
+            return 0;
+    return 1;
 }
 
 static int fail(cw_jscan *js, const char *p, const char *why)
@@ -224,6 +246,18 @@ static int string(cw_jscan *js, const char **pp, cw_jval *out)
     out->type = CW_JSON_STRING;
     for (;;) {
         unsigned c;
+        /* Eight bytes at a time while none is a quote, a backslash, a
+         * control character or non-ASCII. */
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+            uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20) | x;
+            if (hit & high)
+                break;
+            p += 8;
+        }
         while (p < end && (c = (unsigned char)*p) >= 0x20 && c < 0x80 && c != '"' && c != '\\')
             p++;
         if (p >= end)
@@ -382,12 +416,23 @@ static int number(cw_jscan *js, const char **pp, cw_jval *out)
     return 1;
 }
 
+/* Keys are short: hashed eight bytes at a time (the table only needs a
+ * spread, a hit is confirmed by comparing the keys). */
 static uint32_t khash(const char *s, size_t len, uint32_t obj)
 {
-    uint32_t h = 2166136261u ^ obj;
+    uint64_t h = (len + 1) * 0x9E3779B97F4A7C15u ^ obj;
+    for (; len >= 8; s += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
     for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h ? h : 1;
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 29;
+    return (uint32_t)h ? (uint32_t)h : 1;
 }
 
 static int tab_grow(cw_jscan *js)
@@ -432,7 +477,7 @@ static int key_add(cw_jscan *js, const char *at, const char *k, size_t len, uint
     size_t mask = js->tabcap - 1, i = h & mask;
     while (js->tab[i].gen == js->gen) {
         const jkey *o = &js->keys[js->tab[i].idx];
-        if (o->h == h && o->obj == obj && o->len == len && memcmp(o->s, k, len) == 0)
+        if (o->h == h && o->obj == obj && o->len == len && same(o->s, k, len))
             return fail(js, at, "duplicate object key");
         i = (i + 1) & mask;
     }
@@ -768,7 +813,7 @@ static const char *skip(const char *p, const char *end, cw_jval *v)
 static int key_is(const cw_jval *k, const char *want, size_t wlen)
 {
     if (!k->esc)
-        return k->len == wlen && memcmp(k->s, want, wlen) == 0;
+        return k->len == wlen && same(k->s, want, wlen);
     const char *p = k->s, *end = k->s + k->len;
     size_t at = 0;
     char o[4];
@@ -787,9 +832,17 @@ cw_jval cw_json_get(const cw_jscan *js, cw_jval obj, const char *key, size_t kle
     if (obj.type != CW_JSON_OBJECT)
         return none;
     if (js && obj.s == js->root.s && js->root.type == CW_JSON_OBJECT) {
-        for (size_t i = 0; i < js->nmem; i++)
-            if (js->mem[i].key.len == klen && memcmp(js->mem[i].key.s, key, klen) == 0)
+        cw_jscan *w = (cw_jscan *)js; /* the hints only: not the line */
+        size_t h = ((uintptr_t)key >> 4) & 31, i = w->hint[h].idx;
+        if (w->hint[h].key == key && i < js->nmem && js->mem[i].key.len == klen &&
+            same(js->mem[i].key.s, key, klen))
+            return js->mem[i].val;
+        for (i = 0; i < js->nmem; i++)
+            if (js->mem[i].key.len == klen && same(js->mem[i].key.s, key, klen)) {
+                w->hint[h].key = key;
+                w->hint[h].idx = i;
                 return js->mem[i].val;
+            }
         return none;
     }
     const char *end = obj.s + obj.len - 1, *p = ws(obj.s + 1, end);
@@ -926,6 +979,41 @@ double cw_json_real(cw_jval v)
     double d = strtod(b, NULL);
     free(b);
     return d;
+}
+
+int cw_json_real_short(cw_jval v, char *buf, size_t n)
+{
+    /* Without an exponent, with at most 15 significant digits (DBL_DIG:
+     * they survive the double) and not below 1e-4 (where %g turns to an
+     * exponent), the shortest form is the text without trailing zeros. */
+    const char *p = v.s, *e = v.s + v.len, *dot = memchr(p, '.', v.len);
+    if (v.type != CW_JSON_REAL || !dot || memchr(p, 'e', v.len) || memchr(p, 'E', v.len))
+        return 0;
+    const char *ip = p + (*p == '-');
+    while (e > dot + 1 && e[-1] == '0')
+        e--;
+    size_t sig = 0, lead0 = 0;
+    int seen = 0;
+    for (const char *q = ip; q < e; q++) {
+        if (*q == '.')
+            continue;
+        if (*q != '0' || seen)
+            seen = 1, sig++;
+        else if (q > dot)
+            lead0++;
+    }
+    if (sig > 15 || (sig && *ip == '0' && lead0 > 3))
+        return 0;
+    if (e == dot + 1)
+        e = dot; /* "1.0" is "1" */
+    if (!sig)
+        e = ip + 1; /* a zero: "0" or "-0" */
+    size_t len = (size_t)(e - p);
+    if (len + 1 > n)
+        return 0;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return 1;
 }
 
 cw_strref cw_json_integer_text(cw_jval v)

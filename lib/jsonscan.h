@@ -10,6 +10,8 @@
 
 #include "internal.h"
 
+#include <stdint.h>
+
 enum {
     CW_JSON_ABSENT = 0,
     CW_JSON_OBJECT,
@@ -30,9 +32,9 @@ enum {
  * numbers and literals: their text. type CW_JSON_ABSENT: no value. */
 typedef struct cw_jval {
     const char *s;
-    size_t len;
-    int type;
-    int esc;
+    uint32_t len; /* lines are far below 4 GiB (ingest.max_line_bytes) */
+    uint16_t type;
+    uint16_t esc; /* 16 bytes: passed and returned in registers */
 } cw_jval;
 
 /* A member of the top-level object: its key decoded (not NUL-ended). */
@@ -82,6 +84,10 @@ int cw_json_string(cw_jscan *js, cw_jval v, cw_strref *out);
 /* A number as jansson holds it: an integer's value, or a real's double. */
 long long cw_json_integer(cw_jval v);
 double cw_json_real(cw_jval v);
+/* A real's shortest text that reads back as the same double (the
+ * mapping's form), when it can be had from the number's own text: 1 with
+ * buf set, 0 when the caller must format the double. */
+int cw_json_real_short(cw_jval v, char *buf, size_t n);
 /* An integer's "%lld" text without formatting: its own digits ("-0" is
  * "0"). */
 cw_strref cw_json_integer_text(cw_jval v);

@@ -1230,7 +1230,10 @@ static int json_scalar(cw_jscan *js, cw_jval j, char *buf, size_t n, cw_strref *
     switch (j.type) {
     case CW_JSON_STRING: return cw_json_string(js, j, out);
     case CW_JSON_INTEGER: *out = cw_json_integer_text(j); return 1;
-    case CW_JSON_REAL: real_text(cw_json_real(j), buf, n); break;
+    case CW_JSON_REAL:
+        if (!cw_json_real_short(j, buf, n))
+            real_text(cw_json_real(j), buf, n);
+        break;
     case CW_JSON_TRUE: snprintf(buf, n, "true"); break;
     case CW_JSON_FALSE: snprintf(buf, n, "false"); break;
     case CW_JSON_NULL: out->s = NULL, out->len = 0; return 1;

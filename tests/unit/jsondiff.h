@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Compares a jansson value with the scanner's; NULL when equal, else a
@@ -100,7 +101,20 @@ static const char *jd_same(cw_jscan *js, json_t *j, cw_jval v, int depth)
             return "different real";
         snprintf(a, sizeof a, "%.17g", x);
         snprintf(b, sizeof b, "%.17g", y);
-        return strcmp(a, b) ? "different real text" : NULL;
+        if (strcmp(a, b))
+            return "different real text";
+        /* The mapping's form: the shortest of %.15g..%.17g that reads
+         * back (lib/mapping.c real_text). */
+        if (cw_json_real_short(v, b, sizeof b)) {
+            for (int prec = 15; prec <= 17; prec++) {
+                snprintf(a, sizeof a, "%.*g", prec, x);
+                if (strtod(a, NULL) == x)
+                    break;
+            }
+            if (strcmp(a, b))
+                return "different shortest real text";
+        }
+        return NULL;
     }
     case JSON_TRUE: return v.type == CW_JSON_TRUE ? NULL : "true vs other";
     case JSON_FALSE: return v.type == CW_JSON_FALSE ? NULL : "false vs other";
