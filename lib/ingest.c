@@ -196,11 +196,12 @@ typedef struct run {
     cw_map_scratch scratch;
     cw_intern *warned;      /* "path\x1fcolumn" already reported as unmapped */
     cw_intern *keys_judged; /* JSON keys of the current file checked for use */
-    keyset keysets[KEYSETS]; /* key lists of recent lines, all judged */
-    unsigned keysets_next;
     struct pend_row *pend;  /* merged rows of the current file (merge = yes) */
     size_t npend, cappend;
     cw_intern *pend_keys;
+    /* key lists of recent mapped JSON lines, all judged (json_unmapped) */
+    keyset keysets[KEYSETS];
+    unsigned keysets_next;
     /* lookups: account id → external id, names and e-mail domains → account */
     int lookups;
     cw_intern *lk_rev, *lk_name, *lk_domain;
