@@ -19,11 +19,12 @@
 #               keys, nested context.groupId and properties.value, 27% more
 #               bytes), against native JSON Lines. MAPPED=0 skips this part.
 # Prints medians (wall seconds, events/s, MB/s) and peak RSS as a Markdown
-# table, ready for docs/benchmarks.md.
+# table, ready for docs/benchmarks.md. BIN=path/to/churnwatch times another
+# build (e.g. the one before a change) on the same data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ACCOUNTS=${1:-2000} MONTHS=${2:-12} RUNS=${3:-3}
-BIN=$PWD/build/churnwatch
+BIN=${BIN:-$PWD/build/churnwatch}
 OUT=$PWD/bench/out
 mkdir -p "$OUT"
 W=$OUT/world-$ACCOUNTS-$MONTHS
@@ -131,13 +132,15 @@ for label in ("churnwatch", "re-ingest", "reference"):
     print(f"| {label} | {s:.2f} | {events/s:,.0f} | {size/1e6/s:.0f} | {rss:.0f} | {ref/s:.2f}x |")
 if "mapped-csv" in rows:
     print()
-    print("| same rows | native s (CPU s) | mapped s (CPU s) | mapped events/s | cost, wall | cost, CPU |")
-    print("|---|---|---|---|---|---|")
+    print("| same rows | native s (CPU s) | mapped s (CPU s) | mapped events/s | peak RSS MiB, native / mapped | cost, wall | cost, CPU |")
+    print("|---|---|---|---|---|---|---|")
     med = lambda k: statistics.median(x for x, _ in rows[k])
+    rss = lambda k: max(r for _, r in rows[k]) / 1024
     for shape, native in (("csv", "csv"), ("jsonl", "jsonl"), ("nested-jsonl", "jsonl")):
         mk = shape if shape.startswith("nested") else f"mapped-{shape}"
         n, m = med(f"native-{native}"), med(mk)
         nc, mc = med(f"cpu-native-{native}"), med(f"cpu-{mk}")
         print(f"| {shape} | {n:.2f} ({nc:.2f}) | {m:.2f} ({mc:.2f}) | {events/m:,.0f} | "
+              f"{rss(f'native-{native}'):.0f} / {rss(mk):.0f} | "
               f"{100*(m-n)/n:+.1f}% | {100*(mc-nc)/nc:+.1f}% |")
 PY

@@ -68,7 +68,8 @@ static int lookup(void *ud, int kind, const char *s, size_t len, cw_strref *out,
     return 0;
 }
 
-static void apply_all(const cw_source *src, json_t *obj, const cw_strref *cells, int ncells)
+static void apply_all(const cw_source *src, cw_jscan *js, cw_jval obj, const cw_strref *cells,
+                      int ncells)
 {
     static cw_map_scratch sc;
     cw_map_ctx ctx = {lookup, NULL};
@@ -79,11 +80,15 @@ static void apply_all(const cw_source *src, json_t *obj, const cw_strref *cells,
             const char *missing = NULL;
             cw_mapping_bind_header(m, cells, ncells, &missing);
         }
-        cw_map_record rec = {cells, ncells, cells ? NULL : obj, NULL};
-        json_t *arr = obj && m->neach ? cw_map_path(obj, m->each, m->neach) : NULL;
-        size_t n = json_is_array(arr) ? json_array_size(arr) : 1;
-        for (size_t e = 0; e < n && e < 16; e++) {
-            rec.elem = json_is_array(arr) ? json_array_get(arr, e) : NULL;
+        cw_map_record rec = {.cells = cells, .ncells = ncells, .js = js};
+        if (!cells)
+            rec.obj = obj;
+        cw_jval arr = obj.type && m->neach ? cw_json_path(js, obj, m->each, m->neach) : rec.elem;
+        const char *pos = NULL;
+        for (size_t e = 0; e < 16; e++) {
+            /* Once, or once per element of an array (none when empty). */
+            if (arr.type == CW_JSON_ARRAY ? !cw_json_next(arr, &pos, &rec.elem) : e > 0)
+                break;
             (void)cw_mapping_where(m, &rec);
             cw_strref texts[CW_MAX_FIELDS];
             const char *origin[CW_MAX_FIELDS];
@@ -123,6 +128,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size > 1 << 16)
         return 0;
+    static cw_jscan *js;
+    if (!js && !(js = cw_jscan_new()))
+        return 0;
     char *text = malloc(size + 1);
     if (!text)
         return 0;
@@ -132,23 +140,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cw_source src;
         char *err = NULL;
         if (cw_source_compile_text("fuzz", text, &src, &err) == CW_OK) {
-            json_t *obj =
-                json_loads("{\"id\":\"A1\",\"a\":{\"b\":[1,2.5,\"x\"]},\"t\":1712052000}", 0, NULL);
-            apply_all(&src, obj, NULL, 0);
+            static const char rec[] =
+                "{\"id\":\"A1\",\"a\":{\"b\":[1,2.5,\"x\"]},\"t\":1712052000}";
+            cw_jval obj, none = {NULL, 0, CW_JSON_ABSENT, 0};
+            int col;
+            const char *jwhy;
+            CHECK(cw_jscan_parse(js, rec, sizeof rec - 1, &obj, &col, &jwhy) == CW_OK);
+            apply_all(&src, js, obj, NULL, 0);
             cw_strref cells[] = {{"A1", 2}, {"10", 2}, {"2024-01-01", 10}, {"x@y.z", 5}};
-            apply_all(&src, NULL, cells, 4);
-            json_decref(obj);
+            apply_all(&src, js, none, cells, 4);
             cw_source_clear(&src);
         } else {
             CHECK(err && err[0]);
         }
         free(err);
     } else {
-        json_error_t jerr;
-        json_t *obj = json_loadb(text, size, 0, &jerr);
-        if (json_is_object(obj))
-            apply_all(&fixed, obj, NULL, 0);
-        json_decref(obj);
+        cw_jval obj;
+        int col;
+        const char *jwhy;
+        if (cw_jscan_parse(js, text, size, &obj, &col, &jwhy) == CW_OK &&
+            obj.type == CW_JSON_OBJECT)
+            apply_all(&fixed, js, obj, NULL, 0);
     }
     free(text);
     return 0;

@@ -133,6 +133,13 @@ typedef struct in_file {
     int skip;             /* the section's format is not the file's: not read by it */
 } in_file;
 
+/* The top-level keys of a recent mapped JSON line (json_unmapped). */
+#define KEYSETS 4
+typedef struct keyset {
+    size_t n, len;
+    char buf[256]; /* the keys, each after its length byte */
+} keyset;
+
 typedef struct run {
     cw_store *st;
     const cw_store_ops *ops;
@@ -193,6 +200,9 @@ typedef struct run {
     struct pend_row *pend;  /* merged rows of the current file (merge = yes) */
     size_t npend, cappend;
     cw_intern *pend_keys;
+    /* key lists of recent mapped JSON lines, all judged (json_unmapped) */
+    keyset keysets[KEYSETS];
+    unsigned keysets_next;
     /* lookups: account id → external id, names and e-mail domains → account */
     int lookups;
     cw_intern *lk_rev, *lk_name, *lk_domain;
@@ -1606,55 +1616,100 @@ static cw_status map_record(run *R, cw_map_record *rec, int64_t line, cw_strref 
     cw_mapping *m = R->f->map;
     if (!m->neach)
         return map_one(R, rec, line, raw);
-    json_t *arr = rec->obj ? cw_map_path(rec->obj, m->each, m->neach) : NULL;
-    if (!json_is_array(arr) || json_array_size(arr) == 0) {
+    cw_jval arr = rec->obj.type ? cw_json_path(rec->js, rec->obj, m->each, m->neach)
+                                : (cw_jval){NULL, 0, CW_JSON_ABSENT, 0};
+    const char *pos = NULL;
+    cw_jval el;
+    if (!cw_json_next(arr, &pos, &el)) {
         R->stats->filtered++;
         return CW_OK;
     }
-    size_t i;
-    json_t *el;
     cw_status s = CW_OK;
-    json_array_foreach (arr, i, el) {
+    do {
         rec->elem = el;
         if ((s = map_one(R, rec, line, raw)) != CW_OK)
             break;
-    }
-    rec->elem = NULL;
+    } while (cw_json_next(arr, &pos, &el));
+    rec->elem = (cw_jval){NULL, 0, CW_JSON_ABSENT, 0};
     return s;
 }
 
 /* The top-level keys of a mapped JSON record that its source does not read.
- * Each distinct key is judged once per file (R->keys_judged). */
-static cw_status json_unmapped(run *R, json_t *obj, int64_t line)
+ * Each distinct key is judged once per file (R->keys_judged); a line whose
+ * keys are those of one of the last few lines (most are) is not looked at
+ * key by key. */
+static int keyset_is(const keyset *k, const cw_jmember *mem, size_t n)
 {
-    const char *key;
-    json_t *val;
-    json_object_foreach (obj, key, val) {
-        size_t kl = strlen(key);
-        if (cw_intern_get(R->keys_judged, key, kl) >= 0)
+    if (k->n != n)
+        return 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = mem[i].key.len;
+        if (at + 1 + kl > k->len || (unsigned char)k->buf[at] != kl ||
+            memcmp(k->buf + at + 1, mem[i].key.s, kl) != 0)
+            return 0;
+        at += 1 + kl;
+    }
+    return 1;
+}
+
+static void keyset_set(keyset *k, const cw_jmember *mem, size_t n)
+{
+    size_t at = 0;
+    k->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = mem[i].key.len;
+        if (kl > 255 || at + 1 + kl > sizeof k->buf)
+            return; /* too long to remember: judged key by key */
+        k->buf[at] = (char)kl;
+        memcpy(k->buf + at + 1, mem[i].key.s, kl);
+        at += 1 + kl;
+    }
+    k->n = n;
+    k->len = at;
+}
+
+static cw_status json_unmapped(run *R, const cw_jscan *js, int64_t line)
+{
+    const cw_jmember *mem;
+    size_t n = cw_jscan_members(js, &mem);
+    for (int k = 0; k < KEYSETS; k++)
+        if (n && keyset_is(&R->keysets[k], mem, n))
+            return CW_OK;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = mem[i].key.s;
+        size_t kl = mem[i].key.len;
+        if (cw_intern_get(R->keys_judged, k, kl) >= 0)
             continue;
-        if (cw_intern_put(R->keys_judged, key, kl, 1) != CW_OK)
+        if (cw_intern_put(R->keys_judged, k, kl, 1) != CW_OK)
+            return CW_ERR_NOMEM;
+        /* Keys point into the line: a NUL-ended copy, once per key. */
+        char *key = cw_strndup(k, kl);
+        if (!key)
             return CW_ERR_NOMEM;
         int used = 0;
-        for (int k = 0; k < R->f->src->nmaps && !used; k++)
-            used = cw_mapping_uses_key(R->f->src->maps[k], key);
+        for (int m = 0; m < R->f->src->nmaps && !used; m++)
+            used = cw_mapping_uses_key(R->f->src->maps[m], key);
+        free(key);
         if (!used) {
-            cw_status s = unmapped(R, "key", key, strlen(key), line);
+            cw_status s = unmapped(R, "key", k, kl, line);
             if (s != CW_OK)
                 return s;
         }
     }
+    keyset_set(&R->keysets[R->keysets_next++ % KEYSETS], mem, n);
     return CW_OK;
 }
 
 /* One JSON object of a mapped file. */
-static cw_status map_json(run *R, json_t *obj, int64_t line, cw_strref raw)
+static cw_status map_json(run *R, cw_jscan *js, cw_jval obj, int64_t line, cw_strref raw)
 {
-    cw_status s = json_unmapped(R, obj, line);
+    cw_status s = json_unmapped(R, js, line);
     if (s != CW_OK)
         return s;
-    cw_map_record rec = {NULL, 0, obj, NULL};
-    return map_record(R, &rec, line, raw);
+    cw_map_record rec = {NULL, 0, js, obj, {NULL, 0, CW_JSON_ABSENT, 0}};
+    s = map_record(R, &rec, line, raw);
+    return s == CW_OK && cw_jscan_nomem(js) ? CW_ERR_NOMEM : s;
 }
 
 /* A mapped file holding one JSON document: an array of records, or an
@@ -1692,19 +1747,39 @@ static cw_status ingest_json_doc(run *R)
     size_t i;
     json_t *el;
     cw_strref none = {"", 0};
+    /* Each record is dumped and scanned as a line would be: one way of
+     * reading records for the mapping (jsonscan.h). The dump has no
+     * duplicate keys (jansson kept the last) and reads back the same. */
+    cw_jscan *js = cw_jscan_new();
+    if (!js) {
+        json_decref(doc);
+        return CW_ERR_NOMEM;
+    }
     json_array_foreach (arr, i, el) {
         if (!json_is_object(el)) {
             R->stats->rows_read[R->kd->kind]++;
             bad_row(R, (int64_t)i + 1, NULL, "expected a JSON object", none);
             continue;
         }
-        char *dump = R->rejects ? json_dumps(el, JSON_COMPACT) : NULL;
-        cw_strref raw = dump ? (cw_strref){dump, strlen(dump)} : none;
-        s = map_json(R, el, (int64_t)i + 1, raw);
+        char *dump = json_dumps(el, JSON_COMPACT);
+        if (!dump) {
+            s = CW_ERR_NOMEM;
+            break;
+        }
+        cw_strref raw = {dump, strlen(dump)};
+        cw_jval obj;
+        int col;
+        const char *why;
+        s = cw_jscan_parse(js, raw.s, raw.len, &obj, &col, &why);
+        if (s == CW_OK)
+            s = map_json(R, js, obj, (int64_t)i + 1, R->rejects ? raw : none);
+        else if (s == CW_ERR_INPUT) /* cannot happen: jansson wrote it */
+            s = CW_OK;
         free(dump);
         if (s != CW_OK)
             break;
     }
+    cw_jscan_free(js);
     json_decref(doc);
     return s;
 }
@@ -1748,7 +1823,7 @@ static cw_status ingest_csv(run *R)
         }
         cw_status s;
         if (R->f->map) {
-            cw_map_record rec = {cells, n, NULL, NULL};
+            cw_map_record rec = {.cells = cells, .ncells = n};
             s = map_record(R, &rec, line, raw);
         } else {
             memset(texts, 0, sizeof texts);
@@ -1765,19 +1840,17 @@ static cw_status ingest_csv(run *R)
     return CW_OK;
 }
 
-/* Converts a JSON scalar to the text validation expects, into buf. */
-static int json_text(json_t *j, char *buf, size_t n, cw_strref *out)
+/* Converts a JSON scalar to the text validation expects, into buf (as
+ * jansson's value printed with %lld / %.17g). -1: out of memory. */
+static int json_text(cw_jscan *js, cw_jval j, char *buf, size_t n, cw_strref *out)
 {
-    switch (json_typeof(j)) {
-    case JSON_STRING:
-        out->s = json_string_value(j);
-        out->len = json_string_length(j);
-        return 1;
-    case JSON_INTEGER: snprintf(buf, n, "%lld", (long long)json_integer_value(j)); break;
-    case JSON_REAL: snprintf(buf, n, "%.17g", json_real_value(j)); break;
-    case JSON_TRUE: snprintf(buf, n, "true"); break;
-    case JSON_FALSE: snprintf(buf, n, "false"); break;
-    case JSON_NULL:
+    switch (j.type) {
+    case CW_JSON_STRING: return cw_json_string(js, j, out) ? 1 : -1;
+    case CW_JSON_INTEGER: *out = cw_json_integer_text(j); return 1;
+    case CW_JSON_REAL: snprintf(buf, n, "%.17g", cw_json_real(j)); break;
+    case CW_JSON_TRUE: snprintf(buf, n, "true"); break;
+    case CW_JSON_FALSE: snprintf(buf, n, "false"); break;
+    case CW_JSON_NULL:
         out->s = NULL;
         out->len = 0;
         return 1;
@@ -1795,8 +1868,12 @@ static cw_status ingest_jsonl(run *R)
     const char *why;
     char numbuf[CW_MAX_FIELDS][40];
     cw_intern *warned = cw_intern_new();
-    if (!warned)
+    cw_jscan *js = cw_jscan_new();
+    if (!warned || !js) {
+        cw_intern_free(warned);
+        cw_jscan_free(js);
         return CW_ERR_NOMEM;
+    }
     cw_status s = CW_OK;
     int rc;
     while ((rc = cw_line_next(R->f->r, &line_text, &line, &why)) != CW_READ_EOF) {
@@ -1809,22 +1886,25 @@ static cw_status ingest_jsonl(run *R)
             bad_row(R, line, NULL, why, none);
             continue;
         }
-        json_error_t jerr;
-        json_t *obj = json_loadb(line_text.s, line_text.len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!obj || !json_is_object(obj)) {
+        cw_jval obj;
+        int col;
+        const char *jwhy;
+        s = cw_jscan_parse(js, line_text.s, line_text.len, &obj, &col, &jwhy);
+        if (s == CW_ERR_NOMEM)
+            break;
+        if (s != CW_OK || obj.type != CW_JSON_OBJECT) {
             char w[WHY_MAX];
-            if (!obj)
-                snprintf(w, sizeof w, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+            if (s != CW_OK)
+                snprintf(w, sizeof w, "invalid JSON at column %d: %s", col, jwhy);
             else
                 snprintf(w, sizeof w, "expected a JSON object");
+            s = CW_OK;
             R->stats->rows_read[R->kd->kind]++;
             bad_row(R, line, NULL, w, line_text);
-            json_decref(obj);
             continue;
         }
         if (R->f->map) {
-            s = map_json(R, obj, line, line_text);
-            json_decref(obj);
+            s = map_json(R, js, obj, line, line_text);
             if (s != CW_OK)
                 break;
             if ((R->rows_total & 0xfff) == 0)
@@ -1834,11 +1914,12 @@ static cw_status ingest_jsonl(run *R)
         cw_strref texts[CW_MAX_FIELDS];
         memset(texts, 0, sizeof texts);
         memset(R->field_major, 0, sizeof R->field_major);
-        const char *key;
-        json_t *val;
+        const cw_jmember *mem;
+        size_t nmem = cw_jscan_members(js, &mem);
         int ok = 1;
-        json_object_foreach (obj, key, val) {
-            size_t klen = strlen(key);
+        for (size_t mi = 0; mi < nmem; mi++) {
+            const char *key = mem[mi].key.s;
+            size_t klen = mem[mi].key.len;
             int fi = cw_schema_field_index(R->kd, key, klen);
             if (!column_unit(R, fi, key, klen, line)) {
                 ok = 0;
@@ -1856,7 +1937,12 @@ static cw_status ingest_jsonl(run *R)
                 }
                 continue;
             }
-            if (!json_text(val, numbuf[fi], sizeof numbuf[fi], &texts[fi])) {
+            int t = json_text(js, mem[mi].val, numbuf[fi], sizeof numbuf[fi], &texts[fi]);
+            if (t < 0) {
+                s = CW_ERR_NOMEM;
+                break;
+            }
+            if (!t) {
                 R->stats->rows_read[R->kd->kind]++;
                 bad_row(R, line, R->kd->fields[fi].name,
                         "must be a string, number, boolean or null", line_text);
@@ -1866,13 +1952,13 @@ static cw_status ingest_jsonl(run *R)
         }
         if (ok && s == CW_OK)
             s = process_row(R, texts, line, line_text);
-        json_decref(obj);
         if (s != CW_OK || R->fatal)
             break;
         if ((R->rows_total & 0xfff) == 0)
             progress(R, 0);
     }
     cw_intern_free(warned);
+    cw_jscan_free(js);
     return s;
 }
 
@@ -2271,6 +2357,7 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
         cw_intern_free(R.keys_seen);
         cw_intern_free(R.keys_judged);
         R.keys_judged = f->map ? cw_intern_new() : NULL;
+        memset(R.keysets, 0, sizeof R.keysets);
         if (!(R.keys_seen = cw_intern_new()) || (f->map && !R.keys_judged)) {
             s = CW_ERR_NOMEM;
             break;

@@ -1386,18 +1386,18 @@ static void real_text(double d, char *buf, size_t n)
 }
 
 /* The text of a JSON value; 0 for objects and arrays. */
-static int json_scalar(json_t *j, char *buf, size_t n, cw_strref *out)
+static int json_scalar(cw_jscan *js, cw_jval j, char *buf, size_t n, cw_strref *out)
 {
-    switch (json_typeof(j)) {
-    case JSON_STRING:
-        out->s = json_string_value(j);
-        out->len = json_string_length(j);
-        return 1;
-    case JSON_INTEGER: snprintf(buf, n, "%lld", (long long)json_integer_value(j)); break;
-    case JSON_REAL: real_text(json_real_value(j), buf, n); break;
-    case JSON_TRUE: snprintf(buf, n, "true"); break;
-    case JSON_FALSE: snprintf(buf, n, "false"); break;
-    case JSON_NULL: out->s = NULL, out->len = 0; return 1;
+    switch (j.type) {
+    case CW_JSON_STRING: return cw_json_string(js, j, out);
+    case CW_JSON_INTEGER: *out = cw_json_integer_text(j); return 1;
+    case CW_JSON_REAL:
+        if (!cw_json_real_short(j, buf, n))
+            real_text(cw_json_real(j), buf, n);
+        break;
+    case CW_JSON_TRUE: snprintf(buf, n, "true"); break;
+    case CW_JSON_FALSE: snprintf(buf, n, "false"); break;
+    case CW_JSON_NULL: out->s = NULL, out->len = 0; return 1;
     default: return 0;
     }
     out->s = buf;
@@ -1422,13 +1422,13 @@ static int operand_value(const cw_map_alt *a, const cw_map_record *rec, char *bu
             *out = rec->cells[a->col];
         return 1;
     }
-    json_t *root = a->each ? rec->elem : rec->obj;
-    if (!root)
+    cw_jval root = a->each ? rec->elem : rec->obj;
+    if (!root.type)
         return 1;
-    json_t *j = cw_map_path(root, a->steps, a->nsteps);
-    if (!j)
+    cw_jval j = cw_json_path(rec->js, root, a->steps, a->nsteps);
+    if (!j.type)
         return 1;
-    return json_scalar(j, buf, n, out);
+    return json_scalar(rec->js, j, buf, n, out);
 }
 
 static int present(cw_strref v)
@@ -1730,11 +1730,11 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
                 int c = native_col ? native_col[i] : -1;
                 if (c >= 0 && c < rec->ncells)
                     v = rec->cells[c];
-            } else if (rec->obj && fd->type == CW_F_CURRENCY) {
+            } else if (rec->obj.type && fd->type == CW_F_CURRENCY) {
                 /* Read now (not with the other native keys below): money
                  * in major units needs it. */
-                json_t *j = json_object_get(rec->obj, fd->name);
-                if (j && !json_scalar(j, sc->buf[i], sizeof sc->buf[i], &v))
+                cw_jval j = cw_json_get(rec->js, rec->obj, fd->name, strlen(fd->name));
+                if (j.type && !json_scalar(rec->js, j, sc->buf[i], sizeof sc->buf[i], &v))
                     v.s = NULL, v.len = 0;
             }
             texts[i] = v;
@@ -1873,27 +1873,28 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
     /* JSON: unmapped fields keep their native meaning (a top-level key
      * named like the field or one of its aliases). Looked up by name: no
      * walk over the record's keys. */
-    if (rec->obj) {
+    if (rec->obj.type) {
         for (int i = 0; i < kd->nfields; i++) {
             if (m->fields[i].mapped)
                 continue;
             const char *names = kd->fields[i].aliases;
-            json_t *val = json_object_get(rec->obj, kd->fields[i].name);
+            cw_jval val =
+                cw_json_get(rec->js, rec->obj, kd->fields[i].name, strlen(kd->fields[i].name));
             char alias[64];
-            while (!val && names && *names) {
+            while (!val.type && names && *names) {
                 size_t al = strcspn(names, "|");
                 snprintf(alias, sizeof alias, "%.*s", (int)al, names);
                 /* Money is read natively only from names in minor units
                  * (mrr_cents); others need a declared .unit. */
                 if (kd->fields[i].type != CW_F_MONEY ||
                     (al > 6 && !strcmp(alias + al - 6, "_cents")))
-                    val = json_object_get(rec->obj, alias);
+                    val = cw_json_get(rec->js, rec->obj, alias, strlen(alias));
                 names += al + (names[al] == '|');
             }
-            if (!val)
+            if (!val.type)
                 continue;
             origin[i] = kd->fields[i].name;
-            if (!json_scalar(val, sc->buf[i], sizeof sc->buf[i], &texts[i])) {
+            if (!json_scalar(rec->js, val, sc->buf[i], sizeof sc->buf[i], &texts[i])) {
                 *bad_field = i;
                 snprintf(why, whysz, "is an object or array, not a value");
                 return 0;

@@ -8,6 +8,7 @@
 #define CW_MAPPING_H
 
 #include "internal.h"
+#include "jsonscan.h"
 
 struct json_t;
 
@@ -138,11 +139,12 @@ void cw_source_clear(cw_source *s);
 void cw_mapping_free(cw_mapping *m);
 
 /* A record being mapped: a CSV row or a JSON object (and the current
- * element of `each`). */
+ * element of `each`), values in text validated by js (jsonscan.h). */
 typedef struct cw_map_record {
     const cw_strref *cells;
     int ncells;
-    struct json_t *obj, *elem;
+    cw_jscan *js;
+    cw_jval obj, elem;
 } cw_map_record;
 
 /* Resolves lookups during apply: returns 1 with *out set (the account's
