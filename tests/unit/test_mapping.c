@@ -642,11 +642,9 @@ static void test_where_and_present(void **state)
         {"{\"type\":\"track\",\"userId\":\"u\",\"anonymousId\":null}", "1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *o = json_loads(cases[i][0], 0, NULL);
-        cw_map_record rec = {NULL, 0, o, NULL};
+        cw_map_record rec = json_rec(cases[i][0], NULL);
         if (cw_mapping_where(m, &rec) != (cases[i][1][0] == '1'))
             fail_msg("where on %s: want %s", cases[i][0], cases[i][1]);
-        json_decref(o);
     }
     cw_source_clear(&src);
     /* After '=' the words present / absent are values; quotes keep " and ". */
@@ -654,14 +652,10 @@ static void test_where_and_present(void **state)
              "account_id = 'A'\nevent = 'e'\n",
              &src);
     assert_int_equal(m->nwhere, 2);
-    json_t *o = json_loads("{\"state\":\"Absent\",\"name\":\"r and d\"}", 0, NULL);
-    cw_map_record rec = {NULL, 0, o, NULL};
+    cw_map_record rec = json_rec("{\"state\":\"Absent\",\"name\":\"r and d\"}", NULL);
     assert_true(cw_mapping_where(m, &rec));
-    json_decref(o);
-    o = json_loads("{\"name\":\"R and D\"}", 0, NULL);
-    rec.obj = o;
+    rec = json_rec("{\"name\":\"R and D\"}", NULL);
     assert_false(cw_mapping_where(m, &rec));
-    json_decref(o);
     cw_source_clear(&src);
 }
 
