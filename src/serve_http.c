@@ -536,10 +536,11 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
 typedef struct conn_track {
     struct conn_track *prev, *next;
     int fd;
-    double since; /* opened, or its previous request ended */
-    int waiting;  /* a request's headers are not complete yet */
-    int started;  /* the current request's request line was seen */
-    int cut;      /* the watchdog closed it */
+    double since;    /* opened, or its previous request ended */
+    int waiting;     /* a request's headers are not complete yet */
+    int started;     /* the current request's request line was seen */
+    int cut;         /* the watchdog closed it */
+    double close_at; /* after an early 413: when to close it, whatever comes */
 } conn_track;
 
 static pthread_mutex_t g_track_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -645,6 +646,12 @@ static void *watchdog(void *arg)
         pthread_cond_timedwait(&g_track_cond, &g_track_lock, &ts);
         double now = cw_now();
         for (conn_track *t = g_track; t && !g_track_stop; t = t->next) {
+            if (!t->cut && t->close_at > 0 && now >= t->close_at) {
+                /* An early 413 whose client stopped sending without closing. */
+                t->cut = 1;
+                shutdown(t->fd, SHUT_RDWR);
+                continue;
+            }
             if (!t->waiting || t->cut || now - t->since < limit)
                 continue;
             t->cut = 1;
@@ -775,6 +782,12 @@ static enum MHD_Result body_too_big(struct MHD_Connection *c, conn_state *cs)
     cs->status = 413;
     cs->cut = 1;
     cs->cut_at = cw_now();
+    conn_track *t = track_of(c);
+    if (t) {
+        pthread_mutex_lock(&g_track_lock);
+        t->close_at = cs->cut_at + SRV_DRAIN_SECS;
+        pthread_mutex_unlock(&g_track_lock);
+    }
     free(cs->body);
     cs->body = NULL;
     cs->len = cs->cap = 0;
