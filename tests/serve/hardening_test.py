@@ -271,6 +271,11 @@ def test_414_and_431_are_json(port, token):
     check(is_json_error(st, h, b, 414), f"414 JSON: {st} {h.get('content-type')} {b[:80]!r}")
     st, h, b = get(port, b"/healthz", None, b"X-Big: " + b"a" * 20000 + b"\r\n")
     check(is_json_error(st, h, b, 431), f"431 JSON (one big header): {st} {b[:80]!r}")
+    # Sizes past libmicrohttpd's former 32 KiB (where it sent its HTML page).
+    st, h, b = get(port, b"/assets/" + b"a" * 50000)
+    check(is_json_error(st, h, b, 414), f"414 JSON (50 kB target): {st} {b[:80]!r}")
+    st, h, b = get(port, b"/healthz", None, b"X-Big: " + b"a" * 50000 + b"\r\n")
+    check(is_json_error(st, h, b, 431), f"431 JSON (50 kB header): {st} {b[:80]!r}")
     many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
     st, h, b = get(port, b"/healthz", None, many)
     check(is_json_error(st, h, b, 431), f"431 JSON (150 header fields): {st} {b[:80]!r}")
