@@ -544,7 +544,7 @@ typedef struct conn_track {
 } conn_track;
 
 static pthread_mutex_t g_track_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_track_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t g_track_cond; /* on CLOCK_MONOTONIC: set up by srv_run */
 static conn_track *g_track;
 static int g_track_stop;
 
@@ -637,7 +637,7 @@ static void *watchdog(void *arg)
     pthread_mutex_lock(&g_track_lock);
     while (!g_track_stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += 250 * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
@@ -1058,6 +1058,11 @@ int srv_run(const srv_opts *o)
     pthread_t wd;
     int header_timeout = o->header_timeout > 0 ? o->header_timeout : 10, have_wd = 0;
     if (d) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* immune to clock changes */
+        pthread_cond_init(&g_track_cond, &ca);
+        pthread_condattr_destroy(&ca);
         g_track_stop = 0;
         have_wd = pthread_create(&wd, NULL, watchdog, &header_timeout) == 0;
     }
