@@ -77,6 +77,12 @@ static const setting settings[] = {
     {"deliver.lease_s", SET_INT, "60", 1, 86400, NULL,
      "a claimed message is due again this long after its attempt's time limit when the "
      "deliverer died before recording the outcome"},
+    {"serve.max_connections_per_ip", SET_INT, "64", 0, 512, NULL,
+     "connections the server holds at once from one client address (of 512 in all); 0 = no "
+     "limit (behind a reverse proxy every client has the proxy's address)"},
+    {"serve.header_timeout_s", SET_INT, "10", 1, 300, NULL,
+     "seconds a request's headers may take, counted from the connection's opening or the end "
+     "of its previous request (not restarted by each line)"},
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 

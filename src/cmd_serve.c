@@ -38,13 +38,15 @@ int cmd_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, 'b'},
         {"max-ingest-body", required_argument, NULL, 'i'},
         {"access-log", no_argument, NULL, 'a'},
+        {"max-connections-per-ip", required_argument, NULL, 'p'},
+        {"header-timeout", required_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0, NULL};
+    srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0, 0, 0, NULL};
     int c;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -64,6 +66,9 @@ int cmd_serve(int argc, char **argv)
         case 'b': rc = parse_size("--max-body", optarg, 1024, &o.max_body); break;
         case 'i': rc = parse_size("--max-ingest-body", optarg, 1024, &o.max_ingest_body); break;
         case 'a': o.access_log = 1; break;
+        /* [serve] settings: the table in lib/config.c checks the values. */
+        case 'p': rc = cli_override(cfg, "serve.max_connections_per_ip", optarg); break;
+        case 'h': rc = cli_override(cfg, "serve.header_timeout_s", optarg); break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -73,6 +78,8 @@ int cmd_serve(int argc, char **argv)
     }
     if (rc == 0) {
         o.db = cw_config_get(cfg, "store.db");
+        o.max_per_ip = (unsigned)cw_config_get_int(cfg, "serve.max_connections_per_ip");
+        o.header_timeout = (int)cw_config_get_int(cfg, "serve.header_timeout_s");
         o.cfg = cfg;
         rc = srv_run(&o);
     }

@@ -316,7 +316,9 @@ const cli_command cli_commands[] = {
      "opened. list shows open tasks by due day unless --status says otherwise.\n"},
     {"serve", cmd_serve, "serve the JSON API and the dashboard over HTTP",
      "usage: churnwatch serve [--db F] [--listen HOST:PORT] [--threads N]\n"
-     "                        [--max-body SIZE] [--max-ingest-body SIZE] [--access-log]\n"
+     "                        [--max-body SIZE] [--max-ingest-body SIZE]\n"
+     "                        [--max-connections-per-ip N] [--header-timeout SECONDS]\n"
+     "                        [--access-log]\n"
      "\n"
      "Serves the JSON API under /api/v1 (docs/api.md, docs/openapi.yaml), the\n"
      "dashboard at / (docs/dashboard.md), /metrics (Prometheus text) and /healthz.\n"
@@ -330,6 +332,12 @@ const cli_command cli_commands[] = {
      "  --threads N            worker threads, each with its own read connection (4)\n"
      "  --max-body SIZE        largest request body (default 1M)\n"
      "  --max-ingest-body SIZE largest POST /api/v1/ingest body (default 64M)\n"
+     "  --max-connections-per-ip N\n"
+     "                         connections one client address holds at once, of 512\n"
+     "                         (serve.max_connections_per_ip, 64; 0 = no limit)\n"
+     "  --header-timeout SECONDS\n"
+     "                         time for a request's headers in all, not per line\n"
+     "                         (serve.header_timeout_s, 10)\n"
      "  --access-log           one line per request on stderr\n"},
     {"token", cmd_token, "create, list and revoke API tokens for `serve`",
      "usage: churnwatch token create --role read|write [--name N] [--db F]\n"

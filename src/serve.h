@@ -51,8 +51,17 @@ typedef struct srv_route {
 extern const srv_route srv_routes[];
 extern const int srv_nroutes;
 
-/* The error body {"error": reason, "status": status}; returns status. */
+/* The error body {"error": reason, "status": status}; returns status. The
+ * reason goes through srv_json_text (at most SRV_MAX_MESSAGE bytes). */
 int srv_error(json_t **out, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define SRV_MAX_MESSAGE 512
+/* s as a JSON string, whatever its bytes: each byte that is not part of
+ * valid UTF-8 becomes U+FFFD, and text longer than max bytes is cut at a
+ * character boundary and ends with "…" (jansson refuses invalid UTF-8, and
+ * a byte-wise cut can split a character). NULL only when out of memory. */
+json_t *srv_json_text(const char *s, size_t max);
+/* Whether the n bytes at s are valid UTF-8 without any NUL byte. */
+int srv_utf8_valid(const char *s, size_t n);
 /* Query argument name of r, or NULL. */
 const char *srv_query(const srv_req *r, const char *name);
 
@@ -72,6 +81,9 @@ typedef struct srv_opts {
     int threads;
     size_t max_body, max_ingest_body;
     int access_log;
+    unsigned max_per_ip;  /* connections at once from one address; 0: no limit */
+    int header_timeout;   /* seconds for a request's headers, from the connection's
+                           * opening or the end of its previous request */
     const cw_config *cfg; /* the configuration the server was started with */
 } srv_opts;
 int srv_run(const srv_opts *o);

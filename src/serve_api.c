@@ -128,7 +128,7 @@ static int alert_op(srv_req *r, cw_api_alert_op op, json_t **out)
     errno = 0;
     long long id = strtoll(r->arg, &end, 10);
     if (errno || *end || id <= 0)
-        return srv_error(out, 404, "no alert '%.100s'", r->arg);
+        return srv_error(out, 404, "no alert '%s'", r->arg);
     json_t *body = NULL;
     if (r->body_len) {
         json_error_t je;
@@ -191,7 +191,8 @@ static int report_status(srv_req *r, cw_status s, json_t **out)
     if (s == CW_OK)
         return 200;
     if (s == CW_ERR_NOTFOUND) {
-        *out = json_pack("{s:b, s:s}", "empty", 1, "reason", cw_store_errmsg(r->rd));
+        *out = json_pack("{s:b, s:o}", "empty", 1, "reason",
+                         srv_json_text(cw_store_errmsg(r->rd), SRV_MAX_MESSAGE));
         return 200;
     }
     return from_status(r, r->rd, s, out);
@@ -249,11 +250,16 @@ typedef struct ingest_msgs {
 static void on_ingest_message(int is_warning, const char *msg, void *ud)
 {
     ingest_msgs *m = ud;
-    const char *p = msg;
-    char buf[2048];
-    size_t o = 0;
+    json_t *list = is_warning ? m->warnings : m->errors;
+    if (json_array_size(list) >= 100)
+        return;
     /* Messages name the spooled file: show it as "body". */
-    while (*p && o + 1 < sizeof buf) {
+    size_t n = strlen(msg);
+    char *buf = malloc(n + 1);
+    if (!buf)
+        return;
+    size_t o = 0;
+    for (const char *p = msg; *p;) {
         if (strncmp(p, m->prefix, m->plen) == 0) {
             p += m->plen;
             continue;
@@ -261,8 +267,10 @@ static void on_ingest_message(int is_warning, const char *msg, void *ud)
         buf[o++] = *p++;
     }
     buf[o] = '\0';
-    if (json_array_size(is_warning ? m->warnings : m->errors) < 100)
-        json_array_append_new(is_warning ? m->warnings : m->errors, json_string(buf));
+    /* A message quoting the input may hold its invalid UTF-8, which
+     * json_string() refuses: the message would be lost. */
+    json_array_append_new(list, srv_json_text(buf, 2048));
+    free(buf);
 }
 
 /* POST /api/v1/ingest[?kind=K]: the body is one file as `churnwatch
@@ -280,7 +288,7 @@ static int h_ingest(srv_req *r, json_t **out)
         cw_ingest_opts_init(&o);
     const char *kind = srv_query(r, "kind");
     if (kind && *kind && (o.kind = cw_kind_from_name(kind)) == CW_KIND_NONE)
-        return srv_error(out, 400, "kind: unknown kind '%.64s'", kind);
+        return srv_error(out, 400, "kind: unknown kind '%s'", kind);
     /* A mapping, as `churnwatch ingest --source/--preset` applies it: a
      * [source.NAME] of the server's configuration or a built-in preset. */
     const char *source = srv_query(r, "source"), *preset = srv_query(r, "preset");
@@ -295,7 +303,7 @@ static int h_ingest(srv_req *r, json_t **out)
         int64_t t;
         const char *why = NULL;
         if (strlen(data_end) != 10 || cw_time_parse(data_end, 10, 1, &t, &why) != CW_OK)
-            return srv_error(out, 400, "data_end: '%.64s' is not a date (YYYY-MM-DD)", data_end);
+            return srv_error(out, 400, "data_end: '%s' is not a date (YYYY-MM-DD)", data_end);
         o.data_end = t;
     }
     if (r->body_len == 0)

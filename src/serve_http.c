@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,8 +31,8 @@
 #define N_BUCKETS 12
 static const double bucket_s[N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                            0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
-static const int status_codes[] = {200, 201, 204, 304, 400, 401, 403,
-                                   404, 405, 409, 413, 415, 500, 503};
+static const int status_codes[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
+                                   408, 409, 413, 414, 415, 431, 500, 503};
 #define N_STATUS   ((int)(sizeof status_codes / sizeof status_codes[0]))
 #define MAX_ROUTES 40 /* handlers + static + healthz + metrics + not found */
 
@@ -47,6 +48,7 @@ enum { R_STATIC = 0, R_HEALTHZ, R_METRICS, R_NOTFOUND, R_FIRST_API };
 static route_stats g_stats[MAX_ROUTES];
 static atomic_int g_inflight;
 static atomic_uint_fast64_t g_db_errors;
+static atomic_uint_fast64_t g_header_timeouts; /* connections the header deadline closed */
 
 static const char *route_name(int i)
 {
@@ -150,8 +152,13 @@ static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
               "churnwatch_http_requests_in_flight %d\n"
               "# HELP churnwatch_db_errors_total Database errors met while serving.\n"
               "# TYPE churnwatch_db_errors_total counter\n"
-              "churnwatch_db_errors_total %llu\n",
-              atomic_load(&g_inflight), (unsigned long long)atomic_load(&g_db_errors));
+              "churnwatch_db_errors_total %llu\n"
+              "# HELP churnwatch_http_header_timeouts_total Connections closed for headers not "
+              "complete in time.\n"
+              "# TYPE churnwatch_http_header_timeouts_total counter\n"
+              "churnwatch_http_header_timeouts_total %llu\n",
+              atomic_load(&g_inflight), (unsigned long long)atomic_load(&g_db_errors),
+              (unsigned long long)atomic_load(&g_header_timeouts));
     if (q)
         sb_printf(&b,
                   "# HELP churnwatch_quarantined_rows Bad input rows held in the quarantine.\n"
@@ -221,25 +228,110 @@ static cw_store *reader(void)
     return r;
 }
 
-/* Per-connection request state, from the first callback to completion. */
+/* Per-request state, from the URI log callback (which sees the request
+ * target before libmicrohttpd percent-decodes it) to completion. */
 typedef struct conn_state {
     double t0;
     int route, status, api;
+    int seen;       /* the access handler ran: counted in flight and in the stats */
+    size_t uri_len; /* the raw request target's length */
+    int bad_target; /* a NUL byte or invalid UTF-8 once percent-decoded */
     const srv_route *rt;
     char arg[256];
     char *body;
     size_t len, cap, limit;
-    int too_big, responded, write;
+    int responded, write;
+    int cut;        /* 413 written straight to the socket mid-body */
+    double cut_at;  /* when */
+    size_t drained; /* body bytes discarded since */
 } conn_state;
+
+/* ---- text as JSON ------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
+ * no overlong forms, surrogates or code points past U+10FFFF, as jansson
+ * checks. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t k;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        k = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        k = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        k = 4;
+    else
+        return 0;
+    if (n < k)
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return k;
+}
+
+int srv_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = u[i] ? utf8_seq(u + i, n - i) : 0;
+        if (!k)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+json_t *srv_json_text(const char *s, size_t max)
+{
+    static const char repl[] = "\xEF\xBF\xBD", ell[] = "\xE2\x80\xA6";
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)u);
+    char *buf = malloc(max + sizeof ell);
+    if (!buf)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(u + i, n - i);
+        const char *src = k ? (const char *)u + i : repl;
+        size_t len = k ? k : 3;
+        if (o + len > max) {
+            memcpy(buf + o, ell, 3); /* max + 3 bytes fit: buf has max + 4 */
+            o += 3;
+            break;
+        }
+        memcpy(buf + o, src, len);
+        o += len;
+        i += k ? k : 1;
+    }
+    json_t *j = json_stringn(buf, o);
+    free(buf);
+    return j;
+}
+
+/* The error object of status with the printf-formatted reason. */
+static json_t *error_object(int status, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    json_t *text = srv_json_text(msg ? msg : "out of memory", SRV_MAX_MESSAGE);
+    free(msg);
+    return text ? json_pack("{s:o, s:i}", "error", text, "status", status) : NULL;
+}
 
 int srv_error(json_t **out, int status, const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    *out = error_object(status, fmt, ap);
     va_end(ap);
-    *out = json_pack("{s:s, s:i}", "error", buf, "status", status);
     return status;
 }
 
@@ -288,8 +380,11 @@ static enum MHD_Result send_json(struct MHD_Connection *c, conn_state *cs, int s
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
-        static char oom[] = "{\"error\":\"out of memory\",\"status\":500}";
-        return send_bytes(c, cs, 500, "application/json", oom, sizeof oom - 1, 0, 0);
+        /* Text reaching the JSON goes through srv_json_text, so this is a
+         * failed allocation (or a handler that built no answer). */
+        static char fail[] =
+            "{\"error\":\"cannot build the answer (out of memory)\",\"status\":500}";
+        return send_bytes(c, cs, 500, "application/json", fail, sizeof fail - 1, 0, 0);
     }
     size_t n = strlen(text);
     text[n] = '\0';
@@ -301,12 +396,11 @@ static enum MHD_Result send_error(struct MHD_Connection *c, conn_state *cs, int 
 static enum MHD_Result send_error(struct MHD_Connection *c, conn_state *cs, int status,
                                   const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    json_t *j = error_object(status, fmt, ap);
     va_end(ap);
-    return send_json(c, cs, status, json_pack("{s:s, s:i}", "error", buf, "status", status));
+    return send_json(c, cs, status, j);
 }
 
 /* ---- routing ------------------------------------------------------------ */
@@ -372,7 +466,7 @@ static enum MHD_Result serve_static(struct MHD_Connection *c, conn_state *cs, co
         name = url + 8;
     const cw_asset *a = name ? cw_asset_find(name) : NULL;
     if (!a)
-        return send_error(c, cs, 404, "no such page: %.200s", url);
+        return send_error(c, cs, 404, "no such page: %s", url);
     return send_bytes(c, cs, 200, content_type(a->name), (void *)a->data, a->len, 0, 1);
 }
 
@@ -431,6 +525,275 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
     send_json(c, cs, status, out);
 }
 
+/* ---- connections: header deadline, raw early answers --------------------- */
+
+/* Every open connection, for the header deadline. libmicrohttpd's
+ * connection timeout restarts with each byte received, so a client that
+ * sends one header line every few seconds holds a connection for ever; the
+ * watchdog thread closes a connection whose request headers are not
+ * complete header_timeout seconds after it opened or its previous request
+ * ended. */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    double since;    /* opened, or its previous request ended */
+    int waiting;     /* a request's headers are not complete yet */
+    int started;     /* the current request's request line was seen */
+    int cut;         /* the watchdog closed it */
+    double close_at; /* after an early 413: when to close it, whatever comes */
+} conn_track;
+
+static pthread_mutex_t g_track_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_track_cond; /* on CLOCK_MONOTONIC: set up by srv_run */
+static conn_track *g_track;
+static int g_track_stop;
+
+static conn_track *track_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Sets the waiting state of c's connection (under the lock: the watchdog
+ * reads it). */
+static void track_set(struct MHD_Connection *c, int waiting, int started)
+{
+    conn_track *t = track_of(c);
+    if (!t)
+        return;
+    pthread_mutex_lock(&g_track_lock);
+    if (waiting && !t->waiting)
+        t->since = cw_now();
+    t->waiting = waiting;
+    t->started = started;
+    pthread_mutex_unlock(&g_track_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_track *t = calloc(1, sizeof *t);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!t || !ci) {
+            free(t);
+            return;
+        }
+        t->fd = ci->connect_fd;
+        t->since = cw_now();
+        t->waiting = 1;
+        pthread_mutex_lock(&g_track_lock);
+        t->next = g_track;
+        if (g_track)
+            g_track->prev = t;
+        g_track = t;
+        pthread_mutex_unlock(&g_track_lock);
+        *socket_context = t;
+        return;
+    }
+    conn_track *t = *socket_context;
+    if (!t)
+        return;
+    /* Unlinked before libmicrohttpd closes the socket: the watchdog never
+     * touches a descriptor that may have been reused. */
+    pthread_mutex_lock(&g_track_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        g_track = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&g_track_lock);
+    free(t);
+    *socket_context = NULL;
+}
+
+/* Writes a whole JSON error answer straight to the socket and ends our
+ * side of it (Connection: close), for the cases libmicrohttpd 0.9 cannot
+ * queue a response in: mid-body and before the headers are complete. The
+ * socket is non-blocking; the answer is far smaller than a send buffer. */
+static void raw_json_reply(int fd, int status, const char *reason, const char *msg)
+{
+    char body[256], buf[1024];
+    int bl = snprintf(body, sizeof body, "{\"error\":\"%s\",\"status\":%d}", msg, status);
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %d\r\nX-Content-Type-Options: nosniff\r\n"
+                     "Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n"
+                     "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+                     "Cache-Control: no-store\r\n\r\n%s",
+                     status, reason, bl, body);
+    if (bl > 0 && (size_t)bl < sizeof body && n > 0 && (size_t)n < sizeof buf)
+        (void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+}
+
+static void *watchdog(void *arg)
+{
+    double limit = *(const int *)arg;
+    pthread_mutex_lock(&g_track_lock);
+    while (!g_track_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&g_track_cond, &g_track_lock, &ts);
+        double now = cw_now();
+        for (conn_track *t = g_track; t && !g_track_stop; t = t->next) {
+            if (!t->cut && t->close_at > 0 && now >= t->close_at) {
+                /* An early 413 whose client stopped sending without closing. */
+                t->cut = 1;
+                shutdown(t->fd, SHUT_RDWR);
+                continue;
+            }
+            if (!t->waiting || t->cut || now - t->since < limit)
+                continue;
+            t->cut = 1;
+            atomic_fetch_add(&g_header_timeouts, 1);
+            /* A request under way is told why; an idle keep-alive connection
+             * is just closed. shutdown() makes libmicrohttpd's next read see
+             * the end, and it closes the connection in its own thread. */
+            if (t->started)
+                raw_json_reply(t->fd, 408, "Request Timeout",
+                               "request headers not complete in time");
+            shutdown(t->fd, SHUT_RDWR);
+        }
+    }
+    pthread_mutex_unlock(&g_track_lock);
+    return NULL;
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+#define SRV_MAX_URI          8192  /* request target, bytes: 414 beyond */
+#define SRV_MAX_HEADER_BYTES 16384 /* header fields together: 431 beyond */
+#define SRV_MAX_HEADERS      100   /* header fields: 431 beyond */
+/* libmicrohttpd's memory per connection: the request line and headers must
+ * fit in it, and anything bigger gets its own HTML 414/431. Well above the
+ * limits above, so that our JSON answers them first. */
+#define SRV_CONN_MEMORY      (128u * 1024)
+/* After an early 413, body bytes still read and discarded before the
+ * connection is closed: a client that sends its whole body before reading
+ * gets the answer instead of a reset (a bounded lingering close). */
+#define SRV_DRAIN_BYTES      (256u * 1024)
+#define SRV_DRAIN_SECS       1.0
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Whether the request target, percent-decoded as libmicrohttpd decodes it,
+ * is valid UTF-8 without NUL: libmicrohttpd hands the handler C strings, so
+ * "/accounts/A1%00x" would otherwise arrive as "/accounts/A1". */
+static int target_ok(const char *uri, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d)
+        return 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (uri[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)uri[i + 1])) >= 0 &&
+            (lo = hexval((unsigned char)uri[i + 2])) >= 0) {
+            d[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            d[o++] = uri[i];
+        }
+    }
+    int ok = srv_utf8_valid(d, o);
+    free(d);
+    return ok;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    track_set(c, 1, 1);
+    conn_state *cs = calloc(1, sizeof *cs);
+    if (!cs)
+        return NULL;
+    cs->t0 = cw_now();
+    cs->route = R_NOTFOUND;
+    cs->uri_len = strlen(uri);
+    cs->bad_target = cs->uri_len <= SRV_MAX_URI && !target_ok(uri, cs->uri_len);
+    return cs;
+}
+
+typedef struct header_sum {
+    size_t bytes, n;
+} header_sum;
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    header_sum *h = cls;
+    h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    h->n++;
+    return MHD_YES;
+}
+
+/* The answers due before routing: sizes and the request target. */
+static int refuse_early(struct MHD_Connection *c, conn_state *cs, enum MHD_Result *ret)
+{
+    if (cs->uri_len > SRV_MAX_URI) {
+        *ret = send_error(c, cs, 414, "request target longer than %d bytes", SRV_MAX_URI);
+        return 1;
+    }
+    header_sum h = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, &h);
+    if (h.bytes > SRV_MAX_HEADER_BYTES || h.n > SRV_MAX_HEADERS) {
+        *ret = send_error(c, cs, 431, "request headers over %d bytes or %d fields",
+                          SRV_MAX_HEADER_BYTES, SRV_MAX_HEADERS);
+        return 1;
+    }
+    if (cs->bad_target) {
+        *ret = send_error(c, cs, 400,
+                          "request path: a NUL byte or invalid UTF-8 once percent-decoded");
+        return 1;
+    }
+    return 0;
+}
+
+/* A body passed its limit: answer 413 at once and stop keeping it. */
+static enum MHD_Result body_too_big(struct MHD_Connection *c, conn_state *cs)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return MHD_NO;
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body larger than %zu bytes", cs->limit);
+    raw_json_reply(ci->connect_fd, 413, "Payload Too Large", msg);
+    cs->status = 413;
+    cs->cut = 1;
+    cs->cut_at = cw_now();
+    conn_track *t = track_of(c);
+    if (t) {
+        pthread_mutex_lock(&g_track_lock);
+        t->close_at = cs->cut_at + SRV_DRAIN_SECS;
+        pthread_mutex_unlock(&g_track_lock);
+    }
+    free(cs->body);
+    cs->body = NULL;
+    cs->len = cs->cap = 0;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -445,7 +808,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = cs;
         cs->t0 = cw_now();
         cs->route = R_NOTFOUND;
+    }
+    if (!cs->seen) {
+        cs->seen = 1;
+        track_set(c, 0, 1);
         atomic_fetch_add(&g_inflight, 1);
+        enum MHD_Result ret;
+        if (refuse_early(c, cs, &ret))
+            return ret;
         if (strcmp(url, "/healthz") == 0) {
             cs->route = R_HEALTHZ;
             static char ok[] = "{\"status\":\"ok\"}";
@@ -480,8 +850,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             }
             if (!cs->rt)
                 return path_match
-                           ? send_error(c, cs, 405, "method %s not allowed on %.200s", method, url)
-                           : send_error(c, cs, 404, "no such endpoint: %.200s", url);
+                           ? send_error(c, cs, 405, "method %s not allowed on %s", method, url)
+                           : send_error(c, cs, 404, "no such endpoint: %s", url);
         }
         const char *tok;
         size_t toklen;
@@ -513,29 +883,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0; /* a response is queued: discard the rest */
         return MHD_YES;
     }
+    if (cs->cut) {
+        /* The 413 is out: discard what follows for a bounded time, then
+         * close (MHD_NO) — also at the body's end, as nothing may be
+         * queued after the answer written to the socket. */
+        cs->drained += *upload_size;
+        int more = *upload_size && cs->drained <= SRV_DRAIN_BYTES &&
+                   cw_now() - cs->cut_at < SRV_DRAIN_SECS;
+        *upload_size = 0;
+        return more ? MHD_YES : MHD_NO;
+    }
     if (*upload_size) {
-        if (cs->too_big || cs->len + *upload_size > cs->limit) {
-            cs->too_big = 1;
-        } else {
-            if (cs->len + *upload_size + 1 > cs->cap) {
-                size_t cap = cs->cap ? cs->cap : 16384;
-                while (cap < cs->len + *upload_size + 1)
-                    cap *= 2;
-                char *p = realloc(cs->body, cap);
-                if (!p)
-                    return MHD_NO;
-                cs->body = p;
-                cs->cap = cap;
-            }
-            memcpy(cs->body + cs->len, upload, *upload_size);
-            cs->len += *upload_size;
-            cs->body[cs->len] = '\0';
+        /* Chunked bodies have no Content-Length to refuse from: the limit
+         * is checked as the bytes arrive. */
+        if (cs->len + *upload_size > cs->limit) {
+            *upload_size = 0;
+            return body_too_big(c, cs);
         }
+        if (cs->len + *upload_size + 1 > cs->cap) {
+            size_t cap = cs->cap ? cs->cap : 16384;
+            while (cap < cs->len + *upload_size + 1)
+                cap *= 2;
+            char *p = realloc(cs->body, cap);
+            if (!p)
+                return MHD_NO;
+            cs->body = p;
+            cs->cap = cap;
+        }
+        memcpy(cs->body + cs->len, upload, *upload_size);
+        cs->len += *upload_size;
+        cs->body[cs->len] = '\0';
         *upload_size = 0;
         return MHD_YES;
     }
-    if (cs->too_big)
-        return send_error(c, cs, 413, "request body larger than %zu bytes", cs->limit);
     if (cs->route == R_METRICS) {
         size_t n;
         /* The quarantine's counts come from the store; without a reader
@@ -558,16 +938,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
     (void)toe;
+    track_set(c, 1, 0); /* the next request's headers are due */
     conn_state *cs = *con_cls;
     if (!cs)
         return;
-    double dt = cw_now() - cs->t0;
-    count(cs->route, cs->status, dt);
-    atomic_fetch_sub(&g_inflight, 1);
-    if (g_srv.o->access_log)
-        fprintf(stderr, "%s %d %.1fms\n", route_name(cs->route), cs->status, dt * 1000);
+    /* A request libmicrohttpd answered itself (malformed, or too big for
+     * its memory) never reached the handler: nothing to count. */
+    if (cs->seen) {
+        double dt = cw_now() - cs->t0;
+        count(cs->route, cs->status, dt);
+        atomic_fetch_sub(&g_inflight, 1);
+        if (g_srv.o->access_log)
+            fprintf(stderr, "%s %d %.1fms\n", route_name(cs->route), cs->status, dt * 1000);
+    }
     free(cs->body);
     free(cs);
     *con_cls = NULL;
@@ -659,13 +1043,35 @@ int srv_run(const srv_opts *o)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The connection timeout is per activity (any byte restarts it); the
+     * header deadline of the watchdog bounds a request's headers as a
+     * whole, and the per-address limit keeps one client from taking all
+     * 512 connections. */
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 4),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)SRV_CONN_MEMORY, MHD_OPTION_END);
+    pthread_t wd;
+    int header_timeout = o->header_timeout > 0 ? o->header_timeout : 10, have_wd = 0;
+    if (d) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* immune to clock changes */
+        pthread_cond_init(&g_track_cond, &ca);
+        pthread_condattr_destroy(&ca);
+        g_track_stop = 0;
+        have_wd = pthread_create(&wd, NULL, watchdog, &header_timeout) == 0;
+    }
     int rc = 0;
-    if (!d) {
+    if (d && !have_wd) {
+        cli_error("cannot start the header-deadline thread");
+        MHD_stop_daemon(d);
+        rc = EXIT_IO;
+    } else if (!d) {
         cli_error("cannot listen on %s (address in use, or not allowed)", o->listen);
         rc = EXIT_IO;
     } else {
@@ -678,6 +1084,13 @@ int srv_run(const srv_opts *o)
         int sig;
         sigwait(&set, &sig);
         fprintf(stderr, "churnwatch: stopping (signal %d)\n", sig);
+        if (have_wd) {
+            pthread_mutex_lock(&g_track_lock);
+            g_track_stop = 1;
+            pthread_cond_signal(&g_track_cond);
+            pthread_mutex_unlock(&g_track_lock);
+            pthread_join(wd, NULL);
+        }
         MHD_stop_daemon(d);
     }
     for (size_t i = 0; i < g_srv.nreaders; i++) {
