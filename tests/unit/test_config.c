@@ -164,7 +164,8 @@ static const bad_case bad_cases[] = {
      "simulate.start: is not a date"},
     {"first error wins", "[store]\ncache_mib = 0\nbogus = 1\n", CW_ERR_CONFIG, 2,
      "store.cache_mib: is out of range"},
-    {"syntax error", "[store\ndb = x\n", CW_ERR_CONFIG, 1, "syntax error"},
+    {"unclosed header", "[store\ndb = x\n", CW_ERR_CONFIG, 1,
+     "a section header needs a closing ']'"},
 };
 
 static void test_load_errors(void **state)
