@@ -9,7 +9,7 @@
 # it: parsing, rule compilation, playbook/action linking. Prints Markdown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$PWD/build/churnwatch
+BIN=${BIN:-$PWD/build/churnwatch}
 OUT=$PWD/bench/out
 mkdir -p "$OUT"
 [ $# -gt 0 ] || set -- 1000 8000 50000 200000
