@@ -1,9 +1,9 @@
 /*
  * config.c — churnwatch's settings: one table, read from an INI file with
  * the strict reader below (cw_ini_parse), overridden from the command line,
- * printed by `churnwatch config show`. The table is the single place a setting is declared; the file
- * parser, the overrides and the printed example all walk it, so they cannot
- * disagree. Values are kept as validated strings; typed getters parse them.
+ * printed by `churnwatch config show`. The table is the single place a setting is declared; the
+ * file parser, the overrides and the printed example all walk it, so they cannot disagree. Values
+ * are kept as validated strings; typed getters parse them.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
@@ -602,8 +602,8 @@ static char *on_item(void *ud, const cw_ini_item *it)
     if (!key)
         return cw_strdupf("out of memory");
     int i = find(key);
-    const char *why = i < 0 ? "is not a known setting (see `churnwatch config show`)"
-                            : check(i, value);
+    const char *why =
+        i < 0 ? "is not a known setting (see `churnwatch config show`)" : check(i, value);
     if (!why && set(lc->c, i, value, FROM_FILE) != CW_OK)
         why = "out of memory";
     char *msg = why ? cw_strdupf("%s: %s", key, why) : NULL;

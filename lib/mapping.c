@@ -994,8 +994,8 @@ static char *on_preset(void *ud, const cw_ini_item *it)
         return NULL;
     }
     /* the current section, once it has a key: sections are never reopened */
-    sect *sc = ss->n && strcmp(ss->s[ss->n - 1].name, it->section + 7) == 0 ? &ss->s[ss->n - 1]
-                                                                            : NULL;
+    sect *sc =
+        ss->n && strcmp(ss->s[ss->n - 1].name, it->section + 7) == 0 ? &ss->s[ss->n - 1] : NULL;
     if (it->cont) {
         kv *last = &sc->kvs[sc->n - 1];
         char *joined = cw_strdupf("%s %s", last->value, it->value);

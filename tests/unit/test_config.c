@@ -573,9 +573,12 @@ static void test_nul_byte_is_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_load_errors),        cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_set_overrides),      cmocka_unit_test(test_write),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_set_overrides),
+        cmocka_unit_test(test_write),
         cmocka_unit_test(test_structured_entries),
         cmocka_unit_test(test_continuation_changes_no_rule),
         cmocka_unit_test(test_duplicate_key_is_error),

@@ -763,8 +763,8 @@ static void test_long_lines(void **state)
     assert_int_equal(src.maps[0]->nwhere, 2);
     cw_source_clear(&src);
     /* A preset key given twice is an error, not the last one winning. */
-    assert_int_equal(cw_source_compile_text("p", "[source.p]\nkind = accounts\nname = a\nname = b\n",
-                                            &src, &err),
+    assert_int_equal(cw_source_compile_text(
+                         "p", "[source.p]\nkind = accounts\nname = a\nname = b\n", &src, &err),
                      CW_ERR_CONFIG);
     assert_string_equal(err, "preset p:4: [source.p] name: given again (first at line 3); a key "
                              "is given once per section");
