@@ -469,8 +469,10 @@ static int action_known(loader *L, const char *a, size_t n)
         const cw_config_entry *e;
         int ne = cw_config_entries(L->cfg, &e);
         L->actions = malloc(((size_t)ne + 1) * sizeof *L->actions);
-        if (!L->actions)
-            return 0; /* reported as unknown; the allocation failing is rare enough */
+        if (!L->actions) {
+            L->err = L->err ? L->err : cw_strdupf("out of memory"); /* set_err keeps it */
+            return 0;
+        }
         for (int i = 0; i < ne; i++) {
             const char *nm;
             /* a section's entries are adjacent (lib/config.c): one name each */

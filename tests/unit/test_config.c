@@ -1,7 +1,10 @@
 /*
  * test_config.c — the settings table: defaults, loading an INI file,
  * errors that point at file:line, CLI overrides that win over the file,
- * and the written configuration (every key, re-loadable).
+ * and the written configuration (every key, re-loadable); the strict INI
+ * reader's rules (docs/configuration.md, "Syntax"): continuation lines only
+ * where they mean something, duplicate keys and sections, long lines, NUL
+ * bytes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
