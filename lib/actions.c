@@ -570,8 +570,8 @@ static int http_type(cw_action_type t)
     return t == CW_ACTION_WEBHOOK || t == CW_ACTION_SLACK || t == CW_ACTION_INAPP;
 }
 
-/* Loads the [template.NAME] sections. A repeated body key continues the
- * body on a new line (inih reports indented continuation lines that way). */
+/* Loads the [template.NAME] sections. An indented continuation line of a
+ * body reaches us already joined with a new line (lib/config.c). */
 static cw_status load_templates(const cw_config *cfg, cw_actions *a, char **errmsg)
 {
     const cw_config_entry *e;
@@ -596,7 +596,6 @@ static cw_status load_templates(const cw_config *cfg, cw_actions *a, char **errm
             /* overriding a stock template: keep the stock keys not given */
             a->tmpl_line[t - a->templates] = e[i].line;
         }
-        int stock_before = t->stock;
         t->stock = 0;
         char *v = unescape(e[i].value);
         if (!v)
@@ -606,14 +605,7 @@ static cw_status load_templates(const cw_config *cfg, cw_actions *a, char **errm
             free(v);
             return cfg_error(errmsg, cfg, e[i].line, e[i].section, e[i].key, "%s", why);
         }
-        int continuing = i > 0 && strcmp(e[i - 1].section, e[i].section) == 0 &&
-                         strcmp(e[i - 1].key, e[i].key) == 0 && !stock_before;
         if (strcmp(e[i].key, "subject") == 0) {
-            if (continuing) {
-                free(v);
-                return cfg_error(errmsg, cfg, e[i].line, e[i].section, e[i].key,
-                                 "a subject is one line");
-            }
             if (strchr(v, '\n')) {
                 free(v);
                 return cfg_error(errmsg, cfg, e[i].line, e[i].section, e[i].key,
@@ -621,12 +613,7 @@ static cw_status load_templates(const cw_config *cfg, cw_actions *a, char **errm
             }
             t->subject = own(a, v);
         } else if (strcmp(e[i].key, "body") == 0) {
-            if (continuing && t->body) {
-                t->body = own(a, cw_strdupf("%s\n%s", t->body, v));
-                free(v);
-            } else {
-                t->body = own(a, v);
-            }
+            t->body = own(a, v);
         } else {
             free(v);
             return cfg_error(errmsg, cfg, e[i].line, e[i].section, e[i].key,
@@ -729,8 +716,13 @@ static cw_status load_actions(const cw_config *cfg, cw_actions *a, char **errmsg
         /* The section's type: its own type key, else the stock action's. */
         const char *type = NULL;
         int type_line = e[i].line;
-        for (int j = i; j < n; j++)
-            if (strcmp(e[j].section, e[i].section) == 0 && strcmp(e[j].key, "type") == 0) {
+        /* A section's entries are adjacent (lib/config.c refuses a second
+         * header), so reading it is linear in the file, not actions x entries. */
+        int end = i + 1;
+        while (end < n && strcmp(e[end].section, e[i].section) == 0)
+            end++;
+        for (int j = i; j < end; j++)
+            if (strcmp(e[j].key, "type") == 0) {
                 type = e[j].value;
                 type_line = e[j].line;
             }
@@ -767,9 +759,7 @@ static cw_status load_actions(const cw_config *cfg, cw_actions *a, char **errmsg
         }
         x->stock = 0;
         x->line = e[i].line;
-        for (int j = i; j < n; j++) {
-            if (strcmp(e[j].section, e[i].section) != 0)
-                continue;
+        for (int j = i; j < end; j++) {
             cw_status s = set_key(cfg, a, x, &e[j], errmsg);
             if (s != CW_OK)
                 return s;

@@ -1,15 +1,15 @@
 /*
  * config.c — churnwatch's settings: one table, read from an INI file with
- * inih, overridden from the command line, printed by `churnwatch config
- * show`. The table is the single place a setting is declared; the file
- * parser, the overrides and the printed example all walk it, so they cannot
- * disagree. Values are kept as validated strings; typed getters parse them.
+ * the strict reader below (cw_ini_parse), overridden from the command line,
+ * printed by `churnwatch config show`. The table is the single place a setting is declared; the
+ * file parser, the overrides and the printed example all walk it, so they cannot disagree. Values
+ * are kept as validated strings; typed getters parse them.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 
 #include <errno.h>
-#include <ini.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -202,44 +202,6 @@ static cw_status set(cw_config *c, int i, const char *value, int from)
     return CW_OK;
 }
 
-typedef struct load_ctx {
-    cw_config *c;
-    FILE *f;
-    int line;     /* lines handed to inih so far: its line number */
-    int cont;     /* the current line is indented: a continuation */
-    int too_long; /* the first line longer than inih's buffer, or 0 */
-    int max;      /* that buffer's size */
-    char *err;    /* the first problem found by on_ini, without its line */
-    int err_line; /* the line of err */
-} load_ctx;
-
-/* inih's line source; counts lines so on_ini knows where it is (inih
- * reports only the first error's line, which may be a syntax error).
- * inih cuts lines at its compiled buffer size and reads the rest as a
- * line of its own (a bogus key): a longer line stops the parse here and
- * is reported with its line number. */
-static char *read_line(char *str, int num, void *stream)
-{
-    load_ctx *lc = stream;
-    if (lc->too_long)
-        return NULL;
-    char *s = fgets(str, num, lc->f);
-    if (!s)
-        return NULL;
-    lc->line++;
-    size_t l = strlen(s);
-    if (num > 1 && l == (size_t)num - 1 && s[l - 1] != '\n') {
-        int c = fgetc(lc->f);
-        if (c != '\n' && c != EOF) {
-            lc->too_long = lc->line;
-            lc->max = num;
-            return NULL;
-        }
-    }
-    lc->cont = s[0] == ' ' || s[0] == '\t';
-    return s;
-}
-
 static const char *custom_types = "count|sum|distinct_users|pct_change|days_since|ratio";
 static const char *custom_pers = "none|active_user|seat";
 
@@ -361,63 +323,380 @@ int cw_config_custom_metrics(const cw_config *c, const cw_custom_metric **out)
     return c->ncustom;
 }
 
-static int on_ini(void *ud, const char *section, const char *name, const char *value)
+/* ---- the INI reader ------------------------------------------------ */
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* Where an inline comment starts in s: a ';' after a blank (as inih read
+ * it, so "a;b" keeps its ';'), else the end of s. */
+static char *comment_start(char *s)
+{
+    int was_blank = 0;
+    for (; *s; s++) {
+        if (*s == ';' && was_blank)
+            return s;
+        was_blank = is_blank(*s);
+    }
+    return s;
+}
+
+/* Cuts s at end, less the blanks before it; returns s. */
+static char *cut(char *s, char *end)
+{
+    while (end > s && is_blank(end[-1]))
+        end--;
+    *end = '\0';
+    return s;
+}
+
+cw_status cw_ini_parse(const char *text, size_t len, const char *file, cw_ini_fn fn, void *ud,
+                       char **errmsg)
+{
+    if (errmsg)
+        *errmsg = NULL;
+    char *buf = malloc(CW_INI_MAX_LINE + 1);
+    char *section = cw_strndup("", 0);
+    char *key = NULL; /* the current section's last key: what an indented line continues */
+    const char *bad = NULL;
+    char *why = NULL;
+    int line = 0;
+    size_t pos = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    cw_status st = buf && section ? CW_OK : CW_ERR_NOMEM;
+    while (st == CW_OK && !bad && !why && pos < len) {
+        line++;
+        const char *p = text + pos;
+        const char *nl = memchr(p, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - p) : len - pos;
+        pos += n + (nl != NULL);
+        if (n && p[n - 1] == '\r')
+            n--;
+        if (n > CW_INI_MAX_LINE) {
+            bad = "line longer than " STR(CW_INI_MAX_LINE) " bytes";
+            break;
+        }
+        /* fgets-based readers silently cut a value at a NUL */
+        if (memchr(p, '\0', n)) {
+            bad = "a NUL byte in the line";
+            break;
+        }
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        char *s = buf;
+        while (is_blank(*s))
+            s++;
+        if (!*s || *s == ';' || *s == '#')
+            continue;
+        cw_ini_item it = {section, "", "", line, 0, 0};
+        if (s > buf && key) {
+            it.key = key;
+            it.value = cut(s, comment_start(s));
+            it.cont = 1;
+        } else if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close) {
+                bad = "a section header needs a closing ']'";
+                break;
+            }
+            char *rest = close + 1;
+            while (is_blank(*rest))
+                rest++;
+            char *name = s + 1;
+            while (is_blank(*name))
+                name++;
+            cut(name, close);
+            if (*rest && *rest != ';' && *rest != '#')
+                bad = "text after a section header";
+            else if (!*name)
+                bad = "an empty section name";
+            if (bad)
+                break;
+            free(section);
+            free(key);
+            key = NULL;
+            if (!(section = cw_strndup(name, strlen(name)))) {
+                st = CW_ERR_NOMEM;
+                break;
+            }
+            it.section = section;
+            it.header = 1;
+        } else {
+            char *eq = strchr(s, '=');
+            if (!eq) {
+                bad = "expected [section], key = value, a comment or a blank line";
+                break;
+            }
+            cut(s, eq);
+            if (!*s) {
+                bad = "a key is missing before '='";
+                break;
+            }
+            char *v = eq + 1;
+            while (is_blank(*v))
+                v++;
+            free(key);
+            if (!(key = cw_strndup(s, strlen(s)))) {
+                st = CW_ERR_NOMEM;
+                break;
+            }
+            it.key = key;
+            it.value = cut(v, comment_start(v));
+        }
+        why = fn(ud, &it);
+    }
+    if (st == CW_OK && (bad || why)) {
+        st = CW_ERR_CONFIG;
+        if (errmsg && !(*errmsg = cw_strdupf("%s:%d: %s", file, line, bad ? bad : why)))
+            st = CW_ERR_NOMEM;
+    }
+    free(why);
+    free(key);
+    free(section);
+    free(buf);
+    return st;
+}
+
+/* ---- loading -------------------------------------------------------- */
+
+/* A string set with an int per string (open addressing), so that finding
+ * a repeated section or key stays linear in the file's size. */
+typedef struct strindex {
+    char **k; /* owned; NULL = free slot */
+    int *v;
+    size_t cap, n;
+} strindex;
+
+static size_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* The value of k, or -1. */
+static int sx_get(const strindex *x, const char *k)
+{
+    if (!x->cap)
+        return -1;
+    for (size_t i = hash_str(k) & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+        if (!x->k[i])
+            return -1;
+        if (strcmp(x->k[i], k) == 0)
+            return x->v[i];
+    }
+}
+
+/* Adds k (absent; taken over, freed on failure) with v. */
+static cw_status sx_put(strindex *x, char *k, int v)
+{
+    if (!k)
+        return CW_ERR_NOMEM;
+    if (2 * (x->n + 1) > x->cap) {
+        size_t cap = x->cap ? 2 * x->cap : 64;
+        char **nk = calloc(cap, sizeof *nk);
+        int *nv = calloc(cap, sizeof *nv);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            free(k);
+            return CW_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < x->cap; i++) {
+            if (!x->k[i])
+                continue;
+            size_t j = hash_str(x->k[i]) & (cap - 1);
+            while (nk[j])
+                j = (j + 1) & (cap - 1);
+            nk[j] = x->k[i];
+            nv[j] = x->v[i];
+        }
+        free(x->k);
+        free(x->v);
+        x->k = nk;
+        x->v = nv;
+        x->cap = cap;
+    }
+    size_t i = hash_str(k) & (x->cap - 1);
+    while (x->k[i])
+        i = (i + 1) & (x->cap - 1);
+    x->k[i] = k;
+    x->v[i] = v;
+    x->n++;
+    return CW_OK;
+}
+
+static void sx_free(strindex *x)
+{
+    for (size_t i = 0; i < x->cap; i++)
+        free(x->k[i]);
+    free(x->k);
+    free(x->v);
+}
+
+typedef struct load_ctx {
+    cw_config *c;
+    strindex sections; /* section -> line of its header */
+    strindex keys;     /* "section\nkey" -> line */
+} load_ctx;
+
+/* An indented line: only [source.*] values (joined with a space,
+ * docs/importers.md) and [template.*] bodies (a new line, lib/actions.c)
+ * continue; anywhere else it would silently change the value above. */
+static char *on_continuation(load_ctx *lc, const cw_ini_item *it)
+{
+    cw_config *c = lc->c;
+    int source = cw_config_section_is(it->section, "source", NULL);
+    int tmpl = cw_config_section_is(it->section, "template", NULL);
+    cw_config_entry *last = c->nentries ? &c->entries[c->nentries - 1] : NULL;
+    if (!(source || tmpl) || !last || strcmp(last->section, it->section) != 0 ||
+        strcmp(last->key, it->key) != 0)
+        return cw_strdupf("[%s] %s: an indented line continues the value above, which only "
+                          "[source.*] values and [template.*] bodies do (start a key at the "
+                          "beginning of its line)",
+                          it->section, it->key);
+    char *joined = cw_strdupf("%s%s%s", last->value, source ? " " : "\n", it->value);
+    if (!joined)
+        return cw_strdupf("out of memory");
+    free((void *)last->value);
+    last->value = joined;
+    return NULL;
+}
+
+static char *on_item(void *ud, const cw_ini_item *it)
 {
     load_ctx *lc = ud;
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", section, name);
+    if (it->header) {
+        /* One header per section: a second one would merge or replace keys
+         * far from where the reader looks (docs/configuration.md). */
+        int first = sx_get(&lc->sections, it->section);
+        if (first >= 0)
+            return cw_strdupf("[%s]: the section was begun at line %d; write each section once",
+                              it->section, first);
+        return sx_put(&lc->sections, cw_strndup(it->section, strlen(it->section)), it->line) ==
+                       CW_OK
+                   ? NULL
+                   : cw_strdupf("out of memory");
+    }
+    if (it->cont)
+        return on_continuation(lc, it);
+    char *sk = cw_strdupf("%s\n%s", it->section, it->key);
+    int first = sk ? sx_get(&lc->keys, sk) : -1;
+    if (first >= 0) {
+        free(sk);
+        return cw_strdupf("[%s] %s: given again (first at line %d); a key is given once per "
+                          "section",
+                          it->section, it->key, first);
+    }
+    if (sx_put(&lc->keys, sk, it->line) != CW_OK)
+        return cw_strdupf("out of memory");
+    const char *section = it->section, *name = it->key, *value = it->value;
     if (strncmp(section, "metric.", 7) == 0) {
         const char *why = custom_key(lc->c, section + 7, name, value);
-        if (why && !lc->err) {
-            lc->err = cw_strdupf("%s: %s", key, why);
-            lc->err_line = lc->line;
-        }
-        return why ? 0 : 1;
+        return why ? cw_strdupf("%s.%s: %s", section, name, why) : NULL;
     }
-    if (structured_type(section) >= 0) {
-        /* In a [source.*] section an indented line continues the value of
-         * the key above it (inih calls again with that key): joined with
-         * one space, so a long value map or `where` can be written over
-         * several lines. Other sections keep the repeated entry (a
-         * [template.*] body continues on a new line: lib/actions.c). */
-        cw_config_entry *last = lc->c->nentries ? &lc->c->entries[lc->c->nentries - 1] : NULL;
-        if (lc->cont && last && cw_config_section_is(section, "source", NULL) &&
-            strcmp(last->section, section) == 0 && strcmp(last->key, name) == 0) {
-            char *joined = cw_strdupf("%s %s", last->value, value);
-            if (!joined) {
-                if (!lc->err) {
-                    lc->err = cw_strdupf("%s: out of memory", key);
-                    lc->err_line = lc->line;
-                }
-                return 0;
-            }
-            free((void *)last->value);
-            last->value = joined;
-            return 1;
-        }
-        if (add_entry(lc->c, section, name, value, lc->line) != CW_OK) {
-            if (!lc->err) {
-                lc->err = cw_strdupf("%s: out of memory", key);
-                lc->err_line = lc->line;
-            }
-            return 0;
-        }
-        return 1;
-    }
+    if (structured_type(section) >= 0)
+        return add_entry(lc->c, section, name, value, it->line) == CW_OK
+                   ? NULL
+                   : cw_strdupf("out of memory");
+    char *key = cw_strdupf("%s.%s", section, name);
+    if (!key)
+        return cw_strdupf("out of memory");
     int i = find(key);
-    const char *why = NULL;
-    if (i < 0)
-        why = "is not a known setting (see `churnwatch config show`)";
-    else
-        why = check(i, value);
+    const char *why =
+        i < 0 ? "is not a known setting (see `churnwatch config show`)" : check(i, value);
     if (!why && set(lc->c, i, value, FROM_FILE) != CW_OK)
         why = "out of memory";
-    if (why && !lc->err) {
-        lc->err = cw_strdupf("%s: %s", key, why);
-        lc->err_line = lc->line;
-        return 0;
+    char *msg = why ? cw_strdupf("%s: %s", key, why) : NULL;
+    free(key);
+    return msg;
+}
+
+static cw_config *config_new(void)
+{
+    cw_config *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    for (int i = 0; i < N_SETTINGS; i++)
+        if (set(c, i, settings[i].def, FROM_DEFAULT) != CW_OK) {
+            cw_config_free(c);
+            return NULL;
+        }
+    return c;
+}
+
+cw_status cw_config_load_text(const char *text, size_t len, const char *name, cw_config **out,
+                              char **errmsg)
+{
+    *out = NULL;
+    if (errmsg)
+        *errmsg = NULL;
+    cw_config *c = config_new();
+    if (!c)
+        return CW_ERR_NOMEM;
+    c->path = name;
+    load_ctx lc = {c, {0}, {0}};
+    cw_status s = cw_ini_parse(text, len, name, on_item, &lc, errmsg);
+    sx_free(&lc.sections);
+    sx_free(&lc.keys);
+    if (s == CW_OK) {
+        char *bad = custom_check(c);
+        if (bad) {
+            if (errmsg)
+                *errmsg = cw_strdupf("%s: %s", name, bad);
+            free(bad);
+            s = CW_ERR_CONFIG;
+        }
     }
-    return why ? 0 : 1;
+    if (s != CW_OK) {
+        cw_config_free(c);
+        return s;
+    }
+    *out = c;
+    return CW_OK;
+}
+
+/* Reads the whole file (the reader needs no line buffer of its own size). */
+static cw_status slurp(const char *path, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return CW_ERR_IO;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    cw_status s = b ? CW_OK : CW_ERR_NOMEM;
+    while (s == CW_OK) {
+        if (n == cap) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) {
+                s = CW_ERR_NOMEM;
+                break;
+            }
+            b = nb;
+        }
+        size_t k = fread(b + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) {
+            if (ferror(f))
+                s = CW_ERR_IO;
+            break;
+        }
+    }
+    fclose(f);
+    if (s != CW_OK) {
+        free(b);
+        return s;
+    }
+    *out = b;
+    *len = n;
+    return CW_OK;
 }
 
 cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
@@ -425,53 +704,24 @@ cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
     *out = NULL;
     if (errmsg)
         *errmsg = NULL;
-    cw_config *c = calloc(1, sizeof *c);
-    if (!c)
-        return CW_ERR_NOMEM;
-    for (int i = 0; i < N_SETTINGS; i++)
-        if (set(c, i, settings[i].def, FROM_DEFAULT) != CW_OK) {
-            cw_config_free(c);
+    if (!path) {
+        cw_config *c = config_new();
+        if (!c)
             return CW_ERR_NOMEM;
-        }
-    if (path) {
-        c->path = path;
-        load_ctx lc = {c, fopen(path, "r"), 0, 0, 0, 0, NULL, 0};
-        int rc = lc.f ? ini_parse_stream(read_line, &lc, on_ini, &lc) : -1;
-        if (lc.f)
-            fclose(lc.f);
-        if (rc == 0 && lc.too_long) {
-            if (errmsg)
-                *errmsg = cw_strdupf("%s:%d: line longer than %d bytes: continue a long value "
-                                     "on indented lines",
-                                     path, lc.too_long, lc.max - 1);
-            free(lc.err);
-            cw_config_free(c);
-            return CW_ERR_CONFIG;
-        }
-        if (rc != 0) {
-            /* rc is the first failing line: a setting's or a syntax error's. */
-            char *msg = rc < 0 ? cw_strdupf("%s: cannot read configuration file", path)
-                        : lc.err && lc.err_line == rc ? cw_strdupf("%s:%d: %s", path, rc, lc.err)
-                                                      : cw_strdupf("%s:%d: syntax error", path, rc);
-            free(lc.err);
-            if (errmsg)
-                *errmsg = msg;
-            else
-                free(msg);
-            cw_config_free(c);
-            return rc == -1 ? CW_ERR_IO : CW_ERR_CONFIG;
-        }
-        char *bad = custom_check(c);
-        if (bad) {
-            if (errmsg)
-                *errmsg = cw_strdupf("%s: %s", path, bad);
-            free(bad);
-            cw_config_free(c);
-            return CW_ERR_CONFIG;
-        }
+        *out = c;
+        return CW_OK;
     }
-    *out = c;
-    return CW_OK;
+    char *text;
+    size_t len;
+    cw_status s = slurp(path, &text, &len);
+    if (s != CW_OK) {
+        if (s == CW_ERR_IO && errmsg)
+            *errmsg = cw_strdupf("%s: cannot read configuration file", path);
+        return s;
+    }
+    s = cw_config_load_text(text, len, path, out, errmsg);
+    free(text);
+    return s;
 }
 
 cw_status cw_config_set(cw_config *c, const char *key, const char *value, char **errmsg)
@@ -547,7 +797,14 @@ void cw_config_write(const cw_config *c, FILE *out)
         if (!last || strcmp(last, e->section) != 0)
             fprintf(out, "\n[%s]\n", e->section);
         last = e->section;
-        fprintf(out, "%s = %s\n", e->key, e->value);
+        /* a [template.*] body's new lines go back as continuation lines */
+        fprintf(out, "%s = ", e->key);
+        for (const char *v = e->value; *v; v++)
+            if (*v == '\n')
+                fputs("\n    ", out);
+            else
+                fputc(*v, out);
+        fputc('\n', out);
     }
 }
 

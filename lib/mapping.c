@@ -13,7 +13,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "mapping.h"
 
-#include <ini.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -924,12 +923,6 @@ typedef struct sects {
     sect *s;
     int n;
     const char *file;
-    const char *pos; /* the text still to be read */
-    int line;        /* lines handed to inih so far */
-    int cont;        /* the current line is indented: a continuation */
-    int too_long;    /* the first line longer than inih's buffer, or 0 */
-    int max;
-    char *err;
 } sects;
 
 static cw_status add_kv(sects *ss, const char *section, const char *key, const char *value,
@@ -982,56 +975,44 @@ static void free_sects(sects *ss)
         free(ss->s[i].name);
     }
     free(ss->s);
-    free(ss->err);
     memset(ss, 0, sizeof *ss);
 }
 
-/* inih handler for preset text: only [source.X] sections. An indented line
- * continues the key above it (as in the configuration, lib/config.c). */
-static int on_preset(void *ud, const char *section, const char *name, const char *value)
+/* cw_ini_parse handler for preset text: only [source.X] sections, each
+ * once, each key once; an indented line continues the key above it, joined
+ * with a space (as in the configuration, lib/config.c). */
+static char *on_preset(void *ud, const cw_ini_item *it)
 {
     sects *ss = ud;
-    if (strncmp(section, "source.", 7) != 0 || !section[7]) {
-        if (!ss->err)
-            ss->err = cw_strdupf("[%s]: a preset holds only [source.NAME] sections", section);
-        return 0;
+    if (strncmp(it->section, "source.", 7) != 0 || !it->section[7])
+        return cw_strdupf("[%s]: a preset holds only [source.NAME] sections", it->section);
+    if (it->header) {
+        for (int i = 0; i < ss->n; i++)
+            if (strcmp(ss->s[i].name, it->section + 7) == 0)
+                return cw_strdupf("[%s]: the section was begun above; write each section once",
+                                  it->section);
+        return NULL;
     }
-    for (int i = 0; ss->cont && i < ss->n; i++) {
-        sect *sc = &ss->s[i];
-        if (strcmp(sc->name, section + 7) != 0 || !sc->n || strcmp(sc->kvs[sc->n - 1].key, name))
-            continue;
+    /* the current section, once it has a key: sections are never reopened */
+    sect *sc =
+        ss->n && strcmp(ss->s[ss->n - 1].name, it->section + 7) == 0 ? &ss->s[ss->n - 1] : NULL;
+    if (it->cont) {
         kv *last = &sc->kvs[sc->n - 1];
-        char *joined = cw_strdupf("%s %s", last->value, value);
+        char *joined = cw_strdupf("%s %s", last->value, it->value);
         if (!joined)
-            return 0;
+            return cw_strdupf("out of memory");
         free((void *)last->value);
         last->value = joined;
-        return 1;
-    }
-    return add_kv(ss, section + 7, name, value, ss->file, ss->line) == CW_OK;
-}
-
-/* inih's line source over preset text: counts lines, marks continuations
- * and stops at a line longer than inih's buffer (which it would cut in
- * two: the rest read as a bogus key). */
-static char *preset_line(char *str, int num, void *stream)
-{
-    sects *ss = stream;
-    if (!*ss->pos || ss->too_long || num < 2)
-        return NULL;
-    size_t len = strcspn(ss->pos, "\n");
-    size_t take = len + (ss->pos[len] == '\n');
-    ss->line++;
-    if (len > (size_t)num - 2 && !(len == (size_t)num - 1 && ss->pos[len] != '\n')) {
-        ss->too_long = ss->line;
-        ss->max = num;
         return NULL;
     }
-    memcpy(str, ss->pos, take);
-    str[take] = '\0';
-    ss->pos += take;
-    ss->cont = str[0] == ' ' || str[0] == '\t';
-    return str;
+    for (int i = 0; sc && i < sc->n; i++)
+        if (strcmp(sc->kvs[i].key, it->key) == 0)
+            return cw_strdupf("[%s] %s: given again (first at line %d); a key is given once per "
+                              "section",
+                              it->section, it->key, sc->kvs[i].line);
+    return add_kv(ss, it->section + 7, it->key, it->value, ss->file, it->line) == CW_OK
+               ? NULL
+               : cw_strdupf("out of memory");
 }
 
 static cw_status text_sects(const char *name, const char *text, sects *ss, char **err);
@@ -1053,22 +1034,14 @@ static cw_status text_sects(const char *name, const char *text, sects *ss, char 
 {
     memset(ss, 0, sizeof *ss);
     ss->file = name;
-    ss->pos = text;
-    int rc = ini_parse_stream(preset_line, ss, on_preset, ss);
-    if (rc == 0 && ss->too_long) {
-        *err = cw_strdupf("preset %s:%d: line longer than %d bytes: continue a long value on "
-                          "indented lines",
-                          name, ss->too_long, ss->max - 1);
+    char *file = cw_strdupf("preset %s", name);
+    if (!file)
+        return CW_ERR_NOMEM;
+    cw_status s = cw_ini_parse(text, strlen(text), file, on_preset, ss, err);
+    free(file);
+    if (s != CW_OK)
         free_sects(ss);
-        return CW_ERR_CONFIG;
-    }
-    if (rc != 0) {
-        *err = ss->err ? cw_strdupf("preset %s: %s", name, ss->err)
-                       : cw_strdupf("preset %s:%d: syntax error", name, rc);
-        free_sects(ss);
-        return CW_ERR_CONFIG;
-    }
-    return CW_OK;
+    return s;
 }
 
 void cw_source_clear(cw_source *s)

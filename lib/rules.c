@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,14 @@ typedef struct loader {
     spec *specs;
     int nspecs, capspecs;
     char *err;
+    /* Hash index of specs by (is_rule, name): -1 = free slot. Looking a
+     * section up per key by scanning made loading quadratic in the rules. */
+    int *index;
+    size_t capindex;
+    /* [action.NAME] names of the configuration, sorted (bsearch), built on
+     * first use: playbooks no longer rescan every entry per action. */
+    const char **actions;
+    int nactions, actions_built;
 } loader;
 
 static int own(cw_rules *r, char *s)
@@ -160,12 +169,50 @@ static void set_err(loader *L, const spec *s, int k, int col, const char *fmt, .
         L->err = cw_strdupf("%s: [%s.%s]: %s", where, type, s->name, why);
 }
 
+static size_t spec_hash(int is_rule, const char *name)
+{
+    uint64_t h = 1469598103934665603u ^ (uint64_t)is_rule; /* FNV-1a */
+    for (; *name; name++)
+        h = (h ^ (unsigned char)*name) * 1099511628211u;
+    return (size_t)h;
+}
+
 static spec *find_spec(loader *L, int is_rule, const char *name)
 {
-    for (int i = 0; i < L->nspecs; i++)
-        if (L->specs[i].is_rule == is_rule && strcmp(L->specs[i].name, name) == 0)
-            return &L->specs[i];
+    if (!L->capindex)
+        return NULL;
+    size_t mask = L->capindex - 1;
+    for (size_t i = spec_hash(is_rule, name) & mask; L->index[i] >= 0; i = (i + 1) & mask) {
+        spec *s = &L->specs[L->index[i]];
+        if (s->is_rule == is_rule && strcmp(s->name, name) == 0)
+            return s;
+    }
     return NULL;
+}
+
+/* Indexes specs[k] (new, so absent); grows the table at half full. */
+static int index_spec(loader *L, int k)
+{
+    if (2 * ((size_t)L->nspecs + 1) > L->capindex) {
+        size_t cap = L->capindex ? 2 * L->capindex : 64;
+        int *ni = malloc(cap * sizeof *ni);
+        if (!ni)
+            return -1;
+        for (size_t i = 0; i < cap; i++)
+            ni[i] = -1;
+        free(L->index);
+        L->index = ni;
+        L->capindex = cap;
+        for (int j = 0; j < L->nspecs; j++)
+            if (j != k)
+                index_spec(L, j);
+    }
+    size_t mask = L->capindex - 1;
+    size_t i = spec_hash(L->specs[k].is_rule, L->specs[k].name) & mask;
+    while (L->index[i] >= 0)
+        i = (i + 1) & mask;
+    L->index[i] = k;
+    return 0;
 }
 
 /* Applies one key of a section from the stock pack (from_cfg 0) or the
@@ -207,6 +254,10 @@ static void apply(loader *L, const char *section, const char *key, const char *v
         *s = tmp;
         s->name = dup_owned(L->r, name, strlen(name));
         s->stock = !from_cfg;
+        if (!s->name || index_spec(L, L->nspecs - 1) != 0) {
+            L->err = cw_strdupf("out of memory");
+            return;
+        }
     } else if (from_cfg && s->stock) {
         s->overridden = 1;
     }
@@ -400,6 +451,11 @@ int rs_list_has(const char *list, const char *name)
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int action_known(loader *L, const char *a, size_t n)
 {
     const char *const *sa;
@@ -409,15 +465,31 @@ static int action_known(loader *L, const char *a, size_t n)
             return 1;
     if (!L->cfg)
         return 0;
-    const cw_config_entry *e;
-    int ne = cw_config_entries(L->cfg, &e);
-    for (int i = 0; i < ne; i++) {
-        const char *nm;
-        if (cw_config_section_is(e[i].section, "action", &nm) && strlen(nm) == n &&
-            strncmp(nm, a, n) == 0)
-            return 1;
+    if (!L->actions_built) {
+        const cw_config_entry *e;
+        int ne = cw_config_entries(L->cfg, &e);
+        L->actions = malloc(((size_t)ne + 1) * sizeof *L->actions);
+        if (!L->actions) {
+            L->err = L->err ? L->err : cw_strdupf("out of memory"); /* set_err keeps it */
+            return 0;
+        }
+        for (int i = 0; i < ne; i++) {
+            const char *nm;
+            /* a section's entries are adjacent (lib/config.c): one name each */
+            if (cw_config_section_is(e[i].section, "action", &nm) &&
+                (i == 0 || strcmp(e[i - 1].section, e[i].section) != 0))
+                L->actions[L->nactions++] = nm;
+        }
+        qsort(L->actions, (size_t)L->nactions, sizeof *L->actions, cmp_str);
+        L->actions_built = 1;
     }
-    return 0;
+    char name[256];
+    if (n >= sizeof name)
+        return 0;
+    memcpy(name, a, n);
+    name[n] = '\0';
+    const char *key = name;
+    return bsearch(&key, L->actions, (size_t)L->nactions, sizeof *L->actions, cmp_str) != NULL;
 }
 
 static void compile(loader *L, const spec *s, int k, cw_metric_scope scope, cw_expr **out,
@@ -544,9 +616,14 @@ static void build_rule(loader *L, const spec *s, cw_rule *ru, cw_expr **when, cw
         L->err = cw_strdupf("out of memory");
 }
 
-static int cmp_rule(const void *a, const void *b)
+typedef struct rule_row {
+    cw_rule rule;
+    cw_expr *when, *clear;
+} rule_row;
+
+static int cmp_row(const void *a, const void *b)
 {
-    return strcmp(((const cw_rule *)a)->name, ((const cw_rule *)b)->name);
+    return strcmp(((const rule_row *)a)->rule.name, ((const rule_row *)b)->rule.name);
 }
 
 static int cmp_pb(const void *a, const void *b)
@@ -562,7 +639,7 @@ cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, char **err)
     cw_rules *r = calloc(1, sizeof *r);
     if (!r)
         return CW_ERR_NOMEM;
-    loader L = {r, cfg, cfg ? cw_config_path(cfg) : NULL, NULL, 0, 0, NULL};
+    loader L = {.r = r, .cfg = cfg, .cfg_path = cfg ? cw_config_path(cfg) : NULL};
     /* The slot layout: catalogue account metrics, custom metrics, user metrics. */
     const cw_metric_info *cat;
     int ncat = cw_metrics_catalog(&cat);
@@ -615,6 +692,8 @@ cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, char **err)
     }
     free(cfg_text);
     free(L.specs);
+    free(L.index);
+    free((void *)L.actions);
     if (L.err) {
         if (err)
             *err = L.err;
@@ -623,29 +702,24 @@ cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, char **err)
         cw_rules_free(r);
         return CW_ERR_CONFIG;
     }
-    /* Sort rules by name, keeping each rule's compiled expressions with it. */
+    /* Sort rules by name, keeping each rule's compiled expressions with it
+     * (moved together: matching them up afterwards by name was quadratic). */
     {
         int n = r->nrules;
-        cw_rule *sr = malloc(sizeof *sr * (size_t)(n + 1));
-        cw_expr **sw = malloc(sizeof *sw * (size_t)(n + 1));
-        cw_expr **sc = malloc(sizeof *sc * (size_t)(n + 1));
-        if (!sr || !sw || !sc) {
-            free(sr), free(sw), free(sc);
+        rule_row *rows = malloc(sizeof *rows * (size_t)(n + 1));
+        if (!rows) {
             cw_rules_free(r);
             return CW_ERR_NOMEM;
         }
-        memcpy(sr, r->rules, sizeof *sr * (size_t)n);
-        qsort(sr, (size_t)n, sizeof *sr, cmp_rule);
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-                if (r->rules[j].name == sr[i].name) {
-                    sw[i] = r->when[j];
-                    sc[i] = r->clear[j];
-                }
-        memcpy(r->rules, sr, sizeof *sr * (size_t)n);
-        memcpy(r->when, sw, sizeof *sw * (size_t)n);
-        memcpy(r->clear, sc, sizeof *sc * (size_t)n);
-        free(sr), free(sw), free(sc);
+            rows[i] = (rule_row){r->rules[i], r->when[i], r->clear[i]};
+        qsort(rows, (size_t)n, sizeof *rows, cmp_row);
+        for (int i = 0; i < n; i++) {
+            r->rules[i] = rows[i].rule;
+            r->when[i] = rows[i].when;
+            r->clear[i] = rows[i].clear;
+        }
+        free(rows);
     }
     qsort(r->pbs, (size_t)r->npb, sizeof *r->pbs, cmp_pb);
     *out = r;
@@ -682,12 +756,21 @@ const cw_rule *cw_rules_get(const cw_rules *r, int i)
     return i >= 0 && i < r->nrules ? &r->rules[i] : NULL;
 }
 
+/* Both lists are sorted by name (cw_rules_load): binary search, so that
+ * evaluation looking up each rule's playbook stays linear in the rules. */
+static int cmp_rule_name(const void *key, const void *e)
+{
+    return strcmp(key, ((const cw_rule *)e)->name);
+}
+
+static int cmp_pb_name(const void *key, const void *e)
+{
+    return strcmp(key, ((const cw_playbook *)e)->name);
+}
+
 const cw_rule *cw_rules_find(const cw_rules *r, const char *name)
 {
-    for (int i = 0; i < r->nrules; i++)
-        if (strcmp(r->rules[i].name, name) == 0)
-            return &r->rules[i];
-    return NULL;
+    return bsearch(name, r->rules, (size_t)r->nrules, sizeof *r->rules, cmp_rule_name);
 }
 
 int cw_playbooks_count(const cw_rules *r)
@@ -702,10 +785,7 @@ const cw_playbook *cw_playbooks_get(const cw_rules *r, int i)
 
 const cw_playbook *cw_playbooks_find(const cw_rules *r, const char *name)
 {
-    for (int i = 0; i < r->npb; i++)
-        if (strcmp(r->pbs[i].name, name) == 0)
-            return &r->pbs[i];
-    return NULL;
+    return bsearch(name, r->pbs, (size_t)r->npb, sizeof *r->pbs, cmp_pb_name);
 }
 
 const char *rs_slot_name(const cw_rules *r, int slot, char *buf, size_t n)

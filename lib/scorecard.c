@@ -18,7 +18,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -644,72 +643,46 @@ static cw_status parse_entries(const cw_config_entry *e, int n, const char *file
     return CW_OK;
 }
 
-/* inih callback collecting the default text's entries. */
+/* Entries of the default text, as the configuration would keep them. */
 typedef struct text_ctx {
     cw_config_entry e[512];
     int n;
     char store[512][3][128];
 } text_ctx;
 
-static int on_text(void *ud, int line, const char *section, const char *key, const char *value)
+static char *on_text(void *ud, const cw_ini_item *it)
 {
     text_ctx *t = ud;
-    if (t->n == 512 || strlen(section) >= 128 || strlen(key) >= 128 || strlen(value) >= 128)
-        return 0;
-    memcpy(t->store[t->n][0], section, strlen(section) + 1);
-    memcpy(t->store[t->n][1], key, strlen(key) + 1);
-    memcpy(t->store[t->n][2], value, strlen(value) + 1);
-    t->e[t->n] = (cw_config_entry){t->store[t->n][0], t->store[t->n][1], t->store[t->n][2], line};
-    t->n++;
-    return 1;
-}
-
-/* inih without INI_HANDLER_LINENO: count lines ourselves via a reader. */
-typedef struct str_reader {
-    const char *p;
-    int line;
-    text_ctx *t;
-} str_reader;
-
-static char *str_read(char *buf, int size, void *stream)
-{
-    str_reader *r = stream;
-    if (!*r->p)
+    if (it->header)
         return NULL;
-    int i = 0;
-    while (i < size - 1 && r->p[i] && r->p[i] != '\n')
-        i++;
-    if (r->p[i] == '\n' && i < size - 1)
-        i++;
-    memcpy(buf, r->p, (size_t)i);
-    buf[i] = '\0';
-    r->p += i;
-    r->line++;
-    return buf;
-}
-
-static int on_text_ini(void *ud, const char *section, const char *key, const char *value)
-{
-    str_reader *r = ud;
-    return on_text(r->t, r->line, section, key, value);
+    if (it->cont || t->n == 512 || strlen(it->section) >= 128 || strlen(it->key) >= 128 ||
+        strlen(it->value) >= 128)
+        return cw_strdupf("[%s] %s: not a line of a default scorecard", it->section, it->key);
+    memcpy(t->store[t->n][0], it->section, strlen(it->section) + 1);
+    memcpy(t->store[t->n][1], it->key, strlen(it->key) + 1);
+    memcpy(t->store[t->n][2], it->value, strlen(it->value) + 1);
+    t->e[t->n] =
+        (cw_config_entry){t->store[t->n][0], t->store[t->n][1], t->store[t->n][2], it->line};
+    t->n++;
+    return NULL;
 }
 
 cw_status sc_parse_text(const char *text, const char *file, const cw_custom_metric *custom,
                         int ncustom, cw_scorecard **out, char **errmsg)
 {
+    if (errmsg)
+        *errmsg = NULL;
     text_ctx *t = calloc(1, sizeof *t);
     if (!t)
         return CW_ERR_NOMEM;
-    str_reader r = {text, 0, t};
-    int rc = ini_parse_stream(str_read, &r, on_text_ini, &r);
-    cw_status s;
-    if (rc != 0) {
-        if (errmsg)
-            *errmsg = cw_strdupf("%s:%d: syntax error", file, rc);
-        s = CW_ERR_CONFIG;
-    } else {
+    char *err = NULL;
+    cw_status s = cw_ini_parse(text, strlen(text), file, on_text, t, &err);
+    if (s == CW_OK)
         s = parse_entries(t->e, t->n, file, custom, ncustom, out, errmsg);
-    }
+    else if (errmsg)
+        *errmsg = err;
+    else
+        free(err);
     free(t);
     return s;
 }

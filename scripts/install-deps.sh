@@ -4,7 +4,7 @@
 # when not root.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
-      libsqlite3-dev sqlite3 libjansson-dev libinih-dev libcmocka-dev zlib1g-dev
+      libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev zlib1g-dev
       python3 time liblinear-dev libxgboost-dev python3-sklearn python3-xgboost
       libcurl4-openssl-dev libmicrohttpd-dev libssl-dev wrk nodejs chromium
       tzdata)  # tzdata: IANA zones for mappings' .zone (lib/tz.c reads /usr/share/zoneinfo)

@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "$1")
 secs=${FUZZ_SECONDS:-20}
-targets=(fuzz_csv fuzz_time fuzz_jsonl fuzz_expr fuzz_template fuzz_mapping fuzz_jsonscan)
+targets=(fuzz_csv fuzz_time fuzz_jsonl fuzz_expr fuzz_template fuzz_mapping fuzz_jsonscan fuzz_config)
 
 # A build directory configured with another compiler would silently stay so.
 if [ -f "$build/CMakeCache.txt" ] &&

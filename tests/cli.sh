@@ -36,8 +36,17 @@ printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date,We
 cp crm.csv crm-2024.csv
 printf '[source.e]\nkind = events\neach = items\nts = each.t\naccount_id = '"'"'A1'"'"'\nevent = '"'"'x'"'"'\n' >src_each.conf
 printf '[source.p]\npreset = nope\n' >src_preset.conf
-# A line longer than the INI reader's 199 bytes: an error naming its line.
+# A 280-byte line (inih cut lines at 199 bytes; any length up to 64 KiB reads).
 { printf '[source.crm]\nkind = accounts\nsegment.map = '; printf 'a=smb, %.0s' $(seq 40); printf '\n'; } >src_long.conf
+# The configuration syntax (docs/configuration.md): each of these changed a
+# rule's condition silently while check-config said ok.
+printf '[rule.x]\nwhen = licence_activation < 0.5\n    or health_score < 99\n' >cfg_cont.conf
+printf '[rule.x]\nwhen = licence_activation < 0.5\nwhen = health_score < 99\n' >cfg_dupkey.conf
+printf '[rule.x]\nwhen = licence_activation < 0.5\n\n[rule.x]\nenabled = false\n' >cfg_dupsection.conf
+printf '[rule.x]\nwhen = licence_activation < 0.5\0 or health_score < 99\n' >cfg_nul.conf
+# A 4,000-byte expression on one line (docs/rules.md allows 4,096).
+{ printf '[rule.long]\nwhen = licence_activation < 0.5'; printf ' or licence_activation < 0.5%.0s' $(seq 140); printf '\n'; } >cfg_longwhen.conf
+{ printf '[rule.x]\nwhen = '; head -c 70000 /dev/zero | tr '\0' 'x'; printf '\n'; } >cfg_toolong.conf
 printf 'Record ID,Company name,Lifecycle Stage,Number of Employees,Annual Revenue,Create Date,Company owner\n201,Gamma,customer,3,"$1,200",2024-01-02 03:04,x\n' >example.csv
 printf 'Record ID,Company name,Number of Employees,Annual Revenue,Create Date\n102,Beta,5,"12,00",2024-03-10\n' >crm_bad.csv
 # Real data in (docs/data-model.md): money units, timestamps, kind detection,

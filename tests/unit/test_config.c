@@ -1,7 +1,10 @@
 /*
  * test_config.c — the settings table: defaults, loading an INI file,
  * errors that point at file:line, CLI overrides that win over the file,
- * and the written configuration (every key, re-loadable).
+ * and the written configuration (every key, re-loadable); the strict INI
+ * reader's rules (docs/configuration.md, "Syntax"): continuation lines only
+ * where they mean something, duplicate keys and sections, long lines, NUL
+ * bytes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -164,7 +167,16 @@ static const bad_case bad_cases[] = {
      "simulate.start: is not a date"},
     {"first error wins", "[store]\ncache_mib = 0\nbogus = 1\n", CW_ERR_CONFIG, 2,
      "store.cache_mib: is out of range"},
-    {"syntax error", "[store\ndb = x\n", CW_ERR_CONFIG, 1, "syntax error"},
+    {"unclosed header", "[store\ndb = x\n", CW_ERR_CONFIG, 1,
+     "a section header needs a closing ']'"},
+    {"no equals sign", "[store]\ndb x.db\n", CW_ERR_CONFIG, 2,
+     "expected [section], key = value, a comment or a blank line"},
+    {"text after a header", "[store] db = x\n", CW_ERR_CONFIG, 1, "text after a section header"},
+    {"no key", "[store]\n = x\n", CW_ERR_CONFIG, 2, "a key is missing before '='"},
+    {"duplicate setting", "[store]\ndb = a.db\n\ndb = b.db\n", CW_ERR_CONFIG, 4,
+     "[store] db: given again (first at line 2)"},
+    {"continued setting", "[store]\ndb = a\n  .db\n", CW_ERR_CONFIG, 3,
+     "[store] db: an indented line continues the value above"},
 };
 
 static void test_load_errors(void **state)
@@ -367,13 +379,215 @@ static void test_write(void **state)
     free(out);
 }
 
+/* Loads text through a file named name; returns the status, *c on success. */
+static cw_status load_text(const char *name, const char *text, cw_config **c, char **err)
+{
+    char path[512];
+    write_file(path, sizeof path, name, text);
+    *err = NULL;
+    return cw_config_load(path, c, err);
+}
+
+/* An indented line used to continue `when` or `description` silently (inih
+ * appended it as a repeated key, the last one winning): now an error, except
+ * where continuation means something ([source.*], [template.*]). */
+static void test_continuation_changes_no_rule(void **state)
+{
+    (void)state;
+    cw_config *c = NULL;
+    char *err;
+    assert_int_equal(load_text("cont.ini",
+                               "[rule.x]\nwhen = licence_activation < 0.5\n"
+                               "    or health_score < 99\n",
+                               &c, &err),
+                     CW_ERR_CONFIG);
+    assert_null(c);
+    assert_non_null(strstr(err, "cont.ini:3: [rule.x] when: an indented line continues"));
+    free(err);
+    assert_int_equal(load_text("cont.ini",
+                               "[rule.x]\ndescription = one\n\tenabled = false\n"
+                               "when = licence_activation < 0.5\n",
+                               &c, &err),
+                     CW_ERR_CONFIG);
+    assert_non_null(strstr(err, "cont.ini:3: [rule.x] description: an indented line"));
+    free(err);
+    /* An indented first key of a section is a key; indented comments stay comments. */
+    assert_int_equal(load_text("cont.ini",
+                               "[rule.x]\n  when = licence_activation < 0.5\n  ; note\n"
+                               "# note\nseverity = critical ; inline\n",
+                               &c, &err),
+                     CW_OK);
+    const cw_config_entry *e;
+    assert_int_equal(cw_config_entries(c, &e), 2);
+    assert_string_equal(e[0].value, "licence_activation < 0.5");
+    assert_string_equal(e[1].value, "critical");
+    cw_config_free(c);
+    /* Where continuation is meaningful: a source value joins with a space,
+     * a template body with a new line; the entry keeps the key's line. */
+    assert_int_equal(load_text("cont.ini",
+                               "[source.s]\nstatus.map = a=active,\n    b=trial\n"
+                               "[template.t]\nsubject = Hi\nbody = one\n  two\n\tthree\n",
+                               &c, &err),
+                     CW_OK);
+    assert_int_equal(cw_config_entries(c, &e), 3);
+    assert_string_equal(e[0].value, "a=active, b=trial");
+    assert_int_equal(e[0].line, 2);
+    assert_string_equal(e[2].value, "one\ntwo\nthree");
+    assert_int_equal(e[2].line, 6);
+    /* config show writes the body back as continuation lines, which read
+     * back to the same body. */
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    cw_config_write(c, f);
+    char *out = slurp(f);
+    fclose(f);
+    assert_non_null(strstr(out, "body = one\n    two\n    three\n"));
+    cw_config_free(c);
+    assert_int_equal(load_text("again.ini", out, &c, &err), CW_OK);
+    assert_int_equal(cw_config_entries(c, &e), 3);
+    assert_string_equal(e[2].value, "one\ntwo\nthree");
+    cw_config_free(c);
+    free(out);
+}
+
+/* A repeated key used to keep the last value: an error in every section. */
+static void test_duplicate_key_is_error(void **state)
+{
+    (void)state;
+    cw_config *c = NULL;
+    char *err;
+    assert_int_equal(load_text("dup.ini",
+                               "[rule.x]\nwhen = licence_activation < 0.5\nseverity = warning\n"
+                               "when = health_score < 99\n",
+                               &c, &err),
+                     CW_ERR_CONFIG);
+    assert_null(c);
+    assert_string_equal(strstr(err, "dup.ini:"),
+                        "dup.ini:4: [rule.x] when: given again (first at line 2); a key is given "
+                        "once per section");
+    free(err);
+    assert_int_equal(load_text("dup.ini", "[template.t]\nbody = a\nbody = b\n", &c, &err),
+                     CW_ERR_CONFIG);
+    assert_non_null(strstr(err, "dup.ini:3: [template.t] body: given again"));
+    free(err);
+    assert_int_equal(load_text("dup.ini", "[metric.m]\ntype = count\ntype = sum\n", &c, &err),
+                     CW_ERR_CONFIG);
+    assert_non_null(strstr(err, "dup.ini:3: [metric.m] type: given again"));
+    free(err);
+    /* The same key in two sections is two keys. */
+    assert_int_equal(load_text("dup.ini",
+                               "[rule.x]\nwhen = licence_activation < 0.5\n"
+                               "[rule.y]\nwhen = licence_activation < 0.5\n",
+                               &c, &err),
+                     CW_OK);
+    cw_config_free(c);
+}
+
+/* A second header of a section is an error rather than a merge: merged
+ * keys would change a rule far from where the reader looks. */
+static void test_duplicate_section_is_error(void **state)
+{
+    (void)state;
+    cw_config *c = NULL;
+    char *err;
+    assert_int_equal(load_text("dups.ini",
+                               "[rule.x]\nwhen = licence_activation < 0.5\n[store]\ndb = a\n"
+                               "[ rule.x ]\nenabled = false\n",
+                               &c, &err),
+                     CW_ERR_CONFIG);
+    assert_non_null(strstr(err, "dups.ini:5: [rule.x]: the section was begun at line 1; write "
+                                "each section once"));
+    free(err);
+    assert_int_equal(load_text("dups.ini", "[store]\ndb = a\n[store]\ncache_mib = 1\n", &c, &err),
+                     CW_ERR_CONFIG);
+    assert_non_null(strstr(err, "dups.ini:3: [store]: the section was begun at line 1"));
+    free(err);
+}
+
+/* inih cut lines at 199 bytes and read the rest as a bogus line: a 4,096
+ * byte expression (docs/rules.md) must read whole, as must any line up to
+ * CW_INI_MAX_LINE; a longer one is an error naming its line. */
+static void test_long_lines_read_whole(void **state)
+{
+    (void)state;
+    size_t cap = CW_INI_MAX_LINE + 256;
+    char *text = malloc(cap), *when = malloc(cap);
+    assert_non_null(text);
+    assert_non_null(when);
+    size_t n = (size_t)snprintf(when, cap, "licence_activation < 0.5");
+    while (n + 28 <= 4096)
+        n += (size_t)snprintf(when + n, cap - n, " or licence_activation < 0.5");
+    snprintf(text, cap, "[rule.long]\nwhen = %s\nseverity = critical\n", when);
+    cw_config *c = NULL;
+    char *err;
+    assert_int_equal(load_text("long.ini", text, &c, &err), CW_OK);
+    const cw_config_entry *e;
+    assert_int_equal(cw_config_entries(c, &e), 2);
+    assert_int_equal(strlen(e[0].value), n);
+    assert_int_equal(e[1].line, 3);
+    cw_rules *r = NULL;
+    assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
+    const cw_rule *ru = cw_rules_find(r, "long");
+    assert_non_null(ru);
+    assert_string_equal(ru->when, when);
+    cw_rules_free(r);
+    cw_config_free(c);
+    /* Exactly CW_INI_MAX_LINE bytes (CRLF not counted), then one more. */
+    for (int over = 0; over <= 1; over++) {
+        size_t len = (size_t)snprintf(text, cap, "[store]\r\ndb = ");
+        size_t fill = CW_INI_MAX_LINE - 5 + (size_t)over;
+        memset(text + len, 'x', fill);
+        memcpy(text + len + fill, "\r\n", 3);
+        cw_status s = load_text("long.ini", text, &c, &err);
+        if (!over) {
+            assert_int_equal(s, CW_OK);
+            assert_int_equal(strlen(cw_config_get(c, "store.db")), fill);
+            cw_config_free(c);
+        } else {
+            assert_int_equal(s, CW_ERR_CONFIG);
+            assert_non_null(strstr(err, "long.ini:2: line longer than 65536 bytes"));
+            free(err);
+        }
+    }
+    free(text);
+    free(when);
+}
+
+/* A NUL byte used to end the value there (fgets): an error naming the line. */
+static void test_nul_byte_is_error(void **state)
+{
+    (void)state;
+    static const char text[] = "[rule.x]\nwhen = licence_activation < 0.5\0 or true\n";
+    cw_config *c = (cw_config *)&c;
+    char *err = NULL;
+    assert_int_equal(cw_config_load_text(text, sizeof text - 1, "nul.ini", &c, &err),
+                     CW_ERR_CONFIG);
+    assert_null(c);
+    assert_string_equal(err, "nul.ini:2: a NUL byte in the line");
+    free(err);
+    /* The reader also takes a BOM, CRLF and a last line without a line end. */
+    static const char ok[] = "\xEF\xBB\xBF[store]\r\ndb = a.db\r\n[ingest]\nmax_errors = 7";
+    assert_int_equal(cw_config_load_text(ok, sizeof ok - 1, "ok.ini", &c, &err), CW_OK);
+    assert_string_equal(cw_config_get(c, "store.db"), "a.db");
+    assert_int_equal(cw_config_get_int(c, "ingest.max_errors"), 7);
+    cw_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_load_errors),        cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_set_overrides),      cmocka_unit_test(test_write),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_set_overrides),
+        cmocka_unit_test(test_write),
         cmocka_unit_test(test_structured_entries),
+        cmocka_unit_test(test_continuation_changes_no_rule),
+        cmocka_unit_test(test_duplicate_key_is_error),
+        cmocka_unit_test(test_duplicate_section_is_error),
+        cmocka_unit_test(test_long_lines_read_whole),
+        cmocka_unit_test(test_nul_byte_is_error),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -710,22 +710,32 @@ static void test_numeric_zone(void **state)
     cw_source_clear(&src);
 }
 
-/* Long configuration lines: an error naming file:line, and indented
- * continuation lines joined with one space. */
+/* Long configuration lines: accepted up to CW_INI_MAX_LINE bytes (no
+ * longer cut at inih's 200), longer ones an error naming file:line; and
+ * indented continuation lines joined with one space. */
 static void test_long_lines(void **state)
 {
     (void)state;
-    char text[4096], longv[400];
-    memset(longv, 'a', sizeof longv - 1);
-    longv[sizeof longv - 1] = '\0';
-    snprintf(text, sizeof text, "[source.t]\nkind = accounts\nsegment.map = x=%s\nname = n\n",
+    size_t big = CW_INI_MAX_LINE + 200;
+    char *text = malloc(big), *longv = malloc(big);
+    assert_non_null(text);
+    assert_non_null(longv);
+    memset(longv, 'a', 4000);
+    longv[4000] = '\0';
+    snprintf(text, big, "[source.t]\nkind = accounts\nsegment = s\nsegment.map = x=%s\nname = n\n",
              longv);
     write_file("long.conf", text);
     cw_config *c = NULL;
     char *err = NULL;
+    assert_int_equal(cw_config_load(path_of("long.conf"), &c, &err), CW_OK);
+    cw_config_free(c);
+    /* one byte over the limit: "segment.map = x=" is 16 bytes */
+    memset(longv, 'a', CW_INI_MAX_LINE - 16 + 1);
+    longv[CW_INI_MAX_LINE - 16 + 1] = '\0';
+    snprintf(text, big, "[source.t]\nkind = accounts\nsegment.map = x=%s\nname = n\n", longv);
+    write_file("long.conf", text);
     assert_int_equal(cw_config_load(path_of("long.conf"), &c, &err), CW_ERR_CONFIG);
-    assert_non_null(strstr(err, "long.conf:3: line longer than 199 bytes: continue a long value "
-                                "on indented lines"));
+    assert_non_null(strstr(err, "long.conf:3: line longer than 65536 bytes"));
     free(err);
     cw_source src;
     cw_mapping *m = must("kind = accounts\nsegment = s\nsegment.map = a=smb,\n"
@@ -737,10 +747,11 @@ static void test_long_lines(void **state)
     assert_string_equal(f->map_to[1], "mid");
     cw_source_clear(&src);
     /* Preset text too. */
-    snprintf(text, sizeof text, "[source.p]\nkind = accounts\nname = %s\n", longv);
+    memset(longv, 'a', CW_INI_MAX_LINE);
+    longv[CW_INI_MAX_LINE] = '\0';
+    snprintf(text, big, "[source.p]\nkind = accounts\nname = %s\n", longv);
     assert_int_equal(cw_source_compile_text("p", text, &src, &err), CW_ERR_CONFIG);
-    assert_string_equal(err, "preset p:3: line longer than 199 bytes: continue a long value on "
-                             "indented lines");
+    assert_string_equal(err, "preset p:3: line longer than 65536 bytes");
     free(err);
     assert_int_equal(cw_source_compile_text("p",
                                             "[source.p]\nkind = accounts\nwhere = a = 1\n"
@@ -749,6 +760,15 @@ static void test_long_lines(void **state)
                      CW_OK);
     assert_int_equal(src.maps[0]->nwhere, 2);
     cw_source_clear(&src);
+    /* A preset key given twice is an error, not the last one winning. */
+    assert_int_equal(cw_source_compile_text(
+                         "p", "[source.p]\nkind = accounts\nname = a\nname = b\n", &src, &err),
+                     CW_ERR_CONFIG);
+    assert_string_equal(err, "preset p:4: [source.p] name: given again (first at line 3); a key "
+                             "is given once per section");
+    free(err);
+    free(text);
+    free(longv);
 }
 
 /* A section declaring a format reads only files of it. */
