@@ -243,7 +243,7 @@ const cli_command cli_commands[] = {
      "  --db F   database (default: store.db)\n"},
     {"run", cmd_run, "the daily job: ingest new files, snapshot, score, evaluate, deliver",
      "usage: churnwatch run [--db F] [--drop DIR [--skip-bad]] [--as-of DATE] [--quiet]\n"
-     "                      [--deliver yes|no|dry-run] [--backfill]\n"
+     "                      [--deliver yes|no|dry-run] [--backfill] [--wait SECONDS]\n"
      "\n"
      "For cron. Ingests the export files in DIR (*.csv, *.tsv, *.jsonl, *.json, .gz)\n"
      "in one run and moves them to DIR/done, computes the metric snapshot of DATE\n"
@@ -256,7 +256,12 @@ const cli_command cli_commands[] = {
      "run.on_bad_row = quarantine): then bad rows go, with their reasons, to the\n"
      "quarantine (`churnwatch quarantine list`) and DIR/quarantine/TIME.jsonl, the\n"
      "good rows land, the files move to done/ and the day goes on. A file that cannot\n"
-     "be read at all (no usable header, unknown kind) still fails the run.\n"},
+     "be read at all (no usable header, unknown kind) still fails the run.\n"
+     "\n"
+     "One run at a time: a run holds an advisory lock on DB.run.lock (beside the\n"
+     "database) from before it opens the database to its end. Another run of the same\n"
+     "database waits up to --wait SECONDS (default 0) for it, then exits 7 (\"another\n"
+     "run is in progress (pid N since T)\") having done nothing.\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"
@@ -384,7 +389,9 @@ static const char *exit_codes_help =
     "  3  bad configuration file or setting\n"
     "  4  a file could not be read or written\n"
     "  5  database error, or a database schema newer than this build\n"
-    "  6  out of memory or an internal error\n";
+    "  6  out of memory or an internal error\n"
+    "  7  another `churnwatch run` is in progress on the same database (run lock\n"
+    "     DB.run.lock); nothing was done\n";
 
 static const char *global_help =
     "usage: churnwatch [--config F] <command> [options]\n"
