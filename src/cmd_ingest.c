@@ -187,7 +187,7 @@ int cmd_ingest(int argc, char **argv)
         if (stats.provisioned_users && stats.committed)
             fprintf(out, "  %lld user(s) created on first sight in events\n",
                     (long long)stats.provisioned_users);
-        if (o.rejects_path && stats.rejected)
+        if (o.rejects_path && stats.rejected && s == CW_OK)
             fprintf(out, "  rejected rows written to %s\n", o.rejects_path);
     }
     cw_store_close(st);
