@@ -426,6 +426,10 @@ int cmd_run(int argc, char **argv)
     if (rc == 0 && deliver) {
         cw_deliver_opts d = {.now = 0, .out = stdout, .log = quiet ? NULL : stderr};
         d.dry_run = deliver == 2;
+        if (!d.dry_run) { /* as `deliver`: stdout is the JSON Lines sink "-" */
+            cli_stdout_data();
+            d.out = stdout;
+        }
         cw_deliver_stats ds;
         cw_status s = cw_deliver_run(st, cfg, acts, &d, &ds);
         if (s != CW_OK) {

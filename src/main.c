@@ -511,7 +511,8 @@ void cli_progress_line(const char *phase, int64_t done, int64_t total, double el
     (void)ud;
     double rate = elapsed > 0 ? (double)done / elapsed : 0;
     double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    fprintf(stderr, "\r\033[K%s: %lld/%lld  %.1f/s  ETA %.0fs", phase, (long long)done,
+    fputs("\r\033[K", cli_raw_stderr());
+    fprintf(stderr, "%s: %lld/%lld  %.1f/s  ETA %.0fs", phase, (long long)done,
             (long long)total, rate, eta);
 }
 
@@ -601,6 +602,7 @@ int main(int argc, char **argv)
 {
     /* Pull global options out of argv wherever they are; the rest goes to
      * the subcommand unchanged. */
+    cli_term_init();
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     g_overrides = calloc((size_t)argc + 1, sizeof *g_overrides);
     if (!rest || !g_overrides)
