@@ -237,8 +237,7 @@ int cmd_outbox(int argc, char **argv)
         } else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0)) {
             if ((json = strcmp(optarg, "json") == 0))
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-        }
-        else if (c == 'b') {
+        } else if (c == 'b') {
             rc = parse_when("--delivered-before", optarg, &before);
             have_before = 1;
         } else if (c == 't')
@@ -390,8 +389,7 @@ int cmd_tasks(int argc, char **argv)
         else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0)) {
             if ((json = strcmp(optarg, "json") == 0))
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-        }
-        else {
+        } else {
             if (c == 'f')
                 cli_error("--format %s: expected table or json", optarg);
             rc = EXIT_USAGE;

@@ -139,7 +139,8 @@ static int run_lock(const char *db, double wait_s, int *rc)
     }
     if (*rc == 0) {
         char who[64];
-        int w = snprintf(who, sizeof who, "%lld %lld\n", (long long)getpid(), (long long)time(NULL));
+        int w =
+            snprintf(who, sizeof who, "%lld %lld\n", (long long)getpid(), (long long)time(NULL));
         /* Only informative: a failure here does not stop the run. */
         if (ftruncate(fd, 0) != 0 || pwrite(fd, who, (size_t)w, 0) != w)
             fprintf(stderr, "run: warning: cannot record the holder in %s: %s\n", path,
@@ -272,10 +273,14 @@ static int ingest_drop(cw_store *st, const cw_config *cfg, const char *dir, int 
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"drop", required_argument, NULL, 'D'},
-        {"as-of", required_argument, NULL, 'a'},   {"quiet", no_argument, NULL, 'q'},
-        {"deliver", required_argument, NULL, 'L'}, {"backfill", no_argument, NULL, 'B'},
-        {"skip-bad", no_argument, NULL, 'S'},      {"wait", required_argument, NULL, 'W'},
+        {"db", required_argument, NULL, 'd'},
+        {"drop", required_argument, NULL, 'D'},
+        {"as-of", required_argument, NULL, 'a'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"deliver", required_argument, NULL, 'L'},
+        {"backfill", no_argument, NULL, 'B'},
+        {"skip-bad", no_argument, NULL, 'S'},
+        {"wait", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     cw_config *cfg;

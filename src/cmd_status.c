@@ -30,8 +30,7 @@ int cmd_status(int argc, char **argv)
         else if (c == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "table") == 0)) {
             if ((json = strcmp(optarg, "json") == 0))
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-        }
-        else {
+        } else {
             if (c == 'f')
                 cli_error("--format %s: expected table or json", optarg);
             rc = EXIT_USAGE;

@@ -512,8 +512,8 @@ void cli_progress_line(const char *phase, int64_t done, int64_t total, double el
     double rate = elapsed > 0 ? (double)done / elapsed : 0;
     double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
     fputs("\r\033[K", cli_raw_stderr());
-    fprintf(stderr, "%s: %lld/%lld  %.1f/s  ETA %.0fs", phase, (long long)done,
-            (long long)total, rate, eta);
+    fprintf(stderr, "%s: %lld/%lld  %.1f/s  ETA %.0fs", phase, (long long)done, (long long)total,
+            rate, eta);
 }
 
 int cli_exit_code(cw_status s)

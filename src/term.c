@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 typedef struct esc_stream {
-    FILE *raw;  /* where the escaped bytes go */
-    int need;   /* continuation bytes still expected in a UTF-8 sequence */
-    int pend;   /* a C2 lead byte seen, its follower not yet */
+    FILE *raw; /* where the escaped bytes go */
+    int need;  /* continuation bytes still expected in a UTF-8 sequence */
+    int pend;  /* a C2 lead byte seen, its follower not yet */
 } esc_stream;
 
 static esc_stream g_err, g_out;
