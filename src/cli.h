@@ -94,13 +94,10 @@ int cli_model_num(const char *opt, const char *s, double lo, double hi, double *
  * never reach a terminal or log raw. cli_term_init() puts escaping streams in
  * front of stderr and stdout; a command printing csv or json calls
  * cli_stdout_data(), which restores the real stdout unless it is a terminal;
- * a progress line draws its own "\r\033[K" on cli_raw_stderr().
- * cli_term_escape() escapes s into buf (NUL-terminated, cut to n) and
- * returns its length. */
+ * a progress line draws its own "\r\033[K" on cli_raw_stderr(). */
 void cli_term_init(void);
 void cli_stdout_data(void);
 FILE *cli_raw_stderr(void);
-size_t cli_term_escape(const char *s, char *buf, size_t n);
 
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */

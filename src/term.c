@@ -31,7 +31,7 @@ typedef struct esc_stream {
 } esc_stream;
 
 static esc_stream g_err, g_out;
-static FILE *g_raw_err, *g_raw_out, *g_esc_out;
+static FILE *g_raw_err, *g_raw_out, *g_esc_out, *g_esc_err;
 
 static size_t put_hex(char *o, unsigned char b)
 {
@@ -125,11 +125,24 @@ static FILE *esc_open(esc_stream *k, FILE *raw, int mode)
     return f;
 }
 
+/* Flushes f and a C2 lead byte still waiting for its follower (k). */
+static void esc_drain(FILE *f, esc_stream *k)
+{
+    fflush(f);
+    if (k->pend) {
+        k->pend = 0;
+        fputc(0xc2, k->raw);
+        fflush(k->raw);
+    }
+}
+
 static void term_flush_at_exit(void)
 {
     /* Before stdio's own clean-up flushes the real streams. */
     if (g_esc_out)
-        fflush(g_esc_out);
+        esc_drain(g_esc_out, &g_out);
+    if (g_esc_err)
+        esc_drain(g_esc_err, &g_err);
 }
 
 void cli_term_init(void)
@@ -138,9 +151,14 @@ void cli_term_init(void)
     g_raw_out = stdout;
     FILE *e = esc_open(&g_err, g_raw_err, _IONBF);
     FILE *o = esc_open(&g_out, g_raw_out, isatty(1) ? _IOLBF : _IOFBF);
-    if (!e || !o) /* out of memory at start: print as before */
+    if (!e || !o) { /* out of memory at start: print as before */
+        if (e)
+            fclose(e);
+        if (o)
+            fclose(o);
         return;
-    stderr = e;
+    }
+    stderr = g_esc_err = e;
     stdout = g_esc_out = o;
     atexit(term_flush_at_exit);
 }
@@ -148,7 +166,7 @@ void cli_term_init(void)
 void cli_stdout_data(void)
 {
     if (g_esc_out && stdout == g_esc_out && !isatty(1)) {
-        fflush(g_esc_out);
+        esc_drain(g_esc_out, &g_out);
         stdout = g_raw_out;
     }
 }
@@ -156,22 +174,4 @@ void cli_stdout_data(void)
 FILE *cli_raw_stderr(void)
 {
     return g_raw_err ? g_raw_err : stderr;
-}
-
-size_t cli_term_escape(const char *s, char *buf, size_t n)
-{
-    esc_stream k = {NULL, 0, 0};
-    size_t w = 0, len = strlen(s);
-    char o[8 * 64 + 4];
-    for (size_t i = 0; i < len; i += 64) {
-        size_t take = len - i < 64 ? len - i : 64;
-        size_t m = esc_chunk(&k, (const unsigned char *)s + i, take, o);
-        if (k.pend && i + take == len)
-            o[m++] = (char)0xc2;
-        for (size_t j = 0; j < m && w + 1 < n; j++)
-            buf[w++] = o[j];
-    }
-    if (n)
-        buf[w < n ? w : n - 1] = '\0';
-    return w;
 }
