@@ -99,6 +99,10 @@ static int run_lock(const char *db, double wait_s, int *rc)
     }
     snprintf(path, n, "%s.run.lock", db);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0 && errno == ENOENT) {
+        free(path); /* no such directory: opening the database says so */
+        return -2;
+    }
     if (fd < 0) {
         cli_error("run: cannot open the run lock %s: %s", path, strerror(errno));
         free(path);
