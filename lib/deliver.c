@@ -616,16 +616,20 @@ static void send_jsonl(sinks *s, FILE *out, const msg *m, outcome *o)
     /* durable before the row says delivered */
     if (!bad && !is_stdout && fsync(fileno(f)) != 0)
         bad = 1;
-    if (!is_stdout && !bad) {
+    int err = bad ? errno : 0; /* ENOSPC, EIO: kept before fclose can change errno */
+    if (!is_stdout) {
         int cached = 0;
         for (int i = 0; i < s->n; i++)
             cached |= s->f[i] == f;
         if (!cached)
             fclose(f);
+        else if (bad)
+            clearerr(f); /* the retry writes afresh */
     }
     o->result = bad ? OUT_RETRY : OUT_DELIVERED;
     if (bad)
-        snprintf(o->why, sizeof o->why, "%s: write failed: %s", m->act->file, strerror(errno));
+        snprintf(o->why, sizeof o->why, "%s: write failed: %s", m->act->file,
+                 err ? strerror(err) : "unknown error");
 }
 
 static void sinks_close(sinks *s)

@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "mapping.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -2385,9 +2386,17 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
         s = CW_ERR_INPUT;
     if (s == CW_OK && writing(&R))
         s = run_extras_end(&R);
-    if (s == CW_OK && R.rejects && fflush(R.rejects) != 0) {
-        message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
-        s = CW_ERR_IO;
+    if (s == CW_OK && R.rejects) {
+        /* Closed before the commit so that a full disk (ENOSPC, or EIO on
+         * close over NFS) fails the ingest rather than losing rejected rows. */
+        int e = fflush(R.rejects) != 0 ? errno : ferror(R.rejects) ? EIO : 0;
+        if (fclose(R.rejects) != 0 && !e)
+            e = errno;
+        R.rejects = NULL;
+        if (e) {
+            message(&R, 0, "%s: cannot write rejects file: %s", opts->rejects_path, strerror(e));
+            s = CW_ERR_IO;
+        }
     }
     if (s == CW_OK && R.preview) {
         /* A preview never changes the store. */

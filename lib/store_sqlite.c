@@ -22,6 +22,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -223,15 +224,37 @@ int cw_store_latest_version(void)
     return N_MIGRATIONS;
 }
 
+/* What a database error is when it is not about the database's content: a
+ * full disk or an I/O error, from the connection's last result code and the
+ * system's errno behind it. "" for anything else. */
+static const char *db_error_class(cw_store *st, char *why, size_t n)
+{
+    *why = '\0';
+    if (!st->db)
+        return "";
+    int ec = sqlite3_extended_errcode(st->db);
+    int en = sqlite3_system_errno(st->db);
+    if ((ec & 0xff) == SQLITE_FULL || ((ec & 0xff) == SQLITE_IOERR && en == ENOSPC))
+        return "disk full: ";
+    if ((ec & 0xff) == SQLITE_IOERR) {
+        if (en)
+            snprintf(why, n, " (%s)", strerror(en));
+        return "I/O error: ";
+    }
+    return "";
+}
+
 cw_status cw_store_set_error(cw_store *st, cw_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char buf[1024];
+    char buf[1024], why[160] = "";
+    const char *cls = status == CW_ERR_DB ? db_error_class(st, why, sizeof why) : "";
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     free(st->errmsg);
-    st->errmsg = cw_strndup(buf, strlen(buf));
+    /* "disk full: commit: database or disk is full", not a bare database error. */
+    st->errmsg = cw_strdupf("%s%s%s", cls, buf, why);
     return status;
 }
 
@@ -324,18 +347,28 @@ static cw_status sq_begin(cw_store *st)
 
 static cw_status sq_commit(cw_store *st)
 {
-    cw_status s = exec(st, "COMMIT");
-    if (s == CW_OK)
-        st->in_txn = 0;
-    return s;
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(st, "commit");
+    st->in_txn = 0;
+    return CW_OK;
 }
 
+/* Called after a failure: it must not replace that failure's message. On
+ * SQLITE_FULL or an I/O error SQLite may already have rolled the transaction
+ * back itself, so there is nothing to undo ("cannot rollback - no
+ * transaction is active" was the message a full disk used to end with). */
 static cw_status sq_rollback(cw_store *st)
 {
     if (!st->in_txn)
         return CW_OK;
     st->in_txn = 0;
-    return exec(st, "ROLLBACK");
+    if (sqlite3_get_autocommit(st->db))
+        return CW_OK;
+    if (sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK)
+        return CW_OK;
+    if (!st->errmsg || !*st->errmsg)
+        return db_error(st, "rollback");
+    return CW_ERR_DB;
 }
 
 static cw_status sq_load_ids(cw_store *st, cw_kind kind,

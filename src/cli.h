@@ -14,12 +14,13 @@
  * the numbers never change. */
 enum {
     EXIT_OK_ = 0,
-    EXIT_DATA = 1,    /* input data failed validation; nothing was written */
-    EXIT_USAGE = 2,   /* bad command line */
-    EXIT_CONFIG = 3,  /* bad configuration file or setting */
-    EXIT_IO = 4,      /* a file could not be read or written */
-    EXIT_DB = 5,      /* database error, or schema newer than this build */
-    EXIT_INTERNAL = 6 /* out of memory or an internal error */
+    EXIT_DATA = 1,     /* input data failed validation; nothing was written */
+    EXIT_USAGE = 2,    /* bad command line */
+    EXIT_CONFIG = 3,   /* bad configuration file or setting */
+    EXIT_IO = 4,       /* a file could not be read or written */
+    EXIT_DB = 5,       /* database error, or schema newer than this build */
+    EXIT_INTERNAL = 6, /* out of memory or an internal error */
+    EXIT_BUSY = 7      /* another `run` holds the database's run lock */
 };
 
 typedef struct cli_command {
@@ -88,6 +89,15 @@ int cli_model_kinds(const char *s, int *kinds);
 /* A bounded number with an optional trailing '%' (model commands); returns
  * 0 or an exit code after printing the error. */
 int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out);
+
+/* Terminal safety (term.c): control bytes in data (ESC sequences, BEL, C1…)
+ * never reach a terminal or log raw. cli_term_init() puts escaping streams in
+ * front of stderr and stdout; a command printing csv or json calls
+ * cli_stdout_data(), which restores the real stdout unless it is a terminal;
+ * a progress line draws its own "\r\033[K" on cli_raw_stderr(). */
+void cli_term_init(void);
+void cli_stdout_data(void);
+FILE *cli_raw_stderr(void);
 
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */

@@ -214,6 +214,8 @@ int cmd_alerts(int argc, char **argv)
         case 'r': q.rule = optarg; break;
         case 'c': q.account = optarg; break;
         case 'f':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
                 json = !strcmp(optarg, "json");
             else {
@@ -348,6 +350,8 @@ int report_plays(int argc, char **argv)
             break;
         }
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (!strcmp(optarg, "csv") || !strcmp(optarg, "table"))
                 csv = !strcmp(optarg, "csv");
             else {

@@ -44,6 +44,8 @@ int cmd_backtest(int argc, char **argv)
             break;
         case 'g': rc = cli_model_num("--green-below", optarg, 0.001, 0.999, &o.green_below); break;
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
                 json = !strcmp(optarg, "json");
             else {

@@ -69,6 +69,12 @@ int cmd_deliver(int argc, char **argv)
     }
     if (quiet)
         o.log = NULL;
+    if (rc == 0 && !o.dry_run) {
+        /* Sent, stdout is only the JSON Lines sink "-": data, kept exact
+         * unless on a terminal. A dry run is for people: escaped. */
+        cli_stdout_data();
+        o.out = stdout;
+    }
     cw_actions *acts = NULL;
     char *err = NULL;
     if (rc == 0) {
@@ -228,9 +234,10 @@ int cmd_outbox(int argc, char **argv)
                 cli_error("--status %s: expected pending, delivered, dead or all", optarg);
                 rc = EXIT_USAGE;
             }
-        } else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0))
-            json = strcmp(optarg, "json") == 0;
-        else if (c == 'b') {
+        } else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0)) {
+            if ((json = strcmp(optarg, "json") == 0))
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
+        } else if (c == 'b') {
             rc = parse_when("--delivered-before", optarg, &before);
             have_before = 1;
         } else if (c == 't')
@@ -379,9 +386,10 @@ int cmd_tasks(int argc, char **argv)
             }
         } else if (c == 'a')
             assignee = optarg;
-        else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0))
-            json = strcmp(optarg, "json") == 0;
-        else {
+        else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0)) {
+            if ((json = strcmp(optarg, "json") == 0))
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
+        } else {
             if (c == 'f')
                 cli_error("--format %s: expected table or json", optarg);
             rc = EXIT_USAGE;

@@ -20,7 +20,7 @@ static void on_message(int is_warning, const char *msg, void *ud)
 {
     ui *u = ud;
     if (u->progress_shown) {
-        fputs("\r\033[K", stderr);
+        fputs("\r\033[K", cli_raw_stderr());
         u->progress_shown = 0;
     }
     fprintf(stderr, "%s%s\n", is_warning ? "warning: " : "error: ", msg);
@@ -38,7 +38,8 @@ static void on_progress(const cw_ingest_progress *p, void *ud)
         /* ETA from this file's own progress rate. */
         snprintf(pct, sizeof pct, "  %3.0f%%", frac * 100);
     }
-    fprintf(stderr, "\r\033[K[%d/%d] %s  %lld rows  %.0f rows/s  %.1f MB/s%s", p->file_index + 1,
+    fputs("\r\033[K", cli_raw_stderr()); /* the path below goes through the escaping stderr */
+    fprintf(stderr, "[%d/%d] %s  %lld rows  %.0f rows/s  %.1f MB/s%s", p->file_index + 1,
             p->file_count, p->path, (long long)p->rows_done, rate,
             p->elapsed_s > 0 ? (double)p->bytes_done / 1e6 / p->elapsed_s : 0.0, pct);
     if (p->bytes_total > 0 && p->bytes_done > 0 && p->bytes_done < p->bytes_total) {
@@ -154,7 +155,7 @@ int cmd_ingest(int argc, char **argv)
     cw_status s = cw_ingest_files(st, (const char *const *)argv + optind, (size_t)(argc - optind),
                                   &o, &stats);
     if (u.progress_shown)
-        fputs("\r\033[K", stderr);
+        fputs("\r\033[K", cli_raw_stderr());
     if (!u.quiet) {
         FILE *out = s == CW_OK ? stdout : stderr;
         int64_t read = 0, written = 0;
@@ -187,7 +188,7 @@ int cmd_ingest(int argc, char **argv)
         if (stats.provisioned_users && stats.committed)
             fprintf(out, "  %lld user(s) created on first sight in events\n",
                     (long long)stats.provisioned_users);
-        if (o.rejects_path && stats.rejected)
+        if (o.rejects_path && stats.rejected && s == CW_OK)
             fprintf(out, "  rejected rows written to %s\n", o.rejects_path);
     }
     cw_store_close(st);

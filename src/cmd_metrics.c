@@ -76,6 +76,8 @@ int cmd_metrics(int argc, char **argv)
         case 'r': o.recompute = 1; break;
         case 'H': o.user_history = 1; break;
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             format_given = 1;
             if (strcmp(optarg, "table") == 0)
                 x.format = CW_FORMAT_TABLE;
@@ -154,7 +156,7 @@ int cmd_metrics(int argc, char **argv)
     if (!no_compute) {
         s = cw_metrics_run(st, &o, &stats);
         if (o.on_progress)
-            fputs("\r\033[K", stderr);
+            fputs("\r\033[K", cli_raw_stderr());
         if (s != CW_OK)
             cli_error("metrics: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
         else if (!quiet)

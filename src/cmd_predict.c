@@ -57,6 +57,8 @@ int cmd_predict(int argc, char **argv)
         case 'n': rc = cli_model_num("--top", optarg, 0, 1e9, &top); break;
         case 'g': rc = cli_model_num("--green-below", optarg, 0.001, 0.999, &o.green_below); break;
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (!strcmp(optarg, "table"))
                 fmt = 0;
             else if (!strcmp(optarg, "csv"))

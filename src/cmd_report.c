@@ -213,6 +213,8 @@ static int report_revenue(int argc, char **argv)
         case 'f': rc = parse_month("--from", optarg, &o.from_month); break;
         case 't': rc = parse_month("--to", optarg, &o.to_month); break;
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (strcmp(optarg, "table") == 0)
                 format = CW_FORMAT_TABLE;
             else if (strcmp(optarg, "csv") == 0)

@@ -11,9 +11,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +78,84 @@ static char *quarantine_path(const char *dir)
     }
     free(qdir);
     return p;
+}
+
+/* The run lock: an advisory flock(2) on DB.run.lock, held for the whole run
+ * and released by the kernel when the process ends, however it ends (no
+ * stale lock after a kill -9). It also guards the drop folder, which belongs
+ * to the database it feeds. The file holds "pid start-time" of the holder
+ * for the message of a run that finds it taken. Returns the descriptor, or
+ * -1 with *rc set after printing why (EXIT_BUSY when another run holds it). */
+static int run_lock(const char *db, double wait_s, int *rc)
+{
+    *rc = 0;
+    if (!db || !*db || strcmp(db, ":memory:") == 0)
+        return -2; /* nothing on disk to share */
+    size_t n = strlen(db) + 10;
+    char *path = malloc(n);
+    if (!path) {
+        *rc = EXIT_INTERNAL;
+        return -1;
+    }
+    snprintf(path, n, "%s.run.lock", db);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0 && errno == ENOENT) {
+        free(path); /* no such directory: opening the database says so */
+        return -2;
+    }
+    if (fd < 0) {
+        cli_error("run: cannot open the run lock %s: %s", path, strerror(errno));
+        free(path);
+        *rc = EXIT_IO;
+        return -1;
+    }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            break;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            cli_error("run: cannot lock %s: %s", path, strerror(errno));
+            *rc = EXIT_IO;
+            break;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (waited >= wait_s) {
+            char who[64] = "";
+            ssize_t got = pread(fd, who, sizeof who - 1, 0);
+            long long pid = 0, since = 0;
+            char when[32] = "an unknown time";
+            if (got > 0 && sscanf(who, "%lld %lld", &pid, &since) == 2)
+                cw_time_format(since, 0, when, sizeof when);
+            if (pid > 0)
+                cli_error("run: another run is in progress (pid %lld since %s; lock %s)%s", pid,
+                          when, path, wait_s > 0 ? ", still after --wait" : "");
+            else
+                cli_error("run: another run is in progress (lock %s)%s", path,
+                          wait_s > 0 ? ", still after --wait" : "");
+            *rc = EXIT_BUSY;
+            break;
+        }
+        struct timespec nap = {0, 100 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    if (*rc == 0) {
+        char who[64];
+        int w =
+            snprintf(who, sizeof who, "%lld %lld\n", (long long)getpid(), (long long)time(NULL));
+        /* Only informative: a failure here does not stop the run. */
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, who, (size_t)w, 0) != w)
+            fprintf(stderr, "run: warning: cannot record the holder in %s: %s\n", path,
+                    strerror(errno));
+    }
+    free(path);
+    if (*rc) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* Ingests every export file directly in dir (sorted by name) in one run
@@ -197,10 +277,15 @@ static int ingest_drop(cw_store *st, const cw_config *cfg, const char *dir, int 
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"drop", required_argument, NULL, 'D'},
-        {"as-of", required_argument, NULL, 'a'},   {"quiet", no_argument, NULL, 'q'},
-        {"deliver", required_argument, NULL, 'L'}, {"backfill", no_argument, NULL, 'B'},
-        {"skip-bad", no_argument, NULL, 'S'},      {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},
+        {"drop", required_argument, NULL, 'D'},
+        {"as-of", required_argument, NULL, 'a'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"deliver", required_argument, NULL, 'L'},
+        {"backfill", no_argument, NULL, 'B'},
+        {"skip-bad", no_argument, NULL, 'S'},
+        {"wait", required_argument, NULL, 'W'},
+        {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -209,6 +294,7 @@ int cmd_run(int argc, char **argv)
     const char *drop = NULL;
     int64_t day = (int64_t)time(NULL) / 86400;
     int quiet = 0, deliver = 1, skip_bad = 0, c;
+    double wait_s = 0;
     unsigned flags = 0;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -219,6 +305,16 @@ int cmd_run(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'B': flags |= CW_EVALUATE_BACKFILL; break;
         case 'S': skip_bad = 1; break;
+        case 'W': {
+            char *end;
+            errno = 0;
+            wait_s = strtod(optarg, &end);
+            if (end == optarg || *end || errno || !(wait_s >= 0 && wait_s <= 86400)) {
+                cli_error("--wait %s: expected seconds, 0..86400", optarg);
+                rc = EXIT_USAGE;
+            }
+            break;
+        }
         case 'L':
             deliver = strcmp(optarg, "yes") == 0       ? 1
                       : strcmp(optarg, "no") == 0      ? 0
@@ -252,6 +348,13 @@ int cmd_run(int argc, char **argv)
         }
         free(err);
     }
+    /* One run at a time per database: two overlapping runs would race for the
+     * drop folder's files (one ingests, the other fails to move them). The
+     * lock is taken before the store is opened, so a waiting run sees the
+     * first one's work. */
+    int lock = -1;
+    if (rc == 0)
+        lock = run_lock(cw_config_get(cfg, "store.db"), wait_s, &rc);
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);
@@ -332,6 +435,10 @@ int cmd_run(int argc, char **argv)
     if (rc == 0 && deliver) {
         cw_deliver_opts d = {.now = 0, .out = stdout, .log = quiet ? NULL : stderr};
         d.dry_run = deliver == 2;
+        if (!d.dry_run) { /* as `deliver`: stdout is the JSON Lines sink "-" */
+            cli_stdout_data();
+            d.out = stdout;
+        }
         cw_deliver_stats ds;
         cw_status s = cw_deliver_run(st, cfg, acts, &d, &ds);
         if (s != CW_OK) {
@@ -346,6 +453,8 @@ int cmd_run(int argc, char **argv)
                     (long long)ds.dead);
     }
     cw_store_close(st);
+    if (lock >= 0)
+        close(lock); /* releases the run lock; the file stays, for the next run */
     cw_rules_free(rs);
     cw_scorecard_free(sc);
     cw_actions_free(acts);

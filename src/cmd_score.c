@@ -70,6 +70,8 @@ int cmd_score(int argc, char **argv)
         case 'r': o.recompute = 1; break;
         case 'n': no_compute = 1; break;
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (strcmp(optarg, "table") == 0)
                 x.format = CW_FORMAT_TABLE;
             else if (strcmp(optarg, "csv") == 0)
@@ -172,7 +174,7 @@ int cmd_score(int argc, char **argv)
         cw_score_stats stats;
         s = cw_score_run(st, sc, &o, &stats);
         if (o.on_progress)
-            fputs("\r\033[K", stderr);
+            fputs("\r\033[K", cli_raw_stderr());
         if (s != CW_OK)
             cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
         else if (!quiet)

@@ -14,7 +14,8 @@ static void on_progress(int64_t done, int64_t total, int64_t events, void *ud)
 {
     double *t0 = ud;
     (void)t0;
-    fprintf(stderr, "\r\033[Ksimulating: %lld/%lld accounts, %lld events", (long long)done,
+    fputs("\r\033[K", cli_raw_stderr());
+    fprintf(stderr, "simulating: %lld/%lld accounts, %lld events", (long long)done,
             (long long)total, (long long)events);
 }
 
@@ -73,7 +74,7 @@ int cmd_simulate(int argc, char **argv)
     o.ud = &t0;
     cw_status s = cw_sim_run(&o, &stats, &err);
     if (tty)
-        fputs("\r\033[K", stderr);
+        fputs("\r\033[K", cli_raw_stderr());
     if (s != CW_OK) {
         cli_error("simulate: %s", err ? err : cw_strerror(s));
         free(err);

@@ -27,9 +27,10 @@ int cmd_status(int argc, char **argv)
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
-        else if (c == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "table") == 0))
-            json = strcmp(optarg, "json") == 0;
-        else {
+        else if (c == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "table") == 0)) {
+            if ((json = strcmp(optarg, "json") == 0))
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
+        } else {
             if (c == 'f')
                 cli_error("--format %s: expected table or json", optarg);
             rc = EXIT_USAGE;
@@ -169,6 +170,8 @@ int cmd_quarantine(int argc, char **argv)
         if (c == 'd') {
             rc = cli_override(cfg, "store.db", optarg);
         } else if (c == 'f') {
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             x.format = strcmp(optarg, "table") == 0  ? 0
                        : strcmp(optarg, "json") == 0 ? 1
                        : strcmp(optarg, "csv") == 0  ? 2

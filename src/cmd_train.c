@@ -91,6 +91,8 @@ int cmd_train(int argc, char **argv)
             break;
         case 'n': o.name = optarg; break;
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
                 json = !strcmp(optarg, "json");
             else {

@@ -243,7 +243,7 @@ const cli_command cli_commands[] = {
      "  --db F   database (default: store.db)\n"},
     {"run", cmd_run, "the daily job: ingest new files, snapshot, score, evaluate, deliver",
      "usage: churnwatch run [--db F] [--drop DIR [--skip-bad]] [--as-of DATE] [--quiet]\n"
-     "                      [--deliver yes|no|dry-run] [--backfill]\n"
+     "                      [--deliver yes|no|dry-run] [--backfill] [--wait SECONDS]\n"
      "\n"
      "For cron. Ingests the export files in DIR (*.csv, *.tsv, *.jsonl, *.json, .gz)\n"
      "in one run and moves them to DIR/done, computes the metric snapshot of DATE\n"
@@ -256,7 +256,12 @@ const cli_command cli_commands[] = {
      "run.on_bad_row = quarantine): then bad rows go, with their reasons, to the\n"
      "quarantine (`churnwatch quarantine list`) and DIR/quarantine/TIME.jsonl, the\n"
      "good rows land, the files move to done/ and the day goes on. A file that cannot\n"
-     "be read at all (no usable header, unknown kind) still fails the run.\n"},
+     "be read at all (no usable header, unknown kind) still fails the run.\n"
+     "\n"
+     "One run at a time: a run holds an advisory lock on DB.run.lock (beside the\n"
+     "database) from before it opens the database to its end. Another run of the same\n"
+     "database waits up to --wait SECONDS (default 0) for it, then exits 7 (\"another\n"
+     "run is in progress (pid N since T)\") having done nothing.\n"},
     {"status", cmd_status, "summarise what the database holds",
      "usage: churnwatch status [--db F] [--format table|json]\n"
      "\n"
@@ -392,7 +397,9 @@ static const char *exit_codes_help =
     "  3  bad configuration file or setting\n"
     "  4  a file could not be read or written\n"
     "  5  database error, or a database schema newer than this build\n"
-    "  6  out of memory or an internal error\n";
+    "  6  out of memory or an internal error\n"
+    "  7  another `churnwatch run` is in progress on the same database (run lock\n"
+    "     DB.run.lock); nothing was done\n";
 
 static const char *global_help =
     "usage: churnwatch [--config F] <command> [options]\n"
@@ -512,8 +519,9 @@ void cli_progress_line(const char *phase, int64_t done, int64_t total, double el
     (void)ud;
     double rate = elapsed > 0 ? (double)done / elapsed : 0;
     double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    fprintf(stderr, "\r\033[K%s: %lld/%lld  %.1f/s  ETA %.0fs", phase, (long long)done,
-            (long long)total, rate, eta);
+    fputs("\r\033[K", cli_raw_stderr());
+    fprintf(stderr, "%s: %lld/%lld  %.1f/s  ETA %.0fs", phase, (long long)done, (long long)total,
+            rate, eta);
 }
 
 int cli_exit_code(cw_status s)
@@ -602,6 +610,7 @@ int main(int argc, char **argv)
 {
     /* Pull global options out of argv wherever they are; the rest goes to
      * the subcommand unchanged. */
+    cli_term_init();
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     g_overrides = calloc((size_t)argc + 1, sizeof *g_overrides);
     if (!rest || !g_overrides)

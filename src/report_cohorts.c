@@ -31,6 +31,8 @@ typedef struct rep_opts {
 
 static int parse_format(const char *s, cw_format *f)
 {
+    if (strcmp(s, "table") != 0)
+        cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
     if (strcmp(s, "table") == 0)
         *f = CW_FORMAT_TABLE;
     else if (strcmp(s, "csv") == 0)

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "serve.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +143,7 @@ int cmd_report_html(int argc, char **argv)
     char *text = json_dumps(data, JSON_COMPACT | JSON_ESCAPE_SLASH);
     json_decref(data);
     FILE *f = text ? fopen(out, "w") : NULL;
-    int bad = !f;
+    int bad = !f, err = text ? errno : ENOMEM; /* err: why, for the message */
     if (f) {
         fputs("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -158,13 +159,26 @@ int cmd_report_html(int argc, char **argv)
         fputs("\n</script>\n<script type=\"module\">\n", f);
         bad |= put_asset(f, "app.js");
         fputs("\n</script>\n</body></html>\n", f);
-        bad |= fclose(f) != 0;
+        /* A full disk shows on the first buffer that does not fit, or at
+         * the latest on fclose: say which (ENOSPC, EIO), not just "cannot". */
+        err = 0;
+        if (bad || ferror(f) || fflush(f) != 0) {
+            bad = 1;
+            err = errno;
+        }
+        if (fclose(f) != 0 && !bad) {
+            bad = 1;
+            err = errno;
+        }
     }
     free(text);
     cw_store_close(st);
     cw_config_free(cfg);
     if (bad) {
-        cli_error("%s: cannot write the report", out);
+        if (err)
+            cli_error("%s: cannot write the report: %s", out, strerror(err));
+        else
+            cli_error("%s: cannot write the report", out);
         return EXIT_IO;
     }
     return 0;

@@ -75,6 +75,8 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
         case 'f': rc = parse_month("--from", optarg, &o->from_month); break;
         case 't': rc = parse_month("--to", optarg, &o->to_month); break;
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (strcmp(optarg, "table") == 0)
                 o->format = CW_FORMAT_TABLE;
             else if (strcmp(optarg, "csv") == 0)

@@ -301,6 +301,8 @@ int report_survival(int argc, char **argv)
         case 'h': rc = parse_double("--horizon", optarg, 0, 1e6, &o.horizon); break;
         case 'C': rc = parse_double("--confidence", optarg, 0.5, 0.999, &o.confidence); break;
         case 'F':
+            if (strcmp(optarg, "table") != 0)
+                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             if (strcmp(optarg, "table") == 0)
                 format = CW_FORMAT_TABLE;
             else if (strcmp(optarg, "csv") == 0)

@@ -84,6 +84,9 @@ url = http://127.0.0.1:$HP/ok
 cta_url = https://app.example.com/tour?account={{account_id}}
 [action.jsonl_log]
 file = alerts.jsonl
+[action.jsonl_full]
+type = jsonl
+file = /dev/full
 EOF
 export CHURNWATCH_CONFIG=$T/cw.conf
 
@@ -261,6 +264,12 @@ import json
 l = [json.loads(x) for x in open("alerts.jsonl")]
 assert len(l) == 1 and l[0]["idempotency_key"] == "alert:16:jsonl_log" and l[0]["alert"]["alert_id"] == 16, l
 ' || fail "jsonl line"
+# A JSON Lines file that cannot be written (a full disk: /dev/full) stays due
+# with the system's reason.
+enqueue jsonl_full 17
+"$BIN" deliver --now $T0 2>/dev/null
+check "jsonl on a full disk" "$(q "SELECT status, last_error FROM outbox WHERE idem_key='alert:17:jsonl_full'")" \
+  "0|/dev/full: write failed: No space left on device"
 
 # --- rate limit: 5 per minute per destination --------------------------------------------
 for i in $(seq 101 112); do enqueue hook_rated "$i"; done

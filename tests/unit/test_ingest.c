@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+
 #include "testutil.h"
 
 #include "churnwatch.h"
@@ -854,6 +856,98 @@ static void test_stdin_needs_kind(void **state)
     cw_store_close(s);
 }
 
+/* Every error message of one ingest, one per line. */
+typedef struct all_msgs {
+    char text[4096];
+} all_msgs;
+
+static void on_all(int warning, const char *m, void *ud)
+{
+    all_msgs *a = ud;
+    size_t l = strlen(a->text);
+    if (!warning)
+        snprintf(a->text + l, sizeof a->text - l, "%s\n", m);
+}
+
+/* A full disk (issue 22): the database cannot grow (PRAGMA max_page_count,
+ * SQLite's SQLITE_FULL, as ENOSPC gives) in the middle of an ingest. The
+ * error says "disk full" with the failing operation, the rollback after it
+ * does not replace it ("cannot rollback - no transaction is active"), and
+ * the database keeps what it had. */
+static void test_disk_full_reported(void **state)
+{
+    (void)state;
+    const char *base[] = {"accounts.csv", "users.csv"};
+    cw_ingest_stats stats;
+    msgs m0 = {0};
+    assert_int_equal(ingest(base, 2, 0, NULL, &stats, &m0), CW_OK);
+    FILE *f = fopen(path_of("many_events.csv"), "w");
+    assert_non_null(f);
+    fputs("ts,account_id,user_id,event,value,event_id\n", f);
+    for (int i = 0; i < 20000; i++)
+        fprintf(f, "2025-01-%02dT10:%02d:%02dZ,A1,U1,report_created,%d,ev-%d-padding-padding\n",
+                1 + i % 28, i / 60 % 60, i % 60, i, i);
+    fclose(f);
+    cw_store *st = open_db();
+    sqlite3 *db = cw_store_sqlite(st);
+    int pages = (int)q_int("PRAGMA page_count");
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%d", pages + 4);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    const char *paths[] = {path_of("many_events.csv")};
+    all_msgs a = {""};
+    cw_ingest_opts o;
+    cw_ingest_opts_init(&o);
+    o.on_message = on_all;
+    o.ud = &a;
+    cw_status s = cw_ingest_files(st, paths, 1, &o, &stats);
+    assert_int_equal(s, CW_ERR_DB);
+    assert_false(stats.committed);
+    if (!strstr(a.text, "disk full: ") || strstr(a.text, "rollback"))
+        fail_msg("messages: %s", a.text);
+    if (!strstr(cw_store_errmsg(st), "disk full: "))
+        fail_msg("errmsg: %s", cw_store_errmsg(st));
+    /* The store still works on that connection once there is room again. */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA max_page_count=1073741823", NULL, NULL, NULL),
+                     SQLITE_OK);
+    cw_store_close(st);
+    assert_int_equal(q_int("SELECT count(*) FROM event_days"), 0);
+    assert_int_equal(q_int("SELECT count(*) FROM ingest_log WHERE path LIKE '%many_events%'"), 0);
+    assert_int_equal(q_int("SELECT count(*) FROM accounts"), 2);
+    st = open_db();
+    db = cw_store_sqlite(st);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+    cw_store_close(st);
+}
+
+/* A rejects file that cannot be written (here /dev/full: ENOSPC) fails the
+ * ingest with the system's reason, and nothing is committed. */
+static void test_rejects_write_error(void **state)
+{
+    (void)state;
+    write_file("bad_rows.csv", "account_id,name,segment,contract_start,seats,mrr_minor,currency,"
+                               "status\nB1,B,smb,2025-01-01,many,100,USD,active\n");
+    const char *paths[] = {path_of("bad_rows.csv")};
+    all_msgs a = {""};
+    cw_ingest_opts o;
+    cw_ingest_opts_init(&o);
+    o.skip_bad = 1;
+    o.rejects_path = "/dev/full";
+    o.on_message = on_all;
+    o.ud = &a;
+    cw_ingest_stats stats;
+    cw_store *st = open_db();
+    assert_int_equal(cw_ingest_files(st, paths, 1, &o, &stats), CW_ERR_IO);
+    cw_store_close(st);
+    if (!strstr(a.text, "/dev/full") || !strstr(a.text, strerror(ENOSPC)))
+        fail_msg("messages: %s", a.text);
+    assert_int_equal(q_int("SELECT count(*) FROM accounts"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -871,6 +965,8 @@ int main(void)
         cmocka_unit_test_setup(test_provision_users, fresh),
         cmocka_unit_test_setup(test_quarantine, fresh),
         cmocka_unit_test_setup(test_money_units, fresh),
+        cmocka_unit_test_setup(test_disk_full_reported, fresh),
+        cmocka_unit_test_setup(test_rejects_write_error, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
