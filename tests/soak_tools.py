@@ -249,23 +249,28 @@ def median(xs):
 
 def stats(probes, rssf, max_ms, rss_pct):
     rc = 0
-    lat, bad = [], 0
+    pr = []
     for line in open(probes):
         t, ms, st = line.split()
-        lat.append(float(ms))
-        if st != "200":
-            bad += 1
-    over = sum(1 for x in lat if x > max_ms)
-    print("healthz: %d probes, p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d over %g ms, %d not 200"
-          % (len(lat), pct(lat, 50), pct(lat, 99), max(lat) if lat else float("nan"), over, max_ms, bad))
-    if len(lat) < 10:
-        print("FAIL: healthz: too few probes (%d)" % len(lat))
+        pr.append((float(t), float(ms), st))
+    lat = [p[1] for p in pr]
+    badp = [p for p in pr if p[1] > max_ms or p[2] != "200"]
+    unanswered = sum(1 for p in pr if p[2] != "200")
+    span = pr[-1][0] - pr[0][0] if pr else 0.0
+    print("healthz: %d probes over %.0f s, p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d over %g ms, %d unanswered in 5 s"
+          % (len(pr), span, pct(lat, 50), pct(lat, 99), max(lat) if lat else float("nan"),
+             sum(1 for x in lat if x > max_ms), max_ms, unanswered))
+    if badp:
+        print("healthz: first bad probe %.0f s after the first probe, last %.0f s after"
+              % (badp[0][0] - pr[0][0], badp[-1][0] - pr[0][0]))
+    if len(pr) < 10:
+        print("FAIL: healthz: too few probes (%d)" % len(pr))
         rc = 1
-    elif over or bad:
-        print("FAIL: healthz: %d of %d probes over %g ms or unanswered" % (over + bad if not over else over, len(lat), max_ms))
+    elif badp:
+        print("FAIL: healthz: %d of %d probes not answered 200 within %g ms" % (len(badp), len(pr), max_ms))
         rc = 1
     else:
-        print("ok: healthz: every probe answered 200 within %g ms" % max_ms)
+        print("ok: healthz: all %d probes answered 200 within %g ms" % (len(pr), max_ms))
     kb = [int(l.split()[1]) for l in open(rssf)]
     if len(kb) < 8:
         print("FAIL: rss: too few samples (%d)" % len(kb))
