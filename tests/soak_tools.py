@@ -3,8 +3,10 @@
 (Python standard library only, loopback only).
 
   soak_tools.py prober PORT OUT          GET /healthz every 200 ms on a new
-        connection; one line per probe: unix time, latency ms, HTTP status
-        (0 = no answer within 5 s: counted as 5000 ms)
+        connection (each on its own thread, so a hung probe does not delay the
+        next); one line per probe: unix time it started, latency ms from
+        connect to the status line, HTTP status (0 = no answer within 5 s or
+        refused: counted as 5000 ms)
   soak_tools.py attacker PORT N OUT      N slow clients from 127.0.0.2: each
         sends a request's headers one byte a second and never ends them;
         a connection the server closes is reopened (at most one reopen per
@@ -24,6 +26,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import threading
 import time
 
 stop = False
@@ -38,31 +41,48 @@ signal.signal(signal.SIGTERM, on_term)
 signal.signal(signal.SIGINT, on_term)
 
 
+def probe(port, f, flock):
+    t0 = time.monotonic()
+    wall = time.time()
+    status = 0
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            if data.startswith(b"HTTP/1."):
+                status = int(data.split(b" ", 2)[1])
+    except (OSError, ValueError):
+        status = 0
+    ms = (time.monotonic() - t0) * 1000.0
+    if status == 0:
+        ms = max(ms, 5000.0)
+    with flock:
+        f.write("%.3f %.2f %d\n" % (wall, ms, status))
+
+
 def prober(port, out):
+    """A probe every 200 ms on its own thread, so a probe that hangs (5 s at
+    most) does not delay the next ones: at most 25 in flight."""
+    flock = threading.Lock()
     with open(out, "a", buffering=1) as f:
+        nxt = time.monotonic()
+        threads = []
         while not stop:
-            t0 = time.monotonic()
-            status = 0
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                    data = b""
-                    while b"\r\n" not in data:
-                        chunk = s.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    if data.startswith(b"HTTP/1."):
-                        status = int(data.split(b" ", 2)[1])
-            except (OSError, ValueError):
-                status = 0
-            ms = (time.monotonic() - t0) * 1000.0
-            if status == 0:
-                ms = max(ms, 5000.0)
-            f.write("%.3f %.2f %d\n" % (time.time(), ms, status))
-            rest = 0.2 - (time.monotonic() - t0)
+            th = threading.Thread(target=probe, args=(port, f, flock), daemon=True)
+            th.start()
+            threads.append(th)
+            threads = [t for t in threads if t.is_alive()]
+            nxt += 0.2
+            rest = nxt - time.monotonic()
             if rest > 0:
                 time.sleep(rest)
+        for th in threads:
+            th.join(6)
 
 
 def attacker(port, n, out):
