@@ -43,8 +43,7 @@ WRK_CONNS=${SOAK_WRK_CONNS:-4}           # wrk connections ...
 WRK_DELAY_MS=${SOAK_WRK_DELAY_MS:-20}    # ... each waiting this long between requests
 SERVE_THREADS=${SOAK_SERVE_THREADS:-4}
 HEALTHZ_MS=${SOAK_HEALTHZ_MS:-100}       # every probe within this
-RSS_PCT=${SOAK_RSS_PCT:-20}              # allowed RSS growth, last quarter vs first
-CACHE_MIB=${SOAK_CACHE_MIB:-8}          # store.cache_mib for every process (serve included)
+RSS_PCT=${SOAK_RSS_PCT:-20}              # allowed RSS growth, last quarter vs first (docs/testing.md#soak)
 MAX_SECONDS=${SOAK_MAX_SECONDS:-900}     # watchdog: the whole test is killed after this
 
 T=$(mktemp -d /tmp/cw-soak-XXXXXX)
@@ -108,9 +107,6 @@ read -r HP SP <ports
   cat <<EOF
 [store]
 db = d.db
-; a small page cache per connection (default 256 MiB), so that it fills early
-; and RSS growth after that means memory the server does not give back
-cache_mib = $CACHE_MIB
 [deliver]
 smtp_url = smtp://127.0.0.1:$SP
 from = churnwatch@example.org
