@@ -57,9 +57,10 @@ cleanup() {
   if [ -n "${SOAK_KEEP:-}" ]; then echo "soak: kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
-trap 'echo "soak: interrupted"; exit 130' INT TERM
+trap 'bad "interrupted (a signal, or the watchdog)"; finish' INT TERM
 # watchdog: bounded whatever happens (each churnwatch step has its own timeout)
-( sleep "$MAX_SECONDS"; echo "soak: FAIL: watchdog: over $MAX_SECONDS s, stopping"; kill -TERM $$ ) &
+( for _ in $(seq "$MAX_SECONDS"); do sleep 1; done # short sleeps: killing this leaves no sleeper
+  echo "soak: FAIL: watchdog: over $MAX_SECONDS s, stopping"; kill -TERM $$ ) &
 PIDS+=($!)
 cd "$T" || exit 1
 
