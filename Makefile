@@ -1,6 +1,7 @@
 # churnwatch — the README's two commands and their helpers. CMake does the
 # building; this file only sequences it.
 #   make demo   install what is missing, build, simulate a world, ingest it, show it
+#   make soak   the soak test: 60 simulated days under load (about 10 minutes)
 #   make test   install what is missing, then every test: unit + CLI + end-to-end
 #               (release and ASan/UBSan builds), valgrind, style check, short fuzz run
 
@@ -12,7 +13,7 @@ DB         ?= churnwatch.db
 DEMO_DIR   ?= demo-world
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build demo test test-release test-asan test-valgrind style fuzz bench clean
+.PHONY: all deps build demo test test-release test-asan test-valgrind style fuzz bench soak clean
 
 all: build
 
@@ -69,3 +70,10 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEMO_DIR) $(DB) $(DB)-wal $(DB)-shm
+
+# Soak test (tests/soak.sh, about 10 minutes; not part of `make test`):
+# 60 simulated days of run + deliver against a flaky receiver while serve is
+# under wrk load, a slow-client attacker and a /healthz prober. SOAK_* variables
+# in the environment tune it (SOAK_DAYS, SOAK_DAY_SECONDS, SOAK_SLOW_CONNS, ...).
+soak: build
+	tests/soak.sh $(BUILD)/churnwatch tests

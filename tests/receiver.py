@@ -16,6 +16,11 @@ HTTP paths choose the answer:
   /slow      sleeps 3 s, 200  /limited    429 with Retry-After: 300
   /okslow    sleeps 20 ms, 200 (for the kill test: a run that takes a while)
   /outage    500 while the file DIR/down exists, 200 otherwise (a receiver down for a while)
+  /chaos     fails CW_CHAOS_PCT % (default 20) of requests, drawn from a hash of
+             (CW_CHAOS_SEED, key, how many times the key was seen): of the failures
+             half answer 500, a quarter sleep CW_CHAOS_SLEEP s (default 1) before
+             answering 500 (a client timeout), a quarter reset the connection with
+             no answer (RST); logged status 500, "timeout" or "reset" (tests/soak.sh)
 SMTP recipients choose the reply to RCPT: reject@... 550, busy@... 451, else 250.
 SMTP AUTH PLAIN is offered; user "cw" with password "smtp-pw" is accepted (535
 otherwise), and the message records who logged in.
@@ -25,7 +30,9 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -34,6 +41,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 DIR, SECRET = sys.argv[1], sys.argv[2].encode()
 lock = threading.Lock()
 seen_flaky = set()
+seen_chaos = {}
+CHAOS_PCT = float(os.environ.get("CW_CHAOS_PCT", "20"))
+CHAOS_SEED = os.environ.get("CW_CHAOS_SEED", "22")
+CHAOS_SLEEP = float(os.environ.get("CW_CHAOS_SLEEP", "1"))
+
+
+def chaos(key):
+    """None (answer 200) or the failure to inject for this attempt of key."""
+    with lock:
+        n = seen_chaos.get(key, 0)
+        seen_chaos[key] = n + 1
+    h = hashlib.sha256(("%s:%s:%d" % (CHAOS_SEED, key, n)).encode()).digest()
+    u = int.from_bytes(h[:8], "big") / 2.0**64
+    if u * 100 >= CHAOS_PCT:
+        return None
+    v = h[8] % 4
+    return 500 if v < 2 else "timeout" if v == 2 else "reset"
 
 
 def log(name, rec):
@@ -81,9 +105,25 @@ class Http(BaseHTTPRequestHandler):
             status = 500 if os.path.exists(os.path.join(DIR, "down")) else 200
         elif path == "/limited":
             status, extra = 429, {"Retry-After": "300"}
+        elif path == "/chaos":
+            fault = chaos(key)
+            if fault == "timeout":
+                time.sleep(CHAOS_SLEEP)
+                status = "timeout"
+            elif fault == "reset":
+                status = "reset"
+            elif fault == 500:
+                status = 500
         log("http.jsonl", {"path": path, "status": status, "key": key, "ts": ts, "sig": sig,
                            "sig_ok": sig_ok, "content_type": self.headers.get("Content-Type"),
                            "body": body.decode("utf-8", "replace")})
+        if status == "reset":  # no answer: close with RST (SO_LINGER 0)
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            return
+        if status == "timeout":
+            status = 500
         reply = b'{"ok":true}' if status == 200 else b'{"error":"test"}'
         try:
             self.send_response(status)
