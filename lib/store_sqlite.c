@@ -32,6 +32,7 @@
 struct cw_store {
     const cw_store_ops *ops;
     sqlite3 *db;
+    int64_t cache_kib; /* page cache this handle was opened with */
     char *errmsg;
     int in_txn;
     sqlite3_stmt *put[CW_KIND__COUNT];
@@ -1271,7 +1272,9 @@ static cw_status sq_open_reader(cw_store *st, cw_store **out)
     const char *path = sqlite3_db_filename(st->db, "main");
     if (!path || !*path)
         return cw_store_set_error(st, CW_ERR_USAGE, "no file to open a reader on");
-    cw_store_opts o = {1, 65536, 0};
+    /* A reader's cache: the handle's own when smaller (serve's store.cache_mib),
+     * else 64 MiB (one per metrics scanner thread, one per server worker). */
+    cw_store_opts o = {1, st->cache_kib < 65536 ? st->cache_kib : 65536, 0};
     return cw_store_open(path, &o, out, NULL);
 }
 
@@ -1551,8 +1554,8 @@ cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out
     }
     sqlite3_busy_timeout(st->db, o && o->busy_timeout_ms ? o->busy_timeout_ms : 5000);
     char pragma[128];
-    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%lld",
-             (long long)(o && o->cache_kib ? o->cache_kib : 262144));
+    st->cache_kib = o && o->cache_kib ? o->cache_kib : 262144;
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%lld", (long long)st->cache_kib);
     if ((s = exec(st, pragma)) != CW_OK)
         goto fail;
     if (!ro) {

@@ -108,6 +108,9 @@ read -r HP SP <ports
   cat <<EOF
 [store]
 db = d.db
+; a page cache smaller than the database, so serve's RSS shows leaks, not
+; the cache filling as the database grows (each reader takes the same)
+cache_mib = 8
 [deliver]
 smtp_url = smtp://127.0.0.1:$SP
 from = churnwatch@example.org
