@@ -652,6 +652,103 @@ static const char *parse_where(cw_mapping *m, const char *v)
     }
 }
 
+/* ---- the resolved paths ------------------------------------------------ */
+
+static int plan_key(cw_map_pkey *keys, int *n, const char *key, int parent)
+{
+    size_t len = strlen(key);
+    for (int k = 0; k < *n; k++)
+        if (keys[k].len == len && keys[k].parent == parent && !memcmp(keys[k].key, key, len))
+            return k;
+    if (*n == CW_MAP_MAX_PKEYS)
+        return -1;
+    keys[*n] = (cw_map_pkey){key, len, 0, parent, 0};
+    return (*n)++;
+}
+
+/* Gives a an index in m's resolved paths when its path can be one. Others
+ * (each.x, indexes, deeper paths, a full table) keep a->slot 0. */
+static void plan_alt(cw_mapping *m, cw_map_alt *a)
+{
+    cw_map_plan *p = &m->plan;
+    if (!(a->type == CW_ALT_COLUMN || (a->type == CW_ALT_LOOKUP && !a->arg_const)) || a->each ||
+        a->nsteps < 1 || a->nsteps > 2 || p->nslots == CW_JSCAN_SLOTS)
+        return;
+    for (int i = 0; i < a->nsteps; i++)
+        if (a->steps[i].nidx)
+            return;
+    int t = plan_key(p->top, &p->ntop, a->steps[0].key, -1);
+    if (t < 0)
+        return;
+    cw_map_pkey *k = &p->top[t];
+    if (a->nsteps == 2) {
+        int before = p->nin;
+        int c = plan_key(p->in, &p->nin, a->steps[1].key, t);
+        if (c < 0)
+            return;
+        if (p->nin > before)
+            p->top[t].inner++;
+        k = &p->in[c];
+    }
+    if (!k->slot)
+        k->slot = ++p->nslots;
+    a->slot = k->slot;
+}
+
+static void plan_build(cw_mapping *m)
+{
+    const cw_kind_def *kd = cw_kind_get(m->kind);
+    for (int i = 0; i < kd->nfields; i++)
+        for (int j = 0; j < m->fields[i].e.nalts; j++)
+            plan_alt(m, &m->fields[i].e.alts[j]);
+    for (int c = 0; c < m->nwhere; c++)
+        for (int j = 0; j < m->where[c].e.nalts; j++)
+            plan_alt(m, &m->where[c].e.alts[j]);
+}
+
+/* The values of m's resolved paths in rec (a JSON record), by slot: one
+ * pass over the member lists the scanner kept, once per record and
+ * mapping. NULL: operands walk their paths (a record not read by a
+ * scanner's parse). Same values as cw_json_path: keys compared decoded and
+ * exactly, a path through a non-object is absent, and the validated line
+ * has no duplicate keys, so the first match is the only one. */
+static const cw_jval *plan_resolve(const cw_mapping *m, const cw_map_record *rec)
+{
+    const cw_map_plan *p = &m->plan;
+    if (!p->nslots || rec->cells || !rec->js)
+        return NULL;
+    int fresh;
+    cw_jval *sl = cw_jscan_slots(rec->js, m, rec->obj, (size_t)p->nslots, &fresh);
+    if (!sl || !fresh)
+        return sl;
+    memset(sl, 0, (size_t)p->nslots * sizeof *sl); /* CW_JSON_ABSENT */
+    const cw_jmember *mem;
+    size_t n = cw_jscan_members(rec->js, &mem);
+    for (size_t i = 0; i < n; i++) {
+        const cw_jmember *mb = &mem[i];
+        for (int t = 0; t < p->ntop; t++) {
+            const cw_map_pkey *k = &p->top[t];
+            if (k->len != mb->key.len || memcmp(k->key, mb->key.s, k->len) != 0)
+                continue;
+            if (k->slot)
+                sl[k->slot - 1] = mb->val;
+            const cw_jmember *in;
+            size_t nn = k->inner ? cw_jscan_submembers(rec->js, mb, &in) : 0;
+            for (size_t s = 0; s < nn; s++)
+                for (int c = 0; c < p->nin; c++) {
+                    const cw_map_pkey *ck = &p->in[c];
+                    if (ck->parent == t && ck->len == in[s].key.len &&
+                        !memcmp(ck->key, in[s].key.s, ck->len)) {
+                        sl[ck->slot - 1] = in[s].val;
+                        break;
+                    }
+                }
+            break;
+        }
+    }
+    return sl;
+}
+
 static int field_of(const cw_kind_def *kd, const char *name, size_t len)
 {
     for (int i = 0; i < kd->nfields; i++)
@@ -900,6 +997,8 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
                              !mf->nmap && !mf->fallback && !mf->unit && !mf->format && !mf->zone &&
                              !mf->table && kd->fields[i].type != CW_F_CURRENCY;
     }
+    if (!bad)
+        plan_build(m);
     if (bad) {
         if (at)
             *err = cw_strdupf("%s:%d: [source.%s] %s: %s", at->file, at->line, name, at->key, bad);
@@ -1407,8 +1506,8 @@ static int json_scalar(cw_jscan *js, cw_jval j, char *buf, size_t n, cw_strref *
 
 /* The raw value of a column / path alternative (not lookups): 1 with *out
  * (s NULL when absent), 0 when the value is an object or array. */
-static int operand_value(const cw_map_alt *a, const cw_map_record *rec, char *buf, size_t n,
-                         cw_strref *out)
+static int operand_value(const cw_map_alt *a, const cw_map_record *rec, const cw_jval *sl,
+                         char *buf, size_t n, cw_strref *out)
 {
     out->s = NULL;
     out->len = 0;
@@ -1422,10 +1521,15 @@ static int operand_value(const cw_map_alt *a, const cw_map_record *rec, char *bu
             *out = rec->cells[a->col];
         return 1;
     }
-    cw_jval root = a->each ? rec->elem : rec->obj;
-    if (!root.type)
-        return 1;
-    cw_jval j = cw_json_path(rec->js, root, a->steps, a->nsteps);
+    cw_jval j;
+    if (sl && a->slot) {
+        j = sl[a->slot - 1];
+    } else {
+        cw_jval root = a->each ? rec->elem : rec->obj;
+        if (!root.type)
+            return 1;
+        j = cw_json_path(rec->js, root, a->steps, a->nsteps);
+    }
     if (!j.type)
         return 1;
     return json_scalar(rec->js, j, buf, n, out);
@@ -1453,12 +1557,13 @@ int cw_mapping_accepts(const cw_mapping *m, int c)
 
 int cw_mapping_where(const cw_mapping *m, const cw_map_record *rec)
 {
+    const cw_jval *sl = m->nwhere ? plan_resolve(m, rec) : NULL;
     for (int c = 0; c < m->nwhere; c++) {
         const cw_map_cond *w = &m->where[c];
         char buf[64];
         cw_strref v = {NULL, 0};
         for (int j = 0; j < w->e.nalts && !present(v); j++)
-            if (!operand_value(&w->e.alts[j], rec, buf, sizeof buf, &v))
+            if (!operand_value(&w->e.alts[j], rec, sl, buf, sizeof buf, &v))
                 v.s = NULL;
         int hit = 0;
         if (w->op == CW_COND_PRESENT) {
@@ -1700,6 +1805,7 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
     const cw_kind_def *kd = cw_kind_get(m->kind);
     unsigned setm = 0;
     char currency[8] = "";
+    const cw_jval *sl = plan_resolve(m, rec);
     for (int o = 0; o < kd->nfields; o++) {
         int i = m->order[o];
         const cw_field_def *fd = &kd->fields[i];
@@ -1712,7 +1818,7 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             if (rec->cells) {
                 if (a->col >= 0 && a->col < rec->ncells)
                     v = rec->cells[a->col];
-            } else if (!operand_value(a, rec, sc->buf[i], sizeof sc->buf[i], &v)) {
+            } else if (!operand_value(a, rec, sl, sc->buf[i], sizeof sc->buf[i], &v)) {
                 *bad_field = i;
                 snprintf(why, whysz, "is an object or array, not a value");
                 return 0;
@@ -1757,7 +1863,7 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             const cw_map_alt *a = &f->e.alts[j];
             if (!origin[i])
                 origin[i] = origin_of(a);
-            if (!operand_value(a, rec, sc->buf[i], sizeof sc->buf[i], &v)) {
+            if (!operand_value(a, rec, sl, sc->buf[i], sizeof sc->buf[i], &v)) {
                 snprintf(why, whysz, "is an object or array, not a value");
                 origin[i] = origin_of(a);
                 return 0;
