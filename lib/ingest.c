@@ -1645,9 +1645,13 @@ static int keyset_is(const keyset *k, const cw_jmember *mem, size_t n)
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         size_t kl = mem[i].key.len;
-        if (at + 1 + kl > k->len || (unsigned char)k->buf[at] != kl ||
-            memcmp(k->buf + at + 1, mem[i].key.s, kl) != 0)
+        if (at + 1 + kl > k->len || (unsigned char)k->buf[at] != kl)
             return 0;
+        /* Short keys: inline, not a memcmp call per key per line. */
+        const char *a = k->buf + at + 1, *b = mem[i].key.s;
+        for (size_t j = 0; j < kl; j++)
+            if (a[j] != b[j])
+                return 0;
         at += 1 + kl;
     }
     return 1;

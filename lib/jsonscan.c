@@ -497,7 +497,7 @@ static int key_add(cw_jscan *js, const char *at, const char *k, size_t len, uint
 static int value(cw_jscan *js, const char **pp, int depth, cw_jval *out);
 
 /* Appends a member to a growing list: 0 when out of memory. */
-static int member_push(cw_jscan *js, cw_jmember **list, size_t *n, size_t *cap, cw_jmember m)
+static inline int member_push(cw_jscan *js, cw_jmember **list, size_t *n, size_t *cap, cw_jmember m)
 {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 32;

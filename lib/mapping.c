@@ -706,6 +706,16 @@ static void plan_build(cw_mapping *m)
             plan_alt(m, &m->where[c].e.alts[j]);
 }
 
+/* Equality of short keys: inline, a libc memcmp call per key costs more
+ * than the compare. */
+static inline int same_key(const char *a, const char *b, size_t n)
+{
+    while (n--)
+        if (*a++ != *b++)
+            return 0;
+    return 1;
+}
+
 /* The values of m's resolved paths in rec (a JSON record), by slot: one
  * pass over the member lists the scanner kept, once per record and
  * mapping. NULL: operands walk their paths (a record not read by a
@@ -728,7 +738,7 @@ static const cw_jval *plan_resolve(const cw_mapping *m, const cw_map_record *rec
         const cw_jmember *mb = &mem[i];
         for (int t = 0; t < p->ntop; t++) {
             const cw_map_pkey *k = &p->top[t];
-            if (k->len != mb->key.len || memcmp(k->key, mb->key.s, k->len) != 0)
+            if (k->len != mb->key.len || !same_key(k->key, mb->key.s, k->len))
                 continue;
             if (k->slot)
                 sl[k->slot - 1] = mb->val;
@@ -738,7 +748,7 @@ static const cw_jval *plan_resolve(const cw_mapping *m, const cw_map_record *rec
                 for (int c = 0; c < p->nin; c++) {
                     const cw_map_pkey *ck = &p->in[c];
                     if (ck->parent == t && ck->len == in[s].key.len &&
-                        !memcmp(ck->key, in[s].key.s, ck->len)) {
+                        same_key(ck->key, in[s].key.s, ck->len)) {
                         sl[ck->slot - 1] = in[s].val;
                         break;
                     }
@@ -1818,6 +1828,20 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             if (rec->cells) {
                 if (a->col >= 0 && a->col < rec->ncells)
                     v = rec->cells[a->col];
+            } else if (sl && a->slot) {
+                /* A resolved path: an unescaped string (most values) is
+                 * borrowed from the line, built here in registers (a
+                 * cw_strref written through a pointer and read back whole
+                 * stalled store forwarding). */
+                cw_jval j = sl[a->slot - 1];
+                if (j.type == CW_JSON_STRING && !j.esc) {
+                    v.s = j.s;
+                    v.len = j.len;
+                } else if (j.type && !json_scalar(rec->js, j, sc->buf[i], sizeof sc->buf[i], &v)) {
+                    *bad_field = i;
+                    snprintf(why, whysz, "is an object or array, not a value");
+                    return 0;
+                }
             } else if (!operand_value(a, rec, sl, sc->buf[i], sizeof sc->buf[i], &v)) {
                 *bad_field = i;
                 snprintf(why, whysz, "is an object or array, not a value");
