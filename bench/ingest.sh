@@ -24,8 +24,9 @@
 #               this part.
 # Prints medians (wall seconds, events/s, MB/s) and peak RSS as a Markdown
 # table, ready for docs/benchmarks.md. BIN=path/to/churnwatch times another
-# build (e.g. the one before a change) on the same data; CORE=0 runs only
-# the mapped part.
+# build (e.g. the one before a change) on the same data; BASE=path/to/churnwatch
+# runs that build's mapped part too, interleaved run by run with BIN's (a
+# before/after table); CORE=0 runs only the mapped part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ACCOUNTS=${1:-2000} MONTHS=${2:-12} RUNS=${3:-3}
@@ -127,11 +128,15 @@ INI
                  "renamed+nested-jsonl:$W/events-nested.jsonl:--source nested" \
                  "segment-jsonl:$W/events-mapped.jsonl:--source segment_like"; do
       IFS=: read -r label file src <<<"$shape"
-      rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
-      # shellcheck disable=SC2086
-      measure "$label" "$BIN" --config "$OUT/bench.conf" ingest --db "$OUT/run.db" --progress never $src "$file"
-      # CPU seconds too: on a shared machine they vary less than wall time.
-      echo "cpu-$label $(awk '{print $1}' "$OUT/cpu.$$") 0" >>"$OUT/times"
+      # BASE=path/to/churnwatch: that build too, run by run with BIN's.
+      for bin in ${BASE:+"$BASE"} "$BIN"; do
+        pre=; [ "$bin" = "${BASE:-}" ] && pre=before@
+        rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
+        # shellcheck disable=SC2086
+        measure "$pre$label" "$bin" --config "$OUT/bench.conf" ingest --db "$OUT/run.db" --progress never $src "$file"
+        # CPU seconds too: on a shared machine they vary less than wall time.
+        echo "${pre}cpu-$label $(awk '{print $1}' "$OUT/cpu.$$") 0" >>"$OUT/times"
+      done
     done
   done
 fi
@@ -155,17 +160,22 @@ for label in ("churnwatch", "re-ingest", "reference") if "reference" in rows els
     rss = max(r for _, r in rows[label]) / 1024
     print(f"| {label} | {s:.2f} | {events/s:,.0f} | {size/1e6/s:.0f} | {rss:.0f} | {ref/s:.2f}x |")
 if "mapped-csv" in rows:
+    builds = [("before", "before@"), ("after", "")] if "before@mapped-csv" in rows else [(None, "")]
+    b = "| build " if builds[0][0] else ""
     print()
-    print("| same rows | native s (CPU s) | mapped s (CPU s) | mapped events/s | peak RSS MiB, native / mapped | cost, wall | cost, CPU |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"{b}| same rows | native s (CPU s) | mapped s (CPU s) | mapped events/s | peak RSS MiB, native / mapped | cost, wall | cost, CPU |")
+    print(f"{'|---' if b else ''}|---|---|---|---|---|---|---|")
     med = lambda k: statistics.median(x for x, _ in rows[k])
     rss = lambda k: max(r for _, r in rows[k]) / 1024
-    for shape, native in (("csv", "csv"), ("jsonl", "jsonl"), ("renamed+nested-jsonl", "jsonl"),
-                          ("segment-jsonl", "jsonl")):
-        mk = shape if "-" in shape else f"mapped-{shape}"
-        n, m = med(f"native-{native}"), med(mk)
-        nc, mc = med(f"cpu-native-{native}"), med(f"cpu-{mk}")
-        print(f"| {shape} | {n:.2f} ({nc:.2f}) | {m:.2f} ({mc:.2f}) | {events/m:,.0f} | "
-              f"{rss(f'native-{native}'):.0f} / {rss(mk):.0f} | "
-              f"{100*(m-n)/n:+.1f}% | {100*(mc-nc)/nc:+.1f}% |")
+    for name, pre in builds:
+        for shape, native in (("csv", "csv"), ("jsonl", "jsonl"), ("renamed+nested-jsonl", "jsonl"),
+                              ("segment-jsonl", "jsonl")):
+            mk = pre + (shape if "-" in shape else f"mapped-{shape}")
+            nk = f"{pre}native-{native}"
+            n, m = med(nk), med(mk)
+            nc = med(f"{pre}cpu-native-{native}")
+            mc = med(f"{pre}cpu-" + (shape if "-" in shape else f"mapped-{shape}"))
+            print(f"{'| ' + name + ' ' if name else ''}| {shape} | {n:.2f} ({nc:.2f}) | {m:.2f} ({mc:.2f}) | "
+                  f"{events/m:,.0f} | {rss(nk):.0f} / {rss(mk):.0f} | "
+                  f"{100*(m-n)/n:+.1f}% | {100*(mc-nc)/nc:+.1f}% |")
 PY

@@ -496,6 +496,10 @@ static int key_add(cw_jscan *js, const char *at, const char *k, size_t len, uint
 
 static int value(cw_jscan *js, const char **pp, int depth, cw_jval *out);
 
+/* Keys of a recorded object checked for duplicates against its member list
+ * rather than hashed. */
+#define LINEAR_KEYS 8
+
 /* Appends a member to a growing list: 0 when out of memory. */
 static inline int member_push(cw_jscan *js, cw_jmember **list, size_t *n, size_t *cap, cw_jmember m)
 {
@@ -522,6 +526,8 @@ static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
      * are kept too (contiguous: deeper objects are not recorded). */
     int second = depth == 2 && js->root_obj;
     uint32_t first = (uint32_t)js->nsub;
+    size_t nkey = 0, k0l = 0; /* keys so far; the first one's length */
+    const char *at0 = NULL, *k0 = NULL;
     p = ws(p, end);
     if (p < end && *p == '}') {
         p++;
@@ -543,8 +549,29 @@ static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
                 ks = o;
                 js->kused += kl;
             }
-            if (!key_add(js, at, ks, kl, serial))
-                return 0;
+            /* Duplicate keys: a recorded object (the top level, one level
+             * down) compares its first few keys with its member list;
+             * beyond those, and in other objects, keys go into the line's
+             * hash table, an object's first key only with its second
+             * (most small objects have one key, which repeats nothing). */
+            const cw_jmember *prev = top ? js->mem : second ? js->sub + first : NULL;
+            if (prev && nkey < LINEAR_KEYS) {
+                for (size_t i = 0; i < nkey; i++)
+                    if (prev[i].key.len == kl && same(prev[i].key.s, ks, kl))
+                        return fail(js, at, "duplicate object key");
+            } else if (nkey) {
+                if (prev && nkey == LINEAR_KEYS) {
+                    for (size_t i = 0; i < nkey; i++)
+                        if (!key_add(js, at, prev[i].key.s, prev[i].key.len, serial))
+                            return 0;
+                } else if (!prev && nkey == 1 && !key_add(js, at0, k0, k0l, serial)) {
+                    return 0;
+                }
+                if (!key_add(js, at, ks, kl, serial))
+                    return 0;
+            }
+            if (!nkey++)
+                at0 = at, k0 = ks, k0l = kl;
             p = ws(p, end);
             if (p >= end || *p != ':')
                 return fail(js, p, "':' expected");

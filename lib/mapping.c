@@ -654,6 +654,16 @@ static const char *parse_where(cw_mapping *m, const char *v)
 
 /* ---- the resolved paths ------------------------------------------------ */
 
+/* Equality of short keys: inline, a libc memcmp call per key costs more
+ * than the compare. */
+static inline int same_key(const char *a, const char *b, size_t n)
+{
+    while (n--)
+        if (*a++ != *b++)
+            return 0;
+    return 1;
+}
+
 static int plan_key(cw_map_pkey *keys, int *n, const char *key, int parent)
 {
     size_t len = strlen(key);
@@ -695,6 +705,15 @@ static void plan_alt(cw_mapping *m, cw_map_alt *a)
     a->slot = k->slot;
 }
 
+/* The dispatch hash of a key (of the top level: parent -1). */
+static inline unsigned plan_hash(const char *k, size_t len, int parent)
+{
+    unsigned h = (unsigned)len * 7u + (unsigned)(parent + 1) * 11u;
+    if (len)
+        h += (unsigned char)k[0] * 3u + (unsigned char)k[len - 1];
+    return h & 63;
+}
+
 static void plan_build(cw_mapping *m)
 {
     const cw_kind_def *kd = cw_kind_get(m->kind);
@@ -704,16 +723,31 @@ static void plan_build(cw_mapping *m)
     for (int c = 0; c < m->nwhere; c++)
         for (int j = 0; j < m->where[c].e.nalts; j++)
             plan_alt(m, &m->where[c].e.alts[j]);
+    cw_map_plan *p = &m->plan;
+    for (int k = 0; k < p->ntop; k++) {
+        int8_t *e = &p->tophash[plan_hash(p->top[k].key, p->top[k].len, -1)];
+        *e = *e ? -1 : (int8_t)(k + 1);
+    }
+    for (int k = 0; k < p->nin; k++) {
+        int8_t *e = &p->inhash[plan_hash(p->in[k].key, p->in[k].len, p->in[k].parent)];
+        *e = *e ? -1 : (int8_t)(k + 1);
+    }
 }
 
-/* Equality of short keys: inline, a libc memcmp call per key costs more
- * than the compare. */
-static inline int same_key(const char *a, const char *b, size_t n)
+/* The index in keys of the key s (under parent), or -1. */
+static inline int plan_find(const cw_map_pkey *keys, int n, const int8_t *hash, const char *s,
+                            size_t len, int parent)
 {
-    while (n--)
-        if (*a++ != *b++)
-            return 0;
-    return 1;
+    int e = hash[plan_hash(s, len, parent)];
+    if (e > 0)
+        return keys[e - 1].len == len && keys[e - 1].parent == parent &&
+                       same_key(keys[e - 1].key, s, len)
+                   ? e - 1
+                   : -1;
+    for (int k = 0; e < 0 && k < n; k++)
+        if (keys[k].len == len && keys[k].parent == parent && same_key(keys[k].key, s, len))
+            return k;
+    return -1;
 }
 
 /* The values of m's resolved paths in rec (a JSON record), by slot: one
@@ -736,24 +770,18 @@ static const cw_jval *plan_resolve(const cw_mapping *m, const cw_map_record *rec
     size_t n = cw_jscan_members(rec->js, &mem);
     for (size_t i = 0; i < n; i++) {
         const cw_jmember *mb = &mem[i];
-        for (int t = 0; t < p->ntop; t++) {
-            const cw_map_pkey *k = &p->top[t];
-            if (k->len != mb->key.len || !same_key(k->key, mb->key.s, k->len))
-                continue;
-            if (k->slot)
-                sl[k->slot - 1] = mb->val;
-            const cw_jmember *in;
-            size_t nn = k->inner ? cw_jscan_submembers(rec->js, mb, &in) : 0;
-            for (size_t s = 0; s < nn; s++)
-                for (int c = 0; c < p->nin; c++) {
-                    const cw_map_pkey *ck = &p->in[c];
-                    if (ck->parent == t && ck->len == in[s].key.len &&
-                        same_key(ck->key, in[s].key.s, ck->len)) {
-                        sl[ck->slot - 1] = in[s].val;
-                        break;
-                    }
-                }
-            break;
+        int t = plan_find(p->top, p->ntop, p->tophash, mb->key.s, mb->key.len, -1);
+        if (t < 0)
+            continue;
+        const cw_map_pkey *k = &p->top[t];
+        if (k->slot)
+            sl[k->slot - 1] = mb->val;
+        const cw_jmember *in;
+        size_t nn = k->inner ? cw_jscan_submembers(rec->js, mb, &in) : 0;
+        for (size_t s = 0; s < nn; s++) {
+            int c = plan_find(p->in, p->nin, p->inhash, in[s].key.s, in[s].key.len, t);
+            if (c >= 0)
+                sl[p->in[c].slot - 1] = in[s].val;
         }
     }
     return sl;

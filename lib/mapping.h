@@ -98,6 +98,9 @@ typedef struct cw_map_pkey {
 typedef struct cw_map_plan {
     cw_map_pkey top[CW_MAP_MAX_PKEYS], in[CW_MAP_MAX_PKEYS];
     int ntop, nin, nslots;
+    /* A record's key → its key here, by a hash of its length and end
+     * bytes: 1 + index, 0 none, -1 several (compared one by one). */
+    int8_t tophash[64], inhash[64];
 } cw_map_plan;
 
 typedef struct cw_mapping {
