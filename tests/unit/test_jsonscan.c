@@ -282,9 +282,9 @@ static void test_many_keys(void **state)
 static void test_duplicate_positions(void **state)
 {
     (void)state;
-    static const char *wrap[][2] = {{"", ""},           {"{\"x\":", "}"},
-                                    {"{\"x\":{\"y\":", "}}"}, {"[", "]"},
-                                    {"[{\"a\":", "}]"},   {"{\"p\":1,\"x\":", ",\"q\":{}}"}};
+    static const char *wrap[][2] = {
+        {"", ""},   {"{\"x\":", "}"},   {"{\"x\":{\"y\":", "}}"},
+        {"[", "]"}, {"[{\"a\":", "}]"}, {"{\"p\":1,\"x\":", ",\"q\":{}}"}};
     cw_jscan *js = cw_jscan_new();
     char b[1024];
     assert_non_null(js);
@@ -376,7 +376,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_differential_corpus),
         cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_many_keys), cmocka_unit_test(test_duplicate_positions),
+        cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_duplicate_positions),
         cmocka_unit_test(test_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -789,11 +789,12 @@ static void test_resolved_paths(void **state)
     assert_true(m->plan.nslots > 0);
     /* Escaped keys read decoded; ctx is both a leaf and a parent here; a
      * path through a string is absent; a deeper object is not looked in. */
-    assert_true(apply_json(m,
-                           "{\"type\":\"track\",\"wh\\u0065n\":\"2024-01-02\","
-                           "\"ctx\":{\"a\\u0063ct\":\"A1\",\"ids\":[\"E1\"],\"x\":{\"acct\":\"no\"}},"
-                           "\"who\":\"u1\",\"what\":\"login\",\"props\":{\"value\":2.50}}",
-                           NULL));
+    assert_true(
+        apply_json(m,
+                   "{\"type\":\"track\",\"wh\\u0065n\":\"2024-01-02\","
+                   "\"ctx\":{\"a\\u0063ct\":\"A1\",\"ids\":[\"E1\"],\"x\":{\"acct\":\"no\"}},"
+                   "\"who\":\"u1\",\"what\":\"login\",\"props\":{\"value\":2.50}}",
+                   NULL));
     assert_string_equal(GOT(CW_KIND_EVENTS, "ts"), "2024-01-02");
     assert_string_equal(GOT(CW_KIND_EVENTS, "account_id"), "A1");
     assert_string_equal(GOT(CW_KIND_EVENTS, "user_id"), "");
@@ -822,14 +823,14 @@ static void test_resolved_paths(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise),    cmocka_unit_test(test_paths_alternatives_constants),
-        cmocka_unit_test(test_maps),         cmocka_unit_test(test_time_units),
-        cmocka_unit_test(test_money),        cmocka_unit_test(test_formats_and_zones),
-        cmocka_unit_test(test_lookups),      cmocka_unit_test(test_where_each_csv),
-        cmocka_unit_test(test_presets),      cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_quoted_names), cmocka_unit_test(test_where_and_present),
-        cmocka_unit_test(test_tokens),       cmocka_unit_test(test_numeric_zone),
-        cmocka_unit_test(test_long_lines),   cmocka_unit_test(test_format_filter),
+        cmocka_unit_test(test_normalise),      cmocka_unit_test(test_paths_alternatives_constants),
+        cmocka_unit_test(test_maps),           cmocka_unit_test(test_time_units),
+        cmocka_unit_test(test_money),          cmocka_unit_test(test_formats_and_zones),
+        cmocka_unit_test(test_lookups),        cmocka_unit_test(test_where_each_csv),
+        cmocka_unit_test(test_presets),        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_quoted_names),   cmocka_unit_test(test_where_and_present),
+        cmocka_unit_test(test_tokens),         cmocka_unit_test(test_numeric_zone),
+        cmocka_unit_test(test_long_lines),     cmocka_unit_test(test_format_filter),
         cmocka_unit_test(test_resolved_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
