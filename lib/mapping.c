@@ -1858,13 +1858,17 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
                     v = rec->cells[a->col];
             } else if (sl && a->slot) {
                 /* A resolved path: an unescaped string (most values) is
-                 * borrowed from the line, built here in registers (a
-                 * cw_strref written through a pointer and read back whole
-                 * stalled store forwarding). */
+                 * borrowed from the line and stored straight into texts (v
+                 * lives in memory, its address taken: written as two
+                 * words and read back as one, it stalled store
+                 * forwarding). */
                 cw_jval j = sl[a->slot - 1];
                 if (j.type == CW_JSON_STRING && !j.esc) {
-                    v.s = j.s;
-                    v.len = j.len;
+                    texts[i].s = j.s;
+                    texts[i].len = j.len;
+                    if (j.len)
+                        setm |= 1u << i;
+                    continue;
                 } else if (j.type && !json_scalar(rec->js, j, sc->buf[i], sizeof sc->buf[i], &v)) {
                     *bad_field = i;
                     snprintf(why, whysz, "is an object or array, not a value");
