@@ -554,17 +554,19 @@ static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
              * beyond those, and in other objects, keys go into the line's
              * hash table, an object's first key only with its second
              * (most small objects have one key, which repeats nothing). */
-            const cw_jmember *prev = top ? js->mem : second ? js->sub + first : NULL;
-            if (prev && nkey < LINEAR_KEYS) {
+            int listed = top || second;
+            /* Only with keys before this one: the lists exist then. */
+            const cw_jmember *prev = listed && nkey ? (top ? js->mem : js->sub + first) : NULL;
+            if (listed && nkey < LINEAR_KEYS) {
                 for (size_t i = 0; i < nkey; i++)
                     if (prev[i].key.len == kl && same(prev[i].key.s, ks, kl))
                         return fail(js, at, "duplicate object key");
             } else if (nkey) {
-                if (prev && nkey == LINEAR_KEYS) {
+                if (listed && nkey == LINEAR_KEYS) {
                     for (size_t i = 0; i < nkey; i++)
                         if (!key_add(js, at, prev[i].key.s, prev[i].key.len, serial))
                             return 0;
-                } else if (!prev && nkey == 1 && !key_add(js, at0, k0, k0l, serial)) {
+                } else if (!listed && nkey == 1 && !key_add(js, at0, k0, k0l, serial)) {
                     return 0;
                 }
                 if (!key_add(js, at, ks, kl, serial))
@@ -814,8 +816,12 @@ size_t cw_jscan_members(const cw_jscan *js, const cw_jmember **out)
 
 size_t cw_jscan_submembers(const cw_jscan *js, const cw_jmember *m, const cw_jmember **out)
 {
+    if (m->val.type != CW_JSON_OBJECT || !m->nsub) {
+        *out = NULL; /* js->sub may be NULL: no arithmetic on it */
+        return 0;
+    }
     *out = js->sub + m->sub;
-    return m->val.type == CW_JSON_OBJECT ? m->nsub : 0;
+    return m->nsub;
 }
 
 cw_jval *cw_jscan_slots(cw_jscan *js, const void *owner, cw_jval obj, size_t n, int *fresh)
