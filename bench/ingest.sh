@@ -14,13 +14,19 @@
 #               same run on the same machine.
 #   mapped      the same events through a [source] mapping (docs/importers.md),
 #               against the native path on the same rows: a CSV with renamed
-#               headers against the native CSV; JSON Lines with the same
-#               renamed keys, and JSON Lines shaped like Segment's (renamed
-#               keys, nested context.groupId and properties.value, 27% more
-#               bytes), against native JSON Lines. MAPPED=0 skips this part.
+#               headers against the native CSV; against native JSON Lines:
+#               JSON Lines with the same renamed keys; "renamed + nested"
+#               JSON Lines (the same information, keys renamed, the account,
+#               user and value one object down: acct.id, who.id,
+#               props.value); and JSON Lines shaped like Segment's (renamed
+#               keys, nested context.groupId and properties.value, plus
+#               `type` and 27% more bytes: a harsher case). MAPPED=0 skips
+#               this part.
 # Prints medians (wall seconds, events/s, MB/s) and peak RSS as a Markdown
 # table, ready for docs/benchmarks.md. BIN=path/to/churnwatch times another
-# build (e.g. the one before a change) on the same data.
+# build (e.g. the one before a change) on the same data; BASE=path/to/churnwatch
+# runs that build's mapped part too, interleaved run by run with BIN's (a
+# before/after table); CORE=0 runs only the mapped part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ACCOUNTS=${1:-2000} MONTHS=${2:-12} RUNS=${3:-3}
@@ -44,6 +50,7 @@ measure() { # label, command...; appends "label seconds rss_kib" to $OUT/times
 }
 : >"$OUT/times"
 for i in $(seq "$RUNS"); do
+  [ "${CORE:-1}" = 1 ] || break # CORE=0: only the mapped table
   rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
   measure churnwatch "$BIN" ingest --db "$OUT/run.db" --progress never "$W/events.csv"
   measure re-ingest "$BIN" ingest --db "$OUT/run.db" --progress never "$W/events.csv"
@@ -52,13 +59,13 @@ for i in $(seq "$RUNS"); do
 done
 if [ "${MAPPED:-1}" = 1 ]; then
   # The same rows in the other shapes, written once per world.
-  if [ ! -f "$W/events-renamed.jsonl" ]; then
+  if [ ! -f "$W/events-nested.jsonl" ]; then
     python3 - "$W" <<'PY'
 import csv, json, sys
 w = sys.argv[1]
 with open(f"{w}/events.csv", newline="") as f, open(f"{w}/events-renamed.csv", "w", newline="") as rc, \
      open(f"{w}/events-native.jsonl", "w") as nj, open(f"{w}/events-mapped.jsonl", "w") as mj, \
-     open(f"{w}/events-renamed.jsonl", "w") as rj:
+     open(f"{w}/events-renamed.jsonl", "w") as rj, open(f"{w}/events-nested.jsonl", "w") as nn:
     r = csv.DictReader(f)
     out = csv.writer(rc, lineterminator="\n")
     out.writerow(["Time", "Account", "User", "Event Name", "Amount", "Message ID"])
@@ -69,6 +76,13 @@ with open(f"{w}/events.csv", newline="") as f, open(f"{w}/events-renamed.csv", "
                "Event Name": g("event"), "Amount": g("value"), "Message ID": g("event_id")}
         rj.write(json.dumps({k: v for k, v in ren.items() if v}, separators=(",", ":")) + "\n")
         n = {k: v for k, v in row.items() if v}
+        # Renamed + nested: the native line's information, no more.
+        t = {"when": g("ts"), "acct": {"id": g("account_id")}}
+        if g("user_id"): t["who"] = {"id": g("user_id")}
+        t["what"] = g("event")
+        if g("value"): t["props"] = {"value": g("value")}
+        if g("event_id"): t["id"] = g("event_id")
+        nn.write(json.dumps(t, separators=(",", ":")) + "\n")
         nj.write(json.dumps(n, separators=(",", ":")) + "\n")
         m = {"type": "track", "timestamp": g("ts"), "context": {"groupId": g("account_id")},
              "event": g("event")}
@@ -88,6 +102,15 @@ event = Event Name
 value = Amount
 event_id = Message ID
 
+[source.nested]
+kind = events
+ts = when
+account_id = acct.id
+user_id = who.id
+event = what
+value = props.value
+event_id = id
+
 [source.segment_like]
 kind = events
 where = type in track, page
@@ -102,13 +125,18 @@ INI
     for shape in "native-csv:$W/events.csv:" "mapped-csv:$W/events-renamed.csv:--source renamed" \
                  "native-jsonl:$W/events-native.jsonl:" \
                  "mapped-jsonl:$W/events-renamed.jsonl:--source renamed" \
-                 "nested-jsonl:$W/events-mapped.jsonl:--source segment_like"; do
+                 "renamed+nested-jsonl:$W/events-nested.jsonl:--source nested" \
+                 "segment-jsonl:$W/events-mapped.jsonl:--source segment_like"; do
       IFS=: read -r label file src <<<"$shape"
-      rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
-      # shellcheck disable=SC2086
-      measure "$label" "$BIN" --config "$OUT/bench.conf" ingest --db "$OUT/run.db" --progress never $src "$file"
-      # CPU seconds too: on a shared machine they vary less than wall time.
-      echo "cpu-$label $(awk '{print $1}' "$OUT/cpu.$$") 0" >>"$OUT/times"
+      # BASE=path/to/churnwatch: that build too, run by run with BIN's.
+      for bin in ${BASE:+"$BASE"} "$BIN"; do
+        pre=; [ "$bin" = "${BASE:-}" ] && pre=before@
+        rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
+        # shellcheck disable=SC2086
+        measure "$pre$label" "$bin" --config "$OUT/bench.conf" ingest --db "$OUT/run.db" --progress never $src "$file"
+        # CPU seconds too: on a shared machine they vary less than wall time.
+        echo "${pre}cpu-$label $(awk '{print $1}' "$OUT/cpu.$$") 0" >>"$OUT/times"
+      done
     done
   done
 fi
@@ -123,24 +151,31 @@ for line in open(times):
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"machine: {cpu}, {os.cpu_count()} cores; {events:,} events, {size/1e6:.0f} MB CSV; median of {runs} runs")
 print()
-print("| what | median s | events/s | MB/s | peak RSS MiB | vs reference |")
-print("|---|---|---|---|---|---|")
-ref = statistics.median(s for s, _ in rows["reference"])
-for label in ("churnwatch", "re-ingest", "reference"):
+if "reference" in rows:
+    print("| what | median s | events/s | MB/s | peak RSS MiB | vs reference |")
+    print("|---|---|---|---|---|---|")
+    ref = statistics.median(s for s, _ in rows["reference"])
+for label in ("churnwatch", "re-ingest", "reference") if "reference" in rows else ():
     s = statistics.median(x for x, _ in rows[label])
     rss = max(r for _, r in rows[label]) / 1024
     print(f"| {label} | {s:.2f} | {events/s:,.0f} | {size/1e6/s:.0f} | {rss:.0f} | {ref/s:.2f}x |")
 if "mapped-csv" in rows:
+    builds = [("before", "before@"), ("after", "")] if "before@mapped-csv" in rows else [(None, "")]
+    b = "| build " if builds[0][0] else ""
     print()
-    print("| same rows | native s (CPU s) | mapped s (CPU s) | mapped events/s | peak RSS MiB, native / mapped | cost, wall | cost, CPU |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"{b}| same rows | native s (CPU s) | mapped s (CPU s) | mapped events/s | peak RSS MiB, native / mapped | cost, wall | cost, CPU |")
+    print(f"{'|---' if b else ''}|---|---|---|---|---|---|---|")
     med = lambda k: statistics.median(x for x, _ in rows[k])
     rss = lambda k: max(r for _, r in rows[k]) / 1024
-    for shape, native in (("csv", "csv"), ("jsonl", "jsonl"), ("nested-jsonl", "jsonl")):
-        mk = shape if shape.startswith("nested") else f"mapped-{shape}"
-        n, m = med(f"native-{native}"), med(mk)
-        nc, mc = med(f"cpu-native-{native}"), med(f"cpu-{mk}")
-        print(f"| {shape} | {n:.2f} ({nc:.2f}) | {m:.2f} ({mc:.2f}) | {events/m:,.0f} | "
-              f"{rss(f'native-{native}'):.0f} / {rss(mk):.0f} | "
-              f"{100*(m-n)/n:+.1f}% | {100*(mc-nc)/nc:+.1f}% |")
+    for name, pre in builds:
+        for shape, native in (("csv", "csv"), ("jsonl", "jsonl"), ("renamed+nested-jsonl", "jsonl"),
+                              ("segment-jsonl", "jsonl")):
+            mk = pre + (shape if "-" in shape else f"mapped-{shape}")
+            nk = f"{pre}native-{native}"
+            n, m = med(nk), med(mk)
+            nc = med(f"{pre}cpu-native-{native}")
+            mc = med(f"{pre}cpu-" + (shape if "-" in shape else f"mapped-{shape}"))
+            print(f"{'| ' + name + ' ' if name else ''}| {shape} | {n:.2f} ({nc:.2f}) | {m:.2f} ({mc:.2f}) | "
+                  f"{events/m:,.0f} | {rss(nk):.0f} / {rss(mk):.0f} | "
+                  f"{100*(m-n)/n:+.1f}% | {100*(mc-nc)/nc:+.1f}% |")
 PY

@@ -7,7 +7,8 @@
  * maps, money in major units with a scale, timestamps with a format, a
  * unit and an IANA zone, where and each). Lookups answer from a fixed
  * table. Checks that apply either succeeds with texts inside their record
- * or scratch, or fails with a reason and a field, besides the sanitizers.
+ * or scratch, or fails with a reason and a field, and that paths resolved
+ * in one pass read what walked paths read, besides the sanitizers.
  */
 #include "churnwatch.h"
 #include "mapping.h"
@@ -68,6 +69,44 @@ static int lookup(void *ud, int kind, const char *s, size_t len, cw_strref *out,
     return 0;
 }
 
+/* The paths a mapping resolves in one pass over the scanner's member
+ * lists must read what walking them reads: the same record as a copy of
+ * its bytes (not the scanner's parsed line) is walked path by path. */
+static void same_walked(const cw_mapping *m, const cw_map_record *rec, int ok,
+                        const cw_strref *texts, int bad)
+{
+    static cw_map_scratch sc2;
+    static char held[CW_MAX_FIELDS][256];
+    const cw_kind_def *kd = cw_kind_get(m->kind);
+    for (int i = 0; i < kd->nfields; i++)
+        if (texts[i].s && texts[i].len < sizeof held[i])
+            memcpy(held[i], texts[i].s, texts[i].len);
+    char *copy = malloc(rec->obj.len ? rec->obj.len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, rec->obj.s, rec->obj.len);
+    cw_map_record r2 = *rec;
+    r2.obj.s = copy;
+    CHECK(cw_mapping_where(m, rec) == cw_mapping_where(m, &r2));
+    cw_map_ctx ctx = {lookup, NULL};
+    cw_strref t2[CW_MAX_FIELDS];
+    const char *origin[CW_MAX_FIELDS];
+    memset(t2, 0, sizeof t2);
+    unsigned set = 0;
+    int bad2 = -1;
+    char why[256] = "";
+    int ok2 = cw_mapping_apply(m, &r2, NULL, &ctx, &sc2, t2, origin, &set, &bad2, why, sizeof why);
+    CHECK(ok == ok2);
+    if (!ok)
+        CHECK(bad == bad2);
+    for (int i = 0; ok && i < kd->nfields; i++) {
+        CHECK(!texts[i].s == !t2[i].s && texts[i].len == t2[i].len);
+        if (texts[i].s && texts[i].len < sizeof held[i])
+            CHECK(memcmp(held[i], t2[i].s, t2[i].len) == 0);
+    }
+    free(copy);
+}
+
 static void apply_all(const cw_source *src, cw_jscan *js, cw_jval obj, const cw_strref *cells,
                       int ncells)
 {
@@ -98,6 +137,8 @@ static void apply_all(const cw_source *src, cw_jscan *js, cw_jval obj, const cw_
             char why[256] = "";
             int ok = cw_mapping_apply(m, &rec, NULL, &ctx, &sc, texts, origin, &set, &bad, why,
                                       sizeof why);
+            if (!cells)
+                same_walked(m, &rec, ok, texts, bad);
             if (!ok) {
                 CHECK(bad >= 0 && bad < kd->nfields && why[0]);
                 continue;

@@ -41,6 +41,12 @@ struct cw_jscan {
     cw_jval root;
     cw_jmember *mem;
     size_t nmem, capmem;
+    cw_jmember *sub; /* members of the objects one level down */
+    size_t nsub, capsub;
+    uint32_t last_sub, last_nsub; /* those of the last one closed */
+    int root_obj;                 /* the line is an object */
+    const void *slot_owner;       /* cw_jscan_slots: NULL after a parse */
+    cw_jval slot[CW_JSCAN_SLOTS];
     jkey *keys; /* every key of the line, for the duplicate check */
     size_t nkeys, capkeys;
     jslot *tab; /* open addressing over keys, by (object, key) */
@@ -70,6 +76,7 @@ void cw_jscan_free(cw_jscan *js)
     if (!js)
         return;
     free(js->mem);
+    free(js->sub);
     free(js->keys);
     free(js->tab);
     free(js->karena);
@@ -489,11 +496,38 @@ static int key_add(cw_jscan *js, const char *at, const char *k, size_t len, uint
 
 static int value(cw_jscan *js, const char **pp, int depth, cw_jval *out);
 
+/* Keys of a recorded object checked for duplicates against its member list
+ * rather than hashed. */
+#define LINEAR_KEYS 8
+
+/* Appends a member to a growing list: 0 when out of memory. */
+static inline int member_push(cw_jscan *js, cw_jmember **list, size_t *n, size_t *cap, cw_jmember m)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 32;
+        cw_jmember *l = realloc(*list, c * sizeof *l);
+        if (!l) {
+            js->nomem = 1;
+            return 0;
+        }
+        *list = l;
+        *cap = c;
+    }
+    (*list)[(*n)++] = m;
+    return 1;
+}
+
 static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
 {
     const char *p = *pp + 1, *end = js->end;
     uint32_t serial = js->nobj++;
     int top = depth == 1;
+    /* An object one level down in a line that is an object: its members
+     * are kept too (contiguous: deeper objects are not recorded). */
+    int second = depth == 2 && js->root_obj;
+    uint32_t first = (uint32_t)js->nsub;
+    size_t nkey = 0, k0l = 0; /* keys so far; the first one's length */
+    const char *at0 = NULL, *k0 = NULL;
     p = ws(p, end);
     if (p < end && *p == '}') {
         p++;
@@ -515,8 +549,31 @@ static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
                 ks = o;
                 js->kused += kl;
             }
-            if (!key_add(js, at, ks, kl, serial))
-                return 0;
+            /* Duplicate keys: a recorded object (the top level, one level
+             * down) compares its first few keys with its member list;
+             * beyond those, and in other objects, keys go into the line's
+             * hash table, an object's first key only with its second
+             * (most small objects have one key, which repeats nothing). */
+            int listed = top || second;
+            /* Only with keys before this one: the lists exist then. */
+            const cw_jmember *prev = listed && nkey ? (top ? js->mem : js->sub + first) : NULL;
+            if (listed && nkey < LINEAR_KEYS) {
+                for (size_t i = 0; i < nkey; i++)
+                    if (prev[i].key.len == kl && same(prev[i].key.s, ks, kl))
+                        return fail(js, at, "duplicate object key");
+            } else if (nkey) {
+                if (listed && nkey == LINEAR_KEYS) {
+                    for (size_t i = 0; i < nkey; i++)
+                        if (!key_add(js, at, prev[i].key.s, prev[i].key.len, serial))
+                            return 0;
+                } else if (!listed && nkey == 1 && !key_add(js, at0, k0, k0l, serial)) {
+                    return 0;
+                }
+                if (!key_add(js, at, ks, kl, serial))
+                    return 0;
+            }
+            if (!nkey++)
+                at0 = at, k0 = ks, k0l = kl;
             p = ws(p, end);
             if (p >= end || *p != ':')
                 return fail(js, p, "':' expected");
@@ -525,17 +582,15 @@ static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
             if (!value(js, &p, depth + 1, &v))
                 return 0;
             if (top) {
-                if (js->nmem == js->capmem) {
-                    size_t cap = js->capmem ? js->capmem * 2 : 32;
-                    cw_jmember *n = realloc(js->mem, cap * sizeof *n);
-                    if (!n) {
-                        js->nomem = 1;
-                        return fail(js, p, "out of memory");
-                    }
-                    js->mem = n;
-                    js->capmem = cap;
-                }
-                js->mem[js->nmem++] = (cw_jmember){{ks, kl}, v};
+                cw_jmember mm = {{ks, kl}, v, 0, 0};
+                if (v.type == CW_JSON_OBJECT)
+                    mm.sub = js->last_sub, mm.nsub = js->last_nsub;
+                if (!member_push(js, &js->mem, &js->nmem, &js->capmem, mm))
+                    return fail(js, p, "out of memory");
+            } else if (second) {
+                if (!member_push(js, &js->sub, &js->nsub, &js->capsub,
+                                 (cw_jmember){{ks, kl}, v, 0, 0}))
+                    return fail(js, p, "out of memory");
             }
             p = ws(p, end);
             if (p < end && *p == ',') {
@@ -548,6 +603,10 @@ static int object(cw_jscan *js, const char **pp, int depth, cw_jval *out)
             }
             return fail(js, p, "'}' expected");
         }
+    }
+    if (second) {
+        js->last_sub = first;
+        js->last_nsub = (uint32_t)js->nsub - first;
     }
     out->s = *pp;
     out->len = (size_t)(p - *pp);
@@ -702,7 +761,8 @@ cw_status cw_jscan_parse(cw_jscan *js, const char *s, size_t len, cw_jval *root,
 {
     js->base = s;
     js->end = s + len;
-    js->nmem = js->nkeys = js->kused = 0;
+    js->nmem = js->nkeys = js->kused = js->nsub = 0;
+    js->slot_owner = NULL;
     js->nobj = 0;
     js->nomem = 0;
     js->tok = js->te = NULL;
@@ -727,6 +787,7 @@ cw_status cw_jscan_parse(cw_jscan *js, const char *s, size_t len, cw_jval *root,
     const char *p = ws(s, js->end);
     int ok;
     cw_jval v;
+    js->root_obj = p < js->end && *p == '{';
     if (p < js->end && (*p == '{' || *p == '['))
         ok = value(js, &p, 1, &v);
     else
@@ -751,6 +812,26 @@ size_t cw_jscan_members(const cw_jscan *js, const cw_jmember **out)
 {
     *out = js->mem;
     return js->root.type == CW_JSON_OBJECT ? js->nmem : 0;
+}
+
+size_t cw_jscan_submembers(const cw_jscan *js, const cw_jmember *m, const cw_jmember **out)
+{
+    if (m->val.type != CW_JSON_OBJECT || !m->nsub) {
+        *out = NULL; /* js->sub may be NULL: no arithmetic on it */
+        return 0;
+    }
+    *out = js->sub + m->sub;
+    return m->nsub;
+}
+
+cw_jval *cw_jscan_slots(cw_jscan *js, const void *owner, cw_jval obj, size_t n, int *fresh)
+{
+    if (n > CW_JSCAN_SLOTS || obj.type != CW_JSON_OBJECT || obj.s != js->root.s ||
+        js->root.type != CW_JSON_OBJECT)
+        return NULL;
+    *fresh = js->slot_owner != owner;
+    js->slot_owner = owner;
+    return js->slot;
 }
 
 int cw_jscan_nomem(const cw_jscan *js)

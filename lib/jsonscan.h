@@ -37,10 +37,14 @@ typedef struct cw_jval {
     uint16_t esc; /* 16 bytes: passed and returned in registers */
 } cw_jval;
 
-/* A member of the top-level object: its key decoded (not NUL-ended). */
+/* A member of the top-level object, or of an object one level down: its
+ * key decoded (not NUL-ended). sub, nsub: for a top-level member whose
+ * value is an object, where that object's members are (see
+ * cw_jscan_submembers). */
 typedef struct cw_jmember {
     cw_strref key;
     cw_jval val;
+    uint32_t sub, nsub;
 } cw_jmember;
 
 typedef struct cw_jscan cw_jscan;
@@ -59,6 +63,16 @@ cw_status cw_jscan_parse(cw_jscan *js, const char *s, size_t len, cw_jval *root,
                          const char **why);
 /* The members of the last parsed top-level object, in order. */
 size_t cw_jscan_members(const cw_jscan *js, const cw_jmember **out);
+/* The members of a top-level member's value when it is an object (m from
+ * cw_jscan_members), in order: recorded by the same pass that validated
+ * them, so a reader of nested keys needs no walk over the bytes. */
+size_t cw_jscan_submembers(const cw_jscan *js, const cw_jmember *m, const cw_jmember **out);
+/* Per-line storage for one reader of the parsed top-level object obj (a
+ * mapping's resolved paths): n values, NULL when obj is not that object or
+ * n exceeds CW_JSCAN_SLOTS. *fresh is 1 when the caller must fill them:
+ * first asked for since the parse, or last asked for by another owner. */
+#define CW_JSCAN_SLOTS 64
+cw_jval *cw_jscan_slots(cw_jscan *js, const void *owner, cw_jval obj, size_t n, int *fresh);
 /* Whether a string decode failed for memory since the last parse. */
 int cw_jscan_nomem(const cw_jscan *js);
 

@@ -651,6 +651,141 @@ static const char *parse_where(cw_mapping *m, const char *v)
     }
 }
 
+/* ---- the resolved paths ------------------------------------------------ */
+
+/* Equality of short keys: inline, a libc memcmp call per key costs more
+ * than the compare. */
+static inline int same_key(const char *a, const char *b, size_t n)
+{
+    while (n--)
+        if (*a++ != *b++)
+            return 0;
+    return 1;
+}
+
+static int plan_key(cw_map_pkey *keys, int *n, const char *key, int parent)
+{
+    size_t len = strlen(key);
+    for (int k = 0; k < *n; k++)
+        if (keys[k].len == len && keys[k].parent == parent && !memcmp(keys[k].key, key, len))
+            return k;
+    if (*n == CW_MAP_MAX_PKEYS)
+        return -1;
+    keys[*n] = (cw_map_pkey){key, len, 0, parent, 0};
+    return (*n)++;
+}
+
+/* Gives a an index in m's resolved paths when its path can be one. Others
+ * (each.x, indexes, deeper paths, a full table) keep a->slot 0. */
+static void plan_alt(cw_mapping *m, cw_map_alt *a)
+{
+    cw_map_plan *p = &m->plan;
+    if (!(a->type == CW_ALT_COLUMN || (a->type == CW_ALT_LOOKUP && !a->arg_const)) || a->each ||
+        a->nsteps < 1 || a->nsteps > 2 || p->nslots == CW_JSCAN_SLOTS)
+        return;
+    for (int i = 0; i < a->nsteps; i++)
+        if (a->steps[i].nidx)
+            return;
+    int t = plan_key(p->top, &p->ntop, a->steps[0].key, -1);
+    if (t < 0)
+        return;
+    cw_map_pkey *k = &p->top[t];
+    if (a->nsteps == 2) {
+        int before = p->nin;
+        int c = plan_key(p->in, &p->nin, a->steps[1].key, t);
+        if (c < 0)
+            return;
+        if (p->nin > before)
+            p->top[t].inner++;
+        k = &p->in[c];
+    }
+    if (!k->slot)
+        k->slot = ++p->nslots;
+    a->slot = k->slot;
+}
+
+/* The dispatch hash of a key (of the top level: parent -1). */
+static inline unsigned plan_hash(const char *k, size_t len, int parent)
+{
+    unsigned h = (unsigned)len * 7u + (unsigned)(parent + 1) * 11u;
+    if (len)
+        h += (unsigned char)k[0] * 3u + (unsigned char)k[len - 1];
+    return h & 63;
+}
+
+static void plan_build(cw_mapping *m)
+{
+    const cw_kind_def *kd = cw_kind_get(m->kind);
+    for (int i = 0; i < kd->nfields; i++)
+        for (int j = 0; j < m->fields[i].e.nalts; j++)
+            plan_alt(m, &m->fields[i].e.alts[j]);
+    for (int c = 0; c < m->nwhere; c++)
+        for (int j = 0; j < m->where[c].e.nalts; j++)
+            plan_alt(m, &m->where[c].e.alts[j]);
+    cw_map_plan *p = &m->plan;
+    for (int k = 0; k < p->ntop; k++) {
+        int8_t *e = &p->tophash[plan_hash(p->top[k].key, p->top[k].len, -1)];
+        *e = *e ? -1 : (int8_t)(k + 1);
+    }
+    for (int k = 0; k < p->nin; k++) {
+        int8_t *e = &p->inhash[plan_hash(p->in[k].key, p->in[k].len, p->in[k].parent)];
+        *e = *e ? -1 : (int8_t)(k + 1);
+    }
+}
+
+/* The index in keys of the key s (under parent), or -1. */
+static inline int plan_find(const cw_map_pkey *keys, int n, const int8_t *hash, const char *s,
+                            size_t len, int parent)
+{
+    int e = hash[plan_hash(s, len, parent)];
+    if (e > 0)
+        return keys[e - 1].len == len && keys[e - 1].parent == parent &&
+                       same_key(keys[e - 1].key, s, len)
+                   ? e - 1
+                   : -1;
+    for (int k = 0; e < 0 && k < n; k++)
+        if (keys[k].len == len && keys[k].parent == parent && same_key(keys[k].key, s, len))
+            return k;
+    return -1;
+}
+
+/* The values of m's resolved paths in rec (a JSON record), by slot: one
+ * pass over the member lists the scanner kept, once per record and
+ * mapping. NULL: operands walk their paths (a record not read by a
+ * scanner's parse). Same values as cw_json_path: keys compared decoded and
+ * exactly, a path through a non-object is absent, and the validated line
+ * has no duplicate keys, so the first match is the only one. */
+static const cw_jval *plan_resolve(const cw_mapping *m, const cw_map_record *rec)
+{
+    const cw_map_plan *p = &m->plan;
+    if (!p->nslots || rec->cells || !rec->js)
+        return NULL;
+    int fresh;
+    cw_jval *sl = cw_jscan_slots(rec->js, m, rec->obj, (size_t)p->nslots, &fresh);
+    if (!sl || !fresh)
+        return sl;
+    memset(sl, 0, (size_t)p->nslots * sizeof *sl); /* CW_JSON_ABSENT */
+    const cw_jmember *mem;
+    size_t n = cw_jscan_members(rec->js, &mem);
+    for (size_t i = 0; i < n; i++) {
+        const cw_jmember *mb = &mem[i];
+        int t = plan_find(p->top, p->ntop, p->tophash, mb->key.s, mb->key.len, -1);
+        if (t < 0)
+            continue;
+        const cw_map_pkey *k = &p->top[t];
+        if (k->slot)
+            sl[k->slot - 1] = mb->val;
+        const cw_jmember *in;
+        size_t nn = k->inner ? cw_jscan_submembers(rec->js, mb, &in) : 0;
+        for (size_t s = 0; s < nn; s++) {
+            int c = plan_find(p->in, p->nin, p->inhash, in[s].key.s, in[s].key.len, t);
+            if (c >= 0)
+                sl[p->in[c].slot - 1] = in[s].val;
+        }
+    }
+    return sl;
+}
+
 static int field_of(const cw_kind_def *kd, const char *name, size_t len)
 {
     for (int i = 0; i < kd->nfields; i++)
@@ -899,6 +1034,8 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
                              !mf->nmap && !mf->fallback && !mf->unit && !mf->format && !mf->zone &&
                              !mf->table && kd->fields[i].type != CW_F_CURRENCY;
     }
+    if (!bad)
+        plan_build(m);
     if (bad) {
         if (at)
             *err = cw_strdupf("%s:%d: [source.%s] %s: %s", at->file, at->line, name, at->key, bad);
@@ -1380,8 +1517,8 @@ static int json_scalar(cw_jscan *js, cw_jval j, char *buf, size_t n, cw_strref *
 
 /* The raw value of a column / path alternative (not lookups): 1 with *out
  * (s NULL when absent), 0 when the value is an object or array. */
-static int operand_value(const cw_map_alt *a, const cw_map_record *rec, char *buf, size_t n,
-                         cw_strref *out)
+static int operand_value(const cw_map_alt *a, const cw_map_record *rec, const cw_jval *sl,
+                         char *buf, size_t n, cw_strref *out)
 {
     out->s = NULL;
     out->len = 0;
@@ -1395,10 +1532,15 @@ static int operand_value(const cw_map_alt *a, const cw_map_record *rec, char *bu
             *out = rec->cells[a->col];
         return 1;
     }
-    cw_jval root = a->each ? rec->elem : rec->obj;
-    if (!root.type)
-        return 1;
-    cw_jval j = cw_json_path(rec->js, root, a->steps, a->nsteps);
+    cw_jval j;
+    if (sl && a->slot) {
+        j = sl[a->slot - 1];
+    } else {
+        cw_jval root = a->each ? rec->elem : rec->obj;
+        if (!root.type)
+            return 1;
+        j = cw_json_path(rec->js, root, a->steps, a->nsteps);
+    }
     if (!j.type)
         return 1;
     return json_scalar(rec->js, j, buf, n, out);
@@ -1426,12 +1568,13 @@ int cw_mapping_accepts(const cw_mapping *m, int c)
 
 int cw_mapping_where(const cw_mapping *m, const cw_map_record *rec)
 {
+    const cw_jval *sl = m->nwhere ? plan_resolve(m, rec) : NULL;
     for (int c = 0; c < m->nwhere; c++) {
         const cw_map_cond *w = &m->where[c];
         char buf[64];
         cw_strref v = {NULL, 0};
         for (int j = 0; j < w->e.nalts && !present(v); j++)
-            if (!operand_value(&w->e.alts[j], rec, buf, sizeof buf, &v))
+            if (!operand_value(&w->e.alts[j], rec, sl, buf, sizeof buf, &v))
                 v.s = NULL;
         int hit = 0;
         if (w->op == CW_COND_PRESENT) {
@@ -1673,6 +1816,7 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
     const cw_kind_def *kd = cw_kind_get(m->kind);
     unsigned setm = 0;
     char currency[8] = "";
+    const cw_jval *sl = plan_resolve(m, rec);
     for (int o = 0; o < kd->nfields; o++) {
         int i = m->order[o];
         const cw_field_def *fd = &kd->fields[i];
@@ -1685,7 +1829,25 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             if (rec->cells) {
                 if (a->col >= 0 && a->col < rec->ncells)
                     v = rec->cells[a->col];
-            } else if (!operand_value(a, rec, sc->buf[i], sizeof sc->buf[i], &v)) {
+            } else if (sl && a->slot) {
+                /* A resolved path: an unescaped string (most values) is
+                 * borrowed from the line and stored straight into texts (v
+                 * lives in memory, its address taken: written as two
+                 * words and read back as one, it stalled store
+                 * forwarding). */
+                cw_jval j = sl[a->slot - 1];
+                if (j.type == CW_JSON_STRING && !j.esc) {
+                    texts[i].s = j.s;
+                    texts[i].len = j.len;
+                    if (j.len)
+                        setm |= 1u << i;
+                    continue;
+                } else if (j.type && !json_scalar(rec->js, j, sc->buf[i], sizeof sc->buf[i], &v)) {
+                    *bad_field = i;
+                    snprintf(why, whysz, "is an object or array, not a value");
+                    return 0;
+                }
+            } else if (!operand_value(a, rec, sl, sc->buf[i], sizeof sc->buf[i], &v)) {
                 *bad_field = i;
                 snprintf(why, whysz, "is an object or array, not a value");
                 return 0;
@@ -1730,7 +1892,7 @@ int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *n
             const cw_map_alt *a = &f->e.alts[j];
             if (!origin[i])
                 origin[i] = origin_of(a);
-            if (!operand_value(a, rec, sc->buf[i], sizeof sc->buf[i], &v)) {
+            if (!operand_value(a, rec, sl, sc->buf[i], sizeof sc->buf[i], &v)) {
                 snprintf(why, whysz, "is an object or array, not a value");
                 origin[i] = origin_of(a);
                 return 0;

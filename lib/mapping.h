@@ -39,6 +39,8 @@ typedef struct cw_map_alt {
     int exact;  /* written "Header": the header's exact text (trimmed), not normalised */
     int tokens; /* written tokens(x): the first word of x the field's .map knows */
     int col;    /* CSV: column index in the current file, or -1 */
+    int slot;   /* JSON: 1 + the path's index in the mapping's resolved
+                   paths (cw_map_plan), or 0: walked per use */
 } cw_map_alt;
 
 typedef struct cw_map_expr {
@@ -80,6 +82,27 @@ typedef struct cw_map_field {
     char *table_path;
 } cw_map_field;
 
+/* The JSON paths a mapping reads that are one key, or a key and a key of
+ * the object under it (no `each`, no indexes): resolved for all of them in
+ * one pass over the record's member lists (jsonscan.h), not one walk per
+ * operand. */
+#define CW_MAP_MAX_PKEYS 32
+typedef struct cw_map_pkey {
+    const char *key; /* a step's key (owned by the alternative) */
+    size_t len;
+    int slot;   /* 1 + the path's slot when the path ends here, or 0 */
+    int parent; /* inner keys: the top key they are under */
+    int inner;  /* top keys: how many inner keys are under them */
+} cw_map_pkey;
+
+typedef struct cw_map_plan {
+    cw_map_pkey top[CW_MAP_MAX_PKEYS], in[CW_MAP_MAX_PKEYS];
+    int ntop, nin, nslots;
+    /* A record's key → its key here, by a hash of its length and end
+     * bytes: 1 + index, 0 none, -1 several (compared one by one). */
+    int8_t tophash[64], inhash[64];
+} cw_map_plan;
+
 typedef struct cw_mapping {
     char *name;        /* the section's name after "source." */
     char *origin;      /* where it was defined: a file path or "preset NAME" */
@@ -99,6 +122,7 @@ typedef struct cw_mapping {
     int64_t data_end; /* Unix seconds, 0 = unset */
     int uses_lookups;
     int order[CW_MAX_FIELDS]; /* fields in apply order: currencies first */
+    cw_map_plan plan;
     cw_map_field fields[CW_MAX_FIELDS];
 } cw_mapping;
 

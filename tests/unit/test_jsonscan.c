@@ -275,6 +275,40 @@ static void test_many_keys(void **state)
     cw_jscan_free(js);
 }
 
+/* Duplicate keys at every position of objects of up to 12 keys, at every
+ * depth the scanner treats apart (the top level and one level down compare
+ * their first keys with their member lists; others hash them, the first
+ * key only with the second), one of the pair escaped or not. */
+static void test_duplicate_positions(void **state)
+{
+    (void)state;
+    static const char *wrap[][2] = {
+        {"", ""},   {"{\"x\":", "}"},   {"{\"x\":{\"y\":", "}}"},
+        {"[", "]"}, {"[{\"a\":", "}]"}, {"{\"p\":1,\"x\":", ",\"q\":{}}"}};
+    cw_jscan *js = cw_jscan_new();
+    char b[1024];
+    assert_non_null(js);
+    for (size_t w = 0; w < sizeof wrap / sizeof wrap[0]; w++)
+        for (int n = 1; n <= 12; n++)
+            for (int i = -1; i < n; i++)
+                for (int j = i + 1; j < n + (i < 0); j++) {
+                    /* Keys k0..k(n-1); key j repeats key i (i -1: none). */
+                    size_t len = (size_t)snprintf(b, sizeof b, "%s{", wrap[w][0]);
+                    for (int k = 0; k < n; k++) {
+                        int key = i >= 0 && k == j ? i : k;
+                        const char *fmt = k % 2 ? "%s\"\\u006b%d\":%d" : "%s\"k%d\":%d";
+                        len += (size_t)snprintf(b + len, sizeof b - len, fmt, k ? "," : "", key, k);
+                    }
+                    len += (size_t)snprintf(b + len, sizeof b - len, "}%s", wrap[w][1]);
+                    const char *d = jd_check(js, b, len);
+                    if (d)
+                        fail_msg("'%s': %s", b, d);
+                    if (i < 0)
+                        break;
+                }
+    cw_jscan_free(js);
+}
+
 /* Reading: paths with indexes, strings with and without escapes (into the
  * line or the scratch), members of the top level, error columns. */
 static void test_reading(void **state)
@@ -343,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_differential_corpus),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_duplicate_positions),
         cmocka_unit_test(test_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -791,17 +791,67 @@ static void test_format_filter(void **state)
     cw_source_clear(&src);
 }
 
+/* Paths of one or two keys are resolved in one pass over the scanner's
+ * member lists (mapping.c, plan_resolve): the same values as a walk. */
+static void test_resolved_paths(void **state)
+{
+    (void)state;
+    cw_source src;
+    cw_mapping *m = must("kind = events\n"
+                         "where = type in track\n"
+                         "ts = when | ctx.when\n"
+                         "account_id = ctx.acct | acct\n"
+                         "user_id = who.id\n"
+                         "event = what\n"
+                         "value = props.value\n"
+                         "event_id = ctx.ids[0] | id\n",
+                         &src);
+    assert_true(m->plan.nslots > 0);
+    /* Escaped keys read decoded; ctx is both a leaf and a parent here; a
+     * path through a string is absent; a deeper object is not looked in. */
+    assert_true(
+        apply_json(m,
+                   "{\"type\":\"track\",\"wh\\u0065n\":\"2024-01-02\","
+                   "\"ctx\":{\"a\\u0063ct\":\"A1\",\"ids\":[\"E1\"],\"x\":{\"acct\":\"no\"}},"
+                   "\"who\":\"u1\",\"what\":\"login\",\"props\":{\"value\":2.50}}",
+                   NULL));
+    assert_string_equal(GOT(CW_KIND_EVENTS, "ts"), "2024-01-02");
+    assert_string_equal(GOT(CW_KIND_EVENTS, "account_id"), "A1");
+    assert_string_equal(GOT(CW_KIND_EVENTS, "user_id"), "");
+    assert_string_equal(GOT(CW_KIND_EVENTS, "value"), "2.5");
+    assert_string_equal(GOT(CW_KIND_EVENTS, "event_id"), "E1");
+    /* Alternatives fall through to the next path; a value inside an object
+     * one level down that is itself an object is no value. */
+    assert_true(apply_json(m,
+                           "{\"acct\":\"A2\",\"ctx\":{\"when\":\"2024-01-03\"},"
+                           "\"who\":{\"id\":7},\"id\":\"E2\",\"what\":\"x\"}",
+                           NULL));
+    assert_string_equal(GOT(CW_KIND_EVENTS, "ts"), "2024-01-03");
+    assert_string_equal(GOT(CW_KIND_EVENTS, "account_id"), "A2");
+    assert_string_equal(GOT(CW_KIND_EVENTS, "user_id"), "7");
+    assert_string_equal(GOT(CW_KIND_EVENTS, "event_id"), "E2");
+    assert_false(apply_json(m, "{\"who\":{\"id\":{\"a\":1}}}", NULL));
+    assert_string_equal(why, "is an object or array, not a value");
+    assert_int_equal(bad_field, fidx(CW_KIND_EVENTS, "user_id"));
+    cw_map_record rec = json_rec("{\"type\":\"page\",\"what\":\"x\"}", NULL);
+    assert_false(cw_mapping_where(m, &rec));
+    rec = json_rec("{\"what\":\"x\",\"type\":\"track\"}", NULL);
+    assert_true(cw_mapping_where(m, &rec));
+    cw_source_clear(&src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise),    cmocka_unit_test(test_paths_alternatives_constants),
-        cmocka_unit_test(test_maps),         cmocka_unit_test(test_time_units),
-        cmocka_unit_test(test_money),        cmocka_unit_test(test_formats_and_zones),
-        cmocka_unit_test(test_lookups),      cmocka_unit_test(test_where_each_csv),
-        cmocka_unit_test(test_presets),      cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_quoted_names), cmocka_unit_test(test_where_and_present),
-        cmocka_unit_test(test_tokens),       cmocka_unit_test(test_numeric_zone),
-        cmocka_unit_test(test_long_lines),   cmocka_unit_test(test_format_filter),
+        cmocka_unit_test(test_normalise),      cmocka_unit_test(test_paths_alternatives_constants),
+        cmocka_unit_test(test_maps),           cmocka_unit_test(test_time_units),
+        cmocka_unit_test(test_money),          cmocka_unit_test(test_formats_and_zones),
+        cmocka_unit_test(test_lookups),        cmocka_unit_test(test_where_each_csv),
+        cmocka_unit_test(test_presets),        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_quoted_names),   cmocka_unit_test(test_where_and_present),
+        cmocka_unit_test(test_tokens),         cmocka_unit_test(test_numeric_zone),
+        cmocka_unit_test(test_long_lines),     cmocka_unit_test(test_format_filter),
+        cmocka_unit_test(test_resolved_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
