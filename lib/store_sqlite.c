@@ -23,11 +23,13 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct cw_store {
     const cw_store_ops *ops;
@@ -1547,6 +1549,14 @@ cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out
     int ro = o && o->readonly;
     int flags = ro ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     cw_status s = CW_OK;
+    /* The database holds e-mail addresses and token hashes: create it 0600
+     * whatever the umask (SQLite would use 0644), before SQLite opens it;
+     * SQLite gives its -wal and -shm files the database file's mode. */
+    if (!ro && strcmp(path, ":memory:") != 0 && path[0]) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+    }
     if (sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         s = cw_store_set_error(st, CW_ERR_DB, "%s: cannot open database: %s", path,
                                st->db ? sqlite3_errmsg(st->db) : "out of memory");

@@ -19,7 +19,7 @@ if [ -f "$build/CMakeCache.txt" ] &&
   exit 2
 fi
 cd "$root"
-CC=clang cmake -S . -B "$build" -DCW_FUZZ=ON -DCW_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC=clang cmake -S . -B "$build" -DCW_FUZZ=ON -DCW_TESTS=OFF -DCW_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   >/dev/null
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target "${targets[@]}" >/dev/null
 

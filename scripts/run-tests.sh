@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it:
-#   1. release build: unit tests (cmocka), CLI cases and end-to-end tests (ctest)
+#   1. release build: unit tests (cmocka), CLI cases and end-to-end tests (ctest);
+#      a packager's Release build (-O3), warnings fatal
 #   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the unit tests and the program's commands under valgrind (memcheck, leaks are errors)
 #   4. style: clang-format + banned functions
@@ -89,9 +90,12 @@ valgrind_units() {
   return $rc
 }
 
-step "release build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+step "release build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCW_WERROR=ON
+# A packager's optimised Release build (-O3 finds warnings -O2 does not),
+# warnings fatal so none creeps in; built, not run.
+step "packager Release build" build build-pkg -DCMAKE_BUILD_TYPE=Release -DCW_WERROR=ON
 step "release tests" ctest_in build
-step "asan+ubsan build" build build-asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON
+step "asan+ubsan build" build build-asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON -DCW_WERROR=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   step "asan+ubsan tests" ctest_in build-asan
 step "valgrind (unit tests)" valgrind_units

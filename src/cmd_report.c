@@ -40,10 +40,13 @@ static int parse_month(const char *opt, const char *s, int *out)
 
 static void period_label(const cw_revenue_period *p, char *buf, size_t n)
 {
+    /* Years are 1970-2099 and months 1-12 (time.c); the bounds tell the
+     * compiler the label fits. */
+    unsigned y = (unsigned)p->year % 10000u, m = (unsigned)p->month % 100u;
     if (p->months == 3)
-        snprintf(buf, n, "%04d-Q%d", p->year, (p->month - 1) / 3 + 1);
+        snprintf(buf, n, "%04u-Q%u", y, (m + 2u) / 3u % 10u);
     else
-        snprintf(buf, n, "%04d-%02d", p->year, p->month);
+        snprintf(buf, n, "%04u-%02u", y, m);
 }
 
 /* `report retention` shows the same periods, rates first and without the MRR

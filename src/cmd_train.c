@@ -69,7 +69,7 @@ int cmd_train(int argc, char **argv)
     cw_train_opts o;
     cw_train_opts_init(&o);
     int json = 0, c;
-    double v;
+    double v = 0;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {

@@ -89,5 +89,14 @@ if [ -n "${3:-}" ]; then
     fail=$((fail + 1)); echo "FAIL: churnwatch.conf.example differs from 'config show'"
   fi
 fi
+# A database is created private (0600) whatever the umask, and so are its
+# WAL and shared-memory files: it holds e-mail addresses and token hashes.
+(umask 022 && CHURNWATCH_CONFIG= "$BIN" ingest --db perm.db --progress never good/accounts.csv >/dev/null 2>&1)
+modes=$(stat -c '%a' perm.db perm.db-wal perm.db-shm 2>/dev/null | sort -u | tr '\n' ' ')
+if [ "$modes" = "600 " ]; then
+  pass=$((pass + 1))
+else
+  fail=$((fail + 1)); echo "FAIL: database_created_private: modes of perm.db, -wal, -shm: '$modes' (want 600)"
+fi
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -543,8 +543,9 @@ static void build_row(const row_case *c, const cw_kind_def *kd, cw_value *v, cha
             *semi = '\0';
         assert_non_null(eq);
         *eq = '\0';
-        int idx;
+        int idx = -1;
         field_def(kd->kind, p, &idx);
+        assert_true(idx >= 0);
         text[idx] = eq + 1;
         tlen[idx] = strlen(eq + 1);
         p = semi ? semi + 1 : NULL;
@@ -577,7 +578,7 @@ static void test_row_table(void **state)
         }
         if (ok)
             fail_msg("row '%s': accepted, want %s: %s", c->name, c->field, c->why);
-        int want;
+        int want = -1;
         field_def(c->kind, c->field, &want);
         if (field != want)
             fail_msg("row '%s': offending field %d (%s), want %s", c->name, field,
