@@ -8,6 +8,15 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
+// Charts are drawn one after another as their data arrives: wait (bounded)
+// until at least n are on the page, then count them.
+async function chartsDrawn(pg, n) {
+  await pg.waitForFunction((k) => document.querySelectorAll('figure.chart canvas').length >= k, n,
+    { timeout: 15000 }).catch(() => {});
+  return pg.$$eval('figure.chart canvas', (c) => c.length);
+}
+
+
 const require = createRequire(path.join(process.env.NODE_PATH, 'x.js'));
 const { chromium } = require('playwright-core');
 const [url, readToken, writeToken, executablePath, artifacts, reportFile] = process.argv.slice(2);
@@ -83,8 +92,7 @@ try {
 
   // ---- account page with its charts -----------------------------------------------
   await page.click('#at-risk tbody tr:first-child td:first-child a');
-  await page.waitForSelector('figure.chart canvas');
-  const charts = await page.$$eval('figure.chart canvas', (c) => c.length);
+  const charts = await chartsDrawn(page, 2);
   check(charts >= 2, `account page draws its charts (got ${charts})`);
   const drivers = await page.textContent('section.card:has(h2:text("Drivers"))');
   check(drivers.includes('Active users fell'), 'drivers in words');
@@ -95,11 +103,10 @@ try {
   // ---- retention and score quality ---------------------------------------------------
   await page.click('nav a[href="#/retention"]');
   await page.waitForSelector('table.heatmap td.heat');
-  check(await page.$$eval('figure.chart canvas', (c) => c.length) >= 2, 'retention charts');
+  check(await chartsDrawn(page, 2) >= 2, 'retention charts');
   await page.screenshot({ path: path.join(artifacts, 'retention.png'), fullPage: true });
   await page.click('nav a[href="#/quality"]');
-  await page.waitForSelector('figure.chart canvas');
-  check(await page.$$eval('figure.chart canvas', (c) => c.length) === 3, 'ROC, calibration and lead time charts');
+  check(await chartsDrawn(page, 3) === 3, 'ROC, calibration and lead time charts');
   const figures = await page.textContent('dl.facts');
   check(figures.includes('0.81') && figures.includes('0.12'), `backtest figures shown exactly: ${figures}`);
   const imp = await page.$$eval('#model-importance tbody tr', (rows) => rows.map((r) => r.textContent));
