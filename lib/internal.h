@@ -250,6 +250,11 @@ void cw_store_le64(unsigned char *p, uint64_t v);
  * no ops in cw_store_ops yet; everything else goes through the ops. */
 struct sqlite3;
 struct sqlite3 *cw_store_sqlite(cw_store *st);
+/* A read transaction on st (a consistent view for one API request):
+ * CW_ERR_DB with the message on st when the database is busy; end it with
+ * cw_store_read_end. */
+cw_status cw_store_read_begin(cw_store *st);
+void cw_store_read_end(cw_store *st);
 /* Statements of those files that run once per row (e.g. one outbox insert
  * per queued message) are prepared once per connection into a slot and
  * finalized by cw_store_close. */

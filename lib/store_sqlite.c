@@ -374,6 +374,24 @@ static cw_status sq_rollback(cw_store *st)
     return CW_ERR_DB;
 }
 
+/* Calls fn(text, len, int, int, ud) for each row of sql (three columns). */
+static cw_status scan_ids(cw_store *st, const char *sql, const char *what,
+                          cw_status (*fn)(const char *, size_t, int64_t, int64_t, void *), void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(st, what);
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        s = fn((const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
+               sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2), ud);
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_error(st, what);
+    sqlite3_finalize(q);
+    return s;
+}
+
 static cw_status sq_load_ids(cw_store *st, cw_kind kind,
                              cw_status (*fn)(const char *, size_t, int64_t, int64_t, void *),
                              void *ud)
@@ -384,18 +402,7 @@ static cw_status sq_load_ids(cw_store *st, cw_kind kind,
                                                : NULL;
     if (!sql)
         return cw_store_set_error(st, CW_ERR_USAGE, "load_ids: kind has no ids");
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
-        return db_error(st, "load ids");
-    cw_status s = CW_OK;
-    int rc;
-    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
-        s = fn((const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
-               sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2), ud);
-    if (s == CW_OK && rc != SQLITE_DONE)
-        s = db_error(st, "load ids");
-    sqlite3_finalize(q);
-    return s;
+    return scan_ids(st, sql, "load ids", fn, ud);
 }
 
 static const char *col_of(const cw_field_def *f)
@@ -1450,20 +1457,8 @@ static cw_status
 sq_load_provisional(cw_store *st, cw_status (*fn)(const char *, size_t, int64_t, int64_t, void *),
                     void *ud)
 {
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT user_id, id, provisioned_at FROM users WHERE provisional=1", -1,
-                           &q, NULL) != SQLITE_OK)
-        return db_error(st, "users");
-    cw_status s = CW_OK;
-    int rc;
-    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
-        s = fn((const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
-               sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2), ud);
-    if (s == CW_OK && rc != SQLITE_DONE)
-        s = db_error(st, "users");
-    sqlite3_finalize(q);
-    return s;
+    return scan_ids(st, "SELECT user_id, id, provisioned_at FROM users WHERE provisional=1",
+                    "users", fn, ud);
 }
 
 static const cw_store_ops sqlite_ops = {
@@ -1514,6 +1509,18 @@ const cw_store_ops *cw_store_get_ops(cw_store *st)
 struct sqlite3 *cw_store_sqlite(cw_store *st)
 {
     return st->db;
+}
+
+cw_status cw_store_read_begin(cw_store *st)
+{
+    if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(st, "read transaction");
+    return CW_OK;
+}
+
+void cw_store_read_end(cw_store *st)
+{
+    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 }
 
 struct sqlite3_stmt **cw_store_stmt_slot(cw_store *st, cw_stmt_slot slot)

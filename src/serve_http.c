@@ -17,7 +17,6 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -508,17 +507,16 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
                  cs->write,
                  tl_cache,
                  g_srv.o->cfg};
-    sqlite3 *db = cw_store_sqlite(rd);
     json_t *out = NULL;
     int status;
     /* One short read transaction per request: a consistent view, and the
      * WAL is never pinned longer than the request. */
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    if (cw_store_read_begin(rd) != CW_OK) {
         r.db_error = 1;
-        status = srv_error(&out, 503, "database busy: %s", sqlite3_errmsg(db));
+        status = srv_error(&out, 503, "database busy: %s", cw_store_errmsg(rd));
     } else {
         status = cs->rt->fn(&r, &out);
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        cw_store_read_end(rd);
     }
     if (r.db_error)
         atomic_fetch_add(&g_db_errors, 1);
