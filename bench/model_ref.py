@@ -4,10 +4,10 @@
 
 Fit rows = set 0, test rows = set 2 (calibration rows, set 1, are not used:
 ROC AUC depends only on the ranking, which a monotone calibration keeps).
-Preprocessing for the logistic regression mirrors lib/model.c: median
+Preprocessing for the logistic regression mirrors lib/model/model.c: median
 imputation plus missing indicators, clipping to the fit rows' 1st..99th
 percentiles, standardisation; L2 with C = 0.05 (liblinear's C on the same
-loss). XGBoost parameters and the choice of rounds are lib/model.c's:
+loss). XGBoost parameters and the choice of rounds are lib/model/model.c's:
 early stopping (log-loss, patience 50, at most 1000 rounds) on the last
 quarter of the fit rows' snapshot days, fitting on the rows a horizon
 before them, then a fit of that many rounds on all fit rows; both are

@@ -10,7 +10,8 @@
  * that loads also has its structured sections parsed by their owners.
  */
 #include "churnwatch.h"
-#include "internal.h"
+#include "core/util.h"
+#include "core/ini.h"
 
 #include <stdint.h>
 #include <stdlib.h>

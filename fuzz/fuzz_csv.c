@@ -11,7 +11,10 @@
  * increasing, every input byte accounted for at the end.
  */
 #include "churnwatch.h"
-#include "internal.h"
+#include "core/util.h"
+#include "ingest/reader.h"
+#include "ingest/schema.h"
+#include "ingest/validate.h"
 
 #include <stdint.h>
 #include <stdlib.h>

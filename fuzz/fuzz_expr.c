@@ -1,6 +1,6 @@
 /*
  * fuzz_expr.c — libFuzzer target for the rule expression parser
- * (lib/expr.c). The input is one expression over a fixed set of names
+ * (lib/alerts/expr.c). The input is one expression over a fixed set of names
  * (a, b, c, x, tenure_days, and trend()/peer() of a). Properties: a failure
  * carries a column within the input (or just past it) and a reason; a
  * success evaluates without touching slots it did not declare, yields a
@@ -8,7 +8,7 @@
  * (cw_expr_not) is the Kleene complement.
  */
 #include "churnwatch.h"
-#include "internal.h"
+#include "alerts/expr.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -8,7 +8,10 @@
  * besides the sanitizers.
  */
 #include "churnwatch.h"
-#include "internal.h"
+#include "core/util.h"
+#include "ingest/reader.h"
+#include "ingest/schema.h"
+#include "ingest/validate.h"
 
 #include <jansson.h>
 #include <stdint.h>

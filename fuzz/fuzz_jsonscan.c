@@ -1,6 +1,6 @@
 /*
  * fuzz_jsonscan.c — libFuzzer target for the JSON Lines scanner
- * (lib/jsonscan.c): the input is one line, read by the scanner and by
+ * (lib/ingest/jsonscan.c): the input is one line, read by the scanner and by
  * jansson with JSON_REJECT_DUPLICATES (the parser it replaces); any
  * disagreement — accepting what jansson rejects or the reverse, another
  * tree, another decoded string, integer, double or text — aborts, as

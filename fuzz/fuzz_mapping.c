@@ -1,5 +1,5 @@
 /*
- * fuzz_mapping.c — libFuzzer target for mappings (lib/mapping.c): the input
+ * fuzz_mapping.c — libFuzzer target for mappings (lib/ingest/mapping.c): the input
  * is either mapping text (first byte '[': [source.X] sections, compiled as
  * a preset is, then applied to a fixed JSON record and CSV row), or a JSON
  * record applied through a fixed mapping that uses every kind of
@@ -11,7 +11,9 @@
  * in one pass read what walked paths read, besides the sanitizers.
  */
 #include "churnwatch.h"
-#include "mapping.h"
+#include "ingest/mapping.h"
+#include "core/util.h"
+#include "ingest/validate.h"
 
 #include <jansson.h>
 #include <stdint.h>

@@ -12,7 +12,7 @@
  * against a payload that has every documented field.
  */
 #include "churnwatch.h"
-#include "internal.h"
+#include "churnwatch.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * gives the day's midnight).
  */
 #include "churnwatch.h"
-#include "internal.h"
+#include "churnwatch.h"
 
 #include <stdint.h>
 #include <string.h>

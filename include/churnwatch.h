@@ -531,7 +531,7 @@ CW_API void cw_revenue_free(cw_revenue_report *r);
 CW_API int cw_currency_exponent(const char *currency);
 
 /* ---------------------------------------------------------------------
- * Cohort retention and customer lifetime value (lib/cohorts.c).
+ * Cohort retention and customer lifetime value (lib/revenue/cohorts.c).
  *
  * Both reports are derived from the subscriptions table with the
  * definitions of the MRR movements report (docs/revenue.md): an account's
@@ -637,7 +637,7 @@ CW_API void cw_ltv_free(cw_ltv_report *r);
 /* ---------------------------------------------------------------------
  * Churn reasons, the journey funnel and the user → seat →
  * revenue churn chain (docs/revenue-reasons.md defines every figure). Public
- * declarations of lib/reasons.c, kept apart until they are folded into
+ * declarations of lib/revenue/reasons.c, kept apart until they are folded into
  * churnwatch.h's "Revenue analytics" section.
  * ------------------------------------------------------------------- */
 
@@ -948,7 +948,7 @@ typedef struct cw_score_export_opts {
     int drivers;         /* measures named per account (points lost, largest first) */
 } cw_score_export_opts;
 
-/* `backtest --suggest-weights` (lib/score_suggest.c): the scorecard's
+/* `backtest --suggest-weights` (lib/health/score_suggest.c): the scorecard's
  * weights fitted to the history on the churn model's time split. */
 typedef struct cw_suggest_opts {
     int64_t from_day, to_day; /* snapshots used (0 = open) */
@@ -1177,7 +1177,7 @@ CW_API cw_status cw_outbox_enqueue(cw_store *st, const char *action, const char 
 /* ---------------------------------------------------------------------
  * Survival: Kaplan–Meier retention curves of customer lifetimes by segment
  * or start cohort, Greenwood confidence bands, median lifetime and the
- * log-rank test between the groups (lib/survival.c, docs/revenue-survival.md).
+ * log-rank test between the groups (lib/revenue/survival.c, docs/revenue-survival.md).
  * ------------------------------------------------------------------- */
 
 typedef enum cw_survival_by {

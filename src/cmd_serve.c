@@ -66,7 +66,7 @@ int cmd_serve(int argc, char **argv)
         case 'b': rc = parse_size("--max-body", optarg, 1024, &o.max_body); break;
         case 'i': rc = parse_size("--max-ingest-body", optarg, 1024, &o.max_ingest_body); break;
         case 'a': o.access_log = 1; break;
-        /* [serve] settings: the table in lib/config.c checks the values. */
+        /* [serve] settings: the table in lib/core/config.c checks the values. */
         case 'p': rc = cli_override(cfg, "serve.max_connections_per_ip", optarg); break;
         case 'h': rc = cli_override(cfg, "serve.header_timeout_s", optarg); break;
         default: rc = EXIT_USAGE;

@@ -7,7 +7,7 @@
  * embedded data instead of calling the API. Nothing is fetched.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "../lib/api.h"
+#include "api/api.h"
 #include "cli.h"
 #include "serve.h"
 

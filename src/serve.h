@@ -30,7 +30,7 @@ typedef struct srv_req {
     const char *tmpdir;         /* where ingest bodies are spooled */
     int db_error;               /* set by a handler that met a database error */
     int write;                  /* the token may write */
-    struct cw_api_cache *cache; /* this thread's at-risk list cache (lib/api.h) */
+    struct cw_api_cache *cache; /* this thread's at-risk list cache (lib/api/api.h) */
     const cw_config *cfg;       /* the configuration ([ingest] settings of h_ingest) */
 } srv_req;
 

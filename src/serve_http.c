@@ -9,8 +9,9 @@
  * headers, and counts what it does for /metrics (Prometheus text format).
  */
 #define _GNU_SOURCE
-#include "../lib/api.h"
-#include "../lib/internal.h"
+#include "api/api.h"
+#include "core/util.h"
+#include "store/store.h"
 #include "cli.h"
 #include "serve.h"
 

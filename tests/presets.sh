@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The built-in vendor presets (lib/presets/*.ini, docs/importers.md): each
+# The built-in vendor presets (lib/ingest/presets/*.ini, docs/importers.md): each
 # preset ingests its fixture under tests/data/vendors/<vendor>/ — small files
 # written from the vendor's published export format, not from our simulator —
 # into a fresh database, and the stored rows are compared with values worked

@@ -35,7 +35,7 @@ INSERT INTO backtests(at, subject, result) VALUES (1735689600, 'model fixture',
   '{"auc": 0.81, "brier": 0.12, "roc": [[0,0],[0.1,0.5],[0.3,0.8],[1,1]],' ||
   ' "calibration": [{"predicted":0.1,"observed":0.08},{"predicted":0.5,"observed":0.55},' ||
   '{"predicted":0.9,"observed":0.85}], "lead_time": [[30,0.2],[60,0.5],[90,0.3]]}');
--- Three open alerts in the real alerts table (lib/alerts.c, docs/alerts.md:
+-- Three open alerts in the real alerts table (lib/alerts/alerts.c, docs/alerts.md:
 -- status 1 open, severity 2 critical), as `churnwatch evaluate` writes them.
 INSERT INTO alerts(rule, scope, account, user, status, severity, opened_day, last_firing_day,
   vals, playbook, created_at)

@@ -1,5 +1,5 @@
 /*
- * jsondiff.h — the differential check of lib/jsonscan.c against jansson,
+ * jsondiff.h — the differential check of lib/ingest/jsonscan.c against jansson,
  * shared by tests/unit/test_jsonscan.c and fuzz/fuzz_jsonscan.c: both read
  * one line; they must accept and reject the same lines, and an accepted
  * line must give the same tree (key order, decoded keys and strings, the
@@ -9,7 +9,7 @@
 #ifndef CW_JSONDIFF_H
 #define CW_JSONDIFF_H
 
-#include "jsonscan.h"
+#include "ingest/jsonscan.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -104,7 +104,7 @@ static const char *jd_same(cw_jscan *js, json_t *j, cw_jval v, int depth)
         if (strcmp(a, b))
             return "different real text";
         /* The mapping's form: the shortest of %.15g..%.17g that reads
-         * back (lib/mapping.c real_text). */
+         * back (lib/ingest/mapping.c real_text). */
         if (cw_json_real_short(v, b, sizeof b)) {
             for (int prec = 15; prec <= 17; prec++) {
                 snprintf(a, sizeof a, "%.*g", prec, x);

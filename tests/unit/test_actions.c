@@ -18,7 +18,7 @@
 #include "testutil.h"
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <sqlite3.h>
 #include <stdio.h>

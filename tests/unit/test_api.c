@@ -1,6 +1,6 @@
 /*
- * test_api.c — API tokens (lib/store_sqlite_tokens.c) and the read models
- * of the JSON API (lib/store_sqlite_api.c) on a hand-made store: four
+ * test_api.c — API tokens (lib/store/sqlite/sqlite_tokens.c) and the read models
+ * of the JSON API (lib/store/sqlite/sqlite_api.c) on a hand-made store: four
  * accounts with scores and predictions whose order, counts, MRR at risk,
  * renewal window and goal trajectory are worked out below by hand, the
  * in-memory list (cache) against the SQL-only path, and the alerts
@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "api.h"
-#include "internal.h"
+#include "api/api.h"
+#include "store/sqlite/sqlite_int.h"
 #include "testutil.h"
 
 #include <sqlite3.h>

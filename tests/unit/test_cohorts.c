@@ -1,5 +1,5 @@
 /*
- * test_cohorts.c — cohort retention and lifetime value (lib/cohorts.c)
+ * test_cohorts.c — cohort retention and lifetime value (lib/revenue/cohorts.c)
  * against a small world worked out on paper. The fixture is written as CSV,
  * ingested with cw_ingest_files and reported with cw_cohorts_compute and
  * cw_ltv_compute; every cell is derived in the comments
@@ -41,7 +41,7 @@
 #include "testutil.h"
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "churnwatch.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "churnwatch.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
- * test_evaluate.c — the backtest's metric functions (lib/evaluate.c) and
- * the churn-event definition (lib/model_data.c) against numbers worked out
+ * test_evaluate.c — the backtest's metric functions (lib/model/eval.c) and
+ * the churn-event definition (lib/model/model_data.c) against numbers worked out
  * by hand, plus one cross-check against scikit-learn on a data file it
  * generated once (tests/data/eval_sklearn.csv, 300 rows with many ties).
  *
@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model_int.h"
+#include "model/model_int.h"
 
 static void hand_worked(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * test_expr.c — the rule expression language (lib/expr.c): precedence and
+ * test_expr.c — the rule expression language (lib/alerts/expr.c): precedence and
  * associativity, three-valued logic over missing values, missing(), trend()
  * and peer(), division by zero, and compile errors with their columns.
  * Expected values are worked out by hand in the tables.
@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
+#include "alerts/expr.h"
 
 /* Slots: a = 2, b = 3, c = 4, x = missing, z = 0; trend(a) = -1;
  * peer(a) = 75. */

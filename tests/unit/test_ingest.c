@@ -17,7 +17,9 @@
 #include "testutil.h"
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "core/util.h"
+#include "store/store.h"
+#include "store/sqlite/sqlite_int.h"
 
 #include <sqlite3.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * test_jsonscan.c — the JSON Lines scanner (lib/jsonscan.c) against
+ * test_jsonscan.c — the JSON Lines scanner (lib/ingest/jsonscan.c) against
  * jansson with JSON_REJECT_DUPLICATES, which it replaces on the volume
  * path: a corpus of tricky lines (every rejection class, nesting to the
  * depth limit, escapes and surrogates, numbers of every shape, duplicate
@@ -15,7 +15,8 @@
 #include <cmocka.h>
 
 #include "jsondiff.h"
-#include "mapping.h"
+#include "ingest/mapping.h"
+#include "core/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * test_mapping.c — mappings (lib/mapping.c, docs/importers.md): header
+ * test_mapping.c — mappings (lib/ingest/mapping.c, docs/importers.md): header
  * normalisation, JSON paths, alternatives, constants, value maps, units,
  * money in major units, scales, timestamp formats and zones (fixed and
  * IANA from the tz database, across DST changes), lookups, where, each,
@@ -13,8 +13,12 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "mapping.h"
+#include "ingest/mapping.h"
 #include "testutil.h"
+#include "core/util.h"
+#include "core/tz.h"
+#include "core/ini.h"
+#include "ingest/schema.h"
 
 static int setup(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * test_metrics.c — the metrics engine (lib/metrics.c) against small worlds
+ * test_metrics.c — the metrics engine (lib/metrics/metrics.c) against small worlds
  * worked out by hand. Every fixture is written as CSV, ingested through
  * cw_ingest_files, computed with cw_metrics_run and read back through the
  * store's scans or cw_metrics_export. Each expected value is derived in the
@@ -25,7 +25,7 @@
 #include "testutil.h"
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <sqlite3.h>

@@ -1,5 +1,5 @@
 /*
- * test_model.c — the fitted models' exactness (lib/model.c) on a synthetic
+ * test_model.c — the fitted models' exactness (lib/model/model.c) on a synthetic
  * matrix with a known signal (fixed seed):
  *   - the per-feature contributions plus the base value add up to the logit
  *     of the calibrated probability (exactly for the regression, to float
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model_int.h"
+#include "model/model_int.h"
 
 enum { N = 3000 };
 

@@ -1,5 +1,5 @@
 /*
- * test_periods.c — billing periods (lib/periods.c): the MRR of one period
+ * test_periods.c — billing periods (lib/ingest/periods.c): the MRR of one period
  * and the derivation of an account's change log, with every expected number
  * worked out by hand in the comments. The end-to-end path (CSV → store →
  * revenue bridge) is tests/periods.sh.
@@ -12,7 +12,8 @@
 #include <cmocka.h>
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "ingest/validate.h"
+#include "ingest/periods.h"
 
 #include <stdlib.h>
 #include <string.h>

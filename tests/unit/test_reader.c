@@ -19,7 +19,8 @@
 #include <cmocka.h>
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "core/util.h"
+#include "ingest/reader.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * test_reasons.c — churn reasons, the journey funnel and the user → seat →
- * revenue chain (lib/reasons.c) against a small world worked out on paper.
+ * revenue chain (lib/revenue/reasons.c) against a small world worked out on paper.
  * The fixture is written as CSV, ingested with cw_ingest_files and reported
  * with cw_reasons_compute / cw_funnel_compute / cw_chain_compute; every
  * figure asserted is derived in the comments (docs/revenue-reasons.md
@@ -79,7 +79,7 @@
 #include "testutil.h"
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * test_revenue.c — revenue analytics (lib/revenue.c) against a small world
+ * test_revenue.c — revenue analytics (lib/revenue/revenue.c) against a small world
  * worked out on paper. The fixture is written as CSV, ingested through
  * cw_ingest_files and reported with cw_revenue_compute; every movement,
  * count and rate below is derived in the comments beside it, so a failure
@@ -42,7 +42,7 @@
 #include "testutil.h"
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "churnwatch.h"
 
 #include <math.h>
 #include <stdio.h>

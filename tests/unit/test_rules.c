@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/util.h"
+#include "store/store.h"
+#include "store/sqlite/sqlite_int.h"
 #include "testutil.h"
 
 #define D0 20089 /* 2025-01-01 */

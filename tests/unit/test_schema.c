@@ -16,7 +16,8 @@
 #include <cmocka.h>
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "core/util.h"
+#include "ingest/schema.h"
 
 #include <ctype.h>
 #include <stdio.h>

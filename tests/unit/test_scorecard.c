@@ -13,7 +13,8 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "store/store.h"
+#include "store/sqlite/sqlite_int.h"
 #include "testutil.h"
 
 #include <math.h>

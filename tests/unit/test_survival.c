@@ -1,6 +1,6 @@
 /*
  * test_survival.c — Kaplan–Meier curves, Greenwood bands, medians and the
- * log-rank test (lib/survival.c) on two hand-checked fixtures, and the
+ * log-rank test (lib/revenue/survival.c) on two hand-checked fixtures, and the
  * chi-square tail function against closed forms.
  *
  * Fixture 1 is the classic AML trial (Miller 1981; R's survival::aml):
@@ -76,7 +76,7 @@
 #include "testutil.h"
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "churnwatch.h"
 
 #include <math.h>
 #include <stdio.h>

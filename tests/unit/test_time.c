@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "churnwatch.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "core/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "churnwatch.h"
-#include "internal.h"
+#include "ingest/validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>

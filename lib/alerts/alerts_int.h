@@ -1,0 +1,83 @@
+/*
+ * alerts_int.h — the SQL side of alerts (store/sqlite/sqlite_alerts.c) as the
+ * lifecycle code (alerts.c) uses it: entity look-ups, scores, episodes,
+ * and the writes of one evaluation. Every function returns CW_OK or an
+ * error with the message on the store.
+ */
+#ifndef CW_ALERTS_INT_H
+#define CW_ALERTS_INT_H
+
+#include "churnwatch.h"
+
+/* Accounts and users by internal id (index = id; absent ids have NULL ext). */
+typedef struct cw_alert_db_accounts {
+    int64_t n; /* max id + 1 */
+    char **ext, **name, **segment, **owner;
+} cw_alert_db_accounts;
+
+typedef struct cw_alert_db_users {
+    int64_t n;
+    char **ext, **email;
+    int64_t *account, *prov_day;
+} cw_alert_db_users;
+
+cw_status cw_alert_db_load_accounts(cw_store *st, cw_alert_db_accounts *a);
+void cw_alert_db_accounts_free(cw_alert_db_accounts *a);
+cw_status cw_alert_db_load_users(cw_store *st, cw_alert_db_users *u);
+void cw_alert_db_users_free(cw_alert_db_users *u);
+
+/* The catalogue's feature names in byte order, the numbering of the
+ * user_stop_feature metric (docs/metrics.md). *names is freed with
+ * cw_alert_db_names_free. */
+cw_status cw_alert_db_load_feature_names(cw_store *st, char ***names, int64_t *n);
+void cw_alert_db_names_free(char **names, int64_t n);
+
+/* Fills, for accounts with id < n, score/colour/change of day (left NaN
+ * when absent) and the active model's probability and its change over 28
+ * days. */
+cw_status cw_alert_db_load_scores(cw_store *st, int64_t day, int64_t n, double *score,
+                                  double *colour, double *change, double *prob,
+                                  double *prob_change);
+
+/* The last evaluated day, or -1. */
+cw_status cw_alert_db_last_day(cw_store *st, int64_t *day);
+
+/* Calls fn for every open episode (status 1-3) and, per (rule, account,
+ * user), for the latest closed one (open = 0). */
+cw_status cw_alert_db_scan_episodes(cw_store *st,
+                                    cw_status (*fn)(const char *rule, int64_t account, int64_t user,
+                                                    int open, int64_t id, int status,
+                                                    int64_t snoozed_until, int64_t closed_day,
+                                                    void *ud),
+                                    void *ud);
+
+typedef struct cw_alert_db_writer cw_alert_db_writer;
+cw_status cw_alert_db_writer_open(cw_store *st, cw_alert_db_writer **out);
+void cw_alert_db_writer_close(cw_alert_db_writer *w);
+cw_status cw_alert_db_insert(cw_alert_db_writer *w, const char *rule, int scope, int64_t account,
+                             int64_t user, int severity, int64_t day, const char *vals_json,
+                             const char *playbook, int64_t now, int64_t *id);
+/* Sets status (and closed_day when >= 0, snoozed_until NULL unless
+ * status is snoozed). */
+cw_status cw_alert_db_set_status(cw_alert_db_writer *w, int64_t id, int status, int64_t closed_day,
+                                 int64_t snoozed_until, const char *acked_by);
+cw_status cw_alert_db_touch(cw_alert_db_writer *w, int64_t id, int64_t day);
+cw_status cw_alert_db_event(cw_alert_db_writer *w, int64_t id, int kind, int64_t day, int64_t at,
+                            const char *actor, const char *note);
+cw_status cw_alert_db_assign(cw_alert_db_writer *w, int64_t id, const char *playbook, int control,
+                             double share, int64_t day);
+cw_status cw_alert_db_mark_day(cw_store *st, int64_t day, int64_t at, int64_t opened,
+                               int64_t closed);
+
+/* One alert's status, for manual actions; *found = 0 when none. */
+cw_status cw_alert_db_get_status(cw_store *st, int64_t id, int *status, int *found);
+
+/* Alerts with a play assignment opened in [from, to] (-1 = open) and at
+ * least horizon days before the last evaluated day: fn(playbook, control,
+ * recovered = auto-resolved, churned within horizon days of opening). */
+cw_status cw_alert_db_scan_plays(cw_store *st, int64_t from, int64_t to, int horizon,
+                                 cw_status (*fn)(const char *playbook, int control, int recovered,
+                                                 int churned, void *ud),
+                                 void *ud);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * util.h — string references, formatted strings, overflow-checked sums,
+ * hashing, UTF-8 checks and string interning (util.c, time.c).
+ */
+#ifndef CW_CORE_UTIL_H
+#define CW_CORE_UTIL_H
+
+#include "churnwatch.h"
+#include <stdarg.h>
+#include <stdint.h>
+
+/* A borrowed (pointer, length) view of bytes that need not be NUL-terminated. */
+typedef struct cw_strref {
+    const char *s;
+    size_t len;
+} cw_strref;
+
+/* ---- util.c --------------------------------------------------------- */
+
+/* Formats into a malloc'd string (caller frees); NULL on allocation failure. */
+char *cw_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copies at most n bytes of s into a malloc'd NUL-terminated string (caller frees). */
+char *cw_strndup(const char *s, size_t n);
+/* Monotonic seconds. */
+double cw_now(void);
+
+/* Calendar months counted as year*12 + month-1 (UTC), as the revenue
+ * reports use them (time.c). */
+int cw_month_of(int64_t ts_unix);
+int64_t cw_month_start_unix(int month);
+/* *a += b; returns non-zero on overflow. */
+static inline int cw_add_ck(int64_t *a, int64_t b)
+{
+    return __builtin_add_overflow(*a, b, a);
+}
+/* num / den in percent; NaN when den is 0. */
+static inline double cw_pct(int64_t num, int64_t den)
+{
+    return den ? 100.0 * (double)num / (double)den : (double)__builtin_nan("");
+}
+
+/* 64-bit hash of bytes (FNV-1a core with a strong final mix), seeded. */
+uint64_t cw_hash64(const void *p, size_t n, uint64_t seed);
+/* Mixes a 64-bit value (splitmix64 finaliser). */
+static inline uint64_t cw_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* Checks that s[0..len) is well-formed UTF-8 without control characters
+ * other than tab (and newline when allow_newline). Returns NULL when fine,
+ * else a static reason. */
+const char *cw_utf8_check(const char *s, size_t len, int allow_newline);
+
+/* A string → dense id map. Keys are copied into an arena owned by the map. */
+typedef struct cw_intern cw_intern;
+cw_intern *cw_intern_new(void);
+void cw_intern_free(cw_intern *m); /* accepts NULL */
+/* Returns the id stored for key, or -1. */
+int64_t cw_intern_get(const cw_intern *m, const char *key, size_t len);
+/* Stores key → id (replacing). Returns CW_OK or CW_ERR_NOMEM. */
+cw_status cw_intern_put(cw_intern *m, const char *key, size_t len, int64_t id);
+/* Extra per-key payload (e.g. a user's account): returns it or -1. */
+int64_t cw_intern_get_aux(const cw_intern *m, const char *key, size_t len, int64_t *aux);
+cw_status cw_intern_put_aux(cw_intern *m, const char *key, size_t len, int64_t id, int64_t aux);
+size_t cw_intern_count(const cw_intern *m);
+
+#endif /* CW_CORE_UTIL_H */

@@ -1,0 +1,1037 @@
+/*
+ * model.c — the two model kinds behind `churnwatch train` and their
+ * calibration, contributions and serialisation.
+ *
+ * Logistic regression (liblinear, L2-regularised, primal trust-region
+ * solver): each raw feature is imputed with its training median, clipped
+ * to its training 1st–99th percentiles (heavy-tailed counts would otherwise
+ * dominate), standardised, and paired with a missing indicator when the
+ * training rows had missing values. A feature's contribution is
+ * weight × standardised value, so it is measured against an average
+ * account and the contributions add up exactly to the log-odds.
+ *
+ * Gradient-boosted trees (XGBoost C API): raw features, NaN as missing
+ * (XGBoost learns a default direction per split); contributions are its
+ * exact TreeSHAP values (pred_contribs).
+ *
+ * Both give a raw decision value f (log-odds scale); a Platt sigmoid
+ * p = 1 / (1 + exp(-(a f + b))) fitted on a held-out calibration slice turns
+ * it into a probability. Contributions are reported on the calibrated
+ * log-odds scale (multiplied by a; b joins the base value).
+ */
+#include "model/model_int.h"
+#include "core/util.h"
+
+#include <jansson.h>
+#include <linear.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xgboost/c_api.h>
+
+#define LR_C           0.05
+/* Rounds when there is too little history to stop early (see
+ * xgb_pick_rounds), and the bounds of early stopping. */
+#define XGB_ROUNDS     250
+#define XGB_MAX_ROUNDS 1000
+#define XGB_PATIENCE   50
+#define XGB_CHUNK      65536
+#define QUANTILE_SAMP  200000
+
+const char *cw_model_kind_name(cw_model_kind kind)
+{
+    return kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg";
+}
+
+void cw_model_library_version(cw_model_kind kind, char *buf, size_t n)
+{
+    if (kind == CW_MODEL_XGBOOST) {
+        int a, b, c;
+        XGBoostVersion(&a, &b, &c);
+        snprintf(buf, n, "xgboost %d.%d.%d", a, b, c);
+    } else {
+        snprintf(buf, n, "liblinear %d.%d", LIBLINEAR_VERSION / 100, LIBLINEAR_VERSION % 100);
+    }
+}
+
+void cw_model_free(cw_model *md)
+{
+    if (!md)
+        return;
+    free(md->median);
+    free(md->clip_lo);
+    free(md->clip_hi);
+    free(md->mean);
+    free(md->sd);
+    free(md->w);
+    free(md->wmiss);
+    free(md->meta);
+    if (md->thr)
+        for (int j = 0; j < md->nf; j++)
+            free(md->thr[j]);
+    free(md->thr);
+    free(md->nthr);
+    if (md->booster)
+        XGBoosterFree(md->booster);
+    free(md);
+}
+
+static cw_model *model_new(cw_model_kind kind, int nf, int nmetrics)
+{
+    cw_model *md = calloc(1, sizeof *md);
+    if (!md)
+        return NULL;
+    md->kind = kind;
+    md->nf = nf;
+    md->nmetrics = nmetrics;
+    md->platt_a = 1;
+    if (kind == CW_MODEL_LOGREG) {
+        md->median = calloc((size_t)nf, sizeof(double));
+        md->clip_lo = calloc((size_t)nf, sizeof(double));
+        md->clip_hi = calloc((size_t)nf, sizeof(double));
+        md->mean = calloc((size_t)nf, sizeof(double));
+        md->sd = calloc((size_t)nf, sizeof(double));
+        md->w = calloc((size_t)nf, sizeof(double));
+        md->wmiss = calloc((size_t)nf, sizeof(double));
+        if (!md->median || !md->clip_lo || !md->clip_hi || !md->mean || !md->sd || !md->w ||
+            !md->wmiss) {
+            cw_model_free(md);
+            return NULL;
+        }
+    }
+    return md;
+}
+
+static int float_cmp(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* The standardised value of raw feature j (NaN imputed), and whether it was missing. */
+static inline double lr_z(const cw_model *md, int j, float v, int *missing)
+{
+    double x = v;
+    *missing = isnan(x);
+    if (*missing)
+        x = md->median[j];
+    if (x < md->clip_lo[j])
+        x = md->clip_lo[j];
+    if (x > md->clip_hi[j])
+        x = md->clip_hi[j];
+    return md->sd[j] > 0 ? (x - md->mean[j]) / md->sd[j] : 0;
+}
+
+static double lr_decision(const cw_model *md, const float *x)
+{
+    double f = md->bias;
+    for (int j = 0; j < md->nf; j++) {
+        int miss;
+        double z = lr_z(md, j, x[j], &miss);
+        f += md->w[j] * z + (miss ? md->wmiss[j] : 0);
+    }
+    return f;
+}
+
+static void quiet(const char *s)
+{
+    (void)s;
+}
+
+static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_model **out,
+                            char **err)
+{
+    int nf = m->nf;
+    cw_model *md = model_new(CW_MODEL_LOGREG, nf, m->nmetrics);
+    float *col = malloc((size_t)(n < QUANTILE_SAMP ? n : QUANTILE_SAMP) * sizeof *col);
+    unsigned char *hasmiss = calloc((size_t)nf, 1);
+    if (!md || !col || !hasmiss) {
+        cw_model_free(md);
+        free(col);
+        free(hasmiss);
+        return CW_ERR_NOMEM;
+    }
+    /* Scaling from the fit rows: quantiles on an evenly strided sample. */
+    int64_t step = n > QUANTILE_SAMP ? (n + QUANTILE_SAMP - 1) / QUANTILE_SAMP : 1;
+    for (int j = 0; j < nf; j++) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float v = m->x[idx[i] * nf + j];
+            if (isnan(v))
+                hasmiss[j] = 1;
+            else if (i % step == 0)
+                col[k++] = v;
+        }
+        if (k == 0) {
+            md->median[j] = md->clip_lo[j] = md->clip_hi[j] = 0;
+            continue;
+        }
+        qsort(col, (size_t)k, sizeof *col, float_cmp);
+        md->median[j] = col[k / 2];
+        md->clip_lo[j] = col[(int64_t)(0.01 * (double)(k - 1))];
+        md->clip_hi[j] = col[(int64_t)(0.99 * (double)(k - 1))];
+    }
+    free(col);
+    for (int j = 0; j < nf; j++)
+        md->sd[j] = 1; /* so lr_z gives the clipped, centred-later value */
+    double *sum = calloc((size_t)nf, sizeof *sum), *sq = calloc((size_t)nf, sizeof *sq);
+    if (!sum || !sq) {
+        free(sum);
+        free(sq);
+        free(hasmiss);
+        cw_model_free(md);
+        return CW_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = m->x + idx[i] * nf;
+        for (int j = 0; j < nf; j++) {
+            int miss;
+            double v = lr_z(md, j, x[j], &miss); /* mean 0, sd 1: the clipped value */
+            sum[j] += v;
+            sq[j] += v * v;
+        }
+    }
+    for (int j = 0; j < nf; j++) {
+        md->mean[j] = sum[j] / (double)n;
+        double var = sq[j] / (double)n - md->mean[j] * md->mean[j];
+        md->sd[j] = var > 1e-12 ? sqrt(var) : 0;
+    }
+    free(sum);
+    free(sq);
+
+    /* The liblinear problem: nonzero standardised values, missing
+     * indicators (features nf+1 .. 2nf), the bias as an extra feature. */
+    int64_t nz = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = m->x + idx[i] * nf;
+        for (int j = 0; j < nf; j++) {
+            int miss;
+            double z = lr_z(md, j, x[j], &miss);
+            nz += (z != 0) + (miss && hasmiss[j]);
+        }
+    }
+    struct feature_node *nodes = malloc(((size_t)nz + 2 * (size_t)n) * sizeof *nodes);
+    struct feature_node **rows = malloc((size_t)n * sizeof *rows);
+    double *y = malloc((size_t)n * sizeof *y);
+    if (!nodes || !rows || !y) {
+        free(nodes);
+        free(rows);
+        free(y);
+        free(hasmiss);
+        cw_model_free(md);
+        return CW_ERR_NOMEM;
+    }
+    struct feature_node *p = nodes;
+    int64_t pos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = m->x + idx[i] * nf;
+        rows[i] = p;
+        for (int j = 0; j < nf; j++) {
+            int miss;
+            double z = lr_z(md, j, x[j], &miss);
+            if (z != 0)
+                *p++ = (struct feature_node){j + 1, z};
+        }
+        for (int j = 0; j < nf; j++)
+            if (hasmiss[j] && isnan(x[j]))
+                *p++ = (struct feature_node){nf + j + 1, 1.0};
+        *p++ = (struct feature_node){2 * nf + 1, 1.0}; /* bias */
+        *p++ = (struct feature_node){-1, 0};
+        y[i] = m->y[idx[i]] ? 1 : 0;
+        pos += m->y[idx[i]] != 0;
+    }
+    free(hasmiss);
+    struct problem prob = {(int)n, 2 * nf + 1, y, rows, -1};
+    struct parameter par;
+    memset(&par, 0, sizeof par);
+    par.solver_type = L2R_LR;
+    par.eps = 0.01;
+    par.C = LR_C;
+    cw_status rc = CW_OK;
+    const char *why = check_parameter(&prob, &par);
+    if (why || pos == 0 || pos == n) {
+        *err = cw_strdupf("logreg: %s", why ? why : "the training rows hold a single class");
+        rc = CW_ERR_INPUT;
+    } else {
+        set_print_string_function(quiet);
+        struct model *lm = train(&prob, &par);
+        if (!lm) {
+            rc = CW_ERR_NOMEM;
+        } else {
+            int labels[2];
+            get_labels(lm, labels);
+            int li = labels[0] == 1 ? 0 : 1;
+            for (int j = 0; j < nf; j++) {
+                md->w[j] = get_decfun_coef(lm, j + 1, li);
+                md->wmiss[j] = get_decfun_coef(lm, nf + j + 1, li);
+            }
+            md->bias = get_decfun_coef(lm, 2 * nf + 1, li);
+            free_and_destroy_model(&lm);
+        }
+    }
+    free(nodes);
+    free(rows);
+    free(y);
+    if (rc != CW_OK) {
+        cw_model_free(md);
+        return rc;
+    }
+    *out = md;
+    return CW_OK;
+}
+
+static cw_status xgb_error(char **err, const char *what)
+{
+    *err = cw_strdupf("xgboost: %s: %s", what, XGBGetLastError());
+    return CW_ERR_INPUT;
+}
+
+/* Threads for DMatrix construction: XGBoost's hist method also builds its
+ * gradient index with the DMatrix's own thread count, which the plain
+ * XGDMatrixCreateFromMat sets to 1: on the benchmark matrix the fit took
+ * 29 s that way and 7.7 s with both cores. */
+static int xgb_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* A DMatrix of rows idx[0..n) of m (copied). */
+static int xgb_dmatrix(const cw_mx *m, const int64_t *idx, int64_t n, int with_labels,
+                       DMatrixHandle *out)
+{
+    float *buf = calloc((size_t)(n ? n : 1) * (size_t)m->nf, sizeof *buf);
+    if (!buf)
+        return -2;
+    for (int64_t i = 0; i < n; i++)
+        memcpy(buf + i * m->nf, m->x + idx[i] * m->nf, (size_t)m->nf * sizeof *buf);
+    int rc =
+        XGDMatrixCreateFromMat_omp(buf, (bst_ulong)n, (bst_ulong)m->nf, NAN, out, xgb_threads());
+    free(buf);
+    if (rc == 0 && with_labels) {
+        float *y = malloc((size_t)(n ? n : 1) * sizeof *y);
+        if (!y) {
+            XGDMatrixFree(*out);
+            return -2;
+        }
+        for (int64_t i = 0; i < n; i++)
+            y[i] = m->y[idx[i]] ? 1.0f : 0.0f;
+        rc = XGDMatrixSetFloatInfo(*out, "label", y, (bst_ulong)n);
+        free(y);
+    }
+    return rc;
+}
+
+/* A booster on dm with churnwatch's tree parameters. Shallow trees, a small
+ * step, column sampling and a minimum leaf weight: on the simulated worlds
+ * (four of them, docs/model.md) this regularisation with early stopping
+ * ranked held-out accounts better than deeper trees boosted longer. */
+const char cw_xgb_params_text[] = "hist, max_depth 4, eta 0.03, min_child_weight 10, "
+                                  "subsample 0.8, colsample_bytree 0.5, lambda 1";
+
+static int xgb_booster(DMatrixHandle dm, const cw_fit_opts *o, BoosterHandle *out)
+{
+    if (XGBoosterCreate(&dm, 1, out) != 0)
+        return -1;
+    char threads[16], seed[24];
+    snprintf(threads, sizeof threads, "%d", o->threads > 0 ? o->threads : 2);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)(o->seed % 2147483647ULL));
+    const char *params[][2] = {
+        {"objective", "binary:logistic"},
+        {"eval_metric", "logloss"},
+        {"tree_method", "hist"},
+        {"max_depth", "4"},
+        {"eta", "0.03"},
+        {"min_child_weight", "10"},
+        {"subsample", "0.8"},
+        {"colsample_bytree", "0.5"},
+        {"lambda", "1"}, /* keep cw_xgb_params_text in step */
+        {"nthread", threads},
+        {"seed", seed},
+        {"verbosity", "0"},
+    };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        if (XGBoosterSetParam(*out, params[i][0], params[i][1]) != 0) {
+            XGBoosterFree(*out);
+            return -1;
+        }
+    return 0;
+}
+
+/* The validation log-loss from XGBoosterEvalOneIter's "[i]\tval-logloss:x". */
+static double xgb_eval_logloss(BoosterHandle b, int it, DMatrixHandle val)
+{
+    const char *names[1] = {"val"}, *res = NULL;
+    if (XGBoosterEvalOneIter(b, it, &val, names, 1, &res) != 0 || !res)
+        return NAN;
+    const char *c = strrchr(res, ':');
+    return c ? strtod(c + 1, NULL) : NAN;
+}
+
+/*
+ * The number of boosting rounds, by early stopping on a purged validation
+ * slice of the fit rows: the last quarter of their snapshot days validates,
+ * and only rows whose label window ends before it (day + horizon < first
+ * validation day) fit. Without the purge the validation rows share label
+ * windows with the fitting rows and reward over-fitting. Returns 0 and
+ * leaves *rounds alone when the slices are too small to judge.
+ */
+static int xgb_pick_rounds(const cw_mx *m, const int64_t *idx, int64_t n, const cw_fit_opts *o,
+                           cw_model *md, int *rounds, char **err)
+{
+    /* distinct days of the fit rows (rows are in snapshot order) */
+    int nd = 0;
+    int64_t *days = malloc((size_t)(n ? n : 1) * sizeof *days);
+    int64_t *fi = malloc((size_t)(n ? n : 1) * sizeof *fi);
+    int64_t *va = malloc((size_t)(n ? n : 1) * sizeof *va);
+    int ret = -2;
+    if (!days || !fi || !va)
+        goto out;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t d = m->day[idx[i]];
+        if (nd == 0 || days[nd - 1] != d) {
+            if (nd > 0 && d < days[nd - 1]) { /* not sorted: no early stopping */
+                ret = 0;
+                goto out;
+            }
+            days[nd++] = d;
+        }
+    }
+    ret = 0;
+    if (nd < 8)
+        goto out;
+    int64_t val_from = days[nd - nd / 4];
+    int64_t nfi = 0, nva = 0, pfi = 0, pva = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = idx[i], d = m->day[r];
+        if (d >= val_from) {
+            va[nva++] = r;
+            pva += m->y[r];
+        } else if (d + o->horizon_days < val_from) {
+            fi[nfi++] = r;
+            pfi += m->y[r];
+        }
+    }
+    if (pfi < 20 || pva < 20 || nva - pva < 20)
+        goto out;
+    DMatrixHandle dfi, dva;
+    int rc = xgb_dmatrix(m, fi, nfi, 1, &dfi);
+    if (rc != 0) {
+        ret = rc == -2 ? -2 : -1;
+        goto out;
+    }
+    rc = xgb_dmatrix(m, va, nva, 1, &dva);
+    if (rc != 0) {
+        XGDMatrixFree(dfi);
+        ret = rc == -2 ? -2 : -1;
+        goto out;
+    }
+    BoosterHandle b;
+    if (xgb_booster(dfi, o, &b) != 0) {
+        XGDMatrixFree(dfi);
+        XGDMatrixFree(dva);
+        ret = -1;
+        goto out;
+    }
+    double best = INFINITY;
+    int best_it = -1;
+    for (int it = 0; it < XGB_MAX_ROUNDS && it - best_it <= XGB_PATIENCE; it++) {
+        if (XGBoosterUpdateOneIter(b, it, dfi) != 0) {
+            ret = -1;
+            break;
+        }
+        double ll = xgb_eval_logloss(b, it, dva);
+        if (!isfinite(ll)) {
+            ret = -1;
+            break;
+        }
+        if (ll < best) {
+            best = ll;
+            best_it = it;
+        }
+    }
+    XGBoosterFree(b);
+    XGDMatrixFree(dfi);
+    XGDMatrixFree(dva);
+    if (ret == 0 && best_it >= 0) {
+        *rounds = best_it + 1;
+        md->es_val_from = val_from;
+        md->es_fit_rows = nfi;
+        md->es_val_rows = nva;
+        md->es_logloss = best;
+    }
+out:
+    if (ret == -1)
+        *err = cw_strdupf("xgboost: early stopping: %s", XGBGetLastError());
+    free(days);
+    free(fi);
+    free(va);
+    return ret;
+}
+
+static cw_status fit_xgboost(const cw_mx *m, const int64_t *idx, int64_t n, const cw_fit_opts *o,
+                             cw_model **out, char **err)
+{
+    cw_model *md = model_new(CW_MODEL_XGBOOST, m->nf, m->nmetrics);
+    if (!md)
+        return CW_ERR_NOMEM;
+    int rounds = o->rounds > 0 ? o->rounds : XGB_ROUNDS;
+    if (o->rounds <= 0) {
+        int rc = xgb_pick_rounds(m, idx, n, o, md, &rounds, err);
+        if (rc != 0) {
+            cw_model_free(md);
+            return rc == -2 ? CW_ERR_NOMEM : CW_ERR_INPUT;
+        }
+    }
+    md->rounds = rounds;
+    DMatrixHandle dm;
+    int rc = xgb_dmatrix(m, idx, n, 1, &dm);
+    if (rc == -2) {
+        cw_model_free(md);
+        return CW_ERR_NOMEM;
+    }
+    if (rc != 0) {
+        cw_model_free(md);
+        return xgb_error(err, "matrix");
+    }
+    BoosterHandle b;
+    if (xgb_booster(dm, o, &b) != 0) {
+        XGDMatrixFree(dm);
+        cw_model_free(md);
+        return xgb_error(err, "create");
+    }
+    md->booster = b;
+    for (int it = 0; it < rounds; it++)
+        if (XGBoosterUpdateOneIter(b, it, dm) != 0) {
+            XGDMatrixFree(dm);
+            cw_model_free(md);
+            return xgb_error(err, "training");
+        }
+    XGDMatrixFree(dm);
+    *out = md;
+    return CW_OK;
+}
+
+cw_status cw_model_fit(cw_model_kind kind, const cw_mx *m, const int64_t *idx, int64_t n,
+                       const cw_fit_opts *o, cw_model **out, char **err)
+{
+    *out = NULL;
+    *err = NULL;
+    if (kind == CW_MODEL_XGBOOST)
+        return fit_xgboost(m, idx, n, o, out, err);
+    return fit_logreg(m, idx, n, out, err);
+}
+
+/* Raw decision values (log-odds before calibration) of rows idx. */
+static cw_status decision(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                          double *f)
+{
+    if (md->kind == CW_MODEL_LOGREG) {
+        for (int64_t i = 0; i < n; i++)
+            f[i] = lr_decision(md, m->x + idx[i] * m->nf);
+        return CW_OK;
+    }
+    for (int64_t c0 = 0; c0 < n; c0 += XGB_CHUNK) {
+        int64_t cn = n - c0 < XGB_CHUNK ? n - c0 : XGB_CHUNK;
+        DMatrixHandle dm;
+        int rc = xgb_dmatrix(m, idx + c0, cn, 0, &dm);
+        if (rc == -2)
+            return CW_ERR_NOMEM;
+        bst_ulong len = 0;
+        const float *res = NULL;
+        if (rc == 0)
+            rc = XGBoosterPredict(md->booster, dm, 1, 0, 0, &len, &res);
+        if (rc == 0 && len != (bst_ulong)cn)
+            rc = -1;
+        for (int64_t i = 0; rc == 0 && i < cn; i++)
+            f[c0 + i] = res[i];
+        XGDMatrixFree(dm);
+        if (rc != 0)
+            return CW_ERR_INPUT;
+    }
+    return CW_OK;
+}
+
+static inline double sigmoid(double t)
+{
+    return 1.0 / (1.0 + exp(-t));
+}
+
+cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n)
+{
+    double *f = malloc((size_t)(n ? n : 1) * sizeof *f);
+    if (!f)
+        return CW_ERR_NOMEM;
+    cw_status rc = decision(md, m, idx, n, f);
+    if (rc != CW_OK) {
+        free(f);
+        return rc;
+    }
+    /* Platt (1999) with the targets of Lin, Lin & Weng (2007), Newton's
+     * method with backtracking on the regularised log-loss. */
+    int64_t np = 0;
+    for (int64_t i = 0; i < n; i++)
+        np += m->y[idx[i]] != 0;
+    double hi = ((double)np + 1) / ((double)np + 2), lo = 1 / ((double)(n - np) + 2);
+    double a = 1, b = 0;
+    for (int it = 0; it < 100; it++) {
+        double g1 = 0, g2 = 0, h11 = 1e-12, h22 = 1e-12, h21 = 0, loss = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double t = m->y[idx[i]] ? hi : lo;
+            double p = sigmoid(a * f[i] + b);
+            double d = p - t, q = p * (1 - p);
+            g1 += d * f[i];
+            g2 += d;
+            h11 += q * f[i] * f[i];
+            h22 += q;
+            h21 += q * f[i];
+            loss -= t * log(p + 1e-300) + (1 - t) * log(1 - p + 1e-300);
+        }
+        if (fabs(g1) < 1e-7 * (double)n && fabs(g2) < 1e-7 * (double)n)
+            break;
+        double det = h11 * h22 - h21 * h21;
+        if (det <= 0)
+            break;
+        double da = -(h22 * g1 - h21 * g2) / det, db = -(-h21 * g1 + h11 * g2) / det;
+        double step = 1;
+        for (; step > 1e-8; step /= 2) {
+            double na = a + step * da, nb = b + step * db, nl = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double t = m->y[idx[i]] ? hi : lo;
+                double p = sigmoid(na * f[i] + nb);
+                nl -= t * log(p + 1e-300) + (1 - t) * log(1 - p + 1e-300);
+            }
+            if (nl < loss + 1e-4 * step * (g1 * da + g2 * db)) {
+                a = na;
+                b = nb;
+                break;
+            }
+        }
+        if (step <= 1e-8)
+            break;
+    }
+    free(f);
+    md->platt_a = a;
+    md->platt_b = b;
+    return CW_OK;
+}
+
+cw_status cw_model_prob(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                        double *p)
+{
+    cw_status rc = decision(md, m, idx, n, p);
+    if (rc != CW_OK)
+        return rc;
+    for (int64_t i = 0; i < n; i++)
+        p[i] = sigmoid(md->platt_a * p[i] + md->platt_b);
+    return CW_OK;
+}
+
+cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                            double *contrib)
+{
+    int nf = md->nf;
+    double a = md->platt_a;
+    if (md->kind == CW_MODEL_LOGREG) {
+        for (int64_t i = 0; i < n; i++) {
+            const float *x = m->x + idx[i] * nf;
+            double *c = contrib + i * (nf + 1);
+            for (int j = 0; j < nf; j++) {
+                int miss;
+                double z = lr_z(md, j, x[j], &miss);
+                c[j] = a * (md->w[j] * z + (miss ? md->wmiss[j] : 0));
+            }
+            c[nf] = a * md->bias + md->platt_b;
+        }
+        return CW_OK;
+    }
+    for (int64_t c0 = 0; c0 < n; c0 += XGB_CHUNK) {
+        int64_t cn = n - c0 < XGB_CHUNK ? n - c0 : XGB_CHUNK;
+        DMatrixHandle dm;
+        int rc = xgb_dmatrix(m, idx + c0, cn, 0, &dm);
+        if (rc == -2)
+            return CW_ERR_NOMEM;
+        bst_ulong len = 0;
+        const float *res = NULL;
+        if (rc == 0)
+            rc = XGBoosterPredict(md->booster, dm, 4, 0, 0, &len, &res);
+        if (rc == 0 && len != (bst_ulong)(cn * (nf + 1)))
+            rc = -1;
+        for (int64_t i = 0; rc == 0 && i < cn; i++) {
+            double *c = contrib + (c0 + i) * (nf + 1);
+            for (int j = 0; j <= nf; j++)
+                c[j] = a * res[i * (nf + 1) + j];
+            c[nf] += md->platt_b;
+        }
+        XGDMatrixFree(dm);
+        if (rc != 0)
+            return CW_ERR_INPUT;
+    }
+    return CW_OK;
+}
+
+cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                              int64_t max_rows, cw_metric_importance *imp)
+{
+    int nf = md->nf, nm = m->nmetrics;
+    int64_t step = max_rows > 0 && n > max_rows ? (n + max_rows - 1) / max_rows : 1;
+    int64_t ns = n > 0 ? (n + step - 1) / step : 0;
+    int64_t *rows = malloc((size_t)(ns ? ns : 1) * sizeof *rows);
+    double *c = malloc((size_t)(ns ? ns : 1) * (size_t)(nf + 1) * sizeof *c);
+    cw_status rc = rows && c ? CW_OK : CW_ERR_NOMEM;
+    for (int64_t i = 0; rc == CW_OK && i < ns; i++)
+        rows[i] = idx[i * step];
+    if (rc == CW_OK && ns > 0)
+        rc = cw_model_contribs(md, m, rows, ns, c);
+    double total = 0;
+    for (int k = 0; rc == CW_OK && k < nm; k++) {
+        /* value and trend contributions summed, as in the explanations; the
+         * direction from the correlation of the value with that sum */
+        double sa = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+        int64_t nv = 0;
+        for (int64_t i = 0; i < ns; i++) {
+            const double *ci = c + i * (nf + 1);
+            double y = ci[k] + (k + nm < nf ? ci[k + nm] : 0);
+            sa += fabs(y);
+            double x = m->x[rows[i] * nf + k];
+            if (isnan(x))
+                continue;
+            nv++;
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            syy += y * y;
+            sxy += x * y;
+        }
+        imp[k].metric = k;
+        imp[k].mean_abs = ns ? sa / (double)ns : 0;
+        imp[k].direction = 0;
+        if (nv > 1) {
+            double cov = sxy - sx * sy / (double)nv, vx = sxx - sx * sx / (double)nv,
+                   vy = syy - sy * sy / (double)nv;
+            double r = vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : 0;
+            imp[k].direction = r > 0.1 ? 1 : r < -0.1 ? -1 : 0;
+        }
+        total += imp[k].mean_abs;
+    }
+    for (int k = 0; rc == CW_OK && k < nm; k++)
+        imp[k].share = total > 0 ? imp[k].mean_abs / total : 0;
+    free(rows);
+    free(c);
+    return rc;
+}
+
+/* ---- serialisation ------------------------------------------------------ */
+
+static json_t *darr(const double *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_real(isfinite(v[i]) ? v[i] : 0));
+    return a;
+}
+
+cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len)
+{
+    *body = NULL;
+    *body_len = 0;
+    if (md->kind == CW_MODEL_LOGREG) {
+        json_t *o = json_object();
+        json_object_set_new(o, "median", darr(md->median, md->nf));
+        json_object_set_new(o, "clip_lo", darr(md->clip_lo, md->nf));
+        json_object_set_new(o, "clip_hi", darr(md->clip_hi, md->nf));
+        json_object_set_new(o, "mean", darr(md->mean, md->nf));
+        json_object_set_new(o, "sd", darr(md->sd, md->nf));
+        json_object_set_new(o, "w", darr(md->w, md->nf));
+        json_object_set_new(o, "w_missing", darr(md->wmiss, md->nf));
+        json_object_set_new(o, "bias", json_real(md->bias));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        json_decref(o);
+        if (!s)
+            return CW_ERR_NOMEM;
+        *body = s;
+        *body_len = strlen(s);
+        return CW_OK;
+    }
+    bst_ulong len = 0;
+    const char *buf = NULL;
+    if (XGBoosterSaveModelToBuffer(md->booster, "{\"format\": \"json\"}", &len, &buf) != 0)
+        return CW_ERR_INPUT;
+    *body = malloc((size_t)len + 1);
+    if (!*body)
+        return CW_ERR_NOMEM;
+    memcpy(*body, buf, (size_t)len);
+    (*body)[len] = 0;
+    *body_len = (size_t)len;
+    return CW_OK;
+}
+
+static int jarr(json_t *o, const char *key, double *out, int n)
+{
+    json_t *a = json_object_get(o, key);
+    if (!json_is_array(a) || (int)json_array_size(a) != n)
+        return 0;
+    for (int i = 0; i < n; i++)
+        out[i] = json_number_value(json_array_get(a, (size_t)i));
+    return 1;
+}
+
+cw_status cw_model_deserialise(const char *kind, const char *meta, const void *body,
+                               size_t body_len, cw_model **out, char **err)
+{
+    *out = NULL;
+    *err = NULL;
+    cw_model_kind k = strcmp(kind, "xgboost") == 0 ? CW_MODEL_XGBOOST : CW_MODEL_LOGREG;
+    if (k == CW_MODEL_LOGREG && strcmp(kind, "logreg") != 0) {
+        *err = cw_strdupf("model: unknown kind '%s'", kind);
+        return CW_ERR_INPUT;
+    }
+    json_error_t je;
+    json_t *mj = json_loads(meta, 0, &je);
+    if (!mj) {
+        *err = cw_strdupf("model: meta: %s", je.text);
+        return CW_ERR_INPUT;
+    }
+    json_t *feats = json_object_get(mj, "features");
+    json_t *cal = json_object_get(mj, "calibration");
+    int nf = json_is_array(feats) ? (int)json_array_size(feats) : 0;
+    const cw_metric_info *cat;
+    int ncat = cw_metrics_catalog(&cat), na = 0;
+    while (na < ncat && cat[na].scope == CW_SCOPE_ACCOUNT)
+        na++;
+    if (nf != 2 * na) {
+        json_decref(mj);
+        *err = cw_strdupf("model: it was trained on %d features, this build has %d; train again",
+                          nf, 2 * na);
+        return CW_ERR_INPUT;
+    }
+    cw_model *md = model_new(k, nf, na);
+    if (!md) {
+        json_decref(mj);
+        return CW_ERR_NOMEM;
+    }
+    md->platt_a = json_number_value(json_object_get(cal, "a"));
+    md->platt_b = json_number_value(json_object_get(cal, "b"));
+    md->horizon_days = (int)json_integer_value(json_object_get(mj, "horizon_days"));
+    json_decref(mj);
+    if (k == CW_MODEL_LOGREG) {
+        json_t *o = json_loadb(body, body_len, 0, &je);
+        int ok = o && jarr(o, "median", md->median, nf) && jarr(o, "clip_lo", md->clip_lo, nf) &&
+                 jarr(o, "clip_hi", md->clip_hi, nf) && jarr(o, "mean", md->mean, nf) &&
+                 jarr(o, "sd", md->sd, nf) && jarr(o, "w", md->w, nf) &&
+                 jarr(o, "w_missing", md->wmiss, nf);
+        if (ok)
+            md->bias = json_number_value(json_object_get(o, "bias"));
+        json_decref(o);
+        if (!ok) {
+            cw_model_free(md);
+            *err = cw_strdupf("model: the stored logistic regression is damaged");
+            return CW_ERR_INPUT;
+        }
+    } else {
+        BoosterHandle b;
+        if (XGBoosterCreate(NULL, 0, &b) != 0) {
+            cw_model_free(md);
+            return xgb_error(err, "create");
+        }
+        md->booster = b;
+        if (XGBoosterLoadModelFromBuffer(b, body, (bst_ulong)body_len) != 0) {
+            cw_model_free(md);
+            return xgb_error(err, "load");
+        }
+        char threads[16];
+        snprintf(threads, sizeof threads, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+        XGBoosterSetParam(b, "nthread", threads);
+    }
+    *out = md;
+    return CW_OK;
+}
+
+/* ---- what would turn it green -------------------------------------------- */
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct thr_acc {
+    double **v;
+    int *n, *cap, nf;
+} thr_acc;
+
+static void collect_splits(json_t *node, thr_acc *t)
+{
+    json_t *split = json_object_get(node, "split");
+    if (json_is_string(split)) {
+        const char *s = json_string_value(split);
+        char *end;
+        long f = (s[0] == 'f') ? strtol(s + 1, &end, 10) : -1;
+        if (f >= 0 && f < t->nf) {
+            if (t->n[f] == t->cap[f]) {
+                int nc = t->cap[f] ? t->cap[f] * 2 : 16;
+                double *nv = realloc(t->v[f], (size_t)nc * sizeof *nv);
+                if (!nv)
+                    return;
+                t->v[f] = nv;
+                t->cap[f] = nc;
+            }
+            t->v[f][t->n[f]++] = json_number_value(json_object_get(node, "split_condition"));
+        }
+    }
+    json_t *kids = json_object_get(node, "children");
+    size_t i;
+    json_t *k;
+    json_array_foreach (kids, i, k)
+        collect_splits(k, t);
+}
+
+/* Reads every feature's distinct split thresholds from the model dump once. */
+static cw_status xgb_thresholds(cw_model *md)
+{
+    if (md->thr)
+        return CW_OK;
+    bst_ulong ntrees = 0;
+    const char **dump = NULL;
+    if (XGBoosterDumpModelEx(md->booster, "", 0, "json", &ntrees, &dump) != 0)
+        return CW_ERR_INPUT;
+    thr_acc t = {calloc((size_t)md->nf, sizeof(double *)), calloc((size_t)md->nf, sizeof(int)),
+                 calloc((size_t)md->nf, sizeof(int)), md->nf};
+    if (!t.v || !t.n || !t.cap) {
+        free(t.v);
+        free(t.n);
+        free(t.cap);
+        return CW_ERR_NOMEM;
+    }
+    for (bst_ulong i = 0; i < ntrees; i++) {
+        json_error_t je;
+        json_t *tree = json_loads(dump[i], 0, &je);
+        if (tree)
+            collect_splits(tree, &t);
+        json_decref(tree);
+    }
+    for (int j = 0; j < md->nf; j++)
+        if (t.n[j] > 1) {
+            qsort(t.v[j], (size_t)t.n[j], sizeof(double), dbl_cmp);
+            int k = 1;
+            for (int i = 1; i < t.n[j]; i++)
+                if (t.v[j][i] != t.v[j][k - 1])
+                    t.v[j][k++] = t.v[j][i];
+            t.n[j] = k;
+        }
+    free(t.cap);
+    md->thr = t.v;
+    md->nthr = t.n;
+    return CW_OK;
+}
+
+/* The regression's exact answer for row r, feature j. */
+static void lr_to_green(const cw_model *md, const float *x, int j, double target, int *found,
+                        double *value)
+{
+    int miss;
+    double z = lr_z(md, j, x[j], &miss);
+    double f = lr_decision(md, x);
+    double f_wo = f - md->w[j] * z - (miss ? md->wmiss[j] : 0);
+    *found = 0;
+    if (md->w[j] == 0 || md->sd[j] == 0 || md->platt_a <= 0)
+        return;
+    double znew = (target - 1e-9 - f_wo) / md->w[j];
+    double v = md->mean[j] + znew * md->sd[j];
+    if (v < md->clip_lo[j] || v > md->clip_hi[j]) /* beyond what the model saw */
+        return;
+    *found = 1;
+    *value = v;
+}
+
+#define GREEN_BATCH_ROWS 262144
+
+cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *rows, const int *feat,
+                                 int64_t k, double g, int *found, double *value)
+{
+    double target = (log(g / (1 - g)) - md->platt_b) / md->platt_a; /* decision value at g */
+    for (int64_t i = 0; i < k; i++)
+        found[i] = 0;
+    if (md->kind == CW_MODEL_LOGREG) {
+        for (int64_t i = 0; i < k; i++)
+            if (feat[i] >= 0)
+                lr_to_green(md, m->x + rows[i] * m->nf, feat[i], target, &found[i], &value[i]);
+        return CW_OK;
+    }
+    cw_status rc = xgb_thresholds(md);
+    if (rc != CW_OK)
+        return rc;
+    /* Candidates per row: each split threshold of its feature (goes right:
+     * x >= t) and the float just below it (goes left); rows are batched so
+     * one DMatrix and one prediction serve thousands of accounts. */
+    int maxthr = 1;
+    for (int j = 0; j < m->nf; j++)
+        if (md->nthr[j] > maxthr)
+            maxthr = md->nthr[j];
+    int64_t cap = GREEN_BATCH_ROWS > 2 * (int64_t)maxthr ? GREEN_BATCH_ROWS : 2 * (int64_t)maxthr;
+    float *buf = calloc((size_t)cap * (size_t)m->nf, sizeof *buf);
+    float *cand = malloc((size_t)cap * sizeof *cand);
+    if (!buf || !cand) {
+        free(buf);
+        free(cand);
+        return CW_ERR_NOMEM;
+    }
+    int xr = 0;
+    for (int64_t i0 = 0; xr == 0 && i0 < k;) {
+        int64_t i1 = i0, nc = 0;
+        for (; i1 < k; i1++) {
+            int64_t add = feat[i1] >= 0 ? 2 * (int64_t)md->nthr[feat[i1]] : 0;
+            if (nc + add > cap)
+                break;
+            for (int t = 0; add && t < md->nthr[feat[i1]]; t++) {
+                const float *x = m->x + rows[i1] * m->nf;
+                float th = (float)md->thr[feat[i1]][t];
+                for (int h = 0; h < 2; h++, nc++) {
+                    memcpy(buf + nc * m->nf, x, (size_t)m->nf * sizeof *buf);
+                    cand[nc] = h ? nextafterf(th, -INFINITY) : th;
+                    buf[nc * m->nf + feat[i1]] = cand[nc];
+                }
+            }
+        }
+        if (nc > 0) {
+            DMatrixHandle dm;
+            bst_ulong len = 0;
+            const float *res = NULL;
+            xr = XGDMatrixCreateFromMat_omp(buf, (bst_ulong)nc, (bst_ulong)m->nf, NAN, &dm,
+                                            xgb_threads());
+            if (xr == 0) {
+                xr = XGBoosterPredict(md->booster, dm, 1, 0, 0, &len, &res);
+                if (xr == 0 && len != (bst_ulong)nc)
+                    xr = -1;
+                for (int64_t i = i0, c = 0; xr == 0 && i < i1; i++) {
+                    if (feat[i] < 0)
+                        continue;
+                    float x = m->x[rows[i] * m->nf + feat[i]];
+                    double best = INFINITY;
+                    for (int64_t e = c + 2 * (int64_t)md->nthr[feat[i]]; c < e; c++) {
+                        if (res[c] >= target)
+                            continue;
+                        double d = isnan(x) ? fabs(cand[c]) : fabs((double)cand[c] - x);
+                        if (d < best) {
+                            best = d;
+                            value[i] = cand[c];
+                            found[i] = 1;
+                        }
+                    }
+                }
+                XGDMatrixFree(dm);
+            }
+        }
+        i0 = i1;
+    }
+    free(buf);
+    free(cand);
+    return xr == 0 ? CW_OK : CW_ERR_INPUT;
+}
+
+cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
+                            double *value)
+{
+    return cw_model_to_green_many(md, m, &r, &j, 1, g, found, value);
+}

@@ -1,0 +1,478 @@
+/*
+ * model_explain.c — `churnwatch predict`: scores a snapshot with a stored
+ * model and explains every score in terms a CSM can act on.
+ *
+ * A driver is a catalogue metric: its contribution is the sum of the exact
+ * per-feature contributions (value and 28-day trend; for the regression also
+ * the missing indicator) in calibrated log-odds, so the drivers of an
+ * account add up, with the base value, to the logit of its probability.
+ * Each driver is phrased from a small template table (metric → sentence
+ * with the value), falling back to "<definition>: value", and followed by
+ * the account's peer percentile (same segment and tenure band) when stored.
+ * The "what would turn it green" line takes the single feature that raises
+ * the risk most and finds the smallest change of it that brings the
+ * probability under the green cut-off (cw_model_to_green).
+ */
+#include "model/model_int.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Phrase for metric k with value v of row x (raw features). */
+static void phrase(const cw_mx *m, const float *x, int k, char *buf, size_t n)
+{
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    const char *name = cat[k].name;
+    double v = x[k];
+    int iseats = cw_metric_index("seats"), iact = cw_metric_index("active_users");
+    if (isnan(v)) {
+        snprintf(buf, n, "%s: no value (%s)", name, cat[k].doc);
+        return;
+    }
+    if (!strcmp(name, "active_licence_ratio") && iseats >= 0 && iact >= 0 && iseats < m->nmetrics)
+        snprintf(buf, n, "%.0f of %.0f licences active in the last 28 days", (double)x[iact],
+                 (double)x[iseats]);
+    else if (!strcmp(name, "licence_activation"))
+        snprintf(buf, n, "%.0f%% of licences ever activated", 100 * v);
+    else if (!strcmp(name, "licence_gap"))
+        snprintf(buf, n, "%.0f paid seats unused in the last 28 days", v);
+    else if (!strcmp(name, "days_since_last_activity"))
+        snprintf(buf, n, "last activity %.0f days ago", v);
+    else if (!strcmp(name, "events_change_pct"))
+        snprintf(buf, n, "activity %s %.0f%% vs the previous 28 days", v < 0 ? "down" : "up",
+                 fabs(v));
+    else if (!strcmp(name, "events_window"))
+        snprintf(buf, n, "%.0f product events in the last 28 days", v);
+    else if (!strcmp(name, "active_users"))
+        snprintf(buf, n, "%.0f active users in the last 28 days", v);
+    else if (!strcmp(name, "active_user_share"))
+        snprintf(buf, n, "%.0f%% of provisioned users active", 100 * v);
+    else if (!strcmp(name, "dropped_off_share"))
+        snprintf(buf, n, "%.0f%% of once-active users gone silent for 14+ days", 100 * v);
+    else if (!strcmp(name, "top_user_share"))
+        snprintf(buf, n, "one user does %.0f%% of the account's activity", 100 * v);
+    else if (!strcmp(name, "top10pct_share"))
+        snprintf(buf, n, "the top 10%% of users do %.0f%% of the activity", 100 * v);
+    else if (!strcmp(name, "weekly_consistency"))
+        snprintf(buf, n, "users active %.1f of the last 8 weeks on average", v);
+    else if (!strcmp(name, "features_used"))
+        snprintf(buf, n, "%.0f features used in the last 28 days", v);
+    else if (!strcmp(name, "advanced_feature_share"))
+        snprintf(buf, n, "%.0f%% of feature use on advanced features", 100 * v);
+    else if (!strcmp(name, "intro_tickets_after_day90"))
+        snprintf(buf, n, "%.0f how-to (introductory) tickets in the last 28 days, after day 90", v);
+    else if (!strcmp(name, "intro_ticket_share"))
+        snprintf(buf, n, "%.0f%% of the last 90 days' tickets are introductory", 100 * v);
+    else if (!strcmp(name, "tickets_window"))
+        snprintf(buf, n, "%.0f tickets in the last 28 days", v);
+    else if (!strcmp(name, "ticket_csat"))
+        snprintf(buf, n, "ticket satisfaction %.1f / 5", v);
+    else if (!strcmp(name, "nps_latest"))
+        snprintf(buf, n, "latest NPS answer %.0f / 10", v);
+    else if (!strcmp(name, "nps_category"))
+        snprintf(buf, n, "latest NPS answer from a %s",
+                 v < 0   ? "detractor (0-6)"
+                 : v > 0 ? "promoter (9-10)"
+                         : "passive (7-8)");
+    else if (!strcmp(name, "nps_account"))
+        snprintf(buf, n, "account NPS %.0f", v);
+    else if (!strcmp(name, "active_days_per_user"))
+        snprintf(buf, n, "%.1f active days per user in the last 28 days", v);
+    else if (!strcmp(name, "survey_response_rate"))
+        snprintf(buf, n, "%.0f%% of surveys answered in 180 days", 100 * v);
+    else if (!strcmp(name, "goals_active"))
+        snprintf(buf, n, "%.0f goal(s) under way", v);
+    else if (!strcmp(name, "milestones_done"))
+        snprintf(buf, n, "%.0f onboarding milestone(s) reached", v);
+    else if (!strcmp(name, "nps_change_90d"))
+        snprintf(buf, n, "NPS %s %.0f points in 90 days", v < 0 ? "down" : "up", fabs(v));
+    else if (!strcmp(name, "goal_attainment_worst"))
+        snprintf(buf, n, "worst goal at %.0f%% of plan", 100 * v);
+    else if (!strcmp(name, "goal_attainment_mean"))
+        snprintf(buf, n, "goals at %.0f%% of plan on average", 100 * v);
+    else if (!strcmp(name, "milestones_overdue"))
+        snprintf(buf, n, "%.0f onboarding milestone(s) overdue", v);
+    else if (!strcmp(name, "training_completion"))
+        snprintf(buf, n, "%.0f%% of seats trained", 100 * v);
+    else if (!strcmp(name, "seat_change_90d"))
+        snprintf(buf, n, "%+.0f seats in 90 days", v);
+    else if (!strcmp(name, "days_to_renewal"))
+        snprintf(buf, n, "renewal in %.0f days", v);
+    else if (!strcmp(name, "tenure_days"))
+        snprintf(buf, n, "customer for %.0f days", v);
+    else
+        snprintf(buf, n, "%s (%s): %.3g %s", name, cat[k].doc, v, cat[k].unit);
+}
+
+static const char *cw_metric_name_of(int k)
+{
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    return cat[k].name;
+}
+
+static void driver_text(const cw_mx *m, int64_t r, int k, char *buf, size_t n)
+{
+    const float *x = m->x + r * m->nf;
+    char p[256];
+    phrase(m, x, k, p, sizeof p);
+    float pct = m->peers ? m->peers[r * m->nmetrics + k] : NAN;
+    float tr = x[m->nmetrics + k];
+    size_t len = (size_t)snprintf(buf, n, "%s", p);
+    if (len < n && !isnan(tr) && tr != 0 && strcmp(cw_metric_name_of(k), "tenure_days"))
+        len += (size_t)snprintf(buf + len, n - len, "; %+.3g in 28 days", (double)tr);
+    if (len < n && !isnan(pct)) {
+        if (pct <= 10)
+            snprintf(buf + len, n - len, " — lower than 90%% of accounts of its size and age");
+        else if (pct >= 90)
+            snprintf(buf + len, n - len, " — higher than 90%% of accounts of its size and age");
+        else
+            snprintf(buf + len, n - len, " — p%.0f among accounts of its size and age",
+                     (double)pct);
+    }
+}
+
+/* Whether metric k is something a CSM can act on. Size, money, tenure and
+ * the renewal date (commercial family, tenure_days, milestones_due) shape
+ * the risk — the model uses them — but they are context, not drivers: they
+ * are listed apart and never proposed as what would turn an account green. */
+static int actionable(int k)
+{
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    return strcmp(cat[k].family, "commercial") != 0 && strcmp(cat[k].name, "tenure_days") != 0 &&
+           strcmp(cat[k].name, "milestones_due") != 0;
+}
+
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* The catalogue's families, by index of their first metric. */
+static int family_of(int k)
+{
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    for (int j = 0; j < k; j++)
+        if (strcmp(cat[j].family, cat[k].family) == 0)
+            return j;
+    return k;
+}
+
+/* Whether driver a goes before b: larger family total first, a family's
+ * metrics together, then larger contribution. */
+static int drv_before(const cw_driver_rank *a, const cw_driver_rank *b, const double *fam_sum)
+{
+    double fa = fam_sum[a->k], fb = fam_sum[b->k];
+    if (fa != fb)
+        return fa > fb;
+    if (fa > 0 && family_of(a->k) != family_of(b->k))
+        return family_of(a->k) < family_of(b->k);
+    return a->c > b->c;
+}
+
+/*
+ * Orders the drivers of one row in scratch (nm entries): the actionable
+ * metrics raising the risk grouped by family, the family whose raising
+ * metrics add up to most first, each family's metrics by contribution;
+ * then everything else by contribution, descending. Grouping is what makes
+ * the first driver the cause: correlated metrics of one family (the two
+ * goal attainments, the three NPS figures, licence activation and active
+ * licences) split the credit for one cause between them, and the sum of
+ * their contributions is that family's exact share (contributions add
+ * up). fam_sum (2 nm entries) receives in [k] the family total of each
+ * raising metric (0 for the others); the upper half is scratch.
+ */
+void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum)
+{
+    double *total = fam_sum + nm; /* by the family's first metric */
+    for (int k = 0; k < nm; k++) {
+        scratch[k] = (cw_driver_rank){k, c[k] + c[nm + k]};
+        total[k] = 0;
+    }
+    for (int k = 0; k < nm; k++)
+        if (actionable(k) && scratch[k].c > 0)
+            total[family_of(k)] += scratch[k].c;
+    for (int k = 0; k < nm; k++)
+        fam_sum[k] = actionable(k) && scratch[k].c > 0 ? total[family_of(k)] : 0;
+    /* insertion sort: nm is a few dozen */
+    for (int i = 1; i < nm; i++) {
+        cw_driver_rank d = scratch[i];
+        int j = i - 1;
+        for (; j >= 0 && drv_before(&d, &scratch[j], fam_sum); j--)
+            scratch[j + 1] = scratch[j];
+        scratch[j + 1] = d;
+    }
+}
+
+/* The drivers JSON of row r (caller frees). */
+static char *explain_row(const cw_mx *m, int64_t r, const double *c, double prob, double green,
+                         int ndrv, cw_driver_rank *scratch, double *fam_sum, int best, int found,
+                         double v)
+{
+    int nm = m->nmetrics;
+    cw_order_drivers(c, nm, scratch, fam_sum);
+    json_t *a = json_array();
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    char text[512];
+    /* pass 0: actionable drivers raising the risk, most first; pass 1:
+     * lowering it; pass 2: the context metric weighing most either way */
+    int ctx = -1;
+    for (int i = 0; i < nm; i++)
+        if (!actionable(scratch[i].k) && (ctx < 0 || fabs(scratch[i].c) > fabs(scratch[ctx].c)))
+            ctx = i;
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0, kept = 0; kept < (pass == 2 ? 1 : ndrv) && i < nm; i++) {
+            const cw_driver_rank *d = pass == 0   ? &scratch[i]
+                                      : pass == 1 ? &scratch[nm - 1 - i]
+                                                  : NULL;
+            if (pass == 2) {
+                if (ctx < 0 || scratch[ctx].c == 0)
+                    break;
+                d = &scratch[ctx];
+            } else if ((pass == 0 && d->c <= 0) || (pass == 1 && d->c >= 0)) {
+                break;
+            } else if (!actionable(d->k)) {
+                continue;
+            }
+            kept++;
+            json_t *o = json_object();
+            json_object_set_new(o, "metric", json_string(cat[d->k].name));
+            json_object_set_new(o, "family", json_string(cat[d->k].family));
+            json_object_set_new(o, "value", jnum(m->x[r * m->nf + d->k]));
+            json_object_set_new(o, "contribution", json_real(d->c));
+            json_object_set_new(o, "direction",
+                                json_string(pass == 0   ? "raises"
+                                            : pass == 1 ? "lowers"
+                                                        : "context"));
+            if (m->peers)
+                json_object_set_new(o, "peer_pct", jnum(m->peers[r * nm + d->k]));
+            driver_text(m, r, d->k, text, sizeof text);
+            json_object_set_new(o, "text", json_string(text));
+            json_array_append_new(a, o);
+        }
+    /* What would turn it green (best and its answer found by the caller). */
+    json_t *first = json_array_get(a, 0);
+    const char *dir0 = json_string_value(json_object_get(first, "direction"));
+    if (prob >= green && best >= 0 && dir0 && !strcmp(dir0, "raises")) {
+        json_t *g = json_object();
+        char fname[96];
+        const char *fn = cw_mx_feature_name(m, best, fname, sizeof fname);
+        double from = m->x[r * m->nf + best];
+        json_object_set_new(g, "feature", json_string(fn));
+        json_object_set_new(g, "from", jnum(from));
+        if (found) {
+            json_object_set_new(g, "to", json_real(v));
+            snprintf(text, sizeof text,
+                     "turns green (under %.0f%%) if %s moves from %.3g to %.3g, all else equal",
+                     100 * green, fn, from, v);
+        } else {
+            json_object_set_new(g, "to", json_null());
+            snprintf(text, sizeof text,
+                     "no value of %s alone (within the range seen in training) brings it under "
+                     "%.0f%%",
+                     fn, 100 * green);
+        }
+        json_object_set_new(g, "text", json_string(text));
+        json_object_set_new(first, "to_green", g);
+    }
+    char *s = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(a);
+    return s;
+}
+
+int cw_model_is_stale(const cw_predictions *p)
+{
+    return p && p->tested_to >= 0 && p->day - p->tested_to > p->horizon_days + 180;
+}
+
+void cw_predictions_free(cw_predictions *p)
+{
+    if (!p)
+        return;
+    for (int64_t i = 0; i < p->n; i++)
+        free(p->rows[i].drivers_json);
+    free(p->rows);
+    free(p);
+}
+
+static int pred_desc(const void *a, const void *b)
+{
+    const cw_prediction *x = a, *y = b;
+    if (x->probability != y->probability)
+        return x->probability < y->probability ? 1 : -1;
+    return (x->account > y->account) - (x->account < y->account);
+}
+
+static cw_status on_last(int64_t day, void *ud)
+{
+    *(int64_t *)ud = day;
+    return CW_OK;
+}
+
+cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_predictions **out)
+{
+    *out = NULL;
+    int64_t id;
+    char *name, *kind, *meta;
+    void *body;
+    size_t blen;
+    cw_status rc = cw_store_model_load(st, o->model_id, &id, &name, &kind, &meta, &body, &blen);
+    if (rc != CW_OK)
+        return rc;
+    cw_model *md = NULL;
+    char *err = NULL;
+    rc = cw_model_deserialise(kind, meta, body, blen, &md, &err);
+    int64_t tested_to = -1;
+    int horizon = 0;
+    json_t *mj = meta ? json_loads(meta, 0, NULL) : NULL;
+    const char *tt = json_string_value(json_object_get(json_object_get(mj, "windows"), "test_to"));
+    int64_t t;
+    if (tt && cw_time_parse(tt, strlen(tt), 1, &t, NULL) == CW_OK)
+        tested_to = t / DAY_SECONDS;
+    horizon = (int)json_integer_value(json_object_get(mj, "horizon_days"));
+    json_decref(mj);
+    free(kind);
+    free(meta);
+    free(body);
+    if (rc != CW_OK) {
+        free(name);
+        rc = cw_store_set_error(st, rc, "%s", err ? err : "model: cannot load");
+        free(err);
+        return rc;
+    }
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    int64_t day = o->day;
+    if (!day) {
+        day = -1;
+        rc = ops->snapshot_list(st, INT64_MIN, INT64_MAX, on_last, &day);
+        if (rc == CW_OK && day < 0)
+            rc = cw_store_set_error(st, CW_ERR_NOTFOUND,
+                                    "no metric snapshot stored: run `churnwatch metrics` first");
+    } else {
+        int ex = 0;
+        rc = ops->snapshot_exists(st, day, &ex);
+        if (rc == CW_OK && !ex) {
+            char b[32];
+            rc = cw_store_set_error(st, CW_ERR_NOTFOUND, "no metric snapshot on %s",
+                                    cw_time_format(day * DAY_SECONDS, 1, b, sizeof b));
+        }
+    }
+    cw_subs subs;
+    cw_mx m;
+    memset(&subs, 0, sizeof subs);
+    memset(&m, 0, sizeof m);
+    if (rc == CW_OK)
+        rc = cw_subs_load(st, &subs);
+    cw_mx_opts mo = {day, day, 90, 0, 0, 1};
+    if (rc == CW_OK)
+        rc = cw_mx_load(st, &subs, &mo, &m);
+    cw_predictions *res = calloc(1, sizeof *res);
+    int64_t n = m.rows;
+    int64_t *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
+    double *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    double *c = malloc((size_t)(n ? n : 1) * (size_t)(m.nf + 1) * sizeof *c);
+    cw_driver_rank *scratch = malloc((size_t)(m.nmetrics ? m.nmetrics : 1) * sizeof *scratch);
+    double *fam_sum = malloc((size_t)(m.nmetrics ? 2 * m.nmetrics : 1) * sizeof *fam_sum);
+    if (rc == CW_OK && (!res || !idx || !p || !c || !scratch || !fam_sum))
+        rc = CW_ERR_NOMEM;
+    if (rc == CW_OK) {
+        res->rows = calloc((size_t)(n ? n : 1), sizeof *res->rows);
+        if (!res->rows)
+            rc = CW_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
+    if (rc == CW_OK)
+        rc = cw_model_prob(md, &m, idx, n, p);
+    if (rc == CW_OK)
+        rc = cw_model_contribs(md, &m, idx, n, c);
+    double green = o->green_below > 0 ? o->green_below : 0.25;
+    int ndrv = o->drivers > 0 ? o->drivers : 3;
+    int txn = 0;
+    if (rc == CW_OK && (rc = ops->begin(st)) == CW_OK)
+        txn = 1;
+    if (rc == CW_OK)
+        rc = cw_store_predictions_clear(st, day, id);
+    /* What would turn each flagged account green: the value of the first
+     * driver raising its risk (cw_order_drivers), all rows in one batch. */
+    int64_t *grow_ = malloc((size_t)(n ? n : 1) * sizeof *grow_);
+    int *gfeat = malloc((size_t)(n ? n : 1) * sizeof *gfeat);
+    int *gfound = calloc((size_t)(n ? n : 1), sizeof *gfound);
+    double *gval = calloc((size_t)(n ? n : 1), sizeof *gval);
+    int *best = malloc((size_t)(n ? n : 1) * sizeof *best);
+    int64_t *gpos = malloc((size_t)(n ? n : 1) * sizeof *gpos);
+    int64_t ng = 0;
+    if (rc == CW_OK && (!grow_ || !gfeat || !gfound || !gval || !best || !gpos))
+        rc = CW_ERR_NOMEM;
+    for (int64_t i = 0; rc == CW_OK && i < n; i++) {
+        const double *ci = c + i * (m.nf + 1);
+        best[i] = -1;
+        gpos[i] = -1;
+        if (p[i] < green)
+            continue;
+        cw_order_drivers(ci, m.nmetrics, scratch, fam_sum);
+        if (fam_sum[scratch[0].k] > 0)
+            best[i] = scratch[0].k;
+        if (best[i] >= 0) {
+            gpos[i] = ng;
+            grow_[ng] = i;
+            gfeat[ng++] = best[i];
+        }
+    }
+    if (rc == CW_OK && ng)
+        rc = cw_model_to_green_many(md, &m, grow_, gfeat, ng, green, gfound, gval);
+    for (int64_t i = 0; rc == CW_OK && i < n; i++) {
+        cw_prediction *pr = &res->rows[res->n++];
+        pr->account = m.acc[i];
+        pr->probability = p[i];
+        const char *ext = m.acc[i] < subs.nacc && subs.ext[m.acc[i]] ? subs.ext[m.acc[i]] : "?";
+        snprintf(pr->account_id, sizeof pr->account_id, "%s", ext);
+        int64_t gi = gpos[i];
+        pr->drivers_json =
+            explain_row(&m, i, c + i * (m.nf + 1), p[i], green, ndrv, scratch, fam_sum, best[i],
+                        gi >= 0 ? gfound[gi] : 0, gi >= 0 ? gval[gi] : 0);
+        if (!pr->drivers_json)
+            rc = CW_ERR_NOMEM;
+    }
+    if (rc == CW_OK)
+        rc = cw_store_predictions_put(st, day, id, res->n, res->rows);
+    if (rc == CW_OK)
+        rc = ops->commit(st);
+    else if (txn)
+        ops->rollback(st);
+    free(grow_);
+    free(gfeat);
+    free(gfound);
+    free(gval);
+    free(best);
+    free(gpos);
+    free(idx);
+    free(p);
+    free(c);
+    free(scratch);
+    free(fam_sum);
+    cw_mx_free(&m);
+    cw_subs_free(&subs);
+    cw_model_free(md);
+    if (rc != CW_OK) {
+        free(name);
+        cw_predictions_free(res);
+        return rc;
+    }
+    qsort(res->rows, (size_t)res->n, sizeof *res->rows, pred_desc);
+    res->day = day;
+    res->model_id = id;
+    res->tested_to = tested_to;
+    res->horizon_days = horizon;
+    snprintf(res->model_name, sizeof res->model_name, "%s", name);
+    free(name);
+    *out = res;
+    return CW_OK;
+}

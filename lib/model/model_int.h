@@ -1,0 +1,210 @@
+/*
+ * model_int.h — internals of the churn model shared by model_data.c,
+ * model.c, model_explain.c, backtest.c, store/sqlite/sqlite_model.c and the unit
+ * tests: subscription timelines and churn events, the training matrix and
+ * the fitted model.
+ */
+#ifndef CW_MODEL_INT_H
+#define CW_MODEL_INT_H
+
+#include "churnwatch.h"
+
+#define DAY_SECONDS 86400
+
+/* ---- model_data.c: churn events --------------------------------------- */
+
+/* Every account's subscription changes (the subscriptions table), by
+ * internal id, sorted by time: account a's rows are [lo[a], lo[a+1]). */
+typedef struct cw_subs {
+    int64_t nacc; /* ids 0 .. nacc-1 */
+    int64_t *lo;  /* nacc + 1 */
+    int64_t *ts, *mrr, *seats;
+    int64_t nrows;
+    const char **ext; /* external account ids (NULL when the id is unused) */
+    char *text;       /* where they live */
+} cw_subs;
+
+cw_status cw_subs_load(cw_store *st, cw_subs *s);
+void cw_subs_free(cw_subs *s);
+/* MRR and seats in force just before instant t (0 when none). */
+void cw_subs_at(const cw_subs *s, int64_t a, int64_t t, int64_t *mrr, int64_t *seats);
+/* The churn events of account a: the instants at which its MRR went from
+ * positive to 0, as lib/revenue/revenue.c counts churn. The first one in (t0, t1],
+ * or -1. */
+int64_t cw_churn_first(const cw_subs *s, int64_t a, int64_t t0, int64_t t1);
+/* The label of account a at snapshot instant t: 1 when it churns in
+ * (t, t + horizon], or (when > 0) its seats / MRR fall at least
+ * seat_loss_pct / mrr_loss_pct percent below their level at t in that
+ * window; else 0. */
+int cw_churn_label(const cw_subs *s, int64_t a, int64_t t, int horizon_days, double seat_loss_pct,
+                   double mrr_loss_pct);
+
+/* ---- model_data.c: the feature matrix --------------------------------- */
+
+#define CW_LABEL_UNKNOWN 255
+
+/* Rows = (snapshot, account) pairs of accounts active at the snapshot, in
+ * (day, account) order; features = the catalogue's account metrics, then
+ * their 28-day trends; one flat float array, NaN = missing. */
+typedef struct cw_mx {
+    int64_t rows, cap;
+    int nf, nmetrics;
+    float *x;
+    int32_t *day, *acc;
+    unsigned char *y; /* 0/1, or CW_LABEL_UNKNOWN when the window passes data_end */
+    float *peers;     /* rows × nmetrics peer percentiles, only when asked for */
+    int64_t *snap;    /* distinct snapshot days, ascending */
+    int nsnap;
+    int64_t data_end_day; /* labels are known for snapshots day + horizon <= this */
+} cw_mx;
+
+typedef struct cw_mx_opts {
+    int64_t from_day, to_day; /* inclusive; 0 = open */
+    int horizon_days;
+    double seat_loss_pct, mrr_loss_pct;
+    int want_peers;
+} cw_mx_opts;
+
+cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx *m);
+void cw_mx_free(cw_mx *m);
+/* The name of feature j ("metric" or "metric.trend"), its metric index. */
+const char *cw_mx_feature_name(const cw_mx *m, int j, char *buf, size_t n);
+
+/* ---- model.c: fitted models -------------------------------------------- */
+
+typedef struct cw_model {
+    cw_model_kind kind;
+    int nf, nmetrics, horizon_days;
+    /* logistic regression: per raw feature the training median (imputation),
+     * clip bounds, mean and sd after clipping, the weight of the
+     * standardised value and of the missing indicator */
+    double *median, *clip_lo, *clip_hi, *mean, *sd, *w, *wmiss;
+    double bias;
+    void *booster; /* XGBoost BoosterHandle */
+    /* Platt calibration of the raw decision value f: p = 1/(1+exp(-(a f + b))) */
+    double platt_a, platt_b;
+    char *meta; /* JSON as stored */
+    /* XGBoost: each feature's distinct split thresholds, ascending, read
+     * from the model dump on first use (cw_model_to_green) */
+    double **thr;
+    int *nthr;
+    /* XGBoost: boosting rounds, and how early stopping chose them (es_fit_rows
+     * 0 when the default was used) */
+    int rounds;
+    int64_t es_val_from, es_fit_rows, es_val_rows;
+    double es_logloss;
+} cw_model;
+
+typedef struct cw_fit_opts {
+    int threads;
+    uint64_t seed;
+    int rounds;       /* XGBoost boosting rounds (0: early stopping, else 250) */
+    int horizon_days; /* the label horizon: early stopping's purge gap */
+} cw_fit_opts;
+
+/* XGBoost's parameters in words, as recorded in each model's meta. */
+extern const char cw_xgb_params_text[];
+/* Fits kind on the rows of m listed in idx (labels known). */
+cw_status cw_model_fit(cw_model_kind kind, const cw_mx *m, const int64_t *idx, int64_t n,
+                       const cw_fit_opts *o, cw_model **out, char **err);
+/* Fits Platt scaling on the rows idx (held out from the fit). */
+cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n);
+/* Calibrated probabilities of rows idx into p (n values). */
+cw_status cw_model_prob(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                        double *p);
+/* Per-feature contributions in calibrated log-odds for rows idx:
+ * contrib[i * (nf + 1) + j], the last column the base value; they add up
+ * to the logit of the probability. */
+cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                            double *contrib);
+/* Global importance of each metric over rows idx (its value and trend
+ * features together): the mean |contribution| in calibrated log-odds, its
+ * share of the sum over metrics, and the sign of the correlation between
+ * the metric's value and its contribution (+1: higher values raise the
+ * risk, -1: lower values do, 0: no clear direction or no values). imp has
+ * m->nmetrics entries. Uses at most max_rows rows, evenly spaced. */
+typedef struct cw_metric_importance {
+    int metric; /* catalogue index */
+    double mean_abs, share;
+    int direction;
+} cw_metric_importance;
+cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                              int64_t max_rows, cw_metric_importance *imp);
+/* model_explain.c: the order of one row's drivers. c holds the row's
+ * contributions (value features, then trends: 2 nm); scratch gets the nm
+ * metrics with their value+trend contribution, the actionable metrics
+ * raising the risk first, grouped by family (largest family total first,
+ * then by contribution), then the rest by contribution descending.
+ * fam_sum (2 nm) gets in [k] the family total of each raising metric. */
+typedef struct cw_driver_rank {
+    int k;    /* metric (catalogue index) */
+    double c; /* its value + trend contribution */
+} cw_driver_rank;
+void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum);
+
+/* Serialises: meta JSON (caller frees) and body (caller frees). */
+cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len);
+cw_status cw_model_deserialise(const char *kind, const char *meta, const void *body,
+                               size_t body_len, cw_model **out, char **err);
+void cw_model_free(cw_model *md);
+/* "liblinear 2.x" / "xgboost 1.x.y" */
+void cw_model_library_version(cw_model_kind kind, char *buf, size_t n);
+const char *cw_model_kind_name(cw_model_kind kind);
+
+/* The smallest change of raw feature j of row r that brings the calibrated
+ * probability below g: *found = 1 with *value the new value. Exact for the
+ * regression (within the training clip range); a search over the trees'
+ * split values of the feature for XGBoost. */
+/* The same for k rows at once: row rows[i], feature feat[i] (-1: none);
+ * found[i], value[i]. Batched for the trees. */
+cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *rows, const int *feat,
+                                 int64_t k, double g, int *found, double *value);
+cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
+                            double *value);
+
+/* ---- store/sqlite/sqlite_model.c ---------------------------------------------- */
+
+cw_status cw_store_model_save(cw_store *st, const char *name, cw_model_kind kind, const char *meta,
+                              const void *body, size_t body_len, int activate, int64_t now,
+                              int64_t *id);
+/* Makes model id the one active model. */
+cw_status cw_store_model_activate(cw_store *st, int64_t id);
+/* Loads model id (0: the active one); *meta and *body caller frees. */
+cw_status cw_store_model_load(cw_store *st, int64_t id, int64_t *out_id, char **name, char **kind,
+                              char **meta, void **body, size_t *body_len);
+cw_status cw_store_predictions_clear(cw_store *st, int64_t day, int64_t model);
+/* Inserts rows[0..n) (account, probability, drivers_json) with one statement. */
+cw_status cw_store_predictions_put(cw_store *st, int64_t day, int64_t model, int64_t n,
+                                   const cw_prediction *rows);
+cw_status cw_store_backtest_put(cw_store *st, int64_t at, const char *subject, const char *json);
+/* Calls fn for every scores row with day in [lo, hi]. */
+cw_status cw_store_scores_scan(cw_store *st, int64_t lo, int64_t hi,
+                               cw_status (*fn)(int64_t day, int64_t account, const char *scorecard,
+                                               double score, int colour, void *ud),
+                               void *ud);
+
+/* ---- model_train.c: the time split shared by train and backtest -------- */
+
+typedef struct cw_split {
+    cw_subs subs;
+    cw_mx mx;
+    int64_t *fit, *cal, *test; /* row indices */
+    int64_t nfit, ncal, ntest;
+    int64_t fit_from, fit_to, cal_from, cal_to, test_from, test_to;
+    int horizon_days;
+} cw_split;
+
+/* Loads the snapshots and splits the labelled ones by time: test = the last
+ * test_share of labelled snapshot days; training = the days whose label
+ * window ends before the first test day (the purge gap); calibration = the
+ * last fifth of the training days, fit = the rest. */
+cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
+                        double seat_loss_pct, double mrr_loss_pct, double test_share,
+                        int want_peers, cw_split *sp);
+void cw_split_free(cw_split *sp);
+/* Fits, calibrates and tests one kind on sp: *out the model, test_p the
+ * test rows' probabilities (caller frees), ev the test metrics. */
+cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, int threads,
+                         cw_model **out, double **test_p, cw_eval *ev, double *fit_s);
+
+#endif /* CW_MODEL_INT_H */

@@ -1,0 +1,89 @@
+/*
+ * ledger.h — the accounts and their subscription histories, loaded once into
+ * flat arrays for the revenue modules (revenue.c, cohorts.c, reasons.c,
+ * survival.c). Private to the library and its tests.
+ *
+ * Accounts are indexed by their dense internal id; each account's
+ * subscription changes are the rows [lo, hi) of one array, in effective_at
+ * order (the order scan_rows gives). Strings live in one arena, addressed by
+ * offset, so loading allocates per growth, not per row. The single-currency
+ * rule of docs/revenue.md is checked here, with its one error message.
+ */
+#ifndef CW_LEDGER_H
+#define CW_LEDGER_H
+
+#include "core/util.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One subscription change: the account's MRR and seats from ts_unix on. */
+typedef struct cw_ledger_sub {
+    int64_t ts_unix, mrr_minor, seats;
+    int32_t account;  /* internal id */
+    int32_t currency; /* index into cw_ledger.currencies */
+} cw_ledger_sub;
+
+typedef struct cw_ledger_account {
+    size_t ext;          /* offset of the external id in text */
+    size_t churn_reason; /* offset of accounts.churn_reason; 0 = none */
+    int64_t contract_start_unix;
+    int64_t churn_unix; /* accounts.churn_date; meaningful when churned */
+    int64_t lo, hi;     /* its subscription rows [lo, hi) */
+    int32_t segment;    /* index into seg_name */
+    unsigned char present, included, churned;
+} cw_ledger_account;
+
+typedef struct cw_ledger {
+    cw_store *st;
+    const char *segment;    /* the filter (borrowed), NULL = all */
+    cw_ledger_account *acc; /* by internal id, [0, nids) */
+    int64_t nids;
+    cw_ledger_sub *subs; /* rows of every present account */
+    int64_t nsubs, capsubs;
+    int64_t nsubs_included; /* rows of included accounts */
+    int first_month,
+        last_month; /* months (cw_month_of) of included rows; INT32_MAX/INT32_MIN if none */
+    char *text;     /* string arena; text[0] is "" */
+    size_t ntext, captext;
+    size_t *seg_name; /* offset of each segment's name, in first-seen order */
+    int nsegs, capsegs;
+    cw_intern *segs;
+    char (*currencies)[4];
+    int ncurrencies, capcurrencies;
+} cw_ledger;
+
+/* Loads every account (included = in segment, or all when segment is NULL)
+ * and every subscription row into *L. Returns CW_OK, or an error with the
+ * message on the store handle ("<what>: …"). L must be freed with
+ * cw_ledger_free() either way. */
+cw_status cw_ledger_load(cw_store *st, const char *what, const char *segment, cw_ledger *L);
+/* Frees what L owns (safe on a zeroed or partly loaded ledger). */
+void cw_ledger_free(cw_ledger *L);
+
+/* A string of the arena. Borrowed until cw_ledger_free(). */
+static inline const char *cw_ledger_str(const cw_ledger *L, size_t off)
+{
+    return L->text + off;
+}
+
+/* Checks that the subscription rows of the accounts with mark[id] set (of the
+ * included accounts when mark is NULL) share one currency, copied into cur
+ * (4 bytes, "" when there are no such rows). On two currencies returns
+ * CW_ERR_INPUT with a message naming the first two conflicting rows. */
+cw_status cw_ledger_one_currency(const cw_ledger *L, const unsigned char *mark, const char *what,
+                                 char cur[4]);
+
+/* The row of account in force just before instant t, or -1. */
+int64_t cw_ledger_in_force(const cw_ledger *L, int64_t account, int64_t t);
+
+/* Kaplan–Meier over tallies at n distinct ascending times: d[i] events and
+ * c[i] censorings at time i (a censoring at a time counts as at risk at
+ * it), starting from n0 at risk. Writes, for each i, the number at risk
+ * at_risk[i], the survival just after the time surv[i] = Π (1 - d/n) and,
+ * when gw is not NULL, Greenwood's sum gw[i] = Σ d / (n (n - d)) (infinite
+ * once S reaches 0). Times with nobody at risk leave S unchanged. */
+void cw_km_curve(int64_t n, const int64_t *d, const int64_t *c, int64_t n0, int64_t *at_risk,
+                 double *surv, double *gw);
+
+#endif

@@ -1,0 +1,571 @@
+/*
+ * store/sqlite/sqlite_alerts.c — the SQLite side of alerts: reading the entities,
+ * scores and predictions a rule evaluation needs, the alert episodes, and
+ * writing alerts, their events, play assignments and evaluated days
+ * (tables of the "alerts" migration). Statements are parameterised and,
+ * for the writes of one evaluation, prepared once (cw_alert_db_writer).
+ */
+#include "alerts/alerts_int.h"
+#include "core/util.h"
+#include "store/store.h"
+#include "store/sqlite/sqlite_int.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cw_status dberr(cw_store *st, const char *what)
+{
+    return cw_store_set_error(st, CW_ERR_DB, "alerts: %s: %s", what,
+                              sqlite3_errmsg(cw_store_sqlite(st)));
+}
+
+static char *col_dup(sqlite3_stmt *q, int c)
+{
+    const unsigned char *t = sqlite3_column_text(q, c);
+    return t ? cw_strndup((const char *)t, (size_t)sqlite3_column_bytes(q, c)) : NULL;
+}
+
+static cw_status max_id(cw_store *st, const char *sql, int64_t *n)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st), sql, -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, "max id");
+    *n = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) + 1 : 1;
+    sqlite3_finalize(q);
+    return CW_OK;
+}
+
+cw_status cw_alert_db_load_accounts(cw_store *st, cw_alert_db_accounts *a)
+{
+    memset(a, 0, sizeof *a);
+    cw_status s = max_id(st, "SELECT coalesce(max(id),0) FROM accounts", &a->n);
+    if (s != CW_OK)
+        return s;
+    a->ext = calloc((size_t)a->n, sizeof *a->ext);
+    a->name = calloc((size_t)a->n, sizeof *a->name);
+    a->segment = calloc((size_t)a->n, sizeof *a->segment);
+    a->owner = calloc((size_t)a->n, sizeof *a->owner);
+    if (!a->ext || !a->name || !a->segment || !a->owner)
+        return CW_ERR_NOMEM;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st),
+                           "SELECT id, account_id, name, segment, owner FROM accounts", -1, &q,
+                           NULL) != SQLITE_OK)
+        return dberr(st, "accounts");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        if (id < 0 || id >= a->n)
+            continue;
+        a->ext[id] = col_dup(q, 1);
+        a->name[id] = col_dup(q, 2);
+        a->segment[id] = col_dup(q, 3);
+        a->owner[id] = col_dup(q, 4);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "accounts");
+}
+
+void cw_alert_db_accounts_free(cw_alert_db_accounts *a)
+{
+    for (int64_t i = 0; i < a->n; i++) {
+        if (a->ext)
+            free(a->ext[i]);
+        if (a->name)
+            free(a->name[i]);
+        if (a->segment)
+            free(a->segment[i]);
+        if (a->owner)
+            free(a->owner[i]);
+    }
+    free(a->ext);
+    free(a->name);
+    free(a->segment);
+    free(a->owner);
+    memset(a, 0, sizeof *a);
+}
+
+cw_status cw_alert_db_load_users(cw_store *st, cw_alert_db_users *u)
+{
+    memset(u, 0, sizeof *u);
+    cw_status s = max_id(st, "SELECT coalesce(max(id),0) FROM users", &u->n);
+    if (s != CW_OK)
+        return s;
+    u->ext = calloc((size_t)u->n, sizeof *u->ext);
+    u->email = calloc((size_t)u->n, sizeof *u->email);
+    u->account = calloc((size_t)u->n, sizeof *u->account);
+    u->prov_day = calloc((size_t)u->n, sizeof *u->prov_day);
+    if (!u->ext || !u->email || !u->account || !u->prov_day)
+        return CW_ERR_NOMEM;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st),
+                           "SELECT id, user_id, email, account, provisioned_at FROM users", -1, &q,
+                           NULL) != SQLITE_OK)
+        return dberr(st, "users");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        if (id < 0 || id >= u->n)
+            continue;
+        u->ext[id] = col_dup(q, 1);
+        u->email[id] = col_dup(q, 2);
+        u->account[id] = sqlite3_column_int64(q, 3);
+        int64_t t = sqlite3_column_int64(q, 4);
+        u->prov_day[id] = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "users");
+}
+
+cw_status cw_alert_db_load_feature_names(cw_store *st, char ***names, int64_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    sqlite3_stmt *q;
+    /* BINARY collation: memcmp order, the metrics engine's strcmp order */
+    if (sqlite3_prepare_v2(cw_store_sqlite(st),
+                           "SELECT DISTINCT feature FROM features ORDER BY feature", -1, &q,
+                           NULL) != SQLITE_OK)
+        return dberr(st, "features");
+    int64_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = realloc(*names, (size_t)cap * sizeof *nn);
+            if (!nn) {
+                sqlite3_finalize(q);
+                return CW_ERR_NOMEM;
+            }
+            *names = nn;
+        }
+        if (!((*names)[*n] = col_dup(q, 0))) {
+            sqlite3_finalize(q);
+            return CW_ERR_NOMEM;
+        }
+        (*n)++;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "features");
+}
+
+void cw_alert_db_names_free(char **names, int64_t n)
+{
+    for (int64_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+void cw_alert_db_users_free(cw_alert_db_users *u)
+{
+    for (int64_t i = 0; i < u->n; i++) {
+        if (u->ext)
+            free(u->ext[i]);
+        if (u->email)
+            free(u->email[i]);
+    }
+    free(u->ext);
+    free(u->email);
+    free(u->account);
+    free(u->prov_day);
+    memset(u, 0, sizeof *u);
+}
+
+cw_status cw_alert_db_load_scores(cw_store *st, int64_t day, int64_t n, double *score,
+                                  double *colour, double *change, double *prob, double *prob_change)
+{
+    sqlite3 *db = cw_store_sqlite(st);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT account, score, colour, change FROM scores WHERE day = ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, "scores");
+    sqlite3_bind_int64(q, 1, day);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t a = sqlite3_column_int64(q, 0);
+        if (a < 0 || a >= n)
+            continue;
+        score[a] = sqlite3_column_double(q, 1);
+        colour[a] = sqlite3_column_double(q, 2);
+        if (sqlite3_column_type(q, 3) != SQLITE_NULL)
+            change[a] = sqlite3_column_double(q, 3);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return dberr(st, "scores");
+    /* The active model's probability on day, and its change since its
+     * latest prediction at least 28 days earlier (as health_change). */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT p.account, p.probability,"
+                           " (SELECT o.probability FROM predictions o WHERE o.account = p.account"
+                           "  AND o.model = p.model AND o.day <= ?1 - 28 ORDER BY o.day DESC"
+                           "  LIMIT 1)"
+                           " FROM predictions p JOIN models m ON m.id = p.model AND m.active = 1"
+                           " WHERE p.day = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, "predictions");
+    sqlite3_bind_int64(q, 1, day);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t a = sqlite3_column_int64(q, 0);
+        if (a < 0 || a >= n)
+            continue;
+        prob[a] = sqlite3_column_double(q, 1);
+        if (sqlite3_column_type(q, 2) != SQLITE_NULL)
+            prob_change[a] = prob[a] - sqlite3_column_double(q, 2);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "predictions");
+}
+
+cw_status cw_alert_db_last_day(cw_store *st, int64_t *day)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st), "SELECT max(day) FROM alert_days", -1, &q, NULL) !=
+        SQLITE_OK)
+        return dberr(st, "alert_days");
+    *day = -1;
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+        *day = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return CW_OK;
+}
+
+cw_status cw_alert_db_scan_episodes(cw_store *st,
+                                    cw_status (*fn)(const char *rule, int64_t account, int64_t user,
+                                                    int open, int64_t id, int status,
+                                                    int64_t snoozed_until, int64_t closed_day,
+                                                    void *ud),
+                                    void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st),
+                           "SELECT rule, account, user, 1, id, status, coalesce(snoozed_until,-1),"
+                           " -1 FROM alerts WHERE status IN (1,2,3)"
+                           " UNION ALL SELECT rule, account, user, 0, 0, 0, -1, max(closed_day)"
+                           " FROM alerts WHERE status >= 4 GROUP BY rule, account, user",
+                           -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, "episodes");
+    int rc;
+    cw_status s = CW_OK;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        s = fn((const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1),
+               sqlite3_column_int64(q, 2), sqlite3_column_int(q, 3), sqlite3_column_int64(q, 4),
+               sqlite3_column_int(q, 5), sqlite3_column_int64(q, 6), sqlite3_column_int64(q, 7),
+               ud);
+    sqlite3_finalize(q);
+    if (s != CW_OK)
+        return s;
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "episodes");
+}
+
+struct cw_alert_db_writer {
+    cw_store *st;
+    sqlite3_stmt *ins, *status, *touch, *event, *assign;
+};
+
+cw_status cw_alert_db_writer_open(cw_store *st, cw_alert_db_writer **out)
+{
+    *out = NULL;
+    cw_alert_db_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return CW_ERR_NOMEM;
+    w->st = st;
+    sqlite3 *db = cw_store_sqlite(st);
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO alerts(rule, scope, account, user, status, severity,"
+                           " opened_day, last_firing_day, vals, playbook, created_at)"
+                           " VALUES(?,?,?,?,1,?,?,?,?,?,?)",
+                           -1, &w->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "UPDATE alerts SET status = ?2,"
+                           " closed_day = CASE WHEN ?3 >= 0 THEN ?3 ELSE closed_day END,"
+                           " snoozed_until = CASE WHEN ?2 = 3 THEN ?4 ELSE NULL END,"
+                           " acked_by = coalesce(?5, acked_by) WHERE id = ?1",
+                           -1, &w->status, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "UPDATE alerts SET last_firing_day = ?2 WHERE id = ?1"
+                           " AND last_firing_day < ?2",
+                           -1, &w->touch, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO alert_events(alert, kind, day, at, actor, note)"
+                           " VALUES(?,?,?,?,?,?)",
+                           -1, &w->event, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT OR IGNORE INTO play_assignments(alert, playbook, control,"
+                           " share, day) VALUES(?,?,?,?,?)",
+                           -1, &w->assign, NULL) != SQLITE_OK) {
+        cw_status s = dberr(st, "prepare");
+        cw_alert_db_writer_close(w);
+        return s;
+    }
+    *out = w;
+    return CW_OK;
+}
+
+void cw_alert_db_writer_close(cw_alert_db_writer *w)
+{
+    if (!w)
+        return;
+    sqlite3_finalize(w->ins);
+    sqlite3_finalize(w->status);
+    sqlite3_finalize(w->touch);
+    sqlite3_finalize(w->event);
+    sqlite3_finalize(w->assign);
+    free(w);
+}
+
+static cw_status run(cw_alert_db_writer *w, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(w->st, what);
+}
+
+cw_status cw_alert_db_insert(cw_alert_db_writer *w, const char *rule, int scope, int64_t account,
+                             int64_t user, int severity, int64_t day, const char *vals_json,
+                             const char *playbook, int64_t now, int64_t *id)
+{
+    sqlite3_stmt *q = w->ins;
+    sqlite3_bind_text(q, 1, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, scope);
+    sqlite3_bind_int64(q, 3, account);
+    sqlite3_bind_int64(q, 4, user);
+    sqlite3_bind_int(q, 5, severity);
+    sqlite3_bind_int64(q, 6, day);
+    sqlite3_bind_int64(q, 7, day);
+    sqlite3_bind_text(q, 8, vals_json, -1, SQLITE_STATIC);
+    if (playbook)
+        sqlite3_bind_text(q, 9, playbook, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 10, now);
+    cw_status s = run(w, q, "insert alert");
+    if (s == CW_OK)
+        *id = sqlite3_last_insert_rowid(cw_store_sqlite(w->st));
+    return s;
+}
+
+cw_status cw_alert_db_set_status(cw_alert_db_writer *w, int64_t id, int status, int64_t closed_day,
+                                 int64_t snoozed_until, const char *acked_by)
+{
+    sqlite3_stmt *q = w->status;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int(q, 2, status);
+    sqlite3_bind_int64(q, 3, closed_day);
+    sqlite3_bind_int64(q, 4, snoozed_until);
+    if (acked_by)
+        sqlite3_bind_text(q, 5, acked_by, -1, SQLITE_STATIC);
+    return run(w, q, "update alert");
+}
+
+cw_status cw_alert_db_touch(cw_alert_db_writer *w, int64_t id, int64_t day)
+{
+    sqlite3_bind_int64(w->touch, 1, id);
+    sqlite3_bind_int64(w->touch, 2, day);
+    return run(w, w->touch, "update alert");
+}
+
+cw_status cw_alert_db_event(cw_alert_db_writer *w, int64_t id, int kind, int64_t day, int64_t at,
+                            const char *actor, const char *note)
+{
+    sqlite3_stmt *q = w->event;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int(q, 2, kind);
+    sqlite3_bind_int64(q, 3, day);
+    sqlite3_bind_int64(q, 4, at);
+    if (actor)
+        sqlite3_bind_text(q, 5, actor, -1, SQLITE_STATIC);
+    if (note)
+        sqlite3_bind_text(q, 6, note, -1, SQLITE_STATIC);
+    return run(w, q, "alert event");
+}
+
+cw_status cw_alert_db_assign(cw_alert_db_writer *w, int64_t id, const char *playbook, int control,
+                             double share, int64_t day)
+{
+    sqlite3_stmt *q = w->assign;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_text(q, 2, playbook, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 3, control);
+    sqlite3_bind_double(q, 4, share);
+    sqlite3_bind_int64(q, 5, day);
+    return run(w, q, "play assignment");
+}
+
+cw_status cw_alert_db_mark_day(cw_store *st, int64_t day, int64_t at, int64_t opened,
+                               int64_t closed)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st),
+                           "INSERT INTO alert_days(day, at, opened, closed) VALUES(?,?,?,?)"
+                           " ON CONFLICT(day) DO NOTHING",
+                           -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, "alert_days");
+    sqlite3_bind_int64(q, 1, day);
+    sqlite3_bind_int64(q, 2, at);
+    sqlite3_bind_int64(q, 3, opened);
+    sqlite3_bind_int64(q, 4, closed);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "alert_days");
+}
+
+cw_status cw_alert_db_get_status(cw_store *st, int64_t id, int *status, int *found)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st), "SELECT status FROM alerts WHERE id = ?", -1, &q,
+                           NULL) != SQLITE_OK)
+        return dberr(st, "alerts");
+    sqlite3_bind_int64(q, 1, id);
+    *found = sqlite3_step(q) == SQLITE_ROW;
+    if (*found)
+        *status = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return CW_OK;
+}
+
+/* ---- listing, history and the plays report (public API) -------------- */
+
+cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *qo, cw_alert_list *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(
+            cw_store_sqlite(st),
+            "SELECT a.id, a.rule, c.account_id, c.name, u.user_id, a.playbook, a.vals, a.acked_by,"
+            " a.status, a.severity, a.opened_day, a.last_firing_day, coalesce(a.closed_day,-1),"
+            " coalesce(a.snoozed_until,-1), coalesce(p.control,-1)"
+            " FROM alerts a JOIN accounts c ON c.id = a.account"
+            " LEFT JOIN users u ON u.id = a.user AND a.user != 0"
+            " LEFT JOIN play_assignments p ON p.alert = a.id"
+            " WHERE (?1 OR a.status IN (1,2,3))"
+            " AND (?2 < 0 OR a.status != 3 OR a.snoozed_until <= ?2)"
+            " AND (?3 IS NULL OR a.rule = ?3) AND (?4 IS NULL OR c.account_id = ?4)"
+            " AND (?5 = 0 OR a.id = ?5) AND (?6 <= 0 OR a.opened_day >= ?6)"
+            " ORDER BY a.severity DESC, a.opened_day DESC, a.id DESC",
+            -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, "list");
+    sqlite3_bind_int(q, 1, qo->all || qo->id);
+    sqlite3_bind_int64(q, 2, qo->id ? -1 : qo->today);
+    if (qo->rule)
+        sqlite3_bind_text(q, 3, qo->rule, -1, SQLITE_STATIC);
+    if (qo->account)
+        sqlite3_bind_text(q, 4, qo->account, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, qo->id);
+    sqlite3_bind_int64(q, 6, qo->id ? 0 : qo->opened_from);
+    int rc;
+    int64_t cap = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            cw_alert *n = realloc(out->alerts, (size_t)cap * sizeof *n);
+            if (!n) {
+                sqlite3_finalize(q);
+                return CW_ERR_NOMEM;
+            }
+            out->alerts = n;
+        }
+        cw_alert *a = &out->alerts[out->n++];
+        memset(a, 0, sizeof *a);
+        a->id = sqlite3_column_int64(q, 0);
+        a->rule = col_dup(q, 1);
+        a->account_id = col_dup(q, 2);
+        a->account_name = col_dup(q, 3);
+        a->user_id = col_dup(q, 4);
+        a->playbook = col_dup(q, 5);
+        a->values_json = col_dup(q, 6);
+        a->acked_by = col_dup(q, 7);
+        a->status = sqlite3_column_int(q, 8);
+        a->severity = (cw_severity)sqlite3_column_int(q, 9);
+        a->opened_day = sqlite3_column_int64(q, 10);
+        a->last_firing_day = sqlite3_column_int64(q, 11);
+        a->closed_day = sqlite3_column_int64(q, 12);
+        a->snoozed_until = sqlite3_column_int64(q, 13);
+        a->control = sqlite3_column_int(q, 14);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "list");
+}
+
+void cw_alert_list_free(cw_alert_list *l)
+{
+    if (!l)
+        return;
+    for (int64_t i = 0; i < l->n; i++) {
+        cw_alert *a = &l->alerts[i];
+        free(a->rule);
+        free(a->account_id);
+        free(a->account_name);
+        free(a->user_id);
+        free(a->playbook);
+        free(a->values_json);
+        free(a->acked_by);
+    }
+    free(l->alerts);
+    l->alerts = NULL;
+    l->n = 0;
+}
+
+cw_status cw_alert_history(cw_store *st, int64_t id, FILE *out)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st),
+                           "SELECT kind, day, at, actor, note FROM alert_events WHERE alert = ?"
+                           " ORDER BY id",
+                           -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, "history");
+    sqlite3_bind_int64(q, 1, id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        char d[16], t[32];
+        cw_time_format(sqlite3_column_int64(q, 1) * 86400, 1, d, sizeof d);
+        cw_time_format(sqlite3_column_int64(q, 2), 0, t, sizeof t);
+        const char *actor = (const char *)sqlite3_column_text(q, 3);
+        const char *note = (const char *)sqlite3_column_text(q, 4);
+        const char *kn = cw_alert_event_name(sqlite3_column_int(q, 0));
+        fprintf(out, "  %s  %-13s day %s%s%s%s%s\n", t, kn ? kn : "?", d, actor ? "  by " : "",
+                actor ? actor : "", note ? "  " : "", note ? note : "");
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "history");
+}
+
+/* Alerts with a play assignment, opened in range and mature (opened at
+ * least horizon days before the last evaluated day): playbook, control,
+ * auto-resolved, and whether the account churned within the horizon (its
+ * churn_date, or a subscription change to MRR 0). */
+cw_status cw_alert_db_scan_plays(cw_store *st, int64_t from, int64_t to, int horizon,
+                                 cw_status (*fn)(const char *playbook, int control, int recovered,
+                                                 int churned, void *ud),
+                                 void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(
+            cw_store_sqlite(st),
+            "SELECT p.playbook, p.control, a.status = 4,"
+            " (c.churn_date IS NOT NULL AND c.churn_date >= a.opened_day * 86400"
+            "   AND c.churn_date < (a.opened_day + ?3 + 1) * 86400)"
+            " OR EXISTS(SELECT 1 FROM subscriptions s WHERE s.account = a.account"
+            "   AND s.mrr_minor = 0 AND s.effective_at >= a.opened_day * 86400"
+            "   AND s.effective_at < (a.opened_day + ?3 + 1) * 86400)"
+            " FROM play_assignments p JOIN alerts a ON a.id = p.alert"
+            " JOIN accounts c ON c.id = a.account"
+            " WHERE (?1 < 0 OR a.opened_day >= ?1) AND (?2 < 0 OR a.opened_day <= ?2)"
+            " AND a.opened_day + ?3 <= (SELECT coalesce(max(day), -1) FROM alert_days)"
+            " ORDER BY p.playbook",
+            -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, "plays");
+    sqlite3_bind_int64(q, 1, from);
+    sqlite3_bind_int64(q, 2, to);
+    sqlite3_bind_int(q, 3, horizon);
+    int rc;
+    cw_status s = CW_OK;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW)
+        s = fn((const char *)sqlite3_column_text(q, 0), sqlite3_column_int(q, 1),
+               sqlite3_column_int(q, 2), sqlite3_column_int(q, 3), ud);
+    sqlite3_finalize(q);
+    if (s != CW_OK)
+        return s;
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, "plays");
+}

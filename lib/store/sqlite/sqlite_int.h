@@ -1,0 +1,22 @@
+/*
+ * sqlite_int.h — what the SQLite backend's files share; nothing above
+ * lib/store/ includes it.
+ */
+#ifndef CW_STORE_SQLITE_INT_H
+#define CW_STORE_SQLITE_INT_H
+
+#include "store/store.h"
+
+/* The SQLite handle behind st. Only for the store_sqlite_*.c files of
+ * subsystems whose tables (scores, models, alerts, outbox, API tokens) have
+ * no ops in cw_store_ops yet; everything else goes through the ops. */
+struct sqlite3;
+struct sqlite3 *cw_store_sqlite(cw_store *st);
+/* Statements of those files that run once per row (e.g. one outbox insert
+ * per queued message) are prepared once per connection into a slot and
+ * finalized by cw_store_close. */
+typedef enum cw_stmt_slot { CW_STMT_OUTBOX_INSERT, CW_STMT__COUNT } cw_stmt_slot;
+struct sqlite3_stmt;
+struct sqlite3_stmt **cw_store_stmt_slot(cw_store *st, cw_stmt_slot slot);
+
+#endif /* CW_STORE_SQLITE_INT_H */

@@ -1,0 +1,158 @@
+/*
+ * store/sqlite/sqlite_tokens.c — API tokens for `churnwatch serve`: creation from
+ * the kernel's random source, SHA-256 hashing, constant-time verification
+ * and revocation. Tokens carry 256 bits of entropy, so a single unsalted
+ * SHA-256 is a sound way to store them (there is nothing to brute-force);
+ * the public prefix only narrows the lookup, the decision is a
+ * CRYPTO_memcmp of full hashes.
+ */
+#include "store/store.h"
+#include "store/sqlite/sqlite_int.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/random.h>
+
+static cw_status db_fail(cw_store *st, const char *what)
+{
+    return cw_store_set_error(st, CW_ERR_DB, "api tokens: %s: %s", what,
+                              sqlite3_errmsg(cw_store_sqlite(st)));
+}
+
+static void b64url(const unsigned char *in, size_t n, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | in[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = tab[(acc >> bits) & 63];
+        }
+    }
+    if (bits > 0)
+        out[o++] = tab[(acc << (6 - bits)) & 63];
+    out[o] = '\0';
+}
+
+cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, int64_t now,
+                          char token[CW_TOKEN_LEN + 1], int64_t *id)
+{
+    unsigned char rnd[32];
+    size_t got = 0;
+    while (got < sizeof rnd) {
+        ssize_t r = getrandom(rnd + got, sizeof rnd - got, 0);
+        if (r <= 0)
+            return cw_store_set_error(st, CW_ERR_IO, "api tokens: no randomness from getrandom");
+        got += (size_t)r;
+    }
+    memcpy(token, "cw_", 3);
+    b64url(rnd, sizeof rnd, token + 3); /* 43 characters + NUL */
+    OPENSSL_cleanse(rnd, sizeof rnd);
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, CW_TOKEN_LEN, h);
+    sqlite3 *db = cw_store_sqlite(st);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO api_tokens(name, role, prefix, hash, created_at)"
+                           " VALUES(?,?,?,?,?)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(st, "create");
+    sqlite3_bind_text(q, 1, name ? name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, role == CW_ROLE_WRITE ? 1 : 0);
+    sqlite3_bind_text(q, 3, token, CW_TOKEN_PREFIX, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 4, h, sizeof h, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, now);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return db_fail(st, "create");
+    if (id)
+        *id = sqlite3_last_insert_rowid(db);
+    return CW_OK;
+}
+
+cw_status cw_token_verify(cw_store *st, const char *token, size_t len, cw_token_role *role,
+                          int64_t *id)
+{
+    if (len != CW_TOKEN_LEN || memcmp(token, "cw_", 3) != 0)
+        return CW_ERR_NOTFOUND;
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, len, h);
+    sqlite3 *db = cw_store_sqlite(st);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, role, hash FROM api_tokens"
+                           " WHERE prefix=? AND revoked_at IS NULL",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(st, "verify");
+    sqlite3_bind_text(q, 1, token, CW_TOKEN_PREFIX, SQLITE_STATIC);
+    cw_status s = CW_ERR_NOTFOUND;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const void *stored = sqlite3_column_blob(q, 2);
+        if (sqlite3_column_bytes(q, 2) == (int)sizeof h &&
+            CRYPTO_memcmp(stored, h, sizeof h) == 0 && s != CW_OK) {
+            s = CW_OK;
+            if (role)
+                *role = sqlite3_column_int(q, 1) == 1 ? CW_ROLE_WRITE : CW_ROLE_READ;
+            if (id)
+                *id = sqlite3_column_int64(q, 0);
+        }
+    }
+    if (rc != SQLITE_DONE)
+        s = db_fail(st, "verify");
+    sqlite3_finalize(q);
+    return s;
+}
+
+cw_status cw_token_revoke(cw_store *st, int64_t id, int64_t now)
+{
+    sqlite3 *db = cw_store_sqlite(st);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE api_tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(st, "revoke");
+    sqlite3_bind_int64(q, 1, now);
+    sqlite3_bind_int64(q, 2, id);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return db_fail(st, "revoke");
+    if (sqlite3_changes(db) == 0)
+        return cw_store_set_error(st, CW_ERR_NOTFOUND, "api tokens: no active token %lld",
+                                  (long long)id);
+    return CW_OK;
+}
+
+cw_status cw_token_list(cw_store *st, cw_status (*fn)(const cw_token_info *t, void *ud), void *ud)
+{
+    sqlite3 *db = cw_store_sqlite(st);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, name, prefix, role, created_at, revoked_at FROM api_tokens"
+                           " ORDER BY id",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(st, "list");
+    cw_status s = CW_OK;
+    int rc;
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cw_token_info t = {sqlite3_column_int64(q, 0),
+                           (const char *)sqlite3_column_text(q, 1),
+                           (const char *)sqlite3_column_text(q, 2),
+                           sqlite3_column_int(q, 3) == 1 ? CW_ROLE_WRITE : CW_ROLE_READ,
+                           sqlite3_column_int64(q, 4),
+                           sqlite3_column_int64(q, 5)};
+        s = fn(&t, ud);
+    }
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = db_fail(st, "list");
+    sqlite3_finalize(q);
+    return s;
+}
