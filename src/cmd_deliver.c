@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "core/json.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -116,24 +117,6 @@ int cmd_deliver(int argc, char **argv)
 
 static const char *const outbox_status_names[] = {"pending", "delivered", "dead"};
 
-static void json_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 static void when(int64_t t, char *buf, size_t n)
 {
     if (t)
@@ -158,16 +141,16 @@ static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
     x->count++;
     if (x->json) {
         printf("{\"id\":%lld,\"idem_key\":", (long long)r->id);
-        json_str(stdout, r->idem_key);
+        cw_json_fstrz(stdout, r->idem_key);
         printf(",\"action\":");
-        json_str(stdout, r->action);
+        cw_json_fstrz(stdout, r->action);
         printf(",\"status\":\"%s\",\"attempts\":%d,\"dest\":", st, r->attempts);
-        json_str(stdout, r->dest);
+        cw_json_fstrz(stdout, r->dest);
         printf(",\"next_at\":%lld,\"created_at\":%lld,\"last_at\":%lld,\"delivered_at\":%lld,"
                "\"last_error\":",
                (long long)r->next_at, (long long)r->created_at, (long long)r->last_at,
                (long long)r->delivered_at);
-        json_str(stdout, r->last_error);
+        cw_json_fstrz(stdout, r->last_error);
         if (x->show)
             printf(",\"payload\":%s", r->payload);
         printf("}\n");
@@ -329,20 +312,20 @@ static cw_status print_task(const cw_task *t, void *ud)
     x->count++;
     if (x->json) {
         printf("{\"id\":%lld,\"idem_key\":", (long long)t->id);
-        json_str(stdout, t->idem_key);
+        cw_json_fstrz(stdout, t->idem_key);
         printf(",\"account\":");
-        json_str(stdout, t->account);
+        cw_json_fstrz(stdout, t->account);
         printf(",\"assignee\":");
-        json_str(stdout, t->assignee);
+        cw_json_fstrz(stdout, t->assignee);
         printf(",\"status\":\"%s\",\"due_day\":", st);
         if (t->due_day)
             printf("\"%s\"", due);
         else
             printf("null");
         printf(",\"title\":");
-        json_str(stdout, t->title);
+        cw_json_fstrz(stdout, t->title);
         printf(",\"body\":");
-        json_str(stdout, t->body);
+        cw_json_fstrz(stdout, t->body);
         printf("}\n");
     } else {
         if (x->count == 1)

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "api/api.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "cli.h"
@@ -377,7 +378,7 @@ static enum MHD_Result send_bytes(struct MHD_Connection *c, conn_state *cs, int 
 
 static enum MHD_Result send_json(struct MHD_Connection *c, conn_state *cs, int status, json_t *j)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j ? cw_json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
         /* Text reaching the JSON goes through srv_json_text, so this is a

@@ -16,6 +16,7 @@
  * e-mail header. fuzz/fuzz_template.c explores it.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json.h"
 #include "core/util.h"
 #include "alerts/actions.h"
 
@@ -377,7 +378,7 @@ static void put_value(obuf *b, json_t *v, cw_escape esc)
     } else if (json_is_false(v)) {
         oput(b, "no", 2);
     } else {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *s = cw_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (s) {
             oput_escaped(b, s, strlen(s), esc);
             free(s);
