@@ -128,3 +128,26 @@ cw_status cw_buf_addf(cw_buf *b, const char *fmt, ...)
     va_end(ap);
     return s;
 }
+
+cw_status cw_buf_add_file(cw_buf *b, const char *path)
+{
+    if (b->err)
+        return b->err;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return CW_ERR_IO;
+    char chunk[16384];
+    cw_status s = CW_OK;
+    for (;;) {
+        size_t k = fread(chunk, 1, sizeof chunk, f);
+        if (k && (s = cw_buf_add(b, chunk, k)) != CW_OK)
+            break;
+        if (k < sizeof chunk) {
+            if (ferror(f))
+                s = CW_ERR_IO;
+            break;
+        }
+    }
+    fclose(f);
+    return s;
+}

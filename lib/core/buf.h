@@ -26,8 +26,9 @@ typedef struct cw_buf {
 } cw_buf;
 
 /* Sizes for callers that have no better bound. */
-#define CW_BUF_MAX_LINE ((size_t)1 << 20) /* a line of text, a short document */
-#define CW_BUF_MAX_DOC  ((size_t)1 << 30) /* a whole generated document */
+#define CW_BUF_MAX_LINE ((size_t)1 << 20)  /* a line of text, a short document */
+#define CW_BUF_MAX_DOC  ((size_t)1 << 30)  /* a whole generated document */
+#define CW_BUF_MAX_FILE ((size_t)64 << 20) /* a configuration file read whole */
 
 /* Makes b empty with maximum size max (> 0); allocates nothing. */
 void cw_buf_init(cw_buf *b, size_t max);
@@ -52,6 +53,11 @@ cw_status cw_buf_addc(cw_buf *b, char c);
 /* Appends printf-formatted text. */
 cw_status cw_buf_addf(cw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 cw_status cw_buf_vaddf(cw_buf *b, const char *fmt, va_list ap);
+
+/* Appends the whole file at path. Returns CW_OK, CW_ERR_IO when it cannot
+ * be opened or read, CW_ERR_TOOBIG when it would exceed max (b then keeps
+ * what fitted and the sticky error), CW_ERR_NOMEM. */
+cw_status cw_buf_add_file(cw_buf *b, const char *path);
 
 /* The bytes ("" when empty), borrowed until the next add, reset or free. */
 static inline const char *cw_buf_str(const cw_buf *b)

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- buffer ----------------------------------------------------------- */
 
@@ -87,6 +88,33 @@ static void test_buf_growth_and_steal(void **state)
     assert_string_equal(s, "");
     assert_int_equal(len, 0);
     free(s);
+}
+
+static void test_buf_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cw_test_buf_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    for (int i = 0; i < 40000; i++) /* 40,000 bytes: more than one read chunk */
+        fputc('0' + i % 10, f);
+    fclose(f);
+    cw_buf b;
+    cw_buf_init(&b, 40000);
+    assert_int_equal(cw_buf_add_file(&b, path), CW_OK);
+    assert_int_equal(b.len, 40000);
+    assert_int_equal(b.p[39999], '9');
+    assert_int_equal(b.p[40000], '\0');
+    cw_buf_free(&b);
+    cw_buf_init(&b, 39999); /* one byte short */
+    assert_int_equal(cw_buf_add_file(&b, path), CW_ERR_TOOBIG);
+    assert_true(b.len <= 39999);
+    cw_buf_free(&b);
+    remove(path);
+    assert_int_equal(cw_buf_add_file(&b, path), CW_ERR_IO);
+    assert_int_equal(b.len, 0);
+    cw_buf_free(&b);
 }
 
 /* ---- strings ---------------------------------------------------------- */
@@ -355,11 +383,17 @@ static void test_dump_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_bounded),  cmocka_unit_test(test_buf_growth_and_steal),
-        cmocka_unit_test(test_str_controls), cmocka_unit_test(test_str_quotes_and_text),
-        cmocka_unit_test(test_str_utf8),     cmocka_unit_test(test_str_null),
-        cmocka_unit_test(test_num_shortest), cmocka_unit_test(test_num_extremes),
-        cmocka_unit_test(test_dump_tree),    cmocka_unit_test(test_dump_bounded),
+        cmocka_unit_test(test_buf_bounded),
+        cmocka_unit_test(test_buf_growth_and_steal),
+        cmocka_unit_test(test_buf_file),
+        cmocka_unit_test(test_str_controls),
+        cmocka_unit_test(test_str_quotes_and_text),
+        cmocka_unit_test(test_str_utf8),
+        cmocka_unit_test(test_str_null),
+        cmocka_unit_test(test_num_shortest),
+        cmocka_unit_test(test_num_extremes),
+        cmocka_unit_test(test_dump_tree),
+        cmocka_unit_test(test_dump_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
