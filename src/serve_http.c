@@ -210,8 +210,8 @@ typedef struct conn_state {
     int bad_target; /* a NUL byte or invalid UTF-8 once percent-decoded */
     const srv_route *rt;
     char arg[256];
-    char *body;
-    size_t len, cap, limit;
+    cw_buf body; /* bounded by limit once the headers are in */
+    size_t limit;
     int responded, write;
     int cut;        /* 413 written straight to the socket mid-body */
     double cut_at;  /* when */
@@ -469,8 +469,8 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
                  method,
                  url,
                  cs->arg[0] ? cs->arg : NULL,
-                 cs->body,
-                 cs->len,
+                 cs->body.p,
+                 cs->body.len,
                  rd,
                  g_srv.wr,
                  &g_srv.wr_lock,
@@ -759,9 +759,7 @@ static enum MHD_Result body_too_big(struct MHD_Connection *c, conn_state *cs)
         t->close_at = cs->cut_at + SRV_DRAIN_SECS;
         pthread_mutex_unlock(&g_track_lock);
     }
-    free(cs->body);
-    cs->body = NULL;
-    cs->len = cs->cap = 0;
+    cw_buf_free(&cs->body);
     return MHD_YES;
 }
 
@@ -845,6 +843,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return send_error(c, cs, 403, "this endpoint needs a write token");
         cs->write = role == CW_ROLE_WRITE;
         cs->limit = cs->rt && cs->rt->big_body ? g_srv.o->max_ingest_body : g_srv.o->max_body;
+        cw_buf_init(&cs->body, cs->limit);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > cs->limit)
             return send_error(c, cs, 413, "request body larger than %zu bytes", cs->limit);
@@ -867,24 +866,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         /* Chunked bodies have no Content-Length to refuse from: the limit
          * is checked as the bytes arrive. */
-        if (cs->len + *upload_size > cs->limit) {
-            *upload_size = 0;
-            return body_too_big(c, cs);
-        }
-        if (cs->len + *upload_size + 1 > cs->cap) {
-            size_t cap = cs->cap ? cs->cap : 16384;
-            while (cap < cs->len + *upload_size + 1)
-                cap *= 2;
-            char *p = realloc(cs->body, cap);
-            if (!p)
-                return MHD_NO;
-            cs->body = p;
-            cs->cap = cap;
-        }
-        memcpy(cs->body + cs->len, upload, *upload_size);
-        cs->len += *upload_size;
-        cs->body[cs->len] = '\0';
+        cw_status s = cw_buf_add(&cs->body, upload, *upload_size);
         *upload_size = 0;
+        if (s == CW_ERR_TOOBIG)
+            return body_too_big(c, cs);
+        if (s != CW_OK)
+            return MHD_NO;
         return MHD_YES;
     }
     if (cs->route == R_METRICS) {
@@ -923,7 +910,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         if (g_srv.o->access_log)
             fprintf(stderr, "%s %d %.1fms\n", route_name(cs->route), cs->status, dt * 1000);
     }
-    free(cs->body);
+    cw_buf_free(&cs->body);
     free(cs);
     *con_cls = NULL;
 }
