@@ -310,6 +310,64 @@ static void test_num_extremes(void **state)
     cw_buf_free(&b);
 }
 
+/* Significant digits of a plain-notation number text. */
+static int sig_digits(const char *t)
+{
+    char d[CW_JSON_NUM_MAX];
+    int n = 0;
+    for (; *t; t++)
+        if (*t >= '0' && *t <= '9')
+            d[n++] = *t;
+    int lo = 0;
+    while (lo < n - 1 && d[lo] == '0')
+        lo++;
+    /* A trailing ".0" or the zeros of an integer are not significant. */
+    while (n - 1 > lo && d[n - 1] == '0')
+        n--;
+    return n - lo;
+}
+
+/* Fewest significant digits (1..17) with which printf's rounding reads back
+ * as v: an independent search from one digit up. */
+static int min_digits(double v)
+{
+    char t[64];
+    for (int p = 1; p < 17; p++) {
+        snprintf(t, sizeof t, "%.*e", p - 1, v);
+        if (strtod(t, NULL) == v)
+            return p;
+    }
+    return 17;
+}
+
+static void test_num_random(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15u; /* xorshift64, fixed seed */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        if (i % 2) { /* any bit pattern: every exponent, subnormals */
+            memcpy(&v, &x, sizeof v);
+            if (!isfinite(v))
+                continue;
+        } else { /* decimal-looking values: k / 10^j, as money and rates are */
+            static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+            v = (double)(int64_t)(x >> 12) / p10[(x >> 3) % 9] * ((x & 1) ? -1 : 1);
+        }
+        char t[CW_JSON_NUM_MAX];
+        size_t n = cw_json_fmt_num(v, 17, 0, t);
+        assert_int_equal(n, strlen(t));
+        assert_null(strpbrk(t, "eE"));
+        assert_true(strtod(t, NULL) == v);
+        int m = min_digits(v);
+        if (m <= 15)
+            assert_int_equal(sig_digits(t), m == 0 ? 1 : m);
+        else
+            assert_true(sig_digits(t) <= 17);
+    }
+}
+
 /* ---- jansson trees ---------------------------------------------------- */
 
 static char *dumps(json_t *j, size_t flags)
@@ -392,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_str_null),
         cmocka_unit_test(test_num_shortest),
         cmocka_unit_test(test_num_extremes),
+        cmocka_unit_test(test_num_random),
         cmocka_unit_test(test_dump_tree),
         cmocka_unit_test(test_dump_bounded),
     };
