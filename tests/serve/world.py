@@ -213,7 +213,7 @@ def expect(world_dir):
         "top_users": users,
         "model_name": model[1],
         "model_importance": [i["metric"] for i in meta["importance"][:10]],
-        "backtest_auc": {s: round(json.loads(r)["metrics"]["roc_auc"], 3)
+        "backtest_auc": {s: json.loads(r)["metrics"]["roc_auc"]
                          for s, r in con.execute("SELECT subject, result FROM backtests")},
         "open_alerts": open_alerts,
         "last_month": RUN_DAY[:7],
