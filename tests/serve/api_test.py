@@ -17,10 +17,12 @@ stored scores and labels derived from subscriptions.csv.
 """
 import http.client
 import json
+import math
 import os
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -303,6 +305,20 @@ def main():
         want = [world.day_of(x) - world.day_of(ca["contract_start"]) for x in b["metrics"]["days"]]
         check(ten == want and b["metrics"]["days"][-1] == world.RUN_DAY,
               f"tenure_days over the snapshots: {ten} vs {want}")
+        # Every value of the page's metric history is the stored row's:
+        # account_metrics.vals, float64 little-endian in catalogue order,
+        # NaN for missing (docs/metrics.md), decoded here.
+        stored_rows = {}
+        for dday, blob in con.execute(
+                "SELECT m.day, m.vals FROM account_metrics m JOIN accounts a ON a.id = m.account"
+                " WHERE a.account_id = ?", (aid,)):
+            vals = struct.unpack(f"<{len(blob) // 8}d", blob)
+            stored_rows[dday] = [None if math.isnan(x) else x for x in vals]
+        names = b["metrics"]["names"]
+        page = [[b["metrics"]["values"][i][k] for i in range(len(names))]
+                for k in range(len(b["metrics"]["days"]))]
+        want = [stored_rows.get(world.day_of(x), [])[:len(names)] for x in b["metrics"]["days"]]
+        check(page == want and len(names) >= 40, "the metric history is the stored account_metrics rows")
         check(sorted(u["id"] for u in b["users"]) == sorted(
             u["user_id"] for u in world.read_csv(w, "users.csv") if u["account_id"] == aid),
             "the account's users are users.csv's")
