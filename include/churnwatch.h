@@ -355,7 +355,10 @@ CW_API const char *cw_config_get(const cw_config *c, const char *key);
 /* The value of an integer key (0 for an unknown or empty key). */
 CW_API int64_t cw_config_get_int(const cw_config *c, const char *key);
 /* Writes every setting as an INI file with its help text and where its
- * value came from (default, file, override). */
+ * value came from (default, file, override). Secrets are masked: a
+ * password or token setting, an action's inline secret, credentials in URLs
+ * and secret query parameters show as "***" (so the output is for reading,
+ * not for feeding back). */
 CW_API void cw_config_write(const cw_config *c, FILE *out);
 /* A custom metric from a [metric.NAME] section of the configuration,
  * built from the engine's primitives (docs/metrics.md, "Custom metrics"). */

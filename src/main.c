@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "core/mask.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -468,12 +469,20 @@ int cli_help(const char *topic, FILE *out)
 
 void cli_error(const char *fmt, ...)
 {
-    va_list ap;
+    va_list ap, ap2;
     va_start(ap, fmt);
-    fputs("churnwatch: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (msg)
+        vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
     va_end(ap);
+    /* An error may quote a setting or a URL: its secrets are masked. */
+    char *shown = cw_mask_secrets(NULL, msg ? msg : "out of memory");
+    fprintf(stderr, "churnwatch: %s\n", shown ? shown : CW_MASK);
+    free(shown);
+    free(msg);
 }
 
 int cli_parse_day(const char *opt, const char *s, int64_t *day)
