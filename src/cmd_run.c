@@ -358,6 +358,13 @@ int cmd_run(int argc, char **argv)
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);
+    /* The run log (docs/operations.md): its start now, its end and exit
+     * code below; /metrics and `doctor` read the latest. */
+    int64_t run_id = 0;
+    if (rc == 0 && cw_run_log_begin(st, day, (int64_t)time(NULL), &run_id) != CW_OK) {
+        cli_error("run: %s", cw_store_errmsg(st));
+        rc = EXIT_DB;
+    }
     /* 1. ingest */
     if (rc == 0 && drop)
         rc = ingest_drop(st, cfg, drop, quiet,
@@ -451,6 +458,11 @@ int cmd_run(int argc, char **argv)
                                 "%lld dead\n",
                     (long long)ds.attempted, (long long)ds.delivered, (long long)ds.retrying,
                     (long long)ds.dead);
+    }
+    if (run_id && cw_run_log_end(st, run_id, (int64_t)time(NULL), rc) != CW_OK) {
+        cli_error("run: %s", cw_store_errmsg(st));
+        if (rc == 0)
+            rc = EXIT_DB;
     }
     cw_store_close(st);
     if (lock >= 0)

@@ -105,7 +105,93 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     }
 }
 
-static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
+static cw_status outbox_gauge(const char *action, const char *dest, int64_t queued, int64_t dead,
+                              void *ud)
+{
+    sbuf *b = ud;
+    /* action names are [action.NAME] keys, dest a host or address: no
+     * quotes or backslashes to escape, but keep the label text well-formed */
+    char a[128], d[256];
+    size_t n = 0;
+    for (const char *p = action ? action : ""; *p && n + 1 < sizeof a; p++)
+        a[n++] = *p == '"' || *p == '\\' || *p == '\n' ? '_' : *p;
+    a[n] = '\0';
+    n = 0;
+    for (const char *p = dest ? dest : ""; *p && n + 1 < sizeof d; p++)
+        d[n++] = *p == '"' || *p == '\\' || *p == '\n' ? '_' : *p;
+    d[n] = '\0';
+    sb_printf(b,
+              "churnwatch_outbox_messages{action=\"%s\",dest=\"%s\",state=\"queued\"} %lld\n"
+              "churnwatch_outbox_messages{action=\"%s\",dest=\"%s\",state=\"dead\"} %lld\n",
+              a, d, (long long)queued, a, d, (long long)dead);
+    return CW_OK;
+}
+
+/* The gauges read from the database (docs/operations.md): data freshness
+ * per input kind, the last run, the outbox's backlog per destination and
+ * open alerts by severity, read in one transaction. Returns 0 on a database
+ * error (the gauges are then left out). */
+static int store_metrics(sbuf *b, cw_store *rd)
+{
+    cw_store_health h;
+    cw_run_info run;
+    int have_run = 0;
+    if (cw_store_read_begin(rd) != CW_OK)
+        return 0;
+    int ok = cw_store_health_get(rd, &h) == CW_OK && cw_run_log_last(rd, &run, &have_run) == CW_OK;
+    if (ok) {
+        sb_printf(b, "# HELP churnwatch_data_latest_timestamp_seconds Newest time in the stored "
+                     "data of each input kind (events: the start of the last day with events).\n"
+                     "# TYPE churnwatch_data_latest_timestamp_seconds gauge\n");
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            if (h.data_latest_ts[k])
+                sb_printf(b, "churnwatch_data_latest_timestamp_seconds{kind=\"%s\"} %lld\n",
+                          cw_kind_get((cw_kind)k)->name, (long long)h.data_latest_ts[k]);
+        sb_printf(b, "# HELP churnwatch_ingest_last_timestamp_seconds When a file of each input "
+                     "kind was last ingested.\n"
+                     "# TYPE churnwatch_ingest_last_timestamp_seconds gauge\n");
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            if (h.ingested_last_ts[k])
+                sb_printf(b, "churnwatch_ingest_last_timestamp_seconds{kind=\"%s\"} %lld\n",
+                          cw_kind_get((cw_kind)k)->name, (long long)h.ingested_last_ts[k]);
+        sb_printf(b,
+                  "# HELP churnwatch_alerts_open Open alerts (open, acknowledged or snoozed) by "
+                  "severity.\n"
+                  "# TYPE churnwatch_alerts_open gauge\n"
+                  "churnwatch_alerts_open{severity=\"warning\"} %lld\n"
+                  "churnwatch_alerts_open{severity=\"critical\"} %lld\n",
+                  (long long)h.alerts_open[CW_SEVERITY_WARNING],
+                  (long long)h.alerts_open[CW_SEVERITY_CRITICAL]);
+        if (have_run)
+            sb_printf(b,
+                      "# HELP churnwatch_run_last_start_timestamp_seconds When the last `churnwatch "
+                      "run` started.\n"
+                      "# TYPE churnwatch_run_last_start_timestamp_seconds gauge\n"
+                      "churnwatch_run_last_start_timestamp_seconds %lld\n"
+                      "# HELP churnwatch_run_last_end_timestamp_seconds When the last run ended "
+                      "(0: still running, or killed).\n"
+                      "# TYPE churnwatch_run_last_end_timestamp_seconds gauge\n"
+                      "churnwatch_run_last_end_timestamp_seconds %lld\n"
+                      "# HELP churnwatch_run_last_exit_code The last run's exit code "
+                      "(churnwatch help exit-codes; -1: still running, or killed).\n"
+                      "# TYPE churnwatch_run_last_exit_code gauge\n"
+                      "churnwatch_run_last_exit_code %d\n"
+                      "# HELP churnwatch_run_last_success 1 when the last run ended with exit "
+                      "code 0.\n"
+                      "# TYPE churnwatch_run_last_success gauge\n"
+                      "churnwatch_run_last_success %d\n",
+                      (long long)run.started_at, (long long)run.ended_at, run.exit_code,
+                      run.exit_code == 0);
+        sb_printf(b, "# HELP churnwatch_outbox_messages Outbox messages waiting (queued) or given "
+                     "up (dead), by action and destination (\"\": not attempted yet).\n"
+                     "# TYPE churnwatch_outbox_messages gauge\n");
+        ok = cw_outbox_dest_counts(rd, outbox_gauge, b) == CW_OK;
+    }
+    cw_store_read_end(rd);
+    return ok;
+}
+
+static char *metrics_text(size_t *len, const cw_quarantine_counts *q, cw_store *rd)
 {
     sbuf b = {0};
     sb_printf(&b, "# HELP churnwatch_http_requests_total HTTP requests by route and status.\n"
@@ -169,6 +255,8 @@ static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
                   "# TYPE churnwatch_quarantined_rows_last_run gauge\n"
                   "churnwatch_quarantined_rows_last_run %lld\n",
                   (long long)q->total, (long long)q->last_run);
+    if (rd && !store_metrics(&b, rd))
+        atomic_fetch_add(&g_db_errors, 1);
     *len = b.n;
     return b.p;
 }
@@ -924,7 +1012,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         int have_q = rd && cw_quarantine_counts_get(rd, &q) == CW_OK;
         if (rd && !have_q)
             atomic_fetch_add(&g_db_errors, 1);
-        char *text = metrics_text(&n, have_q ? &q : NULL);
+        char *text = metrics_text(&n, have_q ? &q : NULL, have_q ? rd : NULL);
         if (!text)
             return send_error(c, cs, 500, "out of memory");
         return send_bytes(c, cs, 200, "text/plain; version=0.0.4", text, n, 1, 0);

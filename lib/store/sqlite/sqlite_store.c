@@ -224,6 +224,12 @@ static const struct {
      " line INTEGER NOT NULL, field TEXT, error TEXT NOT NULL, record TEXT NOT NULL);"
      "CREATE INDEX quarantine_run ON quarantine(run);"
      "ALTER TABLE users ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0;"},
+    /* The run log (docs/operations.md): one row per `churnwatch run`,
+     * ended_at and exit_code NULL until it ends (or for ever, when it was
+     * killed). /metrics and `doctor` read the latest. */
+    {"run log",
+     "CREATE TABLE runs(id INTEGER PRIMARY KEY, day INTEGER NOT NULL,"
+     " started_at INTEGER NOT NULL, ended_at INTEGER, exit_code INTEGER);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1504,6 +1510,12 @@ static const cw_store_ops sqlite_ops = {
     .user_provision = sq_user_provision,
     .user_provision_lower = sq_user_provision_lower,
     .load_provisional = sq_load_provisional,
+    .run_begin = cw_sq_run_begin,
+    .run_end = cw_sq_run_end,
+    .run_last = cw_sq_run_last,
+    .health = cw_sq_health,
+    .outbox_dest_counts = cw_sq_outbox_dest_counts,
+    .integrity_check = cw_sq_integrity_check,
 };
 
 const cw_store_ops *cw_store_get_ops(cw_store *st)
