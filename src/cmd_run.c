@@ -464,6 +464,12 @@ int cmd_run(int argc, char **argv)
         if (rc == 0)
             rc = EXIT_DB;
     }
+    if (cli_log_is_json()) { /* the outcome as fields, for log-based alerting */
+        char code[16], d[16];
+        snprintf(code, sizeof code, "%d", rc);
+        cli_log(rc ? "error" : "info", "run: finished", "day",
+                cw_time_format(day * 86400, 1, d, sizeof d), "#exit_code", code, NULL);
+    }
     cw_store_close(st);
     if (lock >= 0)
         close(lock); /* releases the run lock; the file stays, for the next run */

@@ -163,25 +163,26 @@ static int store_metrics(sbuf *b, cw_store *rd)
                   (long long)h.alerts_open[CW_SEVERITY_WARNING],
                   (long long)h.alerts_open[CW_SEVERITY_CRITICAL]);
         if (have_run)
-            sb_printf(b,
-                      "# HELP churnwatch_run_last_start_timestamp_seconds When the last `churnwatch "
-                      "run` started.\n"
-                      "# TYPE churnwatch_run_last_start_timestamp_seconds gauge\n"
-                      "churnwatch_run_last_start_timestamp_seconds %lld\n"
-                      "# HELP churnwatch_run_last_end_timestamp_seconds When the last run ended "
-                      "(0: still running, or killed).\n"
-                      "# TYPE churnwatch_run_last_end_timestamp_seconds gauge\n"
-                      "churnwatch_run_last_end_timestamp_seconds %lld\n"
-                      "# HELP churnwatch_run_last_exit_code The last run's exit code "
-                      "(churnwatch help exit-codes; -1: still running, or killed).\n"
-                      "# TYPE churnwatch_run_last_exit_code gauge\n"
-                      "churnwatch_run_last_exit_code %d\n"
-                      "# HELP churnwatch_run_last_success 1 when the last run ended with exit "
-                      "code 0.\n"
-                      "# TYPE churnwatch_run_last_success gauge\n"
-                      "churnwatch_run_last_success %d\n",
-                      (long long)run.started_at, (long long)run.ended_at, run.exit_code,
-                      run.exit_code == 0);
+            sb_printf(
+                b,
+                "# HELP churnwatch_run_last_start_timestamp_seconds When the last `churnwatch "
+                "run` started.\n"
+                "# TYPE churnwatch_run_last_start_timestamp_seconds gauge\n"
+                "churnwatch_run_last_start_timestamp_seconds %lld\n"
+                "# HELP churnwatch_run_last_end_timestamp_seconds When the last run ended "
+                "(0: still running, or killed).\n"
+                "# TYPE churnwatch_run_last_end_timestamp_seconds gauge\n"
+                "churnwatch_run_last_end_timestamp_seconds %lld\n"
+                "# HELP churnwatch_run_last_exit_code The last run's exit code "
+                "(churnwatch help exit-codes; -1: still running, or killed).\n"
+                "# TYPE churnwatch_run_last_exit_code gauge\n"
+                "churnwatch_run_last_exit_code %d\n"
+                "# HELP churnwatch_run_last_success 1 when the last run ended with exit "
+                "code 0.\n"
+                "# TYPE churnwatch_run_last_success gauge\n"
+                "churnwatch_run_last_success %d\n",
+                (long long)run.started_at, (long long)run.ended_at, run.exit_code,
+                run.exit_code == 0);
         sb_printf(b, "# HELP churnwatch_outbox_messages Outbox messages waiting (queued) or given "
                      "up (dead), by action and destination (\"\": not attempted yet).\n"
                      "# TYPE churnwatch_outbox_messages gauge\n");
@@ -1036,8 +1037,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         double dt = cw_now() - cs->t0;
         count(cs->route, cs->status, dt);
         atomic_fetch_sub(&g_inflight, 1);
-        if (g_srv.o->access_log)
+        if (g_srv.o->access_log && cli_log_is_json()) {
+            char st[16], ms[32];
+            snprintf(st, sizeof st, "%d", cs->status);
+            snprintf(ms, sizeof ms, "%.3f", dt * 1000);
+            cli_log(cs->status >= 500 ? "error" : "info", "request", "route", route_name(cs->route),
+                    "#status", st, "#duration_ms", ms, NULL);
+        } else if (g_srv.o->access_log) {
             fprintf(stderr, "%s %d %.1fms\n", route_name(cs->route), cs->status, dt * 1000);
+        }
     }
     free(cs->body);
     free(cs);

@@ -47,8 +47,7 @@ cw_status cw_sq_run_begin(cw_store *st, int64_t day, int64_t at, int64_t *id)
 cw_status cw_sq_run_end(cw_store *st, int64_t id, int64_t at, int exit_code)
 {
     sqlite3_stmt *q;
-    cw_status s =
-        prep(st, "UPDATE runs SET ended_at=?, exit_code=? WHERE id=?", &q, "run log");
+    cw_status s = prep(st, "UPDATE runs SET ended_at=?, exit_code=? WHERE id=?", &q, "run log");
     if (s != CW_OK)
         return s;
     sqlite3_bind_int64(q, 1, at);
@@ -116,9 +115,8 @@ cw_status cw_sq_health(cw_store *st, cw_store_health *out)
             s = err(st, "freshness");
         sqlite3_finalize(q);
     }
-    if (s == CW_OK &&
-        (s = prep(st, "SELECT kind, max(at) FROM ingest_log GROUP BY kind", &q, "freshness")) ==
-            CW_OK) {
+    if (s == CW_OK && (s = prep(st, "SELECT kind, max(at) FROM ingest_log GROUP BY kind", &q,
+                                "freshness")) == CW_OK) {
         int rc;
         while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
             const char *k = (const char *)sqlite3_column_text(q, 0);
