@@ -355,7 +355,8 @@ typedef struct cw_store_health {
 CW_API cw_status cw_store_health_get(cw_store *st, cw_store_health *out);
 /* Calls fn for each (action, destination) with pending (queued) or dead
  * outbox messages, in (action, dest) order; dest is "" for messages never
- * attempted (the destination is resolved on the first attempt). */
+ * attempted (the destination is resolved on the first attempt) and "email"
+ * for destinations holding an e-mail address (recipients are not exposed). */
 CW_API cw_status cw_outbox_dest_counts(cw_store *st,
                                        cw_status (*fn)(const char *action, const char *dest,
                                                        int64_t queued, int64_t dead, void *ud),

@@ -153,10 +153,14 @@ cw_status cw_sq_outbox_dest_counts(cw_store *st,
                                                    int64_t queued, int64_t dead, void *ud),
                                    void *ud)
 {
-    /* status: 0 pending, 1 delivered, 2 dead */
+    /* status: 0 pending, 1 delivered, 2 dead. A destination holding an
+     * e-mail address (a recipient, a task's owner) is counted as 'email':
+     * no personal data in monitoring, and one series, not one per person. */
     sqlite3_stmt *q;
     cw_status s = prep(st,
-                       "SELECT action, coalesce(dest, ''), sum(status = 0), sum(status = 2)"
+                       "SELECT action, CASE WHEN dest IS NULL THEN ''"
+                       " WHEN instr(dest, '@') THEN 'email' ELSE dest END,"
+                       " sum(status = 0), sum(status = 2)"
                        " FROM outbox WHERE status IN (0, 2) GROUP BY 1, 2 ORDER BY 1, 2",
                        &q, "outbox");
     if (s != CW_OK)
