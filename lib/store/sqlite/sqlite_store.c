@@ -227,9 +227,8 @@ static const struct {
     /* The run log (docs/operations.md): one row per `churnwatch run`,
      * ended_at and exit_code NULL until it ends (or for ever, when it was
      * killed). /metrics and `doctor` read the latest. */
-    {"run log",
-     "CREATE TABLE runs(id INTEGER PRIMARY KEY, day INTEGER NOT NULL,"
-     " started_at INTEGER NOT NULL, ended_at INTEGER, exit_code INTEGER);"},
+    {"run log", "CREATE TABLE runs(id INTEGER PRIMARY KEY, day INTEGER NOT NULL,"
+                " started_at INTEGER NOT NULL, ended_at INTEGER, exit_code INTEGER);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
