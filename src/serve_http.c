@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "api/api.h"
+#include "core/mask.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "cli.h"
@@ -1173,8 +1174,10 @@ int srv_run(const srv_opts *o)
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         char host[128];
         snprintf(host, sizeof host, "%.*s", (int)(strrchr(o->listen, ':') - o->listen), o->listen);
-        printf("churnwatch: serving %s on http://%s:%u/\n", o->db, host,
+        char *db = cw_mask_secrets(NULL, o->db); /* a database URL's password */
+        printf("churnwatch: serving %s on http://%s:%u/\n", db ? db : CW_MASK, host,
                info ? (unsigned)info->port : 0u);
+        free(db);
         fflush(stdout);
         int sig;
         sigwait(&set, &sig);
