@@ -1177,11 +1177,22 @@ int srv_run(const srv_opts *o)
         char *db = cw_mask_secrets(NULL, o->db); /* a database URL's password */
         printf("churnwatch: serving %s on http://%s:%u/\n", db ? db : CW_MASK, host,
                info ? (unsigned)info->port : 0u);
+        if (cli_log_is_json()) { /* the same, for the log */
+            char port[16];
+            snprintf(port, sizeof port, "%u", info ? (unsigned)info->port : 0u);
+            cli_log("info", "serving", "db", db ? db : CW_MASK, "host", host, "#port", port, NULL);
+        }
         free(db);
         fflush(stdout);
         int sig;
         sigwait(&set, &sig);
-        fprintf(stderr, "churnwatch: stopping (signal %d)\n", sig);
+        if (cli_log_is_json()) {
+            char sg[16];
+            snprintf(sg, sizeof sg, "%d", sig);
+            cli_log("info", "stopping", "#signal", sg, NULL);
+        } else {
+            fprintf(stderr, "churnwatch: stopping (signal %d)\n", sig);
+        }
         if (have_wd) {
             pthread_mutex_lock(&g_track_lock);
             g_track_stop = 1;

@@ -241,6 +241,10 @@ def run_all(t):
     check("SECRETTOKEN" not in text and "HOOKPASS" not in text, "/metrics shows a secret")
     check("@" not in text, "/metrics shows an e-mail address")
     logs = json_lines(serr, "serve")
+    check(any(o["msg"] == "serving" and o["level"] == "info" and
+              isinstance(o["fields"].get("port"), int) for o in logs) and
+          any(o["msg"] == "stopping" and o["level"] == "info" and o["fields"].get("signal") == 15
+              for o in logs), f"serve: start and stop log objects: {serr}")
     acc = [o for o in logs if o["msg"] == "request"]
     check(any(o["fields"].get("route") == "metrics" and o["fields"].get("status") == 200 and
               isinstance(o["fields"].get("duration_ms"), (int, float)) for o in acc),
