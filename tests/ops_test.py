@@ -307,6 +307,20 @@ def run_all(t):
     os.chmod(bad, 0o600)
     rc, out, _ = cw("doctor", "--db", bad, "--no-network", config="ok.conf")
     check(rc == 5 and re.search(r"^FAIL  database", out, re.M), f"doctor, damaged: exit {rc}\n{out}")
+    # An older schema is reported with what to do, and left as it is.
+    old = os.path.join(t, "old.db")
+    shutil.copy(stale, old)
+    c = sqlite3.connect(old)
+    c.execute("PRAGMA user_version = 4")
+    c.commit()
+    c.close()
+    rc, out, _ = cw("doctor", "--db", old, "--no-network", config="ok.conf")
+    check(rc == 5 and re.search(r"^FAIL  database: .*schema version 4, this build needs \d+ \(a "
+                                r"writing command migrates it: back it up first", out, re.M),
+          f"doctor, old schema: exit {rc}\n{out}")
+    c = sqlite3.connect(old)
+    check(c.execute("PRAGMA user_version").fetchone()[0] == 4, "doctor migrated an old database")
+    c.close()
     rc, out, _ = cw("doctor", "--db", os.path.join(t, "none.db"), "--no-network")
     check(rc == 5 and "none.db: No such file or directory" in out, f"doctor, missing db: {out}")
 
