@@ -95,6 +95,16 @@ int cmd_deliver(int argc, char **argv)
         if (s != CW_OK) {
             cli_error("deliver: %s", cw_store_errmsg(st) ? cw_store_errmsg(st) : cw_strerror(s));
             rc = cli_exit_code(s);
+        } else if (!quiet && cli_log_is_json()) {
+            char n[5][24];
+            snprintf(n[0], sizeof n[0], "%lld", (long long)ds.attempted);
+            snprintf(n[1], sizeof n[1], "%lld", (long long)ds.delivered);
+            snprintf(n[2], sizeof n[2], "%lld", (long long)ds.retrying);
+            snprintf(n[3], sizeof n[3], "%lld", (long long)ds.dead);
+            snprintf(n[4], sizeof n[4], "%lld", (long long)ds.rate_limited);
+            cli_log("info", o.dry_run ? "deliver: dry run" : "deliver: finished", "#attempted",
+                    n[0], "#delivered", n[1], "#retrying", n[2], "#dead", n[3], "#rate_limited",
+                    n[4], NULL);
         } else if (!quiet) {
             if (o.dry_run)
                 fprintf(stderr, "deliver: dry run, %lld due message(s) shown, nothing sent\n",

@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/mask.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "cli.h"
@@ -77,10 +78,98 @@ static void count(int route, int status, double secs)
     atomic_fetch_add(&r->sum_us, (uint_fast64_t)(secs * 1e6));
 }
 
-static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
+static cw_status outbox_gauge(const char *action, const char *dest, int64_t queued, int64_t dead,
+                              void *ud)
 {
-    cw_buf b; /* a fixed number of lines: far below the bound */
-    cw_buf_init(&b, CW_BUF_MAX_LINE);
+    cw_buf *b = ud;
+    /* action names are [action.NAME] keys, dest a host or address: no
+     * quotes or backslashes to escape, but keep the label text well-formed */
+    char a[128], d[256];
+    size_t n = 0;
+    for (const char *p = action ? action : ""; *p && n + 1 < sizeof a; p++)
+        a[n++] = *p == '"' || *p == '\\' || *p == '\n' ? '_' : *p;
+    a[n] = '\0';
+    n = 0;
+    for (const char *p = dest ? dest : ""; *p && n + 1 < sizeof d; p++)
+        d[n++] = *p == '"' || *p == '\\' || *p == '\n' ? '_' : *p;
+    d[n] = '\0';
+    cw_buf_addf(b,
+                "churnwatch_outbox_messages{action=\"%s\",dest=\"%s\",state=\"queued\"} %lld\n"
+                "churnwatch_outbox_messages{action=\"%s\",dest=\"%s\",state=\"dead\"} %lld\n",
+                a, d, (long long)queued, a, d, (long long)dead);
+    return CW_OK;
+}
+
+/* The gauges read from the database (docs/operations.md): data freshness
+ * per input kind, the last run, the outbox's backlog per destination and
+ * open alerts by severity, read in one transaction. Returns 0 on a database
+ * error (the gauges are then left out). */
+static int store_metrics(cw_buf *b, cw_store *rd)
+{
+    cw_store_health h;
+    cw_run_info run;
+    int have_run = 0;
+    if (cw_store_read_begin(rd) != CW_OK)
+        return 0;
+    int ok = cw_store_health_get(rd, &h) == CW_OK && cw_run_log_last(rd, &run, &have_run) == CW_OK;
+    if (ok) {
+        cw_buf_addf(b, "# HELP churnwatch_data_latest_timestamp_seconds Newest time in the stored "
+                       "data of each input kind (events: the start of the last day with events).\n"
+                       "# TYPE churnwatch_data_latest_timestamp_seconds gauge\n");
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            if (h.data_latest_ts[k])
+                cw_buf_addf(b, "churnwatch_data_latest_timestamp_seconds{kind=\"%s\"} %lld\n",
+                            cw_kind_get((cw_kind)k)->name, (long long)h.data_latest_ts[k]);
+        cw_buf_addf(b, "# HELP churnwatch_ingest_last_timestamp_seconds When a file of each input "
+                       "kind was last ingested.\n"
+                       "# TYPE churnwatch_ingest_last_timestamp_seconds gauge\n");
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            if (h.ingested_last_ts[k])
+                cw_buf_addf(b, "churnwatch_ingest_last_timestamp_seconds{kind=\"%s\"} %lld\n",
+                            cw_kind_get((cw_kind)k)->name, (long long)h.ingested_last_ts[k]);
+        cw_buf_addf(b,
+                    "# HELP churnwatch_alerts_open Open alerts (open, acknowledged or snoozed) by "
+                    "severity.\n"
+                    "# TYPE churnwatch_alerts_open gauge\n"
+                    "churnwatch_alerts_open{severity=\"warning\"} %lld\n"
+                    "churnwatch_alerts_open{severity=\"critical\"} %lld\n",
+                    (long long)h.alerts_open[CW_SEVERITY_WARNING],
+                    (long long)h.alerts_open[CW_SEVERITY_CRITICAL]);
+        if (have_run)
+            cw_buf_addf(
+                b,
+                "# HELP churnwatch_run_last_start_timestamp_seconds When the last `churnwatch "
+                "run` started.\n"
+                "# TYPE churnwatch_run_last_start_timestamp_seconds gauge\n"
+                "churnwatch_run_last_start_timestamp_seconds %lld\n"
+                "# HELP churnwatch_run_last_end_timestamp_seconds When the last run ended "
+                "(0: still running, or killed).\n"
+                "# TYPE churnwatch_run_last_end_timestamp_seconds gauge\n"
+                "churnwatch_run_last_end_timestamp_seconds %lld\n"
+                "# HELP churnwatch_run_last_exit_code The last run's exit code "
+                "(churnwatch help exit-codes; -1: still running, or killed).\n"
+                "# TYPE churnwatch_run_last_exit_code gauge\n"
+                "churnwatch_run_last_exit_code %d\n"
+                "# HELP churnwatch_run_last_success 1 when the last run ended with exit "
+                "code 0.\n"
+                "# TYPE churnwatch_run_last_success gauge\n"
+                "churnwatch_run_last_success %d\n",
+                (long long)run.started_at, (long long)run.ended_at, run.exit_code,
+                run.exit_code == 0);
+        cw_buf_addf(b,
+                    "# HELP churnwatch_outbox_messages Outbox messages waiting (queued) or given "
+                    "up (dead), by action and destination (\"\": not attempted yet).\n"
+                    "# TYPE churnwatch_outbox_messages gauge\n");
+        ok = cw_outbox_dest_counts(rd, outbox_gauge, b) == CW_OK;
+    }
+    cw_store_read_end(rd);
+    return ok;
+}
+
+static char *metrics_text(size_t *len, const cw_quarantine_counts *q, cw_store *rd)
+{
+    cw_buf b; /* a line per route, kind, severity and outbox destination */
+    cw_buf_init(&b, CW_BUF_MAX_DOC);
     cw_buf_addf(&b, "# HELP churnwatch_http_requests_total HTTP requests by route and status.\n"
                     "# TYPE churnwatch_http_requests_total counter\n");
     int nr = R_FIRST_API + srv_nroutes;
@@ -142,6 +231,8 @@ static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
                     "# TYPE churnwatch_quarantined_rows_last_run gauge\n"
                     "churnwatch_quarantined_rows_last_run %lld\n",
                     (long long)q->total, (long long)q->last_run);
+    if (rd && !store_metrics(&b, rd))
+        atomic_fetch_add(&g_db_errors, 1);
     return cw_buf_steal(&b, len);
 }
 
@@ -883,7 +974,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         int have_q = rd && cw_quarantine_counts_get(rd, &q) == CW_OK;
         if (rd && !have_q)
             atomic_fetch_add(&g_db_errors, 1);
-        char *text = metrics_text(&n, have_q ? &q : NULL);
+        char *text = metrics_text(&n, have_q ? &q : NULL, have_q ? rd : NULL);
         if (!text)
             return send_error(c, cs, 500, "out of memory");
         return send_bytes(c, cs, 200, "text/plain; version=0.0.4", text, n, 1, 0);
@@ -907,8 +998,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         double dt = cw_now() - cs->t0;
         count(cs->route, cs->status, dt);
         atomic_fetch_sub(&g_inflight, 1);
-        if (g_srv.o->access_log)
+        if (g_srv.o->access_log && cli_log_is_json()) {
+            char st[16], ms[32];
+            snprintf(st, sizeof st, "%d", cs->status);
+            snprintf(ms, sizeof ms, "%.3f", dt * 1000);
+            cli_log(cs->status >= 500 ? "error" : "info", "request", "route", route_name(cs->route),
+                    "#status", st, "#duration_ms", ms, NULL);
+        } else if (g_srv.o->access_log) {
             fprintf(stderr, "%s %d %.1fms\n", route_name(cs->route), cs->status, dt * 1000);
+        }
     }
     cw_buf_free(&cs->body);
     free(cs);
@@ -1036,12 +1134,25 @@ int srv_run(const srv_opts *o)
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         char host[128];
         snprintf(host, sizeof host, "%.*s", (int)(strrchr(o->listen, ':') - o->listen), o->listen);
-        printf("churnwatch: serving %s on http://%s:%u/\n", o->db, host,
+        char *db = cw_mask_secrets(NULL, o->db); /* a database URL's password */
+        printf("churnwatch: serving %s on http://%s:%u/\n", db ? db : CW_MASK, host,
                info ? (unsigned)info->port : 0u);
+        if (cli_log_is_json()) { /* the same, for the log */
+            char port[16];
+            snprintf(port, sizeof port, "%u", info ? (unsigned)info->port : 0u);
+            cli_log("info", "serving", "db", db ? db : CW_MASK, "host", host, "#port", port, NULL);
+        }
+        free(db);
         fflush(stdout);
         int sig;
         sigwait(&set, &sig);
-        fprintf(stderr, "churnwatch: stopping (signal %d)\n", sig);
+        if (cli_log_is_json()) {
+            char sg[16];
+            snprintf(sg, sizeof sg, "%d", sig);
+            cli_log("info", "stopping", "#signal", sg, NULL);
+        } else {
+            fprintf(stderr, "churnwatch: stopping (signal %d)\n", sig);
+        }
         if (have_wd) {
             pthread_mutex_lock(&g_track_lock);
             g_track_stop = 1;

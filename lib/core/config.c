@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/util.h"
 #include "core/ini.h"
+#include "core/mask.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -757,7 +758,11 @@ void cw_config_write(const cw_config *c, FILE *out)
         fprintf(out, "\n");
         if (c && c->from[i] != FROM_DEFAULT)
             fprintf(out, "; from %s, default %s\n", from_name[c->from[i]], s->def);
-        fprintf(out, "%s = %s\n", dot + 1, c ? c->values[i] : s->def);
+        /* Secrets are masked (core/mask.h): a password setting, credentials
+         * in a URL such as deliver.smtp_url or a postgres:// store.db. */
+        char *shown = cw_mask_secrets(s->key, c ? c->values[i] : s->def);
+        fprintf(out, "%s = %s\n", dot + 1, shown ? shown : CW_MASK);
+        free(shown);
     }
     for (int i = 0; c && i < c->ncustom; i++) {
         const cw_custom_metric *m = &c->custom[i];
@@ -786,12 +791,15 @@ void cw_config_write(const cw_config *c, FILE *out)
         last = e->section;
         /* a [template.*] body's new lines go back as continuation lines */
         fprintf(out, "%s = ", e->key);
-        for (const char *v = e->value; *v; v++)
+        /* an action's inline secret, credentials or ?token= in its url */
+        char *shown = cw_mask_secrets(e->key, e->value);
+        for (const char *v = shown ? shown : CW_MASK; *v; v++)
             if (*v == '\n')
                 fputs("\n    ", out);
             else
                 fputc(*v, out);
         fputc('\n', out);
+        free(shown);
     }
 }
 
