@@ -1,8 +1,9 @@
 /*
  * api.h — the read models of `churnwatch serve`'s JSON API and of
  * `churnwatch report html`: one function per query, each building a
- * jansson value from parameterised SQL over the store's tables. Handlers
- * in src/serve_api.c map their statuses to HTTP codes. Not public API: the
+ * jansson value from the store's read queries (store/store_api.h, the SQL
+ * in the backend) and the library's computations. Handlers in
+ * src/serve_api.c map their statuses to HTTP codes. Not public API: the
  * shapes are documented in docs/api.md and docs/openapi.yaml.
  *
  * Every function reads through the connection it is given (a read-only
@@ -14,6 +15,7 @@
 #define CW_API_H
 
 #include "churnwatch.h"
+#include "store/store_api.h"
 
 #include <jansson.h>
 
@@ -21,20 +23,8 @@
 int cw_api_colour_from_name(const char *s);
 const char *cw_api_colour_name(int colour);
 
-typedef struct cw_api_accounts_q {
-    int colour;            /* -1 = any, 0 green, 1 yellow, 2 red */
-    const char *segment;   /* NULL = any */
-    const char *owner;     /* NULL = any */
-    const char *status;    /* NULL = any (accounts.status) */
-    const char *search;    /* substring of name or account id, NULL = none */
-    int renewal_days;      /* renewal within [as_of, as_of + days); -1 = any */
-    const char *sort;      /* risk (default), score, probability, renewal, mrr, mrr_at_risk,
-                              change, name */
-    int desc;              /* -1 = the sort key's natural order, 0 asc, 1 desc */
-    int64_t limit, offset; /* page */
-    int sparkline;         /* points of score history per row (0 = none) */
-} cw_api_accounts_q;
-
+/* The list query (cw_api_accounts_q: store/store_api.h) with its defaults:
+ * any colour, sort by risk, 50 rows, 12 sparkline points. */
 void cw_api_accounts_q_init(cw_api_accounts_q *q);
 
 #define CW_API_SEARCH_MAX 200 /* longest search text, bytes */
@@ -46,7 +36,8 @@ cw_api_cache *cw_api_cache_new(void);    /* NULL when out of memory */
 void cw_api_cache_free(cw_api_cache *c); /* accepts NULL */
 
 /* {"as_of","scored","predicted","total","limit","offset","items":[…]}.
- * With a cache (may be NULL: all in SQL) the same answer, from memory. */
+ * With a cache (may be NULL: all in SQL, in the store) the same answer,
+ * from memory. */
 cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accounts_q *q,
                           json_t **out);
 /* Segments, owners, colour counts of the latest scores: for filter menus. */

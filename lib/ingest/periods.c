@@ -13,7 +13,6 @@
 #include "core/util.h"
 #include "ingest/validate.h"
 #include "ingest/periods.h"
-#include "store/store.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * model_int.h — internals of the churn model shared by model_data.c,
- * model.c, model_explain.c, backtest.c, store/sqlite/sqlite_model.c and the unit
+ * model.c, model_explain.c, predict.c, backtest.c, store/sqlite/sqlite_model.c and the unit
  * tests: subscription timelines and churn events, the training matrix and
  * the fitted model.
  */
@@ -141,6 +141,14 @@ typedef struct cw_driver_rank {
     double c; /* its value + trend contribution */
 } cw_driver_rank;
 void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum);
+/* model_explain.c: the drivers JSON of row r of m (caller frees; NULL when
+ * out of memory). c: the row's contributions; prob: its probability;
+ * ndrv: drivers to list; scratch, fam_sum: as for cw_order_drivers; best:
+ * the metric whose change would turn the row green (-1 = none), found and
+ * v: whether such a value exists and the value (cw_model_to_green_many). */
+char *cw_model_explain_row(const cw_mx *m, int64_t r, const double *c, double prob, double green,
+                           int ndrv, cw_driver_rank *scratch, double *fam_sum, int best, int found,
+                           double v);
 
 /* Serialises: meta JSON (caller frees) and body (caller frees). */
 cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len);

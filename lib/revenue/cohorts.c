@@ -1,15 +1,14 @@
 /*
- * cohorts.c — cohort retention matrices and customer lifetime value.
+ * cohorts.c — cohort retention matrices.
  *
- * Both are built on the month-end MRR series of each account, with the
+ * Built on the month-end MRR series of each account (ledger.h), with the
  * definitions of revenue.c (docs/revenue.md): the MRR at the end of a month
  * is that of the last subscription change effective before the next month's
  * first instant (UTC); an account is a customer while it is > 0; all rows
  * read must share one currency. An account's cohort is the first month at
  * whose end it paid (so a same-month sign-up and cancel never joins one).
- * Cohorts give logo and net revenue retention per month offset; lifetime
- * value divides ARPA × margin by the pooled monthly logo churn rate, and
- * estimates lifetime from a Kaplan–Meier curve of time to first churn.
+ * Cohorts give logo and net revenue retention per month offset (lifetime
+ * value, on the same series, is ltv.c).
  * Definitions, and where other tools differ: docs/revenue-cohorts.md.
  */
 #include "churnwatch.h"
@@ -21,68 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct coh_ctx {
-    cw_ledger L;
-    char currency[4];
-    int first, last; /* months (year*12 + month-1) holding a change */
-} coh_ctx;
-
-/* Reads accounts and subscriptions into c; the included accounts' rows must
- * share one currency. */
-static cw_status ctx_load(cw_store *st, const char *what, const char *segment, coh_ctx *c)
-{
-    memset(c, 0, sizeof *c);
-    cw_status s = cw_ledger_load(st, what, segment, &c->L);
-    if (s == CW_OK)
-        s = cw_ledger_one_currency(&c->L, NULL, what, c->currency);
-    c->first = c->L.first_month;
-    c->last = c->L.last_month;
-    if (s == CW_OK && c->L.nsubs_included == 0)
-        s = cw_store_set_error(st, CW_ERR_NOTFOUND, "%s: no subscriptions%s%s%s", what,
-                               segment ? " in segment '" : "", segment ? segment : "",
-                               segment ? "'" : "");
-    if (s == CW_OK && c->last - c->first >= 12 * 200)
-        s = cw_store_set_error(st, CW_ERR_INPUT, "%s: subscriptions span more than 200 years",
-                               what);
-    return s;
-}
-
-/* Fills mrr[0..last-first] with the account's MRR at each month end of the
- * data range, from its rows (in effective_at order). */
-static void month_ends(const coh_ctx *c, const cw_ledger_account *a, int64_t *mrr)
-{
-    int64_t cur = 0, i = a->lo;
-    for (int m = c->first; m <= c->last; m++) {
-        int64_t t = cw_month_start_unix(m + 1);
-        while (i < a->hi && c->L.subs[i].ts_unix < t)
-            cur = c->L.subs[i++].mrr_minor;
-        mrr[m - c->first] = cur;
-    }
-}
-
-/* Calls fn for every included account holding a subscription row, in id
- * order, with its month-end series. */
-static cw_status for_each_account(coh_ctx *c,
-                                  cw_status (*fn)(coh_ctx *c, int64_t account, const int64_t *mrr,
-                                                  void *ud),
-                                  void *ud)
-{
-    int nm = c->last - c->first + 1;
-    int64_t *mrr = malloc((size_t)nm * sizeof *mrr);
-    if (!mrr)
-        return CW_ERR_NOMEM;
-    cw_status s = CW_OK;
-    for (int64_t id = 1; id < c->L.nids && s == CW_OK; id++) {
-        const cw_ledger_account *a = &c->L.acc[id];
-        if (!a->included || a->lo == a->hi)
-            continue;
-        month_ends(c, a, mrr);
-        s = fn(c, id, mrr, ud);
-    }
-    free(mrr);
-    return s;
-}
-
 /* ---- cohorts ---------------------------------------------------------- */
 
 typedef struct coh_acc {
@@ -92,7 +29,7 @@ typedef struct coh_acc {
     int ovf;
 } coh_acc;
 
-static cw_status cohort_account(coh_ctx *c, int64_t account, const int64_t *mrr, void *ud)
+static cw_status cohort_account(cw_ledger_months *c, int64_t account, const int64_t *mrr, void *ud)
 {
     (void)account;
     coh_acc *a = ud;
@@ -143,10 +80,10 @@ cw_status cw_cohorts_compute(cw_store *st, const cw_cohorts_opts *o, cw_cohorts_
     if (o->months < 0 || o->months > CW_COHORTS_MAX_MONTHS)
         return cw_store_set_error(st, CW_ERR_USAGE, "cohorts: months must be 0..%d, not %d",
                                   CW_COHORTS_MAX_MONTHS, o->months);
-    coh_ctx c;
+    cw_ledger_months c;
     coh_acc a = {o->months + 1, NULL, NULL, NULL, 0};
     cw_cohorts_report *r = NULL;
-    cw_status s = ctx_load(st, "cohorts", o->segment, &c);
+    cw_status s = cw_ledger_months_load(st, "cohorts", o->segment, &c);
     if (s != CW_OK)
         goto done;
     int nm = c.last - c.first + 1;
@@ -158,7 +95,7 @@ cw_status cw_cohorts_compute(cw_store *st, const cw_cohorts_opts *o, cw_cohorts_
         s = CW_ERR_NOMEM;
         goto done;
     }
-    s = for_each_account(&c, cohort_account, &a);
+    s = cw_ledger_months_each(&c, cohort_account, &a);
     if (s == CW_OK && a.ovf)
         s = cw_store_set_error(st, CW_ERR_TOOBIG, "cohorts: MRR totals overflow 64 bits");
     if (s != CW_OK)
@@ -216,200 +153,6 @@ done:
     free(a.logos);
     free(a.mrr);
     free(a.mrr12);
-    cw_ledger_free(&c.L);
-    return s;
-}
-
-/* ---- lifetime value ----------------------------------------------------- */
-
-/* Accumulators per segment (index nsegs = all accounts). */
-typedef struct ltv_acc {
-    int nm;
-    int64_t *accounts, *account_months, *mrr_sum, *start_sum, *churns;
-    int64_t *events, *censored; /* [segment][duration 0..nm] */
-    int64_t *km_at_risk;        /* scratch for cw_km_curve, nm + 1 */
-    double *km_surv;
-    int ovf;
-} ltv_acc;
-
-static cw_status ltv_account(coh_ctx *c, int64_t account, const int64_t *mrr, void *ud)
-{
-    ltv_acc *a = ud;
-    int nm = a->nm;
-    int g[2] = {c->L.acc[account].segment, c->L.nsegs};
-    int k0 = 0;
-    while (k0 < nm && mrr[k0] <= 0)
-        k0++;
-    if (k0 == nm)
-        return CW_OK; /* never a customer at a month end */
-    /* Time to first churn, in months from the first paying month end; or
-     * censored at the data end. */
-    int dur = nm - 1 - k0, event = 0;
-    for (int k = k0 + 1; k < nm; k++)
-        if (mrr[k] <= 0) {
-            dur = k - k0;
-            event = 1;
-            break;
-        }
-    for (int j = 0; j < 2; j++) {
-        int s = g[j];
-        a->accounts[s]++;
-        (event ? a->events : a->censored)[(size_t)s * (size_t)(nm + 1) + (size_t)dur]++;
-        for (int k = 0; k < nm; k++) {
-            int64_t before = k ? mrr[k - 1] : 0; /* nothing is in force before the first month */
-            if (mrr[k] > 0) {
-                a->account_months[s]++;
-                a->ovf |= cw_add_ck(&a->mrr_sum[s], mrr[k]);
-            }
-            if (before > 0) {
-                a->start_sum[s]++;
-                a->churns[s] += mrr[k] <= 0;
-            }
-        }
-    }
-    return CW_OK;
-}
-
-void cw_ltv_opts_init(cw_ltv_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->gross_margin = 0.8;
-}
-
-void cw_ltv_free(cw_ltv_report *r)
-{
-    if (!r)
-        return;
-    free(r->segments);
-    free(r);
-}
-
-/* Fills the figures of one row from the accumulators of segment s. */
-static void ltv_row(const ltv_acc *a, int s, double margin, cw_ltv_segment *o)
-{
-    o->accounts = a->accounts[s];
-    o->account_months = a->account_months[s];
-    o->mrr_sum_minor = a->mrr_sum[s];
-    o->arpa_minor =
-        o->account_months ? (double)o->mrr_sum_minor / (double)o->account_months : (double)NAN;
-    o->customers_start_sum = a->start_sum[s];
-    o->churns = a->churns[s];
-    o->churn_pct = cw_pct(o->churns, o->customers_start_sum);
-    o->ltv_minor = o->churns ? o->arpa_minor * margin / (o->churn_pct / 100.0) : (double)NAN;
-    /* Kaplan–Meier over whole months: at risk at t = durations >= t (a
-     * censoring at t counts as at risk at t); S(t) = Π (1 - d_u / n_u). */
-    const int64_t *ev = &a->events[(size_t)s * (size_t)(a->nm + 1)];
-    const int64_t *ce = &a->censored[(size_t)s * (size_t)(a->nm + 1)];
-    int horizon = 0;
-    int64_t at_risk = 0;
-    for (int t = 0; t <= a->nm; t++) {
-        o->km_events += ev[t];
-        o->km_censored += ce[t];
-        at_risk += ev[t] + ce[t];
-        if (ev[t] + ce[t])
-            horizon = t;
-    }
-    double surv = 1.0, life = 0.0;
-    at_risk -= ev[0] + ce[0]; /* duration 0: censored in its first month, never at risk */
-    cw_km_curve(horizon, ev + 1, ce + 1, at_risk, a->km_at_risk, a->km_surv, NULL);
-    for (int t = 1; t <= horizon; t++) {
-        life += surv; /* adds S(t-1) */
-        surv = a->km_surv[t - 1];
-    }
-    o->km_horizon_months = horizon;
-    o->km_survival_at_horizon = surv;
-    o->lifetime_months = life;
-    o->ltv_survival_minor = o->account_months ? life * o->arpa_minor * margin : (double)NAN;
-    o->unreliable = o->churns < CW_LTV_MIN_CHURNS;
-}
-
-static int by_name(const void *x, const void *y)
-{
-    return strcmp(((const cw_ltv_segment *)x)->segment, ((const cw_ltv_segment *)y)->segment);
-}
-
-cw_status cw_ltv_compute(cw_store *st, const cw_ltv_opts *o, cw_ltv_report **out)
-{
-    *out = NULL;
-    cw_ltv_opts def;
-    if (!o) {
-        cw_ltv_opts_init(&def);
-        o = &def;
-    }
-    if (!(o->gross_margin > 0.0 && o->gross_margin <= 1.0))
-        return cw_store_set_error(st, CW_ERR_USAGE,
-                                  "ltv: gross margin must be a fraction in (0, 1], not %g",
-                                  o->gross_margin);
-    coh_ctx c;
-    ltv_acc a;
-    memset(&a, 0, sizeof a);
-    cw_ltv_report *r = NULL;
-    cw_status s = ctx_load(st, "ltv", o->segment, &c);
-    if (s != CW_OK)
-        goto done;
-    a.nm = c.last - c.first + 1;
-    size_t ng = (size_t)c.L.nsegs + 1, nd = ng * (size_t)(a.nm + 1);
-    a.accounts = calloc(ng, sizeof(int64_t));
-    a.account_months = calloc(ng, sizeof(int64_t));
-    a.mrr_sum = calloc(ng, sizeof(int64_t));
-    a.start_sum = calloc(ng, sizeof(int64_t));
-    a.churns = calloc(ng, sizeof(int64_t));
-    a.events = calloc(nd, sizeof(int64_t));
-    a.censored = calloc(nd, sizeof(int64_t));
-    a.km_at_risk = calloc((size_t)a.nm + 1, sizeof(int64_t));
-    a.km_surv = calloc((size_t)a.nm + 1, sizeof(double));
-    r = calloc(1, sizeof *r);
-    if (!a.accounts || !a.account_months || !a.mrr_sum || !a.start_sum || !a.churns || !a.events ||
-        !a.censored || !a.km_at_risk || !a.km_surv || !r ||
-        !(r->segments = calloc(ng, sizeof *r->segments))) {
-        s = CW_ERR_NOMEM;
-        goto done;
-    }
-    s = for_each_account(&c, ltv_account, &a);
-    if (s == CW_OK && a.ovf)
-        s = cw_store_set_error(st, CW_ERR_TOOBIG, "ltv: MRR totals overflow 64 bits");
-    if (s != CW_OK)
-        goto done;
-    if (a.accounts[c.L.nsegs] == 0) {
-        s = cw_store_set_error(st, CW_ERR_NOTFOUND, "ltv: no account paid at a month end%s%s%s",
-                               o->segment ? " in segment '" : "", o->segment ? o->segment : "",
-                               o->segment ? "'" : "");
-        goto done;
-    }
-    memcpy(r->currency, c.currency, sizeof r->currency);
-    r->gross_margin = o->gross_margin;
-    r->start_year = c.first / 12;
-    r->start_month = c.first % 12 + 1;
-    r->end_year = c.last / 12;
-    r->end_month = c.last % 12 + 1;
-    for (int g = 0; g < c.L.nsegs; g++) {
-        if (a.accounts[g] == 0)
-            continue;
-        cw_ltv_segment *row = &r->segments[r->nsegments++];
-        snprintf(row->segment, sizeof row->segment, "%s", cw_ledger_str(&c.L, c.L.seg_name[g]));
-        ltv_row(&a, g, o->gross_margin, row);
-    }
-    qsort(r->segments, (size_t)r->nsegments, sizeof *r->segments, by_name);
-    if (!o->segment) { /* with one segment the total would repeat it */
-        cw_ltv_segment *row = &r->segments[r->nsegments++];
-        row->all = 1;
-        ltv_row(&a, c.L.nsegs, o->gross_margin, row);
-    }
-done:
-    if (s != CW_OK) {
-        cw_ltv_free(r);
-        r = NULL;
-    }
-    *out = r;
-    free(a.accounts);
-    free(a.account_months);
-    free(a.mrr_sum);
-    free(a.start_sum);
-    free(a.churns);
-    free(a.events);
-    free(a.censored);
-    free(a.km_at_risk);
-    free(a.km_surv);
     cw_ledger_free(&c.L);
     return s;
 }

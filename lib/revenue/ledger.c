@@ -1,7 +1,8 @@
 /*
  * ledger.c — accounts and subscription histories loaded once, for every
- * revenue module (see ledger.h), with the single-currency check, and the
- * Kaplan–Meier product shared by LTV and the survival report.
+ * revenue module (see ledger.h), with the single-currency check, the
+ * month-end MRR series shared by cohorts and LTV, and the Kaplan–Meier
+ * product shared by LTV and the survival report.
  *
  * Every subscription row of every account is kept, with the segment filter
  * recorded per account rather than applied while reading: reasons and chain
@@ -221,6 +222,59 @@ int64_t cw_ledger_in_force(const cw_ledger *L, int64_t account, int64_t t)
     for (int64_t i = a->lo; i < a->hi && L->subs[i].ts_unix < t; i++)
         k = i;
     return k;
+}
+
+cw_status cw_ledger_months_load(cw_store *st, const char *what, const char *segment,
+                                cw_ledger_months *c)
+{
+    memset(c, 0, sizeof *c);
+    cw_status s = cw_ledger_load(st, what, segment, &c->L);
+    if (s == CW_OK)
+        s = cw_ledger_one_currency(&c->L, NULL, what, c->currency);
+    c->first = c->L.first_month;
+    c->last = c->L.last_month;
+    if (s == CW_OK && c->L.nsubs_included == 0)
+        s = cw_store_set_error(st, CW_ERR_NOTFOUND, "%s: no subscriptions%s%s%s", what,
+                               segment ? " in segment '" : "", segment ? segment : "",
+                               segment ? "'" : "");
+    if (s == CW_OK && c->last - c->first >= 12 * 200)
+        s = cw_store_set_error(st, CW_ERR_INPUT, "%s: subscriptions span more than 200 years",
+                               what);
+    return s;
+}
+
+/* Fills mrr[0..last-first] with the account's MRR at each month end of the
+ * data range, from its rows (in effective_at order). */
+static void month_ends(const cw_ledger_months *c, const cw_ledger_account *a, int64_t *mrr)
+{
+    int64_t cur = 0, i = a->lo;
+    for (int m = c->first; m <= c->last; m++) {
+        int64_t t = cw_month_start_unix(m + 1);
+        while (i < a->hi && c->L.subs[i].ts_unix < t)
+            cur = c->L.subs[i++].mrr_minor;
+        mrr[m - c->first] = cur;
+    }
+}
+
+cw_status cw_ledger_months_each(cw_ledger_months *c,
+                                cw_status (*fn)(cw_ledger_months *c, int64_t account,
+                                                const int64_t *mrr, void *ud),
+                                void *ud)
+{
+    int nm = c->last - c->first + 1;
+    int64_t *mrr = malloc((size_t)nm * sizeof *mrr);
+    if (!mrr)
+        return CW_ERR_NOMEM;
+    cw_status s = CW_OK;
+    for (int64_t id = 1; id < c->L.nids && s == CW_OK; id++) {
+        const cw_ledger_account *a = &c->L.acc[id];
+        if (!a->included || a->lo == a->hi)
+            continue;
+        month_ends(c, a, mrr);
+        s = fn(c, id, mrr, ud);
+    }
+    free(mrr);
+    return s;
 }
 
 void cw_km_curve(int64_t n, const int64_t *d, const int64_t *c, int64_t n0, int64_t *at_risk,

@@ -1,7 +1,7 @@
 /*
  * ledger.h — the accounts and their subscription histories, loaded once into
- * flat arrays for the revenue modules (revenue.c, cohorts.c, reasons.c,
- * survival.c). Private to the library and its tests.
+ * flat arrays for the revenue modules (revenue.c, cohorts.c, ltv.c,
+ * reasons.c, chain.c, survival.c). Private to the library and its tests.
  *
  * Accounts are indexed by their dense internal id; each account's
  * subscription changes are the rows [lo, hi) of one array, in effective_at
@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* One subscription change: the account's MRR and seats from ts_unix on. */
 typedef struct cw_ledger_sub {
@@ -67,6 +68,13 @@ static inline const char *cw_ledger_str(const cw_ledger *L, size_t off)
     return L->text.p + off;
 }
 
+/* A malloc'd copy of a string of the arena (caller frees); NULL on no memory. */
+static inline char *cw_ledger_strdup(const cw_ledger *L, size_t off)
+{
+    const char *t = cw_ledger_str(L, off);
+    return cw_strndup(t, strlen(t));
+}
+
 /* Checks that the subscription rows of the accounts with mark[id] set (of the
  * included accounts when mark is NULL) share one currency, copied into cur
  * (4 bytes, "" when there are no such rows). On two currencies returns
@@ -76,6 +84,30 @@ cw_status cw_ledger_one_currency(const cw_ledger *L, const unsigned char *mark, 
 
 /* The row of account in force just before instant t, or -1. */
 int64_t cw_ledger_in_force(const cw_ledger *L, int64_t account, int64_t t);
+
+/* ---- month-end MRR series (cohorts.c, ltv.c) ---------------------------
+ * The ledger with the month range of its included rows, which must share
+ * one currency. */
+typedef struct cw_ledger_months {
+    cw_ledger L;
+    char currency[4];
+    int first, last; /* months (year*12 + month-1) holding a change */
+} cw_ledger_months;
+
+/* Loads the ledger into *c and checks the included accounts' currency.
+ * Returns CW_OK, CW_ERR_NOTFOUND when no included account has a
+ * subscription row, CW_ERR_INPUT (two currencies, over 200 years), message
+ * on the store ("<what>: …"). Free c->L with cw_ledger_free() either way. */
+cw_status cw_ledger_months_load(cw_store *st, const char *what, const char *segment,
+                                cw_ledger_months *c);
+
+/* Calls fn for every included account holding a subscription row, in id
+ * order, with its MRR at each month end of [first, last] (mrr[0..last-first],
+ * borrowed for the call). Stops at and returns fn's first non-CW_OK. */
+cw_status cw_ledger_months_each(cw_ledger_months *c,
+                                cw_status (*fn)(cw_ledger_months *c, int64_t account,
+                                                const int64_t *mrr, void *ud),
+                                void *ud);
 
 /* Kaplan–Meier over tallies at n distinct ascending times: d[i] events and
  * c[i] censorings at time i (a censoring at a time counts as at risk at

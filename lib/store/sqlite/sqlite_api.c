@@ -1,17 +1,17 @@
 /*
- * store/sqlite/sqlite_api.c — the queries behind the JSON API and the HTML
- * report (api.h). Every statement is parameterised; the only SQL chosen at
- * run time is an ORDER BY picked from a fixed table by name. Rows become
- * JSON generically (row_object): a column aliased "x_json" holds JSON text
- * served as the value of "x"; REAL NaN becomes null.
+ * store/sqlite/sqlite_api.c — the SQL behind the JSON API and the HTML report
+ * (store/store_api.h; lib/api/ shapes the answers). Every statement is
+ * parameterised; the only SQL chosen at run time is an ORDER BY picked from
+ * a fixed table by sort key. Rows become JSON generically (row_object): a
+ * column aliased "x_json" holds JSON text served as the value of "x"; REAL
+ * NaN becomes null; a column whose name starts with "_" is read, not served.
  *
  * Dates go out as "YYYY-MM-DD" strings (days since the epoch in scores and
  * snapshots, Unix seconds elsewhere), money as integer minor units beside
  * its currency.
  */
-#define _GNU_SOURCE /* qsort_r */
-#include "api/api.h"
 #include "store/store.h"
+#include "store/store_api.h"
 #include "store/sqlite/sqlite_int.h"
 
 #include <math.h>
@@ -20,27 +20,12 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const colour_names[] = {"green", "yellow", "red"};
-
 /* The top driver in words: the model's first driver, else the scorecard
  * measure that cost the most points ("usage (-12 points)"). */
 #define TOP_DRIVER_SQL                                                                             \
     "coalesce(json_extract(p.drivers, '$[0].text'), (SELECT key || ' (' ||"                        \
     " CAST(round(value) AS INTEGER) || ' points)' FROM json_each(s.contrib) WHERE value < 0"       \
     " ORDER BY value LIMIT 1))"
-
-int cw_api_colour_from_name(const char *s)
-{
-    for (int i = 0; i < 3; i++)
-        if (s && strcmp(s, colour_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-const char *cw_api_colour_name(int colour)
-{
-    return colour >= 0 && colour < 3 ? colour_names[colour] : NULL;
-}
 
 static cw_status fail(cw_store *st, const char *what)
 {
@@ -78,7 +63,8 @@ static json_t *col_value(sqlite3_stmt *q, int i)
     }
 }
 
-/* The current row as an object keyed by column name ("_json" suffix cut). */
+/* The current row as an object keyed by column name ("_json" suffix cut),
+ * without the columns whose name starts with "_". */
 static json_t *row_object(sqlite3_stmt *q)
 {
     json_t *o = json_object();
@@ -87,6 +73,8 @@ static json_t *row_object(sqlite3_stmt *q)
         const char *name = sqlite3_column_name(q, i);
         size_t nl = strlen(name);
         char key[64];
+        if (name[0] == '_')
+            continue;
         if (nl > 5 && strcmp(name + nl - 5, "_json") == 0)
             nl -= 5;
         if (nl >= sizeof key)
@@ -123,18 +111,10 @@ static cw_status scalar_i64(cw_store *st, const char *sql, int64_t bind1, int64_
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? CW_OK : fail(st, "query");
 }
 
-static json_t *day_json(int64_t day)
+cw_status cw_store_api_view(cw_store *st, cw_api_view *v)
 {
-    char buf[32];
-    return json_string(cw_time_format(day * 86400, 1, buf, sizeof buf));
-}
-
-/* The reference day of the views: the latest scores, else the latest
- * metric snapshot, else today (UTC). *score_day = -1 without scores; *model
- * and *pred_day = -1 without an active model's predictions. */
-static cw_status as_of(cw_store *st, int64_t *day, int64_t *score_day, int64_t *model,
-                       int64_t *pred_day)
-{
+    int64_t *day = &v->day, *score_day = &v->score_day, *model = &v->model,
+            *pred_day = &v->pred_day;
     int null;
     cw_status s;
     if ((s = scalar_i64(st, "SELECT max(day) FROM scores", 0, score_day, &null)) != CW_OK)
@@ -166,37 +146,30 @@ static cw_status as_of(cw_store *st, int64_t *day, int64_t *score_day, int64_t *
     return CW_OK;
 }
 
-/* ---- accounts list -------------------------------------------------- */
-
-void cw_api_accounts_q_init(cw_api_accounts_q *q)
+cw_status cw_store_data_version(cw_store *st, int64_t *out)
 {
-    memset(q, 0, sizeof *q);
-    q->colour = -1;
-    q->renewal_days = -1;
-    q->desc = -1;
-    q->limit = 50;
-    q->sort = "risk";
-    q->sparkline = 12;
+    int null;
+    return scalar_i64(st, "PRAGMA data_version", 0, out, &null);
 }
 
-/* Sort keys: NULLs always last; the natural direction of each key first. */
+/* ---- accounts list -------------------------------------------------- */
+
+/* ORDER BY of each sort key (cw_api_sort order): NULLs always last. */
 static const struct {
-    const char *name;
     const char *asc, *desc;
-    int natural_desc;
-} sorts[] = {
-    {"risk", "p.probability IS NULL, p.probability, s.score IS NULL, s.score DESC, a.id",
-     "p.probability IS NULL, p.probability DESC, s.score IS NULL, s.score, a.id", 1},
-    {"score", "s.score IS NULL, s.score, a.id", "s.score IS NULL, s.score DESC, a.id", 0},
-    {"probability", "p.probability IS NULL, p.probability, a.id",
-     "p.probability IS NULL, p.probability DESC, a.id", 1},
-    {"change", "s.change IS NULL, s.change, a.id", "s.change IS NULL, s.change DESC, a.id", 0},
-    {"renewal", "a.renewal_date IS NULL, a.renewal_date, a.id",
-     "a.renewal_date IS NULL, a.renewal_date DESC, a.id", 0},
-    {"mrr", "a.mrr_minor, a.id", "a.mrr_minor DESC, a.id", 1},
-    {"mrr_at_risk", "p.probability IS NULL, a.mrr_minor * p.probability, a.id",
-     "p.probability IS NULL, a.mrr_minor * p.probability DESC, a.id", 1},
-    {"name", "a.name, a.id", "a.name DESC, a.id", 0},
+} sorts[CW_API_SORT__COUNT] = {
+    {"p.probability IS NULL, p.probability, s.score IS NULL, s.score DESC, a.id",
+     "p.probability IS NULL, p.probability DESC, s.score IS NULL, s.score, a.id"},
+    {"s.score IS NULL, s.score, a.id", "s.score IS NULL, s.score DESC, a.id"},
+    {"p.probability IS NULL, p.probability, a.id",
+     "p.probability IS NULL, p.probability DESC, a.id"},
+    {"s.change IS NULL, s.change, a.id", "s.change IS NULL, s.change DESC, a.id"},
+    {"a.renewal_date IS NULL, a.renewal_date, a.id",
+     "a.renewal_date IS NULL, a.renewal_date DESC, a.id"},
+    {"a.mrr_minor, a.id", "a.mrr_minor DESC, a.id"},
+    {"p.probability IS NULL, a.mrr_minor * p.probability, a.id",
+     "p.probability IS NULL, a.mrr_minor * p.probability DESC, a.id"},
+    {"a.name, a.id", "a.name DESC, a.id"},
 };
 
 /* Filters on the accounts row alone. */
@@ -271,120 +244,14 @@ static cw_status sparkline(cw_store *st, sqlite3_stmt *q, int64_t account, json_
     return rc == SQLITE_DONE ? CW_OK : fail(st, "sparkline");
 }
 
-/* ---- the at-risk list from memory --------------------------------------
- * Sorting 100k accounts by a key read through two joins costs ~0.2 s per
- * request in SQL. A cache keeps, per reader connection, one flat row per
- * account with every filter and sort field, and a lazily built order per
- * (sort key, direction); a request then walks that order, filters, counts,
- * and reads only its page's rows from SQL. It is rebuilt when PRAGMA
- * data_version says another connection committed, or the scores /
- * predictions day or model changed. */
-
-typedef struct lrow {
-    int64_t id, mrr_minor, renewal_unix;        /* renewal INT64_MIN = none */
-    double score, prob, change, at_risk;        /* NaN = NULL */
-    int colour;                                 /* -1 = not scored */
-    uint32_t name, ext, segment, owner, status; /* offsets into the string arena */
-} lrow;
-
-struct cw_api_cache {
-    int64_t data_version, sday, pday, model;
-    int valid;
-    lrow *rows;
-    size_t n, cap;
-    char *arena;
-    size_t alen, acap;
-    /* Search haystack: per row "name\x01id\n", ASCII-lowercased, rows in
-     * order; hay_start[i] is row i's offset (n + 1 entries). One memmem
-     * pass over it finds every matching row. */
-    char *hay;
-    size_t hay_len, hay_cap;
-    uint32_t *hay_start;
-    uint32_t *order[16]; /* per sort key (8) x direction (2) */
-};
-
-cw_api_cache *cw_api_cache_new(void)
-{
-    return calloc(1, sizeof(cw_api_cache));
-}
-
-void cw_api_cache_free(cw_api_cache *c)
-{
-    if (!c)
-        return;
-    free(c->rows);
-    free(c->arena);
-    free(c->hay);
-    free(c->hay_start);
-    for (int i = 0; i < 16; i++)
-        free(c->order[i]);
-    free(c);
-}
-
-static int arena_put(cw_api_cache *c, const unsigned char *t, uint32_t *off, int lower)
-{
-    const char *s = t ? (const char *)t : "";
-    size_t n = strlen(s) + 1;
-    if (c->alen + n > UINT32_MAX)
-        return -1;
-    if (c->alen + n > c->acap) {
-        size_t cap = c->acap ? c->acap : 1 << 16;
-        while (cap < c->alen + n)
-            cap *= 2;
-        char *p = realloc(c->arena, cap);
-        if (!p)
-            return -1;
-        c->arena = p;
-        c->acap = cap;
-    }
-    memcpy(c->arena + c->alen, s, n);
-    if (lower)
-        for (size_t i = 0; i < n; i++)
-            if (c->arena[c->alen + i] >= 'A' && c->arena[c->alen + i] <= 'Z')
-                c->arena[c->alen + i] += 'a' - 'A';
-    *off = (uint32_t)c->alen;
-    c->alen += n;
-    return 0;
-}
-
-/* Appends text lowercased (ASCII) and then sep to the haystack. */
-static int hay_put(cw_api_cache *c, const unsigned char *t, char sep)
-{
-    const char *s = t ? (const char *)t : "";
-    size_t n = strlen(s);
-    if (c->hay_len + n + 1 > UINT32_MAX)
-        return -1;
-    if (c->hay_len + n + 1 > c->hay_cap) {
-        size_t cap = c->hay_cap ? c->hay_cap : 1 << 16;
-        while (cap < c->hay_len + n + 1)
-            cap *= 2;
-        char *p = realloc(c->hay, cap);
-        if (!p)
-            return -1;
-        c->hay = p;
-        c->hay_cap = cap;
-    }
-    for (size_t i = 0; i < n; i++)
-        c->hay[c->hay_len + i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + ('a' - 'A')) : s[i];
-    c->hay[c->hay_len + n] = sep;
-    c->hay_len += n + 1;
-    return 0;
-}
-
 static double col_or_nan(sqlite3_stmt *q, int i)
 {
     return sqlite3_column_type(q, i) == SQLITE_NULL ? (double)NAN : sqlite3_column_double(q, i);
 }
 
-static cw_status cache_load(cw_store *st, cw_api_cache *c, int64_t dv, int64_t sday, int64_t pday,
-                            int64_t model)
+cw_status cw_store_api_list_scan(cw_store *st, const cw_api_view *v,
+                                 cw_status (*fn)(const cw_api_list_row *r, void *ud), void *ud)
 {
-    c->valid = 0;
-    c->n = c->alen = c->hay_len = 0;
-    for (int i = 0; i < 16; i++) {
-        free(c->order[i]);
-        c->order[i] = NULL;
-    }
     sqlite3_stmt *q;
     cw_status s =
         prep(st,
@@ -395,148 +262,37 @@ static cw_status cache_load(cw_store *st, cw_api_cache *c, int64_t dv, int64_t s
              &q);
     if (s != CW_OK)
         return s;
-    sqlite3_bind_int64(q, 1, sday);
-    sqlite3_bind_int64(q, 2, pday);
-    sqlite3_bind_int64(q, 3, model);
+    sqlite3_bind_int64(q, 1, v->score_day);
+    sqlite3_bind_int64(q, 2, v->pred_day);
+    sqlite3_bind_int64(q, 3, v->model);
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (c->n == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 4096;
-            lrow *p = realloc(c->rows, cap * sizeof *p);
-            if (p)
-                c->rows = p;
-            uint32_t *hs = p ? realloc(c->hay_start, (cap + 1) * sizeof *hs) : NULL;
-            if (!hs) {
-                sqlite3_finalize(q);
-                return CW_ERR_NOMEM;
-            }
-            c->hay_start = hs;
-            c->cap = cap;
-        }
-        lrow *r = &c->rows[c->n];
-        r->id = sqlite3_column_int64(q, 0);
-        r->mrr_minor = sqlite3_column_int64(q, 1);
-        r->renewal_unix =
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cw_api_list_row r;
+        r.id = sqlite3_column_int64(q, 0);
+        r.mrr_minor = sqlite3_column_int64(q, 1);
+        r.renewal_unix =
             sqlite3_column_type(q, 2) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(q, 2);
-        r->score = col_or_nan(q, 3);
-        r->prob = col_or_nan(q, 4);
-        r->change = col_or_nan(q, 5);
-        r->at_risk = (double)r->mrr_minor * r->prob;
-        r->colour = sqlite3_column_type(q, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 6);
-        c->hay_start[c->n] = (uint32_t)c->hay_len;
-        if (hay_put(c, sqlite3_column_text(q, 7), '\x01') ||
-            hay_put(c, sqlite3_column_text(q, 8), '\n') ||
-            arena_put(c, sqlite3_column_text(q, 7), &r->name, 0) ||
-            arena_put(c, sqlite3_column_text(q, 8), &r->ext, 0) ||
-            arena_put(c, sqlite3_column_text(q, 9), &r->segment, 0) ||
-            arena_put(c, sqlite3_column_text(q, 10), &r->owner, 0) ||
-            arena_put(c, sqlite3_column_text(q, 11), &r->status, 0)) {
-            sqlite3_finalize(q);
-            return CW_ERR_NOMEM;
+        r.score = col_or_nan(q, 3);
+        r.prob = col_or_nan(q, 4);
+        r.change = col_or_nan(q, 5);
+        r.colour = sqlite3_column_type(q, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 6);
+        const char *t[5];
+        for (int i = 0; i < 5; i++) {
+            t[i] = (const char *)sqlite3_column_text(q, 7 + i);
+            if (!t[i] && i != 3)
+                t[i] = "";
         }
-        if (sqlite3_column_type(q, 10) == SQLITE_NULL)
-            r->owner = UINT32_MAX;
-        c->n++;
+        r.name = t[0];
+        r.ext = t[1];
+        r.segment = t[2];
+        r.owner = t[3];
+        r.status = t[4];
+        s = fn(&r, ud);
     }
     sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        return fail(st, "accounts");
-    if (c->hay_start)
-        c->hay_start[c->n] = (uint32_t)c->hay_len;
-    c->data_version = dv;
-    c->sday = sday;
-    c->pday = pday;
-    c->model = model;
-    c->valid = 1;
-    return CW_OK;
-}
-
-/* Sort keys as in sorts[]: NULL (NaN) last in both directions, ties by id. */
-typedef struct sort_ctx {
-    const cw_api_cache *c;
-    int key, desc;
-} sort_ctx;
-
-static int cmp_num(double a, double b, int desc)
-{
-    int na = isnan(a), nb = isnan(b);
-    if (na || nb)
-        return na - nb;
-    if (a == b)
-        return 0;
-    return (a < b) == !desc ? -1 : 1;
-}
-
-static int cmp_rows(const void *pa, const void *pb, void *ud)
-{
-    const sort_ctx *x = ud;
-    const lrow *a = &x->c->rows[*(const uint32_t *)pa], *b = &x->c->rows[*(const uint32_t *)pb];
-    int d = x->desc, r = 0;
-    switch (x->key) {
-    case 0: /* risk */
-        if (!(r = cmp_num(a->prob, b->prob, d)))
-            r = cmp_num(a->score, b->score, !d);
-        break;
-    case 1: r = cmp_num(a->score, b->score, d); break;
-    case 2: r = cmp_num(a->prob, b->prob, d); break;
-    case 3: r = cmp_num(a->change, b->change, d); break;
-    case 4:
-        r = cmp_num(a->renewal_unix == INT64_MIN ? (double)NAN : (double)a->renewal_unix,
-                    b->renewal_unix == INT64_MIN ? (double)NAN : (double)b->renewal_unix, d);
-        break;
-    case 5: r = cmp_num((double)a->mrr_minor, (double)b->mrr_minor, d); break;
-    case 6: r = cmp_num(a->at_risk, b->at_risk, d); break;
-    default: {
-        int c = strcmp(x->c->arena + a->name, x->c->arena + b->name);
-        r = d ? -c : c;
-    }
-    }
-    if (r)
-        return r;
-    return a->id < b->id ? -1 : a->id > b->id;
-}
-
-/* Marks (mark[i] = 1) the rows whose lowercased name or id contains
- * needle_lc (the search text lowercased, ASCII, as SQLite's lower()). */
-static void search_rows(const cw_api_cache *c, const char *needle_lc, unsigned char *mark)
-{
-    size_t nl = strlen(needle_lc);
-    if (!c->n || strpbrk(needle_lc, "\x01\n"))
-        return; /* names and ids hold no control characters */
-    const char *p = c->hay, *end = c->hay + c->hay_len;
-    while (p < end && (p = memmem(p, (size_t)(end - p), needle_lc, nl)) != NULL) {
-        uint32_t off = (uint32_t)(p - c->hay);
-        size_t lo = 0, hi = c->n; /* the last row starting at or before off */
-        while (hi - lo > 1) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (c->hay_start[mid] <= off)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        mark[lo] = 1;
-        p = c->hay + c->hay_start[lo + 1];
-    }
-}
-
-/* mark: the rows matching the search, or NULL when there is none. */
-static int row_matches(const cw_api_cache *c, const lrow *r, const cw_api_accounts_q *f,
-                       int64_t asof_unix, const unsigned char *mark)
-{
-    if (f->colour >= 0 && r->colour != f->colour)
-        return 0;
-    if (f->segment && strcmp(c->arena + r->segment, f->segment) != 0)
-        return 0;
-    if (f->owner && (r->owner == UINT32_MAX || strcmp(c->arena + r->owner, f->owner) != 0))
-        return 0;
-    if (f->status && strcmp(c->arena + r->status, f->status) != 0)
-        return 0;
-    if (f->renewal_days >= 0 && (r->renewal_unix == INT64_MIN || r->renewal_unix < asof_unix ||
-                                 r->renewal_unix >= asof_unix + (int64_t)f->renewal_days * 86400))
-        return 0;
-    if (mark && !mark[r - c->rows])
-        return 0;
-    return 1;
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = fail(st, "accounts");
+    return s;
 }
 
 #define PAGE_ROW_SQL                                                                               \
@@ -551,50 +307,11 @@ static int row_matches(const cw_api_cache *c, const lrow *r, const cw_api_accoun
     " CAST(round(a.mrr_minor * p.probability) AS INTEGER) END AS mrr_at_risk_minor,"               \
     " " TOP_DRIVER_SQL " AS top_driver"
 
-static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_accounts_q *f, int k,
-                                 int desc, int64_t day, int64_t sday, int64_t pday, int64_t model,
-                                 json_t **out)
+cw_status cw_store_api_list_rows(cw_store *st, const cw_api_view *v, const int64_t *ids, size_t n,
+                                 int sparkline_n, json_t *items)
 {
-    int64_t dv = -1;
-    int null;
-    cw_status s = scalar_i64(st, "PRAGMA data_version", 0, &dv, &null);
-    if (s != CW_OK)
-        return s;
-    if (!c->valid || c->data_version != dv || c->sday != sday || c->pday != pday ||
-        c->model != model)
-        if ((s = cache_load(st, c, dv, sday, pday, model)) != CW_OK)
-            return s;
-    int slot = k * 2 + (desc ? 1 : 0);
-    if (!c->order[slot]) {
-        uint32_t *ord = malloc((c->n ? c->n : 1) * sizeof *ord);
-        if (!ord)
-            return CW_ERR_NOMEM;
-        for (size_t i = 0; i < c->n; i++)
-            ord[i] = (uint32_t)i;
-        sort_ctx x = {c, k, desc};
-        qsort_r(ord, c->n, sizeof *ord, cmp_rows, &x);
-        c->order[slot] = ord;
-    }
-    int64_t asof_unix = day * 86400, total = 0;
-    char needle[CW_API_SEARCH_MAX + 1];
-    const char *needle_lc = NULL;
-    if (f->search && *f->search) {
-        size_t n = strlen(f->search);
-        if (n > CW_API_SEARCH_MAX)
-            return cw_store_set_error(st, CW_ERR_USAGE, "q: at most %d bytes", CW_API_SEARCH_MAX);
-        for (size_t i = 0; i <= n; i++)
-            needle[i] = f->search[i] >= 'A' && f->search[i] <= 'Z'
-                            ? (char)(f->search[i] + ('a' - 'A'))
-                            : f->search[i];
-        needle_lc = needle;
-    }
-    unsigned char *mark = NULL;
-    if (needle_lc) {
-        if (!(mark = calloc(c->n ? c->n : 1, 1)))
-            return CW_ERR_NOMEM;
-        search_rows(c, needle_lc, mark);
-    }
     sqlite3_stmt *q = NULL, *qs = NULL;
+    cw_status s;
     if ((s = prep(st,
                   PAGE_ROW_SQL " FROM accounts a"
                                " LEFT JOIN scores s ON s.day = :sday AND s.account = a.id"
@@ -604,89 +321,40 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
         (s = prep(st, "SELECT score FROM scores WHERE account=? ORDER BY day DESC LIMIT ?", &qs)) !=
             CW_OK) {
         sqlite3_finalize(q);
-        free(mark);
         return s;
     }
-    bind_name_i64(q, ":sday", sday, 0);
-    bind_name_i64(q, ":pday", pday, 0);
-    bind_name_i64(q, ":model", model, 0);
-    bind_name_i64(q, ":asof", asof_unix, 0);
-    sqlite3_bind_int(qs, 2, f->sparkline);
-    json_t *items = json_array();
-    const uint32_t *ord = c->order[slot];
-    for (size_t i = 0; i < c->n && s == CW_OK; i++) {
-        const lrow *r = &c->rows[ord[i]];
-        if (!row_matches(c, r, f, asof_unix, mark))
-            continue;
-        if (total >= f->offset && total < f->offset + f->limit) {
-            sqlite3_reset(q);
-            bind_name_i64(q, ":id", r->id, 0);
-            if (sqlite3_step(q) != SQLITE_ROW) {
-                s = fail(st, "account row");
-                break;
-            }
-            json_t *it = row_object(q);
-            json_object_del(it, "_id");
-            json_t *cv = json_object_get(it, "colour");
-            if (json_is_integer(cv))
-                json_object_set_new(it, "colour",
-                                    json_string(cw_api_colour_name((int)json_integer_value(cv))));
-            if (f->sparkline > 0)
-                s = sparkline(st, qs, r->id, it);
-            json_array_append_new(items, it);
+    bind_name_i64(q, ":sday", v->score_day, 0);
+    bind_name_i64(q, ":pday", v->pred_day, 0);
+    bind_name_i64(q, ":model", v->model, 0);
+    bind_name_i64(q, ":asof", v->day * 86400, 0);
+    sqlite3_bind_int(qs, 2, sparkline_n);
+    for (size_t i = 0; i < n && s == CW_OK; i++) {
+        sqlite3_reset(q);
+        bind_name_i64(q, ":id", ids[i], 0);
+        if (sqlite3_step(q) != SQLITE_ROW) {
+            s = fail(st, "account row");
+            break;
         }
-        total++;
+        json_t *it = row_object(q);
+        if (sparkline_n > 0)
+            s = sparkline(st, qs, ids[i], it);
+        json_array_append_new(items, it);
     }
-    free(mark);
     sqlite3_finalize(q);
     sqlite3_finalize(qs);
-    if (s != CW_OK) {
-        json_decref(items);
-        return s;
-    }
-    *out = json_pack("{s:o, s:b, s:b, s:I, s:I, s:I, s:o}", "as_of", day_json(day), "scored",
-                     sday >= 0, "predicted", pday >= 0, "total", (json_int_t)total, "limit",
-                     (json_int_t)f->limit, "offset", (json_int_t)f->offset, "items", items);
-    return *out ? CW_OK : CW_ERR_NOMEM;
+    return s;
 }
 
-cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accounts_q *f,
-                          json_t **out)
+cw_status cw_store_api_list_sql(cw_store *st, const cw_api_view *v, const cw_api_accounts_q *f,
+                                cw_api_sort key, int desc, json_t *items, int64_t *total)
 {
-    *out = NULL;
-    int k = -1;
-    for (size_t i = 0; i < sizeof sorts / sizeof sorts[0]; i++)
-        if (strcmp(f->sort ? f->sort : "risk", sorts[i].name) == 0)
-            k = (int)i;
-    if (k < 0)
-        return cw_store_set_error(st, CW_ERR_USAGE,
-                                  "sort: expected risk, score, probability, change, renewal, mrr, "
-                                  "mrr_at_risk or name");
-    if (f->limit < 1 || f->limit > 500 || f->offset < 0)
-        return cw_store_set_error(st, CW_ERR_USAGE, "limit must be 1..500 and offset >= 0");
-    int64_t day, sday, model, pday;
-    cw_status s = as_of(st, &day, &sday, &model, &pday);
-    if (s != CW_OK)
-        return s;
-    int desc = f->desc < 0 ? sorts[k].natural_desc : f->desc;
-    if (cache)
-        return accounts_cached(st, cache, f, k, desc, day, sday, pday, model, out);
     /* Two phases in one statement: the inner query sorts only keys to pick
      * the page; the outer one formats the page's rows (json_extract, dates)
      * for those rows alone, not for every account. */
-    const char *order = desc ? sorts[k].desc : sorts[k].asc;
+    const char *order = desc ? sorts[key].desc : sorts[key].asc;
     char sql[4096];
     snprintf(sql, sizeof sql,
-             "SELECT a.id AS _id, a.account_id AS id, a.name, a.segment, a.owner, a.status,"
-             " a.seats, a.mrr_minor, a.currency,"
-             " CASE WHEN a.renewal_date IS NULL THEN NULL ELSE date(a.renewal_date,'unixepoch')"
-             " END AS renewal_date,"
-             " CASE WHEN a.renewal_date IS NULL THEN NULL ELSE"
-             " CAST(floor((a.renewal_date - :asof) / 86400.0) AS INTEGER) END AS days_to_renewal,"
-             " s.score, s.colour, s.change, p.probability,"
-             " CASE WHEN p.probability IS NULL THEN NULL ELSE"
-             " CAST(round(a.mrr_minor * p.probability) AS INTEGER) END AS mrr_at_risk_minor,"
-             " " TOP_DRIVER_SQL " AS top_driver"
+             PAGE_ROW_SQL
              " FROM (SELECT a.id AS pid" ACCOUNTS_FROM " ORDER BY %s LIMIT :limit OFFSET :offset)"
              " JOIN accounts a ON a.id = pid"
              " LEFT JOIN scores s ON s.day = :sday AND s.account = a.id"
@@ -694,6 +362,7 @@ cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accoun
              " ORDER BY %s",
              order, order);
     sqlite3_stmt *q = NULL, *qc = NULL, *qs = NULL;
+    cw_status s;
     if ((s = prep(st, sql, &q)) != CW_OK ||
         (s = prep(st, f->colour < 0 ? COUNT_ALL : COUNT_COLOUR, &qc)) != CW_OK ||
         (s = prep(st, "SELECT score FROM scores WHERE account=? ORDER BY day DESC LIMIT ?", &qs)) !=
@@ -702,138 +371,171 @@ cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accoun
         sqlite3_finalize(qc);
         return s;
     }
-    int64_t asof_unix = day * 86400;
-    bind_accounts(q, f, sday, pday, model, asof_unix);
-    bind_accounts(qc, f, sday, pday, model, asof_unix);
+    int64_t asof_unix = v->day * 86400;
+    bind_accounts(q, f, v->score_day, v->pred_day, v->model, asof_unix);
+    bind_accounts(qc, f, v->score_day, v->pred_day, v->model, asof_unix);
     bind_name_i64(q, ":limit", f->limit, 0);
     bind_name_i64(q, ":offset", f->offset, 0);
     sqlite3_bind_int(qs, 2, f->sparkline);
-    json_t *items = json_array();
     int rc;
     while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         json_t *it = row_object(q);
         int64_t id = sqlite3_column_int64(q, 0);
-        json_object_del(it, "_id");
-        json_t *c = json_object_get(it, "colour");
-        if (json_is_integer(c))
-            json_object_set_new(it, "colour",
-                                json_string(cw_api_colour_name((int)json_integer_value(c))));
         if (f->sparkline > 0)
             s = sparkline(st, qs, id, it);
         json_array_append_new(items, it);
     }
     if (s == CW_OK && rc != SQLITE_DONE)
         s = fail(st, "accounts");
-    int64_t total = 0;
+    *total = 0;
     if (s == CW_OK) {
         if (sqlite3_step(qc) == SQLITE_ROW)
-            total = sqlite3_column_int64(qc, 0);
+            *total = sqlite3_column_int64(qc, 0);
         else
             s = fail(st, "accounts count");
     }
     sqlite3_finalize(q);
     sqlite3_finalize(qc);
     sqlite3_finalize(qs);
-    if (s != CW_OK) {
-        json_decref(items);
-        return s;
-    }
-    *out = json_pack("{s:o, s:b, s:b, s:I, s:I, s:I, s:o}", "as_of", day_json(day), "scored",
-                     sday >= 0, "predicted", pday >= 0, "total", (json_int_t)total, "limit",
-                     (json_int_t)f->limit, "offset", (json_int_t)f->offset, "items", items);
-    return *out ? CW_OK : CW_ERR_NOMEM;
+    return s;
 }
 
-cw_status cw_api_facets(cw_store *st, json_t **out)
+/* ---- facets ---------------------------------------------------------- */
+
+cw_status cw_store_api_facets(cw_store *st, const cw_api_view *v, json_t *segments, json_t *owners,
+                              int64_t colour_counts[3])
 {
-    *out = NULL;
-    int64_t day, sday, model, pday;
-    cw_status s = as_of(st, &day, &sday, &model, &pday);
-    if (s != CW_OK)
-        return s;
-    json_t *o = json_object(), *seg = json_array(), *own = json_array(), *col = json_object();
-    json_object_set_new(o, "as_of", day_json(day));
-    json_object_set_new(o, "segments", seg);
-    json_object_set_new(o, "owners", own);
-    json_object_set_new(o, "colours", col);
     sqlite3_stmt *q;
     int rc = SQLITE_DONE;
+    cw_status s;
     if ((s = prep(st, "SELECT DISTINCT segment FROM accounts ORDER BY 1", &q)) == CW_OK) {
         while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-            json_array_append_new(seg, col_value(q, 0));
+            json_array_append_new(segments, col_value(q, 0));
         sqlite3_finalize(q);
     }
     if (s == CW_OK && rc == SQLITE_DONE &&
         (s = prep(st, "SELECT DISTINCT owner FROM accounts WHERE owner IS NOT NULL ORDER BY 1",
                   &q)) == CW_OK) {
         while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-            json_array_append_new(own, col_value(q, 0));
+            json_array_append_new(owners, col_value(q, 0));
         sqlite3_finalize(q);
     }
     if (s == CW_OK && rc == SQLITE_DONE &&
         (s = prep(st, "SELECT colour, count(*) FROM scores WHERE day=? GROUP BY colour", &q)) ==
             CW_OK) {
-        sqlite3_bind_int64(q, 1, sday);
+        sqlite3_bind_int64(q, 1, v->score_day);
         for (int i = 0; i < 3; i++)
-            json_object_set_new(col, colour_names[i], json_integer(0));
+            colour_counts[i] = 0;
         while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-            const char *n = cw_api_colour_name(sqlite3_column_int(q, 0));
-            if (n)
-                json_object_set_new(col, n, json_integer(sqlite3_column_int64(q, 1)));
+            int c = sqlite3_column_int(q, 0);
+            if (c >= 0 && c < 3)
+                colour_counts[c] = sqlite3_column_int64(q, 1);
         }
         sqlite3_finalize(q);
     }
     if (s == CW_OK && rc != SQLITE_DONE)
         s = fail(st, "facets");
-    if (s != CW_OK) {
-        json_decref(o);
-        return s;
-    }
-    *out = o;
-    return CW_OK;
+    return s;
 }
 
 /* ---- one account ---------------------------------------------------- */
 
-typedef struct metric_hist {
-    json_t *days, *series; /* series: one array per account metric */
-    int n;
-} metric_hist;
-
-static cw_status on_metrics(int64_t day, int64_t account, const double *vals, const double *trend,
-                            const double *peers, int n, void *ud)
+cw_status cw_store_api_account_row(cw_store *st, const cw_api_view *v, const char *account_id,
+                                   int64_t *id, json_t **out)
 {
-    (void)account;
-    (void)trend;
-    (void)peers;
-    metric_hist *h = ud;
-    json_array_append_new(h->days, day_json(day));
-    for (int i = 0; i < h->n; i++) {
-        double v = i < n ? vals[i] : NAN;
-        json_array_append_new(json_array_get(h->series, (size_t)i),
-                              isfinite(v) ? json_real(v) : json_null());
+    *out = NULL;
+    sqlite3_stmt *q;
+    cw_status s;
+    if ((s = prep(st,
+                  "SELECT id AS _id, account_id AS id, name, segment, owner, status, seats,"
+                  " mrr_minor, currency, date(contract_start,'unixepoch') AS contract_start,"
+                  " CASE WHEN renewal_date IS NULL THEN NULL ELSE date(renewal_date,'unixepoch')"
+                  " END AS renewal_date,"
+                  " CASE WHEN renewal_date IS NULL THEN NULL ELSE"
+                  " CAST(floor((renewal_date - ?) / 86400.0) AS INTEGER) END AS days_to_renewal,"
+                  " CASE WHEN churn_date IS NULL THEN NULL ELSE date(churn_date,'unixepoch')"
+                  " END AS churn_date, churn_reason FROM accounts WHERE account_id = ?",
+                  &q)) != CW_OK)
+        return s;
+    sqlite3_bind_int64(q, 1, v->day * 86400);
+    sqlite3_bind_text(q, 2, account_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        if (rc == SQLITE_DONE)
+            return cw_store_set_error(st, CW_ERR_NOTFOUND, "no account '%s'", account_id);
+        return fail(st, "account");
     }
+    *out = row_object(q);
+    *id = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
     return CW_OK;
 }
 
-static cw_status account_users(cw_store *st, int64_t account, int64_t day, json_t *users)
+/* History of one account (?1 account, ?2 model) from hist_sql into arr, then
+ * the columns of last_sql's first row merged into latest (when arr is not
+ * empty). */
+static cw_status history(cw_store *st, int64_t id, int64_t model, const char *hist_sql,
+                         const char *last_sql, json_t *arr, json_t *latest)
 {
-    const cw_metric_info *cat;
-    int nc = cw_metrics_catalog(&cat), nuser = 0, i_days = -1, i_feat = -1, i_active = -1,
-        i_drop = -1;
-    for (int i = 0; i < nc; i++) {
-        if (cat[i].scope != CW_SCOPE_USER)
-            continue;
-        if (strcmp(cat[i].name, "user_days_since_active") == 0)
-            i_days = nuser;
-        else if (strcmp(cat[i].name, "user_features_used") == 0)
-            i_feat = nuser;
-        else if (strcmp(cat[i].name, "user_active_days") == 0)
-            i_active = nuser;
-        else if (strcmp(cat[i].name, "user_dropped_off") == 0)
-            i_drop = nuser;
-        nuser++;
+    sqlite3_stmt *q;
+    cw_status s;
+    if ((s = prep(st, hist_sql, &q)) != CW_OK)
+        return s;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, model);
+    if ((s = rows_into(st, q, arr)) != CW_OK || !json_array_size(arr) ||
+        (s = prep(st, last_sql, &q)) != CW_OK)
+        return s;
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, model);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        json_t *r = row_object(q);
+        json_object_update(latest, r);
+        json_decref(r);
     }
+    sqlite3_finalize(q);
+    return CW_OK;
+}
+
+cw_status cw_store_api_account_scores(cw_store *st, int64_t id, json_t *scores, json_t *latest)
+{
+    return history(st, id, 0,
+                   "SELECT date(day*86400,'unixepoch') AS day, score, colour, change"
+                   " FROM scores WHERE account = ?1 ORDER BY day",
+                   "SELECT scorecard, contrib AS contrib_json FROM scores WHERE account = ?1"
+                   " ORDER BY day DESC LIMIT 1",
+                   scores, latest);
+}
+
+cw_status cw_store_api_account_predictions(cw_store *st, int64_t id, int64_t model, json_t *preds,
+                                           json_t *latest)
+{
+    return history(st, id, model,
+                   "SELECT date(day*86400,'unixepoch') AS day, probability FROM predictions"
+                   " WHERE account = ?1 AND model = ?2 ORDER BY day",
+                   "SELECT probability, drivers AS drivers_json FROM predictions"
+                   " WHERE account = ?1 AND model = ?2 ORDER BY day DESC LIMIT 1",
+                   preds, latest);
+}
+
+cw_status cw_store_api_user_metrics_day(cw_store *st, int64_t *day)
+{
+    int null;
+    cw_status s = scalar_i64(st,
+                             "SELECT max(day) FROM user_metrics WHERE day <= (SELECT max(day) FROM"
+                             " metric_snapshots)",
+                             0, day, &null);
+    if (null)
+        *day = -1;
+    return s;
+}
+
+cw_status cw_store_api_account_users(cw_store *st, int64_t account, int64_t day,
+                                     cw_status (*fn)(json_t *user, const double *vals, int n,
+                                                     void *ud),
+                                     void *ud)
+{
     sqlite3_stmt *q;
     cw_status s = prep(st,
                        "SELECT u.user_id AS id, u.email, u.role, u.department,"
@@ -848,34 +550,34 @@ static cw_status account_users(cw_store *st, int64_t account, int64_t day, json_
         return s;
     sqlite3_bind_int64(q, 1, day);
     sqlite3_bind_int64(q, 2, account);
+    double *vals = NULL;
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *u = row_object(q);
-        json_object_del(u, "_vals");
+    while (s == CW_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         const unsigned char *b = sqlite3_column_blob(q, 6);
-        int nb = sqlite3_column_bytes(q, 6) / 8;
-        double v[4] = {NAN, NAN, NAN, NAN};
-        int idx[4] = {i_days, i_feat, i_active, i_drop};
-        for (int j = 0; j < 4; j++)
-            if (b && idx[j] >= 0 && idx[j] < nb) {
-                uint64_t bits = cw_load_le64(b + 8 * idx[j]);
-                memcpy(&v[j], &bits, 8);
-            }
-        json_object_set_new(u, "last_seen",
-                            isfinite(v[0]) ? day_json(day - (int64_t)v[0]) : json_null());
-        json_object_set_new(u, "features_used", isfinite(v[1]) ? json_real(v[1]) : json_null());
-        json_object_set_new(u, "active_days", isfinite(v[2]) ? json_real(v[2]) : json_null());
-        json_object_set_new(u, "dropped_off",
-                            isfinite(v[3]) ? json_boolean(v[3] > 0) : json_null());
-        json_array_append_new(users, u);
+        int nb = b ? sqlite3_column_bytes(q, 6) / 8 : 0;
+        double *nv = realloc(vals, (size_t)(nb ? nb : 1) * sizeof *nv);
+        if (!nv) {
+            s = CW_ERR_NOMEM;
+            break;
+        }
+        vals = nv;
+        for (int j = 0; j < nb; j++) {
+            uint64_t bits = cw_load_le64(b + 8 * j);
+            memcpy(&vals[j], &bits, 8);
+        }
+        s = fn(row_object(q), vals, nb, ud);
     }
+    free(vals);
     sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? CW_OK : fail(st, "users");
+    if (s == CW_OK && rc != SQLITE_DONE)
+        s = fail(st, "users");
+    return s;
 }
 
 /* Goals with their measurements and the value expected today on the
  * straight line from baseline (start) to target (target date). */
-static cw_status account_goals(cw_store *st, int64_t account, int64_t asof_unix, json_t *goals)
+cw_status cw_store_api_account_goals(cw_store *st, int64_t account, int64_t asof_unix,
+                                     json_t *goals)
 {
     sqlite3_stmt *q, *qm;
     cw_status s = prep(st,
@@ -899,8 +601,6 @@ static cw_status account_goals(cw_store *st, int64_t account, int64_t asof_unix,
         json_t *g = row_object(q);
         double base = sqlite3_column_double(q, 3), target = sqlite3_column_double(q, 4);
         int64_t t0 = sqlite3_column_int64(q, 6), t1 = sqlite3_column_int64(q, 8);
-        json_object_del(g, "_s");
-        json_object_del(g, "_t");
         double frac = t1 > t0 ? (double)(asof_unix - t0) / (double)(t1 - t0) : 1.0;
         frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
         json_object_set_new(g, "expected_now", json_real(base + (target - base) * frac));
@@ -929,226 +629,51 @@ static cw_status account_goals(cw_store *st, int64_t account, int64_t asof_unix,
     return s;
 }
 
-static int timeline_cmp(const void *a, const void *b)
+cw_status cw_store_api_account_events(cw_store *st, int64_t account, json_t *timeline)
 {
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    const char *p = json_string_value(json_object_get(x, "at"));
-    const char *r = json_string_value(json_object_get(y, "at"));
-    return -strcmp(p ? p : "", r ? r : ""); /* newest first */
-}
-
-cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out)
-{
-    *out = NULL;
-    int64_t day, sday, model, pday;
-    cw_status s = as_of(st, &day, &sday, &model, &pday);
+    sqlite3_stmt *q;
+    cw_status s =
+        prep(st,
+             "SELECT 'ticket' AS type, strftime('%Y-%m-%dT%H:%M:%SZ', opened_at, 'unixepoch')"
+             " AS at, category || ' ticket (' || coalesce(priority, 'normal') || ')' AS title,"
+             " CASE WHEN closed_at IS NULL THEN 'open' ELSE 'closed ' ||"
+             " date(closed_at,'unixepoch') END || CASE WHEN satisfaction IS NULL THEN ''"
+             " ELSE ', satisfaction ' || satisfaction || '/5' END AS detail"
+             " FROM tickets WHERE account = ?1"
+             " UNION ALL SELECT 'survey', strftime('%Y-%m-%dT%H:%M:%SZ',"
+             " coalesce(responded_at, sent_at), 'unixepoch'), upper(type) || ' survey' ||"
+             " CASE WHEN score IS NULL THEN '' ELSE ': ' || score END,"
+             " trim(coalesce(reason, '') || ' ' || coalesce(comment, ''))"
+             " FROM surveys WHERE account = ?1 AND coalesce(responded_at, sent_at) IS NOT NULL"
+             " ORDER BY 2 DESC LIMIT 200",
+             &q);
     if (s != CW_OK)
         return s;
-    sqlite3_stmt *q;
-    if ((s = prep(st,
-                  "SELECT id AS _id, account_id AS id, name, segment, owner, status, seats,"
-                  " mrr_minor, currency, date(contract_start,'unixepoch') AS contract_start,"
-                  " CASE WHEN renewal_date IS NULL THEN NULL ELSE date(renewal_date,'unixepoch')"
-                  " END AS renewal_date,"
-                  " CASE WHEN renewal_date IS NULL THEN NULL ELSE"
-                  " CAST(floor((renewal_date - ?) / 86400.0) AS INTEGER) END AS days_to_renewal,"
-                  " CASE WHEN churn_date IS NULL THEN NULL ELSE date(churn_date,'unixepoch')"
-                  " END AS churn_date, churn_reason FROM accounts WHERE account_id = ?",
-                  &q)) != CW_OK)
-        return s;
-    sqlite3_bind_int64(q, 1, day * 86400);
-    sqlite3_bind_text(q, 2, account_id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(q);
-    if (rc != SQLITE_ROW) {
-        sqlite3_finalize(q);
-        if (rc == SQLITE_DONE)
-            return cw_store_set_error(st, CW_ERR_NOTFOUND, "no account '%s'", account_id);
-        return fail(st, "account");
-    }
-    json_t *a = row_object(q);
-    int64_t id = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    json_object_del(a, "_id");
-    json_object_set_new(a, "as_of", day_json(day));
-
-    /* Score history, the latest contributions, probability history and drivers. */
-    json_t *scores = json_array(), *preds = json_array();
-    json_object_set_new(a, "scores", scores);
-    json_object_set_new(a, "predictions", preds);
-    if ((s = prep(st,
-                  "SELECT date(day*86400,'unixepoch') AS day, score, colour, change"
-                  " FROM scores WHERE account = ? ORDER BY day",
-                  &q)) == CW_OK) {
-        sqlite3_bind_int64(q, 1, id);
-        s = rows_into(st, q, scores);
-    }
-    size_t ns = json_array_size(scores);
-    for (size_t i = 0; i < ns; i++) {
-        json_t *r = json_array_get(scores, i), *c = json_object_get(r, "colour");
-        if (json_is_integer(c))
-            json_object_set_new(r, "colour",
-                                json_string(cw_api_colour_name((int)json_integer_value(c))));
-    }
-    json_t *latest = ns ? json_deep_copy(json_array_get(scores, ns - 1)) : json_null();
-    if (s == CW_OK && ns &&
-        (s = prep(st,
-                  "SELECT scorecard, contrib AS contrib_json FROM scores WHERE account = ?"
-                  " ORDER BY day DESC LIMIT 1",
-                  &q)) == CW_OK) {
-        sqlite3_bind_int64(q, 1, id);
-        if (sqlite3_step(q) == SQLITE_ROW) {
-            json_t *r = row_object(q);
-            json_object_update(latest, r);
-            json_decref(r);
-        }
-        sqlite3_finalize(q);
-    }
-    json_object_set_new(a, "score", latest);
-    json_object_set_new(a, "drivers", json_array());
-    json_object_set_new(a, "probability", json_null());
-    if (s == CW_OK && model >= 0 &&
-        (s = prep(st,
-                  "SELECT date(day*86400,'unixepoch') AS day, probability FROM predictions"
-                  " WHERE account = ? AND model = ? ORDER BY day",
-                  &q)) == CW_OK) {
-        sqlite3_bind_int64(q, 1, id);
-        sqlite3_bind_int64(q, 2, model);
-        s = rows_into(st, q, preds);
-        if (s == CW_OK && (s = prep(st,
-                                    "SELECT probability, drivers AS drivers_json FROM predictions"
-                                    " WHERE account = ? AND model = ? ORDER BY day DESC LIMIT 1",
-                                    &q)) == CW_OK) {
-            sqlite3_bind_int64(q, 1, id);
-            sqlite3_bind_int64(q, 2, model);
-            if (sqlite3_step(q) == SQLITE_ROW) {
-                json_t *r = row_object(q);
-                json_object_update(a, r);
-                json_decref(r);
-            }
-            sqlite3_finalize(q);
-        }
-    }
-
-    /* Metric history (every account metric of the catalogue). */
-    const cw_metric_info *cat;
-    int nc = cw_metrics_catalog(&cat), nacc = 0;
-    json_t *names = json_array(), *series = json_array();
-    for (int i = 0; i < nc; i++)
-        if (cat[i].scope == CW_SCOPE_ACCOUNT) {
-            json_array_append_new(names, json_string(cat[i].name));
-            json_array_append_new(series, json_array());
-            nacc++;
-        }
-    metric_hist h = {json_array(), series, nacc};
-    if (s == CW_OK)
-        s = cw_store_get_ops(st)->account_metrics_scan(st, 0, INT64_MAX / 2, id, on_metrics, &h);
-    json_object_set_new(
-        a, "metrics",
-        json_pack("{s:o, s:o, s:o}", "names", names, "days", h.days, "values", series));
-
-    int64_t last_snap = -1;
-    if (s == CW_OK) {
-        int null;
-        s = scalar_i64(st,
-                       "SELECT max(day) FROM user_metrics WHERE day <= (SELECT max(day) FROM"
-                       " metric_snapshots)",
-                       0, &last_snap, &null);
-        if (null)
-            last_snap = -1;
-    }
-    json_t *users = json_array(), *goals = json_array(), *timeline = json_array();
-    json_object_set_new(a, "users", users);
-    json_object_set_new(a, "goals", goals);
-    if (s == CW_OK)
-        s = account_users(st, id, last_snap, users);
-    if (s == CW_OK)
-        s = account_goals(st, id, day * 86400, goals);
-
-    /* Alerts of the account, and the timeline of tickets, surveys, alerts. */
-    json_t *alerts = NULL;
-    if (s == CW_OK)
-        s = cw_api_alerts_list(st, "all", account_id, 200, 0, (int64_t)time(NULL), &alerts);
-    if (s == CW_OK) {
-        json_object_set_new(a, "alerts", json_incref(json_object_get(alerts, "items")));
-        json_t *it;
-        size_t i;
-        json_array_foreach (json_object_get(alerts, "items"), i, it) {
-            json_array_append_new(timeline, json_pack("{s:s, s:O, s:O, s:O}", "type", "alert", "at",
-                                                      json_object_get(it, "opened_at"), "title",
-                                                      json_object_get(it, "rule"), "detail",
-                                                      json_object_get(it, "message")));
-        }
-    }
-    json_decref(alerts);
-    if (s == CW_OK &&
-        (s = prep(st,
-                  "SELECT 'ticket' AS type, strftime('%Y-%m-%dT%H:%M:%SZ', opened_at, 'unixepoch')"
-                  " AS at, category || ' ticket (' || coalesce(priority, 'normal') || ')' AS title,"
-                  " CASE WHEN closed_at IS NULL THEN 'open' ELSE 'closed ' ||"
-                  " date(closed_at,'unixepoch') END || CASE WHEN satisfaction IS NULL THEN ''"
-                  " ELSE ', satisfaction ' || satisfaction || '/5' END AS detail"
-                  " FROM tickets WHERE account = ?1"
-                  " UNION ALL SELECT 'survey', strftime('%Y-%m-%dT%H:%M:%SZ',"
-                  " coalesce(responded_at, sent_at), 'unixepoch'), upper(type) || ' survey' ||"
-                  " CASE WHEN score IS NULL THEN '' ELSE ': ' || score END,"
-                  " trim(coalesce(reason, '') || ' ' || coalesce(comment, ''))"
-                  " FROM surveys WHERE account = ?1 AND coalesce(responded_at, sent_at) IS NOT NULL"
-                  " ORDER BY 2 DESC LIMIT 200",
-                  &q)) == CW_OK) {
-        sqlite3_bind_int64(q, 1, id);
-        s = rows_into(st, q, timeline);
-    }
-    size_t nt = json_array_size(timeline);
-    json_t **tv = malloc((nt ? nt : 1) * sizeof *tv);
-    if (tv) {
-        for (size_t i = 0; i < nt; i++)
-            tv[i] = json_incref(json_array_get(timeline, i));
-        qsort(tv, nt, sizeof *tv, timeline_cmp);
-        json_array_clear(timeline);
-        for (size_t i = 0; i < nt; i++)
-            json_array_append_new(timeline, tv[i]);
-        free(tv);
-    }
-    json_object_set_new(a, "timeline", timeline);
-    if (s != CW_OK) {
-        json_decref(a);
-        return s;
-    }
-    *out = a;
-    return CW_OK;
+    sqlite3_bind_int64(q, 1, account);
+    return rows_into(st, q, timeline);
 }
 
-/* ---- backtests and reports ------------------------------------------ */
+/* ---- backtests and models ------------------------------------------- */
 
-/* {"items": [rows of sql]}. */
-static cw_status items_query(cw_store *st, const char *sql, json_t **out)
+/* Appends the rows of sql to items. */
+static cw_status items_query(cw_store *st, const char *sql, json_t *items)
 {
-    *out = NULL;
     sqlite3_stmt *q;
     cw_status s = prep(st, sql, &q);
     if (s != CW_OK)
         return s;
-    json_t *items = json_array();
-    if ((s = rows_into(st, q, items)) != CW_OK) {
-        json_decref(items);
-        return s;
-    }
-    *out = json_pack("{s:o}", "items", items);
-    return CW_OK;
+    return rows_into(st, q, items);
 }
 
-cw_status cw_api_backtests(cw_store *st, json_t **out)
+cw_status cw_store_api_backtests(cw_store *st, json_t *items)
 {
     return items_query(st,
                        "SELECT id, strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch') AS at, subject,"
                        " result AS result_json FROM backtests ORDER BY at DESC, id DESC LIMIT 50",
-                       out);
+                       items);
 }
 
-/* The stored models, newest first: what a model is (kind, window, horizon,
- * rounds), how it tested and what it looks at; the feature list, the ROC
- * points and the body stay out (`churnwatch train`, docs/model.md). */
-cw_status cw_api_models(cw_store *st, json_t **out)
+cw_status cw_store_api_models(cw_store *st, json_t *items)
 {
     return items_query(
         st,
@@ -1160,114 +685,7 @@ cw_status cw_api_models(cw_store *st, json_t **out)
         " json_remove(json_extract(meta, '$.test'), '$.roc') AS test_json,"
         " json_extract(meta, '$.importance') AS importance_json"
         " FROM models WHERE json_valid(meta) ORDER BY active DESC, id DESC LIMIT 20",
-        out);
-}
-
-static json_t *num(double d)
-{
-    return isfinite(d) ? json_real(d) : json_null();
-}
-
-cw_status cw_api_report_revenue(cw_store *st, int by_quarter, const char *segment, json_t **out)
-{
-    *out = NULL;
-    cw_revenue_opts o;
-    cw_revenue_opts_init(&o);
-    o.by_quarter = by_quarter;
-    o.segment = segment;
-    cw_revenue_report *r = NULL;
-    cw_status s = cw_revenue_compute(st, &o, &r);
-    if (s != CW_OK)
-        return s;
-    json_t *ps = json_array();
-    for (int i = 0; i < r->nperiods; i++) {
-        const cw_revenue_period *p = &r->periods[i];
-        char per[16];
-        snprintf(per, sizeof per, "%04d-%02d", p->year, p->month);
-        json_t *o2 = json_object();
-        json_object_set_new(o2, "period", json_string(per));
-        json_object_set_new(o2, "mrr_start_minor", json_integer(p->mrr_start_minor));
-        json_object_set_new(o2, "new_minor", json_integer(p->new_minor));
-        json_object_set_new(o2, "expansion_minor", json_integer(p->expansion_minor));
-        json_object_set_new(o2, "contraction_minor", json_integer(p->contraction_minor));
-        json_object_set_new(o2, "churn_minor", json_integer(p->churn_minor));
-        json_object_set_new(o2, "reactivation_minor", json_integer(p->reactivation_minor));
-        json_object_set_new(o2, "mrr_end_minor", json_integer(p->mrr_end_minor));
-        json_object_set_new(o2, "customers_start", json_integer(p->customers_start));
-        json_object_set_new(o2, "customers_end", json_integer(p->customers_end));
-        json_object_set_new(o2, "customers_new", json_integer(p->customers_new));
-        json_object_set_new(o2, "customers_churned", json_integer(p->customers_churned));
-        json_object_set_new(o2, "logo_churn_pct", num(p->logo_churn_pct));
-        json_object_set_new(o2, "grr_pct", num(p->grr_pct));
-        json_object_set_new(o2, "nrr_pct", num(p->nrr_pct));
-        json_object_set_new(o2, "quick_ratio", num(p->quick_ratio));
-        json_array_append_new(ps, o2);
-    }
-    *out = json_pack("{s:s, s:s, s:o}", "currency", r->currency, "by",
-                     by_quarter ? "quarter" : "month", "periods", ps);
-    cw_revenue_free(r);
-    return CW_OK;
-}
-
-cw_status cw_api_report_cohorts(cw_store *st, const char *segment, int months, json_t **out)
-{
-    *out = NULL;
-    cw_cohorts_opts o;
-    cw_cohorts_opts_init(&o);
-    o.segment = segment;
-    if (months > 0)
-        o.months = months;
-    cw_cohorts_report *r = NULL;
-    cw_status s = cw_cohorts_compute(st, &o, &r);
-    if (s != CW_OK)
-        return s;
-    json_t *cs = json_array();
-    for (int i = 0; i < r->ncohorts; i++) {
-        const cw_cohort *c = &r->cohorts[i];
-        char per[16];
-        snprintf(per, sizeof per, "%04d-%02d", c->year, c->month);
-        json_t *lr = json_array(), *rr = json_array();
-        for (int k = 0; k <= r->months; k++) {
-            json_array_append_new(lr, num(c->logo_retention_pct[k]));
-            json_array_append_new(rr, num(c->revenue_retention_pct[k]));
-        }
-        json_array_append_new(cs, json_pack("{s:s, s:I, s:I, s:o, s:o}", "cohort", per, "accounts",
-                                            (json_int_t)c->accounts, "mrr0_minor",
-                                            (json_int_t)c->mrr0_minor, "logo_retention_pct", lr,
-                                            "revenue_retention_pct", rr));
-    }
-    *out =
-        json_pack("{s:s, s:i, s:o}", "currency", r->currency, "months", r->months, "cohorts", cs);
-    cw_cohorts_free(r);
-    return CW_OK;
-}
-
-cw_status cw_api_report_reasons(cw_store *st, const char *segment, json_t **out)
-{
-    *out = NULL;
-    cw_reasons_opts o;
-    cw_reasons_opts_init(&o);
-    o.segment = segment;
-    cw_reasons_report *r = NULL;
-    cw_status s = cw_reasons_compute(st, &o, &r);
-    if (s != CW_OK)
-        return s;
-    json_t *causes = json_array();
-    for (int c = 0; c < CW_CAUSE__COUNT; c++)
-        json_array_append_new(
-            causes, json_pack("{s:s, s:I, s:I}", "cause", cw_churn_cause_name((cw_churn_cause)c),
-                              "accounts", (json_int_t)r->by_cause[c].accounts, "lost_mrr_minor",
-                              (json_int_t)r->by_cause[c].lost_mrr_minor));
-    *out =
-        json_pack("{s:s, s:o, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}}", "currency", r->currency,
-                  "causes", causes, "total", "accounts", (json_int_t)r->total.accounts,
-                  "lost_mrr_minor", (json_int_t)r->total.lost_mrr_minor, "avoidable", "accounts",
-                  (json_int_t)r->avoidable.accounts, "lost_mrr_minor",
-                  (json_int_t)r->avoidable.lost_mrr_minor, "unavoidable", "accounts",
-                  (json_int_t)r->unavoidable.accounts, "lost_mrr_minor",
-                  (json_int_t)r->unavoidable.lost_mrr_minor);
-    cw_reasons_free(r);
-    return CW_OK;
+        items);
 }
 
 /* ---- alerts ------------------------------------------------------------
@@ -1276,47 +694,6 @@ cw_status cw_api_report_reasons(cw_store *st, const char *segment, json_t **out)
  * (auto-resolved, by hand, gone); opened_day is a day; vals the JSON of the
  * metric values that raised it. Snoozes are judged on the alerts' clock:
  * the last evaluated day (alert_days). */
-
-static const char *const alert_status_names[] = {"",         "open",     "acknowledged", "snoozed",
-                                                 "resolved", "resolved", "resolved"};
-static const char *const alert_resolutions[] = {"", "", "", "", "auto", "by hand", "gone"};
-
-/* Status number to name; vals text to "values" and a readable message. */
-static void alert_finish(json_t *it)
-{
-    json_t *v = json_object_get(it, "status");
-    json_int_t code = json_is_integer(v) ? json_integer_value(v) : 0;
-    if (code >= 1 && code <= 6) {
-        json_object_set_new(it, "status", json_string(alert_status_names[code]));
-        json_object_set_new(it, "resolution",
-                            code >= 4 ? json_string(alert_resolutions[code]) : json_null());
-    }
-    json_t *vals = json_object_get(it, "vals");
-    json_t *obj = json_is_string(vals) ? json_loads(json_string_value(vals), 0, NULL) : NULL;
-    char msg[512];
-    size_t len = 0;
-    msg[0] = '\0';
-    if (json_is_object(obj)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach (obj, k, x) {
-            if (len >= sizeof msg - 1)
-                break;
-            if (json_is_number(x))
-                len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s %.4g", len ? ", " : "",
-                                        k, json_number_value(x));
-            else
-                len +=
-                    (size_t)snprintf(msg + len, sizeof msg - len, "%s%s n/a", len ? ", " : "", k);
-        }
-        json_object_set_new(it, "values", obj);
-    } else {
-        json_decref(obj);
-        json_object_set_new(it, "values", json_object());
-    }
-    json_object_del(it, "vals");
-    json_object_set_new(it, "message", json_string(msg));
-}
 
 #define ALERT_COLUMNS                                                                              \
     "SELECT l.id, a.account_id AS account, a.name AS account_name, u.user_id AS user, l.rule,"     \
@@ -1338,8 +715,7 @@ static void alert_finish(json_t *it)
     "      coalesce(l.snoozed_until, 0) <= :today))) OR (:st = -4 AND l.status IN (4, 5, 6))"      \
     "      OR l.status = :st)"
 
-/* The alerts' clock: the last evaluated day, or the day of now when none. */
-static cw_status alerts_today(cw_store *st, int64_t now, int64_t *today)
+cw_status cw_store_api_alerts_today(cw_store *st, int64_t now, int64_t *today)
 {
     sqlite3_stmt *q;
     cw_status s = prep(st, "SELECT max(day) FROM alert_days", &q);
@@ -1352,31 +728,12 @@ static cw_status alerts_today(cw_store *st, int64_t now, int64_t *today)
     return CW_OK;
 }
 
-cw_status cw_api_alerts_list(cw_store *st, const char *status, const char *account, int64_t limit,
-                             int64_t offset, int64_t now, json_t **out)
+cw_status cw_store_api_alerts(cw_store *st, int code, const char *account, int64_t today,
+                              int64_t limit, int64_t offset, json_t *items, int64_t *total)
 {
-    *out = NULL;
-    int code = -2; /* open */
-    if (status && strcmp(status, "all") == 0)
-        code = -1;
-    else if (status && strcmp(status, "acknowledged") == 0)
-        code = 2;
-    else if (status && strcmp(status, "snoozed") == 0)
-        code = 3;
-    else if (status && strcmp(status, "resolved") == 0)
-        code = -4;
-    else if (status && strcmp(status, "open") != 0)
-        return cw_store_set_error(st, CW_ERR_USAGE,
-                                  "status: expected open, all, acknowledged, snoozed or "
-                                  "resolved");
-    if (limit < 1 || limit > 500 || offset < 0)
-        return cw_store_set_error(st, CW_ERR_USAGE, "limit must be 1..500 and offset >= 0");
-    int64_t today;
-    cw_status s = alerts_today(st, now, &today);
-    if (s != CW_OK)
-        return s;
     sqlite3_stmt *q, *qc;
-    s = prep(st,
+    cw_status s =
+        prep(st,
              ALERT_COLUMNS ALERT_WHERE
              " ORDER BY l.opened_day DESC, l.severity DESC, l.id DESC LIMIT :limit OFFSET :offset",
              &q);
@@ -1387,8 +744,7 @@ cw_status cw_api_alerts_list(cw_store *st, const char *status, const char *accou
         sqlite3_finalize(q);
     if (s != CW_OK)
         return s;
-    json_t *items = json_array();
-    int64_t total = 0;
+    *total = 0;
     sqlite3_stmt *both[2] = {q, qc};
     for (int i = 0; i < 2; i++) {
         bind_name_text(both[i], ":account", account);
@@ -1399,51 +755,25 @@ cw_status cw_api_alerts_list(cw_store *st, const char *status, const char *accou
     bind_name_i64(q, ":offset", offset, 0);
     if ((s = rows_into(st, q, items)) == CW_OK) {
         if (sqlite3_step(qc) == SQLITE_ROW)
-            total = sqlite3_column_int64(qc, 0);
+            *total = sqlite3_column_int64(qc, 0);
         else
             s = fail(st, "alerts count");
     }
     sqlite3_finalize(qc);
-    if (s != CW_OK) {
-        json_decref(items);
-        return s;
-    }
-    size_t i;
-    json_t *it;
-    json_array_foreach (items, i, it)
-        alert_finish(it);
-    *out = json_pack("{s:I, s:o}", "total", (json_int_t)total, "items", items);
-    return CW_OK;
+    return s;
 }
 
-cw_status cw_api_alert_update(cw_store *st, int64_t id, cw_api_alert_op op, int64_t until_unix,
-                              int64_t days, int64_t now, json_t **out)
+cw_status cw_store_api_alert(cw_store *st, int64_t id, json_t **out)
 {
     *out = NULL;
-    static const cw_alert_action what[] = {0, CW_ALERT_DO_ACK, CW_ALERT_DO_SNOOZE,
-                                           CW_ALERT_DO_RESOLVE};
-    if (op < CW_ALERT_ACK || op > CW_ALERT_RESOLVE)
-        return cw_store_set_error(st, CW_ERR_USAGE, "unknown alert operation");
-    int64_t until_day = -1;
-    if (op == CW_ALERT_SNOOZE) {
-        int64_t today;
-        cw_status s = alerts_today(st, now, &today);
-        if (s != CW_OK)
-            return s;
-        until_day = days > 0 ? today + days : until_unix / 86400;
-    }
-    cw_status s = cw_alert_update(st, id, what[op], until_day, "api", NULL, now);
-    if (s != CW_OK)
-        return s;
     sqlite3_stmt *q;
+    cw_status s;
     if ((s = prep(st, ALERT_COLUMNS " WHERE l.id = ?", &q)) != CW_OK)
         return s;
     sqlite3_bind_int64(q, 1, id);
     int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
+    if (rc == SQLITE_ROW)
         *out = row_object(q);
-        alert_finish(*out);
-    }
     sqlite3_finalize(q);
     if (rc != SQLITE_ROW)
         return fail(st, "alert");
