@@ -52,6 +52,34 @@ typedef enum cw_status {
 /* Returns a static, human-readable name of status s. */
 CW_API const char *cw_strerror(cw_status s);
 
+/* The one error channel. A call on a handle keeps its detailed message on
+ * the handle (cw_store_errmsg, cw_store_why). A call without a handle
+ * (opening a store, loading the configuration, the scorecard, the rules or
+ * the actions, parsing a map or a template, running the simulator) takes a
+ * cw_error *err, which may be NULL when the caller only wants the status;
+ * on failure it holds the status returned and a message that names the
+ * cause ("file:line: [section] key: why"), truncated to fit. On success it
+ * is left as it was. */
+#define CW_ERROR_MSG_MAX 512
+typedef struct cw_error {
+    cw_status status;
+    char msg[CW_ERROR_MSG_MAX];
+} cw_error;
+
+/* Sets *e (e may be NULL) to status and the printf-style message; returns
+ * status, so that `return cw_error_set(err, CW_ERR_INPUT, "…");` reads as
+ * one statement. */
+CW_API cw_status cw_error_set(cw_error *e, cw_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Resets *e to CW_OK with an empty message; accepts NULL. */
+CW_API void cw_error_clear(cw_error *e);
+/* The message of e, or cw_strerror(e->status) when it has none; static or
+ * borrowed until the next change to *e. */
+CW_API const char *cw_error_why(const cw_error *e);
+
 /* ---------------------------------------------------------------------
  * Data model
  * ------------------------------------------------------------------- */
@@ -166,8 +194,13 @@ CW_API cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_stor
                                char **errmsg);
 /* Closes the store; accepts NULL. */
 CW_API void cw_store_close(cw_store *st);
-/* Last error message on the handle; borrowed until the next call on it. */
+/* Last error message on the handle ("" when none); borrowed until the next
+ * call on this handle. */
 CW_API const char *cw_store_errmsg(const cw_store *st);
+/* What to tell the user about status s returned by a call on st: the
+ * handle's message when it has one, else cw_strerror(s); borrowed until the
+ * next call on this handle. st may be NULL. */
+CW_API const char *cw_store_why(const cw_store *st, cw_status s);
 /* The schema version the store is at (after migrations). */
 CW_API int cw_store_schema_version(cw_store *st);
 /* The schema version this build migrates to. */

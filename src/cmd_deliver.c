@@ -92,7 +92,7 @@ int cmd_deliver(int argc, char **argv)
         cw_deliver_stats ds;
         cw_status s = cw_deliver_run(st, cfg, acts, &o, &ds);
         if (s != CW_OK) {
-            cli_error("deliver: %s", cw_store_errmsg(st) ? cw_store_errmsg(st) : cw_strerror(s));
+            cli_error("deliver: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet) {
             if (o.dry_run)
@@ -304,7 +304,7 @@ int cmd_outbox(int argc, char **argv)
                 printf("outbox: %lld delivered message(s) purged\n", (long long)n);
         }
         if (s != CW_OK) {
-            cli_error("%s", cw_store_errmsg(st));
+            cli_error("%s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         }
     }
@@ -431,7 +431,7 @@ int cmd_tasks(int argc, char **argv)
                        to == CW_TASK_DONE ? "done" : "dismissed");
         }
         if (s != CW_OK) {
-            cli_error("%s", cw_store_errmsg(st));
+            cli_error("%s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         }
     }

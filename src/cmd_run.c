@@ -374,7 +374,7 @@ int cmd_run(int argc, char **argv)
         memset(&ms, 0, sizeof ms);
         cw_status s = cw_metrics_run(st, &o, &ms);
         if (s != CW_OK) {
-            cli_error("run: metrics: %s", cw_store_errmsg(st));
+            cli_error("run: metrics: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet)
             fprintf(stderr, "run: metrics: %lld snapshot computed, %lld already stored\n",
@@ -390,7 +390,7 @@ int cmd_run(int argc, char **argv)
         cw_score_stats ss;
         cw_status s = cw_score_run(st, sc, &so, &ss);
         if (s != CW_OK) {
-            cli_error("run: score: %s", cw_store_errmsg(st));
+            cli_error("run: score: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet)
             fprintf(stderr, "run: score: %lld snapshot scored, %lld already scored\n",
@@ -404,9 +404,9 @@ int cmd_run(int argc, char **argv)
         if (s == CW_ERR_NOTFOUND) {
             /* No active model is a normal state: the scorecard still runs. */
             if (!quiet)
-                fprintf(stderr, "run: predict: skipped (%s)\n", cw_store_errmsg(st));
+                fprintf(stderr, "run: predict: skipped (%s)\n", cw_store_why(st, s));
         } else if (s != CW_OK) {
-            cli_error("run: predict: %s", cw_store_errmsg(st));
+            cli_error("run: predict: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else {
             if (!quiet)
@@ -421,7 +421,7 @@ int cmd_run(int argc, char **argv)
         cw_evaluate_stats e;
         cw_status s = cw_alerts_evaluate_ex(st, rs, day, (int64_t)time(NULL), flags, &e);
         if (s != CW_OK) {
-            cli_error("run: evaluate: %s", cw_store_errmsg(st));
+            cli_error("run: evaluate: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet) {
             char d[16];
@@ -442,7 +442,7 @@ int cmd_run(int argc, char **argv)
         cw_deliver_stats ds;
         cw_status s = cw_deliver_run(st, cfg, acts, &d, &ds);
         if (s != CW_OK) {
-            cli_error("run: deliver: %s", cw_store_errmsg(st));
+            cli_error("run: deliver: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet)
             fprintf(stderr,

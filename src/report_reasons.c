@@ -128,7 +128,7 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
 
 static int report_error(cw_store *st, cw_status s)
 {
-    cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+    cli_error("%s", cw_store_why(st, s));
     return cli_exit_code(s);
 }
 

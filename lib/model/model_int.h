@@ -104,19 +104,26 @@ typedef struct cw_fit_opts {
 
 /* XGBoost's parameters in words, as recorded in each model's meta. */
 extern const char cw_xgb_params_text[];
-/* Fits kind on the rows of m listed in idx (labels known). */
+/* The functions of model.c have no handle: each failure returns its status
+ * with the message in *err (may be NULL), e.g. "xgboost: predict: …" or
+ * "model: calibration: out of memory"; the caller moves it onto the store. */
+
+/* Fits kind on the rows of m listed in idx (labels known). On success *out
+ * is a model the caller frees with cw_model_free(); on failure it stays
+ * NULL. */
 cw_status cw_model_fit(cw_model_kind kind, const cw_mx *m, const int64_t *idx, int64_t n,
-                       const cw_fit_opts *o, cw_model **out, char **err);
+                       const cw_fit_opts *o, cw_model **out, cw_error *err);
 /* Fits Platt scaling on the rows idx (held out from the fit). */
-cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n);
+cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                             cw_error *err);
 /* Calibrated probabilities of rows idx into p (n values). */
 cw_status cw_model_prob(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                        double *p);
+                        double *p, cw_error *err);
 /* Per-feature contributions in calibrated log-odds for rows idx:
  * contrib[i * (nf + 1) + j], the last column the base value; they add up
  * to the logit of the probability. */
 cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                            double *contrib);
+                            double *contrib, cw_error *err);
 /* Global importance of each metric over rows idx (its value and trend
  * features together): the mean |contribution| in calibrated log-odds, its
  * share of the sum over metrics, and the sign of the correlation between
@@ -129,7 +136,7 @@ typedef struct cw_metric_importance {
     int direction;
 } cw_metric_importance;
 cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                              int64_t max_rows, cw_metric_importance *imp);
+                              int64_t max_rows, cw_metric_importance *imp, cw_error *err);
 /* model_explain.c: the order of one row's drivers. c holds the row's
  * contributions (value features, then trends: 2 nm); scratch gets the nm
  * metrics with their value+trend contribution, the actionable metrics
@@ -142,10 +149,16 @@ typedef struct cw_driver_rank {
 } cw_driver_rank;
 void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum);
 
-/* Serialises: meta JSON (caller frees) and body (caller frees). */
-cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len);
+/* Serialises the model's parameters into *body (*body_len bytes, NUL
+ * terminated; caller frees). */
+cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len, cw_error *err);
+/* Rebuilds a model of kind ("logreg", "xgboost") from its stored meta JSON
+ * and body. CW_ERR_INPUT when they do not fit this build (another feature
+ * count, a damaged body). On success *out is a model the caller frees with
+ * cw_model_free(); on failure it stays NULL. */
 cw_status cw_model_deserialise(const char *kind, const char *meta, const void *body,
-                               size_t body_len, cw_model **out, char **err);
+                               size_t body_len, cw_model **out, cw_error *err);
+/* Frees md; accepts NULL. */
 void cw_model_free(cw_model *md);
 /* "liblinear 2.x" / "xgboost 1.x.y" */
 void cw_model_library_version(cw_model_kind kind, char *buf, size_t n);
@@ -158,9 +171,9 @@ const char *cw_model_kind_name(cw_model_kind kind);
 /* The same for k rows at once: row rows[i], feature feat[i] (-1: none);
  * found[i], value[i]. Batched for the trees. */
 cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *rows, const int *feat,
-                                 int64_t k, double g, int *found, double *value);
+                                 int64_t k, double g, int *found, double *value, cw_error *err);
 cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
-                            double *value);
+                            double *value, cw_error *err);
 
 /* ---- store/sqlite/sqlite_model.c ---------------------------------------------- */
 

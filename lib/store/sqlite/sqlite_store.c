@@ -270,6 +270,12 @@ const char *cw_store_errmsg(const cw_store *st)
     return st && st->errmsg ? st->errmsg : "";
 }
 
+const char *cw_store_why(const cw_store *st, cw_status s)
+{
+    const char *m = cw_store_errmsg(st);
+    return *m ? m : cw_strerror(s);
+}
+
 static cw_status db_error(cw_store *st, const char *what)
 {
     return cw_store_set_error(st, CW_ERR_DB, "%s: %s", what, sqlite3_errmsg(st->db));
