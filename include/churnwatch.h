@@ -11,9 +11,14 @@
  * Conventions: functions return a cw_status and write outputs through their
  * last arguments (on failure an output handle stays NULL). Handles are
  * opaque and every close/free accepts NULL. Ownership of returned memory is
- * stated at each declaration. The library never exits or aborts on bad
- * input; detailed messages (with file, line and field) are kept on the
- * handle or passed to the caller's error callback.
+ * stated at each declaration in one of three phrases: "caller frees" (with
+ * the function that frees it), "borrowed until the next call on this
+ * handle" (valid until any further call on the handle it came from, its
+ * free included; for a callback's arguments, until the callback returns)
+ * and "takes ownership". Static data is called static and is never freed.
+ * The library never exits or aborts on bad input; detailed messages (with
+ * file, line and field) are kept on the handle, passed to the caller's
+ * error callback, or, for calls without a handle, put in a cw_error.
  */
 #ifndef CHURNWATCH_H
 #define CHURNWATCH_H
@@ -361,8 +366,8 @@ typedef struct cw_quarantine_row {
 
 /* Fills *out with the quarantine's counts. */
 CW_API cw_status cw_quarantine_counts_get(cw_store *st, cw_quarantine_counts *out);
-/* Calls fn for the newest limit rows (0 = all), newest first; strings are
- * borrowed for the call. */
+/* Calls fn for the newest limit rows (0 = all), newest first; the row's
+ * strings are borrowed until the callback returns. */
 CW_API cw_status cw_quarantine_list(cw_store *st, int64_t limit,
                                     cw_status (*fn)(const cw_quarantine_row *row, void *ud),
                                     void *ud);
@@ -383,7 +388,8 @@ typedef struct cw_config cw_config;
 CW_API cw_status cw_config_load(const char *path, cw_config **out, char **errmsg);
 /* Sets key to value after validating it (a CLI override). */
 CW_API cw_status cw_config_set(cw_config *c, const char *key, const char *value, char **errmsg);
-/* The value of key; borrowed until the next cw_config_set or free. NULL for an unknown key. */
+/* The value of key, NULL for an unknown key; borrowed until the next call
+ * on this handle. */
 CW_API const char *cw_config_get(const cw_config *c, const char *key);
 /* The value of an integer key (0 for an unknown or empty key). */
 CW_API int64_t cw_config_get_int(const cw_config *c, const char *key);
@@ -417,8 +423,8 @@ typedef struct cw_custom_metric {
     const char *unit, *doc;
 } cw_custom_metric;
 
-/* Sets *out to the custom metrics of c (borrowed until cw_config_free) and
- * returns how many. */
+/* Sets *out to the custom metrics of c and returns how many; the array is
+ * borrowed until the next call on this handle. */
 CW_API int cw_config_custom_metrics(const cw_config *c, const cw_custom_metric **out);
 
 /* One key of a structured section: [scorecard], [measure.NAME],
@@ -433,7 +439,7 @@ typedef struct cw_config_entry {
 } cw_config_entry;
 
 /* Sets *out to every structured entry, in file order, and returns how
- * many (borrowed until cw_config_free). */
+ * many; the array is borrowed until the next call on this handle. */
 CW_API int cw_config_entries(const cw_config *c, const cw_config_entry **out);
 /* Whether section is of type ("rule" matches "rule" and "rule.X"); *name
  * (may be NULL) gets the part after the dot, "" for a bare [type]. */
@@ -813,13 +819,15 @@ typedef struct cw_funnel_report {
     cw_funnel_row *months;  /* in time order */
 } cw_funnel_report;
 
+/* Sets *o to the defaults (every month of the journey rows). */
 CW_API void cw_funnel_opts_init(cw_funnel_opts *o);
 /* Builds the funnel from the journey rows. Returns CW_ERR_INPUT when costs
  * use more than one currency, CW_ERR_NOTFOUND when no journey rows are in
  * range; message on the store. *out as for cw_reasons_compute; free it
  * with cw_funnel_free(). */
 CW_API cw_status cw_funnel_compute(cw_store *st, const cw_funnel_opts *o, cw_funnel_report **out);
-CW_API void cw_funnel_free(cw_funnel_report *r); /* accepts NULL */
+/* Frees a report; accepts NULL. */
+CW_API void cw_funnel_free(cw_funnel_report *r);
 
 /* ---------------------------------------------------------------------
  * User → seat → revenue churn chain
@@ -868,13 +876,16 @@ typedef struct cw_chain_report {
     cw_chain_account *accounts; /* accounts that lost users, by account id */
 } cw_chain_report;
 
+/* Sets *o to the defaults (the last month with a deactivation, all
+ * segments). */
 CW_API void cw_chain_opts_init(cw_chain_opts *o);
 /* For every account that lost users in range, follows its next
  * subscription change. Returns CW_ERR_NOTFOUND when no user rows are in
  * scope, CW_ERR_INPUT for mixed currencies, CW_ERR_USAGE for a bad range.
  * *out as above; free with cw_chain_free(). */
 CW_API cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report **out);
-CW_API void cw_chain_free(cw_chain_report *r); /* accepts NULL */
+/* Frees a report; accepts NULL. */
+CW_API void cw_chain_free(cw_chain_report *r);
 
 /* ---------------------------------------------------------------------
  * Simulator
@@ -930,18 +941,28 @@ CW_API const char *cw_scorecard_default_text(void);
  * default when c (may be NULL) has none. Errors read "file:line: [section]
  * key: why" (caller frees *errmsg) with CW_ERR_CONFIG. */
 CW_API cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, char **errmsg);
-CW_API void cw_scorecard_free(cw_scorecard *sc); /* accepts NULL */
+/* Frees sc; accepts NULL. */
+CW_API void cw_scorecard_free(cw_scorecard *sc);
 /* Version id: 16 hex digits hashing the canonical definition; stored with
- * every score. */
+ * every score. Borrowed until the next call on this handle. */
 CW_API const char *cw_scorecard_hash(const cw_scorecard *sc);
+/* The scorecard's name ([scorecard] name, "default" for the compiled-in
+ * one); borrowed until the next call on this handle. */
 CW_API const char *cw_scorecard_name(const cw_scorecard *sc);
-/* The canonical definition as JSON (what the hash covers). */
+/* The canonical definition as JSON (what the hash covers); borrowed until
+ * the next call on this handle. */
 CW_API const char *cw_scorecard_definition(const cw_scorecard *sc);
+/* The number of measures; they are numbered 0..n-1 in definition order. */
 CW_API int cw_scorecard_measures(const cw_scorecard *sc);
+/* Fills *out with measure i (0 <= i < cw_scorecard_measures()); its
+ * strings are borrowed until the next call on this handle. */
 CW_API void cw_scorecard_measure_info(const cw_scorecard *sc, int i, cw_measure_info *out);
+/* The colour cut-offs: green at or above *green_from, red below
+ * *red_below, yellow between. */
 CW_API void cw_scorecard_cutoffs(const cw_scorecard *sc, double *green_from, double *red_below);
 /* Lifecycle stage for a tenure (0 onboarding, 1 established). */
 CW_API int cw_scorecard_stage(const cw_scorecard *sc, double tenure_days);
+/* The colour of score by the cut-offs: CW_GREEN, CW_YELLOW or CW_RED. */
 CW_API int cw_scorecard_colour(const cw_scorecard *sc, double score);
 /* Scores one account: input[i] is measure i's input (NaN = missing).
  * contrib[i] (may be NULL) gets its points in the score (NaN when it does
@@ -964,7 +985,8 @@ typedef struct cw_score_stats {
     double elapsed_s;
 } cw_score_stats;
 
-CW_API void cw_score_opts_init(cw_score_opts *o); /* every stored snapshot */
+/* Sets *o to the defaults: every stored snapshot, no recompute. */
+CW_API void cw_score_opts_init(cw_score_opts *o);
 /* Scores every account of every stored metric snapshot in the range, in one
  * transaction. A day already scored by this scorecard is skipped unless
  * recompute; a day scored by another version is rescored. CW_ERR_NOTFOUND
@@ -999,10 +1021,19 @@ typedef struct cw_suggest_result {
     double auc_train_start, auc_train; /* on the fitting rows: start, after tuning */
 } cw_suggest_result;
 
+/* Fits sc's weights to the stored history: a logistic regression of churn
+ * within horizon_days on each measure's points, on the churn model's time
+ * split (docs/scoring.md), and compares the current and suggested weights
+ * on the later snapshots. Fills *res (plain data). CW_ERR_NOTFOUND when
+ * the range holds too few snapshots or churns; the message is on the
+ * store. Changes nothing in the store. */
 CW_API cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_suggest_opts *o,
                                   cw_suggest_result *res);
+/* Writes r as the readable table of `backtest --suggest-weights` to out. */
 CW_API void cw_score_suggest_print(const cw_scorecard *sc, const cw_suggest_result *r, FILE *out);
 
+/* Sets *o to the defaults: the latest day, a table, all colours, every
+ * account, three drivers. */
 CW_API void cw_score_export_opts_init(cw_score_export_opts *o);
 /* Prints the stored scores of a day, riskiest first, with each account's
  * weakest measures. CW_ERR_NOTFOUND when nothing is scored;
@@ -1019,7 +1050,8 @@ CW_API cw_status cw_score_export(cw_store *st, const cw_scorecard *sc,
 
 typedef enum cw_severity { CW_SEVERITY_WARNING = 1, CW_SEVERITY_CRITICAL = 2 } cw_severity;
 
-/* One rule as configured (strings borrowed from its cw_rules). */
+/* One rule as configured; strings borrowed until the next call on this
+ * handle (its cw_rules). */
 typedef struct cw_rule {
     const char *name, *description;
     cw_metric_scope scope;  /* account or user */
@@ -1053,13 +1085,24 @@ CW_API const char *cw_rules_stock_text(void);
  * CW_ERR_CONFIG with *err ("file:line:col: [rule.x] when: why", caller
  * frees). On success the caller frees *out with cw_rules_free(). */
 CW_API cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, char **err);
-CW_API void cw_rules_free(cw_rules *r); /* accepts NULL */
-/* Rules in name order; borrowed until cw_rules_free. */
+/* Frees r; accepts NULL. */
+CW_API void cw_rules_free(cw_rules *r);
+/* The number of rules (stock and configured), numbered 0..n-1 in name
+ * order. */
 CW_API int cw_rules_count(const cw_rules *r);
+/* Rule i (0 <= i < cw_rules_count()), or NULL out of range; borrowed
+ * until the next call on this handle. */
 CW_API const cw_rule *cw_rules_get(const cw_rules *r, int i);
+/* The rule named name, or NULL; borrowed until the next call on this
+ * handle. */
 CW_API const cw_rule *cw_rules_find(const cw_rules *r, const char *name);
+/* The number of playbooks, numbered 0..n-1 in name order. */
 CW_API int cw_playbooks_count(const cw_rules *r);
+/* Playbook i (0 <= i < cw_playbooks_count()), or NULL out of range;
+ * borrowed until the next call on this handle. */
 CW_API const cw_playbook *cw_playbooks_get(const cw_rules *r, int i);
+/* The playbook named name, or NULL; borrowed until the next call on this
+ * handle. */
 CW_API const cw_playbook *cw_playbooks_find(const cw_rules *r, const char *name);
 
 /* Alert statuses, persisted in alerts.status; the numbers never change. */
@@ -1086,8 +1129,11 @@ typedef enum cw_alert_event {
     CW_AEV_BACKFILLED = 10 /* opened by a backfill evaluation: playbook not run */
 } cw_alert_event;
 
-/* Names of statuses and events ("open", "acked", …); NULL when unknown. */
+/* The name of alert status status ("open", "acked", …), static; NULL when
+ * unknown. */
 CW_API const char *cw_alert_status_name(int status);
+/* The name of alert event kind kind ("opened", "acked", …), static; NULL
+ * when unknown. */
 CW_API const char *cw_alert_event_name(int kind);
 /* Whether status is an open episode (open, acked or snoozed). */
 CW_API int cw_alert_status_is_open(int status);
@@ -1118,13 +1164,15 @@ CW_API cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t
  * customer base, which would otherwise message every account already off
  * track. */
 enum { CW_EVALUATE_BACKFILL = 1 };
+/* cw_alerts_evaluate with flags (CW_EVALUATE_*, 0 = none); the same
+ * statuses, messages on the store. */
 CW_API cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day,
                                        int64_t now_unix, unsigned flags, cw_evaluate_stats *stats);
 
 /* The last evaluated day (the alerts' clock), or -1 when none. */
 CW_API cw_status cw_alerts_last_day(cw_store *st, int64_t *day);
 
-/* One alert as stored (strings owned by the list). */
+/* One alert as stored (strings freed by cw_alert_list_free). */
 typedef struct cw_alert {
     int64_t id;
     char *rule, *account_id, *account_name, *user_id, *playbook, *values_json, *acked_by;
@@ -1149,19 +1197,22 @@ typedef struct cw_alerts_query {
     int64_t opened_from; /* only alerts opened on or after this day; <= 0 = any */
 } cw_alerts_query;
 
-/* Lists alerts, critical first, then newest first. *out is freed with
- * cw_alert_list_free. */
+/* Lists alerts, critical first, then newest first, into *out (caller
+ * frees with cw_alert_list_free). */
 CW_API cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *q, cw_alert_list *out);
-CW_API void cw_alert_list_free(cw_alert_list *l); /* accepts NULL */
+/* Frees the alerts of l and empties it; accepts NULL. */
+CW_API void cw_alert_list_free(cw_alert_list *l);
 
-/* A CSM's action on an open alert: ack, snooze until a day, or resolve by
- * hand. actor and note may be NULL. Returns CW_ERR_NOTFOUND for no such
- * alert and CW_ERR_USAGE when the alert is already closed. */
+/* A CSM's action on an open alert. */
 typedef enum cw_alert_action {
     CW_ALERT_DO_ACK = 1,
     CW_ALERT_DO_SNOOZE = 2,
     CW_ALERT_DO_RESOLVE = 3
 } cw_alert_action;
+/* Applies what to alert id at now_unix: ack, snooze until until_day, or
+ * resolve by hand; actor and note may be NULL. Returns CW_ERR_NOTFOUND for
+ * no such alert and CW_ERR_USAGE when the alert is already closed; the
+ * message is on the store. */
 CW_API cw_status cw_alert_update(cw_store *st, int64_t id, cw_alert_action what, int64_t until_day,
                                  const char *actor, const char *note, int64_t now_unix);
 /* Writes an alert's event history (one line each) to out. */
@@ -1179,7 +1230,7 @@ typedef struct cw_play_row {
 
 /* Computes one row per playbook over alerts opened in [from_day, to_day]
  * (-1 = open). Churn counts accounts churned within horizon_days of the
- * alert's opening. *rows is malloc'd (caller frees). */
+ * alert's opening. *rows (*nrows entries; caller frees with free()). */
 CW_API cw_status cw_plays_report(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
                                  cw_play_row **rows, int *nrows);
 /* Newcombe's hybrid score interval (method 10) for p1 - p2 from x1/n1 and
@@ -1309,7 +1360,7 @@ typedef enum cw_action_type {
 } cw_action_type;
 
 /* One [action.NAME] section (or a stock action). Strings are borrowed
- * until cw_actions_free. */
+ * until the next call on this handle (the cw_actions). */
 typedef struct cw_action {
     const char *name;
     cw_action_type type;
@@ -1342,10 +1393,14 @@ typedef struct cw_actions cw_actions;
  * "file:line: [action.x] key: why" in *errmsg (caller frees). On success
  * the caller frees *out with cw_actions_free(). cfg must outlive *out. */
 CW_API cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, char **errmsg);
-/* The action or template named name, or NULL (borrowed). */
+/* The action named name, or NULL; borrowed until the next call on this
+ * handle. */
 CW_API const cw_action *cw_actions_find(const cw_actions *a, const char *name);
+/* The template named name ([template.NAME] or stock), or NULL; borrowed
+ * until the next call on this handle. */
 CW_API const cw_template *cw_actions_template(const cw_actions *a, const char *name);
-/* Sets *out to every action, sorted by name, and returns how many (borrowed). */
+/* Sets *out to every action, sorted by name, and returns how many; the
+ * array is borrowed until the next call on this handle. */
 CW_API int cw_actions_list(const cw_actions *a, const cw_action *const **out);
 /* Frees a; accepts NULL. */
 CW_API void cw_actions_free(cw_actions *a);
@@ -1404,7 +1459,7 @@ typedef struct cw_deliver_stats {
 CW_API cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a,
                                 const cw_deliver_opts *o, cw_deliver_stats *stats);
 
-/* One outbox row; strings borrowed for the callback. */
+/* One outbox row; strings borrowed until the callback returns. */
 typedef struct cw_outbox_row {
     int64_t id;
     const char *idem_key, *action, *payload, *dest, *last_error;
@@ -1439,7 +1494,7 @@ typedef struct cw_task {
 } cw_task;
 
 /* Calls fn for tasks with status (-1: any) and, unless NULL, assignee, by
- * due day then id; strings borrowed for the callback. */
+ * due day then id; strings borrowed until the callback returns. */
 CW_API cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
                                cw_status (*fn)(const cw_task *t, void *ud), void *ud);
 /* Closes task id as done or dismissed at now. CW_ERR_NOTFOUND when no such
@@ -1460,8 +1515,8 @@ typedef enum cw_token_role { CW_ROLE_READ = 0, CW_ROLE_WRITE = 1 } cw_token_role
 
 typedef struct cw_token_info {
     int64_t id;
-    const char *name;   /* borrowed for the callback */
-    const char *prefix; /* borrowed for the callback */
+    const char *name;   /* borrowed until the callback returns */
+    const char *prefix; /* borrowed until the callback returns */
     cw_token_role role;
     int64_t created_at_unix, revoked_at_unix; /* revoked 0 = active */
 } cw_token_info;
@@ -1568,6 +1623,8 @@ typedef struct cw_train_result {
     int features;
 } cw_train_result;
 
+/* Sets *o to the defaults: both kinds, a 90-day horizon, every snapshot, a
+ * quarter of the labelled days held out for the test, not activated. */
 CW_API void cw_train_opts_init(cw_train_opts *o);
 /* Trains the kinds asked for on the store's snapshots (time split: fit,
  * calibration, purge gap of one horizon, test), saves each in `models`
@@ -1587,7 +1644,7 @@ typedef struct cw_prediction {
     int64_t account;
     char account_id[64];
     double probability;
-    char *drivers_json; /* the stored drivers array; owned by the prediction set */
+    char *drivers_json; /* the stored drivers array; freed by cw_predictions_free */
 } cw_prediction;
 
 typedef struct cw_predictions {
@@ -1604,7 +1661,8 @@ typedef struct cw_predictions {
  * rows in `predictions` (one transaction, replacing that day's rows of the
  * model) and sets *out (caller frees with cw_predictions_free). */
 CW_API cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_predictions **out);
-CW_API void cw_predictions_free(cw_predictions *p); /* accepts NULL */
+/* Frees p and its rows; accepts NULL. */
+CW_API void cw_predictions_free(cw_predictions *p);
 /* Whether the model that made p has not seen the last half year of
  * history: its newest test snapshot lies more than its horizon + 180 days
  * before the scored day (a model trained on the latest history is about one
@@ -1637,11 +1695,15 @@ typedef struct cw_backtest {
 
 /* Trains the models on the earlier snapshots, evaluates them and every
  * stored scorecard on the later ones (same rows, same labels), stores one
- * `backtests` row per subject and sets *out (caller frees). */
+ * `backtests` row per subject and sets *out (caller frees with
+ * cw_backtest_free). Errors (too few snapshots or churns) are on the
+ * store. */
 CW_API cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest **out);
-/* The JSON stored for a subject (caller frees). */
+/* The JSON stored for a subject (caller frees with free()), or NULL when
+ * out of memory. */
 CW_API char *cw_backtest_subject_json(const cw_backtest *b, const cw_backtest_subject *s);
-CW_API void cw_backtest_free(cw_backtest *b); /* accepts NULL */
+/* Frees b; accepts NULL. */
+CW_API void cw_backtest_free(cw_backtest *b);
 
 #ifdef __cplusplus
 }
