@@ -718,9 +718,10 @@ CW_API cw_churn_cause cw_reasons_classify(const char *reason, const cw_reason_ru
                                           int *rule);
 /* Parses a map written as "keyword=cause;keyword=cause;..." (blanks around
  * items trimmed) into *out (caller frees with cw_reasons_map_free) and *n.
- * Returns CW_ERR_USAGE with a message in err (size errsz) on a bad item. */
-CW_API cw_status cw_reasons_map_parse(const char *spec, cw_reason_rule **out, int *n, char *err,
-                                      size_t errsz);
+ * Returns CW_ERR_USAGE on a bad item, with the message in *err (may be
+ * NULL); on failure *out stays NULL. */
+CW_API cw_status cw_reasons_map_parse(const char *spec, cw_reason_rule **out, int *n,
+                                      cw_error *err);
 /* Frees a parsed map; accepts NULL. */
 CW_API void cw_reasons_map_free(cw_reason_rule *rules, int n);
 
@@ -1412,21 +1413,23 @@ typedef enum cw_escape {
     CW_ESCAPE_SLACK = 2   /* Slack mrkdwn: &, <, > as &amp; &lt; &gt; (no @channel pings) */
 } cw_escape;
 
+/* The longest text cw_template_render writes, in bytes. */
+#define CW_TEMPLATE_MAX (256 * 1024)
 /* Renders text, replacing {{path}} with the payload's value at path
  * ("account_name", "values.licence_activation") and {{path|fallback}} with
  * the fallback when the value is missing or null. Numbers print with at
  * most two decimals, true/false as yes/no. "{{{{" is a literal "{{". A
  * missing value without a fallback, or a malformed placeholder, is an
- * error: CW_ERR_INPUT with the reason in why. On success *out is a
- * malloc'd string (caller frees). payload is a JSON object text. Output is
- * bounded by CW_TEMPLATE_MAX bytes (CW_ERR_TOOBIG past it). */
-#define CW_TEMPLATE_MAX (256 * 1024)
+ * error: CW_ERR_INPUT with the reason in *err (may be NULL). On success
+ * *out is a string (caller frees with free()); on failure it stays NULL.
+ * payload is a JSON object text. Output is bounded by CW_TEMPLATE_MAX
+ * bytes (CW_ERR_TOOBIG past it). */
 CW_API cw_status cw_template_render(const char *text, const char *payload_json, cw_escape esc,
-                                    char **out, char *why, size_t whysz);
+                                    char **out, cw_error *err);
 /* Checks the placeholders of text at load time: syntax, and that names
  * outside values.* are fields of the documented alert payload. Returns
- * CW_OK or CW_ERR_CONFIG with the reason in why. */
-CW_API cw_status cw_template_check(const char *text, char *why, size_t whysz);
+ * CW_OK or CW_ERR_CONFIG with the reason in *err (may be NULL). */
+CW_API cw_status cw_template_check(const char *text, cw_error *err);
 
 /* The delay before retry number attempts (1 = after the first failure):
  * base_s * 2^(attempts-1) capped at max_s, shortened by a share in

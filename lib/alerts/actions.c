@@ -305,7 +305,7 @@ static int known_name(const char *n, size_t len)
     return 0;
 }
 
-cw_status cw_template_check(const char *text, char *why, size_t whysz)
+cw_status cw_template_check(const char *text, cw_error *err)
 {
     const char *p = text;
     while ((p = strstr(p, "{{")) != NULL) {
@@ -315,17 +315,13 @@ cw_status cw_template_check(const char *text, char *why, size_t whysz)
         }
         ph h;
         const char *r;
-        if (!parse_ph(p + 2, &h, &r)) {
-            snprintf(why, whysz, "%s", r);
-            return CW_ERR_CONFIG;
-        }
-        if (!known_name(h.name, h.name_len)) {
-            snprintf(why, whysz,
-                     "{{%.*s}} is not a field of the alert payload (docs/rules.md); "
-                     "metric values are {{values.NAME}}",
-                     (int)h.name_len, h.name);
-            return CW_ERR_CONFIG;
-        }
+        if (!parse_ph(p + 2, &h, &r))
+            return cw_error_set(err, CW_ERR_CONFIG, "%s", r);
+        if (!known_name(h.name, h.name_len))
+            return cw_error_set(err, CW_ERR_CONFIG,
+                                "{{%.*s}} is not a field of the alert payload (docs/rules.md); "
+                                "metric values are {{values.NAME}}",
+                                (int)h.name_len, h.name);
         p = h.end;
     }
     return CW_OK;
@@ -386,24 +382,24 @@ static void put_value(obuf *b, json_t *v, cw_escape esc)
 }
 
 cw_status cw_template_render(const char *text, const char *payload_json, cw_escape esc, char **out,
-                             char *why, size_t whysz)
+                             cw_error *err)
 {
     *out = NULL;
     json_error_t jerr;
     json_t *root = json_loads(payload_json, JSON_REJECT_DUPLICATES, &jerr);
     if (!root || !json_is_object(root)) {
-        snprintf(why, whysz, "payload is not a JSON object%s%s", root ? "" : ": ",
-                 root ? "" : jerr.text);
+        cw_error_set(err, CW_ERR_INPUT, "payload is not a JSON object%s%s", root ? "" : ": ",
+                     root ? "" : jerr.text);
         json_decref(root);
         return CW_ERR_INPUT;
     }
-    cw_status s = cw_template_render_json(text, root, esc, out, why, whysz);
+    cw_status s = cw_template_render_json(text, root, esc, out, err);
     json_decref(root);
     return s;
 }
 
 cw_status cw_template_render_json(const char *text, struct json_t *root, cw_escape esc, char **out,
-                                  char *why, size_t whysz)
+                                  cw_error *err)
 {
     *out = NULL;
     obuf b = {0};
@@ -425,8 +421,7 @@ cw_status cw_template_render_json(const char *text, struct json_t *root, cw_esca
         ph h;
         const char *r;
         if (!parse_ph(o + 2, &h, &r)) {
-            snprintf(why, whysz, "%s", r);
-            s = CW_ERR_INPUT;
+            s = cw_error_set(err, CW_ERR_INPUT, "%s", r);
             break;
         }
         json_t *v = lookup(root, h.name, h.name_len);
@@ -435,17 +430,17 @@ cw_status cw_template_render_json(const char *text, struct json_t *root, cw_esca
         } else if (h.fallback) {
             oput_escaped(&b, h.fallback, h.fallback_len, esc);
         } else {
-            snprintf(why, whysz, "{{%.*s}}: the payload has no value (add a fallback: {{%.*s|…}})",
-                     (int)h.name_len, h.name, (int)h.name_len, h.name);
-            s = CW_ERR_INPUT;
+            s = cw_error_set(err, CW_ERR_INPUT,
+                             "{{%.*s}}: the payload has no value (add a fallback: {{%.*s|…}})",
+                             (int)h.name_len, h.name, (int)h.name_len, h.name);
             break;
         }
         p = h.end;
     }
     if (s == CW_OK && b.toobig) {
-        snprintf(why, whysz, b.toobig == 2 ? "out of memory" : "rendered text exceeds %d bytes",
-                 CW_TEMPLATE_MAX);
-        s = b.toobig == 2 ? CW_ERR_NOMEM : CW_ERR_TOOBIG;
+        s = cw_error_set(err, b.toobig == 2 ? CW_ERR_NOMEM : CW_ERR_TOOBIG,
+                         b.toobig == 2 ? "out of memory" : "rendered text exceeds %d bytes",
+                         CW_TEMPLATE_MAX);
     }
     if (s != CW_OK) {
         free(b.p);
@@ -601,10 +596,10 @@ static cw_status load_templates(const cw_config *cfg, cw_actions *a, char **errm
         char *v = unescape(e[i].value);
         if (!v)
             return CW_ERR_NOMEM;
-        char why[256];
-        if (cw_template_check(v, why, sizeof why) != CW_OK) {
+        cw_error why;
+        if (cw_template_check(v, &why) != CW_OK) {
             free(v);
-            return cfg_error(errmsg, cfg, e[i].line, e[i].section, e[i].key, "%s", why);
+            return cfg_error(errmsg, cfg, e[i].line, e[i].section, e[i].key, "%s", why.msg);
         }
         if (strcmp(e[i].key, "subject") == 0) {
             if (strchr(v, '\n')) {
@@ -661,9 +656,9 @@ static cw_status set_key(const cw_config *cfg, cw_actions *a, cw_action *x,
             strncmp(v, "https://", 8) != 0)
             return cfg_error(errmsg, cfg, e->line, e->section, k,
                              "'%s': expected an http:// or https:// URL", v);
-        char why[256];
-        if (strcmp(k, "cta_url") == 0 && cw_template_check(v, why, sizeof why) != CW_OK)
-            return cfg_error(errmsg, cfg, e->line, e->section, k, "%s", why);
+        cw_error why;
+        if (strcmp(k, "cta_url") == 0 && cw_template_check(v, &why) != CW_OK)
+            return cfg_error(errmsg, cfg, e->line, e->section, k, "%s", why.msg);
         const char *s = own(a, cw_strndup(v, strlen(v)));
         if (strcmp(k, "url") == 0)
             x->url = s;

@@ -12,9 +12,10 @@
 /* ---- actions.c / deliver.c / store/sqlite/sqlite_outbox.c ------------------- */
 
 struct json_t;
-/* cw_template_render over a parsed payload (borrowed). */
+/* cw_template_render over a parsed payload (borrowed until the call
+ * returns); errors in *err as there. */
 cw_status cw_template_render_json(const char *text, struct json_t *payload, cw_escape esc,
-                                  char **out, char *why, size_t whysz);
+                                  char **out, cw_error *err);
 /* Whether s is an address the e-mail action can send to. */
 int cw_email_address_ok(const char *s);
 /* "task", "email", … */
