@@ -193,10 +193,10 @@ typedef struct cw_store_opts {
 
 /* Opens (creating when missing) the store at path ("sqlite:" prefix optional)
  * and applies forward migrations. o may be NULL. On success *out is a handle
- * the caller closes with cw_store_close(). On failure *out stays NULL and, when
- * errmsg is non-NULL, *errmsg is a message the caller frees. */
+ * the caller closes with cw_store_close(). On failure *out stays NULL and the
+ * message is in *err (may be NULL). */
 CW_API cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out,
-                               char **errmsg);
+                               cw_error *err);
 /* Closes the store; accepts NULL. */
 CW_API void cw_store_close(cw_store *st);
 /* Last error message on the handle ("" when none); borrowed until the next
@@ -315,11 +315,11 @@ typedef struct cw_source_info {
 } cw_source_info;
 
 /* Compiles (and so validates) every [source.NAME] of c (c may be NULL) and,
- * with presets, every built-in preset; *out (caller frees) lists them,
- * configured sources first. Errors as "file:line: [source.X] key: why" in
- * *errmsg (caller frees). */
+ * with presets, every built-in preset; *out (*n entries; caller frees with
+ * free()) lists them, configured sources first. Errors as "file:line:
+ * [source.X] key: why" in *err (may be NULL). */
 CW_API cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
-                                 char **errmsg);
+                                 cw_error *err);
 
 /* Called by cw_ingest_preview for each mapped row: the text of every field
  * of kd (NULL when absent) after the mapping's conversions. */
@@ -382,12 +382,13 @@ CW_API cw_status cw_quarantine_list(cw_store *st, int64_t limit,
 typedef struct cw_config cw_config;
 
 /* Loads path (INI), or only the defaults when path is NULL. Unknown sections
- * or keys and invalid values are errors ("file:line: key: why" in *errmsg,
- * which the caller frees). On success the caller frees *out with
- * cw_config_free(). */
-CW_API cw_status cw_config_load(const char *path, cw_config **out, char **errmsg);
-/* Sets key to value after validating it (a CLI override). */
-CW_API cw_status cw_config_set(cw_config *c, const char *key, const char *value, char **errmsg);
+ * or keys and invalid values are CW_ERR_CONFIG ("file:line: key: why" in
+ * *err, which may be NULL). On success *out is a configuration the caller
+ * frees with cw_config_free(); on failure it stays NULL. */
+CW_API cw_status cw_config_load(const char *path, cw_config **out, cw_error *err);
+/* Sets key to value after validating it (a CLI override); CW_ERR_CONFIG
+ * with "key: why" in *err (may be NULL) for an unknown key or a bad value. */
+CW_API cw_status cw_config_set(cw_config *c, const char *key, const char *value, cw_error *err);
 /* The value of key, NULL for an unknown key; borrowed until the next call
  * on this handle. */
 CW_API const char *cw_config_get(const cw_config *c, const char *key);
@@ -915,9 +916,9 @@ CW_API void cw_sim_opts_init(cw_sim_opts *o);
 /* Writes a deterministic simulated SaaS world into o->out_dir: one CSV per
  * kind (see docs/data-model.md), truth/ground_truth.csv (each account's hidden
  * churn driver) and manifest.json (the simulator's own counts). Streams:
- * memory does not grow with the number of events. On error, when errmsg is
- * non-NULL, *errmsg is a message the caller frees. */
-CW_API cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg);
+ * memory does not grow with the number of events. On error the message is
+ * in *err (may be NULL). */
+CW_API cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, cw_error *err);
 
 /* ---------------------------------------------------------------------
  * Health scorecard (docs/scoring.md): configurable measures in weighted
@@ -939,9 +940,10 @@ typedef struct cw_measure_info {
 /* The compiled-in default scorecard as INI text (to copy and edit). */
 CW_API const char *cw_scorecard_default_text(void);
 /* The scorecard of c's [scorecard]/[group.X]/[measure.X] sections, or the
- * default when c (may be NULL) has none. Errors read "file:line: [section]
- * key: why" (caller frees *errmsg) with CW_ERR_CONFIG. */
-CW_API cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, char **errmsg);
+ * default when c (may be NULL) has none. On success *out is a scorecard the
+ * caller frees with cw_scorecard_free(). Errors are CW_ERR_CONFIG with
+ * "file:line: [section] key: why" in *err (may be NULL). */
+CW_API cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, cw_error *err);
 /* Frees sc; accepts NULL. */
 CW_API void cw_scorecard_free(cw_scorecard *sc);
 /* Version id: 16 hex digits hashing the canonical definition; stored with
@@ -1083,9 +1085,9 @@ CW_API const char *cw_rules_stock_text(void);
 /* Loads the stock pack, applies cfg's [rule.X] and [playbook.X] sections
  * (cfg may be NULL: stock only), validates every key, compiles every
  * expression and checks playbook and action names. On error returns
- * CW_ERR_CONFIG with *err ("file:line:col: [rule.x] when: why", caller
- * frees). On success the caller frees *out with cw_rules_free(). */
-CW_API cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, char **err);
+ * CW_ERR_CONFIG with "file:line:col: [rule.x] when: why" in *err (may be
+ * NULL). On success the caller frees *out with cw_rules_free(). */
+CW_API cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, cw_error *err);
 /* Frees r; accepts NULL. */
 CW_API void cw_rules_free(cw_rules *r);
 /* The number of rules (stock and configured), numbered 0..n-1 in name
@@ -1391,9 +1393,9 @@ typedef struct cw_actions cw_actions;
  * by the [action.NAME] / [template.NAME] sections of cfg. Every key is
  * validated (type, to, url, template reference, placeholders, secret_env
  * set in the environment, …); on error returns CW_ERR_CONFIG with
- * "file:line: [action.x] key: why" in *errmsg (caller frees). On success
- * the caller frees *out with cw_actions_free(). cfg must outlive *out. */
-CW_API cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, char **errmsg);
+ * "file:line: [action.x] key: why" in *err (may be NULL). On success the
+ * caller frees *out with cw_actions_free(). cfg must outlive *out. */
+CW_API cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, cw_error *err);
 /* The action named name, or NULL; borrowed until the next call on this
  * handle. */
 CW_API const cw_action *cw_actions_find(const cw_actions *a, const char *name);

@@ -76,14 +76,13 @@ int cmd_deliver(int argc, char **argv)
         o.out = stdout;
     }
     cw_actions *acts = NULL;
-    char *err = NULL;
+    cw_error err;
     if (rc == 0) {
         cw_status s = cw_actions_load(cfg, &acts, &err);
         if (s != CW_OK) {
-            cli_error("%s", err ? err : cw_strerror(s));
+            cli_error("%s", err.msg);
             rc = cli_exit_code(s);
         }
-        free(err);
     }
     cw_store *st = NULL;
     if (rc == 0)

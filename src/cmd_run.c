@@ -340,13 +340,12 @@ int cmd_run(int argc, char **argv)
         rc = cli_load_scorecard(cfg, &sc); /* …and so does a bad scorecard */
     cw_actions *acts = NULL;
     if (rc == 0) { /* …or a bad action */
-        char *err = NULL;
+        cw_error err;
         cw_status s = cw_actions_load(cfg, &acts, &err);
         if (s != CW_OK) {
-            cli_error("%s", err ? err : cw_strerror(s));
+            cli_error("%s", err.msg);
             rc = cli_exit_code(s);
         }
-        free(err);
     }
     /* One run at a time per database: two overlapping runs would race for the
      * drop folder's files (one ingests, the other fails to move them). The

@@ -27,11 +27,10 @@ static void show_scorecard(const cw_scorecard *sc)
 
 int cli_load_scorecard(cw_config *cfg, cw_scorecard **out)
 {
-    char *err = NULL;
+    cw_error err;
     cw_status s = cw_scorecard_load(cfg, out, &err);
     if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("%s", err.msg);
         return cli_exit_code(s);
     }
     return 0;

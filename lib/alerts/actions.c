@@ -810,7 +810,16 @@ static cw_status check_action(const cw_config *cfg, const cw_actions *a, const c
     return CW_OK;
 }
 
-cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, char **errmsg)
+static cw_status actions_load(const cw_config *cfg, cw_actions **out, char **errmsg);
+
+cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = actions_load(cfg, out, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status actions_load(const cw_config *cfg, cw_actions **out, char **errmsg)
 {
     *out = NULL;
     if (errmsg)

@@ -57,6 +57,14 @@ const char *cw_error_why(const cw_error *e)
     return e->msg[0] ? e->msg : cw_strerror(e->status);
 }
 
+cw_status cw_error_take(cw_error *e, cw_status s, char *msg)
+{
+    if (s != CW_OK)
+        cw_error_set(e, s, "%s", msg && *msg ? msg : cw_strerror(s));
+    free(msg);
+    return s;
+}
+
 char *cw_strdupf(const char *fmt, ...)
 {
     va_list ap, ap2;

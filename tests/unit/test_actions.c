@@ -158,7 +158,7 @@ static void test_stock_templates(void **state)
 {
     (void)state;
     cw_config *cfg;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(NULL, &cfg, &err), CW_OK);
     cw_actions *a;
     assert_int_equal(cw_actions_load(cfg, &a, &err), CW_OK);
@@ -220,18 +220,18 @@ static void test_stock_templates(void **state)
 }
 
 /* Writes text as a config file, loads it and its actions; returns the
- * status of cw_actions_load with *err (caller frees) on failure. */
-static cw_status load_conf(const char *text, cw_config **cfg, cw_actions **a, char **err)
+ * status of cw_actions_load with the message in *err on failure. */
+static cw_status load_conf(const char *text, cw_config **cfg, cw_actions **a, cw_error *err)
 {
     FILE *f = fopen(path_of("t.conf"), "w");
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
-    *err = NULL;
+    cw_error_clear(err);
     *a = NULL;
     cw_status s = cw_config_load(path_of("t.conf"), cfg, err);
     if (s != CW_OK)
-        fail_msg("config: %s", *err);
+        fail_msg("config: %s", err->msg);
     return cw_actions_load(*cfg, a, err);
 }
 
@@ -239,14 +239,13 @@ static void conf_error(const char *text, const char *want)
 {
     cw_config *cfg;
     cw_actions *a;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load_conf(text, &cfg, &a, &err), CW_ERR_CONFIG);
     assert_null(a);
     char full[600];
     snprintf(full, sizeof full, "%s:%s", path_of("t.conf"), want);
-    if (!err || strcmp(err, full) != 0)
-        fail_msg("got '%s'\nwant '%s'", err ? err : "(null)", full);
-    free(err);
+    if (strcmp(err.msg, full) != 0)
+        fail_msg("got '%s'\nwant '%s'", err.msg, full);
     cw_config_free(cfg);
 }
 
@@ -295,18 +294,16 @@ static void test_mail_settings(void **state)
     (void)state;
     cw_config *cfg;
     cw_actions *a = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(NULL, &cfg, &err), CW_OK);
     assert_int_equal(cw_config_set(cfg, "deliver.from", "nobody", &err), CW_OK);
     assert_int_equal(cw_actions_load(cfg, &a, &err), CW_ERR_CONFIG);
-    assert_string_equal(err, "deliver.from: 'nobody' is not an e-mail address");
-    free(err);
+    assert_string_equal(err.msg, "deliver.from: 'nobody' is not an e-mail address");
     assert_int_equal(cw_config_set(cfg, "deliver.from", "cw@example.org", &err), CW_OK);
     assert_int_equal(cw_config_set(cfg, "deliver.smtp_url", "http://mail:25", &err), CW_OK);
     assert_int_equal(cw_actions_load(cfg, &a, &err), CW_ERR_CONFIG);
-    assert_string_equal(err,
+    assert_string_equal(err.msg,
                         "deliver.smtp_url: 'http://mail:25' is not an smtp:// or smtps:// URL");
-    free(err);
     assert_null(a);
     cw_config_free(cfg);
 }
@@ -317,7 +314,7 @@ static void test_config_overrides(void **state)
     setenv("CW_TEST_HOOK_SECRET", "from-env", 1);
     cw_config *cfg;
     cw_actions *a;
-    char *err;
+    cw_error err = {CW_OK, ""};
     cw_status s = load_conf("[template.login_reminder]\n"
                             "body = Line one {{account_name}}\\nline two\n"
                             "[template.mine]\n"
@@ -338,7 +335,7 @@ static void test_config_overrides(void **state)
                             "template = mine\n",
                             &cfg, &a, &err);
     if (s != CW_OK)
-        fail_msg("%s", err);
+        fail_msg("%s", err.msg);
     const cw_action *x = cw_actions_find(a, "slack_alert");
     assert_non_null(x);
     assert_int_equal(x->stock, 0);
@@ -452,7 +449,7 @@ static void test_deliver_task_jsonl(void **state)
              path_of("out.jsonl"));
     cw_config *cfg;
     cw_actions *a;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load_conf(conf, &cfg, &a, &err), CW_OK);
     cw_store *st;
     assert_int_equal(cw_store_open(path_of("d.db"), NULL, &st, &err), CW_OK);

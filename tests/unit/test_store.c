@@ -58,9 +58,9 @@ static void test_create_and_reopen(void **state)
 {
     (void)state;
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
-    assert_null(err);
+    assert_string_equal(err.msg, "");
     assert_int_equal(cw_store_schema_version(st), cw_store_latest_version());
     assert_true(cw_store_latest_version() >= 1);
     cw_store_summary sm;
@@ -86,7 +86,7 @@ static void test_newer_schema_refused(void **state)
 {
     (void)state;
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
     cw_store_close(st);
     sqlite3 *h;
@@ -98,9 +98,8 @@ static void test_newer_schema_refused(void **state)
     st = (cw_store *)0x1;
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_ERR_SCHEMA);
     assert_null(st);
-    assert_non_null(err);
-    assert_non_null(strstr(err, "newer"));
-    free(err);
+    assert_true(err.msg[0] != 0);
+    assert_non_null(strstr(err.msg, "newer"));
     unlink(db);
 }
 
@@ -114,7 +113,7 @@ static void test_partial_migration_is_resumed(void **state)
     assert_int_equal(sqlite3_exec(h, "CREATE TABLE unrelated(x)", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(h);
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
     cw_store_close(st);
     assert_int_equal(user_version(), cw_store_latest_version());
@@ -126,8 +125,7 @@ static void test_partial_migration_is_resumed(void **state)
     st = NULL;
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_ERR_DB);
     assert_null(st);
-    assert_non_null(strstr(err, "migration 1"));
-    free(err);
+    assert_non_null(strstr(err.msg, "migration 1"));
     assert_int_equal(user_version(), 0);
     unlink(db);
 }
@@ -136,28 +134,25 @@ static void test_readonly_and_urls(void **state)
 {
     (void)state;
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     cw_store_opts ro = {1, 0, 0};
     char missing[256];
     snprintf(missing, sizeof missing, "%s/missing.db", dir);
     assert_int_equal(cw_store_open(missing, &ro, &st, &err), CW_ERR_DB);
     assert_null(st);
-    assert_non_null(err);
-    free(err);
+    assert_true(err.msg[0] != 0);
     assert_int_not_equal(access(missing, F_OK), 0);
     assert_int_equal(cw_store_open("postgres://localhost/x", NULL, &st, &err), CW_ERR_USAGE);
-    assert_non_null(strstr(err, "SQLite"));
-    free(err);
+    assert_non_null(strstr(err.msg, "SQLite"));
     snprintf(missing, sizeof missing, "%s/no/such/dir/x.db", dir);
     assert_int_equal(cw_store_open(missing, NULL, &st, &err), CW_ERR_DB);
-    free(err);
 }
 
 static void test_ops_transactions(void **state)
 {
     (void)state;
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
     const cw_store_ops *ops = cw_store_get_ops(st);
     assert_int_equal(ops->begin(st), CW_OK);

@@ -1547,7 +1547,17 @@ static cw_status prepare(cw_store *st, const char *sql, sqlite3_stmt **q)
     return CW_OK;
 }
 
-cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out, char **errmsg)
+static cw_status store_open(const char *path, const cw_store_opts *o, cw_store **out,
+                            char **errmsg);
+
+cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = store_open(path, o, out, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status store_open(const char *path, const cw_store_opts *o, cw_store **out, char **errmsg)
 {
     *out = NULL;
     if (errmsg)
