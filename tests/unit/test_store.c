@@ -143,9 +143,36 @@ static void test_readonly_and_urls(void **state)
     assert_true(err.msg[0] != 0);
     assert_int_not_equal(access(missing, F_OK), 0);
     assert_int_equal(cw_store_open("postgres://localhost/x", NULL, &st, &err), CW_ERR_USAGE);
-    assert_non_null(strstr(err.msg, "SQLite"));
+    assert_int_equal(err.status, CW_ERR_USAGE);
+    assert_string_equal(err.msg, "postgres://localhost/x: this build has only the SQLite store");
     snprintf(missing, sizeof missing, "%s/no/such/dir/x.db", dir);
     assert_int_equal(cw_store_open(missing, NULL, &st, &err), CW_ERR_DB);
+    /* the message names the path and the cause */
+    assert_int_equal(err.status, CW_ERR_DB);
+    assert_non_null(strstr(err.msg, missing));
+    assert_non_null(strstr(err.msg, "cannot open database"));
+    /* NULL: only the status */
+    assert_int_equal(cw_store_open("postgres://localhost/x", NULL, &st, NULL), CW_ERR_USAGE);
+}
+
+/* cw_store_why: the handle's message when there is one, else the status's
+ * name (issue 16: the one helper for what to tell the user). */
+static void test_store_why(void **state)
+{
+    (void)state;
+    cw_store *st = NULL;
+    assert_int_equal(cw_store_open(db, NULL, &st, NULL), CW_OK);
+    assert_string_equal(cw_store_errmsg(st), "");
+    assert_string_equal(cw_store_why(st, CW_ERR_NOTFOUND), "not found");
+    assert_int_equal(cw_store_set_error(st, CW_ERR_USAGE, "day %d is in the past", 3),
+                     CW_ERR_USAGE);
+    assert_string_equal(cw_store_why(st, CW_ERR_USAGE), "day 3 is in the past");
+    assert_string_equal(cw_store_why(NULL, CW_ERR_IO), "input/output error");
+    /* a failing call on the handle leaves its cause there */
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    assert_int_equal(ops->commit(st), CW_ERR_DB);
+    assert_non_null(strstr(cw_store_why(st, CW_ERR_DB), "commit"));
+    cw_store_close(st);
 }
 
 static void test_ops_transactions(void **state)
@@ -233,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_create_and_reopen),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_partial_migration_is_resumed),
+        cmocka_unit_test(test_store_why),
         cmocka_unit_test(test_readonly_and_urls),
         cmocka_unit_test(test_ops_transactions),
         cmocka_unit_test(test_outbox_enqueue),
