@@ -32,6 +32,7 @@ typedef struct cw_due_row {
  * the first skip of them. *n rows in *out (caller frees with
  * cw_outbox_due_free). */
 cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due_row **out, int *n);
+/* Frees the n rows of cw_outbox_due; accepts NULL. */
 void cw_outbox_due_free(cw_due_row *rows, int n);
 /* In the caller's transaction: counts one send to dest in the minute
  * window; *allowed = 0 (and nothing counted) when rate sends were already

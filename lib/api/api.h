@@ -19,6 +19,7 @@
 
 /* Colours of the scores contract; -1 = any. */
 int cw_api_colour_from_name(const char *s);
+/* The name of colour ("green", "yellow", "red"), static; NULL when unknown. */
 const char *cw_api_colour_name(int colour);
 
 typedef struct cw_api_accounts_q {
@@ -35,6 +36,8 @@ typedef struct cw_api_accounts_q {
     int sparkline;         /* points of score history per row (0 = none) */
 } cw_api_accounts_q;
 
+/* Sets *q to the defaults: any colour, segment, owner, status and renewal,
+ * riskiest first, the first page of 50, 12 sparkline points. */
 void cw_api_accounts_q_init(cw_api_accounts_q *q);
 
 #define CW_API_SEARCH_MAX 200 /* longest search text, bytes */
@@ -61,7 +64,11 @@ cw_status cw_api_models(cw_store *st, json_t **out);
 /* Revenue bridge, cohorts and churn reasons through the library's report
  * functions; CW_ERR_NOTFOUND when there is nothing to report. */
 cw_status cw_api_report_revenue(cw_store *st, int by_quarter, const char *segment, json_t **out);
+/* The cohort matrix of segment (NULL = all) over months offsets, as JSON
+ * in *out (caller frees with json_decref). */
 cw_status cw_api_report_cohorts(cw_store *st, const char *segment, int months, json_t **out);
+/* Churn reasons by cause of segment (NULL = all), as JSON in *out (caller
+ * frees with json_decref). */
 cw_status cw_api_report_reasons(cw_store *st, const char *segment, json_t **out);
 
 /* ---- alerts (lib/alerts/alerts.c owns them; docs/alerts.md) ---------------------

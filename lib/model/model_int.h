@@ -24,7 +24,10 @@ typedef struct cw_subs {
     char *text;       /* where they live */
 } cw_subs;
 
+/* Reads every subscription change into *s (caller frees with cw_subs_free);
+ * errors on the store. */
 cw_status cw_subs_load(cw_store *st, cw_subs *s);
+/* Frees what *s holds; accepts NULL. */
 void cw_subs_free(cw_subs *s);
 /* MRR and seats in force just before instant t (0 when none). */
 void cw_subs_at(const cw_subs *s, int64_t a, int64_t t, int64_t *mrr, int64_t *seats);
@@ -65,7 +68,10 @@ typedef struct cw_mx_opts {
     int want_peers;
 } cw_mx_opts;
 
+/* Builds the feature matrix of the stored snapshots o selects, with labels
+ * from s, into *m (caller frees with cw_mx_free); errors on the store. */
 cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx *m);
+/* Frees what *m holds; accepts NULL. */
 void cw_mx_free(cw_mx *m);
 /* The name of feature j ("metric" or "metric.trend"), its metric index. */
 const char *cw_mx_feature_name(const cw_mx *m, int j, char *buf, size_t n);
@@ -162,6 +168,7 @@ cw_status cw_model_deserialise(const char *kind, const char *meta, const void *b
 void cw_model_free(cw_model *md);
 /* "liblinear 2.x" / "xgboost 1.x.y" */
 void cw_model_library_version(cw_model_kind kind, char *buf, size_t n);
+/* "logreg" or "xgboost" (static). */
 const char *cw_model_kind_name(cw_model_kind kind);
 
 /* The smallest change of raw feature j of row r that brings the calibrated
@@ -177,18 +184,23 @@ cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, doub
 
 /* ---- store/sqlite/sqlite_model.c ---------------------------------------------- */
 
+/* Stores a model (meta JSON, body bytes) named name at now, making it the
+ * active one when activate; *id gets its id. */
 cw_status cw_store_model_save(cw_store *st, const char *name, cw_model_kind kind, const char *meta,
                               const void *body, size_t body_len, int activate, int64_t now,
                               int64_t *id);
 /* Makes model id the one active model. */
 cw_status cw_store_model_activate(cw_store *st, int64_t id);
-/* Loads model id (0: the active one); *meta and *body caller frees. */
+/* Loads model id (0: the active one); *name, *kind, *meta and *body: caller
+ * frees with free(). */
 cw_status cw_store_model_load(cw_store *st, int64_t id, int64_t *out_id, char **name, char **kind,
                               char **meta, void **body, size_t *body_len);
+/* Deletes the predictions model made for day. */
 cw_status cw_store_predictions_clear(cw_store *st, int64_t day, int64_t model);
 /* Inserts rows[0..n) (account, probability, drivers_json) with one statement. */
 cw_status cw_store_predictions_put(cw_store *st, int64_t day, int64_t model, int64_t n,
                                    const cw_prediction *rows);
+/* Stores one backtest subject's JSON, run at at. */
 cw_status cw_store_backtest_put(cw_store *st, int64_t at, const char *subject, const char *json);
 /* Calls fn for every scores row with day in [lo, hi]. */
 cw_status cw_store_scores_scan(cw_store *st, int64_t lo, int64_t hi,
@@ -214,6 +226,7 @@ typedef struct cw_split {
 cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
                         double seat_loss_pct, double mrr_loss_pct, double test_share,
                         int want_peers, cw_split *sp);
+/* Frees what *sp holds; accepts NULL. */
 void cw_split_free(cw_split *sp);
 /* Fits, calibrates and tests one kind on sp: *out the model, test_p the
  * test rows' probabilities (caller frees), ev the test metrics. */
