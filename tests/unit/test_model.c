@@ -323,6 +323,36 @@ static void single_class_refused(void **state)
     free(keep);
 }
 
+/* Every refusal of a stored model names its cause (issue 16). */
+static void deserialise_errors(void **state)
+{
+    (void)state;
+    cw_model *md = NULL;
+    cw_error err;
+    assert_int_equal(cw_model_deserialise("forest", "{}", "", 0, &md, &err), CW_ERR_INPUT);
+    assert_null(md);
+    assert_int_equal(err.status, CW_ERR_INPUT);
+    assert_string_equal(err.msg, "model: unknown kind 'forest'");
+    assert_int_equal(cw_model_deserialise("logreg", "{bad", "", 0, &md, &err), CW_ERR_INPUT);
+    assert_null(md);
+    assert_non_null(strstr(err.msg, "model: meta: "));
+    /* trained on another catalogue: 2 features here, 2 per account metric in this build */
+    const cw_metric_info *cat;
+    int ncat = cw_metrics_catalog(&cat), na = 0;
+    while (na < ncat && cat[na].scope == CW_SCOPE_ACCOUNT)
+        na++;
+    char want[128];
+    snprintf(want, sizeof want,
+             "model: it was trained on 2 features, this build has %d; train again", 2 * na);
+    assert_int_equal(
+        cw_model_deserialise("logreg", "{\"features\":[\"a\",\"b\"]}", "", 0, &md, &err),
+        CW_ERR_INPUT);
+    assert_null(md);
+    assert_string_equal(err.msg, want);
+    /* the status alone when the caller passes no cw_error */
+    assert_int_equal(cw_model_deserialise("forest", "{}", "", 0, &md, NULL), CW_ERR_INPUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +361,7 @@ int main(void)
         cmocka_unit_test(xgboost_early_stopping),
         cmocka_unit_test(drivers_by_family),
         cmocka_unit_test(single_class_refused),
+        cmocka_unit_test(deserialise_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
