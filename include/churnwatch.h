@@ -81,8 +81,8 @@ CW_API cw_status cw_error_set(cw_error *e, cw_status status, const char *fmt, ..
     ;
 /* Resets *e to CW_OK with an empty message; accepts NULL. */
 CW_API void cw_error_clear(cw_error *e);
-/* The message of e, or cw_strerror(e->status) when it has none; static or
- * borrowed until the next change to *e. */
+/* What to tell the user about *e: e->msg (part of *e, nothing to free), or
+ * the static cw_strerror(e->status) when it is empty; "" for NULL. */
 CW_API const char *cw_error_why(const cw_error *e);
 
 /* ---------------------------------------------------------------------
