@@ -74,20 +74,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(err);
     if (!c)
         return 0;
+    /* every failure carries a message */
+    cw_error e;
     cw_rules *r = NULL;
-    if (cw_rules_load(c, &r, &err) == CW_OK)
+    if (cw_rules_load(c, &r, &e) == CW_OK)
         cw_rules_free(r);
-    free(err);
-    err = NULL;
+    else
+        CHECK(e.msg[0] != 0);
     cw_actions *a = NULL;
-    if (cw_actions_load(c, &a, &err) == CW_OK)
+    if (cw_actions_load(c, &a, &e) == CW_OK)
         cw_actions_free(a);
-    free(err);
-    err = NULL;
+    else
+        CHECK(e.msg[0] != 0);
     cw_scorecard *sc = NULL;
-    if (cw_scorecard_load(c, &sc, &err) == CW_OK)
+    if (cw_scorecard_load(c, &sc, &e) == CW_OK)
         cw_scorecard_free(sc);
-    free(err);
+    else
+        CHECK(e.msg[0] != 0);
     cw_config_free(c);
     return 0;
 }

@@ -46,8 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int has_ctl = memchr(buf, '\r', tl) || memchr(buf, '\n', tl);
     int has_angle = memchr(buf, '<', tl) || memchr(buf, '>', tl);
     for (int esc = 0; esc < 3; esc++) {
-        char *out = NULL, why[256] = "";
-        cw_status s = cw_template_render(buf, payload, (cw_escape)esc, &out, why, sizeof why);
+        char *out = NULL;
+        cw_error why = {CW_OK, ""};
+        cw_status s = cw_template_render(buf, payload, (cw_escape)esc, &out, &why);
         if (s == CW_OK) {
             CHECK(out != NULL && strlen(out) < CW_TEMPLATE_MAX);
             if (payload == fixed && esc == CW_ESCAPE_HEADER && !has_ctl)
@@ -55,17 +56,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (payload == fixed && esc == CW_ESCAPE_SLACK && !has_angle)
                 CHECK(!strchr(out, '<') && !strchr(out, '>'));
         } else {
-            CHECK(out == NULL && why[0] != 0);
+            CHECK(out == NULL && why.msg[0] != 0);
         }
         free(out);
     }
-    char why[256];
-    if (cw_template_check(buf, why, sizeof why) == CW_OK) {
+    cw_error why;
+    if (cw_template_check(buf, &why) == CW_OK) {
         /* every name the check accepts exists in the fixed payload, except
          * values.* names other than x: those may render as missing */
         char *out = NULL;
-        cw_status s = cw_template_render(buf, fixed, CW_ESCAPE_NONE, &out, why, sizeof why);
-        CHECK(s == CW_OK || strstr(why, "{{values.") || s == CW_ERR_TOOBIG);
+        cw_status s = cw_template_render(buf, fixed, CW_ESCAPE_NONE, &out, &why);
+        CHECK(s == CW_OK || strstr(why.msg, "{{values.") || s == CW_ERR_TOOBIG);
         free(out);
     }
     free(buf);

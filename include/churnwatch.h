@@ -11,9 +11,14 @@
  * Conventions: functions return a cw_status and write outputs through their
  * last arguments (on failure an output handle stays NULL). Handles are
  * opaque and every close/free accepts NULL. Ownership of returned memory is
- * stated at each declaration. The library never exits or aborts on bad
- * input; detailed messages (with file, line and field) are kept on the
- * handle or passed to the caller's error callback.
+ * stated at each declaration in one of three phrases: "caller frees" (with
+ * the function that frees it), "borrowed until the next call on this
+ * handle" (valid until any further call on the handle it came from, its
+ * free included; for a callback's arguments, until the callback returns)
+ * and "takes ownership". Static data is called static and is never freed.
+ * The library never exits or aborts on bad input; detailed messages (with
+ * file, line and field) are kept on the handle, passed to the caller's
+ * error callback, or, for calls without a handle, put in a cw_error.
  */
 #ifndef CHURNWATCH_H
 #define CHURNWATCH_H
@@ -51,6 +56,34 @@ typedef enum cw_status {
 
 /* Returns a static, human-readable name of status s. */
 CW_API const char *cw_strerror(cw_status s);
+
+/* The one error channel. A call on a handle keeps its detailed message on
+ * the handle (cw_store_errmsg, cw_store_why). A call without a handle
+ * (opening a store, loading the configuration, the scorecard, the rules or
+ * the actions, parsing a map or a template, running the simulator) takes a
+ * cw_error *err, which may be NULL when the caller only wants the status;
+ * on failure it holds the status returned and a message that names the
+ * cause ("file:line: [section] key: why"), truncated to fit. On success it
+ * is left as it was. */
+#define CW_ERROR_MSG_MAX 512
+typedef struct cw_error {
+    cw_status status;
+    char msg[CW_ERROR_MSG_MAX];
+} cw_error;
+
+/* Sets *e (e may be NULL) to status and the printf-style message; returns
+ * status, so that `return cw_error_set(err, CW_ERR_INPUT, "…");` reads as
+ * one statement. */
+CW_API cw_status cw_error_set(cw_error *e, cw_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Resets *e to CW_OK with an empty message; accepts NULL. */
+CW_API void cw_error_clear(cw_error *e);
+/* What to tell the user about *e: e->msg (part of *e, nothing to free), or
+ * the static cw_strerror(e->status) when it is empty; "" for NULL. */
+CW_API const char *cw_error_why(const cw_error *e);
 
 /* ---------------------------------------------------------------------
  * Data model
@@ -160,14 +193,19 @@ typedef struct cw_store_opts {
 
 /* Opens (creating when missing) the store at path ("sqlite:" prefix optional)
  * and applies forward migrations. o may be NULL. On success *out is a handle
- * the caller closes with cw_store_close(). On failure *out stays NULL and, when
- * errmsg is non-NULL, *errmsg is a message the caller frees. */
+ * the caller closes with cw_store_close(). On failure *out stays NULL and the
+ * message is in *err (may be NULL). */
 CW_API cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out,
-                               char **errmsg);
+                               cw_error *err);
 /* Closes the store; accepts NULL. */
 CW_API void cw_store_close(cw_store *st);
-/* Last error message on the handle; borrowed until the next call on it. */
+/* Last error message on the handle ("" when none); borrowed until the next
+ * call on this handle. */
 CW_API const char *cw_store_errmsg(const cw_store *st);
+/* What to tell the user about status s returned by a call on st: the
+ * handle's message when it has one, else cw_strerror(s); borrowed until the
+ * next call on this handle. st may be NULL. */
+CW_API const char *cw_store_why(const cw_store *st, cw_status s);
 /* The schema version the store is at (after migrations). */
 CW_API int cw_store_schema_version(cw_store *st);
 /* The schema version this build migrates to. */
@@ -277,11 +315,11 @@ typedef struct cw_source_info {
 } cw_source_info;
 
 /* Compiles (and so validates) every [source.NAME] of c (c may be NULL) and,
- * with presets, every built-in preset; *out (caller frees) lists them,
- * configured sources first. Errors as "file:line: [source.X] key: why" in
- * *errmsg (caller frees). */
+ * with presets, every built-in preset; *out (*n entries; caller frees with
+ * free()) lists them, configured sources first. Errors as "file:line:
+ * [source.X] key: why" in *err (may be NULL). */
 CW_API cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
-                                 char **errmsg);
+                                 cw_error *err);
 
 /* Called by cw_ingest_preview for each mapped row: the text of every field
  * of kd (NULL when absent) after the mapping's conversions. */
@@ -368,8 +406,8 @@ CW_API cw_status cw_store_integrity_check(cw_store *st, char **problems);
 
 /* Fills *out with the quarantine's counts. */
 CW_API cw_status cw_quarantine_counts_get(cw_store *st, cw_quarantine_counts *out);
-/* Calls fn for the newest limit rows (0 = all), newest first; strings are
- * borrowed for the call. */
+/* Calls fn for the newest limit rows (0 = all), newest first; the row's
+ * strings are borrowed until the callback returns. */
 CW_API cw_status cw_quarantine_list(cw_store *st, int64_t limit,
                                     cw_status (*fn)(const cw_quarantine_row *row, void *ud),
                                     void *ud);
@@ -384,13 +422,15 @@ CW_API cw_status cw_quarantine_list(cw_store *st, int64_t limit,
 typedef struct cw_config cw_config;
 
 /* Loads path (INI), or only the defaults when path is NULL. Unknown sections
- * or keys and invalid values are errors ("file:line: key: why" in *errmsg,
- * which the caller frees). On success the caller frees *out with
- * cw_config_free(). */
-CW_API cw_status cw_config_load(const char *path, cw_config **out, char **errmsg);
-/* Sets key to value after validating it (a CLI override). */
-CW_API cw_status cw_config_set(cw_config *c, const char *key, const char *value, char **errmsg);
-/* The value of key; borrowed until the next cw_config_set or free. NULL for an unknown key. */
+ * or keys and invalid values are CW_ERR_CONFIG ("file:line: key: why" in
+ * *err, which may be NULL). On success *out is a configuration the caller
+ * frees with cw_config_free(); on failure it stays NULL. */
+CW_API cw_status cw_config_load(const char *path, cw_config **out, cw_error *err);
+/* Sets key to value after validating it (a CLI override); CW_ERR_CONFIG
+ * with "key: why" in *err (may be NULL) for an unknown key or a bad value. */
+CW_API cw_status cw_config_set(cw_config *c, const char *key, const char *value, cw_error *err);
+/* The value of key, NULL for an unknown key; borrowed until the next call
+ * on this handle. */
 CW_API const char *cw_config_get(const cw_config *c, const char *key);
 /* The value of an integer key (0 for an unknown or empty key). */
 CW_API int64_t cw_config_get_int(const cw_config *c, const char *key);
@@ -427,8 +467,8 @@ typedef struct cw_custom_metric {
     const char *unit, *doc;
 } cw_custom_metric;
 
-/* Sets *out to the custom metrics of c (borrowed until cw_config_free) and
- * returns how many. */
+/* Sets *out to the custom metrics of c and returns how many; the array is
+ * borrowed until the next call on this handle. */
 CW_API int cw_config_custom_metrics(const cw_config *c, const cw_custom_metric **out);
 
 /* One key of a structured section: [scorecard], [measure.NAME],
@@ -443,7 +483,7 @@ typedef struct cw_config_entry {
 } cw_config_entry;
 
 /* Sets *out to every structured entry, in file order, and returns how
- * many (borrowed until cw_config_free). */
+ * many; the array is borrowed until the next call on this handle. */
 CW_API int cw_config_entries(const cw_config *c, const cw_config_entry **out);
 /* Whether section is of type ("rule" matches "rule" and "rule.X"); *name
  * (may be NULL) gets the part after the dot, "" for a bare [type]. */
@@ -722,9 +762,10 @@ CW_API cw_churn_cause cw_reasons_classify(const char *reason, const cw_reason_ru
                                           int *rule);
 /* Parses a map written as "keyword=cause;keyword=cause;..." (blanks around
  * items trimmed) into *out (caller frees with cw_reasons_map_free) and *n.
- * Returns CW_ERR_USAGE with a message in err (size errsz) on a bad item. */
-CW_API cw_status cw_reasons_map_parse(const char *spec, cw_reason_rule **out, int *n, char *err,
-                                      size_t errsz);
+ * Returns CW_ERR_USAGE on a bad item, with the message in *err (may be
+ * NULL); on failure *out stays NULL. */
+CW_API cw_status cw_reasons_map_parse(const char *spec, cw_reason_rule **out, int *n,
+                                      cw_error *err);
 /* Frees a parsed map; accepts NULL. */
 CW_API void cw_reasons_map_free(cw_reason_rule *rules, int n);
 
@@ -823,13 +864,15 @@ typedef struct cw_funnel_report {
     cw_funnel_row *months;  /* in time order */
 } cw_funnel_report;
 
+/* Sets *o to the defaults (every month of the journey rows). */
 CW_API void cw_funnel_opts_init(cw_funnel_opts *o);
 /* Builds the funnel from the journey rows. Returns CW_ERR_INPUT when costs
  * use more than one currency, CW_ERR_NOTFOUND when no journey rows are in
  * range; message on the store. *out as for cw_reasons_compute; free it
  * with cw_funnel_free(). */
 CW_API cw_status cw_funnel_compute(cw_store *st, const cw_funnel_opts *o, cw_funnel_report **out);
-CW_API void cw_funnel_free(cw_funnel_report *r); /* accepts NULL */
+/* Frees a report; accepts NULL. */
+CW_API void cw_funnel_free(cw_funnel_report *r);
 
 /* ---------------------------------------------------------------------
  * User → seat → revenue churn chain
@@ -878,13 +921,16 @@ typedef struct cw_chain_report {
     cw_chain_account *accounts; /* accounts that lost users, by account id */
 } cw_chain_report;
 
+/* Sets *o to the defaults (the last month with a deactivation, all
+ * segments). */
 CW_API void cw_chain_opts_init(cw_chain_opts *o);
 /* For every account that lost users in range, follows its next
  * subscription change. Returns CW_ERR_NOTFOUND when no user rows are in
  * scope, CW_ERR_INPUT for mixed currencies, CW_ERR_USAGE for a bad range.
  * *out as above; free with cw_chain_free(). */
 CW_API cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report **out);
-CW_API void cw_chain_free(cw_chain_report *r); /* accepts NULL */
+/* Frees a report; accepts NULL. */
+CW_API void cw_chain_free(cw_chain_report *r);
 
 /* ---------------------------------------------------------------------
  * Simulator
@@ -913,9 +959,9 @@ CW_API void cw_sim_opts_init(cw_sim_opts *o);
 /* Writes a deterministic simulated SaaS world into o->out_dir: one CSV per
  * kind (see docs/data-model.md), truth/ground_truth.csv (each account's hidden
  * churn driver) and manifest.json (the simulator's own counts). Streams:
- * memory does not grow with the number of events. On error, when errmsg is
- * non-NULL, *errmsg is a message the caller frees. */
-CW_API cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg);
+ * memory does not grow with the number of events. On error the message is
+ * in *err (may be NULL). */
+CW_API cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, cw_error *err);
 
 /* ---------------------------------------------------------------------
  * Health scorecard (docs/scoring.md): configurable measures in weighted
@@ -937,21 +983,32 @@ typedef struct cw_measure_info {
 /* The compiled-in default scorecard as INI text (to copy and edit). */
 CW_API const char *cw_scorecard_default_text(void);
 /* The scorecard of c's [scorecard]/[group.X]/[measure.X] sections, or the
- * default when c (may be NULL) has none. Errors read "file:line: [section]
- * key: why" (caller frees *errmsg) with CW_ERR_CONFIG. */
-CW_API cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, char **errmsg);
-CW_API void cw_scorecard_free(cw_scorecard *sc); /* accepts NULL */
+ * default when c (may be NULL) has none. On success *out is a scorecard the
+ * caller frees with cw_scorecard_free(). Errors are CW_ERR_CONFIG with
+ * "file:line: [section] key: why" in *err (may be NULL). */
+CW_API cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, cw_error *err);
+/* Frees sc; accepts NULL. */
+CW_API void cw_scorecard_free(cw_scorecard *sc);
 /* Version id: 16 hex digits hashing the canonical definition; stored with
- * every score. */
+ * every score. Borrowed until the next call on this handle. */
 CW_API const char *cw_scorecard_hash(const cw_scorecard *sc);
+/* The scorecard's name ([scorecard] name, "default" for the compiled-in
+ * one); borrowed until the next call on this handle. */
 CW_API const char *cw_scorecard_name(const cw_scorecard *sc);
-/* The canonical definition as JSON (what the hash covers). */
+/* The canonical definition as JSON (what the hash covers); borrowed until
+ * the next call on this handle. */
 CW_API const char *cw_scorecard_definition(const cw_scorecard *sc);
+/* The number of measures; they are numbered 0..n-1 in definition order. */
 CW_API int cw_scorecard_measures(const cw_scorecard *sc);
+/* Fills *out with measure i (0 <= i < cw_scorecard_measures()); its
+ * strings are borrowed until the next call on this handle. */
 CW_API void cw_scorecard_measure_info(const cw_scorecard *sc, int i, cw_measure_info *out);
+/* The colour cut-offs: green at or above *green_from, red below
+ * *red_below, yellow between. */
 CW_API void cw_scorecard_cutoffs(const cw_scorecard *sc, double *green_from, double *red_below);
 /* Lifecycle stage for a tenure (0 onboarding, 1 established). */
 CW_API int cw_scorecard_stage(const cw_scorecard *sc, double tenure_days);
+/* The colour of score by the cut-offs: CW_GREEN, CW_YELLOW or CW_RED. */
 CW_API int cw_scorecard_colour(const cw_scorecard *sc, double score);
 /* Scores one account: input[i] is measure i's input (NaN = missing).
  * contrib[i] (may be NULL) gets its points in the score (NaN when it does
@@ -974,7 +1031,8 @@ typedef struct cw_score_stats {
     double elapsed_s;
 } cw_score_stats;
 
-CW_API void cw_score_opts_init(cw_score_opts *o); /* every stored snapshot */
+/* Sets *o to the defaults: every stored snapshot, no recompute. */
+CW_API void cw_score_opts_init(cw_score_opts *o);
 /* Scores every account of every stored metric snapshot in the range, in one
  * transaction. A day already scored by this scorecard is skipped unless
  * recompute; a day scored by another version is rescored. CW_ERR_NOTFOUND
@@ -1009,10 +1067,19 @@ typedef struct cw_suggest_result {
     double auc_train_start, auc_train; /* on the fitting rows: start, after tuning */
 } cw_suggest_result;
 
+/* Fits sc's weights to the stored history: a logistic regression of churn
+ * within horizon_days on each measure's points, on the churn model's time
+ * split (docs/scoring.md), and compares the current and suggested weights
+ * on the later snapshots. Fills *res (plain data). CW_ERR_NOTFOUND when
+ * the range holds too few snapshots or churns; the message is on the
+ * store. Changes nothing in the store. */
 CW_API cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_suggest_opts *o,
                                   cw_suggest_result *res);
+/* Writes r as the readable table of `backtest --suggest-weights` to out. */
 CW_API void cw_score_suggest_print(const cw_scorecard *sc, const cw_suggest_result *r, FILE *out);
 
+/* Sets *o to the defaults: the latest day, a table, all colours, every
+ * account, three drivers. */
 CW_API void cw_score_export_opts_init(cw_score_export_opts *o);
 /* Prints the stored scores of a day, riskiest first, with each account's
  * weakest measures. CW_ERR_NOTFOUND when nothing is scored;
@@ -1029,7 +1096,8 @@ CW_API cw_status cw_score_export(cw_store *st, const cw_scorecard *sc,
 
 typedef enum cw_severity { CW_SEVERITY_WARNING = 1, CW_SEVERITY_CRITICAL = 2 } cw_severity;
 
-/* One rule as configured (strings borrowed from its cw_rules). */
+/* One rule as configured; strings borrowed until the next call on this
+ * handle (its cw_rules). */
 typedef struct cw_rule {
     const char *name, *description;
     cw_metric_scope scope;  /* account or user */
@@ -1060,16 +1128,27 @@ CW_API const char *cw_rules_stock_text(void);
 /* Loads the stock pack, applies cfg's [rule.X] and [playbook.X] sections
  * (cfg may be NULL: stock only), validates every key, compiles every
  * expression and checks playbook and action names. On error returns
- * CW_ERR_CONFIG with *err ("file:line:col: [rule.x] when: why", caller
- * frees). On success the caller frees *out with cw_rules_free(). */
-CW_API cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, char **err);
-CW_API void cw_rules_free(cw_rules *r); /* accepts NULL */
-/* Rules in name order; borrowed until cw_rules_free. */
+ * CW_ERR_CONFIG with "file:line:col: [rule.x] when: why" in *err (may be
+ * NULL). On success the caller frees *out with cw_rules_free(). */
+CW_API cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, cw_error *err);
+/* Frees r; accepts NULL. */
+CW_API void cw_rules_free(cw_rules *r);
+/* The number of rules (stock and configured), numbered 0..n-1 in name
+ * order. */
 CW_API int cw_rules_count(const cw_rules *r);
+/* Rule i (0 <= i < cw_rules_count()), or NULL out of range; borrowed
+ * until the next call on this handle. */
 CW_API const cw_rule *cw_rules_get(const cw_rules *r, int i);
+/* The rule named name, or NULL; borrowed until the next call on this
+ * handle. */
 CW_API const cw_rule *cw_rules_find(const cw_rules *r, const char *name);
+/* The number of playbooks, numbered 0..n-1 in name order. */
 CW_API int cw_playbooks_count(const cw_rules *r);
+/* Playbook i (0 <= i < cw_playbooks_count()), or NULL out of range;
+ * borrowed until the next call on this handle. */
 CW_API const cw_playbook *cw_playbooks_get(const cw_rules *r, int i);
+/* The playbook named name, or NULL; borrowed until the next call on this
+ * handle. */
 CW_API const cw_playbook *cw_playbooks_find(const cw_rules *r, const char *name);
 
 /* Alert statuses, persisted in alerts.status; the numbers never change. */
@@ -1096,8 +1175,11 @@ typedef enum cw_alert_event {
     CW_AEV_BACKFILLED = 10 /* opened by a backfill evaluation: playbook not run */
 } cw_alert_event;
 
-/* Names of statuses and events ("open", "acked", …); NULL when unknown. */
+/* The name of alert status status ("open", "acked", …), static; NULL when
+ * unknown. */
 CW_API const char *cw_alert_status_name(int status);
+/* The name of alert event kind kind ("opened", "acked", …), static; NULL
+ * when unknown. */
 CW_API const char *cw_alert_event_name(int kind);
 /* Whether status is an open episode (open, acked or snoozed). */
 CW_API int cw_alert_status_is_open(int status);
@@ -1128,13 +1210,15 @@ CW_API cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t
  * customer base, which would otherwise message every account already off
  * track. */
 enum { CW_EVALUATE_BACKFILL = 1 };
+/* cw_alerts_evaluate with flags (CW_EVALUATE_*, 0 = none); the same
+ * statuses, messages on the store. */
 CW_API cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day,
                                        int64_t now_unix, unsigned flags, cw_evaluate_stats *stats);
 
 /* The last evaluated day (the alerts' clock), or -1 when none. */
 CW_API cw_status cw_alerts_last_day(cw_store *st, int64_t *day);
 
-/* One alert as stored (strings owned by the list). */
+/* One alert as stored (strings freed by cw_alert_list_free). */
 typedef struct cw_alert {
     int64_t id;
     char *rule, *account_id, *account_name, *user_id, *playbook, *values_json, *acked_by;
@@ -1159,19 +1243,22 @@ typedef struct cw_alerts_query {
     int64_t opened_from; /* only alerts opened on or after this day; <= 0 = any */
 } cw_alerts_query;
 
-/* Lists alerts, critical first, then newest first. *out is freed with
- * cw_alert_list_free. */
+/* Lists alerts, critical first, then newest first, into *out (caller
+ * frees with cw_alert_list_free). */
 CW_API cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *q, cw_alert_list *out);
-CW_API void cw_alert_list_free(cw_alert_list *l); /* accepts NULL */
+/* Frees the alerts of l and empties it; accepts NULL. */
+CW_API void cw_alert_list_free(cw_alert_list *l);
 
-/* A CSM's action on an open alert: ack, snooze until a day, or resolve by
- * hand. actor and note may be NULL. Returns CW_ERR_NOTFOUND for no such
- * alert and CW_ERR_USAGE when the alert is already closed. */
+/* A CSM's action on an open alert. */
 typedef enum cw_alert_action {
     CW_ALERT_DO_ACK = 1,
     CW_ALERT_DO_SNOOZE = 2,
     CW_ALERT_DO_RESOLVE = 3
 } cw_alert_action;
+/* Applies what to alert id at now_unix: ack, snooze until until_day, or
+ * resolve by hand; actor and note may be NULL. Returns CW_ERR_NOTFOUND for
+ * no such alert and CW_ERR_USAGE when the alert is already closed; the
+ * message is on the store. */
 CW_API cw_status cw_alert_update(cw_store *st, int64_t id, cw_alert_action what, int64_t until_day,
                                  const char *actor, const char *note, int64_t now_unix);
 /* Writes an alert's event history (one line each) to out. */
@@ -1189,7 +1276,7 @@ typedef struct cw_play_row {
 
 /* Computes one row per playbook over alerts opened in [from_day, to_day]
  * (-1 = open). Churn counts accounts churned within horizon_days of the
- * alert's opening. *rows is malloc'd (caller frees). */
+ * alert's opening. *rows (*nrows entries; caller frees with free()). */
 CW_API cw_status cw_plays_report(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
                                  cw_play_row **rows, int *nrows);
 /* Newcombe's hybrid score interval (method 10) for p1 - p2 from x1/n1 and
@@ -1319,7 +1406,7 @@ typedef enum cw_action_type {
 } cw_action_type;
 
 /* One [action.NAME] section (or a stock action). Strings are borrowed
- * until cw_actions_free. */
+ * until the next call on this handle (the cw_actions). */
 typedef struct cw_action {
     const char *name;
     cw_action_type type;
@@ -1349,13 +1436,17 @@ typedef struct cw_actions cw_actions;
  * by the [action.NAME] / [template.NAME] sections of cfg. Every key is
  * validated (type, to, url, template reference, placeholders, secret_env
  * set in the environment, …); on error returns CW_ERR_CONFIG with
- * "file:line: [action.x] key: why" in *errmsg (caller frees). On success
- * the caller frees *out with cw_actions_free(). cfg must outlive *out. */
-CW_API cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, char **errmsg);
-/* The action or template named name, or NULL (borrowed). */
+ * "file:line: [action.x] key: why" in *err (may be NULL). On success the
+ * caller frees *out with cw_actions_free(). cfg must outlive *out. */
+CW_API cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, cw_error *err);
+/* The action named name, or NULL; borrowed until the next call on this
+ * handle. */
 CW_API const cw_action *cw_actions_find(const cw_actions *a, const char *name);
+/* The template named name ([template.NAME] or stock), or NULL; borrowed
+ * until the next call on this handle. */
 CW_API const cw_template *cw_actions_template(const cw_actions *a, const char *name);
-/* Sets *out to every action, sorted by name, and returns how many (borrowed). */
+/* Sets *out to every action, sorted by name, and returns how many; the
+ * array is borrowed until the next call on this handle. */
 CW_API int cw_actions_list(const cw_actions *a, const cw_action *const **out);
 /* Frees a; accepts NULL. */
 CW_API void cw_actions_free(cw_actions *a);
@@ -1367,21 +1458,23 @@ typedef enum cw_escape {
     CW_ESCAPE_SLACK = 2   /* Slack mrkdwn: &, <, > as &amp; &lt; &gt; (no @channel pings) */
 } cw_escape;
 
+/* The longest text cw_template_render writes, in bytes. */
+#define CW_TEMPLATE_MAX (256 * 1024)
 /* Renders text, replacing {{path}} with the payload's value at path
  * ("account_name", "values.licence_activation") and {{path|fallback}} with
  * the fallback when the value is missing or null. Numbers print with at
  * most two decimals, true/false as yes/no. "{{{{" is a literal "{{". A
  * missing value without a fallback, or a malformed placeholder, is an
- * error: CW_ERR_INPUT with the reason in why. On success *out is a
- * malloc'd string (caller frees). payload is a JSON object text. Output is
- * bounded by CW_TEMPLATE_MAX bytes (CW_ERR_TOOBIG past it). */
-#define CW_TEMPLATE_MAX (256 * 1024)
+ * error: CW_ERR_INPUT with the reason in *err (may be NULL). On success
+ * *out is a string (caller frees with free()); on failure it stays NULL.
+ * payload is a JSON object text. Output is bounded by CW_TEMPLATE_MAX
+ * bytes (CW_ERR_TOOBIG past it). */
 CW_API cw_status cw_template_render(const char *text, const char *payload_json, cw_escape esc,
-                                    char **out, char *why, size_t whysz);
+                                    char **out, cw_error *err);
 /* Checks the placeholders of text at load time: syntax, and that names
  * outside values.* are fields of the documented alert payload. Returns
- * CW_OK or CW_ERR_CONFIG with the reason in why. */
-CW_API cw_status cw_template_check(const char *text, char *why, size_t whysz);
+ * CW_OK or CW_ERR_CONFIG with the reason in *err (may be NULL). */
+CW_API cw_status cw_template_check(const char *text, cw_error *err);
 
 /* The delay before retry number attempts (1 = after the first failure):
  * base_s * 2^(attempts-1) capped at max_s, shortened by a share in
@@ -1414,7 +1507,7 @@ typedef struct cw_deliver_stats {
 CW_API cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a,
                                 const cw_deliver_opts *o, cw_deliver_stats *stats);
 
-/* One outbox row; strings borrowed for the callback. */
+/* One outbox row; strings borrowed until the callback returns. */
 typedef struct cw_outbox_row {
     int64_t id;
     const char *idem_key, *action, *payload, *dest, *last_error;
@@ -1449,7 +1542,7 @@ typedef struct cw_task {
 } cw_task;
 
 /* Calls fn for tasks with status (-1: any) and, unless NULL, assignee, by
- * due day then id; strings borrowed for the callback. */
+ * due day then id; strings borrowed until the callback returns. */
 CW_API cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
                                cw_status (*fn)(const cw_task *t, void *ud), void *ud);
 /* Closes task id as done or dismissed at now. CW_ERR_NOTFOUND when no such
@@ -1470,8 +1563,8 @@ typedef enum cw_token_role { CW_ROLE_READ = 0, CW_ROLE_WRITE = 1 } cw_token_role
 
 typedef struct cw_token_info {
     int64_t id;
-    const char *name;   /* borrowed for the callback */
-    const char *prefix; /* borrowed for the callback */
+    const char *name;   /* borrowed until the callback returns */
+    const char *prefix; /* borrowed until the callback returns */
     cw_token_role role;
     int64_t created_at_unix, revoked_at_unix; /* revoked 0 = active */
 } cw_token_info;
@@ -1578,6 +1671,8 @@ typedef struct cw_train_result {
     int features;
 } cw_train_result;
 
+/* Sets *o to the defaults: both kinds, a 90-day horizon, every snapshot, a
+ * quarter of the labelled days held out for the test, not activated. */
 CW_API void cw_train_opts_init(cw_train_opts *o);
 /* Trains the kinds asked for on the store's snapshots (time split: fit,
  * calibration, purge gap of one horizon, test), saves each in `models`
@@ -1597,7 +1692,7 @@ typedef struct cw_prediction {
     int64_t account;
     char account_id[64];
     double probability;
-    char *drivers_json; /* the stored drivers array; owned by the prediction set */
+    char *drivers_json; /* the stored drivers array; freed by cw_predictions_free */
 } cw_prediction;
 
 typedef struct cw_predictions {
@@ -1614,7 +1709,8 @@ typedef struct cw_predictions {
  * rows in `predictions` (one transaction, replacing that day's rows of the
  * model) and sets *out (caller frees with cw_predictions_free). */
 CW_API cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_predictions **out);
-CW_API void cw_predictions_free(cw_predictions *p); /* accepts NULL */
+/* Frees p and its rows; accepts NULL. */
+CW_API void cw_predictions_free(cw_predictions *p);
 /* Whether the model that made p has not seen the last half year of
  * history: its newest test snapshot lies more than its horizon + 180 days
  * before the scored day (a model trained on the latest history is about one
@@ -1647,11 +1743,15 @@ typedef struct cw_backtest {
 
 /* Trains the models on the earlier snapshots, evaluates them and every
  * stored scorecard on the later ones (same rows, same labels), stores one
- * `backtests` row per subject and sets *out (caller frees). */
+ * `backtests` row per subject and sets *out (caller frees with
+ * cw_backtest_free). Errors (too few snapshots or churns) are on the
+ * store. */
 CW_API cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest **out);
-/* The JSON stored for a subject (caller frees). */
+/* The JSON stored for a subject (caller frees with free()), or NULL when
+ * out of memory. */
 CW_API char *cw_backtest_subject_json(const cw_backtest *b, const cw_backtest_subject *s);
-CW_API void cw_backtest_free(cw_backtest *b); /* accepts NULL */
+/* Frees b; accepts NULL. */
+CW_API void cw_backtest_free(cw_backtest *b);
 
 #ifdef __cplusplus
 }

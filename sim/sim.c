@@ -2370,7 +2370,19 @@ void cw_sim_opts_init(cw_sim_opts *o)
     o->seed = 42;
 }
 
-cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg)
+static cw_status sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg);
+
+cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = sim_run(o, stats, &msg);
+    if (s != CW_OK)
+        cw_error_set(err, s, "%s", msg && *msg ? msg : cw_strerror(s));
+    free(msg);
+    return s;
+}
+
+static cw_status sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg)
 {
     cw_sim_stats local;
     if (!stats)

@@ -17,8 +17,7 @@
 
 static int store_fail(cw_store *st, const char *what, cw_status s)
 {
-    const char *m = cw_store_errmsg(st);
-    cli_error("%s: %s", what, m && *m ? m : cw_strerror(s));
+    cli_error("%s: %s", what, cw_store_why(st, s));
     return cli_exit_code(s);
 }
 

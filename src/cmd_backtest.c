@@ -79,8 +79,7 @@ int cmd_backtest(int argc, char **argv)
             cw_suggest_result r;
             cw_status s = cw_score_suggest(st, sc, &so, &r);
             if (s != CW_OK) {
-                cli_error("backtest: %s",
-                          cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+                cli_error("backtest: %s", cw_store_why(st, s));
                 rc = cli_exit_code(s);
             } else
                 cw_score_suggest_print(sc, &r, stdout);
@@ -93,7 +92,7 @@ int cmd_backtest(int argc, char **argv)
     cw_backtest *b = NULL;
     cw_status s = cw_backtest_run(st, &o, &b);
     if (s != CW_OK) {
-        cli_error("backtest: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        cli_error("backtest: %s", cw_store_why(st, s));
     } else if (json) {
         printf("[");
         for (int i = 0; i < b->n; i++) {

@@ -77,14 +77,13 @@ int cmd_deliver(int argc, char **argv)
         o.out = stdout;
     }
     cw_actions *acts = NULL;
-    char *err = NULL;
+    cw_error err;
     if (rc == 0) {
         cw_status s = cw_actions_load(cfg, &acts, &err);
         if (s != CW_OK) {
-            cli_error("%s", err ? err : cw_strerror(s));
+            cli_error("%s", err.msg);
             rc = cli_exit_code(s);
         }
-        free(err);
     }
     cw_store *st = NULL;
     if (rc == 0)
@@ -93,7 +92,7 @@ int cmd_deliver(int argc, char **argv)
         cw_deliver_stats ds;
         cw_status s = cw_deliver_run(st, cfg, acts, &o, &ds);
         if (s != CW_OK) {
-            cli_error("deliver: %s", cw_store_errmsg(st) ? cw_store_errmsg(st) : cw_strerror(s));
+            cli_error("deliver: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet && cli_log_is_json()) {
             char n[5][24];
@@ -297,7 +296,7 @@ int cmd_outbox(int argc, char **argv)
                 printf("outbox: %lld delivered message(s) purged\n", (long long)n);
         }
         if (s != CW_OK) {
-            cli_error("%s", cw_store_errmsg(st));
+            cli_error("%s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         }
     }
@@ -424,7 +423,7 @@ int cmd_tasks(int argc, char **argv)
                        to == CW_TASK_DONE ? "done" : "dismissed");
         }
         if (s != CW_OK) {
-            cli_error("%s", cw_store_errmsg(st));
+            cli_error("%s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         }
     }

@@ -221,21 +221,16 @@ int cmd_doctor(int argc, char **argv)
     cw_rules *rs = NULL;
     cw_scorecard *sc = NULL;
     cw_actions *acts = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     cw_status s = cw_rules_load(cfg, &rs, &err);
     if (s != CW_OK)
-        report(&D, EXIT_CONFIG, 0, "configuration: rules: %s", err ? err : cw_strerror(s));
-    free(err);
-    err = NULL;
+        report(&D, EXIT_CONFIG, 0, "configuration: rules: %s", cw_error_why(&err));
     s = cw_scorecard_load(cfg, &sc, &err);
     if (s != CW_OK)
-        report(&D, EXIT_CONFIG, 0, "configuration: scorecard: %s", err ? err : cw_strerror(s));
-    free(err);
-    err = NULL;
+        report(&D, EXIT_CONFIG, 0, "configuration: scorecard: %s", cw_error_why(&err));
     s = cw_actions_load(cfg, &acts, &err);
     if (s != CW_OK)
-        report(&D, EXIT_CONFIG, 0, "configuration: actions: %s", err ? err : cw_strerror(s));
-    free(err);
+        report(&D, EXIT_CONFIG, 0, "configuration: actions: %s", cw_error_why(&err));
     if (!D.fails) {
         const cw_action *const *list;
         report(&D, 0, 0, "configuration: %d rules, %d actions", cw_rules_count(rs),
@@ -251,14 +246,12 @@ int cmd_doctor(int argc, char **argv)
         report(&D, EXIT_DB, 0, "database: %s: %s", file, strerror(errno));
     } else {
         cw_store_opts so = {1, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-        err = NULL;
         s = cw_store_open(db, &so, &st, &err);
         if (s != CW_OK) {
-            report(&D, EXIT_DB, 0, "database: %s%s", err ? err : cw_strerror(s),
-                   err && strstr(err, "schema version")
+            report(&D, EXIT_DB, 0, "database: %s%s", cw_error_why(&err),
+                   strstr(cw_error_why(&err), "schema version")
                        ? " (a writing command migrates it: back it up first, docs/operations.md)"
                        : "");
-            free(err);
         } else {
             char *problems = NULL;
             s = cw_store_integrity_check(st, &problems);

@@ -158,7 +158,7 @@ int cmd_metrics(int argc, char **argv)
         if (o.on_progress)
             fputs("\r\033[K", cli_raw_stderr());
         if (s != CW_OK)
-            cli_error("metrics: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+            cli_error("metrics: %s", cw_store_why(st, s));
         else if (!quiet)
             fprintf(stderr,
                     "metrics: %lld snapshot(s) computed, %lld already stored; %lld account rows, "
@@ -173,7 +173,7 @@ int cmd_metrics(int argc, char **argv)
     if (s == CW_OK && (as_of >= 0 || format_given || no_compute || x.account || x.metric)) {
         s = cw_metrics_export(st, &x, stdout);
         if (s != CW_OK)
-            cli_error("metrics: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+            cli_error("metrics: %s", cw_store_why(st, s));
     }
     cw_store_close(st);
     cw_config_free(cfg);

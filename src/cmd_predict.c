@@ -90,7 +90,7 @@ int cmd_predict(int argc, char **argv)
     cw_predictions *p = NULL;
     cw_status s = cw_model_predict(st, &o, &p);
     if (s != CW_OK) {
-        cli_error("predict: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        cli_error("predict: %s", cw_store_why(st, s));
     } else {
         cli_model_age_note("predict", p);
         char d[16];

@@ -262,7 +262,7 @@ static int report_revenue(int argc, char **argv)
     cw_revenue_report *r = NULL;
     cw_status s = cw_revenue_compute(st, &o, &r);
     if (s != CW_OK) {
-        cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
     } else if (format == CW_FORMAT_CSV) {
         rc = write_csv(r);

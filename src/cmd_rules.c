@@ -14,11 +14,10 @@
 /* Loads the configuration and the rule set; returns an exit code. */
 int cli_load_rules(cw_config *cfg, cw_rules **out)
 {
-    char *err = NULL;
+    cw_error err;
     cw_status s = cw_rules_load(cfg, out, &err);
     if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("%s", err.msg);
         return cli_exit_code(s);
     }
     return 0;
@@ -121,25 +120,23 @@ int cmd_check_config(int argc, char **argv)
         rc = cli_load_scorecard(cfg, &sc);
     cw_actions *acts = NULL;
     if (rc == 0) {
-        char *err = NULL;
+        cw_error err;
         cw_status s = cw_actions_load(cfg, &acts, &err);
         if (s != CW_OK) {
-            cli_error("%s", err ? err : cw_strerror(s));
+            cli_error("%s", err.msg);
             rc = cli_exit_code(s);
         }
-        free(err);
     }
     int nsources = 0;
     if (rc == 0) {
         /* Every [source.NAME] mapping (docs/importers.md). */
         cw_source_info *si = NULL;
-        char *err = NULL;
+        cw_error err;
         cw_status s = cw_sources_list(cfg, 0, &si, &nsources, &err);
         if (s != CW_OK) {
-            cli_error("%s", err ? err : cw_strerror(s));
+            cli_error("%s", err.msg);
             rc = cli_exit_code(s == CW_ERR_NOTFOUND ? CW_ERR_CONFIG : s);
         }
-        free(err);
         free(si);
     }
     if (rc == 0) {

@@ -340,13 +340,12 @@ int cmd_run(int argc, char **argv)
         rc = cli_load_scorecard(cfg, &sc); /* …and so does a bad scorecard */
     cw_actions *acts = NULL;
     if (rc == 0) { /* …or a bad action */
-        char *err = NULL;
+        cw_error err;
         cw_status s = cw_actions_load(cfg, &acts, &err);
         if (s != CW_OK) {
-            cli_error("%s", err ? err : cw_strerror(s));
+            cli_error("%s", err.msg);
             rc = cli_exit_code(s);
         }
-        free(err);
     }
     /* One run at a time per database: two overlapping runs would race for the
      * drop folder's files (one ingests, the other fails to move them). The
@@ -381,7 +380,7 @@ int cmd_run(int argc, char **argv)
         memset(&ms, 0, sizeof ms);
         cw_status s = cw_metrics_run(st, &o, &ms);
         if (s != CW_OK) {
-            cli_error("run: metrics: %s", cw_store_errmsg(st));
+            cli_error("run: metrics: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet)
             fprintf(stderr, "run: metrics: %lld snapshot computed, %lld already stored\n",
@@ -397,7 +396,7 @@ int cmd_run(int argc, char **argv)
         cw_score_stats ss;
         cw_status s = cw_score_run(st, sc, &so, &ss);
         if (s != CW_OK) {
-            cli_error("run: score: %s", cw_store_errmsg(st));
+            cli_error("run: score: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet)
             fprintf(stderr, "run: score: %lld snapshot scored, %lld already scored\n",
@@ -411,9 +410,9 @@ int cmd_run(int argc, char **argv)
         if (s == CW_ERR_NOTFOUND) {
             /* No active model is a normal state: the scorecard still runs. */
             if (!quiet)
-                fprintf(stderr, "run: predict: skipped (%s)\n", cw_store_errmsg(st));
+                fprintf(stderr, "run: predict: skipped (%s)\n", cw_store_why(st, s));
         } else if (s != CW_OK) {
-            cli_error("run: predict: %s", cw_store_errmsg(st));
+            cli_error("run: predict: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else {
             if (!quiet)
@@ -428,7 +427,7 @@ int cmd_run(int argc, char **argv)
         cw_evaluate_stats e;
         cw_status s = cw_alerts_evaluate_ex(st, rs, day, (int64_t)time(NULL), flags, &e);
         if (s != CW_OK) {
-            cli_error("run: evaluate: %s", cw_store_errmsg(st));
+            cli_error("run: evaluate: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet) {
             char d[16];
@@ -449,7 +448,7 @@ int cmd_run(int argc, char **argv)
         cw_deliver_stats ds;
         cw_status s = cw_deliver_run(st, cfg, acts, &d, &ds);
         if (s != CW_OK) {
-            cli_error("run: deliver: %s", cw_store_errmsg(st));
+            cli_error("run: deliver: %s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (!quiet)
             fprintf(stderr,

@@ -27,11 +27,10 @@ static void show_scorecard(const cw_scorecard *sc)
 
 int cli_load_scorecard(cw_config *cfg, cw_scorecard **out)
 {
-    char *err = NULL;
+    cw_error err;
     cw_status s = cw_scorecard_load(cfg, out, &err);
     if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("%s", err.msg);
         return cli_exit_code(s);
     }
     return 0;
@@ -176,7 +175,7 @@ int cmd_score(int argc, char **argv)
         if (o.on_progress)
             fputs("\r\033[K", cli_raw_stderr());
         if (s != CW_OK)
-            cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+            cli_error("%s", cw_store_why(st, s));
         else if (!quiet)
             fprintf(stderr,
                     "score: %lld snapshot(s) scored, %lld already scored by scorecard %s; %lld "
@@ -189,7 +188,7 @@ int cmd_score(int argc, char **argv)
     if (s == CW_OK) {
         s = cw_score_export(st, sc, &x, stdout);
         if (s != CW_OK)
-            cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+            cli_error("%s", cw_store_why(st, s));
     }
     cw_store_close(st);
     cw_scorecard_free(sc);

@@ -181,7 +181,7 @@ int cmd_token(int argc, char **argv)
             fprintf(stderr, "token %lld revoked\n", (long long)id);
     }
     if (s != CW_OK)
-        cli_error("%s", cw_store_errmsg(st));
+        cli_error("%s", cw_store_why(st, s));
     cw_store_close(st);
     cw_config_free(cfg);
     return cli_exit_code(s);

@@ -69,15 +69,14 @@ int cmd_simulate(int argc, char **argv)
     if (tty)
         o.on_progress = on_progress;
     cw_sim_stats stats;
-    char *err = NULL;
+    cw_error err;
     double t0 = 0;
     o.ud = &t0;
     cw_status s = cw_sim_run(&o, &stats, &err);
     if (tty)
         fputs("\r\033[K", cli_raw_stderr());
     if (s != CW_OK) {
-        cli_error("simulate: %s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("simulate: %s", err.msg);
     } else {
         int64_t total = 0;
         for (int k = 1; k < CW_KIND__COUNT; k++)

@@ -15,11 +15,10 @@ static int sources_list(cw_config *cfg)
 {
     cw_source_info *si;
     int n;
-    char *err = NULL;
+    cw_error err;
     cw_status s = cw_sources_list(cfg, 1, &si, &n, &err);
     if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("%s", err.msg);
         return cli_exit_code(s == CW_ERR_NOTFOUND ? CW_ERR_CONFIG : s);
     }
     printf("%-20s %-7s %-34s %-24s %s\n", "name", "origin", "kinds", "files", "description");

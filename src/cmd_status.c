@@ -58,7 +58,7 @@ int cmd_status(int argc, char **argv)
     if (s == CW_OK)
         s = cw_quarantine_counts_get(st, &qc);
     if (s != CW_OK) {
-        cli_error("%s", cw_store_errmsg(st));
+        cli_error("%s", cw_store_why(st, s));
     } else if (json) {
         printf("{\"schema_version\":%d,\"rows\":{", cw_store_schema_version(st));
         for (int k = 1; k < CW_KIND__COUNT; k++)
@@ -210,7 +210,7 @@ int cmd_quarantine(int argc, char **argv)
         if (x.format == 1)
             printf("]\n");
         if (s != CW_OK) {
-            cli_error("%s", cw_store_errmsg(st));
+            cli_error("%s", cw_store_why(st, s));
             rc = cli_exit_code(s);
         } else if (x.format == 0 && x.n == 0) {
             printf("quarantine: no rows\n");

@@ -118,7 +118,7 @@ int cmd_train(int argc, char **argv)
     cw_train_result r;
     cw_status s = cw_model_train(st, &o, &r);
     if (s != CW_OK) {
-        cli_error("train: %s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        cli_error("train: %s", cw_store_why(st, s));
     } else {
         char a[16], b[16], e[16], f[16];
         day_str(r.fit_from, a, sizeof a);

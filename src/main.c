@@ -523,12 +523,11 @@ int cli_parse_day(const char *opt, const char *s, int64_t *day)
 
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
 {
-    char *err = NULL;
+    cw_error err;
     cw_store_opts so = {readonly, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
     cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
     if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("%s", err.msg);
         return cli_exit_code(s);
     }
     return 0;
@@ -590,11 +589,10 @@ int cli_load_config(const char *path, cw_config **out)
     }
     if (!path && access("churnwatch.conf", R_OK) == 0)
         path = "churnwatch.conf";
-    char *err = NULL;
+    cw_error err;
     cw_status s = cw_config_load(path, out, &err);
     if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("%s", err.msg);
         return cli_exit_code(s);
     }
     for (int i = 0; i < g_noverrides; i++) {
@@ -619,11 +617,10 @@ int cli_load_config(const char *path, cw_config **out)
 
 int cli_override(cw_config *c, const char *key, const char *value)
 {
-    char *err = NULL;
+    cw_error err;
     cw_status s = cw_config_set(c, key, value, &err);
     if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("%s", err.msg);
         return cli_exit_code(s);
     }
     return 0;

@@ -246,7 +246,7 @@ int report_cohorts(int argc, char **argv)
     cw_cohorts_report *r = NULL;
     cw_status s = cw_cohorts_compute(st, &co, &r);
     if (s != CW_OK) {
-        cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
     } else if (o.format == CW_FORMAT_CSV) {
         rc = cohorts_csv(r);
@@ -416,7 +416,7 @@ int report_ltv(int argc, char **argv)
     cw_ltv_report *r = NULL;
     cw_status s = cw_ltv_compute(st, &lo, &r);
     if (s != CW_OK) {
-        cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
     } else if (o.format == CW_FORMAT_CSV) {
         rc = ltv_csv(r);

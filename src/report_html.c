@@ -134,7 +134,7 @@ int cmd_report_html(int argc, char **argv)
         (s = cw_api_alerts_list(st, "open", NULL, 500, 0, (int64_t)time(NULL), &v)) == CW_OK)
         json_object_set_new(data, "alerts", v);
     if (s != CW_OK) {
-        cli_error("%s", cw_store_errmsg(st));
+        cli_error("%s", cw_store_why(st, s));
         json_decref(data);
         cw_store_close(st);
         cw_config_free(cfg);

@@ -128,7 +128,7 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
 
 static int report_error(cw_store *st, cw_status s)
 {
-    cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+    cli_error("%s", cw_store_why(st, s));
     return cli_exit_code(s);
 }
 
@@ -366,11 +366,10 @@ int report_reasons(int argc, char **argv)
     if (!o.map && cfg_map && *cfg_map)
         o.map = cfg_map;
     if (o.map) {
-        char err[160];
-        cw_status s = cw_reasons_map_parse(o.map, &map, &nmap, err, sizeof err);
+        cw_error err;
+        cw_status s = cw_reasons_map_parse(o.map, &map, &nmap, &err);
         if (s != CW_OK) {
-            cli_error("%s: %s", o.map == cfg_map ? "reports.reason_map" : "--map",
-                      s == CW_ERR_USAGE ? err : cw_strerror(s));
+            cli_error("%s: %s", o.map == cfg_map ? "reports.reason_map" : "--map", err.msg);
             cw_config_free(o.cfg);
             return cli_exit_code(s);
         }

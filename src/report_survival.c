@@ -335,7 +335,7 @@ int report_survival(int argc, char **argv)
     cw_survival_report *r = NULL;
     cw_status s = cw_survival_compute(st, &o, &r);
     if (s != CW_OK) {
-        cli_error("%s", cw_store_errmsg(st)[0] ? cw_store_errmsg(st) : cw_strerror(s));
+        cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
     } else if (format == CW_FORMAT_CSV) {
         rc = write_csv(r);

@@ -1071,14 +1071,13 @@ int srv_run(const srv_opts *o)
     g_srv.o = o;
     pthread_mutex_init(&g_srv.wr_lock, NULL);
     pthread_mutex_init(&g_srv.rd_lock, NULL);
-    char *err = NULL;
+    cw_error err;
     /* The writer waits up to 30 s for another process's write transaction
      * (a CLI ingest) before an API write answers 503. */
     cw_store_opts wo = {0, o->cfg ? cw_config_get_int(o->cfg, "store.cache_mib") * 1024 : 0, 30000};
     cw_status s = cw_store_open(o->db, &wo, &g_srv.wr, &err);
     if (s != CW_OK) {
-        cli_error("%s", err ? err : cw_strerror(s));
-        free(err);
+        cli_error("%s", err.msg);
         return cli_exit_code(s);
     }
     const char *td = getenv("TMPDIR");

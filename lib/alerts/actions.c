@@ -283,7 +283,7 @@ static int known_name(const char *n, size_t len)
     return 0;
 }
 
-cw_status cw_template_check(const char *text, char *why, size_t whysz)
+cw_status cw_template_check(const char *text, cw_error *err)
 {
     const char *p = text;
     while ((p = strstr(p, "{{")) != NULL) {
@@ -293,17 +293,13 @@ cw_status cw_template_check(const char *text, char *why, size_t whysz)
         }
         ph h;
         const char *r;
-        if (!parse_ph(p + 2, &h, &r)) {
-            snprintf(why, whysz, "%s", r);
-            return CW_ERR_CONFIG;
-        }
-        if (!known_name(h.name, h.name_len)) {
-            snprintf(why, whysz,
-                     "{{%.*s}} is not a field of the alert payload (docs/rules.md); "
-                     "metric values are {{values.NAME}}",
-                     (int)h.name_len, h.name);
-            return CW_ERR_CONFIG;
-        }
+        if (!parse_ph(p + 2, &h, &r))
+            return cw_error_set(err, CW_ERR_CONFIG, "%s", r);
+        if (!known_name(h.name, h.name_len))
+            return cw_error_set(err, CW_ERR_CONFIG,
+                                "{{%.*s}} is not a field of the alert payload (docs/rules.md); "
+                                "metric values are {{values.NAME}}",
+                                (int)h.name_len, h.name);
         p = h.end;
     }
     return CW_OK;
@@ -364,24 +360,24 @@ static void put_value(cw_buf *b, json_t *v, cw_escape esc)
 }
 
 cw_status cw_template_render(const char *text, const char *payload_json, cw_escape esc, char **out,
-                             char *why, size_t whysz)
+                             cw_error *err)
 {
     *out = NULL;
     json_error_t jerr;
     json_t *root = json_loads(payload_json, JSON_REJECT_DUPLICATES, &jerr);
     if (!root || !json_is_object(root)) {
-        snprintf(why, whysz, "payload is not a JSON object%s%s", root ? "" : ": ",
-                 root ? "" : jerr.text);
+        cw_error_set(err, CW_ERR_INPUT, "payload is not a JSON object%s%s", root ? "" : ": ",
+                     root ? "" : jerr.text);
         json_decref(root);
         return CW_ERR_INPUT;
     }
-    cw_status s = cw_template_render_json(text, root, esc, out, why, whysz);
+    cw_status s = cw_template_render_json(text, root, esc, out, err);
     json_decref(root);
     return s;
 }
 
 cw_status cw_template_render_json(const char *text, struct json_t *root, cw_escape esc, char **out,
-                                  char *why, size_t whysz)
+                                  cw_error *err)
 {
     *out = NULL;
     cw_buf b;
@@ -404,8 +400,7 @@ cw_status cw_template_render_json(const char *text, struct json_t *root, cw_esca
         ph h;
         const char *r;
         if (!parse_ph(o + 2, &h, &r)) {
-            snprintf(why, whysz, "%s", r);
-            s = CW_ERR_INPUT;
+            s = cw_error_set(err, CW_ERR_INPUT, "%s", r);
             break;
         }
         json_t *v = lookup(root, h.name, h.name_len);
@@ -414,17 +409,17 @@ cw_status cw_template_render_json(const char *text, struct json_t *root, cw_esca
         } else if (h.fallback) {
             oput_escaped(&b, h.fallback, h.fallback_len, esc);
         } else {
-            snprintf(why, whysz, "{{%.*s}}: the payload has no value (add a fallback: {{%.*s|…}})",
-                     (int)h.name_len, h.name, (int)h.name_len, h.name);
-            s = CW_ERR_INPUT;
+            s = cw_error_set(err, CW_ERR_INPUT,
+                             "{{%.*s}}: the payload has no value (add a fallback: {{%.*s|…}})",
+                             (int)h.name_len, h.name, (int)h.name_len, h.name);
             break;
         }
         p = h.end;
     }
     if (s == CW_OK && cw_buf_status(&b)) {
         s = cw_buf_status(&b);
-        snprintf(why, whysz, s == CW_ERR_NOMEM ? "out of memory" : "rendered text exceeds %d bytes",
-                 CW_TEMPLATE_MAX);
+        s = cw_error_set(err, s, s == CW_ERR_NOMEM ? "out of memory" : "rendered text exceeds %d bytes",
+                         CW_TEMPLATE_MAX);
     }
     if (s == CW_OK && !(*out = cw_buf_steal(&b, NULL)))
         s = CW_ERR_NOMEM;
@@ -578,10 +573,10 @@ static cw_status load_templates(const cw_config *cfg, cw_actions *a, char **errm
         char *v = unescape(e[i].value);
         if (!v)
             return CW_ERR_NOMEM;
-        char why[256];
-        if (cw_template_check(v, why, sizeof why) != CW_OK) {
+        cw_error why;
+        if (cw_template_check(v, &why) != CW_OK) {
             free(v);
-            return cfg_error(errmsg, cfg, e[i].line, e[i].section, e[i].key, "%s", why);
+            return cfg_error(errmsg, cfg, e[i].line, e[i].section, e[i].key, "%s", why.msg);
         }
         if (strcmp(e[i].key, "subject") == 0) {
             if (strchr(v, '\n')) {
@@ -638,9 +633,9 @@ static cw_status set_key(const cw_config *cfg, cw_actions *a, cw_action *x,
             strncmp(v, "https://", 8) != 0)
             return cfg_error(errmsg, cfg, e->line, e->section, k,
                              "'%s': expected an http:// or https:// URL", v);
-        char why[256];
-        if (strcmp(k, "cta_url") == 0 && cw_template_check(v, why, sizeof why) != CW_OK)
-            return cfg_error(errmsg, cfg, e->line, e->section, k, "%s", why);
+        cw_error why;
+        if (strcmp(k, "cta_url") == 0 && cw_template_check(v, &why) != CW_OK)
+            return cfg_error(errmsg, cfg, e->line, e->section, k, "%s", why.msg);
         const char *s = own(a, cw_strndup(v, strlen(v)));
         if (strcmp(k, "url") == 0)
             x->url = s;
@@ -792,7 +787,16 @@ static cw_status check_action(const cw_config *cfg, const cw_actions *a, const c
     return CW_OK;
 }
 
-cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, char **errmsg)
+static cw_status actions_load(const cw_config *cfg, cw_actions **out, char **errmsg);
+
+cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = actions_load(cfg, out, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status actions_load(const cw_config *cfg, cw_actions **out, char **errmsg)
 {
     *out = NULL;
     if (errmsg)

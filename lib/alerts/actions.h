@@ -12,9 +12,10 @@
 /* ---- actions.c / deliver.c / store/sqlite/sqlite_outbox.c ------------------- */
 
 struct json_t;
-/* cw_template_render over a parsed payload (borrowed). */
+/* cw_template_render over a parsed payload (borrowed until the call
+ * returns); errors in *err as there. */
 cw_status cw_template_render_json(const char *text, struct json_t *payload, cw_escape esc,
-                                  char **out, char *why, size_t whysz);
+                                  char **out, cw_error *err);
 /* Whether s is an address the e-mail action can send to. */
 int cw_email_address_ok(const char *s);
 /* "task", "email", … */
@@ -31,6 +32,7 @@ typedef struct cw_due_row {
  * the first skip of them. *n rows in *out (caller frees with
  * cw_outbox_due_free). */
 cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due_row **out, int *n);
+/* Frees the n rows of cw_outbox_due; accepts NULL. */
 void cw_outbox_due_free(cw_due_row *rows, int n);
 /* In the caller's transaction: counts one send to dest in the minute
  * window; *allowed = 0 (and nothing counted) when rate sends were already

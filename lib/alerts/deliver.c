@@ -160,10 +160,11 @@ static char *url_host(const char *url)
 
 static char *render(const char *text, json_t *p, cw_escape esc, msg *m, const char *what)
 {
-    char *out = NULL, why[300];
-    cw_status s = cw_template_render_json(text, p, esc, &out, why, sizeof why);
+    char *out = NULL;
+    cw_error why;
+    cw_status s = cw_template_render_json(text, p, esc, &out, &why);
     if (s != CW_OK) {
-        prep_fail(m, OUT_DEAD, "%s: %s", what, why);
+        prep_fail(m, OUT_DEAD, "%s: %s", what, why.msg);
         return NULL;
     }
     return out;

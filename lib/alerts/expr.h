@@ -44,7 +44,8 @@ void cw_expr_free(cw_expr *e); /* accepts NULL */
 double cw_expr_eval(const cw_expr *e, const double *slots);
 /* Whether an evaluation result is a definite true. */
 int cw_expr_is_true(double v);
-/* The distinct slots e reads, in order of first appearance (borrowed). */
+/* The distinct slots e reads, in order of first appearance; *slots is
+ * borrowed until the next call on this handle. */
 int cw_expr_slots(const cw_expr *e, const int **slots);
 
 #endif /* CW_ALERTS_EXPR_H */

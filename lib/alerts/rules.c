@@ -616,7 +616,16 @@ static int cmp_pb(const void *a, const void *b)
     return strcmp(((const cw_playbook *)a)->name, ((const cw_playbook *)b)->name);
 }
 
-cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, char **err)
+static cw_status rules_load(const cw_config *cfg, cw_rules **out, char **err);
+
+cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = rules_load(cfg, out, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status rules_load(const cw_config *cfg, cw_rules **out, char **err)
 {
     *out = NULL;
     if (err)

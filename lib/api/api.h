@@ -21,6 +21,7 @@
 
 /* Colours of the scores contract; -1 = any. */
 int cw_api_colour_from_name(const char *s);
+/* The name of colour ("green", "yellow", "red"), static; NULL when unknown. */
 const char *cw_api_colour_name(int colour);
 
 /* The list query (cw_api_accounts_q: store/store_api.h) with its defaults:
@@ -52,7 +53,11 @@ cw_status cw_api_models(cw_store *st, json_t **out);
 /* Revenue bridge, cohorts and churn reasons through the library's report
  * functions; CW_ERR_NOTFOUND when there is nothing to report. */
 cw_status cw_api_report_revenue(cw_store *st, int by_quarter, const char *segment, json_t **out);
+/* The cohort matrix of segment (NULL = all) over months offsets, as JSON
+ * in *out (caller frees with json_decref). */
 cw_status cw_api_report_cohorts(cw_store *st, const char *segment, int months, json_t **out);
+/* Churn reasons by cause of segment (NULL = all), as JSON in *out (caller
+ * frees with json_decref). */
 cw_status cw_api_report_reasons(cw_store *st, const char *segment, json_t **out);
 
 /* ---- alerts (lib/alerts/alerts.c owns them; docs/alerts.md) ---------------------

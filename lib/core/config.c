@@ -681,7 +681,16 @@ static cw_status slurp(const char *path, char **out, size_t *len)
     return *out ? CW_OK : CW_ERR_NOMEM;
 }
 
-cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
+static cw_status config_load(const char *path, cw_config **out, char **errmsg);
+
+cw_status cw_config_load(const char *path, cw_config **out, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = config_load(path, out, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status config_load(const char *path, cw_config **out, char **errmsg)
 {
     *out = NULL;
     if (errmsg)
@@ -712,7 +721,16 @@ cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
     return s;
 }
 
-cw_status cw_config_set(cw_config *c, const char *key, const char *value, char **errmsg)
+static cw_status config_set(cw_config *c, const char *key, const char *value, char **errmsg);
+
+cw_status cw_config_set(cw_config *c, const char *key, const char *value, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = config_set(c, key, value, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status config_set(cw_config *c, const char *key, const char *value, char **errmsg)
 {
     int i = find(key);
     const char *why = i < 0 ? "is not a known setting" : check(i, value);

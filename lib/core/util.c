@@ -30,6 +30,41 @@ const char *cw_strerror(cw_status s)
     return "unknown status";
 }
 
+cw_status cw_error_set(cw_error *e, cw_status status, const char *fmt, ...)
+{
+    if (!e)
+        return status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->status = status;
+    return status;
+}
+
+void cw_error_clear(cw_error *e)
+{
+    if (e) {
+        e->status = CW_OK;
+        e->msg[0] = 0;
+    }
+}
+
+const char *cw_error_why(const cw_error *e)
+{
+    if (!e)
+        return "";
+    return e->msg[0] ? e->msg : cw_strerror(e->status);
+}
+
+cw_status cw_error_take(cw_error *e, cw_status s, char *msg)
+{
+    if (s != CW_OK)
+        cw_error_set(e, s, "%s", msg && *msg ? msg : cw_strerror(s));
+    free(msg);
+    return s;
+}
+
 char *cw_strdupf(const char *fmt, ...)
 {
     va_list ap, ap2;

@@ -19,6 +19,11 @@ typedef struct cw_strref {
 
 /* Formats into a malloc'd string (caller frees); NULL on allocation failure. */
 char *cw_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Moves msg (a message the caller frees, or NULL) into *e (may be NULL)
+ * with status s, falling back to cw_strerror(s); frees msg and returns s.
+ * Where a module that builds its messages with cw_strdupf meets the public
+ * cw_error. */
+cw_status cw_error_take(cw_error *e, cw_status s, char *msg);
 /* Copies at most n bytes of s into a malloc'd NUL-terminated string (caller frees). */
 char *cw_strndup(const char *s, size_t n);
 /* Monotonic seconds. */
@@ -27,6 +32,7 @@ double cw_now(void);
 /* Calendar months counted as year*12 + month-1 (UTC), as the revenue
  * reports use them (time.c). */
 int cw_month_of(int64_t ts_unix);
+/* The first instant (UTC) of month. */
 int64_t cw_month_start_unix(int month);
 /* *a += b; returns non-zero on overflow. */
 static inline int cw_add_ck(int64_t *a, int64_t b)
@@ -59,6 +65,8 @@ const char *cw_utf8_check(const char *s, size_t len, int allow_newline);
 
 /* A string → dense id map. Keys are copied into an arena owned by the map. */
 typedef struct cw_intern cw_intern;
+/* An empty map (caller frees with cw_intern_free), or NULL when out of
+ * memory. */
 cw_intern *cw_intern_new(void);
 void cw_intern_free(cw_intern *m); /* accepts NULL */
 /* Returns the id stored for key, or -1. */
@@ -67,7 +75,10 @@ int64_t cw_intern_get(const cw_intern *m, const char *key, size_t len);
 cw_status cw_intern_put(cw_intern *m, const char *key, size_t len, int64_t id);
 /* Extra per-key payload (e.g. a user's account): returns it or -1. */
 int64_t cw_intern_get_aux(const cw_intern *m, const char *key, size_t len, int64_t *aux);
+/* Stores key → (id, aux) (replacing). Returns CW_OK, CW_ERR_NOMEM or
+ * CW_ERR_TOOBIG (a key or the arena past 4 GiB). */
 cw_status cw_intern_put_aux(cw_intern *m, const char *key, size_t len, int64_t id, int64_t aux);
+/* The number of keys stored. */
 size_t cw_intern_count(const cw_intern *m);
 
 #endif /* CW_CORE_UTIL_H */

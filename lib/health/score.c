@@ -27,7 +27,8 @@
 /* Accounts by internal id: what scoring and printing need of each. */
 typedef struct acct_table {
     char **ext, **name, **segment, **owner;
-    int64_t n; /* ids < n */
+    int64_t n;    /* ids < n */
+    cw_store *st; /* where a load error's message goes */
 } acct_table;
 
 static void acct_free(acct_table *t)
@@ -68,23 +69,26 @@ static cw_status on_account(int64_t id, const cw_value *v, void *ud)
 {
     acct_table *t = ud;
     if (id < 0 || id > INT32_MAX)
-        return CW_ERR_DB;
+        return cw_store_set_error(t->st, CW_ERR_DB, "scores: account id %lld out of range",
+                                  (long long)id);
     cw_status s = acct_grow(t, id);
     if (s != CW_OK)
-        return s;
+        return cw_store_set_error(t->st, s, "scores: loading accounts: %s", cw_strerror(s));
     /* accounts: 0 account_id, 1 name, 2 segment, 3 owner */
     t->ext[id] = cw_strndup(v[0].s ? v[0].s : "", v[0].len);
     t->name[id] = cw_strndup(v[1].s ? v[1].s : "", v[1].len);
     t->segment[id] = cw_strndup(v[2].s ? v[2].s : "", v[2].len);
     t->owner[id] = v[3].present && v[3].s ? cw_strndup(v[3].s, v[3].len) : NULL;
     if (!t->ext[id] || !t->name[id] || !t->segment[id] || (v[3].present && v[3].s && !t->owner[id]))
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(t->st, CW_ERR_NOMEM, "scores: loading accounts: %s",
+                                  cw_strerror(CW_ERR_NOMEM));
     return CW_OK;
 }
 
 static cw_status acct_load(cw_store *st, acct_table *t)
 {
     memset(t, 0, sizeof *t);
+    t->st = st;
     return cw_store_get_ops(st)->scan_rows(st, CW_KIND_ACCOUNTS, on_account, t);
 }
 

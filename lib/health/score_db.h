@@ -11,11 +11,14 @@
 
 typedef struct score_db score_db;
 
+/* Prepares the scores statements on st into *out (caller closes with
+ * cw_score_db_close); errors on the store. */
 cw_status cw_score_db_open(cw_store *st, score_db **out);
 void cw_score_db_close(score_db *d); /* accepts NULL */
 /* Rows stored for day, and how many of them came from the scorecard hash. */
 cw_status cw_score_db_day_status(score_db *d, int64_t day, const char *hash, int64_t *rows,
                                  int64_t *same);
+/* Deletes the scores of day. */
 cw_status cw_score_db_delete_day(score_db *d, int64_t day);
 /* change NaN = none (stored as NULL). contrib is JSON. */
 cw_status cw_score_db_put(score_db *d, int64_t day, int64_t account, const char *hash, double score,
@@ -23,6 +26,8 @@ cw_status cw_score_db_put(score_db *d, int64_t day, int64_t account, const char 
 /* prev[account] = the score on the latest scored day in [lo, hi] (left as
  * it is for accounts without one). */
 cw_status cw_score_db_prev(score_db *d, int64_t lo, int64_t hi, double *prev, int64_t nids);
+/* Records the scorecard version hash with its definition, first seen at
+ * now (kept when known). */
 cw_status cw_score_db_put_scorecard(score_db *d, const char *hash, const char *definition,
                                     int64_t now);
 /* Calls fn for every score of day, by account. change is NaN when none. */

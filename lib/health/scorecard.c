@@ -688,7 +688,16 @@ cw_status cw_sc_parse_text(const char *text, const char *file, const cw_custom_m
     return s;
 }
 
-cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, char **errmsg)
+static cw_status scorecard_load(const cw_config *c, cw_scorecard **out, char **errmsg);
+
+cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = scorecard_load(c, out, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status scorecard_load(const cw_config *c, cw_scorecard **out, char **errmsg)
 {
     if (errmsg)
         *errmsg = NULL;

@@ -64,9 +64,16 @@ struct cw_scorecard {
     int ncustom;
 };
 
+/* The points measure m gives input x by its bands. */
 double cw_sc_points(const cw_sc_measure *m, double x);
+/* Whether measure m applies to accounts of segment. */
 int cw_sc_segment_applies(const cw_sc_measure *m, const char *segment);
+/* Whether name is an account metric of the catalogue or one of the custom
+ * metrics. */
 int cw_sc_metric_known(const char *name, const cw_custom_metric *custom, int ncustom);
+/* Parses a scorecard from INI text (file names it in messages) into *out
+ * (caller frees with cw_scorecard_free). CW_ERR_CONFIG with
+ * "file:line: [section] key: why" in *errmsg (caller frees). */
 cw_status cw_sc_parse_text(const char *text, const char *file, const cw_custom_metric *custom,
                            int ncustom, cw_scorecard **out, char **errmsg);
 

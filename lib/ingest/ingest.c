@@ -2394,7 +2394,7 @@ done:
         message(&R, 0, "... and %lld more errors (%lld in all)",
                 (long long)(R.errors - opts->max_errors), (long long)R.errors);
     if (s == CW_ERR_DB)
-        message(&R, 0, "database: %s", cw_store_errmsg(st));
+        message(&R, 0, "database: %s", cw_store_why(st, s));
     if (s != CW_OK && R.errors == 0 && s != CW_ERR_DB && s != CW_ERR_CONFIG && s != CW_ERR_NOTFOUND)
         message(&R, 0, "ingest failed: %s", cw_strerror(s));
     stats->elapsed_s = cw_now() - R.t0;

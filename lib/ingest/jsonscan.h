@@ -50,7 +50,10 @@ typedef struct cw_jmember {
 typedef struct cw_jscan cw_jscan;
 struct cw_map_step;
 
+/* A scanner with empty buffers (caller frees with cw_jscan_free), or NULL
+ * when out of memory. */
 cw_jscan *cw_jscan_new(void);
+/* Frees js; accepts NULL. */
 void cw_jscan_free(cw_jscan *js);
 
 /* Validates s[0..len) as one JSON text whose top level is an object or an

@@ -2093,8 +2093,19 @@ static void info_of(const cw_source *s, cw_source_info *i)
     }
 }
 
+static cw_status sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
+                              char **errmsg);
+
 cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
-                          char **errmsg)
+                          cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = sources_list(c, presets, out, n, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
+                              char **errmsg)
 {
     *out = NULL;
     *n = 0;

@@ -160,7 +160,9 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
 /* Compiles INI text holding [source.X] sections (as a preset), named name
  * in messages; .table paths are relative to the working directory. */
 cw_status cw_source_compile_text(const char *name, const char *text, cw_source *out, char **err);
+/* Frees the mappings of s and empties it. */
 void cw_source_clear(cw_source *s);
+/* Frees m; accepts NULL. */
 void cw_mapping_free(cw_mapping *m);
 
 /* A record being mapped: a CSV row or a JSON object (and the current

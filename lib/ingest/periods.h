@@ -57,8 +57,8 @@ typedef struct cw_sub_row {
 
 /* Derives one account's change log from all its periods p[0..n) (sorted in
  * place) given the data end (Unix s): rows at each instant where the
- * account's MRR, seats or plan changes (docs/importers.md). *rows is
- * malloc'd (caller frees) and borrows plan strings from p. Returns CW_OK,
+ * account's MRR, seats or plan changes (docs/importers.md). *rows: caller
+ * frees with free(); its plan strings point into p. Returns CW_OK,
  * CW_ERR_NOMEM, or CW_ERR_INPUT with a reason in why. */
 cw_status cw_periods_derive(cw_period *p, size_t n, int64_t data_end, cw_sub_row **rows,
                             size_t *nrows, char *why, size_t whysz);

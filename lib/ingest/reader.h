@@ -11,7 +11,9 @@
 typedef struct cw_reader cw_reader;
 
 /* Opens path ("-" = stdin; gzip detected from content). max_record bounds
- * one record's bytes. On failure returns CW_ERR_IO with *err malloc'd. */
+ * one record's bytes. On success *out is a reader the caller closes with
+ * cw_reader_close(). On failure returns CW_ERR_IO with *err a message the
+ * caller frees. */
 cw_status cw_reader_open(const char *path, size_t max_record, cw_reader **out, char **err);
 /* Opens an in-memory buffer (borrowed for the reader's lifetime); for tests and fuzzing. */
 cw_status cw_reader_open_mem(const char *data, size_t len, size_t max_record, cw_reader **out);
@@ -21,7 +23,7 @@ void cw_reader_close(cw_reader *r); /* accepts NULL */
 enum { CW_READ_EOF = 0, CW_READ_OK = 1, CW_READ_BAD = 2, CW_READ_FATAL = 3 };
 
 /* Reads the next CSV record. On CW_READ_OK, fields and nfields are borrowed
- * until the next call; *line is the physical line the record starts on and
+ * until the next call on this handle; *line is the physical line the record starts on and
  * *raw the record's text. On CW_READ_BAD the record was skipped (reason in
  * *why: over-long line, unterminated quote…) and reading may continue. On
  * CW_READ_FATAL (I/O error, corrupt gzip) *why explains and reading stops.
@@ -37,8 +39,8 @@ int64_t cw_reader_offset(const cw_reader *r);
 /* Peeks at the first non-blank byte of the input (after a BOM), or -1. */
 int cw_reader_peek(cw_reader *r);
 
-/* Reads the rest of the input (a whole JSON document) into a malloc'd,
- * NUL-terminated buffer of at most max bytes (caller frees). Returns CW_OK,
+/* Reads the rest of the input (a whole JSON document) into a NUL-terminated
+ * buffer of at most max bytes (caller frees with free()). Returns CW_OK,
  * or CW_ERR_INPUT with a static reason in *why. */
 cw_status cw_reader_slurp(cw_reader *r, size_t max, char **out, size_t *len, const char **why);
 

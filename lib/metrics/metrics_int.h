@@ -84,8 +84,11 @@ enum {
  * metrics in a snapshot vector, at M__COUNT + i. */
 #define CW_MAX_CUSTOM 256 /* custom metrics per configuration (config.c agrees) */
 typedef struct cw_cm_state cw_cm_state;
+/* Compiles the n custom metric definitions against the event ids into *out
+ * (caller frees with cw_cm_free). */
 cw_status cw_cm_init(cw_cm_state **out, const cw_custom_metric *defs, int n, cw_intern *event_ids,
                      int64_t nev, int default_window);
+/* Frees cs; accepts NULL. */
 void cw_cm_free(cw_cm_state *cs);
 /* Forgets the previous account's events. */
 void cw_cm_account_reset(cw_cm_state *cs);

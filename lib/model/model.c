@@ -40,6 +40,12 @@
 #define XGB_CHUNK      65536
 #define QUANTILE_SAMP  200000
 
+/* A failed allocation in stage what: the message names the stage. */
+static cw_status nomem(cw_error *err, const char *what)
+{
+    return cw_error_set(err, CW_ERR_NOMEM, "model: %s: out of memory", what);
+}
+
 const char *cw_model_kind_name(cw_model_kind kind)
 {
     return kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg";
@@ -141,7 +147,7 @@ static void quiet(const char *s)
 }
 
 static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_model **out,
-                            char **err)
+                            cw_error *err)
 {
     int nf = m->nf;
     cw_model *md = model_new(CW_MODEL_LOGREG, nf, m->nmetrics);
@@ -151,7 +157,7 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
         cw_model_free(md);
         free(col);
         free(hasmiss);
-        return CW_ERR_NOMEM;
+        return nomem(err, "logreg");
     }
     /* Scaling from the fit rows: quantiles on an evenly strided sample. */
     int64_t step = n > QUANTILE_SAMP ? (n + QUANTILE_SAMP - 1) / QUANTILE_SAMP : 1;
@@ -182,7 +188,7 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
         free(sq);
         free(hasmiss);
         cw_model_free(md);
-        return CW_ERR_NOMEM;
+        return nomem(err, "logreg");
     }
     for (int64_t i = 0; i < n; i++) {
         const float *x = m->x + idx[i] * nf;
@@ -221,7 +227,7 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
         free(y);
         free(hasmiss);
         cw_model_free(md);
-        return CW_ERR_NOMEM;
+        return nomem(err, "logreg");
     }
     struct feature_node *p = nodes;
     int64_t pos = 0;
@@ -252,13 +258,13 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
     cw_status rc = CW_OK;
     const char *why = check_parameter(&prob, &par);
     if (why || pos == 0 || pos == n) {
-        *err = cw_strdupf("logreg: %s", why ? why : "the training rows hold a single class");
-        rc = CW_ERR_INPUT;
+        rc = cw_error_set(err, CW_ERR_INPUT, "logreg: %s",
+                          why ? why : "the training rows hold a single class");
     } else {
         set_print_string_function(quiet);
         struct model *lm = train(&prob, &par);
         if (!lm) {
-            rc = CW_ERR_NOMEM;
+            rc = nomem(err, "logreg: train");
         } else {
             int labels[2];
             get_labels(lm, labels);
@@ -282,10 +288,10 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
     return CW_OK;
 }
 
-static cw_status xgb_error(char **err, const char *what)
+/* A failed XGBoost call in stage what, with XGBoost's own message. */
+static cw_status xgb_error(cw_error *err, const char *what)
 {
-    *err = cw_strdupf("xgboost: %s: %s", what, XGBGetLastError());
-    return CW_ERR_INPUT;
+    return cw_error_set(err, CW_ERR_INPUT, "xgboost: %s: %s", what, XGBGetLastError());
 }
 
 /* Threads for DMatrix construction: XGBoost's hist method also builds its
@@ -379,7 +385,7 @@ static double xgb_eval_logloss(BoosterHandle b, int it, DMatrixHandle val)
  * leaves *rounds alone when the slices are too small to judge.
  */
 static int xgb_pick_rounds(const cw_mx *m, const int64_t *idx, int64_t n, const cw_fit_opts *o,
-                           cw_model *md, int *rounds, char **err)
+                           cw_model *md, int *rounds, cw_error *err)
 {
     /* distinct days of the fit rows (rows are in snapshot order) */
     int nd = 0;
@@ -464,7 +470,7 @@ static int xgb_pick_rounds(const cw_mx *m, const int64_t *idx, int64_t n, const 
     }
 out:
     if (ret == -1)
-        *err = cw_strdupf("xgboost: early stopping: %s", XGBGetLastError());
+        xgb_error(err, "early stopping");
     free(days);
     free(fi);
     free(va);
@@ -472,17 +478,17 @@ out:
 }
 
 static cw_status fit_xgboost(const cw_mx *m, const int64_t *idx, int64_t n, const cw_fit_opts *o,
-                             cw_model **out, char **err)
+                             cw_model **out, cw_error *err)
 {
     cw_model *md = model_new(CW_MODEL_XGBOOST, m->nf, m->nmetrics);
     if (!md)
-        return CW_ERR_NOMEM;
+        return nomem(err, "xgboost");
     int rounds = o->rounds > 0 ? o->rounds : XGB_ROUNDS;
     if (o->rounds <= 0) {
         int rc = xgb_pick_rounds(m, idx, n, o, md, &rounds, err);
         if (rc != 0) {
             cw_model_free(md);
-            return rc == -2 ? CW_ERR_NOMEM : CW_ERR_INPUT;
+            return rc == -2 ? nomem(err, "xgboost: early stopping") : CW_ERR_INPUT;
         }
     }
     md->rounds = rounds;
@@ -490,7 +496,7 @@ static cw_status fit_xgboost(const cw_mx *m, const int64_t *idx, int64_t n, cons
     int rc = xgb_dmatrix(m, idx, n, 1, &dm);
     if (rc == -2) {
         cw_model_free(md);
-        return CW_ERR_NOMEM;
+        return nomem(err, "xgboost: matrix");
     }
     if (rc != 0) {
         cw_model_free(md);
@@ -515,10 +521,9 @@ static cw_status fit_xgboost(const cw_mx *m, const int64_t *idx, int64_t n, cons
 }
 
 cw_status cw_model_fit(cw_model_kind kind, const cw_mx *m, const int64_t *idx, int64_t n,
-                       const cw_fit_opts *o, cw_model **out, char **err)
+                       const cw_fit_opts *o, cw_model **out, cw_error *err)
 {
     *out = NULL;
-    *err = NULL;
     if (kind == CW_MODEL_XGBOOST)
         return fit_xgboost(m, idx, n, o, out, err);
     return fit_logreg(m, idx, n, out, err);
@@ -526,7 +531,7 @@ cw_status cw_model_fit(cw_model_kind kind, const cw_mx *m, const int64_t *idx, i
 
 /* Raw decision values (log-odds before calibration) of rows idx. */
 static cw_status decision(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                          double *f)
+                          double *f, cw_error *err)
 {
     if (md->kind == CW_MODEL_LOGREG) {
         for (int64_t i = 0; i < n; i++)
@@ -538,7 +543,7 @@ static cw_status decision(const cw_model *md, const cw_mx *m, const int64_t *idx
         DMatrixHandle dm;
         int rc = xgb_dmatrix(m, idx + c0, cn, 0, &dm);
         if (rc == -2)
-            return CW_ERR_NOMEM;
+            return nomem(err, "xgboost: predict");
         bst_ulong len = 0;
         const float *res = NULL;
         if (rc == 0)
@@ -549,7 +554,7 @@ static cw_status decision(const cw_model *md, const cw_mx *m, const int64_t *idx
             f[c0 + i] = res[i];
         XGDMatrixFree(dm);
         if (rc != 0)
-            return CW_ERR_INPUT;
+            return xgb_error(err, "predict");
     }
     return CW_OK;
 }
@@ -559,12 +564,13 @@ static inline double sigmoid(double t)
     return 1.0 / (1.0 + exp(-t));
 }
 
-cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n)
+cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                             cw_error *err)
 {
     double *f = malloc((size_t)(n ? n : 1) * sizeof *f);
     if (!f)
-        return CW_ERR_NOMEM;
-    cw_status rc = decision(md, m, idx, n, f);
+        return nomem(err, "calibration");
+    cw_status rc = decision(md, m, idx, n, f, err);
     if (rc != CW_OK) {
         free(f);
         return rc;
@@ -619,9 +625,9 @@ cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, i
 }
 
 cw_status cw_model_prob(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                        double *p)
+                        double *p, cw_error *err)
 {
-    cw_status rc = decision(md, m, idx, n, p);
+    cw_status rc = decision(md, m, idx, n, p, err);
     if (rc != CW_OK)
         return rc;
     for (int64_t i = 0; i < n; i++)
@@ -630,7 +636,7 @@ cw_status cw_model_prob(const cw_model *md, const cw_mx *m, const int64_t *idx, 
 }
 
 cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                            double *contrib)
+                            double *contrib, cw_error *err)
 {
     int nf = md->nf;
     double a = md->platt_a;
@@ -652,7 +658,7 @@ cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *i
         DMatrixHandle dm;
         int rc = xgb_dmatrix(m, idx + c0, cn, 0, &dm);
         if (rc == -2)
-            return CW_ERR_NOMEM;
+            return nomem(err, "xgboost: contributions");
         bst_ulong len = 0;
         const float *res = NULL;
         if (rc == 0)
@@ -667,24 +673,24 @@ cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *i
         }
         XGDMatrixFree(dm);
         if (rc != 0)
-            return CW_ERR_INPUT;
+            return xgb_error(err, "contributions");
     }
     return CW_OK;
 }
 
 cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                              int64_t max_rows, cw_metric_importance *imp)
+                              int64_t max_rows, cw_metric_importance *imp, cw_error *err)
 {
     int nf = md->nf, nm = m->nmetrics;
     int64_t step = max_rows > 0 && n > max_rows ? (n + max_rows - 1) / max_rows : 1;
     int64_t ns = n > 0 ? (n + step - 1) / step : 0;
     int64_t *rows = malloc((size_t)(ns ? ns : 1) * sizeof *rows);
     double *c = malloc((size_t)(ns ? ns : 1) * (size_t)(nf + 1) * sizeof *c);
-    cw_status rc = rows && c ? CW_OK : CW_ERR_NOMEM;
+    cw_status rc = rows && c ? CW_OK : nomem(err, "importance");
     for (int64_t i = 0; rc == CW_OK && i < ns; i++)
         rows[i] = idx[i * step];
     if (rc == CW_OK && ns > 0)
-        rc = cw_model_contribs(md, m, rows, ns, c);
+        rc = cw_model_contribs(md, m, rows, ns, c, err);
     double total = 0;
     for (int k = 0; rc == CW_OK && k < nm; k++) {
         /* value and trend contributions summed, as in the explanations; the
@@ -733,7 +739,7 @@ static json_t *darr(const double *v, int n)
     return a;
 }
 
-cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len)
+cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len, cw_error *err)
 {
     *body = NULL;
     *body_len = 0;
@@ -750,7 +756,7 @@ cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len)
         char *s = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
         json_decref(o);
         if (!s)
-            return CW_ERR_NOMEM;
+            return nomem(err, "logreg: save");
         *body = s;
         *body_len = strlen(s);
         return CW_OK;
@@ -758,10 +764,10 @@ cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len)
     bst_ulong len = 0;
     const char *buf = NULL;
     if (XGBoosterSaveModelToBuffer(md->booster, "{\"format\": \"json\"}", &len, &buf) != 0)
-        return CW_ERR_INPUT;
+        return xgb_error(err, "save");
     *body = malloc((size_t)len + 1);
     if (!*body)
-        return CW_ERR_NOMEM;
+        return nomem(err, "xgboost: save");
     memcpy(*body, buf, (size_t)len);
     (*body)[len] = 0;
     *body_len = (size_t)len;
@@ -779,21 +785,16 @@ static int jarr(json_t *o, const char *key, double *out, int n)
 }
 
 cw_status cw_model_deserialise(const char *kind, const char *meta, const void *body,
-                               size_t body_len, cw_model **out, char **err)
+                               size_t body_len, cw_model **out, cw_error *err)
 {
     *out = NULL;
-    *err = NULL;
     cw_model_kind k = strcmp(kind, "xgboost") == 0 ? CW_MODEL_XGBOOST : CW_MODEL_LOGREG;
-    if (k == CW_MODEL_LOGREG && strcmp(kind, "logreg") != 0) {
-        *err = cw_strdupf("model: unknown kind '%s'", kind);
-        return CW_ERR_INPUT;
-    }
+    if (k == CW_MODEL_LOGREG && strcmp(kind, "logreg") != 0)
+        return cw_error_set(err, CW_ERR_INPUT, "model: unknown kind '%s'", kind);
     json_error_t je;
     json_t *mj = json_loads(meta, 0, &je);
-    if (!mj) {
-        *err = cw_strdupf("model: meta: %s", je.text);
-        return CW_ERR_INPUT;
-    }
+    if (!mj)
+        return cw_error_set(err, CW_ERR_INPUT, "model: meta: %s", je.text);
     json_t *feats = json_object_get(mj, "features");
     json_t *cal = json_object_get(mj, "calibration");
     int nf = json_is_array(feats) ? (int)json_array_size(feats) : 0;
@@ -803,14 +804,14 @@ cw_status cw_model_deserialise(const char *kind, const char *meta, const void *b
         na++;
     if (nf != 2 * na) {
         json_decref(mj);
-        *err = cw_strdupf("model: it was trained on %d features, this build has %d; train again",
-                          nf, 2 * na);
-        return CW_ERR_INPUT;
+        return cw_error_set(err, CW_ERR_INPUT,
+                            "model: it was trained on %d features, this build has %d; train again",
+                            nf, 2 * na);
     }
     cw_model *md = model_new(k, nf, na);
     if (!md) {
         json_decref(mj);
-        return CW_ERR_NOMEM;
+        return nomem(err, "load");
     }
     md->platt_a = json_number_value(json_object_get(cal, "a"));
     md->platt_b = json_number_value(json_object_get(cal, "b"));
@@ -827,8 +828,8 @@ cw_status cw_model_deserialise(const char *kind, const char *meta, const void *b
         json_decref(o);
         if (!ok) {
             cw_model_free(md);
-            *err = cw_strdupf("model: the stored logistic regression is damaged");
-            return CW_ERR_INPUT;
+            return cw_error_set(err, CW_ERR_INPUT,
+                                "model: the stored logistic regression is damaged");
         }
     } else {
         BoosterHandle b;
@@ -889,21 +890,21 @@ static void collect_splits(json_t *node, thr_acc *t)
 }
 
 /* Reads every feature's distinct split thresholds from the model dump once. */
-static cw_status xgb_thresholds(cw_model *md)
+static cw_status xgb_thresholds(cw_model *md, cw_error *err)
 {
     if (md->thr)
         return CW_OK;
     bst_ulong ntrees = 0;
     const char **dump = NULL;
     if (XGBoosterDumpModelEx(md->booster, "", 0, "json", &ntrees, &dump) != 0)
-        return CW_ERR_INPUT;
+        return xgb_error(err, "dump");
     thr_acc t = {calloc((size_t)md->nf, sizeof(double *)), calloc((size_t)md->nf, sizeof(int)),
                  calloc((size_t)md->nf, sizeof(int)), md->nf};
     if (!t.v || !t.n || !t.cap) {
         free(t.v);
         free(t.n);
         free(t.cap);
-        return CW_ERR_NOMEM;
+        return nomem(err, "xgboost: split values");
     }
     for (bst_ulong i = 0; i < ntrees; i++) {
         json_error_t je;
@@ -949,7 +950,7 @@ static void lr_to_green(const cw_model *md, const float *x, int j, double target
 #define GREEN_BATCH_ROWS 262144
 
 cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *rows, const int *feat,
-                                 int64_t k, double g, int *found, double *value)
+                                 int64_t k, double g, int *found, double *value, cw_error *err)
 {
     double target = (log(g / (1 - g)) - md->platt_b) / md->platt_a; /* decision value at g */
     for (int64_t i = 0; i < k; i++)
@@ -960,7 +961,7 @@ cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *ro
                 lr_to_green(md, m->x + rows[i] * m->nf, feat[i], target, &found[i], &value[i]);
         return CW_OK;
     }
-    cw_status rc = xgb_thresholds(md);
+    cw_status rc = xgb_thresholds(md, err);
     if (rc != CW_OK)
         return rc;
     /* Candidates per row: each split threshold of its feature (goes right:
@@ -976,7 +977,7 @@ cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *ro
     if (!buf || !cand) {
         free(buf);
         free(cand);
-        return CW_ERR_NOMEM;
+        return nomem(err, "xgboost: what would turn it green");
     }
     int xr = 0;
     for (int64_t i0 = 0; xr == 0 && i0 < k;) {
@@ -1028,11 +1029,11 @@ cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *ro
     }
     free(buf);
     free(cand);
-    return xr == 0 ? CW_OK : CW_ERR_INPUT;
+    return xr == 0 ? CW_OK : xgb_error(err, "what would turn it green");
 }
 
 cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
-                            double *value)
+                            double *value, cw_error *err)
 {
-    return cw_model_to_green_many(md, m, &r, &j, 1, g, found, value);
+    return cw_model_to_green_many(md, m, &r, &j, 1, g, found, value, err);
 }

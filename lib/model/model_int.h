@@ -24,7 +24,10 @@ typedef struct cw_subs {
     char *text;       /* where they live */
 } cw_subs;
 
+/* Reads every subscription change into *s (caller frees with cw_subs_free);
+ * errors on the store. */
 cw_status cw_subs_load(cw_store *st, cw_subs *s);
+/* Frees what *s holds; accepts NULL. */
 void cw_subs_free(cw_subs *s);
 /* MRR and seats in force just before instant t (0 when none). */
 void cw_subs_at(const cw_subs *s, int64_t a, int64_t t, int64_t *mrr, int64_t *seats);
@@ -65,7 +68,10 @@ typedef struct cw_mx_opts {
     int want_peers;
 } cw_mx_opts;
 
+/* Builds the feature matrix of the stored snapshots o selects, with labels
+ * from s, into *m (caller frees with cw_mx_free); errors on the store. */
 cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx *m);
+/* Frees what *m holds; accepts NULL. */
 void cw_mx_free(cw_mx *m);
 /* The name of feature j ("metric" or "metric.trend"), its metric index. */
 const char *cw_mx_feature_name(const cw_mx *m, int j, char *buf, size_t n);
@@ -104,19 +110,26 @@ typedef struct cw_fit_opts {
 
 /* XGBoost's parameters in words, as recorded in each model's meta. */
 extern const char cw_xgb_params_text[];
-/* Fits kind on the rows of m listed in idx (labels known). */
+/* The functions of model.c have no handle: each failure returns its status
+ * with the message in *err (may be NULL), e.g. "xgboost: predict: …" or
+ * "model: calibration: out of memory"; the caller moves it onto the store. */
+
+/* Fits kind on the rows of m listed in idx (labels known). On success *out
+ * is a model the caller frees with cw_model_free(); on failure it stays
+ * NULL. */
 cw_status cw_model_fit(cw_model_kind kind, const cw_mx *m, const int64_t *idx, int64_t n,
-                       const cw_fit_opts *o, cw_model **out, char **err);
+                       const cw_fit_opts *o, cw_model **out, cw_error *err);
 /* Fits Platt scaling on the rows idx (held out from the fit). */
-cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n);
+cw_status cw_model_calibrate(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                             cw_error *err);
 /* Calibrated probabilities of rows idx into p (n values). */
 cw_status cw_model_prob(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                        double *p);
+                        double *p, cw_error *err);
 /* Per-feature contributions in calibrated log-odds for rows idx:
  * contrib[i * (nf + 1) + j], the last column the base value; they add up
  * to the logit of the probability. */
 cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                            double *contrib);
+                            double *contrib, cw_error *err);
 /* Global importance of each metric over rows idx (its value and trend
  * features together): the mean |contribution| in calibrated log-odds, its
  * share of the sum over metrics, and the sign of the correlation between
@@ -129,7 +142,7 @@ typedef struct cw_metric_importance {
     int direction;
 } cw_metric_importance;
 cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
-                              int64_t max_rows, cw_metric_importance *imp);
+                              int64_t max_rows, cw_metric_importance *imp, cw_error *err);
 /* model_explain.c: the order of one row's drivers. c holds the row's
  * contributions (value features, then trends: 2 nm); scratch gets the nm
  * metrics with their value+trend contribution, the actionable metrics
@@ -150,13 +163,20 @@ char *cw_model_explain_row(const cw_mx *m, int64_t r, const double *c, double pr
                            int ndrv, cw_driver_rank *scratch, double *fam_sum, int best, int found,
                            double v);
 
-/* Serialises: meta JSON (caller frees) and body (caller frees). */
-cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len);
+/* Serialises the model's parameters into *body (*body_len bytes, NUL
+ * terminated; caller frees). */
+cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len, cw_error *err);
+/* Rebuilds a model of kind ("logreg", "xgboost") from its stored meta JSON
+ * and body. CW_ERR_INPUT when they do not fit this build (another feature
+ * count, a damaged body). On success *out is a model the caller frees with
+ * cw_model_free(); on failure it stays NULL. */
 cw_status cw_model_deserialise(const char *kind, const char *meta, const void *body,
-                               size_t body_len, cw_model **out, char **err);
+                               size_t body_len, cw_model **out, cw_error *err);
+/* Frees md; accepts NULL. */
 void cw_model_free(cw_model *md);
 /* "liblinear 2.x" / "xgboost 1.x.y" */
 void cw_model_library_version(cw_model_kind kind, char *buf, size_t n);
+/* "logreg" or "xgboost" (static). */
 const char *cw_model_kind_name(cw_model_kind kind);
 
 /* The smallest change of raw feature j of row r that brings the calibrated
@@ -166,24 +186,29 @@ const char *cw_model_kind_name(cw_model_kind kind);
 /* The same for k rows at once: row rows[i], feature feat[i] (-1: none);
  * found[i], value[i]. Batched for the trees. */
 cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *rows, const int *feat,
-                                 int64_t k, double g, int *found, double *value);
+                                 int64_t k, double g, int *found, double *value, cw_error *err);
 cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
-                            double *value);
+                            double *value, cw_error *err);
 
 /* ---- store/sqlite/sqlite_model.c ---------------------------------------------- */
 
+/* Stores a model (meta JSON, body bytes) named name at now, making it the
+ * active one when activate; *id gets its id. */
 cw_status cw_store_model_save(cw_store *st, const char *name, cw_model_kind kind, const char *meta,
                               const void *body, size_t body_len, int activate, int64_t now,
                               int64_t *id);
 /* Makes model id the one active model. */
 cw_status cw_store_model_activate(cw_store *st, int64_t id);
-/* Loads model id (0: the active one); *meta and *body caller frees. */
+/* Loads model id (0: the active one); *name, *kind, *meta and *body: caller
+ * frees with free(). */
 cw_status cw_store_model_load(cw_store *st, int64_t id, int64_t *out_id, char **name, char **kind,
                               char **meta, void **body, size_t *body_len);
+/* Deletes the predictions model made for day. */
 cw_status cw_store_predictions_clear(cw_store *st, int64_t day, int64_t model);
 /* Inserts rows[0..n) (account, probability, drivers_json) with one statement. */
 cw_status cw_store_predictions_put(cw_store *st, int64_t day, int64_t model, int64_t n,
                                    const cw_prediction *rows);
+/* Stores one backtest subject's JSON, run at at. */
 cw_status cw_store_backtest_put(cw_store *st, int64_t at, const char *subject, const char *json);
 /* Calls fn for every scores row with day in [lo, hi]. */
 cw_status cw_store_scores_scan(cw_store *st, int64_t lo, int64_t hi,
@@ -209,6 +234,7 @@ typedef struct cw_split {
 cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
                         double seat_loss_pct, double mrr_loss_pct, double test_share,
                         int want_peers, cw_split *sp);
+/* Frees what *sp holds; accepts NULL. */
 void cw_split_free(cw_split *sp);
 /* Fits, calibrates and tests one kind on sp: *out the model, test_p the
  * test rows' probabilities (caller frees), ev the test metrics. */

@@ -127,30 +127,30 @@ cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, i
     double t0 = cw_now();
     cw_fit_opts fo = {threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), 42, 0,
                       sp->horizon_days};
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     cw_model *md;
     cw_status rc = cw_model_fit(kind, &sp->mx, sp->fit, sp->nfit, &fo, &md, &err);
-    if (rc != CW_OK) {
-        rc = err ? cw_store_set_error(st, rc, "%s", err) : rc;
-        free(err);
-        return rc;
-    }
+    if (rc != CW_OK)
+        return cw_store_set_error(st, rc, "%s", cw_error_why(&err));
     if (fit_s) /* the fit alone, comparable with a reference's fit */
         *fit_s = cw_now() - t0;
-    rc = cw_model_calibrate(md, &sp->mx, sp->cal, sp->ncal);
+    rc = cw_model_calibrate(md, &sp->mx, sp->cal, sp->ncal, &err);
     double *p = malloc((size_t)(sp->ntest ? sp->ntest : 1) * sizeof *p);
     unsigned char *y = malloc((size_t)(sp->ntest ? sp->ntest : 1));
-    if (!p || !y)
-        rc = CW_ERR_NOMEM;
+    if (rc == CW_OK && (!p || !y))
+        rc = cw_error_set(&err, CW_ERR_NOMEM, "model: test rows: out of memory");
     if (rc == CW_OK)
-        rc = cw_model_prob(md, &sp->mx, sp->test, sp->ntest, p);
+        rc = cw_model_prob(md, &sp->mx, sp->test, sp->ntest, p, &err);
     if (rc == CW_OK) {
         for (int64_t i = 0; i < sp->ntest; i++)
             y[i] = sp->mx.y[sp->test[i]];
         rc = cw_eval_binary(p, y, sp->ntest, 1, ev);
+        if (rc != CW_OK)
+            cw_error_set(&err, rc, "model: evaluation: %s", cw_strerror(rc));
     }
     free(y);
     if (rc != CW_OK) {
+        cw_store_set_error(st, rc, "%s", cw_error_why(&err));
         free(p);
         cw_model_free(md);
         return rc;
@@ -425,9 +425,11 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         tm->calib_rows = sp.ncal;
         tm->test_rows = sp.ntest;
         cw_metric_importance *imp = malloc((size_t)sp.mx.nmetrics * sizeof *imp);
-        rc = imp ? cw_model_importance(md, &sp.mx, sp.test, sp.ntest, IMPORTANCE_ROWS, imp)
-                 : CW_ERR_NOMEM;
+        cw_error err = {CW_OK, ""};
+        rc = imp ? cw_model_importance(md, &sp.mx, sp.test, sp.ntest, IMPORTANCE_ROWS, imp, &err)
+                 : cw_error_set(&err, CW_ERR_NOMEM, "model: importance: out of memory");
         if (rc != CW_OK) {
+            cw_store_set_error(st, rc, "%s", cw_error_why(&err));
             free(imp);
             cw_model_free(md);
             break;
@@ -442,7 +444,10 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         free(imp);
         char *body = NULL;
         size_t blen = 0;
-        rc = meta ? cw_model_serialise(md, &body, &blen) : CW_ERR_NOMEM;
+        rc = meta ? cw_model_serialise(md, &body, &blen, &err)
+                  : cw_error_set(&err, CW_ERR_NOMEM, "model: meta: out of memory");
+        if (rc != CW_OK)
+            cw_store_set_error(st, rc, "%s", cw_error_why(&err));
         if (rc == CW_OK)
             rc = cw_store_model_save(st, tm->name, kinds[k], meta, body, blen, 0,
                                      (int64_t)time(NULL), &tm->id);

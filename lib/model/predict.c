@@ -51,7 +51,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     if (rc != CW_OK)
         return rc;
     cw_model *md = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     rc = cw_model_deserialise(kind, meta, body, blen, &md, &err);
     int64_t tested_to = -1;
     int horizon = 0;
@@ -67,9 +67,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     free(body);
     if (rc != CW_OK) {
         free(name);
-        rc = cw_store_set_error(st, rc, "%s", err ? err : "model: cannot load");
-        free(err);
-        return rc;
+        return cw_store_set_error(st, rc, "%s", err.msg[0] ? err.msg : "model: cannot load");
     }
     const cw_store_ops *ops = cw_store_get_ops(st);
     int64_t day = o->day;
@@ -105,18 +103,20 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     cw_driver_rank *scratch = malloc((size_t)(m.nmetrics ? m.nmetrics : 1) * sizeof *scratch);
     double *fam_sum = malloc((size_t)(m.nmetrics ? 2 * m.nmetrics : 1) * sizeof *fam_sum);
     if (rc == CW_OK && (!res || !idx || !p || !c || !scratch || !fam_sum))
-        rc = CW_ERR_NOMEM;
+        rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
     if (rc == CW_OK) {
         res->rows = calloc((size_t)(n ? n : 1), sizeof *res->rows);
         if (!res->rows)
-            rc = CW_ERR_NOMEM;
+            rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
     }
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; rc == CW_OK && i < n; i++)
         idx[i] = i;
     if (rc == CW_OK)
-        rc = cw_model_prob(md, &m, idx, n, p);
+        rc = cw_model_prob(md, &m, idx, n, p, &err);
     if (rc == CW_OK)
-        rc = cw_model_contribs(md, &m, idx, n, c);
+        rc = cw_model_contribs(md, &m, idx, n, c, &err);
+    if (rc != CW_OK && err.status != CW_OK) /* the model's failure: move its message */
+        cw_store_set_error(st, rc, "%s", cw_error_why(&err));
     double green = o->green_below > 0 ? o->green_below : 0.25;
     int ndrv = o->drivers > 0 ? o->drivers : 3;
     int txn = 0;
@@ -134,7 +134,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     int64_t *gpos = malloc((size_t)(n ? n : 1) * sizeof *gpos);
     int64_t ng = 0;
     if (rc == CW_OK && (!grow_ || !gfeat || !gfound || !gval || !best || !gpos))
-        rc = CW_ERR_NOMEM;
+        rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
     for (int64_t i = 0; rc == CW_OK && i < n; i++) {
         const double *ci = c + i * (m.nf + 1);
         best[i] = -1;
@@ -150,8 +150,9 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
             gfeat[ng++] = best[i];
         }
     }
-    if (rc == CW_OK && ng)
-        rc = cw_model_to_green_many(md, &m, grow_, gfeat, ng, green, gfound, gval);
+    if (rc == CW_OK && ng &&
+        (rc = cw_model_to_green_many(md, &m, grow_, gfeat, ng, green, gfound, gval, &err)) != CW_OK)
+        cw_store_set_error(st, rc, "%s", cw_error_why(&err));
     for (int64_t i = 0; rc == CW_OK && i < n; i++) {
         cw_prediction *pr = &res->rows[res->n++];
         pr->account = m.acc[i];
@@ -163,7 +164,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
             cw_model_explain_row(&m, i, c + i * (m.nf + 1), p[i], green, ndrv, scratch, fam_sum,
                                  best[i], gi >= 0 ? gfound[gi] : 0, gi >= 0 ? gval[gi] : 0);
         if (!pr->drivers_json)
-            rc = CW_ERR_NOMEM;
+            rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
     }
     if (rc == CW_OK)
         rc = cw_store_predictions_put(st, day, id, res->n, res->rows);

@@ -152,12 +152,15 @@ cw_status cw_ledger_load(cw_store *st, const char *what, const char *segment, cw
     L->last_month = INT32_MIN;
     size_t empty;
     if (!(L->segs = cw_intern_new()) || text_add(L, "", 0, &empty) != CW_OK)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "%s: %s", what, cw_strerror(CW_ERR_NOMEM));
     load_ctx x = {L, what};
     const cw_store_ops *ops = cw_store_get_ops(st);
     cw_status s = ops->scan_rows(st, CW_KIND_ACCOUNTS, on_account, &x);
     if (s == CW_OK)
         s = ops->scan_rows(st, CW_KIND_SUBSCRIPTIONS, on_subscription, &x);
+    if (s == CW_ERR_NOMEM) /* the callbacks' allocations fail without a message */
+        return cw_store_set_error(st, s, "%s: loading accounts and subscriptions: %s", what,
+                                  cw_strerror(s));
     if (s != CW_OK)
         return s;
     /* Rows arrive in (account, effective_at) order. */

@@ -62,7 +62,8 @@ cw_status cw_ledger_load(cw_store *st, const char *what, const char *segment, cw
 /* Frees what L owns (safe on a zeroed or partly loaded ledger). */
 void cw_ledger_free(cw_ledger *L);
 
-/* A string of the arena. Borrowed until cw_ledger_free(). */
+/* A string of the arena; borrowed until the next call on this handle
+ * (cw_ledger_free). */
 static inline const char *cw_ledger_str(const cw_ledger *L, size_t off)
 {
     return L->text.p + off;

@@ -236,8 +236,7 @@ void cw_reasons_map_free(cw_reason_rule *rules, int n)
     free(rules);
 }
 
-cw_status cw_reasons_map_parse(const char *spec, cw_reason_rule **out, int *n, char *err,
-                               size_t errsz)
+cw_status cw_reasons_map_parse(const char *spec, cw_reason_rule **out, int *n, cw_error *err)
 {
     *out = NULL;
     *n = 0;
@@ -266,26 +265,25 @@ cw_status cw_reasons_map_parse(const char *spec, cw_reason_rule **out, int *n, c
             memcpy(cause, cs, (size_t)(e - cs));
         int c = eq ? cw_churn_cause_from_name(cause) : -1;
         if (!eq || ke == s || c < 0 || c == CW_CAUSE_UNCLASSIFIED) {
-            snprintf(err, errsz,
-                     "reason map: '%.*s' is not keyword=cause (causes: bad_service, "
-                     "bad_onboarding, lack_of_success, natural)",
-                     (int)(e - s > 60 ? 60 : e - s), s);
             cw_reasons_map_free(r, cnt);
-            return CW_ERR_USAGE;
+            return cw_error_set(err, CW_ERR_USAGE,
+                                "reason map: '%.*s' is not keyword=cause (causes: bad_service, "
+                                "bad_onboarding, lack_of_success, natural)",
+                                (int)(e - s > 60 ? 60 : e - s), s);
         }
         if (cnt == cap) {
             cap = cap ? cap * 2 : 16;
             cw_reason_rule *g = realloc(r, (size_t)cap * sizeof *g);
             if (!g) {
                 cw_reasons_map_free(r, cnt);
-                return CW_ERR_NOMEM;
+                return cw_error_set(err, CW_ERR_NOMEM, "reason map: out of memory");
             }
             r = g;
         }
         char *kw = cw_strndup(s, (size_t)(ke - s));
         if (!kw) {
             cw_reasons_map_free(r, cnt);
-            return CW_ERR_NOMEM;
+            return cw_error_set(err, CW_ERR_NOMEM, "reason map: out of memory");
         }
         r[cnt++] = (cw_reason_rule){kw, (cw_churn_cause)c};
     }

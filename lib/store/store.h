@@ -20,9 +20,13 @@ typedef struct cw_event_cell {
     double vsum;
 } cw_event_cell;
 #define CW_CELL_BYTES 20
+/* Writes c as CW_CELL_BYTES bytes at p. */
 void cw_cell_encode(unsigned char *p, const cw_event_cell *c);
+/* Reads the CW_CELL_BYTES bytes at p into *c. */
 void cw_cell_decode(const unsigned char *p, cw_event_cell *c);
+/* The little-endian 64-bit value at p. */
 uint64_t cw_load_le64(const unsigned char *p);
+/* Writes v little-endian at p. */
 void cw_store_le64(unsigned char *p, uint64_t v);
 
 /* The operations ingest needs from a store. The SQLite backend implements
@@ -65,7 +69,7 @@ typedef struct cw_store_ops {
     /* One account-day of events as stored: the total, the rollup cells
      * (CW_CELL_BYTES each, sorted by user then event) and the sorted 63-bit
      * identity hashes of the events in them (8 bytes each, little-endian);
-     * borrowed until the next call. Zero counts when the day has none. */
+     * borrowed until the next call on this handle. Zero counts when the day has none. */
     cw_status (*load_event_day)(cw_store *st, int64_t account, int64_t day, int64_t *events,
                                 const unsigned char **cells, size_t *ncells,
                                 const unsigned char **hashes, size_t *nhashes);
@@ -82,7 +86,7 @@ typedef struct cw_store_ops {
                                  void *ud);
     /* Calls fn for every stored row of kind (not events), in natural-key
      * order, with one value per field of the kind (references as internal
-     * ids, enums as their index, texts borrowed for the call) and, for
+     * ids, enums as their index, texts borrowed until the callback returns) and, for
      * accounts and users, their internal id (else 0). */
     cw_status (*scan_rows)(cw_store *st, cw_kind kind,
                            cw_status (*fn)(int64_t id, const cw_value *v, void *ud), void *ud);
@@ -185,7 +189,9 @@ typedef struct cw_store_ops {
  * CW_ERR_DB with the message on st when the database is busy; end it with
  * cw_store_read_end. */
 cw_status cw_store_read_begin(cw_store *st);
+/* Ends the read transaction of cw_store_read_begin. */
 void cw_store_read_end(cw_store *st);
+/* The operations of st's backend (static). */
 const cw_store_ops *cw_store_get_ops(cw_store *st);
 /* Sets the store's error message (printf-style). Returns status. */
 cw_status cw_store_set_error(cw_store *st, cw_status status, const char *fmt, ...)

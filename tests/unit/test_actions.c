@@ -37,10 +37,11 @@ static const char *payload =
 /* Renders text and returns the malloc'd result, failing the test on error. */
 static char *ok(const char *text, cw_escape esc)
 {
-    char *out = NULL, why[256] = "";
-    cw_status s = cw_template_render(text, payload, esc, &out, why, sizeof why);
+    char *out = NULL;
+    cw_error why = {CW_OK, ""};
+    cw_status s = cw_template_render(text, payload, esc, &out, &why);
     if (s != CW_OK)
-        fail_msg("render '%s': %s", text, why);
+        fail_msg("render '%s': %s", text, why.msg);
     return out;
 }
 
@@ -54,12 +55,13 @@ static void expect(const char *text, cw_escape esc, const char *want)
 /* Renders text expecting an error whose reason contains want. */
 static void expect_error(const char *text, const char *want)
 {
-    char *out = NULL, why[256] = "";
-    cw_status s = cw_template_render(text, payload, CW_ESCAPE_NONE, &out, why, sizeof why);
+    char *out = NULL;
+    cw_error why = {CW_OK, ""};
+    cw_status s = cw_template_render(text, payload, CW_ESCAPE_NONE, &out, &why);
     assert_int_equal(s, CW_ERR_INPUT);
     assert_null(out);
-    if (!strstr(why, want))
-        fail_msg("'%s': reason '%s' lacks '%s'", text, why, want);
+    if (!strstr(why.msg, want))
+        fail_msg("'%s': reason '%s' lacks '%s'", text, why.msg, want);
 }
 
 static void test_render_placeholders(void **state)
@@ -92,15 +94,15 @@ static void test_render_escaping(void **state)
     expect("{{user_email|<none>}}", CW_ESCAPE_SLACK, "&lt;none&gt;");
     /* header: CR/LF in a value cannot start a new header line */
     const char *evil = "{\"account_name\":\"X\\r\\nBcc: victim@example.com\\tY\"}";
-    char *out = NULL, why[128];
-    assert_int_equal(
-        cw_template_render("Hi {{account_name}}", evil, CW_ESCAPE_HEADER, &out, why, sizeof why),
-        CW_OK);
+    char *out = NULL;
+    cw_error why;
+    assert_int_equal(cw_template_render("Hi {{account_name}}", evil, CW_ESCAPE_HEADER, &out, &why),
+                     CW_OK);
     assert_string_equal(out, "Hi X  Bcc: victim@example.com Y");
     free(out);
     /* plain text keeps newlines */
-    assert_int_equal(
-        cw_template_render("{{account_name}}", evil, CW_ESCAPE_NONE, &out, why, sizeof why), CW_OK);
+    assert_int_equal(cw_template_render("{{account_name}}", evil, CW_ESCAPE_NONE, &out, &why),
+                     CW_OK);
     assert_string_equal(out, "X\r\nBcc: victim@example.com\tY");
     free(out);
 }
@@ -114,11 +116,10 @@ static void test_render_errors(void **state)
     expect_error("{{}}", "empty placeholder name");
     expect_error("{{account name}}", "placeholder names are");
     expect_error("{{values..x}}", "empty part");
-    char *out = NULL, why[128];
-    assert_int_equal(cw_template_render("x", "[1,2]", CW_ESCAPE_NONE, &out, why, sizeof why),
-                     CW_ERR_INPUT);
-    assert_int_equal(cw_template_render("x", "{bad", CW_ESCAPE_NONE, &out, why, sizeof why),
-                     CW_ERR_INPUT);
+    char *out = NULL;
+    cw_error why;
+    assert_int_equal(cw_template_render("x", "[1,2]", CW_ESCAPE_NONE, &out, &why), CW_ERR_INPUT);
+    assert_int_equal(cw_template_render("x", "{bad", CW_ESCAPE_NONE, &out, &why), CW_ERR_INPUT);
     assert_null(out);
     /* output bound: a 200 KiB value twice is over CW_TEMPLATE_MAX (256 KiB) */
     size_t n = 200 * 1024;
@@ -127,12 +128,11 @@ static void test_render_errors(void **state)
     memcpy(big, "{\"a\":\"", 6);
     memset(big + 6, 'x', n);
     memcpy(big + 6 + n, "\"}", 3);
-    assert_int_equal(cw_template_render("{{account_name|}}{{a}}{{a}}", big, CW_ESCAPE_NONE, &out,
-                                        why, sizeof why),
-                     CW_ERR_TOOBIG);
+    assert_int_equal(
+        cw_template_render("{{account_name|}}{{a}}{{a}}", big, CW_ESCAPE_NONE, &out, &why),
+        CW_ERR_TOOBIG);
     assert_null(out);
-    assert_int_equal(cw_template_render("{{a}}", big, CW_ESCAPE_NONE, &out, why, sizeof why),
-                     CW_OK);
+    assert_int_equal(cw_template_render("{{a}}", big, CW_ESCAPE_NONE, &out, &why), CW_OK);
     assert_int_equal(strlen(out), n);
     free(out);
     free(big);
@@ -141,15 +141,15 @@ static void test_render_errors(void **state)
 static void test_template_check(void **state)
 {
     (void)state;
-    char why[256];
+    cw_error why;
     assert_int_equal(cw_template_check("{{account_name}} {{values.x}} {{user_email|-}} "
                                        "{{idem_key}} {{feature|-}} {{{{literal}}",
-                                       why, sizeof why),
+                                       &why),
                      CW_OK);
-    assert_int_equal(cw_template_check("{{acount_name}}", why, sizeof why), CW_ERR_CONFIG);
-    assert_non_null(strstr(why, "{{acount_name}} is not a field of the alert payload"));
-    assert_int_equal(cw_template_check("{{values}}x{{values.}}", why, sizeof why), CW_ERR_CONFIG);
-    assert_int_equal(cw_template_check("{{owner", why, sizeof why), CW_ERR_CONFIG);
+    assert_int_equal(cw_template_check("{{acount_name}}", &why), CW_ERR_CONFIG);
+    assert_non_null(strstr(why.msg, "{{acount_name}} is not a field of the alert payload"));
+    assert_int_equal(cw_template_check("{{values}}x{{values.}}", &why), CW_ERR_CONFIG);
+    assert_int_equal(cw_template_check("{{owner", &why), CW_ERR_CONFIG);
 }
 
 /* Every stock template renders against the documented payload, and against
@@ -158,7 +158,7 @@ static void test_stock_templates(void **state)
 {
     (void)state;
     cw_config *cfg;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(NULL, &cfg, &err), CW_OK);
     cw_actions *a;
     assert_int_equal(cw_actions_load(cfg, &a, &err), CW_OK);
@@ -185,24 +185,23 @@ static void test_stock_templates(void **state)
             continue;
         const cw_template *t = cw_actions_template(a, list[i]->tmpl);
         assert_non_null(t);
-        char why[256];
-        assert_int_equal(cw_template_check(t->body, why, sizeof why), CW_OK);
+        cw_error why;
+        assert_int_equal(cw_template_check(t->body, &why), CW_OK);
         const char *texts[2] = {t->subject ? t->subject : "", t->body};
         for (int k = 0; k < 2; k++) {
             char *out;
-            assert_int_equal(
-                cw_template_render(texts[k], payload, CW_ESCAPE_NONE, &out, why, sizeof why),
-                CW_OK);
+            assert_int_equal(cw_template_render(texts[k], payload, CW_ESCAPE_NONE, &out, &why),
+                             CW_OK);
             free(out);
-            if (cw_template_render(texts[k], nulls, CW_ESCAPE_NONE, &out, why, sizeof why) != CW_OK)
-                fail_msg("stock template %s with nulls: %s", t->name, why);
+            if (cw_template_render(texts[k], nulls, CW_ESCAPE_NONE, &out, &why) != CW_OK)
+                fail_msg("stock template %s with nulls: %s", t->name, why.msg);
             free(out);
         }
     }
-    char *out, why[256];
+    char *out;
+    cw_error why;
     const cw_template *t = cw_actions_template(a, "csm_task");
-    assert_int_equal(
-        cw_template_render(t->subject, payload, CW_ESCAPE_HEADER, &out, why, sizeof why), CW_OK);
+    assert_int_equal(cw_template_render(t->subject, payload, CW_ESCAPE_HEADER, &out, &why), CW_OK);
     assert_string_equal(out, "Acme <Corp> & Co: Only 32% of licences active");
     free(out);
     /* The feature tip names the feature where the user stopped ("feature",
@@ -210,12 +209,10 @@ static void test_stock_templates(void **state)
     t = cw_actions_template(a, "feature_tip");
     const char *stopped = "{\"account_name\":\"N\",\"values\":{\"user_stop_feature\":2},"
                           "\"feature\":\"reports\"}";
-    assert_int_equal(cw_template_render(t->body, stopped, CW_ESCAPE_NONE, &out, why, sizeof why),
-                     CW_OK);
+    assert_int_equal(cw_template_render(t->body, stopped, CW_ESCAPE_NONE, &out, &why), CW_OK);
     assert_non_null(strstr(out, "You have been using reports. Did you know"));
     free(out);
-    assert_int_equal(cw_template_render(t->body, payload, CW_ESCAPE_NONE, &out, why, sizeof why),
-                     CW_OK);
+    assert_int_equal(cw_template_render(t->body, payload, CW_ESCAPE_NONE, &out, &why), CW_OK);
     assert_non_null(strstr(out, "You have been using the product. Did you know"));
     free(out);
     cw_actions_free(a);
@@ -223,18 +220,18 @@ static void test_stock_templates(void **state)
 }
 
 /* Writes text as a config file, loads it and its actions; returns the
- * status of cw_actions_load with *err (caller frees) on failure. */
-static cw_status load_conf(const char *text, cw_config **cfg, cw_actions **a, char **err)
+ * status of cw_actions_load with the message in *err on failure. */
+static cw_status load_conf(const char *text, cw_config **cfg, cw_actions **a, cw_error *err)
 {
     FILE *f = fopen(path_of("t.conf"), "w");
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
-    *err = NULL;
+    cw_error_clear(err);
     *a = NULL;
     cw_status s = cw_config_load(path_of("t.conf"), cfg, err);
     if (s != CW_OK)
-        fail_msg("config: %s", *err);
+        fail_msg("config: %s", err->msg);
     return cw_actions_load(*cfg, a, err);
 }
 
@@ -242,14 +239,13 @@ static void conf_error(const char *text, const char *want)
 {
     cw_config *cfg;
     cw_actions *a;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load_conf(text, &cfg, &a, &err), CW_ERR_CONFIG);
     assert_null(a);
     char full[600];
     snprintf(full, sizeof full, "%s:%s", path_of("t.conf"), want);
-    if (!err || strcmp(err, full) != 0)
-        fail_msg("got '%s'\nwant '%s'", err ? err : "(null)", full);
-    free(err);
+    if (strcmp(err.msg, full) != 0)
+        fail_msg("got '%s'\nwant '%s'", err.msg, full);
     cw_config_free(cfg);
 }
 
@@ -298,18 +294,16 @@ static void test_mail_settings(void **state)
     (void)state;
     cw_config *cfg;
     cw_actions *a = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(NULL, &cfg, &err), CW_OK);
     assert_int_equal(cw_config_set(cfg, "deliver.from", "nobody", &err), CW_OK);
     assert_int_equal(cw_actions_load(cfg, &a, &err), CW_ERR_CONFIG);
-    assert_string_equal(err, "deliver.from: 'nobody' is not an e-mail address");
-    free(err);
+    assert_string_equal(err.msg, "deliver.from: 'nobody' is not an e-mail address");
     assert_int_equal(cw_config_set(cfg, "deliver.from", "cw@example.org", &err), CW_OK);
     assert_int_equal(cw_config_set(cfg, "deliver.smtp_url", "http://mail:25", &err), CW_OK);
     assert_int_equal(cw_actions_load(cfg, &a, &err), CW_ERR_CONFIG);
-    assert_string_equal(err,
+    assert_string_equal(err.msg,
                         "deliver.smtp_url: 'http://mail:25' is not an smtp:// or smtps:// URL");
-    free(err);
     assert_null(a);
     cw_config_free(cfg);
 }
@@ -320,7 +314,7 @@ static void test_config_overrides(void **state)
     setenv("CW_TEST_HOOK_SECRET", "from-env", 1);
     cw_config *cfg;
     cw_actions *a;
-    char *err;
+    cw_error err = {CW_OK, ""};
     cw_status s = load_conf("[template.login_reminder]\n"
                             "body = Line one {{account_name}}\\nline two\n"
                             "[template.mine]\n"
@@ -341,7 +335,7 @@ static void test_config_overrides(void **state)
                             "template = mine\n",
                             &cfg, &a, &err);
     if (s != CW_OK)
-        fail_msg("%s", err);
+        fail_msg("%s", err.msg);
     const cw_action *x = cw_actions_find(a, "slack_alert");
     assert_non_null(x);
     assert_int_equal(x->stock, 0);
@@ -455,7 +449,7 @@ static void test_deliver_task_jsonl(void **state)
              path_of("out.jsonl"));
     cw_config *cfg;
     cw_actions *a;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load_conf(conf, &cfg, &a, &err), CW_OK);
     cw_store *st;
     assert_int_equal(cw_store_open(path_of("d.db"), NULL, &st, &err), CW_OK);

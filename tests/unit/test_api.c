@@ -43,7 +43,7 @@ static int setup(void **state)
 {
     (void)state;
     tu_make_tmpdir("api");
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(path_of("a.db"), NULL, &st, &err), CW_OK);
     exec("INSERT INTO accounts(id, account_id, name, segment, owner, contract_start, seats,"
          " mrr_minor, currency, renewal_date, status) VALUES"

@@ -73,10 +73,10 @@ static void test_defaults(void **state)
 {
     (void)state;
     cw_config *c = NULL;
-    char *err = (char *)"untouched";
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(NULL, &c, &err), CW_OK);
     assert_non_null(c);
-    assert_null(err);
+    assert_string_equal(err.msg, "");
     for (size_t i = 0; i < N_DEFAULTS; i++) {
         const char *v = cw_config_get(c, defaults[i].key);
         if (!v || strcmp(v, defaults[i].def) != 0)
@@ -111,9 +111,9 @@ static void test_load_file(void **state)
                "seed = 9223372036854775807\n"
                "start = 2024-02-29\n");
     cw_config *c = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(path, &c, &err), CW_OK);
-    assert_null(err);
+    assert_string_equal(err.msg, "");
     assert_string_equal(cw_config_get(c, "store.db"), "/var/lib/churnwatch/cw.db");
     assert_int_equal(cw_config_get_int(c, "store.cache_mib"), 64);
     assert_string_equal(cw_config_get(c, "ingest.naive_timestamps"), "REJECT");
@@ -187,17 +187,16 @@ static void test_load_errors(void **state)
         char path[512], want[1024];
         write_file(path, sizeof path, "bad.ini", b->text);
         cw_config *c = (cw_config *)&c;
-        char *err = NULL;
+        cw_error err = {CW_OK, ""};
         cw_status s = cw_config_load(path, &c, &err);
         if (s != b->status)
             fail_msg("case '%s': status %d, want %d (%s)", b->name, (int)s, (int)b->status,
-                     err ? err : "no message");
+                     err.msg);
         assert_null(c);
-        assert_non_null(err);
+        assert_true(err.msg[0] != 0);
         snprintf(want, sizeof want, "%s:%d: %s", path, b->line, b->why);
-        if (strncmp(err, want, strlen(want)) != 0)
-            fail_msg("case '%s': message '%s', want it to start with '%s'", b->name, err, want);
-        free(err);
+        if (strncmp(err.msg, want, strlen(want)) != 0)
+            fail_msg("case '%s': message '%s', want it to start with '%s'", b->name, err.msg, want);
         /* errmsg may be NULL: no message, no leak. */
         assert_int_equal(cw_config_load(path, &c, NULL), b->status);
         assert_null(c);
@@ -210,13 +209,12 @@ static void test_missing_file(void **state)
     char path[512];
     snprintf(path, sizeof path, "%s/does-not-exist.ini", tmpdir);
     cw_config *c = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(path, &c, &err), CW_ERR_IO);
     assert_null(c);
-    assert_non_null(err);
-    assert_non_null(strstr(err, path));
-    assert_non_null(strstr(err, "cannot read"));
-    free(err);
+    assert_true(err.msg[0] != 0);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "cannot read"));
 }
 
 static void test_set_overrides(void **state)
@@ -225,7 +223,7 @@ static void test_set_overrides(void **state)
     char path[512];
     write_file(path, sizeof path, "set.ini", "[store]\ncache_mib = 64\n[ingest]\nprogress=never\n");
     cw_config *c = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(path, &c, &err), CW_OK);
     /* The override wins over the file and over the default. */
     assert_int_equal(cw_config_set(c, "store.cache_mib", "1024", &err), CW_OK);
@@ -249,12 +247,10 @@ static void test_set_overrides(void **state)
         {"cache_mib", "1", "cache_mib: '1' is not a known setting"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        err = NULL;
         assert_int_equal(cw_config_set(c, bad[k].key, bad[k].value, &err), CW_ERR_CONFIG);
-        assert_non_null(err);
-        if (strncmp(err, bad[k].why, strlen(bad[k].why)) != 0)
-            fail_msg("set %s=%s: '%s', want '%s…'", bad[k].key, bad[k].value, err, bad[k].why);
-        free(err);
+        assert_true(err.msg[0] != 0);
+        if (strncmp(err.msg, bad[k].why, strlen(bad[k].why)) != 0)
+            fail_msg("set %s=%s: '%s', want '%s…'", bad[k].key, bad[k].value, err.msg, bad[k].why);
         assert_int_equal(cw_config_set(c, bad[k].key, bad[k].value, NULL), CW_ERR_CONFIG);
     }
     /* A rejected override leaves the previous value. */
@@ -292,7 +288,7 @@ static void test_structured_entries(void **state)
                "when = licence_activation < 0.5\n"
                "severity = warning\n");
     cw_config *c = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(path, &c, &err), CW_OK);
     const cw_config_entry *e;
     assert_int_equal(cw_config_entries(c, &e), 3);
@@ -313,8 +309,7 @@ static void test_structured_entries(void **state)
     cw_config_free(c);
     write_file(path, sizeof path, "unknown.ini", "[rules.x]\nwhen = 1\n");
     assert_int_equal(cw_config_load(path, &c, &err), CW_ERR_CONFIG);
-    assert_non_null(strstr(err, ":2: rules.x.when"));
-    free(err);
+    assert_non_null(strstr(err.msg, ":2: rules.x.when"));
 }
 
 static void test_write(void **state)
@@ -323,7 +318,7 @@ static void test_write(void **state)
     char path[512];
     write_file(path, sizeof path, "w.ini", "[simulate]\nmonths = 24\n");
     cw_config *c = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_config_load(path, &c, &err), CW_OK);
     assert_int_equal(cw_config_set(c, "store.db", "/tmp/x.db", &err), CW_OK);
 
@@ -380,11 +375,11 @@ static void test_write(void **state)
 }
 
 /* Loads text through a file named name; returns the status, *c on success. */
-static cw_status load_text(const char *name, const char *text, cw_config **c, char **err)
+static cw_status load_text(const char *name, const char *text, cw_config **c, cw_error *err)
 {
     char path[512];
     write_file(path, sizeof path, name, text);
-    *err = NULL;
+    cw_error_clear(err);
     return cw_config_load(path, c, err);
 }
 
@@ -395,22 +390,20 @@ static void test_continuation_changes_no_rule(void **state)
 {
     (void)state;
     cw_config *c = NULL;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load_text("cont.ini",
                                "[rule.x]\nwhen = licence_activation < 0.5\n"
                                "    or health_score < 99\n",
                                &c, &err),
                      CW_ERR_CONFIG);
     assert_null(c);
-    assert_non_null(strstr(err, "cont.ini:3: [rule.x] when: an indented line continues"));
-    free(err);
+    assert_non_null(strstr(err.msg, "cont.ini:3: [rule.x] when: an indented line continues"));
     assert_int_equal(load_text("cont.ini",
                                "[rule.x]\ndescription = one\n\tenabled = false\n"
                                "when = licence_activation < 0.5\n",
                                &c, &err),
                      CW_ERR_CONFIG);
-    assert_non_null(strstr(err, "cont.ini:3: [rule.x] description: an indented line"));
-    free(err);
+    assert_non_null(strstr(err.msg, "cont.ini:3: [rule.x] description: an indented line"));
     /* An indented first key of a section is a key; indented comments stay comments. */
     assert_int_equal(load_text("cont.ini",
                                "[rule.x]\n  when = licence_activation < 0.5\n  ; note\n"
@@ -455,25 +448,22 @@ static void test_duplicate_key_is_error(void **state)
 {
     (void)state;
     cw_config *c = NULL;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load_text("dup.ini",
                                "[rule.x]\nwhen = licence_activation < 0.5\nseverity = warning\n"
                                "when = health_score < 99\n",
                                &c, &err),
                      CW_ERR_CONFIG);
     assert_null(c);
-    assert_string_equal(strstr(err, "dup.ini:"),
+    assert_string_equal(strstr(err.msg, "dup.ini:"),
                         "dup.ini:4: [rule.x] when: given again (first at line 2); a key is given "
                         "once per section");
-    free(err);
     assert_int_equal(load_text("dup.ini", "[template.t]\nbody = a\nbody = b\n", &c, &err),
                      CW_ERR_CONFIG);
-    assert_non_null(strstr(err, "dup.ini:3: [template.t] body: given again"));
-    free(err);
+    assert_non_null(strstr(err.msg, "dup.ini:3: [template.t] body: given again"));
     assert_int_equal(load_text("dup.ini", "[metric.m]\ntype = count\ntype = sum\n", &c, &err),
                      CW_ERR_CONFIG);
-    assert_non_null(strstr(err, "dup.ini:3: [metric.m] type: given again"));
-    free(err);
+    assert_non_null(strstr(err.msg, "dup.ini:3: [metric.m] type: given again"));
     /* The same key in two sections is two keys. */
     assert_int_equal(load_text("dup.ini",
                                "[rule.x]\nwhen = licence_activation < 0.5\n"
@@ -489,19 +479,17 @@ static void test_duplicate_section_is_error(void **state)
 {
     (void)state;
     cw_config *c = NULL;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load_text("dups.ini",
                                "[rule.x]\nwhen = licence_activation < 0.5\n[store]\ndb = a\n"
                                "[ rule.x ]\nenabled = false\n",
                                &c, &err),
                      CW_ERR_CONFIG);
-    assert_non_null(strstr(err, "dups.ini:5: [rule.x]: the section was begun at line 1; write "
-                                "each section once"));
-    free(err);
+    assert_non_null(strstr(err.msg, "dups.ini:5: [rule.x]: the section was begun at line 1; write "
+                                    "each section once"));
     assert_int_equal(load_text("dups.ini", "[store]\ndb = a\n[store]\ncache_mib = 1\n", &c, &err),
                      CW_ERR_CONFIG);
-    assert_non_null(strstr(err, "dups.ini:3: [store]: the section was begun at line 1"));
-    free(err);
+    assert_non_null(strstr(err.msg, "dups.ini:3: [store]: the section was begun at line 1"));
 }
 
 /* inih cut lines at 199 bytes and read the rest as a bogus line: a 4,096
@@ -519,7 +507,7 @@ static void test_long_lines_read_whole(void **state)
         n += (size_t)snprintf(when + n, cap - n, " or licence_activation < 0.5");
     snprintf(text, cap, "[rule.long]\nwhen = %s\nseverity = critical\n", when);
     cw_config *c = NULL;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load_text("long.ini", text, &c, &err), CW_OK);
     const cw_config_entry *e;
     assert_int_equal(cw_config_entries(c, &e), 2);
@@ -545,8 +533,7 @@ static void test_long_lines_read_whole(void **state)
             cw_config_free(c);
         } else {
             assert_int_equal(s, CW_ERR_CONFIG);
-            assert_non_null(strstr(err, "long.ini:2: line longer than 65536 bytes"));
-            free(err);
+            assert_non_null(strstr(err.msg, "long.ini:2: line longer than 65536 bytes"));
         }
     }
     free(text);

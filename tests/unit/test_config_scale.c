@@ -48,14 +48,14 @@ static void test_many_rules_load_linearly(void **state)
     assert_int_equal(fclose(f), 0);
 
     cw_config *c = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     cw_status s = cw_config_load(path, &c, &err);
     if (s != CW_OK)
-        fail_msg("%s", err ? err : cw_strerror(s));
+        fail_msg("%s", err.msg);
     cw_rules *r = NULL;
     s = cw_rules_load(c, &r, &err);
     if (s != CW_OK)
-        fail_msg("%s", err ? err : cw_strerror(s));
+        fail_msg("%s", err.msg);
     /* the stock rules and playbooks come on top */
     assert_true(cw_rules_count(r) > N_RULES);
     assert_true(cw_playbooks_count(r) > N_PLAYBOOKS);
@@ -71,7 +71,7 @@ static void test_many_rules_load_linearly(void **state)
     cw_actions *acts = NULL;
     s = cw_actions_load(c, &acts, &err);
     if (s != CW_OK)
-        fail_msg("%s", err ? err : cw_strerror(s));
+        fail_msg("%s", err.msg);
     assert_non_null(cw_actions_find(acts, "a199"));
     cw_actions_free(acts);
     cw_rules_free(r);

@@ -54,10 +54,10 @@ static const char EVENTS[] = "ts,account_id,user_id,event,value,event_id\n"
 static cw_store *open_db(void)
 {
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     cw_status s = cw_store_open(dbpath, NULL, &st, &err);
     if (s != CW_OK)
-        fail_msg("open: %s", err);
+        fail_msg("open: %s", err.msg);
     return st;
 }
 

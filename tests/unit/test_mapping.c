@@ -42,10 +42,10 @@ static cw_status compile(const char *body, cw_source *out, char **err)
     snprintf(text, sizeof text, "[source.t]\n%s", body);
     write_file("t.conf", text);
     cw_config *c;
-    char *cerr = NULL;
+    cw_error cerr;
     cw_status s = cw_config_load(path_of("t.conf"), &c, &cerr);
     if (s != CW_OK)
-        fail_msg("config: %s", cerr ? cerr : "?");
+        fail_msg("config: %s", cerr.msg);
     *err = NULL;
     s = cw_source_compile(c, "t", 0, out, err);
     cw_config_free(c);
@@ -730,17 +730,17 @@ static void test_long_lines(void **state)
              longv);
     write_file("long.conf", text);
     cw_config *c = NULL;
-    char *err = NULL;
-    assert_int_equal(cw_config_load(path_of("long.conf"), &c, &err), CW_OK);
+    cw_error cerr;
+    assert_int_equal(cw_config_load(path_of("long.conf"), &c, &cerr), CW_OK);
     cw_config_free(c);
     /* one byte over the limit: "segment.map = x=" is 16 bytes */
     memset(longv, 'a', CW_INI_MAX_LINE - 16 + 1);
     longv[CW_INI_MAX_LINE - 16 + 1] = '\0';
     snprintf(text, big, "[source.t]\nkind = accounts\nsegment.map = x=%s\nname = n\n", longv);
     write_file("long.conf", text);
-    assert_int_equal(cw_config_load(path_of("long.conf"), &c, &err), CW_ERR_CONFIG);
-    assert_non_null(strstr(err, "long.conf:3: line longer than 65536 bytes"));
-    free(err);
+    assert_int_equal(cw_config_load(path_of("long.conf"), &c, &cerr), CW_ERR_CONFIG);
+    assert_non_null(strstr(cerr.msg, "long.conf:3: line longer than 65536 bytes"));
+    char *err = NULL;
     cw_source src;
     cw_mapping *m = must("kind = accounts\nsegment = s\nsegment.map = a=smb,\n"
                          "    b=mid,\n\tc=enterprise\nname = n\n",

@@ -114,10 +114,10 @@ static void test_config_show(void **state)
         f);
     fclose(f);
     cw_config *c = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     cw_status s = cw_config_load(path, &c, &err);
     if (s != CW_OK)
-        fail_msg("load: %s", err ? err : "?");
+        fail_msg("load: %s", cw_error_why(&err));
     unlink(path);
     char *out = NULL;
     size_t n = 0;

@@ -54,9 +54,9 @@ static void use_db(const char *name)
 static cw_store *db(void)
 {
     if (!g_store) {
-        char *err = NULL;
+        cw_error err = {CW_OK, ""};
         if (cw_store_open(dbpath, NULL, &g_store, &err) != CW_OK)
-            fail_msg("open %s: %s", dbpath, err ? err : "?");
+            fail_msg("open %s: %s", dbpath, err.msg);
     }
     return g_store;
 }

@@ -99,16 +99,16 @@ static void check_kind(cw_model_kind kind, double tol)
 {
     cw_fit_opts fo = {2, 42, 40, 90}; /* 40 rounds: enough here, and quick under valgrind */
     cw_model *md = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_model_fit(kind, &mx, fit, nfit, &fo, &md, &err), CW_OK);
-    assert_null(err);
-    assert_int_equal(cw_model_calibrate(md, &mx, cal, ncal), CW_OK);
+    assert_string_equal(err.msg, "");
+    assert_int_equal(cw_model_calibrate(md, &mx, cal, ncal, NULL), CW_OK);
     assert_true(md->platt_a > 0);
     double *p = malloc((size_t)ntest * sizeof *p);
     double *c = malloc((size_t)ntest * (size_t)(mx.nf + 1) * sizeof *c);
     unsigned char *y = malloc((size_t)ntest);
-    assert_int_equal(cw_model_prob(md, &mx, test, ntest, p), CW_OK);
-    assert_int_equal(cw_model_contribs(md, &mx, test, ntest, c), CW_OK);
+    assert_int_equal(cw_model_prob(md, &mx, test, ntest, p, NULL), CW_OK);
+    assert_int_equal(cw_model_contribs(md, &mx, test, ntest, c, NULL), CW_OK);
     double mean_abs[2] = {0, 0}, max_other = 0;
     for (int64_t i = 0; i < ntest; i++) {
         const double *ci = c + i * (mx.nf + 1);
@@ -132,7 +132,7 @@ static void check_kind(cw_model_kind kind, double tol)
      * raise the risk (p = sigmoid(6 x0 - 4)); the constant metrics have no
      * share and no direction; evenly spaced 500 rows tell the same story */
     cw_metric_importance *imp = malloc((size_t)mx.nmetrics * sizeof *imp);
-    assert_int_equal(cw_model_importance(md, &mx, test, ntest, 0, imp), CW_OK);
+    assert_int_equal(cw_model_importance(md, &mx, test, ntest, 0, imp, NULL), CW_OK);
     double total = 0;
     for (int k = 0; k < mx.nmetrics; k++)
         total += imp[k].share;
@@ -144,7 +144,7 @@ static void check_kind(cw_model_kind kind, double tol)
         assert_true(imp[k].share < 1e-9);
         assert_int_equal(imp[k].direction, 0);
     }
-    assert_int_equal(cw_model_importance(md, &mx, test, ntest, 500, imp), CW_OK);
+    assert_int_equal(cw_model_importance(md, &mx, test, ntest, 500, imp, NULL), CW_OK);
     assert_true(imp[0].share > 0.8 && imp[0].direction == 1);
     free(imp);
     cw_eval ev;
@@ -159,14 +159,14 @@ static void check_kind(cw_model_kind kind, double tol)
     assert_true(p[r] > 0.5);
     int found = 0;
     double v = 0;
-    assert_int_equal(cw_model_to_green(md, &mx, test[r], 0, 0.3, &found, &v), CW_OK);
+    assert_int_equal(cw_model_to_green(md, &mx, test[r], 0, 0.3, &found, &v, NULL), CW_OK);
     assert_int_equal(found, 1);
     float *row = mx.x + (size_t)test[r] * (size_t)mx.nf;
     float keep = row[0];
     assert_true(v < keep); /* lower x0, lower risk */
     row[0] = (float)v;
     double pg;
-    assert_int_equal(cw_model_prob(md, &mx, &test[r], 1, &pg), CW_OK);
+    assert_int_equal(cw_model_prob(md, &mx, &test[r], 1, &pg, NULL), CW_OK);
     row[0] = keep;
     if (kind == CW_MODEL_LOGREG)
         assert_true(fabs(pg - 0.3) < 1e-5); /* exactly on the cut-off (float rounding) */
@@ -175,13 +175,13 @@ static void check_kind(cw_model_kind kind, double tol)
     /* round trip through the stored form */
     char *body = NULL;
     size_t blen = 0;
-    assert_int_equal(cw_model_serialise(md, &body, &blen), CW_OK);
+    assert_int_equal(cw_model_serialise(md, &body, &blen, NULL), CW_OK);
     char *meta = meta_for(md);
     cw_model *back = NULL;
     assert_int_equal(cw_model_deserialise(cw_model_kind_name(kind), meta, body, blen, &back, &err),
                      CW_OK);
     double *p2 = malloc((size_t)ntest * sizeof *p2);
-    assert_int_equal(cw_model_prob(back, &mx, test, ntest, p2), CW_OK);
+    assert_int_equal(cw_model_prob(back, &mx, test, ntest, p2, NULL), CW_OK);
     for (int64_t i = 0; i < ntest; i++)
         assert_true(fabs(p2[i] - p[i]) < 1e-9);
     /* a damaged body is refused with a reason */
@@ -189,9 +189,11 @@ static void check_kind(cw_model_kind kind, double tol)
     assert_int_not_equal(
         cw_model_deserialise(cw_model_kind_name(kind), meta, "{\"w\":[1]}", 9, &bad, &err), CW_OK);
     assert_null(bad);
-    assert_non_null(err);
-    free(err);
-    err = NULL;
+    assert_int_equal(err.status, CW_ERR_INPUT);
+    if (kind == CW_MODEL_LOGREG)
+        assert_string_equal(err.msg, "model: the stored logistic regression is damaged");
+    else
+        assert_non_null(strstr(err.msg, "xgboost: load: "));
     free(meta);
     free(body);
     free(p2);
@@ -227,18 +229,18 @@ static void xgboost_early_stopping(void **state)
         mx.day[fit[i]] = (int32_t)(20000 + 7 * (i / 75));
     cw_fit_opts fo = {2, 42, 0, 28};
     cw_model *md = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_model_fit(CW_MODEL_XGBOOST, &mx, fit, nfit, &fo, &md, &err), CW_OK);
-    assert_null(err);
+    assert_string_equal(err.msg, "");
     assert_int_equal(md->es_val_from, 20105);
     assert_int_equal(md->es_val_rows, 375);
     assert_int_equal(md->es_fit_rows, 825);
     assert_true(md->rounds >= 1 && md->rounds < 1000);
     assert_true(md->es_logloss > 0 && md->es_logloss < log(2));
-    assert_int_equal(cw_model_calibrate(md, &mx, cal, ncal), CW_OK);
+    assert_int_equal(cw_model_calibrate(md, &mx, cal, ncal, NULL), CW_OK);
     double *p = malloc((size_t)ntest * sizeof *p);
     unsigned char *y = malloc((size_t)ntest);
-    assert_int_equal(cw_model_prob(md, &mx, test, ntest, p), CW_OK);
+    assert_int_equal(cw_model_prob(md, &mx, test, ntest, p, NULL), CW_OK);
     for (int64_t i = 0; i < ntest; i++)
         y[i] = mx.y[test[i]];
     cw_eval ev;
@@ -312,13 +314,43 @@ static void single_class_refused(void **state)
     memset(mx.y, 0, N);
     cw_fit_opts fo = {1, 1, 0, 90};
     cw_model *md = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_model_fit(CW_MODEL_LOGREG, &mx, fit, nfit, &fo, &md, &err), CW_ERR_INPUT);
     assert_null(md);
-    assert_non_null(strstr(err, "single class"));
-    free(err);
+    assert_int_equal(err.status, CW_ERR_INPUT);
+    assert_string_equal(err.msg, "logreg: the training rows hold a single class");
     memcpy(mx.y, keep, N);
     free(keep);
+}
+
+/* Every refusal of a stored model names its cause (issue 16). */
+static void deserialise_errors(void **state)
+{
+    (void)state;
+    cw_model *md = NULL;
+    cw_error err;
+    assert_int_equal(cw_model_deserialise("forest", "{}", "", 0, &md, &err), CW_ERR_INPUT);
+    assert_null(md);
+    assert_int_equal(err.status, CW_ERR_INPUT);
+    assert_string_equal(err.msg, "model: unknown kind 'forest'");
+    assert_int_equal(cw_model_deserialise("logreg", "{bad", "", 0, &md, &err), CW_ERR_INPUT);
+    assert_null(md);
+    assert_non_null(strstr(err.msg, "model: meta: "));
+    /* trained on another catalogue: 2 features here, 2 per account metric in this build */
+    const cw_metric_info *cat;
+    int ncat = cw_metrics_catalog(&cat), na = 0;
+    while (na < ncat && cat[na].scope == CW_SCOPE_ACCOUNT)
+        na++;
+    char want[128];
+    snprintf(want, sizeof want,
+             "model: it was trained on 2 features, this build has %d; train again", 2 * na);
+    assert_int_equal(
+        cw_model_deserialise("logreg", "{\"features\":[\"a\",\"b\"]}", "", 0, &md, &err),
+        CW_ERR_INPUT);
+    assert_null(md);
+    assert_string_equal(err.msg, want);
+    /* the status alone when the caller passes no cw_error */
+    assert_int_equal(cw_model_deserialise("forest", "{}", "", 0, &md, NULL), CW_ERR_INPUT);
 }
 
 int main(void)
@@ -329,6 +361,7 @@ int main(void)
         cmocka_unit_test(xgboost_early_stopping),
         cmocka_unit_test(drivers_by_family),
         cmocka_unit_test(single_class_refused),
+        cmocka_unit_test(deserialise_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -29,33 +29,36 @@ static cw_config *load_cfg(const char *name, const char *text)
 {
     write_file(name, text);
     cw_config *c = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     if (cw_config_load(path_of(name), &c, &err) != CW_OK)
-        fail_msg("config: %s", err ? err : "?");
+        fail_msg("config: %s", err.msg);
     return c;
 }
 
-/* Loads rules from text; returns the error (caller frees) or NULL. */
-static char *rules_error(const char *text)
+/* Loads rules from text; returns the error (static until the next call) or
+ * NULL. */
+static const char *rules_error(const char *text)
 {
     cw_config *c = load_cfg("bad.conf", text);
     cw_rules *r = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     cw_status s = cw_rules_load(c, &r, &err);
     cw_rules_free(r);
     cw_config_free(c);
     if (s == CW_OK)
         return NULL;
     assert_int_equal(s, CW_ERR_CONFIG);
-    assert_non_null(err);
-    return err;
+    assert_true(err.msg[0] != 0);
+    static char msg[CW_ERROR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err.msg);
+    return msg;
 }
 
 static void test_load(void **state)
 {
     (void)state;
     cw_rules *r = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_rules_load(NULL, &r, &err), CW_OK);
     /* The stock pack: 16 rules, 11 playbooks, every playbook action stock. */
     assert_int_equal(cw_rules_count(r), 16);
@@ -146,13 +149,12 @@ static void test_load_errors(void **state)
          "bad.conf:3: [rule.x] enabled: 'maybe' is not true or false"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *err = rules_error(cases[i].text);
+        const char *err = rules_error(cases[i].text);
         if (!err)
             fail_msg("case %zu loaded", i);
         const char *e = strstr(err, "bad.conf");
         if (!e || strncmp(e, cases[i].want, strlen(cases[i].want)) != 0)
             fail_msg("case %zu:\n got  %s\n want %s", i, err, cases[i].want);
-        free(err);
     }
 }
 
@@ -340,7 +342,7 @@ static void test_lifecycle(void **state)
     setup_world("life.db");
     cw_config *c = load_cfg("life.conf", lifecycle_conf);
     cw_rules *r = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
     double ratio[NACC + 1];
     for (int i = 1; i <= NACC; i++)
@@ -542,7 +544,7 @@ static void test_control(void **state)
                                         "actions = csm_task, jsonl_log, slack_alert\n"
                                         "control_share = 0.5\n");
     cw_rules *r = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
     double ratio[NACC + 1];
     for (int i = 1; i <= NACC; i++)
@@ -599,7 +601,7 @@ static void test_backfill(void **state)
                                        "actions = csm_task, jsonl_log, slack_alert\n"
                                        "control_share = 0.5\n");
     cw_rules *r = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
     double ratio[NACC + 1];
     for (int i = 1; i <= NACC; i++)
@@ -680,7 +682,7 @@ static void test_segment_and_scores(void **state)
                                         "[playbook.p]\n"
                                         "actions = jsonl_log\n");
     cw_rules *r = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
     exec_sql("UPDATE accounts SET segment = 'mid' WHERE account_id IN ('A01', 'A02')");
     double ratio[NACC + 1];
@@ -751,7 +753,7 @@ static void test_custom_metric(void **state)
                                        "[rule.y_high]\n"
                                        "when = y_rate > 5\n");
     cw_rules *r = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
     const cw_store_ops *ops = cw_store_get_ops(st);
     char cat2[9000];
@@ -812,7 +814,7 @@ static void test_stop_feature_name(void **state)
                                          "[rule.user_never_active]\n"
                                          "enabled = false\n");
     cw_rules *r = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_rules_load(c, &r, &err), CW_OK);
     double ratio[NACC + 1];
     for (int i = 1; i <= NACC; i++)

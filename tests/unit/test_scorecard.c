@@ -35,12 +35,12 @@ static int teardown(void **state)
 }
 
 /* Loads text as a configuration file and its scorecard; returns the status
- * and leaves the message in *err (caller frees). */
-static cw_status load(const char *text, cw_scorecard **sc, char **err)
+ * and leaves the message in *err. */
+static cw_status load(const char *text, cw_scorecard **sc, cw_error *err)
 {
     write_file("sc.ini", text);
     cw_config *c = NULL;
-    *err = NULL;
+    cw_error_clear(err);
     *sc = NULL;
     cw_status s = cw_config_load(path_of("sc.ini"), &c, err);
     if (s == CW_OK)
@@ -52,13 +52,12 @@ static cw_status load(const char *text, cw_scorecard **sc, char **err)
 static void expect_error(const char *text, const char *fragment)
 {
     cw_scorecard *sc;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load(text, &sc, &err), CW_ERR_CONFIG);
     assert_null(sc);
-    assert_non_null(err);
-    if (!strstr(err, fragment))
-        fail_msg("error '%s' lacks '%s'", err, fragment);
-    free(err);
+    assert_true(err.msg[0] != 0);
+    if (!strstr(err.msg, fragment))
+        fail_msg("error '%s' lacks '%s'", err.msg, fragment);
 }
 
 static void test_parse_errors(void **state)
@@ -109,9 +108,9 @@ static double one(const char *points_line, double x)
     snprintf(buf, sizeof buf, "[group.g]\nweight = 1\n[measure.seats]\ngroup = g\n%s\n",
              points_line);
     cw_scorecard *sc;
-    char *err;
+    cw_error err = {CW_OK, ""};
     if (load(buf, &sc, &err) != CW_OK)
-        fail_msg("%s", err);
+        fail_msg("%s", err.msg);
     double v = cw_scorecard_eval(sc, &x, 1, NULL, NULL, NULL);
     cw_scorecard_free(sc);
     return v;
@@ -180,9 +179,9 @@ static void test_weights_and_missing(void **state)
 {
     (void)state;
     cw_scorecard *sc;
-    char *err;
+    cw_error err = {CW_OK, ""};
     if (load(two_groups, &sc, &err) != CW_OK)
-        fail_msg("%s", err);
+        fail_msg("%s", err.msg);
     assert_int_equal(cw_scorecard_measures(sc), 5);
     double c[5], mx[5];
     /* Established, smb (big_only does not apply), u1 = 0.5 → 50 pts,
@@ -238,7 +237,7 @@ static void test_hash_and_default(void **state)
 {
     (void)state;
     cw_scorecard *a, *b, *c;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(load(two_groups, &a, &err), CW_OK);
     assert_int_equal(load(two_groups, &b, &err), CW_OK);
     assert_string_equal(cw_scorecard_hash(a), cw_scorecard_hash(b));
@@ -341,9 +340,9 @@ static void test_run(void **state)
     cw_store *st;
     tu_load("run.db", 1, names, texts, &st);
     cw_scorecard *sc;
-    char *err;
+    cw_error err = {CW_OK, ""};
     if (load(two_groups, &sc, &err) != CW_OK)
-        fail_msg("%s", err);
+        fail_msg("%s", err.msg);
     int64_t d0 = cw_days_from_civil(2025, 3, 1), d1 = d0 + 28;
     /* A1 day 0: u1 0.5→50, u2 -10→100, v1 8→80, late missing→100:
      * 0.6·87.5 + 0.4·90 = 88.5. Day 28: u1 0.2→20, u2 -40→0, v1 8:
@@ -441,7 +440,7 @@ static void test_no_snapshots(void **state)
     cw_store *st;
     tu_load("empty.db", 1, names, texts, &st);
     cw_scorecard *sc;
-    char *err;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_scorecard_load(NULL, &sc, &err), CW_OK);
     assert_int_equal(cw_score_run(st, sc, NULL, NULL), CW_ERR_NOTFOUND);
     assert_non_null(strstr(cw_store_errmsg(st), "churnwatch metrics"));

@@ -58,9 +58,9 @@ static void test_create_and_reopen(void **state)
 {
     (void)state;
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
-    assert_null(err);
+    assert_string_equal(err.msg, "");
     assert_int_equal(cw_store_schema_version(st), cw_store_latest_version());
     assert_true(cw_store_latest_version() >= 1);
     cw_store_summary sm;
@@ -86,7 +86,7 @@ static void test_newer_schema_refused(void **state)
 {
     (void)state;
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
     cw_store_close(st);
     sqlite3 *h;
@@ -98,9 +98,8 @@ static void test_newer_schema_refused(void **state)
     st = (cw_store *)0x1;
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_ERR_SCHEMA);
     assert_null(st);
-    assert_non_null(err);
-    assert_non_null(strstr(err, "newer"));
-    free(err);
+    assert_true(err.msg[0] != 0);
+    assert_non_null(strstr(err.msg, "newer"));
     unlink(db);
 }
 
@@ -114,7 +113,7 @@ static void test_partial_migration_is_resumed(void **state)
     assert_int_equal(sqlite3_exec(h, "CREATE TABLE unrelated(x)", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(h);
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
     cw_store_close(st);
     assert_int_equal(user_version(), cw_store_latest_version());
@@ -126,8 +125,7 @@ static void test_partial_migration_is_resumed(void **state)
     st = NULL;
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_ERR_DB);
     assert_null(st);
-    assert_non_null(strstr(err, "migration 1"));
-    free(err);
+    assert_non_null(strstr(err.msg, "migration 1"));
     assert_int_equal(user_version(), 0);
     unlink(db);
 }
@@ -136,28 +134,52 @@ static void test_readonly_and_urls(void **state)
 {
     (void)state;
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     cw_store_opts ro = {1, 0, 0};
     char missing[256];
     snprintf(missing, sizeof missing, "%s/missing.db", dir);
     assert_int_equal(cw_store_open(missing, &ro, &st, &err), CW_ERR_DB);
     assert_null(st);
-    assert_non_null(err);
-    free(err);
+    assert_true(err.msg[0] != 0);
     assert_int_not_equal(access(missing, F_OK), 0);
     assert_int_equal(cw_store_open("postgres://localhost/x", NULL, &st, &err), CW_ERR_USAGE);
-    assert_non_null(strstr(err, "SQLite"));
-    free(err);
+    assert_int_equal(err.status, CW_ERR_USAGE);
+    assert_string_equal(err.msg, "postgres://localhost/x: this build has only the SQLite store");
     snprintf(missing, sizeof missing, "%s/no/such/dir/x.db", dir);
     assert_int_equal(cw_store_open(missing, NULL, &st, &err), CW_ERR_DB);
-    free(err);
+    /* the message names the path and the cause */
+    assert_int_equal(err.status, CW_ERR_DB);
+    assert_non_null(strstr(err.msg, missing));
+    assert_non_null(strstr(err.msg, "cannot open database"));
+    /* NULL: only the status */
+    assert_int_equal(cw_store_open("postgres://localhost/x", NULL, &st, NULL), CW_ERR_USAGE);
+}
+
+/* cw_store_why: the handle's message when there is one, else the status's
+ * name (issue 16: the one helper for what to tell the user). */
+static void test_store_why(void **state)
+{
+    (void)state;
+    cw_store *st = NULL;
+    assert_int_equal(cw_store_open(db, NULL, &st, NULL), CW_OK);
+    assert_string_equal(cw_store_errmsg(st), "");
+    assert_string_equal(cw_store_why(st, CW_ERR_NOTFOUND), "not found");
+    assert_int_equal(cw_store_set_error(st, CW_ERR_USAGE, "day %d is in the past", 3),
+                     CW_ERR_USAGE);
+    assert_string_equal(cw_store_why(st, CW_ERR_USAGE), "day 3 is in the past");
+    assert_string_equal(cw_store_why(NULL, CW_ERR_IO), "input/output error");
+    /* a failing call on the handle leaves its cause there */
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    assert_int_equal(ops->commit(st), CW_ERR_DB);
+    assert_non_null(strstr(cw_store_why(st, CW_ERR_DB), "commit"));
+    cw_store_close(st);
 }
 
 static void test_ops_transactions(void **state)
 {
     (void)state;
     cw_store *st = NULL;
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     assert_int_equal(cw_store_open(db, NULL, &st, &err), CW_OK);
     const cw_store_ops *ops = cw_store_get_ops(st);
     assert_int_equal(ops->begin(st), CW_OK);
@@ -238,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_create_and_reopen),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_partial_migration_is_resumed),
+        cmocka_unit_test(test_store_why),
         cmocka_unit_test(test_readonly_and_urls),
         cmocka_unit_test(test_ops_transactions),
         cmocka_unit_test(test_outbox_enqueue),

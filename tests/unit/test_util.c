@@ -355,6 +355,51 @@ static void test_strerror(void **state)
     assert_string_equal(cw_strerror((cw_status)-1), "unknown status");
 }
 
+/* The error struct of handle-less calls (issue 16): the status and the
+ * formatted message, truncated to fit; NULL accepted; the status name when
+ * there is no message. */
+static void test_error_struct(void **state)
+{
+    (void)state;
+    cw_error e;
+    cw_error_clear(&e);
+    assert_int_equal(e.status, CW_OK);
+    assert_string_equal(e.msg, "");
+    assert_string_equal(cw_error_why(&e), "ok");
+    assert_int_equal(cw_error_set(&e, CW_ERR_CONFIG, "%s:%d: [rule.%s] when: %s", "a.conf", 7, "x",
+                                  "unknown name"),
+                     CW_ERR_CONFIG);
+    assert_int_equal(e.status, CW_ERR_CONFIG);
+    assert_string_equal(e.msg, "a.conf:7: [rule.x] when: unknown name");
+    assert_string_equal(cw_error_why(&e), "a.conf:7: [rule.x] when: unknown name");
+    /* a message longer than the struct holds is cut, not overflowed */
+    char big[2 * CW_ERROR_MSG_MAX];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    assert_int_equal(cw_error_set(&e, CW_ERR_INPUT, "x%s", big), CW_ERR_INPUT);
+    assert_int_equal(strlen(e.msg), CW_ERROR_MSG_MAX - 1);
+    assert_int_equal(e.msg[0], 'x');
+    assert_int_equal(e.msg[CW_ERROR_MSG_MAX - 2], 'y');
+    /* callers that only want the status pass NULL */
+    assert_int_equal(cw_error_set(NULL, CW_ERR_IO, "%s", "ignored"), CW_ERR_IO);
+    cw_error_clear(NULL);
+    assert_string_equal(cw_error_why(NULL), "");
+    /* no message: the status name */
+    e.status = CW_ERR_NOMEM;
+    e.msg[0] = 0;
+    assert_string_equal(cw_error_why(&e), "out of memory");
+    /* a module's malloc'd message handed over, and the fallback without one */
+    assert_int_equal(cw_error_take(&e, CW_ERR_USAGE, cw_strdupf("bad %s", "range")), CW_ERR_USAGE);
+    assert_string_equal(e.msg, "bad range");
+    assert_int_equal(cw_error_take(&e, CW_ERR_DB, NULL), CW_ERR_DB);
+    assert_string_equal(e.msg, "database error");
+    assert_int_equal(e.status, CW_ERR_DB);
+    cw_error_clear(&e);
+    assert_int_equal(cw_error_take(&e, CW_OK, NULL), CW_OK);
+    assert_int_equal(e.status, CW_OK);
+    assert_string_equal(e.msg, "");
+}
+
 static void test_string_helpers(void **state)
 {
     (void)state;
@@ -391,7 +436,8 @@ int main(void)
         cmocka_unit_test(test_intern_aux),     cmocka_unit_test(test_intern_growth),
         cmocka_unit_test(test_utf8_check),     cmocka_unit_test(test_utf8_exhaustive_two_bytes),
         cmocka_unit_test(test_hash_pinned),    cmocka_unit_test(test_hash_properties),
-        cmocka_unit_test(test_strerror),       cmocka_unit_test(test_string_helpers),
+        cmocka_unit_test(test_strerror),       cmocka_unit_test(test_error_struct),
+        cmocka_unit_test(test_string_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

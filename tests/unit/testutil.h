@@ -64,10 +64,10 @@ static inline void tu_on_msg(int warning, const char *m, void *ud)
 static inline void tu_load(const char *db, int n, const char *const *names,
                            const char *const *texts, cw_store **st)
 {
-    char *err = NULL;
+    cw_error err = {CW_OK, ""};
     remove(path_of(db));
     if (cw_store_open(path_of(db), NULL, st, &err) != CW_OK)
-        fail_msg("open: %s", err ? err : "?");
+        fail_msg("open: %s", err.msg);
     char *paths[16];
     assert_true(n <= 16);
     for (int i = 0; i < n; i++) {

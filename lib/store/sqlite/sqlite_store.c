@@ -276,6 +276,12 @@ const char *cw_store_errmsg(const cw_store *st)
     return st && st->errmsg ? st->errmsg : "";
 }
 
+const char *cw_store_why(const cw_store *st, cw_status s)
+{
+    const char *m = cw_store_errmsg(st);
+    return *m ? m : cw_strerror(s);
+}
+
 static cw_status db_error(cw_store *st, const char *what)
 {
     return cw_store_set_error(st, CW_ERR_DB, "%s: %s", what, sqlite3_errmsg(st->db));
@@ -1602,7 +1608,17 @@ static cw_status open_readonly_fallback(cw_store *st, const char *path)
     return CW_OK;
 }
 
-cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out, char **errmsg)
+static cw_status store_open(const char *path, const cw_store_opts *o, cw_store **out,
+                            char **errmsg);
+
+cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out, cw_error *err)
+{
+    char *msg = NULL;
+    cw_status s = store_open(path, o, out, &msg);
+    return cw_error_take(err, s, msg);
+}
+
+static cw_status store_open(const char *path, const cw_store_opts *o, cw_store **out, char **errmsg)
 {
     *out = NULL;
     if (errmsg)
