@@ -418,7 +418,8 @@ cw_status cw_template_render_json(const char *text, struct json_t *root, cw_esca
     }
     if (s == CW_OK && cw_buf_status(&b)) {
         s = cw_buf_status(&b);
-        s = cw_error_set(err, s, s == CW_ERR_NOMEM ? "out of memory" : "rendered text exceeds %d bytes",
+        s = cw_error_set(err, s,
+                         s == CW_ERR_NOMEM ? "out of memory" : "rendered text exceeds %d bytes",
                          CW_TEMPLATE_MAX);
     }
     if (s == CW_OK && !(*out = cw_buf_steal(&b, NULL)))
