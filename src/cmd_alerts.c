@@ -7,7 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,13 +37,6 @@ void cli_print_evaluate(const char *day, const cw_evaluate_stats *e)
 
 int cmd_evaluate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"as-of", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"backfill", no_argument, NULL, 'B'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -52,7 +45,7 @@ int cmd_evaluate(int argc, char **argv)
     int quiet = 0, c;
     unsigned flags = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "evaluate", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &day); break;
@@ -178,13 +171,6 @@ static int parse_id(const char *s, int64_t *id)
 
 int cmd_alerts(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},           {"all", no_argument, NULL, 'A'},
-        {"rule", required_argument, NULL, 'r'},         {"account", required_argument, NULL, 'c'},
-        {"format", required_argument, NULL, 'f'},       {"until", required_argument, NULL, 'u'},
-        {"by", required_argument, NULL, 'b'},           {"note", required_argument, NULL, 'n'},
-        {"opened-since", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
-    };
     if (argc < 2) {
         cli_error("usage: churnwatch alerts list|show|ack|snooze|resolve (see `churnwatch help "
                   "alerts`)");
@@ -195,8 +181,7 @@ int cmd_alerts(int argc, char **argv)
         is_ack = !strcmp(sub, "ack"), is_snooze = !strcmp(sub, "snooze"),
         is_resolve = !strcmp(sub, "resolve");
     if (!is_list && !is_show && !is_ack && !is_snooze && !is_resolve) {
-        cli_error("alerts: '%s' is not a subcommand (list, show, ack, snooze, resolve)", sub);
-        return EXIT_USAGE;
+        return cli_unknown_sub("alerts", sub);
     }
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -207,7 +192,7 @@ int cmd_alerts(int argc, char **argv)
     int64_t until = -1;
     const char *by = getenv("USER"), *note = NULL;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "alerts", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'A': q.all = 1; break;
@@ -322,11 +307,6 @@ static void fmt_pct(char *buf, size_t n, double v)
 
 int report_plays(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},     {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},     {"horizon", required_argument, NULL, 'h'},
-        {"format", required_argument, NULL, 'F'}, {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -335,7 +315,7 @@ int report_plays(int argc, char **argv)
     long horizon = 90;
     int csv = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "report", "plays", NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'f': rc = cli_parse_day("--from", optarg, &from); break;

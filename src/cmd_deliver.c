@@ -7,7 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,11 +37,6 @@ static int parse_count(const char *opt, const char *v, int64_t *out)
 
 int cmd_deliver(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"limit", required_argument, NULL, 'l'},
-        {"dry-run", no_argument, NULL, 'n'},  {"now", required_argument, NULL, 't'},
-        {"quiet", no_argument, NULL, 'q'},    {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -49,7 +44,7 @@ int cmd_deliver(int argc, char **argv)
     cw_deliver_opts o = {.now = 0, .out = stdout, .log = stderr};
     int quiet = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "deliver", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 'l')
@@ -205,14 +200,6 @@ static int parse_id(const char *v, int64_t *id)
 
 int cmd_outbox(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"status", required_argument, NULL, 's'},
-        {"format", required_argument, NULL, 'f'},
-        {"delivered-before", required_argument, NULL, 'b'},
-        {"now", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -220,7 +207,7 @@ int cmd_outbox(int argc, char **argv)
     int status = -1, json = 0, c, have_before = 0;
     int64_t before = 0, now = (int64_t)time(NULL);
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "outbox", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 's') {
@@ -356,13 +343,6 @@ static cw_status print_task(const cw_task *t, void *ud)
 
 int cmd_tasks(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"status", required_argument, NULL, 's'},
-        {"assignee", required_argument, NULL, 'a'},
-        {"format", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -370,7 +350,7 @@ int cmd_tasks(int argc, char **argv)
     int status = CW_TASK_OPEN, json = 0, c;
     const char *assignee = NULL;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "tasks", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 's') {

@@ -7,7 +7,7 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,16 +45,6 @@ int cmd_metrics(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "list") == 0)
         return argc == 2 ? list_catalog() : EXIT_USAGE;
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},     {"as-of", required_argument, NULL, 'a'},
-        {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
-        {"every", required_argument, NULL, 'e'},  {"window", required_argument, NULL, 'w'},
-        {"recompute", no_argument, NULL, 'r'},    {"user-history", no_argument, NULL, 'H'},
-        {"format", required_argument, NULL, 'F'}, {"account", required_argument, NULL, 'A'},
-        {"metric", required_argument, NULL, 'm'}, {"users", no_argument, NULL, 'u'},
-        {"no-compute", no_argument, NULL, 'n'},   {"threads", required_argument, NULL, 'T'},
-        {"quiet", no_argument, NULL, 'q'},        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -65,7 +55,7 @@ int cmd_metrics(int argc, char **argv)
     int64_t as_of = -1, from = -1, to = -1;
     int every = 0, format_given = 0, no_compute = 0, quiet = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "metrics", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &as_of); break;

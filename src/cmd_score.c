@@ -6,7 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,16 +39,6 @@ int cli_load_scorecard(cw_config *cfg, cw_scorecard **out)
 
 int cmd_score(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},       {"as-of", required_argument, NULL, 'a'},
-        {"from", required_argument, NULL, 'f'},     {"to", required_argument, NULL, 't'},
-        {"recompute", no_argument, NULL, 'r'},      {"no-compute", no_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'F'},   {"account", required_argument, NULL, 'A'},
-        {"colour", required_argument, NULL, 'c'},   {"color", required_argument, NULL, 'c'},
-        {"limit", required_argument, NULL, 'l'},    {"drivers", required_argument, NULL, 'D'},
-        {"show-scorecard", no_argument, NULL, 's'}, {"default-scorecard", no_argument, NULL, 'S'},
-        {"quiet", no_argument, NULL, 'q'},          {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -61,7 +51,7 @@ int cmd_score(int argc, char **argv)
     int64_t as_of = -1, from = -1, to = -1;
     int no_compute = 0, quiet = 0, show = 0, c, limit_given = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "score", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &as_of); break;

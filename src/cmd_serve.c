@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "serve.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,17 +31,6 @@ static int parse_size(const char *opt, const char *s, size_t lo, size_t *out)
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"threads", required_argument, NULL, 't'},
-        {"max-body", required_argument, NULL, 'b'},
-        {"max-ingest-body", required_argument, NULL, 'i'},
-        {"access-log", no_argument, NULL, 'a'},
-        {"max-connections-per-ip", required_argument, NULL, 'p'},
-        {"header-timeout", required_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -49,7 +38,7 @@ int cmd_serve(int argc, char **argv)
     srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0, 0, 0, NULL};
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "serve", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'l': o.listen = optarg; break;
@@ -100,12 +89,6 @@ static cw_status print_token(const cw_token_info *t, void *ud)
 
 int cmd_token(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"role", required_argument, NULL, 'r'},
-        {"name", required_argument, NULL, 'n'},
-        {NULL, 0, NULL, 0},
-    };
     if (argc < 2 ||
         (strcmp(argv[1], "create") && strcmp(argv[1], "list") && strcmp(argv[1], "revoke"))) {
         cli_error("token: expected create, list or revoke (see `churnwatch help token`)");
@@ -119,7 +102,7 @@ int cmd_token(int argc, char **argv)
     const char *role = NULL, *name = "";
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "token", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 'r')

@@ -6,7 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,16 +79,11 @@ static void on_message(int is_warning, const char *msg, void *ud)
 
 static int sources_check(cw_config *cfg, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},         {"source", required_argument, NULL, 'S'},
-        {"preset", required_argument, NULL, 'P'},     {"limit", required_argument, NULL, 'l'},
-        {"max-errors", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0},
-    };
     cw_ingest_opts o;
     cw_ingest_opts_init(&o);
     int limit = 5, rc = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "sources", "check", NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'S': o.source = optarg; break;

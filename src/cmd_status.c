@@ -7,24 +7,19 @@
 #include "cli.h"
 #include "report_fmt.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 
 int cmd_status(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
     int json = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "status", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "table") == 0)) {
@@ -148,12 +143,6 @@ static cw_status print_q(const cw_quarantine_row *r, void *ud)
 
 int cmd_quarantine(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {"limit", required_argument, NULL, 'l'},
-        {NULL, 0, NULL, 0},
-    };
     if (argc < 2 || strcmp(argv[1], "list") != 0) {
         cli_error("quarantine: expected list (see `churnwatch help quarantine`)");
         return EXIT_USAGE;
@@ -166,7 +155,7 @@ int cmd_quarantine(int argc, char **argv)
     int64_t limit = 50;
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "quarantine", NULL, NULL)) != -1) {
         if (c == 'd') {
             rc = cli_override(cfg, "store.db", optarg);
         } else if (c == 'f') {

@@ -14,7 +14,7 @@
 #include "report_fmt.h"
 #include "churnwatch.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -55,12 +55,6 @@ static int parse_month(const char *opt, const char *s, int *out)
  * Returns an exit code; on success o->cfg is loaded (caller frees). */
 static int parse_opts(int argc, char **argv, int with_segment, int with_reasons, rr_opts *o)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},      {"format", required_argument, NULL, 'F'},
-        {"segment", required_argument, NULL, 's'}, {"postmortem", no_argument, NULL, 'p'},
-        {"map", required_argument, NULL, 'm'},     {NULL, 0, NULL, 0},
-    };
     memset(o, 0, sizeof *o);
     o->name = argv[0];
     o->from_month = o->to_month = -1;
@@ -69,7 +63,7 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
         return rc;
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "report", argv[0], NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(o->cfg, "store.db", optarg); break;
         case 'f': rc = parse_month("--from", optarg, &o->from_month); break;

@@ -108,7 +108,7 @@ PY
 }
 q() { sqlite3 d.db "$1"; }
 T0=1741132800 # 2025-03-05T00:00:00Z
-"$BIN" outbox list >/dev/null # creates and migrates d.db
+"$BIN" init >/dev/null 2>&1 # creates d.db (store.db of cw.conf)
 
 # --- 200, signature, the documented body ------------------------------------
 enqueue hook_ok 1

@@ -24,6 +24,7 @@ SERVER=
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 python3 "$HERE/../serve/world.py" "$BIN" "$T" || { echo "FAIL: building the world"; exit 1; }
+"$BIN" init --db "$T/w.db" >/dev/null 2>&1
 "$BIN" serve --db "$T/w.db" --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
 SERVER=$!
 for _ in $(seq 50); do grep -qs "http://" "$T/serve.out" && break; sleep 0.1; done

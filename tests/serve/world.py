@@ -25,6 +25,7 @@ def build(binary, d, accounts=120, months=6):
     run(binary, "simulate", "--accounts", str(accounts), "--months", str(months), "--seed", "11",
         "--start", "2025-01-01", "--out", w)
     csvs = sorted(os.path.join(w, f) for f in os.listdir(w) if f.endswith(".csv"))
+    run(binary, "init", "--db", db)
     run(binary, "ingest", "--db", db, "--progress", "never", "--quiet", *csvs)
     run(binary, "metrics", "--db", db, "--from", "2025-02-03", "--to", "2025-06-30",
         "--every", "7d", "--quiet", "--format", "csv")
