@@ -202,10 +202,14 @@ int cli_parse_format(const char *s, unsigned allowed, cli_format *out)
             return 0;
         }
     char list[64] = "";
+    int left = 0;
+    for (int i = 0; i < 4; i++)
+        left += (allowed >> i) & 1;
     for (int i = 0; i < 4; i++)
         if (allowed & (1u << i)) {
             size_t l = strlen(list);
-            snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", names[i]);
+            left--;
+            snprintf(list + l, sizeof list - l, "%s%s", !l ? "" : left ? ", " : " or ", names[i]);
         }
     cli_error("--format %s: expected %s", s, list);
     return EXIT_USAGE;
@@ -280,19 +284,30 @@ static void print_data_model(FILE *out)
     }
 }
 
+/* "the same as --X" for an alias (an option without help text) of the
+ * option before it with the same val. */
+static const char *alias_of(const cli_option *first, const cli_option *o, char *buf, size_t n)
+{
+    snprintf(buf, n, "an alias");
+    for (const cli_option *p = first; p < o; p++)
+        if (p->val == o->val && p->help)
+            snprintf(buf, n, "the same as --%s", p->name);
+    return buf;
+}
+
 /* Prints an option list, help text aligned at column 24. */
 static void print_opts(const cli_option *o, FILE *out)
 {
-    for (; o && o->name; o++) {
-        if (!o->help)
-            continue;
+    for (const cli_option *first = o; o && o->name; o++) {
+        char alias[64];
+        const char *help = o->help ? o->help : alias_of(first, o, alias, sizeof alias);
         char head[64];
         snprintf(head, sizeof head, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         if (strlen(head) > 20)
             fprintf(out, "  %s\n%24s", head, "");
         else
             fprintf(out, "  %-21s ", head);
-        for (const char *p = o->help; *p;) {
+        for (const char *p = help; *p;) {
             size_t l = strcspn(p, "\n");
             fprintf(out, "%.*s\n", (int)l, p);
             p += l;
@@ -351,10 +366,12 @@ int cli_help(const char *topic, FILE *out)
     }
     /* Build-time generators (CMakeLists.txt) and the table's self-check. */
     if (strcmp(topic, "--man") == 0) {
+        cli_stdout_data();
         print_man(out);
         return 0;
     }
     if (strcmp(topic, "--man-conf") == 0) {
+        cli_stdout_data();
         print_man_conf(out);
         return 0;
     }
@@ -465,9 +482,9 @@ static void roff_text(const char *s, FILE *out)
 
 static void roff_opts(const cli_option *o, FILE *out)
 {
-    for (; o && o->name; o++) {
-        if (!o->help)
-            continue;
+    for (const cli_option *first = o; o && o->name; o++) {
+        char alias[64];
+        const char *help = o->help ? o->help : alias_of(first, o, alias, sizeof alias);
         fputs(".TP\n\\fB\\-\\-", out);
         for (const char *p = o->name; *p; p++)
             fputs(*p == '-' ? "\\-" : (char[]){*p, 0}, out);
@@ -479,16 +496,27 @@ static void roff_opts(const cli_option *o, FILE *out)
             fputs("\\fR", out);
         }
         fputc('\n', out);
-        roff_text(o->help, out);
+        roff_text(help, out);
     }
 }
 
+/* A synopsis without the help's alignment: each form on a line of its own,
+ * a form's continuation indented. */
 static void roff_synopsis(const char *syn, FILE *out)
 {
     fputs(".nf\n", out);
-    char line[512];
-    snprintf(line, sizeof line, "churnwatch %s", syn);
-    roff_text(line, out);
+    for (int first = 1; *syn; first = 0) {
+        syn += strspn(syn, " ");
+        size_t l = strcspn(syn, "\n");
+        char line[512];
+        snprintf(line, sizeof line, "%s%.*s",
+                 first                                  ? "churnwatch "
+                 : strncmp(syn, "churnwatch ", 11) == 0 ? ""
+                                                        : "    ",
+                 (int)l, syn);
+        roff_text(line, out);
+        syn += l + (syn[l] == '\n');
+    }
     fputs(".fi\n", out);
 }
 
@@ -596,12 +624,18 @@ static void print_man_conf(FILE *out)
  * completions
  * ------------------------------------------------------------------- */
 
-/* Every distinct name of o, space-separated, each prefixed by pre. */
-static void word_list(const cli_option *o, const char *pre, FILE *out, int *first)
+/* The names of o not yet in seen (n of them, at most 256), space-separated,
+ * each prefixed by pre; adds them to seen. */
+static void word_list(const cli_option *o, const char *pre, FILE *out, const char **seen, int *n)
 {
     for (; o && o->name; o++) {
-        fprintf(out, "%s%s%s", *first ? "" : " ", pre, o->name);
-        *first = 0;
+        int dup = 0;
+        for (int k = 0; k < *n && !dup; k++)
+            dup = strcmp(seen[k], o->name) == 0;
+        if (dup || *n >= 256)
+            continue;
+        fprintf(out, "%s%s%s", *n ? " " : "", pre, o->name);
+        seen[(*n)++] = o->name;
     }
 }
 
@@ -668,31 +702,30 @@ static void print_bash(FILE *out)
     fputs("' ;;\n", out);
     for (const cli_command *c = cli_commands; c->name; c++) {
         fprintf(out, "    %s)\n", c->name);
-        int first = 1;
+        const char *seen[256];
+        int n = 0;
         if (!c->subs) {
             fputs("        words='", out);
-            word_list(c->opts, "--", out, &first);
+            word_list(c->opts, "--", out, seen, &n);
             fputs("' ;;\n", out);
             continue;
         }
         fputs("        case $sub in\n", out);
         for (const cli_command *s = c->subs; s->name; s++) {
-            first = 1;
+            n = 0;
             fprintf(out, "        %s) words='", s->name);
-            word_list(s->opts ? s->opts : c->opts, "--", out, &first);
+            word_list(s->opts ? s->opts : c->opts, "--", out, seen, &n);
             fputs("' ;;\n", out);
         }
         /* No subcommand yet: the subcommands, and every option of any. */
-        first = 1;
+        n = 0;
         fputs("        *) words='", out);
-        for (const cli_command *s = c->subs; s->name; s++) {
-            fprintf(out, "%s%s", first ? "" : " ", s->name);
-            first = 0;
-        }
-        word_list(c->opts, "--", out, &first);
         for (const cli_command *s = c->subs; s->name; s++)
-            if (s->opts && (s == c->subs || s->opts != s[-1].opts))
-                word_list(s->opts, "--", out, &first);
+            fprintf(out, "%s%s", s == c->subs ? "" : " ", s->name);
+        fputs(" ", out);
+        word_list(c->opts, "--", out, seen, &n);
+        for (const cli_command *s = c->subs; s->name; s++)
+            word_list(s->opts, "--", out, seen, &n);
         fputs("' ;;\n        esac ;;\n", out);
     }
     fputs("    esac\n"
@@ -799,6 +832,7 @@ int cmd_completion(int argc, char **argv)
 {
     if (argc != 2)
         return cli_unknown_sub("completion", argc > 1 ? argv[1] : NULL);
+    cli_stdout_data();
     if (strcmp(argv[1], "bash") == 0)
         print_bash(stdout);
     else if (strcmp(argv[1], "zsh") == 0)

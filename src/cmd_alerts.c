@@ -125,8 +125,11 @@ static json_t *day_json(int64_t day)
 }
 
 /* JSON Lines, one object per alert (strings escaped by jansson). */
-static void print_json(const cw_alert_list *l)
+/* One JSON object a line; as_array wraps them in one JSON array. */
+static void print_json(const cw_alert_list *l, int as_array)
 {
+    if (as_array)
+        fputs(l->n ? "[\n" : "[", stdout);
     for (int64_t i = 0; i < l->n; i++) {
         const cw_alert *a = &l->alerts[i];
         json_t *o = json_object();
@@ -151,10 +154,12 @@ static void print_json(const cw_alert_list *l)
         json_object_set_new(o, "values", vals ? vals : json_object());
         char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         if (txt)
-            puts(txt);
+            printf("%s%s\n", txt, as_array && i + 1 < l->n ? "," : "");
         free(txt);
         json_decref(o);
     }
+    if (as_array)
+        puts("]");
 }
 
 static int parse_id(const char *s, int64_t *id)
@@ -188,8 +193,9 @@ int cmd_alerts(int argc, char **argv)
     if (rc)
         return rc;
     cw_alerts_query q = {0, -2, NULL, NULL, 0, 0};
-    int json = 0, c;
-    int64_t until = -1;
+    int c;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t until = -1, limit = -1, offset = 0;
     const char *by = getenv("USER"), *note = NULL;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "alerts", NULL, NULL)) != -1) {
@@ -198,16 +204,9 @@ int cmd_alerts(int argc, char **argv)
         case 'A': q.all = 1; break;
         case 'r': q.rule = optarg; break;
         case 'c': q.account = optarg; break;
-        case 'f':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
-                json = !strcmp(optarg, "json");
-            else {
-                cli_error("--format %s: expected table or json", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'f': rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'u': rc = cli_parse_day("--until", optarg, &until); break;
         case 'b': by = optarg; break;
         case 'n': note = optarg; break;
@@ -249,11 +248,21 @@ int cmd_alerts(int argc, char **argv)
         else if (is_show && l.n == 0) {
             cli_error("alerts show: no alert %lld", (long long)id);
             rc = EXIT_USAGE;
-        } else if (json)
-            print_json(&l);
-        else if (is_list)
-            print_list(&l);
-        else {
+        } else if (fmt != CLI_FMT_TABLE && is_show) {
+            print_json(&l, 0);
+        } else if (is_list) {
+            /* --offset / --limit: a view of the list; l keeps its rows. */
+            cw_alert_list v = l;
+            int64_t skip = offset < v.n ? offset : v.n;
+            v.alerts += skip;
+            v.n -= skip;
+            if (limit >= 0 && v.n > limit)
+                v.n = limit;
+            if (fmt != CLI_FMT_TABLE)
+                print_json(&v, fmt == CLI_FMT_JSON);
+            else
+                print_list(&v);
+        } else {
             const cw_alert *a = &l.alerts[0];
             char d[16], lf[16], cd[16], sn[16];
             day_str(a->opened_day, d, sizeof d);

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 
 #include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
@@ -139,7 +140,24 @@ static void when(int64_t t, char *buf, size_t n)
 
 typedef struct list_ctx {
     int json, show, count;
+    FILE *out; /* stdout, or a --format / --offset / --limit filter (rf_rows) */
 } list_ctx;
+
+/* The list's stream: stdout, or rf_rows over it when the output is a JSON
+ * document or --offset / --limit select rows (one a line, after the table
+ * header). NULL when out of memory. */
+static FILE *list_out(rf_rows *r, cli_format fmt, int64_t offset, int64_t limit)
+{
+    if (fmt == CLI_FMT_TABLE && offset == 0 && limit < 0)
+        return stdout;
+    if (fmt == CLI_FMT_JSONL && offset == 0 && limit < 0)
+        return stdout;
+    return rf_rows_begin(r,
+                         fmt == CLI_FMT_JSON    ? RF_ROWS_JSON
+                         : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
+                                                : RF_ROWS_TEXT,
+                         1, offset, limit, stdout);
+}
 
 static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
 {
@@ -152,36 +170,39 @@ static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
     const char *st = (unsigned)r->status < 3 ? outbox_status_names[r->status] : "?";
     x->count++;
     if (x->json) {
-        printf("{\"id\":%lld,\"idem_key\":", (long long)r->id);
-        json_str(stdout, r->idem_key);
-        printf(",\"action\":");
-        json_str(stdout, r->action);
-        printf(",\"status\":\"%s\",\"attempts\":%d,\"dest\":", st, r->attempts);
-        json_str(stdout, r->dest);
-        printf(",\"next_at\":%lld,\"created_at\":%lld,\"last_at\":%lld,\"delivered_at\":%lld,"
-               "\"last_error\":",
-               (long long)r->next_at, (long long)r->created_at, (long long)r->last_at,
-               (long long)r->delivered_at);
-        json_str(stdout, r->last_error);
+        fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)r->id);
+        json_str(x->out, r->idem_key);
+        fprintf(x->out, ",\"action\":");
+        json_str(x->out, r->action);
+        fprintf(x->out, ",\"status\":\"%s\",\"attempts\":%d,\"dest\":", st, r->attempts);
+        json_str(x->out, r->dest);
+        fprintf(x->out,
+                ",\"next_at\":%lld,\"created_at\":%lld,\"last_at\":%lld,\"delivered_at\":%lld,"
+                "\"last_error\":",
+                (long long)r->next_at, (long long)r->created_at, (long long)r->last_at,
+                (long long)r->delivered_at);
+        json_str(x->out, r->last_error);
         if (x->show)
-            printf(",\"payload\":%s", r->payload);
-        printf("}\n");
+            fprintf(x->out, ",\"payload\":%s", r->payload);
+        fprintf(x->out, "}\n");
     } else if (x->show) {
-        printf("id           %lld\nidem_key     %s\naction       %s\nstatus       %s\n"
-               "attempts     %d\ndestination  %s\ncreated      %s\nlast attempt %s\n"
-               "next due     %s\ndelivered    %s\nlast error   %s\npayload      %s\n",
-               (long long)r->id, r->idem_key, r->action, st, r->attempts, r->dest ? r->dest : "-",
-               ca, la, r->status == 0 ? na : "-", da, r->last_error ? r->last_error : "-",
-               r->payload);
+        fprintf(x->out,
+                "id           %lld\nidem_key     %s\naction       %s\nstatus       %s\n"
+                "attempts     %d\ndestination  %s\ncreated      %s\nlast attempt %s\n"
+                "next due     %s\ndelivered    %s\nlast error   %s\npayload      %s\n",
+                (long long)r->id, r->idem_key, r->action, st, r->attempts, r->dest ? r->dest : "-",
+                ca, la, r->status == 0 ? na : "-", da, r->last_error ? r->last_error : "-",
+                r->payload);
     } else {
         if (x->count == 1)
-            printf("%-6s %-9s %-3s %-20s %-28s %-24s %s\n", "id", "status", "try", "next/done",
-                   "action", "destination", "last error");
-        printf("%-6lld %-9s %-3d %-20s %-28s %-24s %s\n", (long long)r->id, st, r->attempts,
-               r->status == 1   ? da
-               : r->status == 0 ? na
-                                : la,
-               r->action, r->dest ? r->dest : "-", r->last_error ? r->last_error : "");
+            fprintf(x->out, "%-6s %-9s %-3s %-20s %-28s %-24s %s\n", "id", "status", "try",
+                    "next/done", "action", "destination", "last error");
+        fprintf(x->out, "%-6lld %-9s %-3d %-20s %-28s %-24s %s\n", (long long)r->id, st,
+                r->attempts,
+                r->status == 1   ? da
+                : r->status == 0 ? na
+                                 : la,
+                r->action, r->dest ? r->dest : "-", r->last_error ? r->last_error : "");
     }
     return CW_OK;
 }
@@ -205,6 +226,8 @@ int cmd_outbox(int argc, char **argv)
     if (rc)
         return rc;
     int status = -1, json = 0, c, have_before = 0;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     int64_t before = 0, now = (int64_t)time(NULL);
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "outbox", NULL, NULL)) != -1) {
@@ -221,19 +244,20 @@ int cmd_outbox(int argc, char **argv)
                 cli_error("--status %s: expected pending, delivered, dead or all", optarg);
                 rc = EXIT_USAGE;
             }
-        } else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0)) {
-            if ((json = strcmp(optarg, "json") == 0))
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
+        } else if (c == 'f') {
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
+            json = fmt != CLI_FMT_TABLE;
+        } else if (c == 'l') {
+            rc = cli_parse_count("--limit", optarg, &limit);
+        } else if (c == 'O') {
+            rc = cli_parse_count("--offset", optarg, &offset);
         } else if (c == 'b') {
             rc = parse_when("--delivered-before", optarg, &before);
             have_before = 1;
         } else if (c == 't')
             rc = parse_when("--now", optarg, &now);
-        else {
-            if (c == 'f')
-                cli_error("--format %s: expected table or json", optarg);
+        else
             rc = EXIT_USAGE;
-        }
     }
     const char *sub = optind < argc ? argv[optind] : NULL;
     int64_t id = 0;
@@ -269,12 +293,15 @@ int cmd_outbox(int argc, char **argv)
     if (rc == 0) {
         cw_status s = CW_OK;
         if (strcmp(sub, "list") == 0) {
-            list_ctx x = {json, 0, 0};
-            s = cw_outbox_scan(st, status, 0, print_outbox_row, &x);
+            rf_rows rows;
+            list_ctx x = {json, 0, 0, list_out(&rows, fmt, offset, limit)};
+            s = x.out ? cw_outbox_scan(st, status, 0, print_outbox_row, &x) : CW_ERR_NOMEM;
+            if (x.out && x.out != stdout)
+                rf_rows_end(&rows);
             if (s == CW_OK && !json && x.count == 0)
                 printf("outbox: no messages\n");
         } else if (strcmp(sub, "show") == 0) {
-            list_ctx x = {json, 1, 0};
+            list_ctx x = {json, 1, 0, stdout};
             s = cw_outbox_scan(st, -1, id, print_outbox_row, &x);
             if (s == CW_OK && x.count == 0) {
                 cli_error("outbox: no message %lld", (long long)id);
@@ -315,28 +342,28 @@ static cw_status print_task(const cw_task *t, void *ud)
     const char *st = (unsigned)t->status < 3 ? task_status_names[t->status] : "?";
     x->count++;
     if (x->json) {
-        printf("{\"id\":%lld,\"idem_key\":", (long long)t->id);
-        json_str(stdout, t->idem_key);
-        printf(",\"account\":");
-        json_str(stdout, t->account);
-        printf(",\"assignee\":");
-        json_str(stdout, t->assignee);
-        printf(",\"status\":\"%s\",\"due_day\":", st);
+        fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)t->id);
+        json_str(x->out, t->idem_key);
+        fprintf(x->out, ",\"account\":");
+        json_str(x->out, t->account);
+        fprintf(x->out, ",\"assignee\":");
+        json_str(x->out, t->assignee);
+        fprintf(x->out, ",\"status\":\"%s\",\"due_day\":", st);
         if (t->due_day)
-            printf("\"%s\"", due);
+            fprintf(x->out, "\"%s\"", due);
         else
-            printf("null");
-        printf(",\"title\":");
-        json_str(stdout, t->title);
-        printf(",\"body\":");
-        json_str(stdout, t->body);
-        printf("}\n");
+            fprintf(x->out, "null");
+        fprintf(x->out, ",\"title\":");
+        json_str(x->out, t->title);
+        fprintf(x->out, ",\"body\":");
+        json_str(x->out, t->body);
+        fprintf(x->out, "}\n");
     } else {
         if (x->count == 1)
-            printf("%-6s %-9s %-10s %-12s %-26s %s\n", "id", "status", "due", "account", "assignee",
-                   "title");
-        printf("%-6lld %-9s %-10s %-12s %-26s %s\n", (long long)t->id, st, due, t->account,
-               t->assignee ? t->assignee : "(unassigned)", t->title);
+            fprintf(x->out, "%-6s %-9s %-10s %-12s %-26s %s\n", "id", "status", "due", "account",
+                    "assignee", "title");
+        fprintf(x->out, "%-6lld %-9s %-10s %-12s %-26s %s\n", (long long)t->id, st, due, t->account,
+                t->assignee ? t->assignee : "(unassigned)", t->title);
     }
     return CW_OK;
 }
@@ -348,6 +375,8 @@ int cmd_tasks(int argc, char **argv)
     if (rc)
         return rc;
     int status = CW_TASK_OPEN, json = 0, c;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     const char *assignee = NULL;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "tasks", NULL, NULL)) != -1) {
@@ -366,14 +395,15 @@ int cmd_tasks(int argc, char **argv)
             }
         } else if (c == 'a')
             assignee = optarg;
-        else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0)) {
-            if ((json = strcmp(optarg, "json") == 0))
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-        } else {
-            if (c == 'f')
-                cli_error("--format %s: expected table or json", optarg);
+        else if (c == 'f') {
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
+            json = fmt != CLI_FMT_TABLE;
+        } else if (c == 'l')
+            rc = cli_parse_count("--limit", optarg, &limit);
+        else if (c == 'O')
+            rc = cli_parse_count("--offset", optarg, &offset);
+        else
             rc = EXIT_USAGE;
-        }
     }
     const char *sub = optind < argc ? argv[optind] : "list";
     int64_t id = 0;
@@ -399,8 +429,11 @@ int cmd_tasks(int argc, char **argv)
     if (rc == 0) {
         cw_status s;
         if (strcmp(sub, "list") == 0) {
-            list_ctx x = {json, 0, 0};
-            s = cw_tasks_scan(st, status, assignee, print_task, &x);
+            rf_rows rows;
+            list_ctx x = {json, 0, 0, list_out(&rows, fmt, offset, limit)};
+            s = x.out ? cw_tasks_scan(st, status, assignee, print_task, &x) : CW_ERR_NOMEM;
+            if (x.out && x.out != stdout)
+                rf_rows_end(&rows);
             if (s == CW_OK && !json && x.count == 0)
                 printf("tasks: none\n");
         } else {

@@ -5,7 +5,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 #include "serve.h"
+
+#include <jansson.h>
 
 #include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
@@ -66,6 +69,13 @@ int cmd_serve(int argc, char **argv)
         rc = EXIT_USAGE;
     }
     if (rc == 0) {
+        /* Refuse a missing database (only `init` creates one) before the
+         * server opens its own connections. */
+        cw_store *st = NULL;
+        rc = cli_open_store(cfg, 1, &st);
+        cw_store_close(st);
+    }
+    if (rc == 0) {
         o.db = cw_config_get(cfg, "store.db");
         o.max_per_ip = (unsigned)cw_config_get_int(cfg, "serve.max_connections_per_ip");
         o.header_timeout = (int)cw_config_get_int(cfg, "serve.header_timeout_s");
@@ -76,14 +86,32 @@ int cmd_serve(int argc, char **argv)
     return rc;
 }
 
+typedef struct token_ctx {
+    FILE *out;
+    int json; /* 0 table, 1 one JSON object a line */
+} token_ctx;
+
 static cw_status print_token(const cw_token_info *t, void *ud)
 {
-    (void)ud;
+    token_ctx *x = ud;
     char c[32], r[32];
-    printf("%-5lld %-5s %-14s %-20s %-20s %s\n", (long long)t->id,
-           t->role == CW_ROLE_WRITE ? "write" : "read", t->prefix,
-           cw_time_format(t->created_at_unix, 0, c, sizeof c),
-           t->revoked_at_unix ? cw_time_format(t->revoked_at_unix, 0, r, sizeof r) : "-", t->name);
+    cw_time_format(t->created_at_unix, 0, c, sizeof c);
+    if (t->revoked_at_unix)
+        cw_time_format(t->revoked_at_unix, 0, r, sizeof r);
+    const char *role = t->role == CW_ROLE_WRITE ? "write" : "read";
+    if (x->json) {
+        json_t *o = json_pack("{sIssssssss?}", "id", (json_int_t)t->id, "role", role, "prefix",
+                              t->prefix, "created_at", c, "name", t->name);
+        if (!o)
+            return CW_ERR_NOMEM;
+        json_object_set_new(o, "revoked_at", t->revoked_at_unix ? json_string(r) : json_null());
+        json_dumpf(o, x->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fputc('\n', x->out);
+        json_decref(o);
+        return CW_OK;
+    }
+    fprintf(x->out, "%-5lld %-5s %-14s %-20s %-20s %s\n", (long long)t->id, role, t->prefix, c,
+            t->revoked_at_unix ? r : "-", t->name);
     return CW_OK;
 }
 
@@ -101,6 +129,8 @@ int cmd_token(int argc, char **argv)
         return rc;
     const char *role = NULL, *name = "";
     int c;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "token", NULL, NULL)) != -1) {
         if (c == 'd')
@@ -109,6 +139,12 @@ int cmd_token(int argc, char **argv)
             role = optarg;
         else if (c == 'n')
             name = optarg;
+        else if (c == 'f')
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
+        else if (c == 'l')
+            rc = cli_parse_count("--limit", optarg, &limit);
+        else if (c == 'O')
+            rc = cli_parse_count("--offset", optarg, &offset);
         else
             rc = EXIT_USAGE;
     }
@@ -155,9 +191,22 @@ int cmd_token(int argc, char **argv)
                     role);
         }
     } else if (strcmp(sub, "list") == 0) {
-        printf("%-5s %-5s %-14s %-20s %-20s %s\n", "id", "role", "prefix", "created", "revoked",
-               "name");
-        s = cw_token_list(st, print_token, NULL);
+        rf_rows rows;
+        token_ctx x = {rf_rows_begin(&rows,
+                                     fmt == CLI_FMT_JSON    ? RF_ROWS_JSON
+                                     : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
+                                                            : RF_ROWS_TEXT,
+                                     1, offset, limit, stdout),
+                       fmt != CLI_FMT_TABLE};
+        if (!x.out) {
+            s = CW_ERR_NOMEM;
+        } else {
+            if (fmt == CLI_FMT_TABLE)
+                fprintf(x.out, "%-5s %-5s %-14s %-20s %-20s %s\n", "id", "role", "prefix",
+                        "created", "revoked", "name");
+            s = cw_token_list(st, print_token, &x);
+            rf_rows_end(&rows);
+        }
     } else {
         s = cw_token_revoke(st, id, (int64_t)time(NULL));
         if (s == CW_OK)

@@ -100,17 +100,23 @@ int cmd_status(int argc, char **argv)
 }
 
 typedef struct q_ctx {
-    int format; /* 0 table, 1 json, 2 csv */
+    int format;   /* 0 table, 1 json, 2 csv, 3 jsonl */
+    int64_t skip; /* --offset rows still to skip */
     int64_t n;
 } q_ctx;
 
 static cw_status print_q(const cw_quarantine_row *r, void *ud)
 {
     q_ctx *x = ud;
+    if (x->skip > 0) {
+        x->skip--;
+        return CW_OK;
+    }
     char at[32];
     cw_time_format(r->run_at, 0, at, sizeof at);
-    if (x->format == 1) {
-        printf("%s{\"id\":%lld,\"run_at\":\"%s\",\"file\":", x->n ? "," : "", (long long)r->id, at);
+    if (x->format == 1 || x->format == 3) {
+        printf("%s{\"id\":%lld,\"run_at\":\"%s\",\"file\":", x->n && x->format == 1 ? "," : "",
+               (long long)r->id, at);
         rf_json_string(r->file);
         printf(",\"line\":%lld,\"field\":", (long long)r->line);
         rf_json_string(r->field);
@@ -118,7 +124,7 @@ static cw_status print_q(const cw_quarantine_row *r, void *ud)
         rf_json_string(r->error);
         printf(",\"record\":");
         rf_json_string(r->record);
-        printf("}");
+        printf(x->format == 3 ? "}\n" : "}");
     } else if (x->format == 2) {
         printf("%lld,%s,", (long long)r->id, at);
         rf_csv_string(r->file);
@@ -151,7 +157,7 @@ int cmd_quarantine(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    q_ctx x = {0, 0};
+    q_ctx x = {0, 0, 0};
     int64_t limit = 50;
     int c;
     optind = 1;
@@ -159,16 +165,11 @@ int cmd_quarantine(int argc, char **argv)
         if (c == 'd') {
             rc = cli_override(cfg, "store.db", optarg);
         } else if (c == 'f') {
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            x.format = strcmp(optarg, "table") == 0  ? 0
-                       : strcmp(optarg, "json") == 0 ? 1
-                       : strcmp(optarg, "csv") == 0  ? 2
-                                                     : -1;
-            if (x.format < 0) {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
+            cli_format f;
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL, &f);
+            x.format = f == CLI_FMT_JSON ? 1 : f == CLI_FMT_CSV ? 2 : f == CLI_FMT_JSONL ? 3 : 0;
+        } else if (c == 'O') {
+            rc = cli_parse_count("--offset", optarg, &x.skip);
         } else if (c == 'l') {
             char *end;
             long long v = strtoll(optarg, &end, 10);
@@ -193,7 +194,7 @@ int cmd_quarantine(int argc, char **argv)
             printf("[");
         else if (x.format == 2)
             printf("id,run_at,file,line,field,error,record\n");
-        cw_status s = cw_quarantine_list(st, limit, print_q, &x);
+        cw_status s = cw_quarantine_list(st, limit + x.skip, print_q, &x);
         if (x.format == 1)
             printf("]\n");
         if (s != CW_OK) {
