@@ -119,6 +119,9 @@ int cli_load_scorecard(cw_config *cfg, cw_scorecard **out);
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st);
 /* Parses a date option into days since the epoch; returns an exit code. */
 int cli_parse_day(const char *opt, const char *s, int64_t *day);
+/* Parses a month option, YYYY-MM, or a date (YYYY-MM-DD, an ISO timestamp)
+ * meaning its month, into year * 12 + month - 1; returns an exit code. */
+int cli_parse_month(const char *opt, const char *s, int *month);
 /* Prints an evaluation's summary line on stderr. */
 void cli_print_evaluate(const char *day, const cw_evaluate_stats *e);
 int cmd_deliver(int argc, char **argv);

@@ -104,7 +104,7 @@ static const cli_option *opts_of(const char *cmd, const char *sub)
     return s && s->opts ? s->opts : c->opts;
 }
 
-static void suggest_option(const char *where, const char *arg, const cli_option *o)
+static void suggest_option(const char *where, const char *cmd, const char *arg, const cli_option *o)
 {
     const char *names[MAX_OPTS + 2];
     int n = 0;
@@ -125,7 +125,7 @@ static void suggest_option(const char *where, const char *arg, const cli_option 
     if (near)
         cli_error("%s: unknown option '%s' (did you mean --%s?)", where, arg, near);
     else
-        cli_error("%s: unknown option '%s' (see `churnwatch help %s`)", where, arg, where);
+        cli_error("%s: unknown option '%s' (see `churnwatch help %s`)", where, arg, cmd);
 }
 
 int cli_getopt(int argc, char **argv, const char *cmd, const char *sub, const char *shorts)
@@ -165,7 +165,7 @@ int cli_getopt(int argc, char **argv, const char *cmd, const char *sub, const ch
     } else if (optopt) {
         cli_error("%s: unknown option '-%c' (see `churnwatch help %s`)", where, optopt, cmd);
     } else {
-        suggest_option(cmd, arg, o);
+        suggest_option(where, cmd, arg, o);
     }
     return '?';
 }

@@ -278,8 +278,7 @@ int cmd_outbox(int argc, char **argv)
                 rc = EXIT_USAGE;
             }
         } else if (strcmp(sub, "list") != 0) {
-            cli_error("outbox: '%s' is not a subcommand (list, show, retry, purge)", sub);
-            rc = EXIT_USAGE;
+            rc = cli_unknown_sub("outbox", sub);
         }
         if (rc == 0 && strcmp(sub, "show") != 0 && strcmp(sub, "retry") != 0 &&
             optind + 1 != argc) {
@@ -416,8 +415,7 @@ int cmd_tasks(int argc, char **argv)
                 rc = parse_id(argv[optind + 1], &id);
             }
         } else if (strcmp(sub, "list") != 0) {
-            cli_error("tasks: '%s' is not a subcommand (list, done, dismiss)", sub);
-            rc = EXIT_USAGE;
+            rc = cli_unknown_sub("tasks", sub);
         } else if (optind + 1 < argc) {
             cli_error("tasks list: unexpected argument '%s'", argv[optind + 1]);
             rc = EXIT_USAGE;

@@ -119,8 +119,7 @@ int cmd_token(int argc, char **argv)
 {
     if (argc < 2 ||
         (strcmp(argv[1], "create") && strcmp(argv[1], "list") && strcmp(argv[1], "revoke"))) {
-        cli_error("token: expected create, list or revoke (see `churnwatch help token`)");
-        return EXIT_USAGE;
+        return cli_unknown_sub("token", argc < 2 ? NULL : argv[1]);
     }
     const char *sub = argv[1];
     cw_config *cfg;

@@ -150,8 +150,7 @@ static cw_status print_q(const cw_quarantine_row *r, void *ud)
 int cmd_quarantine(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "list") != 0) {
-        cli_error("quarantine: expected list (see `churnwatch help quarantine`)");
-        return EXIT_USAGE;
+        return cli_unknown_sub("quarantine", argc < 2 ? NULL : argv[1]);
     }
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);

@@ -38,6 +38,34 @@ int cli_parse_day(const char *opt, const char *s, int64_t *day)
     return 0;
 }
 
+int cli_parse_month(const char *opt, const char *s, int *month)
+{
+    char *end;
+    long y = strtol(s, &end, 10);
+    if (end == s + 4 && *end == '-' && end[1] >= '0' && end[1] <= '9') {
+        char *e2;
+        long m = strtol(end + 1, &e2, 10);
+        if (!*e2 && e2 == end + 3 && y >= 1970 && y <= 2099 && m >= 1 && m <= 12) {
+            *month = (int)(y * 12 + m - 1);
+            return 0;
+        }
+    }
+    /* A full date or timestamp: its (UTC) month. */
+    int64_t t;
+    const char *why = NULL;
+    char ymd[16];
+    if (cw_time_parse(s, strlen(s), 1, &t, &why) == CW_OK && t >= 0 &&
+        cw_time_format(t, 1, ymd, sizeof ymd) && strlen(ymd) == 10) {
+        long yy = strtol(ymd, NULL, 10), mm = strtol(ymd + 5, NULL, 10);
+        if (yy >= 1970 && yy <= 2099) {
+            *month = (int)(yy * 12 + mm - 1);
+            return 0;
+        }
+    }
+    cli_error("%s %s: expected a month as YYYY-MM (or a date, meaning its month)", opt, s);
+    return EXIT_USAGE;
+}
+
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
 {
     /* Only `init` creates a database: a mistyped --db is an error, not a

@@ -34,23 +34,6 @@ typedef struct rr_opts {
     cw_config *cfg;
 } rr_opts;
 
-/* "YYYY-MM" → year*12 + month-1. */
-static int parse_month(const char *opt, const char *s, int *out)
-{
-    char *end;
-    long y = strtol(s, &end, 10);
-    if (end == s + 4 && *end == '-' && end[1] >= '0' && end[1] <= '9') {
-        char *e2;
-        long m = strtol(end + 1, &e2, 10);
-        if (!*e2 && e2 == end + 3 && y >= 1970 && y <= 2099 && m >= 1 && m <= 12) {
-            *out = (int)(y * 12 + m - 1);
-            return 0;
-        }
-    }
-    cli_error("%s %s: expected a month as YYYY-MM", opt, s);
-    return EXIT_USAGE;
-}
-
 /* Parses argv into o; which options are accepted depends on the report.
  * Returns an exit code; on success o->cfg is loaded (caller frees). */
 static int parse_opts(int argc, char **argv, int with_segment, int with_reasons, rr_opts *o)
@@ -66,8 +49,8 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
     while (rc == 0 && (c = cli_getopt(argc, argv, "report", argv[0], NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(o->cfg, "store.db", optarg); break;
-        case 'f': rc = parse_month("--from", optarg, &o->from_month); break;
-        case 't': rc = parse_month("--to", optarg, &o->to_month); break;
+        case 'f': rc = cli_parse_month("--from", optarg, &o->from_month); break;
+        case 't': rc = cli_parse_month("--to", optarg, &o->to_month); break;
         case 'F':
             if (strcmp(optarg, "table") != 0)
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */

@@ -132,6 +132,10 @@ got=$("$BIN" score --db w.db --no-compute --format csv --offset 1 --limit 2 | ta
 [ "$got" = "$want" ] && ok || bad "score csv --offset 1 --limit 2: '$got', want '$want'"
 got=$("$BIN" score --db w.db --no-compute --offset 1 --limit 2 | tail -n +4 | awk '{printf "%s%s", s, $1; s=" "}')
 [ "$got" = "$want" ] && ok || bad "score table --offset 1 --limit 2: '$got', want '$want'"
+# A date where a month is meant means its month.
+[ "$("$BIN" report revenue --db w.db --from 2025-02-17 --to 2025-03-31T12:00:00Z --format json)" = \
+  "$("$BIN" report revenue --db w.db --from 2025-02 --to 2025-03 --format json)" ] && ok ||
+  bad "report revenue --from DATE is not its month"
 expect "alerts show json is one object" 0 '{"id":' -- alerts show 1 --db w.db --format json
 
 # ---- man pages -----------------------------------------------------------------
