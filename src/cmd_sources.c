@@ -147,10 +147,8 @@ static int sources_check(cw_config *cfg, int argc, char **argv)
 
 int cmd_sources(int argc, char **argv)
 {
-    if (argc < 2) {
-        cli_error("usage: churnwatch sources list | show NAME | check --source NAME FILE...");
-        return EXIT_USAGE;
-    }
+    if (argc < 2 || !cli_find("sources", argv[1]))
+        return cli_unknown_sub("sources", argc < 2 ? NULL : argv[1]);
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
