@@ -4,6 +4,7 @@
 #   make soak   the soak test: 60 simulated days under load (about 10 minutes)
 #   make test   install what is missing, then every test: unit + CLI + end-to-end
 #               (release and ASan/UBSan builds), valgrind, style check, short fuzz run
+#   make golden rewrite the CLI cases' expected outputs (tests/cli/golden/)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -13,7 +14,7 @@ DB         ?= churnwatch.db
 DEMO_DIR   ?= demo-world
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build demo test test-release test-asan test-valgrind style fuzz bench soak clean
+.PHONY: all deps build demo test test-release test-asan test-valgrind style fuzz bench soak clean golden
 
 all: build
 
@@ -51,6 +52,11 @@ demo: build
 
 test: deps
 	@scripts/run-tests.sh
+
+# Rewrite the CLI cases' golden files (tests/cli/golden/) from this build's
+# output; review `git diff tests/cli/golden` before committing (docs/testing.md).
+golden: build
+	tests/cli.sh --update $(BUILD)/churnwatch tests/cli/cases.txt .
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

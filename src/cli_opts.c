@@ -317,9 +317,22 @@ static void print_opts(const cli_option *o, FILE *out)
     }
 }
 
+/* The synopsis under "usage: churnwatch ", each further form on a line of its
+ * own and a form's continuation aligned after its command's name. */
 static void print_synopsis(const char *syn, FILE *out)
 {
-    fprintf(out, "usage: churnwatch %s\n", syn);
+    int indent = 18 + (int)strcspn(syn, " \n") + 1;
+    for (int first = 1; *syn; first = 0) {
+        syn += strspn(syn, " ");
+        size_t l = strcspn(syn, "\n");
+        if (first)
+            fprintf(out, "usage: churnwatch %.*s\n", (int)l, syn);
+        else if (strncmp(syn, "churnwatch ", 11) == 0)
+            fprintf(out, "       %.*s\n", (int)l, syn);
+        else
+            fprintf(out, "%*s%.*s\n", indent, "", (int)l, syn);
+        syn += l + (syn[l] == '\n');
+    }
 }
 
 static void print_command_help(const cli_command *c, FILE *out)

@@ -541,7 +541,7 @@ const cli_command cli_commands[] = {
      o_score, NULL},
     {"report", cmd_report,
      "revenue analytics: MRR movements, retention, cohorts, LTV, reasons, funnel",
-     "report REPORT [--db F] [options] [--format table|csv|json|jsonl]",
+     "report REPORT [--db F] [options] [--format F]",
      "revenue: the MRR bridge per calendar month (UTC) from the subscriptions:\n"
      "MRR at the start, new, expansion, contraction, churn, reactivation and MRR at\n"
      "the end (start + new + expansion - contraction - churn + reactivation = end,\n"

@@ -5,6 +5,7 @@
  * held-out outcomes per playbook).
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json.h"
 #include "cli.h"
 
 #include <getopt.h> /* optarg, optind */
@@ -124,8 +125,8 @@ static json_t *day_json(int64_t day)
     return json_string(d);
 }
 
-/* JSON Lines, one object per alert (strings escaped by jansson). */
-/* One JSON object a line; as_array wraps them in one JSON array. */
+/* One JSON object per alert a line (strings escaped by jansson); as_array
+ * wraps them in one JSON array. */
 static void print_json(const cw_alert_list *l, int as_array)
 {
     if (as_array)
@@ -152,7 +153,7 @@ static void print_json(const cw_alert_list *l, int as_array)
         json_object_set_new(o, "playbook", a->playbook ? json_string(a->playbook) : json_null());
         json_object_set_new(o, "held_out", json_boolean(a->control == 1));
         json_object_set_new(o, "values", vals ? vals : json_object());
-        char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        char *txt = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         if (txt)
             printf("%s%s\n", txt, as_array && i + 1 < l->n ? "," : "");
         free(txt);

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "core/json.h"
 #include "report_fmt.h"
 
 #include <getopt.h> /* optarg, optind */
@@ -112,24 +113,6 @@ int cmd_deliver(int argc, char **argv)
 
 static const char *const outbox_status_names[] = {"pending", "delivered", "dead"};
 
-static void json_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 static void when(int64_t t, char *buf, size_t n)
 {
     if (t)
@@ -171,17 +154,17 @@ static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
     x->count++;
     if (x->json) {
         fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)r->id);
-        json_str(x->out, r->idem_key);
+        cw_json_fstrz(x->out, r->idem_key);
         fprintf(x->out, ",\"action\":");
-        json_str(x->out, r->action);
+        cw_json_fstrz(x->out, r->action);
         fprintf(x->out, ",\"status\":\"%s\",\"attempts\":%d,\"dest\":", st, r->attempts);
-        json_str(x->out, r->dest);
+        cw_json_fstrz(x->out, r->dest);
         fprintf(x->out,
                 ",\"next_at\":%lld,\"created_at\":%lld,\"last_at\":%lld,\"delivered_at\":%lld,"
                 "\"last_error\":",
                 (long long)r->next_at, (long long)r->created_at, (long long)r->last_at,
                 (long long)r->delivered_at);
-        json_str(x->out, r->last_error);
+        cw_json_fstrz(x->out, r->last_error);
         if (x->show)
             fprintf(x->out, ",\"payload\":%s", r->payload);
         fprintf(x->out, "}\n");
@@ -342,20 +325,20 @@ static cw_status print_task(const cw_task *t, void *ud)
     x->count++;
     if (x->json) {
         fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)t->id);
-        json_str(x->out, t->idem_key);
+        cw_json_fstrz(x->out, t->idem_key);
         fprintf(x->out, ",\"account\":");
-        json_str(x->out, t->account);
+        cw_json_fstrz(x->out, t->account);
         fprintf(x->out, ",\"assignee\":");
-        json_str(x->out, t->assignee);
+        cw_json_fstrz(x->out, t->assignee);
         fprintf(x->out, ",\"status\":\"%s\",\"due_day\":", st);
         if (t->due_day)
             fprintf(x->out, "\"%s\"", due);
         else
             fprintf(x->out, "null");
         fprintf(x->out, ",\"title\":");
-        json_str(x->out, t->title);
+        cw_json_fstrz(x->out, t->title);
         fprintf(x->out, ",\"body\":");
-        json_str(x->out, t->body);
+        cw_json_fstrz(x->out, t->body);
         fprintf(x->out, "}\n");
     } else {
         if (x->count == 1)

@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "core/json.h"
 
 #include <getopt.h> /* optarg, optind */
 #include <math.h>
@@ -120,12 +121,15 @@ int cmd_train(int argc, char **argv)
                    "ROC AUC", "PR AUC", "Brier", "lift@10", "fit s");
         for (int i = 0; i < r.nmodels; i++) {
             const cw_trained_model *m = &r.models[i];
+            if (json) {
+                printf("%s{\"id\":%lld,\"name\":", i ? "," : "", (long long)m->id);
+                cw_json_fstrz(stdout, m->name);
+            }
             if (json)
-                printf("%s{\"id\":%lld,\"name\":\"%s\",\"kind\":\"%s\",\"fit_rows\":%lld,"
+                printf(",\"kind\":\"%s\",\"fit_rows\":%lld,"
                        "\"calibration_rows\":%lld,\"test_rows\":%lld,\"test_positives\":%lld,"
                        "\"roc_auc\":%.6f,\"pr_auc\":%.6f,\"brier\":%.6f,\"lift_top10\":%.4f,"
                        "\"fit_s\":%.3f,\"active\":%s,\"top_drivers\":[",
-                       i ? "," : "", (long long)m->id, m->name,
                        m->kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg", (long long)m->fit_rows,
                        (long long)m->calib_rows, (long long)m->test_rows,
                        (long long)m->test.positives, m->test.roc_auc, m->test.pr_auc, m->test.brier,

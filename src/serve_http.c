@@ -10,6 +10,8 @@
  */
 #define _GNU_SOURCE
 #include "api/api.h"
+#include "core/buf.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "cli.h"
@@ -75,41 +77,12 @@ static void count(int route, int status, double secs)
     atomic_fetch_add(&r->sum_us, (uint_fast64_t)(secs * 1e6));
 }
 
-/* Appends printf output to a growing buffer (bounded by memory only: the
- * metrics text has a fixed number of lines). */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-            return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 8192) + (size_t)k;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return;
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
 {
-    sbuf b = {0};
-    sb_printf(&b, "# HELP churnwatch_http_requests_total HTTP requests by route and status.\n"
-                  "# TYPE churnwatch_http_requests_total counter\n");
+    cw_buf b; /* a fixed number of lines: far below the bound */
+    cw_buf_init(&b, CW_BUF_MAX_LINE);
+    cw_buf_addf(&b, "# HELP churnwatch_http_requests_total HTTP requests by route and status.\n"
+                    "# TYPE churnwatch_http_requests_total counter\n");
     int nr = R_FIRST_API + srv_nroutes;
     for (int r = 0; r < nr; r++)
         for (int k = 0; k <= N_STATUS; k++) {
@@ -117,15 +90,15 @@ static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
             if (!v)
                 continue;
             if (k < N_STATUS)
-                sb_printf(&b, "churnwatch_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                          route_name(r), status_codes[k], (unsigned long long)v);
+                cw_buf_addf(&b, "churnwatch_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                            route_name(r), status_codes[k], (unsigned long long)v);
             else
-                sb_printf(&b,
-                          "churnwatch_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                          route_name(r), (unsigned long long)v);
+                cw_buf_addf(&b,
+                            "churnwatch_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                            route_name(r), (unsigned long long)v);
         }
-    sb_printf(&b, "# HELP churnwatch_http_request_duration_seconds Request latency by route.\n"
-                  "# TYPE churnwatch_http_request_duration_seconds histogram\n");
+    cw_buf_addf(&b, "# HELP churnwatch_http_request_duration_seconds Request latency by route.\n"
+                    "# TYPE churnwatch_http_request_duration_seconds histogram\n");
     for (int r = 0; r < nr; r++) {
         uint_fast64_t cnt = atomic_load(&g_stats[r].count);
         if (!cnt)
@@ -133,44 +106,43 @@ static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
         uint_fast64_t cum = 0;
         for (int i = 0; i < N_BUCKETS; i++) {
             cum += atomic_load(&g_stats[r].bucket[i]);
-            sb_printf(&b,
-                      "churnwatch_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"}"
-                      " %llu\n",
-                      route_name(r), bucket_s[i], (unsigned long long)cum);
+            cw_buf_addf(&b,
+                        "churnwatch_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"}"
+                        " %llu\n",
+                        route_name(r), bucket_s[i], (unsigned long long)cum);
         }
-        sb_printf(&b,
-                  "churnwatch_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                  "churnwatch_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                  "churnwatch_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                  route_name(r), (unsigned long long)cnt, route_name(r),
-                  (double)atomic_load(&g_stats[r].sum_us) / 1e6, route_name(r),
-                  (unsigned long long)cnt);
+        cw_buf_addf(
+            &b,
+            "churnwatch_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+            "churnwatch_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+            "churnwatch_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+            route_name(r), (unsigned long long)cnt, route_name(r),
+            (double)atomic_load(&g_stats[r].sum_us) / 1e6, route_name(r), (unsigned long long)cnt);
     }
-    sb_printf(&b,
-              "# HELP churnwatch_http_requests_in_flight Requests being served.\n"
-              "# TYPE churnwatch_http_requests_in_flight gauge\n"
-              "churnwatch_http_requests_in_flight %d\n"
-              "# HELP churnwatch_db_errors_total Database errors met while serving.\n"
-              "# TYPE churnwatch_db_errors_total counter\n"
-              "churnwatch_db_errors_total %llu\n"
-              "# HELP churnwatch_http_header_timeouts_total Connections closed for headers not "
-              "complete in time.\n"
-              "# TYPE churnwatch_http_header_timeouts_total counter\n"
-              "churnwatch_http_header_timeouts_total %llu\n",
-              atomic_load(&g_inflight), (unsigned long long)atomic_load(&g_db_errors),
-              (unsigned long long)atomic_load(&g_header_timeouts));
+    cw_buf_addf(&b,
+                "# HELP churnwatch_http_requests_in_flight Requests being served.\n"
+                "# TYPE churnwatch_http_requests_in_flight gauge\n"
+                "churnwatch_http_requests_in_flight %d\n"
+                "# HELP churnwatch_db_errors_total Database errors met while serving.\n"
+                "# TYPE churnwatch_db_errors_total counter\n"
+                "churnwatch_db_errors_total %llu\n"
+                "# HELP churnwatch_http_header_timeouts_total Connections closed for headers not "
+                "complete in time.\n"
+                "# TYPE churnwatch_http_header_timeouts_total counter\n"
+                "churnwatch_http_header_timeouts_total %llu\n",
+                atomic_load(&g_inflight), (unsigned long long)atomic_load(&g_db_errors),
+                (unsigned long long)atomic_load(&g_header_timeouts));
     if (q)
-        sb_printf(&b,
-                  "# HELP churnwatch_quarantined_rows Bad input rows held in the quarantine.\n"
-                  "# TYPE churnwatch_quarantined_rows gauge\n"
-                  "churnwatch_quarantined_rows %lld\n"
-                  "# HELP churnwatch_quarantined_rows_last_run Rows the last quarantining run "
-                  "kept aside.\n"
-                  "# TYPE churnwatch_quarantined_rows_last_run gauge\n"
-                  "churnwatch_quarantined_rows_last_run %lld\n",
-                  (long long)q->total, (long long)q->last_run);
-    *len = b.n;
-    return b.p;
+        cw_buf_addf(&b,
+                    "# HELP churnwatch_quarantined_rows Bad input rows held in the quarantine.\n"
+                    "# TYPE churnwatch_quarantined_rows gauge\n"
+                    "churnwatch_quarantined_rows %lld\n"
+                    "# HELP churnwatch_quarantined_rows_last_run Rows the last quarantining run "
+                    "kept aside.\n"
+                    "# TYPE churnwatch_quarantined_rows_last_run gauge\n"
+                    "churnwatch_quarantined_rows_last_run %lld\n",
+                    (long long)q->total, (long long)q->last_run);
+    return cw_buf_steal(&b, len);
 }
 
 /* ---- server state ------------------------------------------------------ */
@@ -238,8 +210,8 @@ typedef struct conn_state {
     int bad_target; /* a NUL byte or invalid UTF-8 once percent-decoded */
     const srv_route *rt;
     char arg[256];
-    char *body;
-    size_t len, cap, limit;
+    cw_buf body; /* bounded by limit once the headers are in */
+    size_t limit;
     int responded, write;
     int cut;        /* 413 written straight to the socket mid-body */
     double cut_at;  /* when */
@@ -377,7 +349,7 @@ static enum MHD_Result send_bytes(struct MHD_Connection *c, conn_state *cs, int 
 
 static enum MHD_Result send_json(struct MHD_Connection *c, conn_state *cs, int status, json_t *j)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j ? cw_json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
         /* Text reaching the JSON goes through srv_json_text, so this is a
@@ -497,8 +469,8 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
                  method,
                  url,
                  cs->arg[0] ? cs->arg : NULL,
-                 cs->body,
-                 cs->len,
+                 cs->body.p,
+                 cs->body.len,
                  rd,
                  g_srv.wr,
                  &g_srv.wr_lock,
@@ -787,9 +759,7 @@ static enum MHD_Result body_too_big(struct MHD_Connection *c, conn_state *cs)
         t->close_at = cs->cut_at + SRV_DRAIN_SECS;
         pthread_mutex_unlock(&g_track_lock);
     }
-    free(cs->body);
-    cs->body = NULL;
-    cs->len = cs->cap = 0;
+    cw_buf_free(&cs->body);
     return MHD_YES;
 }
 
@@ -873,6 +843,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return send_error(c, cs, 403, "this endpoint needs a write token");
         cs->write = role == CW_ROLE_WRITE;
         cs->limit = cs->rt && cs->rt->big_body ? g_srv.o->max_ingest_body : g_srv.o->max_body;
+        cw_buf_init(&cs->body, cs->limit);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > cs->limit)
             return send_error(c, cs, 413, "request body larger than %zu bytes", cs->limit);
@@ -895,24 +866,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         /* Chunked bodies have no Content-Length to refuse from: the limit
          * is checked as the bytes arrive. */
-        if (cs->len + *upload_size > cs->limit) {
-            *upload_size = 0;
-            return body_too_big(c, cs);
-        }
-        if (cs->len + *upload_size + 1 > cs->cap) {
-            size_t cap = cs->cap ? cs->cap : 16384;
-            while (cap < cs->len + *upload_size + 1)
-                cap *= 2;
-            char *p = realloc(cs->body, cap);
-            if (!p)
-                return MHD_NO;
-            cs->body = p;
-            cs->cap = cap;
-        }
-        memcpy(cs->body + cs->len, upload, *upload_size);
-        cs->len += *upload_size;
-        cs->body[cs->len] = '\0';
+        cw_status s = cw_buf_add(&cs->body, upload, *upload_size);
         *upload_size = 0;
+        if (s == CW_ERR_TOOBIG)
+            return body_too_big(c, cs);
+        if (s != CW_OK)
+            return MHD_NO;
         return MHD_YES;
     }
     if (cs->route == R_METRICS) {
@@ -951,7 +910,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         if (g_srv.o->access_log)
             fprintf(stderr, "%s %d %.1fms\n", route_name(cs->route), cs->status, dt * 1000);
     }
-    free(cs->body);
+    cw_buf_free(&cs->body);
     free(cs);
     *con_cls = NULL;
 }

@@ -17,6 +17,7 @@
  * once.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "alerts/actions.h"
@@ -284,7 +285,7 @@ static int build_email(msg *m, const cw_config *cfg, json_t *p, const cw_templat
 
 static char *dump(json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = cw_json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
     return s;
 }
