@@ -37,6 +37,7 @@ install: build
 demo: build
 	rm -rf $(DEMO_DIR) $(DB) $(DB)-wal $(DB)-shm
 	$(BUILD)/churnwatch simulate --accounts 500 --months 12 --seed 42 --out $(DEMO_DIR)
+	$(BUILD)/churnwatch init --db $(DB)
 	$(BUILD)/churnwatch ingest --db $(DB) $(DEMO_DIR)/*.csv
 	$(BUILD)/churnwatch status --db $(DB)
 	$(BUILD)/churnwatch metrics --db $(DB) --from 2025-01-06 --to 2025-12-01 --every 7d

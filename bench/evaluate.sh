@@ -26,6 +26,7 @@ cd "$W"
 B0=${BINS[0]}
 DAY=2025-12-29
 "$B0" simulate --accounts "$N" --months 12 --seed 7 --start 2025-01-01 --out w >/dev/null
+"$BIN" init --db base.db >/dev/null 2>&1
 "$B0" ingest --db base.db w/*.csv >/dev/null 2>&1
 "$B0" metrics --db base.db --as-of $DAY >/dev/null 2>&1
 "$B0" score --db base.db --as-of $DAY --quiet >/dev/null 2>&1
@@ -34,6 +35,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 one() { # bin, extra args -> "seconds rss_kib rows"
   rm -f r.db r.db-wal r.db-shm
   cp base.db r.db
+  "$BIN" init --db r.db >/dev/null 2>&1
   /usr/bin/time -f '%e %M' -o t.txt "$1" evaluate --db r.db --as-of $DAY --quiet "${@:2}"
   echo "$(cat t.txt) $(sqlite3 r.db 'SELECT count(*) FROM outbox')"
 }

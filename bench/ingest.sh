@@ -40,6 +40,7 @@ fi
 EVENTS=$(python3 -c "import json;print(json.load(open('$W/manifest.json'))['events'])")
 BYTES=$(stat -c %s "$W/events.csv")
 rm -f "$OUT"/base.db*
+"$BIN" init --db "$OUT/base.db" >/dev/null 2>&1
 ls "$W"/*.csv | grep -v events.csv | xargs "$BIN" ingest --db "$OUT/base.db" --progress never >/dev/null
 
 measure() { # label, command...; appends "label seconds rss_kib" to $OUT/times
@@ -52,6 +53,7 @@ measure() { # label, command...; appends "label seconds rss_kib" to $OUT/times
 for i in $(seq "$RUNS"); do
   [ "${CORE:-1}" = 1 ] || break # CORE=0: only the mapped table
   rm -f "$OUT"/run.db*; cp "$OUT/base.db" "$OUT/run.db"
+  "$BIN" init --db "$OUT/run.db" >/dev/null 2>&1
   measure churnwatch "$BIN" ingest --db "$OUT/run.db" --progress never "$W/events.csv"
   measure re-ingest "$BIN" ingest --db "$OUT/run.db" --progress never "$W/events.csv"
   rm -f "$OUT"/ref.db*

@@ -26,6 +26,7 @@ if [ ! -f "$W/manifest.json" ]; then
   "$BIN" simulate --accounts "$ACCOUNTS" --months "$MONTHS" --seed 2 --start 2024-01-01 --out "$W" >/dev/null
 fi
 if [ ! -f "$DB" ]; then
+  "$BIN" init --db "$DB" >/dev/null 2>&1
   /usr/bin/time -f "ingest %e s %M KiB" "$BIN" ingest --db "$DB" --progress never "$W"/*.csv | tail -1
 fi
 EVENTS=$(python3 -c "import json;print(json.load(open('$W/manifest.json'))['events'])")

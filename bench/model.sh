@@ -41,6 +41,7 @@ measure() { # label, command... ; appends "label wall_s rss_kib" to $T, stdout t
 
 rm -f "$DB" "$DB-wal" "$DB-shm"
 cp "$SRC" "$DB"
+"$BIN" init --db "$DB" >/dev/null 2>&1
 "$BIN" metrics --db "$DB" --from 2024-01-10 --to 2025-12-31 --every 7d --quiet >/dev/null
 SNAPS=$(sqlite3 "$DB" "SELECT count(*) FROM metric_snapshots")
 ROWS=$(sqlite3 "$DB" "SELECT count(*) FROM account_metrics")
@@ -54,6 +55,7 @@ SDB=$OUT/score-$NS-$MS.db
 if [ ! -f "$SDB" ]; then
   rm -rf "$W"
   "$BIN" simulate --accounts "$NS" --months "$MS" --seed 3 --start 2025-01-01 --out "$W" >/dev/null
+  "$BIN" init --db "$SDB" >/dev/null 2>&1
   "$BIN" ingest --db "$SDB" --progress never "$W"/*.csv >/dev/null
   rm -rf "$W"
 fi

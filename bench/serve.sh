@@ -28,6 +28,7 @@ mkdir -p "$OUT"
 DB=$OUT/serve-$ACCOUNTS.db
 if [ ! -f "$DB" ]; then
   rm -f "$DB"*
+  "$BIN" init --db "$DB" >/dev/null 2>&1
   "$BIN" token list --db "$DB" >/dev/null # creates and migrates the database
   sqlite3 "$DB" >/dev/null <<SQL
 PRAGMA journal_mode=WAL;

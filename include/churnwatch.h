@@ -440,6 +440,19 @@ CW_API int64_t cw_config_get_int(const cw_config *c, const char *key);
  * and secret query parameters show as "***" (so the output is for reading,
  * not for feeding back). */
 CW_API void cw_config_write(const cw_config *c, FILE *out);
+/* One setting of the settings table, for documentation (churnwatch.conf(5)).
+ * Every string is static. */
+typedef struct cw_setting_info {
+    const char *key;         /* "section.name" */
+    const char *def;         /* default value */
+    const char *help;        /* one line */
+    const char *enum_values; /* '|'-separated, or NULL when not an enum */
+    int is_int;              /* an integer in min..max */
+    int64_t min, max;
+} cw_setting_info;
+/* Fills *out with setting i of the table and returns 1, or returns 0 when i
+ * is past the end. */
+CW_API int cw_config_setting_info(int i, cw_setting_info *out);
 /* A custom metric from a [metric.NAME] section of the configuration,
  * built from the engine's primitives (docs/metrics.md, "Custom metrics"). */
 typedef enum cw_custom_type {

@@ -23,12 +23,57 @@ enum {
     EXIT_BUSY = 7      /* another `run` holds the database's run lock */
 };
 
+/* One option of a command (cli_table.c). */
+typedef struct cli_option {
+    const char *name; /* long name without the dashes */
+    int val;          /* what cli_getopt() returns for it */
+    const char *arg;  /* its value's placeholder; NULL for a flag */
+    const char *help; /* NULL: a hidden alias of an option listed before it */
+} cli_option;
+
+/* One command or subcommand of the table in cli_table.c: the single source
+ * of option parsing, help, suggestions, the man page and completions. */
 typedef struct cli_command {
     const char *name;
-    int (*run)(int argc, char **argv);
+    int (*run)(int argc, char **argv); /* NULL for a subcommand */
     const char *summary;
-    const char *usage; /* full help text */
+    const char *synopsis;           /* after "usage: churnwatch " */
+    const char *description;        /* prose; NULL for a subcommand */
+    const cli_option *opts;         /* NULL-terminated; NULL: none (a subcommand: its command's) */
+    const struct cli_command *subs; /* NULL-terminated subcommands, or NULL */
 } cli_command;
+
+/* getopt_long over the options the table gives command cmd (subcommand sub
+ * when it has its own, else cmd's), with the short options in shorts (may
+ * be NULL). Returns an option's val, -1 at the end, or '?' after printing
+ * an error (unknown option with the nearest one suggested, a missing or
+ * unexpected value). Set optind = 1 before the first call. */
+int cli_getopt(int argc, char **argv, const char *cmd, const char *sub, const char *shorts);
+/* Prints "cmd: 'word' is not a subcommand (…)" with the nearest subcommand
+ * of cmd suggested; returns EXIT_USAGE. */
+int cli_unknown_sub(const char *cmd, const char *word);
+/* The command (sub NULL) or subcommand of the table, or NULL. */
+const cli_command *cli_find(const char *cmd, const char *sub);
+/* The nearest of n names to word (edit distance, or a unique prefix), or
+ * NULL when none is near enough to suggest. */
+const char *cli_nearest(const char *word, const char *const *names, int n);
+/* Output formats every listing command accepts (--format). */
+typedef enum cli_format {
+    CLI_FMT_TABLE = 0,
+    CLI_FMT_CSV = 1,
+    CLI_FMT_JSON = 2, /* one JSON document */
+    CLI_FMT_JSONL = 3 /* JSON Lines: one object a line */
+} cli_format;
+/* Parses --format's value into *out, allowing the formats in the mask
+ * (1 << CLI_FMT_*); prints the error and returns EXIT_USAGE otherwise.
+ * A non-table format sends exact bytes to stdout (cli_stdout_data). */
+int cli_parse_format(const char *s, unsigned allowed, cli_format *out);
+#define CLI_FMTS_ALL 15u
+/* Parses a --limit / --offset count (0..1e9); prints the error and returns
+ * EXIT_USAGE otherwise. */
+int cli_parse_count(const char *opt, const char *s, int64_t *out);
+int cmd_init(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
 
 /* Maps a library status to an exit code. */
 int cli_exit_code(cw_status s);
@@ -69,10 +114,14 @@ int report_plays(int argc, char **argv);
 int cli_load_rules(cw_config *cfg, cw_rules **out);
 /* Loads the health scorecard (configured or default); returns an exit code. */
 int cli_load_scorecard(cw_config *cfg, cw_scorecard **out);
-/* Opens the store named by store.db; returns an exit code. */
+/* Opens the store named by store.db; a database file that does not exist is
+ * refused (only `churnwatch init` creates one). Returns an exit code. */
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st);
 /* Parses a date option into days since the epoch; returns an exit code. */
 int cli_parse_day(const char *opt, const char *s, int64_t *day);
+/* Parses a month option, YYYY-MM, or a date (YYYY-MM-DD, an ISO timestamp)
+ * meaning its month, into year * 12 + month - 1; returns an exit code. */
+int cli_parse_month(const char *opt, const char *s, int *month);
 /* Prints an evaluation's summary line on stderr. */
 void cli_print_evaluate(const char *day, const cw_evaluate_stats *e);
 int cmd_deliver(int argc, char **argv);

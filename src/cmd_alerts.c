@@ -8,7 +8,7 @@
 #include "core/json.h"
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,13 +37,6 @@ void cli_print_evaluate(const char *day, const cw_evaluate_stats *e)
 
 int cmd_evaluate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"as-of", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"backfill", no_argument, NULL, 'B'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -52,7 +45,7 @@ int cmd_evaluate(int argc, char **argv)
     int quiet = 0, c;
     unsigned flags = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "evaluate", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &day); break;
@@ -131,9 +124,12 @@ static json_t *day_json(int64_t day)
     return json_string(d);
 }
 
-/* JSON Lines, one object per alert (strings escaped by jansson). */
-static void print_json(const cw_alert_list *l)
+/* One JSON object per alert a line (strings escaped by jansson); as_array
+ * wraps them in one JSON array. */
+static void print_json(const cw_alert_list *l, int as_array)
 {
+    if (as_array)
+        fputs(l->n ? "[\n" : "[", stdout);
     for (int64_t i = 0; i < l->n; i++) {
         const cw_alert *a = &l->alerts[i];
         json_t *o = json_object();
@@ -158,10 +154,12 @@ static void print_json(const cw_alert_list *l)
         json_object_set_new(o, "values", vals ? vals : json_object());
         char *txt = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         if (txt)
-            puts(txt);
+            printf("%s%s\n", txt, as_array && i + 1 < l->n ? "," : "");
         free(txt);
         json_decref(o);
     }
+    if (as_array)
+        puts("]");
 }
 
 static int parse_id(const char *s, int64_t *id)
@@ -178,13 +176,6 @@ static int parse_id(const char *s, int64_t *id)
 
 int cmd_alerts(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},           {"all", no_argument, NULL, 'A'},
-        {"rule", required_argument, NULL, 'r'},         {"account", required_argument, NULL, 'c'},
-        {"format", required_argument, NULL, 'f'},       {"until", required_argument, NULL, 'u'},
-        {"by", required_argument, NULL, 'b'},           {"note", required_argument, NULL, 'n'},
-        {"opened-since", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
-    };
     if (argc < 2) {
         cli_error("usage: churnwatch alerts list|show|ack|snooze|resolve (see `churnwatch help "
                   "alerts`)");
@@ -195,34 +186,27 @@ int cmd_alerts(int argc, char **argv)
         is_ack = !strcmp(sub, "ack"), is_snooze = !strcmp(sub, "snooze"),
         is_resolve = !strcmp(sub, "resolve");
     if (!is_list && !is_show && !is_ack && !is_snooze && !is_resolve) {
-        cli_error("alerts: '%s' is not a subcommand (list, show, ack, snooze, resolve)", sub);
-        return EXIT_USAGE;
+        return cli_unknown_sub("alerts", sub);
     }
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
     cw_alerts_query q = {0, -2, NULL, NULL, 0, 0};
-    int json = 0, c;
-    int64_t until = -1;
+    int c;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t until = -1, limit = -1, offset = 0;
     const char *by = getenv("USER"), *note = NULL;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "alerts", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'A': q.all = 1; break;
         case 'r': q.rule = optarg; break;
         case 'c': q.account = optarg; break;
-        case 'f':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (!strcmp(optarg, "json") || !strcmp(optarg, "table"))
-                json = !strcmp(optarg, "json");
-            else {
-                cli_error("--format %s: expected table or json", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'f': rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'u': rc = cli_parse_day("--until", optarg, &until); break;
         case 'b': by = optarg; break;
         case 'n': note = optarg; break;
@@ -264,11 +248,21 @@ int cmd_alerts(int argc, char **argv)
         else if (is_show && l.n == 0) {
             cli_error("alerts show: no alert %lld", (long long)id);
             rc = EXIT_USAGE;
-        } else if (json)
-            print_json(&l);
-        else if (is_list)
-            print_list(&l);
-        else {
+        } else if (fmt != CLI_FMT_TABLE && is_show) {
+            print_json(&l, 0);
+        } else if (is_list) {
+            /* --offset / --limit: a view of the list; l keeps its rows. */
+            cw_alert_list v = l;
+            int64_t skip = offset < v.n ? offset : v.n;
+            v.alerts += skip;
+            v.n -= skip;
+            if (limit >= 0 && v.n > limit)
+                v.n = limit;
+            if (fmt != CLI_FMT_TABLE)
+                print_json(&v, fmt == CLI_FMT_JSON);
+            else
+                print_list(&v);
+        } else {
             const cw_alert *a = &l.alerts[0];
             char d[16], lf[16], cd[16], sn[16];
             day_str(a->opened_day, d, sizeof d);
@@ -322,11 +316,6 @@ static void fmt_pct(char *buf, size_t n, double v)
 
 int report_plays(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},     {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},     {"horizon", required_argument, NULL, 'h'},
-        {"format", required_argument, NULL, 'F'}, {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -335,7 +324,7 @@ int report_plays(int argc, char **argv)
     long horizon = 90;
     int csv = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "report", "plays", NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'f': rc = cli_parse_day("--from", optarg, &from); break;

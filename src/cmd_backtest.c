@@ -5,19 +5,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 
 int cmd_backtest(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},        {"horizon", required_argument, NULL, 'H'},
-        {"from", required_argument, NULL, 'f'},      {"to", required_argument, NULL, 't'},
-        {"kind", required_argument, NULL, 'k'},      {"format", required_argument, NULL, 'F'},
-        {"threads", required_argument, NULL, 'T'},   {"green-below", required_argument, NULL, 'g'},
-        {"suggest-weights", no_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -28,7 +21,7 @@ int cmd_backtest(int argc, char **argv)
     int json = 0, suggest = 0, c;
     double v;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "backtest", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'H':

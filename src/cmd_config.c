@@ -8,7 +8,9 @@
 
 int cmd_config(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "show") != 0 || argc > 2) {
+    if (argc < 2 || !cli_find("config", argv[1]))
+        return cli_unknown_sub("config", argc < 2 ? NULL : argv[1]);
+    if (argc > 2) {
         cli_error("usage: churnwatch config show [--config F] [--set K=V]...");
         return EXIT_USAGE;
     }

@@ -7,8 +7,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "core/json.h"
+#include "report_fmt.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,11 +39,6 @@ static int parse_count(const char *opt, const char *v, int64_t *out)
 
 int cmd_deliver(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"limit", required_argument, NULL, 'l'},
-        {"dry-run", no_argument, NULL, 'n'},  {"now", required_argument, NULL, 't'},
-        {"quiet", no_argument, NULL, 'q'},    {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -50,7 +46,7 @@ int cmd_deliver(int argc, char **argv)
     cw_deliver_opts o = {.now = 0, .out = stdout, .log = stderr};
     int quiet = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "deliver", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 'l')
@@ -136,7 +132,24 @@ static void when(int64_t t, char *buf, size_t n)
 
 typedef struct list_ctx {
     int json, show, count;
+    FILE *out; /* stdout, or a --format / --offset / --limit filter (rf_rows) */
 } list_ctx;
+
+/* The list's stream: stdout, or rf_rows over it when the output is a JSON
+ * document or --offset / --limit select rows (one a line, after the table
+ * header). NULL when out of memory. */
+static FILE *list_out(rf_rows *r, cli_format fmt, int64_t offset, int64_t limit)
+{
+    if (fmt == CLI_FMT_TABLE && offset == 0 && limit < 0)
+        return stdout;
+    if (fmt == CLI_FMT_JSONL && offset == 0 && limit < 0)
+        return stdout;
+    return rf_rows_begin(r,
+                         fmt == CLI_FMT_JSON    ? RF_ROWS_JSON
+                         : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
+                                                : RF_ROWS_TEXT,
+                         1, offset, limit, stdout);
+}
 
 static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
 {
@@ -149,36 +162,39 @@ static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
     const char *st = (unsigned)r->status < 3 ? outbox_status_names[r->status] : "?";
     x->count++;
     if (x->json) {
-        printf("{\"id\":%lld,\"idem_key\":", (long long)r->id);
-        cw_json_fstrz(stdout, r->idem_key);
-        printf(",\"action\":");
-        cw_json_fstrz(stdout, r->action);
-        printf(",\"status\":\"%s\",\"attempts\":%d,\"dest\":", st, r->attempts);
-        cw_json_fstrz(stdout, r->dest);
-        printf(",\"next_at\":%lld,\"created_at\":%lld,\"last_at\":%lld,\"delivered_at\":%lld,"
-               "\"last_error\":",
-               (long long)r->next_at, (long long)r->created_at, (long long)r->last_at,
-               (long long)r->delivered_at);
-        cw_json_fstrz(stdout, r->last_error);
+        fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)r->id);
+        cw_json_fstrz(x->out, r->idem_key);
+        fprintf(x->out, ",\"action\":");
+        cw_json_fstrz(x->out, r->action);
+        fprintf(x->out, ",\"status\":\"%s\",\"attempts\":%d,\"dest\":", st, r->attempts);
+        cw_json_fstrz(x->out, r->dest);
+        fprintf(x->out,
+                ",\"next_at\":%lld,\"created_at\":%lld,\"last_at\":%lld,\"delivered_at\":%lld,"
+                "\"last_error\":",
+                (long long)r->next_at, (long long)r->created_at, (long long)r->last_at,
+                (long long)r->delivered_at);
+        cw_json_fstrz(x->out, r->last_error);
         if (x->show)
-            printf(",\"payload\":%s", r->payload);
-        printf("}\n");
+            fprintf(x->out, ",\"payload\":%s", r->payload);
+        fprintf(x->out, "}\n");
     } else if (x->show) {
-        printf("id           %lld\nidem_key     %s\naction       %s\nstatus       %s\n"
-               "attempts     %d\ndestination  %s\ncreated      %s\nlast attempt %s\n"
-               "next due     %s\ndelivered    %s\nlast error   %s\npayload      %s\n",
-               (long long)r->id, r->idem_key, r->action, st, r->attempts, r->dest ? r->dest : "-",
-               ca, la, r->status == 0 ? na : "-", da, r->last_error ? r->last_error : "-",
-               r->payload);
+        fprintf(x->out,
+                "id           %lld\nidem_key     %s\naction       %s\nstatus       %s\n"
+                "attempts     %d\ndestination  %s\ncreated      %s\nlast attempt %s\n"
+                "next due     %s\ndelivered    %s\nlast error   %s\npayload      %s\n",
+                (long long)r->id, r->idem_key, r->action, st, r->attempts, r->dest ? r->dest : "-",
+                ca, la, r->status == 0 ? na : "-", da, r->last_error ? r->last_error : "-",
+                r->payload);
     } else {
         if (x->count == 1)
-            printf("%-6s %-9s %-3s %-20s %-28s %-24s %s\n", "id", "status", "try", "next/done",
-                   "action", "destination", "last error");
-        printf("%-6lld %-9s %-3d %-20s %-28s %-24s %s\n", (long long)r->id, st, r->attempts,
-               r->status == 1   ? da
-               : r->status == 0 ? na
-                                : la,
-               r->action, r->dest ? r->dest : "-", r->last_error ? r->last_error : "");
+            fprintf(x->out, "%-6s %-9s %-3s %-20s %-28s %-24s %s\n", "id", "status", "try",
+                    "next/done", "action", "destination", "last error");
+        fprintf(x->out, "%-6lld %-9s %-3d %-20s %-28s %-24s %s\n", (long long)r->id, st,
+                r->attempts,
+                r->status == 1   ? da
+                : r->status == 0 ? na
+                                 : la,
+                r->action, r->dest ? r->dest : "-", r->last_error ? r->last_error : "");
     }
     return CW_OK;
 }
@@ -197,22 +213,16 @@ static int parse_id(const char *v, int64_t *id)
 
 int cmd_outbox(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"status", required_argument, NULL, 's'},
-        {"format", required_argument, NULL, 'f'},
-        {"delivered-before", required_argument, NULL, 'b'},
-        {"now", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
     int status = -1, json = 0, c, have_before = 0;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     int64_t before = 0, now = (int64_t)time(NULL);
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "outbox", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 's') {
@@ -226,19 +236,20 @@ int cmd_outbox(int argc, char **argv)
                 cli_error("--status %s: expected pending, delivered, dead or all", optarg);
                 rc = EXIT_USAGE;
             }
-        } else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0)) {
-            if ((json = strcmp(optarg, "json") == 0))
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
+        } else if (c == 'f') {
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
+            json = fmt != CLI_FMT_TABLE;
+        } else if (c == 'l') {
+            rc = cli_parse_count("--limit", optarg, &limit);
+        } else if (c == 'O') {
+            rc = cli_parse_count("--offset", optarg, &offset);
         } else if (c == 'b') {
             rc = parse_when("--delivered-before", optarg, &before);
             have_before = 1;
         } else if (c == 't')
             rc = parse_when("--now", optarg, &now);
-        else {
-            if (c == 'f')
-                cli_error("--format %s: expected table or json", optarg);
+        else
             rc = EXIT_USAGE;
-        }
     }
     const char *sub = optind < argc ? argv[optind] : NULL;
     int64_t id = 0;
@@ -259,8 +270,7 @@ int cmd_outbox(int argc, char **argv)
                 rc = EXIT_USAGE;
             }
         } else if (strcmp(sub, "list") != 0) {
-            cli_error("outbox: '%s' is not a subcommand (list, show, retry, purge)", sub);
-            rc = EXIT_USAGE;
+            rc = cli_unknown_sub("outbox", sub);
         }
         if (rc == 0 && strcmp(sub, "show") != 0 && strcmp(sub, "retry") != 0 &&
             optind + 1 != argc) {
@@ -274,12 +284,15 @@ int cmd_outbox(int argc, char **argv)
     if (rc == 0) {
         cw_status s = CW_OK;
         if (strcmp(sub, "list") == 0) {
-            list_ctx x = {json, 0, 0};
-            s = cw_outbox_scan(st, status, 0, print_outbox_row, &x);
+            rf_rows rows;
+            list_ctx x = {json, 0, 0, list_out(&rows, fmt, offset, limit)};
+            s = x.out ? cw_outbox_scan(st, status, 0, print_outbox_row, &x) : CW_ERR_NOMEM;
+            if (x.out && x.out != stdout)
+                rf_rows_end(&rows);
             if (s == CW_OK && !json && x.count == 0)
                 printf("outbox: no messages\n");
         } else if (strcmp(sub, "show") == 0) {
-            list_ctx x = {json, 1, 0};
+            list_ctx x = {json, 1, 0, stdout};
             s = cw_outbox_scan(st, -1, id, print_outbox_row, &x);
             if (s == CW_OK && x.count == 0) {
                 cli_error("outbox: no message %lld", (long long)id);
@@ -320,49 +333,44 @@ static cw_status print_task(const cw_task *t, void *ud)
     const char *st = (unsigned)t->status < 3 ? task_status_names[t->status] : "?";
     x->count++;
     if (x->json) {
-        printf("{\"id\":%lld,\"idem_key\":", (long long)t->id);
-        cw_json_fstrz(stdout, t->idem_key);
-        printf(",\"account\":");
-        cw_json_fstrz(stdout, t->account);
-        printf(",\"assignee\":");
-        cw_json_fstrz(stdout, t->assignee);
-        printf(",\"status\":\"%s\",\"due_day\":", st);
+        fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)t->id);
+        cw_json_fstrz(x->out, t->idem_key);
+        fprintf(x->out, ",\"account\":");
+        cw_json_fstrz(x->out, t->account);
+        fprintf(x->out, ",\"assignee\":");
+        cw_json_fstrz(x->out, t->assignee);
+        fprintf(x->out, ",\"status\":\"%s\",\"due_day\":", st);
         if (t->due_day)
-            printf("\"%s\"", due);
+            fprintf(x->out, "\"%s\"", due);
         else
-            printf("null");
-        printf(",\"title\":");
-        cw_json_fstrz(stdout, t->title);
-        printf(",\"body\":");
-        cw_json_fstrz(stdout, t->body);
-        printf("}\n");
+            fprintf(x->out, "null");
+        fprintf(x->out, ",\"title\":");
+        cw_json_fstrz(x->out, t->title);
+        fprintf(x->out, ",\"body\":");
+        cw_json_fstrz(x->out, t->body);
+        fprintf(x->out, "}\n");
     } else {
         if (x->count == 1)
-            printf("%-6s %-9s %-10s %-12s %-26s %s\n", "id", "status", "due", "account", "assignee",
-                   "title");
-        printf("%-6lld %-9s %-10s %-12s %-26s %s\n", (long long)t->id, st, due, t->account,
-               t->assignee ? t->assignee : "(unassigned)", t->title);
+            fprintf(x->out, "%-6s %-9s %-10s %-12s %-26s %s\n", "id", "status", "due", "account",
+                    "assignee", "title");
+        fprintf(x->out, "%-6lld %-9s %-10s %-12s %-26s %s\n", (long long)t->id, st, due, t->account,
+                t->assignee ? t->assignee : "(unassigned)", t->title);
     }
     return CW_OK;
 }
 
 int cmd_tasks(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"status", required_argument, NULL, 's'},
-        {"assignee", required_argument, NULL, 'a'},
-        {"format", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
     int status = CW_TASK_OPEN, json = 0, c;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     const char *assignee = NULL;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "tasks", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 's') {
@@ -378,14 +386,15 @@ int cmd_tasks(int argc, char **argv)
             }
         } else if (c == 'a')
             assignee = optarg;
-        else if (c == 'f' && (strcmp(optarg, "table") == 0 || strcmp(optarg, "json") == 0)) {
-            if ((json = strcmp(optarg, "json") == 0))
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-        } else {
-            if (c == 'f')
-                cli_error("--format %s: expected table or json", optarg);
+        else if (c == 'f') {
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
+            json = fmt != CLI_FMT_TABLE;
+        } else if (c == 'l')
+            rc = cli_parse_count("--limit", optarg, &limit);
+        else if (c == 'O')
+            rc = cli_parse_count("--offset", optarg, &offset);
+        else
             rc = EXIT_USAGE;
-        }
     }
     const char *sub = optind < argc ? argv[optind] : "list";
     int64_t id = 0;
@@ -398,8 +407,7 @@ int cmd_tasks(int argc, char **argv)
                 rc = parse_id(argv[optind + 1], &id);
             }
         } else if (strcmp(sub, "list") != 0) {
-            cli_error("tasks: '%s' is not a subcommand (list, done, dismiss)", sub);
-            rc = EXIT_USAGE;
+            rc = cli_unknown_sub("tasks", sub);
         } else if (optind + 1 < argc) {
             cli_error("tasks list: unexpected argument '%s'", argv[optind + 1]);
             rc = EXIT_USAGE;
@@ -411,8 +419,11 @@ int cmd_tasks(int argc, char **argv)
     if (rc == 0) {
         cw_status s;
         if (strcmp(sub, "list") == 0) {
-            list_ctx x = {json, 0, 0};
-            s = cw_tasks_scan(st, status, assignee, print_task, &x);
+            rf_rows rows;
+            list_ctx x = {json, 0, 0, list_out(&rows, fmt, offset, limit)};
+            s = x.out ? cw_tasks_scan(st, status, assignee, print_task, &x) : CW_ERR_NOMEM;
+            if (x.out && x.out != stdout)
+                rf_rows_end(&rows);
             if (s == CW_OK && !json && x.count == 0)
                 printf("tasks: none\n");
         } else {

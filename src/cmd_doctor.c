@@ -18,7 +18,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -169,13 +168,6 @@ static int days_ago(int64_t now, int64_t ts)
 
 int cmd_doctor(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"stale-days", required_argument, NULL, 's'},
-        {"timeout-ms", required_argument, NULL, 't'},
-        {"no-network", no_argument, NULL, 'n'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     doctor D = {0, 0, 0};
     int rc = cli_load_config(NULL, &cfg);
@@ -186,7 +178,7 @@ int cmd_doctor(int argc, char **argv)
     long stale_days = 2, timeout_ms = 3000;
     int network = 1, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "doctor", NULL, NULL)) != -1) {
         char *end;
         if (c == 'd') {
             rc = cli_override(cfg, "store.db", optarg);

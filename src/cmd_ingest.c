@@ -6,7 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,20 +52,6 @@ static void on_progress(const cw_ingest_progress *p, void *ud)
 
 int cmd_ingest(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"kind", required_argument, NULL, 'k'},
-        {"skip-bad", no_argument, NULL, 's'},
-        {"rejects", required_argument, NULL, 'r'},
-        {"max-errors", required_argument, NULL, 'm'},
-        {"progress", required_argument, NULL, 'p'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"data-end", required_argument, NULL, 'E'},
-        {"provision-users", no_argument, NULL, 'P'},
-        {"source", required_argument, NULL, 'S'},
-        {"preset", required_argument, NULL, 'T'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -75,7 +61,7 @@ int cmd_ingest(int argc, char **argv)
     ui u = {0, 0};
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "qs", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "ingest", NULL, "qs")) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'k':

@@ -5,9 +5,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,16 +46,6 @@ int cmd_metrics(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "list") == 0)
         return argc == 2 ? list_catalog() : EXIT_USAGE;
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},     {"as-of", required_argument, NULL, 'a'},
-        {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
-        {"every", required_argument, NULL, 'e'},  {"window", required_argument, NULL, 'w'},
-        {"recompute", no_argument, NULL, 'r'},    {"user-history", no_argument, NULL, 'H'},
-        {"format", required_argument, NULL, 'F'}, {"account", required_argument, NULL, 'A'},
-        {"metric", required_argument, NULL, 'm'}, {"users", no_argument, NULL, 'u'},
-        {"no-compute", no_argument, NULL, 'n'},   {"threads", required_argument, NULL, 'T'},
-        {"quiet", no_argument, NULL, 'q'},        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -64,8 +55,10 @@ int cmd_metrics(int argc, char **argv)
     cw_metrics_export_opts x = {0, -1, CW_FORMAT_TABLE, NULL, NULL, 0, NULL, 0};
     int64_t as_of = -1, from = -1, to = -1;
     int every = 0, format_given = 0, no_compute = 0, quiet = 0, c;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "metrics", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &as_of); break;
@@ -76,20 +69,14 @@ int cmd_metrics(int argc, char **argv)
         case 'r': o.recompute = 1; break;
         case 'H': o.user_history = 1; break;
         case 'F':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
             format_given = 1;
-            if (strcmp(optarg, "table") == 0)
-                x.format = CW_FORMAT_TABLE;
-            else if (strcmp(optarg, "csv") == 0)
-                x.format = CW_FORMAT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                x.format = CW_FORMAT_JSON;
-            else {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt);
+            x.format = fmt == CLI_FMT_TABLE ? CW_FORMAT_TABLE
+                       : fmt == CLI_FMT_CSV ? CW_FORMAT_CSV
+                                            : CW_FORMAT_JSON; /* the library writes JSON Lines */
             break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'A': x.account = optarg; break;
         case 'm': x.metric = optarg; break;
         case 'u': x.users = 1; break;
@@ -171,7 +158,19 @@ int cmd_metrics(int argc, char **argv)
     }
     /* A single date prints its snapshot; a series prints only when asked. */
     if (s == CW_OK && (as_of >= 0 || format_given || no_compute || x.account || x.metric)) {
-        s = cw_metrics_export(st, &x, stdout);
+        /* csv, json and jsonl rows go through --offset / --limit; a table is
+         * one block per snapshot and entity, printed whole. */
+        rf_rows rows;
+        int whole = fmt == CLI_FMT_TABLE || (fmt != CLI_FMT_JSON && offset == 0 && limit < 0);
+        FILE *out = whole ? stdout
+                          : rf_rows_begin(&rows,
+                                          fmt == CLI_FMT_JSON    ? RF_ROWS_JSON
+                                          : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
+                                                                 : RF_ROWS_TEXT,
+                                          1, offset, limit, stdout);
+        s = out ? cw_metrics_export(st, &x, out) : CW_ERR_NOMEM;
+        if (!whole && out)
+            rf_rows_end(&rows);
         if (s != CW_OK)
             cli_error("metrics: %s", cw_store_why(st, s));
     }

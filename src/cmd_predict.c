@@ -7,7 +7,7 @@
 #include "core/json.h"
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +30,6 @@ static void csv_field(const char *s)
 
 int cmd_predict(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"as-of", required_argument, NULL, 'a'},
-        {"model", required_argument, NULL, 'm'},
-        {"top", required_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'F'},
-        {"green-below", required_argument, NULL, 'g'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -47,7 +38,7 @@ int cmd_predict(int argc, char **argv)
     double top = 20, v;
     int fmt = 0, c; /* 0 table, 1 csv, 2 json */
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "predict", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &o.day); break;

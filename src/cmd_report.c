@@ -12,7 +12,7 @@
 #include "report_reasons.h"
 #include "report_survival.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -20,23 +20,6 @@
 
 #define NCOLS_MAX 14
 #define CELL      32
-
-/* "YYYY-MM" → year*12 + month-1. */
-static int parse_month(const char *opt, const char *s, int *out)
-{
-    char *end;
-    long y = strtol(s, &end, 10);
-    if (end == s + 4 && *end == '-' && end[1] >= '0' && end[1] <= '9') {
-        char *e2;
-        long m = strtol(end + 1, &e2, 10);
-        if (!*e2 && e2 == end + 3 && y >= 1970 && y <= 2099 && m >= 1 && m <= 12) {
-            *out = (int)(y * 12 + m - 1);
-            return 0;
-        }
-    }
-    cli_error("%s %s: expected a month as YYYY-MM", opt, s);
-    return EXIT_USAGE;
-}
 
 static void period_label(const cw_revenue_period *p, char *buf, size_t n)
 {
@@ -192,15 +175,6 @@ static int write_json(const cw_revenue_report *r, int quarter, const char *segme
 
 static int report_revenue(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},
-        {"format", required_argument, NULL, 'F'},
-        {"by", required_argument, NULL, 'b'},
-        {"segment", required_argument, NULL, 's'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -210,11 +184,11 @@ static int report_revenue(int argc, char **argv)
     cw_format format = CW_FORMAT_TABLE;
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "report", argv[0], NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
-        case 'f': rc = parse_month("--from", optarg, &o.from_month); break;
-        case 't': rc = parse_month("--to", optarg, &o.to_month); break;
+        case 'f': rc = cli_parse_month("--from", optarg, &o.from_month); break;
+        case 't': rc = cli_parse_month("--to", optarg, &o.to_month); break;
         case 'F':
             if (strcmp(optarg, "table") != 0)
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
@@ -305,6 +279,5 @@ int cmd_report(int argc, char **argv)
         return report_survival(argc - 1, argv + 1);
     if (strcmp(argv[1], "plays") == 0)
         return report_plays(argc - 1, argv + 1);
-    cli_error("report: '%s' is not an available report (available: %s)", argv[1], REPORTS);
-    return EXIT_USAGE;
+    return cli_unknown_sub("report", argv[1]);
 }

@@ -61,6 +61,8 @@ int cmd_rules(int argc, char **argv)
     int list = argc == 2 && strcmp(argv[1], "list") == 0;
     int show = argc == 3 && strcmp(argv[1], "show") == 0;
     int playbooks = argc == 2 && strcmp(argv[1], "playbooks") == 0;
+    if (argc < 2 || !cli_find("rules", argv[1]))
+        return cli_unknown_sub("rules", argc < 2 ? NULL : argv[1]);
     if (!list && !show && !playbooks) {
         cli_error("usage: churnwatch rules list | rules show NAME | rules playbooks");
         return EXIT_USAGE;

@@ -12,7 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -276,17 +276,6 @@ static int ingest_drop(cw_store *st, const cw_config *cfg, const char *dir, int 
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"drop", required_argument, NULL, 'D'},
-        {"as-of", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"deliver", required_argument, NULL, 'L'},
-        {"backfill", no_argument, NULL, 'B'},
-        {"skip-bad", no_argument, NULL, 'S'},
-        {"wait", required_argument, NULL, 'W'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -297,7 +286,7 @@ int cmd_run(int argc, char **argv)
     double wait_s = 0;
     unsigned flags = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "run", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'D': drop = optarg; break;

@@ -5,8 +5,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,16 +39,6 @@ int cli_load_scorecard(cw_config *cfg, cw_scorecard **out)
 
 int cmd_score(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},       {"as-of", required_argument, NULL, 'a'},
-        {"from", required_argument, NULL, 'f'},     {"to", required_argument, NULL, 't'},
-        {"recompute", no_argument, NULL, 'r'},      {"no-compute", no_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'F'},   {"account", required_argument, NULL, 'A'},
-        {"colour", required_argument, NULL, 'c'},   {"color", required_argument, NULL, 'c'},
-        {"limit", required_argument, NULL, 'l'},    {"drivers", required_argument, NULL, 'D'},
-        {"show-scorecard", no_argument, NULL, 's'}, {"default-scorecard", no_argument, NULL, 'S'},
-        {"quiet", no_argument, NULL, 'q'},          {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -59,8 +50,10 @@ int cmd_score(int argc, char **argv)
     x.limit = 20;
     int64_t as_of = -1, from = -1, to = -1;
     int no_compute = 0, quiet = 0, show = 0, c, limit_given = 0;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t offset = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "score", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'a': rc = cli_parse_day("--as-of", optarg, &as_of); break;
@@ -69,19 +62,12 @@ int cmd_score(int argc, char **argv)
         case 'r': o.recompute = 1; break;
         case 'n': no_compute = 1; break;
         case 'F':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (strcmp(optarg, "table") == 0)
-                x.format = CW_FORMAT_TABLE;
-            else if (strcmp(optarg, "csv") == 0)
-                x.format = CW_FORMAT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                x.format = CW_FORMAT_JSON;
-            else {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt);
+            x.format = fmt == CLI_FMT_TABLE ? CW_FORMAT_TABLE
+                       : fmt == CLI_FMT_CSV ? CW_FORMAT_CSV
+                                            : CW_FORMAT_JSON; /* the library writes JSON Lines */
             break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'A': x.account = optarg; break;
         case 'c':
             x.colour = strcmp(optarg, "green") == 0    ? CW_GREEN
@@ -185,8 +171,24 @@ int cmd_score(int argc, char **argv)
     }
     if (s == CW_OK && as_of < 0 && to >= 0)
         x.day = -1; /* the latest scored day; --to bounds only the run */
+    /* --offset and --format json over the library's rows (one a line). */
+    int64_t shown = x.limit ? x.limit : -1;
+    if (x.limit && offset)
+        x.limit = (int)(x.limit + offset > 1000000000 ? 1000000000 : x.limit + offset);
+    rf_rows rows;
+    int whole = x.account != NULL || (fmt != CLI_FMT_JSON && offset == 0);
+    FILE *out = whole ? stdout
+                      : rf_rows_begin(&rows,
+                                      fmt == CLI_FMT_JSON    ? RF_ROWS_JSON
+                                      : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
+                                                             : RF_ROWS_TEXT,
+                                      fmt == CLI_FMT_CSV ? 1 : 3, offset, shown, stdout);
+    if (!out)
+        s = CW_ERR_NOMEM;
     if (s == CW_OK) {
-        s = cw_score_export(st, sc, &x, stdout);
+        s = cw_score_export(st, sc, &x, out);
+        if (!whole)
+            rf_rows_end(&rows);
         if (s != CW_OK)
             cli_error("%s", cw_store_why(st, s));
     }

@@ -5,9 +5,12 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 #include "serve.h"
 
-#include <getopt.h>
+#include <jansson.h>
+
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,17 +34,6 @@ static int parse_size(const char *opt, const char *s, size_t lo, size_t *out)
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"threads", required_argument, NULL, 't'},
-        {"max-body", required_argument, NULL, 'b'},
-        {"max-ingest-body", required_argument, NULL, 'i'},
-        {"access-log", no_argument, NULL, 'a'},
-        {"max-connections-per-ip", required_argument, NULL, 'p'},
-        {"header-timeout", required_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -49,7 +41,7 @@ int cmd_serve(int argc, char **argv)
     srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0, 0, 0, NULL};
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "serve", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'l': o.listen = optarg; break;
@@ -77,6 +69,13 @@ int cmd_serve(int argc, char **argv)
         rc = EXIT_USAGE;
     }
     if (rc == 0) {
+        /* Refuse a missing database (only `init` creates one) before the
+         * server opens its own connections. */
+        cw_store *st = NULL;
+        rc = cli_open_store(cfg, 1, &st);
+        cw_store_close(st);
+    }
+    if (rc == 0) {
         o.db = cw_config_get(cfg, "store.db");
         o.max_per_ip = (unsigned)cw_config_get_int(cfg, "serve.max_connections_per_ip");
         o.header_timeout = (int)cw_config_get_int(cfg, "serve.header_timeout_s");
@@ -87,29 +86,40 @@ int cmd_serve(int argc, char **argv)
     return rc;
 }
 
+typedef struct token_ctx {
+    FILE *out;
+    int json; /* 0 table, 1 one JSON object a line */
+} token_ctx;
+
 static cw_status print_token(const cw_token_info *t, void *ud)
 {
-    (void)ud;
+    token_ctx *x = ud;
     char c[32], r[32];
-    printf("%-5lld %-5s %-14s %-20s %-20s %s\n", (long long)t->id,
-           t->role == CW_ROLE_WRITE ? "write" : "read", t->prefix,
-           cw_time_format(t->created_at_unix, 0, c, sizeof c),
-           t->revoked_at_unix ? cw_time_format(t->revoked_at_unix, 0, r, sizeof r) : "-", t->name);
+    cw_time_format(t->created_at_unix, 0, c, sizeof c);
+    if (t->revoked_at_unix)
+        cw_time_format(t->revoked_at_unix, 0, r, sizeof r);
+    const char *role = t->role == CW_ROLE_WRITE ? "write" : "read";
+    if (x->json) {
+        json_t *o = json_pack("{sIssssssss?}", "id", (json_int_t)t->id, "role", role, "prefix",
+                              t->prefix, "created_at", c, "name", t->name);
+        if (!o)
+            return CW_ERR_NOMEM;
+        json_object_set_new(o, "revoked_at", t->revoked_at_unix ? json_string(r) : json_null());
+        json_dumpf(o, x->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fputc('\n', x->out);
+        json_decref(o);
+        return CW_OK;
+    }
+    fprintf(x->out, "%-5lld %-5s %-14s %-20s %-20s %s\n", (long long)t->id, role, t->prefix, c,
+            t->revoked_at_unix ? r : "-", t->name);
     return CW_OK;
 }
 
 int cmd_token(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"role", required_argument, NULL, 'r'},
-        {"name", required_argument, NULL, 'n'},
-        {NULL, 0, NULL, 0},
-    };
     if (argc < 2 ||
         (strcmp(argv[1], "create") && strcmp(argv[1], "list") && strcmp(argv[1], "revoke"))) {
-        cli_error("token: expected create, list or revoke (see `churnwatch help token`)");
-        return EXIT_USAGE;
+        return cli_unknown_sub("token", argc < 2 ? NULL : argv[1]);
     }
     const char *sub = argv[1];
     cw_config *cfg;
@@ -118,14 +128,22 @@ int cmd_token(int argc, char **argv)
         return rc;
     const char *role = NULL, *name = "";
     int c;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "token", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 'r')
             role = optarg;
         else if (c == 'n')
             name = optarg;
+        else if (c == 'f')
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
+        else if (c == 'l')
+            rc = cli_parse_count("--limit", optarg, &limit);
+        else if (c == 'O')
+            rc = cli_parse_count("--offset", optarg, &offset);
         else
             rc = EXIT_USAGE;
     }
@@ -172,9 +190,22 @@ int cmd_token(int argc, char **argv)
                     role);
         }
     } else if (strcmp(sub, "list") == 0) {
-        printf("%-5s %-5s %-14s %-20s %-20s %s\n", "id", "role", "prefix", "created", "revoked",
-               "name");
-        s = cw_token_list(st, print_token, NULL);
+        rf_rows rows;
+        token_ctx x = {rf_rows_begin(&rows,
+                                     fmt == CLI_FMT_JSON    ? RF_ROWS_JSON
+                                     : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
+                                                            : RF_ROWS_TEXT,
+                                     1, offset, limit, stdout),
+                       fmt != CLI_FMT_TABLE};
+        if (!x.out) {
+            s = CW_ERR_NOMEM;
+        } else {
+            if (fmt == CLI_FMT_TABLE)
+                fprintf(x.out, "%-5s %-5s %-14s %-20s %-20s %s\n", "id", "role", "prefix",
+                        "created", "revoked", "name");
+            s = cw_token_list(st, print_token, &x);
+            rf_rows_end(&rows);
+        }
     } else {
         s = cw_token_revoke(st, id, (int64_t)time(NULL));
         if (s == CW_OK)

@@ -5,7 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,15 +21,6 @@ static void on_progress(int64_t done, int64_t total, int64_t events, void *ud)
 
 int cmd_simulate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"accounts", required_argument, NULL, 'a'},
-        {"start", required_argument, NULL, 's'},
-        {"months", required_argument, NULL, 'm'},
-        {"seed", required_argument, NULL, 'S'},
-        {"out", required_argument, NULL, 'o'},
-        {"gzip", no_argument, NULL, 'z'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -38,7 +29,7 @@ int cmd_simulate(int argc, char **argv)
     cw_sim_opts_init(&o);
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "simulate", NULL, NULL)) != -1) {
         switch (c) {
         case 'a': rc = cli_override(cfg, "simulate.accounts", optarg); break;
         case 's': rc = cli_override(cfg, "simulate.start", optarg); break;

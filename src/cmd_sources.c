@@ -6,7 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,16 +78,11 @@ static void on_message(int is_warning, const char *msg, void *ud)
 
 static int sources_check(cw_config *cfg, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},         {"source", required_argument, NULL, 'S'},
-        {"preset", required_argument, NULL, 'P'},     {"limit", required_argument, NULL, 'l'},
-        {"max-errors", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0},
-    };
     cw_ingest_opts o;
     cw_ingest_opts_init(&o);
     int limit = 5, rc = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "sources", "check", NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'S': o.source = optarg; break;
@@ -151,10 +146,8 @@ static int sources_check(cw_config *cfg, int argc, char **argv)
 
 int cmd_sources(int argc, char **argv)
 {
-    if (argc < 2) {
-        cli_error("usage: churnwatch sources list | show NAME | check --source NAME FILE...");
-        return EXIT_USAGE;
-    }
+    if (argc < 2 || !cli_find("sources", argv[1]))
+        return cli_unknown_sub("sources", argc < 2 ? NULL : argv[1]);
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)

@@ -8,24 +8,19 @@
 #include "report_fmt.h"
 #include "core/mask.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 
 int cmd_status(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
     int json = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "status", NULL, NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "table") == 0)) {
@@ -107,17 +102,23 @@ int cmd_status(int argc, char **argv)
 }
 
 typedef struct q_ctx {
-    int format; /* 0 table, 1 json, 2 csv */
+    int format;   /* 0 table, 1 json, 2 csv, 3 jsonl */
+    int64_t skip; /* --offset rows still to skip */
     int64_t n;
 } q_ctx;
 
 static cw_status print_q(const cw_quarantine_row *r, void *ud)
 {
     q_ctx *x = ud;
+    if (x->skip > 0) {
+        x->skip--;
+        return CW_OK;
+    }
     char at[32];
     cw_time_format(r->run_at, 0, at, sizeof at);
-    if (x->format == 1) {
-        printf("%s{\"id\":%lld,\"run_at\":\"%s\",\"file\":", x->n ? "," : "", (long long)r->id, at);
+    if (x->format == 1 || x->format == 3) {
+        printf("%s{\"id\":%lld,\"run_at\":\"%s\",\"file\":", x->n && x->format == 1 ? "," : "",
+               (long long)r->id, at);
         rf_json_string(r->file);
         printf(",\"line\":%lld,\"field\":", (long long)r->line);
         rf_json_string(r->field);
@@ -125,7 +126,7 @@ static cw_status print_q(const cw_quarantine_row *r, void *ud)
         rf_json_string(r->error);
         printf(",\"record\":");
         rf_json_string(r->record);
-        printf("}");
+        printf(x->format == 3 ? "}\n" : "}");
     } else if (x->format == 2) {
         printf("%lld,%s,", (long long)r->id, at);
         rf_csv_string(r->file);
@@ -150,38 +151,26 @@ static cw_status print_q(const cw_quarantine_row *r, void *ud)
 
 int cmd_quarantine(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {"limit", required_argument, NULL, 'l'},
-        {NULL, 0, NULL, 0},
-    };
     if (argc < 2 || strcmp(argv[1], "list") != 0) {
-        cli_error("quarantine: expected list (see `churnwatch help quarantine`)");
-        return EXIT_USAGE;
+        return cli_unknown_sub("quarantine", argc < 2 ? NULL : argv[1]);
     }
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    q_ctx x = {0, 0};
+    q_ctx x = {0, 0, 0};
     int64_t limit = 50;
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "quarantine", NULL, NULL)) != -1) {
         if (c == 'd') {
             rc = cli_override(cfg, "store.db", optarg);
         } else if (c == 'f') {
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            x.format = strcmp(optarg, "table") == 0  ? 0
-                       : strcmp(optarg, "json") == 0 ? 1
-                       : strcmp(optarg, "csv") == 0  ? 2
-                                                     : -1;
-            if (x.format < 0) {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
+            cli_format f;
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL, &f);
+            x.format = f == CLI_FMT_JSON ? 1 : f == CLI_FMT_CSV ? 2 : f == CLI_FMT_JSONL ? 3 : 0;
+        } else if (c == 'O') {
+            rc = cli_parse_count("--offset", optarg, &x.skip);
         } else if (c == 'l') {
             char *end;
             long long v = strtoll(optarg, &end, 10);
@@ -206,7 +195,7 @@ int cmd_quarantine(int argc, char **argv)
             printf("[");
         else if (x.format == 2)
             printf("id,run_at,file,line,field,error,record\n");
-        cw_status s = cw_quarantine_list(st, limit, print_q, &x);
+        cw_status s = cw_quarantine_list(st, limit + x.skip, print_q, &x);
         if (x.format == 1)
             printf("]\n");
         if (s != CW_OK) {

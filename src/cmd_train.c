@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "core/json.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,21 +48,6 @@ static void day_str(int64_t day, char *b, size_t n)
 
 int cmd_train(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"kind", required_argument, NULL, 'k'},
-        {"horizon", required_argument, NULL, 'H'},
-        {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},
-        {"seat-loss", required_argument, NULL, 's'},
-        {"mrr-loss", required_argument, NULL, 'm'},
-        {"activate", no_argument, NULL, 'a'},
-        {"dump-matrix", required_argument, NULL, 'D'},
-        {"threads", required_argument, NULL, 'T'},
-        {"name", required_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'F'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -72,7 +57,7 @@ int cmd_train(int argc, char **argv)
     int json = 0, c;
     double v = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "train", NULL, NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'k': rc = cli_model_kinds(optarg, &o.kinds); break;

@@ -13,7 +13,7 @@
 #include "report_fmt.h"
 #include "churnwatch.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -50,14 +50,9 @@ static int parse_format(const char *s, cw_format *f)
  * --months) into o and cfg. Returns an exit code. */
 static int parse_opts(int argc, char **argv, int ltv, cw_config *cfg, rep_opts *o)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},           {"segment", required_argument, NULL, 's'},
-        {"months", required_argument, NULL, 'm'},       {"format", required_argument, NULL, 'F'},
-        {"gross-margin", required_argument, NULL, 'g'}, {NULL, 0, NULL, 0},
-    };
     int rc = 0, c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "report", argv[0], NULL)) != -1) {
         char *end;
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;

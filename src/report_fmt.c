@@ -1,6 +1,7 @@
 /*
  * report_fmt.c — shared formatting of the report printers (report_fmt.h).
  */
+#define _GNU_SOURCE /* fopencookie */
 #include "report_fmt.h"
 #include "core/json.h"
 
@@ -96,4 +97,59 @@ void rf_csv_string(const char *s)
         putchar(*p);
     }
     putchar('"');
+}
+
+/* fopencookie's write: decides at each line start whether the line is
+ * passed, then copies it (a JSON array's separators around it). */
+static ssize_t rows_write(void *cookie, const char *buf, size_t n)
+{
+    rf_rows *r = cookie;
+    for (size_t i = 0; i < n;) {
+        if (r->at_bol) {
+            r->at_bol = 0;
+            if (r->mode == RF_ROWS_TEXT && r->line < r->head_lines) {
+                r->emit = 1;
+            } else {
+                r->emit = r->row >= r->offset && (r->limit < 0 || r->shown < r->limit);
+                r->row++;
+                if (r->emit && r->mode == RF_ROWS_JSON)
+                    fputs(r->shown ? ",\n" : "\n", r->out);
+                r->shown += r->emit;
+            }
+            r->line++;
+        }
+        const char *nl = memchr(buf + i, '\n', n - i);
+        size_t l = nl ? (size_t)(nl - (buf + i)) + 1 : n - i;
+        if (r->emit)
+            fwrite(buf + i, 1, nl && r->mode == RF_ROWS_JSON ? l - 1 : l, r->out);
+        if (nl)
+            r->at_bol = 1;
+        i += l;
+    }
+    return (ssize_t)n;
+}
+
+FILE *rf_rows_begin(rf_rows *r, rf_rows_mode mode, int head_lines, int64_t offset, int64_t limit,
+                    FILE *out)
+{
+    *r = (rf_rows){.out = out,
+                   .mode = mode,
+                   .head_lines = head_lines,
+                   .at_bol = 1,
+                   .offset = offset,
+                   .limit = limit};
+    r->f = fopencookie(r, "w", (cookie_io_functions_t){.write = rows_write});
+    if (r->f && mode == RF_ROWS_JSON)
+        fputc('[', out);
+    return r->f;
+}
+
+void rf_rows_end(rf_rows *r)
+{
+    if (!r->f)
+        return;
+    fclose(r->f);
+    r->f = NULL;
+    if (r->mode == RF_ROWS_JSON)
+        fputs(r->shown ? "\n]\n" : "]\n", r->out);
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Minor units → major units with thousands separators ("12,345.67"), exp
  * digits after the point; "#" when it does not fit in n bytes. */
@@ -27,5 +28,26 @@ void rf_json_string(const char *s);
 /* Writes s as a CSV field, quoted when it holds a comma, quote or line
  * break; nothing when s is NULL. */
 void rf_csv_string(const char *s);
+
+/* The one skeleton of a listing's output: the rows are written, one a line,
+ * to the stream rf_rows_begin returns, which applies --offset and --limit
+ * and the document shape of --format on the way to out, without holding the
+ * rows in memory. RF_ROWS_TEXT passes head_lines header lines (a table's
+ * title and column names, a CSV header) and then the selected rows;
+ * RF_ROWS_JSONL passes the selected objects, one a line; RF_ROWS_JSON wraps
+ * them in one JSON array. */
+typedef enum rf_rows_mode { RF_ROWS_TEXT, RF_ROWS_JSONL, RF_ROWS_JSON } rf_rows_mode;
+typedef struct rf_rows {
+    FILE *f, *out;
+    rf_rows_mode mode;
+    int head_lines, at_bol, emit;
+    int64_t offset, limit, line, row, shown;
+} rf_rows;
+/* Opens the filtering stream over out (limit < 0: all rows); NULL when out
+ * of memory. The caller writes the rows to it, then calls rf_rows_end. */
+FILE *rf_rows_begin(rf_rows *r, rf_rows_mode mode, int head_lines, int64_t offset, int64_t limit,
+                    FILE *out);
+/* Flushes and closes the stream and ends the document. */
+void rf_rows_end(rf_rows *r);
 
 #endif

@@ -13,7 +13,7 @@
 #include "serve.h"
 
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,12 +42,6 @@ static int put_asset(FILE *f, const char *name)
 
 int cmd_report_html(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"out", required_argument, NULL, 'o'},
-        {"accounts", required_argument, NULL, 'n'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -56,7 +50,7 @@ int cmd_report_html(int argc, char **argv)
     long detail = 20;
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "report", "html", NULL)) != -1) {
         if (c == 'd')
             rc = cli_override(cfg, "store.db", optarg);
         else if (c == 'o')

@@ -14,7 +14,7 @@
 #include "report_fmt.h"
 #include "churnwatch.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -34,33 +34,10 @@ typedef struct rr_opts {
     cw_config *cfg;
 } rr_opts;
 
-/* "YYYY-MM" → year*12 + month-1. */
-static int parse_month(const char *opt, const char *s, int *out)
-{
-    char *end;
-    long y = strtol(s, &end, 10);
-    if (end == s + 4 && *end == '-' && end[1] >= '0' && end[1] <= '9') {
-        char *e2;
-        long m = strtol(end + 1, &e2, 10);
-        if (!*e2 && e2 == end + 3 && y >= 1970 && y <= 2099 && m >= 1 && m <= 12) {
-            *out = (int)(y * 12 + m - 1);
-            return 0;
-        }
-    }
-    cli_error("%s %s: expected a month as YYYY-MM", opt, s);
-    return EXIT_USAGE;
-}
-
 /* Parses argv into o; which options are accepted depends on the report.
  * Returns an exit code; on success o->cfg is loaded (caller frees). */
 static int parse_opts(int argc, char **argv, int with_segment, int with_reasons, rr_opts *o)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},      {"format", required_argument, NULL, 'F'},
-        {"segment", required_argument, NULL, 's'}, {"postmortem", no_argument, NULL, 'p'},
-        {"map", required_argument, NULL, 'm'},     {NULL, 0, NULL, 0},
-    };
     memset(o, 0, sizeof *o);
     o->name = argv[0];
     o->from_month = o->to_month = -1;
@@ -69,11 +46,11 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
         return rc;
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "report", argv[0], NULL)) != -1) {
         switch (c) {
         case 'd': rc = cli_override(o->cfg, "store.db", optarg); break;
-        case 'f': rc = parse_month("--from", optarg, &o->from_month); break;
-        case 't': rc = parse_month("--to", optarg, &o->to_month); break;
+        case 'f': rc = cli_parse_month("--from", optarg, &o->from_month); break;
+        case 't': rc = cli_parse_month("--to", optarg, &o->to_month); break;
         case 'F':
             if (strcmp(optarg, "table") != 0)
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */

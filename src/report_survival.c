@@ -14,7 +14,7 @@
 #include "report_fmt.h"
 #include "churnwatch.h"
 
-#include <getopt.h>
+#include <getopt.h> /* optarg, optind */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -246,17 +246,6 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
 
 int report_survival(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"by", required_argument, NULL, 'b'},
-        {"segment", required_argument, NULL, 's'},
-        {"cohort-months", required_argument, NULL, 'c'},
-        {"unit", required_argument, NULL, 'u'},
-        {"horizon", required_argument, NULL, 'h'},
-        {"confidence", required_argument, NULL, 'C'},
-        {"format", required_argument, NULL, 'F'},
-        {NULL, 0, NULL, 0},
-    };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -266,7 +255,7 @@ int report_survival(int argc, char **argv)
     cw_format format = CW_FORMAT_TABLE;
     int c;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while (rc == 0 && (c = cli_getopt(argc, argv, "report", "survival", NULL)) != -1) {
         double v = 0.0;
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;

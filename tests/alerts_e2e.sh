@@ -35,6 +35,7 @@ read -r HP SP <ports
 export CW_E2E_SECRET=$SECRET
 
 "$BIN" simulate --accounts 60 --months 6 --seed 5 --start 2025-01-01 --out w >/dev/null
+"$BIN" init --db d.db >/dev/null 2>&1
 "$BIN" ingest --db d.db w/*.csv >/dev/null 2>&1
 "$BIN" metrics --db d.db --from 2025-06-02 --to 2025-06-30 --every 7d >/dev/null 2>&1
 cp d.db world.db # for the backfill part
@@ -243,6 +244,7 @@ check "resolved alerts' messages" "$(q "SELECT count(*) FROM outbox o JOIN alert
 # --- backfill: the first two days backfilled on the same world -------------------
 cp world.db b.db
 for d in 2025-06-02 2025-06-09; do
+  "$BIN" init --db b.db >/dev/null 2>&1
   "$BIN" run --db b.db --as-of "$d" --deliver no --backfill 2>>b.err || { cat b.err; fail "backfill run"; }
 done
 bq() { sqlite3 b.db "$1"; }

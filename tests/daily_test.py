@@ -77,6 +77,7 @@ def quarantine_run(t):
     write(os.path.join(drop, "users.csv"), USERS)
     write(os.path.join(drop, "events.csv"), EVENTS)
     db = os.path.join(t, "q.db")
+    cw("init", "--db", db)
     rc, out, err = cw("token", "create", "--db", db, "--role", "read", "--name", "m")
     read_token = out.split()[0] if rc == 0 else ""
     before = dump(db)
@@ -172,6 +173,7 @@ def settings_everywhere(t):
         write(p, text)
         base_files.append(p)
     for db in (db1, os.path.join(t, "s2.db"), os.path.join(t, "s3.db")):
+        cw("init", "--db", db)
         rc, _, err = cw("ingest", "--db", db, *base_files)
         check(rc == 0, f"base ingest: {err}")
     ev = os.path.join(t, "strict_events.csv")

@@ -108,7 +108,7 @@ PY
 }
 q() { sqlite3 d.db "$1"; }
 T0=1741132800 # 2025-03-05T00:00:00Z
-"$BIN" outbox list >/dev/null # creates and migrates d.db
+"$BIN" init >/dev/null 2>&1 # creates d.db (store.db of cw.conf)
 
 # --- 200, signature, the documented body ------------------------------------
 enqueue hook_ok 1
@@ -302,10 +302,13 @@ check "dry-run writes nothing" "$(q "SELECT group_concat(status || attempts || n
 dead=$(q "SELECT id FROM outbox WHERE idem_key='alert:4:hook_400'")
 "$BIN" outbox retry "$dead" --now $T0 >/dev/null
 check "retry resets" "$(q "SELECT status, attempts FROM outbox WHERE id=$dead")" "0|0"
-"$BIN" outbox list --status dead --format json | python3 -c '
+"$BIN" outbox list --status dead --format jsonl | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
 assert rows and all(r["status"] == "dead" for r in rows), rows' || fail "outbox list --status dead"
+# --format json is one document: the same rows in one array.
+[ "$("$BIN" outbox list --status dead --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = \
+  "$("$BIN" outbox list --status dead --format jsonl | wc -l)" ] || fail "outbox list --format json"
 "$BIN" outbox show "$dead" | grep -q "^idem_key     alert:4:hook_400" || fail "outbox show"
 n_del=$(q "SELECT count(*) FROM outbox WHERE status=1 AND delivered_at < $((T0 + 60))")
 "$BIN" outbox purge --delivered-before 2025-03-05T00:01:00Z | grep -q "$n_del delivered message(s) purged" || fail "purge count"

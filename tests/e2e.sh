@@ -10,6 +10,7 @@ trap 'rm -rf "$T"' EXIT
 cd "$T"
 
 "$BIN" simulate --accounts 150 --months 8 --seed 7 --start 2025-03-01 --out w >/dev/null
+"$BIN" init --db a.db >/dev/null 2>&1
 "$BIN" ingest --db a.db --progress never w/*.csv >ingest1.out
 "$BIN" status --db a.db --format json >status.json
 
@@ -55,8 +56,10 @@ for f in w/*.csv; do
     cmp -s "$f" "wz/$b" || { echo "simulate is not deterministic: $b"; exit 1; }
   fi
 done
+"$BIN" init --db b.db >/dev/null 2>&1
 ls wz/*.csv | grep -v events.csv | xargs "$BIN" ingest --db b.db --progress never >/dev/null
 "$BIN" ingest --db b.db --progress never wz/events.csv.gz >/dev/null
+"$BIN" init --db c.db >/dev/null 2>&1
 ls w/*.csv | grep -v events.csv | xargs "$BIN" ingest --db c.db --progress never >/dev/null
 "$BIN" ingest --db c.db --progress never --kind events - <w/events.csv >/dev/null
 q="SELECT account,day,events,hex(cells),hex(hashes) FROM event_days ORDER BY 1,2"

@@ -9,6 +9,7 @@ trap 'rm -rf "$T"' EXIT
 cd "$T"
 "$BIN" simulate --accounts 300 --months 12 --seed 11 --out w >/dev/null
 expected=$(python3 -c 'import json;print(json.load(open("w/manifest.json"))["events"])')
+"$BIN" init --db k.db >/dev/null 2>&1
 ls w/*.csv | grep -v events.csv | xargs "$BIN" ingest --db k.db --progress never >/dev/null
 killed_mid=0
 for delay in 0.05 0.2 0.5 1.0 1.5; do

@@ -20,6 +20,7 @@ check() { # description, expected, actual
 }
 q() { sqlite3 -separator '|' x.db "$1" | tr '\n' ';'; }
 
+"$BIN" init --db x.db >/dev/null 2>&1
 "$BIN" ingest --db x.db crm-companies.csv people.jsonl tickets.csv events.jsonl subs.json \
   >out.txt 2>err.txt
 check "first run exits 0" "0" "$?"

@@ -23,6 +23,7 @@ else
   ACCOUNTS=2000 MONTHS=24 TO=2025-12-29
 fi
 "$BIN" simulate --accounts $ACCOUNTS --months $MONTHS --seed 5 --start 2024-01-01 --out w >/dev/null
+"$BIN" init --db m.db >/dev/null 2>&1
 "$BIN" ingest --db m.db --progress never w/*.csv >/dev/null
 "$BIN" metrics --db m.db --from 2024-02-05 --to $TO --every 7d --quiet >/dev/null
 "$BIN" train --db m.db --activate --format json >train.json
@@ -209,6 +210,7 @@ PY
 # A second world (seed 6), train only: the bar must not hang on one seed.
 if [ "$MODE" = full ]; then
   "$BIN" simulate --accounts $ACCOUNTS --months $MONTHS --seed 6 --start 2024-01-01 --out w6 >/dev/null
+  "$BIN" init --db m6.db >/dev/null 2>&1
   "$BIN" ingest --db m6.db --progress never w6/*.csv >/dev/null
   rm -rf w6
   "$BIN" metrics --db m6.db --from 2024-02-05 --to $TO --every 7d --quiet >/dev/null

@@ -56,6 +56,7 @@ LOG="SELECT a.account_id, date(s.effective_at, 'unixepoch'), s.mrr_minor, s.seat
   FROM subscriptions s JOIN accounts a ON a.id = s.account ORDER BY 1, 2"
 
 # ---- no data end: an error that says how to give one; nothing written
+"$BIN" init --db a.db >/dev/null 2>&1
 if "$BIN" ingest --db a.db "$D/accounts.csv" "$D/periods.csv" >out 2>&1; then
     fail "ingest without a data end succeeded"
 fi
@@ -108,6 +109,7 @@ cmp -s dump1.sql dump2.sql || {
 }
 
 # ---- inclusive ends (2025-01-01..2025-01-31) give the same log
+"$BIN" init --db b.db >/dev/null 2>&1
 "$BIN" ingest -q --db b.db --data-end 2025-06-30 "$D/accounts.csv" "$D/periods_inclusive.csv" ||
     fail "inclusive ingest failed"
 sqlite3 b.db "$LOG" >got_incl.log
@@ -162,6 +164,7 @@ fi
 grep -qF "eur.csv:2: field 'currency': is EUR, but account 'P2' is billed in USD" out ||
     fail "currency message: $(cat out)"
 printf 'account_id,product,period_start,mrr_minor,currency\nP5,A,2025-07-01,100,EUR\nP5,B,2025-07-01,100,USD\n' >mixed.csv
+"$BIN" init --db c.db >/dev/null 2>&1
 if "$BIN" ingest --db c.db --data-end 2025-07-15 "$D/accounts.csv" mixed.csv >out 2>&1; then
     fail "two currencies in one run were accepted"
 fi

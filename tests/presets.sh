@@ -38,7 +38,7 @@ same() {
 }
 
 DB=
-fresh() { DB=$T/$1.db; rm -f "$DB"; }
+fresh() { DB=$T/$1.db; rm -f "$DB"; "$BIN" init --db "$DB" >/dev/null 2>&1; }
 q() { sqlite3 -separator '|' "$DB" "$1"; }
 ing() { "$BIN" ingest --db "$DB" --progress never --quiet "$@"; }
 # runs an ingest that must succeed

@@ -15,6 +15,7 @@ fail() { echo "run.sh: $*"; exit 1; }
 "$BIN" simulate --accounts 120 --months 5 --seed 11 --start 2025-01-01 --out drop >/dev/null
 rm -rf drop/truth drop/manifest.json
 n=$(ls drop/*.csv | wc -l)
+"$BIN" init --db r.db >/dev/null 2>&1
 "$BIN" run --db r.db --drop drop --as-of 2025-05-01 2>run1.err || { cat run1.err; fail "first run failed"; }
 [ "$(ls drop/*.csv 2>/dev/null | wc -l)" -eq 0 ] || fail "files not moved"
 [ "$(ls drop/done/*.csv | wc -l)" -eq "$n" ] || fail "files not in done/"

@@ -29,6 +29,7 @@ n=$(ls world/*.csv | wc -l)
 # 1. Deterministic: the lock is held; a run exits 7 at once, names the holder
 # and touches neither the database nor the drop folder.
 cp -r world drop0
+"$BIN" init --db h.db >/dev/null 2>&1
 "$BIN" run --db h.db --as-of 2025-05-01 --deliver no 2>/dev/null # a database to compare
 sqlite3 h.db .dump >h1.sql
 hold h.db.run.lock held0 5 &
@@ -55,6 +56,7 @@ wait
 
 # 2. Two real runs at once: the first completes, the second is refused.
 cp -r world drop
+"$BIN" init --db r.db >/dev/null 2>&1
 "$BIN" run --db r.db --drop drop --as-of 2025-07-01 --deliver no 2>a.err &
 a=$!
 until_held r.db.run.lock
@@ -74,6 +76,7 @@ grep -q "ingested $n file(s)" a.err && grep -q "1 snapshot computed" a.err &&
 
 # 3. With --wait the second run waits for the first, then has nothing new.
 rm -rf drop r.db*
+"$BIN" init --db r.db >/dev/null 2>&1
 cp -r world drop
 "$BIN" run --db r.db --drop drop --as-of 2025-07-01 --deliver no 2>a.err &
 a=$!

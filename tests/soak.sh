@@ -91,6 +91,7 @@ log "simulate $ACCOUNTS accounts, seed $SEED; day 0 = $DAY0, $DAYS days"
   die "simulate"
 python3 "$HERE/soak_split.py" world split "$DAY0" "$DAYS" || die "split"
 rm -rf world
+"$BIN" init --db d.db >/dev/null 2>&1
 "$BIN" ingest --db d.db --progress never --quiet split/history/*.csv >ingest.out 2>&1 || die "ingest history: $(cat ingest.out)"
 FIRST_METRICS=$(date -u -d "$WSTART + 5 days" +%F)
 "$BIN" metrics --db d.db --from "$FIRST_METRICS" --to "$(date -u -d "$DAY0 - 1 day" +%F)" --every 7d --quiet \

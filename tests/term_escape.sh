@@ -25,6 +25,7 @@ printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\n
 
 # 1. ingest: the error quoting the value, on stderr.
 set +e
+"$BIN" init --db i.db >/dev/null 2>&1
 "$BIN" ingest --db i.db drop/zz_evil.csv >ingest.out 2>ingest.err
 rc=$?
 set -e
@@ -33,6 +34,7 @@ clean ingest.err "ingest error"
 grep -qF "field 'status': 'act\\x1b]0;pwned\\x07ive'" ingest.err || fail "ingest error: $(cat ingest.err)"
 
 # 2. the daily run quarantines the row; its log is escaped too.
+"$BIN" init --db r.db >/dev/null 2>&1
 "$BIN" run --db r.db --drop drop --skip-bad --as-of 2025-05-01 --deliver no >run.out 2>run.err ||
   { cat run.err; fail "run failed"; }
 clean run.err "run log"

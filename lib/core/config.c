@@ -754,6 +754,21 @@ int64_t cw_config_get_int(const cw_config *c, const char *key)
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
+int cw_config_setting_info(int i, cw_setting_info *out)
+{
+    if (i < 0 || i >= N_SETTINGS)
+        return 0;
+    const setting *s = &settings[i];
+    out->key = s->key;
+    out->def = s->def;
+    out->help = s->help;
+    out->enum_values = s->type == SET_ENUM ? s->enum_values : NULL;
+    out->is_int = s->type == SET_INT;
+    out->min = s->min;
+    out->max = s->max;
+    return 1;
+}
+
 void cw_config_write(const cw_config *c, FILE *out)
 {
     static const char *from_name[] = {"default", "file", "override"};

@@ -523,6 +523,7 @@ def main():
 
         # ---- an empty database: no alert, nothing scored ----------------------
         edb = os.path.join(d, "empty.db")
+        world.run(BIN, "init", "--db", edb)
         et = world.run(BIN, "token", "create", "--db", edb, "--role", "write").stdout.strip()
         es, ebase = world.start(BIN, edb)
         try:

@@ -58,6 +58,7 @@ def build(binary, d):
     run(binary, "simulate", "--accounts", str(ACCOUNTS), "--months", str(MONTHS), "--seed",
         str(SEED), "--start", START, "--out", w)
     csvs = sorted(os.path.join(w, f) for f in os.listdir(w) if f.endswith(".csv"))
+    run(binary, "init", "--db", db)
     run(binary, "ingest", "--db", db, "--progress", "never", "--quiet", *csvs)
     run(binary, "metrics", "--db", db, "--from", METRICS_FROM, "--to", METRICS_TO,
         "--every", "7d", "--quiet", "--format", "csv")

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The CLI contract (issues 16 and 18): one command table drives parsing, help,
+# the man pages and the completions; typos get the nearest name; only `init`
+# creates a database; --format json is one document and jsonl one object a
+# line; --offset / --limit select the same rows in every format.
+# usage: cli_contract.sh path/to/churnwatch path/to/build-dir
+set -uo pipefail
+BIN=$(realpath "$1"); BUILD=$(realpath "$2")
+T=$(mktemp -d /tmp/cw-contract-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+export CHURNWATCH_CONFIG=
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# expect NAME WANT_RC WANT_TEXT -- ARGS...: exit code and a text in stdout+stderr.
+expect() {
+  local name=$1 want_rc=$2 want=$3; shift 4
+  local out rc
+  out=$("$BIN" "$@" 2>&1); rc=$?
+  if [ "$rc" = "$want_rc" ] && [[ "$out" == *"$want"* ]]; then ok; else
+    bad "$name: want exit $want_rc and '$want', got exit $rc: $(echo "$out" | head -3)"
+  fi
+}
+
+complete_words() { # complete_words WORD...: what bash completes for the last word
+  bash -c '
+    complete() { :; }
+    source "$1"; shift
+    COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+    _churnwatch
+    echo "${COMPREPLY[*]}"' sh "$BUILD/completions/churnwatch.bash" "$@"
+}
+
+# ---- the table is consistent with itself -----------------------------------
+out=$("$BIN" help --check 2>&1) && ok || bad "help --check: $out"
+# Every option the bash completion offers for a command is in its help, and
+# every command of the completion is in `churnwatch help`.
+cmds=$("$BIN" help | sed -n '/^Commands:/,/^$/p' | awk 'NF && !/Commands:/ {print $1}')
+[ "$(echo "$cmds" | wc -l)" -ge 25 ] && ok || bad "help lists $(echo "$cmds" | wc -l) commands"
+nopts=0
+for c in $cmds; do
+  [ "$c" = help ] && continue
+  h=$("$BIN" help "$c")
+  for o in $(complete_words churnwatch "$c" --); do
+    nopts=$((nopts + 1))
+    [[ "$h" == *"$o "* || "$h" == *"$o"$'\n'* ]] || bad "help $c does not name $o"
+  done
+done
+[ "$nopts" -ge 150 ] && ok || bad "the completion offers only $nopts options"
+# The options of the issue's examples are listed.
+"$BIN" help report | grep -q '^Options of report plays:' && ok || bad "help report omits plays"
+"$BIN" help backtest | grep -q -- '--suggest-weights' && ok || bad "help backtest omits --suggest-weights"
+"$BIN" help exit-codes | grep -q '^  7  another' && ok || bad "help exit-codes"
+
+# ---- suggestions ---------------------------------------------------------------
+expect "option typo" 2 "score: unknown option '--asof' (did you mean --as-of?)" -- score --asof 2025-01-01
+expect "option typo with value" 2 "(did you mean --format?)" -- metrics --formt=json
+expect "sub option typo" 2 "(did you mean --gross-margin?)" -- report ltv --gross-margn 0.5
+expect "command typo" 2 "'scroe' is not a command (did you mean 'score'?)" -- scroe
+expect "subcommand typo" 2 "report: 'cohrts' is not a subcommand (did you mean 'cohorts'?)" -- report cohrts
+expect "alerts subcommand typo" 2 "(did you mean 'snooze'?)" -- alerts snoze 1
+expect "help typo" 2 "no help for 'repot' (did you mean 'report'?)" -- help repot
+expect "nothing near" 2 "unknown option '--zzzzzz' (see \`churnwatch help score\`)" -- score --zzzzzz
+expect "missing value" 2 "score: option '--db' needs a value" -- score --db
+expect "flag with value" 2 "option '--quiet' takes no value" -- score --quiet=1
+expect "format value" 2 "--format xml: expected table, json or jsonl" -- alerts list --format xml
+
+# ---- init and missing databases ------------------------------------------------
+expect "init" 0 "init: created new.db" -- init --db new.db
+[ "$(stat -c %a new.db)" = 600 ] && ok || bad "init: mode $(stat -c %a new.db)"
+expect "init twice" 0 "new.db is already a churnwatch database" -- init --db new.db
+echo "not a database" >text.db
+expect "init over another file" 4 "text.db exists and is not a churnwatch database" -- init --db text.db
+for c in "score" "train" "predict" "backtest" "run" "deliver" "serve" "status" "ingest x.csv" \
+         "metrics --as-of 2025-01-01" "alerts list" "outbox list" "tasks" "token list" \
+         "report revenue" "evaluate --as-of 2025-01-01" "quarantine list"; do
+  # shellcheck disable=SC2086
+  out=$("$BIN" $c --db typo.db 2>&1); rc=$?
+  if [ $rc = 5 ] && [[ "$out" == *"typo.db: no such database (create it with \`churnwatch init --db typo.db\`)"* ]] &&
+     [ ! -e typo.db ]; then ok; else bad "$c on a missing database: exit $rc, $out"; fi
+done
+
+# ---- formats, offset and limit -------------------------------------------------
+"$BIN" simulate --accounts 30 --months 4 --seed 5 --out w >/dev/null 2>&1
+"$BIN" init --db w.db 2>/dev/null
+"$BIN" ingest --db w.db --progress never --quiet w/*.csv
+"$BIN" metrics --db w.db --from 2025-02-03 --to 2025-04-28 --every 7d --quiet
+"$BIN" score --db w.db --quiet >/dev/null
+"$BIN" run --db w.db --as-of 2025-04-28 --deliver no --backfill --quiet 2>/dev/null
+"$BIN" token create --db w.db --role read --name 'quote " name' >/dev/null 2>&1
+"$BIN" token create --db w.db --role write --name two >/dev/null 2>&1
+# check_rows NAME ARGS...: json is one array holding exactly the jsonl lines;
+# --offset 1 --limit 2 gives rows 2 and 3 of the full list, in json and jsonl.
+check_rows() {
+  local name=$1; shift
+  "$BIN" "$@" --format jsonl >all.jsonl 2>/dev/null || { bad "$name jsonl failed"; return; }
+  "$BIN" "$@" --format json >all.json 2>/dev/null || { bad "$name json failed"; return; }
+  "$BIN" "$@" --format json --offset 1 --limit 2 >part.json 2>/dev/null
+  "$BIN" "$@" --format jsonl --offset 1 --limit 2 >part.jsonl 2>/dev/null
+  python3 - "$name" <<'PY' && ok || bad "$name: json / jsonl / offset / limit disagree"
+import json, sys
+lines = [json.loads(l) for l in open("all.jsonl")]
+doc = json.load(open("all.json"))
+part = json.load(open("part.json"))
+partl = [json.loads(l) for l in open("part.jsonl")]
+assert isinstance(doc, list) and len(lines) >= 3, (sys.argv[1], len(lines))
+assert doc == lines, sys.argv[1]
+assert part == lines[1:3] == partl, sys.argv[1]
+PY
+}
+check_rows "score" score --db w.db --no-compute --quiet
+check_rows "metrics" metrics --db w.db --no-compute --quiet
+check_rows "alerts list" alerts list --db w.db
+n=$("$BIN" token list --db w.db --format jsonl | wc -l)
+[ "$n" = 2 ] && ok || bad "token list jsonl: $n lines"
+"$BIN" token list --db w.db --format json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [t["name"] for t in d] == ["quote \" name", "two"] and [t["role"] for t in d] == ["read", "write"], d' &&
+  ok || bad "token list json"
+[ "$("$BIN" token list --db w.db --offset 1 | tail -n +2 | awk '{print $2}')" = write ] && ok ||
+  bad "token list --offset 1"
+# Table and csv take the same slice as json (column account_id / account).
+"$BIN" alerts list --db w.db --format json >all.json
+want=$(python3 -c 'import json; print(" ".join(str(r["id"]) for r in json.load(open("all.json"))[1:3]))')
+got=$("$BIN" alerts list --db w.db --offset 1 --limit 2 | awk '$2 ~ /^[0-9][0-9][0-9][0-9]-/ {printf "%s%s", s, $1; s=" "}')
+[ "$got" = "$want" ] && ok || bad "alerts table --offset 1 --limit 2: '$got', want '$want'"
+"$BIN" score --db w.db --no-compute --format json >all.json
+want=$(python3 -c 'import json; print(" ".join(r["account_id"] for r in json.load(open("all.json"))[1:3]))')
+got=$("$BIN" score --db w.db --no-compute --format csv --offset 1 --limit 2 | tail -n +2 | cut -d, -f2 | tr '\n' ' ' | sed 's/ $//')
+[ "$got" = "$want" ] && ok || bad "score csv --offset 1 --limit 2: '$got', want '$want'"
+got=$("$BIN" score --db w.db --no-compute --offset 1 --limit 2 | tail -n +4 | awk '{printf "%s%s", s, $1; s=" "}')
+[ "$got" = "$want" ] && ok || bad "score table --offset 1 --limit 2: '$got', want '$want'"
+# A date where a month is meant means its month.
+[ "$("$BIN" report revenue --db w.db --from 2025-02-17 --to 2025-03-31T12:00:00Z --format json)" = \
+  "$("$BIN" report revenue --db w.db --from 2025-02 --to 2025-03 --format json)" ] && ok ||
+  bad "report revenue --from DATE is not its month"
+expect "alerts show json is one object" 0 '{"id":' -- alerts show 1 --db w.db --format json
+
+# ---- man pages -----------------------------------------------------------------
+for m in churnwatch.1 churnwatch.conf.5; do
+  [ -s "$BUILD/man/$m" ] || { bad "$m not generated"; continue; }
+  if command -v groff >/dev/null; then
+    w=$(groff -man -Tutf8 -ww -z "$BUILD/man/$m" 2>&1)
+    [ -z "$w" ] && ok || bad "$m: groff warnings: $w"
+  fi
+done
+if command -v man >/dev/null; then
+  page=$(MANWIDTH=100 man -l "$BUILD/man/churnwatch.1" 2>/dev/null | col -b)
+  [[ "$page" == *"--as-of DATE"* && "$page" == *"EXIT STATUS"* && "$page" == *"churnwatch init [--db F]"* ]] &&
+    ok || bad "man -l churnwatch.1 lacks options or sections"
+  page=$(MANWIDTH=100 man -l "$BUILD/man/churnwatch.conf.5" 2>/dev/null | col -b)
+  [[ "$page" == *"max_errors = 20"* && "$page" == *"[deliver]"* ]] && ok || bad "man -l churnwatch.conf.5"
+fi
+
+# ---- completions ---------------------------------------------------------------
+[ "$(complete_words churnwatch rep)" = report ] && ok || bad "churnwatch rep<TAB>: '$(complete_words churnwatch rep)'"
+[ "$(complete_words churnwatch report --fo)" = --format ] && ok ||
+  bad "churnwatch report --fo<TAB>: '$(complete_words churnwatch report --fo)'"
+[ "$(complete_words churnwatch report survival --conf)" = --confidence ] && ok || bad "report survival --conf<TAB>"
+[ "$(complete_words churnwatch score --format js)" = "json jsonl" ] && ok || bad "score --format js<TAB>"
+[ "$(complete_words churnwatch --db x.db alerts sn)" = snooze ] && ok || bad "alerts sn<TAB> after --db x.db"
+[ "$(complete_words churnwatch help exit)" = exit-codes ] && ok || bad "help exit<TAB>"
+if command -v zsh >/dev/null; then
+  zsh -n "$BUILD/completions/_churnwatch" && ok || bad "zsh completion does not parse"
+fi
+[ "$(head -1 "$BUILD/completions/_churnwatch")" = "#compdef churnwatch" ] && ok || bad "zsh #compdef"
+
+echo "cli_contract: $pass passed, $fail failed"
+[ "$fail" = 0 ]
