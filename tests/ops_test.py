@@ -157,6 +157,8 @@ def run_all(t):
             "[playbook.p]\nactions = hook\ncontrol_share = 0\n")
     open("ops.conf", "w").write(conf)
     db = os.path.join(t, "o.db")
+    rc, _, err = cw("init", "--db", db)
+    check(rc == 0, f"init: {err}")
     t_in0 = int(time.time())
     rc, _, err = cw("ingest", "--quiet", "--db", db, *sorted(glob.glob("w/*.csv")))
     t_in1 = int(time.time()) + 1

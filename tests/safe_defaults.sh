@@ -17,6 +17,7 @@ mode() { stat -c %a "$1"; }
 
 # 1. Modes: created 0600 under the most permissive umask.
 umask 000
+"$BIN" init --db s.db 2>/dev/null
 "$BIN" ingest --quiet --db s.db world/*.csv
 [ "$(mode s.db)" = 600 ] || fail "s.db has mode $(mode s.db), want 600"
 # The -wal and -shm files exist while a connection is open: the server's.

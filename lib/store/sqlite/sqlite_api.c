@@ -521,12 +521,12 @@ cw_status cw_store_api_account_predictions(cw_store *st, int64_t id, int64_t mod
 
 cw_status cw_store_api_user_metrics_day(cw_store *st, int64_t *day)
 {
-    int null;
+    int null = 1;
     cw_status s = scalar_i64(st,
                              "SELECT max(day) FROM user_metrics WHERE day <= (SELECT max(day) FROM"
                              " metric_snapshots)",
                              0, day, &null);
-    if (null)
+    if (s != CW_OK || null)
         *day = -1;
     return s;
 }
