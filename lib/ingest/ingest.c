@@ -1400,11 +1400,12 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     if (kd->kind == CW_KIND_EVENTS)
         return writing(R) ? event_row(R, v, refs, line, raw) : CW_OK;
     if (kd->kind == CW_KIND_GOAL_MEASUREMENTS) {
-        int exists = cw_intern_get(R->goals, v[0].s, v[0].len) >= 0;
-        cw_status s = exists ? CW_OK : R->ops->goal_exists(R->st, v[0].s, v[0].len, &exists);
+        int goal_known = cw_intern_get(R->goals, v[0].s, v[0].len) >= 0;
+        cw_status s =
+            goal_known ? CW_OK : R->ops->goal_exists(R->st, v[0].s, v[0].len, &goal_known);
         if (s != CW_OK)
             return s;
-        if (!exists) {
+        if (!goal_known) {
             snprintf(why, sizeof why, "unknown goal '%.*s' (ingest goals first)",
                      (int)(v[0].len > 64 ? 64 : v[0].len), v[0].s);
             bad_row(R, line, "goal_id", why, raw);
@@ -1781,8 +1782,8 @@ static cw_status ingest_json_doc(run *R)
         cw_strref raw = {dump, strlen(dump)};
         cw_jval obj;
         int col;
-        const char *why;
-        s = cw_jscan_parse(js, raw.s, raw.len, &obj, &col, &why);
+        const char *parse_why;
+        s = cw_jscan_parse(js, raw.s, raw.len, &obj, &col, &parse_why);
         if (s == CW_OK)
             s = map_json(R, js, obj, (int64_t)i + 1, R->rejects ? raw : none);
         else if (s == CW_ERR_INPUT) /* cannot happen: jansson wrote it */
