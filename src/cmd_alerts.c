@@ -82,7 +82,7 @@ int cmd_evaluate(int argc, char **argv)
             rc = store_fail(st, "evaluate", s);
         else if (!quiet) {
             char d[16];
-            cw_time_format(day * 86400, 1, d, sizeof d);
+            cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
             cli_print_evaluate(d, &e);
         }
     }
@@ -97,7 +97,7 @@ static void day_str(int64_t day, char *buf, size_t n)
     if (day < 0)
         snprintf(buf, n, "-");
     else
-        cw_time_format(day * 86400, 1, buf, n);
+        cw_time_format(day * 86400, CW_TIME_DATE, buf, n);
 }
 
 static void print_list(const cw_alert_list *l)
@@ -127,7 +127,7 @@ static json_t *day_json(int64_t day)
     char d[16];
     if (day < 0)
         return json_null();
-    cw_time_format(day * 86400, 1, d, sizeof d);
+    cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
     return json_string(d);
 }
 

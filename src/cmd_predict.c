@@ -93,7 +93,7 @@ int cmd_predict(int argc, char **argv)
     } else {
         cli_model_age_note("predict", p);
         char d[16];
-        cw_time_format(p->day * 86400, 1, d, sizeof d);
+        cw_time_format(p->day * 86400, CW_TIME_DATE, d, sizeof d);
         int64_t n = (int64_t)top < p->n ? (int64_t)top : p->n, red = 0;
         for (int64_t i = 0; i < p->n; i++)
             red += p->rows[i].probability >= o.green_below;

@@ -128,7 +128,7 @@ static int run_lock(const char *db, double wait_s, int *rc)
             long long pid = 0, since = 0;
             char when[32] = "an unknown time";
             if (got > 0 && sscanf(who, "%lld %lld", &pid, &since) == 2)
-                cw_time_format(since, 0, when, sizeof when);
+                cw_time_format(since, CW_TIME_TIMESTAMP, when, sizeof when);
             if (pid > 0)
                 cli_error("run: another run is in progress (pid %lld since %s; lock %s)%s", pid,
                           when, path, wait_s > 0 ? ", still after --wait" : "");
@@ -425,7 +425,7 @@ int cmd_run(int argc, char **argv)
             rc = cli_exit_code(s);
         } else if (!quiet) {
             char d[16];
-            cw_time_format(day * 86400, 1, d, sizeof d);
+            cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
             cli_print_evaluate(d, &e);
         }
     }

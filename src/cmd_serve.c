@@ -93,8 +93,10 @@ static cw_status print_token(const cw_token_info *t, void *ud)
     char c[32], r[32];
     printf("%-5lld %-5s %-14s %-20s %-20s %s\n", (long long)t->id,
            t->role == CW_ROLE_WRITE ? "write" : "read", t->prefix,
-           cw_time_format(t->created_at_unix, 0, c, sizeof c),
-           t->revoked_at_unix ? cw_time_format(t->revoked_at_unix, 0, r, sizeof r) : "-", t->name);
+           cw_time_format(t->created_at_unix, CW_TIME_TIMESTAMP, c, sizeof c),
+           t->revoked_at_unix ? cw_time_format(t->revoked_at_unix, CW_TIME_TIMESTAMP, r, sizeof r)
+                              : "-",
+           t->name);
     return CW_OK;
 }
 

@@ -480,7 +480,7 @@ int cli_parse_day(const char *opt, const char *s, int64_t *day)
 {
     int64_t t;
     const char *why = NULL;
-    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK) {
+    if (cw_time_parse(s, strlen(s), CW_TIME_NAIVE_UTC, &t, &why) != CW_OK) {
         cli_error("%s %s: %s", opt, s, why ? why : "is not a date");
         return EXIT_USAGE;
     }
@@ -506,8 +506,8 @@ void cli_model_age_note(const char *cmd, const cw_predictions *p)
     if (!cw_model_is_stale(p))
         return;
     char t[16], d[16];
-    cw_time_format(p->tested_to * 86400, 1, t, sizeof t);
-    cw_time_format(p->day * 86400, 1, d, sizeof d);
+    cw_time_format(p->tested_to * 86400, CW_TIME_DATE, t, sizeof t);
+    cw_time_format(p->day * 86400, CW_TIME_DATE, d, sizeof d);
     fprintf(stderr,
             "%s: warning: model %s was tested on snapshots up to %s, %lld days before %s; it has "
             "not learnt from the last half year: retrain it (churnwatch train --activate)\n",

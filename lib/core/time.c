@@ -59,7 +59,7 @@ static int digits(const char **p, const char *end, int n)
  * formats (cw_time_format) to text that parses back to it. */
 #define CW_TIME_MAX 4102444800LL
 
-cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, const char **why)
+cw_status cw_time_parse(const char *s, size_t len, unsigned flags, int64_t *out, const char **why)
 {
     const char *p = s, *end = s + len;
     const char *dummy;
@@ -181,7 +181,7 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
     }
     t += hh * 3600 + mm * 60 + ss;
     if (p == end) {
-        if (!naive_utc) {
+        if (!(flags & CW_TIME_NAIVE_UTC)) {
             *why = "has no UTC offset (append Z or +hh:mm)";
             return CW_ERR_INPUT;
         }
@@ -217,14 +217,14 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
     return CW_OK;
 }
 
-char *cw_time_format(int64_t t, int date_only, char *buf, size_t n)
+char *cw_time_format(int64_t t, cw_time_layout layout, char *buf, size_t n)
 {
     int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
     int64_t sec = t - days * 86400;
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    if (date_only)
+    if (layout == CW_TIME_DATE)
         snprintf(buf, n, "%04lld-%02u-%02u", (long long)y, m, d);
     else
         snprintf(buf, n, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, (int)(sec / 3600),

@@ -165,7 +165,7 @@ static double auc_of(const cw_scorecard *s2, const double *xs, const int *stages
         risk[k] = isnan(v) ? 50 : 100 - v;
     }
     cw_eval ev;
-    return cw_eval_binary(risk, y, n, 0, &ev) == CW_OK ? ev.roc_auc : (double)NAN;
+    return cw_eval_binary(risk, y, n, CW_EVAL_RANKS, &ev) == CW_OK ? ev.roc_auc : (double)NAN;
 }
 
 static void quiet(const char *s)
@@ -394,12 +394,12 @@ static cw_status suggest_test(suggest_ctx *c, cw_suggest_result *res)
     }
     cw_eval ev;
     score_rows(c->sc, &sp->mx, sp->test, sp->ntest, &c->sg, risk);
-    if ((s = cw_eval_binary(risk, yt, sp->ntest, 0, &ev)) != CW_OK)
+    if ((s = cw_eval_binary(risk, yt, sp->ntest, CW_EVAL_RANKS, &ev)) != CW_OK)
         goto out;
     res->auc_current = ev.roc_auc;
     res->lift10_current = ev.lift_10;
     score_rows(c->s2, &sp->mx, sp->test, sp->ntest, &c->sg, risk);
-    if ((s = cw_eval_binary(risk, yt, sp->ntest, 0, &ev)) != CW_OK)
+    if ((s = cw_eval_binary(risk, yt, sp->ntest, CW_EVAL_RANKS, &ev)) != CW_OK)
         goto out;
     res->auc_suggested = ev.roc_auc;
     res->lift10_suggested = ev.lift_10;
@@ -450,10 +450,10 @@ cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_sugges
 void cw_score_suggest_print(const cw_scorecard *sc, const cw_suggest_result *r, FILE *out)
 {
     char a[16], b[16], c[16], d[16];
-    cw_time_format(r->train_from * 86400, 1, a, sizeof a);
-    cw_time_format(r->train_to * 86400, 1, b, sizeof b);
-    cw_time_format(r->test_from * 86400, 1, c, sizeof c);
-    cw_time_format(r->test_to * 86400, 1, d, sizeof d);
+    cw_time_format(r->train_from * 86400, CW_TIME_DATE, a, sizeof a);
+    cw_time_format(r->train_to * 86400, CW_TIME_DATE, b, sizeof b);
+    cw_time_format(r->test_from * 86400, CW_TIME_DATE, c, sizeof c);
+    cw_time_format(r->test_to * 86400, CW_TIME_DATE, d, sizeof d);
     fprintf(out,
             "Suggested weights for scorecard %s (%s), fitted on %lld rows (%s..%s, %lld churned "
             "within the horizon), tested on %lld later rows (%s..%s, %lld churned)\n\n",

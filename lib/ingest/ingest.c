@@ -2480,13 +2480,13 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
 }
 
 cw_status cw_ingest_preview(cw_store *st, const char *const *paths, size_t npaths,
-                            const cw_ingest_opts *o, int limit, int check_refs,
+                            const cw_ingest_opts *o, int limit, unsigned flags,
                             cw_preview_fn on_row, cw_ingest_stats *stats)
 {
     run R;
     memset(&R, 0, sizeof R);
     R.preview = 1;
-    R.no_refs = !check_refs;
+    R.no_refs = !(flags & CW_PREVIEW_CHECK_REFS);
     R.preview_limit = limit;
     R.on_row = on_row;
     return ingest_run(st, paths, npaths, o, stats, &R);

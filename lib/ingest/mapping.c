@@ -900,7 +900,7 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
             int64_t t;
             if (strcmp(v, "today") == 0) {
                 t = (int64_t)time(NULL) / 86400 * 86400;
-            } else if (cw_time_parse(v, strlen(v), 1, &t, NULL) != CW_OK) {
+            } else if (cw_time_parse(v, strlen(v), CW_TIME_NAIVE_UTC, &t, NULL) != CW_OK) {
                 bad = "is not a date (YYYY-MM-DD) or today";
                 continue;
             }
@@ -1626,7 +1626,7 @@ static int decimal_parts(const char *s, size_t len, int *neg, int64_t *whole, in
 static void civil(int64_t t, char *out, size_t n, int utc)
 {
     char b[32];
-    cw_time_format(t, 0, b, sizeof b);
+    cw_time_format(t, CW_TIME_TIMESTAMP, b, sizeof b);
     /* "YYYY-MM-DDTHH:MM:SSZ"; without a zone the text stays naive so the
      * ingest.naive_timestamps policy decides. */
     if (!utc)
@@ -1742,7 +1742,7 @@ int cw_map_timestamp(const cw_map_field *f, const char *s, size_t len, char *out
     /* A zone alone: ISO text without an offset is local time there. */
     int64_t t;
     const char *reason;
-    if (cw_time_parse(s, len, 1, &t, &reason) != CW_OK) {
+    if (cw_time_parse(s, len, CW_TIME_NAIVE_UTC, &t, &reason) != CW_OK) {
         snprintf(why, whysz, "'%.*s' %s", shown, s, reason);
         return 0;
     }
@@ -2093,7 +2093,7 @@ static void info_of(const cw_source *s, cw_source_info *i)
     }
 }
 
-cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
+cw_status cw_sources_list(const cw_config *c, unsigned flags, cw_source_info **out, int *n,
                           char **errmsg)
 {
     *out = NULL;
@@ -2127,7 +2127,7 @@ cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out,
         }
     }
     const char *pn[256];
-    int np = presets ? cw_preset_names(pn, 256) : 0;
+    int np = flags & CW_SOURCES_PRESETS ? cw_preset_names(pn, 256) : 0;
     cw_source_info *info = calloc((size_t)(nn + np + 1), sizeof *info);
     if (!info)
         return CW_ERR_NOMEM;

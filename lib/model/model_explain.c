@@ -334,7 +334,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     json_t *mj = meta ? json_loads(meta, 0, NULL) : NULL;
     const char *tt = json_string_value(json_object_get(json_object_get(mj, "windows"), "test_to"));
     int64_t t;
-    if (tt && cw_time_parse(tt, strlen(tt), 1, &t, NULL) == CW_OK)
+    if (tt && cw_time_parse(tt, strlen(tt), CW_TIME_NAIVE_UTC, &t, NULL) == CW_OK)
         tested_to = t / DAY_SECONDS;
     horizon = (int)json_integer_value(json_object_get(mj, "horizon_days"));
     json_decref(mj);
@@ -361,7 +361,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
         if (rc == CW_OK && !ex) {
             char b[32];
             rc = cw_store_set_error(st, CW_ERR_NOTFOUND, "no metric snapshot on %s",
-                                    cw_time_format(day * DAY_SECONDS, 1, b, sizeof b));
+                                    cw_time_format(day * DAY_SECONDS, CW_TIME_DATE, b, sizeof b));
         }
     }
     cw_subs subs;

@@ -146,7 +146,7 @@ cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, i
     if (rc == CW_OK) {
         for (int64_t i = 0; i < sp->ntest; i++)
             y[i] = sp->mx.y[sp->test[i]];
-        rc = cw_eval_binary(p, y, sp->ntest, 1, ev);
+        rc = cw_eval_binary(p, y, sp->ntest, CW_EVAL_PROBABILITIES, ev);
     }
     free(y);
     if (rc != CW_OK) {

@@ -65,7 +65,7 @@ static int64_t unix_of(const char *s)
 {
     int64_t t;
     const char *why = NULL;
-    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK)
+    if (cw_time_parse(s, strlen(s), CW_TIME_NAIVE_UTC, &t, &why) != CW_OK)
         fail_msg("bad time %s: %s", s, why ? why : "?");
     return t;
 }
@@ -82,7 +82,7 @@ static const char *date_of(int64_t day)
     static char buf[8][16];
     static int k;
     k = (k + 1) % 8;
-    return cw_time_format(day * 86400, 1, buf[k], sizeof buf[k]);
+    return cw_time_format(day * 86400, CW_TIME_DATE, buf[k], sizeof buf[k]);
 }
 
 static void on_msg(int warning, const char *m, void *ud)

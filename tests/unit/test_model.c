@@ -148,7 +148,7 @@ static void check_kind(cw_model_kind kind, double tol)
     assert_true(imp[0].share > 0.8 && imp[0].direction == 1);
     free(imp);
     cw_eval ev;
-    assert_int_equal(cw_eval_binary(p, y, ntest, 1, &ev), CW_OK);
+    assert_int_equal(cw_eval_binary(p, y, ntest, CW_EVAL_PROBABILITIES, &ev), CW_OK);
     assert_true(ev.roc_auc > 0.8);
 
     /* what would turn it green: the riskiest test row, cut-off 0.3 */
@@ -242,7 +242,7 @@ static void xgboost_early_stopping(void **state)
     for (int64_t i = 0; i < ntest; i++)
         y[i] = mx.y[test[i]];
     cw_eval ev;
-    assert_int_equal(cw_eval_binary(p, y, ntest, 1, &ev), CW_OK);
+    assert_int_equal(cw_eval_binary(p, y, ntest, CW_EVAL_PROBABILITIES, &ev), CW_OK);
     assert_true(ev.roc_auc > 0.8);
     free(p);
     free(y);

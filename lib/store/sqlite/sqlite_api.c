@@ -126,7 +126,7 @@ static cw_status scalar_i64(cw_store *st, const char *sql, int64_t bind1, int64_
 static json_t *day_json(int64_t day)
 {
     char buf[32];
-    return json_string(cw_time_format(day * 86400, 1, buf, sizeof buf));
+    return json_string(cw_time_format(day * 86400, CW_TIME_DATE, buf, sizeof buf));
 }
 
 /* The reference day of the views: the latest scores, else the latest
