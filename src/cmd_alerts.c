@@ -202,7 +202,7 @@ int cmd_alerts(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    cw_alerts_query q = {0, -2, NULL, NULL, 0, 0};
+    cw_alerts_query q = {.today = -2};
     int json = 0, c;
     int64_t until = -1;
     const char *by = getenv("USER"), *note = NULL;

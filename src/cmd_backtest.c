@@ -75,7 +75,8 @@ int cmd_backtest(int argc, char **argv)
         cw_scorecard *sc = NULL;
         rc = cli_load_scorecard(cfg, &sc);
         if (rc == 0) {
-            cw_suggest_opts so = {o.from_day, o.to_day, o.horizon_days};
+            cw_suggest_opts so = {
+                .from_day = o.from_day, .to_day = o.to_day, .horizon_days = o.horizon_days};
             cw_suggest_result r;
             cw_status s = cw_score_suggest(st, sc, &so, &r);
             if (s != CW_OK) {

@@ -42,7 +42,7 @@ int cmd_predict(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    cw_predict_opts o = {0, 0, 0, 3};
+    cw_predict_opts o = {.drivers = 3};
     double top = 20, v;
     int fmt = 0, c; /* 0 table, 1 csv, 2 json */
     optind = 1;

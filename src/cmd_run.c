@@ -397,7 +397,7 @@ int cmd_run(int argc, char **argv)
                     (long long)ss.days_scored, (long long)ss.days_skipped);
     }
     if (rc == 0) {
-        cw_predict_opts po = {day, 0, 0, 3};
+        cw_predict_opts po = {.day = day, .drivers = 3};
         po.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
         cw_predictions *p = NULL;
         cw_status s = cw_model_predict(st, &po, &p);

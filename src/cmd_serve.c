@@ -46,7 +46,10 @@ int cmd_serve(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0, 0, 0, NULL};
+    srv_opts o = {.listen = "127.0.0.1:8080",
+                  .threads = 4,
+                  .max_body = 1 << 20,
+                  .max_ingest_body = 64u << 20};
     int c;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

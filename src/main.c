@@ -491,7 +491,8 @@ int cli_parse_day(const char *opt, const char *s, int64_t *day)
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
 {
     char *err = NULL;
-    cw_store_opts so = {readonly, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    cw_store_opts so = {.readonly = readonly,
+                        .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
     cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
     if (s != CW_OK) {
         cli_error("%s", err ? err : cw_strerror(s));

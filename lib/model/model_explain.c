@@ -370,7 +370,7 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     memset(&m, 0, sizeof m);
     if (rc == CW_OK)
         rc = cw_subs_load(st, &subs);
-    cw_mx_opts mo = {day, day, 90, 0, 0, 1};
+    cw_mx_opts mo = {.from_day = day, .to_day = day, .horizon_days = 90, .want_peers = 1};
     if (rc == CW_OK)
         rc = cw_mx_load(st, &subs, &mo, &m);
     cw_predictions *res = calloc(1, sizeof *res);

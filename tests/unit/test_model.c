@@ -97,7 +97,10 @@ static char *meta_for(const cw_model *md)
 
 static void check_kind(cw_model_kind kind, double tol)
 {
-    cw_fit_opts fo = {2, 42, 40, 90}; /* 40 rounds: enough here, and quick under valgrind */
+    cw_fit_opts fo = {.threads = 2,
+                      .seed = 42,
+                      .rounds = 40,
+                      .horizon_days = 90}; /* 40 rounds: enough here, and quick under valgrind */
     cw_model *md = NULL;
     char *err = NULL;
     assert_int_equal(cw_model_fit(kind, &mx, fit, nfit, &fo, &md, &err), CW_OK);
@@ -225,7 +228,7 @@ static void xgboost_early_stopping(void **state)
     assert_non_null(mx.day);
     for (int64_t i = 0; i < nfit; i++)
         mx.day[fit[i]] = (int32_t)(20000 + 7 * (i / 75));
-    cw_fit_opts fo = {2, 42, 0, 28};
+    cw_fit_opts fo = {.threads = 2, .seed = 42, .horizon_days = 28};
     cw_model *md = NULL;
     char *err = NULL;
     assert_int_equal(cw_model_fit(CW_MODEL_XGBOOST, &mx, fit, nfit, &fo, &md, &err), CW_OK);
@@ -310,7 +313,7 @@ static void single_class_refused(void **state)
     unsigned char *keep = malloc(N);
     memcpy(keep, mx.y, N);
     memset(mx.y, 0, N);
-    cw_fit_opts fo = {1, 1, 0, 90};
+    cw_fit_opts fo = {.threads = 1, .seed = 1, .horizon_days = 90};
     cw_model *md = NULL;
     char *err = NULL;
     assert_int_equal(cw_model_fit(CW_MODEL_LOGREG, &mx, fit, nfit, &fo, &md, &err), CW_ERR_INPUT);
