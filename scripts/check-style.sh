@@ -26,7 +26,6 @@ fi
 # (compute_account in lib/metrics/metrics.c is the pattern).
 max_fn=120
 long_ok='
-lib/ingest/ingest.c:ingest_run            one ingest transaction read top to bottom: open, resolve sources, load id maps, apply files in kind order, rejects, preview, commit
 lib/ingest/mapping.c:compile_section      one [source.X] section: each key is checked against the kind, in the order the docs list them
 lib/ingest/mapping.c:cw_mapping_apply     per record: each field tried through its column alternatives and conversions; the hot path of mapped ingest
 tests/unit/test_rules.c:test_lifecycle    one alert lifecycle scenario (open, ack, snooze, resolve, re-open) read as a story
