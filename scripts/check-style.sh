@@ -26,8 +26,6 @@ fi
 # (compute_account in lib/metrics/metrics.c is the pattern).
 max_fn=120
 long_ok='
-lib/ingest/mapping.c:compile_section      one [source.X] section: each key is checked against the kind, in the order the docs list them
-lib/ingest/mapping.c:cw_mapping_apply     per record: each field tried through its column alternatives and conversions; the hot path of mapped ingest
 tests/unit/test_rules.c:test_lifecycle    one alert lifecycle scenario (open, ack, snooze, resolve, re-open) read as a story
 src/cmd_run.c:cmd_run                     the daily job: options, then ingest, snapshot, score, evaluate, deliver in order
 lib/store/sqlite/sqlite_api.c:cw_api_account  the account page read model: one query per section of the page, in page order
