@@ -1266,6 +1266,151 @@ static int key_applies(const char *key, const cw_kind_def *kd)
     return !kd || field_of(kd, key, l) >= 0;
 }
 
+/* What the stages of cw_source_compile share. */
+typedef struct source_ctx {
+    cw_source *out;
+    const char *name;
+    const char *cfile; /* the configuration file, or NULL */
+    sects cs;          /* the configuration's sections of the source */
+    sects ps;          /* the preset's sections */
+    const kv *pkv;     /* the config section's `preset` key, or NULL */
+    char pbase[128];   /* the preset's name ("" for none) */
+    const char *psect; /* "preset.section": one section of the preset, or NULL */
+    char **err;
+} source_ctx;
+
+/* The configuration's [source.NAME] or [source.NAME.PART] sections. */
+static cw_status config_sects(source_ctx *S, const cw_config *c)
+{
+    const cw_config_entry *e;
+    int n = cw_config_entries(c, &e);
+    cw_status s = CW_OK;
+    size_t nl = strlen(S->name);
+    for (int i = 0; i < n && s == CW_OK; i++) {
+        const char *sn;
+        /* [source.NAME], or sections [source.NAME.PART] of one source. */
+        if (cw_config_section_is(e[i].section, "source", &sn) && strncmp(sn, S->name, nl) == 0 &&
+            (sn[nl] == '\0' || (sn[nl] == '.' && sn[nl + 1])))
+            s = add_kv(&S->cs, sn, e[i].key, e[i].value, S->cfile ? S->cfile : "config", e[i].line);
+    }
+    return s;
+}
+
+/* A source of several [source.NAME.PART] sections: each is compiled as it
+ * stands (no preset). */
+static cw_status compile_parts(source_ctx *S)
+{
+    const char *name = S->name;
+    const sects *cs = &S->cs;
+    char dbuf[1024];
+    const char *dir = dir_of(S->cfile, dbuf, sizeof dbuf);
+    cw_status s = CW_OK;
+    for (int i = 0; i < cs->n && s == CW_OK; i++) {
+        const kv *k0 = &cs->s[i].kvs[0];
+        if (strcmp(cs->s[i].name, name) == 0) {
+            *S->err = cw_strdupf("%s:%d: [source.%s]: a source is one [source.%s] section or "
+                                 "several [source.%s.PART] sections, not both",
+                                 k0->file, k0->line, name, name, name);
+            return CW_ERR_CONFIG;
+        }
+        for (int j = 0; j < cs->s[i].n && s == CW_OK; j++)
+            if (strcmp(cs->s[i].kvs[j].key, "preset") == 0) {
+                *S->err = cw_strdupf("%s:%d: [source.%s] preset: a source of several "
+                                     "sections cannot start from a preset",
+                                     cs->s[i].kvs[j].file, cs->s[i].kvs[j].line, cs->s[i].name);
+                s = CW_ERR_CONFIG;
+            }
+        cw_mapping *m;
+        if (s == CW_OK)
+            s = compile_section(cs->s[i].name, S->cfile ? S->cfile : "config", cs->s[i].kvs,
+                                cs->s[i].n, dir, &m, S->err);
+        if (s == CW_OK)
+            s = push_map(S->out, m);
+    }
+    return s;
+}
+
+/* Reads preset pname ("segment.identify": one section of preset segment)
+ * into S->ps; a bad name given by the config's `preset` key is blamed on
+ * that key. */
+static cw_status load_preset(source_ctx *S, const char *pname)
+{
+    snprintf(S->pbase, sizeof S->pbase, "%s", pname);
+    char *dot = strchr(S->pbase, '.');
+    if (dot) {
+        *dot = '\0';
+        S->psect = pname;
+    }
+    cw_status s = preset_sects(S->pbase, &S->ps, S->err);
+    if (s != CW_OK && S->pkv) {
+        char *m = cw_strdupf("%s:%d: [source.%s] preset: %s", S->pkv->file, S->pkv->line, S->name,
+                             *S->err);
+        free(*S->err);
+        *S->err = m;
+        s = CW_ERR_CONFIG;
+    }
+    return s;
+}
+
+/* Each (chosen) section of the preset with the config section's keys as
+ * overrides; then every field key of the config section must belong to
+ * some section's kind. */
+static cw_status compile_preset(source_ctx *S, const char *dir)
+{
+    const sects *cs = &S->cs, *ps = &S->ps;
+    const kv *pkv = S->pkv;
+    cw_status s = CW_OK;
+    int used = 0;
+    char origin[160];
+    snprintf(origin, sizeof origin, "preset %s", S->pbase);
+    for (int i = 0; i < ps->n && s == CW_OK; i++) {
+        if (S->psect && strcmp(ps->s[i].name, S->psect) != 0)
+            continue;
+        used++;
+        /* The preset's keys, then the config section's overrides. */
+        kv *all = malloc((size_t)(ps->s[i].n + (cs->n ? cs->s[0].n : 0) + 1) * sizeof *all);
+        if (!all)
+            return CW_ERR_NOMEM;
+        int na = 0;
+        const cw_kind_def *kd = NULL;
+        for (int j = 0; j < ps->s[i].n; j++) {
+            all[na] = ps->s[i].kvs[j];
+            if (strcmp(all[na].key, "kind") == 0)
+                kd = cw_kind_get(cw_kind_from_name(all[na].value));
+            all[na++].file = origin;
+        }
+        for (int j = 0; cs->n && j < cs->s[0].n; j++)
+            if (key_applies(cs->s[0].kvs[j].key, kd) &&
+                (ps->n == 1 || S->psect || strcmp(cs->s[0].kvs[j].key, "kind") != 0))
+                all[na++] = cs->s[0].kvs[j];
+        cw_mapping *m;
+        s = compile_section(ps->s[i].name, origin, all, na, dir, &m, S->err);
+        free(all);
+        if (s == CW_OK)
+            s = push_map(S->out, m);
+    }
+    if (s == CW_OK && !used) {
+        *S->err = pkv ? cw_strdupf("%s:%d: [source.%s] preset: no section [source.%s] in preset "
+                                   "%s",
+                                   pkv->file, pkv->line, S->name, S->psect, S->pbase)
+                      : cw_strdupf("no section [source.%s] in preset %s", S->psect, S->pbase);
+        s = pkv ? CW_ERR_CONFIG : CW_ERR_NOTFOUND;
+    }
+    /* A field key of the config section that no section's kind has. */
+    for (int j = 0; s == CW_OK && cs->n && j < cs->s[0].n; j++) {
+        const kv *k = &cs->s[0].kvs[j];
+        int any = 0;
+        for (int i = 0; i < S->out->nmaps; i++)
+            any |= key_applies(k->key, cw_kind_get(S->out->maps[i]->kind));
+        if (!any) {
+            *S->err = cw_strdupf("%s:%d: [source.%s] %s: is not a field of any kind of preset %s",
+                                 k->file, k->line, S->name, k->key, S->pbase);
+            s = CW_ERR_CONFIG;
+        }
+    }
+    return s;
+}
+
 cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw_source *out,
                             char **err)
 {
@@ -1274,54 +1419,18 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
     if (!(out->name = dup(name)))
         return CW_ERR_NOMEM;
     out->is_preset = preset;
+    source_ctx S = {.out = out, .name = name, .cfile = c ? cw_config_path(c) : NULL, .err = err};
+    const sects *cs = &S.cs;
     cw_status s = CW_OK;
-    sects ps = {0};
     /* The config section's own keys. */
-    sects cs = {0};
-    const char *cfile = c ? cw_config_path(c) : NULL;
     if (!preset && c) {
-        const cw_config_entry *e;
-        int n = cw_config_entries(c, &e);
-        for (int i = 0; i < n && s == CW_OK; i++) {
-            const char *sn;
-            size_t nl = strlen(name);
-            /* [source.NAME], or sections [source.NAME.PART] of one source. */
-            if (cw_config_section_is(e[i].section, "source", &sn) && strncmp(sn, name, nl) == 0 &&
-                (sn[nl] == '\0' || (sn[nl] == '.' && sn[nl + 1])))
-                s = add_kv(&cs, sn, e[i].key, e[i].value, cfile ? cfile : "config", e[i].line);
-        }
-        if (s != CW_OK)
+        if ((s = config_sects(&S, c)) != CW_OK)
             goto done;
-        if (cs.n > 1 || (cs.n == 1 && strcmp(cs.s[0].name, name) != 0)) {
-            /* Several sections: each is compiled as it stands. */
-            char dbuf2[1024];
-            const char *dir2 = dir_of(cfile, dbuf2, sizeof dbuf2);
-            for (int i = 0; i < cs.n && s == CW_OK; i++) {
-                const kv *k0 = &cs.s[i].kvs[0];
-                if (strcmp(cs.s[i].name, name) == 0) {
-                    *err = cw_strdupf("%s:%d: [source.%s]: a source is one [source.%s] section or "
-                                      "several [source.%s.PART] sections, not both",
-                                      k0->file, k0->line, name, name, name);
-                    s = CW_ERR_CONFIG;
-                    break;
-                }
-                for (int j = 0; j < cs.s[i].n && s == CW_OK; j++)
-                    if (strcmp(cs.s[i].kvs[j].key, "preset") == 0) {
-                        *err = cw_strdupf("%s:%d: [source.%s] preset: a source of several "
-                                          "sections cannot start from a preset",
-                                          cs.s[i].kvs[j].file, cs.s[i].kvs[j].line, cs.s[i].name);
-                        s = CW_ERR_CONFIG;
-                    }
-                cw_mapping *m;
-                if (s == CW_OK)
-                    s = compile_section(cs.s[i].name, cfile ? cfile : "config", cs.s[i].kvs,
-                                        cs.s[i].n, dir2, &m, err);
-                if (s == CW_OK)
-                    s = push_map(out, m);
-            }
+        if (cs->n > 1 || (cs->n == 1 && strcmp(cs->s[0].name, name) != 0)) {
+            s = compile_parts(&S);
             goto described;
         }
-        if (!cs.n) {
+        if (!cs->n) {
             *err = cw_strdupf("no source named '%s' (a [source.%s] section of the configuration; "
                               "see `churnwatch sources list`)",
                               name, name);
@@ -1331,90 +1440,21 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
     }
     /* A preset: the named one, or the config section's `preset` key. */
     const char *pname = preset ? name : NULL;
-    const kv *pkv = NULL;
-    for (int j = 0; cs.n && j < cs.s[0].n; j++)
-        if (strcmp(cs.s[0].kvs[j].key, "preset") == 0)
-            pkv = &cs.s[0].kvs[j], pname = pkv->value;
-    char pbase[128] = "";
-    const char *psect = NULL;
-    if (pname) {
-        /* "segment.identify": one section of preset segment. */
-        snprintf(pbase, sizeof pbase, "%s", pname);
-        char *dot = strchr(pbase, '.');
-        if (dot) {
-            *dot = '\0';
-            psect = pname;
-        }
-        s = preset_sects(pbase, &ps, err);
-        if (s != CW_OK) {
-            if (pkv) {
-                char *m =
-                    cw_strdupf("%s:%d: [source.%s] preset: %s", pkv->file, pkv->line, name, *err);
-                free(*err);
-                *err = m;
-                s = CW_ERR_CONFIG;
-            }
-            goto done;
-        }
-    }
+    for (int j = 0; cs->n && j < cs->s[0].n; j++)
+        if (strcmp(cs->s[0].kvs[j].key, "preset") == 0)
+            S.pkv = &cs->s[0].kvs[j], pname = S.pkv->value;
+    if (pname && (s = load_preset(&S, pname)) != CW_OK)
+        goto done;
     char dbuf[1024];
-    const char *dir = dir_of(cfile, dbuf, sizeof dbuf);
+    const char *dir = dir_of(S.cfile, dbuf, sizeof dbuf);
     if (!pname) {
         cw_mapping *m;
-        s = compile_section(name, cfile ? cfile : "config", cs.s[0].kvs, cs.s[0].n, dir, &m, err);
+        s = compile_section(name, S.cfile ? S.cfile : "config", cs->s[0].kvs, cs->s[0].n, dir, &m,
+                            err);
         if (s == CW_OK)
             s = push_map(out, m);
     } else {
-        int used = 0;
-        char origin[160];
-        snprintf(origin, sizeof origin, "preset %s", pbase);
-        for (int i = 0; i < ps.n && s == CW_OK; i++) {
-            if (psect && strcmp(ps.s[i].name, psect) != 0)
-                continue;
-            used++;
-            /* The preset's keys, then the config section's overrides. */
-            kv *all = malloc((size_t)(ps.s[i].n + (cs.n ? cs.s[0].n : 0) + 1) * sizeof *all);
-            if (!all) {
-                s = CW_ERR_NOMEM;
-                break;
-            }
-            int na = 0;
-            const cw_kind_def *kd = NULL;
-            for (int j = 0; j < ps.s[i].n; j++) {
-                all[na] = ps.s[i].kvs[j];
-                if (strcmp(all[na].key, "kind") == 0)
-                    kd = cw_kind_get(cw_kind_from_name(all[na].value));
-                all[na++].file = origin;
-            }
-            for (int j = 0; cs.n && j < cs.s[0].n; j++)
-                if (key_applies(cs.s[0].kvs[j].key, kd) &&
-                    (ps.n == 1 || psect || strcmp(cs.s[0].kvs[j].key, "kind") != 0))
-                    all[na++] = cs.s[0].kvs[j];
-            cw_mapping *m;
-            s = compile_section(ps.s[i].name, origin, all, na, dir, &m, err);
-            free(all);
-            if (s == CW_OK)
-                s = push_map(out, m);
-        }
-        if (s == CW_OK && !used) {
-            *err = pkv ? cw_strdupf("%s:%d: [source.%s] preset: no section [source.%s] in preset "
-                                    "%s",
-                                    pkv->file, pkv->line, name, psect, pbase)
-                       : cw_strdupf("no section [source.%s] in preset %s", psect, pbase);
-            s = pkv ? CW_ERR_CONFIG : CW_ERR_NOTFOUND;
-        }
-        /* A field key of the config section that no section's kind has. */
-        for (int j = 0; s == CW_OK && cs.n && j < cs.s[0].n; j++) {
-            const kv *k = &cs.s[0].kvs[j];
-            int any = 0;
-            for (int i = 0; i < out->nmaps; i++)
-                any |= key_applies(k->key, cw_kind_get(out->maps[i]->kind));
-            if (!any) {
-                *err = cw_strdupf("%s:%d: [source.%s] %s: is not a field of any kind of preset %s",
-                                  k->file, k->line, name, k->key, pbase);
-                s = CW_ERR_CONFIG;
-            }
-        }
+        s = compile_preset(&S, dir);
     }
 described:
     if (s == CW_OK) {
@@ -1426,8 +1466,8 @@ described:
         }
     }
 done:
-    free_sects(&cs);
-    free_sects(&ps);
+    free_sects(&S.cs);
+    free_sects(&S.ps);
     if (s != CW_OK) {
         if (!*err)
             *err = cw_strdupf("source %s: %s", name, cw_strerror(s));
