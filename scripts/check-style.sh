@@ -30,7 +30,6 @@ tests/unit/test_rules.c:test_lifecycle    one alert lifecycle scenario (open, ac
 src/cmd_run.c:cmd_run                     the daily job: options, then ingest, snapshot, score, evaluate, deliver in order
 lib/store/sqlite/sqlite_api.c:cw_api_account  the account page read model: one query per section of the page, in page order
 lib/health/score.c:cw_score_export        one report in three formats (table, csv, json) over the same rows
-lib/model/model_explain.c:cw_model_predict  score, explain and the what-would-turn-it-green pass over one snapshot
 src/cmd_score.c:cmd_score                 option parsing (one case per option); the command table of issue 16 replaces it
 lib/revenue/reasons.c:cw_chain_compute    the loss chain (user loss, change, churn) per account in one pass over the ledger
 lib/ingest/periods.c:cw_periods_derive    billing periods to subscription changes: one sweep over sorted periods with its edge cases inline
