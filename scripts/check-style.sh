@@ -46,7 +46,6 @@ lib/ingest/validate.c:cw_validate_field   one case per field type
 src/report_reasons.c:report_chain         the chain report in table and csv
 lib/ingest/reader.c:cw_csv_next           the RFC 4180 state machine over one record; hot path
 src/cmd_backtest.c:cmd_backtest           option parsing (one case per option); the command table of issue 16 replaces it
-lib/revenue/reasons.c:cw_reasons_compute  reasons per churned account, then the totals per cause and segment
 '
 long=$(awk '
   FNR == 1 { sig = ""; sigdone = 0; inbody = 0 }
