@@ -38,7 +38,6 @@ src/cmd_ingest.c:cmd_ingest               option parsing (one case per option); 
 lib/model/model.c:fit_logreg              liblinear problem, C search and calibration of the logistic model in order
 src/cmd_metrics.c:cmd_metrics             option parsing (one case per option); the command table of issue 16 replaces it
 src/serve_http.c:on_request               HTTP request dispatch: method, route, auth, limits and response in order
-sim/sim.c:cw_sim_run                      the simulated world written file by file
 src/cmd_alerts.c:cmd_alerts               option parsing (one case per option); the command table of issue 16 replaces it
 src/cmd_train.c:cmd_train                 option parsing (one case per option); the command table of issue 16 replaces it
 src/cmd_predict.c:cmd_predict             option parsing (one case per option); the command table of issue 16 replaces it
