@@ -35,7 +35,6 @@ lib/revenue/reasons.c:cw_chain_compute    the loss chain (user loss, change, chu
 lib/ingest/periods.c:cw_periods_derive    billing periods to subscription changes: one sweep over sorted periods with its edge cases inline
 src/report_html.c:cmd_report_html         the dashboard views written to one HTML file in page order
 src/cmd_ingest.c:cmd_ingest               option parsing (one case per option); the command table of issue 16 replaces it
-lib/model/model.c:fit_logreg              liblinear problem, C search and calibration of the logistic model in order
 src/cmd_metrics.c:cmd_metrics             option parsing (one case per option); the command table of issue 16 replaces it
 src/serve_http.c:on_request               HTTP request dispatch: method, route, auth, limits and response in order
 src/cmd_alerts.c:cmd_alerts               option parsing (one case per option); the command table of issue 16 replaces it
