@@ -31,7 +31,6 @@ src/cmd_run.c:cmd_run                     the daily job: options, then ingest, s
 lib/store/sqlite/sqlite_api.c:cw_api_account  the account page read model: one query per section of the page, in page order
 lib/health/score.c:cw_score_export        one report in three formats (table, csv, json) over the same rows
 src/cmd_score.c:cmd_score                 option parsing (one case per option); the command table of issue 16 replaces it
-lib/revenue/reasons.c:cw_chain_compute    the loss chain (user loss, change, churn) per account in one pass over the ledger
 src/report_html.c:cmd_report_html         the dashboard views written to one HTML file in page order
 src/cmd_ingest.c:cmd_ingest               option parsing (one case per option); the command table of issue 16 replaces it
 src/cmd_metrics.c:cmd_metrics             option parsing (one case per option); the command table of issue 16 replaces it
