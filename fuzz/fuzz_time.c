@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int ok[2];
     for (int naive = 0; naive < 2; naive++) {
         const char *why = NULL;
-        cw_status st = cw_time_parse(s, size, naive, &t[naive], &why);
+        cw_status st = cw_time_parse(s, size, naive ? CW_TIME_NAIVE_UTC : 0, &t[naive], &why);
         ok[naive] = st == CW_OK;
         if (!ok[naive]) {
             CHECK(st == CW_ERR_INPUT && why && why[0]);
@@ -35,10 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(t[naive] >= 0 && t[naive] < 4102444800LL);
         char buf[32];
         int64_t back = -1;
-        cw_time_format(t[naive], 0, buf, sizeof buf);
+        cw_time_format(t[naive], CW_TIME_TIMESTAMP, buf, sizeof buf);
         CHECK(strlen(buf) == 20);
         CHECK(cw_time_parse(buf, strlen(buf), 0, &back, NULL) == CW_OK && back == t[naive]);
-        cw_time_format(t[naive], 1, buf, sizeof buf);
+        cw_time_format(t[naive], CW_TIME_DATE, buf, sizeof buf);
         CHECK(strlen(buf) == 10);
         CHECK(cw_time_parse(buf, strlen(buf), 0, &back, NULL) == CW_OK &&
               back == t[naive] - t[naive] % 86400);

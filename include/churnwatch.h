@@ -168,14 +168,19 @@ CW_API cw_kind cw_kind_from_name(const char *name);
  * 'T') or Unix seconds into UTC Unix seconds. Unix seconds have 9 or 10
  * digits (1973-03-03 .. 2099-12-31): a number of 1-7 digits ("2025") is not
  * a date or timestamp, and 11-13 digits look like milliseconds (an error
- * asking for the unit). A timestamp without an offset is UTC when naive_utc
- * is non-zero and an error otherwise. On error returns CW_ERR_INPUT and, when
- * why is non-NULL, a static reason ("impossible date", …). */
-CW_API cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out_unix,
+ * asking for the unit). A timestamp without an offset is UTC with the flag
+ * CW_TIME_NAIVE_UTC and an error otherwise. On error returns CW_ERR_INPUT
+ * and, when why is non-NULL, a static reason ("impossible date", …). */
+enum { CW_TIME_NAIVE_UTC = 1 }; /* flags of cw_time_parse; 0 = none */
+CW_API cw_status cw_time_parse(const char *s, size_t len, unsigned flags, int64_t *out_unix,
                                const char **why);
-/* Formats t as "YYYY-MM-DD" (date_only) or "YYYY-MM-DDTHH:MM:SSZ" into buf.
- * Returns buf. */
-CW_API char *cw_time_format(int64_t t, int date_only, char *buf, size_t bufsize);
+/* The layouts of cw_time_format. */
+typedef enum cw_time_layout {
+    CW_TIME_TIMESTAMP = 0, /* "YYYY-MM-DDTHH:MM:SSZ" */
+    CW_TIME_DATE = 1       /* "YYYY-MM-DD" */
+} cw_time_layout;
+/* Formats t in layout into buf. Returns buf. */
+CW_API char *cw_time_format(int64_t t, cw_time_layout layout, char *buf, size_t bufsize);
 /* Days since 1970-01-01 for a civil date (proleptic Gregorian). */
 CW_API int64_t cw_days_from_civil(int64_t y, unsigned m, unsigned d);
 
@@ -314,11 +319,12 @@ typedef struct cw_source_info {
     int is_preset;
 } cw_source_info;
 
+enum { CW_SOURCES_PRESETS = 1 }; /* flags of cw_sources_list; 0 = none */
 /* Compiles (and so validates) every [source.NAME] of c (c may be NULL) and,
- * with presets, every built-in preset; *out (*n entries; caller frees with
- * free()) lists them, configured sources first. Errors as "file:line:
- * [source.X] key: why" in *err (may be NULL). */
-CW_API cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
+ * with the flag CW_SOURCES_PRESETS, every built-in preset; *out (*n entries;
+ * caller frees with free()) lists them, configured sources first. Errors as
+ * "file:line: [source.X] key: why" in *err (may be NULL). */
+CW_API cw_status cw_sources_list(const cw_config *c, unsigned flags, cw_source_info **out, int *n,
                                  cw_error *err);
 
 /* Called by cw_ingest_preview for each mapped row: the text of every field
@@ -328,11 +334,13 @@ typedef void (*cw_preview_fn)(const cw_kind_def *kd, const char *const *texts, i
 /* `churnwatch sources check`: reads paths exactly as cw_ingest_files would
  * (o->source or o->preset names the mapping), reporting errors and warnings
  * through o->on_message and the first limit rows through on_row, and then
- * rolls back: the store is never changed. With check_refs = 0, references
- * to unknown accounts and users are not errors (no database to check them
- * against). Returns CW_ERR_INPUT when any row is bad. */
+ * rolls back: the store is never changed. Without the flag
+ * CW_PREVIEW_CHECK_REFS, references to unknown accounts and users are not
+ * errors (no database to check them against). Returns CW_ERR_INPUT when any
+ * row is bad. */
+enum { CW_PREVIEW_CHECK_REFS = 1 }; /* flags of cw_ingest_preview; 0 = none */
 CW_API cw_status cw_ingest_preview(cw_store *st, const char *const *paths, size_t npaths,
-                                   const cw_ingest_opts *o, int limit, int check_refs,
+                                   const cw_ingest_opts *o, int limit, unsigned flags,
                                    cw_preview_fn on_row, cw_ingest_stats *stats);
 
 /* Ingests files ("-" is stdin; ".gz" is decompressed) in one transaction,
@@ -1627,11 +1635,16 @@ typedef struct cw_eval {
     double roc_fpr[CW_EVAL_ROC_POINTS], roc_tpr[CW_EVAL_ROC_POINTS];
 } cw_eval;
 
+/* What the scores given to cw_eval_binary are. */
+typedef enum cw_eval_scores {
+    CW_EVAL_RANKS = 0,        /* a ranking only: no Brier score */
+    CW_EVAL_PROBABILITIES = 1 /* probabilities: the Brier score too */
+} cw_eval_scores;
 /* Evaluates score[i] (higher = riskier) against y[i] (0/1) over n rows;
- * probabilities says whether the scores are probabilities (Brier score).
+ * kind says whether the scores are probabilities (Brier score).
  * Returns CW_OK or CW_ERR_NOMEM. Definitions in docs/model.md. */
 CW_API cw_status cw_eval_binary(const double *score, const unsigned char *y, int64_t n,
-                                int probabilities, cw_eval *out);
+                                cw_eval_scores kind, cw_eval *out);
 
 /* Early warning: over the churns in the evaluated period, the days
  * between the first red flag (in the look-back before the churn) and the

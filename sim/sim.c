@@ -2370,6 +2370,95 @@ void cw_sim_opts_init(cw_sim_opts *o)
     o->seed = 42;
 }
 
+/* CW_OK when o can be simulated, else CW_ERR_USAGE with why in *msg
+ * (caller frees). */
+static cw_status sim_check_opts(const cw_sim_opts *o, char **msg)
+{
+    if (!o || !o->out_dir || !*o->out_dir)
+        *msg = msgf("simulate: no output directory");
+    else if (o->accounts < 1 || o->accounts > 100000000)
+        *msg = msgf("simulate: accounts must be 1..100000000, got %lld", (long long)o->accounts);
+    else if (o->months < 1 || o->months > 120)
+        *msg = msgf("simulate: months must be 1..120, got %d", o->months);
+    else if (o->start_day < civ_days(1972, 1, 1) || o->start_day > civ_days(9000, 1, 1))
+        /* Accounts sign up to a year before the start: keep dates 4-digit years. */
+        *msg = msgf("simulate: start day %lld is outside 1972..9000", (long long)o->start_day);
+    else
+        return CW_OK;
+    return CW_ERR_USAGE;
+}
+
+/* The output directory and its truth/ folder; an earlier run's events in
+ * the other form removed. */
+static cw_status sim_dirs(const cw_sim_opts *o, char **errmsg)
+{
+    cw_status s = make_dir(o->out_dir, errmsg);
+    /* The ground truth goes into its own folder so that ingesting DIR/ *.csv
+     * loads exactly the exports, and never the answers. */
+    char *truth_dir = s == CW_OK ? join_path(o->out_dir, "truth") : NULL;
+    if (s == CW_OK && !truth_dir)
+        s = CW_ERR_NOMEM;
+    if (s == CW_OK)
+        s = make_dir(truth_dir, errmsg);
+    free(truth_dir);
+    if (s != CW_OK)
+        return s;
+    /* One world per directory: an earlier run's events in the other form
+     * would be ingested twice when the whole directory is. */
+    char *stale = join_path(o->out_dir, o->gzip ? "events.csv" : "events.csv.gz");
+    if (stale)
+        remove(stale);
+    free(stale);
+    return CW_OK;
+}
+
+/* Simulates and writes every account, reporting progress. */
+static cw_status sim_accounts(sim_ctx *c, char **errmsg)
+{
+    const cw_sim_opts *o = c->o;
+    double last = now_s();
+    for (int64_t i = 1; i <= o->accounts; i++) {
+        sim_account(c, i);
+        if (c->nomem) {
+            if (errmsg)
+                *errmsg = msgf("out of memory");
+            return CW_ERR_NOMEM;
+        }
+        for (int k = 1; k < OUT__COUNT; k++) {
+            if (c->out[k].err) {
+                if (errmsg)
+                    *errmsg = msgf("cannot write %s: %s", c->out[k].path, strerror(c->out[k].err));
+                return CW_ERR_IO;
+            }
+        }
+        if (o->on_progress) {
+            double t = now_s();
+            if (t - last >= 0.25 || i == o->accounts) {
+                o->on_progress(i, o->accounts, c->events, o->ud);
+                last = t;
+            }
+        }
+    }
+    return CW_OK;
+}
+
+/* Rows per kind, churned accounts and bytes on disk (events.csv.gz
+ * compressed), manifest included. */
+static void sim_stats(const sim_ctx *c, cw_sim_stats *stats)
+{
+    for (int k = 1; k < CW_KIND__COUNT; k++)
+        stats->rows[k] = c->out[k].rows;
+    stats->churned = c->churned_ever;
+    char *mpath = join_path(c->o->out_dir, "manifest.json");
+    for (int k = 1; k <= OUT__COUNT; k++) {
+        struct stat st;
+        const char *path = k < OUT__COUNT ? c->out[k].path : mpath;
+        if (path && stat(path, &st) == 0)
+            stats->bytes += (int64_t)st.st_size;
+    }
+    free(mpath);
+}
+
 static cw_status sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errmsg);
 
 cw_status cw_sim_run(const cw_sim_opts *o, cw_sim_stats *stats, cw_error *err)
@@ -2390,22 +2479,8 @@ static cw_status sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errms
     memset(stats, 0, sizeof *stats);
     if (errmsg)
         *errmsg = NULL;
-    cw_status s = CW_OK;
     char *msg = NULL;
-    if (!o || !o->out_dir || !*o->out_dir) {
-        msg = msgf("simulate: no output directory");
-        s = CW_ERR_USAGE;
-    } else if (o->accounts < 1 || o->accounts > 100000000) {
-        msg = msgf("simulate: accounts must be 1..100000000, got %lld", (long long)o->accounts);
-        s = CW_ERR_USAGE;
-    } else if (o->months < 1 || o->months > 120) {
-        msg = msgf("simulate: months must be 1..120, got %d", o->months);
-        s = CW_ERR_USAGE;
-    } else if (o->start_day < civ_days(1972, 1, 1) || o->start_day > civ_days(9000, 1, 1)) {
-        /* Accounts sign up to a year before the start: keep dates 4-digit years. */
-        msg = msgf("simulate: start day %lld is outside 1972..9000", (long long)o->start_day);
-        s = CW_ERR_USAGE;
-    }
+    cw_status s = sim_check_opts(o, &msg);
     if (s != CW_OK) {
         if (errmsg)
             *errmsg = msg;
@@ -2413,23 +2488,8 @@ static cw_status sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errms
             free(msg);
         return s;
     }
-    s = make_dir(o->out_dir, errmsg);
-    /* The ground truth goes into its own folder so that ingesting DIR/ *.csv
-     * loads exactly the exports, and never the answers. */
-    char *truth_dir = s == CW_OK ? join_path(o->out_dir, "truth") : NULL;
-    if (s == CW_OK && !truth_dir)
-        s = CW_ERR_NOMEM;
-    if (s == CW_OK)
-        s = make_dir(truth_dir, errmsg);
-    free(truth_dir);
-    if (s != CW_OK)
+    if ((s = sim_dirs(o, errmsg)) != CW_OK)
         return s;
-    /* One world per directory: an earlier run's events in the other form
-     * would be ingested twice when the whole directory is. */
-    char *stale = join_path(o->out_dir, o->gzip ? "events.csv" : "events.csv.gz");
-    if (stale)
-        remove(stale);
-    free(stale);
     sim_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         if (errmsg)
@@ -2457,33 +2517,9 @@ static cw_status sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errms
                                                             : kind_files[k];
         s = out_open(c, k, name, errmsg);
     }
-    if (s == CW_OK)
+    if (s == CW_OK) {
         write_features(c);
-
-    double last = now_s();
-    for (int64_t i = 1; i <= o->accounts && s == CW_OK; i++) {
-        sim_account(c, i);
-        if (c->nomem) {
-            if (errmsg)
-                *errmsg = msgf("out of memory");
-            s = CW_ERR_NOMEM;
-            break;
-        }
-        for (int k = 1; k < OUT__COUNT; k++) {
-            if (c->out[k].err) {
-                if (errmsg)
-                    *errmsg = msgf("cannot write %s: %s", c->out[k].path, strerror(c->out[k].err));
-                s = CW_ERR_IO;
-                break;
-            }
-        }
-        if (o->on_progress && s == CW_OK) {
-            double t = now_s();
-            if (t - last >= 0.25 || i == o->accounts) {
-                o->on_progress(i, o->accounts, c->events, o->ud);
-                last = t;
-            }
-        }
+        s = sim_accounts(c, errmsg);
     }
     for (int k = 1; k < OUT__COUNT; k++) {
         int err = out_close(&c->out[k]);
@@ -2495,20 +2531,8 @@ static cw_status sim_run(const cw_sim_opts *o, cw_sim_stats *stats, char **errms
     }
     if (s == CW_OK)
         s = write_manifest(c, errmsg);
-    if (s == CW_OK) {
-        for (int k = 1; k < CW_KIND__COUNT; k++)
-            stats->rows[k] = c->out[k].rows;
-        stats->churned = c->churned_ever;
-        /* Bytes on disk (events.csv.gz compressed), manifest included. */
-        char *mpath = join_path(o->out_dir, "manifest.json");
-        for (int k = 1; k <= OUT__COUNT; k++) {
-            struct stat st;
-            const char *path = k < OUT__COUNT ? c->out[k].path : mpath;
-            if (path && stat(path, &st) == 0)
-                stats->bytes += (int64_t)st.st_size;
-        }
-        free(mpath);
-    }
+    if (s == CW_OK)
+        sim_stats(c, stats);
     for (int k = 1; k < OUT__COUNT; k++) {
         free(c->out[k].path);
         free(c->out[k].buf);

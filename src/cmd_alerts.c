@@ -75,7 +75,7 @@ int cmd_evaluate(int argc, char **argv)
             rc = store_fail(st, "evaluate", s);
         else if (!quiet) {
             char d[16];
-            cw_time_format(day * 86400, 1, d, sizeof d);
+            cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
             cli_print_evaluate(d, &e);
         }
     }
@@ -90,7 +90,7 @@ static void day_str(int64_t day, char *buf, size_t n)
     if (day < 0)
         snprintf(buf, n, "-");
     else
-        cw_time_format(day * 86400, 1, buf, n);
+        cw_time_format(day * 86400, CW_TIME_DATE, buf, n);
 }
 
 static void print_list(const cw_alert_list *l)
@@ -120,7 +120,7 @@ static json_t *day_json(int64_t day)
     char d[16];
     if (day < 0)
         return json_null();
-    cw_time_format(day * 86400, 1, d, sizeof d);
+    cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
     return json_string(d);
 }
 
@@ -192,7 +192,7 @@ int cmd_alerts(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    cw_alerts_query q = {0, -2, NULL, NULL, 0, 0};
+    cw_alerts_query q = {.today = -2};
     int c;
     cli_format fmt = CLI_FMT_TABLE;
     int64_t until = -1, limit = -1, offset = 0;

@@ -68,7 +68,8 @@ int cmd_backtest(int argc, char **argv)
         cw_scorecard *sc = NULL;
         rc = cli_load_scorecard(cfg, &sc);
         if (rc == 0) {
-            cw_suggest_opts so = {o.from_day, o.to_day, o.horizon_days};
+            cw_suggest_opts so = {
+                .from_day = o.from_day, .to_day = o.to_day, .horizon_days = o.horizon_days};
             cw_suggest_result r;
             cw_status s = cw_score_suggest(st, sc, &so, &r);
             if (s != CW_OK) {
@@ -96,8 +97,8 @@ int cmd_backtest(int argc, char **argv)
         printf("]\n");
     } else {
         char a[16], z[16];
-        cw_time_format(b->test_from * 86400, 1, a, sizeof a);
-        cw_time_format(b->test_to * 86400, 1, z, sizeof z);
+        cw_time_format(b->test_from * 86400, CW_TIME_DATE, a, sizeof a);
+        cw_time_format(b->test_to * 86400, CW_TIME_DATE, z, sizeof z);
         printf("backtest on snapshots %s .. %s, churn within %d days\n", a, z, b->horizon_days);
         printf("%-28s %8s %6s %7s %7s %7s %8s %8s %8s %7s %7s\n", "subject", "rows", "churn",
                "ROC AUC", "PR AUC", "Brier", "prec@10", "rec@10", "lift@10", "lead d", "missed");

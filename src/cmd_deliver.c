@@ -18,7 +18,7 @@
 static int parse_when(const char *opt, const char *v, int64_t *out)
 {
     const char *why = NULL;
-    if (cw_time_parse(v, strlen(v), 1, out, &why) != CW_OK) {
+    if (cw_time_parse(v, strlen(v), CW_TIME_NAIVE_UTC, out, &why) != CW_OK) {
         cli_error("%s %s: %s", opt, v, why ? why : "not a time");
         return EXIT_USAGE;
     }
@@ -125,7 +125,7 @@ static const char *const outbox_status_names[] = {"pending", "delivered", "dead"
 static void when(int64_t t, char *buf, size_t n)
 {
     if (t)
-        cw_time_format(t, 0, buf, n);
+        cw_time_format(t, CW_TIME_TIMESTAMP, buf, n);
     else
         snprintf(buf, n, "-");
 }
@@ -327,7 +327,7 @@ static cw_status print_task(const cw_task *t, void *ud)
     list_ctx *x = ud;
     char due[32];
     if (t->due_day)
-        cw_time_format(t->due_day, 1, due, sizeof due);
+        cw_time_format(t->due_day, CW_TIME_DATE, due, sizeof due);
     else
         snprintf(due, sizeof due, "-");
     const char *st = (unsigned)t->status < 3 ? task_status_names[t->status] : "?";

@@ -166,6 +166,148 @@ static int days_ago(int64_t now, int64_t ts)
     return (int)((now - ts) / 86400);
 }
 
+/* 1. The configuration: settings (loaded by the caller), then the rules,
+ * the scorecard and the actions, each kept for the later checks. */
+static void check_config(doctor *D, const cw_config *cfg, cw_rules **rs, cw_scorecard **sc,
+                         cw_actions **acts)
+{
+    cw_error err = {CW_OK, ""};
+    if (cw_rules_load(cfg, rs, &err) != CW_OK)
+        report(D, EXIT_CONFIG, 0, "configuration: rules: %s", cw_error_why(&err));
+    if (cw_scorecard_load(cfg, sc, &err) != CW_OK)
+        report(D, EXIT_CONFIG, 0, "configuration: scorecard: %s", cw_error_why(&err));
+    if (cw_actions_load(cfg, acts, &err) != CW_OK)
+        report(D, EXIT_CONFIG, 0, "configuration: actions: %s", cw_error_why(&err));
+    if (!D->fails) {
+        const cw_action *const *list;
+        report(D, 0, 0, "configuration: %d rules, %d actions", cw_rules_count(*rs),
+               cw_actions_list(*acts, &list));
+    }
+}
+
+/* 2. The database: opened read-only (*st, NULL when it cannot be), never
+ * migrated; its schema version, integrity and file mode. */
+static void check_database(doctor *D, const cw_config *cfg, cw_store **st)
+{
+    cw_error err = {CW_OK, ""};
+    const char *db = cw_config_get(cfg, "store.db");
+    const char *file = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
+    struct stat sb;
+    if (strstr(file, "://") == NULL && stat(file, &sb) != 0) {
+        report(D, EXIT_DB, 0, "database: %s: %s", file, strerror(errno));
+    } else {
+        cw_store_opts so = {.readonly = 1,
+                            .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
+        cw_status s = cw_store_open(db, &so, st, &err);
+        if (s != CW_OK) {
+            report(D, EXIT_DB, 0, "database: %s%s", cw_error_why(&err),
+                   strstr(cw_error_why(&err), "schema version")
+                       ? " (a writing command migrates it: back it up first, docs/operations.md)"
+                       : "");
+        } else {
+            char *problems = NULL;
+            s = cw_store_integrity_check(*st, &problems);
+            if (s != CW_OK)
+                report(D, EXIT_DB, 0, "database: integrity check: %s", cw_store_errmsg(*st));
+            else if (problems)
+                report(D, EXIT_DB, 0, "database: %s: integrity check failed:\n%s", file, problems);
+            else
+                report(D, 0, 0, "database: %s: schema %d, integrity ok", file,
+                       cw_store_schema_version(*st));
+            free(problems);
+            if (strstr(file, "://") == NULL && (sb.st_mode & 077))
+                report(D, 0, 1,
+                       "database: %s has mode %04o: readable by other users (chmod 600; it "
+                       "holds e-mail addresses and token hashes)",
+                       file, (unsigned)(sb.st_mode & 07777));
+        }
+    }
+}
+
+/* 3. Destinations: every action with a URL; the SMTP server when an e-mail
+ * action has messages waiting or smtp_url is configured. */
+static void check_destinations(doctor *D, const cw_config *cfg, cw_actions *acts, cw_store *st,
+                               int network, long timeout_ms)
+{
+    if (acts) {
+        const cw_action *const *list;
+        int n = cw_actions_list(acts, &list);
+        int checked = 0;
+        for (int i = 0; i < n; i++) {
+            if (!list[i]->url)
+                continue;
+            checked++;
+            if (network)
+                check_destination(D, list[i]->name, list[i]->url, (int)timeout_ms);
+        }
+        pending_email pe = {acts, 0};
+        if (st)
+            cw_outbox_dest_counts(st, count_email, &pe);
+        const char *smtp = cw_config_get(cfg, "deliver.smtp_url");
+        int smtp_set = strcmp(smtp, "smtp://127.0.0.1:25") != 0;
+        if (smtp && (pe.queued || smtp_set)) {
+            checked++;
+            if (network)
+                check_destination(D, "smtp (deliver.smtp_url)", smtp, (int)timeout_ms);
+        }
+        if (!network)
+            report(D, 0, 1, "destinations: %d not checked (--no-network)", checked);
+        else if (!checked)
+            report(D, 0, 0, "destinations: none configured");
+    }
+}
+
+/* 4. Freshness: the events and the daily run. */
+static void check_freshness(doctor *D, cw_store *st, int64_t now, long stale_days)
+{
+    if (st) {
+        cw_store_health h;
+        cw_run_info run;
+        int have_run = 0;
+        char t1[32];
+        if (cw_store_health_get(st, &h) != CW_OK || cw_run_log_last(st, &run, &have_run) != CW_OK) {
+            report(D, EXIT_DB, 0, "freshness: %s", cw_store_errmsg(st));
+        } else {
+            int64_t ev = h.data_latest_ts[CW_KIND_EVENTS];
+            if (!ev)
+                report(D, EXIT_DATA, 0, "freshness: no events stored");
+            else if (days_ago(now, ev) > stale_days)
+                report(D, EXIT_DATA, 0,
+                       "freshness: the newest events are of %s, %d days ago (more than %ld: is "
+                       "the export feeding the drop folder still running?)",
+                       cw_time_format(ev, CW_TIME_DATE, t1, sizeof t1), days_ago(now, ev),
+                       stale_days);
+            else
+                report(D, 0, 0, "freshness: the newest events are of %s",
+                       cw_time_format(ev, CW_TIME_DATE, t1, sizeof t1));
+            if (!have_run)
+                report(D, 0, 1, "daily run: no `churnwatch run` recorded yet");
+            else if (run.ended_at == 0 && now - run.started_at > 86400)
+                report(D, EXIT_DATA, 0,
+                       "daily run: the last run, started %s, never ended (killed?)",
+                       cw_time_format(run.started_at, CW_TIME_TIMESTAMP, t1, sizeof t1));
+            else if (run.ended_at == 0)
+                report(D, 0, 0, "daily run: running since %s",
+                       cw_time_format(run.started_at, CW_TIME_TIMESTAMP, t1, sizeof t1));
+            else if (run.exit_code != 0)
+                report(D, EXIT_DATA, 0,
+                       "daily run: the last run, ended %s, failed with exit code %d (see its "
+                       "log; `churnwatch help exit-codes`)",
+                       cw_time_format(run.ended_at, CW_TIME_TIMESTAMP, t1, sizeof t1),
+                       run.exit_code);
+            else if (days_ago(now, run.started_at) > stale_days)
+                report(D, EXIT_DATA, 0,
+                       "daily run: the last run started %s, %d days ago (is the timer or cron "
+                       "job still there?)",
+                       cw_time_format(run.started_at, CW_TIME_TIMESTAMP, t1, sizeof t1),
+                       days_ago(now, run.started_at));
+            else
+                report(D, 0, 0, "daily run: the last run ended %s, exit code 0",
+                       cw_time_format(run.ended_at, CW_TIME_TIMESTAMP, t1, sizeof t1));
+        }
+    }
+}
+
 int cmd_doctor(int argc, char **argv)
 {
     cw_config *cfg;
@@ -209,134 +351,14 @@ int cmd_doctor(int argc, char **argv)
     }
     int64_t now = (int64_t)time(NULL);
 
-    /* 1. configuration: settings loaded above; rules, scorecard, actions */
     cw_rules *rs = NULL;
     cw_scorecard *sc = NULL;
     cw_actions *acts = NULL;
-    cw_error err = {CW_OK, ""};
-    cw_status s = cw_rules_load(cfg, &rs, &err);
-    if (s != CW_OK)
-        report(&D, EXIT_CONFIG, 0, "configuration: rules: %s", cw_error_why(&err));
-    s = cw_scorecard_load(cfg, &sc, &err);
-    if (s != CW_OK)
-        report(&D, EXIT_CONFIG, 0, "configuration: scorecard: %s", cw_error_why(&err));
-    s = cw_actions_load(cfg, &acts, &err);
-    if (s != CW_OK)
-        report(&D, EXIT_CONFIG, 0, "configuration: actions: %s", cw_error_why(&err));
-    if (!D.fails) {
-        const cw_action *const *list;
-        report(&D, 0, 0, "configuration: %d rules, %d actions", cw_rules_count(rs),
-               cw_actions_list(acts, &list));
-    }
-
-    /* 2. the database: read-only, never migrated */
-    const char *db = cw_config_get(cfg, "store.db");
-    const char *file = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
     cw_store *st = NULL;
-    struct stat sb;
-    if (strstr(file, "://") == NULL && stat(file, &sb) != 0) {
-        report(&D, EXIT_DB, 0, "database: %s: %s", file, strerror(errno));
-    } else {
-        cw_store_opts so = {1, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
-        s = cw_store_open(db, &so, &st, &err);
-        if (s != CW_OK) {
-            report(&D, EXIT_DB, 0, "database: %s%s", cw_error_why(&err),
-                   strstr(cw_error_why(&err), "schema version")
-                       ? " (a writing command migrates it: back it up first, docs/operations.md)"
-                       : "");
-        } else {
-            char *problems = NULL;
-            s = cw_store_integrity_check(st, &problems);
-            if (s != CW_OK)
-                report(&D, EXIT_DB, 0, "database: integrity check: %s", cw_store_errmsg(st));
-            else if (problems)
-                report(&D, EXIT_DB, 0, "database: %s: integrity check failed:\n%s", file, problems);
-            else
-                report(&D, 0, 0, "database: %s: schema %d, integrity ok", file,
-                       cw_store_schema_version(st));
-            free(problems);
-            if (strstr(file, "://") == NULL && (sb.st_mode & 077))
-                report(&D, 0, 1,
-                       "database: %s has mode %04o: readable by other users (chmod 600; it "
-                       "holds e-mail addresses and token hashes)",
-                       file, (unsigned)(sb.st_mode & 07777));
-        }
-    }
-
-    /* 3. destinations: every action with a URL; the SMTP server when an
-     * e-mail action has messages waiting or smtp_url is configured */
-    if (acts) {
-        const cw_action *const *list;
-        int n = cw_actions_list(acts, &list);
-        int checked = 0;
-        for (int i = 0; i < n; i++) {
-            if (!list[i]->url)
-                continue;
-            checked++;
-            if (network)
-                check_destination(&D, list[i]->name, list[i]->url, (int)timeout_ms);
-        }
-        pending_email pe = {acts, 0};
-        if (st)
-            cw_outbox_dest_counts(st, count_email, &pe);
-        const char *smtp = cw_config_get(cfg, "deliver.smtp_url");
-        int smtp_set = strcmp(smtp, "smtp://127.0.0.1:25") != 0;
-        if (smtp && (pe.queued || smtp_set)) {
-            checked++;
-            if (network)
-                check_destination(&D, "smtp (deliver.smtp_url)", smtp, (int)timeout_ms);
-        }
-        if (!network)
-            report(&D, 0, 1, "destinations: %d not checked (--no-network)", checked);
-        else if (!checked)
-            report(&D, 0, 0, "destinations: none configured");
-    }
-
-    /* 4. freshness: the events and the daily run */
-    if (st) {
-        cw_store_health h;
-        cw_run_info run;
-        int have_run = 0;
-        char t1[32];
-        if (cw_store_health_get(st, &h) != CW_OK || cw_run_log_last(st, &run, &have_run) != CW_OK) {
-            report(&D, EXIT_DB, 0, "freshness: %s", cw_store_errmsg(st));
-        } else {
-            int64_t ev = h.data_latest_ts[CW_KIND_EVENTS];
-            if (!ev)
-                report(&D, EXIT_DATA, 0, "freshness: no events stored");
-            else if (days_ago(now, ev) > stale_days)
-                report(&D, EXIT_DATA, 0,
-                       "freshness: the newest events are of %s, %d days ago (more than %ld: is "
-                       "the export feeding the drop folder still running?)",
-                       cw_time_format(ev, 1, t1, sizeof t1), days_ago(now, ev), stale_days);
-            else
-                report(&D, 0, 0, "freshness: the newest events are of %s",
-                       cw_time_format(ev, 1, t1, sizeof t1));
-            if (!have_run)
-                report(&D, 0, 1, "daily run: no `churnwatch run` recorded yet");
-            else if (run.ended_at == 0 && now - run.started_at > 86400)
-                report(&D, EXIT_DATA, 0,
-                       "daily run: the last run, started %s, never ended (killed?)",
-                       cw_time_format(run.started_at, 0, t1, sizeof t1));
-            else if (run.ended_at == 0)
-                report(&D, 0, 0, "daily run: running since %s",
-                       cw_time_format(run.started_at, 0, t1, sizeof t1));
-            else if (run.exit_code != 0)
-                report(&D, EXIT_DATA, 0,
-                       "daily run: the last run, ended %s, failed with exit code %d (see its "
-                       "log; `churnwatch help exit-codes`)",
-                       cw_time_format(run.ended_at, 0, t1, sizeof t1), run.exit_code);
-            else if (days_ago(now, run.started_at) > stale_days)
-                report(&D, EXIT_DATA, 0,
-                       "daily run: the last run started %s, %d days ago (is the timer or cron "
-                       "job still there?)",
-                       cw_time_format(run.started_at, 0, t1, sizeof t1),
-                       days_ago(now, run.started_at));
-            else
-                report(&D, 0, 0, "daily run: the last run ended %s, exit code 0",
-                       cw_time_format(run.ended_at, 0, t1, sizeof t1));
-        }
-    }
+    check_config(&D, cfg, &rs, &sc, &acts);
+    check_database(&D, cfg, &st);
+    check_destinations(&D, cfg, acts, st, network, timeout_ms);
+    check_freshness(&D, st, now, stale_days);
     printf("doctor: %d failed, %d warning(s)\n", D.fails, D.warns);
     cw_store_close(st);
     cw_actions_free(acts);

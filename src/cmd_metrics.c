@@ -52,7 +52,7 @@ int cmd_metrics(int argc, char **argv)
         return rc;
     cw_metrics_opts o;
     cw_metrics_opts_init(&o);
-    cw_metrics_export_opts x = {0, -1, CW_FORMAT_TABLE, NULL, NULL, 0, NULL, 0};
+    cw_metrics_export_opts x = {.to_day = -1, .format = CW_FORMAT_TABLE};
     int64_t as_of = -1, from = -1, to = -1;
     int every = 0, format_given = 0, no_compute = 0, quiet = 0, c;
     cli_format fmt = CLI_FMT_TABLE;

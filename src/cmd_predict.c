@@ -34,7 +34,7 @@ int cmd_predict(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    cw_predict_opts o = {0, 0, 0, 3};
+    cw_predict_opts o = {.drivers = 3};
     double top = 20, v;
     int fmt = 0, c; /* 0 table, 1 csv, 2 json */
     optind = 1;
@@ -85,7 +85,7 @@ int cmd_predict(int argc, char **argv)
     } else {
         cli_model_age_note("predict", p);
         char d[16];
-        cw_time_format(p->day * 86400, 1, d, sizeof d);
+        cw_time_format(p->day * 86400, CW_TIME_DATE, d, sizeof d);
         int64_t n = (int64_t)top < p->n ? (int64_t)top : p->n, red = 0;
         for (int64_t i = 0; i < p->n; i++)
             red += p->rows[i].probability >= o.green_below;

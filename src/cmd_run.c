@@ -128,7 +128,7 @@ static int run_lock(const char *db, double wait_s, int *rc)
             long long pid = 0, since = 0;
             char when[32] = "an unknown time";
             if (got > 0 && sscanf(who, "%lld %lld", &pid, &since) == 2)
-                cw_time_format(since, 0, when, sizeof when);
+                cw_time_format(since, CW_TIME_TIMESTAMP, when, sizeof when);
             if (pid > 0)
                 cli_error("run: another run is in progress (pid %lld since %s; lock %s)%s", pid,
                           when, path, wait_s > 0 ? ", still after --wait" : "");
@@ -392,7 +392,7 @@ int cmd_run(int argc, char **argv)
                     (long long)ss.days_scored, (long long)ss.days_skipped);
     }
     if (rc == 0) {
-        cw_predict_opts po = {day, 0, 0, 3};
+        cw_predict_opts po = {.day = day, .drivers = 3};
         po.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
         cw_predictions *p = NULL;
         cw_status s = cw_model_predict(st, &po, &p);
@@ -420,7 +420,7 @@ int cmd_run(int argc, char **argv)
             rc = cli_exit_code(s);
         } else if (!quiet) {
             char d[16];
-            cw_time_format(day * 86400, 1, d, sizeof d);
+            cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
             cli_print_evaluate(d, &e);
         }
     }
@@ -456,7 +456,7 @@ int cmd_run(int argc, char **argv)
         char code[16], d[16];
         snprintf(code, sizeof code, "%d", rc);
         cli_log(rc ? "error" : "info", "run: finished", "day",
-                cw_time_format(day * 86400, 1, d, sizeof d), "#exit_code", code, NULL);
+                cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d), "#exit_code", code, NULL);
     }
     cw_store_close(st);
     if (lock >= 0)

@@ -38,7 +38,10 @@ int cmd_serve(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    srv_opts o = {NULL, "127.0.0.1:8080", 4, 1 << 20, 64u << 20, 0, 0, 0, NULL};
+    srv_opts o = {.listen = "127.0.0.1:8080",
+                  .threads = 4,
+                  .max_body = 1 << 20,
+                  .max_ingest_body = 64u << 20};
     int c;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "serve", NULL, NULL)) != -1) {
@@ -95,9 +98,9 @@ static cw_status print_token(const cw_token_info *t, void *ud)
 {
     token_ctx *x = ud;
     char c[32], r[32];
-    cw_time_format(t->created_at_unix, 0, c, sizeof c);
+    cw_time_format(t->created_at_unix, CW_TIME_TIMESTAMP, c, sizeof c);
     if (t->revoked_at_unix)
-        cw_time_format(t->revoked_at_unix, 0, r, sizeof r);
+        cw_time_format(t->revoked_at_unix, CW_TIME_TIMESTAMP, r, sizeof r);
     const char *role = t->role == CW_ROLE_WRITE ? "write" : "read";
     if (x->json) {
         json_t *o = json_pack("{sIssssssss?}", "id", (json_int_t)t->id, "role", role, "prefix",

@@ -54,7 +54,7 @@ int cmd_simulate(int argc, char **argv)
     o.seed = (uint64_t)cw_config_get_int(cfg, "simulate.seed");
     const char *start = cw_config_get(cfg, "simulate.start");
     int64_t t = 0;
-    cw_time_parse(start, strlen(start), 1, &t, NULL);
+    cw_time_parse(start, strlen(start), CW_TIME_NAIVE_UTC, &t, NULL);
     o.start_day = t / 86400;
     int tty = isatty(2);
     if (tty)

@@ -16,7 +16,7 @@ static int sources_list(cw_config *cfg)
     cw_source_info *si;
     int n;
     cw_error err;
-    cw_status s = cw_sources_list(cfg, 1, &si, &n, &err);
+    cw_status s = cw_sources_list(cfg, CW_SOURCES_PRESETS, &si, &n, &err);
     if (s != CW_OK) {
         cli_error("%s", err.msg);
         return cli_exit_code(s == CW_ERR_NOTFOUND ? CW_ERR_CONFIG : s);
@@ -130,8 +130,9 @@ static int sources_check(cw_config *cfg, int argc, char **argv)
         fprintf(stderr, "note: no database %s: references to accounts and users are not checked\n",
                 db);
     cw_ingest_stats stats;
-    cw_status s = cw_ingest_preview(st, (const char *const *)argv + optind, (size_t)(argc - optind),
-                                    &o, limit, have_db, print_row, &stats);
+    cw_status s =
+        cw_ingest_preview(st, (const char *const *)argv + optind, (size_t)(argc - optind), &o,
+                          limit, have_db ? CW_PREVIEW_CHECK_REFS : 0, print_row, &stats);
     int64_t read = 0;
     for (int k = 1; k < CW_KIND__COUNT; k++)
         read += stats.rows_read[k];

@@ -82,8 +82,8 @@ int cmd_status(int argc, char **argv)
         printf("  events       %lld on %lld account-days, %lld event names", (long long)sm.events,
                (long long)sm.event_days, (long long)sm.event_names);
         if (sm.events)
-            printf(", %s .. %s", cw_time_format(sm.first_event_ts, 1, d1, sizeof d1),
-                   cw_time_format(sm.last_event_ts, 1, d2, sizeof d2));
+            printf(", %s .. %s", cw_time_format(sm.first_event_ts, CW_TIME_DATE, d1, sizeof d1),
+                   cw_time_format(sm.last_event_ts, CW_TIME_DATE, d2, sizeof d2));
         printf("\n  rows by kind:\n");
         for (int k = 1; k < CW_KIND__COUNT; k++)
             printf("    %-20s %8lld%s\n", cw_kind_get((cw_kind)k)->name, (long long)sm.rows[k],
@@ -93,7 +93,7 @@ int cmd_status(int argc, char **argv)
         printf("  quarantined: %lld bad row(s)", (long long)qc.total);
         if (qc.runs)
             printf(", %lld from the last run (%s)", (long long)qc.last_run,
-                   cw_time_format(qc.last_run_at, 0, at, sizeof at));
+                   cw_time_format(qc.last_run_at, CW_TIME_TIMESTAMP, at, sizeof at));
         printf("\n");
     }
     cw_store_close(st);
@@ -115,7 +115,7 @@ static cw_status print_q(const cw_quarantine_row *r, void *ud)
         return CW_OK;
     }
     char at[32];
-    cw_time_format(r->run_at, 0, at, sizeof at);
+    cw_time_format(r->run_at, CW_TIME_TIMESTAMP, at, sizeof at);
     if (x->format == 1 || x->format == 3) {
         printf("%s{\"id\":%lld,\"run_at\":\"%s\",\"file\":", x->n && x->format == 1 ? "," : "",
                (long long)r->id, at);

@@ -43,7 +43,7 @@ int cli_model_num(const char *opt, const char *s, double lo, double hi, double *
 
 static void day_str(int64_t day, char *b, size_t n)
 {
-    cw_time_format(day * 86400, 1, b, n);
+    cw_time_format(day * 86400, CW_TIME_DATE, b, n);
 }
 
 int cmd_train(int argc, char **argv)

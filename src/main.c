@@ -39,7 +39,7 @@ int cli_parse_day(const char *opt, const char *s, int64_t *day)
 {
     int64_t t;
     const char *why = NULL;
-    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK) {
+    if (cw_time_parse(s, strlen(s), CW_TIME_NAIVE_UTC, &t, &why) != CW_OK) {
         cli_error("%s %s: %s", opt, s, why ? why : "is not a date");
         return EXIT_USAGE;
     }
@@ -63,8 +63,8 @@ int cli_parse_month(const char *opt, const char *s, int *month)
     int64_t t;
     const char *why = NULL;
     char ymd[16];
-    if (cw_time_parse(s, strlen(s), 1, &t, &why) == CW_OK && t >= 0 &&
-        cw_time_format(t, 1, ymd, sizeof ymd) && strlen(ymd) == 10) {
+    if (cw_time_parse(s, strlen(s), CW_TIME_NAIVE_UTC, &t, &why) == CW_OK && t >= 0 &&
+        cw_time_format(t, CW_TIME_DATE, ymd, sizeof ymd) && strlen(ymd) == 10) {
         long yy = strtol(ymd, NULL, 10), mm = strtol(ymd + 5, NULL, 10);
         if (yy >= 1970 && yy <= 2099) {
             *month = (int)(yy * 12 + mm - 1);
@@ -93,7 +93,8 @@ int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
         return EXIT_DB;
     }
     cw_error err = {CW_OK, ""};
-    cw_store_opts so = {readonly, cw_config_get_int(cfg, "store.cache_mib") * 1024, 0};
+    cw_store_opts so = {.readonly = readonly,
+                        .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
     cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
     if (s != CW_OK) {
         cli_error("%s", cw_error_why(&err));
@@ -107,8 +108,8 @@ void cli_model_age_note(const char *cmd, const cw_predictions *p)
     if (!cw_model_is_stale(p))
         return;
     char t[16], d[16];
-    cw_time_format(p->tested_to * 86400, 1, t, sizeof t);
-    cw_time_format(p->day * 86400, 1, d, sizeof d);
+    cw_time_format(p->tested_to * 86400, CW_TIME_DATE, t, sizeof t);
+    cw_time_format(p->day * 86400, CW_TIME_DATE, d, sizeof d);
     fprintf(stderr,
             "%s: warning: model %s was tested on snapshots up to %s, %lld days before %s; it has "
             "not learnt from the last half year: retrain it (churnwatch train --activate)\n",

@@ -225,7 +225,7 @@ int report_cohorts(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    rep_opts o = {NULL, 12, 0.8, CW_FORMAT_TABLE};
+    rep_opts o = {.months = 12, .margin = 0.8, .format = CW_FORMAT_TABLE};
     rc = parse_opts(argc, argv, 0, cfg, &o);
     cw_store *st = NULL;
     if (rc == 0)
@@ -395,7 +395,7 @@ int report_ltv(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    rep_opts o = {NULL, 12, 0.8, CW_FORMAT_TABLE};
+    rep_opts o = {.months = 12, .margin = 0.8, .format = CW_FORMAT_TABLE};
     rc = parse_opts(argc, argv, 1, cfg, &o);
     cw_store *st = NULL;
     if (rc == 0)

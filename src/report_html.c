@@ -82,8 +82,9 @@ int cmd_report_html(int argc, char **argv)
     cw_status s;
     json_t *data = json_object(), *v = NULL, *details = json_object();
     char now[32];
-    json_object_set_new(data, "generated",
-                        json_string(cw_time_format((int64_t)time(NULL), 0, now, sizeof now)));
+    json_object_set_new(
+        data, "generated",
+        json_string(cw_time_format((int64_t)time(NULL), CW_TIME_TIMESTAMP, now, sizeof now)));
     json_object_set_new(data, "session", json_pack("{s:s}", "role", "read"));
     cw_api_accounts_q q;
     cw_api_accounts_q_init(&q);

@@ -190,7 +190,7 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
         char day[32], m[CELL];
         rf_money(a->lost_mrr_minor, exp, m, sizeof m);
         printf("\n%s (%s) churned %s, lost MRR %s %s\n", a->account_id, a->segment,
-               cw_time_format(a->churn_ts_unix, 1, day, sizeof day), m, r->currency);
+               cw_time_format(a->churn_ts_unix, CW_TIME_DATE, day, sizeof day), m, r->currency);
         printf("  reason: %s%s%s (%s) -> %s\n", a->reason ? "\"" : "",
                a->reason ? a->reason : "none recorded", a->reason ? "\"" : "",
                a->reason_from_survey ? "exit survey" : "accounts.churn_reason",
@@ -198,7 +198,8 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
         if (a->snapshot_day < 0) {
             printf("  metrics: no snapshot before churn\n");
         } else {
-            printf("  metrics at %s:", cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day));
+            printf("  metrics at %s:",
+                   cw_time_format(a->snapshot_day * 86400, CW_TIME_DATE, day, sizeof day));
             for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
                 if (isnan(a->metrics[k]))
                     printf(" %s -", cw_postmortem_metric_name(k));
@@ -225,7 +226,7 @@ static void reasons_csv(const cw_reasons_report *r, const rr_opts *o)
             rf_csv_string(a->account_id);
             putchar(',');
             rf_csv_string(a->segment);
-            printf(",%s,%s,%s,", cw_time_format(a->churn_ts_unix, 1, day, sizeof day),
+            printf(",%s,%s,%s,", cw_time_format(a->churn_ts_unix, CW_TIME_DATE, day, sizeof day),
                    cw_churn_cause_name(a->cause),
                    !a->reason              ? ""
                    : a->reason_from_survey ? "exit_survey"
@@ -233,7 +234,8 @@ static void reasons_csv(const cw_reasons_report *r, const rr_opts *o)
             rf_csv_string(a->reason);
             printf(",%s,%" PRId64 ",", r->currency, a->lost_mrr_minor);
             if (a->snapshot_day >= 0)
-                fputs(cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day), stdout);
+                fputs(cw_time_format(a->snapshot_day * 86400, CW_TIME_DATE, day, sizeof day),
+                      stdout);
             for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
                 putchar(',');
                 num_or_null(a->metrics[k], 0);
@@ -302,16 +304,17 @@ static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
         fputs(",\"segment\":", stdout);
         rf_json_string(a->segment);
         printf(",\"churn_date\":\"%s\",\"cause\":\"%s\",\"reason_source\":",
-               cw_time_format(a->churn_ts_unix, 1, day, sizeof day), cw_churn_cause_name(a->cause));
+               cw_time_format(a->churn_ts_unix, CW_TIME_DATE, day, sizeof day),
+               cw_churn_cause_name(a->cause));
         rf_json_string(!a->reason ? NULL : a->reason_from_survey ? "exit_survey" : "churn_reason");
         fputs(",\"reason\":", stdout);
         rf_json_string(a->reason);
         printf(",\"lost_mrr_minor\":%" PRId64, a->lost_mrr_minor);
         if (o->postmortem) {
             fputs(",\"snapshot_date\":", stdout);
-            rf_json_string(a->snapshot_day >= 0
-                               ? cw_time_format(a->snapshot_day * 86400, 1, day, sizeof day)
-                               : NULL);
+            rf_json_string(a->snapshot_day >= 0 ? cw_time_format(a->snapshot_day * 86400,
+                                                                 CW_TIME_DATE, day, sizeof day)
+                                                : NULL);
             fputs(",\"metrics\":{", stdout);
             for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
                 printf("%s\"%s\":", k ? "," : "", cw_postmortem_metric_name(k));
@@ -565,9 +568,11 @@ int report_chain(int argc, char **argv)
             snprintf(cells[i][2], CELL, "%" PRId64, a->users_start);
             snprintf(cells[i][3], CELL, "%" PRId64, a->users_lost);
             snprintf(cells[i][4], CELL, "%s",
-                     cw_time_format(a->first_loss_ts_unix, 1, d1, sizeof d1));
+                     cw_time_format(a->first_loss_ts_unix, CW_TIME_DATE, d1, sizeof d1));
             snprintf(cells[i][5], CELL, "%s",
-                     !has_change(a) ? "-" : cw_time_format(a->change_ts_unix, 1, d2, sizeof d2));
+                     !has_change(a)
+                         ? "-"
+                         : cw_time_format(a->change_ts_unix, CW_TIME_DATE, d2, sizeof d2));
             snprintf(cells[i][6], CELL, "%s", cw_chain_outcome_name(a->outcome));
             snprintf(cells[i][7], CELL, "%" PRId64, a->seats_before);
             snprintf(cells[i][8], CELL, "%" PRId64, a->seats_after);
@@ -600,9 +605,9 @@ int report_chain(int argc, char **argv)
     }
     for (int64_t i = 0; i < r->naccounts; i++) {
         const cw_chain_account *a = &r->accounts[i];
-        cw_time_format(a->first_loss_ts_unix, 0, d1, sizeof d1);
+        cw_time_format(a->first_loss_ts_unix, CW_TIME_TIMESTAMP, d1, sizeof d1);
         if (has_change(a))
-            cw_time_format(a->change_ts_unix, 0, d2, sizeof d2);
+            cw_time_format(a->change_ts_unix, CW_TIME_TIMESTAMP, d2, sizeof d2);
         else
             d2[0] = '\0';
         if (json) {

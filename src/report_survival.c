@@ -51,7 +51,7 @@ static int write_table(const cw_survival_report *r, const char *segment)
 {
     const char *unit = r->unit_months ? "months" : "days";
     char end[32];
-    cw_time_format(r->data_end_unix, 0, end, sizeof end);
+    cw_time_format(r->data_end_unix, CW_TIME_TIMESTAMP, end, sizeof end);
     char by[32] = "";
     if (r->by != CW_SURVIVAL_BY_NONE)
         snprintf(by, sizeof by, "by %s, ", by_name(r->by));
@@ -164,7 +164,7 @@ static int write_json(const cw_survival_report *r, const char *segment)
     printf(",\"band\":\"log-log\",\"horizon\":");
     num(r->horizon > 0 ? r->horizon : (double)NAN, 1);
     printf(",\"data_end\":\"%s\",\"groups\":[",
-           cw_time_format(r->data_end_unix, 0, end, sizeof end));
+           cw_time_format(r->data_end_unix, CW_TIME_TIMESTAMP, end, sizeof end));
     for (int i = 0; i < r->ngroups; i++) {
         const cw_survival_group *g = &r->groups[i];
         printf("%s\n{\"group\":", i ? "," : "");

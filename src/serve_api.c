@@ -146,8 +146,8 @@ static int alert_op(srv_req *r, cw_api_alert_op op, json_t **out)
         json_t *u = json_object_get(body, "until"), *d = json_object_get(body, "days");
         const char *why = NULL;
         if (json_is_string(u)) {
-            if (cw_time_parse(json_string_value(u), json_string_length(u), 1, &until, &why) !=
-                CW_OK) {
+            if (cw_time_parse(json_string_value(u), json_string_length(u), CW_TIME_NAIVE_UTC,
+                              &until, &why) != CW_OK) {
                 json_decref(body);
                 return srv_error(out, 400, "until: %s", why ? why : "not a date");
             }
@@ -302,7 +302,8 @@ static int h_ingest(srv_req *r, json_t **out)
     if (data_end && *data_end) {
         int64_t t;
         const char *why = NULL;
-        if (strlen(data_end) != 10 || cw_time_parse(data_end, 10, 1, &t, &why) != CW_OK)
+        if (strlen(data_end) != 10 ||
+            cw_time_parse(data_end, 10, CW_TIME_NAIVE_UTC, &t, &why) != CW_OK)
             return srv_error(out, 400, "data_end: '%s' is not a date (YYYY-MM-DD)", data_end);
         o.data_end = t;
     }

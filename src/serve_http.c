@@ -1074,7 +1074,9 @@ int srv_run(const srv_opts *o)
     cw_error err;
     /* The writer waits up to 30 s for another process's write transaction
      * (a CLI ingest) before an API write answers 503. */
-    cw_store_opts wo = {0, o->cfg ? cw_config_get_int(o->cfg, "store.cache_mib") * 1024 : 0, 30000};
+    cw_store_opts wo = {.cache_kib =
+                            o->cfg ? cw_config_get_int(o->cfg, "store.cache_mib") * 1024 : 0,
+                        .busy_timeout_ms = 30000};
     cw_status s = cw_store_open(o->db, &wo, &g_srv.wr, &err);
     if (s != CW_OK) {
         cli_error("%s", err.msg);

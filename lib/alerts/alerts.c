@@ -173,7 +173,7 @@ static char *payload_json(ev_ctx *c, int ri, int64_t id, int64_t account, int64_
 {
     const cw_rule *ru = &c->r->rules[ri];
     char day[16];
-    cw_time_format(c->day * 86400, 1, day, sizeof day);
+    cw_time_format(c->day * 86400, CW_TIME_DATE, day, sizeof day);
     json_t *o = json_object();
     json_t *v = json_loads(vals, 0, NULL);
     if (!o || !v) {
@@ -437,7 +437,7 @@ static cw_status map_catalog(ev_ctx *c)
     cw_status s = ops->snapshot_catalog(c->st, c->day, buf, 65536, &found);
     if (s == CW_OK && !found) {
         char d[16];
-        cw_time_format(c->day * 86400, 1, d, sizeof d);
+        cw_time_format(c->day * 86400, CW_TIME_DATE, d, sizeof d);
         s = cw_store_set_error(c->st, CW_ERR_NOTFOUND,
                                "no metric snapshot for %s (run `churnwatch metrics --as-of %s`)", d,
                                d);
@@ -571,8 +571,8 @@ cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day
         return s;
     if (day < last) {
         char d[16], l[16];
-        cw_time_format(day * 86400, 1, d, sizeof d);
-        cw_time_format(last * 86400, 1, l, sizeof l);
+        cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
+        cw_time_format(last * 86400, CW_TIME_DATE, l, sizeof l);
         return cw_store_set_error(st, CW_ERR_USAGE,
                                   "alerts move forward in time: %s is before the last evaluated "
                                   "day %s",
@@ -627,7 +627,7 @@ cw_status cw_alert_update(cw_store *st, int64_t id, cw_alert_action what, int64_
         return s;
     if (what == CW_ALERT_DO_SNOOZE && until_day <= day) {
         char d[16];
-        cw_time_format(day * 86400, 1, d, sizeof d);
+        cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
         return cw_store_set_error(st, CW_ERR_USAGE,
                                   "snooze: the date must be after the last evaluated day %s", d);
     }
@@ -644,7 +644,7 @@ cw_status cw_alert_update(cw_store *st, int64_t id, cw_alert_action what, int64_
             break;
         case CW_ALERT_DO_SNOOZE: {
             char d[16], msg[600];
-            cw_time_format(until_day * 86400, 1, d, sizeof d);
+            cw_time_format(until_day * 86400, CW_TIME_DATE, d, sizeof d);
             snprintf(msg, sizeof msg, "until %s%s%s", d, note ? ": " : "", note ? note : "");
             s = cw_alert_db_set_status(w, id, CW_ALERT_SNOOZED, -1, until_day, NULL);
             if (s == CW_OK)

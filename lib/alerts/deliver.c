@@ -333,7 +333,7 @@ static int prepare(msg *m, const cw_actions *a, const cw_config *cfg, const cw_d
         const char *od = jstr(p, "opened_day");
         int64_t day = now - now % 86400;
         if (od)
-            cw_time_parse(od, strlen(od), 1, &day, NULL);
+            cw_time_parse(od, strlen(od), CW_TIME_NAIVE_UTC, &day, NULL);
         m->due_day = day + (int64_t)x->due_days * 86400;
         ok = m->text != NULL;
         break;
@@ -678,7 +678,7 @@ static void dry_print(FILE *out, const cw_due_row *r, const msg *m)
     }
     if (m->act->type == CW_ACTION_TASK) {
         char due[32];
-        cw_time_format(m->due_day, 1, due, sizeof due);
+        cw_time_format(m->due_day, CW_TIME_DATE, due, sizeof due);
         fprintf(out, "  task for %s, due %s: %s\n", m->assignee ? m->assignee : "(unassigned)", due,
                 m->title);
         return;

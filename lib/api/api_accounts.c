@@ -32,7 +32,7 @@ const char *cw_api_colour_name(int colour)
 json_t *cw_api_day_json(int64_t day)
 {
     char buf[32];
-    return json_string(cw_time_format(day * 86400, 1, buf, sizeof buf));
+    return json_string(cw_time_format(day * 86400, CW_TIME_DATE, buf, sizeof buf));
 }
 
 /* ---- accounts list -------------------------------------------------- */

@@ -186,7 +186,7 @@ static const char *check(int i, const char *value)
     case SET_DATE: {
         int64_t t;
         const char *why;
-        return cw_time_parse(value, strlen(value), 1, &t, &why) == CW_OK
+        return cw_time_parse(value, strlen(value), CW_TIME_NAIVE_UTC, &t, &why) == CW_OK
                    ? NULL
                    : "is not a date (YYYY-MM-DD)";
     }

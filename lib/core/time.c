@@ -59,25 +59,11 @@ static int digits(const char **p, const char *end, int n)
  * formats (cw_time_format) to text that parses back to it. */
 #define CW_TIME_MAX 4102444800LL
 
-cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, const char **why)
+/* Text of digits only, [p, end): an ISO-8601 basic date (8 digits) or Unix
+ * seconds (9 or 10 digits). */
+static cw_status parse_number(const char *p, const char *end, int64_t *out, const char **why)
 {
-    const char *p = s, *end = s + len;
-    const char *dummy;
-    if (!why)
-        why = &dummy;
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    if (p == end) {
-        *why = "is empty";
-        return CW_ERR_INPUT;
-    }
-    /* Unix seconds: digits only. */
-    const char *q = p;
-    while (q < end && *q >= '0' && *q <= '9')
-        q++;
-    if (q == end && end - p == 8) {
+    if (end - p == 8) {
         /* Eight digits are an ISO-8601 basic date (20250101), never Unix
          * seconds: those have 9 or 10 digits for any date after 1973. */
         const char *d = p;
@@ -90,29 +76,34 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
         *out = cw_days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400;
         return CW_OK;
     }
-    if (q == end) {
-        /* Unix seconds have 9 or 10 digits (1973-03-03 .. 2099); shorter
-         * numbers are a year, a count or an id, never a timestamp (2025
-         * would silently be 1970-01-01T00:33:45Z), and 11-13 digits are
-         * milliseconds, whose unit must be declared. */
-        if (end - p >= 11 && end - p <= 13) {
-            *why = "looks like milliseconds: declare the unit (unit = ms in a [source])";
-            return CW_ERR_INPUT;
-        }
-        if (end - p < 9 || end - p > 13) {
-            *why = "is not a date or timestamp (Unix seconds have 9 or 10 digits)";
-            return CW_ERR_INPUT;
-        }
-        int64_t v = 0;
-        for (q = p; q < end; q++)
-            v = v * 10 + (*q - '0');
-        if (v >= CW_TIME_MAX) {
-            *why = "is after 2099-12-31";
-            return CW_ERR_INPUT;
-        }
-        *out = v;
-        return CW_OK;
+    /* Unix seconds have 9 or 10 digits (1973-03-03 .. 2099); shorter
+     * numbers are a year, a count or an id, never a timestamp (2025
+     * would silently be 1970-01-01T00:33:45Z), and 11-13 digits are
+     * milliseconds, whose unit must be declared. */
+    if (end - p >= 11 && end - p <= 13) {
+        *why = "looks like milliseconds: declare the unit (unit = ms in a [source])";
+        return CW_ERR_INPUT;
     }
+    if (end - p < 9 || end - p > 13) {
+        *why = "is not a date or timestamp (Unix seconds have 9 or 10 digits)";
+        return CW_ERR_INPUT;
+    }
+    int64_t v = 0;
+    for (const char *q = p; q < end; q++)
+        v = v * 10 + (*q - '0');
+    if (v >= CW_TIME_MAX) {
+        *why = "is after 2099-12-31";
+        return CW_ERR_INPUT;
+    }
+    *out = v;
+    return CW_OK;
+}
+
+/* "YYYY-MM-DD" at *p (advanced past it) as the Unix seconds of its
+ * midnight in *t. */
+static cw_status parse_date(const char **pp, const char *end, int64_t *t, const char **why)
+{
+    const char *p = *pp;
     int y = digits(&p, end, 4);
     if (y < 0 || p >= end || *p != '-') {
         *why = "is not a date (expected YYYY-MM-DD[THH:MM:SS±hh:mm] or Unix seconds)";
@@ -138,16 +129,16 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
         *why = "is an impossible date";
         return CW_ERR_INPUT;
     }
-    int64_t t = cw_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400;
-    if (p == end) {
-        *out = t;
-        return CW_OK;
-    }
-    if (*p != 'T' && *p != 't' && *p != ' ') {
-        *why = "has trailing characters after the date";
-        return CW_ERR_INPUT;
-    }
-    p++;
+    *t = cw_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400;
+    *pp = p;
+    return CW_OK;
+}
+
+/* "HH:MM[:SS[.fff]]" at *p (advanced past it) as seconds of the day in
+ * *secs; fractional seconds are read and dropped. */
+static cw_status parse_clock(const char **pp, const char *end, int64_t *secs, const char **why)
+{
+    const char *p = *pp;
     int hh = digits(&p, end, 2), mm = -1, ss = 0;
     if (hh >= 0 && p < end && *p == ':') {
         p++;
@@ -179,9 +170,20 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
         *why = "is an impossible time of day";
         return CW_ERR_INPUT;
     }
-    t += hh * 3600 + mm * 60 + ss;
+    *secs = hh * 3600 + mm * 60 + ss;
+    *pp = p;
+    return CW_OK;
+}
+
+/* The UTC offset that ends [p, end): "Z", "±hh:mm", "±hhmm", "±hh", or
+ * nothing (UTC with CW_TIME_NAIVE_UTC, else an error), as seconds east of
+ * UTC in *east. */
+static cw_status parse_offset(const char *p, const char *end, unsigned flags, int64_t *east,
+                              const char **why)
+{
+    *east = 0;
     if (p == end) {
-        if (!naive_utc) {
+        if (!(flags & CW_TIME_NAIVE_UTC)) {
             *why = "has no UTC offset (append Z or +hh:mm)";
             return CW_ERR_INPUT;
         }
@@ -200,7 +202,7 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
             *why = "has a malformed UTC offset";
             return CW_ERR_INPUT;
         }
-        t -= sign * (oh * 3600 + om * 60);
+        *east = sign * (oh * 3600 + om * 60);
     } else {
         *why = "has trailing characters after the time";
         return CW_ERR_INPUT;
@@ -209,6 +211,45 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
         *why = "has trailing characters after the UTC offset";
         return CW_ERR_INPUT;
     }
+    return CW_OK;
+}
+
+cw_status cw_time_parse(const char *s, size_t len, unsigned flags, int64_t *out, const char **why)
+{
+    const char *p = s, *end = s + len;
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (p == end) {
+        *why = "is empty";
+        return CW_ERR_INPUT;
+    }
+    const char *q = p;
+    while (q < end && *q >= '0' && *q <= '9')
+        q++;
+    if (q == end)
+        return parse_number(p, end, out, why);
+    int64_t t, secs, east;
+    cw_status st = parse_date(&p, end, &t, why);
+    if (st != CW_OK)
+        return st;
+    if (p == end) {
+        *out = t;
+        return CW_OK;
+    }
+    if (*p != 'T' && *p != 't' && *p != ' ') {
+        *why = "has trailing characters after the date";
+        return CW_ERR_INPUT;
+    }
+    p++;
+    if ((st = parse_clock(&p, end, &secs, why)) != CW_OK ||
+        (st = parse_offset(p, end, flags, &east, why)) != CW_OK)
+        return st;
+    t += secs - east;
     if (t < 0 || t >= CW_TIME_MAX) {
         *why = "is outside 1970-2099";
         return CW_ERR_INPUT;
@@ -217,14 +258,14 @@ cw_status cw_time_parse(const char *s, size_t len, int naive_utc, int64_t *out, 
     return CW_OK;
 }
 
-char *cw_time_format(int64_t t, int date_only, char *buf, size_t n)
+char *cw_time_format(int64_t t, cw_time_layout layout, char *buf, size_t n)
 {
     int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
     int64_t sec = t - days * 86400;
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    if (date_only)
+    if (layout == CW_TIME_DATE)
         snprintf(buf, n, "%04lld-%02u-%02u", (long long)y, m, d);
     else
         snprintf(buf, n, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, (int)(sec / 3600),

@@ -449,7 +449,7 @@ static void print_breakdown(ex_ctx *x, const ex_row *r, int64_t day, FILE *out)
 {
     const cw_scorecard *sc = x->sc;
     char d[16], chg[32];
-    cw_time_format(day * 86400, 1, d, sizeof d);
+    cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
     fmt_num(chg, sizeof chg, r->change, "%+.1f");
     fprintf(out, "%s  %s  %s\nscore %.1f  %s  change %s  stage %s  scorecard %s (%s)\n\n",
             x->acc.ext[r->account], x->acc.name[r->account], d, r->score, colour_name(r->colour),
@@ -524,7 +524,7 @@ cw_status cw_score_export(cw_store *st, const cw_scorecard *sc, const cw_score_e
     if ((s = cw_score_db_scan_day(db, day, on_score, &x)) != CW_OK)
         goto out;
     char d[16];
-    cw_time_format(day * 86400, 1, d, sizeof d);
+    cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
     if (x.n == 0) {
         s = x.other_hash
                 ? cw_store_set_error(st, CW_ERR_USAGE,

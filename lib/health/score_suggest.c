@@ -165,7 +165,7 @@ static double auc_of(const cw_scorecard *s2, const double *xs, const int *stages
         risk[k] = isnan(v) ? 50 : 100 - v;
     }
     cw_eval ev;
-    return cw_eval_binary(risk, y, n, 0, &ev) == CW_OK ? ev.roc_auc : (double)NAN;
+    return cw_eval_binary(risk, y, n, CW_EVAL_RANKS, &ev) == CW_OK ? ev.roc_auc : (double)NAN;
 }
 
 static void quiet(const char *s)
@@ -173,121 +173,158 @@ static void quiet(const char *s)
     (void)s;
 }
 
-cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_suggest_opts *o,
-                           cw_suggest_result *res)
-{
-    memset(res, 0, sizeof *res);
+/* What the stages of cw_score_suggest share: the time split, the segments,
+ * the training rows' measure points, and the scorecard being tuned. */
+typedef struct suggest_ctx {
+    cw_store *st;
+    const cw_scorecard *sc;
+    int nm; /* the scorecard's measures */
     cw_split sp;
-    memset(&sp, 0, sizeof sp);
-    seg_ctx sg = {NULL, 0};
-    double *risk = NULL, *xs = NULL, *ys = NULL, *rtr = NULL;
-    int *stages = NULL;
-    unsigned char *ytr = NULL;
-    struct feature_node *nodes = NULL, **rows = NULL;
-    struct model *lr = NULL;
-    cw_scorecard *s2 = NULL;
-    unsigned char *yt = NULL;
-    int nm = sc->nmeasures;
-    cw_status s = cw_split_make(st, o->from_day, o->to_day, o->horizon_days, 0, 0, 0.3, 1, &sp);
+    seg_ctx sg;
+    int64_t ntrain;               /* training rows: the split's fit and calibration rows */
+    double *xs;                   /* ntrain × nm points (NaN: does not count) */
+    int *stages;                  /* each training row's stage */
+    unsigned char *ytr;           /* churned within the horizon: 1, else 0 */
+    double *ys;                   /* the same as +1 / -1, for liblinear */
+    double *rtr;                  /* scratch: each training row's risk */
+    double mean[SC_MAX_MEASURES]; /* mean points over the rows that have them */
+    cw_scorecard *s2;             /* sc with the suggested weights */
+} suggest_ctx;
+
+/* The time split of the churn model and the accounts' segments; an error
+ * when either side has too few rows to judge. */
+static cw_status suggest_split(suggest_ctx *c, const cw_suggest_opts *o)
+{
+    cw_status s =
+        cw_split_make(c->st, o->from_day, o->to_day, o->horizon_days, 0, 0, 0.3, 1, &c->sp);
     if (s != CW_OK)
-        goto out;
-    if ((s = cw_store_get_ops(st)->scan_rows(st, CW_KIND_ACCOUNTS, on_acc, &sg)) != CW_OK)
-        goto out;
-    int64_t ntrain = sp.nfit + sp.ncal;
-    if (ntrain < 50 || sp.ntest < 50) {
-        s = cw_store_set_error(st, CW_ERR_NOTFOUND,
-                               "suggest-weights: too few labelled snapshot rows (%lld to fit, "
-                               "%lld to test); compute a longer metric history",
-                               (long long)ntrain, (long long)sp.ntest);
-        goto out;
-    }
+        return s;
+    if ((s = cw_store_get_ops(c->st)->scan_rows(c->st, CW_KIND_ACCOUNTS, on_acc, &c->sg)) != CW_OK)
+        return s;
+    c->ntrain = c->sp.nfit + c->sp.ncal;
+    if (c->ntrain < 50 || c->sp.ntest < 50)
+        return cw_store_set_error(c->st, CW_ERR_NOTFOUND,
+                                  "suggest-weights: too few labelled snapshot rows (%lld to fit, "
+                                  "%lld to test); compute a longer metric history",
+                                  (long long)c->ntrain, (long long)c->sp.ntest);
+    return CW_OK;
+}
+
+/* Points, stage and label of every training row, and each measure's mean
+ * points over the rows that have them (50 when none has). */
+static cw_status suggest_points(suggest_ctx *c, cw_suggest_result *res)
+{
+    const cw_split *sp = &c->sp;
+    const int nm = c->nm;
+    const int64_t ntrain = c->ntrain;
     int64_t *trows = malloc((size_t)ntrain * sizeof *trows);
-    if (!trows) {
-        s = CW_ERR_NOMEM;
-        goto out;
-    }
-    memcpy(trows, sp.fit, (size_t)sp.nfit * sizeof *trows);
-    memcpy(trows + sp.nfit, sp.cal, (size_t)sp.ncal * sizeof *trows);
-    /* Points of the training rows; means over the rows that have them. */
-    xs = malloc((size_t)ntrain * (size_t)nm * sizeof *xs);
-    ys = malloc((size_t)ntrain * sizeof *ys);
-    stages = malloc((size_t)ntrain * sizeof *stages);
-    ytr = malloc((size_t)ntrain);
-    rtr = malloc((size_t)ntrain * sizeof *rtr);
-    double mean[SC_MAX_MEASURES] = {0};
-    int64_t cnt[SC_MAX_MEASURES] = {0};
-    if (!xs || !ys || !stages || !ytr || !rtr) {
+    c->xs = malloc((size_t)ntrain * (size_t)nm * sizeof *c->xs);
+    c->ys = malloc((size_t)ntrain * sizeof *c->ys);
+    c->stages = malloc((size_t)ntrain * sizeof *c->stages);
+    c->ytr = malloc((size_t)ntrain);
+    c->rtr = malloc((size_t)ntrain * sizeof *c->rtr);
+    if (!trows || !c->xs || !c->ys || !c->stages || !c->ytr || !c->rtr) {
         free(trows);
-        s = CW_ERR_NOMEM;
-        goto out;
+        return CW_ERR_NOMEM;
     }
+    memcpy(trows, sp->fit, (size_t)sp->nfit * sizeof *trows);
+    memcpy(trows + sp->nfit, sp->cal, (size_t)sp->ncal * sizeof *trows);
+    double *xs = c->xs;
+    int64_t cnt[SC_MAX_MEASURES] = {0};
     for (int64_t k = 0; k < ntrain; k++) {
-        row_points(sc, &sp.mx, trows[k], &sg, xs + k * nm, &stages[k]);
-        ytr[k] = sp.mx.y[trows[k]] ? 1 : 0;
-        ys[k] = sp.mx.y[trows[k]] ? 1 : -1;
-        res->train_positives += sp.mx.y[trows[k]] ? 1 : 0;
+        row_points(c->sc, &sp->mx, trows[k], &c->sg, xs + k * nm, &c->stages[k]);
+        c->ytr[k] = sp->mx.y[trows[k]] ? 1 : 0;
+        c->ys[k] = sp->mx.y[trows[k]] ? 1 : -1;
+        res->train_positives += sp->mx.y[trows[k]] ? 1 : 0;
         for (int i = 0; i < nm; i++)
             if (!isnan(xs[k * nm + i])) {
-                mean[i] += xs[k * nm + i];
+                c->mean[i] += xs[k * nm + i];
                 cnt[i]++;
             }
     }
     free(trows);
     for (int i = 0; i < nm; i++)
-        mean[i] = cnt[i] ? mean[i] / (double)cnt[i] : 50;
+        c->mean[i] = cnt[i] ? c->mean[i] / (double)cnt[i] : 50;
+    return CW_OK;
+}
+
+/* The regularised logistic regression of churn on the training rows'
+ * points: one coefficient per measure in res->coef, and the start weights
+ * (negative coefficients) in res->weight. */
+static cw_status suggest_fit(suggest_ctx *c, cw_suggest_result *res)
+{
+    const int nm = c->nm;
+    const int64_t ntrain = c->ntrain;
     /* liblinear rows: points / 100 centred on the mean, plus a bias term. */
-    nodes = malloc((size_t)ntrain * (size_t)(nm + 2) * sizeof *nodes);
-    rows = malloc((size_t)ntrain * sizeof *rows);
+    struct feature_node *nodes = malloc((size_t)ntrain * (size_t)(nm + 2) * sizeof *nodes);
+    struct feature_node **rows = malloc((size_t)ntrain * sizeof *rows);
     if (!nodes || !rows) {
-        s = CW_ERR_NOMEM;
-        goto out;
+        free(nodes);
+        free(rows);
+        return CW_ERR_NOMEM;
     }
     for (int64_t k = 0; k < ntrain; k++) {
         struct feature_node *f = nodes + k * (nm + 2);
         rows[k] = f;
         for (int i = 0; i < nm; i++) {
-            double v = xs[k * nm + i];
+            double v = c->xs[k * nm + i];
             f[i].index = i + 1;
-            f[i].value = ((isnan(v) ? mean[i] : v) - mean[i]) / 100;
+            f[i].value = ((isnan(v) ? c->mean[i] : v) - c->mean[i]) / 100;
         }
         f[nm].index = nm + 1;
         f[nm].value = 1;
         f[nm + 1].index = -1;
     }
-    struct problem prob = {(int)ntrain, nm + 1, ys, rows, -1};
+    struct problem prob = {(int)ntrain, nm + 1, c->ys, rows, -1};
     struct parameter par;
     memset(&par, 0, sizeof par);
     par.solver_type = L2R_LR;
     par.C = 1;
     par.eps = 1e-4;
     set_print_string_function(quiet);
+    cw_status s = CW_OK;
+    struct model *lr = NULL;
     const char *bad = check_parameter(&prob, &par);
-    if (bad) {
-        s = cw_store_set_error(st, CW_ERR_USAGE, "suggest-weights: liblinear: %s", bad);
-        goto out;
+    if (bad)
+        s = cw_store_set_error(c->st, CW_ERR_USAGE, "suggest-weights: liblinear: %s", bad);
+    else if (!(lr = train(&prob, &par)))
+        s = cw_store_set_error(c->st, CW_ERR_NOMEM,
+                               "suggest-weights: liblinear: training failed (out of memory?)");
+    if (lr) {
+        /* w is the decision function of liblinear's first label (which it
+         * makes +1 for -1/+1 problems, whatever the row order). */
+        double sign = lr->label[0] > 0 ? 1 : -1;
+        for (int i = 0; i < nm; i++) {
+            res->coef[i] = sign * lr->w[i];
+            res->weight[i] = res->coef[i] < 0 ? -res->coef[i] : 0;
+        }
+        free_and_destroy_model(&lr);
     }
-    lr = train(&prob, &par);
-    /* w is the decision function of liblinear's first label (which it
-     * makes +1 for -1/+1 problems, whatever the row order). */
-    double sign = lr->label[0] > 0 ? 1 : -1;
-    double total = 0;
-    for (int i = 0; i < nm; i++) {
-        res->coef[i] = sign * lr->w[i];
-        res->weight[i] = res->coef[i] < 0 ? -res->coef[i] : 0;
-        total += res->weight[i];
-    }
-    /* The logistic weights are a start; the scorecard re-spreads missing
-     * measures and averages points, which a regression does not, so the
-     * weights are then tuned for the scorecard's own ranking on the
-     * training rows: coordinate ascent on ROC AUC over a few multiplicative
-     * steps per measure (each step kept only when it helps). */
-    s2 = malloc(sizeof *s2);
-    if (!s2) {
-        s = CW_ERR_NOMEM;
-        goto out;
-    }
+    free(nodes);
+    free(rows);
+    return s;
+}
+
+/* The logistic weights are a start; the scorecard re-spreads missing
+ * measures and averages points, which a regression does not, so the
+ * weights are then tuned for the scorecard's own ranking on the training
+ * rows: coordinate ascent on ROC AUC over a few multiplicative steps per
+ * measure (each step kept only when it helps), starting from the better of
+ * the logistic and the current weights. Sets c->s2 and res's weights and
+ * training AUCs. */
+static cw_status suggest_tune(suggest_ctx *c, cw_suggest_result *res)
+{
+    const cw_scorecard *sc = c->sc;
+    const int nm = c->nm;
+    const int64_t ntrain = c->ntrain;
+    cw_scorecard *s2 = c->s2 = malloc(sizeof *s2);
+    if (!s2)
+        return CW_ERR_NOMEM;
     memcpy(s2, sc, sizeof *s2);
     s2->definition = NULL;
+    double total = 0;
+    for (int i = 0; i < nm; i++)
+        total += res->weight[i];
     double w[SC_MAX_MEASURES], cur[SC_MAX_MEASURES];
     double gtot = 0, gsum[SC_MAX_GROUPS] = {0};
     for (int i = 0; i < nm; i++)
@@ -303,9 +340,9 @@ cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_sugges
         w[i] = total > 0 ? 100 * res->weight[i] / total : 0;
     }
     set_weights(s2, w, NULL);
-    double best = auc_of(s2, xs, stages, ytr, ntrain, rtr);
+    double best = auc_of(s2, c->xs, c->stages, c->ytr, ntrain, c->rtr);
     set_weights(s2, cur, NULL);
-    double from_cur = auc_of(s2, xs, stages, ytr, ntrain, rtr);
+    double from_cur = auc_of(s2, c->xs, c->stages, c->ytr, ntrain, c->rtr);
     if (!(best >= from_cur)) {
         memcpy(w, cur, sizeof w);
         best = from_cur;
@@ -319,7 +356,7 @@ cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_sugges
             for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
                 w[i] = keep > 0 ? keep * steps[k] : (k == 0 ? 0 : 2 * steps[k]);
                 set_weights(s2, w, NULL);
-                double a2 = auc_of(s2, xs, stages, ytr, ntrain, rtr);
+                double a2 = auc_of(s2, c->xs, c->stages, c->ytr, ntrain, c->rtr);
                 if (a2 > best + 1e-4) {
                     best = a2;
                     bestv = w[i];
@@ -338,62 +375,85 @@ cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_sugges
     for (int i = 0; i < nm; i++)
         res->weight[i] = wt > 0 ? 100 * w[i] / wt : 0;
     set_weights(s2, res->weight, res->group_weight);
-    /* Both scorecards on the later snapshots. */
-    risk = malloc((size_t)sp.ntest * sizeof *risk);
-    yt = malloc((size_t)sp.ntest);
-    if (!risk || !yt) {
-        s = CW_ERR_NOMEM;
+    return CW_OK;
+}
+
+/* Both scorecards, the current and the suggested one, on the later
+ * snapshots; fills the rest of res. */
+static cw_status suggest_test(suggest_ctx *c, cw_suggest_result *res)
+{
+    const cw_split *sp = &c->sp;
+    double *risk = malloc((size_t)sp->ntest * sizeof *risk);
+    unsigned char *yt = malloc((size_t)sp->ntest);
+    cw_status s = CW_ERR_NOMEM;
+    if (!risk || !yt)
         goto out;
-    }
-    for (int64_t k = 0; k < sp.ntest; k++) {
-        yt[k] = sp.mx.y[sp.test[k]];
+    for (int64_t k = 0; k < sp->ntest; k++) {
+        yt[k] = sp->mx.y[sp->test[k]];
         res->test_positives += yt[k];
     }
     cw_eval ev;
-    score_rows(sc, &sp.mx, sp.test, sp.ntest, &sg, risk);
-    if ((s = cw_eval_binary(risk, yt, sp.ntest, 0, &ev)) != CW_OK)
+    score_rows(c->sc, &sp->mx, sp->test, sp->ntest, &c->sg, risk);
+    if ((s = cw_eval_binary(risk, yt, sp->ntest, CW_EVAL_RANKS, &ev)) != CW_OK)
         goto out;
     res->auc_current = ev.roc_auc;
     res->lift10_current = ev.lift_10;
-    score_rows(s2, &sp.mx, sp.test, sp.ntest, &sg, risk);
-    if ((s = cw_eval_binary(risk, yt, sp.ntest, 0, &ev)) != CW_OK)
+    score_rows(c->s2, &sp->mx, sp->test, sp->ntest, &c->sg, risk);
+    if ((s = cw_eval_binary(risk, yt, sp->ntest, CW_EVAL_RANKS, &ev)) != CW_OK)
         goto out;
     res->auc_suggested = ev.roc_auc;
     res->lift10_suggested = ev.lift_10;
-    res->train_rows = ntrain;
-    res->test_rows = sp.ntest;
-    res->train_from = sp.fit_from;
-    res->train_to = sp.cal_to > 0 ? sp.cal_to : sp.fit_to;
-    res->test_from = sp.test_from;
-    res->test_to = sp.test_to;
-    res->nmeasures = nm;
+    res->train_rows = c->ntrain;
+    res->test_rows = sp->ntest;
+    res->train_from = sp->fit_from;
+    res->train_to = sp->cal_to > 0 ? sp->cal_to : sp->fit_to;
+    res->test_from = sp->test_from;
+    res->test_to = sp->test_to;
+    res->nmeasures = c->nm;
 out:
-    if (lr)
-        free_and_destroy_model(&lr);
-    free(s2);
-    free(stages);
-    free(ytr);
-    free(rtr);
     free(risk);
     free(yt);
-    free(xs);
-    free(ys);
-    free(nodes);
-    free(rows);
-    for (int64_t i = 0; i < sg.n; i++)
-        free(sg.seg[i]);
-    free(sg.seg);
-    cw_split_free(&sp);
+    return s;
+}
+
+cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_suggest_opts *o,
+                           cw_suggest_result *res)
+{
+    memset(res, 0, sizeof *res);
+    suggest_ctx c;
+    memset(&c, 0, sizeof c);
+    c.st = st;
+    c.sc = sc;
+    c.nm = sc->nmeasures;
+    cw_status s = suggest_split(&c, o);
+    if (s == CW_OK)
+        s = suggest_points(&c, res);
+    if (s == CW_OK)
+        s = suggest_fit(&c, res);
+    if (s == CW_OK)
+        s = suggest_tune(&c, res);
+    if (s == CW_OK)
+        s = suggest_test(&c, res);
+    free(c.s2);
+    free(c.stages);
+    free(c.ytr);
+    free(c.rtr);
+    free(c.xs);
+    free(c.ys);
+    for (int64_t i = 0; i < c.sg.n; i++)
+        free(c.sg.seg[i]);
+    free(c.sg.seg);
+    cw_split_free(&c.sp);
     return s;
 }
 
 void cw_score_suggest_print(const cw_scorecard *sc, const cw_suggest_result *r, FILE *out)
 {
     char a[16], b[16], c[16], d[16];
-    cw_time_format(r->train_from * 86400, 1, a, sizeof a);
-    cw_time_format(r->train_to * 86400, 1, b, sizeof b);
-    cw_time_format(r->test_from * 86400, 1, c, sizeof c);
-    cw_time_format(r->test_to * 86400, 1, d, sizeof d);
+    cw_time_format(r->train_from * 86400, CW_TIME_DATE, a, sizeof a);
+    cw_time_format(r->train_to * 86400, CW_TIME_DATE, b, sizeof b);
+    cw_time_format(r->test_from * 86400, CW_TIME_DATE, c, sizeof c);
+    cw_time_format(r->test_to * 86400, CW_TIME_DATE, d, sizeof d);
     fprintf(out,
             "Suggested weights for scorecard %s (%s), fitted on %lld rows (%s..%s, %lld churned "
             "within the horizon), tested on %lld later rows (%s..%s, %lld churned)\n\n",

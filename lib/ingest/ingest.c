@@ -1369,11 +1369,12 @@ static cw_status process_row(run *R, const cw_strref *texts, int64_t line, cw_st
     if (kd->kind == CW_KIND_EVENTS)
         return writing(R) ? event_row(R, v, refs, line, raw) : CW_OK;
     if (kd->kind == CW_KIND_GOAL_MEASUREMENTS) {
-        int exists = cw_intern_get(R->goals, v[0].s, v[0].len) >= 0;
-        cw_status s = exists ? CW_OK : R->ops->goal_exists(R->st, v[0].s, v[0].len, &exists);
+        int goal_known = cw_intern_get(R->goals, v[0].s, v[0].len) >= 0;
+        cw_status s =
+            goal_known ? CW_OK : R->ops->goal_exists(R->st, v[0].s, v[0].len, &goal_known);
         if (s != CW_OK)
             return s;
-        if (!exists) {
+        if (!goal_known) {
             snprintf(why, sizeof why, "unknown goal '%.*s' (ingest goals first)",
                      (int)(v[0].len > 64 ? 64 : v[0].len), v[0].s);
             bad_row(R, line, "goal_id", why, raw);
@@ -1750,8 +1751,8 @@ static cw_status ingest_json_doc(run *R)
         cw_strref raw = {dump, strlen(dump)};
         cw_jval obj;
         int col;
-        const char *why;
-        s = cw_jscan_parse(js, raw.s, raw.len, &obj, &col, &why);
+        const char *parse_why;
+        s = cw_jscan_parse(js, raw.s, raw.len, &obj, &col, &parse_why);
         if (s == CW_OK)
             s = map_json(R, js, obj, (int64_t)i + 1, R->rejects ? raw : none);
         else if (s == CW_ERR_INPUT) /* cannot happen: jansson wrote it */
@@ -2190,6 +2191,234 @@ static cw_source *source_for(run *R, const char *path, cw_status *s)
     return NULL;
 }
 
+/* The run's id maps and event batch. */
+static cw_status run_alloc(run *R)
+{
+    R->accounts = cw_intern_new();
+    R->users = cw_intern_new();
+    R->events = cw_intern_new();
+    R->goals = cw_intern_new();
+    R->warned = cw_intern_new();
+    R->period_acc = cw_intern_new();
+    R->origins = cw_intern_new();
+    R->currencies = cw_intern_new();
+    R->prov = cw_intern_new();
+    R->placeholder_id = INT64_MAX;
+    R->batch_cap = (size_t)(R->o->batch_rows > 0 ? R->o->batch_rows : 1 << 20);
+    R->batch = malloc(R->batch_cap * sizeof *R->batch);
+    if (!R->accounts || !R->users || !R->events || !R->goals || !R->warned || !R->batch ||
+        !R->period_acc || !R->origins || !R->currencies || !R->prov)
+        return CW_ERR_NOMEM;
+    return CW_OK;
+}
+
+/* Opens the inputs: one in_file per (path, section of its source) into
+ * *files (grown as needed; *nfiles of them open), each with its data end.
+ * A bad input is a fatal file error on the run (R->fatal). */
+static cw_status open_inputs(run *R, const char *const *paths, size_t npaths, in_file **files,
+                             size_t *nfiles)
+{
+    cw_status s = CW_OK;
+    size_t cap = npaths ? npaths : 1;
+    for (size_t i = 0; i < npaths && s == CW_OK; i++) {
+        cw_source *src = source_for(R, paths[i], &s);
+        if (s != CW_OK)
+            break;
+        int nsec = src ? src->nmaps : 1;
+        if (nsec > 1 && strcmp(paths[i], "-") == 0) {
+            /* Each section reads the file again: standard input cannot be. */
+            file_fatal(R, CW_ERR_USAGE,
+                       "-: source %s has %d sections, each reading the input again: give a file, "
+                       "not standard input",
+                       src->name, nsec);
+            continue;
+        }
+        if (*nfiles + (size_t)nsec > cap) {
+            cap = 2 * (*nfiles + (size_t)nsec);
+            in_file *nf = realloc(*files, cap * sizeof *nf);
+            if (!nf) {
+                s = CW_ERR_NOMEM;
+                break;
+            }
+            *files = nf;
+        }
+        int taken = 0, c0 = 0;
+        for (int k = 0; k < nsec; k++) {
+            in_file *f = &(*files)[(*nfiles)++];
+            memset(f, 0, sizeof *f);
+            f->path = paths[i];
+            f->order = (int)i * 64 + (k < 63 ? k : 63);
+            f->src = src;
+            f->map = src ? src->maps[k] : NULL;
+            open_file(R, f);
+            if (f->skip) {
+                c0 = cw_reader_peek(f->r);
+                cw_reader_close(f->r);
+                (*nfiles)--;
+                continue;
+            }
+            taken++;
+            R->lookups |= f->map && f->map->uses_lookups;
+        }
+        if (!taken && src)
+            file_fatal(R, CW_ERR_INPUT,
+                       "%s: no section of source %s reads %s files (each declares another "
+                       "format)",
+                       paths[i], src->name, c0 == '{' || c0 == '[' ? "JSON" : "CSV");
+    }
+    if (s != CW_OK || R->fatal)
+        return s;
+    /* Billing periods cannot be read without a data end: it is what tells
+     * a cancelled line (last period ended within the data) from one still
+     * running. --data-end (opts->data_end) wins; else the file's source's
+     * data_end setting (docs/importers.md). */
+    for (size_t i = 0; i < *nfiles; i++) {
+        in_file *f = &(*files)[i];
+        f->data_end = R->o->data_end ? R->o->data_end : f->map ? f->map->data_end : 0;
+        if (f->kind == CW_KIND_SUBSCRIPTION_PERIODS && f->data_end <= 0)
+            file_fatal(R, CW_ERR_USAGE,
+                       "%s: billing periods (subscription_periods) need the data end, the last day "
+                       "the export covers, to tell a cancelled line from one still running: give "
+                       "--data-end YYYY-MM-DD (or data_end in the file's [source.NAME])",
+                       f->path);
+    }
+    return CW_OK;
+}
+
+/* Loads the store's ids (inside the write transaction, so that they cannot
+ * go stale) and, when a mapping uses lookups, the names. */
+static cw_status load_maps(run *R)
+{
+    cw_store *st = R->st;
+    cw_status s;
+    if ((s = R->ops->load_ids(st, CW_KIND_ACCOUNTS, load_id, R->accounts)) != CW_OK ||
+        (s = R->ops->load_ids(st, CW_KIND_USERS, load_id, R->users)) != CW_OK ||
+        (s = R->ops->load_ids(st, CW_KIND_EVENTS, load_id, R->events)) != CW_OK ||
+        (s = run_extras_begin(R)) != CW_OK)
+        return s;
+    if (!R->lookups)
+        return CW_OK;
+    R->lk_rev = cw_intern_new();
+    R->lk_name = cw_intern_new();
+    R->lk_domain = cw_intern_new();
+    if (!R->lk_rev || !R->lk_name || !R->lk_domain)
+        return CW_ERR_NOMEM;
+    return R->ops->load_names(st, on_name, R);
+}
+
+/* Reads and applies one input file (index i in kind order). */
+static cw_status ingest_file(run *R, in_file *f, size_t i)
+{
+    R->f = f;
+    R->kd = cw_kind_get(f->kind);
+    R->file_index = (int)i;
+    R->file_written = R->file_rejected = R->file_rows = 0;
+    memset(R->origin, 0, sizeof R->origin);
+    R->set_mask = ~0u;
+    file_options(R);
+    cw_intern_free(R->keys_seen);
+    cw_intern_free(R->keys_judged);
+    R->keys_judged = f->map ? cw_intern_new() : NULL;
+    memset(R->keysets, 0, sizeof R->keysets);
+    if (!(R->keys_seen = cw_intern_new()) || (f->map && !R->keys_judged))
+        return CW_ERR_NOMEM;
+    cw_status s = f->json_doc ? ingest_json_doc(R) : f->jsonl ? ingest_jsonl(R) : ingest_csv(R);
+    if (s == CW_OK && writing(R))
+        s = pend_flush(R);
+    pend_clear(R);
+    if (s == CW_OK && f->kind == CW_KIND_EVENTS && writing(R))
+        s = flush_batch(R);
+    R->stats->bytes += cw_reader_bytes(f->r);
+    R->stats->files++;
+    progress(R, 1);
+    /* Only files that changed something are logged, so that re-ingesting
+     * the same data leaves the database exactly as it was. */
+    if (s == CW_OK && writing(R) && (R->file_written || R->file_rejected))
+        s = R->ops->log_file(R->st, f->path, f->kind, R->file_rows, R->file_written,
+                             R->file_rejected, cw_reader_bytes(f->r));
+    return s;
+}
+
+/* After the files: derived accounts, the extras, the rejects file closed,
+ * and the transaction committed (or, for a preview, rolled back). */
+static cw_status run_finish(run *R)
+{
+    cw_status s = CW_OK;
+    if (writing(R) && R->npa)
+        s = derive_accounts(R);
+    if (s == CW_OK && R->fatal)
+        s = R->fatal_status;
+    if (s == CW_OK && R->errors && !R->o->skip_bad)
+        s = CW_ERR_INPUT;
+    if (s == CW_OK && writing(R))
+        s = run_extras_end(R);
+    if (s == CW_OK && R->rejects) {
+        /* Closed before the commit so that a full disk (ENOSPC, or EIO on
+         * close over NFS) fails the ingest rather than losing rejected rows. */
+        int e = fflush(R->rejects) != 0 ? errno : ferror(R->rejects) ? EIO : 0;
+        if (fclose(R->rejects) != 0 && !e)
+            e = errno;
+        R->rejects = NULL;
+        if (e) {
+            message(R, 0, "%s: cannot write rejects file: %s", R->o->rejects_path, strerror(e));
+            s = CW_ERR_IO;
+        }
+    }
+    if (s == CW_OK && R->preview) {
+        /* A preview never changes the store. */
+        R->ops->rollback(R->st);
+        if (R->errors)
+            s = CW_ERR_INPUT;
+    } else if (s == CW_OK) {
+        s = R->ops->commit(R->st);
+        R->stats->committed = s == CW_OK;
+    }
+    return s;
+}
+
+/* Frees everything the run holds (not the inputs). */
+static void run_free(run *R)
+{
+    if (R->rejects)
+        fclose(R->rejects);
+    cw_intern_free(R->accounts);
+    cw_intern_free(R->users);
+    cw_intern_free(R->events);
+    cw_intern_free(R->goals);
+    cw_intern_free(R->keys_seen);
+    cw_intern_free(R->warned);
+    cw_intern_free(R->keys_judged);
+    pend_clear(R);
+    free(R->pend);
+    cw_intern_free(R->lk_rev);
+    cw_intern_free(R->lk_name);
+    cw_intern_free(R->lk_domain);
+    for (size_t i = 0; i < R->lk_n; i++)
+        free(R->lk_strs[i]);
+    free(R->lk_strs);
+    for (int i = 0; i < R->nsources; i++) {
+        cw_source_clear(R->sources[i]);
+        free(R->sources[i]);
+    }
+    free(R->sources);
+    cw_intern_free(R->period_acc);
+    cw_intern_free(R->origins);
+    cw_intern_free(R->currencies);
+    free(R->pa_id);
+    free(R->pa_line);
+    free(R->pa_path);
+    free(R->pa_end);
+    cw_intern_free(R->prov);
+    for (size_t i = 0; i < R->nprovs; i++)
+        free(R->provs[i].name);
+    free(R->provs);
+    free(R->batch);
+    free(R->hbuf);
+    free(R->cbuf);
+}
+
+/* One ingest in stages over the run: allocate, open the inputs, then in
+ * one transaction load the ids, apply the files in kind order and finish. */
 static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npaths,
                             const cw_ingest_opts *opts, cw_ingest_stats *stats, const run *R0)
 {
@@ -2205,26 +2434,13 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
     R.o = opts;
     R.stats = stats;
     R.t0 = cw_now();
-    cw_status s = CW_OK;
-    size_t nfiles = 0, cap = npaths ? npaths : 1;
-    in_file *files = calloc(cap, sizeof *files);
-    R.accounts = cw_intern_new();
-    R.users = cw_intern_new();
-    R.events = cw_intern_new();
-    R.goals = cw_intern_new();
-    R.warned = cw_intern_new();
-    R.period_acc = cw_intern_new();
-    R.origins = cw_intern_new();
-    R.currencies = cw_intern_new();
-    R.prov = cw_intern_new();
-    R.placeholder_id = INT64_MAX;
-    R.batch_cap = (size_t)(opts->batch_rows > 0 ? opts->batch_rows : 1 << 20);
-    R.batch = malloc(R.batch_cap * sizeof *R.batch);
-    if (!files || !R.accounts || !R.users || !R.events || !R.goals || !R.warned || !R.batch ||
-        !R.period_acc || !R.origins || !R.currencies || !R.prov) {
+    size_t nfiles = 0;
+    in_file *files = calloc(npaths ? npaths : 1, sizeof *files);
+    cw_status s = run_alloc(&R);
+    if (s == CW_OK && !files)
         s = CW_ERR_NOMEM;
+    if (s != CW_OK)
         goto done;
-    }
     if (opts->skip_bad && opts->rejects_path && !R.preview) {
         R.rejects = fopen(opts->rejects_path, "w");
         if (!R.rejects) {
@@ -2233,160 +2449,19 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
             goto done;
         }
     }
-    /* One in_file per (path, section of its source). */
-    for (size_t i = 0; i < npaths && s == CW_OK; i++) {
-        cw_source *src = source_for(&R, paths[i], &s);
-        if (s != CW_OK)
-            break;
-        int nsec = src ? src->nmaps : 1;
-        if (nsec > 1 && strcmp(paths[i], "-") == 0) {
-            /* Each section reads the file again: standard input cannot be. */
-            file_fatal(&R, CW_ERR_USAGE,
-                       "-: source %s has %d sections, each reading the input again: give a file, "
-                       "not standard input",
-                       src->name, nsec);
-            continue;
-        }
-        if (nfiles + (size_t)nsec > cap) {
-            cap = 2 * (nfiles + (size_t)nsec);
-            in_file *nf = realloc(files, cap * sizeof *nf);
-            if (!nf) {
-                s = CW_ERR_NOMEM;
-                break;
-            }
-            files = nf;
-        }
-        int taken = 0, c0 = 0;
-        for (int k = 0; k < nsec; k++) {
-            in_file *f = &files[nfiles++];
-            memset(f, 0, sizeof *f);
-            f->path = paths[i];
-            f->order = (int)i * 64 + (k < 63 ? k : 63);
-            f->src = src;
-            f->map = src ? src->maps[k] : NULL;
-            open_file(&R, f);
-            if (f->skip) {
-                c0 = cw_reader_peek(f->r);
-                cw_reader_close(f->r);
-                nfiles--;
-                continue;
-            }
-            taken++;
-            R.lookups |= f->map && f->map->uses_lookups;
-        }
-        if (!taken && src)
-            file_fatal(&R, CW_ERR_INPUT,
-                       "%s: no section of source %s reads %s files (each declares another "
-                       "format)",
-                       paths[i], src->name, c0 == '{' || c0 == '[' ? "JSON" : "CSV");
-    }
-    if (s != CW_OK)
-        goto done;
+    s = open_inputs(&R, paths, npaths, &files, &nfiles);
     R.file_count = (int)nfiles;
-    if (R.fatal) {
-        s = R.fatal_status;
-        goto done;
-    }
-    /* Billing periods cannot be read without a data end: it is what tells
-     * a cancelled line (last period ended within the data) from one still
-     * running. --data-end (opts->data_end) wins; else the file's source's
-     * data_end setting (docs/importers.md). */
-    for (size_t i = 0; i < nfiles; i++) {
-        files[i].data_end = opts->data_end ? opts->data_end
-                            : files[i].map ? files[i].map->data_end
-                                           : 0;
-        if (files[i].kind == CW_KIND_SUBSCRIPTION_PERIODS && files[i].data_end <= 0)
-            file_fatal(&R, CW_ERR_USAGE,
-                       "%s: billing periods (subscription_periods) need the data end, the last day "
-                       "the export covers, to tell a cancelled line from one still running: give "
-                       "--data-end YYYY-MM-DD (or data_end in the file's [source.NAME])",
-                       files[i].path);
-    }
-    if (R.fatal) {
-        s = R.fatal_status;
-        goto done;
-    }
-    qsort(files, nfiles, sizeof *files, file_cmp);
-    if ((s = R.ops->begin(st)) != CW_OK)
-        goto done;
-    /* Load the id maps inside the write transaction so they cannot go stale. */
-    if ((s = R.ops->load_ids(st, CW_KIND_ACCOUNTS, load_id, R.accounts)) != CW_OK ||
-        (s = R.ops->load_ids(st, CW_KIND_USERS, load_id, R.users)) != CW_OK ||
-        (s = R.ops->load_ids(st, CW_KIND_EVENTS, load_id, R.events)) != CW_OK ||
-        (s = run_extras_begin(&R)) != CW_OK)
-        goto done;
-    if (R.lookups) {
-        R.lk_rev = cw_intern_new();
-        R.lk_name = cw_intern_new();
-        R.lk_domain = cw_intern_new();
-        if (!R.lk_rev || !R.lk_name || !R.lk_domain) {
-            s = CW_ERR_NOMEM;
-            goto done;
-        }
-        if ((s = R.ops->load_names(st, on_name, &R)) != CW_OK)
-            goto done;
-    }
-    for (size_t i = 0; i < nfiles && s == CW_OK && !R.fatal; i++) {
-        in_file *f = &files[i];
-        R.f = f;
-        R.kd = cw_kind_get(f->kind);
-        R.file_index = (int)i;
-        R.file_written = R.file_rejected = R.file_rows = 0;
-        memset(R.origin, 0, sizeof R.origin);
-        R.set_mask = ~0u;
-        file_options(&R);
-        cw_intern_free(R.keys_seen);
-        cw_intern_free(R.keys_judged);
-        R.keys_judged = f->map ? cw_intern_new() : NULL;
-        memset(R.keysets, 0, sizeof R.keysets);
-        if (!(R.keys_seen = cw_intern_new()) || (f->map && !R.keys_judged)) {
-            s = CW_ERR_NOMEM;
-            break;
-        }
-        s = f->json_doc ? ingest_json_doc(&R) : f->jsonl ? ingest_jsonl(&R) : ingest_csv(&R);
-        if (s == CW_OK && writing(&R))
-            s = pend_flush(&R);
-        pend_clear(&R);
-        if (s == CW_OK && f->kind == CW_KIND_EVENTS && writing(&R))
-            s = flush_batch(&R);
-        stats->bytes += cw_reader_bytes(f->r);
-        stats->files++;
-        progress(&R, 1);
-        /* Only files that changed something are logged, so that re-ingesting
-         * the same data leaves the database exactly as it was. */
-        if (s == CW_OK && writing(&R) && (R.file_written || R.file_rejected))
-            s = R.ops->log_file(st, f->path, f->kind, R.file_rows, R.file_written, R.file_rejected,
-                                cw_reader_bytes(f->r));
-    }
-    if (s == CW_OK && writing(&R) && R.npa)
-        s = derive_accounts(&R);
     if (s == CW_OK && R.fatal)
         s = R.fatal_status;
-    if (s == CW_OK && R.errors && !opts->skip_bad)
-        s = CW_ERR_INPUT;
-    if (s == CW_OK && writing(&R))
-        s = run_extras_end(&R);
-    if (s == CW_OK && R.rejects) {
-        /* Closed before the commit so that a full disk (ENOSPC, or EIO on
-         * close over NFS) fails the ingest rather than losing rejected rows. */
-        int e = fflush(R.rejects) != 0 ? errno : ferror(R.rejects) ? EIO : 0;
-        if (fclose(R.rejects) != 0 && !e)
-            e = errno;
-        R.rejects = NULL;
-        if (e) {
-            message(&R, 0, "%s: cannot write rejects file: %s", opts->rejects_path, strerror(e));
-            s = CW_ERR_IO;
-        }
-    }
-    if (s == CW_OK && R.preview) {
-        /* A preview never changes the store. */
-        R.ops->rollback(st);
-        if (R.errors)
-            s = CW_ERR_INPUT;
-    } else if (s == CW_OK) {
-        s = R.ops->commit(st);
-        stats->committed = s == CW_OK;
-    }
+    if (s != CW_OK)
+        goto done;
+    qsort(files, nfiles, sizeof *files, file_cmp);
+    if ((s = R.ops->begin(st)) != CW_OK || (s = load_maps(&R)) != CW_OK)
+        goto done;
+    for (size_t i = 0; i < nfiles && s == CW_OK && !R.fatal; i++)
+        s = ingest_file(&R, &files[i], i);
+    if (s == CW_OK)
+        s = run_finish(&R);
 done:
     if (s != CW_OK)
         R.ops->rollback(st);
@@ -2401,42 +2476,7 @@ done:
     for (size_t i = 0; files && i < nfiles; i++)
         cw_reader_close(files[i].r);
     free(files);
-    if (R.rejects)
-        fclose(R.rejects);
-    cw_intern_free(R.accounts);
-    cw_intern_free(R.users);
-    cw_intern_free(R.events);
-    cw_intern_free(R.goals);
-    cw_intern_free(R.keys_seen);
-    cw_intern_free(R.warned);
-    cw_intern_free(R.keys_judged);
-    pend_clear(&R);
-    free(R.pend);
-    cw_intern_free(R.lk_rev);
-    cw_intern_free(R.lk_name);
-    cw_intern_free(R.lk_domain);
-    for (size_t i = 0; i < R.lk_n; i++)
-        free(R.lk_strs[i]);
-    free(R.lk_strs);
-    for (int i = 0; i < R.nsources; i++) {
-        cw_source_clear(R.sources[i]);
-        free(R.sources[i]);
-    }
-    free(R.sources);
-    cw_intern_free(R.period_acc);
-    cw_intern_free(R.origins);
-    cw_intern_free(R.currencies);
-    free(R.pa_id);
-    free(R.pa_line);
-    free(R.pa_path);
-    free(R.pa_end);
-    cw_intern_free(R.prov);
-    for (size_t i = 0; i < R.nprovs; i++)
-        free(R.provs[i].name);
-    free(R.provs);
-    free(R.batch);
-    free(R.hbuf);
-    free(R.cbuf);
+    run_free(&R);
     return s;
 }
 
@@ -2448,13 +2488,13 @@ cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
 }
 
 cw_status cw_ingest_preview(cw_store *st, const char *const *paths, size_t npaths,
-                            const cw_ingest_opts *o, int limit, int check_refs,
+                            const cw_ingest_opts *o, int limit, unsigned flags,
                             cw_preview_fn on_row, cw_ingest_stats *stats)
 {
     run R;
     memset(&R, 0, sizeof R);
     R.preview = 1;
-    R.no_refs = !check_refs;
+    R.no_refs = !(flags & CW_PREVIEW_CHECK_REFS);
     R.preview_limit = limit;
     R.on_row = on_row;
     return ingest_run(st, paths, npaths, o, stats, &R);

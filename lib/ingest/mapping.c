@@ -804,6 +804,230 @@ static const char *section_keys =
     "kind, preset, description, format, records, each, where, files, provision_users, merge, "
     "data_end, or a field of the kind with .map .unit .scale .format .zone .lookup .table";
 
+/* Applies the key FIELD (its source expression) or FIELD.modifier to m.
+ * Returns NULL, or why the value is bad (a static text or why). */
+static const char *field_key(cw_mapping *m, const cw_kind_def *kd, const char *k, const char *v,
+                             const char *dir, char *why, size_t whysz)
+{
+    const char *bad = NULL;
+    const char *dot = strchr(k, '.');
+    size_t fl = dot ? (size_t)(dot - k) : strlen(k);
+    int fi = field_of(kd, k, fl);
+    if (fi < 0) {
+        snprintf(why, whysz, "is neither a key of a source (%s) nor a field of %s", section_keys,
+                 kd->name);
+        return why;
+    }
+    cw_map_field *mf = &m->fields[fi];
+    const cw_field_def *f = &kd->fields[fi];
+    const char *mod = dot ? dot + 1 : "";
+    if (!dot) {
+        bad = parse_expr(v, &mf->e);
+        mf->mapped = 1;
+    } else if (strcmp(mod, "map") == 0) {
+        bad = parse_map(mf, v);
+    } else if (strcmp(mod, "unit") == 0) {
+        if (is_money(f) && strcmp(v, "major") == 0)
+            mf->unit = CW_UNIT_MAJOR;
+        else if (is_money(f) && strcmp(v, "minor") == 0)
+            mf->unit = CW_UNIT_MINOR;
+        else if (is_money(f))
+            bad = "is not major or minor (a money field)";
+        else if (is_time(f) &&
+                 (strcmp(v, "s") == 0 || strcmp(v, "ms") == 0 || strcmp(v, "us") == 0))
+            mf->unit = v[0] == 's' ? CW_UNIT_S : v[0] == 'm' ? CW_UNIT_MS : CW_UNIT_US;
+        else if (is_time(f))
+            bad = "is not s, ms or us (a timestamp given as a number)";
+        else
+            bad = "applies only to money and timestamp fields";
+    } else if (strcmp(mod, "scale") == 0) {
+        char *end;
+        long long a = 1, b = 1;
+        if (strncmp(v, "1/", 2) == 0)
+            b = strtoll(v + 2, &end, 10);
+        else
+            a = strtoll(v, &end, 10);
+        if (!is_money(f))
+            bad = "applies only to money fields";
+        else if (*end || a < 1 || b < 1 || a > 1000000 || b > 1000000)
+            bad = "is not N or 1/N (N a whole number 1..1000000)";
+        mf->scale_mul = a;
+        mf->scale_div = b;
+    } else if (strcmp(mod, "format") == 0) {
+        if (!is_time(f))
+            bad = "applies only to timestamp and date fields";
+        else if (!(bad = check_format(v))) {
+            free(mf->format);
+            mf->format = dup(v);
+        }
+    } else if (strcmp(mod, "zone") == 0) {
+        if (!is_time(f))
+            bad = "applies only to timestamp and date fields";
+        else
+            bad = parse_zone(mf, v, why, whysz);
+    } else if (strcmp(mod, "lookup") == 0) {
+        int lk = lookup_kind(v, strlen(v));
+        if (!lk)
+            return "is not user_account, account_by_name or account_by_domain";
+        /* Applied to the alternatives once all keys are read. */
+        mf->lookup_all = lk;
+    } else if (strcmp(mod, "table") == 0) {
+        char path[1024];
+        if (v[0] == '/' || !dir)
+            snprintf(path, sizeof path, "%s", v);
+        else
+            snprintf(path, sizeof path, "%s/%s", dir, v);
+        bad = load_table(mf, path, why, whysz);
+    } else {
+        bad = "is not a modifier (map, unit, scale, format, zone, lookup, table)";
+    }
+    return bad;
+}
+
+/* Applies one key of a section to m: one of the section's own keys
+ * (description, format, records, ...), else a field's (field_key).
+ * Returns NULL, or why the value is bad (a static text or why). */
+static const char *section_key(cw_mapping *m, const cw_kind_def *kd, const char *k, const char *v,
+                               const char *dir, char *why, size_t whysz)
+{
+    const char *bad = NULL;
+    if (strcmp(k, "kind") == 0 || strcmp(k, "preset") == 0)
+        return NULL;
+    if (strcmp(k, "description") == 0) {
+        free(m->description);
+        m->description = dup(v);
+    } else if (strcmp(k, "format") == 0) {
+        /* One format, or several (json, jsonl) read as detected; a file
+         * of another format is skipped by this section. */
+        static const char *f[] = {"auto", "csv", "jsonl", "json"};
+        m->format = -1;
+        m->formats = 0;
+        int nf = 0;
+        for (const char *p = v; *p && !bad;) {
+            size_t l = strcspn(p, ",");
+            const char *b = p;
+            size_t bl = l;
+            trim(&b, &bl);
+            int fj = -1;
+            for (int j = 0; j < 4; j++)
+                if (strlen(f[j]) == bl && strncmp(b, f[j], bl) == 0)
+                    fj = j;
+            if (fj < 0)
+                bad = "is not one of auto, csv, jsonl, json (or a list: json, jsonl)";
+            else if (fj == CW_FMT_AUTO)
+                m->formats = 0;
+            else
+                m->formats |= 1 << fj, m->format = fj, nf++;
+            p += l + (p[l] == ',');
+        }
+        if (!bad && (nf != 1 || !m->formats))
+            m->format = CW_FMT_AUTO;
+    } else if (strcmp(k, "records") == 0) {
+        free_steps(m->records, m->nrecords);
+        bad = parse_path(v, m->records, &m->nrecords);
+    } else if (strcmp(k, "each") == 0) {
+        free_steps(m->each, m->neach);
+        bad = parse_path(v, m->each, &m->neach);
+    } else if (strcmp(k, "where") == 0) {
+        bad = parse_where(m, v);
+    } else if (strcmp(k, "files") == 0) {
+        free(m->files);
+        m->files = dup(v);
+    } else if (strcmp(k, "provision_users") == 0 || strcmp(k, "merge") == 0) {
+        int b = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0   ? 1
+                : strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ? 0
+                                                                          : -1;
+        if (b < 0)
+            bad = "is not yes or no";
+        else if (k[0] == 'p')
+            m->provision_users = b;
+        else
+            m->merge = b;
+    } else if (strcmp(k, "data_end") == 0) {
+        int64_t t;
+        if (strcmp(v, "today") == 0) {
+            t = (int64_t)time(NULL) / 86400 * 86400;
+        } else if (cw_time_parse(v, strlen(v), CW_TIME_NAIVE_UTC, &t, NULL) != CW_OK) {
+            return "is not a date (YYYY-MM-DD) or today";
+        }
+        m->data_end = t;
+    } else {
+        bad = field_key(m, kd, k, v, dir, why, whysz);
+    }
+    return bad;
+}
+
+/* After all keys: whole-field lookups wrap the column alternatives,
+ * modifiers on a native column map it, tokens() needs a value map, and the
+ * apply order and plan are built. Returns NULL, or why the section is bad
+ * (*at then the key to blame, NULL for the section). */
+static const char *section_finish(cw_mapping *m, const cw_kind_def *kd, char *why, size_t whysz,
+                                  const kv **at)
+{
+    const char *bad = NULL;
+    /* Whole-field .lookup wraps every column alternative. */
+    for (int i = 0; !bad && i < kd->nfields; i++) {
+        cw_map_field *mf = &m->fields[i];
+        int lk = mf->lookup_all;
+        if (lk) {
+            for (int j = 0; j < mf->e.nalts; j++)
+                if (mf->e.alts[j].type == CW_ALT_COLUMN && !mf->e.alts[j].tokens) {
+                    mf->e.alts[j].type = CW_ALT_LOOKUP;
+                    mf->e.alts[j].lookup = lk;
+                }
+            if (!mf->mapped) {
+                *at = NULL;
+                snprintf(why, whysz, "%s.lookup: the field has no source expression",
+                         kd->fields[i].name);
+                bad = why;
+            }
+        }
+        for (int j = 0; j < mf->e.nalts; j++)
+            m->uses_lookups |= mf->e.alts[j].type == CW_ALT_LOOKUP;
+        if (!bad && mf->e.nalts == 0 &&
+            (mf->nmap || mf->unit || mf->format || mf->zone || mf->table || mf->scale_mul)) {
+            /* Modifiers on a native column are fine: the column is the
+             * field's own name. */
+            char nm[128];
+            snprintf(nm, sizeof nm, "%s", kd->fields[i].name);
+            bad = parse_expr(nm, &mf->e);
+            mf->mapped = 1;
+        }
+        if (!bad && mf->scale_mul && mf->unit == CW_UNIT_NONE)
+            mf->unit = CW_UNIT_MINOR;
+    }
+    for (int c = 0; !bad && c < m->nwhere; c++)
+        for (int j = 0; j < m->where[c].e.nalts; j++)
+            m->uses_lookups |= m->where[c].e.alts[j].type == CW_ALT_LOOKUP;
+    /* tokens(x) picks a word by the field's value map: it needs one. */
+    for (int i = 0; !bad && i < kd->nfields; i++)
+        for (int j = 0; j < m->fields[i].e.nalts && !bad; j++)
+            if (m->fields[i].e.alts[j].tokens && !m->fields[i].nmap) {
+                *at = NULL;
+                snprintf(why, whysz,
+                         "%s: tokens() picks the first word the value map knows: give %s.map",
+                         kd->fields[i].name, kd->fields[i].name);
+                bad = why;
+            }
+    /* Apply order: currency fields first (money in major units needs the
+     * row's currency); and the fields needing no conversion. */
+    int no = 0;
+    for (int pass = 0; pass < 2 && !bad; pass++)
+        for (int i = 0; i < kd->nfields; i++)
+            if ((kd->fields[i].type == CW_F_CURRENCY) == (pass == 0))
+                m->order[no++] = i;
+    for (int i = 0; !bad && i < kd->nfields; i++) {
+        const cw_map_field *mf = &m->fields[i];
+        m->fields[i].plain = mf->mapped && mf->e.nalts == 1 &&
+                             mf->e.alts[0].type == CW_ALT_COLUMN && !mf->e.alts[0].tokens &&
+                             !mf->nmap && !mf->fallback && !mf->unit && !mf->format && !mf->zone &&
+                             !mf->table && kd->fields[i].type != CW_F_CURRENCY;
+    }
+    if (!bad)
+        plan_build(m);
+    return bad;
+}
+
 /* Compiles one section. kvs hold every key (kind first is not required).
  * dir: the directory relative .table paths are read from. */
 static cw_status compile_section(const char *name, const char *origin, const kv *kvs, int n,
@@ -843,205 +1067,10 @@ static cw_status compile_section(const char *name, const char *origin, const kv 
     const cw_kind_def *kd = cw_kind_get(m->kind);
     for (int i = 0; i < n && !bad; i++) {
         at = &kvs[i];
-        const char *k = kvs[i].key, *v = kvs[i].value;
-        if (strcmp(k, "kind") == 0 || strcmp(k, "preset") == 0) {
-            continue;
-        } else if (strcmp(k, "description") == 0) {
-            free(m->description);
-            m->description = dup(v);
-        } else if (strcmp(k, "format") == 0) {
-            /* One format, or several (json, jsonl) read as detected; a file
-             * of another format is skipped by this section. */
-            static const char *f[] = {"auto", "csv", "jsonl", "json"};
-            m->format = -1;
-            m->formats = 0;
-            int nf = 0;
-            for (const char *p = v; *p && !bad;) {
-                size_t l = strcspn(p, ",");
-                const char *b = p;
-                size_t bl = l;
-                trim(&b, &bl);
-                int fj = -1;
-                for (int j = 0; j < 4; j++)
-                    if (strlen(f[j]) == bl && strncmp(b, f[j], bl) == 0)
-                        fj = j;
-                if (fj < 0)
-                    bad = "is not one of auto, csv, jsonl, json (or a list: json, jsonl)";
-                else if (fj == CW_FMT_AUTO)
-                    m->formats = 0;
-                else
-                    m->formats |= 1 << fj, m->format = fj, nf++;
-                p += l + (p[l] == ',');
-            }
-            if (!bad && (nf != 1 || !m->formats))
-                m->format = CW_FMT_AUTO;
-        } else if (strcmp(k, "records") == 0) {
-            free_steps(m->records, m->nrecords);
-            bad = parse_path(v, m->records, &m->nrecords);
-        } else if (strcmp(k, "each") == 0) {
-            free_steps(m->each, m->neach);
-            bad = parse_path(v, m->each, &m->neach);
-        } else if (strcmp(k, "where") == 0) {
-            bad = parse_where(m, v);
-        } else if (strcmp(k, "files") == 0) {
-            free(m->files);
-            m->files = dup(v);
-        } else if (strcmp(k, "provision_users") == 0 || strcmp(k, "merge") == 0) {
-            int b = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0   ? 1
-                    : strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ? 0
-                                                                              : -1;
-            if (b < 0)
-                bad = "is not yes or no";
-            else if (k[0] == 'p')
-                m->provision_users = b;
-            else
-                m->merge = b;
-        } else if (strcmp(k, "data_end") == 0) {
-            int64_t t;
-            if (strcmp(v, "today") == 0) {
-                t = (int64_t)time(NULL) / 86400 * 86400;
-            } else if (cw_time_parse(v, strlen(v), 1, &t, NULL) != CW_OK) {
-                bad = "is not a date (YYYY-MM-DD) or today";
-                continue;
-            }
-            m->data_end = t;
-        } else {
-            const char *dot = strchr(k, '.');
-            size_t fl = dot ? (size_t)(dot - k) : strlen(k);
-            int fi = field_of(kd, k, fl);
-            if (fi < 0) {
-                snprintf(why, sizeof why, "is neither a key of a source (%s) nor a field of %s",
-                         section_keys, kd->name);
-                bad = why;
-                continue;
-            }
-            cw_map_field *mf = &m->fields[fi];
-            const cw_field_def *f = &kd->fields[fi];
-            const char *mod = dot ? dot + 1 : "";
-            if (!dot) {
-                bad = parse_expr(v, &mf->e);
-                mf->mapped = 1;
-            } else if (strcmp(mod, "map") == 0) {
-                bad = parse_map(mf, v);
-            } else if (strcmp(mod, "unit") == 0) {
-                if (is_money(f) && strcmp(v, "major") == 0)
-                    mf->unit = CW_UNIT_MAJOR;
-                else if (is_money(f) && strcmp(v, "minor") == 0)
-                    mf->unit = CW_UNIT_MINOR;
-                else if (is_money(f))
-                    bad = "is not major or minor (a money field)";
-                else if (is_time(f) &&
-                         (strcmp(v, "s") == 0 || strcmp(v, "ms") == 0 || strcmp(v, "us") == 0))
-                    mf->unit = v[0] == 's' ? CW_UNIT_S : v[0] == 'm' ? CW_UNIT_MS : CW_UNIT_US;
-                else if (is_time(f))
-                    bad = "is not s, ms or us (a timestamp given as a number)";
-                else
-                    bad = "applies only to money and timestamp fields";
-            } else if (strcmp(mod, "scale") == 0) {
-                char *end;
-                long long a = 1, b = 1;
-                if (strncmp(v, "1/", 2) == 0)
-                    b = strtoll(v + 2, &end, 10);
-                else
-                    a = strtoll(v, &end, 10);
-                if (!is_money(f))
-                    bad = "applies only to money fields";
-                else if (*end || a < 1 || b < 1 || a > 1000000 || b > 1000000)
-                    bad = "is not N or 1/N (N a whole number 1..1000000)";
-                mf->scale_mul = a;
-                mf->scale_div = b;
-            } else if (strcmp(mod, "format") == 0) {
-                if (!is_time(f))
-                    bad = "applies only to timestamp and date fields";
-                else if (!(bad = check_format(v))) {
-                    free(mf->format);
-                    mf->format = dup(v);
-                }
-            } else if (strcmp(mod, "zone") == 0) {
-                if (!is_time(f))
-                    bad = "applies only to timestamp and date fields";
-                else
-                    bad = parse_zone(mf, v, why, sizeof why);
-            } else if (strcmp(mod, "lookup") == 0) {
-                int lk = lookup_kind(v, strlen(v));
-                if (!lk) {
-                    bad = "is not user_account, account_by_name or account_by_domain";
-                    continue;
-                }
-                /* Applied to the alternatives once all keys are read. */
-                mf->lookup_all = lk;
-            } else if (strcmp(mod, "table") == 0) {
-                char path[1024];
-                if (v[0] == '/' || !dir)
-                    snprintf(path, sizeof path, "%s", v);
-                else
-                    snprintf(path, sizeof path, "%s/%s", dir, v);
-                bad = load_table(mf, path, why, sizeof why);
-            } else {
-                bad = "is not a modifier (map, unit, scale, format, zone, lookup, table)";
-            }
-        }
-    }
-    /* Whole-field .lookup wraps every column alternative. */
-    for (int i = 0; !bad && i < kd->nfields; i++) {
-        cw_map_field *mf = &m->fields[i];
-        int lk = mf->lookup_all;
-        if (lk) {
-            for (int j = 0; j < mf->e.nalts; j++)
-                if (mf->e.alts[j].type == CW_ALT_COLUMN && !mf->e.alts[j].tokens) {
-                    mf->e.alts[j].type = CW_ALT_LOOKUP;
-                    mf->e.alts[j].lookup = lk;
-                }
-            if (!mf->mapped) {
-                at = NULL;
-                snprintf(why, sizeof why, "%s.lookup: the field has no source expression",
-                         kd->fields[i].name);
-                bad = why;
-            }
-        }
-        for (int j = 0; j < mf->e.nalts; j++)
-            m->uses_lookups |= mf->e.alts[j].type == CW_ALT_LOOKUP;
-        if (!bad && mf->e.nalts == 0 &&
-            (mf->nmap || mf->unit || mf->format || mf->zone || mf->table || mf->scale_mul)) {
-            /* Modifiers on a native column are fine: the column is the
-             * field's own name. */
-            char nm[128];
-            snprintf(nm, sizeof nm, "%s", kd->fields[i].name);
-            bad = parse_expr(nm, &mf->e);
-            mf->mapped = 1;
-        }
-        if (!bad && mf->scale_mul && mf->unit == CW_UNIT_NONE)
-            mf->unit = CW_UNIT_MINOR;
-    }
-    for (int c = 0; !bad && c < m->nwhere; c++)
-        for (int j = 0; j < m->where[c].e.nalts; j++)
-            m->uses_lookups |= m->where[c].e.alts[j].type == CW_ALT_LOOKUP;
-    /* tokens(x) picks a word by the field's value map: it needs one. */
-    for (int i = 0; !bad && i < kd->nfields; i++)
-        for (int j = 0; j < m->fields[i].e.nalts && !bad; j++)
-            if (m->fields[i].e.alts[j].tokens && !m->fields[i].nmap) {
-                at = NULL;
-                snprintf(why, sizeof why,
-                         "%s: tokens() picks the first word the value map knows: give %s.map",
-                         kd->fields[i].name, kd->fields[i].name);
-                bad = why;
-            }
-    /* Apply order: currency fields first (money in major units needs the
-     * row's currency); and the fields needing no conversion. */
-    int no = 0;
-    for (int pass = 0; pass < 2 && !bad; pass++)
-        for (int i = 0; i < kd->nfields; i++)
-            if ((kd->fields[i].type == CW_F_CURRENCY) == (pass == 0))
-                m->order[no++] = i;
-    for (int i = 0; !bad && i < kd->nfields; i++) {
-        const cw_map_field *mf = &m->fields[i];
-        m->fields[i].plain = mf->mapped && mf->e.nalts == 1 &&
-                             mf->e.alts[0].type == CW_ALT_COLUMN && !mf->e.alts[0].tokens &&
-                             !mf->nmap && !mf->fallback && !mf->unit && !mf->format && !mf->zone &&
-                             !mf->table && kd->fields[i].type != CW_F_CURRENCY;
+        bad = section_key(m, kd, kvs[i].key, kvs[i].value, dir, why, sizeof why);
     }
     if (!bad)
-        plan_build(m);
+        bad = section_finish(m, kd, why, sizeof why, &at);
     if (bad) {
         if (at)
             *err = cw_strdupf("%s:%d: [source.%s] %s: %s", at->file, at->line, name, at->key, bad);
@@ -1237,6 +1266,151 @@ static int key_applies(const char *key, const cw_kind_def *kd)
     return !kd || field_of(kd, key, l) >= 0;
 }
 
+/* What the stages of cw_source_compile share. */
+typedef struct source_ctx {
+    cw_source *out;
+    const char *name;
+    const char *cfile; /* the configuration file, or NULL */
+    sects cs;          /* the configuration's sections of the source */
+    sects ps;          /* the preset's sections */
+    const kv *pkv;     /* the config section's `preset` key, or NULL */
+    char pbase[128];   /* the preset's name ("" for none) */
+    const char *psect; /* "preset.section": one section of the preset, or NULL */
+    char **err;
+} source_ctx;
+
+/* The configuration's [source.NAME] or [source.NAME.PART] sections. */
+static cw_status config_sects(source_ctx *S, const cw_config *c)
+{
+    const cw_config_entry *e;
+    int n = cw_config_entries(c, &e);
+    cw_status s = CW_OK;
+    size_t nl = strlen(S->name);
+    for (int i = 0; i < n && s == CW_OK; i++) {
+        const char *sn;
+        /* [source.NAME], or sections [source.NAME.PART] of one source. */
+        if (cw_config_section_is(e[i].section, "source", &sn) && strncmp(sn, S->name, nl) == 0 &&
+            (sn[nl] == '\0' || (sn[nl] == '.' && sn[nl + 1])))
+            s = add_kv(&S->cs, sn, e[i].key, e[i].value, S->cfile ? S->cfile : "config", e[i].line);
+    }
+    return s;
+}
+
+/* A source of several [source.NAME.PART] sections: each is compiled as it
+ * stands (no preset). */
+static cw_status compile_parts(source_ctx *S)
+{
+    const char *name = S->name;
+    const sects *cs = &S->cs;
+    char dbuf[1024];
+    const char *dir = dir_of(S->cfile, dbuf, sizeof dbuf);
+    cw_status s = CW_OK;
+    for (int i = 0; i < cs->n && s == CW_OK; i++) {
+        const kv *k0 = &cs->s[i].kvs[0];
+        if (strcmp(cs->s[i].name, name) == 0) {
+            *S->err = cw_strdupf("%s:%d: [source.%s]: a source is one [source.%s] section or "
+                                 "several [source.%s.PART] sections, not both",
+                                 k0->file, k0->line, name, name, name);
+            return CW_ERR_CONFIG;
+        }
+        for (int j = 0; j < cs->s[i].n && s == CW_OK; j++)
+            if (strcmp(cs->s[i].kvs[j].key, "preset") == 0) {
+                *S->err = cw_strdupf("%s:%d: [source.%s] preset: a source of several "
+                                     "sections cannot start from a preset",
+                                     cs->s[i].kvs[j].file, cs->s[i].kvs[j].line, cs->s[i].name);
+                s = CW_ERR_CONFIG;
+            }
+        cw_mapping *m;
+        if (s == CW_OK)
+            s = compile_section(cs->s[i].name, S->cfile ? S->cfile : "config", cs->s[i].kvs,
+                                cs->s[i].n, dir, &m, S->err);
+        if (s == CW_OK)
+            s = push_map(S->out, m);
+    }
+    return s;
+}
+
+/* Reads preset pname ("segment.identify": one section of preset segment)
+ * into S->ps; a bad name given by the config's `preset` key is blamed on
+ * that key. */
+static cw_status load_preset(source_ctx *S, const char *pname)
+{
+    snprintf(S->pbase, sizeof S->pbase, "%s", pname);
+    char *dot = strchr(S->pbase, '.');
+    if (dot) {
+        *dot = '\0';
+        S->psect = pname;
+    }
+    cw_status s = preset_sects(S->pbase, &S->ps, S->err);
+    if (s != CW_OK && S->pkv) {
+        char *m = cw_strdupf("%s:%d: [source.%s] preset: %s", S->pkv->file, S->pkv->line, S->name,
+                             *S->err);
+        free(*S->err);
+        *S->err = m;
+        s = CW_ERR_CONFIG;
+    }
+    return s;
+}
+
+/* Each (chosen) section of the preset with the config section's keys as
+ * overrides; then every field key of the config section must belong to
+ * some section's kind. */
+static cw_status compile_preset(source_ctx *S, const char *dir)
+{
+    const sects *cs = &S->cs, *ps = &S->ps;
+    const kv *pkv = S->pkv;
+    cw_status s = CW_OK;
+    int used = 0;
+    char origin[160];
+    snprintf(origin, sizeof origin, "preset %s", S->pbase);
+    for (int i = 0; i < ps->n && s == CW_OK; i++) {
+        if (S->psect && strcmp(ps->s[i].name, S->psect) != 0)
+            continue;
+        used++;
+        /* The preset's keys, then the config section's overrides. */
+        kv *all = malloc((size_t)(ps->s[i].n + (cs->n ? cs->s[0].n : 0) + 1) * sizeof *all);
+        if (!all)
+            return CW_ERR_NOMEM;
+        int na = 0;
+        const cw_kind_def *kd = NULL;
+        for (int j = 0; j < ps->s[i].n; j++) {
+            all[na] = ps->s[i].kvs[j];
+            if (strcmp(all[na].key, "kind") == 0)
+                kd = cw_kind_get(cw_kind_from_name(all[na].value));
+            all[na++].file = origin;
+        }
+        for (int j = 0; cs->n && j < cs->s[0].n; j++)
+            if (key_applies(cs->s[0].kvs[j].key, kd) &&
+                (ps->n == 1 || S->psect || strcmp(cs->s[0].kvs[j].key, "kind") != 0))
+                all[na++] = cs->s[0].kvs[j];
+        cw_mapping *m;
+        s = compile_section(ps->s[i].name, origin, all, na, dir, &m, S->err);
+        free(all);
+        if (s == CW_OK)
+            s = push_map(S->out, m);
+    }
+    if (s == CW_OK && !used) {
+        *S->err = pkv ? cw_strdupf("%s:%d: [source.%s] preset: no section [source.%s] in preset "
+                                   "%s",
+                                   pkv->file, pkv->line, S->name, S->psect, S->pbase)
+                      : cw_strdupf("no section [source.%s] in preset %s", S->psect, S->pbase);
+        s = pkv ? CW_ERR_CONFIG : CW_ERR_NOTFOUND;
+    }
+    /* A field key of the config section that no section's kind has. */
+    for (int j = 0; s == CW_OK && cs->n && j < cs->s[0].n; j++) {
+        const kv *k = &cs->s[0].kvs[j];
+        int any = 0;
+        for (int i = 0; i < S->out->nmaps; i++)
+            any |= key_applies(k->key, cw_kind_get(S->out->maps[i]->kind));
+        if (!any) {
+            *S->err = cw_strdupf("%s:%d: [source.%s] %s: is not a field of any kind of preset %s",
+                                 k->file, k->line, S->name, k->key, S->pbase);
+            s = CW_ERR_CONFIG;
+        }
+    }
+    return s;
+}
+
 cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw_source *out,
                             char **err)
 {
@@ -1245,54 +1419,18 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
     if (!(out->name = dup(name)))
         return CW_ERR_NOMEM;
     out->is_preset = preset;
+    source_ctx S = {.out = out, .name = name, .cfile = c ? cw_config_path(c) : NULL, .err = err};
+    const sects *cs = &S.cs;
     cw_status s = CW_OK;
-    sects ps = {0};
     /* The config section's own keys. */
-    sects cs = {0};
-    const char *cfile = c ? cw_config_path(c) : NULL;
     if (!preset && c) {
-        const cw_config_entry *e;
-        int n = cw_config_entries(c, &e);
-        for (int i = 0; i < n && s == CW_OK; i++) {
-            const char *sn;
-            size_t nl = strlen(name);
-            /* [source.NAME], or sections [source.NAME.PART] of one source. */
-            if (cw_config_section_is(e[i].section, "source", &sn) && strncmp(sn, name, nl) == 0 &&
-                (sn[nl] == '\0' || (sn[nl] == '.' && sn[nl + 1])))
-                s = add_kv(&cs, sn, e[i].key, e[i].value, cfile ? cfile : "config", e[i].line);
-        }
-        if (s != CW_OK)
+        if ((s = config_sects(&S, c)) != CW_OK)
             goto done;
-        if (cs.n > 1 || (cs.n == 1 && strcmp(cs.s[0].name, name) != 0)) {
-            /* Several sections: each is compiled as it stands. */
-            char dbuf2[1024];
-            const char *dir2 = dir_of(cfile, dbuf2, sizeof dbuf2);
-            for (int i = 0; i < cs.n && s == CW_OK; i++) {
-                const kv *k0 = &cs.s[i].kvs[0];
-                if (strcmp(cs.s[i].name, name) == 0) {
-                    *err = cw_strdupf("%s:%d: [source.%s]: a source is one [source.%s] section or "
-                                      "several [source.%s.PART] sections, not both",
-                                      k0->file, k0->line, name, name, name);
-                    s = CW_ERR_CONFIG;
-                    break;
-                }
-                for (int j = 0; j < cs.s[i].n && s == CW_OK; j++)
-                    if (strcmp(cs.s[i].kvs[j].key, "preset") == 0) {
-                        *err = cw_strdupf("%s:%d: [source.%s] preset: a source of several "
-                                          "sections cannot start from a preset",
-                                          cs.s[i].kvs[j].file, cs.s[i].kvs[j].line, cs.s[i].name);
-                        s = CW_ERR_CONFIG;
-                    }
-                cw_mapping *m;
-                if (s == CW_OK)
-                    s = compile_section(cs.s[i].name, cfile ? cfile : "config", cs.s[i].kvs,
-                                        cs.s[i].n, dir2, &m, err);
-                if (s == CW_OK)
-                    s = push_map(out, m);
-            }
+        if (cs->n > 1 || (cs->n == 1 && strcmp(cs->s[0].name, name) != 0)) {
+            s = compile_parts(&S);
             goto described;
         }
-        if (!cs.n) {
+        if (!cs->n) {
             *err = cw_strdupf("no source named '%s' (a [source.%s] section of the configuration; "
                               "see `churnwatch sources list`)",
                               name, name);
@@ -1302,90 +1440,21 @@ cw_status cw_source_compile(const cw_config *c, const char *name, int preset, cw
     }
     /* A preset: the named one, or the config section's `preset` key. */
     const char *pname = preset ? name : NULL;
-    const kv *pkv = NULL;
-    for (int j = 0; cs.n && j < cs.s[0].n; j++)
-        if (strcmp(cs.s[0].kvs[j].key, "preset") == 0)
-            pkv = &cs.s[0].kvs[j], pname = pkv->value;
-    char pbase[128] = "";
-    const char *psect = NULL;
-    if (pname) {
-        /* "segment.identify": one section of preset segment. */
-        snprintf(pbase, sizeof pbase, "%s", pname);
-        char *dot = strchr(pbase, '.');
-        if (dot) {
-            *dot = '\0';
-            psect = pname;
-        }
-        s = preset_sects(pbase, &ps, err);
-        if (s != CW_OK) {
-            if (pkv) {
-                char *m =
-                    cw_strdupf("%s:%d: [source.%s] preset: %s", pkv->file, pkv->line, name, *err);
-                free(*err);
-                *err = m;
-                s = CW_ERR_CONFIG;
-            }
-            goto done;
-        }
-    }
+    for (int j = 0; cs->n && j < cs->s[0].n; j++)
+        if (strcmp(cs->s[0].kvs[j].key, "preset") == 0)
+            S.pkv = &cs->s[0].kvs[j], pname = S.pkv->value;
+    if (pname && (s = load_preset(&S, pname)) != CW_OK)
+        goto done;
     char dbuf[1024];
-    const char *dir = dir_of(cfile, dbuf, sizeof dbuf);
+    const char *dir = dir_of(S.cfile, dbuf, sizeof dbuf);
     if (!pname) {
         cw_mapping *m;
-        s = compile_section(name, cfile ? cfile : "config", cs.s[0].kvs, cs.s[0].n, dir, &m, err);
+        s = compile_section(name, S.cfile ? S.cfile : "config", cs->s[0].kvs, cs->s[0].n, dir, &m,
+                            err);
         if (s == CW_OK)
             s = push_map(out, m);
     } else {
-        int used = 0;
-        char origin[160];
-        snprintf(origin, sizeof origin, "preset %s", pbase);
-        for (int i = 0; i < ps.n && s == CW_OK; i++) {
-            if (psect && strcmp(ps.s[i].name, psect) != 0)
-                continue;
-            used++;
-            /* The preset's keys, then the config section's overrides. */
-            kv *all = malloc((size_t)(ps.s[i].n + (cs.n ? cs.s[0].n : 0) + 1) * sizeof *all);
-            if (!all) {
-                s = CW_ERR_NOMEM;
-                break;
-            }
-            int na = 0;
-            const cw_kind_def *kd = NULL;
-            for (int j = 0; j < ps.s[i].n; j++) {
-                all[na] = ps.s[i].kvs[j];
-                if (strcmp(all[na].key, "kind") == 0)
-                    kd = cw_kind_get(cw_kind_from_name(all[na].value));
-                all[na++].file = origin;
-            }
-            for (int j = 0; cs.n && j < cs.s[0].n; j++)
-                if (key_applies(cs.s[0].kvs[j].key, kd) &&
-                    (ps.n == 1 || psect || strcmp(cs.s[0].kvs[j].key, "kind") != 0))
-                    all[na++] = cs.s[0].kvs[j];
-            cw_mapping *m;
-            s = compile_section(ps.s[i].name, origin, all, na, dir, &m, err);
-            free(all);
-            if (s == CW_OK)
-                s = push_map(out, m);
-        }
-        if (s == CW_OK && !used) {
-            *err = pkv ? cw_strdupf("%s:%d: [source.%s] preset: no section [source.%s] in preset "
-                                    "%s",
-                                    pkv->file, pkv->line, name, psect, pbase)
-                       : cw_strdupf("no section [source.%s] in preset %s", psect, pbase);
-            s = pkv ? CW_ERR_CONFIG : CW_ERR_NOTFOUND;
-        }
-        /* A field key of the config section that no section's kind has. */
-        for (int j = 0; s == CW_OK && cs.n && j < cs.s[0].n; j++) {
-            const kv *k = &cs.s[0].kvs[j];
-            int any = 0;
-            for (int i = 0; i < out->nmaps; i++)
-                any |= key_applies(k->key, cw_kind_get(out->maps[i]->kind));
-            if (!any) {
-                *err = cw_strdupf("%s:%d: [source.%s] %s: is not a field of any kind of preset %s",
-                                  k->file, k->line, name, k->key, pbase);
-                s = CW_ERR_CONFIG;
-            }
-        }
+        s = compile_preset(&S, dir);
     }
 described:
     if (s == CW_OK) {
@@ -1397,8 +1466,8 @@ described:
         }
     }
 done:
-    free_sects(&cs);
-    free_sects(&ps);
+    free_sects(&S.cs);
+    free_sects(&S.ps);
     if (s != CW_OK) {
         if (!*err)
             *err = cw_strdupf("source %s: %s", name, cw_strerror(s));
@@ -1626,7 +1695,7 @@ static int decimal_parts(const char *s, size_t len, int *neg, int64_t *whole, in
 static void civil(int64_t t, char *out, size_t n, int utc)
 {
     char b[32];
-    cw_time_format(t, 0, b, sizeof b);
+    cw_time_format(t, CW_TIME_TIMESTAMP, b, sizeof b);
     /* "YYYY-MM-DDTHH:MM:SSZ"; without a zone the text stays naive so the
      * ingest.naive_timestamps policy decides. */
     if (!utc)
@@ -1742,7 +1811,7 @@ int cw_map_timestamp(const cw_map_field *f, const char *s, size_t len, char *out
     /* A zone alone: ISO text without an offset is local time there. */
     int64_t t;
     const char *reason;
-    if (cw_time_parse(s, len, 1, &t, &reason) != CW_OK) {
+    if (cw_time_parse(s, len, CW_TIME_NAIVE_UTC, &t, &reason) != CW_OK) {
         snprintf(why, whysz, "'%.*s' %s", shown, s, reason);
         return 0;
     }
@@ -1815,236 +1884,310 @@ static const char *origin_of(const cw_map_alt *a)
     return a->type == CW_ALT_CONST ? a->norm : a->text;
 }
 
+/* What the stages of cw_mapping_apply share for one record. */
+typedef struct apply_ctx {
+    const cw_mapping *m;
+    const cw_kind_def *kd;
+    const cw_map_record *rec;
+    const cw_jval *sl; /* the record's resolved paths (plan_resolve), or NULL */
+    const cw_map_ctx *ctx;
+    cw_map_scratch *sc;
+    cw_strref *texts;
+    const char **origin;
+    unsigned setm;    /* fields whose value came from the record */
+    char currency[8]; /* the row's currency once read ("" before) */
+    char *why;
+    size_t whysz;
+} apply_ctx;
+
+/* The hot path: field i is one column or path, taken as it is. Returns 1,
+ * or 0 with the reason in A->why. */
+static int apply_plain(apply_ctx *A, int i)
+{
+    const cw_map_record *rec = A->rec;
+    cw_map_scratch *sc = A->sc;
+    const cw_map_alt *a = &A->m->fields[i].e.alts[0];
+    cw_strref v = {NULL, 0};
+    A->origin[i] = a->text;
+    if (rec->cells) {
+        if (a->col >= 0 && a->col < rec->ncells)
+            v = rec->cells[a->col];
+    } else if (A->sl && a->slot) {
+        /* A resolved path: an unescaped string (most values) is
+         * borrowed from the line and stored straight into texts (v
+         * lives in memory, its address taken: written as two
+         * words and read back as one, it stalled store
+         * forwarding). */
+        cw_jval j = A->sl[a->slot - 1];
+        if (j.type == CW_JSON_STRING && !j.esc) {
+            A->texts[i].s = j.s;
+            A->texts[i].len = j.len;
+            if (j.len)
+                A->setm |= 1u << i;
+            return 1;
+        } else if (j.type && !json_scalar(rec->js, j, sc->buf[i], sizeof sc->buf[i], &v)) {
+            snprintf(A->why, A->whysz, "is an object or array, not a value");
+            return 0;
+        }
+    } else if (!operand_value(a, rec, A->sl, sc->buf[i], sizeof sc->buf[i], &v)) {
+        snprintf(A->why, A->whysz, "is an object or array, not a value");
+        return 0;
+    }
+    A->texts[i] = v;
+    if (v.len)
+        A->setm |= 1u << i;
+    return 1;
+}
+
+/* Field i is not mapped: its native meaning, a column named like the field
+ * (JSON: only a currency now, the other keys after all fields). */
+static void apply_native(apply_ctx *A, int i, const int *native_col)
+{
+    const cw_map_record *rec = A->rec;
+    const cw_field_def *fd = &A->kd->fields[i];
+    cw_strref v = {NULL, 0};
+    if (rec->cells) {
+        int c = native_col ? native_col[i] : -1;
+        if (c >= 0 && c < rec->ncells)
+            v = rec->cells[c];
+    } else if (rec->obj.type && fd->type == CW_F_CURRENCY) {
+        /* Read now (not with the other native keys below): money
+         * in major units needs it. */
+        cw_jval j = cw_json_get(rec->js, rec->obj, fd->name, strlen(fd->name));
+        if (j.type && !json_scalar(rec->js, j, A->sc->buf[i], sizeof A->sc->buf[i], &v))
+            v.s = NULL, v.len = 0;
+    }
+    A->texts[i] = v;
+    if (v.len)
+        A->setm |= 1u << i;
+    if (fd->type == CW_F_CURRENCY && v.s) {
+        const char *cs = v.s;
+        size_t cl = v.len;
+        trim(&cs, &cl);
+        if (cl == 3 && !A->currency[0]) {
+            memcpy(A->currency, cs, 3);
+            A->currency[3] = '\0';
+        }
+    }
+}
+
+/* The first present alternative of mapped field i into *v, through its
+ * tokens() or lookup. Returns 1 (found; *from_record, *mapped_token set),
+ * 0 (none) or -1 (error in A->why). */
+static int apply_alternatives(apply_ctx *A, int i, cw_strref *v, int *from_record,
+                              int *mapped_token)
+{
+    const cw_map_field *f = &A->m->fields[i];
+    int lookup_failed = 0;
+    char lwhy[256] = "";
+    for (int j = 0; j < f->e.nalts; j++) {
+        const cw_map_alt *a = &f->e.alts[j];
+        if (!A->origin[i])
+            A->origin[i] = origin_of(a);
+        if (!operand_value(a, A->rec, A->sl, A->sc->buf[i], sizeof A->sc->buf[i], v)) {
+            snprintf(A->why, A->whysz, "is an object or array, not a value");
+            A->origin[i] = origin_of(a);
+            return -1;
+        }
+        if (!present(*v))
+            continue;
+        A->origin[i] = origin_of(a);
+        if (a->tokens) {
+            /* The first word the value map knows; none: the next
+             * alternative. The map's * fallback is not a match. */
+            int hit = token_hit(f, *v);
+            if (hit < 0) {
+                v->s = NULL;
+                v->len = 0;
+                continue;
+            }
+            v->s = f->map_to[hit];
+            v->len = strlen(v->s);
+            *mapped_token = 1;
+        } else if (a->type == CW_ALT_LOOKUP) {
+            cw_strref r;
+            const char *s = v->s;
+            size_t l = v->len;
+            trim(&s, &l);
+            if (!A->ctx || !A->ctx->lookup(A->ctx->ud, a->lookup, s, l, &r, lwhy, sizeof lwhy)) {
+                if (!A->ctx)
+                    snprintf(lwhy, sizeof lwhy, "lookups need a database");
+                lookup_failed = 1;
+                v->s = NULL;
+                v->len = 0;
+                continue;
+            }
+            *v = r;
+        }
+        *from_record = a->type != CW_ALT_CONST;
+        return 1;
+    }
+    if (lookup_failed) {
+        snprintf(A->why, A->whysz, "%s", lwhy);
+        return -1;
+    }
+    return 0;
+}
+
+/* Mapped field i: its alternatives, then its .table, value map, currency
+ * case and money or time conversion. Returns 1, or 0 with the reason in
+ * A->why. */
+static int apply_mapped(apply_ctx *A, int i)
+{
+    const cw_field_def *fd = &A->kd->fields[i];
+    const cw_map_field *f = &A->m->fields[i];
+    cw_map_scratch *sc = A->sc;
+    char *why = A->why;
+    const size_t whysz = A->whysz;
+    cw_strref v = {NULL, 0};
+    int from_record = 0, mapped_token = 0;
+    int have = apply_alternatives(A, i, &v, &from_record, &mapped_token);
+    if (have < 0)
+        return 0;
+    if (f->table && have && !mapped_token) {
+        const char *s = v.s;
+        size_t l = v.len;
+        trim(&s, &l);
+        int64_t k = cw_intern_get(f->table, s, l);
+        if (k < 0) {
+            snprintf(why, whysz, "'%.*s' is not in %s", (int)(l > 64 ? 64 : l), s, f->table_path);
+            return 0;
+        }
+        v.s = f->table_to[k];
+        v.len = strlen(v.s);
+    }
+    if ((f->nmap || f->fallback) && !mapped_token) {
+        const char *s = v.s ? v.s : "";
+        size_t l = v.s ? v.len : 0;
+        trim(&s, &l);
+        int hit = -1;
+        for (int k = 0; k < f->nmap && hit < 0; k++)
+            if (strlen(f->map_from[k]) == l && strncasecmp(f->map_from[k], s, l) == 0)
+                hit = k;
+        if (hit >= 0) {
+            v.s = f->map_to[hit];
+            v.len = strlen(v.s);
+        } else if (l && f->fallback) {
+            v.s = f->fallback;
+            v.len = strlen(v.s);
+        } else if (l) {
+            snprintf(why, whysz, "'%.*s' is not in the value map (add it, or *=value)",
+                     (int)(l > 64 ? 64 : l), s);
+            return 0;
+        }
+        have = present(v);
+    }
+    if (have && fd->type == CW_F_CURRENCY) {
+        const char *s = v.s;
+        size_t l = v.len;
+        trim(&s, &l);
+        if (l < sizeof sc->buf[i]) {
+            for (size_t k = 0; k < l; k++)
+                sc->buf[i][k] = (char)(s[k] >= 'a' && s[k] <= 'z' ? s[k] - 32 : s[k]);
+            sc->buf[i][l] = '\0';
+            v.s = sc->buf[i];
+            v.len = l;
+        }
+        if (!A->currency[0] && v.len < sizeof A->currency) {
+            memcpy(A->currency, v.s, v.len);
+            A->currency[v.len] = '\0';
+        }
+    }
+    if (have && fd->type == CW_F_MONEY && f->unit) {
+        char tmp[64];
+        if (!map_money(f, A->currency[0] ? A->currency : NULL, v.s, v.len, tmp, sizeof tmp, why,
+                       whysz))
+            return 0;
+        memcpy(sc->buf[i], tmp, sizeof tmp);
+        v.s = sc->buf[i];
+        v.len = strlen(v.s);
+    } else if (have && is_time(fd) && (f->unit || f->format || f->zone)) {
+        char tmp[64];
+        if (!cw_map_timestamp(f, v.s, v.len, tmp, sizeof tmp, why, whysz))
+            return 0;
+        memcpy(sc->buf[i], tmp, sizeof tmp);
+        v.s = sc->buf[i];
+        v.len = strlen(v.s);
+    }
+    A->texts[i] = v;
+    if (have && from_record)
+        A->setm |= 1u << i;
+    return 1;
+}
+
+/* JSON: unmapped fields keep their native meaning (a top-level key named
+ * like the field or one of its aliases). Looked up by name: no walk over
+ * the record's keys. Returns 1, or 0 with *bad_field and the reason. */
+static int apply_json_native(apply_ctx *A, unsigned *set, int *bad_field)
+{
+    const cw_map_record *rec = A->rec;
+    const cw_kind_def *kd = A->kd;
+    cw_map_scratch *sc = A->sc;
+    for (int i = 0; i < kd->nfields; i++) {
+        if (A->m->fields[i].mapped)
+            continue;
+        const char *names = kd->fields[i].aliases;
+        cw_jval val =
+            cw_json_get(rec->js, rec->obj, kd->fields[i].name, strlen(kd->fields[i].name));
+        char alias[64];
+        while (!val.type && names && *names) {
+            size_t al = strcspn(names, "|");
+            snprintf(alias, sizeof alias, "%.*s", (int)al, names);
+            /* Money is read natively only from names in minor units
+             * (mrr_cents); others need a declared .unit. */
+            if (kd->fields[i].type != CW_F_MONEY || (al > 6 && !strcmp(alias + al - 6, "_cents")))
+                val = cw_json_get(rec->js, rec->obj, alias, strlen(alias));
+            names += al + (names[al] == '|');
+        }
+        if (!val.type)
+            continue;
+        A->origin[i] = kd->fields[i].name;
+        if (!json_scalar(rec->js, val, sc->buf[i], sizeof sc->buf[i], &A->texts[i])) {
+            *bad_field = i;
+            snprintf(A->why, A->whysz, "is an object or array, not a value");
+            return 0;
+        }
+        if (present(A->texts[i]))
+            *set |= 1u << i;
+    }
+    return 1;
+}
+
 int cw_mapping_apply(const cw_mapping *m, const cw_map_record *rec, const int *native_col,
                      const cw_map_ctx *ctx, cw_map_scratch *sc, cw_strref *texts,
                      const char **origin, unsigned *set, int *bad_field, char *why, size_t whysz)
 {
-    const cw_kind_def *kd = cw_kind_get(m->kind);
-    unsigned setm = 0;
-    char currency[8] = "";
-    const cw_jval *sl = plan_resolve(m, rec);
-    for (int o = 0; o < kd->nfields; o++) {
+    apply_ctx A = {.m = m,
+                   .kd = cw_kind_get(m->kind),
+                   .rec = rec,
+                   .sl = plan_resolve(m, rec),
+                   .ctx = ctx,
+                   .sc = sc,
+                   .texts = texts,
+                   .origin = origin,
+                   .why = why,
+                   .whysz = whysz};
+    /* In apply order: currency fields first (money in major units needs
+     * the row's currency). */
+    for (int o = 0; o < A.kd->nfields; o++) {
         int i = m->order[o];
-        const cw_field_def *fd = &kd->fields[i];
         const cw_map_field *f = &m->fields[i];
-        cw_strref v = {NULL, 0};
         if (f->plain) {
-            /* The hot path: one column or path, taken as it is. */
-            const cw_map_alt *a = &f->e.alts[0];
-            origin[i] = a->text;
-            if (rec->cells) {
-                if (a->col >= 0 && a->col < rec->ncells)
-                    v = rec->cells[a->col];
-            } else if (sl && a->slot) {
-                /* A resolved path: an unescaped string (most values) is
-                 * borrowed from the line and stored straight into texts (v
-                 * lives in memory, its address taken: written as two
-                 * words and read back as one, it stalled store
-                 * forwarding). */
-                cw_jval j = sl[a->slot - 1];
-                if (j.type == CW_JSON_STRING && !j.esc) {
-                    texts[i].s = j.s;
-                    texts[i].len = j.len;
-                    if (j.len)
-                        setm |= 1u << i;
-                    continue;
-                } else if (j.type && !json_scalar(rec->js, j, sc->buf[i], sizeof sc->buf[i], &v)) {
-                    *bad_field = i;
-                    snprintf(why, whysz, "is an object or array, not a value");
-                    return 0;
-                }
-            } else if (!operand_value(a, rec, sl, sc->buf[i], sizeof sc->buf[i], &v)) {
+            if (!apply_plain(&A, i)) {
                 *bad_field = i;
-                snprintf(why, whysz, "is an object or array, not a value");
                 return 0;
             }
-            texts[i] = v;
-            if (v.len)
-                setm |= 1u << i;
             continue;
         }
         origin[i] = NULL;
         *bad_field = i;
-        if (!f->mapped) {
-            /* Native meaning: a column named like the field. */
-            if (rec->cells) {
-                int c = native_col ? native_col[i] : -1;
-                if (c >= 0 && c < rec->ncells)
-                    v = rec->cells[c];
-            } else if (rec->obj.type && fd->type == CW_F_CURRENCY) {
-                /* Read now (not with the other native keys below): money
-                 * in major units needs it. */
-                cw_jval j = cw_json_get(rec->js, rec->obj, fd->name, strlen(fd->name));
-                if (j.type && !json_scalar(rec->js, j, sc->buf[i], sizeof sc->buf[i], &v))
-                    v.s = NULL, v.len = 0;
-            }
-            texts[i] = v;
-            if (v.len)
-                setm |= 1u << i;
-            if (fd->type == CW_F_CURRENCY && v.s) {
-                const char *cs = v.s;
-                size_t cl = v.len;
-                trim(&cs, &cl);
-                if (cl == 3 && !currency[0]) {
-                    memcpy(currency, cs, 3);
-                    currency[3] = '\0';
-                }
-            }
-            continue;
-        }
-        int from_record = 0, lookup_failed = 0, have = 0, mapped_token = 0;
-        char lwhy[256] = "";
-        for (int j = 0; j < f->e.nalts && !have; j++) {
-            const cw_map_alt *a = &f->e.alts[j];
-            if (!origin[i])
-                origin[i] = origin_of(a);
-            if (!operand_value(a, rec, sl, sc->buf[i], sizeof sc->buf[i], &v)) {
-                snprintf(why, whysz, "is an object or array, not a value");
-                origin[i] = origin_of(a);
-                return 0;
-            }
-            if (!present(v))
-                continue;
-            origin[i] = origin_of(a);
-            if (a->tokens) {
-                /* The first word the value map knows; none: the next
-                 * alternative. The map's * fallback is not a match. */
-                int hit = token_hit(f, v);
-                if (hit < 0) {
-                    v.s = NULL;
-                    v.len = 0;
-                    continue;
-                }
-                v.s = f->map_to[hit];
-                v.len = strlen(v.s);
-                mapped_token = 1;
-            } else if (a->type == CW_ALT_LOOKUP) {
-                cw_strref r;
-                const char *s = v.s;
-                size_t l = v.len;
-                trim(&s, &l);
-                if (!ctx || !ctx->lookup(ctx->ud, a->lookup, s, l, &r, lwhy, sizeof lwhy)) {
-                    if (!ctx)
-                        snprintf(lwhy, sizeof lwhy, "lookups need a database");
-                    lookup_failed = 1;
-                    v.s = NULL;
-                    v.len = 0;
-                    continue;
-                }
-                v = r;
-            }
-            have = 1;
-            from_record = a->type != CW_ALT_CONST;
-        }
-        if (!have && lookup_failed) {
-            snprintf(why, whysz, "%s", lwhy);
+        if (!f->mapped)
+            apply_native(&A, i, native_col);
+        else if (!apply_mapped(&A, i))
             return 0;
-        }
-        if (f->table && have && !mapped_token) {
-            const char *s = v.s;
-            size_t l = v.len;
-            trim(&s, &l);
-            int64_t k = cw_intern_get(f->table, s, l);
-            if (k < 0) {
-                snprintf(why, whysz, "'%.*s' is not in %s", (int)(l > 64 ? 64 : l), s,
-                         f->table_path);
-                return 0;
-            }
-            v.s = f->table_to[k];
-            v.len = strlen(v.s);
-        }
-        if ((f->nmap || f->fallback) && !mapped_token) {
-            const char *s = v.s ? v.s : "";
-            size_t l = v.s ? v.len : 0;
-            trim(&s, &l);
-            int hit = -1;
-            for (int k = 0; k < f->nmap && hit < 0; k++)
-                if (strlen(f->map_from[k]) == l && strncasecmp(f->map_from[k], s, l) == 0)
-                    hit = k;
-            if (hit >= 0) {
-                v.s = f->map_to[hit];
-                v.len = strlen(v.s);
-            } else if (l && f->fallback) {
-                v.s = f->fallback;
-                v.len = strlen(v.s);
-            } else if (l) {
-                snprintf(why, whysz, "'%.*s' is not in the value map (add it, or *=value)",
-                         (int)(l > 64 ? 64 : l), s);
-                return 0;
-            }
-            have = present(v);
-        }
-        if (have && fd->type == CW_F_CURRENCY) {
-            const char *s = v.s;
-            size_t l = v.len;
-            trim(&s, &l);
-            if (l < sizeof sc->buf[i]) {
-                for (size_t k = 0; k < l; k++)
-                    sc->buf[i][k] = (char)(s[k] >= 'a' && s[k] <= 'z' ? s[k] - 32 : s[k]);
-                sc->buf[i][l] = '\0';
-                v.s = sc->buf[i];
-                v.len = l;
-            }
-            if (!currency[0] && v.len < sizeof currency) {
-                memcpy(currency, v.s, v.len);
-                currency[v.len] = '\0';
-            }
-        }
-        if (have && fd->type == CW_F_MONEY && f->unit) {
-            char tmp[64];
-            if (!map_money(f, currency[0] ? currency : NULL, v.s, v.len, tmp, sizeof tmp, why,
-                           whysz))
-                return 0;
-            memcpy(sc->buf[i], tmp, sizeof tmp);
-            v.s = sc->buf[i];
-            v.len = strlen(v.s);
-        } else if (have && is_time(fd) && (f->unit || f->format || f->zone)) {
-            char tmp[64];
-            if (!cw_map_timestamp(f, v.s, v.len, tmp, sizeof tmp, why, whysz))
-                return 0;
-            memcpy(sc->buf[i], tmp, sizeof tmp);
-            v.s = sc->buf[i];
-            v.len = strlen(v.s);
-        }
-        texts[i] = v;
-        if (have && from_record)
-            setm |= 1u << i;
     }
-    *set = setm;
-    /* JSON: unmapped fields keep their native meaning (a top-level key
-     * named like the field or one of its aliases). Looked up by name: no
-     * walk over the record's keys. */
-    if (rec->obj.type) {
-        for (int i = 0; i < kd->nfields; i++) {
-            if (m->fields[i].mapped)
-                continue;
-            const char *names = kd->fields[i].aliases;
-            cw_jval val =
-                cw_json_get(rec->js, rec->obj, kd->fields[i].name, strlen(kd->fields[i].name));
-            char alias[64];
-            while (!val.type && names && *names) {
-                size_t al = strcspn(names, "|");
-                snprintf(alias, sizeof alias, "%.*s", (int)al, names);
-                /* Money is read natively only from names in minor units
-                 * (mrr_cents); others need a declared .unit. */
-                if (kd->fields[i].type != CW_F_MONEY ||
-                    (al > 6 && !strcmp(alias + al - 6, "_cents")))
-                    val = cw_json_get(rec->js, rec->obj, alias, strlen(alias));
-                names += al + (names[al] == '|');
-            }
-            if (!val.type)
-                continue;
-            origin[i] = kd->fields[i].name;
-            if (!json_scalar(rec->js, val, sc->buf[i], sizeof sc->buf[i], &texts[i])) {
-                *bad_field = i;
-                snprintf(why, whysz, "is an object or array, not a value");
-                return 0;
-            }
-            if (present(texts[i]))
-                *set |= 1u << i;
-        }
-    }
-    return 1;
+    *set = A.setm;
+    return rec->obj.type ? apply_json_native(&A, set, bad_field) : 1;
 }
 
 cw_status cw_source_compile_text(const char *name, const char *text, cw_source *out, char **err)
@@ -2093,18 +2236,18 @@ static void info_of(const cw_source *s, cw_source_info *i)
     }
 }
 
-static cw_status sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
+static cw_status sources_list(const cw_config *c, unsigned flags, cw_source_info **out, int *n,
                               char **errmsg);
 
-cw_status cw_sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
+cw_status cw_sources_list(const cw_config *c, unsigned flags, cw_source_info **out, int *n,
                           cw_error *err)
 {
     char *msg = NULL;
-    cw_status s = sources_list(c, presets, out, n, &msg);
+    cw_status s = sources_list(c, flags, out, n, &msg);
     return cw_error_take(err, s, msg);
 }
 
-static cw_status sources_list(const cw_config *c, int presets, cw_source_info **out, int *n,
+static cw_status sources_list(const cw_config *c, unsigned flags, cw_source_info **out, int *n,
                               char **errmsg)
 {
     *out = NULL;
@@ -2138,7 +2281,7 @@ static cw_status sources_list(const cw_config *c, int presets, cw_source_info **
         }
     }
     const char *pn[256];
-    int np = presets ? cw_preset_names(pn, 256) : 0;
+    int np = flags & CW_SOURCES_PRESETS ? cw_preset_names(pn, 256) : 0;
     cw_source_info *info = calloc((size_t)(nn + np + 1), sizeof *info);
     if (!info)
         return CW_ERR_NOMEM;

@@ -144,6 +144,136 @@ typedef struct seg {
     size_t period; /* index of its period (line, product, term) */
 } seg;
 
+/* Decides each line's end convention (periods sorted by line): dec[l] is
+ * 0, DAY_S, 1 or -1 (undecided) for the line starting at p[line_lo[l]].
+ * Returns the number of lines; *fallback is the convention the decided
+ * lines share, else 0 (exclusive). */
+static size_t decide_lines(const cw_period *p, size_t n, size_t *line_lo, int64_t *dec,
+                           int64_t *fallback)
+{
+    int64_t acc = -2; /* the decided lines' shared convention; -1 when they differ */
+    size_t nlines = 0;
+    /* First pass: decide each line; -1 = undecided. */
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && strcmp(p[j].line, p[i].line) == 0)
+            j++;
+        line_lo[nlines] = i;
+        /* [0] exact, [1] a day, [2] a second; pairs, then terms */
+        int pe[3] = {0, 0, 0}, te[3] = {0, 0, 0};
+        static const int64_t delta[3] = {0, DAY_S, 1};
+        for (size_t k = i; k < j; k++) {
+            if (!p[k].end)
+                continue;
+            int64_t t = term_end(p[k].start, p[k].interval, p[k].interval_count);
+            for (int e = 0; e < 3; e++) {
+                pe[e] += k + 1 < j && p[k + 1].start == p[k].end + delta[e];
+                te[e] += t && p[k].end == t - delta[e];
+            }
+        }
+        const int *ev = pe[0] || pe[1] || pe[2] ? pe : te;
+        int64_t d = ev[0] ? 0 : ev[1] ? DAY_S : ev[2] ? 1 : -1;
+        dec[nlines] = d;
+        if (d >= 0)
+            acc = acc == -2 || acc == d ? d : -1;
+        nlines++;
+        i = j;
+    }
+    *fallback = acc >= 0 ? acc : 0;
+    return nlines;
+}
+
+/* The lines' periods as stretches [start, end) at one price, with each
+ * line's convention applied: a period starting inside the previous one
+ * supersedes it, and a line's last period ends only within the data.
+ * Returns their number. */
+static size_t line_segments(const cw_period *p, size_t n, const size_t *line_lo, const int64_t *dec,
+                            size_t nlines, int64_t fallback, int64_t data_end, seg *segs)
+{
+    size_t nseg = 0;
+    for (size_t l = 0; l < nlines; l++) {
+        size_t i = line_lo[l], j = l + 1 < nlines ? line_lo[l + 1] : n;
+        int64_t add = dec[l] >= 0 ? dec[l] : fallback;
+        for (size_t k = i; k < j; k++) {
+            int64_t end = p[k].end ? p[k].end + add : INT64_MAX;
+            /* A period starting inside the previous one (a mid-period
+             * change) supersedes it from its start. */
+            if (k + 1 < j && p[k + 1].start < end)
+                end = p[k + 1].start;
+            /* The line's last period: it ends (a cancellation) only when its
+             * end is within the data; else the line is still running. */
+            if (k + 1 == j && end != INT64_MAX && end > data_end)
+                end = INT64_MAX;
+            if (end <= p[k].start)
+                continue;
+            segs[nseg++] = (seg){p[k].start, end, p[k].mrr_minor, p[k].quantity, k};
+        }
+    }
+    return nseg;
+}
+
+/* Sweeps the instants where any segment starts or ends into subscription
+ * changes (rows[0 .. *nrows)): the total MRR and seats and the plan of the
+ * line with the highest MRR, one row per change. ts has room for 2 nseg. */
+static cw_status sweep_changes(const cw_period *p, const seg *segs, size_t nseg, int64_t *ts,
+                               cw_sub_row *rows, size_t *nrows_out, char *why, size_t whysz)
+{
+    size_t nts = 0;
+    for (size_t k = 0; k < nseg; k++) {
+        ts[nts++] = segs[k].start;
+        if (segs[k].end != INT64_MAX)
+            ts[nts++] = segs[k].end;
+    }
+    qsort(ts, nts, sizeof *ts, ts_cmp);
+    size_t nrows = 0;
+    int64_t last_mrr = -1, last_seats = -1;
+    const char *last_plan = NULL;
+    int last_bp = -1;
+    for (size_t t = 0; t < nts; t++) {
+        if (t && ts[t] == ts[t - 1])
+            continue;
+        int64_t at = ts[t], mrr = 0, seats = 0, best = -1;
+        size_t top = 0;
+        int covered = 0;
+        for (size_t k = 0; k < nseg; k++) {
+            if (segs[k].start > at || segs[k].end <= at)
+                continue;
+            covered = 1;
+            if (__builtin_add_overflow(mrr, segs[k].mrr, &mrr) ||
+                __builtin_add_overflow(seats, segs[k].qty, &seats)) {
+                snprintf(why, whysz, "the account's MRR or seats overflow 64 bits");
+                return CW_ERR_INPUT;
+            }
+            /* Plan = the product of the line with the highest MRR; on a tie
+             * the line whose key sorts first. */
+            if (segs[k].mrr > best)
+                best = segs[k].mrr, top = segs[k].period;
+        }
+        if (!covered && nrows == 0)
+            continue;
+        const char *plan = last_plan;
+        int bp = last_bp;
+        if (covered) {
+            plan = p[top].product[0] ? p[top].product : NULL;
+            bp = cw_period_term(p[top].interval, p[top].interval_count);
+        }
+        int same_plan = (plan == NULL && last_plan == NULL) ||
+                        (plan && last_plan && strcmp(plan, last_plan) == 0);
+        if (nrows && mrr == last_mrr && seats == last_seats && same_plan)
+            continue;
+        cw_sub_row *r = &rows[nrows++];
+        r->effective_at = at;
+        r->mrr_minor = mrr;
+        r->seats = seats;
+        memcpy(r->currency, p[0].currency, 4);
+        r->plan = plan;
+        r->billing_period = bp;
+        last_mrr = mrr, last_seats = seats, last_plan = plan, last_bp = bp;
+    }
+    *nrows_out = nrows;
+    return CW_OK;
+}
+
 cw_status cw_periods_derive(cw_period *p, size_t n, int64_t data_end, cw_sub_row **rows_out,
                             size_t *nrows_out, char *why, size_t whysz)
 {
@@ -180,109 +310,12 @@ cw_status cw_periods_derive(cw_period *p, size_t n, int64_t data_end, cw_sub_row
         s = CW_ERR_NOMEM;
         goto done;
     }
-    int64_t acc = -2; /* the decided lines' shared convention; -1 when they differ */
-    size_t nlines = 0;
-    /* First pass: decide each line; -1 = undecided. */
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && strcmp(p[j].line, p[i].line) == 0)
-            j++;
-        line_lo[nlines] = i;
-        /* [0] exact, [1] a day, [2] a second; pairs, then terms */
-        int pe[3] = {0, 0, 0}, te[3] = {0, 0, 0};
-        static const int64_t delta[3] = {0, DAY_S, 1};
-        for (size_t k = i; k < j; k++) {
-            if (!p[k].end)
-                continue;
-            int64_t t = term_end(p[k].start, p[k].interval, p[k].interval_count);
-            for (int e = 0; e < 3; e++) {
-                pe[e] += k + 1 < j && p[k + 1].start == p[k].end + delta[e];
-                te[e] += t && p[k].end == t - delta[e];
-            }
-        }
-        const int *ev = pe[0] || pe[1] || pe[2] ? pe : te;
-        int64_t d = ev[0] ? 0 : ev[1] ? DAY_S : ev[2] ? 1 : -1;
-        dec[nlines] = d;
-        if (d >= 0)
-            acc = acc == -2 || acc == d ? d : -1;
-        nlines++;
-        i = j;
-    }
-    int64_t fallback = acc >= 0 ? acc : 0;
-    size_t nseg = 0;
-    for (size_t l = 0; l < nlines; l++) {
-        size_t i = line_lo[l], j = l + 1 < nlines ? line_lo[l + 1] : n;
-        int64_t add = dec[l] >= 0 ? dec[l] : fallback;
-        for (size_t k = i; k < j; k++) {
-            int64_t end = p[k].end ? p[k].end + add : INT64_MAX;
-            /* A period starting inside the previous one (a mid-period
-             * change) supersedes it from its start. */
-            if (k + 1 < j && p[k + 1].start < end)
-                end = p[k + 1].start;
-            /* The line's last period: it ends (a cancellation) only when its
-             * end is within the data; else the line is still running. */
-            if (k + 1 == j && end != INT64_MAX && end > data_end)
-                end = INT64_MAX;
-            if (end <= p[k].start)
-                continue;
-            segs[nseg++] = (seg){p[k].start, end, p[k].mrr_minor, p[k].quantity, k};
-        }
-    }
-
-    /* Sweep the instants where any segment starts or ends. */
-    size_t nts = 0;
-    for (size_t k = 0; k < nseg; k++) {
-        ts[nts++] = segs[k].start;
-        if (segs[k].end != INT64_MAX)
-            ts[nts++] = segs[k].end;
-    }
-    qsort(ts, nts, sizeof *ts, ts_cmp);
+    int64_t fallback;
+    size_t nlines = decide_lines(p, n, line_lo, dec, &fallback);
+    size_t nseg = line_segments(p, n, line_lo, dec, nlines, fallback, data_end, segs);
     size_t nrows = 0;
-    int64_t last_mrr = -1, last_seats = -1;
-    const char *last_plan = NULL;
-    int last_bp = -1;
-    for (size_t t = 0; t < nts; t++) {
-        if (t && ts[t] == ts[t - 1])
-            continue;
-        int64_t at = ts[t], mrr = 0, seats = 0, best = -1;
-        size_t top = 0;
-        int covered = 0;
-        for (size_t k = 0; k < nseg; k++) {
-            if (segs[k].start > at || segs[k].end <= at)
-                continue;
-            covered = 1;
-            if (__builtin_add_overflow(mrr, segs[k].mrr, &mrr) ||
-                __builtin_add_overflow(seats, segs[k].qty, &seats)) {
-                snprintf(why, whysz, "the account's MRR or seats overflow 64 bits");
-                s = CW_ERR_INPUT;
-                goto done;
-            }
-            /* Plan = the product of the line with the highest MRR; on a tie
-             * the line whose key sorts first. */
-            if (segs[k].mrr > best)
-                best = segs[k].mrr, top = segs[k].period;
-        }
-        if (!covered && nrows == 0)
-            continue;
-        const char *plan = last_plan;
-        int bp = last_bp;
-        if (covered) {
-            plan = p[top].product[0] ? p[top].product : NULL;
-            bp = cw_period_term(p[top].interval, p[top].interval_count);
-        }
-        int same_plan = (plan == NULL && last_plan == NULL) ||
-                        (plan && last_plan && strcmp(plan, last_plan) == 0);
-        if (nrows && mrr == last_mrr && seats == last_seats && same_plan)
-            continue;
-        cw_sub_row *r = &rows[nrows++];
-        r->effective_at = at;
-        r->mrr_minor = mrr;
-        r->seats = seats;
-        memcpy(r->currency, p[0].currency, 4);
-        r->plan = plan;
-        r->billing_period = bp;
-        last_mrr = mrr, last_seats = seats, last_plan = plan, last_bp = bp;
-    }
+    if ((s = sweep_changes(p, segs, nseg, ts, rows, &nrows, why, whysz)) != CW_OK)
+        goto done;
     *rows_out = rows;
     *nrows_out = nrows;
     rows = NULL;

@@ -192,7 +192,7 @@ int cw_validate_field(const cw_field_def *f, const char *s, size_t len, int naiv
     case CW_F_DATE:
     case CW_F_TS: {
         const char *reason = NULL;
-        if (cw_time_parse(ts, tl, naive_utc, &out->i, &reason) != CW_OK) {
+        if (cw_time_parse(ts, tl, naive_utc ? CW_TIME_NAIVE_UTC : 0, &out->i, &reason) != CW_OK) {
             snprintf(why, whysz, "'%.*s' %s", (int)(tl > 40 ? 40 : tl), ts, reason);
             return 0;
         }

@@ -344,8 +344,8 @@ static cw_status load_feature(int64_t id, const cw_value *v, void *ud)
     int64_t f = cw_intern_get(E->feature_names, v[1].s, v[1].len);
     if (f < 0) {
         f = E->nfnames;
-        char **slot = push((void **)&E->fnames, &E->nfnames, &E->fnames_cap, sizeof *E->fnames);
-        if (!slot || !(*slot = cw_strndup(v[1].s, v[1].len)) ||
+        char **name = push((void **)&E->fnames, &E->nfnames, &E->fnames_cap, sizeof *E->fnames);
+        if (!name || !(*name = cw_strndup(v[1].s, v[1].len)) ||
             cw_intern_put(E->feature_names, v[1].s, v[1].len, f) != CW_OK)
             return CW_ERR_NOMEM;
     }
@@ -685,25 +685,46 @@ static int keeps_users(const engine *E, int k)
     return E->o->user_history || E->days[k] == E->user_day;
 }
 
-/* Computes every snapshot vector of the slot's account (no I/O: runs on
- * a scanner thread and reads only what load_all() built). */
-static cw_status compute_account(const engine *E, slot *sl)
+/* What the stages of compute_account share about one account: its
+ * user-days in (user, day) order with prefix sums of their events, and its
+ * per-day totals over all users with theirs. */
+typedef struct acct_ctx {
+    const engine *E;
+    slot *sl;
+    const m_account *a;
+    int64_t nu;          /* the account's users: E->users[a->user_lo ..] */
+    struct uday *sorted; /* user-days by (user, day); sl->us[u] holds user u's range */
+    int64_t *cum;        /* cum[i]: events of sorted[0 .. i-1] */
+    struct uday *ad;     /* per-day totals over all users, in day order */
+    int64_t nad;
+    int64_t *acum; /* acum[i]: events of ad[0 .. i-1] */
+} acct_ctx;
+
+/* One snapshot day of the account being computed: its vector, and what
+ * later stages read from earlier ones. */
+typedef struct snap_ctx {
+    int k;     /* index into E->days */
+    int64_t D; /* the snapshot day */
+    double *v; /* the account vector */
+    int64_t seats, tenure;
+    int64_t active; /* users active in the window */
+} snap_ctx;
+
+/* Orders the account's user-days by (user, day) into c->sorted (counting
+ * sort: stable, and the records arrive in day order) with prefix sums in
+ * c->cum, and sets each user's range, first use of each feature and first
+ * training. */
+static cw_status sort_user_days(acct_ctx *c)
 {
-    const int64_t id = sl->id;
-    double *vals = sl->vals, *scratch = sl->scratch;
-    int64_t *cum = sl->cum;
+    const engine *E = c->E;
+    const slot *sl = c->sl;
+    const m_account *a = c->a;
     user_state *us = sl->us;
-    const m_account *a = &E->acc[id];
-    int64_t nu = a->user_hi - a->user_lo;
-    const int w = E->window;
-    cw_status s = CW_OK;
-    /* Order the account's user-days by (user, day): counting sort (stable,
-     * the records arrive in day order). */
-    int64_t nud = sl->nud;
+    const int64_t nu = c->nu, nud = sl->nud;
     struct uday *sorted = malloc(sizeof *sorted * (size_t)(nud ? nud : 1));
     int64_t *start = calloc((size_t)nu + 2, sizeof *start);
+    c->sorted = sorted;
     if (!sorted || !start) {
-        free(sorted);
         free(start);
         return CW_ERR_NOMEM;
     }
@@ -713,9 +734,8 @@ static cw_status compute_account(const engine *E, slot *sl)
         start[u] += start[u - 1];
     for (int64_t i = 0; i < nud; i++)
         sorted[start[sl->ud[i].user + 1]++] = sl->ud[i];
-    /* start[u + 1] now ends bucket u; rebuild ranges */
-    int64_t acc_lo = 0, acc_hi = start[0]; /* account-level bucket */
-    int64_t prev_end = acc_hi;
+    /* start[u + 1] now ends bucket u, start[0] the account-level bucket */
+    int64_t prev_end = start[0];
     for (int64_t u = 0; u < nu; u++) {
         us[u].lo = prev_end;
         us[u].hi = start[u + 1];
@@ -733,20 +753,29 @@ static cw_status compute_account(const engine *E, slot *sl)
         }
         us[u].trained_ts = TS_NEVER;
     }
+    free(start);
     for (int64_t i = a->tr_lo; i < a->tr_hi; i++) {
         const m_training *t = &E->trainings[i];
         for (int64_t u = 0; u < nu; u++)
             if (E->users[a->user_lo + u].id == t->user && t->ts < us[u].trained_ts)
                 us[u].trained_ts = t->ts;
     }
+    int64_t *cum = c->cum = sl->cum;
     cum[0] = 0;
     for (int64_t i = 0; i < nud; i++)
         cum[i + 1] = cum[i] + sorted[i].n;
-    /* Account-level day totals (all users) for events_window and recency:
-     * sl->ud is in day order, so fold equal days in place into ad[]. */
-    struct uday *ad = sl->ud;
+    return CW_OK;
+}
+
+/* Account-level day totals (all users) for events_window and recency:
+ * sl->ud is in day order, so equal days fold in place into c->ad, with
+ * prefix sums in c->acum (after c->cum). Call after sort_user_days. */
+static void fold_account_days(acct_ctx *c)
+{
+    const slot *sl = c->sl;
+    struct uday *ad = c->ad = sl->ud;
     int64_t nad = 0;
-    for (int64_t i = 0; i < nud; i++) {
+    for (int64_t i = 0; i < sl->nud; i++) {
         if (nad && ad[nad - 1].day == sl->ud[i].day) {
             ad[nad - 1].n += sl->ud[i].n;
             ad[nad - 1].nadv += sl->ud[i].nadv;
@@ -756,307 +785,389 @@ static cw_status compute_account(const engine *E, slot *sl)
             ad[nad++] = sl->ud[i];
         }
     }
-    int64_t *acum = cum + nud + 1;
+    c->nad = nad;
+    int64_t *acum = c->acum = c->cum + sl->nud + 1;
     acum[0] = 0;
     for (int64_t i = 0; i < nad; i++)
         acum[i + 1] = acum[i] + ad[i].n;
+}
 
-    for (int k = 0; k < E->ndays; k++) {
-        int64_t D = E->days[k];
-        double *v = vals + (size_t)k * E->nm;
-        for (int m = 0; m < E->nm; m++)
-            v[m] = NA;
-        if (!active_at(E, a, D))
-            continue;
-        int64_t sk = sub_at(E, a, D);
-        int64_t seats = sk >= 0 ? E->subs[sk].seats : a->seats;
-        int64_t mrr = sk >= 0 ? E->subs[sk].mrr : a->mrr;
-        int64_t tenure = D - a->start_day;
-        v[M_TENURE_DAYS] = (double)tenure;
-        v[M_SEATS] = (double)seats;
-        v[M_MRR_MINOR] = (double)mrr;
-        int64_t sk90 = sub_at(E, a, D - 90);
-        if (D - 90 > a->start_day) {
-            v[M_SEAT_CHANGE_90D] = (double)(seats - (sk90 >= 0 ? E->subs[sk90].seats : seats));
-            v[M_MRR_CHANGE_90D] = (double)(mrr - (sk90 >= 0 ? E->subs[sk90].mrr : mrr));
-        }
-        /* next term anniversary (civil months) of the current contract */
-        /* billing_period: monthly, annual, quarterly, semiannual, other;
-         * unknown and other count as annual, as before the last three existed. */
-        static const int term_months[] = {1, 12, 3, 6, 12};
-        int annual = sk >= 0 ? E->subs[sk].annual : -1;
-        int months = annual >= 0 && annual < 5 ? term_months[annual] : 12;
-        v[M_DAYS_TO_RENEWAL] = (double)(next_anniversary(contract_anchor(E, a, D), months, D) - D);
+/* Contract metrics: tenure, seats, MRR and their change over 90 days, and
+ * the days to the next renewal. */
+static void snap_contract(const acct_ctx *c, snap_ctx *sn)
+{
+    const engine *E = c->E;
+    const m_account *a = c->a;
+    const int64_t D = sn->D;
+    double *v = sn->v;
+    int64_t sk = sub_at(E, a, D);
+    int64_t seats = sk >= 0 ? E->subs[sk].seats : a->seats;
+    int64_t mrr = sk >= 0 ? E->subs[sk].mrr : a->mrr;
+    int64_t tenure = D - a->start_day;
+    v[M_TENURE_DAYS] = (double)tenure;
+    v[M_SEATS] = (double)seats;
+    v[M_MRR_MINOR] = (double)mrr;
+    int64_t sk90 = sub_at(E, a, D - 90);
+    if (D - 90 > a->start_day) {
+        v[M_SEAT_CHANGE_90D] = (double)(seats - (sk90 >= 0 ? E->subs[sk90].seats : seats));
+        v[M_MRR_CHANGE_90D] = (double)(mrr - (sk90 >= 0 ? E->subs[sk90].mrr : mrr));
+    }
+    /* next term anniversary (civil months) of the current contract */
+    /* billing_period: monthly, annual, quarterly, semiannual, other;
+     * unknown and other count as annual, as before the last three existed. */
+    static const int term_months[] = {1, 12, 3, 6, 12};
+    int annual = sk >= 0 ? E->subs[sk].annual : -1;
+    int months = annual >= 0 && annual < 5 ? term_months[annual] : 12;
+    v[M_DAYS_TO_RENEWAL] = (double)(next_anniversary(contract_anchor(E, a, D), months, D) - D);
+    sn->seats = seats;
+    sn->tenure = tenure;
+}
 
-        /* ---- users ---- */
-        int64_t prov = 0, active = 0, ever = 0, dropped = 0, sum_ad = 0, sum_weeks = 0;
-        int64_t user_events = 0, feat_sum = 0;
-        uint64_t acc_mask = 0;
-        double *ev_counts = scratch; /* per provisioned user, for shares and Gini */
-        uint64_t dept_seen[4] = {0, 0, 0, 0};
-        int64_t trained = 0;
-        for (int64_t u = 0; u < nu; u++) {
-            const m_user *mu = &E->users[a->user_lo + u];
-            double *uv =
-                keeps_users(E, k)
-                    ? sl->uvals +
-                          ((size_t)(E->o->user_history ? k : 0) * (size_t)nu + (size_t)u) * U__COUNT
-                    : NULL;
-            if (!(mu->prov_ts < D * DAY_S && mu->deact_ts >= D * DAY_S)) {
-                if (uv)
-                    uv[0] = -1; /* not provisioned: no row */
-                continue;
-            }
-            const user_state *s2 = &us[u];
-            int64_t hi = lower_day(sorted, s2->lo, s2->hi, D);
-            int64_t lo = lower_day(sorted, s2->lo, hi, D - w);
-            int64_t plo = lower_day(sorted, s2->lo, lo, D - 2 * w);
-            int64_t ev_w = cum[hi] - cum[lo], ev_p = cum[lo] - cum[plo];
-            int64_t ad = hi - lo;
-            int weeks = 0;
-            for (int wk = 0; wk < 8; wk++) {
-                int64_t a0 = lower_day(sorted, s2->lo, hi, D - 7 * (wk + 1));
-                int64_t a1 = lower_day(sorted, a0, hi, D - 7 * wk);
-                weeks += a1 > a0;
-            }
-            uint64_t mask = 0;
-            int64_t nadv = 0, nfeat = 0;
-            for (int64_t i = lo; i < hi; i++) {
-                mask |= sorted[i].fmask;
-                nadv += sorted[i].nadv;
-                nfeat += sorted[i].nfeat;
-            }
-            (void)nadv;
-            (void)nfeat;
-            int discovered = 0;
+/* What the users of one snapshot add up to. */
+typedef struct usage_totals {
+    int64_t prov, active, ever, dropped, sum_ad, sum_weeks, user_events, feat_sum, trained;
+    uint64_t mask; /* features used in the window */
+    uint64_t dept_seen[4];
+    double *ev_counts; /* events per provisioned user, for shares and Gini */
+} usage_totals;
+
+/* Adds user u's window before the snapshot to *t and, when the user's
+ * vector is kept, fills it. */
+static void user_window(const acct_ctx *c, const snap_ctx *sn, int64_t u, usage_totals *t)
+{
+    const engine *E = c->E;
+    const slot *sl = c->sl;
+    const struct uday *sorted = c->sorted;
+    const int64_t *cum = c->cum;
+    const int64_t D = sn->D;
+    const int w = E->window;
+    const m_user *mu = &E->users[c->a->user_lo + u];
+    double *uv =
+        keeps_users(E, sn->k)
+            ? sl->uvals +
+                  ((size_t)(E->o->user_history ? sn->k : 0) * (size_t)c->nu + (size_t)u) * U__COUNT
+            : NULL;
+    if (!(mu->prov_ts < D * DAY_S && mu->deact_ts >= D * DAY_S)) {
+        if (uv)
+            uv[0] = -1; /* not provisioned: no row */
+        return;
+    }
+    const user_state *us = &sl->us[u];
+    int64_t hi = lower_day(sorted, us->lo, us->hi, D);
+    int64_t lo = lower_day(sorted, us->lo, hi, D - w);
+    int64_t plo = lower_day(sorted, us->lo, lo, D - 2 * w);
+    int64_t ev_w = cum[hi] - cum[lo], ev_p = cum[lo] - cum[plo];
+    int64_t active_days = hi - lo;
+    int weeks = 0;
+    for (int wk = 0; wk < 8; wk++) {
+        int64_t a0 = lower_day(sorted, us->lo, hi, D - 7 * (wk + 1));
+        int64_t a1 = lower_day(sorted, a0, hi, D - 7 * wk);
+        weeks += a1 > a0;
+    }
+    uint64_t mask = 0;
+    for (int64_t i = lo; i < hi; i++)
+        mask |= sorted[i].fmask;
+    int discovered = 0;
+    for (int f = 0; f < E->nfeatures && f < MAX_FEATURES; f++)
+        discovered += us->first[f] >= D - w && us->first[f] < D;
+    int was_active = hi > us->lo;
+    int64_t last = was_active ? sorted[hi - 1].day : -1;
+    int drop = was_active && D - last >= 14;
+    t->ev_counts[t->prov] = (double)ev_w;
+    t->prov++;
+    t->active += active_days > 0;
+    t->ever += was_active;
+    t->dropped += drop;
+    t->sum_ad += active_days;
+    t->sum_weeks += weeks;
+    t->user_events += ev_w;
+    t->mask |= mask;
+    if (active_days > 0) {
+        t->feat_sum += __builtin_popcountll(mask);
+        if (mu->dept >= 0 && mu->dept < 256)
+            t->dept_seen[mu->dept / 64] |= 1ull << (mu->dept % 64);
+    }
+    t->trained += us->trained_ts < D * DAY_S;
+    if (uv) {
+        uv[U_ACTIVE_DAYS] = (double)active_days;
+        uv[U_WEEKS_ACTIVE_8] = weeks;
+        uv[U_FEATURES_USED] = __builtin_popcountll(mask);
+        uv[U_ADVANCED_FEATURES_USED] = __builtin_popcountll(mask & E->advanced_mask);
+        uv[U_FEATURES_DISCOVERED] = discovered;
+        uv[U_EVENTS_WINDOW] = (double)ev_w;
+        uv[U_EVENTS_CHANGE_PCT] = pct_change((double)ev_w, (double)ev_p);
+        uv[U_DAYS_SINCE_ACTIVE] = was_active ? (double)(D - last) : NA;
+        uv[U_DROPPED_OFF] = drop;
+        uv[U_STOP_FEATURE] = NA;
+        if (drop) {
+            int best = -1;
             for (int f = 0; f < E->nfeatures && f < MAX_FEATURES; f++)
-                discovered += s2->first[f] >= D - w && s2->first[f] < D;
-            int was_active = hi > s2->lo;
-            int64_t last = was_active ? sorted[hi - 1].day : -1;
-            int drop = was_active && D - last >= 14;
-            ev_counts[prov] = (double)ev_w;
-            prov++;
-            active += ad > 0;
-            ever += was_active;
-            dropped += drop;
-            sum_ad += ad;
-            sum_weeks += weeks;
-            user_events += ev_w;
-            acc_mask |= mask;
-            if (ad > 0) {
-                feat_sum += __builtin_popcountll(mask);
-                if (mu->dept >= 0 && mu->dept < 256)
-                    dept_seen[mu->dept / 64] |= 1ull << (mu->dept % 64);
-            }
-            trained += s2->trained_ts < D * DAY_S;
-            if (uv) {
-                uv[U_ACTIVE_DAYS] = (double)ad;
-                uv[U_WEEKS_ACTIVE_8] = weeks;
-                uv[U_FEATURES_USED] = __builtin_popcountll(mask);
-                uv[U_ADVANCED_FEATURES_USED] = __builtin_popcountll(mask & E->advanced_mask);
-                uv[U_FEATURES_DISCOVERED] = discovered;
-                uv[U_EVENTS_WINDOW] = (double)ev_w;
-                uv[U_EVENTS_CHANGE_PCT] = pct_change((double)ev_w, (double)ev_p);
-                uv[U_DAYS_SINCE_ACTIVE] = was_active ? (double)(D - last) : NA;
-                uv[U_DROPPED_OFF] = drop;
-                uv[U_STOP_FEATURE] = NA;
-                if (drop) {
-                    int best = -1;
-                    for (int f = 0; f < E->nfeatures && f < MAX_FEATURES; f++)
-                        if (s2->first[f] <= last && (best < 0 || s2->first[f] > s2->first[best]))
-                            best = f;
-                    uv[U_STOP_FEATURE] = best >= 0 ? best : NA;
-                }
-                uv[U_TRAINED] = s2->trained_ts < D * DAY_S;
-            }
+                if (us->first[f] <= last && (best < 0 || us->first[f] > us->first[best]))
+                    best = f;
+            uv[U_STOP_FEATURE] = best >= 0 ? best : NA;
         }
-        /* account-level events (all users + user 0) in windows, and recency:
-         * per-day totals with prefix sums, two binary searches */
-        int64_t dhi = lower_day(ad, 0, nad, D), dlo = lower_day(ad, 0, dhi, D - w);
-        int64_t dplo = lower_day(ad, 0, dlo, D - 2 * w);
-        int64_t ev_w = acum[dhi] - acum[dlo], ev_p = acum[dlo] - acum[dplo];
-        int64_t adv_w = 0, feat_w = 0, last_day = dhi > 0 ? ad[dhi - 1].day : -1;
-        for (int64_t i = dlo; i < dhi; i++) {
-            adv_w += ad[i].nadv;
-            feat_w += ad[i].nfeat;
-            acc_mask |= ad[i].fmask;
-        }
-        (void)acc_lo;
-        v[M_ACTIVE_USERS] = (double)active;
-        v[M_EVENTS_WINDOW] = (double)ev_w;
-        v[M_EVENTS_CHANGE_PCT] = pct_change((double)ev_w, (double)ev_p);
-        v[M_DAYS_SINCE_LAST_ACTIVITY] = last_day >= 0 ? (double)(D - last_day) : NA;
-        v[M_ACTIVE_DAYS_PER_USER] = prov ? (double)sum_ad / (double)prov : NA;
-        v[M_WEEKLY_CONSISTENCY] = prov ? (double)sum_weeks / (double)prov : NA;
-        v[M_DROPPED_OFF_USERS] = (double)dropped;
-        v[M_DROPPED_OFF_SHARE] = ever ? (double)dropped / (double)ever : NA;
-        v[M_LICENCE_ACTIVATION] = seats ? (double)ever / (double)seats : NA;
-        v[M_ACTIVE_LICENCE_RATIO] = seats ? (double)active / (double)seats : NA;
-        v[M_LICENCE_GAP] = (double)(seats - active);
-        v[M_TRAINING_COMPLETION] = seats ? (double)trained / (double)seats : NA;
-        v[M_ACTIVE_USER_SHARE] = prov ? (double)active / (double)prov : NA;
-        if (user_events > 0) {
-            sort(ev_counts, prov, sizeof *ev_counts, dcmp);
-            int64_t top = (prov + 9) / 10;
-            double topsum = 0, g = 0;
-            for (int64_t i = 0; i < top; i++)
-                topsum += ev_counts[prov - 1 - i];
-            for (int64_t i = 0; i < prov; i++)
-                g += (double)(i + 1) * ev_counts[i];
-            v[M_TOP_USER_SHARE] = ev_counts[prov - 1] / (double)user_events;
-            v[M_TOP10PCT_SHARE] = topsum / (double)user_events;
-            v[M_ACTIVITY_GINI] = 2.0 * g / ((double)prov * (double)user_events) -
-                                 ((double)prov + 1.0) / (double)prov;
-        }
-        v[M_DEPARTMENTS_ACTIVE] =
-            __builtin_popcountll(dept_seen[0]) + __builtin_popcountll(dept_seen[1]) +
-            __builtin_popcountll(dept_seen[2]) + __builtin_popcountll(dept_seen[3]);
-        v[M_FEATURES_USED] = __builtin_popcountll(acc_mask);
-        v[M_ADVANCED_FEATURE_SHARE] = feat_w ? (double)adv_w / (double)feat_w : NA;
-        v[M_FEATURES_PER_ACTIVE_USER] = active ? (double)feat_sum / (double)active : NA;
+        uv[U_TRAINED] = us->trained_ts < D * DAY_S;
+    }
+}
 
-        /* ---- onboarding milestones and first value ---- */
-        int due = 0, done = 0;
-        for (int m = 0; m < E->nmilestones; m++) {
-            if (E->milestone_due[m] > tenure)
-                continue;
-            due++;
-            done += sl->ms_first[m] < D;
-        }
-        /* days from contract_start to each milestone reached before D */
-        for (int m = 0; m < E->nmilestones; m++)
-            v[E->ms_base + m] = sl->ms_first[m] < D ? (double)(sl->ms_first[m] - a->start_day) : NA;
-        v[M_MILESTONES_DUE] = due;
-        v[M_MILESTONES_DONE] = done;
-        v[M_MILESTONES_OVERDUE] = due - done;
-        v[M_TIME_TO_FIRST_VALUE_DAYS] =
-            sl->fv_first < D ? (double)(sl->fv_first - a->start_day) : NA;
-        /* On track: nothing overdue and activation at the tenure's bar
-         * (30% by day 30, 50% by day 60, 70% by day 90 and after). */
-        double bar = tenure < 30 ? 0.0 : tenure < 60 ? 0.3 : tenure < 90 ? 0.5 : 0.7;
-        v[M_ONBOARDING_ON_TRACK] =
-            (due == done) && (isnan(v[M_LICENCE_ACTIVATION]) || v[M_LICENCE_ACTIVATION] >= bar);
+/* Usage metrics: each user's window (user_window), then the account's
+ * events in the window and the one before it (all users and account-level
+ * events: per-day totals with prefix sums, two binary searches), recency,
+ * licence use, concentration and breadth. */
+static void snap_usage(const acct_ctx *c, snap_ctx *sn)
+{
+    const engine *E = c->E;
+    const struct uday *ad = c->ad;
+    const int64_t *acum = c->acum;
+    const int64_t D = sn->D, seats = sn->seats;
+    const int w = E->window;
+    double *v = sn->v;
+    usage_totals t = {.ev_counts = c->sl->scratch};
+    for (int64_t u = 0; u < c->nu; u++)
+        user_window(c, sn, u, &t);
+    int64_t dhi = lower_day(ad, 0, c->nad, D), dlo = lower_day(ad, 0, dhi, D - w);
+    int64_t dplo = lower_day(ad, 0, dlo, D - 2 * w);
+    int64_t ev_w = acum[dhi] - acum[dlo], ev_p = acum[dlo] - acum[dplo];
+    int64_t adv_w = 0, feat_w = 0, last_day = dhi > 0 ? ad[dhi - 1].day : -1;
+    for (int64_t i = dlo; i < dhi; i++) {
+        adv_w += ad[i].nadv;
+        feat_w += ad[i].nfeat;
+        t.mask |= ad[i].fmask;
+    }
+    const int64_t prov = t.prov, active = t.active, ever = t.ever;
+    v[M_ACTIVE_USERS] = (double)active;
+    v[M_EVENTS_WINDOW] = (double)ev_w;
+    v[M_EVENTS_CHANGE_PCT] = pct_change((double)ev_w, (double)ev_p);
+    v[M_DAYS_SINCE_LAST_ACTIVITY] = last_day >= 0 ? (double)(D - last_day) : NA;
+    v[M_ACTIVE_DAYS_PER_USER] = prov ? (double)t.sum_ad / (double)prov : NA;
+    v[M_WEEKLY_CONSISTENCY] = prov ? (double)t.sum_weeks / (double)prov : NA;
+    v[M_DROPPED_OFF_USERS] = (double)t.dropped;
+    v[M_DROPPED_OFF_SHARE] = ever ? (double)t.dropped / (double)ever : NA;
+    v[M_LICENCE_ACTIVATION] = seats ? (double)ever / (double)seats : NA;
+    v[M_ACTIVE_LICENCE_RATIO] = seats ? (double)active / (double)seats : NA;
+    v[M_LICENCE_GAP] = (double)(seats - active);
+    v[M_TRAINING_COMPLETION] = seats ? (double)t.trained / (double)seats : NA;
+    v[M_ACTIVE_USER_SHARE] = prov ? (double)active / (double)prov : NA;
+    if (t.user_events > 0) {
+        double *ev_counts = t.ev_counts;
+        sort(ev_counts, prov, sizeof *ev_counts, dcmp);
+        int64_t top = (prov + 9) / 10;
+        double topsum = 0, g = 0;
+        for (int64_t i = 0; i < top; i++)
+            topsum += ev_counts[prov - 1 - i];
+        for (int64_t i = 0; i < prov; i++)
+            g += (double)(i + 1) * ev_counts[i];
+        v[M_TOP_USER_SHARE] = ev_counts[prov - 1] / (double)t.user_events;
+        v[M_TOP10PCT_SHARE] = topsum / (double)t.user_events;
+        v[M_ACTIVITY_GINI] =
+            2.0 * g / ((double)prov * (double)t.user_events) - ((double)prov + 1.0) / (double)prov;
+    }
+    v[M_DEPARTMENTS_ACTIVE] =
+        __builtin_popcountll(t.dept_seen[0]) + __builtin_popcountll(t.dept_seen[1]) +
+        __builtin_popcountll(t.dept_seen[2]) + __builtin_popcountll(t.dept_seen[3]);
+    v[M_FEATURES_USED] = __builtin_popcountll(t.mask);
+    v[M_ADVANCED_FEATURE_SHARE] = feat_w ? (double)adv_w / (double)feat_w : NA;
+    v[M_FEATURES_PER_ACTIVE_USER] = active ? (double)t.feat_sum / (double)active : NA;
+    sn->active = active;
+}
 
-        /* ---- support ---- */
-        int64_t tk_w = 0, intro90 = 0, adv90 = 0, intro_late = 0, open = 0, sat_n = 0;
-        double sat_sum = 0;
-        int64_t nres = 0;
-        double *res = scratch + nu + (size_t)nu * U__COUNT;
-        for (int64_t i = a->tk_lo; i < a->tk_hi; i++) {
-            const m_ticket *t = &E->tickets[i];
-            if (t->opened >= D * DAY_S)
-                break;
-            int64_t od = floor_day(t->opened);
-            if (od >= D - w) {
-                tk_w++;
-                if (t->category == 0 && od - a->start_day > 90)
-                    intro_late++;
-            }
-            if (od >= D - 90) {
-                intro90 += t->category == 0;
-                adv90 += t->category == 1;
-            }
-            if (t->closed >= D * DAY_S)
-                open++;
-            else if (t->closed >= (D - 90) * DAY_S) {
-                res[nres++] = (double)(t->closed - t->opened) / 3600.0;
-                if (t->sat >= 1)
-                    sat_sum += t->sat, sat_n++;
-            }
-        }
-        v[M_TICKETS_WINDOW] = (double)tk_w;
-        v[M_TICKETS_PER_ACTIVE_USER] = active ? (double)tk_w / (double)active : NA;
-        v[M_INTRO_TICKET_SHARE] =
-            intro90 + adv90 ? (double)intro90 / (double)(intro90 + adv90) : NA;
-        v[M_INTRO_TICKETS_AFTER_DAY90] = (double)intro_late;
-        v[M_OPEN_TICKETS] = (double)open;
-        if (nres) {
-            sort(res, nres, sizeof *res, dcmp);
-            v[M_MEDIAN_RESOLVE_HOURS] =
-                nres % 2 ? res[nres / 2] : (res[nres / 2 - 1] + res[nres / 2]) / 2.0;
-        }
-        v[M_TICKET_CSAT] = sat_n ? sat_sum / (double)sat_n : NA;
+/* Onboarding milestones and first value; reads the licence activation
+ * snap_usage set. */
+static void snap_onboarding(const acct_ctx *c, const snap_ctx *sn)
+{
+    const engine *E = c->E;
+    const slot *sl = c->sl;
+    const int64_t D = sn->D, tenure = sn->tenure, start_day = c->a->start_day;
+    double *v = sn->v;
+    int due = 0, done = 0;
+    for (int m = 0; m < E->nmilestones; m++) {
+        if (E->milestone_due[m] > tenure)
+            continue;
+        due++;
+        done += sl->ms_first[m] < D;
+    }
+    /* days from contract_start to each milestone reached before D */
+    for (int m = 0; m < E->nmilestones; m++)
+        v[E->ms_base + m] = sl->ms_first[m] < D ? (double)(sl->ms_first[m] - start_day) : NA;
+    v[M_MILESTONES_DUE] = due;
+    v[M_MILESTONES_DONE] = done;
+    v[M_MILESTONES_OVERDUE] = due - done;
+    v[M_TIME_TO_FIRST_VALUE_DAYS] = sl->fv_first < D ? (double)(sl->fv_first - start_day) : NA;
+    /* On track: nothing overdue and activation at the tenure's bar
+     * (30% by day 30, 50% by day 60, 70% by day 90 and after). */
+    double bar = tenure < 30 ? 0.0 : tenure < 60 ? 0.3 : tenure < 90 ? 0.5 : 0.7;
+    v[M_ONBOARDING_ON_TRACK] =
+        (due == done) && (isnan(v[M_LICENCE_ACTIVATION]) || v[M_LICENCE_ACTIVATION] >= bar);
+}
 
-        /* ---- surveys ---- */
-        int64_t latest_ts = -1, sent = 0, answered = 0;
-        int latest = -1;
-        for (int pass = 0; pass < 2; pass++) {
-            /* pass 0: now; pass 1: 90 days earlier (for the change) */
-            int64_t Dp = pass ? D - 90 : D;
-            int64_t prom = 0, det = 0, resp = 0;
-            for (int64_t i = a->sv_lo; i < a->sv_hi; i++) {
-                const m_survey *sv = &E->surveys[i];
-                if (sv->type != 0)
-                    continue;
-                if (sv->responded < 0 || sv->responded >= Dp * DAY_S ||
-                    sv->responded < (Dp - 180) * DAY_S)
-                    continue;
-                /* each respondent's latest answer: later rows of the same user win */
-                int later = 0;
-                for (int64_t j = i + 1; j < a->sv_hi && !later; j++) {
-                    const m_survey *o2 = &E->surveys[j];
-                    later = o2->type == 0 && o2->user == sv->user && o2->user != 0 &&
-                            o2->responded >= 0 && o2->responded < Dp * DAY_S;
-                }
-                if (later)
-                    continue;
-                resp++;
-                prom += sv->score >= 9;
-                det += sv->score <= 6;
-            }
-            double nps = resp ? 100.0 * (double)(prom - det) / (double)resp : NA;
-            if (!pass)
-                v[M_NPS_ACCOUNT] = nps;
-            else if (!isnan(v[M_NPS_ACCOUNT]) && !isnan(nps))
-                v[M_NPS_CHANGE_90D] = v[M_NPS_ACCOUNT] - nps;
+/* Support tickets: volume, intro vs advanced, open, resolution time and
+ * satisfaction. */
+static void snap_support(const acct_ctx *c, const snap_ctx *sn)
+{
+    const engine *E = c->E;
+    const m_account *a = c->a;
+    const int64_t D = sn->D, active = sn->active;
+    const int w = E->window;
+    double *v = sn->v;
+    int64_t tk_w = 0, intro90 = 0, adv90 = 0, intro_late = 0, open = 0, sat_n = 0;
+    double sat_sum = 0;
+    int64_t nres = 0;
+    double *res = c->sl->scratch + c->nu + (size_t)c->nu * U__COUNT;
+    for (int64_t i = a->tk_lo; i < a->tk_hi; i++) {
+        const m_ticket *t = &E->tickets[i];
+        if (t->opened >= D * DAY_S)
+            break;
+        int64_t od = floor_day(t->opened);
+        if (od >= D - w) {
+            tk_w++;
+            if (t->category == 0 && od - a->start_day > 90)
+                intro_late++;
         }
-        for (int64_t i = a->sv_lo; i < a->sv_hi; i++) {
-            const m_survey *sv = &E->surveys[i];
-            if (sv->type == 0 && sv->responded >= 0 && sv->responded < D * DAY_S &&
-                sv->responded > latest_ts && sv->score >= 0)
-                latest_ts = sv->responded, latest = sv->score;
-            if (sv->type != 2 && sv->sent >= (D - 180) * DAY_S && sv->sent < D * DAY_S) {
-                sent++;
-                answered += sv->responded >= 0 && sv->responded < D * DAY_S;
-            }
+        if (od >= D - 90) {
+            intro90 += t->category == 0;
+            adv90 += t->category == 1;
         }
-        if (latest >= 0) {
-            v[M_NPS_LATEST] = latest;
-            v[M_NPS_CATEGORY] = latest >= 9 ? 1 : latest >= 7 ? 0 : -1;
+        if (t->closed >= D * DAY_S)
+            open++;
+        else if (t->closed >= (D - 90) * DAY_S) {
+            res[nres++] = (double)(t->closed - t->opened) / 3600.0;
+            if (t->sat >= 1)
+                sat_sum += t->sat, sat_n++;
         }
-        v[M_SURVEY_RESPONSE_RATE] = sent ? (double)answered / (double)sent : NA;
+    }
+    v[M_TICKETS_WINDOW] = (double)tk_w;
+    v[M_TICKETS_PER_ACTIVE_USER] = active ? (double)tk_w / (double)active : NA;
+    v[M_INTRO_TICKET_SHARE] = intro90 + adv90 ? (double)intro90 / (double)(intro90 + adv90) : NA;
+    v[M_INTRO_TICKETS_AFTER_DAY90] = (double)intro_late;
+    v[M_OPEN_TICKETS] = (double)open;
+    if (nres) {
+        sort(res, nres, sizeof *res, dcmp);
+        v[M_MEDIAN_RESOLVE_HOURS] =
+            nres % 2 ? res[nres / 2] : (res[nres / 2 - 1] + res[nres / 2]) / 2.0;
+    }
+    v[M_TICKET_CSAT] = sat_n ? sat_sum / (double)sat_n : NA;
+}
 
-        /* ---- outcomes ---- */
-        int goals = 0;
-        double worst = NA, att_sum = 0;
-        int att_n = 0;
-        for (int64_t gi = a->g_lo; gi < a->g_hi; gi++) {
-            const m_goal *g = &E->goals[gi];
-            if (g->start_day >= D)
-                continue;
-            goals++;
-            double achieved = g->baseline;
-            for (int64_t i = g->m_lo; i < g->m_hi && E->measures[i].ts < D * DAY_S; i++)
-                if (!E->measures[i].expected)
-                    achieved = E->measures[i].value;
-            double expected = goal_expected(E, g, D);
-            if (expected == g->baseline)
-                continue;
-            double att = (achieved - g->baseline) / (expected - g->baseline);
-            att_sum += att;
-            att_n++;
-            if (isnan(worst) || att < worst)
-                worst = att;
+/* NPS of the respondents' latest answers in the 180 days before day Dp;
+ * NaN without answers. */
+static double nps_before(const engine *E, const m_account *a, int64_t Dp)
+{
+    int64_t prom = 0, det = 0, resp = 0;
+    for (int64_t i = a->sv_lo; i < a->sv_hi; i++) {
+        const m_survey *sv = &E->surveys[i];
+        if (sv->type != 0)
+            continue;
+        if (sv->responded < 0 || sv->responded >= Dp * DAY_S || sv->responded < (Dp - 180) * DAY_S)
+            continue;
+        /* each respondent's latest answer: later rows of the same user win */
+        int later = 0;
+        for (int64_t j = i + 1; j < a->sv_hi && !later; j++) {
+            const m_survey *o2 = &E->surveys[j];
+            later = o2->type == 0 && o2->user == sv->user && o2->user != 0 && o2->responded >= 0 &&
+                    o2->responded < Dp * DAY_S;
         }
-        v[M_GOALS_ACTIVE] = goals;
-        v[M_GOAL_ATTAINMENT_WORST] = worst;
-        v[M_GOAL_ATTAINMENT_MEAN] = att_n ? att_sum / att_n : NA;
+        if (later)
+            continue;
+        resp++;
+        prom += sv->score >= 9;
+        det += sv->score <= 6;
+    }
+    return resp ? 100.0 * (double)(prom - det) / (double)resp : NA;
+}
 
-        if (sl->cm && (s = cw_cm_compute(sl->cm, D, nu, v)) != CW_OK)
+/* Surveys: NPS now and its change over 90 days, the latest NPS answer and
+ * the response rate. */
+static void snap_surveys(const acct_ctx *c, const snap_ctx *sn)
+{
+    const engine *E = c->E;
+    const m_account *a = c->a;
+    const int64_t D = sn->D;
+    double *v = sn->v;
+    v[M_NPS_ACCOUNT] = nps_before(E, a, D);
+    double nps_90 = nps_before(E, a, D - 90);
+    if (!isnan(v[M_NPS_ACCOUNT]) && !isnan(nps_90))
+        v[M_NPS_CHANGE_90D] = v[M_NPS_ACCOUNT] - nps_90;
+    int64_t latest_ts = -1, sent = 0, answered = 0;
+    int latest = -1;
+    for (int64_t i = a->sv_lo; i < a->sv_hi; i++) {
+        const m_survey *sv = &E->surveys[i];
+        if (sv->type == 0 && sv->responded >= 0 && sv->responded < D * DAY_S &&
+            sv->responded > latest_ts && sv->score >= 0)
+            latest_ts = sv->responded, latest = sv->score;
+        if (sv->type != 2 && sv->sent >= (D - 180) * DAY_S && sv->sent < D * DAY_S) {
+            sent++;
+            answered += sv->responded >= 0 && sv->responded < D * DAY_S;
+        }
+    }
+    if (latest >= 0) {
+        v[M_NPS_LATEST] = latest;
+        v[M_NPS_CATEGORY] = latest >= 9 ? 1 : latest >= 7 ? 0 : -1;
+    }
+    v[M_SURVEY_RESPONSE_RATE] = sent ? (double)answered / (double)sent : NA;
+}
+
+/* Outcomes: goals started before the snapshot and their attainment
+ * against the expected value (worst and mean). */
+static void snap_outcomes(const acct_ctx *c, const snap_ctx *sn)
+{
+    const engine *E = c->E;
+    const int64_t D = sn->D;
+    double *v = sn->v;
+    int goals = 0;
+    double worst = NA, att_sum = 0;
+    int att_n = 0;
+    for (int64_t gi = c->a->g_lo; gi < c->a->g_hi; gi++) {
+        const m_goal *g = &E->goals[gi];
+        if (g->start_day >= D)
+            continue;
+        goals++;
+        double achieved = g->baseline;
+        for (int64_t i = g->m_lo; i < g->m_hi && E->measures[i].ts < D * DAY_S; i++)
+            if (!E->measures[i].expected)
+                achieved = E->measures[i].value;
+        double expected = goal_expected(E, g, D);
+        if (expected == g->baseline)
+            continue;
+        double att = (achieved - g->baseline) / (expected - g->baseline);
+        att_sum += att;
+        att_n++;
+        if (isnan(worst) || att < worst)
+            worst = att;
+    }
+    v[M_GOALS_ACTIVE] = goals;
+    v[M_GOAL_ATTAINMENT_WORST] = worst;
+    v[M_GOAL_ATTAINMENT_MEAN] = att_n ? att_sum / att_n : NA;
+}
+
+/* Computes every snapshot vector of the slot's account (no I/O: runs on
+ * a scanner thread and reads only what load_all() built), one stage per
+ * group of metrics; custom metrics last. */
+static cw_status compute_account(const engine *E, slot *sl)
+{
+    const m_account *a = &E->acc[sl->id];
+    acct_ctx c = {.E = E, .sl = sl, .a = a, .nu = a->user_hi - a->user_lo};
+    cw_status s = sort_user_days(&c);
+    if (s != CW_OK) {
+        free(c.sorted);
+        return s;
+    }
+    fold_account_days(&c);
+    for (int k = 0; k < E->ndays; k++) {
+        snap_ctx sn = {.k = k, .D = E->days[k], .v = sl->vals + (size_t)k * E->nm};
+        for (int m = 0; m < E->nm; m++)
+            sn.v[m] = NA;
+        if (!active_at(E, a, sn.D))
+            continue;
+        snap_contract(&c, &sn);
+        snap_usage(&c, &sn);
+        snap_onboarding(&c, &sn);
+        snap_support(&c, &sn);
+        snap_surveys(&c, &sn);
+        snap_outcomes(&c, &sn);
+        if (sl->cm && (s = cw_cm_compute(sl->cm, sn.D, c.nu, sn.v)) != CW_OK)
             break;
     }
-    free(sorted);
-    free(start);
+    free(c.sorted);
     return s;
 }
 

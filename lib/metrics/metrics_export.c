@@ -165,7 +165,7 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
 {
     ex_ctx *x = ud;
     char d[16];
-    cw_time_format(day * 86400, 1, d, sizeof d);
+    cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
     const char *ext = name_of(&x->accounts, account);
     cw_status ls = load_catalog(x, day);
     if (ls != CW_OK)
@@ -247,7 +247,7 @@ static cw_status on_user_row(int64_t day, int64_t user, int64_t account, const d
 {
     ex_ctx *x = ud;
     char d[16];
-    cw_time_format(day * 86400, 1, d, sizeof d);
+    cw_time_format(day * 86400, CW_TIME_DATE, d, sizeof d);
     int lo = 0, hi = U__COUNT;
     if (x->metric >= 0)
         lo = x->metric - M__COUNT, hi = lo + 1;

@@ -201,7 +201,8 @@ static cw_status add_subject(cw_backtest *b, const char *name, int probabilities
     memset(x, 0, sizeof *x);
     snprintf(x->subject, sizeof x->subject, "%s", name);
     x->probabilities = probabilities;
-    cw_status rc = cw_eval_binary(score, y, n, probabilities, &x->eval);
+    cw_status rc = cw_eval_binary(score, y, n,
+                                  probabilities ? CW_EVAL_PROBABILITIES : CW_EVAL_RANKS, &x->eval);
     if (rc == CW_OK)
         rc = lead_time(sp, horizon, flag, scored, &x->lead);
     return rc;

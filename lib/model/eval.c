@@ -52,8 +52,8 @@ static void top_share(const ev_row *r, int64_t n, int64_t pos, double share, dou
     *lift = *precision / ((double)pos / (double)n);
 }
 
-cw_status cw_eval_binary(const double *score, const unsigned char *y, int64_t n, int probabilities,
-                         cw_eval *out)
+cw_status cw_eval_binary(const double *score, const unsigned char *y, int64_t n,
+                         cw_eval_scores kind, cw_eval *out)
 {
     memset(out, 0, sizeof *out);
     out->n = n;
@@ -73,7 +73,7 @@ cw_status cw_eval_binary(const double *score, const unsigned char *y, int64_t n,
     }
     int64_t neg = n - pos;
     out->positives = pos;
-    if (probabilities)
+    if (kind == CW_EVAL_PROBABILITIES)
         out->brier = brier / (double)n;
     qsort(r, (size_t)n, sizeof *r, ev_cmp);
 

@@ -146,20 +146,17 @@ static void quiet(const char *s)
     (void)s;
 }
 
-static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_model **out,
-                            cw_error *err)
+/* The model's scaling from the n fit rows idx: median and 1% / 99% clip
+ * bounds from quantiles on an evenly strided sample, then the mean and sd
+ * of the clipped values. hasmiss[j] is set when feature j is missing in
+ * some row. */
+static cw_status lr_scale(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                          unsigned char *hasmiss)
 {
     int nf = m->nf;
-    cw_model *md = model_new(CW_MODEL_LOGREG, nf, m->nmetrics);
     float *col = malloc((size_t)(n < QUANTILE_SAMP ? n : QUANTILE_SAMP) * sizeof *col);
-    unsigned char *hasmiss = calloc((size_t)nf, 1);
-    if (!md || !col || !hasmiss) {
-        cw_model_free(md);
-        free(col);
-        free(hasmiss);
-        return nomem(err, "logreg");
-    }
-    /* Scaling from the fit rows: quantiles on an evenly strided sample. */
+    if (!col)
+        return CW_ERR_NOMEM;
     int64_t step = n > QUANTILE_SAMP ? (n + QUANTILE_SAMP - 1) / QUANTILE_SAMP : 1;
     for (int j = 0; j < nf; j++) {
         int64_t k = 0;
@@ -186,9 +183,7 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
     if (!sum || !sq) {
         free(sum);
         free(sq);
-        free(hasmiss);
-        cw_model_free(md);
-        return nomem(err, "logreg");
+        return CW_ERR_NOMEM;
     }
     for (int64_t i = 0; i < n; i++) {
         const float *x = m->x + idx[i] * nf;
@@ -206,9 +201,16 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
     }
     free(sum);
     free(sq);
+    return CW_OK;
+}
 
-    /* The liblinear problem: nonzero standardised values, missing
-     * indicators (features nf+1 .. 2nf), the bias as an extra feature. */
+/* The liblinear problem over the scaled rows (nonzero standardised values,
+ * missing indicators as features nf+1 .. 2nf, the bias as an extra
+ * feature) and its L2-regularised logistic fit into md's weights. */
+static cw_status lr_fit(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                        const unsigned char *hasmiss, cw_error *err)
+{
+    int nf = m->nf;
     int64_t nz = 0;
     for (int64_t i = 0; i < n; i++) {
         const float *x = m->x + idx[i] * nf;
@@ -221,13 +223,10 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
     struct feature_node *nodes = malloc(((size_t)nz + 2 * (size_t)n) * sizeof *nodes);
     struct feature_node **rows = malloc((size_t)n * sizeof *rows);
     double *y = malloc((size_t)n * sizeof *y);
+    cw_status rc = CW_OK;
     if (!nodes || !rows || !y) {
-        free(nodes);
-        free(rows);
-        free(y);
-        free(hasmiss);
-        cw_model_free(md);
-        return nomem(err, "logreg");
+        rc = nomem(err, "logreg");
+        goto out;
     }
     struct feature_node *p = nodes;
     int64_t pos = 0;
@@ -248,38 +247,51 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
         y[i] = m->y[idx[i]] ? 1 : 0;
         pos += m->y[idx[i]] != 0;
     }
-    free(hasmiss);
     struct problem prob = {(int)n, 2 * nf + 1, y, rows, -1};
     struct parameter par;
     memset(&par, 0, sizeof par);
     par.solver_type = L2R_LR;
     par.eps = 0.01;
     par.C = LR_C;
-    cw_status rc = CW_OK;
     const char *why = check_parameter(&prob, &par);
     if (why || pos == 0 || pos == n) {
         rc = cw_error_set(err, CW_ERR_INPUT, "logreg: %s",
                           why ? why : "the training rows hold a single class");
-    } else {
-        set_print_string_function(quiet);
-        struct model *lm = train(&prob, &par);
-        if (!lm) {
-            rc = nomem(err, "logreg: train");
-        } else {
-            int labels[2];
-            get_labels(lm, labels);
-            int li = labels[0] == 1 ? 0 : 1;
-            for (int j = 0; j < nf; j++) {
-                md->w[j] = get_decfun_coef(lm, j + 1, li);
-                md->wmiss[j] = get_decfun_coef(lm, nf + j + 1, li);
-            }
-            md->bias = get_decfun_coef(lm, 2 * nf + 1, li);
-            free_and_destroy_model(&lm);
-        }
+        goto out;
     }
+    set_print_string_function(quiet);
+    struct model *lm = train(&prob, &par);
+    if (!lm) {
+        rc = nomem(err, "logreg: train");
+        goto out;
+    }
+    int labels[2];
+    get_labels(lm, labels);
+    int li = labels[0] == 1 ? 0 : 1;
+    for (int j = 0; j < nf; j++) {
+        md->w[j] = get_decfun_coef(lm, j + 1, li);
+        md->wmiss[j] = get_decfun_coef(lm, nf + j + 1, li);
+    }
+    md->bias = get_decfun_coef(lm, 2 * nf + 1, li);
+    free_and_destroy_model(&lm);
+out:
     free(nodes);
     free(rows);
     free(y);
+    return rc;
+}
+
+static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_model **out,
+                            cw_error *err)
+{
+    cw_model *md = model_new(CW_MODEL_LOGREG, m->nf, m->nmetrics);
+    unsigned char *hasmiss = calloc((size_t)m->nf, 1);
+    cw_status rc = !md || !hasmiss ? CW_ERR_NOMEM : lr_scale(md, m, idx, n, hasmiss);
+    if (rc != CW_OK)
+        rc = nomem(err, "logreg"); /* lr_scale fails only for memory */
+    if (rc == CW_OK)
+        rc = lr_fit(md, m, idx, n, hasmiss, err);
+    free(hasmiss);
     if (rc != CW_OK) {
         cw_model_free(md);
         return rc;

@@ -51,7 +51,12 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
     cw_status rc = cw_subs_load(st, &sp->subs);
     if (rc != CW_OK)
         return rc;
-    cw_mx_opts mo = {from_day, to_day, horizon_days, seat_loss_pct, mrr_loss_pct, want_peers};
+    cw_mx_opts mo = {.from_day = from_day,
+                     .to_day = to_day,
+                     .horizon_days = horizon_days,
+                     .seat_loss_pct = seat_loss_pct,
+                     .mrr_loss_pct = mrr_loss_pct,
+                     .want_peers = want_peers};
     rc = cw_mx_load(st, &sp->subs, &mo, &sp->mx);
     if (rc != CW_OK) {
         cw_subs_free(&sp->subs);
@@ -125,8 +130,9 @@ cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, i
     *out = NULL;
     *test_p = NULL;
     double t0 = cw_now();
-    cw_fit_opts fo = {threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), 42, 0,
-                      sp->horizon_days};
+    cw_fit_opts fo = {.threads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
+                      .seed = 42,
+                      .horizon_days = sp->horizon_days};
     cw_error err = {CW_OK, ""};
     cw_model *md;
     cw_status rc = cw_model_fit(kind, &sp->mx, sp->fit, sp->nfit, &fo, &md, &err);
@@ -144,7 +150,7 @@ cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, i
     if (rc == CW_OK) {
         for (int64_t i = 0; i < sp->ntest; i++)
             y[i] = sp->mx.y[sp->test[i]];
-        rc = cw_eval_binary(p, y, sp->ntest, 1, ev);
+        rc = cw_eval_binary(p, y, sp->ntest, CW_EVAL_PROBABILITIES, ev);
         if (rc != CW_OK)
             cw_error_set(&err, rc, "model: evaluation: %s", cw_strerror(rc));
     }

@@ -40,164 +40,227 @@ static cw_status on_last(int64_t day, void *ud)
     return CW_OK;
 }
 
-cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_predictions **out)
+/* What the stages of cw_model_predict share. */
+typedef struct predict_ctx {
+    cw_store *st;
+    cw_model *md;
+    int64_t id;        /* the model's id */
+    char *name;        /* its name */
+    int64_t tested_to; /* the last day of its test window, -1 unknown */
+    int horizon;       /* its label horizon (days) */
+    int64_t day;       /* the snapshot scored */
+    cw_subs subs;
+    cw_mx m;   /* the snapshot's rows */
+    double *p; /* each row's probability */
+    double *c; /* each row's contributions, m.nf + 1 per row */
+    cw_driver_rank *scratch;
+    double *fam_sum;
+    double green;  /* probability under which an account is green */
+    int *best;     /* each flagged row's first risk-raising feature, -1 none */
+    int64_t *gpos; /* its index in the to-green batch, -1 none */
+    int *gfound;   /* per batch entry: a value turning it green was found */
+    double *gval;  /* and that value */
+} predict_ctx;
+
+/* Loads the model (o->model_id, 0 = the active one) and its test window
+ * and horizon from the metadata. */
+static cw_status predict_load_model(predict_ctx *P, int64_t model_id)
 {
-    *out = NULL;
-    int64_t id;
-    char *name, *kind, *meta;
+    char *kind, *meta;
+    cw_error err = {CW_OK, ""};
     void *body;
     size_t blen;
-    cw_status rc = cw_store_model_load(st, o->model_id, &id, &name, &kind, &meta, &body, &blen);
+    cw_status rc =
+        cw_store_model_load(P->st, model_id, &P->id, &P->name, &kind, &meta, &body, &blen);
     if (rc != CW_OK)
         return rc;
-    cw_model *md = NULL;
-    cw_error err = {CW_OK, ""};
-    rc = cw_model_deserialise(kind, meta, body, blen, &md, &err);
-    int64_t tested_to = -1;
-    int horizon = 0;
+    rc = cw_model_deserialise(kind, meta, body, blen, &P->md, &err);
     json_t *mj = meta ? json_loads(meta, 0, NULL) : NULL;
     const char *tt = json_string_value(json_object_get(json_object_get(mj, "windows"), "test_to"));
     int64_t t;
-    if (tt && cw_time_parse(tt, strlen(tt), 1, &t, NULL) == CW_OK)
-        tested_to = t / DAY_SECONDS;
-    horizon = (int)json_integer_value(json_object_get(mj, "horizon_days"));
+    if (tt && cw_time_parse(tt, strlen(tt), CW_TIME_NAIVE_UTC, &t, NULL) == CW_OK)
+        P->tested_to = t / DAY_SECONDS;
+    P->horizon = (int)json_integer_value(json_object_get(mj, "horizon_days"));
     json_decref(mj);
     free(kind);
     free(meta);
     free(body);
     if (rc != CW_OK) {
-        free(name);
-        return cw_store_set_error(st, rc, "%s", err.msg[0] ? err.msg : "model: cannot load");
+        rc = cw_store_set_error(P->st, rc, "%s", err.msg[0] ? err.msg : "model: cannot load");
     }
-    const cw_store_ops *ops = cw_store_get_ops(st);
-    int64_t day = o->day;
+    return rc;
+}
+
+/* The snapshot day to score: day, or the latest stored when 0; an error
+ * when there is none. */
+static cw_status predict_day(predict_ctx *P, int64_t day)
+{
+    const cw_store_ops *ops = cw_store_get_ops(P->st);
+    cw_status rc;
     if (!day) {
         day = -1;
-        rc = ops->snapshot_list(st, INT64_MIN, INT64_MAX, on_last, &day);
+        rc = ops->snapshot_list(P->st, INT64_MIN, INT64_MAX, on_last, &day);
         if (rc == CW_OK && day < 0)
-            rc = cw_store_set_error(st, CW_ERR_NOTFOUND,
+            rc = cw_store_set_error(P->st, CW_ERR_NOTFOUND,
                                     "no metric snapshot stored: run `churnwatch metrics` first");
     } else {
         int ex = 0;
-        rc = ops->snapshot_exists(st, day, &ex);
+        rc = ops->snapshot_exists(P->st, day, &ex);
         if (rc == CW_OK && !ex) {
             char b[32];
-            rc = cw_store_set_error(st, CW_ERR_NOTFOUND, "no metric snapshot on %s",
-                                    cw_time_format(day * DAY_SECONDS, 1, b, sizeof b));
+            rc = cw_store_set_error(P->st, CW_ERR_NOTFOUND, "no metric snapshot on %s",
+                                    cw_time_format(day * DAY_SECONDS, CW_TIME_DATE, b, sizeof b));
         }
     }
-    cw_subs subs;
-    cw_mx m;
-    memset(&subs, 0, sizeof subs);
-    memset(&m, 0, sizeof m);
+    P->day = day;
+    return rc;
+}
+
+/* What would turn each flagged account green: the value of the first
+ * driver raising its risk (cw_order_drivers), all rows in one batch. */
+static cw_status predict_to_green(predict_ctx *P)
+{
+    const cw_mx *m = &P->m;
+    const int64_t n = m->rows;
+    int64_t *grow_ = malloc((size_t)(n ? n : 1) * sizeof *grow_);
+    int *gfeat = malloc((size_t)(n ? n : 1) * sizeof *gfeat);
+    P->gfound = calloc((size_t)(n ? n : 1), sizeof *P->gfound);
+    P->gval = calloc((size_t)(n ? n : 1), sizeof *P->gval);
+    P->best = malloc((size_t)(n ? n : 1) * sizeof *P->best);
+    P->gpos = malloc((size_t)(n ? n : 1) * sizeof *P->gpos);
+    int64_t ng = 0;
+    cw_status rc = CW_OK;
+    if (!grow_ || !gfeat || !P->gfound || !P->gval || !P->best || !P->gpos)
+        rc = cw_store_set_error(P->st, CW_ERR_NOMEM, "predict: out of memory");
+    for (int64_t i = 0; rc == CW_OK && i < n; i++) {
+        const double *ci = P->c + i * (m->nf + 1);
+        P->best[i] = -1;
+        P->gpos[i] = -1;
+        if (P->p[i] < P->green)
+            continue;
+        cw_order_drivers(ci, m->nmetrics, P->scratch, P->fam_sum);
+        if (P->fam_sum[P->scratch[0].k] > 0)
+            P->best[i] = P->scratch[0].k;
+        if (P->best[i] >= 0) {
+            P->gpos[i] = ng;
+            grow_[ng] = i;
+            gfeat[ng++] = P->best[i];
+        }
+    }
+    cw_error err = {CW_OK, ""};
+    if (rc == CW_OK && ng &&
+        (rc = cw_model_to_green_many(P->md, m, grow_, gfeat, ng, P->green, P->gfound, P->gval,
+                                     &err)) != CW_OK)
+        cw_store_set_error(P->st, rc, "%s", cw_error_why(&err));
+    free(grow_);
+    free(gfeat);
+    return rc;
+}
+
+/* One prediction per row, with its drivers explained (ndrv per direction). */
+static cw_status predict_rows(predict_ctx *P, cw_predictions *res, int ndrv)
+{
+    const cw_mx *m = &P->m;
+    for (int64_t i = 0; i < m->rows; i++) {
+        cw_prediction *pr = &res->rows[res->n++];
+        pr->account = m->acc[i];
+        pr->probability = P->p[i];
+        const char *ext =
+            m->acc[i] < P->subs.nacc && P->subs.ext[m->acc[i]] ? P->subs.ext[m->acc[i]] : "?";
+        snprintf(pr->account_id, sizeof pr->account_id, "%s", ext);
+        int64_t gi = P->gpos[i];
+        pr->drivers_json = cw_model_explain_row(
+            m, i, P->c + i * (m->nf + 1), P->p[i], P->green, ndrv, P->scratch, P->fam_sum,
+            P->best[i], gi >= 0 ? P->gfound[gi] : 0, gi >= 0 ? P->gval[gi] : 0);
+        if (!pr->drivers_json)
+            return cw_store_set_error(P->st, CW_ERR_NOMEM, "predict: out of memory");
+    }
+    return CW_OK;
+}
+
+cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_predictions **out)
+{
+    *out = NULL;
+    predict_ctx P;
+    memset(&P, 0, sizeof P);
+    P.st = st;
+    P.tested_to = -1;
+    cw_status rc = predict_load_model(&P, o->model_id);
+    if (rc != CW_OK) {
+        free(P.name);
+        return rc;
+    }
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    rc = predict_day(&P, o->day);
     if (rc == CW_OK)
-        rc = cw_subs_load(st, &subs);
-    cw_mx_opts mo = {day, day, 90, 0, 0, 1};
+        rc = cw_subs_load(st, &P.subs);
+    cw_mx_opts mo = {.from_day = P.day, .to_day = P.day, .horizon_days = 90, .want_peers = 1};
     if (rc == CW_OK)
-        rc = cw_mx_load(st, &subs, &mo, &m);
+        rc = cw_mx_load(st, &P.subs, &mo, &P.m);
+    const cw_mx *m = &P.m;
     cw_predictions *res = calloc(1, sizeof *res);
-    int64_t n = m.rows;
+    int64_t n = m->rows;
     int64_t *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
-    double *p = malloc((size_t)(n ? n : 1) * sizeof *p);
-    double *c = malloc((size_t)(n ? n : 1) * (size_t)(m.nf + 1) * sizeof *c);
-    cw_driver_rank *scratch = malloc((size_t)(m.nmetrics ? m.nmetrics : 1) * sizeof *scratch);
-    double *fam_sum = malloc((size_t)(m.nmetrics ? 2 * m.nmetrics : 1) * sizeof *fam_sum);
-    if (rc == CW_OK && (!res || !idx || !p || !c || !scratch || !fam_sum))
+    P.p = malloc((size_t)(n ? n : 1) * sizeof *P.p);
+    P.c = malloc((size_t)(n ? n : 1) * (size_t)(m->nf + 1) * sizeof *P.c);
+    P.scratch = malloc((size_t)(m->nmetrics ? m->nmetrics : 1) * sizeof *P.scratch);
+    P.fam_sum = malloc((size_t)(m->nmetrics ? 2 * m->nmetrics : 1) * sizeof *P.fam_sum);
+    if (rc == CW_OK && (!res || !idx || !P.p || !P.c || !P.scratch || !P.fam_sum))
         rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
     if (rc == CW_OK) {
         res->rows = calloc((size_t)(n ? n : 1), sizeof *res->rows);
         if (!res->rows)
             rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
     }
-    for (int64_t i = 0; rc == CW_OK && i < n; i++)
+    for (int64_t i = 0; idx && i < n; i++)
         idx[i] = i;
+    cw_error err = {CW_OK, ""};
     if (rc == CW_OK)
-        rc = cw_model_prob(md, &m, idx, n, p, &err);
+        rc = cw_model_prob(P.md, m, idx, n, P.p, &err);
     if (rc == CW_OK)
-        rc = cw_model_contribs(md, &m, idx, n, c, &err);
+        rc = cw_model_contribs(P.md, m, idx, n, P.c, &err);
     if (rc != CW_OK && err.status != CW_OK) /* the model's failure: move its message */
         cw_store_set_error(st, rc, "%s", cw_error_why(&err));
-    double green = o->green_below > 0 ? o->green_below : 0.25;
-    int ndrv = o->drivers > 0 ? o->drivers : 3;
+    free(idx);
+    P.green = o->green_below > 0 ? o->green_below : 0.25;
     int txn = 0;
     if (rc == CW_OK && (rc = ops->begin(st)) == CW_OK)
         txn = 1;
     if (rc == CW_OK)
-        rc = cw_store_predictions_clear(st, day, id);
-    /* What would turn each flagged account green: the value of the first
-     * driver raising its risk (cw_order_drivers), all rows in one batch. */
-    int64_t *grow_ = malloc((size_t)(n ? n : 1) * sizeof *grow_);
-    int *gfeat = malloc((size_t)(n ? n : 1) * sizeof *gfeat);
-    int *gfound = calloc((size_t)(n ? n : 1), sizeof *gfound);
-    double *gval = calloc((size_t)(n ? n : 1), sizeof *gval);
-    int *best = malloc((size_t)(n ? n : 1) * sizeof *best);
-    int64_t *gpos = malloc((size_t)(n ? n : 1) * sizeof *gpos);
-    int64_t ng = 0;
-    if (rc == CW_OK && (!grow_ || !gfeat || !gfound || !gval || !best || !gpos))
-        rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
-    for (int64_t i = 0; rc == CW_OK && i < n; i++) {
-        const double *ci = c + i * (m.nf + 1);
-        best[i] = -1;
-        gpos[i] = -1;
-        if (p[i] < green)
-            continue;
-        cw_order_drivers(ci, m.nmetrics, scratch, fam_sum);
-        if (fam_sum[scratch[0].k] > 0)
-            best[i] = scratch[0].k;
-        if (best[i] >= 0) {
-            gpos[i] = ng;
-            grow_[ng] = i;
-            gfeat[ng++] = best[i];
-        }
-    }
-    if (rc == CW_OK && ng &&
-        (rc = cw_model_to_green_many(md, &m, grow_, gfeat, ng, green, gfound, gval, &err)) != CW_OK)
-        cw_store_set_error(st, rc, "%s", cw_error_why(&err));
-    for (int64_t i = 0; rc == CW_OK && i < n; i++) {
-        cw_prediction *pr = &res->rows[res->n++];
-        pr->account = m.acc[i];
-        pr->probability = p[i];
-        const char *ext = m.acc[i] < subs.nacc && subs.ext[m.acc[i]] ? subs.ext[m.acc[i]] : "?";
-        snprintf(pr->account_id, sizeof pr->account_id, "%s", ext);
-        int64_t gi = gpos[i];
-        pr->drivers_json =
-            cw_model_explain_row(&m, i, c + i * (m.nf + 1), p[i], green, ndrv, scratch, fam_sum,
-                                 best[i], gi >= 0 ? gfound[gi] : 0, gi >= 0 ? gval[gi] : 0);
-        if (!pr->drivers_json)
-            rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
-    }
+        rc = cw_store_predictions_clear(st, P.day, P.id);
     if (rc == CW_OK)
-        rc = cw_store_predictions_put(st, day, id, res->n, res->rows);
+        rc = predict_to_green(&P);
+    if (rc == CW_OK)
+        rc = predict_rows(&P, res, o->drivers > 0 ? o->drivers : 3);
+    if (rc == CW_OK)
+        rc = cw_store_predictions_put(st, P.day, P.id, res->n, res->rows);
     if (rc == CW_OK)
         rc = ops->commit(st);
     else if (txn)
         ops->rollback(st);
-    free(grow_);
-    free(gfeat);
-    free(gfound);
-    free(gval);
-    free(best);
-    free(gpos);
-    free(idx);
-    free(p);
-    free(c);
-    free(scratch);
-    free(fam_sum);
-    cw_mx_free(&m);
-    cw_subs_free(&subs);
-    cw_model_free(md);
+    free(P.gfound);
+    free(P.gval);
+    free(P.best);
+    free(P.gpos);
+    free(P.p);
+    free(P.c);
+    free(P.scratch);
+    free(P.fam_sum);
+    cw_mx_free(&P.m);
+    cw_subs_free(&P.subs);
+    cw_model_free(P.md);
     if (rc != CW_OK) {
-        free(name);
+        free(P.name);
         cw_predictions_free(res);
         return rc;
     }
     qsort(res->rows, (size_t)res->n, sizeof *res->rows, pred_desc);
-    res->day = day;
-    res->model_id = id;
-    res->tested_to = tested_to;
-    res->horizon_days = horizon;
-    snprintf(res->model_name, sizeof res->model_name, "%s", name);
-    free(name);
+    res->day = P.day;
+    res->model_id = P.id;
+    res->tested_to = P.tested_to;
+    res->horizon_days = P.horizon;
+    snprintf(res->model_name, sizeof res->model_name, "%s", P.name);
+    free(P.name);
     *out = res;
     return CW_OK;
 }

@@ -71,6 +71,61 @@ static int cmp_chain(const void *a, const void *b)
                   ((const cw_chain_account *)b)->account_id);
 }
 
+/* What followed account acc's first user loss (a->first_loss_ts_unix): the
+ * next subscription change, its outcome and the seats and MRR lost, added
+ * to r's totals; mark[acc] set when a change is reported. Returns non-zero
+ * when the lost MRR total overflows. */
+static int chain_outcome(const cw_ledger *L, int64_t acc, cw_chain_account *a, cw_chain_report *r,
+                         unsigned char *mark)
+{
+    const cw_ledger_account *ai = &L->acc[acc];
+    const int64_t first_loss = a->first_loss_ts_unix;
+    /* The next subscription change at or after the first loss. */
+    int64_t k = -1;
+    for (int64_t q = ai->lo; q < ai->hi; q++)
+        if (L->subs[q].ts_unix >= first_loss) {
+            k = q;
+            break;
+        }
+    int64_t b = cw_ledger_in_force(L, acc, first_loss);
+    a->seats_before = b >= 0 && L->subs[b].mrr_minor > 0 ? L->subs[b].seats : 0;
+    a->mrr_before_minor = b >= 0 ? L->subs[b].mrr_minor : 0;
+    if (a->mrr_before_minor == 0) {
+        /* Users removed while the account did not pay (e.g. after it
+         * left): no renewal of theirs can follow. */
+        a->outcome = CW_CHAIN_NOT_PAYING;
+        r->accounts_not_paying++;
+        return 0;
+    }
+    if (k < 0) {
+        a->outcome = CW_CHAIN_NO_CHANGE;
+        a->seats_after = a->seats_before;
+        a->mrr_after_minor = a->mrr_before_minor;
+        return 0;
+    }
+    mark[acc] = 1;
+    a->change_ts_unix = L->subs[k].ts_unix;
+    a->mrr_after_minor = L->subs[k].mrr_minor;
+    a->seats_after = L->subs[k].mrr_minor > 0 ? L->subs[k].seats : 0;
+    if (a->mrr_before_minor > 0 && a->mrr_after_minor == 0)
+        a->outcome = CW_CHAIN_CANCELLED;
+    else if (a->seats_after < a->seats_before)
+        a->outcome = CW_CHAIN_SEATS_LOST;
+    else
+        a->outcome = CW_CHAIN_SEATS_KEPT;
+    if (a->outcome == CW_CHAIN_SEATS_KEPT)
+        return 0;
+    a->seats_lost = a->seats_before - a->seats_after;
+    a->mrr_lost_minor =
+        a->mrr_before_minor > a->mrr_after_minor ? a->mrr_before_minor - a->mrr_after_minor : 0;
+    if (a->outcome == CW_CHAIN_CANCELLED)
+        r->accounts_cancelled++;
+    else
+        r->accounts_seat_loss++;
+    r->seats_lost += a->seats_lost;
+    return __builtin_add_overflow(r->mrr_lost_minor, a->mrr_lost_minor, &r->mrr_lost_minor);
+}
+
 cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report **out)
 {
     *out = NULL;
@@ -159,50 +214,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
         a->users_lost = lost;
         a->first_loss_ts_unix = first_loss;
         r->accounts_with_user_loss++;
-        /* The next subscription change at or after the first loss. */
-        int64_t k = -1;
-        for (int64_t q = ai->lo; q < ai->hi; q++)
-            if (L.subs[q].ts_unix >= first_loss) {
-                k = q;
-                break;
-            }
-        int64_t b = cw_ledger_in_force(&L, acc, first_loss);
-        a->seats_before = b >= 0 && L.subs[b].mrr_minor > 0 ? L.subs[b].seats : 0;
-        a->mrr_before_minor = b >= 0 ? L.subs[b].mrr_minor : 0;
-        if (a->mrr_before_minor == 0) {
-            /* Users removed while the account did not pay (e.g. after it
-             * left): no renewal of theirs can follow. */
-            a->outcome = CW_CHAIN_NOT_PAYING;
-            r->accounts_not_paying++;
-            continue;
-        }
-        if (k < 0) {
-            a->outcome = CW_CHAIN_NO_CHANGE;
-            a->seats_after = a->seats_before;
-            a->mrr_after_minor = a->mrr_before_minor;
-            continue;
-        }
-        mark[acc] = 1;
-        a->change_ts_unix = L.subs[k].ts_unix;
-        a->mrr_after_minor = L.subs[k].mrr_minor;
-        a->seats_after = L.subs[k].mrr_minor > 0 ? L.subs[k].seats : 0;
-        if (a->mrr_before_minor > 0 && a->mrr_after_minor == 0)
-            a->outcome = CW_CHAIN_CANCELLED;
-        else if (a->seats_after < a->seats_before)
-            a->outcome = CW_CHAIN_SEATS_LOST;
-        else
-            a->outcome = CW_CHAIN_SEATS_KEPT;
-        if (a->outcome == CW_CHAIN_SEATS_KEPT)
-            continue;
-        a->seats_lost = a->seats_before - a->seats_after;
-        a->mrr_lost_minor =
-            a->mrr_before_minor > a->mrr_after_minor ? a->mrr_before_minor - a->mrr_after_minor : 0;
-        if (a->outcome == CW_CHAIN_CANCELLED)
-            r->accounts_cancelled++;
-        else
-            r->accounts_seat_loss++;
-        r->seats_lost += a->seats_lost;
-        ovf |= __builtin_add_overflow(r->mrr_lost_minor, a->mrr_lost_minor, &r->mrr_lost_minor);
+        ovf |= chain_outcome(&L, acc, a, r, mark);
     }
     if (ovf) {
         s = cw_store_set_error(st, CW_ERR_TOOBIG, "chain: MRR overflows 64 bits");

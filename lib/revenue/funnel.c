@@ -74,9 +74,9 @@ static cw_status on_journey(int64_t id, const cw_value *v, void *ud)
     if (v[5].present) {
         char t[32];
         if (!v[6].present || v[6].len != 3)
-            return cw_store_set_error(f->st, CW_ERR_INPUT,
-                                      "funnel: visitor '%s' has a cost at %s without a currency",
-                                      x->id, cw_time_format(v[2].i, 0, t, sizeof t));
+            return cw_store_set_error(
+                f->st, CW_ERR_INPUT, "funnel: visitor '%s' has a cost at %s without a currency",
+                x->id, cw_time_format(v[2].i, CW_TIME_TIMESTAMP, t, sizeof t));
         if (!f->currency[0]) {
             memcpy(f->currency, v[6].s, 3);
             free(f->cur_visitor);
@@ -89,8 +89,9 @@ static cw_status on_journey(int64_t id, const cw_value *v, void *ud)
                 f->st, CW_ERR_INPUT,
                 "funnel: journey costs use more than one currency (%s for visitor '%s' at %s, "
                 "%.3s for visitor '%s' at %s); conversion is not supported yet",
-                f->currency, f->cur_visitor, cw_time_format(f->cur_ts, 0, t, sizeof t), v[6].s,
-                x->id, cw_time_format(v[2].i, 0, t2, sizeof t2));
+                f->currency, f->cur_visitor,
+                cw_time_format(f->cur_ts, CW_TIME_TIMESTAMP, t, sizeof t), v[6].s, x->id,
+                cw_time_format(v[2].i, CW_TIME_TIMESTAMP, t2, sizeof t2));
         }
         f->ovf |= __builtin_add_overflow(x->cost_minor, v[5].i, &x->cost_minor);
         x->cost_rows++;

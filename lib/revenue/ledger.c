@@ -210,9 +210,9 @@ cw_status cw_ledger_one_currency(const cw_ledger *L, const unsigned char *mark, 
                 "%s for account '%s' at %s); revenue analytics needs a single currency, and "
                 "conversion is not supported yet (docs/revenue.md)",
                 what, L->currencies[f->currency], cw_ledger_str(L, L->acc[f->account].ext),
-                cw_time_format(f->ts_unix, 0, t1, sizeof t1), L->currencies[r->currency],
-                cw_ledger_str(L, L->acc[r->account].ext),
-                cw_time_format(r->ts_unix, 0, t2, sizeof t2));
+                cw_time_format(f->ts_unix, CW_TIME_TIMESTAMP, t1, sizeof t1),
+                L->currencies[r->currency], cw_ledger_str(L, L->acc[r->account].ext),
+                cw_time_format(r->ts_unix, CW_TIME_TIMESTAMP, t2, sizeof t2));
         }
     }
     return CW_OK;

@@ -373,6 +373,26 @@ static int add_cell(cw_reasons_cell *c, int64_t mrr)
     return __builtin_add_overflow(c->lost_mrr_minor, mrr, &c->lost_mrr_minor);
 }
 
+/* The row of r->segments for segment, added on first sight (few segments,
+ * so a linear search is enough); -1 when out of memory. */
+static int segment_row(cw_reasons_report *r, const char *segment)
+{
+    int g = 0;
+    while (g < r->nsegments && strcmp(r->segments[g].segment, segment) != 0)
+        g++;
+    if (g < r->nsegments)
+        return g;
+    cw_reasons_segment *ns = realloc(r->segments, (size_t)(g + 1) * sizeof *ns);
+    if (!ns)
+        return -1;
+    r->segments = ns;
+    memset(&ns[g], 0, sizeof ns[g]);
+    if (!(ns[g].segment = cw_strndup(segment, strlen(segment))))
+        return -1;
+    r->nsegments++;
+    return g;
+}
+
 cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_report **out)
 {
     *out = NULL;
@@ -460,23 +480,10 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
             ovf |= add_cell(&r->avoidable, c->lost_mrr_minor);
         else if (c->cause == CW_CAUSE_NATURAL)
             ovf |= add_cell(&r->unavoidable, c->lost_mrr_minor);
-        /* Per segment: few segments, so a linear search is enough. */
-        int g = 0;
-        while (g < r->nsegments && strcmp(r->segments[g].segment, c->segment) != 0)
-            g++;
-        if (g == r->nsegments) {
-            cw_reasons_segment *ns = realloc(r->segments, (size_t)(g + 1) * sizeof *ns);
-            if (!ns) {
-                s = CW_ERR_NOMEM;
-                break;
-            }
-            r->segments = ns;
-            memset(&ns[g], 0, sizeof ns[g]);
-            if (!(ns[g].segment = cw_strndup(c->segment, strlen(c->segment)))) {
-                s = CW_ERR_NOMEM;
-                break;
-            }
-            r->nsegments++;
+        int g = segment_row(r, c->segment);
+        if (g < 0) {
+            s = CW_ERR_NOMEM;
+            break;
         }
         ovf |= add_cell(&r->segments[g].by_cause[c->cause], c->lost_mrr_minor);
     }

@@ -317,19 +317,23 @@ static cw_status logrank(cw_survival_report *r, const obs *o, int64_t n, int k)
     return CW_OK;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(((const cw_survival_group *)a)->name, ((const cw_survival_group *)b)->name);
-}
+/* What the stages of cw_survival_compute share: the ledger, the lifetimes
+ * and the report being filled. */
+typedef struct surv_ctx {
+    cw_store *st;
+    const cw_survival_opts *o;
+    cw_ledger L;
+    double days_per_unit, horizon_days;
+    int64_t end; /* the data end: the latest subscription change (Unix s) */
+    int nkeys;   /* group keys: segments, cohorts or 1 */
+    int *gmap;   /* group key → group, -1 = none yet */
+    obs *ob;     /* the first lifetime of every account that ever paid */
+    int64_t nob;
+    cw_survival_report *r;
+} surv_ctx;
 
-cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o, cw_survival_report **out)
+static cw_status survival_check_opts(cw_store *st, const cw_survival_opts *o)
 {
-    *out = NULL;
-    cw_survival_opts def;
-    if (!o) {
-        cw_survival_opts_init(&def);
-        o = &def;
-    }
     if (o->by == CW_SURVIVAL_BY_COHORT &&
         (o->cohort_months < 1 || o->cohort_months > 12 || 12 % o->cohort_months != 0))
         return cw_store_set_error(st, CW_ERR_USAGE,
@@ -341,113 +345,91 @@ cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o, cw_surviv
     if (!(o->horizon >= 0.0) || isinf(o->horizon))
         return cw_store_set_error(st, CW_ERR_USAGE, "survival: horizon must be >= 0, not %g",
                                   o->horizon);
-    double days_per_unit = o->unit_months ? CW_SURVIVAL_MONTH_DAYS : 1.0;
-    double horizon_days = o->horizon > 0.0 ? o->horizon * days_per_unit : (double)INFINITY;
-    cw_ledger L;
-    obs *ob = NULL;
-    int *gmap = NULL; /* ledger segment or cohort key → group, -1 = none yet */
-    cw_survival_report *r = NULL;
-    cw_status s = cw_ledger_load(st, "survival", o->segment, &L);
-    if (s != CW_OK)
-        goto done;
-    if (L.nsubs_included == 0) {
-        s = cw_store_set_error(st, CW_ERR_NOTFOUND, "survival: no subscriptions%s%s%s",
-                               o->segment ? " in segment '" : "", o->segment ? o->segment : "",
-                               o->segment ? "'" : "");
-        goto done;
+    return CW_OK;
+}
+
+/* The group of key (m0: the lifetime's start month), added to the report
+ * under its name on first sight; -1 when out of memory. */
+static int survival_group(surv_ctx *c, int key, int m0)
+{
+    const cw_survival_opts *o = c->o;
+    cw_survival_report *r = c->r;
+    if (c->gmap[key] >= 0)
+        return c->gmap[key];
+    cw_survival_group *groups = realloc(r->groups, (size_t)(r->ngroups + 1) * sizeof *groups);
+    if (!groups)
+        return -1;
+    r->groups = groups;
+    cw_survival_group *g = &r->groups[r->ngroups];
+    memset(g, 0, sizeof *g);
+    if (o->by == CW_SURVIVAL_BY_SEGMENT) {
+        snprintf(g->name, sizeof g->name, "%s", cw_ledger_str(&c->L, c->L.seg_name[key]));
+    } else if (o->by == CW_SURVIVAL_BY_COHORT) {
+        int c0 = m0 - m0 % o->cohort_months;
+        snprintf(g->name, sizeof g->name, "%04d-%02d", c0 / 12, c0 % 12 + 1);
+    } else {
+        snprintf(g->name, sizeof g->name, "all");
     }
-    int64_t end = INT64_MIN;
-    for (int64_t i = 0; i < L.nsubs; i++)
-        end = L.subs[i].ts_unix > end ? L.subs[i].ts_unix : end;
-    /* Group keys: segment index, or the cohort's first month counted from
-     * that of the first included month's cohort (cohorts align with the
-     * year, so that one may begin up to cohort_months - 1 months earlier:
-     * hence the extra keys). */
-    int nkeys = o->by == CW_SURVIVAL_BY_SEGMENT  ? L.nsegs
-                : o->by == CW_SURVIVAL_BY_COHORT ? L.last_month - L.first_month + o->cohort_months
-                                                 : 1;
-    if (nkeys > 12 * 200) {
-        s = cw_store_set_error(st, CW_ERR_INPUT,
-                               "survival: subscriptions span more than 200 years");
-        goto done;
-    }
-    ob = malloc((size_t)L.nsubs_included * sizeof *ob);
-    gmap = malloc((size_t)(nkeys > 0 ? nkeys : 1) * sizeof *gmap);
-    r = calloc(1, sizeof *r);
-    if (!ob || !gmap || !r) {
-        s = CW_ERR_NOMEM;
-        goto done;
-    }
-    for (int i = 0; i < nkeys; i++)
-        gmap[i] = -1;
-    r->by = o->by;
-    r->cohort_months = o->cohort_months;
-    r->unit_months = o->unit_months;
-    r->horizon = o->horizon;
-    r->confidence = o->confidence;
-    r->data_end_unix = end;
-    int ng = 0;
-    int64_t nob = 0;
-    for (int64_t id = 1; id < L.nids; id++) {
-        const cw_ledger_account *a = &L.acc[id];
+    return c->gmap[key] = r->ngroups++;
+}
+
+/* Each included account's first lifetime: from its first paid change to
+ * the next change to MRR 0 (a churn) or the data end (censored), cut at the
+ * horizon; with its group. */
+static cw_status survival_lifetimes(surv_ctx *c)
+{
+    const cw_survival_opts *o = c->o;
+    const cw_ledger *L = &c->L;
+    for (int64_t id = 1; id < L->nids; id++) {
+        const cw_ledger_account *a = &L->acc[id];
         if (!a->included)
             continue;
         int64_t k = a->lo;
-        while (k < a->hi && L.subs[k].mrr_minor <= 0)
+        while (k < a->hi && L->subs[k].mrr_minor <= 0)
             k++;
         if (k == a->hi)
             continue; /* never paid: never a customer */
-        int64_t start = L.subs[k].ts_unix, stop = end;
+        int64_t start = L->subs[k].ts_unix, stop = c->end;
         int event = 0;
         for (k++; k < a->hi; k++)
-            if (L.subs[k].mrr_minor <= 0) {
-                stop = L.subs[k].ts_unix;
+            if (L->subs[k].mrr_minor <= 0) {
+                stop = L->subs[k].ts_unix;
                 event = 1;
                 break;
             }
         double days = floor((double)(stop - start) / 86400.0);
-        if (days > horizon_days) {
-            days = horizon_days;
+        if (days > c->horizon_days) {
+            days = c->horizon_days;
             event = 0;
         }
         int key = 0, m0 = cw_month_of(start);
         if (o->by == CW_SURVIVAL_BY_SEGMENT)
             key = a->segment;
         else if (o->by == CW_SURVIVAL_BY_COHORT)
-            key = (m0 - m0 % o->cohort_months) - (L.first_month - L.first_month % o->cohort_months);
-        if (gmap[key] < 0) {
-            cw_survival_group *ng2 = realloc(r->groups, (size_t)(ng + 1) * sizeof *ng2);
-            if (!ng2) {
-                s = CW_ERR_NOMEM;
-                goto done;
-            }
-            r->groups = ng2;
-            cw_survival_group *g = &r->groups[ng];
-            memset(g, 0, sizeof *g);
-            if (o->by == CW_SURVIVAL_BY_SEGMENT) {
-                snprintf(g->name, sizeof g->name, "%s", cw_ledger_str(&L, L.seg_name[key]));
-            } else if (o->by == CW_SURVIVAL_BY_COHORT) {
-                int c0 = m0 - m0 % o->cohort_months;
-                snprintf(g->name, sizeof g->name, "%04d-%02d", c0 / 12, c0 % 12 + 1);
-            } else {
-                snprintf(g->name, sizeof g->name, "all");
-            }
-            gmap[key] = ng++;
-            r->ngroups = ng;
-        }
-        ob[nob++] = (obs){gmap[key], event, days};
+            key =
+                (m0 - m0 % o->cohort_months) - (L->first_month - L->first_month % o->cohort_months);
+        int g = survival_group(c, key, m0);
+        if (g < 0)
+            return CW_ERR_NOMEM;
+        c->ob[c->nob++] = (obs){g, event, days};
     }
-    if (nob == 0) {
-        s = cw_store_set_error(st, CW_ERR_NOTFOUND, "survival: no account ever paid%s%s%s",
-                               o->segment ? " in segment '" : "", o->segment ? o->segment : "",
-                               o->segment ? "'" : "");
-        goto done;
-    }
-    /* Sort the groups by name, then renumber the lifetimes. */
-    int *order = malloc((size_t)ng * sizeof *order);
-    if (!order) {
-        s = CW_ERR_NOMEM;
-        goto done;
+    if (c->nob == 0)
+        return cw_store_set_error(c->st, CW_ERR_NOTFOUND, "survival: no account ever paid%s%s%s",
+                                  o->segment ? " in segment '" : "", o->segment ? o->segment : "",
+                                  o->segment ? "'" : "");
+    return CW_OK;
+}
+
+/* Sorts the groups by name, once, and renumbers the lifetimes. */
+static cw_status survival_sort_groups(surv_ctx *c)
+{
+    cw_survival_report *r = c->r;
+    const int ng = r->ngroups;
+    int *order = malloc((size_t)ng * sizeof *order), *rank = malloc((size_t)ng * sizeof *rank);
+    cw_survival_group *sorted = malloc((size_t)ng * sizeof *sorted);
+    if (!order || !rank || !sorted) {
+        free(order), free(rank), free(sorted);
+        return CW_ERR_NOMEM;
     }
     for (int i = 0; i < ng; i++)
         order[i] = i;
@@ -460,61 +442,117 @@ cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o, cw_surviv
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
-    int *rank = malloc((size_t)ng * sizeof *rank);
-    if (!rank) {
-        free(order);
-        s = CW_ERR_NOMEM;
-        goto done;
-    }
-    for (int i = 0; i < ng; i++)
+    for (int i = 0; i < ng; i++) {
+        sorted[i] = r->groups[order[i]];
         rank[order[i]] = i;
-    for (int64_t q = 0; q < nob; q++)
-        ob[q].group = rank[ob[q].group];
-    qsort(r->groups, (size_t)ng, sizeof *r->groups, by_name);
+    }
+    free(r->groups);
+    r->groups = sorted;
+    for (int64_t q = 0; q < c->nob; q++)
+        c->ob[q].group = rank[c->ob[q].group];
     free(order);
     free(rank);
-    qsort(ob, (size_t)nob, sizeof *ob, by_time);
-    double z = normal_quantile(0.5 + 0.5 * o->confidence);
+    return CW_OK;
+}
+
+/* Each group's curve and, with two groups or more, the log-rank test; the
+ * lifetimes are sorted by time once. */
+static cw_status survival_fit(surv_ctx *c)
+{
+    cw_survival_report *r = c->r;
+    const int ng = r->ngroups;
+    const int64_t nob = c->nob;
+    const obs *ob = c->ob;
+    qsort(c->ob, (size_t)nob, sizeof *c->ob, by_time);
+    double z = normal_quantile(0.5 + 0.5 * c->o->confidence);
     /* Each group's lifetimes, in time order: a stable pass per group over
      * the sorted array would be k passes; instead copy them grouped. */
     obs *byg = malloc((size_t)nob * sizeof *byg);
-    int64_t *off = calloc((size_t)ng + 1, sizeof *off);
-    if (!byg || !off) {
-        free(byg);
-        free(off);
-        s = CW_ERR_NOMEM;
-        goto done;
-    }
+    int64_t *off = calloc((size_t)ng + 1, sizeof *off), *pos = calloc((size_t)ng, sizeof *pos);
+    cw_status s = CW_ERR_NOMEM;
+    if (!byg || !off || !pos)
+        goto out;
     for (int64_t q = 0; q < nob; q++)
         off[ob[q].group + 1]++;
     for (int g = 0; g < ng; g++)
         off[g + 1] += off[g];
-    {
-        int64_t *pos = calloc((size_t)ng, sizeof *pos);
-        if (!pos) {
-            free(byg);
-            free(off);
-            s = CW_ERR_NOMEM;
-            goto done;
-        }
-        for (int64_t q = 0; q < nob; q++)
-            byg[off[ob[q].group] + pos[ob[q].group]++] = ob[q];
-        free(pos);
-    }
+    for (int64_t q = 0; q < nob; q++)
+        byg[off[ob[q].group] + pos[ob[q].group]++] = ob[q];
+    s = CW_OK;
     for (int g = 0; g < ng && s == CW_OK; g++)
-        s = fit_group(&r->groups[g], byg + off[g], off[g + 1] - off[g], days_per_unit, z);
-    free(byg);
-    free(off);
+        s = fit_group(&r->groups[g], byg + off[g], off[g + 1] - off[g], c->days_per_unit, z);
     if (s == CW_OK && ng >= 2)
         s = logrank(r, ob, nob, ng);
+out:
+    free(byg);
+    free(off);
+    free(pos);
+    return s;
+}
+
+cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o, cw_survival_report **out)
+{
+    *out = NULL;
+    cw_survival_opts def;
+    if (!o) {
+        cw_survival_opts_init(&def);
+        o = &def;
+    }
+    cw_status s = survival_check_opts(st, o);
+    if (s != CW_OK)
+        return s;
+    surv_ctx c = {.st = st, .o = o};
+    c.days_per_unit = o->unit_months ? CW_SURVIVAL_MONTH_DAYS : 1.0;
+    c.horizon_days = o->horizon > 0.0 ? o->horizon * c.days_per_unit : (double)INFINITY;
+    const cw_ledger *L = &c.L;
+    if ((s = cw_ledger_load(st, "survival", o->segment, &c.L)) != CW_OK)
+        goto done;
+    if (L->nsubs_included == 0) {
+        s = cw_store_set_error(st, CW_ERR_NOTFOUND, "survival: no subscriptions%s%s%s",
+                               o->segment ? " in segment '" : "", o->segment ? o->segment : "",
+                               o->segment ? "'" : "");
+        goto done;
+    }
+    c.end = INT64_MIN;
+    for (int64_t i = 0; i < L->nsubs; i++)
+        c.end = L->subs[i].ts_unix > c.end ? L->subs[i].ts_unix : c.end;
+    /* Group keys: segment index, or the cohort's first month counted from
+     * that of the first included month's cohort (cohorts align with the
+     * year, so that one may begin up to cohort_months - 1 months earlier:
+     * hence the extra keys). */
+    c.nkeys = o->by == CW_SURVIVAL_BY_SEGMENT  ? L->nsegs
+              : o->by == CW_SURVIVAL_BY_COHORT ? L->last_month - L->first_month + o->cohort_months
+                                               : 1;
+    if (c.nkeys > 12 * 200) {
+        s = cw_store_set_error(st, CW_ERR_INPUT,
+                               "survival: subscriptions span more than 200 years");
+        goto done;
+    }
+    c.ob = malloc((size_t)L->nsubs_included * sizeof *c.ob);
+    c.gmap = malloc((size_t)(c.nkeys > 0 ? c.nkeys : 1) * sizeof *c.gmap);
+    c.r = calloc(1, sizeof *c.r);
+    if (!c.ob || !c.gmap || !c.r) {
+        s = CW_ERR_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < c.nkeys; i++)
+        c.gmap[i] = -1;
+    *c.r = (cw_survival_report){.by = o->by,
+                                .cohort_months = o->cohort_months,
+                                .unit_months = o->unit_months,
+                                .horizon = o->horizon,
+                                .confidence = o->confidence,
+                                .data_end_unix = c.end};
+    if ((s = survival_lifetimes(&c)) == CW_OK && (s = survival_sort_groups(&c)) == CW_OK)
+        s = survival_fit(&c);
 done:
     if (s != CW_OK) {
-        cw_survival_free(r);
-        r = NULL;
+        cw_survival_free(c.r);
+        c.r = NULL;
     }
-    *out = r;
-    free(ob);
-    free(gmap);
-    cw_ledger_free(&L);
+    *out = c.r;
+    free(c.ob);
+    free(c.gmap);
+    cw_ledger_free(&c.L);
     return s;
 }

@@ -41,7 +41,7 @@ static void hand_worked(void **state)
     const double s[10] = {0.9, 0.8, 0.8, 0.6, 0.5, 0.4, 0.3, 0.3, 0.2, 0.1};
     const unsigned char y[10] = {1, 1, 0, 1, 0, 0, 1, 0, 0, 0};
     cw_eval e;
-    assert_int_equal(cw_eval_binary(s, y, 10, 1, &e), CW_OK);
+    assert_int_equal(cw_eval_binary(s, y, 10, CW_EVAL_PROBABILITIES, &e), CW_OK);
     assert_int_equal(e.n, 10);
     assert_int_equal(e.positives, 4);
     assert_true(fabs(e.roc_auc - 19.0 / 24.0) < 1e-12);
@@ -72,7 +72,7 @@ static void hand_worked(void **state)
     /* the trapezoid area under the ROC points is the AUC */
     assert_true(fabs(area - e.roc_auc) < 1e-12);
     /* scores that are no probabilities: no Brier score */
-    assert_int_equal(cw_eval_binary(s, y, 10, 0, &e), CW_OK);
+    assert_int_equal(cw_eval_binary(s, y, 10, CW_EVAL_RANKS, &e), CW_OK);
     assert_true(isnan(e.brier));
 }
 
@@ -82,20 +82,20 @@ static void degenerate(void **state)
     const double s[3] = {0.5, 0.2, 0.9};
     const unsigned char none[3] = {0, 0, 0}, all[3] = {1, 1, 1};
     cw_eval e;
-    assert_int_equal(cw_eval_binary(s, none, 3, 1, &e), CW_OK);
+    assert_int_equal(cw_eval_binary(s, none, 3, CW_EVAL_PROBABILITIES, &e), CW_OK);
     assert_true(isnan(e.roc_auc));
     assert_true(isnan(e.pr_auc));
     assert_true(isnan(e.lift_10));
     assert_int_equal(e.nroc, 0);
-    assert_int_equal(cw_eval_binary(s, all, 3, 1, &e), CW_OK);
+    assert_int_equal(cw_eval_binary(s, all, 3, CW_EVAL_PROBABILITIES, &e), CW_OK);
     assert_true(isnan(e.roc_auc));
     assert_true(fabs(e.pr_auc - 1) < 1e-12); /* every threshold has precision 1 */
-    assert_int_equal(cw_eval_binary(s, all, 0, 1, &e), CW_OK);
+    assert_int_equal(cw_eval_binary(s, all, 0, CW_EVAL_PROBABILITIES, &e), CW_OK);
     assert_int_equal(e.n, 0);
     /* all scores tied: AUC 0.5, one ROC segment */
     const double t[4] = {0.3, 0.3, 0.3, 0.3};
     const unsigned char y[4] = {1, 0, 0, 1};
-    assert_int_equal(cw_eval_binary(t, y, 4, 1, &e), CW_OK);
+    assert_int_equal(cw_eval_binary(t, y, 4, CW_EVAL_PROBABILITIES, &e), CW_OK);
     assert_true(fabs(e.roc_auc - 0.5) < 1e-12);
     assert_true(fabs(e.pr_auc - 0.5) < 1e-12);
     assert_int_equal(e.nroc, 2);
@@ -118,7 +118,7 @@ static void roc_thinning(void **state)
         s[i] = (double)i / N + (y[i] ? 0.3 : 0);
     }
     cw_eval e;
-    assert_int_equal(cw_eval_binary(s, y, N, 0, &e), CW_OK);
+    assert_int_equal(cw_eval_binary(s, y, N, CW_EVAL_RANKS, &e), CW_OK);
     assert_int_equal(e.nroc, CW_EVAL_ROC_POINTS);
     assert_true(e.roc_fpr[0] == 0 && e.roc_tpr[0] == 0);
     assert_true(e.roc_fpr[e.nroc - 1] == 1 && e.roc_tpr[e.nroc - 1] == 1);
@@ -159,7 +159,7 @@ static void against_sklearn(void **state)
     fclose(f);
     assert_int_equal(n, 300);
     cw_eval e;
-    assert_int_equal(cw_eval_binary(s, y, n, 1, &e), CW_OK);
+    assert_int_equal(cw_eval_binary(s, y, n, CW_EVAL_PROBABILITIES, &e), CW_OK);
     assert_true(fabs(e.roc_auc - auc) < 1e-9);
     assert_true(fabs(e.pr_auc - ap) < 1e-9);
     assert_true(fabs(e.brier - brier) < 1e-9);

@@ -65,7 +65,7 @@ static int64_t unix_of(const char *s)
 {
     int64_t t;
     const char *why = NULL;
-    if (cw_time_parse(s, strlen(s), 1, &t, &why) != CW_OK)
+    if (cw_time_parse(s, strlen(s), CW_TIME_NAIVE_UTC, &t, &why) != CW_OK)
         fail_msg("bad time %s: %s", s, why ? why : "?");
     return t;
 }
@@ -82,7 +82,7 @@ static const char *date_of(int64_t day)
     static char buf[8][16];
     static int k;
     k = (k + 1) % 8;
-    return cw_time_format(day * 86400, 1, buf[k], sizeof buf[k]);
+    return cw_time_format(day * 86400, CW_TIME_DATE, buf[k], sizeof buf[k]);
 }
 
 static void on_msg(int warning, const char *m, void *ud)
@@ -1061,7 +1061,8 @@ static void test_trends(void **state)
     snap c = acc("B1", d2);
     CHECK_T(c, "events_window", 2);
     cw_status st;
-    cw_metrics_export_opts o = {d2, d2, CW_FORMAT_TABLE, NULL, "events_window", 0, NULL, 0};
+    cw_metrics_export_opts o = {
+        .from_day = d2, .to_day = d2, .format = CW_FORMAT_TABLE, .metric = "events_window"};
     char *table = export_text(&o, &st);
     assert_int_equal(st, CW_OK);
     /* one metric over accounts: day, account, value, 28-day change, peer
@@ -1496,7 +1497,8 @@ static void test_export(void **state)
     load_main("main");
     run_ok(D_MAIN, D_MAIN, 0);
     cw_status s;
-    cw_metrics_export_opts o = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A1", NULL, 0, NULL, 0};
+    cw_metrics_export_opts o = {
+        .from_day = D_MAIN, .to_day = D_MAIN, .format = CW_FORMAT_CSV, .account = "A1"};
     char *t = export_text(&o, &s);
     assert_int_equal(s, CW_OK);
     /* long form: a header, then one line per metric, in catalogue order */
@@ -1523,13 +1525,21 @@ static void test_export(void **state)
                 "2025-04-11,A1,days_to_milestone:sso,,,");
     free(t);
     /* A3's missing values are empty */
-    cw_metrics_export_opts o3 = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A3", "activity_gini", 0, NULL, 0};
+    cw_metrics_export_opts o3 = {.from_day = D_MAIN,
+                                 .to_day = D_MAIN,
+                                 .format = CW_FORMAT_CSV,
+                                 .account = "A3",
+                                 .metric = "activity_gini"};
     t = export_text(&o3, &s);
     assert_int_equal(s, CW_OK);
     expect_line(t, "2025-04-11,A3,", "2025-04-11,A3,activity_gini,,,");
     free(t);
     /* JSON Lines: one object per account and day; missing is null */
-    cw_metrics_export_opts oj = {D_MAIN, D_MAIN, CW_FORMAT_JSON, "A1", "tenure_days", 0, NULL, 0};
+    cw_metrics_export_opts oj = {.from_day = D_MAIN,
+                                 .to_day = D_MAIN,
+                                 .format = CW_FORMAT_JSON,
+                                 .account = "A1",
+                                 .metric = "tenure_days"};
     t = export_text(&oj, &s);
     assert_int_equal(s, CW_OK);
     assert_string_equal(t, "{\"day\":\"2025-04-11\",\"account_id\":\"A1\",\"values\":{"
@@ -1537,7 +1547,8 @@ static void test_export(void **state)
                            "\"peer_pct\":{\"tenure_days\":50}}\n");
     free(t);
     /* user metrics, wide CSV */
-    cw_metrics_export_opts ou = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "A1", NULL, 1, NULL, 0};
+    cw_metrics_export_opts ou = {
+        .from_day = D_MAIN, .to_day = D_MAIN, .format = CW_FORMAT_CSV, .account = "A1", .users = 1};
     t = export_text(&ou, &s);
     assert_int_equal(s, CW_OK);
     expect_line(t, "day,",
@@ -1550,13 +1561,15 @@ static void test_export(void **state)
     assert_null(line_with(t, "2025-04-11,U6,"));
     free(t);
     /* latest snapshot when no date is given */
-    cw_metrics_export_opts ol = {0, -1, CW_FORMAT_CSV, "A2", "seats", 0, NULL, 0};
+    cw_metrics_export_opts ol = {
+        .to_day = -1, .format = CW_FORMAT_CSV, .account = "A2", .metric = "seats"};
     t = export_text(&ol, &s);
     assert_int_equal(s, CW_OK);
     expect_line(t, "2025-04-11,A2,", "2025-04-11,A2,seats,0,,50");
     free(t);
     /* the table for people: whole numbers in full, four digits otherwise */
-    cw_metrics_export_opts ot = {D_MAIN, D_MAIN, CW_FORMAT_TABLE, "A1", NULL, 0, NULL, 0};
+    cw_metrics_export_opts ot = {
+        .from_day = D_MAIN, .to_day = D_MAIN, .format = CW_FORMAT_TABLE, .account = "A1"};
     t = export_text(&ot, &s);
     assert_int_equal(s, CW_OK);
     expect_line(
@@ -1566,14 +1579,16 @@ static void test_export(void **state)
                 "  top_user_share                         0.6452                     50  ratio");
     free(t);
     /* errors */
-    cw_metrics_export_opts bad = {D_MAIN, D_MAIN, CW_FORMAT_CSV, "nobody", NULL, 0, NULL, 0};
+    cw_metrics_export_opts bad = {
+        .from_day = D_MAIN, .to_day = D_MAIN, .format = CW_FORMAT_CSV, .account = "nobody"};
     free(export_text(&bad, &s));
     assert_int_equal(s, CW_ERR_NOTFOUND);
-    cw_metrics_export_opts wrong = {D_MAIN,         D_MAIN, CW_FORMAT_CSV, NULL,
-                                    "user_trained", 0,      NULL,          0};
+    cw_metrics_export_opts wrong = {
+        .from_day = D_MAIN, .to_day = D_MAIN, .format = CW_FORMAT_CSV, .metric = "user_trained"};
     free(export_text(&wrong, &s));
     assert_int_equal(s, CW_ERR_USAGE);
-    cw_metrics_export_opts none = {D_MAIN + 1, D_MAIN + 1, CW_FORMAT_CSV, NULL, NULL, 0, NULL, 0};
+    cw_metrics_export_opts none = {
+        .from_day = D_MAIN + 1, .to_day = D_MAIN + 1, .format = CW_FORMAT_CSV};
     free(export_text(&none, &s));
     assert_int_equal(s, CW_ERR_NOTFOUND);
 }
@@ -1759,7 +1774,13 @@ static void test_custom_metrics(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    cw_metrics_export_opts x = {D, D, CW_FORMAT_CSV, "C1", "reports_share", 0, defs, nc};
+    cw_metrics_export_opts x = {.from_day = D,
+                                .to_day = D,
+                                .format = CW_FORMAT_CSV,
+                                .account = "C1",
+                                .metric = "reports_share",
+                                .custom = defs,
+                                .ncustom = nc};
     assert_int_equal(cw_metrics_export(db(), &x, f), CW_OK);
     fclose(f);
     assert_non_null(strstr(buf, ",C1,reports_share,0.66666666666666"));

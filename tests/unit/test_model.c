@@ -97,7 +97,10 @@ static char *meta_for(const cw_model *md)
 
 static void check_kind(cw_model_kind kind, double tol)
 {
-    cw_fit_opts fo = {2, 42, 40, 90}; /* 40 rounds: enough here, and quick under valgrind */
+    cw_fit_opts fo = {.threads = 2,
+                      .seed = 42,
+                      .rounds = 40,
+                      .horizon_days = 90}; /* 40 rounds: enough here, and quick under valgrind */
     cw_model *md = NULL;
     cw_error err = {CW_OK, ""};
     assert_int_equal(cw_model_fit(kind, &mx, fit, nfit, &fo, &md, &err), CW_OK);
@@ -148,7 +151,7 @@ static void check_kind(cw_model_kind kind, double tol)
     assert_true(imp[0].share > 0.8 && imp[0].direction == 1);
     free(imp);
     cw_eval ev;
-    assert_int_equal(cw_eval_binary(p, y, ntest, 1, &ev), CW_OK);
+    assert_int_equal(cw_eval_binary(p, y, ntest, CW_EVAL_PROBABILITIES, &ev), CW_OK);
     assert_true(ev.roc_auc > 0.8);
 
     /* what would turn it green: the riskiest test row, cut-off 0.3 */
@@ -227,7 +230,7 @@ static void xgboost_early_stopping(void **state)
     assert_non_null(mx.day);
     for (int64_t i = 0; i < nfit; i++)
         mx.day[fit[i]] = (int32_t)(20000 + 7 * (i / 75));
-    cw_fit_opts fo = {2, 42, 0, 28};
+    cw_fit_opts fo = {.threads = 2, .seed = 42, .horizon_days = 28};
     cw_model *md = NULL;
     cw_error err = {CW_OK, ""};
     assert_int_equal(cw_model_fit(CW_MODEL_XGBOOST, &mx, fit, nfit, &fo, &md, &err), CW_OK);
@@ -244,7 +247,7 @@ static void xgboost_early_stopping(void **state)
     for (int64_t i = 0; i < ntest; i++)
         y[i] = mx.y[test[i]];
     cw_eval ev;
-    assert_int_equal(cw_eval_binary(p, y, ntest, 1, &ev), CW_OK);
+    assert_int_equal(cw_eval_binary(p, y, ntest, CW_EVAL_PROBABILITIES, &ev), CW_OK);
     assert_true(ev.roc_auc > 0.8);
     free(p);
     free(y);
@@ -312,7 +315,7 @@ static void single_class_refused(void **state)
     unsigned char *keep = malloc(N);
     memcpy(keep, mx.y, N);
     memset(mx.y, 0, N);
-    cw_fit_opts fo = {1, 1, 0, 90};
+    cw_fit_opts fo = {.threads = 1, .seed = 1, .horizon_days = 90};
     cw_model *md = NULL;
     cw_error err = {CW_OK, ""};
     assert_int_equal(cw_model_fit(CW_MODEL_LOGREG, &mx, fit, nfit, &fo, &md, &err), CW_ERR_INPUT);

@@ -167,10 +167,11 @@ static void check(const pdef *d, size_t n, int64_t data_end, const want *w, size
             rows[i].seats != w[i].seats ||
             (w[i].plan ? !rows[i].plan || strcmp(rows[i].plan, w[i].plan) : rows[i].plan != NULL))
             fail_msg("row %zu: %s %lld %lld %s, want %s %lld %lld %s", i,
-                     cw_time_format(rows[i].effective_at, 1, a, sizeof a),
+                     cw_time_format(rows[i].effective_at, CW_TIME_DATE, a, sizeof a),
                      (long long)rows[i].mrr_minor, (long long)rows[i].seats,
-                     rows[i].plan ? rows[i].plan : "-", cw_time_format(w[i].at, 1, b, sizeof b),
-                     (long long)w[i].mrr, (long long)w[i].seats, w[i].plan ? w[i].plan : "-");
+                     rows[i].plan ? rows[i].plan : "-",
+                     cw_time_format(w[i].at, CW_TIME_DATE, b, sizeof b), (long long)w[i].mrr,
+                     (long long)w[i].seats, w[i].plan ? w[i].plan : "-");
     }
     if (nrows != nw)
         fail_msg("%zu rows, want %zu", nrows, nw);

@@ -430,7 +430,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(cw_alert_update(st, 2, CW_ALERT_DO_SNOOZE, D0 + 10, "dana", "holiday", 2),
                      CW_OK);
     assert_int_equal(status_of(2), CW_ALERT_SNOOZED);
-    cw_alerts_query q = {0, D0 + 8, NULL, NULL, 0, 0};
+    cw_alerts_query q = {.today = D0 + 8};
     cw_alert_list l;
     assert_int_equal(cw_alerts_list(st, &q, &l), CW_OK);
     assert_int_equal(l.n, 1); /* alert 3 only */

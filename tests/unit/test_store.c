@@ -135,7 +135,7 @@ static void test_readonly_and_urls(void **state)
     (void)state;
     cw_store *st = NULL;
     cw_error err = {CW_OK, ""};
-    cw_store_opts ro = {1, 0, 0};
+    cw_store_opts ro = {.readonly = 1};
     char missing[256];
     snprintf(missing, sizeof missing, "%s/missing.db", dir);
     assert_int_equal(cw_store_open(missing, &ro, &st, &err), CW_ERR_DB);

@@ -257,7 +257,8 @@ static void test_aml_by_segment(void **state)
     cw_survival_report *r = NULL;
     assert_int_equal(cw_survival_compute(g_store, &o, &r), CW_OK);
     char end[32];
-    assert_string_equal(cw_time_format(r->data_end_unix, 1, end, sizeof end), "2026-01-01");
+    assert_string_equal(cw_time_format(r->data_end_unix, CW_TIME_DATE, end, sizeof end),
+                        "2026-01-01");
     assert_int_equal(r->ngroups, 2);
     const cw_survival_group *m = &r->groups[0], *n = &r->groups[1];
     assert_string_equal(m->name, "maint");
@@ -350,7 +351,8 @@ static void test_reactivation_no_events_horizon(void **state)
     cw_survival_report *r = NULL;
     assert_int_equal(cw_survival_compute(g_store, &o, &r), CW_OK);
     char end[32];
-    assert_string_equal(cw_time_format(r->data_end_unix, 1, end, sizeof end), "2025-07-01");
+    assert_string_equal(cw_time_format(r->data_end_unix, CW_TIME_DATE, end, sizeof end),
+                        "2025-07-01");
     assert_int_equal(r->ngroups, 3);
     const cw_survival_group *a = &r->groups[0], *b = &r->groups[1], *c = &r->groups[2];
     static const want_pt wa[] = {

@@ -175,7 +175,7 @@ static void test_parse_table(void **state)
         size_t len = c->len ? c->len : strlen(c->in);
         int64_t got = -12345;
         const char *why = NULL;
-        cw_status s = cw_time_parse(c->in, len, c->naive_utc, &got, &why);
+        cw_status s = cw_time_parse(c->in, len, c->naive_utc ? CW_TIME_NAIVE_UTC : 0, &got, &why);
         if (!c->why) {
             if (s != CW_OK)
                 fail_msg("case %zu '%s' (naive %d): rejected (%s), want %lld", k, c->in,
@@ -204,11 +204,14 @@ static void test_parse_naive_modes_agree(void **state)
     for (size_t k = 0; k < sizeof with_offset / sizeof with_offset[0]; k++) {
         int64_t a = -1, b = -2;
         assert_int_equal(cw_time_parse(with_offset[k], strlen(with_offset[k]), 0, &a, NULL), CW_OK);
-        assert_int_equal(cw_time_parse(with_offset[k], strlen(with_offset[k]), 1, &b, NULL), CW_OK);
+        assert_int_equal(
+            cw_time_parse(with_offset[k], strlen(with_offset[k]), CW_TIME_NAIVE_UTC, &b, NULL),
+            CW_OK);
         assert_int_equal(a, b);
     }
     int64_t naive = -1, zulu = -2;
-    assert_int_equal(cw_time_parse("2025-06-15T10:20:30", 19, 1, &naive, NULL), CW_OK);
+    assert_int_equal(cw_time_parse("2025-06-15T10:20:30", 19, CW_TIME_NAIVE_UTC, &naive, NULL),
+                     CW_OK);
     assert_int_equal(cw_time_parse("2025-06-15T10:20:30Z", 20, 0, &zulu, NULL), CW_OK);
     assert_int_equal(naive, zulu);
 }
@@ -217,9 +220,9 @@ static void test_parse_why_may_be_null(void **state)
 {
     (void)state;
     int64_t t = 7;
-    assert_int_equal(cw_time_parse("nonsense", 8, 1, &t, NULL), CW_ERR_INPUT);
-    assert_int_equal(cw_time_parse("", 0, 1, &t, NULL), CW_ERR_INPUT);
-    assert_int_equal(cw_time_parse("2025-02-29", 10, 1, &t, NULL), CW_ERR_INPUT);
+    assert_int_equal(cw_time_parse("nonsense", 8, CW_TIME_NAIVE_UTC, &t, NULL), CW_ERR_INPUT);
+    assert_int_equal(cw_time_parse("", 0, CW_TIME_NAIVE_UTC, &t, NULL), CW_ERR_INPUT);
+    assert_int_equal(cw_time_parse("2025-02-29", 10, CW_TIME_NAIVE_UTC, &t, NULL), CW_ERR_INPUT);
 }
 
 typedef struct format_case {
@@ -252,7 +255,8 @@ static void test_format_table(void **state)
         const format_case *c = &format_cases[k];
         char buf[32];
         memset(buf, 'x', sizeof buf);
-        char *r = cw_time_format(c->t, c->date_only, buf, sizeof buf);
+        char *r =
+            cw_time_format(c->t, c->date_only ? CW_TIME_DATE : CW_TIME_TIMESTAMP, buf, sizeof buf);
         assert_ptr_equal(r, buf);
         if (strcmp(buf, c->want) != 0)
             fail_msg("format(%lld, %d) = '%s', want '%s'", (long long)c->t, c->date_only, buf,
@@ -264,10 +268,10 @@ static void test_format_truncates_to_buffer(void **state)
 {
     (void)state;
     char buf[8];
-    assert_ptr_equal(cw_time_format(A2025, 0, buf, sizeof buf), buf);
+    assert_ptr_equal(cw_time_format(A2025, CW_TIME_TIMESTAMP, buf, sizeof buf), buf);
     assert_string_equal(buf, "2025-01");
     char one[1] = {'x'};
-    cw_time_format(A2025, 1, one, sizeof one);
+    cw_time_format(A2025, CW_TIME_DATE, one, sizeof one);
     assert_int_equal(one[0], '\0');
 }
 
@@ -279,10 +283,10 @@ static void test_format_parse_round_trip(void **state)
     int64_t n = 0;
     for (int64_t t = 0; t < TMAX; t += 262861) { /* 3 days + 1 h 1 min 1 s: walks every field */
         int64_t back = -1;
-        cw_time_format(t, 0, buf, sizeof buf);
+        cw_time_format(t, CW_TIME_TIMESTAMP, buf, sizeof buf);
         if (cw_time_parse(buf, strlen(buf), 0, &back, NULL) != CW_OK || back != t)
             fail_msg("round trip of %lld via '%s' gave %lld", (long long)t, buf, (long long)back);
-        cw_time_format(t, 1, buf, sizeof buf);
+        cw_time_format(t, CW_TIME_DATE, buf, sizeof buf);
         if (cw_time_parse(buf, strlen(buf), 0, &back, NULL) != CW_OK || back != t - t % DAY)
             fail_msg("date round trip of %lld via '%s' gave %lld", (long long)t, buf,
                      (long long)back);
@@ -291,10 +295,10 @@ static void test_format_parse_round_trip(void **state)
     assert_true(n > 15000);
     /* The ends of the range. */
     int64_t back = -1;
-    cw_time_format(TMAX - 1, 0, buf, sizeof buf);
+    cw_time_format(TMAX - 1, CW_TIME_TIMESTAMP, buf, sizeof buf);
     assert_int_equal(cw_time_parse(buf, strlen(buf), 0, &back, NULL), CW_OK);
     assert_int_equal(back, TMAX - 1);
-    cw_time_format(TMAX, 0, buf, sizeof buf);
+    cw_time_format(TMAX, CW_TIME_TIMESTAMP, buf, sizeof buf);
     assert_string_equal(buf, "2100-01-01T00:00:00Z");
     assert_int_equal(cw_time_parse(buf, strlen(buf), 0, &back, NULL), CW_ERR_INPUT);
     assert_int_equal(cw_time_parse("4102444800", 10, 0, &back, NULL), CW_ERR_INPUT);
@@ -307,7 +311,7 @@ static void test_every_day_round_trips(void **state)
     (void)state;
     char buf[16];
     for (int64_t d = 0; d < TMAX / DAY; d++) {
-        cw_time_format(d * DAY, 1, buf, sizeof buf);
+        cw_time_format(d * DAY, CW_TIME_DATE, buf, sizeof buf);
         int64_t back = -1;
         if (cw_time_parse(buf, strlen(buf), 0, &back, NULL) != CW_OK || back != d * DAY)
             fail_msg("day %lld formatted as '%s' parsed as %lld", (long long)d, buf,

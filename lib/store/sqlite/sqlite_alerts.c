@@ -519,8 +519,8 @@ cw_status cw_alert_history(cw_store *st, int64_t id, FILE *out)
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         char d[16], t[32];
-        cw_time_format(sqlite3_column_int64(q, 1) * 86400, 1, d, sizeof d);
-        cw_time_format(sqlite3_column_int64(q, 2), 0, t, sizeof t);
+        cw_time_format(sqlite3_column_int64(q, 1) * 86400, CW_TIME_DATE, d, sizeof d);
+        cw_time_format(sqlite3_column_int64(q, 2), CW_TIME_TIMESTAMP, t, sizeof t);
         const char *actor = (const char *)sqlite3_column_text(q, 3);
         const char *note = (const char *)sqlite3_column_text(q, 4);
         const char *kn = cw_alert_event_name(sqlite3_column_int(q, 0));

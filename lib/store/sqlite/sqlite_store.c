@@ -1299,7 +1299,7 @@ static cw_status sq_open_reader(cw_store *st, cw_store **out)
         return cw_store_set_error(st, CW_ERR_USAGE, "no file to open a reader on");
     /* A reader's cache: the handle's own when smaller (serve's store.cache_mib),
      * else 64 MiB (one per metrics scanner thread, one per server worker). */
-    cw_store_opts o = {1, st->cache_kib < 65536 ? st->cache_kib : 65536, 0};
+    cw_store_opts o = {.readonly = 1, .cache_kib = st->cache_kib < 65536 ? st->cache_kib : 65536};
     return cw_store_open(path, &o, out, NULL);
 }
 
