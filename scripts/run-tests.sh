@@ -33,6 +33,7 @@ valgrind_units() {
   # The program itself on a small world: simulate, ingest, metrics.
   local w; w=$(mktemp -d /tmp/cw-vgw-XXXXXX)
   for cmd in "simulate --accounts 20 --months 3 --seed 5 --out $w/w" \
+             "init --db $w/v.db" \
              "ingest --db $w/v.db --progress never $w/w/accounts.csv $w/w/subscriptions.csv $w/w/users.csv $w/w/features.csv $w/w/events.csv $w/w/tickets.csv $w/w/surveys.csv $w/w/goals.csv $w/w/goal_measurements.csv $w/w/trainings.csv $w/w/journey.csv" \
              "metrics --db $w/v.db --from 2025-02-01 --to 2025-03-29 --every 14d --quiet --format csv" \
              "status --db $w/v.db" \
@@ -58,7 +59,8 @@ valgrind_units() {
   # quarantines a bad row.
   local V=tests/data/vendors P=tests/data/periods
   mkdir -p "$w/drop" && printf 'ts,account_id,user_id,event\n2025-03-28T10:00:00Z,NOPE,,login\n' >"$w/drop/bad.csv"
-  for cmd in "ingest --db $w/p.db --progress never --preset hubspot $V/hubspot/companies.csv" \
+  for cmd in "init --db $w/p.db" "init --db $w/q.db" \
+             "ingest --db $w/p.db --progress never --preset hubspot $V/hubspot/companies.csv" \
              "ingest --db $w/p.db --progress never --preset segment $V/segment/events.jsonl" \
              "ingest --db $w/p.db --progress never --preset zendesk $V/zendesk/tickets.csv" \
              "ingest --db $w/p.db --progress never --preset stripe --data-end 2025-06-30 $V/stripe/subscriptions.json" \
@@ -76,6 +78,7 @@ valgrind_units() {
   # with the release binary, then train / predict / backtest under valgrind.
   local bin=build/churnwatch m=$w/m
   "$bin" simulate --accounts 200 --months 15 --seed 5 --start 2024-01-01 --out "$m" >/dev/null &&
+    "$bin" init --db "$w/m.db" 2>/dev/null &&
     "$bin" ingest --db "$w/m.db" --progress never "$m"/*.csv >/dev/null &&
     "$bin" metrics --db "$w/m.db" --from 2024-02-05 --to 2025-03-24 --every 7d --quiet >/dev/null &&
     "$bin" score --db "$w/m.db" --quiet --limit 1 >/dev/null || { echo "model world"; rc=1; }
