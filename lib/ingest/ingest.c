@@ -2483,6 +2483,7 @@ done:
 cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
                           const cw_ingest_opts *opts, cw_ingest_stats *stats)
 {
+    cw_store_enter(st, "ingest");
     static const run zero;
     return ingest_run(st, paths, npaths, opts, stats, &zero);
 }
@@ -2491,6 +2492,7 @@ cw_status cw_ingest_preview(cw_store *st, const char *const *paths, size_t npath
                             const cw_ingest_opts *o, int limit, unsigned flags,
                             cw_preview_fn on_row, cw_ingest_stats *stats)
 {
+    cw_store_enter(st, "ingest preview");
     run R;
     memset(&R, 0, sizeof R);
     R.preview = 1;
