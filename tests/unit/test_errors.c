@@ -272,6 +272,61 @@ static void test_out_of_memory_names_stage(void **state)
     sweep("survival", run_survival, "survival: ");
 }
 
+/* The same for calls without a handle: the cw_error names the stage. */
+static cw_status run_reasons_map(cw_error *err)
+{
+    cw_reason_rule *rules = NULL;
+    int n = 0;
+    cw_status s =
+        cw_reasons_map_parse("too expensive=natural; onboarding=bad_onboarding", &rules, &n, err);
+    cw_reasons_map_free(rules, n);
+    return s;
+}
+
+static cw_status run_template(cw_error *err)
+{
+    char *out = NULL;
+    cw_status s = cw_template_render("Hello {{account_name}}, {{score}}",
+                                     "{\"account_name\": \"Acme\", \"score\": 41.5}",
+                                     CW_ESCAPE_NONE, &out, err);
+    free(out);
+    return s;
+}
+
+static void sweep_err(const char *name, cw_status (*fn)(cw_error *), const char *stage)
+{
+    cw_error err = {CW_OK, ""};
+    assert_int_equal(fn(&err), CW_OK);
+    int nomem = 0;
+    for (long k = 1; k < 100000; k++) {
+        cw_error_clear(&err);
+        arm(k);
+        cw_status s = fn(&err);
+        int hit = failed_one;
+        arm(0);
+        if (!hit) {
+            assert_int_equal(s, CW_OK);
+            break;
+        }
+        if (s == CW_OK)
+            continue;
+        assert_int_equal(err.status, s);
+        if (strncmp(err.msg, stage, strlen(stage)) != 0 || !strstr(err.msg, "out of memory"))
+            fail_msg("%s: allocation %ld: status %s, message '%s'", name, k, cw_strerror(s),
+                     err.msg);
+        nomem++;
+    }
+    print_message("%s: %d out-of-memory failures checked\n", name, nomem);
+    assert_true(nomem > 0);
+}
+
+static void test_out_of_memory_without_handle(void **state)
+{
+    (void)state;
+    sweep_err("reason map", run_reasons_map, "reason map: ");
+    sweep_err("template", run_template, "template: ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_message_belongs_to_its_status),
         cmocka_unit_test(test_account_id_out_of_range),
         cmocka_unit_test(test_out_of_memory_names_stage),
+        cmocka_unit_test(test_out_of_memory_without_handle),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

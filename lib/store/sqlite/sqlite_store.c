@@ -1652,7 +1652,7 @@ cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out
 {
     char *msg = NULL;
     cw_status s = store_open(path, o, out, &msg);
-    return cw_error_take(err, s, msg);
+    return cw_error_take(err, s, msg, "store open");
 }
 
 static cw_status store_open(const char *path, const cw_store_opts *o, cw_store **out, char **errmsg)
