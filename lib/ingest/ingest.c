@@ -155,9 +155,9 @@ typedef struct run {
     cw_intern *accounts, *users, *events, *goals;
     int64_t placeholder_id; /* ids of rows that would have been created */
     FILE *rejects;
-    int64_t errors;                     /* bad rows and file problems */
+    int64_t errors;                       /* bad rows and file problems */
     char first_err[1024], last_err[1024]; /* error messages, for the handle */
-    int fatal;                          /* stop: nothing may land */
+    int fatal;                            /* stop: nothing may land */
     cw_status fatal_status;
     /* current file */
     in_file *f;
