@@ -249,7 +249,7 @@ static cw_status run_playbook(ev_ctx *c, int ri, int64_t id, int64_t account, in
     }
     char *payload = payload_json(c, ri, id, account, user, vals);
     if (!payload)
-        return cw_store_set_error(c->st, CW_ERR_NOMEM, "alerts: out of memory in run playbook");
+        return cw_store_set_error(c->st, CW_ERR_NOMEM, "alerts: out of memory running a playbook");
     const char *p = pb->actions;
     while (s == CW_OK && *p) {
         while (*p == ' ' || *p == ',')
@@ -432,7 +432,8 @@ static cw_status map_catalog(ev_ctx *c)
     const cw_store_ops *ops = cw_store_get_ops(c->st);
     char *buf = malloc(65536);
     if (!buf)
-        return cw_store_set_error(c->st, CW_ERR_NOMEM, "alerts: out of memory in map catalog");
+        return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                  "alerts: out of memory mapping the metric catalog");
     int found = 0;
     cw_status s = ops->snapshot_catalog(c->st, c->day, buf, 65536, &found);
     if (s == CW_OK && !found) {
@@ -509,12 +510,12 @@ static cw_status evaluate(ev_ctx *c)
     c->keys = cw_intern_new();
     if (!c->score || !c->colour || !c->change || !c->prob || !c->pchange || !c->pos || !c->slots ||
         !c->keys)
-        return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory in evaluate");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory evaluating rules");
     if (c->any_user_rules) {
         c->acc_slots = malloc((size_t)n * (size_t)c->base * sizeof *c->acc_slots);
         c->acc_present = calloc((size_t)n, 1);
         if (!c->acc_slots || !c->acc_present)
-            return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory in evaluate");
+            return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory evaluating rules");
     }
     for (int64_t i = 0; i < n; i++)
         c->score[i] = c->colour[i] = c->change[i] = c->prob[i] = c->pchange[i] = (double)NAN;
@@ -595,7 +596,7 @@ cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day
     if (s == CW_OK)
         s = ops->commit(st);
     else {
-        if (s == CW_ERR_NOMEM)
+        if (s == CW_ERR_NOMEM && !*cw_store_errmsg(st)) /* a callback without the handle */
             cw_store_set_error(st, s, "alerts: out of memory");
         ops->rollback(st);
     }

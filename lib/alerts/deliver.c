@@ -932,7 +932,7 @@ cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a
             free(msgs);
             free(ready);
             cw_outbox_due_free(rows, n);
-            s = cw_store_set_error(st, CW_ERR_NOMEM, "deliver: out of memory in deliver run");
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "deliver: out of memory");
             break;
         }
         for (int i = 0; i < n; i++)

@@ -331,7 +331,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
     if (!c->order[slot]) {
         uint32_t *ord = malloc((c->n ? c->n : 1) * sizeof *ord);
         if (!ord)
-            return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory in accounts cached");
+            return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts");
         for (size_t i = 0; i < c->n; i++)
             ord[i] = (uint32_t)i;
         sort_ctx x = {c, k, desc};
@@ -354,7 +354,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
     unsigned char *mark = NULL;
     if (needle_lc) {
         if (!(mark = calloc(c->n ? c->n : 1, 1)))
-            return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory in accounts cached");
+            return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts");
         search_rows(c, needle_lc, mark);
     }
     /* The page's ids in order; their rows are read from the store. */
@@ -362,7 +362,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
     size_t nids = 0;
     if (!ids) {
         free(mark);
-        return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory in accounts cached");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts");
     }
     const uint32_t *ord = c->order[slot];
     for (size_t i = 0; i < c->n; i++) {

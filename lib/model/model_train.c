@@ -98,7 +98,7 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
     sp->test = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *sp->test);
     if (!sp->fit || !sp->cal || !sp->test) {
         cw_split_free(sp);
-        return cw_store_set_error(st, CW_ERR_NOMEM, "train: out of memory in split make");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "train: out of memory splitting snapshots");
     }
     int64_t fpos = 0;
     for (int64_t r = 0; r < m->rows; r++) {

@@ -538,7 +538,7 @@ cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o, cw_surviv
     c.gmap = malloc((size_t)(c.nkeys > 0 ? c.nkeys : 1) * sizeof *c.gmap);
     c.r = calloc(1, sizeof *c.r);
     if (!c.ob || !c.gmap || !c.r) {
-        s = cw_store_set_error(st, CW_ERR_NOMEM, "survival: out of memory in survival compute");
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "survival: out of memory");
         goto done;
     }
     for (int i = 0; i < c.nkeys; i++)

@@ -48,8 +48,7 @@ cw_status cw_alert_db_load_accounts(cw_store *st, cw_alert_db_accounts *a)
     a->segment = calloc((size_t)a->n, sizeof *a->segment);
     a->owner = calloc((size_t)a->n, sizeof *a->owner);
     if (!a->ext || !a->name || !a->segment || !a->owner)
-        return cw_store_set_error(st, CW_ERR_NOMEM,
-                                  "alerts: out of memory in alert db load accounts");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory loading accounts");
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(cw_store_sqlite(st),
                            "SELECT id, account_id, name, segment, owner FROM accounts", -1, &q,
@@ -99,7 +98,7 @@ cw_status cw_alert_db_load_users(cw_store *st, cw_alert_db_users *u)
     u->account = calloc((size_t)u->n, sizeof *u->account);
     u->prov_day = calloc((size_t)u->n, sizeof *u->prov_day);
     if (!u->ext || !u->email || !u->account || !u->prov_day)
-        return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory in alert db load users");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory loading users");
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(cw_store_sqlite(st),
                            "SELECT id, user_id, email, account, provisioned_at FROM users", -1, &q,
@@ -139,14 +138,14 @@ cw_status cw_alert_db_load_feature_names(cw_store *st, char ***names, int64_t *n
             if (!nn) {
                 sqlite3_finalize(q);
                 return cw_store_set_error(st, CW_ERR_NOMEM,
-                                          "alerts: out of memory in alert db load feature names");
+                                          "alerts: out of memory loading feature names");
             }
             *names = nn;
         }
         if (!((*names)[*n] = col_dup(q, 0))) {
             sqlite3_finalize(q);
             return cw_store_set_error(st, CW_ERR_NOMEM,
-                                      "alerts: out of memory in alert db load feature names");
+                                      "alerts: out of memory loading feature names");
         }
         (*n)++;
     }
@@ -274,7 +273,7 @@ cw_status cw_alert_db_writer_open(cw_store *st, cw_alert_db_writer **out)
     cw_alert_db_writer *w = calloc(1, sizeof *w);
     if (!w)
         return cw_store_set_error(st, CW_ERR_NOMEM,
-                                  "alerts: out of memory in alert db writer open");
+                                  "alerts: out of memory opening the alert writer");
     w->st = st;
     sqlite3 *db = cw_store_sqlite(st);
     if (sqlite3_prepare_v2(db,
@@ -467,7 +466,7 @@ cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *qo, cw_alert_list 
             cw_alert *n = realloc(out->alerts, (size_t)cap * sizeof *n);
             if (!n) {
                 sqlite3_finalize(q);
-                return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory in alerts list");
+                return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory listing alerts");
             }
             out->alerts = n;
         }

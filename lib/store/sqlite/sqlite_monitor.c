@@ -197,7 +197,7 @@ cw_status cw_sq_integrity_check(cw_store *st, char **problems)
         if (!p) {
             free(list);
             sqlite3_finalize(q);
-            return cw_store_set_error(st, CW_ERR_NOMEM, "health: out of memory in integrity check");
+            return cw_store_set_error(st, CW_ERR_NOMEM, "integrity check: out of memory");
         }
         list = p;
         memcpy(list + len, line, n);

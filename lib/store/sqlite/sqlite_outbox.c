@@ -97,7 +97,7 @@ cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due
     cw_due_row *rows = calloc((size_t)(max > 0 ? max : 1), sizeof *rows);
     if (!rows) {
         sqlite3_finalize(q);
-        return cw_store_set_error(st, CW_ERR_NOMEM, "outbox: out of memory in outbox due");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "outbox: out of memory reading due messages");
     }
     int k = 0, rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW && k < max) {
@@ -110,7 +110,8 @@ cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due
         if (!r->idem_key || !r->action || !r->payload) {
             sqlite3_finalize(q);
             cw_outbox_due_free(rows, k);
-            return cw_store_set_error(st, CW_ERR_NOMEM, "outbox: out of memory in outbox due");
+            return cw_store_set_error(st, CW_ERR_NOMEM,
+                                      "outbox: out of memory reading due messages");
         }
     }
     sqlite3_finalize(q);

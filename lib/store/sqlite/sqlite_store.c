@@ -824,7 +824,7 @@ static cw_status sq_scan_event_days(cw_store *st, int64_t lo, int64_t hi,
             size_t cap = n * 2;
             cw_event_cell *c = realloc(st->scan_cells, cap * sizeof *c);
             if (!c) {
-                s = cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory in scan event days");
+                s = cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory reading event days");
                 break;
             }
             st->scan_cells = c;
@@ -1142,7 +1142,7 @@ static cw_status sq_account_metrics_put(cw_store *st, int64_t day, int64_t accou
     sqlite3_stmt *q = st->q_am_put;
     const unsigned char *a = pack(st, 0, vals, n), *b = trend ? pack(st, 1, trend, n) : NULL;
     if (!a || (trend && !b))
-        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory in account metrics put");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory saving account metrics");
     sqlite3_bind_int64(q, 1, day);
     sqlite3_bind_int64(q, 2, account);
     sqlite3_bind_blob(q, 3, a, n * 8, SQLITE_STATIC);
@@ -1180,7 +1180,7 @@ static cw_status sq_account_peers_put(cw_store *st, int64_t day, int64_t account
         return s;
     const unsigned char *a = pack(st, 0, pcts, n);
     if (!a)
-        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory in account peers put");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory saving peer metrics");
     sqlite3_bind_blob(st->q_peers_put, 1, a, n * 8, SQLITE_STATIC);
     sqlite3_bind_int64(st->q_peers_put, 2, day);
     sqlite3_bind_int64(st->q_peers_put, 3, account);
@@ -1217,7 +1217,7 @@ static cw_status sq_account_metrics_scan(cw_store *st, int64_t lo, int64_t hi, i
             double *nb = realloc(buf, sizeof *nb * 3 * (size_t)len);
             if (!nb) {
                 s = cw_store_set_error(st, CW_ERR_NOMEM,
-                                       "store: out of memory in account metrics scan");
+                                       "store: out of memory reading account metrics");
                 break;
             }
             buf = nb;
@@ -1248,7 +1248,7 @@ static cw_status sq_user_metrics_put(cw_store *st, int64_t day, int64_t user, in
         return s;
     const unsigned char *a = pack(st, 0, vals, n);
     if (!a)
-        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory in user metrics put");
+        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory saving user metrics");
     sqlite3_stmt *q = st->q_um_put;
     sqlite3_bind_int64(q, 1, day);
     sqlite3_bind_int64(q, 2, user);
