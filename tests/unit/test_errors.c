@@ -262,6 +262,41 @@ static void sweep(const char *name, report_fn fn, const char *stage)
     assert_true(nomem > 0);
 }
 
+static cw_status run_metrics(cw_store *st)
+{
+    cw_metrics_opts o;
+    cw_metrics_opts_init(&o);
+    o.from_day = cw_days_from_civil(2025, 3, 1);
+    o.to_day = cw_days_from_civil(2025, 4, 12);
+    o.every_days = 14;
+    o.recompute = 1;
+    o.threads = 1; /* the allocation counter is not shared between threads */
+    cw_metrics_stats ms;
+    return cw_metrics_run(st, &o, &ms);
+}
+
+/* cw_metrics_run over a world with users and events (the revenue world
+ * plus two users and a few days of use). */
+static void test_out_of_memory_in_metrics(void **state)
+{
+    (void)state;
+    const char *const names[] = {"accounts.csv", "subscriptions.csv", "users.csv", "events.csv"};
+    const char *const texts[] = {
+        accounts_csv, subscriptions_csv,
+        "user_id,account_id,role,department,provisioned_at,deactivated_at\n"
+        "U1,A1,analyst,ops,2025-01-12,\n"
+        "U2,A3,admin,,2025-02-02,\n",
+        "ts,account_id,user_id,event\n"
+        "2025-03-02T10:00:00Z,A1,U1,report_created\n"
+        "2025-03-20T10:00:00Z,A1,U1,login\n"
+        "2025-04-01T09:00:00Z,A3,U2,dashboard_view\n"
+        "2025-04-10T15:00:00Z,A1,U1,report_created\n"};
+    cw_store_close(g_store);
+    g_store = NULL;
+    tu_load("metrics.db", 4, names, texts, &g_store);
+    sweep("metrics", run_metrics, "metrics: ");
+}
+
 static void test_out_of_memory_names_stage(void **state)
 {
     (void)state;
@@ -335,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_account_id_out_of_range),
         cmocka_unit_test(test_out_of_memory_names_stage),
         cmocka_unit_test(test_out_of_memory_without_handle),
+        cmocka_unit_test(test_out_of_memory_in_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
