@@ -204,12 +204,14 @@ CW_API cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_stor
                                cw_error *err);
 /* Closes the store; accepts NULL. */
 CW_API void cw_store_close(cw_store *st);
-/* Last error message on the handle ("" when none); borrowed until the next
- * call on this handle. */
+/* The error message of the last call on the handle ("" when that call set
+ * none; each call starts by clearing it); borrowed until the next call on
+ * this handle. */
 CW_API const char *cw_store_errmsg(const cw_store *st);
-/* What to tell the user about status s returned by a call on st: the
- * handle's message when it has one, else cw_strerror(s); borrowed until the
- * next call on this handle. st may be NULL. */
+/* What to tell the user about status s returned by the last call on st: the
+ * handle's message when that call set one for s, else "<call>: " followed by
+ * cw_strerror(s) (e.g. "metrics: out of memory"), else cw_strerror(s);
+ * borrowed until the next call on this handle. st may be NULL. */
 CW_API const char *cw_store_why(const cw_store *st, cw_status s);
 /* The schema version the store is at (after migrations). */
 CW_API int cw_store_schema_version(cw_store *st);

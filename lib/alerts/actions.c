@@ -419,11 +419,12 @@ cw_status cw_template_render_json(const char *text, struct json_t *root, cw_esca
     if (s == CW_OK && cw_buf_status(&b)) {
         s = cw_buf_status(&b);
         s = cw_error_set(err, s,
-                         s == CW_ERR_NOMEM ? "out of memory" : "rendered text exceeds %d bytes",
+                         s == CW_ERR_NOMEM ? "template: out of memory rendering"
+                                           : "rendered text exceeds %d bytes",
                          CW_TEMPLATE_MAX);
     }
     if (s == CW_OK && !(*out = cw_buf_steal(&b, NULL)))
-        s = CW_ERR_NOMEM;
+        s = cw_error_set(err, CW_ERR_NOMEM, "template: out of memory rendering");
     cw_buf_free(&b);
     return s;
 }
@@ -794,7 +795,7 @@ cw_status cw_actions_load(const cw_config *cfg, cw_actions **out, cw_error *err)
 {
     char *msg = NULL;
     cw_status s = actions_load(cfg, out, &msg);
-    return cw_error_take(err, s, msg);
+    return cw_error_take(err, s, msg, "actions");
 }
 
 static cw_status actions_load(const cw_config *cfg, cw_actions **out, char **errmsg)

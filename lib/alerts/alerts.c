@@ -249,7 +249,7 @@ static cw_status run_playbook(ev_ctx *c, int ri, int64_t id, int64_t account, in
     }
     char *payload = payload_json(c, ri, id, account, user, vals);
     if (!payload)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->st, CW_ERR_NOMEM, "alerts: out of memory running a playbook");
     const char *p = pb->actions;
     while (s == CW_OK && *p) {
         while (*p == ' ' || *p == ',')
@@ -323,7 +323,7 @@ static cw_status process(ev_ctx *c, int ri, int64_t account, int64_t user)
     }
     char *vals = values_json(c, ri);
     if (!vals)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->st, CW_ERR_NOMEM, "alerts: out of memory evaluating a rule");
     int64_t id = 0;
     cw_status s = cw_alert_db_insert(c->w, ru->name, ru->scope, account, user, ru->severity, c->day,
                                      vals, ru->playbook, c->now, &id);
@@ -336,7 +336,7 @@ static cw_status process(ev_ctx *c, int ri, int64_t account, int64_t user)
         return s;
     e = ep_get(c, ru->name, account, user, 1);
     if (!e)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->st, CW_ERR_NOMEM, "alerts: out of memory evaluating a rule");
     e->open_id = id;
     e->status = CW_ALERT_OPEN;
     e->seen = 1;
@@ -432,7 +432,8 @@ static cw_status map_catalog(ev_ctx *c)
     const cw_store_ops *ops = cw_store_get_ops(c->st);
     char *buf = malloc(65536);
     if (!buf)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                  "alerts: out of memory mapping the metric catalog");
     int found = 0;
     cw_status s = ops->snapshot_catalog(c->st, c->day, buf, 65536, &found);
     if (s == CW_OK && !found) {
@@ -509,12 +510,12 @@ static cw_status evaluate(ev_ctx *c)
     c->keys = cw_intern_new();
     if (!c->score || !c->colour || !c->change || !c->prob || !c->pchange || !c->pos || !c->slots ||
         !c->keys)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory evaluating rules");
     if (c->any_user_rules) {
         c->acc_slots = malloc((size_t)n * (size_t)c->base * sizeof *c->acc_slots);
         c->acc_present = calloc((size_t)n, 1);
         if (!c->acc_slots || !c->acc_present)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory evaluating rules");
     }
     for (int64_t i = 0; i < n; i++)
         c->score[i] = c->colour[i] = c->change[i] = c->prob[i] = c->pchange[i] = (double)NAN;
@@ -563,6 +564,7 @@ cw_status cw_alerts_evaluate(cw_store *st, const cw_rules *rules, int64_t day, i
 cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day, int64_t now_unix,
                                 unsigned flags, cw_evaluate_stats *stats)
 {
+    cw_store_enter(st, "alerts");
     memset(stats, 0, sizeof *stats);
     const cw_store_ops *ops = cw_store_get_ops(st);
     int64_t last;
@@ -594,7 +596,7 @@ cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day
     if (s == CW_OK)
         s = ops->commit(st);
     else {
-        if (s == CW_ERR_NOMEM)
+        if (s == CW_ERR_NOMEM && !*cw_store_errmsg(st)) /* a callback without the handle */
             cw_store_set_error(st, s, "alerts: out of memory");
         ops->rollback(st);
     }
@@ -603,6 +605,7 @@ cw_status cw_alerts_evaluate_ex(cw_store *st, const cw_rules *rules, int64_t day
 
 cw_status cw_alerts_last_day(cw_store *st, int64_t *day)
 {
+    cw_store_enter(st, "alerts");
     return cw_alert_db_last_day(st, day);
 }
 
@@ -611,6 +614,7 @@ cw_status cw_alerts_last_day(cw_store *st, int64_t *day)
 cw_status cw_alert_update(cw_store *st, int64_t id, cw_alert_action what, int64_t until_day,
                           const char *actor, const char *note, int64_t now_unix)
 {
+    cw_store_enter(st, "alert update");
     const cw_store_ops *ops = cw_store_get_ops(st);
     int status = 0, found = 0;
     cw_status s = cw_alert_db_get_status(st, id, &status, &found);
@@ -735,6 +739,7 @@ static cw_status on_play(const char *playbook, int control, int recovered, int c
 cw_status cw_plays_report(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
                           cw_play_row **rows, int *nrows)
 {
+    cw_store_enter(st, "plays");
     *rows = NULL;
     *nrows = 0;
     plays_ctx p = {NULL, 0, 0};

@@ -872,6 +872,7 @@ static cw_status claim_batch(run *R, cw_due_row *rows, msg *msgs, int *ready, in
 cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a,
                          const cw_deliver_opts *o, cw_deliver_stats *stats)
 {
+    cw_store_enter(st, "deliver");
     cw_deliver_stats local;
     if (!stats)
         stats = &local;
@@ -931,7 +932,7 @@ cw_status cw_deliver_run(cw_store *st, const cw_config *cfg, const cw_actions *a
             free(msgs);
             free(ready);
             cw_outbox_due_free(rows, n);
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "deliver: out of memory");
             break;
         }
         for (int i = 0; i < n; i++)

@@ -622,7 +622,7 @@ cw_status cw_rules_load(const cw_config *cfg, cw_rules **out, cw_error *err)
 {
     char *msg = NULL;
     cw_status s = rules_load(cfg, out, &msg);
-    return cw_error_take(err, s, msg);
+    return cw_error_take(err, s, msg, "rules");
 }
 
 static cw_status rules_load(const cw_config *cfg, cw_rules **out, char **err)

@@ -85,6 +85,7 @@ static int timeline_cmp(const void *a, const void *b)
 
 cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out)
 {
+    cw_store_enter(st, "account");
     *out = NULL;
     cw_api_view v;
     int64_t id;

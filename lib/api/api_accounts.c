@@ -331,7 +331,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
     if (!c->order[slot]) {
         uint32_t *ord = malloc((c->n ? c->n : 1) * sizeof *ord);
         if (!ord)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts");
         for (size_t i = 0; i < c->n; i++)
             ord[i] = (uint32_t)i;
         sort_ctx x = {c, k, desc};
@@ -354,7 +354,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
     unsigned char *mark = NULL;
     if (needle_lc) {
         if (!(mark = calloc(c->n ? c->n : 1, 1)))
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts");
         search_rows(c, needle_lc, mark);
     }
     /* The page's ids in order; their rows are read from the store. */
@@ -362,7 +362,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
     size_t nids = 0;
     if (!ids) {
         free(mark);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts");
     }
     const uint32_t *ord = c->order[slot];
     for (size_t i = 0; i < c->n; i++) {
@@ -383,6 +383,7 @@ static cw_status accounts_cached(cw_store *st, cw_api_cache *c, const cw_api_acc
 cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accounts_q *f,
                           json_t **out)
 {
+    cw_store_enter(st, "accounts");
     *out = NULL;
     int k = -1;
     for (size_t i = 0; i < sizeof sorts / sizeof sorts[0]; i++)
@@ -419,6 +420,7 @@ cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accoun
 
 cw_status cw_api_facets(cw_store *st, json_t **out)
 {
+    cw_store_enter(st, "facets");
     *out = NULL;
     cw_api_view v;
     cw_status s = cw_store_api_view(st, &v);

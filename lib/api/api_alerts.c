@@ -55,6 +55,7 @@ static void alert_finish(json_t *it)
 cw_status cw_api_alerts_list(cw_store *st, const char *status, const char *account, int64_t limit,
                              int64_t offset, int64_t now, json_t **out)
 {
+    cw_store_enter(st, "alerts");
     *out = NULL;
     int code = -2; /* open */
     if (status && strcmp(status, "all") == 0)
@@ -92,6 +93,7 @@ cw_status cw_api_alerts_list(cw_store *st, const char *status, const char *accou
 cw_status cw_api_alert_update(cw_store *st, int64_t id, cw_api_alert_op op, int64_t until_unix,
                               int64_t days, int64_t now, json_t **out)
 {
+    cw_store_enter(st, "alert update");
     *out = NULL;
     static const cw_alert_action what[] = {0, CW_ALERT_DO_ACK, CW_ALERT_DO_SNOOZE,
                                            CW_ALERT_DO_RESOLVE};

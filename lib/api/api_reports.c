@@ -5,6 +5,7 @@
  * (rows from store/store_api.h). No SQL here. Shapes: docs/api.md.
  */
 #include "api/api.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ static cw_status items(cw_status (*query)(cw_store *st, json_t *items), cw_store
 
 cw_status cw_api_backtests(cw_store *st, json_t **out)
 {
+    cw_store_enter(st, "backtests");
     return items(cw_store_api_backtests, st, out);
 }
 
@@ -33,6 +35,7 @@ cw_status cw_api_backtests(cw_store *st, json_t **out)
  * points and the body stay out (`churnwatch train`, docs/model.md). */
 cw_status cw_api_models(cw_store *st, json_t **out)
 {
+    cw_store_enter(st, "models");
     return items(cw_store_api_models, st, out);
 }
 
@@ -43,6 +46,7 @@ static json_t *num(double d)
 
 cw_status cw_api_report_revenue(cw_store *st, int by_quarter, const char *segment, json_t **out)
 {
+    cw_store_enter(st, "revenue");
     *out = NULL;
     cw_revenue_opts o;
     cw_revenue_opts_init(&o);
@@ -84,6 +88,7 @@ cw_status cw_api_report_revenue(cw_store *st, int by_quarter, const char *segmen
 
 cw_status cw_api_report_cohorts(cw_store *st, const char *segment, int months, json_t **out)
 {
+    cw_store_enter(st, "cohorts");
     *out = NULL;
     cw_cohorts_opts o;
     cw_cohorts_opts_init(&o);
@@ -117,6 +122,7 @@ cw_status cw_api_report_cohorts(cw_store *st, const char *segment, int months, j
 
 cw_status cw_api_report_reasons(cw_store *st, const char *segment, json_t **out)
 {
+    cw_store_enter(st, "reasons");
     *out = NULL;
     cw_reasons_opts o;
     cw_reasons_opts_init(&o);

@@ -687,7 +687,7 @@ cw_status cw_config_load(const char *path, cw_config **out, cw_error *err)
 {
     char *msg = NULL;
     cw_status s = config_load(path, out, &msg);
-    return cw_error_take(err, s, msg);
+    return cw_error_take(err, s, msg, "config");
 }
 
 static cw_status config_load(const char *path, cw_config **out, char **errmsg)
@@ -727,7 +727,7 @@ cw_status cw_config_set(cw_config *c, const char *key, const char *value, cw_err
 {
     char *msg = NULL;
     cw_status s = config_set(c, key, value, &msg);
-    return cw_error_take(err, s, msg);
+    return cw_error_take(err, s, msg, "config set");
 }
 
 static cw_status config_set(cw_config *c, const char *key, const char *value, char **errmsg)

@@ -57,10 +57,12 @@ const char *cw_error_why(const cw_error *e)
     return e->msg[0] ? e->msg : cw_strerror(e->status);
 }
 
-cw_status cw_error_take(cw_error *e, cw_status s, char *msg)
+cw_status cw_error_take(cw_error *e, cw_status s, char *msg, const char *stage)
 {
-    if (s != CW_OK)
-        cw_error_set(e, s, "%s", msg && *msg ? msg : cw_strerror(s));
+    if (s != CW_OK && msg && *msg)
+        cw_error_set(e, s, "%s", msg);
+    else if (s != CW_OK)
+        cw_error_set(e, s, "%s%s%s", stage ? stage : "", stage ? ": " : "", cw_strerror(s));
     free(msg);
     return s;
 }

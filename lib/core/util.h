@@ -20,10 +20,11 @@ typedef struct cw_strref {
 /* Formats into a malloc'd string (caller frees); NULL on allocation failure. */
 char *cw_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Moves msg (a message the caller frees, or NULL) into *e (may be NULL)
- * with status s, falling back to cw_strerror(s); frees msg and returns s.
- * Where a module that builds its messages with cw_strdupf meets the public
- * cw_error. */
-cw_status cw_error_take(cw_error *e, cw_status s, char *msg);
+ * with status s, falling back to "<stage>: " and cw_strerror(s) (stage names
+ * the public call, e.g. "scorecard"; NULL: cw_strerror(s) alone); frees msg
+ * and returns s. Where a module that builds its messages with cw_strdupf
+ * meets the public cw_error. */
+cw_status cw_error_take(cw_error *e, cw_status s, char *msg, const char *stage);
 /* Copies at most n bytes of s into a malloc'd NUL-terminated string (caller frees). */
 char *cw_strndup(const char *s, size_t n);
 /* Monotonic seconds. */

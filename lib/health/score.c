@@ -231,6 +231,7 @@ void cw_score_opts_init(cw_score_opts *o)
 cw_status cw_score_run(cw_store *st, const cw_scorecard *sc, const cw_score_opts *o,
                        cw_score_stats *stats)
 {
+    cw_store_enter(st, "score");
     cw_score_opts def;
     if (!o) {
         cw_score_opts_init(&def);
@@ -257,7 +258,7 @@ cw_status cw_score_run(cw_store *st, const cw_scorecard *sc, const cw_score_opts
     if (s == CW_OK)
         s = acct_load(st, &c.acc);
     if (s == CW_OK && !(c.prev = malloc((size_t)(c.acc.n ? c.acc.n : 1) * sizeof *c.prev)))
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "score: out of memory");
     if (s == CW_OK)
         s = ops->begin(st);
     if (s != CW_OK)
@@ -488,6 +489,7 @@ void cw_score_export_opts_init(cw_score_export_opts *o)
 cw_status cw_score_export(cw_store *st, const cw_scorecard *sc, const cw_score_export_opts *o,
                           FILE *out)
 {
+    cw_store_enter(st, "score export");
     ex_ctx x;
     memset(&x, 0, sizeof x);
     x.st = st;
@@ -518,7 +520,7 @@ cw_status cw_score_export(cw_store *st, const cw_scorecard *sc, const cw_score_e
         }
     }
     if (!(x.slot = calloc((size_t)(x.acc.n ? x.acc.n : 1), sizeof *x.slot))) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "score export: out of memory");
         goto out;
     }
     if ((s = cw_score_db_scan_day(db, day, on_score, &x)) != CW_OK)

@@ -34,26 +34,32 @@
 typedef struct seg_ctx {
     char **seg;
     int64_t n;
+    cw_store *st; /* for the error message */
 } seg_ctx;
 
 static cw_status on_acc(int64_t id, const cw_value *v, void *ud)
 {
     seg_ctx *c = ud;
     if (id < 0 || id > INT32_MAX)
-        return CW_ERR_DB;
+        return cw_store_set_error(c->st, CW_ERR_DB, "suggest-weights: account id %lld out of range",
+                                  (long long)id);
     if (id >= c->n) {
         int64_t n = c->n ? c->n : 256;
         while (n <= id)
             n *= 2;
         char **p = realloc(c->seg, (size_t)n * sizeof *p);
         if (!p)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                      "suggest-weights: out of memory loading account segments");
         memset(p + c->n, 0, (size_t)(n - c->n) * sizeof *p);
         c->seg = p;
         c->n = n;
     }
     c->seg[id] = cw_strndup(v[2].s ? v[2].s : "", v[2].len); /* accounts: 2 segment */
-    return c->seg[id] ? CW_OK : CW_ERR_NOMEM;
+    if (!c->seg[id])
+        return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                  "suggest-weights: out of memory loading account segments");
+    return CW_OK;
 }
 
 /* Measure inputs of row r of the matrix: value, trend or peer percentile
@@ -199,6 +205,7 @@ static cw_status suggest_split(suggest_ctx *c, const cw_suggest_opts *o)
         cw_split_make(c->st, o->from_day, o->to_day, o->horizon_days, 0, 0, 0.3, 1, &c->sp);
     if (s != CW_OK)
         return s;
+    c->sg.st = c->st;
     if ((s = cw_store_get_ops(c->st)->scan_rows(c->st, CW_KIND_ACCOUNTS, on_acc, &c->sg)) != CW_OK)
         return s;
     c->ntrain = c->sp.nfit + c->sp.ncal;
@@ -225,7 +232,8 @@ static cw_status suggest_points(suggest_ctx *c, cw_suggest_result *res)
     c->rtr = malloc((size_t)ntrain * sizeof *c->rtr);
     if (!trows || !c->xs || !c->ys || !c->stages || !c->ytr || !c->rtr) {
         free(trows);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                  "suggest-weights: out of memory computing measure points");
     }
     memcpy(trows, sp->fit, (size_t)sp->nfit * sizeof *trows);
     memcpy(trows + sp->nfit, sp->cal, (size_t)sp->ncal * sizeof *trows);
@@ -261,7 +269,8 @@ static cw_status suggest_fit(suggest_ctx *c, cw_suggest_result *res)
     if (!nodes || !rows) {
         free(nodes);
         free(rows);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                  "suggest-weights: out of memory fitting weights");
     }
     for (int64_t k = 0; k < ntrain; k++) {
         struct feature_node *f = nodes + k * (nm + 2);
@@ -319,7 +328,8 @@ static cw_status suggest_tune(suggest_ctx *c, cw_suggest_result *res)
     const int64_t ntrain = c->ntrain;
     cw_scorecard *s2 = c->s2 = malloc(sizeof *s2);
     if (!s2)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                  "suggest-weights: out of memory tuning thresholds");
     memcpy(s2, sc, sizeof *s2);
     s2->definition = NULL;
     double total = 0;
@@ -386,8 +396,11 @@ static cw_status suggest_test(suggest_ctx *c, cw_suggest_result *res)
     double *risk = malloc((size_t)sp->ntest * sizeof *risk);
     unsigned char *yt = malloc((size_t)sp->ntest);
     cw_status s = CW_ERR_NOMEM;
-    if (!risk || !yt)
+    if (!risk || !yt) {
+        s = cw_store_set_error(c->st, CW_ERR_NOMEM,
+                               "suggest-weights: out of memory testing weights");
         goto out;
+    }
     for (int64_t k = 0; k < sp->ntest; k++) {
         yt[k] = sp->mx.y[sp->test[k]];
         res->test_positives += yt[k];
@@ -419,6 +432,7 @@ out:
 cw_status cw_score_suggest(cw_store *st, const cw_scorecard *sc, const cw_suggest_opts *o,
                            cw_suggest_result *res)
 {
+    cw_store_enter(st, "suggest-weights");
     memset(res, 0, sizeof *res);
     suggest_ctx c;
     memset(&c, 0, sizeof c);

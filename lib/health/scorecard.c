@@ -694,7 +694,7 @@ cw_status cw_scorecard_load(const cw_config *c, cw_scorecard **out, cw_error *er
 {
     char *msg = NULL;
     cw_status s = scorecard_load(c, out, &msg);
-    return cw_error_take(err, s, msg);
+    return cw_error_take(err, s, msg, "scorecard");
 }
 
 static cw_status scorecard_load(const cw_config *c, cw_scorecard **out, char **errmsg)

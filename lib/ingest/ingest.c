@@ -155,8 +155,9 @@ typedef struct run {
     cw_intern *accounts, *users, *events, *goals;
     int64_t placeholder_id; /* ids of rows that would have been created */
     FILE *rejects;
-    int64_t errors; /* bad rows and file problems */
-    int fatal;      /* stop: nothing may land */
+    int64_t errors;                       /* bad rows and file problems */
+    char first_err[1024], last_err[1024]; /* error messages, for the handle */
+    int fatal;                            /* stop: nothing may land */
     cw_status fatal_status;
     /* current file */
     in_file *f;
@@ -231,6 +232,11 @@ static void message(run *R, int warning, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    if (!warning) {
+        if (!R->first_err[0])
+            snprintf(R->first_err, sizeof R->first_err, "%s", buf);
+        snprintf(R->last_err, sizeof R->last_err, "%s", buf);
+    }
     if (R->o->on_message)
         R->o->on_message(warning, buf, R->o->ud);
 }
@@ -2417,6 +2423,25 @@ static void run_free(run *R)
     free(R->cbuf);
 }
 
+/* Leaves a message for status s on the store when the run failed without
+ * one: the per-row and per-file messages went to on_message, and the first
+ * (for bad rows) or the last (for what stopped the run) names the cause. Out
+ * of memory and database errors are left to the store's own message, as an
+ * earlier bad row's message would name the wrong cause. */
+static void handle_message(run *R, cw_status s)
+{
+    if (s == CW_OK || s == CW_ERR_NOMEM || s == CW_ERR_DB || !R->last_err[0] ||
+        (*cw_store_errmsg(R->st) && strcmp(cw_store_why(R->st, s), cw_store_errmsg(R->st)) == 0))
+        return;
+    if (s == CW_ERR_INPUT && R->errors > 1)
+        cw_store_set_error(R->st, s, "ingest: %lld errors, the first: %s", (long long)R->errors,
+                           R->first_err);
+    else if (s == CW_ERR_INPUT)
+        cw_store_set_error(R->st, s, "ingest: %s", R->first_err);
+    else
+        cw_store_set_error(R->st, s, "ingest: %s", R->last_err);
+}
+
 /* One ingest in stages over the run: allocate, open the inputs, then in
  * one transaction load the ids, apply the files in kind order and finish. */
 static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npaths,
@@ -2465,6 +2490,7 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
 done:
     if (s != CW_OK)
         R.ops->rollback(st);
+    handle_message(&R, s);
     if (R.errors > opts->max_errors)
         message(&R, 0, "... and %lld more errors (%lld in all)",
                 (long long)(R.errors - opts->max_errors), (long long)R.errors);
@@ -2483,6 +2509,7 @@ done:
 cw_status cw_ingest_files(cw_store *st, const char *const *paths, size_t npaths,
                           const cw_ingest_opts *opts, cw_ingest_stats *stats)
 {
+    cw_store_enter(st, "ingest");
     static const run zero;
     return ingest_run(st, paths, npaths, opts, stats, &zero);
 }
@@ -2491,6 +2518,7 @@ cw_status cw_ingest_preview(cw_store *st, const char *const *paths, size_t npath
                             const cw_ingest_opts *o, int limit, unsigned flags,
                             cw_preview_fn on_row, cw_ingest_stats *stats)
 {
+    cw_store_enter(st, "ingest preview");
     run R;
     memset(&R, 0, sizeof R);
     R.preview = 1;

@@ -2244,7 +2244,7 @@ cw_status cw_sources_list(const cw_config *c, unsigned flags, cw_source_info **o
 {
     char *msg = NULL;
     cw_status s = sources_list(c, flags, out, n, &msg);
-    return cw_error_take(err, s, msg);
+    return cw_error_take(err, s, msg, "sources");
 }
 
 static cw_status sources_list(const cw_config *c, unsigned flags, cw_source_info **out, int *n,

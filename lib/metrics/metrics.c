@@ -213,7 +213,8 @@ static cw_status load_account(int64_t id, const cw_value *v, void *ud)
     if (id > E->nacc) {
         m_account *a = realloc(E->acc, sizeof *a * (size_t)(id + 1));
         if (!a)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                      "metrics: out of memory loading accounts");
         memset(a + E->nacc + 1, 0, sizeof *a * (size_t)(id - E->nacc));
         E->acc = a;
         E->nacc = id;
@@ -237,7 +238,8 @@ static cw_status load_sub(int64_t id, const cw_value *v, void *ud)
     engine *E = ud;
     m_sub *s = PUSH(E, subs, nsubs, 0);
     if (!s)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                  "metrics: out of memory loading subscriptions");
     *s = (m_sub){v[0].i, v[1].i, v[2].i, v[4].i, v[6].present ? (int)v[6].i : -1};
     return CW_OK;
 }
@@ -247,7 +249,7 @@ static cw_status load_user(int64_t id, const cw_value *v, void *ud)
     engine *E = ud;
     m_user *u = PUSH(E, users, nusers, 1);
     if (!u)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory loading users");
     /* users_fields: user_id, account_id, email, role, department, provisioned_at, deactivated_at */
     int dept = v[4].present   ? (int)intern_id(E->depts, v[4].s, v[4].len)
                : v[3].present ? (int)intern_id(E->depts, v[3].s, v[3].len)
@@ -262,7 +264,7 @@ static cw_status load_ticket(int64_t id, const cw_value *v, void *ud)
     engine *E = ud;
     m_ticket *t = PUSH(E, tickets, ntickets, 2);
     if (!t)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory loading tickets");
     /* ticket_id, account_id, user_id, opened_at, closed_at, category, priority, satisfaction */
     *t = (m_ticket){v[1].i, v[3].i, v[4].present ? v[4].i : TS_NEVER, (int)v[5].i,
                     v[7].present ? (int)v[7].i : -1};
@@ -275,7 +277,7 @@ static cw_status load_survey(int64_t id, const cw_value *v, void *ud)
     engine *E = ud;
     m_survey *s = PUSH(E, surveys, nsurveys, 3);
     if (!s)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory loading surveys");
     /* survey_id, account_id, user_id, type, sent_at, responded_at, score, reason, comment */
     *s = (m_survey){v[1].i,
                     v[2].present ? v[2].i : 0,
@@ -292,7 +294,7 @@ static cw_status load_training(int64_t id, const cw_value *v, void *ud)
     engine *E = ud;
     m_training *t = PUSH(E, trainings, ntrainings, 4);
     if (!t)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory loading trainings");
     /* user_id, account_id, course, completed_at */
     *t = (m_training){v[1].i, v[0].i, v[3].i};
     return CW_OK;
@@ -305,7 +307,7 @@ static cw_status load_goal(int64_t id, const cw_value *v, void *ud)
     int64_t idx = E->ngoals;
     m_goal *g = PUSH(E, goals, ngoals, 5);
     if (!g || cw_intern_put(E->goal_ids, v[0].s, v[0].len, idx) != CW_OK)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory loading goals");
     /* goal_id, account_id, metric, unit, baseline, target, start_date, target_date */
     *g = (m_goal){v[1].i, v[4].d, v[5].d, floor_day(v[6].i), floor_day(v[7].i), 0, 0};
     return CW_OK;
@@ -320,7 +322,7 @@ static cw_status load_measure(int64_t id, const cw_value *v, void *ud)
         return CW_OK;
     m_measure *m = PUSH(E, measures, nmeasures, 6);
     if (!m)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory loading measures");
     /* goal_id, measured_at, kind, value */
     *m = (m_measure){g, v[1].i, v[2].i == 1, v[3].d};
     return CW_OK;
@@ -347,18 +349,21 @@ static cw_status load_feature(int64_t id, const cw_value *v, void *ud)
         char **name = push((void **)&E->fnames, &E->nfnames, &E->fnames_cap, sizeof *E->fnames);
         if (!name || !(*name = cw_strndup(v[1].s, v[1].len)) ||
             cw_intern_put(E->feature_names, v[1].s, v[1].len, f) != CW_OK)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                      "metrics: out of memory loading features");
     }
     int64_t m = -1;
     if (v[3].present) {
         m = intern_id(E->milestone_names, v[3].s, v[3].len);
         if (m < 0)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                      "metrics: out of memory loading features");
         if (m < MAX_MILESTONES) {
             E->milestone_due[m] = v[4].present ? (int)v[4].i : 90;
             if (!E->ms_names[m]) {
                 if (!(E->ms_names[m] = cw_strndup(v[3].s, v[3].len)))
-                    return CW_ERR_NOMEM;
+                    return cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                              "metrics: out of memory loading features");
                 /* the snapshot's catalog is comma-separated */
                 for (char *c = E->ms_names[m]; *c; c++)
                     if (*c == ',')
@@ -400,7 +405,7 @@ static cw_status number_features(engine *E)
     if (!byname || !rank) {
         free(byname);
         free(rank);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory numbering features");
     }
     for (int64_t i = 0; i < E->nfnames; i++)
         byname[i] = (fname){E->fnames[i], i};
@@ -484,7 +489,7 @@ static cw_status load_all(engine *E)
     const cw_store_ops *ops = E->ops;
     feature_ctx fc = {E, cw_intern_new()};
     if (!fc.names)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory loading the data");
     if ((s = ops->scan_rows(E->st, CW_KIND_ACCOUNTS, load_account, E)) != CW_OK ||
         (s = ops->scan_rows(E->st, CW_KIND_SUBSCRIPTIONS, load_sub, E)) != CW_OK ||
         (s = ops->scan_rows(E->st, CW_KIND_USERS, load_user, E)) != CW_OK ||
@@ -497,7 +502,7 @@ static cw_status load_all(engine *E)
         goto done;
     E->ev = calloc((size_t)(E->nev ? E->nev : 1), sizeof *E->ev);
     if (!E->ev) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory loading the data");
         goto done;
     }
     for (int64_t i = 0; i < E->nev; i++)
@@ -1515,7 +1520,7 @@ static cw_status peers_for_day(engine *E, int64_t day)
         i = j;
     }
     if ((!col || !pct) && s == CW_OK)
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory ranking peers");
     free(pct);
     free(col);
     free(pc.rows);
@@ -1546,7 +1551,8 @@ static cw_status scanner_init(engine *E, scanner *sc, int64_t lo, int64_t hi)
         sl->vals = malloc(sizeof *sl->vals * (size_t)E->ndays * (size_t)E->nm);
         sl->trend = malloc(sizeof *sl->trend * (size_t)E->ndays * (size_t)E->nm);
         if (!sl->vals || !sl->trend)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                      "metrics: out of memory starting a scanner");
     }
     sc->cur = &sc->slots[0];
     return CW_OK;
@@ -1606,7 +1612,8 @@ static cw_status scan_all(engine *E)
     E->nscanners = threads > 1 && E->nacc > 1 ? 2 : 1;
     E->scanners = calloc((size_t)E->nscanners, sizeof *E->scanners);
     if (!E->scanners)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                  "metrics: out of memory scanning event days");
     cw_status s = CW_OK;
     for (int k = 0; k < E->nscanners && s == CW_OK; k++)
         s = scanner_init(E, &E->scanners[k], k == 0 ? 1 : split + 1,
@@ -1630,7 +1637,8 @@ static cw_status scan_all(engine *E)
     if (s == CW_OK && E->threaded) {
         handoff *ho = E->ho;
         if (pthread_mutex_init(&ho->mu, NULL) != 0)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                      "metrics: out of memory scanning event days");
         pthread_cond_init(&ho->cv, NULL);
         for (int k = 0; k < E->nscanners; k++) {
             scanner *sc = &E->scanners[k];
@@ -1642,7 +1650,8 @@ static cw_status scan_all(engine *E)
                 ho->running--;
                 ho->abort = 1;
                 pthread_mutex_unlock(&ho->mu);
-                s = CW_ERR_NOMEM;
+                s = cw_store_set_error(E->st, CW_ERR_NOMEM,
+                                       "metrics: out of memory scanning event days");
                 break;
             }
             sc->started = 1;
@@ -1674,8 +1683,11 @@ static cw_status scan_all(engine *E)
         for (int k = 0; k < E->nscanners; k++)
             if (E->scanners[k].started) {
                 pthread_join(E->scanners[k].thread, NULL);
+                /* a scanner's message is on its own connection */
+                const char *m = cw_store_errmsg(E->scanners[k].rst);
                 if (s == CW_OK && E->scanners[k].status != CW_OK)
-                    s = E->scanners[k].status;
+                    s = *m ? cw_store_set_error(E->st, E->scanners[k].status, "%s", m)
+                           : E->scanners[k].status;
             }
         pthread_cond_destroy(&ho->cv);
         pthread_mutex_destroy(&ho->mu);
@@ -1737,6 +1749,7 @@ static int goal_acc_cmp(const void *a, const void *b)
 
 cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stats *stats)
 {
+    cw_store_enter(st, "metrics");
     memset(stats, 0, sizeof *stats);
     int every = o->every_days > 0 ? o->every_days : 1;
     int64_t to = o->every_days > 0 ? o->to_day : o->from_day;
@@ -1769,7 +1782,7 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     E.ho = calloc(1, sizeof *E.ho);
     if (!E.segments || !E.depts || !E.goal_ids || !E.feature_names || !E.milestone_names ||
         !E.days || !E.day_accounts || !E.day_users || !E.ho) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "metrics: out of memory");
         goto done;
     }
     if ((s = E.ops->begin(st)) != CW_OK)
@@ -1800,7 +1813,7 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     /* Group goals by account (goals were loaded in goal_id order). */
     goal_order = malloc(sizeof *goal_order * 2 * (size_t)(E.ngoals ? E.ngoals : 1));
     if (!goal_order) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "metrics: out of memory");
         goto done;
     }
     for (int64_t i = 0; i < E.ngoals; i++)
@@ -1810,7 +1823,7 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
         /* Reorder goals by account so each account has a contiguous range. */
         m_goal *sorted = malloc(sizeof *sorted * (size_t)(E.ngoals ? E.ngoals : 1));
         if (!sorted) {
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "metrics: out of memory");
             goto done;
         }
         for (int64_t i = 0; i < E.ngoals; i++)

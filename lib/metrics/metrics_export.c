@@ -312,6 +312,7 @@ static cw_status latest_day(int64_t day, void *ud)
 
 cw_status cw_metrics_export(cw_store *st, const cw_metrics_export_opts *o, FILE *out)
 {
+    cw_store_enter(st, "metrics export");
     const cw_store_ops *ops = cw_store_get_ops(st);
     ex_ctx x;
     memset(&x, 0, sizeof x);

@@ -256,6 +256,7 @@ char *cw_backtest_subject_json(const cw_backtest *b, const cw_backtest_subject *
 
 cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest **out)
 {
+    cw_store_enter(st, "backtest");
     *out = NULL;
     int H = o->horizon_days > 0 ? o->horizon_days : 90;
     double green = o->green_below > 0 ? o->green_below : 0.25;
@@ -271,7 +272,7 @@ cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest *
     double *sub = malloc((size_t)(sp.ntest ? sp.ntest : 1) * sizeof *sub);
     unsigned char *suby = malloc((size_t)(sp.ntest ? sp.ntest : 1));
     if (!b || !y || !flag || !all || !sub || !suby)
-        rc = CW_ERR_NOMEM;
+        rc = cw_store_set_error(st, CW_ERR_NOMEM, "backtest: out of memory");
     if (rc == CW_OK) {
         b->horizon_days = H;
         b->test_from = sp.test_from;
@@ -310,7 +311,7 @@ cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest *
         int64_t n = 0;
         unsigned char *scored = malloc((size_t)(sp.ntest ? sp.ntest : 1));
         if (!scored) {
-            rc = CW_ERR_NOMEM;
+            rc = cw_store_set_error(st, CW_ERR_NOMEM, "backtest: out of memory");
             break;
         }
         for (int64_t i = 0; i < sp.ntest; i++) {

@@ -43,7 +43,7 @@ cw_status cw_subs_load(cw_store *st, cw_subs *s)
     if (!s->lo || !s->ts || !s->mrr || !s->seats || !s->ext) {
         cw_ledger_free(&L);
         cw_subs_free(s);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "model: out of memory loading subscriptions");
     }
     /* the ledger groups each account's rows; copy them in id order */
     int64_t k = 0;
@@ -66,7 +66,7 @@ cw_status cw_subs_load(cw_store *st, cw_subs *s)
     if (!s->text) {
         cw_ledger_free(&L);
         cw_subs_free(s);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "model: out of memory loading subscriptions");
     }
     for (int64_t a = 0; a < nacc; a++)
         if (L.acc[a].present)
@@ -229,7 +229,8 @@ static cw_status on_row(int64_t day, int64_t account, const double *vals, const 
     if (m->nsnap == 0 || m->snap[m->nsnap - 1] != day) {
         int64_t *sn = realloc(m->snap, ((size_t)m->nsnap + 1) * sizeof *sn);
         if (!sn)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                      "model: out of memory loading snapshot rows");
         m->snap = sn;
         m->snap[m->nsnap++] = day;
     }
@@ -263,7 +264,8 @@ cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx 
     if (o->want_peers) {
         m->peers = malloc(sizeof *m->peers); /* marks "wanted"; grown with the rows */
         if (!m->peers)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(st, CW_ERR_NOMEM,
+                                      "model: out of memory loading the snapshot matrix");
     }
     mx_ctx c = {m, s, o, st, last};
     rc = ops->account_metrics_scan(st, o->from_day ? o->from_day : INT64_MIN,

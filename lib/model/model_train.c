@@ -98,7 +98,7 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
     sp->test = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *sp->test);
     if (!sp->fit || !sp->cal || !sp->test) {
         cw_split_free(sp);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "train: out of memory splitting snapshots");
     }
     int64_t fpos = 0;
     for (int64_t r = 0; r < m->rows; r++) {
@@ -390,6 +390,7 @@ static int importance_cmp(const void *a, const void *b)
 
 cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *res)
 {
+    cw_store_enter(st, "train");
     memset(res, 0, sizeof *res);
     res->active = -1;
     cw_split sp;

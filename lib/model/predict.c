@@ -180,6 +180,7 @@ static cw_status predict_rows(predict_ctx *P, cw_predictions *res, int ndrv)
 
 cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_predictions **out)
 {
+    cw_store_enter(st, "predict");
     *out = NULL;
     predict_ctx P;
     memset(&P, 0, sizeof P);

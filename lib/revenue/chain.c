@@ -128,6 +128,7 @@ static int chain_outcome(const cw_ledger *L, int64_t acc, cw_chain_account *a, c
 
 cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report **out)
 {
+    cw_store_enter(st, "chain");
     *out = NULL;
     cw_chain_opts def;
     if (!o) {
@@ -170,7 +171,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
     r = calloc(1, sizeof *r);
     mark = calloc((size_t)L.nids, 1);
     if (!r || !mark) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "chain: out of memory");
         goto done;
     }
     r->from_month = m0;
@@ -180,7 +181,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
         nacc += i == 0 || c.u[i].account != c.u[i - 1].account;
     r->accounts = calloc((size_t)nacc, sizeof *r->accounts);
     if (!r->accounts) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "chain: out of memory");
         goto done;
     }
     int ovf = 0;
@@ -207,7 +208,7 @@ cw_status cw_chain_compute(cw_store *st, const cw_chain_opts *o, cw_chain_report
         a->account_id = cw_ledger_strdup(&L, ai->ext);
         a->segment = cw_ledger_strdup(&L, L.seg_name[ai->segment]);
         if (!a->account_id || !a->segment) {
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "chain: out of memory");
             goto done;
         }
         a->users_start = start;

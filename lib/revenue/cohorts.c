@@ -71,6 +71,7 @@ void cw_cohorts_free(cw_cohorts_report *r)
 
 cw_status cw_cohorts_compute(cw_store *st, const cw_cohorts_opts *o, cw_cohorts_report **out)
 {
+    cw_store_enter(st, "cohorts");
     *out = NULL;
     cw_cohorts_opts def;
     if (!o) {
@@ -92,7 +93,7 @@ cw_status cw_cohorts_compute(cw_store *st, const cw_cohorts_opts *o, cw_cohorts_
     a.mrr12 = calloc((size_t)nm, sizeof *a.mrr12);
     r = calloc(1, sizeof *r);
     if (!a.logos || !a.mrr || !a.mrr12 || !r) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "cohorts: out of memory");
         goto done;
     }
     s = cw_ledger_months_each(&c, cohort_account, &a);
@@ -114,7 +115,7 @@ cw_status cw_cohorts_compute(cw_store *st, const cw_cohorts_opts *o, cw_cohorts_
         goto done;
     }
     if (!(r->cohorts = calloc((size_t)n, sizeof *r->cohorts))) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "cohorts: out of memory");
         goto done;
     }
     for (int m = 0; m < nm; m++) {
@@ -132,7 +133,7 @@ cw_status cw_cohorts_compute(cw_store *st, const cw_cohorts_opts *o, cw_cohorts_
         h->logo_retention_pct = malloc((size_t)a.width * sizeof(double));
         h->revenue_retention_pct = malloc((size_t)a.width * sizeof(double));
         if (!h->logos || !h->mrr_minor || !h->logo_retention_pct || !h->revenue_retention_pct) {
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "cohorts: out of memory");
             goto done;
         }
         for (int k = 0; k < a.width; k++) {

@@ -81,7 +81,8 @@ static cw_status on_journey(int64_t id, const cw_value *v, void *ud)
             memcpy(f->currency, v[6].s, 3);
             free(f->cur_visitor);
             if (!(f->cur_visitor = cw_strndup(x->id, strlen(x->id))))
-                return CW_ERR_NOMEM;
+                return cw_store_set_error(f->st, CW_ERR_NOMEM,
+                                          "funnel: out of memory loading journeys");
             f->cur_ts = v[2].i;
         } else if (memcmp(f->currency, v[6].s, 3) != 0) {
             char t2[32];
@@ -136,6 +137,7 @@ void cw_funnel_opts_init(cw_funnel_opts *o)
 
 cw_status cw_funnel_compute(cw_store *st, const cw_funnel_opts *o, cw_funnel_report **out)
 {
+    cw_store_enter(st, "funnel");
     *out = NULL;
     cw_funnel_opts def;
     if (!o) {
@@ -172,7 +174,7 @@ cw_status cw_funnel_compute(cw_store *st, const cw_funnel_opts *o, cw_funnel_rep
     }
     r = calloc(1, sizeof *r);
     if (!r) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "funnel: out of memory");
         goto done;
     }
     memcpy(r->currency, f.currency, sizeof r->currency);
@@ -189,14 +191,14 @@ cw_status cw_funnel_compute(cw_store *st, const cw_funnel_opts *o, cw_funnel_rep
     r->months = calloc((size_t)r->nmonths, sizeof *r->months);
     r->sources = calloc((size_t)f.n, sizeof *r->sources);
     if (!r->months || !r->sources || !(r->total.key = cw_strndup("all", 3))) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "funnel: out of memory");
         goto done;
     }
     int ovf = 0;
     for (int i = 0; i < r->nmonths; i++) {
         int m = m0 + i;
         if (!(r->months[i].key = cw_strdupf("%04d-%02d", m / 12, m % 12 + 1))) {
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "funnel: out of memory");
             goto done;
         }
     }
@@ -205,7 +207,7 @@ cw_status cw_funnel_compute(cw_store *st, const cw_funnel_opts *o, cw_funnel_rep
         const visitor *x = &f.v[i];
         if (!r->nsources || strcmp(r->sources[r->nsources - 1].key, x->source) != 0) {
             if (!(r->sources[r->nsources].key = cw_strndup(x->source, strlen(x->source)))) {
-                s = CW_ERR_NOMEM;
+                s = cw_store_set_error(st, CW_ERR_NOMEM, "funnel: out of memory");
                 goto done;
             }
             r->nsources++;

@@ -40,7 +40,7 @@ static cw_status grow_ids(cw_ledger *L, int64_t id)
         n *= 2;
     cw_ledger_account *a = realloc(L->acc, (size_t)n * sizeof *a);
     if (!a)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(L->st, CW_ERR_NOMEM, "ledger: out of memory loading accounts");
     memset(a + L->nids, 0, (size_t)(n - L->nids) * sizeof *a);
     L->acc = a;
     L->nids = n;
@@ -78,7 +78,8 @@ static cw_status on_account(int64_t id, const cw_value *v, void *ud)
             int n = L->capsegs ? L->capsegs * 2 : 8;
             size_t *names = realloc(L->seg_name, (size_t)n * sizeof *names);
             if (!names)
-                return CW_ERR_NOMEM;
+                return cw_store_set_error(L->st, CW_ERR_NOMEM, "%s: out of memory loading accounts",
+                                          x->what);
             L->seg_name = names;
             L->capsegs = n;
         }
@@ -118,7 +119,8 @@ static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
             int n = L->capcurrencies ? L->capcurrencies * 2 : 4;
             char(*c)[4] = realloc(L->currencies, (size_t)n * sizeof *c);
             if (!c)
-                return CW_ERR_NOMEM;
+                return cw_store_set_error(L->st, CW_ERR_NOMEM,
+                                          "%s: out of memory loading subscriptions", x->what);
             L->currencies = c;
             L->capcurrencies = n;
         }
@@ -128,7 +130,8 @@ static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
         int64_t n = L->capsubs ? L->capsubs * 2 : 256;
         cw_ledger_sub *r = realloc(L->subs, (size_t)n * sizeof *r);
         if (!r)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(L->st, CW_ERR_NOMEM,
+                                      "%s: out of memory loading subscriptions", x->what);
         L->subs = r;
         L->capsubs = n;
     }
@@ -267,7 +270,7 @@ cw_status cw_ledger_months_each(cw_ledger_months *c,
     int nm = c->last - c->first + 1;
     int64_t *mrr = malloc((size_t)nm * sizeof *mrr);
     if (!mrr)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->L.st, CW_ERR_NOMEM, "ledger: out of memory for %d months", nm);
     cw_status s = CW_OK;
     for (int64_t id = 1; id < c->L.nids && s == CW_OK; id++) {
         const cw_ledger_account *a = &c->L.acc[id];

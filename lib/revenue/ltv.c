@@ -125,6 +125,7 @@ static int by_name(const void *x, const void *y)
 
 cw_status cw_ltv_compute(cw_store *st, const cw_ltv_opts *o, cw_ltv_report **out)
 {
+    cw_store_enter(st, "ltv");
     *out = NULL;
     cw_ltv_opts def;
     if (!o) {
@@ -157,7 +158,7 @@ cw_status cw_ltv_compute(cw_store *st, const cw_ltv_opts *o, cw_ltv_report **out
     if (!a.accounts || !a.account_months || !a.mrr_sum || !a.start_sum || !a.churns || !a.events ||
         !a.censored || !a.km_at_risk || !a.km_surv || !r ||
         !(r->segments = calloc(ng, sizeof *r->segments))) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "ltv: out of memory");
         goto done;
     }
     s = cw_ledger_months_each(&c, ltv_account, &a);

@@ -71,7 +71,7 @@ static cw_status world_load(world *w, cw_store *st, const char *what, const char
     w->survey_reason = calloc(n, sizeof *w->survey_reason);
     w->survey_ts = calloc(n, sizeof *w->survey_ts);
     if (!w->survey_reason || !w->survey_ts)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "reasons: out of memory loading accounts");
     return cw_store_get_ops(st)->scan_rows(st, CW_KIND_SURVEYS, on_survey, w);
 }
 
@@ -395,6 +395,7 @@ static int segment_row(cw_reasons_report *r, const char *segment)
 
 cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_report **out)
 {
+    cw_store_enter(st, "reasons");
     *out = NULL;
     cw_reasons_opts def;
     if (!o) {
@@ -414,7 +415,7 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
     mark = calloc((size_t)(w.L.nids ? w.L.nids : 1), 1);
     r = calloc(1, sizeof *r);
     if (!mark || !r) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "reasons: out of memory");
         goto done;
     }
     int64_t n = 0;
@@ -439,7 +440,7 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
         goto done;
     r->accounts = calloc((size_t)n, sizeof *r->accounts);
     if (!r->accounts) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "reasons: out of memory");
         goto done;
     }
     int ovf = 0;
@@ -455,9 +456,9 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
         if (w.survey_reason[id])
             c->reason = w.survey_reason[id], w.survey_reason[id] = NULL; /* moved into the report */
         else if (a->churn_reason && !(c->reason = cw_ledger_strdup(&w.L, a->churn_reason)))
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "reasons: out of memory");
         if (!c->account_id || !c->segment) {
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "reasons: out of memory");
             break;
         }
         c->cause = cw_reasons_classify(c->reason, rules, nrules, NULL);
@@ -482,7 +483,7 @@ cw_status cw_reasons_compute(cw_store *st, const cw_reasons_opts *o, cw_reasons_
             ovf |= add_cell(&r->unavoidable, c->lost_mrr_minor);
         int g = segment_row(r, c->segment);
         if (g < 0) {
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM, "reasons: out of memory");
             break;
         }
         ovf |= add_cell(&r->segments[g].by_cause[c->cause], c->lost_mrr_minor);

@@ -156,6 +156,7 @@ void cw_revenue_opts_init(cw_revenue_opts *o)
 
 cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o, cw_revenue_report **out)
 {
+    cw_store_enter(st, "revenue");
     *out = NULL;
     cw_revenue_opts def;
     if (!o) {
@@ -185,7 +186,7 @@ cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o, cw_revenue_
     int64_t nacc = 0;
     acc = calloc((size_t)c.L.nsubs_included, sizeof *acc);
     if (!acc) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "revenue: out of memory");
         goto done;
     }
     for (int64_t id = 1; id < c.L.nids; id++) {
@@ -227,7 +228,7 @@ cw_status cw_revenue_compute(cw_store *st, const cw_revenue_opts *o, cw_revenue_
     }
     r = calloc(1, sizeof *r);
     if (!r || !(r->periods = calloc((size_t)np, sizeof *r->periods))) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "revenue: out of memory");
         goto done;
     }
     memcpy(r->currency, currency, sizeof r->currency);

@@ -410,7 +410,8 @@ static cw_status survival_lifetimes(surv_ctx *c)
                 (m0 - m0 % o->cohort_months) - (L->first_month - L->first_month % o->cohort_months);
         int g = survival_group(c, key, m0);
         if (g < 0)
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(c->st, CW_ERR_NOMEM,
+                                      "survival: out of memory grouping lifetimes");
         c->ob[c->nob++] = (obs){g, event, days};
     }
     if (c->nob == 0)
@@ -429,7 +430,7 @@ static cw_status survival_sort_groups(surv_ctx *c)
     cw_survival_group *sorted = malloc((size_t)ng * sizeof *sorted);
     if (!order || !rank || !sorted) {
         free(order), free(rank), free(sorted);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(c->st, CW_ERR_NOMEM, "survival: out of memory sorting groups");
     }
     for (int i = 0; i < ng; i++)
         order[i] = i;
@@ -470,8 +471,10 @@ static cw_status survival_fit(surv_ctx *c)
     obs *byg = malloc((size_t)nob * sizeof *byg);
     int64_t *off = calloc((size_t)ng + 1, sizeof *off), *pos = calloc((size_t)ng, sizeof *pos);
     cw_status s = CW_ERR_NOMEM;
-    if (!byg || !off || !pos)
+    if (!byg || !off || !pos) {
+        s = cw_store_set_error(c->st, CW_ERR_NOMEM, "survival: out of memory fitting curves");
         goto out;
+    }
     for (int64_t q = 0; q < nob; q++)
         off[ob[q].group + 1]++;
     for (int g = 0; g < ng; g++)
@@ -483,6 +486,8 @@ static cw_status survival_fit(surv_ctx *c)
         s = fit_group(&r->groups[g], byg + off[g], off[g + 1] - off[g], c->days_per_unit, z);
     if (s == CW_OK && ng >= 2)
         s = logrank(r, ob, nob, ng);
+    if (s == CW_ERR_NOMEM) /* fit_group and logrank have no handle */
+        s = cw_store_set_error(c->st, s, "survival: out of memory fitting curves");
 out:
     free(byg);
     free(off);
@@ -492,6 +497,7 @@ out:
 
 cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o, cw_survival_report **out)
 {
+    cw_store_enter(st, "survival");
     *out = NULL;
     cw_survival_opts def;
     if (!o) {
@@ -532,7 +538,7 @@ cw_status cw_survival_compute(cw_store *st, const cw_survival_opts *o, cw_surviv
     c.gmap = malloc((size_t)(c.nkeys > 0 ? c.nkeys : 1) * sizeof *c.gmap);
     c.r = calloc(1, sizeof *c.r);
     if (!c.ob || !c.gmap || !c.r) {
-        s = CW_ERR_NOMEM;
+        s = cw_store_set_error(st, CW_ERR_NOMEM, "survival: out of memory");
         goto done;
     }
     for (int i = 0; i < c.nkeys; i++)

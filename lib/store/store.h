@@ -193,8 +193,17 @@ cw_status cw_store_read_begin(cw_store *st);
 void cw_store_read_end(cw_store *st);
 /* The operations of st's backend (static). */
 const cw_store_ops *cw_store_get_ops(cw_store *st);
-/* Sets the store's error message (printf-style). Returns status. */
+/* Sets the store's error message (printf-style) for a call failing with
+ * status, and records status beside it: cw_store_why(st, s) shows the
+ * message only for that status. Returns status. */
 cw_status cw_store_set_error(cw_store *st, cw_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Starts a public call on st: forgets the store's error message, so that
+ * the message on the handle always belongs to the call that just returned,
+ * and records stage (a static string naming the call, e.g. "metrics"), which
+ * cw_store_why puts before cw_strerror(s) when a failure left no message.
+ * Every public call on a store calls it first (docs/architecture.md,
+ * Errors). Accepts NULL. */
+void cw_store_enter(cw_store *st, const char *stage);
 
 #endif /* CW_STORE_STORE_H */

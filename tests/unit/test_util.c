@@ -389,13 +389,17 @@ static void test_error_struct(void **state)
     e.msg[0] = 0;
     assert_string_equal(cw_error_why(&e), "out of memory");
     /* a module's malloc'd message handed over, and the fallback without one */
-    assert_int_equal(cw_error_take(&e, CW_ERR_USAGE, cw_strdupf("bad %s", "range")), CW_ERR_USAGE);
+    assert_int_equal(cw_error_take(&e, CW_ERR_USAGE, cw_strdupf("bad %s", "range"), "sources"),
+                     CW_ERR_USAGE);
     assert_string_equal(e.msg, "bad range");
-    assert_int_equal(cw_error_take(&e, CW_ERR_DB, NULL), CW_ERR_DB);
+    assert_int_equal(cw_error_take(&e, CW_ERR_DB, NULL, NULL), CW_ERR_DB);
     assert_string_equal(e.msg, "database error");
     assert_int_equal(e.status, CW_ERR_DB);
+    /* with a stage, the fallback names the call */
+    assert_int_equal(cw_error_take(&e, CW_ERR_NOMEM, NULL, "scorecard"), CW_ERR_NOMEM);
+    assert_string_equal(e.msg, "scorecard: out of memory");
     cw_error_clear(&e);
-    assert_int_equal(cw_error_take(&e, CW_OK, NULL), CW_OK);
+    assert_int_equal(cw_error_take(&e, CW_OK, NULL, "config"), CW_OK);
     assert_int_equal(e.status, CW_OK);
     assert_string_equal(e.msg, "");
 }

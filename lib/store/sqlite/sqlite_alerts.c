@@ -48,7 +48,7 @@ cw_status cw_alert_db_load_accounts(cw_store *st, cw_alert_db_accounts *a)
     a->segment = calloc((size_t)a->n, sizeof *a->segment);
     a->owner = calloc((size_t)a->n, sizeof *a->owner);
     if (!a->ext || !a->name || !a->segment || !a->owner)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory loading accounts");
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(cw_store_sqlite(st),
                            "SELECT id, account_id, name, segment, owner FROM accounts", -1, &q,
@@ -98,7 +98,7 @@ cw_status cw_alert_db_load_users(cw_store *st, cw_alert_db_users *u)
     u->account = calloc((size_t)u->n, sizeof *u->account);
     u->prov_day = calloc((size_t)u->n, sizeof *u->prov_day);
     if (!u->ext || !u->email || !u->account || !u->prov_day)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory loading users");
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(cw_store_sqlite(st),
                            "SELECT id, user_id, email, account, provisioned_at FROM users", -1, &q,
@@ -137,13 +137,15 @@ cw_status cw_alert_db_load_feature_names(cw_store *st, char ***names, int64_t *n
             char **nn = realloc(*names, (size_t)cap * sizeof *nn);
             if (!nn) {
                 sqlite3_finalize(q);
-                return CW_ERR_NOMEM;
+                return cw_store_set_error(st, CW_ERR_NOMEM,
+                                          "alerts: out of memory loading feature names");
             }
             *names = nn;
         }
         if (!((*names)[*n] = col_dup(q, 0))) {
             sqlite3_finalize(q);
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(st, CW_ERR_NOMEM,
+                                      "alerts: out of memory loading feature names");
         }
         (*n)++;
     }
@@ -270,7 +272,8 @@ cw_status cw_alert_db_writer_open(cw_store *st, cw_alert_db_writer **out)
     *out = NULL;
     cw_alert_db_writer *w = calloc(1, sizeof *w);
     if (!w)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM,
+                                  "alerts: out of memory opening the alert writer");
     w->st = st;
     sqlite3 *db = cw_store_sqlite(st);
     if (sqlite3_prepare_v2(db,
@@ -429,6 +432,7 @@ cw_status cw_alert_db_get_status(cw_store *st, int64_t id, int *status, int *fou
 
 cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *qo, cw_alert_list *out)
 {
+    cw_store_enter(st, "alerts");
     memset(out, 0, sizeof *out);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(
@@ -462,7 +466,7 @@ cw_status cw_alerts_list(cw_store *st, const cw_alerts_query *qo, cw_alert_list 
             cw_alert *n = realloc(out->alerts, (size_t)cap * sizeof *n);
             if (!n) {
                 sqlite3_finalize(q);
-                return CW_ERR_NOMEM;
+                return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory listing alerts");
             }
             out->alerts = n;
         }
@@ -509,6 +513,7 @@ void cw_alert_list_free(cw_alert_list *l)
 
 cw_status cw_alert_history(cw_store *st, int64_t id, FILE *out)
 {
+    cw_store_enter(st, "alert history");
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(cw_store_sqlite(st),
                            "SELECT kind, day, at, actor, note FROM alert_events WHERE alert = ?"

@@ -557,7 +557,8 @@ cw_status cw_store_api_account_users(cw_store *st, int64_t account, int64_t day,
         int nb = b ? sqlite3_column_bytes(q, 6) / 8 : 0;
         double *nv = realloc(vals, (size_t)(nb ? nb : 1) * sizeof *nv);
         if (!nv) {
-            s = CW_ERR_NOMEM;
+            s = cw_store_set_error(st, CW_ERR_NOMEM,
+                                   "api: out of memory listing an account's users");
             break;
         }
         vals = nv;

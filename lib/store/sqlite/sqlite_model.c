@@ -99,7 +99,7 @@ cw_status cw_store_model_load(cw_store *st, int64_t id, int64_t *out_id, char **
         free(*body);
         *name = *kind = *meta = NULL;
         *body = NULL;
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "models: out of memory loading a model");
     }
     return CW_OK;
 }

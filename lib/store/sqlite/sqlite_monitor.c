@@ -197,7 +197,7 @@ cw_status cw_sq_integrity_check(cw_store *st, char **problems)
         if (!p) {
             free(list);
             sqlite3_finalize(q);
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(st, CW_ERR_NOMEM, "integrity check: out of memory");
         }
         list = p;
         memcpy(list + len, line, n);
@@ -219,21 +219,25 @@ cw_status cw_sq_integrity_check(cw_store *st, char **problems)
 
 cw_status cw_run_log_begin(cw_store *st, int64_t day, int64_t at, int64_t *id)
 {
+    cw_store_enter(st, "run log");
     return cw_store_get_ops(st)->run_begin(st, day, at, id);
 }
 
 cw_status cw_run_log_end(cw_store *st, int64_t id, int64_t at, int exit_code)
 {
+    cw_store_enter(st, "run log");
     return cw_store_get_ops(st)->run_end(st, id, at, exit_code);
 }
 
 cw_status cw_run_log_last(cw_store *st, cw_run_info *out, int *found)
 {
+    cw_store_enter(st, "run log");
     return cw_store_get_ops(st)->run_last(st, out, found);
 }
 
 cw_status cw_store_health_get(cw_store *st, cw_store_health *out)
 {
+    cw_store_enter(st, "health");
     return cw_store_get_ops(st)->health(st, out);
 }
 
@@ -242,10 +246,12 @@ cw_status cw_outbox_dest_counts(cw_store *st,
                                                 int64_t queued, int64_t dead, void *ud),
                                 void *ud)
 {
+    cw_store_enter(st, "outbox");
     return cw_store_get_ops(st)->outbox_dest_counts(st, fn, ud);
 }
 
 cw_status cw_store_integrity_check(cw_store *st, char **problems)
 {
+    cw_store_enter(st, "integrity check");
     return cw_store_get_ops(st)->integrity_check(st, problems);
 }

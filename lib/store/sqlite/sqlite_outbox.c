@@ -17,6 +17,7 @@
 cw_status cw_outbox_enqueue(cw_store *st, const char *action, const char *idem_key,
                             const char *payload_json, int64_t now, int *inserted)
 {
+    cw_store_enter(st, "outbox");
     sqlite3 *db = cw_store_sqlite(st);
     /* Prepared once per connection: an evaluation queues one row per
      * (alert, action), tens of thousands on a first day. */
@@ -96,7 +97,7 @@ cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due
     cw_due_row *rows = calloc((size_t)(max > 0 ? max : 1), sizeof *rows);
     if (!rows) {
         sqlite3_finalize(q);
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "outbox: out of memory reading due messages");
     }
     int k = 0, rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW && k < max) {
@@ -109,7 +110,8 @@ cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due
         if (!r->idem_key || !r->action || !r->payload) {
             sqlite3_finalize(q);
             cw_outbox_due_free(rows, k);
-            return CW_ERR_NOMEM;
+            return cw_store_set_error(st, CW_ERR_NOMEM,
+                                      "outbox: out of memory reading due messages");
         }
     }
     sqlite3_finalize(q);
@@ -230,6 +232,7 @@ cw_status cw_task_insert(cw_store *st, const char *idem_key, const char *account
 cw_status cw_outbox_scan(cw_store *st, int status, int64_t id,
                          cw_status (*fn)(const cw_outbox_row *r, void *ud), void *ud)
 {
+    cw_store_enter(st, "outbox");
     sqlite3_stmt *q;
     cw_status s = prep(st,
                        "SELECT id, idem_key, action, payload, dest, last_error, status, attempts,"
@@ -271,6 +274,7 @@ cw_status cw_outbox_scan(cw_store *st, int status, int64_t id,
 
 cw_status cw_outbox_retry(cw_store *st, int64_t id, int64_t now)
 {
+    cw_store_enter(st, "outbox retry");
     sqlite3_stmt *q;
     cw_status s = prep(st, "SELECT status FROM outbox WHERE id = ?", &q);
     if (s != CW_OK)
@@ -297,6 +301,7 @@ cw_status cw_outbox_retry(cw_store *st, int64_t id, int64_t now)
 
 cw_status cw_outbox_purge(cw_store *st, int64_t before, int64_t *deleted)
 {
+    cw_store_enter(st, "outbox purge");
     sqlite3_stmt *q;
     cw_status s = prep(st, "DELETE FROM outbox WHERE status = 1 AND delivered_at < ?", &q);
     if (s != CW_OK)
@@ -311,6 +316,7 @@ cw_status cw_outbox_purge(cw_store *st, int64_t before, int64_t *deleted)
 cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
                         cw_status (*fn)(const cw_task *t, void *ud), void *ud)
 {
+    cw_store_enter(st, "tasks");
     sqlite3_stmt *q;
     cw_status s = prep(st,
                        "SELECT id, idem_key, account, assignee, title, body, due_day, status,"
@@ -356,6 +362,7 @@ cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
 
 cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t now)
 {
+    cw_store_enter(st, "task close");
     sqlite3_stmt *q;
     cw_status s = prep(st, "UPDATE tasks SET status = ?, closed_at = ? WHERE id = ?", &q);
     if (s != CW_OK)

@@ -34,7 +34,8 @@ cw_status cw_score_db_open(cw_store *st, score_db **out)
     *out = NULL;
     score_db *d = calloc(1, sizeof *d);
     if (!d)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM,
+                                  "scores: out of memory opening the score writer");
     d->st = st;
     d->db = cw_store_sqlite(st);
     cw_status s;

@@ -41,6 +41,9 @@ struct cw_store {
     sqlite3 *db;
     int64_t cache_kib; /* page cache this handle was opened with */
     char *errmsg;
+    cw_status err_status; /* the status errmsg belongs to (CW_OK: none) */
+    const char *stage;    /* the running public call (cw_store_enter), static */
+    char why_buf[128];    /* cw_store_why's "stage: reason" when errmsg is empty */
     int in_txn;
     sqlite3_stmt *put[CW_KIND__COUNT];
     /* merge (put_row_merge): insert-if-absent per kind, and updates of the
@@ -259,6 +262,8 @@ static const char *db_error_class(cw_store *st, char *why, size_t n)
 
 cw_status cw_store_set_error(cw_store *st, cw_status status, const char *fmt, ...)
 {
+    if (!st)
+        return status;
     va_list ap;
     va_start(ap, fmt);
     char buf[1024], why[160] = "";
@@ -268,7 +273,26 @@ cw_status cw_store_set_error(cw_store *st, cw_status status, const char *fmt, ..
     free(st->errmsg);
     /* "disk full: commit: database or disk is full", not a bare database error. */
     st->errmsg = cw_strdupf("%s%s%s", cls, buf, why);
+    st->err_status = st->errmsg ? status : CW_OK;
     return status;
+}
+
+/* Why clear at each entry point rather than tag messages with a per-call
+ * sequence number: both need the same hook at the start of every public
+ * call, but clearing also keeps cw_store_errmsg (which has no status to
+ * compare) from showing an earlier call's message, and costs nothing. The
+ * status recorded beside the message is a second guard for cw_store_why: a
+ * message set for one status is never shown as the reason for another. The
+ * stage is the safety net for a failure deep in a callback that had no
+ * handle to put a message on: cw_store_why still names the call. */
+void cw_store_enter(cw_store *st, const char *stage)
+{
+    if (!st)
+        return;
+    free(st->errmsg);
+    st->errmsg = NULL;
+    st->err_status = CW_OK;
+    st->stage = stage;
 }
 
 const char *cw_store_errmsg(const cw_store *st)
@@ -279,7 +303,15 @@ const char *cw_store_errmsg(const cw_store *st)
 const char *cw_store_why(const cw_store *st, cw_status s)
 {
     const char *m = cw_store_errmsg(st);
-    return *m ? m : cw_strerror(s);
+    if (*m && st->err_status == s)
+        return m;
+    if (!st || !st->stage || s == CW_OK)
+        return cw_strerror(s);
+    /* The handle is never a const object (cw_store_open allocates it): the
+     * buffer is scratch space, borrowed until the next call like errmsg. */
+    char *buf = ((cw_store *)st)->why_buf;
+    snprintf(buf, sizeof st->why_buf, "%s: %s", st->stage, cw_strerror(s));
+    return buf;
 }
 
 static cw_status db_error(cw_store *st, const char *what)
@@ -347,6 +379,7 @@ static cw_status migrate(cw_store *st)
             if (keep) {
                 free(st->errmsg);
                 st->errmsg = keep;
+                st->err_status = CW_ERR_DB;
             }
             return CW_ERR_DB;
         }
@@ -791,7 +824,7 @@ static cw_status sq_scan_event_days(cw_store *st, int64_t lo, int64_t hi,
             size_t cap = n * 2;
             cw_event_cell *c = realloc(st->scan_cells, cap * sizeof *c);
             if (!c) {
-                s = CW_ERR_NOMEM;
+                s = cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory reading event days");
                 break;
             }
             st->scan_cells = c;
@@ -1109,7 +1142,7 @@ static cw_status sq_account_metrics_put(cw_store *st, int64_t day, int64_t accou
     sqlite3_stmt *q = st->q_am_put;
     const unsigned char *a = pack(st, 0, vals, n), *b = trend ? pack(st, 1, trend, n) : NULL;
     if (!a || (trend && !b))
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory saving account metrics");
     sqlite3_bind_int64(q, 1, day);
     sqlite3_bind_int64(q, 2, account);
     sqlite3_bind_blob(q, 3, a, n * 8, SQLITE_STATIC);
@@ -1147,7 +1180,7 @@ static cw_status sq_account_peers_put(cw_store *st, int64_t day, int64_t account
         return s;
     const unsigned char *a = pack(st, 0, pcts, n);
     if (!a)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory saving peer metrics");
     sqlite3_bind_blob(st->q_peers_put, 1, a, n * 8, SQLITE_STATIC);
     sqlite3_bind_int64(st->q_peers_put, 2, day);
     sqlite3_bind_int64(st->q_peers_put, 3, account);
@@ -1183,7 +1216,8 @@ static cw_status sq_account_metrics_scan(cw_store *st, int64_t lo, int64_t hi, i
         if (len > n) {
             double *nb = realloc(buf, sizeof *nb * 3 * (size_t)len);
             if (!nb) {
-                s = CW_ERR_NOMEM;
+                s = cw_store_set_error(st, CW_ERR_NOMEM,
+                                       "store: out of memory reading account metrics");
                 break;
             }
             buf = nb;
@@ -1214,7 +1248,7 @@ static cw_status sq_user_metrics_put(cw_store *st, int64_t day, int64_t user, in
         return s;
     const unsigned char *a = pack(st, 0, vals, n);
     if (!a)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory saving user metrics");
     sqlite3_stmt *q = st->q_um_put;
     sqlite3_bind_int64(q, 1, day);
     sqlite3_bind_int64(q, 2, user);
@@ -1430,12 +1464,14 @@ static cw_status sq_quarantine_scan(cw_store *st, int64_t limit,
 
 cw_status cw_quarantine_counts_get(cw_store *st, cw_quarantine_counts *out)
 {
+    cw_store_enter(st, "quarantine");
     return st->ops->quarantine_counts(st, out);
 }
 
 cw_status cw_quarantine_list(cw_store *st, int64_t limit,
                              cw_status (*fn)(const cw_quarantine_row *row, void *ud), void *ud)
 {
+    cw_store_enter(st, "quarantine");
     return st->ops->quarantine_scan(st, limit, fn, ud);
 }
 
@@ -1586,7 +1622,8 @@ static cw_status open_readonly_fallback(cw_store *st, const char *path)
     size_t n = strlen(path);
     char *uri = malloc(n * 3 + 32);
     if (!uri)
-        return CW_ERR_NOMEM;
+        return cw_store_set_error(st, CW_ERR_NOMEM,
+                                  "%s: out of memory opening the database read-only", path);
     size_t w = (size_t)snprintf(uri, 8, "file:");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)path[i];
@@ -1615,7 +1652,7 @@ cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out
 {
     char *msg = NULL;
     cw_status s = store_open(path, o, out, &msg);
-    return cw_error_take(err, s, msg);
+    return cw_error_take(err, s, msg, "store open");
 }
 
 static cw_status store_open(const char *path, const cw_store_opts *o, cw_store **out, char **errmsg)
@@ -1631,8 +1668,11 @@ static cw_status store_open(const char *path, const cw_store_opts *o, cw_store *
         return CW_ERR_USAGE;
     }
     cw_store *st = calloc(1, sizeof *st);
-    if (!st)
+    if (!st) {
+        if (errmsg)
+            *errmsg = cw_strdupf("%s: out of memory opening the store", path);
         return CW_ERR_NOMEM;
+    }
     st->ops = &sqlite_ops;
     int ro = o && o->readonly;
     int flags = ro ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -1765,6 +1805,7 @@ static int64_t scalar(cw_store *st, const char *sql, cw_status *s)
 
 cw_status cw_store_summarize(cw_store *st, cw_store_summary *out)
 {
+    cw_store_enter(st, "summary");
     memset(out, 0, sizeof *out);
     cw_status s = CW_OK;
     char sql[256];

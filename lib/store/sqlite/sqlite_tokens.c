@@ -43,6 +43,7 @@ static void b64url(const unsigned char *in, size_t n, char *out)
 cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, int64_t now,
                           char token[CW_TOKEN_LEN + 1], int64_t *id)
 {
+    cw_store_enter(st, "token create");
     unsigned char rnd[32];
     size_t got = 0;
     while (got < sizeof rnd) {
@@ -80,6 +81,7 @@ cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, in
 cw_status cw_token_verify(cw_store *st, const char *token, size_t len, cw_token_role *role,
                           int64_t *id)
 {
+    cw_store_enter(st, "token verify");
     if (len != CW_TOKEN_LEN || memcmp(token, "cw_", 3) != 0)
         return CW_ERR_NOTFOUND;
     unsigned char h[SHA256_DIGEST_LENGTH];
@@ -113,6 +115,7 @@ cw_status cw_token_verify(cw_store *st, const char *token, size_t len, cw_token_
 
 cw_status cw_token_revoke(cw_store *st, int64_t id, int64_t now)
 {
+    cw_store_enter(st, "token revoke");
     sqlite3 *db = cw_store_sqlite(st);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db,
@@ -133,6 +136,7 @@ cw_status cw_token_revoke(cw_store *st, int64_t id, int64_t now)
 
 cw_status cw_token_list(cw_store *st, cw_status (*fn)(const cw_token_info *t, void *ud), void *ud)
 {
+    cw_store_enter(st, "tokens");
     sqlite3 *db = cw_store_sqlite(st);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db,
