@@ -12,11 +12,20 @@
 int cmd_backtest(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},        {"horizon", required_argument, NULL, 'H'},
-        {"from", required_argument, NULL, 'f'},      {"to", required_argument, NULL, 't'},
-        {"kind", required_argument, NULL, 'k'},      {"format", required_argument, NULL, 'F'},
-        {"threads", required_argument, NULL, 'T'},   {"green-below", required_argument, NULL, 'g'},
-        {"suggest-weights", no_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},
+        {"horizon", required_argument, NULL, 'H'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"kind", required_argument, NULL, 'k'},
+        {"format", required_argument, NULL, 'F'},
+        {"threads", required_argument, NULL, 'T'},
+        {"green-below", required_argument, NULL, 'g'},
+        {"suggest-weights", no_argument, NULL, 'S'},
+        {"data-end", required_argument, NULL, 'E'},
+        {"no-product-features", no_argument, NULL, 'N'},
+        {"min-positives", required_argument, NULL, 'P'},
+        {"force", no_argument, NULL, 'O'},
+        {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -54,6 +63,13 @@ int cmd_backtest(int argc, char **argv)
             }
             break;
         case 'S': suggest = 1; break;
+        case 'E': rc = cli_parse_day("--data-end", optarg, &o.data_end_day); break;
+        case 'N': o.no_product_features = 1; break;
+        case 'P':
+            rc = cli_model_num("--min-positives", optarg, 1, 1e6, &v);
+            o.min_positives = (int)v;
+            break;
+        case 'O': o.force = 1; break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -107,6 +123,11 @@ int cmd_backtest(int argc, char **argv)
         cw_time_format(b->test_from * 86400, 1, a, sizeof a);
         cw_time_format(b->test_to * 86400, 1, z, sizeof z);
         printf("backtest on snapshots %s .. %s, churn within %d days\n", a, z, b->horizon_days);
+        if (b->unknown_rows > 0) {
+            cw_time_format(b->data_end_day * 86400, 1, a, sizeof a);
+            printf("%lld rows left out: their %d-day window passes the subscription data end %s\n",
+                   (long long)b->unknown_rows, b->horizon_days, a);
+        }
         printf("%-28s %8s %6s %7s %7s %7s %8s %8s %8s %7s %7s\n", "subject", "rows", "churn",
                "ROC AUC", "PR AUC", "Brier", "prec@10", "rec@10", "lift@10", "lead d", "missed");
         for (int i = 0; i < b->n; i++) {
@@ -115,6 +136,14 @@ int cmd_backtest(int argc, char **argv)
                    x->subject, (long long)x->eval.n, (long long)x->eval.positives, x->eval.roc_auc,
                    x->eval.pr_auc, x->eval.brier, x->eval.precision_10, x->eval.recall_10,
                    x->eval.lift_10, x->lead.median_days, 100 * x->lead.never_flagged_share);
+        }
+        printf("95%% intervals: ROC AUC (DeLong), lift@10%% (bootstrap, %d resamples)\n",
+               CW_EVAL_BOOTSTRAP);
+        for (int i = 0; i < b->n; i++) {
+            const cw_backtest_subject *x = &b->subjects[i];
+            printf("  %-28.28s ROC AUC %.3f [%.3f, %.3f]  lift@10 %.2f [%.2f, %.2f]\n", x->subject,
+                   x->eval.roc_auc, x->eval.roc_auc_lo, x->eval.roc_auc_hi, x->eval.lift_10,
+                   x->eval.lift_10_lo, x->eval.lift_10_hi);
         }
         for (int i = 0; i < b->n; i++) {
             const cw_backtest_subject *x = &b->subjects[i];

@@ -22,13 +22,10 @@ static void on_progress(int64_t done, int64_t total, int64_t events, void *ud)
 int cmd_simulate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"accounts", required_argument, NULL, 'a'},
-        {"start", required_argument, NULL, 's'},
-        {"months", required_argument, NULL, 'm'},
-        {"seed", required_argument, NULL, 'S'},
-        {"out", required_argument, NULL, 'o'},
-        {"gzip", no_argument, NULL, 'z'},
-        {NULL, 0, NULL, 0},
+        {"accounts", required_argument, NULL, 'a'}, {"start", required_argument, NULL, 's'},
+        {"months", required_argument, NULL, 'm'},   {"seed", required_argument, NULL, 'S'},
+        {"out", required_argument, NULL, 'o'},      {"gzip", no_argument, NULL, 'z'},
+        {"product-events", no_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
     };
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
@@ -46,6 +43,7 @@ int cmd_simulate(int argc, char **argv)
         case 'S': rc = cli_override(cfg, "simulate.seed", optarg); break;
         case 'o': o.out_dir = optarg; break;
         case 'z': o.gzip = 1; break;
+        case 'P': o.product_events = 1; break;
         default: rc = EXIT_USAGE;
         }
     }

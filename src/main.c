@@ -15,7 +15,7 @@
 const cli_command cli_commands[] = {
     {"simulate", cmd_simulate, "write a deterministic simulated SaaS world as CSV files",
      "usage: churnwatch simulate [--accounts N] [--start DATE] [--months M] [--seed S]\n"
-     "                           [--gzip] --out DIR\n"
+     "                           [--gzip] [--product-events] --out DIR\n"
      "\n"
      "Writes one CSV per kind of input (see `churnwatch help data-model`), plus\n"
      "truth/ground_truth.csv (each account's hidden churn driver) and manifest.json (the\n"
@@ -26,6 +26,9 @@ const cli_command cli_commands[] = {
      "  --months M     months simulated, 1..120 (default 12)\n"
      "  --seed S       random seed (default 42)\n"
      "  --gzip         write events.csv.gz instead of events.csv\n"
+     "  --product-events  users also pin or dismiss insights (insight_pin,\n"
+     "                 insight_dismiss: no feature, no built-in metric); 20% of\n"
+     "                 accounts stop pinning at some point and then churn at renewals\n"
      "  --out DIR      output directory (created when missing)\n"},
     {"ingest", cmd_ingest, "validate and load CSV / JSON Lines exports into the database",
      "usage: churnwatch ingest [--db F] [--kind K | --source NAME | --preset NAME]\n"
@@ -356,11 +359,22 @@ const cli_command cli_commands[] = {
      "usage: churnwatch train [--db F] [--kind logreg|xgboost|both] [--horizon DAYS]\n"
      "                        [--from DATE] [--to DATE] [--seat-loss X%] [--mrr-loss X%]\n"
      "                        [--activate] [--name N] [--threads N] [--dump-matrix PREFIX]\n"
+     "                        [--data-end DATE] [--no-product-features]\n"
+     "                        [--max-event-names N] [--min-positives N] [--force]\n"
      "                        [--format table|json]\n"
      "\n"
      "Label: the account churns (MRR goes to 0) within --horizon days (default 90) after\n"
      "a snapshot, or loses at least --seat-loss / --mrr-loss percent. Rows: accounts\n"
      "active at each stored snapshot (churnwatch metrics --from --to --every 7d).\n"
+     "A label is known when its window ends by the day the subscription data is\n"
+     "complete to: --data-end, else the latest subscription change stored; rows past\n"
+     "it are left out of fit and test and counted.\n"
+     "Features: the catalogue's account metrics, the configured custom metrics (each\n"
+     "with its 28-day trend) and, per event name used by at least 2% of accounts (at\n"
+     "most --max-event-names, default 40), its 28-day count, count per active user and\n"
+     "% change vs the previous 28 days; --no-product-features keeps the catalogue only.\n"
+     "Under --min-positives (30) churn rows in the fit or the test rows it stops with\n"
+     "exit 8 unless --force. Prints 95% intervals for ROC AUC (DeLong) and lift@10%.\n"
      "Split by time: fit, calibration (Platt), a purge gap of one horizon, test.\n"
      "Saves each model in table models with its test metrics and prints the metrics\n"
      "each model looks at most; --activate makes the one with the higher held-out ROC\n"
@@ -379,8 +393,10 @@ const cli_command cli_commands[] = {
     {"backtest", cmd_backtest, "judge the scorecard and the models on later snapshots",
      "usage: churnwatch backtest [--db F] [--horizon DAYS] [--from DATE] [--to DATE]\n"
      "                           [--kind logreg|xgboost|both] [--green-below P]\n"
-     "                           [--threads N] [--format table|json]\n"
+     "                           [--threads N] [--data-end DATE] [--no-product-features]\n"
+     "                           [--min-positives N] [--force] [--format table|json]\n"
      "\n"
+     "Labels, features and the small-data stop as in train.\n"
      "Trains the models on the earlier snapshots and evaluates them, and every\n"
      "scorecard version in table scores (risk = 100 - score, red = colour 2), on the\n"
      "later ones: ROC AUC, PR AUC, precision/recall/lift in the riskiest 10% and 20%,\n"
@@ -399,7 +415,10 @@ static const char *exit_codes_help =
     "  5  database error, or a database schema newer than this build\n"
     "  6  out of memory or an internal error\n"
     "  7  another `churnwatch run` is in progress on the same database (run lock\n"
-    "     DB.run.lock); nothing was done\n";
+    "     DB.run.lock); nothing was done\n"
+    "  8  train / backtest: too few churns in the fit or test rows for the result to\n"
+    "     mean anything (under --min-positives, default 30); nothing was saved.\n"
+    "     --force trains anyway\n";
 
 static const char *global_help =
     "usage: churnwatch [--config F] <command> [options]\n"
@@ -536,6 +555,7 @@ int cli_exit_code(cw_status s)
     case CW_ERR_SCHEMA: return EXIT_DB;
     case CW_ERR_TOOBIG: return EXIT_DATA;
     case CW_ERR_NOTFOUND: return EXIT_USAGE;
+    case CW_ERR_SMALLDATA: return EXIT_SMALL_DATA;
     case CW_ERR_NOMEM: return EXIT_INTERNAL;
     }
     return EXIT_INTERNAL;

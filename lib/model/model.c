@@ -74,6 +74,7 @@ void cw_model_free(cw_model *md)
     free(md->nthr);
     if (md->booster)
         XGBoosterFree(md->booster);
+    cw_mx_spec_free(&md->spec);
     free(md);
 }
 
@@ -145,6 +146,11 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
     int nf = m->nf;
     cw_model *md = model_new(CW_MODEL_LOGREG, nf, m->nmetrics);
     float *col = malloc((size_t)(n < QUANTILE_SAMP ? n : QUANTILE_SAMP) * sizeof *col);
+    /* hasmiss[j]: a missing indicator for j. Only where missingness varies
+     * over the fit rows: an indicator that is 1 on every row is a second
+     * intercept, and the L2 penalty spreads the bias over all of them (65
+     * all-missing columns took most of the weight on a real dataset). A
+     * feature missing on every fit row is dropped: weight 0, no indicator. */
     unsigned char *hasmiss = calloc((size_t)nf, 1);
     if (!md || !col || !hasmiss) {
         cw_model_free(md);
@@ -155,14 +161,15 @@ static cw_status fit_logreg(const cw_mx *m, const int64_t *idx, int64_t n, cw_mo
     /* Scaling from the fit rows: quantiles on an evenly strided sample. */
     int64_t step = n > QUANTILE_SAMP ? (n + QUANTILE_SAMP - 1) / QUANTILE_SAMP : 1;
     for (int j = 0; j < nf; j++) {
-        int64_t k = 0;
+        int64_t k = 0, nmiss = 0;
         for (int64_t i = 0; i < n; i++) {
             float v = m->x[idx[i] * nf + j];
             if (isnan(v))
-                hasmiss[j] = 1;
+                nmiss++;
             else if (i % step == 0)
                 col[k++] = v;
         }
+        hasmiss[j] = nmiss > 0 && nmiss < n;
         if (k == 0) {
             md->median[j] = md->clip_lo[j] = md->clip_hi[j] = 0;
             continue;
@@ -674,51 +681,70 @@ cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *i
 cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
                               int64_t max_rows, cw_metric_importance *imp)
 {
-    int nf = md->nf, nm = m->nmetrics;
+    int nf = md->nf, ng = cw_mx_groups(m);
     int64_t step = max_rows > 0 && n > max_rows ? (n + max_rows - 1) / max_rows : 1;
     int64_t ns = n > 0 ? (n + step - 1) / step : 0;
     int64_t *rows = malloc((size_t)(ns ? ns : 1) * sizeof *rows);
     double *c = malloc((size_t)(ns ? ns : 1) * (size_t)(nf + 1) * sizeof *c);
-    cw_status rc = rows && c ? CW_OK : CW_ERR_NOMEM;
+    double *acc = calloc((size_t)ng * 7, sizeof *acc); /* per group: |sum|, x, y, xx, yy, xy, n */
+    int *first = malloc((size_t)(ng ? ng : 1) * sizeof *first);
+    double *gy = malloc((size_t)(ng ? ng : 1) * sizeof *gy);
+    cw_status rc = rows && c && acc && first && gy ? CW_OK : CW_ERR_NOMEM;
     for (int64_t i = 0; rc == CW_OK && i < ns; i++)
         rows[i] = idx[i * step];
     if (rc == CW_OK && ns > 0)
         rc = cw_model_contribs(md, m, rows, ns, c);
-    double total = 0;
-    for (int k = 0; rc == CW_OK && k < nm; k++) {
-        /* value and trend contributions summed, as in the explanations; the
-         * direction from the correlation of the value with that sum */
-        double sa = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
-        int64_t nv = 0;
-        for (int64_t i = 0; i < ns; i++) {
-            const double *ci = c + i * (nf + 1);
-            double y = ci[k] + (k + nm < nf ? ci[k + nm] : 0);
-            sa += fabs(y);
-            double x = m->x[rows[i] * nf + k];
+    if (rc == CW_OK) {
+        for (int g = 0; g < ng; g++)
+            first[g] = -1;
+        for (int j = 0; j < nf; j++)
+            if (first[cw_mx_group(m, j)] < 0)
+                first[cw_mx_group(m, j)] = j;
+    }
+    /* value and trend contributions summed, as in the explanations; the
+     * direction from the correlation of the value with that sum */
+    for (int64_t i = 0; rc == CW_OK && i < ns; i++) {
+        const double *ci = c + i * (nf + 1);
+        for (int g = 0; g < ng; g++)
+            gy[g] = 0;
+        for (int j = 0; j < nf; j++)
+            gy[cw_mx_group(m, j)] += ci[j];
+        for (int g = 0; g < ng; g++) {
+            double *a = acc + 7 * g, y = gy[g];
+            a[0] += fabs(y);
+            double x = first[g] >= 0 ? m->x[rows[i] * m->nf + first[g]] : NAN;
             if (isnan(x))
                 continue;
-            nv++;
-            sx += x;
-            sy += y;
-            sxx += x * x;
-            syy += y * y;
-            sxy += x * y;
+            a[1] += x;
+            a[2] += y;
+            a[3] += x * x;
+            a[4] += y * y;
+            a[5] += x * y;
+            a[6] += 1;
         }
-        imp[k].metric = k;
-        imp[k].mean_abs = ns ? sa / (double)ns : 0;
-        imp[k].direction = 0;
-        if (nv > 1) {
-            double cov = sxy - sx * sy / (double)nv, vx = sxx - sx * sx / (double)nv,
-                   vy = syy - sy * sy / (double)nv;
-            double r = vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : 0;
-            imp[k].direction = r > 0.1 ? 1 : r < -0.1 ? -1 : 0;
-        }
-        total += imp[k].mean_abs;
     }
-    for (int k = 0; rc == CW_OK && k < nm; k++)
-        imp[k].share = total > 0 ? imp[k].mean_abs / total : 0;
+    double total = 0;
+    for (int g = 0; rc == CW_OK && g < ng; g++) {
+        const double *a = acc + 7 * g;
+        double nv = a[6];
+        imp[g].metric = g;
+        imp[g].mean_abs = ns ? a[0] / (double)ns : 0;
+        imp[g].direction = 0;
+        if (nv > 1) {
+            double cov = a[5] - a[1] * a[2] / nv, vx = a[3] - a[1] * a[1] / nv,
+                   vy = a[4] - a[2] * a[2] / nv;
+            double r = vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : 0;
+            imp[g].direction = r > 0.1 ? 1 : r < -0.1 ? -1 : 0;
+        }
+        total += imp[g].mean_abs;
+    }
+    for (int g = 0; rc == CW_OK && g < ng; g++)
+        imp[g].share = total > 0 ? imp[g].mean_abs / total : 0;
     free(rows);
     free(c);
+    free(acc);
+    free(first);
+    free(gy);
     return rc;
 }
 
@@ -800,17 +826,55 @@ cw_status cw_model_deserialise(const char *kind, const char *meta, const void *b
     int ncat = cw_metrics_catalog(&cat), na = 0;
     while (na < ncat && cat[na].scope == CW_SCOPE_ACCOUNT)
         na++;
-    if (nf != 2 * na) {
+    /* the custom metrics and event names it learnt from (none before they
+     * were features) */
+    cw_mx_spec spec;
+    memset(&spec, 0, sizeof spec);
+    json_t *fs = json_object_get(mj, "feature_set");
+    int ok = 1;
+    for (int part = 0; ok && part < 2; part++) {
+        json_t *a = json_object_get(fs, part ? "events" : "custom");
+        size_t i;
+        json_t *v;
+        int cnt = json_is_array(a) ? (int)json_array_size(a) : 0;
+        char ***dst = part ? &spec.events : &spec.custom;
+        if (cnt && !(*dst = calloc((size_t)cnt, sizeof **dst))) {
+            ok = 0;
+            break;
+        }
+        json_array_foreach (a, i, v) {
+            const char *str = json_string_value(v);
+            char *cp = str ? cw_strdupf("%s", str) : NULL;
+            if (!cp) {
+                ok = 0;
+                break;
+            }
+            (*dst)[i] = cp;
+            if (part)
+                spec.nevents++;
+            else
+                spec.ncustom++;
+        }
+    }
+    int want = 2 * na + 2 * spec.ncustom + CW_EVENT_FEATURES * spec.nevents;
+    if (!ok || nf != want) {
         json_decref(mj);
+        cw_mx_spec_free(&spec);
+        if (!ok) {
+            *err = cw_strdupf("model: the stored feature set is damaged");
+            return CW_ERR_INPUT;
+        }
         *err = cw_strdupf("model: it was trained on %d features, this build has %d; train again",
-                          nf, 2 * na);
+                          nf, want);
         return CW_ERR_INPUT;
     }
     cw_model *md = model_new(k, nf, na);
     if (!md) {
         json_decref(mj);
+        cw_mx_spec_free(&spec);
         return CW_ERR_NOMEM;
     }
+    md->spec = spec;
     md->platt_a = json_number_value(json_object_get(cal, "a"));
     md->platt_b = json_number_value(json_object_get(cal, "b"));
     md->horizon_days = (int)json_integer_value(json_object_get(mj, "horizon_days"));

@@ -370,7 +370,13 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     memset(&m, 0, sizeof m);
     if (rc == CW_OK)
         rc = cw_subs_load(st, &subs);
-    cw_mx_opts mo = {day, day, 90, 0, 0, 1};
+    cw_mx_opts mo;
+    memset(&mo, 0, sizeof mo);
+    mo.from_day = mo.to_day = day;
+    mo.horizon_days = 90;
+    mo.want_peers = 1;
+    mo.spec = md ? &md->spec : NULL; /* the columns the model was trained on */
+    mo.no_product_features = 1;
     if (rc == CW_OK)
         rc = cw_mx_load(st, &subs, &mo, &m);
     cw_predictions *res = calloc(1, sizeof *res);

@@ -46,11 +46,39 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
                         double seat_loss_pct, double mrr_loss_pct, double test_share,
                         int want_peers, cw_split *sp)
 {
+    cw_split_opts o;
+    memset(&o, 0, sizeof o);
+    o.from_day = from_day;
+    o.to_day = to_day;
+    o.horizon_days = horizon_days;
+    o.seat_loss_pct = seat_loss_pct;
+    o.mrr_loss_pct = mrr_loss_pct;
+    o.test_share = test_share;
+    o.want_peers = want_peers;
+    o.no_product_features = 1;
+    o.min_positives = -1;
+    return cw_split_make_ex(st, &o, sp);
+}
+
+cw_status cw_split_make_ex(cw_store *st, const cw_split_opts *o, cw_split *sp)
+{
     memset(sp, 0, sizeof *sp);
+    int horizon_days = o->horizon_days;
+    double test_share = o->test_share;
     cw_status rc = cw_subs_load(st, &sp->subs);
     if (rc != CW_OK)
         return rc;
-    cw_mx_opts mo = {from_day, to_day, horizon_days, seat_loss_pct, mrr_loss_pct, want_peers};
+    cw_mx_opts mo;
+    memset(&mo, 0, sizeof mo);
+    mo.from_day = o->from_day;
+    mo.to_day = o->to_day;
+    mo.horizon_days = horizon_days;
+    mo.seat_loss_pct = o->seat_loss_pct;
+    mo.mrr_loss_pct = o->mrr_loss_pct;
+    mo.want_peers = o->want_peers;
+    mo.data_end_day = o->data_end_day;
+    mo.no_product_features = o->no_product_features;
+    mo.max_event_names = o->max_event_names;
     rc = cw_mx_load(st, &sp->subs, &mo, &sp->mx);
     if (rc != CW_OK) {
         cw_subs_free(&sp->subs);
@@ -70,14 +98,17 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
     int ntrain = 0;
     while (ntrain < nl && m->snap[ntrain] + horizon_days < test_from)
         ntrain++;
-    if (nl < 3 || ntrain < 2)
-        return cw_split_free(sp),
-               cw_store_set_error(
-                   st, CW_ERR_INPUT,
-                   "model: %d snapshot(s) have a known %d-day outcome and %d of them precede the "
-                   "test period by a full horizon; training needs at least 2 (compute more "
-                   "history: churnwatch metrics --from .. --to .. --every 7d)",
-                   nl, horizon_days, ntrain);
+    if (nl < 3 || ntrain < 2) {
+        char de[32];
+        cw_time_format(m->data_end_day * DAY_SECONDS, 1, de, sizeof de);
+        cw_split_free(sp);
+        return cw_store_set_error(
+            st, CW_ERR_INPUT,
+            "model: %d snapshot(s) have a known %d-day outcome (subscription data to %s) and %d "
+            "of them precede the test period by a full horizon; training needs at least 2 "
+            "(compute more history: churnwatch metrics --from .. --to .. --every 7d)",
+            nl, horizon_days, m->data_end_day >= 0 ? de : "none", ntrain);
+    }
     int ncal = ntrain / 5 > 0 ? ntrain / 5 : 1;
     int64_t cal_from = m->snap[ntrain - ncal], fit_to = m->snap[ntrain - ncal - 1];
     sp->fit_from = m->snap[0];
@@ -94,7 +125,7 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
         cw_split_free(sp);
         return CW_ERR_NOMEM;
     }
-    int64_t fpos = 0;
+    int64_t fpos = 0, tpos = 0;
     for (int64_t r = 0; r < m->rows; r++) {
         int64_t d = m->day[r];
         if (m->y[r] == CW_LABEL_UNKNOWN)
@@ -106,14 +137,32 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
             sp->cal[sp->ncal++] = r;
         } else if (d >= test_from && d <= test_to) {
             sp->test[sp->ntest++] = r;
+            tpos += m->y[r];
         }
     }
+    sp->fit_pos = fpos;
+    sp->test_pos = tpos;
     if (fpos < 5) {
         cw_split_free(sp);
         return cw_store_set_error(st, CW_ERR_INPUT,
                                   "model: only %lld churn label(s) in the training snapshots; "
                                   "a model needs more history or a longer horizon",
                                   (long long)fpos);
+    }
+    /* Small data: with a few churns a test AUC means little (its 95%
+     * interval spans about ±0.25 at 5 churns) and a fit learns noise. */
+    int minp = o->min_positives == 0 ? 30 : o->min_positives;
+    if (minp > 0 && (fpos < minp || tpos < minp)) {
+        sp->small_data = 1;
+        if (!o->force) {
+            cw_split_free(sp);
+            return cw_store_set_error(
+                st, CW_ERR_SMALLDATA,
+                "model: too few churns to judge a model: %lld churn row(s) in the fit rows and "
+                "%lld in the test rows, at least %d each are needed (--min-positives); collect "
+                "more history, use a longer --horizon, or pass --force to train anyway",
+                (long long)fpos, (long long)tpos, minp);
+        }
     }
     return CW_OK;
 }
@@ -187,11 +236,15 @@ json_t *cw_eval_json(const cw_eval *e)
     json_object_set_new(o, "rows", json_integer(e->n));
     json_object_set_new(o, "positives", json_integer(e->positives));
     json_object_set_new(o, "roc_auc", jnum(e->roc_auc));
+    json_object_set_new(o, "roc_auc_ci95",
+                        json_pack("[o,o]", jnum(e->roc_auc_lo), jnum(e->roc_auc_hi)));
     json_object_set_new(o, "pr_auc", jnum(e->pr_auc));
     json_object_set_new(o, "brier", jnum(e->brier));
     json_object_set_new(o, "precision_top10", jnum(e->precision_10));
     json_object_set_new(o, "recall_top10", jnum(e->recall_10));
     json_object_set_new(o, "lift_top10", jnum(e->lift_10));
+    json_object_set_new(o, "lift_top10_ci95",
+                        json_pack("[o,o]", jnum(e->lift_10_lo), jnum(e->lift_10_hi)));
     json_object_set_new(o, "precision_top20", jnum(e->precision_20));
     json_object_set_new(o, "recall_top20", jnum(e->recall_20));
     json_object_set_new(o, "lift_top20", jnum(e->lift_20));
@@ -218,7 +271,8 @@ json_t *cw_eval_json(const cw_eval *e)
 }
 
 static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_model *md,
-                        const cw_eval *ev, const char *name, const cw_metric_importance *imp)
+                        const cw_eval *ev, const char *name, const cw_metric_importance *imp,
+                        const unsigned char *dropped)
 {
     json_t *m = json_object();
     char buf[96];
@@ -230,6 +284,33 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     for (int j = 0; j < sp->mx.nf; j++)
         json_array_append_new(f, json_string(cw_mx_feature_name(&sp->mx, j, buf, sizeof buf)));
     json_object_set_new(m, "features", f);
+    /* what predict must rebuild: the custom metrics and event names */
+    json_t *fs = json_object(), *fc = json_array(), *fe = json_array(), *fd = json_array();
+    for (int i = 0; i < sp->mx.spec.ncustom; i++)
+        json_array_append_new(fc, json_string(sp->mx.spec.custom[i]));
+    for (int i = 0; i < sp->mx.spec.nevents; i++)
+        json_array_append_new(fe, json_string(sp->mx.spec.events[i]));
+    for (int j = 0; dropped && j < sp->mx.nf; j++)
+        if (dropped[j])
+            json_array_append_new(fd, json_string(cw_mx_feature_name(&sp->mx, j, buf, sizeof buf)));
+    json_object_set_new(fs, "catalogue_metrics", json_integer(sp->mx.nmetrics));
+    json_object_set_new(fs, "custom", fc);
+    json_object_set_new(fs, "events", fe);
+    json_object_set_new(fs, "event_features",
+                        json_string("per event name: count_28d (days D-28..D-1), per_active_user "
+                                    "(/ active_users), change_pct (vs D-56..D-29)"));
+    json_object_set_new(fs, "dropped_all_missing", fd);
+    json_object_set_new(m, "feature_set", fs);
+    json_t *lb = json_object();
+    json_object_set_new(lb, "data_end", jday(sp->mx.data_end_day));
+    json_object_set_new(lb, "data_end_from",
+                        json_string(sp->mx.data_end_declared ? "declared (--data-end)"
+                                                             : "latest subscription change"));
+    json_object_set_new(lb, "rows_left_out", json_integer(sp->mx.unknown_rows));
+    json_object_set_new(lb, "fit_positives", json_integer(sp->fit_pos));
+    json_object_set_new(lb, "test_positives", json_integer(sp->test_pos));
+    json_object_set_new(lb, "small_data", json_boolean(sp->small_data));
+    json_object_set_new(m, "labels", lb);
     json_object_set_new(
         m, "scaling",
         json_string(md->kind == CW_MODEL_LOGREG
@@ -274,13 +355,12 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     json_object_set_new(m, "calibration", cal);
     json_object_set_new(m, "test", cw_eval_json(ev));
     if (imp) { /* sorted, largest share first */
-        const cw_metric_info *cat;
-        cw_metrics_catalog(&cat);
         json_t *a = json_array();
-        for (int k = 0; k < sp->mx.nmetrics; k++) {
+        for (int k = 0; k < cw_mx_groups(&sp->mx); k++) {
             json_t *x = json_object();
-            json_object_set_new(x, "metric", json_string(cat[imp[k].metric].name));
-            json_object_set_new(x, "family", json_string(cat[imp[k].metric].family));
+            json_object_set_new(x, "metric", json_string(cw_mx_group_name(&sp->mx, imp[k].metric)));
+            json_object_set_new(x, "family",
+                                json_string(cw_mx_group_family(&sp->mx, imp[k].metric)));
             json_object_set_new(x, "share", json_real(imp[k].share));
             json_object_set_new(x, "mean_abs_logodds", json_real(imp[k].mean_abs));
             json_object_set_new(x, "direction", json_integer(imp[k].direction));
@@ -386,10 +466,44 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
     memset(res, 0, sizeof *res);
     res->active = -1;
     cw_split sp;
-    cw_status rc = cw_split_make(st, o->from_day, o->to_day, o->horizon_days, o->seat_loss_pct,
-                                 o->mrr_loss_pct, o->test_share > 0 ? o->test_share : 0.25, 0, &sp);
+    cw_split_opts so;
+    memset(&so, 0, sizeof so);
+    so.from_day = o->from_day;
+    so.to_day = o->to_day;
+    so.data_end_day = o->data_end_day;
+    so.horizon_days = o->horizon_days;
+    so.seat_loss_pct = o->seat_loss_pct;
+    so.mrr_loss_pct = o->mrr_loss_pct;
+    so.test_share = o->test_share > 0 ? o->test_share : 0.25;
+    so.no_product_features = o->no_product_features;
+    so.max_event_names = o->max_event_names;
+    so.min_positives = o->min_positives;
+    so.force = o->force;
+    cw_status rc = cw_split_make_ex(st, &so, &sp);
+    if (rc == CW_ERR_SMALLDATA)
+        res->small_data = 1;
     if (rc != CW_OK)
         return rc;
+    res->custom_metrics = sp.mx.spec.ncustom;
+    res->event_names = sp.mx.spec.nevents;
+    res->data_end_day = sp.mx.data_end_day;
+    res->data_end_declared = sp.mx.data_end_declared;
+    res->unknown_rows = sp.mx.unknown_rows;
+    res->fit_positives = sp.fit_pos;
+    res->small_data = sp.small_data;
+    /* features missing on every fit row: no information, zero weight */
+    unsigned char *dropped = calloc((size_t)sp.mx.nf, 1);
+    if (!dropped) {
+        cw_split_free(&sp);
+        return CW_ERR_NOMEM;
+    }
+    for (int j = 0; j < sp.mx.nf; j++) {
+        int64_t i = 0;
+        while (i < sp.nfit && isnan(sp.mx.x[sp.fit[i] * sp.mx.nf + j]))
+            i++;
+        dropped[j] = i == sp.nfit;
+        res->dropped += dropped[j];
+    }
     res->fit_from = sp.fit_from;
     res->fit_to = sp.fit_to;
     res->calib_from = sp.cal_from;
@@ -423,7 +537,8 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         tm->fit_rows = sp.nfit;
         tm->calib_rows = sp.ncal;
         tm->test_rows = sp.ntest;
-        cw_metric_importance *imp = malloc((size_t)sp.mx.nmetrics * sizeof *imp);
+        int ng = cw_mx_groups(&sp.mx);
+        cw_metric_importance *imp = malloc((size_t)ng * sizeof *imp);
         rc = imp ? cw_model_importance(md, &sp.mx, sp.test, sp.ntest, IMPORTANCE_ROWS, imp)
                  : CW_ERR_NOMEM;
         if (rc != CW_OK) {
@@ -431,13 +546,21 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
             cw_model_free(md);
             break;
         }
-        qsort(imp, (size_t)sp.mx.nmetrics, sizeof *imp, importance_cmp);
-        const cw_metric_info *cat;
-        cw_metrics_catalog(&cat);
-        for (int j = 0; j < sp.mx.nmetrics && tm->ntop < CW_TOP_DRIVERS; j++)
-            tm->top[tm->ntop++] = (cw_driver_share){
-                cat[imp[j].metric].name, cat[imp[j].metric].family, imp[j].share, imp[j].direction};
-        char *meta = model_meta(&sp, o, md, &tm->test, tm->name, imp);
+        qsort(imp, (size_t)ng, sizeof *imp, importance_cmp);
+        /* names of extra groups live in sp, which outlives res: copy them */
+        for (int j = 0; j < ng && tm->ntop < CW_TOP_DRIVERS; j++) {
+            cw_driver_share *d = &tm->top[tm->ntop];
+            snprintf(d->name_buf, sizeof d->name_buf, "%s",
+                     cw_mx_group_name(&sp.mx, imp[j].metric));
+            d->metric = d->name_buf;
+            d->family = imp[j].metric < sp.mx.nmetrics ? cw_mx_group_family(&sp.mx, imp[j].metric)
+                        : imp[j].metric < sp.mx.nmetrics + sp.mx.spec.ncustom ? "custom"
+                                                                              : "events";
+            d->share = imp[j].share;
+            d->direction = imp[j].direction;
+            tm->ntop++;
+        }
+        char *meta = model_meta(&sp, o, md, &tm->test, tm->name, imp, dropped);
         free(imp);
         char *body = NULL;
         size_t blen = 0;
@@ -464,6 +587,7 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         rc = ops->commit(st);
     else if (txn)
         ops->rollback(st);
+    free(dropped);
     cw_split_free(&sp);
     return rc;
 }

@@ -304,6 +304,53 @@ static void drivers_by_family(void **state)
     free(d);
 }
 
+/* Issue 13: a feature missing on every fit row gets no weight and no
+ * missing indicator (an indicator that is 1 on every row is a second
+ * intercept the L2 penalty would spread the bias over), so its
+ * contribution is exactly 0 and it is never a driver; a feature whose
+ * missingness varies keeps its indicator. */
+static void all_missing_zero_weight(void **state)
+{
+    (void)state;
+    const int J = 5; /* a constant-0 feature made all-missing */
+    for (int i = 0; i < N; i++)
+        mx.x[(size_t)i * (size_t)mx.nf + J] = NAN;
+    cw_fit_opts fo = {1, 42, 0, 90};
+    cw_model *md = NULL;
+    char *err = NULL;
+    assert_int_equal(cw_model_fit(CW_MODEL_LOGREG, &mx, fit, nfit, &fo, &md, &err), CW_OK);
+    assert_true(md->w[J] == 0 && md->wmiss[J] == 0);
+    assert_true(md->wmiss[1] != 0); /* x1 is missing on 20% of rows */
+    assert_int_equal(cw_model_calibrate(md, &mx, cal, ncal), CW_OK);
+    double *c = malloc((size_t)ntest * (size_t)(mx.nf + 1) * sizeof *c);
+    double *fs = malloc((size_t)(2 * mx.nmetrics) * sizeof *fs);
+    cw_driver_rank *d = malloc((size_t)mx.nmetrics * sizeof *d);
+    assert_int_equal(cw_model_contribs(md, &mx, test, ntest, c), CW_OK);
+    for (int64_t i = 0; i < ntest; i++) {
+        const double *ci = c + i * (mx.nf + 1);
+        assert_true(ci[J] == 0);
+        cw_order_drivers(ci, mx.nmetrics, d, fs);
+        for (int k = 0; k < mx.nmetrics; k++)
+            if (d[k].k == J) /* neither raises nor lowers */
+                assert_true(d[k].c == 0 && fs[J] == 0);
+    }
+    /* the same column in the trees: never split on, TreeSHAP 0 */
+    cw_model *xg = NULL;
+    cw_fit_opts fx = {2, 42, 40, 90};
+    assert_int_equal(cw_model_fit(CW_MODEL_XGBOOST, &mx, fit, nfit, &fx, &xg, &err), CW_OK);
+    assert_int_equal(cw_model_calibrate(xg, &mx, cal, ncal), CW_OK);
+    assert_int_equal(cw_model_contribs(xg, &mx, test, ntest, c), CW_OK);
+    for (int64_t i = 0; i < ntest; i++)
+        assert_true(c[i * (mx.nf + 1) + J] == 0);
+    cw_model_free(xg);
+    cw_model_free(md);
+    free(c);
+    free(fs);
+    free(d);
+    for (int i = 0; i < N; i++)
+        mx.x[(size_t)i * (size_t)mx.nf + J] = 0;
+}
+
 static void single_class_refused(void **state)
 {
     (void)state;
@@ -329,6 +376,7 @@ int main(void)
         cmocka_unit_test(xgboost_early_stopping),
         cmocka_unit_test(drivers_by_family),
         cmocka_unit_test(single_class_refused),
+        cmocka_unit_test(all_missing_zero_weight),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
