@@ -990,6 +990,114 @@ static cw_status xgb_thresholds(cw_model *md)
     return CW_OK;
 }
 
+/* The values feature j can take, so "what would turn it green" proposes
+ * only real values (issue 13: it proposed an NPS category of 0.854):
+ * integers for counts, the set of a category, the metric's bounds. From the
+ * catalogue's units for the account metrics; event counts are integers
+ * >= 0, counts per user >= 0, % changes >= -100; trends and custom metrics
+ * are left free. */
+typedef struct feat_domain {
+    double lo, hi;
+    int integer, nset;
+    double set[3];
+} feat_domain;
+
+static feat_domain domain_of(const cw_model *md, int j)
+{
+    feat_domain d = {-INFINITY, INFINITY, 0, 0, {0, 0, 0}};
+    int na = md->nmetrics, nc = md->spec.ncustom;
+    if (j >= 2 * na + 2 * nc) {
+        int f = (j - 2 * na - 2 * nc) % CW_EVENT_FEATURES;
+        d.lo = f == 2 ? -100 : 0;
+        d.integer = f == 0;
+        return d;
+    }
+    if (j >= na)
+        return d;
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    const char *u = cat[j].unit, *name = cat[j].name;
+    if (!strcmp(u, "count") || !strcmp(u, "users") || !strcmp(u, "events") ||
+        !strcmp(u, "tickets") || !strcmp(u, "seats") || !strcmp(u, "days") ||
+        !strcmp(u, "minor units")) {
+        d.integer = 1;
+        d.lo = 0;
+        if (!strcmp(name, "seats"))
+            d.lo = 1;
+        else if (!strcmp(name, "seat_change_90d") || !strcmp(name, "mrr_change_90d"))
+            d.lo = -INFINITY;
+        else if (!strcmp(name, "features_per_active_user"))
+            d.integer = 0;
+        else if (!strcmp(name, "active_days_per_user")) {
+            d.integer = 0;
+            d.hi = 28;
+        }
+    } else if (!strcmp(u, "ratio") || !strcmp(u, "index")) {
+        d.lo = 0;
+        d.hi = strcmp(name, "tickets_per_active_user") ? 1 : INFINITY;
+    } else if (!strcmp(u, "%")) {
+        d.lo = -100;
+    } else if (!strcmp(u, "weeks")) {
+        d.lo = 0;
+        d.hi = 8;
+    } else if (!strcmp(u, "hours")) {
+        d.lo = 0;
+    } else if (!strcmp(u, "1-5")) {
+        d.lo = 1;
+        d.hi = 5;
+    } else if (!strcmp(u, "0-10")) {
+        d.lo = 0;
+        d.hi = 10;
+        d.integer = 1;
+    } else if (!strcmp(u, "-100..100")) {
+        d.lo = -100;
+        d.hi = 100;
+    } else if (!strcmp(u, "flag")) {
+        d.nset = 2;
+        d.set[0] = 0;
+        d.set[1] = 1;
+    } else if (!strcmp(u, "-1/0/1")) {
+        d.nset = 3;
+        d.set[0] = -1;
+        d.set[1] = 0;
+        d.set[2] = 1;
+    }
+    return d;
+}
+
+/* The value of the domain nearest to v on one side: the largest <= v (up
+ * 0) or the smallest >= v (up 1); NaN when there is none. strict: < / >. */
+static double domain_snap(const feat_domain *d, double v, int up, int strict)
+{
+    if (d->nset) {
+        double best = NAN;
+        for (int i = 0; i < d->nset; i++) {
+            double s = d->set[i];
+            int ok = up ? (strict ? s > v : s >= v) : (strict ? s < v : s <= v);
+            if (ok && (isnan(best) || (up ? s < best : s > best)))
+                best = s;
+        }
+        return best;
+    }
+    double x = v;
+    if (d->integer) {
+        x = up ? ceil(v) : floor(v);
+        if (strict && x == v)
+            x += up ? 1 : -1;
+    } else if (strict) {
+        x = nextafter(v, up ? INFINITY : -INFINITY);
+    }
+    if (x < d->lo)
+        x = up ? d->lo : NAN;
+    if (x > d->hi)
+        x = up ? NAN : d->hi;
+    if (!isnan(x) && d->integer)
+        x = up ? ceil(x) : floor(x);
+    if (!isnan(x) && (x < d->lo || x > d->hi))
+        return NAN;
+    return x;
+}
+
 /* The regression's exact answer for row r, feature j. */
 static void lr_to_green(const cw_model *md, const float *x, int j, double target, int *found,
                         double *value)
@@ -1004,6 +1112,12 @@ static void lr_to_green(const cw_model *md, const float *x, int j, double target
     double znew = (target - 1e-9 - f_wo) / md->w[j];
     double v = md->mean[j] + znew * md->sd[j];
     if (v < md->clip_lo[j] || v > md->clip_hi[j]) /* beyond what the model saw */
+        return;
+    /* every value on the side of v that lowers the risk works: the one of
+     * the metric's possible values nearest to v there */
+    feat_domain d = domain_of(md, j);
+    v = domain_snap(&d, v, md->w[j] < 0, 0);
+    if (isnan(v))
         return;
     *found = 1;
     *value = v;
@@ -1051,10 +1165,16 @@ cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *ro
             for (int t = 0; add && t < md->nthr[feat[i1]]; t++) {
                 const float *x = m->x + rows[i1] * m->nf;
                 float th = (float)md->thr[feat[i1]][t];
+                feat_domain dm = domain_of(md, feat[i1]);
                 for (int h = 0; h < 2; h++, nc++) {
                     memcpy(buf + nc * m->nf, x, (size_t)m->nf * sizeof *buf);
-                    cand[nc] = h ? nextafterf(th, -INFINITY) : th;
-                    buf[nc * m->nf + feat[i1]] = cand[nc];
+                    /* a value the metric can take on each side of the split
+                     * (x < th goes left): the smallest >= th, the largest < th */
+                    double cv = domain_snap(&dm, th, !h, h);
+                    cand[nc] = (float)cv;
+                    if (!isnan(cv) && (h ? cand[nc] >= th : cand[nc] < th))
+                        cand[nc] = NAN; /* float rounding put it on the other side */
+                    buf[nc * m->nf + feat[i1]] = isnan(cand[nc]) ? x[feat[i1]] : cand[nc];
                 }
             }
         }
@@ -1074,7 +1194,7 @@ cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *ro
                     float x = m->x[rows[i] * m->nf + feat[i]];
                     double best = INFINITY;
                     for (int64_t e = c + 2 * (int64_t)md->nthr[feat[i]]; c < e; c++) {
-                        if (res[c] >= target)
+                        if (res[c] >= target || isnan(cand[c]))
                             continue;
                         double d = isnan(x) ? fabs(cand[c]) : fabs((double)cand[c] - x);
                         if (d < best) {

@@ -801,6 +801,16 @@ int cw_mx_group(const cw_mx *m, int j)
     return na + nc + (j - 2 * nc) / CW_EVENT_FEATURES;
 }
 
+int cw_mx_group_feature(const cw_mx *m, int g)
+{
+    int na = m->nmetrics, nc = m->spec.ncustom;
+    if (g < na)
+        return g;
+    if (g < na + nc)
+        return 2 * na + (g - na);
+    return 2 * na + 2 * nc + CW_EVENT_FEATURES * (g - na - nc);
+}
+
 const char *cw_mx_group_name(const cw_mx *m, int g)
 {
     const cw_metric_info *cat;

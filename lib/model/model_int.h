@@ -182,6 +182,13 @@ typedef struct cw_driver_rank {
     double c; /* its value + trend contribution */
 } cw_driver_rank;
 void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum);
+/* The same over all feature groups of m (cw_mx_groups: catalogue metrics,
+ * custom metrics, event names; c has m->nf + 1 entries): scratch gets
+ * cw_mx_groups(m) entries, fam_sum 2 × that. Custom metrics and event names
+ * are actionable, in families "custom" and "events". */
+void cw_order_groups(const cw_mx *m, const double *c, cw_driver_rank *scratch, double *fam_sum);
+/* The first feature of group g: a metric's value, an event's 28-day count. */
+int cw_mx_group_feature(const cw_mx *m, int g);
 
 /* Serialises: meta JSON (caller frees) and body (caller frees). */
 cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len);
