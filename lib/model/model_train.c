@@ -100,14 +100,15 @@ cw_status cw_split_make_ex(cw_store *st, const cw_split_opts *o, cw_split *sp)
         ntrain++;
     if (nl < 3 || ntrain < 2) {
         char de[32];
-        cw_time_format(m->data_end_day * DAY_SECONDS, 1, de, sizeof de);
-        cw_split_free(sp);
+        int64_t end = m->data_end_day;
+        cw_time_format(end * DAY_SECONDS, 1, de, sizeof de);
+        cw_split_free(sp); /* clears m */
         return cw_store_set_error(
             st, CW_ERR_INPUT,
             "model: %d snapshot(s) have a known %d-day outcome (subscription data to %s) and %d "
             "of them precede the test period by a full horizon; training needs at least 2 "
             "(compute more history: churnwatch metrics --from .. --to .. --every 7d)",
-            nl, horizon_days, m->data_end_day >= 0 ? de : "none", ntrain);
+            nl, horizon_days, end >= 0 ? de : "none", ntrain);
     }
     int ncal = ntrain / 5 > 0 ? ntrain / 5 : 1;
     int64_t cal_from = m->snap[ntrain - ncal], fit_to = m->snap[ntrain - ncal - 1];
