@@ -1556,10 +1556,13 @@ typedef struct cw_train_result {
     int64_t fit_from, fit_to, calib_from, calib_to, test_from, test_to; /* snapshot days */
     int features;
     int custom_metrics, event_names; /* extra feature groups among features */
-    int dropped;                     /* features missing on every fit row (zero weight) */
-    int64_t data_end_day;            /* labels known up to (see cw_train_opts) */
-    int data_end_declared;           /* 1: given, 0: the latest subscription change */
-    int64_t unknown_rows;            /* rows left out: label window past data_end_day */
+    /* their names, comma-separated (custom metrics, then "event:NAME"s),
+     * cut at a name boundary with ", …" when longer */
+    char extra_features[2048];
+    int dropped;           /* features missing on every fit row (zero weight) */
+    int64_t data_end_day;  /* labels known up to (see cw_train_opts) */
+    int data_end_declared; /* 1: given, 0: the latest subscription change */
+    int64_t unknown_rows;  /* rows left out: label window past data_end_day */
     int64_t fit_positives;
     int small_data; /* 1: positives under min_positives (trained with force, or refused) */
 } cw_train_result;

@@ -166,6 +166,8 @@ int cmd_train(int argc, char **argv)
             printf("features: %d (catalogue metrics, %d custom metric(s), %d event name(s) x 3; "
                    "%d missing on every fit row, zero weight)\n",
                    r.features, r.custom_metrics, r.event_names, r.dropped);
+            if (r.extra_features[0])
+                printf("  beyond the catalogue: %s\n", r.extra_features);
             printf("labels known to %s (%s); %lld row(s) whose window passes it left out\n", de,
                    r.data_end_declared ? "--data-end" : "the latest subscription change",
                    (long long)r.unknown_rows);

@@ -485,6 +485,18 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         res->small_data = 1;
     if (rc != CW_OK)
         return rc;
+    size_t el = 0;
+    for (int i = 0; i < sp.mx.spec.ncustom + sp.mx.spec.nevents; i++) {
+        int ev = i >= sp.mx.spec.ncustom;
+        const char *nm = ev ? sp.mx.spec.events[i - sp.mx.spec.ncustom] : sp.mx.spec.custom[i];
+        size_t need = strlen(nm) + (ev ? 6 : 0) + 2;
+        if (el + need + 8 >= sizeof res->extra_features) {
+            snprintf(res->extra_features + el, sizeof res->extra_features - el, ", …");
+            break;
+        }
+        el += (size_t)snprintf(res->extra_features + el, sizeof res->extra_features - el, "%s%s%s",
+                               i ? ", " : "", ev ? "event:" : "", nm);
+    }
     res->custom_metrics = sp.mx.spec.ncustom;
     res->event_names = sp.mx.spec.nevents;
     res->data_end_day = sp.mx.data_end_day;
