@@ -194,7 +194,11 @@ static int family_of(int k)
 
 /* Group g of m (m NULL: catalogue metric g): actionable, and its family as
  * the index of the family's first group. Custom metrics and event names
- * are the customer's own product: actionable, one family each. */
+ * are the customer's own product: actionable, and each its own family for
+ * the ordering — twenty event names are not one cause, and summed as one
+ * family they outranked the catalogue's families (on the seed-5 world of
+ * tests/model.sh the first driver named the hidden driver's family for 51%
+ * of flagged accounts that way, against 57% before event features). */
 static int g_actionable(const cw_mx *m, int g)
 {
     return m && g >= m->nmetrics ? 1 : actionable(g);
@@ -204,7 +208,7 @@ static int g_family(const cw_mx *m, int g)
 {
     if (!m || g < m->nmetrics)
         return family_of(g);
-    return g < m->nmetrics + m->spec.ncustom ? m->nmetrics : m->nmetrics + m->spec.ncustom;
+    return g;
 }
 
 /* Whether driver a goes before b: larger family total first, a family's
