@@ -2,8 +2,10 @@
 # building; this file only sequences it.
 #   make demo   install what is missing, build, simulate a world, ingest it, show it
 #   make soak   the soak test: 60 simulated days under load (about 10 minutes)
+#   make install  build, then install (PREFIX=/usr/local, DESTDIR=staging folder)
 #   make test   install what is missing, then every test: unit + CLI + end-to-end
 #               (release and ASan/UBSan builds), valgrind, style check, short fuzz run
+#   make golden rewrite the CLI cases' expected outputs (tests/cli/golden/)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -13,7 +15,7 @@ DB         ?= churnwatch.db
 DEMO_DIR   ?= demo-world
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build demo test test-release test-asan test-valgrind style fuzz bench soak clean
+.PHONY: all deps build install demo test test-release test-asan test-valgrind style fuzz bench soak clean golden
 
 all: build
 
@@ -23,6 +25,14 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCW_WERROR=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: CMake's install
+# (docs/operations.md) from the same build tree.
+PREFIX ?= /usr/local
+install: build
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 demo: build
 	rm -rf $(DEMO_DIR) $(DB) $(DB)-wal $(DB)-shm
@@ -50,6 +60,11 @@ demo: build
 
 test: deps
 	@scripts/run-tests.sh
+
+# Rewrite the CLI cases' golden files (tests/cli/golden/) from this build's
+# output; review `git diff tests/cli/golden` before committing (docs/testing.md).
+golden: build
+	tests/cli.sh --update $(BUILD)/churnwatch tests/cli/cases.txt .
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

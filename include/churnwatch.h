@@ -327,6 +327,46 @@ typedef struct cw_quarantine_row {
     const char *record; /* the raw record (UTF-8; invalid bytes replaced) */
 } cw_quarantine_row;
 
+/* ---- operations: the run log and what monitoring reads (docs/operations.md) ---- */
+
+/* One `churnwatch run`: started_at and ended_at are Unix seconds, ended_at
+ * 0 and exit_code -1 while it runs (or when it was killed). */
+typedef struct cw_run_info {
+    int64_t id, day, started_at, ended_at;
+    int exit_code;
+} cw_run_info;
+/* Records the start of a run for day at time at; *id identifies it. */
+CW_API cw_status cw_run_log_begin(cw_store *st, int64_t day, int64_t at, int64_t *id);
+/* Records the end of run id at time at with its exit code. */
+CW_API cw_status cw_run_log_end(cw_store *st, int64_t id, int64_t at, int exit_code);
+/* The latest run into *out; *found = 0 when there was none. */
+CW_API cw_status cw_run_log_last(cw_store *st, cw_run_info *out, int *found);
+
+/* How fresh the data is, per input kind (0 = none): the newest timestamp in
+ * the stored rows of kinds that carry time (events: the start of the last
+ * day with events; tickets: the last opened or closed; surveys: the last
+ * response, else sending; …; accounts, features and goals carry none), and
+ * when a file of the kind was last ingested. Open alerts (open, acked or
+ * snoozed) by severity: [CW_SEVERITY_WARNING], [CW_SEVERITY_CRITICAL]. */
+typedef struct cw_store_health {
+    int64_t data_latest_ts[CW_KIND__COUNT];
+    int64_t ingested_last_ts[CW_KIND__COUNT];
+    int64_t alerts_open[3];
+} cw_store_health;
+CW_API cw_status cw_store_health_get(cw_store *st, cw_store_health *out);
+/* Calls fn for each (action, destination) with pending (queued) or dead
+ * outbox messages, in (action, dest) order; dest is "" for messages never
+ * attempted (the destination is resolved on the first attempt) and "email"
+ * for destinations holding an e-mail address (recipients are not exposed). */
+CW_API cw_status cw_outbox_dest_counts(cw_store *st,
+                                       cw_status (*fn)(const char *action, const char *dest,
+                                                       int64_t queued, int64_t dead, void *ud),
+                                       void *ud);
+/* Checks the database's structure (SQLite: PRAGMA integrity_check). CW_OK
+ * with *problems NULL when sound; else *problems lists what is wrong, one
+ * a line (caller frees). */
+CW_API cw_status cw_store_integrity_check(cw_store *st, char **problems);
+
 /* Fills *out with the quarantine's counts. */
 CW_API cw_status cw_quarantine_counts_get(cw_store *st, cw_quarantine_counts *out);
 /* Calls fn for the newest limit rows (0 = all), newest first; strings are
@@ -356,7 +396,10 @@ CW_API const char *cw_config_get(const cw_config *c, const char *key);
 /* The value of an integer key (0 for an unknown or empty key). */
 CW_API int64_t cw_config_get_int(const cw_config *c, const char *key);
 /* Writes every setting as an INI file with its help text and where its
- * value came from (default, file, override). */
+ * value came from (default, file, override). Secrets are masked: a
+ * password or token setting, an action's inline secret, credentials in URLs
+ * and secret query parameters show as "***" (so the output is for reading,
+ * not for feeding back). */
 CW_API void cw_config_write(const cw_config *c, FILE *out);
 /* A custom metric from a [metric.NAME] section of the configuration,
  * built from the engine's primitives (docs/metrics.md, "Custom metrics"). */

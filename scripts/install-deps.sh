@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format val
       libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev zlib1g-dev
       python3 time liblinear-dev libxgboost-dev python3-sklearn python3-xgboost
       libcurl4-openssl-dev libmicrohttpd-dev libssl-dev wrk nodejs chromium
-      tzdata)  # tzdata: IANA zones for mappings' .zone (lib/core/tz.c reads /usr/share/zoneinfo)
+      tzdata   # tzdata: IANA zones for mappings' .zone (lib/core/tz.c reads /usr/share/zoneinfo)
+      systemd) # systemd: systemd-analyze verify on dist/systemd/ (tests/systemd_units.sh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

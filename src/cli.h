@@ -100,6 +100,19 @@ void cli_term_init(void);
 void cli_stdout_data(void);
 FILE *cli_raw_stderr(void);
 
+/* Structured logs (log.c, docs/operations.md): with --log-format json every
+ * stderr line becomes {"ts","level","msg","fields"}; cli_log_init returns
+ * an exit code (EXIT_USAGE for a format other than text or json). cli_log
+ * writes msg with fields given as key, value pairs of strings ending in
+ * NULL; a key starting with '#' takes a JSON number as its value (the '#'
+ * is not part of the name). In text format it prints "msg key=value ...". */
+int cli_log_init(const char *format, const char *cmd);
+int cli_log_is_json(void);
+void cli_log(const char *level, const char *msg, ...) __attribute__((sentinel));
+
+/* `churnwatch doctor` (cmd_doctor.c). */
+int cmd_doctor(int argc, char **argv);
+
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */
 int cli_help(const char *topic, FILE *out);

@@ -5,6 +5,7 @@
  * held-out outcomes per playbook).
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -156,7 +157,7 @@ static void print_json(const cw_alert_list *l)
         json_object_set_new(o, "playbook", a->playbook ? json_string(a->playbook) : json_null());
         json_object_set_new(o, "held_out", json_boolean(a->control == 1));
         json_object_set_new(o, "values", vals ? vals : json_object());
-        char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        char *txt = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         if (txt)
             puts(txt);
         free(txt);

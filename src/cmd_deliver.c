@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "core/json.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -94,6 +95,16 @@ int cmd_deliver(int argc, char **argv)
         if (s != CW_OK) {
             cli_error("deliver: %s", cw_store_errmsg(st) ? cw_store_errmsg(st) : cw_strerror(s));
             rc = cli_exit_code(s);
+        } else if (!quiet && cli_log_is_json()) {
+            char n[5][24];
+            snprintf(n[0], sizeof n[0], "%lld", (long long)ds.attempted);
+            snprintf(n[1], sizeof n[1], "%lld", (long long)ds.delivered);
+            snprintf(n[2], sizeof n[2], "%lld", (long long)ds.retrying);
+            snprintf(n[3], sizeof n[3], "%lld", (long long)ds.dead);
+            snprintf(n[4], sizeof n[4], "%lld", (long long)ds.rate_limited);
+            cli_log("info", o.dry_run ? "deliver: dry run" : "deliver: finished", "#attempted",
+                    n[0], "#delivered", n[1], "#retrying", n[2], "#dead", n[3], "#rate_limited",
+                    n[4], NULL);
         } else if (!quiet) {
             if (o.dry_run)
                 fprintf(stderr, "deliver: dry run, %lld due message(s) shown, nothing sent\n",
@@ -115,24 +126,6 @@ int cmd_deliver(int argc, char **argv)
 /* ---- outbox ----------------------------------------------------------- */
 
 static const char *const outbox_status_names[] = {"pending", "delivered", "dead"};
-
-static void json_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
 
 static void when(int64_t t, char *buf, size_t n)
 {
@@ -158,16 +151,16 @@ static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
     x->count++;
     if (x->json) {
         printf("{\"id\":%lld,\"idem_key\":", (long long)r->id);
-        json_str(stdout, r->idem_key);
+        cw_json_fstrz(stdout, r->idem_key);
         printf(",\"action\":");
-        json_str(stdout, r->action);
+        cw_json_fstrz(stdout, r->action);
         printf(",\"status\":\"%s\",\"attempts\":%d,\"dest\":", st, r->attempts);
-        json_str(stdout, r->dest);
+        cw_json_fstrz(stdout, r->dest);
         printf(",\"next_at\":%lld,\"created_at\":%lld,\"last_at\":%lld,\"delivered_at\":%lld,"
                "\"last_error\":",
                (long long)r->next_at, (long long)r->created_at, (long long)r->last_at,
                (long long)r->delivered_at);
-        json_str(stdout, r->last_error);
+        cw_json_fstrz(stdout, r->last_error);
         if (x->show)
             printf(",\"payload\":%s", r->payload);
         printf("}\n");
@@ -329,20 +322,20 @@ static cw_status print_task(const cw_task *t, void *ud)
     x->count++;
     if (x->json) {
         printf("{\"id\":%lld,\"idem_key\":", (long long)t->id);
-        json_str(stdout, t->idem_key);
+        cw_json_fstrz(stdout, t->idem_key);
         printf(",\"account\":");
-        json_str(stdout, t->account);
+        cw_json_fstrz(stdout, t->account);
         printf(",\"assignee\":");
-        json_str(stdout, t->assignee);
+        cw_json_fstrz(stdout, t->assignee);
         printf(",\"status\":\"%s\",\"due_day\":", st);
         if (t->due_day)
             printf("\"%s\"", due);
         else
             printf("null");
         printf(",\"title\":");
-        json_str(stdout, t->title);
+        cw_json_fstrz(stdout, t->title);
         printf(",\"body\":");
-        json_str(stdout, t->body);
+        cw_json_fstrz(stdout, t->body);
         printf("}\n");
     } else {
         if (x->count == 1)

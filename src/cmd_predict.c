@@ -4,6 +4,7 @@
  * the riskiest accounts (docs/model.md).
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -99,12 +100,14 @@ int cmd_predict(int argc, char **argv)
             red += p->rows[i].probability >= o.green_below;
         if (fmt == 1)
             printf("day,account_id,probability,drivers\n");
-        else if (fmt == 2)
-            printf("{\"day\":\"%s\",\"model\":%lld,\"model_name\":\"%s\",\"accounts\":%lld,"
-                   "\"at_or_above_green_below\":%lld,\"green_below\":%g,\"top\":[",
-                   d, (long long)p->model_id, p->model_name, (long long)p->n, (long long)red,
-                   o.green_below);
-        else
+        else if (fmt == 2) {
+            printf("{\"day\":\"%s\",\"model\":%lld,\"model_name\":", d, (long long)p->model_id);
+            cw_json_fstrz(stdout, p->model_name);
+            printf(",\"accounts\":%lld,\"at_or_above_green_below\":%lld,\"green_below\":",
+                   (long long)p->n, (long long)red);
+            cw_json_fnum(stdout, o.green_below);
+            fputs(",\"top\":[", stdout);
+        } else
             printf("%s: %lld accounts scored with model %lld (%s); %lld at or above %.0f%%\n"
                    "%-10s %6s  %s\n",
                    d, (long long)p->n, (long long)p->model_id, p->model_name, (long long)red,
@@ -118,12 +121,11 @@ int cmd_predict(int argc, char **argv)
                 csv_field(r->drivers_json);
                 putchar('\n');
             } else if (fmt == 2) {
-                json_t *a = json_string(r->account_id);
-                char *ai = json_dumps(a, JSON_ENCODE_ANY);
-                printf("%s{\"account_id\":%s,\"probability\":%.17g,\"drivers\":%s}", i ? "," : "",
-                       ai ? ai : "null", r->probability, r->drivers_json);
-                free(ai);
-                json_decref(a);
+                printf("%s{\"account_id\":", i ? "," : "");
+                cw_json_fstrz(stdout, r->account_id);
+                fputs(",\"probability\":", stdout); /* shortest exact: ties stay ties */
+                cw_json_fnum(stdout, r->probability);
+                printf(",\"drivers\":%s}", r->drivers_json ? r->drivers_json : "null");
             } else {
                 printf("%-10s %5.1f%%", r->account_id, 100 * r->probability);
                 json_error_t je;

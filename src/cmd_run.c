@@ -358,6 +358,13 @@ int cmd_run(int argc, char **argv)
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);
+    /* The run log (docs/operations.md): its start now, its end and exit
+     * code below; /metrics and `doctor` read the latest. */
+    int64_t run_id = 0;
+    if (rc == 0 && cw_run_log_begin(st, day, (int64_t)time(NULL), &run_id) != CW_OK) {
+        cli_error("run: %s", cw_store_errmsg(st));
+        rc = EXIT_DB;
+    }
     /* 1. ingest */
     if (rc == 0 && drop)
         rc = ingest_drop(st, cfg, drop, quiet,
@@ -451,6 +458,17 @@ int cmd_run(int argc, char **argv)
                                 "%lld dead\n",
                     (long long)ds.attempted, (long long)ds.delivered, (long long)ds.retrying,
                     (long long)ds.dead);
+    }
+    if (run_id && cw_run_log_end(st, run_id, (int64_t)time(NULL), rc) != CW_OK) {
+        cli_error("run: %s", cw_store_errmsg(st));
+        if (rc == 0)
+            rc = EXIT_DB;
+    }
+    if (cli_log_is_json()) { /* the outcome as fields, for log-based alerting */
+        char code[16], d[16];
+        snprintf(code, sizeof code, "%d", rc);
+        cli_log(rc ? "error" : "info", "run: finished", "day",
+                cw_time_format(day * 86400, 1, d, sizeof d), "#exit_code", code, NULL);
     }
     cw_store_close(st);
     if (lock >= 0)

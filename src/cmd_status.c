@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "report_fmt.h"
+#include "core/mask.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -74,8 +75,9 @@ int cmd_status(int argc, char **argv)
                (long long)qc.last_run);
     } else {
         char d1[16], d2[16];
-        printf("database %s (schema %d)\n", cw_config_get(cfg, "store.db"),
-               cw_store_schema_version(st));
+        char *db = cw_mask_secrets(NULL, cw_config_get(cfg, "store.db"));
+        printf("database %s (schema %d)\n", db ? db : CW_MASK, cw_store_schema_version(st));
+        free(db);
         printf("  accounts     %lld active, %lld churned\n", (long long)sm.accounts_active,
                (long long)sm.accounts_churned);
         printf("  seats        %lld licensed on active accounts; %lld users active\n",

@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "core/json.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -180,13 +181,16 @@ int cmd_train(int argc, char **argv)
         for (int i = 0; i < r.nmodels; i++) {
             const cw_trained_model *m = &r.models[i];
             char n[8][32];
+            if (json) {
+                printf("%s{\"id\":%lld,\"name\":", i ? "," : "", (long long)m->id);
+                cw_json_fstrz(stdout, m->name);
+            }
             if (json)
-                printf("%s{\"id\":%lld,\"name\":\"%s\",\"kind\":\"%s\",\"fit_rows\":%lld,"
+                printf(",\"kind\":\"%s\",\"fit_rows\":%lld,"
                        "\"calibration_rows\":%lld,\"test_rows\":%lld,\"test_positives\":%lld,"
                        "\"roc_auc\":%s,\"roc_auc_ci95\":[%s,%s],\"pr_auc\":%s,"
                        "\"brier\":%s,\"lift_top10\":%s,\"lift_top10_ci95\":[%s,%s],"
                        "\"fit_s\":%.3f,\"active\":%s,\"top_drivers\":[",
-                       i ? "," : "", (long long)m->id, m->name,
                        m->kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg", (long long)m->fit_rows,
                        (long long)m->calib_rows, (long long)m->test_rows,
                        (long long)m->test.positives, jnum_s(m->test.roc_auc, n[0], 32),
@@ -196,11 +200,12 @@ int cmd_train(int argc, char **argv)
                        jnum_s(m->test.lift_10_hi, n[7], 32), m->fit_s,
                        i == r.active ? "true" : "false");
             if (json) {
-                for (int j = 0; j < m->ntop; j++)
-                    printf("%s{\"metric\":\"%s\",\"family\":\"%s\",\"share\":%.4f,"
-                           "\"direction\":%d}",
-                           j ? "," : "", m->top[j].metric, m->top[j].family, m->top[j].share,
-                           m->top[j].direction);
+                for (int j = 0; j < m->ntop; j++) { /* event names are the customer's */
+                    printf("%s{\"metric\":", j ? "," : "");
+                    cw_json_fstrz(stdout, m->top[j].metric);
+                    printf(",\"family\":\"%s\",\"share\":%.4f,\"direction\":%d}", m->top[j].family,
+                           m->top[j].share, m->top[j].direction);
+                }
                 printf("]}");
             } else
                 printf("%-4lld %-40s %9lld %9lld %8.3f %8.3f %8.4f %8.2f %7.1f\n", (long long)m->id,

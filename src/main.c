@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "core/mask.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -402,6 +403,27 @@ const cli_command cli_commands[] = {
      "later ones: ROC AUC, PR AUC, precision/recall/lift in the riskiest 10% and 20%,\n"
      "Brier score, calibration by decile and early-warning lead time. Stored in table\n"
      "backtests as JSON (with the ROC curve).\n"},
+    {"doctor", cmd_doctor, "check the configuration, database, destinations and data freshness",
+     "usage: churnwatch doctor [--db F] [--stale-days N] [--timeout-ms MS] [--no-network]\n"
+     "\n"
+     "Checks what the daily operation needs and prints one line per check, ok,\n"
+     "WARN or FAIL: the configuration (settings, rules, scorecard, actions); the\n"
+     "database (opened read-only, never migrated: its schema version and SQLite's\n"
+     "integrity check, and a warning when other users may read the file); each\n"
+     "destination of the actions (the URL's host resolved in DNS and a TCP\n"
+     "connection opened to its port; nothing is sent), and the SMTP server when\n"
+     "deliver.smtp_url is set or e-mails are waiting in the outbox; the freshness\n"
+     "of the events and the last `churnwatch run` (its end and exit code).\n"
+     "Secrets in what it prints are masked.\n"
+     "\n"
+     "Exits 0 when nothing failed (warnings allowed), else with the code of the\n"
+     "first failing area: 3 configuration, 5 database, 4 a destination\n"
+     "unreachable, 1 stale data or a failed or missing daily run.\n"
+     "\n"
+     "  --db F            database (default: store.db)\n"
+     "  --stale-days N    events and the last run older than N days fail (default 2)\n"
+     "  --timeout-ms MS   TCP connect timeout per destination (default 3000)\n"
+     "  --no-network      skip the destination checks\n"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -431,6 +453,9 @@ static const char *global_help =
     "  --config F    configuration file (default: $CHURNWATCH_CONFIG, else\n"
     "                ./churnwatch.conf when present)\n"
     "  --set K=V     override one setting, e.g. --set ingest.max_errors=50\n"
+    "  --log-format text|json\n"
+    "                json: every log and error line on stderr is one JSON object\n"
+    "                {\"ts\",\"level\",\"msg\",\"fields\"} (docs/operations.md)\n"
     "\n"
     "Commands:\n";
 
@@ -487,12 +512,20 @@ int cli_help(const char *topic, FILE *out)
 
 void cli_error(const char *fmt, ...)
 {
-    va_list ap;
+    va_list ap, ap2;
     va_start(ap, fmt);
-    fputs("churnwatch: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (msg)
+        vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
     va_end(ap);
+    /* An error may quote a setting or a URL: its secrets are masked. */
+    char *shown = cw_mask_secrets(NULL, msg ? msg : "out of memory");
+    fprintf(stderr, "churnwatch: %s\n", shown ? shown : CW_MASK);
+    free(shown);
+    free(msg);
 }
 
 int cli_parse_day(const char *opt, const char *s, int64_t *day)
@@ -618,6 +651,8 @@ int cli_override(cw_config *c, const char *key, const char *value)
 
 int cli_progress_enabled(const cw_config *c)
 {
+    if (cli_log_is_json())
+        return 0; /* a progress line is no log line */
     const char *p = cw_config_get(c, "ingest.progress");
     if (p && strcmp(p, "always") == 0)
         return 1;
@@ -636,12 +671,17 @@ int main(int argc, char **argv)
     if (!rest || !g_overrides)
         return EXIT_INTERNAL;
     int nrest = 0;
+    const char *log_format = "text";
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (i > 0 && strcmp(a, "--config") == 0 && i + 1 < argc) {
             g_config_path = argv[++i];
         } else if (i > 0 && strncmp(a, "--config=", 9) == 0) {
             g_config_path = a + 9;
+        } else if (i > 0 && strcmp(a, "--log-format") == 0 && i + 1 < argc) {
+            log_format = argv[++i];
+        } else if (i > 0 && strncmp(a, "--log-format=", 13) == 0) {
+            log_format = a + 13;
         } else if (i > 0 && strcmp(a, "--set") == 0 && i + 1 < argc) {
             g_overrides[g_noverrides++] = argv[++i];
         } else if (i > 0 && strcmp(a, "--") == 0) {
@@ -651,8 +691,10 @@ int main(int argc, char **argv)
             rest[nrest++] = argv[i];
         }
     }
-    int rc;
-    if (nrest < 2) {
+    int rc = cli_log_init(log_format, nrest > 1 ? rest[1] : "");
+    if (rc) {
+        /* the message is printed */
+    } else if (nrest < 2) {
         cli_help(NULL, stderr);
         rc = EXIT_USAGE;
     } else if (strcmp(rest[1], "--version") == 0 || strcmp(rest[1], "version") == 0) {

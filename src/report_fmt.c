@@ -2,6 +2,7 @@
  * report_fmt.c — shared formatting of the report printers (report_fmt.h).
  */
 #include "report_fmt.h"
+#include "core/json.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -77,20 +78,7 @@ void rf_print_table(const char *const *head, int ncols, const char *cells, size_
 
 void rf_json_string(const char *s)
 {
-    if (!s) {
-        fputs("null", stdout);
-        return;
-    }
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
+    cw_json_fstrz(stdout, s);
 }
 
 void rf_csv_string(const char *s)

@@ -7,6 +7,7 @@
  * embedded data instead of calling the API. Nothing is fetched.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json.h"
 #include "api/api.h"
 #include "cli.h"
 #include "serve.h"
@@ -140,7 +141,7 @@ int cmd_report_html(int argc, char **argv)
         return cli_exit_code(s);
     }
     /* JSON_ESCAPE_SLASH: "</script>" can never appear inside the data. */
-    char *text = json_dumps(data, JSON_COMPACT | JSON_ESCAPE_SLASH);
+    char *text = cw_json_dumps(data, JSON_COMPACT | JSON_ESCAPE_SLASH);
     json_decref(data);
     FILE *f = text ? fopen(out, "w") : NULL;
     int bad = !f, err = text ? errno : ENOMEM; /* err: why, for the message */

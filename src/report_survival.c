@@ -8,6 +8,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_survival.h"
+#include "core/json.h"
 
 #include "cli.h"
 #include "report_fmt.h"
@@ -32,8 +33,8 @@ static const char *by_name(cw_survival_by by)
  * enough for plotting and stable across runs. */
 static void num(double v, int json)
 {
-    if (!isnan(v))
-        printf("%.10g", v);
+    if (isfinite(v))
+        cw_json_fnum_sig(stdout, v, 10); /* ten digits, never an exponent */
     else if (json)
         fputs("null", stdout);
 }

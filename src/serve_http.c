@@ -10,6 +10,9 @@
  */
 #define _GNU_SOURCE
 #include "api/api.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/mask.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "cli.h"
@@ -75,41 +78,100 @@ static void count(int route, int status, double secs)
     atomic_fetch_add(&r->sum_us, (uint_fast64_t)(secs * 1e6));
 }
 
-/* Appends printf output to a growing buffer (bounded by memory only: the
- * metrics text has a fixed number of lines). */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
+static cw_status outbox_gauge(const char *action, const char *dest, int64_t queued, int64_t dead,
+                              void *ud)
 {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-            return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 8192) + (size_t)k;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return;
-        b->p = p;
-        b->cap = cap;
-    }
+    cw_buf *b = ud;
+    /* action names are [action.NAME] keys, dest a host or address: no
+     * quotes or backslashes to escape, but keep the label text well-formed */
+    char a[128], d[256];
+    size_t n = 0;
+    for (const char *p = action ? action : ""; *p && n + 1 < sizeof a; p++)
+        a[n++] = *p == '"' || *p == '\\' || *p == '\n' ? '_' : *p;
+    a[n] = '\0';
+    n = 0;
+    for (const char *p = dest ? dest : ""; *p && n + 1 < sizeof d; p++)
+        d[n++] = *p == '"' || *p == '\\' || *p == '\n' ? '_' : *p;
+    d[n] = '\0';
+    cw_buf_addf(b,
+                "churnwatch_outbox_messages{action=\"%s\",dest=\"%s\",state=\"queued\"} %lld\n"
+                "churnwatch_outbox_messages{action=\"%s\",dest=\"%s\",state=\"dead\"} %lld\n",
+                a, d, (long long)queued, a, d, (long long)dead);
+    return CW_OK;
 }
 
-static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
+/* The gauges read from the database (docs/operations.md): data freshness
+ * per input kind, the last run, the outbox's backlog per destination and
+ * open alerts by severity, read in one transaction. Returns 0 on a database
+ * error (the gauges are then left out). */
+static int store_metrics(cw_buf *b, cw_store *rd)
 {
-    sbuf b = {0};
-    sb_printf(&b, "# HELP churnwatch_http_requests_total HTTP requests by route and status.\n"
-                  "# TYPE churnwatch_http_requests_total counter\n");
+    cw_store_health h;
+    cw_run_info run;
+    int have_run = 0;
+    if (cw_store_read_begin(rd) != CW_OK)
+        return 0;
+    int ok = cw_store_health_get(rd, &h) == CW_OK && cw_run_log_last(rd, &run, &have_run) == CW_OK;
+    if (ok) {
+        cw_buf_addf(b, "# HELP churnwatch_data_latest_timestamp_seconds Newest time in the stored "
+                       "data of each input kind (events: the start of the last day with events).\n"
+                       "# TYPE churnwatch_data_latest_timestamp_seconds gauge\n");
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            if (h.data_latest_ts[k])
+                cw_buf_addf(b, "churnwatch_data_latest_timestamp_seconds{kind=\"%s\"} %lld\n",
+                            cw_kind_get((cw_kind)k)->name, (long long)h.data_latest_ts[k]);
+        cw_buf_addf(b, "# HELP churnwatch_ingest_last_timestamp_seconds When a file of each input "
+                       "kind was last ingested.\n"
+                       "# TYPE churnwatch_ingest_last_timestamp_seconds gauge\n");
+        for (int k = 1; k < CW_KIND__COUNT; k++)
+            if (h.ingested_last_ts[k])
+                cw_buf_addf(b, "churnwatch_ingest_last_timestamp_seconds{kind=\"%s\"} %lld\n",
+                            cw_kind_get((cw_kind)k)->name, (long long)h.ingested_last_ts[k]);
+        cw_buf_addf(b,
+                    "# HELP churnwatch_alerts_open Open alerts (open, acknowledged or snoozed) by "
+                    "severity.\n"
+                    "# TYPE churnwatch_alerts_open gauge\n"
+                    "churnwatch_alerts_open{severity=\"warning\"} %lld\n"
+                    "churnwatch_alerts_open{severity=\"critical\"} %lld\n",
+                    (long long)h.alerts_open[CW_SEVERITY_WARNING],
+                    (long long)h.alerts_open[CW_SEVERITY_CRITICAL]);
+        if (have_run)
+            cw_buf_addf(
+                b,
+                "# HELP churnwatch_run_last_start_timestamp_seconds When the last `churnwatch "
+                "run` started.\n"
+                "# TYPE churnwatch_run_last_start_timestamp_seconds gauge\n"
+                "churnwatch_run_last_start_timestamp_seconds %lld\n"
+                "# HELP churnwatch_run_last_end_timestamp_seconds When the last run ended "
+                "(0: still running, or killed).\n"
+                "# TYPE churnwatch_run_last_end_timestamp_seconds gauge\n"
+                "churnwatch_run_last_end_timestamp_seconds %lld\n"
+                "# HELP churnwatch_run_last_exit_code The last run's exit code "
+                "(churnwatch help exit-codes; -1: still running, or killed).\n"
+                "# TYPE churnwatch_run_last_exit_code gauge\n"
+                "churnwatch_run_last_exit_code %d\n"
+                "# HELP churnwatch_run_last_success 1 when the last run ended with exit "
+                "code 0.\n"
+                "# TYPE churnwatch_run_last_success gauge\n"
+                "churnwatch_run_last_success %d\n",
+                (long long)run.started_at, (long long)run.ended_at, run.exit_code,
+                run.exit_code == 0);
+        cw_buf_addf(b,
+                    "# HELP churnwatch_outbox_messages Outbox messages waiting (queued) or given "
+                    "up (dead), by action and destination (\"\": not attempted yet).\n"
+                    "# TYPE churnwatch_outbox_messages gauge\n");
+        ok = cw_outbox_dest_counts(rd, outbox_gauge, b) == CW_OK;
+    }
+    cw_store_read_end(rd);
+    return ok;
+}
+
+static char *metrics_text(size_t *len, const cw_quarantine_counts *q, cw_store *rd)
+{
+    cw_buf b; /* a line per route, kind, severity and outbox destination */
+    cw_buf_init(&b, CW_BUF_MAX_DOC);
+    cw_buf_addf(&b, "# HELP churnwatch_http_requests_total HTTP requests by route and status.\n"
+                    "# TYPE churnwatch_http_requests_total counter\n");
     int nr = R_FIRST_API + srv_nroutes;
     for (int r = 0; r < nr; r++)
         for (int k = 0; k <= N_STATUS; k++) {
@@ -117,15 +179,15 @@ static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
             if (!v)
                 continue;
             if (k < N_STATUS)
-                sb_printf(&b, "churnwatch_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                          route_name(r), status_codes[k], (unsigned long long)v);
+                cw_buf_addf(&b, "churnwatch_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                            route_name(r), status_codes[k], (unsigned long long)v);
             else
-                sb_printf(&b,
-                          "churnwatch_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                          route_name(r), (unsigned long long)v);
+                cw_buf_addf(&b,
+                            "churnwatch_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                            route_name(r), (unsigned long long)v);
         }
-    sb_printf(&b, "# HELP churnwatch_http_request_duration_seconds Request latency by route.\n"
-                  "# TYPE churnwatch_http_request_duration_seconds histogram\n");
+    cw_buf_addf(&b, "# HELP churnwatch_http_request_duration_seconds Request latency by route.\n"
+                    "# TYPE churnwatch_http_request_duration_seconds histogram\n");
     for (int r = 0; r < nr; r++) {
         uint_fast64_t cnt = atomic_load(&g_stats[r].count);
         if (!cnt)
@@ -133,44 +195,45 @@ static char *metrics_text(size_t *len, const cw_quarantine_counts *q)
         uint_fast64_t cum = 0;
         for (int i = 0; i < N_BUCKETS; i++) {
             cum += atomic_load(&g_stats[r].bucket[i]);
-            sb_printf(&b,
-                      "churnwatch_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"}"
-                      " %llu\n",
-                      route_name(r), bucket_s[i], (unsigned long long)cum);
+            cw_buf_addf(&b,
+                        "churnwatch_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"}"
+                        " %llu\n",
+                        route_name(r), bucket_s[i], (unsigned long long)cum);
         }
-        sb_printf(&b,
-                  "churnwatch_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                  "churnwatch_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                  "churnwatch_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                  route_name(r), (unsigned long long)cnt, route_name(r),
-                  (double)atomic_load(&g_stats[r].sum_us) / 1e6, route_name(r),
-                  (unsigned long long)cnt);
+        cw_buf_addf(
+            &b,
+            "churnwatch_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+            "churnwatch_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+            "churnwatch_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+            route_name(r), (unsigned long long)cnt, route_name(r),
+            (double)atomic_load(&g_stats[r].sum_us) / 1e6, route_name(r), (unsigned long long)cnt);
     }
-    sb_printf(&b,
-              "# HELP churnwatch_http_requests_in_flight Requests being served.\n"
-              "# TYPE churnwatch_http_requests_in_flight gauge\n"
-              "churnwatch_http_requests_in_flight %d\n"
-              "# HELP churnwatch_db_errors_total Database errors met while serving.\n"
-              "# TYPE churnwatch_db_errors_total counter\n"
-              "churnwatch_db_errors_total %llu\n"
-              "# HELP churnwatch_http_header_timeouts_total Connections closed for headers not "
-              "complete in time.\n"
-              "# TYPE churnwatch_http_header_timeouts_total counter\n"
-              "churnwatch_http_header_timeouts_total %llu\n",
-              atomic_load(&g_inflight), (unsigned long long)atomic_load(&g_db_errors),
-              (unsigned long long)atomic_load(&g_header_timeouts));
+    cw_buf_addf(&b,
+                "# HELP churnwatch_http_requests_in_flight Requests being served.\n"
+                "# TYPE churnwatch_http_requests_in_flight gauge\n"
+                "churnwatch_http_requests_in_flight %d\n"
+                "# HELP churnwatch_db_errors_total Database errors met while serving.\n"
+                "# TYPE churnwatch_db_errors_total counter\n"
+                "churnwatch_db_errors_total %llu\n"
+                "# HELP churnwatch_http_header_timeouts_total Connections closed for headers not "
+                "complete in time.\n"
+                "# TYPE churnwatch_http_header_timeouts_total counter\n"
+                "churnwatch_http_header_timeouts_total %llu\n",
+                atomic_load(&g_inflight), (unsigned long long)atomic_load(&g_db_errors),
+                (unsigned long long)atomic_load(&g_header_timeouts));
     if (q)
-        sb_printf(&b,
-                  "# HELP churnwatch_quarantined_rows Bad input rows held in the quarantine.\n"
-                  "# TYPE churnwatch_quarantined_rows gauge\n"
-                  "churnwatch_quarantined_rows %lld\n"
-                  "# HELP churnwatch_quarantined_rows_last_run Rows the last quarantining run "
-                  "kept aside.\n"
-                  "# TYPE churnwatch_quarantined_rows_last_run gauge\n"
-                  "churnwatch_quarantined_rows_last_run %lld\n",
-                  (long long)q->total, (long long)q->last_run);
-    *len = b.n;
-    return b.p;
+        cw_buf_addf(&b,
+                    "# HELP churnwatch_quarantined_rows Bad input rows held in the quarantine.\n"
+                    "# TYPE churnwatch_quarantined_rows gauge\n"
+                    "churnwatch_quarantined_rows %lld\n"
+                    "# HELP churnwatch_quarantined_rows_last_run Rows the last quarantining run "
+                    "kept aside.\n"
+                    "# TYPE churnwatch_quarantined_rows_last_run gauge\n"
+                    "churnwatch_quarantined_rows_last_run %lld\n",
+                    (long long)q->total, (long long)q->last_run);
+    if (rd && !store_metrics(&b, rd))
+        atomic_fetch_add(&g_db_errors, 1);
+    return cw_buf_steal(&b, len);
 }
 
 /* ---- server state ------------------------------------------------------ */
@@ -238,8 +301,8 @@ typedef struct conn_state {
     int bad_target; /* a NUL byte or invalid UTF-8 once percent-decoded */
     const srv_route *rt;
     char arg[256];
-    char *body;
-    size_t len, cap, limit;
+    cw_buf body; /* bounded by limit once the headers are in */
+    size_t limit;
     int responded, write;
     int cut;        /* 413 written straight to the socket mid-body */
     double cut_at;  /* when */
@@ -377,7 +440,7 @@ static enum MHD_Result send_bytes(struct MHD_Connection *c, conn_state *cs, int 
 
 static enum MHD_Result send_json(struct MHD_Connection *c, conn_state *cs, int status, json_t *j)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j ? cw_json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
         /* Text reaching the JSON goes through srv_json_text, so this is a
@@ -497,8 +560,8 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
                  method,
                  url,
                  cs->arg[0] ? cs->arg : NULL,
-                 cs->body,
-                 cs->len,
+                 cs->body.p,
+                 cs->body.len,
                  rd,
                  g_srv.wr,
                  &g_srv.wr_lock,
@@ -787,9 +850,7 @@ static enum MHD_Result body_too_big(struct MHD_Connection *c, conn_state *cs)
         t->close_at = cs->cut_at + SRV_DRAIN_SECS;
         pthread_mutex_unlock(&g_track_lock);
     }
-    free(cs->body);
-    cs->body = NULL;
-    cs->len = cs->cap = 0;
+    cw_buf_free(&cs->body);
     return MHD_YES;
 }
 
@@ -873,6 +934,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return send_error(c, cs, 403, "this endpoint needs a write token");
         cs->write = role == CW_ROLE_WRITE;
         cs->limit = cs->rt && cs->rt->big_body ? g_srv.o->max_ingest_body : g_srv.o->max_body;
+        cw_buf_init(&cs->body, cs->limit);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > cs->limit)
             return send_error(c, cs, 413, "request body larger than %zu bytes", cs->limit);
@@ -895,24 +957,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         /* Chunked bodies have no Content-Length to refuse from: the limit
          * is checked as the bytes arrive. */
-        if (cs->len + *upload_size > cs->limit) {
-            *upload_size = 0;
-            return body_too_big(c, cs);
-        }
-        if (cs->len + *upload_size + 1 > cs->cap) {
-            size_t cap = cs->cap ? cs->cap : 16384;
-            while (cap < cs->len + *upload_size + 1)
-                cap *= 2;
-            char *p = realloc(cs->body, cap);
-            if (!p)
-                return MHD_NO;
-            cs->body = p;
-            cs->cap = cap;
-        }
-        memcpy(cs->body + cs->len, upload, *upload_size);
-        cs->len += *upload_size;
-        cs->body[cs->len] = '\0';
+        cw_status s = cw_buf_add(&cs->body, upload, *upload_size);
         *upload_size = 0;
+        if (s == CW_ERR_TOOBIG)
+            return body_too_big(c, cs);
+        if (s != CW_OK)
+            return MHD_NO;
         return MHD_YES;
     }
     if (cs->route == R_METRICS) {
@@ -924,7 +974,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         int have_q = rd && cw_quarantine_counts_get(rd, &q) == CW_OK;
         if (rd && !have_q)
             atomic_fetch_add(&g_db_errors, 1);
-        char *text = metrics_text(&n, have_q ? &q : NULL);
+        char *text = metrics_text(&n, have_q ? &q : NULL, have_q ? rd : NULL);
         if (!text)
             return send_error(c, cs, 500, "out of memory");
         return send_bytes(c, cs, 200, "text/plain; version=0.0.4", text, n, 1, 0);
@@ -948,10 +998,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         double dt = cw_now() - cs->t0;
         count(cs->route, cs->status, dt);
         atomic_fetch_sub(&g_inflight, 1);
-        if (g_srv.o->access_log)
+        if (g_srv.o->access_log && cli_log_is_json()) {
+            char st[16], ms[32];
+            snprintf(st, sizeof st, "%d", cs->status);
+            snprintf(ms, sizeof ms, "%.3f", dt * 1000);
+            cli_log(cs->status >= 500 ? "error" : "info", "request", "route", route_name(cs->route),
+                    "#status", st, "#duration_ms", ms, NULL);
+        } else if (g_srv.o->access_log) {
             fprintf(stderr, "%s %d %.1fms\n", route_name(cs->route), cs->status, dt * 1000);
+        }
     }
-    free(cs->body);
+    cw_buf_free(&cs->body);
     free(cs);
     *con_cls = NULL;
 }
@@ -1077,12 +1134,25 @@ int srv_run(const srv_opts *o)
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         char host[128];
         snprintf(host, sizeof host, "%.*s", (int)(strrchr(o->listen, ':') - o->listen), o->listen);
-        printf("churnwatch: serving %s on http://%s:%u/\n", o->db, host,
+        char *db = cw_mask_secrets(NULL, o->db); /* a database URL's password */
+        printf("churnwatch: serving %s on http://%s:%u/\n", db ? db : CW_MASK, host,
                info ? (unsigned)info->port : 0u);
+        if (cli_log_is_json()) { /* the same, for the log */
+            char port[16];
+            snprintf(port, sizeof port, "%u", info ? (unsigned)info->port : 0u);
+            cli_log("info", "serving", "db", db ? db : CW_MASK, "host", host, "#port", port, NULL);
+        }
+        free(db);
         fflush(stdout);
         int sig;
         sigwait(&set, &sig);
-        fprintf(stderr, "churnwatch: stopping (signal %d)\n", sig);
+        if (cli_log_is_json()) {
+            char sg[16];
+            snprintf(sg, sizeof sg, "%d", sig);
+            cli_log("info", "stopping", "#signal", sg, NULL);
+        } else {
+            fprintf(stderr, "churnwatch: stopping (signal %d)\n", sig);
+        }
         if (have_wd) {
             pthread_mutex_lock(&g_track_lock);
             g_track_stop = 1;

@@ -1,12 +1,55 @@
 #!/usr/bin/env bash
 # Runs the CLI cases in tests/cli/cases.txt: each line gives the expected
-# exit code, a text the output must contain, and the arguments.
-# usage: cli.sh path/to/churnwatch path/to/cases.txt [source-dir]
+# exit code, a hand-worked text the output must contain, and the arguments.
+# The whole output (stdout then stderr interleaved as written, through the
+# filter `normalise` below) must also equal the case's golden file,
+# tests/cli/golden/NAME.out, where NAME is the arguments with every run of
+# characters other than [A-Za-z0-9._=,+-] turned into one '_', leading '-'
+# and '_' dropped (cut at 100 characters, plus a hash of the arguments when
+# cut or empty), and '.N' added for the Nth case of the same name (N >= 2).
+# usage: cli.sh [--update] path/to/churnwatch path/to/cases.txt [source-dir]
+# --update (`make golden`) rewrites the golden files from this build's output
+# and deletes those no case names any more; exit code and expected text are
+# still checked. Review the diff (git diff tests/cli/golden) before committing.
 set -uo pipefail
-BIN=$(realpath "$1"); CASES=$(realpath "$2")
+UPDATE=0
+if [ "${1:-}" = --update ]; then UPDATE=1; shift; fi
+BIN=$(realpath "$1"); CASES=$(realpath "$2"); SRC=${3:+$(realpath "$3")}
+GOLDEN=$(dirname "$CASES")/golden
 T=$(mktemp -d /tmp/cw-cli-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
+VERSION=$(CHURNWATCH_CONFIG= "$BIN" --version | head -1 | awk '{print $2}')
+TODAY=$(date -u +%F); YESTERDAY=$(date -u -d yesterday +%F)
+# The documented filter (docs/testing.md): what differs from run to run or
+# machine to machine becomes a placeholder — the scratch directory <TMP>,
+# churnwatch's version <VERSION>, a timestamp of today or yesterday (UTC; the
+# data's own dates are years back), also in the compact form of file names
+# (20261207T125915Z), <NOW>, a date of today or yesterday <TODAY>, a duration
+# printed as "N.N s" or "load|compute|peers N.NN" <SECONDS>, and a rate
+# "N rows/s" <N> rows/s.
+normalise() {
+  sed -E -e "s#$T#<TMP>#g" \
+    -e "s#churnwatch $VERSION#churnwatch <VERSION>#g" \
+    -e "s#($TODAY|$YESTERDAY)[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z?#<NOW>#g" \
+    -e "s#(${TODAY//-/}|${YESTERDAY//-/})T[0-9]{6}Z#<NOW>#g" \
+    -e "s#($TODAY|$YESTERDAY)#<TODAY>#g" \
+    -e "s#[0-9]+\.[0-9]+ s\b#<SECONDS>#g" \
+    -e "s#\b(load|compute|peers) [0-9]+\.[0-9]+#\1 <SECONDS>#g" \
+    -e "s#[0-9]+ rows/s#<N> rows/s#g"
+}
+# golden_name ARGS: the golden file's name of a case (without .N and .out).
+golden_name() {
+  local n
+  n=$(printf '%s' "$1" | LC_ALL=C sed -E 's/[^A-Za-z0-9._=,+-]+/_/g; s/^[-_]+//; s/_+$//')
+  if [ -z "$n" ] || [ ${#n} -gt 100 ]; then
+    n="${n:0:100}-$(printf '%s' "$1" | md5sum | cut -c1-8)"
+  fi
+  printf '%s' "${n#-}"
+}
+declare -A seen=()
+declare -A used=()
+[ $UPDATE -eq 1 ] && mkdir -p "$GOLDEN"
 mkdir good
 printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\r\nA1,Acme,smb,2025-01-01,10,25000,USD,active\r\nA2,Beta,mid,2025-01-01,5,1000,USD,active\r\n' >good/accounts.csv
 printf 'user_id,account_id,provisioned_at\nU1,A1,2025-01-02\n' >good/users.csv
@@ -71,19 +114,41 @@ while IFS='|' read -r code expect args; do
   case "$code" in ''|\#*) continue ;; esac
   # shellcheck disable=SC2086
   out=$(CHURNWATCH_CONFIG= "$BIN" $args 2>&1 </dev/null); rc=$?
-  if [ "$rc" = "$code" ] && [[ "$out" == *"$expect"* ]]; then
-    pass=$((pass + 1))
-  else
+  name=$(golden_name "$args")
+  seen[$name]=$((${seen[$name]:-0} + 1))
+  [ "${seen[$name]}" -gt 1 ] && name="$name.${seen[$name]}"
+  used[$name.out]=1
+  gold="$GOLDEN/$name.out"
+  norm=$(printf '%s\n' "$out" | normalise)
+  if [ $UPDATE -eq 1 ]; then
+    printf '%s\n' "$norm" >"$gold"
+  fi
+  if [ "$rc" != "$code" ] || [[ "$out" != *"$expect"* ]]; then
     fail=$((fail + 1))
     echo "FAIL: churnwatch $args"
     echo "  expected exit $code and '$expect'; got exit $rc:"
     echo "$out" | head -8 | sed 's/^/    /'
+  elif [ ! -f "$gold" ]; then
+    fail=$((fail + 1))
+    echo "FAIL: churnwatch $args: no golden file $gold (make golden writes it)"
+  elif ! diff -u --label "golden/$name.out" --label "churnwatch $args" "$gold" <(printf '%s\n' "$norm") >diff.out; then
+    fail=$((fail + 1))
+    echo "FAIL: churnwatch $args: output differs from golden/$name.out (make golden rewrites it):"
+    head -30 diff.out | sed 's/^/    /'
+  else
+    pass=$((pass + 1))
   fi
 done <"$CASES"
+if [ $UPDATE -eq 1 ]; then
+  for f in "$GOLDEN"/*.out; do
+    [ -e "$f" ] || continue
+    [ -n "${used[$(basename "$f")]:-}" ] || { rm -f "$f"; echo "removed unused $(basename "$f")"; }
+  done
+fi
 # The shipped example configuration is exactly `config show` with defaults.
-if [ -n "${3:-}" ]; then
-  if diff <(tail -n +7 "$3/churnwatch.conf.example") <(CHURNWATCH_CONFIG= "$BIN" config show) >/dev/null &&
-     CHURNWATCH_CONFIG= "$BIN" --config "$3/churnwatch.conf.example" config show >/dev/null; then
+if [ -n "$SRC" ]; then
+  if diff <(tail -n +7 "$SRC/churnwatch.conf.example") <(CHURNWATCH_CONFIG= "$BIN" config show) >/dev/null &&
+     CHURNWATCH_CONFIG= "$BIN" --config "$SRC/churnwatch.conf.example" config show >/dev/null; then
     pass=$((pass + 1))
   else
     fail=$((fail + 1)); echo "FAIL: churnwatch.conf.example differs from 'config show'"

@@ -534,22 +534,36 @@ async function qualityPage() {
   }
   for (const b of res.items.slice(0, 3)) {
     const r = b.result || {};
-    const sec = h('section', { class: 'card wide' }, h('h2', {}, `${b.subject} — ${b.at}`));
-    const scalars = Object.entries(r).filter(([, v]) => typeof v === 'number' || typeof v === 'string');
-    if (scalars.length) sec.append(h('dl', { class: 'facts' }, scalars.map(([k, v]) => h('div', {}, h('dt', {}, k.replace(/_/g, ' ')), h('dd', {}, typeof v === 'number' ? num(v, 3) : v)))));
+    // `churnwatch backtest` nests the figures under "metrics" and the
+    // early-warning summary under "lead_time"; flat results are read too.
+    const m = r.metrics && typeof r.metrics === 'object' && !Array.isArray(r.metrics) ? r.metrics : {};
+    const lt = r.lead_time && typeof r.lead_time === 'object' && !Array.isArray(r.lead_time) ? r.lead_time : {};
+    const sec = h('section', { class: 'card wide backtest', 'data-subject': b.subject }, h('h2', {}, `${b.subject} — ${b.at}`));
+    const isScalar = ([, v]) => typeof v === 'number' || typeof v === 'string';
+    const scalars = [...Object.entries(r), ...Object.entries(m), ...Object.entries(lt).map(([k, v]) => [`lead_time_${k}`, v])].filter(isScalar);
+    if (scalars.length) sec.append(h('dl', { class: 'facts' }, scalars.map(([k, v]) => h('div', { 'data-key': k }, h('dt', {}, k.replace(/_/g, ' ')), h('dd', {}, typeof v === 'number' ? num(v, 3) : v)))));
     const grid = h('div', { class: 'grid' });
     sec.append(grid);
-    const roc = pairs(r.roc, 'fpr', 'tpr');
+    const roc = pairs(r.roc || m.roc, 'fpr', 'tpr');
     if (roc) {
       const order = roc[0].map((_, i) => i).sort((i, j) => roc[0][i] - roc[0][j]);
       const xs = order.map((i) => roc[0][i]);
       chart(grid, 'ROC curve', [{ label: 'TPR', stroke: COLOURS[0], width: 2 }, { label: 'chance', stroke: '#999', dash: [4, 4] }],
         [xs, order.map((i) => roc[1][i]), xs], { time: false, scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } } });
     }
-    const cal = pairs(r.calibration, 'predicted', 'observed');
-    if (cal) {
+    const calRows = r.calibration || m.calibration;
+    const withScore = Array.isArray(calRows) && calRows.length && calRows[0] && calRows[0].mean_score !== undefined;
+    const cal = withScore ? pairs(calRows, 'mean_score', 'observed') : pairs(calRows, 'predicted', 'observed');
+    if (cal && cal[0].every((x) => typeof x === 'number')) {
       chart(grid, 'Calibration: predicted vs observed churn', [{ label: 'observed', stroke: COLOURS[1], width: 2, points: { show: true } }, { label: 'perfect', stroke: '#999', dash: [4, 4] }],
         [cal[0], cal[1], cal[0]], { time: false, scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } } });
+    } else {
+      // A scorecard's score is no probability: observed churn per decile of risk.
+      const dec = pairs(calRows, 'decile', 'observed');
+      if (dec && dec[0].every((x) => typeof x === 'number')) {
+        chart(grid, 'Observed churn by decile of risk', [{ label: 'observed', stroke: COLOURS[1], width: 2, points: { show: true } }],
+          [dec[0], dec[1]], { time: false, scales: { x: { time: false }, y: { range: [0, 1] } } });
+      }
     }
     const lead = pairs(r.lead_time, 'days', 'share') || pairs(r.lead_time_histogram, 'days', 'count');
     if (lead) chart(grid, 'Lead time: days of warning before churn', [{ label: 'churned accounts', stroke: COLOURS[2], width: 2 }], [lead[0], lead[1]], { time: false, scales: { x: { time: false } } });

@@ -16,6 +16,8 @@
  * e-mail header. fuzz/fuzz_template.c explores it.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/buf.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "alerts/actions.h"
 
@@ -186,38 +188,14 @@ int cw_actions_list(const cw_actions *a, const cw_action *const **out)
 /* ---- placeholders ---------------------------------------------------- */
 
 /* A growable output bounded by CW_TEMPLATE_MAX. */
-typedef struct obuf {
-    char *p;
-    size_t n, cap;
-    int toobig;
-} obuf;
-
-static void oput(obuf *b, const char *s, size_t n)
+/* Template output: a cw_buf bounded to CW_TEMPLATE_MAX bytes with the NUL;
+ * the first failure sticks and is reported once at the end. */
+static void oput(cw_buf *b, const char *s, size_t n)
 {
-    if (b->toobig)
-        return;
-    if (b->n + n + 1 > CW_TEMPLATE_MAX) {
-        b->toobig = 1;
-        return;
-    }
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->toobig = 2;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
+    cw_buf_add(b, s, n);
 }
 
-static void oput_escaped(obuf *b, const char *s, size_t n, cw_escape esc)
+static void oput_escaped(cw_buf *b, const char *s, size_t n, cw_escape esc)
 {
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
@@ -361,7 +339,7 @@ static void format_real(double d, char *buf, size_t n)
         snprintf(buf, n, "0");
 }
 
-static void put_value(obuf *b, json_t *v, cw_escape esc)
+static void put_value(cw_buf *b, json_t *v, cw_escape esc)
 {
     char num[64];
     if (json_is_string(v)) {
@@ -377,7 +355,7 @@ static void put_value(obuf *b, json_t *v, cw_escape esc)
     } else if (json_is_false(v)) {
         oput(b, "no", 2);
     } else {
-        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *s = cw_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (s) {
             oput_escaped(b, s, strlen(s), esc);
             free(s);
@@ -406,7 +384,8 @@ cw_status cw_template_render_json(const char *text, struct json_t *root, cw_esca
                                   char *why, size_t whysz)
 {
     *out = NULL;
-    obuf b = {0};
+    cw_buf b;
+    cw_buf_init(&b, CW_TEMPLATE_MAX - 1);
     oput(&b, "", 0);
     const char *p = text;
     cw_status s = CW_OK;
@@ -442,17 +421,15 @@ cw_status cw_template_render_json(const char *text, struct json_t *root, cw_esca
         }
         p = h.end;
     }
-    if (s == CW_OK && b.toobig) {
-        snprintf(why, whysz, b.toobig == 2 ? "out of memory" : "rendered text exceeds %d bytes",
+    if (s == CW_OK && cw_buf_status(&b)) {
+        s = cw_buf_status(&b);
+        snprintf(why, whysz, s == CW_ERR_NOMEM ? "out of memory" : "rendered text exceeds %d bytes",
                  CW_TEMPLATE_MAX);
-        s = b.toobig == 2 ? CW_ERR_NOMEM : CW_ERR_TOOBIG;
     }
-    if (s != CW_OK) {
-        free(b.p);
-        return s;
-    }
-    *out = b.p;
-    return CW_OK;
+    if (s == CW_OK && !(*out = cw_buf_steal(&b, NULL)))
+        s = CW_ERR_NOMEM;
+    cw_buf_free(&b);
+    return s;
 }
 
 /* ---- configuration --------------------------------------------------- */

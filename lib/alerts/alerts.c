@@ -14,6 +14,7 @@
  */
 #include "alerts/alerts_int.h"
 #include "alerts/rules_int.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "alerts/expr.h"
@@ -162,7 +163,7 @@ static char *values_json(ev_ctx *c, int ri)
         json_object_set_new(o, cw_ruleset_slot_name(c->r, sl[i], buf, sizeof buf),
                             num_or_null(c->slots[sl[i]]));
     }
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    char *s = o ? cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(o);
     return s;
 }
@@ -206,7 +207,7 @@ static char *payload_json(ev_ctx *c, int ri, int64_t id, int64_t account, int64_
     json_object_set_new(o, "health_score", num_or_null(c->slots[RS_SCORE(c->r, 0)]));
     json_object_set_new(o, "churn_probability", num_or_null(c->slots[RS_SCORE(c->r, 3)]));
     json_object_set_new(o, "playbook", str_or_null(ru->playbook));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    char *s = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(o);
     return s;
 }

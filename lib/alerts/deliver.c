@@ -17,6 +17,8 @@
  * once.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json.h"
+#include "core/mask.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "alerts/actions.h"
@@ -284,7 +286,7 @@ static int build_email(msg *m, const cw_config *cfg, json_t *p, const cw_templat
 
 static char *dump(json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = cw_json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
     return s;
 }
@@ -650,11 +652,16 @@ static void log_line(const cw_deliver_opts *o, const cw_due_row *r, const msg *m
 {
     if (!o->log)
         return;
+    /* A transport's error text may quote the URL it failed on. */
+    char *dest = cw_mask_secrets(NULL, m->dest), *reason = cw_mask_secrets(NULL, why);
     if (why && *why)
-        fprintf(o->log, "#%lld %s -> %s: %s (%s)\n", (long long)r->id, r->action, m->dest, what,
-                why);
+        fprintf(o->log, "#%lld %s -> %s: %s (%s)\n", (long long)r->id, r->action,
+                dest ? dest : CW_MASK, what, reason ? reason : CW_MASK);
     else
-        fprintf(o->log, "#%lld %s -> %s: %s\n", (long long)r->id, r->action, m->dest, what);
+        fprintf(o->log, "#%lld %s -> %s: %s\n", (long long)r->id, r->action, dest ? dest : CW_MASK,
+                what);
+    free(dest);
+    free(reason);
 }
 
 static void dry_print(FILE *out, const cw_due_row *r, const msg *m)
@@ -663,7 +670,9 @@ static void dry_print(FILE *out, const cw_due_row *r, const msg *m)
             m->act ? cw_action_type_name(m->act->type) : "?", m->dest, r->idem_key,
             r->attempts + 1);
     if (m->failed) {
-        fprintf(out, "  would fail: %s\n", m->fail.why);
+        char *why = cw_mask_secrets(NULL, m->fail.why);
+        fprintf(out, "  would fail: %s\n", why ? why : CW_MASK);
+        free(why);
         return;
     }
     if (m->act->type == CW_ACTION_TASK) {
@@ -684,8 +693,12 @@ static void dry_print(FILE *out, const cw_due_row *r, const msg *m)
         }
         return;
     }
-    if (m->act->url)
-        fprintf(out, "  POST %s%s\n", m->act->url, m->act->secret ? " (signed)" : "");
+    if (m->act->url) {
+        /* credentials in the URL and ?token= values are masked (core/mask.h) */
+        char *url = cw_mask_secrets(NULL, m->act->url);
+        fprintf(out, "  POST %s%s\n", url ? url : CW_MASK, m->act->secret ? " (signed)" : "");
+        free(url);
+    }
     fprintf(out, "  %s\n", m->body);
 }
 
@@ -785,6 +798,12 @@ static cw_status perform(run *R, const cw_due_row *r, msg *m)
         R->stats->delivered++;
         log_line(R->o, r, m, "delivered", NULL);
         return cw_outbox_settle(R->st, r->id, CW_OUTBOX_DELIVERED, now, now, NULL);
+    }
+    /* The reason is logged and kept (outbox list): a URL it quotes is masked. */
+    char *masked = cw_mask_secrets(NULL, oc.why);
+    if (masked) {
+        snprintf(oc.why, sizeof oc.why, "%s", masked);
+        free(masked);
     }
     return settle_failure(R, r, m, &oc, attempts);
 }

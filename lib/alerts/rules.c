@@ -11,6 +11,7 @@
  * five scores, then the user metrics and user_tenure_days.
  */
 #include "alerts/rules_int.h"
+#include "core/buf.h"
 #include "core/util.h"
 #include "alerts/expr.h"
 
@@ -109,37 +110,19 @@ static int value_col(const char *text, int line)
     return (int)(eq - p) + 1;
 }
 
+/* The configuration's text for error context, or NULL (unreadable, too
+ * large or out of memory: messages then go without the source line). */
 static char *read_small_file(const char *path)
 {
     if (!path)
         return NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    cw_buf b;
+    cw_buf_init(&b, CW_BUF_MAX_FILE);
+    if (cw_buf_add_file(&b, path) != CW_OK) {
+        cw_buf_free(&b);
         return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t k = fread(b + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0)
-            break;
-        if (n + 1 >= cap) {
-            if (cap >= ((size_t)16 << 20))
-                break;
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
     }
-    fclose(f);
-    if (b)
-        b[n] = 0;
-    return b;
+    return cw_buf_steal(&b, NULL);
 }
 
 static void set_err(loader *L, const spec *s, int k, int col, const char *fmt, ...)

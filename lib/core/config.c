@@ -6,8 +6,10 @@
  * are kept as validated strings; typed getters parse them.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/buf.h"
 #include "core/util.h"
 #include "core/ini.h"
+#include "core/mask.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -662,42 +664,21 @@ cw_status cw_config_load_text(const char *text, size_t len, const char *name, cw
     return CW_OK;
 }
 
-/* Reads the whole file (the reader needs no line buffer of its own size). */
+/* Reads the whole file (the reader needs no line buffer of its own size),
+ * up to CW_BUF_MAX_FILE. */
 static cw_status slurp(const char *path, char **out, size_t *len)
 {
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return CW_ERR_IO;
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    cw_status s = b ? CW_OK : CW_ERR_NOMEM;
-    while (s == CW_OK) {
-        if (n == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) {
-                s = CW_ERR_NOMEM;
-                break;
-            }
-            b = nb;
-        }
-        size_t k = fread(b + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) {
-            if (ferror(f))
-                s = CW_ERR_IO;
-            break;
-        }
-    }
-    fclose(f);
+    cw_buf b;
+    cw_buf_init(&b, CW_BUF_MAX_FILE);
+    cw_status s = cw_buf_add_file(&b, path);
     if (s != CW_OK) {
-        free(b);
+        cw_buf_free(&b);
+        *out = NULL;
+        *len = 0;
         return s;
     }
-    *out = b;
-    *len = n;
-    return CW_OK;
+    *out = cw_buf_steal(&b, len);
+    return *out ? CW_OK : CW_ERR_NOMEM;
 }
 
 cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
@@ -718,6 +699,12 @@ cw_status cw_config_load(const char *path, cw_config **out, char **errmsg)
     if (s != CW_OK) {
         if (s == CW_ERR_IO && errmsg)
             *errmsg = cw_strdupf("%s: cannot read configuration file", path);
+        if (s == CW_ERR_TOOBIG) {
+            s = CW_ERR_CONFIG;
+            if (errmsg)
+                *errmsg = cw_strdupf("%s: configuration file larger than %zu MiB", path,
+                                     CW_BUF_MAX_FILE >> 20);
+        }
         return s;
     }
     s = cw_config_load_text(text, len, path, out, errmsg);
@@ -771,7 +758,11 @@ void cw_config_write(const cw_config *c, FILE *out)
         fprintf(out, "\n");
         if (c && c->from[i] != FROM_DEFAULT)
             fprintf(out, "; from %s, default %s\n", from_name[c->from[i]], s->def);
-        fprintf(out, "%s = %s\n", dot + 1, c ? c->values[i] : s->def);
+        /* Secrets are masked (core/mask.h): a password setting, credentials
+         * in a URL such as deliver.smtp_url or a postgres:// store.db. */
+        char *shown = cw_mask_secrets(s->key, c ? c->values[i] : s->def);
+        fprintf(out, "%s = %s\n", dot + 1, shown ? shown : CW_MASK);
+        free(shown);
     }
     for (int i = 0; c && i < c->ncustom; i++) {
         const cw_custom_metric *m = &c->custom[i];
@@ -800,12 +791,15 @@ void cw_config_write(const cw_config *c, FILE *out)
         last = e->section;
         /* a [template.*] body's new lines go back as continuation lines */
         fprintf(out, "%s = ", e->key);
-        for (const char *v = e->value; *v; v++)
+        /* an action's inline secret, credentials or ?token= in its url */
+        char *shown = cw_mask_secrets(e->key, e->value);
+        for (const char *v = shown ? shown : CW_MASK; *v; v++)
             if (*v == '\n')
                 fputs("\n    ", out);
             else
                 fputc(*v, out);
         fputc('\n', out);
+        free(shown);
     }
 }
 

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "health/score_db.h"
 #include "health/scorecard_int.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "ingest/validate.h"
 #include "store/store.h"
@@ -149,8 +150,7 @@ typedef struct run_ctx {
     double *prev; /* by account id: score change_days earlier, NaN none */
     int64_t day;
     int64_t rows, colours[3];
-    char *buf;
-    size_t cap;
+    cw_buf json; /* one row's contributions as JSON, reused */
 } run_ctx;
 
 static cw_status on_vector(int64_t day, int64_t account, const double *vals, const double *trend,
@@ -170,26 +170,24 @@ static cw_status on_vector(int64_t day, int64_t account, const double *vals, con
     int colour = cw_scorecard_colour(sc, score);
     double prev = account < c->acc.n ? c->prev[account] : (double)NAN;
     double change = isnan(prev) ? (double)NAN : score - prev;
-    size_t need = (size_t)sc->nmeasures * 96 + 8, len = 0;
-    if (need > c->cap) {
-        char *b = realloc(c->buf, need);
-        if (!b)
-            return CW_ERR_NOMEM;
-        c->buf = b;
-        c->cap = need;
-    }
-    c->buf[len++] = '{';
+    cw_buf *b = &c->json;
+    cw_buf_reset(b);
+    cw_buf_addc(b, '{');
     for (int i = 0; i < sc->nmeasures; i++) {
         if (isnan(contrib[i]))
             continue;
-        len += (size_t)snprintf(c->buf + len, c->cap - len, "%s\"%s\":%.6g", len > 1 ? "," : "",
-                                sc->measures[i].name, contrib[i]);
+        if (b->len > 1)
+            cw_buf_addc(b, ',');
+        cw_json_strz(b, sc->measures[i].name);
+        cw_buf_addc(b, ':');
+        cw_json_num_sig(b, contrib[i], 6);
     }
-    c->buf[len++] = '}';
-    c->buf[len] = '\0';
+    cw_buf_addc(b, '}');
+    if (cw_buf_status(b))
+        return cw_buf_status(b);
     c->rows++;
     c->colours[colour]++;
-    return cw_score_db_put(c->db, c->day, account, sc->hash, score, colour, change, c->buf, len);
+    return cw_score_db_put(c->db, c->day, account, sc->hash, score, colour, change, b->p, b->len);
 }
 
 typedef struct day_list {
@@ -246,6 +244,7 @@ cw_status cw_score_run(cw_store *st, const cw_scorecard *sc, const cw_score_opts
     memset(&c, 0, sizeof c);
     c.st = st;
     c.sc = sc;
+    cw_buf_init(&c.json, CW_BUF_MAX_LINE);
     cw_status s = ops->snapshot_list(st, o->from_day, o->to_day, on_day, &days);
     if (s == CW_OK && days.n == 0)
         s = cw_store_set_error(st, CW_ERR_NOTFOUND,
@@ -303,7 +302,7 @@ fail:
 out:
     free(days.d);
     free(c.prev);
-    free(c.buf);
+    cw_buf_free(&c.json);
     acct_free(&c.acc);
     stats->elapsed_s = now_s() - t0;
     return s;
@@ -415,29 +414,6 @@ static int drivers_of(const cw_scorecard *sc, const ex_row *r, int *order)
 static const char *colour_name(int c)
 {
     return c == CW_GREEN ? "green" : c == CW_YELLOW ? "yellow" : "red";
-}
-
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(out, "\\u%04x", ch);
-        else
-            fputc(ch, out);
-    }
-    fputc('"', out);
-}
-
-static void json_num(FILE *out, double v)
-{
-    if (isnan(v) || isinf(v))
-        fputs("null", out);
-    else
-        fprintf(out, "%.6g", v);
 }
 
 static void csv_str(FILE *out, const char *s)
@@ -625,25 +601,25 @@ cw_status cw_score_export(cw_store *st, const cw_scorecard *sc, const cw_score_e
             fputc('\n', out);
         } else {
             fprintf(out, "{\"day\":\"%s\",\"account_id\":", d);
-            json_str(out, ext);
+            cw_json_fstrz(out, ext);
             fputs(",\"name\":", out);
-            json_str(out, name);
+            cw_json_fstrz(out, name);
             fputs(",\"segment\":", out);
-            json_str(out, x.acc.segment[r->account]);
+            cw_json_fstrz(out, x.acc.segment[r->account]);
             fputs(",\"owner\":", out);
             if (x.acc.owner[r->account])
-                json_str(out, x.acc.owner[r->account]);
+                cw_json_fstrz(out, x.acc.owner[r->account]);
             else
                 fputs("null", out);
             fputs(",\"score\":", out);
-            json_num(out, r->score);
+            cw_json_fnum_sig(out, r->score, 6);
             fprintf(out, ",\"colour\":\"%s\",\"change\":", colour_name(r->colour));
-            json_num(out, r->change);
+            cw_json_fnum_sig(out, r->change, 6);
             fprintf(out, ",\"stage\":\"%s\",\"scorecard\":\"%s\",\"mrr_minor\":",
                     r->stage == SC_STAGE_ONBOARDING ? "onboarding" : "established", sc->hash);
-            json_num(out, r->mrr);
+            cw_json_fnum(out, r->mrr);
             fputs(",\"days_to_renewal\":", out);
-            json_num(out, r->renewal);
+            cw_json_fnum(out, r->renewal);
             fputs(",\"measures\":[", out);
             int all[SC_MAX_MEASURES];
             int na = drivers_of(sc, r, all);
@@ -651,11 +627,11 @@ cw_status cw_score_export(cw_store *st, const cw_scorecard *sc, const cw_score_e
                 const cw_sc_measure *m = &sc->measures[all[k]];
                 fprintf(out, "%s{\"name\":\"%s\",\"metric\":\"%s\",\"group\":\"%s\",\"value\":",
                         k ? "," : "", m->name, m->metric, sc->groups[m->group].name);
-                json_num(out, r->in[all[k]]);
+                cw_json_fnum_sig(out, r->in[all[k]], 6);
                 fputs(",\"points\":", out);
-                json_num(out, r->contrib[all[k]]);
+                cw_json_fnum_sig(out, r->contrib[all[k]], 6);
                 fputs(",\"max\":", out);
-                json_num(out, r->max[all[k]]);
+                cw_json_fnum_sig(out, r->max[all[k]], 6);
                 fputc('}', out);
             }
             fputs("]}\n", out);

@@ -20,6 +20,7 @@
  * finds every hash already seen and changes nothing.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/json.h"
 #include "core/util.h"
 #include "ingest/reader.h"
 #include "ingest/schema.h"
@@ -234,38 +235,6 @@ static void message(run *R, int warning, const char *fmt, ...)
         R->o->on_message(warning, buf, R->o->ud);
 }
 
-/* Writes s as a JSON string, replacing invalid UTF-8 with U+FFFD so a
- * rejects file is valid JSON whatever the input held. */
-static void json_str(FILE *out, const char *s, size_t len)
-{
-    fputc('"', out);
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            fputc('\\', out);
-            fputc(c, out);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(out, "\\u%04x", c);
-            i++;
-        } else if (c < 0x80) {
-            fputc(c, out);
-            i++;
-        } else {
-            size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-            if (i + n <= len && !cw_utf8_check(s + i, n, 0)) {
-                fwrite(s + i, 1, n, out);
-                i += n;
-            } else {
-                fputs("\\ufffd", out);
-                i++;
-            }
-        }
-    }
-    fputc('"', out);
-}
-
 static void quarantine_row(run *R, int64_t line, const char *field, const char *why, cw_strref raw);
 
 /* Records a bad row: counts it, reports it, and writes it to rejects (and
@@ -297,16 +266,16 @@ static void bad_row(run *R, int64_t line, const char *field, const char *why, cw
     }
     if (R->rejects) {
         fputs("{\"file\":", R->rejects);
-        json_str(R->rejects, R->f->path, strlen(R->f->path));
+        cw_json_fstr(R->rejects, R->f->path, strlen(R->f->path));
         fprintf(R->rejects, ",\"line\":%lld,\"field\":", (long long)line);
         if (field)
-            json_str(R->rejects, field, strlen(field));
+            cw_json_fstr(R->rejects, field, strlen(field));
         else
             fputs("null", R->rejects);
         fputs(",\"error\":", R->rejects);
-        json_str(R->rejects, why, strlen(why));
+        cw_json_fstr(R->rejects, why, strlen(why));
         fputs(",\"record\":", R->rejects);
-        json_str(R->rejects, raw.s, raw.len);
+        cw_json_fstr(R->rejects, raw.s, raw.len);
         fputs("}\n", R->rejects);
     }
 }

@@ -12,6 +12,7 @@
  * delimiter (detected from the header).
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/buf.h"
 #include "core/util.h"
 #include "ingest/reader.h"
 
@@ -457,33 +458,24 @@ cw_status cw_reader_slurp(cw_reader *r, size_t max, char **out, size_t *len, con
 {
     if (!r->started)
         start(r);
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    if (!b)
-        return CW_ERR_NOMEM;
+    cw_buf b;
+    cw_buf_init(&b, max);
     for (;;) {
         size_t avail = r->end - r->start;
-        if (n + avail + 1 > cap) {
-            while (n + avail + 1 > cap)
-                cap *= 2;
-            char *nb = realloc(b, cap);
-            if (!nb) {
-                free(b);
-                return CW_ERR_NOMEM;
-            }
-            b = nb;
-        }
-        memcpy(b + n, r->buf + r->start, avail);
-        n += avail;
+        cw_status s = cw_buf_add(&b, r->buf + r->start, avail);
         r->start += avail;
         r->bytes += (int64_t)avail;
-        if (n > max) {
-            free(b);
+        if (s == CW_ERR_TOOBIG) {
+            cw_buf_free(&b);
             *why = "document too large to read whole";
             return CW_ERR_INPUT;
         }
+        if (s != CW_OK) {
+            cw_buf_free(&b);
+            return s;
+        }
         if (r->fatal) {
-            free(b);
+            cw_buf_free(&b);
             *why = r->fatal_why;
             return CW_ERR_INPUT;
         }
@@ -491,8 +483,6 @@ cw_status cw_reader_slurp(cw_reader *r, size_t max, char **out, size_t *len, con
             break;
         fill(r);
     }
-    b[n] = '\0';
-    *out = b;
-    *len = n;
-    return CW_OK;
+    *out = cw_buf_steal(&b, len);
+    return *out ? CW_OK : CW_ERR_NOMEM;
 }

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "metrics/metrics_int.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "store/store.h"
 
@@ -63,24 +64,15 @@ typedef struct ex_ctx {
     int header_done;
 } ex_ctx;
 
-/* Writes v for machines: integers without a fraction, other numbers with
- * the fewest digits (15 to 17) that read back as exactly v, so an export
+/* Writes v for machines with the JSON writer's rule (core/json.h): the
+ * fewest digits that read back as exactly v, in plain notation, so an export
  * loses nothing; missing values are empty (CSV) or null (JSON). */
 static void num(FILE *out, double v, int json)
 {
-    if (isnan(v)) {
+    if (isfinite(v))
+        cw_json_fnum(out, v);
+    else
         fputs(json ? "null" : "", out);
-    } else if (v == floor(v) && fabs(v) < 1e15) {
-        fprintf(out, "%.0f", v == 0 ? 0.0 : v); /* no "-0" */
-    } else {
-        char buf[40];
-        for (int digits = 15; digits <= 17; digits++) {
-            snprintf(buf, sizeof buf, "%.*g", digits, v);
-            if (strtod(buf, NULL) == v)
-                break;
-        }
-        fputs(buf, out);
-    }
 }
 
 /* Formats v for people: whole numbers in full (MRR 50000, not 5e+04),
@@ -105,21 +97,6 @@ static void csv_str(FILE *out, const char *s)
         if (*s == '"')
             fputc('"', out);
         fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
     }
     fputc('"', out);
 }
@@ -216,7 +193,7 @@ static cw_status on_account_row(int64_t day, int64_t account, const double *vals
         }
     } else if (x->o->format == CW_FORMAT_JSON) {
         fprintf(x->out, "{\"day\":\"%s\",\"account_id\":", d);
-        json_str(x->out, ext);
+        cw_json_fstrz(x->out, ext);
         const char *part[] = {"values", "trend_28d", "peer_pct"};
         const double *src[] = {vals, trend, peers};
         for (int p = 0; p < 3; p++) {
@@ -280,9 +257,9 @@ static cw_status on_user_row(int64_t day, int64_t user, int64_t account, const d
     const char *uext = name_of(&x->users, user), *aext = name_of(&x->accounts, account);
     if (x->o->format == CW_FORMAT_JSON) {
         fprintf(x->out, "{\"day\":\"%s\",\"user_id\":", d);
-        json_str(x->out, uext);
+        cw_json_fstrz(x->out, uext);
         fputs(",\"account_id\":", x->out);
-        json_str(x->out, aext);
+        cw_json_fstrz(x->out, aext);
         fputs(",\"values\":{", x->out);
         for (int m = lo; m < hi; m++) {
             fprintf(x->out, "%s\"%s\":", m > lo ? "," : "", cw_metric_catalog[M__COUNT + m].name);

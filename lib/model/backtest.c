@@ -18,6 +18,7 @@
  * first red row in that look-back to the churn; red = colour 2 for the
  * scorecard, probability >= green_below for a model.
  */
+#include "core/json.h"
 #include "model/model_int.h"
 #include "store/store.h"
 
@@ -247,7 +248,7 @@ char *cw_backtest_subject_json(const cw_backtest *b, const cw_backtest_subject *
                             ? json_real(s->lead.never_flagged_share)
                             : json_null());
     json_object_set_new(o, "lead_time", l);
-    char *str = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char *str = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     return str;
 }

@@ -20,6 +20,7 @@
  * log-odds scale (multiplied by a; b joins the base value).
  */
 #include "model/model_int.h"
+#include "core/json.h"
 #include "core/util.h"
 
 #include <jansson.h>
@@ -772,7 +773,7 @@ cw_status cw_model_serialise(const cw_model *md, char **body, size_t *body_len)
         json_object_set_new(o, "w", darr(md->w, md->nf));
         json_object_set_new(o, "w_missing", darr(md->wmiss, md->nf));
         json_object_set_new(o, "bias", json_real(md->bias));
-        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        char *s = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
         json_decref(o);
         if (!s)
             return CW_ERR_NOMEM;

@@ -73,8 +73,12 @@ cw_status cw_subs_load(cw_store *st, cw_subs *s)
     s->nacc = nacc;
     s->nrows = k;
     /* external ids point into the ledger's string arena, kept */
-    s->text = L.text;
-    L.text = NULL;
+    s->text = cw_buf_steal(&L.text, NULL);
+    if (!s->text) {
+        cw_ledger_free(&L);
+        cw_subs_free(s);
+        return CW_ERR_NOMEM;
+    }
     for (int64_t a = 0; a < nacc; a++)
         if (L.acc[a].present)
             s->ext[a] = s->text + L.acc[a].ext;

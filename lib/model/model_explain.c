@@ -13,6 +13,7 @@
  * the risk most and finds the smallest change of it that brings the
  * probability under the green cut-off (cw_model_to_green).
  */
+#include "core/json.h"
 #include "model/model_int.h"
 #include "store/store.h"
 
@@ -347,7 +348,7 @@ static char *explain_row(const cw_mx *m, int64_t r, const double *c, double prob
         json_object_set_new(g, "text", json_string(text));
         json_object_set_new(first, "to_green", g);
     }
-    char *s = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char *s = cw_json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(a);
     return s;
 }

@@ -12,6 +12,7 @@
  * what that costs.
  */
 #include "model/model_int.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "store/store.h"
 
@@ -369,7 +370,7 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
         }
         json_object_set_new(m, "importance", a);
     }
-    char *s = json_dumps(m, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *s = cw_json_dumps(m, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(m);
     return s;
 }

@@ -23,22 +23,9 @@ enum { ACC_STATUS_CHURNED = 1 }; /* index in accounts.status's enum */
 /* Appends s[0..n) and a NUL to the arena; *off receives its offset. */
 static cw_status text_add(cw_ledger *L, const char *s, size_t n, size_t *off)
 {
-    if (L->ntext + n + 1 > L->captext) {
-        size_t cap = L->captext ? L->captext : 4096;
-        while (L->ntext + n + 1 > cap)
-            cap *= 2;
-        char *t = realloc(L->text, cap);
-        if (!t)
-            return CW_ERR_NOMEM;
-        L->text = t;
-        L->captext = cap;
-    }
-    if (n)
-        memcpy(L->text + L->ntext, s, n);
-    L->text[L->ntext + n] = '\0';
-    *off = L->ntext;
-    L->ntext += n + 1;
-    return CW_OK;
+    *off = L->text.len;
+    cw_buf_add(&L->text, s, n);
+    return cw_buf_addc(&L->text, '\0');
 }
 
 static cw_status grow_ids(cw_ledger *L, int64_t id)
@@ -157,6 +144,7 @@ static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
 cw_status cw_ledger_load(cw_store *st, const char *what, const char *segment, cw_ledger *L)
 {
     memset(L, 0, sizeof *L);
+    cw_buf_init(&L->text, CW_BUF_MAX_DOC);
     L->st = st;
     L->segment = segment;
     L->first_month = INT32_MAX;
@@ -189,7 +177,7 @@ void cw_ledger_free(cw_ledger *L)
         return;
     free(L->acc);
     free(L->subs);
-    free(L->text);
+    cw_buf_free(&L->text);
     free(L->seg_name);
     cw_intern_free(L->segs);
     free(L->currencies);

@@ -12,6 +12,7 @@
 #ifndef CW_LEDGER_H
 #define CW_LEDGER_H
 
+#include "core/buf.h"
 #include "core/util.h"
 
 #include <stddef.h>
@@ -43,9 +44,8 @@ typedef struct cw_ledger {
     int64_t nsubs, capsubs;
     int64_t nsubs_included; /* rows of included accounts */
     int first_month,
-        last_month; /* months (cw_month_of) of included rows; INT32_MAX/INT32_MIN if none */
-    char *text;     /* string arena; text[0] is "" */
-    size_t ntext, captext;
+        last_month;   /* months (cw_month_of) of included rows; INT32_MAX/INT32_MIN if none */
+    cw_buf text;      /* string arena, NUL-separated; offset 0 is "" */
     size_t *seg_name; /* offset of each segment's name, in first-seen order */
     int nsegs, capsegs;
     cw_intern *segs;
@@ -64,7 +64,7 @@ void cw_ledger_free(cw_ledger *L);
 /* A string of the arena. Borrowed until cw_ledger_free(). */
 static inline const char *cw_ledger_str(const cw_ledger *L, size_t off)
 {
-    return L->text + off;
+    return L->text.p + off;
 }
 
 /* Checks that the subscription rows of the accounts with mark[id] set (of the

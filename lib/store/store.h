@@ -169,6 +169,16 @@ typedef struct cw_store_ops {
                                   cw_status (*fn)(const char *ext, size_t len, int64_t id,
                                                   int64_t aux, void *ud),
                                   void *ud);
+    /* ---- operations: the run log and monitoring (docs/operations.md) ---- */
+    cw_status (*run_begin)(cw_store *st, int64_t day, int64_t at, int64_t *id);
+    cw_status (*run_end)(cw_store *st, int64_t id, int64_t at, int exit_code);
+    cw_status (*run_last)(cw_store *st, cw_run_info *out, int *found);
+    cw_status (*health)(cw_store *st, cw_store_health *out);
+    cw_status (*outbox_dest_counts)(cw_store *st,
+                                    cw_status (*fn)(const char *action, const char *dest,
+                                                    int64_t queued, int64_t dead, void *ud),
+                                    void *ud);
+    cw_status (*integrity_check)(cw_store *st, char **problems);
 } cw_store_ops;
 
 /* A read transaction on st (a consistent view for one API request):

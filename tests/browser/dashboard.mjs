@@ -4,8 +4,13 @@
 // that stays acknowledged after a reload. Any console error, page error or
 // failed request fails the test. Screenshots go to ARTIFACTS.
 // Then opens the `report html` file from disk with the network blocked.
-// usage: node dashboard.mjs URL READ_TOKEN WRITE_TOKEN CHROMIUM ARTIFACTS REPORT_HTML
+// The world is the real pipeline's (tests/serve/world.py); EXPECT_JSON holds
+// the values `world.py expect` worked out from the simulated CSV files and
+// the database (accounts, as-of day, red count, the riskiest account, its
+// first driver and users, the active model, each backtest's AUC).
+// usage: node dashboard.mjs URL READ_TOKEN WRITE_TOKEN CHROMIUM ARTIFACTS REPORT_HTML EXPECT_JSON
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 // Charts are drawn one after another as their data arrives: wait (bounded)
@@ -19,7 +24,9 @@ async function chartsDrawn(pg, n) {
 
 const require = createRequire(path.join(process.env.NODE_PATH, 'x.js'));
 const { chromium } = require('playwright-core');
-const [url, readToken, writeToken, executablePath, artifacts, reportFile] = process.argv.slice(2);
+const [url, readToken, writeToken, executablePath, artifacts, reportFile, expectFile] = process.argv.slice(2);
+const E = JSON.parse(readFileSync(expectFile, 'utf8'));
+const fmt3 = new Intl.NumberFormat('en', { maximumFractionDigits: 3 });
 
 let browser;
 try {
@@ -60,7 +67,9 @@ try {
   const rows = await page.$$eval('#at-risk tbody tr', (trs) => trs.length);
   check(rows === 50, `at-risk list shows a page of 50 rows (got ${rows})`);
   const status = await page.textContent('#list-status');
-  check(/^120 accounts as of/.test(status), `list status: ${status}`);
+  check(status.startsWith(`${E.accounts} accounts as of ${E.as_of}`), `list status: ${status} (want ${E.accounts} accounts as of ${E.as_of})`);
+  const firstHref = await page.getAttribute('#at-risk tbody tr:first-child td:first-child a', 'href');
+  check(firstHref === `#/account/${E.top_account}`, `riskiest account first: ${firstHref} (want ${E.top_account})`);
   await page.screenshot({ path: path.join(artifacts, 'at-risk.png'), fullPage: true });
   await page.selectOption('select[name=colour]', 'red');
   await page.waitForFunction(() => {
@@ -71,6 +80,7 @@ try {
   const redCount = Number(redStatus.split(' ')[0]);
   const redOption = await page.textContent('select[name=colour] option[value=red]');
   check(redOption.includes(`(${redCount})`), `red filter count ${redCount} matches the facet "${redOption}"`);
+  check(redCount === E.red, `red accounts ${redCount}, in the scores table ${E.red}`);
   await page.screenshot({ path: path.join(artifacts, 'at-risk-red.png'), fullPage: true });
   await page.selectOption('select[name=sort]', 'name');
   await page.waitForFunction(() => {
@@ -92,36 +102,52 @@ try {
 
   // ---- account page with its charts -----------------------------------------------
   await page.click('#at-risk tbody tr:first-child td:first-child a');
+  await page.waitForSelector('section.card:has(h2:text("Drivers"))');
+  // The riskiest account's page (the list's first row before the filters).
+  await page.evaluate((id) => { location.hash = `#/account/${id}`; }, E.top_account);
+  await page.waitForFunction((id) => document.querySelector('dl.facts') && document.querySelector('dl.facts').textContent.includes(id), E.top_account);
   const charts = await chartsDrawn(page, 2);
   check(charts >= 2, `account page draws its charts (got ${charts})`);
   const drivers = await page.textContent('section.card:has(h2:text("Drivers"))');
-  check(drivers.includes('Active users fell'), 'drivers in words');
+  check(drivers.includes(E.top_driver), `drivers in words: the model's first, "${E.top_driver}"`);
   const users = await page.$$eval('section.card:has(h2:text-matches("^Users")) tbody tr', (t) => t.length);
-  check(users > 0, `users listed (${users})`);
+  check(users === E.top_users && users > 0, `users listed (${users}, in users.csv ${E.top_users})`);
   await page.screenshot({ path: path.join(artifacts, 'account.png'), fullPage: true });
 
   // ---- retention and score quality ---------------------------------------------------
   await page.click('nav a[href="#/retention"]');
   await page.waitForSelector('table.heatmap td.heat');
   check(await chartsDrawn(page, 2) >= 2, 'retention charts');
+  const last = await page.$$eval('section.card:has(h2:text("MRR bridge, last 12 months")) tbody tr:last-child td', (tds) => tds.map((t) => t.textContent));
+  const mrrEnd = new Intl.NumberFormat('en', { maximumFractionDigits: 0 }).format(E.last_month_mrr_end_minor / 100);
+  check(last[0] === E.last_month && last[7] === mrrEnd, `MRR bridge: ${last[0]} ends at ${last[7]}; subscriptions.csv: ${E.last_month} ${mrrEnd}`);
   await page.screenshot({ path: path.join(artifacts, 'retention.png'), fullPage: true });
   await page.click('nav a[href="#/quality"]');
-  check(await chartsDrawn(page, 3) === 3, 'ROC, calibration and lead time charts');
-  const figures = await page.textContent('dl.facts');
-  check(figures.includes('0.81') && figures.includes('0.12'), `backtest figures shown exactly: ${figures}`);
-  const imp = await page.$$eval('#model-importance tbody tr', (rows) => rows.map((r) => r.textContent));
-  check(imp.length === 1 && imp[0].includes('active_licence_ratio') && imp[0].includes('30%') && imp[0].includes('lower'),
-    `what the active model looks at: ${imp}`);
+  // Three backtests (two models, the scorecard): a ROC curve and a
+  // calibration (models) or churn-by-decile (scorecard) chart each.
+  const subjects = Object.keys(E.backtest_auc);
+  check(await chartsDrawn(page, 2 * subjects.length) === 2 * subjects.length, `ROC and calibration charts for ${subjects}`);
+  for (const subj of subjects) {
+    const auc = await page.textContent(`section.backtest[data-subject="${subj}"] dl.facts div[data-key=roc_auc] dd`).catch(() => null);
+    check(auc === fmt3.format(E.backtest_auc[subj]), `${subj}: ROC AUC shown ${auc}, stored ${E.backtest_auc[subj]}`);
+    const lead = await page.$(`section.backtest[data-subject="${subj}"] dl.facts div[data-key=lead_time_median_days]`);
+    check(lead !== null, `${subj}: lead time shown`);
+  }
+  const head = await page.textContent('#model h2');
+  check(head === `Active model: ${E.model_name}`, `the active model: ${head}`);
+  const imp = await page.$$eval('#model-importance tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+  check(JSON.stringify(imp) === JSON.stringify(E.model_importance), `what the active model looks at: ${imp}`);
   await page.screenshot({ path: path.join(artifacts, 'quality.png'), fullPage: true });
   // A read token sees no acknowledge buttons.
   await page.click('nav a[href="#/alerts"]');
   await page.waitForSelector('#alerts li');
+  const nli = (await page.$$('#alerts li')).length;
+  check(nli === Math.min(200, E.open_alerts), `open alerts listed: ${nli} (open in the alerts table: ${E.open_alerts}, 200 a page)`);
   check((await page.$$('#alerts button.ack')).length === 0, 'no acknowledge buttons for a read token');
   await page.close();
 
   // ---- alerts: acknowledge, reload, still acknowledged ---------------------------------
-  // Runs whenever the server has alerts (the fixture's alerts table until the
-  // rules subsystem writes real ones).
+  // The stock rules' alerts of the daily run.
   const p2 = await newPage();
   await signIn(p2, writeToken);
   await p2.goto(url + '/#/alerts');

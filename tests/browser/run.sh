@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# End-to-end browser test of the dashboard: builds the simulated world of
-# the API tests (tests/serve/world.py, with its test-only fixture), starts
-# `churnwatch serve`, and drives Debian's Chromium headless through
+# End-to-end browser test of the dashboard: takes the world of the API tests
+# (tests/serve/world.py: the real pipeline, simulate to run), copied from
+# WORLD (ctest's serve_world fixture) or built when WORLD is not given,
+# starts `churnwatch serve`, and drives Debian's Chromium headless through
 # Playwright (playwright-core from the build tree's npm ci, pinned in
 # web/package-lock.json) with dashboard.mjs. Screenshots are kept in
 # BUILD/browser-artifacts/. Exit 77 (ctest: skipped) only when Chromium
 # cannot start at all; every other problem fails.
-# usage: run.sh path/to/churnwatch BUILD_DIR
+# usage: run.sh path/to/churnwatch BUILD_DIR [WORLD]
 set -uo pipefail
 BIN=$(realpath "$1")
 BUILD=$(realpath "$2")
+WORLD=${3:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 export NODE_PATH="$BUILD/web/node_modules"
@@ -23,7 +25,15 @@ T=$(mktemp -d /tmp/cw-browser-XXXXXX)
 SERVER=
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-python3 "$HERE/../serve/world.py" "$BIN" "$T" || { echo "FAIL: building the world"; exit 1; }
+if [ -n "$WORLD" ]; then
+  python3 "$HERE/../serve/world.py" copy "$WORLD" "$T" || { echo "FAIL: copying the world"; exit 1; }
+else
+  python3 "$HERE/../serve/world.py" build "$BIN" "$T/world-src" &&
+    python3 "$HERE/../serve/world.py" copy "$T/world-src" "$T" || { echo "FAIL: building the world"; exit 1; }
+  WORLD=$T/world-src
+fi
+python3 "$HERE/../serve/world.py" expect "$WORLD" >"$T/expect.json" || { echo "FAIL: expected values"; exit 1; }
+export CHURNWATCH_CONFIG=
 "$BIN" serve --db "$T/w.db" --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
 SERVER=$!
 for _ in $(seq 50); do grep -qs "http://" "$T/serve.out" && break; sleep 0.1; done
@@ -31,7 +41,7 @@ URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/serve.out") || { echo "FAIL: server 
 mkdir -p "$BUILD/browser-artifacts"
 "$BIN" report html --db "$T/w.db" --out "$T/report.html" --accounts 5 || { echo "FAIL: report html"; exit 1; }
 node "$HERE/dashboard.mjs" "$URL" "$(cat "$T/read.token")" "$(cat "$T/write.token")" \
-  "$CHROMIUM" "$BUILD/browser-artifacts" "$T/report.html"
+  "$CHROMIUM" "$BUILD/browser-artifacts" "$T/report.html" "$T/expect.json"
 rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 77 ] && { echo "server stderr:"; tail -20 "$T/serve.err"; }
 exit $rc

@@ -1,7 +1,10 @@
 """Hardening tests of `churnwatch serve` (issue 22): what a fault and attack
 probe found, each case named after what it guards.
 
-usage: hardening_test.py path/to/churnwatch
+usage: hardening_test.py path/to/churnwatch [WORLD]
+
+The database is the real pipeline's world (tests/serve/world.py), copied
+from WORLD (ctest's serve_world fixture) or built when WORLD is not given.
 
 Raw sockets on loopback only (127.0.0.1, and 127.0.0.2 as a second client
 address), every loop bounded in count and time; the server is stopped at the
@@ -23,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import world  # noqa: E402
 
 BIN = os.path.realpath(sys.argv[1])
+WORLD = sys.argv[2] if len(sys.argv) > 2 else None
 PER_IP = 16          # --max-connections-per-ip of the server under test
 HEADER_TIMEOUT = 2   # --header-timeout, seconds
 INGEST_LIMIT = 1 << 20
@@ -349,7 +353,7 @@ def main():
     d = tempfile.mkdtemp(prefix="cw-hard-")
     server = None
     try:
-        db, tok, _ = world.build(BIN, d, accounts=20, months=6)
+        db, tok, _ = world.prepare(BIN, d, WORLD)
         server, base = world.start(BIN, db, "--max-body", "64K", "--max-ingest-body", "1M",
                                    "--max-connections-per-ip", str(PER_IP),
                                    "--header-timeout", str(HEADER_TIMEOUT))

@@ -19,4 +19,15 @@ typedef enum cw_stmt_slot { CW_STMT_OUTBOX_INSERT, CW_STMT__COUNT } cw_stmt_slot
 struct sqlite3_stmt;
 struct sqlite3_stmt **cw_store_stmt_slot(cw_store *st, cw_stmt_slot slot);
 
+/* The run log and monitoring reads (sqlite_monitor.c), for the ops table. */
+cw_status cw_sq_run_begin(cw_store *st, int64_t day, int64_t at, int64_t *id);
+cw_status cw_sq_run_end(cw_store *st, int64_t id, int64_t at, int exit_code);
+cw_status cw_sq_run_last(cw_store *st, cw_run_info *out, int *found);
+cw_status cw_sq_health(cw_store *st, cw_store_health *out);
+cw_status cw_sq_outbox_dest_counts(cw_store *st,
+                                   cw_status (*fn)(const char *action, const char *dest,
+                                                   int64_t queued, int64_t dead, void *ud),
+                                   void *ud);
+cw_status cw_sq_integrity_check(cw_store *st, char **problems);
+
 #endif /* CW_STORE_SQLITE_INT_H */

@@ -32,6 +32,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -223,6 +224,11 @@ static const struct {
      " line INTEGER NOT NULL, field TEXT, error TEXT NOT NULL, record TEXT NOT NULL);"
      "CREATE INDEX quarantine_run ON quarantine(run);"
      "ALTER TABLE users ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0;"},
+    /* The run log (docs/operations.md): one row per `churnwatch run`,
+     * ended_at and exit_code NULL until it ends (or for ever, when it was
+     * killed). /metrics and `doctor` read the latest. */
+    {"run log", "CREATE TABLE runs(id INTEGER PRIMARY KEY, day INTEGER NOT NULL,"
+                " started_at INTEGER NOT NULL, ended_at INTEGER, exit_code INTEGER);"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1503,6 +1509,12 @@ static const cw_store_ops sqlite_ops = {
     .user_provision = sq_user_provision,
     .user_provision_lower = sq_user_provision_lower,
     .load_provisional = sq_load_provisional,
+    .run_begin = cw_sq_run_begin,
+    .run_end = cw_sq_run_end,
+    .run_last = cw_sq_run_last,
+    .health = cw_sq_health,
+    .outbox_dest_counts = cw_sq_outbox_dest_counts,
+    .integrity_check = cw_sq_integrity_check,
 };
 
 const cw_store_ops *cw_store_get_ops(cw_store *st)
@@ -1541,6 +1553,55 @@ static cw_status prepare(cw_store *st, const char *sql, sqlite3_stmt **q)
     return CW_OK;
 }
 
+/* A read-only open of a WAL database needs its -shm file, which SQLite
+ * creates beside it: on a database in a folder this process may not write
+ * (a backup on read-only media, another user's file), reading fails with
+ * "attempt to write a readonly database". When no -wal file holds commits
+ * that the main file lacks, the main file is the whole database: it is
+ * then reopened immutable (no -shm, no locks). */
+static cw_status open_readonly_fallback(cw_store *st, const char *path)
+{
+    if (sqlite3_exec(st->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) == SQLITE_OK)
+        return CW_OK;
+    int ec = sqlite3_errcode(st->db) & 0xff;
+    if (ec != SQLITE_READONLY && ec != SQLITE_CANTOPEN)
+        return cw_store_set_error(st, CW_ERR_DB, "%s: cannot read database: %s", path,
+                                  sqlite3_errmsg(st->db));
+    char *wal = cw_strdupf("%s-wal", path);
+    struct stat sb;
+    int wal_has_commits = !wal || (stat(wal, &sb) == 0 && sb.st_size > 0);
+    free(wal);
+    if (wal_has_commits)
+        return cw_store_set_error(st, CW_ERR_DB,
+                                  "%s: cannot read database: %s (its -wal file holds commits:"
+                                  " open it once where it may be written)",
+                                  path, sqlite3_errmsg(st->db));
+    /* file: URI of the path: %, ? and # escaped */
+    size_t n = strlen(path);
+    char *uri = malloc(n * 3 + 32);
+    if (!uri)
+        return CW_ERR_NOMEM;
+    size_t w = (size_t)snprintf(uri, 8, "file:");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c == '%' || c == '?' || c == '#')
+            w += (size_t)snprintf(uri + w, 4, "%%%02X", c);
+        else
+            uri[w++] = (char)c;
+    }
+    memcpy(uri + w, "?immutable=1", sizeof "?immutable=1");
+    sqlite3_close(st->db);
+    st->db = NULL;
+    int rc = sqlite3_open_v2(uri, &st->db,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    free(uri);
+    if (rc != SQLITE_OK ||
+        sqlite3_exec(st->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK)
+        return cw_store_set_error(st, CW_ERR_DB, "%s: cannot open database: %s", path,
+                                  st->db ? sqlite3_errmsg(st->db) : "out of memory");
+    return CW_OK;
+}
+
 cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out, char **errmsg)
 {
     *out = NULL;
@@ -1573,6 +1634,8 @@ cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out
                                st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
+    if (ro && (s = open_readonly_fallback(st, path)) != CW_OK)
+        goto fail;
     sqlite3_busy_timeout(st->db, o && o->busy_timeout_ms ? o->busy_timeout_ms : 5000);
     char pragma[128];
     st->cache_kib = o && o->cache_kib ? o->cache_kib : 262144;
