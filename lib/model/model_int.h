@@ -204,8 +204,8 @@ void cw_order_groups(const cw_mx *m, const double *c, cw_driver_rank *scratch, d
 int cw_mx_group_feature(const cw_mx *m, int g);
 /* model_explain.c: the drivers JSON of row r of m (caller frees; NULL when
  * out of memory). c: the row's contributions; prob: its probability;
- * ndrv: drivers to list; scratch, fam_sum: as for cw_order_drivers; best:
- * the metric whose change would turn the row green (-1 = none), found and
+ * ndrv: drivers to list; scratch, fam_sum: as for cw_order_groups; best:
+ * the feature whose change would turn the row green (-1 = none), found and
  * v: whether such a value exists and the value (cw_model_to_green_many). */
 char *cw_model_explain_row(const cw_mx *m, int64_t r, const double *c, double prob, double green,
                            int ndrv, cw_driver_rank *scratch, double *fam_sum, int best, int found,
