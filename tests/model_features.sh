@@ -21,6 +21,7 @@ cd "$T"
   --out w >/dev/null
 grep -q ',insight_pin,' w/events.csv && grep -q ',insight_dismiss,' w/events.csv
 if grep -q insight w/features.csv; then echo "insight events must be in no feature"; exit 1; fi
+"$BIN" init --db m.db >/dev/null 2>&1
 "$BIN" ingest --db m.db --progress never w/*.csv >/dev/null
 "$BIN" metrics --db m.db --from 2024-02-05 --to 2025-12-29 --every 14d --quiet >/dev/null
 cp m.db r.db
