@@ -43,15 +43,16 @@ extern "C" {
  * The numbers are persisted in logs and never change. */
 typedef enum cw_status {
     CW_OK = 0,
-    CW_ERR_NOMEM = 1,   /* out of memory */
-    CW_ERR_IO = 2,      /* cannot read or write a file */
-    CW_ERR_INPUT = 3,   /* input data failed validation */
-    CW_ERR_USAGE = 4,   /* invalid argument or option */
-    CW_ERR_DB = 5,      /* database error */
-    CW_ERR_SCHEMA = 6,  /* database schema is newer than this build */
-    CW_ERR_CONFIG = 7,  /* invalid configuration file or setting */
-    CW_ERR_TOOBIG = 8,  /* a bounded buffer would overflow */
-    CW_ERR_NOTFOUND = 9 /* no such entity */
+    CW_ERR_NOMEM = 1,     /* out of memory */
+    CW_ERR_IO = 2,        /* cannot read or write a file */
+    CW_ERR_INPUT = 3,     /* input data failed validation */
+    CW_ERR_USAGE = 4,     /* invalid argument or option */
+    CW_ERR_DB = 5,        /* database error */
+    CW_ERR_SCHEMA = 6,    /* database schema is newer than this build */
+    CW_ERR_CONFIG = 7,    /* invalid configuration file or setting */
+    CW_ERR_TOOBIG = 8,    /* a bounded buffer would overflow */
+    CW_ERR_NOTFOUND = 9,  /* no such entity */
+    CW_ERR_SMALLDATA = 10 /* too few cases for a result to mean anything (model training) */
 } cw_status;
 
 /* Returns a static, human-readable name of status s. */
@@ -966,6 +967,11 @@ typedef struct cw_sim_opts {
     uint64_t seed;       /* everything is a pure function of the seed */
     const char *out_dir; /* created when missing */
     int gzip;            /* write events.csv.gz instead of events.csv */
+    /* Product-specific churn (docs/simulator.md): users also pin or dismiss
+     * insights (events insight_pin / insight_dismiss, in no feature and no
+     * built-in metric); some accounts stop pinning (same event count) and
+     * then churn at renewals. Off: the world is the same as without it. */
+    int product_events;
     /* Called about every 0.25 s with accounts done; may be NULL. */
     void (*on_progress)(int64_t accounts_done, int64_t accounts_total, int64_t events, void *ud);
     void *ud;
@@ -1635,7 +1641,14 @@ typedef struct cw_eval {
     cw_eval_decile deciles[10];
     int nroc; /* ROC curve points, (0,0) first and (1,1) last */
     double roc_fpr[CW_EVAL_ROC_POINTS], roc_tpr[CW_EVAL_ROC_POINTS];
+    /* 95% intervals: ROC AUC by DeLong's variance (normal approximation,
+     * clipped to [0, 1]); lift@10% by a percentile bootstrap of the rows
+     * (CW_EVAL_BOOTSTRAP resamples, fixed seed: the same rows give the same
+     * interval). NaN where undefined. */
+    double roc_auc_lo, roc_auc_hi;
+    double lift_10_lo, lift_10_hi;
 } cw_eval;
+#define CW_EVAL_BOOTSTRAP 200
 
 /* What the scores given to cw_eval_binary are. */
 typedef enum cw_eval_scores {
@@ -1669,12 +1682,21 @@ typedef struct cw_train_opts {
     double test_share;                  /* share of labelled snapshot days held out (0.25) */
     const char *dump_matrix;            /* write the training/test matrix as CSV (or NULL) */
     const char *name;                   /* model name prefix (NULL: "churn") */
+    /* Labels are known up to this day (days since epoch): the day the
+     * subscription data is complete to. 0: the latest subscription change
+     * stored. Rows whose label window passes it are left out and counted. */
+    int64_t data_end_day;
+    int no_product_features; /* catalogue metrics only: no custom metrics, no event features */
+    int max_event_names;     /* event names with behaviour features, at most (0: 40) */
+    int min_positives;       /* churn rows needed in the fit and in the test rows (0: 30) */
+    int force;               /* train even under min_positives */
 } cw_train_opts;
 
 /* What a model looks at: a metric's share of the model's mean |contribution|
  * over the test rows (value and trend together). */
 typedef struct cw_driver_share {
-    const char *metric, *family; /* catalogue strings */
+    const char *metric, *family; /* catalogue strings, or name_buf for custom metrics and events */
+    char name_buf[80];
     double share;
     int direction; /* +1: higher values raise the risk, -1: lower values do, 0: unclear */
 } cw_driver_share;
@@ -1697,6 +1719,16 @@ typedef struct cw_train_result {
     int active; /* index of the model --activate made active, -1 none */
     int64_t fit_from, fit_to, calib_from, calib_to, test_from, test_to; /* snapshot days */
     int features;
+    int custom_metrics, event_names; /* extra feature groups among features */
+    /* their names, comma-separated (custom metrics, then "event:NAME"s),
+     * cut at a name boundary with ", …" when longer */
+    char extra_features[2048];
+    int dropped;           /* features missing on every fit row (zero weight) */
+    int64_t data_end_day;  /* labels known up to (see cw_train_opts) */
+    int data_end_declared; /* 1: given, 0: the latest subscription change */
+    int64_t unknown_rows;  /* rows left out: label window past data_end_day */
+    int64_t fit_positives;
+    int small_data; /* 1: positives under min_positives (trained with force, or refused) */
 } cw_train_result;
 
 /* Sets *o to the defaults: both kinds, a 90-day horizon, every snapshot, a
@@ -1752,7 +1784,11 @@ typedef struct cw_backtest_opts {
     int kinds;                /* models to train and test (bit mask; 0: both) */
     double green_below;       /* model probability flagged red at or above */
     int threads;
-    double test_share; /* 0.25 */
+    double test_share;       /* 0.25 */
+    int64_t data_end_day;    /* as cw_train_opts */
+    int no_product_features; /* as cw_train_opts */
+    int min_positives;       /* as cw_train_opts */
+    int force;               /* as cw_train_opts */
 } cw_backtest_opts;
 
 typedef struct cw_backtest_subject {
@@ -1765,6 +1801,7 @@ typedef struct cw_backtest_subject {
 typedef struct cw_backtest {
     int horizon_days;
     int64_t test_from, test_to;
+    int64_t data_end_day, unknown_rows; /* as cw_train_result */
     int n;
     cw_backtest_subject *subjects;
 } cw_backtest;

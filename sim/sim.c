@@ -241,6 +241,12 @@ static const double driver_hazard[DRV__COUNT] = {0,    0.24, 0.18, 0.18, 0.30, 0
                                                  0.30, 0.20, 0,    0,    0};
 #define BASE_HAZARD     0.0065
 #define DRIVER_LAG_DAYS 30
+/* product_events: share of accounts that stop getting value from insights,
+ * the chance a user's session pins or dismisses one, and the monthly churn
+ * hazard at renewals once that has lasted DRIVER_LAG_DAYS. */
+#define PV_LOST_SHARE   0.20
+#define PV_EVENT_P      0.5
+#define PV_HAZARD       0.20
 
 static int is_natural(int drv)
 {
@@ -696,6 +702,11 @@ typedef struct sim_acct {
     rng rp; /* lifecycle and staffing */
     rng re; /* product events */
     rng rm; /* tickets, surveys, trainings, goals, journey */
+    /* product_events: whether and when the account stops getting value from
+     * insights (pins turn into dismissals); its own stream */
+    rng rx;
+    int pv_lost;
+    int64_t pv_onset;
 } sim_acct;
 
 typedef struct sim_ctx {
@@ -844,8 +855,8 @@ enum { VAL_NONE, VAL_INT, VAL_CENTI };
 /* Appends one event row at second sec of the current day. u NULL = an
  * account-level event. About 10% of rows carry no event_id, so ingest's
  * content-hash dedup is exercised; ids are unique either way. */
-static inline void write_event(sim_ctx *c, sim_acct *a, const sim_user *u, int sec, int ev,
-                               int vkind, int64_t v)
+static inline void write_event_named(sim_ctx *c, sim_acct *a, const sim_user *u, int sec,
+                                     const char *name, size_t nlen, int vkind, int64_t v)
 {
     sim_out *o = &c->out[CW_KIND_EVENTS];
     char *p = out_reserve(o, 256);
@@ -857,7 +868,7 @@ static inline void write_event(sim_ctx *c, sim_acct *a, const sim_user *u, int s
     if (u)
         p = put_mem(p, u->id, u->idlen);
     *p++ = ',';
-    p = put_mem(p, evdefs[ev].name, c->ev_len[ev]);
+    p = put_mem(p, name, nlen);
     *p++ = ',';
     if (vkind == VAL_INT) {
         p = put_i64(p, v);
@@ -876,6 +887,12 @@ static inline void write_event(sim_ctx *c, sim_acct *a, const sim_user *u, int s
     }
     out_row(o, p);
     a->events++;
+}
+
+static inline void write_event(sim_ctx *c, sim_acct *a, const sim_user *u, int sec, int ev,
+                               int vkind, int64_t v)
+{
+    write_event_named(c, a, u, sec, evdefs[ev].name, c->ev_len[ev], vkind, v);
 }
 
 /* A plausible value for the events that carry one (rows, requests,
@@ -963,6 +980,16 @@ static void user_day(sim_ctx *c, sim_acct *a, const sim_user *u, int64_t d, cons
             int64_t v = 0;
             int vk = event_value(r, ev, &v);
             write_event(c, a, u, sec, ev, vk, v);
+        }
+        /* product_events: an insight pinned, or dismissed once the account
+         * has stopped getting value from them (the same number of events) */
+        if (session == 0 && c->o->product_events && rng_unif(&a->rx) < PV_EVENT_P) {
+            sec += (int)rng_range(&a->rx, 15, 600);
+            if (sec >= DAY_S)
+                return;
+            int lost = a->pv_lost && d >= a->pv_onset;
+            write_event_named(c, a, u, sec, lost ? "insight_dismiss" : "insight_pin",
+                              lost ? 15 : 11, VAL_NONE, 0);
         }
         if (sec >= 18 * 3600 || rng_unif(r) >= 0.2)
             return;
@@ -1229,6 +1256,8 @@ static int renewal(sim_ctx *c, sim_acct *a, int64_t d)
     if (a->drv_on && driver_hazard[a->drv] > 0 && a->onset != NO_DAY &&
         d >= a->onset + DRIVER_LAG_DAYS)
         h = driver_hazard[a->drv];
+    if (a->pv_lost && d >= a->pv_onset + DRIVER_LAG_DAYS && h < PV_HAZARD)
+        h = PV_HAZARD;
     double keep = 1.0;
     for (int i = 0; i < a->renew_months; i++)
         keep *= 1.0 - h;
@@ -1712,6 +1741,12 @@ static void account_init(sim_ctx *c, sim_acct *a, int64_t i)
     rng_init(&a->rp, seed, (uint64_t)i, 1);
     rng_init(&a->re, seed, (uint64_t)i, 2);
     rng_init(&a->rm, seed, (uint64_t)i, 3);
+    rng_init(&a->rx, seed, (uint64_t)i, 4);
+    a->pv_onset = NO_DAY;
+    if (c->o->product_events && rng_chance(&a->rx, PV_LOST_SHARE)) {
+        a->pv_lost = 1;
+        a->pv_onset = rng_range(&a->rx, c->start_day + 60, c->end_day);
+    }
     rng *r = &a->rp;
     a->id[0] = 'A';
     a->idlen = (size_t)(put_pad(a->id + 1, (uint64_t)i, 6) - a->id);

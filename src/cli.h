@@ -14,13 +14,14 @@
  * the numbers never change. */
 enum {
     EXIT_OK_ = 0,
-    EXIT_DATA = 1,     /* input data failed validation; nothing was written */
-    EXIT_USAGE = 2,    /* bad command line */
-    EXIT_CONFIG = 3,   /* bad configuration file or setting */
-    EXIT_IO = 4,       /* a file could not be read or written */
-    EXIT_DB = 5,       /* database error, or schema newer than this build */
-    EXIT_INTERNAL = 6, /* out of memory or an internal error */
-    EXIT_BUSY = 7      /* another `run` holds the database's run lock */
+    EXIT_DATA = 1,      /* input data failed validation; nothing was written */
+    EXIT_USAGE = 2,     /* bad command line */
+    EXIT_CONFIG = 3,    /* bad configuration file or setting */
+    EXIT_IO = 4,        /* a file could not be read or written */
+    EXIT_DB = 5,        /* database error, or schema newer than this build */
+    EXIT_INTERNAL = 6,  /* out of memory or an internal error */
+    EXIT_BUSY = 7,      /* another `run` holds the database's run lock */
+    EXIT_SMALL_DATA = 8 /* train / backtest: too few churns to judge a model */
 };
 
 /* One option of a command (cli_table.c). */

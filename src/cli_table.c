@@ -44,6 +44,10 @@ static const cli_option o_simulate[] = {
     {"months", 'm', "M", "months simulated, 1..120 (default 12)"},
     {"seed", 'S', "S", "random seed (default 42)"},
     {"gzip", 'z', NULL, "write events.csv.gz instead of events.csv"},
+    {"product-events", 'P', NULL,
+     "users also pin or dismiss insights (insight_pin,\n"
+     "insight_dismiss: no feature, no built-in metric); 20% of\n"
+     "accounts stop pinning at some point and then churn at renewals"},
     {"out", 'o', "DIR", "output directory (created when missing)"},
     O_END,
 };
@@ -329,6 +333,16 @@ static const cli_option o_train[] = {
     {"name", 'n', "N", "a name for the models"},
     {"threads", 'T', "N", "threads for XGBoost"},
     {"dump-matrix", 'D', "PREFIX", "write the training matrix as .npy files"},
+    {"data-end", 'E', "DATE",
+     "labels are known up to DATE, the day the subscription data\n"
+     "is complete to (default: the latest subscription change)"},
+    {"no-product-features", 'N', NULL,
+     "catalogue metrics only: no custom metrics, no event features"},
+    {"max-event-names", 'M', "N", "event names with behaviour features, at most (default 40)"},
+    {"min-positives", 'P', "N",
+     "churn rows needed in the fit and in the test rows (default 30;\n"
+     "under it: exit 8)"},
+    {"force", 'O', NULL, "train even under --min-positives"},
     O_FORMAT('F', F_TJ),
     O_END,
 };
@@ -361,6 +375,15 @@ static const cli_option o_backtest[] = {
     {"green-below", 'g', "P", "green cut-off, percent (default model.green_below_pct)"},
     {"threads", 'T', "N", "threads for XGBoost"},
     {"suggest-weights", 'S', NULL, "suggest scorecard weights from the held-out snapshots"},
+    {"data-end", 'E', "DATE",
+     "labels are known up to DATE, the day the subscription data\n"
+     "is complete to (default: the latest subscription change)"},
+    {"no-product-features", 'N', NULL,
+     "catalogue metrics only: no custom metrics, no event features"},
+    {"min-positives", 'P', "N",
+     "churn rows needed in the fit and in the test rows (default 30;\n"
+     "under it: exit 8)"},
+    {"force", 'O', NULL, "train even under --min-positives"},
     O_FORMAT('F', F_TJ),
     O_END,
 };
@@ -487,7 +510,8 @@ const cli_command cli_commands[] = {
      "says so and changes nothing.\n",
      o_init, NULL},
     {"simulate", cmd_simulate, "write a deterministic simulated SaaS world as CSV files",
-     "simulate [--accounts N] [--start DATE] [--months M] [--seed S] [--gzip] --out DIR",
+     "simulate [--accounts N] [--start DATE] [--months M] [--seed S] [--gzip]\n"
+     "                  [--product-events] --out DIR",
      "Writes one CSV per kind of input (see `churnwatch help data-model`), plus\n"
      "truth/ground_truth.csv (each account's hidden churn driver) and manifest.json (the\n"
      "simulator's own counts). The same options and seed always give the same bytes.\n",
@@ -700,6 +724,15 @@ const cli_command cli_commands[] = {
      "Label: the account churns (MRR goes to 0) within --horizon days (default 90) after\n"
      "a snapshot, or loses at least --seat-loss / --mrr-loss percent. Rows: accounts\n"
      "active at each stored snapshot (churnwatch metrics --from --to --every 7d).\n"
+     "A label is known when its window ends by the day the subscription data is\n"
+     "complete to: --data-end, else the latest subscription change stored; rows past\n"
+     "it are left out of fit and test and counted.\n"
+     "Features: the catalogue's account metrics, the configured custom metrics (each\n"
+     "with its 28-day trend) and, per event name used by at least 2% of accounts (at\n"
+     "most --max-event-names, default 40), its 28-day count, count per active user and\n"
+     "% change vs the previous 28 days; --no-product-features keeps the catalogue only.\n"
+     "Under --min-positives (30) churn rows in the fit or the test rows it stops with\n"
+     "exit 8 unless --force. Prints 95% intervals for ROC AUC (DeLong) and lift@10%.\n"
      "Split by time: fit, calibration (Platt), a purge gap of one horizon, test.\n"
      "Saves each model in table models with its test metrics and prints the metrics\n"
      "each model looks at most; --activate makes the one with the higher held-out ROC\n"
@@ -717,6 +750,7 @@ const cli_command cli_commands[] = {
      o_predict, NULL},
     {"backtest", cmd_backtest, "judge the scorecard and the models on later snapshots",
      "backtest [--db F] [--horizon DAYS] [--from DATE] [--to DATE] [options]",
+     "Labels, features and the small-data stop as in train.\n"
      "Trains the models on the earlier snapshots and evaluates them, and every\n"
      "scorecard version in table scores (risk = 100 - score, red = colour 2), on the\n"
      "later ones: ROC AUC, PR AUC, precision/recall/lift in the riskiest 10% and 20%,\n"

@@ -9,6 +9,51 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The backtest as a table: each subject's metrics, their 95% intervals and
+ * calibration by decile. */
+static void print_table(const cw_backtest *b)
+{
+    char a[16], z[16];
+    cw_time_format(b->test_from * 86400, CW_TIME_DATE, a, sizeof a);
+    cw_time_format(b->test_to * 86400, CW_TIME_DATE, z, sizeof z);
+    printf("backtest on snapshots %s .. %s, churn within %d days\n", a, z, b->horizon_days);
+    if (b->unknown_rows > 0) {
+        cw_time_format(b->data_end_day * 86400, CW_TIME_DATE, a, sizeof a);
+        printf("%lld rows left out: their %d-day window passes the subscription data end %s\n",
+               (long long)b->unknown_rows, b->horizon_days, a);
+    }
+    printf("%-28s %8s %6s %7s %7s %7s %8s %8s %8s %7s %7s\n", "subject", "rows", "churn", "ROC AUC",
+           "PR AUC", "Brier", "prec@10", "rec@10", "lift@10", "lead d", "missed");
+    for (int i = 0; i < b->n; i++) {
+        const cw_backtest_subject *x = &b->subjects[i];
+        printf("%-28.28s %8lld %6lld %7.3f %7.3f %7.4f %8.3f %8.3f %8.2f %7.0f %6.0f%%\n",
+               x->subject, (long long)x->eval.n, (long long)x->eval.positives, x->eval.roc_auc,
+               x->eval.pr_auc, x->eval.brier, x->eval.precision_10, x->eval.recall_10,
+               x->eval.lift_10, x->lead.median_days, 100 * x->lead.never_flagged_share);
+    }
+    printf("95%% intervals: ROC AUC (DeLong), lift@10%% (bootstrap, %d resamples)\n",
+           CW_EVAL_BOOTSTRAP);
+    for (int i = 0; i < b->n; i++) {
+        const cw_backtest_subject *x = &b->subjects[i];
+        printf("  %-28.28s ROC AUC %.3f [%.3f, %.3f]  lift@10 %.2f [%.2f, %.2f]\n", x->subject,
+               x->eval.roc_auc, x->eval.roc_auc_lo, x->eval.roc_auc_hi, x->eval.lift_10,
+               x->eval.lift_10_lo, x->eval.lift_10_hi);
+    }
+    for (int i = 0; i < b->n; i++) {
+        const cw_backtest_subject *x = &b->subjects[i];
+        printf("\ncalibration of %s by decile of risk:\n  decile  rows  %s  observed\n", x->subject,
+               x->probabilities ? "predicted" : "         ");
+        for (int d = 0; d < 10; d++) {
+            if (x->probabilities)
+                printf("  %6d %5lld  %9.3f  %8.3f\n", d + 1, (long long)x->eval.deciles[d].n,
+                       x->eval.deciles[d].mean_score, x->eval.deciles[d].observed);
+            else
+                printf("  %6d %5lld  %9s  %8.3f\n", d + 1, (long long)x->eval.deciles[d].n, "",
+                       x->eval.deciles[d].observed);
+        }
+    }
+}
+
 int cmd_backtest(int argc, char **argv)
 {
     cw_config *cfg;
@@ -47,6 +92,13 @@ int cmd_backtest(int argc, char **argv)
             }
             break;
         case 'S': suggest = 1; break;
+        case 'E': rc = cli_parse_day("--data-end", optarg, &o.data_end_day); break;
+        case 'N': o.no_product_features = 1; break;
+        case 'P':
+            rc = cli_model_num("--min-positives", optarg, 1, 1e6, &v);
+            o.min_positives = (int)v;
+            break;
+        case 'O': o.force = 1; break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -96,32 +148,7 @@ int cmd_backtest(int argc, char **argv)
         }
         printf("]\n");
     } else {
-        char a[16], z[16];
-        cw_time_format(b->test_from * 86400, CW_TIME_DATE, a, sizeof a);
-        cw_time_format(b->test_to * 86400, CW_TIME_DATE, z, sizeof z);
-        printf("backtest on snapshots %s .. %s, churn within %d days\n", a, z, b->horizon_days);
-        printf("%-28s %8s %6s %7s %7s %7s %8s %8s %8s %7s %7s\n", "subject", "rows", "churn",
-               "ROC AUC", "PR AUC", "Brier", "prec@10", "rec@10", "lift@10", "lead d", "missed");
-        for (int i = 0; i < b->n; i++) {
-            const cw_backtest_subject *x = &b->subjects[i];
-            printf("%-28.28s %8lld %6lld %7.3f %7.3f %7.4f %8.3f %8.3f %8.2f %7.0f %6.0f%%\n",
-                   x->subject, (long long)x->eval.n, (long long)x->eval.positives, x->eval.roc_auc,
-                   x->eval.pr_auc, x->eval.brier, x->eval.precision_10, x->eval.recall_10,
-                   x->eval.lift_10, x->lead.median_days, 100 * x->lead.never_flagged_share);
-        }
-        for (int i = 0; i < b->n; i++) {
-            const cw_backtest_subject *x = &b->subjects[i];
-            printf("\ncalibration of %s by decile of risk:\n  decile  rows  %s  observed\n",
-                   x->subject, x->probabilities ? "predicted" : "         ");
-            for (int d = 0; d < 10; d++) {
-                if (x->probabilities)
-                    printf("  %6d %5lld  %9.3f  %8.3f\n", d + 1, (long long)x->eval.deciles[d].n,
-                           x->eval.deciles[d].mean_score, x->eval.deciles[d].observed);
-                else
-                    printf("  %6d %5lld  %9s  %8.3f\n", d + 1, (long long)x->eval.deciles[d].n, "",
-                           x->eval.deciles[d].observed);
-            }
-        }
+        print_table(b);
     }
     cw_backtest_free(b);
     cw_store_close(st);

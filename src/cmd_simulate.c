@@ -37,6 +37,7 @@ int cmd_simulate(int argc, char **argv)
         case 'S': rc = cli_override(cfg, "simulate.seed", optarg); break;
         case 'o': o.out_dir = optarg; break;
         case 'z': o.gzip = 1; break;
+        case 'P': o.product_events = 1; break;
         default: rc = EXIT_USAGE;
         }
     }

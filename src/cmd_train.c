@@ -41,9 +41,117 @@ int cli_model_num(const char *opt, const char *s, double lo, double hi, double *
     return 0;
 }
 
+/* A JSON number, or null for NaN (a metric undefined on this data). */
+static const char *jnum_s(double v, char *buf, size_t n)
+{
+    if (!isfinite(v))
+        return "null";
+    snprintf(buf, n, "%.6f", v);
+    return buf;
+}
+
 static void day_str(int64_t day, char *b, size_t n)
 {
     cw_time_format(day * 86400, CW_TIME_DATE, b, n);
+}
+
+/* The training result as one JSON document. */
+static void print_json(const cw_train_result *r)
+{
+    char a[16], b[16], e[16], f[16], de[16];
+    day_str(r->data_end_day, de, sizeof de);
+    day_str(r->fit_from, a, sizeof a);
+    day_str(r->calib_to, b, sizeof b);
+    day_str(r->test_from, e, sizeof e);
+    day_str(r->test_to, f, sizeof f);
+    printf("{\"train_from\":\"%s\",\"train_to\":\"%s\",\"test_from\":\"%s\","
+           "\"test_to\":\"%s\",\"features\":%d,\"custom_metrics\":%d,"
+           "\"event_names\":%d,\"dropped_features\":%d,\"data_end\":\"%s\","
+           "\"data_end_from\":\"%s\",\"rows_left_out\":%lld,\"fit_positives\":%lld,"
+           "\"small_data\":%s,\"models\":[",
+           a, b, e, f, r->features, r->custom_metrics, r->event_names, r->dropped, de,
+           r->data_end_declared ? "declared" : "latest subscription change",
+           (long long)r->unknown_rows, (long long)r->fit_positives,
+           r->small_data ? "true" : "false");
+    for (int i = 0; i < r->nmodels; i++) {
+        const cw_trained_model *m = &r->models[i];
+        char n[8][32];
+        printf("%s{\"id\":%lld,\"name\":", i ? "," : "", (long long)m->id);
+        cw_json_fstrz(stdout, m->name);
+        printf(",\"kind\":\"%s\",\"fit_rows\":%lld,"
+               "\"calibration_rows\":%lld,\"test_rows\":%lld,\"test_positives\":%lld,"
+               "\"roc_auc\":%s,\"roc_auc_ci95\":[%s,%s],\"pr_auc\":%s,"
+               "\"brier\":%s,\"lift_top10\":%s,\"lift_top10_ci95\":[%s,%s],"
+               "\"fit_s\":%.3f,\"active\":%s,\"top_drivers\":[",
+               m->kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg", (long long)m->fit_rows,
+               (long long)m->calib_rows, (long long)m->test_rows, (long long)m->test.positives,
+               jnum_s(m->test.roc_auc, n[0], 32), jnum_s(m->test.roc_auc_lo, n[1], 32),
+               jnum_s(m->test.roc_auc_hi, n[2], 32), jnum_s(m->test.pr_auc, n[3], 32),
+               jnum_s(m->test.brier, n[4], 32), jnum_s(m->test.lift_10, n[5], 32),
+               jnum_s(m->test.lift_10_lo, n[6], 32), jnum_s(m->test.lift_10_hi, n[7], 32), m->fit_s,
+               i == r->active ? "true" : "false");
+        for (int j = 0; j < m->ntop; j++) { /* event names are the customer's */
+            printf("%s{\"metric\":", j ? "," : "");
+            cw_json_fstrz(stdout, m->top[j].metric);
+            printf(",\"family\":\"%s\",\"share\":%.4f,\"direction\":%d}", m->top[j].family,
+                   m->top[j].share, m->top[j].direction);
+        }
+        printf("]}");
+    }
+    printf("]}\n");
+}
+
+/* The training result as a table: windows, features, labels, each model's
+ * test metrics with their 95% intervals and what it looks at most. */
+static void print_table(const cw_train_result *r, int horizon_days)
+{
+    char a[16], b[16], e[16], f[16], de[16];
+    day_str(r->data_end_day, de, sizeof de);
+    day_str(r->fit_from, a, sizeof a);
+    day_str(r->calib_to, b, sizeof b);
+    day_str(r->test_from, e, sizeof e);
+    day_str(r->test_to, f, sizeof f);
+    printf("trained on snapshots %s .. %s, tested on %s .. %s (%d-day horizon)\n", a, b, e, f,
+           horizon_days);
+    printf("features: %d (catalogue metrics, %d custom metric(s), %d event name(s) x 3; "
+           "%d missing on every fit row, zero weight)\n",
+           r->features, r->custom_metrics, r->event_names, r->dropped);
+    if (r->extra_features[0])
+        printf("  beyond the catalogue: %s\n", r->extra_features);
+    printf("labels known to %s (%s); %lld row(s) whose window passes it left out\n", de,
+           r->data_end_declared ? "--data-end" : "the latest subscription change",
+           (long long)r->unknown_rows);
+    if (r->small_data)
+        printf("warning: under --min-positives churn rows (--force): the test metrics "
+               "mean little\n");
+    printf("%-4s %-40s %9s %9s %8s %8s %8s %8s %7s\n", "id", "model", "fit rows", "test rows",
+           "ROC AUC", "PR AUC", "Brier", "lift@10", "fit s");
+    for (int i = 0; i < r->nmodels; i++) {
+        const cw_trained_model *m = &r->models[i];
+        printf("%-4lld %-40s %9lld %9lld %8.3f %8.3f %8.4f %8.2f %7.1f\n", (long long)m->id,
+               m->name, (long long)m->fit_rows, (long long)m->test_rows, m->test.roc_auc,
+               m->test.pr_auc, m->test.brier, m->test.lift_10, m->fit_s);
+    }
+    for (int i = 0; i < r->nmodels; i++)
+        printf("%s: 95%% intervals ROC AUC %.3f [%.3f, %.3f] (DeLong), lift@10 %.2f [%.2f, "
+               "%.2f] (bootstrap); %lld churn rows in the test\n",
+               r->models[i].name, r->models[i].test.roc_auc, r->models[i].test.roc_auc_lo,
+               r->models[i].test.roc_auc_hi, r->models[i].test.lift_10,
+               r->models[i].test.lift_10_lo, r->models[i].test.lift_10_hi,
+               (long long)r->models[i].test.positives);
+    for (int i = 0; i < r->nmodels; i++) {
+        const cw_trained_model *m = &r->models[i];
+        printf("%s looks most at (share of its mean |contribution| on the test rows):\n", m->name);
+        for (int j = 0; j < m->ntop; j++)
+            printf("  %-26s %-11s %5.1f%%  %s\n", m->top[j].metric, m->top[j].family,
+                   100 * m->top[j].share,
+                   m->top[j].direction > 0   ? "higher = riskier"
+                   : m->top[j].direction < 0 ? "lower = riskier"
+                                             : "");
+    }
+    if (r->active >= 0)
+        printf("active model: %s%s\n", r->models[r->active].name,
+               r->nmodels > 1 ? " (the higher held-out ROC AUC)" : "");
 }
 
 int cmd_train(int argc, char **argv)
@@ -76,6 +184,17 @@ int cmd_train(int argc, char **argv)
             o.threads = (int)v;
             break;
         case 'n': o.name = optarg; break;
+        case 'E': rc = cli_parse_day("--data-end", optarg, &o.data_end_day); break;
+        case 'N': o.no_product_features = 1; break;
+        case 'M':
+            rc = cli_model_num("--max-event-names", optarg, 1, 1000, &v);
+            o.max_event_names = (int)v;
+            break;
+        case 'P':
+            rc = cli_model_num("--min-positives", optarg, 1, 1e6, &v);
+            o.min_positives = (int)v;
+            break;
+        case 'O': o.force = 1; break;
         case 'F':
             if (strcmp(optarg, "table") != 0)
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
@@ -104,64 +223,10 @@ int cmd_train(int argc, char **argv)
     cw_status s = cw_model_train(st, &o, &r);
     if (s != CW_OK) {
         cli_error("train: %s", cw_store_why(st, s));
+    } else if (json) {
+        print_json(&r);
     } else {
-        char a[16], b[16], e[16], f[16];
-        day_str(r.fit_from, a, sizeof a);
-        day_str(r.calib_to, b, sizeof b);
-        day_str(r.test_from, e, sizeof e);
-        day_str(r.test_to, f, sizeof f);
-        if (json)
-            printf("{\"train_from\":\"%s\",\"train_to\":\"%s\",\"test_from\":\"%s\","
-                   "\"test_to\":\"%s\",\"features\":%d,\"models\":[",
-                   a, b, e, f, r.features);
-        else
-            printf("trained on snapshots %s .. %s, tested on %s .. %s (%d-day horizon, %d "
-                   "features)\n%-4s %-40s %9s %9s %8s %8s %8s %8s %7s\n",
-                   a, b, e, f, o.horizon_days, r.features, "id", "model", "fit rows", "test rows",
-                   "ROC AUC", "PR AUC", "Brier", "lift@10", "fit s");
-        for (int i = 0; i < r.nmodels; i++) {
-            const cw_trained_model *m = &r.models[i];
-            if (json) {
-                printf("%s{\"id\":%lld,\"name\":", i ? "," : "", (long long)m->id);
-                cw_json_fstrz(stdout, m->name);
-            }
-            if (json)
-                printf(",\"kind\":\"%s\",\"fit_rows\":%lld,"
-                       "\"calibration_rows\":%lld,\"test_rows\":%lld,\"test_positives\":%lld,"
-                       "\"roc_auc\":%.6f,\"pr_auc\":%.6f,\"brier\":%.6f,\"lift_top10\":%.4f,"
-                       "\"fit_s\":%.3f,\"active\":%s,\"top_drivers\":[",
-                       m->kind == CW_MODEL_XGBOOST ? "xgboost" : "logreg", (long long)m->fit_rows,
-                       (long long)m->calib_rows, (long long)m->test_rows,
-                       (long long)m->test.positives, m->test.roc_auc, m->test.pr_auc, m->test.brier,
-                       m->test.lift_10, m->fit_s, i == r.active ? "true" : "false");
-            if (json) {
-                for (int j = 0; j < m->ntop; j++)
-                    printf("%s{\"metric\":\"%s\",\"family\":\"%s\",\"share\":%.4f,"
-                           "\"direction\":%d}",
-                           j ? "," : "", m->top[j].metric, m->top[j].family, m->top[j].share,
-                           m->top[j].direction);
-                printf("]}");
-            } else
-                printf("%-4lld %-40s %9lld %9lld %8.3f %8.3f %8.4f %8.2f %7.1f\n", (long long)m->id,
-                       m->name, (long long)m->fit_rows, (long long)m->test_rows, m->test.roc_auc,
-                       m->test.pr_auc, m->test.brier, m->test.lift_10, m->fit_s);
-        }
-        if (json)
-            printf("]}\n");
-        for (int i = 0; !json && i < r.nmodels; i++) {
-            const cw_trained_model *m = &r.models[i];
-            printf("%s looks most at (share of its mean |contribution| on the test rows):\n",
-                   m->name);
-            for (int j = 0; j < m->ntop; j++)
-                printf("  %-26s %-11s %5.1f%%  %s\n", m->top[j].metric, m->top[j].family,
-                       100 * m->top[j].share,
-                       m->top[j].direction > 0   ? "higher = riskier"
-                       : m->top[j].direction < 0 ? "lower = riskier"
-                                                 : "");
-        }
-        if (!json && r.active >= 0)
-            printf("active model: %s%s\n", r.models[r.active].name,
-                   r.nmodels > 1 ? " (the higher held-out ROC AUC)" : "");
+        print_table(&r, o.horizon_days);
     }
     cw_store_close(st);
     cw_config_free(cfg);

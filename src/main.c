@@ -138,6 +138,7 @@ int cli_exit_code(cw_status s)
     case CW_ERR_SCHEMA: return EXIT_DB;
     case CW_ERR_TOOBIG: return EXIT_DATA;
     case CW_ERR_NOTFOUND: return EXIT_USAGE;
+    case CW_ERR_SMALLDATA: return EXIT_SMALL_DATA;
     case CW_ERR_NOMEM: return EXIT_INTERNAL;
     }
     return EXIT_INTERNAL;

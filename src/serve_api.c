@@ -23,7 +23,9 @@ static int from_status(srv_req *r, cw_store *st, cw_status s, json_t **out)
     switch (s) {
     case CW_ERR_NOTFOUND: return srv_error(out, 404, "%s", *msg ? msg : "not found");
     case CW_ERR_USAGE: return srv_error(out, 400, "%s", *msg ? msg : "bad request");
-    case CW_ERR_INPUT: return srv_error(out, 422, "%s", *msg ? msg : "cannot report on this data");
+    case CW_ERR_INPUT:
+    case CW_ERR_SMALLDATA:
+        return srv_error(out, 422, "%s", *msg ? msg : "cannot report on this data");
     case CW_ERR_DB: r->db_error = 1; return srv_error(out, 503, "database error: %s", msg);
     default: return srv_error(out, 500, "%s", cw_strerror(s));
     }

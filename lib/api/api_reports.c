@@ -31,8 +31,9 @@ cw_status cw_api_backtests(cw_store *st, json_t **out)
 }
 
 /* The stored models, newest first: what a model is (kind, window, horizon,
- * rounds), how it tested and what it looks at; the feature list, the ROC
- * points and the body stay out (`churnwatch train`, docs/model.md). */
+ * rounds), what it learnt from (feature_set, labels), how it tested and
+ * what it looks at; the per-column feature list, the ROC points and the
+ * body stay out (`churnwatch train`, docs/model.md). */
 cw_status cw_api_models(cw_store *st, json_t **out)
 {
     cw_store_enter(st, "models");

@@ -26,6 +26,7 @@ const char *cw_strerror(cw_status s)
     case CW_ERR_CONFIG: return "invalid configuration";
     case CW_ERR_TOOBIG: return "input exceeds a size limit";
     case CW_ERR_NOTFOUND: return "not found";
+    case CW_ERR_SMALLDATA: return "too little data for a trustworthy result";
     }
     return "unknown status";
 }

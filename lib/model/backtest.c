@@ -261,8 +261,17 @@ cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest *
     int H = o->horizon_days > 0 ? o->horizon_days : 90;
     double green = o->green_below > 0 ? o->green_below : 0.25;
     cw_split sp;
-    cw_status rc = cw_split_make(st, o->from_day, o->to_day, H, 0, 0,
-                                 o->test_share > 0 ? o->test_share : 0.25, 0, &sp);
+    cw_split_opts so;
+    memset(&so, 0, sizeof so);
+    so.from_day = o->from_day;
+    so.to_day = o->to_day;
+    so.data_end_day = o->data_end_day;
+    so.horizon_days = H;
+    so.test_share = o->test_share > 0 ? o->test_share : 0.25;
+    so.no_product_features = o->no_product_features;
+    so.min_positives = o->min_positives;
+    so.force = o->force;
+    cw_status rc = cw_split_make_ex(st, &so, &sp);
     if (rc != CW_OK)
         return rc;
     cw_backtest *b = calloc(1, sizeof *b);
@@ -277,6 +286,8 @@ cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest *
         b->horizon_days = H;
         b->test_from = sp.test_from;
         b->test_to = sp.test_to;
+        b->data_end_day = sp.mx.data_end_day;
+        b->unknown_rows = sp.mx.unknown_rows;
         for (int64_t i = 0; i < sp.ntest; i++) {
             y[i] = sp.mx.y[sp.test[i]];
             all[i] = 1;

@@ -81,6 +81,7 @@ void cw_model_free(cw_model *md)
     free(md->nthr);
     if (md->booster)
         XGBoosterFree(md->booster);
+    cw_mx_spec_free(&md->spec);
     free(md);
 }
 
@@ -149,7 +150,11 @@ static void quiet(const char *s)
 /* The model's scaling from the n fit rows idx: median and 1% / 99% clip
  * bounds from quantiles on an evenly strided sample, then the mean and sd
  * of the clipped values. hasmiss[j] is set when feature j is missing in
- * some row. */
+ * some rows but not all: a missing indicator for j only where missingness
+ * varies over the fit rows, since an indicator that is 1 on every row is a
+ * second intercept, and the L2 penalty spreads the bias over all of them (65
+ * all-missing columns took most of the weight on a real dataset). A feature
+ * missing on every fit row gets sd 0: weight 0, no indicator. */
 static cw_status lr_scale(cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
                           unsigned char *hasmiss)
 {
@@ -159,14 +164,15 @@ static cw_status lr_scale(cw_model *md, const cw_mx *m, const int64_t *idx, int6
         return CW_ERR_NOMEM;
     int64_t step = n > QUANTILE_SAMP ? (n + QUANTILE_SAMP - 1) / QUANTILE_SAMP : 1;
     for (int j = 0; j < nf; j++) {
-        int64_t k = 0;
+        int64_t k = 0, nmiss = 0;
         for (int64_t i = 0; i < n; i++) {
             float v = m->x[idx[i] * nf + j];
             if (isnan(v))
-                hasmiss[j] = 1;
+                nmiss++;
             else if (i % step == 0)
                 col[k++] = v;
         }
+        hasmiss[j] = nmiss > 0 && nmiss < n;
         if (k == 0) {
             md->median[j] = md->clip_lo[j] = md->clip_hi[j] = 0;
             continue;
@@ -693,51 +699,70 @@ cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *i
 cw_status cw_model_importance(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
                               int64_t max_rows, cw_metric_importance *imp, cw_error *err)
 {
-    int nf = md->nf, nm = m->nmetrics;
+    int nf = md->nf, ng = cw_mx_groups(m);
     int64_t step = max_rows > 0 && n > max_rows ? (n + max_rows - 1) / max_rows : 1;
     int64_t ns = n > 0 ? (n + step - 1) / step : 0;
     int64_t *rows = malloc((size_t)(ns ? ns : 1) * sizeof *rows);
     double *c = malloc((size_t)(ns ? ns : 1) * (size_t)(nf + 1) * sizeof *c);
-    cw_status rc = rows && c ? CW_OK : nomem(err, "importance");
+    double *acc = calloc((size_t)ng * 7, sizeof *acc); /* per group: |sum|, x, y, xx, yy, xy, n */
+    int *first = malloc((size_t)(ng ? ng : 1) * sizeof *first);
+    double *gy = malloc((size_t)(ng ? ng : 1) * sizeof *gy);
+    cw_status rc = rows && c && acc && first && gy ? CW_OK : nomem(err, "importance");
     for (int64_t i = 0; rc == CW_OK && i < ns; i++)
         rows[i] = idx[i * step];
     if (rc == CW_OK && ns > 0)
         rc = cw_model_contribs(md, m, rows, ns, c, err);
-    double total = 0;
-    for (int k = 0; rc == CW_OK && k < nm; k++) {
-        /* value and trend contributions summed, as in the explanations; the
-         * direction from the correlation of the value with that sum */
-        double sa = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
-        int64_t nv = 0;
-        for (int64_t i = 0; i < ns; i++) {
-            const double *ci = c + i * (nf + 1);
-            double y = ci[k] + (k + nm < nf ? ci[k + nm] : 0);
-            sa += fabs(y);
-            double x = m->x[rows[i] * nf + k];
+    if (rc == CW_OK) {
+        for (int g = 0; g < ng; g++)
+            first[g] = -1;
+        for (int j = 0; j < nf; j++)
+            if (first[cw_mx_group(m, j)] < 0)
+                first[cw_mx_group(m, j)] = j;
+    }
+    /* value and trend contributions summed, as in the explanations; the
+     * direction from the correlation of the value with that sum */
+    for (int64_t i = 0; rc == CW_OK && i < ns; i++) {
+        const double *ci = c + i * (nf + 1);
+        for (int g = 0; g < ng; g++)
+            gy[g] = 0;
+        for (int j = 0; j < nf; j++)
+            gy[cw_mx_group(m, j)] += ci[j];
+        for (int g = 0; g < ng; g++) {
+            double *a = acc + 7 * g, y = gy[g];
+            a[0] += fabs(y);
+            double x = first[g] >= 0 ? m->x[rows[i] * m->nf + first[g]] : NAN;
             if (isnan(x))
                 continue;
-            nv++;
-            sx += x;
-            sy += y;
-            sxx += x * x;
-            syy += y * y;
-            sxy += x * y;
+            a[1] += x;
+            a[2] += y;
+            a[3] += x * x;
+            a[4] += y * y;
+            a[5] += x * y;
+            a[6] += 1;
         }
-        imp[k].metric = k;
-        imp[k].mean_abs = ns ? sa / (double)ns : 0;
-        imp[k].direction = 0;
-        if (nv > 1) {
-            double cov = sxy - sx * sy / (double)nv, vx = sxx - sx * sx / (double)nv,
-                   vy = syy - sy * sy / (double)nv;
-            double r = vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : 0;
-            imp[k].direction = r > 0.1 ? 1 : r < -0.1 ? -1 : 0;
-        }
-        total += imp[k].mean_abs;
     }
-    for (int k = 0; rc == CW_OK && k < nm; k++)
-        imp[k].share = total > 0 ? imp[k].mean_abs / total : 0;
+    double total = 0;
+    for (int g = 0; rc == CW_OK && g < ng; g++) {
+        const double *a = acc + 7 * g;
+        double nv = a[6];
+        imp[g].metric = g;
+        imp[g].mean_abs = ns ? a[0] / (double)ns : 0;
+        imp[g].direction = 0;
+        if (nv > 1) {
+            double cov = a[5] - a[1] * a[2] / nv, vx = a[3] - a[1] * a[1] / nv,
+                   vy = a[4] - a[2] * a[2] / nv;
+            double r = vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : 0;
+            imp[g].direction = r > 0.1 ? 1 : r < -0.1 ? -1 : 0;
+        }
+        total += imp[g].mean_abs;
+    }
+    for (int g = 0; rc == CW_OK && g < ng; g++)
+        imp[g].share = total > 0 ? imp[g].mean_abs / total : 0;
     free(rows);
     free(c);
+    free(acc);
+    free(first);
+    free(gy);
     return rc;
 }
 
@@ -796,6 +821,36 @@ static int jarr(json_t *o, const char *key, double *out, int n)
     return 1;
 }
 
+/* The custom metrics and event names of a model's meta JSON ("feature_set")
+ * into *spec (caller frees with cw_mx_spec_free); 0 when out of memory or
+ * damaged. */
+static int spec_from_meta(json_t *mj, cw_mx_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    json_t *fs = json_object_get(mj, "feature_set");
+    for (int part = 0; part < 2; part++) {
+        json_t *a = json_object_get(fs, part ? "events" : "custom");
+        size_t i;
+        json_t *v;
+        int cnt = json_is_array(a) ? (int)json_array_size(a) : 0;
+        char ***dst = part ? &spec->events : &spec->custom;
+        if (cnt && !(*dst = calloc((size_t)cnt, sizeof **dst)))
+            return 0;
+        json_array_foreach (a, i, v) {
+            const char *str = json_string_value(v);
+            char *cp = str ? cw_strdupf("%s", str) : NULL;
+            if (!cp)
+                return 0;
+            (*dst)[i] = cp;
+            if (part)
+                spec->nevents++;
+            else
+                spec->ncustom++;
+        }
+    }
+    return 1;
+}
+
 cw_status cw_model_deserialise(const char *kind, const char *meta, const void *body,
                                size_t body_len, cw_model **out, cw_error *err)
 {
@@ -814,27 +869,37 @@ cw_status cw_model_deserialise(const char *kind, const char *meta, const void *b
     int ncat = cw_metrics_catalog(&cat), na = 0;
     while (na < ncat && cat[na].scope == CW_SCOPE_ACCOUNT)
         na++;
-    if (nf != 2 * na) {
+    /* the custom metrics and event names it learnt from (none before they
+     * were features) */
+    cw_mx_spec spec;
+    int ok = spec_from_meta(mj, &spec);
+    int want = 2 * na + 2 * spec.ncustom + CW_EVENT_FEATURES * spec.nevents;
+    if (!ok || nf != want) {
         json_decref(mj);
+        cw_mx_spec_free(&spec);
+        if (!ok)
+            return cw_error_set(err, CW_ERR_INPUT, "model: the stored feature set is damaged");
         return cw_error_set(err, CW_ERR_INPUT,
                             "model: it was trained on %d features, this build has %d; train again",
-                            nf, 2 * na);
+                            nf, want);
     }
     cw_model *md = model_new(k, nf, na);
     if (!md) {
         json_decref(mj);
+        cw_mx_spec_free(&spec);
         return nomem(err, "load");
     }
+    md->spec = spec;
     md->platt_a = json_number_value(json_object_get(cal, "a"));
     md->platt_b = json_number_value(json_object_get(cal, "b"));
     md->horizon_days = (int)json_integer_value(json_object_get(mj, "horizon_days"));
     json_decref(mj);
     if (k == CW_MODEL_LOGREG) {
         json_t *o = json_loadb(body, body_len, 0, &je);
-        int ok = o && jarr(o, "median", md->median, nf) && jarr(o, "clip_lo", md->clip_lo, nf) &&
-                 jarr(o, "clip_hi", md->clip_hi, nf) && jarr(o, "mean", md->mean, nf) &&
-                 jarr(o, "sd", md->sd, nf) && jarr(o, "w", md->w, nf) &&
-                 jarr(o, "w_missing", md->wmiss, nf);
+        ok = o && jarr(o, "median", md->median, nf) && jarr(o, "clip_lo", md->clip_lo, nf) &&
+             jarr(o, "clip_hi", md->clip_hi, nf) && jarr(o, "mean", md->mean, nf) &&
+             jarr(o, "sd", md->sd, nf) && jarr(o, "w", md->w, nf) &&
+             jarr(o, "w_missing", md->wmiss, nf);
         if (ok)
             md->bias = json_number_value(json_object_get(o, "bias"));
         json_decref(o);
@@ -940,6 +1005,114 @@ static cw_status xgb_thresholds(cw_model *md, cw_error *err)
     return CW_OK;
 }
 
+/* The values feature j can take, so "what would turn it green" proposes
+ * only real values (issue 13: it proposed an NPS category of 0.854):
+ * integers for counts, the set of a category, the metric's bounds. From the
+ * catalogue's units for the account metrics; event counts are integers
+ * >= 0, counts per user >= 0, % changes >= -100; trends and custom metrics
+ * are left free. */
+typedef struct feat_domain {
+    double lo, hi;
+    int integer, nset;
+    double set[3];
+} feat_domain;
+
+static feat_domain domain_of(const cw_model *md, int j)
+{
+    feat_domain d = {-INFINITY, INFINITY, 0, 0, {0, 0, 0}};
+    int na = md->nmetrics, nc = md->spec.ncustom;
+    if (j >= 2 * na + 2 * nc) {
+        int f = (j - 2 * na - 2 * nc) % CW_EVENT_FEATURES;
+        d.lo = f == 2 ? -100 : 0;
+        d.integer = f == 0;
+        return d;
+    }
+    if (j >= na)
+        return d;
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    const char *u = cat[j].unit, *name = cat[j].name;
+    if (!strcmp(u, "count") || !strcmp(u, "users") || !strcmp(u, "events") ||
+        !strcmp(u, "tickets") || !strcmp(u, "seats") || !strcmp(u, "days") ||
+        !strcmp(u, "minor units")) {
+        d.integer = 1;
+        d.lo = 0;
+        if (!strcmp(name, "seats"))
+            d.lo = 1;
+        else if (!strcmp(name, "seat_change_90d") || !strcmp(name, "mrr_change_90d"))
+            d.lo = -INFINITY;
+        else if (!strcmp(name, "features_per_active_user"))
+            d.integer = 0;
+        else if (!strcmp(name, "active_days_per_user")) {
+            d.integer = 0;
+            d.hi = 28;
+        }
+    } else if (!strcmp(u, "ratio") || !strcmp(u, "index")) {
+        d.lo = 0;
+        d.hi = strcmp(name, "tickets_per_active_user") ? 1 : INFINITY;
+    } else if (!strcmp(u, "%")) {
+        d.lo = -100;
+    } else if (!strcmp(u, "weeks")) {
+        d.lo = 0;
+        d.hi = 8;
+    } else if (!strcmp(u, "hours")) {
+        d.lo = 0;
+    } else if (!strcmp(u, "1-5")) {
+        d.lo = 1;
+        d.hi = 5;
+    } else if (!strcmp(u, "0-10")) {
+        d.lo = 0;
+        d.hi = 10;
+        d.integer = 1;
+    } else if (!strcmp(u, "-100..100")) {
+        d.lo = -100;
+        d.hi = 100;
+    } else if (!strcmp(u, "flag")) {
+        d.nset = 2;
+        d.set[0] = 0;
+        d.set[1] = 1;
+    } else if (!strcmp(u, "-1/0/1")) {
+        d.nset = 3;
+        d.set[0] = -1;
+        d.set[1] = 0;
+        d.set[2] = 1;
+    }
+    return d;
+}
+
+/* The value of the domain nearest to v on one side: the largest <= v (up
+ * 0) or the smallest >= v (up 1); NaN when there is none. strict: < / >. */
+static double domain_snap(const feat_domain *d, double v, int up, int strict)
+{
+    if (d->nset) {
+        double best = NAN;
+        for (int i = 0; i < d->nset; i++) {
+            double s = d->set[i];
+            int ok = up ? (strict ? s > v : s >= v) : (strict ? s < v : s <= v);
+            if (ok && (isnan(best) || (up ? s < best : s > best)))
+                best = s;
+        }
+        return best;
+    }
+    double x = v;
+    if (d->integer) {
+        x = up ? ceil(v) : floor(v);
+        if (strict && x == v)
+            x += up ? 1 : -1;
+    } else if (strict) {
+        x = nextafter(v, up ? INFINITY : -INFINITY);
+    }
+    if (x < d->lo)
+        x = up ? d->lo : NAN;
+    if (x > d->hi)
+        x = up ? NAN : d->hi;
+    if (!isnan(x) && d->integer)
+        x = up ? ceil(x) : floor(x);
+    if (!isnan(x) && (x < d->lo || x > d->hi))
+        return NAN;
+    return x;
+}
+
 /* The regression's exact answer for row r, feature j. */
 static void lr_to_green(const cw_model *md, const float *x, int j, double target, int *found,
                         double *value)
@@ -954,6 +1127,12 @@ static void lr_to_green(const cw_model *md, const float *x, int j, double target
     double znew = (target - 1e-9 - f_wo) / md->w[j];
     double v = md->mean[j] + znew * md->sd[j];
     if (v < md->clip_lo[j] || v > md->clip_hi[j]) /* beyond what the model saw */
+        return;
+    /* every value on the side of v that lowers the risk works: the one of
+     * the metric's possible values nearest to v there */
+    feat_domain d = domain_of(md, j);
+    v = domain_snap(&d, v, md->w[j] < 0, 0);
+    if (isnan(v))
         return;
     *found = 1;
     *value = v;
@@ -1001,10 +1180,16 @@ cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *ro
             for (int t = 0; add && t < md->nthr[feat[i1]]; t++) {
                 const float *x = m->x + rows[i1] * m->nf;
                 float th = (float)md->thr[feat[i1]][t];
+                feat_domain dm = domain_of(md, feat[i1]);
                 for (int h = 0; h < 2; h++, nc++) {
                     memcpy(buf + nc * m->nf, x, (size_t)m->nf * sizeof *buf);
-                    cand[nc] = h ? nextafterf(th, -INFINITY) : th;
-                    buf[nc * m->nf + feat[i1]] = cand[nc];
+                    /* a value the metric can take on each side of the split
+                     * (x < th goes left): the smallest >= th, the largest < th */
+                    double cv = domain_snap(&dm, th, !h, h);
+                    cand[nc] = (float)cv;
+                    if (!isnan(cv) && (h ? cand[nc] >= th : cand[nc] < th))
+                        cand[nc] = NAN; /* float rounding put it on the other side */
+                    buf[nc * m->nf + feat[i1]] = isnan(cand[nc]) ? x[feat[i1]] : cand[nc];
                 }
             }
         }
@@ -1024,7 +1209,7 @@ cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *ro
                     float x = m->x[rows[i] * m->nf + feat[i]];
                     double best = INFINITY;
                     for (int64_t e = c + 2 * (int64_t)md->nthr[feat[i]]; c < e; c++) {
-                        if (res[c] >= target)
+                        if (res[c] >= target || isnan(cand[c]))
                             continue;
                         double d = isnan(x) ? fabs(cand[c]) : fabs((double)cand[c] - x);
                         if (d < best) {

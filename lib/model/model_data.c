@@ -11,8 +11,19 @@
  * (D·86400, D·86400 + horizon], optionally widened to a seat or MRR loss of
  * at least X% within that window. Only accounts with MRR in force at the
  * snapshot instant are rows. Labels are known when the whole window lies
- * before the latest stored snapshot (data_end_day); later rows get
- * CW_LABEL_UNKNOWN and can only be scored.
+ * within the subscription data (data_end_day: a declared end, else the
+ * latest subscription change) — not the latest snapshot: events and
+ * subscriptions often come from different systems and end on different
+ * days, and a window past the subscription data would read as "no churn".
+ * Later rows get CW_LABEL_UNKNOWN and can only be scored.
+ *
+ * Beyond the catalogue's metrics the matrix holds the configuration's
+ * custom metrics (read from the stored vectors by name) and behaviour
+ * features of the product's own event names, computed from the daily event
+ * rollups at each snapshot day over the days before it (no leakage): per
+ * name the 28-day count, the count per active user and the % change
+ * against the previous 28 days. Names are chosen without labels: the most
+ * widely used ones (by accounts), with a minimum support and a cap.
  */
 #include "revenue/ledger.h"
 #include "model/model_int.h"
@@ -73,6 +84,17 @@ cw_status cw_subs_load(cw_store *st, cw_subs *s)
             s->ext[a] = s->text + L.acc[a].ext;
     cw_ledger_free(&L);
     return CW_OK;
+}
+
+int64_t cw_subs_data_end_day(const cw_subs *s)
+{
+    int64_t t = INT64_MIN;
+    for (int64_t i = 0; i < s->nrows; i++)
+        if (s->ts[i] > t)
+            t = s->ts[i];
+    if (t == INT64_MIN)
+        return -1;
+    return t >= 0 ? t / DAY_SECONDS : -((-t + DAY_SECONDS - 1) / DAY_SECONDS);
 }
 
 void cw_subs_free(cw_subs *s)
@@ -151,12 +173,58 @@ int cw_churn_label(const cw_subs *s, int64_t a, int64_t t, int horizon_days, dou
 
 /* ---- the matrix -------------------------------------------------------- */
 
+/* Discovery: event names used by fewer accounts than this share (and this
+ * many) are left out; at most max_event_names are kept, the most widely used
+ * first. */
+#define EVENT_MIN_SHARE    0.02
+#define EVENT_MIN_ACCOUNTS 10
+#define EVENT_MAX_NAMES    40
+#define EVENT_WINDOW_DAYS  28
+
+void cw_mx_spec_free(cw_mx_spec *sp)
+{
+    if (!sp)
+        return;
+    for (int i = 0; i < sp->ncustom; i++)
+        free(sp->custom[i]);
+    for (int i = 0; i < sp->nevents; i++)
+        free(sp->events[i]);
+    free(sp->custom);
+    free(sp->events);
+    memset(sp, 0, sizeof *sp);
+}
+
+static cw_status spec_add(char ***names, int *n, const char *name, size_t len)
+{
+    for (int i = 0; i < *n; i++)
+        if (strlen((*names)[i]) == len && memcmp((*names)[i], name, len) == 0)
+            return CW_OK;
+    char **v = realloc(*names, ((size_t)*n + 1) * sizeof *v);
+    if (!v)
+        return CW_ERR_NOMEM;
+    *names = v;
+    char *c = malloc(len + 1);
+    if (!c)
+        return CW_ERR_NOMEM;
+    memcpy(c, name, len);
+    c[len] = 0;
+    v[(*n)++] = c;
+    return CW_OK;
+}
+
+typedef struct snap_cat {
+    int64_t day;
+    int *pos; /* per custom metric: its index in the stored vector, or -1 */
+} snap_cat;
+
 typedef struct mx_ctx {
     cw_mx *m;
     const cw_subs *s;
     const cw_mx_opts *o;
     cw_store *st;
     int64_t last_day;
+    snap_cat *cats;
+    int ncats, cur_cat;
 } mx_ctx;
 
 static cw_status grow(cw_mx *m)
@@ -215,17 +283,32 @@ static cw_status on_row(int64_t day, int64_t account, const double *vals, const 
         x[j] = (float)vals[j];
         x[m->nmetrics + j] = trend ? (float)trend[j] : NAN;
     }
+    /* custom metrics: by name in this snapshot's catalogue */
+    int nc = m->spec.ncustom, base = 2 * m->nmetrics;
+    while (c->cur_cat < c->ncats && c->cats[c->cur_cat].day < day)
+        c->cur_cat++;
+    const int *pos =
+        c->cur_cat < c->ncats && c->cats[c->cur_cat].day == day ? c->cats[c->cur_cat].pos : NULL;
+    for (int i = 0; i < nc; i++) {
+        int p = pos ? pos[i] : -1;
+        x[base + i] = p >= 0 && p < n ? (float)vals[p] : NAN;
+        x[base + nc + i] = p >= 0 && p < n && trend ? (float)trend[p] : NAN;
+    }
+    for (int j = base + 2 * nc; j < m->nf; j++)
+        x[j] = NAN; /* event features: filled from the rollups afterwards */
     if (m->peers)
         for (int j = 0; j < m->nmetrics; j++)
             m->peers[r * m->nmetrics + j] = peers ? (float)peers[j] : NAN;
     m->day[r] = (int32_t)day;
     m->acc[r] = (int32_t)account;
-    if (day + c->o->horizon_days <= m->data_end_day)
+    if (day + c->o->horizon_days <= m->data_end_day) {
         m->y[r] =
             (unsigned char)cw_churn_label(c->s, account, day * DAY_SECONDS, c->o->horizon_days,
                                           c->o->seat_loss_pct, c->o->mrr_loss_pct);
-    else
+    } else {
         m->y[r] = CW_LABEL_UNKNOWN;
+        m->unknown_rows++;
+    }
     if (m->nsnap == 0 || m->snap[m->nsnap - 1] != day) {
         int64_t *sn = realloc(m->snap, ((size_t)m->nsnap + 1) * sizeof *sn);
         if (!sn)
@@ -237,12 +320,375 @@ static cw_status on_row(int64_t day, int64_t account, const double *vals, const 
     return CW_OK;
 }
 
+typedef struct day_list {
+    int64_t *days;
+    int n, cap;
+} day_list;
+
 static cw_status on_snapshot(int64_t day, void *ud)
 {
-    int64_t *last = ud;
-    if (day > *last)
-        *last = day;
+    day_list *l = ud;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 256;
+        int64_t *d = realloc(l->days, (size_t)cap * sizeof *d);
+        if (!d)
+            return CW_ERR_NOMEM;
+        l->days = d;
+        l->cap = cap;
+    }
+    l->days[l->n++] = day;
     return CW_OK;
+}
+
+/* Whether catalogue entry name (len bytes) is a custom metric: not a
+ * built-in, not a milestone's days. */
+static int is_custom_entry(const char *name, size_t len)
+{
+    static const char ms[] = "days_to_milestone:";
+    return len > 0 && !(len >= sizeof ms - 1 && memcmp(name, ms, sizeof ms - 1) == 0);
+}
+
+/* Each snapshot's custom-metric positions (and, when discover, the custom
+ * metric names of the snapshots in range into m->spec). */
+static cw_status load_catalogs(cw_store *st, const day_list *days, int64_t lo, int64_t hi,
+                               int discover, cw_mx *m, mx_ctx *c)
+{
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    char *buf = malloc(65536);
+    if (!buf)
+        return CW_ERR_NOMEM;
+    cw_status rc = CW_OK;
+    for (int pass = discover ? 0 : 1; rc == CW_OK && pass < 2; pass++) {
+        for (int k = 0; rc == CW_OK && k < days->n; k++) {
+            int64_t d = days->days[k];
+            if (d < lo || d > hi)
+                continue;
+            int found = 0;
+            rc = ops->snapshot_catalog(st, d, buf, 65536, &found);
+            if (rc != CW_OK || !found)
+                continue;
+            int *pos = NULL;
+            if (pass == 1 && m->spec.ncustom > 0) {
+                pos = malloc((size_t)m->spec.ncustom * sizeof *pos);
+                if (!pos) {
+                    rc = CW_ERR_NOMEM;
+                    break;
+                }
+                for (int i = 0; i < m->spec.ncustom; i++)
+                    pos[i] = -1;
+            }
+            const char *p = buf;
+            for (int idx = 0; *p; idx++) {
+                const char *e = strchr(p, ',');
+                size_t len = e ? (size_t)(e - p) : strlen(p);
+                if (idx >= m->nmetrics && is_custom_entry(p, len)) {
+                    if (pass == 0)
+                        rc = spec_add(&m->spec.custom, &m->spec.ncustom, p, len);
+                    else
+                        for (int i = 0; pos && i < m->spec.ncustom; i++)
+                            if (strlen(m->spec.custom[i]) == len &&
+                                memcmp(m->spec.custom[i], p, len) == 0)
+                                pos[i] = idx;
+                }
+                p = e ? e + 1 : p + len;
+            }
+            if (pass == 1) {
+                snap_cat *nc = realloc(c->cats, ((size_t)c->ncats + 1) * sizeof *nc);
+                if (!nc) {
+                    free(pos);
+                    rc = CW_ERR_NOMEM;
+                    break;
+                }
+                c->cats = nc;
+                c->cats[c->ncats++] = (snap_cat){d, pos};
+            }
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- event behaviour features ------------------------------------------ */
+
+typedef struct ev_names {
+    char **name; /* by event id (NULL: unused id) */
+    int64_t n;
+} ev_names;
+
+static cw_status on_event_name(const char *ext, size_t len, int64_t id, int64_t aux, void *ud)
+{
+    (void)aux;
+    ev_names *e = ud;
+    if (id < 0 || id > 10000000)
+        return CW_OK;
+    if (id >= e->n) {
+        char **v = realloc(e->name, (size_t)(id + 1) * sizeof *v);
+        if (!v)
+            return CW_ERR_NOMEM;
+        for (int64_t i = e->n; i <= id; i++)
+            v[i] = NULL;
+        e->name = v;
+        e->n = id + 1;
+    }
+    char *c = malloc(len + 1);
+    if (!c)
+        return CW_ERR_NOMEM;
+    memcpy(c, ext, len);
+    c[len] = 0;
+    free(e->name[id]);
+    e->name[id] = c;
+    return CW_OK;
+}
+
+static void ev_names_free(ev_names *e)
+{
+    for (int64_t i = 0; i < e->n; i++)
+        free(e->name[i]);
+    free(e->name);
+}
+
+typedef struct ev_support {
+    int64_t nev, last_acc, accounts;
+    int64_t *acc_count, *seen; /* by event id: accounts using it, last account seen */
+    int64_t lo_day, hi_day;
+} ev_support;
+
+static cw_status on_support_day(int64_t account, int64_t day, const cw_event_cell *cells, size_t n,
+                                void *ud)
+{
+    ev_support *s = ud;
+    if (day < s->lo_day || day > s->hi_day)
+        return CW_OK;
+    if (account != s->last_acc) {
+        s->last_acc = account;
+        s->accounts++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t e = cells[i].event;
+        if (e >= 0 && e < s->nev && s->seen[e] != account + 1) {
+            s->seen[e] = account + 1;
+            s->acc_count[e]++;
+        }
+    }
+    return CW_OK;
+}
+
+typedef struct ev_rank {
+    int64_t id, accounts;
+    const char *name;
+} ev_rank;
+
+static int ev_rank_cmp(const void *a, const void *b)
+{
+    const ev_rank *x = a, *y = b;
+    if (x->accounts != y->accounts)
+        return x->accounts > y->accounts ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Chooses the event names (no labels involved): those used by at least
+ * EVENT_MIN_SHARE of the accounts with events (and EVENT_MIN_ACCOUNTS),
+ * the most widely used first, at most max_names. */
+static cw_status discover_events(cw_store *st, const ev_names *en, int64_t lo_day, int64_t hi_day,
+                                 int max_names, cw_mx_spec *spec)
+{
+    const cw_store_ops *ops = cw_store_get_ops(st);
+    ev_support s = {en->n,
+                    -1,
+                    0,
+                    calloc((size_t)(en->n ? en->n : 1), sizeof(int64_t)),
+                    calloc((size_t)(en->n ? en->n : 1), sizeof(int64_t)),
+                    lo_day,
+                    hi_day};
+    ev_rank *rk = malloc((size_t)(en->n ? en->n : 1) * sizeof *rk);
+    cw_status rc = s.acc_count && s.seen && rk ? CW_OK : CW_ERR_NOMEM;
+    if (rc == CW_OK)
+        rc = ops->scan_event_days(st, INT64_MIN, INT64_MAX, on_support_day, &s);
+    int64_t nr = 0;
+    double min = EVENT_MIN_SHARE * (double)s.accounts;
+    if (min < EVENT_MIN_ACCOUNTS)
+        min = EVENT_MIN_ACCOUNTS;
+    for (int64_t e = 0; rc == CW_OK && e < en->n; e++)
+        if (en->name[e] && (double)s.acc_count[e] >= min)
+            rk[nr++] = (ev_rank){e, s.acc_count[e], en->name[e]};
+    if (rc == CW_OK) {
+        qsort(rk, (size_t)nr, sizeof *rk, ev_rank_cmp);
+        for (int64_t i = 0; rc == CW_OK && i < nr && i < max_names; i++)
+            rc = spec_add(&spec->events, &spec->nevents, rk[i].name, strlen(rk[i].name));
+    }
+    free(s.acc_count);
+    free(s.seen);
+    free(rk);
+    return rc;
+}
+
+typedef struct ev_fill {
+    cw_mx *m;
+    int ne, base, iau;
+    int *sel; /* by event id: selected index or -1 */
+    int64_t nev;
+    int64_t *start; /* rows of account a: ord[start[a] .. start[a+1]) */
+    int64_t *ord;
+    int64_t nacc;
+    int64_t cur;   /* account being gathered, -1 none */
+    int32_t *days; /* its event days */
+    int64_t *cum;  /* (ndays + 1) × ne prefix sums */
+    int ndays, cap;
+} ev_fill;
+
+static int64_t lower_day(const int32_t *d, int n, int64_t day)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (d[mid] < day)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Writes the event features of the gathered account's rows. */
+static void ev_flush(ev_fill *f)
+{
+    if (f->cur < 0 || f->cur >= f->nacc)
+        return;
+    cw_mx *m = f->m;
+    for (int64_t k = f->start[f->cur]; k < f->start[f->cur + 1]; k++) {
+        int64_t r = f->ord[k], D = m->day[r];
+        float *x = m->x + r * m->nf + f->base;
+        int64_t hi = lower_day(f->days, f->ndays, D);
+        int64_t lo = lower_day(f->days, f->ndays, D - EVENT_WINDOW_DAYS);
+        int64_t plo = lower_day(f->days, f->ndays, D - 2 * EVENT_WINDOW_DAYS);
+        double au = f->iau >= 0 ? m->x[r * m->nf + f->iau] : NAN;
+        for (int e = 0; e < f->ne; e++) {
+            double cur = (double)(f->cum[hi * f->ne + e] - f->cum[lo * f->ne + e]);
+            double prev = (double)(f->cum[lo * f->ne + e] - f->cum[plo * f->ne + e]);
+            x[CW_EVENT_FEATURES * e] = (float)cur;
+            x[CW_EVENT_FEATURES * e + 1] = au > 0 ? (float)(cur / au) : NAN;
+            x[CW_EVENT_FEATURES * e + 2] = prev > 0 ? (float)((cur - prev) / prev * 100.0) : NAN;
+        }
+    }
+}
+
+static cw_status on_fill_day(int64_t account, int64_t day, const cw_event_cell *cells, size_t n,
+                             void *ud)
+{
+    ev_fill *f = ud;
+    if (account != f->cur) {
+        ev_flush(f);
+        f->cur = account;
+        f->ndays = 0;
+    }
+    if (account < 0 || account >= f->nacc || f->start[account] == f->start[account + 1])
+        return CW_OK;
+    if (f->ndays + 1 >= f->cap) {
+        int cap = f->cap ? 2 * f->cap : 1024;
+        int32_t *d = realloc(f->days, (size_t)cap * sizeof *d);
+        if (!d)
+            return CW_ERR_NOMEM;
+        f->days = d;
+        int64_t *c = realloc(f->cum, ((size_t)cap + 1) * (size_t)f->ne * sizeof *c);
+        if (!c)
+            return CW_ERR_NOMEM;
+        f->cum = c;
+        f->cap = cap;
+    }
+    int k = f->ndays++;
+    f->days[k] = (int32_t)day;
+    int64_t *prev = f->cum + (int64_t)k * f->ne, *row = prev + f->ne;
+    if (k == 0)
+        memset(prev, 0, (size_t)f->ne * sizeof *prev);
+    memcpy(row, prev, (size_t)f->ne * sizeof *row);
+    for (size_t i = 0; i < n; i++) {
+        int64_t e = cells[i].event;
+        if (e >= 0 && e < f->nev && f->sel[e] >= 0)
+            row[f->sel[e]] += cells[i].n;
+    }
+    return CW_OK;
+}
+
+/* Fills the event features of every row from the stored daily rollups:
+ * for row (D, a), the account's events on days D-28 .. D-1 and, for the
+ * change, D-56 .. D-29 — all before the snapshot instant. */
+static cw_status fill_events(cw_store *st, const ev_names *en, cw_mx *m)
+{
+    int ne = m->spec.nevents;
+    ev_fill f;
+    memset(&f, 0, sizeof f);
+    f.m = m;
+    f.ne = ne;
+    f.base = 2 * m->nmetrics + 2 * m->spec.ncustom;
+    f.iau = cw_metric_index("active_users");
+    if (f.iau >= m->nmetrics)
+        f.iau = -1;
+    f.nev = en->n;
+    f.cur = -1;
+    int64_t nacc = 0;
+    for (int64_t r = 0; r < m->rows; r++)
+        if (m->acc[r] + 1 > nacc)
+            nacc = m->acc[r] + 1;
+    f.nacc = nacc;
+    f.sel = malloc((size_t)(en->n ? en->n : 1) * sizeof *f.sel);
+    f.start = calloc((size_t)nacc + 2, sizeof *f.start);
+    f.ord = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *f.ord);
+    int64_t *fill = malloc((size_t)(nacc ? nacc : 1) * sizeof *fill);
+    cw_status rc = f.sel && f.start && f.ord && fill ? CW_OK : CW_ERR_NOMEM;
+    for (int64_t e = 0; rc == CW_OK && e < en->n; e++) {
+        f.sel[e] = -1;
+        for (int k = 0; en->name[e] && k < ne; k++)
+            if (strcmp(en->name[e], m->spec.events[k]) == 0)
+                f.sel[e] = k;
+    }
+    if (rc == CW_OK) {
+        /* rows by account (counting sort; each account's rows stay in day
+         * order); rows without events: zero counts */
+        for (int64_t r = 0; r < m->rows; r++)
+            f.start[m->acc[r] + 1]++;
+        for (int64_t a = 0; a < nacc; a++)
+            f.start[a + 1] += f.start[a];
+        memcpy(fill, f.start, (size_t)nacc * sizeof *fill);
+        for (int64_t r = 0; r < m->rows; r++)
+            f.ord[fill[m->acc[r]]++] = r;
+        for (int64_t r = 0; r < m->rows; r++) {
+            float *x = m->x + r * m->nf + f.base;
+            double au = f.iau >= 0 ? m->x[r * m->nf + f.iau] : NAN;
+            for (int e = 0; e < ne; e++) {
+                x[CW_EVENT_FEATURES * e] = 0;
+                x[CW_EVENT_FEATURES * e + 1] = au > 0 ? 0 : NAN;
+                x[CW_EVENT_FEATURES * e + 2] = NAN;
+            }
+        }
+        const cw_store_ops *ops = cw_store_get_ops(st);
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (int64_t a = 0; a < nacc; a++)
+            if (f.start[a] < f.start[a + 1]) {
+                lo = a < lo ? a : lo;
+                hi = a;
+            }
+        if (lo <= hi)
+            rc = ops->scan_event_days(st, lo, hi, on_fill_day, &f);
+        if (rc == CW_OK)
+            ev_flush(&f);
+    }
+    free(fill);
+    free(f.sel);
+    free(f.start);
+    free(f.ord);
+    free(f.days);
+    free(f.cum);
+    return rc;
+}
+
+static cw_status spec_copy(const cw_mx_spec *from, cw_mx_spec *to)
+{
+    cw_status rc = CW_OK;
+    for (int i = 0; rc == CW_OK && i < from->ncustom; i++)
+        rc = spec_add(&to->custom, &to->ncustom, from->custom[i], strlen(from->custom[i]));
+    for (int i = 0; rc == CW_OK && i < from->nevents; i++)
+        rc = spec_add(&to->events, &to->nevents, from->events[i], strlen(from->events[i]));
+    return rc;
 }
 
 cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx *m)
@@ -254,22 +700,49 @@ cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx 
     while (na < ncat && cat[na].scope == CW_SCOPE_ACCOUNT)
         na++;
     m->nmetrics = na;
-    m->nf = 2 * na;
     const cw_store_ops *ops = cw_store_get_ops(st);
-    int64_t last = -1;
-    cw_status rc = ops->snapshot_list(st, INT64_MIN, INT64_MAX, on_snapshot, &last);
-    if (rc != CW_OK)
-        return rc;
-    m->data_end_day = last;
-    if (o->want_peers) {
+    day_list days = {NULL, 0, 0};
+    cw_status rc = ops->snapshot_list(st, INT64_MIN, INT64_MAX, on_snapshot, &days);
+    int64_t last = days.n ? days.days[days.n - 1] : -1;
+    int64_t lo = o->from_day ? o->from_day : INT64_MIN, hi = o->to_day ? o->to_day : INT64_MAX;
+    m->data_end_declared = o->data_end_day != 0;
+    m->data_end_day = o->data_end_day ? o->data_end_day : cw_subs_data_end_day(s);
+    mx_ctx c = {m, s, o, st, last, NULL, 0, 0};
+    ev_names en = {NULL, 0};
+    if (rc == CW_OK && o->spec)
+        rc = spec_copy(o->spec, &m->spec);
+    if (rc == CW_OK)
+        rc = load_catalogs(st, &days, lo, hi, !o->spec && !o->no_product_features, m, &c);
+    if (rc == CW_OK && (o->spec ? o->spec->nevents > 0 : !o->no_product_features))
+        rc = ops->load_ids(st, CW_KIND_EVENTS, on_event_name, &en);
+    if (rc == CW_OK && !o->spec && !o->no_product_features) {
+        int64_t first = lo;
+        for (int k = 0; k < days.n; k++)
+            if (days.days[k] >= lo) {
+                first = days.days[k];
+                break;
+            }
+        int64_t upto = hi < last ? hi : last;
+        rc = discover_events(st, &en, first - 2 * EVENT_WINDOW_DAYS, upto - 1,
+                             o->max_event_names > 0 ? o->max_event_names : EVENT_MAX_NAMES,
+                             &m->spec);
+    }
+    m->nf = 2 * na + 2 * m->spec.ncustom + CW_EVENT_FEATURES * m->spec.nevents;
+    if (rc == CW_OK && o->want_peers) {
         m->peers = malloc(sizeof *m->peers); /* marks "wanted"; grown with the rows */
         if (!m->peers)
-            return cw_store_set_error(st, CW_ERR_NOMEM,
-                                      "model: out of memory loading the snapshot matrix");
+            rc = cw_store_set_error(st, CW_ERR_NOMEM,
+                                    "model: out of memory loading the snapshot matrix");
     }
-    mx_ctx c = {m, s, o, st, last};
-    rc = ops->account_metrics_scan(st, o->from_day ? o->from_day : INT64_MIN,
-                                   o->to_day ? o->to_day : INT64_MAX, 0, on_row, &c);
+    if (rc == CW_OK)
+        rc = ops->account_metrics_scan(st, lo, hi, 0, on_row, &c);
+    if (rc == CW_OK && m->spec.nevents > 0)
+        rc = fill_events(st, &en, m);
+    ev_names_free(&en);
+    for (int i = 0; i < c.ncats; i++)
+        free(c.cats[i].pos);
+    free(c.cats);
+    free(days.days);
     if (rc != CW_OK) {
         cw_mx_free(m);
         return rc;
@@ -287,15 +760,80 @@ void cw_mx_free(cw_mx *m)
     free(m->y);
     free(m->peers);
     free(m->snap);
+    cw_mx_spec_free(&m->spec);
     memset(m, 0, sizeof *m);
 }
+
+static const char *const event_feature_suffix[CW_EVENT_FEATURES] = {"count_28d", "per_active_user",
+                                                                    "change_pct"};
 
 const char *cw_mx_feature_name(const cw_mx *m, int j, char *buf, size_t n)
 {
     const cw_metric_info *cat;
     cw_metrics_catalog(&cat);
-    if (j < m->nmetrics)
+    int na = m->nmetrics, nc = m->spec.ncustom;
+    if (j < na)
         return cat[j].name;
-    snprintf(buf, n, "%s.trend", cat[j - m->nmetrics].name);
+    if (j < 2 * na) {
+        snprintf(buf, n, "%s.trend", cat[j - na].name);
+        return buf;
+    }
+    j -= 2 * na;
+    if (j < nc)
+        return m->spec.custom[j];
+    if (j < 2 * nc) {
+        snprintf(buf, n, "%s.trend", m->spec.custom[j - nc]);
+        return buf;
+    }
+    j -= 2 * nc;
+    snprintf(buf, n, "event:%s.%s", m->spec.events[j / CW_EVENT_FEATURES],
+             event_feature_suffix[j % CW_EVENT_FEATURES]);
     return buf;
+}
+
+int cw_mx_groups(const cw_mx *m)
+{
+    return m->nmetrics + m->spec.ncustom + m->spec.nevents;
+}
+
+int cw_mx_group(const cw_mx *m, int j)
+{
+    int na = m->nmetrics, nc = m->spec.ncustom;
+    if (j < 2 * na)
+        return j < na ? j : j - na;
+    j -= 2 * na;
+    if (j < 2 * nc)
+        return na + (j < nc ? j : j - nc);
+    return na + nc + (j - 2 * nc) / CW_EVENT_FEATURES;
+}
+
+int cw_mx_group_feature(const cw_mx *m, int g)
+{
+    int na = m->nmetrics, nc = m->spec.ncustom;
+    if (g < na)
+        return g;
+    if (g < na + nc)
+        return 2 * na + (g - na);
+    return 2 * na + 2 * nc + CW_EVENT_FEATURES * (g - na - nc);
+}
+
+const char *cw_mx_group_name(const cw_mx *m, int g)
+{
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    if (g < m->nmetrics)
+        return cat[g].name;
+    g -= m->nmetrics;
+    if (g < m->spec.ncustom)
+        return m->spec.custom[g];
+    return m->spec.events[g - m->spec.ncustom];
+}
+
+const char *cw_mx_group_family(const cw_mx *m, int g)
+{
+    const cw_metric_info *cat;
+    cw_metrics_catalog(&cat);
+    if (g < m->nmetrics)
+        return cat[g].family;
+    return g < m->nmetrics + m->spec.ncustom ? "custom" : "events";
 }

@@ -30,8 +30,8 @@ static void phrase(const cw_mx *m, const float *x, int k, char *buf, size_t n)
     const char *name = cat[k].name;
     double v = x[k];
     int iseats = cw_metric_index("seats"), iact = cw_metric_index("active_users");
-    if (isnan(v)) {
-        snprintf(buf, n, "%s: no value (%s)", name, cat[k].doc);
+    if (isnan(v)) { /* a driver only when the model learnt that absence matters */
+        snprintf(buf, n, "no %s recorded (%s)", name, cat[k].doc);
         return;
     }
     if (!strcmp(name, "active_licence_ratio") && iseats >= 0 && iact >= 0 && iseats < m->nmetrics)
@@ -116,8 +116,36 @@ static const char *cw_metric_name_of(int k)
     return cat[k].name;
 }
 
+/* The words for a custom metric or an event name (group g >= nmetrics). */
+static void product_text(const cw_mx *m, int64_t r, int g, char *buf, size_t n)
+{
+    const float *x = m->x + r * m->nf;
+    const char *name = cw_mx_group_name(m, g);
+    int j = cw_mx_group_feature(m, g);
+    if (g < m->nmetrics + m->spec.ncustom) {
+        float v = x[j], tr = x[j + m->spec.ncustom];
+        size_t len = isnan(v) ? (size_t)snprintf(buf, n, "no %s recorded", name)
+                              : (size_t)snprintf(buf, n, "%s: %.3g", name, (double)v);
+        if (len < n && !isnan(tr) && tr != 0)
+            snprintf(buf + len, n - len, "; %+.3g in 28 days", (double)tr);
+        return;
+    }
+    float cnt = x[j], per = x[j + 1], chg = x[j + 2];
+    size_t len = (size_t)snprintf(buf, n, "%.0f '%s' event%s in the last 28 days", (double)cnt,
+                                  name, cnt == 1 ? "" : "s");
+    if (len < n && !isnan(per))
+        len += (size_t)snprintf(buf + len, n - len, " (%.2g per active user)", (double)per);
+    if (len < n && !isnan(chg))
+        snprintf(buf + len, n - len, ", %s %.0f%% vs the previous 28 days", chg < 0 ? "down" : "up",
+                 fabs((double)chg));
+}
+
 static void driver_text(const cw_mx *m, int64_t r, int k, char *buf, size_t n)
 {
+    if (k >= m->nmetrics) {
+        product_text(m, r, k, buf, n);
+        return;
+    }
     const float *x = m->x + r * m->nf;
     char p[256];
     phrase(m, x, k, p, sizeof p);
@@ -165,16 +193,59 @@ static int family_of(int k)
     return k;
 }
 
+/* Group g of m (m NULL: catalogue metric g): actionable, and its family as
+ * the index of the family's first group. Custom metrics and event names
+ * are the customer's own product: actionable, and each its own family for
+ * the ordering — twenty event names are not one cause, and summed as one
+ * family they outranked the catalogue's families (on the seed-5 world of
+ * tests/model.sh the first driver named the hidden driver's family for 51%
+ * of flagged accounts that way, against 57% before event features). */
+static int g_actionable(const cw_mx *m, int g)
+{
+    return m && g >= m->nmetrics ? 1 : actionable(g);
+}
+
+static int g_family(const cw_mx *m, int g)
+{
+    if (!m || g < m->nmetrics)
+        return family_of(g);
+    return g;
+}
+
 /* Whether driver a goes before b: larger family total first, a family's
  * metrics together, then larger contribution. */
-static int drv_before(const cw_driver_rank *a, const cw_driver_rank *b, const double *fam_sum)
+static int drv_before(const cw_mx *m, const cw_driver_rank *a, const cw_driver_rank *b,
+                      const double *fam_sum)
 {
     double fa = fam_sum[a->k], fb = fam_sum[b->k];
     if (fa != fb)
         return fa > fb;
-    if (fa > 0 && family_of(a->k) != family_of(b->k))
-        return family_of(a->k) < family_of(b->k);
+    if (fa > 0 && g_family(m, a->k) != g_family(m, b->k))
+        return g_family(m, a->k) < g_family(m, b->k);
     return a->c > b->c;
+}
+
+/* Orders scratch[0..ng) (k, c filled) as cw_order_drivers says. */
+static void order_core(const cw_mx *m, int ng, cw_driver_rank *scratch, double *fam_sum)
+{
+    double *total = fam_sum + ng; /* by the family's first group */
+    for (int k = 0; k < ng; k++)
+        total[k] = 0;
+    for (int i = 0; i < ng; i++)
+        if (g_actionable(m, scratch[i].k) && scratch[i].c > 0)
+            total[g_family(m, scratch[i].k)] += scratch[i].c;
+    for (int i = 0; i < ng; i++) {
+        int k = scratch[i].k;
+        fam_sum[k] = g_actionable(m, k) && scratch[i].c > 0 ? total[g_family(m, k)] : 0;
+    }
+    /* insertion sort: ng is a few dozen to a couple of hundred */
+    for (int i = 1; i < ng; i++) {
+        cw_driver_rank d = scratch[i];
+        int j = i - 1;
+        for (; j >= 0 && drv_before(m, &d, &scratch[j], fam_sum); j--)
+            scratch[j + 1] = scratch[j];
+        scratch[j + 1] = d;
+    }
 }
 
 /*
@@ -191,41 +262,35 @@ static int drv_before(const cw_driver_rank *a, const cw_driver_rank *b, const do
  */
 void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum)
 {
-    double *total = fam_sum + nm; /* by the family's first metric */
-    for (int k = 0; k < nm; k++) {
+    for (int k = 0; k < nm; k++)
         scratch[k] = (cw_driver_rank){k, c[k] + c[nm + k]};
-        total[k] = 0;
-    }
-    for (int k = 0; k < nm; k++)
-        if (actionable(k) && scratch[k].c > 0)
-            total[family_of(k)] += scratch[k].c;
-    for (int k = 0; k < nm; k++)
-        fam_sum[k] = actionable(k) && scratch[k].c > 0 ? total[family_of(k)] : 0;
-    /* insertion sort: nm is a few dozen */
-    for (int i = 1; i < nm; i++) {
-        cw_driver_rank d = scratch[i];
-        int j = i - 1;
-        for (; j >= 0 && drv_before(&d, &scratch[j], fam_sum); j--)
-            scratch[j + 1] = scratch[j];
-        scratch[j + 1] = d;
-    }
+    order_core(NULL, nm, scratch, fam_sum);
+}
+
+void cw_order_groups(const cw_mx *m, const double *c, cw_driver_rank *scratch, double *fam_sum)
+{
+    int ng = cw_mx_groups(m);
+    for (int g = 0; g < ng; g++)
+        scratch[g] = (cw_driver_rank){g, 0};
+    for (int j = 0; j < m->nf; j++)
+        scratch[cw_mx_group(m, j)].c += c[j];
+    order_core(m, ng, scratch, fam_sum);
 }
 
 char *cw_model_explain_row(const cw_mx *m, int64_t r, const double *c, double prob, double green,
                            int ndrv, cw_driver_rank *scratch, double *fam_sum, int best, int found,
                            double v)
 {
-    int nm = m->nmetrics;
-    cw_order_drivers(c, nm, scratch, fam_sum);
+    int nm = cw_mx_groups(m);
+    cw_order_groups(m, c, scratch, fam_sum);
     json_t *a = json_array();
-    const cw_metric_info *cat;
-    cw_metrics_catalog(&cat);
     char text[512];
     /* pass 0: actionable drivers raising the risk, most first; pass 1:
      * lowering it; pass 2: the context metric weighing most either way */
     int ctx = -1;
     for (int i = 0; i < nm; i++)
-        if (!actionable(scratch[i].k) && (ctx < 0 || fabs(scratch[i].c) > fabs(scratch[ctx].c)))
+        if (!g_actionable(m, scratch[i].k) &&
+            (ctx < 0 || fabs(scratch[i].c) > fabs(scratch[ctx].c)))
             ctx = i;
     for (int pass = 0; pass < 3; pass++)
         for (int i = 0, kept = 0; kept < (pass == 2 ? 1 : ndrv) && i < nm; i++) {
@@ -238,21 +303,21 @@ char *cw_model_explain_row(const cw_mx *m, int64_t r, const double *c, double pr
                 d = &scratch[ctx];
             } else if ((pass == 0 && d->c <= 0) || (pass == 1 && d->c >= 0)) {
                 break;
-            } else if (!actionable(d->k)) {
+            } else if (!g_actionable(m, d->k)) {
                 continue;
             }
             kept++;
             json_t *o = json_object();
-            json_object_set_new(o, "metric", json_string(cat[d->k].name));
-            json_object_set_new(o, "family", json_string(cat[d->k].family));
-            json_object_set_new(o, "value", jnum(m->x[r * m->nf + d->k]));
+            json_object_set_new(o, "metric", json_string(cw_mx_group_name(m, d->k)));
+            json_object_set_new(o, "family", json_string(cw_mx_group_family(m, d->k)));
+            json_object_set_new(o, "value", jnum(m->x[r * m->nf + cw_mx_group_feature(m, d->k)]));
             json_object_set_new(o, "contribution", json_real(d->c));
             json_object_set_new(o, "direction",
                                 json_string(pass == 0   ? "raises"
                                             : pass == 1 ? "lowers"
                                                         : "context"));
-            if (m->peers)
-                json_object_set_new(o, "peer_pct", jnum(m->peers[r * nm + d->k]));
+            if (m->peers && d->k < m->nmetrics)
+                json_object_set_new(o, "peer_pct", jnum(m->peers[r * m->nmetrics + d->k]));
             driver_text(m, r, d->k, text, sizeof text);
             json_object_set_new(o, "text", json_string(text));
             json_array_append_new(a, o);

@@ -46,9 +46,29 @@ int cw_churn_label(const cw_subs *s, int64_t a, int64_t t, int horizon_days, dou
 
 #define CW_LABEL_UNKNOWN 255
 
+/* What a model learns from beyond the catalogue's account metrics: the
+ * configuration's custom metrics (value and 28-day trend, read from the
+ * stored snapshot vectors by name) and the behaviour features of event
+ * names (per name: the 28-day count, the count per active user and the %
+ * change against the previous 28 days), computed from the daily event
+ * rollups at each snapshot day. Saved with the model (meta "feature_set")
+ * so that predict builds the same columns. */
+typedef struct cw_mx_spec {
+    int ncustom, nevents;
+    char **custom, **events; /* names; owned (cw_mx_spec_free) */
+} cw_mx_spec;
+void cw_mx_spec_free(cw_mx_spec *sp);
+
+/* Event behaviour features per event name, in this order. */
+#define CW_EVENT_FEATURES 3
+
 /* Rows = (snapshot, account) pairs of accounts active at the snapshot, in
  * (day, account) order; features = the catalogue's account metrics, then
- * their 28-day trends; one flat float array, NaN = missing. */
+ * their 28-day trends (2 nmetrics), then the custom metrics and their
+ * trends (2 spec.ncustom), then CW_EVENT_FEATURES per event name; one flat
+ * float array, NaN = missing. A feature group is what an explanation
+ * names: a catalogue metric (0 .. nmetrics-1), a custom metric, an event
+ * name (cw_mx_group). */
 typedef struct cw_mx {
     int64_t rows, cap;
     int nf, nmetrics;
@@ -58,7 +78,12 @@ typedef struct cw_mx {
     float *peers;     /* rows × nmetrics peer percentiles, only when asked for */
     int64_t *snap;    /* distinct snapshot days, ascending */
     int nsnap;
-    int64_t data_end_day; /* labels are known for snapshots day + horizon <= this */
+    /* labels are known for snapshots day + horizon <= this: the day the
+     * subscription data is known to (declared, or its latest change) */
+    int64_t data_end_day;
+    int data_end_declared; /* 1: --data-end, 0: the latest subscription change */
+    int64_t unknown_rows;  /* rows whose label window passes data_end_day */
+    cw_mx_spec spec;
 } cw_mx;
 
 typedef struct cw_mx_opts {
@@ -66,6 +91,10 @@ typedef struct cw_mx_opts {
     int horizon_days;
     double seat_loss_pct, mrr_loss_pct;
     int want_peers;
+    int64_t data_end_day;    /* 0: the latest subscription change */
+    const cw_mx_spec *spec;  /* the extra features to build; NULL: discover them */
+    int no_product_features; /* with spec NULL: catalogue metrics only */
+    int max_event_names;     /* discovery: at most this many event names (0: 40) */
 } cw_mx_opts;
 
 /* Builds the feature matrix of the stored snapshots o selects, with labels
@@ -73,8 +102,17 @@ typedef struct cw_mx_opts {
 cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx *m);
 /* Frees what *m holds; accepts NULL. */
 void cw_mx_free(cw_mx *m);
-/* The name of feature j ("metric" or "metric.trend"), its metric index. */
+/* The name of feature j ("metric", "metric.trend", "event:NAME.count_28d",
+ * …), written into buf when composed. */
 const char *cw_mx_feature_name(const cw_mx *m, int j, char *buf, size_t n);
+/* Feature groups: their number, the group of feature j, and a group's
+ * name and family ("product" for custom metrics and events). */
+int cw_mx_groups(const cw_mx *m);
+int cw_mx_group(const cw_mx *m, int j);
+const char *cw_mx_group_name(const cw_mx *m, int g);
+const char *cw_mx_group_family(const cw_mx *m, int g);
+/* The latest subscription change as a day (-1 when none). */
+int64_t cw_subs_data_end_day(const cw_subs *s);
 
 /* ---- model.c: fitted models -------------------------------------------- */
 
@@ -99,6 +137,8 @@ typedef struct cw_model {
     int rounds;
     int64_t es_val_from, es_fit_rows, es_val_rows;
     double es_logloss;
+    /* the extra features it was trained on (from meta "feature_set") */
+    cw_mx_spec spec;
 } cw_model;
 
 typedef struct cw_fit_opts {
@@ -130,14 +170,15 @@ cw_status cw_model_prob(const cw_model *md, const cw_mx *m, const int64_t *idx, 
  * to the logit of the probability. */
 cw_status cw_model_contribs(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
                             double *contrib, cw_error *err);
-/* Global importance of each metric over rows idx (its value and trend
- * features together): the mean |contribution| in calibrated log-odds, its
- * share of the sum over metrics, and the sign of the correlation between
- * the metric's value and its contribution (+1: higher values raise the
- * risk, -1: lower values do, 0: no clear direction or no values). imp has
- * m->nmetrics entries. Uses at most max_rows rows, evenly spaced. */
+/* Global importance of each feature group over rows idx (a metric's value
+ * and trend features together; an event name's three features): the mean
+ * |contribution| in calibrated log-odds, its share of the sum over groups,
+ * and the sign of the correlation between the group's first feature (the
+ * value; the 28-day count) and its contribution (+1: higher values raise
+ * the risk, -1: lower values do, 0: no clear direction or no values). imp
+ * has cw_mx_groups(m) entries. Uses at most max_rows rows, evenly spaced. */
 typedef struct cw_metric_importance {
-    int metric; /* catalogue index */
+    int metric; /* feature group (cw_mx_group); catalogue index for metrics */
     double mean_abs, share;
     int direction;
 } cw_metric_importance;
@@ -154,10 +195,17 @@ typedef struct cw_driver_rank {
     double c; /* its value + trend contribution */
 } cw_driver_rank;
 void cw_order_drivers(const double *c, int nm, cw_driver_rank *scratch, double *fam_sum);
+/* The same over all feature groups of m (cw_mx_groups: catalogue metrics,
+ * custom metrics, event names; c has m->nf + 1 entries): scratch gets
+ * cw_mx_groups(m) entries, fam_sum 2 × that. Custom metrics and event names
+ * are actionable, in families "custom" and "events". */
+void cw_order_groups(const cw_mx *m, const double *c, cw_driver_rank *scratch, double *fam_sum);
+/* The first feature of group g: a metric's value, an event's 28-day count. */
+int cw_mx_group_feature(const cw_mx *m, int g);
 /* model_explain.c: the drivers JSON of row r of m (caller frees; NULL when
  * out of memory). c: the row's contributions; prob: its probability;
- * ndrv: drivers to list; scratch, fam_sum: as for cw_order_drivers; best:
- * the metric whose change would turn the row green (-1 = none), found and
+ * ndrv: drivers to list; scratch, fam_sum: as for cw_order_groups; best:
+ * the feature whose change would turn the row green (-1 = none), found and
  * v: whether such a value exists and the value (cw_model_to_green_many). */
 char *cw_model_explain_row(const cw_mx *m, int64_t r, const double *c, double prob, double green,
                            int ndrv, cw_driver_rank *scratch, double *fam_sum, int best, int found,
@@ -225,12 +273,28 @@ typedef struct cw_split {
     int64_t nfit, ncal, ntest;
     int64_t fit_from, fit_to, cal_from, cal_to, test_from, test_to;
     int horizon_days;
+    int64_t fit_pos, test_pos;
+    int small_data; /* positives under the minimum (made anyway: force) */
 } cw_split;
+
+typedef struct cw_split_opts {
+    int64_t from_day, to_day, data_end_day;
+    int horizon_days;
+    double seat_loss_pct, mrr_loss_pct, test_share;
+    int want_peers, no_product_features, max_event_names;
+    int min_positives; /* fit and test churn rows needed (0: 30; < 0: no check) */
+    int force;         /* under min_positives: go on, with small_data set */
+} cw_split_opts;
+
+/* The same with every option; under min_positives (unless force) fails
+ * with CW_ERR_SMALLDATA. */
+cw_status cw_split_make_ex(cw_store *st, const cw_split_opts *o, cw_split *sp);
 
 /* Loads the snapshots and splits the labelled ones by time: test = the last
  * test_share of labelled snapshot days; training = the days whose label
  * window ends before the first test day (the purge gap); calibration = the
- * last fifth of the training days, fit = the rest. */
+ * last fifth of the training days, fit = the rest. Catalogue metrics only,
+ * labels to the latest subscription change, no minimum of positives. */
 cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
                         double seat_loss_pct, double mrr_loss_pct, double test_share,
                         int want_peers, cw_split *sp);

@@ -47,16 +47,35 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
                         double seat_loss_pct, double mrr_loss_pct, double test_share,
                         int want_peers, cw_split *sp)
 {
+    cw_split_opts o = {.from_day = from_day,
+                       .to_day = to_day,
+                       .horizon_days = horizon_days,
+                       .seat_loss_pct = seat_loss_pct,
+                       .mrr_loss_pct = mrr_loss_pct,
+                       .test_share = test_share,
+                       .want_peers = want_peers,
+                       .no_product_features = 1,
+                       .min_positives = -1};
+    return cw_split_make_ex(st, &o, sp);
+}
+
+cw_status cw_split_make_ex(cw_store *st, const cw_split_opts *o, cw_split *sp)
+{
     memset(sp, 0, sizeof *sp);
+    int horizon_days = o->horizon_days;
+    double test_share = o->test_share;
     cw_status rc = cw_subs_load(st, &sp->subs);
     if (rc != CW_OK)
         return rc;
-    cw_mx_opts mo = {.from_day = from_day,
-                     .to_day = to_day,
+    cw_mx_opts mo = {.from_day = o->from_day,
+                     .to_day = o->to_day,
                      .horizon_days = horizon_days,
-                     .seat_loss_pct = seat_loss_pct,
-                     .mrr_loss_pct = mrr_loss_pct,
-                     .want_peers = want_peers};
+                     .seat_loss_pct = o->seat_loss_pct,
+                     .mrr_loss_pct = o->mrr_loss_pct,
+                     .want_peers = o->want_peers,
+                     .data_end_day = o->data_end_day,
+                     .no_product_features = o->no_product_features,
+                     .max_event_names = o->max_event_names};
     rc = cw_mx_load(st, &sp->subs, &mo, &sp->mx);
     if (rc != CW_OK) {
         cw_subs_free(&sp->subs);
@@ -76,14 +95,18 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
     int ntrain = 0;
     while (ntrain < nl && m->snap[ntrain] + horizon_days < test_from)
         ntrain++;
-    if (nl < 3 || ntrain < 2)
-        return cw_split_free(sp),
-               cw_store_set_error(
-                   st, CW_ERR_INPUT,
-                   "model: %d snapshot(s) have a known %d-day outcome and %d of them precede the "
-                   "test period by a full horizon; training needs at least 2 (compute more "
-                   "history: churnwatch metrics --from .. --to .. --every 7d)",
-                   nl, horizon_days, ntrain);
+    if (nl < 3 || ntrain < 2) {
+        char de[32];
+        int64_t end = m->data_end_day;
+        cw_time_format(end * DAY_SECONDS, CW_TIME_DATE, de, sizeof de);
+        cw_split_free(sp); /* clears m */
+        return cw_store_set_error(
+            st, CW_ERR_INPUT,
+            "model: %d snapshot(s) have a known %d-day outcome (subscription data to %s) and %d "
+            "of them precede the test period by a full horizon; training needs at least 2 "
+            "(compute more history: churnwatch metrics --from .. --to .. --every 7d)",
+            nl, horizon_days, end >= 0 ? de : "none", ntrain);
+    }
     int ncal = ntrain / 5 > 0 ? ntrain / 5 : 1;
     int64_t cal_from = m->snap[ntrain - ncal], fit_to = m->snap[ntrain - ncal - 1];
     sp->fit_from = m->snap[0];
@@ -100,7 +123,7 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
         cw_split_free(sp);
         return cw_store_set_error(st, CW_ERR_NOMEM, "train: out of memory splitting snapshots");
     }
-    int64_t fpos = 0;
+    int64_t fpos = 0, tpos = 0;
     for (int64_t r = 0; r < m->rows; r++) {
         int64_t d = m->day[r];
         if (m->y[r] == CW_LABEL_UNKNOWN)
@@ -112,14 +135,32 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
             sp->cal[sp->ncal++] = r;
         } else if (d >= test_from && d <= test_to) {
             sp->test[sp->ntest++] = r;
+            tpos += m->y[r];
         }
     }
+    sp->fit_pos = fpos;
+    sp->test_pos = tpos;
     if (fpos < 5) {
         cw_split_free(sp);
         return cw_store_set_error(st, CW_ERR_INPUT,
                                   "model: only %lld churn label(s) in the training snapshots; "
                                   "a model needs more history or a longer horizon",
                                   (long long)fpos);
+    }
+    /* Small data: with a few churns a test AUC means little (its 95%
+     * interval spans about ±0.25 at 5 churns) and a fit learns noise. */
+    int minp = o->min_positives == 0 ? 30 : o->min_positives;
+    if (minp > 0 && (fpos < minp || tpos < minp)) {
+        sp->small_data = 1;
+        if (!o->force) {
+            cw_split_free(sp);
+            return cw_store_set_error(
+                st, CW_ERR_SMALLDATA,
+                "model: too few churns to judge a model: %lld churn row(s) in the fit rows and "
+                "%lld in the test rows, at least %d each are needed (--min-positives); collect "
+                "more history, use a longer --horizon, or pass --force to train anyway",
+                (long long)fpos, (long long)tpos, minp);
+        }
     }
     return CW_OK;
 }
@@ -194,11 +235,15 @@ json_t *cw_eval_json(const cw_eval *e)
     json_object_set_new(o, "rows", json_integer(e->n));
     json_object_set_new(o, "positives", json_integer(e->positives));
     json_object_set_new(o, "roc_auc", jnum(e->roc_auc));
+    json_object_set_new(o, "roc_auc_ci95",
+                        json_pack("[o,o]", jnum(e->roc_auc_lo), jnum(e->roc_auc_hi)));
     json_object_set_new(o, "pr_auc", jnum(e->pr_auc));
     json_object_set_new(o, "brier", jnum(e->brier));
     json_object_set_new(o, "precision_top10", jnum(e->precision_10));
     json_object_set_new(o, "recall_top10", jnum(e->recall_10));
     json_object_set_new(o, "lift_top10", jnum(e->lift_10));
+    json_object_set_new(o, "lift_top10_ci95",
+                        json_pack("[o,o]", jnum(e->lift_10_lo), jnum(e->lift_10_hi)));
     json_object_set_new(o, "precision_top20", jnum(e->precision_20));
     json_object_set_new(o, "recall_top20", jnum(e->recall_20));
     json_object_set_new(o, "lift_top20", jnum(e->lift_20));
@@ -225,7 +270,8 @@ json_t *cw_eval_json(const cw_eval *e)
 }
 
 static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_model *md,
-                        const cw_eval *ev, const char *name, const cw_metric_importance *imp)
+                        const cw_eval *ev, const char *name, const cw_metric_importance *imp,
+                        const unsigned char *dropped)
 {
     json_t *m = json_object();
     char buf[96];
@@ -237,6 +283,33 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     for (int j = 0; j < sp->mx.nf; j++)
         json_array_append_new(f, json_string(cw_mx_feature_name(&sp->mx, j, buf, sizeof buf)));
     json_object_set_new(m, "features", f);
+    /* what predict must rebuild: the custom metrics and event names */
+    json_t *fs = json_object(), *fc = json_array(), *fe = json_array(), *fd = json_array();
+    for (int i = 0; i < sp->mx.spec.ncustom; i++)
+        json_array_append_new(fc, json_string(sp->mx.spec.custom[i]));
+    for (int i = 0; i < sp->mx.spec.nevents; i++)
+        json_array_append_new(fe, json_string(sp->mx.spec.events[i]));
+    for (int j = 0; dropped && j < sp->mx.nf; j++)
+        if (dropped[j])
+            json_array_append_new(fd, json_string(cw_mx_feature_name(&sp->mx, j, buf, sizeof buf)));
+    json_object_set_new(fs, "catalogue_metrics", json_integer(sp->mx.nmetrics));
+    json_object_set_new(fs, "custom", fc);
+    json_object_set_new(fs, "events", fe);
+    json_object_set_new(fs, "event_features",
+                        json_string("per event name: count_28d (days D-28..D-1), per_active_user "
+                                    "(/ active_users), change_pct (vs D-56..D-29)"));
+    json_object_set_new(fs, "dropped_all_missing", fd);
+    json_object_set_new(m, "feature_set", fs);
+    json_t *lb = json_object();
+    json_object_set_new(lb, "data_end", jday(sp->mx.data_end_day));
+    json_object_set_new(lb, "data_end_from",
+                        json_string(sp->mx.data_end_declared ? "declared (--data-end)"
+                                                             : "latest subscription change"));
+    json_object_set_new(lb, "rows_left_out", json_integer(sp->mx.unknown_rows));
+    json_object_set_new(lb, "fit_positives", json_integer(sp->fit_pos));
+    json_object_set_new(lb, "test_positives", json_integer(sp->test_pos));
+    json_object_set_new(lb, "small_data", json_boolean(sp->small_data));
+    json_object_set_new(m, "labels", lb);
     json_object_set_new(
         m, "scaling",
         json_string(md->kind == CW_MODEL_LOGREG
@@ -281,13 +354,12 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     json_object_set_new(m, "calibration", cal);
     json_object_set_new(m, "test", cw_eval_json(ev));
     if (imp) { /* sorted, largest share first */
-        const cw_metric_info *cat;
-        cw_metrics_catalog(&cat);
         json_t *a = json_array();
-        for (int k = 0; k < sp->mx.nmetrics; k++) {
+        for (int k = 0; k < cw_mx_groups(&sp->mx); k++) {
             json_t *x = json_object();
-            json_object_set_new(x, "metric", json_string(cat[imp[k].metric].name));
-            json_object_set_new(x, "family", json_string(cat[imp[k].metric].family));
+            json_object_set_new(x, "metric", json_string(cw_mx_group_name(&sp->mx, imp[k].metric)));
+            json_object_set_new(x, "family",
+                                json_string(cw_mx_group_family(&sp->mx, imp[k].metric)));
             json_object_set_new(x, "share", json_real(imp[k].share));
             json_object_set_new(x, "mean_abs_logodds", json_real(imp[k].mean_abs));
             json_object_set_new(x, "direction", json_integer(imp[k].direction));
@@ -388,16 +460,89 @@ static int importance_cmp(const void *a, const void *b)
     return x->metric - y->metric;
 }
 
+/* What the split learnt from into res: the extra feature groups' names,
+ * the label data end, the rows left out, the small-data flag. Returns the
+ * features missing on every fit row (no information, zero weight; caller
+ * frees), NULL when out of memory. */
+static unsigned char *train_describe(const cw_split *sp, cw_train_result *res)
+{
+    const cw_mx_spec *spec = &sp->mx.spec;
+    size_t el = 0;
+    for (int i = 0; i < spec->ncustom + spec->nevents; i++) {
+        int ev = i >= spec->ncustom;
+        const char *nm = ev ? spec->events[i - spec->ncustom] : spec->custom[i];
+        size_t need = strlen(nm) + (ev ? 6 : 0) + 2;
+        if (el + need + 8 >= sizeof res->extra_features) {
+            snprintf(res->extra_features + el, sizeof res->extra_features - el, ", …");
+            break;
+        }
+        el += (size_t)snprintf(res->extra_features + el, sizeof res->extra_features - el, "%s%s%s",
+                               i ? ", " : "", ev ? "event:" : "", nm);
+    }
+    res->custom_metrics = spec->ncustom;
+    res->event_names = spec->nevents;
+    res->data_end_day = sp->mx.data_end_day;
+    res->data_end_declared = sp->mx.data_end_declared;
+    res->unknown_rows = sp->mx.unknown_rows;
+    res->fit_positives = sp->fit_pos;
+    res->small_data = sp->small_data;
+    unsigned char *dropped = calloc((size_t)(sp->mx.nf ? sp->mx.nf : 1), 1);
+    for (int j = 0; dropped && j < sp->mx.nf; j++) {
+        int64_t i = 0;
+        while (i < sp->nfit && isnan(sp->mx.x[sp->fit[i] * sp->mx.nf + j]))
+            i++;
+        dropped[j] = i == sp->nfit;
+        res->dropped += dropped[j];
+    }
+    return dropped;
+}
+
+/* The model's top drivers from imp (ng groups, sorted) into tm; the names
+ * of extra groups live in sp, which res outlives: they are copied. */
+static void train_top(cw_trained_model *tm, const cw_split *sp, const cw_metric_importance *imp,
+                      int ng)
+{
+    const cw_mx *m = &sp->mx;
+    for (int j = 0; j < ng && tm->ntop < CW_TOP_DRIVERS; j++) {
+        cw_driver_share *d = &tm->top[tm->ntop];
+        snprintf(d->name_buf, sizeof d->name_buf, "%s", cw_mx_group_name(m, imp[j].metric));
+        d->metric = d->name_buf;
+        d->family = imp[j].metric < m->nmetrics ? cw_mx_group_family(m, imp[j].metric)
+                    : imp[j].metric < m->nmetrics + m->spec.ncustom ? "custom"
+                                                                    : "events";
+        d->share = imp[j].share;
+        d->direction = imp[j].direction;
+        tm->ntop++;
+    }
+}
+
 cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *res)
 {
     cw_store_enter(st, "train");
     memset(res, 0, sizeof *res);
     res->active = -1;
     cw_split sp;
-    cw_status rc = cw_split_make(st, o->from_day, o->to_day, o->horizon_days, o->seat_loss_pct,
-                                 o->mrr_loss_pct, o->test_share > 0 ? o->test_share : 0.25, 0, &sp);
+    cw_split_opts so = {.from_day = o->from_day,
+                        .to_day = o->to_day,
+                        .data_end_day = o->data_end_day,
+                        .horizon_days = o->horizon_days,
+                        .seat_loss_pct = o->seat_loss_pct,
+                        .mrr_loss_pct = o->mrr_loss_pct,
+                        .test_share = o->test_share > 0 ? o->test_share : 0.25,
+                        .no_product_features = o->no_product_features,
+                        .max_event_names = o->max_event_names,
+                        .min_positives = o->min_positives,
+                        .force = o->force};
+    cw_status rc = cw_split_make_ex(st, &so, &sp);
+    if (rc == CW_ERR_SMALLDATA)
+        res->small_data = 1;
     if (rc != CW_OK)
         return rc;
+    unsigned char *dropped = train_describe(&sp, res);
+    if (!dropped) {
+        cw_split_free(&sp);
+        return cw_store_set_error(st, CW_ERR_NOMEM, "model: out of memory");
+    }
     res->fit_from = sp.fit_from;
     res->fit_to = sp.fit_to;
     res->calib_from = sp.cal_from;
@@ -431,7 +576,8 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         tm->fit_rows = sp.nfit;
         tm->calib_rows = sp.ncal;
         tm->test_rows = sp.ntest;
-        cw_metric_importance *imp = malloc((size_t)sp.mx.nmetrics * sizeof *imp);
+        int ng = cw_mx_groups(&sp.mx);
+        cw_metric_importance *imp = malloc((size_t)ng * sizeof *imp);
         cw_error err = {CW_OK, ""};
         rc = imp ? cw_model_importance(md, &sp.mx, sp.test, sp.ntest, IMPORTANCE_ROWS, imp, &err)
                  : cw_error_set(&err, CW_ERR_NOMEM, "model: importance: out of memory");
@@ -441,13 +587,9 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
             cw_model_free(md);
             break;
         }
-        qsort(imp, (size_t)sp.mx.nmetrics, sizeof *imp, importance_cmp);
-        const cw_metric_info *cat;
-        cw_metrics_catalog(&cat);
-        for (int j = 0; j < sp.mx.nmetrics && tm->ntop < CW_TOP_DRIVERS; j++)
-            tm->top[tm->ntop++] = (cw_driver_share){
-                cat[imp[j].metric].name, cat[imp[j].metric].family, imp[j].share, imp[j].direction};
-        char *meta = model_meta(&sp, o, md, &tm->test, tm->name, imp);
+        qsort(imp, (size_t)ng, sizeof *imp, importance_cmp);
+        train_top(tm, &sp, imp, ng);
+        char *meta = model_meta(&sp, o, md, &tm->test, tm->name, imp, dropped);
         free(imp);
         char *body = NULL;
         size_t blen = 0;
@@ -477,6 +619,7 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         rc = ops->commit(st);
     else if (txn)
         ops->rollback(st);
+    free(dropped);
     cw_split_free(&sp);
     return rc;
 }

@@ -117,7 +117,7 @@ static cw_status predict_day(predict_ctx *P, int64_t day)
 }
 
 /* What would turn each flagged account green: the value of the first
- * driver raising its risk (cw_order_drivers), all rows in one batch. */
+ * driver raising its risk (cw_order_groups), all rows in one batch. */
 static cw_status predict_to_green(predict_ctx *P)
 {
     const cw_mx *m = &P->m;
@@ -138,9 +138,9 @@ static cw_status predict_to_green(predict_ctx *P)
         P->gpos[i] = -1;
         if (P->p[i] < P->green)
             continue;
-        cw_order_drivers(ci, m->nmetrics, P->scratch, P->fam_sum);
+        cw_order_groups(m, ci, P->scratch, P->fam_sum);
         if (P->fam_sum[P->scratch[0].k] > 0)
-            P->best[i] = P->scratch[0].k;
+            P->best[i] = cw_mx_group_feature(m, P->scratch[0].k);
         if (P->best[i] >= 0) {
             P->gpos[i] = ng;
             grow_[ng] = i;
@@ -195,7 +195,12 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     rc = predict_day(&P, o->day);
     if (rc == CW_OK)
         rc = cw_subs_load(st, &P.subs);
-    cw_mx_opts mo = {.from_day = P.day, .to_day = P.day, .horizon_days = 90, .want_peers = 1};
+    cw_mx_opts mo = {.from_day = P.day,
+                     .to_day = P.day,
+                     .horizon_days = 90,
+                     .want_peers = 1,
+                     .spec = P.md ? &P.md->spec : NULL, /* the columns the model was trained on */
+                     .no_product_features = 1};
     if (rc == CW_OK)
         rc = cw_mx_load(st, &P.subs, &mo, &P.m);
     const cw_mx *m = &P.m;
@@ -204,8 +209,9 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     int64_t *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
     P.p = malloc((size_t)(n ? n : 1) * sizeof *P.p);
     P.c = malloc((size_t)(n ? n : 1) * (size_t)(m->nf + 1) * sizeof *P.c);
-    P.scratch = malloc((size_t)(m->nmetrics ? m->nmetrics : 1) * sizeof *P.scratch);
-    P.fam_sum = malloc((size_t)(m->nmetrics ? 2 * m->nmetrics : 1) * sizeof *P.fam_sum);
+    int ngroups = cw_mx_groups(m);
+    P.scratch = malloc((size_t)(ngroups ? ngroups : 1) * sizeof *P.scratch);
+    P.fam_sum = malloc((size_t)(ngroups ? 2 * ngroups : 1) * sizeof *P.fam_sum);
     if (rc == CW_OK && (!res || !idx || !P.p || !P.c || !P.scratch || !P.fam_sum))
         rc = cw_store_set_error(st, CW_ERR_NOMEM, "predict: out of memory");
     if (rc == CW_OK) {

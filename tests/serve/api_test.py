@@ -247,7 +247,12 @@ def main():
         trend = [r[0] for r in con.execute(
             "SELECT score FROM scores s JOIN accounts a ON a.id = s.account WHERE a.account_id = ?"
             " ORDER BY day DESC LIMIT 12", (a0["id"],))][::-1]
-        check(a0["trend"] == trend and len(trend) == 12, "12-point sparkline = the last 12 scores")
+        nsc = con.execute("SELECT count(*) FROM scores s JOIN accounts a ON a.id = s.account"
+                          " WHERE a.account_id = ?", (a0["id"],)).fetchone()[0]
+        # the riskiest account may be young (with event features it is one
+        # scored 8 times): the sparkline holds its last 12 scores, or all
+        check(a0["trend"] == trend and len(trend) == min(12, nsc) > 0,
+              "12-point sparkline = the last 12 scores")
         check(sum(a["mrr_minor"] for a in b["items"]) == sum(subs.mrr_at(a, END) for a in csv_accounts),
               "total MRR = MRR in force at the end of subscriptions.csv")
         reds = con.execute("SELECT count(*) FROM scores WHERE day=? AND colour=2", (sday,)).fetchone()[0]

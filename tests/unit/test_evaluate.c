@@ -76,6 +76,73 @@ static void hand_worked(void **state)
     assert_true(isnan(e.brier));
 }
 
+/* DeLong's interval. By hand: churns 0.9, 0.6; others 0.7, 0.3, 0.1.
+ * AUC 5/6. Placements: churns V10 = 1, 2/3; others V01 = 1/2, 1, 1.
+ * S10 = ((1/6)^2 + (1/6)^2) / 1 = 1/18; S01 = ((1/3)^2 + 2 (1/6)^2) / 2 = 1/12;
+ * var = S10/2 + S01/3 = 1/36 + 1/36 = 1/18; se = 0.2357022;
+ * 95%: 5/6 - 1.959964 se = 0.3713648, the upper end clipped to 1. */
+static void delong_interval(void **state)
+{
+    (void)state;
+    const double s[5] = {0.9, 0.7, 0.6, 0.3, 0.1};
+    const unsigned char y[5] = {1, 0, 1, 0, 0};
+    cw_eval e;
+    assert_int_equal(cw_eval_binary(s, y, 5, 1, &e), CW_OK);
+    assert_true(fabs(e.roc_auc - 5.0 / 6.0) < 1e-12);
+    assert_true(fabs(e.roc_auc_lo - 0.3713648) < 1e-6);
+    assert_true(e.roc_auc_hi == 1);
+
+    /* Larger, with ties: the tie-grouped computation against placements
+     * counted pair by pair, and the interval narrows as rows are added. */
+    enum { M = 400 };
+    double *sc = malloc(M * sizeof *sc);
+    unsigned char *yy = malloc(M);
+    uint64_t r = 7;
+    int64_t np = 0;
+    for (int i = 0; i < M; i++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        yy[i] = (r >> 60) < 3;
+        np += yy[i];
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        sc[i] = (double)((r >> 58) + (yy[i] ? 20 : 0)) / 10.0; /* coarse: many ties */
+    }
+    int64_t nn = M - np;
+    double auc = 0;
+    double *v10 = calloc(M, sizeof *v10), *v01 = calloc(M, sizeof *v01);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < M; j++)
+            if (yy[i] && !yy[j]) {
+                double k = sc[i] > sc[j] ? 1 : sc[i] == sc[j] ? 0.5 : 0;
+                v10[i] += k / (double)nn;
+                v01[j] += k / (double)np;
+                auc += k;
+            }
+    auc /= (double)np * (double)nn;
+    double s10 = 0, s01 = 0;
+    for (int i = 0; i < M; i++) {
+        if (yy[i])
+            s10 += (v10[i] - auc) * (v10[i] - auc);
+        else
+            s01 += (v01[i] - auc) * (v01[i] - auc);
+    }
+    double se = sqrt(s10 / (double)(np - 1) / (double)np + s01 / (double)(nn - 1) / (double)nn);
+    assert_int_equal(cw_eval_binary(sc, yy, M, 0, &e), CW_OK);
+    assert_true(fabs(e.roc_auc - auc) < 1e-12);
+    assert_true(fabs(e.roc_auc_lo - (auc - 1.959964 * se)) < 1e-9);
+    assert_true(fabs(e.roc_auc_hi - fmin(1, auc + 1.959964 * se)) < 1e-9);
+    /* the bootstrap interval of lift@10% holds the estimate, and the same
+     * rows give the same interval (fixed seed) */
+    assert_true(e.lift_10_lo <= e.lift_10 && e.lift_10 <= e.lift_10_hi);
+    assert_true(e.lift_10_hi > e.lift_10_lo);
+    cw_eval e2;
+    assert_int_equal(cw_eval_binary(sc, yy, M, 0, &e2), CW_OK);
+    assert_true(e2.lift_10_lo == e.lift_10_lo && e2.lift_10_hi == e.lift_10_hi);
+    free(sc);
+    free(yy);
+    free(v10);
+    free(v01);
+}
+
 static void degenerate(void **state)
 {
     (void)state;
@@ -204,9 +271,9 @@ static void churn_events(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(hand_worked),  cmocka_unit_test(degenerate),
-        cmocka_unit_test(roc_thinning), cmocka_unit_test(against_sklearn),
-        cmocka_unit_test(churn_events),
+        cmocka_unit_test(hand_worked),     cmocka_unit_test(delong_interval),
+        cmocka_unit_test(degenerate),      cmocka_unit_test(roc_thinning),
+        cmocka_unit_test(against_sklearn), cmocka_unit_test(churn_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,8 +171,16 @@ static void check_kind(cw_model_kind kind, double tol)
     double pg;
     assert_int_equal(cw_model_prob(md, &mx, &test[r], 1, &pg, NULL), CW_OK);
     row[0] = keep;
-    if (kind == CW_MODEL_LOGREG)
-        assert_true(fabs(pg - 0.3) < 1e-5); /* exactly on the cut-off (float rounding) */
+    /* x0 is tenure_days, whole days: the regression's exact answer rounded
+     * down to a whole number of days; one day more is not green */
+    assert_true(v == floor(v));
+    if (kind == CW_MODEL_LOGREG) {
+        row[0] = (float)(v + 1);
+        double pu;
+        assert_int_equal(cw_model_prob(md, &mx, &test[r], 1, &pu, NULL), CW_OK);
+        row[0] = keep;
+        assert_true(pu >= 0.3);
+    }
     assert_true(pg < 0.3 + 1e-5);
 
     /* round trip through the stored form */
@@ -309,6 +317,117 @@ static void drivers_by_family(void **state)
     free(d);
 }
 
+/* Issue 13: a feature missing on every fit row gets no weight and no
+ * missing indicator (an indicator that is 1 on every row is a second
+ * intercept the L2 penalty would spread the bias over), so its
+ * contribution is exactly 0 and it is never a driver; a feature whose
+ * missingness varies keeps its indicator. */
+static void all_missing_zero_weight(void **state)
+{
+    (void)state;
+    const int J = 5; /* a constant-0 feature made all-missing */
+    for (int i = 0; i < N; i++)
+        mx.x[(size_t)i * (size_t)mx.nf + J] = NAN;
+    cw_fit_opts fo = {1, 42, 0, 90};
+    cw_model *md = NULL;
+    cw_error err = {CW_OK, ""};
+    assert_int_equal(cw_model_fit(CW_MODEL_LOGREG, &mx, fit, nfit, &fo, &md, &err), CW_OK);
+    assert_true(md->w[J] == 0 && md->wmiss[J] == 0);
+    assert_true(md->wmiss[1] != 0); /* x1 is missing on 20% of rows */
+    assert_int_equal(cw_model_calibrate(md, &mx, cal, ncal, NULL), CW_OK);
+    double *c = malloc((size_t)ntest * (size_t)(mx.nf + 1) * sizeof *c);
+    double *fs = malloc((size_t)(2 * mx.nmetrics) * sizeof *fs);
+    cw_driver_rank *d = malloc((size_t)mx.nmetrics * sizeof *d);
+    assert_int_equal(cw_model_contribs(md, &mx, test, ntest, c, NULL), CW_OK);
+    for (int64_t i = 0; i < ntest; i++) {
+        const double *ci = c + i * (mx.nf + 1);
+        assert_true(ci[J] == 0);
+        cw_order_drivers(ci, mx.nmetrics, d, fs);
+        for (int k = 0; k < mx.nmetrics; k++)
+            if (d[k].k == J) /* neither raises nor lowers */
+                assert_true(d[k].c == 0 && fs[J] == 0);
+    }
+    /* the same column in the trees: never split on, TreeSHAP 0 */
+    cw_model *xg = NULL;
+    cw_fit_opts fx = {2, 42, 40, 90};
+    assert_int_equal(cw_model_fit(CW_MODEL_XGBOOST, &mx, fit, nfit, &fx, &xg, &err), CW_OK);
+    assert_int_equal(cw_model_calibrate(xg, &mx, cal, ncal, NULL), CW_OK);
+    assert_int_equal(cw_model_contribs(xg, &mx, test, ntest, c, NULL), CW_OK);
+    for (int64_t i = 0; i < ntest; i++)
+        assert_true(c[i * (mx.nf + 1) + J] == 0);
+    cw_model_free(xg);
+    cw_model_free(md);
+    free(c);
+    free(fs);
+    free(d);
+    for (int i = 0; i < N; i++)
+        mx.x[(size_t)i * (size_t)mx.nf + J] = 0;
+}
+
+/* "What would turn it green" proposes only values a metric can take
+ * (issue 13): a hand-built regression over standardised values (mean 0,
+ * sd 1 unless said, clip [-1, 1]), calibration a = 1, b = 0, cut-off 25%
+ * (logit -1.0986123).
+ * - nps_category (-1/0/1), weight -2, bias 0: at -1 f = 2; the exact answer
+ *   -2 x = -1.0986 gives x = 0.549, which is no category: 1.
+ * - events_window (events, whole), weight 1, sd 10, clip [0, 100], bias -3:
+ *   at 50 f = 2; (x / 10) - 3 = -1.0986 gives x = 19.01: 19 events. */
+static void to_green_domains(void **state)
+{
+    (void)state;
+    int nf = mx.nf, nps = metric_index("nps_category"), ev = metric_index("events_window");
+    size_t cap = (size_t)nf * 64 + 512, len = 0;
+    char *body = malloc(cap);
+    const char *keys[8] = {"median", "clip_lo", "clip_hi", "mean", "sd", "w", "w_missing", NULL};
+    len += (size_t)snprintf(body + len, cap - len, "{");
+    for (int k = 0; keys[k]; k++) {
+        len += (size_t)snprintf(body + len, cap - len, "%s\"%s\":[", k ? "," : "", keys[k]);
+        for (int j = 0; j < nf; j++) {
+            double v = 0;
+            if (k == 1)
+                v = j == ev ? 0 : -1;
+            else if (k == 2)
+                v = j == ev ? 100 : 1;
+            else if (k == 4)
+                v = j == ev ? 10 : 1;
+            else if (k == 5)
+                v = j == nps ? -2 : 0;
+            len += (size_t)snprintf(body + len, cap - len, "%s%g", j ? "," : "", v);
+        }
+        len += (size_t)snprintf(body + len, cap - len, "]");
+    }
+    snprintf(body + len, cap - len, ",\"bias\":0}");
+    cw_model md0 = {.platt_a = 1};
+    char *meta = meta_for(&md0);
+    cw_model *md = NULL;
+    cw_error err = {CW_OK, ""};
+    assert_int_equal(cw_model_deserialise("logreg", meta, body, strlen(body), &md, &err), CW_OK);
+    float *row = mx.x; /* row 0, restored below */
+    float *keep = malloc((size_t)nf * sizeof *keep);
+    memcpy(keep, row, (size_t)nf * sizeof *keep);
+    for (int j = 0; j < nf; j++)
+        row[j] = 0;
+    row[nps] = -1;
+    int found = 0;
+    double v = 0;
+    assert_int_equal(cw_model_to_green(md, &mx, 0, nps, 0.25, &found, &v, NULL), CW_OK);
+    assert_int_equal(found, 1);
+    assert_true(v == 1);
+    /* the same regression on events_window */
+    md->w[nps] = 0;
+    md->w[ev] = 1;
+    md->bias = -3;
+    row[ev] = 50;
+    assert_int_equal(cw_model_to_green(md, &mx, 0, ev, 0.25, &found, &v, NULL), CW_OK);
+    assert_int_equal(found, 1);
+    assert_true(v == 19);
+    memcpy(row, keep, (size_t)nf * sizeof *keep);
+    free(keep);
+    free(meta);
+    free(body);
+    cw_model_free(md);
+}
+
 static void single_class_refused(void **state)
 {
     (void)state;
@@ -365,6 +484,8 @@ int main(void)
         cmocka_unit_test(drivers_by_family),
         cmocka_unit_test(single_class_refused),
         cmocka_unit_test(deserialise_errors),
+        cmocka_unit_test(all_missing_zero_weight),
+        cmocka_unit_test(to_green_domains),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -674,6 +674,12 @@ cw_status cw_store_api_backtests(cw_store *st, json_t *items)
                        items);
 }
 
+/* The stored models, newest first: what a model is (kind, window, horizon,
+ * rounds), what it learnt from (feature_set: the custom metrics and event
+ * names beyond the catalogue, the columns dropped as all-missing; labels:
+ * the data end and the rows left out), how it tested and what it looks at;
+ * the per-column feature list, the ROC points and the body stay out
+ * (`churnwatch train`, docs/model.md). */
 cw_status cw_store_api_models(cw_store *st, json_t *items)
 {
     return items_query(
@@ -683,6 +689,8 @@ cw_status cw_store_api_models(cw_store *st, json_t *items)
         " json_extract(meta, '$.horizon_days') AS horizon_days,"
         " json_extract(meta, '$.windows') AS windows_json,"
         " json_extract(meta, '$.boosting') AS boosting_json,"
+        " json_extract(meta, '$.feature_set') AS feature_set_json,"
+        " json_extract(meta, '$.labels') AS labels_json,"
         " json_remove(json_extract(meta, '$.test'), '$.roc') AS test_json,"
         " json_extract(meta, '$.importance') AS importance_json"
         " FROM models WHERE json_valid(meta) ORDER BY active DESC, id DESC LIMIT 20",
