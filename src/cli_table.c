@@ -138,8 +138,10 @@ static const cli_option o_report_revenue[] = {
      "month (default) or quarter: a quarter compares each account's\n"
      "MRR at the quarter's start and end"},
     {"segment", 's', "S", "only accounts of segment S"},
-    O_FORMAT('F', "table (default: money in major units, rates in %), csv or json\n"
-                  "(money in minor units, rates in %, empty/null when undefined)"),
+    O_FORMAT('F', F_ALL "; money in major units\n"
+                        "of the currency, rates in %, empty/null when undefined"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 

@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE /* fopencookie */
 #include "report_fmt.h"
+#include "churnwatch.h"
 #include "core/json.h"
 
 #include <inttypes.h>
@@ -152,4 +153,242 @@ void rf_rows_end(rf_rows *r)
     r->f = NULL;
     if (r->mode == RF_ROWS_JSON)
         fputs(r->shown ? "\n]\n" : "]\n", r->out);
+}
+
+/* ---- the report skeleton ---- */
+
+int rf_report_init(rf_report *r, const rf_col *cols, int ncols, int nrows, const char *currency)
+{
+    *r = (rf_report){.cols = cols, .ncols = ncols, .nrows = nrows, .currency = currency};
+    r->exp = currency ? cw_currency_exponent(currency) : 2;
+    size_t n = (size_t)ncols * (size_t)(nrows > 0 ? nrows : 1);
+    r->v = calloc(n, sizeof *r->v);
+    if (!r->v)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        r->v[i].null = 1;
+    return 0;
+}
+
+void rf_report_free(rf_report *r)
+{
+    if (!r)
+        return;
+    free(r->v);
+    r->v = NULL;
+}
+
+static rf_value *at(rf_report *r, int row, int col)
+{
+    rf_value *v = &r->v[(size_t)row * (size_t)r->ncols + (size_t)col];
+    v->null = 0;
+    return v;
+}
+
+void rf_set_text(rf_report *r, int row, int col, const char *s)
+{
+    if (!s)
+        return;
+    rf_value *v = at(r, row, col);
+    if (strlen(s) < sizeof v->buf) {
+        memcpy(v->buf, s, strlen(s) + 1);
+        v->s = v->buf;
+    } else {
+        v->s = s;
+    }
+}
+
+void rf_set_int(rf_report *r, int row, int col, int64_t x)
+{
+    at(r, row, col)->i = x;
+}
+
+void rf_set_money(rf_report *r, int row, int col, int64_t minor)
+{
+    at(r, row, col)->i = minor;
+}
+
+void rf_set_money_d(rf_report *r, int row, int col, double minor)
+{
+    if (!isnan(minor) && fabs(minor) <= 9e18)
+        at(r, row, col)->i = (int64_t)llround(minor);
+}
+
+void rf_set_num(rf_report *r, int row, int col, double x)
+{
+    if (!isnan(x))
+        at(r, row, col)->d = x;
+}
+
+void rf_set_date(rf_report *r, int row, int col, int64_t day)
+{
+    if (day >= 0)
+        at(r, row, col)->i = day;
+}
+
+void rf_set_bool(rf_report *r, int row, int col, int b)
+{
+    at(r, row, col)->i = b != 0;
+}
+
+void rf_major(int64_t minor, int exp, char *buf, size_t n)
+{
+    if (exp > 6) /* no currency has more; the bound keeps the width small */
+        exp = 6;
+    uint64_t div = 1;
+    for (int k = 0; k < exp; k++)
+        div *= 10;
+    uint64_t v = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    if (exp <= 0)
+        snprintf(buf, n, "%s%" PRIu64, minor < 0 ? "-" : "", v);
+    else
+        snprintf(buf, n, "%s%" PRIu64 ".%0*" PRIu64, minor < 0 ? "-" : "", v / div, exp % 7,
+                 v % div);
+}
+
+/* One value as text: table (grouped money, table decimals) or data
+ * (exact major units, 4 decimals); "" when undefined in data, "-" in the
+ * table. Returns the text (buf or the value's own string). */
+static const char *cell_text(const rf_report *r, int row, int col, int table, char *buf, size_t n)
+{
+    const rf_col *c = &r->cols[col];
+    const rf_value *v = &r->v[(size_t)row * (size_t)r->ncols + (size_t)col];
+    if (v->null)
+        return table ? "-" : "";
+    switch (c->kind) {
+    case RF_TEXT: return v->s;
+    case RF_INT: snprintf(buf, n, "%" PRId64, v->i); break;
+    case RF_MONEY:
+        if (table)
+            rf_money(v->i, r->exp, buf, n);
+        else
+            rf_major(v->i, r->exp, buf, n);
+        break;
+    case RF_PCT:
+    case RF_NUM: snprintf(buf, n, "%.*f", table ? c->decimals : 4, v->d); break;
+    case RF_DATE: cw_time_format(v->i * 86400, CW_TIME_DATE, buf, n); break;
+    case RF_BOOL: snprintf(buf, n, "%s", table ? (v->i ? "yes" : "no") : v->i ? "1" : "0"); break;
+    }
+    return buf;
+}
+
+void rf_report_table(const rf_report *r, int t)
+{
+    unsigned bit = 1u << (t - 1);
+    int shown[64], ns = 0;
+    for (int c = 0; c < r->ncols && ns < 64; c++)
+        if (r->cols[c].tables & bit)
+            shown[ns++] = c;
+    const char *head[64];
+    for (int k = 0; k < ns; k++)
+        head[k] = r->cols[shown[k]].title ? r->cols[shown[k]].title : r->cols[shown[k]].name;
+    char *cells = calloc((size_t)(r->nrows > 0 ? r->nrows : 1) * (size_t)ns, RF_CELL);
+    if (!cells)
+        return;
+    for (int i = 0; i < r->nrows; i++)
+        for (int k = 0; k < ns; k++) {
+            char *cell = cells + ((size_t)i * (size_t)ns + (size_t)k) * RF_CELL;
+            const char *s = cell_text(r, i, shown[k], 1, cell, RF_CELL);
+            if (s != cell)
+                snprintf(cell, RF_CELL, "%s", s);
+        }
+    rf_print_table(head, ns, cells, RF_CELL, ns, r->nrows, 0);
+    free(cells);
+}
+
+static int has_money(const rf_report *r)
+{
+    for (int c = 0; c < r->ncols; c++)
+        if (r->cols[c].kind == RF_MONEY)
+            return r->currency != NULL;
+    return 0;
+}
+
+static void emit_csv_row(const rf_report *r, int row, int money)
+{
+    char buf[64];
+    for (int c = 0; c < r->ncols; c++) {
+        if (c)
+            putchar(',');
+        const char *s = cell_text(r, row, c, 0, buf, sizeof buf);
+        if (r->cols[c].kind == RF_TEXT)
+            rf_csv_string(s);
+        else
+            fputs(s, stdout);
+        if (c == 0 && money) {
+            putchar(',');
+            rf_csv_string(r->currency);
+        }
+    }
+    putchar('\n');
+}
+
+static void emit_json_row(const rf_report *r, int row, int money)
+{
+    char buf[64];
+    putchar('{');
+    for (int c = 0; c < r->ncols; c++) {
+        const rf_col *col = &r->cols[c];
+        const rf_value *v = &r->v[(size_t)row * (size_t)r->ncols + (size_t)c];
+        if (c)
+            putchar(',');
+        rf_json_string(col->name);
+        putchar(':');
+        if (v->null)
+            fputs("null", stdout);
+        else if (col->kind == RF_TEXT || col->kind == RF_DATE)
+            rf_json_string(cell_text(r, row, c, 0, buf, sizeof buf));
+        else if (col->kind == RF_BOOL)
+            fputs(v->i ? "true" : "false", stdout);
+        else
+            fputs(cell_text(r, row, c, 0, buf, sizeof buf), stdout);
+        if (c == 0 && money) {
+            fputs(",\"currency\":", stdout);
+            rf_json_string(r->currency);
+        }
+    }
+    putchar('}');
+}
+
+void rf_report_emit(const rf_report *r, int fmt, const char *const *meta, int nmeta,
+                    const char *rows_key, int64_t offset, int64_t limit)
+{
+    int money = has_money(r);
+    int64_t from = offset < r->nrows ? offset : r->nrows;
+    int64_t to = limit >= 0 && from + limit < r->nrows ? from + limit : r->nrows;
+    if (fmt == RF_FMT_CSV) {
+        for (int c = 0; c < r->ncols; c++) {
+            printf("%s%s", c ? "," : "", r->cols[c].name);
+            if (c == 0 && money)
+                fputs(",currency", stdout);
+        }
+        putchar('\n');
+        for (int64_t i = from; i < to; i++)
+            emit_csv_row(r, (int)i, money);
+        return;
+    }
+    if (fmt == RF_FMT_JSONL) {
+        for (int64_t i = from; i < to; i++) {
+            emit_json_row(r, (int)i, money);
+            putchar('\n');
+        }
+        return;
+    }
+    if (rows_key) {
+        putchar('{');
+        for (int k = 0; k < nmeta; k++) {
+            rf_json_string(meta[2 * k]);
+            putchar(':');
+            rf_json_string(meta[2 * k + 1]);
+            putchar(',');
+        }
+        rf_json_string(rows_key);
+        putchar(':');
+    }
+    putchar('[');
+    for (int64_t i = from; i < to; i++) {
+        fputs(i > from ? ",\n" : "\n", stdout);
+        emit_json_row(r, (int)i, money);
+    }
+    fputs(rows_key ? "]}\n" : "]\n", stdout);
 }
