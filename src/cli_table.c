@@ -149,7 +149,9 @@ static const cli_option o_report_cohorts[] = {
     O_DB,
     {"segment", 's', "S", "only accounts of segment S"},
     {"months", 'm', "N", "months of retention per cohort (default 12)"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "; money in major units"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -157,7 +159,9 @@ static const cli_option o_report_ltv[] = {
     O_DB,
     {"segment", 's', "S", "only accounts of segment S"},
     {"gross-margin", 'g', "X", "gross margin, 0..1 (default 0.8)"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "; money in major units"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 

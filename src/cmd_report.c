@@ -65,31 +65,31 @@ enum {
     RV_NCOLS
 };
 static const rf_col revenue_cols[RV_NCOLS] = {
-    {"period", RF_TEXT, 3, NULL, 0},
-    {"mrr_start", RF_MONEY, 1, "MRR start", 0},
-    {"new", RF_MONEY, 1, "new", 0},
-    {"expansion", RF_MONEY, 1, "expansion", 0},
-    {"contraction", RF_MONEY, 1, "contraction", 0},
-    {"churn", RF_MONEY, 1, "churn", 0},
-    {"reactivation", RF_MONEY, 1, "reactivation", 0},
-    {"mrr_end", RF_MONEY, 1, "MRR end", 0},
-    {"customers_start", RF_INT, 2, "customers", 0},
-    {"customers_new", RF_INT, 2, "new", 0},
-    {"customers_churned", RF_INT, 2, "churned", 0},
-    {"customers_reactivated", RF_INT, 2, "reactiv.", 0},
-    {"customers_end", RF_INT, 2, "end", 0},
-    {"customers_in_and_out", RF_INT, 2, "in-out", 0},
-    {"seats_start", RF_INT, 0, NULL, 0},
-    {"seats_lost", RF_INT, 0, NULL, 0},
-    {"logo_churn_pct", RF_PCT, 2, "logo churn %", 1},
-    {"gross_revenue_churn_pct", RF_PCT, 2, "rev churn %", 1},
-    {"grr_pct", RF_PCT, 2, "GRR %", 1},
-    {"nrr_pct", RF_PCT, 2, "NRR %", 1},
-    {"quick_ratio", RF_NUM, 2, "quick ratio", 2},
-    {"seat_churn_pct", RF_PCT, 2, "seat churn %", 1},
-    {"users_start", RF_INT, 0, NULL, 0},
-    {"users_lost", RF_INT, 0, NULL, 0},
-    {"user_churn_pct", RF_PCT, 2, "user churn %", 1},
+    {"period", RF_TEXT, 3, NULL, 0, NULL},
+    {"mrr_start", RF_MONEY, 1, "MRR start", 0, NULL},
+    {"new", RF_MONEY, 1, "new", 0, NULL},
+    {"expansion", RF_MONEY, 1, "expansion", 0, NULL},
+    {"contraction", RF_MONEY, 1, "contraction", 0, NULL},
+    {"churn", RF_MONEY, 1, "churn", 0, NULL},
+    {"reactivation", RF_MONEY, 1, "reactivation", 0, NULL},
+    {"mrr_end", RF_MONEY, 1, "MRR end", 0, NULL},
+    {"customers_start", RF_INT, 2, "customers", 0, NULL},
+    {"customers_new", RF_INT, 2, "new", 0, NULL},
+    {"customers_churned", RF_INT, 2, "churned", 0, NULL},
+    {"customers_reactivated", RF_INT, 2, "reactiv.", 0, NULL},
+    {"customers_end", RF_INT, 2, "end", 0, NULL},
+    {"customers_in_and_out", RF_INT, 2, "in-out", 0, NULL},
+    {"seats_start", RF_INT, 0, NULL, 0, NULL},
+    {"seats_lost", RF_INT, 0, NULL, 0, NULL},
+    {"logo_churn_pct", RF_PCT, 2, "logo churn %", 1, NULL},
+    {"gross_revenue_churn_pct", RF_PCT, 2, "rev churn %", 1, NULL},
+    {"grr_pct", RF_PCT, 2, "GRR %", 1, NULL},
+    {"nrr_pct", RF_PCT, 2, "NRR %", 1, NULL},
+    {"quick_ratio", RF_NUM, 2, "quick ratio", 2, NULL},
+    {"seat_churn_pct", RF_PCT, 2, "seat churn %", 1, NULL},
+    {"users_start", RF_INT, 0, NULL, 0, NULL},
+    {"users_lost", RF_INT, 0, NULL, 0, NULL},
+    {"user_churn_pct", RF_PCT, 2, "user churn %", 1, NULL},
 };
 
 /* Fills the skeleton with one row per period; 0, or -1 when out of memory. */
@@ -206,9 +206,10 @@ static int report_revenue(int argc, char **argv)
         } else if (format == CLI_FMT_TABLE) {
             write_table(r, &rows, o.segment);
         } else {
-            const char *meta[] = {
-                "report", g_retention ? "retention" : "revenue", "currency", r->currency,
-                "by",     o.by_quarter ? "quarter" : "month",    "segment",  o.segment};
+            const rf_meta meta[] = {{"report", g_retention ? "retention" : "revenue", 0},
+                                    {"currency", r->currency, 0},
+                                    {"by", o.by_quarter ? "quarter" : "month", 0},
+                                    {"segment", o.segment, 0}};
             rf_report_emit(&rows, (int)format, meta, 4, "periods", offset, limit);
         }
         rf_report_free(&rows);

@@ -254,7 +254,7 @@ static const char *cell_text(const rf_report *r, int row, int col, int table, ch
     const rf_col *c = &r->cols[col];
     const rf_value *v = &r->v[(size_t)row * (size_t)r->ncols + (size_t)col];
     if (v->null)
-        return table ? "-" : "";
+        return c->undef ? c->undef : table ? "-" : "";
     switch (c->kind) {
     case RF_TEXT: return v->s;
     case RF_INT: snprintf(buf, n, "%" PRId64, v->i); break;
@@ -272,6 +272,27 @@ static const char *cell_text(const rf_report *r, int row, int col, int table, ch
     return buf;
 }
 
+void rf_report_table_cols(const rf_report *r, const int *cols, int n)
+{
+    const char *head[64];
+    if (n > 64)
+        n = 64;
+    for (int k = 0; k < n; k++)
+        head[k] = r->cols[cols[k]].title ? r->cols[cols[k]].title : r->cols[cols[k]].name;
+    char *cells = calloc((size_t)(r->nrows > 0 ? r->nrows : 1) * (size_t)(n > 0 ? n : 1), RF_CELL);
+    if (!cells)
+        return;
+    for (int i = 0; i < r->nrows; i++)
+        for (int k = 0; k < n; k++) {
+            char *cell = cells + ((size_t)i * (size_t)n + (size_t)k) * RF_CELL;
+            const char *s = cell_text(r, i, cols[k], 1, cell, RF_CELL);
+            if (s != cell)
+                snprintf(cell, RF_CELL, "%s", s);
+        }
+    rf_print_table(head, n, cells, RF_CELL, n, r->nrows, r->left_last);
+    free(cells);
+}
+
 void rf_report_table(const rf_report *r, int t)
 {
     unsigned bit = 1u << (t - 1);
@@ -279,21 +300,7 @@ void rf_report_table(const rf_report *r, int t)
     for (int c = 0; c < r->ncols && ns < 64; c++)
         if (r->cols[c].tables & bit)
             shown[ns++] = c;
-    const char *head[64];
-    for (int k = 0; k < ns; k++)
-        head[k] = r->cols[shown[k]].title ? r->cols[shown[k]].title : r->cols[shown[k]].name;
-    char *cells = calloc((size_t)(r->nrows > 0 ? r->nrows : 1) * (size_t)ns, RF_CELL);
-    if (!cells)
-        return;
-    for (int i = 0; i < r->nrows; i++)
-        for (int k = 0; k < ns; k++) {
-            char *cell = cells + ((size_t)i * (size_t)ns + (size_t)k) * RF_CELL;
-            const char *s = cell_text(r, i, shown[k], 1, cell, RF_CELL);
-            if (s != cell)
-                snprintf(cell, RF_CELL, "%s", s);
-        }
-    rf_print_table(head, ns, cells, RF_CELL, ns, r->nrows, 0);
-    free(cells);
+    rf_report_table_cols(r, shown, ns);
 }
 
 static int has_money(const rf_report *r)
@@ -308,10 +315,12 @@ static void emit_csv_row(const rf_report *r, int row, int money)
 {
     char buf[64];
     for (int c = 0; c < r->ncols; c++) {
+        if (r->cols[c].tables & RF_TABLE_ONLY)
+            continue;
         if (c)
             putchar(',');
         const char *s = cell_text(r, row, c, 0, buf, sizeof buf);
-        if (r->cols[c].kind == RF_TEXT)
+        if (r->cols[c].kind == RF_TEXT || r->cols[c].undef)
             rf_csv_string(s);
         else
             fputs(s, stdout);
@@ -330,6 +339,8 @@ static void emit_json_row(const rf_report *r, int row, int money)
     for (int c = 0; c < r->ncols; c++) {
         const rf_col *col = &r->cols[c];
         const rf_value *v = &r->v[(size_t)row * (size_t)r->ncols + (size_t)c];
+        if (col->tables & RF_TABLE_ONLY)
+            continue;
         if (c)
             putchar(',');
         rf_json_string(col->name);
@@ -350,7 +361,7 @@ static void emit_json_row(const rf_report *r, int row, int money)
     putchar('}');
 }
 
-void rf_report_emit(const rf_report *r, int fmt, const char *const *meta, int nmeta,
+void rf_report_emit(const rf_report *r, int fmt, const rf_meta *meta, int nmeta,
                     const char *rows_key, int64_t offset, int64_t limit)
 {
     int money = has_money(r);
@@ -358,6 +369,8 @@ void rf_report_emit(const rf_report *r, int fmt, const char *const *meta, int nm
     int64_t to = limit >= 0 && from + limit < r->nrows ? from + limit : r->nrows;
     if (fmt == RF_FMT_CSV) {
         for (int c = 0; c < r->ncols; c++) {
+            if (r->cols[c].tables & RF_TABLE_ONLY)
+                continue;
             printf("%s%s", c ? "," : "", r->cols[c].name);
             if (c == 0 && money)
                 fputs(",currency", stdout);
@@ -377,9 +390,12 @@ void rf_report_emit(const rf_report *r, int fmt, const char *const *meta, int nm
     if (rows_key) {
         putchar('{');
         for (int k = 0; k < nmeta; k++) {
-            rf_json_string(meta[2 * k]);
+            rf_json_string(meta[k].key);
             putchar(':');
-            rf_json_string(meta[2 * k + 1]);
+            if (meta[k].number && meta[k].value)
+                fputs(meta[k].value, stdout);
+            else
+                rf_json_string(meta[k].value);
             putchar(',');
         }
         rf_json_string(rows_key);

@@ -71,11 +71,15 @@ typedef enum rf_kind {
 typedef struct rf_col {
     const char *name; /* CSV header and JSON key */
     rf_kind kind;
-    unsigned tables;   /* bit t-1 set: shown in table t (rf_report_table) */
+    unsigned tables;   /* bit t-1 set: shown in table t (rf_report_table);
+                          RF_TABLE_ONLY: left out of CSV and JSON */
     const char *title; /* the table's heading (NULL: name) */
     int decimals;      /* RF_PCT / RF_NUM digits after the point in a table */
+    const char *undef; /* an undefined value in the table and CSV (NULL: "-"
+                          in the table, empty in CSV); JSON has null */
 } rf_col;
-#define RF_CELL 48
+#define RF_TABLE_ONLY 0x80000000u
+#define RF_CELL       72 /* a segment name (64 bytes) fits */
 typedef struct rf_value {
     int null;
     int64_t i;
@@ -89,6 +93,7 @@ typedef struct rf_report {
     const char *currency; /* borrowed; NULL when the report has no money */
     int exp;              /* the currency's exponent */
     rf_value *v;          /* nrows × ncols, row-major */
+    int left_last;        /* the table's last column is free text, left-aligned */
 } rf_report;
 /* Output shapes (the values of cli_format). */
 enum { RF_FMT_TABLE, RF_FMT_CSV, RF_FMT_JSON, RF_FMT_JSONL };
@@ -114,12 +119,18 @@ void rf_major(int64_t minor, int exp, char *buf, size_t n);
 /* Prints table t (1, 2, ...): the columns whose `tables` has bit t-1, the
  * first left-aligned, the others right-aligned (rf_print_table). */
 void rf_report_table(const rf_report *r, int t);
+/* The same with the n columns cols, in that order. */
+void rf_report_table_cols(const rf_report *r, const int *cols, int n);
 /* Prints rows [offset, offset+limit) (limit < 0: all) as CSV (a header
  * line, then one line a row), JSONL (one object a line) or one JSON
- * document: {meta..., rows_key: [objects]} where meta holds nmeta
- * key/value string pairs (a NULL value is null); with rows_key NULL the
+ * document: {meta..., rows_key: [objects]} with the nmeta fields of meta
+ * first; with rows_key NULL the
  * document is the bare array. */
-void rf_report_emit(const rf_report *r, int fmt, const char *const *meta, int nmeta,
+typedef struct rf_meta {
+    const char *key, *value; /* value NULL: null */
+    int number;              /* value is a JSON number, written as is */
+} rf_meta;
+void rf_report_emit(const rf_report *r, int fmt, const rf_meta *meta, int nmeta,
                     const char *rows_key, int64_t offset, int64_t limit);
 
 #endif
