@@ -385,7 +385,8 @@ static void ltv_table(const cw_ltv_report *r, const rf_report *rows)
         bounded += r->segments[i].km_survival_at_horizon > 0;
     }
     rf_report_table_cols(rows, ltv_table_cols,
-                         (int)(sizeof ltv_table_cols / sizeof ltv_table_cols[0]));
+                         (int)(sizeof ltv_table_cols / sizeof ltv_table_cols[0]), 0, rows->nrows,
+                         NULL);
     if (flagged)
         printf("\n%d of %d rows have fewer than %d churns: their estimates are too uncertain to "
                "act on.\n",

@@ -231,6 +231,11 @@ void rf_set_bool(rf_report *r, int row, int col, int b)
     at(r, row, col)->i = b != 0;
 }
 
+void rf_set_time(rf_report *r, int row, int col, int64_t ts_unix)
+{
+    at(r, row, col)->i = ts_unix;
+}
+
 void rf_major(int64_t minor, int exp, char *buf, size_t n)
 {
     if (exp > 6) /* no currency has more; the bound keeps the width small */
@@ -253,6 +258,8 @@ static const char *cell_text(const rf_report *r, int row, int col, int table, ch
 {
     const rf_col *c = &r->cols[col];
     const rf_value *v = &r->v[(size_t)row * (size_t)r->ncols + (size_t)col];
+    if (c->kind == RF_CURRENCY)
+        return r->currency ? r->currency : "";
     if (v->null)
         return c->undef ? c->undef : table ? "-" : "";
     switch (c->kind) {
@@ -267,29 +274,34 @@ static const char *cell_text(const rf_report *r, int row, int col, int table, ch
     case RF_PCT:
     case RF_NUM: snprintf(buf, n, "%.*f", table ? c->decimals : 4, v->d); break;
     case RF_DATE: cw_time_format(v->i * 86400, CW_TIME_DATE, buf, n); break;
+    case RF_TIME: cw_time_format(v->i, table ? CW_TIME_DATE : CW_TIME_TIMESTAMP, buf, n); break;
+    case RF_CURRENCY: break;
     case RF_BOOL: snprintf(buf, n, "%s", table ? (v->i ? "yes" : "no") : v->i ? "1" : "0"); break;
     }
     return buf;
 }
 
-void rf_report_table_cols(const rf_report *r, const int *cols, int n)
+void rf_report_table_cols(const rf_report *r, const int *cols, int n, int row0, int nrows,
+                          const char *first_title)
 {
     const char *head[64];
     if (n > 64)
         n = 64;
     for (int k = 0; k < n; k++)
         head[k] = r->cols[cols[k]].title ? r->cols[cols[k]].title : r->cols[cols[k]].name;
-    char *cells = calloc((size_t)(r->nrows > 0 ? r->nrows : 1) * (size_t)(n > 0 ? n : 1), RF_CELL);
+    if (first_title && n > 0)
+        head[0] = first_title;
+    char *cells = calloc((size_t)(nrows > 0 ? nrows : 1) * (size_t)(n > 0 ? n : 1), RF_CELL);
     if (!cells)
         return;
-    for (int i = 0; i < r->nrows; i++)
+    for (int i = 0; i < nrows; i++)
         for (int k = 0; k < n; k++) {
             char *cell = cells + ((size_t)i * (size_t)n + (size_t)k) * RF_CELL;
-            const char *s = cell_text(r, i, cols[k], 1, cell, RF_CELL);
+            const char *s = cell_text(r, row0 + i, cols[k], 1, cell, RF_CELL);
             if (s != cell)
                 snprintf(cell, RF_CELL, "%s", s);
         }
-    rf_print_table(head, n, cells, RF_CELL, n, r->nrows, r->left_last);
+    rf_print_table(head, n, cells, RF_CELL, n, nrows, r->left_last);
     free(cells);
 }
 
@@ -300,15 +312,19 @@ void rf_report_table(const rf_report *r, int t)
     for (int c = 0; c < r->ncols && ns < 64; c++)
         if (r->cols[c].tables & bit)
             shown[ns++] = c;
-    rf_report_table_cols(r, shown, ns);
+    rf_report_table_cols(r, shown, ns, 0, r->nrows, NULL);
 }
 
+/* Whether a currency column is to be added after the first column. */
 static int has_money(const rf_report *r)
 {
-    for (int c = 0; c < r->ncols; c++)
-        if (r->cols[c].kind == RF_MONEY)
-            return r->currency != NULL;
-    return 0;
+    int money = 0;
+    for (int c = 0; c < r->ncols; c++) {
+        if (r->cols[c].kind == RF_CURRENCY)
+            return 0;
+        money |= r->cols[c].kind == RF_MONEY;
+    }
+    return money && r->currency != NULL;
 }
 
 static void emit_csv_row(const rf_report *r, int row, int money)
@@ -345,9 +361,10 @@ static void emit_json_row(const rf_report *r, int row, int money)
             putchar(',');
         rf_json_string(col->name);
         putchar(':');
-        if (v->null)
+        if (v->null && col->kind != RF_CURRENCY)
             fputs("null", stdout);
-        else if (col->kind == RF_TEXT || col->kind == RF_DATE)
+        else if (col->kind == RF_TEXT || col->kind == RF_DATE || col->kind == RF_TIME ||
+                 col->kind == RF_CURRENCY)
             rf_json_string(cell_text(r, row, c, 0, buf, sizeof buf));
         else if (col->kind == RF_BOOL)
             fputs(v->i ? "true" : "false", stdout);

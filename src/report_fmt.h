@@ -56,8 +56,8 @@ void rf_rows_end(rf_rows *r);
  * Lines from that description. Money is kept in minor units and printed in
  * major units: grouped ("12,345.67") in the table, exact plain decimals
  * ("12345.67", as many decimals as the currency's exponent) in CSV and JSON,
- * with a `currency` field after the first column whenever the report has a
- * money column. An undefined value is "-" in the table, empty in CSV and
+ * with a `currency` field (an RF_CURRENCY column, or else one added after
+ * the first column) whenever the report has a money column. An undefined value is "-" in the table, empty in CSV and
  * null in JSON. */
 typedef enum rf_kind {
     RF_TEXT,  /* a string */
@@ -66,7 +66,10 @@ typedef enum rf_kind {
     RF_PCT,   /* a rate or percentage: `decimals` in the table, 4 in CSV/JSON */
     RF_NUM,   /* any other number, as RF_PCT */
     RF_DATE,  /* a UTC day number, printed YYYY-MM-DD */
-    RF_BOOL   /* 1/0 in CSV, true/false in JSON, yes/no in the table */
+    RF_BOOL,  /* 1/0 in CSV, true/false in JSON, yes/no in the table */
+    RF_TIME,  /* UTC seconds: YYYY-MM-DD in the table, ISO 8601 time otherwise */
+    RF_CURRENCY /* the report's currency code (no value to set): where
+                   it is placed, no currency column is added */
 } rf_kind;
 typedef struct rf_col {
     const char *name; /* CSV header and JSON key */
@@ -113,14 +116,17 @@ void rf_set_money_d(rf_report *r, int row, int col, double minor);
 void rf_set_num(rf_report *r, int row, int col, double v);
 void rf_set_date(rf_report *r, int row, int col, int64_t day);
 void rf_set_bool(rf_report *r, int row, int col, int v);
+void rf_set_time(rf_report *r, int row, int col, int64_t ts_unix);
 /* Writes minor units of a currency with exponent exp as an exact plain
  * decimal ("-1200.50") into buf (n >= 32). */
 void rf_major(int64_t minor, int exp, char *buf, size_t n);
 /* Prints table t (1, 2, ...): the columns whose `tables` has bit t-1, the
  * first left-aligned, the others right-aligned (rf_print_table). */
 void rf_report_table(const rf_report *r, int t);
-/* The same with the n columns cols, in that order. */
-void rf_report_table_cols(const rf_report *r, const int *cols, int n);
+/* The same with the n columns cols, in that order, and the rows
+ * [row0, row0+nrows); first_title (not NULL) heads the first column. */
+void rf_report_table_cols(const rf_report *r, const int *cols, int n, int row0, int nrows,
+                          const char *first_title);
 /* Prints rows [offset, offset+limit) (limit < 0: all) as CSV (a header
  * line, then one line a row), JSONL (one object a line) or one JSON
  * document: {meta..., rows_key: [objects]} with the nmeta fields of meta

@@ -28,7 +28,8 @@ typedef struct rr_opts {
     const char *name;
     int from_month, to_month;
     const char *segment;
-    cw_format format;
+    cli_format format;
+    int64_t offset, limit;
     int postmortem;
     const char *map; /* reasons: keyword=cause;... replacing the default map */
     cw_config *cfg;
@@ -41,6 +42,7 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
     memset(o, 0, sizeof *o);
     o->name = argv[0];
     o->from_month = o->to_month = -1;
+    o->limit = -1;
     int rc = cli_load_config(NULL, &o->cfg);
     if (rc)
         return rc;
@@ -51,20 +53,9 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
         case 'd': rc = cli_override(o->cfg, "store.db", optarg); break;
         case 'f': rc = cli_parse_month("--from", optarg, &o->from_month); break;
         case 't': rc = cli_parse_month("--to", optarg, &o->to_month); break;
-        case 'F':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (strcmp(optarg, "table") == 0)
-                o->format = CW_FORMAT_TABLE;
-            else if (strcmp(optarg, "csv") == 0)
-                o->format = CW_FORMAT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                o->format = CW_FORMAT_JSON;
-            else {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'F': rc = cli_parse_format(optarg, CLI_FMTS_ALL, &o->format); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &o->limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &o->offset); break;
         case 's':
             if (!with_segment) {
                 cli_error("report %s: --segment does not apply (journey rows have no segment)",
@@ -363,9 +354,9 @@ int report_reasons(int argc, char **argv)
         cw_status s = cw_reasons_compute(st, &ro, &r);
         if (s != CW_OK)
             rc = report_error(st, s);
-        else if (o.format == CW_FORMAT_CSV)
+        else if (o.format == CLI_FMT_CSV)
             reasons_csv(r, &o);
-        else if (o.format == CW_FORMAT_JSON)
+        else if (o.format == CLI_FMT_JSON)
             reasons_json(r, &o);
         else
             reasons_table(r, &o);
@@ -469,7 +460,7 @@ int report_funnel(int argc, char **argv)
     cw_status s = cw_funnel_compute(st, &fo, &r);
     if (s != CW_OK) {
         rc = report_error(st, s);
-    } else if (o.format == CW_FORMAT_TABLE) {
+    } else if (o.format == CLI_FMT_TABLE) {
         int exp = cw_currency_exponent(r->currency);
         char range[64];
         range_label(&o, range, sizeof range);
@@ -482,7 +473,7 @@ int report_funnel(int argc, char **argv)
         putchar('\n');
         funnel_rows("total", &r->total, 1, exp);
     } else {
-        int json = o.format == CW_FORMAT_JSON;
+        int json = o.format == CLI_FMT_JSON;
         if (json)
             printf("{\"report\":\"funnel\",\"currency\":\"%s\",\"rows\":[\n", r->currency);
         else
@@ -514,6 +505,53 @@ static int has_change(const cw_chain_account *a)
     return a->outcome != CW_CHAIN_NO_CHANGE && a->outcome != CW_CHAIN_NOT_PAYING;
 }
 
+/* The chain report's accounts, described once. */
+enum {
+    CN_ACCOUNT, CN_SEGMENT, CN_USERS_START, CN_USERS_LOST, CN_FIRST_LOSS, CN_NEXT_CHANGE,
+    CN_OUTCOME, CN_SEATS_BEFORE, CN_SEATS_AFTER, CN_SEATS_LOST, CN_CURRENCY, CN_MRR_BEFORE,
+    CN_MRR_AFTER, CN_MRR_LOST, CN_NCOLS
+};
+static const rf_col chain_cols[CN_NCOLS] = {
+    {"account_id", RF_TEXT, 1, "account", 0, NULL},
+    {"segment", RF_TEXT, 1, NULL, 0, NULL},
+    {"users_start", RF_INT, 1, "users start", 0, NULL},
+    {"users_lost", RF_INT, 1, "users lost", 0, NULL},
+    {"first_loss", RF_TIME, 1, "first loss", 0, NULL},
+    {"next_change", RF_TIME, 1, "next change", 0, NULL},
+    {"outcome", RF_TEXT, 1, NULL, 0, NULL},
+    {"seats_before", RF_INT, 1, "seats before", 0, NULL},
+    {"seats_after", RF_INT, 1, "seats after", 0, NULL},
+    {"seats_lost", RF_INT, 1, "seats lost", 0, NULL},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL},
+    {"mrr_before", RF_MONEY, 0, NULL, 0, NULL},
+    {"mrr_after", RF_MONEY, 0, NULL, 0, NULL},
+    {"mrr_lost", RF_MONEY, 1, "MRR lost", 0, NULL},
+};
+
+static int chain_rows(const cw_chain_report *r, rf_report *out)
+{
+    if (rf_report_init(out, chain_cols, CN_NCOLS, (int)r->naccounts, r->currency) != 0)
+        return -1;
+    for (int i = 0; i < (int)r->naccounts; i++) {
+        const cw_chain_account *a = &r->accounts[i];
+        rf_set_text(out, i, CN_ACCOUNT, a->account_id);
+        rf_set_text(out, i, CN_SEGMENT, a->segment);
+        rf_set_int(out, i, CN_USERS_START, a->users_start);
+        rf_set_int(out, i, CN_USERS_LOST, a->users_lost);
+        rf_set_time(out, i, CN_FIRST_LOSS, a->first_loss_ts_unix);
+        if (has_change(a))
+            rf_set_time(out, i, CN_NEXT_CHANGE, a->change_ts_unix);
+        rf_set_text(out, i, CN_OUTCOME, cw_chain_outcome_name(a->outcome));
+        rf_set_int(out, i, CN_SEATS_BEFORE, a->seats_before);
+        rf_set_int(out, i, CN_SEATS_AFTER, a->seats_after);
+        rf_set_int(out, i, CN_SEATS_LOST, a->seats_lost);
+        rf_set_money(out, i, CN_MRR_BEFORE, a->mrr_before_minor);
+        rf_set_money(out, i, CN_MRR_AFTER, a->mrr_after_minor);
+        rf_set_money(out, i, CN_MRR_LOST, a->mrr_lost_minor);
+    }
+    return 0;
+}
+
 int report_chain(int argc, char **argv)
 {
     rr_opts o;
@@ -537,11 +575,14 @@ int report_chain(int argc, char **argv)
         rc = report_error(st, s);
         goto out;
     }
-    char d1[32], d2[32];
-    int exp = cw_currency_exponent(r->currency);
-    if (o.format == CW_FORMAT_TABLE) {
+    rf_report rows;
+    if (chain_rows(r, &rows) != 0) {
+        rc = EXIT_INTERNAL;
+        goto out;
+    }
+    if (o.format == CLI_FMT_TABLE) {
         char m[CELL];
-        rf_money(r->mrr_lost_minor, exp, m, sizeof m);
+        rf_money(r->mrr_lost_minor, rows.exp, m, sizeof m);
         char up[CELL];
         rf_rate(r->user_churn_pct, "%.1f %%", up, sizeof up);
         printf("User -> seat -> revenue churn, users lost %04d-%02d .. %04d-%02d, %s%s\n\n",
@@ -553,90 +594,36 @@ int report_chain(int argc, char **argv)
                r->users_start, r->users_lost, up, r->accounts_with_user_loss,
                r->accounts_not_paying, r->accounts_seat_loss, r->accounts_cancelled, r->seats_lost,
                m, r->currency[0] ? r->currency : "");
-        static const char *const h[] = {"account",     "segment",     "users start", "users lost",
-                                        "first loss",  "next change", "outcome",     "seats before",
-                                        "seats after", "seats lost",  "MRR lost"};
-        char(*cells)[NCOLS_MAX][CELL] = calloc((size_t)r->naccounts + 1, sizeof *cells);
-        if (!cells) {
-            rc = EXIT_INTERNAL;
-            goto out;
-        }
-        for (int64_t i = 0; i < r->naccounts; i++) {
-            const cw_chain_account *a = &r->accounts[i];
-            snprintf(cells[i][0], CELL, "%.*s", CELL - 1, a->account_id);
-            snprintf(cells[i][1], CELL, "%.*s", CELL - 1, a->segment);
-            snprintf(cells[i][2], CELL, "%" PRId64, a->users_start);
-            snprintf(cells[i][3], CELL, "%" PRId64, a->users_lost);
-            snprintf(cells[i][4], CELL, "%s",
-                     cw_time_format(a->first_loss_ts_unix, CW_TIME_DATE, d1, sizeof d1));
-            snprintf(cells[i][5], CELL, "%s",
-                     !has_change(a)
-                         ? "-"
-                         : cw_time_format(a->change_ts_unix, CW_TIME_DATE, d2, sizeof d2));
-            snprintf(cells[i][6], CELL, "%s", cw_chain_outcome_name(a->outcome));
-            snprintf(cells[i][7], CELL, "%" PRId64, a->seats_before);
-            snprintf(cells[i][8], CELL, "%" PRId64, a->seats_after);
-            snprintf(cells[i][9], CELL, "%" PRId64, a->seats_lost);
-            rf_money(a->mrr_lost_minor, exp, cells[i][10], CELL);
-        }
-        rf_print_table(h, 11, &cells[0][0][0], CELL, NCOLS_MAX, (int)r->naccounts, 0);
-        free(cells);
-        goto out;
-    }
-    int json = o.format == CW_FORMAT_JSON;
-    if (json) {
-        printf("{\"report\":\"chain\",\"currency\":\"%s\",\"from\":\"%04d-%02d\",\"to\":\"%04d-"
-               "%02d\",\"segment\":",
-               r->currency, r->from_month / 12, r->from_month % 12 + 1, r->to_month / 12,
-               r->to_month % 12 + 1);
-        rf_json_string(o.segment);
-        printf(",\"users_start\":%" PRId64 ",\"users_lost\":%" PRId64 ",\"user_churn_pct\":",
-               r->users_start, r->users_lost);
-        num_or_null(r->user_churn_pct, 1);
-        printf(",\"accounts_with_user_loss\":%" PRId64 ",\"accounts_seat_loss\":%" PRId64
-               ",\"accounts_cancelled\":%" PRId64 ",\"accounts_not_paying\":%" PRId64
-               ",\"seats_lost\":%" PRId64 ",\"mrr_lost_minor\":%" PRId64 ",\"accounts\":[",
-               r->accounts_with_user_loss, r->accounts_seat_loss, r->accounts_cancelled,
-               r->accounts_not_paying, r->seats_lost, r->mrr_lost_minor);
+        rf_report_table(&rows, 1);
     } else {
-        printf("account_id,segment,users_start,users_lost,first_loss,next_change,outcome,"
-               "seats_before,seats_after,seats_lost,currency,mrr_before_minor,mrr_after_minor,"
-               "mrr_lost_minor\n");
+        char from[16], to[16], n[6][24], pct[32], lost[32];
+        snprintf(from, sizeof from, "%04d-%02d", r->from_month / 12 % 10000, r->from_month % 12 + 1);
+        snprintf(to, sizeof to, "%04d-%02d", r->to_month / 12 % 10000, r->to_month % 12 + 1);
+        const int64_t nv[] = {r->users_start,        r->users_lost,          r->accounts_with_user_loss,
+                              r->accounts_seat_loss, r->accounts_cancelled,  r->accounts_not_paying};
+        for (int k = 0; k < 6; k++)
+            snprintf(n[k], sizeof n[k], "%" PRId64, nv[k]);
+        snprintf(pct, sizeof pct, "%.4f", r->user_churn_pct);
+        char seats[24];
+        snprintf(seats, sizeof seats, "%" PRId64, r->seats_lost);
+        rf_major(r->mrr_lost_minor, rows.exp, lost, sizeof lost);
+        const rf_meta meta[] = {{"report", "chain", 0},
+                                {"currency", r->currency, 0},
+                                {"from", from, 0},
+                                {"to", to, 0},
+                                {"segment", o.segment, 0},
+                                {"users_start", n[0], 1},
+                                {"users_lost", n[1], 1},
+                                {"user_churn_pct", isnan(r->user_churn_pct) ? NULL : pct, 1},
+                                {"accounts_with_user_loss", n[2], 1},
+                                {"accounts_seat_loss", n[3], 1},
+                                {"accounts_cancelled", n[4], 1},
+                                {"accounts_not_paying", n[5], 1},
+                                {"seats_lost", seats, 1},
+                                {"mrr_lost", lost, 1}};
+        rf_report_emit(&rows, (int)o.format, meta, 14, "accounts", o.offset, o.limit);
     }
-    for (int64_t i = 0; i < r->naccounts; i++) {
-        const cw_chain_account *a = &r->accounts[i];
-        cw_time_format(a->first_loss_ts_unix, CW_TIME_TIMESTAMP, d1, sizeof d1);
-        if (has_change(a))
-            cw_time_format(a->change_ts_unix, CW_TIME_TIMESTAMP, d2, sizeof d2);
-        else
-            d2[0] = '\0';
-        if (json) {
-            printf("%s\n{\"account_id\":", i ? "," : "");
-            rf_json_string(a->account_id);
-            fputs(",\"segment\":", stdout);
-            rf_json_string(a->segment);
-            printf(",\"users_start\":%" PRId64 ",\"users_lost\":%" PRId64
-                   ",\"first_loss\":\"%s\",\"next_change\":",
-                   a->users_start, a->users_lost, d1);
-            rf_json_string(d2[0] ? d2 : NULL);
-            printf(",\"outcome\":\"%s\",\"seats_before\":%" PRId64 ",\"seats_after\":%" PRId64
-                   ",\"seats_lost\":%" PRId64 ",\"mrr_before_minor\":%" PRId64
-                   ",\"mrr_after_minor\":%" PRId64 ",\"mrr_lost_minor\":%" PRId64 "}",
-                   cw_chain_outcome_name(a->outcome), a->seats_before, a->seats_after,
-                   a->seats_lost, a->mrr_before_minor, a->mrr_after_minor, a->mrr_lost_minor);
-        } else {
-            rf_csv_string(a->account_id);
-            putchar(',');
-            rf_csv_string(a->segment);
-            printf(",%" PRId64 ",%" PRId64 ",%s,%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64
-                   ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 "\n",
-                   a->users_start, a->users_lost, d1, d2, cw_chain_outcome_name(a->outcome),
-                   a->seats_before, a->seats_after, a->seats_lost, r->currency, a->mrr_before_minor,
-                   a->mrr_after_minor, a->mrr_lost_minor);
-        }
-    }
-    if (json)
-        fputs("]}\n", stdout);
+    rf_report_free(&rows);
 out:
     cw_chain_free(r);
     cw_store_close(st);
