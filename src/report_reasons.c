@@ -370,74 +370,55 @@ int report_reasons(int argc, char **argv)
 
 /* ---- funnel ------------------------------------------------------------ */
 
-static const char *const stage_cols[CW_STAGE__COUNT] = {"visit", "lead", "registration", "paid",
-                                                        "upgrade"};
+/* The funnel's rows (by source, by month, the total), described once. */
+enum {
+    FU_BY, FU_KEY, FU_VISIT, FU_LEAD, FU_REG, FU_PAID, FU_UPGRADE, FU_VISIT_REG, FU_REG_PAID,
+    FU_PAID_UPG, FU_CURRENCY, FU_COST, FU_PER_LEAD, FU_PER_CUSTOMER, FU_NCOLS
+};
+static const rf_col funnel_cols[FU_NCOLS] = {
+    {"by", RF_TEXT, 0, NULL, 0, NULL},
+    {"key", RF_TEXT, 1, NULL, 0, NULL},
+    {"visit", RF_INT, 1, NULL, 0, NULL},
+    {"lead", RF_INT, 1, NULL, 0, NULL},
+    {"registration", RF_INT, 1, NULL, 0, NULL},
+    {"paid", RF_INT, 1, NULL, 0, NULL},
+    {"upgrade", RF_INT, 1, NULL, 0, NULL},
+    {"visit_to_registration_pct", RF_PCT, 1, "visit->reg %", 1, NULL},
+    {"registration_to_paid_pct", RF_PCT, 1, "reg->paid %", 1, NULL},
+    {"paid_to_upgrade_pct", RF_PCT, 1, "paid->upg %", 1, NULL},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL},
+    {"cost", RF_MONEY, 1, NULL, 0, NULL},
+    {"cost_per_lead", RF_MONEY, 1, "per lead", 0, NULL},
+    {"acquisition_cost", RF_MONEY, 1, "per customer", 0, NULL},
+};
 
-static void funnel_rows(const char *title, const cw_funnel_row *rows, int n, int exp)
+static void funnel_row(rf_report *out, int i, const char *by, const cw_funnel_row *r)
 {
-    static const char *const h[] = {
-        "",         "visit",        "lead",        "registration", "paid",
-        "upgrade",  "visit->reg %", "reg->paid %", "paid->upg %",  "cost",
-        "per lead", "per customer"};
-    const char *head[12];
-    memcpy(head, h, sizeof head);
-    head[0] = title;
-    char(*cells)[NCOLS_MAX][CELL] = calloc((size_t)n + 1, sizeof *cells);
-    if (!cells)
-        return;
-    for (int i = 0; i < n; i++) {
-        const cw_funnel_row *r = &rows[i];
-        snprintf(cells[i][0], CELL, "%.*s", CELL - 1, r->key);
-        for (int s = 0; s < CW_STAGE__COUNT; s++)
-            snprintf(cells[i][s + 1], CELL, "%" PRId64, r->visitors[s]);
-        rf_rate(r->visit_to_registration_pct, "%.1f", cells[i][6], CELL);
-        rf_rate(r->registration_to_paid_pct, "%.1f", cells[i][7], CELL);
-        rf_rate(r->paid_to_upgrade_pct, "%.1f", cells[i][8], CELL);
-        if (r->cost_rows)
-            rf_money(r->cost_minor, exp, cells[i][9], CELL);
-        else
-            snprintf(cells[i][9], CELL, "-");
-        rf_money_d(r->cost_per_lead_minor, exp, cells[i][10], CELL);
-        rf_money_d(r->acquisition_cost_minor, exp, cells[i][11], CELL);
-    }
-    rf_print_table(head, 12, &cells[0][0][0], CELL, NCOLS_MAX, n, 0);
-    free(cells);
+    rf_set_text(out, i, FU_BY, by);
+    rf_set_text(out, i, FU_KEY, r->key);
+    for (int s = 0; s < CW_STAGE__COUNT; s++)
+        rf_set_int(out, i, FU_VISIT + s, r->visitors[s]);
+    rf_set_num(out, i, FU_VISIT_REG, r->visit_to_registration_pct);
+    rf_set_num(out, i, FU_REG_PAID, r->registration_to_paid_pct);
+    rf_set_num(out, i, FU_PAID_UPG, r->paid_to_upgrade_pct);
+    if (r->cost_rows)
+        rf_set_money(out, i, FU_COST, r->cost_minor);
+    rf_set_money_d(out, i, FU_PER_LEAD, r->cost_per_lead_minor);
+    rf_set_money_d(out, i, FU_PER_CUSTOMER, r->acquisition_cost_minor);
 }
 
-static void funnel_csv_row(const char *by, const cw_funnel_row *r, const char *cur, int json)
+/* Rows: the sources, the months, then the total. */
+static int funnel_report(const cw_funnel_report *r, rf_report *out)
 {
-    if (json) {
-        printf("{\"by\":\"%s\",\"key\":", by);
-        rf_json_string(r->key);
-    } else {
-        printf("%s,", by);
-        rf_csv_string(r->key);
-    }
-    for (int s = 0; s < CW_STAGE__COUNT; s++)
-        printf(json ? ",\"%s\":%" PRId64 : "%.0s,%" PRId64, stage_cols[s], r->visitors[s]);
-    const double d[] = {r->visit_to_registration_pct, r->registration_to_paid_pct,
-                        r->paid_to_upgrade_pct};
-    static const char *const dn[] = {"visit_to_registration_pct", "registration_to_paid_pct",
-                                     "paid_to_upgrade_pct", "cost_per_lead_minor",
-                                     "acquisition_cost_minor"};
-    for (int k = 0; k < 3; k++) {
-        printf(json ? ",\"%s\":" : "%.0s,", dn[k]);
-        num_or_null(d[k], json);
-    }
-    if (json)
-        printf(",\"currency\":\"%s\",\"cost_minor\":", cur);
-    else
-        printf(",%s,", cur);
-    if (r->cost_rows)
-        printf("%" PRId64, r->cost_minor);
-    else if (json)
-        fputs("null", stdout);
-    const double c[] = {r->cost_per_lead_minor, r->acquisition_cost_minor};
-    for (int k = 0; k < 2; k++) {
-        printf(json ? ",\"%s\":" : "%.0s,", dn[k + 3]);
-        num_or_null(c[k], json);
-    }
-    fputs(json ? "}" : "\n", stdout);
+    if (rf_report_init(out, funnel_cols, FU_NCOLS, r->nsources + r->nmonths + 1, r->currency) != 0)
+        return -1;
+    int i = 0;
+    for (int k = 0; k < r->nsources; k++)
+        funnel_row(out, i++, "source", &r->sources[k]);
+    for (int k = 0; k < r->nmonths; k++)
+        funnel_row(out, i++, "month", &r->months[k]);
+    funnel_row(out, i, "total", &r->total);
+    return 0;
 }
 
 int report_funnel(int argc, char **argv)
@@ -460,36 +441,30 @@ int report_funnel(int argc, char **argv)
     cw_status s = cw_funnel_compute(st, &fo, &r);
     if (s != CW_OK) {
         rc = report_error(st, s);
-    } else if (o.format == CLI_FMT_TABLE) {
-        int exp = cw_currency_exponent(r->currency);
-        char range[64];
-        range_label(&o, range, sizeof range);
-        printf("Journey funnel (See-Think-Do-Care), visitors first seen %s (distinct visitors "
-               "per stage; rates in %%; costs in %s, '-' = none given)\n\n",
-               range, r->currency[0] ? r->currency : "-");
-        funnel_rows("source", r->sources, r->nsources, exp);
-        putchar('\n');
-        funnel_rows("month", r->months, r->nmonths, exp);
-        putchar('\n');
-        funnel_rows("total", &r->total, 1, exp);
     } else {
-        int json = o.format == CLI_FMT_JSON;
-        if (json)
-            printf("{\"report\":\"funnel\",\"currency\":\"%s\",\"rows\":[\n", r->currency);
-        else
-            printf("by,key,visit,lead,registration,paid,upgrade,visit_to_registration_pct,"
-                   "registration_to_paid_pct,paid_to_upgrade_pct,currency,cost_minor,"
-                   "cost_per_lead_minor,acquisition_cost_minor\n");
-        for (int i = 0; i < r->nsources; i++) {
-            funnel_csv_row("source", &r->sources[i], r->currency, json);
-            fputs(json ? ",\n" : "", stdout);
+        rf_report rows;
+        if (funnel_report(r, &rows) != 0) {
+            rc = EXIT_INTERNAL;
+        } else if (o.format == CLI_FMT_TABLE) {
+            char range[64];
+            range_label(&o, range, sizeof range);
+            printf("Journey funnel (See-Think-Do-Care), visitors first seen %s (distinct visitors "
+                   "per stage; rates in %%; costs in %s, '-' = none given)\n\n",
+                   range, r->currency[0] ? r->currency : "-");
+            int cols[FU_NCOLS], n = 0;
+            for (int c = 0; c < FU_NCOLS; c++)
+                if (funnel_cols[c].tables & 1)
+                    cols[n++] = c;
+            rf_report_table_cols(&rows, cols, n, 0, r->nsources, "source");
+            putchar('\n');
+            rf_report_table_cols(&rows, cols, n, r->nsources, r->nmonths, "month");
+            putchar('\n');
+            rf_report_table_cols(&rows, cols, n, r->nsources + r->nmonths, 1, "total");
+        } else {
+            const rf_meta meta[] = {{"report", "funnel", 0}, {"currency", r->currency, 0}};
+            rf_report_emit(&rows, (int)o.format, meta, 2, "rows", o.offset, o.limit);
         }
-        for (int i = 0; i < r->nmonths; i++) {
-            funnel_csv_row("month", &r->months[i], r->currency, json);
-            fputs(json ? ",\n" : "", stdout);
-        }
-        funnel_csv_row("total", &r->total, r->currency, json);
-        fputs(json ? "]}\n" : "", stdout);
+        rf_report_free(&rows);
     }
     cw_funnel_free(r);
     cw_store_close(st);
