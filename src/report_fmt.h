@@ -57,17 +57,17 @@ void rf_rows_end(rf_rows *r);
  * major units: grouped ("12,345.67") in the table, exact plain decimals
  * ("12345.67", as many decimals as the currency's exponent) in CSV and JSON,
  * with a `currency` field (an RF_CURRENCY column, or else one added after
- * the first column) whenever the report has a money column. An undefined value is "-" in the table, empty in CSV and
- * null in JSON. */
+ * the first column) whenever the report has a money column. An undefined value is "-" in the table,
+ * empty in CSV and null in JSON. */
 typedef enum rf_kind {
-    RF_TEXT,  /* a string */
-    RF_INT,   /* a whole number */
-    RF_MONEY, /* minor units of the report's currency */
-    RF_PCT,   /* a rate or percentage: `decimals` in the table, 4 in CSV/JSON */
-    RF_NUM,   /* any other number, as RF_PCT */
-    RF_DATE,  /* a UTC day number, printed YYYY-MM-DD */
-    RF_BOOL,  /* 1/0 in CSV, true/false in JSON, yes/no in the table */
-    RF_TIME,  /* UTC seconds: YYYY-MM-DD in the table, ISO 8601 time otherwise */
+    RF_TEXT,    /* a string */
+    RF_INT,     /* a whole number */
+    RF_MONEY,   /* minor units of the report's currency */
+    RF_PCT,     /* a rate or percentage: `decimals` in the table, 4 in CSV/JSON */
+    RF_NUM,     /* any other number, as RF_PCT */
+    RF_DATE,    /* a UTC day number, printed YYYY-MM-DD */
+    RF_BOOL,    /* 1/0 in CSV, true/false in JSON, yes/no in the table */
+    RF_TIME,    /* UTC seconds: YYYY-MM-DD in the table, ISO 8601 time otherwise */
     RF_CURRENCY /* the report's currency code (no value to set): where
                    it is placed, no currency column is added */
 } rf_kind;

@@ -203,86 +203,126 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
     }
 }
 
-static void reasons_csv(const cw_reasons_report *r, const rr_opts *o)
+/* The reasons report's rows for CSV and JSON Lines: the lost MRR by cause
+ * (segment "all", then avoidable, unavoidable, total, then by segment), or
+ * with --postmortem one row per churned account with its last metrics. */
+static const rf_col reasons_cols[] = {
+    {"segment", RF_TEXT, 0, NULL, 0, NULL},      {"cause", RF_TEXT, 0, NULL, 0, NULL},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL}, {"accounts", RF_INT, 0, NULL, 0, NULL},
+    {"lost_mrr", RF_MONEY, 0, NULL, 0, NULL},
+};
+
+static void reasons_cell(rf_report *out, int row, const char *segment, const char *cause,
+                         const cw_reasons_cell *c)
 {
+    rf_set_text(out, row, 0, segment);
+    rf_set_text(out, row, 1, cause);
+    rf_set_int(out, row, 3, c->accounts);
+    rf_set_money(out, row, 4, c->lost_mrr_minor);
+}
+
+enum {
+    PM_ACCOUNT,
+    PM_SEGMENT,
+    PM_DATE,
+    PM_CAUSE,
+    PM_SOURCE,
+    PM_REASON,
+    PM_CURRENCY,
+    PM_LOST,
+    PM_SNAPSHOT,
+    PM_METRICS
+};
+
+static int reasons_rows(const cw_reasons_report *r, const rr_opts *o)
+{
+    rf_report rows;
     if (o->postmortem) {
-        printf("account_id,segment,churn_date,cause,reason_source,reason,currency,"
-               "lost_mrr_minor,snapshot_date");
+        enum { NC = PM_METRICS + CW_POSTMORTEM_NMETRICS + 1 };
+        rf_col cols[NC] = {
+            {"account_id", RF_TEXT, 0, NULL, 0, NULL},    {"segment", RF_TEXT, 0, NULL, 0, NULL},
+            {"churn_date", RF_DATE, 0, NULL, 0, NULL},    {"cause", RF_TEXT, 0, NULL, 0, NULL},
+            {"reason_source", RF_TEXT, 0, NULL, 0, NULL}, {"reason", RF_TEXT, 0, NULL, 0, NULL},
+            {"currency", RF_CURRENCY, 0, NULL, 0, NULL},  {"lost_mrr", RF_MONEY, 0, NULL, 0, NULL},
+            {"snapshot_date", RF_DATE, 0, NULL, 0, NULL},
+        };
         for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++)
-            printf(",%s", cw_postmortem_metric_name(k));
-        printf(",alerts_scores\n");
-        for (int64_t i = 0; i < r->naccounts; i++) {
+            cols[PM_METRICS + k] = (rf_col){cw_postmortem_metric_name(k), RF_NUM, 0, NULL, 0, NULL};
+        cols[NC - 1] = (rf_col){"alerts_scores", RF_TEXT, 0, NULL, 0, NULL};
+        if (rf_report_init(&rows, cols, NC, (int)r->naccounts, r->currency) != 0)
+            return EXIT_INTERNAL;
+        for (int i = 0; i < (int)r->naccounts; i++) {
             const cw_churned_account *a = &r->accounts[i];
-            char day[32];
-            rf_csv_string(a->account_id);
-            putchar(',');
-            rf_csv_string(a->segment);
-            printf(",%s,%s,%s,", cw_time_format(a->churn_ts_unix, CW_TIME_DATE, day, sizeof day),
-                   cw_churn_cause_name(a->cause),
-                   !a->reason              ? ""
-                   : a->reason_from_survey ? "exit_survey"
-                                           : "churn_reason");
-            rf_csv_string(a->reason);
-            printf(",%s,%" PRId64 ",", r->currency, a->lost_mrr_minor);
-            if (a->snapshot_day >= 0)
-                fputs(cw_time_format(a->snapshot_day * 86400, CW_TIME_DATE, day, sizeof day),
-                      stdout);
-            for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
-                putchar(',');
-                num_or_null(a->metrics[k], 0);
-            }
-            printf(",not available yet\n");
+            rf_set_text(&rows, i, PM_ACCOUNT, a->account_id);
+            rf_set_text(&rows, i, PM_SEGMENT, a->segment);
+            /* a day: the time of day is not part of a churn date */
+            rf_set_date(&rows, i, PM_DATE, a->churn_ts_unix / 86400);
+            rf_set_text(&rows, i, PM_CAUSE, cw_churn_cause_name(a->cause));
+            rf_set_text(&rows, i, PM_SOURCE,
+                        !a->reason              ? NULL
+                        : a->reason_from_survey ? "exit_survey"
+                                                : "churn_reason");
+            rf_set_text(&rows, i, PM_REASON, a->reason);
+            rf_set_money(&rows, i, PM_LOST, a->lost_mrr_minor);
+            rf_set_date(&rows, i, PM_SNAPSHOT, a->snapshot_day);
+            for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++)
+                rf_set_num(&rows, i, PM_METRICS + k, a->metrics[k]);
+            rf_set_text(&rows, i, NC - 1, "not available yet");
         }
-        return;
+        rf_report_emit(&rows, (int)o->format, NULL, 0, NULL, o->offset, o->limit);
+        rf_report_free(&rows);
+        return 0;
     }
-    printf("segment,cause,currency,accounts,lost_mrr_minor\n");
+    int n = CW_CAUSE__COUNT + 3 + r->nsegments * CW_CAUSE__COUNT, i = 0;
+    if (rf_report_init(&rows, reasons_cols, 5, n, r->currency) != 0)
+        return EXIT_INTERNAL;
     for (int c = 0; c < CW_CAUSE__COUNT; c++)
-        printf("all,%s,%s,%" PRId64 ",%" PRId64 "\n", cw_churn_cause_name((cw_churn_cause)c),
-               r->currency, r->by_cause[c].accounts, r->by_cause[c].lost_mrr_minor);
-    printf("all,avoidable,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->avoidable.accounts,
-           r->avoidable.lost_mrr_minor);
-    printf("all,unavoidable,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->unavoidable.accounts,
-           r->unavoidable.lost_mrr_minor);
-    printf("all,total,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->total.accounts,
-           r->total.lost_mrr_minor);
+        reasons_cell(&rows, i++, "all", cw_churn_cause_name((cw_churn_cause)c), &r->by_cause[c]);
+    reasons_cell(&rows, i++, "all", "avoidable", &r->avoidable);
+    reasons_cell(&rows, i++, "all", "unavoidable", &r->unavoidable);
+    reasons_cell(&rows, i++, "all", "total", &r->total);
     for (int g = 0; g < r->nsegments; g++)
-        for (int c = 0; c < CW_CAUSE__COUNT; c++) {
-            rf_csv_string(r->segments[g].segment);
-            printf(",%s,%s,%" PRId64 ",%" PRId64 "\n", cw_churn_cause_name((cw_churn_cause)c),
-                   r->currency, r->segments[g].by_cause[c].accounts,
-                   r->segments[g].by_cause[c].lost_mrr_minor);
-        }
+        for (int c = 0; c < CW_CAUSE__COUNT; c++)
+            reasons_cell(&rows, i++, r->segments[g].segment, cw_churn_cause_name((cw_churn_cause)c),
+                         &r->segments[g].by_cause[c]);
+    rf_report_emit(&rows, (int)o->format, NULL, 0, NULL, o->offset, o->limit);
+    rf_report_free(&rows);
+    return 0;
 }
 
-static void json_cell(const char *key, const cw_reasons_cell *c)
+static void json_cell(const char *key, const cw_reasons_cell *c, int exp)
 {
-    printf("\"%s\":{\"accounts\":%" PRId64 ",\"lost_mrr_minor\":%" PRId64 "}", key, c->accounts,
-           c->lost_mrr_minor);
+    char major[32];
+    rf_major(c->lost_mrr_minor, exp, major, sizeof major);
+    printf("\"%s\":{\"accounts\":%" PRId64 ",\"lost_mrr\":%s}", key, c->accounts, major);
 }
 
+/* One JSON document: the totals by cause, by segment and the accounts. */
 static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
 {
+    int exp = cw_currency_exponent(r->currency);
+    char major[32];
     printf("{\"report\":\"reasons\",\"currency\":\"%s\",\"segment\":", r->currency);
     rf_json_string(o->segment);
     fputs(",\"by_cause\":{", stdout);
     for (int c = 0; c < CW_CAUSE__COUNT; c++) {
         if (c)
             putchar(',');
-        json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->by_cause[c]);
+        json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->by_cause[c], exp);
     }
     fputs("},", stdout);
-    json_cell("avoidable", &r->avoidable);
+    json_cell("avoidable", &r->avoidable, exp);
     putchar(',');
-    json_cell("unavoidable", &r->unavoidable);
+    json_cell("unavoidable", &r->unavoidable, exp);
     putchar(',');
-    json_cell("total", &r->total);
+    json_cell("total", &r->total, exp);
     fputs(",\"segments\":[", stdout);
     for (int g = 0; g < r->nsegments; g++) {
         printf("%s\n{\"segment\":", g ? "," : "");
         rf_json_string(r->segments[g].segment);
         for (int c = 0; c < CW_CAUSE__COUNT; c++) {
             putchar(',');
-            json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->segments[g].by_cause[c]);
+            json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->segments[g].by_cause[c], exp);
         }
         putchar('}');
     }
@@ -300,7 +340,8 @@ static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
         rf_json_string(!a->reason ? NULL : a->reason_from_survey ? "exit_survey" : "churn_reason");
         fputs(",\"reason\":", stdout);
         rf_json_string(a->reason);
-        printf(",\"lost_mrr_minor\":%" PRId64, a->lost_mrr_minor);
+        rf_major(a->lost_mrr_minor, exp, major, sizeof major);
+        printf(",\"lost_mrr\":%s", major);
         if (o->postmortem) {
             fputs(",\"snapshot_date\":", stdout);
             rf_json_string(a->snapshot_day >= 0 ? cw_time_format(a->snapshot_day * 86400,
@@ -354,8 +395,8 @@ int report_reasons(int argc, char **argv)
         cw_status s = cw_reasons_compute(st, &ro, &r);
         if (s != CW_OK)
             rc = report_error(st, s);
-        else if (o.format == CLI_FMT_CSV)
-            reasons_csv(r, &o);
+        else if (o.format == CLI_FMT_CSV || o.format == CLI_FMT_JSONL)
+            rc = reasons_rows(r, &o);
         else if (o.format == CLI_FMT_JSON)
             reasons_json(r, &o);
         else
@@ -372,8 +413,21 @@ int report_reasons(int argc, char **argv)
 
 /* The funnel's rows (by source, by month, the total), described once. */
 enum {
-    FU_BY, FU_KEY, FU_VISIT, FU_LEAD, FU_REG, FU_PAID, FU_UPGRADE, FU_VISIT_REG, FU_REG_PAID,
-    FU_PAID_UPG, FU_CURRENCY, FU_COST, FU_PER_LEAD, FU_PER_CUSTOMER, FU_NCOLS
+    FU_BY,
+    FU_KEY,
+    FU_VISIT,
+    FU_LEAD,
+    FU_REG,
+    FU_PAID,
+    FU_UPGRADE,
+    FU_VISIT_REG,
+    FU_REG_PAID,
+    FU_PAID_UPG,
+    FU_CURRENCY,
+    FU_COST,
+    FU_PER_LEAD,
+    FU_PER_CUSTOMER,
+    FU_NCOLS
 };
 static const rf_col funnel_cols[FU_NCOLS] = {
     {"by", RF_TEXT, 0, NULL, 0, NULL},
@@ -482,9 +536,21 @@ static int has_change(const cw_chain_account *a)
 
 /* The chain report's accounts, described once. */
 enum {
-    CN_ACCOUNT, CN_SEGMENT, CN_USERS_START, CN_USERS_LOST, CN_FIRST_LOSS, CN_NEXT_CHANGE,
-    CN_OUTCOME, CN_SEATS_BEFORE, CN_SEATS_AFTER, CN_SEATS_LOST, CN_CURRENCY, CN_MRR_BEFORE,
-    CN_MRR_AFTER, CN_MRR_LOST, CN_NCOLS
+    CN_ACCOUNT,
+    CN_SEGMENT,
+    CN_USERS_START,
+    CN_USERS_LOST,
+    CN_FIRST_LOSS,
+    CN_NEXT_CHANGE,
+    CN_OUTCOME,
+    CN_SEATS_BEFORE,
+    CN_SEATS_AFTER,
+    CN_SEATS_LOST,
+    CN_CURRENCY,
+    CN_MRR_BEFORE,
+    CN_MRR_AFTER,
+    CN_MRR_LOST,
+    CN_NCOLS
 };
 static const rf_col chain_cols[CN_NCOLS] = {
     {"account_id", RF_TEXT, 1, "account", 0, NULL},
@@ -572,10 +638,12 @@ int report_chain(int argc, char **argv)
         rf_report_table(&rows, 1);
     } else {
         char from[16], to[16], n[6][24], pct[32], lost[32];
-        snprintf(from, sizeof from, "%04d-%02d", r->from_month / 12 % 10000, r->from_month % 12 + 1);
+        snprintf(from, sizeof from, "%04d-%02d", r->from_month / 12 % 10000,
+                 r->from_month % 12 + 1);
         snprintf(to, sizeof to, "%04d-%02d", r->to_month / 12 % 10000, r->to_month % 12 + 1);
-        const int64_t nv[] = {r->users_start,        r->users_lost,          r->accounts_with_user_loss,
-                              r->accounts_seat_loss, r->accounts_cancelled,  r->accounts_not_paying};
+        const int64_t nv[] = {
+            r->users_start,        r->users_lost,         r->accounts_with_user_loss,
+            r->accounts_seat_loss, r->accounts_cancelled, r->accounts_not_paying};
         for (int k = 0; k < 6; k++)
             snprintf(n[k], sizeof n[k], "%" PRId64, nv[k]);
         snprintf(pct, sizeof pct, "%.4f", r->user_churn_pct);
