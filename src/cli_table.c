@@ -172,7 +172,9 @@ static const cli_option o_report_reasons[] = {
     {"segment", 's', "S", "only accounts of segment S"},
     {"postmortem", 'p', NULL, "each churned account's last metrics before it churned"},
     {"map", 'm', "\"kw=cause;...\"", "churn-reason keywords to causes (reports.reason_map)"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "; money in major units"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -180,7 +182,9 @@ static const cli_option o_report_funnel[] = {
     O_DB,
     {"from", 'f', "MONTH", "first month, YYYY-MM (a date means its month)"},
     {"to", 't', "MONTH", "last month"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "; money in major units"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -189,7 +193,9 @@ static const cli_option o_report_chain[] = {
     {"from", 'f', "MONTH", "first month, YYYY-MM (a date means its month)"},
     {"to", 't', "MONTH", "last month"},
     {"segment", 's', "S", "only accounts of segment S"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "; money in major units"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -201,7 +207,9 @@ static const cli_option o_report_survival[] = {
     {"unit", 'u', "U", "days or months (default)"},
     {"horizon", 'h', "N", "cut follow-up at N units"},
     {"confidence", 'C', "X", "confidence of the bands (default 0.95)"},
-    O_FORMAT('F', F_TCJ "; csv prints every curve point"),
+    O_FORMAT('F', F_ALL "; csv and jsonl give every curve point"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 

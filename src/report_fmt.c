@@ -216,7 +216,7 @@ void rf_set_money_d(rf_report *r, int row, int col, double minor)
 
 void rf_set_num(rf_report *r, int row, int col, double x)
 {
-    if (!isnan(x))
+    if (isfinite(x))
         at(r, row, col)->d = x;
 }
 
@@ -274,6 +274,12 @@ static const char *cell_text(const rf_report *r, int row, int col, int table, ch
     case RF_PCT:
     case RF_NUM: snprintf(buf, n, "%.*f", table ? c->decimals : 4, v->d); break;
     case RF_DATE: cw_time_format(v->i * 86400, CW_TIME_DATE, buf, n); break;
+    case RF_REAL:
+        if (table)
+            snprintf(buf, n, "%.*f", c->decimals, v->d);
+        else if (n >= CW_JSON_NUM_MAX)
+            cw_json_fmt_num(v->d, 10, 0, buf);
+        break;
     case RF_TIME: cw_time_format(v->i, table ? CW_TIME_DATE : CW_TIME_TIMESTAMP, buf, n); break;
     case RF_CURRENCY: break;
     case RF_BOOL: snprintf(buf, n, "%s", table ? (v->i ? "yes" : "no") : v->i ? "1" : "0"); break;
@@ -329,7 +335,7 @@ static int has_money(const rf_report *r)
 
 static void emit_csv_row(const rf_report *r, int row, int money)
 {
-    char buf[64];
+    char buf[CW_JSON_NUM_MAX];
     for (int c = 0; c < r->ncols; c++) {
         if (r->cols[c].tables & RF_TABLE_ONLY)
             continue;
@@ -350,7 +356,7 @@ static void emit_csv_row(const rf_report *r, int row, int money)
 
 static void emit_json_row(const rf_report *r, int row, int money)
 {
-    char buf[64];
+    char buf[CW_JSON_NUM_MAX];
     putchar('{');
     for (int c = 0; c < r->ncols; c++) {
         const rf_col *col = &r->cols[c];

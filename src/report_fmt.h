@@ -65,6 +65,8 @@ typedef enum rf_kind {
     RF_MONEY,   /* minor units of the report's currency */
     RF_PCT,     /* a rate or percentage: `decimals` in the table, 4 in CSV/JSON */
     RF_NUM,     /* any other number, as RF_PCT */
+    RF_REAL,    /* a number to ten significant digits in CSV and JSON (plain
+                   notation, cw_json_fmt_num); `decimals` in a table */
     RF_DATE,    /* a UTC day number, printed YYYY-MM-DD */
     RF_BOOL,    /* 1/0 in CSV, true/false in JSON, yes/no in the table */
     RF_TIME,    /* UTC seconds: YYYY-MM-DD in the table, ISO 8601 time otherwise */
@@ -108,7 +110,7 @@ int rf_report_init(rf_report *r, const rf_col *cols, int ncols, int nrows, const
 void rf_report_free(rf_report *r);
 /* Value setters; a text is copied when it fits RF_CELL bytes, else
  * borrowed until the report is printed. rf_set_num/rf_set_money_d leave
- * the value undefined for NaN. */
+ * the value undefined for NaN and infinities. */
 void rf_set_text(rf_report *r, int row, int col, const char *s);
 void rf_set_int(rf_report *r, int row, int col, int64_t v);
 void rf_set_money(rf_report *r, int row, int col, int64_t minor);
