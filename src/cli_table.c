@@ -218,7 +218,9 @@ static const cli_option o_report_plays[] = {
     {"from", 'f', "DATE", "first alert opening day"},
     {"to", 't', "DATE", "last alert opening day"},
     {"horizon", 'h', "DAYS", "churn and recovery window after an alert (default 90)"},
-    O_FORMAT('F', F_TC),
+    O_FORMAT('F', F_ALL),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 

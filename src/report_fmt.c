@@ -272,7 +272,13 @@ static const char *cell_text(const rf_report *r, int row, int col, int table, ch
             rf_major(v->i, r->exp, buf, n);
         break;
     case RF_PCT:
-    case RF_NUM: snprintf(buf, n, "%.*f", table ? c->decimals : 4, v->d); break;
+    case RF_NUM:
+        snprintf(buf, n, "%.*f",
+                 table              ? c->decimals
+                 : c->data_decimals ? c->data_decimals
+                                    : 4,
+                 v->d);
+        break;
     case RF_DATE: cw_time_format(v->i * 86400, CW_TIME_DATE, buf, n); break;
     case RF_REAL:
         if (table)

@@ -63,7 +63,7 @@ typedef enum rf_kind {
     RF_TEXT,    /* a string */
     RF_INT,     /* a whole number */
     RF_MONEY,   /* minor units of the report's currency */
-    RF_PCT,     /* a rate or percentage: `decimals` in the table, 4 in CSV/JSON */
+    RF_PCT,     /* a rate or percentage: `decimals` in the table, `data_decimals` in CSV/JSON */
     RF_NUM,     /* any other number, as RF_PCT */
     RF_REAL,    /* a number to ten significant digits in CSV and JSON (plain
                    notation, cw_json_fmt_num); `decimals` in a table */
@@ -82,6 +82,7 @@ typedef struct rf_col {
     int decimals;      /* RF_PCT / RF_NUM digits after the point in a table */
     const char *undef; /* an undefined value in the table and CSV (NULL: "-"
                           in the table, empty in CSV); JSON has null */
+    int data_decimals; /* RF_PCT / RF_NUM digits in CSV and JSON (0: 4) */
 } rf_col;
 #define RF_TABLE_ONLY 0x80000000u
 #define RF_CELL       72 /* a segment name (64 bytes) fits */

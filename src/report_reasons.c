@@ -207,9 +207,9 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
  * (segment "all", then avoidable, unavoidable, total, then by segment), or
  * with --postmortem one row per churned account with its last metrics. */
 static const rf_col reasons_cols[] = {
-    {"segment", RF_TEXT, 0, NULL, 0, NULL},      {"cause", RF_TEXT, 0, NULL, 0, NULL},
-    {"currency", RF_CURRENCY, 0, NULL, 0, NULL}, {"accounts", RF_INT, 0, NULL, 0, NULL},
-    {"lost_mrr", RF_MONEY, 0, NULL, 0, NULL},
+    {"segment", RF_TEXT, 0, NULL, 0, NULL, 0},      {"cause", RF_TEXT, 0, NULL, 0, NULL, 0},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL, 0}, {"accounts", RF_INT, 0, NULL, 0, NULL, 0},
+    {"lost_mrr", RF_MONEY, 0, NULL, 0, NULL, 0},
 };
 
 static void reasons_cell(rf_report *out, int row, const char *segment, const char *cause,
@@ -240,15 +240,20 @@ static int reasons_rows(const cw_reasons_report *r, const rr_opts *o)
     if (o->postmortem) {
         enum { NC = PM_METRICS + CW_POSTMORTEM_NMETRICS + 1 };
         rf_col cols[NC] = {
-            {"account_id", RF_TEXT, 0, NULL, 0, NULL},    {"segment", RF_TEXT, 0, NULL, 0, NULL},
-            {"churn_date", RF_DATE, 0, NULL, 0, NULL},    {"cause", RF_TEXT, 0, NULL, 0, NULL},
-            {"reason_source", RF_TEXT, 0, NULL, 0, NULL}, {"reason", RF_TEXT, 0, NULL, 0, NULL},
-            {"currency", RF_CURRENCY, 0, NULL, 0, NULL},  {"lost_mrr", RF_MONEY, 0, NULL, 0, NULL},
-            {"snapshot_date", RF_DATE, 0, NULL, 0, NULL},
+            {"account_id", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"segment", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"churn_date", RF_DATE, 0, NULL, 0, NULL, 0},
+            {"cause", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"reason_source", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"reason", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"currency", RF_CURRENCY, 0, NULL, 0, NULL, 0},
+            {"lost_mrr", RF_MONEY, 0, NULL, 0, NULL, 0},
+            {"snapshot_date", RF_DATE, 0, NULL, 0, NULL, 0},
         };
         for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++)
-            cols[PM_METRICS + k] = (rf_col){cw_postmortem_metric_name(k), RF_NUM, 0, NULL, 0, NULL};
-        cols[NC - 1] = (rf_col){"alerts_scores", RF_TEXT, 0, NULL, 0, NULL};
+            cols[PM_METRICS + k] =
+                (rf_col){cw_postmortem_metric_name(k), RF_NUM, 0, NULL, 0, NULL, 0};
+        cols[NC - 1] = (rf_col){"alerts_scores", RF_TEXT, 0, NULL, 0, NULL, 0};
         if (rf_report_init(&rows, cols, NC, (int)r->naccounts, r->currency) != 0)
             return EXIT_INTERNAL;
         for (int i = 0; i < (int)r->naccounts; i++) {
@@ -430,20 +435,20 @@ enum {
     FU_NCOLS
 };
 static const rf_col funnel_cols[FU_NCOLS] = {
-    {"by", RF_TEXT, 0, NULL, 0, NULL},
-    {"key", RF_TEXT, 1, NULL, 0, NULL},
-    {"visit", RF_INT, 1, NULL, 0, NULL},
-    {"lead", RF_INT, 1, NULL, 0, NULL},
-    {"registration", RF_INT, 1, NULL, 0, NULL},
-    {"paid", RF_INT, 1, NULL, 0, NULL},
-    {"upgrade", RF_INT, 1, NULL, 0, NULL},
-    {"visit_to_registration_pct", RF_PCT, 1, "visit->reg %", 1, NULL},
-    {"registration_to_paid_pct", RF_PCT, 1, "reg->paid %", 1, NULL},
-    {"paid_to_upgrade_pct", RF_PCT, 1, "paid->upg %", 1, NULL},
-    {"currency", RF_CURRENCY, 0, NULL, 0, NULL},
-    {"cost", RF_MONEY, 1, NULL, 0, NULL},
-    {"cost_per_lead", RF_MONEY, 1, "per lead", 0, NULL},
-    {"acquisition_cost", RF_MONEY, 1, "per customer", 0, NULL},
+    {"by", RF_TEXT, 0, NULL, 0, NULL, 0},
+    {"key", RF_TEXT, 1, NULL, 0, NULL, 0},
+    {"visit", RF_INT, 1, NULL, 0, NULL, 0},
+    {"lead", RF_INT, 1, NULL, 0, NULL, 0},
+    {"registration", RF_INT, 1, NULL, 0, NULL, 0},
+    {"paid", RF_INT, 1, NULL, 0, NULL, 0},
+    {"upgrade", RF_INT, 1, NULL, 0, NULL, 0},
+    {"visit_to_registration_pct", RF_PCT, 1, "visit->reg %", 1, NULL, 0},
+    {"registration_to_paid_pct", RF_PCT, 1, "reg->paid %", 1, NULL, 0},
+    {"paid_to_upgrade_pct", RF_PCT, 1, "paid->upg %", 1, NULL, 0},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL, 0},
+    {"cost", RF_MONEY, 1, NULL, 0, NULL, 0},
+    {"cost_per_lead", RF_MONEY, 1, "per lead", 0, NULL, 0},
+    {"acquisition_cost", RF_MONEY, 1, "per customer", 0, NULL, 0},
 };
 
 static void funnel_row(rf_report *out, int i, const char *by, const cw_funnel_row *r)
@@ -553,20 +558,20 @@ enum {
     CN_NCOLS
 };
 static const rf_col chain_cols[CN_NCOLS] = {
-    {"account_id", RF_TEXT, 1, "account", 0, NULL},
-    {"segment", RF_TEXT, 1, NULL, 0, NULL},
-    {"users_start", RF_INT, 1, "users start", 0, NULL},
-    {"users_lost", RF_INT, 1, "users lost", 0, NULL},
-    {"first_loss", RF_TIME, 1, "first loss", 0, NULL},
-    {"next_change", RF_TIME, 1, "next change", 0, NULL},
-    {"outcome", RF_TEXT, 1, NULL, 0, NULL},
-    {"seats_before", RF_INT, 1, "seats before", 0, NULL},
-    {"seats_after", RF_INT, 1, "seats after", 0, NULL},
-    {"seats_lost", RF_INT, 1, "seats lost", 0, NULL},
-    {"currency", RF_CURRENCY, 0, NULL, 0, NULL},
-    {"mrr_before", RF_MONEY, 0, NULL, 0, NULL},
-    {"mrr_after", RF_MONEY, 0, NULL, 0, NULL},
-    {"mrr_lost", RF_MONEY, 1, "MRR lost", 0, NULL},
+    {"account_id", RF_TEXT, 1, "account", 0, NULL, 0},
+    {"segment", RF_TEXT, 1, NULL, 0, NULL, 0},
+    {"users_start", RF_INT, 1, "users start", 0, NULL, 0},
+    {"users_lost", RF_INT, 1, "users lost", 0, NULL, 0},
+    {"first_loss", RF_TIME, 1, "first loss", 0, NULL, 0},
+    {"next_change", RF_TIME, 1, "next change", 0, NULL, 0},
+    {"outcome", RF_TEXT, 1, NULL, 0, NULL, 0},
+    {"seats_before", RF_INT, 1, "seats before", 0, NULL, 0},
+    {"seats_after", RF_INT, 1, "seats after", 0, NULL, 0},
+    {"seats_lost", RF_INT, 1, "seats lost", 0, NULL, 0},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL, 0},
+    {"mrr_before", RF_MONEY, 0, NULL, 0, NULL, 0},
+    {"mrr_after", RF_MONEY, 0, NULL, 0, NULL, 0},
+    {"mrr_lost", RF_MONEY, 1, "MRR lost", 0, NULL, 0},
 };
 
 static int chain_rows(const cw_chain_report *r, rf_report *out)

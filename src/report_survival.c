@@ -130,15 +130,15 @@ static int write_rows(const cw_survival_report *r, cli_format format, int64_t of
 {
     enum { GROUP, T, AT_RISK, EVENTS, CENSORED, SURV, SE, LOWER, UPPER, NC };
     const rf_col cols[NC] = {
-        {"group", RF_TEXT, 0, NULL, 0, NULL},
-        {r->unit_months ? "t_months" : "t_days", RF_REAL, 0, NULL, 0, NULL},
-        {"at_risk", RF_INT, 0, NULL, 0, NULL},
-        {"events", RF_INT, 0, NULL, 0, NULL},
-        {"censored", RF_INT, 0, NULL, 0, NULL},
-        {"survival", RF_REAL, 0, NULL, 0, NULL},
-        {"se", RF_REAL, 0, NULL, 0, NULL},
-        {"lower", RF_REAL, 0, NULL, 0, NULL},
-        {"upper", RF_REAL, 0, NULL, 0, NULL},
+        {"group", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {r->unit_months ? "t_months" : "t_days", RF_REAL, 0, NULL, 0, NULL, 0},
+        {"at_risk", RF_INT, 0, NULL, 0, NULL, 0},
+        {"events", RF_INT, 0, NULL, 0, NULL, 0},
+        {"censored", RF_INT, 0, NULL, 0, NULL, 0},
+        {"survival", RF_REAL, 0, NULL, 0, NULL, 0},
+        {"se", RF_REAL, 0, NULL, 0, NULL, 0},
+        {"lower", RF_REAL, 0, NULL, 0, NULL, 0},
+        {"upper", RF_REAL, 0, NULL, 0, NULL, 0},
     };
     int64_t n = 0;
     for (int i = 0; i < r->ngroups; i++)

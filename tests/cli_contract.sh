@@ -138,6 +138,108 @@ got=$("$BIN" score --db w.db --no-compute --offset 1 --limit 2 | tail -n +4 | aw
   bad "report revenue --from DATE is not its month"
 expect "alerts show json is one object" 0 '{"id":' -- alerts show 1 --db w.db --format json
 
+# ---- the report skeleton (report_fmt.c): every report in every format ----------
+# report_rows NAME KEY ARGS...: jsonl is one object a line; json is one document
+# whose KEY array equals those lines (KEY "-": the json document has a shape of
+# its own, checked elsewhere); csv has a header naming the jsonl keys and one
+# line per jsonl object with the same values; --offset 1 --limit 2 selects
+# lines 2 and 3 in csv and jsonl.
+report_rows() {
+  local name=$1 key=$2; shift 2
+  "$BIN" "$@" --format jsonl >r.jsonl 2>/dev/null || { bad "$name jsonl failed"; return; }
+  "$BIN" "$@" --format json >r.json 2>/dev/null || { bad "$name json failed"; return; }
+  "$BIN" "$@" --format csv >r.csv 2>/dev/null || { bad "$name csv failed"; return; }
+  "$BIN" "$@" --format csv --offset 1 --limit 2 >p.csv 2>/dev/null
+  "$BIN" "$@" --format jsonl --offset 1 --limit 2 >p.jsonl 2>/dev/null
+  python3 - "$name" "$key" <<'PY' && ok || bad "$name: json / jsonl / csv / offset / limit disagree"
+import csv, json, sys
+name, key = sys.argv[1], sys.argv[2]
+lines = [json.loads(l) for l in open("r.jsonl")]
+assert len(lines) >= 1, name
+if key != "-":
+    assert json.load(open("r.json"))[key] == lines, name
+def same(c, j):  # a csv cell and a json value
+    if j is None:  # undefined; ltv's all-segments row is "(all)" in csv
+        return c in ("", "(all)")
+    if isinstance(j, bool):
+        return c == ("1" if j else "0")
+    if isinstance(j, (int, float)):
+        return c != "" and float(c) == j
+    return c == j
+rows = list(csv.reader(open("r.csv", newline="")))
+assert rows[0] == list(lines[0].keys()), (name, rows[0], list(lines[0].keys()))
+assert len(rows) - 1 == len(lines), (name, len(rows), len(lines))
+for r, l in zip(rows[1:], lines):
+    assert all(same(c, j) for c, j in zip(r, l.values())), (name, r, l)
+part = list(csv.reader(open("p.csv", newline="")))
+assert part[0] == rows[0] and part[1:] == rows[2:4], name
+assert [json.loads(l) for l in open("p.jsonl")] == lines[1:3], name
+# money: the currency field names a currency and no field is in minor units
+assert all("currency" in l for l in lines) or not any(k.startswith("mrr") for k in lines[0]), name
+assert not any(k.endswith("_minor") for k in lines[0]), name
+PY
+}
+report_rows "report revenue" periods report revenue --db w.db
+report_rows "report retention" periods report retention --db w.db --by quarter
+report_rows "report cohorts" - report cohorts --db w.db --months 3
+report_rows "report ltv" segments report ltv --db w.db
+report_rows "report reasons" - report reasons --db w.db
+report_rows "report reasons --postmortem" - report reasons --db w.db --postmortem
+report_rows "report funnel" rows report funnel --db w.db
+report_rows "report chain" accounts report chain --db w.db --from 2025-01
+report_rows "report survival" - report survival --db w.db
+# The table shows the same periods and segments as the csv (one line each
+# after the column header).
+n_csv=$(($("$BIN" report retention --db w.db --format csv | wc -l) - 1))
+n_tab=$("$BIN" report retention --db w.db | grep -c '^20[0-9][0-9]-[0-9][0-9] ')
+[ "$n_csv" = "$n_tab" ] && [ "$n_csv" -ge 4 ] && ok || bad "retention: csv $n_csv rows, table $n_tab"
+n_csv=$(($("$BIN" report ltv --db w.db --format csv | wc -l) - 1))
+n_tab=$(("$("$BIN" report ltv --db w.db | sed -n '/^segment /,/^$/p' | grep -vc '^segment \|^$')"))
+[ "$n_csv" = "$n_tab" ] && ok || bad "ltv: csv $n_csv rows, table $n_tab"
+# Money in major units, worked out here from the database: MRR at a month's
+# end is each account's last subscription change before the next month,
+# summed, over 100 (USD); the report's `mrr_end` must be exactly that.
+"$BIN" report revenue --db w.db --format jsonl >rev.jsonl
+python3 - <<'PY' && ok || bad "report revenue: mrr_end is not the database's MRR / 100"
+import json, sqlite3, calendar, datetime
+db = sqlite3.connect("w.db")
+subs = db.execute("SELECT account, effective_at, mrr_minor, currency FROM subscriptions").fetchall()
+rows = [json.loads(l) for l in open("rev.jsonl")]
+assert len(rows) >= 3
+for r in rows:
+    y, m = map(int, r["period"].split("-"))
+    nxt = calendar.timegm(datetime.date(y + m // 12, m % 12 + 1, 1).timetuple())
+    last = {}
+    for acc, at, mrr, cur in sorted(subs, key=lambda s: s[1]):
+        if at < nxt:
+            last[acc] = mrr
+    want = sum(last.values())
+    assert r["currency"] == "USD" and {c for *_, c in subs} == {"USD"}
+    text = "%d.%02d" % (want // 100, want % 100)
+    assert "%.2f" % r["mrr_end"] == text, (r["period"], r["mrr_end"], text)
+PY
+# Exact decimals for each exponent: JPY has none, KWD three, EUR two; csv and
+# json print minor / 10^exp without float noise (values from the input CSV).
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nJ1,J,smb,2025-01-01,1,123457,JPY,active\n' >jpy_a.csv
+printf 'account_id,effective_at,mrr_minor,currency,seats\nJ1,2025-01-01,123457,JPY,1\n' >jpy_s.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nK1,K,smb,2025-01-01,1,1000005,KWD,active\n' >kwd_a.csv
+printf 'account_id,effective_at,mrr_minor,currency,seats\nK1,2025-01-01,1000005,KWD,1\n' >kwd_s.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nE1,E,smb,2025-01-01,1,10000001,EUR,active\n' >eur_a.csv
+printf 'account_id,effective_at,mrr_minor,currency,seats\nE1,2025-01-01,10000001,EUR,1\n' >eur_s.csv
+for cur in jpy kwd eur; do
+  "$BIN" init --db $cur.db >/dev/null 2>&1
+  "$BIN" ingest --db $cur.db --quiet --kind accounts ${cur}_a.csv >/dev/null 2>&1
+  "$BIN" ingest --db $cur.db --quiet --kind subscriptions ${cur}_s.csv >/dev/null 2>&1
+done
+got=$("$BIN" report revenue --db jpy.db --format csv | sed -n 2p | cut -d, -f2,4,9)
+[ "$got" = "JPY,123457,123457" ] && ok || bad "JPY revenue csv: '$got'"
+got=$("$BIN" report revenue --db kwd.db --format jsonl | head -1 | python3 -c 'import sys; l = sys.stdin.read(); print(l[l.index("\"mrr_end\""):].split(",")[0])')
+[ "$got" = '"mrr_end":1000.005' ] && ok || bad "KWD revenue jsonl: '$got'"
+got=$("$BIN" report revenue --db eur.db --format json | grep -o '"currency":"EUR","mrr_start":0.00,"new":100000.01')
+[ -n "$got" ] && ok || bad "EUR revenue json: $("$BIN" report revenue --db eur.db --format json | head -2)"
+got=$("$BIN" report revenue --db eur.db | grep -o '100,000.01' | wc -l)
+[ "$got" = 2 ] && ok || bad "EUR revenue table: new and MRR end 100,000.01 ($got)"
+
 # ---- man pages -----------------------------------------------------------------
 for m in churnwatch.1 churnwatch.conf.5; do
   [ -s "$BUILD/man/$m" ] || { bad "$m not generated"; continue; }
