@@ -355,8 +355,9 @@ static const cli_option o_predict[] = {
     {"model", 'm', "ID", "the model (default: the active one)"},
     {"top", 'n', "N", "riskiest accounts printed (default 20)"},
     {"limit", 'n', "N", "the same as --top"},
+    O_OFFSET('O'),
     {"green-below", 'g', "P", "green cut-off, percent (default model.green_below_pct)"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL),
     O_END,
 };
 
@@ -388,8 +389,17 @@ static const cli_option o_completion[] = {O_END};
         NULL, NULL, NULL, NULL, NULL, NULL, NULL                                                   \
     }
 
+/* The options of a plain list (cli_list_opts). */
+static const cli_option o_list[] = {
+    O_LIMIT('l'),
+    O_OFFSET('O'),
+    O_FORMAT('F', F_ALL),
+    O_END,
+};
+
 static const cli_command s_sources[] = {
-    {"list", NULL, "presets and configured sources, one a line", "sources list", NULL, NULL, NULL},
+    {"list", NULL, "presets and configured sources, one a line",
+     "sources list [--format F] [--limit N] [--offset N]", NULL, o_list, NULL},
     {"show", NULL, "a preset's INI text or a configured source's keys", "sources show NAME", NULL,
      NULL, NULL},
     {"check", NULL, "read files through a mapping and change nothing",
@@ -399,7 +409,8 @@ static const cli_command s_sources[] = {
 };
 
 static const cli_command s_metrics[] = {
-    {"list", NULL, "the metric catalogue", "metrics list", NULL, NULL, NULL},
+    {"list", NULL, "the metric catalogue", "metrics list [--format F] [--limit N] [--offset N]",
+     NULL, o_list, NULL},
     SUB_END,
 };
 
@@ -444,7 +455,8 @@ static const cli_command s_config[] = {
 };
 
 static const cli_command s_rules[] = {
-    {"list", NULL, "the effective rules", "rules list", NULL, NULL, NULL},
+    {"list", NULL, "the effective rules", "rules list [--format F] [--limit N] [--offset N]", NULL,
+     o_list, NULL},
     {"show", NULL, "one rule", "rules show NAME", NULL, NULL, NULL},
     {"playbooks", NULL, "the playbooks", "rules playbooks", NULL, NULL, NULL},
     SUB_END,
