@@ -98,8 +98,8 @@ static const cli_option o_metrics[] = {
     {"account", 'A', "ID", "only this account"},
     {"metric", 'm', "NAME", "only this metric"},
     {"users", 'u', NULL, "user metrics instead of account metrics"},
-    {"limit", 'l', "N", "at most N rows (csv, json, jsonl)"},
-    {"offset", 'O', "N", "skip the first N rows (csv, json, jsonl)"},
+    {"limit", 'l', "N", "at most N rows (a table: N snapshot blocks)"},
+    {"offset", 'O', "N", "skip the first N rows (a table: blocks)"},
     {"threads", 'T', "N",
      "2 (default on 2+ cores): two threads read and compute\n"
      "half the accounts each while this one writes; 1: one"},

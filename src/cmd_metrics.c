@@ -183,16 +183,17 @@ int cmd_metrics(int argc, char **argv)
     }
     /* A single date prints its snapshot; a series prints only when asked. */
     if (s == CW_OK && (as_of >= 0 || format_given || no_compute || x.account || x.metric)) {
-        /* csv, json and jsonl rows go through --offset / --limit; a table is
-         * one block per snapshot and entity, printed whole. */
+        /* Rows go through --offset / --limit: csv, json and jsonl rows, and
+         * the table's blocks (one per snapshot and entity). */
         rf_rows rows;
-        int whole = fmt == CLI_FMT_TABLE || (fmt != CLI_FMT_JSON && offset == 0 && limit < 0);
+        int whole = fmt != CLI_FMT_JSON && offset == 0 && limit < 0;
         FILE *out = whole ? stdout
                           : rf_rows_begin(&rows,
                                           fmt == CLI_FMT_JSON    ? RF_ROWS_JSON
                                           : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
+                                          : fmt == CLI_FMT_TABLE ? RF_ROWS_BLOCKS
                                                                  : RF_ROWS_TEXT,
-                                          1, offset, limit, stdout);
+                                          fmt == CLI_FMT_TABLE ? 0 : 1, offset, limit, stdout);
         s = out ? cw_metrics_export(st, &x, out) : CW_ERR_NOMEM;
         if (!whole && out)
             rf_rows_end(&rows);

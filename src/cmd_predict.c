@@ -94,7 +94,7 @@ int cmd_predict(int argc, char **argv)
                    (long long)p->n, (long long)red);
             cw_json_fnum(stdout, o.green_below);
             fputs(",\"top\":[", stdout);
-        } else
+        } else if (fmt == 0)
             printf("%s: %lld accounts scored with model %lld (%s); %lld at or above %.0f%%\n"
                    "%-10s %6s  %s\n",
                    d, (long long)p->n, (long long)p->model_id, p->model_name, (long long)red,

@@ -108,8 +108,10 @@ static ssize_t rows_write(void *cookie, const char *buf, size_t n)
     for (size_t i = 0; i < n;) {
         if (r->at_bol) {
             r->at_bol = 0;
-            if (r->mode == RF_ROWS_TEXT && r->line < r->head_lines) {
+            if (r->mode != RF_ROWS_JSON && r->mode != RF_ROWS_JSONL && r->line < r->head_lines) {
                 r->emit = 1;
+            } else if (r->mode == RF_ROWS_BLOCKS && buf[i] == ' ') {
+                /* a block's continuation: as its first line */
             } else {
                 r->emit = r->row >= r->offset && (r->limit < 0 || r->shown < r->limit);
                 r->row++;

@@ -35,8 +35,15 @@ void rf_csv_string(const char *s);
  * rows in memory. RF_ROWS_TEXT passes head_lines header lines (a table's
  * title and column names, a CSV header) and then the selected rows;
  * RF_ROWS_JSONL passes the selected objects, one a line; RF_ROWS_JSON wraps
- * them in one JSON array. */
-typedef enum rf_rows_mode { RF_ROWS_TEXT, RF_ROWS_JSONL, RF_ROWS_JSON } rf_rows_mode;
+ * them in one JSON array; RF_ROWS_BLOCKS passes whole blocks, a block being
+ * a line that does not start with a space and the indented lines after it
+ * (the table view of `metrics`: one block per snapshot and entity). */
+typedef enum rf_rows_mode {
+    RF_ROWS_TEXT,
+    RF_ROWS_JSONL,
+    RF_ROWS_JSON,
+    RF_ROWS_BLOCKS
+} rf_rows_mode;
 typedef struct rf_rows {
     FILE *f, *out;
     rf_rows_mode mode;
