@@ -257,7 +257,7 @@ static const cli_option o_alerts[] = {
      "list: only alerts opened on or after DATE (e.g. the last\nrun's day, to see what is new)"},
     O_LIMIT('l'),
     O_OFFSET('O'),
-    O_FORMAT('f', F_TJJ " (list, show)"),
+    O_FORMAT('f', F_TJJ " (list, show); csv (list)"),
     {"until", 'u', "DATE", "snooze: the day the alert reappears"},
     {"by", 'b', "WHO", "ack, snooze, resolve: who did it (default $USER)"},
     {"note", 'n', "TEXT", "ack, snooze, resolve: a note kept in the history"},

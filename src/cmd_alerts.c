@@ -163,6 +163,51 @@ static void print_json(const cw_alert_list *l, int as_array)
         puts("]");
 }
 
+/* The list as CSV: the JSON objects' fields, `values` as its JSON text. */
+static int print_csv(const cw_alert_list *l)
+{
+    static const rf_col cols[] = {
+        {"id", RF_INT, 0, NULL, 0, NULL, 0},
+        {"rule", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"status", RF_INT, 0, NULL, 0, NULL, 0},
+        {"status_name", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"severity", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"account_id", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"user_id", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"opened_day", RF_DATE, 0, NULL, 0, NULL, 0},
+        {"last_firing_day", RF_DATE, 0, NULL, 0, NULL, 0},
+        {"closed_day", RF_DATE, 0, NULL, 0, NULL, 0},
+        {"snoozed_until", RF_DATE, 0, NULL, 0, NULL, 0},
+        {"playbook", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"held_out", RF_BOOL, 0, NULL, 0, NULL, 0},
+        {"values", RF_TEXT, 0, NULL, 0, NULL, 0},
+    };
+    rf_report r;
+    if (l->n > INT32_MAX || rf_report_init(&r, cols, 14, (int)l->n, NULL) != 0)
+        return EXIT_INTERNAL;
+    for (int i = 0; i < (int)l->n; i++) {
+        const cw_alert *a = &l->alerts[i];
+        const char *sn = cw_alert_status_name(a->status);
+        rf_set_int(&r, i, 0, a->id);
+        rf_set_text(&r, i, 1, a->rule);
+        rf_set_int(&r, i, 2, a->status);
+        rf_set_text(&r, i, 3, sn ? sn : "?");
+        rf_set_text(&r, i, 4, a->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning");
+        rf_set_text(&r, i, 5, a->account_id);
+        rf_set_text(&r, i, 6, a->user_id);
+        rf_set_date(&r, i, 7, a->opened_day);
+        rf_set_date(&r, i, 8, a->last_firing_day);
+        rf_set_date(&r, i, 9, a->closed_day);
+        rf_set_date(&r, i, 10, a->snoozed_until);
+        rf_set_text(&r, i, 11, a->playbook);
+        rf_set_bool(&r, i, 12, a->control == 1);
+        rf_set_text(&r, i, 13, a->values_json ? a->values_json : "{}");
+    }
+    rf_report_emit(&r, RF_FMT_CSV, NULL, 0, NULL, 0, -1);
+    rf_report_free(&r);
+    return 0;
+}
+
 static int parse_id(const char *s, int64_t *id)
 {
     char *end;
@@ -205,7 +250,7 @@ int cmd_alerts(int argc, char **argv)
         case 'A': q.all = 1; break;
         case 'r': q.rule = optarg; break;
         case 'c': q.account = optarg; break;
-        case 'f': rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt); break;
+        case 'f': rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt); break;
         case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
         case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'u': rc = cli_parse_day("--until", optarg, &until); break;
@@ -214,6 +259,10 @@ int cmd_alerts(int argc, char **argv)
         case 'o': rc = cli_parse_day("--opened-since", optarg, &q.opened_from); break;
         default: rc = EXIT_USAGE;
         }
+    }
+    if (rc == 0 && !is_list && fmt == CLI_FMT_CSV) {
+        cli_error("alerts %s: --format csv: expected table, json or jsonl", sub);
+        rc = EXIT_USAGE;
     }
     int64_t id = 0;
     int nargs = argc - 1 - optind;
@@ -259,7 +308,9 @@ int cmd_alerts(int argc, char **argv)
             v.n -= skip;
             if (limit >= 0 && v.n > limit)
                 v.n = limit;
-            if (fmt != CLI_FMT_TABLE)
+            if (fmt == CLI_FMT_CSV)
+                rc = print_csv(&v);
+            else if (fmt != CLI_FMT_TABLE)
                 print_json(&v, fmt == CLI_FMT_JSON);
             else
                 print_list(&v);

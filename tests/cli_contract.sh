@@ -64,7 +64,8 @@ expect "help typo" 2 "no help for 'repot' (did you mean 'report'?)" -- help repo
 expect "nothing near" 2 "unknown option '--zzzzzz' (see \`churnwatch help score\`)" -- score --zzzzzz
 expect "missing value" 2 "score: option '--db' needs a value" -- score --db
 expect "flag with value" 2 "option '--quiet' takes no value" -- score --quiet=1
-expect "format value" 2 "--format xml: expected table, json or jsonl" -- alerts list --format xml
+expect "format value" 2 "--format xml: expected table, csv, json or jsonl" -- alerts list --format xml
+expect "alerts show csv" 2 "alerts show: --format csv: expected table, json or jsonl" -- alerts show 1 --format csv
 
 # ---- init and missing databases ------------------------------------------------
 expect "init" 0 "init: created new.db" -- init --db new.db
@@ -163,6 +164,8 @@ def same(c, j):  # a csv cell and a json value
         return c in ("", "(all)")
     if isinstance(j, bool):
         return c == ("1" if j else "0")
+    if isinstance(j, (dict, list)):
+        return json.loads(c) == j
     if isinstance(j, (int, float)):
         return c != "" and float(c) == j
     return c == j
@@ -201,6 +204,7 @@ n_tab=$(("$("$BIN" report ltv --db w.db | sed -n '/^segment /,/^$/p' | grep -vc 
 report_rows "sources list" - sources list
 report_rows "rules list" - rules list
 report_rows "metrics list" - metrics list
+report_rows "alerts list" - alerts list --db w.db
 for l in "sources list" "rules list" "metrics list"; do
   # shellcheck disable=SC2086
   [ "$("$BIN" $l --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = \
