@@ -290,7 +290,7 @@ static const cli_option o_outbox[] = {
     {"status", 's', "S", "list: pending, delivered, dead or all (default all)"},
     O_LIMIT('l'),
     O_OFFSET('O'),
-    O_FORMAT('f', F_TJJ " (list, show)"),
+    O_FORMAT('f', F_TJJ " (list, show); csv (list)"),
     {"now", 't', "T", "retry: the clock (YYYY-MM-DD, ISO timestamp or unix seconds)"},
     {"delivered-before", 'b', "DATE", "purge: messages delivered before DATE"},
     O_END,
@@ -302,7 +302,7 @@ static const cli_option o_tasks[] = {
     {"assignee", 'a', "EMAIL", "list: only tasks of this assignee"},
     O_LIMIT('l'),
     O_OFFSET('O'),
-    O_FORMAT('f', F_TJJ),
+    O_FORMAT('f', F_ALL " (list)"),
     O_END,
 };
 
