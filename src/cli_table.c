@@ -329,7 +329,7 @@ static const cli_option o_token[] = {
     {"name", 'n', "N", "create: a name to recognise the token by"},
     O_LIMIT('l'),
     O_OFFSET('O'),
-    O_FORMAT('f', F_TJJ " (list)"),
+    O_FORMAT('f', F_ALL " (list)"),
     O_END,
 };
 

@@ -122,6 +122,16 @@ assert [t["name"] for t in d] == ["quote \" name", "two"] and [t["role"] for t i
   ok || bad "token list json"
 [ "$("$BIN" token list --db w.db --offset 1 | tail -n +2 | awk '{print $2}')" = write ] && ok ||
   bad "token list --offset 1"
+"$BIN" token list --db w.db --format csv >tok.csv
+"$BIN" token list --db w.db --format jsonl >tok.jsonl
+python3 - <<'PY' && ok || bad "token list csv: not the jsonl objects"
+import csv, json
+rows = list(csv.DictReader(open("tok.csv", newline="")))
+objs = [json.loads(l) for l in open("tok.jsonl")]
+assert [r["name"] for r in rows] == ['quote " name', "two"], rows
+assert [list(r) for r in rows] == [list(o) for o in objs], rows
+assert all(r[k] == ("" if v is None else str(v)) for r, o in zip(rows, objs) for k, v in o.items()), rows
+PY
 # Table and csv take the same slice as json (column account_id / account).
 "$BIN" alerts list --db w.db --format json >all.json
 want=$(python3 -c 'import json; print(" ".join(str(r["id"]) for r in json.load(open("all.json"))[1:3]))')
