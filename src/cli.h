@@ -73,6 +73,11 @@ int cli_parse_format(const char *s, unsigned allowed, cli_format *out);
 /* Parses a --limit / --offset count (0..1e9); prints the error and returns
  * EXIT_USAGE otherwise. */
 int cli_parse_count(const char *opt, const char *s, int64_t *out);
+/* Parses the options of a plain list (`sources list`, `rules list`,
+ * `metrics list`): --format, --limit, --offset, in argv from index 1
+ * (argv[0] is the subcommand). Returns an exit code (the error printed). */
+int cli_list_opts(int argc, char **argv, const char *cmd, const char *sub, cli_format *fmt,
+                  int64_t *offset, int64_t *limit);
 int cmd_init(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
 

@@ -915,3 +915,23 @@ int cmd_init(int argc, char **argv)
     cw_config_free(cfg);
     return rc;
 }
+
+int cli_list_opts(int argc, char **argv, const char *cmd, const char *sub, cli_format *fmt,
+                  int64_t *offset, int64_t *limit)
+{
+    int rc = 0, c;
+    optind = 1;
+    while (rc == 0 && (c = cli_getopt(argc, argv, cmd, sub, NULL)) != -1) {
+        switch (c) {
+        case 'F': rc = cli_parse_format(optarg, CLI_FMTS_ALL, fmt); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, offset); break;
+        default: rc = EXIT_USAGE;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        cli_error("%s %s: unexpected argument '%s'", cmd, sub, argv[optind]);
+        rc = EXIT_USAGE;
+    }
+    return rc;
+}

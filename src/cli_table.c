@@ -102,8 +102,8 @@ static const cli_option o_metrics[] = {
     {"account", 'A', "ID", "only this account"},
     {"metric", 'm', "NAME", "only this metric"},
     {"users", 'u', NULL, "user metrics instead of account metrics"},
-    {"limit", 'l', "N", "at most N rows (csv, json, jsonl)"},
-    {"offset", 'O', "N", "skip the first N rows (csv, json, jsonl)"},
+    {"limit", 'l', "N", "at most N rows (a table: N snapshot blocks)"},
+    {"offset", 'O', "N", "skip the first N rows (a table: blocks)"},
     {"threads", 'T', "N",
      "2 (default on 2+ cores): two threads read and compute\n"
      "half the accounts each while this one writes; 1: one"},
@@ -142,8 +142,10 @@ static const cli_option o_report_revenue[] = {
      "month (default) or quarter: a quarter compares each account's\n"
      "MRR at the quarter's start and end"},
     {"segment", 's', "S", "only accounts of segment S"},
-    O_FORMAT('F', "table (default: money in major units, rates in %), csv or json\n"
-                  "(money in minor units, rates in %, empty/null when undefined)"),
+    O_FORMAT('F', F_ALL "\n(money in major units of the currency, rates in %,\n"
+                        "empty/null when undefined)"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -151,7 +153,9 @@ static const cli_option o_report_cohorts[] = {
     O_DB,
     {"segment", 's', "S", "only accounts of segment S"},
     {"months", 'm', "N", "months of retention per cohort (default 12)"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "\n(money in major units of the currency)"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -159,7 +163,9 @@ static const cli_option o_report_ltv[] = {
     O_DB,
     {"segment", 's', "S", "only accounts of segment S"},
     {"gross-margin", 'g', "X", "gross margin, 0..1 (default 0.8)"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "\n(money in major units of the currency)"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -170,7 +176,9 @@ static const cli_option o_report_reasons[] = {
     {"segment", 's', "S", "only accounts of segment S"},
     {"postmortem", 'p', NULL, "each churned account's last metrics before it churned"},
     {"map", 'm', "\"kw=cause;...\"", "churn-reason keywords to causes (reports.reason_map)"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "\n(money in major units of the currency)"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -178,7 +186,9 @@ static const cli_option o_report_funnel[] = {
     O_DB,
     {"from", 'f', "MONTH", "first month, YYYY-MM (a date means its month)"},
     {"to", 't', "MONTH", "last month"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "\n(money in major units of the currency)"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -187,7 +197,9 @@ static const cli_option o_report_chain[] = {
     {"from", 'f', "MONTH", "first month, YYYY-MM (a date means its month)"},
     {"to", 't', "MONTH", "last month"},
     {"segment", 's', "S", "only accounts of segment S"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL "\n(money in major units of the currency)"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -199,7 +211,9 @@ static const cli_option o_report_survival[] = {
     {"unit", 'u', "U", "days or months (default)"},
     {"horizon", 'h', "N", "cut follow-up at N units"},
     {"confidence", 'C', "X", "confidence of the bands (default 0.95)"},
-    O_FORMAT('F', F_TCJ "; csv prints every curve point"),
+    O_FORMAT('F', F_ALL "\n(csv and jsonl: every curve point)"),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -208,7 +222,9 @@ static const cli_option o_report_plays[] = {
     {"from", 'f', "DATE", "first alert opening day"},
     {"to", 't', "DATE", "last alert opening day"},
     {"horizon", 'h', "DAYS", "churn and recovery window after an alert (default 90)"},
-    O_FORMAT('F', F_TC),
+    O_FORMAT('F', F_ALL),
+    O_LIMIT('l'),
+    O_OFFSET('O'),
     O_END,
 };
 
@@ -245,7 +261,7 @@ static const cli_option o_alerts[] = {
      "list: only alerts opened on or after DATE (e.g. the last\nrun's day, to see what is new)"},
     O_LIMIT('l'),
     O_OFFSET('O'),
-    O_FORMAT('f', F_TJJ " (list, show)"),
+    O_FORMAT('f', F_TJJ " (list, show); csv (list)"),
     {"until", 'u', "DATE", "snooze: the day the alert reappears"},
     {"by", 'b', "WHO", "ack, snooze, resolve: who did it (default $USER)"},
     {"note", 'n', "TEXT", "ack, snooze, resolve: a note kept in the history"},
@@ -278,7 +294,7 @@ static const cli_option o_outbox[] = {
     {"status", 's', "S", "list: pending, delivered, dead or all (default all)"},
     O_LIMIT('l'),
     O_OFFSET('O'),
-    O_FORMAT('f', F_TJJ " (list, show)"),
+    O_FORMAT('f', F_TJJ " (list, show); csv (list)"),
     {"now", 't', "T", "retry: the clock (YYYY-MM-DD, ISO timestamp or unix seconds)"},
     {"delivered-before", 'b', "DATE", "purge: messages delivered before DATE"},
     O_END,
@@ -290,7 +306,7 @@ static const cli_option o_tasks[] = {
     {"assignee", 'a', "EMAIL", "list: only tasks of this assignee"},
     O_LIMIT('l'),
     O_OFFSET('O'),
-    O_FORMAT('f', F_TJJ),
+    O_FORMAT('f', F_ALL " (list)"),
     O_END,
 };
 
@@ -317,7 +333,7 @@ static const cli_option o_token[] = {
     {"name", 'n', "N", "create: a name to recognise the token by"},
     O_LIMIT('l'),
     O_OFFSET('O'),
-    O_FORMAT('f', F_TJJ " (list)"),
+    O_FORMAT('f', F_ALL " (list)"),
     O_END,
 };
 
@@ -353,8 +369,9 @@ static const cli_option o_predict[] = {
     {"model", 'm', "ID", "the model (default: the active one)"},
     {"top", 'n', "N", "riskiest accounts printed (default 20)"},
     {"limit", 'n', "N", "the same as --top"},
+    O_OFFSET('O'),
     {"green-below", 'g', "P", "green cut-off, percent (default model.green_below_pct)"},
-    O_FORMAT('F', F_TCJ),
+    O_FORMAT('F', F_ALL),
     O_END,
 };
 
@@ -395,8 +412,17 @@ static const cli_option o_completion[] = {O_END};
         NULL, NULL, NULL, NULL, NULL, NULL, NULL                                                   \
     }
 
+/* The options of a plain list (cli_list_opts). */
+static const cli_option o_list[] = {
+    O_LIMIT('l'),
+    O_OFFSET('O'),
+    O_FORMAT('F', F_ALL),
+    O_END,
+};
+
 static const cli_command s_sources[] = {
-    {"list", NULL, "presets and configured sources, one a line", "sources list", NULL, NULL, NULL},
+    {"list", NULL, "presets and configured sources, one a line",
+     "sources list [--format F] [--limit N] [--offset N]", NULL, o_list, NULL},
     {"show", NULL, "a preset's INI text or a configured source's keys", "sources show NAME", NULL,
      NULL, NULL},
     {"check", NULL, "read files through a mapping and change nothing",
@@ -406,7 +432,8 @@ static const cli_command s_sources[] = {
 };
 
 static const cli_command s_metrics[] = {
-    {"list", NULL, "the metric catalogue", "metrics list", NULL, NULL, NULL},
+    {"list", NULL, "the metric catalogue", "metrics list [--format F] [--limit N] [--offset N]",
+     NULL, o_list, NULL},
     SUB_END,
 };
 
@@ -451,7 +478,8 @@ static const cli_command s_config[] = {
 };
 
 static const cli_command s_rules[] = {
-    {"list", NULL, "the effective rules", "rules list", NULL, NULL, NULL},
+    {"list", NULL, "the effective rules", "rules list [--format F] [--limit N] [--offset N]", NULL,
+     o_list, NULL},
     {"show", NULL, "one rule", "rules show NAME", NULL, NULL, NULL},
     {"playbooks", NULL, "the playbooks", "rules playbooks", NULL, NULL, NULL},
     SUB_END,

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/json.h"
 #include "cli.h"
+#include "report_fmt.h"
 
 #include <getopt.h> /* optarg, optind */
 #include <jansson.h>
@@ -162,6 +163,51 @@ static void print_json(const cw_alert_list *l, int as_array)
         puts("]");
 }
 
+/* The list as CSV: the JSON objects' fields, `values` as its JSON text. */
+static int print_csv(const cw_alert_list *l)
+{
+    static const rf_col cols[] = {
+        {"id", RF_INT, 0, NULL, 0, NULL, 0},
+        {"rule", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"status", RF_INT, 0, NULL, 0, NULL, 0},
+        {"status_name", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"severity", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"account_id", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"user_id", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"opened_day", RF_DATE, 0, NULL, 0, NULL, 0},
+        {"last_firing_day", RF_DATE, 0, NULL, 0, NULL, 0},
+        {"closed_day", RF_DATE, 0, NULL, 0, NULL, 0},
+        {"snoozed_until", RF_DATE, 0, NULL, 0, NULL, 0},
+        {"playbook", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"held_out", RF_BOOL, 0, NULL, 0, NULL, 0},
+        {"values", RF_TEXT, 0, NULL, 0, NULL, 0},
+    };
+    rf_report r;
+    if (l->n > INT32_MAX || rf_report_init(&r, cols, 14, (int)l->n, NULL) != 0)
+        return EXIT_INTERNAL;
+    for (int i = 0; i < (int)l->n; i++) {
+        const cw_alert *a = &l->alerts[i];
+        const char *sn = cw_alert_status_name(a->status);
+        rf_set_int(&r, i, 0, a->id);
+        rf_set_text(&r, i, 1, a->rule);
+        rf_set_int(&r, i, 2, a->status);
+        rf_set_text(&r, i, 3, sn ? sn : "?");
+        rf_set_text(&r, i, 4, a->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning");
+        rf_set_text(&r, i, 5, a->account_id);
+        rf_set_text(&r, i, 6, a->user_id);
+        rf_set_date(&r, i, 7, a->opened_day);
+        rf_set_date(&r, i, 8, a->last_firing_day);
+        rf_set_date(&r, i, 9, a->closed_day);
+        rf_set_date(&r, i, 10, a->snoozed_until);
+        rf_set_text(&r, i, 11, a->playbook);
+        rf_set_bool(&r, i, 12, a->control == 1);
+        rf_set_text(&r, i, 13, a->values_json ? a->values_json : "{}");
+    }
+    rf_report_emit(&r, RF_FMT_CSV, NULL, 0, NULL, 0, -1);
+    rf_report_free(&r);
+    return 0;
+}
+
 static int parse_id(const char *s, int64_t *id)
 {
     char *end;
@@ -204,7 +250,7 @@ int cmd_alerts(int argc, char **argv)
         case 'A': q.all = 1; break;
         case 'r': q.rule = optarg; break;
         case 'c': q.account = optarg; break;
-        case 'f': rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt); break;
+        case 'f': rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt); break;
         case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
         case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'u': rc = cli_parse_day("--until", optarg, &until); break;
@@ -213,6 +259,10 @@ int cmd_alerts(int argc, char **argv)
         case 'o': rc = cli_parse_day("--opened-since", optarg, &q.opened_from); break;
         default: rc = EXIT_USAGE;
         }
+    }
+    if (rc == 0 && !is_list && fmt == CLI_FMT_CSV) {
+        cli_error("alerts %s: --format csv: expected table, json or jsonl", sub);
+        rc = EXIT_USAGE;
     }
     int64_t id = 0;
     int nargs = argc - 1 - optind;
@@ -258,7 +308,9 @@ int cmd_alerts(int argc, char **argv)
             v.n -= skip;
             if (limit >= 0 && v.n > limit)
                 v.n = limit;
-            if (fmt != CLI_FMT_TABLE)
+            if (fmt == CLI_FMT_CSV)
+                rc = print_csv(&v);
+            else if (fmt != CLI_FMT_TABLE)
                 print_json(&v, fmt == CLI_FMT_JSON);
             else
                 print_list(&v);
@@ -314,6 +366,48 @@ static void fmt_pct(char *buf, size_t n, double v)
         snprintf(buf, n, "%+.1f", 100 * v);
 }
 
+/* The plays report's rows for CSV and JSON (differences as fractions). */
+static void plays_emit(const cw_play_row *rows, int n, cli_format fmt, int64_t offset,
+                       int64_t limit)
+{
+    static const rf_col cols[] = {
+        {"playbook", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"treated", RF_INT, 0, NULL, 0, NULL, 0},
+        {"control", RF_INT, 0, NULL, 0, NULL, 0},
+        {"treated_churned", RF_INT, 0, NULL, 0, NULL, 0},
+        {"control_churned", RF_INT, 0, NULL, 0, NULL, 0},
+        {"churn_diff", RF_NUM, 0, NULL, 0, NULL, 6},
+        {"churn_lo", RF_NUM, 0, NULL, 0, NULL, 6},
+        {"churn_hi", RF_NUM, 0, NULL, 0, NULL, 6},
+        {"treated_recovered", RF_INT, 0, NULL, 0, NULL, 0},
+        {"control_recovered", RF_INT, 0, NULL, 0, NULL, 0},
+        {"recover_diff", RF_NUM, 0, NULL, 0, NULL, 6},
+        {"recover_lo", RF_NUM, 0, NULL, 0, NULL, 6},
+        {"recover_hi", RF_NUM, 0, NULL, 0, NULL, 6},
+    };
+    rf_report rep;
+    if (rf_report_init(&rep, cols, 13, n, NULL) != 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        const cw_play_row *r = &rows[i];
+        rf_set_text(&rep, i, 0, r->playbook);
+        const int64_t c[] = {r->treated, r->control, r->treated_churned, r->control_churned};
+        for (int k = 0; k < 4; k++)
+            rf_set_int(&rep, i, 1 + k, c[k]);
+        rf_set_num(&rep, i, 5, r->churn_diff);
+        rf_set_num(&rep, i, 6, r->churn_lo);
+        rf_set_num(&rep, i, 7, r->churn_hi);
+        rf_set_int(&rep, i, 8, r->treated_recovered);
+        rf_set_int(&rep, i, 9, r->control_recovered);
+        rf_set_num(&rep, i, 10, r->recover_diff);
+        rf_set_num(&rep, i, 11, r->recover_lo);
+        rf_set_num(&rep, i, 12, r->recover_hi);
+    }
+    const rf_meta meta[] = {{"report", "plays", 0}};
+    rf_report_emit(&rep, (int)fmt, meta, 1, "playbooks", offset, limit);
+    rf_report_free(&rep);
+}
+
 int report_plays(int argc, char **argv)
 {
     cw_config *cfg;
@@ -322,7 +416,9 @@ int report_plays(int argc, char **argv)
         return rc;
     int64_t from = -1, to = -1;
     long horizon = 90;
-    int csv = 0, c;
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
+    int c;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "report", "plays", NULL)) != -1) {
         switch (c) {
@@ -338,16 +434,9 @@ int report_plays(int argc, char **argv)
             }
             break;
         }
-        case 'F':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (!strcmp(optarg, "csv") || !strcmp(optarg, "table"))
-                csv = !strcmp(optarg, "csv");
-            else {
-                cli_error("--format %s: expected table or csv", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'F': rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -364,19 +453,8 @@ int report_plays(int argc, char **argv)
         cw_status s = cw_plays_report(st, from, to, (int)horizon, &rows, &n);
         if (s != CW_OK)
             rc = store_fail(st, "report plays", s);
-        else if (csv) {
-            printf("playbook,treated,control,treated_churned,control_churned,churn_diff,churn_lo,"
-                   "churn_hi,treated_recovered,control_recovered,recover_diff,recover_lo,"
-                   "recover_hi\n");
-            for (int i = 0; i < n; i++) {
-                const cw_play_row *r = &rows[i];
-                printf("%s,%lld,%lld,%lld,%lld,%.6f,%.6f,%.6f,%lld,%lld,%.6f,%.6f,%.6f\n",
-                       r->playbook, (long long)r->treated, (long long)r->control,
-                       (long long)r->treated_churned, (long long)r->control_churned, r->churn_diff,
-                       r->churn_lo, r->churn_hi, (long long)r->treated_recovered,
-                       (long long)r->control_recovered, r->recover_diff, r->recover_lo,
-                       r->recover_hi);
-            }
+        else if (fmt != CLI_FMT_TABLE) {
+            plays_emit(rows, n, fmt, offset, limit);
         } else {
             printf("Play effectiveness: acted-on vs held-out alerts, churn within %ld days of the "
                    "alert and recovery (alert auto-resolved);\ndifferences in percentage points "

@@ -131,7 +131,8 @@ static void when(int64_t t, char *buf, size_t n)
 }
 
 typedef struct list_ctx {
-    int json, show, count;
+    int json; /* 0 table, 1 JSON objects, 2 CSV */
+    int show, count;
     FILE *out; /* stdout, or a --format / --offset / --limit filter (rf_rows) */
 } list_ctx;
 
@@ -151,6 +152,27 @@ static FILE *list_out(rf_rows *r, cli_format fmt, int64_t offset, int64_t limit)
                          1, offset, limit, stdout);
 }
 
+/* s as a CSV field on f (quoted when needed; nothing for NULL). */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static const char *const outbox_csv_head =
+    "id,idem_key,action,status,attempts,dest,next_at,created_at,last_at,delivered_at,last_error\n";
+
 static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
 {
     list_ctx *x = ud;
@@ -161,7 +183,20 @@ static cw_status print_outbox_row(const cw_outbox_row *r, void *ud)
     when(r->last_at, la, sizeof la);
     const char *st = (unsigned)r->status < 3 ? outbox_status_names[r->status] : "?";
     x->count++;
-    if (x->json) {
+    if (x->json == 2) {
+        if (x->count == 1)
+            fputs(outbox_csv_head, x->out);
+        fprintf(x->out, "%lld,", (long long)r->id);
+        csv_field(x->out, r->idem_key);
+        fputc(',', x->out);
+        csv_field(x->out, r->action);
+        fprintf(x->out, ",%s,%d,", st, r->attempts);
+        csv_field(x->out, r->dest);
+        fprintf(x->out, ",%lld,%lld,%lld,%lld,", (long long)r->next_at, (long long)r->created_at,
+                (long long)r->last_at, (long long)r->delivered_at);
+        csv_field(x->out, r->last_error);
+        fputc('\n', x->out);
+    } else if (x->json) {
         fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)r->id);
         cw_json_fstrz(x->out, r->idem_key);
         fprintf(x->out, ",\"action\":");
@@ -237,8 +272,8 @@ int cmd_outbox(int argc, char **argv)
                 rc = EXIT_USAGE;
             }
         } else if (c == 'f') {
-            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
-            json = fmt != CLI_FMT_TABLE;
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt);
+            json = fmt == CLI_FMT_CSV ? 2 : fmt != CLI_FMT_TABLE;
         } else if (c == 'l') {
             rc = cli_parse_count("--limit", optarg, &limit);
         } else if (c == 'O') {
@@ -277,6 +312,10 @@ int cmd_outbox(int argc, char **argv)
             cli_error("outbox %s: unexpected argument '%s'", sub, argv[optind + 1]);
             rc = EXIT_USAGE;
         }
+        if (rc == 0 && json == 2 && strcmp(sub, "list") != 0) {
+            cli_error("outbox %s: --format csv: expected table, json or jsonl", sub);
+            rc = EXIT_USAGE;
+        }
     }
     cw_store *st = NULL;
     if (rc == 0)
@@ -289,7 +328,9 @@ int cmd_outbox(int argc, char **argv)
             s = x.out ? cw_outbox_scan(st, status, 0, print_outbox_row, &x) : CW_ERR_NOMEM;
             if (x.out && x.out != stdout)
                 rf_rows_end(&rows);
-            if (s == CW_OK && !json && x.count == 0)
+            if (s == CW_OK && json == 2 && x.count == 0)
+                fputs(outbox_csv_head, stdout);
+            else if (s == CW_OK && !json && x.count == 0)
                 printf("outbox: no messages\n");
         } else if (strcmp(sub, "show") == 0) {
             list_ctx x = {json, 1, 0, stdout};
@@ -332,7 +373,21 @@ static cw_status print_task(const cw_task *t, void *ud)
         snprintf(due, sizeof due, "-");
     const char *st = (unsigned)t->status < 3 ? task_status_names[t->status] : "?";
     x->count++;
-    if (x->json) {
+    if (x->json == 2) {
+        if (x->count == 1)
+            fputs("id,idem_key,account,assignee,status,due_day,title,body\n", x->out);
+        fprintf(x->out, "%lld,", (long long)t->id);
+        csv_field(x->out, t->idem_key);
+        fputc(',', x->out);
+        csv_field(x->out, t->account);
+        fputc(',', x->out);
+        csv_field(x->out, t->assignee);
+        fprintf(x->out, ",%s,%s,", st, t->due_day ? due : "");
+        csv_field(x->out, t->title);
+        fputc(',', x->out);
+        csv_field(x->out, t->body);
+        fputc('\n', x->out);
+    } else if (x->json) {
         fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)t->id);
         cw_json_fstrz(x->out, t->idem_key);
         fprintf(x->out, ",\"account\":");
@@ -387,8 +442,8 @@ int cmd_tasks(int argc, char **argv)
         } else if (c == 'a')
             assignee = optarg;
         else if (c == 'f') {
-            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
-            json = fmt != CLI_FMT_TABLE;
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt);
+            json = fmt == CLI_FMT_CSV ? 2 : fmt != CLI_FMT_TABLE;
         } else if (c == 'l')
             rc = cli_parse_count("--limit", optarg, &limit);
         else if (c == 'O')
@@ -412,6 +467,10 @@ int cmd_tasks(int argc, char **argv)
             cli_error("tasks list: unexpected argument '%s'", argv[optind + 1]);
             rc = EXIT_USAGE;
         }
+        if (rc == 0 && json == 2 && strcmp(sub, "list") != 0) {
+            cli_error("tasks %s: --format csv: expected table, json or jsonl", sub);
+            rc = EXIT_USAGE;
+        }
     }
     cw_store *st = NULL;
     if (rc == 0)
@@ -424,7 +483,9 @@ int cmd_tasks(int argc, char **argv)
             s = x.out ? cw_tasks_scan(st, status, assignee, print_task, &x) : CW_ERR_NOMEM;
             if (x.out && x.out != stdout)
                 rf_rows_end(&rows);
-            if (s == CW_OK && !json && x.count == 0)
+            if (s == CW_OK && json == 2 && x.count == 0)
+                fputs("id,idem_key,account,assignee,status,due_day,title,body\n", stdout);
+            else if (s == CW_OK && !json && x.count == 0)
                 printf("tasks: none\n");
         } else {
             cw_task_status to = strcmp(sub, "done") == 0 ? CW_TASK_DONE : CW_TASK_DISMISSED;

@@ -30,12 +30,37 @@ static int parse_step(const char *s, int *days)
     return 0;
 }
 
-static int list_catalog(void)
+static int list_catalog(int argc, char **argv)
 {
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t offset = 0, limit = -1;
+    int rc = cli_list_opts(argc, argv, "metrics", "list", &fmt, &offset, &limit);
+    if (rc)
+        return rc;
     const cw_metric_info *m;
     int n = cw_metrics_catalog(&m);
+    if (fmt != CLI_FMT_TABLE) {
+        static const rf_col cols[] = {
+            {"metric", RF_TEXT, 0, NULL, 0, NULL, 0},     {"scope", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"family", RF_TEXT, 0, NULL, 0, NULL, 0},     {"unit", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"definition", RF_TEXT, 0, NULL, 0, NULL, 0},
+        };
+        rf_report r;
+        if (rf_report_init(&r, cols, 5, n, NULL) != 0)
+            return EXIT_INTERNAL;
+        for (int i = 0; i < n; i++) {
+            rf_set_text(&r, i, 0, m[i].name);
+            rf_set_text(&r, i, 1, m[i].scope == CW_SCOPE_ACCOUNT ? "account" : "user");
+            rf_set_text(&r, i, 2, m[i].family);
+            rf_set_text(&r, i, 3, m[i].unit);
+            rf_set_text(&r, i, 4, m[i].doc);
+        }
+        rf_report_emit(&r, (int)fmt, NULL, 0, NULL, offset, limit);
+        rf_report_free(&r);
+        return 0;
+    }
     printf("%-30s %-8s %-11s %-12s %s\n", "metric", "scope", "family", "unit", "definition");
-    for (int i = 0; i < n; i++)
+    for (int64_t i = offset; i < n && (limit < 0 || i < offset + limit); i++)
         printf("%-30s %-8s %-11s %-12s %s\n", m[i].name,
                m[i].scope == CW_SCOPE_ACCOUNT ? "account" : "user", m[i].family, m[i].unit,
                m[i].doc);
@@ -45,7 +70,7 @@ static int list_catalog(void)
 int cmd_metrics(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "list") == 0)
-        return argc == 2 ? list_catalog() : EXIT_USAGE;
+        return list_catalog(argc - 1, argv + 1);
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
@@ -158,16 +183,17 @@ int cmd_metrics(int argc, char **argv)
     }
     /* A single date prints its snapshot; a series prints only when asked. */
     if (s == CW_OK && (as_of >= 0 || format_given || no_compute || x.account || x.metric)) {
-        /* csv, json and jsonl rows go through --offset / --limit; a table is
-         * one block per snapshot and entity, printed whole. */
+        /* Rows go through --offset / --limit: csv, json and jsonl rows, and
+         * the table's blocks (one per snapshot and entity). */
         rf_rows rows;
-        int whole = fmt == CLI_FMT_TABLE || (fmt != CLI_FMT_JSON && offset == 0 && limit < 0);
+        int whole = fmt != CLI_FMT_JSON && offset == 0 && limit < 0;
         FILE *out = whole ? stdout
                           : rf_rows_begin(&rows,
                                           fmt == CLI_FMT_JSON    ? RF_ROWS_JSON
                                           : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
+                                          : fmt == CLI_FMT_TABLE ? RF_ROWS_BLOCKS
                                                                  : RF_ROWS_TEXT,
-                                          1, offset, limit, stdout);
+                                          fmt == CLI_FMT_TABLE ? 0 : 1, offset, limit, stdout);
         s = out ? cw_metrics_export(st, &x, out) : CW_ERR_NOMEM;
         if (!whole && out)
             rf_rows_end(&rows);

@@ -36,7 +36,8 @@ int cmd_predict(int argc, char **argv)
         return rc;
     cw_predict_opts o = {.drivers = 3};
     double top = 20, v;
-    int fmt = 0, c; /* 0 table, 1 csv, 2 json */
+    int64_t offset = 0;
+    int fmt = 0, c; /* 0 table, 1 csv, 2 json, 3 jsonl */
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "predict", NULL, NULL)) != -1) {
         switch (c) {
@@ -48,20 +49,13 @@ int cmd_predict(int argc, char **argv)
             break;
         case 'n': rc = cli_model_num("--top", optarg, 0, 1e9, &top); break;
         case 'g': rc = cli_model_num("--green-below", optarg, 0.001, 0.999, &o.green_below); break;
-        case 'F':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (!strcmp(optarg, "table"))
-                fmt = 0;
-            else if (!strcmp(optarg, "csv"))
-                fmt = 1;
-            else if (!strcmp(optarg, "json"))
-                fmt = 2;
-            else {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
+        case 'F': {
+            cli_format f;
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL, &f);
+            fmt = f == CLI_FMT_CSV ? 1 : f == CLI_FMT_JSON ? 2 : f == CLI_FMT_JSONL ? 3 : 0;
             break;
+        }
+        case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -86,7 +80,9 @@ int cmd_predict(int argc, char **argv)
         cli_model_age_note("predict", p);
         char d[16];
         cw_time_format(p->day * 86400, CW_TIME_DATE, d, sizeof d);
-        int64_t n = (int64_t)top < p->n ? (int64_t)top : p->n, red = 0;
+        /* rows [offset, offset + top) of the ranking */
+        int64_t from = offset < p->n ? offset : p->n, red = 0;
+        int64_t n = (int64_t)top < p->n - from ? from + (int64_t)top : p->n;
         for (int64_t i = 0; i < p->n; i++)
             red += p->rows[i].probability >= o.green_below;
         if (fmt == 1)
@@ -98,12 +94,12 @@ int cmd_predict(int argc, char **argv)
                    (long long)p->n, (long long)red);
             cw_json_fnum(stdout, o.green_below);
             fputs(",\"top\":[", stdout);
-        } else
+        } else if (fmt == 0)
             printf("%s: %lld accounts scored with model %lld (%s); %lld at or above %.0f%%\n"
                    "%-10s %6s  %s\n",
                    d, (long long)p->n, (long long)p->model_id, p->model_name, (long long)red,
                    100 * o.green_below, "account", "risk", "top drivers");
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = from; i < n; i++) {
             const cw_prediction *r = &p->rows[i];
             if (fmt == 1) {
                 printf("%s,", d);
@@ -111,12 +107,15 @@ int cmd_predict(int argc, char **argv)
                 printf(",%.17g,", r->probability); /* exact: ties stay ties */
                 csv_field(r->drivers_json);
                 putchar('\n');
-            } else if (fmt == 2) {
-                printf("%s{\"account_id\":", i ? "," : "");
+            } else if (fmt == 2 || fmt == 3) {
+                if (fmt == 2 && i > from)
+                    putchar(',');
+                fputs("{\"account_id\":", stdout);
                 cw_json_fstrz(stdout, r->account_id);
                 fputs(",\"probability\":", stdout); /* shortest exact: ties stay ties */
                 cw_json_fnum(stdout, r->probability);
-                printf(",\"drivers\":%s}", r->drivers_json ? r->drivers_json : "null");
+                printf(",\"drivers\":%s}%s", r->drivers_json ? r->drivers_json : "null",
+                       fmt == 3 ? "\n" : "");
             } else {
                 printf("%-10s %5.1f%%", r->account_id, 100 * r->probability);
                 json_error_t je;

@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NCOLS_MAX 14
-#define CELL      32
-
 static void period_label(const cw_revenue_period *p, char *buf, size_t n)
 {
     /* Years are 1970-2099 and months 1-12 (time.c); the bounds tell the
@@ -36,141 +33,114 @@ static void period_label(const cw_revenue_period *p, char *buf, size_t n)
  * bridge (its CSV and JSON are the revenue report's). */
 static int g_retention;
 
-static int write_table(const cw_revenue_report *r, const char *segment)
+/* The revenue report's columns, described once: table 1 is the MRR
+ * bridge, table 2 the customers and rates (`report retention` shows only
+ * table 2); CSV and JSON show them all, money in major units. */
+enum {
+    RV_PERIOD,
+    RV_MRR_START,
+    RV_NEW,
+    RV_EXPANSION,
+    RV_CONTRACTION,
+    RV_CHURN,
+    RV_REACTIVATION,
+    RV_MRR_END,
+    RV_CUST_START,
+    RV_CUST_NEW,
+    RV_CUST_CHURNED,
+    RV_CUST_REACT,
+    RV_CUST_END,
+    RV_IN_OUT,
+    RV_SEATS_START,
+    RV_SEATS_LOST,
+    RV_LOGO_CHURN,
+    RV_REV_CHURN,
+    RV_GRR,
+    RV_NRR,
+    RV_QUICK,
+    RV_SEAT_CHURN,
+    RV_USERS_START,
+    RV_USERS_LOST,
+    RV_USER_CHURN,
+    RV_NCOLS
+};
+static const rf_col revenue_cols[RV_NCOLS] = {
+    {"period", RF_TEXT, 3, NULL, 0, NULL, 0},
+    {"mrr_start", RF_MONEY, 1, "MRR start", 0, NULL, 0},
+    {"new", RF_MONEY, 1, "new", 0, NULL, 0},
+    {"expansion", RF_MONEY, 1, "expansion", 0, NULL, 0},
+    {"contraction", RF_MONEY, 1, "contraction", 0, NULL, 0},
+    {"churn", RF_MONEY, 1, "churn", 0, NULL, 0},
+    {"reactivation", RF_MONEY, 1, "reactivation", 0, NULL, 0},
+    {"mrr_end", RF_MONEY, 1, "MRR end", 0, NULL, 0},
+    {"customers_start", RF_INT, 2, "customers", 0, NULL, 0},
+    {"customers_new", RF_INT, 2, "new", 0, NULL, 0},
+    {"customers_churned", RF_INT, 2, "churned", 0, NULL, 0},
+    {"customers_reactivated", RF_INT, 2, "reactiv.", 0, NULL, 0},
+    {"customers_end", RF_INT, 2, "end", 0, NULL, 0},
+    {"customers_in_and_out", RF_INT, 2, "in-out", 0, NULL, 0},
+    {"seats_start", RF_INT, 0, NULL, 0, NULL, 0},
+    {"seats_lost", RF_INT, 0, NULL, 0, NULL, 0},
+    {"logo_churn_pct", RF_PCT, 2, "logo churn %", 1, NULL, 0},
+    {"gross_revenue_churn_pct", RF_PCT, 2, "rev churn %", 1, NULL, 0},
+    {"grr_pct", RF_PCT, 2, "GRR %", 1, NULL, 0},
+    {"nrr_pct", RF_PCT, 2, "NRR %", 1, NULL, 0},
+    {"quick_ratio", RF_NUM, 2, "quick ratio", 2, NULL, 0},
+    {"seat_churn_pct", RF_PCT, 2, "seat churn %", 1, NULL, 0},
+    {"users_start", RF_INT, 0, NULL, 0, NULL, 0},
+    {"users_lost", RF_INT, 0, NULL, 0, NULL, 0},
+    {"user_churn_pct", RF_PCT, 2, "user churn %", 1, NULL, 0},
+};
+
+/* Fills the skeleton with one row per period; 0, or -1 when out of memory. */
+static int revenue_rows(const cw_revenue_report *r, rf_report *out)
 {
-    int exp = cw_currency_exponent(r->currency);
-    char(*cells)[NCOLS_MAX][CELL] = calloc((size_t)r->nperiods, sizeof *cells);
-    if (!cells)
-        return EXIT_INTERNAL;
-    char first[16], last[16];
-    period_label(&r->periods[0], first, sizeof first);
-    period_label(&r->periods[r->nperiods - 1], last, sizeof last);
-    if (g_retention)
-        goto rates;
-    printf("MRR movements, %s .. %s, %s%s (money in %s; contraction and churn are losses)\n\n",
-           first, last, segment ? "segment " : "all segments", segment ? segment : "", r->currency);
-    static const char *const h1[] = {"period",      "MRR start", "new",          "expansion",
-                                     "contraction", "churn",     "reactivation", "MRR end"};
+    if (rf_report_init(out, revenue_cols, RV_NCOLS, r->nperiods, r->currency) != 0)
+        return -1;
     for (int i = 0; i < r->nperiods; i++) {
         const cw_revenue_period *p = &r->periods[i];
-        period_label(p, cells[i][0], CELL);
-        const int64_t v[] = {p->mrr_start_minor,   p->new_minor,   p->expansion_minor,
+        char label[16];
+        period_label(p, label, sizeof label);
+        rf_set_text(out, i, RV_PERIOD, label);
+        const int64_t m[] = {p->mrr_start_minor,   p->new_minor,   p->expansion_minor,
                              p->contraction_minor, p->churn_minor, p->reactivation_minor,
                              p->mrr_end_minor};
         for (int c = 0; c < 7; c++)
-            rf_money(v[c], exp, cells[i][c + 1], CELL);
+            rf_set_money(out, i, RV_MRR_START + c, m[c]);
+        const int64_t n[] = {p->customers_start,       p->customers_new, p->customers_churned,
+                             p->customers_reactivated, p->customers_end, p->customers_in_and_out,
+                             p->seats_start,           p->seats_lost};
+        for (int c = 0; c < 8; c++)
+            rf_set_int(out, i, RV_CUST_START + c, n[c]);
+        const double d[] = {p->logo_churn_pct, p->gross_revenue_churn_pct, p->grr_pct, p->nrr_pct,
+                            p->quick_ratio,    p->seat_churn_pct};
+        for (int c = 0; c < 6; c++)
+            rf_set_num(out, i, RV_LOGO_CHURN + c, d[c]);
+        rf_set_int(out, i, RV_USERS_START, p->users_start);
+        rf_set_int(out, i, RV_USERS_LOST, p->users_lost);
+        rf_set_num(out, i, RV_USER_CHURN, p->user_churn_pct);
     }
-    rf_print_table(h1, 8, &cells[0][0][0], CELL, NCOLS_MAX, r->nperiods, 0);
-    putchar('\n');
-rates:
-    if (g_retention)
+    return 0;
+}
+
+static void write_table(const cw_revenue_report *r, const rf_report *rows, const char *segment)
+{
+    char first[16], last[16];
+    period_label(&r->periods[0], first, sizeof first);
+    period_label(&r->periods[r->nperiods - 1], last, sizeof last);
+    if (!g_retention) {
+        printf("MRR movements, %s .. %s, %s%s (money in %s; contraction and churn are losses)\n\n",
+               first, last, segment ? "segment " : "all segments", segment ? segment : "",
+               r->currency);
+        rf_report_table(rows, 1);
+        putchar('\n');
+    } else {
         printf("Retention and churn, %s .. %s, %s%s\n", first, last,
                segment ? "segment " : "all segments", segment ? segment : "");
+    }
     printf("Customers and rates (in-out: paid within the period but at neither end; rates in "
            "%%, '-' = no base to divide by)\n\n");
-    static const char *const h2[] = {"period",       "customers",   "new",    "churned",
-                                     "reactiv.",     "end",         "in-out", "logo churn %",
-                                     "rev churn %",  "GRR %",       "NRR %",  "quick ratio",
-                                     "seat churn %", "user churn %"};
-    for (int i = 0; i < r->nperiods; i++) {
-        const cw_revenue_period *p = &r->periods[i];
-        period_label(p, cells[i][0], CELL);
-        const int64_t v[] = {p->customers_start,       p->customers_new, p->customers_churned,
-                             p->customers_reactivated, p->customers_end, p->customers_in_and_out};
-        for (int c = 0; c < 6; c++)
-            snprintf(cells[i][c + 1], CELL, "%" PRId64, v[c]);
-        rf_rate(p->logo_churn_pct, "%.1f", cells[i][7], CELL);
-        rf_rate(p->gross_revenue_churn_pct, "%.1f", cells[i][8], CELL);
-        rf_rate(p->grr_pct, "%.1f", cells[i][9], CELL);
-        rf_rate(p->nrr_pct, "%.1f", cells[i][10], CELL);
-        rf_rate(p->quick_ratio, "%.2f", cells[i][11], CELL);
-        rf_rate(p->seat_churn_pct, "%.1f", cells[i][12], CELL);
-        rf_rate(p->user_churn_pct, "%.1f", cells[i][13], CELL);
-    }
-    rf_print_table(h2, 14, &cells[0][0][0], CELL, NCOLS_MAX, r->nperiods, 0);
-    free(cells);
-    return 0;
-}
-
-static const char *const csv_cols =
-    "period,currency,mrr_start_minor,new_minor,expansion_minor,contraction_minor,churn_minor,"
-    "reactivation_minor,mrr_end_minor,customers_start,customers_new,customers_churned,"
-    "customers_reactivated,customers_end,customers_in_and_out,seats_start,seats_lost,"
-    "logo_churn_pct,gross_revenue_churn_pct,grr_pct,nrr_pct,quick_ratio,seat_churn_pct,"
-    "users_start,users_lost,user_churn_pct";
-
-/* The values of one period after its label, comma-separated; rates as
- * "null" (json) or empty (csv) when undefined. */
-static void write_values(const cw_revenue_period *p, int json)
-{
-    const int64_t v[] = {p->mrr_start_minor,
-                         p->new_minor,
-                         p->expansion_minor,
-                         p->contraction_minor,
-                         p->churn_minor,
-                         p->reactivation_minor,
-                         p->mrr_end_minor,
-                         p->customers_start,
-                         p->customers_new,
-                         p->customers_churned,
-                         p->customers_reactivated,
-                         p->customers_end,
-                         p->customers_in_and_out,
-                         p->seats_start,
-                         p->seats_lost};
-    const double d[] = {p->logo_churn_pct, p->gross_revenue_churn_pct, p->grr_pct, p->nrr_pct,
-                        p->quick_ratio,    p->seat_churn_pct};
-    const int64_t u[] = {p->users_start, p->users_lost};
-    /* Column names 2.. of csv_cols, for JSON keys. */
-    const char *names = strchr(strchr(csv_cols, ',') + 1, ',') + 1;
-    for (int i = 0; i < 24; i++) {
-        const char *comma = strchr(names, ',');
-        int len = comma ? (int)(comma - names) : (int)strlen(names);
-        if (json)
-            printf(",\"%.*s\":", len, names);
-        else
-            putchar(',');
-        double dv = i < 21 ? (i >= 15 ? d[i - 15] : 0) : p->user_churn_pct;
-        if (i < 15)
-            printf("%" PRId64, v[i]);
-        else if (i == 21 || i == 22)
-            printf("%" PRId64, u[i - 21]);
-        else if (!isnan(dv))
-            printf("%.4f", dv);
-        else if (json)
-            fputs("null", stdout);
-        names = comma ? comma + 1 : names;
-    }
-}
-
-static int write_csv(const cw_revenue_report *r)
-{
-    printf("%s\n", csv_cols);
-    for (int i = 0; i < r->nperiods; i++) {
-        char label[16];
-        period_label(&r->periods[i], label, sizeof label);
-        printf("%s,%s", label, r->currency);
-        write_values(&r->periods[i], 0);
-        putchar('\n');
-    }
-    return 0;
-}
-
-static int write_json(const cw_revenue_report *r, int quarter, const char *segment)
-{
-    printf("{\"report\":\"%s\",\"currency\":\"%s\",\"by\":\"%s\",\"segment\":",
-           g_retention ? "retention" : "revenue", r->currency, quarter ? "quarter" : "month");
-    rf_json_string(segment);
-    fputs(",\"periods\":[", stdout);
-    for (int i = 0; i < r->nperiods; i++) {
-        char label[16];
-        period_label(&r->periods[i], label, sizeof label);
-        printf("%s\n{\"period\":\"%s\"", i ? "," : "", label);
-        write_values(&r->periods[i], 1);
-        putchar('}');
-    }
-    fputs("]}\n", stdout);
-    return 0;
+    rf_report_table(rows, 2);
 }
 
 static int report_revenue(int argc, char **argv)
@@ -181,7 +151,8 @@ static int report_revenue(int argc, char **argv)
         return rc;
     cw_revenue_opts o;
     cw_revenue_opts_init(&o);
-    cw_format format = CW_FORMAT_TABLE;
+    cli_format format = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     int c;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "report", argv[0], NULL)) != -1) {
@@ -189,20 +160,9 @@ static int report_revenue(int argc, char **argv)
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 'f': rc = cli_parse_month("--from", optarg, &o.from_month); break;
         case 't': rc = cli_parse_month("--to", optarg, &o.to_month); break;
-        case 'F':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (strcmp(optarg, "table") == 0)
-                format = CW_FORMAT_TABLE;
-            else if (strcmp(optarg, "csv") == 0)
-                format = CW_FORMAT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                format = CW_FORMAT_JSON;
-            else {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'F': rc = cli_parse_format(optarg, CLI_FMTS_ALL, &format); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'b':
             if (strcmp(optarg, "month") == 0 || strcmp(optarg, "quarter") == 0)
                 o.by_quarter = optarg[0] == 'q';
@@ -238,12 +198,21 @@ static int report_revenue(int argc, char **argv)
     if (s != CW_OK) {
         cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
-    } else if (format == CW_FORMAT_CSV) {
-        rc = write_csv(r);
-    } else if (format == CW_FORMAT_JSON) {
-        rc = write_json(r, o.by_quarter, o.segment);
     } else {
-        rc = write_table(r, o.segment);
+        rf_report rows;
+        if (revenue_rows(r, &rows) != 0) {
+            cli_error("report: out of memory");
+            rc = EXIT_INTERNAL;
+        } else if (format == CLI_FMT_TABLE) {
+            write_table(r, &rows, o.segment);
+        } else {
+            const rf_meta meta[] = {{"report", g_retention ? "retention" : "revenue", 0},
+                                    {"currency", r->currency, 0},
+                                    {"by", o.by_quarter ? "quarter" : "month", 0},
+                                    {"segment", o.segment, 0}};
+            rf_report_emit(&rows, (int)format, meta, 4, "periods", offset, limit);
+        }
+        rf_report_free(&rows);
     }
     cw_revenue_free(r);
     cw_store_close(st);

@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +57,37 @@ static void show_rule(const cw_rules *rs, const cw_rule *r)
     }
 }
 
+/* `rules list` in csv, json or jsonl (the report skeleton, report_fmt.h). */
+static int rules_rows(const cw_rules *rs, cli_format fmt, int64_t offset, int64_t limit)
+{
+    static const rf_col cols[] = {
+        {"rule", RF_TEXT, 0, NULL, 0, NULL, 0},        {"scope", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"severity", RF_TEXT, 0, NULL, 0, NULL, 0},    {"enabled", RF_BOOL, 0, NULL, 0, NULL, 0},
+        {"origin", RF_TEXT, 0, NULL, 0, NULL, 0},      {"playbook", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {"description", RF_TEXT, 0, NULL, 0, NULL, 0},
+    };
+    rf_report t;
+    int n = cw_rules_count(rs);
+    if (rf_report_init(&t, cols, 7, n, NULL) != 0)
+        return EXIT_INTERNAL;
+    for (int i = 0; i < n; i++) {
+        const cw_rule *r = cw_rules_get(rs, i);
+        rf_set_text(&t, i, 0, r->name);
+        rf_set_text(&t, i, 1, r->scope == CW_SCOPE_USER ? "user" : "account");
+        rf_set_text(&t, i, 2, r->severity == CW_SEVERITY_CRITICAL ? "critical" : "warning");
+        rf_set_bool(&t, i, 3, r->enabled);
+        rf_set_text(&t, i, 4, origin(r));
+        rf_set_text(&t, i, 5, r->playbook);
+        rf_set_text(&t, i, 6, r->description);
+    }
+    rf_report_emit(&t, (int)fmt, NULL, 0, NULL, offset, limit);
+    rf_report_free(&t);
+    return 0;
+}
+
 int cmd_rules(int argc, char **argv)
 {
-    int list = argc == 2 && strcmp(argv[1], "list") == 0;
+    int list = argc >= 2 && strcmp(argv[1], "list") == 0;
     int show = argc == 3 && strcmp(argv[1], "show") == 0;
     int playbooks = argc == 2 && strcmp(argv[1], "playbooks") == 0;
     if (argc < 2 || !cli_find("rules", argv[1]))
@@ -67,16 +96,26 @@ int cmd_rules(int argc, char **argv)
         cli_error("usage: churnwatch rules list | rules show NAME | rules playbooks");
         return EXIT_USAGE;
     }
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t offset = 0, limit = -1;
+    if (list) {
+        int lrc = cli_list_opts(argc - 1, argv + 1, "rules", "list", &fmt, &offset, &limit);
+        if (lrc)
+            return lrc;
+    }
     cw_config *cfg;
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
     cw_rules *rs = NULL;
     rc = cli_load_rules(cfg, &rs);
-    if (rc == 0 && list) {
+    if (rc == 0 && list && fmt != CLI_FMT_TABLE) {
+        rc = rules_rows(rs, fmt, offset, limit);
+    } else if (rc == 0 && list) {
         printf("%-24s %-7s %-8s %-7s %-7s %-22s %s\n", "rule", "scope", "severity", "enabled",
                "origin", "playbook", "description");
-        for (int i = 0; i < cw_rules_count(rs); i++) {
+        for (int i = (int)offset; i < cw_rules_count(rs) && (limit < 0 || i < offset + limit);
+             i++) {
             const cw_rule *r = cw_rules_get(rs, i);
             printf("%-24s %-7s %-8s %-7s %-7s %-22s %s\n", r->name,
                    r->scope == CW_SCOPE_USER ? "user" : "account",

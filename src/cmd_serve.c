@@ -92,6 +92,7 @@ int cmd_serve(int argc, char **argv)
 typedef struct token_ctx {
     FILE *out;
     int json; /* 0 table, 1 one JSON object a line */
+    int csv;  /* one CSV row a line (json 0) */
 } token_ctx;
 
 static cw_status print_token(const cw_token_info *t, void *ud)
@@ -111,6 +112,16 @@ static cw_status print_token(const cw_token_info *t, void *ud)
         json_dumpf(o, x->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
         fputc('\n', x->out);
         json_decref(o);
+        return CW_OK;
+    }
+    if (x->csv) { /* the JSON keys, in order; the name quoted when needed */
+        fprintf(x->out, "%lld,%s,%s,%s,\"", (long long)t->id, role, t->prefix, c);
+        for (const char *p = t->name ? t->name : ""; *p; p++) {
+            if (*p == '"')
+                fputc('"', x->out);
+            fputc(*p, x->out);
+        }
+        fprintf(x->out, "\",%s\n", t->revoked_at_unix ? r : "");
         return CW_OK;
     }
     fprintf(x->out, "%-5lld %-5s %-14s %-20s %-20s %s\n", (long long)t->id, role, t->prefix, c,
@@ -142,7 +153,7 @@ int cmd_token(int argc, char **argv)
         else if (c == 'n')
             name = optarg;
         else if (c == 'f')
-            rc = cli_parse_format(optarg, CLI_FMTS_ALL & ~(1u << CLI_FMT_CSV), &fmt);
+            rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt);
         else if (c == 'l')
             rc = cli_parse_count("--limit", optarg, &limit);
         else if (c == 'O')
@@ -199,13 +210,15 @@ int cmd_token(int argc, char **argv)
                                      : fmt == CLI_FMT_JSONL ? RF_ROWS_JSONL
                                                             : RF_ROWS_TEXT,
                                      1, offset, limit, stdout),
-                       fmt != CLI_FMT_TABLE};
+                       fmt == CLI_FMT_JSON || fmt == CLI_FMT_JSONL, fmt == CLI_FMT_CSV};
         if (!x.out) {
             s = CW_ERR_NOMEM;
         } else {
             if (fmt == CLI_FMT_TABLE)
                 fprintf(x.out, "%-5s %-5s %-14s %-20s %-20s %s\n", "id", "role", "prefix",
                         "created", "revoked", "name");
+            else if (fmt == CLI_FMT_CSV)
+                fputs("id,role,prefix,created_at,name,revoked_at\n", x.out);
             s = cw_token_list(st, print_token, &x);
             rf_rows_end(&rows);
         }

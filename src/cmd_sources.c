@@ -5,14 +5,20 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "report_fmt.h"
 
 #include <getopt.h> /* optarg, optind */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int sources_list(cw_config *cfg)
+static int sources_list(cw_config *cfg, int argc, char **argv)
 {
+    cli_format fmt = CLI_FMT_TABLE;
+    int64_t offset = 0, limit = -1;
+    int rc = cli_list_opts(argc, argv, "sources", "list", &fmt, &offset, &limit);
+    if (rc)
+        return rc;
     cw_source_info *si;
     int n;
     cw_error err;
@@ -21,8 +27,32 @@ static int sources_list(cw_config *cfg)
         cli_error("%s", err.msg);
         return cli_exit_code(s == CW_ERR_NOTFOUND ? CW_ERR_CONFIG : s);
     }
+    if (fmt != CLI_FMT_TABLE) {
+        static const rf_col cols[] = {
+            {"name", RF_TEXT, 0, NULL, 0, NULL, 0},        {"origin", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"kinds", RF_TEXT, 0, NULL, 0, NULL, 0},       {"files", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"description", RF_TEXT, 0, NULL, 0, NULL, 0},
+        };
+        rf_report r;
+        if (rf_report_init(&r, cols, 5, n, NULL) != 0) {
+            free(si);
+            return EXIT_INTERNAL;
+        }
+        for (int i = 0; i < n; i++) {
+            rf_set_text(&r, i, 0, si[i].name);
+            rf_set_text(&r, i, 1, si[i].is_preset ? "preset" : "config");
+            rf_set_text(&r, i, 2, si[i].kinds);
+            if (si[i].files[0])
+                rf_set_text(&r, i, 3, si[i].files);
+            rf_set_text(&r, i, 4, si[i].description);
+        }
+        rf_report_emit(&r, (int)fmt, NULL, 0, NULL, offset, limit);
+        rf_report_free(&r);
+        free(si);
+        return 0;
+    }
     printf("%-20s %-7s %-34s %-24s %s\n", "name", "origin", "kinds", "files", "description");
-    for (int i = 0; i < n; i++)
+    for (int64_t i = offset; i < n && (limit < 0 || i < offset + limit); i++)
         printf("%-20s %-7s %-34s %-24s %s\n", si[i].name, si[i].is_preset ? "preset" : "config",
                si[i].kinds, si[i].files[0] ? si[i].files : "-", si[i].description);
     free(si);
@@ -153,8 +183,8 @@ int cmd_sources(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    if (strcmp(argv[1], "list") == 0 && argc == 2)
-        rc = sources_list(cfg);
+    if (strcmp(argv[1], "list") == 0)
+        rc = sources_list(cfg, argc - 1, argv + 1);
     else if (strcmp(argv[1], "show") == 0 && argc == 3)
         rc = sources_show(cfg, argv[2]);
     else if (strcmp(argv[1], "check") == 0)

@@ -52,6 +52,9 @@ int cmd_status(int argc, char **argv)
     s = cw_store_summarize(st, &sm);
     if (s == CW_OK)
         s = cw_quarantine_counts_get(st, &qc);
+    char mrr[32] = ""; /* money in major units of the currency, exact */
+    if (s == CW_OK)
+        rf_major(sm.mrr_active_minor, cw_currency_exponent(sm.mrr_currency), mrr, sizeof mrr);
     if (s != CW_OK) {
         cli_error("%s", cw_store_why(st, s));
     } else if (json) {
@@ -61,11 +64,10 @@ int cmd_status(int argc, char **argv)
                    (long long)sm.rows[k]);
         printf("},\"events\":%lld,\"event_names\":%lld,\"accounts_active\":%lld,"
                "\"accounts_churned\":%lld,\"users_active\":%lld,\"seats_active\":%lld,"
-               "\"mrr_active_minor\":%lld,\"currency\":\"%s\",\"ingested_files\":%lld,",
+               "\"mrr_active\":%s,\"currency\":\"%s\",\"ingested_files\":%lld,",
                (long long)sm.events, (long long)sm.event_names, (long long)sm.accounts_active,
                (long long)sm.accounts_churned, (long long)sm.users_active,
-               (long long)sm.seats_active, (long long)sm.mrr_active_minor, sm.mrr_currency,
-               (long long)sm.ingested_files);
+               (long long)sm.seats_active, mrr, sm.mrr_currency, (long long)sm.ingested_files);
         printf("\"quarantined\":%lld,\"quarantined_last_run\":%lld}\n", (long long)qc.total,
                (long long)qc.last_run);
     } else {
@@ -77,7 +79,7 @@ int cmd_status(int argc, char **argv)
                (long long)sm.accounts_churned);
         printf("  seats        %lld licensed on active accounts; %lld users active\n",
                (long long)sm.seats_active, (long long)sm.users_active);
-        printf("  MRR          %.2f %s on active accounts\n", (double)sm.mrr_active_minor / 100.0,
+        printf("  MRR          %s %s on active accounts\n", mrr,
                sm.mrr_currency[0] == '*' ? "(mixed currencies)" : sm.mrr_currency);
         printf("  events       %lld on %lld account-days, %lld event names", (long long)sm.events,
                (long long)sm.event_days, (long long)sm.event_names);

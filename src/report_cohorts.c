@@ -26,25 +26,9 @@ typedef struct rep_opts {
     const char *segment;
     int months;
     double margin;
-    cw_format format;
+    cli_format format;
+    int64_t offset, limit;
 } rep_opts;
-
-static int parse_format(const char *s, cw_format *f)
-{
-    if (strcmp(s, "table") != 0)
-        cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-    if (strcmp(s, "table") == 0)
-        *f = CW_FORMAT_TABLE;
-    else if (strcmp(s, "csv") == 0)
-        *f = CW_FORMAT_CSV;
-    else if (strcmp(s, "json") == 0)
-        *f = CW_FORMAT_JSON;
-    else {
-        cli_error("--format %s: expected table, csv or json", s);
-        return EXIT_USAGE;
-    }
-    return 0;
-}
 
 /* Parses the options of report name (ltv: --gross-margin; cohorts:
  * --months) into o and cfg. Returns an exit code. */
@@ -57,7 +41,9 @@ static int parse_opts(int argc, char **argv, int ltv, cw_config *cfg, rep_opts *
         switch (c) {
         case 'd': rc = cli_override(cfg, "store.db", optarg); break;
         case 's': o->segment = optarg; break;
-        case 'F': rc = parse_format(optarg, &o->format); break;
+        case 'F': rc = cli_parse_format(optarg, CLI_FMTS_ALL, &o->format); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &o->limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &o->offset); break;
         case 'm': {
             long v = strtol(optarg, &end, 10);
             if (ltv || end == optarg || *end || v < 0 || v > CW_COHORTS_MAX_MONTHS) {
@@ -157,33 +143,71 @@ static int cohorts_table(const cw_cohorts_report *r, const char *segment)
     return 0;
 }
 
-static int cohorts_csv(const cw_cohorts_report *r)
+/* The cohorts report's long form (one row per cohort and month offset),
+ * described once for CSV and JSON Lines. */
+enum {
+    CH_COHORT,
+    CH_OFFSET,
+    CH_MONTH,
+    CH_COHORT_ACCOUNTS,
+    CH_COHORT_MRR,
+    CH_ACCOUNTS,
+    CH_MRR,
+    CH_LOGO_RET,
+    CH_REV_RET,
+    CH_NRR12,
+    CH_NCOLS
+};
+static const rf_col cohort_cols[CH_NCOLS] = {
+    {"cohort", RF_TEXT, 0, NULL, 0, NULL, 0},
+    {"offset", RF_INT, 0, NULL, 0, NULL, 0},
+    {"month", RF_TEXT, 0, NULL, 0, NULL, 0},
+    {"cohort_accounts", RF_INT, 0, NULL, 0, NULL, 0},
+    {"cohort_mrr", RF_MONEY, 0, NULL, 0, NULL, 0},
+    {"accounts", RF_INT, 0, NULL, 0, NULL, 0},
+    {"mrr", RF_MONEY, 0, NULL, 0, NULL, 0},
+    {"logo_retention_pct", RF_PCT, 0, NULL, 1, NULL, 0},
+    {"revenue_retention_pct", RF_PCT, 0, NULL, 1, NULL, 0},
+    {"nrr_12m_pct", RF_PCT, 0, NULL, 1, NULL, 0},
+};
+
+static int cohorts_rows(const cw_cohorts_report *r, const rep_opts *o)
 {
-    puts("cohort,currency,offset,month,cohort_accounts,cohort_mrr_minor,accounts,mrr_minor,"
-         "logo_retention_pct,revenue_retention_pct,nrr_12m_pct");
+    rf_report rows;
+    int n = r->ncohorts * (r->months + 1);
+    if (rf_report_init(&rows, cohort_cols, CH_NCOLS, n, r->currency) != 0)
+        return EXIT_INTERNAL;
+    int row = 0;
     for (int i = 0; i < r->ncohorts; i++) {
         const cw_cohort *h = &r->cohorts[i];
-        for (int k = 0; k <= r->months; k++) {
+        for (int k = 0; k <= r->months; k++, row++) {
             int m = h->year * 12 + h->month - 1 + k;
-            printf("%04d-%02d,%s,%d,%04d-%02d,%" PRId64 ",%" PRId64 ",", h->year, h->month,
-                   r->currency, k, m / 12, m % 12 + 1, h->accounts, h->mrr0_minor);
-            if (k < h->observed)
-                printf("%" PRId64 ",%" PRId64 ",", h->logos[k], h->mrr_minor[k]);
-            else
-                fputs(",,", stdout);
-            num(h->logo_retention_pct[k], 0);
-            putchar(',');
-            num(h->revenue_retention_pct[k], 0);
-            putchar(',');
-            num(h->nrr_12m_pct, 0);
-            putchar('\n');
+            char label[16];
+            snprintf(label, sizeof label, "%04d-%02d", h->year % 10000, h->month % 100);
+            rf_set_text(&rows, row, CH_COHORT, label);
+            rf_set_int(&rows, row, CH_OFFSET, k);
+            snprintf(label, sizeof label, "%04d-%02d", m / 12 % 10000, m % 12 + 1);
+            rf_set_text(&rows, row, CH_MONTH, label);
+            rf_set_int(&rows, row, CH_COHORT_ACCOUNTS, h->accounts);
+            rf_set_money(&rows, row, CH_COHORT_MRR, h->mrr0_minor);
+            if (k < h->observed) {
+                rf_set_int(&rows, row, CH_ACCOUNTS, h->logos[k]);
+                rf_set_money(&rows, row, CH_MRR, h->mrr_minor[k]);
+            }
+            rf_set_num(&rows, row, CH_LOGO_RET, h->logo_retention_pct[k]);
+            rf_set_num(&rows, row, CH_REV_RET, h->revenue_retention_pct[k]);
+            rf_set_num(&rows, row, CH_NRR12, h->nrr_12m_pct);
         }
     }
+    rf_report_emit(&rows, (int)o->format, NULL, 0, NULL, o->offset, o->limit);
+    rf_report_free(&rows);
     return 0;
 }
 
+/* One JSON document: a cohort an object, its months as arrays. */
 static int cohorts_json(const cw_cohorts_report *r, const char *segment)
 {
+    int exp = cw_currency_exponent(r->currency);
     printf("{\"report\":\"cohorts\",\"currency\":\"%s\",\"segment\":", r->currency);
     if (segment)
         rf_json_string(segment);
@@ -193,20 +217,25 @@ static int cohorts_json(const cw_cohorts_report *r, const char *segment)
            r->end_month);
     for (int i = 0; i < r->ncohorts; i++) {
         const cw_cohort *h = &r->cohorts[i];
-        printf("%s\n{\"cohort\":\"%04d-%02d\",\"accounts\":%" PRId64 ",\"mrr_minor\":%" PRId64
+        char major[32];
+        rf_major(h->mrr0_minor, exp, major, sizeof major);
+        printf("%s\n{\"cohort\":\"%04d-%02d\",\"accounts\":%" PRId64 ",\"mrr\":%s"
                ",\"nrr_12m_pct\":",
-               i ? "," : "", h->year, h->month, h->accounts, h->mrr0_minor);
+               i ? "," : "", h->year, h->month, h->accounts, major);
         num(h->nrr_12m_pct, 1);
-        const char *keys[] = {"logos", "mrr_minor_by_offset", "logo_retention_pct",
+        const char *keys[] = {"logos", "mrr_by_offset", "logo_retention_pct",
                               "revenue_retention_pct"};
         for (int a = 0; a < 4; a++) {
             printf(",\"%s\":[", keys[a]);
             for (int k = 0; k <= r->months; k++) {
                 if (k)
                     putchar(',');
-                if (a < 2 && k < h->observed)
-                    printf("%" PRId64, a == 0 ? h->logos[k] : h->mrr_minor[k]);
-                else if (a < 2)
+                if (a == 0 && k < h->observed)
+                    printf("%" PRId64, h->logos[k]);
+                else if (a == 1 && k < h->observed) {
+                    rf_major(h->mrr_minor[k], exp, major, sizeof major);
+                    fputs(major, stdout);
+                } else if (a < 2)
                     fputs("null", stdout);
                 else
                     num(a == 2 ? h->logo_retention_pct[k] : h->revenue_retention_pct[k], 1);
@@ -225,7 +254,7 @@ int report_cohorts(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    rep_opts o = {.months = 12, .margin = 0.8, .format = CW_FORMAT_TABLE};
+    rep_opts o = {.months = 12, .margin = 0.8, .format = CLI_FMT_TABLE, .limit = -1};
     rc = parse_opts(argc, argv, 0, cfg, &o);
     cw_store *st = NULL;
     if (rc == 0)
@@ -243,9 +272,9 @@ int report_cohorts(int argc, char **argv)
     if (s != CW_OK) {
         cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
-    } else if (o.format == CW_FORMAT_CSV) {
-        rc = cohorts_csv(r);
-    } else if (o.format == CW_FORMAT_JSON) {
+    } else if (o.format == CLI_FMT_CSV || o.format == CLI_FMT_JSONL) {
+        rc = cohorts_rows(r, &o);
+    } else if (o.format == CLI_FMT_JSON) {
         rc = cohorts_json(r, o.segment);
     } else {
         rc = cohorts_table(r, o.segment);
@@ -258,50 +287,106 @@ int report_cohorts(int argc, char **argv)
 
 /* ---- lifetime value ----------------------------------------------------- */
 
-static const char *seg_label(const cw_ltv_segment *g)
+/* The LTV report's columns, described once; the terminal table shows
+ * ltv_table_cols in its own order, the note last. */
+enum {
+    LT_SEGMENT,
+    LT_MARGIN,
+    LT_ACCOUNTS,
+    LT_ACCOUNT_MONTHS,
+    LT_MRR_SUM,
+    LT_ARPA,
+    LT_CUST_START,
+    LT_CHURNS,
+    LT_CHURN_PCT,
+    LT_LTV,
+    LT_KM_EVENTS,
+    LT_KM_CENSORED,
+    LT_KM_HORIZON,
+    LT_KM_S,
+    LT_LIFETIME,
+    LT_LTV_SURV,
+    LT_UNRELIABLE,
+    LT_NOTE,
+    LT_NCOLS
+};
+static const rf_col ltv_cols[LT_NCOLS] = {
+    {"segment", RF_TEXT, 1, NULL, 0, "(all)", 0},
+    {"gross_margin", RF_NUM, 0, NULL, 0, NULL, 0},
+    {"accounts", RF_INT, 1, NULL, 0, NULL, 0},
+    {"account_months", RF_INT, 0, NULL, 0, NULL, 0},
+    {"mrr_sum", RF_MONEY, 0, NULL, 0, NULL, 0},
+    {"arpa", RF_MONEY, 1, "ARPA", 0, NULL, 0},
+    {"customers_start_sum", RF_INT, 0, NULL, 0, NULL, 0},
+    {"churns", RF_INT, 1, NULL, 0, NULL, 0},
+    {"monthly_logo_churn_pct", RF_PCT, 1, "churn %/mo", 2, NULL, 0},
+    {"ltv", RF_MONEY, 1, "LTV", 0, NULL, 0},
+    {"km_events", RF_INT, 0, NULL, 0, NULL, 0},
+    {"km_censored", RF_INT, 0, NULL, 0, NULL, 0},
+    {"km_horizon_months", RF_INT, 1, "horizon (mo)", 0, NULL, 0},
+    {"km_survival_at_horizon", RF_NUM, 1, "S(horizon)", 3, NULL, 0},
+    {"lifetime_months", RF_NUM, 1, "KM life (mo)", 2, NULL, 0},
+    {"ltv_survival", RF_MONEY, 1, "LTV (survival)", 0, NULL, 0},
+    {"unreliable", RF_BOOL, 0, NULL, 0, NULL, 0},
+    {"note", RF_TEXT, 1 | RF_TABLE_ONLY, NULL, 0, "", 0},
+};
+static const int ltv_table_cols[] = {LT_SEGMENT,  LT_ACCOUNTS,   LT_CHURNS,   LT_CHURN_PCT,
+                                     LT_ARPA,     LT_LTV,        LT_LIFETIME, LT_KM_S,
+                                     LT_LTV_SURV, LT_KM_HORIZON, LT_NOTE};
+
+/* One row per segment; 0, or -1 when out of memory. */
+static int ltv_rows(const cw_ltv_report *r, rf_report *out)
 {
-    return g->all ? "(all)" : g->segment;
+    if (rf_report_init(out, ltv_cols, LT_NCOLS, r->nsegments, r->currency) != 0)
+        return -1;
+    out->left_last = 1;
+    for (int i = 0; i < r->nsegments; i++) {
+        const cw_ltv_segment *g = &r->segments[i];
+        if (!g->all)
+            rf_set_text(out, i, LT_SEGMENT, g->segment);
+        rf_set_num(out, i, LT_MARGIN, r->gross_margin);
+        rf_set_int(out, i, LT_ACCOUNTS, g->accounts);
+        rf_set_int(out, i, LT_ACCOUNT_MONTHS, g->account_months);
+        rf_set_money(out, i, LT_MRR_SUM, g->mrr_sum_minor);
+        rf_set_money_d(out, i, LT_ARPA, g->arpa_minor);
+        rf_set_int(out, i, LT_CUST_START, g->customers_start_sum);
+        rf_set_int(out, i, LT_CHURNS, g->churns);
+        rf_set_num(out, i, LT_CHURN_PCT, g->churn_pct);
+        rf_set_money_d(out, i, LT_LTV, g->ltv_minor);
+        rf_set_int(out, i, LT_KM_EVENTS, g->km_events);
+        rf_set_int(out, i, LT_KM_CENSORED, g->km_censored);
+        rf_set_int(out, i, LT_KM_HORIZON, g->km_horizon_months);
+        rf_set_num(out, i, LT_KM_S, g->km_survival_at_horizon);
+        rf_set_num(out, i, LT_LIFETIME, g->lifetime_months);
+        rf_set_money_d(out, i, LT_LTV_SURV, g->ltv_survival_minor);
+        rf_set_bool(out, i, LT_UNRELIABLE, g->unreliable);
+        char note[RF_CELL];
+        if (g->unreliable)
+            snprintf(note, sizeof note, "unreliable: %" PRId64 " churns < %d", g->churns,
+                     CW_LTV_MIN_CHURNS);
+        else if (g->km_survival_at_horizon > 0)
+            snprintf(note, sizeof note, "KM life is a lower bound");
+        else
+            note[0] = '\0';
+        rf_set_text(out, i, LT_NOTE, note);
+    }
+    return 0;
 }
 
-static int ltv_table(const cw_ltv_report *r)
+static void ltv_table(const cw_ltv_report *r, const rf_report *rows)
 {
-    int exp = cw_currency_exponent(r->currency);
-    enum { NC = 11 };
-    static const char *const head[NC] = {
-        "segment",      "accounts",   "churns",         "churn %/mo",   "ARPA", "LTV",
-        "KM life (mo)", "S(horizon)", "LTV (survival)", "horizon (mo)", "note"};
-    char(*cells)[CELL] = calloc((size_t)r->nsegments * NC, CELL);
-    if (!cells)
-        return EXIT_INTERNAL;
     printf("Customer lifetime value, %04d-%02d .. %04d-%02d, gross margin %.2f (money in %s; "
            "LTV = ARPA x margin / monthly logo churn; survival LTV = Kaplan-Meier lifetime x "
            "ARPA x margin)\n\n",
            r->start_year, r->start_month, r->end_year, r->end_month, r->gross_margin, r->currency);
     int flagged = 0, bounded = 0;
     for (int i = 0; i < r->nsegments; i++) {
-        const cw_ltv_segment *g = &r->segments[i];
-        char(*row)[CELL] = &cells[(size_t)i * NC];
-        snprintf(row[0], CELL, "%.*s", CELL - 1, seg_label(g));
-        snprintf(row[1], CELL, "%" PRId64, g->accounts);
-        snprintf(row[2], CELL, "%" PRId64, g->churns);
-        rf_rate(g->churn_pct, "%.2f", row[3], CELL);
-        rf_money_d(g->arpa_minor, exp, row[4], CELL);
-        rf_money_d(g->ltv_minor, exp, row[5], CELL);
-        rf_rate(g->lifetime_months, "%.2f", row[6], CELL);
-        rf_rate(g->km_survival_at_horizon, "%.3f", row[7], CELL);
-        rf_money_d(g->ltv_survival_minor, exp, row[8], CELL);
-        snprintf(row[9], CELL, "%d", g->km_horizon_months);
-        if (g->unreliable) {
-            snprintf(row[10], CELL, "unreliable: %" PRId64 " churns < %d", g->churns,
-                     CW_LTV_MIN_CHURNS);
-            flagged++;
-        }
-        bounded += g->km_survival_at_horizon > 0;
-        if (!g->unreliable && g->km_survival_at_horizon > 0) {
-            snprintf(row[10], CELL, "KM life is a lower bound");
-        }
+        flagged += r->segments[i].unreliable != 0;
+        bounded += r->segments[i].km_survival_at_horizon > 0;
     }
-    rf_print_table(head, NC, &cells[0][0], CELL, NC, r->nsegments, 1);
+    rf_report_table_cols(rows, ltv_table_cols,
+                         (int)(sizeof ltv_table_cols / sizeof ltv_table_cols[0]), 0, rows->nrows,
+                         NULL);
     if (flagged)
         printf("\n%d of %d rows have fewer than %d churns: their estimates are too uncertain to "
                "act on.\n",
@@ -310,83 +395,6 @@ static int ltv_table(const cw_ltv_report *r)
         printf(
             "S(horizon) > 0: some accounts outlived the data, so the KM lifetime (the sum of the "
             "survival curve up to the horizon) and its LTV are lower bounds.\n");
-    free(cells);
-    return 0;
-}
-
-static const char *const ltv_cols =
-    "segment,currency,gross_margin,accounts,account_months,mrr_sum_minor,arpa_minor,"
-    "customers_start_sum,churns,monthly_logo_churn_pct,ltv_minor,km_events,km_censored,"
-    "km_horizon_months,km_survival_at_horizon,lifetime_months,ltv_survival_minor,unreliable";
-
-static void ltv_values(const cw_ltv_report *r, const cw_ltv_segment *g, int json)
-{
-    const char *names = ltv_cols;
-    for (int i = 0; i < 18; i++) {
-        const char *comma = strchr(names, ',');
-        int len = comma ? (int)(comma - names) : (int)strlen(names);
-        if (json)
-            printf("%s\"%.*s\":", i ? "," : "", len, names);
-        else if (i)
-            putchar(',');
-        names = comma ? comma + 1 : names;
-        switch (i) {
-        case 0:
-            if (json && g->all)
-                fputs("null", stdout);
-            else if (json)
-                rf_json_string(g->segment);
-            else
-                rf_csv_string(seg_label(g));
-            break;
-        case 1: printf(json ? "\"%s\"" : "%s", r->currency); break;
-        case 2: num(r->gross_margin, json); break;
-        case 3: printf("%" PRId64, g->accounts); break;
-        case 4: printf("%" PRId64, g->account_months); break;
-        case 5: printf("%" PRId64, g->mrr_sum_minor); break;
-        case 6: num(g->arpa_minor, json); break;
-        case 7: printf("%" PRId64, g->customers_start_sum); break;
-        case 8: printf("%" PRId64, g->churns); break;
-        case 9: num(g->churn_pct, json); break;
-        case 10: num(g->ltv_minor, json); break;
-        case 11: printf("%" PRId64, g->km_events); break;
-        case 12: printf("%" PRId64, g->km_censored); break;
-        case 13: printf("%d", g->km_horizon_months); break;
-        case 14: num(g->km_survival_at_horizon, json); break;
-        case 15: num(g->lifetime_months, json); break;
-        case 16: num(g->ltv_survival_minor, json); break;
-        case 17: fputs(g->unreliable ? (json ? "true" : "1") : (json ? "false" : "0"), stdout);
-        }
-    }
-}
-
-static int ltv_csv(const cw_ltv_report *r)
-{
-    printf("%s\n", ltv_cols);
-    for (int i = 0; i < r->nsegments; i++) {
-        ltv_values(r, &r->segments[i], 0);
-        putchar('\n');
-    }
-    return 0;
-}
-
-static int ltv_json(const cw_ltv_report *r, const char *segment)
-{
-    printf("{\"report\":\"ltv\",\"currency\":\"%s\",\"gross_margin\":%.4f,\"segment\":",
-           r->currency, r->gross_margin);
-    if (segment)
-        rf_json_string(segment);
-    else
-        fputs("null", stdout);
-    printf(",\"from\":\"%04d-%02d\",\"to\":\"%04d-%02d\",\"min_churns\":%d,\"segments\":[",
-           r->start_year, r->start_month, r->end_year, r->end_month, CW_LTV_MIN_CHURNS);
-    for (int i = 0; i < r->nsegments; i++) {
-        printf("%s\n{", i ? "," : "");
-        ltv_values(r, &r->segments[i], 1);
-        putchar('}');
-    }
-    fputs("]}\n", stdout);
-    return 0;
 }
 
 int report_ltv(int argc, char **argv)
@@ -395,7 +403,7 @@ int report_ltv(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
-    rep_opts o = {.months = 12, .margin = 0.8, .format = CW_FORMAT_TABLE};
+    rep_opts o = {.months = 12, .margin = 0.8, .format = CLI_FMT_TABLE, .limit = -1};
     rc = parse_opts(argc, argv, 1, cfg, &o);
     cw_store *st = NULL;
     if (rc == 0)
@@ -413,12 +421,26 @@ int report_ltv(int argc, char **argv)
     if (s != CW_OK) {
         cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
-    } else if (o.format == CW_FORMAT_CSV) {
-        rc = ltv_csv(r);
-    } else if (o.format == CW_FORMAT_JSON) {
-        rc = ltv_json(r, o.segment);
     } else {
-        rc = ltv_table(r);
+        rf_report rows;
+        if (ltv_rows(r, &rows) != 0) {
+            cli_error("report: out of memory");
+            rc = EXIT_INTERNAL;
+        } else if (o.format == CLI_FMT_TABLE) {
+            ltv_table(r, &rows);
+        } else {
+            char margin[32], from[16], to[16], minc[16];
+            snprintf(margin, sizeof margin, "%.4f", r->gross_margin);
+            snprintf(from, sizeof from, "%04d-%02d", r->start_year % 10000, r->start_month % 100);
+            snprintf(to, sizeof to, "%04d-%02d", r->end_year % 10000, r->end_month % 100);
+            snprintf(minc, sizeof minc, "%d", CW_LTV_MIN_CHURNS);
+            const rf_meta meta[] = {{"report", "ltv", 0},        {"currency", r->currency, 0},
+                                    {"gross_margin", margin, 1}, {"segment", o.segment, 0},
+                                    {"from", from, 0},           {"to", to, 0},
+                                    {"min_churns", minc, 1}};
+            rf_report_emit(&rows, (int)o.format, meta, 7, "segments", o.offset, o.limit);
+        }
+        rf_report_free(&rows);
     }
     cw_ltv_free(r);
     cw_store_close(st);

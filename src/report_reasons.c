@@ -28,7 +28,8 @@ typedef struct rr_opts {
     const char *name;
     int from_month, to_month;
     const char *segment;
-    cw_format format;
+    cli_format format;
+    int64_t offset, limit;
     int postmortem;
     const char *map; /* reasons: keyword=cause;... replacing the default map */
     cw_config *cfg;
@@ -41,6 +42,7 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
     memset(o, 0, sizeof *o);
     o->name = argv[0];
     o->from_month = o->to_month = -1;
+    o->limit = -1;
     int rc = cli_load_config(NULL, &o->cfg);
     if (rc)
         return rc;
@@ -51,20 +53,9 @@ static int parse_opts(int argc, char **argv, int with_segment, int with_reasons,
         case 'd': rc = cli_override(o->cfg, "store.db", optarg); break;
         case 'f': rc = cli_parse_month("--from", optarg, &o->from_month); break;
         case 't': rc = cli_parse_month("--to", optarg, &o->to_month); break;
-        case 'F':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (strcmp(optarg, "table") == 0)
-                o->format = CW_FORMAT_TABLE;
-            else if (strcmp(optarg, "csv") == 0)
-                o->format = CW_FORMAT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                o->format = CW_FORMAT_JSON;
-            else {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'F': rc = cli_parse_format(optarg, CLI_FMTS_ALL, &o->format); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &o->limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &o->offset); break;
         case 's':
             if (!with_segment) {
                 cli_error("report %s: --segment does not apply (journey rows have no segment)",
@@ -212,86 +203,131 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
     }
 }
 
-static void reasons_csv(const cw_reasons_report *r, const rr_opts *o)
+/* The reasons report's rows for CSV and JSON Lines: the lost MRR by cause
+ * (segment "all", then avoidable, unavoidable, total, then by segment), or
+ * with --postmortem one row per churned account with its last metrics. */
+static const rf_col reasons_cols[] = {
+    {"segment", RF_TEXT, 0, NULL, 0, NULL, 0},      {"cause", RF_TEXT, 0, NULL, 0, NULL, 0},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL, 0}, {"accounts", RF_INT, 0, NULL, 0, NULL, 0},
+    {"lost_mrr", RF_MONEY, 0, NULL, 0, NULL, 0},
+};
+
+static void reasons_cell(rf_report *out, int row, const char *segment, const char *cause,
+                         const cw_reasons_cell *c)
 {
+    rf_set_text(out, row, 0, segment);
+    rf_set_text(out, row, 1, cause);
+    rf_set_int(out, row, 3, c->accounts);
+    rf_set_money(out, row, 4, c->lost_mrr_minor);
+}
+
+enum {
+    PM_ACCOUNT,
+    PM_SEGMENT,
+    PM_DATE,
+    PM_CAUSE,
+    PM_SOURCE,
+    PM_REASON,
+    PM_CURRENCY,
+    PM_LOST,
+    PM_SNAPSHOT,
+    PM_METRICS
+};
+
+static int reasons_rows(const cw_reasons_report *r, const rr_opts *o)
+{
+    rf_report rows;
     if (o->postmortem) {
-        printf("account_id,segment,churn_date,cause,reason_source,reason,currency,"
-               "lost_mrr_minor,snapshot_date");
+        enum { NC = PM_METRICS + CW_POSTMORTEM_NMETRICS + 1 };
+        rf_col cols[NC] = {
+            {"account_id", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"segment", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"churn_date", RF_DATE, 0, NULL, 0, NULL, 0},
+            {"cause", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"reason_source", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"reason", RF_TEXT, 0, NULL, 0, NULL, 0},
+            {"currency", RF_CURRENCY, 0, NULL, 0, NULL, 0},
+            {"lost_mrr", RF_MONEY, 0, NULL, 0, NULL, 0},
+            {"snapshot_date", RF_DATE, 0, NULL, 0, NULL, 0},
+        };
         for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++)
-            printf(",%s", cw_postmortem_metric_name(k));
-        printf(",alerts_scores\n");
-        for (int64_t i = 0; i < r->naccounts; i++) {
+            cols[PM_METRICS + k] =
+                (rf_col){cw_postmortem_metric_name(k), RF_NUM, 0, NULL, 0, NULL, 0};
+        cols[NC - 1] = (rf_col){"alerts_scores", RF_TEXT, 0, NULL, 0, NULL, 0};
+        if (rf_report_init(&rows, cols, NC, (int)r->naccounts, r->currency) != 0)
+            return EXIT_INTERNAL;
+        for (int i = 0; i < (int)r->naccounts; i++) {
             const cw_churned_account *a = &r->accounts[i];
-            char day[32];
-            rf_csv_string(a->account_id);
-            putchar(',');
-            rf_csv_string(a->segment);
-            printf(",%s,%s,%s,", cw_time_format(a->churn_ts_unix, CW_TIME_DATE, day, sizeof day),
-                   cw_churn_cause_name(a->cause),
-                   !a->reason              ? ""
-                   : a->reason_from_survey ? "exit_survey"
-                                           : "churn_reason");
-            rf_csv_string(a->reason);
-            printf(",%s,%" PRId64 ",", r->currency, a->lost_mrr_minor);
-            if (a->snapshot_day >= 0)
-                fputs(cw_time_format(a->snapshot_day * 86400, CW_TIME_DATE, day, sizeof day),
-                      stdout);
-            for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
-                putchar(',');
-                num_or_null(a->metrics[k], 0);
-            }
-            printf(",not available yet\n");
+            rf_set_text(&rows, i, PM_ACCOUNT, a->account_id);
+            rf_set_text(&rows, i, PM_SEGMENT, a->segment);
+            /* a day: the time of day is not part of a churn date */
+            rf_set_date(&rows, i, PM_DATE, a->churn_ts_unix / 86400);
+            rf_set_text(&rows, i, PM_CAUSE, cw_churn_cause_name(a->cause));
+            rf_set_text(&rows, i, PM_SOURCE,
+                        !a->reason              ? NULL
+                        : a->reason_from_survey ? "exit_survey"
+                                                : "churn_reason");
+            rf_set_text(&rows, i, PM_REASON, a->reason);
+            rf_set_money(&rows, i, PM_LOST, a->lost_mrr_minor);
+            rf_set_date(&rows, i, PM_SNAPSHOT, a->snapshot_day);
+            for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++)
+                rf_set_num(&rows, i, PM_METRICS + k, a->metrics[k]);
+            rf_set_text(&rows, i, NC - 1, "not available yet");
         }
-        return;
+        rf_report_emit(&rows, (int)o->format, NULL, 0, NULL, o->offset, o->limit);
+        rf_report_free(&rows);
+        return 0;
     }
-    printf("segment,cause,currency,accounts,lost_mrr_minor\n");
+    int n = CW_CAUSE__COUNT + 3 + r->nsegments * CW_CAUSE__COUNT, i = 0;
+    if (rf_report_init(&rows, reasons_cols, 5, n, r->currency) != 0)
+        return EXIT_INTERNAL;
     for (int c = 0; c < CW_CAUSE__COUNT; c++)
-        printf("all,%s,%s,%" PRId64 ",%" PRId64 "\n", cw_churn_cause_name((cw_churn_cause)c),
-               r->currency, r->by_cause[c].accounts, r->by_cause[c].lost_mrr_minor);
-    printf("all,avoidable,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->avoidable.accounts,
-           r->avoidable.lost_mrr_minor);
-    printf("all,unavoidable,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->unavoidable.accounts,
-           r->unavoidable.lost_mrr_minor);
-    printf("all,total,%s,%" PRId64 ",%" PRId64 "\n", r->currency, r->total.accounts,
-           r->total.lost_mrr_minor);
+        reasons_cell(&rows, i++, "all", cw_churn_cause_name((cw_churn_cause)c), &r->by_cause[c]);
+    reasons_cell(&rows, i++, "all", "avoidable", &r->avoidable);
+    reasons_cell(&rows, i++, "all", "unavoidable", &r->unavoidable);
+    reasons_cell(&rows, i++, "all", "total", &r->total);
     for (int g = 0; g < r->nsegments; g++)
-        for (int c = 0; c < CW_CAUSE__COUNT; c++) {
-            rf_csv_string(r->segments[g].segment);
-            printf(",%s,%s,%" PRId64 ",%" PRId64 "\n", cw_churn_cause_name((cw_churn_cause)c),
-                   r->currency, r->segments[g].by_cause[c].accounts,
-                   r->segments[g].by_cause[c].lost_mrr_minor);
-        }
+        for (int c = 0; c < CW_CAUSE__COUNT; c++)
+            reasons_cell(&rows, i++, r->segments[g].segment, cw_churn_cause_name((cw_churn_cause)c),
+                         &r->segments[g].by_cause[c]);
+    rf_report_emit(&rows, (int)o->format, NULL, 0, NULL, o->offset, o->limit);
+    rf_report_free(&rows);
+    return 0;
 }
 
-static void json_cell(const char *key, const cw_reasons_cell *c)
+static void json_cell(const char *key, const cw_reasons_cell *c, int exp)
 {
-    printf("\"%s\":{\"accounts\":%" PRId64 ",\"lost_mrr_minor\":%" PRId64 "}", key, c->accounts,
-           c->lost_mrr_minor);
+    char major[32];
+    rf_major(c->lost_mrr_minor, exp, major, sizeof major);
+    printf("\"%s\":{\"accounts\":%" PRId64 ",\"lost_mrr\":%s}", key, c->accounts, major);
 }
 
+/* One JSON document: the totals by cause, by segment and the accounts. */
 static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
 {
+    int exp = cw_currency_exponent(r->currency);
+    char major[32];
     printf("{\"report\":\"reasons\",\"currency\":\"%s\",\"segment\":", r->currency);
     rf_json_string(o->segment);
     fputs(",\"by_cause\":{", stdout);
     for (int c = 0; c < CW_CAUSE__COUNT; c++) {
         if (c)
             putchar(',');
-        json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->by_cause[c]);
+        json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->by_cause[c], exp);
     }
     fputs("},", stdout);
-    json_cell("avoidable", &r->avoidable);
+    json_cell("avoidable", &r->avoidable, exp);
     putchar(',');
-    json_cell("unavoidable", &r->unavoidable);
+    json_cell("unavoidable", &r->unavoidable, exp);
     putchar(',');
-    json_cell("total", &r->total);
+    json_cell("total", &r->total, exp);
     fputs(",\"segments\":[", stdout);
     for (int g = 0; g < r->nsegments; g++) {
         printf("%s\n{\"segment\":", g ? "," : "");
         rf_json_string(r->segments[g].segment);
         for (int c = 0; c < CW_CAUSE__COUNT; c++) {
             putchar(',');
-            json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->segments[g].by_cause[c]);
+            json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->segments[g].by_cause[c], exp);
         }
         putchar('}');
     }
@@ -309,7 +345,8 @@ static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
         rf_json_string(!a->reason ? NULL : a->reason_from_survey ? "exit_survey" : "churn_reason");
         fputs(",\"reason\":", stdout);
         rf_json_string(a->reason);
-        printf(",\"lost_mrr_minor\":%" PRId64, a->lost_mrr_minor);
+        rf_major(a->lost_mrr_minor, exp, major, sizeof major);
+        printf(",\"lost_mrr\":%s", major);
         if (o->postmortem) {
             fputs(",\"snapshot_date\":", stdout);
             rf_json_string(a->snapshot_day >= 0 ? cw_time_format(a->snapshot_day * 86400,
@@ -363,9 +400,9 @@ int report_reasons(int argc, char **argv)
         cw_status s = cw_reasons_compute(st, &ro, &r);
         if (s != CW_OK)
             rc = report_error(st, s);
-        else if (o.format == CW_FORMAT_CSV)
-            reasons_csv(r, &o);
-        else if (o.format == CW_FORMAT_JSON)
+        else if (o.format == CLI_FMT_CSV || o.format == CLI_FMT_JSONL)
+            rc = reasons_rows(r, &o);
+        else if (o.format == CLI_FMT_JSON)
             reasons_json(r, &o);
         else
             reasons_table(r, &o);
@@ -379,74 +416,68 @@ int report_reasons(int argc, char **argv)
 
 /* ---- funnel ------------------------------------------------------------ */
 
-static const char *const stage_cols[CW_STAGE__COUNT] = {"visit", "lead", "registration", "paid",
-                                                        "upgrade"};
+/* The funnel's rows (by source, by month, the total), described once. */
+enum {
+    FU_BY,
+    FU_KEY,
+    FU_VISIT,
+    FU_LEAD,
+    FU_REG,
+    FU_PAID,
+    FU_UPGRADE,
+    FU_VISIT_REG,
+    FU_REG_PAID,
+    FU_PAID_UPG,
+    FU_CURRENCY,
+    FU_COST,
+    FU_PER_LEAD,
+    FU_PER_CUSTOMER,
+    FU_NCOLS
+};
+static const rf_col funnel_cols[FU_NCOLS] = {
+    {"by", RF_TEXT, 0, NULL, 0, NULL, 0},
+    {"key", RF_TEXT, 1, NULL, 0, NULL, 0},
+    {"visit", RF_INT, 1, NULL, 0, NULL, 0},
+    {"lead", RF_INT, 1, NULL, 0, NULL, 0},
+    {"registration", RF_INT, 1, NULL, 0, NULL, 0},
+    {"paid", RF_INT, 1, NULL, 0, NULL, 0},
+    {"upgrade", RF_INT, 1, NULL, 0, NULL, 0},
+    {"visit_to_registration_pct", RF_PCT, 1, "visit->reg %", 1, NULL, 0},
+    {"registration_to_paid_pct", RF_PCT, 1, "reg->paid %", 1, NULL, 0},
+    {"paid_to_upgrade_pct", RF_PCT, 1, "paid->upg %", 1, NULL, 0},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL, 0},
+    {"cost", RF_MONEY, 1, NULL, 0, NULL, 0},
+    {"cost_per_lead", RF_MONEY, 1, "per lead", 0, NULL, 0},
+    {"acquisition_cost", RF_MONEY, 1, "per customer", 0, NULL, 0},
+};
 
-static void funnel_rows(const char *title, const cw_funnel_row *rows, int n, int exp)
+static void funnel_row(rf_report *out, int i, const char *by, const cw_funnel_row *r)
 {
-    static const char *const h[] = {
-        "",         "visit",        "lead",        "registration", "paid",
-        "upgrade",  "visit->reg %", "reg->paid %", "paid->upg %",  "cost",
-        "per lead", "per customer"};
-    const char *head[12];
-    memcpy(head, h, sizeof head);
-    head[0] = title;
-    char(*cells)[NCOLS_MAX][CELL] = calloc((size_t)n + 1, sizeof *cells);
-    if (!cells)
-        return;
-    for (int i = 0; i < n; i++) {
-        const cw_funnel_row *r = &rows[i];
-        snprintf(cells[i][0], CELL, "%.*s", CELL - 1, r->key);
-        for (int s = 0; s < CW_STAGE__COUNT; s++)
-            snprintf(cells[i][s + 1], CELL, "%" PRId64, r->visitors[s]);
-        rf_rate(r->visit_to_registration_pct, "%.1f", cells[i][6], CELL);
-        rf_rate(r->registration_to_paid_pct, "%.1f", cells[i][7], CELL);
-        rf_rate(r->paid_to_upgrade_pct, "%.1f", cells[i][8], CELL);
-        if (r->cost_rows)
-            rf_money(r->cost_minor, exp, cells[i][9], CELL);
-        else
-            snprintf(cells[i][9], CELL, "-");
-        rf_money_d(r->cost_per_lead_minor, exp, cells[i][10], CELL);
-        rf_money_d(r->acquisition_cost_minor, exp, cells[i][11], CELL);
-    }
-    rf_print_table(head, 12, &cells[0][0][0], CELL, NCOLS_MAX, n, 0);
-    free(cells);
+    rf_set_text(out, i, FU_BY, by);
+    rf_set_text(out, i, FU_KEY, r->key);
+    for (int s = 0; s < CW_STAGE__COUNT; s++)
+        rf_set_int(out, i, FU_VISIT + s, r->visitors[s]);
+    rf_set_num(out, i, FU_VISIT_REG, r->visit_to_registration_pct);
+    rf_set_num(out, i, FU_REG_PAID, r->registration_to_paid_pct);
+    rf_set_num(out, i, FU_PAID_UPG, r->paid_to_upgrade_pct);
+    if (r->cost_rows)
+        rf_set_money(out, i, FU_COST, r->cost_minor);
+    rf_set_money_d(out, i, FU_PER_LEAD, r->cost_per_lead_minor);
+    rf_set_money_d(out, i, FU_PER_CUSTOMER, r->acquisition_cost_minor);
 }
 
-static void funnel_csv_row(const char *by, const cw_funnel_row *r, const char *cur, int json)
+/* Rows: the sources, the months, then the total. */
+static int funnel_report(const cw_funnel_report *r, rf_report *out)
 {
-    if (json) {
-        printf("{\"by\":\"%s\",\"key\":", by);
-        rf_json_string(r->key);
-    } else {
-        printf("%s,", by);
-        rf_csv_string(r->key);
-    }
-    for (int s = 0; s < CW_STAGE__COUNT; s++)
-        printf(json ? ",\"%s\":%" PRId64 : "%.0s,%" PRId64, stage_cols[s], r->visitors[s]);
-    const double d[] = {r->visit_to_registration_pct, r->registration_to_paid_pct,
-                        r->paid_to_upgrade_pct};
-    static const char *const dn[] = {"visit_to_registration_pct", "registration_to_paid_pct",
-                                     "paid_to_upgrade_pct", "cost_per_lead_minor",
-                                     "acquisition_cost_minor"};
-    for (int k = 0; k < 3; k++) {
-        printf(json ? ",\"%s\":" : "%.0s,", dn[k]);
-        num_or_null(d[k], json);
-    }
-    if (json)
-        printf(",\"currency\":\"%s\",\"cost_minor\":", cur);
-    else
-        printf(",%s,", cur);
-    if (r->cost_rows)
-        printf("%" PRId64, r->cost_minor);
-    else if (json)
-        fputs("null", stdout);
-    const double c[] = {r->cost_per_lead_minor, r->acquisition_cost_minor};
-    for (int k = 0; k < 2; k++) {
-        printf(json ? ",\"%s\":" : "%.0s,", dn[k + 3]);
-        num_or_null(c[k], json);
-    }
-    fputs(json ? "}" : "\n", stdout);
+    if (rf_report_init(out, funnel_cols, FU_NCOLS, r->nsources + r->nmonths + 1, r->currency) != 0)
+        return -1;
+    int i = 0;
+    for (int k = 0; k < r->nsources; k++)
+        funnel_row(out, i++, "source", &r->sources[k]);
+    for (int k = 0; k < r->nmonths; k++)
+        funnel_row(out, i++, "month", &r->months[k]);
+    funnel_row(out, i, "total", &r->total);
+    return 0;
 }
 
 int report_funnel(int argc, char **argv)
@@ -469,36 +500,30 @@ int report_funnel(int argc, char **argv)
     cw_status s = cw_funnel_compute(st, &fo, &r);
     if (s != CW_OK) {
         rc = report_error(st, s);
-    } else if (o.format == CW_FORMAT_TABLE) {
-        int exp = cw_currency_exponent(r->currency);
-        char range[64];
-        range_label(&o, range, sizeof range);
-        printf("Journey funnel (See-Think-Do-Care), visitors first seen %s (distinct visitors "
-               "per stage; rates in %%; costs in %s, '-' = none given)\n\n",
-               range, r->currency[0] ? r->currency : "-");
-        funnel_rows("source", r->sources, r->nsources, exp);
-        putchar('\n');
-        funnel_rows("month", r->months, r->nmonths, exp);
-        putchar('\n');
-        funnel_rows("total", &r->total, 1, exp);
     } else {
-        int json = o.format == CW_FORMAT_JSON;
-        if (json)
-            printf("{\"report\":\"funnel\",\"currency\":\"%s\",\"rows\":[\n", r->currency);
-        else
-            printf("by,key,visit,lead,registration,paid,upgrade,visit_to_registration_pct,"
-                   "registration_to_paid_pct,paid_to_upgrade_pct,currency,cost_minor,"
-                   "cost_per_lead_minor,acquisition_cost_minor\n");
-        for (int i = 0; i < r->nsources; i++) {
-            funnel_csv_row("source", &r->sources[i], r->currency, json);
-            fputs(json ? ",\n" : "", stdout);
+        rf_report rows;
+        if (funnel_report(r, &rows) != 0) {
+            rc = EXIT_INTERNAL;
+        } else if (o.format == CLI_FMT_TABLE) {
+            char range[64];
+            range_label(&o, range, sizeof range);
+            printf("Journey funnel (See-Think-Do-Care), visitors first seen %s (distinct visitors "
+                   "per stage; rates in %%; costs in %s, '-' = none given)\n\n",
+                   range, r->currency[0] ? r->currency : "-");
+            int cols[FU_NCOLS], n = 0;
+            for (int c = 0; c < FU_NCOLS; c++)
+                if (funnel_cols[c].tables & 1)
+                    cols[n++] = c;
+            rf_report_table_cols(&rows, cols, n, 0, r->nsources, "source");
+            putchar('\n');
+            rf_report_table_cols(&rows, cols, n, r->nsources, r->nmonths, "month");
+            putchar('\n');
+            rf_report_table_cols(&rows, cols, n, r->nsources + r->nmonths, 1, "total");
+        } else {
+            const rf_meta meta[] = {{"report", "funnel", 0}, {"currency", r->currency, 0}};
+            rf_report_emit(&rows, (int)o.format, meta, 2, "rows", o.offset, o.limit);
         }
-        for (int i = 0; i < r->nmonths; i++) {
-            funnel_csv_row("month", &r->months[i], r->currency, json);
-            fputs(json ? ",\n" : "", stdout);
-        }
-        funnel_csv_row("total", &r->total, r->currency, json);
-        fputs(json ? "]}\n" : "", stdout);
+        rf_report_free(&rows);
     }
     cw_funnel_free(r);
     cw_store_close(st);
@@ -512,6 +537,65 @@ int report_funnel(int argc, char **argv)
 static int has_change(const cw_chain_account *a)
 {
     return a->outcome != CW_CHAIN_NO_CHANGE && a->outcome != CW_CHAIN_NOT_PAYING;
+}
+
+/* The chain report's accounts, described once. */
+enum {
+    CN_ACCOUNT,
+    CN_SEGMENT,
+    CN_USERS_START,
+    CN_USERS_LOST,
+    CN_FIRST_LOSS,
+    CN_NEXT_CHANGE,
+    CN_OUTCOME,
+    CN_SEATS_BEFORE,
+    CN_SEATS_AFTER,
+    CN_SEATS_LOST,
+    CN_CURRENCY,
+    CN_MRR_BEFORE,
+    CN_MRR_AFTER,
+    CN_MRR_LOST,
+    CN_NCOLS
+};
+static const rf_col chain_cols[CN_NCOLS] = {
+    {"account_id", RF_TEXT, 1, "account", 0, NULL, 0},
+    {"segment", RF_TEXT, 1, NULL, 0, NULL, 0},
+    {"users_start", RF_INT, 1, "users start", 0, NULL, 0},
+    {"users_lost", RF_INT, 1, "users lost", 0, NULL, 0},
+    {"first_loss", RF_TIME, 1, "first loss", 0, NULL, 0},
+    {"next_change", RF_TIME, 1, "next change", 0, NULL, 0},
+    {"outcome", RF_TEXT, 1, NULL, 0, NULL, 0},
+    {"seats_before", RF_INT, 1, "seats before", 0, NULL, 0},
+    {"seats_after", RF_INT, 1, "seats after", 0, NULL, 0},
+    {"seats_lost", RF_INT, 1, "seats lost", 0, NULL, 0},
+    {"currency", RF_CURRENCY, 0, NULL, 0, NULL, 0},
+    {"mrr_before", RF_MONEY, 0, NULL, 0, NULL, 0},
+    {"mrr_after", RF_MONEY, 0, NULL, 0, NULL, 0},
+    {"mrr_lost", RF_MONEY, 1, "MRR lost", 0, NULL, 0},
+};
+
+static int chain_rows(const cw_chain_report *r, rf_report *out)
+{
+    if (rf_report_init(out, chain_cols, CN_NCOLS, (int)r->naccounts, r->currency) != 0)
+        return -1;
+    for (int i = 0; i < (int)r->naccounts; i++) {
+        const cw_chain_account *a = &r->accounts[i];
+        rf_set_text(out, i, CN_ACCOUNT, a->account_id);
+        rf_set_text(out, i, CN_SEGMENT, a->segment);
+        rf_set_int(out, i, CN_USERS_START, a->users_start);
+        rf_set_int(out, i, CN_USERS_LOST, a->users_lost);
+        rf_set_time(out, i, CN_FIRST_LOSS, a->first_loss_ts_unix);
+        if (has_change(a))
+            rf_set_time(out, i, CN_NEXT_CHANGE, a->change_ts_unix);
+        rf_set_text(out, i, CN_OUTCOME, cw_chain_outcome_name(a->outcome));
+        rf_set_int(out, i, CN_SEATS_BEFORE, a->seats_before);
+        rf_set_int(out, i, CN_SEATS_AFTER, a->seats_after);
+        rf_set_int(out, i, CN_SEATS_LOST, a->seats_lost);
+        rf_set_money(out, i, CN_MRR_BEFORE, a->mrr_before_minor);
+        rf_set_money(out, i, CN_MRR_AFTER, a->mrr_after_minor);
+        rf_set_money(out, i, CN_MRR_LOST, a->mrr_lost_minor);
+    }
+    return 0;
 }
 
 int report_chain(int argc, char **argv)
@@ -537,11 +621,14 @@ int report_chain(int argc, char **argv)
         rc = report_error(st, s);
         goto out;
     }
-    char d1[32], d2[32];
-    int exp = cw_currency_exponent(r->currency);
-    if (o.format == CW_FORMAT_TABLE) {
+    rf_report rows;
+    if (chain_rows(r, &rows) != 0) {
+        rc = EXIT_INTERNAL;
+        goto out;
+    }
+    if (o.format == CLI_FMT_TABLE) {
         char m[CELL];
-        rf_money(r->mrr_lost_minor, exp, m, sizeof m);
+        rf_money(r->mrr_lost_minor, rows.exp, m, sizeof m);
         char up[CELL];
         rf_rate(r->user_churn_pct, "%.1f %%", up, sizeof up);
         printf("User -> seat -> revenue churn, users lost %04d-%02d .. %04d-%02d, %s%s\n\n",
@@ -553,90 +640,38 @@ int report_chain(int argc, char **argv)
                r->users_start, r->users_lost, up, r->accounts_with_user_loss,
                r->accounts_not_paying, r->accounts_seat_loss, r->accounts_cancelled, r->seats_lost,
                m, r->currency[0] ? r->currency : "");
-        static const char *const h[] = {"account",     "segment",     "users start", "users lost",
-                                        "first loss",  "next change", "outcome",     "seats before",
-                                        "seats after", "seats lost",  "MRR lost"};
-        char(*cells)[NCOLS_MAX][CELL] = calloc((size_t)r->naccounts + 1, sizeof *cells);
-        if (!cells) {
-            rc = EXIT_INTERNAL;
-            goto out;
-        }
-        for (int64_t i = 0; i < r->naccounts; i++) {
-            const cw_chain_account *a = &r->accounts[i];
-            snprintf(cells[i][0], CELL, "%.*s", CELL - 1, a->account_id);
-            snprintf(cells[i][1], CELL, "%.*s", CELL - 1, a->segment);
-            snprintf(cells[i][2], CELL, "%" PRId64, a->users_start);
-            snprintf(cells[i][3], CELL, "%" PRId64, a->users_lost);
-            snprintf(cells[i][4], CELL, "%s",
-                     cw_time_format(a->first_loss_ts_unix, CW_TIME_DATE, d1, sizeof d1));
-            snprintf(cells[i][5], CELL, "%s",
-                     !has_change(a)
-                         ? "-"
-                         : cw_time_format(a->change_ts_unix, CW_TIME_DATE, d2, sizeof d2));
-            snprintf(cells[i][6], CELL, "%s", cw_chain_outcome_name(a->outcome));
-            snprintf(cells[i][7], CELL, "%" PRId64, a->seats_before);
-            snprintf(cells[i][8], CELL, "%" PRId64, a->seats_after);
-            snprintf(cells[i][9], CELL, "%" PRId64, a->seats_lost);
-            rf_money(a->mrr_lost_minor, exp, cells[i][10], CELL);
-        }
-        rf_print_table(h, 11, &cells[0][0][0], CELL, NCOLS_MAX, (int)r->naccounts, 0);
-        free(cells);
-        goto out;
-    }
-    int json = o.format == CW_FORMAT_JSON;
-    if (json) {
-        printf("{\"report\":\"chain\",\"currency\":\"%s\",\"from\":\"%04d-%02d\",\"to\":\"%04d-"
-               "%02d\",\"segment\":",
-               r->currency, r->from_month / 12, r->from_month % 12 + 1, r->to_month / 12,
-               r->to_month % 12 + 1);
-        rf_json_string(o.segment);
-        printf(",\"users_start\":%" PRId64 ",\"users_lost\":%" PRId64 ",\"user_churn_pct\":",
-               r->users_start, r->users_lost);
-        num_or_null(r->user_churn_pct, 1);
-        printf(",\"accounts_with_user_loss\":%" PRId64 ",\"accounts_seat_loss\":%" PRId64
-               ",\"accounts_cancelled\":%" PRId64 ",\"accounts_not_paying\":%" PRId64
-               ",\"seats_lost\":%" PRId64 ",\"mrr_lost_minor\":%" PRId64 ",\"accounts\":[",
-               r->accounts_with_user_loss, r->accounts_seat_loss, r->accounts_cancelled,
-               r->accounts_not_paying, r->seats_lost, r->mrr_lost_minor);
+        rf_report_table(&rows, 1);
     } else {
-        printf("account_id,segment,users_start,users_lost,first_loss,next_change,outcome,"
-               "seats_before,seats_after,seats_lost,currency,mrr_before_minor,mrr_after_minor,"
-               "mrr_lost_minor\n");
+        char from[16], to[16], n[6][24], pct[32], lost[32];
+        snprintf(from, sizeof from, "%04d-%02d", r->from_month / 12 % 10000,
+                 r->from_month % 12 + 1);
+        snprintf(to, sizeof to, "%04d-%02d", r->to_month / 12 % 10000, r->to_month % 12 + 1);
+        const int64_t nv[] = {
+            r->users_start,        r->users_lost,         r->accounts_with_user_loss,
+            r->accounts_seat_loss, r->accounts_cancelled, r->accounts_not_paying};
+        for (int k = 0; k < 6; k++)
+            snprintf(n[k], sizeof n[k], "%" PRId64, nv[k]);
+        snprintf(pct, sizeof pct, "%.4f", r->user_churn_pct);
+        char seats[24];
+        snprintf(seats, sizeof seats, "%" PRId64, r->seats_lost);
+        rf_major(r->mrr_lost_minor, rows.exp, lost, sizeof lost);
+        const rf_meta meta[] = {{"report", "chain", 0},
+                                {"currency", r->currency, 0},
+                                {"from", from, 0},
+                                {"to", to, 0},
+                                {"segment", o.segment, 0},
+                                {"users_start", n[0], 1},
+                                {"users_lost", n[1], 1},
+                                {"user_churn_pct", isnan(r->user_churn_pct) ? NULL : pct, 1},
+                                {"accounts_with_user_loss", n[2], 1},
+                                {"accounts_seat_loss", n[3], 1},
+                                {"accounts_cancelled", n[4], 1},
+                                {"accounts_not_paying", n[5], 1},
+                                {"seats_lost", seats, 1},
+                                {"mrr_lost", lost, 1}};
+        rf_report_emit(&rows, (int)o.format, meta, 14, "accounts", o.offset, o.limit);
     }
-    for (int64_t i = 0; i < r->naccounts; i++) {
-        const cw_chain_account *a = &r->accounts[i];
-        cw_time_format(a->first_loss_ts_unix, CW_TIME_TIMESTAMP, d1, sizeof d1);
-        if (has_change(a))
-            cw_time_format(a->change_ts_unix, CW_TIME_TIMESTAMP, d2, sizeof d2);
-        else
-            d2[0] = '\0';
-        if (json) {
-            printf("%s\n{\"account_id\":", i ? "," : "");
-            rf_json_string(a->account_id);
-            fputs(",\"segment\":", stdout);
-            rf_json_string(a->segment);
-            printf(",\"users_start\":%" PRId64 ",\"users_lost\":%" PRId64
-                   ",\"first_loss\":\"%s\",\"next_change\":",
-                   a->users_start, a->users_lost, d1);
-            rf_json_string(d2[0] ? d2 : NULL);
-            printf(",\"outcome\":\"%s\",\"seats_before\":%" PRId64 ",\"seats_after\":%" PRId64
-                   ",\"seats_lost\":%" PRId64 ",\"mrr_before_minor\":%" PRId64
-                   ",\"mrr_after_minor\":%" PRId64 ",\"mrr_lost_minor\":%" PRId64 "}",
-                   cw_chain_outcome_name(a->outcome), a->seats_before, a->seats_after,
-                   a->seats_lost, a->mrr_before_minor, a->mrr_after_minor, a->mrr_lost_minor);
-        } else {
-            rf_csv_string(a->account_id);
-            putchar(',');
-            rf_csv_string(a->segment);
-            printf(",%" PRId64 ",%" PRId64 ",%s,%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64
-                   ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 "\n",
-                   a->users_start, a->users_lost, d1, d2, cw_chain_outcome_name(a->outcome),
-                   a->seats_before, a->seats_after, a->seats_lost, r->currency, a->mrr_before_minor,
-                   a->mrr_after_minor, a->mrr_lost_minor);
-        }
-    }
-    if (json)
-        fputs("]}\n", stdout);
+    rf_report_free(&rows);
 out:
     cw_chain_free(r);
     cw_store_close(st);

@@ -124,28 +124,48 @@ static int write_table(const cw_survival_report *r, const char *segment)
     return 0;
 }
 
-static int write_csv(const cw_survival_report *r)
+/* The curve points of every group, one row each, for CSV and JSON Lines
+ * (the report skeleton, report_fmt.h). */
+static int write_rows(const cw_survival_report *r, cli_format format, int64_t offset, int64_t limit)
 {
-    printf("group,t_%s,at_risk,events,censored,survival,se,lower,upper\n",
-           r->unit_months ? "months" : "days");
+    enum { GROUP, T, AT_RISK, EVENTS, CENSORED, SURV, SE, LOWER, UPPER, NC };
+    const rf_col cols[NC] = {
+        {"group", RF_TEXT, 0, NULL, 0, NULL, 0},
+        {r->unit_months ? "t_months" : "t_days", RF_REAL, 0, NULL, 0, NULL, 0},
+        {"at_risk", RF_INT, 0, NULL, 0, NULL, 0},
+        {"events", RF_INT, 0, NULL, 0, NULL, 0},
+        {"censored", RF_INT, 0, NULL, 0, NULL, 0},
+        {"survival", RF_REAL, 0, NULL, 0, NULL, 0},
+        {"se", RF_REAL, 0, NULL, 0, NULL, 0},
+        {"lower", RF_REAL, 0, NULL, 0, NULL, 0},
+        {"upper", RF_REAL, 0, NULL, 0, NULL, 0},
+    };
+    int64_t n = 0;
+    for (int i = 0; i < r->ngroups; i++)
+        n += r->groups[i].npoints;
+    if (n > INT32_MAX)
+        return EXIT_INTERNAL;
+    rf_report rows;
+    if (rf_report_init(&rows, cols, NC, (int)n, NULL) != 0)
+        return EXIT_INTERNAL;
+    int row = 0;
     for (int i = 0; i < r->ngroups; i++) {
         const cw_survival_group *g = &r->groups[i];
-        for (int64_t k = 0; k < g->npoints; k++) {
+        for (int64_t k = 0; k < g->npoints; k++, row++) {
             const cw_survival_point *p = &g->points[k];
-            rf_csv_string(g->name);
-            putchar(',');
-            num(p->t, 0);
-            printf(",%" PRId64 ",%" PRId64 ",%" PRId64 ",", p->at_risk, p->events, p->censored);
-            num(p->survival, 0);
-            putchar(',');
-            num(p->se, 0);
-            putchar(',');
-            num(p->lower, 0);
-            putchar(',');
-            num(p->upper, 0);
-            putchar('\n');
+            rf_set_text(&rows, row, GROUP, g->name);
+            rf_set_num(&rows, row, T, p->t);
+            rf_set_int(&rows, row, AT_RISK, p->at_risk);
+            rf_set_int(&rows, row, EVENTS, p->events);
+            rf_set_int(&rows, row, CENSORED, p->censored);
+            rf_set_num(&rows, row, SURV, p->survival);
+            rf_set_num(&rows, row, SE, p->se);
+            rf_set_num(&rows, row, LOWER, p->lower);
+            rf_set_num(&rows, row, UPPER, p->upper);
         }
     }
+    rf_report_emit(&rows, (int)format, NULL, 0, NULL, offset, limit);
+    rf_report_free(&rows);
     return 0;
 }
 
@@ -252,7 +272,8 @@ int report_survival(int argc, char **argv)
         return rc;
     cw_survival_opts o;
     cw_survival_opts_init(&o);
-    cw_format format = CW_FORMAT_TABLE;
+    cli_format format = CLI_FMT_TABLE;
+    int64_t limit = -1, offset = 0;
     int c;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "report", "survival", NULL)) != -1) {
@@ -290,20 +311,9 @@ int report_survival(int argc, char **argv)
             break;
         case 'h': rc = parse_double("--horizon", optarg, 0, 1e6, &o.horizon); break;
         case 'C': rc = parse_double("--confidence", optarg, 0.5, 0.999, &o.confidence); break;
-        case 'F':
-            if (strcmp(optarg, "table") != 0)
-                cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
-            if (strcmp(optarg, "table") == 0)
-                format = CW_FORMAT_TABLE;
-            else if (strcmp(optarg, "csv") == 0)
-                format = CW_FORMAT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                format = CW_FORMAT_JSON;
-            else {
-                cli_error("--format %s: expected table, csv or json", optarg);
-                rc = EXIT_USAGE;
-            }
-            break;
+        case 'F': rc = cli_parse_format(optarg, CLI_FMTS_ALL, &format); break;
+        case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
+        case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -326,9 +336,9 @@ int report_survival(int argc, char **argv)
     if (s != CW_OK) {
         cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
-    } else if (format == CW_FORMAT_CSV) {
-        rc = write_csv(r);
-    } else if (format == CW_FORMAT_JSON) {
+    } else if (format == CLI_FMT_CSV || format == CLI_FMT_JSONL) {
+        rc = write_rows(r, format, offset, limit);
+    } else if (format == CLI_FMT_JSON) {
         rc = write_json(r, o.segment);
     } else {
         rc = write_table(r, o.segment);

@@ -64,7 +64,8 @@ expect "help typo" 2 "no help for 'repot' (did you mean 'report'?)" -- help repo
 expect "nothing near" 2 "unknown option '--zzzzzz' (see \`churnwatch help score\`)" -- score --zzzzzz
 expect "missing value" 2 "score: option '--db' needs a value" -- score --db
 expect "flag with value" 2 "option '--quiet' takes no value" -- score --quiet=1
-expect "format value" 2 "--format xml: expected table, json or jsonl" -- alerts list --format xml
+expect "format value" 2 "--format xml: expected table, csv, json or jsonl" -- alerts list --format xml
+expect "alerts show csv" 2 "alerts show: --format csv: expected table, json or jsonl" -- alerts show 1 --format csv
 
 # ---- init and missing databases ------------------------------------------------
 expect "init" 0 "init: created new.db" -- init --db new.db
@@ -121,6 +122,16 @@ assert [t["name"] for t in d] == ["quote \" name", "two"] and [t["role"] for t i
   ok || bad "token list json"
 [ "$("$BIN" token list --db w.db --offset 1 | tail -n +2 | awk '{print $2}')" = write ] && ok ||
   bad "token list --offset 1"
+"$BIN" token list --db w.db --format csv >tok.csv
+"$BIN" token list --db w.db --format jsonl >tok.jsonl
+python3 - <<'PY' && ok || bad "token list csv: not the jsonl objects"
+import csv, json
+rows = list(csv.DictReader(open("tok.csv", newline="")))
+objs = [json.loads(l) for l in open("tok.jsonl")]
+assert [r["name"] for r in rows] == ['quote " name', "two"], rows
+assert [list(r) for r in rows] == [list(o) for o in objs], rows
+assert all(r[k] == ("" if v is None else str(v)) for r, o in zip(rows, objs) for k, v in o.items()), rows
+PY
 # Table and csv take the same slice as json (column account_id / account).
 "$BIN" alerts list --db w.db --format json >all.json
 want=$(python3 -c 'import json; print(" ".join(str(r["id"]) for r in json.load(open("all.json"))[1:3]))')
@@ -137,6 +148,132 @@ got=$("$BIN" score --db w.db --no-compute --offset 1 --limit 2 | tail -n +4 | aw
   "$("$BIN" report revenue --db w.db --from 2025-02 --to 2025-03 --format json)" ] && ok ||
   bad "report revenue --from DATE is not its month"
 expect "alerts show json is one object" 0 '{"id":' -- alerts show 1 --db w.db --format json
+
+# ---- the report skeleton (report_fmt.c): every report in every format ----------
+# report_rows NAME KEY ARGS...: jsonl is one object a line; json is one document
+# whose KEY array equals those lines (KEY "-": the json document has a shape of
+# its own, checked elsewhere); csv has a header naming the jsonl keys and one
+# line per jsonl object with the same values; --offset 1 --limit 2 selects
+# lines 2 and 3 in csv and jsonl.
+report_rows() {
+  local name=$1 key=$2; shift 2
+  "$BIN" "$@" --format jsonl >r.jsonl 2>/dev/null || { bad "$name jsonl failed"; return; }
+  "$BIN" "$@" --format json >r.json 2>/dev/null || { bad "$name json failed"; return; }
+  "$BIN" "$@" --format csv >r.csv 2>/dev/null || { bad "$name csv failed"; return; }
+  "$BIN" "$@" --format csv --offset 1 --limit 2 >p.csv 2>/dev/null
+  "$BIN" "$@" --format jsonl --offset 1 --limit 2 >p.jsonl 2>/dev/null
+  python3 - "$name" "$key" <<'PY' && ok || bad "$name: json / jsonl / csv / offset / limit disagree"
+import csv, json, sys
+name, key = sys.argv[1], sys.argv[2]
+lines = [json.loads(l) for l in open("r.jsonl")]
+assert len(lines) >= 1, name
+if key != "-":
+    assert json.load(open("r.json"))[key] == lines, name
+def same(c, j):  # a csv cell and a json value
+    if j is None:  # undefined; ltv's all-segments row is "(all)" in csv
+        return c in ("", "(all)")
+    if isinstance(j, bool):
+        return c == ("1" if j else "0")
+    if isinstance(j, (dict, list)):
+        return json.loads(c) == j
+    if isinstance(j, (int, float)):
+        return c != "" and float(c) == j
+    return c == j
+rows = list(csv.reader(open("r.csv", newline="")))
+assert rows[0] == list(lines[0].keys()), (name, rows[0], list(lines[0].keys()))
+assert len(rows) - 1 == len(lines), (name, len(rows), len(lines))
+for r, l in zip(rows[1:], lines):
+    assert all(same(c, j) for c, j in zip(r, l.values())), (name, r, l)
+part = list(csv.reader(open("p.csv", newline="")))
+assert part[0] == rows[0] and part[1:] == rows[2:4], name
+assert [json.loads(l) for l in open("p.jsonl")] == lines[1:3], name
+# money: the currency field names a currency and no field is in minor units
+assert all("currency" in l for l in lines) or not any(k.startswith("mrr") for k in lines[0]), name
+assert not any(k.endswith("_minor") for k in lines[0]), name
+PY
+}
+report_rows "report revenue" periods report revenue --db w.db
+report_rows "report retention" periods report retention --db w.db --by quarter
+report_rows "report cohorts" - report cohorts --db w.db --months 3
+report_rows "report ltv" segments report ltv --db w.db
+report_rows "report reasons" - report reasons --db w.db
+report_rows "report reasons --postmortem" - report reasons --db w.db --postmortem
+report_rows "report funnel" rows report funnel --db w.db
+report_rows "report chain" accounts report chain --db w.db --from 2025-01
+report_rows "report survival" - report survival --db w.db
+# The table shows the same periods and segments as the csv (one line each
+# after the column header).
+n_csv=$(($("$BIN" report retention --db w.db --format csv | wc -l) - 1))
+n_tab=$("$BIN" report retention --db w.db | grep -c '^20[0-9][0-9]-[0-9][0-9] ')
+[ "$n_csv" = "$n_tab" ] && [ "$n_csv" -ge 4 ] && ok || bad "retention: csv $n_csv rows, table $n_tab"
+n_csv=$(($("$BIN" report ltv --db w.db --format csv | wc -l) - 1))
+n_tab=$(("$("$BIN" report ltv --db w.db | sed -n '/^segment /,/^$/p' | grep -vc '^segment \|^$')"))
+[ "$n_csv" = "$n_tab" ] && ok || bad "ltv: csv $n_csv rows, table $n_tab"
+# Plain lists in four formats (the skeleton): json == jsonl lines, csv rows ==
+# jsonl objects, --offset/--limit the same rows, and the table the same count.
+report_rows "sources list" - sources list
+report_rows "rules list" - rules list
+report_rows "metrics list" - metrics list
+report_rows "alerts list" - alerts list --db w.db
+for l in "sources list" "rules list" "metrics list"; do
+  # shellcheck disable=SC2086
+  [ "$("$BIN" $l --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = \
+    "$(("$("$BIN" $l | wc -l)" - 1))" ] && ok || bad "$l: json and table counts differ"
+  # shellcheck disable=SC2086
+  [ "$("$BIN" $l --offset 2 --limit 3 | tail -n +2 | awk '{print $1}' | tr '\n' ' ')" = \
+    "$("$BIN" $l --format csv --offset 2 --limit 3 | tail -n +2 | cut -d, -f1 | tr '\n' ' ')" ] && ok ||
+    bad "$l: table and csv --offset 2 --limit 3 differ"
+done
+# metrics' table: --offset/--limit select whole blocks (snapshot x account).
+blocks=$("$BIN" metrics --db w.db --no-compute --quiet | grep -c '^[0-9]')
+got=$("$BIN" metrics --db w.db --no-compute --quiet --offset 1 --limit 2 | grep '^[0-9]' | tr -s ' ' | tr '\n' '|')
+want=$("$BIN" metrics --db w.db --no-compute --quiet | grep '^[0-9]' | sed -n 2,3p | tr -s ' ' | tr '\n' '|')
+[ "$blocks" -ge 3 ] && [ "$got" = "$want" ] && ok || bad "metrics table --offset 1 --limit 2: '$got', want '$want'"
+[ "$("$BIN" metrics --db w.db --no-compute --quiet --limit 1 | tail -n +2 | grep -c '^[0-9]')" = 0 ] && ok ||
+  bad "metrics table --limit 1 shows more than one block"
+# Money in major units, worked out here from the database: MRR at a month's
+# end is each account's last subscription change before the next month,
+# summed, over 100 (USD); the report's `mrr_end` must be exactly that.
+"$BIN" report revenue --db w.db --format jsonl >rev.jsonl
+python3 - <<'PY' && ok || bad "report revenue: mrr_end is not the database's MRR / 100"
+import json, sqlite3, calendar, datetime
+db = sqlite3.connect("w.db")
+subs = db.execute("SELECT account, effective_at, mrr_minor, currency FROM subscriptions").fetchall()
+rows = [json.loads(l) for l in open("rev.jsonl")]
+assert len(rows) >= 3
+for r in rows:
+    y, m = map(int, r["period"].split("-"))
+    nxt = calendar.timegm(datetime.date(y + m // 12, m % 12 + 1, 1).timetuple())
+    last = {}
+    for acc, at, mrr, cur in sorted(subs, key=lambda s: s[1]):
+        if at < nxt:
+            last[acc] = mrr
+    want = sum(last.values())
+    assert r["currency"] == "USD" and {c for *_, c in subs} == {"USD"}
+    text = "%d.%02d" % (want // 100, want % 100)
+    assert "%.2f" % r["mrr_end"] == text, (r["period"], r["mrr_end"], text)
+PY
+# Exact decimals for each exponent: JPY has none, KWD three, EUR two; csv and
+# json print minor / 10^exp without float noise (values from the input CSV).
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nJ1,J,smb,2025-01-01,1,123457,JPY,active\n' >jpy_a.csv
+printf 'account_id,effective_at,mrr_minor,currency,seats\nJ1,2025-01-01,123457,JPY,1\n' >jpy_s.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nK1,K,smb,2025-01-01,1,1000005,KWD,active\n' >kwd_a.csv
+printf 'account_id,effective_at,mrr_minor,currency,seats\nK1,2025-01-01,1000005,KWD,1\n' >kwd_s.csv
+printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nE1,E,smb,2025-01-01,1,10000001,EUR,active\n' >eur_a.csv
+printf 'account_id,effective_at,mrr_minor,currency,seats\nE1,2025-01-01,10000001,EUR,1\n' >eur_s.csv
+for cur in jpy kwd eur; do
+  "$BIN" init --db $cur.db >/dev/null 2>&1
+  "$BIN" ingest --db $cur.db --quiet --kind accounts ${cur}_a.csv >/dev/null 2>&1
+  "$BIN" ingest --db $cur.db --quiet --kind subscriptions ${cur}_s.csv >/dev/null 2>&1
+done
+got=$("$BIN" report revenue --db jpy.db --format csv | sed -n 2p | cut -d, -f2,4,9)
+[ "$got" = "JPY,123457,123457" ] && ok || bad "JPY revenue csv: '$got'"
+got=$("$BIN" report revenue --db kwd.db --format jsonl | head -1 | python3 -c 'import sys; l = sys.stdin.read(); print(l[l.index("\"mrr_end\""):].split(",")[0])')
+[ "$got" = '"mrr_end":1000.005' ] && ok || bad "KWD revenue jsonl: '$got'"
+got=$("$BIN" report revenue --db eur.db --format json | grep -o '"currency":"EUR","mrr_start":0.00,"new":100000.01')
+[ -n "$got" ] && ok || bad "EUR revenue json: $("$BIN" report revenue --db eur.db --format json | head -2)"
+got=$("$BIN" report revenue --db eur.db | grep -o '100,000.01' | wc -l)
+[ "$got" = 2 ] && ok || bad "EUR revenue table: new and MRR end 100,000.01 ($got)"
 
 # ---- man pages -----------------------------------------------------------------
 for m in churnwatch.1 churnwatch.conf.5; do

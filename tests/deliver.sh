@@ -255,6 +255,16 @@ check "task row" "$(q "SELECT account, assignee, date(due_day, 'unixepoch'), sta
   "A-016|csm@example.com|2025-03-07|0|Acme <Corp> & Söhne: Only 32% of licences active"
 check "task delivered" "$(q "SELECT status FROM outbox WHERE idem_key='alert:16:csm_task'")" 1
 "$BIN" tasks list | grep -q "A-016 .*csm@example.com" || fail "tasks list"
+# csv: the jsonl objects' keys and values, one row each (issue 18).
+"$BIN" tasks list --format csv >tasks.csv && "$BIN" tasks list --format jsonl >tasks.jsonl &&
+  python3 -c 'import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+objs = [json.loads(l) for l in open(sys.argv[2])]
+assert objs and len(rows) == len(objs), (len(rows), len(objs))
+for r, o in zip(rows, objs):
+    assert list(r) == list(o), (list(r), list(o))
+    for k, v in o.items():
+        assert r[k] == ("" if v is None else str(v)), (k, r[k], v)' tasks.csv tasks.jsonl || fail "tasks list --format csv"
 id=$(q "SELECT id FROM tasks WHERE idem_key='alert:16:csm_task'")
 "$BIN" tasks done "$id" >/dev/null
 check "task done" "$(q "SELECT status FROM tasks WHERE id=$id")" 1
@@ -309,6 +319,18 @@ assert rows and all(r["status"] == "dead" for r in rows), rows' || fail "outbox 
 # --format json is one document: the same rows in one array.
 [ "$("$BIN" outbox list --status dead --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = \
   "$("$BIN" outbox list --status dead --format jsonl | wc -l)" ] || fail "outbox list --format json"
+"$BIN" outbox list --status all --format csv >outbox.csv &&
+  "$BIN" outbox list --status all --format jsonl >outbox.jsonl &&
+  python3 -c 'import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+objs = [json.loads(l) for l in open(sys.argv[2])]
+assert objs and len(rows) == len(objs), (len(rows), len(objs))
+for r, o in zip(rows, objs):
+    assert list(r) == list(o), (list(r), list(o))
+    for k, v in o.items():
+        assert r[k] == ("" if v is None else str(v)), (k, r[k], v)' outbox.csv outbox.jsonl || fail "outbox list --format csv"
+[ "$("$BIN" outbox list --status all --format csv --offset 1 --limit 2 | tail -n +2)" = "$(sed -n 3,4p outbox.csv)" ] ||
+  fail "outbox list csv --offset 1 --limit 2"
 "$BIN" outbox show "$dead" | grep -q "^idem_key     alert:4:hook_400" || fail "outbox show"
 n_del=$(q "SELECT count(*) FROM outbox WHERE status=1 AND delivered_at < $((T0 + 60))")
 "$BIN" outbox purge --delivered-before 2025-03-05T00:01:00Z | grep -q "$n_del delivered message(s) purged" || fail "purge count"

@@ -16,7 +16,8 @@ cd "$T"
 
 python3 - w/manifest.json status.json <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]))
+from decimal import Decimal
+m = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]), parse_float=Decimal)
 bad = []
 for kind, n in m["rows"].items():
     if kind == "events":
@@ -24,10 +25,14 @@ for kind, n in m["rows"].items():
     if s["rows"].get(kind) != n:
         bad.append(f"rows.{kind}: store {s['rows'].get(kind)} != simulator {n}")
 checks = [("events", "events"), ("accounts_active", "active_accounts_at_end"),
-          ("seats_active", "seats_active_at_end"), ("mrr_active_minor", "active_mrr_minor_at_end")]
+          ("seats_active", "seats_active_at_end")]
 for sk, mk in checks:
     if s[sk] != m[mk]:
         bad.append(f"{sk}: store {s[sk]} != simulator {mk} {m[mk]}")
+# money in major units, exact to the cent: the simulator's minor units / 100
+want = Decimal(m["active_mrr_minor_at_end"]) / 100
+if s["mrr_active"] != want or str(s["mrr_active"]) != "%.2f" % want:
+    bad.append(f"mrr_active: store {s['mrr_active']} != simulator {want}")
 if s["currency"] != m["currency"]:
     bad.append("currency differs")
 if m["events"] < 10000 or m["rows"]["accounts"] != 150:

@@ -37,6 +37,18 @@ for k in 0 4 8 12; do
 done
 "$BIN" predict --db m.db --as-of "$TEST_FROM" --top 3 >pred.txt
 grep -q "accounts scored with model" pred.txt || { cat pred.txt; echo "predict table"; exit 1; }
+# --offset / --top select the same ranks in json, jsonl and csv (issue 18).
+"$BIN" predict --db m.db --as-of "$TEST_FROM" --top 100000 --format json >pall.json
+"$BIN" predict --db m.db --as-of "$TEST_FROM" --offset 2 --top 3 --format jsonl >ppart.jsonl
+"$BIN" predict --db m.db --as-of "$TEST_FROM" --offset 2 --limit 3 --format csv >ppart.csv
+python3 - <<'PY' || { echo "predict --offset/--top: json, jsonl and csv disagree"; exit 1; }
+import csv, json
+top = json.load(open("pall.json"))["top"]
+part = [json.loads(l) for l in open("ppart.jsonl")]
+assert len(top) >= 5 and part == top[2:5], (len(top), part)
+rows = list(csv.DictReader(open("ppart.csv", newline="")))
+assert [r["account_id"] for r in rows] == [t["account_id"] for t in top[2:5]], rows
+PY
 # A model that has not seen the last half year is flagged (not an error):
 # the fresh one scoring the newest snapshot is not; the same model told its
 # test period ended 2024-03-01 is.

@@ -86,14 +86,14 @@ diff want.log got.log || fail "derived change log differs (want, got above)"
 "$BIN" report revenue --db a.db --format csv >rev.csv || fail "report revenue failed"
 cut -d, -f1,3-9 rev.csv >got.bridge
 cat >want.bridge <<'EOF'
-period,mrr_start_minor,new_minor,expansion_minor,contraction_minor,churn_minor,reactivation_minor,mrr_end_minor
-2024-12,0,10000,0,0,0,0,10000
-2025-01,10000,55000,0,0,0,0,65000
-2025-02,65000,0,1500,0,0,0,66500
-2025-03,66500,16200,0,0,5000,0,77700
-2025-04,77700,0,0,21500,0,0,56200
-2025-05,56200,0,0,0,0,5000,61200
-2025-06,61200,0,1000,0,30000,0,32200
+period,mrr_start,new,expansion,contraction,churn,reactivation,mrr_end
+2024-12,0.00,100.00,0.00,0.00,0.00,0.00,100.00
+2025-01,100.00,550.00,0.00,0.00,0.00,0.00,650.00
+2025-02,650.00,0.00,15.00,0.00,0.00,0.00,665.00
+2025-03,665.00,162.00,0.00,0.00,50.00,0.00,777.00
+2025-04,777.00,0.00,0.00,215.00,0.00,0.00,562.00
+2025-05,562.00,0.00,0.00,0.00,0.00,50.00,612.00
+2025-06,612.00,0.00,10.00,0.00,300.00,0.00,322.00
 EOF
 diff want.bridge got.bridge || fail "MRR bridge differs (want, got above)"
 
@@ -125,7 +125,7 @@ grep -v '^P1|2025-06-01|' want.log >want_later.log
 sqlite3 a.db "$LOG" >got_later.log
 diff want_later.log got_later.log || fail "renewal did not replace the cancellation"
 "$BIN" report revenue --db a.db --format csv | cut -d, -f1,3-9 | grep '^2025-06' >got.jun
-[ "$(cat got.jun)" = "2025-06,61200,0,1000,0,0,0,62200" ] || fail "June after renewal: $(cat got.jun)"
+[ "$(cat got.jun)" = "2025-06,612.00,0.00,10.00,0.00,0.00,0.00,622.00" ] || fail "June after renewal: $(cat got.jun)"
 
 # ---- bad rows: file:line: field 'x': why, and nothing written
 sqlite3 a.db .dump >dump3.sql

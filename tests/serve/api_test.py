@@ -15,6 +15,7 @@ sqlite3, a stock rule's alerts recomputed from its condition, and the
 backtest's scorecard AUC recomputed with the Mann-Whitney formula from the
 stored scores and labels derived from subscriptions.csv.
 """
+import decimal
 import http.client
 import json
 import math
@@ -386,9 +387,12 @@ def main():
 
         # ---- reports through the library ------------------------------------------
         s, _, b = req(base, "/api/v1/reports/revenue", token=R)
-        cli = json.loads(world.run(BIN, "report", "revenue", "--db", db, "--format", "json").stdout)
+        cli = json.loads(world.run(BIN, "report", "revenue", "--db", db, "--format", "json").stdout,
+                         parse_float=decimal.Decimal)
         check(s == 200 and len(b["periods"]) == len(cli["periods"]), "revenue periods")
-        check(b["periods"][-1]["mrr_end_minor"] == cli["periods"][-1]["mrr_end_minor"],
+        # the API keeps minor units; the CLI prints major units, exactly (USD: cents)
+        check(cli["currency"] == "USD" and
+              b["periods"][-1]["mrr_end_minor"] == cli["periods"][-1]["mrr_end"] * 100,
               "revenue: MRR at the end matches the CLI")
 
         def month_end(period):  # the last second of month YYYY-MM
