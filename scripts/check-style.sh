@@ -96,7 +96,6 @@ src/serve_http.c:on_request               HTTP request dispatch: method, route, 
 src/cmd_alerts.c:cmd_alerts               option parsing (one case per option); the command table of issue 16 replaces it
 src/cmd_predict.c:cmd_predict             option parsing (one case per option); the command table of issue 16 replaces it
 lib/ingest/validate.c:cw_validate_field   one case per field type
-src/report_reasons.c:report_chain         the chain report in table and csv
 lib/ingest/reader.c:cw_csv_next           the RFC 4180 state machine over one record; hot path
 '
 long=$(awk '
