@@ -37,6 +37,33 @@ static cw_status max_id(cw_store *st, const char *sql, int64_t *n)
     return CW_OK;
 }
 
+/* Calls row(q, id, ud) for every row of sql (its first column the id) whose
+ * id is in [0, n): the id-indexed tables the alert engine loads whole. */
+static cw_status scan_by_id(cw_store *st, const char *sql, const char *what, int64_t n,
+                            void (*row)(sqlite3_stmt *q, int64_t id, void *ud), void *ud)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(cw_store_sqlite(st), sql, -1, &q, NULL) != SQLITE_OK)
+        return dberr(st, what);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        if (id >= 0 && id < n)
+            row(q, id, ud);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? CW_OK : dberr(st, what);
+}
+
+static void account_row(sqlite3_stmt *q, int64_t id, void *ud)
+{
+    cw_alert_db_accounts *a = ud;
+    a->ext[id] = col_dup(q, 1);
+    a->name[id] = col_dup(q, 2);
+    a->segment[id] = col_dup(q, 3);
+    a->owner[id] = col_dup(q, 4);
+}
+
 cw_status cw_alert_db_load_accounts(cw_store *st, cw_alert_db_accounts *a)
 {
     memset(a, 0, sizeof *a);
@@ -49,23 +76,8 @@ cw_status cw_alert_db_load_accounts(cw_store *st, cw_alert_db_accounts *a)
     a->owner = calloc((size_t)a->n, sizeof *a->owner);
     if (!a->ext || !a->name || !a->segment || !a->owner)
         return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory loading accounts");
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(cw_store_sqlite(st),
-                           "SELECT id, account_id, name, segment, owner FROM accounts", -1, &q,
-                           NULL) != SQLITE_OK)
-        return dberr(st, "accounts");
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
-        if (id < 0 || id >= a->n)
-            continue;
-        a->ext[id] = col_dup(q, 1);
-        a->name[id] = col_dup(q, 2);
-        a->segment[id] = col_dup(q, 3);
-        a->owner[id] = col_dup(q, 4);
-    }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? CW_OK : dberr(st, "accounts");
+    return scan_by_id(st, "SELECT id, account_id, name, segment, owner FROM accounts", "accounts",
+                      a->n, account_row, a);
 }
 
 void cw_alert_db_accounts_free(cw_alert_db_accounts *a)
@@ -87,6 +99,16 @@ void cw_alert_db_accounts_free(cw_alert_db_accounts *a)
     memset(a, 0, sizeof *a);
 }
 
+static void user_row(sqlite3_stmt *q, int64_t id, void *ud)
+{
+    cw_alert_db_users *u = ud;
+    u->ext[id] = col_dup(q, 1);
+    u->email[id] = col_dup(q, 2);
+    u->account[id] = sqlite3_column_int64(q, 3);
+    int64_t t = sqlite3_column_int64(q, 4);
+    u->prov_day[id] = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+}
+
 cw_status cw_alert_db_load_users(cw_store *st, cw_alert_db_users *u)
 {
     memset(u, 0, sizeof *u);
@@ -99,24 +121,8 @@ cw_status cw_alert_db_load_users(cw_store *st, cw_alert_db_users *u)
     u->prov_day = calloc((size_t)u->n, sizeof *u->prov_day);
     if (!u->ext || !u->email || !u->account || !u->prov_day)
         return cw_store_set_error(st, CW_ERR_NOMEM, "alerts: out of memory loading users");
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(cw_store_sqlite(st),
-                           "SELECT id, user_id, email, account, provisioned_at FROM users", -1, &q,
-                           NULL) != SQLITE_OK)
-        return dberr(st, "users");
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(q, 0);
-        if (id < 0 || id >= u->n)
-            continue;
-        u->ext[id] = col_dup(q, 1);
-        u->email[id] = col_dup(q, 2);
-        u->account[id] = sqlite3_column_int64(q, 3);
-        int64_t t = sqlite3_column_int64(q, 4);
-        u->prov_day[id] = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-    }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? CW_OK : dberr(st, "users");
+    return scan_by_id(st, "SELECT id, user_id, email, account, provisioned_at FROM users", "users",
+                      u->n, user_row, u);
 }
 
 cw_status cw_alert_db_load_feature_names(cw_store *st, char ***names, int64_t *n)
