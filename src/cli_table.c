@@ -211,7 +211,7 @@ static const cli_option o_report_survival[] = {
     {"unit", 'u', "U", "days or months (default)"},
     {"horizon", 'h', "N", "cut follow-up at N units"},
     {"confidence", 'C', "X", "confidence of the bands (default 0.95)"},
-    O_FORMAT('F', F_ALL "\n(csv and jsonl: every curve point)"),
+    O_FORMAT('F', F_ALL "\n(csv, jsonl and json rows: every curve point)"),
     O_LIMIT('l'),
     O_OFFSET('O'),
     O_END,

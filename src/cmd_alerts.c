@@ -462,7 +462,10 @@ int report_plays(int argc, char **argv)
                    horizon);
             printf("%-22s %7s %7s  %-30s %s\n", "playbook", "acted", "held", "churn diff [CI]",
                    "recovery diff [CI]");
-            for (int i = 0; i < n; i++) {
+            /* the table keeps its own layout; --offset/--limit select
+               the same playbooks as in csv and json */
+            int64_t end = limit >= 0 && offset + limit < n ? offset + limit : n;
+            for (int64_t i = offset; i < end; i++) {
                 const cw_play_row *r = &rows[i];
                 char a[16], b[16], cc[16], d[16], e[16], f[16], c1[64], c2[64];
                 fmt_pct(a, sizeof a, r->churn_diff);

@@ -81,19 +81,16 @@ static int parse_opts(int argc, char **argv, int ltv, cw_config *cfg, rep_opts *
     return rc;
 }
 
-/* A number for CSV (empty when undefined) or JSON (null). */
-static void num(double v, int json)
-{
-    if (!isnan(v))
-        printf("%.4f", v);
-    else if (json)
-        fputs("null", stdout);
-}
-
 /* ---- cohorts ---------------------------------------------------------- */
 
-static int cohorts_table(const cw_cohorts_report *r, const char *segment)
+/* The cohort triangle: one row per cohort, --offset/--limit select cohorts. */
+static int cohorts_table(const cw_cohorts_report *r, const char *segment, int64_t offset,
+                         int64_t limit)
 {
+    int first = offset < r->ncohorts ? (int)offset : r->ncohorts;
+    int shown = r->ncohorts - first;
+    if (limit >= 0 && limit < shown)
+        shown = (int)limit;
     int exp = cw_currency_exponent(r->currency);
     int ncols = 3 + r->months + 1 + 1;
     char(*cells)[CELL] = calloc((size_t)r->ncohorts * (size_t)ncols, CELL);
@@ -123,8 +120,8 @@ static int cohorts_table(const cw_cohorts_report *r, const char *segment)
             printf("\nRevenue retention (net: cohort MRR at offset k / at offset 0, in %%, "
                    "expansion included; money in %s)\n\n",
                    r->currency);
-        for (int i = 0; i < r->ncohorts; i++) {
-            const cw_cohort *h = &r->cohorts[i];
+        for (int i = 0; i < shown; i++) {
+            const cw_cohort *h = &r->cohorts[first + i];
             char(*row)[CELL] = &cells[(size_t)i * ncols];
             snprintf(row[0], CELL, "%04d-%02d", h->year, h->month);
             snprintf(row[1], CELL, "%" PRId64, h->accounts);
@@ -135,7 +132,7 @@ static int cohorts_table(const cw_cohorts_report *r, const char *segment)
             rf_rate(h->nrr_12m_pct, "%.1f", row[ncols - 1], CELL);
         }
         /* The NRR column belongs to the revenue table only. */
-        rf_print_table(hp, pass ? ncols : ncols - 1, &cells[0][0], CELL, ncols, r->ncohorts, 0);
+        rf_print_table(hp, pass ? ncols : ncols - 1, &cells[0][0], CELL, ncols, shown, 0);
     }
     free(cells);
     free(head);
@@ -199,52 +196,15 @@ static int cohorts_rows(const cw_cohorts_report *r, const rep_opts *o)
             rf_set_num(&rows, row, CH_NRR12, h->nrr_12m_pct);
         }
     }
-    rf_report_emit(&rows, (int)o->format, NULL, 0, NULL, o->offset, o->limit);
+    char months[16], end[16];
+    snprintf(months, sizeof months, "%d", r->months);
+    snprintf(end, sizeof end, "%04d-%02d", r->end_year % 10000, r->end_month % 100);
+    const rf_meta meta[] = {{"report", "cohorts", 0},
+                            {"segment", o->segment, 0},
+                            {"months", months, 1},
+                            {"data_end", end, 0}};
+    rf_report_emit(&rows, (int)o->format, meta, 4, "rows", o->offset, o->limit);
     rf_report_free(&rows);
-    return 0;
-}
-
-/* One JSON document: a cohort an object, its months as arrays. */
-static int cohorts_json(const cw_cohorts_report *r, const char *segment)
-{
-    int exp = cw_currency_exponent(r->currency);
-    printf("{\"report\":\"cohorts\",\"currency\":\"%s\",\"segment\":", r->currency);
-    if (segment)
-        rf_json_string(segment);
-    else
-        fputs("null", stdout);
-    printf(",\"months\":%d,\"data_end\":\"%04d-%02d\",\"cohorts\":[", r->months, r->end_year,
-           r->end_month);
-    for (int i = 0; i < r->ncohorts; i++) {
-        const cw_cohort *h = &r->cohorts[i];
-        char major[32];
-        rf_major(h->mrr0_minor, exp, major, sizeof major);
-        printf("%s\n{\"cohort\":\"%04d-%02d\",\"accounts\":%" PRId64 ",\"mrr\":%s"
-               ",\"nrr_12m_pct\":",
-               i ? "," : "", h->year, h->month, h->accounts, major);
-        num(h->nrr_12m_pct, 1);
-        const char *keys[] = {"logos", "mrr_by_offset", "logo_retention_pct",
-                              "revenue_retention_pct"};
-        for (int a = 0; a < 4; a++) {
-            printf(",\"%s\":[", keys[a]);
-            for (int k = 0; k <= r->months; k++) {
-                if (k)
-                    putchar(',');
-                if (a == 0 && k < h->observed)
-                    printf("%" PRId64, h->logos[k]);
-                else if (a == 1 && k < h->observed) {
-                    rf_major(h->mrr_minor[k], exp, major, sizeof major);
-                    fputs(major, stdout);
-                } else if (a < 2)
-                    fputs("null", stdout);
-                else
-                    num(a == 2 ? h->logo_retention_pct[k] : h->revenue_retention_pct[k], 1);
-            }
-            putchar(']');
-        }
-        putchar('}');
-    }
-    fputs("]}\n", stdout);
     return 0;
 }
 
@@ -272,12 +232,10 @@ int report_cohorts(int argc, char **argv)
     if (s != CW_OK) {
         cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
-    } else if (o.format == CLI_FMT_CSV || o.format == CLI_FMT_JSONL) {
+    } else if (o.format != CLI_FMT_TABLE) {
         rc = cohorts_rows(r, &o);
-    } else if (o.format == CLI_FMT_JSON) {
-        rc = cohorts_json(r, o.segment);
     } else {
-        rc = cohorts_table(r, o.segment);
+        rc = cohorts_table(r, o.segment, o.offset, o.limit);
     }
     cw_cohorts_free(r);
     cw_store_close(st);

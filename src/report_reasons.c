@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_reasons.h"
+#include "core/json.h"
 
 #include "cli.h"
 #include "report_fmt.h"
@@ -100,12 +101,41 @@ static int report_error(cw_store *st, cw_status s)
     return cli_exit_code(s);
 }
 
-static void num_or_null(double v, int json)
+/* The churned accounts as a JSON array (the json document's `accounts`
+ * beside the rows of totals), malloc'd; NULL when out of memory. */
+static char *accounts_json(const cw_reasons_report *r)
 {
-    if (!isnan(v))
-        printf("%.4f", v);
-    else if (json)
-        fputs("null", stdout);
+    int exp = cw_currency_exponent(r->currency);
+    char *buf = NULL;
+    size_t n;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return NULL;
+    fputc('[', f);
+    for (int64_t i = 0; i < r->naccounts; i++) {
+        const cw_churned_account *a = &r->accounts[i];
+        char day[32], major[32];
+        fprintf(f, "%s{\"account_id\":", i ? "," : "");
+        cw_json_fstrz(f, a->account_id);
+        fputs(",\"segment\":", f);
+        cw_json_fstrz(f, a->segment);
+        fprintf(f, ",\"churn_date\":\"%s\",\"cause\":\"%s\",\"reason_source\":",
+                cw_time_format(a->churn_ts_unix, CW_TIME_DATE, day, sizeof day),
+                cw_churn_cause_name(a->cause));
+        cw_json_fstrz(f, !a->reason              ? NULL
+                         : a->reason_from_survey ? "exit_survey"
+                                                 : "churn_reason");
+        fputs(",\"reason\":", f);
+        cw_json_fstrz(f, a->reason);
+        rf_major(a->lost_mrr_minor, exp, major, sizeof major);
+        fprintf(f, ",\"lost_mrr\":%s}", major);
+    }
+    fputc(']', f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 static void range_label(const rr_opts *o, char *buf, size_t n)
@@ -176,7 +206,10 @@ static void reasons_table(const cw_reasons_report *r, const rr_opts *o)
     if (!o->postmortem)
         return;
     printf("\nPost-mortem per churned account\n");
-    for (int64_t i = 0; i < r->naccounts; i++) {
+    /* --offset/--limit select the same accounts as in csv and json */
+    int64_t end =
+        o->limit >= 0 && o->offset + o->limit < r->naccounts ? o->offset + o->limit : r->naccounts;
+    for (int64_t i = o->offset; i < end; i++) {
         const cw_churned_account *a = &r->accounts[i];
         char day[32], m[CELL];
         rf_money(a->lost_mrr_minor, exp, m, sizeof m);
@@ -274,7 +307,8 @@ static int reasons_rows(const cw_reasons_report *r, const rr_opts *o)
                 rf_set_num(&rows, i, PM_METRICS + k, a->metrics[k]);
             rf_set_text(&rows, i, NC - 1, "not available yet");
         }
-        rf_report_emit(&rows, (int)o->format, NULL, 0, NULL, o->offset, o->limit);
+        const rf_meta meta[] = {{"report", "reasons", 0}, {"segment", o->segment, 0}};
+        rf_report_emit(&rows, (int)o->format, meta, 2, "rows", o->offset, o->limit);
         rf_report_free(&rows);
         return 0;
     }
@@ -290,78 +324,17 @@ static int reasons_rows(const cw_reasons_report *r, const rr_opts *o)
         for (int c = 0; c < CW_CAUSE__COUNT; c++)
             reasons_cell(&rows, i++, r->segments[g].segment, cw_churn_cause_name((cw_churn_cause)c),
                          &r->segments[g].by_cause[c]);
-    rf_report_emit(&rows, (int)o->format, NULL, 0, NULL, o->offset, o->limit);
+    char *accounts = NULL;
+    if (o->format == CLI_FMT_JSON && !(accounts = accounts_json(r))) {
+        rf_report_free(&rows);
+        return EXIT_INTERNAL;
+    }
+    const rf_meta meta[] = {
+        {"report", "reasons", 0}, {"segment", o->segment, 0}, {"accounts", accounts, 1}};
+    rf_report_emit(&rows, (int)o->format, meta, 3, "rows", o->offset, o->limit);
+    free(accounts);
     rf_report_free(&rows);
     return 0;
-}
-
-static void json_cell(const char *key, const cw_reasons_cell *c, int exp)
-{
-    char major[32];
-    rf_major(c->lost_mrr_minor, exp, major, sizeof major);
-    printf("\"%s\":{\"accounts\":%" PRId64 ",\"lost_mrr\":%s}", key, c->accounts, major);
-}
-
-/* One JSON document: the totals by cause, by segment and the accounts. */
-static void reasons_json(const cw_reasons_report *r, const rr_opts *o)
-{
-    int exp = cw_currency_exponent(r->currency);
-    char major[32];
-    printf("{\"report\":\"reasons\",\"currency\":\"%s\",\"segment\":", r->currency);
-    rf_json_string(o->segment);
-    fputs(",\"by_cause\":{", stdout);
-    for (int c = 0; c < CW_CAUSE__COUNT; c++) {
-        if (c)
-            putchar(',');
-        json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->by_cause[c], exp);
-    }
-    fputs("},", stdout);
-    json_cell("avoidable", &r->avoidable, exp);
-    putchar(',');
-    json_cell("unavoidable", &r->unavoidable, exp);
-    putchar(',');
-    json_cell("total", &r->total, exp);
-    fputs(",\"segments\":[", stdout);
-    for (int g = 0; g < r->nsegments; g++) {
-        printf("%s\n{\"segment\":", g ? "," : "");
-        rf_json_string(r->segments[g].segment);
-        for (int c = 0; c < CW_CAUSE__COUNT; c++) {
-            putchar(',');
-            json_cell(cw_churn_cause_name((cw_churn_cause)c), &r->segments[g].by_cause[c], exp);
-        }
-        putchar('}');
-    }
-    fputs("],\"accounts\":[", stdout);
-    for (int64_t i = 0; i < r->naccounts; i++) {
-        const cw_churned_account *a = &r->accounts[i];
-        char day[32];
-        printf("%s\n{\"account_id\":", i ? "," : "");
-        rf_json_string(a->account_id);
-        fputs(",\"segment\":", stdout);
-        rf_json_string(a->segment);
-        printf(",\"churn_date\":\"%s\",\"cause\":\"%s\",\"reason_source\":",
-               cw_time_format(a->churn_ts_unix, CW_TIME_DATE, day, sizeof day),
-               cw_churn_cause_name(a->cause));
-        rf_json_string(!a->reason ? NULL : a->reason_from_survey ? "exit_survey" : "churn_reason");
-        fputs(",\"reason\":", stdout);
-        rf_json_string(a->reason);
-        rf_major(a->lost_mrr_minor, exp, major, sizeof major);
-        printf(",\"lost_mrr\":%s", major);
-        if (o->postmortem) {
-            fputs(",\"snapshot_date\":", stdout);
-            rf_json_string(a->snapshot_day >= 0 ? cw_time_format(a->snapshot_day * 86400,
-                                                                 CW_TIME_DATE, day, sizeof day)
-                                                : NULL);
-            fputs(",\"metrics\":{", stdout);
-            for (int k = 0; k < CW_POSTMORTEM_NMETRICS; k++) {
-                printf("%s\"%s\":", k ? "," : "", cw_postmortem_metric_name(k));
-                num_or_null(a->metrics[k], 1);
-            }
-            fputs("},\"alerts_scores\":\"not available yet\"", stdout);
-        }
-        putchar('}');
-    }
-    fputs("]}\n", stdout);
 }
 
 int report_reasons(int argc, char **argv)
@@ -400,10 +373,8 @@ int report_reasons(int argc, char **argv)
         cw_status s = cw_reasons_compute(st, &ro, &r);
         if (s != CW_OK)
             rc = report_error(st, s);
-        else if (o.format == CLI_FMT_CSV || o.format == CLI_FMT_JSONL)
+        else if (o.format != CLI_FMT_TABLE)
             rc = reasons_rows(r, &o);
-        else if (o.format == CLI_FMT_JSON)
-            reasons_json(r, &o);
         else
             reasons_table(r, &o);
         cw_reasons_free(r);

@@ -31,12 +31,77 @@ static const char *by_name(cw_survival_by by)
 
 /* A number for CSV (empty when undefined) or JSON (null), round-trip exact
  * enough for plotting and stable across runs. */
-static void num(double v, int json)
+static void num(FILE *f, double v)
 {
     if (isfinite(v))
-        cw_json_fnum_sig(stdout, v, 10); /* ten digits, never an exponent */
-    else if (json)
-        fputs("null", stdout);
+        cw_json_fnum_sig(f, v, 10); /* ten digits, never an exponent */
+    else
+        fputs("null", f);
+}
+
+/* The json document's fields beside the curve rows: each group's summary
+ * (medians, milestones) and the log-rank test, as JSON text in *groups and
+ * *logrank (malloc'd); -1 when out of memory. */
+static int write_summary(const cw_survival_report *r, char **groups, char **logrank)
+{
+    size_t n;
+    FILE *f = open_memstream(groups, &n);
+    if (!f)
+        return -1;
+    fputc('[', f);
+    for (int i = 0; i < r->ngroups; i++) {
+        const cw_survival_group *g = &r->groups[i];
+        fprintf(f, "%s{\"group\":", i ? "," : "");
+        cw_json_fstrz(f, g->name);
+        fprintf(f,
+                ",\"accounts\":%" PRId64 ",\"events\":%" PRId64 ",\"censored\":%" PRId64
+                ",\"median\":",
+                g->accounts, g->events, g->censored);
+        num(f, g->median);
+        fputs(",\"median_lower\":", f);
+        num(f, g->median_lower);
+        fputs(",\"median_upper\":", f);
+        num(f, g->median_upper);
+        fputs(",\"milestones\":[", f);
+        for (int m = 0; m < CW_SURVIVAL_NMILESTONES; m++) {
+            const cw_survival_milestone *ms = &g->milestones[m];
+            fprintf(f, "%s{\"months\":%d,\"observed\":%s,\"at_risk\":%" PRId64 ",\"survival\":",
+                    m ? "," : "", ms->months, ms->observed ? "true" : "false", ms->at_risk);
+            num(f, ms->survival);
+            fputs(",\"lower\":", f);
+            num(f, ms->lower);
+            fputs(",\"upper\":", f);
+            num(f, ms->upper);
+            fputc('}', f);
+        }
+        fputs("]}", f);
+    }
+    fputc(']', f);
+    if (fclose(f) != 0)
+        return -1;
+    f = open_memstream(logrank, &n);
+    if (!f)
+        return -1;
+    if (!r->logrank_computed) {
+        fputs("null", f);
+    } else {
+        fputs("{\"chi2\":", f);
+        num(f, r->logrank_chi2);
+        fprintf(f, ",\"df\":%d,\"p\":", r->logrank_df);
+        num(f, r->logrank_p);
+        fputs(",\"groups\":[", f);
+        for (int i = 0; i < r->ngroups; i++) {
+            fprintf(f, "%s{\"group\":", i ? "," : "");
+            cw_json_fstrz(f, r->groups[i].name);
+            fputs(",\"observed\":", f);
+            num(f, r->groups[i].logrank_observed);
+            fputs(",\"expected\":", f);
+            num(f, r->groups[i].logrank_expected);
+            fputc('}', f);
+        }
+        fputs("]}", f);
+    }
+    return fclose(f) != 0 ? -1 : 0;
 }
 
 static void fmt_t(double v, int unit_months, char *buf, size_t n)
@@ -126,7 +191,8 @@ static int write_table(const cw_survival_report *r, const char *segment)
 
 /* The curve points of every group, one row each, for CSV and JSON Lines
  * (the report skeleton, report_fmt.h). */
-static int write_rows(const cw_survival_report *r, cli_format format, int64_t offset, int64_t limit)
+static int write_rows(const cw_survival_report *r, const char *segment, cli_format format,
+                      int64_t offset, int64_t limit)
 {
     enum { GROUP, T, AT_RISK, EVENTS, CENSORED, SURV, SE, LOWER, UPPER, NC };
     const rf_col cols[NC] = {
@@ -164,90 +230,33 @@ static int write_rows(const cw_survival_report *r, cli_format format, int64_t of
             rf_set_num(&rows, row, UPPER, p->upper);
         }
     }
-    rf_report_emit(&rows, (int)format, NULL, 0, NULL, offset, limit);
+    char *groups = NULL, *logrank = NULL;
+    if (format == CLI_FMT_JSON && write_summary(r, &groups, &logrank) != 0) {
+        free(groups);
+        free(logrank);
+        rf_report_free(&rows);
+        return EXIT_INTERNAL;
+    }
+    char cm[16], conf[40], hz[40], end[32];
+    snprintf(cm, sizeof cm, "%d", r->cohort_months);
+    snprintf(conf, sizeof conf, "%.10g", r->confidence);
+    snprintf(hz, sizeof hz, "%.10g", r->horizon);
+    cw_time_format(r->data_end_unix, CW_TIME_TIMESTAMP, end, sizeof end);
+    const rf_meta meta[] = {{"report", "survival", 0},
+                            {"by", by_name(r->by), 0},
+                            {"segment", segment, 0},
+                            {"cohort_months", r->by == CW_SURVIVAL_BY_COHORT ? cm : NULL, 1},
+                            {"unit", r->unit_months ? "months" : "days", 0},
+                            {"confidence", conf, 1},
+                            {"band", "log-log", 0},
+                            {"horizon", r->horizon > 0 ? hz : NULL, 1},
+                            {"data_end", end, 0},
+                            {"groups", groups, 1},
+                            {"logrank", logrank, 1}};
+    rf_report_emit(&rows, (int)format, meta, 11, "rows", offset, limit);
+    free(groups);
+    free(logrank);
     rf_report_free(&rows);
-    return 0;
-}
-
-static int write_json(const cw_survival_report *r, const char *segment)
-{
-    char end[32];
-    printf("{\"report\":\"survival\",\"by\":\"%s\",\"segment\":", by_name(r->by));
-    rf_json_string(segment);
-    printf(",\"cohort_months\":");
-    if (r->by == CW_SURVIVAL_BY_COHORT)
-        printf("%d", r->cohort_months);
-    else
-        fputs("null", stdout);
-    printf(",\"unit\":\"%s\",\"confidence\":", r->unit_months ? "months" : "days");
-    num(r->confidence, 1);
-    printf(",\"band\":\"log-log\",\"horizon\":");
-    num(r->horizon > 0 ? r->horizon : (double)NAN, 1);
-    printf(",\"data_end\":\"%s\",\"groups\":[",
-           cw_time_format(r->data_end_unix, CW_TIME_TIMESTAMP, end, sizeof end));
-    for (int i = 0; i < r->ngroups; i++) {
-        const cw_survival_group *g = &r->groups[i];
-        printf("%s\n{\"group\":", i ? "," : "");
-        rf_json_string(g->name);
-        printf(",\"accounts\":%" PRId64 ",\"events\":%" PRId64 ",\"censored\":%" PRId64
-               ",\"median\":",
-               g->accounts, g->events, g->censored);
-        num(g->median, 1);
-        fputs(",\"median_lower\":", stdout);
-        num(g->median_lower, 1);
-        fputs(",\"median_upper\":", stdout);
-        num(g->median_upper, 1);
-        fputs(",\"milestones\":[", stdout);
-        for (int m = 0; m < CW_SURVIVAL_NMILESTONES; m++) {
-            const cw_survival_milestone *ms = &g->milestones[m];
-            printf("%s{\"months\":%d,\"observed\":%s,\"at_risk\":%" PRId64 ",\"survival\":",
-                   m ? "," : "", ms->months, ms->observed ? "true" : "false", ms->at_risk);
-            num(ms->survival, 1);
-            fputs(",\"lower\":", stdout);
-            num(ms->lower, 1);
-            fputs(",\"upper\":", stdout);
-            num(ms->upper, 1);
-            putchar('}');
-        }
-        fputs("],\"curve\":[", stdout);
-        for (int64_t k = 0; k < g->npoints; k++) {
-            const cw_survival_point *p = &g->points[k];
-            printf("%s{\"t\":", k ? "," : "");
-            num(p->t, 1);
-            printf(",\"at_risk\":%" PRId64 ",\"events\":%" PRId64 ",\"censored\":%" PRId64
-                   ",\"survival\":",
-                   p->at_risk, p->events, p->censored);
-            num(p->survival, 1);
-            fputs(",\"se\":", stdout);
-            num(p->se, 1);
-            fputs(",\"lower\":", stdout);
-            num(p->lower, 1);
-            fputs(",\"upper\":", stdout);
-            num(p->upper, 1);
-            putchar('}');
-        }
-        fputs("]}", stdout);
-    }
-    fputs("],\n\"logrank\":", stdout);
-    if (!r->logrank_computed) {
-        fputs("null}\n", stdout);
-        return 0;
-    }
-    printf("{\"chi2\":");
-    num(r->logrank_chi2, 1);
-    printf(",\"df\":%d,\"p\":", r->logrank_df);
-    num(r->logrank_p, 1);
-    fputs(",\"groups\":[", stdout);
-    for (int i = 0; i < r->ngroups; i++) {
-        printf("%s{\"group\":", i ? "," : "");
-        rf_json_string(r->groups[i].name);
-        fputs(",\"observed\":", stdout);
-        num(r->groups[i].logrank_observed, 1);
-        fputs(",\"expected\":", stdout);
-        num(r->groups[i].logrank_expected, 1);
-        putchar('}');
-    }
-    fputs("]}}\n", stdout);
     return 0;
 }
 
@@ -336,10 +345,8 @@ int report_survival(int argc, char **argv)
     if (s != CW_OK) {
         cli_error("%s", cw_store_why(st, s));
         rc = cli_exit_code(s);
-    } else if (format == CLI_FMT_CSV || format == CLI_FMT_JSONL) {
-        rc = write_rows(r, format, offset, limit);
-    } else if (format == CLI_FMT_JSON) {
-        rc = write_json(r, o.segment);
+    } else if (format != CLI_FMT_TABLE) {
+        rc = write_rows(r, o.segment, format, offset, limit);
     } else {
         rc = write_table(r, o.segment);
     }

@@ -154,7 +154,7 @@ expect "alerts show json is one object" 0 '{"id":' -- alerts show 1 --db w.db --
 # whose KEY array equals those lines (KEY "-": the json document has a shape of
 # its own, checked elsewhere); csv has a header naming the jsonl keys and one
 # line per jsonl object with the same values; --offset 1 --limit 2 selects
-# lines 2 and 3 in csv and jsonl.
+# lines 2 and 3 in csv, jsonl and the json document's KEY array.
 report_rows() {
   local name=$1 key=$2; shift 2
   "$BIN" "$@" --format jsonl >r.jsonl 2>/dev/null || { bad "$name jsonl failed"; return; }
@@ -162,6 +162,7 @@ report_rows() {
   "$BIN" "$@" --format csv >r.csv 2>/dev/null || { bad "$name csv failed"; return; }
   "$BIN" "$@" --format csv --offset 1 --limit 2 >p.csv 2>/dev/null
   "$BIN" "$@" --format jsonl --offset 1 --limit 2 >p.jsonl 2>/dev/null
+  "$BIN" "$@" --format json --offset 1 --limit 2 >p.json 2>/dev/null
   python3 - "$name" "$key" <<'PY' && ok || bad "$name: json / jsonl / csv / offset / limit disagree"
 import csv, json, sys
 name, key = sys.argv[1], sys.argv[2]
@@ -187,6 +188,8 @@ for r, l in zip(rows[1:], lines):
 part = list(csv.reader(open("p.csv", newline="")))
 assert part[0] == rows[0] and part[1:] == rows[2:4], name
 assert [json.loads(l) for l in open("p.jsonl")] == lines[1:3], name
+if key != "-":
+    assert json.load(open("p.json"))[key] == lines[1:3], name
 # money: the currency field names a currency and no field is in minor units
 assert all("currency" in l for l in lines) or not any(k.startswith("mrr") for k in lines[0]), name
 assert not any(k.endswith("_minor") for k in lines[0]), name
@@ -194,13 +197,23 @@ PY
 }
 report_rows "report revenue" periods report revenue --db w.db
 report_rows "report retention" periods report retention --db w.db --by quarter
-report_rows "report cohorts" - report cohorts --db w.db --months 3
+report_rows "report cohorts" rows report cohorts --db w.db --months 3
 report_rows "report ltv" segments report ltv --db w.db
-report_rows "report reasons" - report reasons --db w.db
-report_rows "report reasons --postmortem" - report reasons --db w.db --postmortem
+report_rows "report reasons" rows report reasons --db w.db
+report_rows "report reasons --postmortem" rows report reasons --db w.db --postmortem
 report_rows "report funnel" rows report funnel --db w.db
 report_rows "report chain" accounts report chain --db w.db --from 2025-01
-report_rows "report survival" - report survival --db w.db
+report_rows "report survival" rows report survival --db w.db
+report_rows "report survival --by segment" rows report survival --db w.db --by segment
+# Tables that keep a layout of their own take --offset/--limit too: the
+# cohort triangles select cohorts (csv: a row per cohort and month), the
+# post-mortem accounts the same accounts as csv.
+want=$("$BIN" report cohorts --db w.db --months 3 --format csv | tail -n +2 | cut -d, -f1 | uniq | sed -n 2,3p | tr '\n' ' ')
+got=$("$BIN" report cohorts --db w.db --months 3 --offset 1 --limit 2 | sed -n '/^cohort /,/^$/p' | grep '^20' | cut -d' ' -f1 | tr '\n' ' ')
+[ -n "$want" ] && [ "$got" = "$want$want" ] && ok || bad "cohorts table --offset 1 --limit 2: '$got', want '$want' twice"
+want=$("$BIN" report reasons --db w.db --postmortem --format csv | tail -n +2 | cut -d, -f1 | sed -n 2,3p | tr '\n' ' ')
+got=$("$BIN" report reasons --db w.db --postmortem --offset 1 --limit 2 | sed -n '/^Post-mortem/,$p' | grep -E '^[^ ]+ \(.*\) churned ' | cut -d' ' -f1 | tr '\n' ' ')
+[ -n "$want" ] && [ "$got" = "$want" ] && ok || bad "reasons --postmortem table --offset 1 --limit 2: '$got', want '$want'"
 # The table shows the same periods and segments as the csv (one line each
 # after the column header).
 n_csv=$(($("$BIN" report retention --db w.db --format csv | wc -l) - 1))
