@@ -20,6 +20,11 @@ umask 000
 "$BIN" init --db s.db 2>/dev/null
 "$BIN" ingest --quiet --db s.db world/*.csv
 [ "$(mode s.db)" = 600 ] || fail "s.db has mode $(mode s.db), want 600"
+# A rejects file holds raw rows: 0600 too.
+printf 'ts,account_id,user_id,event\n2025-01-05T10:00:00Z,NOPE,,login\n' >bad.csv
+"$BIN" ingest --quiet --db s.db --skip-bad --rejects rejects.jsonl bad.csv 2>/dev/null
+[ -s rejects.jsonl ] || fail "no rejects file written"
+[ "$(mode rejects.jsonl)" = 600 ] || fail "rejects.jsonl has mode $(mode rejects.jsonl), want 600"
 # The -wal and -shm files exist while a connection is open: the server's.
 "$BIN" serve --db s.db --listen 127.0.0.1:0 >serve.out 2>serve.err &
 pid=$!

@@ -30,6 +30,7 @@
 #include "ingest/mapping.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WHY_MAX 512
 
@@ -2467,7 +2469,12 @@ static cw_status ingest_run(cw_store *st, const char *const *paths, size_t npath
     if (s != CW_OK)
         goto done;
     if (opts->skip_bad && opts->rejects_path && !R.preview) {
-        R.rejects = fopen(opts->rejects_path, "w");
+        /* Rejected rows are raw input (e-mail addresses, names): 0600 like the
+         * database, whatever the umask. An existing file keeps its mode. */
+        int fd = open(opts->rejects_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        R.rejects = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!R.rejects && fd >= 0)
+            close(fd);
         if (!R.rejects) {
             message(&R, 0, "%s: cannot write rejects file", opts->rejects_path);
             s = CW_ERR_IO;
