@@ -7,6 +7,7 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format val
       libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev zlib1g-dev
       python3 time liblinear-dev libxgboost-dev python3-sklearn python3-xgboost
       libcurl4-openssl-dev libmicrohttpd-dev libssl-dev wrk nodejs chromium
+      libpq-dev postgresql-15   # the PostgreSQL store (lib/store/pg/) and its throwaway test cluster
       tzdata   # tzdata: IANA zones for mappings' .zone (lib/core/tz.c reads /usr/share/zoneinfo)
       systemd  # systemd: systemd-analyze verify on dist/systemd/ (tests/systemd_units.sh)
       zsh groff man-db) # the generated zsh completion and man pages are checked (tests/cli_contract.sh)

@@ -6,6 +6,10 @@
 #define CW_STORE_SQLITE_INT_H
 
 #include "store/store.h"
+#include "store/sql.h"
+
+/* The SQLite implementation of the statement seam (sqlite_driver.c). */
+extern const cw_sql_driver cw_sqlite_driver;
 
 /* The SQLite handle behind st. Only for the store_sqlite_*.c files of
  * subsystems whose tables (scores, models, alerts, outbox, API tokens) have

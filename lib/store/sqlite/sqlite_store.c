@@ -25,6 +25,7 @@
 #include "ingest/periods.h"
 #include "store/store.h"
 #include "store/sqlite/sqlite_int.h"
+#include "store/backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1562,6 +1563,17 @@ static const cw_store_ops sqlite_ops = {
 const cw_store_ops *cw_store_get_ops(cw_store *st)
 {
     return st->ops;
+}
+
+const cw_sql_driver *cw_sql_driver_of(cw_store *st)
+{
+    (void)st;
+    return &cw_sqlite_driver;
+}
+
+void *cw_store_conn(cw_store *st)
+{
+    return st->db;
 }
 
 struct sqlite3 *cw_store_sqlite(cw_store *st)

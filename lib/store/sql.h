@@ -1,0 +1,229 @@
+/*
+ * store/sql.h — the statement-level seam under the store.
+ *
+ * The store's logic (the files of lib/store/sql/: ingest tables, metric snapshots,
+ * scores, models, alerts, the outbox, tokens, the API's read models) is
+ * written once, in SQL that both backends accept, against this interface.
+ * Each backend implements it in its own folder: lib/store/sqlite/ over
+ * SQLite, lib/store/pg/ over libpq. The shape follows SQLite's own
+ * prepare/bind/step/column API, which the code was first written against;
+ * Zabbix and Dovecot's lib-sql use the same split (one SQL code base, a
+ * thin driver per database). docs/architecture.md, "The store".
+ *
+ * Portable SQL, the rules (docs/postgres.md lists them with examples):
+ *  - parameters are `?`, `?N` (numbered, may repeat) or `:name`; the PG
+ *    driver rewrites them to $N;
+ *  - quote "user" (a reserved word in PostgreSQL) wherever it is a column;
+ *  - no SQLite-only functions (json_extract, strftime, ifnull, total,
+ *    scalar max/min of two values: use CASE, coalesce, greatest/least via
+ *    cw_sql_dialect()), no bare columns beside aggregates, booleans never
+ *    summed or compared with integers: CASE WHEN … THEN 1 ELSE 0 END;
+ *  - upserts are INSERT … ON CONFLICT(…) DO UPDATE/NOTHING, new ids come
+ *    from RETURNING id; no INSERT OR REPLACE, no last_insert_rowid;
+ *  - where the dialects cannot meet, branch on cw_sql_dialect(st).
+ */
+#ifndef CW_STORE_SQL_H
+#define CW_STORE_SQL_H
+
+#include "core/util.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Result codes of the step/exec calls: the same numbers as SQLite's. */
+enum {
+    CW_SQL_OK = 0,
+    CW_SQL_ERROR = 1,
+    CW_SQL_BUSY = 5,        /* locked by another writer; retry later */
+    CW_SQL_CONSTRAINT = 19, /* a unique/foreign/check constraint failed */
+    CW_SQL_ROW = 100,
+    CW_SQL_DONE = 101
+};
+
+/* Column types (cw_sql_col_type), SQLite's numbering. */
+enum { CW_SQL_INTEGER = 1, CW_SQL_FLOAT = 2, CW_SQL_TEXT = 3, CW_SQL_BLOB = 4, CW_SQL_NULL = 5 };
+
+typedef enum cw_dialect { CW_DIALECT_SQLITE = 1, CW_DIALECT_PG = 2 } cw_dialect;
+
+/* Prepare flags. */
+enum {
+    /* Kept for many executions (a per-row statement): backends may cache a
+     * server-side plan. */
+    CW_SQL_PERSISTENT = 1,
+    /* A long scan: rows stream (a cursor in PostgreSQL) instead of being
+     * fetched whole, so memory stays flat. Must run inside a transaction
+     * on PostgreSQL (the driver opens one when none is open), and no other
+     * statement may run on the handle while it has rows pending, except
+     * other CW_SQL_STREAM statements. */
+    CW_SQL_STREAM = 2
+};
+
+typedef struct cw_stmt cw_stmt;
+typedef struct cw_sql_driver cw_sql_driver;
+
+/* Every backend's statement starts with this header. */
+struct cw_stmt {
+    const cw_sql_driver *drv;
+    cw_store *st;
+};
+
+/* A backend: what lib/store/sql/ needs from a database. Bind indexes and
+ * column indexes are as in SQLite (binds from 1, columns from 0). Texts and
+ * blobs bound with bind_text/bind_blob must stay valid until the statement
+ * is stepped or reset (SQLITE_STATIC); bind_text_copy copies. Column texts
+ * and blobs are valid until the next step, reset or finalize. */
+struct cw_sql_driver {
+    const char *name; /* "sqlite", "postgresql" */
+    cw_dialect dialect;
+    int (*prepare)(cw_store *st, const char *sql, unsigned flags, cw_stmt **out);
+    int (*bind_i64)(cw_stmt *q, int i, int64_t v);
+    int (*bind_double)(cw_stmt *q, int i, double v);
+    int (*bind_text)(cw_stmt *q, int i, const char *v, int len, int copy);
+    int (*bind_blob)(cw_stmt *q, int i, const void *v, size_t len, int copy);
+    int (*bind_null)(cw_stmt *q, int i);
+    int (*param_index)(cw_stmt *q, const char *name); /* ":name" → index, 0 if absent */
+    int (*param_count)(cw_stmt *q);
+    int (*step)(cw_stmt *q);
+    int (*reset)(cw_stmt *q);
+    void (*clear_bindings)(cw_stmt *q);
+    void (*finalize)(cw_stmt *q);
+    int (*col_count)(cw_stmt *q);
+    const char *(*col_name)(cw_stmt *q, int i);
+    int (*col_type)(cw_stmt *q, int i);
+    int64_t (*col_i64)(cw_stmt *q, int i);
+    double (*col_double)(cw_stmt *q, int i);
+    const unsigned char *(*col_text)(cw_stmt *q, int i);
+    const void *(*col_blob)(cw_stmt *q, int i);
+    int (*col_bytes)(cw_stmt *q, int i);
+    /* Runs one or more statements without parameters or results. */
+    int (*exec)(cw_store *st, const char *sql);
+    /* Rows changed by the last INSERT/UPDATE/DELETE on the handle. */
+    int64_t (*changes)(cw_store *st);
+    /* The last error's message (never NULL) and code (CW_SQL_*). */
+    const char *(*errmsg)(cw_store *st);
+    int (*errcode)(cw_store *st);
+};
+
+/* The backend of st, and its dialect. */
+const cw_sql_driver *cw_sql_driver_of(cw_store *st);
+cw_dialect cw_sql_dialect(cw_store *st);
+
+/* ---- calls (thin dispatch; see cw_sql_driver for the contracts) ---- */
+
+int cw_sql_prepare(cw_store *st, const char *sql, unsigned flags, cw_stmt **out);
+int cw_sql_exec(cw_store *st, const char *sql);
+int64_t cw_sql_changes(cw_store *st);
+const char *cw_sql_errmsg(cw_store *st);
+int cw_sql_errcode(cw_store *st);
+
+static inline int cw_sql_bind_i64(cw_stmt *q, int i, int64_t v)
+{
+    return q->drv->bind_i64(q, i, v);
+}
+static inline int cw_sql_bind_double(cw_stmt *q, int i, double v)
+{
+    return q->drv->bind_double(q, i, v);
+}
+/* len -1: up to the NUL. The text must outlive the next step/reset. */
+static inline int cw_sql_bind_text(cw_stmt *q, int i, const char *v, int len)
+{
+    return q->drv->bind_text(q, i, v, len, 0);
+}
+static inline int cw_sql_bind_text_copy(cw_stmt *q, int i, const char *v, int len)
+{
+    return q->drv->bind_text(q, i, v, len, 1);
+}
+static inline int cw_sql_bind_blob(cw_stmt *q, int i, const void *v, size_t len)
+{
+    return q->drv->bind_blob(q, i, v, len, 0);
+}
+static inline int cw_sql_bind_blob_copy(cw_stmt *q, int i, const void *v, size_t len)
+{
+    return q->drv->bind_blob(q, i, v, len, 1);
+}
+static inline int cw_sql_bind_null(cw_stmt *q, int i)
+{
+    return q->drv->bind_null(q, i);
+}
+static inline int cw_sql_param_index(cw_stmt *q, const char *name)
+{
+    return q->drv->param_index(q, name);
+}
+static inline int cw_sql_param_count(cw_stmt *q)
+{
+    return q->drv->param_count(q);
+}
+/* CW_SQL_ROW, CW_SQL_DONE or an error code (message: cw_sql_errmsg). */
+static inline int cw_sql_step(cw_stmt *q)
+{
+    return q->drv->step(q);
+}
+static inline int cw_sql_reset(cw_stmt *q)
+{
+    return q->drv->reset(q);
+}
+static inline void cw_sql_clear_bindings(cw_stmt *q)
+{
+    q->drv->clear_bindings(q);
+}
+/* Accepts NULL. */
+static inline void cw_sql_finalize(cw_stmt *q)
+{
+    if (q)
+        q->drv->finalize(q);
+}
+static inline int cw_sql_col_count(cw_stmt *q)
+{
+    return q->drv->col_count(q);
+}
+static inline const char *cw_sql_col_name(cw_stmt *q, int i)
+{
+    return q->drv->col_name(q, i);
+}
+static inline int cw_sql_col_type(cw_stmt *q, int i)
+{
+    return q->drv->col_type(q, i);
+}
+static inline int64_t cw_sql_col_i64(cw_stmt *q, int i)
+{
+    return q->drv->col_i64(q, i);
+}
+static inline int cw_sql_col_int(cw_stmt *q, int i)
+{
+    return (int)q->drv->col_i64(q, i);
+}
+static inline double cw_sql_col_double(cw_stmt *q, int i)
+{
+    return q->drv->col_double(q, i);
+}
+static inline const unsigned char *cw_sql_col_text(cw_stmt *q, int i)
+{
+    return q->drv->col_text(q, i);
+}
+static inline const void *cw_sql_col_blob(cw_stmt *q, int i)
+{
+    return q->drv->col_blob(q, i);
+}
+static inline int cw_sql_col_bytes(cw_stmt *q, int i)
+{
+    return q->drv->col_bytes(q, i);
+}
+
+/* ---- helpers shared by lib/store/sql/ ---- */
+
+/* Prepares sql into *q; on failure sets the store's error ("what: message")
+ * and returns CW_ERR_DB. */
+cw_status cw_sql_prep(cw_store *st, const char *sql, unsigned flags, cw_stmt **q, const char *what);
+/* Prepares *q once (when NULL) and keeps it until cw_store_close; resets
+ * and clears its bindings otherwise. */
+cw_status cw_sql_lazy(cw_store *st, cw_stmt **q, const char *sql, const char *what);
+/* Steps q expecting CW_SQL_DONE, then resets it; the error is set on st. */
+cw_status cw_sql_step_done(cw_store *st, cw_stmt *q, const char *what);
+/* Sets the store's error from the driver's last error: "what: message";
+ * CW_ERR_BUSY-like conditions keep CW_ERR_DB. Returns CW_ERR_DB. */
+cw_status cw_sql_fail(cw_store *st, const char *what);
+/* The first column of the first row of sql (no parameters) into *out;
+ * *isnull = 1 (and *out = 0) when there is no row or it is NULL. */
+cw_status cw_sql_scalar_i64(cw_store *st, const char *sql, int64_t *out, int *isnull);
+
+#endif /* CW_STORE_SQL_H */

@@ -1,0 +1,160 @@
+/*
+ * store/sqlite/sqlite_driver.c — the SQLite side of the statement seam
+ * (store/sql.h): a statement is a sqlite3_stmt behind the common header, and
+ * every call maps one to one onto SQLite's own.
+ */
+#include "store/sql.h"
+#include "store/sqlite/sqlite_int.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+typedef struct sq_stmt {
+    cw_stmt h;
+    sqlite3_stmt *q;
+} sq_stmt;
+
+#define SQ(x) (((sq_stmt *)(x))->q)
+
+static int sq_prepare(cw_store *st, const char *sql, unsigned flags, cw_stmt **out)
+{
+    *out = NULL;
+    sq_stmt *s = calloc(1, sizeof *s);
+    if (!s)
+        return SQLITE_NOMEM;
+    unsigned pf = (flags & CW_SQL_PERSISTENT) ? SQLITE_PREPARE_PERSISTENT : 0;
+    int rc = sqlite3_prepare_v3(cw_store_sqlite(st), sql, -1, pf, &s->q, NULL);
+    if (rc != SQLITE_OK) {
+        free(s);
+        return rc;
+    }
+    s->h.drv = &cw_sqlite_driver;
+    s->h.st = st;
+    *out = &s->h;
+    return SQLITE_OK;
+}
+
+static int sq_bind_i64(cw_stmt *q, int i, int64_t v)
+{
+    return sqlite3_bind_int64(SQ(q), i, v);
+}
+static int sq_bind_double(cw_stmt *q, int i, double v)
+{
+    return sqlite3_bind_double(SQ(q), i, v);
+}
+static int sq_bind_text(cw_stmt *q, int i, const char *v, int len, int copy)
+{
+    return sqlite3_bind_text(SQ(q), i, v, len, copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
+}
+static int sq_bind_blob(cw_stmt *q, int i, const void *v, size_t len, int copy)
+{
+    return sqlite3_bind_blob64(SQ(q), i, v, (sqlite3_uint64)len,
+                               copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
+}
+static int sq_bind_null(cw_stmt *q, int i)
+{
+    return sqlite3_bind_null(SQ(q), i);
+}
+static int sq_param_index(cw_stmt *q, const char *name)
+{
+    return sqlite3_bind_parameter_index(SQ(q), name);
+}
+static int sq_param_count(cw_stmt *q)
+{
+    return sqlite3_bind_parameter_count(SQ(q));
+}
+static int sq_step(cw_stmt *q)
+{
+    int rc = sqlite3_step(SQ(q));
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? rc : (rc & 0xff);
+}
+static int sq_reset(cw_stmt *q)
+{
+    return sqlite3_reset(SQ(q));
+}
+static void sq_clear_bindings(cw_stmt *q)
+{
+    sqlite3_clear_bindings(SQ(q));
+}
+static void sq_finalize(cw_stmt *q)
+{
+    sqlite3_finalize(SQ(q));
+    free(q);
+}
+static int sq_col_count(cw_stmt *q)
+{
+    return sqlite3_column_count(SQ(q));
+}
+static const char *sq_col_name(cw_stmt *q, int i)
+{
+    return sqlite3_column_name(SQ(q), i);
+}
+static int sq_col_type(cw_stmt *q, int i)
+{
+    return sqlite3_column_type(SQ(q), i);
+}
+static int64_t sq_col_i64(cw_stmt *q, int i)
+{
+    return sqlite3_column_int64(SQ(q), i);
+}
+static double sq_col_double(cw_stmt *q, int i)
+{
+    return sqlite3_column_double(SQ(q), i);
+}
+static const unsigned char *sq_col_text(cw_stmt *q, int i)
+{
+    return sqlite3_column_text(SQ(q), i);
+}
+static const void *sq_col_blob(cw_stmt *q, int i)
+{
+    return sqlite3_column_blob(SQ(q), i);
+}
+static int sq_col_bytes(cw_stmt *q, int i)
+{
+    return sqlite3_column_bytes(SQ(q), i);
+}
+static int sq_exec(cw_store *st, const char *sql)
+{
+    return sqlite3_exec(cw_store_sqlite(st), sql, NULL, NULL, NULL) & 0xff;
+}
+static int64_t sq_changes(cw_store *st)
+{
+    return sqlite3_changes64(cw_store_sqlite(st));
+}
+static const char *sq_errmsg(cw_store *st)
+{
+    return sqlite3_errmsg(cw_store_sqlite(st));
+}
+static int sq_errcode(cw_store *st)
+{
+    return sqlite3_errcode(cw_store_sqlite(st)) & 0xff;
+}
+
+const cw_sql_driver cw_sqlite_driver = {
+    .name = "sqlite",
+    .dialect = CW_DIALECT_SQLITE,
+    .prepare = sq_prepare,
+    .bind_i64 = sq_bind_i64,
+    .bind_double = sq_bind_double,
+    .bind_text = sq_bind_text,
+    .bind_blob = sq_bind_blob,
+    .bind_null = sq_bind_null,
+    .param_index = sq_param_index,
+    .param_count = sq_param_count,
+    .step = sq_step,
+    .reset = sq_reset,
+    .clear_bindings = sq_clear_bindings,
+    .finalize = sq_finalize,
+    .col_count = sq_col_count,
+    .col_name = sq_col_name,
+    .col_type = sq_col_type,
+    .col_i64 = sq_col_i64,
+    .col_double = sq_col_double,
+    .col_text = sq_col_text,
+    .col_blob = sq_col_blob,
+    .col_bytes = sq_col_bytes,
+    .exec = sq_exec,
+    .changes = sq_changes,
+    .errmsg = sq_errmsg,
+    .errcode = sq_errcode,
+};
