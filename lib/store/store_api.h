@@ -1,7 +1,7 @@
 /*
  * store_api.h — the store's side of the read models of `churnwatch serve`'s
  * JSON API and of `churnwatch report html` (lib/api/api.h): the queries
- * that need SQL, implemented by the backend (store/sqlite/sqlite_api.c).
+ * that need SQL, implemented by the backend (store/sql/store_api.c).
  * Everything above the SQL (the accounts cache, its search and sort, the
  * reports, colour names, the JSON envelopes) is lib/api/.
  *
