@@ -945,8 +945,8 @@ cw_status cw_store_api_models(cw_store *st, json_t *items)
                        &q);
     if (s != CW_OK)
         return s;
-    int rc = CW_SQL_DONE;
-    while (json_array_size(items) < 20 && (rc = cw_sql_step(q)) == CW_SQL_ROW) {
+    int rc = CW_SQL_DONE, n = 0;
+    while (n < 20 && (rc = cw_sql_step(q)) == CW_SQL_ROW) {
         json_t *meta = json_loadb((const char *)cw_sql_col_text(q, 5),
                                   (size_t)cw_sql_col_bytes(q, 5), JSON_DECODE_ANY, NULL);
         if (!meta)
@@ -955,6 +955,7 @@ cw_status cw_store_api_models(cw_store *st, json_t *items)
         model_meta(o, meta);
         json_decref(meta);
         json_array_append_new(items, o);
+        n++;
     }
     s = rc == CW_SQL_ROW || rc == CW_SQL_DONE ? CW_OK : cw_sql_fail(st, "models");
     cw_sql_finalize(q);
