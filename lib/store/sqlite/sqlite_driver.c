@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct sq_stmt {
     cw_stmt h;
@@ -137,6 +138,8 @@ typedef struct sq_bulk {
     cw_bulk h;
     sqlite3_stmt *q;
     int ncols, field; /* fields bound in the current row */
+    int bad;          /* a field of the current row failed: the row is dropped */
+    char table[];
 } sq_bulk;
 
 #define SB(x) ((sq_bulk *)(x))
@@ -172,7 +175,7 @@ static int sq_bulk_open(cw_store *st, const char *table, const char *cols, int n
     sqlite3_str_appendall(sql, ")");
     char *text = sqlite3_str_finish(sql);
     free(qcols);
-    sq_bulk *s = text ? calloc(1, sizeof *s) : NULL;
+    sq_bulk *s = text ? calloc(1, sizeof *s + strlen(table) + 1) : NULL;
     if (!s) {
         sqlite3_free(text);
         return SQLITE_NOMEM;
@@ -186,6 +189,7 @@ static int sq_bulk_open(cw_store *st, const char *table, const char *cols, int n
     s->h.drv = &cw_sqlite_driver;
     s->h.st = st;
     s->ncols = ncols;
+    memcpy(s->table, table, strlen(table) + 1);
     *out = &s->h;
     return SQLITE_OK;
 }
@@ -195,26 +199,38 @@ static int sq_field(cw_bulk *b)
 {
     sq_bulk *s = SB(b);
     if (s->field >= s->ncols) {
-        sq_set_error(sqlite3_db_handle(s->q), "bulk insert: more fields than columns in a row");
+        char msg[160];
+        snprintf(msg, sizeof msg, "bulk insert into %.64s: more than %d fields in a row", s->table,
+                 s->ncols);
+        sq_set_error(sqlite3_db_handle(s->q), msg);
+        s->bad = 1;
         return 0;
     }
     return ++s->field;
 }
 
+/* The result of binding a field: a failure drops the row. */
+static int sq_bound(cw_bulk *b, int rc)
+{
+    if (rc != SQLITE_OK)
+        SB(b)->bad = 1;
+    return rc & 0xff;
+}
+
 static int sq_bulk_i64(cw_bulk *b, int64_t v)
 {
     int i = sq_field(b);
-    return i ? sqlite3_bind_int64(SB(b)->q, i, v) : SQLITE_ERROR;
+    return i ? sq_bound(b, sqlite3_bind_int64(SB(b)->q, i, v)) : SQLITE_ERROR;
 }
 static int sq_bulk_double(cw_bulk *b, double v)
 {
     int i = sq_field(b);
-    return i ? sqlite3_bind_double(SB(b)->q, i, v) : SQLITE_ERROR;
+    return i ? sq_bound(b, sqlite3_bind_double(SB(b)->q, i, v)) : SQLITE_ERROR;
 }
 static int sq_bulk_text(cw_bulk *b, const char *v, int len)
 {
     int i = sq_field(b);
-    return i ? sqlite3_bind_text(SB(b)->q, i, v, len, SQLITE_TRANSIENT) : SQLITE_ERROR;
+    return i ? sq_bound(b, sqlite3_bind_text(SB(b)->q, i, v, len, SQLITE_TRANSIENT)) : SQLITE_ERROR;
 }
 static int sq_bulk_blob(cw_bulk *b, const void *v, size_t len)
 {
@@ -224,7 +240,8 @@ static int sq_bulk_blob(cw_bulk *b, const void *v, size_t len)
     if (!v && len == 0)
         return sqlite3_bind_null(SB(b)->q, i);
     /* zero bytes is an empty blob, not NULL: SQLite wants a pointer */
-    return sqlite3_bind_blob64(SB(b)->q, i, len ? v : "", (sqlite3_uint64)len, SQLITE_TRANSIENT);
+    return sq_bound(
+        b, sqlite3_bind_blob64(SB(b)->q, i, len ? v : "", (sqlite3_uint64)len, SQLITE_TRANSIENT));
 }
 static int sq_bulk_null(cw_bulk *b)
 {
@@ -235,12 +252,16 @@ static int sq_bulk_null(cw_bulk *b)
 static int sq_bulk_row(cw_bulk *b)
 {
     sq_bulk *s = SB(b);
-    int n = s->field;
+    int n = s->field, bad = s->bad;
     s->field = 0;
-    if (n != s->ncols) {
+    s->bad = 0;
+    if (bad || n != s->ncols) {
         sqlite3_clear_bindings(s->q);
-        char msg[96];
-        snprintf(msg, sizeof msg, "bulk insert: a row of %d fields for %d columns", n, s->ncols);
+        if (bad)
+            return SQLITE_ERROR; /* the message is the failed field's */
+        char msg[160];
+        snprintf(msg, sizeof msg, "bulk insert into %.64s: a row of %d fields for %d columns",
+                 s->table, n, s->ncols);
         return sq_set_error(sqlite3_db_handle(s->q), msg);
     }
     int rc = sqlite3_step(s->q);
