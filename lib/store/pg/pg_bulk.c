@@ -191,7 +191,7 @@ int cw_pg_bulk_sync(cw_pg_conn *c, int discard)
 {
     if (!c->bulks)
         return CW_SQL_OK;
-    if (discard) {
+    if (discard && PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
         drop_all(c);
         return CW_SQL_OK;
     }

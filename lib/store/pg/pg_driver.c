@@ -15,6 +15,10 @@
  *    is done.
  * Parameters go as int8, float8 and text in text form and bytea in binary;
  * results come back as text and the column calls parse them.
+ *
+ * Bulk inserts (pg_bulk.c) hold rows client-side until a COPY: every path
+ * here that sends SQL calls cw_pg_bulk_sync first, so held rows reach the
+ * server before any other statement (and are dropped before a ROLLBACK).
  */
 #include "store/pg/pg_int.h"
 #include "core/buf.h"

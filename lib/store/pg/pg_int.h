@@ -48,8 +48,9 @@ int cw_pg_quiet(cw_pg_conn *c, const char *sql);
 /* ---- bulk insert (pg_bulk.c) ---- */
 
 /* Sends the rows every open bulk of c holds (one COPY each), or drops them
- * when discard (a ROLLBACK follows). Called before any statement runs on
- * c. CW_SQL_OK, or the failed COPY's error ("COPY table: …"). */
+ * when discard (a ROLLBACK of the open transaction follows). Called before
+ * any statement runs on c. CW_SQL_OK, or the failed COPY's error ("COPY
+ * table: …"). */
 int cw_pg_bulk_sync(cw_pg_conn *c, int discard);
 /* The connection is closing: its bulks are left without it (their calls
  * fail; close frees them). */
