@@ -8,7 +8,10 @@
  * change), a streaming cursor over 5000 rows with statements run inside
  * its loop, error codes and messages, changes, every migration of the
  * store translated and applied in order, and connection errors that never
- * show a password.
+ * show a password; bulk inserts over COPY (100k awkward rows round-tripped,
+ * the flush before any other statement, a duplicate key's error), and the
+ * hash partitions of the big tables (rows read back through them, a query
+ * by account pruned to one).
  *
  * The driver is compiled into this test with a store of its own (the
  * driver needs only cw_store_conn), so it does not depend on the store's
@@ -25,6 +28,7 @@
 #include "churnwatch.h"
 #include "store/pg/pg_int.h"
 #include "core/buf.h"
+#include "bulk_rows.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -176,6 +180,35 @@ static void test_ddl_text(void **state)
     ddl("-- INTEGER user\nCREATE TABLE c(x INTEGER PRIMARY KEY DESC, y TEXT CHECK (y <> 'BLOB'));",
         "-- INTEGER user\nCREATE TABLE c(x BIGINT PRIMARY KEY DESC, y TEXT CHECK (y <> 'BLOB'));");
     ddl("", "");
+    /* the big tables: hash partitions by account, account added to a key */
+    {
+        cw_buf want;
+        cw_buf_init(&want, CW_BUF_MAX_DOC);
+        cw_buf_adds(&want,
+                    "CREATE TABLE user_metrics(day BIGINT NOT NULL, \"user\" BIGINT NOT NULL,"
+                    " account BIGINT NOT NULL, PRIMARY KEY(day, \"user\", account))"
+                    " PARTITION BY HASH (account)");
+        for (int k = 0; k < 8; k++)
+            cw_buf_addf(&want,
+                        ";\nCREATE TABLE user_metrics_p%d PARTITION OF user_metrics"
+                        " FOR VALUES WITH (MODULUS 8, REMAINDER %d)",
+                        k, k);
+        cw_buf_adds(&want, ";CREATE INDEX s ON scores(account);");
+        ddl("CREATE TABLE user_metrics(day INTEGER NOT NULL, user INTEGER NOT NULL,"
+            " account INTEGER NOT NULL, PRIMARY KEY(day, user)) WITHOUT ROWID;"
+            "CREATE INDEX s ON scores(account);",
+            cw_buf_str(&want));
+        cw_buf_free(&want);
+    }
+    char *pg = cw_pg_ddl("CREATE TABLE scores(day INTEGER NOT NULL, account INTEGER NOT NULL,"
+                         " PRIMARY KEY(day, account)) WITHOUT ROWID");
+    assert_non_null(strstr(pg, "PRIMARY KEY(day, account)) PARTITION BY HASH (account);\n"));
+    assert_non_null(strstr(pg, "scores_p7 PARTITION OF scores"));
+    assert_null(strstr(pg, "account, account"));
+    free(pg);
+    pg = cw_pg_ddl("CREATE TABLE scorecards(hash TEXT PRIMARY KEY)");
+    assert_null(strstr(pg, "PARTITION"));
+    free(pg);
 }
 
 /* ---- the store's migrations, read from its source ---- */
@@ -793,6 +826,240 @@ static void test_busy(void **state)
     cw_pg_disconnect(other);
 }
 
+/* ---- bulk insert (COPY) ---- */
+
+#define BULK_ROWS 100000
+
+static cw_bulk *bulk_open(const char *table, const char *cols, int ncols)
+{
+    cw_bulk *b = NULL;
+    if (DRV->bulk_open(st, table, cols, ncols, &b) != CW_SQL_OK)
+        fail_msg("bulk_open %s: %s", table, DRV->errmsg(st));
+    return b;
+}
+
+/* 100k rows in one transaction, several COPYs of 4 MiB, read back exactly. */
+static void test_bulk_roundtrip(void **state)
+{
+    (void)state;
+    exec_ok("CREATE TABLE bulk_t(id BIGINT PRIMARY KEY, n BIGINT, d DOUBLE PRECISION, t TEXT,"
+            " b BYTEA)");
+    exec_ok("BEGIN");
+    cw_bulk *b = bulk_open("bulk_t", "id, n,d,t ,b", 5);
+    for (int i = 1; i <= BULK_ROWS; i++)
+        if (bulk_put(b, i) != CW_SQL_OK)
+            fail_msg("row %d: %s", i, DRV->errmsg(st));
+    assert_int_equal(cw_sql_bulk_close(b), CW_SQL_OK);
+    exec_ok("COMMIT");
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_t"), BULK_ROWS);
+    cw_stmt *q = prep("SELECT id, n, d, t, b FROM bulk_t ORDER BY id", CW_SQL_STREAM);
+    int i = 0, rc;
+    while ((rc = cw_sql_step(q)) == CW_SQL_ROW) {
+        const char *bad = bulk_check(q, ++i, 0);
+        if (bad)
+            fail_msg("row %d: %s differs", i, bad);
+    }
+    assert_int_equal(rc, CW_SQL_DONE);
+    assert_int_equal(i, BULK_ROWS);
+    cw_sql_finalize(q);
+    /* the server sees the special values as such */
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_t WHERE d = 'NaN'"), BULK_ROWS / 8);
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_t WHERE d = '-Infinity'"), BULK_ROWS / 8);
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_t WHERE t = ''"), BULK_ROWS / 5);
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_t WHERE octet_length(b) = 11"
+                            " AND get_byte(b, 0) = 0"),
+                     BULK_ROWS - BULK_ROWS / 6 - (BULK_ROWS + 5) / 6);
+    exec_ok("DROP TABLE bulk_t");
+}
+
+/* Rows held in the buffer are sent before any other statement: a SELECT,
+ * a persistent statement, a stream, a COMMIT. */
+static void test_bulk_autoflush(void **state)
+{
+    (void)state;
+    exec_ok("CREATE TABLE bulk_f(id BIGINT PRIMARY KEY, \"user\" TEXT)");
+    cw_bulk *b = bulk_open("bulk_f", "id,user", 2);
+    for (int i = 1; i <= 10; i++) {
+        assert_int_equal(cw_sql_bulk_i64(b, i), CW_SQL_OK);
+        assert_int_equal(cw_sql_bulk_text(b, "u", -1), CW_SQL_OK);
+        assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+    }
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_f"), 10);
+    /* a half-appended row is not sent; it completes later */
+    cw_sql_bulk_i64(b, 11);
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_f"), 10);
+    cw_sql_bulk_text(b, NULL, 0);
+    assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+    cw_stmt *q = prep("SELECT count(*) FROM bulk_f WHERE id > ?", CW_SQL_PERSISTENT);
+    cw_sql_bind_i64(q, 1, 0);
+    assert_int_equal(cw_sql_step(q), CW_SQL_ROW);
+    assert_int_equal(cw_sql_col_i64(q, 0), 11);
+    cw_sql_finalize(q);
+    /* inside a streaming loop: each FETCH sees the rows appended so far */
+    exec_ok("BEGIN");
+    q = prep("SELECT id FROM bulk_f ORDER BY id", CW_SQL_STREAM);
+    int n = 0;
+    while (cw_sql_step(q) == CW_SQL_ROW) {
+        cw_sql_bulk_i64(b, 1000 + cw_sql_col_i64(q, 0));
+        cw_sql_bulk_null(b);
+        assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+        n++;
+    }
+    cw_sql_finalize(q);
+    assert_int_equal(n, 11);
+    exec_ok("COMMIT");
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_f WHERE \"user\" IS NULL"), 12);
+    /* ROLLBACK drops what is held rather than sending it */
+    exec_ok("BEGIN");
+    cw_sql_bulk_i64(b, 5000);
+    cw_sql_bulk_null(b);
+    assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+    exec_ok("ROLLBACK");
+    assert_int_equal(cw_sql_bulk_close(b), CW_SQL_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_f"), 22);
+    exec_ok("DROP TABLE bulk_f");
+}
+
+/* A duplicate key fails the COPY: CW_SQL_CONSTRAINT naming the table, at
+ * flush or at the statement that flushed; bad input is refused early. */
+static void test_bulk_errors(void **state)
+{
+    (void)state;
+    exec_ok("CREATE TABLE bulk_d(id BIGINT PRIMARY KEY, v DOUBLE PRECISION)");
+    exec_ok("INSERT INTO bulk_d VALUES (3, 0)");
+    cw_bulk *b = bulk_open("bulk_d", "id,v", 2);
+    for (int i = 1; i <= 5; i++) {
+        cw_sql_bulk_i64(b, i);
+        cw_sql_bulk_double(b, i);
+        assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+    }
+    assert_int_equal(cw_sql_bulk_flush(b), CW_SQL_CONSTRAINT);
+    print_message("  %s\n", DRV->errmsg(st));
+    assert_non_null(strstr(DRV->errmsg(st), "COPY bulk_d: duplicate key"));
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_d"), 1); /* all or nothing */
+    /* at the next statement, inside a transaction that it fails */
+    exec_ok("BEGIN");
+    cw_sql_bulk_i64(b, 3);
+    cw_sql_bulk_double(b, 1);
+    assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+    assert_int_equal(DRV->exec(st, "UPDATE bulk_d SET v = 1"), CW_SQL_CONSTRAINT);
+    assert_non_null(strstr(DRV->errmsg(st), "bulk_d"));
+    assert_int_equal(DRV->exec(st, "SELECT 1"), CW_SQL_ERROR); /* the transaction failed */
+    exec_ok("ROLLBACK");
+    /* a row of the wrong width, a NUL in a text, a value that does not fit */
+    cw_sql_bulk_i64(b, 7);
+    assert_int_equal(cw_sql_bulk_row(b), CW_SQL_ERROR);
+    assert_non_null(strstr(DRV->errmsg(st), "a row of 1 fields for 2 columns"));
+    cw_sql_bulk_i64(b, 7);
+    cw_sql_bulk_i64(b, 7);
+    assert_int_equal(cw_sql_bulk_i64(b, 7), CW_SQL_ERROR);
+    assert_int_equal(cw_sql_bulk_row(b), CW_SQL_ERROR);
+    cw_sql_bulk_i64(b, 8);
+    assert_int_equal(cw_sql_bulk_text(b, "a\0b", 3), CW_SQL_ERROR);
+    assert_int_equal(cw_sql_bulk_row(b), CW_SQL_ERROR);
+    cw_sql_bulk_i64(b, 9); /* an integer into a double: 9.0 */
+    cw_sql_bulk_i64(b, 9);
+    assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+    assert_int_equal(cw_sql_bulk_close(b), CW_SQL_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM bulk_d WHERE v = 9"), 1);
+    exec_ok("CREATE TABLE bulk_i(id BIGINT)");
+    b = bulk_open("bulk_i", "id", 1);
+    cw_sql_bulk_double(b, 3.5); /* not an integer: the server says so */
+    assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+    assert_int_equal(cw_sql_bulk_close(b), CW_SQL_ERROR);
+    print_message("  %s\n", DRV->errmsg(st));
+    assert_non_null(strstr(DRV->errmsg(st), "COPY bulk_i: invalid input syntax"));
+    /* names */
+    assert_int_equal(DRV->bulk_open(st, "bulk_d; DROP", "id", 1, &b), CW_SQL_ERROR);
+    assert_null(b);
+    assert_int_equal(DRV->bulk_open(st, "bulk_d", "id,", 2, &b), CW_SQL_ERROR);
+    assert_int_equal(DRV->bulk_open(st, "bulk_d", "id,v", 3, &b), CW_SQL_ERROR);
+    assert_non_null(strstr(DRV->errmsg(st), "2 columns named, 3 expected"));
+    assert_int_equal(DRV->bulk_open(st, "no_such", "id", 1, &b), CW_SQL_OK);
+    cw_sql_bulk_i64(b, 1);
+    cw_sql_bulk_row(b);
+    assert_int_equal(cw_sql_bulk_close(b), CW_SQL_ERROR);
+    assert_non_null(strstr(DRV->errmsg(st), "no_such"));
+    exec_ok("DROP TABLE bulk_d; DROP TABLE bulk_i");
+}
+
+/* Plan lines scanning a partition of table (its indexes are not counted). */
+static int partition_scans(const char *line, const char *table)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, " on %s_p", table);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return 0;
+    p += strlen(pat);
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return *p == ' ' || *p == '\0';
+}
+
+/* The partitioned tables of the migrated schema: 8 hash partitions each;
+ * rows (written with COPY) land in several and read back whole through the
+ * parent; a query by account is pruned to one partition; user_metrics' key
+ * (day, "user", account) still refuses a duplicate. */
+static void check_partitions(void)
+{
+    const char *tables[] = {"event_days",   "account_metrics", "account_peers",
+                            "user_metrics", "scores",          "predictions"};
+    for (size_t t = 0; t < 6; t++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent"
+                 " WHERE p.relname = '%s' AND p.relkind = 'p'"
+                 " AND p.relnamespace = to_regnamespace(current_schema())",
+                 tables[t]);
+        if (scalar(sql) != 8)
+            fail_msg("%s: not 8 partitions", tables[t]);
+    }
+    cw_bulk *b = bulk_open("account_metrics", "day, account, vals, trend", 4);
+    for (int a = 1; a <= 64; a++)
+        for (int day = 100; day < 110; day++) {
+            cw_sql_bulk_i64(b, day);
+            cw_sql_bulk_i64(b, a);
+            cw_sql_bulk_blob(b, "\0v", 2);
+            cw_sql_bulk_null(b);
+            assert_int_equal(cw_sql_bulk_row(b), CW_SQL_OK);
+        }
+    assert_int_equal(cw_sql_bulk_close(b), CW_SQL_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM account_metrics"), 640);
+    assert_int_equal(scalar("SELECT count(DISTINCT tableoid) FROM account_metrics"), 8);
+    assert_int_equal(scalar("SELECT count(*) FROM account_metrics_p0") +
+                         scalar("SELECT count(*) FROM account_metrics_p1"),
+                     scalar("SELECT count(*) FROM account_metrics WHERE tableoid IN"
+                            " ('account_metrics_p0'::regclass, 'account_metrics_p1'::regclass)"));
+    assert_int_equal(
+        scalar("SELECT sum(octet_length(vals)) FROM account_metrics WHERE account = 5"), 20);
+    cw_stmt *q = prep("EXPLAIN SELECT day FROM account_metrics WHERE account = 5", 0);
+    int scans = 0;
+    while (cw_sql_step(q) == CW_SQL_ROW) {
+        const char *line = (const char *)cw_sql_col_text(q, 0);
+        print_message("  %s\n", line);
+        scans += partition_scans(line, "account_metrics");
+    }
+    cw_sql_finalize(q);
+    assert_int_equal(scans, 1);
+    /* the same with a parameter: pruned when the plan is made or run */
+    q = prep("EXPLAIN SELECT day FROM scores WHERE account = ?", 0);
+    cw_sql_bind_i64(q, 1, 5);
+    scans = 0;
+    while (cw_sql_step(q) == CW_SQL_ROW)
+        scans += partition_scans((const char *)cw_sql_col_text(q, 0), "scores");
+    cw_sql_finalize(q);
+    assert_int_equal(scans, 1);
+    exec_ok("INSERT INTO user_metrics(day, \"user\", account, vals) VALUES (1, 7, 3, '')");
+    assert_int_equal(
+        DRV->exec(st,
+                  "INSERT INTO user_metrics(day, \"user\", account, vals) VALUES (1, 7, 3, '')"),
+        CW_SQL_CONSTRAINT);
+    exec_ok("INSERT INTO user_metrics(day, \"user\", account, vals) VALUES (1, 7, 3, 'x')"
+            " ON CONFLICT(day, \"user\", account) DO UPDATE SET vals = excluded.vals");
+    assert_int_equal(scalar("SELECT octet_length(vals) FROM user_metrics"), 1);
+}
+
 /* Every migration, translated, applied in order (each in its own
  * transaction, as the store does), in a schema of its own. */
 static void test_migrations_apply(void **state)
@@ -844,6 +1111,7 @@ static void test_migrations_apply(void **state)
                             " table_schema = current_schema() AND table_name = 'subscriptions'"
                             " AND column_name = 'origin' AND column_default LIKE '''file''%'"),
                      1);
+    check_partitions();
     snprintf(sql, sizeof sql, "DROP SCHEMA %s_mig CASCADE; SET search_path TO %s", schema, schema);
     exec_ok(sql);
 }
@@ -909,11 +1177,13 @@ int main(void)
         cmocka_unit_test(test_connect_errors),
     };
     const struct CMUnitTest server[] = {
-        cmocka_unit_test(test_session),      cmocka_unit_test(test_types),
-        cmocka_unit_test(test_server_types), cmocka_unit_test(test_params),
-        cmocka_unit_test(test_persistent),   cmocka_unit_test(test_stream),
-        cmocka_unit_test(test_nested),       cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_busy),         cmocka_unit_test(test_migrations_apply),
+        cmocka_unit_test(test_session),        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_server_types),   cmocka_unit_test(test_params),
+        cmocka_unit_test(test_persistent),     cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_nested),         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_busy),           cmocka_unit_test(test_migrations_apply),
+        cmocka_unit_test(test_bulk_roundtrip), cmocka_unit_test(test_bulk_autoflush),
+        cmocka_unit_test(test_bulk_errors),
     };
     conninfo = getenv("CW_TEST_PG");
     if (conninfo && !*conninfo)

@@ -315,6 +315,7 @@ void cw_pg_disconnect(void *conn)
     cw_pg_conn *c = conn;
     if (!c)
         return;
+    cw_pg_bulk_detach(c);
     PQfinish(c->pg);
     free(c->errmsg);
     free(c);

@@ -14,6 +14,7 @@
  *    AUTOINCREMENT, WITHOUT ROWID and STRICT are dropped;
  *  - ALTER TABLE … ADD [COLUMN]: the column's type as above;
  *  - INSERT OR IGNORE → INSERT … ON CONFLICT DO NOTHING;
+ *  - the big per-account tables are hash-partitioned by account (below);
  *  - everywhere: words PostgreSQL reserves but SQLite lets name a column
  *    (user, window, …) are quoted, and `x` / [x] identifiers become "x".
  * The column-level INTEGER PRIMARY KEY is the only rowid alias recognised
@@ -53,25 +54,50 @@ typedef struct ddl {
     tk *t;
     size_t n, cap;
     cw_buf out;
+    int part; /* the statement creates pg_partitioned_tables[part]; -1: none */
 } ddl;
 
-/* ---- partitioning (a later step) ---- */
+/* ---- partitioning ---- */
 
-/* The big tables to hash-partition by account, and the clause each gets.
- * Empty for now: partitioning arrives in a later change, and this is where
- * it hooks in (the clause is appended after the table's definition). */
-static const struct {
-    const char *table;
-    const char *clause; /* e.g. " PARTITION BY HASH (account)" */
-} pg_partitioned_tables[] = {{NULL, NULL}};
+/* The big tables, hash-partitioned by account (the internal dense account
+ * id) into PG_PARTITIONS tables <table>_p<k>: every per-account read prunes
+ * to one partition, each partition's indexes stay a fraction of the size,
+ * and `account` is the distribution column a Citus cluster would use
+ * (docs/postgres.md, "Growing past one machine"). Indexes are created on
+ * the parent; PostgreSQL creates them on every partition.
+ *
+ * A primary key (or unique constraint) of a partitioned table must include
+ * the partition column, so `account` is appended to any that lacks it:
+ * user_metrics' PRIMARY KEY(day, user) becomes (day, "user", account). A
+ * user belongs to one account, so what is unique does not change — but an
+ * ON CONFLICT on user_metrics must then name all three columns,
+ * ON CONFLICT(day, "user", account), or PostgreSQL finds no matching
+ * constraint. */
+#define PG_PARTITIONS 8
 
-static const char *partition_clause(const tk *name)
+static const char *const pg_partitioned_tables[] = {
+    "event_days", "account_metrics", "account_peers", "user_metrics", "scores", "predictions",
+    NULL};
+
+/* The index in pg_partitioned_tables of the table name, or -1. */
+static int partitioned(const tk *name)
 {
-    for (size_t i = 0; pg_partitioned_tables[i].table; i++)
-        if (strlen(pg_partitioned_tables[i].table) == name->n &&
-            strncasecmp(pg_partitioned_tables[i].table, name->s, name->n) == 0)
-            return pg_partitioned_tables[i].clause;
-    return NULL;
+    for (int i = 0; pg_partitioned_tables[i]; i++)
+        if (strlen(pg_partitioned_tables[i]) == name->n &&
+            strncasecmp(pg_partitioned_tables[i], name->s, name->n) == 0)
+            return i;
+    return -1;
+}
+
+/* The clause after the parent's definition and its partitions. */
+static void add_partitions(cw_buf *out, const char *table)
+{
+    cw_buf_adds(out, " PARTITION BY HASH (account)");
+    for (int k = 0; k < PG_PARTITIONS; k++)
+        cw_buf_addf(out,
+                    ";\nCREATE TABLE %s_p%d PARTITION OF %s"
+                    " FOR VALUES WITH (MODULUS %d, REMAINDER %d)",
+                    table, k, table, PG_PARTITIONS, k);
 }
 
 /* ---- tokens ---- */
@@ -280,8 +306,32 @@ static void column(ddl *d, size_t a, size_t end, int alias_ok)
 
 /* ---- statements ---- */
 
+/* A PRIMARY KEY(…) or UNIQUE(…) table constraint at f (before end) of a
+ * partitioned table: account is added to its columns when missing. */
+static void key_with_account(ddl *d, size_t f, size_t end)
+{
+    size_t k = f;
+    if (is_word(d, k, "CONSTRAINT")) /* CONSTRAINT name */
+        k = sig(d, sig(d, k + 1, end) + 1, end);
+    if (k < end && is_word(d, k, "PRIMARY"))
+        k = sig(d, k + 1, end); /* KEY */
+    else if (!(k < end && is_word(d, k, "UNIQUE")))
+        return;
+    size_t open = sig(d, k + 1, end);
+    if (open >= end || !is_punct(d, open, '('))
+        return;
+    size_t close = close_paren(d, open, end);
+    if (close >= end)
+        return;
+    for (size_t i = open; i < close; i++)
+        if (is_word(d, i, "account"))
+            return;
+    d->t[close].act = A_REPL;
+    d->t[close].rep = ", account)";
+}
+
 /* CREATE TABLE from i (the word after TABLE) to end. */
-static const char *create_table(ddl *d, size_t i, size_t end)
+static void create_table(ddl *d, size_t i, size_t end)
 {
     if (is_word(d, i, "IF")) /* IF NOT EXISTS */
         i = sig(d, sig(d, sig(d, i + 1, end) + 1, end) + 1, end);
@@ -292,7 +342,8 @@ static const char *create_table(ddl *d, size_t i, size_t end)
         i = sig(d, name + 1, end);
     }
     if (i >= end || !is_punct(d, i, '('))
-        return NULL; /* CREATE TABLE … AS SELECT */
+        return; /* CREATE TABLE … AS SELECT */
+    d->part = partitioned(&d->t[name]);
     size_t close = close_paren(d, i, end);
     int rowid = 1;
     for (size_t k = sig(d, close + 1, end); k < end; k = sig(d, k + 1, end)) {
@@ -320,13 +371,15 @@ static const char *create_table(ddl *d, size_t i, size_t end)
             is_constraint |= is_word(d, f, table_constraint[k]);
         if (!is_constraint)
             column(d, a, b, rowid);
+        else if (d->part >= 0)
+            key_with_account(d, f, b);
         a = b + 1;
     }
-    return partition_clause(&d->t[name]);
 }
 
 /* Reads the statement [a, end) and marks its tokens; returns what to
- * append after its last word (NULL: nothing). */
+ * append after its last word (NULL: nothing; d->part says whether the
+ * partitions of a table follow too). */
 static const char *statement(ddl *d, size_t a, size_t end)
 {
     size_t i = sig(d, a, end);
@@ -337,7 +390,7 @@ static const char *statement(ddl *d, size_t a, size_t end)
         if (j < end && (is_word(d, j, "TEMP") || is_word(d, j, "TEMPORARY")))
             j = sig(d, j + 1, end);
         if (j < end && is_word(d, j, "TABLE"))
-            return create_table(d, sig(d, j + 1, end), end);
+            create_table(d, sig(d, j + 1, end), end);
     } else if (is_word(d, i, "ALTER") && j < end && is_word(d, j, "TABLE")) {
         size_t k = j;
         while (k < end && !is_word(d, k, "ADD"))
@@ -433,6 +486,7 @@ char *cw_pg_ddl(const char *sqlite_ddl)
         size_t end = a;
         while (end < d.n && !is_punct(&d, end, ';'))
             end++;
+        d.part = -1;
         const char *append = statement(&d, a, end);
         quote_identifiers(&d, a, end);
         size_t last = a; /* the statement's last significant token */
@@ -443,6 +497,8 @@ char *cw_pg_ddl(const char *sqlite_ddl)
             emit(&d, &d.t[i]);
             if (i == last && append)
                 cw_buf_adds(&d.out, append);
+            if (i == last && d.part >= 0)
+                add_partitions(&d.out, pg_partitioned_tables[d.part]);
         }
         if (end < d.n)
             cw_buf_addc(&d.out, ';');

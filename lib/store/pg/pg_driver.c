@@ -15,6 +15,10 @@
  *    is done.
  * Parameters go as int8, float8 and text in text form and bytea in binary;
  * results come back as text and the column calls parse them.
+ *
+ * Bulk inserts (pg_bulk.c) hold rows client-side until a COPY: every path
+ * here that sends SQL calls cw_pg_bulk_sync first, so held rows reach the
+ * server before any other statement (and are dropped before a ROLLBACK).
  */
 #include "store/pg/pg_int.h"
 #include "core/buf.h"
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Rows per FETCH of a CW_SQL_STREAM cursor. */
 #define PG_BATCH     1000
@@ -270,6 +275,22 @@ void cw_pg_sql_free(cw_pg_sql *s)
 }
 
 /* ==== statements ====================================================== */
+
+/* Whether sql is a whole-transaction ROLLBACK (or ABORT): rows a bulk
+ * insert holds are then dropped rather than sent. ROLLBACK TO a savepoint
+ * is not one: rows appended before the savepoint must still be written. */
+static int is_rollback(const char *sql)
+{
+    sql += strspn(sql, " \t\r\n");
+    size_t n = strncasecmp(sql, "ROLLBACK", 8) == 0 ? 8 : strncasecmp(sql, "ABORT", 5) == 0 ? 5 : 0;
+    if (n == 0 || ident_char((unsigned char)sql[n]))
+        return 0;
+    for (const char *p = sql + n; *p && *p != ';'; p++)
+        if (strncasecmp(p, "TO", 2) == 0 && !ident_char((unsigned char)p[2]) &&
+            !ident_char((unsigned char)p[-1]))
+            return 0;
+    return 1;
+}
 
 typedef struct pg_param {
     Oid type;        /* 0: NULL or not bound (the server infers the type) */
@@ -598,12 +619,17 @@ static int txn_release(cw_pg_conn *c, int loud)
     }
     if (t != PQTRANS_INTRANS)
         return CW_SQL_OK;
+    int rc = cw_pg_bulk_sync(c, 0); /* rows appended in the cursor's loop */
+    if (rc != CW_SQL_OK) {
+        cw_pg_quiet(c, "ROLLBACK");
+        return loud ? rc : CW_SQL_OK;
+    }
     if (!loud) {
         cw_pg_quiet(c, "COMMIT");
         return CW_SQL_OK;
     }
     PGresult *r = PQexec(c->pg, "COMMIT");
-    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? CW_SQL_OK : cw_pg_result_error(c, r);
+    rc = PQresultStatus(r) == PGRES_COMMAND_OK ? CW_SQL_OK : cw_pg_result_error(c, r);
     PQclear(r);
     return rc;
 }
@@ -624,11 +650,14 @@ static int cursor_close(pg_stmt *s, int loud)
 
 static int cursor_fetch(pg_stmt *s)
 {
+    int rc = cw_pg_bulk_sync(s->c, 0);
+    if (rc != CW_SQL_OK)
+        return rc;
     char sql[64];
     snprintf(sql, sizeof sql, "FETCH %d FROM %s", PG_BATCH, s->cursor);
     PGresult *r = PQexec(s->c->pg, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        int rc = cw_pg_result_error(s->c, r);
+        rc = cw_pg_result_error(s->c, r);
         PQclear(r);
         return rc;
     }
@@ -676,6 +705,9 @@ static int cursor_open(pg_stmt *s)
 /* Runs s: CW_SQL_OK with rows to read (s->res), CW_SQL_DONE, or an error. */
 static int run(pg_stmt *s)
 {
+    int rc = cw_pg_bulk_sync(s->c, is_rollback(s->q.sql));
+    if (rc != CW_SQL_OK)
+        return rc;
     fill_params(s);
     if (s->flags & CW_SQL_STREAM)
         return cursor_open(s);
@@ -929,9 +961,11 @@ static int pg_col_bytes(cw_stmt *q, int i)
 static int pg_exec(cw_store *st, const char *sql)
 {
     cw_pg_conn *c = conn_of(st);
+    int rc = cw_pg_bulk_sync(c, is_rollback(sql));
+    if (rc != CW_SQL_OK)
+        return rc;
     PGresult *r = PQexec(c->pg, sql);
     ExecStatusType t = PQresultStatus(r);
-    int rc = CW_SQL_OK;
     if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK || t == PGRES_EMPTY_QUERY) {
         c->errcode = CW_SQL_OK;
         note_changes(c, r);
@@ -987,4 +1021,13 @@ const cw_sql_driver cw_pg_driver = {
     .changes = pg_changes,
     .errmsg = pg_errmsg,
     .errcode = pg_errcode,
+    .bulk_open = cw_pg_bulk_open,
+    .bulk_i64 = cw_pg_bulk_i64,
+    .bulk_double = cw_pg_bulk_double,
+    .bulk_text = cw_pg_bulk_text,
+    .bulk_blob = cw_pg_bulk_blob,
+    .bulk_null = cw_pg_bulk_null,
+    .bulk_row = cw_pg_bulk_row,
+    .bulk_flush = cw_pg_bulk_flush,
+    .bulk_close = cw_pg_bulk_close,
 };

@@ -15,16 +15,19 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
+struct cw_pg_bulk;
+
 /* A connection (cw_pg_connect). */
 typedef struct cw_pg_conn {
     PGconn *pg;
-    char *errmsg;      /* the last error's message (NULL: none) */
-    int errcode;       /* CW_SQL_* of the last statement */
-    int64_t changes;   /* rows changed by the last INSERT/UPDATE/DELETE */
-    unsigned next_id;  /* names of prepared statements and cursors */
-    int cursors;       /* CW_SQL_STREAM cursors with rows pending */
-    int own_txn;       /* the open transaction was begun by the driver for them */
-    int server_vernum; /* PQserverVersion */
+    char *errmsg;             /* the last error's message (NULL: none) */
+    int errcode;              /* CW_SQL_* of the last statement */
+    int64_t changes;          /* rows changed by the last INSERT/UPDATE/DELETE */
+    unsigned next_id;         /* names of prepared statements and cursors */
+    int cursors;              /* CW_SQL_STREAM cursors with rows pending */
+    int own_txn;              /* the open transaction was begun by the driver for them */
+    int server_vernum;        /* PQserverVersion */
+    struct cw_pg_bulk *bulks; /* open bulk inserts (pg_bulk.c), in order */
 } cw_pg_conn;
 
 /* 1 while a transaction block is open (or failed and not yet ended) on c.
@@ -41,6 +44,26 @@ int cw_pg_result_error(cw_pg_conn *c, const PGresult *r);
  * as it was: the driver's own housekeeping (CLOSE, DEALLOCATE, COMMIT of its
  * cursor transaction). Returns 0 when the server accepted it. */
 int cw_pg_quiet(cw_pg_conn *c, const char *sql);
+
+/* ---- bulk insert (pg_bulk.c) ---- */
+
+/* Sends the rows every open bulk of c holds (one COPY each), or drops them
+ * when discard (a ROLLBACK of the open transaction follows). Called before
+ * any statement runs on c. CW_SQL_OK, or the failed COPY's error ("COPY
+ * table: …"). */
+int cw_pg_bulk_sync(cw_pg_conn *c, int discard);
+/* The connection is closing: its bulks are left without it (their calls
+ * fail; close frees them). */
+void cw_pg_bulk_detach(cw_pg_conn *c);
+int cw_pg_bulk_open(cw_store *st, const char *table, const char *cols, int ncols, cw_bulk **out);
+int cw_pg_bulk_i64(cw_bulk *b, int64_t v);
+int cw_pg_bulk_double(cw_bulk *b, double v);
+int cw_pg_bulk_text(cw_bulk *b, const char *v, int len);
+int cw_pg_bulk_blob(cw_bulk *b, const void *v, size_t len);
+int cw_pg_bulk_null(cw_bulk *b);
+int cw_pg_bulk_row(cw_bulk *b);
+int cw_pg_bulk_flush(cw_bulk *b);
+int cw_pg_bulk_close(cw_bulk *b);
 
 /* ---- placeholders (pg_driver.c) ---- */
 
