@@ -56,8 +56,7 @@ layer_rank() {
 layer_exceptions='
 lib/core/util.c -> store/store.h
 lib/ingest/ingest.c -> store/store.h
-lib/store/sqlite/sqlite_alerts.c -> alerts/alerts_int.h
-lib/store/sqlite/sqlite_outbox.c -> alerts/actions.h
+lib/store/sql/store_outbox.c -> alerts/actions.h
 lib/store/sqlite/sqlite_model.c -> model/model_int.h
 lib/store/sqlite/sqlite_scores.c -> health/score_db.h
 '

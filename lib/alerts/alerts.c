@@ -12,7 +12,7 @@
  * episode only moves forward, a closed one cannot reopen the same day, and
  * outbox keys are unique. docs/alerts.md describes the lifecycle.
  */
-#include "alerts/alerts_int.h"
+#include "store/store_alerts.h"
 #include "alerts/rules_int.h"
 #include "core/json.h"
 #include "core/util.h"

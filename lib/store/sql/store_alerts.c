@@ -5,7 +5,7 @@
  * (tables of the "alerts" migration). Statements are parameterised and,
  * for the writes of one evaluation, prepared once (cw_alert_db_writer).
  */
-#include "alerts/alerts_int.h"
+#include "store/store_alerts.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "store/sqlite/sqlite_int.h"
