@@ -291,8 +291,9 @@ cw_status cw_alert_db_writer_open(cw_store *st, cw_alert_db_writer **out)
         return cw_store_set_error(st, CW_ERR_NOMEM,
                                   "alerts: out of memory opening the alert writer");
     w->st = st;
-    /* snoozed_until's CAST: a CASE of parameters and NULL alone would be
-     * typed text on PostgreSQL, and the column is an integer. */
+    /* The CASTs are for PostgreSQL: ?2 is also the integer status column's
+     * value (one type per parameter), and a CASE of a parameter and NULL
+     * alone would be typed text. */
     if (cw_sql_prepare(st,
                        "INSERT INTO alerts(rule, scope, account, \"user\", status, severity,"
                        " opened_day, last_firing_day, vals, playbook, created_at)"
@@ -301,7 +302,8 @@ cw_status cw_alert_db_writer_open(cw_store *st, cw_alert_db_writer **out)
         cw_sql_prepare(st,
                        "UPDATE alerts SET status = ?2,"
                        " closed_day = CASE WHEN ?3 >= 0 THEN ?3 ELSE closed_day END,"
-                       " snoozed_until = CASE WHEN ?2 = 3 THEN CAST(?4 AS BIGINT) ELSE NULL END,"
+                       " snoozed_until = CASE WHEN CAST(?2 AS BIGINT) = 3 THEN CAST(?4 AS BIGINT)"
+                       " ELSE NULL END,"
                        " acked_by = coalesce(?5, acked_by) WHERE id = ?1",
                        0, &w->status) != CW_SQL_OK ||
         cw_sql_prepare(st,
