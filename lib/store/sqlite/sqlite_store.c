@@ -60,7 +60,7 @@ struct cw_store {
     /* metric snapshots: lazily prepared statements and pack buffers */
     sqlite3_stmt *q_snap_exists, *q_snap_del[4], *q_snap_put, *q_am_put, *q_am_get, *q_peers_put,
         *q_um_put;
-    sqlite3_stmt *slot[CW_STMT__COUNT]; /* cw_store_stmt_slot */
+    cw_stmt *sql_slot[CW_STMT__COUNT]; /* cw_store_sql_slot */
     /* billing periods: lazily prepared */
     sqlite3_stmt *q_origins, *q_der_get, *q_der_del, *q_der_ins;
     /* quarantine and users created on first sight: lazily prepared */
@@ -1593,9 +1593,9 @@ void cw_store_read_end(cw_store *st)
     sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 }
 
-struct sqlite3_stmt **cw_store_stmt_slot(cw_store *st, cw_stmt_slot slot)
+cw_stmt **cw_store_sql_slot(cw_store *st, cw_stmt_slot slot)
 {
-    return &st->slot[slot];
+    return &st->sql_slot[slot];
 }
 
 /* ---- open / close --------------------------------------------------- */
@@ -1778,7 +1778,7 @@ void cw_store_close(cw_store *st)
     sqlite3_finalize(st->q_der_del);
     sqlite3_finalize(st->q_der_ins);
     for (int i = 0; i < CW_STMT__COUNT; i++)
-        sqlite3_finalize(st->slot[i]);
+        cw_sql_finalize(st->sql_slot[i]);
     sqlite3_finalize(st->q_qrun_ins);
     sqlite3_finalize(st->q_qrun_end);
     sqlite3_finalize(st->q_q_ins);
