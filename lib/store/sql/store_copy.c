@@ -11,7 +11,7 @@
  * a canonical encoding of each value, is the same for the same content on
  * any backend:
  *   NULL "N"; integer "I<decimal>;"; real "R<%.17g>;" (nan, inf, -inf
- *   spelt so); text "T<bytes>:<bytes>"; blob "B<bytes>:<bytes>"; each row
+ *   spelt so, -0 as 0); text "T<bytes>:<bytes>"; blob "B<bytes>:<bytes>"; each row
  *   ends with "\n". A table's digest covers its rows; the overall digest
  *   covers, per table, "<name>\0<rows>;" and the table's digest.
  */
@@ -164,6 +164,8 @@ static int fmt_real(char *buf, size_t n, double v)
         return snprintf(buf, n, "Rnan;");
     if (isinf(v))
         return snprintf(buf, n, v < 0 ? "R-inf;" : "Rinf;");
+    if (v == 0)
+        return snprintf(buf, n, "R0;"); /* -0: SQLite stores it as 0 */
     return snprintf(buf, n, "R%.17g;", v);
 }
 
@@ -221,6 +223,7 @@ typedef struct scan {
     cw_copy_progress_fn on_progress;
     void *ud;
     const char *verb; /* "copy", "digest" */
+    int nan_is_null;  /* the destination is SQLite, which stores NaN as NULL */
 } scan;
 
 static double now_s(void)
@@ -269,9 +272,15 @@ static cw_status scan_rows(scan *x, int idx, cw_stmt *ins)
     double t0 = now_s();
     int rc = CW_SQL_DONE;
     while (s == CW_OK && (rc = cw_sql_step(q)) == CW_SQL_ROW) {
-        for (int i = 0; i < ncols; i++) {
+        for (int i = 0; i < ncols && s == CW_OK; i++) {
             hash_col(x->tab, q, i);
-            if (ins && bind_col(ins, i + 1, q, i) != CW_SQL_OK)
+            if (ins && x->nan_is_null && cw_sql_col_type(q, i) == CW_SQL_FLOAT &&
+                isnan(cw_sql_col_double(q, i)))
+                s = cw_store_set_error(x->err, CW_ERR_DB,
+                                       "writing %s: a NaN (column %d of row %lld) would become "
+                                       "NULL in SQLite",
+                                       t->name, i + 1, (long long)rows + 1);
+            else if (ins && bind_col(ins, i + 1, q, i) != CW_SQL_OK)
                 s = fail(x, x->dst, "writing", t);
         }
         put(x->tab, "\n", 1);
@@ -454,7 +463,8 @@ cw_status cw_db_copy(cw_store *src, cw_store *dst, const cw_copy_opts *o, cw_db_
               .err = dst,
               .on_progress = o->on_progress,
               .ud = o->ud,
-              .verb = "copy"};
+              .verb = "copy",
+              .nan_is_null = cw_sql_dialect(dst) == CW_DIALECT_SQLITE};
     const cw_store_ops *ops = cw_store_get_ops(dst);
     cw_status s = scan_begin(&x, src_digest);
     if (s == CW_OK && (s = ops->begin(dst)) == CW_OK) {
