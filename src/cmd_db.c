@@ -96,7 +96,9 @@ static int print_copy(const cw_db_digest *src, const cw_db_digest *dst, cli_form
 static int open_db(cw_config *cfg, const char *path, int readonly, cw_store **st)
 {
     int rc = cli_override(cfg, "store.db", path);
-    return rc ? rc : cli_open_store(cfg, readonly, st);
+    if (rc == 0 && (rc = cli_open_store(cfg, readonly, st)) != 0)
+        cli_error("db copy: cannot use %s as the %s", path, readonly ? "source" : "destination");
+    return rc;
 }
 
 /* Whether two --db values name the same database: the same file, or the

@@ -371,13 +371,14 @@ void cw_db_digest_hex(const unsigned char *sha, char *out)
 
 /* ---- copy ------------------------------------------------------------ */
 
-/* Refuses a destination with rows, or (replace) deletes them, children
- * first. Runs inside the destination's transaction. */
+/* Refuses a destination with rows (naming the first such table), or
+ * (replace) deletes them, children first. Runs inside the destination's
+ * transaction. */
 static cw_status prepare_dst(cw_store *dst, int replace)
 {
     char sql[160];
-    for (int i = cw_copy_ntables - 1; i >= 0; i--) {
-        const char *name = cw_copy_tables[i].name;
+    for (int i = 0; i < cw_copy_ntables; i++) {
+        const char *name = cw_copy_tables[replace ? cw_copy_ntables - 1 - i : i].name;
         if (replace) {
             snprintf(sql, sizeof sql, "DELETE FROM %s", name);
             if (cw_sql_exec(dst, sql) != CW_SQL_OK)
