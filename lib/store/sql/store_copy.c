@@ -284,8 +284,11 @@ static cw_status scan_rows(scan *x, int idx, cw_stmt *ins)
                 s = fail(x, x->dst, "writing", t);
         }
         put(x->tab, "\n", 1);
-        if (s == CW_OK && ins && cw_sql_step_done(x->dst, ins, "insert") != CW_OK)
-            s = fail(x, x->dst, "writing", t);
+        if (s == CW_OK && ins) {
+            if (cw_sql_step(ins) != CW_SQL_DONE)
+                s = fail(x, x->dst, "writing", t);
+            cw_sql_reset(ins);
+        }
         if (++rows % 4096 == 0 && x->on_progress)
             progress(x, t, rows, total, t0);
     }
