@@ -166,6 +166,8 @@ void cli_log(const char *level, const char *msg, ...) __attribute__((sentinel));
 
 /* `churnwatch doctor` (cmd_doctor.c). */
 int cmd_doctor(int argc, char **argv);
+/* `churnwatch db copy|digest` (cmd_db.c). */
+int cmd_db(int argc, char **argv);
 
 extern const cli_command cli_commands[];
 /* Prints a command's help; returns 0, or EXIT_USAGE when unknown. */

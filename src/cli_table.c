@@ -407,6 +407,16 @@ static const cli_option o_backtest[] = {
 
 static const cli_option o_completion[] = {O_END};
 
+static const cli_option o_db_copy[] = {
+    {"from", 'F', "DB", "the database to copy (opened read-only)"},
+    {"to", 'T', "DB", "the database to fill: initialised (`churnwatch init`), empty"},
+    {"replace", 'R', NULL, "empty a non-empty --to first (in the same transaction)"},
+    O_FORMAT('f', F_ALL),
+    O_END,
+};
+
+static const cli_option o_db_digest[] = {O_DB, O_FORMAT('f', F_ALL), O_END};
+
 #define SUB_END                                                                                    \
     {                                                                                              \
         NULL, NULL, NULL, NULL, NULL, NULL, NULL                                                   \
@@ -520,6 +530,14 @@ static const cli_command s_token[] = {
      NULL},
     {"list", NULL, "the tokens", "token list", NULL, NULL, NULL},
     {"revoke", NULL, "revoke a token", "token revoke ID", NULL, NULL, NULL},
+    SUB_END,
+};
+
+static const cli_command s_db[] = {
+    {"copy", NULL, "copy every table of one database into another",
+     "db copy --from DB --to DB [--replace] [--format F]", NULL, o_db_copy, NULL},
+    {"digest", NULL, "a SHA-256 of every table's rows, the same on any backend",
+     "db digest [--db F] [--format F]", NULL, o_db_digest, NULL},
     SUB_END,
 };
 
@@ -801,6 +819,17 @@ const cli_command cli_commands[] = {
      "first failing area: 3 configuration, 5 database, 4 a destination\n"
      "unreachable, 1 stale data or a failed or missing daily run.\n",
      o_doctor, NULL},
+    {"db", cmd_db, "copy a database to another backend, or digest its content",
+     "db copy|digest [options]",
+     "copy reads every table of --from in key order and writes it into --to in one\n"
+     "transaction: --to must be initialised (`churnwatch init --db DB`) at the same\n"
+     "schema version and empty, unless --replace. Either may be a SQLite file or a\n"
+     "PostgreSQL URL. It prints the rows copied per table and the digests of both\n"
+     "databases, and exits 5 when they differ. digest prints the SHA-256 of each\n"
+     "table's rows in key order (types kept: integer, real, text, blob, NULL) and of\n"
+     "the whole database (row \"*\"); the same content gives the same digest on any\n"
+     "backend. Run neither while `churnwatch run` or `ingest` writes to --from.\n",
+     NULL, s_db},
     {"completion", cmd_completion, "print the bash or zsh completion script", "completion bash|zsh",
      "Prints a completion script generated from this command table. bash: source it,\n"
      "or install it as /usr/share/bash-completion/completions/churnwatch; zsh: install\n"
