@@ -418,9 +418,13 @@ CW_API cw_status cw_outbox_dest_counts(cw_store *st,
                                        cw_status (*fn)(const char *action, const char *dest,
                                                        int64_t queued, int64_t dead, void *ud),
                                        void *ud);
-/* Checks the database's structure (SQLite: PRAGMA integrity_check). CW_OK
- * with *problems NULL when sound; else *problems lists what is wrong, one
- * a line (caller frees). */
+/* Checks the database's structure: every table the schema has is there and
+ * the schema is at this build's version; on SQLite first PRAGMA
+ * integrity_check (pages, indexes, constraints). PostgreSQL checks its own
+ * pages (data checksums; amcheck needs rights a service account should not
+ * have), so there the check is what a client can see. CW_OK with *problems
+ * NULL when sound; else *problems lists what is wrong, one a line (caller
+ * frees). */
 CW_API cw_status cw_store_integrity_check(cw_store *st, char **problems);
 
 /* Fills *out with the quarantine's counts. */

@@ -56,8 +56,8 @@ layer_rank() {
 layer_exceptions='
 lib/core/util.c -> store/store.h
 lib/ingest/ingest.c -> store/store.h
-lib/store/sqlite/sqlite_model.c -> model/model_int.h
-lib/store/sqlite/sqlite_scores.c -> health/score_db.h
+lib/store/sql/store_model.c -> model/model_int.h
+lib/store/sql/store_scores.c -> health/score_db.h
 '
 for f in $files; do
   case "$f" in

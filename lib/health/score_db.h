@@ -1,6 +1,6 @@
 /*
  * score_db.h — what score.c needs from the store's scores tables
- * (store/sqlite/sqlite_scores.c).
+ * (store/sql/store_scores.c).
  */
 #ifndef CW_SCORE_DB_H
 #define CW_SCORE_DB_H

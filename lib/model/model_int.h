@@ -1,6 +1,6 @@
 /*
  * model_int.h — internals of the churn model shared by model_data.c,
- * model.c, model_explain.c, predict.c, backtest.c, store/sqlite/sqlite_model.c and the unit
+ * model.c, model_explain.c, predict.c, backtest.c, store/sql/store_model.c and the unit
  * tests: subscription timelines and churn events, the training matrix and
  * the fitted model.
  */
@@ -238,7 +238,7 @@ cw_status cw_model_to_green_many(cw_model *md, const cw_mx *m, const int64_t *ro
 cw_status cw_model_to_green(cw_model *md, const cw_mx *m, int64_t r, int j, double g, int *found,
                             double *value, cw_error *err);
 
-/* ---- store/sqlite/sqlite_model.c ---------------------------------------------- */
+/* ---- store/sql/store_model.c -------------------------------------------------- */
 
 /* Stores a model (meta JSON, body bytes) named name at now, making it the
  * active one when activate; *id gets its id. */

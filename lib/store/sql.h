@@ -314,6 +314,9 @@ cw_status cw_sql_step_done(cw_store *st, cw_stmt *q, const char *what);
 /* Sets the store's error from the driver's last error: "what: message";
  * CW_ERR_BUSY-like conditions keep CW_ERR_DB. Returns CW_ERR_DB. */
 cw_status cw_sql_fail(cw_store *st, const char *what);
+/* Steps q, an INSERT … RETURNING id, and reads the new row's id into *id;
+ * the error ("what: message") is set on st. Does not reset q. */
+cw_status cw_sql_step_id(cw_store *st, cw_stmt *q, int64_t *id, const char *what);
 /* The first column of the first row of sql (no parameters) into *out;
  * *isnull = 1 (and *out = 0) when there is no row or it is NULL. */
 cw_status cw_sql_scalar_i64(cw_store *st, const char *sql, int64_t *out, int *isnull);

@@ -1,5 +1,5 @@
 /*
- * test_api.c — API tokens (lib/store/sqlite/sqlite_tokens.c) and the read models
+ * test_api.c — API tokens (lib/store/sql/store_tokens.c) and the read models
  * of the JSON API (lib/store/sql/store_api.c) on a hand-made store: four
  * accounts with scores and predictions whose order, counts, MRR at risk,
  * renewal window and goal trajectory are worked out below by hand, the

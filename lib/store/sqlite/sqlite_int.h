@@ -22,7 +22,7 @@ struct sqlite3 *cw_store_sqlite(cw_store *st);
 typedef enum cw_stmt_slot { CW_STMT_OUTBOX_INSERT, CW_STMT__COUNT } cw_stmt_slot;
 cw_stmt **cw_store_sql_slot(cw_store *st, cw_stmt_slot slot);
 
-/* The run log and monitoring reads (sqlite_monitor.c), for the ops table. */
+/* The run log and monitoring reads (lib/store/sql/store_monitor.c), for the ops table. */
 cw_status cw_sq_run_begin(cw_store *st, int64_t day, int64_t at, int64_t *id);
 cw_status cw_sq_run_end(cw_store *st, int64_t id, int64_t at, int exit_code);
 cw_status cw_sq_run_last(cw_store *st, cw_run_info *out, int *found);
