@@ -121,10 +121,10 @@ for d in x m m2 m3 ob q rev u u2; do
 done
 # backend_args ARGS: ARGS with every database name replaced by its URI.
 backend_args() {
-  local - w out=()
+  local - w words=()
   set -f
-  for w in $1; do out+=("${dburi[$w]:-$w}"); done
-  printf '%s' "${out[*]}"
+  for w in $1; do words+=("${dburi[$w]:-$w}"); done
+  printf '%s' "${words[*]}"
 }
 # backend_out TEXT: TEXT with every database URI read back as its name.
 backend_out() {

@@ -36,6 +36,9 @@ case $CW_TEST_BACKEND in
     export PGUSER=${PGUSER:-churnwatch}
     # The databases this test created, one per line, shared with $(…) subshells.
     CW_DB_REGISTRY=$(mktemp "${TMPDIR:-/tmp}/cw-dbs-XXXXXX") || exit 1
+    # A signal ends the test through exit, so that its EXIT trap drops them.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     ;;
   *) echo "db.sh: CW_TEST_BACKEND must be sqlite or pg, not '$CW_TEST_BACKEND'" >&2; exit 1 ;;
 esac
