@@ -28,10 +28,11 @@ ctest_in() { (cd "$1" && ctest --output-on-failure -j "$JOBS"); }
 # The PostgreSQL matrix, in a subshell: a throwaway cluster (stopped and
 # removed on any exit), a build tree with the _pg twins, ctest -L pg.
 pg_matrix() (
+  cluster=$PWD/scripts/pg-cluster.sh # absolute: the trap runs after the cd below
   dir=$(mktemp -d /tmp/cw-pg-XXXXXX) || exit 1
-  trap 'scripts/pg-cluster.sh stop "$dir"' EXIT
+  trap '"$cluster" stop "$dir"' EXIT
   trap 'exit 130' INT TERM
-  env=$(scripts/pg-cluster.sh start "$dir") || exit 1
+  env=$("$cluster" start "$dir") || exit 1
   eval "$env"
   echo "PostgreSQL test cluster: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER"
   build build-pg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCW_WERROR=ON -DCW_TEST_PG=ON || exit 1
