@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # tests/lib/db.sh — the database of a shell test, on either backend.
-# Sourced by tests/*.sh after they cd into their temporary folder:
+# Sourced by tests/*.sh near their top (cw_db reads $PWD when called):
 #   . "$(dirname "$(realpath "$0")")/lib/db.sh"
 # By default every database is a SQLite file in the current folder. With
 # CW_TEST_BACKEND=pg (ctest's *_pg twins, scripts/pg-cluster.sh for the
