@@ -85,7 +85,7 @@ bench: build
 	bench/ingest.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEMO_DIR) $(DB) $(DB)-wal $(DB)-shm
+	rm -rf $(BUILD) build-pg $(ASAN_BUILD) $(FUZZ_BUILD) $(DEMO_DIR) $(DB) $(DB)-wal $(DB)-shm
 
 # Soak test (tests/soak.sh, about 10 minutes; not part of `make test`):
 # 60 simulated days of run + deliver against a flaky receiver while serve is

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it:
 #   1. release build: unit tests (cmocka), CLI cases and end-to-end tests (ctest);
-#      a packager's Release build (-O3), warnings fatal
+#      a packager's Release build (-O3), warnings fatal; then every script test
+#      again on PostgreSQL (a throwaway cluster, scripts/pg-cluster.sh; the
+#      _pg twins of a -DCW_TEST_PG=ON build: ctest -L pg). CW_PG_MATRIX=0 skips it.
 #   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the unit tests and the program's commands under valgrind (memcheck, leaks are errors)
 #   4. style: clang-format + banned functions
 #   5. a short libFuzzer run of every parser target
 # Ends with one "N passed, M failed" line; exits non-zero if anything failed.
 set -uo pipefail
+CW_PG_MATRIX=${CW_PG_MATRIX:-1}
 cd "$(dirname "$0")/.."
 JOBS=$(nproc 2>/dev/null || echo 2)
 passed=0 failed=0 failures=()
@@ -22,6 +25,19 @@ build() { # dir, cmake args...
   cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j "$JOBS" >/dev/null
 }
 ctest_in() { (cd "$1" && ctest --output-on-failure -j "$JOBS"); }
+# The PostgreSQL matrix, in a subshell: a throwaway cluster (stopped and
+# removed on any exit), a build tree with the _pg twins, ctest -L pg.
+pg_matrix() (
+  cluster=$PWD/scripts/pg-cluster.sh # absolute: the trap runs after the cd below
+  dir=$(mktemp -d /tmp/cw-pg-XXXXXX) || exit 1
+  trap '"$cluster" stop "$dir"' EXIT
+  trap 'exit 130' INT TERM
+  env=$("$cluster" start "$dir") || exit 1
+  eval "$env"
+  echo "PostgreSQL test cluster: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER"
+  build build-pg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCW_WERROR=ON -DCW_TEST_PG=ON || exit 1
+  cd build-pg && ctest --output-on-failure -j "$JOBS" -L pg
+)
 valgrind_units() {
   local rc=0
   for t in build/tests/test_*; do
@@ -98,6 +114,9 @@ step "release build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCW_WERROR=O
 # warnings fatal so none creeps in; built, not run.
 step "packager Release build" build build-pkg -DCMAKE_BUILD_TYPE=Release -DCW_WERROR=ON
 step "release tests" ctest_in build
+if [ "$CW_PG_MATRIX" = 1 ]; then
+  step "release tests on PostgreSQL" pg_matrix
+fi
 step "asan+ubsan build" build build-asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON -DCW_WERROR=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   step "asan+ubsan tests" ctest_in build-asan

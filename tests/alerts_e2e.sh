@@ -5,7 +5,7 @@
 # to the owner, a Slack-form message, the stock csm_task and a webhook whose
 # receiver is down (HTTP 500) for the first two days — all against
 # tests/receiver.py on loopback. Checked against the alerts, play_assignments,
-# outbox and tasks tables (sqlite3): every acted-on alert produces exactly one
+# outbox and tasks tables (cw_q): every acted-on alert produces exactly one
 # accepted message per action (distinct Idempotency-Key alert:<id>:<action>),
 # held-out alerts none, tasks go to the account owner, every signature
 # verifies, a second run on a day sends nothing, an auto-resolved alert sends
@@ -15,12 +15,14 @@
 # configuration (exit 0) and on a broken one (exit 3, file:line).
 # usage: alerts_e2e.sh path/to/churnwatch path/to/tests
 set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 HERE=$(realpath "$2")
 T=$(mktemp -d /tmp/cw-alerts-e2e-XXXXXX)
 RPID=
 cleanup() {
   [ -n "$RPID" ] && kill "$RPID" 2>/dev/null
+  cw_db_cleanup
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -35,17 +37,18 @@ read -r HP SP <ports
 export CW_E2E_SECRET=$SECRET
 
 "$BIN" simulate --accounts 60 --months 6 --seed 5 --start 2025-01-01 --out w >/dev/null
-"$BIN" init --db d.db >/dev/null 2>&1
-"$BIN" ingest --db d.db w/*.csv >/dev/null 2>&1
-"$BIN" metrics --db d.db --from 2025-06-02 --to 2025-06-30 --every 7d >/dev/null 2>&1
-cp d.db world.db # for the backfill part
+DB_d=$(cw_db d)
+"$BIN" init --db "$DB_d" >/dev/null 2>&1
+"$BIN" ingest --db "$DB_d" w/*.csv >/dev/null 2>&1
+"$BIN" metrics --db "$DB_d" --from 2025-06-02 --to 2025-06-30 --every 7d >/dev/null 2>&1
+DB_world=$(cw_db_clone "$DB_d" world) # for the backfill part
 
 # Only this test's rule: every stock rule off.
 "$BIN" rules list | awk 'NR > 1 && $5 == "stock" { printf "[rule.%s]\nenabled = false\n", $1 }' >stock_off.ini
 [ "$(grep -c '^\[rule' stock_off.ini)" -ge 10 ] || fail "stock rules not listed"
 cat >cw.conf <<EOF
 [store]
-db = d.db
+db = $DB_d
 [deliver]
 smtp_url = smtp://127.0.0.1:$SP
 from = churnwatch@example.org
@@ -98,7 +101,7 @@ set -e
 check "broken check-config exit" "$rc" 3
 grep -q "broken.conf:$line: \[action.hook_outage\] url: " cc_bad.out || fail "broken config message: $(cat cc_bad.out)"
 
-q() { sqlite3 d.db "$1"; }
+q() { cw_q "$DB_d" "$1"; }
 # accepted (HTTP 200) requests per key, and every request's signature
 http_ok() { python3 -c 'import json,sys
 n=0
@@ -131,7 +134,7 @@ for d in $DAYS; do
   if [ $i -eq 3 ]; then
     check "day 3: the outage's messages delivered" "$(q "SELECT count(*) FROM outbox WHERE status <> 1")" 0
     # the same day again: nothing is sent, no table changes
-    sqlite3 d.db "SELECT * FROM alerts; SELECT * FROM outbox; SELECT * FROM tasks; SELECT * FROM alert_events" >before_rerun
+    cw_tables "$DB_d" alerts outbox tasks alert_events >before_rerun
     h=$(wc -l <http.jsonl)
     m=$(smtp_n)
     "$BIN" run --as-of "$d" >rerun.out 2>rerun.err || { cat rerun.err; fail "rerun $d"; }
@@ -139,7 +142,7 @@ for d in $DAYS; do
     grep -q "run: deliver: 0 attempted" rerun.err || fail "rerun delivered: $(cat rerun.err)"
     check "rerun: no HTTP request" "$(wc -l <http.jsonl)" "$h"
     check "rerun: no e-mail" "$(smtp_n)" "$m"
-    sqlite3 d.db "SELECT * FROM alerts; SELECT * FROM outbox; SELECT * FROM tasks; SELECT * FROM alert_events" >after_rerun
+    cw_tables "$DB_d" alerts outbox tasks alert_events >after_rerun
     cmp -s before_rerun after_rerun || fail "a second run on the same day changed the tables"
   fi
   sleep 1.1 # the next run's clock is past every retry's backoff
@@ -242,19 +245,19 @@ check "resolved alerts' messages" "$(q "SELECT count(*) FROM outbox o JOIN alert
   $(($(q "SELECT count(*) FROM alerts a JOIN play_assignments p ON p.alert = a.id WHERE a.status = 4 AND p.control = 0") * NACT))
 
 # --- backfill: the first two days backfilled on the same world -------------------
-cp world.db b.db
+DB_b=$(cw_db_clone "$DB_world" b)
 for d in 2025-06-02 2025-06-09; do
-  "$BIN" init --db b.db >/dev/null 2>&1
-  "$BIN" run --db b.db --as-of "$d" --deliver no --backfill 2>>b.err || { cat b.err; fail "backfill run"; }
+  "$BIN" init --db "$DB_b" >/dev/null 2>&1
+  "$BIN" run --db "$DB_b" --as-of "$d" --deliver no --backfill 2>>b.err || { cat b.err; fail "backfill run"; }
 done
-bq() { sqlite3 b.db "$1"; }
+bq() { cw_q "$DB_b" "$1"; }
 check "backfill: no message" "$(bq "SELECT count(*) FROM outbox")" 0
 check "backfill: no play" "$(bq "SELECT count(*) FROM play_assignments")" 0
 check "backfill: one event per alert" "$(bq "SELECT count(*), count(DISTINCT alert) FROM alert_events WHERE kind = 10")" \
   "$(bq "SELECT count(*) || '|' || count(*) FROM alerts")"
 grep -q "backfill: playbooks not run" b.err || fail "backfill summary: $(cat b.err)"
 for d in 2025-06-16 2025-06-23 2025-06-30; do
-  "$BIN" run --db b.db --as-of "$d" --deliver no 2>>b.err || { cat b.err; fail "run after backfill"; }
+  "$BIN" run --db "$DB_b" --as-of "$d" --deliver no 2>>b.err || { cat b.err; fail "run after backfill"; }
 done
 # The very same alerts as without the backfill…
 same="SELECT id, rule, account, status, opened_day, closed_day FROM alerts ORDER BY id"
@@ -270,7 +273,7 @@ late_acted=$(bq "SELECT count(*) FROM play_assignments WHERE control = 0")
 check "backfill: messages of later alerts only" "$(bq "SELECT count(*) FROM outbox")" $((late_acted * NACT))
 check "backfill: no message for a backfilled alert" "$(bq "SELECT count(*) FROM outbox o JOIN alerts a
   ON o.idem_key LIKE 'alert:' || a.id || ':%' WHERE a.opened_day <= 20248")" 0
-"$BIN" report plays --db b.db >plays.out 2>&1 || fail "report plays: $(cat plays.out)"
+"$BIN" report plays --db "$DB_b" >plays.out 2>&1 || fail "report plays: $(cat plays.out)"
 
 echo "alerts_e2e.sh: ok: $alerts alerts over 5 days ($acted acted on, $held held out, $resolved auto-resolved);" \
   "$((acted * NACT)) messages delivered, $bad_n refused during the outage; backfill left $late of them to act on"

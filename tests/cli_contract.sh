@@ -5,9 +5,10 @@
 # line; --offset / --limit select the same rows in every format.
 # usage: cli_contract.sh path/to/churnwatch path/to/build-dir
 set -uo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1"); BUILD=$(realpath "$2")
 T=$(mktemp -d /tmp/cw-contract-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'cw_db_cleanup; rm -rf "$T"' EXIT
 cd "$T"
 export CHURNWATCH_CONFIG=
 pass=0 fail=0
@@ -68,6 +69,7 @@ expect "format value" 2 "--format xml: expected table, csv, json or jsonl" -- al
 expect "alerts show csv" 2 "alerts show: --format csv: expected table, json or jsonl" -- alerts show 1 --format csv
 
 # ---- init and missing databases ------------------------------------------------
+# (paths: the SQLite store, whatever CW_TEST_BACKEND says)
 expect "init" 0 "init: created new.db" -- init --db new.db
 [ "$(stat -c %a new.db)" = 600 ] && ok || bad "init: mode $(stat -c %a new.db)"
 expect "init twice" 0 "new.db is already a churnwatch database" -- init --db new.db
@@ -84,13 +86,14 @@ done
 
 # ---- formats, offset and limit -------------------------------------------------
 "$BIN" simulate --accounts 30 --months 4 --seed 5 --out w >/dev/null 2>&1
-"$BIN" init --db w.db 2>/dev/null
-"$BIN" ingest --db w.db --progress never --quiet w/*.csv
-"$BIN" metrics --db w.db --from 2025-02-03 --to 2025-04-28 --every 7d --quiet
-"$BIN" score --db w.db --quiet >/dev/null
-"$BIN" run --db w.db --as-of 2025-04-28 --deliver no --backfill --quiet 2>/dev/null
-"$BIN" token create --db w.db --role read --name 'quote " name' >/dev/null 2>&1
-"$BIN" token create --db w.db --role write --name two >/dev/null 2>&1
+DB_w=$(cw_db w)
+"$BIN" init --db "$DB_w" 2>/dev/null
+"$BIN" ingest --db "$DB_w" --progress never --quiet w/*.csv
+"$BIN" metrics --db "$DB_w" --from 2025-02-03 --to 2025-04-28 --every 7d --quiet
+"$BIN" score --db "$DB_w" --quiet >/dev/null
+"$BIN" run --db "$DB_w" --as-of 2025-04-28 --deliver no --backfill --quiet 2>/dev/null
+"$BIN" token create --db "$DB_w" --role read --name 'quote " name' >/dev/null 2>&1
+"$BIN" token create --db "$DB_w" --role write --name two >/dev/null 2>&1
 # check_rows NAME ARGS...: json is one array holding exactly the jsonl lines;
 # --offset 1 --limit 2 gives rows 2 and 3 of the full list, in json and jsonl.
 check_rows() {
@@ -110,20 +113,20 @@ assert doc == lines, sys.argv[1]
 assert part == lines[1:3] == partl, sys.argv[1]
 PY
 }
-check_rows "score" score --db w.db --no-compute --quiet
-check_rows "metrics" metrics --db w.db --no-compute --quiet
-check_rows "alerts list" alerts list --db w.db
-n=$("$BIN" token list --db w.db --format jsonl | wc -l)
+check_rows "score" score --db "$DB_w" --no-compute --quiet
+check_rows "metrics" metrics --db "$DB_w" --no-compute --quiet
+check_rows "alerts list" alerts list --db "$DB_w"
+n=$("$BIN" token list --db "$DB_w" --format jsonl | wc -l)
 [ "$n" = 2 ] && ok || bad "token list jsonl: $n lines"
-"$BIN" token list --db w.db --format json | python3 -c '
+"$BIN" token list --db "$DB_w" --format json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 assert [t["name"] for t in d] == ["quote \" name", "two"] and [t["role"] for t in d] == ["read", "write"], d' &&
   ok || bad "token list json"
-[ "$("$BIN" token list --db w.db --offset 1 | tail -n +2 | awk '{print $2}')" = write ] && ok ||
+[ "$("$BIN" token list --db "$DB_w" --offset 1 | tail -n +2 | awk '{print $2}')" = write ] && ok ||
   bad "token list --offset 1"
-"$BIN" token list --db w.db --format csv >tok.csv
-"$BIN" token list --db w.db --format jsonl >tok.jsonl
+"$BIN" token list --db "$DB_w" --format csv >tok.csv
+"$BIN" token list --db "$DB_w" --format jsonl >tok.jsonl
 python3 - <<'PY' && ok || bad "token list csv: not the jsonl objects"
 import csv, json
 rows = list(csv.DictReader(open("tok.csv", newline="")))
@@ -133,21 +136,21 @@ assert [list(r) for r in rows] == [list(o) for o in objs], rows
 assert all(r[k] == ("" if v is None else str(v)) for r, o in zip(rows, objs) for k, v in o.items()), rows
 PY
 # Table and csv take the same slice as json (column account_id / account).
-"$BIN" alerts list --db w.db --format json >all.json
+"$BIN" alerts list --db "$DB_w" --format json >all.json
 want=$(python3 -c 'import json; print(" ".join(str(r["id"]) for r in json.load(open("all.json"))[1:3]))')
-got=$("$BIN" alerts list --db w.db --offset 1 --limit 2 | awk '$2 ~ /^[0-9][0-9][0-9][0-9]-/ {printf "%s%s", s, $1; s=" "}')
+got=$("$BIN" alerts list --db "$DB_w" --offset 1 --limit 2 | awk '$2 ~ /^[0-9][0-9][0-9][0-9]-/ {printf "%s%s", s, $1; s=" "}')
 [ "$got" = "$want" ] && ok || bad "alerts table --offset 1 --limit 2: '$got', want '$want'"
-"$BIN" score --db w.db --no-compute --format json >all.json
+"$BIN" score --db "$DB_w" --no-compute --format json >all.json
 want=$(python3 -c 'import json; print(" ".join(r["account_id"] for r in json.load(open("all.json"))[1:3]))')
-got=$("$BIN" score --db w.db --no-compute --format csv --offset 1 --limit 2 | tail -n +2 | cut -d, -f2 | tr '\n' ' ' | sed 's/ $//')
+got=$("$BIN" score --db "$DB_w" --no-compute --format csv --offset 1 --limit 2 | tail -n +2 | cut -d, -f2 | tr '\n' ' ' | sed 's/ $//')
 [ "$got" = "$want" ] && ok || bad "score csv --offset 1 --limit 2: '$got', want '$want'"
-got=$("$BIN" score --db w.db --no-compute --offset 1 --limit 2 | tail -n +4 | awk '{printf "%s%s", s, $1; s=" "}')
+got=$("$BIN" score --db "$DB_w" --no-compute --offset 1 --limit 2 | tail -n +4 | awk '{printf "%s%s", s, $1; s=" "}')
 [ "$got" = "$want" ] && ok || bad "score table --offset 1 --limit 2: '$got', want '$want'"
 # A date where a month is meant means its month.
-[ "$("$BIN" report revenue --db w.db --from 2025-02-17 --to 2025-03-31T12:00:00Z --format json)" = \
-  "$("$BIN" report revenue --db w.db --from 2025-02 --to 2025-03 --format json)" ] && ok ||
+[ "$("$BIN" report revenue --db "$DB_w" --from 2025-02-17 --to 2025-03-31T12:00:00Z --format json)" = \
+  "$("$BIN" report revenue --db "$DB_w" --from 2025-02 --to 2025-03 --format json)" ] && ok ||
   bad "report revenue --from DATE is not its month"
-expect "alerts show json is one object" 0 '{"id":' -- alerts show 1 --db w.db --format json
+expect "alerts show json is one object" 0 '{"id":' -- alerts show 1 --db "$DB_w" --format json
 
 # ---- the report skeleton (report_fmt.c): every report in every format ----------
 # report_rows NAME KEY ARGS...: jsonl is one object a line; json is one document
@@ -195,39 +198,39 @@ assert all("currency" in l for l in lines) or not any(k.startswith("mrr") for k 
 assert not any(k.endswith("_minor") for k in lines[0]), name
 PY
 }
-report_rows "report revenue" periods report revenue --db w.db
-report_rows "report retention" periods report retention --db w.db --by quarter
-report_rows "report cohorts" rows report cohorts --db w.db --months 3
-report_rows "report ltv" segments report ltv --db w.db
-report_rows "report reasons" rows report reasons --db w.db
-report_rows "report reasons --postmortem" rows report reasons --db w.db --postmortem
-report_rows "report funnel" rows report funnel --db w.db
-report_rows "report chain" accounts report chain --db w.db --from 2025-01
-report_rows "report survival" rows report survival --db w.db
-report_rows "report survival --by segment" rows report survival --db w.db --by segment
+report_rows "report revenue" periods report revenue --db "$DB_w"
+report_rows "report retention" periods report retention --db "$DB_w" --by quarter
+report_rows "report cohorts" rows report cohorts --db "$DB_w" --months 3
+report_rows "report ltv" segments report ltv --db "$DB_w"
+report_rows "report reasons" rows report reasons --db "$DB_w"
+report_rows "report reasons --postmortem" rows report reasons --db "$DB_w" --postmortem
+report_rows "report funnel" rows report funnel --db "$DB_w"
+report_rows "report chain" accounts report chain --db "$DB_w" --from 2025-01
+report_rows "report survival" rows report survival --db "$DB_w"
+report_rows "report survival --by segment" rows report survival --db "$DB_w" --by segment
 # Tables that keep a layout of their own take --offset/--limit too: the
 # cohort triangles select cohorts (csv: a row per cohort and month), the
 # post-mortem accounts the same accounts as csv.
-want=$("$BIN" report cohorts --db w.db --months 3 --format csv | tail -n +2 | cut -d, -f1 | uniq | sed -n 2,3p | tr '\n' ' ')
-got=$("$BIN" report cohorts --db w.db --months 3 --offset 1 --limit 2 | sed -n '/^cohort /,/^$/p' | grep '^20' | cut -d' ' -f1 | tr '\n' ' ')
+want=$("$BIN" report cohorts --db "$DB_w" --months 3 --format csv | tail -n +2 | cut -d, -f1 | uniq | sed -n 2,3p | tr '\n' ' ')
+got=$("$BIN" report cohorts --db "$DB_w" --months 3 --offset 1 --limit 2 | sed -n '/^cohort /,/^$/p' | grep '^20' | cut -d' ' -f1 | tr '\n' ' ')
 [ -n "$want" ] && [ "$got" = "$want$want" ] && ok || bad "cohorts table --offset 1 --limit 2: '$got', want '$want' twice"
-want=$("$BIN" report reasons --db w.db --postmortem --format csv | tail -n +2 | cut -d, -f1 | sed -n 2,3p | tr '\n' ' ')
-got=$("$BIN" report reasons --db w.db --postmortem --offset 1 --limit 2 | sed -n '/^Post-mortem/,$p' | grep -E '^[^ ]+ \(.*\) churned ' | cut -d' ' -f1 | tr '\n' ' ')
+want=$("$BIN" report reasons --db "$DB_w" --postmortem --format csv | tail -n +2 | cut -d, -f1 | sed -n 2,3p | tr '\n' ' ')
+got=$("$BIN" report reasons --db "$DB_w" --postmortem --offset 1 --limit 2 | sed -n '/^Post-mortem/,$p' | grep -E '^[^ ]+ \(.*\) churned ' | cut -d' ' -f1 | tr '\n' ' ')
 [ -n "$want" ] && [ "$got" = "$want" ] && ok || bad "reasons --postmortem table --offset 1 --limit 2: '$got', want '$want'"
 # The table shows the same periods and segments as the csv (one line each
 # after the column header).
-n_csv=$(($("$BIN" report retention --db w.db --format csv | wc -l) - 1))
-n_tab=$("$BIN" report retention --db w.db | grep -c '^20[0-9][0-9]-[0-9][0-9] ')
+n_csv=$(($("$BIN" report retention --db "$DB_w" --format csv | wc -l) - 1))
+n_tab=$("$BIN" report retention --db "$DB_w" | grep -c '^20[0-9][0-9]-[0-9][0-9] ')
 [ "$n_csv" = "$n_tab" ] && [ "$n_csv" -ge 4 ] && ok || bad "retention: csv $n_csv rows, table $n_tab"
-n_csv=$(($("$BIN" report ltv --db w.db --format csv | wc -l) - 1))
-n_tab=$(("$("$BIN" report ltv --db w.db | sed -n '/^segment /,/^$/p' | grep -vc '^segment \|^$')"))
+n_csv=$(($("$BIN" report ltv --db "$DB_w" --format csv | wc -l) - 1))
+n_tab=$(("$("$BIN" report ltv --db "$DB_w" | sed -n '/^segment /,/^$/p' | grep -vc '^segment \|^$')"))
 [ "$n_csv" = "$n_tab" ] && ok || bad "ltv: csv $n_csv rows, table $n_tab"
 # Plain lists in four formats (the skeleton): json == jsonl lines, csv rows ==
 # jsonl objects, --offset/--limit the same rows, and the table the same count.
 report_rows "sources list" - sources list
 report_rows "rules list" - rules list
 report_rows "metrics list" - metrics list
-report_rows "alerts list" - alerts list --db w.db
+report_rows "alerts list" - alerts list --db "$DB_w"
 for l in "sources list" "rules list" "metrics list"; do
   # shellcheck disable=SC2086
   [ "$("$BIN" $l --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = \
@@ -238,20 +241,21 @@ for l in "sources list" "rules list" "metrics list"; do
     bad "$l: table and csv --offset 2 --limit 3 differ"
 done
 # metrics' table: --offset/--limit select whole blocks (snapshot x account).
-blocks=$("$BIN" metrics --db w.db --no-compute --quiet | grep -c '^[0-9]')
-got=$("$BIN" metrics --db w.db --no-compute --quiet --offset 1 --limit 2 | grep '^[0-9]' | tr -s ' ' | tr '\n' '|')
-want=$("$BIN" metrics --db w.db --no-compute --quiet | grep '^[0-9]' | sed -n 2,3p | tr -s ' ' | tr '\n' '|')
+blocks=$("$BIN" metrics --db "$DB_w" --no-compute --quiet | grep -c '^[0-9]')
+got=$("$BIN" metrics --db "$DB_w" --no-compute --quiet --offset 1 --limit 2 | grep '^[0-9]' | tr -s ' ' | tr '\n' '|')
+want=$("$BIN" metrics --db "$DB_w" --no-compute --quiet | grep '^[0-9]' | sed -n 2,3p | tr -s ' ' | tr '\n' '|')
 [ "$blocks" -ge 3 ] && [ "$got" = "$want" ] && ok || bad "metrics table --offset 1 --limit 2: '$got', want '$want'"
-[ "$("$BIN" metrics --db w.db --no-compute --quiet --limit 1 | tail -n +2 | grep -c '^[0-9]')" = 0 ] && ok ||
+[ "$("$BIN" metrics --db "$DB_w" --no-compute --quiet --limit 1 | tail -n +2 | grep -c '^[0-9]')" = 0 ] && ok ||
   bad "metrics table --limit 1 shows more than one block"
 # Money in major units, worked out here from the database: MRR at a month's
 # end is each account's last subscription change before the next month,
 # summed, over 100 (USD); the report's `mrr_end` must be exactly that.
-"$BIN" report revenue --db w.db --format jsonl >rev.jsonl
-python3 - <<'PY' && ok || bad "report revenue: mrr_end is not the database's MRR / 100"
-import json, sqlite3, calendar, datetime
-db = sqlite3.connect("w.db")
-subs = db.execute("SELECT account, effective_at, mrr_minor, currency FROM subscriptions").fetchall()
+"$BIN" report revenue --db "$DB_w" --format jsonl >rev.jsonl
+python3 - "$CW_TEST_LIB" "$DB_w" <<'PY' && ok || bad "report revenue: mrr_end is not the database's MRR / 100"
+import json, sys, calendar, datetime
+sys.path.insert(0, sys.argv[1])
+from cwdb import cw_q
+subs = cw_q(sys.argv[2], "SELECT account, effective_at, mrr_minor, currency FROM subscriptions")
 rows = [json.loads(l) for l in open("rev.jsonl")]
 assert len(rows) >= 3
 for r in rows:
@@ -274,18 +278,20 @@ printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\n
 printf 'account_id,effective_at,mrr_minor,currency,seats\nK1,2025-01-01,1000005,KWD,1\n' >kwd_s.csv
 printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\nE1,E,smb,2025-01-01,1,10000001,EUR,active\n' >eur_a.csv
 printf 'account_id,effective_at,mrr_minor,currency,seats\nE1,2025-01-01,10000001,EUR,1\n' >eur_s.csv
+declare -A cdb=()
 for cur in jpy kwd eur; do
-  "$BIN" init --db $cur.db >/dev/null 2>&1
-  "$BIN" ingest --db $cur.db --quiet --kind accounts ${cur}_a.csv >/dev/null 2>&1
-  "$BIN" ingest --db $cur.db --quiet --kind subscriptions ${cur}_s.csv >/dev/null 2>&1
+  cdb[$cur]=$(cw_db $cur)
+  "$BIN" init --db "${cdb[$cur]}" >/dev/null 2>&1
+  "$BIN" ingest --db "${cdb[$cur]}" --quiet --kind accounts ${cur}_a.csv >/dev/null 2>&1
+  "$BIN" ingest --db "${cdb[$cur]}" --quiet --kind subscriptions ${cur}_s.csv >/dev/null 2>&1
 done
-got=$("$BIN" report revenue --db jpy.db --format csv | sed -n 2p | cut -d, -f2,4,9)
+got=$("$BIN" report revenue --db "${cdb[jpy]}" --format csv | sed -n 2p | cut -d, -f2,4,9)
 [ "$got" = "JPY,123457,123457" ] && ok || bad "JPY revenue csv: '$got'"
-got=$("$BIN" report revenue --db kwd.db --format jsonl | head -1 | python3 -c 'import sys; l = sys.stdin.read(); print(l[l.index("\"mrr_end\""):].split(",")[0])')
+got=$("$BIN" report revenue --db "${cdb[kwd]}" --format jsonl | head -1 | python3 -c 'import sys; l = sys.stdin.read(); print(l[l.index("\"mrr_end\""):].split(",")[0])')
 [ "$got" = '"mrr_end":1000.005' ] && ok || bad "KWD revenue jsonl: '$got'"
-got=$("$BIN" report revenue --db eur.db --format json | grep -o '"currency":"EUR","mrr_start":0.00,"new":100000.01')
-[ -n "$got" ] && ok || bad "EUR revenue json: $("$BIN" report revenue --db eur.db --format json | head -2)"
-got=$("$BIN" report revenue --db eur.db | grep -o '100,000.01' | wc -l)
+got=$("$BIN" report revenue --db "${cdb[eur]}" --format json | grep -o '"currency":"EUR","mrr_start":0.00,"new":100000.01')
+[ -n "$got" ] && ok || bad "EUR revenue json: $("$BIN" report revenue --db "${cdb[eur]}" --format json | head -2)"
+got=$("$BIN" report revenue --db "${cdb[eur]}" | grep -o '100,000.01' | wc -l)
 [ "$got" = 2 ] && ok || bad "EUR revenue table: new and MRR end 100,000.01 ($got)"
 
 # ---- man pages -----------------------------------------------------------------

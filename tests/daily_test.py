@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve"))
 import world  # noqa: E402
+import cwdb  # noqa: E402  (tests/lib, on the path through world)
 
 BIN = os.path.realpath(sys.argv[1])
 failures = []
@@ -44,11 +44,8 @@ def cw(*args, config=None):
 
 
 def dump(db):
-    c = sqlite3.connect(db)
     # the run log (table runs) records every run, failed ones too, by design
-    d = "\n".join(l for l in c.iterdump() if not l.startswith('INSERT INTO "runs"'))
-    c.close()
-    return d
+    return cwdb.cw_dump(db, exclude=("runs",))
 
 
 ACCOUNTS = ("account_id,name,segment,contract_start,seats,mrr_minor,currency,status\n"
@@ -76,7 +73,7 @@ def quarantine_run(t):
     write(os.path.join(drop, "accounts.csv"), ACCOUNTS)
     write(os.path.join(drop, "users.csv"), USERS)
     write(os.path.join(drop, "events.csv"), EVENTS)
-    db = os.path.join(t, "q.db")
+    db = cwdb.cw_db("q", t)
     cw("init", "--db", db)
     rc, out, err = cw("token", "create", "--db", db, "--role", "read", "--name", "m")
     read_token = out.split()[0] if rc == 0 else ""
@@ -97,7 +94,7 @@ def quarantine_run(t):
     check(sorted(os.listdir(os.path.join(drop, "done"))) ==
           ["accounts.csv", "events.csv", "users.csv"], "files not in done/")
     check(not glob.glob(os.path.join(drop, "*.csv")), "files left in the drop folder")
-    c = sqlite3.connect(db)
+    c = cwdb.connect(db)
     check(c.execute("SELECT count(*) FROM metric_snapshots WHERE day = 20120").fetchone()[0] == 1,
           "no snapshot of 2025-02-01")
     check(c.execute("SELECT count(*) FROM scores WHERE day = 20120").fetchone()[0] == 2,
@@ -166,13 +163,13 @@ def settings_everywhere(t):
 
     results = {}
     # 1. ingest
-    db1 = os.path.join(t, "s1.db")
+    db1, db2, db3 = (cwdb.cw_db(n, t) for n in ("s1", "s2", "s3"))
     base_files = []
     for name, text in (("accounts.csv", ACCOUNTS), ("users.csv", USERS)):
         p = os.path.join(t, name)
         write(p, text)
         base_files.append(p)
-    for db in (db1, os.path.join(t, "s2.db"), os.path.join(t, "s3.db")):
+    for db in (db1, db2, db3):
         cw("init", "--db", db)
         rc, _, err = cw("ingest", "--db", db, *base_files)
         check(rc == 0, f"base ingest: {err}")
@@ -185,7 +182,6 @@ def settings_everywhere(t):
                                if line.startswith("error: "))
     check(dump(db1) == before1, "ingest changed the database")
     # 2. run --drop
-    db2 = os.path.join(t, "s2.db")
     drop = os.path.join(t, "sdrop")
     os.mkdir(drop)
     shutil.copy(ev, os.path.join(drop, "strict_events.csv"))
@@ -195,7 +191,6 @@ def settings_everywhere(t):
     results["run"] = errors(err.splitlines())
     check(os.path.exists(os.path.join(drop, "strict_events.csv")), "run moved the file")
     # 3. POST /api/v1/ingest
-    db3 = os.path.join(t, "s3.db")
     tok = token(db3)
     env_conf = conf
     p = subprocess.Popen([BIN, "--config", env_conf, "serve", "--db", db3, "--listen",

@@ -9,12 +9,14 @@
 # once (each message sent by one of them only).
 # usage: deliver.sh path/to/churnwatch path/to/tests
 set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 HERE=$(realpath "$2")
 T=$(mktemp -d /tmp/cw-deliver-XXXXXX)
 RPID=
 cleanup() {
   [ -n "$RPID" ] && kill "$RPID" 2>/dev/null
+  cw_db_cleanup
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -31,9 +33,10 @@ fail() { echo "deliver.sh: FAIL: $*"; exit 1; }
 check() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
 
 export CW_TEST_SECRET=$SECRET
+DB_d=$(cw_db d)
 cat >cw.conf <<EOF
 [store]
-db = d.db
+db = $DB_d
 [deliver]
 smtp_url = smtp://127.0.0.1:$SP
 from = churnwatch@example.org
@@ -97,18 +100,18 @@ payload() {
 }
 # enqueue ACTION ALERT_ID [USER_EMAIL]: as the rules side does (cw_outbox_enqueue's SQL)
 enqueue() {
-  python3 - "$1" "$2" "$(payload "$2" "${3:-user$2@example.com}")" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect("d.db")
-db.execute("INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES(?,?,?,?,?)"
-           " ON CONFLICT(idem_key) DO NOTHING",
-           ("alert:%s:%s" % (sys.argv[2], sys.argv[1]), sys.argv[1], sys.argv[3], 1741132800, 1741132800))
-db.commit()
+  python3 - "$CW_TEST_LIB" "$DB_d" "$1" "$2" "$(payload "$2" "${3:-user$2@example.com}")" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from cwdb import cw_q
+cw_q(sys.argv[2], "INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES(?,?,?,?,?)"
+     " ON CONFLICT(idem_key) DO NOTHING",
+     ("alert:%s:%s" % (sys.argv[4], sys.argv[3]), sys.argv[3], sys.argv[5], 1741132800, 1741132800))
 PY
 }
-q() { sqlite3 d.db "$1"; }
+q() { cw_q "$DB_d" "$1"; }
 T0=1741132800 # 2025-03-05T00:00:00Z
-"$BIN" init >/dev/null 2>&1 # creates d.db (store.db of cw.conf)
+"$BIN" init >/dev/null 2>&1 # creates $DB_d (store.db of cw.conf)
 
 # --- 200, signature, the documented body ------------------------------------
 enqueue hook_ok 1
@@ -237,11 +240,11 @@ CW_SMTP_PW=wrong CHURNWATCH_CONFIG=$T/auth.conf "$BIN" deliver --now $T0 2>/dev/
 check "smtp login refused -> retry" "$(q "SELECT status, attempts FROM outbox WHERE idem_key='alert:18:email_login_reminder'")" "0|1"
 q "SELECT last_error FROM outbox WHERE idem_key='alert:18:email_login_reminder'" | grep -q "535" || fail "login refused reason"
 # a user-scoped e-mail with no user e-mail in the alert: dead, with the reason
-python3 - <<'PY'
-import sqlite3
-db = sqlite3.connect("d.db")
-db.execute("INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES('alert:15:email_login_reminder','email_login_reminder','{\"alert_id\":15,\"account_id\":\"A-015\",\"account_name\":\"X\",\"user_email\":null}',0,0)")
-db.commit()
+python3 - "$CW_TEST_LIB" "$DB_d" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from cwdb import cw_q
+cw_q(sys.argv[2], "INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES('alert:15:email_login_reminder','email_login_reminder','{\"alert_id\":15,\"account_id\":\"A-015\",\"account_name\":\"X\",\"user_email\":null}',0,0)")
 PY
 "$BIN" deliver --now $T0 2>/dev/null
 check "no recipient dead" "$(q "SELECT status, last_error FROM outbox WHERE idem_key='alert:15:email_login_reminder'")" \
@@ -251,7 +254,7 @@ check "no recipient dead" "$(q "SELECT status, last_error FROM outbox WHERE idem
 enqueue csm_task 16
 enqueue jsonl_log 16
 "$BIN" deliver --now $T0 2>/dev/null
-check "task row" "$(q "SELECT account, assignee, date(due_day, 'unixepoch'), status, title FROM tasks WHERE idem_key='alert:16:csm_task'")" \
+check "task row" "$(q "SELECT account, assignee, $(cw_date due_day), status, title FROM tasks WHERE idem_key='alert:16:csm_task'")" \
   "A-016|csm@example.com|2025-03-07|0|Acme <Corp> & Söhne: Only 32% of licences active"
 check "task delivered" "$(q "SELECT status FROM outbox WHERE idem_key='alert:16:csm_task'")" 1
 "$BIN" tasks list | grep -q "A-016 .*csm@example.com" || fail "tasks list"
@@ -339,13 +342,15 @@ check "pending kept" "$(q "SELECT count(*) FROM outbox WHERE id=$dead")" 1
 
 # --- kill -9 in the middle of a run, then recovery: nothing lost ------------------------------------
 N=400
-python3 - $N <<'PY'
-import sqlite3, sys
-db = sqlite3.connect("d.db")
-for i in range(int(sys.argv[1])):
-    db.execute("INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES(?,?,?,?,?)",
-               ("alert:%d:hook_kill" % (1000 + i), "hook_kill", '{"alert_id":%d}' % (1000 + i), 1741132800, 1741132800))
-db.commit()
+python3 - "$CW_TEST_LIB" "$DB_d" $N <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from cwdb import cw_q
+n = int(sys.argv[3])
+cw_q(sys.argv[2], "INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES"
+     + ",".join(["(?,?,?,?,?)"] * n),
+     [v for i in range(n) for v in ("alert:%d:hook_kill" % (1000 + i), "hook_kill",
+                                    '{"alert_id":%d}' % (1000 + i), 1741132800, 1741132800)])
 PY
 "$BIN" deliver --now $T0 --quiet &
 pid=$!
@@ -353,7 +358,7 @@ sleep 1.5
 kill -0 "$pid" 2>/dev/null || fail "the run finished before the kill; the test proves nothing"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
-[ "$(q 'PRAGMA integrity_check')" = ok ] || fail "integrity after kill"
+[ "$(cw_integrity "$DB_d")" = ok ] || fail "integrity after kill"
 mid=$(q "SELECT count(*) FROM outbox WHERE action='hook_kill' AND status=1")
 [ "$mid" -gt 0 ] && [ "$mid" -lt $N ] || fail "kill landed at $mid of $N delivered"
 # rows claimed but not recorded are due again after their lease: at most
@@ -372,13 +377,14 @@ total=$(grep -c '"/okslow"' http.jsonl)
 echo "deliver.sh: kill after $mid of $N ($leased leased); receiver saw $total requests for $distinct keys (re-sends: $((total - distinct)))"
 
 # --- two deliverers at once: each message claimed by one of them only ----------------------------------
-python3 - <<'PY'
-import sqlite3
-db = sqlite3.connect("d.db")
-for i in range(120):
-    db.execute("INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES(?,?,?,?,?)",
-               ("alert:%d:hook_kill" % (5000 + i), "hook_kill", '{"alert_id":%d}' % (5000 + i), 1741132800, 1741132800))
-db.commit()
+python3 - "$CW_TEST_LIB" "$DB_d" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from cwdb import cw_q
+cw_q(sys.argv[2], "INSERT INTO outbox(idem_key, action, payload, next_at, created_at) VALUES"
+     + ",".join(["(?,?,?,?,?)"] * 120),
+     [v for i in range(120) for v in ("alert:%d:hook_kill" % (5000 + i), "hook_kill",
+                                      '{"alert_id":%d}' % (5000 + i), 1741132800, 1741132800)])
 PY
 before=$(grep -c '"/okslow"' http.jsonl)
 "$BIN" deliver --now $((T0 + 1000)) 2>run1.log &

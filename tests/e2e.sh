@@ -4,15 +4,17 @@
 # again changes nothing; that gzip and stdin input give the same store; that
 # the simulator is deterministic. usage: e2e.sh path/to/churnwatch
 set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 T=$(mktemp -d /tmp/cw-e2e-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'cw_db_cleanup; rm -rf "$T"' EXIT
 cd "$T"
 
 "$BIN" simulate --accounts 150 --months 8 --seed 7 --start 2025-03-01 --out w >/dev/null
-"$BIN" init --db a.db >/dev/null 2>&1
-"$BIN" ingest --db a.db --progress never w/*.csv >ingest1.out
-"$BIN" status --db a.db --format json >status.json
+DB_a=$(cw_db a)
+"$BIN" init --db "$DB_a" >/dev/null 2>&1
+"$BIN" ingest --db "$DB_a" --progress never w/*.csv >ingest1.out
+"$BIN" status --db "$DB_a" --format json >status.json
 
 python3 - w/manifest.json status.json <<'PY'
 import json, sys
@@ -42,12 +44,12 @@ if bad:
 print(f"e2e: store matches simulator: {m['events']} events, {m['rows']['accounts']} accounts")
 PY
 
-[ "$(sqlite3 a.db "PRAGMA integrity_check")" = ok ] || { echo "integrity check failed"; exit 1; }
+[ "$(cw_integrity "$DB_a")" = ok ] || { echo "integrity check failed"; exit 1; }
 
 # Idempotency: the second ingest writes nothing and the content is identical.
-sqlite3 a.db .dump >dump1.sql
-"$BIN" ingest --db a.db --progress never w/*.csv >ingest2.out
-sqlite3 a.db .dump >dump2.sql
+cw_dump "$DB_a" >dump1.sql
+"$BIN" ingest --db "$DB_a" --progress never w/*.csv >ingest2.out
+cw_dump "$DB_a" >dump2.sql
 cmp -s dump1.sql dump2.sql || { echo "re-ingest changed the database"; diff dump1.sql dump2.sql | head; exit 1; }
 grep -q "total .* 0 new or changed" ingest2.out || { cat ingest2.out; echo "re-ingest reported changes"; exit 1; }
 
@@ -61,15 +63,17 @@ for f in w/*.csv; do
     cmp -s "$f" "wz/$b" || { echo "simulate is not deterministic: $b"; exit 1; }
   fi
 done
-"$BIN" init --db b.db >/dev/null 2>&1
-ls wz/*.csv | grep -v events.csv | xargs "$BIN" ingest --db b.db --progress never >/dev/null
-"$BIN" ingest --db b.db --progress never wz/events.csv.gz >/dev/null
-"$BIN" init --db c.db >/dev/null 2>&1
-ls w/*.csv | grep -v events.csv | xargs "$BIN" ingest --db c.db --progress never >/dev/null
-"$BIN" ingest --db c.db --progress never --kind events - <w/events.csv >/dev/null
-q="SELECT account,day,events,hex(cells),hex(hashes) FROM event_days ORDER BY 1,2"
-[ "$(sqlite3 a.db "$q" | md5sum)" = "$(sqlite3 b.db "$q" | md5sum)" ] || { echo "gzip ingest differs"; exit 1; }
-[ "$(sqlite3 a.db "$q" | md5sum)" = "$(sqlite3 c.db "$q" | md5sum)" ] || { echo "stdin ingest differs"; exit 1; }
+DB_b=$(cw_db b)
+"$BIN" init --db "$DB_b" >/dev/null 2>&1
+ls wz/*.csv | grep -v events.csv | xargs "$BIN" ingest --db "$DB_b" --progress never >/dev/null
+"$BIN" ingest --db "$DB_b" --progress never wz/events.csv.gz >/dev/null
+DB_c=$(cw_db c)
+"$BIN" init --db "$DB_c" >/dev/null 2>&1
+ls w/*.csv | grep -v events.csv | xargs "$BIN" ingest --db "$DB_c" --progress never >/dev/null
+"$BIN" ingest --db "$DB_c" --progress never --kind events - <w/events.csv >/dev/null
+q="SELECT account,day,events,$(cw_hex cells),$(cw_hex hashes) FROM event_days ORDER BY 1,2"
+[ "$(cw_q "$DB_a" "$q" | md5sum)" = "$(cw_q "$DB_b" "$q" | md5sum)" ] || { echo "gzip ingest differs"; exit 1; }
+[ "$(cw_q "$DB_a" "$q" | md5sum)" = "$(cw_q "$DB_c" "$q" | md5sum)" ] || { echo "stdin ingest differs"; exit 1; }
 
 # A different seed gives a different world.
 "$BIN" simulate --accounts 150 --months 8 --seed 8 --start 2025-03-01 --out w8 >/dev/null

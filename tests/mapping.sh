@@ -7,9 +7,10 @@
 # sources' `files` globs; then a merge, a bad row and a re-ingest.
 # usage: mapping.sh path/to/churnwatch tests/data/mapping
 set -uo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1"); DATA=$(realpath "$2")
 T=$(mktemp -d /tmp/cw-mapping-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'cw_db_cleanup; rm -rf "$T"' EXIT
 cp "$DATA"/* "$T"/
 cd "$T"
 export CHURNWATCH_CONFIG=mapping.conf
@@ -18,10 +19,11 @@ check() { # description, expected, actual
   if [ "$2" = "$3" ]; then pass=$((pass + 1)); else
     fail=$((fail + 1)); printf 'FAIL: %s\n  want: %s\n  got:  %s\n' "$1" "$2" "$3"; fi
 }
-q() { sqlite3 -separator '|' x.db "$1" | tr '\n' ';'; }
+DB_x=$(cw_db x)
+q() { cw_q "$DB_x" "$1" | tr '\n' ';'; }
 
-"$BIN" init --db x.db >/dev/null 2>&1
-"$BIN" ingest --db x.db crm-companies.csv people.jsonl tickets.csv events.jsonl subs.json \
+"$BIN" init --db "$DB_x" >/dev/null 2>&1
+"$BIN" ingest --db "$DB_x" crm-companies.csv people.jsonl tickets.csv events.jsonl subs.json \
   >out.txt 2>err.txt
 check "first run exits 0" "0" "$?"
 check "unmapped column warned once" "1" "$(grep -c "column 'Website' is not mapped by source crm" err.txt)"
@@ -55,31 +57,31 @@ check "event days" "101|19814|1;102|19815|1;103|19815|1;" \
 check "event names" "Home;export;login;" "$(q "select name from event_names order by name")"
 
 # Re-ingest: nothing changes.
-before=$(sqlite3 x.db "select count(*) from ingest_log")
-"$BIN" ingest --db x.db crm-companies.csv people.jsonl tickets.csv events.jsonl subs.json >out.txt 2>&1
+before=$(cw_q "$DB_x" "select count(*) from ingest_log")
+"$BIN" ingest --db "$DB_x" crm-companies.csv people.jsonl tickets.csv events.jsonl subs.json >out.txt 2>&1
 check "re-ingest exits 0" "0" "$?"
 check "re-ingest writes nothing" "0 new or changed" "$(grep -o '0 new or changed' out.txt | head -1)"
-check "re-ingest logs nothing" "$before" "$(sqlite3 x.db "select count(*) from ingest_log")"
+check "re-ingest logs nothing" "$before" "$(cw_q "$DB_x" "select count(*) from ingest_log")"
 
 # merge = yes: only the fields the record sets; a row without them is unchanged.
-"$BIN" ingest --db x.db --source crm_update crm-update.jsonl >out.txt 2>&1
+"$BIN" ingest --db "$DB_x" --source crm_update crm-update.jsonl >out.txt 2>&1
 check "merge exits 0" "0" "$?"
 check "merge updates seats only" "101|Acme Corp|30|1000000;102|Beta GmbH|100|500000;" \
   "$(q "select account_id,name,seats,mrr_minor from accounts where account_id in ('101','102') order by 1")"
 # A new row through a merge needs every required field: nothing lands.
 echo '{"id":"104","employees":3}' >new.jsonl
-"$BIN" ingest --db x.db --source crm_update new.jsonl >out.txt 2>&1
+"$BIN" ingest --db "$DB_x" --source crm_update new.jsonl >out.txt 2>&1
 check "merge of a new incomplete row exits 1" "1" "$?"
 check "its error" "1" "$(grep -c "new.jsonl:1: field 'name': is required" out.txt)"
-check "nothing landed" "0" "$(sqlite3 x.db "select count(*) from accounts where account_id='104'")"
+check "nothing landed" "0" "$(cw_q "$DB_x" "select count(*) from accounts where account_id='104'")"
 
 # A bad row names both sides and changes nothing.
 printf 'Record ID,Company name,Lifecycle Stage,Number of Employees,Annual Revenue,Currency,Create Date\n105,Delta,customer,3,"12,00",USD,2024-01-01 10:00\n' >crm-bad.csv
-"$BIN" ingest --db x.db crm-bad.csv >out.txt 2>&1
+"$BIN" ingest --db "$DB_x" crm-bad.csv >out.txt 2>&1
 check "bad row exits 1" "1" "$?"
 check "bad row message" "1" \
   "$(grep -c "crm-bad.csv:2: field 'mrr_minor' (column 'Annual Revenue'): '12,00' is not an amount of money" out.txt)"
-check "bad row changed nothing" "0" "$(sqlite3 x.db "select count(*) from accounts where account_id='105'")"
+check "bad row changed nothing" "0" "$(cw_q "$DB_x" "select count(*) from accounts where account_id='105'")"
 
 # One Segment-like file through the four sections of [source.seg2.*]
 # (chosen by `files`): 6 records x 4 sections, 9 kept, 15 left out by where.
@@ -90,7 +92,7 @@ check "bad row changed nothing" "0" "$(sqlite3 x.db "select count(*) from accoun
 # (provisioned at the call; s2's second call moves it to 2024-05-04T10:00Z =
 # 1714816800), identify adds s1's e-mail and role. Events find their account
 # through user_account over those users: day 2024-05-03 = 19846.
-"$BIN" ingest --db x.db segment.jsonl >out.txt 2>err.txt
+"$BIN" ingest --db "$DB_x" segment.jsonl >out.txt 2>err.txt
 check "segment exits 0" "0" "$?"
 check "segment: no unmapped key" "" "$(cat err.txt)"
 check "segment: filtered" "1" "$(grep -c '15 records left out' out.txt)"
@@ -102,11 +104,11 @@ check "segment: events" "101|19846|1;201|19846|1;" \
   "$(q "select a.account_id,d.day,d.events from event_days d join accounts a on a.id=d.account where d.day=19846 order by 1")"
 # Re-ingest: records of one file are merged per key before they are
 # written, so nothing changes and nothing is logged.
-before=$(sqlite3 x.db "select * from accounts; select * from users; select * from event_days; select count(*) from ingest_log")
-"$BIN" ingest --db x.db segment.jsonl >out.txt 2>&1
+before=$(cw_q "$DB_x" "select * from accounts order by 1; select * from users order by 1; select * from event_days order by 1, 2; select count(*) from ingest_log")
+"$BIN" ingest --db "$DB_x" segment.jsonl >out.txt 2>&1
 check "segment re-ingest exits 0" "0" "$?"
 check "segment re-ingest changes nothing" "$before" \
-  "$(sqlite3 x.db "select * from accounts; select * from users; select * from event_days; select count(*) from ingest_log")"
+  "$(cw_q "$DB_x" "select * from accounts order by 1; select * from users order by 1; select * from event_days order by 1, 2; select count(*) from ingest_log")"
 check "segment re-ingest: 0 new or changed" "1" "$(grep -c 'total 9 rows, 0 new or changed, 5 unchanged, 2 duplicates' out.txt)"
 
 # Billing periods through a source with its own data_end (2024-06-30) and
@@ -116,7 +118,7 @@ check "segment re-ingest: 0 new or changed" "1" "$(grep -c 'total 9 rows, 0 new 
 # data end: a cancellation then. Clicks of a user no export has given are
 # kept through the source's provision_users: newbie is created in 101,
 # provisioned at its earliest event, 2024-05-04T09:00Z = 1714813200.
-"$BIN" ingest --db x.db invoices.jsonl clicks.csv >out.txt 2>&1
+"$BIN" ingest --db "$DB_x" invoices.jsonl clicks.csv >out.txt 2>&1
 check "periods and clicks exit 0" "0" "$?"
 check "derived change log" "1711929600|10000|JPY|5|pro;1717200000|0|JPY|0|pro;" \
   "$(q "select s.effective_at,s.mrr_minor,s.currency,s.seats,s.plan from subscriptions s join accounts a on a.id=s.account where a.account_id='103' order by 1")"
@@ -126,28 +128,28 @@ check "user created on first sight" "newbie|101|1714813200;" \
 # A JSON document that does not parse, or lacks the records array: the
 # whole run fails and nothing lands.
 printf '{"data": [ {"customer": "cus_A",\n' >subs-broken.json
-"$BIN" ingest --db x.db subs-broken.json >out.txt 2>&1
+"$BIN" ingest --db "$DB_x" subs-broken.json >out.txt 2>&1
 check "broken document exits 1" "1" "$?"
 check "broken document message" "1" "$(grep -c "subs-broken.json:2: invalid JSON" out.txt)"
 printf '{"object": "list", "items": []}\n' >subs-empty.json
-"$BIN" ingest --db x.db --source billing subs-empty.json >out.txt 2>&1
+"$BIN" ingest --db "$DB_x" --source billing subs-empty.json >out.txt 2>&1
 check "no records array exits 1" "1" "$?"
 check "no records array message" "1" "$(grep -c "subs-empty.json: source billing: records: no array at that path" out.txt)"
 # Bad values in a document are numbered by record.
 printf '{"data": [{"customer": "cus_A", "start_date": 1711929600, "currency": "usd", "quantity": 1, "items": {"data": [{"price": {"unit_amount": 5}}]}}, {"customer": "cus_Z", "start_date": 1711929600, "currency": "usd", "quantity": 1}]}\n' >subs-bad.json
-"$BIN" ingest --db x.db --source billing subs-bad.json >out.txt 2>&1
+"$BIN" ingest --db "$DB_x" --source billing subs-bad.json >out.txt 2>&1
 check "bad record exits 1" "1" "$?"
 check "bad record message" "1" "$(grep -c "subs-bad.json:record 2: field 'account_id' (path 'customer'): 'cus_Z' is not in" out.txt)"
 
 # sources check: the mapped rows, and no change to the database.
-"$BIN" sources check --db x.db --source seg --limit 1 events.jsonl >out.txt 2>err.txt
+"$BIN" sources check --db "$DB_x" --source seg --limit 1 events.jsonl >out.txt 2>err.txt
 check "check exits 0" "0" "$?"
 check "check prints the mapped row" "1" "$(grep -c '^  ts *2024-04-01T08:00:00Z$' out.txt)"
 check "check prints only --limit rows" "1" "$(grep -c '^events line' out.txt)"
 check "check lists unmapped keys" "1" "$(grep -c "key 'traits' is not mapped" err.txt)"
 
 # A source of several sections reads its file once per section: not stdin.
-"$BIN" ingest --db x.db --source seg2 - <segment.jsonl >out.txt 2>&1
+"$BIN" ingest --db "$DB_x" --source seg2 - <segment.jsonl >out.txt 2>&1
 check "several sections from stdin exit 2" "2" "$?"
 check "its message" "1" "$(grep -c 'source seg2 has 4 sections, each reading the input again' out.txt)"
 

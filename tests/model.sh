@@ -11,10 +11,11 @@
 # quick (the sanitizer build): 400 accounts x 15 months, the same pipeline and
 # cross-checks, no quality thresholds.
 set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 MODE=${2:-full}
 T=$(mktemp -d /tmp/cw-model-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'cw_db_cleanup; rm -rf "$T"' EXIT
 cd "$T"
 
 if [ "$MODE" = quick ]; then
@@ -23,24 +24,25 @@ else
   ACCOUNTS=2000 MONTHS=24 TO=2025-12-29
 fi
 "$BIN" simulate --accounts $ACCOUNTS --months $MONTHS --seed 5 --start 2024-01-01 --out w >/dev/null
-"$BIN" init --db m.db >/dev/null 2>&1
-"$BIN" ingest --db m.db --progress never w/*.csv >/dev/null
-"$BIN" metrics --db m.db --from 2024-02-05 --to $TO --every 7d --quiet >/dev/null
-"$BIN" train --db m.db --activate --format json >train.json
-sqlite3 -csv m.db "SELECT id, account_id FROM accounts" >ids.csv
+DB_m=$(cw_db m)
+"$BIN" init --db "$DB_m" >/dev/null 2>&1
+"$BIN" ingest --db "$DB_m" --progress never w/*.csv >/dev/null
+"$BIN" metrics --db "$DB_m" --from 2024-02-05 --to $TO --every 7d --quiet >/dev/null
+"$BIN" train --db "$DB_m" --activate --format json >train.json
+cw_q -csv "$DB_m" "SELECT id, account_id FROM accounts" >ids.csv
 
 # Four held-out snapshots, four weeks apart, from the first test snapshot.
 read -r TEST_FROM < <(python3 -c "import json;print(json.load(open('train.json'))['test_from'])")
 for k in 0 4 8 12; do
   D=$(python3 -c "import datetime as d;print(d.date.fromisoformat('$TEST_FROM')+d.timedelta(weeks=$k))")
-  "$BIN" predict --db m.db --as-of "$D" --top 100000 --format json >"pred-$k.json"
+  "$BIN" predict --db "$DB_m" --as-of "$D" --top 100000 --format json >"pred-$k.json"
 done
-"$BIN" predict --db m.db --as-of "$TEST_FROM" --top 3 >pred.txt
+"$BIN" predict --db "$DB_m" --as-of "$TEST_FROM" --top 3 >pred.txt
 grep -q "accounts scored with model" pred.txt || { cat pred.txt; echo "predict table"; exit 1; }
 # --offset / --top select the same ranks in json, jsonl and csv (issue 18).
-"$BIN" predict --db m.db --as-of "$TEST_FROM" --top 100000 --format json >pall.json
-"$BIN" predict --db m.db --as-of "$TEST_FROM" --offset 2 --top 3 --format jsonl >ppart.jsonl
-"$BIN" predict --db m.db --as-of "$TEST_FROM" --offset 2 --limit 3 --format csv >ppart.csv
+"$BIN" predict --db "$DB_m" --as-of "$TEST_FROM" --top 100000 --format json >pall.json
+"$BIN" predict --db "$DB_m" --as-of "$TEST_FROM" --offset 2 --top 3 --format jsonl >ppart.jsonl
+"$BIN" predict --db "$DB_m" --as-of "$TEST_FROM" --offset 2 --limit 3 --format csv >ppart.csv
 python3 - <<'PY' || { echo "predict --offset/--top: json, jsonl and csv disagree"; exit 1; }
 import csv, json
 top = json.load(open("pall.json"))["top"]
@@ -52,30 +54,36 @@ PY
 # A model that has not seen the last half year is flagged (not an error):
 # the fresh one scoring the newest snapshot is not; the same model told its
 # test period ended 2024-03-01 is.
-"$BIN" predict --db m.db --top 0 >/dev/null 2>fresh.err
+"$BIN" predict --db "$DB_m" --top 0 >/dev/null 2>fresh.err
 if grep -q "retrain" fresh.err; then cat fresh.err; echo "fresh model called stale"; exit 1; fi
-sqlite3 m.db "UPDATE models SET meta = json_set(meta, '$.windows.test_to', '2024-03-01') WHERE active"
-"$BIN" predict --db m.db --top 0 >/dev/null 2>stale.err
+# set_test_to DATE: the active model's meta.windows.test_to (jsonb_set on PG)
+set_test_to() {
+  local e="json_set(meta, '\$.windows.test_to', '$1')"
+  cw_is_pg && e="CAST(jsonb_set(CAST(meta AS jsonb), '{windows,test_to}', to_jsonb(CAST('$1' AS TEXT))) AS TEXT)"
+  cw_q "$DB_m" "UPDATE models SET meta = $e WHERE active <> 0"
+}
+set_test_to 2024-03-01
+"$BIN" predict --db "$DB_m" --top 0 >/dev/null 2>stale.err
 grep -q "tested on snapshots up to 2024-03-01, .* days before .*retrain it" stale.err ||
   { cat stale.err; echo "stale model not flagged"; exit 1; }
-sqlite3 m.db "UPDATE models SET meta = json_set(meta, '$.windows.test_to', '$(python3 -c "import json;print(json.load(open('train.json'))['test_to'])")') WHERE active;
-  DELETE FROM predictions WHERE day = (SELECT max(day) FROM metric_snapshots)"
+set_test_to "$(python3 -c "import json;print(json.load(open('train.json'))['test_to'])")"
+cw_q "$DB_m" "DELETE FROM predictions WHERE day = (SELECT max(day) FROM metric_snapshots)"
 
 # A scorecard made from the predictions (score = 100 - 100 p, red at p >= 25%),
 # so the backtest's scorecard path can be checked against Python's AUC.
-sqlite3 m.db "INSERT INTO scores(day, account, scorecard, score, colour, change, contrib)
+cw_q "$DB_m" "INSERT INTO scores(day, account, scorecard, score, colour, change, contrib)
   SELECT day, account, 'from-predictions', 100 - 100 * probability,
          CASE WHEN probability >= 0.25 THEN 2 WHEN probability >= 0.1 THEN 1 ELSE 0 END,
          NULL, '{}' FROM predictions"
-"$BIN" backtest --db m.db --format json >backtest.json
-"$BIN" backtest --db m.db --kind logreg >backtest.txt
+"$BIN" backtest --db "$DB_m" --format json >backtest.json
+"$BIN" backtest --db "$DB_m" --kind logreg >backtest.txt
 grep -q "calibration of model:logreg" backtest.txt || { cat backtest.txt; exit 1; }
 
 # The real (default) scorecard through the same backtest, and its weights
 # fitted to the history (backtest --suggest-weights).
-"$BIN" score --db m.db --quiet --limit 1 >/dev/null
-"$BIN" backtest --db m.db --kind logreg --format json >backtest-sc.json
-"$BIN" backtest --db m.db --suggest-weights >suggest.txt
+"$BIN" score --db "$DB_m" --quiet --limit 1 >/dev/null
+"$BIN" backtest --db "$DB_m" --kind logreg --format json >backtest-sc.json
+"$BIN" backtest --db "$DB_m" --suggest-weights >suggest.txt
 python3 - <<'PY'
 import json, re
 hash_ = open('suggest.txt').read().split('(')[1].split(')')[0]
@@ -222,11 +230,12 @@ PY
 # A second world (seed 6), train only: the bar must not hang on one seed.
 if [ "$MODE" = full ]; then
   "$BIN" simulate --accounts $ACCOUNTS --months $MONTHS --seed 6 --start 2024-01-01 --out w6 >/dev/null
-  "$BIN" init --db m6.db >/dev/null 2>&1
-  "$BIN" ingest --db m6.db --progress never w6/*.csv >/dev/null
+  DB_m6=$(cw_db m6)
+  "$BIN" init --db "$DB_m6" >/dev/null 2>&1
+  "$BIN" ingest --db "$DB_m6" --progress never w6/*.csv >/dev/null
   rm -rf w6
-  "$BIN" metrics --db m6.db --from 2024-02-05 --to $TO --every 7d --quiet >/dev/null
-  "$BIN" train --db m6.db --format json >train6.json
+  "$BIN" metrics --db "$DB_m6" --from 2024-02-05 --to $TO --every 7d --quiet >/dev/null
+  "$BIN" train --db "$DB_m6" --format json >train6.json
   python3 - <<'PY'
 import json
 a = {m['kind']: m['roc_auc'] for m in json.load(open('train6.json'))['models']}

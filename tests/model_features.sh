@@ -12,25 +12,27 @@
 # 3. small data: a tiny world stops with exit 8 unless --force.
 # usage: model_features.sh path/to/churnwatch
 set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 T=$(mktemp -d /tmp/cw-mfeat-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'cw_db_cleanup; rm -rf "$T"' EXIT
 cd "$T"
 
 "$BIN" simulate --accounts 1200 --months 24 --seed 11 --start 2024-01-01 --product-events \
   --out w >/dev/null
 grep -q ',insight_pin,' w/events.csv && grep -q ',insight_dismiss,' w/events.csv
 if grep -q insight w/features.csv; then echo "insight events must be in no feature"; exit 1; fi
-"$BIN" init --db m.db >/dev/null 2>&1
-"$BIN" ingest --db m.db --progress never w/*.csv >/dev/null
-"$BIN" metrics --db m.db --from 2024-02-05 --to 2025-12-29 --every 14d --quiet >/dev/null
-cp m.db r.db
+DB_m=$(cw_db m)
+"$BIN" init --db "$DB_m" >/dev/null 2>&1
+"$BIN" ingest --db "$DB_m" --progress never w/*.csv >/dev/null
+"$BIN" metrics --db "$DB_m" --from 2024-02-05 --to 2025-12-29 --every 14d --quiet >/dev/null
+DB_r=$(cw_db_clone "$DB_m" r)
 
 # ---- 1. automatic event features vs the catalogue alone ----------------------
-"$BIN" train --db m.db --kind logreg --format json >with.json
-"$BIN" train --db m.db --kind logreg --no-product-features --format json >without.json
-sqlite3 m.db "SELECT meta FROM models WHERE id = 1" >meta-with.json
-"$BIN" predict --db m.db --model 1 --top 200 --format json >pred.json
+"$BIN" train --db "$DB_m" --kind logreg --format json >with.json
+"$BIN" train --db "$DB_m" --kind logreg --no-product-features --format json >without.json
+cw_q "$DB_m" "SELECT meta FROM models WHERE id = 1" >meta-with.json
+"$BIN" predict --db "$DB_m" --model 1 --top 200 --format json >pred.json
 python3 - <<'PY'
 import json
 w, wo = json.load(open('with.json')), json.load(open('without.json'))
@@ -67,12 +69,12 @@ PY
 # over 28 days: the metrics engine's custom metric and the model's own
 # event feature (two code paths) must agree, and both must equal a count
 # made here from events.csv over the days D-28 .. D-1.
-cp m.db c.db
+DB_c=$(cw_db_clone "$DB_m" c)
 printf '[metric.pins_28d]\ntype = count\nevents = insight_pin\n' >custom.conf
-"$BIN" --config custom.conf metrics --db c.db --from 2025-09-08 --to 2025-12-29 --every 14d \
+"$BIN" --config custom.conf metrics --db "$DB_c" --from 2025-09-08 --to 2025-12-29 --every 14d \
   --recompute --quiet >/dev/null
-"$BIN" --config custom.conf train --db c.db --kind logreg --dump-matrix mx --format json >c.json
-sqlite3 -csv c.db "SELECT id, account_id FROM accounts" >ids.csv
+"$BIN" --config custom.conf train --db "$DB_c" --kind logreg --dump-matrix mx --format json >c.json
+cw_q -csv "$DB_c" "SELECT id, account_id FROM accounts" >ids.csv
 python3 - <<'PY'
 import json, struct, csv, datetime as dt
 from collections import defaultdict
@@ -115,23 +117,25 @@ PY
 
 # ---- 2. ragged end: subscriptions known to 2025-08-31 only -------------------
 CUT=$(python3 -c "import calendar,datetime as d;print(calendar.timegm(d.date(2025,9,1).timetuple()))")
-sqlite3 r.db "DELETE FROM subscriptions WHERE effective_at >= $CUT"
-"$BIN" train --db r.db --kind logreg --format json >ragged.json
-"$BIN" train --db r.db --kind logreg --data-end 2025-06-30 --format json >declared.json
-"$BIN" train --db r.db --kind logreg --data-end 2025-06-30 >declared.txt
+cw_q "$DB_r" "DELETE FROM subscriptions WHERE effective_at >= $CUT"
+"$BIN" train --db "$DB_r" --kind logreg --format json >ragged.json
+"$BIN" train --db "$DB_r" --kind logreg --data-end 2025-06-30 --format json >declared.json
+"$BIN" train --db "$DB_r" --kind logreg --data-end 2025-06-30 >declared.txt
 grep -q "labels known to 2025-06-30 (--data-end); [0-9]* row(s) whose window passes it left out" \
   declared.txt || { cat declared.txt; exit 1; }
-python3 - <<'PY'
-import json, sqlite3, datetime as dt, bisect
-con = sqlite3.connect('r.db')
+python3 - "$CW_TEST_LIB" "$DB_r" <<'PY'
+import json, sys, datetime as dt, bisect
+sys.path.insert(0, sys.argv[1])
+from cwdb import cw_q
+db = sys.argv[2]
 subs = {}
-for a, t, m in con.execute("SELECT account, effective_at, mrr_minor FROM subscriptions ORDER BY 1, 2"):
+for a, t, m in cw_q(db, "SELECT account, effective_at, mrr_minor FROM subscriptions ORDER BY 1, 2"):
     subs.setdefault(a, ([], []))
     subs[a][0].append(t); subs[a][1].append(m)
-end_ts = con.execute("SELECT max(effective_at) FROM subscriptions").fetchone()[0]
+end_ts = cw_q(db, "SELECT max(effective_at) FROM subscriptions")[0][0]
 def left_out(end_day):
     n = 0
-    for day, acc in con.execute("SELECT day, account FROM account_metrics"):
+    for day, acc in cw_q(db, "SELECT day, account FROM account_metrics"):
         ts, mrr = subs.get(acc, ([], []))
         k = bisect.bisect_right(ts, day * 86400) - 1   # in force at the instant
         if k >= 0 and mrr[k] > 0 and day + 90 > end_day:
@@ -157,14 +161,14 @@ PY
 # ---- 3. small data: exit 8 unless --force -------------------------------------
 # (the bar raised above this world's churn rows; the default is 30)
 set +e
-"$BIN" train --db m.db --kind logreg --min-positives 100000 >small.out 2>small.err
+"$BIN" train --db "$DB_m" --kind logreg --min-positives 100000 >small.out 2>small.err
 rc=$?
 set -e
 [ "$rc" = 8 ] || { cat small.out small.err; echo "small data: exit $rc, want 8"; exit 1; }
 grep -q "too few churns to judge a model: [0-9]* churn row(s) in the fit rows and [0-9]* in the test rows, at least 100000 each are needed" small.err ||
   { cat small.err; exit 1; }
-"$BIN" train --db m.db --kind logreg --min-positives 100000 --force --format json >forced.json
-"$BIN" train --db m.db --kind logreg --min-positives 100000 --force >forced.txt
+"$BIN" train --db "$DB_m" --kind logreg --min-positives 100000 --force --format json >forced.json
+"$BIN" train --db "$DB_m" --kind logreg --min-positives 100000 --force >forced.txt
 grep -q "^warning: under --min-positives" forced.txt || { cat forced.txt; exit 1; }
 python3 -c "
 import json; f = json.load(open('forced.json'))

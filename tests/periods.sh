@@ -42,29 +42,31 @@
 #   2025-06  expansion 1000 (P2); churn 30000 (P1)               end 32200
 #   check: 11000 (P2) + 16200 (P3) + 5000 (P4) = 32200.
 set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 D=$(realpath "$2")
 T=$(mktemp -d /tmp/cw-periods-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'cw_db_cleanup; rm -rf "$T"' EXIT
 cd "$T"
 fail() {
     echo "periods.sh: $*"
     exit 1
 }
-LOG="SELECT a.account_id, date(s.effective_at, 'unixepoch'), s.mrr_minor, s.seats,
+LOG="SELECT a.account_id, $(cw_date s.effective_at), s.mrr_minor, s.seats,
   coalesce(s.plan, ''), coalesce(s.billing_period, ''), s.origin
   FROM subscriptions s JOIN accounts a ON a.id = s.account ORDER BY 1, 2"
 
 # ---- no data end: an error that says how to give one; nothing written
-"$BIN" init --db a.db >/dev/null 2>&1
-if "$BIN" ingest --db a.db "$D/accounts.csv" "$D/periods.csv" >out 2>&1; then
+DB_a=$(cw_db a)
+"$BIN" init --db "$DB_a" >/dev/null 2>&1
+if "$BIN" ingest --db "$DB_a" "$D/accounts.csv" "$D/periods.csv" >out 2>&1; then
     fail "ingest without a data end succeeded"
 fi
 grep -q "give --data-end YYYY-MM-DD" out || fail "no hint about --data-end: $(cat out)"
-[ "$(sqlite3 a.db 'SELECT count(*) FROM accounts')" -eq 0 ] || fail "rows written without data end"
+[ "$(cw_q "$DB_a" 'SELECT count(*) FROM accounts')" -eq 0 ] || fail "rows written without data end"
 
 # ---- the export
-"$BIN" ingest --db a.db --data-end 2025-06-30 "$D/accounts.csv" "$D/periods.csv" >out 2>&1 ||
+"$BIN" ingest --db "$DB_a" --data-end 2025-06-30 "$D/accounts.csv" "$D/periods.csv" >out 2>&1 ||
     fail "ingest failed: $(cat out)"
 grep -q "change log derived for 4 account(s), 4 of them changed" out || fail "summary: $(cat out)"
 cat >want.log <<'EOF'
@@ -80,10 +82,10 @@ P4|2025-01-01|5000|1||monthly|periods
 P4|2025-03-01|0|0||monthly|periods
 P4|2025-05-01|5000|1||monthly|periods
 EOF
-sqlite3 a.db "$LOG" >got.log
+cw_q "$DB_a" "$LOG" >got.log
 diff want.log got.log || fail "derived change log differs (want, got above)"
 
-"$BIN" report revenue --db a.db --format csv >rev.csv || fail "report revenue failed"
+"$BIN" report revenue --db "$DB_a" --format csv >rev.csv || fail "report revenue failed"
 cut -d, -f1,3-9 rev.csv >got.bridge
 cat >want.bridge <<'EOF'
 period,mrr_start,new,expansion,contraction,churn,reactivation,mrr_end
@@ -98,38 +100,39 @@ EOF
 diff want.bridge got.bridge || fail "MRR bridge differs (want, got above)"
 
 # ---- re-ingest: nothing changes, not even the ingest log
-sqlite3 a.db .dump >dump1.sql
-"$BIN" ingest --db a.db --data-end 2025-06-30 "$D/accounts.csv" "$D/periods.csv" >out 2>&1 ||
+cw_dump "$DB_a" >dump1.sql
+"$BIN" ingest --db "$DB_a" --data-end 2025-06-30 "$D/accounts.csv" "$D/periods.csv" >out 2>&1 ||
     fail "re-ingest failed: $(cat out)"
 grep -q "0 of them changed" out || fail "re-ingest changed derived rows: $(cat out)"
-sqlite3 a.db .dump >dump2.sql
+cw_dump "$DB_a" >dump2.sql
 cmp -s dump1.sql dump2.sql || {
     diff dump1.sql dump2.sql | head -20
     fail "re-ingest changed the database"
 }
 
 # ---- inclusive ends (2025-01-01..2025-01-31) give the same log
-"$BIN" init --db b.db >/dev/null 2>&1
-"$BIN" ingest -q --db b.db --data-end 2025-06-30 "$D/accounts.csv" "$D/periods_inclusive.csv" ||
+DB_b=$(cw_db b)
+"$BIN" init --db "$DB_b" >/dev/null 2>&1
+"$BIN" ingest -q --db "$DB_b" --data-end 2025-06-30 "$D/accounts.csv" "$D/periods_inclusive.csv" ||
     fail "inclusive ingest failed"
-sqlite3 b.db "$LOG" >got_incl.log
+cw_q "$DB_b" "$LOG" >got_incl.log
 diff want.log got_incl.log || fail "inclusive ends give another log"
 
 # ---- a later export (data end 2025-07-15) renews P1's Pro line: the
 # cancellation at 2025-06-01 becomes a continuation at 30000. Only P1 is
 # re-derived (the others keep their log).
-"$BIN" ingest --db a.db --data-end 2025-07-15 "$D/periods_later.csv" >out 2>&1 ||
+"$BIN" ingest --db "$DB_a" --data-end 2025-07-15 "$D/periods_later.csv" >out 2>&1 ||
     fail "later export failed: $(cat out)"
 grep -q "derived for 1 account(s), 1 of them changed" out || fail "later summary: $(cat out)"
 grep -v '^P1|2025-06-01|' want.log >want_later.log
-sqlite3 a.db "$LOG" >got_later.log
+cw_q "$DB_a" "$LOG" >got_later.log
 diff want_later.log got_later.log || fail "renewal did not replace the cancellation"
-"$BIN" report revenue --db a.db --format csv | cut -d, -f1,3-9 | grep '^2025-06' >got.jun
+"$BIN" report revenue --db "$DB_a" --format csv | cut -d, -f1,3-9 | grep '^2025-06' >got.jun
 [ "$(cat got.jun)" = "2025-06,612.00,0.00,10.00,0.00,0.00,0.00,622.00" ] || fail "June after renewal: $(cat got.jun)"
 
 # ---- bad rows: file:line: field 'x': why, and nothing written
-sqlite3 a.db .dump >dump3.sql
-if "$BIN" ingest --db a.db --data-end 2025-06-30 "$D/bad.csv" >out 2>&1; then
+cw_dump "$DB_a" >dump3.sql
+if "$BIN" ingest --db "$DB_a" --data-end 2025-06-30 "$D/bad.csv" >out 2>&1; then
     fail "bad rows accepted"
 fi
 for want in "bad.csv:2: field 'period_end': must be after period_start" \
@@ -139,42 +142,43 @@ for want in "bad.csv:2: field 'period_end': must be after period_start" \
 done
 
 # ---- one account's change log comes from one place only
-"$BIN" ingest -q --db a.db "$D/p5_subscriptions.csv" || fail "P5 subscriptions failed"
-sqlite3 a.db .dump >dump3.sql
-if "$BIN" ingest --db a.db --data-end 2025-06-30 "$D/p5_periods.csv" >out 2>&1; then
+"$BIN" ingest -q --db "$DB_a" "$D/p5_subscriptions.csv" || fail "P5 subscriptions failed"
+cw_dump "$DB_a" >dump3.sql
+if "$BIN" ingest --db "$DB_a" --data-end 2025-06-30 "$D/p5_periods.csv" >out 2>&1; then
     fail "periods accepted for an account with a subscriptions file"
 fi
 grep -qF "p5_periods.csv:2: field 'account_id': account 'P5' has subscription changes from a subscriptions file" out ||
     fail "conflict message: $(cat out)"
 printf 'account_id,effective_at,mrr_minor,currency,seats\nP1,2025-09-01,100,USD,1\n' >s1.csv
-if "$BIN" ingest --db a.db s1.csv >out 2>&1; then
+if "$BIN" ingest --db "$DB_a" s1.csv >out 2>&1; then
     fail "subscriptions accepted for an account with billing periods"
 fi
 grep -qF "s1.csv:2: field 'account_id': account 'P1' has billing periods" out ||
     fail "conflict message: $(cat out)"
-sqlite3 a.db .dump >dump4.sql
+cw_dump "$DB_a" >dump4.sql
 cmp -s dump3.sql dump4.sql || fail "a refused ingest changed the database"
 
 # ---- one account's periods share one currency: against the stored ones
 # and against earlier rows of the run
 printf 'account_id,product,period_start,mrr_minor,currency\nP2,Extra,2025-07-01,100,EUR\n' >eur.csv
-if "$BIN" ingest --db a.db --data-end 2025-07-15 eur.csv >out 2>&1; then
+if "$BIN" ingest --db "$DB_a" --data-end 2025-07-15 eur.csv >out 2>&1; then
     fail "a second currency was accepted"
 fi
 grep -qF "eur.csv:2: field 'currency': is EUR, but account 'P2' is billed in USD" out ||
     fail "currency message: $(cat out)"
 printf 'account_id,product,period_start,mrr_minor,currency\nP5,A,2025-07-01,100,EUR\nP5,B,2025-07-01,100,USD\n' >mixed.csv
-"$BIN" init --db c.db >/dev/null 2>&1
-if "$BIN" ingest --db c.db --data-end 2025-07-15 "$D/accounts.csv" mixed.csv >out 2>&1; then
+DB_c=$(cw_db c)
+"$BIN" init --db "$DB_c" >/dev/null 2>&1
+if "$BIN" ingest --db "$DB_c" --data-end 2025-07-15 "$D/accounts.csv" mixed.csv >out 2>&1; then
     fail "two currencies in one run were accepted"
 fi
 grep -qF "mixed.csv:3: field 'currency': is USD, but account 'P5' is billed in EUR" out ||
     fail "currency message: $(cat out)"
-sqlite3 a.db .dump >dump5.sql
+cw_dump "$DB_a" >dump5.sql
 cmp -s dump3.sql dump5.sql || fail "a refused ingest changed the database"
 
 # ---- bad --data-end
-if "$BIN" ingest --db a.db --data-end 2025-13-01 "$D/periods.csv" >out 2>&1; then
+if "$BIN" ingest --db "$DB_a" --data-end 2025-13-01 "$D/periods.csv" >out 2>&1; then
     fail "bad --data-end accepted"
 fi
 grep -q -- "--data-end 2025-13-01" out || fail "bad --data-end message: $(cat out)"

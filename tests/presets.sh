@@ -14,11 +14,12 @@
 #
 # usage: presets.sh path/to/churnwatch path/to/tests
 set -uo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 TESTS=$(realpath "$2")
 V=$TESTS/data/vendors
 T=$(mktemp -d /tmp/cw-presets-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'cw_db_cleanup; rm -rf "$T"' EXIT
 cd "$T"
 
 pass=0
@@ -38,8 +39,8 @@ same() {
 }
 
 DB=
-fresh() { DB=$T/$1.db; rm -f "$DB"; "$BIN" init --db "$DB" >/dev/null 2>&1; }
-q() { sqlite3 -separator '|' "$DB" "$1"; }
+fresh() { DB=$(cw_db "$T/$1"); cw_is_pg || rm -f "$DB"; "$BIN" init --db "$DB" >/dev/null 2>&1; }
+q() { cw_q "$DB" "$1"; }
 ing() { "$BIN" ingest --db "$DB" --progress never --quiet "$@"; }
 # runs an ingest that must succeed
 must() {
@@ -54,32 +55,35 @@ must() {
 }
 
 # Readable dumps of the tables (ids as external ids, times as UTC text).
-ACCOUNTS="SELECT account_id, name, segment, coalesce(owner,''), date(contract_start,'unixepoch'),
-  seats, mrr_minor, currency, coalesce(date(renewal_date,'unixepoch'),''), status,
-  coalesce(date(churn_date,'unixepoch'),''), coalesce(churn_reason,'') FROM accounts ORDER BY account_id"
+ACCOUNTS="SELECT account_id, name, segment, coalesce(owner,''), $(cw_date contract_start),
+  seats, mrr_minor, currency, coalesce($(cw_date renewal_date),''), status,
+  coalesce($(cw_date churn_date),''), coalesce(churn_reason,'') FROM accounts ORDER BY account_id"
 USERS="SELECT u.user_id, a.account_id, coalesce(u.email,''), coalesce(u.role,''),
-  coalesce(u.department,''), datetime(u.provisioned_at,'unixepoch'),
-  coalesce(datetime(u.deactivated_at,'unixepoch'),'')
+  coalesce(u.department,''), $(cw_datetime u.provisioned_at),
+  coalesce($(cw_datetime u.deactivated_at),'')
   FROM users u JOIN accounts a ON a.id = u.account ORDER BY u.user_id"
-TICKETS="SELECT t.ticket_id, a.account_id, coalesce(u.user_id,''), datetime(t.opened_at,'unixepoch'),
-  coalesce(datetime(t.closed_at,'unixepoch'),''), t.category, coalesce(t.priority,''),
-  coalesce(t.satisfaction,'') FROM tickets t JOIN accounts a ON a.id = t.account
+TICKETS="SELECT t.ticket_id, a.account_id, coalesce(u.user_id,''), $(cw_datetime t.opened_at),
+  coalesce($(cw_datetime t.closed_at),''), t.category, coalesce(t.priority,''),
+  coalesce(CAST(t.satisfaction AS TEXT),'') FROM tickets t JOIN accounts a ON a.id = t.account
   LEFT JOIN users u ON u.id = t.user ORDER BY t.ticket_id"
 SURVEYS="SELECT s.survey_id, a.account_id, coalesce(u.user_id,''), s.type,
-  coalesce(datetime(s.sent_at,'unixepoch'),''), coalesce(datetime(s.responded_at,'unixepoch'),''),
-  coalesce(s.score,''), coalesce(s.reason,''), coalesce(s.comment,'')
+  coalesce($(cw_datetime s.sent_at),''), coalesce($(cw_datetime s.responded_at),''),
+  coalesce(CAST(s.score AS TEXT),''), coalesce(s.reason,''), coalesce(s.comment,'')
   FROM surveys s JOIN accounts a ON a.id = s.account LEFT JOIN users u ON u.id = s.user
   ORDER BY s.survey_id"
 # event_days decoded: account, day, user, event, count, value sum
 events() {
-  python3 - "$DB" <<'PY'
+  python3 - "$CW_TEST_LIB" "$DB" <<'PY'
 import sqlite3, struct, sys
-db = sqlite3.connect(sys.argv[1])
-acc = dict(db.execute("SELECT id, account_id FROM accounts"))
-usr = dict(db.execute("SELECT id, user_id FROM users"))
-ev = dict(db.execute("SELECT id, name FROM event_names"))
+sys.path.insert(0, sys.argv[1])
+from cwdb import cw_q, cw_bytes
+db = sys.argv[2]
+acc = dict(cw_q(db, "SELECT id, account_id FROM accounts"))
+usr = dict(cw_q(db, "SELECT id, user_id FROM users"))
+ev = dict(cw_q(db, "SELECT id, name FROM event_names"))
 out = []
-for a, day, n, cells in db.execute("SELECT account, day, events, cells FROM event_days"):
+for a, day, n, cells in cw_q(db, "SELECT account, day, events, cells FROM event_days"):
+    cells = cw_bytes(cells)
     total = 0
     for i in range(0, len(cells), 20):
         u, e, c, v = struct.unpack_from("<IIId", cells, i)
@@ -100,7 +104,7 @@ bad_file() {
   local name=$1 expected=$2
   shift 2
   local before after
-  before=$(sqlite3 "$DB" .dump | sha256sum)
+  before=$(cw_dump "$DB" | sha256sum)
   if ing "$@" >"$T/bad.txt" 2>&1; then
     bad "$name: bad file was accepted"
     return
@@ -113,7 +117,7 @@ bad_file() {
       sed 's/^/    got: /' "$T/bad.txt" | head -20
     fi
   done <<<"$expected"
-  after=$(sqlite3 "$DB" .dump | sha256sum)
+  after=$(cw_dump "$DB" | sha256sum)
   same "$name: bad file changed nothing" "$before" "$after"
 }
 
@@ -186,7 +190,7 @@ same "zendesk: tickets" "101|9001|U-ann|2024-06-03 09:12:00|2024-06-03 15:40:00|
 107|9001|U-ann|2024-06-13 09:00:00|2024-06-13 10:00:00|introductory|low|5
 108|9002||2024-06-14 11:00:00||billing|normal|" "$(q "$TICKETS")"
 same "zendesk: provisioned requester" "U-dee|9001|2024-06-12 13:00:00" \
-  "$(q "SELECT u.user_id, a.account_id, datetime(u.provisioned_at,'unixepoch') FROM users u JOIN accounts a ON a.id=u.account WHERE u.user_id='U-dee'")"
+  "$(q "SELECT u.user_id, a.account_id, $(cw_datetime u.provisioned_at) FROM users u JOIN accounts a ON a.id=u.account WHERE u.user_id='U-dee'")"
 bad_file "zendesk bad" "bad.csv:3: field 'account_id' (column 'Organization'): account_by_name: no account named 'Vandelay Industries'
 bad.csv:4: field 'opened_at' (column 'Created at'): '2024-13-01 10:00:00' is an impossible date or time
 bad.csv:5: field 'satisfaction' (column 'Satisfaction Score'): 'Great' is not in the value map (add it, or *=value)
@@ -204,7 +208,7 @@ closed_at.zone = Europe/Berlin
 EOF
 must "zendesk zone" --config "$T/tz.conf" --source zendesk_berlin "$V/zendesk/tickets.csv"
 same "zendesk: zone" "101|2024-06-03 07:12:00|2024-06-03 13:40:00" \
-  "$(q "SELECT ticket_id, datetime(opened_at,'unixepoch'), datetime(closed_at,'unixepoch') FROM tickets WHERE ticket_id='101'")"
+  "$(q "SELECT ticket_id, $(cw_datetime opened_at), $(cw_datetime closed_at) FROM tickets WHERE ticket_id='101'")"
 
 # ---------------------------------------------------------------- Segment
 # group (U-ann -> 9001) after her identify, group (U-bob -> 9002) before his:
@@ -261,11 +265,11 @@ if grep -q "error: .*bad.jsonl:6:" "$T/bad.txt"; then bad "segment bad: the anon
 #  sub_6 incomplete_expired: filtered.
 base stripe
 must stripe --preset stripe --data-end 2025-06-30 "$V/stripe/subscriptions.json"
-PERIODS="SELECT a.account_id, p.product, coalesce(p.line_id,''), date(p.period_start,'unixepoch'),
-  coalesce(date(p.period_end,'unixepoch'),''), p.amount_minor, p.quantity, p.interval_unit,
-  p.interval_count, coalesce(p.discount_percent,''), coalesce(p.discount_minor,''), p.currency
+PERIODS="SELECT a.account_id, p.product, coalesce(p.line_id,''), $(cw_date p.period_start),
+  coalesce($(cw_date p.period_end),''), p.amount_minor, p.quantity, p.interval_unit,
+  p.interval_count, coalesce(CAST(p.discount_percent AS TEXT),''), coalesce(CAST(p.discount_minor AS TEXT),''), p.currency
   FROM subscription_periods p JOIN accounts a ON a.id = p.account ORDER BY 1, 3"
-SUBS="SELECT a.account_id, date(s.effective_at,'unixepoch'), s.mrr_minor, s.seats, coalesce(s.plan,''),
+SUBS="SELECT a.account_id, $(cw_date s.effective_at), s.mrr_minor, s.seats, coalesce(s.plan,''),
   coalesce(s.billing_period,''), s.origin FROM subscriptions s JOIN accounts a ON a.id = s.account ORDER BY 1, 2"
 same "stripe: periods" "9001|prod_QauditLogAddon|si_AcmeAudit|2024-06-01|2025-07-01|2000|1|month|1||500|USD
 9001|prod_QcoreSeatPlan|si_AcmeCore|2024-01-15|2025-07-15|5000|25|month|1|20.0||USD
@@ -296,7 +300,7 @@ same "stripe: data end today" "9001|2024-01-15|100000|25
 9003|2024-05-20|15000|3
 9003|2025-11-20|0|0
 9004|2023-11-02|9900|1
-9004|2024-09-30|0|0" "$(q "SELECT a.account_id, date(s.effective_at,'unixepoch'), s.mrr_minor, s.seats FROM subscriptions s JOIN accounts a ON a.id=s.account ORDER BY 1, 2")"
+9004|2024-09-30|0|0" "$(q "SELECT a.account_id, $(cw_date s.effective_at), s.mrr_minor, s.seats FROM subscriptions s JOIN accounts a ON a.id=s.account ORDER BY 1, 2")"
 
 # The same objects without metadata, as JSON Lines: customers -> accounts
 # through a two-column table (.table), overriding the preset's account_id.
@@ -316,7 +320,7 @@ same "stripe: periods through the table" "9001|prod_QcoreSeatPlan|si_AcmeSeats2|
 same "stripe: derived through the table" "9001|2025-02-01|25000|5|prod_QcoreSeatPlan|monthly|periods
 9002|2024-09-01|4000|2|prod_QauditLogAddon|monthly|periods
 9002|2025-01-15|0|0|prod_QauditLogAddon|monthly|periods" "$(q "$SUBS")"
-DB=$T/stripe.db
+DB=$(cw_db "$T/stripe")
 bad_file "stripe bad" "bad.jsonl:1: field 'account_id' (path 'customer'): unknown account 'cus_PNobody1' (ingest accounts first)
 bad.jsonl:2: field 'interval' (path 'each.price.recurring.interval'): 'fortnight' is not one of month|year|week|day
 bad.jsonl:3: field 'amount_minor' (path 'each.price.unit_amount'): must be an integer amount in minor units (cents), got '50.00'
@@ -354,7 +358,7 @@ same "stripe csv: derived subscriptions" "9001|2024-01-15|125000|25|prod_QcoreSe
 9004|2023-11-02|9900|1|prod_QstarterPlan|monthly|periods
 9004|2024-09-30|0|0|prod_QstarterPlan|monthly|periods" "$(q "$SUBS")"
 same "stripe csv: time of day kept" "2024-01-15 10:22:00|2024-09-30 08:45:00" \
-  "$(q "SELECT (SELECT datetime(period_start,'unixepoch') FROM subscription_periods WHERE line_id='sub_1DashAcmeCore'), (SELECT datetime(period_end,'unixepoch') FROM subscription_periods WHERE line_id='sub_1DashUmbrella')")"
+  "$(q "SELECT (SELECT $(cw_datetime period_start) FROM subscription_periods WHERE line_id='sub_1DashAcmeCore'), (SELECT $(cw_datetime period_end) FROM subscription_periods WHERE line_id='sub_1DashUmbrella')")"
 bad_file "stripe csv bad" "bad.csv:2: field 'account_id' (column 'Customer ID'): unknown account 'cus_PNobody1' (ingest accounts first)
 bad.csv:3: field 'interval' (column 'Interval'): 'fortnight' is not one of month|year|week|day
 bad.csv:4: field 'amount_minor' (column 'Amount'): '9,90' is not an amount of money
@@ -373,12 +377,12 @@ EOF
 must "stripe csv table" --config "$T/table2.conf" --source billing --data-end 2025-06-30 "$V/stripe/subscriptions.csv"
 same "stripe csv: periods through the table" "$csv_periods" "$(q "$PERIODS" 2>&1)"
 # A file that no section of a source reads (each declares another format).
-before=$(sqlite3 "$DB" .dump | sha256sum)
+before=$(cw_dump "$DB" | sha256sum)
 if ing --preset zendesk "$V/segment/events.jsonl" >"$T/nf.txt" 2>&1; then
   bad "a JSON file through a CSV-only preset was accepted"
 elif grep -qF "events.jsonl: no section of source zendesk reads JSON files (each declares another format)" "$T/nf.txt"; then ok
 else bad "no section: unexpected message"; sed 's/^/    /' "$T/nf.txt"; fi
-same "no section: nothing changed" "$before" "$(sqlite3 "$DB" .dump | sha256sum)"
+same "no section: nothing changed" "$before" "$(cw_dump "$DB" | sha256sum)"
 
 # --------------------------------------------- Mixpanel, Amplitude, PostHog
 # The same five product events in each vendor's shape: U-ann's export on
@@ -473,7 +477,7 @@ bad.csv:4: field 'account_id' (column 'account_id'): unknown account '9999' (ing
 bad.csv:5: field 'responded_at' (column 'Submit Date (UTC)'): '03/06/2024 10:00' does not match the format '%Y-%m-%d %H:%M:%S'" --preset typeform "$V/typeform/bad.csv"
 
 # ------------------------------------------------------------- round trip
-# A simulated world, ingested natively (a.db) and through the presets (b.db)
+# A simulated world, ingested natively (fresh a) and through the presets (b)
 # after tests/export_shapes.py wrote it in the vendors' shapes:
 #   accounts      -> HubSpot companies CSV         (--preset hubspot)
 #   users, events -> Segment JSON Lines            (--preset segment)
@@ -515,11 +519,11 @@ rt() { # NAME QUERY
 rt accounts "$ACCOUNTS"
 rt users "SELECT u.user_id, a.account_id, coalesce(u.email,''), coalesce(u.role,''),
   coalesce(u.department,''), u.provisioned_at FROM users u JOIN accounts a ON a.id = u.account ORDER BY 1"
-rt tickets "SELECT t.ticket_id, a.account_id, coalesce(u.user_id,''), t.opened_at, coalesce(t.closed_at,''),
+rt tickets "SELECT t.ticket_id, a.account_id, coalesce(u.user_id,''), t.opened_at, coalesce(CAST(t.closed_at AS TEXT),''),
   t.category, coalesce(t.priority,'') FROM tickets t JOIN accounts a ON a.id = t.account
   LEFT JOIN users u ON u.id = t.user ORDER BY 1"
-rt surveys "SELECT s.survey_id, a.account_id, coalesce(u.user_id,''), s.type, coalesce(s.responded_at,''),
-  coalesce(s.score,''), coalesce(s.reason,''), coalesce(s.comment,'') FROM surveys s
+rt surveys "SELECT s.survey_id, a.account_id, coalesce(u.user_id,''), s.type, coalesce(CAST(s.responded_at AS TEXT),''),
+  coalesce(CAST(s.score AS TEXT),''), coalesce(s.reason,''), coalesce(s.comment,'') FROM surveys s
   JOIN accounts a ON a.id = s.account LEFT JOIN users u ON u.id = s.user ORDER BY 1"
 rt subscriptions "SELECT a.account_id, s.effective_at, s.mrr_minor, s.seats FROM subscriptions s
   JOIN accounts a ON a.id = s.account ORDER BY 1, 2"

@@ -30,6 +30,7 @@
 # usage: soak.sh path/to/churnwatch path/to/tests
 # short run: SOAK_DAYS=5 SOAK_DAY_SECONDS=12 tests/soak.sh build/churnwatch tests
 set -uo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 HERE=$(realpath "$2")
 
@@ -54,7 +55,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   sleep 0.3
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  if [ -n "${SOAK_KEEP:-}" ]; then echo "soak: kept $T"; else rm -rf "$T"; fi
+  if [ -n "${SOAK_KEEP:-}" ]; then echo "soak: kept $T"; else cw_db_cleanup; rm -rf "$T"; fi
 }
 trap cleanup EXIT
 trap 'bad "interrupted (a signal, or the watchdog)"; finish' INT TERM
@@ -91,10 +92,11 @@ log "simulate $ACCOUNTS accounts, seed $SEED; day 0 = $DAY0, $DAYS days"
   die "simulate"
 python3 "$HERE/soak_split.py" world split "$DAY0" "$DAYS" || die "split"
 rm -rf world
-"$BIN" init --db d.db >/dev/null 2>&1
-"$BIN" ingest --db d.db --progress never --quiet split/history/*.csv >ingest.out 2>&1 || die "ingest history: $(cat ingest.out)"
+DB_d=$(cw_db d)
+"$BIN" init --db "$DB_d" >/dev/null 2>&1
+"$BIN" ingest --db "$DB_d" --progress never --quiet split/history/*.csv >ingest.out 2>&1 || die "ingest history: $(cat ingest.out)"
 FIRST_METRICS=$(date -u -d "$WSTART + 5 days" +%F)
-"$BIN" metrics --db d.db --from "$FIRST_METRICS" --to "$(date -u -d "$DAY0 - 1 day" +%F)" --every 7d --quiet \
+"$BIN" metrics --db "$DB_d" --from "$FIRST_METRICS" --to "$(date -u -d "$DAY0 - 1 day" +%F)" --every 7d --quiet \
   --format csv >/dev/null 2>metrics.err || die "metrics: $(cat metrics.err)"
 
 # --- configuration: webhooks to the chaos receiver ------------------------------
@@ -108,7 +110,7 @@ read -r HP SP <ports
 {
   cat <<EOF
 [store]
-db = d.db
+db = $DB_d
 ; a page cache smaller than the database, so serve's RSS shows leaks, not
 ; the cache filling as the database grows (each reader takes the same)
 cache_mib = 8
@@ -152,11 +154,11 @@ export CHURNWATCH_CONFIG=$T/cw.conf
 "$BIN" check-config >cc.out 2>&1 || die "check-config: $(cat cc.out)"
 # day 0: the base's existing problems open without messaging anyone
 "$BIN" run --as-of "$DAY0" --deliver no --backfill --quiet >run0.out 2>&1 || die "run day 0: $(cat run0.out)"
-ok "setup: world, history ingested, metrics, day 0 backfilled ($(sqlite3 d.db 'SELECT count(*) FROM alerts') alerts)"
+ok "setup: world, history ingested, metrics, day 0 backfilled ($(cw_q "$DB_d" 'SELECT count(*) FROM alerts') alerts)"
 
 # --- the server and its load ------------------------------------------------------
-TOKEN=$("$BIN" token create --db d.db --role read --name soak) || die "token"
-"$BIN" serve --db d.db --listen 127.0.0.1:0 --threads "$SERVE_THREADS" >serve.out 2>serve.err &
+TOKEN=$("$BIN" token create --db "$DB_d" --role read --name soak) || die "token"
+"$BIN" serve --db "$DB_d" --listen 127.0.0.1:0 --threads "$SERVE_THREADS" >serve.out 2>serve.err &
 SPID=$!
 PIDS+=($SPID)
 for _ in $(seq 100); do grep -q 'http://127.0.0.1:' serve.out 2>/dev/null && break; sleep 0.05; done
@@ -178,7 +180,7 @@ if [ "$SLOW_CONNS" -gt 0 ]; then
   APID=$!
   PIDS+=($APID)
 fi
-FIRST_ACCOUNT=$(sqlite3 d.db 'SELECT account_id FROM accounts ORDER BY account_id LIMIT 1')
+FIRST_ACCOUNT=$(cw_q "$DB_d" 'SELECT account_id FROM accounts ORDER BY account_id LIMIT 1')
 cat >load.lua <<EOF
 local paths = {"/api/v1/accounts", "/api/v1/accounts?sort=mrr&order=desc", "/api/v1/facets",
   "/api/v1/alerts", "/api/v1/accounts/$FIRST_ACCOUNT", "/api/v1/reports/revenue",
@@ -215,15 +217,17 @@ for i in $(seq 1 "$DAYS"); do
   timeout 300 "$BIN" deliver --quiet >deliver.out 2>&1
   rc=$?
   [ $rc -le 1 ] || { DELIVFAIL=$((DELIVFAIL + 1)); echo "soak: deliver $day exit $rc: $(tail -n 3 deliver.out)"; }
-  ic=$(sqlite3 d.db 'PRAGMA integrity_check' 2>&1)
+  ic=$(cw_integrity "$DB_d" 2>&1)
   [ "$ic" = ok ] || { INTEG=$((INTEG + 1)); echo "soak: integrity $day: $ic" | head -n 5; }
-  fk=$(sqlite3 d.db 'PRAGMA foreign_key_check' 2>&1)
+  fk= # PostgreSQL enforces its foreign keys itself
+  cw_is_pg || fk=$(cw_q "$DB_d" 'PRAGMA foreign_key_check' 2>&1)
   [ -z "$fk" ] || { FKBAD=$((FKBAD + 1)); echo "soak: foreign keys $day: $fk" | head -n 5; }
-  NOW=$(sqlite3 d.db 'SELECT count(*) FROM outbox')
+  NOW=$(cw_q "$DB_d" 'SELECT count(*) FROM outbox')
   [ "$NOW" -ge "$PREV" ] || SHRUNK=$((SHRUNK + 1))
   PREV=$NOW
   if [ $((i % 5)) -eq 0 ] || [ "$i" -eq 1 ]; then
-    st=$(sqlite3 d.db "SELECT sum(status = 0), sum(status = 1), sum(status = 2) FROM outbox")
+    st=$(cw_q "$DB_d" "SELECT sum(CASE WHEN status = 0 THEN 1 ELSE 0 END), sum(CASE WHEN status = 1 THEN 1 ELSE 0 END),
+      sum(CASE WHEN status = 2 THEN 1 ELSE 0 END) FROM outbox")
     log "day $i ($day): outbox $NOW messages, pending|delivered|dead $st; last healthz probe $(tail -n1 probes.txt 2>/dev/null | cut -d' ' -f2) ms"
   fi
   rest=$(awk -v d="$DAY_SECONDS" -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN { r = d - (t1 - t0); print (r > 0 ? r : 0) }')
@@ -245,7 +249,7 @@ if [ -n "$APID" ]; then
   for _ in $(seq 50); do kill -0 "$APID" 2>/dev/null || break; sleep 0.1; done
 fi
 for _ in $(seq 20); do # bounded: backoff_max_s is 2 s
-  [ "$(sqlite3 d.db 'SELECT count(*) FROM outbox WHERE status = 0')" -eq 0 ] && break
+  [ "$(cw_q "$DB_d" 'SELECT count(*) FROM outbox WHERE status = 0')" -eq 0 ] && break
   sleep 2
   timeout 300 "$BIN" deliver --quiet >>drain.out 2>&1
 done
@@ -272,7 +276,7 @@ else
 fi
 check "serve stops cleanly on SIGTERM (in $(($(date +%s) - st0)) s)" "$src" 0
 
-if python3 "$HERE/soak_tools.py" reconcile d.db "$T" "$SECRET" >reconcile.out; then ok "$(grep '^ok:' reconcile.out | sed 's/^ok: //')"; else
+if python3 "$HERE/soak_tools.py" reconcile "$DB_d" "$T" "$SECRET" >reconcile.out; then ok "$(grep '^ok:' reconcile.out | sed 's/^ok: //')"; else
   bad "reconcile: $(grep -c '^FAIL' reconcile.out) problem(s)"
 fi
 grep -v '^ok:' reconcile.out

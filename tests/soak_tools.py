@@ -29,6 +29,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import cwdb  # noqa: E402
+
 stop = False
 
 
@@ -163,7 +166,10 @@ def check_reconcile(db, recv, secret):
     (HTTP) are matched by Idempotency-Key, e-mails by Message-ID, tasks by
     the tasks table, jsonl by the file."""
     fails = []
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    if cwdb.is_pg():
+        con = cwdb.connect(db)
+    else:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
     rows = con.execute("SELECT id, idem_key, action, payload, status, attempts, last_error FROM outbox").fetchall()
     tasks = con.execute("SELECT count(*) FROM tasks").fetchone()[0]
     con.close()

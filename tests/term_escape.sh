@@ -8,9 +8,10 @@
 # \xNN; csv and json written to a file or pipe keep the exact bytes (JSON
 # escaped as \u001b). usage: term_escape.sh path/to/churnwatch
 set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib/db.sh"
 BIN=$(realpath "$1")
 T=$(mktemp -d /tmp/cw-term-XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'cw_db_cleanup; rm -rf "$T"' EXIT
 cd "$T"
 fail() { echo "term_escape.sh: $*"; exit 1; }
 export CHURNWATCH_CONFIG=
@@ -25,8 +26,9 @@ printf 'account_id,name,segment,contract_start,seats,mrr_minor,currency,status\n
 
 # 1. ingest: the error quoting the value, on stderr.
 set +e
-"$BIN" init --db i.db >/dev/null 2>&1
-"$BIN" ingest --db i.db drop/zz_evil.csv >ingest.out 2>ingest.err
+DB_i=$(cw_db i)
+"$BIN" init --db "$DB_i" >/dev/null 2>&1
+"$BIN" ingest --db "$DB_i" drop/zz_evil.csv >ingest.out 2>ingest.err
 rc=$?
 set -e
 [ $rc -eq 1 ] || fail "ingest of a bad enum: exit $rc, want 1"
@@ -34,43 +36,46 @@ clean ingest.err "ingest error"
 grep -qF "field 'status': 'act\\x1b]0;pwned\\x07ive'" ingest.err || fail "ingest error: $(cat ingest.err)"
 
 # 2. the daily run quarantines the row; its log is escaped too.
-"$BIN" init --db r.db >/dev/null 2>&1
-"$BIN" run --db r.db --drop drop --skip-bad --as-of 2025-05-01 --deliver no >run.out 2>run.err ||
+DB_r=$(cw_db r)
+"$BIN" init --db "$DB_r" >/dev/null 2>&1
+"$BIN" run --db "$DB_r" --drop drop --skip-bad --as-of 2025-05-01 --deliver no >run.out 2>run.err ||
   { cat run.err; fail "run failed"; }
 clean run.err "run log"
 grep -qF 'pwned' run.err || true
-[ "$(sqlite3 r.db "SELECT count(*) FROM accounts WHERE account_id = 'X2'")" -eq 1 ] || fail "X2 not stored"
+[ "$(cw_q "$DB_r" "SELECT count(*) FROM accounts WHERE account_id = 'X2'")" -eq 1 ] || fail "X2 not stored"
 
 # 3. the quarantine: the table is escaped, csv/json to a file are exact.
-"$BIN" quarantine list --db r.db >q.table
+"$BIN" quarantine list --db "$DB_r" >q.table
 clean q.table "quarantine table"
 grep -qF 'act\x1b]0;pwned\x07ive' q.table || fail "quarantine table: $(cat q.table)"
-"$BIN" quarantine list --db r.db --format json >q.json
+"$BIN" quarantine list --db "$DB_r" --format json >q.json
 grep -qF 'act\u001b]0;pwned\u0007ive' q.json || fail "quarantine json: $(cat q.json)"
 python3 -c 'import json,sys
 rows = json.load(open(sys.argv[1], encoding="utf-8"))
 assert any("act\x1b]0;pwned\x07ive" in r["record"] and "Evil\x9b31m" in r["record"] for r in rows), rows' \
   q.json || fail "quarantine json is not exact"
-"$BIN" quarantine list --db r.db --format csv >q.csv
+"$BIN" quarantine list --db "$DB_r" --format csv >q.csv
 LC_ALL=C grep -qaF "$(printf 'act\x1b]0;pwned\x07ive')" q.csv || fail "quarantine csv is not exact"
 
 # 4. stored text with control bytes (written behind churnwatch's back): the
 # account name and an alert's note and actor, in `alerts ack/show/list`.
-id=$(sqlite3 r.db "SELECT min(id) FROM alerts")
-acct=$(sqlite3 r.db "SELECT account FROM alerts WHERE id = $id")
-sqlite3 r.db "UPDATE accounts SET name = 'Evil' || char(27) || ']0;pwned' || char(7) || ' Co' || char(155) WHERE id = $acct"
-"$BIN" alerts ack "$id" --db r.db --by "$(printf 'eve\x1b[2J')" --note "$(printf 'ok\x07\x7f\r')" >ack.out 2>&1
+id=$(cw_q "$DB_r" "SELECT min(id) FROM alerts")
+acct=$(cw_q "$DB_r" "SELECT account FROM alerts WHERE id = $id")
+ch=char # chr() on PostgreSQL
+cw_is_pg && ch=chr
+cw_q "$DB_r" "UPDATE accounts SET name = 'Evil' || $ch(27) || ']0;pwned' || $ch(7) || ' Co' || $ch(155) WHERE id = $acct"
+"$BIN" alerts ack "$id" --db "$DB_r" --by "$(printf 'eve\x1b[2J')" --note "$(printf 'ok\x07\x7f\r')" >ack.out 2>&1
 clean ack.out "alerts ack"
-"$BIN" alerts show "$id" --db r.db >show.out
+"$BIN" alerts show "$id" --db "$DB_r" >show.out
 clean show.out "alerts show"
 grep -qF 'Evil\x1b]0;pwned\x07 Co\xc2\x9b' show.out || fail "alerts show name: $(cat show.out)"
 grep -qF 'eve\x1b[2J' show.out && grep -qF 'ok\x07\x7f\x0d' show.out || fail "alerts show history: $(cat show.out)"
-"$BIN" alerts list --db r.db >list.out
+"$BIN" alerts list --db "$DB_r" >list.out
 clean list.out "alerts list"
 
 # 5. on a terminal even csv is escaped (a person reads it there).
 if command -v script >/dev/null 2>&1; then
-  script -qec "$BIN quarantine list --db r.db --format csv" /dev/null >tty.out </dev/null || true
+  script -qec "$BIN quarantine list --db '$DB_r' --format csv" /dev/null >tty.out </dev/null || true
   tr -d '\r' <tty.out >tty.txt
   clean tty.txt "csv on a terminal"
   grep -qF 'act\x1b]0;pwned\x07ive' tty.txt || fail "csv on a terminal: $(cat tty.txt)"

@@ -9,6 +9,7 @@
 # cannot start at all; every other problem fails.
 # usage: run.sh path/to/churnwatch BUILD_DIR [WORLD]
 set -uo pipefail
+. "$(dirname "$(realpath "$0")")/../lib/db.sh"
 BIN=$(realpath "$1")
 BUILD=$(realpath "$2")
 WORLD=${3:-}
@@ -23,7 +24,7 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 T=$(mktemp -d /tmp/cw-browser-XXXXXX)
 SERVER=
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; cw_db_cleanup; rm -rf "$T"; }
 trap cleanup EXIT
 if [ -n "$WORLD" ]; then
   python3 "$HERE/../serve/world.py" copy "$WORLD" "$T" || { echo "FAIL: copying the world"; exit 1; }
@@ -32,14 +33,17 @@ else
     python3 "$HERE/../serve/world.py" copy "$T/world-src" "$T" || { echo "FAIL: building the world"; exit 1; }
   WORLD=$T/world-src
 fi
+[ -f "$T/world-src/db" ] && cw_db_adopt "$(cat "$T/world-src/db")"
+cw_db_adopt "$(cat "$T/db")" # world.py's copy: this test drops it
+DB=$(cat "$T/db")
 python3 "$HERE/../serve/world.py" expect "$WORLD" >"$T/expect.json" || { echo "FAIL: expected values"; exit 1; }
 export CHURNWATCH_CONFIG=
-"$BIN" serve --db "$T/w.db" --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
+"$BIN" serve --db "$DB" --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
 SERVER=$!
 for _ in $(seq 50); do grep -qs "http://" "$T/serve.out" && break; sleep 0.1; done
 URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/serve.out") || { echo "FAIL: server did not start"; cat "$T/serve.err"; exit 1; }
 mkdir -p "$BUILD/browser-artifacts"
-"$BIN" report html --db "$T/w.db" --out "$T/report.html" --accounts 5 || { echo "FAIL: report html"; exit 1; }
+"$BIN" report html --db "$DB" --out "$T/report.html" --accounts 5 || { echo "FAIL: report html"; exit 1; }
 node "$HERE/dashboard.mjs" "$URL" "$(cat "$T/read.token")" "$(cat "$T/write.token")" \
   "$CHROMIUM" "$BUILD/browser-artifacts" "$T/report.html" "$T/expect.json"
 rc=$?

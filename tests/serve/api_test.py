@@ -11,7 +11,7 @@ atomicity, that requests keep succeeding while `churnwatch ingest` writes,
 and the data of each endpoint against values worked out independently:
 counts and MRR recomputed from the simulated CSV files, the risk order and
 an account's page against the scores, predictions and metric rows read with
-sqlite3, a stock rule's alerts recomputed from its condition, and the
+cwdb (tests/lib), a stock rule's alerts recomputed from its condition, and the
 backtest's scorecard AUC recomputed with the Mann-Whitney formula from the
 stored scores and labels derived from subscriptions.csv.
 """
@@ -22,7 +22,6 @@ import math
 import os
 import shutil
 import signal
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import urllib.error
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import world  # noqa: E402
+import cwdb  # noqa: E402  (tests/lib, on the path through world)
 
 BIN = os.path.realpath(sys.argv[1])
 WORLD = sys.argv[2] if len(sys.argv) > 2 else None
@@ -107,7 +107,7 @@ def main():
         db, tok, w = world.prepare(BIN, d, WORLD)
         server, base = world.start(BIN, db, "--max-body", "64K", "--max-ingest-body", "2M")
         R, W = tok["read"], tok["write"]
-        con = sqlite3.connect(db)
+        con = cwdb.connect(db)
         sday = con.execute("SELECT max(day) FROM scores").fetchone()[0]
         naccounts = con.execute("SELECT count(*) FROM accounts").fetchone()[0]
         csv_accounts = {a["account_id"]: a for a in world.read_csv(w, "accounts.csv")}
@@ -273,8 +273,8 @@ def main():
         s, _, p2 = req(base, "/api/v1/accounts?sort=name&limit=10&offset=10", token=R)
         names = [r[0] for r in con.execute("SELECT name FROM accounts ORDER BY name, id LIMIT 20")]
         check([a["name"] for a in p1["items"] + p2["items"]] == names, "name sort and pagination")
-        nq = con.execute("SELECT count(*) FROM accounts WHERE instr(lower(name), 'group') > 0 "
-                         "OR instr(lower(account_id), 'group') > 0").fetchone()[0]
+        nq = con.execute("SELECT count(*) FROM accounts WHERE lower(name) LIKE '%group%' "
+                         "OR lower(account_id) LIKE '%group%'").fetchone()[0]
         s, _, b = req(base, "/api/v1/accounts?q=GROUP&limit=500", token=R)
         check(b["total"] == nq and all("group" in a["name"].lower() for a in b["items"]),
               f"search: {b['total']} vs {nq}")
@@ -318,6 +318,7 @@ def main():
         for dday, blob in con.execute(
                 "SELECT m.day, m.vals FROM account_metrics m JOIN accounts a ON a.id = m.account"
                 " WHERE a.account_id = ?", (aid,)):
+            blob = cwdb.cw_bytes(blob)
             vals = struct.unpack(f"<{len(blob) // 8}d", blob)
             stored_rows[dday] = [None if math.isnan(x) else x for x in vals]
         names = b["metrics"]["names"]
@@ -531,7 +532,7 @@ def main():
         check('status="401"' in b and 'status="413"' in b, "error statuses counted")
 
         # ---- an empty database: no alert, nothing scored ----------------------
-        edb = os.path.join(d, "empty.db")
+        edb = cwdb.cw_db("empty", d)
         world.run(BIN, "init", "--db", edb)
         et = world.run(BIN, "token", "create", "--db", edb, "--role", "write").stdout.strip()
         es, ebase = world.start(BIN, edb)

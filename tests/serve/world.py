@@ -10,17 +10,20 @@ so the database holds what the product itself writes: scores of every
 snapshot, two trained models (the better one active), three backtests, the
 run day's snapshot, scores and predictions, and the stock rules' alerts.
 Tests then assert values they compute themselves from the simulated CSV
-files (helpers below) or read back with sqlite3.
+files (helpers below) or read back from the database (tests/lib/cwdb.py).
 
 ctest builds it once (test serve_world, a FIXTURES_SETUP of the serve
 label) into build/serve-world; each test copies the database (SQLite's
-backup API) into its own temporary directory, so what one test writes does
-not reach another.
+backup API; createdb -T on PostgreSQL) into its own temporary directory, so
+what one test writes does not reach another. DIR/db names the database for
+--db: DIR/w.db, or with CW_TEST_BACKEND=pg a PostgreSQL database's URI (the
+world's kept, and dropped when built again; a copy made by the `copy`
+command kept too, for its caller to drop).
 
 usage as a script:
-  world.py build CHURNWATCH DIR   -> DIR/w.db, DIR/world/*.csv, DIR/read.token,
+  world.py build CHURNWATCH DIR   -> DIR/w.db, DIR/db, DIR/world/*.csv, DIR/read.token,
                                      DIR/write.token (DIR is emptied first)
-  world.py copy WORLD DIR         -> DIR/w.db, DIR/read.token, DIR/write.token
+  world.py copy WORLD DIR         -> DIR/w.db, DIR/db, DIR/read.token, DIR/write.token
   world.py expect WORLD           -> prints the browser test's expected values (JSON)
 """
 import csv
@@ -32,6 +35,9 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cwdb  # noqa: E402
 
 SEED = 11
 ACCOUNTS = 250
@@ -54,7 +60,9 @@ def build(binary, d):
     simulated world directory)."""
     os.makedirs(d, exist_ok=True)
     w = os.path.join(d, "world")
-    db = os.path.join(d, "w.db")
+    db = cwdb.cw_db("w", d, keep=True)
+    with open(os.path.join(d, "db"), "w") as f:
+        f.write(db)
     run(binary, "simulate", "--accounts", str(ACCOUNTS), "--months", str(MONTHS), "--seed",
         str(SEED), "--start", START, "--out", w)
     csvs = sorted(os.path.join(w, f) for f in os.listdir(w) if f.endswith(".csv"))
@@ -75,16 +83,28 @@ def build(binary, d):
     return db, tokens, w
 
 
-def copy(world_dir, d):
+def world_db(world_dir):
+    """The --db of a built world."""
+    with open(os.path.join(world_dir, "db")) as f:
+        return f.read().strip()
+
+
+def copy(world_dir, d, keep=False):
     """Copies a built world's database and tokens into d; returns (db,
-    tokens, simulated world directory, left where it is: read only)."""
+    tokens, simulated world directory, left where it is: read only). The
+    PostgreSQL copy is dropped when this process ends unless keep."""
     os.makedirs(d, exist_ok=True)
-    db = os.path.join(d, "w.db")
-    src = sqlite3.connect(os.path.join(world_dir, "w.db"))
-    dst = sqlite3.connect(db)
-    src.backup(dst)
-    dst.close()
-    src.close()
+    if cwdb.is_pg():
+        db = cwdb.cw_db_clone(world_db(world_dir), "w", d, keep=keep)
+    else:
+        db = os.path.join(d, "w.db")
+        src = sqlite3.connect(os.path.join(world_dir, "w.db"))
+        dst = sqlite3.connect(db)
+        src.backup(dst)
+        dst.close()
+        src.close()
+    with open(os.path.join(d, "db"), "w") as f:
+        f.write(db)
     tokens = {}
     for role in ("read", "write"):
         with open(os.path.join(world_dir, f"{role}.token")) as f:
@@ -185,9 +205,9 @@ def auc(pairs):
 
 def expect(world_dir):
     """What the browser test checks, worked out here from the CSV files and
-    read back from the database with sqlite3 (not through churnwatch)."""
+    read back from the database (cwdb, not through churnwatch)."""
     w = os.path.join(world_dir, "world")
-    con = sqlite3.connect(os.path.join(world_dir, "w.db"))
+    con = cwdb.connect(world_db(world_dir))
     sday = con.execute("SELECT max(day) FROM scores").fetchone()[0]
     model = con.execute("SELECT id, name, meta FROM models WHERE active = 1").fetchone()
     # The risk order: probability descending, then score ascending, then id.
@@ -228,7 +248,7 @@ if __name__ == "__main__":
         shutil.rmtree(sys.argv[3], ignore_errors=True)
         build(sys.argv[2], sys.argv[3])
     elif cmd == "copy" and len(sys.argv) == 4:
-        copy(sys.argv[2], sys.argv[3])
+        copy(sys.argv[2], sys.argv[3], keep=True)
     elif cmd == "expect" and len(sys.argv) == 3:
         print(json.dumps(expect(sys.argv[2])))
     else:
