@@ -389,6 +389,14 @@ CW_API cw_status cw_run_log_begin(cw_store *st, int64_t day, int64_t at, int64_t
 CW_API cw_status cw_run_log_end(cw_store *st, int64_t id, int64_t at, int exit_code);
 /* The latest run into *out; *found = 0 when there was none. */
 CW_API cw_status cw_run_log_last(cw_store *st, cw_run_info *out, int *found);
+/* The store's backend: "sqlite" or "postgresql". */
+CW_API const char *cw_store_backend(cw_store *st);
+/* Takes the run lock where the database keeps it (PostgreSQL: a session
+ * advisory lock, released when st is closed or the process dies), waiting
+ * up to wait_s seconds. *held = 1 taken, 0 another run holds it (holder,
+ * if not NULL, then names it), -1 the backend has none (SQLite: the CLI
+ * locks a file beside the database instead). */
+CW_API cw_status cw_store_run_lock(cw_store *st, double wait_s, int *held, char *holder, size_t n);
 
 /* How fresh the data is, per input kind (0 = none): the newest timestamp in
  * the stored rows of kinds that carry time (events: the start of the last

@@ -51,13 +51,11 @@ layer_rank() {
 # shared types down (issue 16); a new one fails the check:
 #  - util.c defines the store's packed-cell codec (cw_cell_*, store.h);
 #  - ingest writes through the store's interface (cw_store_ops, store.h);
-#  - the SQLite backend implements the SQL of scores, models, alerts and the
-#    outbox on those modules' own structs.
+#  - the SQLite backend implements the SQL of scores and models on those
+#    modules' own structs.
 layer_exceptions='
 lib/core/util.c -> store/store.h
 lib/ingest/ingest.c -> store/store.h
-lib/store/sqlite/sqlite_alerts.c -> alerts/alerts_int.h
-lib/store/sqlite/sqlite_outbox.c -> alerts/actions.h
 lib/store/sqlite/sqlite_model.c -> model/model_int.h
 lib/store/sqlite/sqlite_scores.c -> health/score_db.h
 '

@@ -2,7 +2,7 @@
  * cmd_deliver.c — `churnwatch deliver` (drain the outbox), `churnwatch
  * outbox` (list, show, retry and purge its messages) and `churnwatch tasks`
  * (the CSM task list the task action fills). Thin layers over deliver.c
- * and store/sqlite/sqlite_outbox.c; docs/actions.md explains the mechanics.
+ * and store/sql/store_outbox.c; docs/actions.md explains the mechanics.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"

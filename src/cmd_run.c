@@ -91,6 +91,8 @@ static int run_lock(const char *db, double wait_s, int *rc)
     *rc = 0;
     if (!db || !*db || strcmp(db, ":memory:") == 0)
         return -2; /* nothing on disk to share */
+    if (strncmp(db, "postgres://", 11) == 0 || strncmp(db, "postgresql://", 13) == 0)
+        return -2; /* the server keeps the lock: store_run_lock below */
     size_t n = strlen(db) + 10;
     char *path = malloc(n);
     if (!path) {
@@ -156,6 +158,26 @@ static int run_lock(const char *db, double wait_s, int *rc)
         return -1;
     }
     return fd;
+}
+
+/* The run lock of a store that keeps it itself (PostgreSQL, shared by
+ * several hosts: a file lock would only cover this one). Returns an exit
+ * code: EXIT_BUSY after printing the holder when another run has it. */
+static int store_run_lock(cw_store *st, double wait_s)
+{
+    int held;
+    char who[200];
+    cw_status s = cw_store_run_lock(st, wait_s, &held, who, sizeof who);
+    if (s != CW_OK) {
+        cli_error("run: %s", cw_store_why(st, s));
+        return cli_exit_code(s);
+    }
+    if (held == 0) {
+        cli_error("run: another run is in progress (%s)%s", who,
+                  wait_s > 0 ? ", still after --wait" : "");
+        return EXIT_BUSY;
+    }
+    return 0;
 }
 
 /* Ingests every export file directly in dir (sorted by name) in one run
@@ -346,6 +368,8 @@ int cmd_run(int argc, char **argv)
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);
+    if (rc == 0)
+        rc = store_run_lock(st, wait_s);
     /* The run log (docs/operations.md): its start now, its end and exit
      * code below; /metrics and `doctor` read the latest. */
     int64_t run_id = 0;

@@ -2,7 +2,7 @@
  * serve_api.c — the request handlers of `churnwatch serve`'s JSON API
  * (docs/api.md, docs/openapi.yaml) and the route table the transport
  * (serve_http.c) dispatches on. Handlers parse and bound their parameters,
- * call the read models of lib/store/sqlite/sqlite_api.c or the library's report
+ * call the read models of lib/store/sql/store_api.c or the library's report
  * and ingest functions, and map statuses to HTTP codes with a reason.
  */
 #define _GNU_SOURCE

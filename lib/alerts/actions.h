@@ -1,6 +1,7 @@
 /*
- * actions.h — action templates, the outbox and tasks (actions.c, deliver.c,
- * store/sqlite/sqlite_outbox.c).
+ * actions.h — action templates and the stock actions (actions.c,
+ * deliver.c). The outbox and task SQL the deliverer uses is in
+ * store/store_outbox.h.
  */
 #ifndef CW_ALERTS_ACTIONS_H
 #define CW_ALERTS_ACTIONS_H
@@ -9,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- actions.c / deliver.c / store/sqlite/sqlite_outbox.c ------------------- */
+/* ---- actions.c / deliver.c ---- */
 
 struct json_t;
 /* cw_template_render over a parsed payload (borrowed until the call
@@ -20,38 +21,5 @@ cw_status cw_template_render_json(const char *text, struct json_t *payload, cw_e
 int cw_email_address_ok(const char *s);
 /* "task", "email", … */
 const char *cw_action_type_name(cw_action_type t);
-
-/* A due outbox row as the deliverer claims it (strings malloc'd; freed by
- * cw_outbox_due_free). */
-typedef struct cw_due_row {
-    int64_t id;
-    char *idem_key, *action, *payload;
-    int attempts;
-} cw_due_row;
-/* Up to max pending rows due at now, by due time then id, after skipping
- * the first skip of them. *n rows in *out (caller frees with
- * cw_outbox_due_free). */
-cw_status cw_outbox_due(cw_store *st, int64_t now, int64_t skip, int max, cw_due_row **out, int *n);
-/* Frees the n rows of cw_outbox_due; accepts NULL. */
-void cw_outbox_due_free(cw_due_row *rows, int n);
-/* In the caller's transaction: counts one send to dest in the minute
- * window; *allowed = 0 (and nothing counted) when rate sends were already
- * made in that window. */
-cw_status cw_outbox_rate_take(cw_store *st, const char *dest, int64_t window, int rate,
-                              int *allowed);
-/* Claims row id for an attempt: attempts + 1, last_at = now, next_at =
- * lease_until, dest recorded; *claimed = 0 when another deliverer changed
- * the row since it was read (attempts no longer as read). */
-cw_status cw_outbox_claim(cw_store *st, int64_t id, int attempts_read, int64_t now,
-                          int64_t lease_until, const char *dest, int *claimed);
-/* Records an outcome: status CW_OUTBOX_PENDING with next_at (retry or a
- * deferral), DELIVERED (delivered_at = now) or DEAD, with error (may be
- * NULL). Autocommits unless a transaction is open. */
-cw_status cw_outbox_settle(cw_store *st, int64_t id, cw_outbox_status status, int64_t now,
-                           int64_t next_at, const char *error);
-/* Inserts a task (ignored when idem_key exists) in the caller's transaction. */
-cw_status cw_task_insert(cw_store *st, const char *idem_key, const char *account,
-                         const char *assignee, const char *title, const char *body, int64_t due_day,
-                         int64_t now);
 
 #endif /* CW_ALERTS_ACTIONS_H */

@@ -12,11 +12,11 @@
  * episode only moves forward, a closed one cannot reopen the same day, and
  * outbox keys are unique. docs/alerts.md describes the lifecycle.
  */
-#include "alerts/alerts_int.h"
 #include "alerts/rules_int.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "store/store_alerts.h"
 #include "alerts/expr.h"
 
 #include <jansson.h>
@@ -736,6 +736,11 @@ static cw_status on_play(const char *playbook, int control, int recovered, int c
     return CW_OK;
 }
 
+static int cmp_play(const void *a, const void *b)
+{
+    return strcmp(((const cw_play_row *)a)->playbook, ((const cw_play_row *)b)->playbook);
+}
+
 cw_status cw_plays_report(cw_store *st, int64_t from_day, int64_t to_day, int horizon_days,
                           cw_play_row **rows, int *nrows)
 {
@@ -748,6 +753,9 @@ cw_status cw_plays_report(cw_store *st, int64_t from_day, int64_t to_day, int ho
         free(p.rows);
         return s;
     }
+    /* byte order of the names, whatever the database's collation */
+    if (p.n > 1)
+        qsort(p.rows, (size_t)p.n, sizeof *p.rows, cmp_play);
     for (int i = 0; i < p.n; i++) {
         cw_play_row *r = &p.rows[i];
         cw_newcombe_diff(r->treated_churned, r->treated, r->control_churned, r->control, 1.959964,

@@ -21,6 +21,7 @@
 #include "core/mask.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "store/store_outbox.h"
 #include "alerts/actions.h"
 
 #include <curl/curl.h>

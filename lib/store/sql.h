@@ -59,10 +59,17 @@ enum {
 };
 
 typedef struct cw_stmt cw_stmt;
+typedef struct cw_bulk cw_bulk;
 typedef struct cw_sql_driver cw_sql_driver;
 
 /* Every backend's statement starts with this header. */
 struct cw_stmt {
+    const cw_sql_driver *drv;
+    cw_store *st;
+};
+
+/* Every backend's bulk insert (cw_sql_bulk_open) starts with this header. */
+struct cw_bulk {
     const cw_sql_driver *drv;
     cw_store *st;
 };
@@ -102,6 +109,18 @@ struct cw_sql_driver {
     /* The last error's message (never NULL) and code (CW_SQL_*). */
     const char *(*errmsg)(cw_store *st);
     int (*errcode)(cw_store *st);
+    /* Bulk insert (cw_sql_bulk_open below): the driver checks table and
+     * cols with cw_sql_bulk_columns. Values are copied; the errors are the
+     * driver's, as for step. */
+    int (*bulk_open)(cw_store *st, const char *table, const char *cols, int ncols, cw_bulk **out);
+    int (*bulk_i64)(cw_bulk *b, int64_t v);
+    int (*bulk_double)(cw_bulk *b, double v);
+    int (*bulk_text)(cw_bulk *b, const char *v, int len);
+    int (*bulk_blob)(cw_bulk *b, const void *v, size_t len);
+    int (*bulk_null)(cw_bulk *b);
+    int (*bulk_row)(cw_bulk *b);
+    int (*bulk_flush)(cw_bulk *b);
+    int (*bulk_close)(cw_bulk *b);
 };
 
 /* The backend of st, and its dialect. */
@@ -209,6 +228,79 @@ static inline int cw_sql_col_bytes(cw_stmt *q, int i)
     return q->drv->col_bytes(q, i);
 }
 
+/* ---- bulk insert ----
+ *
+ * Many new rows into one table, the fastest way each backend has: SQLite
+ * runs one persistent INSERT per row (inside the caller's transaction that
+ * is as fast as SQLite goes); PostgreSQL encodes the rows into a buffer and
+ * sends it with COPY … FROM STDIN when it holds PG_BULK_BYTES, at
+ * cw_sql_bulk_flush / cw_sql_bulk_close, and before any other statement
+ * runs on the connection (so a SELECT inside the loop sees every row
+ * appended so far, and a COMMIT commits them).
+ *
+ *     cw_bulk *b;
+ *     if (cw_sql_bulk_open(st, "account_metrics", "day,account,vals,trend", 4, &b) != CW_SQL_OK)
+ *         return cw_sql_fail(st, "account_metrics");
+ *     for (…) {
+ *         cw_sql_bulk_i64(b, day); cw_sql_bulk_i64(b, account);
+ *         cw_sql_bulk_blob(b, vals, n); cw_sql_bulk_null(b);
+ *         if (cw_sql_bulk_row(b) != CW_SQL_OK) …
+ *     }
+ *     rc = cw_sql_bulk_close(b);
+ *
+ * Fields are appended in the order of cols; cw_sql_bulk_row ends a row
+ * (it fails when the row has not exactly ncols fields). Values are copied.
+ *
+ * COPY cannot upsert: use it only for rows known to be new (after deleting
+ * a snapshot's rows, into a table created for them). A duplicate key fails
+ * the whole COPY — CW_SQL_CONSTRAINT, the message naming the table — at the
+ * call that flushed it, which may be a later cw_sql_step or cw_sql_exec on
+ * the connection; the caller's transaction is then failed as for any other
+ * error. Rows not yet flushed when an error is returned are dropped.
+ * Close every bulk before its store. */
+
+/* table: a lower-case identifier; cols: comma-separated lower-case
+ * identifiers (blanks allowed), quoted by the seam ("user" is fine). */
+int cw_sql_bulk_open(cw_store *st, const char *table, const char *cols, int ncols, cw_bulk **out);
+static inline int cw_sql_bulk_i64(cw_bulk *b, int64_t v)
+{
+    return b->drv->bulk_i64(b, v);
+}
+/* NaN and ±Inf are kept (as they are by cw_sql_bind_double). */
+static inline int cw_sql_bulk_double(cw_bulk *b, double v)
+{
+    return b->drv->bulk_double(b, v);
+}
+/* len -1: up to the NUL; NULL v: SQL NULL. */
+static inline int cw_sql_bulk_text(cw_bulk *b, const char *v, int len)
+{
+    return b->drv->bulk_text(b, v, len);
+}
+/* NULL v with len 0: SQL NULL. */
+static inline int cw_sql_bulk_blob(cw_bulk *b, const void *v, size_t len)
+{
+    return b->drv->bulk_blob(b, v, len);
+}
+static inline int cw_sql_bulk_null(cw_bulk *b)
+{
+    return b->drv->bulk_null(b);
+}
+static inline int cw_sql_bulk_row(cw_bulk *b)
+{
+    return b->drv->bulk_row(b);
+}
+/* Sends the rows appended so far (a no-op on SQLite, whose rows are
+ * inserted by cw_sql_bulk_row). */
+static inline int cw_sql_bulk_flush(cw_bulk *b)
+{
+    return b->drv->bulk_flush(b);
+}
+/* Flushes and frees b (also when the flush fails); accepts NULL. */
+static inline int cw_sql_bulk_close(cw_bulk *b)
+{
+    return b ? b->drv->bulk_close(b) : CW_SQL_OK;
+}
+
 /* ---- helpers shared by lib/store/sql/ ---- */
 
 /* Prepares sql into *q; on failure sets the store's error ("what: message")
@@ -225,5 +317,10 @@ cw_status cw_sql_fail(cw_store *st, const char *what);
 /* The first column of the first row of sql (no parameters) into *out;
  * *isnull = 1 (and *out = 0) when there is no row or it is NULL. */
 cw_status cw_sql_scalar_i64(cw_store *st, const char *sql, int64_t *out, int *isnull);
+/* The column list of a bulk insert, each name quoted: "a","b"; malloc'd.
+ * NULL with *err (malloc'd) when table or a column is not a lower-case
+ * identifier or the count is not ncols (lib/store/sql/bulk.c, which the
+ * drivers' tests link without the rest of the store). */
+char *cw_sql_bulk_columns(const char *table, const char *cols, int ncols, char **err);
 
 #endif /* CW_STORE_SQL_H */

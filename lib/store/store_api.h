@@ -1,7 +1,7 @@
 /*
  * store_api.h — the store's side of the read models of `churnwatch serve`'s
  * JSON API and of `churnwatch report html` (lib/api/api.h): the queries
- * that need SQL, implemented by the backend (store/sqlite/sqlite_api.c).
+ * that need SQL, implemented by the backend (store/sql/store_api.c).
  * Everything above the SQL (the accounts cache, its search and sort, the
  * reports, colour names, the JSON envelopes) is lib/api/.
  *
@@ -61,8 +61,10 @@ typedef struct cw_api_view {
 } cw_api_view;
 cw_status cw_store_api_view(cw_store *st, cw_api_view *v);
 
-/* A number that changes whenever another connection commits (SQLite's
- * PRAGMA data_version). */
+/* A number that changes whenever another connection commits: SQLite's
+ * PRAGMA data_version; on PostgreSQL a hash of the snapshot, which also
+ * changes on unrelated writes (store/sql/store_api.c). Compare it for
+ * equality only. */
 cw_status cw_store_data_version(cw_store *st, int64_t *out);
 
 /* One account with its filter and sort fields for the view. Strings are

@@ -1,6 +1,6 @@
 /*
  * test_api.c — API tokens (lib/store/sqlite/sqlite_tokens.c) and the read models
- * of the JSON API (lib/store/sqlite/sqlite_api.c) on a hand-made store: four
+ * of the JSON API (lib/store/sql/store_api.c) on a hand-made store: four
  * accounts with scores and predictions whose order, counts, MRR at risk,
  * renewal window and goal trajectory are worked out below by hand, the
  * in-memory list (cache) against the SQL-only path, and the alerts

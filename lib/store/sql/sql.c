@@ -87,3 +87,8 @@ cw_status cw_sql_scalar_i64(cw_store *st, const char *sql, int64_t *out, int *is
     cw_sql_finalize(q);
     return s;
 }
+
+int cw_sql_bulk_open(cw_store *st, const char *table, const char *cols, int ncols, cw_bulk **out)
+{
+    return cw_sql_driver_of(st)->bulk_open(st, table, cols, ncols, out);
+}

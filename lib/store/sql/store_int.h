@@ -61,9 +61,8 @@ struct cw_store {
     unsigned merge_set[CW_MERGE_SLOTS];
     cw_kind merge_kind[CW_MERGE_SLOTS];
     int merge_next;
-    cw_stmt *sql_slot[CW_STMT__COUNT];         /* cw_store_sql_slot */
-    struct sqlite3_stmt *slot[CW_STMT__COUNT]; /* cw_store_stmt_slot (SQLite only) */
-    cw_event_cell *scan_cells;                 /* scan_event_days' decoded cells */
+    cw_stmt *sql_slot[CW_STMT__COUNT]; /* cw_store_sql_slot */
+    cw_event_cell *scan_cells;         /* scan_event_days' decoded cells */
     size_t scan_cap;
     unsigned char *pack[2]; /* metric vectors packed as float64 */
     size_t pack_cap[2];
@@ -169,8 +168,7 @@ cw_status cw_op_load_provisional(cw_store *st,
 /* Opens (creating 0600 unless o->readonly) the database file at path into
  * st->conn with the handle's pragmas; the error is set on st. */
 cw_status cw_sqlite_open(cw_store *st, const char *path, const cw_store_opts *o);
-/* Closes st->conn (every cw_stmt of st finalized before) and the
- * statements of cw_store_stmt_slot. */
+/* Closes st->conn (every cw_stmt of st finalized before). */
 void cw_sqlite_close(cw_store *st);
 /* PRAGMA user_version; -1 when it cannot be read. */
 int cw_sqlite_user_version(cw_store *st);

@@ -230,12 +230,17 @@ cw_status cw_op_account_metrics_scan(cw_store *st, int64_t lo, int64_t hi, int64
 cw_status cw_op_user_metrics_put(cw_store *st, int64_t day, int64_t user, int64_t account,
                                  const double *vals, int n)
 {
+    /* On PostgreSQL the key has account too (the table is partitioned by
+     * it: store/pg/pg_ddl.c); a user belongs to one account, so the rows
+     * a key finds are the same. */
+    const char *sql = cw_sql_dialect(st) == CW_DIALECT_PG
+                          ? "INSERT INTO user_metrics(day,\"user\",account,vals) VALUES(?,?,?,?)"
+                            " ON CONFLICT(day,\"user\",account) DO UPDATE SET vals=excluded.vals"
+                          : "INSERT INTO user_metrics(day,\"user\",account,vals) VALUES(?,?,?,?)"
+                            " ON CONFLICT(day,\"user\") DO UPDATE SET account=excluded.account,"
+                            " vals=excluded.vals";
     cw_stmt **q = &st->q[CW_Q_UM_PUT];
-    cw_status s = cw_sql_lazy(st, q,
-                              "INSERT INTO user_metrics(day,\"user\",account,vals) VALUES(?,?,?,?)"
-                              " ON CONFLICT(day,\"user\") DO UPDATE SET account=excluded.account,"
-                              " vals=excluded.vals",
-                              "user metrics");
+    cw_status s = cw_sql_lazy(st, q, sql, "user metrics");
     if (s != CW_OK)
         return s;
     const unsigned char *a = pack(st, 0, vals, n);

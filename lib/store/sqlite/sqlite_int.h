@@ -20,10 +20,6 @@ struct sqlite3 *cw_store_sqlite(cw_store *st);
  * per queued message) are prepared once per connection into a slot and
  * finalized by cw_store_close. */
 typedef enum cw_stmt_slot { CW_STMT_OUTBOX_INSERT, CW_STMT__COUNT } cw_stmt_slot;
-struct sqlite3_stmt;
-struct sqlite3_stmt **cw_store_stmt_slot(cw_store *st, cw_stmt_slot slot);
-/* The same slots for files converted to the statement seam (store/sql.h):
- * finalized by cw_store_close. */
 cw_stmt **cw_store_sql_slot(cw_store *st, cw_stmt_slot slot);
 
 /* The run log and monitoring reads (sqlite_monitor.c), for the ops table. */

@@ -28,11 +28,6 @@ struct sqlite3 *cw_store_sqlite(cw_store *st)
     return st->drv == &cw_sqlite_driver ? DB(st) : NULL;
 }
 
-struct sqlite3_stmt **cw_store_stmt_slot(cw_store *st, cw_stmt_slot slot)
-{
-    return &st->slot[slot];
-}
-
 const char *cw_sqlite_error_class(cw_store *st, char *why, size_t n)
 {
     *why = '\0';
@@ -177,8 +172,6 @@ cw_status cw_sqlite_open(cw_store *st, const char *path, const cw_store_opts *o)
 
 void cw_sqlite_close(cw_store *st)
 {
-    for (int i = 0; i < CW_STMT__COUNT; i++)
-        sqlite3_finalize(st->slot[i]);
     sqlite3_close(DB(st));
     st->conn = NULL;
 }

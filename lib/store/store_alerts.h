@@ -1,11 +1,12 @@
 /*
- * alerts_int.h — the SQL side of alerts (store/sqlite/sqlite_alerts.c) as the
- * lifecycle code (alerts.c) uses it: entity look-ups, scores, episodes,
- * and the writes of one evaluation. Every function returns CW_OK or an
- * error with the message on the store.
+ * store/store_alerts.h — the SQL side of alerts (store/sql/store_alerts.c) as
+ * the lifecycle code (alerts/alerts.c) uses it: entity look-ups, scores,
+ * episodes, and the writes of one evaluation. It lives in the store so that
+ * the store includes nothing from the engines above it. Every function
+ * returns CW_OK or an error with the message on the store.
  */
-#ifndef CW_ALERTS_INT_H
-#define CW_ALERTS_INT_H
+#ifndef CW_STORE_STORE_ALERTS_H
+#define CW_STORE_STORE_ALERTS_H
 
 #include "churnwatch.h"
 
@@ -31,7 +32,7 @@ cw_status cw_alert_db_load_users(cw_store *st, cw_alert_db_users *u);
 /* Frees what *u holds. */
 void cw_alert_db_users_free(cw_alert_db_users *u);
 
-/* The catalogue's feature names in byte order, the numbering of the
+/* The catalogue's feature names in byte (strcmp) order, the numbering of the
  * user_stop_feature metric (docs/metrics.md). *names is freed with
  * cw_alert_db_names_free. */
 cw_status cw_alert_db_load_feature_names(cw_store *st, char ***names, int64_t *n);
@@ -91,10 +92,12 @@ cw_status cw_alert_db_get_status(cw_store *st, int64_t id, int *status, int *fou
 
 /* Alerts with a play assignment opened in [from, to] (-1 = open) and at
  * least horizon days before the last evaluated day: fn(playbook, control,
- * recovered = auto-resolved, churned within horizon days of opening). */
+ * recovered = auto-resolved, churned within horizon days of opening). The
+ * rows of one playbook come one after another; the order of the playbooks
+ * is the database's collation (PostgreSQL's need not be byte order). */
 cw_status cw_alert_db_scan_plays(cw_store *st, int64_t from, int64_t to, int horizon,
                                  cw_status (*fn)(const char *playbook, int control, int recovered,
                                                  int churned, void *ud),
                                  void *ud);
 
-#endif
+#endif /* CW_STORE_STORE_ALERTS_H */
