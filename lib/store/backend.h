@@ -10,6 +10,9 @@
 /* The backend handle behind st: a sqlite3 * or the PG driver's connection. */
 void *cw_store_conn(cw_store *st);
 
+/* ---- SQLite (lib/store/sqlite/) ---- */
+extern const cw_sql_driver cw_sqlite_driver;
+
 /* ---- PostgreSQL (lib/store/pg/) ---- */
 extern const cw_sql_driver cw_pg_driver;
 /* Connects with a libpq connection string or URI (postgres://,

@@ -29,10 +29,10 @@ uint64_t cw_load_le64(const unsigned char *p);
 /* Writes v little-endian at p. */
 void cw_store_le64(unsigned char *p, uint64_t v);
 
-/* The operations ingest needs from a store. The SQLite backend implements
- * them in store/sqlite/sqlite_store.c; a PostgreSQL backend implements the same table so
- * that no caller changes. Every function returns CW_OK or an error with the
- * message kept on the store (cw_store_errmsg). */
+/* The operations ingest needs from a store, implemented once for every
+ * backend in store/sql/store*.c over the statement seam (store/sql.h), so
+ * that no caller knows SQLite from PostgreSQL. Every function returns CW_OK
+ * or an error with the message kept on the store (cw_store_errmsg). */
 typedef struct cw_store_ops {
     cw_status (*begin)(cw_store *st);
     cw_status (*commit)(cw_store *st);

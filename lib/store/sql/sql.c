@@ -69,15 +69,17 @@ cw_status cw_sql_step_done(cw_store *st, cw_stmt *q, const char *what)
 
 cw_status cw_sql_step_id(cw_store *st, cw_stmt *q, int64_t *id, const char *what)
 {
+    *id = -1;
     int rc = cw_sql_step(q);
-    if (rc == CW_SQL_DONE)
-        return cw_store_set_error(st, CW_ERR_DB, "%s: no id returned", what);
-    if (rc != CW_SQL_ROW)
-        return cw_sql_fail(st, what);
-    *id = cw_sql_col_i64(q, 0);
-    /* SQLite made the change on the first step; the second ends the
-     * statement so that it holds no lock. */
-    return cw_sql_step(q) == CW_SQL_DONE ? CW_OK : cw_sql_fail(st, what);
+    if (rc == CW_SQL_ROW) {
+        *id = cw_sql_col_i64(q, 0);
+        /* SQLite made the change on the first step; the second ends the
+         * statement so that it holds no lock. */
+        rc = cw_sql_step(q);
+    }
+    cw_status s = rc == CW_SQL_DONE ? CW_OK : cw_sql_fail(st, what);
+    cw_sql_reset(q);
+    return s;
 }
 
 cw_status cw_sql_scalar_i64(cw_store *st, const char *sql, int64_t *out, int *isnull)

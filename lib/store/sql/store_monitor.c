@@ -10,14 +10,14 @@
 #include "core/util.h"
 #include "store/sql.h"
 #include "store/store.h"
-#include "store/sqlite/sqlite_int.h"
+#include "store/sql/store_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- the run log -------------------------------------------------------- */
 
-cw_status cw_sq_run_begin(cw_store *st, int64_t day, int64_t at, int64_t *id)
+cw_status cw_op_run_begin(cw_store *st, int64_t day, int64_t at, int64_t *id)
 {
     cw_stmt *q;
     cw_status s = cw_sql_prep(st, "INSERT INTO runs(day, started_at) VALUES(?,?) RETURNING id", 0,
@@ -31,7 +31,7 @@ cw_status cw_sq_run_begin(cw_store *st, int64_t day, int64_t at, int64_t *id)
     return s;
 }
 
-cw_status cw_sq_run_end(cw_store *st, int64_t id, int64_t at, int exit_code)
+cw_status cw_op_run_end(cw_store *st, int64_t id, int64_t at, int exit_code)
 {
     cw_stmt *q;
     cw_status s =
@@ -46,7 +46,7 @@ cw_status cw_sq_run_end(cw_store *st, int64_t id, int64_t at, int exit_code)
     return s;
 }
 
-cw_status cw_sq_run_last(cw_store *st, cw_run_info *out, int *found)
+cw_status cw_op_run_last(cw_store *st, cw_run_info *out, int *found)
 {
     memset(out, 0, sizeof *out);
     out->exit_code = -1;
@@ -157,7 +157,7 @@ static cw_status health_alerts(cw_store *st, cw_store_health *out)
     return s;
 }
 
-cw_status cw_sq_health(cw_store *st, cw_store_health *out)
+cw_status cw_op_health(cw_store *st, cw_store_health *out)
 {
     memset(out, 0, sizeof *out);
     cw_status s = health_latest(st, out);
@@ -170,7 +170,7 @@ cw_status cw_sq_health(cw_store *st, cw_store_health *out)
 
 /* ---- the outbox's backlog ---------------------------------------------- */
 
-cw_status cw_sq_outbox_dest_counts(cw_store *st,
+cw_status cw_op_outbox_dest_counts(cw_store *st,
                                    cw_status (*fn)(const char *action, const char *dest,
                                                    int64_t queued, int64_t dead, void *ud),
                                    void *ud)
@@ -293,7 +293,7 @@ static cw_status check_tables(cw_store *st, char **list, size_t *len)
  * own pages (data checksums; amcheck needs rights a service account should
  * not have), so there the check is what a client can see: the connection
  * answers, every table is there and the schema is at this build's version. */
-cw_status cw_sq_integrity_check(cw_store *st, char **problems)
+cw_status cw_op_integrity_check(cw_store *st, char **problems)
 {
     *problems = NULL;
     char *list = NULL;

@@ -13,7 +13,7 @@
 #include "store/sql.h"
 #include "store/store.h"
 #include "store/store_outbox.h"
-#include "store/sqlite/sqlite_int.h" /* cw_store_sql_slot, until store-core moves it */
+#include "store/sql/store_int.h"
 
 #include <stdlib.h>
 #include <string.h>
