@@ -389,6 +389,10 @@ CW_API cw_status cw_run_log_begin(cw_store *st, int64_t day, int64_t at, int64_t
 CW_API cw_status cw_run_log_end(cw_store *st, int64_t id, int64_t at, int exit_code);
 /* The latest run into *out; *found = 0 when there was none. */
 CW_API cw_status cw_run_log_last(cw_store *st, cw_run_info *out, int *found);
+/* 1 when db (a --db value) names a database on a server (PostgreSQL:
+ * postgres:// or postgresql:// URI, or a libpq host=/dbname= string) rather
+ * than a SQLite file. */
+CW_API int cw_store_is_server(const char *db);
 /* The store's backend: "sqlite" or "postgresql". */
 CW_API const char *cw_store_backend(cw_store *st);
 /* Takes the run lock where the database keeps it (PostgreSQL: a session

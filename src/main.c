@@ -82,7 +82,7 @@ int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
     const char *path = cw_config_get(cfg, "store.db");
     const char *file = strncmp(path, "sqlite:", 7) == 0 ? path + 7 : path;
     struct stat sb;
-    if (!strstr(file, "://") && strcmp(file, ":memory:") != 0 && stat(file, &sb) != 0) {
+    if (!cw_store_is_server(path) && strcmp(file, ":memory:") != 0 && stat(file, &sb) != 0) {
         *st = NULL;
         if (errno == ENOENT) {
             cli_error("%s: no such database (create it with `churnwatch init --db %s`)", file,

@@ -116,7 +116,7 @@ printf 'ts,account_id,user_id,event\n2025-01-05T10:00:00Z,A1,U1,login\n2025-02-3
 # golden files serve both backends; other *.db arguments stay SQLite paths.
 declare -A dburi=()
 for d in x m m2 m3 ob q rev u u2; do
-  cw_is_pg && dburi[$d.db]=$(cw_db $d)
+  cw_is_pg && dburi[$d.db]=$(cw_db $d) && dburi[./$d.db]=${dburi[$d.db]}
   CHURNWATCH_CONFIG= "$BIN" init --db "${dburi[$d.db]:-$d.db}" 2>/dev/null
 done
 # backend_args ARGS: ARGS with every database name replaced by its URI.
@@ -129,7 +129,7 @@ backend_args() {
 # backend_out TEXT: TEXT with every database URI read back as its name.
 backend_out() {
   local t=$1 d
-  for d in "${!dburi[@]}"; do t=${t//"${dburi[$d]}"/$d}; done
+  for d in "${!dburi[@]}"; do [[ $d == ./* ]] || t=${t//"${dburi[$d]}"/$d}; done
   printf '%s' "$t"
 }
 pass=0 fail=0

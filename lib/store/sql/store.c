@@ -218,6 +218,8 @@ cw_stmt **cw_store_sql_slot(cw_store *st, cw_stmt_slot slot)
  * Anything else (and anything after "sqlite:") is a SQLite file. */
 static int is_pg(const char *db)
 {
+    if (!db)
+        return 0;
     return strncmp(db, "postgres://", 11) == 0 || strncmp(db, "postgresql://", 13) == 0 ||
            strncmp(db, "host=", 5) == 0 || strncmp(db, "dbname=", 7) == 0;
 }
@@ -289,6 +291,11 @@ static cw_status store_open(const char *db, const cw_store_opts *o, cw_store **o
         *errmsg = cw_strndup(cw_store_errmsg(st), strlen(cw_store_errmsg(st)));
     cw_store_close(st);
     return s;
+}
+
+int cw_store_is_server(const char *db)
+{
+    return is_pg(db);
 }
 
 cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out, cw_error *err)
