@@ -195,6 +195,9 @@ typedef struct cw_store_opts {
     int readonly;        /* open without creating or migrating */
     int64_t cache_kib;   /* page cache size, 0 = default */
     int busy_timeout_ms; /* wait for a concurrent writer, 0 = default 5000 */
+    /* Refuse a server database that `init` has not made (no churnwatch
+     * schema) instead of creating the tables: only init creates. */
+    int must_exist;
 } cw_store_opts;
 
 /* Opens (creating when missing) the store at path ("sqlite:" prefix optional)

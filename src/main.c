@@ -94,7 +94,8 @@ int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
     }
     cw_error err = {CW_OK, ""};
     cw_store_opts so = {.readonly = readonly,
-                        .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
+                        .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024,
+                        .must_exist = 1};
     cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
     if (s != CW_OK) {
         cli_error("%s", cw_error_why(&err));

@@ -281,6 +281,10 @@ static cw_status store_open(const char *db, const cw_store_opts *o, cw_store **o
         st->drv = &cw_sqlite_driver;
         s = cw_sqlite_open(st, db, o);
     }
+    if (s == CW_OK && pg && !ro && o && o->must_exist && cw_store_version_of(st) == 0)
+        s = cw_store_set_error(st, CW_ERR_DB,
+                               "database: not a churnwatch database yet (create it with"
+                               " `churnwatch init`)");
     if (s == CW_OK)
         s = ro ? check_version(st, db) : cw_store_migrate(st);
     if (s == CW_OK) {
