@@ -147,10 +147,14 @@ for _ in $(seq 100); do [ -f ports ] && break; sleep 0.05; done
 read -r HP _ <ports
 export CW_TEST_SECRET=$SECRET
 DB_d=$(cw_db deliver)
+# One message a claim: the two deliverers select and claim all the time, so
+# a claim that does not exclude the other's (without FOR UPDATE SKIP LOCKED
+# and the attempts check) sends dozens of messages twice here.
 cat >deliver.conf <<EOF
 [store]
 db = $DB_d
 [deliver]
+batch = 1
 lease_s = 300
 [action.hook]
 type = webhook
