@@ -21,6 +21,7 @@ T=$(mktemp -d /tmp/cw-pgconc-XXXXXX)
 PIDS=()
 cleanup() {
   local p
+  touch "$T/stop" 2>/dev/null || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   cw_db_cleanup
@@ -192,14 +193,18 @@ note "2. two deliverers: $d1 + $d2 of $N messages, each key once at the receiver
 
 # --- 3. two servers answer while a run and an ingest write -------------------------------
 TOK=$("$BIN" token create --db "$R2" --role read --name concurrency 2>/dev/null)
+# start_serve N: a server on a free port (in this shell, so that the EXIT
+# trap ends it), its base URL in UN.
 start_serve() {
   "$BIN" serve --db "$R2" --listen 127.0.0.1:0 >"serve$1.out" 2>"serve$1.err" &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q 'http://' "serve$1.out" 2>/dev/null && break; sleep 0.05; done
-  grep -o 'http://127\.0\.0\.1:[0-9]*' "serve$1.out" || fail "serve $1 did not start: $(cat "serve$1.err")"
+  local u
+  u=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "serve$1.out") || fail "serve $1 did not start: $(cat "serve$1.err")"
+  printf -v "U$1" '%s' "$u"
 }
-U1=$(start_serve 1)
-U2=$(start_serve 2)
+start_serve 1
+start_serve 2
 [ "$U1" != "$U2" ] || fail "both servers on $U1"
 PATHS=("accounts?sort=name&limit=20" "alerts?limit=20" facets "reports/revenue" "accounts/A000001" session)
 get() { curl -sS --max-time 20 -o "$3" -w '%{http_code}' -H "Authorization: Bearer $TOK" "$1/api/v1/$2"; }
@@ -217,6 +222,7 @@ hammer "$U1" 1 &
 h1=$!
 hammer "$U2" 2 &
 h2=$!
+PIDS+=("$h1" "$h2")
 "$BIN" ingest --db "$R2" --quiet --progress never world/events.csv world/tickets.csv 2>ing.err &
 pi=$!
 "$BIN" run --db "$R2" --as-of $DAY2 --deliver no 2>run2.err || { cat run2.err; fail "run of $DAY2 beside the servers"; }
