@@ -243,7 +243,7 @@ static const char *exit_codes_help =
     "     init`), cannot be opened, or has a schema newer than this build\n"
     "  6  out of memory or an internal error\n"
     "  7  another `churnwatch run` is in progress on the same database (run lock\n"
-    "     DB.run.lock); nothing was done\n"
+    "     DB.run.lock, or in the PostgreSQL server); nothing was done\n"
     "  8  train / backtest: too few churns in the fit or test rows for the result to\n"
     "     mean anything (under --min-positives, default 30); nothing was saved.\n"
     "     --force trains anyway\n";

@@ -706,9 +706,11 @@ const cli_command cli_commands[] = {
      "be read at all (no usable header, unknown kind) still fails the run.\n"
      "\n"
      "One run at a time: a run holds an advisory lock on DB.run.lock (beside the\n"
-     "database) from before it opens the database to its end. Another run of the same\n"
-     "database waits up to --wait SECONDS (default 0) for it, then exits 7 (\"another\n"
-     "run is in progress (pid N since T)\") having done nothing.\n",
+     "database) from before it opens the database to its end; on PostgreSQL an\n"
+     "advisory lock in the server instead, for the run's session. Another run of the\n"
+     "same database waits up to --wait SECONDS (default 0) for it, then exits 7\n"
+     "(\"another run is in progress (pid N since T)\", on PostgreSQL \"(churnwatch run\n"
+     "pid N host H since T UTC)\") having done nothing.\n",
      o_run, NULL},
     {"status", cmd_status, "summarise what the database holds", "status [--db F] [--format F]",
      "Prints rows per kind, product events represented, active accounts, seats and\n"
