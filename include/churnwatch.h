@@ -192,9 +192,11 @@ CW_API int64_t cw_days_from_civil(int64_t y, unsigned m, unsigned d);
 typedef struct cw_store cw_store;
 
 typedef struct cw_store_opts {
-    int readonly;        /* open without creating or migrating */
-    int64_t cache_kib;   /* page cache size, 0 = default */
-    int busy_timeout_ms; /* wait for a concurrent writer, 0 = default 5000 */
+    int readonly;         /* open without creating or migrating */
+    int64_t cache_kib;    /* page cache size, 0 = default */
+    int busy_timeout_ms;  /* wait for a concurrent writer, 0 = default 5000 */
+    const char *password; /* PostgreSQL: the password (store.password_env); NULL =
+                             libpq's own sources (PGPASSWORD, ~/.pgpass, the string) */
 } cw_store_opts;
 
 /* Opens (creating when missing) the store at path ("sqlite:" prefix optional)
@@ -205,6 +207,13 @@ CW_API cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_stor
                                cw_error *err);
 /* Closes the store; accepts NULL. */
 CW_API void cw_store_close(cw_store *st);
+/* Whether db (a --db value) names a PostgreSQL database rather than a
+ * SQLite file: a postgres:// or postgresql:// URI, or a libpq key=value
+ * string starting with host= or dbname=. */
+CW_API int cw_store_db_is_server(const char *db);
+/* Whether db is a PostgreSQL connection string with a password written in
+ * it (user:password@ in a URI, password= as a parameter or keyword). */
+CW_API int cw_store_db_has_password(const char *db);
 /* The error message of the last call on the handle ("" when that call set
  * none; each call starts by clearing it); borrowed until the next call on
  * this handle. */
