@@ -83,6 +83,8 @@ cw run run --db "$KV" "${P[@]}" --drop drop --as-of 2025-04-01
 want run 0
 cw token token create --db "$KV" "${P[@]}" --role read --name sec
 want token 0
+cw wtoken token create --db "$KV" "${P[@]}" --role write --name secw
+want wtoken 0
 TOKEN=$(grep -o '^cw_[^ ]*' token.out | head -1)
 [ -n "$TOKEN" ] || { cat token.out; fail "no token printed"; }
 cw status status --db "$KV" "${P[@]}"
@@ -196,6 +198,13 @@ has rodoctor "ok    database: .*schema"
 serve_up roserve --db "$KV_RO" "${R[@]}"
 get roapi /api/v1/alerts
 get rometrics /metrics
+# an API write: refused by the server, answered as an error (not a crash)
+WTOKEN=$(grep -o '^cw_[^ ]*' wtoken.out | head -1)
+AID=$(grep -o '"id":[0-9]*' roapi.out | head -1 | cut -d: -f2)
+code=$(curl -s -m 30 -o roack.out -w '%{http_code}' -X POST -H "Authorization: Bearer $WTOKEN" \
+  -H 'Content-Type: application/json' -d '{"by":"sec"}' "http://127.0.0.1:$PORT/api/v1/alerts/$AID/ack") || true
+case $code in 5??) ;; *) cat roack.out; fail "read-only role: ack answered $code, want 5xx" ;; esac
+kill -0 "$SPID" || fail "serve died on a refused write"
 serve_down roserve
 cw rowrite token create --db "$KV_RO" "${R[@]}" --role read --name nope
 [ "$(rc rowrite)" != 0 ] || fail "the read-only role wrote a token"
