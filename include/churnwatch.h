@@ -192,9 +192,11 @@ CW_API int64_t cw_days_from_civil(int64_t y, unsigned m, unsigned d);
 typedef struct cw_store cw_store;
 
 typedef struct cw_store_opts {
-    int readonly;        /* open without creating or migrating */
-    int64_t cache_kib;   /* page cache size, 0 = default */
-    int busy_timeout_ms; /* wait for a concurrent writer, 0 = default 5000 */
+    int readonly;         /* open without creating or migrating */
+    int64_t cache_kib;    /* page cache size, 0 = default */
+    int busy_timeout_ms;  /* wait for a concurrent writer, 0 = default 5000 */
+    const char *password; /* PostgreSQL: the password (store.password_env); NULL =
+                             libpq's own sources (PGPASSWORD, ~/.pgpass, the string) */
     /* Refuse a server database that `init` has not made (no churnwatch
      * schema) instead of creating the tables: only init creates. */
     int must_exist;
@@ -208,6 +210,13 @@ CW_API cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_stor
                                cw_error *err);
 /* Closes the store; accepts NULL. */
 CW_API void cw_store_close(cw_store *st);
+/* Whether db (a --db value) names a PostgreSQL database rather than a
+ * SQLite file: a postgres:// or postgresql:// URI, or a libpq key=value
+ * string starting with host= or dbname=. */
+CW_API int cw_store_db_is_server(const char *db);
+/* Whether db is a PostgreSQL connection string with a password written in
+ * it (user:password@ in a URI, password= as a parameter or keyword). */
+CW_API int cw_store_db_has_password(const char *db);
 /* The error message of the last call on the handle ("" when that call set
  * none; each call starts by clearing it); borrowed until the next call on
  * this handle. */
@@ -392,10 +401,6 @@ CW_API cw_status cw_run_log_begin(cw_store *st, int64_t day, int64_t at, int64_t
 CW_API cw_status cw_run_log_end(cw_store *st, int64_t id, int64_t at, int exit_code);
 /* The latest run into *out; *found = 0 when there was none. */
 CW_API cw_status cw_run_log_last(cw_store *st, cw_run_info *out, int *found);
-/* 1 when db (a --db value) names a database on a server (PostgreSQL:
- * postgres:// or postgresql:// URI, or a libpq host=/dbname= string) rather
- * than a SQLite file. */
-CW_API int cw_store_is_server(const char *db);
 /* The store's backend: "sqlite" or "postgresql". */
 CW_API const char *cw_store_backend(cw_store *st);
 /* Takes the run lock where the database keeps it (PostgreSQL: a session

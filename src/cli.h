@@ -123,6 +123,13 @@ int cli_load_scorecard(cw_config *cfg, cw_scorecard **out);
 /* Opens the store named by store.db; a database file that does not exist is
  * refused (only `churnwatch init` creates one). Returns an exit code. */
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st);
+/* Fills so's password from store.password_env (an unset variable is a
+ * configuration error, printed) and warns once on stderr when store.db
+ * holds a password of its own. Returns an exit code. */
+int cli_store_password(const cw_config *cfg, cw_store_opts *so);
+/* The warning of cli_store_password about a password inside store.db
+ * (once per process). */
+void cli_warn_db_password(const cw_config *cfg);
 /* Parses a date option into days since the epoch; returns an exit code. */
 int cli_parse_day(const char *opt, const char *s, int64_t *day);
 /* Parses a month option, YYYY-MM, or a date (YYYY-MM-DD, an ISO timestamp)

@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "core/mask.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -883,34 +884,42 @@ int cmd_init(int argc, char **argv)
     if (path && strncmp(path, "sqlite:", 7) == 0)
         path += 7;
     struct stat sb;
-    int existed = path && stat(path, &sb) == 0;
+    /* a server's database is opened (created or migrated) as it is */
+    int existed = path && !cw_store_db_is_server(path) && stat(path, &sb) == 0;
+    cw_store_opts so = {.readonly = existed,
+                        .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
+    if (rc == 0)
+        rc = cli_store_password(cfg, &so);
+    /* what is printed of the database: a connection string's password masked */
+    char *shown = rc == 0 ? cw_mask_secrets(NULL, path) : NULL;
+    if (rc == 0 && !shown)
+        rc = EXIT_INTERNAL;
     cw_store *st = NULL;
     if (rc == 0 && existed) {
         /* Already there: open read-only, which checks it is a churnwatch
          * database and not from a newer build, and change nothing. */
         cw_error err = {CW_OK, ""};
-        cw_store_opts so = {.readonly = 1};
         cw_status s = cw_store_open(path, &so, &st, &err);
         int version = s == CW_OK ? cw_store_schema_version(st) : 0;
         if (s != CW_OK || version <= 0) {
-            cli_error("init: %s exists and is not a churnwatch database%s%s", path,
+            cli_error("init: %s exists and is not a churnwatch database%s%s", shown,
                       err.msg[0] ? ": " : "", err.msg);
             rc = EXIT_IO;
         } else {
             fprintf(stderr, "init: %s is already a churnwatch database (schema %d); unchanged\n",
-                    path, version);
+                    shown, version);
         }
     } else if (rc == 0) {
         cw_error err = {CW_OK, ""};
-        cw_store_opts so = {.cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
         cw_status s = cw_store_open(path, &so, &st, &err);
         if (s != CW_OK) {
             cli_error("init: %s", cw_error_why(&err));
             rc = cli_exit_code(s);
         } else {
-            fprintf(stderr, "init: created %s (schema %d)\n", path, cw_store_schema_version(st));
+            fprintf(stderr, "init: created %s (schema %d)\n", shown, cw_store_schema_version(st));
         }
     }
+    free(shown);
     cw_store_close(st);
     cw_config_free(cfg);
     return rc;

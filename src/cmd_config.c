@@ -18,6 +18,7 @@ int cmd_config(int argc, char **argv)
     int rc = cli_load_config(NULL, &cfg);
     if (rc)
         return rc;
+    cli_warn_db_password(cfg); /* shown masked below, but it should not be there */
     cw_config_write(cfg, stdout);
     cw_config_free(cfg);
     return 0;

@@ -193,11 +193,16 @@ static void check_database(doctor *D, const cw_config *cfg, cw_store **st)
     const char *db = cw_config_get(cfg, "store.db");
     const char *file = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
     struct stat sb;
-    if (strstr(file, "://") == NULL && stat(file, &sb) != 0) {
+    int server = strstr(file, "://") != NULL || cw_store_db_is_server(db);
+    cw_store_opts so = {.readonly = 1,
+                        .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
+    if (!server && stat(file, &sb) != 0) {
         report(D, EXIT_DB, 0, "database: %s: %s", file, strerror(errno));
+    } else if (cli_store_password(cfg, &so) != 0) {
+        report(D, EXIT_CONFIG, 0,
+               "database: store.password_env: environment variable %s is not set",
+               cw_config_get(cfg, "store.password_env"));
     } else {
-        cw_store_opts so = {.readonly = 1,
-                            .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
         cw_status s = cw_store_open(db, &so, st, &err);
         if (s != CW_OK) {
             report(D, EXIT_DB, 0, "database: %s%s", cw_error_why(&err),
@@ -211,7 +216,7 @@ static void check_database(doctor *D, const cw_config *cfg, cw_store **st)
                 report(D, EXIT_DB, 0, "database: integrity check: %s", cw_store_errmsg(*st));
             else if (problems)
                 report(D, EXIT_DB, 0, "database: %s: integrity check failed:\n%s", file, problems);
-            else if (strstr(file, "://") == NULL)
+            else if (!server)
                 report(D, 0, 0, "database: %s: schema %d, integrity ok", file,
                        cw_store_schema_version(*st));
             else /* a server checks its own pages: say what was checked */
@@ -220,7 +225,7 @@ static void check_database(doctor *D, const cw_config *cfg, cw_store **st)
                        "server's own: data checksums, amcheck)",
                        file, cw_store_schema_version(*st));
             free(problems);
-            if (strstr(file, "://") == NULL && (sb.st_mode & 077))
+            if (!server && (sb.st_mode & 077))
                 report(D, 0, 1,
                        "database: %s has mode %04o: readable by other users (chmod 600; it "
                        "holds e-mail addresses and token hashes)",

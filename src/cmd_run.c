@@ -91,7 +91,7 @@ static int run_lock(const char *db, double wait_s, int *rc)
     *rc = 0;
     if (!db || !*db || strcmp(db, ":memory:") == 0)
         return -2; /* nothing on disk to share */
-    if (cw_store_is_server(db))
+    if (cw_store_db_is_server(db))
         return -2; /* the server keeps the lock: store_run_lock below */
     size_t n = strlen(db) + 10;
     char *path = malloc(n);

@@ -150,8 +150,8 @@ static int sources_check(cw_config *cfg, int argc, char **argv)
      * references unchecked; never create a database file for a check. */
     char db[1024];
     snprintf(db, sizeof db, "%s", cw_config_get(cfg, "store.db"));
-    int have_db =
-        cw_store_is_server(db) || access(strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db, F_OK) == 0;
+    int have_db = cw_store_db_is_server(db) ||
+                  access(strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db, F_OK) == 0;
     cw_store *st;
     if (!have_db)
         rc = cli_override(cfg, "store.db", ":memory:");

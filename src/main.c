@@ -75,6 +75,33 @@ int cli_parse_month(const char *opt, const char *s, int *month)
     return EXIT_USAGE;
 }
 
+/* A password inside store.db is still honoured (libpq reads it), but a
+ * command line is seen by ps and shell history, a file by backups. */
+void cli_warn_db_password(const cw_config *cfg)
+{
+    static int warned;
+    if (!warned && cw_store_db_has_password(cw_config_get(cfg, "store.db"))) {
+        warned = 1;
+        fprintf(stderr, "churnwatch: warning: store.db holds a password; put it in ~/.pgpass, "
+                        "PGPASSWORD or the variable named by store.password_env instead\n");
+    }
+}
+
+int cli_store_password(const cw_config *cfg, cw_store_opts *so)
+{
+    cli_warn_db_password(cfg);
+    const char *env = cw_config_get(cfg, "store.password_env");
+    so->password = NULL;
+    if (!env || !*env)
+        return 0;
+    so->password = getenv(env);
+    if (!so->password) {
+        cli_error("store.password_env: environment variable %s is not set", env);
+        return EXIT_CONFIG;
+    }
+    return 0;
+}
+
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
 {
     /* Only `init` creates a database: a mistyped --db is an error, not a
@@ -82,8 +109,9 @@ int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
     const char *path = cw_config_get(cfg, "store.db");
     const char *file = strncmp(path, "sqlite:", 7) == 0 ? path + 7 : path;
     struct stat sb;
-    if (!cw_store_is_server(path) && strcmp(file, ":memory:") != 0 && stat(file, &sb) != 0) {
-        *st = NULL;
+    *st = NULL;
+    if (!strstr(file, "://") && !cw_store_db_is_server(path) && strcmp(file, ":memory:") != 0 &&
+        stat(file, &sb) != 0) {
         if (errno == ENOENT) {
             cli_error("%s: no such database (create it with `churnwatch init --db %s`)", file,
                       file);
@@ -96,7 +124,10 @@ int cli_open_store(cw_config *cfg, int readonly, cw_store **st)
     cw_store_opts so = {.readonly = readonly,
                         .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024,
                         .must_exist = 1};
-    cw_status s = cw_store_open(cw_config_get(cfg, "store.db"), &so, st, &err);
+    int rc = cli_store_password(cfg, &so);
+    if (rc)
+        return rc;
+    cw_status s = cw_store_open(path, &so, st, &err);
     if (s != CW_OK) {
         cli_error("%s", cw_error_why(&err));
         return cli_exit_code(s);

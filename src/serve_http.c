@@ -1077,6 +1077,9 @@ int srv_run(const srv_opts *o)
     cw_store_opts wo = {.cache_kib =
                             o->cfg ? cw_config_get_int(o->cfg, "store.cache_mib") * 1024 : 0,
                         .busy_timeout_ms = 30000};
+    int prc = o->cfg ? cli_store_password(o->cfg, &wo) : 0; /* store.password_env */
+    if (prc)
+        return prc;
     cw_status s = cw_store_open(o->db, &wo, &g_srv.wr, &err);
     if (s != CW_OK) {
         cli_error("%s", err.msg);

@@ -31,6 +31,9 @@ typedef struct setting {
 static const setting settings[] = {
     {"store.db", SET_STR, "churnwatch.db", 0, 0, NULL,
      "database: a SQLite file path (the embedded default)"},
+    {"store.password_env", SET_STR, "", 0, 0, NULL,
+     "PostgreSQL: name of the environment variable holding the password (never the password "
+     "itself); empty = libpq's own (PGPASSWORD, ~/.pgpass)"},
     {"store.cache_mib", SET_INT, "256", 1, 65536, NULL, "database page cache, MiB"},
     {"ingest.naive_timestamps", SET_ENUM, "utc", 0, 0, "utc|reject",
      "timestamps without a UTC offset: read as UTC, or reject the row"},

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/mask.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -52,6 +53,42 @@ static int param_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-' || c == '.';
+}
+
+/* When a libpq keyword password=VALUE (blanks around '=' allowed; VALUE
+ * quoted '…' with \\ escapes, or bare up to a blank) starts at text + i,
+ * at the start of a word: the end of "=" plus blanks in *val, the end of
+ * VALUE returned; 0 when there is none. A bare value ends only at a blank:
+ * better a trailing ')' masked with it than part of a password shown. */
+static size_t kv_password(const char *text, size_t i, size_t *val)
+{
+    static const char key[] = "password";
+    const size_t kn = sizeof key - 1;
+    if (i > 0 && (param_char(text[i - 1]) || text[i - 1] == '?' || text[i - 1] == '&'))
+        return 0;
+    if (strncasecmp(text + i, key, kn) != 0)
+        return 0;
+    size_t e = i + kn;
+    while (text[e] == ' ' || text[e] == '\t')
+        e++;
+    if (text[e] != '=')
+        return 0;
+    e++;
+    while (text[e] == ' ' || text[e] == '\t')
+        e++;
+    *val = e;
+    /* Already masked (a message masked twice): the mask alone, so that
+     * "(… password=***): why" keeps its ")". */
+    if (strncmp(text + e, CW_MASK, 3) == 0 &&
+        (text[e + 3] == '\0' || isspace((unsigned char)text[e + 3]) ||
+         strchr(")]},;:\"'", text[e + 3])))
+        return e + 3;
+    int quoted = text[e] == '\'';
+    e += quoted;
+    while (text[e] && (quoted ? text[e] != '\'' : !isspace((unsigned char)text[e])))
+        e += text[e] == '\\' && text[e + 1] ? 2 : 1;
+    e += quoted && text[e] == '\'';
+    return e > *val ? e : 0;
 }
 
 char *cw_mask_secrets(const char *key, const char *text)
@@ -109,6 +146,15 @@ char *cw_mask_secrets(const char *key, const char *text)
                     i++;
                 continue;
             }
+        }
+        size_t val, end = kv_password(text, i, &val);
+        if (end) {
+            memcpy(out + w, text + i, val - i);
+            w += val - i;
+            memcpy(out + w, CW_MASK, 3);
+            w += 3;
+            i = end;
+            continue;
         }
         out[w++] = text[i++];
     }

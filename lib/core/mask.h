@@ -25,7 +25,10 @@
  *     scheme://token@host, is masked whole);
  *   - the value of a query parameter (after '?' or '&') named token,
  *     access_token, api_key, apikey, key, secret, client_secret, password,
- *     pass, pwd, auth, sig or signature.
+ *     pass, pwd, auth, sig or signature;
+ *   - the value of a libpq keyword password=VALUE starting a word
+ *     ("host=db password='a b'" → "host=db password=***"), quoted or bare
+ *     up to a blank.
  * Text without secrets comes back unchanged. */
 char *cw_mask_secrets(const char *key, const char *text);
 

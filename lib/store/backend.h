@@ -30,5 +30,7 @@ void cw_pg_disconnect(void *conn);
 char *cw_pg_ddl(const char *sqlite_ddl);
 /* 1 when this build has the PostgreSQL backend. */
 int cw_pg_available(void);
+/* Whether the libpq connection string conninfo holds a password. */
+int cw_pg_conninfo_has_password(const char *conninfo);
 
 #endif /* CW_STORE_BACKEND_H */

@@ -98,6 +98,28 @@ static void test_free_text(void **state)
     expect(NULL, "://@", "://@");
 }
 
+/* libpq key=value connection strings (store.db = host=… password=…). */
+static void test_libpq_kv(void **state)
+{
+    (void)state;
+    expect(NULL, "host=/tmp dbname=cw password=hunter2", "host=/tmp dbname=cw password=***");
+    expect("store.db", "host=db password = 'a b\\' c' user=cw", "host=db password = *** user=cw");
+    expect(NULL, "cannot connect (dbname=x PASSWORD=s3cr3t): refused",
+           "cannot connect (dbname=x PASSWORD=*** refused");
+    /* masking twice changes nothing (cli_error masks a masked message) */
+    expect(NULL, "cannot connect (dbname=x password=***): refused",
+           "cannot connect (dbname=x password=***): refused");
+    /* not the keyword: part of a longer word */
+    expect(NULL, "smtp_password=x mypassword=y", "smtp_password=x mypassword=y");
+    /* libpq skips blanks after '=': its password here is "host=h" */
+    expect(NULL, "password= host=h", "password= ***");
+    expect(NULL, "password=", "password=");
+    expect(NULL, "the password is wrong", "the password is wrong");
+    /* the query parameter of a URI keeps its own rule */
+    expect(NULL, "postgresql:///cw?host=/s&password=pw&sslmode=require",
+           "postgresql:///cw?host=/s&password=***&sslmode=require");
+}
+
 static void test_config_show(void **state)
 {
     (void)state;
@@ -144,7 +166,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),        cmocka_unit_test(test_urls),
         cmocka_unit_test(test_query),       cmocka_unit_test(test_free_text),
-        cmocka_unit_test(test_config_show),
+        cmocka_unit_test(test_config_show), cmocka_unit_test(test_libpq_kv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1160,6 +1160,20 @@ static void test_connect_errors(void **state)
     }
 }
 
+/* What makes `store.db` warn: a password anywhere libpq would read one. */
+static void test_has_password(void **state)
+{
+    (void)state;
+    assert_true(cw_pg_conninfo_has_password("postgresql://u:pw@h/db"));
+    assert_true(cw_pg_conninfo_has_password("postgres:///db?host=/s&password=pw"));
+    assert_true(cw_pg_conninfo_has_password("host=/s dbname=db password = 'a b'"));
+    assert_false(cw_pg_conninfo_has_password("postgresql://u@h/db?sslmode=require"));
+    assert_false(cw_pg_conninfo_has_password("postgresql://u:@h/db"));
+    assert_false(cw_pg_conninfo_has_password("host=/s dbname=db user=u"));
+    assert_false(cw_pg_conninfo_has_password("host=x password='unterminated"));
+    assert_false(cw_pg_conninfo_has_password(NULL));
+}
+
 static void free_migrations(void)
 {
     for (int i = 0; i < nmigs; i++) {
@@ -1172,10 +1186,9 @@ static void free_migrations(void)
 int main(void)
 {
     const struct CMUnitTest offline[] = {
-        cmocka_unit_test(test_rewrite),
-        cmocka_unit_test(test_ddl_text),
-        cmocka_unit_test(test_ddl_migrations),
-        cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_rewrite),        cmocka_unit_test(test_ddl_text),
+        cmocka_unit_test(test_ddl_migrations), cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_has_password),
     };
     const struct CMUnitTest server[] = {
         cmocka_unit_test(test_session),        cmocka_unit_test(test_types),

@@ -27,6 +27,17 @@ int cw_pg_available(void)
     return 1;
 }
 
+int cw_pg_conninfo_has_password(const char *conninfo)
+{
+    int has = 0;
+    PQconninfoOption *opts = conninfo ? PQconninfoParse(conninfo, NULL) : NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "password") && o->val && *o->val)
+            has = 1;
+    PQconninfoFree(opts);
+    return has;
+}
+
 int cw_pg_in_txn(const cw_pg_conn *c)
 {
     PGTransactionStatusType t = PQtransactionStatus(c->pg);

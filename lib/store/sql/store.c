@@ -216,22 +216,37 @@ cw_stmt **cw_store_sql_slot(cw_store *st, cw_stmt_slot slot)
 /* Whether --db names a PostgreSQL database: a postgres:// or postgresql://
  * URI, or a libpq key=value string that starts with host= or dbname=.
  * Anything else (and anything after "sqlite:") is a SQLite file. */
-static int is_pg(const char *db)
+int cw_store_db_is_server(const char *db)
 {
-    if (!db)
-        return 0;
-    return strncmp(db, "postgres://", 11) == 0 || strncmp(db, "postgresql://", 13) == 0 ||
-           strncmp(db, "host=", 5) == 0 || strncmp(db, "dbname=", 7) == 0;
+    return db && (strncmp(db, "postgres://", 11) == 0 || strncmp(db, "postgresql://", 13) == 0 ||
+                  strncmp(db, "host=", 5) == 0 || strncmp(db, "dbname=", 7) == 0);
 }
 
-/* Connects to PostgreSQL. The password comes from libpq's own sources
- * (the connection string, PGPASSWORD, ~/.pgpass): the store has no setting
- * of its own that names one. */
-static cw_status open_pg(cw_store *st, const char *conninfo, int ro)
+int cw_store_db_has_password(const char *db)
+{
+    return cw_store_db_is_server(db) && cw_pg_conninfo_has_password(db);
+}
+
+/* Overwrites a password before freeing it: it does not linger in freed
+ * memory (a core dump, a heap read by a later bug). */
+static void free_secret(char *s)
+{
+    if (!s)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = '\0';
+    free(s);
+}
+
+/* Connects to PostgreSQL. The password is the caller's (store.password_env)
+ * when given, else libpq's own sources: PGPASSWORD, ~/.pgpass, the
+ * connection string itself. Kept for the readers open_reader makes. */
+static cw_status open_pg(cw_store *st, const char *conninfo, const char *password, int ro)
 {
     char *msg = NULL;
     void *conn = NULL;
-    cw_status s = cw_pg_connect(conninfo, NULL, ro, &conn, &msg);
+    cw_status s = cw_pg_connect(conninfo, password, ro, &conn, &msg);
     if (s != CW_OK) {
         cw_store_set_error(st, s, "%s", msg ? msg : "cannot connect to PostgreSQL");
         free(msg);
@@ -240,7 +255,8 @@ static cw_status open_pg(cw_store *st, const char *conninfo, int ro)
     st->drv = &cw_pg_driver;
     st->conn = conn;
     st->conninfo = cw_strndup(conninfo, strlen(conninfo));
-    if (!st->conninfo)
+    st->password = password ? cw_strndup(password, strlen(password)) : NULL;
+    if (!st->conninfo || (password && !st->password))
         return cw_store_set_error(st, CW_ERR_NOMEM, "out of memory opening the store");
     return CW_OK;
 }
@@ -263,7 +279,7 @@ static cw_status store_open(const char *db, const cw_store_opts *o, cw_store **o
     *out = NULL;
     if (errmsg)
         *errmsg = NULL;
-    int pg = is_pg(db);
+    int pg = cw_store_db_is_server(db);
     if (strncmp(db, "sqlite:", 7) == 0)
         db += 7;
     cw_store *st = calloc(1, sizeof *st);
@@ -276,7 +292,7 @@ static cw_status store_open(const char *db, const cw_store_opts *o, cw_store **o
     int ro = o && o->readonly;
     cw_status s;
     if (pg) {
-        s = open_pg(st, db, ro);
+        s = open_pg(st, db, o ? o->password : NULL, ro);
     } else {
         st->drv = &cw_sqlite_driver;
         s = cw_sqlite_open(st, db, o);
@@ -297,11 +313,6 @@ static cw_status store_open(const char *db, const cw_store_opts *o, cw_store **o
     return s;
 }
 
-int cw_store_is_server(const char *db)
-{
-    return is_pg(db);
-}
-
 cw_status cw_store_open(const char *path, const cw_store_opts *o, cw_store **out, cw_error *err)
 {
     char *msg = NULL;
@@ -319,7 +330,9 @@ static cw_status op_open_reader(cw_store *st, cw_store **out)
         return cw_store_set_error(st, CW_ERR_USAGE, "no file to open a reader on");
     /* A reader's cache: the handle's own when smaller (serve's store.cache_mib),
      * else 64 MiB (one per metrics scanner thread, one per server worker). */
-    cw_store_opts o = {.readonly = 1, .cache_kib = st->cache_kib < 65536 ? st->cache_kib : 65536};
+    cw_store_opts o = {.readonly = 1,
+                       .cache_kib = st->cache_kib < 65536 ? st->cache_kib : 65536,
+                       .password = st->password};
     char *msg = NULL;
     cw_status s = store_open(db, &o, out, &msg);
     if (s != CW_OK && msg)
@@ -357,6 +370,7 @@ void cw_store_close(cw_store *st)
     free(st->pack[0]);
     free(st->pack[1]);
     free(st->conninfo);
+    free_secret(st->password);
     free(st->errmsg);
     free(st);
 }

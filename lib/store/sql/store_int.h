@@ -64,6 +64,7 @@ struct cw_store {
     const cw_sql_driver *drv;
     void *conn;        /* the backend's connection: a sqlite3 * or the PG driver's */
     char *conninfo;    /* PostgreSQL: the connection string, for open_reader */
+    char *password;    /* PostgreSQL: cw_store_opts.password, for open_reader */
     int64_t cache_kib; /* SQLite: the page cache this handle was opened with */
     char *errmsg;
     cw_status err_status; /* the status errmsg belongs to (CW_OK: none) */
