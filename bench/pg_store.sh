@@ -22,7 +22,7 @@
 #             at the same time; requests/s are summed, p50/p99 are the worse
 #             of the two. The data is bench/serve.sh's (accounts, 12 weekly
 #             scores, one model's predictions), copied to PG with `db copy`.
-# Medians of RUNS (ingest, metrics); peak RSS is churnwatch's own
+# Medians of RUNS (ingest, metrics; IRUNS=n sets the ingest runs apart); peak RSS is churnwatch's own
 # (/usr/bin/time -v), not the PostgreSQL server's. Prints Markdown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,7 +87,7 @@ print(to - dt.timedelta(days=7*(n-1)), to)
 PY
 )"
 CLEAR="DELETE FROM metric_snapshots; DELETE FROM account_metrics; DELETE FROM account_peers; DELETE FROM user_metrics;"
-for i in $(seq "$RUNS"); do
+for i in $(seq "${IRUNS:-$RUNS}"); do
   rm -f "$OUT"/pgb-run.db*; cp "$OUT/pgb-base.db" "$OUT/pgb-run.db"
   measure ingest-sqlite "$BIN" ingest --db "$OUT/pgb-run.db" --progress never "$W/events.csv"
   pgdrop run; psqlc "CREATE DATABASE ${PGPFX}_run TEMPLATE ${PGPFX}_base"
@@ -150,7 +150,8 @@ rss = lambda k: max(x[1] for x in t[k])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 pgv = subprocess.run(["psql", "-XAtc", "SHOW server_version", "postgres"], capture_output=True, text=True).stdout.strip()
 print(f"machine: {cpu}, {os.cpu_count()} cores; PostgreSQL {pgv} on a Unix socket; load: {open('/proc/loadavg').read().split()[:3]}")
-print(f"world: {acc} accounts x {months} months, {events:,} events; median of {runs} runs")
+n = lambda k: len(t[k])
+print(f"world: {acc} accounts x {months} months, {events:,} events; median of {n('ingest-pg')} ingest and {n('metrics-pg')} metrics runs")
 print()
 print("| what | backend | median s | throughput | peak RSS MiB (churnwatch) | PG / SQLite |")
 print("|---|---|---|---|---|---|")
