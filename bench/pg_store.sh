@@ -22,6 +22,7 @@
 #             at the same time; requests/s are summed, p50/p99 are the worse
 #             of the two. The data is bench/serve.sh's (accounts, 12 weekly
 #             scores, one model's predictions), copied to PG with `db copy`.
+# PARTS=serve runs only the serve part, PARTS=store only ingest and metrics.
 # Medians of RUNS (ingest, metrics; IRUNS=n sets the ingest runs apart); peak RSS is churnwatch's own
 # (/usr/bin/time -v), not the PostgreSQL server's. Prints Markdown.
 set -euo pipefail
@@ -68,6 +69,7 @@ PY
 }
 : >"$OUT/pgtimes"
 
+if [ "${PARTS:-all}" != serve ]; then
 # ---- bases: the small tables, loaded once per backend ----
 rm -f "$OUT"/pgb-base.db* "$OUT"/pgb-run.db*
 "$BIN" init --db "$OUT/pgb-base.db" >/dev/null 2>&1
@@ -101,6 +103,9 @@ for i in $(seq "$RUNS"); do
   measure metrics-pg "$BIN" metrics --db "$(pgurl run)" --from "$FROM" --to "$TO" --every 7d --threads 2
 done
 
+fi
+
+if [ "${PARTS:-all}" != store ]; then
 # ---- serve: bench/serve.sh's data, on SQLite and copied to PG ----
 SDB=$OUT/serve-$SACC.db
 if [ ! -f "$SDB" ]; then
@@ -137,8 +142,9 @@ wrk1 "$U1" "$TOKP" 1 8 "$OUT/wrk-pg1.txt" & W1=$!
 wrk1 "$U2" "$TOKP" 1 8 "$OUT/wrk-pg2.txt"
 wait $W1
 RSS_P=$(( $(awk '/VmHWM/ {print $2}' /proc/$P1/status) + $(awk '/VmHWM/ {print $2}' /proc/$P2/status) ))
+fi
 
-python3 - "$OUT" "$EVENTS" "$ACCOUNTS" "$MONTHS" "$RUNS" "$SNAPS" "$SACC" "$RSS_S" "$RSS_P" <<'PY'
+python3 - "$OUT" "$EVENTS" "$ACCOUNTS" "$MONTHS" "$RUNS" "$SNAPS" "$SACC" "${RSS_S:-0}" "${RSS_P:-0}" "${PARTS:-all}" <<'PY'
 import sys, os, re, statistics as st, subprocess
 out, events, acc, months, runs, snaps, sacc = sys.argv[1], int(sys.argv[2]), *sys.argv[3:8]
 rss_s, rss_p = int(sys.argv[8]) / 1024, int(sys.argv[9]) / 1024
@@ -151,16 +157,18 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 pgv = subprocess.run(["psql", "-XAtc", "SHOW server_version", "postgres"], capture_output=True, text=True).stdout.strip()
 print(f"machine: {cpu}, {os.cpu_count()} cores; PostgreSQL {pgv} on a Unix socket; load: {open('/proc/loadavg').read().split()[:3]}")
 n = lambda k: len(t[k])
-print(f"world: {acc} accounts x {months} months, {events:,} events; median of {n('ingest-pg')} ingest and {n('metrics-pg')} metrics runs")
-print()
-print("| what | backend | median s | throughput | peak RSS MiB (churnwatch) | PG / SQLite |")
-print("|---|---|---|---|---|---|")
-si, pi = med("ingest-sqlite"), med("ingest-pg")
-print(f"| ingest events.csv | SQLite | {si:.2f} | {events/si:,.0f} events/s | {rss('ingest-sqlite'):.0f} | |")
-print(f"| ingest events.csv | PostgreSQL | {pi:.2f} | {events/pi:,.0f} events/s | {rss('ingest-pg'):.0f} | {si/pi:.0%} |")
-sm, pm = med("metrics-sqlite"), med("metrics-pg")
-print(f"| metrics, {snaps} weekly snapshots | SQLite | {sm:.2f} | {int(snaps)/sm:.2f} snapshots/s | {rss('metrics-sqlite'):.0f} | |")
-print(f"| metrics, {snaps} weekly snapshots | PostgreSQL | {pm:.2f} | {int(snaps)/pm:.2f} snapshots/s | {rss('metrics-pg'):.0f} | {sm/pm:.0%} |")
+parts = sys.argv[10]
+if parts != "serve":
+  print(f"world: {acc} accounts x {months} months, {events:,} events; median of {n('ingest-pg')} ingest and {n('metrics-pg')} metrics runs")
+  print()
+  print("| what | backend | median s | throughput | peak RSS MiB (churnwatch) | PG / SQLite |")
+  print("|---|---|---|---|---|---|")
+  si, pi = med("ingest-sqlite"), med("ingest-pg")
+  print(f"| ingest events.csv | SQLite | {si:.2f} | {events/si:,.0f} events/s | {rss('ingest-sqlite'):.0f} | |")
+  print(f"| ingest events.csv | PostgreSQL | {pi:.2f} | {events/pi:,.0f} events/s | {rss('ingest-pg'):.0f} | {si/pi:.0%} |")
+  sm, pm = med("metrics-sqlite"), med("metrics-pg")
+  print(f"| metrics, {snaps} weekly snapshots | SQLite | {sm:.2f} | {int(snaps)/sm:.2f} snapshots/s | {rss('metrics-sqlite'):.0f} | |")
+  print(f"| metrics, {snaps} weekly snapshots | PostgreSQL | {pm:.2f} | {int(snaps)/pm:.2f} snapshots/s | {rss('metrics-pg'):.0f} | {sm/pm:.0%} |")
 def wrk(p):
     w = open(os.path.join(out, p)).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
@@ -169,13 +177,14 @@ def wrk(p):
     return rps, lat(50), lat(99), int(non.group(1)) if non else 0
 def ms(x):
     return float(x[:-2]) if x.endswith("ms") else float(x[:-2]) / 1000 if x.endswith("us") else float(x[:-1]) * 1000
-s = wrk("wrk-sqlite.txt"); a = wrk("wrk-pg1.txt"); b = wrk("wrk-pg2.txt")
-print()
-print(f"at-risk list (`GET /api/v1/accounts`), {sacc} accounts, wrk 16 connections in all:")
-print()
-print("| backend | servers | requests/s | p50 | p99 | non-2xx | server peak RSS MiB | PG / SQLite |")
-print("|---|---|---|---|---|---|---|---|")
-print(f"| SQLite | 1 x `--threads 2` | {s[0]:,.0f} | {s[1]} | {s[2]} | {s[3]} | {rss_s:.0f} | |")
-p50 = max(a[1], b[1], key=ms); p99 = max(a[2], b[2], key=ms)
-print(f"| PostgreSQL | 2 x `--threads 1` | {a[0]+b[0]:,.0f} ({a[0]:,.0f} + {b[0]:,.0f}) | {p50} | {p99} | {a[3]+b[3]} | {rss_p:.0f} (both) | {(a[0]+b[0])/s[0]:.0%} |")
+if parts != "store":
+  s = wrk("wrk-sqlite.txt"); a = wrk("wrk-pg1.txt"); b = wrk("wrk-pg2.txt")
+  print()
+  print(f"at-risk list (`GET /api/v1/accounts`), {sacc} accounts, wrk 16 connections in all:")
+  print()
+  print("| backend | servers | requests/s | p50 | p99 | non-2xx | server peak RSS MiB | PG / SQLite |")
+  print("|---|---|---|---|---|---|---|---|")
+  print(f"| SQLite | 1 x `--threads 2` | {s[0]:,.0f} | {s[1]} | {s[2]} | {s[3]} | {rss_s:.0f} | |")
+  p50 = max(a[1], b[1], key=ms); p99 = max(a[2], b[2], key=ms)
+  print(f"| PostgreSQL | 2 x `--threads 1` | {a[0]+b[0]:,.0f} ({a[0]:,.0f} + {b[0]:,.0f}) | {p50} | {p99} | {a[3]+b[3]} | {rss_p:.0f} (both) | {(a[0]+b[0])/s[0]:.0%} |")
 PY
