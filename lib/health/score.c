@@ -287,7 +287,8 @@ cw_status cw_score_run(cw_store *st, const cw_scorecard *sc, const cw_score_opts
         c.day = day;
         c.rows = 0;
         memset(c.colours, 0, sizeof c.colours);
-        if ((s = ops->account_metrics_scan(st, day, day, 0, on_vector, &c)) != CW_OK)
+        if ((s = ops->account_metrics_scan(st, day, day, 0, on_vector, &c)) != CW_OK ||
+            (s = cw_score_db_flush(c.db)) != CW_OK)
             goto fail;
         stats->rows += c.rows;
         stats->days_scored++;

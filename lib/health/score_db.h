@@ -20,9 +20,15 @@ cw_status cw_score_db_day_status(score_db *d, int64_t day, const char *hash, int
                                  int64_t *same);
 /* Deletes the scores of day. */
 cw_status cw_score_db_delete_day(score_db *d, int64_t day);
-/* change NaN = none (stored as NULL). contrib is JSON. */
+/* change NaN = none (stored as NULL). contrib is JSON. After day_status
+ * found the day empty, or delete_day emptied it, its rows are new: they
+ * are held in a bulk insert (one per account and day, else the flush
+ * fails) until cw_score_db_flush, which the caller runs before COMMIT. */
 cw_status cw_score_db_put(score_db *d, int64_t day, int64_t account, const char *hash, double score,
                           int colour, double change, const char *contrib, size_t contrib_len);
+/* Writes the rows held for a fresh day; a failure (e.g. an account twice)
+ * is returned with the store's error set. */
+cw_status cw_score_db_flush(score_db *d);
 /* prev[account] = the score on the latest scored day in [lo, hi] (left as
  * it is for accounts without one). */
 cw_status cw_score_db_prev(score_db *d, int64_t lo, int64_t hi, double *prev, int64_t nids);

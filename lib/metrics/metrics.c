@@ -1795,7 +1795,9 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
             stats->snapshots_skipped++;
             continue;
         }
-        if (exists && (s = E.ops->snapshot_delete(st, d)) != CW_OK)
+        /* Also when absent: the store then knows the day's rows are all
+         * new and writes them in bulk (COPY on PostgreSQL). */
+        if ((s = E.ops->snapshot_delete(st, d)) != CW_OK)
             goto done;
         E.days[E.ndays++] = d;
     }

@@ -100,10 +100,25 @@ static cw_status op_begin(cw_store *st)
 
 static cw_status op_commit(cw_store *st)
 {
+    if (cw_store_bulk_end(st) != CW_OK)
+        return CW_ERR_DB;
     if (cw_sql_exec(st, "COMMIT") != CW_SQL_OK)
         return cw_sql_fail(st, "commit");
     st->in_txn = 0;
     return CW_OK;
+}
+
+/* After ROLLBACK: the bulks hold nothing to keep; closing them must not
+ * replace the failure's message. */
+static void rollback_bulks(cw_store *st)
+{
+    char *keep = st->errmsg;
+    cw_status ks = st->err_status;
+    st->errmsg = NULL;
+    (void)cw_store_bulk_end(st);
+    free(st->errmsg);
+    st->errmsg = keep;
+    st->err_status = ks;
 }
 
 /* Called after a failure: it must not replace that failure's message. On
@@ -115,9 +130,13 @@ static cw_status op_rollback(cw_store *st)
     if (!st->in_txn)
         return CW_OK;
     st->in_txn = 0;
-    if (cw_sql_dialect(st) == CW_DIALECT_SQLITE && !cw_sqlite_in_txn(st))
+    if (cw_sql_dialect(st) == CW_DIALECT_SQLITE && !cw_sqlite_in_txn(st)) {
+        rollback_bulks(st);
         return CW_OK;
-    if (cw_sql_exec(st, "ROLLBACK") == CW_SQL_OK)
+    }
+    int rc = cw_sql_exec(st, "ROLLBACK"); /* PG: drops the bulks' held rows */
+    rollback_bulks(st);
+    if (rc == CW_SQL_OK)
         return CW_OK;
     if (!st->errmsg || !*st->errmsg)
         return cw_sql_fail(st, "rollback");
@@ -356,6 +375,7 @@ void cw_store_close(cw_store *st)
     if (st->conn) {
         if (st->in_txn)
             cw_sql_exec(st, "ROLLBACK");
+        rollback_bulks(st);
         finalize_all(st->q, CW_Q__COUNT);
         finalize_all(st->put, CW_KIND__COUNT);
         finalize_all(st->ins_new, CW_KIND__COUNT);
@@ -367,6 +387,7 @@ void cw_store_close(cw_store *st)
     else if (st->conn)
         cw_pg_disconnect(st->conn);
     free(st->scan_cells);
+    free(st->fresh);
     free(st->pack[0]);
     free(st->pack[1]);
     free(st->conninfo);

@@ -83,7 +83,18 @@ struct cw_store {
     size_t scan_cap;
     unsigned char *pack[2]; /* metric vectors packed as float64 */
     size_t pack_cap[2];
+    /* Snapshot days whose account, user and peer rows this transaction
+     * deleted (cw_op_snapshot_delete): their rows are new, so they go
+     * through bulk inserts (COPY on PostgreSQL) instead of upserts. */
+    int64_t *fresh;
+    size_t nfresh, fresh_cap;
+    cw_bulk *bulk[3]; /* account_metrics, account_peers, user_metrics */
 };
+
+/* Ends the transaction's bulk inserts (store_metrics.c): closes them (a
+ * flush failure is returned with the store's error set) and forgets the
+ * fresh days. Called before COMMIT, after ROLLBACK and at close. */
+cw_status cw_store_bulk_end(cw_store *st);
 
 /* Runs sql (no parameters, no rows); on failure sets the driver's message
  * as the store's error and returns CW_ERR_DB. */

@@ -66,6 +66,76 @@ cw_status cw_op_snapshot_exists(cw_store *st, int64_t day, int *exists)
     return s;
 }
 
+/* ---- bulk writes of a fresh day's rows ---- */
+
+enum { BULK_AM, BULK_PEERS, BULK_UM };
+
+static const struct {
+    const char *table, *cols;
+    int ncols;
+} bulk_def[3] = {
+    {"account_metrics", "day,account,vals,trend", 4},
+    {"account_peers", "peers,day,account", 3},
+    {"user_metrics", "day,user,account,vals", 4},
+};
+
+/* Whether this transaction deleted day's rows (so every row put for it is
+ * new). The latest day marked is checked first. */
+static int is_fresh(cw_store *st, int64_t day)
+{
+    for (size_t i = st->nfresh; i-- > 0;)
+        if (st->fresh[i] == day)
+            return 1;
+    return 0;
+}
+
+static cw_status mark_fresh(cw_store *st, int64_t day)
+{
+    if (!st->in_txn || is_fresh(st, day))
+        return CW_OK;
+    if (st->nfresh == st->fresh_cap) {
+        size_t cap = st->fresh_cap ? st->fresh_cap * 2 : 64;
+        int64_t *p = realloc(st->fresh, sizeof *p * cap);
+        if (!p)
+            return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory");
+        st->fresh = p;
+        st->fresh_cap = cap;
+    }
+    st->fresh[st->nfresh++] = day;
+    return CW_OK;
+}
+
+/* The open bulk insert k, opened on first use. */
+static cw_bulk *bulk(cw_store *st, int k)
+{
+    if (!st->bulk[k] && cw_sql_bulk_open(st, bulk_def[k].table, bulk_def[k].cols, bulk_def[k].ncols,
+                                         &st->bulk[k]) != CW_SQL_OK) {
+        cw_sql_fail(st, bulk_def[k].table);
+        st->bulk[k] = NULL;
+    }
+    return st->bulk[k];
+}
+
+/* Ends row k's bulk row; the error names the table. */
+static cw_status bulk_row(cw_store *st, int k)
+{
+    return cw_sql_bulk_row(st->bulk[k]) == CW_SQL_OK ? CW_OK : cw_sql_fail(st, bulk_def[k].table);
+}
+
+cw_status cw_store_bulk_end(cw_store *st)
+{
+    cw_status s = CW_OK;
+    for (int k = 0; k < 3; k++) {
+        if (st->bulk[k] && cw_sql_bulk_close(st->bulk[k]) != CW_SQL_OK && s == CW_OK)
+            s = cw_sql_fail(st, bulk_def[k].table);
+        st->bulk[k] = NULL;
+    }
+    st->nfresh = 0;
+    return s;
+}
+
+/* Inside a transaction the day is then fresh: its rows are written with
+ * bulk inserts until COMMIT or ROLLBACK. */
 cw_status cw_op_snapshot_delete(cw_store *st, int64_t day)
 {
     static const char *sql[] = {
@@ -80,7 +150,7 @@ cw_status cw_op_snapshot_delete(cw_store *st, int64_t day)
         if ((s = cw_sql_step_done(st, *q, "snapshot delete")) != CW_OK)
             return s;
     }
-    return CW_OK;
+    return mark_fresh(st, day);
 }
 
 cw_status cw_op_snapshot_put(cw_store *st, int64_t day, int window_days, const char *catalog,
@@ -108,6 +178,23 @@ cw_status cw_op_snapshot_put(cw_store *st, int64_t day, int window_days, const c
 cw_status cw_op_account_metrics_put(cw_store *st, int64_t day, int64_t account, const double *vals,
                                     const double *trend, int n)
 {
+    if (is_fresh(st, day)) {
+        const unsigned char *a = pack(st, 0, vals, n), *b = trend ? pack(st, 1, trend, n) : NULL;
+        if (!a || (trend && !b))
+            return cw_store_set_error(st, CW_ERR_NOMEM,
+                                      "store: out of memory saving account metrics");
+        cw_bulk *k = bulk(st, BULK_AM);
+        if (!k)
+            return CW_ERR_DB;
+        cw_sql_bulk_i64(k, day);
+        cw_sql_bulk_i64(k, account);
+        cw_sql_bulk_blob(k, a, (size_t)n * 8);
+        if (b)
+            cw_sql_bulk_blob(k, b, (size_t)n * 8);
+        else
+            cw_sql_bulk_null(k);
+        return bulk_row(st, BULK_AM);
+    }
     cw_stmt **q = &st->q[CW_Q_AM_PUT];
     cw_status s = cw_sql_lazy(st, q,
                               "INSERT INTO account_metrics(day,account,vals,trend) VALUES(?,?,?,?)"
@@ -151,6 +238,18 @@ cw_status cw_op_account_metrics_get(cw_store *st, int64_t day, int64_t account, 
 cw_status cw_op_account_peers_put(cw_store *st, int64_t day, int64_t account, const double *pcts,
                                   int n)
 {
+    if (is_fresh(st, day)) {
+        const unsigned char *a = pack(st, 0, pcts, n);
+        if (!a)
+            return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory saving peer metrics");
+        cw_bulk *k = bulk(st, BULK_PEERS);
+        if (!k)
+            return CW_ERR_DB;
+        cw_sql_bulk_blob(k, a, (size_t)n * 8);
+        cw_sql_bulk_i64(k, day);
+        cw_sql_bulk_i64(k, account);
+        return bulk_row(st, BULK_PEERS);
+    }
     cw_stmt **q = &st->q[CW_Q_PEERS_PUT];
     cw_status s = cw_sql_lazy(st, q,
                               "INSERT INTO account_peers(peers, day, account) VALUES(?,?,?)"
@@ -230,6 +329,19 @@ cw_status cw_op_account_metrics_scan(cw_store *st, int64_t lo, int64_t hi, int64
 cw_status cw_op_user_metrics_put(cw_store *st, int64_t day, int64_t user, int64_t account,
                                  const double *vals, int n)
 {
+    if (is_fresh(st, day)) {
+        const unsigned char *a = pack(st, 0, vals, n);
+        if (!a)
+            return cw_store_set_error(st, CW_ERR_NOMEM, "store: out of memory saving user metrics");
+        cw_bulk *k = bulk(st, BULK_UM);
+        if (!k)
+            return CW_ERR_DB;
+        cw_sql_bulk_i64(k, day);
+        cw_sql_bulk_i64(k, user);
+        cw_sql_bulk_i64(k, account);
+        cw_sql_bulk_blob(k, a, (size_t)n * 8);
+        return bulk_row(st, BULK_UM);
+    }
     /* On PostgreSQL the key has account too (the table is partitioned by
      * it: store/pg/pg_ddl.c); a user belongs to one account, so the rows
      * a key finds are the same. */

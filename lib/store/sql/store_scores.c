@@ -14,6 +14,11 @@
 struct score_db {
     cw_store *st;
     cw_stmt *status, *del, *put, *prev, *card, *scan, *latest;
+    /* The day whose rows are known absent (none stored, or just deleted):
+     * its scores go through a bulk insert (COPY on PostgreSQL). */
+    int64_t fresh_day;
+    int fresh;
+    cw_bulk *bulk;
 };
 
 static cw_status fail(score_db *d, const char *what)
@@ -28,11 +33,10 @@ static cw_status prep(score_db *d, const char *sql, unsigned flags, cw_stmt **q)
     return CW_OK;
 }
 
-/* The score of one account on one day: an upsert, so that writing a row
- * again replaces it (a day is deleted before it is rescored, so this is
- * the rare case) and the statement stays valid for a COPY-less bulk path
- * on both backends. Runs once per account and day: persistent, so
- * PostgreSQL plans it once. */
+/* The score of one account on one day when the day may hold rows: an
+ * upsert, so that writing a row again replaces it. A day known empty is
+ * written in bulk instead (cw_score_db_put). Persistent, so PostgreSQL
+ * plans it once. */
 static const char put_sql[] =
     "INSERT INTO scores(day, account, scorecard, score, colour, change, contrib)"
     " VALUES(?,?,?,?,?,?,?)"
@@ -79,6 +83,7 @@ void cw_score_db_close(score_db *d)
 {
     if (!d)
         return;
+    cw_sql_bulk_close(d->bulk); /* after a failure: its rows are dropped */
     cw_sql_finalize(d->status);
     cw_sql_finalize(d->del);
     cw_sql_finalize(d->put);
@@ -104,6 +109,8 @@ cw_status cw_score_db_day_status(score_db *d, int64_t day, const char *hash, int
     *rows = cw_sql_col_i64(q, 0);
     *same = cw_sql_col_i64(q, 1);
     cw_sql_reset(q);
+    d->fresh = *rows == 0;
+    d->fresh_day = day;
     return CW_OK;
 }
 
@@ -114,12 +121,47 @@ cw_status cw_score_db_delete_day(score_db *d, int64_t day)
     int rc = cw_sql_step(d->del);
     cw_status s = rc == CW_SQL_DONE ? CW_OK : fail(d, "deleting a day's scores");
     cw_sql_reset(d->del);
+    d->fresh = s == CW_OK;
+    d->fresh_day = day;
     return s;
+}
+
+cw_status cw_score_db_flush(score_db *d)
+{
+    cw_bulk *b = d->bulk;
+    d->bulk = NULL;
+    return cw_sql_bulk_close(b) == CW_SQL_OK ? CW_OK : fail(d, "storing scores");
+}
+
+/* One row of a fresh day. */
+static cw_status put_bulk(score_db *d, int64_t day, int64_t account, const char *hash, double score,
+                          int colour, double change, const char *contrib, size_t contrib_len)
+{
+    if (!d->bulk &&
+        cw_sql_bulk_open(d->st, "scores", "day,account,scorecard,score,colour,change,contrib", 7,
+                         &d->bulk) != CW_SQL_OK) {
+        d->bulk = NULL;
+        return fail(d, "storing a score");
+    }
+    cw_bulk *b = d->bulk;
+    cw_sql_bulk_i64(b, day);
+    cw_sql_bulk_i64(b, account);
+    cw_sql_bulk_text(b, hash, -1);
+    cw_sql_bulk_double(b, score);
+    cw_sql_bulk_i64(b, colour);
+    if (change == change)
+        cw_sql_bulk_double(b, change);
+    else
+        cw_sql_bulk_null(b);
+    cw_sql_bulk_text(b, contrib, (int)contrib_len);
+    return cw_sql_bulk_row(b) == CW_SQL_OK ? CW_OK : fail(d, "storing a score");
 }
 
 cw_status cw_score_db_put(score_db *d, int64_t day, int64_t account, const char *hash, double score,
                           int colour, double change, const char *contrib, size_t contrib_len)
 {
+    if (d->fresh && day == d->fresh_day)
+        return put_bulk(d, day, account, hash, score, colour, change, contrib, contrib_len);
     cw_stmt *q = d->put;
     cw_sql_reset(q);
     cw_sql_bind_i64(q, 1, day);
