@@ -50,11 +50,11 @@ enum {
     /* Kept for many executions (a per-row statement): backends may cache a
      * server-side plan. */
     CW_SQL_PERSISTENT = 1,
-    /* A long scan: rows stream (a cursor in PostgreSQL) instead of being
-     * fetched whole, so memory stays flat. Must run inside a transaction
-     * on PostgreSQL (the driver opens one when none is open), and no other
-     * statement may run on the handle while it has rows pending, except
-     * other CW_SQL_STREAM statements. */
+    /* A long scan: rows stream (a cursor fetched in batches in PostgreSQL)
+     * instead of being fetched whole, so memory stays flat. On PostgreSQL
+     * the cursor lives in a transaction (the driver opens one when none is
+     * open and commits it when the scan ends); other statements, writes
+     * included, may run on the handle between rows, as in SQLite. */
     CW_SQL_STREAM = 2
 };
 
