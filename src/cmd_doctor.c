@@ -192,8 +192,9 @@ static void check_database(doctor *D, const cw_config *cfg, cw_store **st)
     cw_error err = {CW_OK, ""};
     const char *db = cw_config_get(cfg, "store.db");
     const char *file = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
+    int server = cw_store_is_server(db); /* a URI or a libpq key=value string */
     struct stat sb;
-    if (strstr(file, "://") == NULL && stat(file, &sb) != 0) {
+    if (!server && stat(file, &sb) != 0) {
         report(D, EXIT_DB, 0, "database: %s: %s", file, strerror(errno));
     } else {
         cw_store_opts so = {.readonly = 1,
@@ -211,16 +212,16 @@ static void check_database(doctor *D, const cw_config *cfg, cw_store **st)
                 report(D, EXIT_DB, 0, "database: integrity check: %s", cw_store_errmsg(*st));
             else if (problems)
                 report(D, EXIT_DB, 0, "database: %s: integrity check failed:\n%s", file, problems);
-            else if (strstr(file, "://") == NULL)
+            else if (!server)
                 report(D, 0, 0, "database: %s: schema %d, integrity ok", file,
                        cw_store_schema_version(*st));
             else /* a server checks its own pages: say what was checked */
                 report(D, 0, 0,
-                       "database: %s: schema %d, every table present (page checks are the "
+                       "database: %s: %s, schema %d, every table present (page checks are the "
                        "server's own: data checksums, amcheck)",
-                       file, cw_store_schema_version(*st));
+                       file, cw_store_backend(*st), cw_store_schema_version(*st));
             free(problems);
-            if (strstr(file, "://") == NULL && (sb.st_mode & 077))
+            if (!server && (sb.st_mode & 077))
                 report(D, 0, 1,
                        "database: %s has mode %04o: readable by other users (chmod 600; it "
                        "holds e-mail addresses and token hashes)",

@@ -54,6 +54,34 @@ static int param_char(char c)
            c == '-' || c == '.';
 }
 
+/* At text + i, a libpq key = value password (blanks around '=', the value
+ * quoted '…' with \\ escapes or bare up to a blank): its value's span in
+ * *vs..*ve (quotes kept outside), 1; else 0. */
+static int kv_password(const char *text, size_t i, size_t *vs, size_t *ve)
+{
+    static const char key[] = "password";
+    const size_t kn = sizeof key - 1;
+    if (i > 0 && (param_char(text[i - 1]) || text[i - 1] == '?' || text[i - 1] == '&'))
+        return 0; /* inside a word, or a URL's query parameter (masked above) */
+    if (strncasecmp(text + i, key, kn) != 0)
+        return 0;
+    size_t e = i + kn;
+    while (text[e] == ' ' || text[e] == '\t')
+        e++;
+    if (text[e] != '=')
+        return 0;
+    e++;
+    while (text[e] == ' ' || text[e] == '\t')
+        e++;
+    int quoted = text[e] == '\'';
+    e += quoted;
+    *vs = e;
+    while (text[e] && (quoted ? text[e] != '\'' : !url_end(text[e])))
+        e += text[e] == '\\' && text[e + 1] ? 2 : 1;
+    *ve = e;
+    return e > *vs;
+}
+
 char *cw_mask_secrets(const char *key, const char *text)
 {
     static const char *const params[] = {"token",  "access_token",  "api_key",   "apikey", "key",
@@ -109,6 +137,15 @@ char *cw_mask_secrets(const char *key, const char *text)
                     i++;
                 continue;
             }
+        }
+        size_t vs, ve;
+        if (kv_password(text, i, &vs, &ve)) {
+            memcpy(out + w, text + i, vs - i);
+            w += vs - i;
+            memcpy(out + w, CW_MASK, 3);
+            w += 3;
+            i = ve;
+            continue;
         }
         out[w++] = text[i++];
     }

@@ -25,7 +25,9 @@
  *     scheme://token@host, is masked whole);
  *   - the value of a query parameter (after '?' or '&') named token,
  *     access_token, api_key, apikey, key, secret, client_secret, password,
- *     pass, pwd, auth, sig or signature.
+ *     pass, pwd, auth, sig or signature;
+ *   - the value of a libpq key = value password (password=VALUE or
+ *     password = 'a quoted value', the key not inside a word).
  * Text without secrets comes back unchanged. */
 char *cw_mask_secrets(const char *key, const char *text);
 
