@@ -193,7 +193,7 @@ static void check_database(doctor *D, const cw_config *cfg, cw_store **st)
     const char *db = cw_config_get(cfg, "store.db");
     const char *file = strncmp(db, "sqlite:", 7) == 0 ? db + 7 : db;
     struct stat sb;
-    int server = strstr(file, "://") != NULL || cw_store_db_is_server(db);
+    int server = cw_store_db_is_server(db); /* a URI or a libpq key=value string */
     cw_store_opts so = {.readonly = 1,
                         .cache_kib = cw_config_get_int(cfg, "store.cache_mib") * 1024};
     if (!server && stat(file, &sb) != 0) {
@@ -221,9 +221,9 @@ static void check_database(doctor *D, const cw_config *cfg, cw_store **st)
                        cw_store_schema_version(*st));
             else /* a server checks its own pages: say what was checked */
                 report(D, 0, 0,
-                       "database: %s: schema %d, every table present (page checks are the "
+                       "database: %s: %s, schema %d, every table present (page checks are the "
                        "server's own: data checksums, amcheck)",
-                       file, cw_store_schema_version(*st));
+                       file, cw_store_backend(*st), cw_store_schema_version(*st));
             free(problems);
             if (!server && (sb.st_mode & 077))
                 report(D, 0, 1,

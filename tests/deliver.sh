@@ -298,7 +298,7 @@ check "the last 2" "$(q "SELECT count(*) FROM outbox WHERE action='hook_rated' A
 
 # --- dry run changes nothing ----------------------------------------------------------------
 for i in 20 21 22 23 24; do enqueue hook_ok $i; done
-before=$(q "SELECT group_concat(status || attempts || next_at) FROM outbox")
+before=$(q "SELECT id, status, attempts, next_at FROM outbox ORDER BY id")
 n_http=$(wc -l <http.jsonl)
 "$BIN" deliver --dry-run --now $T0 >dry.out 2>/dev/null
 grep -q '^#[0-9]* hook_ok \[webhook\] -> 127.0.0.1:'"$HP"' (key alert:20:hook_ok, attempt 1)' dry.out || fail "dry-run listing"
@@ -309,7 +309,7 @@ check "dry-run count" "$(grep -c '^#' dry.out)" 5
 "$BIN" --set deliver.batch=1 deliver --dry-run --now $T0 >dry1.out 2>/dev/null
 cmp -s dry.out dry1.out || fail "dry-run pages differently with batch 1"
 check "dry-run sends nothing" "$(wc -l <http.jsonl)" "$n_http"
-check "dry-run writes nothing" "$(q "SELECT group_concat(status || attempts || next_at) FROM outbox")" "$before"
+check "dry-run writes nothing" "$(q "SELECT id, status, attempts, next_at FROM outbox ORDER BY id")" "$before"
 
 # --- outbox retry and purge ---------------------------------------------------------------------
 dead=$(q "SELECT id FROM outbox WHERE idem_key='alert:4:hook_400'")

@@ -144,6 +144,7 @@ def main():
         world.run(BIN, "token", "revoke", "--db", db, str(tid))
         check(req(base, "/api/v1/session", token=extra)[0] == 401, "revoked token refused")
         stored = con.execute("SELECT hash, prefix FROM api_tokens WHERE id=?", (tid,)).fetchone()
+        stored = (cwdb.cw_bytes(stored[0]), stored[1])
         check(len(stored[0]) == 32 and extra.encode() not in stored[0] and len(stored[1]) == 10,
               "only a SHA-256 and a 10-character prefix are stored")
 
