@@ -97,8 +97,7 @@ static void test_free_text(void **state)
     /* a libpq key = value connection string */
     expect(NULL, "host=/run/pg dbname=cw password=s3cret user=cw",
            "host=/run/pg dbname=cw password=*** user=cw");
-    expect(NULL, "dbname=cw PASSWORD = 'a b\\' c' port=5432",
-           "dbname=cw PASSWORD = *** port=5432");
+    expect(NULL, "dbname=cw PASSWORD = 'a b\\' c' port=5432", "dbname=cw PASSWORD = *** port=5432");
     expect(NULL, "no_password=x mypassword=y password=", "no_password=x mypassword=y password=");
     expect(NULL, "ends with ://", "ends with ://");
     expect(NULL, "://@", "://@");
