@@ -7,7 +7,12 @@
 # 2. two `deliver`s against one outbox of a few hundred webhooks: each message
 #    reaches the receiver (tests/receiver.py) exactly once;
 # 3. two `serve`s answering API requests in a loop while a `run` of the next
-#    day and an `ingest` write: no failed request, then both serve the new day.
+#    day and an `ingest` write: no failed request, then both serve the new day;
+# 4. the API's change counter (cw_api_version, the accounts cache's data
+#    version on PostgreSQL): the servers' reads and an `alerts ack` leave it
+#    alone; an `ingest` renaming an account and a `score --recompute` raise
+#    it, and the running servers' next answer (the at-risk list's search,
+#    served from their cache) shows the new name.
 # usage: pg_concurrency.sh path/to/churnwatch path/to/tests
 set -euo pipefail
 if [ "${CW_TEST_BACKEND:-sqlite}" != pg ]; then
@@ -244,4 +249,55 @@ for u in "$U1" "$U2"; do
     fail "$u does not serve $DAY2: $(cat f.json)"
 done
 note "3. two servers: $total requests during a run and an ingest, all 200; both serve $DAY2"
+
+# --- 4. the API's change counter -----------------------------------------------------------
+ver() { cw_q "$R2" "SELECT n FROM cw_api_version"; }
+# found U QUERY: the at-risk list's total for search QUERY on server U
+found() {
+  [ "$(get "$1" "accounts?q=$2&limit=5" t.json)" = 200 ] || fail "accounts?q=$2 on $1: $(cat t.json)"
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"])' t.json
+}
+NEW="Zq Renamed Holdings"
+for u in "$U1" "$U2"; do [ "$(found "$u" zq%20renamed)" = 0 ] || fail "$u: $NEW before the rename"; done
+v0=$(ver)
+for _ in 1 2 3; do
+  for p in "${PATHS[@]}"; do get "$U1" "$p" r1.json >/dev/null; get "$U2" "$p" r2.json >/dev/null; done
+done
+[ "$(ver)" = "$v0" ] || fail "reads moved the change counter: $v0 -> $(ver)"
+# An alert acknowledged by another process: served at once, the counter stays.
+AID=$(cw_q "$R2" "SELECT min(id) FROM alerts WHERE status = 1")
+[ -n "$AID" ] || fail "no open alert to acknowledge"
+AACC=$(cw_q "$R2" "SELECT a.account_id FROM alerts l JOIN accounts a ON a.id = l.account WHERE l.id = $AID")
+"$BIN" alerts ack "$AID" --db "$R2" --by counter-test >/dev/null 2>ack.err || { cat ack.err; fail "alerts ack"; }
+[ "$(ver)" = "$v0" ] || fail "alerts ack moved the change counter: $v0 -> $(ver)"
+for u in "$U1" "$U2"; do
+  [ "$(get "$u" "alerts?account=$AACC&limit=500" a.json)" = 200 ] &&
+    python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+assert any(a["id"] == int(sys.argv[2]) and a["acked_by"] == "counter-test" for a in d["items"])' a.json "$AID" ||
+    fail "$u does not serve the ack of alert $AID: $(head -c 300 a.json)"
+done
+# An account renamed by an ingest: the counter moves, both caches are refilled.
+mkdir -p upd
+python3 - world/accounts.csv upd/accounts.csv "$NEW" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+r = next(x for x in rows if x["account_id"] == "A000001")
+r["name"] = sys.argv[3]
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+    w.writeheader()
+    w.writerow(r)
+PY
+"$BIN" ingest --db "$R2" --quiet --progress never upd/accounts.csv 2>upd.err || { cat upd.err; fail "ingest of the rename"; }
+v1=$(ver)
+[ "$v1" -gt "$v0" ] || fail "the rename did not move the change counter ($v0 -> $v1)"
+for u in "$U1" "$U2"; do
+  [ "$(found "$u" zq%20renamed)" = 1 ] || fail "$u still serves the old name of A000001: $(cat t.json)"
+done
+[ "$(ver)" = "$v1" ] || fail "reads moved the change counter: $v1 -> $(ver)"
+"$BIN" score --db "$R2" --as-of $DAY2 --recompute --quiet >/dev/null 2>score.err || { cat score.err; fail "score --recompute"; }
+[ "$(ver)" -gt "$v1" ] || fail "score --recompute did not move the change counter"
+[ "$(cw_q "$R2" "SELECT count(*) FROM cw_api_pending")" = 0 ] || fail "cw_api_pending keeps rows"
+note "4. change counter: reads and alerts ack leave it at $v0; the rename ($v1) and a rescore move it; both servers serve the new name"
 echo "pg_concurrency.sh: ok"

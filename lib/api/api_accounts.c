@@ -75,8 +75,9 @@ static void name_colours(json_t *items)
  * request in SQL. A cache keeps, per reader connection, one flat row per
  * account with every filter and sort field, and a lazily built order per
  * (sort key, direction); a request then walks that order, filters, counts,
- * and reads only its page's rows from SQL. It is rebuilt when PRAGMA
- * data_version says another connection committed, or the scores /
+ * and reads only its page's rows from SQL. It is rebuilt when the store's
+ * data version (SQLite: PRAGMA data_version; PostgreSQL: the commit
+ * counter of accounts, scores and predictions) changed, or the scores /
  * predictions day or model changed (store/store_api.h reads the rows). */
 
 typedef struct lrow {

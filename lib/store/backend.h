@@ -28,6 +28,9 @@ void cw_pg_disconnect(void *conn);
  * quoted reserved words, and hash partitioning of the big tables by
  * account. malloc'd; NULL when out of memory. */
 char *cw_pg_ddl(const char *sqlite_ddl);
+/* The PostgreSQL-only objects of the API's change counter (one migration,
+ * as it is: triggers and functions in PostgreSQL's own SQL). */
+extern const char cw_pg_api_counter[];
 /* 1 when this build has the PostgreSQL backend. */
 int cw_pg_available(void);
 /* Whether the libpq connection string conninfo holds a password. */

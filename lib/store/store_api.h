@@ -61,10 +61,11 @@ typedef struct cw_api_view {
 } cw_api_view;
 cw_status cw_store_api_view(cw_store *st, cw_api_view *v);
 
-/* A number that changes whenever another connection commits: SQLite's
- * PRAGMA data_version; on PostgreSQL a hash of the snapshot, which also
- * changes on unrelated writes (store/sql/store_api.c). Compare it for
- * equality only. */
+/* A number that changes whenever the accounts cache's rows may have: on
+ * SQLite PRAGMA data_version (another connection committed); on
+ * PostgreSQL a counter raised by every commit that wrote accounts, scores
+ * or predictions, read in the caller's snapshot (store/sql/store_api.c).
+ * Compare it for equality only. */
 cw_status cw_store_data_version(cw_store *st, int64_t *out);
 
 /* One account with its filter and sort fields for the view. Strings are

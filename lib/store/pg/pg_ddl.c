@@ -513,3 +513,51 @@ char *cw_pg_ddl(const char *sqlite_ddl)
     free(d.t);
     return cw_buf_steal(&d.out, NULL);
 }
+
+/* The API's change counter (cw_store_data_version, store/sql/store_api.c):
+ * cw_api_version.n goes up by one in every transaction that wrote
+ * accounts, scores or predictions — the tables the API's accounts cache is
+ * built from — at its commit, inside that transaction, so a reader sees
+ * the new number exactly when it sees the new rows.
+ *
+ * A statement-level trigger on each of those tables (INSERT, UPDATE,
+ * DELETE, COPY and TRUNCATE all fire one; on the partitioned scores and
+ * predictions it is declared on the parent, which every write goes
+ * through) marks the transaction once, through a transaction-local
+ * setting, by inserting a row into cw_api_pending. A deferred constraint
+ * trigger on that row does the UPDATE and removes the row when the
+ * transaction commits. The counter's row lock is so taken at commit and
+ * held only until the commit ends: two writers never wait on each other
+ * for it while they work, and no deadlock can form around it (the bump
+ * waits on nothing else). A rolled-back transaction or savepoint takes its
+ * mark and its pending row with it. Writes elsewhere (tokens, alerts, the
+ * outbox, the run log) do not move it. */
+const char cw_pg_api_counter[] =
+
+    "CREATE TABLE cw_api_version(id BIGINT PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);"
+    "INSERT INTO cw_api_version(id, n) VALUES (1, 0);"
+    "CREATE TABLE cw_api_pending(id BIGINT NOT NULL);"
+    "CREATE FUNCTION cw_api_changed() RETURNS trigger LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $$ BEGIN"
+    " IF coalesce(current_setting('churnwatch.api_changed', true), '') <> 'y' THEN"
+    " PERFORM set_config('churnwatch.api_changed', 'y', true);"
+    " INSERT INTO cw_api_pending(id) VALUES (1);"
+    " END IF; RETURN NULL; END $$;"
+    "CREATE FUNCTION cw_api_bump() RETURNS trigger LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $$ BEGIN"
+    " UPDATE cw_api_version SET n = n + 1 WHERE id = 1;"
+    " DELETE FROM cw_api_pending; RETURN NULL; END $$;"
+    "CREATE CONSTRAINT TRIGGER cw_api_bump AFTER INSERT ON cw_api_pending"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cw_api_bump();"
+    "CREATE TRIGGER cw_api_changed AFTER INSERT OR UPDATE OR DELETE ON accounts"
+    " FOR EACH STATEMENT EXECUTE FUNCTION cw_api_changed();"
+    "CREATE TRIGGER cw_api_changed_truncate AFTER TRUNCATE ON accounts"
+    " FOR EACH STATEMENT EXECUTE FUNCTION cw_api_changed();"
+    "CREATE TRIGGER cw_api_changed AFTER INSERT OR UPDATE OR DELETE ON scores"
+    " FOR EACH STATEMENT EXECUTE FUNCTION cw_api_changed();"
+    "CREATE TRIGGER cw_api_changed_truncate AFTER TRUNCATE ON scores"
+    " FOR EACH STATEMENT EXECUTE FUNCTION cw_api_changed();"
+    "CREATE TRIGGER cw_api_changed AFTER INSERT OR UPDATE OR DELETE ON predictions"
+    " FOR EACH STATEMENT EXECUTE FUNCTION cw_api_changed();"
+    "CREATE TRIGGER cw_api_changed_truncate AFTER TRUNCATE ON predictions"
+    " FOR EACH STATEMENT EXECUTE FUNCTION cw_api_changed();";

@@ -181,8 +181,21 @@ static const struct {
      * killed). /metrics and `doctor` read the latest. */
     {"run log", "CREATE TABLE runs(id INTEGER PRIMARY KEY, day INTEGER NOT NULL,"
                 " started_at INTEGER NOT NULL, ended_at INTEGER, exit_code INTEGER);"},
+    /* The API's change counter on PostgreSQL (cw_pg_api_counter in
+     * store/pg/pg_ddl.c, read by cw_store_data_version); SQLite has PRAGMA
+     * data_version and needs nothing. */
+    {"api change counter", ""},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* PostgreSQL-only objects, run as they are (not translated) after the
+ * migration of that description. */
+static const struct {
+    const char *migration;
+    const char *sql;
+} pg_only[] = {
+    {"api change counter", cw_pg_api_counter},
+};
 
 /* The advisory lock of the PostgreSQL migrators: "cwschema" in ASCII. */
 #define PG_MIGRATE_LOCK "7454148460281667937"
@@ -240,14 +253,20 @@ static cw_status migration_begin(cw_store *st)
 static cw_status migration_apply(cw_store *st, int v)
 {
     if (cw_sql_dialect(st) == CW_DIALECT_SQLITE) {
-        cw_status s = cw_store_exec(st, migrations[v].sql);
+        cw_status s = *migrations[v].sql ? cw_store_exec(st, migrations[v].sql) : CW_OK;
         return s == CW_OK ? cw_sqlite_set_user_version(st, v + 1) : s;
     }
-    char *ddl = cw_pg_ddl(migrations[v].sql);
-    if (!ddl)
-        return cw_store_set_error(st, CW_ERR_NOMEM, "out of memory");
-    cw_status s = cw_store_exec(st, ddl);
-    free(ddl);
+    cw_status s = CW_OK;
+    if (*migrations[v].sql) {
+        char *ddl = cw_pg_ddl(migrations[v].sql);
+        if (!ddl)
+            return cw_store_set_error(st, CW_ERR_NOMEM, "out of memory");
+        s = cw_store_exec(st, ddl);
+        free(ddl);
+    }
+    for (size_t i = 0; s == CW_OK && i < sizeof pg_only / sizeof pg_only[0]; i++)
+        if (strcmp(pg_only[i].migration, migrations[v].description) == 0)
+            s = cw_store_exec(st, pg_only[i].sql);
     char sql[64];
     snprintf(sql, sizeof sql, "INSERT INTO cw_schema(version) VALUES(%d)", v + 1);
     return s == CW_OK ? cw_store_exec(st, sql) : s;

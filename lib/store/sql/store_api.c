@@ -273,35 +273,32 @@ cw_status cw_store_api_view(cw_store *st, cw_api_view *v)
 /* The API's change detector (store_api.h); lib/api's accounts cache only
  * compares it for equality between requests.
  * SQLite: PRAGMA data_version, exact, per connection.
- * PostgreSQL has no such counter. What stands in is a hash of the
- * statement's snapshot, pg_current_snapshot(): "xmin:xmax:in-progress
- * xids". A transaction that wrote anything holds an xid, and its commit
- * either moves xmax past it or takes it out of the in-progress list, so
- * the text changes as soon as the commit is visible; read-only
- * transactions take no xid, so an idle database answers the same number
- * request after request. Limits: writes to any table of any database of
- * the cluster change it too (the cache is rebuilt more often than needed,
- * never less), and it is not monotonic. pg_stat_database's xact_commit
- * was not used: statistics reach it up to a second after the commit, and
- * it counts the readers' own transactions. */
+ * PostgreSQL: cw_api_version.n, a counter that every transaction writing
+ * accounts, scores or predictions raises by one as it commits (triggers,
+ * store/pg/pg_ddl.c, cw_pg_api_counter); serve's own writes (tokens,
+ * alert actions) and the other tables leave it alone.
+ *
+ * Why a cache filled after reading it is never stale: serve answers each
+ * request in one REPEATABLE READ transaction (cw_store_read_begin), so the
+ * counter and the rows the cache is filled from are read in one snapshot.
+ * A writer's bump and its rows become visible in the same commit, so a
+ * snapshot holds either both or neither: the number kept with the cache is
+ * exactly the one its rows belong to. A commit after that snapshot shows
+ * at the next request as a different number, and the cache is refilled.
+ * Read outside such a transaction (each statement its own snapshot) it
+ * would still be safe, because it is read before the rows: a commit in
+ * between gives newer rows under an older number, and only one refill
+ * more. */
 cw_status cw_store_data_version(cw_store *st, int64_t *out)
 {
     int null;
-    if (cw_sql_dialect(st) == CW_DIALECT_SQLITE)
-        return scalar_i64(st, "PRAGMA data_version", 0, out, &null);
-    cw_stmt *q;
-    cw_status s = prep(st, "SELECT CAST(pg_current_snapshot() AS TEXT)", &q);
-    if (s != CW_OK)
-        return s;
-    if (cw_sql_step(q) != CW_SQL_ROW) {
-        s = cw_sql_fail(st, "data version");
-    } else {
-        uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-        for (const unsigned char *p = cw_sql_col_text(q, 0); p && *p; p++)
-            h = (h ^ *p) * 1099511628211ULL;
-        *out = (int64_t)(h & INT64_MAX);
-    }
-    cw_sql_finalize(q);
+    cw_status s = scalar_i64(st,
+                             cw_sql_dialect(st) == CW_DIALECT_SQLITE
+                                 ? "PRAGMA data_version"
+                                 : "SELECT n FROM cw_api_version WHERE id = 1",
+                             0, out, &null);
+    if (s == CW_OK && null)
+        return cw_store_set_error(st, CW_ERR_DB, "data version: cw_api_version has no row");
     return s;
 }
 

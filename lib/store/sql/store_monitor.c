@@ -289,6 +289,34 @@ static cw_status check_tables(cw_store *st, char **list, size_t *len)
     return s;
 }
 
+/* PostgreSQL: a line per table of the API's change counter (store/pg/
+ * pg_ddl.c, cw_pg_api_counter) without its trigger, and for the counter's
+ * row when it is missing: without them a running serve would keep
+ * answering the at-risk list from a stale cache. */
+static cw_status check_api_counter(cw_store *st, char **list, size_t *len)
+{
+    cw_stmt *q;
+    cw_status s = cw_sql_prep(
+        st,
+        "SELECT 'table ' || t.name || ' has no trigger cw_api_changed (the API change counter)'"
+        " FROM (VALUES ('accounts'), ('scores'), ('predictions')) AS t(name)"
+        " WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g"
+        " WHERE g.tgname = 'cw_api_changed' AND g.tgenabled <> 'D'"
+        " AND g.tgrelid = to_regclass(t.name))"
+        " UNION ALL SELECT 'table cw_api_version has no row (the API change counter)'"
+        " WHERE NOT EXISTS (SELECT 1 FROM cw_api_version WHERE id = 1)",
+        0, &q, "integrity check");
+    if (s != CW_OK)
+        return s;
+    int rc;
+    while (s == CW_OK && (rc = cw_sql_step(q)) == CW_SQL_ROW)
+        s = add_line(st, list, len, (const char *)cw_sql_col_text(q, 0));
+    if (s == CW_OK && rc != CW_SQL_DONE)
+        s = cw_sql_fail(st, "integrity check");
+    cw_sql_finalize(q);
+    return s;
+}
+
 /* SQLite: PRAGMA integrity_check, then the tables. PostgreSQL checks its
  * own pages (data checksums; amcheck needs rights a service account should
  * not have), so there the check is what a client can see: the connection
@@ -303,6 +331,9 @@ cw_status cw_op_integrity_check(cw_store *st, char **problems)
         s = check_pages(st, &list, &len);
     if (s == CW_OK && !list)
         s = check_tables(st, &list, &len);
+    if (s == CW_OK && !list && cw_sql_dialect(st) == CW_DIALECT_PG &&
+        cw_store_schema_version(st) == cw_store_latest_version())
+        s = check_api_counter(st, &list, &len);
     if (s == CW_OK && cw_store_schema_version(st) != cw_store_latest_version()) {
         char line[96];
         snprintf(line, sizeof line, "schema version %d, this build's is %d",
