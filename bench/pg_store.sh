@@ -48,11 +48,14 @@ pgurl() { echo "postgresql:///${PGPFX}_$1"; }
 pgdrop() { psqlc "DROP DATABASE IF EXISTS ${PGPFX}_$1"; }
 
 W=$OUT/world-$ACCOUNTS-$MONTHS
-if [ ! -f "$W/manifest.json" ]; then
-  "$BIN" simulate --accounts "$ACCOUNTS" --months "$MONTHS" --seed 1 --out "$W" >/dev/null
+EVENTS=0
+if [ "${PARTS:-all}" != serve ]; then # the serve part does not need the world
+  if [ ! -f "$W/manifest.json" ]; then
+    "$BIN" simulate --accounts "$ACCOUNTS" --months "$MONTHS" --seed 1 --out "$W" >/dev/null
+  fi
+  EVENTS=$(python3 -c "import json;print(json.load(open('$W/manifest.json'))['events'])")
+  SMALL=$(ls "$W"/*.csv | grep -v events.csv)
 fi
-EVENTS=$(python3 -c "import json;print(json.load(open('$W/manifest.json'))['events'])")
-SMALL=$(ls "$W"/*.csv | grep -v events.csv)
 
 # measure LABEL CMD...: appends "LABEL wall_s peak_rss_kib" to $OUT/pgtimes.
 measure() {
@@ -114,7 +117,7 @@ if [ ! -f "$SDB" ]; then
 fi
 pgdrop serve; psqlc "CREATE DATABASE ${PGPFX}_serve"
 "$BIN" init --db "$(pgurl serve)" >/dev/null 2>&1
-"$BIN" db copy --from "$SDB" --to "$(pgurl serve)" --replace >/dev/null
+measure copy-to-pg "$BIN" db copy --from "$SDB" --to "$(pgurl serve)" --replace
 psqlc "VACUUM ANALYZE" "${PGPFX}_serve"
 SPIDS=
 start_serve() { # DB THREADS: sets URL and SPID (also appended to SPIDS)
@@ -187,4 +190,6 @@ if parts != "store":
   print(f"| SQLite | 1 x `--threads 2` | {s[0]:,.0f} | {s[1]} | {s[2]} | {s[3]} | {rss_s:.0f} | |")
   p50 = max(a[1], b[1], key=ms); p99 = max(a[2], b[2], key=ms)
   print(f"| PostgreSQL | 2 x `--threads 1` | {a[0]+b[0]:,.0f} ({a[0]:,.0f} + {b[0]:,.0f}) | {p50} | {p99} | {a[3]+b[3]} | {rss_p:.0f} (both) | {(a[0]+b[0])/s[0]:.0%} |")
+  print()
+  print(f"`db copy` of that database, SQLite to PostgreSQL (COPY): {med('copy-to-pg'):.1f} s, peak RSS {rss('copy-to-pg'):.0f} MiB")
 PY

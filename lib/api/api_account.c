@@ -75,12 +75,22 @@ static cw_status account_users(cw_store *st, int64_t account, int64_t day, json_
     return cw_store_api_account_users(st, account, day, on_user, &x);
 }
 
+/* A timeline entry and its place before sorting: entries of the same
+ * time keep the order they were added in (alerts as listed, then tickets
+ * and surveys as the store orders them), so that the timeline is the same
+ * on every backend (qsort alone is not stable). */
+typedef struct tl_entry {
+    json_t *j;
+    size_t i;
+} tl_entry;
+
 static int timeline_cmp(const void *a, const void *b)
 {
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    const char *p = json_string_value(json_object_get(x, "at"));
-    const char *r = json_string_value(json_object_get(y, "at"));
-    return -strcmp(p ? p : "", r ? r : ""); /* newest first */
+    const tl_entry *x = a, *y = b;
+    const char *p = json_string_value(json_object_get(x->j, "at"));
+    const char *r = json_string_value(json_object_get(y->j, "at"));
+    int c = -strcmp(p ? p : "", r ? r : ""); /* newest first */
+    return c ? c : (x->i > y->i) - (x->i < y->i);
 }
 
 cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out)
@@ -168,14 +178,14 @@ cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out)
     if (s == CW_OK)
         s = cw_store_api_account_events(st, id, timeline);
     size_t nt = json_array_size(timeline);
-    json_t **tv = malloc((nt ? nt : 1) * sizeof *tv);
+    tl_entry *tv = malloc((nt ? nt : 1) * sizeof *tv);
     if (tv) {
         for (size_t i = 0; i < nt; i++)
-            tv[i] = json_incref(json_array_get(timeline, i));
+            tv[i] = (tl_entry){json_incref(json_array_get(timeline, i)), i};
         qsort(tv, nt, sizeof *tv, timeline_cmp);
         json_array_clear(timeline);
         for (size_t i = 0; i < nt; i++)
-            json_array_append_new(timeline, tv[i]);
+            json_array_append_new(timeline, tv[i].j);
         free(tv);
     }
     json_object_set_new(a, "timeline", timeline);

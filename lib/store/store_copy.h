@@ -69,6 +69,13 @@ cw_status cw_db_digest_compute(cw_store *st, cw_db_digest *out, cw_copy_progress
  * a failure is kept on dst. o may be NULL. */
 cw_status cw_db_copy(cw_store *src, cw_store *dst, const cw_copy_opts *o, cw_db_digest *src_digest);
 
+/* What the database behind st is, for "the same database?": on SQLite
+ * "sqlite:DEV:INODE" of its file, on PostgreSQL "pg:SYSTEM_ID:DBNAME" as
+ * the server says; "" when it has none (an in-memory database). Equal
+ * strings are the same database however each was named. cw_db_copy
+ * refuses to copy a database onto itself (CW_ERR_USAGE). */
+cw_status cw_db_identity(cw_store *st, char *out, size_t n);
+
 /* The lowercase hex of a digest into out (2 * CW_DIGEST_LEN + 1 bytes). */
 void cw_db_digest_hex(const unsigned char *sha, char *out);
 

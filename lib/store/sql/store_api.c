@@ -847,9 +847,11 @@ static json_t *ticket_detail(cw_stmt *q)
     return day ? json_sprintf("closed %s%s", day, rest ? rest : "") : json_null();
 }
 
-/* Tickets and surveys as timeline entries. A ticket's detail starts with
- * its state, "open" or "closed YYYY-MM-DD" (from _closed), set in C with
- * the other dates. */
+/* Tickets and surveys as timeline entries, newest first; entries of the
+ * same second in one order on both backends: by type (survey before
+ * ticket), then by survey / ticket id (bytes: COLLATE "C" on PostgreSQL). A ticket's
+ * detail starts with its state, "open" or "closed YYYY-MM-DD" (from
+ * _closed), set in C with the other dates. */
 cw_status cw_store_api_account_events(cw_store *st, int64_t account, json_t *timeline)
 {
     cw_stmt *q;
@@ -858,13 +860,13 @@ cw_status cw_store_api_account_events(cw_store *st, int64_t account, json_t *tim
              "SELECT 'ticket' AS type, opened_at AS at_iso,"
              " category || ' ticket (' || coalesce(priority, 'normal') || ')' AS title,"
              " CASE WHEN satisfaction IS NULL THEN ''"
-             " ELSE ', satisfaction ' || satisfaction || '/5' END AS detail, closed_at AS _closed"
-             " FROM tickets WHERE account = ?1"
+             " ELSE ', satisfaction ' || satisfaction || '/5' END AS detail, closed_at AS _closed,"
+             " ticket_id AS _key FROM tickets WHERE account = ?1"
              " UNION ALL SELECT 'survey', coalesce(responded_at, sent_at), upper(type) ||"
              " ' survey' || CASE WHEN score IS NULL THEN '' ELSE ': ' || score END,"
-             " trim(coalesce(reason, '') || ' ' || coalesce(comment, '')), NULL"
+             " trim(coalesce(reason, '') || ' ' || coalesce(comment, '')), NULL, survey_id"
              " FROM surveys WHERE account = ?1 AND coalesce(responded_at, sent_at) IS NOT NULL"
-             " ORDER BY 2 DESC LIMIT 200",
+             " ORDER BY 2 DESC, 1, 6 LIMIT 200",
              &q);
     if (s != CW_OK)
         return s;

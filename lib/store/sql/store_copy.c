@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* Foreign-key-safe order: parents (accounts, users, event names, alerts,
@@ -129,27 +130,6 @@ static int select_sql(cw_store *st, const cw_copy_table *t, char *buf)
     return n;
 }
 
-/* INSERT of one row of t with every column given. An identity column of
- * PostgreSQL takes the copied id only with OVERRIDING SYSTEM VALUE.
- * A PostgreSQL destination could use COPY FROM STDIN instead, much faster
- * for the big tables; that needs a copy entry point in the driver (later). */
-static void insert_sql(cw_store *st, const cw_copy_table *t, char *buf)
-{
-    size_t len = 0;
-    cat(buf, &len, "INSERT INTO %s(", t->name);
-    int n = cat_names(buf, &len, t->cols, 0, "");
-    cat(buf, &len, "%s", ")");
-    if (t->identity && cw_sql_dialect(st) == CW_DIALECT_PG)
-        cat(buf, &len, "%s", " OVERRIDING SYSTEM VALUE");
-    cat(buf, &len, "%s", " VALUES(");
-    for (int i = 1; i <= n; i++) {
-        char p[16];
-        snprintf(p, sizeof p, "%s?%d", i > 1 ? "," : "", i);
-        cat(buf, &len, "%s", p);
-    }
-    cat(buf, &len, "%s", ")");
-}
-
 /* ---- the canonical encoding ------------------------------------------ */
 
 static void put(EVP_MD_CTX *c, const void *p, size_t n)
@@ -192,24 +172,22 @@ static void hash_col(EVP_MD_CTX *c, cw_stmt *q, int i)
     put(c, num, (size_t)n);
 }
 
-/* Binds column i of q as parameter j of ins, keeping its type. An empty
- * text or blob is bound as such, never as NULL. */
-static int bind_col(cw_stmt *ins, int j, cw_stmt *q, int i)
+/* Appends column i of q to the destination's bulk insert, keeping its
+ * type. An empty text or blob is written as such, never as NULL. */
+static int bulk_col(cw_bulk *b, cw_stmt *q, int i)
 {
     switch (cw_sql_col_type(q, i)) {
-    case CW_SQL_INTEGER: return cw_sql_bind_i64(ins, j, cw_sql_col_i64(q, i));
-    case CW_SQL_FLOAT: return cw_sql_bind_double(ins, j, cw_sql_col_double(q, i));
+    case CW_SQL_INTEGER: return cw_sql_bulk_i64(b, cw_sql_col_i64(q, i));
+    case CW_SQL_FLOAT: return cw_sql_bulk_double(b, cw_sql_col_double(q, i));
     case CW_SQL_TEXT: {
         const unsigned char *p = cw_sql_col_text(q, i);
-        int len = cw_sql_col_bytes(q, i);
-        return cw_sql_bind_text(ins, j, p ? (const char *)p : "", len);
+        return cw_sql_bulk_text(b, p ? (const char *)p : "", cw_sql_col_bytes(q, i));
     }
     case CW_SQL_BLOB: {
         const void *p = cw_sql_col_blob(q, i);
-        int len = cw_sql_col_bytes(q, i);
-        return cw_sql_bind_blob(ins, j, p ? p : "", (size_t)len);
+        return cw_sql_bulk_blob(b, p ? p : "", (size_t)cw_sql_col_bytes(q, i));
     }
-    default: return cw_sql_bind_null(ins, j);
+    default: return cw_sql_bulk_null(b);
     }
 }
 
@@ -258,8 +236,8 @@ static void progress(scan *x, const cw_copy_table *t, int64_t done, int64_t tota
 }
 
 /* Reads every row of t from x->src in key order into the digest and, with
- * ins, inserts it into x->dst. */
-static cw_status scan_rows(scan *x, int idx, cw_stmt *ins)
+ * ins, appends it to that bulk insert into x->dst. */
+static cw_status scan_rows(scan *x, int idx, cw_bulk *ins)
 {
     const cw_copy_table *t = &cw_copy_tables[idx];
     int64_t total = 0, rows = 0;
@@ -280,15 +258,12 @@ static cw_status scan_rows(scan *x, int idx, cw_stmt *ins)
                                        "writing %s: a NaN (column %d of row %lld) would become "
                                        "NULL in SQLite",
                                        t->name, i + 1, (long long)rows + 1);
-            else if (ins && bind_col(ins, i + 1, q, i) != CW_SQL_OK)
+            else if (ins && bulk_col(ins, q, i) != CW_SQL_OK)
                 s = fail(x, x->dst, "writing", t);
         }
         put(x->tab, "\n", 1);
-        if (s == CW_OK && ins) {
-            if (cw_sql_step(ins) != CW_SQL_DONE)
-                s = fail(x, x->dst, "writing", t);
-            cw_sql_reset(ins);
-        }
+        if (s == CW_OK && ins && cw_sql_bulk_row(ins) != CW_SQL_OK)
+            s = fail(x, x->dst, "writing", t);
         if (++rows % 4096 == 0 && x->on_progress)
             progress(x, t, rows, total, t0);
     }
@@ -302,7 +277,7 @@ static cw_status scan_rows(scan *x, int idx, cw_stmt *ins)
 }
 
 /* Digests (and with ins copies) table idx; folds it into the overall digest. */
-static cw_status scan_table(scan *x, int idx, cw_stmt *ins)
+static cw_status scan_table(scan *x, int idx, cw_bulk *ins)
 {
     const cw_copy_table *t = &cw_copy_tables[idx];
     if (!EVP_DigestInit_ex(x->tab, EVP_sha256(), NULL))
@@ -435,17 +410,57 @@ static cw_status copy_tables(scan *x)
     cw_status s = cw_store_read_begin(x->src);
     if (s != CW_OK)
         return cw_store_set_error(x->dst, s, "source: %s", cw_store_errmsg(x->src));
-    char sql[SQL_MAX];
     for (int i = 0; i < cw_copy_ntables && s == CW_OK; i++) {
-        cw_stmt *ins = NULL;
-        insert_sql(x->dst, &cw_copy_tables[i], sql);
-        if (cw_sql_prepare(x->dst, sql, CW_SQL_PERSISTENT, &ins) != CW_SQL_OK)
-            s = fail(x, x->dst, "writing", &cw_copy_tables[i]);
+        const cw_copy_table *t = &cw_copy_tables[i];
+        cw_bulk *ins = NULL;
+        int ncols = 1;
+        for (const char *p = t->cols; *p; p++)
+            ncols += *p == ',';
+        if (cw_sql_bulk_open(x->dst, t->name, t->cols, ncols, &ins) != CW_SQL_OK)
+            s = fail(x, x->dst, "writing", t);
         if (s == CW_OK)
             s = scan_table(x, i, ins);
-        cw_sql_finalize(ins);
+        /* The last rows go at close; its failure (a duplicate key on
+         * PostgreSQL) is the table's. */
+        if (ins && cw_sql_bulk_close(ins) != CW_SQL_OK && s == CW_OK)
+            s = fail(x, x->dst, "writing", t);
     }
     cw_store_read_end(x->src);
+    return s;
+}
+
+/* The identity of the database behind st, whatever string named it:
+ * SQLite: "sqlite:<device>:<inode>" of its main file (a symbolic or hard
+ * link, a relative path or a sqlite: prefix all give the file's); an
+ * in-memory database has none ("" — never equal to another).
+ * PostgreSQL: "pg:<cluster's system identifier>:<database name>" as the
+ * server reports them, so a URI, a key=value string, PG* variables or a
+ * service file naming the same database agree. */
+cw_status cw_db_identity(cw_store *st, char *out, size_t n)
+{
+    cw_stmt *q;
+    *out = '\0';
+    int pg = cw_sql_dialect(st) == CW_DIALECT_PG;
+    if (cw_sql_prepare(st,
+                       pg ? "SELECT CAST(system_identifier AS TEXT), current_database()"
+                            " FROM pg_control_system()"
+                          : "SELECT file, name FROM pragma_database_list WHERE name = 'main'",
+                       0, &q) != CW_SQL_OK)
+        return cw_sql_fail(st, "database identity");
+    cw_status s = CW_OK;
+    if (cw_sql_step(q) == CW_SQL_ROW) {
+        const char *a = (const char *)cw_sql_col_text(q, 0);
+        const char *b = (const char *)cw_sql_col_text(q, 1);
+        struct stat sb;
+        if (pg && a && b)
+            snprintf(out, n, "pg:%s:%s", a, b);
+        else if (!pg && a && *a && stat(a, &sb) == 0)
+            snprintf(out, n, "sqlite:%llu:%llu", (unsigned long long)sb.st_dev,
+                     (unsigned long long)sb.st_ino);
+    } else {
+        s = cw_sql_fail(st, "database identity");
+    }
+    cw_sql_finalize(q);
     return s;
 }
 
@@ -456,6 +471,15 @@ cw_status cw_db_copy(cw_store *src, cw_store *dst, const cw_copy_opts *o, cw_db_
     cw_copy_opts none = {0, NULL, NULL};
     if (!o)
         o = &none;
+    char ids[256], idd[256];
+    cw_status s = cw_db_identity(src, ids, sizeof ids);
+    if (s != CW_OK)
+        return cw_store_set_error(dst, s, "source: %s", cw_store_errmsg(src));
+    if ((s = cw_db_identity(dst, idd, sizeof idd)) != CW_OK)
+        return s;
+    if (*ids && strcmp(ids, idd) == 0)
+        return cw_store_set_error(dst, CW_ERR_USAGE,
+                                  "--from and --to are the same database (%s)", ids);
     int vs = cw_store_schema_version(src), vd = cw_store_schema_version(dst);
     if (vs != vd)
         return cw_store_set_error(dst, CW_ERR_SCHEMA,
@@ -470,7 +494,7 @@ cw_status cw_db_copy(cw_store *src, cw_store *dst, const cw_copy_opts *o, cw_db_
               .verb = "copy",
               .nan_is_null = cw_sql_dialect(dst) == CW_DIALECT_SQLITE};
     const cw_store_ops *ops = cw_store_get_ops(dst);
-    cw_status s = scan_begin(&x, src_digest);
+    s = scan_begin(&x, src_digest);
     if (s == CW_OK && (s = ops->begin(dst)) == CW_OK) {
         s = prepare_dst(dst, o->replace);
         if (s == CW_OK)

@@ -50,7 +50,9 @@ cw_status cw_op_load_provisional(cw_store *st,
                                  cw_status (*fn)(const char *, size_t, int64_t, int64_t, void *),
                                  void *ud)
 {
-    return scan_ids(st, "SELECT user_id, id, provisioned_at FROM users WHERE provisional=1",
+    return scan_ids(st,
+                    "SELECT user_id, id, provisioned_at FROM users WHERE provisional=1"
+                    " ORDER BY id",
                     "users", fn, ud);
 }
 
