@@ -19,6 +19,7 @@
  * its currency. Computed integers are CAST AS BIGINT so that both backends
  * hand up integers where SQLite always did.
  */
+#include "core/buf.h"
 #include "store/sql.h"
 #include "store/store.h"
 #include "store/store_api.h"
@@ -500,39 +501,155 @@ static json_t *page_row(cw_stmt *q)
 
 #define SPARKLINE_SQL "SELECT score FROM scores WHERE account=? ORDER BY day DESC LIMIT ?"
 
-cw_status cw_store_api_list_rows(cw_store *st, const cw_api_view *v, const int64_t *ids, size_t n,
-                                 int sparkline_n, json_t *items)
+/* An id of a page and its place in it, sorted by id for bsearch. */
+typedef struct page_slot {
+    int64_t id;
+    size_t at;
+} page_slot;
+
+static int slot_cmp(const void *a, const void *b)
 {
-    cw_stmt *q = NULL, *qs = NULL;
+    int64_t x = ((const page_slot *)a)->id, y = ((const page_slot *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* The place of id in the page (slots sorted by id); -1 when not there. */
+static long slot_of(const page_slot *slots, size_t n, int64_t id)
+{
+    page_slot key = {id, 0};
+    const page_slot *h = bsearch(&key, slots, n, sizeof *slots, slot_cmp);
+    return h ? (long)h->at : -1;
+}
+
+/* Appends ",?" n times (the first without its comma): an IN list. */
+static void in_list(cw_buf *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cw_buf_adds(b, i ? ",?" : "?");
+}
+
+/* Binds ids to the last n parameters of q (its IN list). */
+static void bind_ids(cw_stmt *q, const int64_t *ids, size_t n)
+{
+    int base = cw_sql_param_count(q) - (int)n + 1;
+    for (size_t i = 0; i < n; i++)
+        cw_sql_bind_i64(q, base + (int)i, ids[i]);
+}
+
+/* The sparklines of a page's rows: on PostgreSQL one statement for the
+ * page (a LATERAL join reads each account's last npts scores from its
+ * index; one round trip instead of one per row), on SQLite, which has no
+ * LATERAL and no round trips, the one-account statement per row, which
+ * reads just those npts index entries. Both give each row's last npts
+ * scores, oldest first. */
+static cw_status page_sparklines(cw_store *st, const int64_t *ids, const page_slot *slots, size_t n,
+                                 int npts, json_t **rows)
+{
+    cw_stmt *q;
     cw_status s;
-    if ((s = prep(st,
-                  PAGE_ROW_SQL " FROM accounts a"
-                               " LEFT JOIN scores s ON s.day = :sday AND s.account = a.id"
-                               " LEFT JOIN predictions p ON p.day = :pday AND p.account = a.id"
-                               " AND p.model = :model WHERE a.id = :id",
-                  &q)) != CW_OK ||
-        (s = prep(st, SPARKLINE_SQL, &qs)) != CW_OK) {
+    if (cw_sql_dialect(st) != CW_DIALECT_PG) {
+        if ((s = prep(st, SPARKLINE_SQL, &q)) != CW_OK)
+            return s;
+        for (size_t i = 0; i < n && s == CW_OK; i++)
+            s = sparkline(st, q, ids[i], npts, rows[i]);
         cw_sql_finalize(q);
         return s;
     }
-    for (size_t i = 0; i < n && s == CW_OK; i++) {
-        cw_sql_reset(q);
+    cw_buf b;
+    cw_buf_init(&b, CW_BUF_MAX_DOC);
+    cw_buf_adds(&b, "SELECT a.id, t.score FROM accounts a CROSS JOIN LATERAL"
+                    " (SELECT day, score FROM scores WHERE account = a.id"
+                    " ORDER BY day DESC LIMIT ?1) t WHERE a.id IN (");
+    in_list(&b, n);
+    cw_buf_adds(&b, ") ORDER BY a.id, t.day");
+    char *sql = cw_buf_steal(&b, NULL);
+    if (!sql)
+        return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts");
+    s = prep(st, sql, &q);
+    free(sql);
+    if (s != CW_OK)
+        return s;
+    cw_sql_bind_i64(q, 1, npts);
+    bind_ids(q, ids, n);
+    json_t **pts = calloc(n, sizeof *pts);
+    if (!pts) {
+        cw_sql_finalize(q);
+        return cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts");
+    }
+    for (size_t i = 0; i < n; i++) {
+        pts[i] = json_array();
+        json_object_set_new(rows[i], "trend", pts[i]);
+    }
+    int rc;
+    while ((rc = cw_sql_step(q)) == CW_SQL_ROW) {
+        long at = slot_of(slots, n, cw_sql_col_i64(q, 0));
+        if (at >= 0)
+            json_array_append_new(pts[at], json_real(cw_sql_col_double(q, 1)));
+    }
+    s = rc == CW_SQL_DONE ? CW_OK : cw_sql_fail(st, "sparkline");
+    free(pts);
+    cw_sql_finalize(q);
+    return s;
+}
+
+/* The page's rows in one statement (WHERE a.id IN (the page's ids)),
+ * placed in the page's order, then their sparklines. */
+cw_status cw_store_api_list_rows(cw_store *st, const cw_api_view *v, const int64_t *ids, size_t n,
+                                 int sparkline_n, json_t *items)
+{
+    if (n == 0)
+        return CW_OK;
+    json_t **rows = calloc(n, sizeof *rows);
+    page_slot *slots = malloc(n * sizeof *slots);
+    cw_buf b;
+    cw_buf_init(&b, CW_BUF_MAX_DOC);
+    cw_buf_adds(&b, PAGE_ROW_SQL " FROM accounts a"
+                                 " LEFT JOIN scores s ON s.day = :sday AND s.account = a.id"
+                                 " LEFT JOIN predictions p ON p.day = :pday AND p.account = a.id"
+                                 " AND p.model = :model WHERE a.id IN (");
+    in_list(&b, n);
+    cw_buf_addc(&b, ')');
+    char *sql = cw_buf_steal(&b, NULL);
+    cw_stmt *q = NULL;
+    cw_status s = !rows || !slots || !sql
+                      ? cw_store_set_error(st, CW_ERR_NOMEM, "api: out of memory listing accounts")
+                      : prep(st, sql, &q);
+    free(sql);
+    if (s == CW_OK) {
+        for (size_t i = 0; i < n; i++)
+            slots[i] = (page_slot){ids[i], i};
+        qsort(slots, n, sizeof *slots, slot_cmp);
         bind_name_i64(q, ":sday", v->score_day, 0);
         bind_name_i64(q, ":pday", v->pred_day, 0);
         bind_name_i64(q, ":model", v->model, 0);
         bind_name_i64(q, ":asof", v->day * 86400, 0);
-        bind_name_i64(q, ":id", ids[i], 0);
-        if (cw_sql_step(q) != CW_SQL_ROW) {
-            s = cw_sql_fail(st, "account row");
-            break;
+        bind_ids(q, ids, n);
+        int rc;
+        while ((rc = cw_sql_step(q)) == CW_SQL_ROW) {
+            long at = slot_of(slots, n, cw_sql_col_i64(q, 0));
+            if (at >= 0 && !rows[at])
+                rows[at] = page_row(q);
         }
-        json_t *it = page_row(q);
-        if (sparkline_n > 0)
-            s = sparkline(st, qs, ids[i], sparkline_n, it);
-        json_array_append_new(items, it);
+        if (rc != CW_SQL_DONE)
+            s = cw_sql_fail(st, "account row");
+        cw_sql_finalize(q);
     }
-    cw_sql_finalize(q);
-    cw_sql_finalize(qs);
+    for (size_t i = 0; s == CW_OK && i < n; i++)
+        if (!rows[i])
+            s = cw_store_set_error(st, CW_ERR_DB, "account row: account %lld is gone",
+                                   (long long)ids[i]);
+    if (s == CW_OK && sparkline_n > 0)
+        s = page_sparklines(st, ids, slots, n, sparkline_n, rows);
+    for (size_t i = 0; i < n; i++) {
+        if (rows && rows[i]) {
+            if (s == CW_OK)
+                json_array_append_new(items, rows[i]);
+            else
+                json_decref(rows[i]);
+        }
+    }
+    free(rows);
+    free(slots);
     return s;
 }
 

@@ -478,8 +478,8 @@ cw_status cw_db_copy(cw_store *src, cw_store *dst, const cw_copy_opts *o, cw_db_
     if ((s = cw_db_identity(dst, idd, sizeof idd)) != CW_OK)
         return s;
     if (*ids && strcmp(ids, idd) == 0)
-        return cw_store_set_error(dst, CW_ERR_USAGE,
-                                  "--from and --to are the same database (%s)", ids);
+        return cw_store_set_error(dst, CW_ERR_USAGE, "--from and --to are the same database (%s)",
+                                  ids);
     int vs = cw_store_schema_version(src), vd = cw_store_schema_version(dst);
     if (vs != vd)
         return cw_store_set_error(dst, CW_ERR_SCHEMA,
