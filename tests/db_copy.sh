@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$T"
-fail() { echo "db_copy.sh: $*"; exit 1; }
+fail() { echo "db_copy.sh: $*" >&2; exit 1; }
 export CHURNWATCH_CONFIG=/dev/null
 
 "$BIN" simulate --accounts 80 --months 6 --seed 5 --start 2025-01-01 --out drop >/dev/null
