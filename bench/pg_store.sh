@@ -21,7 +21,8 @@
 #             each PG process hit by its own wrk (-t1, half the connections)
 #             at the same time; requests/s are summed, p50/p99 are the worse
 #             of the two. The data is bench/serve.sh's (accounts, 12 weekly
-#             scores, one model's predictions), copied to PG with `db copy`.
+#             scores, one model's predictions), copied to PG with `db copy`
+#             (timed: COPY into PostgreSQL).
 # PARTS=serve runs only the serve part, PARTS=store only ingest and metrics.
 # Medians of RUNS (ingest, metrics; IRUNS=n sets the ingest runs apart); peak RSS is churnwatch's own
 # (/usr/bin/time -v), not the PostgreSQL server's. Prints Markdown.
