@@ -9,8 +9,8 @@
 # 3. two `serve`s answering API requests in a loop while a `run` of the next
 #    day and an `ingest` write: no failed request, then both serve the new day;
 # 4. the API's change counter (cw_api_version, the accounts cache's data
-#    version on PostgreSQL): the servers' reads and an `alerts ack` leave it
-#    alone; an `ingest` renaming an account and a `score --recompute` raise
+#    version on PostgreSQL): the servers' reads, an `alerts ack` and an ack
+#    through a server leave it alone; an `ingest` renaming an account and a `score --recompute` raise
 #    it, and the running servers' next answer (the at-risk list's search,
 #    served from their cache) shows the new name.
 # usage: pg_concurrency.sh path/to/churnwatch path/to/tests
@@ -277,6 +277,15 @@ d = json.load(open(sys.argv[1]))
 assert any(a["id"] == int(sys.argv[2]) and a["acked_by"] == "counter-test" for a in d["items"])' a.json "$AID" ||
     fail "$u does not serve the ack of alert $AID: $(head -c 300 a.json)"
 done
+# An alert acknowledged through a server (serve's own write): the counter stays.
+WTOK=$("$BIN" token create --db "$R2" --role write --name counter-writer 2>/dev/null)
+AID2=$(cw_q "$R2" "SELECT min(id) FROM alerts WHERE status = 1")
+[ -n "$AID2" ] || fail "no second open alert to acknowledge"
+code=$(curl -sS --max-time 20 -o ack.json -w '%{http_code}' -X POST -H "Authorization: Bearer $WTOK" \
+  "$U1/api/v1/alerts/$AID2/ack")
+[ "$code" = 200 ] || fail "POST alerts/$AID2/ack: $code $(cat ack.json)"
+[ "$(cw_q "$R2" "SELECT status FROM alerts WHERE id = $AID2")" = 2 ] || fail "the API ack did not land"
+[ "$(ver)" = "$v0" ] || fail "an ack through serve moved the change counter: $v0 -> $(ver)"
 # An account renamed by an ingest: the counter moves, both caches are refilled.
 mkdir -p upd
 python3 - world/accounts.csv upd/accounts.csv "$NEW" <<'PY'
@@ -299,5 +308,5 @@ done
 "$BIN" score --db "$R2" --as-of $DAY2 --recompute --quiet >/dev/null 2>score.err || { cat score.err; fail "score --recompute"; }
 [ "$(ver)" -gt "$v1" ] || fail "score --recompute did not move the change counter"
 [ "$(cw_q "$R2" "SELECT count(*) FROM cw_api_pending")" = 0 ] || fail "cw_api_pending keeps rows"
-note "4. change counter: reads and alerts ack leave it at $v0; the rename ($v1) and a rescore move it; both servers serve the new name"
+note "4. change counter: reads, alerts ack and an API ack leave it at $v0; the rename ($v1) and a rescore move it; both servers serve the new name"
 echo "pg_concurrency.sh: ok"
