@@ -55,13 +55,15 @@ copy_ok() {
   [ -n "$s" ] && [ "$s" = "$d" ] || { cat "$3"; fail "digests differ after copy $1 -> $2"; }
   echo "$s"
 }
-# serve_url DB: starts `serve` on DB (ended by the EXIT trap); its URL.
-serve_url() {
-  local o=serve.$RANDOM
-  "$BIN" serve --db "$1" --listen 127.0.0.1:0 >"$o.out" 2>"$o.err" &
+# start_serve VAR DB: starts `serve` on DB in this shell (so that the EXIT
+# trap ends it), its URL in VAR.
+start_serve() {
+  local o=serve.$RANDOM u
+  "$BIN" serve --db "$2" --listen 127.0.0.1:0 >"$o.out" 2>"$o.err" &
   SPIDS+=($!)
   for _ in $(seq 100); do grep -qs 'http://' "$o.out" && break; sleep 0.05; done
-  grep -o 'http://127\.0\.0\.1:[0-9]*' "$o.out" || fail "serve on $1 did not start: $(cat "$o.err")"
+  u=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$o.out") || fail "serve on $2 did not start: $(cat "$o.err")"
+  printf -v "$1" '%s' "$u"
 }
 
 # norm FILE DB: FILE with the name of the database DB (as the header shows it) replaced.
@@ -111,8 +113,8 @@ if cw_is_pg; then
   # The API answers the same from both ends: lists, facets, every account's page.
   TA=$("$BIN" token create --db a.db --role read --name rt 2>/dev/null)
   TP=$("$BIN" token create --db "$P" --role read --name rt 2>/dev/null)
-  UA=$(serve_url a.db)
-  UP=$(serve_url "$P")
+  start_serve UA a.db
+  start_serve UP "$P"
   paths=("accounts?limit=500" "accounts?sort=name&limit=500" "accounts?sort=mrr_at_risk&limit=500"
     facets "alerts?limit=500" "alerts?status=all&limit=500" reports/revenue models backtests)
   for id in $(sqlite3 a.db "SELECT account_id FROM accounts ORDER BY id"); do paths+=("accounts/$id"); done
