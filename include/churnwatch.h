@@ -1696,6 +1696,12 @@ typedef struct cw_lead_time {
 
 typedef enum cw_model_kind { CW_MODEL_LOGREG = 1, CW_MODEL_XGBOOST = 2 } cw_model_kind;
 
+/* The observation design (docs/model.md): one row per snapshot and active
+ * account, labelled by churn within the horizon (weekly grid), or one row
+ * per account and renewal, observed renewal_days before it and labelled by
+ * whether it churned by the end of the renewal day. */
+typedef enum cw_rows_design { CW_ROWS_WEEKLY = 0, CW_ROWS_RENEWAL = 1 } cw_rows_design;
+
 typedef struct cw_train_opts {
     int kinds;                          /* bit mask of cw_model_kind */
     int horizon_days;                   /* label window after a snapshot (90) */
@@ -1714,6 +1720,8 @@ typedef struct cw_train_opts {
     int max_event_names;     /* event names with behaviour features, at most (0: 40) */
     int min_positives;       /* churn rows needed in the fit and in the test rows (0: 30) */
     int force;               /* train even under min_positives */
+    int rows_design;         /* cw_rows_design (CW_ROWS_WEEKLY) */
+    int renewal_days;        /* renewal rows: observed this many days before (0: 30) */
 } cw_train_opts;
 
 /* What a model looks at: a metric's share of the model's mean |contribution|
@@ -1753,6 +1761,13 @@ typedef struct cw_train_result {
     int64_t unknown_rows;  /* rows left out: label window past data_end_day */
     int64_t fit_positives;
     int small_data; /* 1: positives under min_positives (trained with force, or refused) */
+    /* the row design; renewal rows: renewals in the history, those without
+     * the account's metrics at the snapshot, rows built, and how stale the
+     * snapshots were (days before the observation day) */
+    int rows_design, renewal_days;
+    int64_t renewals_seen, renewals_nosnap, rows;
+    int64_t stale_max;
+    double stale_mean;
 } cw_train_result;
 
 /* Sets *o to the defaults: both kinds, a 90-day horizon, every snapshot, a
@@ -1787,6 +1802,10 @@ typedef struct cw_predictions {
     int64_t tested_to;
     int horizon_days;
     cw_prediction *rows; /* riskiest first */
+    /* a renewal model scores only the accounts whose next renewal falls in
+     * (day, day + renewal_days]: how many active accounts it passed over */
+    int rows_design, renewal_days;
+    int64_t not_due;
 } cw_predictions;
 
 /* Scores every account active at the snapshot with the model, stores the
@@ -1813,6 +1832,8 @@ typedef struct cw_backtest_opts {
     int no_product_features; /* as cw_train_opts */
     int min_positives;       /* as cw_train_opts */
     int force;               /* as cw_train_opts */
+    int rows_design;         /* as cw_train_opts */
+    int renewal_days;        /* as cw_train_opts */
 } cw_backtest_opts;
 
 typedef struct cw_backtest_subject {
@@ -1826,6 +1847,7 @@ typedef struct cw_backtest {
     int horizon_days;
     int64_t test_from, test_to;
     int64_t data_end_day, unknown_rows; /* as cw_train_result */
+    int rows_design, renewal_days;      /* as cw_train_opts */
     int n;
     cw_backtest_subject *subjects;
 } cw_backtest;

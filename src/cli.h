@@ -148,6 +148,11 @@ int cmd_predict(int argc, char **argv);
 int cmd_backtest(int argc, char **argv);
 /* --kind logreg|xgboost|both into a CW_MODEL_* mask; EXIT_USAGE with a message otherwise. */
 int cli_model_kinds(const char *s, int *kinds);
+/* The row design of train / backtest: --rows (or model.rows) and
+ * --renewal-days (or model.renewal_days); weekly_only names an option given
+ * that only weekly rows have (NULL: none). 0, or EXIT_USAGE with a message. */
+int cli_model_rows(const cw_config *cfg, const char *rows, const char *days,
+                   const char *weekly_only, int *design, int *renewal_days);
 /* A bounded number with an optional trailing '%' (model commands); returns
  * 0 or an exit code after printing the error. */
 int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out);

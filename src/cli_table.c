@@ -359,6 +359,12 @@ static const cli_option o_train[] = {
      "churn rows needed in the fit and in the test rows (default 30;\n"
      "under it: exit 8)"},
     {"force", 'O', NULL, "train even under --min-positives"},
+    {"rows", 'R', "DESIGN",
+     "weekly (one row per snapshot and active account) or renewal\n"
+     "(one row per account and renewal; default model.rows)"},
+    {"renewal-days", 'B', "N",
+     "renewal rows: observed N days before the renewal\n"
+     "(default model.renewal_days, 30)"},
     O_FORMAT('F', F_TJ),
     O_END,
 };
@@ -401,6 +407,12 @@ static const cli_option o_backtest[] = {
      "churn rows needed in the fit and in the test rows (default 30;\n"
      "under it: exit 8)"},
     {"force", 'O', NULL, "train even under --min-positives"},
+    {"rows", 'R', "DESIGN",
+     "weekly (one row per snapshot and active account) or renewal\n"
+     "(one row per account and renewal; default model.rows)"},
+    {"renewal-days", 'B', "N",
+     "renewal rows: observed N days before the renewal\n"
+     "(default model.renewal_days, 30)"},
     O_FORMAT('F', F_TJ),
     O_END,
 };

@@ -16,11 +16,22 @@ static void print_table(const cw_backtest *b)
     char a[16], z[16];
     cw_time_format(b->test_from * 86400, CW_TIME_DATE, a, sizeof a);
     cw_time_format(b->test_to * 86400, CW_TIME_DATE, z, sizeof z);
-    printf("backtest on snapshots %s .. %s, churn within %d days\n", a, z, b->horizon_days);
+    if (b->rows_design == CW_ROWS_RENEWAL)
+        printf("backtest on renewal rows observed %s .. %s, %d days before each renewal: churn "
+               "by the end of the renewal day\n",
+               a, z, b->renewal_days);
+    else
+        printf("backtest on snapshots %s .. %s, churn within %d days\n", a, z, b->horizon_days);
     if (b->unknown_rows > 0) {
         cw_time_format(b->data_end_day * 86400, CW_TIME_DATE, a, sizeof a);
-        printf("%lld rows left out: their %d-day window passes the subscription data end %s\n",
-               (long long)b->unknown_rows, b->horizon_days, a);
+        if (b->rows_design == CW_ROWS_RENEWAL)
+            printf("%lld renewal rows left out: their renewal's outcome is not known by the "
+                   "subscription data end %s\n",
+                   (long long)b->unknown_rows, a);
+        else
+            printf("%lld rows left out: their %d-day window passes the subscription data end "
+                   "%s\n",
+                   (long long)b->unknown_rows, b->horizon_days, a);
     }
     printf("%-28s %8s %6s %7s %7s %7s %8s %8s %8s %7s %7s\n", "subject", "rows", "churn", "ROC AUC",
            "PR AUC", "Brier", "prec@10", "rec@10", "lift@10", "lead d", "missed");
@@ -65,6 +76,7 @@ int cmd_backtest(int argc, char **argv)
     o.horizon_days = 90;
     int json = 0, suggest = 0, c;
     double v;
+    const char *rows = NULL, *rdays = NULL, *weekly_only = NULL;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "backtest", NULL, NULL)) != -1) {
         switch (c) {
@@ -72,7 +84,10 @@ int cmd_backtest(int argc, char **argv)
         case 'H':
             rc = cli_model_num("--horizon", optarg, 7, 730, &v);
             o.horizon_days = (int)v;
+            weekly_only = "--horizon";
             break;
+        case 'R': rows = optarg; break;
+        case 'B': rdays = optarg; break;
         case 'f': rc = cli_parse_day("--from", optarg, &o.from_day); break;
         case 't': rc = cli_parse_day("--to", optarg, &o.to_day); break;
         case 'k': rc = cli_model_kinds(optarg, &o.kinds); break;
@@ -91,7 +106,10 @@ int cmd_backtest(int argc, char **argv)
                 rc = EXIT_USAGE;
             }
             break;
-        case 'S': suggest = 1; break;
+        case 'S':
+            suggest = 1;
+            weekly_only = "--suggest-weights";
+            break;
         case 'E': rc = cli_parse_day("--data-end", optarg, &o.data_end_day); break;
         case 'N': o.no_product_features = 1; break;
         case 'P':
@@ -106,6 +124,8 @@ int cmd_backtest(int argc, char **argv)
         cli_error("backtest: unexpected argument '%s'", argv[optind]);
         rc = EXIT_USAGE;
     }
+    if (rc == 0)
+        rc = cli_model_rows(cfg, rows, rdays, weekly_only, &o.rows_design, &o.renewal_days);
     if (rc == 0 && o.green_below == 0)
         o.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
     cw_store *st = NULL;

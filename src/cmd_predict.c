@@ -90,11 +90,19 @@ int cmd_predict(int argc, char **argv)
         else if (fmt == 2) {
             printf("{\"day\":\"%s\",\"model\":%lld,\"model_name\":", d, (long long)p->model_id);
             cw_json_fstrz(stdout, p->model_name);
-            printf(",\"accounts\":%lld,\"at_or_above_green_below\":%lld,\"green_below\":",
-                   (long long)p->n, (long long)red);
+            printf(",\"accounts\":%lld,\"at_or_above_green_below\":%lld,", (long long)p->n,
+                   (long long)red);
+            if (p->rows_design == CW_ROWS_RENEWAL)
+                printf("\"rows\":\"renewal\",\"renewal_days\":%d,\"not_due\":%lld,",
+                       p->renewal_days, (long long)p->not_due);
+            fputs("\"green_below\":", stdout);
             cw_json_fnum(stdout, o.green_below);
             fputs(",\"top\":[", stdout);
-        } else if (fmt == 0)
+        } else if (fmt == 0 && p->rows_design == CW_ROWS_RENEWAL)
+            printf("renewal model: scores the accounts whose next renewal falls in the %d days "
+                   "after %s; %lld active account(s) not due are not scored\n",
+                   p->renewal_days, d, (long long)p->not_due);
+        if (fmt == 0)
             printf("%s: %lld accounts scored with model %lld (%s); %lld at or above %.0f%%\n"
                    "%-10s %6s  %s\n",
                    d, (long long)p->n, (long long)p->model_id, p->model_name, (long long)red,

@@ -29,6 +29,44 @@ int cli_model_kinds(const char *s, int *kinds)
     return 0;
 }
 
+int cli_model_rows(const cw_config *cfg, const char *rows, const char *days,
+                   const char *weekly_only, int *design, int *renewal_days)
+{
+    const char *r = rows ? rows : cw_config_get(cfg, "model.rows");
+    if (r && !strcmp(r, "renewal"))
+        *design = CW_ROWS_RENEWAL;
+    else if (!r || !strcmp(r, "weekly"))
+        *design = CW_ROWS_WEEKLY;
+    else {
+        cli_error("%s %s: expected weekly or renewal", rows ? "--rows" : "model.rows", r);
+        return EXIT_USAGE;
+    }
+    if (days) {
+        double v;
+        int rc = cli_model_num("--renewal-days", days, 7, 365, &v);
+        if (rc)
+            return rc;
+        if (v != floor(v)) {
+            cli_error("--renewal-days %s: expected a whole number of days", days);
+            return EXIT_USAGE;
+        }
+        *renewal_days = (int)v;
+        if (*design != CW_ROWS_RENEWAL) {
+            cli_error("--renewal-days applies to renewal rows (--rows renewal)");
+            return EXIT_USAGE;
+        }
+    } else {
+        *renewal_days = (int)cw_config_get_int(cfg, "model.renewal_days");
+    }
+    if (weekly_only && *design == CW_ROWS_RENEWAL) {
+        cli_error("%s applies to weekly rows: a renewal row is labelled by churn up to its "
+                  "renewal, observed --renewal-days before it",
+                  weekly_only);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out)
 {
     char *end;
@@ -68,11 +106,19 @@ static void print_json(const cw_train_result *r)
            "\"test_to\":\"%s\",\"features\":%d,\"custom_metrics\":%d,"
            "\"event_names\":%d,\"dropped_features\":%d,\"data_end\":\"%s\","
            "\"data_end_from\":\"%s\",\"rows_left_out\":%lld,\"fit_positives\":%lld,"
-           "\"small_data\":%s,\"models\":[",
+           "\"small_data\":%s,\"rows\":{\"design\":\"%s\",\"built\":%lld",
            a, b, e, f, r->features, r->custom_metrics, r->event_names, r->dropped, de,
            r->data_end_declared ? "declared" : "latest subscription change",
            (long long)r->unknown_rows, (long long)r->fit_positives,
-           r->small_data ? "true" : "false");
+           r->small_data ? "true" : "false",
+           r->rows_design == CW_ROWS_RENEWAL ? "renewal" : "weekly", (long long)r->rows);
+    if (r->rows_design == CW_ROWS_RENEWAL)
+        printf(",\"renewal_days\":%d,\"renewals\":%lld,\"no_snapshot\":%lld,"
+               "\"unknown\":%lld,\"snapshot_stale_max_days\":%lld,"
+               "\"snapshot_stale_mean_days\":%.3f",
+               r->renewal_days, (long long)r->renewals_seen, (long long)r->renewals_nosnap,
+               (long long)r->unknown_rows, (long long)r->stale_max, r->stale_mean);
+    printf("},\"models\":[");
     for (int i = 0; i < r->nmodels; i++) {
         const cw_trained_model *m = &r->models[i];
         char n[8][32];
@@ -111,16 +157,29 @@ static void print_table(const cw_train_result *r, int horizon_days)
     day_str(r->calib_to, b, sizeof b);
     day_str(r->test_from, e, sizeof e);
     day_str(r->test_to, f, sizeof f);
-    printf("trained on snapshots %s .. %s, tested on %s .. %s (%d-day horizon)\n", a, b, e, f,
-           horizon_days);
+    if (r->rows_design == CW_ROWS_RENEWAL) {
+        printf("renewal rows: one per account and renewal, observed %d days before it (or the "
+               "day after the previous one); label = churned by the end of the renewal day\n",
+               r->renewal_days);
+        printf("  %lld renewal(s) observed within the snapshot history, %lld row(s) built, "
+               "%lld without the account's metrics at the snapshot; snapshots up to %lld "
+               "day(s) before the observation day (mean %.1f)\n",
+               (long long)r->renewals_seen, (long long)r->rows, (long long)r->renewals_nosnap,
+               (long long)r->stale_max, r->stale_mean);
+        printf("trained on rows observed %s .. %s, tested on %s .. %s\n", a, b, e, f);
+    } else {
+        printf("trained on snapshots %s .. %s, tested on %s .. %s (%d-day horizon)\n", a, b, e, f,
+               horizon_days);
+    }
     printf("features: %d (catalogue metrics, %d custom metric(s), %d event name(s) x 3; "
            "%d missing on every fit row, zero weight)\n",
            r->features, r->custom_metrics, r->event_names, r->dropped);
     if (r->extra_features[0])
         printf("  beyond the catalogue: %s\n", r->extra_features);
-    printf("labels known to %s (%s); %lld row(s) whose window passes it left out\n", de,
+    printf("labels known to %s (%s); %lld row(s) whose %s passes it left out\n", de,
            r->data_end_declared ? "--data-end" : "the latest subscription change",
-           (long long)r->unknown_rows);
+           (long long)r->unknown_rows,
+           r->rows_design == CW_ROWS_RENEWAL ? "renewal (observation day + days + 1)" : "window");
     if (r->small_data)
         printf("warning: under --min-positives churn rows (--force): the test metrics "
                "mean little\n");
@@ -164,6 +223,7 @@ int cmd_train(int argc, char **argv)
     cw_train_opts_init(&o);
     int json = 0, c;
     double v = 0;
+    const char *rows = NULL, *rdays = NULL, *weekly_only = NULL;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "train", NULL, NULL)) != -1) {
         switch (c) {
@@ -172,11 +232,20 @@ int cmd_train(int argc, char **argv)
         case 'H':
             rc = cli_model_num("--horizon", optarg, 7, 730, &v);
             o.horizon_days = (int)v;
+            weekly_only = "--horizon";
             break;
         case 'f': rc = cli_parse_day("--from", optarg, &o.from_day); break;
         case 't': rc = cli_parse_day("--to", optarg, &o.to_day); break;
-        case 's': rc = cli_model_num("--seat-loss", optarg, 1, 100, &o.seat_loss_pct); break;
-        case 'm': rc = cli_model_num("--mrr-loss", optarg, 1, 100, &o.mrr_loss_pct); break;
+        case 's':
+            rc = cli_model_num("--seat-loss", optarg, 1, 100, &o.seat_loss_pct);
+            weekly_only = "--seat-loss";
+            break;
+        case 'm':
+            rc = cli_model_num("--mrr-loss", optarg, 1, 100, &o.mrr_loss_pct);
+            weekly_only = "--mrr-loss";
+            break;
+        case 'R': rows = optarg; break;
+        case 'B': rdays = optarg; break;
         case 'a': o.activate = 1; break;
         case 'D': o.dump_matrix = optarg; break;
         case 'T':
@@ -212,6 +281,8 @@ int cmd_train(int argc, char **argv)
         cli_error("train: unexpected argument '%s'", argv[optind]);
         rc = EXIT_USAGE;
     }
+    if (rc == 0)
+        rc = cli_model_rows(cfg, rows, rdays, weekly_only, &o.rows_design, &o.renewal_days);
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);

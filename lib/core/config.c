@@ -57,6 +57,12 @@ static const setting settings[] = {
     {"model.green_below_pct", SET_INT, "25", 1, 99, NULL,
      "churn probability (percent) under which a model calls an account green; at or above "
      "it the account is flagged (predict's what-would-turn-it-green, backtest's lead time)"},
+    {"model.rows", SET_ENUM, "weekly", 0, 0, "weekly|renewal",
+     "observation design of train and backtest: weekly = one row per snapshot and active "
+     "account, churn within the horizon; renewal = one row per account and renewal, "
+     "renewal_days before it (docs/model.md)"},
+    {"model.renewal_days", SET_INT, "30", 7, 365, NULL,
+     "renewal rows: days before the renewal an account is observed"},
     {"simulate.accounts", SET_INT, "500", 1, 10000000, NULL, "accounts in a simulated world"},
     {"simulate.months", SET_INT, "12", 1, 120, NULL, "months simulated"},
     {"simulate.start", SET_DATE, "2025-01-01", 0, 0, NULL, "first simulated day"},

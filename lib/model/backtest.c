@@ -132,6 +132,7 @@ static cw_status lead_time(const cw_split *sp, int horizon_days, const unsigned 
 
 typedef struct cw_sc_ctx {
     const cw_split *sp;
+    struct snap_key *by_snap; /* renewal rows: test positions by (snapshot day, account) */
     int n;
     char hash[MAX_SCORECARDS][80];
     double *risk[MAX_SCORECARDS];
@@ -157,11 +158,59 @@ static int64_t find_test_row(const cw_split *sp, int64_t day, int64_t acc)
     return -1;
 }
 
+/* Renewal rows: the test positions ordered by (snapshot day, account), so
+ * that a scorecard's score of a snapshot finds the row built from it. */
+typedef struct snap_key {
+    int32_t snap, acc;
+    int64_t pos;
+} snap_key;
+
+static int snap_cmp(const void *x, const void *y)
+{
+    const snap_key *a = x, *b = y;
+    if (a->snap != b->snap)
+        return a->snap < b->snap ? -1 : 1;
+    if (a->acc != b->acc)
+        return a->acc < b->acc ? -1 : 1;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static int64_t find_test_row_snap(const cw_sc_ctx *c, int64_t day, int64_t acc)
+{
+    int64_t lo = 0, hi = c->sp->ntest;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (c->by_snap[mid].snap < day ||
+            (c->by_snap[mid].snap == day && c->by_snap[mid].acc < acc))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->sp->ntest && c->by_snap[lo].snap == day && c->by_snap[lo].acc == acc)
+        return c->by_snap[lo].pos;
+    return -1;
+}
+
+/* Orders the test rows by the snapshot their metrics come from. */
+static cw_status sc_by_snapshot(cw_store *st, cw_sc_ctx *sc)
+{
+    const cw_split *sp = sc->sp;
+    sc->by_snap = malloc((size_t)(sp->ntest ? sp->ntest : 1) * sizeof *sc->by_snap);
+    if (!sc->by_snap)
+        return cw_store_set_error(st, CW_ERR_NOMEM, "backtest: out of memory");
+    for (int64_t i = 0; i < sp->ntest; i++)
+        sc->by_snap[i] = (snap_key){sp->mx.snapday[sp->test[i]], sp->mx.acc[sp->test[i]], i};
+    if (sp->ntest > 1)
+        qsort(sc->by_snap, (size_t)sp->ntest, sizeof *sc->by_snap, snap_cmp);
+    return CW_OK;
+}
+
 static cw_status on_score(int64_t day, int64_t account, const char *scorecard, double score,
                           int colour, void *ud)
 {
     cw_sc_ctx *c = ud;
-    int64_t i = find_test_row(c->sp, day, account);
+    int64_t i =
+        c->by_snap ? find_test_row_snap(c, day, account) : find_test_row(c->sp, day, account);
     if (i < 0)
         return CW_OK;
     const char *h = scorecard ? scorecard : "";
@@ -222,6 +271,10 @@ char *cw_backtest_subject_json(const cw_backtest *b, const cw_backtest_subject *
     char d[16];
     json_object_set_new(o, "subject", json_string(s->subject));
     json_object_set_new(o, "horizon_days", json_integer(b->horizon_days));
+    json_object_set_new(o, "rows",
+                        json_string(b->rows_design == CW_ROWS_RENEWAL ? "renewal" : "weekly"));
+    if (b->rows_design == CW_ROWS_RENEWAL)
+        json_object_set_new(o, "renewal_days", json_integer(b->renewal_days));
     day_str(b->test_from, d, sizeof d);
     json_object_set_new(o, "test_from", json_string(d));
     day_str(b->test_to, d, sizeof d);
@@ -271,6 +324,8 @@ cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest *
     so.no_product_features = o->no_product_features;
     so.min_positives = o->min_positives;
     so.force = o->force;
+    so.rows_design = o->rows_design;
+    so.renewal_days = o->renewal_days;
     cw_status rc = cw_split_make_ex(st, &so, &sp);
     if (rc != CW_OK)
         return rc;
@@ -283,11 +338,13 @@ cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest *
     if (!b || !y || !flag || !all || !sub || !suby)
         rc = cw_store_set_error(st, CW_ERR_NOMEM, "backtest: out of memory");
     if (rc == CW_OK) {
-        b->horizon_days = H;
+        b->horizon_days = H = sp.horizon_days; /* renewal rows: renewal_days + 1 */
         b->test_from = sp.test_from;
         b->test_to = sp.test_to;
         b->data_end_day = sp.mx.data_end_day;
         b->unknown_rows = sp.mx.unknown_rows;
+        b->rows_design = sp.mx.rows_design;
+        b->renewal_days = sp.mx.renewal_days;
         for (int64_t i = 0; i < sp.ntest; i++) {
             y[i] = sp.mx.y[sp.test[i]];
             all[i] = 1;
@@ -316,8 +373,12 @@ cw_status cw_backtest_run(cw_store *st, const cw_backtest_opts *o, cw_backtest *
     memset(&sc, 0, sizeof sc);
     sc.sp = &sp;
     sc.st = st;
+    int64_t sc_from = sp.mx.snapday ? sp.test_from - CW_RENEWAL_MAX_STALE : sp.test_from;
+    if (rc == CW_OK && sp.mx.snapday) /* renewal rows: scored on their snapshots */
+        rc = sc_by_snapshot(st, &sc);
     if (rc == CW_OK)
-        rc = cw_store_scores_scan(st, sp.test_from, sp.test_to, on_score, &sc);
+        rc = cw_store_scores_scan(st, sc_from, sp.test_to, on_score, &sc);
+    free(sc.by_snap);
     for (int k = 0; rc == CW_OK && k < sc.n; k++) {
         int64_t n = 0;
         unsigned char *scored = malloc((size_t)(sp.ntest ? sp.ntest : 1));

@@ -33,6 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Unix seconds to days since 1970-01-01, rounding down. */
+static int64_t floor_div_day(int64_t t)
+{
+    return t >= 0 ? t / DAY_SECONDS : -((-t + DAY_SECONDS - 1) / DAY_SECONDS);
+}
+
 /* The model reads the same accounts and subscriptions as the revenue
  * reports (lib/revenue/ledger.c) and keeps them as flat per-account arrays for its
  * binary searches. */
@@ -50,8 +56,10 @@ cw_status cw_subs_load(cw_store *st, cw_subs *s)
     s->ts = malloc(((size_t)n + 1) * sizeof *s->ts);
     s->mrr = malloc(((size_t)n + 1) * sizeof *s->mrr);
     s->seats = malloc(((size_t)n + 1) * sizeof *s->seats);
+    s->billing = malloc((size_t)n + 1);
+    s->start_day = malloc(((size_t)nacc + 1) * sizeof *s->start_day);
     s->ext = calloc((size_t)nacc + 1, sizeof *s->ext);
-    if (!s->lo || !s->ts || !s->mrr || !s->seats || !s->ext) {
+    if (!s->lo || !s->ts || !s->mrr || !s->seats || !s->billing || !s->start_day || !s->ext) {
         cw_ledger_free(&L);
         cw_subs_free(s);
         return cw_store_set_error(st, CW_ERR_NOMEM, "model: out of memory loading subscriptions");
@@ -61,12 +69,16 @@ cw_status cw_subs_load(cw_store *st, cw_subs *s)
     for (int64_t a = 0; a < nacc; a++) {
         const cw_ledger_account *la = &L.acc[a];
         s->lo[a] = k;
+        s->start_day[a] = INT64_MIN;
         if (!la->present)
             continue;
+        if (la->contract_start_unix)
+            s->start_day[a] = floor_div_day(la->contract_start_unix);
         for (int64_t i = la->lo; i < la->hi; i++, k++) {
             s->ts[k] = L.subs[i].ts_unix;
             s->mrr[k] = L.subs[i].mrr_minor;
             s->seats[k] = L.subs[i].seats;
+            s->billing[k] = (signed char)L.subs[i].billing;
         }
     }
     s->lo[nacc] = k;
@@ -94,7 +106,7 @@ int64_t cw_subs_data_end_day(const cw_subs *s)
             t = s->ts[i];
     if (t == INT64_MIN)
         return -1;
-    return t >= 0 ? t / DAY_SECONDS : -((-t + DAY_SECONDS - 1) / DAY_SECONDS);
+    return floor_div_day(t);
 }
 
 void cw_subs_free(cw_subs *s)
@@ -107,6 +119,8 @@ void cw_subs_free(cw_subs *s)
     free(s->ts);
     free(s->mrr);
     free(s->seats);
+    free(s->billing);
+    free(s->start_day);
     memset(s, 0, sizeof *s);
 }
 
@@ -225,6 +239,8 @@ typedef struct mx_ctx {
     int64_t last_day;
     snap_cat *cats;
     int ncats, cur_cat;
+    struct renewal_obs *obs; /* renewal rows to build, by (snapshot, account, day) */
+    int64_t nobs, cur_obs;
 } mx_ctx;
 
 static cw_status grow(cw_mx *m)
@@ -252,26 +268,32 @@ static cw_status grow(cw_mx *m)
             return CW_ERR_NOMEM;
         m->peers = p;
     }
+    if (m->rows_design == CW_ROWS_RENEWAL) {
+        int32_t *sd = realloc(m->snapday, (size_t)n * sizeof *sd);
+        if (!sd)
+            return CW_ERR_NOMEM;
+        m->snapday = sd;
+        int32_t *rd = realloc(m->renewal, (size_t)n * sizeof *rd);
+        if (!rd)
+            return CW_ERR_NOMEM;
+        m->renewal = rd;
+    }
     m->cap = n;
     return CW_OK;
 }
 
-static cw_status on_row(int64_t day, int64_t account, const double *vals, const double *trend,
-                        const double *peers, int n, void *ud)
+/* A renewal row to build: observed on day, about the renewal on ren, with
+ * the metrics of snapshot snap. */
+typedef struct renewal_obs {
+    int32_t snap, acc, day, ren;
+} renewal_obs;
+
+/* Appends the row of account observed on day with the stored vector of
+ * snapshot snap (= day for weekly rows) and its label. */
+static cw_status add_row(mx_ctx *c, int64_t snap, int64_t day, int64_t ren, int64_t account,
+                         const double *vals, const double *trend, const double *peers, int n)
 {
-    mx_ctx *c = ud;
     cw_mx *m = c->m;
-    if (n < m->nmetrics)
-        return cw_store_set_error(c->st, CW_ERR_INPUT,
-                                  "model: snapshot %lld holds %d account metrics, fewer than the "
-                                  "catalogue's %d; recompute it with `churnwatch metrics`",
-                                  (long long)day, n, m->nmetrics);
-    int64_t mrr, seats;
-    /* active at the instant: a change effective exactly then counts, as the
-     * label window (D, D + horizon] starts after it */
-    cw_subs_at(c->s, account, day * DAY_SECONDS + 1, &mrr, &seats);
-    if (mrr <= 0)
-        return CW_OK;
     if (m->rows == m->cap) {
         cw_status rc = grow(m);
         if (rc != CW_OK)
@@ -285,10 +307,10 @@ static cw_status on_row(int64_t day, int64_t account, const double *vals, const 
     }
     /* custom metrics: by name in this snapshot's catalogue */
     int nc = m->spec.ncustom, base = 2 * m->nmetrics;
-    while (c->cur_cat < c->ncats && c->cats[c->cur_cat].day < day)
+    while (c->cur_cat < c->ncats && c->cats[c->cur_cat].day < snap)
         c->cur_cat++;
     const int *pos =
-        c->cur_cat < c->ncats && c->cats[c->cur_cat].day == day ? c->cats[c->cur_cat].pos : NULL;
+        c->cur_cat < c->ncats && c->cats[c->cur_cat].day == snap ? c->cats[c->cur_cat].pos : NULL;
     for (int i = 0; i < nc; i++) {
         int p = pos ? pos[i] : -1;
         x[base + i] = p >= 0 && p < n ? (float)vals[p] : NAN;
@@ -301,6 +323,20 @@ static cw_status on_row(int64_t day, int64_t account, const double *vals, const 
             m->peers[r * m->nmetrics + j] = peers ? (float)peers[j] : NAN;
     m->day[r] = (int32_t)day;
     m->acc[r] = (int32_t)account;
+    if (m->rows_design == CW_ROWS_RENEWAL) {
+        m->snapday[r] = (int32_t)snap;
+        m->renewal[r] = (int32_t)ren;
+        /* did it churn between the observation and the end of the renewal
+         * day? Known when that day (+1: the whole day) is within the data */
+        if (day + m->renewal_days + 1 <= m->data_end_day) {
+            m->y[r] = cw_churn_first(c->s, account, day * DAY_SECONDS,
+                                     ren * DAY_SECONDS + DAY_SECONDS - 1) >= 0;
+        } else {
+            m->y[r] = CW_LABEL_UNKNOWN;
+            m->unknown_rows++;
+        }
+        return CW_OK; /* snapshot days: after sorting (cw_mx_load) */
+    }
     if (day + c->o->horizon_days <= m->data_end_day) {
         m->y[r] =
             (unsigned char)cw_churn_label(c->s, account, day * DAY_SECONDS, c->o->horizon_days,
@@ -318,6 +354,295 @@ static cw_status on_row(int64_t day, int64_t account, const double *vals, const 
         m->snap[m->nsnap++] = day;
     }
     return CW_OK;
+}
+
+static cw_status on_row(int64_t day, int64_t account, const double *vals, const double *trend,
+                        const double *peers, int n, void *ud)
+{
+    mx_ctx *c = ud;
+    cw_mx *m = c->m;
+    if (n < m->nmetrics)
+        return cw_store_set_error(c->st, CW_ERR_INPUT,
+                                  "model: snapshot %lld holds %d account metrics, fewer than the "
+                                  "catalogue's %d; recompute it with `churnwatch metrics`",
+                                  (long long)day, n, m->nmetrics);
+    if (m->rows_design == CW_ROWS_RENEWAL) {
+        /* the renewal rows whose latest snapshot this is (both in order) */
+        while (c->cur_obs < c->nobs &&
+               (c->obs[c->cur_obs].snap < day ||
+                (c->obs[c->cur_obs].snap == day && c->obs[c->cur_obs].acc < account)))
+            c->cur_obs++;
+        cw_status rc = CW_OK;
+        for (; rc == CW_OK && c->cur_obs < c->nobs && c->obs[c->cur_obs].snap == day &&
+               c->obs[c->cur_obs].acc == account;
+             c->cur_obs++) {
+            const renewal_obs *ob = &c->obs[c->cur_obs];
+            rc = add_row(c, day, ob->day, ob->ren, account, vals, trend, peers, n);
+        }
+        return rc;
+    }
+    int64_t mrr, seats;
+    /* active at the instant: a change effective exactly then counts, as the
+     * label window (D, D + horizon] starts after it */
+    cw_subs_at(c->s, account, day * DAY_SECONDS + 1, &mrr, &seats);
+    if (mrr <= 0)
+        return CW_OK;
+    return add_row(c, day, day, -1, account, vals, trend, peers, n);
+}
+
+/* ---- renewal rows -------------------------------------------------------- */
+
+/* Day z (days since 1970-01-01) as a civil date (H. Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* The day `months` civil months after day `from`, the day of month clamped
+ * to the month's length — the anniversaries lib/metrics/metrics.c counts
+ * days_to_renewal to. */
+static int64_t add_months(int64_t from, int64_t months)
+{
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(from, &y, &m, &d);
+    int64_t k = (int64_t)m - 1 + months;
+    y += k / 12;
+    m = (unsigned)(k % 12) + 1;
+    unsigned last = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    return cw_days_from_civil(y, m, d < last ? d : last);
+}
+
+/* The first anniversary of anchor every term months on or after day d. */
+static int64_t next_anniversary(int64_t anchor, int term, int64_t d)
+{
+    int64_t k = d > anchor ? (d - anchor) / (31 * term) : 0;
+    int64_t next = add_months(anchor, k * term);
+    while (next < d)
+        next = add_months(anchor, ++k * term);
+    return next;
+}
+
+/* A billing period's term in months (monthly, annual, quarterly,
+ * semiannual; other and unknown: annual, as days_to_renewal counts). */
+static int term_months(int billing)
+{
+    static const int t[] = {1, 12, 3, 6, 12};
+    return billing >= 0 && billing < 5 ? t[billing] : 12;
+}
+
+int64_t cw_renewals_of(const cw_subs *s, int64_t a, int n_days, int64_t lo, int64_t hi, int64_t *o,
+                       int64_t *r, int64_t cap)
+{
+    if (a < 0 || a >= s->nacc)
+        return 0;
+    int64_t i1 = s->lo[a + 1], k = s->lo[a], n = 0;
+    int first = 1;
+    while (k < i1) {
+        /* a life: from a paid change (after a cancellation: a new contract,
+         * anchored on its day; the first: contract_start) to the next
+         * cancellation (MRR 0) */
+        int cancelled = 0;
+        while (k < i1 && s->mrr[k] <= 0) {
+            cancelled = 1;
+            k++;
+        }
+        if (k >= i1)
+            break;
+        int64_t A = first && !cancelled && s->start_day[a] != INT64_MIN ? s->start_day[a]
+                                                                        : floor_div_day(s->ts[k]);
+        first = 0;
+        int64_t e = k;
+        while (e < i1 && s->mrr[e] > 0)
+            e++;
+        int64_t end_ts = e < i1 ? s->ts[e] : INT64_MAX;
+        for (int64_t P = A;;) {
+            int64_t kk = row_at(s, a, (P + 1) * DAY_SECONDS); /* in force on day P */
+            int64_t R = next_anniversary(A, term_months(kk >= 0 ? s->billing[kk] : -1), P + 1);
+            int64_t O = R - n_days > P + 1 ? R - n_days : P + 1;
+            if (O > hi)
+                break;
+            if (O >= lo && O * DAY_SECONDS < end_ts) {
+                int64_t mrr, seats;
+                cw_subs_at(s, a, O * DAY_SECONDS + 1, &mrr, &seats);
+                if (mrr > 0) {
+                    if (n < cap) {
+                        o[n] = O;
+                        r[n] = R;
+                    }
+                    n++;
+                }
+            }
+            if (R * DAY_SECONDS >= end_ts)
+                break;
+            P = R;
+        }
+        k = e;
+    }
+    return n;
+}
+
+static int obs_cmp(const void *x, const void *y)
+{
+    const renewal_obs *a = x, *b = y;
+    if (a->snap != b->snap)
+        return a->snap < b->snap ? -1 : 1;
+    if (a->acc != b->acc)
+        return a->acc < b->acc ? -1 : 1;
+    return (a->day > b->day) - (a->day < b->day);
+}
+
+/* The renewal rows of the snapshots days[0..nd) (ascending): every
+ * account's renewals observed on a day in [days[0], days[nd-1]], each with
+ * the latest snapshot at or before it (none older than
+ * CW_RENEWAL_MAX_STALE days). */
+static cw_status renewal_plan(mx_ctx *c, const int64_t *days, int nd)
+{
+    cw_mx *m = c->m;
+    const cw_subs *s = c->s;
+    if (nd == 0)
+        return CW_OK;
+    int64_t cap = 64, cnt = 0;
+    int64_t *od = malloc((size_t)cap * sizeof *od), *rd = malloc((size_t)cap * sizeof *rd);
+    if (!od || !rd) {
+        free(od);
+        free(rd);
+        return CW_ERR_NOMEM;
+    }
+    cw_status rc = CW_OK;
+    for (int64_t a = 0; rc == CW_OK && a < s->nacc; a++) {
+        int64_t k;
+        while ((k = cw_renewals_of(s, a, m->renewal_days, days[0], days[nd - 1], od, rd, cap)) >
+               cap) {
+            cap = k;
+            int64_t *o2 = realloc(od, (size_t)cap * sizeof *o2);
+            if (o2)
+                od = o2;
+            int64_t *r2 = o2 ? realloc(rd, (size_t)cap * sizeof *r2) : NULL;
+            if (!o2 || !r2) {
+                rc = CW_ERR_NOMEM;
+                break;
+            }
+            rd = r2;
+        }
+        for (int64_t i = 0; rc == CW_OK && i < k; i++) {
+            m->renewals_seen++;
+            int lo = 0, hi = nd; /* the latest snapshot <= O */
+            while (lo < hi) {
+                int mid = lo + (hi - lo) / 2;
+                if (days[mid] <= od[i])
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            int64_t S = days[lo - 1];
+            if (od[i] - S > CW_RENEWAL_MAX_STALE)
+                continue;
+            if (cnt == c->nobs) {
+                int64_t nc = cnt ? 2 * cnt : 1024;
+                renewal_obs *no = realloc(c->obs, (size_t)nc * sizeof *no);
+                if (!no) {
+                    rc = CW_ERR_NOMEM;
+                    break;
+                }
+                c->obs = no;
+                c->nobs = nc;
+            }
+            c->obs[cnt++] = (renewal_obs){(int32_t)S, (int32_t)a, (int32_t)od[i], (int32_t)rd[i]};
+        }
+    }
+    free(od);
+    free(rd);
+    c->nobs = cnt;
+    if (rc == CW_OK && cnt > 1)
+        qsort(c->obs, (size_t)cnt, sizeof *c->obs, obs_cmp);
+    return rc;
+}
+
+typedef struct row_key {
+    int32_t day, acc;
+    int64_t r;
+} row_key;
+
+static int row_key_cmp(const void *x, const void *y)
+{
+    const row_key *a = x, *b = y;
+    if (a->day != b->day)
+        return a->day < b->day ? -1 : 1;
+    if (a->acc != b->acc)
+        return a->acc < b->acc ? -1 : 1;
+    return (a->r > b->r) - (a->r < b->r);
+}
+
+#define PERMUTE(arr, type, width)                                                                  \
+    do {                                                                                           \
+        if (arr) {                                                                                 \
+            type *t_ = malloc((size_t)(n ? n : 1) * (size_t)(width) * sizeof *t_);                 \
+            if (!t_) {                                                                             \
+                rc = CW_ERR_NOMEM;                                                                 \
+                break;                                                                             \
+            }                                                                                      \
+            for (int64_t i_ = 0; i_ < n; i_++)                                                     \
+                memcpy(t_ + i_ * (width), (arr) + k[i_].r * (width),                               \
+                       (size_t)(width) * sizeof *t_);                                              \
+            memcpy(arr, t_, (size_t)n *(size_t)(width) * sizeof *t_);                              \
+            free(t_);                                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* Renewal rows come in snapshot order: puts them in (day, account) order,
+ * lists their days and measures how stale their snapshots are. */
+static cw_status renewal_finish(cw_mx *m)
+{
+    int64_t n = m->rows;
+    row_key *k = malloc((size_t)(n ? n : 1) * sizeof *k);
+    if (!k)
+        return CW_ERR_NOMEM;
+    for (int64_t i = 0; i < n; i++)
+        k[i] = (row_key){m->day[i], m->acc[i], i};
+    if (n > 1)
+        qsort(k, (size_t)n, sizeof *k, row_key_cmp);
+    cw_status rc = CW_OK;
+    PERMUTE(m->x, float, m->nf);
+    if (rc == CW_OK)
+        PERMUTE(m->day, int32_t, 1);
+    if (rc == CW_OK)
+        PERMUTE(m->acc, int32_t, 1);
+    if (rc == CW_OK)
+        PERMUTE(m->y, unsigned char, 1);
+    if (rc == CW_OK)
+        PERMUTE(m->snapday, int32_t, 1);
+    if (rc == CW_OK)
+        PERMUTE(m->renewal, int32_t, 1);
+    if (rc == CW_OK && m->peers)
+        PERMUTE(m->peers, float, m->nmetrics);
+    free(k);
+    double sum = 0;
+    for (int64_t i = 0; rc == CW_OK && i < n; i++) {
+        int64_t st = m->day[i] - m->snapday[i];
+        sum += (double)st;
+        m->stale_max = st > m->stale_max ? st : m->stale_max;
+        if (m->nsnap == 0 || m->snap[m->nsnap - 1] != m->day[i]) {
+            int64_t *sn = realloc(m->snap, ((size_t)m->nsnap + 1) * sizeof *sn);
+            if (!sn) {
+                rc = CW_ERR_NOMEM;
+                break;
+            }
+            m->snap = sn;
+            m->snap[m->nsnap++] = m->day[i];
+        }
+    }
+    m->stale_mean = n ? sum / (double)n : 0;
+    return rc;
 }
 
 typedef struct day_list {
@@ -707,7 +1032,9 @@ cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx 
     int64_t lo = o->from_day ? o->from_day : INT64_MIN, hi = o->to_day ? o->to_day : INT64_MAX;
     m->data_end_declared = o->data_end_day != 0;
     m->data_end_day = o->data_end_day ? o->data_end_day : cw_subs_data_end_day(s);
-    mx_ctx c = {m, s, o, st, last, NULL, 0, 0};
+    m->rows_design = o->rows_design == CW_ROWS_RENEWAL ? CW_ROWS_RENEWAL : CW_ROWS_WEEKLY;
+    m->renewal_days = o->renewal_days > 0 ? o->renewal_days : 30;
+    mx_ctx c = {m, s, o, st, last, NULL, 0, 0, NULL, 0, 0};
     ev_names en = {NULL, 0};
     if (rc == CW_OK && o->spec)
         rc = spec_copy(o->spec, &m->spec);
@@ -734,8 +1061,24 @@ cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx 
             rc = cw_store_set_error(st, CW_ERR_NOMEM,
                                     "model: out of memory loading the snapshot matrix");
     }
+    if (rc == CW_OK && m->rows_design == CW_ROWS_RENEWAL) {
+        int k0 = 0, k1 = days.n; /* the snapshots in range */
+        while (k0 < days.n && days.days[k0] < lo)
+            k0++;
+        while (k1 > k0 && days.days[k1 - 1] > hi)
+            k1--;
+        rc = renewal_plan(&c, days.days + k0, k1 - k0);
+        if (rc != CW_OK)
+            rc = cw_store_set_error(st, rc, "model: out of memory planning renewal rows");
+    }
     if (rc == CW_OK)
         rc = ops->account_metrics_scan(st, lo, hi, 0, on_row, &c);
+    if (rc == CW_OK && m->rows_design == CW_ROWS_RENEWAL) {
+        m->renewals_nosnap = m->renewals_seen - m->rows;
+        if (renewal_finish(m) != CW_OK)
+            rc = cw_store_set_error(st, CW_ERR_NOMEM, "model: out of memory sorting renewal rows");
+    }
+    free(c.obs);
     if (rc == CW_OK && m->spec.nevents > 0)
         rc = fill_events(st, &en, m);
     ev_names_free(&en);
@@ -760,8 +1103,34 @@ void cw_mx_free(cw_mx *m)
     free(m->y);
     free(m->peers);
     free(m->snap);
+    free(m->snapday);
+    free(m->renewal);
     cw_mx_spec_free(&m->spec);
     memset(m, 0, sizeof *m);
+}
+
+void cw_mx_keep(cw_mx *m, const unsigned char *keep)
+{
+    int64_t n = 0;
+    for (int64_t r = 0; r < m->rows; r++) {
+        if (!keep[r])
+            continue;
+        if (n != r) {
+            memmove(m->x + n * m->nf, m->x + r * m->nf, (size_t)m->nf * sizeof *m->x);
+            m->day[n] = m->day[r];
+            m->acc[n] = m->acc[r];
+            m->y[n] = m->y[r];
+            if (m->peers)
+                memmove(m->peers + n * m->nmetrics, m->peers + r * m->nmetrics,
+                        (size_t)m->nmetrics * sizeof *m->peers);
+            if (m->snapday)
+                m->snapday[n] = m->snapday[r];
+            if (m->renewal)
+                m->renewal[n] = m->renewal[r];
+        }
+        n++;
+    }
+    m->rows = n;
 }
 
 static const char *const event_feature_suffix[CW_EVENT_FEATURES] = {"count_28d", "per_active_user",

@@ -20,8 +20,10 @@ typedef struct cw_subs {
     int64_t *lo;  /* nacc + 1 */
     int64_t *ts, *mrr, *seats;
     int64_t nrows;
-    const char **ext; /* external account ids (NULL when the id is unused) */
-    char *text;       /* where they live */
+    const char **ext;     /* external account ids (NULL when the id is unused) */
+    char *text;           /* where they live */
+    signed char *billing; /* billing_period enum index per row, -1 unknown */
+    int64_t *start_day;   /* per account: accounts.contract_start as a day (INT64_MIN: none) */
 } cw_subs;
 
 /* Reads every subscription change into *s (caller frees with cw_subs_free);
@@ -84,6 +86,16 @@ typedef struct cw_mx {
     int data_end_declared; /* 1: --data-end, 0: the latest subscription change */
     int64_t unknown_rows;  /* rows whose label window passes data_end_day */
     cw_mx_spec spec;
+    /* The row design (CW_ROWS_WEEKLY: one row per snapshot and active
+     * account; CW_ROWS_RENEWAL: one row per account and renewal, observed
+     * renewal_days before it). Renewal rows only: */
+    int rows_design, renewal_days;
+    int32_t *snapday;        /* the snapshot the row's metrics come from (<= day) */
+    int32_t *renewal;        /* the renewal day the label is about */
+    int64_t renewals_seen;   /* renewals whose observation day lies in the history */
+    int64_t renewals_nosnap; /* of them: no stored metrics of the account at the snapshot */
+    int64_t stale_max;       /* largest day - snapday over the rows (days) */
+    double stale_mean;       /* mean of day - snapday */
 } cw_mx;
 
 typedef struct cw_mx_opts {
@@ -95,13 +107,30 @@ typedef struct cw_mx_opts {
     const cw_mx_spec *spec;  /* the extra features to build; NULL: discover them */
     int no_product_features; /* with spec NULL: catalogue metrics only */
     int max_event_names;     /* discovery: at most this many event names (0: 40) */
+    int rows_design;         /* CW_ROWS_WEEKLY (0) or CW_ROWS_RENEWAL */
+    int renewal_days;        /* renewal rows: observed this many days before (0: 30) */
 } cw_mx_opts;
+
+/* Renewal rows: an account with MRR in force N days before a renewal of
+ * its contract (the anniversaries days_to_renewal counts to, per the
+ * billing period in force) is a row observed at O = max(R - N, P + 1), P
+ * the previous renewal (or the contract's start); its features are the
+ * latest snapshot at or before O (event features at O itself), its label
+ * whether it churned in (O, end of R]. Known when O + N + 1 <= data end. */
+#define CW_RENEWAL_MAX_STALE 31 /* a snapshot older than this before O: no row */
+/* The renewals of account a of s, as (observation day, renewal day) pairs
+ * with O in [lo, hi] and MRR in force at O, in order, into o and r (at
+ * most cap; returns how many there are, which may exceed cap). */
+int64_t cw_renewals_of(const cw_subs *s, int64_t a, int n_days, int64_t lo, int64_t hi, int64_t *o,
+                       int64_t *r, int64_t cap);
 
 /* Builds the feature matrix of the stored snapshots o selects, with labels
  * from s, into *m (caller frees with cw_mx_free); errors on the store. */
 cw_status cw_mx_load(cw_store *st, const cw_subs *s, const cw_mx_opts *o, cw_mx *m);
 /* Frees what *m holds; accepts NULL. */
 void cw_mx_free(cw_mx *m);
+/* Keeps the rows r of m with keep[r] set, in order. */
+void cw_mx_keep(cw_mx *m, const unsigned char *keep);
 /* The name of feature j ("metric", "metric.trend", "event:NAME.count_28d",
  * …), written into buf when composed. */
 const char *cw_mx_feature_name(const cw_mx *m, int j, char *buf, size_t n);
@@ -284,6 +313,8 @@ typedef struct cw_split_opts {
     int want_peers, no_product_features, max_event_names;
     int min_positives; /* fit and test churn rows needed (0: 30; < 0: no check) */
     int force;         /* under min_positives: go on, with small_data set */
+    int rows_design;   /* CW_ROWS_WEEKLY or CW_ROWS_RENEWAL (horizon: renewal_days + 1) */
+    int renewal_days;
 } cw_split_opts;
 
 /* The same with every option; under min_positives (unless force) fails

@@ -62,7 +62,11 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
 cw_status cw_split_make_ex(cw_store *st, const cw_split_opts *o, cw_split *sp)
 {
     memset(sp, 0, sizeof *sp);
-    int horizon_days = o->horizon_days;
+    /* renewal rows: a label window runs from the observation day to the end
+     * of the renewal day, at most renewal_days + 1 days — the purge gap */
+    int renewal = o->rows_design == CW_ROWS_RENEWAL;
+    int rdays = o->renewal_days > 0 ? o->renewal_days : 30;
+    int horizon_days = renewal ? rdays + 1 : o->horizon_days;
     double test_share = o->test_share;
     cw_status rc = cw_subs_load(st, &sp->subs);
     if (rc != CW_OK)
@@ -75,7 +79,9 @@ cw_status cw_split_make_ex(cw_store *st, const cw_split_opts *o, cw_split *sp)
                      .want_peers = o->want_peers,
                      .data_end_day = o->data_end_day,
                      .no_product_features = o->no_product_features,
-                     .max_event_names = o->max_event_names};
+                     .max_event_names = o->max_event_names,
+                     .rows_design = renewal ? CW_ROWS_RENEWAL : CW_ROWS_WEEKLY,
+                     .renewal_days = rdays};
     rc = cw_mx_load(st, &sp->subs, &mo, &sp->mx);
     if (rc != CW_OK) {
         cw_subs_free(&sp->subs);
@@ -102,10 +108,11 @@ cw_status cw_split_make_ex(cw_store *st, const cw_split_opts *o, cw_split *sp)
         cw_split_free(sp); /* clears m */
         return cw_store_set_error(
             st, CW_ERR_INPUT,
-            "model: %d snapshot(s) have a known %d-day outcome (subscription data to %s) and %d "
+            "model: %d %s have a known %d-day outcome (subscription data to %s) and %d "
             "of them precede the test period by a full horizon; training needs at least 2 "
             "(compute more history: churnwatch metrics --from .. --to .. --every 7d)",
-            nl, horizon_days, end >= 0 ? de : "none", ntrain);
+            nl, renewal ? "renewal observation day(s)" : "snapshot(s)", horizon_days,
+            end >= 0 ? de : "none", ntrain);
     }
     int ncal = ntrain / 5 > 0 ? ntrain / 5 : 1;
     int64_t cal_from = m->snap[ntrain - ncal], fit_to = m->snap[ntrain - ncal - 1];
@@ -310,6 +317,23 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     json_object_set_new(lb, "test_positives", json_integer(sp->test_pos));
     json_object_set_new(lb, "small_data", json_boolean(sp->small_data));
     json_object_set_new(m, "labels", lb);
+    json_t *rw = json_object();
+    if (sp->mx.rows_design == CW_ROWS_RENEWAL) {
+        json_object_set_new(rw, "design", json_string("renewal"));
+        json_object_set_new(rw, "days_before", json_integer(sp->mx.renewal_days));
+        json_object_set_new(rw, "label",
+                            json_string("churned between the observation day and the end of the "
+                                        "renewal day"));
+        json_object_set_new(rw, "renewals", json_integer(sp->mx.renewals_seen));
+        json_object_set_new(rw, "no_snapshot", json_integer(sp->mx.renewals_nosnap));
+        json_object_set_new(rw, "rows", json_integer(sp->mx.rows));
+        json_object_set_new(rw, "snapshot_stale_max_days", json_integer(sp->mx.stale_max));
+        json_object_set_new(rw, "snapshot_stale_mean_days", json_real(sp->mx.stale_mean));
+    } else {
+        json_object_set_new(rw, "design", json_string("weekly"));
+        json_object_set_new(rw, "rows", json_integer(sp->mx.rows));
+    }
+    json_object_set_new(m, "rows", rw);
     json_object_set_new(
         m, "scaling",
         json_string(md->kind == CW_MODEL_LOGREG
@@ -333,7 +357,7 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
         }
         json_object_set_new(m, "boosting", b);
     }
-    json_object_set_new(m, "horizon_days", json_integer(o->horizon_days));
+    json_object_set_new(m, "horizon_days", json_integer(sp->horizon_days));
     json_object_set_new(m, "seat_loss_pct", json_real(o->seat_loss_pct));
     json_object_set_new(m, "mrr_loss_pct", json_real(o->mrr_loss_pct));
     json_t *w = json_object();
@@ -402,8 +426,8 @@ static cw_status dump_matrix(cw_store *st, const cw_split *sp, const char *prefi
     int64_t n = sp->nfit + sp->ncal + sp->ntest;
     const int64_t *parts[3] = {sp->fit, sp->cal, sp->test};
     int64_t np[3] = {sp->nfit, sp->ncal, sp->ntest};
-    const char *ext[5] = {"x.npy", "y.npy", "set.npy", "features.txt", "rows.npy"};
-    for (int k = 0; k < 5; k++) {
+    const char *ext[6] = {"x.npy", "y.npy", "set.npy", "features.txt", "rows.npy", "obs.csv"};
+    for (int k = 0; k < 6; k++) {
         char *path = cw_strdupf("%s.%s", prefix, ext[k]);
         FILE *f = path ? fopen(path, "wb") : NULL;
         if (!f) {
@@ -412,7 +436,37 @@ static cw_status dump_matrix(cw_store *st, const cw_split *sp, const char *prefi
             free(path);
             return rc;
         }
-        if (k == 4) {
+        if (k == 5) { /* every row built, labelled or not, with its dates */
+            char d1[16], d2[16], d3[16] = "";
+            fprintf(f, "account_id,observed,snapshot,renewal,label,set\n");
+            unsigned char *set = malloc((size_t)(m->rows ? m->rows : 1));
+            if (set) {
+                memset(set, 'x', (size_t)(m->rows ? m->rows : 1));
+                for (int p = 0; p < 3; p++)
+                    for (int64_t i = 0; i < np[p]; i++)
+                        set[parts[p][i]] = (unsigned char)("fct"[p]);
+            }
+            for (int64_t r = 0; set && r < m->rows; r++) {
+                int64_t a = m->acc[r];
+                day_str(m->day[r], d1, sizeof d1);
+                day_str(m->snapday ? m->snapday[r] : m->day[r], d2, sizeof d2);
+                if (m->renewal)
+                    day_str(m->renewal[r], d3, sizeof d3);
+                fprintf(f, "%s,%s,%s,%s,%s,%s\n",
+                        a < sp->subs.nacc && sp->subs.ext[a] ? sp->subs.ext[a] : "?", d1, d2,
+                        m->renewal ? d3 : "",
+                        m->y[r] == CW_LABEL_UNKNOWN ? "unknown"
+                        : m->y[r]                   ? "1"
+                                                    : "0",
+                        set[r] == 'f'   ? "fit"
+                        : set[r] == 'c' ? "calibration"
+                        : set[r] == 't' ? "test"
+                                        : "");
+            }
+            if (!set)
+                fputs("out of memory\n", f);
+            free(set);
+        } else if (k == 4) {
             npy_header(f, "<i4", n, 2);
             for (int p = 0; p < 3; p++)
                 for (int64_t i = 0; i < np[p]; i++) {
@@ -486,6 +540,11 @@ static unsigned char *train_describe(const cw_split *sp, cw_train_result *res)
     res->unknown_rows = sp->mx.unknown_rows;
     res->fit_positives = sp->fit_pos;
     res->small_data = sp->small_data;
+    res->rows = sp->mx.rows;
+    res->renewals_seen = sp->mx.renewals_seen;
+    res->renewals_nosnap = sp->mx.renewals_nosnap;
+    res->stale_max = sp->mx.stale_max;
+    res->stale_mean = sp->mx.stale_mean;
     unsigned char *dropped = calloc((size_t)(sp->mx.nf ? sp->mx.nf : 1), 1);
     for (int j = 0; dropped && j < sp->mx.nf; j++) {
         int64_t i = 0;
@@ -532,8 +591,12 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
                         .no_product_features = o->no_product_features,
                         .max_event_names = o->max_event_names,
                         .min_positives = o->min_positives,
-                        .force = o->force};
+                        .force = o->force,
+                        .rows_design = o->rows_design,
+                        .renewal_days = o->renewal_days};
     cw_status rc = cw_split_make_ex(st, &so, &sp);
+    res->rows_design = o->rows_design == CW_ROWS_RENEWAL ? CW_ROWS_RENEWAL : CW_ROWS_WEEKLY;
+    res->renewal_days = o->renewal_days > 0 ? o->renewal_days : 30;
     if (rc == CW_ERR_SMALLDATA)
         res->small_data = 1;
     if (rc != CW_OK)
@@ -568,11 +631,15 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         if (rc != CW_OK)
             break;
         free(p);
-        md->horizon_days = o->horizon_days;
+        md->horizon_days = sp.horizon_days;
         char day[16];
         day_str(sp.test_to, day, sizeof day);
-        snprintf(tm->name, sizeof tm->name, "%s-%s-%dd-%s", o->name ? o->name : "churn",
-                 cw_model_kind_name(kinds[k]), o->horizon_days, day);
+        if (res->rows_design == CW_ROWS_RENEWAL)
+            snprintf(tm->name, sizeof tm->name, "%s-%s-renewal%dd-%s", o->name ? o->name : "churn",
+                     cw_model_kind_name(kinds[k]), res->renewal_days, day);
+        else
+            snprintf(tm->name, sizeof tm->name, "%s-%s-%dd-%s", o->name ? o->name : "churn",
+                     cw_model_kind_name(kinds[k]), o->horizon_days, day);
         tm->fit_rows = sp.nfit;
         tm->calib_rows = sp.ncal;
         tm->test_rows = sp.ntest;

@@ -48,7 +48,10 @@ typedef struct predict_ctx {
     char *name;        /* its name */
     int64_t tested_to; /* the last day of its test window, -1 unknown */
     int horizon;       /* its label horizon (days) */
-    int64_t day;       /* the snapshot scored */
+    int rows_design;   /* its row design; renewal: scores accounts renewing soon */
+    int renewal_days;
+    int64_t not_due; /* renewal model: active accounts whose renewal is not due */
+    int64_t day;     /* the snapshot scored */
     cw_subs subs;
     cw_mx m;   /* the snapshot's rows */
     double *p; /* each row's probability */
@@ -81,6 +84,14 @@ static cw_status predict_load_model(predict_ctx *P, int64_t model_id)
     if (tt && cw_time_parse(tt, strlen(tt), CW_TIME_NAIVE_UTC, &t, NULL) == CW_OK)
         P->tested_to = t / DAY_SECONDS;
     P->horizon = (int)json_integer_value(json_object_get(mj, "horizon_days"));
+    json_t *rw = json_object_get(mj, "rows");
+    const char *design = json_string_value(json_object_get(rw, "design"));
+    if (design && !strcmp(design, "renewal")) {
+        P->rows_design = CW_ROWS_RENEWAL;
+        P->renewal_days = (int)json_integer_value(json_object_get(rw, "days_before"));
+        if (P->renewal_days <= 0)
+            P->renewal_days = 30;
+    }
     json_decref(mj);
     free(kind);
     free(meta);
@@ -114,6 +125,38 @@ static cw_status predict_day(predict_ctx *P, int64_t day)
     }
     P->day = day;
     return rc;
+}
+
+/* A renewal model learnt from accounts observed renewal_days before a
+ * renewal: it scores the accounts whose next renewal falls in
+ * (day, day + renewal_days] and passes over the others (counted). */
+static cw_status predict_renewal_filter(predict_ctx *P)
+{
+    cw_mx *m = &P->m;
+    int64_t D = P->day, N = P->renewal_days;
+    unsigned char *keep = malloc((size_t)(m->rows ? m->rows : 1));
+    int64_t cap = 512;
+    int64_t *o = malloc((size_t)cap * sizeof *o), *r = malloc((size_t)cap * sizeof *r);
+    if (!keep || !o || !r) {
+        free(keep);
+        free(o);
+        free(r);
+        return cw_store_set_error(P->st, CW_ERR_NOMEM, "predict: out of memory");
+    }
+    for (int64_t i = 0; i < m->rows; i++) {
+        /* renewals observed up to D + N: R - N <= O <= D + N */
+        int64_t k = cw_renewals_of(&P->subs, m->acc[i], (int)N, D - 2 * N - 400, D + N, o, r, cap);
+        keep[i] = 0;
+        for (int64_t j = 0; j < k && j < cap; j++)
+            if (r[j] > D && r[j] <= D + N)
+                keep[i] = 1;
+        P->not_due += !keep[i];
+    }
+    cw_mx_keep(m, keep);
+    free(keep);
+    free(o);
+    free(r);
+    return CW_OK;
 }
 
 /* What would turn each flagged account green: the value of the first
@@ -203,6 +246,8 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
                      .no_product_features = 1};
     if (rc == CW_OK)
         rc = cw_mx_load(st, &P.subs, &mo, &P.m);
+    if (rc == CW_OK && P.rows_design == CW_ROWS_RENEWAL)
+        rc = predict_renewal_filter(&P);
     const cw_mx *m = &P.m;
     cw_predictions *res = calloc(1, sizeof *res);
     int64_t n = m->rows;
@@ -266,6 +311,9 @@ cw_status cw_model_predict(cw_store *st, const cw_predict_opts *o, cw_prediction
     res->model_id = P.id;
     res->tested_to = P.tested_to;
     res->horizon_days = P.horizon;
+    res->rows_design = P.rows_design;
+    res->renewal_days = P.renewal_days;
+    res->not_due = P.not_due;
     snprintf(res->model_name, sizeof res->model_name, "%s", P.name);
     free(P.name);
     *out = res;

@@ -103,7 +103,8 @@ static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
     (void)id;
     load_ctx *x = ud;
     cw_ledger *L = x->L;
-    /* subscriptions: 0 account, 1 effective_at, 2 mrr_minor, 3 currency, 4 seats */
+    /* subscriptions: 0 account, 1 effective_at, 2 mrr_minor, 3 currency, 4 seats, 5 plan,
+     * 6 billing_period */
     int64_t acc = v[0].i;
     if (acc < 1 || acc >= L->nids || !L->acc[acc].present)
         return CW_OK;
@@ -135,7 +136,8 @@ static cw_status on_subscription(int64_t id, const cw_value *v, void *ud)
         L->subs = r;
         L->capsubs = n;
     }
-    L->subs[L->nsubs++] = (cw_ledger_sub){v[1].i, v[2].i, v[4].i, (int32_t)acc, k};
+    L->subs[L->nsubs++] = (cw_ledger_sub){
+        v[1].i, v[2].i, v[4].i, (int32_t)acc, k, (int8_t)(v[6].present ? v[6].i : -1)};
     if (L->acc[acc].included) {
         L->nsubs_included++;
         int m = cw_month_of(v[1].i);

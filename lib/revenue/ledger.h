@@ -24,6 +24,8 @@ typedef struct cw_ledger_sub {
     int64_t ts_unix, mrr_minor, seats;
     int32_t account;  /* internal id */
     int32_t currency; /* index into cw_ledger.currencies */
+    int8_t billing;   /* billing_period enum index (0 monthly, 1 annual, 2 quarterly,
+                       * 3 semiannual, 4 other); -1 unknown */
 } cw_ledger_sub;
 
 typedef struct cw_ledger_account {

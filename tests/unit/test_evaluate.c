@@ -242,7 +242,7 @@ static void churn_events(void **state)
     int64_t lo[4] = {0, 0, 5, 5};
     int64_t ts[5] = {100 * D, 200 * D, 300 * D, 400 * D, 500 * D};
     int64_t mrr[5] = {500, 400, 0, 300, 0}, seats[5] = {10, 8, 0, 5, 0};
-    cw_subs s = {3, lo, ts, mrr, seats, 5, NULL, NULL};
+    cw_subs s = {3, lo, ts, mrr, seats, 5, NULL, NULL, NULL, NULL};
     assert_int_equal(cw_churn_first(&s, 1, 0, 1000 * D), 300 * D);
     assert_int_equal(cw_churn_first(&s, 1, 300 * D, 1000 * D), 500 * D);
     assert_int_equal(cw_churn_first(&s, 1, 0, 299 * D), -1);

@@ -1028,8 +1028,8 @@ cw_status cw_store_api_backtests(cw_store *st, json_t *items)
 static void model_meta(json_t *o, json_t *meta)
 {
     static const char *const plain[] = {"library", "horizon_days"};
-    static const char *const parsed[] = {"windows", "boosting", "feature_set",
-                                         "labels",  "test",     "importance"};
+    static const char *const parsed[] = {"windows", "boosting", "feature_set", "labels",
+                                         "rows",    "test",     "importance"};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         json_object_set_new(o, plain[i], json_as_plain(json_object_get(meta, plain[i])));
     for (size_t i = 0; i < sizeof parsed / sizeof parsed[0]; i++) {
@@ -1048,7 +1048,7 @@ static void model_meta(json_t *o, json_t *meta)
  * whose meta is JSON: what a model is (kind, window, horizon, rounds), what
  * it learnt from (feature_set: the custom metrics and event names beyond
  * the catalogue, the columns dropped as all-missing; labels: the data end
- * and the rows left out), how it tested and what it looks at; the
+ * and the rows left out; rows: the row design), how it tested and what it looks at; the
  * per-column feature list, the ROC points and the body stay out
  * (`churnwatch train`, docs/model.md). */
 cw_status cw_store_api_models(cw_store *st, json_t *items)
