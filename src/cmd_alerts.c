@@ -242,7 +242,7 @@ int cmd_alerts(int argc, char **argv)
     int c;
     cli_format fmt = CLI_FMT_TABLE;
     int64_t until = -1, limit = -1, offset = 0;
-    const char *by = getenv("USER"), *note = NULL;
+    const char *by = NULL, *note = NULL;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "alerts", NULL, NULL)) != -1) {
         switch (c) {
@@ -254,7 +254,8 @@ int cmd_alerts(int argc, char **argv)
         case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
         case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'u': rc = cli_parse_day("--until", optarg, &until); break;
-        case 'b': by = optarg; break;
+        case 'b':
+        case 'y': by = optarg; break;
         case 'n': note = optarg; break;
         case 'o': rc = cli_parse_day("--opened-since", optarg, &q.opened_from); break;
         default: rc = EXIT_USAGE;
@@ -344,7 +345,8 @@ int cmd_alerts(int argc, char **argv)
         cw_alert_action what = is_ack      ? CW_ALERT_DO_ACK
                                : is_snooze ? CW_ALERT_DO_SNOOZE
                                            : CW_ALERT_DO_RESOLVE;
-        cw_status s = cw_alert_update(st, id, what, until, by, note, (int64_t)time(NULL));
+        cw_status s =
+            cw_alert_update(st, id, what, until, cli_acting_user(by), note, (int64_t)time(NULL));
         if (s != CW_OK)
             rc = store_fail(st, "alerts", s);
         else

@@ -403,6 +403,8 @@ static cw_status print_task(const cw_task *t, void *ud)
         cw_json_fstrz(x->out, t->title);
         fprintf(x->out, ",\"body\":");
         cw_json_fstrz(x->out, t->body);
+        fprintf(x->out, ",\"closed_by\":");
+        cw_json_fstrz(x->out, t->closed_by);
         fprintf(x->out, "}\n");
     } else {
         if (x->count == 1)
@@ -423,7 +425,7 @@ int cmd_tasks(int argc, char **argv)
     int status = CW_TASK_OPEN, json = 0, c;
     cli_format fmt = CLI_FMT_TABLE;
     int64_t limit = -1, offset = 0;
-    const char *assignee = NULL;
+    const char *assignee = NULL, *as = NULL;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "tasks", NULL, NULL)) != -1) {
         if (c == 'd')
@@ -441,6 +443,8 @@ int cmd_tasks(int argc, char **argv)
             }
         } else if (c == 'a')
             assignee = optarg;
+        else if (c == 'y')
+            as = optarg;
         else if (c == 'f') {
             rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt);
             json = fmt == CLI_FMT_CSV ? 2 : fmt != CLI_FMT_TABLE;
@@ -489,7 +493,7 @@ int cmd_tasks(int argc, char **argv)
                 printf("tasks: none\n");
         } else {
             cw_task_status to = strcmp(sub, "done") == 0 ? CW_TASK_DONE : CW_TASK_DISMISSED;
-            s = cw_task_close(st, id, to, (int64_t)time(NULL));
+            s = cw_task_close(st, id, to, (int64_t)time(NULL), cli_acting_user(as));
             if (s == CW_OK)
                 printf("tasks: task %lld %s\n", (long long)id,
                        to == CW_TASK_DONE ? "done" : "dismissed");

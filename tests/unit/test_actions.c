@@ -492,9 +492,9 @@ static void test_deliver_task_jsonl(void **state)
     assert_int_equal(cw_tasks_scan(st, -1, "csm@example.com", count_task, &n), CW_OK);
     assert_int_equal(n, 1);
     int64_t tid = scalar(st, "SELECT id FROM tasks");
-    assert_int_equal(cw_task_close(st, tid, CW_TASK_DISMISSED, t0), CW_OK);
+    assert_int_equal(cw_task_close(st, tid, CW_TASK_DISMISSED, t0, "ann"), CW_OK);
     assert_int_equal(scalar(st, "SELECT status FROM tasks"), 2);
-    assert_int_equal(cw_task_close(st, tid + 100, CW_TASK_DONE, t0), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_task_close(st, tid + 100, CW_TASK_DONE, t0, NULL), CW_ERR_NOTFOUND);
     /* the JSON line */
     FILE *f = fopen(path_of("out.jsonl"), "r");
     assert_non_null(f);
