@@ -109,9 +109,10 @@ static cw_status print_user(const cw_app_user *u, void *ud)
     stamp(u->disabled_at, d, sizeof d);
     const char *role = cw_user_role_name(u->role);
     if (x->fmt == CLI_FMT_JSON || x->fmt == CLI_FMT_JSONL) {
-        json_t *o = json_pack("{sIsssssssssso}", "id", (json_int_t)u->id, "name", u->name, "email",
-                              u->email, "role", role ? role : "?", "created_at", c, "password_at",
-                              p, "disabled_at", u->disabled_at ? json_string(d) : json_null());
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o}", "id", (json_int_t)u->id,
+                              "name", u->name, "email", u->email, "role", role ? role : "?",
+                              "created_at", c, "password_at", p, "disabled_at",
+                              u->disabled_at ? json_string(d) : json_null());
         if (!o)
             return CW_ERR_NOMEM;
         json_dumpf(o, x->out, JSON_COMPACT | JSON_PRESERVE_ORDER);

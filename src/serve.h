@@ -63,7 +63,8 @@ typedef struct srv_route {
     const char *name;    /* label in /metrics */
     int write;           /* 1: needs a write token or a csm/admin session;
                           * 2: an admin session; -1: no credentials at all
-                          * (sign-in and sign-out) */
+                          * (sign-in and sign-out); -2: credentials checked
+                          * when given, else none (GET /session) */
     int big_body;        /* accepts bodies up to the ingest limit */
     srv_handler fn;
 } srv_route;

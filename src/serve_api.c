@@ -62,14 +62,19 @@ static json_t *user_json(const cw_app_user *u)
 static int h_session(srv_req *r, json_t **out)
 {
     const srv_auth *a = r->auth;
-    if (a->kind == 2) {
-        *out = json_pack("{s:s, s:o, s:s, s:b, s:b, s:s, s:s, s:I}", "kind", "session", "user",
-                         user_json(&a->user), "role", cw_user_role_name(a->user.role), "can_write",
-                         a->level >= 1, "can_admin", a->level >= 2, "csrf_token", a->csrf,
-                         "version", CW_VERSION, "idle_timeout_s", (json_int_t)r->session_idle_s);
+    if (a->kind == 0) { /* no credentials at all: not an error, the sign-in page */
+        *out = json_pack("{s:s, s:b, s:s}", "kind", "none", "signed_in", 0, "version", CW_VERSION);
         return 200;
     }
-    *out = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s}", "kind", "token", "role",
+    if (a->kind == 2) {
+        *out = json_pack("{s:s, s:b, s:o, s:s, s:b, s:b, s:s, s:s, s:I}", "kind", "session",
+                         "signed_in", 1, "user", user_json(&a->user), "role",
+                         cw_user_role_name(a->user.role), "can_write", a->level >= 1, "can_admin",
+                         a->level >= 2, "csrf_token", a->csrf, "version", CW_VERSION,
+                         "idle_timeout_s", (json_int_t)r->session_idle_s);
+        return 200;
+    }
+    *out = json_pack("{s:s, s:b, s:s, s:s, s:b, s:b, s:s}", "kind", "token", "signed_in", 1, "role",
                      r->write ? "write" : "read", "token", a->token_name, "can_write", r->write,
                      "can_admin", 0, "version", CW_VERSION);
     return 200;
@@ -646,7 +651,7 @@ static int h_ingest(srv_req *r, json_t **out)
 }
 
 const srv_route srv_routes[] = {
-    {"GET", "/api/v1/session", "session", 0, 0, h_session},
+    {"GET", "/api/v1/session", "session", -2, 0, h_session},
     {"GET", "/api/v1/accounts", "accounts", 0, 0, h_accounts},
     {"GET", "/api/v1/accounts/{id}", "account", 0, 0, h_account},
     {"GET", "/api/v1/facets", "facets", 0, 0, h_facets},

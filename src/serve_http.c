@@ -1079,7 +1079,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            ? send_error(c, cs, 405, "method %s not allowed on %s", method, url)
                            : send_error(c, cs, 404, "no such endpoint: %s", url);
         }
-        if (!cs->rt || cs->rt->write >= 0) {
+        int optional = cs->rt && cs->rt->write == -2 &&
+                       !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") &&
+                       !MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "cw_session");
+        if ((!cs->rt || cs->rt->write >= 0 || cs->rt->write == -2) && !optional) {
             enum MHD_Result r;
             if (authenticate(c, cs, method, &r))
                 return r;
@@ -1205,6 +1208,17 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
     return 0;
 }
 
+/* The options, and the [serve] session settings (defaults without a
+ * configuration). */
+static void session_settings(const srv_opts *o)
+{
+    const cw_config *cfg = o->cfg;
+    g_srv.o = o;
+    g_srv.session_idle_s = (cfg ? cw_config_get_int(cfg, "serve.session_idle_h") : 12) * 3600;
+    g_srv.session_max_s = (cfg ? cw_config_get_int(cfg, "serve.session_max_days") : 7) * 86400;
+    g_srv.secure_cookies = cfg ? (int)cw_config_get_int(cfg, "serve.secure_cookies") : 0;
+}
+
 int srv_run(const srv_opts *o)
 {
     struct sockaddr_storage ss;
@@ -1220,11 +1234,7 @@ int srv_run(const srv_opts *o)
                 " front (a reverse proxy)\n",
                 o->listen);
     memset(&g_srv, 0, sizeof g_srv);
-    g_srv.o = o;
-    g_srv.session_idle_s = (o->cfg ? cw_config_get_int(o->cfg, "serve.session_idle_h") : 12) * 3600;
-    g_srv.session_max_s =
-        (o->cfg ? cw_config_get_int(o->cfg, "serve.session_max_days") : 7) * 86400;
-    g_srv.secure_cookies = o->cfg ? (int)cw_config_get_int(o->cfg, "serve.secure_cookies") : 0;
+    session_settings(o);
     pthread_mutex_init(&g_srv.wr_lock, NULL);
     pthread_mutex_init(&g_srv.rd_lock, NULL);
     cw_error err;
