@@ -152,6 +152,7 @@ static void print_json(const cw_alert_list *l, int as_array)
         json_object_set_new(o, "snoozed_until", day_json(a->snoozed_until));
         json_object_set_new(o, "playbook", a->playbook ? json_string(a->playbook) : json_null());
         json_object_set_new(o, "held_out", json_boolean(a->control == 1));
+        json_object_set_new(o, "acked_by", a->acked_by ? json_string(a->acked_by) : json_null());
         json_object_set_new(o, "values", vals ? vals : json_object());
         char *txt = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         if (txt)
@@ -335,6 +336,8 @@ int cmd_alerts(int argc, char **argv)
             printf("  values    %s\n", a->values_json ? a->values_json : "{}");
             printf("  playbook  %s%s\n", a->playbook ? a->playbook : "-",
                    a->control == 1 ? " (held out: control group)" : "");
+            if (a->acked_by && *a->acked_by)
+                printf("  acked by  %s\n", a->acked_by);
             printf("history:\n");
             s = cw_alert_history(st, a->id, stdout);
             if (s != CW_OK)

@@ -260,6 +260,12 @@ def main():
         got = dict(con.execute("SELECT id, acked_by FROM alerts WHERE id IN (?, ?)", (a4, a5)).fetchall())
         check(p.returncode == 0 and p2.returncode == 0 and got == {a4: "dana", a5: "osuser"},
               f"CLI actor: {got} {p.stderr} {p2.stderr}")
+        p = cli("alerts", "list", "--db", db, "--format", "json")
+        listed = {a["id"]: a["acked_by"] for a in json.loads(p.stdout)}
+        check(listed.get(a1) == "carl" and listed.get(a4) == "dana", "alerts list shows acked_by")
+        p = cli("alerts", "show", str(a1), "--db", db)
+        check("acked by  carl" in p.stdout and "by carl" in p.stdout,
+              f"alerts show: who acked, and the history's actor: {p.stdout}")
 
         # ---- users API: admins only ----------------------------------------------
         s, _, b = ada.call("GET", "/api/v1/users")
