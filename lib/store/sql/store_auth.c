@@ -7,7 +7,8 @@
  * salt and a 32-byte output, stored as "scrypt$LOG2N$R$P$SALT$HASH"
  * (base64url, no padding), so the cost can be raised later and old hashes
  * still verify. The cost for new hashes is N = 2^15, r = 8, p = 3: 32 MiB
- * and about 0.1 s a hash per core, the strength OWASP's password storage
+ * and three passes over it (about 0.3 s of one core on the test machine;
+ * docs/api.md has the measurement), the strength OWASP's password storage
  * guidance gives for scrypt (N = 2^17, r = 8, p = 1 or its equivalents at
  * lower memory): a server with 4 threads signing users in at once needs
  * 128 MiB, and guessing costs an attacker with the database the same per
