@@ -181,10 +181,11 @@ static int print_csv(const cw_alert_list *l)
         {"snoozed_until", RF_DATE, 0, NULL, 0, NULL, 0},
         {"playbook", RF_TEXT, 0, NULL, 0, NULL, 0},
         {"held_out", RF_BOOL, 0, NULL, 0, NULL, 0},
+        {"acked_by", RF_TEXT, 0, NULL, 0, NULL, 0},
         {"values", RF_TEXT, 0, NULL, 0, NULL, 0},
     };
     rf_report r;
-    if (l->n > INT32_MAX || rf_report_init(&r, cols, 14, (int)l->n, NULL) != 0)
+    if (l->n > INT32_MAX || rf_report_init(&r, cols, 15, (int)l->n, NULL) != 0)
         return EXIT_INTERNAL;
     for (int i = 0; i < (int)l->n; i++) {
         const cw_alert *a = &l->alerts[i];
@@ -202,7 +203,8 @@ static int print_csv(const cw_alert_list *l)
         rf_set_date(&r, i, 10, a->snoozed_until);
         rf_set_text(&r, i, 11, a->playbook);
         rf_set_bool(&r, i, 12, a->control == 1);
-        rf_set_text(&r, i, 13, a->values_json ? a->values_json : "{}");
+        rf_set_text(&r, i, 13, a->acked_by);
+        rf_set_text(&r, i, 14, a->values_json ? a->values_json : "{}");
     }
     rf_report_emit(&r, RF_FMT_CSV, NULL, 0, NULL, 0, -1);
     rf_report_free(&r);
