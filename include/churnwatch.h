@@ -1601,7 +1601,7 @@ CW_API cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
                                cw_status (*fn)(const cw_task *t, void *ud), void *ud);
 /* Closes task id as done or dismissed at now, by actor (who acted: a user's
  * name, "token:NAME", the CLI's --as; may be NULL). CW_ERR_NOTFOUND when no
- * such task. */
+ * such task, CW_ERR_USAGE when it is closed already. */
 CW_API cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t now,
                                const char *actor);
 

@@ -272,6 +272,106 @@ static int h_logout(srv_req *r, json_t **out)
     return 200;
 }
 
+/* ---- tasks --------------------------------------------------------------- */
+
+static const char *const task_status_names[] = {"open", "done", "dismissed"};
+
+typedef struct task_page {
+    json_t *items;
+    int64_t skip, limit, total;
+} task_page;
+
+static json_t *stamp_json(int64_t t, int date_only)
+{
+    char b[32];
+    if (!t)
+        return json_null();
+    cw_time_format(t, date_only ? CW_TIME_DATE : CW_TIME_TIMESTAMP, b, sizeof b);
+    return json_string(b);
+}
+
+static cw_status task_item(const cw_task *t, void *ud)
+{
+    task_page *p = ud;
+    if (p->total++ < p->skip || json_array_size(p->items) >= (size_t)p->limit)
+        return CW_OK;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(t->id));
+    json_object_set_new(o, "account", srv_json_text(t->account, SRV_MAX_MESSAGE));
+    json_object_set_new(o, "assignee", t->assignee ? srv_json_text(t->assignee, 256) : json_null());
+    json_object_set_new(o, "status",
+                        json_string((unsigned)t->status < 3 ? task_status_names[t->status] : "?"));
+    json_object_set_new(o, "due_day", stamp_json(t->due_day, 1));
+    json_object_set_new(o, "title", srv_json_text(t->title, 2048));
+    json_object_set_new(o, "body", srv_json_text(t->body, 16384));
+    json_object_set_new(o, "created_at", stamp_json(t->created_at, 0));
+    json_object_set_new(o, "closed_at", stamp_json(t->closed_at, 0));
+    json_object_set_new(o, "closed_by",
+                        t->closed_by ? srv_json_text(t->closed_by, 256) : json_null());
+    return json_array_append_new(p->items, o) == 0 ? CW_OK : CW_ERR_NOMEM;
+}
+
+/* GET /tasks?status=open|done|dismissed|all&assignee=E: by due day. */
+static int h_tasks(srv_req *r, json_t **out)
+{
+    const char *st = srv_query(r, "status"), *assignee = srv_query(r, "assignee");
+    int status = 0;
+    if (st && *st) {
+        status = strcmp(st, "all") == 0 ? -1 : -2;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(st, task_status_names[i]) == 0)
+                status = i;
+        if (status == -2)
+            return srv_error(out, 400, "status: expected open, done, dismissed or all");
+    }
+    task_page p = {json_array(), 0, 100, 0};
+    int e;
+    if ((e = arg_int(r, "limit", 1, 500, &p.limit, out)) ||
+        (e = arg_int(r, "offset", 0, INT64_MAX / 2, &p.skip, out))) {
+        json_decref(p.items);
+        return e;
+    }
+    cw_status s =
+        cw_tasks_scan(r->rd, status, assignee && *assignee ? assignee : NULL, task_item, &p);
+    if (s != CW_OK) {
+        json_decref(p.items);
+        return from_status(r, r->rd, s, out);
+    }
+    *out = json_pack("{s:I, s:o}", "total", (json_int_t)p.total, "items", p.items);
+    return 200;
+}
+
+/* POST /tasks/{id}/done|dismiss: closes an open task under the caller's name. */
+static int task_close(srv_req *r, cw_task_status to, json_t **out)
+{
+    char *end;
+    errno = 0;
+    long long id = strtoll(r->arg, &end, 10);
+    if (errno || *end || id <= 0)
+        return srv_error(out, 404, "no task '%s'", r->arg);
+    pthread_mutex_lock(r->wr_lock);
+    cw_status s = cw_task_close(r->wr, id, to, r->now, r->auth->actor);
+    int status = 200;
+    if (s == CW_ERR_USAGE)
+        status = srv_error(out, 409, "%s", cw_store_errmsg(r->wr));
+    else if (s != CW_OK)
+        status = from_status(r, r->wr, s, out);
+    pthread_mutex_unlock(r->wr_lock);
+    if (status == 200)
+        *out = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id, "status", task_status_names[to],
+                         "closed_by", r->auth->actor);
+    return status;
+}
+
+static int h_task_done(srv_req *r, json_t **out)
+{
+    return task_close(r, CW_TASK_DONE, out);
+}
+static int h_task_dismiss(srv_req *r, json_t **out)
+{
+    return task_close(r, CW_TASK_DISMISSED, out);
+}
+
 /* ---- users (admins) ----------------------------------------------------- */
 
 static cw_status user_item(const cw_app_user *u, void *ud)
@@ -667,6 +767,9 @@ const srv_route srv_routes[] = {
     {"POST", "/api/v1/ingest", "ingest", 1, 1, h_ingest},
     {"POST", "/api/v1/login", "login", -1, 0, h_login},
     {"POST", "/api/v1/logout", "logout", -1, 0, h_logout},
+    {"GET", "/api/v1/tasks", "tasks", 0, 0, h_tasks},
+    {"POST", "/api/v1/tasks/{id}/done", "task_done", 1, 0, h_task_done},
+    {"POST", "/api/v1/tasks/{id}/dismiss", "task_dismiss", 1, 0, h_task_dismiss},
     {"GET", "/api/v1/users", "users", 2, 0, h_users},
     {"POST", "/api/v1/users", "user_add", 2, 0, h_user_add},
 };

@@ -7,6 +7,7 @@ serve_world fixture, or built), adds users with `churnwatch user add
 --password-stdin` (a viewer, a CSM, an admin) and checks every route that
 sign-in adds (login, logout, session, users) and the alert changes with
 each kind of caller: anonymous, viewer, csm, admin, read and write tokens.
+Tasks come from the real `churnwatch deliver` of the world's outbox.
 What is checked against an independent computation: the stored password
 hash is recomputed with Python's hashlib.scrypt from the stored salt and
 cost; the stored session hash is the SHA-256 of the cookie; the audit
@@ -266,6 +267,41 @@ def main():
         p = cli("alerts", "show", str(a1), "--db", db)
         check("acked by  carl" in p.stdout and "by carl" in p.stdout,
               f"alerts show: who acked, and the history's actor: {p.stdout}")
+
+        # ---- tasks: the real deliver writes them; csm and write tokens close them
+        p = cli("deliver", "--db", db, "--limit", "5000", "--quiet")
+        want = con.execute("SELECT count(*) FROM tasks WHERE status = 0").fetchone()[0]
+        tids = [r[0] for r in con.execute(
+            "SELECT id FROM tasks WHERE status = 0 ORDER BY id LIMIT 3").fetchall()]
+        check(want >= 3 and len(tids) == 3, f"deliver wrote tasks: {want} {p.stderr[-300:]}")
+        t1, t2, t3 = tids
+        s, _, b = anon.call("GET", "/api/v1/tasks")
+        check(s == 401, f"anonymous tasks: {s}")
+        s, _, b = vera.call("GET", "/api/v1/tasks?limit=500")
+        check(s == 200 and b["total"] == want and all(t["status"] == "open" for t in b["items"]),
+              f"viewer lists the open tasks: {s} {b.get('total')} of {want}")
+        s, _, b = vera.call("POST", f"/api/v1/tasks/{t1}/done", {})
+        check(s == 403, f"viewer cannot complete a task: {s}")
+        s, _, b = rtok.call("POST", f"/api/v1/tasks/{t1}/done", {})
+        check(s == 403, f"read token cannot complete a task: {s}")
+        s, _, b = carl.call("POST", f"/api/v1/tasks/{t1}/done", {}, csrf=False)
+        check(s == 403, f"task change without CSRF token: {s}")
+        s, _, b = carl.call("POST", f"/api/v1/tasks/{t1}/done", {})
+        check(s == 200 and b == {"id": t1, "status": "done", "closed_by": "carl"}, f"csm completes: {b}")
+        s, _, b = carl.call("POST", f"/api/v1/tasks/{t1}/dismiss", {})
+        check(s == 409 and "already" in b["error"], f"closing a closed task: {s} {b}")
+        s, _, b = carl.call("POST", "/api/v1/tasks/99999999/done", {})
+        check(s == 404, f"unknown task: {s}")
+        s, _, b = wtok.call("POST", f"/api/v1/tasks/{t2}/dismiss", {})
+        check(s == 200 and b["closed_by"] == "token:test write", f"token dismisses: {b}")
+        p = cli("tasks", "done", str(t3), "--db", db, "--as", "dana")
+        got = dict(con.execute("SELECT id, closed_by FROM tasks WHERE id IN (?, ?, ?)",
+                               (t1, t2, t3)).fetchall())
+        check(p.returncode == 0 and got == {t1: "carl", t2: "token:test write", t3: "dana"},
+              f"tasks record who closed them: {got}")
+        s, _, b = ada.call("GET", "/api/v1/tasks?status=all&limit=500")
+        closed = {t["id"]: t["closed_by"] for t in b["items"] if t["id"] in (t1, t2, t3)}
+        check(closed == got, f"the API shows closed_by: {closed}")
 
         # ---- users API: admins only ----------------------------------------------
         s, _, b = ada.call("GET", "/api/v1/users")

@@ -403,8 +403,10 @@ cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t
 {
     cw_store_enter(st, "task close");
     cw_stmt *q;
-    cw_status s =
-        prep(st, "UPDATE tasks SET status = ?, closed_at = ?, closed_by = ? WHERE id = ?", &q);
+    cw_status s = prep(st,
+                       "UPDATE tasks SET status = ?, closed_at = ?, closed_by = ?"
+                       " WHERE id = ? AND status = 0",
+                       &q);
     if (s != CW_OK)
         return s;
     cw_sql_bind_i64(q, 1, (int)status);
@@ -416,7 +418,19 @@ cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t
     cw_sql_bind_i64(q, 4, id);
     int64_t n = 0;
     s = step_done(st, q, &n);
-    if (s == CW_OK && n == 0)
+    if (s != CW_OK || n > 0)
+        return s;
+    /* Nothing changed: no such task, or it is closed already. */
+    if ((s = prep(st, "SELECT status FROM tasks WHERE id = ?", &q)) != CW_OK)
+        return s;
+    cw_sql_bind_i64(q, 1, id);
+    int rc = cw_sql_step(q);
+    int found = rc == CW_SQL_ROW, was = found ? cw_sql_col_int(q, 0) : 0;
+    cw_sql_finalize(q);
+    if (rc != CW_SQL_ROW && rc != CW_SQL_DONE)
+        return dberr(st);
+    if (!found)
         return cw_store_set_error(st, CW_ERR_NOTFOUND, "tasks: no task %lld", (long long)id);
-    return s;
+    return cw_store_set_error(st, CW_ERR_USAGE, "tasks: task %lld is %s already", (long long)id,
+                              was == CW_TASK_DONE ? "done" : "dismissed");
 }
