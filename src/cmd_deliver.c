@@ -375,7 +375,7 @@ static cw_status print_task(const cw_task *t, void *ud)
     x->count++;
     if (x->json == 2) {
         if (x->count == 1)
-            fputs("id,idem_key,account,assignee,status,due_day,title,body\n", x->out);
+            fputs("id,idem_key,account,assignee,status,due_day,title,body,closed_by\n", x->out);
         fprintf(x->out, "%lld,", (long long)t->id);
         csv_field(x->out, t->idem_key);
         fputc(',', x->out);
@@ -386,6 +386,8 @@ static cw_status print_task(const cw_task *t, void *ud)
         csv_field(x->out, t->title);
         fputc(',', x->out);
         csv_field(x->out, t->body);
+        fputc(',', x->out);
+        csv_field(x->out, t->closed_by);
         fputc('\n', x->out);
     } else if (x->json) {
         fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)t->id);
@@ -488,7 +490,7 @@ int cmd_tasks(int argc, char **argv)
             if (x.out && x.out != stdout)
                 rf_rows_end(&rows);
             if (s == CW_OK && json == 2 && x.count == 0)
-                fputs("id,idem_key,account,assignee,status,due_day,title,body\n", stdout);
+                fputs("id,idem_key,account,assignee,status,due_day,title,body,closed_by\n", stdout);
             else if (s == CW_OK && !json && x.count == 0)
                 printf("tasks: none\n");
         } else {
