@@ -1592,15 +1592,18 @@ typedef struct cw_task {
     int64_t due_day;                                          /* unix seconds, 0 = none */
     int status;
     int64_t created_at, closed_at;
+    const char *closed_by; /* who closed it; NULL when open or not recorded */
 } cw_task;
 
 /* Calls fn for tasks with status (-1: any) and, unless NULL, assignee, by
  * due day then id; strings borrowed until the callback returns. */
 CW_API cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
                                cw_status (*fn)(const cw_task *t, void *ud), void *ud);
-/* Closes task id as done or dismissed at now. CW_ERR_NOTFOUND when no such
- * task. */
-CW_API cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t now);
+/* Closes task id as done or dismissed at now, by actor (who acted: a user's
+ * name, "token:NAME", the CLI's --as; may be NULL). CW_ERR_NOTFOUND when no
+ * such task, CW_ERR_USAGE when it is closed already. */
+CW_API cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t now,
+                               const char *actor);
 
 /* ---------------------------------------------------------------------
  * API tokens of `churnwatch serve` (docs/api.md). A token is
@@ -1620,24 +1623,108 @@ typedef struct cw_token_info {
     const char *prefix; /* borrowed until the callback returns */
     cw_token_role role;
     int64_t created_at_unix, revoked_at_unix; /* revoked 0 = active */
+    int64_t expires_at_unix;                  /* 0 = never */
 } cw_token_info;
 
-/* Creates a token of role named name (may be NULL: "") at now. On success
- * token (CW_TOKEN_LEN + 1 bytes) holds the token, which is not kept
- * anywhere, and *id (may be NULL) its id. CW_ERR_IO when the system has no
- * randomness. */
+/* Creates a token of role named name (may be NULL: "") at now, valid until
+ * expires_at (unix seconds; 0 = never). On success token (CW_TOKEN_LEN + 1
+ * bytes) holds the token, which is not kept anywhere, and *id (may be
+ * NULL) its id. CW_ERR_IO when the system has no randomness. */
 CW_API cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, int64_t now,
-                                 char token[CW_TOKEN_LEN + 1], int64_t *id);
+                                 int64_t expires_at, char token[CW_TOKEN_LEN + 1], int64_t *id);
 /* Checks a presented token (len bytes, untrusted) in constant time with
- * respect to the stored hashes. CW_OK with *role and *id (may be NULL) set
- * when it is a known, unrevoked token; CW_ERR_NOTFOUND otherwise. */
-CW_API cw_status cw_token_verify(cw_store *st, const char *token, size_t len, cw_token_role *role,
-                                 int64_t *id);
+ * respect to the stored hashes. CW_OK with *role, *id and name (each may be
+ * NULL; name holds namesz bytes, cut) set when it is a known, unrevoked
+ * token not expired at now; CW_ERR_NOTFOUND otherwise. */
+CW_API cw_status cw_token_verify(cw_store *st, const char *token, size_t len, int64_t now,
+                                 cw_token_role *role, int64_t *id, char *name, size_t namesz);
 /* Revokes token id at now; CW_ERR_NOTFOUND when there is no such active token. */
 CW_API cw_status cw_token_revoke(cw_store *st, int64_t id, int64_t now);
 /* Calls fn for every token, by id. */
 CW_API cw_status cw_token_list(cw_store *st, cw_status (*fn)(const cw_token_info *t, void *ud),
                                void *ud);
+
+/* ---------------------------------------------------------------------
+ * Named users of the dashboard and their sessions (docs/api.md, "Users
+ * and sessions"). Passwords are hashed with scrypt (libcrypto) under a
+ * random 16-byte salt, the cost stored with the hash; a session id is 32
+ * bytes from getrandom, given to the browser once and kept as its SHA-256.
+ * ------------------------------------------------------------------- */
+
+typedef enum cw_user_role {
+    CW_USER_VIEWER = 0, /* reads */
+    CW_USER_CSM = 1,    /* also acknowledges, snoozes, resolves, changes tasks */
+    CW_USER_ADMIN = 2   /* also manages users */
+} cw_user_role;
+
+#define CW_USER_NAME_MAX  64  /* bytes of a user name: [A-Za-z0-9._@-] */
+#define CW_USER_EMAIL_MAX 254 /* bytes of an e-mail address */
+#define CW_PASSWORD_MIN   10  /* characters of a password, at least */
+#define CW_PASSWORD_MAX   1024
+#define CW_SESSION_LEN    43 /* characters of a session id (base64url of 32 bytes) */
+#define CW_CSRF_LEN       43 /* characters of a session's CSRF token */
+
+/* "viewer", "csm", "admin"; NULL for another number. */
+CW_API const char *cw_user_role_name(int role);
+/* The role named s, or -1. */
+CW_API int cw_user_role_from_name(const char *s);
+
+typedef struct cw_app_user {
+    int64_t id;
+    char name[CW_USER_NAME_MAX + 1];
+    char email[CW_USER_EMAIL_MAX + 1];
+    int role;
+    int64_t created_at, password_at, disabled_at; /* disabled 0 = active */
+} cw_app_user;
+
+/* Hashes password (NUL-terminated) into out ("scrypt$LOG2N$R$P$SALT$HASH",
+ * at most CW_PASSWORD_HASH_MAX bytes with the NUL). CW_ERR_IO without
+ * randomness, CW_ERR_NOMEM when scrypt cannot get its memory. */
+#define CW_PASSWORD_HASH_MAX 160
+CW_API cw_status cw_password_hash(const char *password, char out[CW_PASSWORD_HASH_MAX]);
+/* 1 when password matches stored (compared with CRYPTO_memcmp), 0 otherwise
+ * (also for a malformed stored hash). */
+CW_API int cw_password_verify(const char *password, const char *stored);
+
+/* Adds a user. CW_ERR_USAGE (message on the store) for a bad name, e-mail,
+ * role or password, or a name or e-mail already taken. */
+CW_API cw_status cw_user_add(cw_store *st, const char *name, const char *email, int role,
+                             const char *password, int64_t now, int64_t *id);
+/* Sets name's password and ends its sessions. */
+CW_API cw_status cw_user_passwd(cw_store *st, const char *name, const char *password, int64_t now);
+/* Disables name (it can no longer sign in) and ends its sessions; enable = 1
+ * enables it again. */
+CW_API cw_status cw_user_disable(cw_store *st, const char *name, int enable, int64_t now);
+/* Gives name another role and ends its sessions. */
+CW_API cw_status cw_user_set_role(cw_store *st, const char *name, int role);
+/* Removes name and its sessions (what it did stays in the history, by name). */
+CW_API cw_status cw_user_remove(cw_store *st, const char *name);
+/* Calls fn for every user, by name. */
+CW_API cw_status cw_user_list(cw_store *st, cw_status (*fn)(const cw_app_user *u, void *ud),
+                              void *ud);
+/* The active user whose name or e-mail (any case) is ident, with its
+ * stored password hash (stored: CW_PASSWORD_HASH_MAX bytes).
+ * CW_ERR_NOTFOUND when there is none or it is disabled. */
+CW_API cw_status cw_user_find(cw_store *st, const char *ident, cw_app_user *u,
+                              char stored[CW_PASSWORD_HASH_MAX]);
+
+/* Starts a session of user_id at now that ends at expires_at: sid gets the
+ * session id (shown once), csrf its CSRF token. Sessions that have expired
+ * (expires_at past, or idle for idle_s) are deleted on the way. */
+CW_API cw_status cw_session_create(cw_store *st, int64_t user_id, int64_t now, int64_t expires_at,
+                                   int64_t idle_s, char sid[CW_SESSION_LEN + 1],
+                                   char csrf[CW_CSRF_LEN + 1]);
+/* The session sid (len bytes, untrusted): CW_OK with the active user, its
+ * CSRF token and when it was last seen, when it exists, has not passed
+ * expires_at, was seen within idle_s of now and its user is active;
+ * CW_ERR_NOTFOUND otherwise. */
+CW_API cw_status cw_session_check(cw_store *st, const char *sid, size_t len, int64_t now,
+                                  int64_t idle_s, cw_app_user *u, char csrf[CW_CSRF_LEN + 1],
+                                  int64_t *last_seen);
+/* Records a request of session sid at now (the idle clock). */
+CW_API cw_status cw_session_touch(cw_store *st, const char *sid, size_t len, int64_t now);
+/* Ends session sid; CW_OK whether or not it existed. */
+CW_API cw_status cw_session_end(cw_store *st, const char *sid, size_t len);
 
 /* ---------------------------------------------------------------------
  * Churn model, explanations and backtests (docs/model.md): a regularised

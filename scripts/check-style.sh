@@ -90,7 +90,6 @@ src/cmd_score.c:cmd_score                 option parsing (one case per option); 
 src/report_html.c:cmd_report_html         the dashboard views written to one HTML file in page order
 src/cmd_ingest.c:cmd_ingest               option parsing (one case per option); the command table of issue 16 replaces it
 src/cmd_metrics.c:cmd_metrics             option parsing (one case per option); the command table of issue 16 replaces it
-src/serve_http.c:on_request               HTTP request dispatch: method, route, auth, limits and response in order
 src/cmd_alerts.c:cmd_alerts               option parsing (one case per option); the command table of issue 16 replaces it
 src/cmd_predict.c:cmd_predict             option parsing (one case per option); the command table of issue 16 replaces it
 lib/ingest/validate.c:cw_validate_field   one case per field type

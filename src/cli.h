@@ -130,6 +130,9 @@ int cli_store_password(const cw_config *cfg, cw_store_opts *so);
 /* The warning of cli_store_password about a password inside store.db
  * (once per process). */
 void cli_warn_db_password(const cw_config *cfg);
+/* Who acts for the history of alerts and tasks: as when given (--as),
+ * else the OS user ($USER, else the password database), else "cli". */
+const char *cli_acting_user(const char *as);
 /* Parses a date option into days since the epoch; returns an exit code. */
 int cli_parse_day(const char *opt, const char *s, int64_t *day);
 /* Parses a month option, YYYY-MM, or a date (YYYY-MM-DD, an ISO timestamp)
@@ -142,6 +145,7 @@ int cmd_outbox(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 int cmd_report_html(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);

@@ -264,6 +264,7 @@ static const cli_option o_alerts[] = {
     O_FORMAT('f', F_TJJ " (list, show); csv (list)"),
     {"until", 'u', "DATE", "snooze: the day the alert reappears"},
     {"by", 'b', "WHO", "ack, snooze, resolve: who did it (default $USER)"},
+    {"as", 'y', "NAME", "ack, snooze, resolve: the same as --by"},
     {"note", 'n', "TEXT", "ack, snooze, resolve: a note kept in the history"},
     O_END,
 };
@@ -304,6 +305,7 @@ static const cli_option o_tasks[] = {
     O_DB,
     {"status", 's', "S", "list: open (default), done, dismissed or all"},
     {"assignee", 'a', "EMAIL", "list: only tasks of this assignee"},
+    {"as", 'y', "NAME", "done, dismiss: who did it, kept with the task (default $USER)"},
     O_LIMIT('l'),
     O_OFFSET('O'),
     O_FORMAT('f', F_ALL " (list)"),
@@ -331,6 +333,24 @@ static const cli_option o_token[] = {
     O_DB,
     {"role", 'r', "ROLE", "create: read or write"},
     {"name", 'n', "N", "create: a name to recognise the token by"},
+    {"expires", 'e', "DURATION",
+     "create: the token stops working after DURATION (30d, 12h,\n"
+     "90m; default: never)"},
+    O_LIMIT('l'),
+    O_OFFSET('O'),
+    O_FORMAT('f', F_ALL " (list)"),
+    O_END,
+};
+
+static const cli_option o_user[] = {
+    O_DB,
+    {"email", 'e', "EMAIL", "add: the user's e-mail address (also a sign-in name)"},
+    {"role", 'r', "ROLE",
+     "add, role: viewer (reads), csm (also acks, snoozes,\n"
+     "resolves, changes tasks) or admin (also manages users)"},
+    {"password-stdin", 'P', NULL,
+     "add, passwd: read the password from the first line of\n"
+     "standard input (default: asked for on the terminal, no echo)"},
     O_LIMIT('l'),
     O_OFFSET('O'),
     O_FORMAT('f', F_ALL " (list)"),
@@ -542,6 +562,21 @@ static const cli_command s_token[] = {
      NULL},
     {"list", NULL, "the tokens", "token list", NULL, NULL, NULL},
     {"revoke", NULL, "revoke a token", "token revoke ID", NULL, NULL, NULL},
+    SUB_END,
+};
+
+static const cli_command s_user[] = {
+    {"add", NULL, "add a named user", "user add NAME --email E --role viewer|csm|admin", NULL, NULL,
+     NULL},
+    {"list", NULL, "the users", "user list", NULL, NULL, NULL},
+    {"passwd", NULL, "set a user's password (ends its sessions)", "user passwd NAME", NULL, NULL,
+     NULL},
+    {"role", NULL, "change a user's role (ends its sessions)", "user role NAME --role ROLE", NULL,
+     NULL, NULL},
+    {"disable", NULL, "stop a user signing in (ends its sessions)", "user disable NAME", NULL, NULL,
+     NULL},
+    {"enable", NULL, "let a disabled user sign in again", "user enable NAME", NULL, NULL, NULL},
+    {"remove", NULL, "delete a user and its sessions", "user remove NAME", NULL, NULL, NULL},
     SUB_END,
 };
 
@@ -777,8 +812,21 @@ const cli_command cli_commands[] = {
      "token create|list|revoke [ID] [options]",
      "create prints a new token once (only its SHA-256 is stored); read tokens can\n"
      "use every GET endpoint, write tokens also acknowledge alerts and ingest.\n"
-     "list shows id, role, the token's public prefix, dates and name.\n",
+     "--expires makes a token stop working after a while (401 afterwards).\n"
+     "list shows id, role, the token's public prefix, dates and name.\n"
+     "Tokens are for machines; people sign in to the dashboard as users (`user`).\n",
      o_token, s_token},
+    {"user", cmd_user, "add, list and manage the dashboard's named users",
+     "user add|list|passwd|role|disable|enable|remove [NAME] [options]",
+     "Users sign in to the dashboard (and POST /api/v1/login) with their name or\n"
+     "e-mail and a password; what they do to alerts and tasks is recorded under\n"
+     "their name. Roles: viewer reads, csm also acknowledges, snoozes and resolves\n"
+     "alerts and changes tasks, admin also manages users. Passwords (at least 10\n"
+     "characters) are never taken from the command line: add and passwd ask on the\n"
+     "terminal without echo, or read one line from standard input with\n"
+     "--password-stdin. They are stored as scrypt hashes (docs/api.md). passwd,\n"
+     "role, disable and remove end the user's sessions.\n",
+     o_user, s_user},
     {"train", cmd_train, "train the churn models on the stored snapshot history",
      "train [--db F] [--kind logreg|xgboost|both] [--horizon DAYS] [options]",
      "Label: the account churns (MRR goes to 0) within --horizon days (default 90) after\n"

@@ -152,6 +152,7 @@ static void print_json(const cw_alert_list *l, int as_array)
         json_object_set_new(o, "snoozed_until", day_json(a->snoozed_until));
         json_object_set_new(o, "playbook", a->playbook ? json_string(a->playbook) : json_null());
         json_object_set_new(o, "held_out", json_boolean(a->control == 1));
+        json_object_set_new(o, "acked_by", a->acked_by ? json_string(a->acked_by) : json_null());
         json_object_set_new(o, "values", vals ? vals : json_object());
         char *txt = cw_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         if (txt)
@@ -180,10 +181,11 @@ static int print_csv(const cw_alert_list *l)
         {"snoozed_until", RF_DATE, 0, NULL, 0, NULL, 0},
         {"playbook", RF_TEXT, 0, NULL, 0, NULL, 0},
         {"held_out", RF_BOOL, 0, NULL, 0, NULL, 0},
+        {"acked_by", RF_TEXT, 0, NULL, 0, NULL, 0},
         {"values", RF_TEXT, 0, NULL, 0, NULL, 0},
     };
     rf_report r;
-    if (l->n > INT32_MAX || rf_report_init(&r, cols, 14, (int)l->n, NULL) != 0)
+    if (l->n > INT32_MAX || rf_report_init(&r, cols, 15, (int)l->n, NULL) != 0)
         return EXIT_INTERNAL;
     for (int i = 0; i < (int)l->n; i++) {
         const cw_alert *a = &l->alerts[i];
@@ -201,7 +203,8 @@ static int print_csv(const cw_alert_list *l)
         rf_set_date(&r, i, 10, a->snoozed_until);
         rf_set_text(&r, i, 11, a->playbook);
         rf_set_bool(&r, i, 12, a->control == 1);
-        rf_set_text(&r, i, 13, a->values_json ? a->values_json : "{}");
+        rf_set_text(&r, i, 13, a->acked_by);
+        rf_set_text(&r, i, 14, a->values_json ? a->values_json : "{}");
     }
     rf_report_emit(&r, RF_FMT_CSV, NULL, 0, NULL, 0, -1);
     rf_report_free(&r);
@@ -242,7 +245,7 @@ int cmd_alerts(int argc, char **argv)
     int c;
     cli_format fmt = CLI_FMT_TABLE;
     int64_t until = -1, limit = -1, offset = 0;
-    const char *by = getenv("USER"), *note = NULL;
+    const char *by = NULL, *note = NULL;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "alerts", NULL, NULL)) != -1) {
         switch (c) {
@@ -254,7 +257,8 @@ int cmd_alerts(int argc, char **argv)
         case 'l': rc = cli_parse_count("--limit", optarg, &limit); break;
         case 'O': rc = cli_parse_count("--offset", optarg, &offset); break;
         case 'u': rc = cli_parse_day("--until", optarg, &until); break;
-        case 'b': by = optarg; break;
+        case 'b':
+        case 'y': by = optarg; break;
         case 'n': note = optarg; break;
         case 'o': rc = cli_parse_day("--opened-since", optarg, &q.opened_from); break;
         default: rc = EXIT_USAGE;
@@ -334,6 +338,8 @@ int cmd_alerts(int argc, char **argv)
             printf("  values    %s\n", a->values_json ? a->values_json : "{}");
             printf("  playbook  %s%s\n", a->playbook ? a->playbook : "-",
                    a->control == 1 ? " (held out: control group)" : "");
+            if (a->acked_by && *a->acked_by)
+                printf("  acked by  %s\n", a->acked_by);
             printf("history:\n");
             s = cw_alert_history(st, a->id, stdout);
             if (s != CW_OK)
@@ -344,7 +350,8 @@ int cmd_alerts(int argc, char **argv)
         cw_alert_action what = is_ack      ? CW_ALERT_DO_ACK
                                : is_snooze ? CW_ALERT_DO_SNOOZE
                                            : CW_ALERT_DO_RESOLVE;
-        cw_status s = cw_alert_update(st, id, what, until, by, note, (int64_t)time(NULL));
+        cw_status s =
+            cw_alert_update(st, id, what, until, cli_acting_user(by), note, (int64_t)time(NULL));
         if (s != CW_OK)
             rc = store_fail(st, "alerts", s);
         else

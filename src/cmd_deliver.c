@@ -375,7 +375,7 @@ static cw_status print_task(const cw_task *t, void *ud)
     x->count++;
     if (x->json == 2) {
         if (x->count == 1)
-            fputs("id,idem_key,account,assignee,status,due_day,title,body\n", x->out);
+            fputs("id,idem_key,account,assignee,status,due_day,title,body,closed_by\n", x->out);
         fprintf(x->out, "%lld,", (long long)t->id);
         csv_field(x->out, t->idem_key);
         fputc(',', x->out);
@@ -386,6 +386,8 @@ static cw_status print_task(const cw_task *t, void *ud)
         csv_field(x->out, t->title);
         fputc(',', x->out);
         csv_field(x->out, t->body);
+        fputc(',', x->out);
+        csv_field(x->out, t->closed_by);
         fputc('\n', x->out);
     } else if (x->json) {
         fprintf(x->out, "{\"id\":%lld,\"idem_key\":", (long long)t->id);
@@ -403,6 +405,8 @@ static cw_status print_task(const cw_task *t, void *ud)
         cw_json_fstrz(x->out, t->title);
         fprintf(x->out, ",\"body\":");
         cw_json_fstrz(x->out, t->body);
+        fprintf(x->out, ",\"closed_by\":");
+        cw_json_fstrz(x->out, t->closed_by);
         fprintf(x->out, "}\n");
     } else {
         if (x->count == 1)
@@ -423,7 +427,7 @@ int cmd_tasks(int argc, char **argv)
     int status = CW_TASK_OPEN, json = 0, c;
     cli_format fmt = CLI_FMT_TABLE;
     int64_t limit = -1, offset = 0;
-    const char *assignee = NULL;
+    const char *assignee = NULL, *as = NULL;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc, argv, "tasks", NULL, NULL)) != -1) {
         if (c == 'd')
@@ -441,6 +445,8 @@ int cmd_tasks(int argc, char **argv)
             }
         } else if (c == 'a')
             assignee = optarg;
+        else if (c == 'y')
+            as = optarg;
         else if (c == 'f') {
             rc = cli_parse_format(optarg, CLI_FMTS_ALL, &fmt);
             json = fmt == CLI_FMT_CSV ? 2 : fmt != CLI_FMT_TABLE;
@@ -484,12 +490,12 @@ int cmd_tasks(int argc, char **argv)
             if (x.out && x.out != stdout)
                 rf_rows_end(&rows);
             if (s == CW_OK && json == 2 && x.count == 0)
-                fputs("id,idem_key,account,assignee,status,due_day,title,body\n", stdout);
+                fputs("id,idem_key,account,assignee,status,due_day,title,body,closed_by\n", stdout);
             else if (s == CW_OK && !json && x.count == 0)
                 printf("tasks: none\n");
         } else {
             cw_task_status to = strcmp(sub, "done") == 0 ? CW_TASK_DONE : CW_TASK_DISMISSED;
-            s = cw_task_close(st, id, to, (int64_t)time(NULL));
+            s = cw_task_close(st, id, to, (int64_t)time(NULL), cli_acting_user(as));
             if (s == CW_OK)
                 printf("tasks: task %lld %s\n", (long long)id,
                        to == CW_TASK_DONE ? "done" : "dismissed");

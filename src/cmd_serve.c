@@ -89,6 +89,28 @@ int cmd_serve(int argc, char **argv)
     return rc;
 }
 
+/* "30d", "12h", "90m" or "3600s" (or plain seconds) into seconds. */
+static int parse_duration(const char *opt, const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    int64_t mul = 1;
+    if (*end == 'd')
+        mul = 86400, end++;
+    else if (*end == 'h')
+        mul = 3600, end++;
+    else if (*end == 'm')
+        mul = 60, end++;
+    else if (*end == 's')
+        end++;
+    if (end == s || *end || v <= 0 || v > (int64_t)3660 * 86400 / mul) {
+        cli_error("%s %s: expected a duration such as 30d, 12h or 90m (at most 3660d)", opt, s);
+        return EXIT_USAGE;
+    }
+    *out = v * mul;
+    return 0;
+}
+
 typedef struct token_ctx {
     FILE *out;
     int json; /* 0 table, 1 one JSON object a line */
@@ -102,6 +124,9 @@ static cw_status print_token(const cw_token_info *t, void *ud)
     cw_time_format(t->created_at_unix, CW_TIME_TIMESTAMP, c, sizeof c);
     if (t->revoked_at_unix)
         cw_time_format(t->revoked_at_unix, CW_TIME_TIMESTAMP, r, sizeof r);
+    char e[32] = "";
+    if (t->expires_at_unix)
+        cw_time_format(t->expires_at_unix, CW_TIME_TIMESTAMP, e, sizeof e);
     const char *role = t->role == CW_ROLE_WRITE ? "write" : "read";
     if (x->json) {
         json_t *o = json_pack("{sIssssssss?}", "id", (json_int_t)t->id, "role", role, "prefix",
@@ -109,6 +134,7 @@ static cw_status print_token(const cw_token_info *t, void *ud)
         if (!o)
             return CW_ERR_NOMEM;
         json_object_set_new(o, "revoked_at", t->revoked_at_unix ? json_string(r) : json_null());
+        json_object_set_new(o, "expires_at", t->expires_at_unix ? json_string(e) : json_null());
         json_dumpf(o, x->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
         fputc('\n', x->out);
         json_decref(o);
@@ -121,11 +147,11 @@ static cw_status print_token(const cw_token_info *t, void *ud)
                 fputc('"', x->out);
             fputc(*p, x->out);
         }
-        fprintf(x->out, "\",%s\n", t->revoked_at_unix ? r : "");
+        fprintf(x->out, "\",%s,%s\n", t->revoked_at_unix ? r : "", e);
         return CW_OK;
     }
-    fprintf(x->out, "%-5lld %-5s %-14s %-20s %-20s %s\n", (long long)t->id, role, t->prefix, c,
-            t->revoked_at_unix ? r : "-", t->name);
+    fprintf(x->out, "%-5lld %-5s %-14s %-20s %-20s %-20s %s\n", (long long)t->id, role, t->prefix,
+            c, t->revoked_at_unix ? r : "-", t->expires_at_unix ? e : "-", t->name);
     return CW_OK;
 }
 
@@ -143,7 +169,7 @@ int cmd_token(int argc, char **argv)
     const char *role = NULL, *name = "";
     int c;
     cli_format fmt = CLI_FMT_TABLE;
-    int64_t limit = -1, offset = 0;
+    int64_t limit = -1, offset = 0, expires_s = 0;
     optind = 1;
     while (rc == 0 && (c = cli_getopt(argc - 1, argv + 1, "token", NULL, NULL)) != -1) {
         if (c == 'd')
@@ -158,6 +184,8 @@ int cmd_token(int argc, char **argv)
             rc = cli_parse_count("--limit", optarg, &limit);
         else if (c == 'O')
             rc = cli_parse_count("--offset", optarg, &offset);
+        else if (c == 'e')
+            rc = parse_duration("--expires", optarg, &expires_s);
         else
             rc = EXIT_USAGE;
     }
@@ -196,12 +224,16 @@ int cmd_token(int argc, char **argv)
     cw_status s;
     if (strcmp(sub, "create") == 0) {
         char tok[CW_TOKEN_LEN + 1];
+        int64_t now = (int64_t)time(NULL);
         s = cw_token_create(st, strcmp(role, "write") == 0 ? CW_ROLE_WRITE : CW_ROLE_READ, name,
-                            (int64_t)time(NULL), tok, &id);
+                            now, expires_s ? now + expires_s : 0, tok, &id);
         if (s == CW_OK) {
+            char until[32] = "";
+            if (expires_s)
+                cw_time_format(now + expires_s, CW_TIME_TIMESTAMP, until, sizeof until);
             printf("%s\n", tok);
-            fprintf(stderr, "token %lld (%s) created; it is shown only this once\n", (long long)id,
-                    role);
+            fprintf(stderr, "token %lld (%s) created%s%s; it is shown only this once\n",
+                    (long long)id, role, expires_s ? ", valid until " : "", until);
         }
     } else if (strcmp(sub, "list") == 0) {
         rf_rows rows;
@@ -215,10 +247,10 @@ int cmd_token(int argc, char **argv)
             s = CW_ERR_NOMEM;
         } else {
             if (fmt == CLI_FMT_TABLE)
-                fprintf(x.out, "%-5s %-5s %-14s %-20s %-20s %s\n", "id", "role", "prefix",
-                        "created", "revoked", "name");
+                fprintf(x.out, "%-5s %-5s %-14s %-20s %-20s %-20s %s\n", "id", "role", "prefix",
+                        "created", "revoked", "expires", "name");
             else if (fmt == CLI_FMT_CSV)
-                fputs("id,role,prefix,created_at,name,revoked_at\n", x.out);
+                fputs("id,role,prefix,created_at,name,revoked_at,expires_at\n", x.out);
             s = cw_token_list(st, print_token, &x);
             rf_rows_end(&rows);
         }

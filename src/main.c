@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +101,17 @@ int cli_store_password(const cw_config *cfg, cw_store_opts *so)
         return EXIT_CONFIG;
     }
     return 0;
+}
+
+const char *cli_acting_user(const char *as)
+{
+    if (as && *as)
+        return as;
+    const char *u = getenv("USER");
+    if (u && *u)
+        return u;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_name && *pw->pw_name ? pw->pw_name : "cli";
 }
 
 int cli_open_store(cw_config *cfg, int readonly, cw_store **st)

@@ -16,6 +16,17 @@
 
 struct MHD_Connection;
 
+/* Who sent a request (serve_http.c works it out before the handler runs). */
+typedef struct srv_auth {
+    int kind;  /* 0 none (public routes), 1 bearer token, 2 session cookie */
+    int level; /* 0 reads only, 1 also changes alerts and tasks (csm, write
+                * token), 2 also manages users (admin) */
+    char actor[CW_USER_NAME_MAX + 140]; /* the name kept in histories */
+    cw_app_user user;                   /* kind 2 */
+    char csrf[CW_CSRF_LEN + 1];         /* kind 2 */
+    char token_name[130];               /* kind 1 */
+} srv_auth;
+
 /* One request as the handlers see it. */
 typedef struct srv_req {
     struct MHD_Connection *conn;
@@ -32,6 +43,13 @@ typedef struct srv_req {
     int write;                  /* the token may write */
     struct cw_api_cache *cache; /* this thread's at-risk list cache (lib/api/api.h) */
     const cw_config *cfg;       /* the configuration ([ingest] settings of h_ingest) */
+    const srv_auth *auth;       /* who sent it */
+    char *set_cookie;           /* a Set-Cookie value for the answer ("" none) */
+    size_t set_cookie_size;
+    int *retry_after;   /* seconds for a Retry-After header (0 none) */
+    const char *client; /* the peer's address, text */
+    int secure_cookie;  /* the session cookie gets Secure */
+    int64_t session_idle_s, session_max_s;
 } srv_req;
 
 /* A handler returns the HTTP status and sets *out to the JSON body (an
@@ -43,7 +61,10 @@ typedef struct srv_route {
     const char *method;
     const char *pattern; /* "/api/v1/accounts/{id}": {id} is one path segment */
     const char *name;    /* label in /metrics */
-    int write;           /* needs a write token */
+    int write;           /* 1: needs a write token or a csm/admin session;
+                          * 2: an admin session; -1: no credentials at all
+                          * (sign-in and sign-out); -2: credentials checked
+                          * when given, else none (GET /session) */
     int big_body;        /* accepts bodies up to the ingest limit */
     srv_handler fn;
 } srv_route;
@@ -62,6 +83,11 @@ int srv_error(json_t **out, int status, const char *fmt, ...) __attribute__((for
 json_t *srv_json_text(const char *s, size_t max);
 /* Whether the n bytes at s are valid UTF-8 without any NUL byte. */
 int srv_utf8_valid(const char *s, size_t n);
+/* Request header name of r, or NULL. */
+const char *srv_header(const srv_req *r, const char *name);
+/* Whether the request's Origin header, when it has one, names the host of
+ * its Host header (the dashboard's own origin). */
+int srv_same_origin(const srv_req *r);
 /* Query argument name of r, or NULL. */
 const char *srv_query(const srv_req *r, const char *name);
 

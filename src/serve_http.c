@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -35,7 +36,7 @@
 static const double bucket_s[N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                            0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
 static const int status_codes[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
-                                   408, 409, 413, 414, 415, 431, 500, 503};
+                                   408, 409, 413, 414, 415, 429, 431, 500, 503};
 #define N_STATUS   ((int)(sizeof status_codes / sizeof status_codes[0]))
 #define MAX_ROUTES 40 /* handlers + static + healthz + metrics + not found */
 
@@ -247,6 +248,8 @@ typedef struct server {
     cw_api_cache **caches; /* one per reader, same index */
     size_t nreaders, cap_readers;
     char tmpdir[256];
+    int64_t session_idle_s, session_max_s;
+    int secure_cookies; /* serve.secure_cookies */
 } server;
 
 static server g_srv;
@@ -307,6 +310,9 @@ typedef struct conn_state {
     int cut;        /* 413 written straight to the socket mid-body */
     double cut_at;  /* when */
     size_t drained; /* body bytes discarded since */
+    srv_auth auth;  /* who sent it */
+    char set_cookie[512];
+    int retry_after;
 } conn_state;
 
 /* ---- text as JSON ------------------------------------------------------ */
@@ -398,6 +404,33 @@ int srv_error(json_t **out, int status, const char *fmt, ...)
     return status;
 }
 
+const char *srv_header(const srv_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* Whether c's Origin header, when it has one, is the origin of its Host
+ * header: a browser sends Origin with every cross-site write. */
+static int origin_ok(struct MHD_Connection *c)
+{
+    const char *o = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (!o)
+        return 1;
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    if (strncmp(o, "http://", 7) == 0)
+        o += 7;
+    else if (strncmp(o, "https://", 8) == 0)
+        o += 8;
+    else
+        return 0; /* "null" and other schemes */
+    return host && *host && strcasecmp(o, host) == 0;
+}
+
+int srv_same_origin(const srv_req *r)
+{
+    return origin_ok(r->conn);
+}
+
 const char *srv_query(const srv_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -431,6 +464,13 @@ static enum MHD_Result send_bytes(struct MHD_Connection *c, conn_state *cs, int 
     security_headers(resp, page);
     if (status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"churnwatch\"");
+    if (cs->set_cookie[0])
+        MHD_add_response_header(resp, "Set-Cookie", cs->set_cookie);
+    if (cs->retry_after > 0) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%d", cs->retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     cs->status = status;
@@ -547,6 +587,119 @@ static int bearer(struct MHD_Connection *c, const char **tok, size_t *len)
     return *len > 0;
 }
 
+/* Who sent the request: a bearer token, else a session cookie (whose
+ * writes must carry the session's CSRF token and come from the page's own
+ * origin). Returns 1 with *ret set when it was answered (401, 403, 503). */
+static int authenticate(struct MHD_Connection *c, conn_state *cs, const char *method,
+                        enum MHD_Result *ret)
+{
+    const char *tok, *sid = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "cw_session");
+    size_t toklen;
+    int has_bearer = bearer(c, &tok, &toklen);
+    if (!has_bearer && !sid) {
+        *ret = send_error(c, cs, 401,
+                          "not signed in: sign in (POST /api/v1/login) or send a bearer token "
+                          "(Authorization: Bearer …)");
+        return 1;
+    }
+    cw_store *rd = reader();
+    if (!rd) {
+        atomic_fetch_add(&g_db_errors, 1);
+        *ret = send_error(c, cs, 503, "database unavailable");
+        return 1;
+    }
+    int64_t now = (int64_t)time(NULL);
+    srv_auth *a = &cs->auth;
+    if (has_bearer) {
+        cw_token_role role;
+        int64_t id = 0;
+        cw_status s =
+            cw_token_verify(rd, tok, toklen, now, &role, &id, a->token_name, sizeof a->token_name);
+        if (s == CW_ERR_DB) {
+            atomic_fetch_add(&g_db_errors, 1);
+            *ret = send_error(c, cs, 503, "database error checking the token");
+            return 1;
+        }
+        if (s != CW_OK) {
+            *ret = send_error(c, cs, 401, "invalid, expired or revoked token");
+            return 1;
+        }
+        a->kind = 1;
+        a->level = role == CW_ROLE_WRITE ? 1 : 0;
+        if (a->token_name[0])
+            snprintf(a->actor, sizeof a->actor, "token:%s", a->token_name);
+        else
+            snprintf(a->actor, sizeof a->actor, "token:#%lld", (long long)id);
+        if (cs->rt && cs->rt->write == 1 && a->level < 1) {
+            *ret = send_error(c, cs, 403, "this endpoint needs a write token");
+            return 1;
+        }
+        if (cs->rt && cs->rt->write == 2) {
+            *ret = send_error(c, cs, 403, "managing users needs an admin's session, not a token");
+            return 1;
+        }
+        return 0;
+    }
+    int64_t last_seen = 0;
+    cw_status s = cw_session_check(rd, sid, strlen(sid), now, g_srv.session_idle_s, &a->user,
+                                   a->csrf, &last_seen);
+    if (s == CW_ERR_DB) {
+        atomic_fetch_add(&g_db_errors, 1);
+        *ret = send_error(c, cs, 503, "database error checking the session");
+        return 1;
+    }
+    if (s != CW_OK) {
+        snprintf(cs->set_cookie, sizeof cs->set_cookie,
+                 "cw_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        *ret = send_error(c, cs, 401, "session expired or unknown: sign in again");
+        return 1;
+    }
+    a->kind = 2;
+    a->level = a->user.role == CW_USER_ADMIN ? 2 : a->user.role == CW_USER_CSM ? 1 : 0;
+    snprintf(a->actor, sizeof a->actor, "%s", a->user.name);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        const char *t = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+        if (!origin_ok(c)) {
+            *ret = send_error(c, cs, 403, "cross-origin request refused");
+            return 1;
+        }
+        if (!t || strlen(t) != CW_CSRF_LEN || CRYPTO_memcmp(t, a->csrf, CW_CSRF_LEN) != 0) {
+            *ret = send_error(c, cs, 403,
+                              "missing or wrong X-CSRF-Token (GET /api/v1/session gives it)");
+            return 1;
+        }
+    }
+    if (cs->rt && cs->rt->write > a->level) {
+        *ret = send_error(c, cs, 403, "your role (%s) %s", cw_user_role_name(a->user.role),
+                          cs->rt->write == 2 ? "cannot manage users: an admin's job"
+                                             : "can read, not change anything");
+        return 1;
+    }
+    /* The idle clock: recorded at most once a minute. */
+    if (now - last_seen >= 60) {
+        pthread_mutex_lock(&g_srv.wr_lock);
+        if (cw_session_touch(g_srv.wr, sid, strlen(sid), now) != CW_OK)
+            atomic_fetch_add(&g_db_errors, 1);
+        pthread_mutex_unlock(&g_srv.wr_lock);
+    }
+    return 0;
+}
+
+/* The peer's address as text. */
+static void client_addr(struct MHD_Connection *c, char *buf, size_t n)
+{
+    snprintf(buf, n, "?");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)n);
+}
+
 static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *method,
                         const char *url)
 {
@@ -570,7 +723,20 @@ static void run_handler(struct MHD_Connection *c, conn_state *cs, const char *me
                  0,
                  cs->write,
                  tl_cache,
-                 g_srv.o->cfg};
+                 g_srv.o->cfg,
+                 &cs->auth,
+                 cs->set_cookie,
+                 sizeof cs->set_cookie,
+                 &cs->retry_after,
+                 NULL,
+                 0,
+                 g_srv.session_idle_s,
+                 g_srv.session_max_s};
+    char addr[INET6_ADDRSTRLEN + 1];
+    client_addr(c, addr, sizeof addr);
+    r.client = addr;
+    const char *xfp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    r.secure_cookie = g_srv.secure_cookies || (xfp && strcasecmp(xfp, "https") == 0);
     json_t *out = NULL;
     int status;
     /* One short read transaction per request: a consistent view, and the
@@ -913,26 +1079,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            ? send_error(c, cs, 405, "method %s not allowed on %s", method, url)
                            : send_error(c, cs, 404, "no such endpoint: %s", url);
         }
-        const char *tok;
-        size_t toklen;
-        if (!bearer(c, &tok, &toklen))
-            return send_error(c, cs, 401, "missing bearer token (Authorization: Bearer …)");
-        cw_store *rd = reader();
-        if (!rd) {
-            atomic_fetch_add(&g_db_errors, 1);
-            return send_error(c, cs, 503, "database unavailable");
+        int optional = cs->rt && cs->rt->write == -2 &&
+                       !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") &&
+                       !MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "cw_session");
+        if ((!cs->rt || cs->rt->write >= 0 || cs->rt->write == -2) && !optional) {
+            enum MHD_Result r;
+            if (authenticate(c, cs, method, &r))
+                return r;
         }
-        cw_token_role role;
-        cw_status s = cw_token_verify(rd, tok, toklen, &role, NULL);
-        if (s == CW_ERR_DB) {
-            atomic_fetch_add(&g_db_errors, 1);
-            return send_error(c, cs, 503, "database error checking the token");
-        }
-        if (s != CW_OK)
-            return send_error(c, cs, 401, "invalid or revoked token");
-        if (cs->rt && cs->rt->write && role != CW_ROLE_WRITE)
-            return send_error(c, cs, 403, "this endpoint needs a write token");
-        cs->write = role == CW_ROLE_WRITE;
+        cs->write = cs->auth.level >= 1;
         cs->limit = cs->rt && cs->rt->big_body ? g_srv.o->max_ingest_body : g_srv.o->max_body;
         cw_buf_init(&cs->body, cs->limit);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -1053,6 +1208,17 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
     return 0;
 }
 
+/* The options, and the [serve] session settings (defaults without a
+ * configuration). */
+static void session_settings(const srv_opts *o)
+{
+    const cw_config *cfg = o->cfg;
+    g_srv.o = o;
+    g_srv.session_idle_s = (cfg ? cw_config_get_int(cfg, "serve.session_idle_h") : 12) * 3600;
+    g_srv.session_max_s = (cfg ? cw_config_get_int(cfg, "serve.session_max_days") : 7) * 86400;
+    g_srv.secure_cookies = cfg ? (int)cw_config_get_int(cfg, "serve.secure_cookies") : 0;
+}
+
 int srv_run(const srv_opts *o)
 {
     struct sockaddr_storage ss;
@@ -1068,7 +1234,7 @@ int srv_run(const srv_opts *o)
                 " front (a reverse proxy)\n",
                 o->listen);
     memset(&g_srv, 0, sizeof g_srv);
-    g_srv.o = o;
+    session_settings(o);
     pthread_mutex_init(&g_srv.wr_lock, NULL);
     pthread_mutex_init(&g_srv.rd_lock, NULL);
     cw_error err;

@@ -1,10 +1,12 @@
 // churnwatch dashboard: a plain ES module over the JSON API (/api/v1) and
 // uPlot (global, vendored at build time). Hash routes: #/at-risk,
-// #/account/ID, #/retention, #/quality, #/alerts. The API token lives in
-// sessionStorage (gone when the tab closes) and travels as a bearer header;
-// no cookie, so no CSRF surface. DOM is built with textContent only (never
-// innerHTML with data). In `churnwatch report html` files the data is
-// embedded in #cw-data and nothing is fetched.
+// #/account/ID, #/retention, #/quality, #/alerts. People sign in with a
+// name (or e-mail) and password: the server sets an HttpOnly session cookie
+// and gives the session's CSRF token, sent back as X-CSRF-Token with every
+// change. An API token (the "advanced" sign-in) lives in sessionStorage
+// (gone when the tab closes) and travels as a bearer header instead. DOM is
+// built with textContent only (never innerHTML with data). In `churnwatch
+// report html` files the data is embedded in #cw-data and nothing is fetched.
 
 const TOKEN_KEY = 'churnwatch.token';
 const embedded = document.getElementById('cw-data');
@@ -90,17 +92,24 @@ function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
 async function api(path, opts = {}) {
   if (STATIC) return staticApi(path);
+  const method = opts.method || 'GET';
+  const headers = {};
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  else if (method !== 'GET' && session && session.csrf_token) headers['X-CSRF-Token'] = session.csrf_token;
+  if (opts.body) headers['Content-Type'] = 'application/json';
   const res = await fetch(`/api/v1${path}`, {
-    method: opts.method || 'GET',
-    headers: Object.assign({ Authorization: `Bearer ${token()}` },
-      opts.body ? { 'Content-Type': 'application/json' } : {}),
+    method, headers, credentials: 'same-origin',
     body: opts.body ? JSON.stringify(opts.body) : undefined,
   });
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
-  if (res.status === 401) {
+  if (res.status === 401 && !opts.noSignOut) {
+    // Expired, signed out elsewhere, or a revoked token: back to the sign-in
+    // form whichever page asked (pages catch their own errors).
+    const hadSession = session !== null;
     sessionStorage.removeItem(TOKEN_KEY);
     session = null;
+    if (hadSession) loginPage('Your session has expired: please sign in again.');
     throw new ApiError(401, (body && body.error) || 'unauthorised');
   }
   if (!res.ok) throw new ApiError(res.status, (body && body.error) || `HTTP ${res.status}`);
@@ -151,39 +160,81 @@ function shell(active) {
     h('span', { class: 'brand' }, 'churnwatch'),
     PAGES.map(([id, label]) => h('a', { href: `#/${id}`, 'aria-current': active === id ? 'page' : null }, label)),
     h('span', { class: 'spacer' }),
-    STATIC ? h('span', { class: 'muted' }, `report generated ${STATIC.generated}`)
-      : h('button', { type: 'button', class: 'link', onclick: () => { sessionStorage.removeItem(TOKEN_KEY); session = null; route(); } }, 'Sign out'));
+    STATIC ? h('span', { class: 'muted' }, `report generated ${STATIC.generated}`) : whoAmI(),
+    STATIC ? null : h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: signOut }, 'Sign out'));
   const main = h('main', { id: 'main' });
   app.append(nav, main);
   return main;
+}
+
+// Who is signed in, for the header: a user's name and role, or the token's.
+function whoAmI() {
+  if (!session) return null;
+  const text = session.kind === 'session' ? `${session.user.name} (${session.role})`
+    : `token ${session.token || ''} (${session.role})`.replace('  ', ' ');
+  return h('span', { class: 'muted', id: 'signed-in-as', 'data-role': session.role }, `Signed in as ${text}`);
+}
+
+async function signOut() {
+  const wasSession = session && session.kind === 'session';
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (wasSession) { try { await api('/logout', { method: 'POST', body: {}, noSignOut: true }); } catch (e) { /* signed out anyway */ } }
+  session = null;
+  loginPage('', 'You are signed out.');
 }
 
 function showError(main, err) {
   main.append(h('p', { class: 'error', role: 'alert' }, `Could not load: ${err.message}`));
 }
 
-function loginPage(message) {
+function loginPage(message, note) {
   clear(app);
-  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true, 'aria-describedby': 'token-help' });
-  const msg = h('p', { class: 'error', role: 'alert' }, message || '');
-  const form = h('form', { class: 'login', onsubmit: async (ev) => {
+  const name = h('input', { id: 'login-name', name: 'username', type: 'text', autocomplete: 'username', required: true });
+  const password = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const msg = h('p', { class: 'error', role: 'alert', id: 'login-error' }, message || '');
+  const form = h('form', { class: 'login', id: 'login', onsubmit: async (ev) => {
+    ev.preventDefault();
+    msg.textContent = '';
+    sessionStorage.removeItem(TOKEN_KEY);
+    try {
+      session = await api('/login', { method: 'POST', body: { name: name.value.trim(), password: password.value }, noSignOut: true });
+      password.value = '';
+      route();
+    } catch (e) {
+      password.value = '';
+      msg.textContent = e.status === 401 ? 'Wrong name or password.'
+        : e.status === 429 ? 'Too many failed sign-ins: wait a few minutes and try again.' : e.message;
+    }
+  } },
+  h('h1', {}, 'churnwatch'),
+  note ? h('p', { class: 'muted', role: 'status' }, note) : null,
+  h('label', { for: 'login-name' }, 'Name or e-mail'),
+  name,
+  h('label', { for: 'login-password' }, 'Password'),
+  password,
+  h('button', { type: 'submit' }, 'Sign in'),
+  msg);
+  // Machines use API tokens; a token still opens the dashboard (read tokens
+  // read, write tokens also act on alerts), kept in this tab only.
+  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', 'aria-describedby': 'token-help' });
+  const tmsg = h('p', { class: 'error', role: 'alert' });
+  const tokenForm = h('form', { class: 'token-login', onsubmit: async (ev) => {
     ev.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
     try {
       session = await api('/session');
       route();
     } catch (e) {
-      msg.textContent = e.status === 401 ? 'That token is not valid (or was revoked).' : e.message;
+      tmsg.textContent = e.status === 401 ? 'That token is not valid (or has expired, or was revoked).' : e.message;
     }
   } },
-  h('h1', {}, 'churnwatch'),
   h('label', { for: 'token' }, 'API token'),
   input,
   h('p', { id: 'token-help', class: 'muted' }, 'Create one with `churnwatch token create --role read`. It is kept in this tab only (sessionStorage).'),
-  h('button', { type: 'submit' }, 'Sign in'),
-  msg);
-  app.append(form);
-  input.focus();
+  h('button', { type: 'submit' }, 'Sign in with the token'),
+  tmsg);
+  app.append(form, h('details', { class: 'advanced' }, h('summary', {}, 'Advanced: sign in with an API token'), tokenForm));
+  name.focus();
 }
 
 // ---- charts ---------------------------------------------------------------------
@@ -404,7 +455,7 @@ async function accountPage(id) {
 // ---- alerts ------------------------------------------------------------------------
 
 function alertItem(x, reload) {
-  const canWrite = session && session.role === 'write' && !STATIC;
+  const canWrite = session && session.can_write === true && !STATIC;
   const what = `alert ${x.rule} on ${x.account_name || x.account}`;
   const act = async (op, body) => {
     try { await api(`/alerts/${x.id}/${op}`, { method: 'POST', body: body || {} }); reload(); } catch (e) { window.alert(`Could not ${op}: ${e.message}`); }
@@ -414,7 +465,8 @@ function alertItem(x, reload) {
     h('a', { href: `#/account/${encodeURIComponent(x.account)}` }, x.account_name || x.account), ' — ',
     h('strong', {}, x.rule), x.message ? ` ${x.message}` : '',
     h('span', { class: 'muted small' }, ` opened ${(x.opened_at || '').slice(0, 10)} · ${x.status}`,
-      x.status === 'snoozed' && x.snoozed_until ? ` until ${x.snoozed_until.slice(0, 10)}` : ''),
+      x.status === 'snoozed' && x.snoozed_until ? ` until ${x.snoozed_until.slice(0, 10)}` : '',
+      x.updated_by ? h('span', { class: 'actor' }, ` by ${x.updated_by}`) : ''),
     canWrite && x.status === 'open' ? h('button', { type: 'button', class: 'ack', 'aria-label': `Acknowledge ${what}`, onclick: () => act('ack') }, 'Acknowledge') : null,
     canWrite && x.status !== 'resolved' ? h('button', { type: 'button', 'aria-label': `Snooze ${what} for 7 days`, onclick: () => act('snooze', { days: 7 }) }, 'Snooze 7 d') : null,
     canWrite && x.status !== 'resolved' ? h('button', { type: 'button', 'aria-label': `Resolve ${what}`, onclick: () => act('resolve') }, 'Resolve') : null);
@@ -575,9 +627,10 @@ async function qualityPage() {
 // ---- router ----------------------------------------------------------------------------
 
 async function route() {
-  if (!STATIC && !token()) { loginPage(); return; }
   if (!STATIC && !session) {
-    try { session = await api('/session'); } catch (e) { loginPage(e.status === 401 ? 'Please sign in again.' : e.message); return; }
+    // A session cookie (HttpOnly: not visible here) or a token of this tab.
+    try { session = await api('/session'); } catch (e) { loginPage(e.status === 401 ? 'Your session has expired: please sign in again.' : e.message); return; }
+    if (!session.signed_in) { session = null; loginPage(); return; }
   }
   const hash = location.hash.replace(/^#\/?/, '');
   const [page, ...rest] = hash.split('/');

@@ -78,10 +78,11 @@ cw_status cw_api_alerts_list(cw_store *st, const char *status, const char *accou
                              int64_t offset, int64_t now, json_t **out);
 /* Applies op to alert id at now (unix seconds, for the history). A snooze
  * lasts `days` days from the last evaluated day, or, when days is 0, until
- * the day of until_unix. *out is the alert afterwards. CW_ERR_NOTFOUND: no
+ * the day of until_unix. actor is who acted (a user's name, "token:NAME"),
+ * kept in the alert's history. *out is the alert afterwards. CW_ERR_NOTFOUND: no
  * such alert; CW_ERR_USAGE: closed already, or a snooze date not after the
  * last evaluated day. Writes: give the writer connection. */
 cw_status cw_api_alert_update(cw_store *st, int64_t id, cw_api_alert_op op, int64_t until_unix,
-                              int64_t days, int64_t now, json_t **out);
+                              int64_t days, int64_t now, const char *actor, json_t **out);
 
 #endif

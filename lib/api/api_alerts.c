@@ -91,7 +91,7 @@ cw_status cw_api_alerts_list(cw_store *st, const char *status, const char *accou
 }
 
 cw_status cw_api_alert_update(cw_store *st, int64_t id, cw_api_alert_op op, int64_t until_unix,
-                              int64_t days, int64_t now, json_t **out)
+                              int64_t days, int64_t now, const char *actor, json_t **out)
 {
     cw_store_enter(st, "alert update");
     *out = NULL;
@@ -107,7 +107,7 @@ cw_status cw_api_alert_update(cw_store *st, int64_t id, cw_api_alert_op op, int6
             return s;
         until_day = days > 0 ? today + days : until_unix / 86400;
     }
-    cw_status s = cw_alert_update(st, id, what[op], until_day, "api", NULL, now);
+    cw_status s = cw_alert_update(st, id, what[op], until_day, actor ? actor : "api", NULL, now);
     if (s != CW_OK || (s = cw_store_api_alert(st, id, out)) != CW_OK)
         return s;
     alert_finish(*out);

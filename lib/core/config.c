@@ -95,6 +95,13 @@ static const setting settings[] = {
     {"serve.header_timeout_s", SET_INT, "10", 1, 300, NULL,
      "seconds a request's headers may take, counted from the connection's opening or the end "
      "of its previous request (not restarted by each line)"},
+    {"serve.session_idle_h", SET_INT, "12", 1, 720, NULL,
+     "a dashboard session ends after this many hours without a request"},
+    {"serve.session_max_days", SET_INT, "7", 1, 90, NULL,
+     "a dashboard session ends this many days after sign-in, however active"},
+    {"serve.secure_cookies", SET_INT, "0", 0, 1, NULL,
+     "1: the session cookie is always marked Secure (set it when a TLS proxy is in front); "
+     "0: Secure only when the request came through a proxy with X-Forwarded-Proto: https"},
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 

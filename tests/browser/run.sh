@@ -38,6 +38,11 @@ cw_db_adopt "$(cat "$T/db")" # world.py's copy: this test drops it
 DB=$(cat "$T/db")
 python3 "$HERE/../serve/world.py" expect "$WORLD" >"$T/expect.json" || { echo "FAIL: expected values"; exit 1; }
 export CHURNWATCH_CONFIG=
+# Named users: a CSM and a viewer (passwords on stdin, never in argv).
+echo "carl's password 1" | "$BIN" user add carl --db "$DB" --email carl@example.com --role csm --password-stdin &&
+  echo "vera's password 2" | "$BIN" user add vera --db "$DB" --email vera@example.com --role viewer --password-stdin ||
+  { echo "FAIL: user add"; exit 1; }
+export CW_WORLD_PY="$HERE/../serve/world.py" CW_TEST_DIR="$T"
 "$BIN" serve --db "$DB" --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
 SERVER=$!
 for _ in $(seq 50); do grep -qs "http://" "$T/serve.out" && break; sleep 0.1; done

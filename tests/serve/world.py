@@ -25,6 +25,7 @@ usage as a script:
                                      DIR/write.token (DIR is emptied first)
   world.py copy WORLD DIR         -> DIR/w.db, DIR/db, DIR/read.token, DIR/write.token
   world.py expect WORLD           -> prints the browser test's expected values (JSON)
+  world.py expire-sessions DIR U  -> ends user U's sessions as if their time had run out
 """
 import csv
 import datetime as dt
@@ -251,5 +252,13 @@ if __name__ == "__main__":
         copy(sys.argv[2], sys.argv[3], keep=True)
     elif cmd == "expect" and len(sys.argv) == 3:
         print(json.dumps(expect(sys.argv[2])))
+    elif cmd == "expire-sessions" and len(sys.argv) == 4:
+        # The server's clock cannot be moved: a session of USER "expires" by
+        # its absolute end being set in the past, as time passing would.
+        con = cwdb.connect(world_db(sys.argv[2]))
+        con.execute("UPDATE app_sessions SET expires_at = 1000 WHERE app_user IN"
+                    " (SELECT id FROM app_users WHERE name = ?)", (sys.argv[3],))
+        con.commit()
     else:
-        raise SystemExit("usage: world.py build CHURNWATCH DIR | copy WORLD DIR | expect WORLD")
+        raise SystemExit("usage: world.py build CHURNWATCH DIR | copy WORLD DIR | expect WORLD"
+                         " | expire-sessions DIR USER")

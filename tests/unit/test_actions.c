@@ -424,6 +424,16 @@ static int64_t scalar(cw_store *st, const char *sql)
     return v;
 }
 
+/* Who closed the (one) task: "ann" once dismissed by her. */
+static cw_status closed_by_ann(const cw_task *t, void *ud)
+{
+    (void)ud;
+    assert_int_equal(t->status, CW_TASK_DISMISSED);
+    assert_non_null(t->closed_by);
+    assert_string_equal(t->closed_by, "ann");
+    return CW_OK;
+}
+
 static cw_status count_task(const cw_task *t, void *ud)
 {
     int *n = ud;
@@ -492,9 +502,10 @@ static void test_deliver_task_jsonl(void **state)
     assert_int_equal(cw_tasks_scan(st, -1, "csm@example.com", count_task, &n), CW_OK);
     assert_int_equal(n, 1);
     int64_t tid = scalar(st, "SELECT id FROM tasks");
-    assert_int_equal(cw_task_close(st, tid, CW_TASK_DISMISSED, t0), CW_OK);
+    assert_int_equal(cw_task_close(st, tid, CW_TASK_DISMISSED, t0, "ann"), CW_OK);
     assert_int_equal(scalar(st, "SELECT status FROM tasks"), 2);
-    assert_int_equal(cw_task_close(st, tid + 100, CW_TASK_DONE, t0), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_tasks_scan(st, CW_TASK_DISMISSED, NULL, closed_by_ann, NULL), CW_OK);
+    assert_int_equal(cw_task_close(st, tid + 100, CW_TASK_DONE, t0, NULL), CW_ERR_NOTFOUND);
     /* the JSON line */
     FILE *f = fopen(path_of("out.jsonl"), "r");
     assert_non_null(f);

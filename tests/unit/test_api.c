@@ -217,7 +217,8 @@ static void test_alerts(void **state)
     assert_int_equal(cw_api_alerts_list(st, "open", NULL, 10, 0, 100 * 86400, &out), CW_OK);
     assert_int_equal(json_integer_value(json_object_get(out, "total")), 0);
     json_decref(out);
-    assert_int_equal(cw_api_alert_update(st, 1, CW_ALERT_ACK, 0, 0, 100, &out), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_api_alert_update(st, 1, CW_ALERT_ACK, 0, 0, 100, NULL, &out),
+                     CW_ERR_NOTFOUND);
     /* On the alerts' clock at day 100: alert 1 open on A1 (opened day 90),
      * 2 open on A2 (day 95), 3 auto-resolved on A2. */
     exec("INSERT INTO alert_days(day, at, opened, closed) VALUES (100, 0, 3, 1);"
@@ -237,7 +238,7 @@ static void test_alerts(void **state)
     assert_string_equal(json_string_value(json_object_get(first, "opened_at")), "1970-04-01");
     json_decref(out);
     /* Snooze 2 for 3 days from the clock: until day 103 = 1970-04-14. */
-    assert_int_equal(cw_api_alert_update(st, 2, CW_ALERT_SNOOZE, 0, 3, 500, &out), CW_OK);
+    assert_int_equal(cw_api_alert_update(st, 2, CW_ALERT_SNOOZE, 0, 3, 500, NULL, &out), CW_OK);
     assert_string_equal(json_string_value(json_object_get(out, "status")), "snoozed");
     assert_string_equal(json_string_value(json_object_get(out, "snoozed_until")), "1970-04-14");
     json_decref(out);
@@ -250,7 +251,7 @@ static void test_alerts(void **state)
     assert_int_equal(json_integer_value(json_object_get(out, "total")), 2);
     json_decref(out);
     /* A date on the clock must be after it. */
-    assert_int_equal(cw_api_alert_update(st, 1, CW_ALERT_SNOOZE, 103 * 86400, 0, 500, &out),
+    assert_int_equal(cw_api_alert_update(st, 1, CW_ALERT_SNOOZE, 103 * 86400, 0, 500, NULL, &out),
                      CW_ERR_USAGE);
     assert_int_equal(cw_api_alerts_list(st, "all", "A2", 10, 0, 0, &out), CW_OK);
     assert_int_equal(json_integer_value(json_object_get(out, "total")), 2);
@@ -262,16 +263,22 @@ static void test_alerts(void **state)
                         "auto");
     json_decref(out);
     /* Ack, then resolve by hand: one history, as `churnwatch alerts` writes it. */
-    assert_int_equal(cw_api_alert_update(st, 1, CW_ALERT_ACK, 0, 0, 600, &out), CW_OK);
+    assert_int_equal(cw_api_alert_update(st, 1, CW_ALERT_ACK, 0, 0, 600, "ann", &out), CW_OK);
     assert_string_equal(json_string_value(json_object_get(out, "status")), "acknowledged");
+    assert_string_equal(json_string_value(json_object_get(out, "acked_by")), "ann");
+    assert_string_equal(json_string_value(json_object_get(out, "updated_by")), "ann");
     json_decref(out);
-    assert_int_equal(cw_api_alert_update(st, 1, CW_ALERT_RESOLVE, 0, 0, 700, &out), CW_OK);
+    assert_int_equal(cw_api_alert_update(st, 1, CW_ALERT_RESOLVE, 0, 0, 700, "token:ci", &out),
+                     CW_OK);
     assert_string_equal(json_string_value(json_object_get(out, "resolution")), "by hand");
+    assert_string_equal(json_string_value(json_object_get(out, "acked_by")), "ann");
+    assert_string_equal(json_string_value(json_object_get(out, "updated_by")), "token:ci");
     assert_string_equal(json_string_value(json_object_get(out, "updated_at")),
                         "1970-01-01T00:11:40Z");
     json_decref(out);
-    assert_int_equal(cw_api_alert_update(st, 3, CW_ALERT_ACK, 0, 0, 800, &out), CW_ERR_USAGE);
-    assert_int_equal(cw_api_alert_update(st, 99, CW_ALERT_ACK, 0, 0, 800, &out), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_api_alert_update(st, 3, CW_ALERT_ACK, 0, 0, 800, NULL, &out), CW_ERR_USAGE);
+    assert_int_equal(cw_api_alert_update(st, 99, CW_ALERT_ACK, 0, 0, 800, NULL, &out),
+                     CW_ERR_NOTFOUND);
     assert_int_equal(cw_api_alerts_list(st, "bogus", NULL, 10, 0, 0, &out), CW_ERR_USAGE);
 }
 
@@ -290,8 +297,8 @@ static void test_tokens(void **state)
     (void)state;
     char r[CW_TOKEN_LEN + 1], w[CW_TOKEN_LEN + 1];
     int64_t rid, wid;
-    assert_int_equal(cw_token_create(st, CW_ROLE_READ, "r", 1000, r, &rid), CW_OK);
-    assert_int_equal(cw_token_create(st, CW_ROLE_WRITE, NULL, 1000, w, &wid), CW_OK);
+    assert_int_equal(cw_token_create(st, CW_ROLE_READ, "r", 1000, 0, r, &rid), CW_OK);
+    assert_int_equal(cw_token_create(st, CW_ROLE_WRITE, NULL, 1000, 0, w, &wid), CW_OK);
     assert_int_equal(strlen(r), CW_TOKEN_LEN);
     assert_memory_equal(r, "cw_", 3);
     assert_int_equal(
@@ -299,17 +306,19 @@ static void test_tokens(void **state)
     assert_string_not_equal(r, w);
     cw_token_role role;
     int64_t id;
-    assert_int_equal(cw_token_verify(st, r, strlen(r), &role, &id), CW_OK);
+    assert_int_equal(cw_token_verify(st, r, strlen(r), 1000, &role, &id, NULL, 0), CW_OK);
     assert_int_equal(role, CW_ROLE_READ);
     assert_int_equal(id, rid);
-    assert_int_equal(cw_token_verify(st, w, strlen(w), &role, NULL), CW_OK);
+    assert_int_equal(cw_token_verify(st, w, strlen(w), 1000, &role, NULL, NULL, 0), CW_OK);
     assert_int_equal(role, CW_ROLE_WRITE);
     char bad[CW_TOKEN_LEN + 1];
     memcpy(bad, r, sizeof bad);
     bad[CW_TOKEN_LEN - 1] = bad[CW_TOKEN_LEN - 1] == 'A' ? 'B' : 'A';
-    assert_int_equal(cw_token_verify(st, bad, strlen(bad), &role, NULL), CW_ERR_NOTFOUND);
-    assert_int_equal(cw_token_verify(st, r, CW_TOKEN_LEN - 1, &role, NULL), CW_ERR_NOTFOUND);
-    assert_int_equal(cw_token_verify(st, "", 0, &role, NULL), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_token_verify(st, bad, strlen(bad), 1000, &role, NULL, NULL, 0),
+                     CW_ERR_NOTFOUND);
+    assert_int_equal(cw_token_verify(st, r, CW_TOKEN_LEN - 1, 1000, &role, NULL, NULL, 0),
+                     CW_ERR_NOTFOUND);
+    assert_int_equal(cw_token_verify(st, "", 0, 1000, &role, NULL, NULL, 0), CW_ERR_NOTFOUND);
     /* Only the hash is stored. */
     sqlite3_stmt *q;
     assert_int_equal(sqlite3_prepare_v2(cw_store_sqlite(st),
@@ -324,21 +333,141 @@ static void test_tokens(void **state)
     assert_int_equal(sqlite3_column_int(q, 1), 0);
     sqlite3_finalize(q);
     assert_int_equal(cw_token_revoke(st, rid, 2000), CW_OK);
-    assert_int_equal(cw_token_verify(st, r, strlen(r), &role, NULL), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_token_verify(st, r, strlen(r), 1000, &role, NULL, NULL, 0),
+                     CW_ERR_NOTFOUND);
     assert_int_equal(cw_token_revoke(st, rid, 2000), CW_ERR_NOTFOUND);
     int n[2] = {0, 0};
     assert_int_equal(cw_token_list(st, count_tokens, n), CW_OK);
     assert_int_equal(n[0], 2);
     assert_int_equal(n[1], 1);
+    /* An expiring token works until its second, and not from it on; its
+     * name comes back for the audit trail ("token:NAME"). */
+    char e[CW_TOKEN_LEN + 1], name[16];
+    int64_t eid;
+    assert_int_equal(cw_token_create(st, CW_ROLE_WRITE, "ci job", 1000, 1000 + 30 * 86400, e, &eid),
+                     CW_OK);
+    assert_int_equal(
+        cw_token_verify(st, e, strlen(e), 1000 + 30 * 86400 - 1, &role, &id, name, sizeof name),
+        CW_OK);
+    assert_string_equal(name, "ci job");
+    assert_int_equal(id, eid);
+    assert_int_equal(cw_token_verify(st, e, strlen(e), 1000 + 30 * 86400, &role, NULL, NULL, 0),
+                     CW_ERR_NOTFOUND);
+}
+
+static void test_passwords(void **state)
+{
+    (void)state;
+    char h1[CW_PASSWORD_HASH_MAX], h2[CW_PASSWORD_HASH_MAX];
+    assert_int_equal(cw_password_hash("correct horse battery", h1), CW_OK);
+    assert_int_equal(cw_password_hash("correct horse battery", h2), CW_OK);
+    assert_memory_equal(h1, "scrypt$15$8$3$", 14);
+    assert_string_not_equal(h1, h2); /* a salt of its own */
+    assert_true(cw_password_verify("correct horse battery", h1));
+    assert_true(cw_password_verify("correct horse battery", h2));
+    assert_false(cw_password_verify("correct horse batterY", h1));
+    assert_false(cw_password_verify("", h1));
+    assert_false(cw_password_verify("correct horse battery", "scrypt$15$8$3$"));
+    assert_false(cw_password_verify("correct horse battery", "scrypt$40$8$3$AAAA$AAAA"));
+    assert_false(cw_password_verify("x", NULL));
+    /* A stored lower cost still verifies (the parameters are read from the
+     * hash): RFC 7914's test vector 2, "password" / "NaCl", N=1024 r=8 p=16,
+     * first 32 bytes, in base64url. */
+    assert_true(cw_password_verify(
+        "password", "scrypt$10$8$16$TmFDbA$_bq-HJ00cgB4VucZDQHp_nxq18vII3gw53N2Y0s3MWI"));
+    assert_false(cw_password_verify(
+        "passwore", "scrypt$10$8$16$TmFDbA$_bq-HJ00cgB4VucZDQHp_nxq18vII3gw53N2Y0s3MWI"));
+}
+
+static cw_status count_users(const cw_app_user *u, void *ud)
+{
+    int *n = ud;
+    (*n)++;
+    assert_non_null(cw_user_role_name(u->role));
+    return CW_OK;
+}
+
+static void test_users_sessions(void **state)
+{
+    (void)state;
+    int64_t ann, bob;
+    assert_int_equal(
+        cw_user_add(st, "ann", "Ann@Example.com", CW_USER_CSM, "ann's long secret", 1000, &ann),
+        CW_OK);
+    assert_int_equal(
+        cw_user_add(st, "bob", "bob@example.com", CW_USER_VIEWER, "bob's long secret", 1000, &bob),
+        CW_OK);
+    /* taken name or e-mail (any case), bad fields, short password */
+    assert_int_equal(cw_user_add(st, "ann", "x@example.com", 0, "0123456789", 1000, NULL),
+                     CW_ERR_USAGE);
+    assert_int_equal(cw_user_add(st, "ann2", "ANN@example.com", 0, "0123456789", 1000, NULL),
+                     CW_ERR_USAGE);
+    assert_int_equal(cw_user_add(st, "a b", "c@example.com", 0, "0123456789", 1000, NULL),
+                     CW_ERR_USAGE);
+    assert_int_equal(cw_user_add(st, "cat", "not-an-address", 0, "0123456789", 1000, NULL),
+                     CW_ERR_USAGE);
+    assert_int_equal(cw_user_add(st, "cat", "c@example.com", 3, "0123456789", 1000, NULL),
+                     CW_ERR_USAGE);
+    assert_int_equal(cw_user_add(st, "cat", "c@example.com", 0, "012345678", 1000, NULL),
+                     CW_ERR_USAGE);
+    cw_app_user u;
+    char stored[CW_PASSWORD_HASH_MAX];
+    assert_int_equal(cw_user_find(st, "ann@EXAMPLE.com", &u, stored), CW_OK);
+    assert_int_equal(u.id, ann);
+    assert_string_equal(u.email, "ann@example.com");
+    assert_true(cw_password_verify("ann's long secret", stored));
+    assert_int_equal(cw_user_find(st, "nobody", &u, stored), CW_ERR_NOTFOUND);
+    int n = 0;
+    assert_int_equal(cw_user_list(st, count_users, &n), CW_OK);
+    assert_int_equal(n, 2);
+    /* a session: idle 100 s, absolute at 5000 */
+    char sid[CW_SESSION_LEN + 1], csrf[CW_CSRF_LEN + 1], c2[CW_CSRF_LEN + 1];
+    assert_int_equal(cw_session_create(st, ann, 1000, 5000, 100, sid, csrf), CW_OK);
+    assert_int_equal(strlen(sid), CW_SESSION_LEN);
+    int64_t seen;
+    assert_int_equal(cw_session_check(st, sid, strlen(sid), 1099, 100, &u, c2, &seen), CW_OK);
+    assert_string_equal(u.name, "ann");
+    assert_string_equal(c2, csrf);
+    assert_int_equal(seen, 1000);
+    assert_int_equal(cw_session_check(st, sid, strlen(sid), 1100, 100, &u, c2, NULL),
+                     CW_ERR_NOTFOUND); /* idle */
+    assert_int_equal(cw_session_touch(st, sid, strlen(sid), 1090), CW_OK);
+    assert_int_equal(cw_session_check(st, sid, strlen(sid), 1150, 100, &u, c2, NULL), CW_OK);
+    assert_int_equal(cw_session_check(st, sid, strlen(sid), 5000, 1 << 20, &u, c2, NULL),
+                     CW_ERR_NOTFOUND); /* absolute */
+    char bad[CW_SESSION_LEN + 1];
+    memcpy(bad, sid, sizeof bad);
+    bad[0] = bad[0] == 'A' ? 'B' : 'A';
+    assert_int_equal(cw_session_check(st, bad, strlen(bad), 1150, 100, &u, c2, NULL),
+                     CW_ERR_NOTFOUND);
+    /* disabling, a new password and removal end sessions */
+    assert_int_equal(cw_user_disable(st, "ann", 0, 1160), CW_OK);
+    assert_int_equal(cw_session_check(st, sid, strlen(sid), 1160, 100, &u, c2, NULL),
+                     CW_ERR_NOTFOUND);
+    assert_int_equal(cw_user_find(st, "ann", &u, stored), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_user_disable(st, "ann", 1, 1170), CW_OK);
+    assert_int_equal(cw_session_create(st, ann, 1200, 5000, 100, sid, csrf), CW_OK);
+    assert_int_equal(cw_user_passwd(st, "ann", "a new long secret", 1210), CW_OK);
+    assert_int_equal(cw_session_check(st, sid, strlen(sid), 1210, 100, &u, c2, NULL),
+                     CW_ERR_NOTFOUND);
+    assert_int_equal(cw_user_find(st, "ann", &u, stored), CW_OK);
+    assert_false(cw_password_verify("ann's long secret", stored));
+    assert_true(cw_password_verify("a new long secret", stored));
+    assert_int_equal(cw_user_set_role(st, "ann", CW_USER_ADMIN), CW_OK);
+    assert_int_equal(cw_user_find(st, "ann", &u, stored), CW_OK);
+    assert_int_equal(u.role, CW_USER_ADMIN);
+    assert_int_equal(cw_session_end(st, sid, strlen(sid)), CW_OK);
+    assert_int_equal(cw_user_remove(st, "bob"), CW_OK);
+    assert_int_equal(cw_user_remove(st, "bob"), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_user_passwd(st, "bob", "0123456789", 1), CW_ERR_NOTFOUND);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accounts_list),
-        cmocka_unit_test(test_account_detail),
-        cmocka_unit_test(test_alerts),
-        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_accounts_list), cmocka_unit_test(test_account_detail),
+        cmocka_unit_test(test_alerts),        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_passwords),     cmocka_unit_test(test_users_sessions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

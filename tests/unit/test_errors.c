@@ -132,7 +132,7 @@ static void test_no_stale_message(void **state)
     /* 2: a malformed token fails without a message of its own */
     cw_token_role role;
     int64_t id;
-    assert_int_equal(cw_token_verify(st, "nope", 4, &role, &id), CW_ERR_NOTFOUND);
+    assert_int_equal(cw_token_verify(st, "nope", 4, 0, &role, &id, NULL, 0), CW_ERR_NOTFOUND);
     assert_string_equal(cw_store_errmsg(st), "");
     assert_string_equal(cw_store_why(st, CW_ERR_NOTFOUND), "token verify: not found");
     /* 3: a success leaves no message behind */

@@ -185,6 +185,22 @@ static const struct {
      * store/pg/pg_ddl.c, read by cw_store_data_version); SQLite has PRAGMA
      * data_version and needs nothing. */
     {"api change counter", ""},
+    /* Named users of the dashboard and their sessions (docs/api.md, "Users
+     * and sessions"). app_users.role: 0 viewer, 1 csm, 2 admin; never
+     * renumbered. password is "scrypt$LOG2N$R$P$SALT$HASH" (base64url), so
+     * the cost can be raised and old hashes still verify. Only the SHA-256
+     * of a session id is kept (hex). api_tokens.expires_at: NULL = never;
+     * tasks.closed_by: who marked the task done or dismissed. */
+    {"named users and sessions",
+     "CREATE TABLE app_users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+     " email TEXT NOT NULL UNIQUE, role INTEGER NOT NULL, password TEXT NOT NULL,"
+     " created_at INTEGER NOT NULL, password_at INTEGER NOT NULL, disabled_at INTEGER);"
+     "CREATE TABLE app_sessions(id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
+     " app_user INTEGER NOT NULL, csrf TEXT NOT NULL, created_at INTEGER NOT NULL,"
+     " last_seen INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+     "CREATE INDEX app_sessions_user ON app_sessions(app_user);"
+     "ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;"
+     "ALTER TABLE tasks ADD COLUMN closed_by TEXT;"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -1090,6 +1090,8 @@ cw_status cw_store_api_models(cw_store *st, json_t *items)
     " l.rule, CASE l.severity WHEN 2 THEN 'critical' ELSE 'warning' END AS severity, l.status,"    \
     " l.vals, l.playbook, l.acked_by, l.opened_day * 86400 AS opened_at_ymd,"                      \
     " (SELECT max(e.at) FROM alert_events e WHERE e.alert = l.id) AS updated_at_iso,"              \
+    " (SELECT e.actor FROM alert_events e WHERE e.alert = l.id AND e.actor IS NOT NULL"            \
+    "  ORDER BY e.at DESC, e.id DESC LIMIT 1) AS updated_by,"                                      \
     " CASE WHEN l.status = 3 THEN l.snoozed_until * 86400 END AS snoozed_until_ymd,"               \
     " l.closed_day * 86400 AS closed_at_ymd"                                                       \
     " FROM alerts l JOIN accounts a ON a.id = l.account LEFT JOIN users u ON u.id = l.\"user\""

@@ -70,7 +70,8 @@ const cw_copy_table cw_copy_tables[] = {
      "last_at",
      "id", 0, 1},
     {"outbox_rate", "dest,window,sent", "dest", 1, 0},
-    {"tasks", "id,idem_key,account,assignee,title,body,due_day,status,created_at,closed_at", "id",
+    {"tasks",
+     "id,idem_key,account,assignee,title,body,due_day,status,created_at,closed_at,closed_by", "id",
      0, 1},
     {"alerts",
      "id,rule,scope,account,user,status,severity,opened_day,last_firing_day,closed_day,"
@@ -79,10 +80,12 @@ const cw_copy_table cw_copy_tables[] = {
     {"alert_events", "id,alert,kind,day,at,actor,note", "id", 0, 1},
     {"play_assignments", "alert,playbook,control,share,day", "alert", 0, 0},
     {"alert_days", "day,at,opened,closed", "day", 0, 0},
-    {"api_tokens", "id,name,role,prefix,hash,created_at,revoked_at", "id", 0, 1},
+    {"api_tokens", "id,name,role,prefix,hash,created_at,revoked_at,expires_at", "id", 0, 1},
     {"quarantine_runs", "id,at,rows,quarantined", "id", 0, 1},
     {"quarantine", "id,run,file,line,field,error,record", "id", 0, 1},
     {"runs", "id,day,started_at,ended_at,exit_code", "id", 0, 1},
+    {"app_users", "id,name,email,role,password,created_at,password_at,disabled_at", "id", 0, 1},
+    {"app_sessions", "id,hash,app_user,csrf,created_at,last_seen,expires_at", "id", 0, 1},
 };
 const int cw_copy_ntables = (int)(sizeof cw_copy_tables / sizeof cw_copy_tables[0]);
 _Static_assert(sizeof cw_copy_tables / sizeof cw_copy_tables[0] <= CW_DIGEST_TABLES_MAX,
@@ -478,8 +481,7 @@ cw_status cw_db_copy(cw_store *src, cw_store *dst, const cw_copy_opts *o, cw_db_
     if ((s = cw_db_identity(dst, idd, sizeof idd)) != CW_OK)
         return s;
     if (*ids && strcmp(ids, idd) == 0)
-        return cw_store_set_error(dst, CW_ERR_USAGE, "--from and --to are the same database (%s)",
-                                  ids);
+        return cw_store_set_error(dst, CW_ERR_USAGE, "--from and --to are the same database");
     int vs = cw_store_schema_version(src), vd = cw_store_schema_version(dst);
     if (vs != vd)
         return cw_store_set_error(dst, CW_ERR_SCHEMA,

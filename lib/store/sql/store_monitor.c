@@ -245,7 +245,7 @@ static const char *const expected_tables[] = {
     "metric_snapshots", "account_metrics", "account_peers", "user_metrics", "scorecards", "scores",
     "models", "predictions", "backtests", "outbox", "alerts", "alert_events", "play_assignments",
     "alert_days", "outbox_rate", "tasks", "api_tokens", "subscription_periods", "quarantine_runs",
-    "quarantine", "runs",
+    "quarantine", "runs", "app_users", "app_sessions",
 };
 /* clang-format on */
 #define N_EXPECTED (sizeof expected_tables / sizeof expected_tables[0])

@@ -356,6 +356,7 @@ static void task_row(cw_stmt *q, cw_task *t)
     t->status = cw_sql_col_int(q, 7);
     t->created_at = cw_sql_col_i64(q, 8);
     t->closed_at = cw_sql_col_i64(q, 9);
+    t->closed_by = (const char *)cw_sql_col_text(q, 10);
 }
 
 cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
@@ -366,7 +367,7 @@ cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
     /* the CAST types the NULL test of the optional assignee for PostgreSQL */
     cw_status s = prep(st,
                        "SELECT id, idem_key, account, assignee, title, body, due_day, status,"
-                       " created_at, closed_at FROM tasks"
+                       " created_at, closed_at, closed_by FROM tasks"
                        " WHERE (? < 0 OR status = ?) AND (CAST(? AS TEXT) IS NULL OR assignee = ?)"
                        " ORDER BY coalesce(due_day, 0), id",
                        &q);
@@ -397,19 +398,39 @@ cw_status cw_tasks_scan(cw_store *st, int status, const char *assignee,
     return s;
 }
 
-cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t now)
+cw_status cw_task_close(cw_store *st, int64_t id, cw_task_status status, int64_t now,
+                        const char *actor)
 {
     cw_store_enter(st, "task close");
     cw_stmt *q;
-    cw_status s = prep(st, "UPDATE tasks SET status = ?, closed_at = ? WHERE id = ?", &q);
+    cw_status s = prep(st,
+                       "UPDATE tasks SET status = ?, closed_at = ?, closed_by = ?"
+                       " WHERE id = ? AND status = 0",
+                       &q);
     if (s != CW_OK)
         return s;
     cw_sql_bind_i64(q, 1, (int)status);
     cw_sql_bind_i64(q, 2, now);
-    cw_sql_bind_i64(q, 3, id);
+    if (actor)
+        cw_sql_bind_text(q, 3, actor, -1);
+    else
+        cw_sql_bind_null(q, 3);
+    cw_sql_bind_i64(q, 4, id);
     int64_t n = 0;
     s = step_done(st, q, &n);
-    if (s == CW_OK && n == 0)
+    if (s != CW_OK || n > 0)
+        return s;
+    /* Nothing changed: no such task, or it is closed already. */
+    if ((s = prep(st, "SELECT status FROM tasks WHERE id = ?", &q)) != CW_OK)
+        return s;
+    cw_sql_bind_i64(q, 1, id);
+    int rc = cw_sql_step(q);
+    int found = rc == CW_SQL_ROW, was = found ? cw_sql_col_int(q, 0) : 0;
+    cw_sql_finalize(q);
+    if (rc != CW_SQL_ROW && rc != CW_SQL_DONE)
+        return dberr(st);
+    if (!found)
         return cw_store_set_error(st, CW_ERR_NOTFOUND, "tasks: no task %lld", (long long)id);
-    return s;
+    return cw_store_set_error(st, CW_ERR_USAGE, "tasks: task %lld is %s already", (long long)id,
+                              was == CW_TASK_DONE ? "done" : "dismissed");
 }

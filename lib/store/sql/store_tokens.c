@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -40,7 +41,7 @@ static void b64url(const unsigned char *in, size_t n, char *out)
 }
 
 cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, int64_t now,
-                          char token[CW_TOKEN_LEN + 1], int64_t *id)
+                          int64_t expires_at, char token[CW_TOKEN_LEN + 1], int64_t *id)
 {
     cw_store_enter(st, "token create");
     unsigned char rnd[32];
@@ -58,8 +59,8 @@ cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, in
     SHA256((const unsigned char *)token, CW_TOKEN_LEN, h);
     cw_stmt *q;
     if (cw_sql_prepare(st,
-                       "INSERT INTO api_tokens(name, role, prefix, hash, created_at)"
-                       " VALUES(?,?,?,?,?) RETURNING id",
+                       "INSERT INTO api_tokens(name, role, prefix, hash, created_at, expires_at)"
+                       " VALUES(?,?,?,?,?,?) RETURNING id",
                        0, &q) != CW_SQL_OK)
         return db_fail(st, "create");
     cw_sql_bind_text(q, 1, name ? name : "", -1);
@@ -67,6 +68,10 @@ cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, in
     cw_sql_bind_text(q, 3, token, CW_TOKEN_PREFIX);
     cw_sql_bind_blob(q, 4, h, sizeof h);
     cw_sql_bind_i64(q, 5, now);
+    if (expires_at > 0)
+        cw_sql_bind_i64(q, 6, expires_at);
+    else
+        cw_sql_bind_null(q, 6);
     int64_t new_id = 0;
     cw_status s = cw_sql_step_id(st, q, &new_id, "api tokens: create");
     cw_sql_finalize(q);
@@ -75,8 +80,8 @@ cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, in
     return s;
 }
 
-cw_status cw_token_verify(cw_store *st, const char *token, size_t len, cw_token_role *role,
-                          int64_t *id)
+cw_status cw_token_verify(cw_store *st, const char *token, size_t len, int64_t now,
+                          cw_token_role *role, int64_t *id, char *name, size_t namesz)
 {
     cw_store_enter(st, "token verify");
     if (len != CW_TOKEN_LEN || memcmp(token, "cw_", 3) != 0)
@@ -85,11 +90,13 @@ cw_status cw_token_verify(cw_store *st, const char *token, size_t len, cw_token_
     SHA256((const unsigned char *)token, len, h);
     cw_stmt *q;
     if (cw_sql_prepare(st,
-                       "SELECT id, role, hash FROM api_tokens"
-                       " WHERE prefix=? AND revoked_at IS NULL",
+                       "SELECT id, role, hash, name FROM api_tokens"
+                       " WHERE prefix=? AND revoked_at IS NULL"
+                       " AND (expires_at IS NULL OR expires_at > ?)",
                        0, &q) != CW_SQL_OK)
         return db_fail(st, "verify");
     cw_sql_bind_text(q, 1, token, CW_TOKEN_PREFIX);
+    cw_sql_bind_i64(q, 2, now);
     cw_status s = CW_ERR_NOTFOUND;
     int rc;
     while ((rc = cw_sql_step(q)) == CW_SQL_ROW) {
@@ -101,6 +108,10 @@ cw_status cw_token_verify(cw_store *st, const char *token, size_t len, cw_token_
                 *role = cw_sql_col_int(q, 1) == 1 ? CW_ROLE_WRITE : CW_ROLE_READ;
             if (id)
                 *id = cw_sql_col_i64(q, 0);
+            if (name && namesz) {
+                const char *n = (const char *)cw_sql_col_text(q, 3);
+                snprintf(name, namesz, "%s", n ? n : "");
+            }
         }
     }
     if (rc != CW_SQL_DONE)
@@ -132,7 +143,8 @@ cw_status cw_token_list(cw_store *st, cw_status (*fn)(const cw_token_info *t, vo
     cw_store_enter(st, "tokens");
     cw_stmt *q;
     if (cw_sql_prepare(st,
-                       "SELECT id, name, prefix, role, created_at, revoked_at FROM api_tokens"
+                       "SELECT id, name, prefix, role, created_at, revoked_at, expires_at"
+                       " FROM api_tokens"
                        " ORDER BY id",
                        0, &q) != CW_SQL_OK)
         return db_fail(st, "list");
@@ -145,7 +157,8 @@ cw_status cw_token_list(cw_store *st, cw_status (*fn)(const cw_token_info *t, vo
                            (const char *)cw_sql_col_text(q, 2),
                            cw_sql_col_int(q, 3) == 1 ? CW_ROLE_WRITE : CW_ROLE_READ,
                            cw_sql_col_i64(q, 4),
-                           cw_sql_col_i64(q, 5)};
+                           cw_sql_col_i64(q, 5),
+                           cw_sql_col_i64(q, 6)};
         s = fn(&t, ud);
     }
     if (s == CW_OK && rc != CW_SQL_DONE)
