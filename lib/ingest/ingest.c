@@ -2425,8 +2425,9 @@ static cw_status run_finish(run *R)
         if (R->errors)
             s = CW_ERR_INPUT;
     } else if (s == CW_OK) {
-        /* The metrics run that follows plans its reads on these. */
-        if (R->stats->rows_written[CW_KIND_EVENTS] > 0)
+        /* The metrics run that follows plans its reads on these; a small
+         * ingest (an API call, a daily drop) leaves that to autovacuum. */
+        if (R->stats->rows_written[CW_KIND_EVENTS] >= 100000)
             s = R->ops->analyze(R->st, "event_days");
         if (s == CW_OK)
             s = R->ops->commit(R->st);
