@@ -11,8 +11,10 @@
 #   ingest    `churnwatch ingest events.csv` of a simulated world (seed 1, as
 #             bench/ingest.sh) into a database holding the small tables,
 #             fresh each run (a file copy; CREATE DATABASE … TEMPLATE on PG).
-#   metrics   `churnwatch metrics --from .. --to .. --every 7d --threads 2`:
-#             SNAPSHOTS weekly snapshots ending on the world's last day, into
+#   metrics   `churnwatch metrics --from .. --to .. --every $EVERY --threads 2`:
+#             SNAPSHOTS snapshots EVERY days apart (EVERY=7d by default; 104
+#             snapshots fit a 12-month world with EVERY=3d) ending on the
+#             world's last day, into
 #             the database the last ingest run left (stored snapshots are
 #             deleted before each run, not timed).
 #   serve     the at-risk list (GET /api/v1/accounts) under wrk for SECONDS:
@@ -24,11 +26,13 @@
 #             scores, one model's predictions), copied to PG with `db copy`
 #             (timed: COPY into PostgreSQL).
 # PARTS=serve runs only the serve part, PARTS=store only ingest and metrics.
+# BIN=path/to/churnwatch measures another build (e.g. the one before a change).
 # Medians of RUNS (ingest, metrics; IRUNS=n sets the ingest runs apart); peak RSS is churnwatch's own
 # (/usr/bin/time -v), not the PostgreSQL server's. Prints Markdown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ACCOUNTS=${1:-2000} MONTHS=${2:-12} RUNS=${3:-3} SNAPS=${4:-52} SACC=${5:-100000} SECS=${6:-20}
+EVERY=${EVERY:-7d}
 BIN=${BIN:-$PWD/build/churnwatch}
 OUT=$PWD/bench/out
 mkdir -p "$OUT"
@@ -84,12 +88,15 @@ psqlc "CREATE DATABASE ${PGPFX}_base"
 echo "$SMALL" | xargs "$BIN" ingest --db "$(pgurl base)" --progress never >/dev/null
 
 # ---- ingest, then metrics on what the last run left ----
-read -r FROM TO <<<"$(python3 - "$W/manifest.json" "$SNAPS" <<'PY'
+read -r FROM TO <<<"$(python3 - "$W/manifest.json" "$SNAPS" "${EVERY%d}" <<'PY'
 import json, sys, datetime as dt
-m = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+m = json.load(open(sys.argv[1])); n = int(sys.argv[2]); every = int(sys.argv[3])
 end = dt.date.fromisoformat(m["end"]) if "end" in m else dt.date.fromisoformat(m["start"]) + dt.timedelta(days=30*m["months"])
 to = end - dt.timedelta(days=1)
-print(to - dt.timedelta(days=7*(n-1)), to)
+fr = to - dt.timedelta(days=every*(n-1))
+if fr < dt.date.fromisoformat(m["start"]):
+    sys.exit(f"pg_store.sh: {n} snapshots every {every}d start at {fr}, before the world's start {m['start']}")
+print(fr, to)
 PY
 )"
 CLEAR="DELETE FROM metric_snapshots; DELETE FROM account_metrics; DELETE FROM account_peers; DELETE FROM user_metrics;"
@@ -102,9 +109,9 @@ done
 psqlc "VACUUM ANALYZE" "${PGPFX}_run"
 for i in $(seq "$RUNS"); do
   sqlite3 "$OUT/pgb-run.db" "$CLEAR"
-  measure metrics-sqlite "$BIN" metrics --db "$OUT/pgb-run.db" --from "$FROM" --to "$TO" --every 7d --threads 2
+  measure metrics-sqlite "$BIN" metrics --db "$OUT/pgb-run.db" --from "$FROM" --to "$TO" --every "$EVERY" --threads 2
   psqlc "$CLEAR" "${PGPFX}_run"
-  measure metrics-pg "$BIN" metrics --db "$(pgurl run)" --from "$FROM" --to "$TO" --every 7d --threads 2
+  measure metrics-pg "$BIN" metrics --db "$(pgurl run)" --from "$FROM" --to "$TO" --every "$EVERY" --threads 2
 done
 
 fi
@@ -148,7 +155,7 @@ wait $W1
 RSS_P=$(( $(awk '/VmHWM/ {print $2}' /proc/$P1/status) + $(awk '/VmHWM/ {print $2}' /proc/$P2/status) ))
 fi
 
-python3 - "$OUT" "$EVENTS" "$ACCOUNTS" "$MONTHS" "$RUNS" "$SNAPS" "$SACC" "${RSS_S:-0}" "${RSS_P:-0}" "${PARTS:-all}" <<'PY'
+python3 - "$OUT" "$EVENTS" "$ACCOUNTS" "$MONTHS" "$RUNS" "$SNAPS" "$SACC" "${RSS_S:-0}" "${RSS_P:-0}" "${PARTS:-all}" "$EVERY" <<'PY'
 import sys, os, re, statistics as st, subprocess
 out, events, acc, months, runs, snaps, sacc = sys.argv[1], int(sys.argv[2]), *sys.argv[3:8]
 rss_s, rss_p = int(sys.argv[8]) / 1024, int(sys.argv[9]) / 1024
@@ -165,14 +172,16 @@ parts = sys.argv[10]
 if parts != "serve":
   print(f"world: {acc} accounts x {months} months, {events:,} events; median of {n('ingest-pg')} ingest and {n('metrics-pg')} metrics runs")
   print()
-  print("| what | backend | median s | throughput | peak RSS MiB (churnwatch) | PG / SQLite |")
-  print("|---|---|---|---|---|---|")
+  every = sys.argv[11]
+  runs_of = lambda k: ", ".join(f"{x[0]:.2f}" for x in t[k])
+  print("| what | backend | runs (s) | median s | throughput | peak RSS MiB (churnwatch) | PG / SQLite |")
+  print("|---|---|---|---|---|---|---|")
   si, pi = med("ingest-sqlite"), med("ingest-pg")
-  print(f"| ingest events.csv | SQLite | {si:.2f} | {events/si:,.0f} events/s | {rss('ingest-sqlite'):.0f} | |")
-  print(f"| ingest events.csv | PostgreSQL | {pi:.2f} | {events/pi:,.0f} events/s | {rss('ingest-pg'):.0f} | {si/pi:.0%} |")
+  print(f"| ingest events.csv | SQLite | {runs_of('ingest-sqlite')} | {si:.2f} | {events/si:,.0f} events/s | {rss('ingest-sqlite'):.0f} | |")
+  print(f"| ingest events.csv | PostgreSQL | {runs_of('ingest-pg')} | {pi:.2f} | {events/pi:,.0f} events/s | {rss('ingest-pg'):.0f} | {si/pi:.0%} |")
   sm, pm = med("metrics-sqlite"), med("metrics-pg")
-  print(f"| metrics, {snaps} weekly snapshots | SQLite | {sm:.2f} | {int(snaps)/sm:.2f} snapshots/s | {rss('metrics-sqlite'):.0f} | |")
-  print(f"| metrics, {snaps} weekly snapshots | PostgreSQL | {pm:.2f} | {int(snaps)/pm:.2f} snapshots/s | {rss('metrics-pg'):.0f} | {sm/pm:.0%} |")
+  print(f"| metrics, {snaps} snapshots every {every} | SQLite | {runs_of('metrics-sqlite')} | {sm:.2f} | {int(snaps)/sm:.2f} snapshots/s | {rss('metrics-sqlite'):.0f} | |")
+  print(f"| metrics, {snaps} snapshots every {every} | PostgreSQL | {runs_of('metrics-pg')} | {pm:.2f} | {int(snaps)/pm:.2f} snapshots/s | {rss('metrics-pg'):.0f} | {sm/pm:.0%} |")
 def wrk(p):
     w = open(os.path.join(out, p)).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))

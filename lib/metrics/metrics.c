@@ -131,6 +131,9 @@ typedef struct engine {
     int ndays;
     int64_t *day_accounts, *day_users; /* rows stored per snapshot */
     int64_t user_day;                  /* the snapshot whose user metrics are stored (or all) */
+    /* per snapshot k: the trend's base, days[k] - 28, is not computed in
+     * this run but has a stored snapshot, so its rows are read back */
+    unsigned char *base_stored;
     /* readers of event ranges, and their hand-over to the writer */
     struct scanner *scanners;
     int nscanners, threaded;
@@ -1195,7 +1198,7 @@ static cw_status write_account(engine *E, slot *sl)
         for (int j = k - 1; j >= 0 && E->days[j] >= D - 28; j--)
             if (E->days[j] == D - 28)
                 prev = sl->vals + (size_t)j * E->nm;
-        if (!prev) {
+        if (!prev && E->base_stored[k]) {
             int found = 0;
             if ((s = E->ops->account_metrics_get(E->st, D - 28, sl->id, fetched, E->nm, &found)) !=
                 CW_OK)
@@ -1467,7 +1470,7 @@ static int peer_group_cmp(const void *a, const void *b)
 static cw_status peers_for_day(engine *E, int64_t day)
 {
     peer_ctx pc = {E, NULL, 0, 0};
-    cw_status s = E->ops->account_metrics_scan(E->st, day, day, 0, collect_peer, &pc);
+    cw_status s = E->ops->account_metrics_day(E->st, day, collect_peer, &pc);
     if (s != CW_OK) {
         free(pc.rows);
         return s;
@@ -1727,6 +1730,7 @@ static void engine_free(engine *E)
     free(E->measures);
     free(E->ev);
     free(E->days);
+    free(E->base_stored);
     cw_intern_free(E->segments);
     cw_intern_free(E->depts);
     cw_intern_free(E->goal_ids);
@@ -1745,6 +1749,44 @@ static int goal_acc_cmp(const void *a, const void *b)
 {
     const int64_t *x = a, *y = b;
     return CMP(x[0], y[0]) ? CMP(x[0], y[0]) : CMP(x[1], y[1]);
+}
+
+/* Pass 2 over every snapshot computed. */
+static cw_status peers_all(engine *E)
+{
+    double tp = cw_now();
+    /* The peers pass reads the rows just written, one day at a time. */
+    cw_status s = E->ops->analyze(E->st, "account_metrics");
+    for (int k = 0; k < E->ndays && s == CW_OK; k++) {
+        s = peers_for_day(E, E->days[k]);
+        progress(E, "peers", k + 1, E->ndays, 0);
+    }
+    E->stats->peers_s = cw_now() - tp;
+    return s;
+}
+
+/* Which snapshots' trend base (day - 28) must be read back from the store:
+ * those not computed in this run whose day has a stored snapshot. A
+ * snapshot's account rows are written and deleted with its
+ * metric_snapshots row, in one transaction, so where day - 28 has none
+ * there is nothing to read, and no lookup per account (a round trip each on
+ * PostgreSQL) is made. */
+static cw_status trend_bases(engine *E)
+{
+    if (!(E->base_stored = calloc((size_t)E->ndays, 1)))
+        return cw_store_set_error(E->st, CW_ERR_NOMEM, "metrics: out of memory");
+    for (int k = 0, j = 0; k < E->ndays; k++) {
+        int64_t base = E->days[k] - 28;
+        while (j < E->ndays && E->days[j] < base)
+            j++;
+        int exists = 0;
+        cw_status s;
+        if ((j == E->ndays || E->days[j] != base) &&
+            (s = E->ops->snapshot_exists(E->st, base, &exists)) != CW_OK)
+            return s;
+        E->base_stored[k] = (unsigned char)exists;
+    }
+    return CW_OK;
 }
 
 cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stats *stats)
@@ -1806,6 +1848,8 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
         goto done;
     }
     E.user_day = o->user_history ? -1 : E.days[E.ndays - 1];
+    if ((s = trend_bases(&E)) != CW_OK)
+        goto done;
     if ((s = load_all(&E)) != CW_OK)
         goto done;
     /* The vector: built-ins, custom metrics, then days to each milestone of
@@ -1838,12 +1882,8 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     if ((s = scan_all(&E)) != CW_OK)
         goto done;
     stats->compute_s = cw_now() - E.t0 - stats->load_s;
-    double tp = cw_now();
-    for (int k = 0; k < E.ndays && s == CW_OK; k++) {
-        s = peers_for_day(&E, E.days[k]);
-        progress(&E, "peers", k + 1, E.ndays, 0);
-    }
-    stats->peers_s = cw_now() - tp;
+    if ((s = peers_all(&E)) != CW_OK)
+        goto done;
     char catalog[16384];
     size_t cl = 0;
     for (int m = 0; m < E.nm && cl < sizeof catalog; m++)
@@ -1856,6 +1896,9 @@ cw_status cw_metrics_run(cw_store *st, const cw_metrics_opts *o, cw_metrics_stat
     for (int k = 0; k < E.ndays && s == CW_OK; k++)
         s = E.ops->snapshot_put(st, E.days[k], E.window, catalog, E.day_accounts[k],
                                 E.day_users[k]);
+    /* For what reads the snapshots next (score, the API). */
+    if (s == CW_OK)
+        s = E.ops->analyze(st, "account_peers, user_metrics");
     if (s == CW_OK)
         s = E.ops->commit(st);
     if (s == CW_OK)

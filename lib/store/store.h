@@ -77,6 +77,26 @@ typedef struct cw_store_ops {
     cw_status (*save_event_day)(cw_store *st, int64_t account, int64_t day, int64_t events,
                                 const unsigned char *cells, size_t ncells,
                                 const unsigned char *hashes, size_t nhashes);
+    /* A batch of account-days at once (ingest's flushes): keys holds n
+     * distinct (account, day) pairs, sorted, as 2n values; fn is called once
+     * per pair, in that order, with its stored row as load_event_day gives
+     * it (zero counts when absent; borrowed until fn returns). fn may call
+     * save_event_day. SQLite looks each pair up (a B-tree lookup in
+     * process); PostgreSQL sends the pairs with COPY and reads the stored
+     * rows with one join, instead of a round trip per pair. */
+    cw_status (*load_event_days)(cw_store *st, const int64_t *keys, size_t n,
+                                 cw_status (*fn)(int64_t account, int64_t day, int64_t events,
+                                                 const unsigned char *cells, size_t ncells,
+                                                 const unsigned char *hashes, size_t nhashes,
+                                                 void *ud),
+                                 void *ud);
+    /* Bracket save_event_day calls for distinct account-days inside a
+     * transaction: in between, PostgreSQL holds the rows back and
+     * save_event_days_end writes them all (COPY into a temporary table,
+     * then one INSERT … SELECT … ON CONFLICT); SQLite writes each at
+     * save_event_day, as without them. After an error, roll back. */
+    cw_status (*save_event_days_begin)(cw_store *st);
+    cw_status (*save_event_days_end)(cw_store *st);
     /* Calls fn for every stored account-day with account in [lo, hi], in
      * (account, day) order, with the cells decoded. */
     cw_status (*scan_event_days)(cw_store *st, int64_t lo, int64_t hi,
@@ -110,6 +130,14 @@ typedef struct cw_store_ops {
                                                       const double *vals, const double *trend,
                                                       const double *peers, int n, void *ud),
                                       void *ud);
+    /* Calls fn for the stored account rows of day, in account order, with
+     * vals only (trend and peers NULL): what the peers pass reads, without
+     * account_metrics_scan's join. */
+    cw_status (*account_metrics_day)(cw_store *st, int64_t day,
+                                     cw_status (*fn)(int64_t day, int64_t account,
+                                                     const double *vals, const double *trend,
+                                                     const double *peers, int n, void *ud),
+                                     void *ud);
     cw_status (*user_metrics_put)(cw_store *st, int64_t day, int64_t user, int64_t account,
                                   const double *vals, int n);
     cw_status (*user_metrics_scan)(cw_store *st, int64_t lo, int64_t hi, int64_t account,
@@ -122,6 +150,13 @@ typedef struct cw_store_ops {
     /* Calls fn(day) for every stored snapshot in [lo, hi], ascending. */
     cw_status (*snapshot_list)(cw_store *st, int64_t lo, int64_t hi,
                                cw_status (*fn)(int64_t day, void *ud), void *ud);
+    /* Refreshes the query planner's statistics of tables (a comma-separated
+     * list of the store's table names) after a run wrote many rows to them:
+     * ANALYZE on PostgreSQL, whose plans otherwise rest on statistics taken
+     * when the tables were small or empty (autovacuum comes later, if at
+     * all, and never inside the writing transaction, whose own rows ANALYZE
+     * does count); nothing on SQLite, whose planner goes by its indexes. */
+    cw_status (*analyze)(cw_store *st, const char *tables);
     /* Opens a second, read-only connection to the same database (for a
      * reader thread); the caller closes it with cw_store_close(). Fails for
      * stores that cannot have one (e.g. in-memory). */

@@ -164,6 +164,15 @@ void cw_store_read_end(cw_store *st)
 
 static cw_status op_open_reader(cw_store *st, cw_store **out);
 
+static cw_status op_analyze(cw_store *st, const char *tables)
+{
+    if (cw_sql_dialect(st) != CW_DIALECT_PG)
+        return CW_OK;
+    char sql[512];
+    snprintf(sql, sizeof sql, "ANALYZE %s", tables);
+    return cw_store_exec(st, sql);
+}
+
 static const cw_store_ops store_ops = {
     .begin = op_begin,
     .commit = op_commit,
@@ -175,6 +184,9 @@ static const cw_store_ops store_ops = {
     .put_event_name = cw_op_put_event_name,
     .load_event_day = cw_op_load_event_day,
     .save_event_day = cw_op_save_event_day,
+    .load_event_days = cw_op_load_event_days,
+    .save_event_days_begin = cw_op_save_event_days_begin,
+    .save_event_days_end = cw_op_save_event_days_end,
     .scan_event_days = cw_op_scan_event_days,
     .scan_rows = cw_op_scan_rows,
     .snapshot_exists = cw_op_snapshot_exists,
@@ -184,11 +196,13 @@ static const cw_store_ops store_ops = {
     .account_metrics_get = cw_op_account_metrics_get,
     .account_peers_put = cw_op_account_peers_put,
     .account_metrics_scan = cw_op_account_metrics_scan,
+    .account_metrics_day = cw_op_account_metrics_day,
     .user_metrics_put = cw_op_user_metrics_put,
     .user_metrics_scan = cw_op_user_metrics_scan,
     .snapshot_catalog = cw_op_snapshot_catalog,
     .snapshot_list = cw_op_snapshot_list,
     .open_reader = op_open_reader,
+    .analyze = op_analyze,
     .log_file = cw_op_log_file,
     .goal_exists = cw_op_goal_exists,
     .scan_periods = cw_op_scan_periods,

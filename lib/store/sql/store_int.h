@@ -33,6 +33,7 @@ enum {
     CW_Q_DAY_GET,
     CW_Q_DAY_PUT,
     CW_Q_DAY_SCAN,
+    CW_Q_DAYS_UPSERT,
     CW_Q_EVNAME_INS,
     CW_Q_GOAL,
     CW_Q_LOG_INS,
@@ -89,6 +90,9 @@ struct cw_store {
     int64_t *fresh;
     size_t nfresh, fresh_cap;
     cw_bulk *bulk[3]; /* account_metrics, account_peers, user_metrics */
+    /* PostgreSQL, between save_event_days_begin and _end: the event_days
+     * rows held back for the staging table (store_events.c). */
+    cw_bulk *day_bulk;
 };
 
 /* Ends the transaction's bulk inserts (store_metrics.c): closes them (a
@@ -140,11 +144,21 @@ cw_status cw_op_load_event_day(cw_store *st, int64_t account, int64_t day, int64
 cw_status cw_op_save_event_day(cw_store *st, int64_t account, int64_t day, int64_t events,
                                const unsigned char *cells, size_t ncells,
                                const unsigned char *hashes, size_t nhashes);
+cw_status cw_op_load_event_days(cw_store *st, const int64_t *keys, size_t n,
+                                cw_status (*fn)(int64_t, int64_t, int64_t, const unsigned char *,
+                                                size_t, const unsigned char *, size_t, void *),
+                                void *ud);
+cw_status cw_op_save_event_days_begin(cw_store *st);
+cw_status cw_op_save_event_days_end(cw_store *st);
 cw_status cw_op_scan_event_days(cw_store *st, int64_t lo, int64_t hi,
                                 cw_status (*fn)(int64_t, int64_t, const cw_event_cell *, size_t,
                                                 void *),
                                 void *ud);
 
+cw_status cw_op_account_metrics_day(cw_store *st, int64_t day,
+                                    cw_status (*fn)(int64_t, int64_t, const double *,
+                                                    const double *, const double *, int, void *),
+                                    void *ud);
 cw_status cw_op_snapshot_exists(cw_store *st, int64_t day, int *exists);
 cw_status cw_op_snapshot_delete(cw_store *st, int64_t day);
 cw_status cw_op_snapshot_put(cw_store *st, int64_t day, int window_days, const char *catalog,

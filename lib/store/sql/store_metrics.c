@@ -130,6 +130,10 @@ cw_status cw_store_bulk_end(cw_store *st)
             s = cw_sql_fail(st, bulk_def[k].table);
         st->bulk[k] = NULL;
     }
+    /* Left open only by a failed ingest batch, which is rolled back. */
+    if (st->day_bulk && cw_sql_bulk_close(st->day_bulk) != CW_SQL_OK && s == CW_OK)
+        s = cw_sql_fail(st, "event days");
+    st->day_bulk = NULL;
     st->nfresh = 0;
     return s;
 }
@@ -321,6 +325,27 @@ cw_status cw_op_account_metrics_scan(cw_store *st, int64_t lo, int64_t hi, int64
     cw_sql_bind_i64(q, 2, hi);
     if (account)
         cw_sql_bind_i64(q, 3, account);
+    s = account_rows(st, q, fn, ud);
+    cw_sql_finalize(q);
+    return s;
+}
+
+/* No join with account_peers: the peers pass reads a day's rows while it
+ * writes that table (on PostgreSQL a LEFT JOIN planned on statistics taken
+ * when the tables were empty went quadratic: docs/benchmarks.md). */
+cw_status cw_op_account_metrics_day(cw_store *st, int64_t day,
+                                    cw_status (*fn)(int64_t, int64_t, const double *,
+                                                    const double *, const double *, int, void *),
+                                    void *ud)
+{
+    cw_stmt *q;
+    cw_status s = cw_sql_prep(st,
+                              "SELECT day, account, vals, NULL, NULL FROM account_metrics"
+                              " WHERE day = ? ORDER BY account",
+                              CW_SQL_STREAM, &q, "account metrics");
+    if (s != CW_OK)
+        return s;
+    cw_sql_bind_i64(q, 1, day);
     s = account_rows(st, q, fn, ud);
     cw_sql_finalize(q);
     return s;
