@@ -181,6 +181,11 @@ int cw_validate_field(const cw_field_def *f, const char *s, size_t len, int naiv
             snprintf(why, whysz, "is not a number: '%.*s'", (int)(tl > 40 ? 40 : tl), ts);
             return 0;
         }
+        /* "-0.00" is zero: SQLite keeps no sign on a stored zero and
+         * PostgreSQL does, and a metric's ratio (0 / negative) would keep
+         * it, so both stores get +0. */
+        if (out->d == 0)
+            out->d = 0;
         return 1;
     case CW_F_CURRENCY:
         if (tl != 3 || ts[0] < 'A' || ts[0] > 'Z' || ts[1] < 'A' || ts[1] > 'Z' || ts[2] < 'A' ||
