@@ -65,15 +65,14 @@ def load_rows(path):
     return rows
 
 def deciles(rows):
-    """Ascending risk, ties in row order; n // 10 per decile, the remainder
-    to the upper deciles (docs/model.md)."""
-    o = sorted(range(len(rows)), key=lambda i: float(rows[i]['risk']))  # stable
-    n, base, extra = len(o), len(o) // 10, len(o) % 10
-    out, k = [], 0
+    """Ascending risk (ties: the later row first, as eval.c's descending
+    order read backwards); decile d holds ascending ranks
+    [floor(d n / 10), floor((d + 1) n / 10)) (docs/model.md)."""
+    o = sorted(range(len(rows)), key=lambda i: (float(rows[i]['risk']), -i))
+    n, out = len(o), []
     for d in range(10):
-        m = base + (1 if d >= 10 - extra else 0)
-        g = [rows[i] for i in o[k:k + m]]
-        k += m
+        g = [rows[i] for i in o[d * n // 10:(d + 1) * n // 10]]
+        m = len(g)
         out.append((m, sum(int(r['label']) for r in g),
                     sum(float(r['risk']) for r in g) / m if m else None))
     return out
@@ -138,7 +137,7 @@ for subj, s in bt.items():
     for d, g in per.items():
         f = [float(r['risk']) for r in g if r['flagged'] == '1']
         u = [float(r['risk']) for r in g if r['flagged'] != '1']
-        assert len(f) == math.ceil(0.1 * len(g)), (subj, d, len(f), len(g))
+        assert len(f) == (len(g) + 9) // 10, (subj, d, len(f), len(g))  # ceil(10% of n)
         assert not u or min(f) >= max(u), (subj, d)
         total += len(f)
     assert s['flag']['rows'] == total, (subj, s['flag'], total)
