@@ -996,6 +996,13 @@ typedef struct cw_sim_opts {
      * built-in metric); some accounts stop pinning (same event count) and
      * then churn at renewals. Off: the world is the same as without it. */
     int product_events;
+    /* A base rate that drops (docs/simulator.md): from churn_shift_day
+     * (days since epoch) on, the base hazard at renewals is multiplied by
+     * churn_shift_factor F (0: off; at most 1) and an account at risk is won
+     * back for good with probability 1 - F at its next renewal at risk. The
+     * world is the same up to that day. */
+    int64_t churn_shift_day;
+    double churn_shift_factor;
     /* Called about every 0.25 s with accounts done; may be NULL. */
     void (*on_progress)(int64_t accounts_done, int64_t accounts_total, int64_t events, void *ud);
     void *ud;
@@ -1788,6 +1795,31 @@ typedef enum cw_model_kind { CW_MODEL_LOGREG = 1, CW_MODEL_XGBOOST = 2 } cw_mode
  * per account and renewal, observed renewal_days before it and labelled by
  * whether it churned by the end of the renewal day. */
 typedef enum cw_rows_design { CW_ROWS_WEEKLY = 0, CW_ROWS_RENEWAL = 1 } cw_rows_design;
+/* What "flagged" means (docs/model.md, "Flagged"; `[model] flag`): by
+ * default the riskiest 10% of the accounts scored on a day — risk relative
+ * to the base rate — or, as "p >= P", every account whose churn probability
+ * is at least P. */
+typedef struct cw_flag_rule {
+    double share;      /* > 0: the ceil(share x n) riskiest of the n rows of each day */
+    double p_at_least; /* share == 0: probability >= p_at_least */
+} cw_flag_rule;
+#define CW_FLAG_DEFAULT "top 10%"
+/* Parses "top 10%", "top 0.1", "10%" (a share) or "p >= 0.25", "p >= 25%"
+ * (a probability). Returns CW_OK or CW_ERR_INPUT with a static reason in
+ * *why (may be NULL). */
+CW_API cw_status cw_flag_parse(const char *text, cw_flag_rule *out, const char **why);
+/* The rule in words: "top 10%" or "p >= 0.25". */
+CW_API void cw_flag_format(const cw_flag_rule *r, char *buf, size_t n);
+/* The number of rows a share rule flags among n rows of one day:
+ * ceil(share x n) (1e-9 tolerance, so 10% of 30 is 3), 0 when n is 0. */
+CW_API int64_t cw_flag_count(const cw_flag_rule *r, int64_t n);
+/* Applies r to n rows: risk[i] (a probability for "p >= P"; NaN = not
+ * scored, never flagged), day[i], tie[i] (a deterministic tie-break: the
+ * lower value is flagged first, e.g. the account id). flagged[i] gets 0/1.
+ * A share rule flags cw_flag_count() rows of each day, riskiest first.
+ * Returns the number flagged, or -1 when out of memory. */
+CW_API int64_t cw_flag_rows(const cw_flag_rule *r, const double *risk, const int64_t *day,
+                            const int64_t *tie, int64_t n, unsigned char *flagged);
 
 typedef struct cw_train_opts {
     int kinds;                          /* bit mask of cw_model_kind */
@@ -1809,6 +1841,9 @@ typedef struct cw_train_opts {
     int force;               /* train even under min_positives */
     int rows_design;         /* cw_rows_design (CW_ROWS_WEEKLY) */
     int renewal_days;        /* renewal rows: observed this many days before (0: 30) */
+    /* Recalibration on the latest fully labelled window (docs/model.md,
+     * "Calibration"): at least this many days of snapshots (0: 28, < 0: off) */
+    int recal_days;
 } cw_train_opts;
 
 /* What a model looks at: a metric's share of the model's mean |contribution|
@@ -1821,13 +1856,29 @@ typedef struct cw_driver_share {
 } cw_driver_share;
 #define CW_TOP_DRIVERS 8
 
+/* A recalibration on the latest fully labelled window: the Platt slope of
+ * the calibration slice is kept, the intercept refitted on the window's
+ * rows so the probabilities follow its base rate. */
+typedef struct cw_recal_info {
+    int applied;                    /* 0: off, or no labelled window */
+    int64_t from_day, to_day;       /* the window's snapshot days */
+    int64_t rows, positives;        /* its rows and churn rows */
+    double observed;                /* positives / rows */
+    double platt_b, b;              /* intercept before (calibration slice) and after */
+    double mean_before, mean_after; /* mean probability over the window's rows */
+} cw_recal_info;
+
 typedef struct cw_trained_model {
     int64_t id; /* models.id, 0 when not saved */
     cw_model_kind kind;
     char name[96];
     int64_t fit_rows, calib_rows, test_rows;
     double fit_s;
-    cw_eval test;
+    cw_eval test; /* with the calibration as recalibrated before the test (test_recal) */
+    /* the recalibration the test rows were scored with (window before the
+     * test) and the one the saved model carries (the latest labelled window) */
+    cw_recal_info test_recal, recal;
+    double test_mean_platt; /* mean test probability with the calibration slice's Platt only */
     cw_driver_share top[CW_TOP_DRIVERS]; /* largest shares first */
     int ntop;
 } cw_trained_model;
@@ -1909,10 +1960,14 @@ CW_API void cw_predictions_free(cw_predictions *p);
 CW_API int cw_model_is_stale(const cw_predictions *p);
 
 typedef struct cw_backtest_opts {
-    int horizon_days;         /* 90 */
-    int64_t from_day, to_day; /* snapshots (0: all) */
-    int kinds;                /* models to train and test (bit mask; 0: both) */
-    double green_below;       /* model probability flagged red at or above */
+    int horizon_days;            /* 90 */
+    int64_t from_day, to_day;    /* snapshots (0: all) */
+    int kinds;                   /* models to train and test (bit mask; 0: both) */
+    double green_below;          /* with flag_set 0 and > 0: flag = "p >= green_below" */
+    cw_flag_rule flag;           /* what "flagged" means for the lead time (flag_set) */
+    int flag_set;                /* 0: the default, top 10% */
+    int recal_days;              /* as cw_train_opts */
+    const char *predictions_csv; /* write every scored test row here (or NULL) */
     int threads;
     double test_share;       /* 0.25 */
     int64_t data_end_day;    /* as cw_train_opts */
@@ -1928,9 +1983,14 @@ typedef struct cw_backtest_subject {
     int probabilities;
     cw_eval eval;
     cw_lead_time lead;
+    int64_t flagged_rows; /* test rows flagged (cw_backtest.flag) */
+    char flag_by[48];     /* "top 10%", "p >= 0.25" or "colour red" */
+    cw_recal_info recal;  /* models: the recalibration before the test */
+    double mean_platt;    /* models: mean test probability, calibration slice's Platt only */
 } cw_backtest_subject;
 
 typedef struct cw_backtest {
+    cw_flag_rule flag;
     int horizon_days;
     int64_t test_from, test_to;
     int64_t data_end_day, unknown_rows; /* as cw_train_result */

@@ -706,6 +706,8 @@ typedef struct sim_acct {
      * insights (pins turn into dismissals); its own stream */
     rng rx;
     int pv_lost;
+    /* --churn-shift: 0 undecided, 1 won back for good, -1 still at risk */
+    int shift_fate;
     int64_t pv_onset;
 } sim_acct;
 
@@ -1258,6 +1260,18 @@ static int renewal(sim_ctx *c, sim_acct *a, int64_t d)
         h = driver_hazard[a->drv];
     if (a->pv_lost && d >= a->pv_onset + DRIVER_LAG_DAYS && h < PV_HAZARD)
         h = PV_HAZARD;
+    if (c->o->churn_shift_factor > 0 && d >= c->o->churn_shift_day) {
+        /* --churn-shift: the base rate drops for good. An account at risk
+         * is won back (the base hazard from then on) with probability
+         * 1 - F at its first renewal at risk after the day, else stays at
+         * risk; the base hazard is multiplied by F. A lower hazard alone
+         * would only delay the churn of the accounts at risk. */
+        double f = c->o->churn_shift_factor;
+        if (h > BASE_HAZARD && a->shift_fate == 0)
+            a->shift_fate = rng_chance(r, 1.0 - f) ? 1 : -1;
+        if (h <= BASE_HAZARD || a->shift_fate == 1)
+            h = BASE_HAZARD * f;
+    }
     double keep = 1.0;
     for (int i = 0; i < a->renew_months; i++)
         keep *= 1.0 - h;
@@ -2345,9 +2359,16 @@ static cw_status write_manifest(sim_ctx *c, char **errmsg)
     *put_date(ed, c->end_day) = '\0';
     fprintf(f,
             "{\n  \"seed\": %llu,\n  \"accounts\": %lld,\n  \"start\": \"%s\",\n"
-            "  \"end\": \"%s\",\n  \"months\": %d,\n  \"gzip\": %s,\n  \"rows\": {",
+            "  \"end\": \"%s\",\n  \"months\": %d,\n  \"gzip\": %s,",
             (unsigned long long)c->o->seed, (long long)c->o->accounts, sd, ed, c->o->months,
             c->o->gzip ? "true" : "false");
+    if (c->o->churn_shift_factor > 0) { /* only when asked for: other manifests stay the same */
+        char cd[16];
+        *put_date(cd, c->o->churn_shift_day) = '\0';
+        fprintf(f, "\n  \"churn_shift\": {\"from\": \"%s\", \"factor\": %g},", cd,
+                c->o->churn_shift_factor);
+    }
+    fprintf(f, "\n  \"rows\": {");
     for (int k = 1; k < CW_KIND__COUNT; k++)
         if (kind_names[k])
             fprintf(f, "%s\n    \"%s\": %lld", k > 1 ? "," : "", kind_names[k],
@@ -2415,6 +2436,8 @@ static cw_status sim_check_opts(const cw_sim_opts *o, char **msg)
         *msg = msgf("simulate: accounts must be 1..100000000, got %lld", (long long)o->accounts);
     else if (o->months < 1 || o->months > 120)
         *msg = msgf("simulate: months must be 1..120, got %d", o->months);
+    else if (o->churn_shift_factor < 0 || o->churn_shift_factor > 1)
+        *msg = msgf("simulate: the churn shift factor must be 0..1, got %g", o->churn_shift_factor);
     else if (o->start_day < civ_days(1972, 1, 1) || o->start_day > civ_days(9000, 1, 1))
         /* Accounts sign up to a year before the start: keep dates 4-digit years. */
         *msg = msgf("simulate: start day %lld is outside 1972..9000", (long long)o->start_day);

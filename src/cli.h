@@ -160,6 +160,15 @@ int cli_model_rows(const cw_config *cfg, const char *rows, const char *days,
 /* A bounded number with an optional trailing '%' (model commands); returns
  * 0 or an exit code after printing the error. */
 int cli_model_num(const char *opt, const char *s, double lo, double hi, double *out);
+/* cmd_train.c, shared with backtest: the calibration table by decile, the
+ * recalibration, the mean test probability (docs/model.md, "Calibration"). */
+void cli_json_deciles(const cw_eval *e, int probabilities);
+void cli_json_recal(const cw_recal_info *ri);
+double cli_mean_predicted(const cw_eval *e);
+void cli_print_deciles(const char *title, const cw_eval *e, int probabilities);
+void cli_print_recal(const char *what, const cw_recal_info *ri);
+/* A --flag / [model] flag value; prints the error. */
+int cli_flag_rule(const char *opt, const char *s, cw_flag_rule *out);
 
 /* Terminal safety (term.c): control bytes in data (ESC sequences, BEL, C1…)
  * never reach a terminal or log raw. cli_term_init() puts escaping streams in

@@ -48,6 +48,9 @@ static const cli_option o_simulate[] = {
      "users also pin or dismiss insights (insight_pin,\n"
      "insight_dismiss: no feature, no built-in metric); 20% of\n"
      "accounts stop pinning at some point and then churn at renewals"},
+    {"churn-shift", 'C', "DATE:F",
+     "from DATE on the churn rate drops to about F times (0 < F <= 1):\n"
+     "base hazard x F, accounts at risk won back with probability 1 - F"},
     {"out", 'o', "DIR", "output directory (created when missing)"},
     O_END,
 };
@@ -385,6 +388,9 @@ static const cli_option o_train[] = {
     {"renewal-days", 'B', "N",
      "renewal rows: observed N days before the renewal\n"
      "(default model.renewal_days, 30)"},
+    {"recalibrate-days", 'c', "N",
+     "refit the calibration's intercept on the latest fully labelled\n"
+     "N days of snapshots (default model.recalibrate_days, 28; 0 = off)"},
     O_FORMAT('F', F_TJ),
     O_END,
 };
@@ -415,7 +421,16 @@ static const cli_option o_backtest[] = {
     {"from", 'f', "DATE", "first snapshot used"},
     {"to", 't', "DATE", "last snapshot used"},
     {"kind", 'k', "K", "logreg, xgboost or both (default)"},
-    {"green-below", 'g', "P", "green cut-off, percent (default model.green_below_pct)"},
+    {"flag", 'L', "RULE",
+     "what is flagged for the lead time and missed: \"top 10%\" (the riskiest\n"
+     "share of each day's rows) or \"p >= 0.25\" (default model.flag, top 10%)"},
+    {"green-below", 'g', "P", "the same as --flag \"p >= P\""},
+    {"recalibrate-days", 'c', "N",
+     "refit the calibration's intercept on the latest labelled N days\n"
+     "before the test (default model.recalibrate_days, 28; 0 = off)"},
+    {"predictions", 'W', "FILE",
+     "write every scored test row as CSV (subject, day, account_id,\n"
+     "label, risk, p_platt_only, flagged)"},
     {"threads", 'T', "N", "threads for XGBoost"},
     {"suggest-weights", 'S', NULL, "suggest scorecard weights from the held-out snapshots"},
     {"data-end", 'E', "DATE",
@@ -604,7 +619,7 @@ const cli_command cli_commands[] = {
      o_init, NULL},
     {"simulate", cmd_simulate, "write a deterministic simulated SaaS world as CSV files",
      "simulate [--accounts N] [--start DATE] [--months M] [--seed S] [--gzip]\n"
-     "                  [--product-events] --out DIR",
+     "                  [--product-events] [--churn-shift DATE:F] --out DIR",
      "Writes one CSV per kind of input (see `churnwatch help data-model`), plus\n"
      "truth/ground_truth.csv (each account's hidden churn driver) and manifest.json (the\n"
      "simulator's own counts). The same options and seed always give the same bytes.\n",
@@ -842,6 +857,9 @@ const cli_command cli_commands[] = {
      "Under --min-positives (30) churn rows in the fit or the test rows it stops with\n"
      "exit 8 unless --force. Prints 95% intervals for ROC AUC (DeLong) and lift@10%.\n"
      "Split by time: fit, calibration (Platt), a purge gap of one horizon, test.\n"
+     "The calibration's intercept is refitted on the latest labelled window before the\n"
+     "test (for the test metrics) and on the latest labelled window (the saved model),\n"
+     "so probabilities follow the recent churn rate; prints calibration by decile.\n"
      "Saves each model in table models with its test metrics and prints the metrics\n"
      "each model looks at most; --activate makes the one with the higher held-out ROC\n"
      "AUC the one predict uses. XGBoost's rounds come from early stopping on a purged\n"
@@ -860,10 +878,13 @@ const cli_command cli_commands[] = {
      "backtest [--db F] [--horizon DAYS] [--from DATE] [--to DATE] [options]",
      "Labels, features and the small-data stop as in train.\n"
      "Trains the models on the earlier snapshots and evaluates them, and every\n"
-     "scorecard version in table scores (risk = 100 - score, red = colour 2), on the\n"
-     "later ones: ROC AUC, PR AUC, precision/recall/lift in the riskiest 10% and 20%,\n"
-     "Brier score, calibration by decile and early-warning lead time. Stored in table\n"
-     "backtests as JSON (with the ROC curve).\n",
+     "scorecard version in table scores (risk = 100 - score), on the later ones: ROC\n"
+     "AUC, PR AUC, precision/recall/lift in the riskiest 10% and 20%, Brier score,\n"
+     "calibration by decile (mean predicted vs observed, rows) and early-warning lead\n"
+     "time. Flagged (lead time, missed): the riskiest 10% of each test day's rows by\n"
+     "default (--flag; renewal rows: of all the test rows). Models are recalibrated on the latest "
+     "labelled window before\n"
+     "the test. Stored in table backtests as JSON (with the ROC curve).\n",
      o_backtest, NULL},
     {"doctor", cmd_doctor, "check the configuration, database, destinations and data freshness",
      "doctor [--db F] [--stale-days N] [--timeout-ms MS] [--no-network]",

@@ -33,14 +33,24 @@ static void print_table(const cw_backtest *b)
                    "%s\n",
                    (long long)b->unknown_rows, b->horizon_days, a);
     }
-    printf("%-28s %8s %6s %7s %7s %7s %8s %8s %8s %7s %7s\n", "subject", "rows", "churn", "ROC AUC",
-           "PR AUC", "Brier", "prec@10", "rec@10", "lift@10", "lead d", "missed");
+    char rule[48];
+    cw_flag_format(&b->flag, rule, sizeof rule);
+    printf("flagged: %s of %s scored rows%s; lead d (median days from the first "
+           "flag to the churn) and missed (churns never flagged) count those\n",
+           rule,
+           b->flag.share > 0 && b->rows_design == CW_ROWS_RENEWAL ? "all the test's renewal"
+                                                                  : "each test day's",
+           b->flag.share > 0 ? "" : " (scorecards: colour red)");
+    printf("%-28s %8s %6s %7s %7s %7s %8s %8s %8s %8s %7s %7s\n", "subject", "rows", "churn",
+           "ROC AUC", "PR AUC", "Brier", "prec@10", "rec@10", "lift@10", "flagged", "lead d",
+           "missed");
     for (int i = 0; i < b->n; i++) {
         const cw_backtest_subject *x = &b->subjects[i];
-        printf("%-28.28s %8lld %6lld %7.3f %7.3f %7.4f %8.3f %8.3f %8.2f %7.0f %6.0f%%\n",
+        printf("%-28.28s %8lld %6lld %7.3f %7.3f %7.4f %8.3f %8.3f %8.2f %8lld %7.0f %6.0f%%\n",
                x->subject, (long long)x->eval.n, (long long)x->eval.positives, x->eval.roc_auc,
                x->eval.pr_auc, x->eval.brier, x->eval.precision_10, x->eval.recall_10,
-               x->eval.lift_10, x->lead.median_days, 100 * x->lead.never_flagged_share);
+               x->eval.lift_10, (long long)x->flagged_rows, x->lead.median_days,
+               100 * x->lead.never_flagged_share);
     }
     printf("95%% intervals: ROC AUC (DeLong), lift@10%% (bootstrap, %d resamples)\n",
            CW_EVAL_BOOTSTRAP);
@@ -52,17 +62,30 @@ static void print_table(const cw_backtest *b)
     }
     for (int i = 0; i < b->n; i++) {
         const cw_backtest_subject *x = &b->subjects[i];
-        printf("\ncalibration of %s by decile of risk:\n  decile  rows  %s  observed\n", x->subject,
-               x->probabilities ? "predicted" : "         ");
-        for (int d = 0; d < 10; d++) {
-            if (x->probabilities)
-                printf("  %6d %5lld  %9.3f  %8.3f\n", d + 1, (long long)x->eval.deciles[d].n,
-                       x->eval.deciles[d].mean_score, x->eval.deciles[d].observed);
-            else
-                printf("  %6d %5lld  %9s  %8.3f\n", d + 1, (long long)x->eval.deciles[d].n, "",
-                       x->eval.deciles[d].observed);
+        cli_print_deciles(x->subject, &x->eval, x->probabilities);
+        if (x->probabilities) {
+            printf("  mean test probability with the calibration slice's Platt alone: %.4f\n",
+                   x->mean_platt);
+            cli_print_recal("recalibrated before the test", &x->recal);
         }
     }
+}
+
+/* What the command line left to the configuration: the row design, the
+ * flag rule and the recalibration window. */
+static int backtest_config(const cw_config *cfg, const char *rows, const char *rdays,
+                           const char *weekly_only, int recal_set, cw_backtest_opts *o)
+{
+    int rc = cli_model_rows(cfg, rows, rdays, weekly_only, &o->rows_design, &o->renewal_days);
+    if (rc == 0 && !o->flag_set) { /* [model] flag, validated when the file was read */
+        rc = cli_flag_rule("model.flag", cw_config_get(cfg, "model.flag"), &o->flag);
+        o->flag_set = 1;
+    }
+    if (rc == 0 && !recal_set) { /* [model] recalibrate_days; 0 = off */
+        int64_t d = cw_config_get_int(cfg, "model.recalibrate_days");
+        o->recal_days = d == 0 ? -1 : (int)d;
+    }
+    return rc;
 }
 
 int cmd_backtest(int argc, char **argv)
@@ -74,7 +97,7 @@ int cmd_backtest(int argc, char **argv)
     cw_backtest_opts o;
     memset(&o, 0, sizeof o);
     o.horizon_days = 90;
-    int json = 0, suggest = 0, c;
+    int json = 0, suggest = 0, c, recal_set = 0;
     double v;
     const char *rows = NULL, *rdays = NULL, *weekly_only = NULL;
     optind = 1;
@@ -95,7 +118,11 @@ int cmd_backtest(int argc, char **argv)
             rc = cli_model_num("--threads", optarg, 1, 256, &v);
             o.threads = (int)v;
             break;
-        case 'g': rc = cli_model_num("--green-below", optarg, 0.001, 0.999, &o.green_below); break;
+        case 'g':
+            rc = cli_model_num("--green-below", optarg, 0.001, 0.999, &v);
+            o.flag = (cw_flag_rule){.p_at_least = v};
+            o.flag_set = 1;
+            break;
         case 'F':
             if (strcmp(optarg, "table") != 0)
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
@@ -117,6 +144,16 @@ int cmd_backtest(int argc, char **argv)
             o.min_positives = (int)v;
             break;
         case 'O': o.force = 1; break;
+        case 'L':
+            rc = cli_flag_rule("--flag", optarg, &o.flag);
+            o.flag_set = 1;
+            break;
+        case 'c':
+            rc = cli_model_num("--recalibrate-days", optarg, 0, 3650, &v);
+            o.recal_days = v == 0 ? -1 : (int)v;
+            recal_set = 1;
+            break;
+        case 'W': o.predictions_csv = optarg; break;
         default: rc = EXIT_USAGE;
         }
     }
@@ -125,9 +162,7 @@ int cmd_backtest(int argc, char **argv)
         rc = EXIT_USAGE;
     }
     if (rc == 0)
-        rc = cli_model_rows(cfg, rows, rdays, weekly_only, &o.rows_design, &o.renewal_days);
-    if (rc == 0 && o.green_below == 0)
-        o.green_below = (double)cw_config_get_int(cfg, "model.green_below_pct") / 100.0;
+        rc = backtest_config(cfg, rows, rdays, weekly_only, recal_set, &o);
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);

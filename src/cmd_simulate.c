@@ -19,6 +19,25 @@ static void on_progress(int64_t done, int64_t total, int64_t events, void *ud)
             (long long)total, (long long)events);
 }
 
+/* --churn-shift DATE:FACTOR */
+static int churn_shift(const char *arg, cw_sim_opts *o)
+{
+    const char *colon = strchr(arg, ':');
+    int64_t t = 0;
+    char *end = NULL;
+    double f = colon ? strtod(colon + 1, &end) : -1;
+    if (!colon || cw_time_parse(arg, (size_t)(colon - arg), CW_TIME_NAIVE_UTC, &t, NULL) != CW_OK ||
+        end == colon + 1 || *end || !(f > 0 && f <= 1)) {
+        cli_error("--churn-shift %s: expected DATE:FACTOR, e.g. 2025-01-01:0.3 (factor over 0, at "
+                  "most 1)",
+                  arg);
+        return EXIT_USAGE;
+    }
+    o->churn_shift_day = t / 86400;
+    o->churn_shift_factor = f;
+    return 0;
+}
+
 int cmd_simulate(int argc, char **argv)
 {
     cw_config *cfg;
@@ -38,6 +57,7 @@ int cmd_simulate(int argc, char **argv)
         case 'o': o.out_dir = optarg; break;
         case 'z': o.gzip = 1; break;
         case 'P': o.product_events = 1; break;
+        case 'C': rc = churn_shift(optarg, &o); break;
         default: rc = EXIT_USAGE;
         }
     }

@@ -79,6 +79,16 @@ int cli_model_num(const char *opt, const char *s, double lo, double hi, double *
     return 0;
 }
 
+int cli_flag_rule(const char *opt, const char *s, cw_flag_rule *out)
+{
+    const char *why = NULL;
+    if (cw_flag_parse(s, out, &why) != CW_OK) {
+        cli_error("%s %s: %s", opt, s, why);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* A JSON number, or null for NaN (a metric undefined on this data). */
 static const char *jnum_s(double v, char *buf, size_t n)
 {
@@ -91,6 +101,105 @@ static const char *jnum_s(double v, char *buf, size_t n)
 static void day_str(int64_t day, char *b, size_t n)
 {
     cw_time_format(day * 86400, CW_TIME_DATE, b, n);
+}
+
+/* A JSON number or null, written to stdout. */
+static void jout(double v)
+{
+    if (isfinite(v))
+        cw_json_fnum_sig(stdout, v, 6);
+    else
+        fputs("null", stdout);
+}
+
+/* Shared by train and backtest: the calibration table by decile of risk as
+ * a JSON array (mean_score absent without probabilities). */
+void cli_json_deciles(const cw_eval *e, int probabilities)
+{
+    putchar('[');
+    for (int d = 0; d < 10; d++) {
+        const cw_eval_decile *x = &e->deciles[d];
+        printf("%s{\"decile\":%d,\"rows\":%lld,\"positives\":%lld,", d ? "," : "", d + 1,
+               (long long)x->n, (long long)x->positives);
+        if (probabilities) {
+            fputs("\"mean_score\":", stdout);
+            jout(x->mean_score);
+            putchar(',');
+        }
+        fputs("\"observed\":", stdout);
+        jout(x->observed);
+        putchar('}');
+    }
+    putchar(']');
+}
+
+/* A recalibration as JSON (null when none was applied). */
+void cli_json_recal(const cw_recal_info *ri)
+{
+    if (!ri->applied) {
+        fputs("null", stdout);
+        return;
+    }
+    char a[16], b[16];
+    day_str(ri->from_day, a, sizeof a);
+    day_str(ri->to_day, b, sizeof b);
+    printf("{\"window_from\":\"%s\",\"window_to\":\"%s\",\"rows\":%lld,\"positives\":%lld,"
+           "\"observed\":",
+           a, b, (long long)ri->rows, (long long)ri->positives);
+    jout(ri->observed);
+    fputs(",\"platt_b\":", stdout);
+    jout(ri->platt_b);
+    fputs(",\"b\":", stdout);
+    jout(ri->b);
+    fputs(",\"mean_before\":", stdout);
+    jout(ri->mean_before);
+    fputs(",\"mean_after\":", stdout);
+    jout(ri->mean_after);
+    putchar('}');
+}
+
+/* The mean of the test probabilities (from the deciles: each decile's mean
+ * times its rows). */
+double cli_mean_predicted(const cw_eval *e)
+{
+    double s = 0;
+    for (int d = 0; d < 10; d++)
+        s += e->deciles[d].mean_score * (double)e->deciles[d].n;
+    return e->n ? s / (double)e->n : NAN;
+}
+
+/* The calibration table by decile of risk, as text. */
+void cli_print_deciles(const char *title, const cw_eval *e, int probabilities)
+{
+    printf("\ncalibration of %s by decile of risk:\n  decile   rows  churn  %s  observed\n", title,
+           probabilities ? "predicted" : "         ");
+    for (int d = 0; d < 10; d++) {
+        const cw_eval_decile *x = &e->deciles[d];
+        if (probabilities)
+            printf("  %6d %6lld %6lld  %9.4f  %8.4f\n", d + 1, (long long)x->n,
+                   (long long)x->positives, x->mean_score, x->observed);
+        else
+            printf("  %6d %6lld %6lld  %9s  %8.4f\n", d + 1, (long long)x->n,
+                   (long long)x->positives, "", x->observed);
+    }
+    if (probabilities && e->n)
+        printf("  all    %6lld %6lld  %9.4f  %8.4f\n", (long long)e->n, (long long)e->positives,
+               cli_mean_predicted(e), (double)e->positives / (double)e->n);
+}
+
+/* One line on a recalibration: its window and what it moved. */
+void cli_print_recal(const char *what, const cw_recal_info *ri)
+{
+    if (!ri->applied) {
+        printf("  %s: none (off, or no churn in the latest labelled window)\n", what);
+        return;
+    }
+    char a[16], b[16];
+    day_str(ri->from_day, a, sizeof a);
+    day_str(ri->to_day, b, sizeof b);
+    printf("  %s: snapshots %s .. %s, %lld rows, churn rate %.4f; mean probability there "
+           "%.4f -> %.4f\n",
+           what, a, b, (long long)ri->rows, ri->observed, ri->mean_before, ri->mean_after);
 }
 
 /* The training result as one JSON document. */
@@ -142,7 +251,19 @@ static void print_json(const cw_train_result *r)
             printf(",\"family\":\"%s\",\"share\":%.4f,\"direction\":%d}", m->top[j].family,
                    m->top[j].share, m->top[j].direction);
         }
-        printf("]}");
+        fputs("],\"calibration\":{\"mean_predicted\":", stdout);
+        jout(cli_mean_predicted(&m->test));
+        fputs(",\"observed\":", stdout);
+        jout(m->test.n ? (double)m->test.positives / (double)m->test.n : NAN);
+        fputs(",\"mean_predicted_platt_only\":", stdout);
+        jout(m->test_mean_platt);
+        fputs(",\"test_recalibration\":", stdout);
+        cli_json_recal(&m->test_recal);
+        fputs(",\"recalibration\":", stdout);
+        cli_json_recal(&m->recal);
+        fputs(",\"deciles\":", stdout);
+        cli_json_deciles(&m->test, 1);
+        printf("}}");
     }
     printf("]}\n");
 }
@@ -208,6 +329,14 @@ static void print_table(const cw_train_result *r, int horizon_days)
                    : m->top[j].direction < 0 ? "lower = riskier"
                                              : "");
     }
+    for (int i = 0; i < r->nmodels; i++) {
+        const cw_trained_model *m = &r->models[i];
+        cli_print_deciles(m->name, &m->test, 1);
+        printf("  mean test probability with the calibration slice's Platt alone: %.4f\n",
+               m->test_mean_platt);
+        cli_print_recal("recalibrated before the test", &m->test_recal);
+        cli_print_recal("saved model recalibrated on", &m->recal);
+    }
     if (r->active >= 0)
         printf("active model: %s%s\n", r->models[r->active].name,
                r->nmodels > 1 ? " (the higher held-out ROC AUC)" : "");
@@ -221,7 +350,7 @@ int cmd_train(int argc, char **argv)
         return rc;
     cw_train_opts o;
     cw_train_opts_init(&o);
-    int json = 0, c;
+    int json = 0, c, recal_set = 0;
     double v = 0;
     const char *rows = NULL, *rdays = NULL, *weekly_only = NULL;
     optind = 1;
@@ -264,6 +393,11 @@ int cmd_train(int argc, char **argv)
             o.min_positives = (int)v;
             break;
         case 'O': o.force = 1; break;
+        case 'c':
+            rc = cli_model_num("--recalibrate-days", optarg, 0, 3650, &v);
+            o.recal_days = v == 0 ? -1 : (int)v;
+            recal_set = 1;
+            break;
         case 'F':
             if (strcmp(optarg, "table") != 0)
                 cli_stdout_data(); /* csv/json: exact bytes unless on a terminal */
@@ -283,6 +417,10 @@ int cmd_train(int argc, char **argv)
     }
     if (rc == 0)
         rc = cli_model_rows(cfg, rows, rdays, weekly_only, &o.rows_design, &o.renewal_days);
+    if (rc == 0 && !recal_set) { /* [model] recalibrate_days; 0 = off */
+        int64_t d = cw_config_get_int(cfg, "model.recalibrate_days");
+        o.recal_days = d == 0 ? -1 : (int)d;
+    }
     cw_store *st = NULL;
     if (rc == 0)
         rc = cli_open_store(cfg, 0, &st);

@@ -435,6 +435,8 @@ static int h_accounts(srv_req *r, json_t **out)
 {
     cw_api_accounts_q q;
     cw_api_accounts_q_init(&q);
+    if (r->cfg)
+        cw_flag_parse(cw_config_get(r->cfg, "model.flag"), &q.flag, NULL); /* validated at load */
     const char *c = srv_query(r, "colour");
     if (!c)
         c = srv_query(r, "color");
@@ -483,7 +485,10 @@ static int h_facets(srv_req *r, json_t **out)
 
 static int h_account(srv_req *r, json_t **out)
 {
-    cw_status s = cw_api_account(r->rd, r->arg, out);
+    cw_flag_rule fr = {.share = 0.10};
+    if (r->cfg)
+        cw_flag_parse(cw_config_get(r->cfg, "model.flag"), &fr, NULL); /* validated at load */
+    cw_status s = cw_api_account_flag(r->rd, r->arg, &fr, out);
     return s == CW_OK ? 200 : from_status(r, r->rd, s, out);
 }
 

@@ -226,11 +226,25 @@ assert m['horizon_days'] == 31, m['horizon_days']
 PY
 
 # ---- 3. backtest on renewal rows --------------------------------------------
-"$BIN" backtest --db "$DB" --rows renewal --kind logreg --format json >bt.json
+"$BIN" backtest --db "$DB" --rows renewal --kind logreg --format json \
+  --predictions btrows.csv >bt.json
 python3 - <<'PY'
 import csv, json
 r = json.load(open('r.json'))['models'][0]
 bt = json.load(open('bt.json'))
+# "top 10%" on renewal rows: one share over all the test rows (their
+# observation days are scattered), the riskiest, ties to the lower account
+rows = list(csv.DictReader(open('btrows.csv')))
+for b in bt:
+    g = [x for x in rows if x['subject'] == b['subject']]
+    assert len(g) == b['metrics']['rows'], (b['subject'], len(g), b['metrics']['rows'])
+    f = [float(x['risk']) for x in g if x['flagged'] == '1']
+    u = [float(x['risk']) for x in g if x['flagged'] != '1']
+    assert len(f) == (len(g) + 9) // 10, (b['subject'], len(f), len(g))  # ceil(10% of n)
+    assert not u or min(f) >= max(u), (b['subject'], min(f), max(u))
+    assert b['flag'] == {'rule': 'top 10%', 'rows': len(f)}, (b['subject'], b['flag'])
+    days = {x['day'] for x in g}
+    print(f"{b['subject']}: {len(f)} of {len(g)} renewal rows flagged, over {len(days)} days")
 subj = {b['subject']: b for b in bt}
 lr = subj['model:logreg']
 assert lr['rows'] == 'renewal' and lr['renewal_days'] == 30, lr

@@ -55,6 +55,11 @@ function num(v, digits = 1) {
 function toUnix(day) {
   return Date.parse(day.length === 10 ? `${day}T00:00:00Z` : day) / 1000;
 }
+// "Flagged" is the model's definition (docs/model.md, "Flagged"): by default
+// the riskiest 10% of the accounts scored that day, not a fixed probability.
+function flagBadge(rule) {
+  return h('span', { class: 'badge flag', title: `flagged: ${rule || 'top 10%'} of the accounts scored` }, 'flagged');
+}
 function colourBadge(colour, score) {
   if (!colour) return h('span', { class: 'badge none', title: 'not scored yet' }, 'not scored');
   return h('span', { class: `badge ${colour}`, title: `health ${colour}` },
@@ -338,7 +343,7 @@ async function atRiskPage() {
         h('td', {}, h('a', { href: `#/account/${encodeURIComponent(a.id)}` }, a.name), h('div', { class: 'muted small' }, `${a.id} · ${a.segment}`)),
         h('td', {}, colourBadge(a.colour, a.score), a.change === null ? null : h('span', { class: a.change < 0 ? 'delta down' : 'delta up' }, ` ${a.change > 0 ? '+' : ''}${nf0.format(a.change)}`)),
         h('td', {}, sparkline(a.trend)),
-        h('td', { class: 'num' }, pct(a.probability)),
+        h('td', { class: 'num' }, pct(a.probability), a.flagged ? [' ', flagBadge(res.flag)] : null),
         h('td', {}, a.top_driver || h('span', { class: 'muted' }, '—')),
         h('td', { class: 'num' }, a.days_to_renewal === null ? '—' : `${a.days_to_renewal} d`),
         h('td', { class: 'num' }, money(a.mrr_at_risk_minor, a.currency)),
@@ -374,7 +379,7 @@ async function accountPage(id) {
       [['Account', a.id], ['Segment', a.segment], ['Owner', a.owner || '—'], ['Status', a.status],
       ['MRR', money(a.mrr_minor, a.currency)], ['Seats', a.seats],
       ['Renewal', a.renewal_date ? `${a.renewal_date} (${a.days_to_renewal} d)` : '—'],
-      ['Churn probability', pct(a.probability)], ['As of', a.as_of]
+      ['Churn probability', pct(a.probability) + (a.flagged ? ` · flagged (${a.flag})` : '')], ['As of', a.as_of]
     ].map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v))))));
   const grid = h('div', { class: 'grid' });
   main.append(grid);
@@ -546,6 +551,31 @@ async function retentionPage() {
 
 // ---- score quality -----------------------------------------------------------------
 
+// Calibration by decile of risk: rows, churns, mean prediction (models only)
+// and observed churn rate, with the totals (docs/model.md, "Calibration").
+function decileTable(rows, id) {
+  if (!Array.isArray(rows) || !rows.length || rows[0] === null || typeof rows[0] !== 'object' || rows[0].rows === undefined) return null;
+  const withP = rows[0].mean_score !== undefined;
+  const n = rows.reduce((a, r) => a + (r.rows || 0), 0), pos = rows.reduce((a, r) => a + (r.positives || 0), 0);
+  const meanP = withP && n ? rows.reduce((a, r) => a + (r.mean_score || 0) * (r.rows || 0), 0) / n : null;
+  const cell = (v) => h('td', { class: 'num' }, v);
+  const pct = (v) => (v === null || v === undefined ? '—' : `${num(100 * v, 2)}%`);
+  return h('table', { class: 'list deciles', id },
+    h('caption', {}, 'Calibration by decile of risk' + (withP ? ': mean predicted vs observed churn' : ' (a score is no probability: observed churn only)')),
+    h('thead', {}, h('tr', {}, h('th', {}, 'decile'), h('th', { class: 'num' }, 'rows'), h('th', { class: 'num' }, 'churned'),
+      withP ? h('th', { class: 'num' }, 'mean predicted') : null, h('th', { class: 'num' }, 'observed'))),
+    h('tbody', {}, rows.map((r) => h('tr', { 'data-decile': r.decile }, h('td', {}, String(r.decile)), cell(nf0.format(r.rows)), cell(nf0.format(r.positives)),
+      withP ? cell(pct(r.mean_score)) : null, cell(pct(r.observed))))),
+    h('tfoot', {}, h('tr', {}, h('th', {}, 'all'), cell(nf0.format(n)), cell(nf0.format(pos)), withP ? cell(pct(meanP)) : null, cell(pct(n ? pos / n : null)))));
+}
+
+// A recalibration (model meta or backtest): its window and churn rate there.
+function recalText(rc) {
+  if (!rc || typeof rc !== 'object') return null;
+  return `recalibrated on the latest labelled window ${rc.window_from} .. ${rc.window_to} ` +
+    `(${nf0.format(rc.rows)} rows, churn ${pct(rc.observed)}; mean prediction there ${pct(rc.mean_before)} → ${pct(rc.mean_after)})`;
+}
+
 // Backtest results come from the model subsystem; these accessors accept
 // the shapes documented in docs/dashboard.md and ignore what they do not know.
 function pairs(v, kx, ky) {
@@ -576,6 +606,16 @@ async function qualityPage() {
         h('tbody', {}, imp.map((d) => h('tr', {}, h('td', {}, d.metric), h('td', {}, d.family), h('td', { class: 'num' }, `${num(100 * d.share, 1)}%`),
           h('td', {}, d.direction > 0 ? 'higher' : d.direction < 0 ? 'lower' : '—'))))));
     }
+    const calm = model.calibration || {};
+    const rt = recalText(calm.recalibration);
+    if (t.calibration) {
+      sec.append(h('h3', {}, 'Calibration on the test rows'));
+      const dt = decileTable(t.calibration, 'model-deciles');
+      if (dt) sec.append(dt);
+      const trt = recalText(calm.test_recalibration);
+      if (trt) sec.append(h('p', { class: 'muted small' }, `Tested as ${trt}; with the calibration slice's Platt alone the mean test prediction was ${pct(calm.test_mean_platt_only)}.`));
+    }
+    if (rt) sec.append(h('p', { class: 'muted small', id: 'model-recalibration' }, `The saved model is ${rt}.`));
     main.append(sec);
   }
   let res;
@@ -616,6 +656,17 @@ async function qualityPage() {
         chart(grid, 'Observed churn by decile of risk', [{ label: 'observed', stroke: COLOURS[1], width: 2, points: { show: true } }],
           [dec[0], dec[1]], { time: false, scales: { x: { time: false }, y: { range: [0, 1] } } });
       }
+    }
+    const dt = decileTable(calRows, null);
+    if (dt) sec.append(dt);
+    const br = r.base_rate && typeof r.base_rate === 'object' ? r.base_rate : null;
+    if (br) {
+      sec.append(h('p', { class: 'muted small base-rate' }, `Mean prediction on the test rows ${pct(br.mean_predicted)}, observed churn ${pct(br.observed)}` +
+        (br.mean_predicted_platt_only != null ? `; with the calibration slice's Platt alone ${pct(br.mean_predicted_platt_only)}` : '') +
+        (recalText(br.recalibration) ? `; ${recalText(br.recalibration)}.` : '.')));
+    }
+    if (r.flag && typeof r.flag === 'object') {
+      sec.append(h('p', { class: 'muted small flag-rule' }, `Flagged: ${r.flag.rule} of each test day's scored rows (${nf0.format(r.flag.rows)} rows); lead time and missed churns count those.`));
     }
     const lead = pairs(r.lead_time, 'days', 'share') || pairs(r.lead_time_histogram, 'days', 'count');
     if (lead) chart(grid, 'Lead time: days of warning before churn', [{ label: 'churned accounts', stroke: COLOURS[2], width: 2 }], [lead[0], lead[1]], { time: false, scales: { x: { time: false } } });

@@ -46,6 +46,13 @@ cw_status cw_api_facets(cw_store *st, json_t **out);
 /* One account by external id: fields, scores, predictions, metric history,
  * users, goals, alerts and a timeline. */
 cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out);
+/* The same with "flagged" (and "flag", the rule in words) by rule r
+ * (cw_api_account: the default, top 10%). */
+cw_status cw_api_account_flag(cw_store *st, const char *account_id, const cw_flag_rule *r,
+                              json_t **out);
+/* Sets "flagged" on each item with a "probability" (null without one) from
+ * cw_store_api_flag_cut's cut-off, and removes the items' "_rid". */
+void cw_api_flag_items(json_t *items, double p_cut, int64_t id_cut, int any);
 /* Backtest results, newest first, result JSON as stored. */
 cw_status cw_api_backtests(cw_store *st, json_t **out);
 /* {"items": [...]}: stored models, the active one first, then newest first. */

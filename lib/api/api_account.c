@@ -95,6 +95,13 @@ static int timeline_cmp(const void *a, const void *b)
 
 cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out)
 {
+    cw_flag_rule r = {.share = 0.10};
+    return cw_api_account_flag(st, account_id, &r, out);
+}
+
+cw_status cw_api_account_flag(cw_store *st, const char *account_id, const cw_flag_rule *fr,
+                              json_t **out)
+{
     cw_store_enter(st, "account");
     *out = NULL;
     cw_api_view v;
@@ -130,6 +137,22 @@ cw_status cw_api_account(cw_store *st, const char *account_id, json_t **out)
     json_object_set_new(a, "probability", json_null());
     if (s == CW_OK && v.model >= 0)
         s = cw_store_api_account_predictions(st, id, v.model, preds, a);
+    if (s == CW_OK) { /* flagged by the same rule as the list and the backtest */
+        double pc;
+        int64_t ic;
+        int any;
+        s = cw_store_api_flag_cut(st, &v, fr, &pc, &ic, &any);
+        json_t *one = json_array();
+        json_object_set_new(a, "_rid", json_integer(id));
+        json_array_append(one, a);
+        if (s == CW_OK)
+            cw_api_flag_items(one, pc, ic, any);
+        json_decref(one);
+        json_object_del(a, "_rid");
+        char rule[48];
+        cw_flag_format(fr, rule, sizeof rule);
+        json_object_set_new(a, "flag", json_string(rule));
+    }
 
     /* Metric history (every account metric of the catalogue). */
     const cw_metric_info *cat;

@@ -46,6 +46,25 @@ void cw_api_accounts_q_init(cw_api_accounts_q *q)
     q->limit = 50;
     q->sort = "risk";
     q->sparkline = 12;
+    q->flag.share = 0.10; /* CW_FLAG_DEFAULT */
+}
+
+void cw_api_flag_items(json_t *items, double p_cut, int64_t id_cut, int any)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach (items, i, it) {
+        json_t *p = json_object_get(it, "probability"), *rid = json_object_get(it, "_rid");
+        if (!json_is_number(p)) {
+            json_object_set_new(it, "flagged", json_null());
+        } else {
+            double x = json_number_value(p);
+            int64_t id = json_is_integer(rid) ? (int64_t)json_integer_value(rid) : INT64_MAX;
+            json_object_set_new(it, "flagged",
+                                json_boolean(any && (x > p_cut || (x == p_cut && id <= id_cut))));
+        }
+        json_object_del(it, "_rid");
+    }
 }
 
 /* Sort keys by name (cw_api_sort order), each with its natural direction. */
@@ -412,10 +431,20 @@ cw_status cw_api_accounts(cw_store *st, cw_api_cache *cache, const cw_api_accoun
         return s;
     }
     name_colours(items);
-    *out =
-        json_pack("{s:o, s:b, s:b, s:I, s:I, s:I, s:o}", "as_of", cw_api_day_json(v.day), "scored",
-                  v.score_day >= 0, "predicted", v.pred_day >= 0, "total", (json_int_t)total,
-                  "limit", (json_int_t)f->limit, "offset", (json_int_t)f->offset, "items", items);
+    double pc;
+    int64_t ic;
+    int any;
+    if ((s = cw_store_api_flag_cut(st, &v, &f->flag, &pc, &ic, &any)) != CW_OK) {
+        json_decref(items);
+        return s;
+    }
+    cw_api_flag_items(items, pc, ic, any);
+    char rule[48];
+    cw_flag_format(&f->flag, rule, sizeof rule);
+    *out = json_pack("{s:o, s:b, s:b, s:s, s:I, s:I, s:I, s:o}", "as_of", cw_api_day_json(v.day),
+                     "scored", v.score_day >= 0, "predicted", v.pred_day >= 0, "flag", rule,
+                     "total", (json_int_t)total, "limit", (json_int_t)f->limit, "offset",
+                     (json_int_t)f->offset, "items", items);
     return *out ? CW_OK : CW_ERR_NOMEM;
 }
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { SET_STR, SET_INT, SET_ENUM, SET_DATE } set_type;
+typedef enum { SET_STR, SET_INT, SET_ENUM, SET_DATE, SET_FLAG } set_type;
 
 typedef struct setting {
     const char *key; /* section.name */
@@ -55,14 +55,20 @@ static const setting settings[] = {
      "churn-reason keywords to causes, \"keyword=cause;...\" (causes: bad_service, "
      "bad_onboarding, lack_of_success, natural); empty = the built-in map"},
     {"model.green_below_pct", SET_INT, "25", 1, 99, NULL,
-     "churn probability (percent) under which a model calls an account green; at or above "
-     "it the account is flagged (predict's what-would-turn-it-green, backtest's lead time)"},
+     "churn probability (percent) under which a model calls an account green (predict's "
+     "what-would-turn-it-green; what \"flagged\" means is model.flag)"},
     {"model.rows", SET_ENUM, "weekly", 0, 0, "weekly|renewal",
      "observation design of train and backtest: weekly = one row per snapshot and active "
      "account, churn within the horizon; renewal = one row per account and renewal, "
      "renewal_days before it (docs/model.md)"},
     {"model.renewal_days", SET_INT, "30", 7, 365, NULL,
      "renewal rows: days before the renewal an account is observed"},
+    {"model.flag", SET_FLAG, CW_FLAG_DEFAULT, 0, 0, NULL,
+     "what \"flagged\" means: the riskiest share of the accounts scored on a day (top 10%) or a "
+     "churn probability (p >= 0.25); backtest's lead time and missed, the API and dashboard"},
+    {"model.recalibrate_days", SET_INT, "28", 0, 3650, NULL,
+     "recalibrate the probabilities on the latest fully labelled window of this many days of "
+     "snapshots (0 = off: the calibration slice's Platt only)"},
     {"simulate.accounts", SET_INT, "500", 1, 10000000, NULL, "accounts in a simulated world"},
     {"simulate.months", SET_INT, "12", 1, 120, NULL, "months simulated"},
     {"simulate.start", SET_DATE, "2025-01-01", 0, 0, NULL, "first simulated day"},
@@ -198,6 +204,11 @@ static const char *check(int i, const char *value)
             a = bar ? bar + 1 : NULL;
         }
         return "is not one of the allowed values";
+    }
+    case SET_FLAG: {
+        cw_flag_rule r;
+        const char *why = NULL;
+        return cw_flag_parse(value, &r, &why) == CW_OK ? NULL : why;
     }
     case SET_DATE: {
         int64_t t;

@@ -577,6 +577,12 @@ static cw_status decision(const cw_model *md, const cw_mx *m, const int64_t *idx
     return CW_OK;
 }
 
+cw_status cw_model_decision(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                            double *f, cw_error *err)
+{
+    return decision(md, m, idx, n, f, err);
+}
+
 static inline double sigmoid(double t)
 {
     return 1.0 / (1.0 + exp(-t));

@@ -168,6 +168,11 @@ typedef struct cw_model {
     double es_logloss;
     /* the extra features it was trained on (from meta "feature_set") */
     cw_mx_spec spec;
+    /* the last recalibration on a labelled window (calib.c), applied = 0 when none */
+    cw_recal_info recal;
+    /* cw_split_train: the mean test probability with the calibration
+     * slice's Platt sigmoid alone (before the recalibration) */
+    double test_mean_platt;
 } cw_model;
 
 typedef struct cw_fit_opts {
@@ -304,6 +309,7 @@ typedef struct cw_split {
     int horizon_days;
     int64_t fit_pos, test_pos;
     int small_data; /* positives under the minimum (made anyway: force) */
+    int recal_days; /* recalibration window, days (0: 28, < 0: off) */
 } cw_split;
 
 typedef struct cw_split_opts {
@@ -315,6 +321,7 @@ typedef struct cw_split_opts {
     int force;         /* under min_positives: go on, with small_data set */
     int rows_design;   /* CW_ROWS_WEEKLY or CW_ROWS_RENEWAL (horizon: renewal_days + 1) */
     int renewal_days;
+    int recal_days; /* recalibration window (0: CW_RECAL_DAYS, < 0: off) */
 } cw_split_opts;
 
 /* The same with every option; under min_positives (unless force) fails
@@ -331,8 +338,28 @@ cw_status cw_split_make(cw_store *st, int64_t from_day, int64_t to_day, int hori
                         int want_peers, cw_split *sp);
 /* Frees what *sp holds; accepts NULL. */
 void cw_split_free(cw_split *sp);
-/* Fits, calibrates and tests one kind on sp: *out the model, test_p the
- * test rows' probabilities (caller frees), ev the test metrics. */
+
+/* Raw decision values (log-odds before calibration) of rows idx into f. */
+cw_status cw_model_decision(const cw_model *md, const cw_mx *m, const int64_t *idx, int64_t n,
+                            double *f, cw_error *err);
+
+/* ---- calib.c: recalibration on the latest fully labelled window --------- */
+
+#define CW_RECAL_DAYS          28 /* the window's length by default, days */
+#define CW_RECAL_MIN_POSITIVES 30 /* widened a snapshot day at a time until it has these */
+
+/* Refits md's Platt intercept (the slope stays) on the labelled rows of m
+ * in the latest window of snapshot days ending at or before end_day:
+ * the snapshot days within days (0: CW_RECAL_DAYS) before the last one,
+ * widened back until CW_RECAL_MIN_POSITIVES churn rows or the first
+ * snapshot. days < 0: nothing is done (ri->applied = 0). Fills ri and
+ * md->recal. */
+cw_status cw_model_recalibrate(cw_model *md, const cw_mx *m, int64_t end_day, int days,
+                               cw_recal_info *ri, cw_error *err);
+/* Fits, calibrates (Platt on the calibration slice, then the intercept on
+ * the latest labelled window before the test, calib.c) and tests one kind
+ * on sp: *out the model, test_p the test rows' probabilities (caller
+ * frees), ev the test metrics. */
 cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, int threads,
                          cw_model **out, double **test_p, cw_eval *ev, double *fit_s);
 

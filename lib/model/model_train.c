@@ -123,6 +123,7 @@ cw_status cw_split_make_ex(cw_store *st, const cw_split_opts *o, cw_split *sp)
     sp->test_from = test_from;
     sp->test_to = test_to;
     sp->horizon_days = horizon_days;
+    sp->recal_days = o->recal_days;
     sp->fit = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *sp->fit);
     sp->cal = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *sp->cal);
     sp->test = malloc((size_t)(m->rows ? m->rows : 1) * sizeof *sp->test);
@@ -193,6 +194,17 @@ cw_status cw_split_train(cw_store *st, const cw_split *sp, cw_model_kind kind, i
     unsigned char *y = malloc((size_t)(sp->ntest ? sp->ntest : 1));
     if (rc == CW_OK && (!p || !y))
         rc = cw_error_set(&err, CW_ERR_NOMEM, "model: test rows: out of memory");
+    if (rc == CW_OK) /* what the Platt sigmoid of the calibration slice alone says */
+        rc = cw_model_prob(md, &sp->mx, sp->test, sp->ntest, p, &err);
+    if (rc == CW_OK) {
+        double s = 0;
+        for (int64_t i = 0; i < sp->ntest; i++)
+            s += p[i];
+        md->test_mean_platt = sp->ntest ? s / (double)sp->ntest : NAN;
+        /* the latest labels known before the test: its training days */
+        cw_recal_info ri;
+        rc = cw_model_recalibrate(md, &sp->mx, sp->cal_to, sp->recal_days, &ri, &err);
+    }
     if (rc == CW_OK)
         rc = cw_model_prob(md, &sp->mx, sp->test, sp->ntest, p, &err);
     if (rc == CW_OK) {
@@ -276,10 +288,51 @@ json_t *cw_eval_json(const cw_eval *e)
     return o;
 }
 
-static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_model *md,
-                        const cw_eval *ev, const char *name, const cw_metric_importance *imp,
-                        const unsigned char *dropped)
+json_t *cw_recal_json(const cw_recal_info *ri);
+json_t *cw_recal_json(const cw_recal_info *ri)
 {
+    if (!ri->applied)
+        return json_null();
+    json_t *r = json_object();
+    json_object_set_new(r, "window_from", jday(ri->from_day));
+    json_object_set_new(r, "window_to", jday(ri->to_day));
+    json_object_set_new(r, "rows", json_integer(ri->rows));
+    json_object_set_new(r, "positives", json_integer(ri->positives));
+    json_object_set_new(r, "observed", jnum(ri->observed));
+    json_object_set_new(r, "platt_b", jnum(ri->platt_b));
+    json_object_set_new(r, "b", jnum(ri->b));
+    json_object_set_new(r, "mean_before", jnum(ri->mean_before));
+    json_object_set_new(r, "mean_after", jnum(ri->mean_after));
+    return r;
+}
+
+/* The meta's "rows": the row design and what it built. */
+static json_t *meta_rows(const cw_split *sp)
+{
+    json_t *rw = json_object();
+    if (sp->mx.rows_design == CW_ROWS_RENEWAL) {
+        json_object_set_new(rw, "design", json_string("renewal"));
+        json_object_set_new(rw, "days_before", json_integer(sp->mx.renewal_days));
+        json_object_set_new(rw, "label",
+                            json_string("churned between the observation day and the end of the "
+                                        "renewal day"));
+        json_object_set_new(rw, "renewals", json_integer(sp->mx.renewals_seen));
+        json_object_set_new(rw, "no_snapshot", json_integer(sp->mx.renewals_nosnap));
+        json_object_set_new(rw, "rows", json_integer(sp->mx.rows));
+        json_object_set_new(rw, "snapshot_stale_max_days", json_integer(sp->mx.stale_max));
+        json_object_set_new(rw, "snapshot_stale_mean_days", json_real(sp->mx.stale_mean));
+    } else {
+        json_object_set_new(rw, "design", json_string("weekly"));
+        json_object_set_new(rw, "rows", json_integer(sp->mx.rows));
+    }
+    return rw;
+}
+
+static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_model *md,
+                        const cw_trained_model *tm, const char *name,
+                        const cw_metric_importance *imp, const unsigned char *dropped)
+{
+    const cw_eval *ev = &tm->test;
     json_t *m = json_object();
     char buf[96];
     json_object_set_new(m, "name", json_string(name));
@@ -317,23 +370,7 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     json_object_set_new(lb, "test_positives", json_integer(sp->test_pos));
     json_object_set_new(lb, "small_data", json_boolean(sp->small_data));
     json_object_set_new(m, "labels", lb);
-    json_t *rw = json_object();
-    if (sp->mx.rows_design == CW_ROWS_RENEWAL) {
-        json_object_set_new(rw, "design", json_string("renewal"));
-        json_object_set_new(rw, "days_before", json_integer(sp->mx.renewal_days));
-        json_object_set_new(rw, "label",
-                            json_string("churned between the observation day and the end of the "
-                                        "renewal day"));
-        json_object_set_new(rw, "renewals", json_integer(sp->mx.renewals_seen));
-        json_object_set_new(rw, "no_snapshot", json_integer(sp->mx.renewals_nosnap));
-        json_object_set_new(rw, "rows", json_integer(sp->mx.rows));
-        json_object_set_new(rw, "snapshot_stale_max_days", json_integer(sp->mx.stale_max));
-        json_object_set_new(rw, "snapshot_stale_mean_days", json_real(sp->mx.stale_mean));
-    } else {
-        json_object_set_new(rw, "design", json_string("weekly"));
-        json_object_set_new(rw, "rows", json_integer(sp->mx.rows));
-    }
-    json_object_set_new(m, "rows", rw);
+    json_object_set_new(m, "rows", meta_rows(sp));
     json_object_set_new(
         m, "scaling",
         json_string(md->kind == CW_MODEL_LOGREG
@@ -372,9 +409,17 @@ static char *model_meta(const cw_split *sp, const cw_train_opts *o, const cw_mod
     json_object_set_new(w, "test_rows", json_integer(sp->ntest));
     json_object_set_new(m, "windows", w);
     json_t *cal = json_object();
-    json_object_set_new(cal, "method", json_string("platt"));
+    json_object_set_new(cal, "method",
+                        json_string(tm->recal.applied
+                                        ? "platt on the calibration slice, intercept refitted on "
+                                          "the latest fully labelled window"
+                                        : "platt"));
     json_object_set_new(cal, "a", json_real(md->platt_a));
     json_object_set_new(cal, "b", json_real(md->platt_b));
+    /* the saved model's window; the one before the test the metrics used */
+    json_object_set_new(cal, "recalibration", cw_recal_json(&tm->recal));
+    json_object_set_new(cal, "test_recalibration", cw_recal_json(&tm->test_recal));
+    json_object_set_new(cal, "test_mean_platt_only", jnum(tm->test_mean_platt));
     json_object_set_new(m, "calibration", cal);
     json_object_set_new(m, "test", cw_eval_json(ev));
     if (imp) { /* sorted, largest share first */
@@ -575,6 +620,22 @@ static void train_top(cw_trained_model *tm, const cw_split *sp, const cw_metric_
     }
 }
 
+/* The test judged the model as calibrated before the test period; the
+ * saved model follows the latest labelled window (calib.c). */
+static cw_status train_recal(cw_store *st, const cw_split *sp, cw_model *md, cw_trained_model *tm)
+{
+    tm->test_recal = md->recal;
+    tm->test_mean_platt = md->test_mean_platt;
+    if (md->recal.applied)
+        md->platt_b = md->recal.platt_b;
+    cw_error rerr = {CW_OK, ""};
+    cw_status rc =
+        cw_model_recalibrate(md, &sp->mx, sp->test_to, sp->recal_days, &tm->recal, &rerr);
+    if (rc != CW_OK)
+        cw_store_set_error(st, rc, "%s", cw_error_why(&rerr));
+    return rc;
+}
+
 cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *res)
 {
     cw_store_enter(st, "train");
@@ -593,7 +654,8 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
                         .min_positives = o->min_positives,
                         .force = o->force,
                         .rows_design = o->rows_design,
-                        .renewal_days = o->renewal_days};
+                        .renewal_days = o->renewal_days,
+                        .recal_days = o->recal_days};
     cw_status rc = cw_split_make_ex(st, &so, &sp);
     res->rows_design = o->rows_design == CW_ROWS_RENEWAL ? CW_ROWS_RENEWAL : CW_ROWS_WEEKLY;
     res->renewal_days = o->renewal_days > 0 ? o->renewal_days : 30;
@@ -631,6 +693,10 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         if (rc != CW_OK)
             break;
         free(p);
+        if ((rc = train_recal(st, &sp, md, tm)) != CW_OK) {
+            cw_model_free(md);
+            break;
+        }
         md->horizon_days = sp.horizon_days;
         char day[16];
         day_str(sp.test_to, day, sizeof day);
@@ -656,7 +722,7 @@ cw_status cw_model_train(cw_store *st, const cw_train_opts *o, cw_train_result *
         }
         qsort(imp, (size_t)ng, sizeof *imp, importance_cmp);
         train_top(tm, &sp, imp, ng);
-        char *meta = model_meta(&sp, o, md, &tm->test, tm->name, imp, dropped);
+        char *meta = model_meta(&sp, o, md, tm, tm->name, imp, dropped);
         free(imp);
         char *body = NULL;
         size_t blen = 0;

@@ -50,6 +50,7 @@ typedef struct cw_api_accounts_q {
     int desc;              /* -1 = the sort key's natural order, 0 asc, 1 desc */
     int64_t limit, offset; /* page */
     int sparkline;         /* points of score history per row (0 = none) */
+    cw_flag_rule flag;     /* what "flagged" means (default top 10%; [model] flag) */
 } cw_api_accounts_q;
 
 /* What the views look at: day = the latest scores, else the latest
@@ -60,6 +61,14 @@ typedef struct cw_api_view {
     int64_t day, score_day, model, pred_day;
 } cw_api_view;
 cw_status cw_store_api_view(cw_store *st, cw_api_view *v);
+
+/* The last flagged prediction of the view's model and day under rule r:
+ * for a share, the cw_flag_count()-th riskiest (probability descending,
+ * lower accounts.id first); a row is flagged when its probability is
+ * above *p_cut, or equal and its accounts.id <= *id_cut. For "p >= P":
+ * P and INT64_MAX. *any = 0 when nothing is flagged (no predictions). */
+cw_status cw_store_api_flag_cut(cw_store *st, const cw_api_view *v, const cw_flag_rule *r,
+                                double *p_cut, int64_t *id_cut, int *any);
 
 /* A number that changes whenever the accounts cache's rows may have: on
  * SQLite PRAGMA data_version (another connection committed); on

@@ -86,6 +86,11 @@ try {
   check(status.startsWith(`${E.accounts} accounts as of ${E.as_of}`), `list status: ${status} (want ${E.accounts} accounts as of ${E.as_of})`);
   const firstHref = await page.getAttribute('#at-risk tbody tr:first-child td:first-child a', 'href');
   check(firstHref === `#/account/${E.top_account}`, `riskiest account first: ${firstHref} (want ${E.top_account})`);
+  // Flagged badges: the riskiest 10% of the active model's latest predictions.
+  const badges = await page.$$eval('#at-risk tbody tr', (trs) => trs.map((tr) => [tr.querySelector('td:first-child a').getAttribute('href').replace('#/account/', ''), tr.querySelector('.badge.flag') !== null]));
+  const want = new Set(E.flagged);
+  const wrong = badges.filter(([id, f]) => f !== want.has(decodeURIComponent(id)));
+  check(E.flagged.length > 0 && wrong.length === 0, `flagged badges match the ceil(10%) riskiest (${E.flagged.length} flagged; wrong: ${wrong.map((w) => w[0]).slice(0, 5)})`);
   await page.screenshot({ path: path.join(artifacts, 'at-risk.png'), fullPage: true });
   await page.selectOption('select[name=colour]', 'red');
   await page.waitForFunction(() => {
@@ -104,7 +109,7 @@ try {
     return names.length > 1 && names.every((n, i) => i === 0 || names[i - 1].localeCompare(n, 'en', { sensitivity: 'base' }) <= 0 || names[i - 1] <= n);
   });
   const probs = await page.$$eval('#at-risk tbody tr td:nth-child(4)', (tds) => tds.map((t) => t.textContent));
-  check(probs.every((p) => p.endsWith('%')), 'churn probability shown for every red account');
+  check(probs.every((p) => /%( flagged)?$/.test(p)), 'churn probability shown for every red account');
   // Header click: MRR, largest first; a second click flips to smallest first.
   const mrrs = async () => page.$$eval('#at-risk tbody tr td:nth-child(8)', (tds) => tds.map((t) => Number(t.textContent.replace(/[^0-9]/g, ''))));
   await page.click('#at-risk th button[data-sort=mrr]');
@@ -148,11 +153,20 @@ try {
     check(auc === fmt3.format(E.backtest_auc[subj]), `${subj}: ROC AUC shown ${auc}, stored ${E.backtest_auc[subj]}`);
     const lead = await page.$(`section.backtest[data-subject="${subj}"] dl.facts div[data-key=lead_time_median_days]`);
     check(lead !== null, `${subj}: lead time shown`);
+    // The decile table adds up to the backtest's rows and churns.
+    const dec = await page.$$eval(`section.backtest[data-subject="${subj}"] table.deciles tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((t) => t.textContent)));
+    const sum = (k) => dec.reduce((a, r) => a + Number(r[k].replace(/,/g, '')), 0);
+    check(dec.length === 10 && sum(1) === E.backtest_rows[subj][0] && sum(2) === E.backtest_rows[subj][1],
+      `${subj}: decile table sums ${dec.length ? `${sum(1)} rows, ${sum(2)} churned` : 'missing'}; stored ${E.backtest_rows[subj]}`);
   }
   const head = await page.textContent('#model h2');
   check(head === `Active model: ${E.model_name}`, `the active model: ${head}`);
   const imp = await page.$$eval('#model-importance tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
   check(JSON.stringify(imp) === JSON.stringify(E.model_importance), `what the active model looks at: ${imp}`);
+  const mdec = await page.$$eval('#model-deciles tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((t) => Number(t.textContent.replace(/[^0-9.]/g, '')))));
+  check(mdec.length === 10 && mdec.reduce((a, r) => a + r[1], 0) === E.model_test_rows[0] && mdec.reduce((a, r) => a + r[2], 0) === E.model_test_rows[1],
+    `the active model's decile table adds up to its test rows ${E.model_test_rows}`);
+  check(await page.$('#model-recalibration') !== null, 'the active model\'s recalibration window shown');
   await page.screenshot({ path: path.join(artifacts, 'quality.png'), fullPage: true });
   // A read token sees no acknowledge buttons.
   await page.click('nav a[href="#/alerts"]');

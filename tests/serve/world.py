@@ -30,6 +30,7 @@ usage as a script:
 import csv
 import datetime as dt
 import json
+import math
 import os
 import re
 import shutil
@@ -219,6 +220,11 @@ def expect(world_dir):
         " AND p.day = (SELECT max(day) FROM predictions WHERE model = ?2)", (sday, model[0])).fetchall()
     rows.sort(key=lambda r: (r[1] is None, -(r[1] or 0), r[2] is None, r[2] or 0, r[3]))
     top = rows[0]
+    # Flagged (docs/model.md, "Flagged"; the default rule): the ceil(10%)
+    # riskiest of the active model's latest predictions, ties by accounts.id.
+    preds = sorted(((r[1], r[3], r[0]) for r in rows if r[1] is not None),
+                   key=lambda t: (-t[0], t[1]))
+    flagged = [t[2] for t in preds[:math.ceil(0.1 * len(preds) - 1e-9)]]
     users = sum(1 for u in read_csv(w, "users.csv") if u["account_id"] == top[0])
     meta = json.loads(model[2])
     open_alerts = con.execute("SELECT count(*) FROM alerts WHERE status = 1").fetchone()[0]
@@ -237,6 +243,10 @@ def expect(world_dir):
         "model_importance": [i["metric"] for i in meta["importance"][:10]],
         "backtest_auc": {s: json.loads(r)["metrics"]["roc_auc"]
                          for s, r in con.execute("SELECT subject, result FROM backtests")},
+        "backtest_rows": {s: [json.loads(r)["metrics"]["rows"], json.loads(r)["metrics"]["positives"]]
+                          for s, r in con.execute("SELECT subject, result FROM backtests")},
+        "model_test_rows": [meta["test"]["rows"], meta["test"]["positives"]],
+        "flagged": flagged,
         "open_alerts": open_alerts,
         "last_month": RUN_DAY[:7],
         "last_month_mrr_end_minor": sum(subs.mrr_at(a, month_end) for a in subs.log),

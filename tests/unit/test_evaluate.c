@@ -268,12 +268,69 @@ static void churn_events(void **state)
     assert_int_equal(cw_churn_label(&s, 1, 420 * D, 60, 0, 0), 0);
 }
 
+/* What "flagged" means (core/flag.c), on numbers worked by hand. */
+static void flag_rules(void **state)
+{
+    (void)state;
+    cw_flag_rule r;
+    const char *why = NULL;
+    assert_int_equal(cw_flag_parse("top 10%", &r, &why), CW_OK);
+    assert_true(r.share == 0.10 && r.p_at_least == 0);
+    assert_int_equal(cw_flag_parse("  top 0.25 ", &r, &why), CW_OK);
+    assert_true(r.share == 0.25);
+    assert_int_equal(cw_flag_parse("15%", &r, &why), CW_OK);
+    assert_true(fabs(r.share - 0.15) < 1e-12);
+    assert_int_equal(cw_flag_parse("p >= 0.25", &r, &why), CW_OK);
+    assert_true(r.share == 0 && r.p_at_least == 0.25);
+    assert_int_equal(cw_flag_parse("p>=25%", &r, &why), CW_OK);
+    assert_true(r.p_at_least == 0.25);
+    char buf[48];
+    cw_flag_format(&r, buf, sizeof buf);
+    assert_string_equal(buf, "p >= 0.25");
+    r = (cw_flag_rule){.share = 0.10};
+    cw_flag_format(&r, buf, sizeof buf);
+    assert_string_equal(buf, "top 10%");
+    const char *bad[] = {"top 10", "top 0%", "p > 0.3", "p >= 1.5",
+                         "p >= 0", "ten",    "",        "top 10%x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        assert_int_equal(cw_flag_parse(bad[i], &r, &why), CW_ERR_INPUT);
+        assert_non_null(why);
+    }
+    /* ceil(share x n): 10% of 30 is 3, of 31 is 4, of 70 is 7 (0.1 x 70 is
+     * 7.000000000000001 in binary: the tolerance), of 1 is 1, of 0 is 0 */
+    r = (cw_flag_rule){.share = 0.10};
+    assert_int_equal(cw_flag_count(&r, 30), 3);
+    assert_int_equal(cw_flag_count(&r, 31), 4);
+    assert_int_equal(cw_flag_count(&r, 70), 7);
+    assert_int_equal(cw_flag_count(&r, 1), 1);
+    assert_int_equal(cw_flag_count(&r, 0), 0);
+    /* two days: day 1 has 12 rows (2 flagged), day 2 has 5 rows (1 flagged);
+     * a tie at the cut-off goes to the lower tie value; NaN is not scored */
+    double risk[] = {0.1, 0.9, 0.3, 0.8, 0.8, 0.2, 0.2, 0.1, 0.0, 0.4, 0.5, 0.6, /* day 1 */
+                     0.5, NAN, 0.7, 0.7, 0.1, 0.2};                              /* day 2 */
+    int64_t day[18], tie[18];
+    for (int i = 0; i < 18; i++) {
+        day[i] = i < 12 ? 1 : 2;
+        tie[i] = 100 - i; /* later rows have lower tie values */
+    }
+    unsigned char f[18];
+    assert_int_equal(cw_flag_rows(&r, risk, day, tie, 18, f), 3);
+    for (int i = 0; i < 18; i++) /* day 1: 0.9 and one 0.8 (row 4: tie 96 < 97); day 2: row 15 */
+        assert_int_equal(f[i], i == 1 || i == 4 || i == 15);
+    cw_flag_rule p = {.p_at_least = 0.7};
+    assert_int_equal(cw_flag_rows(&p, risk, day, tie, 18, f), 5);
+    for (int i = 0; i < 18; i++)
+        assert_int_equal(f[i], i == 1 || i == 3 || i == 4 || i == 14 || i == 15);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hand_worked),     cmocka_unit_test(delong_interval),
         cmocka_unit_test(degenerate),      cmocka_unit_test(roc_thinning),
         cmocka_unit_test(against_sklearn), cmocka_unit_test(churn_events),
+        cmocka_unit_test(flag_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -271,6 +271,52 @@ cw_status cw_store_api_view(cw_store *st, cw_api_view *v)
     return CW_OK;
 }
 
+cw_status cw_store_api_flag_cut(cw_store *st, const cw_api_view *v, const cw_flag_rule *r,
+                                double *p_cut, int64_t *id_cut, int *any)
+{
+    *any = 0;
+    *p_cut = INFINITY;
+    *id_cut = -1;
+    if (v->model < 0 || v->pred_day < 0)
+        return CW_OK;
+    if (!(r->share > 0)) {
+        *any = 1;
+        *p_cut = r->p_at_least;
+        *id_cut = INT64_MAX;
+        return CW_OK;
+    }
+    cw_stmt *q;
+    cw_status s = prep(st, "SELECT count(*) FROM predictions WHERE model = ? AND day = ?", &q);
+    if (s != CW_OK)
+        return s;
+    cw_sql_bind_i64(q, 1, v->model);
+    cw_sql_bind_i64(q, 2, v->pred_day);
+    int rc = cw_sql_step(q);
+    int64_t n = rc == CW_SQL_ROW ? cw_sql_col_i64(q, 0) : 0;
+    s = rc == CW_SQL_ROW || rc == CW_SQL_DONE ? CW_OK : cw_sql_fail(st, "query");
+    cw_sql_finalize(q);
+    int64_t k = cw_flag_count(r, n);
+    if (s != CW_OK || k < 1)
+        return s;
+    if ((s = prep(st,
+                  "SELECT probability, account FROM predictions WHERE model = ? AND day = ?"
+                  " ORDER BY probability DESC, account LIMIT 1 OFFSET ?",
+                  &q)) != CW_OK)
+        return s;
+    cw_sql_bind_i64(q, 1, v->model);
+    cw_sql_bind_i64(q, 2, v->pred_day);
+    cw_sql_bind_i64(q, 3, k - 1);
+    rc = cw_sql_step(q);
+    if (rc == CW_SQL_ROW) {
+        *any = 1;
+        *p_cut = cw_sql_col_double(q, 0);
+        *id_cut = cw_sql_col_i64(q, 1);
+    }
+    s = rc == CW_SQL_ROW || rc == CW_SQL_DONE ? CW_OK : cw_sql_fail(st, "query");
+    cw_sql_finalize(q);
+    return s;
+}
+
 /* The API's change detector (store_api.h); lib/api's accounts cache only
  * compares it for equality between requests.
  * SQLite: PRAGMA data_version, exact, per connection.
@@ -493,6 +539,8 @@ enum { PAGE_DRIVERS = 16, PAGE_CONTRIB = 17 }; /* their columns */
 static json_t *page_row(cw_stmt *q)
 {
     json_t *o = row_object(q);
+    /* accounts.id, for the API's flag (removed before it is served) */
+    json_object_set_new(o, "_rid", json_integer(cw_sql_col_i64(q, 0)));
     json_object_set_new(o, "top_driver",
                         top_driver((const char *)cw_sql_col_text(q, PAGE_DRIVERS),
                                    (const char *)cw_sql_col_text(q, PAGE_CONTRIB)));
@@ -1029,7 +1077,7 @@ static void model_meta(json_t *o, json_t *meta)
 {
     static const char *const plain[] = {"library", "horizon_days"};
     static const char *const parsed[] = {"windows", "boosting", "feature_set", "labels",
-                                         "rows",    "test",     "importance"};
+                                         "rows",    "test",     "importance",  "calibration"};
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         json_object_set_new(o, plain[i], json_as_plain(json_object_get(meta, plain[i])));
     for (size_t i = 0; i < sizeof parsed / sizeof parsed[0]; i++) {
