@@ -33,6 +33,29 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+int64_t cw_add_months(int64_t from, int64_t months)
+{
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(from, &y, &m, &d);
+    int64_t k = (int64_t)m - 1 + months;
+    y += k / 12;
+    m = (unsigned)(k % 12) + 1;
+    unsigned last = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    return cw_days_from_civil(y, m, d < last ? d : last);
+}
+
+int64_t cw_next_anniversary(int64_t anchor, int term_months, int64_t d)
+{
+    /* a term is at most 31·term_months days: start no later than the answer */
+    int64_t k = d > anchor ? (d - anchor) / (31 * term_months) : 0;
+    int64_t next = cw_add_months(anchor, k * term_months);
+    while (next < d)
+        next = cw_add_months(anchor, ++k * term_months);
+    return next;
+}
+
 static int days_in_month(int64_t y, unsigned m)
 {
     static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

@@ -35,6 +35,14 @@ double cw_now(void);
 int cw_month_of(int64_t ts_unix);
 /* The first instant (UTC) of month. */
 int64_t cw_month_start_unix(int month);
+/* The day (days since 1970-01-01) `months` civil months after day `from`,
+ * the day of month clamped to the target month's length (Jan 31 + 1 month
+ * = Feb 28 or 29; Feb 29 + 12 months = Feb 28) (time.c). */
+int64_t cw_add_months(int64_t from, int64_t months);
+/* The first anniversary of day anchor, every term_months months, that
+ * falls on or after day d (anchor itself when d <= anchor): the contract
+ * renewals days_to_renewal counts to and renewal rows are observed before. */
+int64_t cw_next_anniversary(int64_t anchor, int term_months, int64_t d);
 /* *a += b; returns non-zero on overflow. */
 static inline int cw_add_ck(int64_t *a, int64_t b)
 {

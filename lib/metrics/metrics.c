@@ -606,48 +606,6 @@ static double goal_expected(const engine *E, const m_goal *g, int64_t d)
     return t1 > t0 ? v0 + (g->target - v0) * ((double)d - t0) / (t1 - t0) : g->target;
 }
 
-/* Day z (days since 1970-01-01) as a civil date (H. Hinnant's algorithm). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* The day `months` civil months after day `from`, the day of month clamped
- * to the target month's length (Jan 31 + 1 month = Feb 28 or 29; Feb 29 +
- * 12 months = Feb 28). */
-static int64_t add_months(int64_t from, int64_t months)
-{
-    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(from, &y, &m, &d);
-    int64_t k = (int64_t)m - 1 + months;
-    y += k / 12;
-    m = (unsigned)(k % 12) + 1;
-    unsigned last = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-    return cw_days_from_civil(y, m, d < last ? d : last);
-}
-
-/* The first anniversary of anchor every term_months months that falls on
- * or after day d (anchor <= d). */
-static int64_t next_anniversary(int64_t anchor, int term_months, int64_t d)
-{
-    /* a term is at most 31·term_months days: start no later than the answer */
-    int64_t k = (d - anchor) / (31 * term_months);
-    int64_t next = add_months(anchor, k * term_months);
-    while (next < d)
-        next = add_months(anchor, ++k * term_months);
-    return next;
-}
-
 /* The first day of the contract in force before day d: contract_start, or
  * the day of the first paid change after the account's last cancellation
  * (a change to MRR 0) — a reactivated account renews from its return. */
@@ -826,7 +784,7 @@ static void snap_contract(const acct_ctx *c, snap_ctx *sn)
     static const int term_months[] = {1, 12, 3, 6, 12};
     int annual = sk >= 0 ? E->subs[sk].annual : -1;
     int months = annual >= 0 && annual < 5 ? term_months[annual] : 12;
-    v[M_DAYS_TO_RENEWAL] = (double)(next_anniversary(contract_anchor(E, a, D), months, D) - D);
+    v[M_DAYS_TO_RENEWAL] = (double)(cw_next_anniversary(contract_anchor(E, a, D), months, D) - D);
     sn->seats = seats;
     sn->tenure = tenure;
 }

@@ -26,6 +26,7 @@
  * widely used ones (by accounts), with a minimum support and a cap.
  */
 #include "revenue/ledger.h"
+#include "core/util.h"
 #include "model/model_int.h"
 #include "store/store.h"
 
@@ -392,46 +393,6 @@ static cw_status on_row(int64_t day, int64_t account, const double *vals, const 
 
 /* ---- renewal rows -------------------------------------------------------- */
 
-/* Day z (days since 1970-01-01) as a civil date (H. Hinnant's algorithm). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* The day `months` civil months after day `from`, the day of month clamped
- * to the month's length — the anniversaries lib/metrics/metrics.c counts
- * days_to_renewal to. */
-static int64_t add_months(int64_t from, int64_t months)
-{
-    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(from, &y, &m, &d);
-    int64_t k = (int64_t)m - 1 + months;
-    y += k / 12;
-    m = (unsigned)(k % 12) + 1;
-    unsigned last = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-    return cw_days_from_civil(y, m, d < last ? d : last);
-}
-
-/* The first anniversary of anchor every term months on or after day d. */
-static int64_t next_anniversary(int64_t anchor, int term, int64_t d)
-{
-    int64_t k = d > anchor ? (d - anchor) / (31 * term) : 0;
-    int64_t next = add_months(anchor, k * term);
-    while (next < d)
-        next = add_months(anchor, ++k * term);
-    return next;
-}
-
 /* A billing period's term in months (monthly, annual, quarterly,
  * semiannual; other and unknown: annual, as days_to_renewal counts). */
 static int term_months(int billing)
@@ -467,7 +428,7 @@ int64_t cw_renewals_of(const cw_subs *s, int64_t a, int n_days, int64_t lo, int6
         int64_t end_ts = e < i1 ? s->ts[e] : INT64_MAX;
         for (int64_t P = A;;) {
             int64_t kk = row_at(s, a, (P + 1) * DAY_SECONDS); /* in force on day P */
-            int64_t R = next_anniversary(A, term_months(kk >= 0 ? s->billing[kk] : -1), P + 1);
+            int64_t R = cw_next_anniversary(A, term_months(kk >= 0 ? s->billing[kk] : -1), P + 1);
             int64_t O = R - n_days > P + 1 ? R - n_days : P + 1;
             if (O > hi)
                 break;

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "churnwatch.h"
+#include "core/util.h"
 #include "churnwatch.h"
 
 #include <stdio.h>
@@ -375,6 +376,31 @@ static void test_leap_rule(void **state)
     }
 }
 
+/* Civil-month arithmetic (cw_add_months, cw_next_anniversary), by hand:
+ * the day of month is clamped to the target month, and anniversaries keep
+ * counting from the anchor (not from the clamped day). */
+static void test_months_and_anniversaries(void **state)
+{
+    (void)state;
+#define D(y, m, d) cw_days_from_civil(y, m, d)
+    assert_int_equal(cw_add_months(D(2025, 1, 31), 1), D(2025, 2, 28));
+    assert_int_equal(cw_add_months(D(2024, 1, 31), 1), D(2024, 2, 29));
+    assert_int_equal(cw_add_months(D(2024, 2, 29), 12), D(2025, 2, 28));
+    assert_int_equal(cw_add_months(D(2025, 11, 15), 3), D(2026, 2, 15));
+    assert_int_equal(cw_add_months(D(2025, 3, 31), -1), D(2025, 2, 28));
+    /* monthly from Jan 31: Feb 28, then Mar 31 again */
+    assert_int_equal(cw_next_anniversary(D(2025, 1, 31), 1, D(2025, 2, 1)), D(2025, 2, 28));
+    assert_int_equal(cw_next_anniversary(D(2025, 1, 31), 1, D(2025, 3, 1)), D(2025, 3, 31));
+    /* the anchor day itself, and days before it, answer the anchor */
+    assert_int_equal(cw_next_anniversary(D(2025, 6, 10), 12, D(2025, 6, 10)), D(2025, 6, 10));
+    assert_int_equal(cw_next_anniversary(D(2025, 6, 10), 12, D(2025, 1, 1)), D(2025, 6, 10));
+    /* annual: the day after one renewal is a year from the next */
+    assert_int_equal(cw_next_anniversary(D(2023, 6, 10), 12, D(2025, 6, 11)), D(2026, 6, 10));
+    /* quarterly, many terms later */
+    assert_int_equal(cw_next_anniversary(D(2020, 8, 31), 3, D(2025, 12, 1)), D(2026, 2, 28));
+#undef D
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_every_day_round_trips),
         cmocka_unit_test(test_days_from_civil),
         cmocka_unit_test(test_leap_rule),
+        cmocka_unit_test(test_months_and_anniversaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
