@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 const char *cw_strerror(cw_status s)
@@ -365,4 +366,57 @@ void cw_cell_decode(const unsigned char *p, cw_event_cell *c)
     c->event = load_le32(p + 4);
     c->n = load_le32(p + 8);
     memcpy(&c->vsum, &bits, 8);
+}
+
+int cw_random_bytes(void *p, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom((unsigned char *)p + got, n - got, 0);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static const char b64url_tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void cw_b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | in[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = b64url_tab[(acc >> bits) & 63];
+        }
+    }
+    if (bits > 0)
+        out[o++] = b64url_tab[(acc << (6 - bits)) & 63];
+    out[o] = '\0';
+}
+
+int cw_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = memchr(b64url_tab, in[i], 64);
+        if (!p || !in[i])
+            return -1;
+        acc = (acc << 6) | (uint32_t)(p - b64url_tab);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= cap)
+                return -1;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (int)o;
 }

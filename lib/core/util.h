@@ -29,6 +29,14 @@ cw_status cw_error_take(cw_error *e, cw_status s, char *msg, const char *stage);
 char *cw_strndup(const char *s, size_t n);
 /* Monotonic seconds. */
 double cw_now(void);
+/* Fills p with n bytes from the kernel's random source (getrandom);
+ * returns 0, or -1 when it gives none. */
+int cw_random_bytes(void *p, size_t n);
+/* Base64url without padding (RFC 4648 §5): out needs (4n + 2) / 3 + 1
+ * bytes. Decode returns the byte count, or -1 on a character outside the
+ * alphabet or more than cap bytes. */
+void cw_b64url_encode(const unsigned char *in, size_t n, char *out);
+int cw_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
 
 /* Calendar months counted as year*12 + month-1 (UTC), as the revenue
  * reports use them (time.c). */

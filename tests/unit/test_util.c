@@ -433,6 +433,31 @@ static void test_string_helpers(void **state)
     assert_true(t0 > 0);
 }
 
+/* Base64url (RFC 4648 §10 test vectors, unpadded; 0xfb 0xff shows the
+ * URL-safe '-' and '_'), and decoding refuses other characters and overflow. */
+static void test_b64url(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } v[] = {{"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
+             {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "-_8"}};
+    char out[16];
+    unsigned char back[16];
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        size_t n = strlen(v[k].in);
+        cw_b64url_encode((const unsigned char *)v[k].in, n, out);
+        assert_string_equal(out, v[k].out);
+        assert_int_equal(cw_b64url_decode(out, strlen(out), back, sizeof back), (int)n);
+        assert_memory_equal(back, v[k].in, n);
+    }
+    assert_int_equal(cw_b64url_decode("Zm9v+", 5, back, sizeof back), -1);
+    assert_int_equal(cw_b64url_decode("Zm9vYmFy", 8, back, 5), -1);
+    unsigned char r[64] = {0}, zero[64] = {0};
+    assert_int_equal(cw_random_bytes(r, sizeof r), 0);
+    assert_true(memcmp(r, zero, sizeof r) != 0); /* 2^-512 to fail by chance */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,7 +466,7 @@ int main(void)
         cmocka_unit_test(test_utf8_check),     cmocka_unit_test(test_utf8_exhaustive_two_bytes),
         cmocka_unit_test(test_hash_pinned),    cmocka_unit_test(test_hash_properties),
         cmocka_unit_test(test_strerror),       cmocka_unit_test(test_error_struct),
-        cmocka_unit_test(test_string_helpers),
+        cmocka_unit_test(test_string_helpers), cmocka_unit_test(test_b64url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
  * leave nothing to brute-force, so an unsalted hash is sound, and a copy of
  * the database opens no session. Each session has a CSRF token of its own.
  */
+#include "core/util.h"
 #include "store/sql.h"
 #include "store/store.h"
 #include "store/sql/store_int.h"
@@ -30,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define SCRYPT_LOG2N   15
 #define SCRYPT_R       8
@@ -60,61 +60,6 @@ static cw_status db_fail(cw_store *st, const char *what)
     return cw_store_set_error(st, CW_ERR_DB, "users: %s: %s", what, cw_sql_errmsg(st));
 }
 
-static int fill_random(unsigned char *p, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(p + got, n - got, 0);
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-static const char b64tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64url(const unsigned char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 8) | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = b64tab[(acc >> bits) & 63];
-        }
-    }
-    if (bits > 0)
-        out[o++] = b64tab[(acc << (6 - bits)) & 63];
-    out[o] = '\0';
-}
-
-/* Decodes n base64url characters into out (at most cap bytes); returns the
- * byte count or -1. */
-static int b64url_dec(const char *in, size_t n, unsigned char *out, size_t cap)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *p = memchr(b64tab, in[i], 64);
-        if (!p || !in[i])
-            return -1;
-        acc = (acc << 6) | (uint32_t)(p - b64tab);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return -1;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (int)o;
-}
-
 static int scrypt(const char *pw, const unsigned char *salt, size_t saltlen, int logn, int r, int p,
                   unsigned char *out, size_t outlen)
 {
@@ -127,13 +72,13 @@ static int scrypt(const char *pw, const unsigned char *salt, size_t saltlen, int
 cw_status cw_password_hash(const char *password, char out[CW_PASSWORD_HASH_MAX])
 {
     unsigned char salt[SCRYPT_SALT], h[SCRYPT_OUT];
-    if (fill_random(salt, sizeof salt) != 0)
+    if (cw_random_bytes(salt, sizeof salt) != 0)
         return CW_ERR_IO;
     if (scrypt(password, salt, sizeof salt, SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P, h, sizeof h) != 0)
         return CW_ERR_NOMEM;
     char s64[32], h64[48];
-    b64url(salt, sizeof salt, s64);
-    b64url(h, sizeof h, h64);
+    cw_b64url_encode(salt, sizeof salt, s64);
+    cw_b64url_encode(h, sizeof h, h64);
     OPENSSL_cleanse(h, sizeof h);
     snprintf(out, CW_PASSWORD_HASH_MAX, "scrypt$%d$%d$%d$%s$%s", SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P,
              s64, h64);
@@ -150,8 +95,8 @@ int cw_password_verify(const char *password, const char *stored)
     if (!dollar)
         return 0;
     unsigned char salt[64], want[64], got[64];
-    int sl = b64url_dec(salt64, (size_t)(dollar - salt64), salt, sizeof salt);
-    int hl = b64url_dec(dollar + 1, strlen(dollar + 1), want, sizeof want);
+    int sl = cw_b64url_decode(salt64, (size_t)(dollar - salt64), salt, sizeof salt);
+    int hl = cw_b64url_decode(dollar + 1, strlen(dollar + 1), want, sizeof want);
     if (sl < 4 || hl < 16)
         return 0;
     if (scrypt(password, salt, (size_t)sl, logn, r, p, got, (size_t)hl) != 0)
@@ -462,10 +407,10 @@ cw_status cw_session_create(cw_store *st, int64_t user_id, int64_t now, int64_t 
 {
     cw_store_enter(st, "session create");
     unsigned char rnd[64];
-    if (fill_random(rnd, sizeof rnd) != 0)
+    if (cw_random_bytes(rnd, sizeof rnd) != 0)
         return cw_store_set_error(st, CW_ERR_IO, "sessions: no randomness from getrandom");
-    b64url(rnd, 32, sid);
-    b64url(rnd + 32, 32, csrf);
+    cw_b64url_encode(rnd, 32, sid);
+    cw_b64url_encode(rnd + 32, 32, csrf);
     OPENSSL_cleanse(rnd, sizeof rnd);
     char hex[2 * SHA256_DIGEST_LENGTH + 1];
     sid_hash(sid, CW_SESSION_LEN, hex);

@@ -7,6 +7,7 @@
  * the public prefix only narrows the lookup, the decision is a
  * CRYPTO_memcmp of full hashes.
  */
+#include "core/util.h"
 #include "store/sql.h"
 #include "store/store.h"
 
@@ -14,30 +15,10 @@
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 static cw_status db_fail(cw_store *st, const char *what)
 {
     return cw_store_set_error(st, CW_ERR_DB, "api tokens: %s: %s", what, cw_sql_errmsg(st));
-}
-
-static void b64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 8) | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = tab[(acc >> bits) & 63];
-        }
-    }
-    if (bits > 0)
-        out[o++] = tab[(acc << (6 - bits)) & 63];
-    out[o] = '\0';
 }
 
 cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, int64_t now,
@@ -45,15 +26,10 @@ cw_status cw_token_create(cw_store *st, cw_token_role role, const char *name, in
 {
     cw_store_enter(st, "token create");
     unsigned char rnd[32];
-    size_t got = 0;
-    while (got < sizeof rnd) {
-        ssize_t r = getrandom(rnd + got, sizeof rnd - got, 0);
-        if (r <= 0)
-            return cw_store_set_error(st, CW_ERR_IO, "api tokens: no randomness from getrandom");
-        got += (size_t)r;
-    }
+    if (cw_random_bytes(rnd, sizeof rnd) != 0)
+        return cw_store_set_error(st, CW_ERR_IO, "api tokens: no randomness from getrandom");
     memcpy(token, "cw_", 3);
-    b64url(rnd, sizeof rnd, token + 3); /* 43 characters + NUL */
+    cw_b64url_encode(rnd, sizeof rnd, token + 3); /* 43 characters + NUL */
     OPENSSL_cleanse(rnd, sizeof rnd);
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token, CW_TOKEN_LEN, h);
